@@ -1,0 +1,291 @@
+/**
+ * Throughput benchmark: eastwatch analyze vs. argus, softflowd and tshark on the same capture.
+ *
+ *   npm run bench -- [--packets N] [--runs N] [--reader native|pcap-parser] [--compare-readers]
+ *                    [--timeout SECONDS] [--no-peers] [--seed N]
+ *
+ * Every tool runs as a child process pinned to one CPU (taskset -c 1) and is measured for wall
+ * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
+ * printed and written to bench/out/results.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Table from 'cli-table3';
+import { TRAFFIC_VERSION, generateTraffic, type TrafficStats } from './traffic';
+
+// ---------------------------------------------------------------- configuration
+
+/** Repository root: the nearest directory above this compiled file holding package.json. */
+function findRepo(): string {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, 'package.json')) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+}
+const REPO = findRepo();
+const OUT_DIR = path.join(REPO, 'bench', 'out');
+
+/** The command measured for eastwatch; {FILE} is replaced by the capture path, {READER} by --reader when given. */
+const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '/dev/null', '--no-progress'];
+
+/** softflowd exports NetFlow here; only loopback addresses are allowed on this machine. */
+const SOFTFLOWD_COLLECTOR = { host: '127.0.0.1', port: 9995 };
+
+interface Peer {
+  name: string;
+  binary: string;
+  args: (file: string, tmp: string) => string[];
+}
+
+const PEERS: Peer[] = [
+  { name: 'argus', binary: 'argus', args: (f, tmp) => ['-r', f, '-w', path.join(tmp, 'argus.out')] },
+  { name: 'softflowd', binary: 'softflowd', args: (f) => ['-r', f, '-n', `${SOFTFLOWD_COLLECTOR.host}:${SOFTFLOWD_COLLECTOR.port}`, '-v', '9'] },
+  { name: 'tshark', binary: 'tshark', args: (f) => ['-n', '-r', f, '-q', '-z', 'conv,tcp', '-z', 'conv,udp'] },
+];
+
+// ---------------------------------------------------------------- arguments
+
+interface Args {
+  packets: number;
+  runs: number;
+  reader?: string;
+  compareReaders: boolean;
+  timeoutSec: number;
+  peers: boolean;
+  seed: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { packets: 1_000_000, runs: 3, compareReaders: false, timeoutSec: 900, peers: true, seed: 0xea57 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v <= 0) throw new Error(`${k} needs a positive integer`);
+      return v;
+    };
+    if (k === '--packets') a.packets = num();
+    else if (k === '--runs') a.runs = num();
+    else if (k === '--timeout') a.timeoutSec = num();
+    else if (k === '--seed') a.seed = num();
+    else if (k === '--reader') a.reader = argv[++i];
+    else if (k === '--compare-readers') a.compareReaders = true;
+    else if (k === '--no-peers') a.peers = false;
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------- measurement
+
+interface RunResult {
+  ok: boolean;
+  wallSec: number;
+  peakRssKb: number;
+  error?: string;
+}
+
+function which(bin: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  return r.status === 0 && p ? p : undefined;
+}
+
+const TASKSET = which('taskset');
+const GNU_TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Reads VmHWM (peak RSS, kB) of a live process; 0 once it has exited. */
+function vmHwm(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function measure(cmd: string[], timeoutSec: number, tmp: string): Promise<RunResult> {
+  const timeFile = path.join(tmp, 'time.out');
+  let argv = TASKSET ? [TASKSET, '-c', os.cpus().length > 1 ? '1' : '0', ...cmd] : cmd;
+  if (GNU_TIME) argv = [GNU_TIME, '-f', '%e %M', '-o', timeFile, ...argv];
+  const start = process.hrtime.bigint();
+  let stderrTail = '';
+  let polledPeak = 0;
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.on('data', (d: Buffer) => {
+    stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+  });
+  // Without GNU time, poll the child (taskset execs the command in place, so the pid is the tool's).
+  const poll = GNU_TIME ? undefined : setInterval(() => (polledPeak = Math.max(polledPeak, vmHwm(child.pid ?? -1))), 20);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutSec * 1000);
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (c) => resolve(c));
+  });
+  clearTimeout(timer);
+  if (poll) clearInterval(poll);
+  const wallSec = Number(process.hrtime.bigint() - start) / 1e9;
+  let peakRssKb = polledPeak;
+  if (GNU_TIME && fs.existsSync(timeFile)) {
+    const last = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
+    const m = /^([\d.]+) (\d+)$/.exec(last);
+    if (m) peakRssKb = Number(m[2]);
+    fs.rmSync(timeFile, { force: true });
+  }
+  if (timedOut) return { ok: false, wallSec, peakRssKb, error: `timed out after ${timeoutSec}s` };
+  if (code !== 0) return { ok: false, wallSec, peakRssKb, error: `exit code ${code}: ${firstError(stderrTail)}` };
+  return { ok: true, wallSec, peakRssKb };
+}
+
+/** The most telling stderr line: the first mentioning an error, else the last one. */
+function firstError(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  return lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? '';
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface ToolResult {
+  tool: string;
+  command: string;
+  runs: number;
+  ok: boolean;
+  skipped?: string;
+  error?: string;
+  medianWallSec?: number;
+  packetsPerSec?: number;
+  medianPeakRssMb?: number;
+  /** eastwatch packets/s divided by this tool's packets/s. */
+  eastwatchSpeedRatio?: number;
+  wallSec?: number[];
+  peakRssMb?: number[];
+}
+
+async function runTool(tool: string, cmd: string[], args: Args, packets: number, tmp: string): Promise<ToolResult> {
+  const res: ToolResult = { tool, command: cmd.join(' '), runs: args.runs, ok: true, wallSec: [], peakRssMb: [] };
+  for (let i = 0; i < args.runs; i++) {
+    process.stderr.write(`  ${tool}: run ${i + 1}/${args.runs} ... `);
+    const r = await measure(cmd, args.timeoutSec, tmp);
+    process.stderr.write(r.ok ? `${r.wallSec.toFixed(2)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB\n` : `FAILED (${r.error})\n`);
+    if (!r.ok) return { tool, command: res.command, runs: args.runs, ok: false, error: r.error };
+    res.wallSec!.push(r.wallSec);
+    res.peakRssMb!.push(r.peakRssKb / 1024);
+  }
+  res.medianWallSec = median(res.wallSec!);
+  res.packetsPerSec = packets / res.medianWallSec;
+  res.medianPeakRssMb = median(res.peakRssMb!);
+  return res;
+}
+
+function analyzeCmd(file: string, reader?: string): string[] {
+  const cmd = ANALYZE_CMD.map((a) => (a === '{FILE}' ? file : a));
+  if (reader) cmd.push('--reader', reader);
+  return cmd;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-bench-'));
+  const capture = path.join(OUT_DIR, `pods-v${TRAFFIC_VERSION}-p${args.packets}-s${args.seed}.pcap`);
+  const statsFile = `${capture}.json`;
+  let stats: TrafficStats;
+  if (fs.existsSync(capture) && fs.existsSync(statsFile)) {
+    stats = JSON.parse(fs.readFileSync(statsFile, 'utf8')) as TrafficStats;
+    console.log(`capture (cached): ${capture}`);
+  } else {
+    const t0 = process.hrtime.bigint();
+    console.log(`generating ${args.packets} packets into ${capture} ...`);
+    stats = await generateTraffic(capture, { packets: args.packets, seed: args.seed });
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(`  generated in ${sec.toFixed(1)} s (${Math.round(stats.packets / sec)} packets/s, peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
+    fs.writeFileSync(statsFile, JSON.stringify(stats, null, 1) + '\n');
+  }
+  console.log(
+    `  ${stats.packets} packets, ${(stats.bytes / 1e6).toFixed(1)} MB, ~${stats.conversations} connections, ` +
+      `${((100 * stats.vxlanPackets) / stats.packets).toFixed(1)}% inside VXLAN, ${stats.seconds.toFixed(1)} s of traffic`,
+  );
+  console.log(`  pinning: ${TASKSET ? 'taskset -c 1' : 'none (taskset not found)'}; memory: ${GNU_TIME ? '/usr/bin/time %M' : '/proc VmHWM polling'}`);
+
+  // Read the file once so that no tool pays for the first read from disk (page cache warm-up).
+  for await (const chunk of fs.createReadStream(capture, { highWaterMark: 4 << 20 })) void chunk;
+
+  const results: ToolResult[] = [];
+  const east = await runTool('eastwatch', analyzeCmd(capture, args.reader), args, stats.packets, tmp);
+  results.push(east);
+  let readerRatio: number | undefined;
+  if (args.compareReaders) {
+    const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
+    const alt = await runTool(`eastwatch --reader ${other}`, analyzeCmd(capture, other), args, stats.packets, tmp);
+    results.push(alt);
+    if (east.ok && alt.ok) readerRatio = east.packetsPerSec! / alt.packetsPerSec!;
+  }
+
+  if (args.peers) {
+    // softflowd sends NetFlow datagrams: give them a listener so nothing bounces.
+    const sink = dgram.createSocket('udp4');
+    sink.on('message', () => undefined);
+    await new Promise<void>((resolve) => {
+      sink.once('error', () => resolve());
+      sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
+    });
+    for (const p of PEERS) {
+      const bin = which(p.binary);
+      if (!bin) {
+        results.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: `${p.binary} not installed` });
+        continue;
+      }
+      const r = await runTool(p.name, [bin, ...p.args(capture, tmp)], args, stats.packets, tmp);
+      if (r.ok && east.ok) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
+      results.push(r);
+    }
+    sink.close();
+  } else {
+    for (const p of PEERS) results.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: '--no-peers' });
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+
+  const table = new Table({ style: { head: [], border: [] }, head: ['tool', 'median wall s', 'packets/s', 'median peak RSS MB', 'eastwatch speed / tool', 'note'] });
+  for (const r of results) {
+    table.push([
+      r.tool,
+      r.medianWallSec?.toFixed(2) ?? '-',
+      r.packetsPerSec ? Math.round(r.packetsPerSec).toLocaleString('en-US') : '-',
+      r.medianPeakRssMb?.toFixed(0) ?? '-',
+      r.eastwatchSpeedRatio?.toFixed(2) ?? '-',
+      r.skipped ? `skipped: ${r.skipped}` : r.error ? `failed: ${r.error.slice(0, 60)}` : `${r.runs} runs`,
+    ]);
+  }
+  console.log(table.toString());
+  if (readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${readerRatio.toFixed(2)}`);
+
+  const out = {
+    generatedAt: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version, pinned: Boolean(TASKSET) },
+    capture: { file: path.relative(REPO, capture), ...stats },
+    runs: args.runs,
+    reader: args.reader ?? 'native',
+    readerRatio,
+    results,
+  };
+  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), JSON.stringify(out, null, 1) + '\n');
+  console.log(`results: ${path.relative(process.cwd(), path.join(OUT_DIR, 'results.json'))}`);
+  if (!east.ok) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 2;
+});

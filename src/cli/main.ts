@@ -1,0 +1,83 @@
+/**
+ * The eastwatch command line. Exit codes: 0 ok, 1 input unreadable or corrupt, 2 usage.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EXIT_USAGE, runAnalyze } from './analyze';
+import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
+import type { ReaderKind } from '../../parsers/capture/types';
+
+function positiveInt(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function portList(v: string): number[] {
+  return v.split(',').map((p) => positiveInt('port', 1, 65535)(p.trim()));
+}
+
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)\/\d{1,3}$/;
+
+function cidrList(v: string): string[] {
+  const nets = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of nets) if (!CIDR.test(n)) throw new InvalidArgumentError(`"${n}" is not a CIDR such as 10.0.0.0/8 or fc00::/7`);
+  return nets;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('eastwatch')
+    .description('East-west traffic analyser for container networks: captures and flow logs into Zeek-grade connection records.')
+    .version(require('../../../package.json').version as string)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('analyze')
+    .description('Analyse packet captures (pcap, pcapng, optionally gzip-compressed) into connection records')
+    .argument('<file...>', 'capture files')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('table'))
+    .option('-o, --out <path>', 'write records to this file instead of standard output')
+    .addOption(new Option('--reader <kind>', 'classic pcap reader').choices(['native', 'pcap-parser']).default('native'))
+    .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default: RFC 1918, RFC 6598, fc00::/7, link-local)', cidrList)
+    .option('--max-connections <n>', 'live connection table cap; the oldest idle are flushed early beyond it (default 1000000)', positiveInt('--max-connections'))
+    .option('--interim <seconds>', 'emit interim records for connections open longer than this, every interval; 0 disables (default 3600)', positiveInt('--interim', 0))
+    .option('--tcp-timeout <seconds>', 'TCP inactivity timeout (default 300)', positiveInt('--tcp-timeout'))
+    .option('--udp-timeout <seconds>', 'UDP inactivity timeout (default 60)', positiveInt('--udp-timeout'))
+    .option('--icmp-timeout <seconds>', 'ICMP inactivity timeout (default 60)', positiveInt('--icmp-timeout'))
+    .option('--max-tunnel-depth <n>', 'decapsulation depth limit, outer flow included (default 4)', positiveInt('--max-tunnel-depth', 1, 16))
+    .option('--vxlan-ports <ports>', 'UDP ports decoded as VXLAN (default 4789,8472)', portList)
+    .option('--geneve-ports <ports>', 'UDP ports decoded as Geneve (default 6081)', portList)
+    .option('--verify-checksums', "drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)")
+    .option('--no-summary', 'do not print the summary')
+    .option('--no-progress', 'do not show a progress bar')
+    .action(async (files: string[], o: {
+      format: OutputFormat; out?: string; reader: ReaderKind; localNets?: string[]; maxConnections?: number;
+      interim?: number; tcpTimeout?: number; udpTimeout?: number; icmpTimeout?: number; maxTunnelDepth?: number;
+      vxlanPorts?: number[]; genevePorts?: number[]; verifyChecksums?: boolean; summary: boolean; progress: boolean;
+    }) => {
+      process.exitCode = await runAnalyze(files, o);
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is a usage error.
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`eastwatch: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 70;
+  }
+}
+
+if (require.main === module) void main(process.argv);

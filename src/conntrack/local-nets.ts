@@ -1,0 +1,92 @@
+/**
+ * CIDR membership on raw address bytes (IPv4 and IPv6), for local_orig/local_resp and,
+ * later, Kubernetes pod/service ranges. Lookups cost one Set probe per distinct prefix length.
+ */
+import { parseAddress } from './address';
+
+export const DEFAULT_LOCAL_NETS: readonly string[] = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+  'fc00::/7',
+  'fe80::/10',
+];
+
+interface V6Bucket {
+  prefix: number;
+  nets: Set<string>;
+}
+
+function v6Key(b: Uint8Array, off: number, prefix: number): string {
+  // Masked address as a compact string; only built per lookup of a new connection, not per packet.
+  let s = '';
+  const full = prefix >> 3;
+  for (let i = 0; i < full; i++) s += String.fromCharCode(b[off + i]);
+  const rem = prefix & 7;
+  if (rem) s += String.fromCharCode(b[off + full] & ((0xff << (8 - rem)) & 0xff));
+  return s;
+}
+
+export class LocalNets {
+  private readonly v4Masks: number[] = [];
+  private readonly v4Sets: Set<number>[] = [];
+  private readonly v6: V6Bucket[] = [];
+
+  /** Throws on an unparsable CIDR (configuration error, reported at startup). */
+  constructor(cidrs: readonly string[]) {
+    for (const c of cidrs) this.add(c);
+  }
+
+  private add(cidr: string): void {
+    const slash = cidr.indexOf('/');
+    const addrText = slash >= 0 ? cidr.slice(0, slash) : cidr;
+    const bytes = parseAddress(addrText.replace(/^\[|\]$/g, ''));
+    if (!bytes) throw new Error(`invalid CIDR '${cidr}'`);
+    const max = bytes.length * 8;
+    const prefix = slash >= 0 ? Number(cidr.slice(slash + 1)) : max;
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new Error(`invalid CIDR prefix in '${cidr}'`);
+    if (bytes.length === 4) {
+      const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+      const v = (((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) & mask) >>> 0;
+      let i = this.v4Masks.indexOf(mask);
+      if (i < 0) {
+        i = this.v4Masks.length;
+        this.v4Masks.push(mask);
+        this.v4Sets.push(new Set());
+      }
+      this.v4Sets[i].add(v);
+    } else {
+      let bucket = this.v6.find((x) => x.prefix === prefix);
+      if (!bucket) {
+        bucket = { prefix, nets: new Set() };
+        this.v6.push(bucket);
+      }
+      bucket.nets.add(v6Key(bytes, 0, prefix));
+    }
+  }
+
+  /** Whether the `len`-byte (4 or 16) address at `off` is inside one of the networks. */
+  contains(b: Uint8Array, off: number, len: number): boolean {
+    if (len === 4) {
+      const v = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+      for (let i = 0; i < this.v4Masks.length; i++) {
+        if (this.v4Sets[i].has((v & this.v4Masks[i]) >>> 0)) return true;
+      }
+      return false;
+    }
+    if (len !== 16) return false;
+    for (let i = 0; i < this.v6.length; i++) {
+      const bk = this.v6[i];
+      if (bk.nets.has(v6Key(b, off, bk.prefix))) return true;
+    }
+    return false;
+  }
+
+  /** Textual variant (tests, configuration checks). */
+  containsAddress(addr: string): boolean {
+    const b = parseAddress(addr);
+    return b !== null && this.contains(b, 0, b.length);
+  }
+}

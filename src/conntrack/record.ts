@@ -1,0 +1,51 @@
+/**
+ * The connection record: Zeek conn.log semantics (../shared/spec/connection-record.md),
+ * with Zeek's field names. Output formats and the store map these to their own names.
+ */
+
+export type Transport = 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
+
+export type ConnState =
+  | 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR'
+  | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH';
+
+export interface ConnRecord {
+  /** First packet, seconds since the epoch (microsecond resolution is meaningful). */
+  ts: number;
+  uid: string;
+  orig_h: string;
+  orig_p: number;
+  resp_h: string;
+  resp_p: number;
+  proto: Transport;
+  /** IP protocol number (e.g. 132 for SCTP, which Zeek reports as unknown_transport). */
+  ip_proto: number;
+  /** Protocols confirmed by payload analysis (filled by the protocol analyzers; tunnels by the decoder). */
+  service: string[];
+  /** Last packet minus first packet, seconds. */
+  duration: number;
+  orig_bytes: number;
+  resp_bytes: number;
+  conn_state: ConnState;
+  local_orig: boolean;
+  local_resp: boolean;
+  missed_bytes: number;
+  history: string;
+  orig_pkts: number;
+  orig_ip_bytes: number;
+  resp_pkts: number;
+  resp_ip_bytes: number;
+  /** uids of the tunnel connections that carried this one, outermost first. */
+  tunnel_parents: string[];
+  community_id: string;
+  /** 802.1Q / 802.1ad ids; null when untagged. */
+  vlan: number | null;
+  inner_vlan: number | null;
+  orig_l2_addr: string | null;
+  resp_l2_addr: string | null;
+  /** How this connection was carried, when it is inside a tunnel: kind and VNI/key. */
+  tunnel_type: string | null;
+  tunnel_id: number | null;
+  /** True for a record emitted while the connection is still open (interim); the final record has the same uid. */
+  interim: boolean;
+}

@@ -1,0 +1,77 @@
+import * as assert from 'node:assert/strict';
+import { CapturedPacket } from '../../parsers/capture/types';
+import { DecodeStatus } from '../../parsers/decode/layers';
+import { PacketDecoder } from '../../parsers/decode/decoder';
+import { corpusPath, requireCorpus } from '../util/corpus';
+import { loadCapture } from './load-pcap';
+
+/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FILES = [
+  'zeek/wikipedia.pcap', 'zeek/q-in-q.pcap', 'zeek/tls/irc-starttls.pcap', 'zeek/linux_dlt_sll2.pcap',
+  'zeek/tunnels/vxlan.pcap', 'zeek/tunnels/geneve.pcap', 'zeek/tunnels/gre-sample.pcap', 'zeek/tunnels/6in4.pcap',
+  'zeek/ftp/ipv6.pcap', 'zeek/ipv6-fragmented-dns.pcap', 'zeek/ipv4/fragmented-1.pcap', 'tcpdump/pptp.pcap',
+  'community-id-spec/combined.pcap', 'zeek/dns/ech.pcap',
+];
+
+describe('decode: fuzz (truncations and bit flips of corpus packets)', function () {
+  it('never throws; valid layers stay inside their buffers', function () {
+    requireCorpus(this);
+    const pkts: CapturedPacket[] = [];
+    for (const f of FILES) pkts.push(...loadCapture(corpusPath(f)));
+    const rand = rng(0xeace);
+    const dec = new PacketDecoder({ fragments: { maxDatagrams: 64 } });
+    const out = dec.newPacket();
+    const ITER = 20000;
+    const seen = new Set<number>();
+    for (let i = 0; i < ITER; i++) {
+      const src = pkts[Math.floor(rand() * pkts.length)];
+      const bytes = Buffer.from(src.buf.subarray(src.offset, src.offset + src.caplen));
+      const mode = rand();
+      let caplen = bytes.length;
+      if (mode < 0.4) caplen = Math.floor(rand() * (bytes.length + 1));
+      if (mode >= 0.3) {
+        const flips = 1 + Math.floor(rand() * 8);
+        // Bias flips towards headers, where the decisions are.
+        for (let k = 0; k < flips && bytes.length > 0; k++) {
+          const pos = Math.floor(rand() * Math.min(bytes.length, rand() < 0.8 ? 96 : bytes.length));
+          bytes[pos] ^= 1 << Math.floor(rand() * 8);
+        }
+      }
+      const p: CapturedPacket = {
+        ...src, buf: bytes, offset: 0, caplen, origlen: rand() < 0.5 ? src.origlen : caplen,
+        tsSec: src.tsSec + Math.floor(i / 100),
+      };
+      let st: DecodeStatus;
+      try {
+        st = dec.decode(p, out);
+      } catch (e) {
+        assert.fail(`iteration ${i}: decode threw ${(e as Error).stack}`);
+      }
+      seen.add(st);
+      assert.ok(out.count >= 0 && out.count <= out.layers.length);
+      for (let j = 0; j < out.count; j++) {
+        const l = out.layers[j];
+        assert.ok(l.srcOff + l.addrLen <= l.buf.length && l.dstOff + l.addrLen <= l.buf.length, `iteration ${i}: address in bounds`);
+        assert.ok(l.capturedPayloadLen >= 0 && l.capturedPayloadLen <= l.payloadLen, `iteration ${i}: captured payload`);
+        assert.ok(l.payloadOff + l.capturedPayloadLen <= l.buf.length, `iteration ${i}: payload in bounds`);
+      }
+      if (st === DecodeStatus.MALFORMED) {
+        assert.ok(out.errorCode.length > 0 && out.errorMessage.length > 0);
+        assert.ok(out.errorOffset >= 0, `iteration ${i}: error offset ${out.errorOffset}`);
+      }
+    }
+    assert.ok(seen.has(DecodeStatus.OK) && seen.has(DecodeStatus.MALFORMED) && seen.has(DecodeStatus.NOT_IP));
+    assert.ok(dec.stats.pendingBytes >= 0);
+  });
+});
