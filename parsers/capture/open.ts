@@ -165,19 +165,19 @@ export async function readCaptureStream(
     const pcapMagic = sniffPcapMagic(head);
     if (pcapMagic && opts.reader === 'pcap-parser') {
       format = 'pcap';
-      const r = await viaPcapParser(head, data, name, onPacket, pcapMagic, max, c, progress, fault);
+      const r = await viaPcapParser(head, data, name, onPacket, pcapMagic, max, c, progress, fault, opts.pace);
       packets = r.packets;
       linktypes = r.linktype >= 0 ? [r.linktype] : [];
     } else if (pcapMagic) {
       format = 'pcap';
       const parser = new PcapParser(name, onPacket, max);
-      await drive(parser, head, data, c, progress, fault);
+      await drive(parser, head, data, c, progress, fault, opts.pace);
       packets = parser.packets;
       linktypes = [parser.linktype];
     } else if (head.length >= 4 && head.readUInt32BE(0) === PCAPNG_MAGIC) {
       format = 'pcapng';
       const parser = new PcapngParser(name, onPacket, max);
-      await drive(parser, head, data, c, progress, fault);
+      await drive(parser, head, data, c, progress, fault, opts.pace);
       packets = parser.packets;
       linktypes = parser.linktypes.slice();
       skippedBlocks = parser.skippedBlocks;
@@ -209,11 +209,14 @@ async function drive(
   c: Counters,
   progress: () => void,
   fault: (e: unknown, offset: number, record?: number) => Error,
+  pace?: () => Promise<void> | undefined,
 ): Promise<void> {
   parser.push(head);
   c.consumed += head.length;
   progress();
   for (;;) {
+    const wait = pace?.();
+    if (wait) await wait;
     let r: IteratorResult<Buffer>;
     try {
       r = await data.next();
@@ -239,6 +242,7 @@ function viaPcapParser(
   c: Counters,
   progress: () => void,
   fault: (e: unknown, offset: number, record?: number) => Error,
+  pace?: () => Promise<void> | undefined,
 ): Promise<{ packets: number; linktype: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -257,6 +261,8 @@ function viaPcapParser(
         c.consumed += head.length;
         progress();
         for (;;) {
+          const wait = pace?.();
+          if (wait) await wait;
           const r = await data.next();
           if (r.done) return;
           c.consumed += r.value.length;

@@ -63,6 +63,12 @@ export interface ReadOptions {
   reader?: ReaderKind;
   /** Called with decompressed bytes consumed so far and bytes read from disk, roughly every 4 MiB and once at the end. */
   onProgress?: (consumedBytes: number, fileBytesRead: number) => void;
+  /**
+   * Called between chunks; when it returns a promise, reading waits for it. This is how a slow
+   * consumer of the results (output to a pipe, an index) holds the reader back, so memory stays
+   * bounded whatever the capture size.
+   */
+  pace?: () => Promise<void> | undefined;
   /** Largest packet record accepted (caplen), default 256 KiB; larger is reported as corruption. */
   maxPacketBytes?: number;
 }

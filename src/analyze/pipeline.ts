@@ -17,6 +17,8 @@ export interface AnalyzeOptions {
   genevePorts?: number[];
   /** Called with decompressed bytes consumed and file bytes read. */
   onProgress?: (consumedBytes: number, fileBytesRead: number) => void;
+  /** Awaited between read chunks when it returns a promise: backpressure from whoever consumes the records. */
+  pace?: () => Promise<void> | undefined;
   /** How many malformed packets to describe individually (the rest are only counted). */
   malformedExamples?: number;
 }
@@ -110,7 +112,7 @@ export async function analyzeFile(file: string, emit: (r: ConnRecord) => void, o
   };
 
   try {
-    res.capture = await readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress });
+    res.capture = await readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace: opts.pace });
   } catch (err) {
     if (!(err instanceof CaptureError)) throw err;
     // Nothing read at all means the file is not a capture: the caller reports it as unreadable.

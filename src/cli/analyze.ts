@@ -76,6 +76,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       vxlanPorts: o.vxlanPorts,
       genevePorts: o.genevePorts,
       onProgress: bar ? (_c, read) => bar.update(Math.floor(read / 1e6)) : undefined,
+      pace: () => sink.congestion(),
     };
     let res: AnalyzeResult;
     try {

@@ -3,7 +3,7 @@
  * seed(u16 BE) | saddr | daddr | proto(u8) | 0x00 | sport(u16 BE) | dport(u16 BE),
  * endpoints ordered so that (saddr, sport) < (daddr, dport); "1:" + base64 (or hex).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { parseAddress } from './address';
 
 const PROTO_ICMP = 1;
@@ -84,7 +84,8 @@ export function communityIdFromBytes(
     buf[o++] = (p2 >> 8) & 0xff;
     buf[o++] = p2 & 0xff;
   }
-  const digest = createHash('sha1').update(buf.subarray(0, o)).digest(base64 ? 'base64' : 'hex');
+  // One-shot hash: a Hash object per connection cost more than the digest itself.
+  const digest = hash('sha1', buf.subarray(0, o), base64 ? 'base64' : 'hex');
   return '1:' + digest;
 }
 

@@ -83,3 +83,32 @@ describe('output formats', function () {
     });
   });
 });
+
+describe('output sink', function () {
+  it('delivers everything to a slow stream, reports congestion, and drain() resolves after many overflowing writes', async function () {
+    const { Writable } = await import('node:stream');
+    let received = 0;
+    const slow = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        received += chunk.length;
+        setTimeout(cb, 1);
+      },
+    });
+    const sink = new TextSink(slow);
+    const line = 'x'.repeat(999) + '\n';
+    let sawCongestion = false;
+    for (let i = 0; i < 5000; i++) {
+      sink.write(line);
+      const wait = sink.congestion();
+      if (wait) {
+        sawCongestion = true;
+        // Half the time wait, half the time keep writing: drain() must cope with both.
+        if (i % 2 === 0) await wait;
+      }
+    }
+    await sink.end();
+    assert.ok(sawCongestion);
+    assert.equal(received, 5000 * 1000);
+  });
+});
