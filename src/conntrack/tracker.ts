@@ -220,7 +220,8 @@ class Conn {
   missed = 0;
 
   histSeen = 0;
-  hist: number[] = [];
+  /** History letters so far. Short strings are flat in V8, far smaller than an array of codes. */
+  hist = '';
   scaled: Float64Array | null = null;
 
   tcp: TcpConn | null = null;
@@ -262,7 +263,7 @@ function isClean(e: TcpEndpoint): boolean {
 }
 
 function addHistory(c: Conn, code: number): void {
-  if (c.hist.length < MAX_HISTORY) c.hist.push(code);
+  if (c.hist.length < MAX_HISTORY) c.hist += String.fromCharCode(code);
 }
 
 /** Zeek Connection::CheckHistory: record `code` the first time `mask` is seen in that direction. Returns whether it was seen before. */
@@ -1157,7 +1158,7 @@ export class ConnectionTracker {
   }
 
   private emitRecord(c: Conn, interim: boolean): void {
-    const history = c.hist.length ? String.fromCharCode.apply(null, c.hist) : '';
+    const history = c.hist;
     let ob: number;
     let rb: number;
     if (c.kind === Kind.TCP) {

@@ -95,30 +95,6 @@ export function toZeekJson(r: ConnRecord): Record<string, unknown> {
   return o;
 }
 
-/**
- * JSON.stringify(r) for a ConnRecord, written out by hand: the generic serialiser dominated the
- * output cost. Every string field holds characters that JSON never escapes (addresses, uids,
- * state and history letters, base64, fixed names) except `service` entries, which are escaped.
- * A test holds this equal to JSON.stringify on real records.
- */
-export function ndjsonLine(r: ConnRecord): string {
-  const str = (v: string | null): string => (v === null ? 'null' : '"' + v + '"');
-  const num = (v: number | null): string => (v === null ? 'null' : String(v));
-  const arr = (a: string[]): string => (a.length === 0 ? '[]' : JSON.stringify(a));
-  return (
-    '{"ts":' + r.ts + ',"uid":"' + r.uid + '","orig_h":"' + r.orig_h + '","orig_p":' + r.orig_p +
-    ',"resp_h":"' + r.resp_h + '","resp_p":' + r.resp_p + ',"proto":"' + r.proto + '","ip_proto":' + r.ip_proto +
-    ',"service":' + arr(r.service) + ',"duration":' + r.duration + ',"orig_bytes":' + r.orig_bytes +
-    ',"resp_bytes":' + r.resp_bytes + ',"conn_state":"' + r.conn_state + '","local_orig":' + r.local_orig +
-    ',"local_resp":' + r.local_resp + ',"missed_bytes":' + r.missed_bytes + ',"history":"' + r.history +
-    '","orig_pkts":' + r.orig_pkts + ',"orig_ip_bytes":' + r.orig_ip_bytes + ',"resp_pkts":' + r.resp_pkts +
-    ',"resp_ip_bytes":' + r.resp_ip_bytes + ',"tunnel_parents":' + arr(r.tunnel_parents) +
-    ',"community_id":"' + r.community_id + '","vlan":' + num(r.vlan) + ',"inner_vlan":' + num(r.inner_vlan) +
-    ',"orig_l2_addr":' + str(r.orig_l2_addr) + ',"resp_l2_addr":' + str(r.resp_l2_addr) +
-    ',"tunnel_type":' + str(r.tunnel_type) + ',"tunnel_id":' + num(r.tunnel_id) + ',"interim":' + r.interim + '}\n'
-  );
-}
-
 const TABLE_COLS: ReadonlyArray<readonly [string, number, (r: ConnRecord) => string]> = [
   ['ts', 17, (r) => fixed6(r.ts)],
   ['proto', 5, (r) => (r.proto === 'unknown_transport' ? `ip/${r.ip_proto}` : r.proto)],
@@ -150,7 +126,7 @@ export function createWriter(format: OutputFormat, sink: TextSink, now: () => Da
   switch (format) {
     case 'ndjson':
       return {
-        write: (r) => sink.write(ndjsonLine(r)),
+        write: (r) => sink.write(JSON.stringify(r) + '\n'),
         close: () => sink.end(),
       };
     case 'zeek-json':
