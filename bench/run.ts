@@ -4,7 +4,7 @@
  *   npm run bench -- [--packets N] [--runs N] [--reader native|pcap-parser] [--compare-readers]
  *                    [--timeout SECONDS] [--no-peers] [--seed N]
  *
- * Every tool runs as a child process pinned to one CPU (taskset -c 1) and is measured for wall
+ * Every tool runs as a child process pinned to one CPU (taskset -c 1), in interleaved rounds, and is measured for wall
  * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
  * printed and written to bench/out/results.json.
  */
@@ -171,20 +171,39 @@ interface ToolResult {
   peakRssMb?: number[];
 }
 
-async function runTool(tool: string, cmd: string[], args: Args, packets: number, tmp: string): Promise<ToolResult> {
-  const res: ToolResult = { tool, command: cmd.join(' '), runs: args.runs, ok: true, wallSec: [], peakRssMb: [] };
+interface ToolSpec {
+  tool: string;
+  cmd: string[];
+}
+
+/**
+ * Runs every tool `runs` times in interleaved rounds (A B C, A B C, ...), so that a change in the
+ * machine's load during the benchmark falls on all tools alike instead of on whichever ran then.
+ */
+async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: string): Promise<ToolResult[]> {
+  const results = specs.map((s): ToolResult => ({ tool: s.tool, command: s.cmd.join(' '), runs: args.runs, ok: true, wallSec: [], peakRssMb: [] }));
   for (let i = 0; i < args.runs; i++) {
-    process.stderr.write(`  ${tool}: run ${i + 1}/${args.runs} ... `);
-    const r = await measure(cmd, args.timeoutSec, tmp);
-    process.stderr.write(r.ok ? `${r.wallSec.toFixed(2)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB\n` : `FAILED (${r.error})\n`);
-    if (!r.ok) return { tool, command: res.command, runs: args.runs, ok: false, error: r.error };
-    res.wallSec!.push(r.wallSec);
-    res.peakRssMb!.push(r.peakRssKb / 1024);
+    for (let t = 0; t < specs.length; t++) {
+      const res = results[t];
+      if (!res.ok) continue;
+      process.stderr.write(`  ${res.tool}: run ${i + 1}/${args.runs} ... `);
+      const r = await measure(specs[t].cmd, args.timeoutSec, tmp);
+      process.stderr.write(r.ok ? `${r.wallSec.toFixed(2)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB\n` : `FAILED (${r.error})\n`);
+      if (!r.ok) {
+        results[t] = { tool: res.tool, command: res.command, runs: args.runs, ok: false, error: r.error };
+        continue;
+      }
+      res.wallSec!.push(r.wallSec);
+      res.peakRssMb!.push(r.peakRssKb / 1024);
+    }
   }
-  res.medianWallSec = median(res.wallSec!);
-  res.packetsPerSec = packets / res.medianWallSec;
-  res.medianPeakRssMb = median(res.peakRssMb!);
-  return res;
+  for (const res of results) {
+    if (!res.ok) continue;
+    res.medianWallSec = median(res.wallSec!);
+    res.packetsPerSec = packets / res.medianWallSec;
+    res.medianPeakRssMb = median(res.peakRssMb!);
+  }
+  return results;
 }
 
 function analyzeCmd(file: string, reader?: string): string[] {
@@ -222,38 +241,37 @@ async function main(): Promise<void> {
   // Read the file once so that no tool pays for the first read from disk (page cache warm-up).
   for await (const chunk of fs.createReadStream(capture, { highWaterMark: 4 << 20 })) void chunk;
 
-  const results: ToolResult[] = [];
-  const east = await runTool('eastwatch', analyzeCmd(capture, args.reader), args, stats.packets, tmp);
-  results.push(east);
-  let readerRatio: number | undefined;
-  if (args.compareReaders) {
-    const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
-    const alt = await runTool(`eastwatch --reader ${other}`, analyzeCmd(capture, other), args, stats.packets, tmp);
-    results.push(alt);
-    if (east.ok && alt.ok) readerRatio = east.packetsPerSec! / alt.packetsPerSec!;
-  }
-
+  const specs: ToolSpec[] = [{ tool: 'eastwatch', cmd: analyzeCmd(capture, args.reader) }];
+  const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
+  if (args.compareReaders) specs.push({ tool: `eastwatch --reader ${other}`, cmd: analyzeCmd(capture, other) });
+  const skipped: ToolResult[] = [];
   if (args.peers) {
-    // softflowd sends NetFlow datagrams: give them a listener so nothing bounces.
-    const sink = dgram.createSocket('udp4');
-    sink.on('message', () => undefined);
-    await new Promise<void>((resolve) => {
-      sink.once('error', () => resolve());
-      sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
-    });
     for (const p of PEERS) {
       const bin = which(p.binary);
-      if (!bin) {
-        results.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: `${p.binary} not installed` });
-        continue;
-      }
-      const r = await runTool(p.name, [bin, ...p.args(capture, tmp)], args, stats.packets, tmp);
-      if (r.ok && east.ok) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
-      results.push(r);
+      if (bin) specs.push({ tool: p.name, cmd: [bin, ...p.args(capture, tmp)] });
+      else skipped.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: `${p.binary} not installed` });
     }
-    sink.close();
   } else {
-    for (const p of PEERS) results.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: '--no-peers' });
+    for (const p of PEERS) skipped.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: '--no-peers' });
+  }
+
+  // softflowd sends NetFlow datagrams: give them a listener so nothing bounces.
+  const sink = dgram.createSocket('udp4');
+  sink.on('message', () => undefined);
+  await new Promise<void>((resolve) => {
+    sink.once('error', () => resolve());
+    sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
+  });
+  const results = [...(await runRounds(specs, args, stats.packets, tmp)), ...skipped];
+  sink.close();
+  const east = results[0];
+  let readerRatio: number | undefined;
+  if (args.compareReaders) {
+    const alt = results[1];
+    if (east.ok && alt.ok) readerRatio = east.packetsPerSec! / alt.packetsPerSec!;
+  }
+  for (const r of results.slice(1)) {
+    if (r.ok && east.ok && r.tool !== `eastwatch --reader ${other}`) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 

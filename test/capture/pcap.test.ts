@@ -3,22 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PcapParser } from '../../parsers/capture/pcap';
 import { CaptureError, CapturedPacket } from '../../parsers/capture/types';
-import { CORPUS_DIR, corpusPath, requireCorpus } from '../util/corpus';
+import { CORPUS_DIR, corpusFiles, corpusPath, requireCorpus } from '../util/corpus';
 import { collect, epochString, pcapRecordOffsets, pcapToBigEndian, readTsv, rowOf, PacketRow, tmpFile, removeTmpFiles } from './helpers';
 
 const READERS = ['native', 'pcap-parser'] as const;
 
 function classicPcaps(): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.pcap')) out.push(p);
-    }
-  };
-  walk(CORPUS_DIR);
-  return out.sort();
+  return corpusFiles(/\.pcap$/);
 }
 
 /** Feed a whole file to the push parser in pieces of `step` bytes. */

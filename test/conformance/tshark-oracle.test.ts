@@ -9,19 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../src/conntrack/record';
-import { CORPUS_DIR, corpusAvailable, corpusPath, requireCorpus } from '../util/corpus';
+import { CORPUS_DIR, corpusAvailable, corpusFiles, corpusPath, requireCorpus } from '../util/corpus';
 
 function captures(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(pcap|pcapng)$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(CORPUS_DIR);
-  return out.sort();
+  return corpusFiles(/\.(pcap|pcapng)$/);
 }
 
 function hasZeekConnLog(capture: string): boolean {

@@ -5,11 +5,10 @@
  * packets and bytes equal.
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../src/conntrack/record';
-import { CORPUS_DIR, corpusAvailable, requireCorpus } from '../util/corpus';
+import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util/corpus';
 import { readZeekLog, type ZeekRow } from './zeek-log';
 
 interface Baseline {
@@ -18,19 +17,10 @@ interface Baseline {
 }
 
 function findBaselines(): Baseline[] {
-  const out: Baseline[] = [];
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.conn\.log(\.cut)?$/.test(e.name)) {
-        const m = /^(.*?\.(pcap|pcapng))\./.exec(e.name);
-        if (m) out.push({ log: p, capture: path.join(dir, m[1]) });
-      }
-    }
-  };
-  walk(CORPUS_DIR);
-  return out.sort((a, b) => a.log.localeCompare(b.log));
+  return corpusFiles(/\.conn\.log(\.cut)?$/).flatMap((log) => {
+    const m = /^(.*?\.(pcap|pcapng))\./.exec(path.basename(log));
+    return m ? [{ log, capture: path.join(path.dirname(log), m[1]) }] : [];
+  });
 }
 
 /** Fields compared, with how our record gives each as Zeek would print it. */

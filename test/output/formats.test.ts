@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../src/conntrack/record';
-import { createWriter, toZeekJson } from '../../src/output/formats';
+import { createWriter, ndjsonLine, toZeekJson } from '../../src/output/formats';
 import { TextSink } from '../../src/output/sink';
 import { corpusAvailable, corpusPath } from '../util/corpus';
 
@@ -35,6 +35,13 @@ describe('output formats', function () {
   let recs: ConnRecord[] = [];
   before(async () => {
     recs = await records();
+  });
+
+  it('the hand-written ndjson line equals JSON.stringify of the record', function () {
+    for (const r of recs) assert.equal(ndjsonLine(r), JSON.stringify(r) + '\n');
+    // Escaping and nulls, which these captures do not reach.
+    const odd = { ...recs[0], service: ['a"b\\c'], tunnel_parents: ['C1', 'C2'], vlan: null, inner_vlan: 7, orig_l2_addr: null, tunnel_id: null, interim: true };
+    assert.equal(ndjsonLine(odd), JSON.stringify(odd) + '\n');
   });
 
   it('ndjson is our record as JSON, one per line', async function () {

@@ -37,3 +37,17 @@ export function requireCorpus(ctx: Mocha.Context): void {
 export function corpusPath(rel: string): string {
   return path.join(CORPUS_DIR, rel);
 }
+
+/** Every corpus file whose name matches `pattern`, sorted (absolute paths). */
+export function corpusFiles(pattern: RegExp): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (pattern.test(e.name)) out.push(p);
+    }
+  };
+  walk(CORPUS_DIR);
+  return out.sort();
+}
