@@ -1,0 +1,107 @@
+/**
+ * Turns a connection's state into its conn.log record: Zeek's conn_state rules, byte counts,
+ * addresses and MACs formatted, Community ID, local_orig/local_resp.
+ */
+import { formatAddress, formatMac } from './address';
+import { communityIdFromBytes } from './community-id';
+import { LocalNets } from './local-nets';
+import { ConnRecord, ConnState, Transport } from './record';
+import { Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
+
+export class RecordBuilder {
+  /** Scratch bytes to hand stored addresses and MACs to byte-oriented helpers. */
+  private readonly scratchA = new Uint8Array(16);
+  private readonly scratchB = new Uint8Array(16);
+
+  constructor(
+    private readonly local: LocalNets,
+    private readonly seed: number,
+  ) {}
+
+
+  connState(c: Conn, history: string): ConnState {
+    if (c.kind === Kind.TCP) {
+      const t = c.tcp!;
+      const os = t.orig.state;
+      const rs = t.resp.state;
+      const oInactive = os === Ep.INACTIVE || os === Ep.PARTIAL;
+      const rInactive = rs === Ep.INACTIVE || rs === Ep.PARTIAL;
+      if (rs === Ep.RESET) {
+        if (os === Ep.SYN_SENT || os === Ep.SYN_ACK_SENT || (os === Ep.RESET && tcpSize(t.orig) === 0 && tcpSize(t.resp) === 0))
+          return 'REJ';
+        return oInactive ? 'RSTRH' : 'RSTR';
+      }
+      if (os === Ep.RESET) {
+        if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(history) ? 'RSTOS0' : 'OTH';
+        return 'RSTO';
+      }
+      if (rs === Ep.CLOSED && os === Ep.CLOSED) return 'SF';
+      if (os === Ep.CLOSED) return rInactive ? 'SH' : 'S2';
+      if (rs === Ep.CLOSED) return oInactive ? 'SHR' : 'S3';
+      if (os === Ep.SYN_SENT && rs === Ep.INACTIVE) return 'S0';
+      if (os === Ep.ESTABLISHED && rs === Ep.ESTABLISHED) return 'S1';
+      return 'OTH';
+    }
+    if (c.kind === Kind.UDP) {
+      if (c.origLen >= 0) return c.respLen >= 0 ? 'SF' : 'S0';
+      return c.respLen >= 0 ? 'SHR' : 'OTH';
+    }
+    return 'OTH';
+  }
+
+  build(c: Conn, interim: boolean): ConnRecord {
+    const history = c.hist;
+    let ob: number;
+    let rb: number;
+    if (c.kind === Kind.TCP) {
+      ob = tcpSize(c.tcp!.orig);
+      rb = tcpSize(c.tcp!.resp);
+    } else {
+      ob = c.origLen > 0 ? c.origLen : 0;
+      rb = c.respLen > 0 ? c.respLen : 0;
+    }
+    const oa = bytesOf(c.origAddr, this.scratchA);
+    const ra = bytesOf(c.respAddr, this.scratchB);
+    if (c.cid === null) {
+      c.cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, c.origP, c.respP);
+    }
+    const local_orig = this.local.contains(oa, 0, c.addrLen);
+    const local_resp = this.local.contains(ra, 0, c.addrLen);
+    const proto: Transport =
+      c.kind === Kind.TCP ? 'tcp' : c.kind === Kind.UDP ? 'udp' : c.kind === Kind.ICMP ? 'icmp' : 'unknown_transport';
+    const dur = c.lastSec - c.firstSec + (c.lastNsec - c.firstNsec) / 1e9;
+    const r: ConnRecord = {
+      ts: c.startTs,
+      uid: c.uid,
+      orig_h: formatAddress(oa, 0, c.addrLen),
+      orig_p: c.origP,
+      resp_h: formatAddress(ra, 0, c.addrLen),
+      resp_p: c.respP,
+      proto,
+      ip_proto: c.ipProto,
+      service: c.service !== null ? c.service.slice() : EMPTY_STRINGS.slice(),
+      duration: dur > 0 ? Math.round(dur * 1e9) / 1e9 : 0,
+      orig_bytes: ob,
+      resp_bytes: rb,
+      conn_state: this.connState(c, history),
+      local_orig,
+      local_resp,
+      missed_bytes: c.missed,
+      history,
+      orig_pkts: c.origPkts,
+      orig_ip_bytes: c.origIpBytes,
+      resp_pkts: c.respPkts,
+      resp_ip_bytes: c.respIpBytes,
+      tunnel_parents: c.parents !== null ? c.parents.slice() : EMPTY_STRINGS.slice(),
+      community_id: c.cid,
+      vlan: c.vlan,
+      inner_vlan: c.innerVlan,
+      orig_l2_addr: c.origMac === null ? null : formatMac(bytesOf(c.origMac, this.scratchA), 0),
+      resp_l2_addr: c.respMac === null ? null : formatMac(bytesOf(c.respMac, this.scratchA), 0),
+      tunnel_type: c.tunnelType,
+      tunnel_id: c.tunnelId,
+      interim,
+    };
+    return r;
+  }
+}

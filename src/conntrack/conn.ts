@@ -1,0 +1,335 @@
+/**
+ * Per-connection state of the tracker and the small pure helpers over it: endpoint states,
+ * history letters with Zeek's repeat rules, sequence-space sizes. Shared by the tracker, the
+ * TCP session logic and the record builder; touches nothing outside the connection.
+ */
+/** Packet time, written by the tracker for each packet and read by the TCP logic. */
+export class Clock {
+  sec = 0;
+  nsec = 0;
+}
+
+// ---- constants -------------------------------------------------------------------------
+
+export const enum Kind {
+  TCP = 0,
+  UDP = 1,
+  ICMP = 2,
+  OTHER = 3,
+}
+
+/** Zeek's TCP endpoint states (values as in Zeek, conn_state depends on them). */
+export const enum Ep {
+  INACTIVE = 0,
+  SYN_SENT = 1,
+  SYN_ACK_SENT = 2,
+  PARTIAL = 3,
+  ESTABLISHED = 4,
+  CLOSED = 5,
+  RESET = 6,
+}
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const ACK = 0x10;
+
+// History "seen once" bits (Zeek HIST_*); the responder's are shifted left by 16.
+export const H_SYN = 0x1;
+export const H_FIN = 0x2;
+export const H_RST = 0x4;
+export const H_FIN_RST = 0x8;
+export const H_DATA = 0x10;
+export const H_ACK = 0x20;
+export const H_MULTI = 0x40;
+
+// Scaled (logarithmic) history counters: index = letter * 2 + (responder ? 1 : 0).
+export const SC_CHK = 0;
+export const SC_RXMT = 2;
+export const SC_WIN0 = 4;
+export const SC_GAP = 6;
+
+export const TOO_LARGE_SEQ_DELTA = 1048576;
+export const TWO32 = 4294967296;
+export const NO_DEADLINE = Infinity;
+export const MAX_HISTORY = 256;
+export const MAX_BLOCKS = 64;
+
+// Timer lists: inactivity per class (anchored on last activity) plus one list of fixed deadlines.
+export const L_TCP = 0;
+export const L_TCP_PRE = 1; // TCP before the handshake completes (Zeek uses udp_inactivity_timeout there)
+export const L_UDP = 2;
+export const L_ICMP = 3;
+export const L_OTHER = 4;
+export const L_FIXED = 5; // tcp attempt / close / reset delays
+export const N_LISTS = 6;
+export const L_NONE = -1;
+
+export const CH_UPPER_TO_LOWER = 32;
+
+// ---- per-connection state ----------------------------------------------------------------
+
+export class TcpEndpoint {
+  state = Ep.INACTIVE;
+  prevState = Ep.INACTIVE;
+  startSeq = 0;
+  lastSeq = 0;
+  ackSeq = 0;
+  seqWraps = 0;
+  ackWraps = 0;
+  finCnt = 0;
+  rstCnt = 0;
+  finSeq = 0;
+  histLastSyn = 0;
+  histLastFin = 0;
+  histLastRst = 0;
+  didClose = false;
+  // Reassembly bookkeeping (relative sequence space), for content gaps only: no payload kept.
+  lastReassem = 1;
+  trimSeq = 1;
+  blocks: number[] | null = null; // sorted [start, end) pairs above lastReassem
+  peer!: TcpEndpoint;
+  constructor(public isOrig: boolean) {}
+}
+
+export class TcpConn {
+  readonly a = new TcpEndpoint(true);
+  readonly b = new TcpEndpoint(false);
+  orig: TcpEndpoint;
+  resp: TcpEndpoint;
+  isPartial = false;
+  firstPacketSeen = 0; // 1 orig, 2 resp
+  isActive = true;
+  /** Inactivity switched from the handshake timeout to tcp_inactivity_timeout. */
+  longTimeout = false;
+  attemptAt = NO_DEADLINE;
+  deleteAt = NO_DEADLINE;
+  constructor() {
+    this.a.peer = this.b;
+    this.b.peer = this.a;
+    this.orig = this.a;
+    this.resp = this.b;
+  }
+}
+
+export class Conn {
+  // intrusive timer list links
+  prev: Conn | null = null;
+  next: Conn | null = null;
+  list = L_NONE;
+  deadline = 0;
+
+  uid = '';
+  origIsLow = true;
+  /** Addresses and MACs as one-byte strings of their raw bytes: no ArrayBuffer per connection. */
+  origAddr = '';
+  respAddr = '';
+  origP = 0;
+  respP = 0;
+  origMac: string | null = null;
+  respMac: string | null = null;
+  vlan: number | null = null;
+  innerVlan: number | null = null;
+  tunnelType: string | null = null;
+  tunnelId: number | null = null;
+
+  firstSec = 0;
+  firstNsec = 0;
+  startTs = 0;
+  lastTs = 0;
+  // Exact integer copy of lastTs: duration from doubles of epoch seconds would lose sub-microsecond digits.
+  lastSec = 0;
+  lastNsec = 0;
+  nextInterim = NO_DEADLINE;
+
+  origPkts = 0;
+  respPkts = 0;
+  origIpBytes = 0;
+  respIpBytes = 0;
+  /** UDP/ICMP/other payload sums; -1 until that side sent (Zeek request_len/reply_len). */
+  origLen = -1;
+  respLen = -1;
+  missed = 0;
+
+  histSeen = 0;
+  /** History letters so far. Short strings are flat in V8, far smaller than an array of codes. */
+  hist = '';
+  scaled: Float64Array | null = null;
+
+  tcp: TcpConn | null = null;
+  service: string[] | null = null;
+  parents: string[] | null = null;
+  cid: string | null = null;
+
+  /** Entry id in the flow table while live. */
+  fid = -1;
+  /** Disambiguates uids of connections sharing key and first instant. */
+  uidSeq = 0;
+
+  constructor(
+    readonly kind: Kind,
+    readonly ipProto: number,
+    readonly addrLen: number,
+  ) {
+  }
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+/** Copies a one-byte string of raw bytes into `out` (at least as long) and returns it. */
+export function bytesOf(s: string, out: Uint8Array): Uint8Array {
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+export function seqDelta(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+export function isHandshake(s: Ep): boolean {
+  return s === Ep.INACTIVE || s === Ep.SYN_SENT || s === Ep.SYN_ACK_SENT;
+}
+
+export function isClean(e: TcpEndpoint): boolean {
+  return e.state === Ep.ESTABLISHED || (e.state === Ep.CLOSED && e.prevState === Ep.ESTABLISHED);
+}
+
+export function addHistory(c: Conn, code: number): void {
+  if (c.hist.length < MAX_HISTORY) c.hist += String.fromCharCode(code);
+}
+
+/** Zeek Connection::CheckHistory: record `code` the first time `mask` is seen in that direction. Returns whether it was seen before. */
+export function checkHistory(c: Conn, mask: number, code: number, isOrig: boolean): boolean {
+  if (!isOrig) {
+    mask <<= 16;
+    code += CH_UPPER_TO_LOWER;
+  }
+  if ((c.histSeen & mask) === 0) {
+    c.histSeen |= mask;
+    addHistory(c, code);
+    return false;
+  }
+  return true;
+}
+
+/** Zeek ScaledHistoryEntry: letter at the 1st, 10th, 100th ... occurrence. */
+export function scaledHistory(c: Conn, idx: number, code: number, isOrig: boolean): void {
+  if (!isOrig) {
+    idx += 1;
+    code += CH_UPPER_TO_LOWER;
+  }
+  let s = c.scaled;
+  if (s === null) {
+    s = c.scaled = new Float64Array(16);
+    for (let i = 8; i < 16; i++) s[i] = 1;
+  }
+  const n = ++s[idx];
+  if (n === s[8 + idx]) {
+    addHistory(c, code);
+    s[8 + idx] *= 10;
+  }
+}
+
+export function setState(e: TcpEndpoint, t: TcpConn, s: Ep): void {
+  if (s === e.state) return;
+  if (!isHandshake(s) && isHandshake(e.state) && isHandshake(e.peer.state)) t.longTimeout = true;
+  e.prevState = e.state;
+  e.state = s;
+}
+
+export function tcpSize(e: TcpEndpoint): number {
+  const last64 = e.seqWraps * TWO32 + e.lastSeq;
+  const ack64 = e.ackWraps * TWO32 + e.ackSeq;
+  if (e.prevState === Ep.SYN_SENT && e.state === Ep.RESET && e.peer.state === Ep.INACTIVE) {
+    const noDataAcked = ack64 === e.startSeq || ack64 === e.startSeq + 1;
+    if (!noDataAcked) return 0;
+  }
+  let size = (last64 > ack64 ? last64 : ack64) - e.startSeq;
+  if (size < 0) return 0;
+  if (size !== 0) --size;
+  if (e.finCnt > 0 && size !== 0) --size;
+  return size;
+}
+
+export const EMPTY_STRINGS: string[] = [];
+
+// Scratch results of helpers (no per-packet allocation).
+
+
+export function initEndpoint(e: TcpEndpoint, flags: number, firstSeq: number, lastSeq: number): void {
+  switch (e.state) {
+    case Ep.INACTIVE:
+      if (flags & SYN) {
+        e.ackSeq = firstSeq;
+        e.startSeq = firstSeq;
+      } else {
+        // Partial connection: number as though a SYN had been seen.
+        e.ackSeq = (firstSeq - 1) >>> 0;
+        e.startSeq = (firstSeq - 1) >>> 0;
+        lastSeq = firstSeq;
+      }
+      e.lastSeq = lastSeq;
+      break;
+    case Ep.SYN_SENT:
+    case Ep.SYN_ACK_SENT:
+      if (flags & SYN && firstSeq !== e.startSeq) {
+        e.startSeq = firstSeq;
+        e.ackSeq = firstSeq;
+        e.lastSeq = lastSeq;
+      }
+      break;
+    case Ep.ESTABLISHED:
+    case Ep.PARTIAL:
+      if (flags & SYN) {
+        e.startSeq = firstSeq;
+        e.ackSeq = firstSeq;
+        e.lastSeq = lastSeq;
+      }
+      break;
+    case Ep.RESET:
+      if (flags & SYN && e.prevState === Ep.INACTIVE) {
+        e.startSeq = firstSeq;
+        e.ackSeq = firstSeq;
+        e.lastSeq = lastSeq;
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/** Swap originator and responder (Zeek FlipRoles), marking `^` in the history. */
+export function flipRoles(c: Conn): void {
+  const a = c.origAddr;
+  c.origAddr = c.respAddr;
+  c.respAddr = a;
+  const p = c.origP;
+  c.origP = c.respP;
+  c.respP = p;
+  const m = c.origMac;
+  c.origMac = c.respMac;
+  c.respMac = m;
+  let n = c.origPkts;
+  c.origPkts = c.respPkts;
+  c.respPkts = n;
+  n = c.origIpBytes;
+  c.origIpBytes = c.respIpBytes;
+  c.respIpBytes = n;
+  n = c.origLen;
+  c.origLen = c.respLen;
+  c.respLen = n;
+  c.origIsLow = !c.origIsLow;
+  c.cid = null;
+  const t = c.tcp;
+  if (t !== null) {
+    const e = t.orig;
+    t.orig = t.resp;
+    t.resp = e;
+    t.orig.isOrig = true;
+    t.resp.isOrig = false;
+    const f = t.firstPacketSeen;
+    t.firstPacketSeen = (f & 1 ? 2 : 0) | (f & 2 ? 1 : 0);
+    t.isPartial = false;
+  }
+  addHistory(c, 94 /* ^ */);
+}
