@@ -21,6 +21,9 @@ import { ACK, Clock, Conn, Ep, H_DATA, Kind, L_FIXED, L_ICMP, L_NONE, L_OTHER, L
 export type { TrackerOptions, TrackerStats } from './options';
 export { DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
 
+/** Connection objects kept for reuse: enough to absorb bursts of closes, bounded in memory. */
+const POOL_MAX = 16384;
+
 /** Set by buildKey: whether the packet's source is the lower endpoint of the canonical key. */
 let gSrcLow = true;
 
@@ -38,6 +41,8 @@ export class ConnectionTracker {
   private readonly clock = new Clock();
   private readonly tcp: TcpSession;
   private uidSeq = 0;
+  /** Removed connection objects, reset and reused by create(). */
+  private readonly pool: Conn[] = [];
   private readonly lspTcp = new Uint8Array(65536);
   private readonly lspUdp = new Uint8Array(65536);
 
@@ -65,13 +70,16 @@ export class ConnectionTracker {
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
     this.expire(now);
-    let parent: Conn | null = null;
+    // The carrying connection is passed on by uid: connection objects are pooled, and a forced
+    // flush while tracking an inner layer may recycle the outer one's object.
+    let parent: string | null = null;
     const n = d.count;
     for (let i = 0; i < n; i++) {
       const l = d.layers[i];
       const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : TunnelKind.NONE;
-      parent = this.track(l, parent, nextTunnel, now);
-      if (parent === null) break;
+      const c = this.track(l, parent, nextTunnel, now);
+      if (c === null) break;
+      parent = c.uid;
     }
   }
 
@@ -89,7 +97,7 @@ export class ConnectionTracker {
 
   // ---- per layer ----
 
-  private track(l: FlowLayer, parent: Conn | null, nextTunnel: TunnelKind, now: number): Conn | null {
+  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number): Conn | null {
     if (l.ipVersion === 0 || (l.addrLen !== 4 && l.addrLen !== 16)) return null;
     const proto = l.proto;
     let kind: Kind;
@@ -173,8 +181,8 @@ export class ConnectionTracker {
 
     if (parent !== null) {
       const ps = c.parents;
-      if (ps === null) c.parents = [parent.uid];
-      else if (ps.indexOf(parent.uid) < 0) ps.push(parent.uid);
+      if (ps === null) c.parents = [parent];
+      else if (ps.indexOf(parent) < 0) ps.push(parent);
     }
     if (nextTunnel !== TunnelKind.NONE) {
       const name = TUNNEL_NAMES[nextTunnel];
@@ -235,7 +243,9 @@ export class ConnectionTracker {
   private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, now: number): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
-    const c = new Conn(kind, l.proto, l.addrLen);
+    let c = this.pool.pop();
+    if (c === undefined) c = new Conn(kind, l.proto, l.addrLen);
+    else c.reset(kind, l.proto, l.addrLen);
     const b = l.buf;
     c.origAddr = b.toString('latin1', l.srcOff, l.srcOff + l.addrLen);
     c.respAddr = b.toString('latin1', l.dstOff, l.dstOff + l.addrLen);
@@ -260,7 +270,14 @@ export class ConnectionTracker {
     c.nextInterim = iv > 0 ? now + iv : NO_DEADLINE;
     c.uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
-    if (kind === Kind.TCP) c.tcp = new TcpConn();
+    if (kind === Kind.TCP) {
+      const spare = c.spareTcp;
+      if (spare !== null) {
+        spare.reset();
+        c.tcp = spare;
+        c.spareTcp = null;
+      } else c.tcp = new TcpConn();
+    }
 
     // Zeek's WantConnection role guess for connections not starting with a plain SYN.
     let flip = false;
@@ -400,6 +417,7 @@ export class ConnectionTracker {
     c.fid = -1;
     this.stats.live--;
     this.emitRecord(c, false);
+    if (this.pool.length < POOL_MAX) this.pool.push(c);
   }
 
   private interim(c: Conn, now: number): void {
