@@ -21,6 +21,8 @@ export interface AnalyzeOptions {
   pace?: () => Promise<void> | undefined;
   /** How many malformed packets to describe individually (the rest are only counted). */
   malformedExamples?: number;
+  /** Called on every record before `emit` (e.g. the Kubernetes identity resolver); may add fields to it. */
+  enrich?: (r: ConnRecord) => void;
 }
 
 export interface MalformedPacket {
@@ -57,7 +59,14 @@ export interface AnalyzeResult {
  * a corrupt or truncated capture resolves too, with `error` set, after flushing every record
  * that the packets before the fault produced. Unreadable files (missing, not a capture) reject.
  */
-export async function analyzeFile(file: string, emit: (r: ConnRecord) => void, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => void, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+  const enrich = opts.enrich;
+  const emit = enrich
+    ? (r: ConnRecord): void => {
+        enrich(r);
+        emitRecord(r);
+      }
+    : emitRecord;
   const decoder = new PacketDecoder({
     maxTunnelDepth: opts.maxTunnelDepth,
     vxlanPorts: opts.vxlanPorts,

@@ -9,6 +9,8 @@ import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../conntrack/tracker';
+import { buildResolver, k8sLoadError } from '../k8s/cli';
+import type { K8sResolver } from '../k8s/resolver';
 
 export interface AnalyzeCliOptions {
   format: OutputFormat;
@@ -26,6 +28,9 @@ export interface AnalyzeCliOptions {
   verifyChecksums?: boolean;
   summary: boolean;
   progress: boolean;
+  /** Kubernetes inventories (kubectl get ... -o json) and NetworkPolicy files. */
+  inventory?: string[];
+  policies?: string[];
 }
 
 export const EXIT_OK = 0;
@@ -57,6 +62,16 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     }
   }
 
+  let resolver: K8sResolver | null;
+  try {
+    resolver = buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
+  } catch (e) {
+    const msg = k8sLoadError(e);
+    if (msg === null) throw e;
+    process.stderr.write(`eastwatch: ${msg}\n`);
+    return EXIT_INPUT;
+  }
+
   const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
   const sink = new TextSink(out);
   const writer = createWriter(o.format, sink);
@@ -77,6 +92,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       genevePorts: o.genevePorts,
       onProgress: bar ? (_c, read) => bar.update(Math.floor(read / 1e6)) : undefined,
       pace: () => sink.congestion(),
+      enrich: resolver?.enrich,
     };
     let res: AnalyzeResult;
     try {

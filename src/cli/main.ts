@@ -4,6 +4,7 @@
 import * as v8 from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_USAGE, runAnalyze } from './analyze';
+import { runWhatIf } from '../k8s/cli';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import type { ReaderKind } from '../../parsers/capture/types';
 
@@ -14,6 +15,11 @@ function positiveInt(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
     if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
     return n;
   };
+}
+
+/** Repeatable option: every occurrence appended. */
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
 
 function portList(v: string): number[] {
@@ -56,12 +62,31 @@ export function buildProgram(): Command {
     .option('--verify-checksums', "drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)")
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
+    .option('--inventory <file>', 'Kubernetes inventory (kubectl get pods,services,endpointslices,nodes -A -o json; repeatable): adds the identity of both ends', collect)
+    .option('--policies <file>', 'NetworkPolicy objects (JSON or YAML; repeatable) evaluated with the inventory\'s (same namespace/name: replaced)', collect)
     .action(async (files: string[], o: {
       format: OutputFormat; out?: string; reader: ReaderKind; localNets?: string[]; maxConnections?: number;
       interim?: number; tcpTimeout?: number; udpTimeout?: number; icmpTimeout?: number; maxTunnelDepth?: number;
       vxlanPorts?: number[]; genevePorts?: number[]; verifyChecksums?: boolean; summary: boolean; progress: boolean;
+      inventory?: string[]; policies?: string[];
     }) => {
       process.exitCode = await runAnalyze(files, o);
+    });
+
+  program
+    .command('policy')
+    .description('Kubernetes NetworkPolicy tools')
+    .command('what-if')
+    .description('Which connections in the captures would a proposed set of NetworkPolicies deny? Grouped by edge')
+    .argument('<capture...>', 'capture files')
+    .requiredOption('--policies <file>', 'proposed NetworkPolicy objects (JSON or YAML; repeatable)', collect)
+    .requiredOption('--inventory <file>', 'Kubernetes inventory (repeatable)', collect)
+    .option('--local-nets <cidrs>', 'comma-separated local networks (internal vs external)', cidrList)
+    .option('--replace', "evaluate the proposed policies alone (default: apply them on top of the inventory's, same-named ones replaced)")
+    .option('--json', 'write the report as JSON')
+    .option('-o, --out <path>', 'write the report to this file instead of standard output')
+    .action(async (files: string[], o: { policies: string[]; inventory: string[]; localNets?: string[]; replace?: boolean; json?: boolean; out?: string }) => {
+      process.exitCode = await runWhatIf(files, o);
     });
   return program;
 }

@@ -2,6 +2,7 @@
  * The connection record: Zeek conn.log semantics (../shared/spec/connection-record.md),
  * with Zeek's field names. Output formats and the store map these to their own names.
  */
+import type { ConnK8s } from '../k8s/types';
 
 export type Transport = 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
 
@@ -48,4 +49,6 @@ export interface ConnRecord {
   tunnel_id: number | null;
   /** True for a record emitted while the connection is still open (interim); the final record has the same uid. */
   interim: boolean;
+  /** Kubernetes identity of both ends, direction, scope and policy verdict; set by the k8s enrichment when an inventory is given. */
+  k8s?: ConnK8s;
 }

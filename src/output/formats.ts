@@ -3,6 +3,7 @@
  * header that zeek-cut reads), zeek-json (Zeek's JSON log lines), table (aligned text).
  */
 import type { ConnRecord } from '../conntrack/record';
+import type { K8sEnd } from '../k8s/types';
 import { TextSink } from './sink';
 
 export type OutputFormat = 'table' | 'ndjson' | 'zeek' | 'zeek-json';
@@ -24,7 +25,29 @@ const ZEEK_FIELDS: ReadonlyArray<readonly [string, string]> = [
   ['tunnel_parents', 'set[string]'], ['ip_proto', 'count'], ['orig_l2_addr', 'string'],
   ['resp_l2_addr', 'string'], ['vlan', 'int'], ['inner_vlan', 'int'], ['community_id', 'string'],
   ['interim', 'bool'],
+  // Kubernetes identity (unset without an inventory).
+  ['orig_namespace', 'string'], ['orig_pod', 'string'], ['orig_workload', 'string'],
+  ['resp_namespace', 'string'], ['resp_pod', 'string'], ['resp_workload', 'string'], ['resp_service', 'string'],
+  ['direction', 'string'], ['scope', 'string'], ['policy_verdict', 'string'],
 ];
+
+/** "Deployment/api"; undefined for ends without a workload. */
+function workloadName(e: K8sEnd): string | undefined {
+  return e.workload === undefined ? undefined : `${e.workload_kind ?? 'Pod'}/${e.workload}`;
+}
+
+/** The Kubernetes columns in ZEEK_FIELDS order; undefined where unset. */
+function k8sColumns(r: ConnRecord): (string | undefined)[] {
+  const k = r.k8s;
+  if (!k) return K8S_UNSET;
+  return [
+    k.orig.namespace, k.orig.pod, workloadName(k.orig),
+    k.resp.namespace, k.resp.pod, workloadName(k.resp), k.resp.service,
+    k.direction, k.scope, k.policy?.verdict,
+  ];
+}
+const K8S_COLUMNS = ['orig_namespace', 'orig_pod', 'orig_workload', 'resp_namespace', 'resp_pod', 'resp_workload', 'resp_service', 'direction', 'scope', 'policy_verdict'] as const;
+const K8S_UNSET: (string | undefined)[] = K8S_COLUMNS.map(() => undefined);
 
 /** Zeek prints times and intervals with 6 decimals. */
 function fixed6(n: number): string {
@@ -55,6 +78,7 @@ function zeekTsvLine(r: ConnRecord): string {
     r.orig_pkts, r.orig_ip_bytes, r.resp_pkts, r.resp_ip_bytes,
     r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-', r.ip_proto,
     opt(r.orig_l2_addr), opt(r.resp_l2_addr), opt(r.vlan), opt(r.inner_vlan), r.community_id, b(r.interim),
+    ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
   ].join('\t') + '\n';
 }
 
@@ -92,6 +116,10 @@ export function toZeekJson(r: ConnRecord): Record<string, unknown> {
   if (r.inner_vlan !== null) o.inner_vlan = r.inner_vlan;
   o.community_id = r.community_id;
   if (r.interim) o.interim = true;
+  if (r.k8s) {
+    const cols = k8sColumns(r);
+    for (let i = 0; i < K8S_COLUMNS.length; i++) if (cols[i] !== undefined) o[K8S_COLUMNS[i]] = cols[i];
+  }
   return o;
 }
 
@@ -113,7 +141,9 @@ export function ndjsonLine(r: ConnRecord): string {
     ',"resp_ip_bytes":' + r.resp_ip_bytes + ',"tunnel_parents":' + jsonArray(r.tunnel_parents) +
     ',"community_id":"' + r.community_id + '","vlan":' + r.vlan + ',"inner_vlan":' + r.inner_vlan +
     ',"orig_l2_addr":' + jsonString(r.orig_l2_addr) + ',"resp_l2_addr":' + jsonString(r.resp_l2_addr) +
-    ',"tunnel_type":' + jsonString(r.tunnel_type) + ',"tunnel_id":' + r.tunnel_id + ',"interim":' + r.interim + '}\n'
+    ',"tunnel_type":' + jsonString(r.tunnel_type) + ',"tunnel_id":' + r.tunnel_id + ',"interim":' + r.interim +
+    // Added last by the enrichment, so JSON.stringify puts it last too; its label values may need escaping.
+    (r.k8s === undefined ? '}\n' : ',"k8s":' + JSON.stringify(r.k8s) + '}\n')
   );
 }
 
