@@ -167,7 +167,14 @@ const TABLE_COLS: ReadonlyArray<readonly [string, number, (r: ConnRecord) => str
   ['duration', 10, (r) => r.duration.toFixed(3)],
   ['tunnel', 10, (r) => (r.tunnel_type ? `${r.tunnel_type}${r.tunnel_id !== null && r.tunnel_id >= 0 ? ':' + r.tunnel_id : ''}` : '-')],
   ['uid', 20, (r) => r.uid + (r.interim ? '*' : '')],
+  ['identity', 0, (r) => (r.k8s ? `${endName(r.k8s.orig)} -> ${endName(r.k8s.resp)}${r.k8s.policy?.verdict === 'denied' ? ' (denied)' : ''}` : '')],
 ];
+
+/** namespace/workload (or pod, service, node, external) of one end, for the table. */
+function endName(e: K8sEnd): string {
+  if (e.namespace !== undefined) return `${e.namespace}/${e.workload ?? e.pod ?? e.service ?? '?'}`;
+  return e.node !== undefined ? `node:${e.node}` : e.kind;
+}
 
 function endpoint(h: string, p: number): string {
   return h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`;
