@@ -6,6 +6,7 @@ import { formatAddress, formatMac } from './address';
 import { communityIdFromBytes } from './community-id';
 import { LocalNets } from './local-nets';
 import { ConnRecord, ConnState, Transport } from './record';
+import type { ConnInfo } from './payload';
 import { Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
 
 export class RecordBuilder {
@@ -49,6 +50,19 @@ export class RecordBuilder {
     return 'OTH';
   }
 
+  /** The identity of a connection for payload analysis, formatted once when it starts. */
+  info(c: Conn): ConnInfo {
+    return {
+      uid: c.uid,
+      proto: transportOf(c),
+      orig_h: formatAddress(bytesOf(c.origAddr, this.scratchA), 0, c.addrLen),
+      orig_p: c.origP,
+      resp_h: formatAddress(bytesOf(c.respAddr, this.scratchB), 0, c.addrLen),
+      resp_p: c.respP,
+      ts: c.startTs,
+    };
+  }
+
   build(c: Conn, interim: boolean): ConnRecord {
     const history = c.hist;
     let ob: number;
@@ -67,8 +81,7 @@ export class RecordBuilder {
     }
     const local_orig = this.local.contains(oa, 0, c.addrLen);
     const local_resp = this.local.contains(ra, 0, c.addrLen);
-    const proto: Transport =
-      c.kind === Kind.TCP ? 'tcp' : c.kind === Kind.UDP ? 'udp' : c.kind === Kind.ICMP ? 'icmp' : 'unknown_transport';
+    const proto = transportOf(c);
     const dur = c.lastSec - c.firstSec + (c.lastNsec - c.firstNsec) / 1e9;
     const r: ConnRecord = {
       ts: c.startTs,
@@ -104,4 +117,8 @@ export class RecordBuilder {
     };
     return r;
   }
+}
+
+function transportOf(c: Conn): Transport {
+  return c.kind === Kind.TCP ? 'tcp' : c.kind === Kind.UDP ? 'udp' : c.kind === Kind.ICMP ? 'icmp' : 'unknown_transport';
 }

@@ -3,6 +3,8 @@
  * history letters with Zeek's repeat rules, sequence-space sizes. Shared by the tracker, the
  * TCP session logic and the record builder; touches nothing outside the connection.
  */
+import type { PayloadObserver, TcpStreams } from './payload';
+
 /** Packet time, written by the tracker for each packet and read by the TCP logic. */
 export class Clock {
   sec = 0;
@@ -195,6 +197,10 @@ export class Conn {
   tcp: TcpConn | null = null;
   /** A TcpConn kept from an earlier life of this (pooled) object, reset before reuse. */
   spareTcp: TcpConn | null = null;
+  /** Payload analysis of this connection, when a payload observer factory wants it. */
+  observer: PayloadObserver | null = null;
+  /** TCP only: the reassembly feeding `observer`. */
+  streams: TcpStreams | null = null;
   service: string[] | null = null;
   parents: string[] | null = null;
   cid: string | null = null;
@@ -252,6 +258,8 @@ export class Conn {
     // Keep the TCP state objects aside for the next TCP connection this object serves.
     if (this.tcp !== null) this.spareTcp = this.tcp;
     this.tcp = null;
+    this.observer = null;
+    this.streams = null;
     this.service = null;
     this.parents = null;
     this.cid = null;

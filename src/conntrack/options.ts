@@ -1,5 +1,6 @@
 /** Tunables of the connection tracker, with Zeek's defaults. */
 import { DEFAULT_LOCAL_NETS } from './local-nets';
+import type { PayloadObserverFactory } from './payload';
 
 export interface TrackerOptions {
   /** Live connections; at the limit the oldest idle one is emitted (never dropped). */
@@ -24,6 +25,11 @@ export interface TrackerOptions {
   /** Zeek likely_server_ports: decides the initial role flip for mid-stream TCP and for UDP. */
   likelyServerPortsTcp: number[];
   likelyServerPortsUdp: number[];
+  /** Payload analysis: called for each new connection; null (the default) analyses no payload. */
+  payload: PayloadObserverFactory | null;
+  /** Out-of-order TCP bytes held for payload analysis, per direction and across all connections. */
+  reassemblyPerDirectionBytes: number;
+  reassemblyTotalBytes: number;
 }
 
 export interface TrackerStats {
@@ -61,4 +67,7 @@ export const TRACKER_DEFAULTS: TrackerOptions = {
   ignoreChecksums: false,
   likelyServerPortsTcp: [...DEFAULT_LIKELY_SERVER_PORTS_TCP],
   likelyServerPortsUdp: [...DEFAULT_LIKELY_SERVER_PORTS_UDP],
+  payload: null,
+  reassemblyPerDirectionBytes: 256 * 1024,
+  reassemblyTotalBytes: 256 * 1024 * 1024,
 };

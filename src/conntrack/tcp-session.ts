@@ -125,10 +125,19 @@ export class TcpSession {
 
     const doClose = this.updateStateMachine(c, t, ep, peer, base, len, isOrig, flags, now);
 
-    if (flags & ACK) this.ackReceived(c, t, peer, relAck);
+    if (flags & ACK) {
+      this.ackReceived(c, t, peer, relAck);
+      if (c.streams !== null && relAck > 0) {
+        // An acknowledged FIN takes a sequence number but carries no byte of the stream.
+        c.streams.ack(peer.isOrig, peer.finCnt > 0 && relAck >= peer.finSeq ? peer.finSeq - 1 : relAck);
+      }
+    }
 
-    if (len > 0 && (flags & RST) === 0 && !seqUnderflow && l.capturedPayloadLen >= len)
-      this.dataSent(ep, (flags & SYN ? relSeq + 1 : relSeq), len);
+    if (len > 0 && (flags & RST) === 0 && !seqUnderflow && l.capturedPayloadLen >= len) {
+      const dataSeq = flags & SYN ? relSeq + 1 : relSeq;
+      this.dataSent(ep, dataSeq, len);
+      if (c.streams !== null) c.streams.segment(ep.isOrig, dataSeq, l.buf, l.payloadOff, len, now);
+    }
 
     if (doClose) this.connectionClosed(c, t, ep, ep.peer);
 

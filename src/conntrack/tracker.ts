@@ -16,6 +16,8 @@ import { FlowTable } from './flow-table';
 import { TRACKER_DEFAULTS, type TrackerOptions, type TrackerStats } from './options';
 import { RecordBuilder } from './build-record';
 import { TcpSession } from './tcp-session';
+import { TcpStreams, type PayloadObserverFactory } from './payload';
+import { ReassemblyBudget } from './reassembly';
 import { ACK, Clock, Conn, Ep, H_DATA, Kind, L_FIXED, L_ICMP, L_NONE, L_OTHER, L_TCP, L_TCP_PRE, L_UDP, NO_DEADLINE, N_LISTS, SC_CHK, SYN, TcpConn, checkHistory, flipRoles, scaledHistory } from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
@@ -41,6 +43,8 @@ export class ConnectionTracker {
   private readonly clock = new Clock();
   private readonly tcp: TcpSession;
   private uidSeq = 0;
+  /** Out-of-order bytes held for payload analysis, across all connections. */
+  private readonly reassemblyBudget: ReassemblyBudget;
   /** Removed connection objects, reset and reused by create(). */
   private readonly pool: Conn[] = [];
   private readonly lspTcp = new Uint8Array(65536);
@@ -59,6 +63,7 @@ export class ConnectionTracker {
     this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0];
     this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed);
     this.tcp = new TcpSession(o, this.clock);
+    this.reassemblyBudget = new ReassemblyBudget(o.reassemblyTotalBytes);
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
   }
@@ -88,6 +93,7 @@ export class ConnectionTracker {
     // Oldest first, as they began: a stable order that does not depend on table internals.
     const live = this.table.values().sort((a, b) => a.firstSec - b.firstSec || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
     for (const c of live) {
+      this.endPayload(c);
       this.unlink(c);
       this.emitRecord(c, false);
     }
@@ -167,6 +173,9 @@ export class ConnectionTracker {
         } else {
           if (kind === Kind.UDP) checkHistory(c, H_DATA, 68, false);
           c.respLen = c.respLen < 0 ? len : c.respLen + len;
+        }
+        if (c.observer !== null && kind === Kind.UDP && l.capturedPayloadLen > 0) {
+          c.observer.datagram(isOrig, l.buf, l.payloadOff, l.capturedPayloadLen, now);
         }
       }
     }
@@ -290,6 +299,7 @@ export class ConnectionTracker {
       flip = this.lspUdp[sp] === 1 && this.lspUdp[dp] === 0;
     }
     if (flip) flipRoles(c);
+    if (this.opts.payload !== null) this.attachObserver(c, kind);
 
     c.fid = this.table.insert(c);
     this.stats.live++;
@@ -411,7 +421,33 @@ export class ConnectionTracker {
     this.remove(best);
   }
 
+  private attachObserver(c: Conn, kind: Kind): void {
+    const obs = (this.opts.payload as PayloadObserverFactory)(this.records.info(c));
+    if (obs === null) return;
+    c.observer = obs;
+    if (kind === Kind.TCP) c.streams = new TcpStreams(obs, this.reassemblyBudget, this.opts.reassemblyPerDirectionBytes);
+  }
+
+  /** Folds the services the payload confirmed into the connection's. */
+  private mergeServices(c: Conn): void {
+    const obs = c.observer;
+    if (obs === null) return;
+    for (const name of obs.services()) {
+      if (c.service === null) c.service = [name];
+      else if (c.service.indexOf(name) < 0) c.service.push(name);
+    }
+  }
+
+  /** The connection ends: flush its streams and let its analysis finish before the record. */
+  private endPayload(c: Conn): void {
+    if (c.observer === null) return;
+    c.streams?.close(c.lastTs);
+    c.observer.end(c.lastTs);
+    this.mergeServices(c);
+  }
+
   private remove(c: Conn): void {
+    this.endPayload(c);
     this.unlink(c);
     this.table.delete(c.fid);
     c.fid = -1;
@@ -421,6 +457,7 @@ export class ConnectionTracker {
   }
 
   private interim(c: Conn, now: number): void {
+    this.mergeServices(c);
     this.emitRecord(c, true);
     this.stats.interim++;
     const iv = this.opts.interimIntervalSec;

@@ -1,0 +1,86 @@
+/**
+ * What the tracker hands to payload analysis: per connection, an observer that receives each TCP
+ * direction as an ordered byte stream (through a StreamReassembler) and each datagram of other
+ * protocols as is, and that names the services it confirmed when the connection ends.
+ * Connections without an observer cost one null check per packet.
+ */
+import { ReassemblyBudget, StreamReassembler, type StreamSink } from './reassembly';
+
+export interface ConnInfo {
+  uid: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
+  orig_h: string;
+  orig_p: number;
+  resp_h: string;
+  resp_p: number;
+  /** First packet, seconds since the epoch. */
+  ts: number;
+}
+
+export interface PayloadObserver {
+  /** Ordered bytes of one direction of a TCP connection; buf is valid only during the call. */
+  stream(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
+  /** `len` bytes of that direction's stream were never seen. */
+  gap(isOrig: boolean, len: number): void;
+  /** One datagram's payload (UDP and other datagram protocols). */
+  datagram(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
+  /** The connection ends; called once, before its final record is built. */
+  end(ts: number): void;
+  /** Services confirmed from the payload so far (Zeek's `service`). */
+  services(): readonly string[];
+}
+
+/** Decides, per new connection, whether and how its payload is analysed. */
+export type PayloadObserverFactory = (c: ConnInfo) => PayloadObserver | null;
+
+/** The reassembly state of one TCP connection that has an observer. */
+export class TcpStreams {
+  private orig: StreamReassembler | null = null;
+  private resp: StreamReassembler | null = null;
+  private readonly origSink: StreamSink;
+  private readonly respSink: StreamSink;
+  /** Packet time of the segment being delivered, passed on to the observer. */
+  private ts = 0;
+
+  constructor(
+    readonly observer: PayloadObserver,
+    private readonly budget: ReassemblyBudget,
+    private readonly maxHeldPerDirection: number,
+  ) {
+    this.origSink = {
+      data: (b, o, n) => observer.stream(true, b, o, n, this.ts),
+      gap: (n) => observer.gap(true, n),
+    };
+    this.respSink = {
+      data: (b, o, n) => observer.stream(false, b, o, n, this.ts),
+      gap: (n) => observer.gap(false, n),
+    };
+  }
+
+  /**
+   * A data segment at relative sequence `seq`. Relative numbering puts the first byte of every
+   * stream at 1: after the SYN, or, for a connection seen mid-stream, at its first data.
+   */
+  segment(isOrig: boolean, seq: number, buf: Buffer, off: number, len: number, ts: number): void {
+    this.ts = ts;
+    let r = isOrig ? this.orig : this.resp;
+    if (r === null) {
+      r = new StreamReassembler(1, isOrig ? this.origSink : this.respSink, this.budget, this.maxHeldPerDirection);
+      if (isOrig) this.orig = r;
+      else this.resp = r;
+    }
+    r.segment(seq, buf, off, len);
+  }
+
+  /** The other side acknowledged `ack` (relative) of this direction. */
+  ack(isOrig: boolean, ack: number): void {
+    const r = isOrig ? this.orig : this.resp;
+    if (r !== null) r.ack(ack);
+  }
+
+  close(ts: number): void {
+    this.ts = ts;
+    this.orig?.close();
+    this.resp?.close();
+  }
+}
