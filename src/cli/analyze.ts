@@ -11,8 +11,12 @@ import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
+import * as path from 'node:path';
+import { analyzerFactory } from '../analyze/app';
+import { AppLogs, appLogName, ZEEK_PATH, type AppRecordOut } from '../output/app-formats';
+import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 
-export interface AnalyzeCliOptions {
+export interface AnalyzeCliOptions extends StoreCliOptions {
   format: OutputFormat;
   out?: string;
   reader: ReaderKind;
@@ -31,6 +35,8 @@ export interface AnalyzeCliOptions {
   /** Kubernetes inventories (kubectl get ... -o json) and NetworkPolicy files. */
   inventory?: string[];
   policies?: string[];
+  /** Protocol analyzers on the payload (default on): dns/http/tls records and `service`. */
+  analyzers?: boolean;
 }
 
 export const EXIT_OK = 0;
@@ -72,10 +78,39 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     return EXIT_INPUT;
   }
 
+  // --store (src/store/cli.ts): records also go to the store; opened first so a dead store fails fast.
+  let stored: StoreOutput | null = null;
+  if (o.store) {
+    try {
+      stored = await openStoreOutput(o);
+    } catch (e) {
+      const msg = storeErrorMessage(e);
+      if (msg === null) throw e;
+      process.stderr.write(`eastwatch: ${msg}\n`);
+      return EXIT_INPUT;
+    }
+  }
+
   const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
   const sink = new TextSink(out);
   const writer = createWriter(o.format, sink);
   const summary = new SummaryCollector();
+
+  // Application records go to their own logs beside --out (dns.log, http.log, ssl.log as Zeek
+  // names them; dns.ndjson ... for ndjson), so the connection output stays one record type.
+  // Without --out they are counted in the summary.
+  const appCounts = new Map<string, number>();
+  let appLogs: AppLogs | null = null;
+  const appFormat = o.format === 'table' ? null : o.format;
+  if (appFormat !== null && o.out) {
+    const dir = path.dirname(o.out);
+    appLogs = new AppLogs(appFormat, (kind) => new TextSink(fs.createWriteStream(path.join(dir, appLogName(kind, appFormat)))));
+  }
+  const onApp = (r: AppRecordOut): void => {
+    appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
+    appLogs?.write(r);
+  };
+  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
   const results: AnalyzeResult[] = [];
   let exit = EXIT_OK;
 
@@ -91,7 +126,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       vxlanPorts: o.vxlanPorts,
       genevePorts: o.genevePorts,
       onProgress: bar ? (_c, read) => bar.update(Math.floor(read / 1e6)) : undefined,
-      pace: () => sink.congestion(),
+      pace: () => stored?.congestion() ?? sink.congestion(),
       enrich: resolver?.enrich,
     };
     let res: AnalyzeResult;
@@ -99,6 +134,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       res = await analyzeFile(file, (r) => {
         summary.add(r);
         writer.write(r);
+        stored?.add(r);
       }, aopts);
     } catch (e) {
       bar?.stop();
@@ -118,8 +154,23 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     }
   }
   await writer.close();
+  await appLogs?.close();
+  if (stored) {
+    try {
+      process.stderr.write(`eastwatch: ${await stored.close()}\n`);
+    } catch (e) {
+      const msg = storeErrorMessage(e);
+      if (msg === null) throw e;
+      process.stderr.write(`eastwatch: storing records failed: ${msg}\n`);
+      exit = EXIT_INPUT;
+    }
+  }
   if (o.summary) {
-    const text = summary.render(results);
+    let text = summary.render(results);
+    if (appCounts.size > 0) {
+      const where = appLogs ? ` (written beside ${o.out})` : ' (give --out to write them as logs)';
+      text += `application records: ${[...appCounts].map(([k, n]) => `${k} ${n}`).join(', ')}${where}\n`;
+    }
     // Keep stdout clean for records when they go there.
     (o.out ? process.stdout : process.stderr).write(text);
   }

@@ -4,6 +4,7 @@
 import * as v8 from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_USAGE, runAnalyze } from './analyze';
+import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import type { ReaderKind } from '../../parsers/capture/types';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     .option('--vxlan-ports <ports>', 'UDP ports decoded as VXLAN (default 4789,8472)', portList)
     .option('--geneve-ports <ports>', 'UDP ports decoded as Geneve (default 6081)', portList)
     .option('--verify-checksums', "drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)")
+    .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
     .option('--inventory <file>', 'Kubernetes inventory (kubectl get pods,services,endpointslices,nodes -A -o json; repeatable): adds the identity of both ends', collect)
@@ -68,7 +70,7 @@ export function buildProgram(): Command {
       format: OutputFormat; out?: string; reader: ReaderKind; localNets?: string[]; maxConnections?: number;
       interim?: number; tcpTimeout?: number; udpTimeout?: number; icmpTimeout?: number; maxTunnelDepth?: number;
       vxlanPorts?: number[]; genevePorts?: number[]; verifyChecksums?: boolean; summary: boolean; progress: boolean;
-      inventory?: string[]; policies?: string[];
+      inventory?: string[]; policies?: string[]; analyzers: boolean;
     }) => {
       process.exitCode = await runAnalyze(files, o);
     });
@@ -88,6 +90,9 @@ export function buildProgram(): Command {
     .action(async (files: string[], o: { policies: string[]; inventory: string[]; localNets?: string[]; replace?: boolean; json?: boolean; out?: string }) => {
       process.exitCode = await runWhatIf(files, o);
     });
+  // The store (src/store/cli.ts): `analyze --store [--data-dir]` and `search`.
+  addStoreOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
+  addSearchCommand(program);
   return program;
 }
 

@@ -1,0 +1,77 @@
+/**
+ * Flow-log ingestion: the formats we read, the per-line errors we report and the summary of a
+ * parse. Every format becomes the same ConnRecord (src/conntrack/record.ts).
+ */
+import type { LocalNets } from '../../src/conntrack/local-nets';
+
+/**
+ * `zeek-tsv`: Zeek ASCII conn.log with `#fields`. `zeek-json`: Zeek's JSON writer (`id.orig_h`).
+ * `aws-vpc`: AWS VPC Flow Logs text (default v2 or a custom field list named by a header line).
+ * `hubble`: `hubble observe -o json` (flow events, folded into connections).
+ * `ndjson`: our own ConnRecord, as `eastwatch analyze --format ndjson` writes it.
+ */
+export type FlowFormat = 'zeek-tsv' | 'zeek-json' | 'aws-vpc' | 'hubble' | 'ndjson';
+export const FLOW_FORMATS: readonly FlowFormat[] = ['zeek-tsv', 'zeek-json', 'aws-vpc', 'hubble', 'ndjson'];
+
+/** One rejected input line (or JSON array element); the parse goes on with the next one. */
+export interface FlowLineError {
+  source: string;
+  /** 1-based line number where the offending line (or array element) starts; 0 for input-level errors. */
+  line: number;
+  /** Field at fault, when one is. */
+  field?: string;
+  reason: string;
+  /** `source: line 17: dstport: "abc" is not a port` */
+  message: string;
+}
+
+export interface HubbleFoldOptions {
+  /** Inactivity timeouts, seconds of event time (Zeek's defaults: 300 / 60 / 60). */
+  tcpTimeout?: number;
+  udpTimeout?: number;
+  icmpTimeout?: number;
+  /** Live connections cap; beyond it the least recently active one is emitted early (default 1e6). */
+  maxConnections?: number;
+}
+
+export interface FlowParseOptions {
+  /** Named format; sniffed from the first non-empty line(s) when absent. */
+  format?: FlowFormat;
+  /** Name of the input in messages (file name, request id). */
+  source: string;
+  /** Longest accepted line (or JSON array element), bytes; default 1 MiB. Longer ones are rejected, not buffered. */
+  maxLineBytes?: number;
+  /** Networks for local_orig/local_resp when the source does not say; default DEFAULT_LOCAL_NETS. */
+  localNets?: LocalNets;
+  /** Community ID seed (default 0). */
+  communityIdSeed?: number;
+  hubble?: HubbleFoldOptions;
+}
+
+export interface FlowParseSummary {
+  source: string;
+  /** The format used (named or sniffed); null when the input held nothing to sniff. */
+  format: FlowFormat | null;
+  /** Input lines seen (JSON array input: lines spanned). */
+  lines: number;
+  bytes: number;
+  records: number;
+  errors: number;
+  /** Hubble: flow events read (folded into `records` connections). */
+  events: number;
+  /** AWS VPC NODATA / SKIPDATA records, skipped. */
+  noData: number;
+  skipData: number;
+  /** Lines deliberately ignored: Zeek `#` headers, VPC header lines, Hubble non-flow events (agent/debug events, lost events). */
+  ignored: number;
+}
+
+/** A field-level rejection, thrown by the validators and turned into a FlowLineError by the driver. */
+export class FlowFieldError extends Error {
+  constructor(
+    readonly field: string | undefined,
+    readonly reason: string,
+  ) {
+    super(field === undefined ? reason : `${field}: ${reason}`);
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * AWS VPC Flow Logs, text records: the default format (version 2,
+ * `version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status`)
+ * or a custom field list named by a header line (as S3 delivery writes it), versions 2-8.
+ * Field reference: https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+ *
+ * A record covers ONE direction of a flow on one interface over one aggregation window, so each
+ * record becomes one ConnRecord (records are not paired: the two directions may be far apart in
+ * the input). Mapping, where the source cannot say more:
+ * - Addresses: `pkt-srcaddr`/`pkt-dstaddr` when present (the packet's own addresses, e.g. pods
+ *   behind a node's ENI), else `srcaddr`/`dstaddr`. Ports `-` (ICMP and others) become 0.
+ * - ts = start, duration = end - start (whole seconds), packets -> *_pkts, bytes -> *_ip_bytes
+ *   (VPC counts IP bytes); payload byte counts are unknown and stay 0.
+ * - TCP with `tcp-flags` (v3+, flags OR-ed over the window: FIN 1, SYN 2, RST 4, ACK 16):
+ *   SYN-ACK (18 set) means the source is the responder: the record is flipped (orig = dst) and
+ *   counts go to resp_*; state SHR with FIN, RSTRH with RST, else OTH; history h,f,r.
+ *   SYN without ACK: orig = src; state RSTOS0 with RST, SH with FIN, else S0; history S,F,R.
+ *   No SYN (mid-connection window): OTH; history A,F,R from the flags.
+ * - action REJECT: REJ for TCP (the attempt was refused, by a security group or ACL), S0 otherwise.
+ * - Other ACCEPT records: TCP without flags OTH; UDP/ICMP/other S0 (one direction seen), history D.
+ * - NODATA and SKIPDATA records carry no flow: skipped and counted.
+ * - uid from interface-id, the raw 5-tuple, start, end and flow-direction.
+ */
+import type { ConnRecord, ConnState } from '../../src/conntrack/record';
+import { UidGenerator } from '../../src/conntrack/uid';
+import {
+  Addr, FormatParser, ParserCounters, PROTO_TCP, RecordKit, addrOf, countOf, fail, portOf, show,
+} from './common';
+
+export const VPC_DEFAULT_FIELDS: readonly string[] = [
+  'version', 'account-id', 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol',
+  'packets', 'bytes', 'start', 'end', 'action', 'log-status',
+];
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/** A header line: every token a field name, and the address or status fields among them. */
+export function isVpcHeader(tokens: readonly string[]): boolean {
+  return tokens.every((t) => NAME.test(t)) && (tokens.includes('srcaddr') || tokens.includes('pkt-srcaddr') || tokens.includes('log-status'));
+}
+
+/** A default-format (v2) data line: 14 fields, version and times numeric, a known status. */
+export function looksLikeVpcDefault(tokens: readonly string[]): boolean {
+  return tokens.length === 14 && /^\d+$/.test(tokens[0]) && /^\d+$/.test(tokens[10]) && /^(OK|NODATA|SKIPDATA)$/.test(tokens[13]);
+}
+
+const FIN = 1;
+const SYN = 2;
+const RST = 4;
+const ACK = 16;
+
+export class VpcParser implements FormatParser {
+  private fields: readonly string[] | null = null;
+  private idx = new Map<string, number>();
+  private tokens: string[] = [];
+
+  constructor(
+    private readonly kit: RecordKit,
+    private readonly uids: UidGenerator,
+    private readonly emit: (r: ConnRecord) => void,
+    private readonly counters: ParserCounters,
+  ) {}
+
+  private setFields(f: readonly string[]): void {
+    const seen = new Set<string>();
+    for (const name of f) {
+      if (seen.has(name)) fail(name, 'named twice in the header');
+      seen.add(name);
+    }
+    if (!seen.has('start')) fail('start', 'missing from the header');
+    if (!seen.has('protocol')) fail('protocol', 'missing from the header');
+    if (!seen.has('srcaddr') && !seen.has('pkt-srcaddr')) fail('srcaddr', 'missing from the header');
+    if (!seen.has('dstaddr') && !seen.has('pkt-dstaddr')) fail('dstaddr', 'missing from the header');
+    this.fields = f;
+    this.idx = new Map(f.map((n, i) => [n, i]));
+  }
+
+  /** Field value, undefined when the format lacks it or it is `-`. */
+  private get(name: string): string | undefined {
+    const i = this.idx.get(name);
+    if (i === undefined) return undefined;
+    const v = this.tokens[i];
+    return v === '-' ? undefined : v;
+  }
+
+  line(text: string): void {
+    const tokens = text.trim().split(/\s+/);
+    if (isVpcHeader(tokens)) {
+      this.counters.ignored++;
+      this.setFields(tokens);
+      return;
+    }
+    if (this.fields === null) {
+      if (!looksLikeVpcDefault(tokens)) fail(undefined, `no header line naming the fields, and ${tokens.length} fields are not the default format's 14`);
+      this.setFields(VPC_DEFAULT_FIELDS);
+    }
+    if (tokens.length !== this.fields!.length) fail(undefined, `${tokens.length} fields where the header names ${this.fields!.length}`);
+    this.tokens = tokens;
+
+    const status = this.get('log-status');
+    if (status === 'NODATA') {
+      this.counters.noData++;
+      return;
+    }
+    if (status === 'SKIPDATA') {
+      this.counters.skipData++;
+      return;
+    }
+    if (status !== undefined && status !== 'OK') fail('log-status', `${show(status)} is not OK, NODATA or SKIPDATA`);
+    const version = this.get('version');
+    if (version !== undefined && !/^\d{1,2}$/.test(version)) fail('version', `${show(version)} is not a version number`);
+
+    const src = this.address('srcaddr', 'pkt-srcaddr');
+    const dst = this.address('dstaddr', 'pkt-dstaddr');
+    const sp = this.get('srcport');
+    const dp = this.get('dstport');
+    const srcP = sp === undefined ? 0 : portOf('srcport', sp);
+    const dstP = dp === undefined ? 0 : portOf('dstport', dp);
+    const ipProto = countOf('protocol', this.get('protocol'));
+    if (ipProto > 255) fail('protocol', `${ipProto} is not an IP protocol number`);
+    const start = countOf('start', this.get('start'));
+    const endRaw = this.get('end');
+    const end = endRaw === undefined ? start : countOf('end', endRaw);
+    if (end < start) fail('end', `${end} is before start ${start}`);
+    const packets = countOf('packets', this.get('packets') ?? '0');
+    const bytes = countOf('bytes', this.get('bytes') ?? '0');
+    const action = this.get('action');
+    if (action !== undefined && action !== 'ACCEPT' && action !== 'REJECT') fail('action', `${show(action)} is not ACCEPT or REJECT`);
+    const flagsRaw = this.get('tcp-flags');
+    const flags = flagsRaw === undefined ? -1 : countOf('tcp-flags', flagsRaw);
+    if (flags > 255) fail('tcp-flags', `${flags} is not a TCP flags byte`);
+
+    const tcp = ipProto === PROTO_TCP;
+    const flip = tcp && action !== 'REJECT' && flags >= 0 && (flags & (SYN | ACK)) === (SYN | ACK);
+    let state: ConnState;
+    let history = '';
+    if (tcp && flags >= 0) history = flip ? tcpHistory(flags, 'h', 'a', 'f', 'r') : tcpHistory(flags, 'S', 'A', 'F', 'R');
+    if (action === 'REJECT') state = tcp ? 'REJ' : 'S0';
+    else if (!tcp) state = 'S0';
+    else if (flags < 0) state = 'OTH';
+    else if (flip) state = flags & RST ? 'RSTRH' : flags & FIN ? 'SHR' : 'OTH';
+    else if (flags & SYN) state = flags & RST ? 'RSTOS0' : flags & FIN ? 'SH' : 'S0';
+    else state = 'OTH';
+    if (!tcp && packets > 0) history = 'D';
+
+    const key = `vpc|${this.get('interface-id') ?? ''}|${ipProto}|${src.text}|${srcP}|${dst.text}|${dstP}|${end}|${this.get('flow-direction') ?? ''}`;
+    const uid = this.uids.next(key, start, 0);
+    const e = flip ? ends(dst, dstP, src, srcP, ipProto) : ends(src, srcP, dst, dstP, ipProto);
+    const r = this.kit.base(start, uid, e);
+    r.duration = end - start;
+    r.conn_state = state;
+    r.history = history;
+    if (flip) {
+      r.resp_pkts = packets;
+      r.resp_ip_bytes = bytes;
+    } else {
+      r.orig_pkts = packets;
+      r.orig_ip_bytes = bytes;
+    }
+    this.emit(r);
+  }
+
+  end(): void {}
+
+  /** The packet-level address when present, else the interface-level one; both checked when present. */
+  private address(field: string, pktField: string): Addr {
+    const plain = this.get(field);
+    const pkt = this.get(pktField);
+    const a = plain === undefined ? undefined : addrOf(field, plain);
+    if (pkt !== undefined) return addrOf(pktField, pkt);
+    if (a === undefined) fail(field, 'missing');
+    return a;
+  }
+}
+
+function ends(orig: Addr, origP: number, resp: Addr, respP: number, ipProto: number) {
+  return { orig, origP, resp, respP, ipProto };
+}
+
+/** History letters of one direction's OR-ed flags, in Zeek's order of a normal exchange. */
+function tcpHistory(flags: number, syn: string, ack: string, fin: string, rst: string): string {
+  let h = '';
+  if (flags & SYN) h += syn;
+  else if (flags & ACK) h += ack;
+  if (flags & FIN) h += fin;
+  if (flags & RST) h += rst;
+  return h;
+}

@@ -1,0 +1,243 @@
+/**
+ * The common contract of the application-protocol analyzers.
+ *
+ * An analyzer is attached to ONE connection. Over TCP it consumes the ordered byte stream of each
+ * direction in arbitrary pieces (the reassembler decides the piece boundaries, never the
+ * protocol); over UDP each `data` call is one datagram. It confirms or rejects its protocol from
+ * the first bytes whatever the port (Zeek's dynamic protocol detection), emits records through the
+ * `sink` given at construction, and never throws: a fault disables the analyzer for this
+ * connection and is recorded in `issues`.
+ */
+import type { AnyAppRecord } from './records';
+
+export type AnalyzerState = 'probing' | 'confirmed' | 'rejected' | 'failed';
+export type AppTransport = 'tcp' | 'udp';
+
+/** Something the analyzer noticed about its input; `offset` is the byte offset in that direction's stream. */
+export interface AnalyzerIssue {
+  /** violation: bad input after confirmation (analysis continues where the protocol allows);
+   *  failure: the analyzer gave up on this connection; limit: a memory bound was hit (also a failure). */
+  kind: 'violation' | 'failure' | 'limit';
+  code: string;
+  message: string;
+  isOrig: boolean;
+  offset: number;
+  ts: number;
+}
+
+export interface AnalyzerOptions {
+  transport: AppTransport;
+  sink: (rec: AnyAppRecord) => void;
+  /** Bytes buffered per direction while waiting for a complete message; default 64 KiB. */
+  maxBufferBytes?: number;
+  /** Violations kept in `issues` (the count keeps running in `violations`); default 16. */
+  maxIssues?: number;
+}
+
+export interface StreamAnalyzer {
+  readonly name: string;
+  readonly state: AnalyzerState;
+  readonly issues: readonly AnalyzerIssue[];
+  /** Protocol violations after confirmation, all counted (issues keeps only the first few). */
+  readonly violations: number;
+  /** Bytes of `buf[off, off+len)` belong to the originator's (isOrig) or responder's stream. */
+  data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
+  /** `len` bytes of that direction were never seen (capture loss). */
+  gap(isOrig: boolean, len: number): void;
+  /** The connection ended (or was flushed): emit what is pending. */
+  end(ts: number): void;
+}
+
+export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * State machine and bookkeeping shared by every analyzer. Subclasses implement `onData`, and may
+ * override `onGap` / `onEnd`; anything they throw becomes a failure, never an escaping exception.
+ */
+export abstract class BaseAnalyzer implements StreamAnalyzer {
+  abstract readonly name: string;
+  state: AnalyzerState = 'probing';
+  readonly issues: AnalyzerIssue[] = [];
+  violations = 0;
+  protected readonly sink: (rec: AnyAppRecord) => void;
+  protected readonly transport: AppTransport;
+  protected readonly maxBuffer: number;
+  private readonly maxIssues: number;
+  /** Bytes seen per direction (0 = responder, 1 = originator): the offsets issues report. */
+  protected readonly seen = [0, 0];
+  private ended = false;
+
+  constructor(opts: AnalyzerOptions) {
+    this.sink = opts.sink;
+    this.transport = opts.transport;
+    this.maxBuffer = opts.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
+    this.maxIssues = opts.maxIssues ?? 16;
+  }
+
+  get active(): boolean {
+    return this.state === 'probing' || this.state === 'confirmed';
+  }
+
+  data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    if (!this.active || len <= 0) return;
+    // Clamp instead of trusting the caller: a bad slice must not become an out-of-range read.
+    if (off < 0) off = 0;
+    if (off + len > buf.length) len = buf.length - off;
+    if (len <= 0) return;
+    try {
+      this.onData(isOrig, buf, off, len, ts);
+    } catch (e) {
+      this.fail('internal', `analyzer error: ${(e as Error).message}`, isOrig, ts);
+    }
+    this.seen[isOrig ? 1 : 0] += len;
+  }
+
+  gap(isOrig: boolean, len: number): void {
+    if (!this.active) return;
+    this.seen[isOrig ? 1 : 0] += len;
+    try {
+      this.onGap(isOrig, len);
+    } catch (e) {
+      this.fail('internal', `analyzer error: ${(e as Error).message}`, isOrig, 0);
+    }
+  }
+
+  end(ts: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    // Only a confirmed (or later failed) analyzer has parsed anything worth flushing.
+    if (this.state === 'rejected' || this.state === 'probing') return;
+    try {
+      this.onEnd(ts);
+    } catch (e) {
+      this.fail('internal', `analyzer error: ${(e as Error).message}`, true, ts);
+    }
+  }
+
+  protected abstract onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
+
+  /** Default: a gap while probing rejects (we cannot tell what we missed); after confirmation it is a violation and the subclass must resync. */
+  protected onGap(isOrig: boolean, len: number): void {
+    if (this.state === 'probing') this.reject('gap', `gap of ${len} bytes before the protocol was confirmed`, isOrig, 0);
+    else this.fail('gap', `gap of ${len} bytes; this analyzer cannot resynchronise`, isOrig, 0);
+  }
+
+  protected onEnd(_ts: number): void {
+    // Nothing pending by default.
+  }
+
+  protected confirm(): void {
+    if (this.state === 'probing') this.state = 'confirmed';
+  }
+
+  /** While probing: this is not our protocol. After confirmation the same fault is a failure. */
+  protected reject(code: string, message: string, isOrig: boolean, ts: number, at = 0): void {
+    if (this.state === 'probing') {
+      this.state = 'rejected';
+      this.push({ kind: 'failure', code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+    } else {
+      this.fail(code, message, isOrig, ts, at);
+    }
+  }
+
+  protected fail(code: string, message: string, isOrig: boolean, ts: number, at = 0, kind: 'failure' | 'limit' = 'failure'): void {
+    if (!this.active) return;
+    this.state = this.state === 'probing' ? 'rejected' : 'failed';
+    this.push({ kind, code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+  }
+
+  /** A protocol violation: while probing it rejects; after confirmation it is recorded and analysis goes on. */
+  protected violation(code: string, message: string, isOrig: boolean, ts: number, at = 0): void {
+    if (this.state === 'probing') {
+      this.reject(code, message, isOrig, ts, at);
+      return;
+    }
+    this.violations++;
+    if (this.issues.length < this.maxIssues) {
+      this.push({ kind: 'violation', code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+    }
+  }
+
+  private push(i: AnalyzerIssue): void {
+    // Failures are always kept (there is at most one); violations are capped by the caller.
+    this.issues.push(i);
+  }
+}
+
+/**
+ * Per-direction accumulator for message-oriented parsing over an arbitrary chunking.
+ *
+ * When nothing is pending the parser runs directly on the caller's buffer (no copy); only the
+ * incomplete tail of a message is copied, and it may not exceed `max` bytes. The parse callback
+ * returns how many bytes it consumed (0: need more bytes; it may consume a partial body), or -1 to
+ * stop (the analyzer failed).
+ */
+export class StreamBuffer {
+  private pend: Buffer = EMPTY;
+  private pendLen = 0;
+  /** Stream offset of the first byte not yet consumed. */
+  consumed = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly parse: (buf: Buffer, off: number, end: number) => number,
+  ) {}
+
+  get pending(): number {
+    return this.pendLen;
+  }
+
+  /** Returns false when the pending tail would exceed the bound (the caller fails the analyzer). */
+  feed(buf: Buffer, off: number, len: number): boolean {
+    let src = buf;
+    let pos = off;
+    let end = off + len;
+    if (this.pendLen > 0) {
+      const need = this.pendLen + len;
+      if (need > this.pend.length) {
+        // Grow geometrically; the bound is enforced on what is left after parsing.
+        const grown = Buffer.allocUnsafe(Math.max(need, this.pend.length * 2, 256));
+        this.pend.copy(grown, 0, 0, this.pendLen);
+        this.pend = grown;
+      }
+      buf.copy(this.pend, this.pendLen, off, off + len);
+      this.pendLen = need;
+      src = this.pend;
+      pos = 0;
+      end = need;
+    }
+    while (pos < end) {
+      const n = this.parse(src, pos, end);
+      if (n < 0) {
+        this.pendLen = 0;
+        return true;
+      }
+      if (n === 0) break;
+      pos += n;
+      this.consumed += n;
+    }
+    const rest = end - pos;
+    if (rest > this.max) {
+      this.pendLen = 0;
+      return false;
+    }
+    if (src === this.pend) {
+      if (rest > 0 && pos > 0) this.pend.copy(this.pend, 0, pos, end);
+      this.pendLen = rest;
+      // Let a large one-off buffer go once it is drained.
+      if (rest === 0 && this.pend.length > 4096) this.pend = EMPTY;
+    } else if (rest > 0) {
+      if (this.pend.length < rest) this.pend = Buffer.allocUnsafe(Math.max(rest, 256));
+      src.copy(this.pend, 0, pos, end);
+      this.pendLen = rest;
+    }
+    return true;
+  }
+
+  /** Drops what is pending (after a gap, before resynchronising). */
+  reset(): void {
+    this.pendLen = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,157 @@
+/**
+ * Application-layer records, shaped like Zeek's dns.log / http.log / ssl.log with Zeek's field
+ * names. They carry no uid or 5-tuple: the connection tracker that owns the analyzer adds those
+ * when it writes them. `null` is Zeek's unset field ('-').
+ */
+
+export interface DnsResourceRecord {
+  section: 'answer' | 'authority' | 'additional';
+  name: string;
+  type: number;
+  type_name: string;
+  class: number;
+  ttl: number;
+  /** Zeek's rendering: address, target name, 'TXT <len> <text>'..., or '<unknown type=N>' with rdlength. */
+  data: string;
+  rdlength: number;
+  mx?: { preference: number; exchange: string };
+  srv?: { priority: number; weight: number; port: number; target: string };
+  soa?: { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
+  txt?: string[];
+}
+
+export interface DnsLogRecord {
+  kind: 'dns';
+  /** Time of the request, or of the response when no request was seen. */
+  ts: number;
+  proto: 'udp' | 'tcp';
+  trans_id: number;
+  /** Response time minus request time, seconds; null without both. */
+  rtt: number | null;
+  query: string | null;
+  qclass: number | null;
+  qclass_name: string | null;
+  qtype: number | null;
+  qtype_name: string | null;
+  rcode: number | null;
+  rcode_name: string | null;
+  AA: boolean;
+  TC: boolean;
+  RD: boolean;
+  RA: boolean;
+  Z: number;
+  /** Answer-section data in Zeek's rendering (null when none), with their TTLs in seconds. */
+  answers: string[] | null;
+  TTLs: number[] | null;
+  rejected: boolean;
+  opcode: number;
+  opcode_name: string;
+  /** Every resource record of the response (answer, authority, additional), typed. */
+  rrs: DnsResourceRecord[];
+}
+
+export interface HttpLogRecord {
+  kind: 'http';
+  /** Time the request began (or the response, for a response without request). */
+  ts: number;
+  /** 1-based position of this request/response pair on the connection. */
+  trans_depth: number;
+  method: string | null;
+  host: string | null;
+  uri: string | null;
+  referrer: string | null;
+  /** HTTP version ('1.1'): the response's when there was one, as Zeek logs it; else the request's. */
+  version: string | null;
+  user_agent: string | null;
+  origin: string | null;
+  request_body_len: number;
+  response_body_len: number;
+  status_code: number | null;
+  status_msg: string | null;
+  /** Last 1xx interim response (e.g. 100 Continue). */
+  info_code: number | null;
+  info_msg: string | null;
+  /** Content-Type headers (Zeek's mime types come from file analysis, which we do not do). */
+  orig_content_type: string | null;
+  resp_content_type: string | null;
+  /** Upgrade requested (request header) and whether the server switched (101). */
+  upgrade: string | null;
+  upgraded: boolean;
+}
+
+export interface TlsLogRecord {
+  kind: 'tls';
+  ts: number;
+  /** Negotiated version name ('TLSv12', 'TLSv13' as Zeek writes them). */
+  version: string | null;
+  /** Chosen cipher suite name when known, else 'unknown-<hex>'. */
+  cipher: string | null;
+  cipher_id: number | null;
+  server_name: string | null;
+  next_protocol: string | null;
+  established: boolean;
+  resumed: boolean;
+  client_version: number | null;
+  client_supported_versions: number[];
+  client_ciphers: number[];
+  client_alpn: string[];
+  ja3: string | null;
+  ja3_string: string | null;
+  ja3s: string | null;
+  ja3s_string: string | null;
+  ja4: string | null;
+  /** Certificate chain as sent (TLS <= 1.2 only: later versions encrypt it). */
+  certificates: TlsCertificate[];
+  subject: string | null;
+  issuer: string | null;
+}
+
+export interface TlsCertificate {
+  subject: string;
+  issuer: string;
+  /** Seconds since the epoch. */
+  not_valid_before: number | null;
+  not_valid_after: number | null;
+  serial: string;
+}
+
+export interface SshLogRecord {
+  kind: 'ssh';
+  ts: number;
+  /** Protocol major version from the banners (2 for 'SSH-2.0' and 'SSH-1.99'). */
+  version: number | null;
+  /** Identification lines as sent ('SSH-2.0-OpenSSH_9.6'), without the line end, as Zeek logs them. */
+  client: string | null;
+  server: string | null;
+}
+
+export type DatastoreProtocol = 'redis' | 'postgresql' | 'mysql' | 'kafka' | 'mongodb';
+
+/** The generic record of an identified datastore protocol, with its few key fields (null: not seen). */
+export interface AppIdRecord {
+  kind: 'app';
+  ts: number;
+  protocol: DatastoreProtocol;
+  /** PostgreSQL startup user / MySQL handshake user. */
+  user: string | null;
+  /** PostgreSQL database / MongoDB $db. */
+  database: string | null;
+  /** PostgreSQL application_name. */
+  application_name: string | null;
+  /** MySQL server greeting version. */
+  server_version: string | null;
+  /** Kafka client id. */
+  client_id: string | null;
+  /** First commands (Redis command names, MongoDB command names, Kafka 'api_key/api_version'), at most 8. */
+  commands: string[];
+  /** PostgreSQL SSLRequest / MySQL SSL request: the session continued in TLS (accepted), or was refused. */
+  tls_requested: boolean;
+  tls_accepted: boolean;
+}
+
+/** The records with a Zeek log of their own (dns.log, http.log, ssl.log). */
+export type AppRecord = DnsLogRecord | HttpLogRecord | TlsLogRecord;
+/** Identification records: ssh and the generic `app` record of the datastores. */
+export type IdentRecord = SshLogRecord | AppIdRecord;
+/** Everything an analyzer may emit. */
+export type AnyAppRecord = AppRecord | IdentRecord;

@@ -1,0 +1,149 @@
+/**
+ * Application-layer records (dns, http, tls) in the output formats: Zeek TSV logs named as Zeek
+ * names them (dns.log, http.log, ssl.log), Zeek JSON lines, and our ndjson (the record with
+ * `_path`, the connection's uid and the Zeek `id.*` fields).
+ */
+import type { AppRecord, DnsLogRecord, HttpLogRecord, TlsLogRecord } from '../../parsers/protocols/records';
+import type { ConnInfo } from '../conntrack/payload';
+import { TextSink } from './sink';
+
+/** An application record tied to its connection. */
+export type AppRecordOut = AppRecord & { uid: string; conn: ConnInfo };
+
+export type AppKind = AppRecord['kind'];
+
+/** Zeek's log name for each kind. */
+export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', tls: 'ssl' };
+
+type Cell = string | number | boolean | null | readonly (string | number)[];
+type Column<R> = readonly [name: string, type: string, get: (r: R) => Cell];
+
+const ID: Column<AppRecordOut>[] = [
+  ['ts', 'time', (r) => r.ts],
+  ['uid', 'string', (r) => r.uid],
+  ['id.orig_h', 'addr', (r) => r.conn.orig_h],
+  ['id.orig_p', 'port', (r) => r.conn.orig_p],
+  ['id.resp_h', 'addr', (r) => r.conn.resp_h],
+  ['id.resp_p', 'port', (r) => r.conn.resp_p],
+];
+
+const DNS: Column<DnsLogRecord>[] = [
+  ['proto', 'enum', (r) => r.proto], ['trans_id', 'count', (r) => r.trans_id], ['rtt', 'interval', (r) => r.rtt],
+  ['query', 'string', (r) => r.query], ['qclass', 'count', (r) => r.qclass], ['qclass_name', 'string', (r) => r.qclass_name],
+  ['qtype', 'count', (r) => r.qtype], ['qtype_name', 'string', (r) => r.qtype_name], ['rcode', 'count', (r) => r.rcode],
+  ['rcode_name', 'string', (r) => r.rcode_name], ['AA', 'bool', (r) => r.AA], ['TC', 'bool', (r) => r.TC],
+  ['RD', 'bool', (r) => r.RD], ['RA', 'bool', (r) => r.RA], ['Z', 'count', (r) => r.Z],
+  ['answers', 'vector[string]', (r) => r.answers], ['TTLs', 'vector[interval]', (r) => r.TTLs], ['rejected', 'bool', (r) => r.rejected],
+];
+
+const HTTP: Column<HttpLogRecord>[] = [
+  ['trans_depth', 'count', (r) => r.trans_depth], ['method', 'string', (r) => r.method], ['host', 'string', (r) => r.host],
+  ['uri', 'string', (r) => r.uri], ['referrer', 'string', (r) => r.referrer], ['version', 'string', (r) => r.version],
+  ['user_agent', 'string', (r) => r.user_agent], ['origin', 'string', (r) => r.origin],
+  ['request_body_len', 'count', (r) => r.request_body_len], ['response_body_len', 'count', (r) => r.response_body_len],
+  ['status_code', 'count', (r) => r.status_code], ['status_msg', 'string', (r) => r.status_msg],
+  ['info_code', 'count', (r) => r.info_code], ['info_msg', 'string', (r) => r.info_msg],
+  ['orig_content_type', 'string', (r) => r.orig_content_type], ['resp_content_type', 'string', (r) => r.resp_content_type],
+  ['upgrade', 'string', (r) => r.upgrade], ['upgraded', 'bool', (r) => r.upgraded],
+];
+
+const TLS: Column<TlsLogRecord>[] = [
+  ['version', 'string', (r) => r.version], ['cipher', 'string', (r) => r.cipher], ['server_name', 'string', (r) => r.server_name],
+  ['resumed', 'bool', (r) => r.resumed], ['next_protocol', 'string', (r) => r.next_protocol],
+  ['established', 'bool', (r) => r.established], ['subject', 'string', (r) => r.subject], ['issuer', 'string', (r) => r.issuer],
+  ['ja3', 'string', (r) => r.ja3], ['ja3s', 'string', (r) => r.ja3s], ['ja4', 'string', (r) => r.ja4],
+  ['client_alpn', 'vector[string]', (r) => r.client_alpn],
+];
+
+function columns(kind: AppKind): Column<AppRecordOut>[] {
+  const own = (kind === 'dns' ? DNS : kind === 'http' ? HTTP : TLS) as unknown as Column<AppRecordOut>[];
+  return [...ID, ...own];
+}
+
+function tsvEscape(s: string): string {
+  return s.replace(/[\t\n\\,]|[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+}
+
+function tsvCell(v: Cell, type: string): string {
+  if (v === null) return '-';
+  if (Array.isArray(v)) return v.length === 0 ? '(empty)' : v.map((x) => (typeof x === 'number' ? String(x) : tsvEscape(x))).join(',');
+  if (typeof v === 'boolean') return v ? 'T' : 'F';
+  if (typeof v === 'number') return type === 'time' || type === 'interval' ? v.toFixed(6) : String(v);
+  return v === '' ? '(empty)' : tsvEscape(v as string);
+}
+
+function zeekTime(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}`;
+}
+
+/** Zeek TSV header of the log for `kind`. */
+export function zeekAppHeader(kind: AppKind, now: Date): string {
+  const cols = columns(kind);
+  return (
+    `#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t${ZEEK_PATH[kind]}\n#open\t${zeekTime(now)}\n` +
+    `#fields\t${cols.map((c) => c[0]).join('\t')}\n#types\t${cols.map((c) => c[1]).join('\t')}\n`
+  );
+}
+
+export function zeekAppLine(r: AppRecordOut): string {
+  return columns(r.kind).map((c) => tsvCell(c[2](r), c[1])).join('\t') + '\n';
+}
+
+/** Zeek's JSON writer: the same columns, unset ones left out. */
+export function zeekAppJson(r: AppRecordOut): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [name, , get] of columns(r.kind)) {
+    const v = get(r);
+    if (v !== null) o[name] = v;
+  }
+  return o;
+}
+
+/** Our ndjson: the whole record (every field the analyzer produced), its log name and connection. */
+export function appNdjsonLine(r: AppRecordOut): string {
+  const { conn, kind, ...rest } = r;
+  return JSON.stringify({
+    _path: ZEEK_PATH[kind],
+    ...rest,
+    uid: r.uid,
+    'id.orig_h': conn.orig_h,
+    'id.orig_p': conn.orig_p,
+    'id.resp_h': conn.resp_h,
+    'id.resp_p': conn.resp_p,
+  }) + '\n';
+}
+
+export type AppLogFormat = 'zeek' | 'zeek-json' | 'ndjson';
+
+/** File name of a kind's log: Zeek's (dns.log, ssl.log, ...), or .ndjson for our format. */
+export function appLogName(kind: AppKind, format: AppLogFormat): string {
+  return `${ZEEK_PATH[kind]}.${format === 'ndjson' ? 'ndjson' : 'log'}`;
+}
+
+/** Writes each kind to its own sink, opened on first use: one log per kind, as Zeek does. */
+export class AppLogs {
+  private readonly open = new Map<AppKind, TextSink>();
+  constructor(
+    private readonly format: AppLogFormat,
+    private readonly sinkFor: (kind: AppKind) => TextSink,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  write(r: AppRecordOut): void {
+    let s = this.open.get(r.kind);
+    if (s === undefined) {
+      s = this.sinkFor(r.kind);
+      if (this.format === 'zeek') s.write(zeekAppHeader(r.kind, this.now()));
+      this.open.set(r.kind, s);
+    }
+    s.write(this.format === 'zeek' ? zeekAppLine(r) : this.format === 'zeek-json' ? JSON.stringify(zeekAppJson(r)) + '\n' : appNdjsonLine(r));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.open.values()) {
+      if (this.format === 'zeek') s.write(`#close\t${zeekTime(this.now())}\n`);
+      await s.end();
+    }
+  }
+}

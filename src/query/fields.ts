@@ -1,0 +1,164 @@
+/**
+ * The field registry: every field the query language, the sort and the aggregations accept,
+ * with its ECS name (the Elasticsearch field), its type, its short aliases, and where it lives
+ * in the SQLite table. One registry for both backends keeps their answers identical.
+ */
+
+export type FieldType = 'ip' | 'keyword' | 'long' | 'date' | 'boolean';
+
+export interface SqlColumn {
+  /** Columns of table `conn`; a condition holds when it holds for any of them (related.ip). */
+  readonly columns: readonly string[];
+  /** The column holds a JSON array of strings (a list field). */
+  readonly json: boolean;
+  /** For ip fields: the text column beside the 16-byte key column, for output and aggregations. */
+  readonly text?: string;
+}
+
+export interface FieldDef {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly aliases: readonly string[];
+  /** The field holds a list; a value matches when any element matches. */
+  readonly multi: boolean;
+  readonly sql: SqlColumn;
+  readonly description: string;
+}
+
+/** An alias that means "either side": `ns: x` is `eastwatch.source.namespace: x or eastwatch.destination.namespace: x`. */
+export interface EitherAlias {
+  readonly alias: string;
+  readonly fields: readonly string[];
+}
+
+function f(name: string, type: FieldType, col: string | string[], aliases: string[], description: string, opts: { multi?: boolean; json?: boolean; text?: string } = {}): FieldDef {
+  return {
+    name,
+    type,
+    aliases,
+    multi: opts.multi ?? false,
+    sql: { columns: Array.isArray(col) ? col : [col], json: opts.json ?? false, text: opts.text },
+    description,
+  };
+}
+
+export const FIELDS: readonly FieldDef[] = [
+  f('@timestamp', 'date', 'ts', [], 'first packet of the connection'),
+  f('event.start', 'date', 'ts', [], 'first packet (same as @timestamp)'),
+  f('event.end', 'date', 'end_ts', [], 'last packet'),
+  f('event.duration', 'long', 'duration_ns', [], 'last packet minus first packet, nanoseconds'),
+  f('event.id', 'keyword', 'uid', ['uid'], 'stable connection uid'),
+  f('source.ip', 'ip', 'src_key', ['src'], 'originator address', { text: 'src_ip' }),
+  f('source.port', 'long', 'src_port', ['sport'], 'originator port'),
+  f('source.bytes', 'long', 'src_bytes', [], 'originator payload bytes (Zeek orig_bytes)'),
+  f('source.packets', 'long', 'src_pkts', [], 'originator packets'),
+  f('source.mac', 'keyword', 'src_mac', [], 'originator L2 address'),
+  f('destination.ip', 'ip', 'dst_key', ['dst'], 'responder address', { text: 'dst_ip' }),
+  f('destination.port', 'long', 'dst_port', ['dport'], 'responder port'),
+  f('destination.bytes', 'long', 'dst_bytes', [], 'responder payload bytes (Zeek resp_bytes)'),
+  f('destination.packets', 'long', 'dst_pkts', [], 'responder packets'),
+  f('destination.mac', 'keyword', 'dst_mac', [], 'responder L2 address'),
+  f('related.ip', 'ip', ['src_key', 'dst_key'], ['ip'], 'either address', { multi: true }),
+  f('network.transport', 'keyword', 'transport', ['proto'], 'tcp, udp, icmp, unknown_transport'),
+  f('network.iana_number', 'keyword', 'iana_number', [], 'IP protocol number'),
+  f('network.protocol', 'keyword', 'service', ['service'], 'application protocols confirmed by analysis', { multi: true, json: true }),
+  f('network.community_id', 'keyword', 'community_id', ['community_id'], 'Community ID flow hash'),
+  f('network.bytes', 'long', 'net_bytes', ['bytes'], 'payload bytes, both directions'),
+  f('network.packets', 'long', 'net_pkts', ['packets'], 'packets, both directions'),
+  f('network.vlan.id', 'keyword', 'vlan', ['vlan'], 'outer 802.1Q id'),
+  f('network.inner.vlan.id', 'keyword', 'inner_vlan', [], 'inner 802.1Q id (QinQ)'),
+  f('network.direction', 'keyword', 'direction', ['direction'], 'internal, inbound, outbound, external (from local_orig/local_resp)'),
+  f('network.type', 'keyword', 'ip_version', [], 'ipv4 or ipv6'),
+  f('zeek.connection.state', 'keyword', 'state', ['state'], 'Zeek conn_state'),
+  f('zeek.connection.history', 'keyword', 'history', ['history'], 'Zeek history'),
+  f('zeek.connection.local_orig', 'boolean', 'local_orig', ['local_orig'], 'originator in a local network'),
+  f('zeek.connection.local_resp', 'boolean', 'local_resp', ['local_resp'], 'responder in a local network'),
+  f('zeek.connection.missed_bytes', 'long', 'missed_bytes', ['missed_bytes'], 'bytes missed (gaps)'),
+  f('zeek.connection.orig_ip_bytes', 'long', 'orig_ip_bytes', [], 'originator IP-level bytes'),
+  f('zeek.connection.resp_ip_bytes', 'long', 'resp_ip_bytes', [], 'responder IP-level bytes'),
+  f('zeek.connection.tunnel_parents', 'keyword', 'tunnel_parents', ['tunnel_parents'], 'uids of the carrying tunnels', { multi: true, json: true }),
+  f('eastwatch.interim', 'boolean', 'interim', ['interim'], 'record emitted while the connection was open'),
+  f('eastwatch.tunnel.type', 'keyword', 'tunnel_type', ['tunnel'], 'overlay that carried this connection'),
+  f('eastwatch.tunnel.id', 'long', 'tunnel_id', [], 'VNI / key of that overlay'),
+  // Kubernetes identity (issue: Kubernetes enrichment). Declared here so queries and mappings are stable.
+  f('eastwatch.source.kind', 'keyword', 'src_kind', [], 'what the originator is: pod, service, node, endpoint, internal, external'),
+  f('eastwatch.source.namespace', 'keyword', 'src_namespace', [], 'originator namespace'),
+  f('eastwatch.source.pod', 'keyword', 'src_pod', [], 'originator pod'),
+  f('eastwatch.source.workload', 'keyword', 'src_workload', [], 'originator workload (Deployment, StatefulSet, ...)'),
+  f('eastwatch.source.service', 'keyword', 'src_service', [], 'originator service'),
+  f('eastwatch.source.node', 'keyword', 'src_node', [], 'originator node'),
+  f('eastwatch.destination.kind', 'keyword', 'dst_kind', [], 'what the responder is'),
+  f('eastwatch.destination.namespace', 'keyword', 'dst_namespace', [], 'responder namespace'),
+  f('eastwatch.destination.pod', 'keyword', 'dst_pod', [], 'responder pod'),
+  f('eastwatch.destination.workload', 'keyword', 'dst_workload', [], 'responder workload'),
+  f('eastwatch.destination.service', 'keyword', 'dst_service', [], 'responder service'),
+  f('eastwatch.destination.node', 'keyword', 'dst_node', [], 'responder node'),
+  f('eastwatch.scope', 'keyword', 'scope', ['scope'], 'same-namespace, cross-namespace, pod-to-service, ...'),
+  f('eastwatch.policy.verdict', 'keyword', 'policy_verdict', ['verdict'], 'network policy verdict: allowed, denied, mixed'),
+];
+
+export const EITHER_ALIASES: readonly EitherAlias[] = [
+  { alias: 'ns', fields: ['eastwatch.source.namespace', 'eastwatch.destination.namespace'] },
+  { alias: 'pod', fields: ['eastwatch.source.pod', 'eastwatch.destination.pod'] },
+  { alias: 'workload', fields: ['eastwatch.source.workload', 'eastwatch.destination.workload'] },
+  { alias: 'node', fields: ['eastwatch.source.node', 'eastwatch.destination.node'] },
+  { alias: 'svc', fields: ['eastwatch.source.service', 'eastwatch.destination.service'] },
+  { alias: 'port', fields: ['source.port', 'destination.port'] },
+];
+
+const BY_NAME = new Map<string, FieldDef>();
+for (const d of FIELDS) {
+  for (const n of [d.name, ...d.aliases]) {
+    if (BY_NAME.has(n)) throw new Error(`field registry: duplicate name ${n}`);
+    BY_NAME.set(n, d);
+  }
+}
+const EITHER = new Map<string, EitherAlias>(EITHER_ALIASES.map((e) => [e.alias, e]));
+
+export type Resolved = { kind: 'field'; def: FieldDef } | { kind: 'either'; defs: FieldDef[] };
+
+/** A field name or alias, or null when unknown. */
+export function resolveField(name: string): Resolved | null {
+  const d = BY_NAME.get(name);
+  if (d) return { kind: 'field', def: d };
+  const e = EITHER.get(name);
+  if (e) return { kind: 'either', defs: e.fields.map((n) => BY_NAME.get(n) as FieldDef) };
+  return null;
+}
+
+/** A field (not an either-alias) by name or alias. */
+export function fieldDef(name: string): FieldDef | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Every accepted name: ECS names, aliases, either-aliases. */
+export function allFieldNames(): string[] {
+  return [...BY_NAME.keys(), ...EITHER.keys()];
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length];
+}
+
+/** The closest known name, for "did you mean"; undefined when nothing is close. */
+export function suggestField(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const n of allFieldNames()) {
+    // A typo in the last segment ("destination.prot") or the bare last segment ("transport").
+    const d = Math.min(editDistance(lower, n.toLowerCase()), n.endsWith(`.${lower}`) ? 1 : Infinity);
+    if (d < bestD) { bestD = d; best = n; }
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}

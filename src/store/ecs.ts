@@ -1,0 +1,266 @@
+/**
+ * ConnRecord <-> Elastic Common Schema document, and the index mapping of those documents.
+ * Zeek-specific fields sit where Elastic's Zeek integration puts them (zeek.connection.*); ours
+ * under eastwatch.*. fromEcs(toEcs(r)) deep-equals r: times go through nanosecond RFC 3339 and
+ * integer nanoseconds, which are exact for the record's doubles.
+ */
+import type { ConnRecord, ConnState, Transport } from '../conntrack/record';
+import { formatInstant, instantFromSeconds, instantSeconds, type Instant } from '../query/ast';
+import type { K8sEnd, K8sPolicyVerdict, K8sScope } from '../k8s/types';
+import type { StoreRecord } from './types';
+
+export interface EcsEndpoint {
+  ip: string;
+  port: number;
+  bytes: number;
+  packets: number;
+  mac?: string;
+}
+
+/** record.k8s.orig / resp as stored: the same fields (snake_case, as the record has them). */
+export type EcsWorkload = K8sEnd;
+
+export interface EcsConnDoc {
+  '@timestamp': string;
+  event: {
+    id: string;
+    kind: 'event';
+    category: ['network'];
+    type: ['connection'];
+    dataset: 'eastwatch.conn';
+    start: string;
+    end: string;
+    /** Nanoseconds. */
+    duration: number;
+  };
+  source: EcsEndpoint;
+  destination: EcsEndpoint;
+  related: { ip: string[] };
+  network: {
+    transport: Transport;
+    iana_number: string;
+    protocol?: string[];
+    community_id: string;
+    bytes: number;
+    packets: number;
+    direction: 'internal' | 'inbound' | 'outbound' | 'external';
+    type: 'ipv4' | 'ipv6';
+    vlan?: { id: string };
+    inner?: { vlan: { id: string } };
+  };
+  zeek: {
+    connection: {
+      state: ConnState;
+      history: string;
+      local_orig: boolean;
+      local_resp: boolean;
+      missed_bytes: number;
+      orig_ip_bytes: number;
+      resp_ip_bytes: number;
+      tunnel_parents?: string[];
+    };
+  };
+  eastwatch: {
+    interim: boolean;
+    tunnel?: { type?: string; id?: number };
+    source?: EcsWorkload;
+    destination?: EcsWorkload;
+    scope?: K8sScope;
+    policy?: K8sPolicyVerdict;
+  };
+}
+
+/** ECS writes MACs as upper-case, dash-separated; ConnRecord as Zeek does (lower-case, colons). */
+export const ecsMac = (m: string): string => m.toUpperCase().replace(/:/g, '-');
+export const recordMac = (m: string): string => m.toLowerCase().replace(/-/g, ':');
+
+export function direction(localOrig: boolean, localResp: boolean): EcsConnDoc['network']['direction'] {
+  if (localOrig && localResp) return 'internal';
+  if (localOrig) return 'outbound';
+  if (localResp) return 'inbound';
+  return 'external';
+}
+
+function addNanos(i: Instant, ns: number): Instant {
+  const total = i.nanos + ns;
+  return { sec: i.sec + Math.floor(total / 1e9), nanos: total % 1e9 };
+}
+
+/** A copy without undefined members: what JSON (and so Elasticsearch) keeps. */
+function defined<T extends object>(o: T): T {
+  return JSON.parse(JSON.stringify(o)) as T;
+}
+
+export function durationNanos(r: ConnRecord): number {
+  return Math.round(r.duration * 1e9);
+}
+
+export function toEcs(r: StoreRecord): EcsConnDoc {
+  const start = instantFromSeconds(r.ts);
+  const durNs = durationNanos(r);
+  const doc: EcsConnDoc = {
+    '@timestamp': formatInstant(start),
+    event: {
+      id: r.uid,
+      kind: 'event',
+      category: ['network'],
+      type: ['connection'],
+      dataset: 'eastwatch.conn',
+      start: formatInstant(start),
+      end: formatInstant(addNanos(start, durNs)),
+      duration: durNs,
+    },
+    source: { ip: r.orig_h, port: r.orig_p, bytes: r.orig_bytes, packets: r.orig_pkts },
+    destination: { ip: r.resp_h, port: r.resp_p, bytes: r.resp_bytes, packets: r.resp_pkts },
+    related: { ip: r.orig_h === r.resp_h ? [r.orig_h] : [r.orig_h, r.resp_h] },
+    network: {
+      transport: r.proto,
+      iana_number: String(r.ip_proto),
+      community_id: r.community_id,
+      bytes: r.orig_bytes + r.resp_bytes,
+      packets: r.orig_pkts + r.resp_pkts,
+      // The enrichment knows cluster entities beyond the local networks: its direction wins.
+      direction: r.k8s?.direction ?? direction(r.local_orig, r.local_resp),
+      type: r.orig_h.includes(':') ? 'ipv6' : 'ipv4',
+    },
+    zeek: {
+      connection: {
+        state: r.conn_state,
+        history: r.history,
+        local_orig: r.local_orig,
+        local_resp: r.local_resp,
+        missed_bytes: r.missed_bytes,
+        orig_ip_bytes: r.orig_ip_bytes,
+        resp_ip_bytes: r.resp_ip_bytes,
+      },
+    },
+    eastwatch: { interim: r.interim },
+  };
+  if (r.orig_l2_addr !== null) doc.source.mac = ecsMac(r.orig_l2_addr);
+  if (r.resp_l2_addr !== null) doc.destination.mac = ecsMac(r.resp_l2_addr);
+  if (r.service.length > 0) doc.network.protocol = r.service.slice();
+  if (r.vlan !== null) doc.network.vlan = { id: String(r.vlan) };
+  if (r.inner_vlan !== null) doc.network.inner = { vlan: { id: String(r.inner_vlan) } };
+  if (r.tunnel_parents.length > 0) doc.zeek.connection.tunnel_parents = r.tunnel_parents.slice();
+  if (r.tunnel_type !== null || r.tunnel_id !== null) {
+    doc.eastwatch.tunnel = {};
+    if (r.tunnel_type !== null) doc.eastwatch.tunnel.type = r.tunnel_type;
+    if (r.tunnel_id !== null) doc.eastwatch.tunnel.id = r.tunnel_id;
+  }
+  if (r.k8s) {
+    doc.eastwatch.source = defined(r.k8s.orig);
+    doc.eastwatch.destination = defined(r.k8s.resp);
+    doc.eastwatch.scope = r.k8s.scope;
+    if (r.k8s.policy) doc.eastwatch.policy = defined(r.k8s.policy);
+  }
+  return doc;
+}
+
+/** RFC 3339 with up to nine fraction digits -> epoch seconds (the record's double). */
+export function parseRfc3339(s: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(s);
+  if (!m) throw new Error(`not an RFC 3339 UTC time: ${s}`);
+  return instantSeconds({ sec: Date.parse(`${m[1]}Z`) / 1000, nanos: Number((m[2] ?? '').padEnd(9, '0')) });
+}
+
+export function fromEcs(d: EcsConnDoc): StoreRecord {
+  const z = d.zeek.connection;
+  const r: StoreRecord = {
+    ts: parseRfc3339(d['@timestamp']),
+    uid: d.event.id,
+    orig_h: d.source.ip,
+    orig_p: d.source.port,
+    resp_h: d.destination.ip,
+    resp_p: d.destination.port,
+    proto: d.network.transport,
+    ip_proto: Number(d.network.iana_number),
+    service: d.network.protocol ? d.network.protocol.slice() : [],
+    duration: d.event.duration / 1e9,
+    orig_bytes: d.source.bytes,
+    resp_bytes: d.destination.bytes,
+    conn_state: z.state,
+    local_orig: z.local_orig,
+    local_resp: z.local_resp,
+    missed_bytes: z.missed_bytes,
+    history: z.history,
+    orig_pkts: d.source.packets,
+    orig_ip_bytes: z.orig_ip_bytes,
+    resp_pkts: d.destination.packets,
+    resp_ip_bytes: z.resp_ip_bytes,
+    tunnel_parents: z.tunnel_parents ? z.tunnel_parents.slice() : [],
+    community_id: d.network.community_id,
+    vlan: d.network.vlan ? Number(d.network.vlan.id) : null,
+    inner_vlan: d.network.inner ? Number(d.network.inner.vlan.id) : null,
+    orig_l2_addr: d.source.mac !== undefined ? recordMac(d.source.mac) : null,
+    resp_l2_addr: d.destination.mac !== undefined ? recordMac(d.destination.mac) : null,
+    tunnel_type: d.eastwatch.tunnel?.type ?? null,
+    tunnel_id: d.eastwatch.tunnel?.id ?? null,
+    interim: d.eastwatch.interim,
+  };
+  const e = d.eastwatch;
+  if (e.source && e.destination && e.scope !== undefined) {
+    r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
+    if (e.policy) r.k8s.policy = e.policy;
+  }
+  return r;
+}
+
+/**
+ * Version for external_gte versioning: a later end wins, and at the same end the final record
+ * wins over the interim one, so re-sending old data never overwrites newer data.
+ */
+export function recordVersion(r: ConnRecord): number {
+  const endMs = Math.max(0, Math.round((r.ts + r.duration) * 1000));
+  return endMs * 2 + (r.interim ? 0 : 1);
+}
+
+type Mapping = { [key: string]: unknown };
+const kw: Mapping = { type: 'keyword' };
+const lng: Mapping = { type: 'long' };
+const ip: Mapping = { type: 'ip' };
+const bool: Mapping = { type: 'boolean' };
+const nanos: Mapping = { type: 'date_nanos' };
+const obj = (properties: Mapping): Mapping => ({ properties });
+const endpoint = obj({ ip, port: lng, bytes: lng, packets: lng, mac: kw });
+const wl = obj({
+  kind: kw, namespace: kw, pod: kw, workload: kw, workload_kind: kw, node: kw, service: kw,
+  labels: { type: 'flattened' }, host_network: bool,
+});
+const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw });
+
+/** Explicit mapping of EcsConnDoc; `strict`: a field we did not plan is an error, not a surprise. */
+export const CONN_MAPPING: Mapping = {
+  dynamic: 'strict',
+  properties: {
+    '@timestamp': nanos,
+    event: obj({ id: kw, kind: kw, category: kw, type: kw, dataset: kw, start: nanos, end: nanos, duration: lng }),
+    source: endpoint,
+    destination: endpoint,
+    related: obj({ ip }),
+    network: obj({
+      transport: kw, iana_number: kw, protocol: kw, community_id: kw, bytes: lng, packets: lng, direction: kw, type: kw,
+      vlan: obj({ id: kw }), inner: obj({ vlan: obj({ id: kw }) }),
+    }),
+    zeek: obj({
+      connection: obj({
+        state: kw, history: kw, local_orig: bool, local_resp: bool, missed_bytes: lng,
+        orig_ip_bytes: lng, resp_ip_bytes: lng, tunnel_parents: kw,
+      }),
+    }),
+    eastwatch: obj({ interim: bool, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
+  },
+};
+
+/** Where refused documents go, with the reason: nothing is dropped silently. */
+export const DEAD_LETTER_MAPPING: Mapping = {
+  dynamic: 'strict',
+  properties: {
+    '@timestamp': { type: 'date' },
+    reason: { type: 'keyword', ignore_above: 8191 },
+    status: { type: 'integer' },
+    index: kw,
+    doc_id: kw,
+    // Kept in _source only: the refused document may violate any mapping.
+    document: { type: 'keyword', index: false, doc_values: false },
+  },
+};

@@ -1,0 +1,29 @@
+/**
+ * Opening a store: Elasticsearch when a URL is configured, else the embedded SQLite file.
+ */
+import * as path from 'node:path';
+import { ElasticsearchStore, type ElasticsearchStoreOptions } from './elasticsearch';
+import { SqliteStore } from './sqlite';
+import type { Store } from './types';
+
+export * from './types';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite';
+export { ElasticsearchStore, type ElasticsearchStoreOptions } from './elasticsearch';
+export { toEcs, fromEcs, CONN_MAPPING } from './ecs';
+
+export interface OpenStoreOptions {
+  /** Elasticsearch URL; when absent (and $ES_URL unset), the SQLite store under dataDir. */
+  esUrl?: string;
+  /** Default ./eastwatch-data */
+  dataDir?: string;
+  es?: Omit<ElasticsearchStoreOptions, 'node'>;
+}
+
+export async function openStore(o: OpenStoreOptions = {}): Promise<Store> {
+  const url = o.esUrl ?? process.env.ES_URL;
+  const store: Store = url
+    ? new ElasticsearchStore({ ...o.es, node: url })
+    : new SqliteStore({ dataDir: path.resolve(o.dataDir ?? 'eastwatch-data') });
+  await store.init();
+  return store;
+}

@@ -1,0 +1,155 @@
+/**
+ * The store: where connection records go and where analysts search them. Two backends behind
+ * this one interface (SQLite embedded, Elasticsearch), tested by one suite.
+ */
+import type { ConnRecord } from '../conntrack/record';
+import type { Query } from '../query/ast';
+
+/** What the store holds: the connection record, Kubernetes identity (record.k8s) included. */
+export type StoreRecord = ConnRecord;
+
+/** A time bound: a Date, epoch seconds, or text (ISO 8601, now, now-15m). */
+export type TimeBound = Date | number | string;
+
+export interface SearchFilter {
+  /** Query language text (or a parsed AST); empty matches everything. */
+  query?: string | Query;
+  /** @timestamp >= from (inclusive). */
+  from?: TimeBound;
+  /** @timestamp < to (exclusive). */
+  to?: TimeBound;
+}
+
+export type SortOrder = 'asc' | 'desc';
+
+export interface SearchRequest extends SearchFilter {
+  /** A sortable field (name or alias); default @timestamp desc. The uid breaks ties. */
+  sort?: { field: string; order?: SortOrder };
+  /** Page size, default 100, at most 10000. */
+  limit?: number;
+  /** `next` of the previous page (keyset / search_after): deep pages cost the same as the first. */
+  after?: string;
+}
+
+export interface SearchPage {
+  records: StoreRecord[];
+  /** Cursor for the next page; null after the last. */
+  next: string | null;
+}
+
+export interface TopRequest extends SearchFilter {
+  field: string;
+  /** Default 10. */
+  size?: number;
+}
+
+export interface TopBucket {
+  /** The value as text (ip, number and boolean values too, so both backends agree). */
+  key: string;
+  connections: number;
+  /** Sum of network.bytes (payload, both directions). */
+  bytes: number;
+}
+
+export interface HistogramRequest extends SearchFilter {
+  /** Fixed bucket width in seconds; buckets align to the epoch, UTC. */
+  intervalSeconds: number;
+}
+
+export interface HistogramBucket {
+  /** Bucket start, epoch milliseconds. */
+  start: number;
+  connections: number;
+  bytes: number;
+}
+
+export interface DistinctRequest extends SearchFilter {
+  field: string;
+}
+
+export interface EdgesRequest extends SearchFilter {
+  /** Most connected edges first; default 1000. */
+  limit?: number;
+}
+
+export interface Edge {
+  source: { ip: string; namespace: string | null; workload: string | null };
+  destination: { ip: string; port: number; namespace: string | null; workload: string | null };
+  transport: string;
+  connections: number;
+  bytes: number;
+}
+
+export interface WriteResult {
+  /** Records written (inserted or replaced). */
+  written: number;
+  /** Records not applied because the store holds a newer version of that uid (e.g. an interim after its final). */
+  stale: number;
+  /** Records refused (validation or mapping); each is in the dead-letter store with the reason. */
+  deadLettered: number;
+}
+
+export interface DeadLetter {
+  uid: string | null;
+  reason: string;
+  /** When it was refused, RFC 3339. */
+  at: string;
+  /** The refused document as JSON. */
+  document: string;
+}
+
+export interface RetentionResult {
+  /** Records before the start of this UTC day were removed. */
+  cutoff: Date;
+  removedRecords: number;
+  /** Elasticsearch: the daily indices deleted. */
+  removedIndices: string[];
+}
+
+/** Streaming writes with backpressure: call add() per record, await congestion() when it returns a promise. */
+export interface RecordWriter {
+  add(record: StoreRecord): void;
+  /** A promise while the writer has as much in flight as it allows: await it before adding more. */
+  congestion(): Promise<void> | undefined;
+  /** Send what is buffered, wait for everything in flight; rejects if any batch could not be stored. */
+  close(): Promise<WriteResult>;
+}
+
+export interface Store {
+  readonly backend: 'sqlite' | 'elasticsearch';
+  /** Create tables / templates (idempotent). */
+  init(): Promise<void>;
+  /** Write records (idempotent by uid); resolves when they are durable. */
+  write(records: readonly StoreRecord[]): Promise<WriteResult>;
+  /** A streaming writer (what `analyze --store` uses). */
+  writer(): RecordWriter;
+  /** Make writes visible to search (Elasticsearch refresh; SQLite: nothing to do). */
+  refresh(): Promise<void>;
+  get(uid: string): Promise<StoreRecord | null>;
+  search(req: SearchRequest): Promise<SearchPage>;
+  count(filter: SearchFilter): Promise<number>;
+  top(req: TopRequest): Promise<TopBucket[]>;
+  histogram(req: HistogramRequest): Promise<HistogramBucket[]>;
+  distinct(req: DistinctRequest): Promise<number>;
+  edges(req: EdgesRequest): Promise<Edge[]>;
+  /** Remove records older than `maxAgeDays` whole UTC days before `now`. */
+  retain(maxAgeDays: number, now?: Date): Promise<RetentionResult>;
+  deadLetters(limit?: number): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
+
+/** The store cannot be reached (after its retries); the message says where and why. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A request the store refuses (unknown or unsortable field, bad cursor, bad time bound). */
+export class StoreRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreRequestError';
+  }
+}

@@ -1,0 +1,74 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runAnalyze } from '../../src/cli/analyze';
+import { runSearch } from '../../src/store/cli';
+import { SqliteStore } from '../../src/store/sqlite';
+import { SAMPLES_DIR } from './fixtures';
+
+/** Runs fn with process.stdout/stderr captured. */
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  const fake = (into: string[]) => ((s: string | Uint8Array, ...rest: unknown[]) => {
+    into.push(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+    const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
+    if (cb) process.nextTick(cb);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = fake(out);
+  process.stderr.write = fake(err);
+  try {
+    const code = await fn();
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+describe('store: command line (analyze --store, search) on the embedded store', function () {
+  this.timeout(60_000);
+  let dir = '';
+  const saved = process.env.ES_URL;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-cli-store-'));
+    delete process.env.ES_URL; // the embedded store, whatever the environment
+  });
+  after(() => {
+    if (saved !== undefined) process.env.ES_URL = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('analyze --store writes every record once, also when run twice', async () => {
+    const files = ['pod-traffic.pcap', 'vxlan-overlay.pcap'].map((f) => path.join(SAMPLES_DIR, f));
+    const outFile = path.join(dir, 'conn.ndjson');
+    const opts = { format: 'ndjson' as const, out: outFile, reader: 'native' as const, summary: false, progress: false, store: true, dataDir: path.join(dir, 'data') };
+    const first = await capture(() => runAnalyze(files, opts));
+    assert.equal(first.code, 0, first.err);
+    const lines = fs.readFileSync(outFile, 'utf8').trim().split('\n');
+    assert.match(first.err, new RegExp(`stored ${lines.length} records in SQLite store .*eastwatch\\.sqlite`));
+    const second = await capture(() => runAnalyze(files, opts));
+    assert.equal(second.code, 0, second.err);
+    const s = new SqliteStore({ dataDir: path.join(dir, 'data') });
+    await s.init();
+    assert.equal(await s.count({}), lines.length);
+    await s.close();
+  });
+
+  it('search prints matching records; a bad query is a usage error with its position', async () => {
+    const r = await capture(() => runSearch('dport: 6379 and src: 10.244.1.0/24', { limit: 1000, sort: '@timestamp:asc', format: 'ndjson', dataDir: path.join(dir, 'data') }));
+    assert.equal(r.code, 0, r.err);
+    const recs = r.out.trim().split('\n').map((l) => JSON.parse(l) as { resp_p: number; orig_h: string; ts: number });
+    assert.ok(recs.length > 0);
+    for (const x of recs) assert.ok(x.resp_p === 6379 && x.orig_h.startsWith('10.244.1.'));
+    for (let i = 1; i < recs.length; i++) assert.ok(recs[i - 1].ts <= recs[i].ts);
+    const bad = await capture(() => runSearch('dport: 6379 and sorce.ip: 10.0.0.1', { limit: 10, sort: '@timestamp', format: 'ndjson', dataDir: path.join(dir, 'data') }));
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /unknown field 'sorce\.ip'; did you mean 'source\.ip'\? \(at position 16\)/);
+    assert.match(bad.err, /\n {16}\^/);
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * One suite, run once per backend (SQLite, Elasticsearch): the same records, the same queries,
+ * the same expected answers, computed here from the records themselves (an oracle in plain JS).
+ * The Elasticsearch run uses a real node ($ES_URL; the root hook starts one when unset).
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { QueryError } from '../../src/query/ast';
+import { ipKey } from '../../src/query/ip';
+import { ElasticsearchStore } from '../../src/store/elasticsearch';
+import { SqliteStore } from '../../src/store/sqlite';
+import { StoreRequestError, StoreUnavailableError, type Edge, type Store, type StoreRecord } from '../../src/store/types';
+import { plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
+
+const RUN = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+const cleanups: (() => Promise<void>)[] = [];
+
+interface Backend {
+  name: string;
+  /** A fresh, empty, initialised store; `ctx` lets a backend skip (no node reachable outside CI). */
+  make(ctx: Mocha.Context, tag: string): Promise<Store>;
+}
+
+async function esUrlOrSkip(ctx: Mocha.Context): Promise<string> {
+  const url = process.env.ES_URL;
+  if (url !== undefined) return url;
+  const why = process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL is not set';
+  if (process.env.CI === 'true') throw new Error(`CI: the Elasticsearch store suite needs ES_URL (${why})`);
+  // eslint-disable-next-line no-console
+  console.warn(`      skipped: no Elasticsearch for the store suite: ${why}`);
+  ctx.skip();
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    async make(_ctx, tag) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `eastwatch-store-${tag}-`));
+      const s = new SqliteStore({ dataDir: dir, batchSize: 100 });
+      await s.init();
+      cleanups.push(async () => { await s.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+      return s;
+    },
+  },
+  {
+    name: 'elasticsearch',
+    async make(ctx, tag) {
+      const node = await esUrlOrSkip(ctx);
+      // Unique names per run and per store: concurrent runs and earlier runs do not collide.
+      const s = new ElasticsearchStore({ node, prefix: `ewtest-${RUN}-${tag}`, batchDocs: 150, concurrency: 2 });
+      await s.init();
+      cleanups.push(async () => { await s.destroy(); await s.close(); });
+      return s;
+    },
+  },
+];
+
+/** Inside each describe: root afterAll hooks (which stop the node) run after the suites' own hooks. */
+async function cleanUp(): Promise<void> {
+  for (const c of cleanups.splice(0)) await c();
+}
+
+const uids = (rs: StoreRecord[]): string[] => rs.map((r) => r.uid).sort();
+const key = (ip: string): Buffer => ipKey(ip) as Buffer;
+const inCidr = (ip: string, lo: string, hi: string): boolean => key(ip).compare(key(lo)) >= 0 && key(ip).compare(key(hi)) <= 0;
+const bytes = (r: StoreRecord): number => r.orig_bytes + r.resp_bytes;
+
+/** Query text -> which records it must match. Every construct of the language, end to end. */
+const CASES: [string, (r: StoreRecord) => boolean][] = [
+  ['network.transport: udp', (r) => r.proto === 'udp'],
+  ['proto: tcp and state: SF', (r) => r.proto === 'tcp' && r.conn_state === 'SF'],
+  ['dport: (5432 or 6379)', (r) => r.resp_p === 5432 || r.resp_p === 6379],
+  ['destination.port: 8080 or sport: 53', (r) => r.resp_p === 8080 || r.orig_p === 53],
+  ['not state: REJ', (r) => r.conn_state !== 'REJ'],
+  ['state != REJ and !proto: udp', (r) => r.conn_state !== 'REJ' && r.proto !== 'udp'],
+  ['(state: S0 or state: SH) and not dport: 8080', (r) => (r.conn_state === 'S0' || r.conn_state === 'SH') && r.resp_p !== 8080],
+  ['src: 10.244.1.0/24', (r) => inCidr(r.orig_h, '10.244.1.0', '10.244.1.255')],
+  ['source.ip: 10.244.0.0/16 and destination.port: (5432 or 6379) and not ns: kube-system',
+    (r) => inCidr(r.orig_h, '10.244.0.0', '10.244.255.255') && [5432, 6379].includes(r.resp_p) && r.k8s?.orig.namespace !== 'kube-system' && r.k8s?.resp.namespace !== 'kube-system'],
+  ['dst: 10.96.0.10', (r) => r.resp_h === '10.96.0.10'],
+  ['ip: 10.96.0.10', (r) => r.orig_h === '10.96.0.10' || r.resp_h === '10.96.0.10'],
+  ['src: fd00:10:244::/48', (r) => r.orig_h.startsWith('fd00:10:244::')],
+  ['dst: fd00::/8 and vlan: *', (r) => r.resp_h.startsWith('fd00:') && r.vlan !== null],
+  ['network.bytes > 1000', (r) => bytes(r) > 1000],
+  ['bytes >= 94 and bytes <= 258', (r) => bytes(r) >= 94 && bytes(r) <= 258],
+  ['event.duration < 1000000 and source.packets >= 2', (r) => Math.round(r.duration * 1e9) < 1e6 && r.orig_pkts >= 2],
+  ['@timestamp >= 2026-01-15T10:00:05Z and @timestamp < 2026-01-15T10:00:10.5Z', (r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000],
+  ['history: Sh*', (r) => r.history.startsWith('Sh')],
+  ['history: ?r', (r) => r.history.length === 2 && r.history[1] === 'r'],
+  ['history: "Sr"', (r) => r.history === 'Sr'],
+  ['service: vxlan', (r) => r.service.includes('vxlan')],
+  ['service: vx*', (r) => r.service.some((s) => s.startsWith('vx'))],
+  ['service: * and not tunnel_parents: *', (r) => r.service.length > 0 && r.tunnel_parents.length === 0],
+  ['tunnel_parents: *', (r) => r.tunnel_parents.length > 0],
+  ['eastwatch.tunnel.type: vxlan', (r) => r.tunnel_type === 'vxlan'],
+  ['ns: shop and workload: api*', (r) => (r.k8s?.orig.namespace === 'shop' || r.k8s?.resp.namespace === 'shop') && [r.k8s?.orig.workload, r.k8s?.resp.workload].some((w) => w?.startsWith('api'))],
+  ['eastwatch.destination.namespace: kube-system and verdict: allowed', (r) => r.k8s?.resp.namespace === 'kube-system' && r.k8s?.policy?.verdict === 'allowed'],
+  ['scope: "pod-to-service"', (r) => r.k8s?.scope === 'pod-to-service'],
+  ['local_orig: true and local_resp: false', (r) => r.local_orig && !r.local_resp],
+  ['uid: CuWoEzNtwahTi1I82', (r) => r.uid === 'CuWoEzNtwahTi1I82'],
+  ['source.mac: 0A-58-0A-F4-01-0B', (r) => r.orig_l2_addr === '0a:58:0a:f4:01:0b'],
+  ['destination.mac: 0a:58:0a:f4:01:01', (r) => r.resp_l2_addr === '0a:58:0a:f4:01:01'],
+  ['network.direction: internal and network.type: ipv6', (r) => r.local_orig && r.local_resp && r.orig_h.includes(':')],
+  ['network.direction: outbound', (r) => r.local_orig && !r.local_resp],
+  ['', () => true],
+];
+
+for (const backend of BACKENDS) {
+  describe(`store: ${backend.name} backend`, function () {
+    this.timeout(120_000);
+    let records: StoreRecord[] = [];
+    let store: Store;
+    after(cleanUp);
+
+    before(async function () {
+      const base = await sampleRecords();
+      records = [
+        ...base.map(withK8s),
+        ...base.filter((r) => r.proto === 'tcp').slice(0, 12).map((r, i) => ({ ...v6Twin(r, i), vlan: i % 2 === 0 ? 100 + i : null, inner_vlan: null, local_resp: i % 3 !== 0 })),
+      ];
+      store = await backend.make(this, 'main');
+      const w = await store.write(records);
+      assert.deepEqual(w, { written: records.length, stale: 0, deadLettered: 0 });
+      await store.refresh();
+    });
+
+    it('writes the sample records and reads each back equal', async () => {
+      assert.equal(await store.count({}), records.length);
+      for (const r of records.filter((_, i) => i % 7 === 0 || _.k8s !== undefined || _.vlan !== null)) {
+        assert.deepStrictEqual(await store.get(r.uid), plain(r), r.uid);
+      }
+      assert.equal(await store.get('no-such-uid'), null);
+      const all = await store.search({ limit: 10_000 });
+      assert.deepStrictEqual(all.records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)), records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)));
+      assert.equal(all.next, null);
+    });
+
+    it('is idempotent by uid: writing the same records again leaves one copy each', async () => {
+      const again = await store.write(records.slice(0, 50));
+      assert.equal(again.written + again.stale, 50);
+      await store.refresh();
+      assert.equal(await store.count({}), records.length);
+    });
+
+    it('the final record replaces its interim one; an interim arriving later does not', async () => {
+      const final = records[3];
+      const interim = { ...final, uid: `${final.uid}i`, interim: true, duration: 0 };
+      const fin = { ...final, uid: `${final.uid}i` };
+      assert.equal((await store.write([interim])).written, 1);
+      assert.equal((await store.write([fin])).written, 1);
+      const late = await store.write([interim]);
+      assert.deepEqual(late, { written: 0, stale: 1, deadLettered: 0 });
+      await store.refresh();
+      assert.deepStrictEqual(await store.get(fin.uid), plain(fin));
+      assert.equal(await store.count({ query: `uid: ${fin.uid}` }), 1);
+      // Leave the data set as it was for the other tests.
+      records.push(fin);
+    });
+
+    describe('every query construct, end to end', () => {
+      for (const [q, pred] of CASES) {
+        it(q === '' ? '(empty query)' : q, async () => {
+          const want = records.filter(pred);
+          const page = await store.search({ query: q, limit: 10_000 });
+          assert.deepEqual(uids(page.records), uids(want));
+          assert.equal(await store.count({ query: q }), want.length);
+        });
+      }
+      it('the matches are not trivial', () => {
+        for (const [q, pred] of CASES) {
+          const n = records.filter(pred).length;
+          assert.ok(n > 0 && (q === '' || n < records.length), `${q}: ${n} of ${records.length}`);
+        }
+      });
+      it('a time range beside the query, from inclusive and to exclusive', async () => {
+        const sorted = [...records].sort((a, b) => a.ts - b.ts);
+        const from = sorted[40].ts;
+        const to = sorted[200].ts;
+        const want = records.filter((r) => r.ts >= from && r.ts < to && r.proto === 'tcp');
+        const got = await store.search({ query: 'proto: tcp', from, to, limit: 10_000 });
+        assert.deepEqual(uids(got.records), uids(want));
+        assert.equal(await store.count({ from: new Date(Date.UTC(2026, 0, 15, 10, 0, 5)), to: '2026-01-15T10:00:10.5Z' }),
+          records.filter((r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000).length);
+      });
+      it('reports query errors with their position', async () => {
+        await assert.rejects(store.search({ query: 'proto: tcp and dprt: 80' }), (e: unknown) => e instanceof QueryError && e.position === 15 && /did you mean 'dport'/.test(e.message));
+        await assert.rejects(store.count({ query: 'src: 10.0.0.0/99' }), QueryError);
+        await assert.rejects(store.search({ sort: { field: 'service' } }), StoreRequestError);
+      });
+    });
+
+    describe('pagination (keyset / search_after)', () => {
+      const walk = async (field: string, order: 'asc' | 'desc', limit: number, query?: string): Promise<StoreRecord[]> => {
+        const out: StoreRecord[] = [];
+        let after: string | undefined;
+        for (let pages = 0; pages < 1000; pages++) {
+          const p = await store.search({ query, sort: { field, order }, limit, after });
+          out.push(...p.records);
+          assert.ok(p.records.length <= limit);
+          if (p.next === null) return out;
+          after = p.next;
+        }
+        throw new Error('pagination does not end');
+      };
+      const byUid = (a: StoreRecord, b: StoreRecord): number => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0);
+
+      it('@timestamp desc in pages of 37 gives every record once, in order', async () => {
+        const got = await walk('@timestamp', 'desc', 37);
+        const want = [...records].sort((a, b) => b.ts - a.ts || byUid(a, b));
+        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+      });
+      it('network.bytes asc (many ties) with a query, pages of 10', async () => {
+        const got = await walk('bytes', 'asc', 10, 'proto: tcp');
+        const want = records.filter((r) => r.proto === 'tcp').sort((a, b) => bytes(a) - bytes(b) || byUid(a, b));
+        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+      });
+      it('destination.ip desc (v4 and v6 in one order), pages of 50', async () => {
+        const got = await walk('dst', 'desc', 50);
+        const want = [...records].sort((a, b) => key(b.resp_h).compare(key(a.resp_h)) || byUid(a, b));
+        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+      });
+    });
+
+    describe('aggregations', () => {
+      it('top N by a field with connections and bytes', async () => {
+        const tally = (keyOf: (r: StoreRecord) => string[]): { key: string; connections: number; bytes: number }[] => {
+          const m = new Map<string, { key: string; connections: number; bytes: number }>();
+          for (const r of records) for (const k of new Set(keyOf(r))) {
+            const e = m.get(k) ?? { key: k, connections: 0, bytes: 0 };
+            e.connections++;
+            e.bytes += bytes(r);
+            m.set(k, e);
+          }
+          return [...m.values()];
+        };
+        const num = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || Number(a.key) - Number(b.key);
+        assert.deepEqual(await store.top({ field: 'dport', size: 5 }), tally((r) => [String(r.resp_p)]).sort(num).slice(0, 5));
+        const str = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || (a.key < b.key ? -1 : 1);
+        assert.deepEqual(await store.top({ field: 'state', size: 20 }), tally((r) => [r.conn_state]).sort(str));
+        assert.deepEqual(await store.top({ field: 'service', size: 5 }), tally((r) => r.service).sort(str));
+        const ipOrder = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || key(a.key).compare(key(b.key));
+        assert.deepEqual(await store.top({ field: 'src', size: 8, query: 'proto: tcp' }),
+          tally((r) => (r.proto === 'tcp' ? [r.orig_h] : [])).sort(ipOrder).slice(0, 8));
+        assert.deepEqual(await store.top({ field: 'ip', size: 3 }), tally((r) => [r.orig_h, r.resp_h]).sort(ipOrder).slice(0, 3));
+        assert.deepEqual(await store.top({ field: 'local_resp' }), tally((r) => [String(r.local_resp)]).sort(str));
+      });
+
+      it('date histogram with empty buckets between', async () => {
+        const iv = 2;
+        const m = new Map<number, { connections: number; bytes: number }>();
+        for (const r of records) {
+          const b = Math.floor(r.ts / iv) * iv * 1000;
+          const e = m.get(b) ?? { connections: 0, bytes: 0 };
+          e.connections++;
+          e.bytes += bytes(r);
+          m.set(b, e);
+        }
+        const keys = [...m.keys()].sort((a, b) => a - b);
+        const want = [];
+        for (let k = keys[0]; k <= keys[keys.length - 1]; k += iv * 1000) want.push({ start: k, ...(m.get(k) ?? { connections: 0, bytes: 0 }) });
+        const got = await store.histogram({ intervalSeconds: iv });
+        assert.deepEqual(got, want);
+        assert.ok(got.some((b) => b.connections === 0), 'the sample times have gaps');
+      });
+
+      it('distinct count', async () => {
+        assert.equal(await store.distinct({ field: 'src' }), new Set(records.map((r) => r.orig_h)).size);
+        assert.equal(await store.distinct({ field: 'dport', query: 'proto: tcp' }), new Set(records.filter((r) => r.proto === 'tcp').map((r) => r.resp_p)).size);
+        assert.equal(await store.distinct({ field: 'ip' }), new Set(records.flatMap((r) => [r.orig_h, r.resp_h])).size);
+        assert.equal(await store.distinct({ field: 'service' }), 1);
+      });
+
+      it('edge list: source workload/ip -> destination workload/ip:port with connections and bytes', async () => {
+        const m = new Map<string, Edge>();
+        for (const r of records) {
+          const e: Edge = {
+            source: { ip: r.orig_h, namespace: r.k8s?.orig.namespace ?? null, workload: r.k8s?.orig.workload ?? null },
+            destination: { ip: r.resp_h, port: r.resp_p, namespace: r.k8s?.resp.namespace ?? null, workload: r.k8s?.resp.workload ?? null },
+            transport: r.proto, connections: 0, bytes: 0,
+          };
+          const k = JSON.stringify([e.source, e.destination, e.transport]);
+          const cur = m.get(k) ?? e;
+          cur.connections++;
+          cur.bytes += bytes(r);
+          m.set(k, cur);
+        }
+        const got = await store.edges({ limit: 100_000 });
+        assert.equal(got.length, m.size);
+        const norm = (es: Edge[]): string[] => es.map((e) => JSON.stringify(e)).sort();
+        assert.deepEqual(norm(got), norm([...m.values()]));
+        for (let i = 1; i < got.length; i++) assert.ok(got[i - 1].connections >= got[i].connections);
+        const top = await store.edges({ query: 'ns: shop', limit: 3 });
+        assert.equal(top.length, 3);
+        assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api' });
+      });
+    });
+
+    describe('retention and dead letters', () => {
+      let aux: Store;
+      before(async function () {
+        aux = await backend.make(this, 'aux');
+      });
+
+      it('deletes records older than N days (Elasticsearch: whole daily indices)', async () => {
+        const base = records.slice(0, 30);
+        const olds = [...base.slice(0, 10).map((r, i) => shiftedDays(r, 10, i)), ...base.slice(10, 20).map((r, i) => shiftedDays(r, 2, i))];
+        const fresh = base.slice(20, 30);
+        assert.equal((await aux.write([...olds, ...fresh])).written, 30);
+        await aux.refresh();
+        assert.equal(await aux.count({}), 30);
+        const now = new Date('2026-01-16T08:00:00Z');
+        const r = await aux.retain(3, now);
+        assert.equal(r.cutoff.toISOString(), '2026-01-13T00:00:00.000Z');
+        assert.equal(r.removedRecords, 10);
+        if (aux.backend === 'elasticsearch') assert.deepEqual(r.removedIndices, [`${(aux as ElasticsearchStore).alias}-2026.01.05`]);
+        await aux.refresh();
+        assert.equal(await aux.count({}), 20);
+        assert.equal(await aux.count({ to: '2026-01-13' }), 0);
+        assert.equal((await aux.retain(3, now)).removedRecords, 0);
+      });
+
+      it('sends a record the store refuses to the dead letters with the reason; nothing is dropped', async () => {
+        const bad = { ...records[1], uid: 'Cbad-address', orig_h: 'not-an-ip' };
+        const good = { ...records[2], uid: 'Cgood-beside-bad' };
+        const w = await aux.write([bad, good]);
+        assert.deepEqual(w, { written: 1, stale: 0, deadLettered: 1 });
+        await aux.refresh();
+        assert.ok(await aux.get('Cgood-beside-bad'));
+        assert.equal(await aux.get('Cbad-address'), null);
+        const dl = await aux.deadLetters();
+        assert.equal(dl.length, 1);
+        assert.equal(dl[0].uid, 'Cbad-address');
+        assert.match(dl[0].reason, aux.backend === 'sqlite' ? /SQLITE_CONSTRAINT_NOTNULL: NOT NULL constraint failed: conn\.src_key/ : /(mapper|document)_parsing_exception.*source\.ip.*not-an-ip/);
+        assert.match(dl[0].document, /not-an-ip/);
+        assert.ok(Date.now() - Date.parse(dl[0].at) < 120_000);
+      });
+    });
+  });
+}
+
+describe('store: elasticsearch backend, server unavailable', function () {
+  this.timeout(60_000);
+  it('init and write fail with a clear error after retrying, and nothing is reported written', async () => {
+    // A port nothing listens on: bind, read the port, close.
+    const net = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const s = new ElasticsearchStore({ node: `http://127.0.0.1:${port}`, prefix: `ewtest-${RUN}-down`, maxRetries: 2, retryBaseMs: 20, requestTimeoutMs: 2000 });
+    const t0 = Date.now();
+    await assert.rejects(s.init(), (e: unknown) => e instanceof StoreUnavailableError && new RegExp(`Elasticsearch at http://127.0.0.1:${port}: health check failed after 3 attempts`).test(e.message));
+    const rs = (await sampleRecords()).slice(0, 5);
+    await assert.rejects(s.write(rs), (e: unknown) => e instanceof StoreUnavailableError && /bulk failed after 3 attempts/.test(e.message));
+    await assert.rejects(s.search({ query: 'proto: tcp' }), StoreUnavailableError);
+    assert.ok(Date.now() - t0 < 30_000);
+    await s.close();
+  });
+});
