@@ -52,7 +52,9 @@ export class SshAnalyzer extends BaseAnalyzer {
     if (m !== null) {
       this.banner[d] = m[2];
       this.proto[d] = m[1];
-      this.confirm();
+      // Zeek confirms SSH only once both sides have identified themselves (a one-sided capture of a
+      // client banner stays unconfirmed, service '-', as in Zeek's half-duplex baseline).
+      if (this.banner[0] !== null && this.banner[1] !== null) this.confirm();
       return -1;
     }
     if (isOrig || ++this.lines[d] > MAX_PRELUDE_LINES) {
@@ -60,6 +62,16 @@ export class SshAnalyzer extends BaseAnalyzer {
       return -1;
     }
     return nl + 1 - off;
+  }
+
+  /** A one-sided capture still shows the banner it saw: log it even though the protocol stays unconfirmed. */
+  override end(ts: number): void {
+    if (this.state === 'probing' && (this.banner[0] !== null || this.banner[1] !== null)) {
+      this.state = 'rejected'; // nothing more to parse; keeps `service` empty, as Zeek does
+      this.onEnd(ts);
+      return;
+    }
+    super.end(ts);
   }
 
   protected override onGap(): void {
