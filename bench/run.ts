@@ -1,7 +1,7 @@
 /**
  * Throughput benchmark: eastwatch analyze vs. argus, softflowd and tshark on the same capture.
  *
- *   npm run bench -- [--packets N] [--runs N] [--reader native|pcap-parser] [--compare-readers]
+ *   npm run bench -- [--packets N] [--runs N] [--reader native|pcap-parser] [--compare-readers] [--analyzers]
  *                    [--timeout SECONDS] [--no-peers] [--seed N]
  *
  * Every tool runs as a child process pinned to one CPU (taskset -c 1), in interleaved rounds, and is measured for wall
@@ -27,8 +27,12 @@ function findRepo(): string {
 const REPO = findRepo();
 const OUT_DIR = path.join(REPO, 'bench', 'out');
 
-/** The command measured for eastwatch; {FILE} is replaced by the capture path, {READER} by --reader when given. */
-const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '/dev/null', '--no-progress'];
+/**
+ * The command measured for eastwatch; {FILE} is replaced by the capture path. Connection records
+ * only, like the peers; `--analyzers` adds a run with the protocol analyzers on, for their cost.
+ */
+const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '/dev/null', '--no-progress', '--no-analyzers'];
+const ANALYZERS_TOOL = 'eastwatch with protocol analyzers';
 
 /** softflowd exports NetFlow here; only loopback addresses are allowed on this machine. */
 const SOFTFLOWD_COLLECTOR = { host: '127.0.0.1', port: 9995 };
@@ -52,13 +56,14 @@ interface Args {
   runs: number;
   reader?: string;
   compareReaders: boolean;
+  analyzers: boolean;
   timeoutSec: number;
   peers: boolean;
   seed: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { packets: 1_000_000, runs: 3, compareReaders: false, timeoutSec: 900, peers: true, seed: 0xea57 };
+  const a: Args = { packets: 1_000_000, runs: 3, compareReaders: false, analyzers: false, timeoutSec: 900, peers: true, seed: 0xea57 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const num = (): number => {
@@ -72,6 +77,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--seed') a.seed = num();
     else if (k === '--reader') a.reader = argv[++i];
     else if (k === '--compare-readers') a.compareReaders = true;
+    else if (k === '--analyzers') a.analyzers = true;
     else if (k === '--no-peers') a.peers = false;
     else throw new Error(`unknown argument ${k}`);
   }
@@ -244,6 +250,7 @@ async function main(): Promise<void> {
   const specs: ToolSpec[] = [{ tool: 'eastwatch', cmd: analyzeCmd(capture, args.reader) }];
   const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
   if (args.compareReaders) specs.push({ tool: `eastwatch --reader ${other}`, cmd: analyzeCmd(capture, other) });
+  if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, args.reader).filter((a) => a !== '--no-analyzers') });
   const skipped: ToolResult[] = [];
   if (args.peers) {
     for (const p of PEERS) {
@@ -270,8 +277,11 @@ async function main(): Promise<void> {
     const alt = results[1];
     if (east.ok && alt.ok) readerRatio = east.packetsPerSec! / alt.packetsPerSec!;
   }
+  let analyzersCost: number | undefined;
   for (const r of results.slice(1)) {
-    if (r.ok && east.ok && r.tool !== `eastwatch --reader ${other}`) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
+    if (!r.ok || !east.ok) continue;
+    if (r.tool === ANALYZERS_TOOL) analyzersCost = r.medianWallSec! / east.medianWallSec!;
+    else if (r.tool !== `eastwatch --reader ${other}`) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 
@@ -288,6 +298,7 @@ async function main(): Promise<void> {
   }
   console.log(table.toString());
   if (readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${readerRatio.toFixed(2)}`);
+  if (analyzersCost !== undefined) console.log(`protocol analyzers cost: ${analyzersCost.toFixed(2)}x the time of connection-only analysis`);
 
   const out = {
     generatedAt: new Date().toISOString(),
@@ -296,6 +307,7 @@ async function main(): Promise<void> {
     runs: args.runs,
     reader: args.reader ?? 'native',
     readerRatio,
+    analyzersCost,
     results,
   };
   fs.writeFileSync(path.join(OUT_DIR, 'results.json'), JSON.stringify(out, null, 1) + '\n');
