@@ -93,27 +93,6 @@ export class TcpEndpoint {
   peer!: TcpEndpoint;
   constructor(public isOrig: boolean) {}
 
-  /** Back to the state of a new endpoint (connection objects are pooled). */
-  reset(isOrig: boolean): void {
-    this.state = Ep.INACTIVE;
-    this.prevState = Ep.INACTIVE;
-    this.startSeq = 0;
-    this.lastSeq = 0;
-    this.ackSeq = 0;
-    this.seqWraps = 0;
-    this.ackWraps = 0;
-    this.finCnt = 0;
-    this.rstCnt = 0;
-    this.finSeq = 0;
-    this.histLastSyn = 0;
-    this.histLastFin = 0;
-    this.histLastRst = 0;
-    this.didClose = false;
-    this.lastReassem = 1;
-    this.trimSeq = 1;
-    this.blocks = null;
-    this.isOrig = isOrig;
-  }
 }
 
 export class TcpConn {
@@ -135,19 +114,6 @@ export class TcpConn {
     this.resp = this.b;
   }
 
-  /** Back to the state of a new TCP connection (connection objects are pooled). */
-  reset(): void {
-    this.a.reset(true);
-    this.b.reset(false);
-    this.orig = this.a;
-    this.resp = this.b;
-    this.isPartial = false;
-    this.firstPacketSeen = 0;
-    this.isActive = true;
-    this.longTimeout = false;
-    this.attemptAt = NO_DEADLINE;
-    this.deleteAt = NO_DEADLINE;
-  }
 }
 
 export class Conn {
@@ -195,8 +161,6 @@ export class Conn {
   scaled: Float64Array | null = null;
 
   tcp: TcpConn | null = null;
-  /** A TcpConn kept from an earlier life of this (pooled) object, reset before reuse. */
-  spareTcp: TcpConn | null = null;
   /** Payload analysis of this connection, when a payload observer factory wants it. */
   observer: PayloadObserver | null = null;
   /** TCP only: the reassembly feeding `observer`. */
@@ -211,64 +175,11 @@ export class Conn {
   uidSeq = 0;
 
   constructor(
-    public kind: Kind,
-    public ipProto: number,
-    public addrLen: number,
+    readonly kind: Kind,
+    readonly ipProto: number,
+    readonly addrLen: number,
   ) {}
 
-  /**
-   * Back to the state of `new Conn(kind, ipProto, addrLen)`, keeping a TcpConn for reuse.
-   * Pooling connection objects spares the garbage collector copying every new connection's
-   * state out of the young generation (a test holds a reset object equal to a new one).
-   */
-  reset(kind: Kind, ipProto: number, addrLen: number): void {
-    this.prev = null;
-    this.next = null;
-    this.list = L_NONE;
-    this.deadline = 0;
-    this.uid = '';
-    this.origIsLow = true;
-    this.origAddr = '';
-    this.respAddr = '';
-    this.origP = 0;
-    this.respP = 0;
-    this.origMac = null;
-    this.respMac = null;
-    this.vlan = null;
-    this.innerVlan = null;
-    this.tunnelType = null;
-    this.tunnelId = null;
-    this.firstSec = 0;
-    this.firstNsec = 0;
-    this.startTs = 0;
-    this.lastTs = 0;
-    this.lastSec = 0;
-    this.lastNsec = 0;
-    this.nextInterim = NO_DEADLINE;
-    this.origPkts = 0;
-    this.respPkts = 0;
-    this.origIpBytes = 0;
-    this.respIpBytes = 0;
-    this.origLen = -1;
-    this.respLen = -1;
-    this.missed = 0;
-    this.histSeen = 0;
-    this.hist = '';
-    this.scaled = null;
-    // Keep the TCP state objects aside for the next TCP connection this object serves.
-    if (this.tcp !== null) this.spareTcp = this.tcp;
-    this.tcp = null;
-    this.observer = null;
-    this.streams = null;
-    this.service = null;
-    this.parents = null;
-    this.cid = null;
-    this.fid = -1;
-    this.uidSeq = 0;
-    this.kind = kind;
-    this.ipProto = ipProto;
-    this.addrLen = addrLen;
-  }
 }
 
 // ---- helpers -------------------------------------------------------------------------------

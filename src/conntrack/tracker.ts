@@ -23,9 +23,6 @@ import { ACK, Clock, Conn, Ep, H_DATA, Kind, L_FIXED, L_ICMP, L_NONE, L_OTHER, L
 export type { TrackerOptions, TrackerStats } from './options';
 export { DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
 
-/** Connection objects kept for reuse: enough to absorb bursts of closes, bounded in memory. */
-const POOL_MAX = 16384;
-
 /** Set by buildKey: whether the packet's source is the lower endpoint of the canonical key. */
 let gSrcLow = true;
 
@@ -45,8 +42,6 @@ export class ConnectionTracker {
   private uidSeq = 0;
   /** Out-of-order bytes held for payload analysis, across all connections. */
   private readonly reassemblyBudget: ReassemblyBudget;
-  /** Removed connection objects, reset and reused by create(). */
-  private readonly pool: Conn[] = [];
   private readonly lspTcp = new Uint8Array(65536);
   private readonly lspUdp = new Uint8Array(65536);
 
@@ -75,8 +70,8 @@ export class ConnectionTracker {
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
     this.expire(now);
-    // The carrying connection is passed on by uid: connection objects are pooled, and a forced
-    // flush while tracking an inner layer may recycle the outer one's object.
+    // The carrying connection is passed on by uid: a forced flush while tracking an inner layer
+    // may remove the outer one.
     let parent: string | null = null;
     const n = d.count;
     for (let i = 0; i < n; i++) {
@@ -252,9 +247,7 @@ export class ConnectionTracker {
   private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, now: number): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
-    let c = this.pool.pop();
-    if (c === undefined) c = new Conn(kind, l.proto, l.addrLen);
-    else c.reset(kind, l.proto, l.addrLen);
+    const c = new Conn(kind, l.proto, l.addrLen);
     const b = l.buf;
     c.origAddr = b.toString('latin1', l.srcOff, l.srcOff + l.addrLen);
     c.respAddr = b.toString('latin1', l.dstOff, l.dstOff + l.addrLen);
@@ -279,14 +272,7 @@ export class ConnectionTracker {
     c.nextInterim = iv > 0 ? now + iv : NO_DEADLINE;
     c.uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
-    if (kind === Kind.TCP) {
-      const spare = c.spareTcp;
-      if (spare !== null) {
-        spare.reset();
-        c.tcp = spare;
-        c.spareTcp = null;
-      } else c.tcp = new TcpConn();
-    }
+    if (kind === Kind.TCP) c.tcp = new TcpConn();
 
     // Zeek's WantConnection role guess for connections not starting with a plain SYN.
     let flip = false;
@@ -453,7 +439,6 @@ export class ConnectionTracker {
     c.fid = -1;
     this.stats.live--;
     this.emitRecord(c, false);
-    if (this.pool.length < POOL_MAX) this.pool.push(c);
   }
 
   private interim(c: Conn, now: number): void {
