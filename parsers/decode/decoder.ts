@@ -105,6 +105,7 @@ export class PacketDecoder {
     out.errorOffset = -1;
     out.etherType = -1;
     out.depthLimited = false;
+    out.innerTunnel = TunnelKind.NONE;
 
     const now = pkt.tsSec + pkt.tsNsec * 1e-9;
     if (this.reassembler.pending > 0) this.reassembler.expire(now);
@@ -233,6 +234,7 @@ export class PacketDecoder {
       }
       if (!tok) return this.finishMalformed(out, sawBadSum);
       out.count++;
+      out.innerTunnel = TunnelKind.NONE;
 
       // Tunnel detection.
       let inner: Inner = Inner.NONE;
@@ -260,6 +262,7 @@ export class PacketDecoder {
 
       if (inner === Inner.MALFORMED) return this.finishMalformed(out, sawBadSum);
       if (inner === Inner.NONE) return this.finishOk(out, sawBadSum);
+      out.innerTunnel = ti.kind;
       kind = ti.kind;
       tid = ti.id;
       off = ti.innerOff;

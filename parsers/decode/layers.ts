@@ -180,6 +180,11 @@ export class DecodedPacket {
   etherType = -1;
   /** The tunnel depth limit stopped decapsulation. */
   depthLimited = false;
+  /**
+   * A tunnel header found after the last valid layer whose inner packet yields no layer (ARP or a
+   * malformed frame inside VXLAN, say): the last layer still carried that tunnel. NONE otherwise.
+   */
+  innerTunnel: TunnelKind = TunnelKind.NONE;
 
   constructor(readonly maxDepth: number) {
     this.layers = [];

@@ -76,7 +76,7 @@ export class ConnectionTracker {
     const n = d.count;
     for (let i = 0; i < n; i++) {
       const l = d.layers[i];
-      const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : TunnelKind.NONE;
+      const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : d.innerTunnel;
       const c = this.track(l, parent, nextTunnel, now);
       if (c === null) break;
       parent = c.uid;
