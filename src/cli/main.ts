@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { EXIT_USAGE, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
+import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import type { ReaderKind } from '../../parsers/capture/types';
 
@@ -73,6 +74,19 @@ export function buildProgram(): Command {
       inventory?: string[]; policies?: string[]; analyzers: boolean;
     }) => {
       process.exitCode = await runAnalyze(files, o);
+    });
+
+  program
+    .command('collect')
+    .description('Collect NetFlow v5/v9 and IPFIX flows over UDP as connection records, until SIGINT/SIGTERM')
+    .requiredOption('--netflow <host:port>', 'UDP address to listen on: 127.0.0.1:2055, [::1]:4739, or :2055 for all IPv4 interfaces')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(COLLECT_FORMATS as string[]).default('ndjson'))
+    .option('-o, --out <path>', 'write records to this file instead of standard output')
+    .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default as analyze)', cidrList)
+    .option('--batch-max <n>', 'records per batch written (default 1000)', positiveInt('--batch-max'))
+    .option('--batch-ms <ms>', 'longest a record waits for its batch, ms (default 1000)', positiveInt('--batch-ms', 0))
+    .action(async (o: { netflow: string; format: CollectFormat; out?: string; localNets?: string[]; batchMax?: number; batchMs?: number }) => {
+      process.exitCode = await runCollect(o);
     });
 
   program
