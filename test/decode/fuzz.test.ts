@@ -4,18 +4,8 @@ import { DecodeStatus } from '../../parsers/decode/layers';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { loadCapture } from './load-pcap';
+import { rng } from '../util/rng';
 
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FILES = [
   'zeek/wikipedia.pcap', 'zeek/q-in-q.pcap', 'zeek/tls/irc-starttls.pcap', 'zeek/linux_dlt_sll2.pcap',

@@ -4,6 +4,7 @@ import { IE, type FlowFields } from '../../parsers/netflow/fields';
 import { FlowConverter } from '../../parsers/netflow/to-conn';
 import type { ConnRecord } from '../../src/conntrack/record';
 import { Bytes, ipfix, set, v5, v9 } from './build';
+import { rng as prng } from '../util/rng';
 
 /** Snapshot of the reused FlowFields (the decoder overwrites it per record). */
 interface Flow {
@@ -352,17 +353,6 @@ describe('netflow decoder: IPFIX (RFC 7011)', () => {
   });
 });
 
-/** Deterministic PRNG (mulberry32) so a failing mutation can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('netflow decoder: random mutations never throw', () => {
   const seeds: Buffer[] = [

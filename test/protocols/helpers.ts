@@ -12,17 +12,7 @@ export function collector(transport: AppTransport, maxBufferBytes?: number): Col
   return { records, opts: { transport, sink: (r) => records.push(r), maxBufferBytes } };
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../util/rng';
 
 /** A copy of `b` with a few random byte flips, truncations or insertions. */
 export function mutate(b: Buffer, r: () => number): Buffer {
