@@ -5,13 +5,16 @@
  * connection's `service`.
  */
 import { AnalyzerMux, type MuxOptions } from '../../parsers/protocols/mux';
+import type { AnyAppRecord } from '../../parsers/protocols/records';
 import type { PayloadObserverFactory } from '../conntrack/payload';
 import type { AppRecordOut } from '../output/app-formats';
 
 export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
   return (info) => {
     if (info.proto !== 'tcp' && info.proto !== 'udp') return null;
-    const mux = new AnalyzerMux(info.proto, (rec) => onRecord({ ...rec, uid: info.uid, conn: info }), opts);
+    const tie = (rec: AnyAppRecord): void => onRecord({ ...rec, uid: info.uid, conn: info });
+    // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
+    const mux = new AnalyzerMux(info.proto, tie, { ...opts, onIdentify: tie });
     return {
       stream: (isOrig, buf, off, len, ts) => mux.data(isOrig, buf, off, len, ts),
       gap: (isOrig, len) => mux.gap(isOrig, len),

@@ -1,19 +1,20 @@
 /**
- * Application-layer records (dns, http, tls) in the output formats: Zeek TSV logs named as Zeek
- * names them (dns.log, http.log, ssl.log), Zeek JSON lines, and our ndjson (the record with
- * `_path`, the connection's uid and the Zeek `id.*` fields).
+ * Application-layer records (dns, http, tls, ssh, and the datastores' app records) in the output
+ * formats: Zeek TSV logs named as Zeek names them (dns.log, http.log, ssl.log, ssh.log; app.log is
+ * ours), Zeek JSON lines, and our ndjson (the record with `_path`, the connection's uid and the
+ * Zeek `id.*` fields).
  */
-import type { AppRecord, DnsLogRecord, HttpLogRecord, TlsLogRecord } from '../../parsers/protocols/records';
+import type { AnyAppRecord, AppIdRecord, DnsLogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/protocols/records';
 import type { ConnInfo } from '../conntrack/payload';
 import { TextSink } from './sink';
 
 /** An application record tied to its connection. */
-export type AppRecordOut = AppRecord & { uid: string; conn: ConnInfo };
+export type AppRecordOut = AnyAppRecord & { uid: string; conn: ConnInfo };
 
-export type AppKind = AppRecord['kind'];
+export type AppKind = AnyAppRecord['kind'];
 
-/** Zeek's log name for each kind. */
-export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', tls: 'ssl' };
+/** Log name for each kind: Zeek's (ssl.log for TLS), and app.log for the identified datastores. */
+export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', tls: 'ssl', ssh: 'ssh', app: 'app' };
 
 type Cell = string | number | boolean | null | readonly (string | number)[];
 type Column<R> = readonly [name: string, type: string, get: (r: R) => Cell];
@@ -55,9 +56,21 @@ const TLS: Column<TlsLogRecord>[] = [
   ['client_alpn', 'vector[string]', (r) => r.client_alpn],
 ];
 
+const SSH: Column<SshLogRecord>[] = [
+  ['version', 'count', (r) => r.version], ['client', 'string', (r) => r.client], ['server', 'string', (r) => r.server],
+];
+
+const APP: Column<AppIdRecord>[] = [
+  ['protocol', 'string', (r) => r.protocol], ['user', 'string', (r) => r.user], ['database', 'string', (r) => r.database],
+  ['application_name', 'string', (r) => r.application_name], ['server_version', 'string', (r) => r.server_version],
+  ['client_id', 'string', (r) => r.client_id], ['commands', 'vector[string]', (r) => r.commands],
+  ['tls_requested', 'bool', (r) => r.tls_requested], ['tls_accepted', 'bool', (r) => r.tls_accepted],
+];
+
+const OWN: Record<AppKind, readonly unknown[]> = { dns: DNS, http: HTTP, tls: TLS, ssh: SSH, app: APP };
+
 function columns(kind: AppKind): Column<AppRecordOut>[] {
-  const own = (kind === 'dns' ? DNS : kind === 'http' ? HTTP : TLS) as unknown as Column<AppRecordOut>[];
-  return [...ID, ...own];
+  return [...ID, ...(OWN[kind] as Column<AppRecordOut>[])];
 }
 
 function tsvEscape(s: string): string {

@@ -114,6 +114,39 @@ describe('eastwatch CLI', function () {
     assert.equal(recs.reduce((s, x) => s + x.orig_pkts + x.resp_pkts, 0), 6);
   });
 
+  it('writes dns.log, http.log and app.log beside --out, tied to conn.log by uid', function () {
+    const out = path.join(tmp, 'logs', 'conn.log');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const sample = path.resolve(__dirname, '..', '..', '..', 'samples', 'pod-traffic.pcap');
+    const r = run(['analyze', '--format', 'zeek', '--out', out, sample]);
+    assert.equal(r.code, 0, r.stderr);
+    const conns = readZeekLog(out);
+    const byUid = new Map(conns.map((c) => [c.uid, c]));
+    const dns = readZeekLog(path.join(path.dirname(out), 'dns.log'));
+    const http = readZeekLog(path.join(path.dirname(out), 'http.log'));
+    const app = readZeekLog(path.join(path.dirname(out), 'app.log'));
+    assert.match(r.stdout, new RegExp(`application records: dns ${dns.length}, http ${http.length}, app ${app.length}`));
+    assert.ok(dns.length > 0 && http.length > 0 && app.length > 0);
+    for (const d of dns) {
+      assert.equal(byUid.get(d.uid)?.service, 'dns');
+      assert.match(d.query, /\.svc\.cluster\.local$|^-$/);
+    }
+    for (const h of http) {
+      const c = byUid.get(h.uid);
+      assert.equal(c?.service, 'http', `${h.uid}: http found by payload on port ${c?.['id.resp_p']}`);
+      assert.equal(h['id.resp_p'], c?.['id.resp_p']);
+      assert.match(h.method, /^(GET|POST|PUT|DELETE)$/);
+      assert.match(h.status_code, /^\d{3}$/);
+    }
+    assert.deepEqual([...new Set(app.map((a) => a.protocol))].sort(), ['postgresql', 'redis']);
+    // Without the analyzers: no payload-based service, no application logs.
+    const bare = path.join(tmp, 'bare', 'conn.log');
+    fs.mkdirSync(path.dirname(bare), { recursive: true });
+    assert.equal(run(['analyze', '--no-analyzers', '--format', 'zeek', '--out', bare, sample]).code, 0);
+    assert.deepEqual(fs.readdirSync(path.dirname(bare)), ['conn.log']);
+    assert.ok(readZeekLog(bare).every((c) => c.service === '-'));
+  });
+
   it('reads classic pcap the same with pcap-parser and with our reader', function () {
     requireCorpus(this);
     for (const f of ['zeek/wikipedia.pcap', 'tcpdump/pptp.pcap', 'tcpdump/tcp-handshake-nano.pcap']) {
