@@ -5,7 +5,7 @@
 import { formatAddress, parseAddress } from '../../src/conntrack/address';
 import { communityIdFromBytes } from '../../src/conntrack/community-id';
 import { LocalNets } from '../../src/conntrack/local-nets';
-import type { ConnRecord, ConnState, Transport } from '../../src/conntrack/record';
+import { transportOf, type ConnRecord, type ConnState } from '../../src/conntrack/record';
 import { FlowFieldError } from './types';
 
 export const PROTO_ICMP = 1;
@@ -84,10 +84,6 @@ export function addrOf(field: string, v: unknown): Addr {
 export function stateOf(field: string, v: unknown): ConnState {
   if (typeof v !== 'string' || !CONN_STATES.has(v)) fail(field, `${show(v)} is not a Zeek conn_state`);
   return v as ConnState;
-}
-
-export function transportOf(ipProto: number): Transport {
-  return ipProto === PROTO_TCP ? 'tcp' : ipProto === PROTO_UDP ? 'udp' : ipProto === PROTO_ICMP || ipProto === PROTO_ICMPV6 ? 'icmp' : 'unknown_transport';
 }
 
 export interface Endpoints {

@@ -30,7 +30,7 @@ import { communityIdFromBytes } from '../../src/conntrack/community-id';
 import { formatAddress } from '../../src/conntrack/address';
 import { LocalNets, DEFAULT_LOCAL_NETS } from '../../src/conntrack/local-nets';
 import { UidGenerator } from '../../src/conntrack/uid';
-import type { ConnRecord, ConnState, Transport } from '../../src/conntrack/record';
+import { transportOf, type ConnRecord, type ConnState } from '../../src/conntrack/record';
 import type { FlowFields } from './fields';
 
 const FIN = 0x01;
@@ -41,13 +41,6 @@ const ACK = 0x10;
 export interface ConverterOptions {
   /** Networks for local_orig/local_resp (default: as `analyze`). */
   localNets?: readonly string[];
-}
-
-export function transportOf(proto: number): Transport {
-  if (proto === 6) return 'tcp';
-  if (proto === 17) return 'udp';
-  if (proto === 1 || proto === 58) return 'icmp';
-  return 'unknown_transport';
 }
 
 function l4Header(proto: number): number {

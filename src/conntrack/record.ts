@@ -6,6 +6,11 @@ import type { ConnK8s } from '../k8s/types';
 
 export type Transport = 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
 
+/** The `proto` of a record for an IP protocol number (ICMPv6 is 'icmp', as in Zeek). */
+export function transportOf(ipProto: number): Transport {
+  return ipProto === 6 ? 'tcp' : ipProto === 17 ? 'udp' : ipProto === 1 || ipProto === 58 ? 'icmp' : 'unknown_transport';
+}
+
 export type ConnState =
   | 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR'
   | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH';

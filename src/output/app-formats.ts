@@ -7,6 +7,7 @@
 import type { AnyAppRecord, AppIdRecord, DnsLogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/protocols/records';
 import type { ConnInfo } from '../conntrack/payload';
 import { TextSink } from './sink';
+import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 /** An application record tied to its connection. */
 export type AppRecordOut = AnyAppRecord & { uid: string; conn: ConnInfo };
@@ -73,10 +74,6 @@ function columns(kind: AppKind): Column<AppRecordOut>[] {
   return [...ID, ...(OWN[kind] as Column<AppRecordOut>[])];
 }
 
-function tsvEscape(s: string): string {
-  return s.replace(/[\t\n\\,]|[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-}
-
 function tsvCell(v: Cell, type: string): string {
   if (v === null) return '-';
   if (Array.isArray(v)) return v.length === 0 ? '(empty)' : v.map((x) => (typeof x === 'number' ? String(x) : tsvEscape(x))).join(',');
@@ -85,18 +82,9 @@ function tsvCell(v: Cell, type: string): string {
   return v === '' ? '(empty)' : tsvEscape(v as string);
 }
 
-function zeekTime(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}`;
-}
-
 /** Zeek TSV header of the log for `kind`. */
 export function zeekAppHeader(kind: AppKind, now: Date): string {
-  const cols = columns(kind);
-  return (
-    `#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t${ZEEK_PATH[kind]}\n#open\t${zeekTime(now)}\n` +
-    `#fields\t${cols.map((c) => c[0]).join('\t')}\n#types\t${cols.map((c) => c[1]).join('\t')}\n`
-  );
+  return zeekHeader(ZEEK_PATH[kind], columns(kind), now);
 }
 
 export function zeekAppLine(r: AppRecordOut): string {
@@ -155,7 +143,7 @@ export class AppLogs {
 
   async close(): Promise<void> {
     for (const s of this.open.values()) {
-      if (this.format === 'zeek') s.write(`#close\t${zeekTime(this.now())}\n`);
+      if (this.format === 'zeek') s.write(zeekFooter(this.now()));
       await s.end();
     }
   }

@@ -5,6 +5,7 @@
 import type { ConnRecord } from '../conntrack/record';
 import type { K8sEnd } from '../k8s/types';
 import { TextSink } from './sink';
+import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 export type OutputFormat = 'table' | 'ndjson' | 'zeek' | 'zeek-json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'ndjson', 'zeek', 'zeek-json'];
@@ -59,13 +60,6 @@ function hasDuration(r: ConnRecord): boolean {
   return r.duration > 0;
 }
 
-function tsvEscape(s: string): string {
-  // Zeek escapes the separator and non-printables as \xHH; our strings rarely carry them.
-  return /[\t\n\\,]|[^\x20-\x7e]/.test(s)
-    ? s.replace(/[\t\n\\,]|[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
-    : s;
-}
-
 function zeekTsvLine(r: ConnRecord): string {
   const d = hasDuration(r);
   const b = (v: boolean): string => (v ? 'T' : 'F');
@@ -80,11 +74,6 @@ function zeekTsvLine(r: ConnRecord): string {
     opt(r.orig_l2_addr), opt(r.resp_l2_addr), opt(r.vlan), opt(r.inner_vlan), r.community_id, b(r.interim),
     ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
   ].join('\t') + '\n';
-}
-
-function zeekTime(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}`;
 }
 
 /** Zeek's JSON writer: dotted id names, unset fields omitted, times as epoch seconds. */
@@ -202,16 +191,11 @@ export function createWriter(format: OutputFormat, sink: TextSink, now: () => Da
         close: () => sink.end(),
       };
     case 'zeek': {
-      sink.write(
-        '#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n' +
-          `#open\t${zeekTime(now())}\n` +
-          `#fields\t${ZEEK_FIELDS.map((f) => f[0]).join('\t')}\n` +
-          `#types\t${ZEEK_FIELDS.map((f) => f[1]).join('\t')}\n`,
-      );
+      sink.write(zeekHeader('conn', ZEEK_FIELDS, now()));
       return {
         write: (r) => sink.write(zeekTsvLine(r)),
         close: async () => {
-          sink.write(`#close\t${zeekTime(now())}\n`);
+          sink.write(zeekFooter(now()));
           await sink.end();
         },
       };
