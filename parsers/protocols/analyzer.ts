@@ -8,7 +8,7 @@
  * `sink` given at construction, and never throws: a fault disables the analyzer for this
  * connection and is recorded in `issues`.
  */
-import type { AnyAppRecord } from './records';
+import type { AnyAppRecord, HttpLogRecord } from './records';
 
 export type AnalyzerState = 'probing' | 'confirmed' | 'rejected' | 'failed';
 export type AppTransport = 'tcp' | 'udp';
@@ -34,6 +34,19 @@ export interface AnalyzerOptions {
   maxIssues?: number;
 }
 
+/**
+ * The connection switched protocol in-band (HTTP/1.1 101 to h2c): what the old analyzer hands to
+ * the multiplexer so that the new one carries on with the same streams.
+ */
+export interface ProtocolSwitch {
+  protocol: 'http2';
+  /** The request that asked for the switch (h2c: it becomes stream 1). */
+  request: HttpLogRecord;
+  /** Bytes of each direction the old analyzer received after the switch point (same segment). */
+  orig: Buffer | null;
+  resp: Buffer | null;
+}
+
 export interface StreamAnalyzer {
   readonly name: string;
   readonly state: AnalyzerState;
@@ -46,6 +59,8 @@ export interface StreamAnalyzer {
   gap(isOrig: boolean, len: number): void;
   /** The connection ended (or was flushed): emit what is pending. */
   end(ts: number): void;
+  /** A protocol switch seen in the last `data` call, handed over once (then null). */
+  takeSwitch?(): ProtocolSwitch | null;
 }
 
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
@@ -63,8 +78,9 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
   protected readonly transport: AppTransport;
   protected readonly maxBuffer: number;
   private readonly maxIssues: number;
-  /** Bytes seen per direction (0 = responder, 1 = originator): the offsets issues report. */
-  protected readonly seen = [0, 0];
+  /** Bytes seen per direction: the offsets issues report. */
+  private seenOrig = 0;
+  private seenResp = 0;
   private ended = false;
 
   constructor(opts: AnalyzerOptions) {
@@ -89,12 +105,14 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     } catch (e) {
       this.fail('internal', `analyzer error: ${(e as Error).message}`, isOrig, ts);
     }
-    this.seen[isOrig ? 1 : 0] += len;
+    if (isOrig) this.seenOrig += len;
+    else this.seenResp += len;
   }
 
   gap(isOrig: boolean, len: number): void {
     if (!this.active) return;
-    this.seen[isOrig ? 1 : 0] += len;
+    if (isOrig) this.seenOrig += len;
+    else this.seenResp += len;
     try {
       this.onGap(isOrig, len);
     } catch (e) {
@@ -112,6 +130,11 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     } catch (e) {
       this.fail('internal', `analyzer error: ${(e as Error).message}`, true, ts);
     }
+  }
+
+  /** Bytes of that direction seen before the current `data` call. */
+  protected seen(isOrig: boolean): number {
+    return isOrig ? this.seenOrig : this.seenResp;
   }
 
   protected abstract onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
@@ -134,7 +157,7 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
   protected reject(code: string, message: string, isOrig: boolean, ts: number, at = 0): void {
     if (this.state === 'probing') {
       this.state = 'rejected';
-      this.push({ kind: 'failure', code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+      this.push({ kind: 'failure', code, message, isOrig, offset: this.seen(isOrig) + at, ts });
     } else {
       this.fail(code, message, isOrig, ts, at);
     }
@@ -143,7 +166,7 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
   protected fail(code: string, message: string, isOrig: boolean, ts: number, at = 0, kind: 'failure' | 'limit' = 'failure'): void {
     if (!this.active) return;
     this.state = this.state === 'probing' ? 'rejected' : 'failed';
-    this.push({ kind, code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+    this.push({ kind, code, message, isOrig, offset: this.seen(isOrig) + at, ts });
   }
 
   /** A protocol violation: while probing it rejects; after confirmation it is recorded and analysis goes on. */
@@ -154,7 +177,7 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     }
     this.violations++;
     if (this.issues.length < this.maxIssues) {
-      this.push({ kind: 'violation', code, message, isOrig, offset: this.seen[isOrig ? 1 : 0] + at, ts });
+      this.push({ kind: 'violation', code, message, isOrig, offset: this.seen(isOrig) + at, ts });
     }
   }
 

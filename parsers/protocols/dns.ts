@@ -236,8 +236,10 @@ class NameReader {
 
   read(pos: number): string {
     const { buf, start, end } = this;
+    // The name is assembled in a scratch buffer and made a string once: no string per label.
+    const out = NAME_SCRATCH;
+    let n = 0;
     let p = pos;
-    let out = '';
     let wire = 0;
     let labels = 0;
     let jumped = false;
@@ -247,7 +249,7 @@ class NameReader {
       const l = buf[p];
       if (l === 0) {
         if (!jumped) this.next = p + 1;
-        return out.length === 0 ? '' : out;
+        return n === 0 ? '' : out.toString('latin1', 0, n);
       }
       const top = l & 0xc0;
       if (top === 0xc0) {
@@ -265,12 +267,30 @@ class NameReader {
       if (p + 1 + l > end) throw new DnsFault('dns-name-truncated', 'label runs past the message end', p - start);
       wire += l + 1;
       if (wire + 1 > MAX_NAME_WIRE || ++labels > MAX_LABELS) throw new DnsFault('dns-name-too-long', 'name longer than 255 bytes', p - start);
-      if (out.length > 0) out += '.';
-      out += printable(buf, p + 1, p + 1 + l);
+      if (n > 0) out[n++] = 0x2e;
+      n = printableInto(buf, p + 1, p + 1 + l, out, n);
       p += 1 + l;
     }
   }
 }
+
+/** A name is at most 255 wire bytes, each escaped to at most 4 characters. */
+const NAME_SCRATCH = Buffer.alloc(MAX_NAME_WIRE * 4);
+
+/** Writes label bytes into `out` at `n` as printable() renders them; returns the new end. */
+function printableInto(buf: Buffer, a: number, b: number, out: Buffer, n: number): number {
+  for (let i = a; i < b; i++) {
+    const c = buf[i];
+    if (c < 0x20 || c > 0x7e || c === 0x5c) {
+      out[n++] = 0x5c; // \xHH
+      out[n++] = 0x78;
+      out[n++] = HEX[c >> 4];
+      out[n++] = HEX[c & 15];
+    } else out[n++] = c;
+  }
+  return n;
+}
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /** Label/text bytes as text, with non-printable bytes escaped as \xHH (as Zeek does). */
 function printable(buf: Buffer, a: number, b: number): string {
@@ -331,7 +351,8 @@ export class DnsAnalyzer extends BaseAnalyzer {
   readonly name = 'dns';
   /** Messages parsed (both directions). */
   messages = 0;
-  private readonly pending = new Map<number, PendingQuery[]>();
+  /** Queries awaiting their response, by id; made on the first query (a connection lives long after its exchange). */
+  private pending: Map<number, PendingQuery[]> | null = null;
   private pendingCount = 0;
   private readonly streams: [StreamBuffer, StreamBuffer] | null;
   /** Per-call context for the TCP frame parser (kept on the instance: no closure per segment). */
@@ -368,6 +389,11 @@ export class DnsAnalyzer extends BaseAnalyzer {
       return -1;
     }
     if (end - off < 2 + mlen) {
+      // While probing, judge the header as soon as it is here rather than buffer a bogus length's worth.
+      if (this.state === 'probing' && end - off >= 14 && !plausibleHeader(buf, off + 2, mlen)) {
+        this.reject('dns-implausible', 'DNS/TCP header implausible for its length prefix', isOrig, this.curTs);
+        return -1;
+      }
       // Refuse to wait for a message larger than we may buffer.
       if (2 + mlen > this.maxBuffer) {
         this.fail('dns-buffer-limit', `DNS/TCP message of ${mlen} bytes exceeds the buffer bound`, isOrig, this.curTs, 0, 'limit');
@@ -375,7 +401,7 @@ export class DnsAnalyzer extends BaseAnalyzer {
       }
       return 0;
     }
-    const at = this.streams![isOrig ? 1 : 0].consumed - this.seen[isOrig ? 1 : 0];
+    const at = this.streams![isOrig ? 1 : 0].consumed - this.seen(isOrig);
     this.message(isOrig, buf, off + 2, mlen, this.curTs, at + 2);
     return this.active ? 2 + mlen : -1;
   }
@@ -402,17 +428,18 @@ export class DnsAnalyzer extends BaseAnalyzer {
 
   private request(m: DnsMessage, ts: number): void {
     if (this.pendingCount >= MAX_PENDING) this.flushOldest();
-    let q = this.pending.get(m.id);
+    const pending = (this.pending ??= new Map());
+    let q = pending.get(m.id);
     if (q === undefined) {
       q = [];
-      this.pending.set(m.id, q);
+      pending.set(m.id, q);
     }
     q.push({ ts, msg: m });
     this.pendingCount++;
   }
 
   private response(m: DnsMessage, ts: number): void {
-    const q = this.pending.get(m.id);
+    const q = this.pending?.get(m.id);
     let req: PendingQuery | undefined;
     if (q !== undefined) {
       // Pair by id, and by question when the response repeats it (it normally does).
@@ -424,12 +451,16 @@ export class DnsAnalyzer extends BaseAnalyzer {
       }
       req = q.splice(i, 1)[0];
       this.pendingCount--;
-      if (q.length === 0) this.pending.delete(m.id);
+      if (q.length === 0) {
+        this.pending!.delete(m.id);
+        if (this.pending!.size === 0) this.pending = null;
+      }
     }
     this.emit(req, m, ts);
   }
 
   private flushOldest(): void {
+    if (this.pending === null) return;
     let oldestId = -1;
     let oldestTs = Infinity;
     for (const [id, q] of this.pending) {
@@ -453,10 +484,11 @@ export class DnsAnalyzer extends BaseAnalyzer {
   }
 
   protected override onEnd(_ts: number): void {
+    if (this.pending === null) return;
     const all: PendingQuery[] = [];
     for (const q of this.pending.values()) all.push(...q);
     all.sort((a, b) => a.ts - b.ts);
-    this.pending.clear();
+    this.pending = null;
     this.pendingCount = 0;
     for (const p of all) this.emit(p, undefined, p.ts);
   }
@@ -503,6 +535,20 @@ export class DnsAnalyzer extends BaseAnalyzer {
     };
     this.sink(rec);
   }
+}
+
+/**
+ * A header (at `h`, of a `len`-byte message) that `message` would not reject while probing:
+ * opcode in use, a query with a question and no rcode, counts that fit the length.
+ */
+function plausibleHeader(buf: Buffer, h: number, len: number): boolean {
+  const flags = buf.readUInt16BE(h + 2);
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode > 5 || opcode === 3) return false;
+  const qd = buf.readUInt16BE(h + 4);
+  if ((flags & 0x8000) === 0 && (qd === 0 || (flags & 0xf) !== 0)) return false;
+  const rrs = buf.readUInt16BE(h + 6) + buf.readUInt16BE(h + 8) + buf.readUInt16BE(h + 10);
+  return qd <= MAX_QUESTIONS && rrs * 11 + qd * 5 <= len - 12;
 }
 
 function sameQuestion(a: DnsQuestion, b: DnsQuestion): boolean {

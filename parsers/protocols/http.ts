@@ -2,11 +2,12 @@
  * HTTP/1.0 and 1.1 over one TCP connection: incremental request and response parsing with
  * pipelining (requests queue up; responses pair in order), bodies measured and skipped
  * (Content-Length, chunked, or until close), 1xx interim responses, and Upgrade: after a 101
- * (WebSocket, h2c) or a successful CONNECT the bytes are no longer HTTP/1 and parsing stops.
+ * (WebSocket, h2c) or a successful CONNECT the bytes are no longer HTTP/1 and parsing stops; for
+ * h2c the connection is handed over (`takeSwitch`) with the bytes that followed the 101.
  *
  * Header blocks are bounded by the analyzer's buffer bound; bodies are never buffered.
  */
-import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { AnalyzerOptions, BaseAnalyzer, ProtocolSwitch, StreamBuffer } from './analyzer';
 import type { HttpLogRecord } from './records';
 
 const enum Phase {
@@ -28,6 +29,7 @@ const MAX_CHUNK_LINE = 1024;
 const METHOD_RE = /^[A-Z][A-Z_-]{0,19}$/;
 const REQUEST_LINE_RE = /^([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+HTTP\/(\d+\.\d+))?[ \t]*$/;
 const STATUS_LINE_RE = /^HTTP\/(\d+\.\d+)[ \t]+(\d{3})(?:[ \t]+(.*))?$/;
+const H2C_RE = /(?:^|,)[ \t]*h2c[ \t]*(?:,|$)/i;
 
 interface Headers {
   host: string | null;
@@ -58,6 +60,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private respCur: HttpLogRecord | null = null;
   private depth = 0;
   private curTs = 0;
+  /** Set by a 101 to h2c until the multiplexer takes it; collects the bytes after the 101. */
+  private switching: ProtocolSwitch | null = null;
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
@@ -78,6 +82,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (!d.buf.feed(buf, off, len)) {
       this.fail('http-header-limit', `an HTTP header block exceeds the ${this.maxBuffer}-byte bound`, isOrig, ts, 0, 'limit');
     }
+  }
+
+  takeSwitch(): ProtocolSwitch | null {
+    const s = this.switching;
+    this.switching = null;
+    return s;
   }
 
   /** Cheap rejection from the first bytes, before buffering anything. */
@@ -179,6 +189,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
         return n;
       }
       default:
+        if (this.switching !== null) {
+          // Bytes after the 101 in the same segment belong to the new protocol.
+          const rest = Buffer.from(buf.subarray(off, end));
+          if (isOrig) this.switching.orig = this.switching.orig === null ? rest : Buffer.concat([this.switching.orig, rest]);
+          else this.switching.resp = this.switching.resp === null ? rest : Buffer.concat([this.switching.resp, rest]);
+          return end - off;
+        }
         return -1;
     }
   }
@@ -189,16 +206,19 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (buf[off] === 0x0d || buf[off] === 0x0a) return 1;
     const stop = headerEnd(buf, off, end);
     if (stop < 0) return 0;
-    const text = buf.toString('latin1', off, stop);
-    const lines = text.split(/\r?\n/);
-    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-    const start = lines[0] ?? '';
-    const h = parseHeaders(lines);
+    const firstLf = buf.indexOf(0x0a, off);
+    const start = buf.toString('latin1', off, lineEnd(buf, off, firstLf));
+    const h = parseHeaders(buf, firstLf + 1, stop);
     if (isOrig) {
       const m = REQUEST_LINE_RE.exec(start);
       if (m === null || !METHOD_RE.test(m[1])) {
         this.violation('http-request-line', 'malformed request line', isOrig, this.curTs);
         if (this.active) d.phase = Phase.DONE;
+        return -1;
+      }
+      if (m[1] === 'PRI' && m[2] === '*' && m[3] === '2.0') {
+        // The HTTP/2 connection preface is built to look like a request to HTTP/1 parsers; it is not one.
+        this.reject('http-h2-preface', 'HTTP/2 connection preface', isOrig, this.curTs);
         return -1;
       }
       this.confirm();
@@ -262,6 +282,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
       this.finish(rec);
       d.phase = Phase.DONE;
       this.dirs[1].phase = Phase.DONE;
+      if (H2C_RE.test(rec.upgrade ?? '')) {
+        this.switching = { protocol: 'http2', request: rec, orig: null, resp: null };
+        return stop - off;
+      }
       return -1;
     }
     if (rec.method === 'CONNECT' && code >= 200 && code < 300) {
@@ -339,45 +363,101 @@ function headerEnd(buf: Buffer, off: number, end: number): number {
   }
 }
 
-function parseHeaders(lines: string[]): Headers {
-  const h: Headers = { host: null, ua: null, referer: null, origin: null, ctype: null, clen: -1, chunked: false, upgrade: null, connUpgrade: false };
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const c = line.indexOf(':');
-    if (c <= 0) continue;
-    const name = line.slice(0, c).trim().toLowerCase();
-    const value = line.slice(c + 1).trim();
-    switch (name) {
-      case 'host':
-        h.host = value;
-        break;
-      case 'user-agent':
-        h.ua = value;
-        break;
-      case 'referer':
-        h.referer = value;
-        break;
-      case 'origin':
-        h.origin = value;
-        break;
-      case 'content-type':
-        h.ctype = value;
-        break;
-      case 'content-length': {
-        const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
-        if (n >= 0) h.clen = n;
-        break;
-      }
-      case 'transfer-encoding':
-        if (/(^|,)\s*chunked\s*$/i.test(value)) h.chunked = true;
-        break;
-      case 'upgrade':
-        h.upgrade = value;
-        break;
-      case 'connection':
-        if (/upgrade/i.test(value)) h.connUpgrade = true;
-        break;
+/** End of the line whose LF is at `lf`, without its CR. */
+function lineEnd(buf: Buffer, from: number, lf: number): number {
+  return lf > from && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+}
+
+const enum H {
+  HOST,
+  USER_AGENT,
+  REFERER,
+  ORIGIN,
+  CONTENT_TYPE,
+  CONTENT_LENGTH,
+  TRANSFER_ENCODING,
+  UPGRADE,
+  CONNECTION,
+}
+/** The header names we keep, lowercase, grouped by length: other names are skipped without making strings. */
+const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
+  const names: [string, H][] = [
+    ['host', H.HOST], ['user-agent', H.USER_AGENT], ['referer', H.REFERER], ['origin', H.ORIGIN], ['content-type', H.CONTENT_TYPE],
+    ['content-length', H.CONTENT_LENGTH], ['transfer-encoding', H.TRANSFER_ENCODING], ['upgrade', H.UPGRADE], ['connection', H.CONNECTION],
+  ];
+  const byLen: [Buffer, H][][] = [];
+  for (const [n, h] of names) (byLen[n.length] ??= []).push([Buffer.from(n, 'latin1'), h]);
+  return byLen;
+})();
+
+/** Which wanted header `buf[p, e)` names, case-insensitively, or -1. */
+function headerId(buf: Buffer, p: number, e: number): number {
+  const cands = WANTED[e - p];
+  if (cands === undefined) return -1;
+  for (const [name, id] of cands) {
+    let i = 0;
+    for (; i < name.length; i++) {
+      const c = buf[p + i];
+      if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name[i]) break;
     }
+    if (i === name.length) return id;
+  }
+  return -1;
+}
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09;
+
+/** The header lines of `buf[p, stop)` (after the start line, up to and including the blank line). */
+function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
+  const h: Headers = { host: null, ua: null, referer: null, origin: null, ctype: null, clen: -1, chunked: false, upgrade: null, connUpgrade: false };
+  while (p < stop) {
+    let lf = buf.indexOf(0x0a, p);
+    if (lf < 0 || lf >= stop) lf = stop;
+    const e = lineEnd(buf, p, lf);
+    const colon = buf.indexOf(0x3a, p);
+    if (colon > p && colon < e) {
+      let ns = p;
+      let ne = colon;
+      while (ns < ne && isSpace(buf[ns])) ns++;
+      while (ne > ns && isSpace(buf[ne - 1])) ne--;
+      const id = headerId(buf, ns, ne);
+      if (id >= 0) setHeader(h, id, buf.toString('latin1', colon + 1, e).trim());
+    }
+    p = lf + 1;
   }
   return h;
+}
+
+function setHeader(h: Headers, id: H, value: string): void {
+  switch (id) {
+    case H.HOST:
+      h.host = value;
+      break;
+    case H.USER_AGENT:
+      h.ua = value;
+      break;
+    case H.REFERER:
+      h.referer = value;
+      break;
+    case H.ORIGIN:
+      h.origin = value;
+      break;
+    case H.CONTENT_TYPE:
+      h.ctype = value;
+      break;
+    case H.CONTENT_LENGTH: {
+      const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
+      if (n >= 0) h.clen = n;
+      break;
+    }
+    case H.TRANSFER_ENCODING:
+      if (/(^|,)\s*chunked\s*$/i.test(value)) h.chunked = true;
+      break;
+    case H.UPGRADE:
+      h.upgrade = value;
+      break;
+    case H.CONNECTION:
+      if (/upgrade/i.test(value)) h.connUpgrade = true;
+      break;
+  }
 }

@@ -3,11 +3,15 @@
  * the first bytes in parallel, whatever the port; those that reject drop out; once one confirms,
  * the others still probing are dropped and the confirmed one carries on alone. `services` lists
  * the confirmed protocols for the connection record's `service` field.
+ *
+ * When the confirmed analyzer reports an in-band protocol switch (HTTP/1.1 101 to h2c), its
+ * successor takes over the connection from the switch point, and both protocols are listed.
  */
-import type { AnalyzerIssue, AnalyzerOptions, AppTransport, StreamAnalyzer } from './analyzer';
+import type { AnalyzerIssue, AnalyzerOptions, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
 import type { AnyAppRecord, AppRecord, IdentRecord } from './records';
 import { DnsAnalyzer } from './dns';
 import { HttpAnalyzer } from './http';
+import { H2_PREFACE, Http2Analyzer } from './http2';
 import { TlsAnalyzer } from './tls';
 import { SshAnalyzer } from './ssh';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
@@ -35,14 +39,46 @@ const prefix = (b: Buffer, o: number, n: number, p: string): boolean => {
   for (let i = 0; i < n && i < p.length; i++) if (b[o + i] !== p.charCodeAt(i)) return false;
   return true;
 };
+const H2_PREFACE_TEXT = H2_PREFACE.toString('latin1');
+
+/** Successors of an in-band protocol switch. */
+const SWITCHES: Record<ProtocolSwitch['protocol'], (o: AnalyzerOptions, s: ProtocolSwitch) => StreamAnalyzer> = {
+  http2: (o, s) => new Http2Analyzer(o, { upgrade: { request: s.request } }),
+};
+
+/**
+ * A DNS header the DNS analyzer would not reject while probing: opcode in use (0, 1, 2, 4, 5) and,
+ * for a query, rcode 0 (`h` is the header's offset; bytes not yet seen pass). Keeps the analyzer,
+ * and over TCP its buffering of a bogus length prefix, off every HTTP and TLS connection.
+ */
+const dnsHeader = (b: Buffer, h: number, end: number): boolean => {
+  if (h + 2 >= end) return true;
+  const op = (b[h + 2] >> 3) & 0x0f;
+  if (op > 5 || op === 3) return false;
+  return h + 3 >= end || (b[h + 2] & 0x80) !== 0 || (b[h + 3] & 0x0f) === 0;
+};
 
 export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
-  { name: 'dns', transports: ['udp', 'tcp'], create: (o) => new DnsAnalyzer(o) },
+  {
+    name: 'dns',
+    transports: ['udp', 'tcp'],
+    // Over TCP a 2-byte length prefix (at least a header) comes first; over UDP a whole header.
+    // The transport is not known here: accept what either reading allows.
+    accepts: (_i, b, o, n) => n < 2 || (b.readUInt16BE(o) >= 12 && dnsHeader(b, o + 2, o + n)) || (n >= 12 && dnsHeader(b, o, o + n)),
+    create: (o) => new DnsAnalyzer(o),
+  },
   {
     name: 'http',
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) => (isOrig ? upperThenSpace(b, o, n) : prefix(b, o, n, 'HTTP/')),
     create: (o) => new HttpAnalyzer(o),
+  },
+  {
+    name: 'http2',
+    transports: ['tcp'],
+    // The client preface, or the server's SETTINGS frame when the server speaks first.
+    accepts: (isOrig, b, o, n) => (isOrig ? prefix(b, o, n, H2_PREFACE_TEXT) : n < 4 || b[o + 3] === 4),
+    create: (o) => new Http2Analyzer(o),
   },
   { name: 'tls', transports: ['tcp'], accepts: (_i, b, o, n) => b[o] === 22 && (n < 2 || b[o + 1] === 3), create: (o) => new TlsAnalyzer(o) },
   // The server usually speaks first in SSH, possibly with other lines before its banner.
@@ -64,6 +100,11 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   },
 ];
 
+const DEFAULT_CANDIDATES: Record<AppTransport, readonly AnalyzerFactory[]> = {
+  tcp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('tcp')),
+  udp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('udp')),
+};
+
 export interface MuxOptions {
   factories?: readonly AnalyzerFactory[];
   maxBufferBytes?: number;
@@ -73,31 +114,68 @@ export interface MuxOptions {
   onIdentify?: (rec: IdentRecord) => void;
 }
 
+/** The candidates for a transport, computed once per factory list rather than per connection. */
+const candidates = new WeakMap<readonly AnalyzerFactory[], Record<AppTransport, readonly AnalyzerFactory[]>>();
+function candidatesFor(fs: readonly AnalyzerFactory[], transport: AppTransport): readonly AnalyzerFactory[] {
+  if (fs === DEFAULT_FACTORIES) return DEFAULT_CANDIDATES[transport];
+  let c = candidates.get(fs);
+  if (c === undefined) {
+    c = { tcp: fs.filter((f) => f.transports.includes('tcp')), udp: fs.filter((f) => f.transports.includes('udp')) };
+    candidates.set(fs, c);
+  }
+  return c[transport];
+}
+
+/** A candidate may confirm and fail within the same bytes: it confirmed all the same. */
+const won = (a: StreamAnalyzer): boolean => a.state === 'confirmed' || a.state === 'failed';
+
+/** Shared by every mux until it has candidates; never written to. */
+const NO_ANALYZERS: readonly StreamAnalyzer[] = Object.freeze([]);
+const NO_SERVICES: readonly string[] = Object.freeze([]);
+
+/** What a rejected candidate leaves behind: its name and why (analyzers themselves are released). */
+interface Rejection {
+  name: string;
+  issues: readonly AnalyzerIssue[];
+}
+
 export class AnalyzerMux {
-  private live: StreamAnalyzer[] = [];
-  /** Every analyzer that was started, kept for `issues` and `services`. */
-  private readonly all: StreamAnalyzer[] = [];
+  private live: StreamAnalyzer[] = NO_ANALYZERS as StreamAnalyzer[];
+  /**
+   * The analyzers that confirmed (the winner, and its successor after a protocol switch): kept
+   * for `issues` and `services`. Candidates that lost are dropped at once, with their buffers;
+   * a connection lives much longer than its detection.
+   */
+  private all: readonly StreamAnalyzer[] = NO_ANALYZERS;
+  /** Why candidates were rejected, kept only while nothing has confirmed (explains an empty `service`). */
+  private rejections: Rejection[] | null = null;
   /** Candidates, constructed on the first payload only (most connections never carry any). */
   private factories: readonly AnalyzerFactory[] | null;
   private readonly aopts: AnalyzerOptions;
   private readonly maxProbe: number;
-  private readonly probed = [0, 0];
+  private probedOrig = 0;
+  private probedResp = 0;
   private decided = false;
+  private readonly sink: (rec: AppRecord) => void;
+  private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
   constructor(transport: AppTransport, sink: (rec: AppRecord) => void, opts: MuxOptions = {}) {
-    const onIdentify = opts.onIdentify;
-    // dns/http/tls records go to `sink`, identification records to `onIdentify`.
-    const route = (rec: AnyAppRecord): void => {
-      if (rec.kind === 'ssh' || rec.kind === 'app') onIdentify?.(rec);
-      else sink(rec);
-    };
-    this.aopts = { transport, sink: route, maxBufferBytes: opts.maxBufferBytes };
-    this.factories = (opts.factories ?? DEFAULT_FACTORIES).filter((f) => f.transports.includes(transport));
+    this.sink = sink;
+    this.onIdentify = opts.onIdentify;
+    this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes };
+    this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
   }
 
+  /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
+  private readonly route = (rec: AnyAppRecord): void => {
+    if (rec.kind === 'ssh' || rec.kind === 'app') this.onIdentify?.(rec);
+    else this.sink(rec);
+  };
+
   /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`). */
-  get services(): string[] {
+  get services(): readonly string[] {
+    if (this.all.length === 0) return NO_SERVICES;
     return this.all.filter((a) => a.state === 'confirmed' || a.state === 'failed').map((a) => a.name);
   }
 
@@ -106,9 +184,10 @@ export class AnalyzerMux {
     return this.all.find((a) => a.state === 'confirmed' || a.state === 'failed') ?? null;
   }
 
-  /** Issues of all analyzers, prefixed with the analyzer name. */
+  /** Issues of the confirmed analyzers (or, when none confirmed, the candidates' rejections), prefixed with the analyzer name. */
   get issues(): (AnalyzerIssue & { analyzer: string })[] {
     const out: (AnalyzerIssue & { analyzer: string })[] = [];
+    for (const r of this.rejections ?? []) for (const i of r.issues) out.push({ ...i, analyzer: r.name });
     for (const a of this.all) for (const i of a.issues) out.push({ ...i, analyzer: a.name });
     return out;
   }
@@ -123,23 +202,39 @@ export class AnalyzerMux {
     if (this.live.length === 0) return;
     for (const a of this.live) a.data(isOrig, buf, off, len, ts);
     if (!this.decided) {
-      this.probed[isOrig ? 1 : 0] += len;
-      this.settle(this.probed[isOrig ? 1 : 0] >= this.maxProbe);
-    } else if (this.live[0].state !== 'confirmed') {
-      this.live = [];
+      const probed = isOrig ? (this.probedOrig += len) : (this.probedResp += len);
+      this.settle(probed >= this.maxProbe);
     }
+    if (this.decided) {
+      const a = this.live[0];
+      if (a.takeSwitch !== undefined) {
+        const sw = a.takeSwitch();
+        if (sw !== null) this.switchTo(sw, ts);
+      }
+      if (this.live[0].state !== 'confirmed') this.live = [];
+    }
+  }
+
+  /** Hands the connection to the successor, replaying the bytes that followed the switch point. */
+  private switchTo(sw: ProtocolSwitch, ts: number): void {
+    const next = SWITCHES[sw.protocol](this.aopts, sw);
+    this.all = [...this.all, next];
+    this.live = [next];
+    if (sw.resp !== null) next.data(false, sw.resp, 0, sw.resp.length, ts);
+    if (sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
   }
 
   private start(isOrig: boolean, buf: Buffer, off: number, len: number): void {
     const fs = this.factories!;
     if (len <= 0 || off < 0 || off + len > buf.length) return;
     this.factories = null;
+    const live: StreamAnalyzer[] = [];
     for (const f of fs) {
       if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) continue;
-      const a = f.create(this.aopts);
-      this.all.push(a);
-      this.live.push(a);
+      live.push(f.create(this.aopts));
     }
+    // Exact-size copies: these arrays live as long as the connection.
+    this.live = live.length === 1 ? [live[0]] : live.slice();
   }
 
   gap(isOrig: boolean, len: number): void {
@@ -151,18 +246,27 @@ export class AnalyzerMux {
 
   end(ts: number): void {
     for (const a of this.all) a.end(ts);
+    // Candidates still probing may have something to say at the end (a lone SSH client banner).
+    for (const a of this.live) if (!this.all.includes(a)) a.end(ts);
     this.live = [];
   }
 
   private settle(giveUp: boolean): void {
-    if (this.decided) return;
-    const winner = this.live.find((a) => a.state === 'confirmed');
+    if (this.decided || this.live.length === 0) return;
+    const winner = this.live.find(won);
     if (winner !== undefined) {
       this.decided = true;
+      // Others confirming on the same bytes count as services too (Zeek lists every confirmed analyzer).
+      this.all = this.live.length === 1 ? [winner] : this.live.filter(won);
       this.live = [winner];
+      this.rejections = null;
       return;
     }
-    this.live = this.live.filter((a) => a.state === 'probing');
-    if (giveUp) this.live = [];
+    let keep = 0;
+    for (const a of this.live) {
+      if (a.state === 'probing') this.live[keep++] = a;
+      else (this.rejections ??= []).push({ name: a.name, issues: a.issues });
+    }
+    this.live.length = giveUp ? 0 : keep;
   }
 }

@@ -125,6 +125,44 @@ export interface SshLogRecord {
   server: string | null;
 }
 
+/**
+ * One HTTP/2 stream (a request and its response), named after http.log where Zeek has the field;
+ * gRPC calls (content-type application/grpc*) also carry the service and method split from the
+ * path and the grpc-status and grpc-message of the trailers.
+ */
+export interface Http2LogRecord {
+  kind: 'http2';
+  /** Time of the stream's first HEADERS frame (of the HTTP/1.1 request, for an h2c upgrade). */
+  ts: number;
+  stream_id: number;
+  /** :method, :authority (else host), :path, :scheme. */
+  method: string | null;
+  host: string | null;
+  uri: string | null;
+  scheme: string | null;
+  referrer: string | null;
+  user_agent: string | null;
+  /** DATA frame payload bytes without padding, per direction. */
+  request_body_len: number;
+  response_body_len: number;
+  /** Final :status, and the last 1xx before it. */
+  status_code: number | null;
+  info_code: number | null;
+  orig_content_type: string | null;
+  resp_content_type: string | null;
+  grpc_service: string | null;
+  grpc_method: string | null;
+  grpc_status: number | null;
+  /** grpc-message, percent-decoded. */
+  grpc_message: string | null;
+  /** Pushed by the server (PUSH_PROMISE), not requested. */
+  push: boolean;
+  /** Stream 1 of an h2c upgrade: its request was the HTTP/1.1 one. */
+  upgraded: boolean;
+  /** Error code name of the RST_STREAM that ended the stream ('CANCEL'), if one did. */
+  reset: string | null;
+}
+
 export type DatastoreProtocol = 'redis' | 'postgresql' | 'mysql' | 'kafka' | 'mongodb';
 
 /** The generic record of an identified datastore protocol, with its few key fields (null: not seen). */
@@ -149,8 +187,8 @@ export interface AppIdRecord {
   tls_accepted: boolean;
 }
 
-/** The records with a Zeek log of their own (dns.log, http.log, ssl.log). */
-export type AppRecord = DnsLogRecord | HttpLogRecord | TlsLogRecord;
+/** The records with a log of their own (dns.log, http.log, ssl.log as Zeek names them; http2.log). */
+export type AppRecord = DnsLogRecord | HttpLogRecord | TlsLogRecord | Http2LogRecord;
 /** Identification records: ssh and the generic `app` record of the datastores. */
 export type IdentRecord = SshLogRecord | AppIdRecord;
 /** Everything an analyzer may emit. */

@@ -6,21 +6,76 @@
  */
 import { AnalyzerMux, type MuxOptions } from '../../parsers/protocols/mux';
 import type { AnyAppRecord } from '../../parsers/protocols/records';
-import type { PayloadObserverFactory } from '../conntrack/payload';
+import type { ConnInfo, PayloadObserver, PayloadObserverFactory } from '../conntrack/payload';
 import type { AppRecordOut } from '../output/app-formats';
 
+/**
+ * One connection's observer. The tracker keeps one for every live connection (tens of thousands,
+ * many of which never carry a payload byte: scans, refused and unanswered connections), so it is
+ * one small object until payload arrives: a class rather than closures, the multiplexer made on
+ * first use.
+ */
+class AppObserver implements PayloadObserver {
+  /** null until the first payload; false once nothing will ever be analysed (no candidate took it). */
+  private m: AnalyzerMux | null | false = null;
+
+  constructor(
+    private readonly info: ConnInfo,
+    private readonly onRecord: (r: AppRecordOut) => void,
+    private readonly opts: MuxOptions,
+  ) {}
+
+  private mux(): AnalyzerMux | null {
+    if (this.m === false) return null;
+    if (this.m === null) {
+      // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
+      const tie = (rec: AnyAppRecord): void => this.tie(rec);
+      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie });
+    }
+    return this.m;
+  }
+
+  private feed(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    const m = this.mux();
+    if (m === null) return;
+    m.data(isOrig, buf, off, len, ts);
+    // Nothing took the connection (a third of the bench capture is VXLAN): let the analysis state go.
+    if (m.done && m.confirmed === null) this.m = false;
+  }
+
+  /** The record is the analyzer's to give away once emitted: tie it to the connection in place, no copy. */
+  private tie(rec: AnyAppRecord): void {
+    const out = rec as AnyAppRecord & { uid?: string; conn?: ConnInfo };
+    out.uid = this.info.uid;
+    out.conn = this.info;
+    this.onRecord(out as AppRecordOut);
+  }
+
+  stream(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    this.feed(isOrig, buf, off, len, ts);
+  }
+
+  gap(isOrig: boolean, len: number): void {
+    // A gap before any payload: nothing can be detected from a stream that starts mid-way.
+    if (this.m === null) this.m = false;
+    else if (this.m) this.m.gap(isOrig, len);
+  }
+
+  datagram(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    this.feed(isOrig, buf, off, len, ts);
+  }
+
+  end(ts: number): void {
+    if (this.m) this.m.end(ts);
+  }
+
+  services(): readonly string[] {
+    return this.m ? this.m.services : NONE;
+  }
+}
+
+const NONE: readonly string[] = [];
+
 export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
-  return (info) => {
-    if (info.proto !== 'tcp' && info.proto !== 'udp') return null;
-    const tie = (rec: AnyAppRecord): void => onRecord({ ...rec, uid: info.uid, conn: info });
-    // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
-    const mux = new AnalyzerMux(info.proto, tie, { ...opts, onIdentify: tie });
-    return {
-      stream: (isOrig, buf, off, len, ts) => mux.data(isOrig, buf, off, len, ts),
-      gap: (isOrig, len) => mux.gap(isOrig, len),
-      datagram: (isOrig, buf, off, len, ts) => mux.data(isOrig, buf, off, len, ts),
-      end: (ts) => mux.end(ts),
-      services: () => mux.services,
-    };
-  };
+  return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts) : null);
 }

@@ -33,29 +33,22 @@ export interface PayloadObserver {
 /** Decides, per new connection, whether and how its payload is analysed. */
 export type PayloadObserverFactory = (c: ConnInfo) => PayloadObserver | null;
 
-/** The reassembly state of one TCP connection that has an observer. */
+/**
+ * The reassembly state of one TCP connection that has an observer. Most connections never carry
+ * data (scans, refused, unanswered): this stays one small object until the first data segment of
+ * a direction makes that direction's reassembler and sink.
+ */
 export class TcpStreams {
   private orig: StreamReassembler | null = null;
   private resp: StreamReassembler | null = null;
-  private readonly origSink: StreamSink;
-  private readonly respSink: StreamSink;
   /** Packet time of the segment being delivered, passed on to the observer. */
-  private ts = 0;
+  ts = 0;
 
   constructor(
     readonly observer: PayloadObserver,
     private readonly budget: ReassemblyBudget,
     private readonly maxHeldPerDirection: number,
-  ) {
-    this.origSink = {
-      data: (b, o, n) => observer.stream(true, b, o, n, this.ts),
-      gap: (n) => observer.gap(true, n),
-    };
-    this.respSink = {
-      data: (b, o, n) => observer.stream(false, b, o, n, this.ts),
-      gap: (n) => observer.gap(false, n),
-    };
-  }
+  ) {}
 
   /**
    * A data segment at relative sequence `seq`. Relative numbering puts the first byte of every
@@ -65,7 +58,7 @@ export class TcpStreams {
     this.ts = ts;
     let r = isOrig ? this.orig : this.resp;
     if (r === null) {
-      r = new StreamReassembler(1, isOrig ? this.origSink : this.respSink, this.budget, this.maxHeldPerDirection);
+      r = new StreamReassembler(1, new DirectionSink(this, isOrig), this.budget, this.maxHeldPerDirection);
       if (isOrig) this.orig = r;
       else this.resp = r;
     }
@@ -82,5 +75,21 @@ export class TcpStreams {
     this.ts = ts;
     this.orig?.close();
     this.resp?.close();
+  }
+}
+
+/** Hands one direction's ordered bytes to the observer (a class: no closures per connection). */
+class DirectionSink implements StreamSink {
+  constructor(
+    private readonly streams: TcpStreams,
+    private readonly isOrig: boolean,
+  ) {}
+
+  data(buf: Buffer, off: number, len: number): void {
+    this.streams.observer.stream(this.isOrig, buf, off, len, this.streams.ts);
+  }
+
+  gap(len: number): void {
+    this.streams.observer.gap(this.isOrig, len);
   }
 }

@@ -2,9 +2,11 @@ import { strict as assert } from 'node:assert';
 import { StreamBuffer } from '../../parsers/protocols/analyzer';
 import { DnsAnalyzer } from '../../parsers/protocols/dns';
 import { HttpAnalyzer } from '../../parsers/protocols/http';
-import { AnalyzerMux } from '../../parsers/protocols/mux';
+import { AnalyzerMux, DEFAULT_FACTORIES } from '../../parsers/protocols/mux';
 import type { AppRecord } from '../../parsers/protocols/records';
 import { dnsMessage, httpRequest, httpResponse } from '../../samples/lib/packet-builder';
+import { analyzerFactory } from '../../src/analyze/app';
+import type { AppRecordOut } from '../../src/output/app-formats';
 import { collector, rng } from './helpers';
 
 function mux(transport: 'tcp' | 'udp', streams: [boolean, Buffer][], opts = {}): { m: AnalyzerMux; recs: AppRecord[] } {
@@ -34,6 +36,57 @@ describe('protocols/mux (dynamic service detection)', () => {
     const u = mux('udp', [[true, q]]);
     assert.deepEqual(u.m.services, ['dns']);
     assert.equal(u.recs.length, 1);
+  });
+
+  it('the DNS pre-filter never refuses a first message the DNS analyzer would confirm (UDP and TCP)', () => {
+    const dns = DEFAULT_FACTORIES.find((f) => f.name === 'dns')!;
+    const r = rng(12);
+    let refused = 0;
+    for (let i = 0; i < 20000; i++) {
+      // A valid query or response with random header flags: the analyzer decides on those.
+      const q = dnsMessage({ id: i & 0xffff, response: r() < 0.5, questions: [{ name: 'svc.ns.svc.cluster.local', type: 1 }] });
+      q[2] = Math.floor(r() * 256);
+      q[3] = Math.floor(r() * 256);
+      const framed = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+      for (const [transport, b] of [['udp', q], ['tcp', framed]] as const) {
+        if (dns.accepts!(true, b, 0, b.length)) continue;
+        refused++;
+        const a = new DnsAnalyzer(collector(transport).opts);
+        a.data(true, b, 0, b.length, 1);
+        assert.notEqual(a.state, 'confirmed', `${transport} ${b.subarray(0, 8).toString('hex')}`);
+      }
+    }
+    assert.ok(refused > 1000, `only ${refused} refused: the property was barely exercised`);
+  });
+
+  it('analyzerFactory: records tied to their connection; detection decided by the first payload, as the mux decides it', () => {
+    const recs: AppRecordOut[] = [];
+    const make = analyzerFactory((r) => recs.push(r));
+    const info = (uid: string) => ({ uid, proto: 'udp' as const, orig_h: '10.244.1.5', orig_p: 40000, resp_h: '10.96.0.10', resp_p: 53, ts: 1 });
+    const q = dnsMessage({ id: 7, response: false, questions: [{ name: 'api.default.svc.cluster.local', type: 1 }] });
+    const statsd = Buffer.from('api.requests:1|c');
+    const dnsConn = make(info('Cdns'))!;
+    dnsConn.datagram(true, q, 0, q.length, 1);
+    dnsConn.end(2);
+    assert.deepEqual(dnsConn.services(), ['dns']);
+    assert.deepEqual(recs.map((r) => [r.kind, r.uid, r.conn.resp_p]), [['dns', 'Cdns', 53]]);
+    // Nothing takes the first datagram: the connection is not analysed any further.
+    const other = make(info('Cother'))!;
+    other.datagram(true, statsd, 0, statsd.length, 1);
+    other.datagram(true, q, 0, q.length, 2);
+    other.end(3);
+    assert.deepEqual(other.services(), []);
+    assert.equal(recs.length, 1);
+    // A connection without payload, or starting with a gap, has nothing to say.
+    const silent = make(info('Csilent'))!;
+    silent.end(1);
+    assert.deepEqual(silent.services(), []);
+    const gap = make({ ...info('Cgap'), proto: 'tcp' })!;
+    gap.gap(true, 100);
+    gap.stream(true, q, 0, q.length, 1);
+    gap.end(2);
+    assert.deepEqual(gap.services(), []);
+    assert.equal(make({ ...info('Cicmp'), proto: 'icmp' }), null);
   });
 
   it('gives up on unknown protocols: no service, nothing emitted, analysis stops', () => {
