@@ -7,7 +7,7 @@
 export type FieldType = 'ip' | 'keyword' | 'long' | 'date' | 'boolean';
 
 export interface SqlColumn {
-  /** Columns of table `conn`; a condition holds when it holds for any of them (related.ip). */
+  /** Columns of the registry's table; a condition holds when it holds for any of them (related.ip). */
   readonly columns: readonly string[];
   /** The column holds a JSON array of strings (a list field). */
   readonly json: boolean;
@@ -23,6 +23,8 @@ export interface FieldDef {
   readonly multi: boolean;
   readonly sql: SqlColumn;
   readonly description: string;
+  /** Some records hold no value: keyset pagination needs one on every record, so it does not sort. */
+  readonly optional?: boolean;
 }
 
 /** An alias that means "either side": `ns: x` is `eastwatch.source.namespace: x or eastwatch.destination.namespace: x`. */
@@ -31,8 +33,10 @@ export interface EitherAlias {
   readonly fields: readonly string[];
 }
 
-function f(name: string, type: FieldType, col: string | string[], aliases: string[], description: string, opts: { multi?: boolean; json?: boolean; text?: string } = {}): FieldDef {
-  return {
+export interface FieldOptions { multi?: boolean; json?: boolean; text?: string; optional?: boolean }
+
+export function f(name: string, type: FieldType, col: string | string[], aliases: string[], description: string, opts: FieldOptions = {}): FieldDef {
+  const d: FieldDef = {
     name,
     type,
     aliases,
@@ -40,6 +44,7 @@ function f(name: string, type: FieldType, col: string | string[], aliases: strin
     sql: { columns: Array.isArray(col) ? col : [col], json: opts.json ?? false, text: opts.text },
     description,
   };
+  return opts.optional ? { ...d, optional: true } : d;
 }
 
 export const FIELDS: readonly FieldDef[] = [
@@ -79,6 +84,7 @@ export const FIELDS: readonly FieldDef[] = [
   f('zeek.connection.tunnel_parents', 'keyword', 'tunnel_parents', ['tunnel_parents'], 'uids of the carrying tunnels', { multi: true, json: true }),
   f('eastwatch.interim', 'boolean', 'interim', ['interim'], 'record emitted while the connection was open'),
   f('eastwatch.tunnel.type', 'keyword', 'tunnel_type', ['tunnel'], 'overlay that carried this connection'),
+  f('eastwatch.capture', 'keyword', 'capture', ['capture'], 'SHA-256 of the uploaded capture the connection was analysed from', { optional: true }),
   f('eastwatch.tunnel.id', 'long', 'tunnel_id', [], 'VNI / key of that overlay'),
   // Kubernetes identity (issue: Kubernetes enrichment). Declared here so queries and mappings are stable.
   f('eastwatch.source.kind', 'keyword', 'src_kind', [], 'what the originator is: pod, service, node, endpoint, internal, external'),
@@ -106,34 +112,84 @@ export const EITHER_ALIASES: readonly EitherAlias[] = [
   { alias: 'port', fields: ['source.port', 'destination.port'] },
 ];
 
-const BY_NAME = new Map<string, FieldDef>();
-for (const d of FIELDS) {
-  for (const n of [d.name, ...d.aliases]) {
-    if (BY_NAME.has(n)) throw new Error(`field registry: duplicate name ${n}`);
-    BY_NAME.set(n, d);
-  }
-}
-const EITHER = new Map<string, EitherAlias>(EITHER_ALIASES.map((e) => [e.alias, e]));
-
 export type Resolved = { kind: 'field'; def: FieldDef } | { kind: 'either'; defs: FieldDef[] };
 
-/** A field name or alias, or null when unknown. */
+/**
+ * The fields of one record type (connections, dns, http, ...): the parser, both compilers and
+ * the stores take a registry, so every record type gets the same language without a copy of it.
+ */
+export class FieldRegistry {
+  private readonly byName = new Map<string, FieldDef>();
+  private readonly either: Map<string, EitherAlias>;
+
+  constructor(readonly name: string, readonly fields: readonly FieldDef[], eitherAliases: readonly EitherAlias[] = []) {
+    for (const d of fields) {
+      for (const n of [d.name, ...d.aliases]) {
+        if (this.byName.has(n)) throw new Error(`field registry ${name}: duplicate name ${n}`);
+        this.byName.set(n, d);
+      }
+    }
+    this.either = new Map(eitherAliases.map((e) => [e.alias, e]));
+    for (const e of eitherAliases) {
+      if (this.byName.has(e.alias)) throw new Error(`field registry ${name}: alias ${e.alias} is also a field name`);
+      for (const n of e.fields) if (!this.byName.has(n)) throw new Error(`field registry ${name}: alias ${e.alias} names unknown field ${n}`);
+    }
+  }
+
+  /** A field name or alias, or null when unknown. */
+  resolve(name: string): Resolved | null {
+    const d = this.byName.get(name);
+    if (d) return { kind: 'field', def: d };
+    const e = this.either.get(name);
+    if (e) return { kind: 'either', defs: e.fields.map((n) => this.byName.get(n) as FieldDef) };
+    return null;
+  }
+
+  /** A field (not an either-alias) by name or alias. */
+  field(name: string): FieldDef | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Every accepted name: ECS names, aliases, either-aliases. */
+  names(): string[] {
+    return [...this.byName.keys(), ...this.either.keys()];
+  }
+
+  /** The closest known name, for "did you mean"; undefined when nothing is close. */
+  suggest(name: string): string | undefined {
+    const lower = name.toLowerCase();
+    let best: string | undefined;
+    let bestD = Infinity;
+    for (const n of this.names()) {
+      // A typo in the last segment ("destination.prot") or the bare last segment ("transport").
+      const d = Math.min(editDistance(lower, n.toLowerCase()), n.endsWith(`.${lower}`) ? 1 : Infinity);
+      if (d < bestD) { bestD = d; best = n; }
+    }
+    return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  }
+}
+
+/** The connection records' registry: the default of the parser and the stores. */
+export const CONN_FIELDS = new FieldRegistry('conn', FIELDS, EITHER_ALIASES);
+
+/** A field name or alias of the connection registry, or null when unknown. */
 export function resolveField(name: string): Resolved | null {
-  const d = BY_NAME.get(name);
-  if (d) return { kind: 'field', def: d };
-  const e = EITHER.get(name);
-  if (e) return { kind: 'either', defs: e.fields.map((n) => BY_NAME.get(n) as FieldDef) };
-  return null;
+  return CONN_FIELDS.resolve(name);
 }
 
-/** A field (not an either-alias) by name or alias. */
+/** A connection field (not an either-alias) by name or alias. */
 export function fieldDef(name: string): FieldDef | undefined {
-  return BY_NAME.get(name);
+  return CONN_FIELDS.field(name);
 }
 
-/** Every accepted name: ECS names, aliases, either-aliases. */
+/** Every accepted connection field name: ECS names, aliases, either-aliases. */
 export function allFieldNames(): string[] {
-  return [...BY_NAME.keys(), ...EITHER.keys()];
+  return CONN_FIELDS.names();
+}
+
+/** The closest known connection field name, for "did you mean". */
+export function suggestField(name: string): string | undefined {
+  return CONN_FIELDS.suggest(name);
 }
 
 function editDistance(a: string, b: string): number {
@@ -148,17 +204,4 @@ function editDistance(a: string, b: string): number {
     }
   }
   return prev[b.length];
-}
-
-/** The closest known name, for "did you mean"; undefined when nothing is close. */
-export function suggestField(name: string): string | undefined {
-  const lower = name.toLowerCase();
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const n of allFieldNames()) {
-    // A typo in the last segment ("destination.prot") or the bare last segment ("transport").
-    const d = Math.min(editDistance(lower, n.toLowerCase()), n.endsWith(`.${lower}`) ? 1 : Infinity);
-    if (d < bestD) { bestD = d; best = n; }
-  }
-  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }

@@ -13,7 +13,7 @@
  * field are wildcards. Every error is a QueryError carrying the character position.
  */
 import { QueryError, type Instant, type Query, type RangeOp, type Value, type WildPart } from './ast';
-import { resolveField, suggestField, type FieldDef } from './fields';
+import { CONN_FIELDS, type FieldDef, type FieldRegistry } from './fields';
 import { ipKey, parseCidr } from './ip';
 
 type TokType = 'word' | 'string' | 'lparen' | 'rparen' | 'colon' | 'neq' | 'cmp' | 'and' | 'or' | 'not' | 'eof';
@@ -97,11 +97,13 @@ function lex(q: string): Token[] {
 export interface ParseOptions {
   /** "now" for relative times (now-15m); default the current time. */
   now?: Date;
+  /** The fields of the record type queried; default the connection records'. */
+  fields?: FieldRegistry;
 }
 
 /** Parse a query into its AST; throws QueryError. An empty query matches everything. */
 export function parseQuery(query: string, opts: ParseOptions = {}): Query {
-  return new Parser(query, lex(query), opts.now ?? new Date()).parse();
+  return new Parser(query, lex(query), opts.now ?? new Date(), opts.fields ?? CONN_FIELDS).parse();
 }
 
 /** A value as written, with where it starts. */
@@ -115,7 +117,7 @@ interface RawValue {
 class Parser {
   private i = 0;
 
-  constructor(private readonly q: string, private readonly toks: Token[], private readonly now: Date) {}
+  constructor(private readonly q: string, private readonly toks: Token[], private readonly now: Date, private readonly fields: FieldRegistry) {}
 
   private peek(): Token { return this.toks[this.i]; }
   private next(): Token { return this.toks[this.i++]; }
@@ -201,9 +203,9 @@ class Parser {
   }
 
   private resolve(name: string, pos: number): FieldDef[] {
-    const r = resolveField(name);
+    const r = this.fields.resolve(name);
     if (r === null) {
-      const s = suggestField(name);
+      const s = this.fields.suggest(name);
       throw this.err(`unknown field '${name}'${s ? `; did you mean '${s}'?` : ''}`, pos);
     }
     return r.kind === 'field' ? [r.def] : r.defs;

@@ -9,7 +9,7 @@ import { QueryError } from '../query/ast';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { openStore } from './index';
-import { StoreRequestError, StoreUnavailableError, type SortOrder, type Store, type StoreRecord } from './types';
+import { StoreRequestError, StoreUnavailableError, type AppRecordOut, type SortOrder, type Store, type StoreRecord } from './types';
 
 export const DEFAULT_DATA_DIR = './eastwatch-data';
 
@@ -22,6 +22,8 @@ export interface StoreCliOptions {
 export interface StoreOutput {
   where: string;
   add(r: StoreRecord): void;
+  /** An application record (dns, http, ...): through the same writer, so one backpressure for both. */
+  addApp(r: AppRecordOut): void;
   congestion(): Promise<void> | undefined;
   /** Flush and close; resolves with a one-line report. */
   close(): Promise<string>;
@@ -34,17 +36,21 @@ function describeStore(s: Store, dataDir: string): string {
 export async function openStoreOutput(o: StoreCliOptions): Promise<StoreOutput> {
   const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
   const store = await openStore({ dataDir });
-  const w = store.writer();
+  // analyze --store: one large load, searched after it ends.
+  const w = store.writer({ bulkLoad: true });
   const where = describeStore(store, dataDir);
+  let conns = 0;
+  let apps = 0;
   return {
     where,
-    add: (r) => w.add(r),
+    add: (r) => { conns++; w.add(r); },
+    addApp: (r) => { apps++; w.addApp(r); },
     congestion: () => w.congestion(),
     close: async () => {
       try {
         const res = await w.close();
         const extra = `${res.stale ? `, ${res.stale} older than stored` : ''}${res.deadLettered ? `, ${res.deadLettered} refused (see the dead letters)` : ''}`;
-        return `stored ${res.written} records in ${where}${extra}`;
+        return `stored ${res.written} of ${conns} connection and ${apps} application records in ${where}${extra}`;
       } finally {
         await store.close();
       }

@@ -4,7 +4,7 @@
  * two backends give the same answers.
  */
 import { instantFromSeconds, type Instant, type Query } from '../query/ast';
-import { fieldDef, type FieldDef } from '../query/fields';
+import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../query/fields';
 import { parseInstant, parseQuery } from '../query/parser';
 import { StoreRequestError, type Edge, type SearchFilter, type TimeBound } from './types';
 
@@ -17,11 +17,11 @@ export function toInstant(b: TimeBound, now: Date): Instant {
 }
 
 /** The filter as one AST: query and [from, to) on @timestamp. */
-export function filterQuery(f: SearchFilter, now = new Date()): Query {
+export function filterQuery(f: SearchFilter, now = new Date(), fields: FieldRegistry = CONN_FIELDS): Query {
   const parts: Query[] = [];
-  const q = typeof f.query === 'string' || f.query === undefined ? parseQuery(f.query ?? '', { now }) : f.query;
+  const q = typeof f.query === 'string' || f.query === undefined ? parseQuery(f.query ?? '', { now, fields }) : f.query;
   if (q.kind !== 'all') parts.push(q);
-  const ts = fieldDef('@timestamp') as FieldDef;
+  const ts = fields.field('@timestamp') as FieldDef;
   if (f.from !== undefined) parts.push({ kind: 'range', field: ts, op: 'gte', value: { kind: 'date', v: toInstant(f.from, now) }, pos: 0 });
   if (f.to !== undefined) parts.push({ kind: 'range', field: ts, op: 'lt', value: { kind: 'date', v: toInstant(f.to, now) }, pos: 0 });
   if (parts.length === 0) return { kind: 'all' };
@@ -36,15 +36,15 @@ const OPTIONAL = new Set([
   'eastwatch.destination.service', 'eastwatch.destination.node', 'eastwatch.scope', 'eastwatch.policy.verdict',
 ]);
 
-export function sortField(name: string): FieldDef {
-  const d = fieldDef(name);
+export function sortField(name: string, fields: FieldRegistry = CONN_FIELDS): FieldDef {
+  const d = fields.field(name);
   if (!d) throw new StoreRequestError(`unknown sort field '${name}'`);
-  if (d.multi || OPTIONAL.has(d.name)) throw new StoreRequestError(`'${d.name}' cannot be sorted on (it may hold no value or several)`);
+  if (d.multi || d.optional || OPTIONAL.has(d.name)) throw new StoreRequestError(`'${d.name}' cannot be sorted on (it may hold no value or several)`);
   return d;
 }
 
-export function aggField(name: string): FieldDef {
-  const d = fieldDef(name);
+export function aggField(name: string, fields: FieldRegistry = CONN_FIELDS): FieldDef {
+  const d = fields.field(name);
   if (!d) throw new StoreRequestError(`unknown field '${name}'`);
   if (d.type === 'date') throw new StoreRequestError(`'${d.name}' is a time: use the histogram`);
   return d;

@@ -62,6 +62,8 @@ export interface EcsConnDoc {
   };
   eastwatch: {
     interim: boolean;
+    /** SHA-256 of the uploaded capture the record came from. */
+    capture?: string;
     tunnel?: { type?: string; id?: number };
     source?: EcsWorkload;
     destination?: EcsWorkload;
@@ -95,19 +97,47 @@ export function durationNanos(r: ConnRecord): number {
   return Math.round(r.duration * 1e9);
 }
 
+/**
+ * formatInstant with the date part of the last second reused: records arrive in near time order,
+ * and Date formatting was the largest part of toEcs, which is most of the client's CPU when
+ * indexing (bench/store.ts).
+ */
+let lastSec = NaN;
+let lastBase = '';
+function instantText(i: Instant): string {
+  if (i.sec !== lastSec) {
+    lastSec = i.sec;
+    lastBase = formatInstant({ sec: i.sec, nanos: 0 }).slice(0, 19);
+  }
+  return `${lastBase}.${String(i.nanos).padStart(9, '0')}Z`;
+}
+
+/** ecsMac of the few MACs a capture holds (the pods'), memoised; bounded. */
+const MACS = new Map<string, string>();
+function macText(m: string): string {
+  let v = MACS.get(m);
+  if (v === undefined) {
+    if (MACS.size >= 4096) MACS.clear();
+    v = ecsMac(m);
+    MACS.set(m, v);
+  }
+  return v;
+}
+
 export function toEcs(r: StoreRecord): EcsConnDoc {
   const start = instantFromSeconds(r.ts);
   const durNs = durationNanos(r);
+  const startText = instantText(start);
   const doc: EcsConnDoc = {
-    '@timestamp': formatInstant(start),
+    '@timestamp': startText,
     event: {
       id: r.uid,
       kind: 'event',
       category: ['network'],
       type: ['connection'],
       dataset: 'eastwatch.conn',
-      start: formatInstant(start),
-      end: formatInstant(addNanos(start, durNs)),
+      start: startText,
+      end: durNs === 0 ? startText : instantText(addNanos(start, durNs)),
       duration: durNs,
     },
     source: { ip: r.orig_h, port: r.orig_p, bytes: r.orig_bytes, packets: r.orig_pkts },
@@ -136,8 +166,8 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
     },
     eastwatch: { interim: r.interim },
   };
-  if (r.orig_l2_addr !== null) doc.source.mac = ecsMac(r.orig_l2_addr);
-  if (r.resp_l2_addr !== null) doc.destination.mac = ecsMac(r.resp_l2_addr);
+  if (r.orig_l2_addr !== null) doc.source.mac = macText(r.orig_l2_addr);
+  if (r.resp_l2_addr !== null) doc.destination.mac = macText(r.resp_l2_addr);
   if (r.service.length > 0) doc.network.protocol = r.service.slice();
   if (r.vlan !== null) doc.network.vlan = { id: String(r.vlan) };
   if (r.inner_vlan !== null) doc.network.inner = { vlan: { id: String(r.inner_vlan) } };
@@ -147,6 +177,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
     if (r.tunnel_type !== null) doc.eastwatch.tunnel.type = r.tunnel_type;
     if (r.tunnel_id !== null) doc.eastwatch.tunnel.id = r.tunnel_id;
   }
+  if (r.capture !== undefined) doc.eastwatch.capture = r.capture;
   if (r.k8s) {
     doc.eastwatch.source = defined(r.k8s.orig);
     doc.eastwatch.destination = defined(r.k8s.resp);
@@ -198,6 +229,7 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
     interim: d.eastwatch.interim,
   };
   const e = d.eastwatch;
+  if (e.capture !== undefined) r.capture = e.capture;
   if (e.source && e.destination && e.scope !== undefined) {
     r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
     if (e.policy) r.k8s.policy = e.policy;
@@ -247,7 +279,7 @@ export const CONN_MAPPING: Mapping = {
         orig_ip_bytes: lng, resp_ip_bytes: lng, tunnel_parents: kw,
       }),
     }),
-    eastwatch: obj({ interim: bool, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
+    eastwatch: obj({ interim: bool, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
   },
 };
 

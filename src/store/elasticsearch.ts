@@ -6,13 +6,19 @@
  */
 import { Client, errors } from '@elastic/elasticsearch';
 import { toElasticsearch, type EsJson, type EsQueryDsl } from '../query/to-es';
+import { CONN_FIELDS, type FieldRegistry } from '../query/fields';
+import type { Alert, Suppression } from '../../detectors/alert';
 import { CONN_MAPPING, DEAD_LETTER_MAPPING, fromEcs, recordVersion, toEcs, type EcsConnDoc } from './ecs';
+import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, toAppDoc, type AppSpec } from './app-records';
+import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
+import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
+import type { Query } from '../query/ast';
 import {
   aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField,
 } from './common';
 import {
   StoreUnavailableError,
-  type DeadLetter, type DistinctRequest, type Edge, type EdgesRequest, type HistogramBucket, type HistogramRequest,
+  type AlertPatch, type AlertSearch, type AppKind, type AppRecordOut, type DeadLetter, type DistinctRequest, type Edge, type EdgesRequest, type HistogramBucket, type HistogramRequest,
   type RecordWriter, type RetentionResult, type SearchFilter, type SearchPage, type SearchRequest, type Store,
   type StoreRecord, type TopBucket, type TopRequest, type WriteResult,
 } from './types';
@@ -20,7 +26,10 @@ import {
 export interface ElasticsearchStoreOptions {
   /** e.g. http://127.0.0.1:9250 */
   node: string;
-  /** Names: <prefix>-conn (alias), <prefix>-conn-YYYY.MM.DD, <prefix>-deadletter. Default "eastwatch". */
+  /**
+   * Names: <prefix>-conn (alias), <prefix>-conn-YYYY.MM.DD; <prefix>-dns, -http, -tls, -ssh, -app
+   * likewise; <prefix>-deadletter, <prefix>-alerts, <prefix>-suppressions. Default "eastwatch".
+   */
   prefix?: string;
   /** A bulk request closes at this many documents or bytes, whichever first. Defaults 2000 and 5 MB. */
   batchDocs?: number;
@@ -35,11 +44,61 @@ export interface ElasticsearchStoreOptions {
   replicas?: number;
 }
 
-interface BulkItem {
+/** A document ready for a bulk request, before it is encoded into a batch. */
+interface ItemText {
   uid: string;
   index: string;
   action: string;
   source: string;
+}
+
+/** One document of a bulk request: its action and source lie in the batch's buffer at [start, mid) and [mid, end). */
+interface BulkItem {
+  uid: string;
+  index: string;
+  start: number;
+  mid: number;
+  end: number;
+}
+
+/**
+ * A bulk request being built: its NDJSON encoded once, straight into one buffer, as documents
+ * arrive, instead of thousands of strings kept on the JS heap until the request and then joined
+ * (a second copy) and encoded; the body sent is the buffer itself.
+ */
+class Batch {
+  readonly items: BulkItem[] = [];
+  private buf: Buffer;
+  len = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Appends `action\nsource\n`; false (nothing written) when it might not fit. */
+  add(uid: string, index: string, action: string, source: string): boolean {
+    // At most 3 bytes per UTF-16 unit: a bound that needs no second pass over the text.
+    if (this.len + 3 * (action.length + source.length) + 2 > this.buf.length) return false;
+    const start = this.len;
+    this.len += this.buf.write(action, this.len, 'utf8');
+    this.buf[this.len++] = 0x0a;
+    const mid = this.len;
+    this.len += this.buf.write(source, this.len, 'utf8');
+    this.buf[this.len++] = 0x0a;
+    this.items.push({ uid, index, start, mid, end: this.len });
+    return true;
+  }
+
+  /** The request body of these items (all of them: the buffer as is). */
+  body(items: readonly BulkItem[]): Buffer {
+    if (items.length === this.items.length) return this.buf.subarray(0, this.len);
+    return Buffer.concat(items.map((i) => this.buf.subarray(i.start, i.end)));
+  }
+
+  /** The document of an item, as text (for the dead letters). */
+  source(i: BulkItem): string {
+    return this.buf.toString('utf8', i.mid, i.end - 1);
+  }
 }
 
 interface BulkResponse {
@@ -56,10 +115,17 @@ const BULK_FILTER = 'errors,items.*.status,items.*.error.type,items.*.error.reas
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+let lastDay = NaN;
+let lastDayText = '';
+/** YYYY.MM.DD (UTC) of epoch seconds; the last day's text reused, as records come in near time order. */
 function dayOf(ts: number): string {
-  const d = new Date(Math.floor(ts) * 1000);
+  const day = Math.floor(ts / 86400);
+  if (day === lastDay) return lastDayText;
+  const d = new Date(day * 86400 * 1000);
   if (Number.isNaN(d.getTime())) return 'invalid';
-  return `${d.getUTCFullYear()}.${String(d.getUTCMonth() + 1).padStart(2, '0')}.${String(d.getUTCDate()).padStart(2, '0')}`;
+  lastDay = day;
+  lastDayText = `${d.getUTCFullYear()}.${String(d.getUTCMonth() + 1).padStart(2, '0')}.${String(d.getUTCDate()).padStart(2, '0')}`;
+  return lastDayText;
 }
 
 /** Worth another attempt: unreachable, timed out, overloaded (429) or a server-side 5xx. */
@@ -74,6 +140,8 @@ export class ElasticsearchStore implements Store {
   readonly prefix: string;
   readonly alias: string;
   readonly deadLetterIndex: string;
+  readonly alertIndex: string;
+  readonly suppressionIndex: string;
   private readonly client: Client;
   private readonly o: Required<Omit<ElasticsearchStoreOptions, 'prefix'>>;
 
@@ -81,6 +149,8 @@ export class ElasticsearchStore implements Store {
     this.prefix = opts.prefix ?? 'eastwatch';
     this.alias = `${this.prefix}-conn`;
     this.deadLetterIndex = `${this.prefix}-deadletter`;
+    this.alertIndex = `${this.prefix}-alerts`;
+    this.suppressionIndex = `${this.prefix}-suppressions`;
     this.o = {
       node: opts.node,
       batchDocs: opts.batchDocs ?? 2000,
@@ -130,34 +200,73 @@ export class ElasticsearchStore implements Store {
       template: { aliases: { [this.alias]: {} } },
       _meta: { managed_by: 'eastwatch', record: 'conn' },
     });
+    // Fields added since an existing daily index was made (mappings only grow): without this a
+    // strict mapping would refuse today's records that carry them.
+    await this.req('PUT', `/${p}-conn-*/_mapping`, CONN_MAPPING, { allow_no_indices: true });
     await this.req('PUT', `/_index_template/${p}-deadletter`, {
       index_patterns: [this.deadLetterIndex],
       priority: 200,
       template: { settings, mappings: DEAD_LETTER_MAPPING },
       _meta: { managed_by: 'eastwatch' },
     });
+    // Application records: one template and one alias per spec; daily indices like the connections'.
+    for (const sp of APP_SPECS) {
+      await this.req('PUT', `/_component_template/${p}-${sp.index}-mappings`, { template: { mappings: appMapping(sp) }, _meta: { managed_by: 'eastwatch' } });
+      await this.req('PUT', `/_index_template/${p}-${sp.index}`, {
+        index_patterns: [`${this.appAlias(sp)}-*`],
+        composed_of: [`${p}-conn-settings`, `${p}-${sp.index}-mappings`],
+        priority: 200,
+        template: { aliases: { [this.appAlias(sp)]: {} } },
+        _meta: { managed_by: 'eastwatch', record: sp.kind },
+      });
+    }
+    for (const [name, mappings] of [[this.alertIndex, ALERT_MAPPING], [this.suppressionIndex, SUPPRESSION_MAPPING]] as const) {
+      await this.req('PUT', `/_index_template/${name}`, { index_patterns: [name], priority: 200, template: { settings, mappings }, _meta: { managed_by: 'eastwatch' } });
+      // Created now (not on first write) so that reads and updates of an empty store find an index.
+      try {
+        await this.req('PUT', `/${name}`);
+      } catch (e) {
+        if (!(e instanceof errors.ResponseError && e.statusCode === 400 && /resource_already_exists/.test(e.message))) throw e;
+      }
+    }
+  }
+
+  appAlias(sp: AppSpec): string {
+    return `${this.prefix}-${sp.index}`;
+  }
+
+  private appItem(r: AppRecordOut): ItemText {
+    const sp = appSpec(r.kind);
+    const id = appRecordId(r);
+    const index = `${this.appAlias(sp)}-${dayOf(r.ts)}`;
+    return { uid: id, index, action: JSON.stringify({ index: { _index: index, _id: id } }), source: JSON.stringify(toAppDoc(sp, r, id)) };
+  }
+
+  /** Every alias of record data: connections and each application spec. */
+  private dataAliases(): string[] {
+    return [this.alias, ...APP_SPECS.map((sp) => this.appAlias(sp))];
   }
 
   indexFor(r: StoreRecord): string {
     return `${this.alias}-${dayOf(r.ts)}`;
   }
 
-  private item(r: StoreRecord): BulkItem {
+  private item(r: StoreRecord): ItemText {
     const index = this.indexFor(r);
     return {
       uid: r.uid,
       index,
-      action: JSON.stringify({ index: { _index: index, _id: r.uid, version: recordVersion(r), version_type: 'external_gte' } }),
+      action: `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.uid)},"version":${recordVersion(r)},"version_type":"external_gte"}}`,
       source: JSON.stringify(toEcs(r)),
     };
   }
 
   /** One batch to the end: retried items retried, refused items dead-lettered; rejects only when the node stays unavailable. */
-  async sendBatch(items: BulkItem[]): Promise<WriteResult> {
+  async sendBatch(batch: Batch): Promise<WriteResult> {
     const res: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
-    let pending = items;
+    let pending: readonly BulkItem[] = batch.items;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const body = pending.map((i) => `${i.action}\n${i.source}\n`).join('');
+      const body = batch.body(pending);
       // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
       const resp = await this.withRetry('bulk', () => this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>);
       const retry: BulkItem[] = [];
@@ -178,7 +287,7 @@ export class ElasticsearchStore implements Store {
         retry.length = 0;
       }
       if (dead.length > 0) {
-        await this.deadLetter(dead);
+        await this.deadLetter(dead.map((d) => ({ ...d, source: batch.source(d.item) })));
         res.deadLettered += dead.length;
       }
       pending = retry;
@@ -187,10 +296,10 @@ export class ElasticsearchStore implements Store {
     return res;
   }
 
-  private async deadLetter(dead: { item: BulkItem; status: number; reason: string }[]): Promise<void> {
+  private async deadLetter(dead: { item: BulkItem; status: number; reason: string; source: string }[]): Promise<void> {
     const at = new Date().toISOString();
     const body = dead.map((d) => `${JSON.stringify({ create: { _index: this.deadLetterIndex } })}\n${JSON.stringify({
-      '@timestamp': at, reason: d.reason, status: d.status, index: d.item.index, doc_id: d.item.uid, document: d.item.source,
+      '@timestamp': at, reason: d.reason, status: d.status, index: d.item.index, doc_id: d.item.uid, document: d.source,
     })}\n`).join('');
     const resp = await this.withRetry('dead-letter bulk', () => this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body }) as Promise<BulkResponse>);
     if (resp.errors) {
@@ -200,16 +309,21 @@ export class ElasticsearchStore implements Store {
     }
   }
 
+  /**
+   * The streaming writer. WriterOptions.bulkLoad changes nothing here: a long refresh interval on
+   * the daily indices during a load measured slower, not faster (bench/store.ts, 500k records: 77%
+   * of the raw _bulk rate against 84% without), the final refresh and its index creation costing
+   * more than the refreshes saved (search-idle shards skip them anyway).
+   */
   writer(): RecordWriter {
     const total: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
-    const queue: BulkItem[][] = [];
+    const queue: Batch[] = [];
     const inflight = new Set<Promise<void>>();
-    let buf: BulkItem[] = [];
-    let bytes = 0;
+    let buf: Batch | null = null;
     let failure: unknown = null;
     const pump = (): void => {
       while (inflight.size < this.o.concurrency && queue.length > 0) {
-        const batch = queue.shift() as BulkItem[];
+        const batch = queue.shift() as Batch;
         const p: Promise<void> = this.sendBatch(batch).then(
           (r) => { total.written += r.written; total.stale += r.stale; total.deadLettered += r.deadLettered; },
           (e: unknown) => { failure ??= e; },
@@ -218,20 +332,25 @@ export class ElasticsearchStore implements Store {
       }
     };
     const cut = (): void => {
-      if (buf.length === 0) return;
+      if (buf === null || buf.items.length === 0) return;
       queue.push(buf);
-      buf = [];
-      bytes = 0;
+      buf = null;
       pump();
     };
+    const push = (it: ItemText): void => {
+      if (failure !== null) throw failure;
+      buf ??= new Batch(this.o.batchBytes);
+      if (!buf.add(it.uid, it.index, it.action, it.source)) {
+        cut();
+        // A document larger than a whole batch goes alone, in a buffer of its size.
+        buf = new Batch(Math.max(this.o.batchBytes, 3 * (it.action.length + it.source.length) + 2));
+        buf.add(it.uid, it.index, it.action, it.source);
+      }
+      if (buf.items.length >= this.o.batchDocs || buf.len >= this.o.batchBytes) cut();
+    };
     return {
-      add: (r) => {
-        if (failure !== null) throw failure;
-        const it = this.item(r);
-        buf.push(it);
-        bytes += it.action.length + it.source.length + 2;
-        if (buf.length >= this.o.batchDocs || bytes >= this.o.batchBytes) cut();
-      },
+      add: (r) => push(this.item(r)),
+      addApp: (r) => push(this.appItem(r)),
       congestion: () => {
         if (inflight.size < this.o.concurrency || queue.length === 0) return undefined;
         return Promise.race(inflight);
@@ -255,8 +374,19 @@ export class ElasticsearchStore implements Store {
     return w.close();
   }
 
+  async writeApp(records: readonly AppRecordOut[]): Promise<WriteResult> {
+    const w = this.writer();
+    for (const r of records) {
+      w.addApp(r);
+      const c = w.congestion();
+      if (c) await c;
+    }
+    return w.close();
+  }
+
   async refresh(): Promise<void> {
-    await this.req('POST', `/${this.alias}-*,${this.deadLetterIndex}/_refresh`, undefined, { ignore_unavailable: true, allow_no_indices: true });
+    const names = [...this.dataAliases().map((a) => `${a}-*`), this.deadLetterIndex, this.alertIndex, this.suppressionIndex];
+    await this.req('POST', `/${names.join(',')}/_refresh`, undefined, { ignore_unavailable: true, allow_no_indices: true });
   }
 
   private async searchAlias<T>(body: Record<string, unknown>): Promise<SearchResponse<T>> {
@@ -273,25 +403,58 @@ export class ElasticsearchStore implements Store {
     return h ? fromEcs(h._source) : null;
   }
 
-  async search(req: SearchRequest): Promise<SearchPage> {
-    const f = sortField(req.sort?.field ?? '@timestamp');
+  /** One search_after page of `index` in (sort field, tie field) order. */
+  private async page<T>(index: string, fields: FieldRegistry, req: SearchRequest, extra: Query | null, tie: string): Promise<{ hits: T[]; next: string | null }> {
+    const f = sortField(req.sort?.field ?? '@timestamp', fields);
     const order = req.sort?.order ?? 'desc';
     const limit = pageSize(req.limit);
     // date_nanos sort values as text: as JSON numbers, epoch nanoseconds lose digits past 2^53.
     const primary = f.type === 'date' ? { order, format: 'strict_date_optional_time_nanos' } : { order };
+    const q = filterQuery(req, new Date(), fields);
     const body: Record<string, unknown> = {
-      query: this.query(req),
-      sort: [{ [f.name]: primary }, { 'event.id': { order: 'asc' } }],
+      query: toElasticsearch(extra === null ? q : q.kind === 'all' ? extra : { kind: 'and', children: [q, extra] }),
+      sort: [{ [f.name]: primary }, { [tie]: { order: 'asc' } }],
       // One more than the page tells whether there is a next page (capped by the result window).
       size: Math.min(limit + 1, 10_000),
       track_total_hits: false,
     };
     if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
-    const r = await this.searchAlias<EcsConnDoc>(body);
+    const r = await this.withRetry('search', () => this.req<SearchResponse<T>>('POST', `/${index}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }));
     const hits = r.hits.hits;
     const more = hits.length > limit || (limit === 10_000 && hits.length === limit);
     const page = hits.length > limit ? hits.slice(0, limit) : hits;
-    return { records: page.map((h) => fromEcs(h._source)), next: more ? encodeCursor(page[page.length - 1].sort ?? []) : null };
+    return { hits: page.map((h) => h._source), next: more ? encodeCursor(page[page.length - 1].sort ?? []) : null };
+  }
+
+  async search(req: SearchRequest): Promise<SearchPage> {
+    const { hits, next } = await this.page<EcsConnDoc>(this.alias, CONN_FIELDS, req, null, 'event.id');
+    return { records: hits.map(fromEcs), next };
+  }
+
+  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }> {
+    const sp = appSpec(kind);
+    const { hits, next } = await this.page<{ event: { original: string } }>(this.appAlias(sp), sp.registry, req, kindFilter(sp, kind), 'event.id');
+    return { records: hits.map(fromAppDoc), next };
+  }
+
+  async appsOf(uid: string): Promise<AppRecordOut[]> {
+    const out: AppRecordOut[] = [];
+    let after: EsJson[] | undefined;
+    // Pages of 1000: a long-lived connection may carry many records (DNS over one UDP flow, keep-alive HTTP).
+    for (;;) {
+      const r = await this.withRetry('search', () => this.req<SearchResponse<{ event: { original: string } }>>('POST', `/${APP_SPECS.map((sp) => this.appAlias(sp)).join(',')}/_search`, {
+        query: { term: { 'zeek.session_id': uid } },
+        sort: [{ '@timestamp': { order: 'asc', format: 'strict_date_optional_time_nanos' } }, { 'event.id': { order: 'asc' } }],
+        size: 1000,
+        track_total_hits: false,
+        _source: ['event.original'],
+        ...(after ? { search_after: after } : {}),
+      }, { ignore_unavailable: true, allow_no_indices: true }));
+      const hits = r.hits.hits;
+      out.push(...hits.map((h) => fromAppDoc(h._source)));
+      if (hits.length < 1000) return out;
+      after = hits[hits.length - 1].sort;
+    }
   }
 
   async count(filter: SearchFilter): Promise<number> {
@@ -370,8 +533,10 @@ export class ElasticsearchStore implements Store {
     const cutoff = retentionCutoff(maxAgeDays, now);
     const cutoffDay = dayOf(cutoff.getTime() / 1000);
     await this.refresh();
-    const rows = await this.req<{ index: string; 'docs.count': string | null }[]>('GET', `/_cat/indices/${this.alias}-*`, undefined, { format: 'json', h: 'index,docs.count' });
-    const re = new RegExp(`^${this.alias.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d{4}\\.\\d{2}\\.\\d{2})$`);
+    const aliases = this.dataAliases();
+    const rows = await this.req<{ index: string; 'docs.count': string | null }[]>('GET', `/_cat/indices/${aliases.map((a) => `${a}-*`).join(',')}`, undefined, { format: 'json', h: 'index,docs.count' });
+    const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const re = new RegExp(`^(?:${aliases.map(esc).join('|')})-(\\d{4}\\.\\d{2}\\.\\d{2})$`);
     // Whole daily indices go: no delete_by_query needed (the bare node has none), and it is cheap.
     const old = rows.filter((r) => { const m = re.exec(r.index); return m !== null && m[1] < cutoffDay; });
     if (old.length > 0) await this.req('DELETE', `/${old.map((r) => r.index).join(',')}`);
@@ -389,11 +554,127 @@ export class ElasticsearchStore implements Store {
     return r.hits.hits.map((h) => ({ uid: h._source.doc_id ?? null, reason: h._source.reason, at: h._source['@timestamp'], document: h._source.document }));
   }
 
+  // ---------------------------------------------------------------- alerts and suppressions
+
+  async writeAlerts(alerts: readonly Alert[]): Promise<void> {
+    alerts.forEach(validateAlert);
+    if (alerts.length === 0) return;
+    const rules = await this.listSuppressions();
+    const now = new Date();
+    // The newest write of an id wins within one call too.
+    let pending = [...new Map(alerts.map((a) => [a.id, a])).values()];
+    // Read the stored copies, write with if_seq_no: an analyst's patch in between makes the write
+    // conflict (409), and that alert is merged again from the fresh copy. No script needed.
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > this.o.maxRetries) throw new Error(`alerts ${pending.map((a) => a.id).join(', ')}: still conflicting after ${attempt} attempts`);
+      type Got = { _id: string; found: boolean; _seq_no?: number; _primary_term?: number; _source?: AlertDoc };
+      const got = await this.withRetry('alert read', () => this.req<{ docs: Got[] }>('POST', `/${this.alertIndex}/_mget`, { ids: pending.map((a) => a.id) }));
+      const lines: string[] = [];
+      pending.forEach((a, k) => {
+        const g = got.docs[k];
+        const stored = g.found && g._source ? alertFromDoc(g._source) : null;
+        const action = stored
+          ? { index: { _index: this.alertIndex, _id: a.id, if_seq_no: g._seq_no, if_primary_term: g._primary_term } }
+          : { create: { _index: this.alertIndex, _id: a.id } };
+        lines.push(JSON.stringify(action), JSON.stringify(alertDoc(mergeAlert(a, stored, rules, now))));
+      });
+      const resp = await this.withRetry('alert bulk', () => this.client.transport.request({
+        method: 'POST', path: '/_bulk', bulkBody: `${lines.join('\n')}\n`, querystring: { refresh: 'true', filter_path: BULK_FILTER },
+      }) as Promise<BulkResponse>);
+      const retry: Alert[] = [];
+      resp.items.forEach((entry, k) => {
+        const r = Object.values(entry)[0];
+        if (!r.error) return;
+        if (r.status === 409 || r.status === 429 || r.status >= 500) retry.push(pending[k]);
+        else throw new Error(`alert ${pending[k].id} refused by ${this.alertIndex}: ${r.error.type}: ${r.error.reason ?? ''}${r.error.caused_by ? ` (${r.error.caused_by.reason ?? ''})` : ''}`);
+      });
+      pending = retry;
+    }
+  }
+
+  async getAlert(id: string): Promise<Alert | null> {
+    try {
+      const r = await this.withRetry('alert read', () => this.req<{ found: boolean; _source?: AlertDoc }>('GET', `/${this.alertIndex}/_doc/${encodeURIComponent(id)}`));
+      return r.found && r._source ? alertFromDoc(r._source) : null;
+    } catch (e) {
+      if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
+      throw e;
+    }
+  }
+
+  async searchAlerts(req: AlertSearch): Promise<{ alerts: Alert[]; next: string | null }> {
+    const limit = pageSize(req.limit);
+    const b = alertBounds(req);
+    const filter: EsJson[] = [];
+    if (req.status !== undefined) filter.push({ term: { status: req.status } });
+    if (req.detector !== undefined) filter.push({ term: { detector: req.detector } });
+    if (b.minRank !== undefined) filter.push({ range: { severity_rank: { gte: b.minRank } } });
+    if (b.from !== undefined || b.to !== undefined) {
+      filter.push({ range: { last_seen: { ...(b.from !== undefined ? { gte: b.from } : {}), ...(b.to !== undefined ? { lt: b.to } : {}) } } });
+    }
+    const mustNot: EsJson[] = req.includeSuppressed ? [] : [{ term: { suppressed: true } }];
+    const body: Record<string, unknown> = {
+      query: { bool: { filter, must_not: mustNot } },
+      sort: [{ last_seen: { order: 'desc' } }, { id: { order: 'asc' } }],
+      size: Math.min(limit + 1, 10_000),
+      track_total_hits: false,
+    };
+    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
+    const r = await this.withRetry('alert search', () => this.req<SearchResponse<AlertDoc>>('POST', `/${this.alertIndex}/_search`, body));
+    const hits = r.hits.hits;
+    const page = hits.slice(0, limit);
+    const more = hits.length > limit || (limit === 10_000 && hits.length === limit);
+    return { alerts: page.map((h) => alertFromDoc(h._source)), next: more ? encodeCursor(page[page.length - 1].sort ?? []) : null };
+  }
+
+  async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
+    const doc: Record<string, unknown> = {};
+    if (patch.status !== undefined) doc.status = patch.status;
+    if (patch.note !== undefined) doc.note = patch.note;
+    if (Object.keys(doc).length === 0) return this.getAlert(id);
+    try {
+      // A partial update of two scalars: atomic on the server, no read-modify-write here.
+      const r = await this.withRetry('alert update', () => this.req<{ get?: { _source: AlertDoc } }>('POST', `/${this.alertIndex}/_update/${encodeURIComponent(id)}`,
+        { doc, _source: true }, { refresh: 'true', retry_on_conflict: 3 }));
+      return r.get ? alertFromDoc(r.get._source) : this.getAlert(id);
+    } catch (e) {
+      if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
+      throw e;
+    }
+  }
+
+  async addSuppression(sup: Suppression): Promise<void> {
+    validateSuppression(sup);
+    await this.withRetry('suppression write', () => this.req('PUT', `/${this.suppressionIndex}/_doc/${encodeURIComponent(sup.id)}`, sup, { refresh: 'true' }));
+  }
+
+  async listSuppressions(): Promise<Suppression[]> {
+    const r = await this.withRetry('suppression read', () => this.req<SearchResponse<Suppression>>('POST', `/${this.suppressionIndex}/_search`,
+      { size: 10_000, sort: [{ created_at: 'asc' }, { id: 'asc' }], track_total_hits: false }, { ignore_unavailable: true, allow_no_indices: true }));
+    return r.hits.hits.map((h) => h._source);
+  }
+
+  async deleteSuppression(id: string): Promise<boolean> {
+    try {
+      const r = await this.withRetry('suppression delete', () => this.req<{ result: string }>('DELETE', `/${this.suppressionIndex}/_doc/${encodeURIComponent(id)}`, undefined, { refresh: 'true' }));
+      return r.result === 'deleted';
+    } catch (e) {
+      if (e instanceof errors.ResponseError && e.statusCode === 404) return false;
+      throw e;
+    }
+  }
+
   /** Remove everything this store created (tests, uninstall). */
   async destroy(): Promise<void> {
-    await this.req('DELETE', `/${this.alias}-*,${this.deadLetterIndex}`, undefined, { ignore_unavailable: true, allow_no_indices: true });
+    const names = [...this.dataAliases().map((a) => `${a}-*`), this.deadLetterIndex, this.alertIndex, this.suppressionIndex];
+    await this.req('DELETE', `/${names.join(',')}`, undefined, { ignore_unavailable: true, allow_no_indices: true });
     const p = this.prefix;
-    for (const t of [`/_index_template/${p}-conn`, `/_index_template/${p}-deadletter`, `/_component_template/${p}-conn-mappings`, `/_component_template/${p}-conn-settings`]) {
+    const templates = [
+      `/_index_template/${p}-conn`, `/_index_template/${p}-deadletter`, `/_index_template/${this.alertIndex}`, `/_index_template/${this.suppressionIndex}`,
+      ...APP_SPECS.flatMap((sp) => [`/_index_template/${p}-${sp.index}`, `/_component_template/${p}-${sp.index}-mappings`]),
+      `/_component_template/${p}-conn-mappings`, `/_component_template/${p}-conn-settings`,
+    ];
+    for (const t of templates) {
       try { await this.req('DELETE', t); } catch (e) { if (!(e instanceof errors.ResponseError && e.statusCode === 404)) throw e; }
     }
   }

@@ -10,6 +10,8 @@ export * from './types';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite';
 export { ElasticsearchStore, type ElasticsearchStoreOptions } from './elasticsearch';
 export { toEcs, fromEcs, CONN_MAPPING } from './ecs';
+export { APP_SPECS, appSpec, appRecordId, type AppSpec, type AppField } from './app-records';
+export { SEVERITY_RANK, mergeAlert } from './alerts-common';
 
 export interface OpenStoreOptions {
   /** Elasticsearch URL; when absent (and $ES_URL unset), the SQLite store under dataDir. */

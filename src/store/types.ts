@@ -2,8 +2,12 @@
  * The store: where connection records go and where analysts search them. Two backends behind
  * this one interface (SQLite embedded, Elasticsearch), tested by one suite.
  */
+import type { Alert, AlertStatus, Severity, Suppression } from '../../detectors/alert';
 import type { ConnRecord } from '../conntrack/record';
+import type { AppKind, AppRecordOut } from '../output/app-formats';
 import type { Query } from '../query/ast';
+
+export type { AppKind, AppRecordOut };
 
 /** What the store holds: the connection record, Kubernetes identity (record.k8s) included. */
 export type StoreRecord = ConnRecord;
@@ -106,9 +110,21 @@ export interface RetentionResult {
   removedIndices: string[];
 }
 
+export interface WriterOptions {
+  /**
+   * A large load that nobody needs to search fast before close() (analyze --store, the
+   * benchmark). SQLite: into an empty store, the secondary indexes are built at close(), one
+   * sorted pass each, instead of row by row, and the planner's statistics are gathered.
+   * Elasticsearch: no difference (see ElasticsearchStore.writer).
+   */
+  bulkLoad?: boolean;
+}
+
 /** Streaming writes with backpressure: call add() per record, await congestion() when it returns a promise. */
 export interface RecordWriter {
   add(record: StoreRecord): void;
+  /** An application record (dns, http, tls, ssh, app, ...), idempotent by its stable id. */
+  addApp(record: AppRecordOut): void;
   /** A promise while the writer has as much in flight as it allows: await it before adding more. */
   congestion(): Promise<void> | undefined;
   /** Send what is buffered, wait for everything in flight; rejects if any batch could not be stored. */
@@ -122,7 +138,7 @@ export interface Store {
   /** Write records (idempotent by uid); resolves when they are durable. */
   write(records: readonly StoreRecord[]): Promise<WriteResult>;
   /** A streaming writer (what `analyze --store` uses). */
-  writer(): RecordWriter;
+  writer(opts?: WriterOptions): RecordWriter;
   /** Make writes visible to search (Elasticsearch refresh; SQLite: nothing to do). */
   refresh(): Promise<void>;
   get(uid: string): Promise<StoreRecord | null>;
@@ -135,7 +151,50 @@ export interface Store {
   /** Remove records older than `maxAgeDays` whole UTC days before `now`. */
   retain(maxAgeDays: number, now?: Date): Promise<RetentionResult>;
   deadLetters(limit?: number): Promise<DeadLetter[]>;
+
+  /** Application records, idempotent: each has a stable id (uid, kind and a digest of the record). */
+  writeApp(records: readonly AppRecordOut[]): Promise<WriteResult>;
+  /** Every application record of one connection, in time order (then by id). */
+  appsOf(uid: string): Promise<AppRecordOut[]>;
+  /** Application records of one kind, with that kind's fields in the query language; sorted like search(). */
+  searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }>;
+
+  /** Upsert by id: the detector's fields are replaced by the newest write, the analyst's status and note kept; suppressions applied. */
+  writeAlerts(alerts: readonly Alert[]): Promise<void>;
+  getAlert(id: string): Promise<Alert | null>;
+  /** Newest last_seen first, then by id. */
+  searchAlerts(req: AlertSearch): Promise<{ alerts: Alert[]; next: string | null }>;
+  /** The analyst's change; null when there is no such alert. A note of null removes it. */
+  patchAlert(id: string, patch: AlertPatch): Promise<Alert | null>;
+  /** Add or replace (by id). */
+  addSuppression(s: Suppression): Promise<void>;
+  /** Oldest first (created_at, then id). */
+  listSuppressions(): Promise<Suppression[]>;
+  deleteSuppression(id: string): Promise<boolean>;
+
   close(): Promise<void>;
+}
+
+export interface AlertSearch {
+  status?: AlertStatus;
+  /** This severity or higher. */
+  severity?: Severity;
+  detector?: string;
+  /** last_seen >= from (inclusive). */
+  from?: TimeBound;
+  /** last_seen < to (exclusive). */
+  to?: TimeBound;
+  /** Also suppressed alerts; default false. */
+  includeSuppressed?: boolean;
+  /** Default 100, at most 10000. */
+  limit?: number;
+  /** `next` of the previous page. */
+  after?: string;
+}
+
+export interface AlertPatch {
+  status?: AlertStatus;
+  note?: string | null;
 }
 
 /** The store cannot be reached (after its retries); the message says where and why. */

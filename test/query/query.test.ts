@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { parseQuery, QueryError, toElasticsearch, toSql, parseCidr, ipKey, formatKey, instantFromSeconds, formatInstant, instantSeconds, suggestField } from '../../src/query';
+import { appSpec } from '../../src/store/app-records';
 
 const NOW = new Date('2026-01-15T12:00:00Z');
 const es = (q: string): unknown => toElasticsearch(parseQuery(q, { now: NOW }));
@@ -172,5 +173,37 @@ describe('query language: addresses and instants', () => {
       assert.equal(instantSeconds(i), s);
     }
     assert.equal(formatInstant(instantFromSeconds(1768471200.100409)), '2026-01-15T10:00:00.100409000Z');
+  });
+});
+
+describe('query language: a field registry per record type', () => {
+  const dns = appSpec('dns').registry;
+  const http = appSpec('http').registry;
+
+  it('parses with the registry given: its ECS names, aliases and either-aliases', () => {
+    const q = parseQuery('dns.question.name: *.svc.cluster.local and qtype: AAAA and ip: 10.244.1.10', { fields: dns });
+    assert.equal(q.kind, 'and');
+    const es = toElasticsearch(q);
+    assert.deepEqual(es, { bool: { filter: [
+      { wildcard: { 'dns.question.name': { value: '*.svc.cluster.local' } } },
+      { term: { 'dns.question.type': 'AAAA' } },
+      { bool: { should: [{ term: { 'source.ip': '10.244.1.10' } }, { term: { 'destination.ip': '10.244.1.10' } }], minimum_should_match: 1 } },
+    ] } });
+    const sql = toSql(q);
+    assert.equal(sql.sql, '(dns_question_name GLOB ? AND dns_question_type = ? AND (src_key = ? OR dst_key = ?))');
+    assert.equal(sql.params[0], '*.svc.cluster.local');
+    assert.deepEqual(toSql(parseQuery('status >= 500 and uid: Cabc', { fields: http })), { sql: '(http_response_status_code >= ? AND uid = ?)', params: [500, 'Cabc'] });
+  });
+
+  it('a field of another record type is unknown, with a suggestion from the right registry', () => {
+    assert.throws(() => parseQuery('zeek.connection.state: SF', { fields: dns }), (e: unknown) => e instanceof QueryError && /unknown field 'zeek\.connection\.state'/.test(e.message));
+    assert.throws(() => parseQuery('url.domian: x', { fields: http }), (e: unknown) => e instanceof QueryError && /did you mean 'url\.domain'/.test(e.message) && e.position === 0);
+    // The connection registry stays the default.
+    assert.throws(() => parseQuery('dns.question.name: x'), QueryError);
+  });
+
+  it('list fields match any element (dns.answers.data)', () => {
+    const sql = toSql(parseQuery('answer: 10.96.0.1', { fields: dns }));
+    assert.equal(sql.sql, 'EXISTS (SELECT 1 FROM json_each(dns_answers_data) WHERE value = ?)');
   });
 });

@@ -50,12 +50,19 @@ describe('store: command line (analyze --store, search) on the embedded store', 
     const first = await capture(() => runAnalyze(files, opts));
     assert.equal(first.code, 0, first.err);
     const lines = fs.readFileSync(outFile, 'utf8').trim().split('\n');
-    assert.match(first.err, new RegExp(`stored ${lines.length} records in SQLite store .*eastwatch\\.sqlite`));
+    const apps = ['dns', 'http', 'app'].flatMap((k) => fs.readFileSync(path.join(dir, `${k}.ndjson`), 'utf8').trim().split('\n'));
+    assert.match(first.err, new RegExp(`stored ${lines.length + apps.length} of ${lines.length} connection and ${apps.length} application records in SQLite store .*eastwatch\\.sqlite`));
     const second = await capture(() => runAnalyze(files, opts));
     assert.equal(second.code, 0, second.err);
     const s = new SqliteStore({ dataDir: path.join(dir, 'data') });
     await s.init();
     assert.equal(await s.count({}), lines.length);
+    // The application records once each too, and each as its log has it.
+    const http = fs.readFileSync(path.join(dir, 'http.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { uid: string; trans_depth: number; host: string | null });
+    const stored = await s.searchApp('http', { limit: 10_000 });
+    assert.equal(stored.records.length, http.length);
+    assert.deepEqual(stored.records.map((r) => `${r.uid}/${r.kind === 'http' ? r.trans_depth : ''}`).sort(), http.map((r) => `${r.uid}/${r.trans_depth}`).sort());
+    assert.equal((await s.searchApp('dns', { limit: 10_000 })).records.length + (await s.searchApp('app', { limit: 10_000 })).records.length + http.length, apps.length);
     await s.close();
   });
 

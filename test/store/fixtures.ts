@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
+import { analyzerFactory } from '../../src/analyze/app';
+import type { AppRecordOut } from '../../src/output/app-formats';
 import type { ConnK8s, K8sEnd } from '../../src/k8s/types';
 import type { StoreRecord } from '../../src/store/types';
 
@@ -62,4 +64,20 @@ export function v6Twin(r: StoreRecord, n: number): StoreRecord {
 
 export function shiftedDays(r: StoreRecord, days: number, n: number): StoreRecord {
   return { ...r, uid: `${r.uid}d${days}x${n}`, ts: r.ts - days * 86400 };
+}
+
+/** Captures with application records the samples lack (TLS, SSH), from the corpus when present. */
+export const CORPUS_APP_CAPTURES = ['zeek/tls/tls-conn-with-extensions.pcap', 'zeek/ssh/ssh.client-side-half-duplex.pcap'];
+
+/** The application records of the sample captures (dns, http, http2, app) and of the corpus captures given (tls, ssh). */
+export async function sampleApps(corpusFiles: string[] = []): Promise<AppRecordOut[]> {
+  const out: AppRecordOut[] = [];
+  const files = [
+    ...fs.readdirSync(SAMPLES_DIR).filter((n) => n.endsWith('.pcap')).sort().map((n) => path.join(SAMPLES_DIR, n)),
+    // HTTP/2 and gRPC (samples/h2/make.sh).
+    path.join(SAMPLES_DIR, 'h2', 'h2c.pcap'),
+    ...corpusFiles,
+  ];
+  for (const f of files) await analyzeFile(f, () => undefined, { tracker: { payload: analyzerFactory((r) => out.push(r)) } });
+  return out;
 }

@@ -4,63 +4,14 @@
  * The Elasticsearch run uses a real node ($ES_URL; the root hook starts one when unset).
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { QueryError } from '../../src/query/ast';
 import { ipKey } from '../../src/query/ip';
 import { ElasticsearchStore } from '../../src/store/elasticsearch';
 import { SqliteStore } from '../../src/store/sqlite';
 import { StoreRequestError, StoreUnavailableError, type Edge, type Store, type StoreRecord } from '../../src/store/types';
 import { plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
+import { BACKENDS, RUN, cleanUp } from './backends';
 
-const RUN = `${process.pid.toString(36)}${Date.now().toString(36)}`;
-const cleanups: (() => Promise<void>)[] = [];
-
-interface Backend {
-  name: string;
-  /** A fresh, empty, initialised store; `ctx` lets a backend skip (no node reachable outside CI). */
-  make(ctx: Mocha.Context, tag: string): Promise<Store>;
-}
-
-async function esUrlOrSkip(ctx: Mocha.Context): Promise<string> {
-  const url = process.env.ES_URL;
-  if (url !== undefined) return url;
-  const why = process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL is not set';
-  if (process.env.CI === 'true') throw new Error(`CI: the Elasticsearch store suite needs ES_URL (${why})`);
-  // eslint-disable-next-line no-console
-  console.warn(`      skipped: no Elasticsearch for the store suite: ${why}`);
-  ctx.skip();
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'sqlite',
-    async make(_ctx, tag) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `eastwatch-store-${tag}-`));
-      const s = new SqliteStore({ dataDir: dir, batchSize: 100 });
-      await s.init();
-      cleanups.push(async () => { await s.close(); fs.rmSync(dir, { recursive: true, force: true }); });
-      return s;
-    },
-  },
-  {
-    name: 'elasticsearch',
-    async make(ctx, tag) {
-      const node = await esUrlOrSkip(ctx);
-      // Unique names per run and per store: concurrent runs and earlier runs do not collide.
-      const s = new ElasticsearchStore({ node, prefix: `ewtest-${RUN}-${tag}`, batchDocs: 150, concurrency: 2 });
-      await s.init();
-      cleanups.push(async () => { await s.destroy(); await s.close(); });
-      return s;
-    },
-  },
-];
-
-/** Inside each describe: root afterAll hooks (which stop the node) run after the suites' own hooks. */
-async function cleanUp(): Promise<void> {
-  for (const c of cleanups.splice(0)) await c();
-}
 
 const uids = (rs: StoreRecord[]): string[] => rs.map((r) => r.uid).sort();
 const key = (ip: string): Buffer => ipKey(ip) as Buffer;
@@ -294,6 +245,39 @@ for (const backend of BACKENDS) {
         const top = await store.edges({ query: 'ns: shop', limit: 3 });
         assert.equal(top.length, 3);
         assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api' });
+      });
+    });
+
+    describe('bulk load (writer({ bulkLoad: true }))', () => {
+      let bulk: Store;
+      before(async function () {
+        bulk = await backend.make(this, 'bulk');
+      });
+
+      it('stores everything, searchable with every index in place after close()', async () => {
+        const w = bulk.writer({ bulkLoad: true });
+        for (const r of records) {
+          w.add(r);
+          await w.congestion();
+        }
+        assert.deepEqual(await w.close(), { written: records.length, stale: 0, deadLettered: 0 });
+        await bulk.refresh();
+        assert.equal(await bulk.count({}), records.length);
+        const q = 'src: 10.244.1.0/24 and dport: (5432 or 6379)';
+        const want = records.filter((r) => inCidr(r.orig_h, '10.244.1.0', '10.244.1.255') && [5432, 6379].includes(r.resp_p));
+        assert.deepEqual(uids((await bulk.search({ query: q, limit: 10_000 })).records), uids(want));
+        if (bulk instanceof SqliteStore) {
+          const names = bulk.indexNames();
+          for (const ix of ['conn_ts', 'conn_src', 'conn_dst', 'conn_dport', 'conn_state', 'conn_cid', 'conn_src_ns', 'conn_dst_ns']) assert.ok(names.includes(ix), ix);
+        }
+      });
+
+      it('a second bulk load into a store that holds records is idempotent', async () => {
+        const w = bulk.writer({ bulkLoad: true });
+        for (const r of records) w.add(r);
+        const res = await w.close();
+        assert.equal(res.written + res.stale, records.length);
+        assert.equal(await bulk.count({}), records.length);
       });
     });
 
