@@ -1,0 +1,143 @@
+/**
+ * Beaconing: periodic connections from a workload to a destination, the destination named by the
+ * TLS server name or the DNS name the source resolved it from when known (so a C2 domain behind
+ * rotating addresses is one destination), else its address. Scored as RITA v5 does (rita.ts);
+ * the score and its four subscores are the alert's evidence.
+ *
+ * Pairs are judged on flush over a sliding window; a pair alerts once per episode (again only
+ * after its state has expired). Service-to-service calls inside the cluster are periodic by
+ * design, so by default only destinations outside the cluster's inventory are scored.
+ */
+import type { ConnRecord } from '../src/conntrack/record';
+import { ALERT_MAX_UIDS, type AlertEntity } from './alert';
+import { CappedMap, FindingBuffer } from './common';
+import type { DetectorConfig } from './config';
+import { destEntity, sourceEntity } from './entity';
+import { ritaBeaconScore } from './rita';
+import type { AppInput, ConnContext, Detector, Finding, Json } from './types';
+
+export const BEACON = 'beacon';
+
+interface Pair {
+  source: AlertEntity;
+  destination: AlertEntity;
+  ts: number[];
+  sizes: number[];
+  uids: string[];
+  alerted: boolean;
+}
+
+export class BeaconDetector implements Detector {
+  readonly name = BEACON;
+  private readonly out = new FindingBuffer();
+  private readonly pairs: CappedMap<string, Pair>;
+  /** uid -> TLS server name, until the connection's record arrives. */
+  private readonly sni = new CappedMap<string, string>(20_000);
+  /** "client|address" -> the name the client resolved to that address. */
+  private readonly names = new CappedMap<string, string>(100_000);
+  private minTs = Infinity;
+  private maxTs = -Infinity;
+
+  constructor(private readonly cfg: DetectorConfig['beacon']) {
+    this.pairs = new CappedMap(cfg.max_pairs);
+  }
+
+  observeApp(rec: AppInput, conn: ConnContext): void {
+    if (rec.kind === 'tls' && rec.server_name) this.sni.set(rec.uid, rec.server_name.toLowerCase());
+    else if (rec.kind === 'dns' && rec.query && rec.answers) {
+      for (const a of rec.answers) if (/^[0-9a-f:.]+$/i.test(a) && (a.includes('.') || a.includes(':'))) this.names.set(`${conn.orig_h}|${a}`, rec.query.toLowerCase());
+    }
+  }
+
+  private outside(r: ConnRecord): boolean {
+    if (this.cfg.include_internal) return true;
+    const k = r.k8s?.resp.kind;
+    return k === undefined ? !r.local_resp : k === 'external' || k === 'internal';
+  }
+
+  observe(r: ConnRecord): void {
+    if (r.interim) return;
+    const sni = this.sni.get(r.uid);
+    if (sni !== undefined) this.sni.delete(r.uid);
+    if (!this.outside(r)) return;
+    if (r.ts < this.minTs) this.minTs = r.ts;
+    if (r.ts > this.maxTs) this.maxTs = r.ts;
+    const domain = sni ?? this.names.get(`${r.orig_h}|${r.resp_h}`);
+    const o = r.k8s?.orig;
+    const src = o?.workload !== undefined ? `wl:${o.namespace ?? ''}/${o.workload}` : `ip:${r.orig_h}`;
+    const key = `${src}|${domain !== undefined ? `dom:${domain}` : `ip:${r.resp_h}`}`;
+    let p = this.pairs.touch(key);
+    if (p === undefined) {
+      const destination: AlertEntity = domain !== undefined ? { domain } : destEntity(r, false);
+      p = { source: sourceEntity(r), destination, ts: [], sizes: [], uids: [], alerted: false };
+      this.pairs.set(key, p);
+    }
+    p.ts.push(r.ts);
+    // Sources without byte counts (Hubble) give packets: the size measure only has to be consistent per pair.
+    const bytes = r.orig_bytes + r.resp_bytes;
+    p.sizes.push(bytes > 0 || r.orig_ip_bytes > 0 ? bytes : r.orig_pkts + r.resp_pkts);
+    if (p.uids.length < ALERT_MAX_UIDS) p.uids.push(r.uid);
+    if (p.ts.length > this.cfg.max_events_per_pair) {
+      p.ts.shift();
+      p.sizes.shift();
+    }
+  }
+
+  flush(now?: number): Finding[] {
+    const end = now ?? this.maxTs;
+    const start = Math.max(this.minTs, end - this.cfg.window_seconds);
+    for (const [k, p] of this.pairs.entries()) {
+      while (p.ts.length > 0 && p.ts[0] < start) {
+        p.ts.shift();
+        p.sizes.shift();
+      }
+      if (p.ts.length === 0) {
+        this.pairs.delete(k);
+        continue;
+      }
+      if (p.alerted || p.ts.length < this.cfg.min_connections) continue;
+      const s = ritaBeaconScore(p.ts, p.sizes, start, end, this.cfg);
+      if (s === null || s.score < this.cfg.threshold) continue;
+      p.alerted = true;
+      this.out.add({
+        detector: BEACON,
+        title: `Beaconing every ~${s.ts_mode} s to ${p.destination.domain ?? p.destination.ip}`,
+        severity: s.score >= 0.9 ? 'high' : 'medium',
+        score: s.score,
+        mitre: ['T1071', 'T1573'],
+        source: p.source,
+        destination: p.destination,
+        key: '',
+        first_seen: p.ts[0],
+        last_seen: p.ts[p.ts.length - 1],
+        count: 1,
+        uids: p.uids.slice(0, ALERT_MAX_UIDS),
+        figures: {
+          score: s.score, threshold: this.cfg.threshold, ts_score: s.ts, ds_score: s.ds, hist_score: s.hist, dur_score: s.dur,
+          ts_skew: s.ts_skew, ts_mad_s: s.ts_mad, ds_skew: s.ds_skew, ds_mad: s.ds_mad, interval_mode_s: s.ts_mode, connections: p.ts.length, histogram_bars: s.bars,
+        },
+      });
+    }
+    return this.out.take();
+  }
+
+  snapshot(): Json {
+    return {
+      out: this.out.snapshot(), pairs: [...this.pairs.entries()], sni: [...this.sni.entries()], names: [...this.names.entries()],
+      minTs: Number.isFinite(this.minTs) ? this.minTs : null, maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
+    } as unknown as Json;
+  }
+
+  restore(j: Json): void {
+    const o = j as unknown as { out: Json; pairs: [string, Pair][]; sni: [string, string][]; names: [string, string][]; minTs: number | null; maxTs: number | null };
+    this.out.restore(o.out);
+    this.pairs.clear();
+    for (const [k, v] of o.pairs) this.pairs.set(k, v);
+    this.sni.clear();
+    for (const [k, v] of o.sni) this.sni.set(k, v);
+    this.names.clear();
+    for (const [k, v] of o.names) this.names.set(k, v);
+    this.minTs = o.minTs ?? Infinity;
+    this.maxTs = o.maxTs ?? -Infinity;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Small shared pieces of the detectors: a findings buffer that merges repeats between flushes
+ * (so a batch over millions of records holds one entry per alert, not per connection), and a
+ * capped insertion-ordered map for bounded state.
+ */
+import { ALERT_MAX_UIDS } from './alert';
+import { alertId } from './entity';
+import type { Finding, Json } from './types';
+
+export const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 } as const;
+
+/** Merges `b` (later) into `a`: counts add, times widen, uids keep the first ALERT_MAX_UIDS, figures and title are the latest. */
+export function mergeFinding(a: Finding, b: Finding): void {
+  a.count += b.count;
+  a.first_seen = Math.min(a.first_seen, b.first_seen);
+  a.last_seen = Math.max(a.last_seen, b.last_seen);
+  for (const u of b.uids) {
+    if (a.uids.length >= ALERT_MAX_UIDS) break;
+    if (!a.uids.includes(u)) a.uids.push(u);
+  }
+  if (SEVERITY_RANK[b.severity] > SEVERITY_RANK[a.severity]) a.severity = b.severity;
+  a.score = Math.max(a.score, b.score);
+  a.figures = b.figures;
+  a.title = b.title;
+  a.source = { ...a.source, ...b.source };
+  a.destination = { ...a.destination, ...b.destination };
+}
+
+export class FindingBuffer {
+  private readonly byId = new Map<string, Finding>();
+
+  add(f: Finding): void {
+    if (f.uids.length > ALERT_MAX_UIDS) f.uids = f.uids.slice(0, ALERT_MAX_UIDS);
+    const id = alertId(f.detector, f.source, f.destination, f.key);
+    const prev = this.byId.get(id);
+    if (prev) mergeFinding(prev, f);
+    else this.byId.set(id, f);
+  }
+
+  take(): Finding[] {
+    const out = [...this.byId.values()];
+    this.byId.clear();
+    return out;
+  }
+
+  snapshot(): Json {
+    return [...this.byId.values()] as unknown as Json;
+  }
+
+  restore(s: Json): void {
+    this.byId.clear();
+    for (const f of (s ?? []) as unknown as Finding[]) this.add(f);
+  }
+}
+
+/**
+ * Insertion-ordered map with a size cap: `touch` moves a key to the young end, and beyond the cap
+ * the oldest entries go (the caller may be told, to keep what they held).
+ */
+export class CappedMap<K, V> {
+  readonly map = new Map<K, V>();
+  constructor(
+    private readonly cap: number,
+    private readonly onEvict?: (k: K, v: V) => void,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(k: K): V | undefined {
+    return this.map.get(k);
+  }
+
+  /** Sets (as youngest) and evicts the oldest beyond the cap. */
+  set(k: K, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    while (this.map.size > this.cap) {
+      const [ok, ov] = this.map.entries().next().value as [K, V];
+      this.map.delete(ok);
+      this.onEvict?.(ok, ov);
+    }
+  }
+
+  touch(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+
+  delete(k: K): boolean {
+    return this.map.delete(k);
+  }
+
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries();
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** Median of a sorted array. */
+export function medianSorted(a: readonly number[]): number {
+  const n = a.length;
+  if (n === 0) return 0;
+  const m = n >> 1;
+  return n % 2 === 1 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+/** Median absolute deviation about the median. */
+export function mad(values: readonly number[]): { median: number; mad: number } {
+  const s = [...values].sort((x, y) => x - y);
+  const med = medianSorted(s);
+  const dev = s.map((v) => Math.abs(v - med)).sort((x, y) => x - y);
+  return { median: med, mad: medianSorted(dev) };
+}
+
+export const round3 = (x: number): number => Math.round(x * 1000) / 1000;

@@ -1,0 +1,189 @@
+/**
+ * Writes the evaluation data set: a pcap (the capture at the pods' veths, before DNAT), the same
+ * packets as Hubble flows (`hubble observe -o json`, one event per packet as with monitor
+ * aggregation off, after DNAT: backend pods with their service, plus the DNS proxy's L7 events),
+ * the inventory (kubectl List JSON) and the labels.
+ *
+ *   node dist/detectors/eval/generate.js [outdir] [seed]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { PcapWriter } from '../../samples/lib/pcap-writer';
+import { mergeByTime, type Conversation, type Pkt } from '../../samples/lib/session';
+import { Cluster, T0 } from './cluster';
+import { buildTraffic, type DnsL7, type EvalLabel } from './traffic';
+
+export const DEFAULT_SEED = 0x5eed7;
+
+export interface EvalData {
+  dir: string;
+  pcap: string;
+  hubble: string;
+  inventory: string;
+  labels: EvalLabel[];
+  anomalous: Set<string>;
+  /** Surprise pods: address and life (epoch seconds). */
+  surprises: { ip: string; from: number; to: number; pod: string; workload: string }[];
+  packets: number;
+  hubbleEvents: number;
+}
+
+function ipText(b: Buffer, at: number): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+}
+
+function rfc3339(tsUs: number): string {
+  const sec = Math.floor(tsUs / 1e6);
+  return new Date(sec * 1000).toISOString().replace('.000Z', '') + `.${String(tsUs - sec * 1e6).padStart(6, '0')}Z`;
+}
+
+/** Hubble's view of the cluster: endpoints, services after DNAT. */
+class HubbleView {
+  private n = 0;
+  constructor(private readonly c: Cluster) {}
+
+  private endpoint(ip: string, t: number): Record<string, unknown> {
+    const p = this.c.podAt(ip, t);
+    if (p) {
+      return {
+        ID: 1000 + Number(ip.split('.')[3]), identity: 20000 + p.workload.length * 7 + p.ns.length, namespace: p.ns,
+        labels: [...Object.entries(p.labels).map(([k, v]) => `k8s:${k}=${v}`), `k8s:io.kubernetes.pod.namespace=${p.ns}`],
+        pod_name: p.name, workloads: [{ name: p.workload, kind: p.kind }],
+      };
+    }
+    const node = this.c.nodeOf(ip);
+    if (node === 'cp-1') return { identity: 7, labels: ['reserved:kube-apiserver', 'reserved:remote-node'] };
+    if (node) return { identity: 6, labels: ['reserved:remote-node'] };
+    return { identity: 2, labels: ['reserved:world'] };
+  }
+
+  /** The backend a service connection from client:port lands on (kube-proxy's choice, stable per connection). */
+  private dnat(server: string, sport: number, client: string, cport: number, t: number): { ip: string; port: number; svc?: { name: string; namespace: string } } {
+    const s = this.c.service(server);
+    if (!s) return { ip: server, port: sport };
+    const port = s.ports.find((p) => p.port === sport);
+    const bs = this.c.backends(s, t);
+    if (!port || bs.length === 0) return { ip: server, port: sport, svc: { name: s.name, namespace: s.ns } };
+    let h = cport;
+    for (const ch of client) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    return { ip: bs[h % bs.length].ip, port: port.targetPort, svc: { name: s.name, namespace: s.ns } };
+  }
+
+  /** The flow event of one captured frame (Ethernet/IPv4 TCP or UDP), or null for anything else. */
+  packet(p: Pkt): string | null {
+    const b = p.data;
+    if (b.readUInt16BE(12) !== 0x0800) return null;
+    const ihl = (b[14] & 0x0f) * 4;
+    const proto = b[23];
+    const l4 = 14 + ihl;
+    if (proto !== 6 && proto !== 17) return null;
+    const src = ipText(b, 26), dst = ipText(b, 30);
+    const sp = b.readUInt16BE(l4), dp = b.readUInt16BE(l4 + 2);
+    const t = p.tsUs / 1e6 - T0;
+    // Clients use ephemeral ports (>= 32768), servers well-known ones.
+    const reply = sp < dp;
+    const [client, cport, server, sport] = reply ? [dst, dp, src, sp] : [src, sp, dst, dp];
+    const d = this.dnat(server, sport, client, cport, t);
+    const clientPod = this.c.podAt(client, t);
+    const serverPod = this.c.podAt(d.ip, t);
+    const denied = serverPod?.workload === 'ledger' && clientPod?.workload !== 'api';
+    const flags: Record<string, boolean> = {};
+    if (proto === 6) {
+      const f = b[l4 + 13];
+      if (f & 0x02) flags.SYN = true;
+      if (f & 0x10) flags.ACK = true;
+      if (f & 0x01) flags.FIN = true;
+      if (f & 0x04) flags.RST = true;
+      if (f & 0x08) flags.PSH = true;
+    }
+    const ports = reply ? { source_port: d.port, destination_port: cport } : { source_port: cport, destination_port: d.port };
+    const flow: Record<string, unknown> = {
+      time: rfc3339(p.tsUs), uuid: `ev-${++this.n}`, verdict: denied ? 'DROPPED' : 'FORWARDED',
+      IP: { source: reply ? d.ip : client, destination: reply ? client : d.ip, ipVersion: 'IPv4' },
+      l4: proto === 6 ? { TCP: { ...ports, flags } } : { UDP: ports },
+      source: this.endpoint(reply ? d.ip : client, t), destination: this.endpoint(reply ? client : d.ip, t),
+      Type: 'L3_L4', node_name: clientPod?.node ?? 'node-1', is_reply: reply, traffic_direction: 'EGRESS',
+    };
+    if (d.svc) flow[reply ? 'source_service' : 'destination_service'] = d.svc;
+    if (denied) flow.drop_reason_desc = 'POLICY_DENIED';
+    return JSON.stringify({ flow, node_name: flow.node_name, time: flow.time });
+  }
+
+  dns(e: DnsL7): string {
+    const t = e.tsUs / 1e6 - T0;
+    const d = this.dnat(e.server, 53, e.client, e.clientPort, t);
+    const flow = {
+      time: rfc3339(e.tsUs), uuid: `ev-${++this.n}`, verdict: 'FORWARDED',
+      IP: { source: d.ip, destination: e.client, ipVersion: 'IPv4' },
+      l4: { UDP: { source_port: 53, destination_port: e.clientPort } },
+      source: this.endpoint(d.ip, t), destination: this.endpoint(e.client, t),
+      Type: 'L7', node_name: this.c.podAt(e.client, t)?.node ?? 'node-1', is_reply: true, traffic_direction: 'EGRESS',
+      l7: { type: 'RESPONSE', latency_ns: 400000, dns: { query: `${e.query}.`, ips: e.ips.length ? e.ips : undefined, ttl: 30, qtypes: [e.qtype], rcode: e.rcode } },
+      source_service: d.svc,
+    };
+    return JSON.stringify({ flow, node_name: flow.node_name, time: flow.time });
+  }
+}
+
+export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<EvalData> {
+  fs.mkdirSync(dir, { recursive: true });
+  const cluster = new Cluster();
+  const traffic = buildTraffic(seed, cluster);
+  const files = { pcap: path.join(dir, 'cluster.pcap'), hubble: path.join(dir, 'hubble.json'), inventory: path.join(dir, 'inventory.json') };
+  fs.writeFileSync(files.inventory, JSON.stringify(cluster.inventory(), null, 1) + '\n');
+  fs.writeFileSync(path.join(dir, 'labels.json'), JSON.stringify(traffic.labels, null, 1) + '\n');
+
+  const pcap = PcapWriter.create(files.pcap);
+  const hub = fs.createWriteStream(files.hubble);
+  const view = new HubbleView(cluster);
+  let hubBuf: string[] = [];
+  let hubbleEvents = 0;
+  const flushHub = async (): Promise<void> => {
+    if (hubBuf.length === 0) return;
+    const ok = hub.write(hubBuf.join('\n') + '\n');
+    hubBuf = [];
+    if (!ok) await once(hub, 'drain');
+  };
+  let di = 0;
+  for (const p of mergeByTime(lazy(traffic.convs))) {
+    while (di < traffic.dns.length && traffic.dns[di].tsUs <= p.tsUs) {
+      hubBuf.push(view.dns(traffic.dns[di++]));
+      hubbleEvents++;
+    }
+    const ev = view.packet(p);
+    if (ev !== null) {
+      hubBuf.push(ev);
+      hubbleEvents++;
+    }
+    if (!pcap.writeUs(p.data, p.tsUs)) await pcap.drain();
+    if (hubBuf.length >= 2000) await flushHub();
+  }
+  while (di < traffic.dns.length) {
+    hubBuf.push(view.dns(traffic.dns[di++]));
+    hubbleEvents++;
+  }
+  await flushHub();
+  await pcap.close();
+  const done = once(hub, 'finish');
+  hub.end();
+  await done;
+  return {
+    dir, ...files, labels: traffic.labels, anomalous: traffic.anomalous,
+    surprises: traffic.surprises.map((p) => ({ ip: p.ip, from: T0 + p.from, to: T0 + (p.to ?? Infinity), pod: p.name, workload: `${p.ns}/${p.workload}` })),
+    packets: pcap.packets, hubbleEvents,
+  };
+}
+
+/** Conversations whose packet generators are created only when the merge reaches them. */
+function* lazy(list: { startUs: number; make: () => Iterator<Pkt> }[]): Generator<Conversation> {
+  for (const c of list) yield { startUs: c.startUs, packets: c.make() };
+}
+
+if (require.main === module) {
+  const dir = process.argv[2] ?? path.join(process.cwd(), 'eval-data');
+  const seed = process.argv[3] ? Number(process.argv[3]) : DEFAULT_SEED;
+  void generateEval(dir, seed).then((d) => {
+    process.stdout.write(`${d.pcap}: ${d.packets} packets; ${d.hubble}: ${d.hubbleEvents} events; ${d.labels.length} labels\n`);
+  });
+}

@@ -1,0 +1,90 @@
+/** Scoring of one detector run against the labels. */
+import type { Alert } from '../alert';
+import { DETECTOR_NAMES, type DetectorName } from '../config';
+import type { ConnRecord } from '../../src/conntrack/record';
+import type { EvalData } from './generate';
+import type { EvalLabel } from './traffic';
+
+export interface InputRun {
+  alerts: Alert[];
+  /** Final connection records (uid, ts, orig_h, orig_p are enough). */
+  records: ConnRecord[];
+}
+
+export interface DetectorScore {
+  labels: number;
+  alerts: number;
+  truePositives: number;
+  /** 1 when there were no alerts and no labels. */
+  precision: number;
+  recall: number;
+}
+
+export interface EvalScore {
+  connections: number;
+  benign: number;
+  alerts: number;
+  falseAlerts: number;
+  falsePer10k: number;
+  /** Alerts whose evidence includes a connection of a benign-surprise pod, or whose source is the CronJob. */
+  surpriseAlerts: number;
+  perDetector: Record<DetectorName, DetectorScore>;
+  false: Alert[];
+  missed: EvalLabel[];
+}
+
+export function sourceOf(a: Alert): string {
+  return a.source.workload !== undefined ? `${a.source.namespace ?? ''}/${a.source.workload}` : a.source.ip ?? '';
+}
+
+/** Every name the alert's destination goes by. */
+export function destNames(a: Alert): string[] {
+  const d = a.destination;
+  const out: string[] = [];
+  if (d.ip !== undefined) out.push(d.ip);
+  if (d.domain !== undefined) out.push(d.domain);
+  if (d.workload !== undefined) out.push(`${d.namespace ?? ''}/${d.workload}`);
+  if (d.service !== undefined) out.push(`${d.namespace ?? ''}/${d.service}`);
+  if (d.node !== undefined) out.push(`node/${d.node}`);
+  if (d.port !== undefined) out.push(`port:${d.port}`);
+  return out;
+}
+
+export function matches(a: Alert, l: EvalLabel): boolean {
+  return l.detector === a.detector && l.source === sourceOf(a) && (l.dest.includes('*') || destNames(a).some((n) => l.dest.includes(n)));
+}
+
+export function score(data: EvalData, run: InputRun): EvalScore {
+  const byUid = new Map<string, ConnRecord>();
+  let benign = 0;
+  for (const r of run.records) {
+    byUid.set(r.uid, r);
+    if (!data.anomalous.has(`${r.orig_h}|${r.orig_p}`)) benign++;
+  }
+  const fromSurprise = (a: Alert): boolean =>
+    data.surprises.some((s) => s.workload === sourceOf(a) && s.workload === 'batch/report') ||
+    a.evidence.uids.some((u) => {
+      const r = byUid.get(u);
+      return r !== undefined && data.surprises.some((s) => s.ip === r.orig_h && r.ts >= s.from && r.ts < s.to);
+    });
+  const per = {} as Record<DetectorName, DetectorScore>;
+  for (const d of DETECTOR_NAMES) {
+    const labels = data.labels.filter((l) => l.detector === d);
+    const alerts = run.alerts.filter((a) => a.detector === d);
+    const tp = alerts.filter((a) => labels.some((l) => matches(a, l))).length;
+    const found = labels.filter((l) => alerts.some((a) => matches(a, l))).length;
+    per[d] = {
+      labels: labels.length, alerts: alerts.length, truePositives: tp,
+      precision: alerts.length === 0 ? (labels.length === 0 ? 1 : 0) : tp / alerts.length,
+      recall: labels.length === 0 ? 1 : found / labels.length,
+    };
+  }
+  const falseAlerts = run.alerts.filter((a) => !data.labels.some((l) => matches(a, l)));
+  return {
+    connections: run.records.length, benign, alerts: run.alerts.length, falseAlerts: falseAlerts.length,
+    falsePer10k: benign === 0 ? 0 : (falseAlerts.length / benign) * 10_000,
+    surpriseAlerts: run.alerts.filter(fromSurprise).length,
+    perDetector: per, false: falseAlerts,
+    missed: data.labels.filter((l) => !run.alerts.some((a) => matches(a, l))),
+  };
+}

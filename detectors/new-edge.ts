@@ -1,0 +1,98 @@
+/**
+ * New edges: after a learning window (or given a baseline of known edges), a workload talking to
+ * a destination (service, workload, node or address) on a protocol/port never seen before. Edges
+ * are between workloads, not pods, so a rollout or a new replica is not new. Only connections the
+ * responder answered with data are edges (probes are the scan detector's). Every connection on a
+ * new edge during its novelty period counts toward its alert; after that the edge is normal.
+ */
+import type { ConnRecord } from '../src/conntrack/record';
+import { CappedMap, FindingBuffer } from './common';
+import type { DetectorConfig } from './config';
+import { destEntity, destKey, exchangedData, podWorkload, sourceEntity } from './entity';
+import { LearningWindow } from './learning';
+import { SeenUids } from './seen';
+import type { Detector, Finding, Json } from './types';
+
+export const NEW_EDGE = 'new-edge';
+/** First-seen time of edges that are normal (learned or from the baseline). */
+const KNOWN = -1;
+
+export function edgeKey(r: ConnRecord): string | null {
+  const wl = podWorkload(r);
+  if (wl === null) return null;
+  return `${wl}|${destKey(r)}|${r.proto}/${r.resp_p}`;
+}
+
+export class NewEdgeDetector implements Detector {
+  readonly name = NEW_EDGE;
+  private readonly out = new FindingBuffer();
+  private readonly seen = new SeenUids();
+  private readonly edges: CappedMap<string, number>;
+  readonly window: LearningWindow;
+  constructor(private readonly cfg: DetectorConfig['new-edge']) {
+    this.edges = new CappedMap(cfg.max_edges);
+    this.window = new LearningWindow(cfg.learning_seconds);
+  }
+
+  /** Edges known in advance (a baseline file, the store's history): no learning window needed. */
+  addBaseline(edges: Iterable<string>): void {
+    for (const e of edges) this.edges.set(e, KNOWN);
+  }
+
+  /** The edges normal so far (to write a baseline). */
+  knownEdges(): string[] {
+    return [...this.edges.entries()].map(([k]) => k).sort();
+  }
+
+  observe(r: ConnRecord): void {
+    if (!exchangedData(r)) return;
+    const key = edgeKey(r);
+    if (key === null) return;
+    const learning = this.window.learning(r.ts);
+    const first = this.edges.touch(key);
+    if (first === KNOWN) return;
+    if (first === undefined) {
+      this.edges.set(key, learning ? KNOWN : r.ts);
+      if (learning) return;
+    } else if (r.ts - first > this.cfg.novelty_seconds) {
+      this.edges.set(key, KNOWN);
+      return;
+    }
+    const firstSeen = first ?? r.ts;
+    const dst = destEntity(r);
+    const external = r.k8s?.resp.kind === 'external';
+    this.out.add({
+      detector: NEW_EDGE,
+      title: `New edge: ${key.split('|')[0]} -> ${dst.service ?? dst.workload ?? dst.node ?? dst.ip} ${r.proto}/${r.resp_p}`,
+      severity: external ? 'medium' : 'low',
+      score: external ? 0.6 : 0.5,
+      mitre: external ? ['T1071'] : ['T1021'],
+      source: sourceEntity(r),
+      destination: dst,
+      key: `${r.proto}/${r.resp_p}`,
+      first_seen: r.ts,
+      last_seen: r.ts + r.duration,
+      count: this.seen.first(r.uid) ? 1 : 0,
+      uids: [r.uid],
+      figures: { edge_first_seen: firstSeen, learning_ended: (this.window.start ?? r.ts) + this.window.seconds, novelty_s: this.cfg.novelty_seconds },
+    });
+  }
+
+  flush(): Finding[] {
+    return this.out.take();
+  }
+
+  snapshot(): Json {
+    return { out: this.out.snapshot(), seen: this.seen.snapshot(), edges: [...this.edges.entries()], start: this.window.start, seconds: this.window.seconds };
+  }
+
+  restore(s: Json): void {
+    const o = s as { out: Json; seen: Json; edges: [string, number][]; start: number | null; seconds: number };
+    this.out.restore(o.out);
+    this.seen.restore(o.seen);
+    this.edges.clear();
+    for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.window.start = o.start;
+    this.window.seconds = o.seconds;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * RITA v5 beacon scoring (activecm/rita, analysis/beacons.go), reimplemented from its published
+ * definitions: four subscores in 0..1, weighted.
+ *
+ * - timestamp: intervals between connections (integer seconds, zero intervals dropped), the mean
+ *   of the Bowley skew score 1-|(Q1+Q3-2Q2)/(Q3-Q1)| (0 skew when Q3-Q1 < 10 or Q2 equals a
+ *   quartile) and the MAD score (median-MAD)/median (1 when the median is below 1);
+ * - data size: the same on the sizes (MAD score 0 when the median is below 1);
+ * - histogram: the connections in `bins` equal bins over the dataset's time range; the better of
+ *   1-CV of the bin counts and a bimodal fit (the two most common bar heights, heights grouped
+ *   by ceil(max * mode_sensitivity), over the bars minus outliers, from `bimodal_min` bars up);
+ * - duration: from `dur_min` bars up, the better of coverage (pair span / dataset span) and
+ *   consistency (longest run of filled bins, wrapping around, / `dur_ideal`).
+ */
+import { medianSorted, round3 } from './common';
+
+export interface RitaParams {
+  ts_weight: number;
+  ds_weight: number;
+  dur_weight: number;
+  hist_weight: number;
+  hist_bins: number;
+  hist_mode_sensitivity: number;
+  hist_bimodal_outlier_removal: number;
+  hist_bimodal_min_hours: number;
+  dur_min_hours: number;
+  dur_ideal_hours: number;
+}
+
+export interface BeaconScore {
+  score: number;
+  ts: number;
+  ds: number;
+  hist: number;
+  dur: number;
+  ts_skew: number;
+  ts_mad: number;
+  ds_skew: number;
+  ds_mad: number;
+  /** Most common interval (s). */
+  ts_mode: number;
+  bars: number;
+}
+
+/** Quartiles as montanaflynn/stats computes them: medians of the halves, the median excluded for odd lengths. */
+export function quartiles(sorted: readonly number[]): [number, number, number] {
+  const n = sorted.length;
+  const c1 = n % 2 === 0 ? n / 2 : (n - 1) / 2;
+  const c2 = n % 2 === 0 ? n / 2 : c1 + 1;
+  return [medianSorted(sorted.slice(0, c1)), medianSorted(sorted), medianSorted(sorted.slice(c2))];
+}
+
+export function bowley(sorted: readonly number[]): { skew: number; score: number } {
+  const [q1, q2, q3] = quartiles(sorted);
+  const den = q3 - q1;
+  const skew = den >= 10 && q2 !== q1 && q2 !== q3 ? (q1 + q3 - 2 * q2) / den : 0;
+  return { skew, score: 1 - Math.abs(skew) };
+}
+
+export function madScore(sorted: readonly number[], dflt: number): { mad: number; score: number } {
+  const med = medianSorted(sorted);
+  const dev = sorted.map((v) => Math.abs(v - med)).sort((a, b) => a - b);
+  const m = medianSorted(dev);
+  let score = med >= 1 ? (med - m) / med : dflt;
+  if (!(score >= 0)) score = 0;
+  return { mad: m, score };
+}
+
+function statScore(sorted: readonly number[], dflt: number): { score: number; skew: number; mad: number } {
+  const b = bowley(sorted);
+  const m = madScore(sorted, dflt);
+  return { score: round3((b.score + m.score) / 2), skew: b.skew, mad: m.mad };
+}
+
+export function histogram(min: number, max: number, ts: readonly number[], bins: number): number[] {
+  const h = new Array<number>(bins).fill(0);
+  const step = (max - min) / bins;
+  for (const t of ts) {
+    let i = Math.floor((t - min) / step);
+    if (i < 0) i = 0;
+    if (i >= bins) i = bins - 1;
+    h[i]++;
+  }
+  return h;
+}
+
+export function frequencyCounts(h: readonly number[], sensitivity: number): { freq: Map<number, number>; bars: number; longestRun: number } {
+  let bars = 0, largest = 0;
+  for (const v of h) {
+    if (v > 0) bars++;
+    if (v > largest) largest = v;
+  }
+  const binSize = Math.ceil(largest * sensitivity);
+  const freq = new Map<number, number>();
+  let longest = 0, run = 0;
+  for (let i = 0; i < h.length * 2; i++) {
+    const v = h[i % h.length];
+    if (v > 0) run++;
+    else {
+      if (run > longest) longest = run;
+      run = 0;
+    }
+    if (i < h.length && v > 0) {
+      const bin = Math.floor(v / binSize) * binSize;
+      freq.set(bin, (freq.get(bin) ?? 0) + 1);
+    }
+  }
+  if (run > longest) longest = run;
+  return { freq, bars, longestRun: Math.min(longest, h.length) };
+}
+
+export function cvScore(h: readonly number[]): number {
+  const total = h.reduce((a, b) => a + b, 0);
+  if (total <= 0) return 0;
+  const mean = total / h.length;
+  let sd = 0;
+  for (const v of h) sd += (v - mean) ** 2;
+  sd = Math.sqrt(sd / h.length);
+  const cv = sd / mean;
+  return cv > 1 ? 0 : Math.min(1, round3(1 - cv));
+}
+
+export function bimodalScore(freq: Map<number, number>, bars: number, outliers: number, minBars: number): number {
+  if (minBars < 6) minBars = 11;
+  if (bars < minBars) return 0;
+  let a = 0, b = 0;
+  for (const v of freq.values()) {
+    if (v > a) {
+      b = a;
+      a = v;
+    } else if (v > b) b = v;
+  }
+  return Math.min(1, round3((a + b) / Math.max(bars - outliers, 1)));
+}
+
+export function durationScore(dsMin: number, dsMax: number, first: number, last: number, bars: number, longestRun: number, minBars: number, ideal: number): number {
+  if (bars < minBars || dsMax <= dsMin || last <= first) return 0;
+  const coverage = Math.min(1, Math.ceil(((last - first) / (dsMax - dsMin)) * 1000) / 1000);
+  const consistency = Math.min(1, Math.ceil((longestRun / ideal) * 1000) / 1000);
+  return Math.max(coverage, consistency);
+}
+
+/**
+ * Score one pair. `ts`: connection start times (seconds); `sizes`: bytes per connection;
+ * [dsMin, dsMax]: the dataset's time range. Null when RITA would not score it (fewer than
+ * 4 connections or 3 non-zero intervals).
+ */
+export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[], dsMin: number, dsMax: number, p: RitaParams): BeaconScore | null {
+  if (ts.length < 4 || sizes.length < 3 || dsMax <= dsMin) return null;
+  const secs = ts.map((t) => Math.floor(t)).sort((a, b) => a - b);
+  const deltas: number[] = [];
+  for (let i = 1; i < secs.length; i++) deltas.push(secs[i] - secs[i - 1]);
+  deltas.sort((a, b) => a - b);
+  const nonZero = deltas.filter((d) => d > 0);
+  if (nonZero.length < 3) return null;
+  let mode = nonZero[0], modeN = 0, run = 0;
+  for (let i = 0; i < nonZero.length; i++) {
+    run = i > 0 && nonZero[i] === nonZero[i - 1] ? run + 1 : 1;
+    if (run > modeN) {
+      modeN = run;
+      mode = nonZero[i];
+    }
+  }
+  const tsS = statScore(nonZero, 1);
+  const dsS = statScore([...sizes].sort((a, b) => a - b), 0);
+  const h = histogram(Math.floor(dsMin), Math.floor(dsMax), secs, p.hist_bins);
+  const fc = frequencyCounts(h, p.hist_mode_sensitivity);
+  const hist = Math.max(cvScore(h), bimodalScore(fc.freq, fc.bars, p.hist_bimodal_outlier_removal, p.hist_bimodal_min_hours));
+  const dur = durationScore(Math.floor(dsMin), Math.floor(dsMax), secs[0], secs[secs.length - 1], fc.bars, fc.longestRun, p.dur_min_hours, p.dur_ideal_hours);
+  const score = round3(tsS.score * p.ts_weight + dsS.score * p.ds_weight + dur * p.dur_weight + hist * p.hist_weight);
+  return {
+    score, ts: tsS.score, ds: dsS.score, hist, dur, ts_skew: round3(tsS.skew), ts_mad: tsS.mad, ds_skew: round3(dsS.skew), ds_mad: dsS.mad, ts_mode: mode, bars: fc.bars,
+  };
+}

@@ -1,0 +1,250 @@
+import * as assert from 'node:assert/strict';
+import { defaultDetectorConfig, parseDetectorConfig } from '../../detectors/config';
+import { DnsTunnelDetector } from '../../detectors/dns-tunnel';
+import { entropy, splitRegistered } from '../../detectors/dns-names';
+import { ExfiltrationDetector } from '../../detectors/exfiltration';
+import { LateralAdminDetector } from '../../detectors/lateral-admin';
+import { LongConnectionDetector } from '../../detectors/long-connection';
+import { NewEdgeDetector } from '../../detectors/new-edge';
+import { PolicyViolationDetector } from '../../detectors/policy-violation';
+import { ScanDetector } from '../../detectors/scan';
+import { SensitiveDestinationDetector } from '../../detectors/sensitive-destination';
+import { BeaconDetector } from '../../detectors/beacon';
+import { rng } from '../util/rng';
+import { conn, ctx, dns, pod, refused } from './util';
+
+const CFG = defaultDetectorConfig();
+const T = 1_768_435_200;
+const frontend = pod('shop', 'frontend', 'frontend-7d9f8b6c5d-abcde');
+const api = pod('shop', 'api', 'api-5c8d7b9f4-xk2lp');
+
+describe('detectors: scan (TRW)', () => {
+  it('flags a vertical scan after 4 failed first contacts: likelihood ratio 4^4 = 256 >= 99', () => {
+    const d = new ScanDetector(CFG.scan);
+    for (let p = 1; p <= 3; p++) d.observe(refused({ ts: T + p, resp_h: '10.244.2.30', resp_p: p }, frontend, pod('shop', 'postgres')));
+    assert.deepEqual(d.flush(), [], 'three failures: 64 < 99');
+    d.observe(refused({ ts: T + 4, resp_h: '10.244.2.30', resp_p: 4 }, frontend, pod('shop', 'postgres')));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].key, 'vertical');
+    assert.equal(f[0].figures.likelihood_ratio, 256);
+    assert.equal(f[0].figures.failed, 4);
+    assert.equal(f[0].destination.workload, 'postgres');
+    assert.deepEqual(f[0].mitre, ['T1046']);
+    assert.equal(d.eta1, 99);
+  });
+
+  it('does not flag a busy healthy client: thousands of connections, first contacts succeed, some fail', () => {
+    const d = new ScanDetector(CFG.scan);
+    const r = rng(7);
+    let fails = 0;
+    for (let i = 0; i < 5000; i++) {
+      const host = `10.244.2.${20 + Math.floor(r() * 30)}`;
+      const port = [8080, 5432, 6379, 9090][Math.floor(r() * 4)];
+      // Every tenth connection is refused (a pod restarting): still far from a scanner's profile.
+      if (i % 10 === 9) {
+        fails++;
+        d.observe(refused({ ts: T + i, resp_h: host, resp_p: port }, frontend));
+      } else d.observe(conn({ ts: T + i, resp_h: host, resp_p: port }, frontend));
+    }
+    assert.equal(fails, 500);
+    assert.deepEqual(d.flush(), []);
+  });
+
+  it('flags a horizontal sweep of one port over many hosts (unanswered SYNs)', () => {
+    const d = new ScanDetector(CFG.scan);
+    for (let i = 0; i < 20; i++) d.observe(conn({ ts: T + i * 0.05, resp_h: `10.244.3.${i + 2}`, resp_p: 22, conn_state: 'S0', history: 'S', resp_pkts: 0, resp_bytes: 0 }, frontend));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].key, 'horizontal/tcp/22');
+    assert.equal(f[0].count, 5, 'the walk restarts after each decision: 20 failures = 5 crossings');
+  });
+});
+
+describe('detectors: new edge', () => {
+  it('learns for an hour; a rollout (new pod, same workload) is not new; a new port is', () => {
+    const d = new NewEdgeDetector(CFG['new-edge']);
+    const svc = { kind: 'service' as const, namespace: 'shop', service: 'api' };
+    d.observe(conn({ ts: T, resp_h: '10.96.10.1', resp_p: 80 }, frontend, svc));
+    const rolled = pod('shop', 'frontend', 'frontend-6c5b4a3d2e-zzzzz');
+    d.observe(conn({ ts: T + 7200, orig_h: '10.244.1.99', resp_h: '10.96.10.1', resp_p: 80 }, rolled, svc));
+    assert.deepEqual(d.flush(), []);
+    d.observe(conn({ ts: T + 7300, resp_h: '10.96.10.1', resp_p: 8443, uid: 'Cnew1' }, frontend, svc));
+    d.observe(conn({ ts: T + 7400, resp_h: '10.96.10.1', resp_p: 8443, uid: 'Cnew2' }, frontend, svc));
+    // A probe without data is no edge.
+    d.observe(refused({ ts: T + 7500, resp_h: '10.96.10.1', resp_p: 9999 }, frontend, svc));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].count, 2);
+    assert.deepEqual(f[0].uids, ['Cnew1', 'Cnew2']);
+    assert.equal(f[0].key, 'tcp/8443');
+    // After its novelty period the edge is normal.
+    d.observe(conn({ ts: T + 7300 + 3601, resp_h: '10.96.10.1', resp_p: 8443 }, frontend, svc));
+    d.observe(conn({ ts: T + 7300 + 3700, resp_h: '10.96.10.1', resp_p: 8443 }, frontend, svc));
+    assert.deepEqual(d.flush(), []);
+    assert.ok(d.knownEdges().includes('shop/frontend|svc:shop/api|tcp/8443'));
+  });
+
+  it('with a baseline alerts from the first record', () => {
+    const d = new NewEdgeDetector(CFG['new-edge']);
+    d.addBaseline(['shop/frontend|svc:shop/api|tcp/80']);
+    d.window.seconds = 0;
+    const svc = { kind: 'service' as const, namespace: 'shop', service: 'api' };
+    d.observe(conn({ ts: T, resp_h: '10.96.10.1', resp_p: 80 }, frontend, svc));
+    d.observe(conn({ ts: T + 1, resp_h: '10.96.10.2', resp_p: 5432 }, frontend, { kind: 'service', namespace: 'shop', service: 'postgres' }));
+    assert.deepEqual(d.flush().map((f) => f.destination.service), ['postgres']);
+  });
+});
+
+describe('detectors: policy violation, sensitive destinations, lateral administration, long connections', () => {
+  it('groups denied connections by edge with their ports and denying policies', () => {
+    const d = new PolicyViolationDetector(CFG['policy-violation']);
+    const ledger = pod('payments', 'ledger');
+    const policy = { verdict: 'denied' as const, egress: 'not-isolated' as const, ingress: 'denied' as const, denied_by: ['payments/default-deny-ingress'], allowed_by: [] };
+    for (const [i, port] of [8080, 8080, 9090].entries()) {
+      const r = conn({ ts: T + i, resp_h: '10.244.2.40', resp_p: port, conn_state: 'S0', history: 'S', resp_pkts: 0, resp_bytes: 0 }, frontend, ledger);
+      r.k8s!.policy = policy;
+      d.observe(r);
+    }
+    const allowed = conn({ ts: T + 5, resp_h: '10.244.2.40' }, api, ledger);
+    allowed.k8s!.policy = { ...policy, verdict: 'allowed', ingress: 'allowed', denied_by: [] };
+    d.observe(allowed);
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].count, 3);
+    assert.equal(f[0].figures.ports, 'tcp/8080,tcp/9090');
+    assert.equal(f[0].figures.denied_by, 'payments/default-deny-ingress');
+    assert.equal(f[0].severity, 'medium');
+  });
+
+  it('sensitive destinations: metadata and kubelet alert unless the workload reached them while learning', () => {
+    const d = new SensitiveDestinationDetector(CFG['sensitive-destination']);
+    const prom = pod('monitoring', 'prometheus');
+    const node = { kind: 'node' as const, node: 'node-2' };
+    d.observe(conn({ ts: T, resp_h: '192.168.10.12', resp_p: 10250 }, prom, node));
+    d.observe(conn({ ts: T + 4000, resp_h: '192.168.10.12', resp_p: 10250 }, prom, node));
+    d.observe(conn({ ts: T + 4000, resp_h: '192.168.10.12', resp_p: 10250 }, frontend, node));
+    d.observe(conn({ ts: T + 4100, resp_h: '169.254.169.254', resp_p: 80 }, frontend, { kind: 'internal' }));
+    d.observe(conn({ ts: T + 4200, resp_h: '10.96.0.1', resp_p: 443 }, frontend, { kind: 'service', namespace: 'default', service: 'kubernetes' }));
+    const f = d.flush();
+    assert.deepEqual(f.map((x) => [x.key, x.source.workload, x.mitre[0]]), [['kubelet', 'frontend', 'T1613'], ['metadata', 'frontend', 'T1552.005'], ['apiserver', 'frontend', 'T1613']]);
+  });
+
+  it('lateral administration: an accepted SSH session between pods, not a refused probe', () => {
+    const d = new LateralAdminDetector(CFG['lateral-admin']);
+    d.observe(refused({ ts: T, resp_p: 22 }, frontend, api));
+    d.observe(conn({ ts: T + 1, resp_p: 22, service: ['ssh'] }, frontend, api));
+    d.observe(conn({ ts: T + 2, resp_p: 3389, history: 'ShADad' }, frontend, api));
+    const f = d.flush();
+    assert.deepEqual(f.map((x) => [x.key, x.mitre[0], x.figures.confirmed_by_payload]), [['ssh/22', 'T1021.004', true], ['rdp/3389', 'T1021.001', false]]);
+  });
+
+  it('long connections from interim records count once per connection, severity by RITA bands', () => {
+    const d = new LongConnectionDetector(CFG['long-connection']);
+    d.observe(conn({ ts: T, uid: 'Clong', duration: 3000, interim: true }, frontend, api));
+    d.observe(conn({ ts: T, uid: 'Clong', duration: 3700, interim: true }, frontend, api));
+    d.observe(conn({ ts: T, uid: 'Clong', duration: 15_000 }, frontend, api));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].count, 1);
+    assert.equal(f[0].severity, 'medium');
+    assert.equal(f[0].figures.duration_s, 15_000);
+    assert.equal(f[0].score, Math.round((15_000 / 43_200) * 1000) / 1000);
+  });
+});
+
+describe('detectors: DNS tunnelling and DGA', () => {
+  it('registered domains and entropy', () => {
+    assert.deepEqual(splitRegistered('a.b.example.co.uk'), { registered: 'example.co.uk', sub: 'a.b' });
+    assert.deepEqual(splitRegistered('x.tn.x7-relay.net'), { registered: 'x7-relay.net', sub: 'x.tn' });
+    assert.equal(entropy('aaaa'), 0);
+    assert.equal(entropy('abcd'), 2);
+  });
+
+  it('a tunnel: 40 distinct 50-character hex subdomains under one domain, TXT', () => {
+    const d = new DnsTunnelDetector(CFG['dns-tunnel']);
+    const r = rng(3);
+    const c = ctx(T, api);
+    for (let i = 0; i < 40; i++) {
+      let h = '';
+      for (let j = 0; j < 50; j++) h += '0123456789abcdef'[Math.floor(r() * 16)];
+      d.observeApp(dns(T + i, `${h}.tn.x7-relay.net`, { qtype: 'TXT' }), c);
+    }
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].destination.domain, 'x7-relay.net');
+    // TXT crossed first (10th query), the names at the 30th; one alert, two reasons.
+    assert.equal(f[0].figures.reasons, 'unusual-type,tunnel');
+    assert.equal(f[0].count, 2);
+    assert.equal(f[0].figures.distinct_subdomains, 30, 'judged when the 30th distinct subdomain arrived');
+    assert.ok((f[0].figures.mean_entropy_bits as number) > 3.5);
+  });
+
+  it('normal lookups of a CDN-hosted API (few names, connected to) raise nothing; cluster names are ignored', () => {
+    const d = new DnsTunnelDetector(CFG['dns-tunnel']);
+    const c = ctx(T, api, '10.244.2.20');
+    for (let i = 0; i < 500; i++) {
+      d.observeApp(dns(T + i, ['api.paygate.example', 'static.paygate.example', 'img-cdn-a1b2c3d4e5f6.paygate.example'][i % 3], { answers: ['203.0.113.50'] }), c);
+      d.observe(conn({ ts: T + i + 0.01, orig_h: '10.244.2.20', resp_h: '203.0.113.50', resp_p: 443 }, api, { kind: 'external' }));
+      d.observeApp(dns(T + i, `api.shop.svc.cluster.local`, { answers: ['10.96.10.1'] }), c);
+    }
+    assert.deepEqual(d.flush(), []);
+  });
+
+  it('DGA: NXDOMAIN for 10 distinct high-entropy domains', () => {
+    const d = new DnsTunnelDetector(CFG['dns-tunnel']);
+    const c = ctx(T, frontend);
+    const names = ['xkq7zvbwpt3m.com', 'p0q9w8e7r6t5.net', 'mzn3b5v7c9x1.com', 'qlw2e4r6t8y0.net', 'a9s8d7f6g5h4.com', 'zxcv1bnm2asd.net', 'poiu7ytr6ewq.com', 'lkj5hgf4dsa3.net', 'mnb2vcx1zlk9.com', 'qaz1wsx2edc3.net'];
+    for (const [i, n] of names.entries()) d.observeApp(dns(T + i, n, { rcode: 3 }), c);
+    d.observeApp(dns(T + 20, 'typo.example', { rcode: 3 }), c);
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].key, 'dga');
+    assert.equal(f[0].figures.nxdomain_registered_domains, 10);
+  });
+});
+
+describe('detectors: exfiltration', () => {
+  it('a bucket 500x its edge baseline alerts with the baseline in the evidence; 3x does not', () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    const r = rng(11);
+    const ext = { kind: 'external' as const };
+    for (let b = 0; b < 20; b++) {
+      for (let k = 0; k < 3; k++) d.observe(conn({ ts: T + b * 300 + k * 60, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 3000 + Math.floor(r() * 2000) }, api, ext));
+    }
+    d.observe(conn({ ts: T + 20 * 300 + 10, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 40_000 }, api, ext));
+    d.observe(conn({ ts: T + 21 * 300 + 10, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 6_000_000, uid: 'Cbig' }, api, ext));
+    d.observe(conn({ ts: T + 21 * 300 + 20, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 4000 }, api, ext));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].figures.sent_bytes, 6_004_000);
+    assert.deepEqual(f[0].uids, ['Cbig']);
+    assert.equal(f[0].figures.history_buckets, 21);
+    assert.ok((f[0].figures.baseline_median as number) > 9000 && (f[0].figures.baseline_median as number) < 15_000);
+    assert.equal(f[0].figures.limit, 1_000_000);
+  });
+});
+
+describe('detectors: beacon', () => {
+  it('names the destination by the DNS name the client resolved', () => {
+    const cfg = parseDetectorConfig({ beacon: { threshold: 0.9 } }).beacon;
+    const d = new BeaconDetector(cfg);
+    const c = { uid: 'Cdns', ts: T, orig_h: '10.244.1.30', resp_h: '10.96.0.10', resp_p: 53 };
+    d.observeApp(dns(T, 'cdn-update.example.net', { answers: ['198.51.100.23'] }), c);
+    for (let t = 0; t < 6 * 3600; t += 60) d.observe(conn({ ts: T + t, orig_h: '10.244.1.30', resp_h: '198.51.100.23', resp_p: 80, orig_bytes: 200, resp_bytes: 512 }, pod('shop', 'worker'), { kind: 'external' }));
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.equal(f[0].destination.domain, 'cdn-update.example.net');
+    assert.equal(f[0].score, 1);
+    assert.equal(f[0].figures.interval_mode_s, 60);
+  });
+});
+
+describe('detectors: configuration', () => {
+  it('rejects unknown keys and bad values, naming them', () => {
+    assert.throws(() => parseDetectorConfig({ scan: { theta: 0.5 } }), /scan: Unrecognized key\(s\) in object: 'theta'/);
+    assert.throws(() => parseDetectorConfig({ beacon: { ts_weight: 0.5 } }), /beacon weights must sum to 1, got 1.25/);
+    assert.throws(() => parseDetectorConfig({ exfiltration: { k: -1 } }), /exfiltration.k: Number must be greater than 0/);
+    assert.equal(parseDetectorConfig({ scan: { p_false: 0.001 } }).scan.p_false, 0.001);
+  });
+});
