@@ -1,0 +1,79 @@
+/** The shell: the login gate, the navigation, and the view for the current path. */
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
+import { apiGet, authEvents, storedKey, storeKey, type Whoami } from './lib/api';
+import { navigate, useRoute } from './lib/router';
+import { Link } from './Link';
+import { Login } from './views/Login';
+import { Upload } from './views/Upload';
+import { Connections } from './views/Connections';
+import { Alerts } from './views/Alerts';
+import { Jobs } from './views/Jobs';
+
+// Cytoscape is most of the bundle: load it with the map only.
+const ServiceMap = lazy(() => import('./views/ServiceMap').then((m) => ({ default: m.ServiceMap })));
+
+const VIEWS = [
+  { path: '/upload', label: 'Upload' },
+  { path: '/connections', label: 'Connections' },
+  { path: '/map', label: 'Service map' },
+  { path: '/alerts', label: 'Alerts' },
+  { path: '/jobs', label: 'Jobs & sources' },
+];
+
+export function App() {
+  const route = useRoute();
+  const [who, setWho] = useState<Whoami | null>(null);
+  const [checking, setChecking] = useState(() => storedKey() !== null);
+
+  useEffect(() => {
+    if (!storedKey()) return;
+    apiGet<Whoami>('/whoami').then(setWho, () => storeKey(null)).finally(() => setChecking(false));
+  }, []);
+
+  const logout = useCallback(() => {
+    storeKey(null);
+    setWho(null);
+  }, []);
+
+  useEffect(() => {
+    authEvents.addEventListener('unauthorized', logout);
+    return () => authEvents.removeEventListener('unauthorized', logout);
+  }, [logout]);
+
+  useEffect(() => {
+    if (route.path === '/' || route.path === '/index.html') navigate('/connections', {}, true);
+  }, [route.path]);
+
+  if (checking) return <p className="loading" role="status">Checking the stored key…</p>;
+  if (!who) return <Login onLogin={setWho} />;
+
+  const view = VIEWS.find((v) => route.path === v.path);
+  let body;
+  switch (route.path) {
+    case '/upload': body = <Upload />; break;
+    case '/map': body = <ServiceMap params={route.params} />; break;
+    case '/alerts': body = <Alerts params={route.params} />; break;
+    case '/jobs': body = <Jobs />; break;
+    case '/connections': body = <Connections params={route.params} />; break;
+    default: body = <p role="alert">There is no page {route.path}. Pick a view above.</p>;
+  }
+  return (
+    <div className="app">
+      <header className="top">
+        <span className="brand">eastwatch</span>
+        <nav aria-label="Views">
+          <ul>
+            {VIEWS.map((v) => (
+              <li key={v.path}>
+                <Link to={v.path} aria-current={view?.path === v.path ? 'page' : undefined}>{v.label}</Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span className="who" data-testid="whoami">{who.key.name} ({who.key.role})</span>
+        <button type="button" onClick={logout}>Log out</button>
+      </header>
+      <main id="main"><Suspense fallback={<p role="status">Loading…</p>}>{body}</Suspense></main>
+    </div>
+  );
+}

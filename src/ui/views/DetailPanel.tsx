@@ -1,0 +1,109 @@
+/**
+ * One connection: every field, its dns/http/tls/ssh/app records, the alerts whose evidence
+ * names it, and its packets as a pcap download.
+ */
+import { useEffect, useRef, useState } from 'react';
+import { ApiError, apiGet, download, type Alert, type ConnRecord } from '../lib/api';
+import { flatten, fmtTime, fmtValue } from '../lib/format';
+import { Link } from '../Link';
+
+/** How many of the newest alerts are searched for this connection's uid (client-side). */
+export const ALERT_SCAN = 1000;
+
+interface Detail {
+  record: ConnRecord;
+  apps: Record<string, unknown>[];
+}
+
+export function DetailPanel(props: { uid: string; onClose: () => void }) {
+  const [detail, setDetail] = useState<Detail | null>(null);
+  const [alerts, setAlerts] = useState<Alert[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [pcap, setPcap] = useState<{ busy: boolean; message: string | null; error: boolean }>({ busy: false, message: null, error: false });
+  const heading = useRef<HTMLHeadingElement>(null);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setDetail(null);
+    setAlerts(null);
+    setError(null);
+    setPcap({ busy: false, message: null, error: false });
+    apiGet<Detail>(`/connections/${encodeURIComponent(props.uid)}`, {}, ac.signal).then(setDetail, (e: unknown) => {
+      if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+    });
+    apiGet<{ alerts: Alert[] }>('/alerts', { limit: ALERT_SCAN, suppressed: 'true' }, ac.signal).then(
+      (r) => setAlerts(r.alerts.filter((a) => a.evidence?.uids?.includes(props.uid))),
+      () => setAlerts([]),
+    );
+    return () => ac.abort();
+  }, [props.uid]);
+
+  useEffect(() => {
+    heading.current?.focus();
+  }, [props.uid]);
+
+  const getPcap = async (): Promise<void> => {
+    setPcap({ busy: true, message: null, error: false });
+    try {
+      const n = await download(`/connections/${encodeURIComponent(props.uid)}/pcap`, {}, `${props.uid}.pcap`);
+      setPcap({ busy: false, message: `Downloaded ${props.uid}.pcap (${n} bytes).`, error: false });
+    } catch (e) {
+      setPcap({ busy: false, message: `The pcap could not be downloaded: ${e instanceof ApiError ? e.message : String(e)}`, error: true });
+    }
+  };
+
+  return (
+    <aside className="detail" aria-labelledby="detail-h" data-testid="detail" onKeyDown={(e) => { if (e.key === 'Escape') { e.stopPropagation(); props.onClose(); } }}>
+      <div className="detail-head">
+        <h2 id="detail-h" tabIndex={-1} ref={heading}>Connection {props.uid}</h2>
+        <button type="button" onClick={props.onClose} aria-label="Close the connection detail">Close</button>
+      </div>
+      <button type="button" onClick={getPcap} disabled={pcap.busy} data-testid="download-pcap">{pcap.busy ? 'Downloading…' : 'Download pcap'}</button>
+      {pcap.message && <p className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>{pcap.message}</p>}
+      {error && <p className="error" role="alert">{error}</p>}
+      {!detail && !error && <p role="status">Loading…</p>}
+      {detail && (
+        <>
+          <h3>Fields</h3>
+          <FieldTable entries={flatten(detail.record)} label="Connection fields" />
+          <h3>Application records ({detail.apps.length})</h3>
+          {detail.apps.length === 0 && <p className="muted">None: no DNS, HTTP, TLS, SSH or other application record was linked to this connection.</p>}
+          {detail.apps.map((a, i) => (
+            <details key={i} open={i < 3}>
+              <summary>{String(a.kind ?? 'app')}{a.protocol ? ` (${String(a.protocol)})` : ''} at {fmtTime(a.ts as number)}</summary>
+              <FieldTable entries={flatten(a).filter(([k]) => !k.startsWith('conn.'))} label={`${String(a.kind)} record ${i + 1}`} />
+            </details>
+          ))}
+        </>
+      )}
+      <h3>Related alerts{alerts ? ` (${alerts.length})` : ''}</h3>
+      {alerts === null && <p role="status">Looking for alerts…</p>}
+      {alerts?.length === 0 && <p className="muted">No alert among the newest {ALERT_SCAN} names this connection as evidence.</p>}
+      {alerts && alerts.length > 0 && (
+        <ul className="related-alerts">
+          {alerts.map((a) => (
+            <li key={a.id}>
+              <span className={`sev sev-${a.severity}`}>{a.severity}</span>{' '}
+              <Link to="/alerts" params={{ id: a.id }}>{a.title}</Link> <span className="muted">({a.detector}, {a.status})</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </aside>
+  );
+}
+
+function FieldTable(props: { entries: [string, unknown][]; label: string }) {
+  return (
+    <table className="fields" aria-label={props.label}>
+      <tbody>
+        {props.entries.map(([k, v]) => (
+          <tr key={k}>
+            <th scope="row">{k}</th>
+            <td>{k === 'ts' && typeof v === 'number' ? `${v} (${fmtTime(v)} UTC)` : fmtValue(v)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

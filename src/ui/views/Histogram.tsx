@@ -1,0 +1,118 @@
+/**
+ * Connections over time (GET /aggregations/histogram) drawn with uPlot; dragging across the
+ * chart selects a range and zooms the search to it.
+ */
+import { useEffect, useRef, useState } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { ApiError, apiGet, type SearchPage } from '../lib/api';
+import { fmtCount, fmtTime } from '../lib/format';
+import { niceInterval, resolveTime } from '../lib/time';
+
+interface Bucket {
+  start: number;
+  connections: number;
+  bytes: number;
+}
+
+/** The first and last connection times of a query, when the range leaves either end open. */
+async function extent(q: string, from: string, to: string, signal: AbortSignal): Promise<[number, number] | null> {
+  const one = (order: 'asc' | 'desc'): Promise<SearchPage> => apiGet<SearchPage>('/connections', { q, from, to, sort: '@timestamp', order, limit: 1 }, signal);
+  let lo = resolveTime(from);
+  let hi = resolveTime(to);
+  if (lo === null || hi === null) {
+    const [a, b] = await Promise.all([lo === null ? one('asc') : null, hi === null ? one('desc') : null]);
+    if (lo === null) lo = a?.records[0]?.ts ?? null;
+    if (hi === null) {
+      const last = b?.records[0];
+      hi = last ? last.ts + Number(last.duration ?? 0) + 1 : null;
+    }
+  }
+  return lo === null || hi === null ? null : [lo, Math.max(hi, lo + 1)];
+}
+
+export function Histogram(props: { q: string; from: string; to: string; onBrush: (fromSec: number, toSec: number) => void }) {
+  const host = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const brush = useRef(props.onBrush);
+  brush.current = props.onBrush;
+  const [state, setState] = useState<{ buckets: Bucket[]; interval: number; span: [number, number] } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setError(null);
+    setState(null);
+    (async () => {
+      const span = await extent(props.q, props.from, props.to, ac.signal);
+      if (!span) {
+        setState({ buckets: [], interval: 0, span: [0, 0] });
+        return;
+      }
+      const interval = niceInterval(span[1] - span[0]);
+      const r = await apiGet<{ buckets: Bucket[] }>('/aggregations/histogram', { q: props.q, from: props.from, to: props.to, interval }, ac.signal);
+      setState({ buckets: r.buckets, interval, span });
+    })().catch((e: unknown) => {
+      if (ac.signal.aborted) return;
+      // A query error is shown at the query bar, where it can be fixed.
+      setError(e instanceof ApiError && e.position !== null ? 'waiting for a valid query' : e instanceof Error ? e.message : String(e));
+    });
+    return () => ac.abort();
+  }, [props.q, props.from, props.to]);
+
+  useEffect(() => {
+    const el = host.current;
+    if (!el || !state || state.buckets.length === 0) return;
+    const xs = state.buckets.map((b) => b.start / 1000);
+    const ys = state.buckets.map((b) => b.connections);
+    // The axis shows the range asked for (or the data's extent), not just the non-empty buckets.
+    const lo = Math.min(state.span[0], xs[0]);
+    const hi = Math.max(state.span[1], xs[xs.length - 1] + state.interval);
+    const opts: uPlot.Options = {
+      width: Math.max(320, el.clientWidth),
+      height: 140,
+      legend: { show: false },
+      // Every time in the UI is UTC.
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      scales: { x: { time: true, range: () => [lo, hi] } },
+      series: [
+        {},
+        { label: 'connections', stroke: '#2563eb', fill: 'rgba(37,99,235,0.35)', paths: uPlot.paths.bars?.({ size: [0.9, 60], align: 1 }), points: { show: false } },
+      ],
+      axes: [{}, { size: 50 }],
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 2) return;
+            const a = u.posToVal(u.select.left, 'x');
+            const b = u.posToVal(u.select.left + u.select.width, 'x');
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            brush.current(a, b);
+          },
+        ],
+      },
+    };
+    plot.current = new uPlot(opts, [xs, ys], el);
+    const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(320, el.clientWidth), height: 140 }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [state]);
+
+  const total = state?.buckets.reduce((n, b) => n + b.connections, 0) ?? 0;
+  return (
+    <figure className="histogram" aria-label="Connections over time">
+      <div ref={host} className="histogram-plot" data-testid="histogram" />
+      <figcaption className="muted">
+        {error ? <span className="error" role="alert">Histogram: {error}</span>
+          : !state ? 'Loading the histogram…'
+          : state.buckets.length === 0 ? 'No connections in this range.'
+          : `${fmtCount(total)} connections, ${state.interval}-second buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`}
+      </figcaption>
+    </figure>
+  );
+}

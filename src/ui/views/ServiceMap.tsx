@@ -1,0 +1,159 @@
+/**
+ * Who talks to whom, drawn with Cytoscape. Filters (namespaces, time) live in the URL; clicking
+ * an edge (or its row in the table under the map, for keyboard users) opens its connections.
+ */
+import { useEffect, useMemo, useRef, useState } from 'react';
+import cytoscape from 'cytoscape';
+import { apiGet, type Alert, type Edge } from '../lib/api';
+import { fmtBytes, fmtCount } from '../lib/format';
+import { buildGraph, portsLabel, type Graph, type MapEdge } from '../lib/map';
+import { and, anyOf } from '../lib/query';
+import { navigate } from '../lib/router';
+import { Link } from '../Link';
+import { TimeRange } from './TimeRange';
+
+const EDGE_LIMIT = 1000;
+const ALERT_LIMIT = 1000;
+
+function edgeLabel(e: MapEdge): string {
+  return `${e.transport}/${portsLabel(e.ports)} · ${fmtCount(e.connections)} conn · ${fmtBytes(e.bytes)}`;
+}
+
+export function ServiceMap(props: { params: URLSearchParams }) {
+  const from = props.params.get('from') ?? '';
+  const to = props.params.get('to') ?? '';
+  const nsParam = props.params.get('ns') ?? '';
+  const selectedNs = useMemo(() => nsParam.split(',').filter(Boolean), [nsParam]);
+  const [graph, setGraph] = useState<Graph | null>(null);
+  const [known, setKnown] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const host = useRef<HTMLDivElement>(null);
+
+  const go = (patch: Record<string, string | null>): void => navigate('/map', { from, to, ns: nsParam, ...patch });
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setError(null);
+    setGraph(null);
+    const q = anyOf('ns', selectedNs);
+    Promise.all([
+      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q, from, to, limit: EDGE_LIMIT }, ac.signal),
+      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q: and(q, 'verdict:denied'), from, to, limit: EDGE_LIMIT }, ac.signal),
+      apiGet<{ alerts: Alert[] }>('/alerts', { from, to, limit: ALERT_LIMIT }, ac.signal),
+    ]).then(([all, denied, alerts]) => {
+      const live = alerts.alerts.filter((a) => a.status !== 'closed');
+      const g = buildGraph(all.edges, denied.edges, live);
+      setGraph(g);
+      setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
+    }, (e: unknown) => {
+      if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+    });
+    return () => ac.abort();
+  }, [from, to, selectedNs]);
+
+  useEffect(() => {
+    const el = host.current;
+    if (!el || !graph || graph.edges.length === 0) return;
+    const cy = cytoscape({
+      container: el,
+      elements: [
+        ...graph.nodes.map((n) => ({ group: 'nodes' as const, data: { id: n.id, label: n.label, kind: n.kind, ...(n.parent ? { parent: n.parent } : {}) } })),
+        ...graph.edges.map((e) => ({
+          group: 'edges' as const,
+          data: { id: e.id, source: e.source, target: e.target, label: edgeLabel(e), width: 1 + Math.log2(1 + e.connections), query: e.query },
+          classes: [e.alerts.length ? 'alert' : '', e.denied ? 'denied' : ''].filter(Boolean).join(' '),
+        })),
+      ],
+      style: [
+        { selector: 'node', style: { label: 'data(label)', 'font-size': 11, 'min-zoomed-font-size': 7, 'text-valign': 'bottom', 'text-margin-y': 4, 'background-color': '#2563eb', width: 22, height: 22 } },
+        { selector: 'node[kind = "address"]', style: { 'background-color': '#64748b', shape: 'round-rectangle' } },
+        { selector: 'node[kind = "namespace"]', style: { 'background-color': '#eff6ff', 'background-opacity': 0.6, 'border-color': '#93c5fd', 'border-width': 2, 'text-valign': 'top', 'font-weight': 'bold', shape: 'round-rectangle', padding: '18px' } },
+        { selector: 'edge', style: { width: 'data(width)', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'line-color': '#94a3b8', 'target-arrow-color': '#94a3b8', label: 'data(label)', 'font-size': 9, 'min-zoomed-font-size': 7, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8 } },
+        { selector: 'edge.denied', style: { 'line-color': '#ea580c', 'target-arrow-color': '#ea580c', 'line-style': 'dashed' } },
+        { selector: 'edge.alert', style: { 'line-color': '#dc2626', 'target-arrow-color': '#dc2626' } },
+        { selector: 'edge:selected', style: { 'overlay-opacity': 0.15, 'overlay-color': '#2563eb' } },
+      ],
+      layout: { name: 'cose', animate: false, padding: 30, nodeDimensionsIncludeLabels: true, idealEdgeLength: () => 140, nodeRepulsion: () => 600_000, componentSpacing: 80, nestingFactor: 1.2, randomize: false } as cytoscape.LayoutOptions,
+      wheelSensitivity: 0.3,
+    });
+    // Where each edge is drawn, so that an end-to-end test can click the canvas where a person would.
+    const publish = (): void => {
+      const pts: Record<string, [number, number]> = {};
+      cy.edges().forEach((e) => {
+        const p = e.renderedMidpoint();
+        pts[e.id()] = [Math.round(p.x), Math.round(p.y)];
+      });
+      el.dataset.edgePoints = JSON.stringify(pts);
+    };
+    // Midpoints exist once the renderer has drawn the edges: publish after a frame is drawn.
+    let pending = false;
+    cy.on('render', () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        if (!cy.destroyed()) publish();
+      });
+    });
+    cy.on('tap', 'edge', (evt) => {
+      navigate('/connections', { q: evt.target.data('query') as string, from, to });
+    });
+    return () => {
+      delete el.dataset.edgePoints;
+      cy.destroy();
+    };
+  }, [graph, from, to]);
+
+  const toggleNs = (ns: string, on: boolean): void => {
+    const next = on ? [...selectedNs, ns] : selectedNs.filter((n) => n !== ns);
+    go({ ns: next.join(',') || null });
+  };
+
+  const edges = graph?.edges ?? [];
+  const sorted = [...edges].sort((a, b) => Number(b.alerts.length > 0) - Number(a.alerts.length > 0) || Number(b.denied) - Number(a.denied) || b.connections - a.connections);
+  const byId = new Map(graph?.nodes.map((n) => [n.id, n]) ?? []);
+  const nameOf = (id: string): string => {
+    const n = byId.get(id);
+    return n ? (n.namespace && n.kind === 'workload' ? `${n.namespace}/${n.label}` : n.label) : id;
+  };
+
+  return (
+    <section aria-labelledby="map-h" className="map">
+      <h1 id="map-h">Service map</h1>
+      <div className="map-filters">
+        <TimeRange value={{ from, to }} onChange={(r) => go({ from: r.from, to: r.to })} />
+        <fieldset className="ns-filter">
+          <legend>Namespaces {selectedNs.length === 0 ? '(all)' : ''}</legend>
+          {known.length === 0 && <span className="muted">No Kubernetes namespaces in this traffic (upload an inventory to resolve workloads).</span>}
+          {known.map((ns) => (
+            <label key={ns}><input type="checkbox" checked={selectedNs.includes(ns)} onChange={(e) => toggleNs(ns, e.target.checked)} /> {ns}</label>
+          ))}
+        </fieldset>
+      </div>
+      <p className="legend muted">
+        <span className="key key-alert">red</span>: open alerts · <span className="key key-denied">dashed orange</span>: NetworkPolicy denials · width: connections. Click an edge to see its connections.
+      </p>
+      {error && <p className="error" role="alert">{error}</p>}
+      {!graph && !error && <p role="status">Loading the map…</p>}
+      {graph && edges.length === 0 && <p role="status">No traffic in this range.</p>}
+      <div ref={host} className="cy" data-testid="map" role="img" aria-label={`Service map: ${graph?.nodes.length ?? 0} nodes, ${edges.length} edges; the table below lists the edges`} hidden={!graph || edges.length === 0} />
+      {edges.length > 0 && (
+        <table className="edges" aria-label="Edges">
+          <thead><tr><th scope="col">From</th><th scope="col">To</th><th scope="col">Ports</th><th scope="col" className="num">Connections</th><th scope="col" className="num">Bytes</th><th scope="col">Flags</th></tr></thead>
+          <tbody>
+            {sorted.map((e) => (
+              <tr key={e.id} className={e.alerts.length ? 'row-alert' : e.denied ? 'row-denied' : undefined} data-edge={e.id} data-query={e.query} data-connections={e.connections}>
+                <td>{nameOf(e.source)}</td>
+                <td>{nameOf(e.target)}</td>
+                <td><Link to="/connections" params={{ q: e.query, from, to }}>{e.transport}/{portsLabel(e.ports, 8)}</Link></td>
+                <td className="num">{fmtCount(e.connections)}</td>
+                <td className="num">{fmtBytes(e.bytes)}</td>
+                <td>{[e.alerts.length ? `${e.alerts.length} alert${e.alerts.length > 1 ? 's' : ''}` : '', e.denied ? 'denied by policy' : ''].filter(Boolean).join(', ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,63 @@
+/** From/to inputs (ISO 8601, epoch seconds or now-15m, as the API takes them) and presets. */
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { PRESETS, resolveTime } from '../lib/time';
+
+export interface Range {
+  from: string;
+  to: string;
+}
+
+export function TimeRange(props: { value: Range; onChange: (r: Range) => void }) {
+  const [from, setFrom] = useState(props.value.from);
+  const [to, setTo] = useState(props.value.to);
+  const [error, setError] = useState<string | null>(null);
+  const id = useId();
+
+  useEffect(() => {
+    setFrom(props.value.from);
+    setTo(props.value.to);
+  }, [props.value.from, props.value.to]);
+
+  const apply = (e: FormEvent): void => {
+    e.preventDefault();
+    const bad = [['From', from], ['To', to]].find(([, v]) => v.trim() !== '' && resolveTime(v) === null);
+    if (bad) {
+      setError(`${bad[0]}: "${bad[1]}" is not a time (ISO 8601, epoch seconds or now-15m)`);
+      return;
+    }
+    const f = resolveTime(from);
+    const t = resolveTime(to);
+    if (f !== null && t !== null && f >= t) {
+      setError('From must be before To');
+      return;
+    }
+    setError(null);
+    props.onChange({ from: from.trim(), to: to.trim() });
+  };
+
+  return (
+    <form className="timerange" onSubmit={apply} aria-label="Time range">
+      <label htmlFor={`${id}-preset`}>Range</label>
+      <select
+        id={`${id}-preset`}
+        value={PRESETS.some((p) => p.from === props.value.from) && !props.value.to ? props.value.from : props.value.from || props.value.to ? 'custom' : 'all'}
+        onChange={(e) => {
+          const v = e.target.value;
+          if (v === 'custom') return;
+          setError(null);
+          props.onChange(v === 'all' ? { from: '', to: '' } : { from: v, to: '' });
+        }}
+      >
+        <option value="all">All time</option>
+        {PRESETS.map((p) => <option key={p.from} value={p.from}>{p.label}</option>)}
+        <option value="custom">Custom</option>
+      </select>
+      <label htmlFor={`${id}-from`}>From</label>
+      <input id={`${id}-from`} type="text" value={from} onChange={(e) => setFrom(e.target.value)} placeholder="2026-01-15T10:00:00Z" size={24} />
+      <label htmlFor={`${id}-to`}>To</label>
+      <input id={`${id}-to`} type="text" value={to} onChange={(e) => setTo(e.target.value)} placeholder="now" size={24} />
+      <button type="submit">Apply range</button>
+      {error && <span className="error" role="alert">{error}</span>}
+    </form>
+  );
+}

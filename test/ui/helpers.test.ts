@@ -1,0 +1,207 @@
+/**
+ * The UI's DOM-free helpers under Node: the query text it writes must mean what it says to the
+ * service's real parser, the autocomplete must find the word being typed, the map must group
+ * edges and mark denials and alerts, and the wire readers must read what the service sends.
+ */
+import assert from 'node:assert/strict';
+import { parseQuery, type Query } from '../../src/query';
+import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
+import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
+import { buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
+import { niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
+import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
+import type { Alert, Edge } from '../../src/ui/lib/types';
+
+/** The field/value terms of a parsed query, in order. */
+function terms(q: Query, out: [string, string, string][] = []): [string, string, string][] {
+  switch (q.kind) {
+    case 'and':
+    case 'or':
+      for (const c of q.children) terms(c, out);
+      break;
+    case 'not':
+      terms(q.child, out);
+      break;
+    case 'term': {
+      const v = q.value;
+      out.push([q.field.name, q.kind, v.kind === 'ip' ? v.text : v.kind === 'date' ? String(v.v.sec) : String(v.v)]);
+      break;
+    }
+    case 'wildcard':
+      out.push([q.field.name, q.kind, q.parts.map((p) => (p.t === 'lit' ? p.s : p.t)).join('')]);
+      break;
+    default:
+      out.push([('field' in q ? q.field.name : ''), q.kind, '']);
+  }
+  return out;
+}
+
+const FIELDS = [
+  ...CONN_FIELDS.fields.map((d) => ({ name: d.name, type: d.type, aliases: [...d.aliases], description: d.description })),
+  ...EITHER_ALIASES.map((e) => ({ name: e.alias, type: 'either', aliases: [], description: e.fields.join(' or ') })),
+];
+
+describe('UI helpers: query text', () => {
+  it('quotes values so that the service parser reads them literally', () => {
+    const values = ['shop', 'my app', 'say "hi"', 'back\\slash', 'and', 'OR', 'not', 'api-*', 'a(b)', 'x:y', "it's", 'node-1.example'];
+    for (const v of values) {
+      const q = parseQuery(clause('eastwatch.source.workload', v));
+      assert.deepEqual(terms(q), [['eastwatch.source.workload', 'term', v]], `value ${JSON.stringify(v)} as ${quoteValue(v)}`);
+    }
+    assert.equal(quoteValue('shop'), 'shop');
+    assert.equal(quoteValue('my app'), '"my app"');
+    assert.deepEqual(terms(parseQuery(clause('source.ip', 'fe80::1'))), [['source.ip', 'term', 'fe80::1']]);
+  });
+
+  it('builds edge and evidence queries the parser accepts, with the meant fields', () => {
+    const q = and(endQuery('source', { namespace: 'shop', workload: 'frontend' }), endQuery('destination', { ip: '10.96.12.34' }), clause('destination.port', 8080));
+    assert.equal(q, 'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and destination.ip:10.96.12.34 and destination.port:8080');
+    assert.deepEqual(terms(parseQuery(q)), [
+      ['eastwatch.source.namespace', 'term', 'shop'],
+      ['eastwatch.source.workload', 'term', 'frontend'],
+      ['destination.ip', 'term', '10.96.12.34'],
+      ['destination.port', 'term', '8080'],
+    ]);
+    const uids = ['CMPU0kfBUegrYrtUA', 'C1GcolQnUypKDN6nXg', 'Cl1earCa82nFKmmnI'];
+    assert.deepEqual(terms(parseQuery(anyOf('event.id', uids))).map((t) => t[2]), uids);
+    // An `or` inside an `and` keeps its meaning.
+    const mixed = and('dport:22 or dport:23', 'src:10.0.0.1');
+    assert.equal(mixed, '(dport:22 or dport:23) and src:10.0.0.1');
+    assert.equal(parseQuery(mixed).kind, 'and');
+    assert.equal(and('ns:(a or b)', 'workload:"x or y"', 'dport:1'), 'ns:(a or b) and workload:"x or y" and dport:1');
+    assert.equal(and('a:1 || b:2', 'c:3'), '(a:1 || b:2) and c:3');
+    assert.equal(and('a:1 or b:2'), 'a:1 or b:2');
+  });
+
+  it('finds the field name being typed at the caret', () => {
+    assert.deepEqual(fieldTokenAt('dport:22 and sta', 16), { start: 13, end: 16, prefix: 'sta' });
+    assert.deepEqual(fieldTokenAt('(sp', 3), { start: 1, end: 3, prefix: 'sp' });
+    assert.deepEqual(fieldTokenAt('not dp or x', 6), { start: 4, end: 6, prefix: 'dp' });
+    assert.deepEqual(fieldTokenAt('!dp', 3), { start: 1, end: 3, prefix: 'dp' });
+    assert.equal(fieldTokenAt('dport:2', 7), null, 'after the colon is a value');
+    assert.equal(fieldTokenAt('workload:"my ap', 15), null, 'inside quotes is a literal');
+    assert.equal(fieldTokenAt('dport:22 and', 12), null, 'a keyword is not a field');
+    assert.equal(fieldTokenAt('bytes>10', 8), null);
+  });
+
+  it('replaces the typed word with the taken field and puts the caret after its colon', () => {
+    const t1 = fieldTokenAt('dport:22 and sta', 16);
+    assert.ok(t1);
+    assert.deepEqual(applySuggestion('dport:22 and sta', t1, 'state'), { query: 'dport:22 and state:', caret: 19 });
+    // Editing a field name that already has its value keeps the value and the single colon.
+    const t2 = fieldTokenAt('stat:REJ', 2);
+    assert.ok(t2);
+    assert.deepEqual(applySuggestion('stat:REJ', t2, 'state'), { query: 'state:REJ', caret: 6 });
+  });
+
+  it('suggests fields by alias and by name from the real field registry', () => {
+    const dpo = suggestFields(FIELDS, 'dpo');
+    assert.equal(dpo[0].insert, 'dport');
+    assert.equal(dpo[0].name, 'destination.port');
+    const ns = suggestFields(FIELDS, 'ns').map((s) => s.insert);
+    assert.equal(ns[0], 'ns');
+    assert.ok(suggestFields(FIELDS, 'namespace').some((s) => s.insert === 'eastwatch.source.namespace'), 'a substring of a name matches too');
+    assert.equal(suggestFields(FIELDS, 'zzz').length, 0);
+    assert.equal(suggestFields(FIELDS, '', 5).length, 5);
+  });
+});
+
+describe('UI helpers: service map graph', () => {
+  const end = (ip: string, namespace: string | null, workload: string | null, port?: number) => ({ ip, namespace, workload, ...(port === undefined ? {} : { port }) });
+  const edges: Edge[] = [
+    // Two pods of one workload talking to one service: one edge.
+    { source: end('10.244.1.10', 'shop', 'frontend'), destination: end('10.244.2.20', 'shop', 'api', 8080), transport: 'tcp', connections: 5, bytes: 500 },
+    { source: end('10.244.1.11', 'shop', 'frontend'), destination: end('10.244.2.21', 'shop', 'api', 8080), transport: 'tcp', connections: 3, bytes: 300 },
+    { source: end('10.244.1.10', 'shop', 'frontend'), destination: end('10.244.2.20', 'shop', 'api', 9090), transport: 'tcp', connections: 1, bytes: 10 },
+    { source: end('203.0.113.9', null, null), destination: end('10.244.1.10', 'shop', 'frontend', 8080), transport: 'tcp', connections: 2, bytes: 20 },
+    { source: end('10.244.1.10', 'shop', 'frontend'), destination: end('10.96.0.10', 'kube-system', null, 53), transport: 'udp', connections: 4, bytes: 40 },
+  ];
+  const denied: Edge[] = [edges[2]];
+  const alert = (id: string, source: Alert['source'], destination: Alert['destination']): Alert => ({
+    id, detector: 'policy-violation', title: id, severity: 'high', source, destination, first_seen: 0, last_seen: 0, count: 1, status: 'open', suppressed_by: null, note: null,
+  });
+  const alerts = [
+    alert('a-workload', { ip: '10.244.1.10', namespace: 'shop', workload: 'frontend' }, { ip: '10.244.2.20', namespace: 'shop', workload: 'api', port: 9090 }),
+    alert('a-ip', { ip: '203.0.113.9' }, { ip: '10.244.1.10', namespace: 'shop', workload: 'frontend' }),
+  ];
+
+  it('groups workloads into namespaces and edges by source, destination and transport', () => {
+    const g = buildGraph(edges, denied, alerts);
+    const ids = g.nodes.map((n) => n.id).sort();
+    assert.deepEqual(ids, ['a:10.96.0.10', 'a:203.0.113.9', 'ns:kube-system', 'ns:shop', 'w:shop/api', 'w:shop/frontend']);
+    assert.equal(g.nodes.find((n) => n.id === 'w:shop/api')?.parent, 'ns:shop');
+    assert.equal(g.nodes.find((n) => n.id === 'a:10.96.0.10')?.parent, 'ns:kube-system');
+    assert.equal(g.nodes.find((n) => n.id === 'a:203.0.113.9')?.parent, null);
+    assert.deepEqual([...(g.nodes.find((n) => n.id === 'w:shop/frontend')?.ips ?? [])].sort(), ['10.244.1.10', '10.244.1.11']);
+    const fa = g.edges.find((e) => e.source === 'w:shop/frontend' && e.target === 'w:shop/api');
+    assert.ok(fa);
+    assert.deepEqual(fa.ports, [8080, 9090]);
+    assert.equal(fa.connections, 9);
+    assert.equal(fa.bytes, 810);
+    assert.equal(g.edges.length, 3);
+  });
+
+  it('marks denied edges and the edges alerts name', () => {
+    const g = buildGraph(edges, denied, alerts);
+    const by = (s: string, t: string) => g.edges.find((e) => e.source === s && e.target === t);
+    assert.equal(by('w:shop/frontend', 'w:shop/api')?.denied, true);
+    assert.deepEqual(by('w:shop/frontend', 'w:shop/api')?.alerts, ['a-workload']);
+    assert.deepEqual(by('a:203.0.113.9', 'w:shop/frontend')?.alerts, ['a-ip']);
+    assert.equal(by('a:203.0.113.9', 'w:shop/frontend')?.denied, false);
+    assert.deepEqual(by('w:shop/frontend', 'a:10.96.0.10')?.alerts, []);
+  });
+
+  it('gives each edge a query for its connections that the parser accepts', () => {
+    const g = buildGraph(edges, denied, alerts);
+    const fa = g.edges.find((e) => e.source === 'w:shop/frontend' && e.target === 'w:shop/api');
+    assert.equal(fa?.query, 'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and eastwatch.destination.namespace:shop and eastwatch.destination.workload:api and destination.port:(8080 or 9090) and network.transport:tcp');
+    for (const e of g.edges) assert.doesNotThrow(() => parseQuery(e.query), e.query);
+    // A scan's hundreds of ports stay out of the query.
+    const scan = Array.from({ length: EDGE_QUERY_PORTS + 1 }, (_, i): Edge => ({ source: end('10.0.0.1', null, null), destination: end('10.0.0.2', null, null, i + 1), transport: 'tcp', connections: 1, bytes: 0 }));
+    const sg = buildGraph(scan, [], []);
+    assert.equal(sg.edges.length, 1);
+    assert.equal(sg.edges[0].query, 'source.ip:10.0.0.1 and destination.ip:10.0.0.2 and network.transport:tcp');
+    assert.equal(portsLabel(sg.edges[0].ports), '1,2,3,+18');
+  });
+});
+
+describe('UI helpers: time and wire', () => {
+  it('resolves range bounds as the API reads them', () => {
+    const now = Date.UTC(2026, 0, 15, 10, 0, 0);
+    assert.equal(resolveTime('now', now), now / 1000);
+    assert.equal(resolveTime('now-15m', now), now / 1000 - 900);
+    assert.equal(resolveTime('now-2d', now), now / 1000 - 172800);
+    assert.equal(resolveTime('1768471200.5'), 1768471200.5);
+    assert.equal(resolveTime('2026-01-15T10:00:00Z'), 1768471200);
+    assert.equal(resolveTime('yesterday'), null);
+    assert.equal(resolveTime(''), null);
+    assert.equal(isoOf(1768471200.25), '2026-01-15T10:00:00.250Z');
+    assert.equal(niceInterval(3600), 60);
+    assert.equal(niceInterval(2), 1);
+    assert.equal(niceInterval(86400 * 365), 604800);
+  });
+
+  it('takes the query error position from the message or from a position field', () => {
+    const e = errorOf(400, { error: "unknown field 'foo'; did you mean 'pod'? (at position 13)" }, 'x');
+    assert.equal(e.position, 13);
+    assert.equal(e.status, 400);
+    assert.equal(errorOf(400, { error: 'bad', position: 4 }, 'x').position, 4);
+    assert.equal(errorOf(400, { error: 'limit may be at most 1000' }, 'x').position, null);
+    assert.equal(errorOf(502, null, 'Bad Gateway').message, 'Bad Gateway');
+  });
+
+  it('reads server-sent events split anywhere, with comments and CRLF', () => {
+    const text = ': keep-alive\n\nevent: state\ndata: {"state":"active"}\n\nevent: progress\r\ndata: {"packets":\r\ndata: 5}\r\n\r\nevent: done\ndata: {"state":"completed"}\n\n';
+    for (const cut of [1, 7, 20, 33, text.length - 1]) {
+      const got: ServerEvent[] = [];
+      let rest = parseEvents(text.slice(0, cut), got);
+      rest = parseEvents(rest + text.slice(cut), got);
+      assert.equal(rest, '');
+      assert.deepEqual(got, [
+        { event: 'state', data: { state: 'active' } },
+        { event: 'progress', data: { packets: 5 } },
+        { event: 'done', data: { state: 'completed' } },
+      ], `cut at ${cut}`);
+    }
+  });
+});
