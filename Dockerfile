@@ -1,4 +1,4 @@
-# eastwatch: the CLI today; the API and workers join in docker-compose.yml as they land.
+# eastwatch: the CLI, the API server (`serve`, with the UI) and the workers (`worker`).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
@@ -9,7 +9,7 @@ COPY samples ./samples
 COPY bench ./bench
 COPY test ./test
 COPY bin ./bin
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm run build:ui && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
@@ -18,7 +18,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/samples ./samples
-RUN ln -s /app/bin/eastwatch.js /usr/local/bin/eastwatch
+RUN ln -s /app/bin/eastwatch.js /usr/local/bin/eastwatch && mkdir -p /data && chown node:node /data
 USER node
+ENV EASTWATCH_DATA_DIR=/data
+EXPOSE 8080
 ENTRYPOINT ["eastwatch"]
 CMD ["--help"]

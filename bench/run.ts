@@ -31,7 +31,9 @@ const OUT_DIR = path.join(REPO, 'bench', 'out');
  * The command measured for eastwatch; {FILE} is replaced by the capture path. Connection records
  * only, like the peers; `--analyzers` adds a run with the protocol analyzers on, for their cost.
  */
-const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '/dev/null', '--no-progress', '--no-analyzers'];
+// Records go to a file in the run's temporary directory (the application logs are written beside
+// it); the detectors are measured by `npm run eval`, not here.
+const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '{OUT}', '--no-progress', '--no-detectors', '--no-analyzers'];
 const ANALYZERS_TOOL = 'eastwatch with protocol analyzers';
 
 /** softflowd exports NetFlow here; only loopback addresses are allowed on this machine. */
@@ -212,8 +214,8 @@ async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: st
   return results;
 }
 
-function analyzeCmd(file: string, reader?: string): string[] {
-  const cmd = ANALYZE_CMD.map((a) => (a === '{FILE}' ? file : a));
+function analyzeCmd(file: string, tmp: string, reader?: string): string[] {
+  const cmd = ANALYZE_CMD.map((a) => (a === '{FILE}' ? file : a === '{OUT}' ? path.join(tmp, 'conn.ndjson') : a));
   if (reader) cmd.push('--reader', reader);
   return cmd;
 }
@@ -247,10 +249,10 @@ async function main(): Promise<void> {
   // Read the file once so that no tool pays for the first read from disk (page cache warm-up).
   for await (const chunk of fs.createReadStream(capture, { highWaterMark: 4 << 20 })) void chunk;
 
-  const specs: ToolSpec[] = [{ tool: 'eastwatch', cmd: analyzeCmd(capture, args.reader) }];
+  const specs: ToolSpec[] = [{ tool: 'eastwatch', cmd: analyzeCmd(capture, tmp, args.reader) }];
   const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
-  if (args.compareReaders) specs.push({ tool: `eastwatch --reader ${other}`, cmd: analyzeCmd(capture, other) });
-  if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, args.reader).filter((a) => a !== '--no-analyzers') });
+  if (args.compareReaders) specs.push({ tool: `eastwatch --reader ${other}`, cmd: analyzeCmd(capture, tmp, other) });
+  if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
   const skipped: ToolResult[] = [];
   if (args.peers) {
     for (const p of PEERS) {

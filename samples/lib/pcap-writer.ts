@@ -10,31 +10,13 @@ import * as fs from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
-export const PCAP_MAGIC_US = 0xa1b2c3d4;
-export const PCAP_MAGIC_NS = 0xa1b23c4d;
+import { pcapFileHeader, type PcapHeaderOptions } from '../../parsers/capture/pcap-writer';
 
-export interface PcapWriterOptions {
-  /** Nanosecond timestamps (magic a1b23c4d); default microseconds. */
-  nanosecond?: boolean;
-  /** LINKTYPE of every record (default 1, Ethernet). */
-  linktype?: number;
-  /** Snap length in the file header (default 262144); longer packets are cut to it. */
-  snaplen?: number;
+export { PCAP_MAGIC_US, PCAP_MAGIC_NS, pcapFileHeader } from '../../parsers/capture/pcap-writer';
+
+export interface PcapWriterOptions extends PcapHeaderOptions {
   /** Bytes per chunk handed to the stream (default 1 MiB). */
   chunkBytes?: number;
-}
-
-/** The 24-byte little-endian file header. */
-export function pcapFileHeader(opts: PcapWriterOptions = {}): Buffer {
-  const h = Buffer.alloc(24);
-  h.writeUInt32LE(opts.nanosecond ? PCAP_MAGIC_NS : PCAP_MAGIC_US, 0);
-  h.writeUInt16LE(2, 4);
-  h.writeUInt16LE(4, 6);
-  h.writeInt32LE(0, 8); // thiszone
-  h.writeUInt32LE(0, 12); // sigfigs
-  h.writeUInt32LE(opts.snaplen ?? 262144, 16);
-  h.writeUInt32LE(opts.linktype ?? 1, 20);
-  return h;
 }
 
 export class PcapWriter {

@@ -15,8 +15,10 @@ import * as path from 'node:path';
 import { analyzerFactory } from '../analyze/app';
 import { AppLogs, appLogName, ZEEK_PATH, type AppRecordOut } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
+import { buildAlertEngine, renderAlertTable, type DetectorCliOptions } from '../../detectors/cli';
+import type { DetectorEngine } from '../../detectors/engine';
 
-export interface AnalyzeCliOptions extends StoreCliOptions {
+export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   format: OutputFormat;
   out?: string;
   reader: ReaderKind;
@@ -38,6 +40,8 @@ export interface AnalyzeCliOptions extends StoreCliOptions {
   /** Protocol analyzers on the payload (default on): dns/http/tls records and `service`. */
   analyzers?: boolean;
 }
+
+export { addDetectorOptions } from '../../detectors/cli';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT = 1;
@@ -78,6 +82,15 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     return EXIT_INPUT;
   }
 
+  // Detectors (detectors/cli.ts): on by default; configuration and baseline are read before any output.
+  let engine: DetectorEngine | null;
+  try {
+    engine = buildAlertEngine(o, resolver);
+  } catch (e) {
+    process.stderr.write(`eastwatch: ${(e as Error).message}\n`);
+    return EXIT_INPUT;
+  }
+
   // --store (src/store/cli.ts): records also go to the store; opened first so a dead store fails fast.
   let stored: StoreOutput | null = null;
   if (o.store) {
@@ -109,6 +122,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   const onApp = (r: AppRecordOut): void => {
     appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
     appLogs?.write(r);
+    stored?.addApp(r);
+    engine?.observeApp(r);
   };
   if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
   const results: AnalyzeResult[] = [];
@@ -135,6 +150,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         summary.add(r);
         writer.write(r);
         stored?.add(r);
+        engine?.observe(r);
       }, aopts);
     } catch (e) {
       bar?.stop();
@@ -165,6 +181,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       exit = EXIT_INPUT;
     }
   }
+  const alertText = engine ? await finishAlerts(engine, o) : '';
   if (o.summary) {
     let text = summary.render(results);
     if (appCounts.size > 0) {
@@ -172,7 +189,22 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       text += `application records: ${[...appCounts].map(([k, n]) => `${k} ${n}`).join(', ')}${where}\n`;
     }
     // Keep stdout clean for records when they go there.
-    (o.out ? process.stdout : process.stderr).write(text);
+    (o.out ? process.stdout : process.stderr).write(text + alertText);
+  } else if (alertText !== '' && o.format === 'table') {
+    (o.out ? process.stdout : process.stderr).write(alertText);
   }
   return exit;
+}
+
+/** Flushes the detectors, writes --alerts and --save-baseline; returns the alerts table (empty without alerts). */
+async function finishAlerts(engine: DetectorEngine, o: AnalyzeCliOptions): Promise<string> {
+  engine.flush();
+  const alerts = engine.alerts();
+  if (o.alerts) {
+    const sink = new TextSink(fs.createWriteStream(o.alerts));
+    for (const a of alerts) sink.write(JSON.stringify(a) + '\n');
+    await sink.end();
+  }
+  if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, JSON.stringify(engine.exportBaseline(), null, 1) + '\n');
+  return alerts.length > 0 ? renderAlertTable(alerts) : '';
 }

@@ -3,9 +3,13 @@
  */
 import * as v8 from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { EXIT_USAGE, runAnalyze } from './analyze';
+import { EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
+import { addServiceCommands } from './service';
+import { runCollectToQueue } from '../service/collect';
+import { ConfigError, loadConfig } from '../service/config';
+import { serviceAlerts } from '../service/jobs/detect';
 import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
 import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import type { ReaderKind } from '../../parsers/capture/types';
@@ -85,7 +89,22 @@ export function buildProgram(): Command {
     .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default as analyze)', cidrList)
     .option('--batch-max <n>', 'records per batch written (default 1000)', positiveInt('--batch-max'))
     .option('--batch-ms <ms>', 'longest a record waits for its batch, ms (default 1000)', positiveInt('--batch-ms', 0))
-    .action(async (o: { netflow: string; format: CollectFormat; out?: string; localNets?: string[]; batchMax?: number; batchMs?: number }) => {
+    .option('--enqueue', "send batches to the service's flows queue on REDIS_URL (workers store them, with identity and detectors) instead of writing them out")
+    .option('-c, --config <file>', 'service configuration file, with --enqueue')
+    .action(async (o: { netflow: string; format: CollectFormat; out?: string; localNets?: string[]; batchMax?: number; batchMs?: number; enqueue?: boolean; config?: string }) => {
+      if (o.enqueue) {
+        let cfg;
+        try {
+          cfg = loadConfig({ file: o.config });
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          process.stderr.write(`eastwatch: ${e.message}\n`);
+          process.exitCode = EXIT_USAGE;
+          return;
+        }
+        process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
+        return;
+      }
       process.exitCode = await runCollect(o);
     });
 
@@ -106,7 +125,9 @@ export function buildProgram(): Command {
     });
   // The store (src/store/cli.ts): `analyze --store [--data-dir]` and `search`.
   addStoreOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
+  addDetectorOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
   addSearchCommand(program);
+  addServiceCommands(program, serviceAlerts);
   return program;
 }
 

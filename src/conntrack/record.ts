@@ -56,4 +56,6 @@ export interface ConnRecord {
   interim: boolean;
   /** Kubernetes identity of both ends, direction, scope and policy verdict; set by the k8s enrichment when an inventory is given. */
   k8s?: ConnK8s;
+  /** The uploaded capture (its SHA-256) the record was analysed from, so its packets can be cut out again. */
+  capture?: string;
 }

@@ -8,41 +8,9 @@ import { Readable } from 'node:stream';
 import type { ConnRecord } from '../../src/conntrack/record';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
-import { collect, sampleStream, textStream } from './helpers';
+import { collect, sampleStream, textStream, tsharkFirst, unmasked } from './helpers';
 
 const WIKI = 'zeek/wikipedia.pcap.zeek.opt.basic.conn.log';
-
-/** First-packet time and Community ID of each 5-tuple (either direction), from the tshark oracle. */
-function tsharkFirst(tsv: string): Map<string, { t: string; cid: string }> {
-  const lines = fs.readFileSync(tsv, 'utf8').split('\n');
-  const cols = lines[0].split('\t');
-  const ix = (n: string): number => cols.indexOf(n);
-  const m = new Map<string, { t: string; cid: string }>();
-  for (const line of lines.slice(1)) {
-    if (!line) continue;
-    const c = line.split('\t');
-    const src = c[ix('ip.src')] || c[ix('ipv6.src')];
-    const dst = c[ix('ip.dst')] || c[ix('ipv6.dst')];
-    const sp = c[ix('tcp.srcport')] || c[ix('udp.srcport')];
-    const dp = c[ix('tcp.dstport')] || c[ix('udp.dstport')];
-    const v = { t: Number(c[ix('frame.time_epoch')]).toFixed(6), cid: c[ix('communityid')] };
-    for (const k of [`${src}|${sp}|${dst}|${dp}`, `${dst}|${dp}|${src}|${sp}`]) if (!m.has(k)) m.set(k, v);
-  }
-  return m;
-}
-
-/** The baseline with btest's masked timestamps replaced by each connection's first-packet time. */
-function unmasked(log: string, first: Map<string, { t: string }>): string {
-  return fs
-    .readFileSync(log, 'utf8')
-    .split('\n')
-    .map((l) => {
-      if (!l.startsWith('XXXXXXXXXX.XXXXXX\t')) return l;
-      const c = l.split('\t');
-      return [first.get(`${c[2]}|${c[3]}|${c[4]}|${c[5]}`)!.t, ...c.slice(1)].join('\t');
-    })
-    .join('\n');
-}
 
 function expectRow(r: ConnRecord, row: Record<string, string>): void {
   const n = (v: string): number => (v === '-' ? 0 : Number(v));

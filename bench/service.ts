@@ -1,0 +1,226 @@
+/**
+ * Service load benchmark: flow records over HTTP into Elasticsearch, end to end, on this machine.
+ *
+ *   npm run bench:service -- [--duration S] [--connections C] [--batch N] [--no-detectors] [--search-seconds S]
+ *
+ * 1. `eastwatch serve --with-workers` as a child process on Redis ($REDIS_URL or 127.0.0.1:6379)
+ *    and Elasticsearch ($ES_URL, else one started here with scripts/es.sh on port 9253).
+ * 2. autocannon POSTs NDJSON batches of our own connection records (N per request, every request
+ *    new uids) to /api/v1/flows for --duration seconds; the server's RSS and the index's document
+ *    count are sampled every 5 s; when the load stops, the queue is waited out. End-to-end rate =
+ *    records in the index / (time the last one landed - start).
+ * 3. The peer, in the same command: the same number of the same documents sent straight to
+ *    Elasticsearch's _bulk (prepared in memory, 2 requests in flight): the ceiling of the machine.
+ * 4. Search: 20 concurrent analysts (autocannon, 20 connections) on GET /api/v1/connections with
+ *    rotating queries for --search-seconds: requests/s, p50 and p95 latency.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import autocannon from 'autocannon';
+import { generateTraffic } from './traffic';
+import { analyzeFile } from '../src/analyze/pipeline';
+import type { ConnRecord } from '../src/conntrack/record';
+import { recordVersion, toEcs } from '../src/store/ecs';
+import { KeyStore } from '../src/service/keys';
+
+const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
+const MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
+const QUERIES = ['dport:5432', 'proto:udp and dport:53', 'state:REJ or state:S0', 'src:10.244.1.0/24 and not dport:8080', 'history:Sh*'];
+const MARK = 'QQQQQQQQ';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const flag = (name: string): boolean => process.argv.includes(name);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function esCount(es: string, index: string): Promise<number> {
+  await fetch(`${es}/${index}/_refresh`, { method: 'POST' }).catch(() => undefined);
+  const r = await fetch(`${es}/${index}/_count`).catch(() => null);
+  if (!r || !r.ok) return 0;
+  return ((await r.json()) as { count: number }).count;
+}
+
+/** Template records with uids carrying a marker that each request replaces with its own number. */
+async function templates(n: number): Promise<ConnRecord[]> {
+  const file = path.join(os.tmpdir(), 'eastwatch-bench-service-200k.pcap');
+  if (!fs.existsSync(file)) await generateTraffic(file, { packets: 200_000, seed: 4242 });
+  const recs: ConnRecord[] = [];
+  await analyzeFile(file, (r) => { if (recs.length < n) recs.push(r); });
+  if (recs.length < n) throw new Error(`the template capture gave ${recs.length} records, fewer than --batch ${n}`);
+  return recs.map((r, i) => ({ ...r, uid: `B${MARK}${i.toString(36)}` }));
+}
+
+async function rawBulkCeiling(es: string, index: string, recs: ConnRecord[], total: number): Promise<number> {
+  const bodies: string[] = [];
+  const per = 2000;
+  for (let sent = 0, k = 0; sent < total; k++) {
+    const lines: string[] = [];
+    for (let i = 0; i < per && sent < total; i++, sent++) {
+      const r = recs[sent % recs.length];
+      const uid = `R${k}x${i}`;
+      lines.push(JSON.stringify({ index: { _index: index, _id: uid, version: recordVersion(r), version_type: 'external_gte' } }), JSON.stringify(toEcs({ ...r, uid })));
+    }
+    bodies.push(`${lines.join('\n')}\n`);
+  }
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < bodies.length) {
+      const body = bodies[next++];
+      const res = await fetch(`${es}/_bulk`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+      const j = (await res.json()) as { errors: boolean };
+      if (!res.ok || j.errors) throw new Error(`raw bulk failed: ${res.status}`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+async function main(): Promise<void> {
+  const duration = arg('--duration', 60);
+  const connections = arg('--connections', 4);
+  const batch = arg('--batch', 5000);
+  const searchSeconds = arg('--search-seconds', 20);
+  const detectors = !flag('--no-detectors');
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} missing: npm run build`);
+
+  let es = process.env.ES_URL;
+  let startedEs = false;
+  if (!es) {
+    execFileSync('bash', [path.join(REPO, 'scripts', 'es.sh'), 'start', '--port', '9253'], { stdio: 'inherit' });
+    es = 'http://127.0.0.1:9253';
+    startedEs = true;
+  }
+  const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const tag = `ewbench${Date.now().toString(36)}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-bench-svc-'));
+  const key = KeyStore.inDataDir(dataDir).create('bench', 'admin').token;
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const recs = await templates(batch);
+  const template = recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  console.log(`${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`);
+
+  const server: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--with-workers', ...(detectors ? [] : ['--no-detectors'])], {
+    env: { ...process.env, REDIS_URL: redis, ES_URL: es, EASTWATCH_DATA_DIR: dataDir, EASTWATCH_PORT: String(port), EASTWATCH_ES_PREFIX: tag, EASTWATCH_QUEUE_PREFIX: tag, EASTWATCH_RATE_PER_MINUTE: '1000000', EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(1 << 30) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const index = `${tag}-conn`;
+  try {
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 100) throw new Error('the server did not start');
+      await sleep(200);
+    }
+    let seq = 0;
+    let acked = 0;
+    const samples: { t: number; rss: number; count: number }[] = [];
+    const t0 = Date.now();
+    const sampler = setInterval(() => {
+      void esCount(es as string, index).then((count) => samples.push({ t: (Date.now() - t0) / 1000, rss: rssMb(server.pid as number), count }));
+    }, 5000);
+    const ingest = await autocannon({
+      url: `${url}/api/v1/flows?format=ndjson`,
+      connections,
+      duration,
+      timeout: 120,
+      requests: [{
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-ndjson' },
+        setupRequest: (req) => ({ ...req, body: template.replaceAll(MARK, (seq++).toString(36).padStart(8, '0')) }),
+        onResponse: (status) => { if (status === 202) acked += batch; },
+      }],
+    });
+    const loadEnd = Date.now();
+    // Wait for the queue: until the index holds every acknowledged record, or stops growing for 60 s.
+    let last = -1;
+    let lastChange = Date.now();
+    let landedAt = Date.now();
+    for (;;) {
+      const c = await esCount(es, index);
+      if (c !== last) {
+        last = c;
+        lastChange = Date.now();
+        landedAt = Date.now();
+      }
+      if (c >= acked || Date.now() - lastChange > 60_000) break;
+      await sleep(500);
+    }
+    clearInterval(sampler);
+    const stored = last;
+    const e2e = stored / ((landedAt - t0) / 1000);
+    const firstMin = samples.filter((s) => s.t <= 60).map((s) => s.rss);
+    const lastMin = samples.filter((s) => s.t >= (loadEnd - t0) / 1000 - 60 && s.t <= (loadEnd - t0) / 1000).map((s) => s.rss);
+    const steady = samples.filter((s) => s.t >= 10 && s.t <= (loadEnd - t0) / 1000);
+    const steadyRate = steady.length >= 2 ? (steady[steady.length - 1].count - steady[0].count) / (steady[steady.length - 1].t - steady[0].t) : NaN;
+
+    console.log(`flows over HTTP: ${ingest.requests.total} requests (${ingest.non2xx} non-2xx, ${ingest.errors} errors), ${acked.toLocaleString('en-US')} records acknowledged, ${stored.toLocaleString('en-US')} in the index`);
+    console.log(`  end to end: ${Math.round(e2e).toLocaleString('en-US')} records/s (start to last record indexed, ${((landedAt - t0) / 1000).toFixed(1)} s); steady indexing rate under load ${Math.round(steadyRate).toLocaleString('en-US')} records/s`);
+    console.log(`  API answer per ${batch}-record request: p50 ${ingest.latency.p50} ms, p97.5 ${ingest.latency.p97_5} ms`);
+    console.log(`  server RSS: first minute median ${median(firstMin).toFixed(0)} MB, last minute of load median ${median(lastMin).toFixed(0)} MB, max ${Math.max(...samples.map((s) => s.rss)).toFixed(0)} MB`);
+
+    const ceiling = await rawBulkCeiling(es, `${tag}-rawbulk`, recs, Math.min(stored, 1_000_000));
+    console.log(`  peer: raw _bulk of the same documents ${Math.round(ceiling).toLocaleString('en-US')} records/s; eastwatch end to end / raw bulk = ${(e2e / ceiling).toFixed(2)}`);
+
+    const latencies: number[] = [];
+    let q = 0;
+    const search = await autocannon({
+      url,
+      connections: 20,
+      duration: searchSeconds,
+      requests: [{
+        method: 'GET',
+        headers: { authorization: `Bearer ${key}` },
+        setupRequest: (req) => ({ ...req, path: `/api/v1/connections?limit=100&q=${encodeURIComponent(QUERIES[q++ % QUERIES.length])}` }),
+      }],
+      setupClient: (client) => client.on('response', (_s: number, _b: number, ms: number) => latencies.push(ms)),
+    });
+    console.log(`search, 20 concurrent analysts, ${searchSeconds} s over ${stored.toLocaleString('en-US')} records: ${(search.requests.total / searchSeconds).toFixed(0)} requests/s, p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (${search.non2xx} non-2xx)`);
+    fs.mkdirSync(path.join(REPO, 'bench', 'out'), { recursive: true });
+    fs.writeFileSync(path.join(REPO, 'bench', 'out', `service-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ duration, connections, batch, detectors, acked, stored, e2e, steadyRate, ceiling, samples, search: { rps: search.requests.total / searchSeconds, p50: pct(latencies, 50), p95: pct(latencies, 95) } }, null, 1));
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    await fetch(`${es}/${tag}-*`, { method: 'DELETE' }).catch(() => undefined);
+    for (const t of ['_index_template', '_component_template']) {
+      const r = await fetch(`${es}/${t}/${tag}-*`).catch(() => null);
+      if (r?.ok) for (const item of Object.values((await r.json()) as Record<string, { name: string }[]>)[0] ?? []) await fetch(`${es}/${t}/${item.name}`, { method: 'DELETE' });
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    execFileSync('sh', ['-c', `redis-cli -u ${redis} --scan --pattern '${tag}:*' | xargs -r redis-cli -u ${redis} del > /dev/null`]);
+    if (startedEs) execFileSync('bash', [path.join(REPO, 'scripts', 'es.sh'), 'stop', '--port', '9253'], { stdio: 'inherit' });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

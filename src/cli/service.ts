@@ -1,0 +1,103 @@
+/**
+ * `eastwatch serve`, `eastwatch worker` and `eastwatch keys`: the service's command line.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
+import { KeyStore, ROLES, type Role } from '../service/keys';
+import { serve, stopOnSignals, work } from '../service/serve';
+import type { Runtime } from '../service/runtime';
+import type { AlertSink } from '../service/jobs/alerts';
+
+const log = (l: string): void => {
+  process.stderr.write(`${new Date().toISOString()} ${l}\n`);
+};
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`a port is 0-65535, got "${v}"`);
+  return n;
+}
+
+function config(o: { config?: string; dataDir?: string; host?: string; port?: number }): ServiceConfig | null {
+  try {
+    return loadConfig({ file: o.config, overrides: { dataDir: o.dataDir, host: o.host, port: o.port } });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`eastwatch: ${e.message}\n`);
+      process.exitCode = 2;
+      return null;
+    }
+    throw e;
+  }
+}
+
+function describe(cfg: ServiceConfig): string {
+  return `store ${cfg.esUrl ? `Elasticsearch ${cfg.esUrl} (prefix ${cfg.esPrefix})` : `SQLite in ${cfg.dataDir}`}, queue ${cfg.redisUrl ? `Bull on ${cfg.redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-process'}`;
+}
+
+export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, enabled: boolean) => AlertSink): void {
+  const common = (c: Command): Command => c
+    .option('-c, --config <file>', 'JSON configuration file (environment variables override it; see README)')
+    .option('--data-dir <dir>', 'data directory: SQLite store, uploads, keys, in-process queue journal (default ./eastwatch-data; $EASTWATCH_DATA_DIR)')
+    .option('--no-analyzers', 'connection records only: no protocol analysis of capture payloads')
+    .option('--no-detectors', 'store records without running the detectors');
+
+  common(program.command('serve'))
+    .description('Run the HTTP API (and, with --with-workers or without Redis, the workers). Without REDIS_URL and ES_URL everything runs in this process on the embedded SQLite store.')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; $EASTWATCH_HOST)')
+    .option('-p, --port <port>', 'port (default 8080; $EASTWATCH_PORT)', port)
+    .option('--with-workers', 'also run capture and flow workers in this process')
+    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: number; withWorkers?: boolean; analyzers: boolean; detectors: boolean }) => {
+      const cfg = config(o);
+      if (!cfg) return;
+      const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
+      const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
+      log(`eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`);
+      stopOnSignals(r, log);
+    });
+
+  common(program.command('worker'))
+    .description('Run capture and flow workers against REDIS_URL (as many processes and machines as you like)')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics (admin key) on this port', port)
+    .action(async (o: { config?: string; dataDir?: string; metricsPort?: number; analyzers: boolean; detectors: boolean }) => {
+      const cfg = config(o);
+      if (!cfg) return;
+      const r = await work(cfg, { alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, metricsPort: o.metricsPort, log }).catch((e: Error) => {
+        process.stderr.write(`eastwatch: ${e.message}\n`);
+        process.exitCode = 2;
+        return null;
+      });
+      if (!r) return;
+      log(`eastwatch worker ${process.pid}: ${describe(cfg)}${r.url ? `; metrics on ${r.url}/metrics` : ''}`);
+      stopOnSignals(r, log);
+    });
+
+  const keys = program.command('keys').description('API keys (kept hashed in the data directory)');
+  const dir = (c: Command): Command => c.option('--data-dir <dir>', 'data directory (default ./eastwatch-data; $EASTWATCH_DATA_DIR)').option('-c, --config <file>', 'JSON configuration file');
+  dir(keys.command('create'))
+    .description('Create a key and print it (the only time it is shown)')
+    .requiredOption('--name <name>', 'who or what uses it')
+    .addOption(new Option('--role <role>', 'ingest: upload captures, flows, inventory; analyst: search, triage, upload captures; admin: everything, metrics, queue dashboard').choices([...ROLES]).makeOptionMandatory())
+    .action((o: { name: string; role: Role; dataDir?: string; config?: string }) => {
+      const cfg = config(o);
+      if (!cfg) return;
+      const { token, entry } = KeyStore.inDataDir(cfg.dataDir).create(o.name, o.role);
+      process.stderr.write(`created key ${entry.id} (${entry.role}) for ${entry.name}; keep it now, it is not stored:\n`);
+      process.stdout.write(`${token}\n`);
+    });
+  dir(keys.command('list')).description('List keys (never their secrets)').action((o: { dataDir?: string; config?: string }) => {
+    const cfg = config(o);
+    if (!cfg) return;
+    for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
+      process.stdout.write(`${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}\n`);
+    }
+  });
+  dir(keys.command('revoke')).description('Revoke a key by id').argument('<id>').action((id: string, o: { dataDir?: string; config?: string }) => {
+    const cfg = config(o);
+    if (!cfg) return;
+    if (!KeyStore.inDataDir(cfg.dataDir).revoke(id)) {
+      process.stderr.write(`eastwatch: no live key ${id}\n`);
+      process.exitCode = 1;
+    }
+  });
+}

@@ -1,0 +1,209 @@
+/**
+ * The HTTP API (v1) as an Express app: security headers, API-key auth on every route (Bearer,
+ * X-API-Key, or Basic with the key as password for browsers on the operator pages), per-key rate
+ * limits on the expensive routes, JSON errors that say what is wrong, the OpenAPI document,
+ * Prometheus metrics and the queue dashboard for admins.
+ */
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import helmet from 'helmet';
+import { rateLimit } from 'express-rate-limit';
+import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { StoreRequestError, StoreUnavailableError } from '../../store/types';
+import { QueryError } from '../../query/ast';
+import { InventoryError } from '../../k8s/schema';
+import { PolicyError } from '../../k8s/policy';
+import type { ServiceContext } from '../context';
+import type { Principal } from '../keys';
+import { UploadError } from '../uploads';
+import { ApiError, defineRoute, principalOf, type RouteKit } from './route';
+import { captureRoutes } from './routes/captures';
+import { flowRoutes } from './routes/flows';
+import { connectionRoutes } from './routes/connections';
+import { alertRoutes } from './routes/alerts';
+import { k8sRoutes } from './routes/k8s';
+import { pcapRoutes } from './routes/pcap';
+import { mountUi } from './ui';
+
+const VERSION = (require('../../../../package.json') as { version: string }).version;
+
+function tokenOf(req: Request): string | null {
+  const h = req.headers.authorization;
+  if (h) {
+    const [scheme, value] = h.split(' ', 2);
+    if (/^bearer$/i.test(scheme) && value) return value.trim();
+    if (/^basic$/i.test(scheme) && value) {
+      const text = Buffer.from(value, 'base64').toString('utf8');
+      const i = text.indexOf(':');
+      return i >= 0 ? text.slice(i + 1) : null;
+    }
+    return null;
+  }
+  const k = req.headers['x-api-key'];
+  return typeof k === 'string' ? k.trim() : null;
+}
+
+export function authenticator(ctx: ServiceContext, realm: 'api' | 'basic' = 'api'): RequestHandler {
+  return (req, res, next) => {
+    const token = tokenOf(req);
+    const p = token ? ctx.keys.authenticate(token) : null;
+    if (!p) {
+      res.set('WWW-Authenticate', realm === 'basic' ? 'Basic realm="eastwatch", charset="UTF-8"' : 'Bearer realm="eastwatch"');
+      next(new ApiError(401, token ? 'the API key is not valid (unknown, revoked or malformed)' : 'an API key is required: Authorization: Bearer ew_...'));
+      return;
+    }
+    (req as Request & { principal?: Principal }).principal = p;
+    next();
+  };
+}
+
+function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
+  const p = principalOf(req);
+  next(p.role === 'admin' ? undefined : new ApiError(403, `this key (role ${p.role}) is not an admin key`));
+}
+
+function statusOf(e: unknown): { status: number; message: string; extra?: Record<string, unknown> } {
+  if (e instanceof ApiError) return { status: e.status, message: e.message, extra: e.details === undefined ? undefined : { details: e.details } };
+  if (e instanceof UploadError) return { status: e.status, message: e.message };
+  // The UI puts the cursor where the query went wrong.
+  if (e instanceof QueryError) return { status: 400, message: e.message, extra: { position: e.position } };
+  if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError) return { status: 400, message: e.message };
+  if (e instanceof StoreUnavailableError) return { status: 503, message: e.message };
+  const body = e as { type?: string; status?: number; message?: string };
+  if (body?.type === 'entity.too.large') return { status: 413, message: 'the JSON body is larger than the limit' };
+  if (body?.type === 'entity.parse.failed') return { status: 400, message: `the body is not valid JSON: ${body.message ?? ''}` };
+  if (typeof body?.status === 'number' && body.status >= 400 && body.status < 500) return { status: body.status, message: body.message ?? 'bad request' };
+  return { status: 500, message: 'internal error' };
+}
+
+export interface ApiOptions {
+  /** Extra routers mounted before the 404 (the UI's static files). */
+  extra?: (app: express.Express) => void;
+  /** Serve the built UI (dist/ui) when present (default true). */
+  ui?: boolean;
+  /** Log 5xx errors (default to stderr). */
+  log?: (line: string) => void;
+}
+
+export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Express {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+  app.use(helmet({
+    contentSecurityPolicy: { directives: { 'default-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] } },
+    crossOriginEmbedderPolicy: false,
+  }));
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path;
+      ctx.metrics.httpSeconds.observe(
+        { method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) },
+        Number(process.hrtime.bigint() - start) / 1e9,
+      );
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    // Liveness only: no data, so no key (load balancers and compose health checks call it).
+    res.json({ status: 'ok' });
+  });
+
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key: `eastwatch keys create`' });
+  const router = express.Router();
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: ctx.cfg.limits.expensivePerMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => principalOf(req).keyId,
+    handler: (_req, _res, next) => next(new ApiError(429, `more than ${ctx.cfg.limits.expensivePerMinute} requests a minute on expensive routes with this key`)),
+  });
+  const kit: RouteKit = {
+    registry,
+    router,
+    authenticate: authenticator(ctx),
+    expensiveLimit: limiter,
+    jsonBody: express.json({ limit: ctx.cfg.limits.jsonBodyBytes, strict: false }),
+  };
+
+  defineRoute(kit, {
+    method: 'get', path: '/whoami', tag: 'meta', roles: ['ingest', 'analyst'],
+    summary: 'The key you are calling with, and the service it reaches',
+    responses: { 200: { description: 'Key and service', content: { 'application/json': { schema: z.object({ key: z.object({ id: z.string(), name: z.string(), role: z.string() }), service: z.record(z.unknown()) }) } } } },
+    handler({ res, principal }) {
+      res.json({
+        key: { id: principal.keyId, name: principal.name, role: principal.role },
+        service: { version: VERSION, store: ctx.store.backend, queue: ctx.queues.kind },
+      });
+    },
+  });
+  captureRoutes(kit, ctx);
+  flowRoutes(kit, ctx);
+  connectionRoutes(kit, ctx);
+  alertRoutes(kit, ctx);
+  k8sRoutes(kit, ctx);
+  pcapRoutes(kit, ctx);
+
+  let openapi: unknown = null;
+  defineRoute(kit, {
+    method: 'get', path: '/openapi.json', tag: 'meta', roles: ['ingest', 'analyst'],
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.0' } },
+    handler({ res }) {
+      openapi ??= new OpenApiGeneratorV3(registry.definitions).generateDocument({
+        openapi: '3.0.3',
+        info: { title: 'eastwatch API', version: VERSION, description: 'East-west traffic analysis: captures and flow logs in, connections, application records and alerts out.' },
+        servers: [{ url: '/' }],
+      });
+      res.json(openapi);
+    },
+  });
+  app.use('/api/v1', router);
+
+  app.get('/metrics', authenticator(ctx), requireAdmin, (_req, res, next) => {
+    ctx.metrics.registry.metrics().then((text) => {
+      res.set('Content-Type', ctx.metrics.registry.contentType).send(text);
+    }, next);
+  });
+
+  if (ctx.queues.bullQueues.length > 0) mountBullBoard(app, ctx);
+  opts.extra?.(app);
+  if (opts.ui !== false) mountUi(app);
+
+  app.use((req, _res, next) => next(new ApiError(404, `no route ${req.method} ${req.path}`)));
+  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+    const { status, message, extra } = statusOf(err);
+    if (status >= 500) log(`${req.method} ${req.originalUrl}: ${(err as Error)?.stack ?? String(err)}`);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    // A refused upload may still be arriving: say so and close instead of reading the rest.
+    if (!req.complete) res.set('Connection', 'close');
+    res.status(status).json({ error: message, ...extra });
+  };
+  app.use(onError);
+  return app;
+}
+
+function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
+  const { BullAdapter } = require('@bull-board/api/bullAdapter') as typeof import('@bull-board/api/bullAdapter');
+  const { ExpressAdapter } = require('@bull-board/express') as typeof import('@bull-board/express');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/admin/queues');
+  createBullBoard({ queues: ctx.queues.bullQueues.map((q) => new BullAdapter(q.bull)), serverAdapter: adapter });
+  // Browsers send Basic auth on every request to the dashboard once asked: the key is the password.
+  const relaxCsp: RequestHandler = (_req, res, next) => {
+    res.set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline' https:; font-src 'self' data: https:; img-src 'self' data:");
+    next();
+  };
+  app.use('/admin/queues', authenticator(ctx, 'basic'), requireAdmin, relaxCsp, adapter.getRouter() as RequestHandler);
+}

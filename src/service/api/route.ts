@@ -1,0 +1,125 @@
+/**
+ * One declaration per API route: its auth (roles), its validated inputs (zod), its rate limit and
+ * its OpenAPI description come from the same object, so the document cannot drift from what the
+ * route accepts and no route can be added without saying who may call it.
+ */
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { OpenAPIRegistry, extendZodWithOpenApi, type ResponseConfig, type ZodRequestBody } from '@asteasolutions/zod-to-openapi';
+import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
+import type { Principal, Role } from '../keys';
+
+extendZodWithOpenApi(z);
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly details?: unknown) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface Validated<Q, P, B> {
+  query: Q;
+  params: P;
+  body: B;
+  principal: Principal;
+  req: Request;
+  res: Response;
+}
+
+export interface RouteDef<QS extends AnyZodObject, PS extends AnyZodObject, BS extends ZodTypeAny> {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** Express path under /api/v1, e.g. /connections/:uid */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  roles: readonly Role[];
+  /** Rate-limited per key (uploads, searches, aggregations, pcap). */
+  expensive?: boolean;
+  query?: QS;
+  params?: PS;
+  /** A JSON body, validated. */
+  body?: BS;
+  /** A streamed body the handler reads itself (uploads, flows): documented, not parsed. */
+  rawBody?: ZodRequestBody;
+  responses: Record<number, ResponseConfig>;
+  handler(v: Validated<z.infer<QS>, z.infer<PS>, z.infer<BS>>): Promise<void> | void;
+}
+
+export interface RouteKit {
+  registry: OpenAPIRegistry;
+  router: Router;
+  authenticate: RequestHandler;
+  expensiveLimit: RequestHandler;
+  jsonBody: RequestHandler;
+}
+
+function issues(e: z.ZodError, where: string): { where: string; path: string; message: string }[] {
+  return e.issues.map((i) => ({ where, path: i.path.join('.'), message: i.message }));
+}
+
+function validate<S extends ZodTypeAny>(schema: S | undefined, value: unknown, where: string): z.infer<S> {
+  if (!schema) return {} as z.infer<S>;
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) {
+    const list = issues(r.error, where);
+    throw new ApiError(400, `invalid ${where}: ${list.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`, list);
+  }
+  return r.data as z.infer<S>;
+}
+
+export function principalOf(req: Request): Principal {
+  const p = (req as Request & { principal?: Principal }).principal;
+  if (!p) throw new ApiError(401, 'authentication required');
+  return p;
+}
+
+export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS extends ZodTypeAny>(kit: RouteKit, def: RouteDef<QS, PS, BS>): void {
+  const openapiPath = def.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+  const responses: Record<string, ResponseConfig> = {
+    ...Object.fromEntries(Object.entries(def.responses).map(([k, v]) => [String(k), v])),
+    400: { description: 'Invalid input: the message says which parameter and why' },
+    401: { description: 'No API key, or not a live one' },
+    403: { description: `The key's role may not call this (needs ${def.roles.join(' or ')})` },
+  };
+  if (def.expensive) responses[429] = { description: 'Rate limit for this key reached; retry after the Retry-After seconds' };
+  kit.registry.registerPath({
+    method: def.method,
+    path: `/api/v1${openapiPath}`,
+    summary: def.summary,
+    description: `${def.description ?? ''}${def.description ? '\n\n' : ''}Roles: ${def.roles.join(', ')}.`,
+    tags: [def.tag],
+    security: [{ bearer: [] }],
+    request: {
+      ...(def.query ? { query: def.query } : {}),
+      ...(def.params ? { params: def.params } : {}),
+      ...(def.body ? { body: { content: { 'application/json': { schema: def.body } } } } : {}),
+      ...(def.rawBody ? { body: def.rawBody } : {}),
+    },
+    responses,
+  });
+  const authorize = (req: Request, _res: Response, next: NextFunction): void => {
+    const p = principalOf(req);
+    if (!def.roles.includes(p.role) && p.role !== 'admin') {
+      next(new ApiError(403, `this key (role ${p.role}) may not ${def.method.toUpperCase()} ${def.path}: it needs ${def.roles.join(' or ')}`));
+      return;
+    }
+    next();
+  };
+  const handlers: RequestHandler[] = [kit.authenticate, authorize];
+  if (def.expensive) handlers.push(kit.expensiveLimit);
+  if (def.body) handlers.push(kit.jsonBody);
+  const run: RequestHandler = (req, res, next) => {
+    Promise.resolve()
+      .then(() => def.handler({
+        query: validate(def.query, req.query, 'query parameters'),
+        params: validate(def.params, req.params, 'path parameters'),
+        body: validate(def.body, req.body, 'request body'),
+        principal: principalOf(req),
+        req,
+        res,
+      }))
+      .catch(next);
+  };
+  kit.router[def.method](def.path, ...handlers, run);
+}

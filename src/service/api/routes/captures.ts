@@ -1,0 +1,136 @@
+/** Capture uploads and their analysis jobs, with progress as server-sent events. */
+import { z } from 'zod';
+import { receiveCapture } from '../../uploads';
+import type { CaptureJobData, CaptureProgress, CaptureResult, JobInfo } from '../../queue';
+import type { ServiceContext } from '../../context';
+import { ApiError, defineRoute, type RouteKit } from '../route';
+import { CaptureJob, JobState } from '../schemas';
+
+type CaptureInfo = JobInfo<CaptureJobData, CaptureProgress, CaptureResult>;
+
+export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
+  return {
+    id: j.id,
+    state: j.state,
+    name: j.data.name,
+    sha256: j.data.sha256,
+    bytes: j.data.bytes,
+    format: j.data.format,
+    uploadedAt: j.data.uploadedAt,
+    uploadedBy: j.data.uploadedBy,
+    progress: j.progress,
+    result: j.result as unknown as Record<string, unknown> | null,
+    failedReason: j.failedReason,
+    attemptsMade: j.attemptsMade,
+    createdAt: new Date(j.createdAt).toISOString(),
+    startedAt: j.processedAt === null ? null : new Date(j.processedAt).toISOString(),
+    finishedAt: j.finishedAt === null ? null : new Date(j.finishedAt).toISOString(),
+  };
+}
+
+const Id = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'a capture id is the SHA-256 of its bytes (64 hex digits)') });
+
+export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
+  const q = ctx.queues.captures;
+
+  defineRoute(kit, {
+    method: 'post', path: '/captures', tag: 'captures', roles: ['ingest', 'analyst'], expensive: true,
+    summary: 'Upload a capture for analysis',
+    description: 'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again return the first job.',
+    query: z.object({ name: z.string().max(255).optional() }),
+    rawBody: {
+      required: true,
+      content: {
+        'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+        'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } },
+      },
+    },
+    responses: {
+      202: { description: 'Queued (or already known: created=false)', content: { 'application/json': { schema: z.object({ created: z.boolean(), capture: CaptureJob }) } } },
+      413: { description: 'Larger than the upload limit' },
+      415: { description: 'Not a pcap, pcapng or gzip' },
+    },
+    async handler({ req, res, query, principal }) {
+      const got = await receiveCapture(req, ctx.uploadsDir, ctx.cfg.limits.uploadBytes, query.name ?? (req.headers['x-filename'] as string | undefined));
+      ctx.metrics.uploadBytes.inc(got.bytes);
+      const data: CaptureJobData = {
+        path: got.path, sha256: got.sha256, bytes: got.bytes, name: got.name, format: got.format,
+        uploadedAt: new Date().toISOString(), uploadedBy: principal.name,
+      };
+      const added = await q.add(data, { jobId: got.sha256 });
+      const job = await q.get(added.id);
+      if (!job) throw new ApiError(500, `capture job ${added.id} vanished right after it was queued`);
+      res.status(202).location(`/api/v1/captures/${added.id}`).json({ created: added.created, capture: captureView(job) });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/captures', tag: 'captures', roles: ['analyst', 'ingest'],
+    summary: 'Uploaded captures, newest first',
+    query: z.object({
+      state: JobState.optional(),
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      offset: z.coerce.number().int().min(0).max(100_000).default(0),
+    }),
+    responses: { 200: { description: 'Captures', content: { 'application/json': { schema: z.object({ captures: z.array(CaptureJob), counts: z.record(z.number()) }) } } } },
+    async handler({ res, query }) {
+      const jobs = await q.list({ states: query.state ? [query.state] : undefined, limit: query.limit, offset: query.offset });
+      res.json({ captures: jobs.map(captureView), counts: await q.counts() });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/captures/:id', tag: 'captures', roles: ['analyst', 'ingest'],
+    summary: 'One capture: status, progress, result',
+    params: Id,
+    responses: { 200: { description: 'The capture', content: { 'application/json': { schema: CaptureJob } } }, 404: { description: 'No such capture' } },
+    async handler({ res, params }) {
+      const j = await q.get(params.id);
+      if (!j) throw new ApiError(404, `no capture ${params.id}`);
+      res.json(captureView(j));
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/captures/:id/events', tag: 'captures', roles: ['analyst', 'ingest'],
+    summary: 'Progress of one capture as server-sent events',
+    description: 'Events: `state` (the capture, at once), `progress` (at least every second while it runs), `done` (the final capture, then the stream ends). Read it with fetch and the Authorization header; keys never go in URLs.',
+    params: Id,
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: { description: 'No such capture' } },
+    async handler({ req, res, params }) {
+      const first = await q.get(params.id);
+      if (!first) throw new ApiError(404, `no capture ${params.id}`);
+      res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+      res.flushHeaders();
+      const send = (event: string, data: unknown): void => {
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      let closed = false;
+      const cleanups: (() => void)[] = [];
+      const finish = (): void => {
+        if (closed) return;
+        closed = true;
+        for (const c of cleanups) c();
+        res.end();
+      };
+      const done = async (): Promise<void> => {
+        const j = await q.get(params.id);
+        if (j) send('done', captureView(j));
+        finish();
+      };
+      send('state', captureView(first));
+      if (first.state === 'completed' || first.state === 'failed') {
+        await done();
+        return;
+      }
+      cleanups.push(q.onProgress((id, p) => { if (id === params.id && !closed) send('progress', p); }));
+      cleanups.push(q.onFinished((id) => { if (id === params.id) void done(); }));
+      const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      cleanups.push(() => clearInterval(beat));
+      req.on('close', finish);
+      // It may have finished between the first read and the subscription.
+      const again = await q.get(params.id);
+      if (again && (again.state === 'completed' || again.state === 'failed')) await done();
+    },
+  });
+}

@@ -1,0 +1,110 @@
+/** Continuous flow-log ingestion over HTTP. */
+import { Transform, type TransformCallback } from 'node:stream';
+import { z } from 'zod';
+import { FLOW_FORMATS, type FlowFormat } from '../../../../parsers/flows';
+import { ingestFlows } from '../../flow-ingest';
+import type { ServiceContext } from '../../context';
+import { ApiError, defineRoute, type RouteKit } from '../route';
+
+class Limit extends Transform {
+  bytes = 0;
+  constructor(private readonly max: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.max) cb(new ApiError(413, `the flow request is larger than the ${this.max}-byte limit; lines before the cut were kept`));
+    else cb(null, chunk);
+  }
+}
+
+async function settle(ctx: ServiceContext, ids: string[], timeoutMs: number): Promise<{ written: number; stale: number; deadLettered: number; failed: string[] }> {
+  const out = { written: 0, stale: 0, deadLettered: 0, failed: [] as string[] };
+  const deadline = Date.now() + timeoutMs;
+  for (const id of ids) {
+    for (;;) {
+      const j = await ctx.queues.flows.get(id);
+      if (!j) break;
+      if (j.state === 'completed' && j.result) {
+        out.written += j.result.written;
+        out.stale += j.result.stale;
+        out.deadLettered += j.result.deadLettered;
+        break;
+      }
+      if (j.state === 'failed') {
+        out.failed.push(`${id}: ${j.failedReason ?? 'failed'}`);
+        break;
+      }
+      if (Date.now() > deadline) throw new ApiError(504, `flow batches still queued after ${timeoutMs} ms (they will still be written); poll without wait`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return out;
+}
+
+export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
+  defineRoute(kit, {
+    method: 'post', path: '/flows', tag: 'flows', roles: ['ingest'],
+    summary: 'Ingest flow logs',
+    description: `NDJSON, a JSON array, or text lines, streamed. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
+    query: z.object({
+      format: z.enum(FLOW_FORMATS as [FlowFormat, ...FlowFormat[]]).optional(),
+      source: z.string().max(200).regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _').optional(),
+      wait: z.enum(['true', 'false']).optional(),
+    }),
+    rawBody: {
+      required: true,
+      content: {
+        'application/x-ndjson': { schema: { type: 'string' } },
+        'application/json': { schema: { type: 'array', items: { type: 'object' } } },
+        'text/plain': { schema: { type: 'string' } },
+      },
+    },
+    responses: {
+      202: {
+        description: 'Parsed and queued',
+        content: { 'application/json': { schema: z.object({
+          format: z.string().nullable(), lines: z.number(), records: z.number(), rejected: z.number(),
+          errors: z.array(z.object({ line: z.number(), field: z.string().optional(), reason: z.string() })),
+          jobs: z.array(z.string()), stored: z.object({ written: z.number(), stale: z.number(), deadLettered: z.number(), failed: z.array(z.string()) }).optional(),
+        }) } },
+      },
+      413: { description: 'Body over the size limit (lines before the cut were kept)' },
+    },
+    async handler({ req, res, query, principal }) {
+      const declared = Number(req.headers['content-length']);
+      const max = ctx.cfg.limits.flowRequestBytes;
+      if (Number.isFinite(declared) && declared > max) throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
+      const limit = new Limit(max);
+      req.pipe(limit);
+      const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
+      const r = await ingestFlows(limit, ctx.queues.flows, {
+        source,
+        format: query.format,
+        maxLineBytes: ctx.cfg.limits.flowLineBytes,
+        batchRecords: ctx.cfg.limits.flowBatchRecords,
+        batchBytes: ctx.cfg.limits.flowBatchBytes,
+        localNets: ctx.cfg.localNets,
+      });
+      ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
+      await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
+      const body: Record<string, unknown> = {
+        format: r.summary.format, lines: r.summary.lines, records: r.summary.records, rejected: r.summary.errors,
+        errors: r.errors, jobs: r.jobs,
+      };
+      if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
+      res.status(202).json(body);
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/flows/sources', tag: 'flows', roles: ['analyst', 'ingest'],
+    summary: 'Who sends flows: format, requests, records, rejected lines, first and last seen',
+    responses: { 200: { description: 'Sources, most recent first', content: { 'application/json': { schema: z.object({ sources: z.array(z.object({
+      source: z.string(), format: z.string().nullable(), requests: z.number(), records: z.number(), rejected: z.number(), firstSeen: z.string(), lastSeen: z.string(),
+    })) }) } } } },
+    async handler({ res }) {
+      res.json({ sources: await ctx.sources.list() });
+    },
+  });
+}

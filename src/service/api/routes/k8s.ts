@@ -1,0 +1,98 @@
+/** Kubernetes inventory uploads and the policy what-if over stored traffic. */
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { parseK8sText } from '../../../k8s/load';
+import { PolicySet } from '../../../k8s/policy';
+import { K8sResolver } from '../../../k8s/resolver';
+import { parseObjects, type NetworkPolicyObject } from '../../../k8s/schema';
+import { WhatIf, applyProposal } from '../../../k8s/whatif';
+import { ResolverCache } from '../../inventory';
+import type { ServiceContext } from '../../context';
+import { ApiError, defineRoute, type RouteKit } from '../route';
+import { TimeRange } from '../schemas';
+
+async function readText(body: Readable, max: number, what: string): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    const b = c as Buffer;
+    n += b.length;
+    if (n > max) {
+      body.resume();
+      throw new ApiError(413, `${what} is larger than the ${max}-byte limit`);
+    }
+    parts.push(b);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
+  const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
+
+  defineRoute(kit, {
+    method: 'post', path: '/inventory', tag: 'kubernetes', roles: ['ingest'],
+    summary: 'Upload a cluster inventory (and NetworkPolicies)',
+    description: 'The output of `kubectl get pods,services,endpointslices,nodes,networkpolicies,namespaces,replicasets,deployments,jobs,cronjobs,statefulsets,daemonsets -A -o json` (a v1 List), or YAML manifests. Kept with the time it was received; workers resolve every connection end against the snapshots by the connection\'s time.',
+    query: z.object({ source: z.string().max(200).optional(), observed_at: z.coerce.number().positive().optional().openapi({ description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)' }) }),
+    rawBody: { required: true, content: { 'application/json': { schema: { type: 'object' } }, 'application/yaml': { schema: { type: 'string' } } } },
+    responses: { 201: { description: 'Kept: what it held', content: { 'application/json': { schema: z.record(z.unknown()) } } } },
+    async handler({ req, res, query, principal }) {
+      const text = await readText(req, ctx.cfg.limits.inventoryBytes, 'the inventory');
+      const source = query.source ?? `api:${principal.name}`;
+      res.status(201).json(await ctx.inventory.add(text, source, query.observed_at));
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/inventory', tag: 'kubernetes', roles: ['analyst', 'ingest'],
+    summary: 'The inventory snapshots the service holds',
+    responses: { 200: { description: 'Snapshots', content: { 'application/json': { schema: z.object({ snapshots: z.array(z.record(z.unknown())) }) } } } },
+    async handler({ res }) {
+      res.json({ snapshots: await ctx.inventory.summaries() });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'post', path: '/policies/what-if', tag: 'kubernetes', roles: ['analyst'], expensive: true,
+    summary: 'What would these NetworkPolicies do to the traffic we saw?',
+    description: 'Evaluates proposed policies (applied over the inventory\'s, or alone with replace=true) against the stored connections that match q/from/to, and answers with the connections they would deny, grouped by edge.',
+    body: TimeRange.extend({
+      policies: z.union([z.string().max(8 * 1024 * 1024), z.record(z.unknown()), z.array(z.record(z.unknown()))])
+        .openapi({ description: 'NetworkPolicy objects: a List, an array, one object, or YAML text' }),
+      replace: z.boolean().default(false),
+      max_connections: z.number().int().min(1).max(5_000_000).default(1_000_000),
+    }).strict(),
+    responses: {
+      200: { description: 'The would-be denials by edge', content: { 'application/json': { schema: z.record(z.unknown()) } } },
+      409: { description: 'No inventory uploaded yet: identities are needed to evaluate policies' },
+    },
+    async handler({ res, body }) {
+      const base = await resolvers.current();
+      if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
+      const doc = typeof body.policies === 'string' ? parseK8sText(body.policies, 'policies') : body.policies;
+      const proposedObjs = parseObjects(doc, 'policies').objects.filter((o): o is NetworkPolicyObject => o.kind === 'NetworkPolicy');
+      if (proposedObjs.length === 0) throw new ApiError(400, 'policies: no NetworkPolicy object in what was given');
+      const inv = base.store;
+      const proposed = new PolicySet(body.replace ? proposedObjs : applyProposal(inv.networkPolicies(), proposedObjs));
+      const current = new PolicySet(inv.networkPolicies());
+      const whatIf = new WhatIf(new K8sResolver(inv, { localNets: ctx.cfg.localNets ? [...ctx.cfg.localNets] : undefined, policies: null }), proposed, current);
+      let after: string | undefined;
+      let seen = 0;
+      let truncated = false;
+      for (;;) {
+        const page = await ctx.store.search({ query: body.q, from: body.from, to: body.to, limit: 5000, after, sort: { field: '@timestamp', order: 'asc' } });
+        for (const r of page.records) {
+          whatIf.add(r);
+          if (++seen >= body.max_connections) break;
+        }
+        if (seen >= body.max_connections) {
+          truncated = page.next !== null || page.records.length > 0;
+          break;
+        }
+        if (page.next === null) break;
+        after = page.next;
+      }
+      res.json({ ...whatIf.report(), truncated, policies: proposedObjs.map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`) });
+    },
+  });
+}

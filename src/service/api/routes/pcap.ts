@@ -1,0 +1,80 @@
+/** Packets back out: a pcap of one connection, or of the connections a query finds (bounded), as Arkime serves sessions. */
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { extractConnections, type ExtractTarget } from '../../../analyze/extract';
+import type { ConnRecord } from '../../../conntrack/record';
+import type { ServiceContext } from '../../context';
+import { ApiError, defineRoute, type RouteKit } from '../route';
+import { TimeRange } from '../schemas';
+
+const PCAP = 'application/vnd.tcpdump.pcap';
+
+function captureFile(ctx: ServiceContext, sha: string): string | null {
+  if (!/^[0-9a-f]{64}$/.test(sha)) return null;
+  for (const ext of ['pcap', 'pcapng', 'pcap.gz']) {
+    const f = `${ctx.uploadsDir}/${sha}.${ext}`;
+    if (fs.existsSync(f)) return f;
+  }
+  return null;
+}
+
+export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
+  const maxBytes = ctx.cfg.limits.pcapBytes;
+
+  const send = async (res: import('express').Response, name: string, groups: Map<string, ExtractTarget[]>): Promise<void> => {
+    const sources = [...groups].map(([sha, targets]) => ({ file: captureFile(ctx, sha) as string, targets }));
+    res.status(200).set({ 'Content-Type': PCAP, 'Content-Disposition': `attachment; filename="${name}.pcap"`, 'Cache-Control': 'no-store' });
+    const r = await extractConnections(sources, res, { maxBytes, maxPackets: ctx.cfg.limits.pcapPackets });
+    res.end();
+    if (r.truncated) ctx.metrics.parseErrors.inc({ source: 'pcap-truncated' });
+  };
+
+  defineRoute(kit, {
+    method: 'get', path: '/connections/:uid/pcap', tag: 'pcap', roles: ['analyst'], expensive: true,
+    summary: 'The packets of one connection, as a pcap',
+    description: 'Cut from the uploaded capture the connection was analysed from (flow-log records have no packets: 409).',
+    params: z.object({ uid: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/) }),
+    responses: {
+      200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
+      404: { description: 'No such connection' },
+      409: { description: 'The connection came from flow logs, or its capture is no longer kept' },
+    },
+    async handler({ res, params }) {
+      const r = await ctx.store.get(params.uid);
+      if (!r) throw new ApiError(404, `no connection ${params.uid}`);
+      if (!r.capture) throw new ApiError(409, `connection ${params.uid} came from flow logs: there are no packets to give`);
+      if (!captureFile(ctx, r.capture)) throw new ApiError(409, `the capture ${r.capture} of connection ${params.uid} is no longer kept (retention)`);
+      await send(res, params.uid, new Map([[r.capture, [r]]]));
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get', path: '/pcap', tag: 'pcap', roles: ['analyst'], expensive: true,
+    summary: 'The packets of the connections a query finds, as one pcap',
+    description: 'At most `limit` connections (default 1000, at most 10000) and the configured byte and packet limits; connections from flow logs are skipped.',
+    query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
+    responses: {
+      200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
+      404: { description: 'No connection with packets matches' },
+    },
+    async handler({ res, query }) {
+      const groups = new Map<string, ExtractTarget[]>();
+      let after: string | undefined;
+      let n = 0;
+      while (n < query.limit) {
+        const page = await ctx.store.search({ query: query.q, from: query.from, to: query.to, limit: Math.min(1000, query.limit - n), after, sort: { field: '@timestamp', order: 'asc' } });
+        for (const r of page.records as ConnRecord[]) {
+          n++;
+          if (!r.capture || !captureFile(ctx, r.capture)) continue;
+          const l = groups.get(r.capture);
+          if (l) l.push(r);
+          else groups.set(r.capture, [r]);
+        }
+        if (page.next === null) break;
+        after = page.next;
+      }
+      if (groups.size === 0) throw new ApiError(404, 'no connection with packets (from an uploaded capture still kept) matches');
+      await send(res, 'query', groups);
+    },
+  });
+}

@@ -1,0 +1,41 @@
+/** Request and response shapes shared by the routes (and the OpenAPI document). */
+import { z } from 'zod';
+import './route';
+
+export const TimeRange = z.object({
+  q: z.string().max(4096).optional().openapi({ description: 'Query language, e.g. `ns:payments and dport:5432 and not state:SF`' }),
+  from: z.string().max(64).optional().openapi({ description: 'Inclusive start: ISO 8601, epoch seconds, or now-15m' }),
+  to: z.string().max(64).optional().openapi({ description: 'Exclusive end' }),
+});
+
+export const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  after: z.string().max(2048).optional().openapi({ description: '`next` of the previous page' }),
+});
+
+export const JobState = z.enum(['waiting', 'active', 'delayed', 'completed', 'failed']);
+
+export const CaptureJob = z.object({
+  id: z.string(),
+  state: JobState,
+  name: z.string(),
+  sha256: z.string(),
+  bytes: z.number(),
+  format: z.enum(['pcap', 'pcapng', 'gzip']),
+  uploadedAt: z.string(),
+  uploadedBy: z.string(),
+  progress: z.object({ bytesRead: z.number(), totalBytes: z.number(), packets: z.number(), records: z.number(), appRecords: z.number() }).nullable(),
+  result: z.record(z.unknown()).nullable(),
+  failedReason: z.string().nullable(),
+  attemptsMade: z.number(),
+  createdAt: z.string(),
+  /** When the current (or last) attempt started. */
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+}).openapi('CaptureJob');
+
+export const ConnectionRecord = z.record(z.unknown()).openapi('ConnectionRecord', { description: 'A connection record (Zeek conn.log fields, snake_case, with k8s identity)' });
+export const AppRecord = z.record(z.unknown()).openapi('AppRecord', { description: 'A dns/http/tls/ssh/app record with its connection uid' });
+export const Alert = z.record(z.unknown()).openapi('Alert', { description: 'See detectors/alert.ts' });
+
+export const ErrorBody = z.object({ error: z.string(), details: z.unknown().optional() }).openapi('Error');

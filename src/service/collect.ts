@@ -1,0 +1,80 @@
+/**
+ * `eastwatch collect --netflow ADDR --enqueue`: the NetFlow/IPFIX collector feeding the service's
+ * `flows` queue, so that exporters (softflowd, pmacct, switches) go through the same workers,
+ * identity enrichment, store and detectors as flow logs posted to the API.
+ */
+import { parseListenAddress, startCollector, formatExporterStats } from '../collect/netflow';
+import type { ServiceConfig } from './config';
+import { openQueues } from './queue';
+
+export interface CollectToQueueIo {
+  stderr?: NodeJS.WritableStream;
+  signal?: AbortSignal;
+  onListening?(a: { address: string; port: number }): void;
+}
+
+export async function runCollectToQueue(netflow: string, cfg: ServiceConfig, o: { batchMax?: number; batchMs?: number }, io: CollectToQueueIo = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  if (!cfg.redisUrl) {
+    stderr.write('eastwatch collect: --enqueue sends batches to the service\'s queue on Redis: set REDIS_URL\n');
+    return 2;
+  }
+  let listen: { host: string; port: number };
+  try {
+    listen = parseListenAddress(netflow);
+  } catch (e) {
+    stderr.write(`eastwatch collect: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const queues = openQueues(cfg);
+  let queued = 0;
+  let failed = 0;
+  let malformedShown = 0;
+  const inFlight = new Set<Promise<void>>();
+  const collector = await startCollector({
+    host: listen.host,
+    port: listen.port,
+    batchMax: o.batchMax ?? cfg.limits.flowBatchRecords,
+    batchMs: o.batchMs ?? 1000,
+    localNets: cfg.localNets,
+    onRecords: (batch) => {
+      const p = queues.flows.add({ source: `netflow:${netflow}`, records: batch }).then(
+        () => { queued += batch.length; },
+        (e: Error) => {
+          failed += batch.length;
+          stderr.write(`eastwatch collect: ${batch.length} records not queued: ${e.message}\n`);
+        },
+      ).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
+    onError: (e) => {
+      if (e instanceof Error) stderr.write(`eastwatch collect: ${e.message}\n`);
+      else if (malformedShown++ < 100) stderr.write(`eastwatch collect: malformed v${e.version} datagram from ${e.exporter} at byte ${e.offset}: ${e.reason}\n`);
+    },
+  }).catch(async (e: Error) => {
+    await queues.close(0);
+    stderr.write(`eastwatch collect: cannot listen on ${netflow}: ${e.message}\n`);
+    return null;
+  });
+  if (!collector) return 1;
+  io.onListening?.({ address: collector.address.address, port: collector.address.port });
+  stderr.write(`eastwatch collect: listening for NetFlow v5/v9/IPFIX on ${collector.address.address}:${collector.address.port}, batches to the flows queue\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    if (io.signal?.aborted) stop();
+    else io.signal?.addEventListener('abort', stop);
+  });
+  await collector.close();
+  // close() hands on the last batch: wait for every batch to be in the queue.
+  await Promise.all([...inFlight]);
+  await queues.close(5000);
+  stderr.write(formatExporterStats(collector.stats()));
+  stderr.write(`eastwatch collect: ${queued} records queued${failed ? `, ${failed} not queued` : ''}\n`);
+  return failed > 0 ? 1 : 0;
+}

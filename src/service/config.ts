@@ -1,0 +1,144 @@
+/**
+ * Service configuration: environment first, then an optional JSON file for what is awkward in
+ * the environment, validated once at start so that a typo fails loudly instead of running with a
+ * default nobody asked for.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const bytes = z.coerce.number().int().positive();
+
+export const ConfigSchema = z.object({
+  /** Absent: the in-process queue (with its journal in dataDir). */
+  redisUrl: z.string().url().optional(),
+  /** Absent: the embedded SQLite store in dataDir. */
+  esUrl: z.string().url().optional(),
+  esPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _').default('eastwatch'),
+  dataDir: z.string().min(1).default('eastwatch-data'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Bull queue names are prefixed with this in Redis, so that two deployments can share one Redis. */
+  queuePrefix: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('eastwatch'),
+  limits: z.object({
+    uploadBytes: bytes.default(4096 * MiB),
+    flowRequestBytes: bytes.default(256 * MiB),
+    flowLineBytes: bytes.default(1 * MiB),
+    flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
+    flowBatchBytes: bytes.default(8 * MiB),
+    jsonBodyBytes: bytes.default(16 * MiB),
+    inventoryBytes: bytes.default(64 * MiB),
+    /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
+    expensivePerMinute: z.coerce.number().int().min(1).default(600),
+    searchPageMax: z.coerce.number().int().min(1).max(10_000).default(1000),
+    /** Bounds of a pcap cut from captures (GET .../pcap). */
+    pcapBytes: bytes.default(512 * MiB),
+    pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
+  }).default({}),
+  jobs: z.object({
+    attempts: z.coerce.number().int().min(1).max(20).default(3),
+    backoffMs: z.coerce.number().int().min(0).default(2000),
+    /** Captures analysed at once per worker process (each takes one core). */
+    captureConcurrency: z.coerce.number().int().min(1).max(64).default(1),
+    flowConcurrency: z.coerce.number().int().min(1).max(64).default(2),
+    /** Finished jobs kept for the API (count per queue). */
+    keepCompleted: z.coerce.number().int().min(0).default(10_000),
+    keepFailed: z.coerce.number().int().min(0).default(10_000),
+    /** Bull: a worker's lock on its job; a dead worker's job is taken up again once it lapses. */
+    lockMs: z.coerce.number().int().min(1000).default(30_000),
+    stalledIntervalMs: z.coerce.number().int().min(500).default(30_000),
+    /** Running jobs get this long to finish on shutdown before they are handed back. */
+    shutdownGraceMs: z.coerce.number().int().min(0).default(30_000),
+  }).default({}),
+  /** Days of uploaded captures and records to keep; 0 keeps everything. */
+  retentionDays: z.coerce.number().int().min(0).default(0),
+  /** Networks treated as local (local_orig/local_resp); default as `analyze`. */
+  localNets: z.array(z.string()).optional(),
+});
+
+export type ServiceConfig = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ENV: Record<string, (string)[]> = {
+  REDIS_URL: ['redisUrl'],
+  ES_URL: ['esUrl'],
+  EASTWATCH_ES_PREFIX: ['esPrefix'],
+  EASTWATCH_DATA_DIR: ['dataDir'],
+  EASTWATCH_HOST: ['host'],
+  EASTWATCH_PORT: ['port'],
+  EASTWATCH_QUEUE_PREFIX: ['queuePrefix'],
+  EASTWATCH_MAX_UPLOAD_BYTES: ['limits', 'uploadBytes'],
+  EASTWATCH_MAX_FLOW_REQUEST_BYTES: ['limits', 'flowRequestBytes'],
+  EASTWATCH_FLOW_BATCH_RECORDS: ['limits', 'flowBatchRecords'],
+  EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
+  EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
+  EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
+  EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],
+  EASTWATCH_STALLED_INTERVAL_MS: ['jobs', 'stalledIntervalMs'],
+  EASTWATCH_RETENTION_DAYS: ['retentionDays'],
+};
+
+function setPath(o: Record<string, unknown>, keys: string[], v: unknown): void {
+  let cur = o;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof cur[k] !== 'object' || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1]] = v;
+}
+
+/**
+ * The configuration from `file` (JSON, optional) overlaid by the environment, then by
+ * `overrides` (command-line options). Throws ConfigError naming each bad setting and its source.
+ */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): ServiceConfig {
+  const env = opts.env ?? process.env;
+  let raw: Record<string, unknown> = {};
+  const file = opts.file ?? env.EASTWATCH_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read the configuration file ${file}: ${(e as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: the configuration must be a JSON object`);
+  }
+  const source = new Map<string, string>();
+  for (const [name, keys] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    setPath(raw, keys, v);
+    source.set(keys.join('.'), `$${name}`);
+  }
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    if (v === undefined) continue;
+    setPath(raw, k.split('.'), v);
+    source.set(k, `--${k}`);
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path.join('.');
+      const from = source.get(key) ?? (file ? `${file}: ${key}` : key);
+      return `${from}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const cfg = parsed.data;
+  cfg.dataDir = path.resolve(cfg.dataDir);
+  return cfg;
+}

@@ -1,0 +1,148 @@
+/**
+ * Flow-log ingestion over HTTP: the request body is parsed as it streams in (any of the flow
+ * formats, named or sniffed), bad lines are reported with their line numbers while the good ones
+ * are kept, and records go to the `flows` queue in batches bounded by count and bytes. The parse
+ * waits when too many batches are still being queued, so a fast client cannot make the server
+ * buffer its whole body.
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { parseFlows, sniffFormat, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
+import { hubbleDns } from '../../detectors/hubble-dns';
+import { LocalNets, DEFAULT_LOCAL_NETS } from '../conntrack/local-nets';
+import type { ConnRecord } from '../conntrack/record';
+import type { FlowJobData, FlowResult, JobQueue } from './queue';
+
+export interface FlowIngestOptions {
+  source: string;
+  format?: FlowFormat;
+  maxLineBytes: number;
+  batchRecords: number;
+  batchBytes: number;
+  localNets?: readonly string[];
+  /** Errors listed one by one in the answer (the rest are counted). */
+  maxErrorsListed?: number;
+}
+
+export interface FlowIngestResult {
+  summary: FlowParseSummary;
+  errors: Pick<FlowLineError, 'line' | 'field' | 'reason'>[];
+  jobs: string[];
+}
+
+/**
+ * Holds chunks back while `blocked()` says the consumer is behind; with `onLine`, also hands each
+ * complete line on (Hubble's L7 DNS events, which the flow parser folds away).
+ */
+class Gate extends Transform {
+  private waiter: (() => void) | null = null;
+  private partial = '';
+
+  constructor(private readonly blocked: () => boolean, private readonly onLine: ((line: string) => void) | null) {
+    super();
+  }
+
+  private tap(chunk: Buffer): void {
+    if (!this.onLine) return;
+    const text = this.partial + chunk.toString('utf8');
+    const cut = text.lastIndexOf('\n');
+    if (cut < 0) {
+      // A line longer than the parser accepts is refused there; do not hold more of it here.
+      this.partial = text.length > 1 << 20 ? '' : text;
+      return;
+    }
+    this.partial = text.slice(cut + 1);
+    for (const line of text.slice(0, cut).split('\n')) this.onLine(line);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.onLine && this.partial !== '') this.onLine(this.partial);
+    cb();
+  }
+
+  open(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.tap(chunk);
+    if (!this.blocked()) {
+      cb(null, chunk);
+      return;
+    }
+    this.waiter = () => cb(null, chunk);
+  }
+}
+
+const MAX_PENDING_BATCHES = 4;
+
+export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, null, FlowResult>, o: FlowIngestOptions): Promise<FlowIngestResult> {
+  const errors: FlowIngestResult['errors'] = [];
+  const jobs: string[] = [];
+  const pending = new Set<Promise<void>>();
+  let failure: Error | null = null;
+  let batch: ConnRecord[] = [];
+  let dns: NonNullable<FlowJobData['dns']> = [];
+  let batchBytes = 0;
+  // Hubble (named, or sniffed from the first line): its DNS events go to the detectors too.
+  let hubble: boolean | null = o.format === undefined ? null : o.format === 'hubble';
+  const onLine = (line: string): void => {
+    if (hubble === null && line.trim() !== '') hubble = sniffFormat(line) === 'hubble';
+    if (!hubble) return;
+    const d = hubbleDns(line);
+    if (d === null) return;
+    dns.push(d);
+    batchBytes += 300 + line.length / 2;
+    if (batchBytes >= o.batchBytes) flush();
+  };
+  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES, o.format === undefined || o.format === 'hubble' ? onLine : null);
+
+  const flush = (): void => {
+    if (batch.length === 0 && dns.length === 0) return;
+    const data: FlowJobData = { source: o.source, records: batch };
+    if (dns.length > 0) data.dns = dns;
+    batch = [];
+    dns = [];
+    batchBytes = 0;
+    const p = queue.add(data).then(
+      (j) => { jobs.push(j.id); },
+      (e: Error) => { failure ??= e; },
+    ).finally(() => {
+      pending.delete(p);
+      gate.open();
+    });
+    pending.add(p);
+  };
+
+  body.on('error', (e) => gate.destroy(e));
+  body.pipe(gate);
+  let cut: unknown = null;
+  const summary = await parseFlows(
+    gate,
+    {
+      source: o.source,
+      format: o.format,
+      maxLineBytes: o.maxLineBytes,
+      localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
+    },
+    (r) => {
+      batch.push(r);
+      // A record's JSON is a few hundred bytes; its estimate keeps the job under the byte bound without serialising twice.
+      batchBytes += 400 + (r.k8s ? 600 : 0) + r.history.length;
+      if (batch.length >= o.batchRecords || batchBytes >= o.batchBytes) flush();
+    },
+    (e) => {
+      if (errors.length < (o.maxErrorsListed ?? 100)) errors.push({ line: e.line, field: e.field, reason: e.reason });
+    },
+  ).catch((e: unknown) => {
+    // The body failed (size limit, client gone): what was parsed before it is still queued.
+    cut = e;
+    return null;
+  });
+  flush();
+  await Promise.all([...pending]);
+  if (failure) throw failure;
+  if (cut !== null || summary === null) throw cut;
+  return { summary, errors, jobs };
+}

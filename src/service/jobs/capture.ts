@@ -1,0 +1,101 @@
+/**
+ * The `captures` job: one uploaded capture through the same pipeline as `eastwatch analyze`
+ * (reader, decoder, tracker, protocol analyzers, Kubernetes identity) into the store, with
+ * progress at least every second. Records are keyed by their stable uid, so a retried or
+ * recovered job rewrites the same records instead of adding copies.
+ */
+import * as fs from 'node:fs';
+import { analyzeFile } from '../../analyze/pipeline';
+import { analyzerFactory } from '../../analyze/app';
+import type { Store } from '../../store/types';
+import type { ConnRecord } from '../../conntrack/record';
+import type { AppRecordOut } from '../../output/app-formats';
+import type { CaptureJobData, CaptureProgress, CaptureResult, JobContext } from '../queue';
+import type { ResolverCache } from '../inventory';
+import type { Metrics } from '../metrics';
+import type { AlertSink } from './alerts';
+
+export interface CaptureJobDeps {
+  store: Store;
+  resolvers: ResolverCache;
+  metrics: Metrics;
+  alerts: AlertSink;
+  localNets?: readonly string[];
+  /** Protocol analysis of the payload (default on). */
+  analyzers?: boolean;
+  progressEveryMs?: number;
+}
+
+export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgress>, deps: CaptureJobDeps): Promise<CaptureResult> {
+  const started = Date.now();
+  const { data } = ctx;
+  if (!fs.existsSync(data.path)) throw new Error(`the uploaded capture ${data.path} is gone (retention, or a worker without the uploads volume)`);
+  const resolver = await deps.resolvers.current();
+  const writer = deps.store.writer();
+  const batch = deps.alerts.batch(resolver);
+  const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
+  let lastSent = 0;
+  const send = (force: boolean): void => {
+    const now = Date.now();
+    if (!force && now - lastSent < (deps.progressEveryMs ?? 1000)) return;
+    lastSent = now;
+    void ctx.progress({ ...p }).catch(() => undefined);
+  };
+  // A slow store stalls the reader (pace), and progress still has to go out every second.
+  const ticker = setInterval(() => send(true), deps.progressEveryMs ?? 1000);
+  const onApp = (r: AppRecordOut): void => {
+    p.appRecords++;
+    writer.addApp(r);
+    batch.app(r);
+  };
+  const onRecord = (r: ConnRecord): void => {
+    p.records++;
+    r.capture = data.sha256;
+    writer.add(r);
+    batch.conn(r);
+  };
+  let res;
+  try {
+    res = await analyzeFile(data.path, onRecord, {
+      tracker: {
+        ignoreChecksums: true,
+        ...(deps.localNets ? { localNets: [...deps.localNets] } : {}),
+        ...(deps.analyzers === false ? {} : { payload: analyzerFactory(onApp) }),
+      },
+      enrich: resolver?.enrich,
+      pace: () => writer.congestion(),
+      onProgress: (_consumed, read) => {
+        p.bytesRead = read;
+        send(false);
+      },
+    });
+  } catch (e) {
+    clearInterval(ticker);
+    // Not a capture at all, or unreadable: no retry will change that, but what was written stays.
+    await writer.close().catch(() => undefined);
+    throw e;
+  }
+  p.packets = res.packets;
+  p.bytesRead = data.bytes;
+  const written = await writer.close().finally(() => clearInterval(ticker));
+  const alerts = await batch.finish();
+  send(true);
+  deps.metrics.packets.inc(res.packets);
+  deps.metrics.records.inc({ source: 'capture' }, p.records);
+  deps.metrics.appRecords.inc(p.appRecords);
+  deps.metrics.parseErrors.inc({ source: 'capture' }, res.malformed);
+  if (written.deadLettered) deps.metrics.storeRefused.inc({ reason: 'dead-letter' }, written.deadLettered);
+  if (written.stale) deps.metrics.storeRefused.inc({ reason: 'stale' }, written.stale);
+  return {
+    packets: res.packets,
+    records: p.records,
+    appRecords: p.appRecords,
+    alerts,
+    malformed: res.malformed,
+    malformedByCode: res.malformedByCode,
+    deadLettered: written.deadLettered,
+    stale: written.stale,
+    error: res.error ? res.error.message : null,
+    seconds: (Date.now() - started) / 1000,
+  };
+}

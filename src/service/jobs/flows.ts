@@ -1,0 +1,33 @@
+/**
+ * The `flows` job: a batch of connection records parsed from flow logs (by the API or the
+ * NetFlow collector), given the Kubernetes identity of both ends (a flow's own identity, e.g.
+ * Hubble's, completed by the inventory), written to the store (idempotent by uid) and fed to
+ * the continuous detectors.
+ */
+import { mergeIdentity } from '../../k8s/merge';
+import type { Store } from '../../store/types';
+import type { FlowJobData, FlowResult, JobContext } from '../queue';
+import type { ResolverCache } from '../inventory';
+import type { Metrics } from '../metrics';
+import type { AlertSink } from './alerts';
+
+export interface FlowJobDeps {
+  store: Store;
+  resolvers: ResolverCache;
+  metrics: Metrics;
+  alerts: AlertSink;
+}
+
+export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJobDeps): Promise<FlowResult> {
+  const { records } = ctx.data;
+  const resolver = await deps.resolvers.current();
+  if (resolver) {
+    for (const r of records) r.k8s = mergeIdentity(r.k8s, resolver.describe(r));
+  }
+  const res = records.length > 0 ? await deps.store.write(records) : { written: 0, stale: 0, deadLettered: 0 };
+  const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns);
+  deps.metrics.records.inc({ source: 'flows' }, res.written);
+  if (res.deadLettered) deps.metrics.storeRefused.inc({ reason: 'dead-letter' }, res.deadLettered);
+  if (res.stale) deps.metrics.storeRefused.inc({ reason: 'stale' }, res.stale);
+  return { written: res.written, stale: res.stale, deadLettered: res.deadLettered, alerts };
+}

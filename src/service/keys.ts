@@ -1,0 +1,119 @@
+/**
+ * API keys: `ew_<id>_<secret>`, shown once when created and kept only as a SHA-256 of the secret.
+ * The secret is 256 random bits, so a fast hash is enough (no password to stretch); comparison is
+ * constant-time. The file is re-read when it changes, so `eastwatch keys create` on a shared data
+ * directory takes effect on running servers without a restart.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+export const ROLES = ['ingest', 'analyst', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const KeyEntry = z.object({
+  id: z.string().regex(/^[0-9a-f]{12}$/),
+  name: z.string().min(1).max(200),
+  role: z.enum(ROLES),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  created_at: z.string(),
+  revoked_at: z.string().nullable().default(null),
+});
+export type KeyEntry = z.infer<typeof KeyEntry>;
+const KeyFile = z.object({ version: z.literal(1), keys: z.array(KeyEntry) });
+
+export interface Principal {
+  keyId: string;
+  name: string;
+  role: Role;
+}
+
+const TOKEN = /^ew_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+function sha256hex(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+export class KeyStore {
+  private entries = new Map<string, KeyEntry>();
+  private loadedMtime = -1;
+  private checkedAt = 0;
+
+  constructor(readonly file: string) {}
+
+  static inDataDir(dataDir: string): KeyStore {
+    return new KeyStore(path.join(dataDir, 'api-keys.json'));
+  }
+
+  private reload(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.file);
+    } catch {
+      this.entries.clear();
+      this.loadedMtime = -1;
+      return;
+    }
+    if (!force && st.mtimeMs === this.loadedMtime) return;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+    } catch (e) {
+      throw new Error(`${this.file}: not valid JSON: ${(e as Error).message}`);
+    }
+    const parsed = KeyFile.safeParse(doc);
+    if (!parsed.success) throw new Error(`${this.file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    this.entries = new Map(parsed.data.keys.map((k) => [k.id, k]));
+    this.loadedMtime = st.mtimeMs;
+  }
+
+  private save(): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ version: 1, keys: [...this.entries.values()] }, null, 2), { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+    this.loadedMtime = fs.statSync(this.file).mtimeMs;
+  }
+
+  /** Creates a key; the returned token is the only time the secret exists outside the caller. */
+  create(name: string, role: Role): { token: string; entry: KeyEntry } {
+    this.reload(true);
+    const id = crypto.randomBytes(6).toString('hex');
+    const secret = crypto.randomBytes(32).toString('base64url');
+    const entry: KeyEntry = { id, name, role, hash: sha256hex(secret), created_at: new Date().toISOString(), revoked_at: null };
+    this.entries.set(id, entry);
+    this.save();
+    return { token: `ew_${id}_${secret}`, entry };
+  }
+
+  revoke(id: string): boolean {
+    this.reload(true);
+    const e = this.entries.get(id);
+    if (!e || e.revoked_at) return false;
+    e.revoked_at = new Date().toISOString();
+    this.save();
+    return true;
+  }
+
+  list(): KeyEntry[] {
+    this.reload(true);
+    return [...this.entries.values()];
+  }
+
+  /** The key's principal, or null for anything that is not a live key. */
+  authenticate(token: string): Principal | null {
+    const m = TOKEN.exec(token);
+    if (!m) return null;
+    this.reload();
+    const e = this.entries.get(m[1]);
+    if (!e || e.revoked_at) return null;
+    const a = Buffer.from(sha256hex(m[2]), 'hex');
+    const b = Buffer.from(e.hash, 'hex');
+    if (!crypto.timingSafeEqual(a, b)) return null;
+    return { keyId: e.id, name: e.name, role: e.role };
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The service's two queues, on Bull when Redis is configured and in-process otherwise, and the
+ * shapes of their jobs.
+ */
+import type { ConnRecord } from '../../conntrack/record';
+import type { AppInput, ConnContext } from '../../../detectors/types';
+import type { ServiceConfig } from '../config';
+import { BullQueue } from './bull';
+import { LocalQueueJournal } from './local';
+import type { JobQueue } from './types';
+
+export * from './types';
+
+export interface CaptureJobData {
+  /** Where the upload is kept (shared by API servers and workers: a common volume). */
+  path: string;
+  sha256: string;
+  bytes: number;
+  /** The name the uploader gave, for display. */
+  name: string;
+  format: 'pcap' | 'pcapng' | 'gzip';
+  uploadedAt: string;
+  uploadedBy: string;
+}
+
+export interface CaptureProgress {
+  /** Bytes of the file read so far and its size. */
+  bytesRead: number;
+  totalBytes: number;
+  packets: number;
+  records: number;
+  appRecords: number;
+}
+
+export interface CaptureResult {
+  packets: number;
+  records: number;
+  appRecords: number;
+  alerts: number;
+  malformed: number;
+  malformedByCode: Record<string, number>;
+  /** Records the store refused (in its dead-letter store) or kept a newer version of. */
+  deadLettered: number;
+  stale: number;
+  /** The capture could not be read to its end: where and why (every record before it was kept). */
+  error: string | null;
+  seconds: number;
+}
+
+export interface FlowJobData {
+  /** Where the records came from (request id, exporter), for messages. */
+  source: string;
+  records: ConnRecord[];
+  /** DNS answers from Hubble's L7 events (no connection record carries them), for the DNS detectors. */
+  dns?: { rec: AppInput; ctx: ConnContext }[];
+}
+
+export interface FlowResult {
+  written: number;
+  stale: number;
+  deadLettered: number;
+  alerts: number;
+}
+
+export interface Queues {
+  kind: 'bull' | 'local';
+  captures: JobQueue<CaptureJobData, CaptureProgress, CaptureResult>;
+  flows: JobQueue<FlowJobData, null, FlowResult>;
+  /** Bull queues for the operators' dashboard (empty for the local queue). */
+  bullQueues: BullQueue<unknown, unknown, unknown>[];
+  close(graceMs?: number): Promise<void>;
+}
+
+export function openQueues(cfg: ServiceConfig): Queues {
+  const base = {
+    attempts: cfg.jobs.attempts,
+    backoffMs: cfg.jobs.backoffMs,
+    keepCompleted: cfg.jobs.keepCompleted,
+    keepFailed: cfg.jobs.keepFailed,
+  };
+  if (cfg.redisUrl) {
+    const o = { ...base, redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.jobs.lockMs, stalledIntervalMs: cfg.jobs.stalledIntervalMs };
+    const captures = new BullQueue<CaptureJobData, CaptureProgress, CaptureResult>('captures', o);
+    const flows = new BullQueue<FlowJobData, null, FlowResult>('flows', o);
+    return {
+      kind: 'bull',
+      captures,
+      flows,
+      bullQueues: [captures, flows] as unknown as BullQueue<unknown, unknown, unknown>[],
+      async close(graceMs) {
+        await Promise.all([captures.close(graceMs), flows.close(graceMs)]);
+      },
+    };
+  }
+  const journal = new LocalQueueJournal(cfg.dataDir);
+  const captures = journal.queue<CaptureJobData, CaptureProgress, CaptureResult>('captures', base);
+  const flows = journal.queue<FlowJobData, null, FlowResult>('flows', base);
+  return {
+    kind: 'local',
+    captures,
+    flows,
+    bullQueues: [],
+    async close(graceMs) {
+      await Promise.all([captures.close(graceMs), flows.close(graceMs)]);
+      journal.close();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The job queue the service is built on, with two implementations of the same semantics: Bull on
+ * Redis (many workers on many machines) and an in-process queue journalled in SQLite (one
+ * machine, nothing else to run). Semantics both keep: a job id given by the producer makes `add`
+ * idempotent; a failed attempt is retried with exponential backoff up to `attempts`; a job whose
+ * worker died (stalled) goes back to waiting; finished jobs keep their result or failure reason.
+ */
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed'];
+
+export interface JobInfo<D, P, R> {
+  id: string;
+  queue: string;
+  data: D;
+  state: JobState;
+  progress: P | null;
+  result: R | null;
+  failedReason: string | null;
+  /** Attempts started so far. */
+  attemptsMade: number;
+  /** Epoch ms. */
+  createdAt: number;
+  processedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface JobContext<D, P> {
+  id: string;
+  data: D;
+  /** 1-based. */
+  attempt: number;
+  progress(p: P): Promise<void>;
+}
+
+export interface QueueOptions {
+  attempts: number;
+  backoffMs: number;
+  keepCompleted: number;
+  keepFailed: number;
+}
+
+export interface JobQueue<D, P, R> {
+  readonly name: string;
+  /** Adds a job; with `jobId`, a job already holding that id is returned instead (`created: false`). */
+  add(data: D, opts?: { jobId?: string }): Promise<{ id: string; created: boolean }>;
+  get(id: string): Promise<JobInfo<D, P, R> | null>;
+  /** Newest first. */
+  list(opts?: { states?: JobState[]; limit?: number; offset?: number }): Promise<JobInfo<D, P, R>[]>;
+  counts(): Promise<Record<JobState, number>>;
+  /** Starts taking jobs in this process. */
+  process(concurrency: number, handler: (ctx: JobContext<D, P>) => Promise<R>): void;
+  /** Progress of any job of this queue (from any worker): for server-sent events. Returns an unsubscribe. */
+  onProgress(listener: (id: string, progress: P) => void): () => void;
+  /** Finished (completed or failed for good) jobs of this queue. Returns an unsubscribe. */
+  onFinished(listener: (id: string) => void): () => void;
+  /** Stops taking jobs and waits up to `graceMs` for the running ones; what is left is handed back (retried later). */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Delay before attempt `n + 1` after `n` failed attempts. */
+export function backoffDelay(baseMs: number, failedAttempts: number): number {
+  return baseMs * 2 ** Math.max(0, failedAttempts - 1);
+}

@@ -1,0 +1,133 @@
+/**
+ * The service processes: `serve` (the API, plus the workers when asked or when the queue is
+ * in-process) and `worker` (workers only, with their own metrics port). Both shut down
+ * gracefully on SIGTERM/SIGINT: stop taking requests and jobs, let running jobs finish within the
+ * grace period (the rest are handed back), flush the store.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { buildApi, type ApiOptions } from './api/app';
+import type { ServiceConfig } from './config';
+import type { AlertSink } from './jobs/alerts';
+
+/** The detectors for a process, built once its runtime (store, Redis) is open. */
+export type AlertsFactory = (rt: Runtime) => AlertSink;
+import { openRuntime, type Runtime } from './runtime';
+import { startWorkers } from './worker';
+import { scheduleRetention } from './retention';
+import { authenticator } from './api/app';
+
+export interface ServeOptions {
+  withWorkers?: boolean;
+  alerts: AlertsFactory;
+  analyzers?: boolean;
+  api?: ApiOptions;
+  log?: (line: string) => void;
+}
+
+export interface Running {
+  runtime: Runtime;
+  server: http.Server | null;
+  url: string | null;
+  /** Whether this process runs jobs. */
+  working: boolean;
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlOf(a: AddressInfo): string {
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+function stopper(runtime: Runtime, server: http.Server | null): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  return () => {
+    stopping ??= (async () => {
+      if (server) {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        // Idle keep-alive sockets would hold close() open; SSE streams are ended by the close too.
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
+        await closed;
+      }
+      await runtime.close();
+    })();
+    return stopping;
+  };
+}
+
+export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Running> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const runtime = await openRuntime(cfg);
+  const working = o.withWorkers === true || runtime.queues.kind === 'local';
+  if (working) startWorkers(runtime, { alerts: o.alerts(runtime), analyzers: o.analyzers, log });
+  const app = buildApi(runtime, { log, ...o.api });
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, app);
+  // Uploads of gigabytes take long; idle sockets do not.
+  server.keepAliveTimeout = 65_000;
+  let addr: AddressInfo;
+  try {
+    addr = await listen(server, cfg.host, cfg.port);
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
+  const stopRetention = scheduleRetention(runtime, log);
+  const stop = stopper(runtime, server);
+  return { runtime, server, url: urlOf(addr), working, stop: () => { stopRetention(); return stop(); } };
+}
+
+export interface WorkerProcessOptions {
+  alerts: AlertsFactory;
+  analyzers?: boolean;
+  /** Serve /metrics (admin key) on this port; absent: no HTTP at all. */
+  metricsPort?: number;
+  log?: (line: string) => void;
+}
+
+export async function work(cfg: ServiceConfig, o: WorkerProcessOptions): Promise<Running> {
+  if (!cfg.redisUrl) throw new Error('`eastwatch worker` takes jobs from Redis: set REDIS_URL (without Redis, `eastwatch serve` runs the workers itself)');
+  const runtime = await openRuntime(cfg);
+  startWorkers(runtime, { alerts: o.alerts(runtime), analyzers: o.analyzers, log: o.log });
+  let server: http.Server | null = null;
+  let url: string | null = null;
+  if (o.metricsPort !== undefined) {
+    const app = express();
+    app.get('/metrics', authenticator(runtime), (req, res, next) => {
+      const p = (req as unknown as { principal?: { role: string } }).principal;
+      if (p?.role !== 'admin') {
+        res.status(403).json({ error: 'an admin key is required' });
+        return;
+      }
+      runtime.metrics.registry.metrics().then((t) => res.set('Content-Type', runtime.metrics.registry.contentType).send(t), next);
+    });
+    server = http.createServer(app);
+    url = urlOf(await listen(server, cfg.host, o.metricsPort));
+  }
+  return { runtime, server, url, working: true, stop: stopper(runtime, server) };
+}
+
+/** Stops `r` on SIGTERM/SIGINT; a second signal exits at once. */
+export function stopOnSignals(r: Running, log: (l: string) => void): void {
+  let n = 0;
+  const on = (sig: NodeJS.Signals): void => {
+    if (++n > 1) process.exit(130);
+    log(`${sig}: stopping (running jobs get ${r.runtime.cfg.jobs.shutdownGraceMs} ms to finish)`);
+    r.stop().then(() => process.exit(0), (e: Error) => {
+      log(`shutdown: ${e.message}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+}

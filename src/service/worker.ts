@@ -1,0 +1,43 @@
+/**
+ * Workers: take capture and flow jobs from the queues and run them, timing each for the metrics.
+ * Any number of worker processes may share one Redis and one store; records are idempotent by
+ * uid, so a job that runs twice (retry, recovered stall) leaves each record once.
+ */
+import { runCaptureJob } from './jobs/capture';
+import { runFlowJob } from './jobs/flows';
+import type { AlertSink } from './jobs/alerts';
+import { ResolverCache } from './inventory';
+import type { ServiceContext } from './context';
+import type { JobContext } from './queue';
+
+export interface WorkerOptions {
+  alerts: AlertSink;
+  analyzers?: boolean;
+  log?: (line: string) => void;
+}
+
+function timed<D, P, R>(ctx: ServiceContext, queue: string, log: (l: string) => void, run: (job: JobContext<D, P>) => Promise<R>): (job: JobContext<D, P>) => Promise<R> {
+  return async (job) => {
+    const end = ctx.metrics.jobSeconds.startTimer({ queue });
+    try {
+      const r = await run(job);
+      end({ outcome: 'completed' });
+      return r;
+    } catch (e) {
+      end({ outcome: 'failed' });
+      log(`${queue} job ${job.id} attempt ${job.attempt} failed: ${(e as Error).message}`);
+      throw e;
+    }
+  };
+}
+
+export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
+  ctx.queues.captures.process(ctx.cfg.jobs.captureConcurrency, timed(ctx, 'captures', log, (job) => runCaptureJob(job, {
+    store: ctx.store, resolvers, metrics: ctx.metrics, alerts: o.alerts, localNets: ctx.cfg.localNets, analyzers: o.analyzers,
+  })));
+  ctx.queues.flows.process(ctx.cfg.jobs.flowConcurrency, timed(ctx, 'flows', log, (job) => runFlowJob(job, {
+    store: ctx.store, resolvers, metrics: ctx.metrics, alerts: o.alerts,
+  })));
+}
