@@ -225,23 +225,28 @@ export async function runCollect(opts: CollectOptions, io: CollectIo = {}): Prom
   io.onListening?.({ address: collector.address.address, port: collector.address.port });
   stderr.write(`eastwatch collect: listening for NetFlow v5/v9/IPFIX on ${collector.address.address}:${collector.address.port}\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      io.signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    if (io.signal?.aborted) stop();
-    else io.signal?.addEventListener('abort', stop);
-  });
+  await untilStopped(io.signal);
 
   await collector.close();
   await writer.close();
   stderr.write(formatExporterStats(collector.stats()));
   return 0;
+}
+
+/** Resolves on SIGINT, SIGTERM or the signal's abort, whichever comes first. */
+export function untilStopped(signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop);
+  });
 }
 
 /** The per-exporter summary printed on shutdown. */

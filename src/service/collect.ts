@@ -3,7 +3,7 @@
  * `flows` queue, so that exporters (softflowd, pmacct, switches) go through the same workers,
  * identity enrichment, store and detectors as flow logs posted to the API.
  */
-import { parseListenAddress, startCollector, formatExporterStats } from '../collect/netflow';
+import { formatExporterStats, parseListenAddress, startCollector, untilStopped } from '../collect/netflow';
 import type { ServiceConfig } from './config';
 import { openQueues } from './queue';
 
@@ -59,17 +59,7 @@ export async function runCollectToQueue(netflow: string, cfg: ServiceConfig, o: 
   if (!collector) return 1;
   io.onListening?.({ address: collector.address.address, port: collector.address.port });
   stderr.write(`eastwatch collect: listening for NetFlow v5/v9/IPFIX on ${collector.address.address}:${collector.address.port}, batches to the flows queue\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    if (io.signal?.aborted) stop();
-    else io.signal?.addEventListener('abort', stop);
-  });
+  await untilStopped(io.signal);
   await collector.close();
   // close() hands on the last batch: wait for every batch to be in the queue.
   await Promise.all([...inFlight]);

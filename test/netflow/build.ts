@@ -1,3 +1,4 @@
+import * as dgram from 'node:dgram';
 /** Hand-built NetFlow / IPFIX datagrams for the decoder tests. */
 
 export class Bytes {
@@ -59,4 +60,21 @@ export function v5(sysUptime: number, secs: number, nsecs: number, seq: number, 
       .u16(r.sport, r.dport).u8(0, r.flags, r.proto, 0).u16(0, 0).u8(0, 0).u16(0);
   }
   return b.bytes();
+}
+
+/** Sends the datagrams in order from one socket. */
+export function sendDatagrams(family: 'udp4' | 'udp6', host: string, port: number, msgs: Buffer[]): Promise<void> {
+  const s = dgram.createSocket(family);
+  return new Promise((resolve, reject) => {
+    let i = 0;
+    const next = (): void => {
+      if (i === msgs.length) {
+        s.close();
+        resolve();
+        return;
+      }
+      s.send(msgs[i++], port, host, (e) => (e ? reject(e) : next()));
+    };
+    next();
+  });
 }

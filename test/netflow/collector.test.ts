@@ -1,27 +1,11 @@
 import * as assert from 'node:assert/strict';
-import * as dgram from 'node:dgram';
 import type { NetflowProblem } from '../../parsers/netflow/decoder';
 import { parseListenAddress, startCollector } from '../../src/collect/netflow';
 import type { ConnRecord } from '../../src/conntrack/record';
-import { v5, type V5Rec } from './build';
+import { sendDatagrams as send, v5, type V5Rec } from './build';
 
 const rec: V5Rec = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 53, proto: 17, flags: 0, pkts: 1, bytes: 60, first: 1000, last: 1000 };
 
-function send(family: 'udp4' | 'udp6', host: string, port: number, msgs: Buffer[]): Promise<void> {
-  const s = dgram.createSocket(family);
-  return new Promise((resolve, reject) => {
-    let i = 0;
-    const next = (): void => {
-      if (i === msgs.length) {
-        s.close();
-        resolve();
-        return;
-      }
-      s.send(msgs[i++], port, host, (e) => (e ? reject(e) : next()));
-    };
-    next();
-  });
-}
 
 const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
   for (let t = 0; t < ms && !cond(); t += 10) await new Promise((r) => setTimeout(r, 10));

@@ -3,26 +3,10 @@
  * flows queue in Redis; the service's workers store them.
  */
 import { strict as assert } from 'node:assert';
-import * as dgram from 'node:dgram';
 import { runCollectToQueue } from '../../src/service/collect';
-import { v5, type V5Rec } from '../netflow/build';
+import { sendDatagrams, v5, type V5Rec } from '../netflow/build';
 import { startHarness, type Harness } from './harness';
 
-function send(port: number, msgs: Buffer[]): Promise<void> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve, reject) => {
-    let i = 0;
-    const next = (): void => {
-      if (i === msgs.length) {
-        s.close();
-        resolve();
-        return;
-      }
-      s.send(msgs[i++], port, '127.0.0.1', (e) => (e ? reject(e) : next()));
-    };
-    next();
-  });
-}
 
 describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch)', function () {
   this.timeout(60_000);
@@ -51,7 +35,7 @@ describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch
     });
     await listening;
     const base: V5Rec = { src: '10.244.1.10', dst: '10.244.2.20', sport: 40000, dport: 8080, proto: 6, flags: 0x1b, pkts: 10, bytes: 4000, first: 1000, last: 2000 };
-    await send(port, [v5(5000, 1_768_471_200, 0, 1, [base, { ...base, sport: 40001 }, { ...base, sport: 40002 }])]);
+    await sendDatagrams('udp4', '127.0.0.1', port, [v5(5000, 1_768_471_200, 0, 1, [base, { ...base, sport: 40001 }, { ...base, sport: 40002 }])]);
     const store = h.running.runtime.store;
     let n = 0;
     for (let i = 0; i < 200 && n < 3; i++) {

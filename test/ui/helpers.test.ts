@@ -118,7 +118,8 @@ describe('UI helpers: service map graph', () => {
   ];
   const denied: Edge[] = [edges[2]];
   const alert = (id: string, source: Alert['source'], destination: Alert['destination']): Alert => ({
-    id, detector: 'policy-violation', title: id, severity: 'high', source, destination, first_seen: 0, last_seen: 0, count: 1, status: 'open', suppressed_by: null, note: null,
+    id, detector: 'policy-violation', title: id, severity: 'high', score: 0.9, mitre: ['T1599'], source, destination, first_seen: 0, last_seen: 0, count: 1,
+    evidence: { uids: [], figures: {} }, status: 'open', suppressed_by: null, note: null,
   });
   const alerts = [
     alert('a-workload', { ip: '10.244.1.10', namespace: 'shop', workload: 'frontend' }, { ip: '10.244.2.20', namespace: 'shop', workload: 'api', port: 9090 }),

@@ -60,34 +60,8 @@ export interface Edge {
   bytes: number;
 }
 
-export interface AlertEntity {
-  ip?: string;
-  port?: number;
-  namespace?: string;
-  pod?: string;
-  workload?: string;
-  service?: string;
-  node?: string;
-  domain?: string;
-}
-
-export interface Alert {
-  id: string;
-  detector: string;
-  title: string;
-  severity: 'low' | 'medium' | 'high' | 'critical';
-  score?: number;
-  mitre?: string[];
-  source?: AlertEntity;
-  destination?: AlertEntity;
-  first_seen: number;
-  last_seen: number;
-  count: number;
-  evidence?: { uids?: string[]; figures?: Record<string, unknown> };
-  status: 'open' | 'acknowledged' | 'closed';
-  suppressed_by: string | null;
-  note: string | null;
-}
+/** The alert contract the detectors, the store and the API share. */
+export type { Alert, AlertEntity } from '../../../detectors/alert';
 
 /** GET /api/v1/flows/sources */
 export interface FlowSource {
