@@ -60,7 +60,7 @@ async function waitFor<T>(what: string, f: () => Promise<T | null | undefined | 
     const v = await f();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
+    await sleep(25);
   }
 }
 
@@ -100,7 +100,7 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
       // Kill it once it has read part of the capture, well before the end.
       const midway = await waitFor('progress', async () => {
         const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
-        return j.state === 'active' && j.progress && j.progress.records > 0 ? j.progress : null;
+        return j.state === 'active' && j.progress && j.progress.bytesRead > 0 ? j.progress : null;
       }, 60_000);
       first.kill('SIGKILL');
       await new Promise((r) => first.once('exit', r));
@@ -154,7 +154,7 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
       const id = up.json.capture.id as string;
       await waitFor('progress', async () => {
         const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
-        return j.state === 'active' && j.progress && j.progress.records > 0;
+        return j.state === 'active' && j.progress && j.progress.bytesRead > 0;
       }, 60_000);
       redisDown();
       await sleep(1500);
