@@ -28,6 +28,10 @@ export const ConfigSchema = z.object({
     flowLineBytes: bytes.default(1 * MiB),
     flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
     flowBatchBytes: bytes.default(8 * MiB),
+    /** Flow batches waiting in the queue beyond which ingestion waits for the workers (backpressure). */
+    flowBacklogBatches: z.coerce.number().int().min(1).default(40),
+    /** How long a flow request waits for the backlog to drain before it is answered 503. */
+    flowBacklogWaitMs: z.coerce.number().int().min(0).default(60_000),
     jsonBodyBytes: bytes.default(16 * MiB),
     inventoryBytes: bytes.default(64 * MiB),
     /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
@@ -78,6 +82,8 @@ const ENV: Record<string, (string)[]> = {
   EASTWATCH_MAX_UPLOAD_BYTES: ['limits', 'uploadBytes'],
   EASTWATCH_MAX_FLOW_REQUEST_BYTES: ['limits', 'flowRequestBytes'],
   EASTWATCH_FLOW_BATCH_RECORDS: ['limits', 'flowBatchRecords'],
+  EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
+  EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],

@@ -14,6 +14,13 @@ import type { FlowJobData, FlowResult, JobQueue } from './queue';
 
 export interface FlowIngestOptions {
   source: string;
+  /**
+   * Admission control: while the flows queue holds `max` batches or more not yet stored, reading
+   * the body waits (the client's TCP window closes); after `maxWaitMs` of that the request fails
+   * with BacklogError (lines before it were queued). Keeps Redis from growing without bound when
+   * flows arrive faster than the workers store them.
+   */
+  backlog?: { max: number; maxWaitMs: number; pollMs?: number };
   format?: FlowFormat;
   maxLineBytes: number;
   batchRecords: number;
@@ -21,6 +28,13 @@ export interface FlowIngestOptions {
   localNets?: readonly string[];
   /** Errors listed one by one in the answer (the rest are counted). */
   maxErrorsListed?: number;
+}
+
+export class BacklogError extends Error {
+  constructor(readonly backlog: number, readonly waitedMs: number) {
+    super(`the flows queue has ${backlog} batches waiting for the workers and did not drain in ${Math.round(waitedMs / 1000)} s; lines before this point were queued, send the rest later`);
+    this.name = 'BacklogError';
+  }
 }
 
 export interface FlowIngestResult {
@@ -60,6 +74,7 @@ class Gate extends Transform {
   }
 
   open(): void {
+    if (this.blocked()) return;
     const w = this.waiter;
     this.waiter = null;
     w?.();
@@ -96,7 +111,33 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     batchBytes += 300 + line.length / 2;
     if (batchBytes >= o.batchBytes) flush();
   };
-  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES, o.format === undefined || o.format === 'hubble' ? onLine : null);
+  // The queue's count, read every pollMs, plus what this request queued since: a fast client must
+  // not get a whole body in between two polls.
+  let backlogSeen = 0;
+  let queuedSincePoll = 0;
+  const backlogFull = (): boolean => o.backlog !== undefined && backlogSeen + queuedSincePoll >= o.backlog.max;
+  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull(), o.format === undefined || o.format === 'hubble' ? onLine : null);
+  let poll: NodeJS.Timeout | null = null;
+  if (o.backlog) {
+    const { max, maxWaitMs } = o.backlog;
+    let fullSince = 0;
+    const check = async (): Promise<void> => {
+      const before = queuedSincePoll;
+      const c = await queue.counts();
+      const n = c.waiting + c.delayed;
+      backlogSeen = n;
+      queuedSincePoll -= before;
+      if (n < max) {
+        fullSince = 0;
+        gate.open();
+      }
+      if (!backlogFull()) return;
+      if (fullSince === 0) fullSince = Date.now();
+      else if (Date.now() - fullSince > maxWaitMs) gate.destroy(new BacklogError(n, Date.now() - fullSince));
+    };
+    await check();
+    poll = setInterval(() => void check().catch(() => undefined), o.backlog.pollMs ?? 250);
+  }
 
   const flush = (): void => {
     if (batch.length === 0 && dns.length === 0) return;
@@ -106,7 +147,10 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     dns = [];
     batchBytes = 0;
     const p = queue.add(data).then(
-      (j) => { jobs.push(j.id); },
+      (j) => {
+        jobs.push(j.id);
+        queuedSincePoll++;
+      },
       (e: Error) => { failure ??= e; },
     ).finally(() => {
       pending.delete(p);
@@ -136,9 +180,11 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       if (errors.length < (o.maxErrorsListed ?? 100)) errors.push({ line: e.line, field: e.field, reason: e.reason });
     },
   ).catch((e: unknown) => {
-    // The body failed (size limit, client gone): what was parsed before it is still queued.
+    // The body failed (size limit, client gone, backlog): what was parsed before it is still queued.
     cut = e;
     return null;
+  }).finally(() => {
+    if (poll) clearInterval(poll);
   });
   flush();
   await Promise.all([...pending]);

@@ -16,6 +16,7 @@ import { PolicyError } from '../../k8s/policy';
 import type { ServiceContext } from '../context';
 import type { Principal } from '../keys';
 import { UploadError } from '../uploads';
+import { BacklogError } from '../flow-ingest';
 import { ApiError, defineRoute, principalOf, type RouteKit } from './route';
 import { captureRoutes } from './routes/captures';
 import { flowRoutes } from './routes/flows';
@@ -62,13 +63,14 @@ function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
   next(p.role === 'admin' ? undefined : new ApiError(403, `this key (role ${p.role}) is not an admin key`));
 }
 
-function statusOf(e: unknown): { status: number; message: string; extra?: Record<string, unknown> } {
+function statusOf(e: unknown): { status: number; message: string; extra?: Record<string, unknown>; retryAfter?: number } {
   if (e instanceof ApiError) return { status: e.status, message: e.message, extra: e.details === undefined ? undefined : { details: e.details } };
   if (e instanceof UploadError) return { status: e.status, message: e.message };
   // The UI puts the cursor where the query went wrong.
   if (e instanceof QueryError) return { status: 400, message: e.message, extra: { position: e.position } };
   if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError) return { status: 400, message: e.message };
   if (e instanceof StoreUnavailableError) return { status: 503, message: e.message };
+  if (e instanceof BacklogError) return { status: 503, message: e.message, extra: { backlog: e.backlog }, retryAfter: 30 };
   const body = e as { type?: string; status?: number; message?: string };
   if (body?.type === 'entity.too.large') return { status: 413, message: 'the JSON body is larger than the limit' };
   if (body?.type === 'entity.parse.failed') return { status: 400, message: `the body is not valid JSON: ${body.message ?? ''}` };
@@ -177,7 +179,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
 
   app.use((req, _res, next) => next(new ApiError(404, `no route ${req.method} ${req.path}`)));
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    const { status, message, extra } = statusOf(err);
+    const { status, message, extra, retryAfter } = statusOf(err);
     if (status >= 500) log(`${req.method} ${req.originalUrl}: ${(err as Error)?.stack ?? String(err)}`);
     if (res.headersSent) {
       res.end();
@@ -185,6 +187,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
     }
     // A refused upload may still be arriving: say so and close instead of reading the rest.
     if (!req.complete) res.set('Connection', 'close');
+    if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
     res.status(status).json({ error: message, ...extra });
   };
   app.use(onError);

@@ -70,6 +70,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         }) } },
       },
       413: { description: 'Body over the size limit (lines before the cut were kept)' },
+      503: { description: 'The workers are behind (the flows queue stayed full); lines before it were kept; retry after Retry-After seconds' },
     },
     async handler({ req, res, query, principal }) {
       const declared = Number(req.headers['content-length']);
@@ -85,6 +86,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         batchRecords: ctx.cfg.limits.flowBatchRecords,
         batchBytes: ctx.cfg.limits.flowBatchBytes,
         localNets: ctx.cfg.localNets,
+        backlog: { max: ctx.cfg.limits.flowBacklogBatches, maxWaitMs: ctx.cfg.limits.flowBacklogWaitMs },
       });
       ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
       await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
