@@ -4,11 +4,9 @@
  * count: refused probes are the scan detector's business.
  */
 import type { ConnRecord } from '../src/conntrack/record';
-import { FindingBuffer } from './common';
 import { workloadAllowed, type DetectorConfig } from './config';
 import { answered, destEntity, podWorkload, respIsWorkload, sourceEntity } from './entity';
-import { SeenUids } from './seen';
-import type { Detector, Finding, Json } from './types';
+import { PerConnectionDetector } from './seen';
 
 export const LATERAL_ADMIN = 'lateral-admin';
 
@@ -16,11 +14,11 @@ const MITRE: Record<string, string> = {
   ssh: 'T1021.004', rdp: 'T1021.001', smb: 'T1021.002', vnc: 'T1021.005', winrm: 'T1021.006', telnet: 'T1021',
 };
 
-export class LateralAdminDetector implements Detector {
+export class LateralAdminDetector extends PerConnectionDetector {
   readonly name = LATERAL_ADMIN;
-  private readonly out = new FindingBuffer();
-  private readonly seen = new SeenUids();
-  constructor(private readonly cfg: DetectorConfig['lateral-admin']) {}
+  constructor(private readonly cfg: DetectorConfig['lateral-admin']) {
+    super();
+  }
 
   observe(r: ConnRecord): void {
     if (r.proto !== 'tcp') return;
@@ -46,17 +44,4 @@ export class LateralAdminDetector implements Detector {
     });
   }
 
-  flush(): Finding[] {
-    return this.out.take();
-  }
-
-  snapshot(): Json {
-    return { out: this.out.snapshot(), seen: this.seen.snapshot() };
-  }
-
-  restore(s: Json): void {
-    const o = s as { out: Json; seen: Json };
-    this.out.restore(o.out);
-    this.seen.restore(o.seen);
-  }
 }

@@ -5,19 +5,19 @@
  */
 import type { ConnRecord } from '../src/conntrack/record';
 import type { Severity } from './alert';
-import { FindingBuffer, round3 } from './common';
+import { round3 } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';
-import { SeenUids } from './seen';
-import type { Detector, Finding, Json } from './types';
+import { PerConnectionDetector } from './seen';
+import type { Finding } from './types';
 
 export const LONG_CONNECTION = 'long-connection';
 
-export class LongConnectionDetector implements Detector {
+export class LongConnectionDetector extends PerConnectionDetector {
   readonly name = LONG_CONNECTION;
-  private readonly out = new FindingBuffer();
-  private readonly seen = new SeenUids();
-  constructor(private readonly cfg: DetectorConfig['long-connection']) {}
+  constructor(private readonly cfg: DetectorConfig['long-connection']) {
+    super();
+  }
 
   observe(r: ConnRecord): void {
     const c = this.cfg;
@@ -42,17 +42,4 @@ export class LongConnectionDetector implements Detector {
     this.out.add(f);
   }
 
-  flush(): Finding[] {
-    return this.out.take();
-  }
-
-  snapshot(): Json {
-    return { out: this.out.snapshot(), seen: this.seen.snapshot() };
-  }
-
-  restore(s: Json): void {
-    const o = s as { out: Json; seen: Json };
-    this.out.restore(o.out);
-    this.seen.restore(o.seen);
-  }
 }

@@ -11,6 +11,9 @@ import { InventoryStore } from '../k8s/inventory';
 import { parseK8sText } from '../k8s/load';
 import { K8sResolver } from '../k8s/resolver';
 import { parseObjects } from '../k8s/schema';
+import type { InventorySummary } from './api/wire';
+
+export type { InventorySummary } from './api/wire';
 
 export interface InventorySnapshot {
   id: number;
@@ -21,14 +24,6 @@ export interface InventorySnapshot {
   text: string;
 }
 
-export interface InventorySummary {
-  id: number;
-  source: string;
-  observedAt: number | null;
-  receivedAt: number;
-  objects: Record<string, number>;
-  ignored: Record<string, number>;
-}
 
 export interface InventoryRepo {
   /** Validates (throws InventoryError saying where) and keeps a snapshot. */

@@ -6,16 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type IORedis from 'ioredis';
+import type { FlowSource } from './api/wire';
 
-export interface FlowSource {
-  source: string;
-  format: string | null;
-  requests: number;
-  records: number;
-  rejected: number;
-  firstSeen: string;
-  lastSeen: string;
-}
+export type { FlowSource } from './api/wire';
+
 
 export interface SourceRegistry {
   note(source: string, format: string | null, records: number, rejected: number): Promise<void>;

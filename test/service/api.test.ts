@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { readCaptureStream } from '../../parsers/capture/open';
-import { readEvents, sample, startHarness, type Harness, type Mode } from './harness';
+import { readEvents, requireElasticsearch, sample, startHarness, type Harness, type Mode } from './harness';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { tsharkFirst, unmasked } from '../flows/helpers';
 
@@ -30,12 +30,7 @@ function suite(mode: Mode): void {
     let h: Harness;
 
     before(async function () {
-      if (mode === 'redis+es' && !process.env.ES_URL) {
-        if (process.env.CI === 'true') throw new Error('CI=true but no ES_URL: the Redis + Elasticsearch suite cannot run');
-        // eslint-disable-next-line no-console
-        console.warn(`      skipped: no Elasticsearch (${process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL unset'})`);
-        this.skip();
-      }
+      if (mode === 'redis+es') requireElasticsearch(this);
       h = await startHarness({ mode, env: { EASTWATCH_MAX_UPLOAD_BYTES: String(2 * 1024 * 1024) } });
     });
     after(async () => {

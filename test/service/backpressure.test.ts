@@ -6,18 +6,13 @@
 import { strict as assert } from 'node:assert';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../src/conntrack/record';
-import { sample, startHarness, type Harness } from './harness';
+import { requireElasticsearch, sample, startHarness, type Harness } from './harness';
 
 describe('flow ingestion backpressure (Redis, no worker running)', function () {
   this.timeout(60_000);
   let h: Harness;
   before(async function () {
-    if (!process.env.ES_URL) {
-      if (process.env.CI === 'true') throw new Error('CI=true but no ES_URL');
-      // eslint-disable-next-line no-console
-      console.warn('      skipped: no Elasticsearch');
-      this.skip();
-    }
+    requireElasticsearch(this);
     h = await startHarness({
       mode: 'redis+es',
       workers: false,

@@ -5,19 +5,14 @@
 import { strict as assert } from 'node:assert';
 import { runCollectToQueue } from '../../src/service/collect';
 import { sendDatagrams, v5, type V5Rec } from '../netflow/build';
-import { startHarness, type Harness } from './harness';
+import { requireElasticsearch, startHarness, type Harness } from './harness';
 
 
 describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch)', function () {
   this.timeout(60_000);
   let h: Harness;
   before(async function () {
-    if (!process.env.ES_URL) {
-      if (process.env.CI === 'true') throw new Error('CI=true but no ES_URL');
-      // eslint-disable-next-line no-console
-      console.warn('      skipped: no Elasticsearch');
-      this.skip();
-    }
+    requireElasticsearch(this);
     h = await startHarness({ mode: 'redis+es' });
   });
   after(async () => {

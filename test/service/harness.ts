@@ -98,6 +98,18 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
   };
 }
 
+/**
+ * For a before() of a suite that needs Elasticsearch: skips with a message without one, fails
+ * under CI=true (where its absence is an error).
+ */
+export function requireElasticsearch(ctx: Mocha.Context): void {
+  if (process.env.ES_URL) return;
+  if (process.env.CI === 'true') throw new Error('CI=true but no ES_URL: this suite needs Elasticsearch');
+  // eslint-disable-next-line no-console
+  console.warn(`      skipped: no Elasticsearch (${process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL unset'})`);
+  ctx.skip();
+}
+
 /** Removes what a redis+es harness left: its queue keys and its indices. */
 async function dropTestState(cfg: ServiceConfig): Promise<void> {
   const IORedis = (await import('ioredis')).default;

@@ -8,6 +8,9 @@ import type { ServiceConfig } from '../config';
 import { BullQueue } from './bull';
 import { LocalQueueJournal } from './local';
 import type { JobQueue } from './types';
+import type { CaptureProgress } from '../api/wire';
+
+export type { CaptureProgress } from '../api/wire';
 
 export * from './types';
 
@@ -23,14 +26,6 @@ export interface CaptureJobData {
   uploadedBy: string;
 }
 
-export interface CaptureProgress {
-  /** Bytes of the file read so far and its size. */
-  bytesRead: number;
-  totalBytes: number;
-  packets: number;
-  records: number;
-  appRecords: number;
-}
 
 export interface CaptureResult {
   packets: number;

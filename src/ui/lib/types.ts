@@ -1,17 +1,14 @@
 /** The shapes of the API answers the views read (see GET /api/v1/openapi.json). No DOM here: Node tests import it. */
+import type { CaptureProgress } from '../../service/api/wire';
+
+/** Shared with the service: one definition each. */
+export type { CaptureProgress, FlowSource, InventorySummary as InventorySnapshot } from '../../service/api/wire';
 
 export interface Whoami {
   key: { id: string; name: string; role: string };
   service: { version?: string; store?: string; queue?: string };
 }
 
-export interface CaptureProgress {
-  bytesRead: number;
-  totalBytes: number;
-  packets: number;
-  records: number;
-  appRecords: number;
-}
 
 export interface Capture {
   id: string;
@@ -63,22 +60,4 @@ export interface Edge {
 /** The alert contract the detectors, the store and the API share. */
 export type { Alert, AlertEntity } from '../../../detectors/alert';
 
-/** GET /api/v1/flows/sources */
-export interface FlowSource {
-  source: string;
-  format: string | null;
-  requests: number;
-  records: number;
-  rejected: number;
-  firstSeen: string;
-  lastSeen: string;
-}
 
-export interface InventorySnapshot {
-  id: number;
-  source: string;
-  observedAt: number | null;
-  receivedAt: number;
-  objects: Record<string, number>;
-  ignored: Record<string, number>;
-}
