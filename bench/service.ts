@@ -20,6 +20,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
+import { rawBulk } from './es-bulk';
 import { generateTraffic } from './traffic';
 import { analyzeFile } from '../src/analyze/pipeline';
 import type { ConnRecord } from '../src/conntrack/record';
@@ -90,16 +91,7 @@ async function rawBulkCeiling(es: string, index: string, recs: ConnRecord[], tot
     bodies.push(`${lines.join('\n')}\n`);
   }
   const t0 = process.hrtime.bigint();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      const res = await fetch(`${es}/_bulk`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
-      const j = (await res.json()) as { errors: boolean };
-      if (!res.ok || j.errors) throw new Error(`raw bulk failed: ${res.status}`);
-    }
-  };
-  await Promise.all([worker(), worker()]);
+  await rawBulk(es, bodies, 2);
   return total / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 

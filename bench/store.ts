@@ -27,6 +27,7 @@ import { analyzeFile } from '../src/analyze/pipeline';
 import { recordVersion, toEcs } from '../src/store/ecs';
 import { ElasticsearchStore } from '../src/store/elasticsearch';
 import { SqliteStore } from '../src/store/sqlite';
+import { rawBulk } from './es-bulk';
 import type { Store, StoreRecord, WriterOptions } from '../src/store/types';
 import { TRAFFIC_VERSION, generateTraffic } from './traffic';
 
@@ -130,19 +131,6 @@ async function searchLatency(store: Store, runs: number): Promise<string[]> {
 }
 
 /** The ceiling: prepared NDJSON bodies (built before the clock starts), posted with fetch, 2 in flight. */
-async function rawBulk(node: string, bodies: string[], concurrency: number): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      // Only `errors` back, as our path asks for only what it reads: the ceiling is not slowed by parsing what it ignores.
-      const res = await fetch(`${node}/_bulk?filter_path=errors`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
-      const j = (await res.json()) as { errors: boolean };
-      if (!res.ok || j.errors) throw new Error(`raw bulk failed: ${res.status}`);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-}
 
 function rawBodies(docs: StoreRecord[], store: ElasticsearchStore, batch: number): string[] {
   const bodies: string[] = [];

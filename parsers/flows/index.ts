@@ -88,6 +88,7 @@ export function parseFlows(
       }
       const p = parser;
       guard(line, () => p.line(text, line));
+      opts.onLine?.(text, summary.format as FlowFormat);
     },
     tooLong(line, max) {
       report(line, undefined, `longer than the ${max}-byte line limit; skipped`);

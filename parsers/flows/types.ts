@@ -46,6 +46,11 @@ export interface FlowParseOptions {
   /** Community ID seed (default 0). */
   communityIdSeed?: number;
   hubble?: HubbleFoldOptions;
+  /**
+   * Each line (or array element) after the format's parser took it, with the format: lets a
+   * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.
+   */
+  onLine?: (text: string, format: FlowFormat) => void;
 }
 
 export interface FlowParseSummary {

@@ -6,7 +6,7 @@
  * buffer its whole body.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { parseFlows, sniffFormat, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
+import { parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
 import { hubbleDns } from '../../detectors/hubble-dns';
 import { LocalNets, DEFAULT_LOCAL_NETS } from '../conntrack/local-nets';
 import type { ConnRecord } from '../conntrack/record';
@@ -43,34 +43,12 @@ export interface FlowIngestResult {
   jobs: string[];
 }
 
-/**
- * Holds chunks back while `blocked()` says the consumer is behind; with `onLine`, also hands each
- * complete line on (Hubble's L7 DNS events, which the flow parser folds away).
- */
+/** Holds chunks back while `blocked()` says the consumer is behind. */
 class Gate extends Transform {
   private waiter: (() => void) | null = null;
-  private partial = '';
 
-  constructor(private readonly blocked: () => boolean, private readonly onLine: ((line: string) => void) | null) {
+  constructor(private readonly blocked: () => boolean) {
     super();
-  }
-
-  private tap(chunk: Buffer): void {
-    if (!this.onLine) return;
-    const text = this.partial + chunk.toString('utf8');
-    const cut = text.lastIndexOf('\n');
-    if (cut < 0) {
-      // A line longer than the parser accepts is refused there; do not hold more of it here.
-      this.partial = text.length > 1 << 20 ? '' : text;
-      return;
-    }
-    this.partial = text.slice(cut + 1);
-    for (const line of text.slice(0, cut).split('\n')) this.onLine(line);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.onLine && this.partial !== '') this.onLine(this.partial);
-    cb();
   }
 
   open(): void {
@@ -81,7 +59,6 @@ class Gate extends Transform {
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.tap(chunk);
     if (!this.blocked()) {
       cb(null, chunk);
       return;
@@ -100,11 +77,9 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   let batch: ConnRecord[] = [];
   let dns: NonNullable<FlowJobData['dns']> = [];
   let batchBytes = 0;
-  // Hubble (named, or sniffed from the first line): its DNS events go to the detectors too.
-  let hubble: boolean | null = o.format === undefined ? null : o.format === 'hubble';
-  const onLine = (line: string): void => {
-    if (hubble === null && line.trim() !== '') hubble = sniffFormat(line) === 'hubble';
-    if (!hubble) return;
+  // Hubble's DNS events, which the flow parser folds away, go to the detectors with the batch.
+  const onLine = (line: string, format: FlowFormat): void => {
+    if (format !== 'hubble') return;
     const d = hubbleDns(line);
     if (d === null) return;
     dns.push(d);
@@ -116,7 +91,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   let backlogSeen = 0;
   let queuedSincePoll = 0;
   const backlogFull = (): boolean => o.backlog !== undefined && backlogSeen + queuedSincePoll >= o.backlog.max;
-  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull(), o.format === undefined || o.format === 'hubble' ? onLine : null);
+  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull());
   let poll: NodeJS.Timeout | null = null;
   if (o.backlog) {
     const { max, maxWaitMs } = o.backlog;
@@ -169,6 +144,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       format: o.format,
       maxLineBytes: o.maxLineBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
+      onLine,
     },
     (r) => {
       batch.push(r);
