@@ -60,18 +60,33 @@ describe('service detectors (embedded default)', function () {
   });
 
   it('continuous detection over flow batches keeps its state between batches', async () => {
-    // The scan's connections arrive as our own NDJSON records, in two requests (two batches at least).
-    const recs = (await recordsOf(sample('scan.pcap'))).map((r) => ({ ...r, uid: `F${r.uid.slice(1)}` }));
-    const half = Math.floor(recs.length / 2);
-    for (const part of [recs.slice(0, half), recs.slice(half)]) {
-      const r = await h.call('POST', '/api/v1/flows?format=ndjson&wait=true', { key: h.keys.ingest, body: part.map((x) => JSON.stringify(x)).join('\n') });
-      assert.equal(r.status, 202, r.text);
-      assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
-    }
-    const state = JSON.parse(fs.readFileSync(`${h.dataDir}/detectors-flows.json`, 'utf8')) as { version: number };
-    assert.equal(state.version, 1);
-    const alerts = await h.call('GET', '/api/v1/alerts?detector=scan');
-    const withFlowEvidence = alerts.json.alerts.filter((a: { evidence: { uids: string[] } }) => a.evidence.uids.some((u) => u.startsWith('F')));
-    assert.ok(withFlowEvidence.length >= 1, JSON.stringify(alerts.json.alerts.map((a: { title: string; evidence: unknown }) => [a.title, a.evidence])));
+    // The vertical scan's connections, two per request: one batch alone is far below TRW's
+    // threshold (likelihood ratio 16 of 99), so the alert can only come from state carried over.
+    // The control run forgets the state between requests and must raise nothing.
+    const scan = (await recordsOf(sample('scan.pcap')))
+      .filter((r) => r.orig_h === '10.244.1.66' && r.resp_h === '10.244.2.20')
+      .sort((a, b) => a.ts - b.ts);
+    assert.ok(scan.length >= 40, `${scan.length} connections`);
+    const vertical = async (forget: boolean): Promise<{ title: string; evidence: { uids: string[] } }[]> => {
+      const k = await startHarness({ mode: 'local', detectors: true });
+      try {
+        for (let i = 0; i < scan.length; i += 2) {
+          if (forget) fs.rmSync(`${k.dataDir}/detectors-flows.json`, { force: true });
+          const body = scan.slice(i, i + 2).map((x) => JSON.stringify(x)).join('\n');
+          const r = await k.call('POST', '/api/v1/flows?format=ndjson&wait=true', { key: k.keys.ingest, body });
+          assert.equal(r.status, 202, r.text);
+          assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+        }
+        const state = JSON.parse(fs.readFileSync(`${k.dataDir}/detectors-flows.json`, 'utf8')) as { version: number };
+        assert.equal(state.version, 1);
+        return (await k.call('GET', '/api/v1/alerts?detector=scan')).json.alerts.filter((a: { title: string }) => a.title.startsWith('Vertical'));
+      } finally {
+        await k.stop();
+      }
+    };
+    const kept = await vertical(false);
+    assert.equal(kept.length, 1);
+    assert.ok(kept[0].evidence.uids.length > 4);
+    assert.deepEqual(await vertical(true), []);
   });
 });
