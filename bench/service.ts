@@ -23,7 +23,7 @@ import autocannon from 'autocannon';
 import { rawBulk } from './es-bulk';
 import { generateTraffic } from './traffic';
 import { analyzeFile } from '../src/analyze/pipeline';
-import type { ConnRecord } from '../src/conntrack/record';
+import type { ConnRecord } from '../parsers/record/conn';
 import { recordVersion, toEcs } from '../src/store/ecs';
 import { KeyStore } from '../src/service/keys';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { readCapture } from '../parsers/capture/open';
 import { PacketDecoder } from '../parsers/decode/decoder';
 import { DecodeStatus } from '../parsers/decode/layers';
-import { ConnectionTracker } from '../src/conntrack/tracker';
+import { ConnectionTracker } from '../parsers/conntrack/tracker';
 import { TRAFFIC_VERSION } from './traffic';
 
 type Stage = 'decode' | 'track-no-records' | 'track';

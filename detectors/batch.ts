@@ -3,10 +3,10 @@
  * file of the learning detectors.
  */
 import * as fs from 'node:fs';
-import type { ConnRecord } from '../src/conntrack/record';
-import type { Alert } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { Alert } from './contract/alert';
 import { DetectorEngine, type Baseline, type EngineOptions } from './engine';
-import type { AppInput } from './types';
+import type { AppInput } from '../parsers/record/app';
 
 /**
  * Runs the detectors over connection records (in emission order) and application records, each

@@ -8,13 +8,14 @@
  * after its state has expired). Service-to-service calls inside the cluster are periodic by
  * design, so by default only destinations outside the cluster's inventory are scored.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import { ALERT_MAX_UIDS, type AlertEntity } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';
 import { ritaBeaconScore } from './rita';
-import type { AppInput, ConnContext, Detector, Finding, Json } from './types';
+import type { Detector, Finding, Json } from './types';
+import type { AppInput, ConnContext } from '../parsers/record/app';
 
 export const BEACON = 'beacon';
 

@@ -3,7 +3,7 @@
  * (so a batch over millions of records holds one entry per alert, not per connection), and a
  * capped insertion-ordered map for bounded state.
  */
-import { ALERT_MAX_UIDS } from './alert';
+import { ALERT_MAX_UIDS } from './contract/alert';
 import { alertId } from './entity';
 import type { Finding, Json } from './types';
 

@@ -9,14 +9,15 @@
  * Each indicator fires once per episode (the domain's state expires after a quiet window).
  * Cluster-internal names (cluster.local search-path expansions) and reverse lookups are ignored.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import type { DnsLogRecord } from '../parsers/protocols/records';
-import { ALERT_MAX_UIDS, type AlertEntity } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { DnsLogRecord } from '../parsers/record/app';
+import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { entityOf } from './entity';
 import { entropy, normalizeName, splitRegistered, underSuffix } from './dns-names';
-import type { AppInput, ConnContext, Detector, Finding, Json } from './types';
+import type { Detector, Finding, Json } from './types';
+import type { AppInput, ConnContext } from '../parsers/record/app';
 
 export const DNS_TUNNEL = 'dns-tunnel';
 

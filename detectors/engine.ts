@@ -8,17 +8,18 @@
  * comes only when the connection ends (a DNS flow, a minute later), after the connections the
  * lookup was for. Their identity comes from `identify` (the Kubernetes resolver) instead.
  */
-import type { ConnRecord, Transport } from '../src/conntrack/record';
-import type { ConnK8s } from '../src/k8s/types';
-import { ALERT_MAX_UIDS, type Alert, type Suppression } from './alert';
+import type { ConnRecord, Transport } from '../parsers/record/conn';
+import type { ConnK8s } from '../parsers/record/k8s';
+import { ALERT_MAX_UIDS, type Alert, type Suppression } from './contract/alert';
 import { CappedMap, SEVERITY_RANK } from './common';
 import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig, type DetectorName } from './config';
 import { alertId } from './entity';
 import { NewEdgeDetector } from './new-edge';
 import { buildDetector } from './registry';
 import { SensitiveDestinationDetector } from './sensitive-destination';
-import { applySuppressions } from './suppress';
-import type { AppInput, ConnContext, Detector, Finding, Json } from './types';
+import { applySuppressions } from './contract/suppress';
+import type { Detector, Finding, Json } from './types';
+import type { AppInput, ConnContext } from '../parsers/record/app';
 
 export interface Baseline {
   version: 1;

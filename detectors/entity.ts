@@ -4,10 +4,10 @@
  * workload, the service, the node, else the address).
  */
 import { createHash } from 'node:crypto';
-import type { ConnRecord } from '../src/conntrack/record';
-import type { K8sEnd } from '../src/k8s/types';
-import type { AlertEntity } from './alert';
-import type { ConnContext } from './types';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { K8sEnd } from '../parsers/record/k8s';
+import type { AlertEntity } from './contract/alert';
+import type { ConnContext } from '../parsers/record/app';
 
 export function entityOf(ip: string, end: K8sEnd | undefined, port?: number): AlertEntity {
   const e: AlertEntity = { ip };

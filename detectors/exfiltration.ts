@@ -7,8 +7,8 @@
  * baseline is "what a busy bucket of this edge looks like". Sources that report packets but no
  * bytes (Hubble) are judged on packets, with their own floor.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import { ALERT_MAX_UIDS, type AlertEntity } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer, mad, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, destKey, podWorkload, sourceEntity } from './entity';

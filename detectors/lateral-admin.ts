@@ -3,7 +3,7 @@
  * (by port, or SSH confirmed by the analyzer on any port). Only sessions the responder accepted
  * count: refused probes are the scan detector's business.
  */
-import type { ConnRecord } from '../src/conntrack/record';
+import type { ConnRecord } from '../parsers/record/conn';
 import { workloadAllowed, type DetectorConfig } from './config';
 import { answered, destEntity, podWorkload, respIsWorkload, sourceEntity } from './entity';
 import { PerConnectionDetector } from './seen';

@@ -3,8 +3,8 @@
  * interim records while the connection is still open, so the alert does not wait for its end.
  * Score: duration / the critical band (capped at 1).
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import type { Severity } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { Severity } from './contract/alert';
 import { round3 } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';

@@ -5,7 +5,7 @@
  * responder answered with data are edges (probes are the scan detector's). Every connection on a
  * new edge during its novelty period counts toward its alert; after that the edge is normal.
  */
-import type { ConnRecord } from '../src/conntrack/record';
+import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap, FindingBuffer } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, destKey, exchangedData, podWorkload, sourceEntity } from './entity';

@@ -4,7 +4,7 @@
  * ports and the denying policies in the evidence. A denied connection that was answered anyway
  * means the policy is not enforced: higher severity.
  */
-import type { ConnRecord } from '../src/conntrack/record';
+import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap, FindingBuffer } from './common';
 import type { DetectorConfig } from './config';
 import { alertId, answered, destEntity, sourceEntity } from './entity';

@@ -10,9 +10,9 @@
  * hosts (horizontal sweep). A busy healthy client makes many first contacts that succeed, so its
  * walk falls to eta0; a count threshold would flag it.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import type { AlertEntity } from './alert';
-import { ALERT_MAX_UIDS } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { AlertEntity } from './contract/alert';
+import { ALERT_MAX_UIDS } from './contract/alert';
 import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { answered, destEntity, sourceEntity } from './entity';

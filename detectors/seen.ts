@@ -2,7 +2,7 @@
  * Connections a detector has already counted, by uid: interim records and the final record of
  * one connection share its uid, and must count once. Bounded (oldest forgotten first).
  */
-import type { ConnRecord } from '../src/conntrack/record';
+import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap, FindingBuffer } from './common';
 import type { Detector, Finding, Json } from './types';
 

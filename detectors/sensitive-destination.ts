@@ -3,8 +3,8 @@
  * a kubelet when their workload does not normally (learned in the learning window or given in a
  * baseline; or allowed by configuration). Attempts count as much as answered connections.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import type { Severity } from './alert';
+import type { ConnRecord } from '../parsers/record/conn';
+import type { Severity } from './contract/alert';
 import { CappedMap, FindingBuffer } from './common';
 import { workloadAllowed, type DetectorConfig } from './config';
 import { destEntity, podWorkload, sourceEntity } from './entity';

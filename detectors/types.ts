@@ -6,26 +6,9 @@
  * (detectors/engine.ts) turns findings into Alerts: stable ids, grouping, suppression. State is
  * JSON-serialisable (snapshot/restore) so a worker can keep it across restarts.
  */
-import type { ConnRecord } from '../src/conntrack/record';
-import type { ConnK8s } from '../src/k8s/types';
-import type { AnyAppRecord } from '../parsers/protocols/records';
-import type { AlertEntity, Severity } from './alert';
-
-/** An application record with the uid of the connection that carried it (AppRecordOut fits). */
-export type AppInput = AnyAppRecord & { uid: string };
-
-/**
- * The connection an application record came with: the record itself once the engine has joined
- * them, or what a flow source says about it (Hubble L7 DNS events carry no connection record).
- */
-export interface ConnContext {
-  uid: string;
-  ts: number;
-  orig_h: string;
-  resp_h: string;
-  resp_p: number;
-  k8s?: ConnK8s;
-}
+import type { ConnRecord } from '../parsers/record/conn';
+import type { AppInput, ConnContext } from '../parsers/record/app';
+import type { AlertEntity, Severity } from './contract/alert';
 
 /** What a detector reports; the engine adds id, status and grouping. */
 export interface Finding {

@@ -1,7 +1,8 @@
 /**
  * Entry point for reading capture files: sniffs gzip / pcap / pcapng from the magic bytes and
- * streams the file through the matching push parser with bounded memory (one read chunk plus
- * one record/block, never the whole file).
+ * streams the file through the matching push parser (ours, or pcap-parser when asked for) with
+ * bounded memory (one read chunk plus one record/block, never the whole file), from a path or
+ * from any readable stream (uploads).
  *
  * On corruption every packet before the fault is delivered, then the promise rejects with a
  * CaptureError (file, decompressed byte offset of the faulty record, record number).

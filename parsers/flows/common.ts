@@ -2,10 +2,10 @@
  * Field checks and record assembly shared by the flow formats. Checks throw FlowFieldError with
  * the field name and what is wrong; the driver turns that into a line error and goes on.
  */
-import { formatAddress, parseAddress } from '../../src/conntrack/address';
-import { communityIdFromBytes } from '../../src/conntrack/community-id';
-import { LocalNets } from '../../src/conntrack/local-nets';
-import { transportOf, type ConnRecord, type ConnState } from '../../src/conntrack/record';
+import { formatAddress, parseAddress } from '../record/address';
+import { communityIdFromBytes } from '../record/community-id';
+import { LocalNets } from '../record/local-nets';
+import { transportOf, type ConnRecord, type ConnState } from '../record/conn';
 import { FlowFieldError } from './types';
 
 export const PROTO_ICMP = 1;

@@ -18,10 +18,10 @@
  * service, node) as Hubble reports them; the inventory resolver fills gaps later. L7 events add
  * their protocol to `service` (dns, http, kafka) and extend the connection but are not packets.
  */
-import type { ConnRecord, ConnState } from '../../src/conntrack/record';
-import type { ConnK8s, K8sDirection, K8sEnd, K8sEndKind, K8sScope } from '../../src/k8s/types';
-import { icmpCounterpart } from '../../src/conntrack/community-id';
-import { UidGenerator } from '../../src/conntrack/uid';
+import type { ConnRecord, ConnState } from '../record/conn';
+import type { ConnK8s, K8sDirection, K8sEnd, K8sEndKind, K8sScope } from '../record/k8s';
+import { icmpCounterpart } from '../record/community-id';
+import { UidGenerator } from '../record/uid';
 import {
   Addr, FormatParser, ParserCounters, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, RecordKit,
   addrOf, fail, portOf, rfc3339Of, show, splitTs,

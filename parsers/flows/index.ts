@@ -5,9 +5,9 @@
  * rejects only when the stream itself fails).
  */
 import type { Readable } from 'node:stream';
-import type { ConnRecord } from '../../src/conntrack/record';
-import { DEFAULT_LOCAL_NETS, LocalNets } from '../../src/conntrack/local-nets';
-import { UidGenerator } from '../../src/conntrack/uid';
+import type { ConnRecord } from '../record/conn';
+import { DEFAULT_LOCAL_NETS, LocalNets } from '../record/local-nets';
+import { UidGenerator } from '../record/uid';
 import { FormatParser, ParserCounters, RecordKit } from './common';
 import { HubbleParser } from './hubble';
 import { JsonArraySplitter, LineSplitter, UnitSink } from './lines';

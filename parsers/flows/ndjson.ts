@@ -3,8 +3,8 @@
  * field (types and ranges) and re-emitted as they are; members a producer left out get the
  * record's defaults, and community_id / local flags are computed when absent.
  */
-import type { ConnK8s } from '../../src/k8s/types';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnK8s } from '../record/k8s';
+import type { ConnRecord } from '../record/conn';
 import {
   FormatParser, RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf,
 } from './common';

@@ -1,8 +1,8 @@
 /**
  * Flow-log ingestion: the formats we read, the per-line errors we report and the summary of a
- * parse. Every format becomes the same ConnRecord (src/conntrack/record.ts).
+ * parse. Every format becomes the same ConnRecord (parsers/record/conn.ts).
  */
-import type { LocalNets } from '../../src/conntrack/local-nets';
+import type { LocalNets } from '../record/local-nets';
 
 /**
  * `zeek-tsv`: Zeek ASCII conn.log with `#fields`. `zeek-json`: Zeek's JSON writer (`id.orig_h`).

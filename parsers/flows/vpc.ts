@@ -21,8 +21,8 @@
  * - NODATA and SKIPDATA records carry no flow: skipped and counted.
  * - uid from interface-id, the raw 5-tuple, start, end and flow-direction.
  */
-import type { ConnRecord, ConnState } from '../../src/conntrack/record';
-import { UidGenerator } from '../../src/conntrack/uid';
+import type { ConnRecord, ConnState } from '../record/conn';
+import { UidGenerator } from '../record/uid';
 import {
   Addr, FormatParser, ParserCounters, PROTO_TCP, RecordKit, addrOf, countOf, fail, portOf, show,
 } from './common';

@@ -5,8 +5,8 @@
  * writer, policy-script extras) are ignored. Unset fields get the record's defaults: counts and
  * duration 0, history '', local_orig/local_resp from the configured local networks.
  */
-import type { ConnRecord, Transport } from '../../src/conntrack/record';
-import { UidGenerator } from '../../src/conntrack/uid';
+import type { ConnRecord, Transport } from '../record/conn';
+import { UidGenerator } from '../record/uid';
 import {
   Addr, FormatParser, ParserCounters, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, RecordKit,
   addrOf, boolOf, countOf, fail, intOf, portOf, rfc3339Of, secondsOf, show, splitTs, stateOf,

@@ -1,5 +1,5 @@
 /**
- * A decoded flow record as a connection record (src/conntrack/record.ts).
+ * A decoded flow record as a connection record (parsers/record/conn.ts).
  *
  * A NetFlow v5/v9 or plain IPFIX record describes ONE direction: the record's source is taken as
  * the originator, and the resp_* counters stay 0 (pairing the two directions is left to the
@@ -26,11 +26,11 @@
  * ICMP: Zeek's orig_p/resp_p are type/code. Taken from icmpTypeCode elements when present, else from
  * the destination port, where v5 and most v9 exporters (softflowd included) put type << 8 | code.
  */
-import { communityIdFromBytes } from '../../src/conntrack/community-id';
-import { formatAddress } from '../../src/conntrack/address';
-import { LocalNets, DEFAULT_LOCAL_NETS } from '../../src/conntrack/local-nets';
-import { UidGenerator } from '../../src/conntrack/uid';
-import { transportOf, type ConnRecord, type ConnState } from '../../src/conntrack/record';
+import { communityIdFromBytes } from '../record/community-id';
+import { formatAddress } from '../record/address';
+import { LocalNets, DEFAULT_LOCAL_NETS } from '../record/local-nets';
+import { UidGenerator } from '../record/uid';
+import { transportOf, type ConnRecord, type ConnState } from '../record/conn';
 import type { FlowFields } from './fields';
 
 const FIN = 0x01;

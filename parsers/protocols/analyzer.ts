@@ -8,7 +8,7 @@
  * `sink` given at construction, and never throws: a fault disables the analyzer for this
  * connection and is recorded in `issues`.
  */
-import type { AnyAppRecord, HttpLogRecord } from './records';
+import type { AnyAppRecord, HttpLogRecord } from '../record/app';
 
 export type AnalyzerState = 'probing' | 'confirmed' | 'rejected' | 'failed';
 export type AppTransport = 'tcp' | 'udp';

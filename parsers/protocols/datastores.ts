@@ -8,7 +8,7 @@
  * record at the end of the connection.
  */
 import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
-import type { AppIdRecord, DatastoreProtocol } from './records';
+import type { AppIdRecord, DatastoreProtocol } from '../record/app';
 
 const MAX_MESSAGES = 8;
 const MAX_COMMANDS = 8;

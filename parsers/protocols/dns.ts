@@ -7,8 +7,9 @@
  * may only point backwards (so no loop is possible) and a name is bounded to 255 wire bytes and
  * 128 labels; section counts are bounded by the bytes left (an RR needs at least 11 bytes).
  */
+import { formatIPv6 } from '../record/address';
 import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
-import type { DnsLogRecord, DnsResourceRecord } from './records';
+import type { DnsLogRecord, DnsResourceRecord } from '../record/app';
 
 export const DNS_TYPE_NAMES: Record<number, string> = {
   1: 'A', 2: 'NS', 3: 'MD', 4: 'MF', 5: 'CNAME', 6: 'SOA', 7: 'MB', 8: 'MG', 9: 'MR', 10: 'NULL', 11: 'WKS',
@@ -148,7 +149,7 @@ function rdata(r: NameReader, section: DnsResourceRecord['section'], name: strin
       break;
     case 28:
       if (rdlen !== 16) bad();
-      rr.data = ipv6Text(buf, pos);
+      rr.data = formatIPv6(buf, pos);
       break;
     case 2:
     case 5:
@@ -309,33 +310,6 @@ function printable(buf: Buffer, a: number, b: number): string {
     s += c < 0x20 || c > 0x7e || c === 0x5c ? `\\x${c.toString(16).padStart(2, '0')}` : String.fromCharCode(c);
   }
   return s;
-}
-
-/** RFC 5952 text of 16 address bytes at buf[p]. */
-export function ipv6Text(buf: Buffer, p: number): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(buf.readUInt16BE(p + i * 2));
-  let bestAt = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  // IPv4-mapped addresses keep their dotted tail (::ffff:a.b.c.d).
-  if (bestAt === 0 && bestLen === 5 && w[5] === 0xffff) return `::ffff:${buf[p + 12]}.${buf[p + 13]}.${buf[p + 14]}.${buf[p + 15]}`;
-  if (bestAt < 0) return w.map((x) => x.toString(16)).join(':');
-  const head = w.slice(0, bestAt).map((x) => x.toString(16)).join(':');
-  const tail = w.slice(bestAt + bestLen).map((x) => x.toString(16)).join(':');
-  return `${head}::${tail}`;
 }
 
 interface PendingQuery {

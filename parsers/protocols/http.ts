@@ -8,7 +8,7 @@
  * Header blocks are bounded by the analyzer's buffer bound; bodies are never buffered.
  */
 import { AnalyzerOptions, BaseAnalyzer, ProtocolSwitch, StreamBuffer } from './analyzer';
-import type { HttpLogRecord } from './records';
+import type { HttpLogRecord } from '../record/app';
 
 const enum Phase {
   HEAD = 0,

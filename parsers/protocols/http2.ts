@@ -14,7 +14,7 @@
  */
 import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import { HpackDecoder, HpackError } from './hpack';
-import type { Http2LogRecord, HttpLogRecord } from './records';
+import type { Http2LogRecord, HttpLogRecord } from '../record/app';
 
 /** The client connection preface (section 3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');

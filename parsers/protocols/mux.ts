@@ -8,7 +8,7 @@
  * successor takes over the connection from the switch point, and both protocols are listed.
  */
 import type { AnalyzerIssue, AnalyzerOptions, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
-import type { AnyAppRecord, AppRecord, IdentRecord } from './records';
+import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
 import { DnsAnalyzer } from './dns';
 import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';

@@ -3,7 +3,7 @@
  * the protocol is binary packets (key exchange, then encrypted): we stop there.
  */
 import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
-import type { SshLogRecord } from './records';
+import type { SshLogRecord } from '../record/app';
 
 /** RFC 4253: the identification line is at most 255 bytes including CR LF. */
 const MAX_LINE = 255;

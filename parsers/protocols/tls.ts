@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
-import type { TlsCertificate, TlsLogRecord } from './records';
+import type { TlsCertificate, TlsLogRecord } from '../record/app';
 
 const MAX_RECORD = 16384 + 2048;
 const MAX_CERTS = 16;

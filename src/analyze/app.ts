@@ -5,9 +5,9 @@
  * connection's `service`.
  */
 import { AnalyzerMux, type MuxOptions } from '../../parsers/protocols/mux';
-import type { AnyAppRecord } from '../../parsers/protocols/records';
-import type { ConnInfo, PayloadObserver, PayloadObserverFactory } from '../conntrack/payload';
-import type { AppRecordOut } from '../output/app-formats';
+import type { AnyAppRecord } from '../../parsers/record/app';
+import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
+import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
 
 /**
  * One connection's observer. The tracker keeps one for every live connection (tens of thousands,

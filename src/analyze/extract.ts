@@ -10,8 +10,8 @@ import { pcapHeader, pcapRecord } from '../../parsers/capture/pcap-writer';
 import type { CapturedPacket } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
-import { formatAddress } from '../conntrack/address';
-import type { ConnRecord } from '../conntrack/record';
+import { formatAddress } from '../../parsers/record/address';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 export type ExtractTarget = Pick<ConnRecord, 'ts' | 'duration' | 'orig_h' | 'orig_p' | 'resp_h' | 'resp_p' | 'ip_proto'>;
 

@@ -6,8 +6,8 @@ import { readCapture } from '../../parsers/capture/open';
 import { CaptureError, type CapturedPacket, type CaptureSummary, type ReaderKind } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { DecodeStatus, type DecodedPacket } from '../../parsers/decode/layers';
-import { ConnectionTracker, type TrackerOptions } from '../conntrack/tracker';
-import type { ConnRecord } from '../conntrack/record';
+import { ConnectionTracker, type TrackerOptions } from '../../parsers/conntrack/tracker';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 export interface AnalyzeOptions {
   reader?: ReaderKind;

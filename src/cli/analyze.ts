@@ -8,15 +8,16 @@ import { CaptureError, type ReaderKind } from '../../parsers/capture/types';
 import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { SummaryCollector } from '../output/summary';
-import type { TrackerOptions } from '../conntrack/tracker';
+import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
 import * as path from 'node:path';
 import { analyzerFactory } from '../analyze/app';
-import { AppLogs, appLogName, ZEEK_PATH, type AppRecordOut } from '../output/app-formats';
+import { AppLogs, appLogName, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
-import { buildAlertEngine, renderAlertTable, type DetectorCliOptions } from '../../detectors/cli';
+import { buildAlertEngine, renderAlertTable, type DetectorCliOptions } from './detectors';
 import type { DetectorEngine } from '../../detectors/engine';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   format: OutputFormat;
@@ -41,7 +42,7 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   analyzers?: boolean;
 }
 
-export { addDetectorOptions } from '../../detectors/cli';
+export { addDetectorOptions } from './detectors';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT = 1;
@@ -82,7 +83,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     return EXIT_INPUT;
   }
 
-  // Detectors (detectors/cli.ts): on by default; configuration and baseline are read before any output.
+  // Detectors (src/cli/detectors.ts): on by default; configuration and baseline are read before any output.
   let engine: DetectorEngine | null;
   try {
     engine = buildAlertEngine(o, resolver);

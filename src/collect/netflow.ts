@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { NetflowDecoder, type DecoderOptions, type ExporterStats, type NetflowProblem } from '../../parsers/netflow/decoder';
 import { FlowConverter } from '../../parsers/netflow/to-conn';
-import type { ConnRecord } from '../conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 

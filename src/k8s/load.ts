@@ -1,5 +1,6 @@
 /** Reading inventory and policy files (JSON as kubectl writes it, or YAML manifests, several documents allowed). */
 import * as fs from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { InventoryStore, type AddInventoryOptions } from './inventory';
 import { InventoryError, parseObjects, type NetworkPolicyObject } from './schema';
 
@@ -13,11 +14,13 @@ export function parseK8sText(text: string, source: string): unknown {
       throw new InventoryError(`${source}: not valid JSON: ${(e as Error).message}`, -1, '(document)');
     }
   }
-  // Loaded on demand: the client library is large and most runs only read JSON.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadAllYaml } = require('@kubernetes/client-node/dist/yaml') as { loadAllYaml: (s: string) => unknown[] };
   try {
-    const docs = loadAllYaml(text).filter((d) => d !== null && d !== undefined);
+    const docs: unknown[] = [];
+    for (const d of parseAllDocuments(text)) {
+      if (d.errors.length) throw d.errors[0];
+      const v: unknown = d.toJS();
+      if (v !== null && v !== undefined) docs.push(v);
+    }
     return docs.length === 1 ? docs[0] : docs;
   } catch (e) {
     throw new InventoryError(`${source}: not valid JSON or YAML: ${(e as Error).message}`, -1, '(document)');

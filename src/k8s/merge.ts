@@ -6,7 +6,7 @@
  * merged ends.
  */
 import { direction, scope } from './resolver';
-import type { ConnK8s, K8sEnd } from './types';
+import type { ConnK8s, K8sEnd } from '../../parsers/record/k8s';
 
 /** True when `e` says nothing more than "some address inside/outside". */
 function unresolved(e: K8sEnd): boolean {

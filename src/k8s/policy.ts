@@ -8,7 +8,7 @@
  * - a pod cannot block itself, and traffic between a pod and its own node is always allowed.
  * Policies see traffic after service DNAT: the caller passes the backend pod and target port.
  */
-import { LocalNets } from '../conntrack/local-nets';
+import { LocalNets } from '../../parsers/record/local-nets';
 import type { L4Protocol, PodEntry } from './inventory';
 import type { LabelSelector, NetworkPolicyObject, NetworkPolicyPeer, NetworkPolicyPort } from './schema';
 import { selectorMatches } from './selector';

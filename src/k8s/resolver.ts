@@ -2,11 +2,11 @@
  * Enrichment of connection records with Kubernetes identity: both ends resolved at the
  * connection's time, the ECS direction, our scope, and the network-policy verdict.
  */
-import { LocalNets, DEFAULT_LOCAL_NETS } from '../conntrack/local-nets';
-import type { ConnRecord } from '../conntrack/record';
+import { LocalNets, DEFAULT_LOCAL_NETS } from '../../parsers/record/local-nets';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { InventoryStore, L4Protocol, PodEntry, ServiceEntry } from './inventory';
 import { PolicySet, type DirectionOutcome, type PolicyEndpoint, type PolicyResult } from './policy';
-import type { ConnK8s, K8sDirVerdict, K8sDirection, K8sEnd, K8sPolicyVerdict, K8sScope } from './types';
+import type { ConnK8s, K8sDirVerdict, K8sDirection, K8sEnd, K8sPolicyVerdict, K8sScope } from '../../parsers/record/k8s';
 
 export interface ResolverOptions {
   /** Networks counted as internal for unresolved addresses (default: eastwatch's local networks). */

@@ -1,9 +1,9 @@
 /**
- * Live inventory: a thin adapter from @kubernetes/client-node informers (pods, services,
- * endpointslices, nodes, namespaces, networkpolicies) to the same InventoryStore the file imports
+ * Live inventory: applies watch events (pods, services, endpointslices, nodes, namespaces,
+ * networkpolicies) from any informer-shaped source to the same InventoryStore the file imports
  * fill. Each event's object goes through the same validation; a deletion ends the object's
- * ownership at the time it was seen. Not exercised against a real cluster here: the tests drive
- * `InventoryWatcher` with fake informers.
+ * ownership at the time it was seen. No cluster client is wired to it yet: the tests drive it
+ * with sources that replay recorded events.
  */
 import { InventoryStore } from './inventory';
 import { InventoryError, parseObjects } from './schema';
@@ -67,31 +67,4 @@ export class InventoryWatcher {
     this.errors.push(msg);
     if (this.errors.length > 100) this.errors.shift();
   }
-}
-
-/**
- * Watches a cluster with the default kubeconfig resolution of client-node (KUBECONFIG, ~/.kube/config,
- * or the in-cluster service account), or the given kubeconfig file. Resolves once every informer has listed.
- */
-export async function watchCluster(store: InventoryStore, opts: { kubeconfig?: string } = {}): Promise<InventoryWatcher> {
-  // Loaded on demand: the client library is large and only live watching needs it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const k8s = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const disc = kc.makeApiClient(k8s.DiscoveryV1Api);
-  const net = kc.makeApiClient(k8s.NetworkingV1Api);
-  const w = new InventoryWatcher(store);
-  const add = (kind: WatchedKind, path: string, list: () => Promise<{ response: import('http').IncomingMessage; body: import('@kubernetes/client-node').KubernetesListObject<import('@kubernetes/client-node').KubernetesObject> }>) =>
-    w.attach(kind, k8s.makeInformer(kc, path, list) as unknown as WatchSource);
-  add('Namespace', '/api/v1/namespaces', () => core.listNamespace());
-  add('Node', '/api/v1/nodes', () => core.listNode());
-  add('Service', '/api/v1/services', () => core.listServiceForAllNamespaces());
-  add('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', () => disc.listEndpointSliceForAllNamespaces());
-  add('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => net.listNetworkPolicyForAllNamespaces());
-  add('Pod', '/api/v1/pods', () => core.listPodForAllNamespaces());
-  await w.start();
-  return w;
 }

@@ -3,11 +3,11 @@
  * proposed policy set; the ones it would deny, grouped by edge (source workload -> destination
  * workload:port/protocol), with counts.
  */
-import type { ConnRecord } from '../conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { NetworkPolicyObject } from './schema';
 import type { PolicySet } from './policy';
 import type { K8sResolver } from './resolver';
-import type { K8sEnd } from './types';
+import type { K8sEnd } from '../../parsers/record/k8s';
 
 export interface WhatIfEdge {
   src: string;

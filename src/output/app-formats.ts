@@ -4,15 +4,9 @@
  * http2.log and app.log are ours, Zeek having no analyzer for them), Zeek JSON lines, and our
  * ndjson (the record with `_path`, the connection's uid and the Zeek `id.*` fields).
  */
-import type { AnyAppRecord, AppIdRecord, DnsLogRecord, Http2LogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/protocols/records';
-import type { ConnInfo } from '../conntrack/payload';
+import type { AppIdRecord, AppKind, AppRecordOut, DnsLogRecord, Http2LogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/record/app';
 import { TextSink } from './sink';
 import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
-
-/** An application record tied to its connection. */
-export type AppRecordOut = AnyAppRecord & { uid: string; conn: ConnInfo };
-
-export type AppKind = AnyAppRecord['kind'];
 
 /** Log name for each kind: Zeek's (ssl.log for TLS), http2.log, and app.log for the identified datastores. */
 export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', http2: 'http2', tls: 'ssl', ssh: 'ssh', app: 'app' };

@@ -2,8 +2,8 @@
  * Serialisers of connection records: ndjson (our record), zeek (Zeek TSV with the #fields
  * header that zeek-cut reads), zeek-json (Zeek's JSON log lines), table (aligned text).
  */
-import type { ConnRecord } from '../conntrack/record';
-import type { K8sEnd } from '../k8s/types';
+import type { ConnRecord } from '../../parsers/record/conn';
+import type { K8sEnd } from '../../parsers/record/k8s';
 import { TextSink } from './sink';
 import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 

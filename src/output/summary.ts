@@ -3,7 +3,7 @@
  * and what could not be decoded. Fed record by record; interim records are not counted twice.
  */
 import Table from 'cli-table3';
-import type { ConnRecord } from '../conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { AnalyzeResult } from '../analyze/pipeline';
 
 export class SummaryCollector {

@@ -2,7 +2,7 @@
  * Addresses as 16-byte keys (IPv4 as v4-mapped IPv6, the way Elasticsearch's `ip` type stores them),
  * so that one byte-wise order and one CIDR = [low, high] range serve both v4 and v6 on SQLite.
  */
-import { parseAddress } from '../conntrack/address';
+import { formatIPv6, parseAddress } from '../../parsers/record/address';
 
 const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
@@ -49,19 +49,5 @@ export function parseCidr(s: string): CidrRange | null {
 /** Text form of a 16-byte key (v4 when asked and the key is v4-mapped). */
 export function formatKey(k: Buffer, asV4: boolean): string {
   if (asV4) return `${k[12]}.${k[13]}.${k[14]}.${k[15]}`;
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((k[i] << 8) | k[i + 1]);
-  // Longest run of zero words becomes "::" (RFC 5952).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (best < 0) return hex(words);
-  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+  return formatIPv6(k, 0);
 }

@@ -7,9 +7,9 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
-import { hubbleDns } from '../../detectors/hubble-dns';
-import { LocalNets, DEFAULT_LOCAL_NETS } from '../conntrack/local-nets';
-import type { ConnRecord } from '../conntrack/record';
+import { hubbleDns } from '../../parsers/flows/hubble-dns';
+import { LocalNets, DEFAULT_LOCAL_NETS } from '../../parsers/record/local-nets';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { FlowJobData, FlowResult, JobQueue } from './queue';
 
 export interface FlowIngestOptions {

@@ -3,8 +3,8 @@
  * analyst's edits and the suppressions, severity order, and the checks of a search.
  * Pure functions, so the two stores cannot drift apart.
  */
-import type { Alert, Severity, Suppression } from '../../detectors/alert';
-import { applySuppressions } from '../../detectors/suppress';
+import type { Alert, Severity, Suppression } from '../../detectors/contract/alert';
+import { applySuppressions } from '../../detectors/contract/suppress';
 import { toInstant } from './common';
 import { StoreRequestError, type AlertSearch } from './types';
 import { instantSeconds } from '../query/ast';
@@ -13,7 +13,7 @@ export const SEVERITY_RANK: Record<Severity, number> = { low: 1, medium: 2, high
 
 /**
  * The alert to store: the detector's fields from the new write, the analyst's status and note
- * from the stored copy, suppressed_by from the stored rules (detectors/suppress.ts, the matching
+ * from the stored copy, suppressed_by from the stored rules (detectors/contract/suppress.ts, the matching
  * the engine and the API use too) unless the caller already named a rule.
  */
 export function mergeAlert(incoming: Alert, stored: Alert | null, rules: readonly Suppression[], now: Date): Alert {

@@ -1,9 +1,9 @@
 /**
- * Alerts and suppressions as Elasticsearch documents: the contract's shape (detectors/alert.ts)
+ * Alerts and suppressions as Elasticsearch documents: the contract's shape (detectors/contract/alert.ts)
  * as is, plus the few derived fields searches need (severity as a rank, suppressed as a boolean,
  * @timestamp for Kibana), which are dropped again on read so that an alert reads back as written.
  */
-import type { Alert } from '../../detectors/alert';
+import type { Alert } from '../../detectors/contract/alert';
 import { SEVERITY_RANK } from './alerts-common';
 
 type Mapping = { [key: string]: unknown };

@@ -11,11 +11,11 @@
  * in Elasticsearch, a JSON column in SQLite), so a record read back equals the record written.
  */
 import { createHash } from 'node:crypto';
-import type { AppRecordOut } from '../output/app-formats';
 import { formatInstant, instantFromSeconds, type Query } from '../query/ast';
 import { f, FieldRegistry, type EitherAlias, type FieldDef, type FieldType } from '../query/fields';
 import { ipKey } from '../query/ip';
 import type { SqlParam } from '../query/to-sql';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 type Cell = string | number | boolean | null | string[];
 

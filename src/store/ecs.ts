@@ -4,9 +4,9 @@
  * under eastwatch.*. fromEcs(toEcs(r)) deep-equals r: times go through nanosecond RFC 3339 and
  * integer nanoseconds, which are exact for the record's doubles.
  */
-import type { ConnRecord, ConnState, Transport } from '../conntrack/record';
+import type { ConnRecord, ConnState, Transport } from '../../parsers/record/conn';
 import { formatInstant, instantFromSeconds, instantSeconds, type Instant } from '../query/ast';
-import type { K8sEnd, K8sPolicyVerdict, K8sScope } from '../k8s/types';
+import type { K8sEnd, K8sPolicyVerdict, K8sScope } from '../../parsers/record/k8s';
 import type { StoreRecord } from './types';
 
 export interface EcsEndpoint {

@@ -7,7 +7,7 @@
 import { Client, errors } from '@elastic/elasticsearch';
 import { toElasticsearch, type EsJson, type EsQueryDsl } from '../query/to-es';
 import { CONN_FIELDS, type FieldRegistry } from '../query/fields';
-import type { Alert, Suppression } from '../../detectors/alert';
+import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { CONN_MAPPING, DEAD_LETTER_MAPPING, fromEcs, recordVersion, toEcs, type EcsConnDoc } from './ecs';
 import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, toAppDoc, type AppSpec } from './app-records';
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';

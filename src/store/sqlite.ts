@@ -10,8 +10,8 @@ import { formatKey, ipKey } from '../query/ip';
 import { toSql, type SqlParam } from '../query/to-sql';
 import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../query/fields';
 import type { Query } from '../query/ast';
-import type { ConnK8s } from '../k8s/types';
-import type { Alert, Suppression } from '../../detectors/alert';
+import type { ConnK8s } from '../../parsers/record/k8s';
+import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
@@ -133,7 +133,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
   reason TEXT NOT NULL,
   document TEXT NOT NULL
 ) STRICT;
--- Alerts: the detector contract (detectors/alert.ts) whole in doc; the columns are what searches filter on.
+-- Alerts: the detector contract (detectors/contract/alert.ts) whole in doc; the columns are what searches filter on.
 CREATE TABLE IF NOT EXISTS alerts (
   id TEXT PRIMARY KEY NOT NULL,
   detector TEXT NOT NULL,

@@ -2,10 +2,10 @@
  * The store: where connection records go and where analysts search them. Two backends behind
  * this one interface (SQLite embedded, Elasticsearch), tested by one suite.
  */
-import type { Alert, AlertStatus, Severity, Suppression } from '../../detectors/alert';
-import type { ConnRecord } from '../conntrack/record';
-import type { AppKind, AppRecordOut } from '../output/app-formats';
+import type { Alert, AlertStatus, Severity, Suppression } from '../../detectors/contract/alert';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { Query } from '../query/ast';
+import type { AppKind, AppRecordOut } from '../../parsers/record/app';
 
 export type { AppKind, AppRecordOut };
 

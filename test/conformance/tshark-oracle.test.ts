@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { CORPUS_DIR, corpusAvailable, corpusFiles, corpusPath, requireCorpus } from '../util/corpus';
 
 function captures(): string[] {

@@ -8,9 +8,10 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
-import { zeekAppJson, type AppRecordOut } from '../../src/output/app-formats';
+import { zeekAppJson } from '../../src/output/app-formats';
 import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util/corpus';
 import { readZeekLog, type ZeekRow } from './zeek-log';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 interface Spec {
   kind: 'dns' | 'http' | 'tls';

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util/corpus';
 import { readZeekLog, type ZeekRow } from './zeek-log';
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { communityId } from '../../src/conntrack/community-id';
+import { communityId } from '../../parsers/record/community-id';
 import { corpusPath, requireCorpus } from '../util/corpus';
 
 interface Tuple {

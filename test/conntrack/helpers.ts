@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import { DecodedPacket, DecodeStatus, FlowLayer, TunnelKind } from '../../parsers/decode/layers';
-import { parseAddress } from '../../src/conntrack/address';
-import { ConnectionTracker, TrackerOptions } from '../../src/conntrack/tracker';
-import { ConnRecord } from '../../src/conntrack/record';
+import { parseAddress } from '../../parsers/record/address';
+import { ConnectionTracker, TrackerOptions } from '../../parsers/conntrack/tracker';
+import { ConnRecord } from '../../parsers/record/conn';
 
 export interface Pkt {
   src: string;

@@ -5,9 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnInfo, PayloadObserver } from '../../src/conntrack/payload';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { PayloadObserver } from '../../parsers/conntrack/payload';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
+import type { ConnInfo } from '../../parsers/record/app';
 
 class Recorder implements PayloadObserver {
   readonly text = ['', ''];

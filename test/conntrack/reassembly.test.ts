@@ -4,7 +4,7 @@
  * segments gives the same stream.
  */
 import { strict as assert } from 'node:assert';
-import { ReassemblyBudget, StreamReassembler, type StreamSink } from '../../src/conntrack/reassembly';
+import { ReassemblyBudget, StreamReassembler, type StreamSink } from '../../parsers/conntrack/reassembly';
 
 /** Records what the reassembler hands on: bytes as text, gaps as `<gap N>`. */
 class Collect implements StreamSink {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { formatAddress, formatMac, parseAddress } from '../../src/conntrack/address';
-import { DEFAULT_LOCAL_NETS, LocalNets } from '../../src/conntrack/local-nets';
-import { UidGenerator, base62of96 } from '../../src/conntrack/uid';
+import { formatAddress, formatMac, parseAddress } from '../../parsers/record/address';
+import { DEFAULT_LOCAL_NETS, LocalNets } from '../../parsers/record/local-nets';
+import { UidGenerator, base62of96 } from '../../parsers/record/uid';
 
 const fmt = (s: string): string => {
   const b = parseAddress(s);

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { TunnelKind } from '../../parsers/decode/layers';
-import { ConnRecord } from '../../src/conntrack/record';
+import { ConnRecord } from '../../parsers/record/conn';
 import { Pkt, runPackets } from './helpers';
 
 const C = '10.0.0.1';

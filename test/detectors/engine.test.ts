@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { ALERT_MAX_UIDS, type Alert, type Suppression } from '../../detectors/alert';
+import { ALERT_MAX_UIDS, type Alert, type Suppression } from '../../detectors/contract/alert';
 import { detect } from '../../detectors/batch';
 import { DetectorEngine } from '../../detectors/engine';
 import { alertId } from '../../detectors/entity';
-import { hubbleDns } from '../../detectors/hubble-dns';
-import { applySuppressions } from '../../detectors/suppress';
-import type { ConnRecord } from '../../src/conntrack/record';
+import { hubbleDns } from '../../parsers/flows/hubble-dns';
+import { applySuppressions } from '../../detectors/contract/suppress';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { conn, pod, refused } from './util';
 
 const T = 1_768_435_200;

@@ -1,8 +1,8 @@
 /** Builders of connection and DNS records for the detector tests (every field a real record has). */
-import type { ConnRecord } from '../../src/conntrack/record';
-import type { K8sEnd } from '../../src/k8s/types';
-import type { DnsLogRecord } from '../../parsers/protocols/records';
-import type { ConnContext } from '../../detectors/types';
+import type { ConnRecord } from '../../parsers/record/conn';
+import type { K8sEnd } from '../../parsers/record/k8s';
+import type { DnsLogRecord } from '../../parsers/record/app';
+import type { ConnContext } from '../../parsers/record/app';
 
 let n = 0;
 

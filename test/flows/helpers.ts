@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { parseFlows, FlowLineError, FlowParseOptions, FlowParseSummary } from '../../parsers/flows';
 
 export interface Collected {

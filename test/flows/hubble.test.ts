@@ -7,7 +7,7 @@
  * policy-denied SYN with two retransmissions, an ICMP echo, and a lost_events notice.
  */
 import * as assert from 'node:assert/strict';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { collect, sampleStream, textStream } from './helpers';
 
 // The JSON printer's expected output in cilium/hubble pkg/printer/printer_test.go ("json" case).

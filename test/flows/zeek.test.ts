@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { collect, sampleStream, textStream, tsharkFirst, unmasked } from './helpers';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { runAnalyze } from '../../src/cli/analyze';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { runWhatIf } from '../../src/k8s/cli';
 import { loadInventoryFiles, loadPolicyFiles } from '../../src/k8s/load';
 import { PolicySet } from '../../src/k8s/policy';

@@ -4,7 +4,7 @@
  * pods, and unresolved addresses split by the local networks.
  */
 import { strict as assert } from 'node:assert';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { InventoryStore } from '../../src/k8s/inventory';
 import { parseK8sText } from '../../src/k8s/load';
 import { K8sResolver } from '../../src/k8s/resolver';

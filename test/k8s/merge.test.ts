@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { mergeEnd, mergeIdentity } from '../../src/k8s/merge';
-import type { ConnK8s, K8sEnd } from '../../src/k8s/types';
+import type { ConnK8s, K8sEnd } from '../../parsers/record/k8s';
 
 const hubblePod: K8sEnd = { kind: 'pod', namespace: 'shop', pod: 'api-5c8d7b9f4-xk2lp', workload: 'api', labels: { app: 'api' } };
 const inventoryPod: K8sEnd = {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { NetflowProblem } from '../../parsers/netflow/decoder';
 import { parseListenAddress, startCollector } from '../../src/collect/netflow';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { sendDatagrams as send, v5, type V5Rec } from './build';
 
 const rec: V5Rec = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 53, proto: 17, flags: 0, pkts: 1, bytes: 60, first: 1000, last: 1000 };

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { NetflowDecoder } from '../../parsers/netflow/decoder';
 import { FlowConverter, payloadEstimate, tcpConnState, tcpHistory } from '../../parsers/netflow/to-conn';
-import { communityId } from '../../src/conntrack/community-id';
-import type { ConnRecord } from '../../src/conntrack/record';
+import { communityId } from '../../parsers/record/community-id';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { v5, type V5Rec } from './build';
 
 const F = 0x01;

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { NetflowDecoder, type DecoderOptions, type NetflowProblem } from '../../parsers/netflow/decoder';
 import { IE, type FlowFields } from '../../parsers/netflow/fields';
 import { FlowConverter } from '../../parsers/netflow/to-conn';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { Bytes, ipfix, set, v5, v9 } from './build';
 import { rng as prng } from '../util/rng';
 

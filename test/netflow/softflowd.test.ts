@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCollect } from '../../src/collect/netflow';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { directionKey, directionsOf, exportThroughCollector, requireSoftflowd, softflowdTo, sumRecords, type Direction } from './softflowd';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { startCollector, type CollectorExporterStats } from '../../src/collect/netflow';
 import type { NetflowProblem } from '../../parsers/netflow/decoder';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 const run = promisify(execFile);
 

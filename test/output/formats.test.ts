@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { createWriter, ndjsonLine, toZeekJson } from '../../src/output/formats';
 import { TextSink } from '../../src/output/sink';
 import { corpusAvailable, corpusPath } from '../util/corpus';

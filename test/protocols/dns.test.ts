@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { DnsAnalyzer, parseDnsMessage } from '../../parsers/protocols/dns';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { DnsLogRecord } from '../../parsers/protocols/records';
+import type { DnsLogRecord } from '../../parsers/record/app';
 import { dnsMessage, DnsType } from '../../samples/lib/packet-builder';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';

@@ -7,7 +7,7 @@
 import { readCapture } from '../../parsers/capture/open';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { DecodeStatus, FlowLayer } from '../../parsers/decode/layers';
-import { ipv6Text } from '../../parsers/protocols/dns';
+import { formatIPv6 } from '../../parsers/record/address';
 
 export interface Chunk {
   isOrig: boolean;
@@ -27,7 +27,7 @@ export interface Flow {
 function addr(l: FlowLayer, off: number): string {
   const b = l.buf;
   if (l.addrLen === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
-  return ipv6Text(b, off);
+  return formatIPv6(b, off);
 }
 
 interface Dir {

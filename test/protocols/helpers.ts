@@ -1,6 +1,6 @@
 /** Shared test helpers for the protocol analyzers. */
 import type { AnalyzerOptions, AppTransport, StreamAnalyzer } from '../../parsers/protocols/analyzer';
-import type { AnyAppRecord } from '../../parsers/protocols/records';
+import type { AnyAppRecord } from '../../parsers/record/app';
 
 export interface Collected {
   records: AnyAppRecord[];

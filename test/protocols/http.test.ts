@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { HttpAnalyzer } from '../../parsers/protocols/http';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { HttpLogRecord } from '../../parsers/protocols/records';
+import type { HttpLogRecord } from '../../parsers/record/app';
 import { httpRequest, httpResponse } from '../../samples/lib/packet-builder';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';

@@ -4,13 +4,14 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { H2_PREFACE, Http2Analyzer } from '../../parsers/protocols/http2';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { AnyAppRecord, Http2LogRecord, HttpLogRecord } from '../../parsers/protocols/records';
+import type { AnyAppRecord, Http2LogRecord, HttpLogRecord } from '../../parsers/record/app';
 import { analyzerFactory } from '../../src/analyze/app';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
-import { AppLogs, appNdjsonLine, zeekAppJson, type AppRecordOut } from '../../src/output/app-formats';
+import type { ConnRecord } from '../../parsers/record/conn';
+import { AppLogs, appNdjsonLine, zeekAppJson } from '../../src/output/app-formats';
 import { TextSink } from '../../src/output/sink';
 import { collector, feedSplit, mutate, plain, rng } from './helpers';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 // ---- a small HTTP/2 encoder for the tests: frames, and HPACK literals (never indexed, no Huffman) ----
 

@@ -3,7 +3,7 @@ import type { StreamAnalyzer, AnalyzerOptions } from '../../parsers/protocols/an
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from '../../parsers/protocols/datastores';
 import { SshAnalyzer } from '../../parsers/protocols/ssh';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { AnyAppRecord, AppIdRecord, SshLogRecord } from '../../parsers/protocols/records';
+import type { AnyAppRecord, AppIdRecord, SshLogRecord } from '../../parsers/record/app';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { readFlows } from './flows';
 import { collector, feedSplit, mutate, plain, rng } from './helpers';

@@ -3,11 +3,11 @@ import { StreamBuffer } from '../../parsers/protocols/analyzer';
 import { DnsAnalyzer } from '../../parsers/protocols/dns';
 import { HttpAnalyzer } from '../../parsers/protocols/http';
 import { AnalyzerMux, DEFAULT_FACTORIES } from '../../parsers/protocols/mux';
-import type { AppRecord } from '../../parsers/protocols/records';
+import type { AppRecord } from '../../parsers/record/app';
 import { dnsMessage, httpRequest, httpResponse } from '../../samples/lib/packet-builder';
 import { analyzerFactory } from '../../src/analyze/app';
-import type { AppRecordOut } from '../../src/output/app-formats';
 import { collector, rng } from './helpers';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 function mux(transport: 'tcp' | 'udp', streams: [boolean, Buffer][], opts = {}): { m: AnalyzerMux; recs: AppRecord[] } {
   const recs: AppRecord[] = [];

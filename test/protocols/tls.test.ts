@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { ja3, ja3String, ja4, parseClientHello, TlsAnalyzer } from '../../parsers/protocols/tls';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { TlsLogRecord } from '../../parsers/protocols/records';
+import type { TlsLogRecord } from '../../parsers/record/app';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { Chunk, readFlows } from './flows';

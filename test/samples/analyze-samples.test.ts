@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { ConnExpect } from '../../samples/lib/session';
 
 const SAMPLES = path.resolve(__dirname, '..', '..', '..', 'samples');

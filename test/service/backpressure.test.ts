@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { requireElasticsearch, sample, startHarness, type Harness } from './harness';
 
 describe('flow ingestion backpressure (Redis, no worker running)', function () {

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { readEvents, sample, startHarness, type Harness } from './harness';
 
 async function recordsOf(file: string): Promise<ConnRecord[]> {

@@ -1,10 +1,10 @@
 /**
  * Alerts and suppressions in the store, one suite per backend: upsert by id keeping the
  * analyst's status and note, suppression at write time, and the alert search (filters, order,
- * pages). The alerts are built on the contract (detectors/alert.ts) over real sample uids.
+ * pages). The alerts are built on the contract (detectors/contract/alert.ts) over real sample uids.
  */
 import * as assert from 'node:assert/strict';
-import type { Alert, AlertStatus, Severity, Suppression } from '../../detectors/alert';
+import type { Alert, AlertStatus, Severity, Suppression } from '../../detectors/contract/alert';
 import type { AlertSearch, Store } from '../../src/store/types';
 import { BACKENDS, cleanUp } from './backends';
 import { sampleRecords } from './fixtures';

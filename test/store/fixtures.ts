@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
-import type { AppRecordOut } from '../../src/output/app-formats';
-import type { ConnK8s, K8sEnd } from '../../src/k8s/types';
+import type { ConnK8s, K8sEnd } from '../../parsers/record/k8s';
 import type { StoreRecord } from '../../src/store/types';
+import type { AppRecordOut } from '../../parsers/record/app';
 
 /** samples/ of the repository, from the compiled test's location (dist/test/store or .build/<area>/test/store). */
 export const SAMPLES_DIR = [3, 4]

@@ -36,6 +36,6 @@ export const CaptureJob = z.object({
 
 export const ConnectionRecord = z.record(z.unknown()).openapi('ConnectionRecord', { description: 'A connection record (Zeek conn.log fields, snake_case, with k8s identity)' });
 export const AppRecord = z.record(z.unknown()).openapi('AppRecord', { description: 'A dns/http/tls/ssh/app record with its connection uid' });
-export const Alert = z.record(z.unknown()).openapi('Alert', { description: 'See detectors/alert.ts' });
+export const Alert = z.record(z.unknown()).openapi('Alert', { description: 'See detectors/contract/alert.ts' });
 
 export const ErrorBody = z.object({ error: z.string(), details: z.unknown().optional() }).openapi('Error');

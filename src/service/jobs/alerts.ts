@@ -3,10 +3,10 @@
  * records; flow jobs feed the continuous detectors, whose windowed state lives in the shared
  * state store so that it survives worker restarts and is the same whichever worker takes a batch.
  */
-import type { ConnRecord } from '../../conntrack/record';
-import type { AppRecordOut } from '../../output/app-formats';
+import type { ConnRecord } from '../../../parsers/record/conn';
 import type { K8sResolver } from '../../k8s/resolver';
 import type { FlowJobData } from '../queue';
+import type { AppRecordOut } from '../../../parsers/record/app';
 
 export interface AlertBatch {
   conn(r: ConnRecord): void;

@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import { analyzeFile } from '../../analyze/pipeline';
 import { analyzerFactory } from '../../analyze/app';
 import type { Store } from '../../store/types';
-import type { ConnRecord } from '../../conntrack/record';
-import type { AppRecordOut } from '../../output/app-formats';
+import type { ConnRecord } from '../../../parsers/record/conn';
 import type { CaptureJobData, CaptureProgress, CaptureResult, JobContext } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
+import type { AppRecordOut } from '../../../parsers/record/app';
 
 export interface CaptureJobDeps {
   store: Store;

@@ -10,15 +10,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type IORedis from 'ioredis';
 import { DetectorEngine } from '../../../detectors/engine';
-import { identifyWith } from '../../../detectors/cli';
+import { identifyWith } from '../../k8s/identify';
 import type { K8sResolver } from '../../k8s/resolver';
 import type { Json } from '../../../detectors/types';
-import type { Alert } from '../../../detectors/alert';
-import type { ConnRecord } from '../../conntrack/record';
-import type { AppRecordOut } from '../../output/app-formats';
+import type { Alert } from '../../../detectors/contract/alert';
+import type { ConnRecord } from '../../../parsers/record/conn';
 import type { Store } from '../../store/types';
 import type { Metrics } from '../metrics';
 import { NO_ALERTS, type AlertBatch, type AlertSink } from './alerts';
+import type { AppRecordOut } from '../../../parsers/record/app';
 
 export interface StateSlot {
   /** Runs `fn` with the saved state (null: none yet) and saves what it returns, exclusively. */

@@ -2,13 +2,13 @@
  * The service's two queues, on Bull when Redis is configured and in-process otherwise, and the
  * shapes of their jobs.
  */
-import type { ConnRecord } from '../../conntrack/record';
-import type { AppInput, ConnContext } from '../../../detectors/types';
+import type { ConnRecord } from '../../../parsers/record/conn';
 import type { ServiceConfig } from '../config';
 import { BullQueue } from './bull';
 import { LocalQueueJournal } from './local';
 import type { JobQueue } from './types';
 import type { CaptureProgress } from '../api/wire';
+import type { AppInput, ConnContext } from '../../../parsers/record/app';
 
 export type { CaptureProgress } from '../api/wire';
 

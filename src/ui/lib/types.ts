@@ -58,6 +58,6 @@ export interface Edge {
 }
 
 /** The alert contract the detectors, the store and the API share. */
-export type { Alert, AlertEntity } from '../../../detectors/alert';
+export type { Alert, AlertEntity } from '../../../detectors/contract/alert';
 
 

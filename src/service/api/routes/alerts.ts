@@ -2,7 +2,7 @@
 import * as crypto from 'node:crypto';
 import { z } from 'zod';
 import type { ServiceContext } from '../../context';
-import type { Suppression } from '../../../../detectors/alert';
+import type { Suppression } from '../../../../detectors/contract/alert';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { Alert, Page } from '../schemas';
 

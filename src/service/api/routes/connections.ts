@@ -1,10 +1,10 @@
 /** Searching connections and their application records, and aggregations over them. */
 import { z } from 'zod';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
-import type { AppKind } from '../../../output/app-formats';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
+import type { AppKind } from '../../../../parsers/record/app';
 
 const Uid = z.object({ uid: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'a connection uid is letters and digits') });
 const FieldName = z.string().min(1).max(128);

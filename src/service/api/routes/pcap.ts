@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { extractConnections, type ExtractTarget } from '../../../analyze/extract';
-import type { ConnRecord } from '../../../conntrack/record';
+import type { ConnRecord } from '../../../../parsers/record/conn';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { TimeRange } from '../schemas';

@@ -1,5 +1,5 @@
 /** Tunables of the connection tracker, with Zeek's defaults. */
-import { DEFAULT_LOCAL_NETS } from './local-nets';
+import { DEFAULT_LOCAL_NETS } from '../record/local-nets';
 import type { PayloadObserverFactory } from './payload';
 
 export interface TrackerOptions {

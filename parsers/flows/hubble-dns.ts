@@ -1,13 +1,13 @@
 /**
  * DNS from Hubble L7 events (`hubble observe -o json` with DNS visibility): the flow parser folds
- * packets into connections, but the DNS names live in the L7 events, so the DNS detectors read
- * those here. A response event is turned into a dns.log-shaped record with its client as the
+ * packets into connections, but the DNS names live in the L7 events, read here for the
+ * detectors and the store. A response event is turned into a dns.log-shaped record with its client as the
  * originator; its uid is the event's uuid (Hubble has no connection uid for it).
  */
-import { rfc3339Of } from '../parsers/flows/common';
-import type { DnsLogRecord } from '../parsers/protocols/records';
-import type { K8sEnd } from '../src/k8s/types';
-import type { AppInput, ConnContext } from './types';
+import { rfc3339Of } from './common';
+import type { DnsLogRecord } from '../record/app';
+import type { K8sEnd } from '../record/k8s';
+import type { AppInput, ConnContext } from '../record/app';
 
 interface Ep {
   namespace?: string;

@@ -1,7 +1,7 @@
 /** Scoring of one detector run against the labels. */
-import type { Alert } from '../alert';
-import { DETECTOR_NAMES, type DetectorName } from '../config';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { Alert } from '../../detectors/contract/alert';
+import { DETECTOR_NAMES, type DetectorName } from '../../detectors/config';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { EvalData } from './generate';
 import type { EvalLabel } from './traffic';
 

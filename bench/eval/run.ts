@@ -5,7 +5,7 @@
  * resolver's policy verdicts, the L7 DNS events), and prints precision and recall per detector,
  * false alerts per 10k benign connections, and alerts raised on the benign surprises.
  *
- *   node dist/detectors/eval/run.js [--dir DIR] [--seed N] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--json]
  *
  * Without --dir the data (about 250 MB) goes to a temporary directory removed afterwards; with it,
  * the capture, flows, inventory, labels and both runs' alerts stay there for inspection.
@@ -16,16 +16,16 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
-import type { ConnRecord } from '../../src/conntrack/record';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { InventoryStore } from '../../src/k8s/inventory';
 import { loadInventoryFiles } from '../../src/k8s/load';
 import { K8sResolver } from '../../src/k8s/resolver';
 import { parseFlows } from '../../parsers/flows';
-import type { Alert } from '../alert';
-import { identifyWith } from '../cli';
-import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig } from '../config';
-import { DetectorEngine } from '../engine';
-import { hubbleDns } from '../hubble-dns';
+import type { Alert } from '../../detectors/contract/alert';
+import { identifyWith } from '../../src/k8s/identify';
+import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig } from '../../detectors/config';
+import { DetectorEngine } from '../../detectors/engine';
+import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { DEFAULT_SEED, generateEval, type EvalData } from './generate';
 import { score, type EvalScore, type InputRun } from './score';
 

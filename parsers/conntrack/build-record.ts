@@ -2,12 +2,12 @@
  * Turns a connection's state into its conn.log record: Zeek's conn_state rules, byte counts,
  * addresses and MACs formatted, Community ID, local_orig/local_resp.
  */
-import { formatAddress, formatMac } from './address';
-import { communityIdFromBytes } from './community-id';
-import { LocalNets } from './local-nets';
-import { ConnRecord, ConnState, Transport } from './record';
-import type { ConnInfo } from './payload';
+import { formatAddress, formatMac } from '../record/address';
+import { communityIdFromBytes } from '../record/community-id';
+import { LocalNets } from '../record/local-nets';
+import { ConnRecord, ConnState, Transport } from '../record/conn';
 import { Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
+import type { ConnInfo } from '../record/app';
 
 export class RecordBuilder {
   /** Scratch bytes to hand stored addresses and MACs to byte-oriented helpers. */

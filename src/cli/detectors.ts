@@ -4,13 +4,13 @@
  */
 import Table from 'cli-table3';
 import { Command, InvalidArgumentError } from 'commander';
-import type { Alert } from './alert';
-import { loadBaseline } from './batch';
-import { DETECTOR_NAMES, defaultDetectorConfig, loadDetectorConfig } from './config';
-import type { K8sResolver } from '../src/k8s/resolver';
-import type { ConnK8s } from '../src/k8s/types';
-import { DetectorEngine, type AppConnKey } from './engine';
-import { parseDetectorList } from './registry';
+import type { Alert } from '../../detectors/contract/alert';
+import { loadBaseline } from '../../detectors/batch';
+import { DETECTOR_NAMES, defaultDetectorConfig, loadDetectorConfig } from '../../detectors/config';
+import type { K8sResolver } from '../k8s/resolver';
+import { identifyWith } from '../k8s/identify';
+import { DetectorEngine } from '../../detectors/engine';
+import { parseDetectorList } from '../../detectors/registry';
 
 export interface DetectorCliOptions {
   /** ndjson file of the alerts. */
@@ -42,15 +42,6 @@ export function addDetectorOptions(cmd: Command): Command {
     .option('--baseline <file>', 'known-normal edges and sensitive-destination access (JSON from --save-baseline): new-edge alerts from the first record, no learning window')
     .option('--save-baseline <file>', 'write what new-edge and sensitive-destination consider normal after this run (a baseline for later runs)')
     .option('--detector-config <file>', 'JSON overriding detector thresholds (see detectors/config.ts)');
-}
-
-/** Identity of an application record's connection from the Kubernetes resolver (no policy evaluation: not needed there). */
-export function identifyWith(resolver: K8sResolver): (c: AppConnKey) => ConnK8s {
-  return (c) => {
-    const ip_proto = c.proto === 'tcp' ? 6 : c.proto === 'udp' ? 17 : c.proto === 'icmp' ? 1 : 0;
-    const r = resolver.resolve({ ...c, ip_proto });
-    return { orig: r.orig.end, resp: r.resp.end, direction: r.direction, scope: r.scope };
-  };
 }
 
 /** The engine for the options, or null with --no-detectors. Throws with a message fit for the user. */

@@ -3,7 +3,7 @@
  * sequence-space byte counts, retransmissions, content gaps (accounting only, no payload kept),
  * and when a finished connection is to be removed. Works on one connection at a time.
  */
-import { FlowLayer } from '../../parsers/decode/layers';
+import { FlowLayer } from '../decode/layers';
 import type { TrackerOptions } from './options';
 import { ACK, Clock, Conn, Ep, FIN, H_ACK, H_DATA, H_FIN, H_FIN_RST, H_MULTI, H_RST, H_SYN, MAX_BLOCKS, NO_DEADLINE, RST, SC_GAP, SC_RXMT, SC_WIN0, SYN, TOO_LARGE_SEQ_DELTA, TWO32, TcpConn, TcpEndpoint, addHistory, checkHistory, flipRoles, initEndpoint, isClean, scaledHistory, seqDelta, setState } from './conn';
 

@@ -2,7 +2,7 @@
  * The connection record: Zeek conn.log semantics (../shared/spec/connection-record.md),
  * with Zeek's field names. Output formats and the store map these to their own names.
  */
-import type { ConnK8s } from '../k8s/types';
+import type { ConnK8s } from './k8s';
 
 export type Transport = 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
 

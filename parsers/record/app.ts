@@ -3,6 +3,7 @@
  * names. They carry no uid or 5-tuple: the connection tracker that owns the analyzer adds those
  * when it writes them. `null` is Zeek's unset field ('-').
  */
+import type { ConnK8s } from './k8s';
 
 export interface DnsResourceRecord {
   section: 'answer' | 'authority' | 'additional';
@@ -193,3 +194,36 @@ export type AppRecord = DnsLogRecord | HttpLogRecord | TlsLogRecord | Http2LogRe
 export type IdentRecord = SshLogRecord | AppIdRecord;
 /** Everything an analyzer may emit. */
 export type AnyAppRecord = AppRecord | IdentRecord;
+
+/** The connection an application record belongs to, as the tracker hands it to payload analysis. */
+export interface ConnInfo {
+  uid: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
+  orig_h: string;
+  orig_p: number;
+  resp_h: string;
+  resp_p: number;
+  /** First packet, seconds since the epoch. */
+  ts: number;
+}
+
+/** An application record tied to its connection. */
+export type AppRecordOut = AnyAppRecord & { uid: string; conn: ConnInfo };
+
+export type AppKind = AnyAppRecord['kind'];
+
+/** An application record with the uid of the connection that carried it (AppRecordOut fits). */
+export type AppInput = AnyAppRecord & { uid: string };
+
+/**
+ * The connection an application record came with: the record itself once the engine has joined
+ * them, or what a flow source says about it (Hubble L7 DNS events carry no connection record).
+ */
+export interface ConnContext {
+  uid: string;
+  ts: number;
+  orig_h: string;
+  resp_h: string;
+  resp_p: number;
+  k8s?: ConnK8s;
+}

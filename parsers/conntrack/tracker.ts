@@ -4,14 +4,15 @@
  * The TCP logic follows Zeek's TCPSessionAdapter / TCP_Endpoint / TCP_Reassembler (gap
  * accounting only) closely, so that conn_state, history, byte counts and the moment a
  * connection is removed (which decides whether a later packet of the same 4-tuple starts a
- * new record) match Zeek's baselines. Per packet: one key string, one Map lookup, integer
- * state updates; objects are created per connection and per emitted record only.
+ * new record) match Zeek's baselines. Per packet: the canonical key staged as integers in the
+ * flow table (no key string), one hash probe, integer state updates; objects are created per
+ * connection and per emitted record only.
  */
-import { DecodedPacket, DecodeStatus, FlowLayer, TUNNEL_NAMES, TunnelKind } from '../../parsers/decode/layers';
-import { icmpCounterpart } from './community-id';
-import { LocalNets } from './local-nets';
-import type { ConnRecord } from './record';
-import { uidFromWords } from './uid';
+import { DecodedPacket, DecodeStatus, FlowLayer, TUNNEL_NAMES, TunnelKind } from '../decode/layers';
+import { icmpCounterpart } from '../record/community-id';
+import { LocalNets } from '../record/local-nets';
+import type { ConnRecord } from '../record/conn';
+import { uidFromWords } from '../record/uid';
 import { FlowTable } from './flow-table';
 import { TRACKER_DEFAULTS, type TrackerOptions, type TrackerStats } from './options';
 import { RecordBuilder } from './build-record';

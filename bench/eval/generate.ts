@@ -4,7 +4,7 @@
  * aggregation off, after DNAT: backend pods with their service, plus the DNS proxy's L7 events),
  * the inventory (kubectl List JSON) and the labels.
  *
- *   node dist/detectors/eval/generate.js [outdir] [seed]
+ *   node dist/bench/eval/generate.js [outdir] [seed]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

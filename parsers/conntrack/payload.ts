@@ -4,18 +4,9 @@
  * protocols as is, and that names the services it confirmed when the connection ends.
  * Connections without an observer cost one null check per packet.
  */
+import type { ConnInfo } from '../record/app';
 import { ReassemblyBudget, StreamReassembler, type StreamSink } from './reassembly';
 
-export interface ConnInfo {
-  uid: string;
-  proto: 'tcp' | 'udp' | 'icmp' | 'unknown_transport';
-  orig_h: string;
-  orig_p: number;
-  resp_h: string;
-  resp_p: number;
-  /** First packet, seconds since the epoch. */
-  ts: number;
-}
 
 export interface PayloadObserver {
   /** Ordered bytes of one direction of a TCP connection; buf is valid only during the call. */
