@@ -33,7 +33,19 @@ const OUT_DIR = path.join(REPO, 'bench', 'out');
  */
 // Records go to a file in the run's temporary directory (the application logs are written beside
 // it); the detectors are measured by `npm run eval`, not here.
-const ANALYZE_CMD = ['node', path.join(REPO, 'dist/src/cli/main.js'), 'analyze', '{FILE}', '--format', 'ndjson', '--out', '{OUT}', '--no-progress', '--no-detectors', '--no-analyzers'];
+const ANALYZE_CMD = [
+  'node',
+  path.join(REPO, 'dist/src/cli/main.js'),
+  'analyze',
+  '{FILE}',
+  '--format',
+  'ndjson',
+  '--out',
+  '{OUT}',
+  '--no-progress',
+  '--no-detectors',
+  '--no-analyzers',
+];
 const ANALYZERS_TOOL = 'eastwatch with protocol analyzers';
 
 /** softflowd exports NetFlow here; only loopback addresses are allowed on this machine. */
@@ -153,7 +165,10 @@ async function measure(cmd: string[], timeoutSec: number, tmp: string): Promise<
 
 /** The most telling stderr line: the first mentioning an error, else the last one. */
 function firstError(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   return lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? '';
 }
 
@@ -237,7 +252,9 @@ async function main(): Promise<void> {
     console.log(`generating ${args.packets} packets into ${capture} ...`);
     stats = await generateTraffic(capture, { packets: args.packets, seed: args.seed });
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
-    console.log(`  generated in ${sec.toFixed(1)} s (${Math.round(stats.packets / sec)} packets/s, peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
+    console.log(
+      `  generated in ${sec.toFixed(1)} s (${Math.round(stats.packets / sec)} packets/s, peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`,
+    );
     fs.writeFileSync(statsFile, JSON.stringify(stats, null, 1) + '\n');
   }
   console.log(
@@ -287,7 +304,10 @@ async function main(): Promise<void> {
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 
-  const table = new Table({ style: { head: [], border: [] }, head: ['tool', 'median wall s', 'packets/s', 'median peak RSS MB', 'eastwatch speed / tool', 'note'] });
+  const table = new Table({
+    style: { head: [], border: [] },
+    head: ['tool', 'median wall s', 'packets/s', 'median peak RSS MB', 'eastwatch speed / tool', 'note'],
+  });
   for (const r of results) {
     table.push([
       r.tool,

@@ -27,7 +27,9 @@ import type { ConnRecord } from '../parsers/record/conn';
 import { recordVersion, toEcs } from '../src/store/ecs';
 import { KeyStore } from '../src/service/keys';
 
-const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
+const REPO = [2, 3]
+  .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
+  .find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
 const MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 const QUERIES = ['dport:5432', 'proto:udp and dport:53', 'state:REJ or state:S0', 'src:10.244.1.0/24 and not dport:8080', 'history:Sh*'];
 const MARK = 'QQQQQQQQ';
@@ -73,7 +75,9 @@ async function templates(n: number): Promise<ConnRecord[]> {
   const file = path.join(os.tmpdir(), 'eastwatch-bench-service-200k.pcap');
   if (!fs.existsSync(file)) await generateTraffic(file, { packets: 200_000, seed: 4242 });
   const recs: ConnRecord[] = [];
-  await analyzeFile(file, (r) => { if (recs.length < n) recs.push(r); });
+  await analyzeFile(file, (r) => {
+    if (recs.length < n) recs.push(r);
+  });
   if (recs.length < n) throw new Error(`the template capture gave ${recs.length} records, fewer than --batch ${n}`);
   return recs.map((r, i) => ({ ...r, uid: `B${MARK}${i.toString(36)}` }));
 }
@@ -86,7 +90,10 @@ async function rawBulkCeiling(es: string, index: string, recs: ConnRecord[], tot
     for (let i = 0; i < per && sent < total; i++, sent++) {
       const r = recs[sent % recs.length];
       const uid = `R${k}x${i}`;
-      lines.push(JSON.stringify({ index: { _index: index, _id: uid, version: recordVersion(r), version_type: 'external_gte' } }), JSON.stringify(toEcs({ ...r, uid })));
+      lines.push(
+        JSON.stringify({ index: { _index: index, _id: uid, version: recordVersion(r), version_type: 'external_gte' } }),
+        JSON.stringify(toEcs({ ...r, uid })),
+      );
     }
     bodies.push(`${lines.join('\n')}\n`);
   }
@@ -118,16 +125,31 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${port}`;
   const recs = await templates(batch);
   const template = recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
-  console.log(`${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`);
+  console.log(
+    `${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`,
+  );
 
   const server: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--with-workers', ...(detectors ? [] : ['--no-detectors'])], {
-    env: { ...process.env, REDIS_URL: redis, ES_URL: es, EASTWATCH_DATA_DIR: dataDir, EASTWATCH_PORT: String(port), EASTWATCH_ES_PREFIX: tag, EASTWATCH_QUEUE_PREFIX: tag, EASTWATCH_RATE_PER_MINUTE: '1000000', EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(1 << 30) },
+    env: {
+      ...process.env,
+      REDIS_URL: redis,
+      ES_URL: es,
+      EASTWATCH_DATA_DIR: dataDir,
+      EASTWATCH_PORT: String(port),
+      EASTWATCH_ES_PREFIX: tag,
+      EASTWATCH_QUEUE_PREFIX: tag,
+      EASTWATCH_RATE_PER_MINUTE: '1000000',
+      EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(1 << 30),
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const index = `${tag}-conn`;
   try {
     for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 100) throw new Error('the server did not start');
       await sleep(200);
@@ -144,12 +166,16 @@ async function main(): Promise<void> {
       connections,
       duration,
       timeout: 120,
-      requests: [{
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-ndjson' },
-        setupRequest: (req) => ({ ...req, body: template.replaceAll(MARK, (seq++).toString(36).padStart(8, '0')) }),
-        onResponse: (status) => { if (status === 202) acked += batch; },
-      }],
+      requests: [
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-ndjson' },
+          setupRequest: (req) => ({ ...req, body: template.replaceAll(MARK, (seq++).toString(36).padStart(8, '0')) }),
+          onResponse: (status) => {
+            if (status === 202) acked += batch;
+          },
+        },
+      ],
     });
     const loadEnd = Date.now();
     // Wait for the queue: until the index holds every acknowledged record, or stops growing for 60 s.
@@ -174,13 +200,21 @@ async function main(): Promise<void> {
     const steady = samples.filter((s) => s.t >= 10 && s.t <= (loadEnd - t0) / 1000);
     const steadyRate = steady.length >= 2 ? (steady[steady.length - 1].count - steady[0].count) / (steady[steady.length - 1].t - steady[0].t) : NaN;
 
-    console.log(`flows over HTTP: ${ingest.requests.total} requests (${ingest.non2xx} non-2xx, ${ingest.errors} errors), ${acked.toLocaleString('en-US')} records acknowledged, ${stored.toLocaleString('en-US')} in the index`);
-    console.log(`  end to end: ${Math.round(e2e).toLocaleString('en-US')} records/s (start to last record indexed, ${((landedAt - t0) / 1000).toFixed(1)} s); steady indexing rate under load ${Math.round(steadyRate).toLocaleString('en-US')} records/s`);
+    console.log(
+      `flows over HTTP: ${ingest.requests.total} requests (${ingest.non2xx} non-2xx, ${ingest.errors} errors), ${acked.toLocaleString('en-US')} records acknowledged, ${stored.toLocaleString('en-US')} in the index`,
+    );
+    console.log(
+      `  end to end: ${Math.round(e2e).toLocaleString('en-US')} records/s (start to last record indexed, ${((landedAt - t0) / 1000).toFixed(1)} s); steady indexing rate under load ${Math.round(steadyRate).toLocaleString('en-US')} records/s`,
+    );
     console.log(`  API answer per ${batch}-record request: p50 ${ingest.latency.p50} ms, p97.5 ${ingest.latency.p97_5} ms`);
-    console.log(`  server RSS: first minute median ${median(firstMin).toFixed(0)} MB, last minute of load median ${median(lastMin).toFixed(0)} MB, max ${Math.max(...samples.map((s) => s.rss)).toFixed(0)} MB`);
+    console.log(
+      `  server RSS: first minute median ${median(firstMin).toFixed(0)} MB, last minute of load median ${median(lastMin).toFixed(0)} MB, max ${Math.max(...samples.map((s) => s.rss)).toFixed(0)} MB`,
+    );
 
     const ceiling = await rawBulkCeiling(es, `${tag}-rawbulk`, recs, Math.min(stored, 1_000_000));
-    console.log(`  peer: raw _bulk of the same documents ${Math.round(ceiling).toLocaleString('en-US')} records/s; eastwatch end to end / raw bulk = ${(e2e / ceiling).toFixed(2)}`);
+    console.log(
+      `  peer: raw _bulk of the same documents ${Math.round(ceiling).toLocaleString('en-US')} records/s; eastwatch end to end / raw bulk = ${(e2e / ceiling).toFixed(2)}`,
+    );
 
     const latencies: number[] = [];
     let q = 0;
@@ -188,23 +222,48 @@ async function main(): Promise<void> {
       url,
       connections: 20,
       duration: searchSeconds,
-      requests: [{
-        method: 'GET',
-        headers: { authorization: `Bearer ${key}` },
-        setupRequest: (req) => ({ ...req, path: `/api/v1/connections?limit=100&q=${encodeURIComponent(QUERIES[q++ % QUERIES.length])}` }),
-      }],
+      requests: [
+        {
+          method: 'GET',
+          headers: { authorization: `Bearer ${key}` },
+          setupRequest: (req) => ({ ...req, path: `/api/v1/connections?limit=100&q=${encodeURIComponent(QUERIES[q++ % QUERIES.length])}` }),
+        },
+      ],
       setupClient: (client) => client.on('response', (_s: number, _b: number, ms: number) => latencies.push(ms)),
     });
-    console.log(`search, 20 concurrent analysts, ${searchSeconds} s over ${stored.toLocaleString('en-US')} records: ${(search.requests.total / searchSeconds).toFixed(0)} requests/s, p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (${search.non2xx} non-2xx)`);
+    console.log(
+      `search, 20 concurrent analysts, ${searchSeconds} s over ${stored.toLocaleString('en-US')} records: ${(search.requests.total / searchSeconds).toFixed(0)} requests/s, p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (${search.non2xx} non-2xx)`,
+    );
     fs.mkdirSync(path.join(REPO, 'bench', 'out'), { recursive: true });
-    fs.writeFileSync(path.join(REPO, 'bench', 'out', `service-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ duration, connections, batch, detectors, acked, stored, e2e, steadyRate, ceiling, samples, search: { rps: search.requests.total / searchSeconds, p50: pct(latencies, 50), p95: pct(latencies, 95) } }, null, 1));
+    fs.writeFileSync(
+      path.join(REPO, 'bench', 'out', `service-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
+      JSON.stringify(
+        {
+          duration,
+          connections,
+          batch,
+          detectors,
+          acked,
+          stored,
+          e2e,
+          steadyRate,
+          ceiling,
+          samples,
+          search: { rps: search.requests.total / searchSeconds, p50: pct(latencies, 50), p95: pct(latencies, 95) },
+        },
+        null,
+        1,
+      ),
+    );
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     await fetch(`${es}/${tag}-*`, { method: 'DELETE' }).catch(() => undefined);
     for (const t of ['_index_template', '_component_template']) {
       const r = await fetch(`${es}/${t}/${tag}-*`).catch(() => null);
-      if (r?.ok) for (const item of Object.values((await r.json()) as Record<string, { name: string }[]>)[0] ?? []) await fetch(`${es}/${t}/${item.name}`, { method: 'DELETE' });
+      if (r?.ok)
+        for (const item of Object.values((await r.json()) as Record<string, { name: string }[]>)[0] ?? [])
+          await fetch(`${es}/${t}/${item.name}`, { method: 'DELETE' });
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
     execFileSync('sh', ['-c', `redis-cli -u ${redis} --scan --pattern '${tag}:*' | xargs -r redis-cli -u ${redis} del > /dev/null`]);

@@ -55,7 +55,10 @@ function main(): void {
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   const dir = path.resolve(__dirname, '..', '..', 'bench', 'out');
-  const file = fs.readdirSync(dir).map((f) => path.join(dir, f)).find((f) => f.endsWith(`-p${packets}-s59991.pcap`) && f.includes(`pods-v${TRAFFIC_VERSION}-`));
+  const file = fs
+    .readdirSync(dir)
+    .map((f) => path.join(dir, f))
+    .find((f) => f.endsWith(`-p${packets}-s59991.pcap`) && f.includes(`pods-v${TRAFFIC_VERSION}-`));
   if (!file) throw new Error(`no ${packets}-packet capture in ${dir}: run npm run bench -- --packets ${packets} first`);
   console.log(`${file}: CPU time per stage, median of ${runs} runs`);
   let prev = 0;

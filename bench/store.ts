@@ -31,7 +31,9 @@ import { rawBulk } from './es-bulk';
 import type { Store, StoreRecord, WriterOptions } from '../src/store/types';
 import { TRAFFIC_VERSION, generateTraffic } from './traffic';
 
-const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
+const REPO = [2, 3]
+  .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
+  .find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
 const QUERIES = [
   'dport: 5432 and state: SF',
   'src: 10.244.1.0/24 and not dport: (53 or 8080)',
@@ -76,7 +78,11 @@ function procCpu(pid: number | null): number | null {
   }
 }
 
-interface Meter { wall: number; cpu: number; serverCpu: number | null }
+interface Meter {
+  wall: number;
+  cpu: number;
+  serverCpu: number | null;
+}
 
 /** Wall seconds, this process's CPU seconds, and the server's, around fn. */
 async function meter(serverPid: number | null, fn: () => Promise<void>): Promise<Meter> {
@@ -135,7 +141,15 @@ async function searchLatency(store: Store, runs: number): Promise<string[]> {
 function rawBodies(docs: StoreRecord[], store: ElasticsearchStore, batch: number): string[] {
   const bodies: string[] = [];
   for (let i = 0; i < docs.length; i += batch) {
-    bodies.push(docs.slice(i, i + batch).map((r) => `${JSON.stringify({ index: { _index: store.indexFor(r), _id: r.uid, version: recordVersion(r), version_type: 'external_gte' } })}\n${JSON.stringify(toEcs(r))}\n`).join(''));
+    bodies.push(
+      docs
+        .slice(i, i + batch)
+        .map(
+          (r) =>
+            `${JSON.stringify({ index: { _index: store.indexFor(r), _id: r.uid, version: recordVersion(r), version_type: 'external_gte' } })}\n${JSON.stringify(toEcs(r))}\n`,
+        )
+        .join(''),
+    );
   }
   return bodies;
 }
@@ -148,8 +162,14 @@ async function benchSqlite(base: StoreRecord[], records: number, ingest: number,
     const sq = new SqliteStore({ dataDir: dir });
     await sq.init();
     // Other records first (other uids, a week earlier), so that the measured writes insert.
-    await writeAll(sq, [...copies(base, base.length, shift)].map((r) => ({ ...r, uid: `${r.uid}p`, ts: r.ts - 7 * 86400 })), {});
-    const m = await meter(null, async () => { await writeAll(sq, copies(base, ingest, shift), {}); });
+    await writeAll(
+      sq,
+      [...copies(base, base.length, shift)].map((r) => ({ ...r, uid: `${r.uid}p`, ts: r.ts - 7 * 86400 })),
+      {},
+    );
+    const m = await meter(null, async () => {
+      await writeAll(sq, copies(base, ingest, shift), {});
+    });
     console.log(rateLine('sqlite, appending (row by row)', ingest, m, `, ${base.length} stored before`));
     await sq.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -157,7 +177,9 @@ async function benchSqlite(base: StoreRecord[], records: number, ingest: number,
   const dir = tmp();
   const sq = new SqliteStore({ dataDir: dir });
   await sq.init();
-  const m = await meter(null, async () => { await writeAll(sq, copies(base, records, shift), { bulkLoad: true }); });
+  const m = await meter(null, async () => {
+    await writeAll(sq, copies(base, records, shift), { bulkLoad: true });
+  });
   console.log(rateLine('sqlite, bulk load (empty store)', records, m, `, indexes built at close; file ${(fs.statSync(sq.file).size / 1e6).toFixed(0)} MB`));
   console.log(`  search latency (sqlite, ${records} records):`);
   for (const l of await searchLatency(sq, runs)) console.log(l);
@@ -177,7 +199,16 @@ function esPid(node: string, started: boolean): number | null {
   }
 }
 
-async function benchEs(node: string, pid: number | null, base: StoreRecord[], records: number, ingest: number, shift: number, rounds: number, runs: number): Promise<void> {
+async function benchEs(
+  node: string,
+  pid: number | null,
+  base: StoreRecord[],
+  records: number,
+  ingest: number,
+  shift: number,
+  rounds: number,
+  runs: number,
+): Promise<void> {
   const docs = [...copies(base, ingest, shift)];
   const raw: Meter[] = [];
   const ours: Meter[] = [];
@@ -192,7 +223,11 @@ async function benchEs(node: string, pid: number | null, base: StoreRecord[], re
     await ceiling.close();
     const es = new ElasticsearchStore({ node, prefix: `${run}-ours` });
     await es.init();
-    ours.push(await meter(pid, async () => { await writeAll(es, docs, {}); }));
+    ours.push(
+      await meter(pid, async () => {
+        await writeAll(es, docs, {});
+      }),
+    );
     await es.destroy();
     await es.close();
     const r = (m: Meter): string => `${fmt(ingest / m.wall)}/s`;
@@ -209,7 +244,7 @@ async function benchEs(node: string, pid: number | null, base: StoreRecord[], re
   const share = (m: Meter, all: Meter[]): string => {
     const a = perCpu(m);
     const c = perCpu(mr);
-    return `${(100 * mr.wall / m.wall).toFixed(0)}% of the ceiling by wall clock (median of per-round ratios ${(100 * roundRatio(all)).toFixed(0)}%)${a !== null && c !== null ? `, ${(100 * a / c).toFixed(0)}% by records per CPU-second` : ''}`;
+    return `${((100 * mr.wall) / m.wall).toFixed(0)}% of the ceiling by wall clock (median of per-round ratios ${(100 * roundRatio(all)).toFixed(0)}%)${a !== null && c !== null ? `, ${((100 * a) / c).toFixed(0)}% by records per CPU-second` : ''}`;
   };
   console.log(rateLine('es raw _bulk (ceiling)', ingest, mr, `; prepared NDJSON, 2000 docs/request, 2 in flight; median of ${rounds}`));
   console.log(rateLine('es store', ingest, mo, `; toEcs + serialisation included; ${share(mo, ours)}`));
@@ -218,7 +253,9 @@ async function benchEs(node: string, pid: number | null, base: StoreRecord[], re
     const es = new ElasticsearchStore({ node, prefix: `ewbench-${Date.now().toString(36)}-search` });
     await es.init();
     try {
-      const m = await meter(pid, async () => { await writeAll(es, copies(base, records, shift), {}); });
+      const m = await meter(pid, async () => {
+        await writeAll(es, copies(base, records, shift), {});
+      });
       console.log(rateLine(`es store, load of ${records}`, records, m));
       await es.refresh();
       console.log(`  search latency (elasticsearch, ${await es.count({})} records):`);
@@ -246,7 +283,12 @@ async function main(): Promise<void> {
   await analyzeFile(file, (r) => base.push(r));
   const records = arg('--records', base.length);
   const ingest = arg('--ingest-records', base.length);
-  console.log(`${path.relative(REPO, file)}: ${base.length} connection records; store of ${records}, ingest rate on ${ingest}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}`);
+  console.log(
+    `${path.relative(REPO, file)}: ${base.length} connection records; store of ${records}, ingest rate on ${ingest}; ${os.cpus().length} CPUs, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}, node ${process.version}`,
+  );
 
   if (!flag('--skip-sqlite')) await benchSqlite(base, records, ingest, shift, runs);
   if (flag('--skip-es')) return;
@@ -263,7 +305,12 @@ async function main(): Promise<void> {
   } finally {
     if (started) execFileSync('bash', [path.join(REPO, 'scripts', 'es.sh'), 'stop', '--port', '9252'], { stdio: 'inherit' });
   }
-  console.log(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average at the end ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -95,12 +95,18 @@ function* conversations(rng: Rng): Generator<Conversation> {
       const msgs: TcpMessage[] = [];
       const n = rng.int(1, 2);
       for (let i = 0; i < n; i++) {
-        msgs.push({ from: 'client', data: httpRequest('GET', `/api/v1/items/${rng.int(1, 99999)}`, 'api.default.svc.cluster.local:8080', [['Accept', 'application/json']]) });
+        msgs.push({
+          from: 'client',
+          data: httpRequest('GET', `/api/v1/items/${rng.int(1, 99999)}`, 'api.default.svc.cluster.local:8080', [['Accept', 'application/json']]),
+        });
         msgs.push({ from: 'server', data: httpResponse(200, 'OK', [['Content-Type', 'application/octet-stream']], slice(rng.int(100, 4000))) });
       }
       const client: Peer = { mac: podMac(cIp), ip: cIp, port: cPort };
       const server: Peer = { mac: podMac(sIp), ip: sIp, port: 8080 };
-      yield { startUs: t, packets: tcpSession({ client, server, startUs: t, rttUs: rtt, messages: msgs, framer, rng, close: rng.next() < 0.1 ? 'rst-client' : 'fin' }) };
+      yield {
+        startUs: t,
+        packets: tcpSession({ client, server, startUs: t, rttUs: rtt, messages: msgs, framer, rng, close: rng.next() < 0.1 ? 'rst-client' : 'fin' }),
+      };
     } else if (kind < 0.5) {
       // Longer stream: bulk download (database dump, image layer, log shipping).
       const client: Peer = { mac: podMac(cIp), ip: cIp, port: cPort };
@@ -125,7 +131,17 @@ function* conversations(rng: Rng): Generator<Conversation> {
           rng,
           messages: [
             { from: 'client', data: dnsMessage({ id, response: false, questions: [{ name, type: DnsType.A }] }) },
-            { from: 'server', data: dnsMessage({ id, response: true, aa: true, ra: true, questions: [{ name, type: DnsType.A }], answers: [{ name, type: DnsType.A, ttl: 30, data: `10.96.${rng.int(0, 255)}.${rng.int(1, 254)}` }] }) },
+            {
+              from: 'server',
+              data: dnsMessage({
+                id,
+                response: true,
+                aa: true,
+                ra: true,
+                questions: [{ name, type: DnsType.A }],
+                answers: [{ name, type: DnsType.A, ttl: 30, data: `10.96.${rng.int(0, 255)}.${rng.int(1, 254)}` }],
+              }),
+            },
           ],
         }),
       };
@@ -155,7 +171,8 @@ export async function generateTraffic(file: string, params: TrafficParams): Prom
   };
   const tmp = `${file}.partial`;
   const w = PcapWriter.create(tmp, { chunkBytes: 4 << 20 });
-  let first = 0, last = 0;
+  let first = 0,
+    last = 0;
   for (const p of mergeByTime(counted)) {
     if (w.packets === 0) first = p.tsUs;
     last = p.tsUs;

@@ -37,7 +37,8 @@ export class BaselineError extends Error {}
 
 export function parseBaseline(obj: unknown, source: string): Baseline {
   const o = obj as Partial<Baseline> | null;
-  if (o === null || typeof o !== 'object' || o.version !== 1) throw new BaselineError(`${source}: not an eastwatch baseline (expected {"version": 1, "edges": [...], "sensitive": [...]})`);
+  if (o === null || typeof o !== 'object' || o.version !== 1)
+    throw new BaselineError(`${source}: not an eastwatch baseline (expected {"version": 1, "edges": [...], "sensitive": [...]})`);
   const strings = (v: unknown, field: string): string[] => {
     if (v === undefined) return [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new BaselineError(`${source}: ${field} must be an array of strings`);

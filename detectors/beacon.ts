@@ -46,7 +46,8 @@ export class BeaconDetector implements Detector {
   observeApp(rec: AppInput, conn: ConnContext): void {
     if (rec.kind === 'tls' && rec.server_name) this.sni.set(rec.uid, rec.server_name.toLowerCase());
     else if (rec.kind === 'dns' && rec.query && rec.answers) {
-      for (const a of rec.answers) if (/^[0-9a-f:.]+$/i.test(a) && (a.includes('.') || a.includes(':'))) this.names.set(`${conn.orig_h}|${a}`, rec.query.toLowerCase());
+      for (const a of rec.answers)
+        if (/^[0-9a-f:.]+$/i.test(a) && (a.includes('.') || a.includes(':'))) this.names.set(`${conn.orig_h}|${a}`, rec.query.toLowerCase());
     }
   }
 
@@ -114,8 +115,19 @@ export class BeaconDetector implements Detector {
         count: 1,
         uids: p.uids.slice(0, ALERT_MAX_UIDS),
         figures: {
-          score: s.score, threshold: this.cfg.threshold, ts_score: s.ts, ds_score: s.ds, hist_score: s.hist, dur_score: s.dur,
-          ts_skew: s.ts_skew, ts_mad_s: s.ts_mad, ds_skew: s.ds_skew, ds_mad: s.ds_mad, interval_mode_s: s.ts_mode, connections: p.ts.length, histogram_bars: s.bars,
+          score: s.score,
+          threshold: this.cfg.threshold,
+          ts_score: s.ts,
+          ds_score: s.ds,
+          hist_score: s.hist,
+          dur_score: s.dur,
+          ts_skew: s.ts_skew,
+          ts_mad_s: s.ts_mad,
+          ds_skew: s.ds_skew,
+          ds_mad: s.ds_mad,
+          interval_mode_s: s.ts_mode,
+          connections: p.ts.length,
+          histogram_bars: s.bars,
         },
       });
     }
@@ -124,13 +136,24 @@ export class BeaconDetector implements Detector {
 
   snapshot(): Json {
     return {
-      out: this.out.snapshot(), pairs: [...this.pairs.entries()], sni: [...this.sni.entries()], names: [...this.names.entries()],
-      minTs: Number.isFinite(this.minTs) ? this.minTs : null, maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
+      out: this.out.snapshot(),
+      pairs: [...this.pairs.entries()],
+      sni: [...this.sni.entries()],
+      names: [...this.names.entries()],
+      minTs: Number.isFinite(this.minTs) ? this.minTs : null,
+      maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
     } as unknown as Json;
   }
 
   restore(j: Json): void {
-    const o = j as unknown as { out: Json; pairs: [string, Pair][]; sni: [string, string][]; names: [string, string][]; minTs: number | null; maxTs: number | null };
+    const o = j as unknown as {
+      out: Json;
+      pairs: [string, Pair][];
+      sni: [string, string][];
+      names: [string, string][];
+      minTs: number | null;
+      maxTs: number | null;
+    };
     this.out.restore(o.out);
     this.pairs.clear();
     for (const [k, v] of o.pairs) this.pairs.set(k, v);

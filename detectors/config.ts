@@ -9,154 +9,200 @@ import { z } from 'zod';
 const enabled = z.boolean().default(true);
 const workloads = z.array(z.string()).default([]);
 
-const NewEdge = z.object({
-  enabled,
-  /** Edges seen in the first `learning_seconds` of data are normal (0 with a baseline: alert from the start). */
-  learning_seconds: z.number().nonnegative().default(3600),
-  /** How long after its first sighting an edge's connections still count as the new edge. */
-  novelty_seconds: z.number().positive().default(3600),
-  max_edges: z.number().int().positive().default(200_000),
-}).strict().default({});
+const NewEdge = z
+  .object({
+    enabled,
+    /** Edges seen in the first `learning_seconds` of data are normal (0 with a baseline: alert from the start). */
+    learning_seconds: z.number().nonnegative().default(3600),
+    /** How long after its first sighting an edge's connections still count as the new edge. */
+    novelty_seconds: z.number().positive().default(3600),
+    max_edges: z.number().int().positive().default(200_000),
+  })
+  .strict()
+  .default({});
 
-const PolicyViolation = z.object({
-  enabled,
-  /** Also alert when only some backends of a service deny (verdict 'mixed'). */
-  include_mixed: z.boolean().default(true),
-}).strict().default({});
+const PolicyViolation = z
+  .object({
+    enabled,
+    /** Also alert when only some backends of a service deny (verdict 'mixed'). */
+    include_mixed: z.boolean().default(true),
+  })
+  .strict()
+  .default({});
 
-const Scan = z.object({
-  enabled,
-  /** TRW (Jung et al. 2004): P(first contact succeeds) for a benign host and for a scanner. */
-  theta0: z.number().gt(0).lt(1).default(0.8),
-  theta1: z.number().gt(0).lt(1).default(0.2),
-  /** Desired detection and false-positive probabilities: thresholds eta1 = PD/PF, eta0 = (1-PD)/(1-PF). */
-  p_detect: z.number().gt(0).lt(1).default(0.99),
-  p_false: z.number().gt(0).lt(1).default(0.01),
-  /** First contacts are remembered this long (a host contacted again later is not new). */
-  window_seconds: z.number().positive().default(3600),
-  max_sources: z.number().int().positive().default(2000),
-  max_contacts_per_source: z.number().int().positive().default(1024),
-}).strict().default({});
+const Scan = z
+  .object({
+    enabled,
+    /** TRW (Jung et al. 2004): P(first contact succeeds) for a benign host and for a scanner. */
+    theta0: z.number().gt(0).lt(1).default(0.8),
+    theta1: z.number().gt(0).lt(1).default(0.2),
+    /** Desired detection and false-positive probabilities: thresholds eta1 = PD/PF, eta0 = (1-PD)/(1-PF). */
+    p_detect: z.number().gt(0).lt(1).default(0.99),
+    p_false: z.number().gt(0).lt(1).default(0.01),
+    /** First contacts are remembered this long (a host contacted again later is not new). */
+    window_seconds: z.number().positive().default(3600),
+    max_sources: z.number().int().positive().default(2000),
+    max_contacts_per_source: z.number().int().positive().default(1024),
+  })
+  .strict()
+  .default({});
 
-const Beacon = z.object({
-  enabled,
-  /**
-   * Alert at or above this RITA beacon score. A steady client with Poisson (memoryless, so not
-   * periodic) arrivals scores about 0.5 on timestamps, 0.8 on the histogram and 1 on duration:
-   * 0.83 even with constant sizes. Above that: 0.85.
-   */
-  threshold: z.number().min(0).max(1).default(0.85),
-  /** RITA's unique_connection_threshold. */
-  min_connections: z.number().int().min(4).default(4),
-  /** Cluster-internal destinations too (service-to-service calls are periodic by design: off by default). */
-  include_internal: z.boolean().default(false),
-  window_seconds: z.number().positive().default(86_400),
-  ts_weight: z.number().min(0).max(1).default(0.25),
-  ds_weight: z.number().min(0).max(1).default(0.25),
-  dur_weight: z.number().min(0).max(1).default(0.25),
-  hist_weight: z.number().min(0).max(1).default(0.25),
-  hist_bins: z.number().int().min(2).default(24),
-  hist_mode_sensitivity: z.number().gt(0).max(1).default(0.05),
-  hist_bimodal_outlier_removal: z.number().int().min(0).default(1),
-  hist_bimodal_min_hours: z.number().int().min(6).default(11),
-  dur_min_hours: z.number().int().min(1).default(6),
-  dur_ideal_hours: z.number().int().min(1).default(12),
-  max_pairs: z.number().int().positive().default(5000),
-  max_events_per_pair: z.number().int().min(8).default(1024),
-}).strict().default({});
+const Beacon = z
+  .object({
+    enabled,
+    /**
+     * Alert at or above this RITA beacon score. A steady client with Poisson (memoryless, so not
+     * periodic) arrivals scores about 0.5 on timestamps, 0.8 on the histogram and 1 on duration:
+     * 0.83 even with constant sizes. Above that: 0.85.
+     */
+    threshold: z.number().min(0).max(1).default(0.85),
+    /** RITA's unique_connection_threshold. */
+    min_connections: z.number().int().min(4).default(4),
+    /** Cluster-internal destinations too (service-to-service calls are periodic by design: off by default). */
+    include_internal: z.boolean().default(false),
+    window_seconds: z.number().positive().default(86_400),
+    ts_weight: z.number().min(0).max(1).default(0.25),
+    ds_weight: z.number().min(0).max(1).default(0.25),
+    dur_weight: z.number().min(0).max(1).default(0.25),
+    hist_weight: z.number().min(0).max(1).default(0.25),
+    hist_bins: z.number().int().min(2).default(24),
+    hist_mode_sensitivity: z.number().gt(0).max(1).default(0.05),
+    hist_bimodal_outlier_removal: z.number().int().min(0).default(1),
+    hist_bimodal_min_hours: z.number().int().min(6).default(11),
+    dur_min_hours: z.number().int().min(1).default(6),
+    dur_ideal_hours: z.number().int().min(1).default(12),
+    max_pairs: z.number().int().positive().default(5000),
+    max_events_per_pair: z.number().int().min(8).default(1024),
+  })
+  .strict()
+  .default({});
 
-const DnsTunnel = z.object({
-  enabled,
-  window_seconds: z.number().positive().default(3600),
-  /** Tunnel: distinct subdomains under one registered domain, their mean length and character entropy (bits). */
-  min_distinct_subdomains: z.number().int().positive().default(30),
-  min_mean_subdomain_length: z.number().positive().default(20),
-  min_mean_entropy: z.number().positive().default(3.5),
-  /** Queries of these types to one registered domain. */
-  unusual_types: z.array(z.string()).default(['TXT', 'NULL']),
-  min_unusual_queries: z.number().int().positive().default(10),
-  /** A registered domain queried this often with no connection to any address it resolved to. */
-  min_queries_never_connected: z.number().int().positive().default(100),
-  /** DGA: NXDOMAIN answers for this many distinct high-entropy registered domains. */
-  dga_min_nxdomains: z.number().int().positive().default(10),
-  dga_min_entropy: z.number().positive().default(3.0),
-  /** Names under these suffixes are never tunnels (cluster DNS, reverse lookups). */
-  ignore_suffixes: z.array(z.string()).default(['cluster.local', 'in-addr.arpa', 'ip6.arpa', 'local']),
-  max_sources: z.number().int().positive().default(5000),
-  /** (source, registered domain) states held, all sources together. */
-  max_domains: z.number().int().positive().default(20_000),
-  /** Distinct subdomains remembered per domain (enough to cross min_distinct_subdomains). */
-  max_subdomains_per_domain: z.number().int().positive().default(64),
-}).strict().default({});
+const DnsTunnel = z
+  .object({
+    enabled,
+    window_seconds: z.number().positive().default(3600),
+    /** Tunnel: distinct subdomains under one registered domain, their mean length and character entropy (bits). */
+    min_distinct_subdomains: z.number().int().positive().default(30),
+    min_mean_subdomain_length: z.number().positive().default(20),
+    min_mean_entropy: z.number().positive().default(3.5),
+    /** Queries of these types to one registered domain. */
+    unusual_types: z.array(z.string()).default(['TXT', 'NULL']),
+    min_unusual_queries: z.number().int().positive().default(10),
+    /** A registered domain queried this often with no connection to any address it resolved to. */
+    min_queries_never_connected: z.number().int().positive().default(100),
+    /** DGA: NXDOMAIN answers for this many distinct high-entropy registered domains. */
+    dga_min_nxdomains: z.number().int().positive().default(10),
+    dga_min_entropy: z.number().positive().default(3.0),
+    /** Names under these suffixes are never tunnels (cluster DNS, reverse lookups). */
+    ignore_suffixes: z.array(z.string()).default(['cluster.local', 'in-addr.arpa', 'ip6.arpa', 'local']),
+    max_sources: z.number().int().positive().default(5000),
+    /** (source, registered domain) states held, all sources together. */
+    max_domains: z.number().int().positive().default(20_000),
+    /** Distinct subdomains remembered per domain (enough to cross min_distinct_subdomains). */
+    max_subdomains_per_domain: z.number().int().positive().default(64),
+  })
+  .strict()
+  .default({});
 
-const Exfiltration = z.object({
-  enabled,
-  /** Bytes sent per edge are summed per bucket; a bucket is compared with the edge's own history. */
-  bucket_seconds: z.number().positive().default(300),
-  /** Buckets of history before the edge is judged. */
-  min_history: z.number().int().min(3).default(12),
-  history: z.number().int().min(8).default(48),
-  /** EWMA smoothing of the baseline. */
-  alpha: z.number().gt(0).lt(1).default(0.1),
-  /** Alert above baseline + k * scaled MAD, and above ratio * baseline, and above the floor. */
-  k: z.number().positive().default(8),
-  min_ratio: z.number().min(1).default(10),
-  min_bytes: z.number().nonnegative().default(1_000_000),
-  /** Floor when the source reports packets, not bytes (Hubble). */
-  min_packets: z.number().nonnegative().default(1000),
-  max_edges: z.number().int().positive().default(20_000),
-}).strict().default({});
+const Exfiltration = z
+  .object({
+    enabled,
+    /** Bytes sent per edge are summed per bucket; a bucket is compared with the edge's own history. */
+    bucket_seconds: z.number().positive().default(300),
+    /** Buckets of history before the edge is judged. */
+    min_history: z.number().int().min(3).default(12),
+    history: z.number().int().min(8).default(48),
+    /** EWMA smoothing of the baseline. */
+    alpha: z.number().gt(0).lt(1).default(0.1),
+    /** Alert above baseline + k * scaled MAD, and above ratio * baseline, and above the floor. */
+    k: z.number().positive().default(8),
+    min_ratio: z.number().min(1).default(10),
+    min_bytes: z.number().nonnegative().default(1_000_000),
+    /** Floor when the source reports packets, not bytes (Hubble). */
+    min_packets: z.number().nonnegative().default(1000),
+    max_edges: z.number().int().positive().default(20_000),
+  })
+  .strict()
+  .default({});
 
-const Sensitive = z.object({
-  enabled,
-  metadata_ips: z.array(z.string()).default(['169.254.169.254', 'fd00:ec2::254', '169.254.170.2']),
-  /** API server addresses beyond the `kubernetes` service (e.g. control-plane node IPs). */
-  apiserver_ips: z.array(z.string()).default([]),
-  apiserver_ports: z.array(z.number().int()).default([6443]),
-  kubelet_ports: z.array(z.number().int()).default([10250, 10255]),
-  /** Workloads ("ns/name", or "ns/*") that may reach these destinations. */
-  allow_workloads: workloads,
-  /** A workload that reached a category in the first `learning_seconds` does so normally. */
-  learning_seconds: z.number().nonnegative().default(3600),
-}).strict().default({});
+const Sensitive = z
+  .object({
+    enabled,
+    metadata_ips: z.array(z.string()).default(['169.254.169.254', 'fd00:ec2::254', '169.254.170.2']),
+    /** API server addresses beyond the `kubernetes` service (e.g. control-plane node IPs). */
+    apiserver_ips: z.array(z.string()).default([]),
+    apiserver_ports: z.array(z.number().int()).default([6443]),
+    kubelet_ports: z.array(z.number().int()).default([10250, 10255]),
+    /** Workloads ("ns/name", or "ns/*") that may reach these destinations. */
+    allow_workloads: workloads,
+    /** A workload that reached a category in the first `learning_seconds` does so normally. */
+    learning_seconds: z.number().nonnegative().default(3600),
+  })
+  .strict()
+  .default({});
 
-const LateralAdmin = z.object({
-  enabled,
-  /** Port -> protocol name. */
-  ports: z.record(z.string()).default({
-    '22': 'ssh', '23': 'telnet', '139': 'smb', '445': 'smb', '3389': 'rdp', '5985': 'winrm', '5986': 'winrm',
-    '5900': 'vnc', '5901': 'vnc', '5902': 'vnc', '5903': 'vnc',
-  }),
-  allow_workloads: workloads,
-}).strict().default({});
+const LateralAdmin = z
+  .object({
+    enabled,
+    /** Port -> protocol name. */
+    ports: z.record(z.string()).default({
+      '22': 'ssh',
+      '23': 'telnet',
+      '139': 'smb',
+      '445': 'smb',
+      '3389': 'rdp',
+      '5985': 'winrm',
+      '5986': 'winrm',
+      '5900': 'vnc',
+      '5901': 'vnc',
+      '5902': 'vnc',
+      '5903': 'vnc',
+    }),
+    allow_workloads: workloads,
+  })
+  .strict()
+  .default({});
 
-const LongConnection = z.object({
-  enabled,
-  /** RITA's long_connection thresholds (seconds): alert from min_seconds, severity by the bands. */
-  min_seconds: z.number().positive().default(3600),
-  medium_seconds: z.number().positive().default(14_400),
-  high_seconds: z.number().positive().default(28_800),
-  critical_seconds: z.number().positive().default(43_200),
-}).strict().default({});
+const LongConnection = z
+  .object({
+    enabled,
+    /** RITA's long_connection thresholds (seconds): alert from min_seconds, severity by the bands. */
+    min_seconds: z.number().positive().default(3600),
+    medium_seconds: z.number().positive().default(14_400),
+    high_seconds: z.number().positive().default(28_800),
+    critical_seconds: z.number().positive().default(43_200),
+  })
+  .strict()
+  .default({});
 
-export const DetectorConfigSchema = z.object({
-  'new-edge': NewEdge,
-  'policy-violation': PolicyViolation,
-  scan: Scan,
-  beacon: Beacon,
-  'dns-tunnel': DnsTunnel,
-  exfiltration: Exfiltration,
-  'sensitive-destination': Sensitive,
-  'lateral-admin': LateralAdmin,
-  'long-connection': LongConnection,
-  /** Cap on alerts the engine holds (the oldest-updated are dropped beyond it). */
-  max_alerts: z.number().int().positive().default(10_000),
-}).strict();
+export const DetectorConfigSchema = z
+  .object({
+    'new-edge': NewEdge,
+    'policy-violation': PolicyViolation,
+    scan: Scan,
+    beacon: Beacon,
+    'dns-tunnel': DnsTunnel,
+    exfiltration: Exfiltration,
+    'sensitive-destination': Sensitive,
+    'lateral-admin': LateralAdmin,
+    'long-connection': LongConnection,
+    /** Cap on alerts the engine holds (the oldest-updated are dropped beyond it). */
+    max_alerts: z.number().int().positive().default(10_000),
+  })
+  .strict();
 
 export type DetectorConfig = z.infer<typeof DetectorConfigSchema>;
 export type DetectorName = Exclude<keyof DetectorConfig, 'max_alerts'>;
 export const DETECTOR_NAMES: readonly DetectorName[] = [
-  'new-edge', 'policy-violation', 'scan', 'beacon', 'dns-tunnel', 'exfiltration', 'sensitive-destination', 'lateral-admin', 'long-connection',
+  'new-edge',
+  'policy-violation',
+  'scan',
+  'beacon',
+  'dns-tunnel',
+  'exfiltration',
+  'sensitive-destination',
+  'lateral-admin',
+  'long-connection',
 ];
 
 export class DetectorConfigError extends Error {}
@@ -172,7 +218,8 @@ export function parseDetectorConfig(input: unknown, source = 'detector config'):
   const sum = b.ts_weight + b.ds_weight + b.dur_weight + b.hist_weight;
   if (Math.abs(sum - 1) > 1e-9) throw new DetectorConfigError(`${source}: beacon weights must sum to 1, got ${sum}`);
   const d = r.data['dns-tunnel'];
-  if (d.max_subdomains_per_domain < d.min_distinct_subdomains) throw new DetectorConfigError(`${source}: dns-tunnel.max_subdomains_per_domain must be at least min_distinct_subdomains (${d.min_distinct_subdomains})`);
+  if (d.max_subdomains_per_domain < d.min_distinct_subdomains)
+    throw new DetectorConfigError(`${source}: dns-tunnel.max_subdomains_per_domain must be at least min_distinct_subdomains (${d.min_distinct_subdomains})`);
   if (r.data.scan.theta1 >= r.data.scan.theta0) throw new DetectorConfigError(`${source}: scan.theta1 must be below scan.theta0`);
   return r.data;
 }

@@ -99,7 +99,21 @@ export class DnsTunnelDetector implements Detector {
     const dk = `${sk}|${registered}`;
     let d = this.domains.touch(dk);
     if (d === undefined || rec.ts - d.last > this.cfg.window_seconds) {
-      d = { source: s.source, subs: [], lenSum: 0, entSum: 0, queries: 0, unusual: 0, unusualTypes: [], answers: 0, connected: false, first: rec.ts, last: rec.ts, uids: [], fired: [] };
+      d = {
+        source: s.source,
+        subs: [],
+        lenSum: 0,
+        entSum: 0,
+        queries: 0,
+        unusual: 0,
+        unusualTypes: [],
+        answers: 0,
+        connected: false,
+        first: rec.ts,
+        last: rec.ts,
+        uids: [],
+        fired: [],
+      };
       this.domains.set(dk, d);
     }
     d.queries++;
@@ -141,7 +155,11 @@ export class DnsTunnelDetector implements Detector {
     const score = round3(Math.min(1, 0.5 + 0.2 * all.length + (tunnel ? Math.min(0.2, n / (10 * c.min_distinct_subdomains)) : 0)));
     this.out.add({
       detector: DNS_TUNNEL,
-      title: tunnel ? `DNS tunnel under ${registered}` : all.includes('unusual-type') ? `Unusual DNS record types under ${registered}` : `${registered} queried a lot, never connected to`,
+      title: tunnel
+        ? `DNS tunnel under ${registered}`
+        : all.includes('unusual-type')
+          ? `Unusual DNS record types under ${registered}`
+          : `${registered} queried a lot, never connected to`,
       severity: tunnel ? 'high' : 'medium',
       score,
       mitre: ['T1071.004', ...(tunnel ? ['T1048.003'] : [])],
@@ -153,10 +171,17 @@ export class DnsTunnelDetector implements Detector {
       count: fresh.length,
       uids: d.uids.slice(),
       figures: {
-        reasons: all.join(','), distinct_subdomains: n, threshold_subdomains: c.min_distinct_subdomains,
-        mean_subdomain_length: round3(meanLen), threshold_length: c.min_mean_subdomain_length,
-        mean_entropy_bits: round3(meanEnt), threshold_entropy: c.min_mean_entropy,
-        queries: d.queries, unusual_type_queries: d.unusual, unusual_types: d.unusualTypes.join(','), connected: d.connected,
+        reasons: all.join(','),
+        distinct_subdomains: n,
+        threshold_subdomains: c.min_distinct_subdomains,
+        mean_subdomain_length: round3(meanLen),
+        threshold_length: c.min_mean_subdomain_length,
+        mean_entropy_bits: round3(meanEnt),
+        threshold_entropy: c.min_mean_entropy,
+        queries: d.queries,
+        unusual_type_queries: d.unusual,
+        unusual_types: d.unusualTypes.join(','),
+        connected: d.connected,
       },
     });
   }
@@ -188,7 +213,9 @@ export class DnsTunnelDetector implements Detector {
       count: 1,
       uids: s.nxUids.slice(),
       figures: {
-        nxdomain_registered_domains: names.length, threshold: this.cfg.dga_min_nxdomains, entropy_threshold: this.cfg.dga_min_entropy,
+        nxdomain_registered_domains: names.length,
+        threshold: this.cfg.dga_min_nxdomains,
+        entropy_threshold: this.cfg.dga_min_entropy,
         examples: names.slice(0, 5).join(','),
       },
     });

@@ -146,10 +146,21 @@ export class DetectorEngine {
     const a = this.alertMap.touch(id);
     if (a === undefined) {
       this.alertMap.set(id, {
-        id, detector: f.detector, title: f.title, severity: f.severity, score: f.score, mitre: f.mitre,
-        source: f.source, destination: f.destination, first_seen: f.first_seen, last_seen: f.last_seen,
-        count: Math.max(1, f.count), evidence: { uids: f.uids.slice(0, ALERT_MAX_UIDS), figures: f.figures },
-        status: 'open', suppressed_by: null, note: null,
+        id,
+        detector: f.detector,
+        title: f.title,
+        severity: f.severity,
+        score: f.score,
+        mitre: f.mitre,
+        source: f.source,
+        destination: f.destination,
+        first_seen: f.first_seen,
+        last_seen: f.last_seen,
+        count: Math.max(1, f.count),
+        evidence: { uids: f.uids.slice(0, ALERT_MAX_UIDS), figures: f.figures },
+        status: 'open',
+        suppressed_by: null,
+        note: null,
       });
     } else {
       a.count += f.count;
@@ -180,7 +191,10 @@ export class DetectorEngine {
 
   restore(state: Json): void {
     const s = state as unknown as {
-      version: number; detectors: Record<string, Json>; alerts: Alert[]; changed: string[];
+      version: number;
+      detectors: Record<string, Json>;
+      alerts: Alert[];
+      changed: string[];
     };
     if (s === null || typeof s !== 'object' || s.version !== ENGINE_STATE_VERSION) {
       throw new Error(`detector state: unsupported version ${String((s as { version?: unknown } | null)?.version)} (expected ${ENGINE_STATE_VERSION})`);

@@ -51,8 +51,17 @@ export class ExfiltrationDetector implements Detector {
     let e = this.edges.touch(key);
     if (e === undefined) {
       e = {
-        unit: hasBytes ? 'bytes' : 'packets', source: sourceEntity(r), destination: destEntity(r, false),
-        bucket: b, sum: 0, conns: 0, top: [], first: r.ts, last: r.ts, history: [], ewma: null,
+        unit: hasBytes ? 'bytes' : 'packets',
+        source: sourceEntity(r),
+        destination: destEntity(r, false),
+        bucket: b,
+        sum: 0,
+        conns: 0,
+        top: [],
+        first: r.ts,
+        last: r.ts,
+        history: [],
+        ewma: null,
       };
       this.edges.set(key, e);
     }
@@ -99,8 +108,16 @@ export class ExfiltrationDetector implements Detector {
           count: 1,
           uids: bulk(e.top, v),
           figures: {
-            [`sent_${e.unit}`]: v, baseline_ewma: round3(e.ewma ?? 0), baseline_median: median, baseline_mad: m,
-            limit: round3(limit), k: c.k, min_ratio: c.min_ratio, history_buckets: e.history.length, bucket_s: c.bucket_seconds, connections: e.conns,
+            [`sent_${e.unit}`]: v,
+            baseline_ewma: round3(e.ewma ?? 0),
+            baseline_median: median,
+            baseline_mad: m,
+            limit: round3(limit),
+            k: c.k,
+            min_ratio: c.min_ratio,
+            history_buckets: e.history.length,
+            bucket_s: c.bucket_seconds,
+            connections: e.conns,
           },
         });
       }

@@ -11,7 +11,12 @@ import { PerConnectionDetector } from './seen';
 export const LATERAL_ADMIN = 'lateral-admin';
 
 const MITRE: Record<string, string> = {
-  ssh: 'T1021.004', rdp: 'T1021.001', smb: 'T1021.002', vnc: 'T1021.005', winrm: 'T1021.006', telnet: 'T1021',
+  ssh: 'T1021.004',
+  rdp: 'T1021.001',
+  smb: 'T1021.002',
+  vnc: 'T1021.005',
+  winrm: 'T1021.006',
+  telnet: 'T1021',
 };
 
 export class LateralAdminDetector extends PerConnectionDetector {
@@ -43,5 +48,4 @@ export class LateralAdminDetector extends PerConnectionDetector {
       figures: { protocol: proto, port: r.resp_p, confirmed_by_payload: r.service.includes(proto), orig_bytes: r.orig_bytes, resp_bytes: r.resp_bytes },
     });
   }
-
 }

@@ -22,7 +22,8 @@ export class LongConnectionDetector extends PerConnectionDetector {
   observe(r: ConnRecord): void {
     const c = this.cfg;
     if (r.duration < c.min_seconds) return;
-    const severity: Severity = r.duration >= c.critical_seconds ? 'critical' : r.duration >= c.high_seconds ? 'high' : r.duration >= c.medium_seconds ? 'medium' : 'low';
+    const severity: Severity =
+      r.duration >= c.critical_seconds ? 'critical' : r.duration >= c.high_seconds ? 'high' : r.duration >= c.medium_seconds ? 'medium' : 'low';
     const f: Finding = {
       detector: LONG_CONNECTION,
       title: `Connection open ${(r.duration / 3600).toFixed(1)} h`,
@@ -41,5 +42,4 @@ export class LongConnectionDetector extends PerConnectionDetector {
     };
     this.out.add(f);
   }
-
 }

@@ -48,7 +48,12 @@ export class PolicyViolationDetector implements Detector {
       count: this.seen.first(r.uid) ? 1 : 0,
       uids: [r.uid],
       figures: {
-        verdict: p.verdict, egress: p.egress, ingress: p.ingress, denied_by: p.denied_by.join(','), ports: ports.join(','), answered: enforcedNot,
+        verdict: p.verdict,
+        egress: p.egress,
+        ingress: p.ingress,
+        denied_by: p.denied_by.join(','),
+        ports: ports.join(','),
+        answered: enforcedNot,
       },
     });
   }

@@ -13,15 +13,24 @@ import type { Detector } from './types';
 
 export function buildDetector(name: DetectorName, cfg: DetectorConfig): Detector {
   switch (name) {
-    case 'new-edge': return new NewEdgeDetector(cfg['new-edge']);
-    case 'policy-violation': return new PolicyViolationDetector(cfg['policy-violation']);
-    case 'scan': return new ScanDetector(cfg.scan);
-    case 'beacon': return new BeaconDetector(cfg.beacon);
-    case 'dns-tunnel': return new DnsTunnelDetector(cfg['dns-tunnel']);
-    case 'exfiltration': return new ExfiltrationDetector(cfg.exfiltration);
-    case 'sensitive-destination': return new SensitiveDestinationDetector(cfg['sensitive-destination']);
-    case 'lateral-admin': return new LateralAdminDetector(cfg['lateral-admin']);
-    case 'long-connection': return new LongConnectionDetector(cfg['long-connection']);
+    case 'new-edge':
+      return new NewEdgeDetector(cfg['new-edge']);
+    case 'policy-violation':
+      return new PolicyViolationDetector(cfg['policy-violation']);
+    case 'scan':
+      return new ScanDetector(cfg.scan);
+    case 'beacon':
+      return new BeaconDetector(cfg.beacon);
+    case 'dns-tunnel':
+      return new DnsTunnelDetector(cfg['dns-tunnel']);
+    case 'exfiltration':
+      return new ExfiltrationDetector(cfg.exfiltration);
+    case 'sensitive-destination':
+      return new SensitiveDestinationDetector(cfg['sensitive-destination']);
+    case 'lateral-admin':
+      return new LateralAdminDetector(cfg['lateral-admin']);
+    case 'long-connection':
+      return new LongConnectionDetector(cfg['long-connection']);
   }
 }
 

@@ -85,14 +85,16 @@ export function histogram(min: number, max: number, ts: readonly number[], bins:
 }
 
 export function frequencyCounts(h: readonly number[], sensitivity: number): { freq: Map<number, number>; bars: number; longestRun: number } {
-  let bars = 0, largest = 0;
+  let bars = 0,
+    largest = 0;
   for (const v of h) {
     if (v > 0) bars++;
     if (v > largest) largest = v;
   }
   const binSize = Math.ceil(largest * sensitivity);
   const freq = new Map<number, number>();
-  let longest = 0, run = 0;
+  let longest = 0,
+    run = 0;
   for (let i = 0; i < h.length * 2; i++) {
     const v = h[i % h.length];
     if (v > 0) run++;
@@ -123,7 +125,8 @@ export function cvScore(h: readonly number[]): number {
 export function bimodalScore(freq: Map<number, number>, bars: number, outliers: number, minBars: number): number {
   if (minBars < 6) minBars = 11;
   if (bars < minBars) return 0;
-  let a = 0, b = 0;
+  let a = 0,
+    b = 0;
   for (const v of freq.values()) {
     if (v > a) {
       b = a;
@@ -133,7 +136,16 @@ export function bimodalScore(freq: Map<number, number>, bars: number, outliers: 
   return Math.min(1, round3((a + b) / Math.max(bars - outliers, 1)));
 }
 
-export function durationScore(dsMin: number, dsMax: number, first: number, last: number, bars: number, longestRun: number, minBars: number, ideal: number): number {
+export function durationScore(
+  dsMin: number,
+  dsMax: number,
+  first: number,
+  last: number,
+  bars: number,
+  longestRun: number,
+  minBars: number,
+  ideal: number,
+): number {
   if (bars < minBars || dsMax <= dsMin || last <= first) return 0;
   const coverage = Math.min(1, Math.ceil(((last - first) / (dsMax - dsMin)) * 1000) / 1000);
   const consistency = Math.min(1, Math.ceil((longestRun / ideal) * 1000) / 1000);
@@ -153,7 +165,9 @@ export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[],
   deltas.sort((a, b) => a - b);
   const nonZero = deltas.filter((d) => d > 0);
   if (nonZero.length < 3) return null;
-  let mode = nonZero[0], modeN = 0, run = 0;
+  let mode = nonZero[0],
+    modeN = 0,
+    run = 0;
   for (let i = 0; i < nonZero.length; i++) {
     run = i > 0 && nonZero[i] === nonZero[i - 1] ? run + 1 : 1;
     if (run > modeN) {
@@ -162,13 +176,26 @@ export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[],
     }
   }
   const tsS = statScore(nonZero, 1);
-  const dsS = statScore([...sizes].sort((a, b) => a - b), 0);
+  const dsS = statScore(
+    [...sizes].sort((a, b) => a - b),
+    0,
+  );
   const h = histogram(Math.floor(dsMin), Math.floor(dsMax), secs, p.hist_bins);
   const fc = frequencyCounts(h, p.hist_mode_sensitivity);
   const hist = Math.max(cvScore(h), bimodalScore(fc.freq, fc.bars, p.hist_bimodal_outlier_removal, p.hist_bimodal_min_hours));
   const dur = durationScore(Math.floor(dsMin), Math.floor(dsMax), secs[0], secs[secs.length - 1], fc.bars, fc.longestRun, p.dur_min_hours, p.dur_ideal_hours);
   const score = round3(tsS.score * p.ts_weight + dsS.score * p.ds_weight + dur * p.dur_weight + hist * p.hist_weight);
   return {
-    score, ts: tsS.score, ds: dsS.score, hist, dur, ts_skew: round3(tsS.skew), ts_mad: tsS.mad, ds_skew: round3(dsS.skew), ds_mad: dsS.mad, ts_mode: mode, bars: fc.bars,
+    score,
+    ts: tsS.score,
+    ds: dsS.score,
+    hist,
+    dur,
+    ts_skew: round3(tsS.skew),
+    ts_mad: tsS.mad,
+    ds_skew: round3(dsS.skew),
+    ds_mad: dsS.mad,
+    ts_mode: mode,
+    bars: fc.bars,
   };
 }

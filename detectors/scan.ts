@@ -133,8 +133,13 @@ export class ScanDetector implements Detector {
       count: 1,
       uids: w.uids,
       figures: {
-        likelihood_ratio: round3(w.lr), eta1: round3(this.eta1), first_contacts: w.contacts, failed: w.failures,
-        [vertical ? 'distinct_ports' : 'distinct_hosts']: w.distinct, theta0: this.cfg.theta0, theta1: this.cfg.theta1,
+        likelihood_ratio: round3(w.lr),
+        eta1: round3(this.eta1),
+        first_contacts: w.contacts,
+        failed: w.failures,
+        [vertical ? 'distinct_ports' : 'distinct_hosts']: w.distinct,
+        theta0: this.cfg.theta0,
+        theta1: this.cfg.theta1,
       },
     };
     this.out.add(f);
@@ -148,7 +153,10 @@ export class ScanDetector implements Detector {
   snapshot(): Json {
     const sources: [string, SourceState][] = [];
     for (const [k, s] of this.sources.entries()) {
-      sources.push([k, { contacts: [...s.contacts.entries()], vertical: [...s.vertical.entries()], horizontal: [...s.horizontal.entries()], source: s.source }]);
+      sources.push([
+        k,
+        { contacts: [...s.contacts.entries()], vertical: [...s.vertical.entries()], horizontal: [...s.horizontal.entries()], source: s.source },
+      ]);
     }
     return { out: this.out.snapshot(), sources } as unknown as Json;
   }

@@ -41,7 +41,8 @@ export class SensitiveDestinationDetector implements Detector {
     if (this.metadata.has(ip)) return 'metadata';
     const end = r.k8s?.resp;
     const onNode = end !== undefined && (end.kind === 'node' || end.host_network === true);
-    if (this.apiIps.has(ip) || (end?.service === 'kubernetes' && end.namespace === 'default') || (onNode && this.cfg.apiserver_ports.includes(r.resp_p))) return 'apiserver';
+    if (this.apiIps.has(ip) || (end?.service === 'kubernetes' && end.namespace === 'default') || (onNode && this.cfg.apiserver_ports.includes(r.resp_p)))
+      return 'apiserver';
     if (onNode && this.cfg.kubelet_ports.includes(r.resp_p)) return 'kubelet';
     return null;
   }
@@ -89,7 +90,13 @@ export class SensitiveDestinationDetector implements Detector {
   }
 
   snapshot(): Json {
-    return { out: this.out.snapshot(), seen: this.seen.snapshot(), normal: [...this.normal.map.keys()], start: this.window.start, seconds: this.window.seconds };
+    return {
+      out: this.out.snapshot(),
+      seen: this.seen.snapshot(),
+      normal: [...this.normal.map.keys()],
+      start: this.window.start,
+      seconds: this.window.seconds,
+    };
   }
 
   restore(s: Json): void {

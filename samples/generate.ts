@@ -111,7 +111,15 @@ class Builder {
     this.convs.push({ startUs: spec.startUs, packets: tcpSession({ ...spec, rng: this.rng }, e) });
   }
 
-  udp(client: Peer, server: Peer, startUs: number, rttUs: number, messages: { from: 'client' | 'server'; data: Buffer; gapUs?: number }[], framer: Framer, label: string): void {
+  udp(
+    client: Peer,
+    server: Peer,
+    startUs: number,
+    rttUs: number,
+    messages: { from: 'client' | 'server'; data: Buffer; gapUs?: number }[],
+    framer: Framer,
+    label: string,
+  ): void {
     const e = newUdpExpect(client, server, label);
     this.expects.push(e);
     this.convs.push({ startUs, packets: udpFlow({ client, server, startUs, rttUs, messages, framer, rng: this.rng }, e) });
@@ -119,7 +127,8 @@ class Builder {
 
   /** glibc-style lookup: A and AAAA queries from one socket, answered by CoreDNS. */
   dnsLookup(clientIp: string, serverIp: string, startUs: number, name: string, answer: DnsLookupAnswer, framer: Framer, label: string): number {
-    const id1 = this.rng.int(0, 0xffff), id2 = this.rng.int(0, 0xffff);
+    const id1 = this.rng.int(0, 0xffff),
+      id2 = this.rng.int(0, 0xffff);
     const q = (id: number, type: number) => dnsMessage({ id, response: false, rd: true, questions: [{ name, type }] });
     const soa: DnsRecord = {
       name: 'cluster.local',
@@ -193,7 +202,8 @@ type DnsLookupAnswer = { kind: 'a'; a: string; cname?: string } | { kind: 'nxdom
 
 function jsonBody(rng: Rng, items: number): Buffer {
   const rows = [];
-  for (let i = 0; i < items; i++) rows.push({ id: rng.int(1000, 99999), sku: `SKU-${rng.int(100000, 999999)}`, qty: rng.int(1, 9), price: rng.int(100, 99999) / 100 });
+  for (let i = 0; i < items; i++)
+    rows.push({ id: rng.int(1000, 99999), sku: `SKU-${rng.int(100000, 999999)}`, qty: rng.int(1, 9), price: rng.int(100, 99999) / 100 });
   return Buffer.from(JSON.stringify({ items: rows, page: 1 }));
 }
 
@@ -206,10 +216,15 @@ function httpExchange(rng: Rng, host: string): { req: Buffer; res: Buffer } {
     ['X-Request-Id', rng.bytes(8).toString('hex')],
   ]);
   const body = p === '/healthz' ? Buffer.from('ok') : jsonBody(rng, rng.int(2, 24));
-  const res = httpResponse(200, 'OK', [
-    ['Content-Type', p === '/healthz' ? 'text/plain' : 'application/json'],
-    ['Date', 'Thu, 15 Jan 2026 10:00:00 GMT'],
-  ], body);
+  const res = httpResponse(
+    200,
+    'OK',
+    [
+      ['Content-Type', p === '/healthz' ? 'text/plain' : 'application/json'],
+      ['Date', 'Thu, 15 Jan 2026 10:00:00 GMT'],
+    ],
+    body,
+  );
   return { req, res };
 }
 
@@ -241,10 +256,14 @@ function postgresMessages(rng: Rng): { from: 'client' | 'server'; data: Buffer }
   ];
   const n = rng.int(2, 5);
   for (let i = 0; i < n; i++) {
-    out.push({ from: 'client', data: msg('Q', cstr(`SELECT id, status, total FROM orders WHERE customer_id = ${rng.int(1, 50000)} ORDER BY id DESC LIMIT 20`)) });
+    out.push({
+      from: 'client',
+      data: msg('Q', cstr(`SELECT id, status, total FROM orders WHERE customer_id = ${rng.int(1, 50000)} ORDER BY id DESC LIMIT 20`)),
+    });
     const rows: Buffer[] = [msg('T', rowDescription(['id', 'status', 'total']))];
     const nr = rng.int(1, 20);
-    for (let r = 0; r < nr; r++) rows.push(msg('D', dataRow([String(rng.int(1, 999999)), rng.pick(['paid', 'shipped', 'pending']), (rng.int(100, 99999) / 100).toFixed(2)])));
+    for (let r = 0; r < nr; r++)
+      rows.push(msg('D', dataRow([String(rng.int(1, 999999)), rng.pick(['paid', 'shipped', 'pending']), (rng.int(100, 99999) / 100).toFixed(2)])));
     rows.push(msg('C', cstr(`SELECT ${nr}`)), msg('Z', Buffer.from('I')));
     out.push({ from: 'server', data: Buffer.concat(rows) });
   }
@@ -304,7 +323,12 @@ function redisMessages(rng: Rng, n: number): { from: 'client' | 'server'; data: 
 }
 
 function statsdLine(rng: Rng, pod: string): Buffer {
-  const metrics = [`http.requests:1|c|#pod:${pod}`, `http.latency:${rng.int(1, 400)}|ms|#pod:${pod}`, `cache.hit:1|c|#pod:${pod}`, `queue.depth:${rng.int(0, 50)}|g`];
+  const metrics = [
+    `http.requests:1|c|#pod:${pod}`,
+    `http.latency:${rng.int(1, 400)}|ms|#pod:${pod}`,
+    `cache.hit:1|c|#pod:${pod}`,
+    `queue.depth:${rng.int(0, 50)}|g`,
+  ];
   const lines = [];
   const n = rng.int(1, 4);
   for (let i = 0; i < n; i++) lines.push(rng.pick(metrics));
@@ -355,7 +379,16 @@ function podTraffic(rng: Rng): Builder {
     t = b.dnsLookup(c, dnsSvc, t + 300, FQDN.postgres, { kind: 'a', a: SERVICES.postgres }, podFramer(c), 'dns A+AAAA postgres');
     b.dnsSrv(c, t + 500, `_postgresql._tcp.${FQDN.postgres}`, FQDN.postgres, 5432, podFramer(c));
     t += 2_000;
-    if (a === 0) t = b.dnsLookup(c, dnsSvc, t, 'payments.default.svc.cluster.local', { kind: 'a', cname: 'payments.prod.example.internal', a: '172.20.4.17' }, podFramer(c), 'dns CNAME (ExternalName service)');
+    if (a === 0)
+      t = b.dnsLookup(
+        c,
+        dnsSvc,
+        t,
+        'payments.default.svc.cluster.local',
+        { kind: 'a', cname: 'payments.prod.example.internal', a: '172.20.4.17' },
+        podFramer(c),
+        'dns CNAME (ExternalName service)',
+      );
     for (let i = 0; i < 4; i++) {
       b.tcp({
         client: { mac: podMac(c), ip: c, port: b.port(c) },
@@ -386,21 +419,54 @@ function podTraffic(rng: Rng): Builder {
   for (const c of [PODS.frontend1, PODS.api1, PODS.api2]) {
     const msgs = [];
     for (let i = 0; i < 15; i++) msgs.push({ from: 'client' as const, data: statsdLine(rng, c), gapUs: i === 0 ? 0 : rng.int(2_000_000, 4_000_000) });
-    b.udp({ mac: podMac(c), ip: c, port: b.port(c) }, { mac: gatewayMac(c), ip: PODS.statsd, port: 8125 }, BASE_US + rng.int(200_000, 900_000), 400, msgs, podFramer(c), 'statsd udp');
+    b.udp(
+      { mac: podMac(c), ip: c, port: b.port(c) },
+      { mac: gatewayMac(c), ip: PODS.statsd, port: 8125 },
+      BASE_US + rng.int(200_000, 900_000),
+      400,
+      msgs,
+      podFramer(c),
+      'statsd udp',
+    );
   }
 
   // A refused connection (nothing listens on the metrics port) and a SYN to a deleted pod.
   const f1 = PODS.frontend1;
-  b.tcp({ client: { mac: podMac(f1), ip: f1, port: b.port(f1) }, server: { mac: gatewayMac(f1), ip: PODS.api2, port: 9090 }, startUs: BASE_US + 12_000_000, rttUs: 500, open: 'reject', framer: podFramer(f1), label: 'refused (REJ)' });
+  b.tcp({
+    client: { mac: podMac(f1), ip: f1, port: b.port(f1) },
+    server: { mac: gatewayMac(f1), ip: PODS.api2, port: 9090 },
+    startUs: BASE_US + 12_000_000,
+    rttUs: 500,
+    open: 'reject',
+    framer: podFramer(f1),
+    label: 'refused (REJ)',
+  });
   const a1 = PODS.api1;
-  b.tcp({ client: { mac: podMac(a1), ip: a1, port: b.port(a1) }, server: { mac: gatewayMac(a1), ip: '10.244.2.53', port: 5432 }, startUs: BASE_US + 20_000_000, rttUs: 500, open: 'unanswered', framer: podFramer(a1), label: 'unanswered SYN to a deleted pod (S0)' });
+  b.tcp({
+    client: { mac: podMac(a1), ip: a1, port: b.port(a1) },
+    server: { mac: gatewayMac(a1), ip: '10.244.2.53', port: 5432 },
+    startUs: BASE_US + 20_000_000,
+    rttUs: 500,
+    open: 'unanswered',
+    framer: podFramer(a1),
+    label: 'unanswered SYN to a deleted pod (S0)',
+  });
 
   // Port scan from the debug pod: SYN scan of 100 ports of api-2, same source port (as nmap -sS does).
   const scanPorts = pickPorts(rng, 100, [8080, 8443]);
   const d = PODS.debug;
   let t = BASE_US + 30_000_000;
   for (const p of scanPorts) {
-    b.tcp({ client: { mac: podMac(d), ip: d, port: 45021 }, server: { mac: gatewayMac(d), ip: PODS.api2, port: p }, startUs: t, rttUs: rng.int(300, 700), open: 'syn-scan', scanOpen: p === 8080 || p === 8443, framer: podFramer(d), label: `scan port ${p}` });
+    b.tcp({
+      client: { mac: podMac(d), ip: d, port: 45021 },
+      server: { mac: gatewayMac(d), ip: PODS.api2, port: p },
+      startUs: t,
+      rttUs: rng.int(300, 700),
+      open: 'syn-scan',
+      scanOpen: p === 8080 || p === 8443,
+      framer: podFramer(d),
+      label: `scan port ${p}`,
+    });
     t += rng.int(50, 400);
   }
   return b;
@@ -422,7 +488,10 @@ function pickPorts(rng: Rng, n: number, include: number[]): number[] {
 
 function vxlanOverlay(rng: Rng, tally: OuterTally): Builder {
   const b = new Builder(rng);
-  const ipIds = new Map<string, number>([[NODES.n1.ip, 0x1a2b], [NODES.n2.ip, 0x7c10]]);
+  const ipIds = new Map<string, number>([
+    [NODES.n1.ip, 0x1a2b],
+    [NODES.n2.ip, 0x7c10],
+  ]);
   const sports = new Set<number>();
   const sport = () => {
     for (;;) {
@@ -434,7 +503,15 @@ function vxlanOverlay(rng: Rng, tally: OuterTally): Builder {
     }
   };
   const framer = (fromNode1: boolean) =>
-    vxlanFramer({ origNode: fromNode1 ? NODES.n1 : NODES.n2, respNode: fromNode1 ? NODES.n2 : NODES.n1, vni: 1, sportOrig: sport(), sportResp: sport(), ipIds, tally });
+    vxlanFramer({
+      origNode: fromNode1 ? NODES.n1 : NODES.n2,
+      respNode: fromNode1 ? NODES.n2 : NODES.n1,
+      vni: 1,
+      sportOrig: sport(),
+      sportResp: sport(),
+      ipIds,
+      tally,
+    });
   const peer = (ipAddr: string, port: number): Peer => ({ mac: podMac(ipAddr), ip: ipAddr, port });
   const clients = [PODS.frontend1, PODS.frontend2, PODS.api1];
 
@@ -445,16 +522,42 @@ function vxlanOverlay(rng: Rng, tally: OuterTally): Builder {
     const fr = framer(true);
     const id = rng.int(0, 0xffff);
     const name = i % 2 === 0 ? FQDN.api : FQDN.redis;
-    b.udp(peer(c, b.port(c)), peer(PODS.coredns2, 53), t, 700, [
-      { from: 'client', data: dnsMessage({ id, response: false, questions: [{ name, type: DnsType.A }] }) },
-      { from: 'server', data: dnsMessage({ id, response: true, aa: true, ra: true, questions: [{ name, type: DnsType.A }], answers: [{ name, type: DnsType.A, ttl: 30, data: i % 2 === 0 ? SERVICES.api : SERVICES.redis }] }) },
-    ], fr, 'dns over vxlan');
+    b.udp(
+      peer(c, b.port(c)),
+      peer(PODS.coredns2, 53),
+      t,
+      700,
+      [
+        { from: 'client', data: dnsMessage({ id, response: false, questions: [{ name, type: DnsType.A }] }) },
+        {
+          from: 'server',
+          data: dnsMessage({
+            id,
+            response: true,
+            aa: true,
+            ra: true,
+            questions: [{ name, type: DnsType.A }],
+            answers: [{ name, type: DnsType.A, ttl: 30, data: i % 2 === 0 ? SERVICES.api : SERVICES.redis }],
+          }),
+        },
+      ],
+      fr,
+      'dns over vxlan',
+    );
     t += 1_000;
     for (let k = 0; k < 2; k++) {
       const msgs = [];
       const x = httpExchange(rng, 'api.default.svc.cluster.local:8080');
       msgs.push({ from: 'client' as const, data: x.req }, { from: 'server' as const, data: x.res });
-      b.tcp({ client: peer(c, b.port(c)), server: peer(PODS.api2, 8080), startUs: t + k * 400_000, rttUs: rng.int(600, 1200), messages: msgs, framer: framer(true), label: 'http over vxlan' });
+      b.tcp({
+        client: peer(c, b.port(c)),
+        server: peer(PODS.api2, 8080),
+        startUs: t + k * 400_000,
+        rttUs: rng.int(600, 1200),
+        messages: msgs,
+        framer: framer(true),
+        label: 'http over vxlan',
+      });
     }
     t += rng.int(1_000_000, 2_500_000);
   }
@@ -462,10 +565,38 @@ function vxlanOverlay(rng: Rng, tally: OuterTally): Builder {
   for (let k = 0; k < 3; k++) {
     const x = httpExchange(rng, 'api.default.svc.cluster.local:8080');
     const c = PODS.frontend3;
-    b.tcp({ client: peer(c, b.port(c)), server: peer(PODS.api1, 8080), startUs: BASE_US + 2_000_000 + k * 3_000_000, rttUs: 800, messages: [{ from: 'client', data: x.req }, { from: 'server', data: x.res }], framer: framer(false), label: 'http over vxlan (node2->node1)' });
+    b.tcp({
+      client: peer(c, b.port(c)),
+      server: peer(PODS.api1, 8080),
+      startUs: BASE_US + 2_000_000 + k * 3_000_000,
+      rttUs: 800,
+      messages: [
+        { from: 'client', data: x.req },
+        { from: 'server', data: x.res },
+      ],
+      framer: framer(false),
+      label: 'http over vxlan (node2->node1)',
+    });
   }
-  b.tcp({ client: peer(PODS.api1, b.port(PODS.api1)), server: peer(PODS.postgres, 5432), startUs: BASE_US + 3_500_000, rttUs: 900, messages: postgresMessages(rng), framer: framer(true), label: 'postgres over vxlan' });
-  b.tcp({ client: peer(PODS.api1, b.port(PODS.api1)), server: peer(PODS.redis, 6379), startUs: BASE_US + 4_200_000, rttUs: 700, messages: redisMessages(rng, 4), close: 'rst-server', framer: framer(true), label: 'redis over vxlan, reset by server' });
+  b.tcp({
+    client: peer(PODS.api1, b.port(PODS.api1)),
+    server: peer(PODS.postgres, 5432),
+    startUs: BASE_US + 3_500_000,
+    rttUs: 900,
+    messages: postgresMessages(rng),
+    framer: framer(true),
+    label: 'postgres over vxlan',
+  });
+  b.tcp({
+    client: peer(PODS.api1, b.port(PODS.api1)),
+    server: peer(PODS.redis, 6379),
+    startUs: BASE_US + 4_200_000,
+    rttUs: 700,
+    messages: redisMessages(rng, 4),
+    close: 'rst-server',
+    framer: framer(true),
+    label: 'redis over vxlan, reset by server',
+  });
   return b;
 }
 
@@ -476,7 +607,16 @@ function scanSample(rng: Rng): Builder {
   // Vertical: 200 ports of one pod, 3 open.
   let t = BASE_US + 10_000;
   for (const p of pickPorts(rng, 200, [8080, 8443, 9100])) {
-    b.tcp({ client: { mac: podMac(d), ip: d, port: 51422 }, server: { mac: gatewayMac(d), ip: PODS.api2, port: p }, startUs: t, rttUs: rng.int(250, 600), open: 'syn-scan', scanOpen: p === 8080 || p === 8443 || p === 9100, framer: fr, label: `vertical scan port ${p}` });
+    b.tcp({
+      client: { mac: podMac(d), ip: d, port: 51422 },
+      server: { mac: gatewayMac(d), ip: PODS.api2, port: p },
+      startUs: t,
+      rttUs: rng.int(250, 600),
+      open: 'syn-scan',
+      scanOpen: p === 8080 || p === 8443 || p === 9100,
+      framer: fr,
+      label: `vertical scan port ${p}`,
+    });
     t += rng.int(40, 300);
   }
   // Horizontal: port 22 on 50 pods of node 2; 2 run sshd, 3 addresses are unused (no reply).
@@ -509,19 +649,85 @@ function failedConnections(rng: Rng): Builder {
   const server = (ipAddr: string, port: number) => ({ mac: gatewayMac(c), ip: ipAddr, port });
   const x = () => {
     const e = httpExchange(rng, 'api.default.svc.cluster.local:8080');
-    return [{ from: 'client' as const, data: e.req }, { from: 'server' as const, data: e.res }];
+    return [
+      { from: 'client' as const, data: e.req },
+      { from: 'server' as const, data: e.res },
+    ];
   };
   let t = BASE_US + 1_000;
   const step = () => (t += 1_000_000);
   b.tcp({ client: client(), server: server(PODS.api2, 9090), startUs: t, rttUs: 400, open: 'reject', framer: fr, label: 'REJ: SYN answered by RST' });
-  b.tcp({ client: client(), server: server('10.244.2.53', 8080), startUs: step(), rttUs: 400, open: 'unanswered', synRetries: 2, framer: fr, label: 'S0: SYN and two retransmissions, no answer' });
-  b.tcp({ client: client(), server: server(SERVICES.api, 8080), startUs: step(), rttUs: 400, messages: x(), close: 'rst-client', framer: fr, label: 'RSTO: established, client aborts with RST' });
-  b.tcp({ client: client(), server: server(SERVICES.api, 8080), startUs: step(), rttUs: 400, messages: x(), close: 'rst-server', framer: fr, label: 'RSTR: established, server aborts with RST' });
+  b.tcp({
+    client: client(),
+    server: server('10.244.2.53', 8080),
+    startUs: step(),
+    rttUs: 400,
+    open: 'unanswered',
+    synRetries: 2,
+    framer: fr,
+    label: 'S0: SYN and two retransmissions, no answer',
+  });
+  b.tcp({
+    client: client(),
+    server: server(SERVICES.api, 8080),
+    startUs: step(),
+    rttUs: 400,
+    messages: x(),
+    close: 'rst-client',
+    framer: fr,
+    label: 'RSTO: established, client aborts with RST',
+  });
+  b.tcp({
+    client: client(),
+    server: server(SERVICES.api, 8080),
+    startUs: step(),
+    rttUs: 400,
+    messages: x(),
+    close: 'rst-server',
+    framer: fr,
+    label: 'RSTR: established, server aborts with RST',
+  });
   b.tcp({ client: client(), server: server(PODS.api2, 8443), startUs: step(), rttUs: 400, open: 'syn-fin', framer: fr, label: 'SH: SYN then FIN, no answer' });
-  b.tcp({ client: client(), server: server(PODS.api2, 8443), startUs: step(), rttUs: 400, open: 'syn-rst', framer: fr, label: 'RSTOS0: SYN then RST from the client, no answer' });
-  b.tcp({ client: client(), server: server(SERVICES.redis, 6379), startUs: step(), rttUs: 400, open: 'midstream', messages: redisMessages(rng, 3), close: 'none', framer: fr, label: 'OTH: picked up mid-stream, no SYN, no close' });
-  b.tcp({ client: client(), server: server(SERVICES.api, 8080), startUs: step(), rttUs: 400, messages: x(), close: 'none', framer: fr, label: 'S1: established, not closed' });
-  b.tcp({ client: client(), server: server(SERVICES.api, 8080), startUs: step(), rttUs: 400, messages: x(), close: 'fin', framer: fr, label: 'SF: normal, for reference' });
+  b.tcp({
+    client: client(),
+    server: server(PODS.api2, 8443),
+    startUs: step(),
+    rttUs: 400,
+    open: 'syn-rst',
+    framer: fr,
+    label: 'RSTOS0: SYN then RST from the client, no answer',
+  });
+  b.tcp({
+    client: client(),
+    server: server(SERVICES.redis, 6379),
+    startUs: step(),
+    rttUs: 400,
+    open: 'midstream',
+    messages: redisMessages(rng, 3),
+    close: 'none',
+    framer: fr,
+    label: 'OTH: picked up mid-stream, no SYN, no close',
+  });
+  b.tcp({
+    client: client(),
+    server: server(SERVICES.api, 8080),
+    startUs: step(),
+    rttUs: 400,
+    messages: x(),
+    close: 'none',
+    framer: fr,
+    label: 'S1: established, not closed',
+  });
+  b.tcp({
+    client: client(),
+    server: server(SERVICES.api, 8080),
+    startUs: step(),
+    rttUs: 400,
+    messages: x(),
+    close: 'fin',
+    framer: fr,
+    label: 'SF: normal, for reference',
+  });
   return b;
 }
 
@@ -535,9 +741,13 @@ const SEEDS: Record<SampleName, number> = { 'pod-traffic': 0x0e57, 'vxlan-overla
 async function writeSample(name: SampleName, outDir: string): Promise<SampleResult> {
   const rng = new Rng(SEEDS[name]);
   const tally: OuterTally = new Map();
-  const b = name === 'pod-traffic' ? podTraffic(rng) : name === 'vxlan-overlay' ? vxlanOverlay(rng, tally) : name === 'scan' ? scanSample(rng) : failedConnections(rng);
+  const b =
+    name === 'pod-traffic' ? podTraffic(rng) : name === 'vxlan-overlay' ? vxlanOverlay(rng, tally) : name === 'scan' ? scanSample(rng) : failedConnections(rng);
   // Stable sort by start time: conversations built in program order keep it on ties.
-  const convs = b.convs.map((c, i) => ({ c, i })).sort((x, y) => x.c.startUs - y.c.startUs || x.i - y.i).map((x) => x.c);
+  const convs = b.convs
+    .map((c, i) => ({ c, i }))
+    .sort((x, y) => x.c.startUs - y.c.startUs || x.i - y.i)
+    .map((x) => x.c);
   const file = path.join(outDir, `${name}.pcap`);
   const w = PcapWriter.create(file);
   for (const p of mergeByTime(convs[Symbol.iterator]())) {
@@ -547,9 +757,21 @@ async function writeSample(name: SampleName, outDir: string): Promise<SampleResu
   const connections = [...b.expects];
   for (const o of tally.values()) {
     connections.push({
-      ts: o.ts, proto: 'udp', orig_h: o.src, orig_p: o.sport, resp_h: o.dst, resp_p: o.dport,
-      conn_state: 'S0', history: 'D', orig_pkts: o.pkts, resp_pkts: 0, orig_bytes: o.ipBytes - 28 * o.pkts, resp_bytes: 0,
-      orig_ip_bytes: o.ipBytes, resp_ip_bytes: 0, label: 'vxlan underlay (outer UDP, one direction per source port)',
+      ts: o.ts,
+      proto: 'udp',
+      orig_h: o.src,
+      orig_p: o.sport,
+      resp_h: o.dst,
+      resp_p: o.dport,
+      conn_state: 'S0',
+      history: 'D',
+      orig_pkts: o.pkts,
+      resp_pkts: 0,
+      orig_bytes: o.ipBytes - 28 * o.pkts,
+      resp_bytes: 0,
+      orig_ip_bytes: o.ipBytes,
+      resp_ip_bytes: 0,
+      label: 'vxlan underlay (outer UDP, one direction per source port)',
     });
   }
   if (name === 'vxlan-overlay') for (const e of b.expects) Object.assign(e, { tunnel_type: 'vxlan', tunnel_id: 1 });
@@ -577,7 +799,10 @@ if (require.main === module) {
       for (const r of res) {
         const states = new Map<string, number>();
         for (const c of r.connections) states.set(c.conn_state, (states.get(c.conn_state) ?? 0) + 1);
-        const st = [...states].sort().map(([k, v]) => `${k}=${v}`).join(' ');
+        const st = [...states]
+          .sort()
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
         console.log(`${r.file}: ${r.packets} packets, ${r.bytes} bytes, ${r.connections.length} connections (${st})`);
       }
     },

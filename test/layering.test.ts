@@ -94,7 +94,11 @@ describe('layering: parsers -> detectors -> src, no cycles', function () {
   const graph = importGraph(files);
 
   it('finds the source tree', function () {
-    for (const l of LAYERS) assert.ok(files.some((f) => f.startsWith(`${l}/`)), `no files under ${l}/`);
+    for (const l of LAYERS)
+      assert.ok(
+        files.some((f) => f.startsWith(`${l}/`)),
+        `no files under ${l}/`,
+      );
     assert.ok(files.length > 100, `only ${files.length} source files`);
   });
 
@@ -117,7 +121,9 @@ describe('layering: parsers -> detectors -> src, no cycles', function () {
   });
 
   it('keeps the record contract (parsers/record) at the bottom', function () {
-    const bad = [...graph].filter(([f]) => f.startsWith('parsers/record/')).flatMap(([f, deps]) => deps.filter((d) => !d.startsWith('parsers/record/')).map((d) => `${f} -> ${d}`));
+    const bad = [...graph]
+      .filter(([f]) => f.startsWith('parsers/record/'))
+      .flatMap(([f, deps]) => deps.filter((d) => !d.startsWith('parsers/record/')).map((d) => `${f} -> ${d}`));
     assert.deepEqual(bad, []);
   });
 

@@ -47,9 +47,12 @@ class HubbleView {
     const p = this.c.podAt(ip, t);
     if (p) {
       return {
-        ID: 1000 + Number(ip.split('.')[3]), identity: 20000 + p.workload.length * 7 + p.ns.length, namespace: p.ns,
+        ID: 1000 + Number(ip.split('.')[3]),
+        identity: 20000 + p.workload.length * 7 + p.ns.length,
+        namespace: p.ns,
         labels: [...Object.entries(p.labels).map(([k, v]) => `k8s:${k}=${v}`), `k8s:io.kubernetes.pod.namespace=${p.ns}`],
-        pod_name: p.name, workloads: [{ name: p.workload, kind: p.kind }],
+        pod_name: p.name,
+        workloads: [{ name: p.workload, kind: p.kind }],
       };
     }
     const node = this.c.nodeOf(ip);
@@ -59,7 +62,13 @@ class HubbleView {
   }
 
   /** The backend a service connection from client:port lands on (kube-proxy's choice, stable per connection). */
-  private dnat(server: string, sport: number, client: string, cport: number, t: number): { ip: string; port: number; svc?: { name: string; namespace: string } } {
+  private dnat(
+    server: string,
+    sport: number,
+    client: string,
+    cport: number,
+    t: number,
+  ): { ip: string; port: number; svc?: { name: string; namespace: string } } {
     const s = this.c.service(server);
     if (!s) return { ip: server, port: sport };
     const port = s.ports.find((p) => p.port === sport);
@@ -78,8 +87,10 @@ class HubbleView {
     const proto = b[23];
     const l4 = 14 + ihl;
     if (proto !== 6 && proto !== 17) return null;
-    const src = ipText(b, 26), dst = ipText(b, 30);
-    const sp = b.readUInt16BE(l4), dp = b.readUInt16BE(l4 + 2);
+    const src = ipText(b, 26),
+      dst = ipText(b, 30);
+    const sp = b.readUInt16BE(l4),
+      dp = b.readUInt16BE(l4 + 2);
     const t = p.tsUs / 1e6 - T0;
     // Clients use ephemeral ports (>= 32768), servers well-known ones.
     const reply = sp < dp;
@@ -99,11 +110,17 @@ class HubbleView {
     }
     const ports = reply ? { source_port: d.port, destination_port: cport } : { source_port: cport, destination_port: d.port };
     const flow: Record<string, unknown> = {
-      time: rfc3339(p.tsUs), uuid: `ev-${++this.n}`, verdict: denied ? 'DROPPED' : 'FORWARDED',
+      time: rfc3339(p.tsUs),
+      uuid: `ev-${++this.n}`,
+      verdict: denied ? 'DROPPED' : 'FORWARDED',
       IP: { source: reply ? d.ip : client, destination: reply ? client : d.ip, ipVersion: 'IPv4' },
       l4: proto === 6 ? { TCP: { ...ports, flags } } : { UDP: ports },
-      source: this.endpoint(reply ? d.ip : client, t), destination: this.endpoint(reply ? client : d.ip, t),
-      Type: 'L3_L4', node_name: clientPod?.node ?? 'node-1', is_reply: reply, traffic_direction: 'EGRESS',
+      source: this.endpoint(reply ? d.ip : client, t),
+      destination: this.endpoint(reply ? client : d.ip, t),
+      Type: 'L3_L4',
+      node_name: clientPod?.node ?? 'node-1',
+      is_reply: reply,
+      traffic_direction: 'EGRESS',
     };
     if (d.svc) flow[reply ? 'source_service' : 'destination_service'] = d.svc;
     if (denied) flow.drop_reason_desc = 'POLICY_DENIED';
@@ -114,12 +131,22 @@ class HubbleView {
     const t = e.tsUs / 1e6 - T0;
     const d = this.dnat(e.server, 53, e.client, e.clientPort, t);
     const flow = {
-      time: rfc3339(e.tsUs), uuid: `ev-${++this.n}`, verdict: 'FORWARDED',
+      time: rfc3339(e.tsUs),
+      uuid: `ev-${++this.n}`,
+      verdict: 'FORWARDED',
       IP: { source: d.ip, destination: e.client, ipVersion: 'IPv4' },
       l4: { UDP: { source_port: 53, destination_port: e.clientPort } },
-      source: this.endpoint(d.ip, t), destination: this.endpoint(e.client, t),
-      Type: 'L7', node_name: this.c.podAt(e.client, t)?.node ?? 'node-1', is_reply: true, traffic_direction: 'EGRESS',
-      l7: { type: 'RESPONSE', latency_ns: 400000, dns: { query: `${e.query}.`, ips: e.ips.length ? e.ips : undefined, ttl: 30, qtypes: [e.qtype], rcode: e.rcode } },
+      source: this.endpoint(d.ip, t),
+      destination: this.endpoint(e.client, t),
+      Type: 'L7',
+      node_name: this.c.podAt(e.client, t)?.node ?? 'node-1',
+      is_reply: true,
+      traffic_direction: 'EGRESS',
+      l7: {
+        type: 'RESPONSE',
+        latency_ns: 400000,
+        dns: { query: `${e.query}.`, ips: e.ips.length ? e.ips : undefined, ttl: 30, qtypes: [e.qtype], rcode: e.rcode },
+      },
       source_service: d.svc,
     };
     return JSON.stringify({ flow, node_name: flow.node_name, time: flow.time });
@@ -169,9 +196,13 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<Ev
   hub.end();
   await done;
   return {
-    dir, ...files, labels: traffic.labels, anomalous: traffic.anomalous,
+    dir,
+    ...files,
+    labels: traffic.labels,
+    anomalous: traffic.anomalous,
     surprises: traffic.surprises.map((p) => ({ ip: p.ip, from: T0 + p.from, to: T0 + (p.to ?? Infinity), pod: p.name, workload: `${p.ns}/${p.workload}` })),
-    packets: pcap.packets, hubbleEvents,
+    packets: pcap.packets,
+    hubbleEvents,
   };
 }
 

@@ -43,10 +43,14 @@ export async function runCapture(data: EvalData, config: DetectorConfig = defaul
   const resolver = resolverFor(data);
   const engine = new DetectorEngine({ config, identify: identifyWith(resolver) });
   const records: ConnRecord[] = [];
-  const res = await analyzeFile(data.pcap, (r) => {
-    engine.observe(r);
-    if (!r.interim) records.push(stripForScore(r));
-  }, { tracker: { payload: analyzerFactory((a) => engine.observeApp(a)) }, enrich: resolver.enrich });
+  const res = await analyzeFile(
+    data.pcap,
+    (r) => {
+      engine.observe(r);
+      if (!r.interim) records.push(stripForScore(r));
+    },
+    { tracker: { payload: analyzerFactory((a) => engine.observeApp(a)) }, enrich: resolver.enrich },
+  );
   if (res.error) throw res.error;
   engine.flush();
   return { alerts: engine.alerts(), records };
@@ -74,14 +78,19 @@ export async function runHubble(data: EvalData, config: DetectorConfig = default
     if (rest !== '') yield Buffer.from(rest, 'utf8');
   }
   const errors: string[] = [];
-  await parseFlows(Readable.from(chunks()), { format: 'hubble', source: data.hubble }, (r) => {
-    // Hubble's own identity stays; the imported policies' verdict comes from the resolver.
-    const own = r.k8s;
-    resolver.enrich(r);
-    if (own !== undefined) r.k8s = { ...own, policy: r.k8s?.policy };
-    engine.observe(r);
-    records.push(stripForScore(r));
-  }, (e) => errors.push(e.message));
+  await parseFlows(
+    Readable.from(chunks()),
+    { format: 'hubble', source: data.hubble },
+    (r) => {
+      // Hubble's own identity stays; the imported policies' verdict comes from the resolver.
+      const own = r.k8s;
+      resolver.enrich(r);
+      if (own !== undefined) r.k8s = { ...own, policy: r.k8s?.policy };
+      engine.observe(r);
+      records.push(stripForScore(r));
+    },
+    (e) => errors.push(e.message),
+  );
   if (errors.length > 0) throw new Error(`hubble flows: ${errors.length} bad lines, first: ${errors[0]}`);
   engine.flush();
   return { alerts: engine.alerts(), records };
@@ -102,11 +111,17 @@ export async function runEval(dir: string, seed = DEFAULT_SEED): Promise<EvalRes
 }
 
 function table(name: string, s: EvalScore): string {
-  const lines = [`${name}: ${s.connections} connections (${s.benign} benign), ${s.alerts} alerts, ${s.falseAlerts} false (${s.falsePer10k.toFixed(2)} per 10k benign connections), ${s.surpriseAlerts} on benign surprises`];
-  lines.push(`  ${'detector'.padEnd(22)} ${'labels'.padStart(6)} ${'alerts'.padStart(6)} ${'TP'.padStart(4)} ${'precision'.padStart(9)} ${'recall'.padStart(6)}`);
+  const lines = [
+    `${name}: ${s.connections} connections (${s.benign} benign), ${s.alerts} alerts, ${s.falseAlerts} false (${s.falsePer10k.toFixed(2)} per 10k benign connections), ${s.surpriseAlerts} on benign surprises`,
+  ];
+  lines.push(
+    `  ${'detector'.padEnd(22)} ${'labels'.padStart(6)} ${'alerts'.padStart(6)} ${'TP'.padStart(4)} ${'precision'.padStart(9)} ${'recall'.padStart(6)}`,
+  );
   for (const d of DETECTOR_NAMES) {
     const x = s.perDetector[d];
-    lines.push(`  ${d.padEnd(22)} ${String(x.labels).padStart(6)} ${String(x.alerts).padStart(6)} ${String(x.truePositives).padStart(4)} ${x.precision.toFixed(3).padStart(9)} ${x.recall.toFixed(3).padStart(6)}`);
+    lines.push(
+      `  ${d.padEnd(22)} ${String(x.labels).padStart(6)} ${String(x.alerts).padStart(6)} ${String(x.truePositives).padStart(4)} ${x.precision.toFixed(3).padStart(9)} ${x.recall.toFixed(3).padStart(6)}`,
+    );
   }
   for (const a of s.false) lines.push(`  false: ${describe(a)}`);
   for (const l of s.missed) lines.push(`  missed: ${l.detector} ${l.source} -> ${l.dest.join('|')} (${l.what})`);
@@ -127,19 +142,26 @@ if (require.main === module) {
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-eval-'));
   const seed = opt('--seed') !== undefined ? Number(opt('--seed')) : DEFAULT_SEED;
   const t0 = Date.now();
-  runEval(dir, seed).then((r) => {
-    if (args.includes('--json')) {
-      process.stdout.write(JSON.stringify({ capture: r.capture, hubble: r.hubble }, null, 1) + '\n');
-      return;
-    }
-    process.stdout.write(`eval data${keep !== undefined ? ` in ${dir}` : ''} (seed ${seed}): ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events, ${r.data.labels.length} labels\n`);
-    process.stdout.write(table('capture', r.capture));
-    process.stdout.write(table('hubble', r.hubble));
-    process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  }, (e: Error) => {
-    process.stderr.write(`eval: ${e.stack ?? e.message}\n`);
-    process.exitCode = 1;
-  }).finally(() => {
-    if (keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  runEval(dir, seed)
+    .then(
+      (r) => {
+        if (args.includes('--json')) {
+          process.stdout.write(JSON.stringify({ capture: r.capture, hubble: r.hubble }, null, 1) + '\n');
+          return;
+        }
+        process.stdout.write(
+          `eval data${keep !== undefined ? ` in ${dir}` : ''} (seed ${seed}): ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events, ${r.data.labels.length} labels\n`,
+        );
+        process.stdout.write(table('capture', r.capture));
+        process.stdout.write(table('hubble', r.hubble));
+        process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      },
+      (e: Error) => {
+        process.stderr.write(`eval: ${e.stack ?? e.message}\n`);
+        process.exitCode = 1;
+      },
+    )
+    .finally(() => {
+      if (keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
 }

@@ -34,7 +34,7 @@ export interface EvalScore {
 }
 
 export function sourceOf(a: Alert): string {
-  return a.source.workload !== undefined ? `${a.source.namespace ?? ''}/${a.source.workload}` : a.source.ip ?? '';
+  return a.source.workload !== undefined ? `${a.source.namespace ?? ''}/${a.source.workload}` : (a.source.ip ?? '');
 }
 
 /** Every name the alert's destination goes by. */
@@ -74,17 +74,23 @@ export function score(data: EvalData, run: InputRun): EvalScore {
     const tp = alerts.filter((a) => labels.some((l) => matches(a, l))).length;
     const found = labels.filter((l) => alerts.some((a) => matches(a, l))).length;
     per[d] = {
-      labels: labels.length, alerts: alerts.length, truePositives: tp,
+      labels: labels.length,
+      alerts: alerts.length,
+      truePositives: tp,
       precision: alerts.length === 0 ? (labels.length === 0 ? 1 : 0) : tp / alerts.length,
       recall: labels.length === 0 ? 1 : found / labels.length,
     };
   }
   const falseAlerts = run.alerts.filter((a) => !data.labels.some((l) => matches(a, l)));
   return {
-    connections: run.records.length, benign, alerts: run.alerts.length, falseAlerts: falseAlerts.length,
+    connections: run.records.length,
+    benign,
+    alerts: run.alerts.length,
+    falseAlerts: falseAlerts.length,
     falsePer10k: benign === 0 ? 0 : (falseAlerts.length / benign) * 10_000,
     surpriseAlerts: run.alerts.filter(fromSurprise).length,
-    perDetector: per, false: falseAlerts,
+    perDetector: per,
+    false: falseAlerts,
     missed: data.labels.filter((l) => !run.alerts.some((a) => matches(a, l))),
   };
 }

@@ -85,7 +85,14 @@ class Builder {
     return Math.round((T0 + t) * 1e6);
   }
 
-  tcp(client: string, server: string, sport: number, t: number, messages: TcpMessage[], o: { rttUs?: number; open?: TcpOpen; synRetries?: number; scanOpen?: boolean } = {}): void {
+  tcp(
+    client: string,
+    server: string,
+    sport: number,
+    t: number,
+    messages: TcpMessage[],
+    o: { rttUs?: number; open?: TcpOpen; synRetries?: number; scanOpen?: boolean } = {},
+  ): void {
     const cport = this.port(client);
     if (this.anomaly) this.anomalous.add(`${client}|${cport}`);
     const rng = this.rng;
@@ -94,19 +101,35 @@ class Builder {
     const framer = ethernetFramer(mac(client), gw(client));
     this.convs.push({
       startUs,
-      make: () => tcpSession({
-        client: { mac: mac(client), ip: client, port: cport }, server: { mac: gw(client), ip: server, port: sport },
-        startUs, rttUs, messages, open: o.open, synRetries: o.synRetries, scanOpen: o.scanOpen, framer, rng,
-      }),
+      make: () =>
+        tcpSession({
+          client: { mac: mac(client), ip: client, port: cport },
+          server: { mac: gw(client), ip: server, port: sport },
+          startUs,
+          rttUs,
+          messages,
+          open: o.open,
+          synRetries: o.synRetries,
+          scanOpen: o.scanOpen,
+          framer,
+          rng,
+        }),
     });
   }
 
   http(client: string, server: string, sport: number, t: number, host: string, path: string, resBytes: number, reqBody = 0, rttUs?: number): void {
     const body = reqBody > 0 ? Buffer.alloc(reqBody, 0x61) : undefined;
-    this.tcp(client, server, sport, t, [
-      { from: 'client', data: httpRequest(body ? 'POST' : 'GET', path, host, [['User-Agent', 'svc/1.0']], body) },
-      { from: 'server', data: httpResponse(200, 'OK', [['Content-Type', 'application/json']], Buffer.alloc(resBytes, 0x7b)) },
-    ], { rttUs });
+    this.tcp(
+      client,
+      server,
+      sport,
+      t,
+      [
+        { from: 'client', data: httpRequest(body ? 'POST' : 'GET', path, host, [['User-Agent', 'svc/1.0']], body) },
+        { from: 'server', data: httpResponse(200, 'OK', [['Content-Type', 'application/json']], Buffer.alloc(resBytes, 0x7b)) },
+      ],
+      { rttUs },
+    );
   }
 
   /** One DNS query and its answer through the cluster DNS service. */
@@ -124,10 +147,19 @@ class Builder {
     const framer = ethernetFramer(mac(client), gw(client));
     this.convs.push({
       startUs,
-      make: () => udpFlow({
-        client: { mac: mac(client), ip: client, port: cport }, server: { mac: gw(client), ip: DNS_SVC, port: 53 },
-        startUs, rttUs: rtt, messages: [{ from: 'client', data: q }, { from: 'server', data: r, gapUs: rtt }], framer, rng,
-      }),
+      make: () =>
+        udpFlow({
+          client: { mac: mac(client), ip: client, port: cport },
+          server: { mac: gw(client), ip: DNS_SVC, port: 53 },
+          startUs,
+          rttUs: rtt,
+          messages: [
+            { from: 'client', data: q },
+            { from: 'server', data: r, gapUs: rtt },
+          ],
+          framer,
+          rng,
+        }),
     });
     const qn = qtype === DnsType.A ? 'A' : qtype === 16 ? 'TXT' : qtype === 10 ? 'NULL' : qtype === DnsType.AAAA ? 'AAAA' : String(qtype);
     this.dns.push({ tsUs: startUs + rtt, client, clientPort: cport, server: DNS_SVC, query: name, qtype: qn, rcode, ips: answers.map((x) => x.data) });
@@ -144,7 +176,8 @@ class Builder {
 
   /** Log-normal size around `median` (sigma 0.8): human/API traffic sizes. */
   size(median: number): number {
-    const u1 = Math.max(1e-12, this.rng.next()), u2 = this.rng.next();
+    const u1 = Math.max(1e-12, this.rng.next()),
+      u2 = this.rng.next();
     const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
     return Math.max(64, Math.round(median * Math.exp(0.8 * z)));
   }
@@ -167,16 +200,32 @@ function baseline(b: Builder, c: Cluster): void {
   const apiPods = of('shop', 'api');
   for (const p of apiPods) {
     const [from, to] = life(p);
-    b.poisson(from, to, 15, (t) => b.tcp(p.ip, '10.96.10.2', 5432, t, [
-      { from: 'client', data: Buffer.alloc(rng.int(120, 400), 0x51) }, { from: 'server', data: Buffer.alloc(rng.int(200, 3000), 0x44) },
-    ]));
-    b.poisson(from, to, 20, (t) => b.tcp(p.ip, '10.96.10.3', 6379, t, [
-      { from: 'client', data: Buffer.from(`*2\r\n$3\r\nGET\r\n$12\r\nsession:${rng.int(1000, 9999)}\r\n`) }, { from: 'server', data: Buffer.alloc(rng.int(10, 500), 0x24) },
-    ]));
+    b.poisson(from, to, 15, (t) =>
+      b.tcp(p.ip, '10.96.10.2', 5432, t, [
+        { from: 'client', data: Buffer.alloc(rng.int(120, 400), 0x51) },
+        { from: 'server', data: Buffer.alloc(rng.int(200, 3000), 0x44) },
+      ]),
+    );
+    b.poisson(from, to, 20, (t) =>
+      b.tcp(p.ip, '10.96.10.3', 6379, t, [
+        { from: 'client', data: Buffer.from(`*2\r\n$3\r\nGET\r\n$12\r\nsession:${rng.int(1000, 9999)}\r\n`) },
+        { from: 'server', data: Buffer.alloc(rng.int(10, 500), 0x24) },
+      ]),
+    );
     b.poisson(from, to, 60, (t) => b.http(p.ip, '10.96.20.1', 8080, t, 'ledger.payments', '/v1/entries', rng.int(100, 400), rng.int(200, 800)));
     b.poisson(from, to, 60, (t) => {
       if (rng.next() < 0.5) b.lookup(p.ip, t - 0.004, EXTERNAL.paygate.name, { a: EXTERNAL.paygate.ip });
-      b.tcp(p.ip, EXTERNAL.paygate.ip, 443, t, [{ from: 'client', data: Buffer.alloc(b.size(900), 0x16) }, { from: 'server', data: Buffer.alloc(b.size(2500), 0x17) }], { rttUs: rng.int(15_000, 40_000) });
+      b.tcp(
+        p.ip,
+        EXTERNAL.paygate.ip,
+        443,
+        t,
+        [
+          { from: 'client', data: Buffer.alloc(b.size(900), 0x16) },
+          { from: 'server', data: Buffer.alloc(b.size(2500), 0x17) },
+        ],
+        { rttUs: rng.int(15_000, 40_000) },
+      );
     });
   }
   // Backups to an object store from whichever api pod is up: irregular, sizes vary.
@@ -184,7 +233,17 @@ function baseline(b: Builder, c: Cluster): void {
     const p = c.live('shop', 'api', t)[0];
     if (!p) return;
     if (rng.next() < 0.5) b.lookup(p.ip, t - 0.004, EXTERNAL.backup.name, { a: EXTERNAL.backup.ip });
-    b.tcp(p.ip, EXTERNAL.backup.ip, 443, t, [{ from: 'client', data: Buffer.alloc(b.size(3000), 0x17) }, { from: 'server', data: Buffer.alloc(b.size(400), 0x17) }], { rttUs: rng.int(10_000, 30_000) });
+    b.tcp(
+      p.ip,
+      EXTERNAL.backup.ip,
+      443,
+      t,
+      [
+        { from: 'client', data: Buffer.alloc(b.size(3000), 0x17) },
+        { from: 'server', data: Buffer.alloc(b.size(400), 0x17) },
+      ],
+      { rttUs: rng.int(10_000, 30_000) },
+    );
   });
   for (const p of of('shop', 'worker')) {
     const [from, to] = life(p);
@@ -192,14 +251,27 @@ function baseline(b: Builder, c: Cluster): void {
       if (rng.next() < 0.25) b.lookup(p.ip, t - 0.003, 'api.shop.svc.cluster.local', { a: '10.96.10.1' });
       b.http(p.ip, '10.96.10.1', 80, t, 'api.shop', '/internal/jobs', rng.int(200, 1500));
     });
-    b.poisson(from, to, 60, (t) => b.tcp(p.ip, '10.96.10.3', 6379, t, [
-      { from: 'client', data: Buffer.from('*1\r\n$4\r\nPING\r\n') }, { from: 'server', data: Buffer.from('+PONG\r\n') },
-    ]));
+    b.poisson(from, to, 60, (t) =>
+      b.tcp(p.ip, '10.96.10.3', 6379, t, [
+        { from: 'client', data: Buffer.from('*1\r\n$4\r\nPING\r\n') },
+        { from: 'server', data: Buffer.from('+PONG\r\n') },
+      ]),
+    );
   }
   for (const p of of('payments', 'ledger')) {
     b.poisson(0, SPAN, 90, (t) => {
       if (rng.next() < 0.3) b.lookup(p.ip, t - 0.004, PARTNER.name, { a: PARTNER.ip });
-      b.tcp(p.ip, PARTNER.ip, 443, t, [{ from: 'client', data: Buffer.alloc(b.size(1200), 0x16) }, { from: 'server', data: Buffer.alloc(b.size(900), 0x17) }], { rttUs: rng.int(20_000, 40_000) });
+      b.tcp(
+        p.ip,
+        PARTNER.ip,
+        443,
+        t,
+        [
+          { from: 'client', data: Buffer.alloc(b.size(1200), 0x16) },
+          { from: 'server', data: Buffer.alloc(b.size(900), 0x17) },
+        ],
+        { rttUs: rng.int(20_000, 40_000) },
+      );
     });
   }
   for (const p of of('shop', 'toolbox')) {
@@ -220,14 +292,21 @@ function baseline(b: Builder, c: Cluster): void {
   }
   const op = of('ops', 'operator')[0];
   for (let t = 3; t < SPAN; t += 30) {
-    b.tcp(op.ip, '10.96.0.1', 443, t + rng.next(), [{ from: 'client', data: Buffer.alloc(rng.int(300, 600), 0x16) }, { from: 'server', data: Buffer.alloc(rng.int(1000, 4000), 0x17) }]);
+    b.tcp(op.ip, '10.96.0.1', 443, t + rng.next(), [
+      { from: 'client', data: Buffer.alloc(rng.int(300, 600), 0x16) },
+      { from: 'server', data: Buffer.alloc(rng.int(1000, 4000), 0x17) },
+    ]);
   }
   // CronJob runs: a fresh pod each hour talks to the api and the database for two minutes.
   for (const p of of('batch', 'report')) {
     const [from] = life(p);
     b.lookup(p.ip, from + 5, 'api.shop.svc.cluster.local', { a: '10.96.10.1' });
     for (let i = 0; i < 10; i++) b.http(p.ip, '10.96.10.1', 80, from + 6 + i * 10 + rng.next(), 'api.shop', '/reports/daily', rng.int(2000, 9000));
-    for (let i = 0; i < 5; i++) b.tcp(p.ip, '10.96.10.2', 5432, from + 8 + i * 20 + rng.next(), [{ from: 'client', data: Buffer.alloc(300, 0x51) }, { from: 'server', data: Buffer.alloc(rng.int(2000, 8000), 0x44) }]);
+    for (let i = 0; i < 5; i++)
+      b.tcp(p.ip, '10.96.10.2', 5432, from + 8 + i * 20 + rng.next(), [
+        { from: 'client', data: Buffer.alloc(300, 0x51) },
+        { from: 'server', data: Buffer.alloc(rng.int(2000, 8000), 0x44) },
+      ]);
   }
 }
 
@@ -240,21 +319,53 @@ function hex(rng: Rng, n: number): string {
 function anomalies(b: Builder, c: Cluster): EvalLabel[] {
   const rng = b.rng;
   const pod = (name: string) => c.pods.find((p) => p.name.endsWith(name))!;
-  const toolbox = pod('v5b6n'), worker1 = pod('h7j8k'), worker2 = pod('z3x4c'), fe1 = pod('abcde'), fe2 = pod('fghij'), fe3 = pod('klmno');
-  const apiOld1 = pod('xk2lp'), apiOld2 = pod('m9n8b'), postgres = pod('postgres-0'), redis = pod('redis-0'), ledger = pod('p0o9i'), operator = pod('g5f4d');
+  const toolbox = pod('v5b6n'),
+    worker1 = pod('h7j8k'),
+    worker2 = pod('z3x4c'),
+    fe1 = pod('abcde'),
+    fe2 = pod('fghij'),
+    fe3 = pod('klmno');
+  const apiOld1 = pod('xk2lp'),
+    apiOld2 = pod('m9n8b'),
+    postgres = pod('postgres-0'),
+    redis = pod('redis-0'),
+    ledger = pod('p0o9i'),
+    operator = pod('g5f4d');
   const labels: EvalLabel[] = [];
-  const L = (detector: string, source: PodSpec, dest: string[], what: string) => labels.push({ detector, source: `${source.ns}/${source.workload}`, dest, what });
+  const L = (detector: string, source: PodSpec, dest: string[], what: string) =>
+    labels.push({ detector, source: `${source.ns}/${source.workload}`, dest, what });
   const ssh = (): TcpMessage[] => [
-    { from: 'client', data: Buffer.from('SSH-2.0-OpenSSH_9.6\r\n') }, { from: 'server', data: Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n') },
-    { from: 'client', data: Buffer.alloc(1400, 0x14) }, { from: 'server', data: Buffer.alloc(1100, 0x14) }, { from: 'client', data: Buffer.alloc(3000, 0x5e) },
+    { from: 'client', data: Buffer.from('SSH-2.0-OpenSSH_9.6\r\n') },
+    { from: 'server', data: Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n') },
+    { from: 'client', data: Buffer.alloc(1400, 0x14) },
+    { from: 'server', data: Buffer.alloc(1100, 0x14) },
+    { from: 'client', data: Buffer.alloc(3000, 0x5e) },
   ];
-  const session = (n: number): TcpMessage[] => [{ from: 'client', data: Buffer.alloc(n, 0x30) }, { from: 'server', data: Buffer.alloc(2 * n, 0x31) }, { from: 'client', data: Buffer.alloc(n, 0x32) }];
+  const session = (n: number): TcpMessage[] => [
+    { from: 'client', data: Buffer.alloc(n, 0x30) },
+    { from: 'server', data: Buffer.alloc(2 * n, 0x31) },
+    { from: 'client', data: Buffer.alloc(n, 0x32) },
+  ];
   const keepalive = (count: number, everyS: number): TcpMessage[] => {
     const m: TcpMessage[] = [];
-    for (let i = 0; i < count; i++) m.push({ from: 'client', data: Buffer.from('*1\r\n$4\r\nPING\r\n'), gapUs: i === 0 ? 1000 : everyS * 1e6 }, { from: 'server', data: Buffer.from('+PONG\r\n') });
+    for (let i = 0; i < count; i++)
+      m.push(
+        { from: 'client', data: Buffer.from('*1\r\n$4\r\nPING\r\n'), gapUs: i === 0 ? 1000 : everyS * 1e6 },
+        { from: 'server', data: Buffer.from('+PONG\r\n') },
+      );
     return m;
   };
-  const beacon = (src: PodSpec, ip: string, port: number, host: string, from: number, every: number, jitter: number, resBytes: number, dnsEvery: number | null) => {
+  const beacon = (
+    src: PodSpec,
+    ip: string,
+    port: number,
+    host: string,
+    from: number,
+    every: number,
+    jitter: number,
+    resBytes: number,
+    dnsEvery: number | null,
+  ) => {
     let nextDns = from;
     for (let t = from; t < SPAN - every; t += every) {
       const at = t + (rng.next() - 0.5) * 2 * jitter * every;
@@ -308,10 +419,15 @@ function anomalies(b: Builder, c: Cluster): EvalLabel[] {
     L('new-edge', ledger, ['192.0.2.200'], 'C2 edge');
 
     // Sensitive destinations.
-    for (let i = 0; i < 5; i++) b.tcp(worker2.ip, '10.96.0.1', 443, 9000 + i * 5, [{ from: 'client', data: Buffer.alloc(500, 0x16) }, { from: 'server', data: Buffer.alloc(3000, 0x17) }]);
+    for (let i = 0; i < 5; i++)
+      b.tcp(worker2.ip, '10.96.0.1', 443, 9000 + i * 5, [
+        { from: 'client', data: Buffer.alloc(500, 0x16) },
+        { from: 'server', data: Buffer.alloc(3000, 0x17) },
+      ]);
     L('sensitive-destination', worker2, ['default/kubernetes', '10.96.0.1', '192.168.10.10'], 'worker reads the API server');
     L('new-edge', worker2, ['default/kubernetes', '10.96.0.1', '192.168.10.10'], 'API server edge');
-    for (let i = 0; i < 3; i++) b.http(fe1.ip, '169.254.169.254', 80, 8000 + i * 10, '169.254.169.254', '/latest/meta-data/iam/security-credentials/node-role', 1200);
+    for (let i = 0; i < 3; i++)
+      b.http(fe1.ip, '169.254.169.254', 80, 8000 + i * 10, '169.254.169.254', '/latest/meta-data/iam/security-credentials/node-role', 1200);
     L('sensitive-destination', fe1, ['169.254.169.254'], 'frontend reads cloud metadata credentials');
     L('new-edge', fe1, ['169.254.169.254'], 'metadata edge');
     for (let i = 0; i < 2; i++) b.http(toolbox.ip, '192.168.10.12', 10250, 16_000 + i * 30, '192.168.10.12:10250', '/pods', 9000);
@@ -358,11 +474,34 @@ function anomalies(b: Builder, c: Cluster): EvalLabel[] {
     L('dns-tunnel', ledger, ['partner-feed.example'], 'queried 150 times, never connected to');
 
     // Exfiltration: far above each edge's own baseline.
-    b.tcp(apiOld2.ip, EXTERNAL.backup.ip, 443, 9800, [{ from: 'client', data: Buffer.alloc(8_000_000, 0x17) }, { from: 'server', data: Buffer.alloc(300, 0x17) }], { rttUs: 20_000 });
+    b.tcp(
+      apiOld2.ip,
+      EXTERNAL.backup.ip,
+      443,
+      9800,
+      [
+        { from: 'client', data: Buffer.alloc(8_000_000, 0x17) },
+        { from: 'server', data: Buffer.alloc(300, 0x17) },
+      ],
+      { rttUs: 20_000 },
+    );
     L('exfiltration', apiOld2, ['203.0.113.80', EXTERNAL.backup.name], '8 MB to the object store (baseline ~8 KB per 5 min)');
-    b.tcp(fe1.ip, '10.96.10.1', 80, 15_200, [{ from: 'client', data: httpRequest('POST', '/api/upload', 'api.shop', [], Buffer.alloc(8_000_000, 0x41)) }, { from: 'server', data: httpResponse(200, 'OK', [], Buffer.alloc(50, 0x7b)) }]);
+    b.tcp(fe1.ip, '10.96.10.1', 80, 15_200, [
+      { from: 'client', data: httpRequest('POST', '/api/upload', 'api.shop', [], Buffer.alloc(8_000_000, 0x41)) },
+      { from: 'server', data: httpResponse(200, 'OK', [], Buffer.alloc(50, 0x7b)) },
+    ]);
     L('exfiltration', fe1, ['shop/api', '10.96.10.1'], '8 MB posted to the api (baseline a few KB)');
-    b.tcp(ledger.ip, PARTNER.ip, 443, 16_800, [{ from: 'client', data: Buffer.alloc(3_000_000, 0x17) }, { from: 'server', data: Buffer.alloc(200, 0x17) }], { rttUs: 25_000 });
+    b.tcp(
+      ledger.ip,
+      PARTNER.ip,
+      443,
+      16_800,
+      [
+        { from: 'client', data: Buffer.alloc(3_000_000, 0x17) },
+        { from: 'server', data: Buffer.alloc(200, 0x17) },
+      ],
+      { rttUs: 25_000 },
+    );
     L('exfiltration', ledger, [PARTNER.ip], '3 MB to the partner API (baseline ~2 KB)');
   });
   return labels;
@@ -382,6 +521,8 @@ export function buildTraffic(seed: number, cluster = new Cluster()): Traffic {
   const order = b.convs.map((c, i) => [c.startUs, i] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   const convs = order.map(([, i]) => b.convs[i]);
   b.dns.sort((x, y) => x.tsUs - y.tsUs);
-  const surprises = cluster.pods.filter((p) => p.workload === 'report' || (p.workload === 'api' && p.from >= ROLLOUT_AT - 60) || (p.workload === 'frontend' && p.from >= SCALE_AT));
+  const surprises = cluster.pods.filter(
+    (p) => p.workload === 'report' || (p.workload === 'api' && p.from >= ROLLOUT_AT - 60) || (p.workload === 'frontend' && p.from >= SCALE_AT),
+  );
   return { convs, dns: b.dns, labels, anomalous: b.anomalous, surprises };
 }

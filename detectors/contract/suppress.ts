@@ -23,7 +23,12 @@ export function suppressionActive(rule: Suppression, now: number): boolean {
 }
 
 export function suppressionMatches(rule: Suppression, a: Alert, now: number): boolean {
-  return (rule.detector === '*' || rule.detector === a.detector) && suppressionActive(rule, now) && entityMatches(rule.source, a.source) && entityMatches(rule.destination, a.destination);
+  return (
+    (rule.detector === '*' || rule.detector === a.detector) &&
+    suppressionActive(rule, now) &&
+    entityMatches(rule.source, a.source) &&
+    entityMatches(rule.destination, a.destination)
+  );
 }
 
 /**

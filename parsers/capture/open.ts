@@ -12,15 +12,7 @@ import * as zlib from 'node:zlib';
 import { Readable, pipeline } from 'node:stream';
 import * as pcapParser from 'pcap-parser';
 import { CaptureError, CapturedPacket, CaptureFormat, CaptureSummary, ReadOptions } from './types';
-import {
-  DEFAULT_MAX_PACKET_BYTES,
-  PCAP_GLOBAL_HEADER_BYTES,
-  PCAP_RECORD_HEADER_BYTES,
-  PcapMagic,
-  PcapParser,
-  newCapturedPacket,
-  sniffPcapMagic,
-} from './pcap';
+import { DEFAULT_MAX_PACKET_BYTES, PCAP_GLOBAL_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, PcapMagic, PcapParser, newCapturedPacket, sniffPcapMagic } from './pcap';
 import { PcapngParser } from './pcapng';
 
 export const READ_CHUNK_BYTES = 4 << 20;
@@ -40,11 +32,7 @@ export type StreamOptions = OpenOptions & {
   totalBytes?: number;
 };
 
-export async function readCapture(
-  path: string,
-  onPacket: (p: CapturedPacket) => void,
-  opts: OpenOptions = {},
-): Promise<CaptureSummary> {
+export async function readCapture(path: string, onPacket: (p: CapturedPacket) => void, opts: OpenOptions = {}): Promise<CaptureSummary> {
   const chunkBytes = opts.highWaterMark ?? READ_CHUNK_BYTES;
   let fh: fs.promises.FileHandle;
   try {
@@ -183,11 +171,7 @@ export async function readCaptureStream(
       linktypes = parser.linktypes.slice();
       skippedBlocks = parser.skippedBlocks;
     } else {
-      throw new CaptureError(
-        `not a pcap or pcapng capture (magic 0x${head.toString('hex', 0, Math.min(4, head.length))})`,
-        name,
-        0,
-      );
+      throw new CaptureError(`not a pcap or pcapng capture (magic 0x${head.toString('hex', 0, Math.min(4, head.length))})`, name, 0);
     }
     finished = true;
     onProgress?.(c.consumed, c.fileBytes);
@@ -334,14 +318,7 @@ function viaPcapParser(
       if (c.consumed < PCAP_GLOBAL_HEADER_BYTES) {
         fail(new CaptureError(`file ends inside the pcap file header (${c.consumed} of ${PCAP_GLOBAL_HEADER_BYTES} bytes)`, name, 0));
       } else if (off !== c.consumed) {
-        fail(
-          new CaptureError(
-            `file ends inside packet record ${packets + 1} at offset ${off} (${c.consumed - off} bytes present)`,
-            name,
-            off,
-            packets + 1,
-          ),
-        );
+        fail(new CaptureError(`file ends inside packet record ${packets + 1} at offset ${off} (${c.consumed - off} bytes present)`, name, off, packets + 1));
       } else {
         settled = true;
         resolve({ packets, linktype });

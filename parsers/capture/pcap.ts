@@ -116,11 +116,7 @@ export class PcapParser {
   /** Call at end of input: a partial header or record left over is a truncated file. */
   end(): void {
     if (!this.headerDone) {
-      throw new CaptureError(
-        `file ends inside the pcap file header (${this.carryLen} of ${PCAP_GLOBAL_HEADER_BYTES} bytes)`,
-        this.name,
-        0,
-      );
+      throw new CaptureError(`file ends inside the pcap file header (${this.carryLen} of ${PCAP_GLOBAL_HEADER_BYTES} bytes)`, this.name, 0);
     }
     if (this.carryLen > 0) {
       const need = this.carryLen >= PCAP_RECORD_HEADER_BYTES ? PCAP_RECORD_HEADER_BYTES + this.readCaplen(this.carry, 0) : PCAP_RECORD_HEADER_BYTES;

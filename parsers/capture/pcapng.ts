@@ -290,7 +290,7 @@ export class PcapngParser {
       o += 4 + ((olen + 3) & ~3);
     }
     const exp = tsresol & 0x7f;
-    if ((tsresol & 0x80 ? exp > 63 : exp > 18)) this.fail(`unsupported if_tsresol 0x${tsresol.toString(16)}`);
+    if (tsresol & 0x80 ? exp > 63 : exp > 18) this.fail(`unsupported if_tsresol 0x${tsresol.toString(16)}`);
     this.interfaces.push(makeInterface(linktype, snaplen, tsresol, offsetSec));
   }
 

@@ -19,7 +19,6 @@ export class RecordBuilder {
     private readonly seed: number,
   ) {}
 
-
   connState(c: Conn, history: string): ConnState {
     if (c.kind === Kind.TCP) {
       const t = c.tcp!;
@@ -28,8 +27,7 @@ export class RecordBuilder {
       const oInactive = os === Ep.INACTIVE || os === Ep.PARTIAL;
       const rInactive = rs === Ep.INACTIVE || rs === Ep.PARTIAL;
       if (rs === Ep.RESET) {
-        if (os === Ep.SYN_SENT || os === Ep.SYN_ACK_SENT || (os === Ep.RESET && tcpSize(t.orig) === 0 && tcpSize(t.resp) === 0))
-          return 'REJ';
+        if (os === Ep.SYN_SENT || os === Ep.SYN_ACK_SENT || (os === Ep.RESET && tcpSize(t.orig) === 0 && tcpSize(t.resp) === 0)) return 'REJ';
         return oInactive ? 'RSTRH' : 'RSTR';
       }
       if (os === Ep.RESET) {

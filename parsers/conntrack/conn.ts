@@ -92,7 +92,6 @@ export class TcpEndpoint {
   blocks: number[] | null = null; // sorted [start, end) pairs above lastReassem
   peer!: TcpEndpoint;
   constructor(public isOrig: boolean) {}
-
 }
 
 export class TcpConn {
@@ -113,7 +112,6 @@ export class TcpConn {
     this.orig = this.a;
     this.resp = this.b;
   }
-
 }
 
 export class Conn {
@@ -179,7 +177,6 @@ export class Conn {
     readonly ipProto: number,
     readonly addrLen: number,
   ) {}
-
 }
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -262,7 +259,6 @@ export function tcpSize(e: TcpEndpoint): number {
 export const EMPTY_STRINGS: string[] = [];
 
 // Scratch results of helpers (no per-packet allocation).
-
 
 export function initEndpoint(e: TcpEndpoint, flags: number, firstSeq: number, lastSeq: number): void {
   switch (e.state) {

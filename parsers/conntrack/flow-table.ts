@@ -55,9 +55,18 @@ export class FlowTable<V> {
       if (this.hashes[id] !== h) continue;
       const o = id * KEY_WORDS;
       if (
-        keys[o] === k[0] && keys[o + 1] === k[1] && keys[o + 2] === k[2] && keys[o + 3] === k[3] &&
-        keys[o + 4] === k[4] && keys[o + 5] === k[5] && keys[o + 6] === k[6] && keys[o + 7] === k[7] &&
-        keys[o + 8] === k[8] && keys[o + 9] === k[9] && keys[o + 10] === k[10] && keys[o + 11] === k[11]
+        keys[o] === k[0] &&
+        keys[o + 1] === k[1] &&
+        keys[o + 2] === k[2] &&
+        keys[o + 3] === k[3] &&
+        keys[o + 4] === k[4] &&
+        keys[o + 5] === k[5] &&
+        keys[o + 6] === k[6] &&
+        keys[o + 7] === k[7] &&
+        keys[o + 8] === k[8] &&
+        keys[o + 9] === k[9] &&
+        keys[o + 10] === k[10] &&
+        keys[o + 11] === k[11]
       ) {
         return this.vals[id];
       }

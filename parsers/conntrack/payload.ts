@@ -7,7 +7,6 @@
 import type { ConnInfo } from '../record/app';
 import { ReassemblyBudget, StreamReassembler, type StreamSink } from './reassembly';
 
-
 export interface PayloadObserver {
   /** Ordered bytes of one direction of a TCP connection; buf is valid only during the call. */
   stream(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;

@@ -5,7 +5,39 @@
  */
 import { FlowLayer } from '../decode/layers';
 import type { TrackerOptions } from './options';
-import { ACK, Clock, Conn, Ep, FIN, H_ACK, H_DATA, H_FIN, H_FIN_RST, H_MULTI, H_RST, H_SYN, MAX_BLOCKS, NO_DEADLINE, RST, SC_GAP, SC_RXMT, SC_WIN0, SYN, TOO_LARGE_SEQ_DELTA, TWO32, TcpConn, TcpEndpoint, addHistory, checkHistory, flipRoles, initEndpoint, isClean, scaledHistory, seqDelta, setState } from './conn';
+import {
+  ACK,
+  Clock,
+  Conn,
+  Ep,
+  FIN,
+  H_ACK,
+  H_DATA,
+  H_FIN,
+  H_FIN_RST,
+  H_MULTI,
+  H_RST,
+  H_SYN,
+  MAX_BLOCKS,
+  NO_DEADLINE,
+  RST,
+  SC_GAP,
+  SC_RXMT,
+  SC_WIN0,
+  SYN,
+  TOO_LARGE_SEQ_DELTA,
+  TWO32,
+  TcpConn,
+  TcpEndpoint,
+  addHistory,
+  checkHistory,
+  flipRoles,
+  initEndpoint,
+  isClean,
+  scaledHistory,
+  seqDelta,
+  setState,
+} from './conn';
 
 let gUnderflow = false;
 
@@ -30,7 +62,6 @@ export class TcpSession {
     private readonly clock: Clock,
   ) {}
 
-
   isReuse(t: TcpConn, flags: number, seq: number): boolean {
     if ((flags & SYN) === 0) return false;
     let connOrig = t.orig;
@@ -40,8 +71,7 @@ export class TcpSession {
     }
     if (!(t.orig.didClose || t.resp.didClose)) {
       if (seq === connOrig.startSeq) return false;
-      if ((flags & ACK) === 0 && connOrig.state === Ep.SYN_ACK_SENT && t.resp.state === Ep.INACTIVE && seq === t.resp.startSeq)
-        return false;
+      if ((flags & ACK) === 0 && connOrig.state === Ep.SYN_ACK_SENT && t.resp.state === Ep.INACTIVE && seq === t.resp.startSeq) return false;
       return true;
     }
     return true;
@@ -73,8 +103,7 @@ export class TcpSession {
 
     this.updateHistory(c, ep, flags, relSeq, len);
 
-    if (l.window === 0 && (flags & RST) === 0 && peer.state !== Ep.CLOSED && ep.state !== Ep.RESET)
-      scaledHistory(c, SC_WIN0, 87 /* W */, ep.isOrig);
+    if (l.window === 0 && (flags & RST) === 0 && peer.state !== Ep.CLOSED && ep.state !== Ep.RESET) scaledHistory(c, SC_WIN0, 87 /* W */, ep.isOrig);
 
     if (!t.orig.didClose || !t.resp.didClose) {
       c.lastTs = now;
@@ -113,7 +142,7 @@ export class TcpSession {
     const deltaLast = seqDelta(onePast, ep.lastSeq);
     if ((flags & (SYN | RST)) !== 0 && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
       // untrusted jump
-    } else if (flags & FIN && ep.lastSeq === ((ep.startSeq + 1) >>> 0)) {
+    } else if (flags & FIN && ep.lastSeq === (ep.startSeq + 1) >>> 0) {
       this.updateLastSeq(ep, onePast);
     } else if (ep.state === Ep.RESET) {
       // don't trust sequence numbers after a RST
@@ -237,8 +266,7 @@ export class TcpSession {
         break;
       case Ep.ESTABLISHED:
       case Ep.PARTIAL:
-        if (flags & SYN && ep.state === Ep.PARTIAL && peer.state === Ep.INACTIVE && (flags & ACK) === 0)
-          setState(ep, t, Ep.SYN_SENT);
+        if (flags & SYN && ep.state === Ep.PARTIAL && peer.state === Ep.INACTIVE && (flags & ACK) === 0) setState(ep, t, Ep.SYN_SENT);
         if (flags & FIN && (flags & RST) === 0) {
           setState(ep, t, Ep.CLOSED);
           // FIN after the peer's FIN+RST: that was a normal close after all.

@@ -19,7 +19,29 @@ import { RecordBuilder } from './build-record';
 import { TcpSession } from './tcp-session';
 import { TcpStreams, type PayloadObserverFactory } from './payload';
 import { ReassemblyBudget } from './reassembly';
-import { ACK, Clock, Conn, Ep, H_DATA, Kind, L_FIXED, L_ICMP, L_NONE, L_OTHER, L_TCP, L_TCP_PRE, L_UDP, NO_DEADLINE, N_LISTS, SC_CHK, SYN, TcpConn, checkHistory, flipRoles, scaledHistory } from './conn';
+import {
+  ACK,
+  Clock,
+  Conn,
+  Ep,
+  H_DATA,
+  Kind,
+  L_FIXED,
+  L_ICMP,
+  L_NONE,
+  L_OTHER,
+  L_TCP,
+  L_TCP_PRE,
+  L_UDP,
+  NO_DEADLINE,
+  N_LISTS,
+  SC_CHK,
+  SYN,
+  TcpConn,
+  checkHistory,
+  flipRoles,
+  scaledHistory,
+} from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
 export { DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';

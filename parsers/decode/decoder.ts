@@ -152,9 +152,7 @@ export class PacketDecoder {
    * The layer loop: IP header, fragments, transport, then tunnel detection which either ends the
    * packet or sets up the next layer. `base` is where the packet starts in `buf` (error offsets).
    */
-  private decodeIp(
-    buf: Buffer, base: number, ver: number, off: number, capEnd: number, wireEnd: number, now: number, out: DecodedPacket,
-  ): DecodeStatus {
+  private decodeIp(buf: Buffer, base: number, ver: number, off: number, capEnd: number, wireEnd: number, now: number, out: DecodedPacket): DecodeStatus {
     const li = this.link;
     const fi = this.frag;
     const ti = this.tun;
@@ -173,9 +171,7 @@ export class PacketDecoder {
       layer.tunnel = kind;
       layer.tunnelId = tid;
 
-      const ok = ver === 4
-        ? decodeIpv4(buf, off, capEnd, wireEnd, layer, fi, out, base)
-        : decodeIpv6(buf, off, capEnd, wireEnd, layer, fi, out, base);
+      const ok = ver === 4 ? decodeIpv4(buf, off, capEnd, wireEnd, layer, fi, out, base) : decodeIpv6(buf, off, capEnd, wireEnd, layer, fi, out, base);
       if (!ok) return this.finishMalformed(out, sawBadSum);
       if (layer.ipChecksumBad) sawBadSum = true;
 
@@ -191,9 +187,7 @@ export class PacketDecoder {
           buf = rb;
           base = 0;
           capEnd = wireEnd = rb.length;
-          const ok2 = ver === 4
-            ? decodeIpv4(buf, off, capEnd, wireEnd, layer, fi, out, base)
-            : decodeIpv6(buf, off, capEnd, wireEnd, layer, fi, out, base);
+          const ok2 = ver === 4 ? decodeIpv4(buf, off, capEnd, wireEnd, layer, fi, out, base) : decodeIpv6(buf, off, capEnd, wireEnd, layer, fi, out, base);
           layer.buf = buf;
           layer.srcMacOff = li.srcMacOff;
           layer.dstMacOff = li.dstMacOff;
@@ -205,8 +199,7 @@ export class PacketDecoder {
             return this.finishMalformed(out, sawBadSum);
           }
         } else if (fr === FragResult.TOO_LARGE) {
-          fail(out, 'fragment-too-large',
-            `IP fragment at offset ${fi.offset} with ${fi.dataLen} bytes exceeds the largest datagram`, layer.ipOff - base);
+          fail(out, 'fragment-too-large', `IP fragment at offset ${fi.offset} with ${fi.dataLen} bytes exceeds the largest datagram`, layer.ipOff - base);
           return this.finishMalformed(out, sawBadSum);
         } else {
           out.status = DecodeStatus.FRAGMENT_HELD;
@@ -244,9 +237,7 @@ export class PacketDecoder {
         const t = this.udpTunnelPorts[layer.dport];
         if (t === 0) return this.finishOk(out, sawBadSum);
         if (out.count >= limit) return this.finishDepth(out, sawBadSum);
-        inner = t === PORT_VXLAN
-          ? parseVxlan(buf, layer.payloadOff, pCap, ti, out, base)
-          : parseGeneve(buf, layer.payloadOff, pCap, ti, out, base);
+        inner = t === PORT_VXLAN ? parseVxlan(buf, layer.payloadOff, pCap, ti, out, base) : parseGeneve(buf, layer.payloadOff, pCap, ti, out, base);
       } else if (proto === IpProto.GRE) {
         if (out.count >= limit) return this.finishDepth(out, sawBadSum);
         inner = parseGre(buf, layer.payloadOff, pCap, ti, out, base);

@@ -57,7 +57,10 @@ class Datagram {
   readonly ends: number[] = [];
   readonly data: Buffer[] = [];
 
-  constructor(readonly key: string, now: number) {
+  constructor(
+    readonly key: string,
+    now: number,
+  ) {
     this.firstSeen = now;
   }
 }

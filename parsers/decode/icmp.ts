@@ -15,8 +15,12 @@ export function decodeIcmp(buf: Buffer, layer: FlowLayer, capEnd: number, v6: bo
     return fail(out, `${name}-header-overflow`, `${v6 ? 'ICMPv6' : 'ICMP'} header needs 4 bytes, IP length leaves ${layer.l4Len}`, off - base);
   }
   if (off + 4 > capEnd) {
-    return fail(out, `${name}-header-truncated`,
-      `${v6 ? 'ICMPv6' : 'ICMP'} header truncated: 4 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(
+      out,
+      `${name}-header-truncated`,
+      `${v6 ? 'ICMPv6' : 'ICMP'} header truncated: 4 bytes needed, ${Math.max(0, capEnd - off)} captured`,
+      off - base,
+    );
   }
   const type = buf[off];
   const code = buf[off + 1];

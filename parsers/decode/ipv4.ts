@@ -31,19 +31,24 @@ export function ipv4HeaderSum(buf: Buffer, off: number, len: number): number {
  * the bytes that were on the wire (what the total length may claim). Returns false when malformed.
  */
 export function decodeIpv4(
-  buf: Buffer, off: number, capEnd: number, wireEnd: number, layer: FlowLayer, fi: FragInfo, out: DecodedPacket, base: number,
+  buf: Buffer,
+  off: number,
+  capEnd: number,
+  wireEnd: number,
+  layer: FlowLayer,
+  fi: FragInfo,
+  out: DecodedPacket,
+  base: number,
 ): boolean {
   if (off + 20 > capEnd) {
-    return fail(out, 'ipv4-header-truncated',
-      `IPv4 header truncated: at least 20 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(out, 'ipv4-header-truncated', `IPv4 header truncated: at least 20 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
   }
   const b0 = buf[off];
   if (b0 >> 4 !== 4) return fail(out, 'ipv4-bad-version', `IPv4 header has version ${b0 >> 4}`, off - base);
   const hl = (b0 & 0x0f) << 2;
   if (hl < 20) return fail(out, 'ipv4-bad-ihl', `IPv4 IHL ${hl >> 2} is below the minimum of 5`, off - base);
   if (off + hl > capEnd) {
-    return fail(out, 'ipv4-header-truncated',
-      `IPv4 header truncated: IHL says ${hl} bytes, ${capEnd - off} captured`, off - base);
+    return fail(out, 'ipv4-header-truncated', `IPv4 header truncated: IHL says ${hl} bytes, ${capEnd - off} captured`, off - base);
   }
   let total = buf.readUInt16BE(off + 2);
   // Total length 0 is what TSO-offloaded captures show: the frame itself is the truth.
@@ -52,8 +57,7 @@ export function decodeIpv4(
     return fail(out, 'ipv4-bad-total-length', `IPv4 total length ${total} is smaller than its header (${hl})`, off - base);
   }
   if (off + total > wireEnd) {
-    return fail(out, 'ipv4-total-length-exceeds-frame',
-      `IPv4 total length ${total} exceeds the ${wireEnd - off} bytes on the wire`, off - base);
+    return fail(out, 'ipv4-total-length-exceeds-frame', `IPv4 total length ${total} exceeds the ${wireEnd - off} bytes on the wire`, off - base);
   }
   layer.ipVersion = 4;
   layer.ipOff = off;

@@ -10,11 +10,17 @@ import { FragInfo } from './ipv4';
  * belongs to the fragmentable part. Returns false when malformed.
  */
 export function decodeIpv6(
-  buf: Buffer, off: number, capEnd: number, wireEnd: number, layer: FlowLayer, fi: FragInfo, out: DecodedPacket, base: number,
+  buf: Buffer,
+  off: number,
+  capEnd: number,
+  wireEnd: number,
+  layer: FlowLayer,
+  fi: FragInfo,
+  out: DecodedPacket,
+  base: number,
 ): boolean {
   if (off + 40 > capEnd) {
-    return fail(out, 'ipv6-header-truncated',
-      `IPv6 header truncated: 40 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(out, 'ipv6-header-truncated', `IPv6 header truncated: 40 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
   }
   const v = buf[off] >> 4;
   if (v !== 6) return fail(out, 'ipv6-bad-version', `IPv6 header has version ${v}`, off - base);
@@ -25,8 +31,7 @@ export function decodeIpv6(
   }
   const total = 40 + plen;
   if (off + total > wireEnd) {
-    return fail(out, 'ipv6-payload-length-exceeds-frame',
-      `IPv6 payload length ${plen} exceeds the ${wireEnd - off - 40} bytes on the wire`, off - base);
+    return fail(out, 'ipv6-payload-length-exceeds-frame', `IPv6 payload length ${plen} exceeds the ${wireEnd - off - 40} bytes on the wire`, off - base);
   }
   const ipEnd = off + total;
   layer.ipVersion = 6;
@@ -45,8 +50,7 @@ export function decodeIpv6(
   for (;;) {
     if (next === 0 || next === 43 || next === 60 || next === 51 || next === 135 || next === 44) {
       if (p + 2 > ipEnd) {
-        return fail(out, 'ipv6-ext-header-overflow',
-          `IPv6 extension header ${next} at ${p - off} runs past the payload length`, p - base);
+        return fail(out, 'ipv6-ext-header-overflow', `IPv6 extension header ${next} at ${p - off} runs past the payload length`, p - base);
       }
       if (p + 2 > capEnd) {
         return fail(out, 'ipv6-ext-header-truncated', `IPv6 extension header ${next} truncated`, p - base);
@@ -56,12 +60,10 @@ export function decodeIpv6(
       else if (next === 51) hlen = (buf[p + 1] + 2) << 2;
       else hlen = (buf[p + 1] + 1) << 3;
       if (p + hlen > ipEnd) {
-        return fail(out, 'ipv6-ext-header-overflow',
-          `IPv6 extension header ${next} (${hlen} bytes) runs past the payload length`, p - base);
+        return fail(out, 'ipv6-ext-header-overflow', `IPv6 extension header ${next} (${hlen} bytes) runs past the payload length`, p - base);
       }
       if (p + hlen > capEnd) {
-        return fail(out, 'ipv6-ext-header-truncated',
-          `IPv6 extension header ${next} truncated: ${hlen} bytes needed, ${capEnd - p} captured`, p - base);
+        return fail(out, 'ipv6-ext-header-truncated', `IPv6 extension header ${next} truncated: ${hlen} bytes needed, ${capEnd - p} captured`, p - base);
       }
       if (next === 44) {
         const fo = buf.readUInt16BE(p + 2);

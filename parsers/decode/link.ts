@@ -48,9 +48,7 @@ function isVlanTpid(t: number): boolean {
  * Walks VLAN tags starting with EtherType `type` whose tag begins at `off`; then classifies
  * the final EtherType. `base` turns absolute offsets into packet offsets for errors.
  */
-function finishEtherType(
-  buf: Buffer, type: number, off: number, end: number, li: LinkInfo, out: DecodedPacket, base: number,
-): Link {
+function finishEtherType(buf: Buffer, type: number, off: number, end: number, li: LinkInfo, out: DecodedPacket, base: number): Link {
   let tags = 0;
   while (isVlanTpid(type)) {
     if (off + 4 > end) {

@@ -17,8 +17,7 @@ export function decodeSctp(buf: Buffer, layer: FlowLayer, capEnd: number, out: D
     return fail(out, 'sctp-header-overflow', `SCTP common header needs 12 bytes, IP length leaves ${layer.l4Len}`, off - base);
   }
   if (off + 12 > capEnd) {
-    return fail(out, 'sctp-header-truncated',
-      `SCTP common header truncated: 12 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(out, 'sctp-header-truncated', `SCTP common header truncated: 12 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
   }
   layer.sport = buf.readUInt16BE(off);
   layer.dport = buf.readUInt16BE(off + 2);

@@ -57,13 +57,11 @@ export function decodeTcp(buf: Buffer, layer: FlowLayer, capEnd: number, out: De
     return fail(out, 'tcp-header-overflow', `TCP header needs 20 bytes, IP length leaves ${layer.l4Len}`, off - base);
   }
   if (off + 20 > capEnd) {
-    return fail(out, 'tcp-header-truncated',
-      `TCP header truncated: 20 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(out, 'tcp-header-truncated', `TCP header truncated: 20 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
   }
   const hl = (buf[off + 12] >> 4) << 2;
   if (hl < 20 || hl > layer.l4Len) {
-    return fail(out, 'tcp-bad-data-offset',
-      `TCP data offset ${hl >> 2} (${hl} bytes) is outside 20..${layer.l4Len}`, off + 12 - base);
+    return fail(out, 'tcp-bad-data-offset', `TCP data offset ${hl >> 2} (${hl} bytes) is outside 20..${layer.l4Len}`, off + 12 - base);
   }
   layer.sport = buf.readUInt16BE(off);
   layer.dport = buf.readUInt16BE(off + 2);

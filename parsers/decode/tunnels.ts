@@ -55,8 +55,7 @@ export function parseGeneve(buf: Buffer, off: number, end: number, ti: TunnelInf
   if (buf[off] >> 6 !== 0) return Inner.NONE;
   const optLen = (buf[off] & 0x3f) << 2;
   if (off + 8 + optLen > end) {
-    fail(out, 'geneve-options-truncated',
-      `Geneve options truncated: ${optLen} bytes declared, ${Math.max(0, end - off - 8)} available`, off - base);
+    fail(out, 'geneve-options-truncated', `Geneve options truncated: ${optLen} bytes declared, ${Math.max(0, end - off - 8)} available`, off - base);
     return Inner.MALFORMED;
   }
   ti.kind = TunnelKind.GENEVE;

@@ -13,8 +13,7 @@ export function decodeUdp(buf: Buffer, layer: FlowLayer, capEnd: number, out: De
     return fail(out, 'udp-header-overflow', `UDP header needs 8 bytes, IP length leaves ${layer.l4Len}`, off - base);
   }
   if (off + 8 > capEnd) {
-    return fail(out, 'udp-header-truncated',
-      `UDP header truncated: 8 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
+    return fail(out, 'udp-header-truncated', `UDP header truncated: 8 bytes needed, ${Math.max(0, capEnd - off)} captured`, off - base);
   }
   layer.sport = buf.readUInt16BE(off);
   layer.dport = buf.readUInt16BE(off + 2);

@@ -14,9 +14,7 @@ export const PROTO_UDP = 17;
 export const PROTO_ICMPV6 = 58;
 export const PROTO_SCTP = 132;
 
-const CONN_STATES: ReadonlySet<string> = new Set([
-  'S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH',
-]);
+const CONN_STATES: ReadonlySet<string> = new Set(['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH']);
 
 export function fail(field: string | undefined, reason: string): never {
   throw new FlowFieldError(field, reason);
@@ -24,7 +22,7 @@ export function fail(field: string | undefined, reason: string): never {
 
 /** JSON-ish rendering of a bad value for messages, cut short. */
 export function show(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : (JSON.stringify(v) ?? String(v));
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

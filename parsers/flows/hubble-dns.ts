@@ -32,7 +32,9 @@ function endOf(ep: Ep | undefined): K8sEnd | undefined {
     return e;
   }
   const labels = ep.labels ?? [];
-  return { kind: labels.includes('reserved:world') ? 'external' : labels.includes('reserved:host') || labels.includes('reserved:remote-node') ? 'node' : 'internal' };
+  return {
+    kind: labels.includes('reserved:world') ? 'external' : labels.includes('reserved:host') || labels.includes('reserved:remote-node') ? 'node' : 'internal',
+  };
 }
 
 /** The DNS record and its client context of one Hubble JSON line, or null when it is not a DNS response. */
@@ -64,15 +66,39 @@ export function hubbleDns(line: string): { rec: AppInput; ctx: ConnContext } | n
   const ips = Array.isArray(dns.ips) ? (dns.ips as unknown[]).filter((x): x is string => typeof x === 'string') : [];
   const uid = typeof f.uuid === 'string' ? f.uuid : `hubble-dns-${t}`;
   const rec: DnsLogRecord & { uid: string } = {
-    kind: 'dns', uid, ts: t, proto: obj(obj(f.l4)?.TCP) ? 'tcp' : 'udp', trans_id: 0, rtt: null, query,
-    qclass: 1, qclass_name: 'C_INTERNET', qtype: null, qtype_name: qtype, rcode, rcode_name: RCODES[rcode] ?? String(rcode),
-    AA: false, TC: false, RD: true, RA: true, Z: 0, answers: ips.length ? ips : null, TTLs: null, rejected: false,
-    opcode: 0, opcode_name: 'query', rrs: [],
+    kind: 'dns',
+    uid,
+    ts: t,
+    proto: obj(obj(f.l4)?.TCP) ? 'tcp' : 'udp',
+    trans_id: 0,
+    rtt: null,
+    query,
+    qclass: 1,
+    qclass_name: 'C_INTERNET',
+    qtype: null,
+    qtype_name: qtype,
+    rcode,
+    rcode_name: RCODES[rcode] ?? String(rcode),
+    AA: false,
+    TC: false,
+    RD: true,
+    RA: true,
+    Z: 0,
+    answers: ips.length ? ips : null,
+    TTLs: null,
+    rejected: false,
+    opcode: 0,
+    opcode_name: 'query',
+    rrs: [],
   };
   const client = endOf(obj(f.destination) as Ep | undefined);
   const server = endOf(obj(f.source) as Ep | undefined);
   const ctx: ConnContext = {
-    uid, ts: t, orig_h: ip.destination, resp_h: ip.source, resp_p: typeof udp?.source_port === 'number' ? udp.source_port : 53,
+    uid,
+    ts: t,
+    orig_h: ip.destination,
+    resp_h: ip.source,
+    resp_p: typeof udp?.source_port === 'number' ? udp.source_port : 53,
   };
   if (client !== undefined && server !== undefined) ctx.k8s = { orig: client, resp: server, direction: 'internal', scope: 'other' };
   return { rec, ctx };

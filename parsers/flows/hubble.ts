@@ -23,8 +23,21 @@ import type { ConnK8s, K8sDirection, K8sEnd, K8sEndKind, K8sScope } from '../rec
 import { icmpCounterpart } from '../record/community-id';
 import { UidGenerator } from '../record/uid';
 import {
-  Addr, FormatParser, ParserCounters, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, RecordKit,
-  addrOf, fail, portOf, rfc3339Of, show, splitTs,
+  Addr,
+  FormatParser,
+  ParserCounters,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_SCTP,
+  PROTO_TCP,
+  PROTO_UDP,
+  RecordKit,
+  addrOf,
+  fail,
+  portOf,
+  rfc3339Of,
+  show,
+  splitTs,
 } from './common';
 import type { HubbleFoldOptions } from './types';
 import { parseObject } from './zeek';
@@ -120,7 +133,8 @@ export class HubbleParser implements FormatParser {
 
   line(text: string): void {
     const o = parseObject(text);
-    const f = obj(o.flow) ?? (o.IP !== undefined || o.verdict !== undefined || o.l4 !== undefined || (o.time !== undefined && o.Type !== undefined) ? o : undefined);
+    const f =
+      obj(o.flow) ?? (o.IP !== undefined || o.verdict !== undefined || o.l4 !== undefined || (o.time !== undefined && o.Type !== undefined) ? o : undefined);
     if (f === undefined) {
       // agent_event, debug_event, lost_events and the like: not flows.
       this.counters.ignored++;
@@ -258,9 +272,28 @@ export class HubbleParser implements FormatParser {
 
   private open(key: string, ts: number, ipProto: number, orig: Addr, origP: number, resp: Addr, respP: number): HConn {
     const c: HConn = {
-      key, first: ts, last: ts, ipProto, orig, resp, origP, respP, origPkts: 0, respPkts: 0, origBits: 0, respBits: 0,
-      history: '', services: [], origEp: undefined, respEp: undefined, respService: undefined, origService: undefined,
-      origNode: undefined, respNode: undefined, done: false, table: ipProto === PROTO_TCP ? this.tcp : this.other,
+      key,
+      first: ts,
+      last: ts,
+      ipProto,
+      orig,
+      resp,
+      origP,
+      respP,
+      origPkts: 0,
+      respPkts: 0,
+      origBits: 0,
+      respBits: 0,
+      history: '',
+      services: [],
+      origEp: undefined,
+      respEp: undefined,
+      respService: undefined,
+      origService: undefined,
+      origNode: undefined,
+      respNode: undefined,
+      done: false,
+      table: ipProto === PROTO_TCP ? this.tcp : this.other,
     };
     this.byKey.set(key, c);
     if (this.byKey.size > this.maxConnections) {

@@ -29,11 +29,16 @@ function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRe
   const kit = new RecordKit(opts.localNets ?? defaultNets, opts.communityIdSeed ?? 0);
   const uids = new UidGenerator();
   switch (format) {
-    case 'zeek-tsv': return new ZeekTsvParser(kit, uids, emit, counters);
-    case 'zeek-json': return new ZeekJsonParser(kit, uids, emit);
-    case 'aws-vpc': return new VpcParser(kit, uids, emit, counters);
-    case 'hubble': return new HubbleParser(kit, uids, emit, counters, opts.hubble);
-    case 'ndjson': return new ConnNdjsonParser(kit, emit);
+    case 'zeek-tsv':
+      return new ZeekTsvParser(kit, uids, emit, counters);
+    case 'zeek-json':
+      return new ZeekJsonParser(kit, uids, emit);
+    case 'aws-vpc':
+      return new VpcParser(kit, uids, emit, counters);
+    case 'hubble':
+      return new HubbleParser(kit, uids, emit, counters, opts.hubble);
+    case 'ndjson':
+      return new ConnNdjsonParser(kit, emit);
   }
 }
 
@@ -46,8 +51,16 @@ export function parseFlows(
   if (opts.format !== undefined && !FLOW_FORMATS.includes(opts.format)) throw new Error(`unknown flow format '${String(opts.format)}'`);
   const limit = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const summary: FlowParseSummary = {
-    source: opts.source, format: opts.format ?? null, lines: 0, bytes: 0, records: 0, errors: 0,
-    events: 0, noData: 0, skipData: 0, ignored: 0,
+    source: opts.source,
+    format: opts.format ?? null,
+    lines: 0,
+    bytes: 0,
+    records: 0,
+    errors: 0,
+    events: 0,
+    noData: 0,
+    skipData: 0,
+    ignored: 0,
   };
   const emit = (r: ConnRecord): void => {
     summary.records++;
@@ -106,7 +119,11 @@ export function parseFlows(
       if (splitter === null) {
         // The first non-blank byte decides: a JSON array, or lines.
         let i = 0;
-        while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0xef || buf[i] === 0xbb || buf[i] === 0xbf)) i++;
+        while (
+          i < buf.length &&
+          (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0xef || buf[i] === 0xbb || buf[i] === 0xbf)
+        )
+          i++;
         if (i === buf.length) {
           // Only blanks so far: count their lines and wait.
           summary.lines += countNewlines(buf);

@@ -42,8 +42,7 @@ class Carry {
       this.reset();
       return null;
     }
-    const s =
-      this.parts.length === 0 ? tail.toString('utf8') : Buffer.concat([...this.parts, tail]).toString('utf8');
+    const s = this.parts.length === 0 ? tail.toString('utf8') : Buffer.concat([...this.parts, tail]).toString('utf8');
     this.reset();
     return s;
   }
@@ -153,7 +152,7 @@ export class JsonArraySplitter {
         else if (c === 0x22) this.inString = false;
         continue;
       }
-      if (this.depth === 0 && (c === 0x2c /* , */ || c === 0x5d /* ] */)) {
+      if (this.depth === 0 && (c === 0x2c /* , */ || c === 0x5d) /* ] */) {
         if (segStart >= 0) this.carry.add(chunk.subarray(segStart, i));
         segStart = -1;
         this.finishElement(c === 0x5d);

@@ -5,9 +5,7 @@
  */
 import type { ConnK8s } from '../record/k8s';
 import type { ConnRecord } from '../record/conn';
-import {
-  FormatParser, RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf,
-} from './common';
+import { FormatParser, RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf } from './common';
 import { parseObject } from './zeek';
 
 const TRANSPORT_NUMBERS: Readonly<Record<string, number | undefined>> = { tcp: 6, udp: 17, icmp: 1, unknown_transport: 0 };
@@ -48,7 +46,8 @@ export class ConnNdjsonParser implements FormatParser {
     const resp = addrOf('resp_h', o.resp_h);
     const proto = o.proto;
     if (typeof proto !== 'string' || TRANSPORT_NUMBERS[proto] === undefined) fail('proto', `${show(proto)} is not tcp, udp, icmp or unknown_transport`);
-    const ipProto = o.ip_proto === undefined ? (proto === 'icmp' && orig.bytes.length === 16 ? 58 : TRANSPORT_NUMBERS[proto]!) : countOf('ip_proto', o.ip_proto);
+    const ipProto =
+      o.ip_proto === undefined ? (proto === 'icmp' && orig.bytes.length === 16 ? 58 : TRANSPORT_NUMBERS[proto]!) : countOf('ip_proto', o.ip_proto);
     if (ipProto > 255) fail('ip_proto', `${ipProto} is not an IP protocol number`);
     if (typeof o.uid !== 'string' || o.uid === '') fail('uid', `${show(o.uid)} is not a uid`);
     const e = { orig, resp, origP: portOf('orig_p', o.orig_p), respP: portOf('resp_p', o.resp_p), ipProto };

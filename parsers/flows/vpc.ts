@@ -23,13 +23,23 @@
  */
 import type { ConnRecord, ConnState } from '../record/conn';
 import { UidGenerator } from '../record/uid';
-import {
-  Addr, FormatParser, ParserCounters, PROTO_TCP, RecordKit, addrOf, countOf, fail, portOf, show,
-} from './common';
+import { Addr, FormatParser, ParserCounters, PROTO_TCP, RecordKit, addrOf, countOf, fail, portOf, show } from './common';
 
 export const VPC_DEFAULT_FIELDS: readonly string[] = [
-  'version', 'account-id', 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol',
-  'packets', 'bytes', 'start', 'end', 'action', 'log-status',
+  'version',
+  'account-id',
+  'interface-id',
+  'srcaddr',
+  'dstaddr',
+  'srcport',
+  'dstport',
+  'protocol',
+  'packets',
+  'bytes',
+  'start',
+  'end',
+  'action',
+  'log-status',
 ];
 
 const NAME = /^[a-z][a-z0-9-]*$/;

@@ -8,8 +8,25 @@
 import type { ConnRecord, Transport } from '../record/conn';
 import { UidGenerator } from '../record/uid';
 import {
-  Addr, FormatParser, ParserCounters, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, RecordKit,
-  addrOf, boolOf, countOf, fail, intOf, portOf, rfc3339Of, secondsOf, show, splitTs, stateOf,
+  Addr,
+  FormatParser,
+  ParserCounters,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_TCP,
+  PROTO_UDP,
+  RecordKit,
+  addrOf,
+  boolOf,
+  countOf,
+  fail,
+  intOf,
+  portOf,
+  rfc3339Of,
+  secondsOf,
+  show,
+  splitTs,
+  stateOf,
 } from './common';
 
 /** A field of one row: undefined when unset or absent; '' (TSV) or [] for an empty set/string. */
@@ -19,11 +36,15 @@ const TRANSPORTS: ReadonlySet<string> = new Set(['tcp', 'udp', 'icmp', 'unknown_
 
 function protoNumber(proto: Transport, orig: Addr): number {
   switch (proto) {
-    case 'tcp': return PROTO_TCP;
-    case 'udp': return PROTO_UDP;
+    case 'tcp':
+      return PROTO_TCP;
+    case 'udp':
+      return PROTO_UDP;
     // Zeek's proto says icmp for both families; the address family tells which.
-    case 'icmp': return orig.bytes.length === 16 ? PROTO_ICMPV6 : PROTO_ICMP;
-    default: return 0;
+    case 'icmp':
+      return orig.bytes.length === 16 ? PROTO_ICMPV6 : PROTO_ICMP;
+    default:
+      return 0;
   }
 }
 
@@ -56,7 +77,12 @@ export function zeekRecord(get: Getter, kit: RecordKit, uids: UidGenerator, setS
   const ipProtoRaw = get('ip_proto');
   const ipProto = ipProtoRaw === undefined ? protoNumber(proto, orig) : countOf('ip_proto', ipProtoRaw);
   if (ipProto > 255) fail('ip_proto', `${ipProto} is not an IP protocol number`);
-  if (proto !== 'unknown_transport' && ipProtoRaw !== undefined && protoNumber(proto, orig) !== ipProto && !(proto === 'icmp' && (ipProto === PROTO_ICMP || ipProto === PROTO_ICMPV6)))
+  if (
+    proto !== 'unknown_transport' &&
+    ipProtoRaw !== undefined &&
+    protoNumber(proto, orig) !== ipProto &&
+    !(proto === 'icmp' && (ipProto === PROTO_ICMP || ipProto === PROTO_ICMPV6))
+  )
     fail('ip_proto', `${ipProto} contradicts proto ${proto}`);
   const e = { orig, resp, origP, respP, ipProto };
 
@@ -166,18 +192,24 @@ export class ZeekTsvParser implements FormatParser {
     const key = text.slice(1, cut);
     const value = text.slice(cut + this.sep.length);
     switch (key) {
-      case 'set_separator': this.setSep = unescapeZeek(value); break;
-      case 'empty_field': this.emptyField = unescapeZeek(value); break;
-      case 'unset_field': this.unsetField = unescapeZeek(value); break;
+      case 'set_separator':
+        this.setSep = unescapeZeek(value);
+        break;
+      case 'empty_field':
+        this.emptyField = unescapeZeek(value);
+        break;
+      case 'unset_field':
+        this.unsetField = unescapeZeek(value);
+        break;
       case 'fields': {
         const f = value.split(this.sep);
-        for (const req of ['ts', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto'])
-          if (!f.includes(req)) fail('#fields', `no ${req} column`);
+        for (const req of ['ts', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto']) if (!f.includes(req)) fail('#fields', `no ${req} column`);
         this.fields = f;
         this.index = new Map(f.map((name, i) => [name, i]));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }

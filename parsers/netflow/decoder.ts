@@ -50,8 +50,15 @@ const SET_HEADER = 4;
 
 function newStats(): ExporterStats {
   return {
-    datagrams: 0, flows: 0, malformed: 0, templates: 0, templatesWithdrawn: 0, optionRecords: 0,
-    heldDecoded: 0, undecodableSets: 0, lastSequence: -1,
+    datagrams: 0,
+    flows: 0,
+    malformed: 0,
+    templates: 0,
+    templatesWithdrawn: 0,
+    optionRecords: 0,
+    heldDecoded: 0,
+    undecodableSets: 0,
+    lastSequence: -1,
   };
 }
 
@@ -67,7 +74,10 @@ export class NetflowDecoder {
   private cur: ExporterStats = newStats();
   private curExporter = '';
 
-  constructor(private readonly sink: FlowSink, opts: DecoderOptions = {}) {
+  constructor(
+    private readonly sink: FlowSink,
+    opts: DecoderOptions = {},
+  ) {
     this.store = new TemplateStore(opts);
     this.onProblem = opts.onProblem ?? (() => undefined);
     this.sweepEveryMs = opts.sweepEveryMs ?? 10_000;
@@ -368,8 +378,15 @@ export class NetflowDecoder {
   // ---- shared: templates and data sets ---------------------------------------------------------
 
   private addTemplate(
-    version: number, offset: number, domain: number, tid: number,
-    ies: Int32Array, lens: Int32Array, scopeCount: number, isOptions: boolean, nowMs: number,
+    version: number,
+    offset: number,
+    domain: number,
+    tid: number,
+    ies: Int32Array,
+    lens: Int32Array,
+    scopeCount: number,
+    isOptions: boolean,
+    nowMs: number,
   ): void {
     let minLen = 0;
     for (let i = 0; i < lens.length; i++) {

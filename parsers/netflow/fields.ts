@@ -123,12 +123,36 @@ export interface FlowFields {
 
 export function newFlowFields(): FlowFields {
   const f: FlowFields = {
-    version: 0, exporter: '', domain: 0, templateId: 0, ipVersion: 0,
-    src: new Uint8Array(16), dst: new Uint8Array(16),
-    srcPort: 0, dstPort: 0, proto: 0, tcpFlags: 0, packets: 0, bytes: 0,
-    startMs: NaN, endMs: NaN, startUptime: -1, endUptime: -1, icmpType: -1, icmpCode: -1,
-    inIf: -1, outIf: -1, vlan: -1, direction: -1, endReason: -1, tos: -1, srcMac: -1, dstMac: -1,
-    revPackets: -1, revBytes: -1, revTcpFlags: -1,
+    version: 0,
+    exporter: '',
+    domain: 0,
+    templateId: 0,
+    ipVersion: 0,
+    src: new Uint8Array(16),
+    dst: new Uint8Array(16),
+    srcPort: 0,
+    dstPort: 0,
+    proto: 0,
+    tcpFlags: 0,
+    packets: 0,
+    bytes: 0,
+    startMs: NaN,
+    endMs: NaN,
+    startUptime: -1,
+    endUptime: -1,
+    icmpType: -1,
+    icmpCode: -1,
+    inIf: -1,
+    outIf: -1,
+    vlan: -1,
+    direction: -1,
+    endReason: -1,
+    tos: -1,
+    srcMac: -1,
+    dstMac: -1,
+    revPackets: -1,
+    revBytes: -1,
+    revTcpFlags: -1,
   };
   return f;
 }
@@ -201,16 +225,28 @@ export function applyField(f: FlowFields, ie: number, b: Uint8Array, off: number
       if (len === 2) f.dstPort = u16(b, off);
       break;
     case IE.sourceIPv4Address:
-      if (len === 4) { copyAddr(f.src, b, off, 4); f.ipVersion = 4; }
+      if (len === 4) {
+        copyAddr(f.src, b, off, 4);
+        f.ipVersion = 4;
+      }
       break;
     case IE.destinationIPv4Address:
-      if (len === 4) { copyAddr(f.dst, b, off, 4); f.ipVersion = 4; }
+      if (len === 4) {
+        copyAddr(f.dst, b, off, 4);
+        f.ipVersion = 4;
+      }
       break;
     case IE.sourceIPv6Address:
-      if (len === 16) { copyAddr(f.src, b, off, 16); f.ipVersion = 6; }
+      if (len === 16) {
+        copyAddr(f.src, b, off, 16);
+        f.ipVersion = 6;
+      }
       break;
     case IE.destinationIPv6Address:
-      if (len === 16) { copyAddr(f.dst, b, off, 16); f.ipVersion = 6; }
+      if (len === 16) {
+        copyAddr(f.dst, b, off, 16);
+        f.ipVersion = 6;
+      }
       break;
     case IE.ingressInterface:
       if (len <= 4) f.inIf = readUint(b, off, len);
@@ -226,7 +262,10 @@ export function applyField(f: FlowFields, ie: number, b: Uint8Array, off: number
       break;
     case IE.icmpTypeCodeIPv4:
     case IE.icmpTypeCodeIPv6:
-      if (len === 2) { f.icmpType = b[off]; f.icmpCode = b[off + 1]; }
+      if (len === 2) {
+        f.icmpType = b[off];
+        f.icmpCode = b[off + 1];
+      }
       break;
     case IE.icmpTypeIPv4:
     case IE.icmpTypeIPv6:

@@ -32,12 +32,21 @@ abstract class DatastoreAnalyzer extends BaseAnalyzer {
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
-    this.rec = { kind: 'app', ts: 0, protocol: 'redis', user: null, database: null, application_name: null, server_version: null, client_id: null, commands: [], tls_requested: false, tls_accepted: false };
+    this.rec = {
+      kind: 'app',
+      ts: 0,
+      protocol: 'redis',
+      user: null,
+      database: null,
+      application_name: null,
+      server_version: null,
+      client_id: null,
+      commands: [],
+      tls_requested: false,
+      tls_accepted: false,
+    };
     const bound = Math.min(this.maxBuffer, MAX_LOOK) + 64;
-    this.bufs = [
-      new StreamBuffer(bound, (b, o, e) => this.step(false, b, o, e)),
-      new StreamBuffer(bound, (b, o, e) => this.step(true, b, o, e)),
-    ];
+    this.bufs = [new StreamBuffer(bound, (b, o, e) => this.step(false, b, o, e)), new StreamBuffer(bound, (b, o, e) => this.step(true, b, o, e))];
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {

@@ -12,18 +12,72 @@ import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { DnsLogRecord, DnsResourceRecord } from '../record/app';
 
 export const DNS_TYPE_NAMES: Record<number, string> = {
-  1: 'A', 2: 'NS', 3: 'MD', 4: 'MF', 5: 'CNAME', 6: 'SOA', 7: 'MB', 8: 'MG', 9: 'MR', 10: 'NULL', 11: 'WKS',
-  12: 'PTR', 13: 'HINFO', 14: 'MINFO', 15: 'MX', 16: 'TXT', 17: 'RP', 18: 'AFSDB', 24: 'SIG', 25: 'KEY',
-  28: 'AAAA', 29: 'LOC', 32: 'NIMLOC', 33: 'SRV', 35: 'NAPTR', 39: 'DNAME', 41: 'OPT', 43: 'DS', 44: 'SSHFP',
-  46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 50: 'NSEC3', 51: 'NSEC3PARAM', 52: 'TLSA', 64: 'SVCB', 65: 'HTTPS',
-  99: 'SPF', 249: 'TKEY', 250: 'TSIG', 251: 'IXFR', 252: 'AXFR', 255: '*', 256: 'URI', 257: 'CAA',
+  1: 'A',
+  2: 'NS',
+  3: 'MD',
+  4: 'MF',
+  5: 'CNAME',
+  6: 'SOA',
+  7: 'MB',
+  8: 'MG',
+  9: 'MR',
+  10: 'NULL',
+  11: 'WKS',
+  12: 'PTR',
+  13: 'HINFO',
+  14: 'MINFO',
+  15: 'MX',
+  16: 'TXT',
+  17: 'RP',
+  18: 'AFSDB',
+  24: 'SIG',
+  25: 'KEY',
+  28: 'AAAA',
+  29: 'LOC',
+  32: 'NIMLOC',
+  33: 'SRV',
+  35: 'NAPTR',
+  39: 'DNAME',
+  41: 'OPT',
+  43: 'DS',
+  44: 'SSHFP',
+  46: 'RRSIG',
+  47: 'NSEC',
+  48: 'DNSKEY',
+  50: 'NSEC3',
+  51: 'NSEC3PARAM',
+  52: 'TLSA',
+  64: 'SVCB',
+  65: 'HTTPS',
+  99: 'SPF',
+  249: 'TKEY',
+  250: 'TSIG',
+  251: 'IXFR',
+  252: 'AXFR',
+  255: '*',
+  256: 'URI',
+  257: 'CAA',
 };
 export const DNS_RCODE_NAMES: Record<number, string> = {
-  0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 6: 'YXDOMAIN',
-  7: 'YXRRSET', 8: 'NXRRSET', 9: 'NOTAUTH', 10: 'NOTZONE',
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+  6: 'YXDOMAIN',
+  7: 'YXRRSET',
+  8: 'NXRRSET',
+  9: 'NOTAUTH',
+  10: 'NOTZONE',
 };
 export const DNS_CLASS_NAMES: Record<number, string> = {
-  1: 'C_INTERNET', 2: 'C_CSNET', 3: 'C_CHAOS', 4: 'C_HESIOD', 254: 'C_NONE', 255: 'C_ANY',
+  1: 'C_INTERNET',
+  2: 'C_CSNET',
+  3: 'C_CHAOS',
+  4: 'C_HESIOD',
+  254: 'C_NONE',
+  255: 'C_ANY',
 };
 const OPCODE_NAMES = ['query', 'inverse-query', 'status', 'opcode-3', 'notify', 'update'];
 
@@ -129,7 +183,16 @@ function parseOrFault(buf: Buffer, start: number, end: number): DnsMessage {
   return msg;
 }
 
-function rdata(r: NameReader, section: DnsResourceRecord['section'], name: string, type: number, cls: number, ttl: number, pos: number, rdlen: number): DnsResourceRecord {
+function rdata(
+  r: NameReader,
+  section: DnsResourceRecord['section'],
+  name: string,
+  type: number,
+  cls: number,
+  ttl: number,
+  pos: number,
+  rdlen: number,
+): DnsResourceRecord {
   const buf = r.buf;
   const rdEnd = pos + rdlen;
   const rr: DnsResourceRecord = { section, name, type, type_name: typeName(type), class: cls, ttl, data: '', rdlength: rdlen };
@@ -336,10 +399,7 @@ export class DnsAnalyzer extends BaseAnalyzer {
     super(opts);
     this.streams =
       opts.transport === 'tcp'
-        ? [
-            new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(false, b, o, e)),
-            new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(true, b, o, e)),
-          ]
+        ? [new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(false, b, o, e)), new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(true, b, o, e))]
         : null;
   }
 
@@ -490,11 +550,11 @@ export class DnsAnalyzer extends BaseAnalyzer {
       // Zeek logs the query name lowercased (names are case-insensitive, RFC 4343); rrs keep the case sent.
       query: (q?.name ?? firstAnswer?.name)?.toLowerCase() ?? null,
       qclass: q?.class ?? null,
-      qclass_name: q !== undefined ? DNS_CLASS_NAMES[q.class] ?? `class-${q.class}` : null,
+      qclass_name: q !== undefined ? (DNS_CLASS_NAMES[q.class] ?? `class-${q.class}`) : null,
       qtype: q?.type ?? null,
       qtype_name: q !== undefined ? typeName(q.type) : null,
       rcode: resp?.rcode ?? null,
-      rcode_name: resp !== undefined ? DNS_RCODE_NAMES[resp.rcode] ?? `rcode-${resp.rcode}` : null,
+      rcode_name: resp !== undefined ? (DNS_RCODE_NAMES[resp.rcode] ?? `rcode-${resp.rcode}`) : null,
       AA: resp?.aa ?? false,
       TC: resp?.tc ?? req?.msg.tc ?? false,
       RD: req?.msg.rd ?? resp?.rd ?? false,

@@ -210,7 +210,8 @@ export class HpackDecoder {
         const at = this.pos;
         const size = this.int(buf, end, 5);
         if (fieldsSeen) throw new HpackError('hpack-size-update', 'dynamic table size update after a header field', at);
-        if (size > this.maxTableSize) throw new HpackError('hpack-size-update', `dynamic table size update to ${size} above the allowed ${this.maxTableSize}`, at);
+        if (size > this.maxTableSize)
+          throw new HpackError('hpack-size-update', `dynamic table size update to ${size} above the allowed ${this.maxTableSize}`, at);
         this.table.resize(size);
         continue;
       } else {

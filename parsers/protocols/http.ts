@@ -382,8 +382,15 @@ const enum H {
 /** The header names we keep, lowercase, grouped by length: other names are skipped without making strings. */
 const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
   const names: [string, H][] = [
-    ['host', H.HOST], ['user-agent', H.USER_AGENT], ['referer', H.REFERER], ['origin', H.ORIGIN], ['content-type', H.CONTENT_TYPE],
-    ['content-length', H.CONTENT_LENGTH], ['transfer-encoding', H.TRANSFER_ENCODING], ['upgrade', H.UPGRADE], ['connection', H.CONNECTION],
+    ['host', H.HOST],
+    ['user-agent', H.USER_AGENT],
+    ['referer', H.REFERER],
+    ['origin', H.ORIGIN],
+    ['content-type', H.CONTENT_TYPE],
+    ['content-length', H.CONTENT_LENGTH],
+    ['transfer-encoding', H.TRANSFER_ENCODING],
+    ['upgrade', H.UPGRADE],
+    ['connection', H.CONNECTION],
   ];
   const byLen: [Buffer, H][][] = [];
   for (const [n, h] of names) (byLen[n.length] ??= []).push([Buffer.from(n, 'latin1'), h]);

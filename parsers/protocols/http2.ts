@@ -46,8 +46,20 @@ const PADDED = 0x8;
 const PRIORITY_FLAG = 0x20;
 
 const ERROR_CODES = [
-  'NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR',
-  'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED',
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
 ];
 const errorName = (c: number): string => ERROR_CODES[c] ?? `0x${c.toString(16)}`;
 
@@ -368,7 +380,7 @@ export class Http2Analyzer extends BaseAnalyzer {
       s.origEnd = true;
       request = true;
     } else {
-      s = isOrig ? this.clientStream(sid) : this.streams.get(sid) ?? null;
+      s = isOrig ? this.clientStream(sid) : (this.streams.get(sid) ?? null);
       if (s === null && !isOrig) {
         // A response to a request we did not see (capture started mid-connection, or reset stream).
         s = this.open(sid, this.curTs);

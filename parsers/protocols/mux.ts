@@ -90,8 +90,18 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     accepts: (isOrig, b, o, n) => isOrig && (n < 4 || (b.readUInt32BE(o) >= 8 && b.readUInt32BE(o) <= 10000)),
     create: (o) => new PostgresAnalyzer(o),
   },
-  { name: 'mysql', transports: ['tcp'], accepts: (isOrig, b, o, n) => !isOrig && (n < 5 || (b[o + 3] === 0 && b[o + 4] === 10)), create: (o) => new MysqlAnalyzer(o) },
-  { name: 'kafka', transports: ['tcp'], accepts: (isOrig, b, o, n) => isOrig && (n < 6 || (b[o] === 0 && b.readInt16BE(o + 4) >= 0)), create: (o) => new KafkaAnalyzer(o) },
+  {
+    name: 'mysql',
+    transports: ['tcp'],
+    accepts: (isOrig, b, o, n) => !isOrig && (n < 5 || (b[o + 3] === 0 && b[o + 4] === 10)),
+    create: (o) => new MysqlAnalyzer(o),
+  },
+  {
+    name: 'kafka',
+    transports: ['tcp'],
+    accepts: (isOrig, b, o, n) => isOrig && (n < 6 || (b[o] === 0 && b.readInt16BE(o + 4) >= 0)),
+    create: (o) => new KafkaAnalyzer(o),
+  },
   {
     name: 'mongodb',
     transports: ['tcp'],

@@ -22,10 +22,7 @@ export class SshAnalyzer extends BaseAnalyzer {
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
-    this.bufs = [
-      new StreamBuffer(MAX_LINE, (b, o, e) => this.line(false, b, o, e)),
-      new StreamBuffer(MAX_LINE, (b, o, e) => this.line(true, b, o, e)),
-    ];
+    this.bufs = [new StreamBuffer(MAX_LINE, (b, o, e) => this.line(false, b, o, e)), new StreamBuffer(MAX_LINE, (b, o, e) => this.line(true, b, o, e))];
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {

@@ -19,18 +19,36 @@ const VERSION_NAMES: Record<number, string> = { 0x0300: 'SSLv3', 0x0301: 'TLSv10
 
 /** Names of the suites seen in practice (IANA registry names, as Zeek logs them). */
 export const CIPHER_NAMES: Record<number, string> = {
-  0x0004: 'TLS_RSA_WITH_RC4_128_MD5', 0x0005: 'TLS_RSA_WITH_RC4_128_SHA', 0x000a: 'TLS_RSA_WITH_3DES_EDE_CBC_SHA',
-  0x002f: 'TLS_RSA_WITH_AES_128_CBC_SHA', 0x0035: 'TLS_RSA_WITH_AES_256_CBC_SHA', 0x003c: 'TLS_RSA_WITH_AES_128_CBC_SHA256',
-  0x003d: 'TLS_RSA_WITH_AES_256_CBC_SHA256', 0x009c: 'TLS_RSA_WITH_AES_128_GCM_SHA256', 0x009d: 'TLS_RSA_WITH_AES_256_GCM_SHA384',
-  0x009e: 'TLS_DHE_RSA_WITH_AES_128_GCM_SHA256', 0x009f: 'TLS_DHE_RSA_WITH_AES_256_GCM_SHA384',
-  0x1301: 'TLS_AES_128_GCM_SHA256', 0x1302: 'TLS_AES_256_GCM_SHA384', 0x1303: 'TLS_CHACHA20_POLY1305_SHA256',
-  0xc007: 'TLS_ECDHE_ECDSA_WITH_RC4_128_SHA', 0xc009: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA', 0xc00a: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA',
-  0xc011: 'TLS_ECDHE_RSA_WITH_RC4_128_SHA', 0xc013: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA', 0xc014: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA',
-  0xc023: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256', 0xc024: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384',
-  0xc027: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256', 0xc028: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384',
-  0xc02b: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 0xc02c: 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
-  0xc02f: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 0xc030: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
-  0xcca8: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256', 0xcca9: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
+  0x0004: 'TLS_RSA_WITH_RC4_128_MD5',
+  0x0005: 'TLS_RSA_WITH_RC4_128_SHA',
+  0x000a: 'TLS_RSA_WITH_3DES_EDE_CBC_SHA',
+  0x002f: 'TLS_RSA_WITH_AES_128_CBC_SHA',
+  0x0035: 'TLS_RSA_WITH_AES_256_CBC_SHA',
+  0x003c: 'TLS_RSA_WITH_AES_128_CBC_SHA256',
+  0x003d: 'TLS_RSA_WITH_AES_256_CBC_SHA256',
+  0x009c: 'TLS_RSA_WITH_AES_128_GCM_SHA256',
+  0x009d: 'TLS_RSA_WITH_AES_256_GCM_SHA384',
+  0x009e: 'TLS_DHE_RSA_WITH_AES_128_GCM_SHA256',
+  0x009f: 'TLS_DHE_RSA_WITH_AES_256_GCM_SHA384',
+  0x1301: 'TLS_AES_128_GCM_SHA256',
+  0x1302: 'TLS_AES_256_GCM_SHA384',
+  0x1303: 'TLS_CHACHA20_POLY1305_SHA256',
+  0xc007: 'TLS_ECDHE_ECDSA_WITH_RC4_128_SHA',
+  0xc009: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA',
+  0xc00a: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA',
+  0xc011: 'TLS_ECDHE_RSA_WITH_RC4_128_SHA',
+  0xc013: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA',
+  0xc014: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA',
+  0xc023: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256',
+  0xc024: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384',
+  0xc027: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256',
+  0xc028: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384',
+  0xc02b: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+  0xc02c: 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+  0xc02f: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  0xc030: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  0xcca8: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+  0xcca9: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
   0xccaa: 'TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
 };
 
@@ -64,7 +82,10 @@ export interface ServerHello {
 }
 
 class Fault {
-  constructor(readonly code: string, readonly message: string) {}
+  constructor(
+    readonly code: string,
+    readonly message: string,
+  ) {}
 }
 
 /** Bounds-checked cursor over buf[pos, end). */
@@ -110,7 +131,18 @@ function u16list(c: Cur, what: string): number[] {
 /** Parses a ClientHello body (after the 4-byte handshake header). Throws Fault. */
 export function parseClientHello(buf: Buffer, off: number, end: number): ClientHello {
   const c = new Cur(buf, off, end);
-  const ch: ClientHello = { version: c.u16('client version'), sessionId: Buffer.alloc(0), ciphers: [], extensions: [], groups: [], pointFormats: [], sigAlgs: [], alpn: [], sni: null, supportedVersions: [] };
+  const ch: ClientHello = {
+    version: c.u16('client version'),
+    sessionId: Buffer.alloc(0),
+    ciphers: [],
+    extensions: [],
+    groups: [],
+    pointFormats: [],
+    sigAlgs: [],
+    alpn: [],
+    sni: null,
+    supportedVersions: [],
+  };
   c.need(32, 'client random');
   c.pos += 32;
   const sid = c.vec(1, 'session id');
@@ -202,7 +234,17 @@ export function ja3sString(sh: ServerHello): string {
 export const ja3 = (ch: ClientHello): string => md5(ja3String(ch));
 export const ja3s = (sh: ServerHello): string => md5(ja3sString(sh));
 
-const JA4_VERSIONS: Record<number, string> = { 0x0304: '13', 0x0303: '12', 0x0302: '11', 0x0301: '10', 0x0300: 's3', 0x0002: 's2', 0xfeff: 'd1', 0xfefd: 'd2', 0xfefc: 'd3' };
+const JA4_VERSIONS: Record<number, string> = {
+  0x0304: '13',
+  0x0303: '12',
+  0x0302: '11',
+  0x0301: '10',
+  0x0300: 's3',
+  0x0002: 's2',
+  0xfeff: 'd1',
+  0xfefd: 'd2',
+  0xfefc: 'd3',
+};
 
 /** JA4 (FoxIO, technical_details/JA4.md) of a ClientHello seen over TCP. */
 export function ja4(ch: ClientHello): string {
@@ -226,8 +268,15 @@ export function ja4(ch: ClientHello): string {
   }
   const a = `t${JA4_VERSIONS[v] ?? '00'}${ch.sni !== null ? 'd' : 'i'}${two(ciphers.length)}${two(exts.length)}${alpn}`;
   const b = ciphers.length === 0 ? '000000000000' : sha12(ciphers.map(hex4).sort().join(','));
-  const extList = exts.filter((x) => x !== 0x0000 && x !== 0x0010).map(hex4).sort().join(',');
-  const sig = ch.sigAlgs.filter((x) => !isGrease(x)).map(hex4).join(',');
+  const extList = exts
+    .filter((x) => x !== 0x0000 && x !== 0x0010)
+    .map(hex4)
+    .sort()
+    .join(',');
+  const sig = ch.sigAlgs
+    .filter((x) => !isGrease(x))
+    .map(hex4)
+    .join(',');
   const c = extList.length === 0 && sig.length === 0 ? '000000000000' : sha12(sig.length > 0 ? `${extList}_${sig}` : extList);
   return `${a}_${b}_${c}`;
 }
@@ -235,8 +284,15 @@ export function ja4(ch: ClientHello): string {
 // ---------------------------------------------------------------- X.509 (minimal DER walk)
 
 const OID_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU',
-  '2.5.4.5': 'serialNumber', '1.2.840.113549.1.9.1': 'emailAddress', '0.9.2342.19200300.100.1.25': 'DC',
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.5': 'serialNumber',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '0.9.2342.19200300.100.1.25': 'DC',
 };
 
 interface Tlv {
@@ -503,13 +559,13 @@ export class TlsAnalyzer extends BaseAnalyzer {
   toRecord(): TlsLogRecord {
     const ch = this.client;
     const sh = this.server;
-    const v = sh !== null ? sh.selectedVersion ?? sh.version : null;
+    const v = sh !== null ? (sh.selectedVersion ?? sh.version) : null;
     const resumed = ch !== null && sh !== null && v !== 0x0304 && sh.sessionId.length > 0 && sh.sessionId.equals(ch.sessionId);
     return {
       kind: 'tls',
       ts: this.firstTs,
-      version: v !== null ? VERSION_NAMES[v] ?? `unknown-${v}` : null,
-      cipher: sh !== null ? CIPHER_NAMES[sh.cipher] ?? `unknown-0x${hex4(sh.cipher)}` : null,
+      version: v !== null ? (VERSION_NAMES[v] ?? `unknown-${v}`) : null,
+      cipher: sh !== null ? (CIPHER_NAMES[sh.cipher] ?? `unknown-0x${hex4(sh.cipher)}`) : null,
       cipher_id: sh?.cipher ?? null,
       server_name: ch?.sni ?? null,
       next_protocol: sh?.alpn ?? null,

@@ -47,9 +47,7 @@ export function formatIPv6(b: Bytes, off: number): string {
     if (
       i === 6 &&
       bestBase === 0 &&
-      (bestLen === 6 ||
-        (bestLen === 7 && ((b[off + 14] << 8) | b[off + 15]) !== 1) ||
-        (bestLen === 5 && b[off + 10] === 0xff && b[off + 11] === 0xff))
+      (bestLen === 6 || (bestLen === 7 && ((b[off + 14] << 8) | b[off + 15]) !== 1) || (bestLen === 5 && b[off + 10] === 0xff && b[off + 11] === 0xff))
     ) {
       out += formatIPv4(b, off + 12);
       return out;

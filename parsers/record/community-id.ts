@@ -15,11 +15,24 @@ const PROTO_SCTP = 132;
 // Request/reply counterparts; any other type is one-way (dport = code, never swapped).
 const ICMP4_COUNTERPART = new Int16Array(256).fill(-1);
 const ICMP6_COUNTERPART = new Int16Array(256).fill(-1);
-for (const [a, b] of [[8, 0], [13, 14], [15, 16], [10, 9], [17, 18]]) {
+for (const [a, b] of [
+  [8, 0],
+  [13, 14],
+  [15, 16],
+  [10, 9],
+  [17, 18],
+]) {
   ICMP4_COUNTERPART[a] = b;
   ICMP4_COUNTERPART[b] = a;
 }
-for (const [a, b] of [[128, 129], [133, 134], [135, 136], [130, 131], [139, 140], [144, 145]]) {
+for (const [a, b] of [
+  [128, 129],
+  [133, 134],
+  [135, 136],
+  [130, 131],
+  [139, 140],
+  [144, 145],
+]) {
   ICMP6_COUNTERPART[a] = b;
   ICMP6_COUNTERPART[b] = a;
 }
@@ -90,15 +103,7 @@ export function communityIdFromBytes(
 }
 
 /** Textual variant: addresses as strings (both the same family). Throws on unparsable input. */
-export function communityId(
-  seed: number,
-  proto: number,
-  saddr: string,
-  daddr: string,
-  sport: number,
-  dport: number,
-  base64 = true,
-): string {
+export function communityId(seed: number, proto: number, saddr: string, daddr: string, sport: number, dport: number, base64 = true): string {
   const s = parseAddress(saddr);
   const d = parseAddress(daddr);
   if (!s || !d || s.length !== d.length) throw new Error(`community-id: bad address pair ${saddr} / ${daddr}`);

@@ -11,9 +11,7 @@ export function transportOf(ipProto: number): Transport {
   return ipProto === 6 ? 'tcp' : ipProto === 17 ? 'udp' : ipProto === 1 || ipProto === 58 ? 'icmp' : 'unknown_transport';
 }
 
-export type ConnState =
-  | 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR'
-  | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH';
+export type ConnState = 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR' | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH';
 
 export interface ConnRecord {
   /** First packet, seconds since the epoch (microsecond resolution is meaningful). */

@@ -28,8 +28,16 @@ function priorKnowledgeServer() {
     stream.on('end', () => {
       const body = Buffer.concat(chunks);
       const path = headers[':path'];
-      const rec = { stream_id: stream.id, method: headers[':method'], path, authority: headers[':authority'], scheme: headers[':scheme'],
-        user_agent: headers['user-agent'] ?? null, content_type: headers['content-type'] ?? null, request_body_len: body.length };
+      const rec = {
+        stream_id: stream.id,
+        method: headers[':method'],
+        path,
+        authority: headers[':authority'],
+        scheme: headers[':scheme'],
+        user_agent: headers['user-agent'] ?? null,
+        content_type: headers['content-type'] ?? null,
+        request_body_len: body.length,
+      };
       seen.prior.push(rec);
       if (path === '/demo.v1.Greeter/SayHello') {
         const reply = grpcFrame(Buffer.from(`hello ${body.subarray(5).toString()}`));
@@ -40,7 +48,10 @@ function priorKnowledgeServer() {
       } else if (path === '/demo.v1.Greeter/Fail') {
         // Trailers-only response: status and grpc-status in one HEADERS frame that ends the stream.
         const msg = 'user "émile" not found: 100%';
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': encodeURIComponent(msg) }, { endStream: true });
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': encodeURIComponent(msg) },
+          { endStream: true },
+        );
         Object.assign(rec, { status: 200, resp_content_type: 'application/grpc', response_body_len: 0, grpc_status: 5, grpc_message: msg });
       } else if (path === '/upload') {
         const reply = Buffer.from(JSON.stringify({ received: body.length }));
@@ -101,7 +112,9 @@ function upgradeServer() {
         const [method, uri] = lines[0].split(' ');
         seen.upgrade = { method, uri, host: hdr.host, user_agent: hdr['user-agent'], upgrade: hdr.upgrade };
         // The 101 and the server preface (an empty SETTINGS frame) in one write: one segment.
-        sock.write(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
+        sock.write(
+          Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]),
+        );
       }
       // Wait for the client preface and its SETTINGS, then acknowledge and answer stream 1.
       if (upgraded && buf.length >= 24 + 9 && !sock.answered) {

@@ -40,14 +40,33 @@ export const IPS = {
 
 type Json = Record<string, unknown>;
 
-function pod(ns: string, name: string, o: {
-  ip: string; node: string; labels: Record<string, string>; owner?: [string, string]; created?: number;
-  ports?: { name?: string; containerPort: number; protocol?: string }[]; hostNetwork?: boolean; finished?: number;
-}): Json {
+function pod(
+  ns: string,
+  name: string,
+  o: {
+    ip: string;
+    node: string;
+    labels: Record<string, string>;
+    owner?: [string, string];
+    created?: number;
+    ports?: { name?: string; containerPort: number; protocol?: string }[];
+    hostNetwork?: boolean;
+    finished?: number;
+  },
+): Json {
   const metadata: Json = { name, namespace: ns, uid: `uid-${ns}-${name}`, labels: o.labels, creationTimestamp: iso(o.created ?? -3600) };
-  if (o.owner) metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: o.owner[0], name: o.owner[1], uid: `uid-${o.owner[1]}`, controller: true, blockOwnerDeletion: true }];
-  const status: Json = { phase: o.finished !== undefined ? 'Succeeded' : 'Running', hostIP: o.node === 'node-1' ? IPS.node1 : IPS.node2, podIP: o.ip, podIPs: [{ ip: o.ip }] };
-  if (o.finished !== undefined) status.containerStatuses = [{ name: 'main', state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: iso(o.finished) } } }];
+  if (o.owner)
+    metadata.ownerReferences = [
+      { apiVersion: 'apps/v1', kind: o.owner[0], name: o.owner[1], uid: `uid-${o.owner[1]}`, controller: true, blockOwnerDeletion: true },
+    ];
+  const status: Json = {
+    phase: o.finished !== undefined ? 'Succeeded' : 'Running',
+    hostIP: o.node === 'node-1' ? IPS.node1 : IPS.node2,
+    podIP: o.ip,
+    podIPs: [{ ip: o.ip }],
+  };
+  if (o.finished !== undefined)
+    status.containerStatuses = [{ name: 'main', state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: iso(o.finished) } } }];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -59,7 +78,8 @@ function pod(ns: string, name: string, o: {
 
 function service(ns: string, name: string, ip: string, ports: Json[], selector: Record<string, string>): Json {
   return {
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name, namespace: ns, uid: `uid-svc-${name}`, creationTimestamp: iso(-86400) },
     spec: { type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ports, selector },
   };
@@ -67,19 +87,31 @@ function service(ns: string, name: string, ip: string, ports: Json[], selector: 
 
 function slice(ns: string, svc: string, endpoints: { ip: string; pod: string; node: string }[], ports: Json[]): Json {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
     metadata: { name: `${svc}-x1y2z`, namespace: ns, labels: { 'kubernetes.io/service-name': svc } },
     addressType: 'IPv4',
-    endpoints: endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: true }, nodeName: e.node, targetRef: { kind: 'Pod', name: e.pod, namespace: ns } })),
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: true },
+      nodeName: e.node,
+      targetRef: { kind: 'Pod', name: e.pod, namespace: ns },
+    })),
     ports,
   };
 }
 
 function node(name: string, ip: string): Json {
   return {
-    apiVersion: 'v1', kind: 'Node',
+    apiVersion: 'v1',
+    kind: 'Node',
     metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-    status: { addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }] },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'Hostname', address: name },
+      ],
+    },
   };
 }
 
@@ -93,7 +125,12 @@ export function currentPolicies(): Json[] {
     policy('shop', 'default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }),
     policy('shop', 'api-allow', {
       podSelector: { matchLabels: { app: 'api' } },
-      ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['frontend', 'worker'] }] } }], ports: [{ protocol: 'TCP', port: 'http' }] }],
+      ingress: [
+        {
+          from: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['frontend', 'worker'] }] } }],
+          ports: [{ protocol: 'TCP', port: 'http' }],
+        },
+      ],
     }),
     policy('shop', 'frontend-allow-web', {
       podSelector: { matchLabels: { app: 'frontend' } },
@@ -103,7 +140,10 @@ export function currentPolicies(): Json[] {
       podSelector: { matchLabels: { app: 'postgres' } },
       policyTypes: ['Ingress'],
       ingress: [
-        { from: [{ namespaceSelector: { matchLabels: { team: 'shop' } }, podSelector: { matchLabels: { app: 'api' } } }, { podSelector: {} }], ports: [{ protocol: 'TCP', port: 'pg' }] },
+        {
+          from: [{ namespaceSelector: { matchLabels: { team: 'shop' } }, podSelector: { matchLabels: { app: 'api' } } }, { podSelector: {} }],
+          ports: [{ protocol: 'TCP', port: 'pg' }],
+        },
       ],
     }),
   ];
@@ -116,16 +156,67 @@ export function inventory(): Json {
     node('node-1', IPS.node1),
     node('node-2', IPS.node2),
     // The api's ReplicaSet is in the inventory; the frontend's is not (named from the pod-template-hash convention).
-    { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'api-5c8d7b9f4', namespace: 'shop', ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }] } },
-    pod('shop', 'frontend-7d9f8b6c5d-abcde', { ip: IPS.frontend, node: 'node-1', labels: { app: 'frontend', 'pod-template-hash': '7d9f8b6c5d' }, owner: ['ReplicaSet', 'frontend-7d9f8b6c5d'], ports: [{ name: 'web', containerPort: 8080 }] }),
-    pod('shop', 'api-5c8d7b9f4-xk2lp', { ip: IPS.api, node: 'node-2', labels: { app: 'api', 'pod-template-hash': '5c8d7b9f4' }, owner: ['ReplicaSet', 'api-5c8d7b9f4'], ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }] }),
-    pod('data', 'postgres-0', { ip: IPS.postgres, node: 'node-2', labels: { app: 'postgres' }, owner: ['StatefulSet', 'postgres'], ports: [{ name: 'pg', containerPort: 5432 }] }),
-    pod('kube-system', 'coredns-6f6b679f8f-q8r2t', { ip: IPS.coredns, node: 'node-1', labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '6f6b679f8f' }, owner: ['ReplicaSet', 'coredns-6f6b679f8f'], ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }] }),
+    {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'api-5c8d7b9f4', namespace: 'shop', ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }] },
+    },
+    pod('shop', 'frontend-7d9f8b6c5d-abcde', {
+      ip: IPS.frontend,
+      node: 'node-1',
+      labels: { app: 'frontend', 'pod-template-hash': '7d9f8b6c5d' },
+      owner: ['ReplicaSet', 'frontend-7d9f8b6c5d'],
+      ports: [{ name: 'web', containerPort: 8080 }],
+    }),
+    pod('shop', 'api-5c8d7b9f4-xk2lp', {
+      ip: IPS.api,
+      node: 'node-2',
+      labels: { app: 'api', 'pod-template-hash': '5c8d7b9f4' },
+      owner: ['ReplicaSet', 'api-5c8d7b9f4'],
+      ports: [
+        { name: 'http', containerPort: 8080 },
+        { name: 'metrics', containerPort: 9090 },
+      ],
+    }),
+    pod('data', 'postgres-0', {
+      ip: IPS.postgres,
+      node: 'node-2',
+      labels: { app: 'postgres' },
+      owner: ['StatefulSet', 'postgres'],
+      ports: [{ name: 'pg', containerPort: 5432 }],
+    }),
+    pod('kube-system', 'coredns-6f6b679f8f-q8r2t', {
+      ip: IPS.coredns,
+      node: 'node-1',
+      labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '6f6b679f8f' },
+      owner: ['ReplicaSet', 'coredns-6f6b679f8f'],
+      ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }],
+    }),
     pod('monitoring', 'prometheus-0', { ip: IPS.prometheus, node: 'node-1', labels: { app: 'prometheus' }, owner: ['StatefulSet', 'prometheus'] }),
-    pod('monitoring', 'node-exporter-7xk9p', { ip: IPS.node2, node: 'node-2', hostNetwork: true, labels: { app: 'node-exporter' }, owner: ['DaemonSet', 'node-exporter'], ports: [{ name: 'metrics', containerPort: 9100 }] }),
+    pod('monitoring', 'node-exporter-7xk9p', {
+      ip: IPS.node2,
+      node: 'node-2',
+      hostNetwork: true,
+      labels: { app: 'node-exporter' },
+      owner: ['DaemonSet', 'node-exporter'],
+      ports: [{ name: 'metrics', containerPort: 9100 }],
+    }),
     // IP reuse: the CronJob's pod releases 10.244.1.40 at 10:00:50; a worker pod gets it at 10:01:00.
-    pod('data', 'report-29474400-7bq2m', { ip: IPS.reused, node: 'node-1', labels: { app: 'report' }, owner: ['Job', 'report-29474400'], created: 30, finished: 50 }),
-    pod('shop', 'worker-5b7d9c8f6-mn8pq', { ip: IPS.reused, node: 'node-1', labels: { app: 'worker' }, owner: ['ReplicaSet', 'worker-5b7d9c8f6'], created: 60 }),
+    pod('data', 'report-29474400-7bq2m', {
+      ip: IPS.reused,
+      node: 'node-1',
+      labels: { app: 'report' },
+      owner: ['Job', 'report-29474400'],
+      created: 30,
+      finished: 50,
+    }),
+    pod('shop', 'worker-5b7d9c8f6-mn8pq', {
+      ip: IPS.reused,
+      node: 'node-1',
+      labels: { app: 'worker' },
+      owner: ['ReplicaSet', 'worker-5b7d9c8f6'],
+      created: 60,
+    }),
     service('shop', 'api', IPS.apiSvc, [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }], { app: 'api' }),
     service('data', 'postgres', IPS.postgresSvc, [{ name: 'pg', port: 5432, targetPort: 5432, protocol: 'TCP' }], { app: 'postgres' }),
     service('kube-system', 'kube-dns', IPS.dnsSvc, [{ name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' }], { 'k8s-app': 'kube-dns' }),
@@ -215,12 +306,48 @@ export function capture(): Buffer {
     const framer = ethernetFramer(client.mac, server.mac);
     if (isUdp) {
       const q = dnsMessage({ id: rng.int(0, 0xffff), response: false, rd: true, questions: [{ name: 'api.shop.svc.cluster.local', type: DnsType.A }] });
-      const r = dnsMessage({ id: q.readUInt16BE(0), response: true, aa: true, rd: true, ra: true, questions: [{ name: 'api.shop.svc.cluster.local', type: DnsType.A }], answers: [{ name: 'api.shop.svc.cluster.local', type: DnsType.A, ttl: 30, data: IPS.apiSvc }] });
-      convs.push({ startUs, packets: udpFlow({ client, server, startUs, rttUs: 300, messages: [{ from: 'client', data: q }, { from: 'server', data: r }], framer, rng }) });
+      const r = dnsMessage({
+        id: q.readUInt16BE(0),
+        response: true,
+        aa: true,
+        rd: true,
+        ra: true,
+        questions: [{ name: 'api.shop.svc.cluster.local', type: DnsType.A }],
+        answers: [{ name: 'api.shop.svc.cluster.local', type: DnsType.A, ttl: 30, data: IPS.apiSvc }],
+      });
+      convs.push({
+        startUs,
+        packets: udpFlow({
+          client,
+          server,
+          startUs,
+          rttUs: 300,
+          messages: [
+            { from: 'client', data: q },
+            { from: 'server', data: r },
+          ],
+          framer,
+          rng,
+        }),
+      });
     } else {
       const req = httpRequest('GET', '/healthz', `${s}:${port}`);
       const res = httpResponse(200, 'OK', [['Content-Type', 'text/plain']], Buffer.from('ok'));
-      convs.push({ startUs, packets: tcpSession({ client, server, startUs, rttUs: 400, messages: [{ from: 'client', data: req }, { from: 'server', data: res }], framer, rng }) });
+      convs.push({
+        startUs,
+        packets: tcpSession({
+          client,
+          server,
+          startUs,
+          rttUs: 400,
+          messages: [
+            { from: 'client', data: req },
+            { from: 'server', data: res },
+          ],
+          framer,
+          rng,
+        }),
+      });
     }
   }
   const pkts: Pkt[] = [...mergeByTime(convs[Symbol.iterator]())];

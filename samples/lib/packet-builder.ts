@@ -313,7 +313,10 @@ class NameWriter {
   private readonly seen = new Map<string, number>();
 
   name(fqdn: string): void {
-    const labels = fqdn.replace(/\.$/, '').split('.').filter((l) => l.length > 0);
+    const labels = fqdn
+      .replace(/\.$/, '')
+      .split('.')
+      .filter((l) => l.length > 0);
     for (let i = 0; i < labels.length; i++) {
       const suffix = labels.slice(i).join('.').toLowerCase();
       const at = this.seen.get(suffix);
@@ -345,7 +348,7 @@ class NameWriter {
 export function dnsMessage(m: DnsMessageSpec): Buffer {
   const w = new NameWriter();
   w.u16(m.id);
-  const hi = (m.response ? 0x80 : 0) | (((m.opcode ?? 0) & 0xf) << 3) | (m.aa ? 0x04 : 0) | (m.rd ?? true ? 0x01 : 0);
+  const hi = (m.response ? 0x80 : 0) | (((m.opcode ?? 0) & 0xf) << 3) | (m.aa ? 0x04 : 0) | ((m.rd ?? true) ? 0x01 : 0);
   const lo = (m.ra ? 0x80 : 0) | ((m.rcode ?? 0) & 0xf);
   w.bytes.push(hi, lo);
   w.u16(m.questions.length);

@@ -6,18 +6,7 @@
  * Each conversation also fills a ConnExpect with what a Zeek-compatible analyser should report
  * for it (history letters follow Zeek's update_history() in TCPSessionAdapter.cc).
  */
-import {
-  Flags,
-  Proto,
-  VXLAN_PORT_FLANNEL,
-  ethernet,
-  etherTypeFor,
-  ip,
-  tcp,
-  tcpOptions,
-  udp,
-  vxlan,
-} from './packet-builder';
+import { Flags, Proto, VXLAN_PORT_FLANNEL, ethernet, etherTypeFor, ip, tcp, tcpOptions, udp, vxlan } from './packet-builder';
 
 /** One captured packet: integer microseconds since the epoch and the frame bytes. */
 export interface Pkt {
@@ -115,7 +104,13 @@ function newExpect(proto: ConnExpect['proto'], o: Peer, r: Peer, label: string):
   };
 }
 
-const HIST_SYN = 1, HIST_FIN = 2, HIST_RST = 4, HIST_ACK = 8, HIST_DATA = 16, HIST_MULTI = 32, HIST_FINRST = 64;
+const HIST_SYN = 1,
+  HIST_FIN = 2,
+  HIST_RST = 4,
+  HIST_ACK = 8,
+  HIST_DATA = 16,
+  HIST_MULTI = 32,
+  HIST_FINRST = 64;
 
 /** Zeek's per-endpoint history bookkeeping (TCP_Endpoint::CheckHistory / hist_last_*). */
 class HistoryTracker {
@@ -142,7 +137,9 @@ class HistoryTracker {
 
   tcp(orig: boolean, flags: number, relSeq: number, len: number): void {
     const i = orig ? 0 : 1;
-    const syn = (flags & Flags.SYN) !== 0, fin = (flags & Flags.FIN) !== 0, rst = (flags & Flags.RST) !== 0;
+    const syn = (flags & Flags.SYN) !== 0,
+      fin = (flags & Flags.FIN) !== 0,
+      rst = (flags & Flags.RST) !== 0;
     const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
     if (bits > 1) {
       if (fin && rst) this.check(orig, HIST_FINRST, 'I');
@@ -180,8 +177,7 @@ export type Framer = (ipPacket: Buffer, fromOrig: boolean, srcIp: string, tsUs: 
 
 /** Plain Ethernet between two MACs (optionally 802.1Q-tagged). */
 export function ethernetFramer(origMac: string, respMac: string, vlan?: number): Framer {
-  return (pkt, fromOrig, srcIp) =>
-    ethernet(fromOrig ? { src: origMac, dst: respMac, vlan } : { src: respMac, dst: origMac, vlan }, etherTypeFor(srcIp), pkt);
+  return (pkt, fromOrig, srcIp) => ethernet(fromOrig ? { src: origMac, dst: respMac, vlan } : { src: respMac, dst: origMac, vlan }, etherTypeFor(srcIp), pkt);
 }
 
 export interface Node {
@@ -218,10 +214,7 @@ export function vxlanFramer(s: VxlanFramerSpec): Framer {
     const id = s.ipIds.get(from.ip) ?? 0;
     s.ipIds.set(from.ip, (id + 1) & 0xffff);
     const sport = fromOrig ? s.sportOrig : s.sportResp;
-    const frame = vxlan(
-      { outerEth: { src: from.mac, dst: to.mac }, outerIp: { src: from.ip, dst: to.ip, id, df: false }, sport, dport, vni: s.vni },
-      inner,
-    );
+    const frame = vxlan({ outerEth: { src: from.mac, dst: to.mac }, outerIp: { src: from.ip, dst: to.ip, id, df: false }, sport, dport, vni: s.vni }, inner);
     if (s.tally) {
       const key = `${from.ip} ${sport} ${to.ip} ${dport}`;
       let t = s.tally.get(key);
@@ -278,27 +271,37 @@ export function* tcpSession(s: TcpSessionSpec, expect?: ConnExpect): Generator<P
   const ts0 = s.startUs;
   let t = s.startUs;
   // Sequence state: next sequence number to send per side.
-  const cIsn = rng.u32(), sIsn = rng.u32();
-  let cNxt = cIsn, sNxt = sIsn;
-  const cStart = open === 'midstream' ? cIsn - 1 : cIsn, sStart = open === 'midstream' ? sIsn - 1 : sIsn;
-  let cIpId = rng.int(0, 0xffff), sIpId = rng.int(0, 0xffff);
-  const tsBaseC = rng.u32(), tsBaseS = rng.u32();
+  const cIsn = rng.u32(),
+    sIsn = rng.u32();
+  let cNxt = cIsn,
+    sNxt = sIsn;
+  const cStart = open === 'midstream' ? cIsn - 1 : cIsn,
+    sStart = open === 'midstream' ? sIsn - 1 : sIsn;
+  let cIpId = rng.int(0, 0xffff),
+    sIpId = rng.int(0, 0xffff);
+  const tsBaseC = rng.u32(),
+    tsBaseS = rng.u32();
   // Picked up mid-stream, both sides have already exchanged timestamps.
-  let lastTsC = open === 'midstream' ? tsBaseC : 0, lastTsS = open === 'midstream' ? tsBaseS : 0;
+  let lastTsC = open === 'midstream' ? tsBaseC : 0,
+    lastTsS = open === 'midstream' ? tsBaseS : 0;
 
   const emit = (fromClient: boolean, flags: number, payload: Buffer, synOpts = false, seqOverride?: number): Pkt => {
-    const src = fromClient ? client : server, dst = fromClient ? server : client;
+    const src = fromClient ? client : server,
+      dst = fromClient ? server : client;
     const seq = seqOverride ?? (fromClient ? cNxt : sNxt);
     let ack = 0;
     if (flags & Flags.ACK) ack = fromClient ? sNxt : cNxt;
     const msNow = Math.floor((t - ts0) / 1000);
     const tsval = ((fromClient ? tsBaseC : tsBaseS) + msNow) >>> 0;
     const tsecr = fromClient ? lastTsS : lastTsC;
-    if (fromClient) lastTsC = tsval; else lastTsS = tsval;
+    if (fromClient) lastTsC = tsval;
+    else lastTsS = tsval;
     const noTs = (flags & Flags.RST) !== 0; // Linux sends RSTs without options
     const options = synOpts
       ? tcpOptions({ mss: mss + 12, sackPermitted: true, timestamp: [tsval, flags & Flags.ACK ? tsecr : 0], wscale: 7 })
-      : noTs ? undefined : tcpOptions({ timestamp: [tsval, tsecr] });
+      : noTs
+        ? undefined
+        : tcpOptions({ timestamp: [tsval, tsecr] });
     const window = flags & Flags.SYN ? (fromClient ? 64860 : 64308) : fromClient ? 502 : 509;
     const seg = tcp(src.ip, dst.ip, { sport: src.port, dport: dst.port, seq, ack, flags, window, options }, payload);
     const ipId = fromClient ? cIpId++ : sIpId++;
@@ -389,7 +392,8 @@ export function* tcpSession(s: TcpSessionSpec, expect?: ConnExpect): Generator<P
     const msg = msgs[m];
     const fromClient = msg.from === 'client';
     t += msg.gapUs ?? (fromClient === lastFromClient ? 200 : fromClient ? 30 : s.rttUs);
-    let off = 0, segs = 0;
+    let off = 0,
+      segs = 0;
     while (off < msg.data.length || (msg.data.length === 0 && segs === 0)) {
       const chunk = msg.data.subarray(off, Math.min(off + mss, msg.data.length));
       off += chunk.length;
@@ -484,14 +488,16 @@ export function* udpFlow(s: UdpFlowSpec, expect?: ConnExpect): Generator<Pkt> {
   const e = expect ?? newExpect('udp', s.client, s.server, s.label ?? '');
   const hist = new HistoryTracker(e);
   let t = s.startUs;
-  let cId = s.rng.int(0, 0xffff), sId = s.rng.int(0, 0xffff);
+  let cId = s.rng.int(0, 0xffff),
+    sId = s.rng.int(0, 0xffff);
   let prevClient = true;
   for (let i = 0; i < s.messages.length; i++) {
     const m = s.messages[i];
     const fromClient = m.from === 'client';
     if (i > 0) t += m.gapUs ?? (fromClient === prevClient ? 50 : s.rttUs);
     prevClient = fromClient;
-    const src = fromClient ? s.client : s.server, dst = fromClient ? s.server : s.client;
+    const src = fromClient ? s.client : s.server,
+      dst = fromClient ? s.server : s.client;
     const dgram = udp(src.ip, dst.ip, src.port, dst.port, m.data, s.checksum ?? true);
     const ipPkt = ip({ src: src.ip, dst: dst.ip, id: (fromClient ? cId++ : sId++) & 0xffff, df: s.df ?? false }, Proto.UDP, dgram);
     const data = s.framer(ipPkt, fromClient, src.ip, t);
@@ -544,7 +550,8 @@ export function* mergeByTime(convs: Iterator<Conversation>): Generator<Pkt> {
       heap[0] = last;
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < heap.length && less(heap[l], heap[m])) m = l;
         if (r < heap.length && less(heap[r], heap[m])) m = r;

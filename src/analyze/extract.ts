@@ -47,7 +47,11 @@ function layerKey(l: FlowLayer): string {
 }
 
 /** The connections of several captures into one pcap (one header; the first matching packet's link type). */
-export async function extractConnections(sources: readonly { file: string; targets: readonly ExtractTarget[] }[], out: Writable, o: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractConnections(
+  sources: readonly { file: string; targets: readonly ExtractTarget[] }[],
+  out: Writable,
+  o: ExtractOptions = {},
+): Promise<ExtractResult> {
   const res: ExtractResult = { packets: 0, bytes: 0, otherLinktype: 0, truncated: false };
   const state = { linktype: -1 };
   for (const s of sources) {
@@ -58,7 +62,14 @@ export async function extractConnections(sources: readonly { file: string; targe
   return res;
 }
 
-async function extractFrom(file: string, targets: readonly ExtractTarget[], out: Writable, o: ExtractOptions, res: ExtractResult, state: { linktype: number }): Promise<void> {
+async function extractFrom(
+  file: string,
+  targets: readonly ExtractTarget[],
+  out: Writable,
+  o: ExtractOptions,
+  res: ExtractResult,
+  state: { linktype: number },
+): Promise<void> {
   const maxPackets = o.maxPackets ?? 1_000_000;
   const maxBytes = o.maxBytes ?? 1024 * 1024 * 1024;
   const slack = o.slack ?? 1;
@@ -106,10 +117,12 @@ async function extractFrom(file: string, targets: readonly ExtractTarget[], out:
     res.packets++;
     res.bytes += p.caplen;
     if (!out.write(pcapRecord(p)) && !draining) {
-      draining = new Promise<void>((r) => out.once('drain', () => {
-        draining = null;
-        r();
-      }));
+      draining = new Promise<void>((r) =>
+        out.once('drain', () => {
+          draining = null;
+          r();
+        }),
+      );
     }
   };
   await readCapture(file, onPacket, { pace: () => draining ?? undefined });

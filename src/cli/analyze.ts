@@ -132,8 +132,10 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
 
   for (const file of files) {
     const size = fs.statSync(file).size;
-    const bar = o.progress && process.stderr.isTTY && size >= PROGRESS_MIN_BYTES
-      ? new SingleBar({ format: `${file} [{bar}] {percentage}% | {value}/{total} MB | {eta}s left`, stream: process.stderr, hideCursor: true }) : null;
+    const bar =
+      o.progress && process.stderr.isTTY && size >= PROGRESS_MIN_BYTES
+        ? new SingleBar({ format: `${file} [{bar}] {percentage}% | {value}/{total} MB | {eta}s left`, stream: process.stderr, hideCursor: true })
+        : null;
     bar?.start(Math.ceil(size / 1e6), 0);
     const aopts: AnalyzeOptions = {
       reader: o.reader,
@@ -147,12 +149,16 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     };
     let res: AnalyzeResult;
     try {
-      res = await analyzeFile(file, (r) => {
-        summary.add(r);
-        writer.write(r);
-        stored?.add(r);
-        engine?.observe(r);
-      }, aopts);
+      res = await analyzeFile(
+        file,
+        (r) => {
+          summary.add(r);
+          writer.write(r);
+          stored?.add(r);
+          engine?.observe(r);
+        },
+        aopts,
+      );
     } catch (e) {
       bar?.stop();
       if (e instanceof CaptureError) {

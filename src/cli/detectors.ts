@@ -39,7 +39,10 @@ export function addDetectorOptions(cmd: Command): Command {
     .option('--alerts <file>', 'write the alerts as ndjson to this file')
     .option('--detectors <list>', `comma-separated detectors to run (default all: ${DETECTOR_NAMES.join(', ')})`, detectorList)
     .option('--no-detectors', 'run no detectors')
-    .option('--baseline <file>', 'known-normal edges and sensitive-destination access (JSON from --save-baseline): new-edge alerts from the first record, no learning window')
+    .option(
+      '--baseline <file>',
+      'known-normal edges and sensitive-destination access (JSON from --save-baseline): new-edge alerts from the first record, no learning window',
+    )
     .option('--save-baseline <file>', 'write what new-edge and sensitive-destination consider normal after this run (a baseline for later runs)')
     .option('--detector-config <file>', 'JSON overriding detector thresholds (see detectors/config.ts)');
 }
@@ -65,15 +68,26 @@ function who(e: Alert['source']): string {
 export function renderAlertTable(alerts: readonly Alert[]): string {
   const rank = { critical: 0, high: 1, medium: 2, low: 3 } as const;
   const sorted = [...alerts].sort((a, b) => rank[a.severity] - rank[b.severity] || b.score - a.score || a.first_seen - b.first_seen || (a.id < b.id ? -1 : 1));
-  const t = new Table({ head: ['severity', 'detector', 'score', 'count', 'source', 'destination', 'first seen', 'title'], style: { head: [], border: [], compact: true } });
+  const t = new Table({
+    head: ['severity', 'detector', 'score', 'count', 'source', 'destination', 'first seen', 'title'],
+    style: { head: [], border: [], compact: true },
+  });
   for (const a of sorted) {
     const d = a.destination;
     const bare = d.workload === undefined && d.service === undefined && d.domain === undefined && d.node === undefined;
     t.push([
-      a.severity, a.detector, a.score.toFixed(2), String(a.count), who(a.source), who(d) + (bare && d.ip !== undefined && d.port !== undefined ? `:${d.port}` : ''),
-      new Date(a.first_seen * 1000).toISOString().replace(/\.\d+Z$/, 'Z'), a.suppressed_by ? `${a.title} (suppressed by ${a.suppressed_by})` : a.title,
+      a.severity,
+      a.detector,
+      a.score.toFixed(2),
+      String(a.count),
+      who(a.source),
+      who(d) + (bare && d.ip !== undefined && d.port !== undefined ? `:${d.port}` : ''),
+      new Date(a.first_seen * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      a.suppressed_by ? `${a.title} (suppressed by ${a.suppressed_by})` : a.title,
     ]);
   }
-  const bySev = (['critical', 'high', 'medium', 'low'] as const).map((s) => [s, alerts.filter((a) => a.severity === s).length] as const).filter(([, n]) => n > 0);
+  const bySev = (['critical', 'high', 'medium', 'low'] as const)
+    .map((s) => [s, alerts.filter((a) => a.severity === s).length] as const)
+    .filter(([, n]) => n > 0);
   return `alerts: ${alerts.length} (${bySev.map(([s, n]) => `${n} ${s}`).join(', ')})\n${t.toString()}\n`;
 }

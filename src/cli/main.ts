@@ -35,7 +35,10 @@ function portList(v: string): number[] {
 const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)\/\d{1,3}$/;
 
 function cidrList(v: string): string[] {
-  const nets = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const nets = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of nets) if (!CIDR.test(n)) throw new InvalidArgumentError(`"${n}" is not a CIDR such as 10.0.0.0/8 or fc00::/7`);
   return nets;
 }
@@ -57,28 +60,62 @@ export function buildProgram(): Command {
     .option('-o, --out <path>', 'write records to this file instead of standard output')
     .addOption(new Option('--reader <kind>', 'classic pcap reader').choices(['native', 'pcap-parser']).default('native'))
     .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default: RFC 1918, RFC 6598, fc00::/7, link-local)', cidrList)
-    .option('--max-connections <n>', 'live connection table cap; the oldest idle are flushed early beyond it (default 1000000)', positiveInt('--max-connections'))
-    .option('--interim <seconds>', 'emit interim records for connections open longer than this, every interval; 0 disables (default 3600)', positiveInt('--interim', 0))
+    .option(
+      '--max-connections <n>',
+      'live connection table cap; the oldest idle are flushed early beyond it (default 1000000)',
+      positiveInt('--max-connections'),
+    )
+    .option(
+      '--interim <seconds>',
+      'emit interim records for connections open longer than this, every interval; 0 disables (default 3600)',
+      positiveInt('--interim', 0),
+    )
     .option('--tcp-timeout <seconds>', 'TCP inactivity timeout (default 300)', positiveInt('--tcp-timeout'))
     .option('--udp-timeout <seconds>', 'UDP inactivity timeout (default 60)', positiveInt('--udp-timeout'))
     .option('--icmp-timeout <seconds>', 'ICMP inactivity timeout (default 60)', positiveInt('--icmp-timeout'))
     .option('--max-tunnel-depth <n>', 'decapsulation depth limit, outer flow included (default 4)', positiveInt('--max-tunnel-depth', 1, 16))
     .option('--vxlan-ports <ports>', 'UDP ports decoded as VXLAN (default 4789,8472)', portList)
     .option('--geneve-ports <ports>', 'UDP ports decoded as Geneve (default 6081)', portList)
-    .option('--verify-checksums', "drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)")
+    .option(
+      '--verify-checksums',
+      'drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)',
+    )
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
-    .option('--inventory <file>', 'Kubernetes inventory (kubectl get pods,services,endpointslices,nodes -A -o json; repeatable): adds the identity of both ends', collect)
-    .option('--policies <file>', 'NetworkPolicy objects (JSON or YAML; repeatable) evaluated with the inventory\'s (same namespace/name: replaced)', collect)
-    .action(async (files: string[], o: {
-      format: OutputFormat; out?: string; reader: ReaderKind; localNets?: string[]; maxConnections?: number;
-      interim?: number; tcpTimeout?: number; udpTimeout?: number; icmpTimeout?: number; maxTunnelDepth?: number;
-      vxlanPorts?: number[]; genevePorts?: number[]; verifyChecksums?: boolean; summary: boolean; progress: boolean;
-      inventory?: string[]; policies?: string[]; analyzers: boolean;
-    }) => {
-      process.exitCode = await runAnalyze(files, o);
-    });
+    .option(
+      '--inventory <file>',
+      'Kubernetes inventory (kubectl get pods,services,endpointslices,nodes -A -o json; repeatable): adds the identity of both ends',
+      collect,
+    )
+    .option('--policies <file>', "NetworkPolicy objects (JSON or YAML; repeatable) evaluated with the inventory's (same namespace/name: replaced)", collect)
+    .action(
+      async (
+        files: string[],
+        o: {
+          format: OutputFormat;
+          out?: string;
+          reader: ReaderKind;
+          localNets?: string[];
+          maxConnections?: number;
+          interim?: number;
+          tcpTimeout?: number;
+          udpTimeout?: number;
+          icmpTimeout?: number;
+          maxTunnelDepth?: number;
+          vxlanPorts?: number[];
+          genevePorts?: number[];
+          verifyChecksums?: boolean;
+          summary: boolean;
+          progress: boolean;
+          inventory?: string[];
+          policies?: string[];
+          analyzers: boolean;
+        },
+      ) => {
+        process.exitCode = await runAnalyze(files, o);
+      },
+    );
 
   program
     .command('collect')
@@ -91,22 +128,33 @@ export function buildProgram(): Command {
     .option('--batch-ms <ms>', 'longest a record waits for its batch, ms (default 1000)', positiveInt('--batch-ms', 0))
     .option('--enqueue', "send batches to the service's flows queue on REDIS_URL (workers store them, with identity and detectors) instead of writing them out")
     .option('-c, --config <file>', 'service configuration file, with --enqueue')
-    .action(async (o: { netflow: string; format: CollectFormat; out?: string; localNets?: string[]; batchMax?: number; batchMs?: number; enqueue?: boolean; config?: string }) => {
-      if (o.enqueue) {
-        let cfg;
-        try {
-          cfg = loadConfig({ file: o.config });
-        } catch (e) {
-          if (!(e instanceof ConfigError)) throw e;
-          process.stderr.write(`eastwatch: ${e.message}\n`);
-          process.exitCode = EXIT_USAGE;
+    .action(
+      async (o: {
+        netflow: string;
+        format: CollectFormat;
+        out?: string;
+        localNets?: string[];
+        batchMax?: number;
+        batchMs?: number;
+        enqueue?: boolean;
+        config?: string;
+      }) => {
+        if (o.enqueue) {
+          let cfg;
+          try {
+            cfg = loadConfig({ file: o.config });
+          } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            process.stderr.write(`eastwatch: ${e.message}\n`);
+            process.exitCode = EXIT_USAGE;
+            return;
+          }
+          process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
           return;
         }
-        process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
-        return;
-      }
-      process.exitCode = await runCollect(o);
-    });
+        process.exitCode = await runCollect(o);
+      },
+    );
 
   program
     .command('policy')

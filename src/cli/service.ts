@@ -36,14 +36,17 @@ function describe(cfg: ServiceConfig): string {
 }
 
 export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, enabled: boolean) => AlertSink): void {
-  const common = (c: Command): Command => c
-    .option('-c, --config <file>', 'JSON configuration file (environment variables override it; see README)')
-    .option('--data-dir <dir>', 'data directory: SQLite store, uploads, keys, in-process queue journal (default ./eastwatch-data; $EASTWATCH_DATA_DIR)')
-    .option('--no-analyzers', 'connection records only: no protocol analysis of capture payloads')
-    .option('--no-detectors', 'store records without running the detectors');
+  const common = (c: Command): Command =>
+    c
+      .option('-c, --config <file>', 'JSON configuration file (environment variables override it; see README)')
+      .option('--data-dir <dir>', 'data directory: SQLite store, uploads, keys, in-process queue journal (default ./eastwatch-data; $EASTWATCH_DATA_DIR)')
+      .option('--no-analyzers', 'connection records only: no protocol analysis of capture payloads')
+      .option('--no-detectors', 'store records without running the detectors');
 
   common(program.command('serve'))
-    .description('Run the HTTP API (and, with --with-workers or without Redis, the workers). Without REDIS_URL and ES_URL everything runs in this process on the embedded SQLite store.')
+    .description(
+      'Run the HTTP API (and, with --with-workers or without Redis, the workers). Without REDIS_URL and ES_URL everything runs in this process on the embedded SQLite store.',
+    )
     .option('--host <host>', 'address to listen on (default 127.0.0.1; $EASTWATCH_HOST)')
     .option('-p, --port <port>', 'port (default 8080; $EASTWATCH_PORT)', port)
     .option('--with-workers', 'also run capture and flow workers in this process')
@@ -52,7 +55,9 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       if (!cfg) return;
       const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
       const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
-      log(`eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`);
+      log(
+        `eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`,
+      );
       stopOnSignals(r, log);
     });
 
@@ -73,11 +78,19 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     });
 
   const keys = program.command('keys').description('API keys (kept hashed in the data directory)');
-  const dir = (c: Command): Command => c.option('--data-dir <dir>', 'data directory (default ./eastwatch-data; $EASTWATCH_DATA_DIR)').option('-c, --config <file>', 'JSON configuration file');
+  const dir = (c: Command): Command =>
+    c.option('--data-dir <dir>', 'data directory (default ./eastwatch-data; $EASTWATCH_DATA_DIR)').option('-c, --config <file>', 'JSON configuration file');
   dir(keys.command('create'))
     .description('Create a key and print it (the only time it is shown)')
     .requiredOption('--name <name>', 'who or what uses it')
-    .addOption(new Option('--role <role>', 'ingest: upload captures, flows, inventory; analyst: search, triage, upload captures; admin: everything, metrics, queue dashboard').choices([...ROLES]).makeOptionMandatory())
+    .addOption(
+      new Option(
+        '--role <role>',
+        'ingest: upload captures, flows, inventory; analyst: search, triage, upload captures; admin: everything, metrics, queue dashboard',
+      )
+        .choices([...ROLES])
+        .makeOptionMandatory(),
+    )
     .action((o: { name: string; role: Role; dataDir?: string; config?: string }) => {
       const cfg = config(o);
       if (!cfg) return;
@@ -85,19 +98,24 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       process.stderr.write(`created key ${entry.id} (${entry.role}) for ${entry.name}; keep it now, it is not stored:\n`);
       process.stdout.write(`${token}\n`);
     });
-  dir(keys.command('list')).description('List keys (never their secrets)').action((o: { dataDir?: string; config?: string }) => {
-    const cfg = config(o);
-    if (!cfg) return;
-    for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
-      process.stdout.write(`${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}\n`);
-    }
-  });
-  dir(keys.command('revoke')).description('Revoke a key by id').argument('<id>').action((id: string, o: { dataDir?: string; config?: string }) => {
-    const cfg = config(o);
-    if (!cfg) return;
-    if (!KeyStore.inDataDir(cfg.dataDir).revoke(id)) {
-      process.stderr.write(`eastwatch: no live key ${id}\n`);
-      process.exitCode = 1;
-    }
-  });
+  dir(keys.command('list'))
+    .description('List keys (never their secrets)')
+    .action((o: { dataDir?: string; config?: string }) => {
+      const cfg = config(o);
+      if (!cfg) return;
+      for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
+        process.stdout.write(`${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}\n`);
+      }
+    });
+  dir(keys.command('revoke'))
+    .description('Revoke a key by id')
+    .argument('<id>')
+    .action((id: string, o: { dataDir?: string; config?: string }) => {
+      const cfg = config(o);
+      if (!cfg) return;
+      if (!KeyStore.inDataDir(cfg.dataDir).revoke(id)) {
+        process.stderr.write(`eastwatch: no live key ${id}\n`);
+        process.exitCode = 1;
+      }
+    });
 }

@@ -214,7 +214,8 @@ export async function runCollect(opts: CollectOptions, io: CollectIo = {}): Prom
       onError: (e) => {
         // Malformed datagrams are reported, but an exporter spraying garbage must not flood the terminal.
         if (e instanceof Error) stderr.write(`eastwatch collect: ${e.message}\n`);
-        else if (malformedShown++ < 100) stderr.write(`eastwatch collect: malformed v${e.version} datagram from ${e.exporter} at byte ${e.offset}: ${e.reason}\n`);
+        else if (malformedShown++ < 100)
+          stderr.write(`eastwatch collect: malformed v${e.version} datagram from ${e.exporter} at byte ${e.offset}: ${e.reason}\n`);
       },
     });
   } catch (e) {

@@ -258,7 +258,8 @@ export class InventoryStore {
     const labels = m.labels ?? {};
     const wl = this.workloadOf(m.namespace, m.name, labels, m.ownerReferences ?? []);
     const ports: ContainerPort[] = [];
-    for (const c of o.spec?.containers ?? []) for (const p of c.ports ?? []) ports.push({ name: p.name ?? undefined, port: p.containerPort, protocol: proto(p.protocol) });
+    for (const c of o.spec?.containers ?? [])
+      for (const p of c.ports ?? []) ports.push({ name: p.name ?? undefined, port: p.containerPort, protocol: proto(p.protocol) });
     const prev = this.pods.get(key);
     const entry: PodEntry = {
       namespace: m.namespace,
@@ -270,7 +271,7 @@ export class InventoryStore {
       workload: wl.name,
       workloadKind: wl.kind,
       ports,
-      ips: ips.size ? [...ips] : prev?.ips ?? [],
+      ips: ips.size ? [...ips] : (prev?.ips ?? []),
       from: Math.min(created ?? observedAt ?? -Infinity, prev?.from ?? Infinity),
       to: end ?? (prev && !(observedAt !== undefined && prev.to <= observedAt) ? prev.to : Infinity),
       firstSeen: minDef(prev?.firstSeen, observedAt),
@@ -281,7 +282,12 @@ export class InventoryStore {
   }
 
   /** Follows the controller reference up to the workload a person would name. */
-  private workloadOf(ns: string, pod: string, labels: Record<string, string>, refs: ReadonlyArray<{ kind: string; name: string; controller?: boolean | null }>): { kind: string; name: string } {
+  private workloadOf(
+    ns: string,
+    pod: string,
+    labels: Record<string, string>,
+    refs: ReadonlyArray<{ kind: string; name: string; controller?: boolean | null }>,
+  ): { kind: string; name: string } {
     const ref = refs.find((r) => r.controller) ?? refs[0];
     if (!ref) return { kind: 'Pod', name: pod };
     if (ref.kind === 'ReplicaSet' || ref.kind === 'Job') {
@@ -329,7 +335,13 @@ export class InventoryStore {
       const ports = (sl.ports ?? []).map((p) => ({ name: p.name ?? undefined, port: p.port ?? undefined, protocol: proto(p.protocol) }));
       for (const e of sl.endpoints ?? []) {
         for (const ip of e.addresses) {
-          const ep: SliceEndpoint = { ip, namespace: sl.metadata.namespace, service: svc, pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined, ports };
+          const ep: SliceEndpoint = {
+            ip,
+            namespace: sl.metadata.namespace,
+            service: svc,
+            pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+            ports,
+          };
           push(this.endpointIps, ip, ep);
           push(this.backends, `${sl.metadata.namespace}/${svc}`, ep);
         }
@@ -393,7 +405,14 @@ export class InventoryStore {
   }
 
   get size(): { pods: number; services: number; endpointSlices: number; nodes: number; namespaces: number; networkPolicies: number } {
-    return { pods: this.pods.size, services: this.services.size, endpointSlices: this.slices.size, nodes: this.nodes.size, namespaces: this.namespaces.size, networkPolicies: this.policies.size };
+    return {
+      pods: this.pods.size,
+      services: this.services.size,
+      endpointSlices: this.slices.size,
+      nodes: this.nodes.size,
+      namespaces: this.namespaces.size,
+      networkPolicies: this.policies.size,
+    };
   }
 }
 

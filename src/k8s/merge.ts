@@ -10,7 +10,9 @@ import type { ConnK8s, K8sEnd } from '../../parsers/record/k8s';
 
 /** True when `e` says nothing more than "some address inside/outside". */
 function unresolved(e: K8sEnd): boolean {
-  return (e.kind === 'internal' || e.kind === 'external') && e.pod === undefined && e.namespace === undefined && e.node === undefined && e.service === undefined;
+  return (
+    (e.kind === 'internal' || e.kind === 'external') && e.pod === undefined && e.namespace === undefined && e.node === undefined && e.service === undefined
+  );
 }
 
 export function mergeEnd(flow: K8sEnd, inv: K8sEnd): K8sEnd {

@@ -98,7 +98,10 @@ function compilePorts(ports: NetworkPolicyPort[] | null | undefined): CompiledPo
   return ports.map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port ?? undefined, endPort: p.endPort ?? undefined }));
 }
 
-function compileRules(rules: ReadonlyArray<{ peers: NetworkPolicyPeer[] | null | undefined; ports: NetworkPolicyPort[] | null | undefined }>, where: string): CompiledRule[] {
+function compileRules(
+  rules: ReadonlyArray<{ peers: NetworkPolicyPeer[] | null | undefined; ports: NetworkPolicyPort[] | null | undefined }>,
+  where: string,
+): CompiledRule[] {
   return rules.map((r, i) => ({
     peers: r.peers && r.peers.length ? r.peers.map((p, j) => compilePeer(p, `${where}[${i}].peers[${j}]`)) : null,
     ports: compilePorts(r.ports),
@@ -113,8 +116,18 @@ export function compilePolicy(p: NetworkPolicyObject): CompiledPolicy {
     id,
     namespace: p.metadata.namespace,
     selector: s.podSelector,
-    ingress: types.includes('Ingress') ? compileRules((s.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })), `${id}: ingress`) : null,
-    egress: types.includes('Egress') ? compileRules((s.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports })), `${id}: egress`) : null,
+    ingress: types.includes('Ingress')
+      ? compileRules(
+          (s.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })),
+          `${id}: ingress`,
+        )
+      : null,
+    egress: types.includes('Egress')
+      ? compileRules(
+          (s.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports })),
+          `${id}: egress`,
+        )
+      : null,
   };
 }
 

@@ -91,7 +91,12 @@ export class K8sResolver {
     if (pod) {
       const end = podEnd(pod);
       if (port !== null) {
-        const ep = s.endpointsOf(ip).find((e) => e.namespace === pod.namespace && (e.ports.length === 0 || e.ports.some((p) => p.port === port && (protocol === null || p.protocol === protocol))));
+        const ep = s
+          .endpointsOf(ip)
+          .find(
+            (e) =>
+              e.namespace === pod.namespace && (e.ports.length === 0 || e.ports.some((p) => p.port === port && (protocol === null || p.protocol === protocol))),
+          );
         if (ep) end.service = ep.service;
       }
       return { end, pod, nodeName: undefined };
@@ -128,7 +133,11 @@ export class K8sResolver {
         const pod = this.store.podAt(b.ip, r.ts);
         const target =
           b.ports.find((p) => (p.name ?? '') === (sp?.name ?? '') && p.protocol === protocol)?.port ??
-          (typeof sp?.targetPort === 'number' ? sp.targetPort : typeof sp?.targetPort === 'string' ? pod?.ports.find((x) => x.name === sp.targetPort)?.port : undefined) ??
+          (typeof sp?.targetPort === 'number'
+            ? sp.targetPort
+            : typeof sp?.targetPort === 'string'
+              ? pod?.ports.find((x) => x.name === sp.targetPort)?.port
+              : undefined) ??
           r.resp_p;
         const dst: PolicyEndpoint = { ip: b.ip, pod, nodeName: this.store.nodeByIp(b.ip)?.name };
         results.push(set.evaluate({ src, dst, port: target, protocol }, nsLabels));
@@ -166,7 +175,8 @@ export function scope(o: K8sEnd, r: K8sEnd): K8sScope {
 
 /** ECS network.direction: cluster entities and the local networks are the monitored side. */
 export function direction(o: K8sEnd, r: K8sEnd): K8sDirection {
-  const oi = o.kind !== 'external', ri = r.kind !== 'external';
+  const oi = o.kind !== 'external',
+    ri = r.kind !== 'external';
   return oi ? (ri ? 'internal' : 'outbound') : ri ? 'inbound' : 'external';
 }
 

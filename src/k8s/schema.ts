@@ -46,9 +46,7 @@ export const podSchema = z.object({
       phase: z.string().nullish(),
       podIP: z.string().nullish(),
       podIPs: z.array(z.object({ ip: z.string() })).nullish(),
-      containerStatuses: z
-        .array(z.object({ state: z.object({ terminated: z.object({ finishedAt: time.nullish() }).nullish() }).nullish() }))
-        .nullish(),
+      containerStatuses: z.array(z.object({ state: z.object({ terminated: z.object({ finishedAt: time.nullish() }).nullish() }).nullish() })).nullish(),
     })
     .nullish(),
 });
@@ -61,9 +59,7 @@ export const serviceSchema = z.object({
       type: z.string().nullish(),
       clusterIP: z.string().nullish(),
       clusterIPs: z.array(z.string()).nullish(),
-      ports: z
-        .array(z.object({ name: z.string().nullish(), port, protocol: protocol.nullish(), targetPort: z.union([port, z.string()]).nullish() }))
-        .nullish(),
+      ports: z.array(z.object({ name: z.string().nullish(), port, protocol: protocol.nullish(), targetPort: z.union([port, z.string()]).nullish() })).nullish(),
     })
     .nullish(),
 });
@@ -104,8 +100,10 @@ const selectorRequirement = z
   })
   .superRefine((r, ctx) => {
     const n = r.values?.length ?? 0;
-    if ((r.operator === 'In' || r.operator === 'NotIn') && n === 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `must be non-empty for ${r.operator}` });
-    if ((r.operator === 'Exists' || r.operator === 'DoesNotExist') && n > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `must be empty for ${r.operator}` });
+    if ((r.operator === 'In' || r.operator === 'NotIn') && n === 0)
+      ctx.addIssue({ code: 'custom', path: ['values'], message: `must be non-empty for ${r.operator}` });
+    if ((r.operator === 'Exists' || r.operator === 'DoesNotExist') && n > 0)
+      ctx.addIssue({ code: 'custom', path: ['values'], message: `must be empty for ${r.operator}` });
   });
 
 export const labelSelectorSchema = z.object({
@@ -120,8 +118,10 @@ const peerSchema = z
     ipBlock: z.object({ cidr: z.string(), except: z.array(z.string()).nullish() }).nullish(),
   })
   .superRefine((p, ctx) => {
-    if (p.ipBlock && (p.podSelector || p.namespaceSelector)) ctx.addIssue({ code: 'custom', message: 'ipBlock cannot be combined with podSelector or namespaceSelector' });
-    if (!p.ipBlock && !p.podSelector && !p.namespaceSelector) ctx.addIssue({ code: 'custom', message: 'a peer needs podSelector, namespaceSelector or ipBlock' });
+    if (p.ipBlock && (p.podSelector || p.namespaceSelector))
+      ctx.addIssue({ code: 'custom', message: 'ipBlock cannot be combined with podSelector or namespaceSelector' });
+    if (!p.ipBlock && !p.podSelector && !p.namespaceSelector)
+      ctx.addIssue({ code: 'custom', message: 'a peer needs podSelector, namespaceSelector or ipBlock' });
   });
 
 const policyPortSchema = z
@@ -155,14 +155,7 @@ export type NetworkPolicyObject = z.infer<typeof networkPolicySchema>;
 export type NetworkPolicyPeer = z.infer<typeof peerSchema>;
 export type NetworkPolicyPort = z.infer<typeof policyPortSchema>;
 
-export type K8sObject =
-  | PodObject
-  | ServiceObject
-  | EndpointSliceObject
-  | NodeObject
-  | NamespaceObject
-  | OwnerObject
-  | NetworkPolicyObject;
+export type K8sObject = PodObject | ServiceObject | EndpointSliceObject | NodeObject | NamespaceObject | OwnerObject | NetworkPolicyObject;
 
 export interface ParsedObjects {
   objects: K8sObject[];

@@ -94,7 +94,9 @@ export class WhatIf {
   }
 
   report(): WhatIfReport {
-    const edges = [...this.edges.values()].sort((a, b) => b.connections - a.connections || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst) || a.port - b.port);
+    const edges = [...this.edges.values()].sort(
+      (a, b) => b.connections - a.connections || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst) || a.port - b.port,
+    );
     for (const e of edges) e.deniedBy.sort();
     return { connections: this.total, denied: this.denied, edges };
   }
@@ -106,7 +108,11 @@ export function renderWhatIf(rep: WhatIfReport): string {
     const rows = rep.edges.map((e) => [e.src, `${e.dst}:${e.port}/${e.protocol}`, String(e.connections), String(e.alreadyDenied), e.deniedBy.join(',')]);
     const head = ['source', 'destination', 'conns', 'already', 'isolated by'];
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ').trimEnd();
+    const fmt = (r: string[]): string =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i])))
+        .join('  ')
+        .trimEnd();
     lines.push(fmt(head), ...rows.map(fmt));
   }
   return lines.join('\n') + '\n';

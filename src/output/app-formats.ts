@@ -24,54 +24,101 @@ const ID: Column<AppRecordOut>[] = [
 ];
 
 const DNS: Column<DnsLogRecord>[] = [
-  ['proto', 'enum', (r) => r.proto], ['trans_id', 'count', (r) => r.trans_id], ['rtt', 'interval', (r) => r.rtt],
-  ['query', 'string', (r) => r.query], ['qclass', 'count', (r) => r.qclass], ['qclass_name', 'string', (r) => r.qclass_name],
-  ['qtype', 'count', (r) => r.qtype], ['qtype_name', 'string', (r) => r.qtype_name], ['rcode', 'count', (r) => r.rcode],
-  ['rcode_name', 'string', (r) => r.rcode_name], ['AA', 'bool', (r) => r.AA], ['TC', 'bool', (r) => r.TC],
-  ['RD', 'bool', (r) => r.RD], ['RA', 'bool', (r) => r.RA], ['Z', 'count', (r) => r.Z],
-  ['answers', 'vector[string]', (r) => r.answers], ['TTLs', 'vector[interval]', (r) => r.TTLs], ['rejected', 'bool', (r) => r.rejected],
+  ['proto', 'enum', (r) => r.proto],
+  ['trans_id', 'count', (r) => r.trans_id],
+  ['rtt', 'interval', (r) => r.rtt],
+  ['query', 'string', (r) => r.query],
+  ['qclass', 'count', (r) => r.qclass],
+  ['qclass_name', 'string', (r) => r.qclass_name],
+  ['qtype', 'count', (r) => r.qtype],
+  ['qtype_name', 'string', (r) => r.qtype_name],
+  ['rcode', 'count', (r) => r.rcode],
+  ['rcode_name', 'string', (r) => r.rcode_name],
+  ['AA', 'bool', (r) => r.AA],
+  ['TC', 'bool', (r) => r.TC],
+  ['RD', 'bool', (r) => r.RD],
+  ['RA', 'bool', (r) => r.RA],
+  ['Z', 'count', (r) => r.Z],
+  ['answers', 'vector[string]', (r) => r.answers],
+  ['TTLs', 'vector[interval]', (r) => r.TTLs],
+  ['rejected', 'bool', (r) => r.rejected],
 ];
 
 const HTTP: Column<HttpLogRecord>[] = [
-  ['trans_depth', 'count', (r) => r.trans_depth], ['method', 'string', (r) => r.method], ['host', 'string', (r) => r.host],
-  ['uri', 'string', (r) => r.uri], ['referrer', 'string', (r) => r.referrer], ['version', 'string', (r) => r.version],
-  ['user_agent', 'string', (r) => r.user_agent], ['origin', 'string', (r) => r.origin],
-  ['request_body_len', 'count', (r) => r.request_body_len], ['response_body_len', 'count', (r) => r.response_body_len],
-  ['status_code', 'count', (r) => r.status_code], ['status_msg', 'string', (r) => r.status_msg],
-  ['info_code', 'count', (r) => r.info_code], ['info_msg', 'string', (r) => r.info_msg],
-  ['orig_content_type', 'string', (r) => r.orig_content_type], ['resp_content_type', 'string', (r) => r.resp_content_type],
-  ['upgrade', 'string', (r) => r.upgrade], ['upgraded', 'bool', (r) => r.upgraded],
+  ['trans_depth', 'count', (r) => r.trans_depth],
+  ['method', 'string', (r) => r.method],
+  ['host', 'string', (r) => r.host],
+  ['uri', 'string', (r) => r.uri],
+  ['referrer', 'string', (r) => r.referrer],
+  ['version', 'string', (r) => r.version],
+  ['user_agent', 'string', (r) => r.user_agent],
+  ['origin', 'string', (r) => r.origin],
+  ['request_body_len', 'count', (r) => r.request_body_len],
+  ['response_body_len', 'count', (r) => r.response_body_len],
+  ['status_code', 'count', (r) => r.status_code],
+  ['status_msg', 'string', (r) => r.status_msg],
+  ['info_code', 'count', (r) => r.info_code],
+  ['info_msg', 'string', (r) => r.info_msg],
+  ['orig_content_type', 'string', (r) => r.orig_content_type],
+  ['resp_content_type', 'string', (r) => r.resp_content_type],
+  ['upgrade', 'string', (r) => r.upgrade],
+  ['upgraded', 'bool', (r) => r.upgraded],
 ];
 
 const HTTP2: Column<Http2LogRecord>[] = [
-  ['stream_id', 'count', (r) => r.stream_id], ['method', 'string', (r) => r.method], ['host', 'string', (r) => r.host],
-  ['uri', 'string', (r) => r.uri], ['scheme', 'string', (r) => r.scheme], ['referrer', 'string', (r) => r.referrer],
+  ['stream_id', 'count', (r) => r.stream_id],
+  ['method', 'string', (r) => r.method],
+  ['host', 'string', (r) => r.host],
+  ['uri', 'string', (r) => r.uri],
+  ['scheme', 'string', (r) => r.scheme],
+  ['referrer', 'string', (r) => r.referrer],
   ['user_agent', 'string', (r) => r.user_agent],
-  ['request_body_len', 'count', (r) => r.request_body_len], ['response_body_len', 'count', (r) => r.response_body_len],
-  ['status_code', 'count', (r) => r.status_code], ['info_code', 'count', (r) => r.info_code],
-  ['orig_content_type', 'string', (r) => r.orig_content_type], ['resp_content_type', 'string', (r) => r.resp_content_type],
-  ['grpc_service', 'string', (r) => r.grpc_service], ['grpc_method', 'string', (r) => r.grpc_method],
-  ['grpc_status', 'count', (r) => r.grpc_status], ['grpc_message', 'string', (r) => r.grpc_message],
-  ['push', 'bool', (r) => r.push], ['upgraded', 'bool', (r) => r.upgraded], ['reset', 'string', (r) => r.reset],
+  ['request_body_len', 'count', (r) => r.request_body_len],
+  ['response_body_len', 'count', (r) => r.response_body_len],
+  ['status_code', 'count', (r) => r.status_code],
+  ['info_code', 'count', (r) => r.info_code],
+  ['orig_content_type', 'string', (r) => r.orig_content_type],
+  ['resp_content_type', 'string', (r) => r.resp_content_type],
+  ['grpc_service', 'string', (r) => r.grpc_service],
+  ['grpc_method', 'string', (r) => r.grpc_method],
+  ['grpc_status', 'count', (r) => r.grpc_status],
+  ['grpc_message', 'string', (r) => r.grpc_message],
+  ['push', 'bool', (r) => r.push],
+  ['upgraded', 'bool', (r) => r.upgraded],
+  ['reset', 'string', (r) => r.reset],
 ];
 
 const TLS: Column<TlsLogRecord>[] = [
-  ['version', 'string', (r) => r.version], ['cipher', 'string', (r) => r.cipher], ['server_name', 'string', (r) => r.server_name],
-  ['resumed', 'bool', (r) => r.resumed], ['next_protocol', 'string', (r) => r.next_protocol],
-  ['established', 'bool', (r) => r.established], ['subject', 'string', (r) => r.subject], ['issuer', 'string', (r) => r.issuer],
-  ['ja3', 'string', (r) => r.ja3], ['ja3s', 'string', (r) => r.ja3s], ['ja4', 'string', (r) => r.ja4],
+  ['version', 'string', (r) => r.version],
+  ['cipher', 'string', (r) => r.cipher],
+  ['server_name', 'string', (r) => r.server_name],
+  ['resumed', 'bool', (r) => r.resumed],
+  ['next_protocol', 'string', (r) => r.next_protocol],
+  ['established', 'bool', (r) => r.established],
+  ['subject', 'string', (r) => r.subject],
+  ['issuer', 'string', (r) => r.issuer],
+  ['ja3', 'string', (r) => r.ja3],
+  ['ja3s', 'string', (r) => r.ja3s],
+  ['ja4', 'string', (r) => r.ja4],
   ['client_alpn', 'vector[string]', (r) => r.client_alpn],
 ];
 
 const SSH: Column<SshLogRecord>[] = [
-  ['version', 'count', (r) => r.version], ['client', 'string', (r) => r.client], ['server', 'string', (r) => r.server],
+  ['version', 'count', (r) => r.version],
+  ['client', 'string', (r) => r.client],
+  ['server', 'string', (r) => r.server],
 ];
 
 const APP: Column<AppIdRecord>[] = [
-  ['protocol', 'string', (r) => r.protocol], ['user', 'string', (r) => r.user], ['database', 'string', (r) => r.database],
-  ['application_name', 'string', (r) => r.application_name], ['server_version', 'string', (r) => r.server_version],
-  ['client_id', 'string', (r) => r.client_id], ['commands', 'vector[string]', (r) => r.commands],
-  ['tls_requested', 'bool', (r) => r.tls_requested], ['tls_accepted', 'bool', (r) => r.tls_accepted],
+  ['protocol', 'string', (r) => r.protocol],
+  ['user', 'string', (r) => r.user],
+  ['database', 'string', (r) => r.database],
+  ['application_name', 'string', (r) => r.application_name],
+  ['server_version', 'string', (r) => r.server_version],
+  ['client_id', 'string', (r) => r.client_id],
+  ['commands', 'vector[string]', (r) => r.commands],
+  ['tls_requested', 'bool', (r) => r.tls_requested],
+  ['tls_accepted', 'bool', (r) => r.tls_accepted],
 ];
 
 const OWN: Record<AppKind, readonly unknown[]> = { dns: DNS, http: HTTP, http2: HTTP2, tls: TLS, ssh: SSH, app: APP };
@@ -94,7 +141,11 @@ export function zeekAppHeader(kind: AppKind, now: Date): string {
 }
 
 export function zeekAppLine(r: AppRecordOut): string {
-  return columns(r.kind).map((c) => tsvCell(c[2](r), c[1])).join('\t') + '\n';
+  return (
+    columns(r.kind)
+      .map((c) => tsvCell(c[2](r), c[1]))
+      .join('\t') + '\n'
+  );
 }
 
 /** Zeek's JSON writer: the same columns, unset ones left out. */
@@ -126,15 +177,17 @@ const CONN_KEY = ',"conn":{';
 /** The same line for a record of any shape. */
 function appNdjsonLineCopy(r: AppRecordOut): string {
   const { conn, kind, ...rest } = r;
-  return JSON.stringify({
-    _path: ZEEK_PATH[kind],
-    ...rest,
-    uid: r.uid,
-    'id.orig_h': conn.orig_h,
-    'id.orig_p': conn.orig_p,
-    'id.resp_h': conn.resp_h,
-    'id.resp_p': conn.resp_p,
-  }) + '\n';
+  return (
+    JSON.stringify({
+      _path: ZEEK_PATH[kind],
+      ...rest,
+      uid: r.uid,
+      'id.orig_h': conn.orig_h,
+      'id.orig_p': conn.orig_p,
+      'id.resp_h': conn.resp_h,
+      'id.resp_p': conn.resp_p,
+    }) + '\n'
+  );
 }
 
 export type AppLogFormat = 'zeek' | 'zeek-json' | 'ndjson';

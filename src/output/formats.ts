@@ -18,18 +18,45 @@ export interface RecordWriter {
 
 /** Zeek conn.log columns (base, then the mac-logging, vlan-logging and community-id policy columns), then ours. */
 const ZEEK_FIELDS: ReadonlyArray<readonly [string, string]> = [
-  ['ts', 'time'], ['uid', 'string'], ['id.orig_h', 'addr'], ['id.orig_p', 'port'], ['id.resp_h', 'addr'],
-  ['id.resp_p', 'port'], ['proto', 'enum'], ['service', 'string'], ['duration', 'interval'],
-  ['orig_bytes', 'count'], ['resp_bytes', 'count'], ['conn_state', 'string'], ['local_orig', 'bool'],
-  ['local_resp', 'bool'], ['missed_bytes', 'count'], ['history', 'string'], ['orig_pkts', 'count'],
-  ['orig_ip_bytes', 'count'], ['resp_pkts', 'count'], ['resp_ip_bytes', 'count'],
-  ['tunnel_parents', 'set[string]'], ['ip_proto', 'count'], ['orig_l2_addr', 'string'],
-  ['resp_l2_addr', 'string'], ['vlan', 'int'], ['inner_vlan', 'int'], ['community_id', 'string'],
+  ['ts', 'time'],
+  ['uid', 'string'],
+  ['id.orig_h', 'addr'],
+  ['id.orig_p', 'port'],
+  ['id.resp_h', 'addr'],
+  ['id.resp_p', 'port'],
+  ['proto', 'enum'],
+  ['service', 'string'],
+  ['duration', 'interval'],
+  ['orig_bytes', 'count'],
+  ['resp_bytes', 'count'],
+  ['conn_state', 'string'],
+  ['local_orig', 'bool'],
+  ['local_resp', 'bool'],
+  ['missed_bytes', 'count'],
+  ['history', 'string'],
+  ['orig_pkts', 'count'],
+  ['orig_ip_bytes', 'count'],
+  ['resp_pkts', 'count'],
+  ['resp_ip_bytes', 'count'],
+  ['tunnel_parents', 'set[string]'],
+  ['ip_proto', 'count'],
+  ['orig_l2_addr', 'string'],
+  ['resp_l2_addr', 'string'],
+  ['vlan', 'int'],
+  ['inner_vlan', 'int'],
+  ['community_id', 'string'],
   ['interim', 'bool'],
   // Kubernetes identity (unset without an inventory).
-  ['orig_namespace', 'string'], ['orig_pod', 'string'], ['orig_workload', 'string'],
-  ['resp_namespace', 'string'], ['resp_pod', 'string'], ['resp_workload', 'string'], ['resp_service', 'string'],
-  ['direction', 'string'], ['scope', 'string'], ['policy_verdict', 'string'],
+  ['orig_namespace', 'string'],
+  ['orig_pod', 'string'],
+  ['orig_workload', 'string'],
+  ['resp_namespace', 'string'],
+  ['resp_pod', 'string'],
+  ['resp_workload', 'string'],
+  ['resp_service', 'string'],
+  ['direction', 'string'],
+  ['scope', 'string'],
+  ['policy_verdict', 'string'],
 ];
 
 /** "Deployment/api"; undefined for ends without a workload. */
@@ -42,12 +69,30 @@ function k8sColumns(r: ConnRecord): (string | undefined)[] {
   const k = r.k8s;
   if (!k) return K8S_UNSET;
   return [
-    k.orig.namespace, k.orig.pod, workloadName(k.orig),
-    k.resp.namespace, k.resp.pod, workloadName(k.resp), k.resp.service,
-    k.direction, k.scope, k.policy?.verdict,
+    k.orig.namespace,
+    k.orig.pod,
+    workloadName(k.orig),
+    k.resp.namespace,
+    k.resp.pod,
+    workloadName(k.resp),
+    k.resp.service,
+    k.direction,
+    k.scope,
+    k.policy?.verdict,
   ];
 }
-const K8S_COLUMNS = ['orig_namespace', 'orig_pod', 'orig_workload', 'resp_namespace', 'resp_pod', 'resp_workload', 'resp_service', 'direction', 'scope', 'policy_verdict'] as const;
+const K8S_COLUMNS = [
+  'orig_namespace',
+  'orig_pod',
+  'orig_workload',
+  'resp_namespace',
+  'resp_pod',
+  'resp_workload',
+  'resp_service',
+  'direction',
+  'scope',
+  'policy_verdict',
+] as const;
 const K8S_UNSET: (string | undefined)[] = K8S_COLUMNS.map(() => undefined);
 
 /** Zeek prints times and intervals with 6 decimals. */
@@ -64,23 +109,51 @@ function zeekTsvLine(r: ConnRecord): string {
   const d = hasDuration(r);
   const b = (v: boolean): string => (v ? 'T' : 'F');
   const opt = (v: string | number | null): string => (v === null ? '-' : String(v));
-  return [
-    fixed6(r.ts), r.uid, r.orig_h, r.orig_p, r.resp_h, r.resp_p, r.proto,
-    r.service.length ? r.service.map(tsvEscape).join(',') : '-',
-    d ? fixed6(r.duration) : '-', d ? r.orig_bytes : '-', d ? r.resp_bytes : '-',
-    r.conn_state, b(r.local_orig), b(r.local_resp), r.missed_bytes, r.history || '-',
-    r.orig_pkts, r.orig_ip_bytes, r.resp_pkts, r.resp_ip_bytes,
-    r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-', r.ip_proto,
-    opt(r.orig_l2_addr), opt(r.resp_l2_addr), opt(r.vlan), opt(r.inner_vlan), r.community_id, b(r.interim),
-    ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
-  ].join('\t') + '\n';
+  return (
+    [
+      fixed6(r.ts),
+      r.uid,
+      r.orig_h,
+      r.orig_p,
+      r.resp_h,
+      r.resp_p,
+      r.proto,
+      r.service.length ? r.service.map(tsvEscape).join(',') : '-',
+      d ? fixed6(r.duration) : '-',
+      d ? r.orig_bytes : '-',
+      d ? r.resp_bytes : '-',
+      r.conn_state,
+      b(r.local_orig),
+      b(r.local_resp),
+      r.missed_bytes,
+      r.history || '-',
+      r.orig_pkts,
+      r.orig_ip_bytes,
+      r.resp_pkts,
+      r.resp_ip_bytes,
+      r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-',
+      r.ip_proto,
+      opt(r.orig_l2_addr),
+      opt(r.resp_l2_addr),
+      opt(r.vlan),
+      opt(r.inner_vlan),
+      r.community_id,
+      b(r.interim),
+      ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
+    ].join('\t') + '\n'
+  );
 }
 
 /** Zeek's JSON writer: dotted id names, unset fields omitted, times as epoch seconds. */
 export function toZeekJson(r: ConnRecord): Record<string, unknown> {
   const o: Record<string, unknown> = {
-    ts: r.ts, uid: r.uid, 'id.orig_h': r.orig_h, 'id.orig_p': r.orig_p, 'id.resp_h': r.resp_h,
-    'id.resp_p': r.resp_p, proto: r.proto,
+    ts: r.ts,
+    uid: r.uid,
+    'id.orig_h': r.orig_h,
+    'id.orig_p': r.orig_p,
+    'id.resp_h': r.resp_h,
+    'id.resp_p': r.resp_p,
+    proto: r.proto,
   };
   if (r.service.length) o.service = r.service.join(',');
   if (hasDuration(r)) {
@@ -121,16 +194,66 @@ export function toZeekJson(r: ConnRecord): Record<string, unknown> {
  */
 export function ndjsonLine(r: ConnRecord): string {
   return (
-    '{"ts":' + r.ts + ',"uid":"' + r.uid + '","orig_h":"' + r.orig_h + '","orig_p":' + r.orig_p +
-    ',"resp_h":"' + r.resp_h + '","resp_p":' + r.resp_p + ',"proto":"' + r.proto + '","ip_proto":' + r.ip_proto +
-    ',"service":' + jsonArray(r.service) + ',"duration":' + r.duration + ',"orig_bytes":' + r.orig_bytes +
-    ',"resp_bytes":' + r.resp_bytes + ',"conn_state":"' + r.conn_state + '","local_orig":' + r.local_orig +
-    ',"local_resp":' + r.local_resp + ',"missed_bytes":' + r.missed_bytes + ',"history":"' + r.history +
-    '","orig_pkts":' + r.orig_pkts + ',"orig_ip_bytes":' + r.orig_ip_bytes + ',"resp_pkts":' + r.resp_pkts +
-    ',"resp_ip_bytes":' + r.resp_ip_bytes + ',"tunnel_parents":' + jsonArray(r.tunnel_parents) +
-    ',"community_id":"' + r.community_id + '","vlan":' + r.vlan + ',"inner_vlan":' + r.inner_vlan +
-    ',"orig_l2_addr":' + jsonString(r.orig_l2_addr) + ',"resp_l2_addr":' + jsonString(r.resp_l2_addr) +
-    ',"tunnel_type":' + jsonString(r.tunnel_type) + ',"tunnel_id":' + r.tunnel_id + ',"interim":' + r.interim +
+    '{"ts":' +
+    r.ts +
+    ',"uid":"' +
+    r.uid +
+    '","orig_h":"' +
+    r.orig_h +
+    '","orig_p":' +
+    r.orig_p +
+    ',"resp_h":"' +
+    r.resp_h +
+    '","resp_p":' +
+    r.resp_p +
+    ',"proto":"' +
+    r.proto +
+    '","ip_proto":' +
+    r.ip_proto +
+    ',"service":' +
+    jsonArray(r.service) +
+    ',"duration":' +
+    r.duration +
+    ',"orig_bytes":' +
+    r.orig_bytes +
+    ',"resp_bytes":' +
+    r.resp_bytes +
+    ',"conn_state":"' +
+    r.conn_state +
+    '","local_orig":' +
+    r.local_orig +
+    ',"local_resp":' +
+    r.local_resp +
+    ',"missed_bytes":' +
+    r.missed_bytes +
+    ',"history":"' +
+    r.history +
+    '","orig_pkts":' +
+    r.orig_pkts +
+    ',"orig_ip_bytes":' +
+    r.orig_ip_bytes +
+    ',"resp_pkts":' +
+    r.resp_pkts +
+    ',"resp_ip_bytes":' +
+    r.resp_ip_bytes +
+    ',"tunnel_parents":' +
+    jsonArray(r.tunnel_parents) +
+    ',"community_id":"' +
+    r.community_id +
+    '","vlan":' +
+    r.vlan +
+    ',"inner_vlan":' +
+    r.inner_vlan +
+    ',"orig_l2_addr":' +
+    jsonString(r.orig_l2_addr) +
+    ',"resp_l2_addr":' +
+    jsonString(r.resp_l2_addr) +
+    ',"tunnel_type":' +
+    jsonString(r.tunnel_type) +
+    ',"tunnel_id":' +
+    r.tunnel_id +
+    ',"interim":' +
+    r.interim +
     // Added last by the enrichment, so JSON.stringify puts it last too; its label values may need escaping.
     (r.k8s === undefined ? '}\n' : ',"k8s":' + JSON.stringify(r.k8s) + '}\n')
   );

@@ -7,7 +7,11 @@ import type { CidrRange } from './ip';
 
 /** A syntax or semantic error in a query, at a character offset (0-based) of the query text. */
 export class QueryError extends Error {
-  constructor(message: string, readonly position: number, readonly query?: string) {
+  constructor(
+    message: string,
+    readonly position: number,
+    readonly query?: string,
+  ) {
     super(`${message} (at position ${position})`);
     this.name = 'QueryError';
   }

@@ -33,7 +33,12 @@ export interface EitherAlias {
   readonly fields: readonly string[];
 }
 
-export interface FieldOptions { multi?: boolean; json?: boolean; text?: string; optional?: boolean }
+export interface FieldOptions {
+  multi?: boolean;
+  json?: boolean;
+  text?: string;
+  optional?: boolean;
+}
 
 export function f(name: string, type: FieldType, col: string | string[], aliases: string[], description: string, opts: FieldOptions = {}): FieldDef {
   const d: FieldDef = {
@@ -122,7 +127,11 @@ export class FieldRegistry {
   private readonly byName = new Map<string, FieldDef>();
   private readonly either: Map<string, EitherAlias>;
 
-  constructor(readonly name: string, readonly fields: readonly FieldDef[], eitherAliases: readonly EitherAlias[] = []) {
+  constructor(
+    readonly name: string,
+    readonly fields: readonly FieldDef[],
+    eitherAliases: readonly EitherAlias[] = [],
+  ) {
     for (const d of fields) {
       for (const n of [d.name, ...d.aliases]) {
         if (this.byName.has(n)) throw new Error(`field registry ${name}: duplicate name ${n}`);
@@ -163,7 +172,10 @@ export class FieldRegistry {
     for (const n of this.names()) {
       // A typo in the last segment ("destination.prot") or the bare last segment ("transport").
       const d = Math.min(editDistance(lower, n.toLowerCase()), n.endsWith(`.${lower}`) ? 1 : Infinity);
-      if (d < bestD) { bestD = d; best = n; }
+      if (d < bestD) {
+        bestD = d;
+        best = n;
+      }
     }
     return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
   }

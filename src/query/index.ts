@@ -2,5 +2,16 @@ export { QueryError, formatInstant, instantFromSeconds, instantSeconds, type Ins
 export { parseQuery, parseInstant, type ParseOptions } from './parser';
 export { toElasticsearch, esWildcard, type EsQueryDsl, type EsJson } from './to-es';
 export { toSql, globPattern, type SqlFragment, type SqlParam } from './to-sql';
-export { FIELDS, EITHER_ALIASES, CONN_FIELDS, FieldRegistry, resolveField, fieldDef, suggestField, allFieldNames, type FieldDef, type FieldType } from './fields';
+export {
+  FIELDS,
+  EITHER_ALIASES,
+  CONN_FIELDS,
+  FieldRegistry,
+  resolveField,
+  fieldDef,
+  suggestField,
+  allFieldNames,
+  type FieldDef,
+  type FieldType,
+} from './fields';
 export { ipKey, parseCidr, formatKey, type CidrRange } from './ip';

@@ -39,15 +39,50 @@ function lex(q: string): Token[] {
   let i = 0;
   while (i < q.length) {
     const c = q[i];
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
-    if (c === '(') { out.push(simple('lparen', i, c)); i++; continue; }
-    if (c === ')') { out.push(simple('rparen', i, c)); i++; continue; }
-    if (q.startsWith('&&', i)) { out.push(simple('and', i, '&&')); i += 2; continue; }
-    if (q.startsWith('||', i)) { out.push(simple('or', i, '||')); i += 2; continue; }
-    if (q.startsWith('!=', i)) { out.push(simple('neq', i, '!=')); i += 2; continue; }
-    if (c === '!') { out.push(simple('not', i, c)); i++; continue; }
-    if (q.startsWith('==', i)) { out.push(simple('colon', i, '==')); i += 2; continue; }
-    if (c === '=') { out.push(simple('colon', i, c)); i++; continue; }
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      i++;
+      continue;
+    }
+    if (c === '(') {
+      out.push(simple('lparen', i, c));
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      out.push(simple('rparen', i, c));
+      i++;
+      continue;
+    }
+    if (q.startsWith('&&', i)) {
+      out.push(simple('and', i, '&&'));
+      i += 2;
+      continue;
+    }
+    if (q.startsWith('||', i)) {
+      out.push(simple('or', i, '||'));
+      i += 2;
+      continue;
+    }
+    if (q.startsWith('!=', i)) {
+      out.push(simple('neq', i, '!='));
+      i += 2;
+      continue;
+    }
+    if (c === '!') {
+      out.push(simple('not', i, c));
+      i++;
+      continue;
+    }
+    if (q.startsWith('==', i)) {
+      out.push(simple('colon', i, '=='));
+      i += 2;
+      continue;
+    }
+    if (c === '=') {
+      out.push(simple('colon', i, c));
+      i++;
+      continue;
+    }
     if (c === '<' || c === '>') {
       const raw = q[i + 1] === '=' ? c + '=' : c;
       out.push(simple('cmp', i, raw));
@@ -61,12 +96,19 @@ function lex(q: string): Token[] {
       for (;;) {
         if (i >= q.length) throw new QueryError(`unterminated string (opened with ${c})`, start, q);
         const ch = q[i];
-        if (ch === c) { i++; break; }
+        if (ch === c) {
+          i++;
+          break;
+        }
         if (ch === '\\') {
           if (i + 1 >= q.length) throw new QueryError('unterminated string (opened with ' + c + ')', start, q);
-          t.chars.push(q[i + 1]); t.offs.push(i + 1); i += 2;
+          t.chars.push(q[i + 1]);
+          t.offs.push(i + 1);
+          i += 2;
         } else {
-          t.chars.push(ch); t.offs.push(i); i++;
+          t.chars.push(ch);
+          t.offs.push(i);
+          i++;
         }
         t.literal.push(true);
       }
@@ -80,9 +122,15 @@ function lex(q: string): Token[] {
     while (i < q.length && !WORD_STOP.has(q[i])) {
       if (q[i] === '\\') {
         if (i + 1 >= q.length) throw new QueryError('a backslash must be followed by the character it escapes', i, q);
-        t.chars.push(q[i + 1]); t.literal.push(true); t.offs.push(i + 1); i += 2;
+        t.chars.push(q[i + 1]);
+        t.literal.push(true);
+        t.offs.push(i + 1);
+        i += 2;
       } else {
-        t.chars.push(q[i]); t.literal.push(false); t.offs.push(i); i++;
+        t.chars.push(q[i]);
+        t.literal.push(false);
+        t.offs.push(i);
+        i++;
       }
     }
     t.raw = q.slice(start, i);
@@ -117,11 +165,22 @@ interface RawValue {
 class Parser {
   private i = 0;
 
-  constructor(private readonly q: string, private readonly toks: Token[], private readonly now: Date, private readonly fields: FieldRegistry) {}
+  constructor(
+    private readonly q: string,
+    private readonly toks: Token[],
+    private readonly now: Date,
+    private readonly fields: FieldRegistry,
+  ) {}
 
-  private peek(): Token { return this.toks[this.i]; }
-  private next(): Token { return this.toks[this.i++]; }
-  private err(msg: string, pos: number): QueryError { return new QueryError(msg, pos, this.q); }
+  private peek(): Token {
+    return this.toks[this.i];
+  }
+  private next(): Token {
+    return this.toks[this.i++];
+  }
+  private err(msg: string, pos: number): QueryError {
+    return new QueryError(msg, pos, this.q);
+  }
 
   private describe(t: Token): string {
     return t.type === 'eof' ? 'end of query' : `'${t.raw}'`;
@@ -138,19 +197,28 @@ class Parser {
 
   private parseOr(): Query {
     const parts = [this.parseAnd()];
-    while (this.peek().type === 'or') { this.next(); parts.push(this.parseAnd()); }
+    while (this.peek().type === 'or') {
+      this.next();
+      parts.push(this.parseAnd());
+    }
     return parts.length === 1 ? parts[0] : { kind: 'or', children: parts };
   }
 
   private parseAnd(): Query {
     const parts = [this.parseUnary()];
-    while (this.peek().type === 'and') { this.next(); parts.push(this.parseUnary()); }
+    while (this.peek().type === 'and') {
+      this.next();
+      parts.push(this.parseUnary());
+    }
     return parts.length === 1 ? parts[0] : { kind: 'and', children: parts };
   }
 
   private parseUnary(): Query {
     const t = this.peek();
-    if (t.type === 'not') { this.next(); return { kind: 'not', child: this.parseUnary() }; }
+    if (t.type === 'not') {
+      this.next();
+      return { kind: 'not', child: this.parseUnary() };
+    }
     if (t.type === 'lparen') {
       this.next();
       if (this.peek().type === 'rparen') throw this.err('empty parentheses', this.peek().pos);
@@ -164,7 +232,10 @@ class Parser {
 
   private expectClose(openPos: number): void {
     const t = this.peek();
-    if (t.type === 'rparen') { this.next(); return; }
+    if (t.type === 'rparen') {
+      this.next();
+      return;
+    }
     if (t.type === 'eof') throw this.err(`missing ')' for the '(' at position ${openPos}`, t.pos);
     throw this.err(`expected ')' or 'and'/'or', got ${this.describe(t)}`, t.pos);
   }
@@ -173,7 +244,11 @@ class Parser {
     const w = this.next();
     // "src:10.0.0.1" arrives as one word: the field is what precedes the first unescaped ':'.
     let split = -1;
-    for (let k = 0; k < w.chars.length; k++) if (w.chars[k] === ':' && !w.literal[k]) { split = k; break; }
+    for (let k = 0; k < w.chars.length; k++)
+      if (w.chars[k] === ':' && !w.literal[k]) {
+        split = k;
+        break;
+      }
     const nameEnd = split >= 0 ? split : w.chars.length;
     const name = w.chars.slice(0, nameEnd).join('');
     if (name === '') throw this.err("expected a field name before ':'", w.pos);
@@ -217,7 +292,8 @@ class Parser {
       return { chars: t.chars, literal: t.literal, pos: t.pos, quoted: t.type === 'string' };
     }
     // and/or/not as a value: quoting makes them literal, say so.
-    if (t.type === 'and' || t.type === 'or' || t.type === 'not') throw this.err(`expected ${what}, got the operator ${this.describe(t)} (quote it to search for the word)`, t.pos);
+    if (t.type === 'and' || t.type === 'or' || t.type === 'not')
+      throw this.err(`expected ${what}, got the operator ${this.describe(t)} (quote it to search for the word)`, t.pos);
     throw this.err(`expected ${what}, got ${this.describe(t)}`, t.pos);
   }
 
@@ -236,18 +312,27 @@ class Parser {
 
   private parseValueOr(fields: FieldDef[]): Query {
     const parts = [this.parseValueAnd(fields)];
-    while (this.peek().type === 'or') { this.next(); parts.push(this.parseValueAnd(fields)); }
+    while (this.peek().type === 'or') {
+      this.next();
+      parts.push(this.parseValueAnd(fields));
+    }
     return parts.length === 1 ? parts[0] : { kind: 'or', children: parts };
   }
 
   private parseValueAnd(fields: FieldDef[]): Query {
     const parts = [this.parseValueNot(fields)];
-    while (this.peek().type === 'and') { this.next(); parts.push(this.parseValueNot(fields)); }
+    while (this.peek().type === 'and') {
+      this.next();
+      parts.push(this.parseValueNot(fields));
+    }
     return parts.length === 1 ? parts[0] : { kind: 'and', children: parts };
   }
 
   private parseValueNot(fields: FieldDef[]): Query {
-    if (this.peek().type === 'not') { this.next(); return { kind: 'not', child: this.parseValueNot(fields) }; }
+    if (this.peek().type === 'not') {
+      this.next();
+      return { kind: 'not', child: this.parseValueNot(fields) };
+    }
     return this.parseValues(fields);
   }
 
@@ -266,7 +351,7 @@ class Parser {
     const wild = v.chars.some((c, k) => !v.literal[k] && (c === '*' || c === '?'));
     switch (field.type) {
       case 'keyword': {
-        if (text === '' ) throw this.err(`empty value for '${field.name}'`, pos);
+        if (text === '') throw this.err(`empty value for '${field.name}'`, pos);
         if (!wild) {
           // MACs are stored the ECS way (AA-BB-...); accept Zeek's aa:bb:... too.
           const v = field.name.endsWith('.mac') && /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(text) ? text.toUpperCase().replace(/:/g, '-') : text;
@@ -274,8 +359,9 @@ class Parser {
         }
         const parts: WildPart[] = [];
         v.chars.forEach((c, k) => {
-          if (!v.literal[k] && c === '*') { if (parts.length === 0 || parts[parts.length - 1].t !== 'star') parts.push({ t: 'star' }); }
-          else if (!v.literal[k] && c === '?') parts.push({ t: 'one' });
+          if (!v.literal[k] && c === '*') {
+            if (parts.length === 0 || parts[parts.length - 1].t !== 'star') parts.push({ t: 'star' });
+          } else if (!v.literal[k] && c === '?') parts.push({ t: 'one' });
           else {
             const last = parts[parts.length - 1];
             if (last !== undefined && last.t === 'lit') last.s += c;

@@ -20,11 +20,16 @@ export function globPattern(parts: WildPart[]): string {
 
 function sqlValue(v: Value): SqlParam {
   switch (v.kind) {
-    case 'string': return v.v;
-    case 'number': return v.v;
-    case 'boolean': return v.v ? 1 : 0;
-    case 'ip': return v.key;
-    case 'date': return instantSeconds(v.v);
+    case 'string':
+      return v.v;
+    case 'number':
+      return v.v;
+    case 'boolean':
+      return v.v ? 1 : 0;
+    case 'ip':
+      return v.key;
+    case 'date':
+      return instantSeconds(v.v);
   }
 }
 
@@ -42,7 +47,8 @@ function perColumn(field: FieldDef, cond: (expr: string) => string, values: SqlP
 
 export function toSql(q: Query): SqlFragment {
   switch (q.kind) {
-    case 'all': return { sql: '1', params: [] };
+    case 'all':
+      return { sql: '1', params: [] };
     case 'and':
     case 'or': {
       const parts = q.children.map(toSql);
@@ -52,12 +58,16 @@ export function toSql(q: Query): SqlFragment {
       const inner = toSql(q.child);
       return { sql: `NOT IFNULL(${inner.sql}, 0)`, params: inner.params };
     }
-    case 'term': return perColumn(q.field, (c) => `${c} = ?`, [sqlValue(q.value)]);
-    case 'wildcard': return perColumn(q.field, (c) => `${c} GLOB ?`, [globPattern(q.parts)]);
-    case 'cidr': return perColumn(q.field, (c) => `${c} BETWEEN ? AND ?`, [q.cidr.low, q.cidr.high]);
+    case 'term':
+      return perColumn(q.field, (c) => `${c} = ?`, [sqlValue(q.value)]);
+    case 'wildcard':
+      return perColumn(q.field, (c) => `${c} GLOB ?`, [globPattern(q.parts)]);
+    case 'cidr':
+      return perColumn(q.field, (c) => `${c} BETWEEN ? AND ?`, [q.cidr.low, q.cidr.high]);
     case 'exists':
       if (q.field.sql.json) return { sql: q.field.sql.columns.map((c) => `json_array_length(${c}) > 0`).join(' OR '), params: [] };
       return { sql: `(${q.field.sql.columns.map((c) => `${c} IS NOT NULL`).join(' OR ')})`, params: [] };
-    case 'range': return perColumn(q.field, (c) => `${c} ${OPS[q.op]} ?`, [sqlValue(q.value)]);
+    case 'range':
+      return perColumn(q.field, (c) => `${c} ${OPS[q.op]} ?`, [sqlValue(q.value)]);
   }
 }

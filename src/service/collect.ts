@@ -13,10 +13,15 @@ export interface CollectToQueueIo {
   onListening?(a: { address: string; port: number }): void;
 }
 
-export async function runCollectToQueue(netflow: string, cfg: ServiceConfig, o: { batchMax?: number; batchMs?: number }, io: CollectToQueueIo = {}): Promise<number> {
+export async function runCollectToQueue(
+  netflow: string,
+  cfg: ServiceConfig,
+  o: { batchMax?: number; batchMs?: number },
+  io: CollectToQueueIo = {},
+): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
   if (!cfg.redisUrl) {
-    stderr.write('eastwatch collect: --enqueue sends batches to the service\'s queue on Redis: set REDIS_URL\n');
+    stderr.write("eastwatch collect: --enqueue sends batches to the service's queue on Redis: set REDIS_URL\n");
     return 2;
   }
   let listen: { host: string; port: number };
@@ -38,18 +43,24 @@ export async function runCollectToQueue(netflow: string, cfg: ServiceConfig, o: 
     batchMs: o.batchMs ?? 1000,
     localNets: cfg.localNets,
     onRecords: (batch) => {
-      const p = queues.flows.add({ source: `netflow:${netflow}`, records: batch }).then(
-        () => { queued += batch.length; },
-        (e: Error) => {
-          failed += batch.length;
-          stderr.write(`eastwatch collect: ${batch.length} records not queued: ${e.message}\n`);
-        },
-      ).finally(() => inFlight.delete(p));
+      const p = queues.flows
+        .add({ source: `netflow:${netflow}`, records: batch })
+        .then(
+          () => {
+            queued += batch.length;
+          },
+          (e: Error) => {
+            failed += batch.length;
+            stderr.write(`eastwatch collect: ${batch.length} records not queued: ${e.message}\n`);
+          },
+        )
+        .finally(() => inFlight.delete(p));
       inFlight.add(p);
     },
     onError: (e) => {
       if (e instanceof Error) stderr.write(`eastwatch collect: ${e.message}\n`);
-      else if (malformedShown++ < 100) stderr.write(`eastwatch collect: malformed v${e.version} datagram from ${e.exporter} at byte ${e.offset}: ${e.reason}\n`);
+      else if (malformedShown++ < 100)
+        stderr.write(`eastwatch collect: malformed v${e.version} datagram from ${e.exporter} at byte ${e.offset}: ${e.reason}\n`);
     },
   }).catch(async (e: Error) => {
     await queues.close(0);

@@ -16,46 +16,56 @@ export const ConfigSchema = z.object({
   redisUrl: z.string().url().optional(),
   /** Absent: the embedded SQLite store in dataDir. */
   esUrl: z.string().url().optional(),
-  esPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _').default('eastwatch'),
+  esPrefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _')
+    .default('eastwatch'),
   dataDir: z.string().min(1).default('eastwatch-data'),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Bull queue names are prefixed with this in Redis, so that two deployments can share one Redis. */
-  queuePrefix: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('eastwatch'),
-  limits: z.object({
-    uploadBytes: bytes.default(4096 * MiB),
-    flowRequestBytes: bytes.default(256 * MiB),
-    flowLineBytes: bytes.default(1 * MiB),
-    flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
-    flowBatchBytes: bytes.default(8 * MiB),
-    /** Flow batches waiting in the queue beyond which ingestion waits for the workers (backpressure). */
-    flowBacklogBatches: z.coerce.number().int().min(1).default(40),
-    /** How long a flow request waits for the backlog to drain before it is answered 503. */
-    flowBacklogWaitMs: z.coerce.number().int().min(0).default(60_000),
-    jsonBodyBytes: bytes.default(16 * MiB),
-    inventoryBytes: bytes.default(64 * MiB),
-    /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
-    expensivePerMinute: z.coerce.number().int().min(1).default(600),
-    searchPageMax: z.coerce.number().int().min(1).max(10_000).default(1000),
-    /** Bounds of a pcap cut from captures (GET .../pcap). */
-    pcapBytes: bytes.default(512 * MiB),
-    pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
-  }).default({}),
-  jobs: z.object({
-    attempts: z.coerce.number().int().min(1).max(20).default(3),
-    backoffMs: z.coerce.number().int().min(0).default(2000),
-    /** Captures analysed at once per worker process (each takes one core). */
-    captureConcurrency: z.coerce.number().int().min(1).max(64).default(1),
-    flowConcurrency: z.coerce.number().int().min(1).max(64).default(2),
-    /** Finished jobs kept for the API (count per queue). */
-    keepCompleted: z.coerce.number().int().min(0).default(10_000),
-    keepFailed: z.coerce.number().int().min(0).default(10_000),
-    /** Bull: a worker's lock on its job; a dead worker's job is taken up again once it lapses. */
-    lockMs: z.coerce.number().int().min(1000).default(30_000),
-    stalledIntervalMs: z.coerce.number().int().min(500).default(30_000),
-    /** Running jobs get this long to finish on shutdown before they are handed back. */
-    shutdownGraceMs: z.coerce.number().int().min(0).default(30_000),
-  }).default({}),
+  queuePrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/)
+    .default('eastwatch'),
+  limits: z
+    .object({
+      uploadBytes: bytes.default(4096 * MiB),
+      flowRequestBytes: bytes.default(256 * MiB),
+      flowLineBytes: bytes.default(1 * MiB),
+      flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
+      flowBatchBytes: bytes.default(8 * MiB),
+      /** Flow batches waiting in the queue beyond which ingestion waits for the workers (backpressure). */
+      flowBacklogBatches: z.coerce.number().int().min(1).default(40),
+      /** How long a flow request waits for the backlog to drain before it is answered 503. */
+      flowBacklogWaitMs: z.coerce.number().int().min(0).default(60_000),
+      jsonBodyBytes: bytes.default(16 * MiB),
+      inventoryBytes: bytes.default(64 * MiB),
+      /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
+      expensivePerMinute: z.coerce.number().int().min(1).default(600),
+      searchPageMax: z.coerce.number().int().min(1).max(10_000).default(1000),
+      /** Bounds of a pcap cut from captures (GET .../pcap). */
+      pcapBytes: bytes.default(512 * MiB),
+      pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
+    })
+    .default({}),
+  jobs: z
+    .object({
+      attempts: z.coerce.number().int().min(1).max(20).default(3),
+      backoffMs: z.coerce.number().int().min(0).default(2000),
+      /** Captures analysed at once per worker process (each takes one core). */
+      captureConcurrency: z.coerce.number().int().min(1).max(64).default(1),
+      flowConcurrency: z.coerce.number().int().min(1).max(64).default(2),
+      /** Finished jobs kept for the API (count per queue). */
+      keepCompleted: z.coerce.number().int().min(0).default(10_000),
+      keepFailed: z.coerce.number().int().min(0).default(10_000),
+      /** Bull: a worker's lock on its job; a dead worker's job is taken up again once it lapses. */
+      lockMs: z.coerce.number().int().min(1000).default(30_000),
+      stalledIntervalMs: z.coerce.number().int().min(500).default(30_000),
+      /** Running jobs get this long to finish on shutdown before they are handed back. */
+      shutdownGraceMs: z.coerce.number().int().min(0).default(30_000),
+    })
+    .default({}),
   /** Days of uploaded captures and records to keep; 0 keeps everything. */
   retentionDays: z.coerce.number().int().min(0).default(0),
   /** Networks treated as local (local_orig/local_resp); default as `analyze`. */
@@ -71,7 +81,7 @@ export class ConfigError extends Error {
   }
 }
 
-const ENV: Record<string, (string)[]> = {
+const ENV: Record<string, string[]> = {
   REDIS_URL: ['redisUrl'],
   ES_URL: ['esUrl'],
   EASTWATCH_ES_PREFIX: ['esPrefix'],

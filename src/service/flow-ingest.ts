@@ -31,8 +31,13 @@ export interface FlowIngestOptions {
 }
 
 export class BacklogError extends Error {
-  constructor(readonly backlog: number, readonly waitedMs: number) {
-    super(`the flows queue has ${backlog} batches waiting for the workers and did not drain in ${Math.round(waitedMs / 1000)} s; lines before this point were queued, send the rest later`);
+  constructor(
+    readonly backlog: number,
+    readonly waitedMs: number,
+  ) {
+    super(
+      `the flows queue has ${backlog} batches waiting for the workers and did not drain in ${Math.round(waitedMs / 1000)} s; lines before this point were queued, send the rest later`,
+    );
     this.name = 'BacklogError';
   }
 }
@@ -121,16 +126,21 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     batch = [];
     dns = [];
     batchBytes = 0;
-    const p = queue.add(data).then(
-      (j) => {
-        jobs.push(j.id);
-        queuedSincePoll++;
-      },
-      (e: Error) => { failure ??= e; },
-    ).finally(() => {
-      pending.delete(p);
-      gate.open();
-    });
+    const p = queue
+      .add(data)
+      .then(
+        (j) => {
+          jobs.push(j.id);
+          queuedSincePoll++;
+        },
+        (e: Error) => {
+          failure ??= e;
+        },
+      )
+      .finally(() => {
+        pending.delete(p);
+        gate.open();
+      });
     pending.add(p);
   };
 
@@ -155,13 +165,15 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     (e) => {
       if (errors.length < (o.maxErrorsListed ?? 100)) errors.push({ line: e.line, field: e.field, reason: e.reason });
     },
-  ).catch((e: unknown) => {
-    // The body failed (size limit, client gone, backlog): what was parsed before it is still queued.
-    cut = e;
-    return null;
-  }).finally(() => {
-    if (poll) clearInterval(poll);
-  });
+  )
+    .catch((e: unknown) => {
+      // The body failed (size limit, client gone, backlog): what was parsed before it is still queued.
+      cut = e;
+      return null;
+    })
+    .finally(() => {
+      if (poll) clearInterval(poll);
+    });
   flush();
   await Promise.all([...pending]);
   if (failure) throw failure;

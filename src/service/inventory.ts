@@ -24,7 +24,6 @@ export interface InventorySnapshot {
   text: string;
 }
 
-
 export interface InventoryRepo {
   /** Validates (throws InventoryError saying where) and keeps a snapshot. */
   add(text: string, source: string, observedAt?: number | null): Promise<InventorySummary>;
@@ -50,7 +49,10 @@ export class FileInventoryRepo implements InventoryRepo {
   }
 
   private files(): string[] {
-    return fs.readdirSync(this.dir).filter((f) => /^\d{8}\.json$/.test(f)).sort();
+    return fs
+      .readdirSync(this.dir)
+      .filter((f) => /^\d{8}\.json$/.test(f))
+      .sort();
   }
 
   async add(text: string, source: string, observedAt: number | null = null): Promise<InventorySummary> {
@@ -76,7 +78,10 @@ export class FileInventoryRepo implements InventoryRepo {
 }
 
 export class RedisInventoryRepo implements InventoryRepo {
-  constructor(private readonly redis: IORedis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: IORedis,
+    private readonly prefix: string,
+  ) {}
 
   private key(k: string): string {
     return `${this.prefix}:inventory:${k}`;
@@ -100,12 +105,16 @@ export class RedisInventoryRepo implements InventoryRepo {
 
   async all(): Promise<InventorySnapshot[]> {
     const h = await this.redis.hgetall(this.key('docs'));
-    return Object.values(h).map((v) => JSON.parse(v) as InventorySnapshot).sort((a, b) => a.id - b.id);
+    return Object.values(h)
+      .map((v) => JSON.parse(v) as InventorySnapshot)
+      .sort((a, b) => a.id - b.id);
   }
 
   async summaries(): Promise<InventorySummary[]> {
     const h = await this.redis.hgetall(this.key('summaries'));
-    return Object.values(h).map((v) => JSON.parse(v) as InventorySummary).sort((a, b) => a.id - b.id);
+    return Object.values(h)
+      .map((v) => JSON.parse(v) as InventorySummary)
+      .sort((a, b) => a.id - b.id);
   }
 }
 
@@ -114,7 +123,10 @@ export class ResolverCache {
   private built = -1;
   private resolver: K8sResolver | null = null;
 
-  constructor(private readonly repo: InventoryRepo, private readonly localNets?: readonly string[]) {}
+  constructor(
+    private readonly repo: InventoryRepo,
+    private readonly localNets?: readonly string[],
+  ) {}
 
   async current(): Promise<K8sResolver | null> {
     const v = await this.repo.version();
@@ -123,7 +135,8 @@ export class ResolverCache {
       this.resolver = null;
     } else {
       const store = new InventoryStore();
-      for (const s of await this.repo.all()) store.addDocument(parseK8sText(s.text, s.source), s.source, s.observedAt === null ? {} : { observedAt: s.observedAt });
+      for (const s of await this.repo.all())
+        store.addDocument(parseK8sText(s.text, s.source), s.source, s.observedAt === null ? {} : { observedAt: s.observedAt });
       this.resolver = new K8sResolver(store, { localNets: this.localNets ? [...this.localNets] : undefined, policies: 'inventory' });
     }
     this.built = v;

@@ -35,9 +35,15 @@ export async function applyRetention(ctx: ServiceContext, now = new Date()): Pro
 export function scheduleRetention(ctx: ServiceContext, log: (l: string) => void, everyMs = 3_600_000): () => void {
   if (ctx.cfg.retentionDays <= 0) return () => undefined;
   const run = (): void => {
-    applyRetention(ctx).then((r) => {
-      if (r && (r.removedRecords || r.removedCaptures.length)) log(`retention (${ctx.cfg.retentionDays} days): ${r.removedRecords} records, ${r.removedIndices.length} indices, ${r.removedCaptures.length} captures removed`);
-    }, (e: Error) => log(`retention: ${e.message}`));
+    applyRetention(ctx).then(
+      (r) => {
+        if (r && (r.removedRecords || r.removedCaptures.length))
+          log(
+            `retention (${ctx.cfg.retentionDays} days): ${r.removedRecords} records, ${r.removedIndices.length} indices, ${r.removedCaptures.length} captures removed`,
+          );
+      },
+      (e: Error) => log(`retention: ${e.message}`),
+    );
   };
   const first = setTimeout(run, 10_000);
   const timer = setInterval(run, everyMs);

@@ -84,7 +84,16 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
   }
   const stopRetention = scheduleRetention(runtime, log);
   const stop = stopper(runtime, server);
-  return { runtime, server, url: urlOf(addr), working, stop: () => { stopRetention(); return stop(); } };
+  return {
+    runtime,
+    server,
+    url: urlOf(addr),
+    working,
+    stop: () => {
+      stopRetention();
+      return stop();
+    },
+  };
 }
 
 export interface WorkerProcessOptions {
@@ -123,10 +132,13 @@ export function stopOnSignals(r: Running, log: (l: string) => void): void {
   const on = (sig: NodeJS.Signals): void => {
     if (++n > 1) process.exit(130);
     log(`${sig}: stopping (running jobs get ${r.runtime.cfg.jobs.shutdownGraceMs} ms to finish)`);
-    r.stop().then(() => process.exit(0), (e: Error) => {
-      log(`shutdown: ${e.message}`);
-      process.exit(1);
-    });
+    r.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        log(`shutdown: ${e.message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', on);
   process.on('SIGINT', on);

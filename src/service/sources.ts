@@ -10,7 +10,6 @@ import type { FlowSource } from './api/wire';
 
 export type { FlowSource } from './api/wire';
 
-
 export interface SourceRegistry {
   note(source: string, format: string | null, records: number, rejected: number): Promise<void>;
   list(): Promise<FlowSource[]>;
@@ -64,7 +63,10 @@ export class FileSourceRegistry implements SourceRegistry {
 }
 
 export class RedisSourceRegistry implements SourceRegistry {
-  constructor(private readonly redis: IORedis, private readonly key: string) {}
+  constructor(
+    private readonly redis: IORedis,
+    private readonly key: string,
+  ) {}
 
   async note(source: string, format: string | null, records: number, rejected: number): Promise<void> {
     // Read-modify-write per request; two concurrent requests of one source may lose one count, never a source.
@@ -79,6 +81,8 @@ export class RedisSourceRegistry implements SourceRegistry {
 
   async list(): Promise<FlowSource[]> {
     const h = await this.redis.hgetall(this.key);
-    return Object.values(h).map((v) => JSON.parse(v) as FlowSource).sort(byLastSeen);
+    return Object.values(h)
+      .map((v) => JSON.parse(v) as FlowSource)
+      .sort(byLastSeen);
   }
 }

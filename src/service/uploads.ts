@@ -15,7 +15,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 export type CaptureFormat = 'pcap' | 'pcapng' | 'gzip';
 
 export class UploadError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'UploadError';
   }
@@ -37,7 +40,10 @@ class Inspect extends Transform {
   format: CaptureFormat | null = null;
   private head = Buffer.alloc(0);
 
-  constructor(private readonly maxBytes: number, private readonly what: string) {
+  constructor(
+    private readonly maxBytes: number,
+    private readonly what: string,
+  ) {
     super();
   }
 
@@ -63,7 +69,12 @@ class Inspect extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.format === null) {
-      cb(new UploadError(this.bytes === 0 ? 400 : 415, this.bytes === 0 ? `${this.what} is empty` : `${this.what} is too short to be a capture (${this.bytes} bytes)`));
+      cb(
+        new UploadError(
+          this.bytes === 0 ? 400 : 415,
+          this.bytes === 0 ? `${this.what} is empty` : `${this.what} is too short to be a capture (${this.bytes} bytes)`,
+        ),
+      );
       return;
     }
     cb();
@@ -111,7 +122,10 @@ async function keep(input: Readable, dir: string, maxBytes: number, name: string
 const SAFE_NAME = /[^A-Za-z0-9._ -]/g;
 
 export function displayName(raw: string | undefined, fallback: string): string {
-  const base = path.basename(raw ?? '').replace(SAFE_NAME, '_').slice(0, 200);
+  const base = path
+    .basename(raw ?? '')
+    .replace(SAFE_NAME, '_')
+    .slice(0, 200);
   return base === '' ? fallback : base;
 }
 
@@ -120,12 +134,7 @@ export function displayName(raw: string | undefined, fallback: string): string {
  * parts are refused) or the raw body (any other content type; the name from ?name= or
  * X-Filename).
  */
-export function receiveCapture(
-  req: Readable & { headers: IncomingHttpHeaders },
-  dir: string,
-  maxBytes: number,
-  rawName?: string,
-): Promise<ReceivedCapture> {
+export function receiveCapture(req: Readable & { headers: IncomingHttpHeaders }, dir: string, maxBytes: number, rawName?: string): Promise<ReceivedCapture> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) {
     return Promise.reject(new UploadError(413, `the request declares ${declared} bytes, above the ${maxBytes}-byte upload limit`));

@@ -16,7 +16,12 @@ export interface WorkerOptions {
   log?: (line: string) => void;
 }
 
-function timed<D, P, R>(ctx: ServiceContext, queue: string, log: (l: string) => void, run: (job: JobContext<D, P>) => Promise<R>): (job: JobContext<D, P>) => Promise<R> {
+function timed<D, P, R>(
+  ctx: ServiceContext,
+  queue: string,
+  log: (l: string) => void,
+  run: (job: JobContext<D, P>) => Promise<R>,
+): (job: JobContext<D, P>) => Promise<R> {
   return async (job) => {
     const end = ctx.metrics.jobSeconds.startTimer({ queue });
     try {
@@ -34,10 +39,28 @@ function timed<D, P, R>(ctx: ServiceContext, queue: string, log: (l: string) => 
 export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
-  ctx.queues.captures.process(ctx.cfg.jobs.captureConcurrency, timed(ctx, 'captures', log, (job) => runCaptureJob(job, {
-    store: ctx.store, resolvers, metrics: ctx.metrics, alerts: o.alerts, localNets: ctx.cfg.localNets, analyzers: o.analyzers,
-  })));
-  ctx.queues.flows.process(ctx.cfg.jobs.flowConcurrency, timed(ctx, 'flows', log, (job) => runFlowJob(job, {
-    store: ctx.store, resolvers, metrics: ctx.metrics, alerts: o.alerts,
-  })));
+  ctx.queues.captures.process(
+    ctx.cfg.jobs.captureConcurrency,
+    timed(ctx, 'captures', log, (job) =>
+      runCaptureJob(job, {
+        store: ctx.store,
+        resolvers,
+        metrics: ctx.metrics,
+        alerts: o.alerts,
+        localNets: ctx.cfg.localNets,
+        analyzers: o.analyzers,
+      }),
+    ),
+  );
+  ctx.queues.flows.process(
+    ctx.cfg.jobs.flowConcurrency,
+    timed(ctx, 'flows', log, (job) =>
+      runFlowJob(job, {
+        store: ctx.store,
+        resolvers,
+        metrics: ctx.metrics,
+        alerts: o.alerts,
+      }),
+    ),
+  );
 }

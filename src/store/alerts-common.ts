@@ -30,13 +30,15 @@ export function mergeAlert(incoming: Alert, stored: Alert | null, rules: readonl
 export function validateAlert(a: Alert): void {
   if (typeof a.id !== 'string' || a.id === '') throw new StoreRequestError('an alert needs a non-empty id');
   if (!(a.severity in SEVERITY_RANK)) throw new StoreRequestError(`alert ${a.id}: unknown severity '${String(a.severity)}'`);
-  if (!Number.isFinite(a.last_seen) || !Number.isFinite(a.first_seen)) throw new StoreRequestError(`alert ${a.id}: first_seen and last_seen must be epoch seconds`);
+  if (!Number.isFinite(a.last_seen) || !Number.isFinite(a.first_seen))
+    throw new StoreRequestError(`alert ${a.id}: first_seen and last_seen must be epoch seconds`);
 }
 
 export function validateSuppression(s: Suppression): void {
   if (typeof s.id !== 'string' || s.id === '') throw new StoreRequestError('a suppression needs a non-empty id');
   if (typeof s.detector !== 'string' || s.detector === '') throw new StoreRequestError(`suppression ${s.id}: detector is required`);
-  if (s.expires_at !== null && Number.isNaN(Date.parse(s.expires_at))) throw new StoreRequestError(`suppression ${s.id}: expires_at '${s.expires_at}' is not RFC 3339`);
+  if (s.expires_at !== null && Number.isNaN(Date.parse(s.expires_at)))
+    throw new StoreRequestError(`suppression ${s.id}: expires_at '${s.expires_at}' is not RFC 3339`);
 }
 
 /** An alert search's bounds as epoch seconds, validated. */

@@ -41,8 +41,14 @@ export const ALERT_MAPPING: Mapping = {
 export const SUPPRESSION_MAPPING: Mapping = {
   dynamic: false,
   properties: {
-    id: kw, detector: kw, source: entity, destination: entity, reason: { type: 'keyword', ignore_above: 8191 },
-    created_by: kw, created_at: kw, expires_at: kw,
+    id: kw,
+    detector: kw,
+    source: entity,
+    destination: entity,
+    reason: { type: 'keyword', ignore_above: 8191 },
+    created_by: kw,
+    created_at: kw,
+    expires_at: kw,
   },
 };
 
@@ -53,7 +59,12 @@ export interface AlertDoc extends Alert {
 }
 
 export function alertDoc(a: Alert): AlertDoc {
-  return { ...a, '@timestamp': new Date(Math.round(a.last_seen * 1000)).toISOString(), severity_rank: SEVERITY_RANK[a.severity], suppressed: Boolean(a.suppressed_by) };
+  return {
+    ...a,
+    '@timestamp': new Date(Math.round(a.last_seen * 1000)).toISOString(),
+    severity_rank: SEVERITY_RANK[a.severity],
+    suppressed: Boolean(a.suppressed_by),
+  };
 }
 
 export function alertFromDoc(d: AlertDoc): Alert {

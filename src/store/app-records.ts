@@ -42,27 +42,42 @@ export interface AppSpec {
 function member(r: AppRecordOut, key: string): unknown {
   return (r as unknown as Record<string, unknown>)[key] ?? null;
 }
-const str = (key: string) => (r: AppRecordOut): Cell => {
-  const v = member(r, key);
-  return v === null ? null : String(v);
-};
-const num = (key: string) => (r: AppRecordOut): Cell => {
-  const v = member(r, key);
-  return typeof v === 'number' ? v : null;
-};
-const bool = (key: string) => (r: AppRecordOut): Cell => {
-  const v = member(r, key);
-  return typeof v === 'boolean' ? v : null;
-};
-const list = (key: string) => (r: AppRecordOut): Cell => {
-  const v = member(r, key);
-  return Array.isArray(v) ? v.map(String) : [];
-};
+const str =
+  (key: string) =>
+  (r: AppRecordOut): Cell => {
+    const v = member(r, key);
+    return v === null ? null : String(v);
+  };
+const num =
+  (key: string) =>
+  (r: AppRecordOut): Cell => {
+    const v = member(r, key);
+    return typeof v === 'number' ? v : null;
+  };
+const bool =
+  (key: string) =>
+  (r: AppRecordOut): Cell => {
+    const v = member(r, key);
+    return typeof v === 'boolean' ? v : null;
+  };
+const list =
+  (key: string) =>
+  (r: AppRecordOut): Cell => {
+    const v = member(r, key);
+    return Array.isArray(v) ? v.map(String) : [];
+  };
 
 /** SQLite column of an ECS name: dns.question.name -> dns_question_name. */
 const column = (name: string): string => name.replace(/[^A-Za-z0-9]/g, '_');
 
-function field(name: string, type: FieldType, get: AppField['get'], aliases: string[], description: string, opts: { multi?: boolean; optional?: boolean; indexed?: boolean } = {}): AppField {
+function field(
+  name: string,
+  type: FieldType,
+  get: AppField['get'],
+  aliases: string[],
+  description: string,
+  opts: { multi?: boolean; optional?: boolean; indexed?: boolean } = {},
+): AppField {
   const def = f(name, type, column(name), aliases, description, { multi: opts.multi, json: opts.multi, optional: opts.optional ?? !opts.multi });
   return { def, get, indexed: opts.indexed };
 }
@@ -82,7 +97,10 @@ const COMMON: readonly AppField[] = [
   { def: f('@timestamp', 'date', 'ts', [], 'time of the record (Zeek ts)'), get: (r) => r.ts },
   { def: f('event.id', 'keyword', 'id', ['id'], 'stable id of the application record'), get: (r) => appRecordId(r) },
   { def: f('zeek.session_id', 'keyword', 'uid', ['uid'], 'uid of the connection (its event.id in the connection records)'), get: (r) => r.uid },
-  { def: f('event.dataset', 'keyword', 'dataset', ['dataset'], 'eastwatch.<kind>: eastwatch.dns, eastwatch.http, ...'), get: (r) => `${DATASET_PREFIX}${r.kind}` },
+  {
+    def: f('event.dataset', 'keyword', 'dataset', ['dataset'], 'eastwatch.<kind>: eastwatch.dns, eastwatch.http, ...'),
+    get: (r) => `${DATASET_PREFIX}${r.kind}`,
+  },
   { def: f('source.ip', 'ip', 'src_key', ['src'], 'originator address', { text: 'src_ip' }), get: (r) => r.conn.orig_h },
   { def: f('source.port', 'long', 'src_port', ['sport'], 'originator port'), get: (r) => r.conn.orig_p },
   { def: f('destination.ip', 'ip', 'dst_key', ['dst'], 'responder address', { text: 'dst_ip' }), get: (r) => r.conn.resp_h },
@@ -192,7 +210,16 @@ const TABLES: Record<string, { index: string; table: string }> = {
 
 export const APP_SPECS: readonly AppSpec[] = Object.keys(TABLES).map((kind) => {
   const fields = [...COMMON, ...OWN[kind]];
-  return { kind, ...TABLES[kind], fields, registry: new FieldRegistry(kind, fields.map((x) => x.def), EITHER) };
+  return {
+    kind,
+    ...TABLES[kind],
+    fields,
+    registry: new FieldRegistry(
+      kind,
+      fields.map((x) => x.def),
+      EITHER,
+    ),
+  };
 });
 
 const BY_KIND = new Map(APP_SPECS.map((s) => [s.kind, s]));

@@ -43,8 +43,14 @@ export async function openStoreOutput(o: StoreCliOptions): Promise<StoreOutput> 
   let apps = 0;
   return {
     where,
-    add: (r) => { conns++; w.add(r); },
-    addApp: (r) => { apps++; w.addApp(r); },
+    add: (r) => {
+      conns++;
+      w.add(r);
+    },
+    addApp: (r) => {
+      apps++;
+      w.addApp(r);
+    },
     congestion: () => w.congestion(),
     close: async () => {
       try {
@@ -116,7 +122,7 @@ export async function runSearch(query: string, o: SearchCliOptions): Promise<num
 export function addSearchCommand(program: Command): void {
   program
     .command('search')
-    .description('Search stored connections with the query language, e.g. \'src: 10.244.0.0/16 and dport: (5432 or 6379) and not ns: kube-system\'')
+    .description("Search stored connections with the query language, e.g. 'src: 10.244.0.0/16 and dport: (5432 or 6379) and not ns: kube-system'")
     .argument('[query]', 'query (empty: everything)', '')
     .option('--from <time>', '@timestamp >= this (ISO 8601, or now-15m, now-2h, now-7d)')
     .option('--to <time>', '@timestamp < this')

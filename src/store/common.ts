@@ -30,10 +30,26 @@ export function filterQuery(f: SearchFilter, now = new Date(), fields: FieldRegi
 
 /** Columns that may be absent; keyset pagination needs a value on every row, so these do not sort. */
 const OPTIONAL = new Set([
-  'network.vlan.id', 'network.inner.vlan.id', 'source.mac', 'destination.mac', 'eastwatch.tunnel.type', 'eastwatch.tunnel.id',
-  'eastwatch.source.kind', 'eastwatch.source.namespace', 'eastwatch.source.pod', 'eastwatch.source.workload', 'eastwatch.source.service', 'eastwatch.source.node',
-  'eastwatch.destination.kind', 'eastwatch.destination.namespace', 'eastwatch.destination.pod', 'eastwatch.destination.workload',
-  'eastwatch.destination.service', 'eastwatch.destination.node', 'eastwatch.scope', 'eastwatch.policy.verdict',
+  'network.vlan.id',
+  'network.inner.vlan.id',
+  'source.mac',
+  'destination.mac',
+  'eastwatch.tunnel.type',
+  'eastwatch.tunnel.id',
+  'eastwatch.source.kind',
+  'eastwatch.source.namespace',
+  'eastwatch.source.pod',
+  'eastwatch.source.workload',
+  'eastwatch.source.service',
+  'eastwatch.source.node',
+  'eastwatch.destination.kind',
+  'eastwatch.destination.namespace',
+  'eastwatch.destination.pod',
+  'eastwatch.destination.workload',
+  'eastwatch.destination.service',
+  'eastwatch.destination.node',
+  'eastwatch.scope',
+  'eastwatch.policy.verdict',
 ]);
 
 export function sortField(name: string, fields: FieldRegistry = CONN_FIELDS): FieldDef {
@@ -76,7 +92,16 @@ export function compareEdges(a: Edge, b: Edge): number {
 }
 
 function edgeKey(e: Edge): string {
-  return [e.source.ip, e.destination.ip, String(e.destination.port).padStart(5, '0'), e.transport, e.source.namespace, e.source.workload, e.destination.namespace, e.destination.workload].join('\u0000');
+  return [
+    e.source.ip,
+    e.destination.ip,
+    String(e.destination.port).padStart(5, '0'),
+    e.transport,
+    e.source.namespace,
+    e.source.workload,
+    e.destination.namespace,
+    e.destination.workload,
+  ].join('\u0000');
 }
 
 /** Start of the UTC day `days` days before `now`. */

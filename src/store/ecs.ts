@@ -255,8 +255,15 @@ const nanos: Mapping = { type: 'date_nanos' };
 const obj = (properties: Mapping): Mapping => ({ properties });
 const endpoint = obj({ ip, port: lng, bytes: lng, packets: lng, mac: kw });
 const wl = obj({
-  kind: kw, namespace: kw, pod: kw, workload: kw, workload_kind: kw, node: kw, service: kw,
-  labels: { type: 'flattened' }, host_network: bool,
+  kind: kw,
+  namespace: kw,
+  pod: kw,
+  workload: kw,
+  workload_kind: kw,
+  node: kw,
+  service: kw,
+  labels: { type: 'flattened' },
+  host_network: bool,
 });
 const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw });
 
@@ -270,13 +277,27 @@ export const CONN_MAPPING: Mapping = {
     destination: endpoint,
     related: obj({ ip }),
     network: obj({
-      transport: kw, iana_number: kw, protocol: kw, community_id: kw, bytes: lng, packets: lng, direction: kw, type: kw,
-      vlan: obj({ id: kw }), inner: obj({ vlan: obj({ id: kw }) }),
+      transport: kw,
+      iana_number: kw,
+      protocol: kw,
+      community_id: kw,
+      bytes: lng,
+      packets: lng,
+      direction: kw,
+      type: kw,
+      vlan: obj({ id: kw }),
+      inner: obj({ vlan: obj({ id: kw }) }),
     }),
     zeek: obj({
       connection: obj({
-        state: kw, history: kw, local_orig: bool, local_resp: bool, missed_bytes: lng,
-        orig_ip_bytes: lng, resp_ip_bytes: lng, tunnel_parents: kw,
+        state: kw,
+        history: kw,
+        local_orig: bool,
+        local_resp: bool,
+        missed_bytes: lng,
+        orig_ip_bytes: lng,
+        resp_ip_bytes: lng,
+        tunnel_parents: kw,
       }),
     }),
     eastwatch: obj({ interim: bool, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),

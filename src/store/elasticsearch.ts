@@ -13,14 +13,29 @@ import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, to
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
 import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
-import {
-  aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField,
-} from './common';
+import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
 import {
   StoreUnavailableError,
-  type AlertPatch, type AlertSearch, type AppKind, type AppRecordOut, type DeadLetter, type DistinctRequest, type Edge, type EdgesRequest, type HistogramBucket, type HistogramRequest,
-  type RecordWriter, type RetentionResult, type SearchFilter, type SearchPage, type SearchRequest, type Store,
-  type StoreRecord, type TopBucket, type TopRequest, type WriteResult,
+  type AlertPatch,
+  type AlertSearch,
+  type AppKind,
+  type AppRecordOut,
+  type DeadLetter,
+  type DistinctRequest,
+  type Edge,
+  type EdgesRequest,
+  type HistogramBucket,
+  type HistogramRequest,
+  type RecordWriter,
+  type RetentionResult,
+  type SearchFilter,
+  type SearchPage,
+  type SearchRequest,
+  type Store,
+  type StoreRecord,
+  type TopBucket,
+  type TopRequest,
+  type WriteResult,
 } from './types';
 
 export interface ElasticsearchStoreOptions {
@@ -220,8 +235,16 @@ export class ElasticsearchStore implements Store {
         _meta: { managed_by: 'eastwatch', record: sp.kind },
       });
     }
-    for (const [name, mappings] of [[this.alertIndex, ALERT_MAPPING], [this.suppressionIndex, SUPPRESSION_MAPPING]] as const) {
-      await this.req('PUT', `/_index_template/${name}`, { index_patterns: [name], priority: 200, template: { settings, mappings }, _meta: { managed_by: 'eastwatch' } });
+    for (const [name, mappings] of [
+      [this.alertIndex, ALERT_MAPPING],
+      [this.suppressionIndex, SUPPRESSION_MAPPING],
+    ] as const) {
+      await this.req('PUT', `/_index_template/${name}`, {
+        index_patterns: [name],
+        priority: 200,
+        template: { settings, mappings },
+        _meta: { managed_by: 'eastwatch' },
+      });
       // Created now (not on first write) so that reads and updates of an empty store find an index.
       try {
         await this.req('PUT', `/${name}`);
@@ -268,7 +291,11 @@ export class ElasticsearchStore implements Store {
     for (let attempt = 0; pending.length > 0; attempt++) {
       const body = batch.body(pending);
       // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
-      const resp = await this.withRetry('bulk', () => this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>);
+      const resp = await this.withRetry(
+        'bulk',
+        () =>
+          this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>,
+      );
       const retry: BulkItem[] = [];
       const dead: { item: BulkItem; status: number; reason: string }[] = [];
       resp.items.forEach((entry, k) => {
@@ -279,7 +306,11 @@ export class ElasticsearchStore implements Store {
         else if (r.status === 429 || r.status >= 500) retry.push(pending[k]);
         else {
           const c = r.error.caused_by;
-          dead.push({ item: pending[k], status: r.status, reason: `${r.error.type}: ${r.error.reason ?? ''}${c ? ` (caused by ${c.type}: ${c.reason ?? ''})` : ''}` });
+          dead.push({
+            item: pending[k],
+            status: r.status,
+            reason: `${r.error.type}: ${r.error.reason ?? ''}${c ? ` (caused by ${c.type}: ${c.reason ?? ''})` : ''}`,
+          });
         }
       });
       if (retry.length > 0 && attempt >= this.o.maxRetries) {
@@ -298,10 +329,23 @@ export class ElasticsearchStore implements Store {
 
   private async deadLetter(dead: { item: BulkItem; status: number; reason: string; source: string }[]): Promise<void> {
     const at = new Date().toISOString();
-    const body = dead.map((d) => `${JSON.stringify({ create: { _index: this.deadLetterIndex } })}\n${JSON.stringify({
-      '@timestamp': at, reason: d.reason, status: d.status, index: d.item.index, doc_id: d.item.uid, document: d.source,
-    })}\n`).join('');
-    const resp = await this.withRetry('dead-letter bulk', () => this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body }) as Promise<BulkResponse>);
+    const body = dead
+      .map(
+        (d) =>
+          `${JSON.stringify({ create: { _index: this.deadLetterIndex } })}\n${JSON.stringify({
+            '@timestamp': at,
+            reason: d.reason,
+            status: d.status,
+            index: d.item.index,
+            doc_id: d.item.uid,
+            document: d.source,
+          })}\n`,
+      )
+      .join('');
+    const resp = await this.withRetry(
+      'dead-letter bulk',
+      () => this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body }) as Promise<BulkResponse>,
+    );
     if (resp.errors) {
       // Nothing is dropped silently: if even the dead-letter index refuses, the caller hears of it.
       const first = resp.items.map((e) => Object.values(e)[0]).find((r) => r.error);
@@ -324,10 +368,21 @@ export class ElasticsearchStore implements Store {
     const pump = (): void => {
       while (inflight.size < this.o.concurrency && queue.length > 0) {
         const batch = queue.shift() as Batch;
-        const p: Promise<void> = this.sendBatch(batch).then(
-          (r) => { total.written += r.written; total.stale += r.stale; total.deadLettered += r.deadLettered; },
-          (e: unknown) => { failure ??= e; },
-        ).finally(() => { inflight.delete(p); pump(); });
+        const p: Promise<void> = this.sendBatch(batch)
+          .then(
+            (r) => {
+              total.written += r.written;
+              total.stale += r.stale;
+              total.deadLettered += r.deadLettered;
+            },
+            (e: unknown) => {
+              failure ??= e;
+            },
+          )
+          .finally(() => {
+            inflight.delete(p);
+            pump();
+          });
         inflight.add(p);
       }
     };
@@ -390,7 +445,9 @@ export class ElasticsearchStore implements Store {
   }
 
   private async searchAlias<T>(body: Record<string, unknown>): Promise<SearchResponse<T>> {
-    return this.withRetry('search', () => this.req<SearchResponse<T>>('POST', `/${this.alias}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }));
+    return this.withRetry('search', () =>
+      this.req<SearchResponse<T>>('POST', `/${this.alias}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
+    );
   }
 
   private query(f: SearchFilter): EsQueryDsl {
@@ -404,7 +461,13 @@ export class ElasticsearchStore implements Store {
   }
 
   /** One search_after page of `index` in (sort field, tie field) order. */
-  private async page<T>(index: string, fields: FieldRegistry, req: SearchRequest, extra: Query | null, tie: string): Promise<{ hits: T[]; next: string | null }> {
+  private async page<T>(
+    index: string,
+    fields: FieldRegistry,
+    req: SearchRequest,
+    extra: Query | null,
+    tie: string,
+  ): Promise<{ hits: T[]; next: string | null }> {
     const f = sortField(req.sort?.field ?? '@timestamp', fields);
     const order = req.sort?.order ?? 'desc';
     const limit = pageSize(req.limit);
@@ -419,7 +482,9 @@ export class ElasticsearchStore implements Store {
       track_total_hits: false,
     };
     if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
-    const r = await this.withRetry('search', () => this.req<SearchResponse<T>>('POST', `/${index}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }));
+    const r = await this.withRetry('search', () =>
+      this.req<SearchResponse<T>>('POST', `/${index}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
+    );
     const hits = r.hits.hits;
     const more = hits.length > limit || (limit === 10_000 && hits.length === limit);
     const page = hits.length > limit ? hits.slice(0, limit) : hits;
@@ -442,14 +507,21 @@ export class ElasticsearchStore implements Store {
     let after: EsJson[] | undefined;
     // Pages of 1000: a long-lived connection may carry many records (DNS over one UDP flow, keep-alive HTTP).
     for (;;) {
-      const r = await this.withRetry('search', () => this.req<SearchResponse<{ event: { original: string } }>>('POST', `/${APP_SPECS.map((sp) => this.appAlias(sp)).join(',')}/_search`, {
-        query: { term: { 'zeek.session_id': uid } },
-        sort: [{ '@timestamp': { order: 'asc', format: 'strict_date_optional_time_nanos' } }, { 'event.id': { order: 'asc' } }],
-        size: 1000,
-        track_total_hits: false,
-        _source: ['event.original'],
-        ...(after ? { search_after: after } : {}),
-      }, { ignore_unavailable: true, allow_no_indices: true }));
+      const r = await this.withRetry('search', () =>
+        this.req<SearchResponse<{ event: { original: string } }>>(
+          'POST',
+          `/${APP_SPECS.map((sp) => this.appAlias(sp)).join(',')}/_search`,
+          {
+            query: { term: { 'zeek.session_id': uid } },
+            sort: [{ '@timestamp': { order: 'asc', format: 'strict_date_optional_time_nanos' } }, { 'event.id': { order: 'asc' } }],
+            size: 1000,
+            track_total_hits: false,
+            _source: ['event.original'],
+            ...(after ? { search_after: after } : {}),
+          },
+          { ignore_unavailable: true, allow_no_indices: true },
+        ),
+      );
       const hits = r.hits.hits;
       out.push(...hits.map((h) => fromAppDoc(h._source)));
       if (hits.length < 1000) return out;
@@ -458,7 +530,9 @@ export class ElasticsearchStore implements Store {
   }
 
   async count(filter: SearchFilter): Promise<number> {
-    const r = await this.withRetry('count', () => this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }));
+    const r = await this.withRetry('count', () =>
+      this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }),
+    );
     return r.count;
   }
 
@@ -476,7 +550,8 @@ export class ElasticsearchStore implements Store {
         aggs: { bytes: { sum: { field: 'network.bytes' } } },
       },
     });
-    const buckets = (a.top as { buckets?: { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
+    const buckets =
+      (a.top as { buckets?: { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
     return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
   }
 
@@ -498,11 +573,18 @@ export class ElasticsearchStore implements Store {
   }
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
-    const src = (name: string, field: string, missing = false): Record<string, unknown> => ({ [name]: { terms: { field, ...(missing ? { missing_bucket: true } : {}) } } });
+    const src = (name: string, field: string, missing = false): Record<string, unknown> => ({
+      [name]: { terms: { field, ...(missing ? { missing_bucket: true } : {}) } },
+    });
     const sources = [
-      src('sip', 'source.ip'), src('dip', 'destination.ip'), src('dport', 'destination.port'), src('proto', 'network.transport'),
-      src('sns', 'eastwatch.source.namespace', true), src('swl', 'eastwatch.source.workload', true),
-      src('dns', 'eastwatch.destination.namespace', true), src('dwl', 'eastwatch.destination.workload', true),
+      src('sip', 'source.ip'),
+      src('dip', 'destination.ip'),
+      src('dport', 'destination.port'),
+      src('proto', 'network.transport'),
+      src('sns', 'eastwatch.source.namespace', true),
+      src('swl', 'eastwatch.source.workload', true),
+      src('dns', 'eastwatch.destination.namespace', true),
+      src('dwl', 'eastwatch.destination.workload', true),
     ];
     type Key = { sip: string; dip: string; dport: number; proto: string; sns: string | null; swl: string | null; dns: string | null; dwl: string | null };
     const out: Edge[] = [];
@@ -534,11 +616,17 @@ export class ElasticsearchStore implements Store {
     const cutoffDay = dayOf(cutoff.getTime() / 1000);
     await this.refresh();
     const aliases = this.dataAliases();
-    const rows = await this.req<{ index: string; 'docs.count': string | null }[]>('GET', `/_cat/indices/${aliases.map((a) => `${a}-*`).join(',')}`, undefined, { format: 'json', h: 'index,docs.count' });
+    const rows = await this.req<{ index: string; 'docs.count': string | null }[]>('GET', `/_cat/indices/${aliases.map((a) => `${a}-*`).join(',')}`, undefined, {
+      format: 'json',
+      h: 'index,docs.count',
+    });
     const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const re = new RegExp(`^(?:${aliases.map(esc).join('|')})-(\\d{4}\\.\\d{2}\\.\\d{2})$`);
     // Whole daily indices go: no delete_by_query needed (the bare node has none), and it is cheap.
-    const old = rows.filter((r) => { const m = re.exec(r.index); return m !== null && m[1] < cutoffDay; });
+    const old = rows.filter((r) => {
+      const m = re.exec(r.index);
+      return m !== null && m[1] < cutoffDay;
+    });
     if (old.length > 0) await this.req('DELETE', `/${old.map((r) => r.index).join(',')}`);
     return {
       cutoff,
@@ -549,8 +637,14 @@ export class ElasticsearchStore implements Store {
 
   async deadLetters(limit = 100): Promise<DeadLetter[]> {
     type D = { '@timestamp': string; reason: string; doc_id?: string; document: string };
-    const r = await this.withRetry('search', () => this.req<SearchResponse<D>>('POST', `/${this.deadLetterIndex}/_search`,
-      { size: limit, sort: [{ '@timestamp': 'desc' }] }, { ignore_unavailable: true, allow_no_indices: true }));
+    const r = await this.withRetry('search', () =>
+      this.req<SearchResponse<D>>(
+        'POST',
+        `/${this.deadLetterIndex}/_search`,
+        { size: limit, sort: [{ '@timestamp': 'desc' }] },
+        { ignore_unavailable: true, allow_no_indices: true },
+      ),
+    );
     return r.hits.hits.map((h) => ({ uid: h._source.doc_id ?? null, reason: h._source.reason, at: h._source['@timestamp'], document: h._source.document }));
   }
 
@@ -578,15 +672,25 @@ export class ElasticsearchStore implements Store {
           : { create: { _index: this.alertIndex, _id: a.id } };
         lines.push(JSON.stringify(action), JSON.stringify(alertDoc(mergeAlert(a, stored, rules, now))));
       });
-      const resp = await this.withRetry('alert bulk', () => this.client.transport.request({
-        method: 'POST', path: '/_bulk', bulkBody: `${lines.join('\n')}\n`, querystring: { refresh: 'true', filter_path: BULK_FILTER },
-      }) as Promise<BulkResponse>);
+      const resp = await this.withRetry(
+        'alert bulk',
+        () =>
+          this.client.transport.request({
+            method: 'POST',
+            path: '/_bulk',
+            bulkBody: `${lines.join('\n')}\n`,
+            querystring: { refresh: 'true', filter_path: BULK_FILTER },
+          }) as Promise<BulkResponse>,
+      );
       const retry: Alert[] = [];
       resp.items.forEach((entry, k) => {
         const r = Object.values(entry)[0];
         if (!r.error) return;
         if (r.status === 409 || r.status === 429 || r.status >= 500) retry.push(pending[k]);
-        else throw new Error(`alert ${pending[k].id} refused by ${this.alertIndex}: ${r.error.type}: ${r.error.reason ?? ''}${r.error.caused_by ? ` (${r.error.caused_by.reason ?? ''})` : ''}`);
+        else
+          throw new Error(
+            `alert ${pending[k].id} refused by ${this.alertIndex}: ${r.error.type}: ${r.error.reason ?? ''}${r.error.caused_by ? ` (${r.error.caused_by.reason ?? ''})` : ''}`,
+          );
       });
       pending = retry;
     }
@@ -594,7 +698,9 @@ export class ElasticsearchStore implements Store {
 
   async getAlert(id: string): Promise<Alert | null> {
     try {
-      const r = await this.withRetry('alert read', () => this.req<{ found: boolean; _source?: AlertDoc }>('GET', `/${this.alertIndex}/_doc/${encodeURIComponent(id)}`));
+      const r = await this.withRetry('alert read', () =>
+        this.req<{ found: boolean; _source?: AlertDoc }>('GET', `/${this.alertIndex}/_doc/${encodeURIComponent(id)}`),
+      );
       return r.found && r._source ? alertFromDoc(r._source) : null;
     } catch (e) {
       if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
@@ -634,8 +740,14 @@ export class ElasticsearchStore implements Store {
     if (Object.keys(doc).length === 0) return this.getAlert(id);
     try {
       // A partial update of two scalars: atomic on the server, no read-modify-write here.
-      const r = await this.withRetry('alert update', () => this.req<{ get?: { _source: AlertDoc } }>('POST', `/${this.alertIndex}/_update/${encodeURIComponent(id)}`,
-        { doc, _source: true }, { refresh: 'true', retry_on_conflict: 3 }));
+      const r = await this.withRetry('alert update', () =>
+        this.req<{ get?: { _source: AlertDoc } }>(
+          'POST',
+          `/${this.alertIndex}/_update/${encodeURIComponent(id)}`,
+          { doc, _source: true },
+          { refresh: 'true', retry_on_conflict: 3 },
+        ),
+      );
       return r.get ? alertFromDoc(r.get._source) : this.getAlert(id);
     } catch (e) {
       if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
@@ -649,14 +761,22 @@ export class ElasticsearchStore implements Store {
   }
 
   async listSuppressions(): Promise<Suppression[]> {
-    const r = await this.withRetry('suppression read', () => this.req<SearchResponse<Suppression>>('POST', `/${this.suppressionIndex}/_search`,
-      { size: 10_000, sort: [{ created_at: 'asc' }, { id: 'asc' }], track_total_hits: false }, { ignore_unavailable: true, allow_no_indices: true }));
+    const r = await this.withRetry('suppression read', () =>
+      this.req<SearchResponse<Suppression>>(
+        'POST',
+        `/${this.suppressionIndex}/_search`,
+        { size: 10_000, sort: [{ created_at: 'asc' }, { id: 'asc' }], track_total_hits: false },
+        { ignore_unavailable: true, allow_no_indices: true },
+      ),
+    );
     return r.hits.hits.map((h) => h._source);
   }
 
   async deleteSuppression(id: string): Promise<boolean> {
     try {
-      const r = await this.withRetry('suppression delete', () => this.req<{ result: string }>('DELETE', `/${this.suppressionIndex}/_doc/${encodeURIComponent(id)}`, undefined, { refresh: 'true' }));
+      const r = await this.withRetry('suppression delete', () =>
+        this.req<{ result: string }>('DELETE', `/${this.suppressionIndex}/_doc/${encodeURIComponent(id)}`, undefined, { refresh: 'true' }),
+      );
       return r.result === 'deleted';
     } catch (e) {
       if (e instanceof errors.ResponseError && e.statusCode === 404) return false;
@@ -670,12 +790,20 @@ export class ElasticsearchStore implements Store {
     await this.req('DELETE', `/${names.join(',')}`, undefined, { ignore_unavailable: true, allow_no_indices: true });
     const p = this.prefix;
     const templates = [
-      `/_index_template/${p}-conn`, `/_index_template/${p}-deadletter`, `/_index_template/${this.alertIndex}`, `/_index_template/${this.suppressionIndex}`,
+      `/_index_template/${p}-conn`,
+      `/_index_template/${p}-deadletter`,
+      `/_index_template/${this.alertIndex}`,
+      `/_index_template/${this.suppressionIndex}`,
       ...APP_SPECS.flatMap((sp) => [`/_index_template/${p}-${sp.index}`, `/_component_template/${p}-${sp.index}-mappings`]),
-      `/_component_template/${p}-conn-mappings`, `/_component_template/${p}-conn-settings`,
+      `/_component_template/${p}-conn-mappings`,
+      `/_component_template/${p}-conn-settings`,
     ];
     for (const t of templates) {
-      try { await this.req('DELETE', t); } catch (e) { if (!(e instanceof errors.ResponseError && e.statusCode === 404)) throw e; }
+      try {
+        await this.req('DELETE', t);
+      } catch (e) {
+        if (!(e instanceof errors.ResponseError && e.statusCode === 404)) throw e;
+      }
     }
   }
 

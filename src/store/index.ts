@@ -23,9 +23,7 @@ export interface OpenStoreOptions {
 
 export async function openStore(o: OpenStoreOptions = {}): Promise<Store> {
   const url = o.esUrl ?? process.env.ES_URL;
-  const store: Store = url
-    ? new ElasticsearchStore({ ...o.es, node: url })
-    : new SqliteStore({ dataDir: path.resolve(o.dataDir ?? 'eastwatch-data') });
+  const store: Store = url ? new ElasticsearchStore({ ...o.es, node: url }) : new SqliteStore({ dataDir: path.resolve(o.dataDir ?? 'eastwatch-data') });
   await store.init();
   return store;
 }

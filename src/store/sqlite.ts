@@ -15,12 +15,28 @@ import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
-import {
-  aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField,
-} from './common';
+import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
 import type {
-  AlertPatch, AlertSearch, AppKind, AppRecordOut, DeadLetter, DistinctRequest, RecordWriter, Edge, EdgesRequest, HistogramBucket,
-  HistogramRequest, RetentionResult, SearchFilter, SearchPage, SearchRequest, Store, StoreRecord, TopBucket, TopRequest, WriteResult,
+  AlertPatch,
+  AlertSearch,
+  AppKind,
+  AppRecordOut,
+  DeadLetter,
+  DistinctRequest,
+  RecordWriter,
+  Edge,
+  EdgesRequest,
+  HistogramBucket,
+  HistogramRequest,
+  RetentionResult,
+  SearchFilter,
+  SearchPage,
+  SearchRequest,
+  Store,
+  StoreRecord,
+  TopBucket,
+  TopRequest,
+  WriteResult,
   WriterOptions,
 } from './types';
 
@@ -152,11 +168,46 @@ CREATE TABLE IF NOT EXISTS suppressions (
 ${APP_SPECS.map(appSchema).join('')}`;
 
 const COLUMNS = [
-  'uid', 'version', 'ts', 'end_ts', 'duration_ns', 'src_ip', 'src_key', 'src_port', 'dst_ip', 'dst_key', 'dst_port',
-  'transport', 'iana_number', 'service', 'community_id', 'src_bytes', 'dst_bytes', 'src_pkts', 'dst_pkts', 'net_bytes',
-  'net_pkts', 'orig_ip_bytes', 'resp_ip_bytes', 'missed_bytes', 'state', 'history', 'local_orig', 'local_resp',
-  'tunnel_parents', 'vlan', 'inner_vlan', 'src_mac', 'dst_mac', 'tunnel_type', 'tunnel_id', 'interim', 'direction',
-  'ip_version', 'k8s', 'capture',
+  'uid',
+  'version',
+  'ts',
+  'end_ts',
+  'duration_ns',
+  'src_ip',
+  'src_key',
+  'src_port',
+  'dst_ip',
+  'dst_key',
+  'dst_port',
+  'transport',
+  'iana_number',
+  'service',
+  'community_id',
+  'src_bytes',
+  'dst_bytes',
+  'src_pkts',
+  'dst_pkts',
+  'net_bytes',
+  'net_pkts',
+  'orig_ip_bytes',
+  'resp_ip_bytes',
+  'missed_bytes',
+  'state',
+  'history',
+  'local_orig',
+  'local_resp',
+  'tunnel_parents',
+  'vlan',
+  'inner_vlan',
+  'src_mac',
+  'dst_mac',
+  'tunnel_type',
+  'tunnel_id',
+  'interim',
+  'direction',
+  'ip_version',
+  'k8s',
+  'capture',
 ] as const;
 
 const READ_COLUMNS = COLUMNS.join(', ');
@@ -230,24 +281,71 @@ function toRow(r: StoreRecord): SqlParam[] {
 }
 
 interface DbRow {
-  uid: string; ts: number; duration_ns: number; src_ip: string; src_port: number; dst_ip: string; dst_port: number;
-  transport: StoreRecord['proto']; iana_number: string; service: string; community_id: string; src_bytes: number;
-  dst_bytes: number; src_pkts: number; dst_pkts: number; orig_ip_bytes: number; resp_ip_bytes: number; missed_bytes: number;
-  state: StoreRecord['conn_state']; history: string; local_orig: number; local_resp: number; tunnel_parents: string;
-  vlan: string | null; inner_vlan: string | null; src_mac: string | null; dst_mac: string | null; tunnel_type: string | null;
-  tunnel_id: number | null; interim: number; k8s: string | null; capture: string | null;
+  uid: string;
+  ts: number;
+  duration_ns: number;
+  src_ip: string;
+  src_port: number;
+  dst_ip: string;
+  dst_port: number;
+  transport: StoreRecord['proto'];
+  iana_number: string;
+  service: string;
+  community_id: string;
+  src_bytes: number;
+  dst_bytes: number;
+  src_pkts: number;
+  dst_pkts: number;
+  orig_ip_bytes: number;
+  resp_ip_bytes: number;
+  missed_bytes: number;
+  state: StoreRecord['conn_state'];
+  history: string;
+  local_orig: number;
+  local_resp: number;
+  tunnel_parents: string;
+  vlan: string | null;
+  inner_vlan: string | null;
+  src_mac: string | null;
+  dst_mac: string | null;
+  tunnel_type: string | null;
+  tunnel_id: number | null;
+  interim: number;
+  k8s: string | null;
+  capture: string | null;
 }
 
 function fromRow(x: DbRow): StoreRecord {
   const r: StoreRecord = {
-    ts: x.ts, uid: x.uid, orig_h: x.src_ip, orig_p: x.src_port, resp_h: x.dst_ip, resp_p: x.dst_port,
-    proto: x.transport, ip_proto: Number(x.iana_number), service: JSON.parse(x.service) as string[],
-    duration: x.duration_ns / 1e9, orig_bytes: x.src_bytes, resp_bytes: x.dst_bytes, conn_state: x.state,
-    local_orig: x.local_orig === 1, local_resp: x.local_resp === 1, missed_bytes: x.missed_bytes, history: x.history,
-    orig_pkts: x.src_pkts, orig_ip_bytes: x.orig_ip_bytes, resp_pkts: x.dst_pkts, resp_ip_bytes: x.resp_ip_bytes,
-    tunnel_parents: JSON.parse(x.tunnel_parents) as string[], community_id: x.community_id,
-    vlan: x.vlan === null ? null : Number(x.vlan), inner_vlan: x.inner_vlan === null ? null : Number(x.inner_vlan),
-    orig_l2_addr: x.src_mac === null ? null : recordMac(x.src_mac), resp_l2_addr: x.dst_mac === null ? null : recordMac(x.dst_mac), tunnel_type: x.tunnel_type, tunnel_id: x.tunnel_id,
+    ts: x.ts,
+    uid: x.uid,
+    orig_h: x.src_ip,
+    orig_p: x.src_port,
+    resp_h: x.dst_ip,
+    resp_p: x.dst_port,
+    proto: x.transport,
+    ip_proto: Number(x.iana_number),
+    service: JSON.parse(x.service) as string[],
+    duration: x.duration_ns / 1e9,
+    orig_bytes: x.src_bytes,
+    resp_bytes: x.dst_bytes,
+    conn_state: x.state,
+    local_orig: x.local_orig === 1,
+    local_resp: x.local_resp === 1,
+    missed_bytes: x.missed_bytes,
+    history: x.history,
+    orig_pkts: x.src_pkts,
+    orig_ip_bytes: x.orig_ip_bytes,
+    resp_pkts: x.dst_pkts,
+    resp_ip_bytes: x.resp_ip_bytes,
+    tunnel_parents: JSON.parse(x.tunnel_parents) as string[],
+    community_id: x.community_id,
+    vlan: x.vlan === null ? null : Number(x.vlan),
+    inner_vlan: x.inner_vlan === null ? null : Number(x.inner_vlan),
+    orig_l2_addr: x.src_mac === null ? null : recordMac(x.src_mac),
+    resp_l2_addr: x.dst_mac === null ? null : recordMac(x.dst_mac),
+    tunnel_type: x.tunnel_type,
+    tunnel_id: x.tunnel_id,
     interim: x.interim === 1,
   };
   if (x.k8s !== null) r.k8s = JSON.parse(x.k8s) as ConnK8s;
@@ -344,11 +442,13 @@ export class SqliteStore implements Store {
   /** Drops the secondary indexes of an empty conn table; false (nothing dropped) when it holds rows. */
   private deferIndexes(): boolean {
     const db = this.conn;
-    return db.transaction((): boolean => {
-      if (db.prepare('SELECT 1 FROM conn LIMIT 1').get() !== undefined) return false;
-      for (const name of CONN_INDEX_NAMES) db.exec(`DROP INDEX IF EXISTS ${name}`);
-      return true;
-    }).immediate();
+    return db
+      .transaction((): boolean => {
+        if (db.prepare('SELECT 1 FROM conn LIMIT 1').get() !== undefined) return false;
+        for (const name of CONN_INDEX_NAMES) db.exec(`DROP INDEX IF EXISTS ${name}`);
+        return true;
+      })
+      .immediate();
   }
 
   /** (Re)creates the secondary indexes; init() does the same, so a load that died half-way heals at the next start. */
@@ -376,14 +476,18 @@ export class SqliteStore implements Store {
   private writeSync(records: readonly StoreRecord[], appRecords: readonly AppRecordOut[]): WriteResult {
     const db = this.conn;
     this.stmts ??= {
-      apps: new Map(APP_SPECS.map((sp) => {
-        const cols = appColumns(sp);
-        // Same id, same record: replacing is idempotent.
-        return [sp.table, db.prepare(`INSERT OR REPLACE INTO ${sp.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`)];
-      })),
+      apps: new Map(
+        APP_SPECS.map((sp) => {
+          const cols = appColumns(sp);
+          // Same id, same record: replacing is idempotent.
+          return [sp.table, db.prepare(`INSERT OR REPLACE INTO ${sp.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`)];
+        }),
+      ),
       insert: db.prepare(
         `INSERT INTO conn (${READ_COLUMNS}) VALUES (${COLUMNS.map(() => '?').join(', ')})
-         ON CONFLICT(uid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'uid').map((c) => `${c} = excluded.${c}`).join(', ')}
+         ON CONFLICT(uid) DO UPDATE SET ${COLUMNS.filter((c) => c !== 'uid')
+           .map((c) => `${c} = excluded.${c}`)
+           .join(', ')}
          WHERE excluded.version >= conn.version`,
       ),
       dead: db.prepare('INSERT INTO dead_letter (at, uid, reason, document) VALUES (?, ?, ?, ?)'),
@@ -439,7 +543,14 @@ export class SqliteStore implements Store {
    * One keyset page of `table` in (sort field, tie column) order: strictly after the cursor's
    * row, so deep pages cost the same as the first.
    */
-  private page(table: string, fields: FieldRegistry, req: SearchRequest, extra: Query | null, tie: string, select: string): { rows: Record<string, unknown>[]; next: string | null } {
+  private page(
+    table: string,
+    fields: FieldRegistry,
+    req: SearchRequest,
+    extra: Query | null,
+    tie: string,
+    select: string,
+  ): { rows: Record<string, unknown>[]; next: string | null } {
     const f = sortField(req.sort?.field ?? '@timestamp', fields);
     const order = req.sort?.order ?? 'desc';
     const limit = pageSize(req.limit);
@@ -456,7 +567,8 @@ export class SqliteStore implements Store {
     }
     const tail = ` WHERE ${cond} ORDER BY ${col} ${order === 'asc' ? 'ASC' : 'DESC'}, ${tie} ASC LIMIT ?`;
     const head = `SELECT ${select}, ${col} AS sort_key, ${tie} AS tie_key FROM ${table}`;
-    const timeIndex = col === 'ts' && this.sortsEveryMatch(`${head}${tail}`, [...params, limit + 1]) && this.commonFilter(table, w.sql, w.params) ? `${table}_ts` : null;
+    const timeIndex =
+      col === 'ts' && this.sortsEveryMatch(`${head}${tail}`, [...params, limit + 1]) && this.commonFilter(table, w.sql, w.params) ? `${table}_ts` : null;
     let rows: Record<string, unknown>[];
     try {
       rows = this.conn.prepare(`${head}${timeIndex ? ` INDEXED BY ${timeIndex}` : ''}${tail}`).all(...params, limit + 1) as Record<string, unknown>[];
@@ -491,7 +603,9 @@ export class SqliteStore implements Store {
    * when the plan sorts every match.
    */
   private commonFilter(table: string, where: string, params: SqlParam[]): boolean {
-    const r = this.conn.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM ${table} WHERE ${where} LIMIT ?)`).get(...params, this.commonMatches) as { n: number };
+    const r = this.conn.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM ${table} WHERE ${where} LIMIT ?)`).get(...params, this.commonMatches) as {
+      n: number;
+    };
     return r.n >= this.commonMatches;
   }
 
@@ -533,9 +647,9 @@ export class SqliteStore implements Store {
     const f = aggField(req.field);
     const size = req.size ?? 10;
     const w = this.where(req);
-    const rows = this.conn.prepare(
-      `SELECT k, COUNT(*) AS c, SUM(b) AS b FROM (${this.values(f, w.sql)}) GROUP BY k ORDER BY c DESC, k ASC LIMIT ?`,
-    ).all(...this.paramsFor(f, w.params), size) as { k: unknown; c: number; b: number }[];
+    const rows = this.conn
+      .prepare(`SELECT k, COUNT(*) AS c, SUM(b) AS b FROM (${this.values(f, w.sql)}) GROUP BY k ORDER BY c DESC, k ASC LIMIT ?`)
+      .all(...this.paramsFor(f, w.params), size) as { k: unknown; c: number; b: number }[];
     return rows.map((r) => ({ key: keyText(f, r.k), connections: r.c, bytes: r.b }));
   }
 
@@ -543,9 +657,9 @@ export class SqliteStore implements Store {
     const iv = req.intervalSeconds;
     if (!(iv > 0)) throw new Error(`intervalSeconds must be > 0, got ${iv}`);
     const w = this.where(req);
-    const rows = this.conn.prepare(
-      `SELECT CAST(floor(ts / ?) AS INTEGER) AS bucket, COUNT(*) AS c, SUM(net_bytes) AS b FROM conn WHERE ${w.sql} GROUP BY bucket ORDER BY bucket`,
-    ).all(iv, ...w.params) as { bucket: number; c: number; b: number }[];
+    const rows = this.conn
+      .prepare(`SELECT CAST(floor(ts / ?) AS INTEGER) AS bucket, COUNT(*) AS c, SUM(net_bytes) AS b FROM conn WHERE ${w.sql} GROUP BY bucket ORDER BY bucket`)
+      .all(iv, ...w.params) as { bucket: number; c: number; b: number }[];
     if (rows.length === 0) return [];
     // Empty buckets between the first and the last, as Elasticsearch's date_histogram gives them.
     const by = new Map(rows.map((r) => [r.bucket, r]));
@@ -565,14 +679,24 @@ export class SqliteStore implements Store {
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
     const w = this.where(req);
-    const rows = this.conn.prepare(
-      `SELECT src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload,
+    const rows = this.conn
+      .prepare(
+        `SELECT src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload,
               COUNT(*) AS c, SUM(net_bytes) AS b
        FROM conn WHERE ${w.sql}
        GROUP BY src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload`,
-    ).all(...w.params) as {
-      src_key: Buffer; dst_key: Buffer; dst_port: number; transport: string; src_namespace: string | null; src_workload: string | null;
-      dst_namespace: string | null; dst_workload: string | null; c: number; b: number;
+      )
+      .all(...w.params) as {
+      src_key: Buffer;
+      dst_key: Buffer;
+      dst_port: number;
+      transport: string;
+      src_namespace: string | null;
+      src_workload: string | null;
+      dst_namespace: string | null;
+      dst_workload: string | null;
+      c: number;
+      b: number;
     }[];
     const ipOf = (k: Buffer): string => formatKey(k, k.subarray(0, 12).equals(V4_MAPPED));
     const edges: Edge[] = rows.map((r) => ({
@@ -634,20 +758,35 @@ export class SqliteStore implements Store {
     const b = alertBounds(req);
     const cond: string[] = [];
     const params: SqlParam[] = [];
-    if (req.status !== undefined) { cond.push('status = ?'); params.push(req.status); }
-    if (req.detector !== undefined) { cond.push('detector = ?'); params.push(req.detector); }
-    if (b.minRank !== undefined) { cond.push('severity_rank >= ?'); params.push(b.minRank); }
-    if (b.from !== undefined) { cond.push('last_seen >= ?'); params.push(b.from); }
-    if (b.to !== undefined) { cond.push('last_seen < ?'); params.push(b.to); }
+    if (req.status !== undefined) {
+      cond.push('status = ?');
+      params.push(req.status);
+    }
+    if (req.detector !== undefined) {
+      cond.push('detector = ?');
+      params.push(req.detector);
+    }
+    if (b.minRank !== undefined) {
+      cond.push('severity_rank >= ?');
+      params.push(b.minRank);
+    }
+    if (b.from !== undefined) {
+      cond.push('last_seen >= ?');
+      params.push(b.from);
+    }
+    if (b.to !== undefined) {
+      cond.push('last_seen < ?');
+      params.push(b.to);
+    }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
     if (req.after !== undefined) {
       const [seen, id] = decodeCursor(req.after, 2);
       cond.push('(last_seen < ? OR (last_seen = ? AND id > ?))');
       params.push(seen as number, seen as number, id as string);
     }
-    const rows = this.conn.prepare(
-      `SELECT doc FROM alerts ${cond.length ? `WHERE ${cond.join(' AND ')}` : ''} ORDER BY last_seen DESC, id ASC LIMIT ?`,
-    ).all(...params, limit + 1) as { doc: string }[];
+    const rows = this.conn
+      .prepare(`SELECT doc FROM alerts ${cond.length ? `WHERE ${cond.join(' AND ')}` : ''} ORDER BY last_seen DESC, id ASC LIMIT ?`)
+      .all(...params, limit + 1) as { doc: string }[];
     const alerts = rows.slice(0, limit).map((r) => JSON.parse(r.doc) as Alert);
     const last = alerts[alerts.length - 1];
     return { alerts, next: rows.length > limit ? encodeCursor([last.last_seen, last.id]) : null };
@@ -656,15 +795,17 @@ export class SqliteStore implements Store {
   async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
     const db = this.conn;
     const put = db.prepare('INSERT OR REPLACE INTO alerts (id, detector, severity_rank, status, last_seen, suppressed, doc) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    return db.transaction((): Alert | null => {
-      const row = db.prepare('SELECT doc FROM alerts WHERE id = ?').get(id) as { doc: string } | undefined;
-      if (!row) return null;
-      const a = JSON.parse(row.doc) as Alert;
-      if (patch.status !== undefined) a.status = patch.status;
-      if (patch.note !== undefined) a.note = patch.note;
-      this.putAlert(put, a);
-      return a;
-    }).immediate();
+    return db
+      .transaction((): Alert | null => {
+        const row = db.prepare('SELECT doc FROM alerts WHERE id = ?').get(id) as { doc: string } | undefined;
+        if (!row) return null;
+        const a = JSON.parse(row.doc) as Alert;
+        if (patch.status !== undefined) a.status = patch.status;
+        if (patch.note !== undefined) a.note = patch.note;
+        this.putAlert(put, a);
+        return a;
+      })
+      .immediate();
   }
 
   async addSuppression(sup: Suppression): Promise<void> {

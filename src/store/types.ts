@@ -199,7 +199,10 @@ export interface AlertPatch {
 
 /** The store cannot be reached (after its retries); the message says where and why. */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreUnavailableError';
   }

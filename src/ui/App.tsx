@@ -27,7 +27,9 @@ export function App() {
 
   useEffect(() => {
     if (!storedKey()) return;
-    apiGet<Whoami>('/whoami').then(setWho, () => storeKey(null)).finally(() => setChecking(false));
+    apiGet<Whoami>('/whoami')
+      .then(setWho, () => storeKey(null))
+      .finally(() => setChecking(false));
   }, []);
 
   const logout = useCallback(() => {
@@ -44,18 +46,34 @@ export function App() {
     if (route.path === '/' || route.path === '/index.html') navigate('/connections', {}, true);
   }, [route.path]);
 
-  if (checking) return <p className="loading" role="status">Checking the stored key…</p>;
+  if (checking)
+    return (
+      <p className="loading" role="status">
+        Checking the stored key…
+      </p>
+    );
   if (!who) return <Login onLogin={setWho} />;
 
   const view = VIEWS.find((v) => route.path === v.path);
   let body;
   switch (route.path) {
-    case '/upload': body = <Upload />; break;
-    case '/map': body = <ServiceMap params={route.params} />; break;
-    case '/alerts': body = <Alerts params={route.params} />; break;
-    case '/jobs': body = <Jobs />; break;
-    case '/connections': body = <Connections params={route.params} />; break;
-    default: body = <p role="alert">There is no page {route.path}. Pick a view above.</p>;
+    case '/upload':
+      body = <Upload />;
+      break;
+    case '/map':
+      body = <ServiceMap params={route.params} />;
+      break;
+    case '/alerts':
+      body = <Alerts params={route.params} />;
+      break;
+    case '/jobs':
+      body = <Jobs />;
+      break;
+    case '/connections':
+      body = <Connections params={route.params} />;
+      break;
+    default:
+      body = <p role="alert">There is no page {route.path}. Pick a view above.</p>;
   }
   return (
     <div className="app">
@@ -65,15 +83,23 @@ export function App() {
           <ul>
             {VIEWS.map((v) => (
               <li key={v.path}>
-                <Link to={v.path} aria-current={view?.path === v.path ? 'page' : undefined}>{v.label}</Link>
+                <Link to={v.path} aria-current={view?.path === v.path ? 'page' : undefined}>
+                  {v.label}
+                </Link>
               </li>
             ))}
           </ul>
         </nav>
-        <span className="who" data-testid="whoami">{who.key.name} ({who.key.role})</span>
-        <button type="button" onClick={logout}>Log out</button>
+        <span className="who" data-testid="whoami">
+          {who.key.name} ({who.key.role})
+        </span>
+        <button type="button" onClick={logout}>
+          Log out
+        </button>
       </header>
-      <main id="main"><Suspense fallback={<p role="status">Loading…</p>}>{body}</Suspense></main>
+      <main id="main">
+        <Suspense fallback={<p role="status">Loading…</p>}>{body}</Suspense>
+      </main>
     </div>
   );
 }

@@ -2,7 +2,13 @@ import type { MouseEvent, ReactNode } from 'react';
 import { navigate } from './lib/router';
 
 /** An in-app link: a real href (open in a new tab works) that navigates without a reload. */
-export function Link(props: { to: string; params?: Record<string, string | undefined | null>; children: ReactNode; className?: string; 'aria-current'?: 'page' }) {
+export function Link(props: {
+  to: string;
+  params?: Record<string, string | undefined | null>;
+  children: ReactNode;
+  className?: string;
+  'aria-current'?: 'page';
+}) {
   const sp = new URLSearchParams();
   for (const [k, v] of Object.entries(props.params ?? {})) if (v) sp.set(k, v);
   const href = sp.toString() ? `${props.to}?${sp}` : props.to;

@@ -30,7 +30,10 @@ export function rowOf(p: CapturedPacket): PacketRow {
     interfaceId: p.interfaceId,
     section: p.section,
     fileOffset: p.fileOffset,
-    sha: crypto.createHash('sha256').update(p.buf.subarray(p.offset, p.offset + p.caplen)).digest('hex'),
+    sha: crypto
+      .createHash('sha256')
+      .update(p.buf.subarray(p.offset, p.offset + p.caplen))
+      .digest('hex'),
   };
 }
 
@@ -59,7 +62,10 @@ export function epochString(r: { tsSec: number; tsNsec: number }): string {
 
 /** tshark TSV oracle (header line + rows) as objects keyed by column name. */
 export function readTsv(file: string): Record<string, string>[] {
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const cols = lines[0].split('\t');
   return lines.slice(1).map((l) => {
     const cells = l.split('\t');
@@ -164,14 +170,7 @@ export class PcapngWriter {
   epb(ifid: number, ts: bigint, data: Buffer, origlen = data.length): this {
     return this.block(
       6,
-      Buffer.concat([
-        this.u32(ifid),
-        this.u32(Number(ts >> 32n)),
-        this.u32(Number(ts & 0xffffffffn)),
-        this.u32(data.length),
-        this.u32(origlen),
-        data,
-      ]),
+      Buffer.concat([this.u32(ifid), this.u32(Number(ts >> 32n)), this.u32(Number(ts & 0xffffffffn)), this.u32(data.length), this.u32(origlen), data]),
     );
   }
 

@@ -73,7 +73,10 @@ describe('capture: classic pcap', function () {
     for (const reader of READERS) {
       const { rows, summary } = await collect(f, { reader });
       assert.deepEqual(rows.map(epochString), expected, reader);
-      assert.deepEqual(rows.map((r) => r.caplen), [76, 76, 68]);
+      assert.deepEqual(
+        rows.map((r) => r.caplen),
+        [76, 76, 68],
+      );
       assert.deepEqual(summary?.linktypes, [113]);
     }
   });

@@ -65,7 +65,10 @@ describe('capture: pcapng', function () {
     });
     // Interface 0 has if_tsresol 9: nanoseconds survive exactly.
     assert.equal(epochString(rows[0]), '1767663089.500330493');
-    assert.deepEqual(rows.map((r) => r.interfaceId), [0, 0, 1, 1, 1, 1]);
+    assert.deepEqual(
+      rows.map((r) => r.interfaceId),
+      [0, 0, 1, 1, 1, 1],
+    );
   });
 
   for (const rel of ['pcapng-test-generator/output_le/difficult/test202.pcapng', 'pcapng-test-generator/output_be/advanced/test102.pcapng']) {
@@ -164,7 +167,9 @@ describe('capture: pcapng', function () {
 
   it('SPB without snaplen: caplen is min(original length, body), padding excluded', function () {
     const w = new PcapngWriter(true);
-    w.shb().idb(1, 0).spb(Buffer.concat([ETH, Buffer.from([1, 2, 3])]));
+    w.shb()
+      .idb(1, 0)
+      .spb(Buffer.concat([ETH, Buffer.from([1, 2, 3])]));
     const got = pushAll(w.bytes(), 4096);
     assert.equal(got.error, undefined);
     assert.equal(got.rows[0].caplen, 17);

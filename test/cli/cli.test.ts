@@ -66,7 +66,10 @@ describe('eastwatch CLI', function () {
     const zeek = readZeekLog(corpusPath('zeek/wikipedia.pcap.zeek.opt.basic.conn.log'));
     assert.equal(rows.length, zeek.length);
     for (const col of ['ts', 'uid', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto', 'conn_state', 'history', 'community_id']) {
-      assert.ok(rows.every((row) => row[col] !== undefined && row[col] !== ''), `column ${col}`);
+      assert.ok(
+        rows.every((row) => row[col] !== undefined && row[col] !== ''),
+        `column ${col}`,
+      );
     }
     assert.ok(rows.every((row) => /^C[0-9A-Za-z]{10,}$/.test(row.uid)));
     // The summary goes to the terminal when records go to a file.
@@ -80,12 +83,23 @@ describe('eastwatch CLI', function () {
     const b = run(['analyze', '--format', 'ndjson', '--no-summary', f]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout, b.stdout);
-    const nd = a.stdout.trim().split('\n').map((l) => JSON.parse(l) as { uid: string; orig_h: string; history: string });
-    const zj = run(['analyze', '--format', 'zeek-json', '--no-summary', f]).stdout.trim().split('\n')
+    const nd = a.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { uid: string; orig_h: string; history: string });
+    const zj = run(['analyze', '--format', 'zeek-json', '--no-summary', f])
+      .stdout.trim()
+      .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(nd.length, zj.length);
-    assert.deepEqual(nd.map((r) => r.uid), zj.map((r) => r.uid));
-    assert.deepEqual(nd.map((r) => r.orig_h), zj.map((r) => r['id.orig_h']));
+    assert.deepEqual(
+      nd.map((r) => r.uid),
+      zj.map((r) => r.uid),
+    );
+    assert.deepEqual(
+      nd.map((r) => r.orig_h),
+      zj.map((r) => r['id.orig_h']),
+    );
     assert.equal(new Set(nd.map((r) => r.uid)).size, nd.length, 'uids unique');
     const table = run(['analyze', '--no-summary', f]);
     assert.equal(table.stdout.trim().split('\n').length, nd.length + 1);
@@ -109,9 +123,15 @@ describe('eastwatch CLI', function () {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /tls_DER-incomplete-header\.pcap: .*byte offset \d+, record 7/);
     assert.match(r.stderr, /6 packets before it were analysed/);
-    const recs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { orig_pkts: number; resp_pkts: number });
+    const recs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { orig_pkts: number; resp_pkts: number });
     assert.ok(recs.length >= 1);
-    assert.equal(recs.reduce((s, x) => s + x.orig_pkts + x.resp_pkts, 0), 6);
+    assert.equal(
+      recs.reduce((s, x) => s + x.orig_pkts + x.resp_pkts, 0),
+      6,
+    );
   });
 
   it('writes dns.log, http.log and app.log beside --out, tied to conn.log by uid', function () {

@@ -32,7 +32,11 @@ function oraclePackets(capture: string): number | null {
   const tsv = capture + '.tshark.tsv';
   if (!fs.existsSync(tsv)) return null;
   // Rows after the header whose frame has a protocol stack (pcapng custom blocks show as "data").
-  return fs.readFileSync(tsv, 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '').length;
+  return fs
+    .readFileSync(tsv, 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim() !== '').length;
 }
 
 interface Conversation {
@@ -83,9 +87,12 @@ describe('conformance with tshark/capinfos oracles (../shared/corpus)', function
       const finals = recs.filter((r) => !r.interim);
       for (const conv of parseConversations(capture)) {
         // tshark lists the conversations of every layer it decodes (outer VXLAN, inner IP-in-IP), as we do.
-        const ours = finals.filter((r) => r.proto === conv.proto && (
-          (endpoint(r.orig_h, r.orig_p) === conv.a && endpoint(r.resp_h, r.resp_p) === conv.b) ||
-          (endpoint(r.orig_h, r.orig_p) === conv.b && endpoint(r.resp_h, r.resp_p) === conv.a)));
+        const ours = finals.filter(
+          (r) =>
+            r.proto === conv.proto &&
+            ((endpoint(r.orig_h, r.orig_p) === conv.a && endpoint(r.resp_h, r.resp_p) === conv.b) ||
+              (endpoint(r.orig_h, r.orig_p) === conv.b && endpoint(r.resp_h, r.resp_p) === conv.a)),
+        );
         const pkts = ours.reduce((s, r) => s + r.orig_pkts + r.resp_pkts, 0);
         assert.equal(pkts, conv.frames, `${conv.proto} ${conv.a} <-> ${conv.b}: packets`);
       }
@@ -102,9 +109,14 @@ describe('conformance with tshark/capinfos oracles (../shared/corpus)', function
     ];
     it('agrees with the baseline file', function () {
       requireCorpus(this);
-      const lines = fs.readFileSync(corpusPath('zeek/tcp/single-rst.pcap.zeek.scripts.base.protocols.conn.conn_state-RST-behavior.out'), 'utf8')
-        .split('\n').filter((l) => l && !l.startsWith('#'));
-      assert.deepEqual(lines, cases.map((c) => `${c[1]}, ${c[2]}`));
+      const lines = fs
+        .readFileSync(corpusPath('zeek/tcp/single-rst.pcap.zeek.scripts.base.protocols.conn.conn_state-RST-behavior.out'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'));
+      assert.deepEqual(
+        lines,
+        cases.map((c) => `${c[1]}, ${c[2]}`),
+      );
     });
     for (const [file, history, state] of cases) {
       it(`${file}: history ${history}, conn_state ${state}`, async function () {

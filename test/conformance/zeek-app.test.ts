@@ -24,7 +24,12 @@ interface Spec {
 
 const SPECS: Record<string, Spec> = {
   dns: { kind: 'dns', key: ['trans_id', 'query'], fields: ['query', 'qtype', 'qtype_name', 'rcode', 'rcode_name', 'answers', 'TTLs'], gate: 'query' },
-  http: { kind: 'http', key: ['trans_depth'], fields: ['method', 'host', 'uri', 'version', 'user_agent', 'status_code', 'status_msg', 'request_body_len', 'response_body_len'], gate: 'host' },
+  http: {
+    kind: 'http',
+    key: ['trans_depth'],
+    fields: ['method', 'host', 'uri', 'version', 'user_agent', 'status_code', 'status_msg', 'request_body_len', 'response_body_len'],
+    gate: 'host',
+  },
   ssl: { kind: 'tls', key: [], fields: ['version', 'cipher', 'server_name', 'established'], gate: 'server_name' },
 };
 
@@ -80,9 +85,7 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
           const theirs = row[f];
           if (theirs === undefined) continue;
           const mineV = match ? ours(match, f) : '(no record)';
-          const ok = f === 'TTLs' && match
-            ? mineV.split(',').map(Number).join() === theirs.split(',').map(Number).join()
-            : mineV === theirs;
+          const ok = f === 'TTLs' && match ? mineV.split(',').map(Number).join() === theirs.split(',').map(Number).join() : mineV === theirs;
           compared[`${logKind}.${f}`] = (compared[`${logKind}.${f}`] ?? 0) + 1;
           if (ok) agreed[`${logKind}.${f}`] = (agreed[`${logKind}.${f}`] ?? 0) + 1;
           else misses.push(`${path.basename(log)} ${tuple(row)} ${f}: ours=${mineV} zeek=${theirs}`);
@@ -97,11 +100,19 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
 
   after(function () {
     if (gateTotal === 0) return;
-    const lines = Object.keys(compared).sort().map((k) => `      ${k.padEnd(24)} ${(agreed[k] ?? 0).toString().padStart(4)}/${compared[k]}`);
+    const lines = Object.keys(compared)
+      .sort()
+      .map((k) => `      ${k.padEnd(24)} ${(agreed[k] ?? 0).toString().padStart(4)}/${compared[k]}`);
     console.log(`\n    Zeek dns/http/ssl agreement per field:\n${lines.join('\n')}`);
     console.log(`    query names, hosts and server names: ${gateOk}/${gateTotal}`);
     for (const [log, why] of Object.entries(NOT_COMPARED)) console.log(`    not compared: ${log}: ${why}`);
-    if (misses.length) console.log(`    differences:\n${misses.slice(0, 25).map((m) => '      ' + m).join('\n')}`);
+    if (misses.length)
+      console.log(
+        `    differences:\n${misses
+          .slice(0, 25)
+          .map((m) => '      ' + m)
+          .join('\n')}`,
+      );
   });
 
   it('agrees with Zeek on at least 98% of query names, HTTP hosts and TLS server names', function () {

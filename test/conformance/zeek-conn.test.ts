@@ -147,11 +147,20 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', function
     if (tally.baselineConns === 0) return;
     const lines = Object.keys(FIELDS)
       .filter((f) => tally.compared[f])
-      .map((f) => `      ${f.padEnd(14)} ${(tally.agreed[f] ?? 0).toString().padStart(4)}/${tally.compared[f]}  ${(((tally.agreed[f] ?? 0) / tally.compared[f]) * 100).toFixed(1)}%`);
+      .map(
+        (f) =>
+          `      ${f.padEnd(14)} ${(tally.agreed[f] ?? 0).toString().padStart(4)}/${tally.compared[f]}  ${(((tally.agreed[f] ?? 0) / tally.compared[f]) * 100).toFixed(1)}%`,
+      );
     const pct = (tally.matched / tally.baselineConns) * 100;
     console.log(`\n    Zeek conn.log agreement per field (${tally.baselineConns} baseline connections):\n${lines.join('\n')}`);
     console.log(`    matched on 5-tuple + ${GATE.join(', ')}: ${tally.matched}/${tally.baselineConns} = ${pct.toFixed(1)}%`);
-    if (tally.failures.length) console.log(`    mismatches:\n${tally.failures.slice(0, 40).map((f) => '      ' + f).join('\n')}`);
+    if (tally.failures.length)
+      console.log(
+        `    mismatches:\n${tally.failures
+          .slice(0, 40)
+          .map((f) => '      ' + f)
+          .join('\n')}`,
+      );
   });
 
   it('matches at least 99% of baseline connections on conn_state, history, packets and bytes', function () {

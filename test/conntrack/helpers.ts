@@ -72,10 +72,7 @@ export function fillLayer(l: FlowLayer, p: Pkt): void {
 }
 
 /** Feed [time, packet-or-layers] pairs, finish, and return the records. */
-export function runPackets(
-  pkts: [number, Pkt | Pkt[]][],
-  opts: Partial<TrackerOptions> = {},
-): { recs: ConnRecord[]; tracker: ConnectionTracker } {
+export function runPackets(pkts: [number, Pkt | Pkt[]][], opts: Partial<TrackerOptions> = {}): { recs: ConnRecord[]; tracker: ConnectionTracker } {
   const recs: ConnRecord[] = [];
   const tracker = new ConnectionTracker(opts, (r) => recs.push(r));
   const d = new DecodedPacket(4);

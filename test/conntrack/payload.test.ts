@@ -70,7 +70,10 @@ describe('conntrack/payload: streams and datagrams handed to analysis', function
       } else if (r.proto === 'udp') {
         assert.equal(o.datagrams[0].length, r.orig_pkts);
         assert.equal(o.datagrams[1].length, r.resp_pkts);
-        assert.equal(o.datagrams[0].reduce((a, b) => a + b, 0), r.orig_bytes);
+        assert.equal(
+          o.datagrams[0].reduce((a, b) => a + b, 0),
+          r.orig_bytes,
+        );
       }
     }
     assert.ok(http >= 8, `${http} HTTP connections seen whole`);

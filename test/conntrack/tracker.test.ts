@@ -56,10 +56,12 @@ describe('conntrack/tracker: TCP state machine', () => {
   });
 
   it('SYN answered by RST: REJ, Sr', () => {
-    const r = one(runPackets([
-      [T0, out({ flags: 'S', seq: 7 })],
-      [T0 + 0.05, back({ flags: 'RA', seq: 0, ack: 8 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, out({ flags: 'S', seq: 7 })],
+        [T0 + 0.05, back({ flags: 'RA', seq: 0, ack: 8 })],
+      ]).recs,
+    );
     assert.equal(r.conn_state, 'REJ');
     assert.equal(r.history, 'Sr');
     assert.equal(r.orig_bytes, 0);
@@ -67,10 +69,12 @@ describe('conntrack/tracker: TCP state machine', () => {
   });
 
   it('SYN-ACK seen first from a server port: roles flipped, ^h', () => {
-    const r = one(runPackets([
-      [T0, back({ flags: 'SA', seq: 5000, ack: 1001 })],
-      [T0 + 0.01, out({ flags: 'A', seq: 1001, ack: 5001 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, back({ flags: 'SA', seq: 5000, ack: 1001 })],
+        [T0 + 0.01, out({ flags: 'A', seq: 1001, ack: 5001 })],
+      ]).recs,
+    );
     assert.equal(r.orig_h, C);
     assert.equal(r.orig_p, 40000);
     assert.equal(r.resp_h, S);
@@ -86,18 +90,36 @@ describe('conntrack/tracker: TCP state machine', () => {
   const B = { src: '1.1.1.2', dst: '1.1.1.1', sport: 31313, dport: 13131 };
   const rstCases: [string, [number, Pkt][], string, string][] = [
     ['single-rst', [[T0, { ...A, flags: 'R', seq: 100 }]], 'R', 'OTH'],
-    ['syn-then-rst', [[T0, { ...A, flags: 'S', seq: 100 }], [T0 + 0.1, { ...A, flags: 'R', seq: 101 }]], 'SR', 'RSTOS0'],
-    ['syn-then-ack-then-rst', [
-      [T0, { ...A, flags: 'S', seq: 100 }],
-      [T0 + 0.1, { ...B, flags: 'A', seq: 900, ack: 101 }],
-      [T0 + 0.2, { ...A, flags: 'R', seq: 101 }],
-    ], 'SaR', 'RSTOS0'],
-    ['syn-then-stuff-then-rst', [
-      [T0, { ...A, flags: 'S', seq: 100 }],
-      [T0 + 0.1, { ...B, flags: 'A', seq: 900, ack: 101 }],
-      [T0 + 0.2, { ...A, flags: 'FA', seq: 101, ack: 900 }],
-      [T0 + 0.3, { ...A, flags: 'R', seq: 102 }],
-    ], 'SaFR', 'OTH'],
+    [
+      'syn-then-rst',
+      [
+        [T0, { ...A, flags: 'S', seq: 100 }],
+        [T0 + 0.1, { ...A, flags: 'R', seq: 101 }],
+      ],
+      'SR',
+      'RSTOS0',
+    ],
+    [
+      'syn-then-ack-then-rst',
+      [
+        [T0, { ...A, flags: 'S', seq: 100 }],
+        [T0 + 0.1, { ...B, flags: 'A', seq: 900, ack: 101 }],
+        [T0 + 0.2, { ...A, flags: 'R', seq: 101 }],
+      ],
+      'SaR',
+      'RSTOS0',
+    ],
+    [
+      'syn-then-stuff-then-rst',
+      [
+        [T0, { ...A, flags: 'S', seq: 100 }],
+        [T0 + 0.1, { ...B, flags: 'A', seq: 900, ack: 101 }],
+        [T0 + 0.2, { ...A, flags: 'FA', seq: 101, ack: 900 }],
+        [T0 + 0.3, { ...A, flags: 'R', seq: 102 }],
+      ],
+      'SaFR',
+      'OTH',
+    ],
   ];
   for (const [name, pkts, hist, state] of rstCases) {
     it(`RST behaviour ${name}: ${hist} ${state}`, () => {
@@ -108,13 +130,15 @@ describe('conntrack/tracker: TCP state machine', () => {
   }
 
   it('retransmitted payload counts once and marks t/T', () => {
-    const r = one(runPackets([
-      [T0, out({ flags: 'S', seq: 1000 })],
-      [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
-      [T0 + 0.02, out({ flags: 'PA', seq: 1001, ack: 5001, len: 500 })],
-      [T0 + 0.5, out({ flags: 'PA', seq: 1001, ack: 5001, len: 500 })],
-      [T0 + 0.6, back({ flags: 'A', seq: 5001, ack: 1501 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, out({ flags: 'S', seq: 1000 })],
+        [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
+        [T0 + 0.02, out({ flags: 'PA', seq: 1001, ack: 5001, len: 500 })],
+        [T0 + 0.5, out({ flags: 'PA', seq: 1001, ack: 5001, len: 500 })],
+        [T0 + 0.6, back({ flags: 'A', seq: 5001, ack: 1501 })],
+      ]).recs,
+    );
     assert.equal(r.orig_bytes, 500);
     assert.equal(r.history, 'ShDTa');
     assert.equal(r.orig_pkts, 3);
@@ -135,42 +159,48 @@ describe('conntrack/tracker: TCP state machine', () => {
 
   it('handles sequence wraparound (bytes across 2^32)', () => {
     const isn = 4294967000;
-    const r = one(runPackets([
-      [T0, out({ flags: 'S', seq: isn })],
-      [T0 + 0.01, back({ flags: 'SA', seq: 7, ack: isn + 1 })],
-      [T0 + 0.02, out({ flags: 'PA', seq: isn + 1, ack: 8, len: 1000 })],
-      [T0 + 0.03, out({ flags: 'PA', seq: (isn + 1001) % 2 ** 32, ack: 8, len: 1000 })],
-      [T0 + 0.04, back({ flags: 'A', seq: 8, ack: (isn + 2001) % 2 ** 32 })],
-      [T0 + 0.05, out({ flags: 'FA', seq: (isn + 2001) % 2 ** 32, ack: 8 })],
-      [T0 + 0.06, back({ flags: 'FA', seq: 8, ack: (isn + 2002) % 2 ** 32 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, out({ flags: 'S', seq: isn })],
+        [T0 + 0.01, back({ flags: 'SA', seq: 7, ack: isn + 1 })],
+        [T0 + 0.02, out({ flags: 'PA', seq: isn + 1, ack: 8, len: 1000 })],
+        [T0 + 0.03, out({ flags: 'PA', seq: (isn + 1001) % 2 ** 32, ack: 8, len: 1000 })],
+        [T0 + 0.04, back({ flags: 'A', seq: 8, ack: (isn + 2001) % 2 ** 32 })],
+        [T0 + 0.05, out({ flags: 'FA', seq: (isn + 2001) % 2 ** 32, ack: 8 })],
+        [T0 + 0.06, back({ flags: 'FA', seq: 8, ack: (isn + 2002) % 2 ** 32 })],
+      ]).recs,
+    );
     assert.equal(r.orig_bytes, 2000);
     assert.equal(r.conn_state, 'SF');
     assert.equal(r.missed_bytes, 0);
   });
 
   it('reports a content gap (g) when the peer ACKs data never seen', () => {
-    const r = one(runPackets([
-      [T0, out({ flags: 'S', seq: 1000 })],
-      [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
-      [T0 + 0.02, out({ flags: 'A', seq: 1001, ack: 5001 })],
-      [T0 + 0.03, back({ flags: 'PA', seq: 5001, ack: 1001, len: 100 })],
-      // 5101..5300 lost by the capture
-      [T0 + 0.05, back({ flags: 'PA', seq: 5301, ack: 1001, len: 100 })],
-      [T0 + 0.06, out({ flags: 'A', seq: 1001, ack: 5401 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, out({ flags: 'S', seq: 1000 })],
+        [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
+        [T0 + 0.02, out({ flags: 'A', seq: 1001, ack: 5001 })],
+        [T0 + 0.03, back({ flags: 'PA', seq: 5001, ack: 1001, len: 100 })],
+        // 5101..5300 lost by the capture
+        [T0 + 0.05, back({ flags: 'PA', seq: 5301, ack: 1001, len: 100 })],
+        [T0 + 0.06, out({ flags: 'A', seq: 1001, ack: 5401 })],
+      ]).recs,
+    );
     assert.equal(r.missed_bytes, 200);
     assert.equal(r.history, 'ShAdg');
     assert.equal(r.resp_bytes, 400);
   });
 
   it('zero window advertisement is w', () => {
-    const r = one(runPackets([
-      [T0, out({ flags: 'S', seq: 1000 })],
-      [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
-      [T0 + 0.02, out({ flags: 'PA', seq: 1001, ack: 5001, len: 10 })],
-      [T0 + 0.03, back({ flags: 'A', seq: 5001, ack: 1011, win: 0 })],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, out({ flags: 'S', seq: 1000 })],
+        [T0 + 0.01, back({ flags: 'SA', seq: 5000, ack: 1001 })],
+        [T0 + 0.02, out({ flags: 'PA', seq: 1001, ack: 5001, len: 10 })],
+        [T0 + 0.03, back({ flags: 'A', seq: 5001, ack: 1011, win: 0 })],
+      ]).recs,
+    );
     assert.equal(r.history, 'ShDaw');
   });
 
@@ -182,7 +212,10 @@ describe('conntrack/tracker: TCP state machine', () => {
       [T0 + 1.05, back({ flags: 'RA', seq: 0, ack: 9001 })],
     ]);
     assert.equal(recs.length, 2);
-    assert.deepEqual(recs.map((r) => r.conn_state), ['REJ', 'REJ']);
+    assert.deepEqual(
+      recs.map((r) => r.conn_state),
+      ['REJ', 'REJ'],
+    );
     assert.notEqual(recs[0].uid, recs[1].uid);
   });
 
@@ -206,19 +239,31 @@ describe('conntrack/tracker: UDP, ICMP, timers, tunnels', () => {
   const dnsBack = (o: Partial<Pkt>): Pkt => ({ src: '8.8.8.8', dst: C, sport: 53, dport: 5353 + 50000, proto: 17, ...o });
 
   it('UDP request/response: SF Dd; request only: S0; response only: SHR after the port-based flip', () => {
-    const sf = one(runPackets([[T0, dns({ len: 30 })], [T0 + 0.01, dnsBack({ len: 90 })]]).recs);
+    const sf = one(
+      runPackets([
+        [T0, dns({ len: 30 })],
+        [T0 + 0.01, dnsBack({ len: 90 })],
+      ]).recs,
+    );
     assert.deepEqual([sf.conn_state, sf.history, sf.orig_bytes, sf.resp_bytes, sf.orig_ip_bytes], ['SF', 'Dd', 30, 90, 58]);
-    const s0 = one(runPackets([[T0, dns({ len: 30 })], [T0 + 1, dns({ len: 30 })]]).recs);
+    const s0 = one(
+      runPackets([
+        [T0, dns({ len: 30 })],
+        [T0 + 1, dns({ len: 30 })],
+      ]).recs,
+    );
     assert.deepEqual([s0.conn_state, s0.history, s0.orig_bytes, s0.orig_pkts], ['S0', 'D', 60, 2]);
     const shr = one(runPackets([[T0, dnsBack({ len: 90 })]]).recs);
     assert.deepEqual([shr.conn_state, shr.history, shr.orig_h, shr.resp_p, shr.resp_pkts], ['SHR', '^d', C, 53, 1]);
   });
 
   it('ICMP echo request and reply are one connection (orig_p 8, resp_p 0)', () => {
-    const r = one(runPackets([
-      [T0, { src: C, dst: S, proto: 1, icmpType: 8, len: 56 }],
-      [T0 + 0.02, { src: S, dst: C, proto: 1, icmpType: 0, len: 56 }],
-    ]).recs);
+    const r = one(
+      runPackets([
+        [T0, { src: C, dst: S, proto: 1, icmpType: 8, len: 56 }],
+        [T0 + 0.02, { src: S, dst: C, proto: 1, icmpType: 0, len: 56 }],
+      ]).recs,
+    );
     assert.deepEqual([r.proto, r.orig_p, r.resp_p, r.orig_bytes, r.resp_bytes, r.conn_state, r.history], ['icmp', 8, 0, 56, 56, 'OTH', '']);
     const un = runPackets([
       [T0, { src: C, dst: S, proto: 1, icmpType: 3, icmpCode: 3, len: 28 }],
@@ -259,7 +304,10 @@ describe('conntrack/tracker: UDP, ICMP, timers, tunnels', () => {
     for (let t = 0; t <= 9000; t += 50) pkts.push([T0 + t, dns({ len: 10 })]);
     const { recs, tracker } = runPackets(pkts, { interimIntervalSec: 3600 });
     assert.equal(recs.length, 3);
-    assert.deepEqual(recs.map((r) => r.interim), [true, true, false]);
+    assert.deepEqual(
+      recs.map((r) => r.interim),
+      [true, true, false],
+    );
     assert.equal(new Set(recs.map((r) => r.uid)).size, 1);
     assert.equal(recs[0].orig_pkts, 73); // t = 0..3600 step 50
     assert.equal(recs[2].orig_pkts, 181);
@@ -285,7 +333,10 @@ describe('conntrack/tracker: UDP, ICMP, timers, tunnels', () => {
     assert.equal(recs.length, 3);
     const icmp = recs.find((r) => r.proto === 'icmp')!;
     const udp = recs.filter((r) => r.proto === 'udp');
-    assert.deepEqual(icmp.tunnel_parents, udp.map((r) => r.uid));
+    assert.deepEqual(
+      icmp.tunnel_parents,
+      udp.map((r) => r.uid),
+    );
     assert.equal(icmp.tunnel_type, 'vxlan');
     assert.equal(icmp.tunnel_id, 123);
     assert.deepEqual([icmp.orig_pkts, icmp.resp_pkts], [1, 1]);
@@ -302,7 +353,10 @@ describe('conntrack/tracker: UDP, ICMP, timers, tunnels', () => {
   });
 
   it('the same input analysed twice yields the same uids', () => {
-    const pkts: [number, Pkt][] = [[T0, dns({ len: 10 })], [T0 + 0.5, out({ flags: 'S', seq: 1 })]];
+    const pkts: [number, Pkt][] = [
+      [T0, dns({ len: 10 })],
+      [T0 + 0.5, out({ flags: 'S', seq: 1 })],
+    ];
     const a = runPackets(pkts).recs.map((r) => r.uid);
     const b = runPackets(pkts).recs.map((r) => r.uid);
     assert.deepEqual(a, b);

@@ -45,6 +45,12 @@ describe('conntrack/tracker vs Zeek conn.log baselines (real captures)', () => {
     assert.equal(pop.length, 3);
     assert.ok(pop.every((r) => r.conn_state === 'REJ' && r.history === 'Sr'));
     const ssh = runPcap(corpusPath('zeek/ssh/ssh.client-side-half-duplex.pcap')).filter((r) => r.orig_p === 51880);
-    assert.deepEqual(ssh.map((r) => [r.history, r.conn_state]), [['SAD', 'S0'], ['DAF', 'SH']]);
+    assert.deepEqual(
+      ssh.map((r) => [r.history, r.conn_state]),
+      [
+        ['SAD', 'S0'],
+        ['DAF', 'SH'],
+      ],
+    );
   });
 });

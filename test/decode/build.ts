@@ -17,15 +17,33 @@ export function eth(type: number, payload: Buffer, vlanTags: [number, number][] 
   return cat(out, payload);
 }
 
-export interface V4Opts { proto: number; src?: number[]; dst?: number[]; id?: number; mf?: boolean; fragOff?: number; ttl?: number; badSum?: boolean; totalLen?: number; ihl?: number }
+export interface V4Opts {
+  proto: number;
+  src?: number[];
+  dst?: number[];
+  id?: number;
+  mf?: boolean;
+  fragOff?: number;
+  ttl?: number;
+  badSum?: boolean;
+  totalLen?: number;
+  ihl?: number;
+}
 
 export function ipv4(o: V4Opts, payload: Buffer): Buffer {
   const ihl = o.ihl ?? 5;
   const opts = Buffer.alloc(ihl * 4 - 20, 1); // NOP-ish option bytes
   const total = o.totalLen ?? ihl * 4 + payload.length;
-  const h = cat([0x40 | ihl, 0], u16(total), u16(o.id ?? 0x1234),
-    u16((o.mf ? 0x2000 : 0) | ((o.fragOff ?? 0) >> 3)), [o.ttl ?? 64, o.proto, 0, 0],
-    o.src ?? [10, 0, 0, 1], o.dst ?? [10, 0, 0, 2], opts);
+  const h = cat(
+    [0x40 | ihl, 0],
+    u16(total),
+    u16(o.id ?? 0x1234),
+    u16((o.mf ? 0x2000 : 0) | ((o.fragOff ?? 0) >> 3)),
+    [o.ttl ?? 64, o.proto, 0, 0],
+    o.src ?? [10, 0, 0, 1],
+    o.dst ?? [10, 0, 0, 2],
+    opts,
+  );
   h.writeUInt16BE(~ipv4HeaderSum(h, 0, h.length) & 0xffff, 10);
   if (o.badSum) h[10] ^= 0x55;
   return cat(h, payload);
@@ -67,8 +85,17 @@ export function packet(bytes: Buffer, linktype = 1, opts: { caplen?: number; ori
   const buf = Buffer.concat([Buffer.alloc(pad, 0xee), bytes, Buffer.alloc(5, 0xee)]);
   const caplen = opts.caplen ?? bytes.length;
   return {
-    buf, offset: pad, caplen, origlen: opts.origlen ?? bytes.length, tsSec: opts.tsSec ?? 1_700_000_000, tsNsec: 0,
-    linktype, interfaceId: 0, section: 0, fileOffset: 0, index: 1,
+    buf,
+    offset: pad,
+    caplen,
+    origlen: opts.origlen ?? bytes.length,
+    tsSec: opts.tsSec ?? 1_700_000_000,
+    tsNsec: 0,
+    linktype,
+    interfaceId: 0,
+    section: 0,
+    fileOffset: 0,
+    index: 1,
   };
 }
 

@@ -218,13 +218,22 @@ describe('decode: corpus captures against the tshark oracle', function () {
     requireCorpus(this);
     const run = checkAgainstOracle('zeek/pcapng-multi-interface.pcapng');
     // tshark -o ip.check_checksum:TRUE: frames 3 and 5 carry checksum 0x0000 (bad), the rest are good.
-    assert.deepEqual(run.decoded.map((d) => d.layers[0].ipChecksumBad), [false, false, true, false, true, false]);
+    assert.deepEqual(
+      run.decoded.map((d) => d.layers[0].ipChecksumBad),
+      [false, false, true, false, true, false],
+    );
   });
 
   it('other corpus captures decode without MALFORMED', function () {
     requireCorpus(this);
-    for (const rel of ['zeek/http/get.pcap', 'zeek/pop3/pop3.pcap', 'zeek/dns/ech.pcap', 'zeek/tcp-syslog.pcap',
-      'tcpdump/tcp-handshake-nano.pcap', 'zeek/icmp/icmp-ping.pcap']) {
+    for (const rel of [
+      'zeek/http/get.pcap',
+      'zeek/pop3/pop3.pcap',
+      'zeek/dns/ech.pcap',
+      'zeek/tcp-syslog.pcap',
+      'tcpdump/tcp-handshake-nano.pcap',
+      'zeek/icmp/icmp-ping.pcap',
+    ]) {
       checkAgainstOracle(rel);
     }
   });

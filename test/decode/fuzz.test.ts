@@ -6,12 +6,21 @@ import { corpusPath, requireCorpus } from '../util/corpus';
 import { loadCapture } from './load-pcap';
 import { rng } from '../util/rng';
 
-
 const FILES = [
-  'zeek/wikipedia.pcap', 'zeek/q-in-q.pcap', 'zeek/tls/irc-starttls.pcap', 'zeek/linux_dlt_sll2.pcap',
-  'zeek/tunnels/vxlan.pcap', 'zeek/tunnels/geneve.pcap', 'zeek/tunnels/gre-sample.pcap', 'zeek/tunnels/6in4.pcap',
-  'zeek/ftp/ipv6.pcap', 'zeek/ipv6-fragmented-dns.pcap', 'zeek/ipv4/fragmented-1.pcap', 'tcpdump/pptp.pcap',
-  'community-id-spec/combined.pcap', 'zeek/dns/ech.pcap',
+  'zeek/wikipedia.pcap',
+  'zeek/q-in-q.pcap',
+  'zeek/tls/irc-starttls.pcap',
+  'zeek/linux_dlt_sll2.pcap',
+  'zeek/tunnels/vxlan.pcap',
+  'zeek/tunnels/geneve.pcap',
+  'zeek/tunnels/gre-sample.pcap',
+  'zeek/tunnels/6in4.pcap',
+  'zeek/ftp/ipv6.pcap',
+  'zeek/ipv6-fragmented-dns.pcap',
+  'zeek/ipv4/fragmented-1.pcap',
+  'tcpdump/pptp.pcap',
+  'community-id-spec/combined.pcap',
+  'zeek/dns/ech.pcap',
 ];
 
 describe('decode: fuzz (truncations and bit flips of corpus packets)', function () {
@@ -39,7 +48,11 @@ describe('decode: fuzz (truncations and bit flips of corpus packets)', function 
         }
       }
       const p: CapturedPacket = {
-        ...src, buf: bytes, offset: 0, caplen, origlen: rand() < 0.5 ? src.origlen : caplen,
+        ...src,
+        buf: bytes,
+        offset: 0,
+        caplen,
+        origlen: rand() < 0.5 ? src.origlen : caplen,
         tsSec: src.tsSec + Math.floor(i / 100),
       };
       let st: DecodeStatus;

@@ -6,8 +6,17 @@ import * as fs from 'node:fs';
 import { CapturedPacket } from '../../parsers/capture/types';
 
 function pkt(
-  buf: Buffer, offset: number, caplen: number, origlen: number, tsSec: number, tsNsec: number,
-  linktype: number, interfaceId: number, section: number, fileOffset: number, index: number,
+  buf: Buffer,
+  offset: number,
+  caplen: number,
+  origlen: number,
+  tsSec: number,
+  tsNsec: number,
+  linktype: number,
+  interfaceId: number,
+  section: number,
+  fileOffset: number,
+  index: number,
 ): CapturedPacket {
   return { buf, offset, caplen, origlen, tsSec, tsNsec, linktype, interfaceId, section, fileOffset, index };
 }
@@ -103,7 +112,10 @@ function loadPcapng(buf: Buffer): CapturedPacket[] {
 
 /** Reads a tshark -T fields TSV (header line) into one record per row. */
 export function loadTsv(file: string): Record<string, string>[] {
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const head = lines[0].split('\t');
   return lines.slice(1).map((l) => {
     const cols = l.split('\t');

@@ -80,14 +80,30 @@ interface Expect {
 function compareRow(rel: string, p: CapturedPacket, out: DecodedPacket, r: Record<string, string>): number {
   const where = `${rel} frame ${r['frame.number']}`;
   const toks = r['frame.protocols'].split(':');
-  const ip4s = list(r['ip.src']), ip4d = list(r['ip.dst']), ip6s = list(r['ipv6.src']), ip6d = list(r['ipv6.dst']);
+  const ip4s = list(r['ip.src']),
+    ip4d = list(r['ip.dst']),
+    ip6s = list(r['ipv6.src']),
+    ip6d = list(r['ipv6.dst']);
   const protos = list(r['ip.proto']);
-  const mf = list(r['ip.flags.mf']), fo = list(r['ip.frag_offset']);
-  const tsp = list(r['tcp.srcport']), tdp = list(r['tcp.dstport']), usp = list(r['udp.srcport']), udp = list(r['udp.dstport']);
-  const tfl = list(r['tcp.flags']), tln = list(r['tcp.len']);
-  const ict = list(r['icmp.type']), icc = list(r['icmp.code']), i6t = list(r['icmpv6.type']), i6c = list(r['icmpv6.code']);
+  const mf = list(r['ip.flags.mf']),
+    fo = list(r['ip.frag_offset']);
+  const tsp = list(r['tcp.srcport']),
+    tdp = list(r['tcp.dstport']),
+    usp = list(r['udp.srcport']),
+    udp = list(r['udp.dstport']);
+  const tfl = list(r['tcp.flags']),
+    tln = list(r['tcp.len']);
+  const ict = list(r['icmp.type']),
+    icc = list(r['icmp.code']),
+    i6t = list(r['icmpv6.type']),
+    i6c = list(r['icmpv6.code']);
   const exp: Expect[] = [];
-  let n4 = 0, n6 = 0, nt = 0, nu = 0, ni = 0, ni6 = 0;
+  let n4 = 0,
+    n6 = 0,
+    nt = 0,
+    nu = 0,
+    ni = 0,
+    ni6 = 0;
   let quoted = false;
   for (let k = 0; k < toks.length; k++) {
     const t = toks[k];
@@ -96,7 +112,13 @@ function compareRow(rel: string, p: CapturedPacket, out: DecodedPacket, r: Recor
       if (k > 0 && (toks[k - 1] === 'icmp' || toks[k - 1] === 'icmpv6')) quoted = true;
       if (quoted) break;
       if (t === 'ip') {
-        const e: Expect = { ver: 4, src: ip4s[n4], dst: ip4d[n4], proto: Number(protos[n4]), fragment: mf[n4] === '1' || (fo[n4] !== undefined && fo[n4] !== '0') };
+        const e: Expect = {
+          ver: 4,
+          src: ip4s[n4],
+          dst: ip4d[n4],
+          proto: Number(protos[n4]),
+          fragment: mf[n4] === '1' || (fo[n4] !== undefined && fo[n4] !== '0'),
+        };
         exp.push(e);
         n4++;
       } else {
@@ -106,14 +128,23 @@ function compareRow(rel: string, p: CapturedPacket, out: DecodedPacket, r: Recor
     } else if (t === 'ipv6.fraghdr' && cur) {
       cur.fragment = toks[k + 1] === 'data';
     } else if (t === 'tcp' && cur) {
-      cur.sport = Number(tsp[nt]); cur.dport = Number(tdp[nt]);
-      cur.tcpFlags = parseInt(tfl[nt], 16) & 0xff; cur.tcpLen = Number(tln[nt]); nt++;
+      cur.sport = Number(tsp[nt]);
+      cur.dport = Number(tdp[nt]);
+      cur.tcpFlags = parseInt(tfl[nt], 16) & 0xff;
+      cur.tcpLen = Number(tln[nt]);
+      nt++;
     } else if (t === 'udp' && cur) {
-      cur.sport = Number(usp[nu]); cur.dport = Number(udp[nu]); nu++;
+      cur.sport = Number(usp[nu]);
+      cur.dport = Number(udp[nu]);
+      nu++;
     } else if (t === 'icmp' && cur) {
-      cur.icmpType = Number(ict[ni]); cur.icmpCode = Number(icc[ni]); ni++;
+      cur.icmpType = Number(ict[ni]);
+      cur.icmpCode = Number(icc[ni]);
+      ni++;
     } else if (t === 'icmpv6' && cur) {
-      cur.icmpType = Number(i6t[ni6]); cur.icmpCode = Number(i6c[ni6]); ni6++;
+      cur.icmpType = Number(i6t[ni6]);
+      cur.icmpCode = Number(i6c[ni6]);
+      ni6++;
     }
   }
   if (exp.length === 0) {

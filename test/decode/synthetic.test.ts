@@ -15,7 +15,14 @@ const UDP_PAYLOAD = Buffer.from('hello');
 
 describe('decode: link layers (byte-built)', function () {
   it('802.1ad outer (0x88a8) + 802.1Q inner tag', function () {
-    const out = run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD)), [[0x88a8, 100], [0x8100, 200]])));
+    const out = run(
+      packet(
+        eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD)), [
+          [0x88a8, 100],
+          [0x8100, 200],
+        ]),
+      ),
+    );
     assert.equal(out.status, DecodeStatus.OK);
     const l = out.layers[0];
     assert.equal(l.vlan, 100);
@@ -41,8 +48,16 @@ describe('decode: link layers (byte-built)', function () {
   it('BSD null with AF_INET (2) little-endian and AF_INET6 30 (macOS), big-endian AF 2; OpenBSD loop AF 24', function () {
     const v4 = ipv4({ proto: 17 }, udp(53, 1000, UDP_PAYLOAD));
     const v6 = ipv6(17, udp(53, 1000, UDP_PAYLOAD));
-    const le = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-    const be = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const le = (n: number): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n);
+      return b;
+    };
+    const be = (n: number): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(n);
+      return b;
+    };
     let out = run(packet(cat(le(2), v4), 0));
     assert.equal(out.status, DecodeStatus.OK);
     assert.equal(out.layers[0].ipVersion, 4);
@@ -276,7 +291,10 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(out.status, DecodeStatus.OK);
     assert.equal(out.depthLimited, true);
     assert.equal(out.count, 4);
-    assert.deepEqual(out.layers.map((l) => l.tunnelId), [-1, 9, 8, 7]);
+    assert.deepEqual(
+      out.layers.map((l) => l.tunnelId),
+      [-1, 9, 8, 7],
+    );
     assert.equal(dec.stats.depthLimited, 1);
     const d2 = new PacketDecoder({ maxTunnelDepth: 2 });
     const o2 = run(packet(f), d2);
@@ -311,8 +329,7 @@ describe('decode: tunnels (byte-built)', function () {
 
   it('GRE v1 (PPTP): call id -> tunnelId, PPP IPv4 (0x0021) decoded, LCP stops', function () {
     const inner = ipv4({ proto: 6, src: [10, 9, 9, 9] }, tcp(1, 2, 0x02));
-    const gre = (ppp: number[], body: Buffer): Buffer =>
-      cat([0x30, 0x01], u16(0x880b), u16(ppp.length + body.length), u16(0x4242), u32(5), ppp, body);
+    const gre = (ppp: number[], body: Buffer): Buffer => cat([0x30, 0x01], u16(0x880b), u16(ppp.length + body.length), u16(0x4242), u32(5), ppp, body);
     let out = run(packet(eth(0x0800, ipv4({ proto: 47 }, gre([0xff, 0x03, 0x00, 0x21], inner)))));
     assert.equal(out.status, DecodeStatus.OK);
     assert.equal(out.count, 2);

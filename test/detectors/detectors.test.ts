@@ -53,7 +53,8 @@ describe('detectors: scan (TRW)', () => {
 
   it('flags a horizontal sweep of one port over many hosts (unanswered SYNs)', () => {
     const d = new ScanDetector(CFG.scan);
-    for (let i = 0; i < 20; i++) d.observe(conn({ ts: T + i * 0.05, resp_h: `10.244.3.${i + 2}`, resp_p: 22, conn_state: 'S0', history: 'S', resp_pkts: 0, resp_bytes: 0 }, frontend));
+    for (let i = 0; i < 20; i++)
+      d.observe(conn({ ts: T + i * 0.05, resp_h: `10.244.3.${i + 2}`, resp_p: 22, conn_state: 'S0', history: 'S', resp_pkts: 0, resp_bytes: 0 }, frontend));
     const f = d.flush();
     assert.equal(f.length, 1);
     assert.equal(f[0].key, 'horizontal/tcp/22');
@@ -92,7 +93,10 @@ describe('detectors: new edge', () => {
     const svc = { kind: 'service' as const, namespace: 'shop', service: 'api' };
     d.observe(conn({ ts: T, resp_h: '10.96.10.1', resp_p: 80 }, frontend, svc));
     d.observe(conn({ ts: T + 1, resp_h: '10.96.10.2', resp_p: 5432 }, frontend, { kind: 'service', namespace: 'shop', service: 'postgres' }));
-    assert.deepEqual(d.flush().map((f) => f.destination.service), ['postgres']);
+    assert.deepEqual(
+      d.flush().map((f) => f.destination.service),
+      ['postgres'],
+    );
   });
 });
 
@@ -100,7 +104,13 @@ describe('detectors: policy violation, sensitive destinations, lateral administr
   it('groups denied connections by edge with their ports and denying policies', () => {
     const d = new PolicyViolationDetector(CFG['policy-violation']);
     const ledger = pod('payments', 'ledger');
-    const policy = { verdict: 'denied' as const, egress: 'not-isolated' as const, ingress: 'denied' as const, denied_by: ['payments/default-deny-ingress'], allowed_by: [] };
+    const policy = {
+      verdict: 'denied' as const,
+      egress: 'not-isolated' as const,
+      ingress: 'denied' as const,
+      denied_by: ['payments/default-deny-ingress'],
+      allowed_by: [],
+    };
     for (const [i, port] of [8080, 8080, 9090].entries()) {
       const r = conn({ ts: T + i, resp_h: '10.244.2.40', resp_p: port, conn_state: 'S0', history: 'S', resp_pkts: 0, resp_bytes: 0 }, frontend, ledger);
       r.k8s!.policy = policy;
@@ -127,7 +137,14 @@ describe('detectors: policy violation, sensitive destinations, lateral administr
     d.observe(conn({ ts: T + 4100, resp_h: '169.254.169.254', resp_p: 80 }, frontend, { kind: 'internal' }));
     d.observe(conn({ ts: T + 4200, resp_h: '10.96.0.1', resp_p: 443 }, frontend, { kind: 'service', namespace: 'default', service: 'kubernetes' }));
     const f = d.flush();
-    assert.deepEqual(f.map((x) => [x.key, x.source.workload, x.mitre[0]]), [['kubelet', 'frontend', 'T1613'], ['metadata', 'frontend', 'T1552.005'], ['apiserver', 'frontend', 'T1613']]);
+    assert.deepEqual(
+      f.map((x) => [x.key, x.source.workload, x.mitre[0]]),
+      [
+        ['kubelet', 'frontend', 'T1613'],
+        ['metadata', 'frontend', 'T1552.005'],
+        ['apiserver', 'frontend', 'T1613'],
+      ],
+    );
   });
 
   it('lateral administration: an accepted SSH session between pods, not a refused probe', () => {
@@ -136,7 +153,13 @@ describe('detectors: policy violation, sensitive destinations, lateral administr
     d.observe(conn({ ts: T + 1, resp_p: 22, service: ['ssh'] }, frontend, api));
     d.observe(conn({ ts: T + 2, resp_p: 3389, history: 'ShADad' }, frontend, api));
     const f = d.flush();
-    assert.deepEqual(f.map((x) => [x.key, x.mitre[0], x.figures.confirmed_by_payload]), [['ssh/22', 'T1021.004', true], ['rdp/3389', 'T1021.001', false]]);
+    assert.deepEqual(
+      f.map((x) => [x.key, x.mitre[0], x.figures.confirmed_by_payload]),
+      [
+        ['ssh/22', 'T1021.004', true],
+        ['rdp/3389', 'T1021.001', false],
+      ],
+    );
   });
 
   it('long connections from interim records count once per connection, severity by RITA bands', () => {
@@ -184,7 +207,10 @@ describe('detectors: DNS tunnelling and DGA', () => {
     const d = new DnsTunnelDetector(CFG['dns-tunnel']);
     const c = ctx(T, api, '10.244.2.20');
     for (let i = 0; i < 500; i++) {
-      d.observeApp(dns(T + i, ['api.paygate.example', 'static.paygate.example', 'img-cdn-a1b2c3d4e5f6.paygate.example'][i % 3], { answers: ['203.0.113.50'] }), c);
+      d.observeApp(
+        dns(T + i, ['api.paygate.example', 'static.paygate.example', 'img-cdn-a1b2c3d4e5f6.paygate.example'][i % 3], { answers: ['203.0.113.50'] }),
+        c,
+      );
       d.observe(conn({ ts: T + i + 0.01, orig_h: '10.244.2.20', resp_h: '203.0.113.50', resp_p: 443 }, api, { kind: 'external' }));
       d.observeApp(dns(T + i, `api.shop.svc.cluster.local`, { answers: ['10.96.10.1'] }), c);
     }
@@ -194,7 +220,18 @@ describe('detectors: DNS tunnelling and DGA', () => {
   it('DGA: NXDOMAIN for 10 distinct high-entropy domains', () => {
     const d = new DnsTunnelDetector(CFG['dns-tunnel']);
     const c = ctx(T, frontend);
-    const names = ['xkq7zvbwpt3m.com', 'p0q9w8e7r6t5.net', 'mzn3b5v7c9x1.com', 'qlw2e4r6t8y0.net', 'a9s8d7f6g5h4.com', 'zxcv1bnm2asd.net', 'poiu7ytr6ewq.com', 'lkj5hgf4dsa3.net', 'mnb2vcx1zlk9.com', 'qaz1wsx2edc3.net'];
+    const names = [
+      'xkq7zvbwpt3m.com',
+      'p0q9w8e7r6t5.net',
+      'mzn3b5v7c9x1.com',
+      'qlw2e4r6t8y0.net',
+      'a9s8d7f6g5h4.com',
+      'zxcv1bnm2asd.net',
+      'poiu7ytr6ewq.com',
+      'lkj5hgf4dsa3.net',
+      'mnb2vcx1zlk9.com',
+      'qaz1wsx2edc3.net',
+    ];
     for (const [i, n] of names.entries()) d.observeApp(dns(T + i, n, { rcode: 3 }), c);
     d.observeApp(dns(T + 20, 'typo.example', { rcode: 3 }), c);
     const f = d.flush();
@@ -210,7 +247,8 @@ describe('detectors: exfiltration', () => {
     const r = rng(11);
     const ext = { kind: 'external' as const };
     for (let b = 0; b < 20; b++) {
-      for (let k = 0; k < 3; k++) d.observe(conn({ ts: T + b * 300 + k * 60, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 3000 + Math.floor(r() * 2000) }, api, ext));
+      for (let k = 0; k < 3; k++)
+        d.observe(conn({ ts: T + b * 300 + k * 60, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 3000 + Math.floor(r() * 2000) }, api, ext));
     }
     d.observe(conn({ ts: T + 20 * 300 + 10, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 40_000 }, api, ext));
     d.observe(conn({ ts: T + 21 * 300 + 10, resp_h: '203.0.113.80', resp_p: 443, orig_bytes: 6_000_000, uid: 'Cbig' }, api, ext));
@@ -231,7 +269,12 @@ describe('detectors: beacon', () => {
     const d = new BeaconDetector(cfg);
     const c = { uid: 'Cdns', ts: T, orig_h: '10.244.1.30', resp_h: '10.96.0.10', resp_p: 53 };
     d.observeApp(dns(T, 'cdn-update.example.net', { answers: ['198.51.100.23'] }), c);
-    for (let t = 0; t < 6 * 3600; t += 60) d.observe(conn({ ts: T + t, orig_h: '10.244.1.30', resp_h: '198.51.100.23', resp_p: 80, orig_bytes: 200, resp_bytes: 512 }, pod('shop', 'worker'), { kind: 'external' }));
+    for (let t = 0; t < 6 * 3600; t += 60)
+      d.observe(
+        conn({ ts: T + t, orig_h: '10.244.1.30', resp_h: '198.51.100.23', resp_p: 80, orig_bytes: 200, resp_bytes: 512 }, pod('shop', 'worker'), {
+          kind: 'external',
+        }),
+      );
     const f = d.flush();
     assert.equal(f.length, 1);
     assert.equal(f[0].destination.domain, 'cdn-update.example.net');

@@ -21,7 +21,8 @@ function denied(i: number): ConnRecord {
 /** A little of everything: a scan, denied connections, an SSH session, a long connection. */
 function mixed(): ConnRecord[] {
   const out: ConnRecord[] = [];
-  for (let i = 0; i < 30; i++) out.push(refused({ ts: T + 4000 + i, uid: `Cscan${i}`, resp_h: '10.244.2.30', resp_p: 1 + i }, frontend, pod('shop', 'postgres', 'postgres-0')));
+  for (let i = 0; i < 30; i++)
+    out.push(refused({ ts: T + 4000 + i, uid: `Cscan${i}`, resp_h: '10.244.2.30', resp_p: 1 + i }, frontend, pod('shop', 'postgres', 'postgres-0')));
   for (let i = 0; i < 5; i++) out.push(denied(4100 + i));
   out.push(conn({ ts: T + 4200, uid: 'Cssh', resp_p: 22, service: ['ssh'] }, frontend, pod('shop', 'api')));
   out.push(conn({ ts: T + 10, uid: 'Clong', duration: 3601, interim: true }, frontend, pod('shop', 'redis', 'redis-0')));
@@ -63,15 +64,32 @@ describe('detectors: engine', () => {
   it('suppression by detector and entity, with expiry; inputs untouched', () => {
     const alerts = detect(mixed(), []);
     const rule: Suppression = {
-      id: 'sup-1', detector: 'policy-violation', source: { namespace: 'shop', workload: 'frontend' }, destination: { workload: 'ledger' },
-      reason: 'known migration job', created_by: 'analyst', created_at: '2026-01-15T00:00:00Z', expires_at: '2026-01-16T00:00:00Z',
+      id: 'sup-1',
+      detector: 'policy-violation',
+      source: { namespace: 'shop', workload: 'frontend' },
+      destination: { workload: 'ledger' },
+      reason: 'known migration job',
+      created_by: 'analyst',
+      created_at: '2026-01-15T00:00:00Z',
+      expires_at: '2026-01-16T00:00:00Z',
     };
     const other: Suppression = { ...rule, id: 'sup-2', detector: 'scan', source: { workload: 'api' }, expires_at: null };
     const before = applySuppressions(alerts, [other, rule], Date.parse('2026-01-15T12:00:00Z'));
-    assert.deepEqual(before.map((a) => [a.detector, a.suppressed_by]).sort(), [['lateral-admin', null], ['long-connection', null], ['policy-violation', 'sup-1'], ['scan', null]]);
+    assert.deepEqual(before.map((a) => [a.detector, a.suppressed_by]).sort(), [
+      ['lateral-admin', null],
+      ['long-connection', null],
+      ['policy-violation', 'sup-1'],
+      ['scan', null],
+    ]);
     const after = applySuppressions(alerts, [rule], Date.parse('2026-01-16T00:00:00Z'));
-    assert.ok(after.every((a) => a.suppressed_by === null), 'expired at expires_at');
-    assert.ok(alerts.every((a: Alert) => a.suppressed_by === null), 'input not modified');
+    assert.ok(
+      after.every((a) => a.suppressed_by === null),
+      'expired at expires_at',
+    );
+    assert.ok(
+      alerts.every((a: Alert) => a.suppressed_by === null),
+      'input not modified',
+    );
     const e = new DetectorEngine({ suppressions: [rule], clock: () => Date.parse('2026-01-15T06:00:00Z') });
     for (const r of mixed()) e.observe(r);
     e.flush();
@@ -95,18 +113,30 @@ describe('detectors: engine', () => {
   });
 
   it('Hubble L7 DNS responses become dns records of the client', () => {
-    const line = JSON.stringify({ flow: {
-      time: '2026-01-15T01:02:03.000004Z', uuid: 'ev-7', verdict: 'FORWARDED', Type: 'L7', is_reply: true,
-      IP: { source: '10.244.2.2', destination: '10.244.1.10' }, l4: { UDP: { source_port: 53, destination_port: 40001 } },
-      source: { namespace: 'kube-system', pod_name: 'coredns-x', workloads: [{ name: 'coredns', kind: 'Deployment' }] },
-      destination: { namespace: 'shop', pod_name: 'frontend-7d9f8b6c5d-abcde', workloads: [{ name: 'frontend', kind: 'Deployment' }] },
-      l7: { type: 'RESPONSE', dns: { query: 'api.paygate.example.', ips: ['203.0.113.50'], qtypes: ['A'], rcode: 0 } },
-    } });
+    const line = JSON.stringify({
+      flow: {
+        time: '2026-01-15T01:02:03.000004Z',
+        uuid: 'ev-7',
+        verdict: 'FORWARDED',
+        Type: 'L7',
+        is_reply: true,
+        IP: { source: '10.244.2.2', destination: '10.244.1.10' },
+        l4: { UDP: { source_port: 53, destination_port: 40001 } },
+        source: { namespace: 'kube-system', pod_name: 'coredns-x', workloads: [{ name: 'coredns', kind: 'Deployment' }] },
+        destination: { namespace: 'shop', pod_name: 'frontend-7d9f8b6c5d-abcde', workloads: [{ name: 'frontend', kind: 'Deployment' }] },
+        l7: { type: 'RESPONSE', dns: { query: 'api.paygate.example.', ips: ['203.0.113.50'], qtypes: ['A'], rcode: 0 } },
+      },
+    });
     const d = hubbleDns(line)!;
     assert.equal(d.rec.kind, 'dns');
     assert.equal(d.rec.uid, 'ev-7');
     assert.equal(d.rec.ts, Date.UTC(2026, 0, 15, 1, 2, 3) / 1000 + 0.000004);
-    assert.deepEqual(d.rec.kind === 'dns' ? [d.rec.query, d.rec.answers, d.rec.qtype_name, d.rec.rcode_name] : [], ['api.paygate.example', ['203.0.113.50'], 'A', 'NOERROR']);
+    assert.deepEqual(d.rec.kind === 'dns' ? [d.rec.query, d.rec.answers, d.rec.qtype_name, d.rec.rcode_name] : [], [
+      'api.paygate.example',
+      ['203.0.113.50'],
+      'A',
+      'NOERROR',
+    ]);
     assert.equal(d.ctx.orig_h, '10.244.1.10');
     assert.equal(d.ctx.k8s?.orig.workload, 'frontend');
     assert.equal(hubbleDns(line.replace('RESPONSE', 'REQUEST')), null);

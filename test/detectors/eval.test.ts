@@ -51,7 +51,10 @@ describe('detectors: evaluation on generated cluster traffic', function () {
         const x = s.perDetector[d];
         assert.ok(x.labels >= 3, `${d}: ${x.labels} labels`);
         assert.ok(x.recall >= MIN_RECALL, `${input} ${d}: recall ${x.recall}; missed ${JSON.stringify(s.missed.filter((l) => l.detector === d))}`);
-        assert.ok(x.precision >= MIN_PRECISION, `${input} ${d}: precision ${x.precision}; false ${JSON.stringify(s.false.filter((a) => a.detector === d).map((a) => a.title))}`);
+        assert.ok(
+          x.precision >= MIN_PRECISION,
+          `${input} ${d}: precision ${x.precision}; false ${JSON.stringify(s.false.filter((a) => a.detector === d).map((a) => a.title))}`,
+        );
       }
       assert.equal(s.surpriseAlerts, 0);
       assert.ok(s.falsePer10k <= MAX_FALSE_PER_10K, `false alerts per 10k benign connections: ${s.falsePer10k}`);
@@ -71,15 +74,31 @@ describe('detectors: evaluation on generated cluster traffic', function () {
     let code: number;
     try {
       code = await runAnalyze([r.data.pcap], {
-        format: 'ndjson', out, reader: 'native', summary: true, progress: false, inventory: [r.data.inventory], alerts: alertsFile,
+        format: 'ndjson',
+        out,
+        reader: 'native',
+        summary: true,
+        progress: false,
+        inventory: [r.data.inventory],
+        alerts: alertsFile,
         saveBaseline: path.join(dir, 'baseline.json'),
       });
     } finally {
       process.stdout.write = write;
     }
     assert.equal(code, 0);
-    const cli = fs.readFileSync(alertsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Alert);
-    const evalIds = new Set(fs.readFileSync(path.join(dir, 'alerts-capture.ndjson'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as Alert).id));
+    const cli = fs
+      .readFileSync(alertsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Alert);
+    const evalIds = new Set(
+      fs
+        .readFileSync(path.join(dir, 'alerts-capture.ndjson'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as Alert).id),
+    );
     assert.deepEqual(new Set(cli.map((a) => a.id)), evalIds);
     const text = printed.join('');
     assert.match(text, new RegExp(`alerts: ${cli.length} \\(`));
@@ -91,7 +110,10 @@ describe('detectors: evaluation on generated cluster traffic', function () {
   });
 
   it('analyze options: --detectors checks names, --no-detectors turns them off', () => {
-    const parse = (argv: string[]) => addDetectorOptions(new Command().exitOverride().configureOutput({ writeErr: () => undefined })).parse(argv, { from: 'user' }).opts();
+    const parse = (argv: string[]) =>
+      addDetectorOptions(new Command().exitOverride().configureOutput({ writeErr: () => undefined }))
+        .parse(argv, { from: 'user' })
+        .opts();
     assert.equal(parse(['--detectors', 'scan,beacon']).detectors, 'scan,beacon');
     assert.equal(parse(['--no-detectors']).detectors, false);
     assert.throws(() => parse(['--detectors', 'scan,nope']), /unknown detector "nope"/);
@@ -100,7 +122,10 @@ describe('detectors: evaluation on generated cluster traffic', function () {
   it('snapshot/restore on the capture stream: half, snapshot, fresh engine, the rest == all at once', async () => {
     const resolver = new K8sResolver(loadInventoryFiles([r.data.inventory], new InventoryStore()), { policies: 'inventory' });
     const events: ({ conn: ConnRecord } | { app: AppRecordOut })[] = [];
-    await analyzeFile(r.data.pcap, (c) => events.push({ conn: c }), { tracker: { payload: analyzerFactory((a) => events.push({ app: a })) }, enrich: resolver.enrich });
+    await analyzeFile(r.data.pcap, (c) => events.push({ conn: c }), {
+      tracker: { payload: analyzerFactory((a) => events.push({ app: a })) },
+      enrich: resolver.enrich,
+    });
     const feed = (e: DetectorEngine, from: number, to: number) => {
       for (const ev of events.slice(from, to)) {
         if ('conn' in ev) e.observe(ev.conn);

@@ -37,22 +37,43 @@ describe('detectors: RITA beacon scoring', () => {
     assert.equal(f.longestRun, 4);
     assert.deepEqual([...f.freq], [[3, 7]]);
     assert.equal(bimodalScore(f.freq, f.bars, 1, 11), 0, 'fewer bars than the bimodal minimum');
-    assert.equal(bimodalScore(new Map([[3, 10], [6, 2]]), 12, 1, 11), 1);
+    assert.equal(
+      bimodalScore(
+        new Map([
+          [3, 10],
+          [6, 2],
+        ]),
+        12,
+        1,
+        11,
+      ),
+      1,
+    );
   });
 
   it('a perfectly periodic beacon scores 1 on every subscore', () => {
-    const ts: number[] = [], sizes: number[] = [];
+    const ts: number[] = [],
+      sizes: number[] = [];
     for (let t = 0; t < 86_400; t += 60) {
       ts.push(1_768_435_200 + t);
       sizes.push(512);
     }
     const s = ritaBeaconScore(ts, sizes, 1_768_435_200, 1_768_435_200 + 86_400, P)!;
-    assert.deepEqual({ score: s.score, ts: s.ts, ds: s.ds, hist: s.hist, dur: s.dur, mode: s.ts_mode, bars: s.bars }, { score: 1, ts: 1, ds: 1, hist: 1, dur: 1, mode: 60, bars: 24 });
+    assert.deepEqual(
+      { score: s.score, ts: s.ts, ds: s.ds, hist: s.hist, dur: s.dur, mode: s.ts_mode, bars: s.bars },
+      { score: 1, ts: 1, ds: 1, hist: 1, dur: 1, mode: 60, bars: 24 },
+    );
   });
 
   it('timestamps 0 10 30 60 100 150 210: intervals 10..60, timestamp score (1 + 20/35) / 2', () => {
     const base = 1_768_435_200;
-    const s = ritaBeaconScore([0, 10, 30, 60, 100, 150, 210].map((x) => base + x), [100, 100, 100, 100, 100, 100, 100], base, base + 3600, P)!;
+    const s = ritaBeaconScore(
+      [0, 10, 30, 60, 100, 150, 210].map((x) => base + x),
+      [100, 100, 100, 100, 100, 100, 100],
+      base,
+      base + 3600,
+      P,
+    )!;
     assert.equal(s.ts, Math.round(((1 + 20 / 35) / 2) * 1000) / 1000);
     assert.equal(s.ds, 1);
     // All seven in the first of 24 bins: CV above 1, too few bars for the bimodal fit or a duration.
@@ -64,7 +85,8 @@ describe('detectors: RITA beacon scoring', () => {
   it('jittered human traffic (Poisson arrivals, log-normal sizes) stays under the threshold', () => {
     const r = rng(42);
     const base = 1_768_435_200;
-    const ts: number[] = [], sizes: number[] = [];
+    const ts: number[] = [],
+      sizes: number[] = [];
     for (let t = base + 5; t < base + 6 * 3600; t += -Math.log(1 - r()) * 45) {
       ts.push(t);
       const z = Math.sqrt(-2 * Math.log(Math.max(1e-12, r()))) * Math.cos(2 * Math.PI * r());

@@ -12,10 +12,35 @@ export function pod(ns: string, workload: string, name = `${workload}-abc12`): K
 
 export function conn(p: Partial<ConnRecord> & { ts: number }, orig?: K8sEnd, resp?: K8sEnd): ConnRecord {
   const r: ConnRecord = {
-    uid: p.uid ?? `Ct${++n}`, orig_h: '10.244.1.10', orig_p: 40000 + (n % 20000), resp_h: '10.244.2.20', resp_p: 8080,
-    proto: 'tcp', ip_proto: 6, service: [], duration: 0.05, orig_bytes: 300, resp_bytes: 1200, conn_state: 'SF', local_orig: true, local_resp: true,
-    missed_bytes: 0, history: 'ShADadFf', orig_pkts: 6, orig_ip_bytes: 620, resp_pkts: 5, resp_ip_bytes: 1460, tunnel_parents: [], community_id: '',
-    vlan: null, inner_vlan: null, orig_l2_addr: null, resp_l2_addr: null, tunnel_type: null, tunnel_id: null, interim: false,
+    uid: p.uid ?? `Ct${++n}`,
+    orig_h: '10.244.1.10',
+    orig_p: 40000 + (n % 20000),
+    resp_h: '10.244.2.20',
+    resp_p: 8080,
+    proto: 'tcp',
+    ip_proto: 6,
+    service: [],
+    duration: 0.05,
+    orig_bytes: 300,
+    resp_bytes: 1200,
+    conn_state: 'SF',
+    local_orig: true,
+    local_resp: true,
+    missed_bytes: 0,
+    history: 'ShADadFf',
+    orig_pkts: 6,
+    orig_ip_bytes: 620,
+    resp_pkts: 5,
+    resp_ip_bytes: 1460,
+    tunnel_parents: [],
+    community_id: '',
+    vlan: null,
+    inner_vlan: null,
+    orig_l2_addr: null,
+    resp_l2_addr: null,
+    tunnel_type: null,
+    tunnel_id: null,
+    interim: false,
     ...p,
   };
   if (orig !== undefined || resp !== undefined) {
@@ -32,12 +57,40 @@ export function refused(p: Partial<ConnRecord> & { ts: number }, orig?: K8sEnd, 
 export function dns(ts: number, query: string, o: { qtype?: string; rcode?: number; answers?: string[] } = {}): DnsLogRecord & { uid: string } {
   const rcode = o.rcode ?? 0;
   return {
-    kind: 'dns', uid: `Cd${++n}`, ts, proto: 'udp', trans_id: n & 0xffff, rtt: 0.0004, query, qclass: 1, qclass_name: 'C_INTERNET', qtype: null,
-    qtype_name: o.qtype ?? 'A', rcode, rcode_name: rcode === 3 ? 'NXDOMAIN' : 'NOERROR', AA: false, TC: false, RD: true, RA: true, Z: 0,
-    answers: o.answers ?? null, TTLs: null, rejected: false, opcode: 0, opcode_name: 'query', rrs: [],
+    kind: 'dns',
+    uid: `Cd${++n}`,
+    ts,
+    proto: 'udp',
+    trans_id: n & 0xffff,
+    rtt: 0.0004,
+    query,
+    qclass: 1,
+    qclass_name: 'C_INTERNET',
+    qtype: null,
+    qtype_name: o.qtype ?? 'A',
+    rcode,
+    rcode_name: rcode === 3 ? 'NXDOMAIN' : 'NOERROR',
+    AA: false,
+    TC: false,
+    RD: true,
+    RA: true,
+    Z: 0,
+    answers: o.answers ?? null,
+    TTLs: null,
+    rejected: false,
+    opcode: 0,
+    opcode_name: 'query',
+    rrs: [],
   };
 }
 
 export function ctx(ts: number, orig: K8sEnd, origIp = '10.244.1.10'): ConnContext {
-  return { uid: `Cx${++n}`, ts, orig_h: origIp, resp_h: '10.96.0.10', resp_p: 53, k8s: { orig, resp: { kind: 'service', namespace: 'kube-system', service: 'kube-dns' }, direction: 'internal', scope: 'pod-to-service' } };
+  return {
+    uid: `Cx${++n}`,
+    ts,
+    orig_h: origIp,
+    resp_h: '10.96.0.10',
+    resp_p: 53,
+    k8s: { orig, resp: { kind: 'service', namespace: 'kube-system', service: 'kube-dns' }, direction: 'internal', scope: 'pod-to-service' },
+  };
 }

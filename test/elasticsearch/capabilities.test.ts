@@ -21,7 +21,10 @@ function conn(uid: string, ts: string, origH: string, respH: string, respP: numb
 
 const DOCS: ConnDoc[] = [
   conn('C1', '2024-01-15T10:00:01Z', '10.244.1.5', '10.96.0.10', 53, 'udp', 'dns', 60, [{ kind: 'dns', score: 0.1 }]),
-  conn('C2', '2024-01-15T10:00:30Z', '10.244.2.7', '10.244.1.5', 8080, 'tcp', 'http', 1200, [{ kind: 'slow', score: 0.9 }, { kind: 'http', score: 0.2 }]),
+  conn('C2', '2024-01-15T10:00:30Z', '10.244.2.7', '10.244.1.5', 8080, 'tcp', 'http', 1200, [
+    { kind: 'slow', score: 0.9 },
+    { kind: 'http', score: 0.2 },
+  ]),
   conn('C3', '2024-01-15T10:01:10Z', '192.168.1.20', '10.244.3.9', 443, 'tcp', 'ssl', 5000, []),
   conn('C4', '2024-01-15T10:02:45Z', '10.245.0.1', '10.244.0.1', 443, 'tcp', 'ssl', 300, [{ kind: 'slow', score: 0.5 }]),
   conn('C5', '2024-01-15T10:03:00Z', '10.244.255.254', 'fd00::53', 53, 'udp', 'dns', 80, []),
@@ -104,7 +107,10 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     const node = Object.values((at(nodes, 'nodes') ?? {}) as { [id: string]: Json })[0];
     assert.match(String(at(node, 'version')), /^8\.19\.\d+$/);
     assert.deepEqual(at(node, 'modules'), []);
-    assert.deepEqual((at(node, 'plugins') as Json[]).map((p) => at(p, 'name')), ['org.elasticsearch.transport.netty4.Netty4Plugin']);
+    assert.deepEqual(
+      (at(node, 'plugins') as Json[]).map((p) => at(p, 'name')),
+      ['org.elasticsearch.transport.netty4.Netty4Plugin'],
+    );
   });
 
   it('creates the index from the composable + component template, with the explicit mapping and alias', async function () {
@@ -122,11 +128,25 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
 
   it('accepts the core field types', async function () {
     const props: Json = {
-      k: { type: 'keyword' }, ip: { type: 'ip' }, l: { type: 'long' }, i: { type: 'integer' }, d: { type: 'double' },
-      hf: { type: 'half_float' }, ts: { type: 'date' }, tn: { type: 'date_nanos' }, b: { type: 'boolean' }, t: { type: 'text' },
-      n: { type: 'nested', properties: { x: { type: 'keyword' } } }, o: { properties: { y: { type: 'long' } } },
-      f: { type: 'flattened' }, ipr: { type: 'ip_range' }, g: { type: 'geo_point' }, bin: { type: 'binary' },
-      dv: { type: 'dense_vector', dims: 3 }, al: { type: 'alias', path: 'l' }, c: { type: 'completion' },
+      k: { type: 'keyword' },
+      ip: { type: 'ip' },
+      l: { type: 'long' },
+      i: { type: 'integer' },
+      d: { type: 'double' },
+      hf: { type: 'half_float' },
+      ts: { type: 'date' },
+      tn: { type: 'date_nanos' },
+      b: { type: 'boolean' },
+      t: { type: 'text' },
+      n: { type: 'nested', properties: { x: { type: 'keyword' } } },
+      o: { properties: { y: { type: 'long' } } },
+      f: { type: 'flattened' },
+      ipr: { type: 'ip_range' },
+      g: { type: 'geo_point' },
+      bin: { type: 'binary' },
+      dv: { type: 'dense_vector', dims: 3 },
+      al: { type: 'alias', path: 'l' },
+      c: { type: 'completion' },
     };
     ok(await es('PUT', `/${P}-types`, { mappings: { properties: props } }), 'create');
     const m = ok(await es('GET', `/${P}-types/_mapping`), 'mapping');
@@ -139,8 +159,10 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     ok(await es('PUT', `/${P}-zstd`, { settings: { 'index.codec': 'best_compression', number_of_replicas: 0 } }), 'zstd index');
     ok(await es('PUT', `/${P}-logsdb`, { settings: { 'index.mode': 'logsdb', number_of_replicas: 0 } }), 'logsdb index');
     const bulk = ndjson([
-      { index: { _index: `${P}-zstd` } }, { m: 'hello' },
-      { index: { _index: `${P}-logsdb` } }, { '@timestamp': '2024-01-15T10:00:00Z', 'host.name': 'node-1', message: 'hello' },
+      { index: { _index: `${P}-zstd` } },
+      { m: 'hello' },
+      { index: { _index: `${P}-logsdb` } },
+      { '@timestamp': '2024-01-15T10:00:00Z', 'host.name': 'node-1', message: 'hello' },
     ]);
     const r = ok(await es('POST', '/_bulk?refresh=true', bulk), 'bulk');
     assert.equal(at(r, 'errors'), false, JSON.stringify(r).slice(0, 400));
@@ -148,8 +170,22 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
   });
 
   it('rejects field types that live in modules or x-pack', async function () {
-    const missing = ['scaled_float', 'unsigned_long', 'wildcard', 'constant_keyword', 'match_only_text', 'version', 'geo_shape',
-      'join', 'search_as_you_type', 'token_count', 'rank_feature', 'histogram', 'murmur3', 'percolator'];
+    const missing = [
+      'scaled_float',
+      'unsigned_long',
+      'wildcard',
+      'constant_keyword',
+      'match_only_text',
+      'version',
+      'geo_shape',
+      'join',
+      'search_as_you_type',
+      'token_count',
+      'rank_feature',
+      'histogram',
+      'murmur3',
+      'percolator',
+    ];
     for (const type of missing) {
       const r = await es('PUT', `/${P}-bad`, { mappings: { properties: { f: { type } } } });
       assert.equal(r.status, 400, type);
@@ -192,17 +228,43 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
       'aggs',
     );
     const buckets = (path: string): Json[] => at(body, `aggregations.${path}.buckets`) as Json[];
-    assert.deepEqual(buckets('svc').map((b) => [at(b, 'key'), at(b, 'doc_count')]), [['dns', 2], ['http', 1], ['ssl', 2]]);
-    assert.deepEqual(buckets('per_min').map((b) => [at(b, 'key_as_string'), at(b, 'doc_count')]), [
-      ['2024-01-15T10:00:00.000Z', 2], ['2024-01-15T10:01:00.000Z', 1], ['2024-01-15T10:02:00.000Z', 1], ['2024-01-15T10:03:00.000Z', 1],
-    ]);
+    assert.deepEqual(
+      buckets('svc').map((b) => [at(b, 'key'), at(b, 'doc_count')]),
+      [
+        ['dns', 2],
+        ['http', 1],
+        ['ssl', 2],
+      ],
+    );
+    assert.deepEqual(
+      buckets('per_min').map((b) => [at(b, 'key_as_string'), at(b, 'doc_count')]),
+      [
+        ['2024-01-15T10:00:00.000Z', 2],
+        ['2024-01-15T10:01:00.000Z', 1],
+        ['2024-01-15T10:02:00.000Z', 1],
+        ['2024-01-15T10:03:00.000Z', 1],
+      ],
+    );
     assert.equal(at(body, 'aggregations.pods.buckets.0.doc_count'), 3);
     assert.equal(at(body, 'aggregations.pods.buckets.0.to'), '10.245.0.0');
     assert.equal(at(body, 'aggregations.notes.doc_count'), 4);
-    assert.deepEqual(buckets('notes.kind').map((b) => [at(b, 'key'), at(b, 'doc_count')]), [['slow', 2], ['dns', 1], ['http', 1]]);
+    assert.deepEqual(
+      buckets('notes.kind').map((b) => [at(b, 'key'), at(b, 'doc_count')]),
+      [
+        ['slow', 2],
+        ['dns', 1],
+        ['http', 1],
+      ],
+    );
     assert.equal(at(body, 'aggregations.peers.value'), 5);
     assert.equal(at(body, 'aggregations.bytes.value'), 6640);
-    assert.deepEqual(buckets('by_proto').map((b) => [at(b, 'key.p'), at(b, 'doc_count')]), [['tcp', 3], ['udp', 2]]);
+    assert.deepEqual(
+      buckets('by_proto').map((b) => [at(b, 'key.p'), at(b, 'doc_count')]),
+      [
+        ['tcp', 3],
+        ['udp', 2],
+      ],
+    );
     assert.equal(at(body, 'aggregations.biggest.hits.hits.0._id'), 'C3');
   });
 
@@ -211,7 +273,12 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     const seen: string[] = [];
     let after: Json | undefined;
     for (let page = 0; page < 10; page++) {
-      const req: { [k: string]: Json } = { size: 2, _source: false, pit: { id: at(pit, 'id') as string, keep_alive: '1m' }, sort: [{ ts: 'asc' }, { uid: 'asc' }] };
+      const req: { [k: string]: Json } = {
+        size: 2,
+        _source: false,
+        pit: { id: at(pit, 'id') as string, keep_alive: '1m' },
+        sort: [{ ts: 'asc' }, { uid: 'asc' }],
+      };
       if (after !== undefined) req.search_after = after;
       const body = ok(await es('POST', '/_search', req), 'page');
       const hits = at(body, 'hits.hits') as Json[];
@@ -230,10 +297,15 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
   });
 
   it('aliases: add/remove, filtered alias, write index; rollover on an alias', async function () {
-    ok(await es('POST', '/_aliases', { actions: [
-      { add: { index: MUT, alias: `${P}-tcp`, filter: { term: { proto: 'tcp' } } } },
-      { add: { index: MUT, alias: `${P}-w`, is_write_index: true } },
-    ] }), 'aliases');
+    ok(
+      await es('POST', '/_aliases', {
+        actions: [
+          { add: { index: MUT, alias: `${P}-tcp`, filter: { term: { proto: 'tcp' } } } },
+          { add: { index: MUT, alias: `${P}-w`, is_write_index: true } },
+        ],
+      }),
+      'aliases',
+    );
     assert.equal(at(ok(await es('GET', `/${P}-tcp/_count`), 'count'), 'count'), 3);
     ok(await es('PUT', `/${P}-w/_doc/C6?refresh=true`, { uid: 'C6', proto: 'icmp' }), 'write through alias');
     assert.equal(at(ok(await es('GET', `/${MUT}/_doc/C6`), 'get'), 'found'), true);
@@ -266,7 +338,15 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
 
   it('data streams: writing through a data_stream template creates .ds- backing indices and rollover works, but the _data_stream API is absent', async function () {
     const ds = `${P}-logs`;
-    ok(await es('PUT', `/_index_template/${P}-ds`, { index_patterns: [`${ds}*`], data_stream: {}, priority: 600, template: { settings: { number_of_replicas: 0 } } }), 'ds template');
+    ok(
+      await es('PUT', `/_index_template/${P}-ds`, {
+        index_patterns: [`${ds}*`],
+        data_stream: {},
+        priority: 600,
+        template: { settings: { number_of_replicas: 0 } },
+      }),
+      'ds template',
+    );
     try {
       const w = ok(await es('POST', `/${ds}/_doc?refresh=true`, { '@timestamp': '2024-01-15T10:00:00Z', m: 1 }), 'write');
       assert.match(String(at(w, '_index')), new RegExp(`^\\.ds-${ds}-\\d{4}\\.\\d{2}\\.\\d{2}-000001$`));
@@ -328,15 +408,18 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
       const r = await es('POST', `/${P}-conn/_search?size=0`, { aggs: { h: { ...hist, aggs: { p: { [name]: { buckets_path: '_count' } } } } } });
       assert.match(reason(r), new RegExp(`Unknown aggregation type \\[${name}\\]`), name);
     }
-    const okAggs = ok(await es('POST', `/${P}-conn/_search?size=0`, {
-      aggs: {
-        h: { ...hist, aggs: { cs: { cumulative_sum: { buckets_path: '_count' } } } },
-        st: { stats_bucket: { buckets_path: 'h>_count' } },
-        sig: { significant_terms: { field: 'service' } },
-        rare: { rare_terms: { field: 'service' } },
-        pct: { percentiles: { field: 'orig_bytes', percents: [50] } },
-      },
-    }), 'core aggs');
+    const okAggs = ok(
+      await es('POST', `/${P}-conn/_search?size=0`, {
+        aggs: {
+          h: { ...hist, aggs: { cs: { cumulative_sum: { buckets_path: '_count' } } } },
+          st: { stats_bucket: { buckets_path: 'h>_count' } },
+          sig: { significant_terms: { field: 'service' } },
+          rare: { rare_terms: { field: 'service' } },
+          pct: { percentiles: { field: 'orig_bytes', percents: [50] } },
+        },
+      }),
+      'core aggs',
+    );
     assert.equal(at(okAggs, 'aggregations.h.buckets.3.cs.value'), 5);
     assert.equal(at(okAggs, 'aggregations.st.count'), 4);
   });

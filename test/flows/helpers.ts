@@ -17,7 +17,12 @@ export interface Collected {
 export async function collect(input: Readable, opts: Partial<FlowParseOptions> = {}): Promise<Collected> {
   const records: ConnRecord[] = [];
   const errors: FlowLineError[] = [];
-  const summary = await parseFlows(input, { source: 'test', ...opts }, (r) => records.push(r), (e) => errors.push(e));
+  const summary = await parseFlows(
+    input,
+    { source: 'test', ...opts },
+    (r) => records.push(r),
+    (e) => errors.push(e),
+  );
   return { records, errors, summary };
 }
 

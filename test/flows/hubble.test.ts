@@ -31,7 +31,10 @@ describe('flows: Cilium Hubble', function () {
     assert.equal(summary.ignored, 1); // lost_events
     assert.equal(records.length, 4);
     // Emitted at the end in order of first packet.
-    assert.deepEqual(records.map((r) => r.resp_p), [53, 8080, 5432, 0]);
+    assert.deepEqual(
+      records.map((r) => r.resp_p),
+      [53, 8080, 5432, 0],
+    );
 
     const http = byPort(records, 8080);
     assert.deepEqual(
@@ -40,8 +43,24 @@ describe('flows: Cilium Hubble', function () {
     );
     assert.equal(http.ts, Date.UTC(2026, 0, 15, 10, 0, 0) / 1000 + 0.1);
     assert.deepEqual(http.k8s, {
-      orig: { kind: 'pod', namespace: 'default', pod: 'frontend-7c9d8b6f5-x2x4k', workload: 'frontend', workload_kind: 'Deployment', node: 'kind-worker', labels: { app: 'frontend' } },
-      resp: { kind: 'pod', namespace: 'default', pod: 'api-5f6b7d9c8-q8wzt', workload: 'api', workload_kind: 'Deployment', service: 'api', labels: { app: 'api' } },
+      orig: {
+        kind: 'pod',
+        namespace: 'default',
+        pod: 'frontend-7c9d8b6f5-x2x4k',
+        workload: 'frontend',
+        workload_kind: 'Deployment',
+        node: 'kind-worker',
+        labels: { app: 'frontend' },
+      },
+      resp: {
+        kind: 'pod',
+        namespace: 'default',
+        pod: 'api-5f6b7d9c8-q8wzt',
+        workload: 'api',
+        workload_kind: 'Deployment',
+        service: 'api',
+        labels: { app: 'api' },
+      },
       direction: 'internal',
       scope: 'pod-to-service',
     });
@@ -58,13 +77,19 @@ describe('flows: Cilium Hubble', function () {
     assert.equal(denied.k8s?.resp.workload_kind, 'StatefulSet');
 
     const ping = records[3];
-    assert.deepEqual([ping.proto, ping.orig_h, ping.orig_p, ping.resp_h, ping.resp_p, ping.history, ping.orig_pkts, ping.resp_pkts], ['icmp', '10.244.1.10', 8, '10.244.2.20', 0, 'Dd', 1, 1]);
+    assert.deepEqual(
+      [ping.proto, ping.orig_h, ping.orig_p, ping.resp_h, ping.resp_p, ping.history, ping.orig_pkts, ping.resp_pkts],
+      ['icmp', '10.244.1.10', 8, '10.244.2.20', 0, 'Dd', 1, 1],
+    );
   });
 
   it('gives the same uids on a second run', async function () {
     const a = await collect(sampleStream('hubble-observe.json'));
     const b = await collect(sampleStream('hubble-observe.json'));
-    assert.deepEqual(a.records.map((r) => r.uid), b.records.map((r) => r.uid));
+    assert.deepEqual(
+      a.records.map((r) => r.uid),
+      b.records.map((r) => r.uid),
+    );
     assert.equal(new Set(a.records.map((r) => r.uid)).size, 4);
   });
 
@@ -100,7 +125,10 @@ describe('flows: Cilium Hubble', function () {
     assert.equal(records.length, 4);
     // Emitted as they end (timeout, new SYN) or at the end of input: order by start to compare.
     const [u1, u2, t1, t2] = [...records].sort((a, b) => a.ts - b.ts);
-    assert.deepEqual([u1.orig_h, u1.orig_p, u1.resp_p, u1.orig_pkts, u1.resp_pkts, u1.conn_state, u1.history, u1.duration], ['10.0.0.1', 5000, 53, 1, 1, 'SF', 'dD', 10]);
+    assert.deepEqual(
+      [u1.orig_h, u1.orig_p, u1.resp_p, u1.orig_pkts, u1.resp_pkts, u1.conn_state, u1.history, u1.duration],
+      ['10.0.0.1', 5000, 53, 1, 1, 'SF', 'dD', 10],
+    );
     assert.deepEqual([u2.ts, u2.orig_pkts, u2.conn_state], [t0 + 71, 1, 'S0']);
     assert.deepEqual([t1.orig_h, t1.resp_h, t1.resp_p, t1.conn_state, t1.history], ['10.0.0.1', '10.0.0.9', 443, 'RSTO', 'hR']);
     assert.deepEqual([t2.conn_state, t2.history, t2.ts], ['S0', 'S', t0 + 81]);
@@ -121,13 +149,20 @@ describe('flows: Cilium Hubble', function () {
     assert.equal(records.length, 3);
     // The third connection pushed out the ICMP one, the least recently active.
     const icmp = records[0];
-    assert.deepEqual([icmp.proto, icmp.ip_proto, icmp.orig_h, icmp.orig_p, icmp.resp_h, icmp.resp_p, icmp.orig_pkts, icmp.resp_pkts], ['icmp', 58, 'fd00::a', 128, 'fd00::b', 129, 1, 1]);
+    assert.deepEqual(
+      [icmp.proto, icmp.ip_proto, icmp.orig_h, icmp.orig_p, icmp.resp_h, icmp.resp_p, icmp.orig_pkts, icmp.resp_pkts],
+      ['icmp', 58, 'fd00::a', 128, 'fd00::b', 129, 1, 1],
+    );
     assert.equal(icmp.local_orig, true);
-    assert.deepEqual(records.slice(1).map((r) => r.resp_h), ['fd00::c', 'fd00::d']);
+    assert.deepEqual(
+      records.slice(1).map((r) => r.resp_h),
+      ['fd00::c', 'fd00::d'],
+    );
   });
 
   it('rejects malformed events with their line numbers and keeps the rest', async function () {
-    const good = '{"time":"2026-01-15T10:00:00Z","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"l4":{"UDP":{"source_port":1,"destination_port":2}},"Type":"L3_L4"}';
+    const good =
+      '{"time":"2026-01-15T10:00:00Z","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"l4":{"UDP":{"source_port":1,"destination_port":2}},"Type":"L3_L4"}';
     const lines = [
       good,
       '{"time":"yesterday","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"Type":"L3_L4"}',
@@ -139,7 +174,15 @@ describe('flows: Cilium Hubble', function () {
     const { records, errors } = await collect(textStream(lines.join('\n')));
     assert.equal(records.length, 1);
     assert.equal(records[0].orig_pkts, 2);
-    assert.deepEqual(errors.map((e) => [e.line, e.field]), [[2, 'time'], [3, 'IP'], [4, 'l4.TCP.source_port'], [5, undefined]]);
+    assert.deepEqual(
+      errors.map((e) => [e.line, e.field]),
+      [
+        [2, 'time'],
+        [3, 'IP'],
+        [4, 'l4.TCP.source_port'],
+        [5, undefined],
+      ],
+    );
     assert.equal(errors[2].reason, '70000 is not a port');
     assert.match(errors[3].reason, /^not JSON/);
   });

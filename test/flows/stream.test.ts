@@ -58,7 +58,10 @@ describe('flows: streaming reader', function () {
     assert.match(named.errors[0].message, /^test: line 1: not JSON/);
     const junk = await collect(textStream('\n\nhello world\nmore\n'));
     assert.equal(junk.summary.format, null);
-    assert.deepEqual(junk.errors.map((e) => e.line), [3]);
+    assert.deepEqual(
+      junk.errors.map((e) => e.line),
+      [3],
+    );
     assert.match(junk.errors[0].reason, /cannot tell the format/);
   });
 
@@ -79,8 +82,14 @@ describe('flows: streaming reader', function () {
     const long = good + ' ' + 'x'.repeat(200_000);
     const text = [good, long, good.replace('20641', '20642'), long, long + long, good.replace('20641', '20643')].join('\r\n') + '\r\n';
     const { records, errors } = await collect(textStream(text, 4096), { maxLineBytes: 1024 });
-    assert.deepEqual(records.map((r) => r.orig_p), [20641, 20642, 20643]);
-    assert.deepEqual(errors.map((e) => e.line), [2, 4, 5]);
+    assert.deepEqual(
+      records.map((r) => r.orig_p),
+      [20641, 20642, 20643],
+    );
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      [2, 4, 5],
+    );
     assert.equal(errors[0].message, 'test: line 2: longer than the 1024-byte line limit; skipped');
   });
 
@@ -88,19 +97,30 @@ describe('flows: streaming reader', function () {
     const el = (p: number): string => `{"ts":1.5,"id.orig_h":"10.0.0.1","id.orig_p":${p},"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp"}`;
     const huge = `{"ts":1.5,"pad":"${'y'.repeat(10_000)}"}`;
     const { records, errors } = await collect(textStream(`[\n${el(1)},\n${huge},\n${el(2)}\n]`, 100), { maxLineBytes: 2048 });
-    assert.deepEqual(records.map((r) => r.orig_p), [1, 2]);
-    assert.deepEqual(errors.map((e) => [e.line, e.reason]), [[3, 'longer than the 2048-byte line limit; skipped']]);
+    assert.deepEqual(
+      records.map((r) => r.orig_p),
+      [1, 2],
+    );
+    assert.deepEqual(
+      errors.map((e) => [e.line, e.reason]),
+      [[3, 'longer than the 2048-byte line limit; skipped']],
+    );
   });
 
   it('Zeek JSON with ISO 8601 timestamps (JSON::TS_ISO8601)', async function () {
-    const line = '{"ts":"2011-03-18T19:06:07.096535Z","uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"141.142.220.202","id.orig_p":5353,"id.resp_h":"224.0.0.251","id.resp_p":5353,"proto":"udp","service":"dns","conn_state":"S0"}';
+    const line =
+      '{"ts":"2011-03-18T19:06:07.096535Z","uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"141.142.220.202","id.orig_p":5353,"id.resp_h":"224.0.0.251","id.resp_p":5353,"proto":"udp","service":"dns","conn_state":"S0"}';
     const { records, errors } = await collect(textStream(line));
     assert.deepEqual(errors, []);
     assert.equal(records[0].ts, 1300475167.096535);
   });
 
   it('rejects the promise when the input stream itself fails', async function () {
-    const input = new Readable({ read() { this.destroy(new Error('socket hang up')); } });
+    const input = new Readable({
+      read() {
+        this.destroy(new Error('socket hang up'));
+      },
+    });
     await assert.rejects(collect(input), /socket hang up/);
   });
 
@@ -114,7 +134,11 @@ describe('flows: streaming reader', function () {
     let last = '';
     const t0 = process.hrtime.bigint();
     const summary = await parseFlows(
-      generated(N, (i) => `2 123456789010 eni-1235b8ca123456789 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 172.31.16.21 ${1024 + (i % 60000)} 443 6 ${1 + (i % 50)} ${60 + i} ${1418530010 + (i >> 10)} ${1418530070 + (i >> 10)} ACCEPT OK`),
+      generated(
+        N,
+        (i) =>
+          `2 123456789010 eni-1235b8ca123456789 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 172.31.16.21 ${1024 + (i % 60000)} 443 6 ${1 + (i % 50)} ${60 + i} ${1418530010 + (i >> 10)} ${1418530070 + (i >> 10)} ACCEPT OK`,
+      ),
       { source: 'gen' },
       (r) => {
         if (++n % 50_000 === 0) peak = Math.max(peak, retained(gc, base));
@@ -140,7 +164,10 @@ describe('flows: streaming reader', function () {
       const c = Math.floor(i / 3);
       const k = i % 3;
       const t = new Date((t0 + c * 0.01 + k * 0.001) * 1000).toISOString();
-      const [s, sp, d, dp] = k === 1 ? [`10.1.${(c >> 8) & 255}.${c & 255}`, 8080, '10.0.0.1', 10000 + (c % 50000)] : ['10.0.0.1', 10000 + (c % 50000), `10.1.${(c >> 8) & 255}.${c & 255}`, 8080];
+      const [s, sp, d, dp] =
+        k === 1
+          ? [`10.1.${(c >> 8) & 255}.${c & 255}`, 8080, '10.0.0.1', 10000 + (c % 50000)]
+          : ['10.0.0.1', 10000 + (c % 50000), `10.1.${(c >> 8) & 255}.${c & 255}`, 8080];
       const flags = k === 0 ? '"SYN":true' : k === 1 ? '"SYN":true,"ACK":true' : '"RST":true';
       return `{"flow":{"time":"${t}","verdict":"FORWARDED","IP":{"source":"${s}","destination":"${d}","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":${sp},"destination_port":${dp},"flags":{${flags}}}},"Type":"L3_L4","is_reply":${k === 1}}}`;
     };
@@ -164,7 +191,9 @@ describe('flows: streaming reader', function () {
     assert.equal(summary.records, conns);
     assert.deepEqual([...states], [['RSTO', conns]]);
     // eslint-disable-next-line no-console
-    console.log(`      ${conns * 3} Hubble events in ${secs.toFixed(2)} s (${Math.round((conns * 3) / secs)} events/s), heap retained peak ${(peak / 1048576).toFixed(1)} MiB`);
+    console.log(
+      `      ${conns * 3} Hubble events in ${secs.toFixed(2)} s (${Math.round((conns * 3) / secs)} events/s), heap retained peak ${(peak / 1048576).toFixed(1)} MiB`,
+    );
     // Only the connections of the last few seconds of event time (close delay) stay live.
     assert.ok(peak < 16 * 1048576, `heap grew by ${peak} bytes`);
   });

@@ -30,7 +30,9 @@ describe('flows: AWS VPC Flow Logs', function () {
   });
 
   it('the same records with the default header line give the same uids (stable from the flow identity)', async function () {
-    const text = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n' + fs.readFileSync(samplePath('vpc-default.log'), 'utf8');
+    const text =
+      'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n' +
+      fs.readFileSync(samplePath('vpc-default.log'), 'utf8');
     const a = await collect(textStream(text));
     const b = await collect(sampleStream('vpc-default.log'));
     assert.deepEqual(a.errors, []);
@@ -43,9 +45,15 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.deepEqual(errors, []);
     assert.equal(records.length, 4);
     const [syn1, synack1, syn2, synack2] = records;
-    assert.deepEqual([syn1.orig_h, syn1.orig_p, syn1.resp_h, syn1.resp_p, syn1.conn_state, syn1.history, syn1.orig_pkts, syn1.orig_ip_bytes], ['52.213.180.42', 43416, '10.0.0.62', 5001, 'S0', 'S', 8, 568]);
+    assert.deepEqual(
+      [syn1.orig_h, syn1.orig_p, syn1.resp_h, syn1.resp_p, syn1.conn_state, syn1.history, syn1.orig_pkts, syn1.orig_ip_bytes],
+      ['52.213.180.42', 43416, '10.0.0.62', 5001, 'S0', 'S', 8, 568],
+    );
     // 10.0.0.62:5001 -> client with flags 18: the server's half, oriented client -> server.
-    assert.deepEqual([synack1.orig_h, synack1.orig_p, synack1.resp_h, synack1.resp_p, synack1.history, synack1.orig_pkts, synack1.resp_pkts, synack1.resp_ip_bytes], ['52.213.180.42', 43416, '10.0.0.62', 5001, 'h', 0, 7, 376]);
+    assert.deepEqual(
+      [synack1.orig_h, synack1.orig_p, synack1.resp_h, synack1.resp_p, synack1.history, synack1.orig_pkts, synack1.resp_pkts, synack1.resp_ip_bytes],
+      ['52.213.180.42', 43416, '10.0.0.62', 5001, 'h', 0, 7, 376],
+    );
     assert.equal(synack1.community_id, syn1.community_id);
     assert.notEqual(synack1.uid, syn1.uid);
     assert.equal(syn2.orig_ip_bytes, 100701);
@@ -63,7 +71,10 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.equal(out.orig_h, '10.0.1.57');
     assert.equal(out.conn_state, 'SH'); // SYN and FIN (3) from the originator, no SYN-ACK in this record
     assert.equal(out.history, 'SF');
-    assert.deepEqual([back.orig_h, back.resp_h, back.conn_state, back.history, back.resp_pkts, back.resp_ip_bytes], ['10.0.1.57', '52.218.200.1', 'SHR', 'hf', 10, 9840]);
+    assert.deepEqual(
+      [back.orig_h, back.resp_h, back.conn_state, back.history, back.resp_pkts, back.resp_ip_bytes],
+      ['10.0.1.57', '52.218.200.1', 'SHR', 'hf', 10, 9840],
+    );
     assert.equal(back.local_orig, true);
     assert.equal(back.local_resp, false);
     assert.deepEqual([dns.proto, dns.conn_state, dns.history, dns.resp_p], ['udp', 'S0', 'D', 53]);
@@ -84,12 +95,15 @@ describe('flows: AWS VPC Flow Logs', function () {
     ].join('\n');
     const { records, errors } = await collect(textStream(bad, 7), { source: 'upload-1' });
     assert.equal(records.length, 2);
-    assert.deepEqual(errors.map((e) => e.message), [
-      'upload-1: line 3: srcport: "abc" is not a port',
-      'upload-1: line 4: srcaddr: "52.213.180.999" is not an IP address',
-      'upload-1: line 5: 10 fields where the header names 21',
-      'upload-1: line 6: action: "MAYBE" is not ACCEPT or REJECT',
-    ]);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [
+        'upload-1: line 3: srcport: "abc" is not a port',
+        'upload-1: line 4: srcaddr: "52.213.180.999" is not an IP address',
+        'upload-1: line 5: 10 fields where the header names 21',
+        'upload-1: line 6: action: "MAYBE" is not ACCEPT or REJECT',
+      ],
+    );
     assert.equal(errors[0].field, 'srcport');
     assert.equal(errors[0].line, 3);
   });

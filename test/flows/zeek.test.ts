@@ -45,7 +45,10 @@ describe('flows: Zeek conn.log', function () {
     assert.equal(records.length, 0);
     assert.equal(errors.length, 34);
     // Line 1 is btest's banner, 2-9 the Zeek headers: rows start at line 10.
-    assert.deepEqual(errors.map((e) => e.line), Array.from({ length: 34 }, (_, i) => 10 + i));
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      Array.from({ length: 34 }, (_, i) => 10 + i),
+    );
     assert.equal(errors[0].field, 'ts');
     assert.equal(errors[0].message, 'test: line 10: ts: "XXXXXXXXXX.XXXXXX" is not a time in seconds');
   });

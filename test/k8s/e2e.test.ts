@@ -42,19 +42,100 @@ const PROPOSED = path.join(DIR, 'policies-proposed.yaml');
  * policies; the policies that deny it.
  */
 const EXPECTED: Record<string, [string, string, string, string, string, string, string, string[]]> = {
-  '10.244.1.10 -> 10.96.12.34:8080': ['shop/frontend-7d9f8b6c5d-abcde', 'service shop/api', 'Deployment/frontend', '-', 'pod-to-service', 'internal', 'allowed', []],
+  '10.244.1.10 -> 10.96.12.34:8080': [
+    'shop/frontend-7d9f8b6c5d-abcde',
+    'service shop/api',
+    'Deployment/frontend',
+    '-',
+    'pod-to-service',
+    'internal',
+    'allowed',
+    [],
+  ],
   '10.244.2.20 -> 10.96.45.6:5432': ['shop/api-5c8d7b9f4-xk2lp', 'service data/postgres', 'Deployment/api', '-', 'pod-to-service', 'internal', 'allowed', []],
-  '10.244.1.10 -> 10.244.2.30:5432': ['shop/frontend-7d9f8b6c5d-abcde', 'data/postgres-0', 'Deployment/frontend', 'StatefulSet/postgres', 'cross-namespace', 'internal', 'denied', ['data/postgres-allow']],
-  '10.244.1.10 -> 10.96.0.10:53': ['shop/frontend-7d9f8b6c5d-abcde', 'service kube-system/kube-dns', 'Deployment/frontend', '-', 'pod-to-service', 'internal', 'allowed', []],
-  '10.244.1.50 -> 192.168.10.12:9100': ['monitoring/prometheus-0', 'monitoring/node-exporter-7xk9p', 'StatefulSet/prometheus', 'DaemonSet/node-exporter', 'pod-to-node', 'internal', 'allowed', []],
+  '10.244.1.10 -> 10.244.2.30:5432': [
+    'shop/frontend-7d9f8b6c5d-abcde',
+    'data/postgres-0',
+    'Deployment/frontend',
+    'StatefulSet/postgres',
+    'cross-namespace',
+    'internal',
+    'denied',
+    ['data/postgres-allow'],
+  ],
+  '10.244.1.10 -> 10.96.0.10:53': [
+    'shop/frontend-7d9f8b6c5d-abcde',
+    'service kube-system/kube-dns',
+    'Deployment/frontend',
+    '-',
+    'pod-to-service',
+    'internal',
+    'allowed',
+    [],
+  ],
+  '10.244.1.50 -> 192.168.10.12:9100': [
+    'monitoring/prometheus-0',
+    'monitoring/node-exporter-7xk9p',
+    'StatefulSet/prometheus',
+    'DaemonSet/node-exporter',
+    'pod-to-node',
+    'internal',
+    'allowed',
+    [],
+  ],
   '192.168.10.11 -> 10.244.1.10:8080': ['node node-1', 'shop/frontend-7d9f8b6c5d-abcde', '-', 'Deployment/frontend', 'node-to-pod', 'internal', 'allowed', []],
   '10.244.1.10 -> 93.184.216.34:443': ['shop/frontend-7d9f8b6c5d-abcde', 'external', 'Deployment/frontend', '-', 'pod-to-external', 'outbound', 'allowed', []],
-  '203.0.113.9 -> 10.244.1.10:8080': ['external', 'shop/frontend-7d9f8b6c5d-abcde', '-', 'Deployment/frontend', 'external-to-pod', 'inbound', 'denied', ['shop/default-deny-ingress', 'shop/frontend-allow-web']],
-  '10.244.2.20 -> 10.244.2.20:8080': ['shop/api-5c8d7b9f4-xk2lp', 'shop/api-5c8d7b9f4-xk2lp', 'Deployment/api', 'Deployment/api', 'same-pod', 'internal', 'allowed', []],
+  '203.0.113.9 -> 10.244.1.10:8080': [
+    'external',
+    'shop/frontend-7d9f8b6c5d-abcde',
+    '-',
+    'Deployment/frontend',
+    'external-to-pod',
+    'inbound',
+    'denied',
+    ['shop/default-deny-ingress', 'shop/frontend-allow-web'],
+  ],
+  '10.244.2.20 -> 10.244.2.20:8080': [
+    'shop/api-5c8d7b9f4-xk2lp',
+    'shop/api-5c8d7b9f4-xk2lp',
+    'Deployment/api',
+    'Deployment/api',
+    'same-pod',
+    'internal',
+    'allowed',
+    [],
+  ],
   '10.244.1.10 -> 10.250.3.3:8080': ['shop/frontend-7d9f8b6c5d-abcde', 'internal', 'Deployment/frontend', '-', 'pod-to-external', 'internal', 'allowed', []],
-  '10.244.1.10 -> 10.244.2.20:9090': ['shop/frontend-7d9f8b6c5d-abcde', 'shop/api-5c8d7b9f4-xk2lp', 'Deployment/frontend', 'Deployment/api', 'same-namespace', 'internal', 'denied', ['shop/api-allow', 'shop/default-deny-ingress']],
-  '10.244.1.40 -> 10.244.2.30:5432': ['data/report-29474400-7bq2m', 'data/postgres-0', 'CronJob/report', 'StatefulSet/postgres', 'same-namespace', 'internal', 'allowed', []],
-  '10.244.1.40 -> 10.244.2.20:8080': ['shop/worker-5b7d9c8f6-mn8pq', 'shop/api-5c8d7b9f4-xk2lp', 'Deployment/worker', 'Deployment/api', 'same-namespace', 'internal', 'allowed', []],
+  '10.244.1.10 -> 10.244.2.20:9090': [
+    'shop/frontend-7d9f8b6c5d-abcde',
+    'shop/api-5c8d7b9f4-xk2lp',
+    'Deployment/frontend',
+    'Deployment/api',
+    'same-namespace',
+    'internal',
+    'denied',
+    ['shop/api-allow', 'shop/default-deny-ingress'],
+  ],
+  '10.244.1.40 -> 10.244.2.30:5432': [
+    'data/report-29474400-7bq2m',
+    'data/postgres-0',
+    'CronJob/report',
+    'StatefulSet/postgres',
+    'same-namespace',
+    'internal',
+    'allowed',
+    [],
+  ],
+  '10.244.1.40 -> 10.244.2.20:8080': [
+    'shop/worker-5b7d9c8f6-mn8pq',
+    'shop/api-5c8d7b9f4-xk2lp',
+    'Deployment/worker',
+    'Deployment/api',
+    'same-namespace',
+    'internal',
+    'allowed',
+    [],
+  ],
 };
 
 /** The proposal's denied edges: [source, destination, port/proto, connections, already denied, isolating policies]. */
@@ -64,7 +145,14 @@ const EXPECTED_EDGES: [string, string, string, number, number, string[]][] = [
   ['shop/frontend', 'data/postgres', '5432/tcp', 1, 1, ['data/postgres-allow', 'shop/allow-dns', 'shop/default-deny-egress', 'shop/frontend-egress']],
   ['shop/frontend', 'external:93.184.216.34', '443/tcp', 1, 0, ['shop/allow-dns', 'shop/default-deny-egress', 'shop/frontend-egress']],
   ['shop/frontend', 'internal:10.250.3.3', '8080/tcp', 1, 0, ['shop/allow-dns', 'shop/default-deny-egress', 'shop/frontend-egress']],
-  ['shop/frontend', 'shop/api', '9090/tcp', 1, 1, ['shop/allow-dns', 'shop/api-allow', 'shop/default-deny-egress', 'shop/default-deny-ingress', 'shop/frontend-egress']],
+  [
+    'shop/frontend',
+    'shop/api',
+    '9090/tcp',
+    1,
+    1,
+    ['shop/allow-dns', 'shop/api-allow', 'shop/default-deny-egress', 'shop/default-deny-ingress', 'shop/frontend-egress'],
+  ],
   ['shop/worker', 'shop/api', '8080/tcp', 1, 0, ['shop/allow-dns', 'shop/default-deny-egress']],
 ];
 
@@ -97,7 +185,8 @@ describe('k8s: end to end on samples/k8s', function () {
   it('the committed sample is what the generator produces, byte for byte', function () {
     const d = tmpDir();
     try {
-      for (const f of generate(d)) assert.ok(fs.readFileSync(f).equals(fs.readFileSync(path.join(DIR, path.basename(f)))), `${path.basename(f)} differs: run the generator`);
+      for (const f of generate(d))
+        assert.ok(fs.readFileSync(f).equals(fs.readFileSync(path.join(DIR, path.basename(f)))), `${path.basename(f)} differs: run the generator`);
     } finally {
       fs.rmSync(d, { recursive: true, force: true });
     }
@@ -176,13 +265,38 @@ describe('k8s: end to end on samples/k8s', function () {
     for (const r of recs) w.write(r);
     await w.close();
     const lines = Buffer.concat(chunks).toString('utf8').split('\n');
-    const fields = lines.find((l) => l.startsWith('#fields'))!.split('\t').slice(1);
+    const fields = lines
+      .find((l) => l.startsWith('#fields'))!
+      .split('\t')
+      .slice(1);
     const rows = lines.filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'));
     const get = (row: string[], f: string): string => row[fields.indexOf(f)];
     const row = rows.find((c) => get(c, 'id.orig_h') === '10.244.1.10' && get(c, 'id.resp_p') === '5432')!;
     assert.deepEqual(
-      ['orig_namespace', 'orig_pod', 'orig_workload', 'resp_namespace', 'resp_pod', 'resp_workload', 'resp_service', 'direction', 'scope', 'policy_verdict'].map((f) => get(row, f)),
-      ['shop', 'frontend-7d9f8b6c5d-abcde', 'Deployment/frontend', 'data', 'postgres-0', 'StatefulSet/postgres', 'postgres', 'internal', 'cross-namespace', 'denied'],
+      [
+        'orig_namespace',
+        'orig_pod',
+        'orig_workload',
+        'resp_namespace',
+        'resp_pod',
+        'resp_workload',
+        'resp_service',
+        'direction',
+        'scope',
+        'policy_verdict',
+      ].map((f) => get(row, f)),
+      [
+        'shop',
+        'frontend-7d9f8b6c5d-abcde',
+        'Deployment/frontend',
+        'data',
+        'postgres-0',
+        'StatefulSet/postgres',
+        'postgres',
+        'internal',
+        'cross-namespace',
+        'denied',
+      ],
     );
     const ext = rows.find((c) => get(c, 'id.resp_p') === '443')!;
     assert.deepEqual([get(ext, 'resp_namespace'), get(ext, 'resp_pod'), get(ext, 'direction')], ['-', '-', 'outbound']);
@@ -194,11 +308,18 @@ describe('k8s: end to end on samples/k8s', function () {
       const out = path.join(d, 'conn.ndjson');
       const code = await runAnalyze([PCAP], { format: 'ndjson', out, reader: 'native', summary: false, progress: false, inventory: [INVENTORY] });
       assert.equal(code, 0);
-      const got = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ConnRecord);
+      const got = fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ConnRecord);
       assert.equal(got.length, 13);
       assert.ok(got.every((r) => r.k8s && r.k8s.policy));
       const bad = path.join(d, 'bad.json');
-      fs.writeFileSync(bad, JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { name: 'x', namespace: 'y' }, status: { podIPs: [{ address: '1.2.3.4' }] } }] }));
+      fs.writeFileSync(
+        bad,
+        JSON.stringify({ kind: 'List', items: [{ kind: 'Pod', metadata: { name: 'x', namespace: 'y' }, status: { podIPs: [{ address: '1.2.3.4' }] } }] }),
+      );
       const out2 = path.join(d, 'none.ndjson');
       const errs: string[] = [];
       const orig = process.stderr.write.bind(process.stderr);

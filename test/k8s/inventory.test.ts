@@ -13,18 +13,38 @@ import { InventoryError } from '../../src/k8s/schema';
 const T0 = Date.UTC(2026, 0, 15, 10, 0, 0) / 1000;
 const iso = (s: number): string => new Date((T0 + s) * 1000).toISOString();
 
-function pod(ns: string, name: string, ip: string, o: { created?: number; deleted?: number; labels?: Record<string, string>; owner?: [string, string]; node?: string; hostNetwork?: boolean; ports?: { name?: string; containerPort: number; protocol?: string }[]; phase?: string; finished?: number } = {}): object {
+function pod(
+  ns: string,
+  name: string,
+  ip: string,
+  o: {
+    created?: number;
+    deleted?: number;
+    labels?: Record<string, string>;
+    owner?: [string, string];
+    node?: string;
+    hostNetwork?: boolean;
+    ports?: { name?: string; containerPort: number; protocol?: string }[];
+    phase?: string;
+    finished?: number;
+  } = {},
+): object {
   return {
     kind: 'Pod',
     metadata: {
-      name, namespace: ns, uid: `u-${ns}-${name}-${o.created ?? 0}`, labels: o.labels ?? {},
+      name,
+      namespace: ns,
+      uid: `u-${ns}-${name}-${o.created ?? 0}`,
+      labels: o.labels ?? {},
       creationTimestamp: iso(o.created ?? -3600),
       ...(o.deleted !== undefined ? { deletionTimestamp: iso(o.deleted) } : {}),
       ...(o.owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: o.owner[0], name: o.owner[1], uid: 'x', controller: true }] } : {}),
     },
     spec: { nodeName: o.node ?? 'n1', hostNetwork: o.hostNetwork, containers: [{ name: 'c', ports: o.ports }] },
     status: {
-      phase: o.phase ?? 'Running', podIP: ip, podIPs: [{ ip }],
+      phase: o.phase ?? 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
       ...(o.finished !== undefined ? { containerStatuses: [{ state: { terminated: { finishedAt: iso(o.finished) } } }] } : {}),
     },
   };
@@ -34,10 +54,36 @@ const list = (...items: object[]) => ({ apiVersion: 'v1', kind: 'List', items })
 
 function conn(orig: string, resp: string, port: number, at: number, proto: 'tcp' | 'udp' = 'tcp'): ConnRecord {
   return {
-    ts: T0 + at, uid: 'C1', orig_h: orig, orig_p: 40000, resp_h: resp, resp_p: port, proto, ip_proto: proto === 'tcp' ? 6 : 17, service: [], duration: 1,
-    orig_bytes: 0, resp_bytes: 0, conn_state: 'SF', local_orig: true, local_resp: true, missed_bytes: 0, history: 'ShADdFf', orig_pkts: 1, orig_ip_bytes: 40,
-    resp_pkts: 1, resp_ip_bytes: 40, tunnel_parents: [], community_id: '1:x', vlan: null, inner_vlan: null, orig_l2_addr: null, resp_l2_addr: null,
-    tunnel_type: null, tunnel_id: null, interim: false,
+    ts: T0 + at,
+    uid: 'C1',
+    orig_h: orig,
+    orig_p: 40000,
+    resp_h: resp,
+    resp_p: port,
+    proto,
+    ip_proto: proto === 'tcp' ? 6 : 17,
+    service: [],
+    duration: 1,
+    orig_bytes: 0,
+    resp_bytes: 0,
+    conn_state: 'SF',
+    local_orig: true,
+    local_resp: true,
+    missed_bytes: 0,
+    history: 'ShADdFf',
+    orig_pkts: 1,
+    orig_ip_bytes: 40,
+    resp_pkts: 1,
+    resp_ip_bytes: 40,
+    tunnel_parents: [],
+    community_id: '1:x',
+    vlan: null,
+    inner_vlan: null,
+    orig_l2_addr: null,
+    resp_l2_addr: null,
+    tunnel_type: null,
+    tunnel_id: null,
+    interim: false,
   };
 }
 
@@ -46,7 +92,12 @@ describe('k8s: inventory import', function () {
     const s = new InventoryStore();
     s.addDocument(list(pod('a', 'p1', '10.244.0.5'), { kind: 'ConfigMap', metadata: { name: 'x', namespace: 'a' } }));
     s.addDocument(pod('a', 'p2', '10.244.0.6'));
-    s.addDocument(parseK8sText(`kind: Node\nmetadata:\n  name: n9\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.1.9\n---\nkind: Namespace\nmetadata:\n  name: b\n  labels: {team: x}\n`, 'm.yaml'));
+    s.addDocument(
+      parseK8sText(
+        `kind: Node\nmetadata:\n  name: n9\nstatus:\n  addresses:\n  - type: InternalIP\n    address: 192.168.1.9\n---\nkind: Namespace\nmetadata:\n  name: b\n  labels: {team: x}\n`,
+        'm.yaml',
+      ),
+    );
     assert.deepEqual(s.size, { pods: 2, services: 0, endpointSlices: 0, nodes: 1, namespaces: 2, networkPolicies: 0 });
     assert.deepEqual(s.ignored, { ConfigMap: 1 });
     assert.equal(s.nodeByIp('192.168.1.9')?.name, 'n9');
@@ -58,15 +109,21 @@ describe('k8s: inventory import', function () {
   it('reports the item index and the field of an invalid item', function () {
     const s = new InventoryStore();
     const bad = list(pod('a', 'ok', '10.0.0.1'), { kind: 'Service', metadata: { name: 's', namespace: 'a' }, spec: { ports: [{ port: 70000 }] } });
-    assert.throws(() => s.addDocument(bad, 'inv.json'), (e: unknown) => {
-      assert.ok(e instanceof InventoryError);
-      assert.equal(e.itemIndex, 1);
-      assert.equal(e.field, 'spec.ports[0].port');
-      assert.match(e.message, /^inv\.json: items\[1\] \(Service a\/s\): spec\.ports\[0\]\.port: /);
-      return true;
-    });
+    assert.throws(
+      () => s.addDocument(bad, 'inv.json'),
+      (e: unknown) => {
+        assert.ok(e instanceof InventoryError);
+        assert.equal(e.itemIndex, 1);
+        assert.equal(e.field, 'spec.ports[0].port');
+        assert.match(e.message, /^inv\.json: items\[1\] \(Service a\/s\): spec\.ports\[0\]\.port: /);
+        return true;
+      },
+    );
     assert.throws(() => s.addDocument(list({ kind: 'Pod', metadata: { name: 'p' } })), /items\[0\] \(Pod p\): metadata\.namespace: Required/);
-    assert.throws(() => s.addDocument(list({ kind: 'Pod', metadata: { name: 'p', namespace: 'a', creationTimestamp: 'yesterday' } })), /metadata\.creationTimestamp: not an RFC 3339 time/);
+    assert.throws(
+      () => s.addDocument(list({ kind: 'Pod', metadata: { name: 'p', namespace: 'a', creationTimestamp: 'yesterday' } })),
+      /metadata\.creationTimestamp: not an RFC 3339 time/,
+    );
     assert.throws(() => s.addDocument({ items: [] }), /kind: expected a string/);
     assert.throws(() => parseK8sText('{"kind": ', 'broken.json'), /broken\.json: not valid JSON/);
   });
@@ -75,12 +132,14 @@ describe('k8s: inventory import', function () {
 describe('k8s: address resolution', function () {
   it('a reused pod IP resolves to the pod that held it at the connection time', function () {
     const s = new InventoryStore();
-    s.addDocument(list(
-      pod('batch', 'job-a', '10.244.1.40', { created: 30, phase: 'Succeeded', finished: 50 }),
-      pod('shop', 'worker-b', '10.244.1.40', { created: 60 }),
-      pod('shop', 'old-c', '10.244.1.41', { created: -600, deleted: 100 }),
-      pod('shop', 'new-d', '10.244.1.41', { created: 200 }),
-    ));
+    s.addDocument(
+      list(
+        pod('batch', 'job-a', '10.244.1.40', { created: 30, phase: 'Succeeded', finished: 50 }),
+        pod('shop', 'worker-b', '10.244.1.40', { created: 60 }),
+        pod('shop', 'old-c', '10.244.1.41', { created: -600, deleted: 100 }),
+        pod('shop', 'new-d', '10.244.1.41', { created: 200 }),
+      ),
+    );
     const at = (ip: string, t: number) => s.podAt(ip, T0 + t)?.name;
     assert.equal(at('10.244.1.40', 20), undefined, 'before the first pod was created');
     assert.equal(at('10.244.1.40', 40), 'job-a');
@@ -107,20 +166,22 @@ describe('k8s: address resolution', function () {
 
   it('follows ownerReferences to the workload', function () {
     const s = new InventoryStore();
-    s.addDocument(list(
-      { kind: 'ReplicaSet', metadata: { name: 'api-rs1', namespace: 'n', ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }] } },
-      { kind: 'Job', metadata: { name: 'nightly-manual', namespace: 'n', ownerReferences: [{ kind: 'CronJob', name: 'nightly', controller: true }] } },
-      pod('n', 'api-rs1-abcde', '10.1.0.1', { owner: ['ReplicaSet', 'api-rs1'] }),
-      pod('n', 'web-7d9f8b6c5d-x', '10.1.0.2', { owner: ['ReplicaSet', 'web-7d9f8b6c5d'], labels: { 'pod-template-hash': '7d9f8b6c5d' } }),
-      pod('n', 'cache-5b7d9c8f6-y', '10.1.0.3', { owner: ['ReplicaSet', 'cache-5b7d9c8f6'] }),
-      pod('n', 'odd-z', '10.1.0.4', { owner: ['ReplicaSet', 'handmade'] }),
-      pod('n', 'nightly-manual-q', '10.1.0.5', { owner: ['Job', 'nightly-manual'] }),
-      pod('n', 'report-29474400-k', '10.1.0.6', { owner: ['Job', 'report-29474400'] }),
-      pod('n', 'oneoff-k', '10.1.0.7', { owner: ['Job', 'oneoff'] }),
-      pod('n', 'db-0', '10.1.0.8', { owner: ['StatefulSet', 'db'] }),
-      pod('n', 'agent-x1', '10.1.0.9', { owner: ['DaemonSet', 'agent'] }),
-      pod('n', 'bare', '10.1.0.10'),
-    ));
+    s.addDocument(
+      list(
+        { kind: 'ReplicaSet', metadata: { name: 'api-rs1', namespace: 'n', ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }] } },
+        { kind: 'Job', metadata: { name: 'nightly-manual', namespace: 'n', ownerReferences: [{ kind: 'CronJob', name: 'nightly', controller: true }] } },
+        pod('n', 'api-rs1-abcde', '10.1.0.1', { owner: ['ReplicaSet', 'api-rs1'] }),
+        pod('n', 'web-7d9f8b6c5d-x', '10.1.0.2', { owner: ['ReplicaSet', 'web-7d9f8b6c5d'], labels: { 'pod-template-hash': '7d9f8b6c5d' } }),
+        pod('n', 'cache-5b7d9c8f6-y', '10.1.0.3', { owner: ['ReplicaSet', 'cache-5b7d9c8f6'] }),
+        pod('n', 'odd-z', '10.1.0.4', { owner: ['ReplicaSet', 'handmade'] }),
+        pod('n', 'nightly-manual-q', '10.1.0.5', { owner: ['Job', 'nightly-manual'] }),
+        pod('n', 'report-29474400-k', '10.1.0.6', { owner: ['Job', 'report-29474400'] }),
+        pod('n', 'oneoff-k', '10.1.0.7', { owner: ['Job', 'oneoff'] }),
+        pod('n', 'db-0', '10.1.0.8', { owner: ['StatefulSet', 'db'] }),
+        pod('n', 'agent-x1', '10.1.0.9', { owner: ['DaemonSet', 'agent'] }),
+        pod('n', 'bare', '10.1.0.10'),
+      ),
+    );
     const wl = (ip: string) => {
       const p = s.podAt(ip, T0);
       return `${p?.workloadKind}/${p?.workload}`;
@@ -139,17 +200,33 @@ describe('k8s: address resolution', function () {
 
   it('resolves services, endpoint addresses, nodes, hostNetwork pods and unknown addresses', function () {
     const s = new InventoryStore();
-    s.addDocument(list(
-      { kind: 'Node', metadata: { name: 'n1' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.10.11' }] } },
-      { kind: 'Node', metadata: { name: 'n2' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.10.12' }] } },
-      pod('app', 'client', '10.244.1.10', { node: 'n1', owner: ['StatefulSet', 'client'] }),
-      pod('app', 'api-0', '10.244.2.20', { node: 'n2', owner: ['StatefulSet', 'api'], ports: [{ name: 'http', containerPort: 8080 }] }),
-      pod('mon', 'exporter-x', '192.168.10.12', { node: 'n2', hostNetwork: true, owner: ['DaemonSet', 'exporter'], ports: [{ containerPort: 9100 }] }),
-      { kind: 'Service', metadata: { name: 'api', namespace: 'app', creationTimestamp: iso(-86400) }, spec: { clusterIP: '10.96.12.34', ports: [{ name: 'http', port: 80, targetPort: 'http' }] } },
-      { kind: 'Service', metadata: { name: 'legacy', namespace: 'app' }, spec: { clusterIP: '10.96.0.99', ports: [{ port: 5432 }] } },
-      { kind: 'EndpointSlice', metadata: { name: 'api-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'api' } }, endpoints: [{ addresses: ['10.244.2.20'], targetRef: { kind: 'Pod', name: 'api-0' } }], ports: [{ name: 'http', port: 8080 }] },
-      { kind: 'EndpointSlice', metadata: { name: 'legacy-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'legacy' } }, endpoints: [{ addresses: ['172.20.4.17'] }], ports: [{ port: 5432 }] },
-    ));
+    s.addDocument(
+      list(
+        { kind: 'Node', metadata: { name: 'n1' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.10.11' }] } },
+        { kind: 'Node', metadata: { name: 'n2' }, status: { addresses: [{ type: 'InternalIP', address: '192.168.10.12' }] } },
+        pod('app', 'client', '10.244.1.10', { node: 'n1', owner: ['StatefulSet', 'client'] }),
+        pod('app', 'api-0', '10.244.2.20', { node: 'n2', owner: ['StatefulSet', 'api'], ports: [{ name: 'http', containerPort: 8080 }] }),
+        pod('mon', 'exporter-x', '192.168.10.12', { node: 'n2', hostNetwork: true, owner: ['DaemonSet', 'exporter'], ports: [{ containerPort: 9100 }] }),
+        {
+          kind: 'Service',
+          metadata: { name: 'api', namespace: 'app', creationTimestamp: iso(-86400) },
+          spec: { clusterIP: '10.96.12.34', ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+        },
+        { kind: 'Service', metadata: { name: 'legacy', namespace: 'app' }, spec: { clusterIP: '10.96.0.99', ports: [{ port: 5432 }] } },
+        {
+          kind: 'EndpointSlice',
+          metadata: { name: 'api-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'api' } },
+          endpoints: [{ addresses: ['10.244.2.20'], targetRef: { kind: 'Pod', name: 'api-0' } }],
+          ports: [{ name: 'http', port: 8080 }],
+        },
+        {
+          kind: 'EndpointSlice',
+          metadata: { name: 'legacy-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'legacy' } },
+          endpoints: [{ addresses: ['172.20.4.17'] }],
+          ports: [{ port: 5432 }],
+        },
+      ),
+    );
     const r = new K8sResolver(s, { localNets: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'], policies: null });
     const d = (o: string, rsp: string, port: number) => r.describe(conn(o, rsp, port, 5));
 
@@ -164,7 +241,16 @@ describe('k8s: address resolution', function () {
     assert.equal(k.resp.service, undefined, 'not an endpoint port of the service');
 
     k = d('10.244.1.10', '192.168.10.12', 9100);
-    assert.deepEqual(k.resp, { kind: 'pod', namespace: 'mon', pod: 'exporter-x', workload: 'exporter', workload_kind: 'DaemonSet', labels: {}, node: 'n2', host_network: true });
+    assert.deepEqual(k.resp, {
+      kind: 'pod',
+      namespace: 'mon',
+      pod: 'exporter-x',
+      workload: 'exporter',
+      workload_kind: 'DaemonSet',
+      labels: {},
+      node: 'n2',
+      host_network: true,
+    });
     assert.equal(k.scope, 'pod-to-node');
     k = d('10.244.1.10', '192.168.10.12', 22);
     assert.deepEqual([k.resp.kind, k.resp.node, k.scope], ['node', 'n2', 'pod-to-node']);
@@ -195,14 +281,34 @@ describe('k8s: address resolution', function () {
 describe('k8s: policy verdicts on records', function () {
   it('a service destination is judged at its backends, on the target port; backends that disagree give mixed', function () {
     const s = new InventoryStore();
-    s.addDocument(list(
-      pod('app', 'client', '10.244.1.10', { labels: { app: 'client' } }),
-      pod('app', 'api-a', '10.244.2.21', { labels: { app: 'api', track: 'stable' }, ports: [{ name: 'http', containerPort: 8080 }] }),
-      pod('app', 'api-b', '10.244.2.22', { labels: { app: 'api', track: 'canary' }, ports: [{ name: 'http', containerPort: 8081 }] }),
-      { kind: 'Service', metadata: { name: 'api', namespace: 'app' }, spec: { clusterIP: '10.96.1.1', ports: [{ name: 'web', port: 80, targetPort: 'http' }] } },
-      { kind: 'EndpointSlice', metadata: { name: 'api-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'api' } }, endpoints: [{ addresses: ['10.244.2.21'], targetRef: { kind: 'Pod', name: 'api-a' } }, { addresses: ['10.244.2.22'], targetRef: { kind: 'Pod', name: 'api-b' } }] },
-      { kind: 'NetworkPolicy', metadata: { name: 'api-in', namespace: 'app' }, spec: { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 8080 }] }] } },
-    ));
+    s.addDocument(
+      list(
+        pod('app', 'client', '10.244.1.10', { labels: { app: 'client' } }),
+        pod('app', 'api-a', '10.244.2.21', { labels: { app: 'api', track: 'stable' }, ports: [{ name: 'http', containerPort: 8080 }] }),
+        pod('app', 'api-b', '10.244.2.22', { labels: { app: 'api', track: 'canary' }, ports: [{ name: 'http', containerPort: 8081 }] }),
+        {
+          kind: 'Service',
+          metadata: { name: 'api', namespace: 'app' },
+          spec: { clusterIP: '10.96.1.1', ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+        },
+        {
+          kind: 'EndpointSlice',
+          metadata: { name: 'api-1', namespace: 'app', labels: { 'kubernetes.io/service-name': 'api' } },
+          endpoints: [
+            { addresses: ['10.244.2.21'], targetRef: { kind: 'Pod', name: 'api-a' } },
+            { addresses: ['10.244.2.22'], targetRef: { kind: 'Pod', name: 'api-b' } },
+          ],
+        },
+        {
+          kind: 'NetworkPolicy',
+          metadata: { name: 'api-in', namespace: 'app' },
+          spec: {
+            podSelector: { matchLabels: { app: 'api' } },
+            ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 8080 }] }],
+          },
+        },
+      ),
+    );
     const r = new K8sResolver(s);
     // The slice has no ports: the named targetPort is resolved on each backend pod (8080 on api-a, 8081 on api-b).
     const v = r.describe(conn('10.244.1.10', '10.96.1.1', 80, 0)).policy;

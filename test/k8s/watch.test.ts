@@ -33,9 +33,29 @@ describe('k8s: live watch adapter', function () {
 
     // As client-node delivers it: Date objects, no kind.
     const created = new Date((T0 - 60) * 1000);
-    pods.emit('add', { metadata: { name: 'web-0', namespace: 'a', uid: 'u1', creationTimestamp: created, ownerReferences: [{ kind: 'StatefulSet', name: 'web', controller: true }] }, spec: { nodeName: 'n1' }, status: { phase: 'Pending' } });
+    pods.emit('add', {
+      metadata: {
+        name: 'web-0',
+        namespace: 'a',
+        uid: 'u1',
+        creationTimestamp: created,
+        ownerReferences: [{ kind: 'StatefulSet', name: 'web', controller: true }],
+      },
+      spec: { nodeName: 'n1' },
+      status: { phase: 'Pending' },
+    });
     assert.equal(store.podAt('10.0.0.5', T0), undefined, 'no address yet');
-    pods.emit('update', { metadata: { name: 'web-0', namespace: 'a', uid: 'u1', creationTimestamp: created, ownerReferences: [{ kind: 'StatefulSet', name: 'web', controller: true }] }, spec: { nodeName: 'n1' }, status: { phase: 'Running', podIP: '10.0.0.5' } });
+    pods.emit('update', {
+      metadata: {
+        name: 'web-0',
+        namespace: 'a',
+        uid: 'u1',
+        creationTimestamp: created,
+        ownerReferences: [{ kind: 'StatefulSet', name: 'web', controller: true }],
+      },
+      spec: { nodeName: 'n1' },
+      status: { phase: 'Running', podIP: '10.0.0.5' },
+    });
     assert.equal(store.podAt('10.0.0.5', T0)?.workload, 'web');
     pods.emit('delete', { metadata: { name: 'web-0', namespace: 'a', uid: 'u1' } });
     assert.equal(store.podAt('10.0.0.5', T0 + 99)?.name, 'web-0', 'still its owner before the deletion was seen');

@@ -41,7 +41,13 @@ export function set(id: number, body: Bytes | Buffer): Buffer {
 
 export function ipfix(exportSecs: number, seq: number, domain: number, ...sets: Buffer[]): Buffer {
   const body = Buffer.concat(sets);
-  return Buffer.concat([new Bytes().u16(10, body.length + 16).u32(exportSecs, seq, domain).bytes(), body]);
+  return Buffer.concat([
+    new Bytes()
+      .u16(10, body.length + 16)
+      .u32(exportSecs, seq, domain)
+      .bytes(),
+    body,
+  ]);
 }
 
 export function v9(sysUptime: number, unixSecs: number, seq: number, sourceId: number, count: number, ...sets: Buffer[]): Buffer {
@@ -49,15 +55,33 @@ export function v9(sysUptime: number, unixSecs: number, seq: number, sourceId: n
 }
 
 export interface V5Rec {
-  src: string; dst: string; sport: number; dport: number; proto: number; flags: number;
-  pkts: number; bytes: number; first: number; last: number; input?: number; output?: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  flags: number;
+  pkts: number;
+  bytes: number;
+  first: number;
+  last: number;
+  input?: number;
+  output?: number;
 }
 
 export function v5(sysUptime: number, secs: number, nsecs: number, seq: number, recs: V5Rec[], count = recs.length): Buffer {
   const b = new Bytes().u16(5, count).u32(sysUptime, secs, nsecs, seq).u8(1, 2).u16(0);
   for (const r of recs) {
-    b.ip4(r.src).ip4(r.dst).ip4('0.0.0.0').u16(r.input ?? 0, r.output ?? 0).u32(r.pkts, r.bytes, r.first, r.last)
-      .u16(r.sport, r.dport).u8(0, r.flags, r.proto, 0).u16(0, 0).u8(0, 0).u16(0);
+    b.ip4(r.src)
+      .ip4(r.dst)
+      .ip4('0.0.0.0')
+      .u16(r.input ?? 0, r.output ?? 0)
+      .u32(r.pkts, r.bytes, r.first, r.last)
+      .u16(r.sport, r.dport)
+      .u8(0, r.flags, r.proto, 0)
+      .u16(0, 0)
+      .u8(0, 0)
+      .u16(0);
   }
   return b.bytes();
 }

@@ -6,7 +6,6 @@ import { sendDatagrams as send, v5, type V5Rec } from './build';
 
 const rec: V5Rec = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 53, proto: 17, flags: 0, pkts: 1, bytes: 60, first: 1000, last: 1000 };
 
-
 const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
   for (let t = 0; t < ms && !cond(); t += 10) await new Promise((r) => setTimeout(r, 10));
 };
@@ -15,14 +14,27 @@ describe('netflow collector (UDP)', () => {
   it('keeps collecting after garbage datagrams, reporting them with exporter and offset', async () => {
     const batches: ConnRecord[][] = [];
     const errors: Array<NetflowProblem | Error> = [];
-    const c = await startCollector({ host: '127.0.0.1', port: 0, batchMax: 3, batchMs: 30, onRecords: (b) => void batches.push(b), onError: (e) => errors.push(e) });
+    const c = await startCollector({
+      host: '127.0.0.1',
+      port: 0,
+      batchMax: 3,
+      batchMs: 30,
+      onRecords: (b) => void batches.push(b),
+      onError: (e) => errors.push(e),
+    });
     try {
       const good = v5(5000, 1_700_000_000, 0, 1, [rec, { ...rec, sport: 40001 }, { ...rec, sport: 40002 }, { ...rec, sport: 40003 }]);
       await send('udp4', '127.0.0.1', c.address.port, [Buffer.from([0, 9, 1]), Buffer.from('hello world'), good.subarray(0, 30), good]);
       await until(() => batches.flat().length >= 4);
       // 4 records with batchMax 3: one full batch at once, the remainder after batchMs.
-      assert.deepEqual(batches.map((b) => b.length), [3, 1]);
-      assert.deepEqual(batches.flat().map((r) => r.orig_p), [40000, 40001, 40002, 40003]);
+      assert.deepEqual(
+        batches.map((b) => b.length),
+        [3, 1],
+      );
+      assert.deepEqual(
+        batches.flat().map((r) => r.orig_p),
+        [40000, 40001, 40002, 40003],
+      );
       assert.equal(errors.length, 3);
       for (const e of errors) assert.ok(!(e instanceof Error) && e.exporter === '127.0.0.1' && e.offset >= 0, JSON.stringify(e));
       const st = c.stats().get('127.0.0.1');

@@ -70,7 +70,10 @@ describe('netflow to connection records', () => {
 
   it('computes community_id and local_orig/local_resp, ICMP type/code as ports', () => {
     const [tcp, icmp] = convert(
-      [{ ...base, flags: S }, { ...base, src: '192.168.1.5', dst: '1.1.1.1', sport: 0, dport: (3 << 8) | 1, proto: 1 }],
+      [
+        { ...base, flags: S },
+        { ...base, src: '192.168.1.5', dst: '1.1.1.1', sport: 0, dport: (3 << 8) | 1, proto: 1 },
+      ],
       'e',
       ['10.0.0.0/8'],
     );

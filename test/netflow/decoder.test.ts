@@ -8,20 +8,57 @@ import { rng as prng } from '../util/rng';
 
 /** Snapshot of the reused FlowFields (the decoder overwrites it per record). */
 interface Flow {
-  version: number; domain: number; templateId: number; ipVersion: number; src: number[]; dst: number[];
-  srcPort: number; dstPort: number; proto: number; tcpFlags: number; packets: number; bytes: number;
-  startMs: number; endMs: number; inIf: number; outIf: number; vlan: number; direction: number; endReason: number;
-  revPackets: number; revBytes: number; revTcpFlags: number; srcMac: number;
+  version: number;
+  domain: number;
+  templateId: number;
+  ipVersion: number;
+  src: number[];
+  dst: number[];
+  srcPort: number;
+  dstPort: number;
+  proto: number;
+  tcpFlags: number;
+  packets: number;
+  bytes: number;
+  startMs: number;
+  endMs: number;
+  inIf: number;
+  outIf: number;
+  vlan: number;
+  direction: number;
+  endReason: number;
+  revPackets: number;
+  revBytes: number;
+  revTcpFlags: number;
+  srcMac: number;
 }
 
 function snap(f: FlowFields): Flow {
   const n = f.ipVersion === 6 ? 16 : 4;
   return {
-    version: f.version, domain: f.domain, templateId: f.templateId, ipVersion: f.ipVersion,
-    src: [...f.src.subarray(0, n)], dst: [...f.dst.subarray(0, n)], srcPort: f.srcPort, dstPort: f.dstPort,
-    proto: f.proto, tcpFlags: f.tcpFlags, packets: f.packets, bytes: f.bytes, startMs: f.startMs, endMs: f.endMs,
-    inIf: f.inIf, outIf: f.outIf, vlan: f.vlan, direction: f.direction, endReason: f.endReason,
-    revPackets: f.revPackets, revBytes: f.revBytes, revTcpFlags: f.revTcpFlags, srcMac: f.srcMac,
+    version: f.version,
+    domain: f.domain,
+    templateId: f.templateId,
+    ipVersion: f.ipVersion,
+    src: [...f.src.subarray(0, n)],
+    dst: [...f.dst.subarray(0, n)],
+    srcPort: f.srcPort,
+    dstPort: f.dstPort,
+    proto: f.proto,
+    tcpFlags: f.tcpFlags,
+    packets: f.packets,
+    bytes: f.bytes,
+    startMs: f.startMs,
+    endMs: f.endMs,
+    inIf: f.inIf,
+    outIf: f.outIf,
+    vlan: f.vlan,
+    direction: f.direction,
+    endReason: f.endReason,
+    revPackets: f.revPackets,
+    revBytes: f.revBytes,
+    revTcpFlags: f.revTcpFlags,
+    srcMac: f.srcMac,
   };
 }
 
@@ -43,10 +80,21 @@ function harness(opts: DecoderOptions = {}) {
 
 // NetFlow v9 template 256 (RFC 3954 section 5.2 style): the common IPv4 elements.
 const V9_FIELDS: Array<[number, number]> = [
-  [IE.sourceIPv4Address, 4], [IE.destinationIPv4Address, 4], [IE.sourceTransportPort, 2], [IE.destinationTransportPort, 2],
-  [IE.protocolIdentifier, 1], [IE.tcpControlBits, 1], [IE.packetDeltaCount, 4], [IE.octetDeltaCount, 4],
-  [IE.flowStartSysUpTime, 4], [IE.flowEndSysUpTime, 4], [IE.ingressInterface, 2], [IE.egressInterface, 2],
-  [IE.vlanId, 2], [IE.flowDirection, 1], [IE.flowEndReason, 1],
+  [IE.sourceIPv4Address, 4],
+  [IE.destinationIPv4Address, 4],
+  [IE.sourceTransportPort, 2],
+  [IE.destinationTransportPort, 2],
+  [IE.protocolIdentifier, 1],
+  [IE.tcpControlBits, 1],
+  [IE.packetDeltaCount, 4],
+  [IE.octetDeltaCount, 4],
+  [IE.flowStartSysUpTime, 4],
+  [IE.flowEndSysUpTime, 4],
+  [IE.ingressInterface, 2],
+  [IE.egressInterface, 2],
+  [IE.vlanId, 2],
+  [IE.flowDirection, 1],
+  [IE.flowEndReason, 1],
 ];
 
 function v9Template(id: number, fields: Array<[number, number]> = V9_FIELDS): Buffer {
@@ -55,7 +103,18 @@ function v9Template(id: number, fields: Array<[number, number]> = V9_FIELDS): Bu
   return set(0, b);
 }
 
-function v9Record(src: string, dst: string, sport: number, dport: number, proto: number, flags: number, pkts: number, bytes: number, first: number, last: number): Bytes {
+function v9Record(
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+  proto: number,
+  flags: number,
+  pkts: number,
+  bytes: number,
+  first: number,
+  last: number,
+): Bytes {
   return new Bytes().ip4(src).ip4(dst).u16(sport, dport).u8(proto, flags).u32(pkts, bytes, first, last).u16(3, 7, 42).u8(0, 3);
 }
 
@@ -73,7 +132,20 @@ describe('netflow decoder: NetFlow v5', () => {
   it('decodes header and records, with times from sysUptime and unix_secs/nsecs', () => {
     const { d, flows, conns, problems } = harness();
     const dg = v5(UPTIME, UNIX, 250_000_000, 77, [
-      { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 443, proto: 6, flags: 0x1b, pkts: 10, bytes: 5000, first: 90_000, last: 99_000, input: 4, output: 5 },
+      {
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        sport: 40000,
+        dport: 443,
+        proto: 6,
+        flags: 0x1b,
+        pkts: 10,
+        bytes: 5000,
+        first: 90_000,
+        last: 99_000,
+        input: 4,
+        output: 5,
+      },
       { src: '10.0.0.3', dst: '8.8.8.8', sport: 0, dport: 0x0800, proto: 1, flags: 0, pkts: 1, bytes: 84, first: 95_000, last: 95_000 },
     ]);
     assert.equal(d.decode(dg, '192.0.2.1'), 2);
@@ -115,10 +187,19 @@ describe('netflow decoder: NetFlow v5', () => {
 describe('netflow decoder: NetFlow v9 (RFC 3954)', () => {
   it('decodes data flowsets with the template, skipping padding, times against the header', () => {
     const { d, flows, conns, problems } = harness();
-    const dg = v9(UPTIME, UNIX, 9, 33, 3, v9Template(256),
-      v9Data(256,
+    const dg = v9(
+      UPTIME,
+      UNIX,
+      9,
+      33,
+      3,
+      v9Template(256),
+      v9Data(
+        256,
         v9Record('10.1.0.1', '10.1.0.2', 5555, 53, 17, 0, 1, 61, 90_000, 90_000),
-        v9Record('10.1.0.2', '10.1.0.1', 53, 5555, 17, 0, 1, 120, 90_010, 90_010)));
+        v9Record('10.1.0.2', '10.1.0.1', 53, 5555, 17, 0, 1, 120, 90_010, 90_010),
+      ),
+    );
     assert.equal(d.decode(dg, '192.0.2.9', 1000), 2);
     assert.deepEqual(problems, []);
     assert.equal(flows[0].templateId, 256);
@@ -139,8 +220,7 @@ describe('netflow decoder: NetFlow v9 (RFC 3954)', () => {
   it('resolves a flow that started before a sysUptime wrap into the past', () => {
     const { d, flows } = harness();
     // Uptime wrapped: the header says 1000 ms, the flow started 2000 ms before the wrap.
-    const dg = v9(1000, UNIX, 1, 0, 2, v9Template(300),
-      v9Data(300, v9Record('10.0.0.1', '10.0.0.2', 1, 2, 17, 0, 1, 40, 0xffffffff - 1999, 500)));
+    const dg = v9(1000, UNIX, 1, 0, 2, v9Template(300), v9Data(300, v9Record('10.0.0.1', '10.0.0.2', 1, 2, 17, 0, 1, 40, 0xffffffff - 1999, 500)));
     d.decode(dg, 'e');
     assert.equal(flows[0].startMs, UNIX * 1000 - 3000);
     assert.equal(flows[0].endMs, UNIX * 1000 - 500);
@@ -228,13 +308,24 @@ describe('netflow decoder: NetFlow v9 (RFC 3954)', () => {
 
 // IPFIX template 256: IPv6 addresses, enterprise and variable-length elements, millisecond times.
 function ipfixTemplate256(): Buffer {
-  return set(2, new Bytes().u16(256, 11)
-    .u16(IE.sourceIPv6Address, 16).u16(IE.destinationIPv6Address, 16)
-    .u16(IE.sourceTransportPort, 2).u16(IE.destinationTransportPort, 2).u16(IE.protocolIdentifier, 1)
-    .u16(0x8000 | 100, 4).u32(9) // enterprise-specific (Cisco) element, skipped by length
-    .u16(IE.octetDeltaCount, 8).u16(IE.packetDeltaCount, 8)
-    .u16(0x8000 | 7, 65535).u32(12345) // enterprise, variable length
-    .u16(IE.flowStartMilliseconds, 8).u16(IE.tcpControlBits, 2));
+  return set(
+    2,
+    new Bytes()
+      .u16(256, 11)
+      .u16(IE.sourceIPv6Address, 16)
+      .u16(IE.destinationIPv6Address, 16)
+      .u16(IE.sourceTransportPort, 2)
+      .u16(IE.destinationTransportPort, 2)
+      .u16(IE.protocolIdentifier, 1)
+      .u16(0x8000 | 100, 4)
+      .u32(9) // enterprise-specific (Cisco) element, skipped by length
+      .u16(IE.octetDeltaCount, 8)
+      .u16(IE.packetDeltaCount, 8)
+      .u16(0x8000 | 7, 65535)
+      .u32(12345) // enterprise, variable length
+      .u16(IE.flowStartMilliseconds, 8)
+      .u16(IE.tcpControlBits, 2),
+  );
 }
 
 const V6A = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -289,8 +380,10 @@ describe('netflow decoder: IPFIX (RFC 7011)', () => {
     const { d, flows, problems } = harness();
     const optTpl = set(3, new Bytes().u16(258, 2, 1).u16(149, 4).u16(IE.systemInitTimeMilliseconds, 8));
     const opt = set(258, new Bytes().u32(1).u64(START));
-    const tpl = set(2, new Bytes().u16(259, 4).u16(IE.sourceIPv4Address, 4).u16(IE.destinationIPv4Address, 4)
-      .u16(IE.flowStartSysUpTime, 4).u16(IE.flowEndSysUpTime, 4));
+    const tpl = set(
+      2,
+      new Bytes().u16(259, 4).u16(IE.sourceIPv4Address, 4).u16(IE.destinationIPv4Address, 4).u16(IE.flowStartSysUpTime, 4).u16(IE.flowEndSysUpTime, 4),
+    );
     const data = set(259, new Bytes().ip4('10.0.0.1').ip4('10.0.0.2').u32(1500, 2500));
     d.decode(ipfix(UNIX, 1, 4, optTpl, opt, tpl, data), 'e');
     assert.deepEqual(problems, []);
@@ -301,10 +394,22 @@ describe('netflow decoder: IPFIX (RFC 7011)', () => {
   it('reads RFC 5103 reverse elements into a two-sided record', () => {
     const { conns } = (() => {
       const h = harness();
-      const tpl = set(2, new Bytes().u16(260, 9)
-        .u16(IE.sourceIPv4Address, 4).u16(IE.destinationIPv4Address, 4).u16(IE.sourceTransportPort, 2)
-        .u16(IE.destinationTransportPort, 2).u16(IE.protocolIdentifier, 1).u16(IE.packetDeltaCount, 4)
-        .u16(IE.tcpControlBits, 1).u16(0x8000 | IE.packetDeltaCount, 4).u32(29305).u16(0x8000 | IE.tcpControlBits, 1).u32(29305));
+      const tpl = set(
+        2,
+        new Bytes()
+          .u16(260, 9)
+          .u16(IE.sourceIPv4Address, 4)
+          .u16(IE.destinationIPv4Address, 4)
+          .u16(IE.sourceTransportPort, 2)
+          .u16(IE.destinationTransportPort, 2)
+          .u16(IE.protocolIdentifier, 1)
+          .u16(IE.packetDeltaCount, 4)
+          .u16(IE.tcpControlBits, 1)
+          .u16(0x8000 | IE.packetDeltaCount, 4)
+          .u32(29305)
+          .u16(0x8000 | IE.tcpControlBits, 1)
+          .u32(29305),
+      );
       // Forward side is the server (as softflowd may export it): the reverse side sent the bare SYN.
       const data = set(260, new Bytes().ip4('10.0.0.2').ip4('10.0.0.1').u16(80, 40000).u8(6).u32(4).u8(0x13).u32(5).u8(0x03));
       h.d.decode(ipfix(UNIX, 1, 1, tpl, data), 'e');
@@ -352,7 +457,6 @@ describe('netflow decoder: IPFIX (RFC 7011)', () => {
     for (const p of problems) assert.equal(p.exporter, 'e');
   });
 });
-
 
 describe('netflow decoder: random mutations never throw', () => {
   const seeds: Buffer[] = [

@@ -17,7 +17,10 @@ const WIKI = 'zeek/wikipedia.pcap';
 
 /** Community IDs per direction from the tshark oracle (one per packet; a direction has one). */
 function tsharkCommunityIds(): Map<string, string> {
-  const lines = fs.readFileSync(corpusPath(`${WIKI}.tshark.tsv`), 'utf8').trim().split('\n');
+  const lines = fs
+    .readFileSync(corpusPath(`${WIKI}.tshark.tsv`), 'utf8')
+    .trim()
+    .split('\n');
   const cols = lines[0].split('\t');
   const ix = (n: string): number => cols.indexOf(n);
   const out = new Map<string, string>();
@@ -97,7 +100,10 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
     checkAgainstCapture(e.records, directionsOf(corpusPath(WIKI)), 1.0);
     const st = e.stats.get('127.0.0.1');
     assert.ok(st && st.templates >= 2, 'templates for IPv4 and IPv6 seen');
-    assert.ok(e.records.some((r) => r.orig_h.includes(':')), 'IPv6 records');
+    assert.ok(
+      e.records.some((r) => r.orig_h.includes(':')),
+      'IPv6 records',
+    );
   });
 
   it('IPFIX: IPv4 and IPv6, times from systemInitTimeMilliseconds to the millisecond', async function () {
@@ -116,10 +122,12 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
     assert.deepEqual(e.problems, []);
     const log = fs.readFileSync(corpusPath(`${WIKI}.zeek.opt.basic.conn.log`), 'utf8').split('\n');
     const fields = (log.find((l) => l.startsWith('#fields')) as string).split('\t').slice(1);
-    const zeek = log.filter((l) => l && !l.startsWith('#')).map((l) => {
-      const c = l.split('\t');
-      return Object.fromEntries(fields.map((f, i) => [f, c[i]])) as Record<string, string>;
-    });
+    const zeek = log
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => {
+        const c = l.split('\t');
+        return Object.fromEntries(fields.map((f, i) => [f, c[i]])) as Record<string, string>;
+      });
     assert.equal(e.records.length, zeek.length);
     const byKey = new Map(e.records.map((r) => [directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p), r]));
     for (const z of zeek) {
@@ -151,9 +159,17 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
     let port = 0;
     let onListen: () => void = () => undefined;
     const listening = new Promise<void>((res) => (onListen = res));
-    const finished = runCollect({ netflow: '127.0.0.1:0', out, batchMs: 20 }, {
-      stderr, signal: ac.signal, onListening: (a) => { port = a.port; onListen(); },
-    });
+    const finished = runCollect(
+      { netflow: '127.0.0.1:0', out, batchMs: 20 },
+      {
+        stderr,
+        signal: ac.signal,
+        onListening: (a) => {
+          port = a.port;
+          onListen();
+        },
+      },
+    );
     try {
       await listening;
       await softflowdTo(port, corpusPath(WIKI), 9, ['-a', '-6']);

@@ -51,9 +51,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function softflowdTo(port: number, pcap: string, version: 5 | 9 | 10, extra: string[]): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-softflowd-'));
   const ctl = path.join(dir, 'ctl');
-  const child = spawn(SOFTFLOWD as string,
+  const child = spawn(
+    SOFTFLOWD as string,
     ['-d', ...extra, '-r', pcap, '-n', `127.0.0.1:${port}`, '-v', String(version), '-p', path.join(dir, 'pid'), '-c', ctl],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -134,7 +136,7 @@ export function directionsOf(file: string): Map<string, Direction> {
   const b = fs.readFileSync(file);
   if (b.readUInt32LE(0) !== 0xa1b2c3d4 || b.readUInt32LE(20) !== 1) throw new Error(`${file}: expected a little-endian Ethernet pcap`);
   const out = new Map<string, Direction>();
-  for (let o = 24; o + 16 <= b.length;) {
+  for (let o = 24; o + 16 <= b.length; ) {
     const ts = b.readUInt32LE(o) + b.readUInt32LE(o + 4) / 1e6;
     const incl = b.readUInt32LE(o + 8);
     const p = o + 16;

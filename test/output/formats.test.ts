@@ -40,7 +40,16 @@ describe('output formats', function () {
   it('the hand-written ndjson line equals JSON.stringify of the record', function () {
     for (const r of recs) assert.equal(ndjsonLine(r), JSON.stringify(r) + '\n');
     // Escaping and nulls, which these captures do not reach.
-    const odd = { ...recs[0], service: ['a"b\\c'], tunnel_parents: ['C1', 'C2'], vlan: null, inner_vlan: 7, orig_l2_addr: null, tunnel_id: null, interim: true };
+    const odd = {
+      ...recs[0],
+      service: ['a"b\\c'],
+      tunnel_parents: ['C1', 'C2'],
+      vlan: null,
+      inner_vlan: 7,
+      orig_l2_addr: null,
+      tunnel_id: null,
+      interim: true,
+    };
     assert.equal(ndjsonLine(odd), JSON.stringify(odd) + '\n');
   });
 
@@ -48,7 +57,10 @@ describe('output formats', function () {
     assert.ok(recs.length > 300);
     const lines = (await render('ndjson', recs)).split('\n');
     assert.equal(lines.pop(), '');
-    assert.deepEqual(lines.map((l) => JSON.parse(l) as ConnRecord), recs);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l) as ConnRecord),
+      recs,
+    );
   });
 
   it('zeek TSV: header, unset duration and bytes for zero-duration connections, sets joined by commas', async function () {
@@ -73,13 +85,19 @@ describe('output formats', function () {
       assert.equal(get('tunnel_parents'), r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-');
       assert.equal(get('vlan'), r.vlan === null ? '-' : String(r.vlan));
     });
-    assert.ok(body.some((c) => c[fields.indexOf('tunnel_parents')] !== '-'), 'some records are inside tunnels');
+    assert.ok(
+      body.some((c) => c[fields.indexOf('tunnel_parents')] !== '-'),
+      'some records are inside tunnels',
+    );
     assert.equal(lines[lines.length - 2], '#close\t2026-01-15-10-00-00');
   });
 
   it('zeek-json uses dotted id names and omits unset fields, as Zeek does', async function () {
     const text = await render('zeek-json', recs);
-    const objs = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const objs = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(objs.length, recs.length);
     objs.forEach((o, i) => {
       assert.deepEqual(o, JSON.parse(JSON.stringify(toZeekJson(recs[i]))));

@@ -12,7 +12,10 @@ function decode(d: HpackDecoder, block: Buffer): Pair[] {
   return out;
 }
 const table = (d: HpackDecoder): Pair[] => d.table.entries().map((e) => [e.name, e.value]);
-const hpackError = (code: string) => (e: unknown): boolean => e instanceof HpackError && e.code === code;
+const hpackError =
+  (code: string) =>
+  (e: unknown): boolean =>
+    e instanceof HpackError && e.code === code;
 
 // RFC 7541 Appendix C: each step decoded by the same decoder, with the dynamic table (newest
 // first) and its size as the RFC prints them after that step.
@@ -24,25 +27,66 @@ interface Step {
   size: number;
 }
 
-const REQ1: Pair[] = [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com']];
+const REQ1: Pair[] = [
+  [':method', 'GET'],
+  [':scheme', 'http'],
+  [':path', '/'],
+  [':authority', 'www.example.com'],
+];
 const REQ2: Pair[] = [...REQ1, ['cache-control', 'no-cache']];
-const REQ3: Pair[] = [[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], [':authority', 'www.example.com'], ['custom-key', 'custom-value']];
+const REQ3: Pair[] = [
+  [':method', 'GET'],
+  [':scheme', 'https'],
+  [':path', '/index.html'],
+  [':authority', 'www.example.com'],
+  ['custom-key', 'custom-value'],
+];
 const REQ_TABLES: Pair[][] = [
   [[':authority', 'www.example.com']],
-  [['cache-control', 'no-cache'], [':authority', 'www.example.com']],
-  [['custom-key', 'custom-value'], ['cache-control', 'no-cache'], [':authority', 'www.example.com']],
+  [
+    ['cache-control', 'no-cache'],
+    [':authority', 'www.example.com'],
+  ],
+  [
+    ['custom-key', 'custom-value'],
+    ['cache-control', 'no-cache'],
+    [':authority', 'www.example.com'],
+  ],
 ];
-const RESP1: Pair[] = [[':status', '302'], ['cache-control', 'private'], ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'], ['location', 'https://www.example.com']];
+const RESP1: Pair[] = [
+  [':status', '302'],
+  ['cache-control', 'private'],
+  ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'],
+  ['location', 'https://www.example.com'],
+];
 const RESP2: Pair[] = [[':status', '307'], ...RESP1.slice(1)];
 const COOKIE = 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1';
 const RESP3: Pair[] = [
-  [':status', '200'], ['cache-control', 'private'], ['date', 'Mon, 21 Oct 2013 20:13:22 GMT'], ['location', 'https://www.example.com'],
-  ['content-encoding', 'gzip'], ['set-cookie', COOKIE],
+  [':status', '200'],
+  ['cache-control', 'private'],
+  ['date', 'Mon, 21 Oct 2013 20:13:22 GMT'],
+  ['location', 'https://www.example.com'],
+  ['content-encoding', 'gzip'],
+  ['set-cookie', COOKIE],
 ];
 const RESP_TABLES: Pair[][] = [
-  [['location', 'https://www.example.com'], ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'], ['cache-control', 'private'], [':status', '302']],
-  [[':status', '307'], ['location', 'https://www.example.com'], ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'], ['cache-control', 'private']],
-  [['set-cookie', COOKIE], ['content-encoding', 'gzip'], ['date', 'Mon, 21 Oct 2013 20:13:22 GMT']],
+  [
+    ['location', 'https://www.example.com'],
+    ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'],
+    ['cache-control', 'private'],
+    [':status', '302'],
+  ],
+  [
+    [':status', '307'],
+    ['location', 'https://www.example.com'],
+    ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'],
+    ['cache-control', 'private'],
+  ],
+  [
+    ['set-cookie', COOKIE],
+    ['content-encoding', 'gzip'],
+    ['date', 'Mon, 21 Oct 2013 20:13:22 GMT'],
+  ],
 ];
 
 const C3: Step[] = [
@@ -58,27 +102,38 @@ const C4: Step[] = [
 const C5: Step[] = [
   {
     id: 'C.5.1',
-    block: '4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
-    fields: RESP1, table: RESP_TABLES[0], size: 222,
+    block:
+      '4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+    fields: RESP1,
+    table: RESP_TABLES[0],
+    size: 222,
   },
   { id: 'C.5.2', block: '4803 3330 37c1 c0bf', fields: RESP2, table: RESP_TABLES[1], size: 222 },
   {
     id: 'C.5.3',
-    block: '88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31',
-    fields: RESP3, table: RESP_TABLES[2], size: 215,
+    block:
+      '88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31',
+    fields: RESP3,
+    table: RESP_TABLES[2],
+    size: 215,
   },
 ];
 const C6: Step[] = [
   {
     id: 'C.6.1',
     block: '4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3',
-    fields: RESP1, table: RESP_TABLES[0], size: 222,
+    fields: RESP1,
+    table: RESP_TABLES[0],
+    size: 222,
   },
   { id: 'C.6.2', block: '4883 640e ffc1 c0bf', fields: RESP2, table: RESP_TABLES[1], size: 222 },
   {
     id: 'C.6.3',
-    block: '88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07',
-    fields: RESP3, table: RESP_TABLES[2], size: 215,
+    block:
+      '88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07',
+    fields: RESP3,
+    table: RESP_TABLES[2],
+    size: 215,
   },
 ];
 
@@ -99,9 +154,28 @@ describe('protocols/hpack (RFC 7541)', () => {
     const { codes } = canonicalCode(HUFFMAN_LENGTHS);
     // Values printed in Appendix B, across every length range.
     const printed: [number, number][] = [
-      [0, 0x1ff8], [1, 0x7fffd8], [9, 0xffffea], [10, 0x3ffffffc], [22, 0x3ffffffe], [32, 0x14], [48, 0x0], [58, 0x5c], [60, 0x7ffc],
-      [92, 0x7fff0], [94, 0x3ffc], [97, 0x3], [122, 0x7b], [127, 0xffffffc], [128, 0xfffe6], [153, 0x1fffdc], [199, 0x1ffffec],
-      [203, 0x7ffffde], [220, 0xffffffd], [249, 0xffffffe], [255, 0x3ffffee], [256, 0x3fffffff],
+      [0, 0x1ff8],
+      [1, 0x7fffd8],
+      [9, 0xffffea],
+      [10, 0x3ffffffc],
+      [22, 0x3ffffffe],
+      [32, 0x14],
+      [48, 0x0],
+      [58, 0x5c],
+      [60, 0x7ffc],
+      [92, 0x7fff0],
+      [94, 0x3ffc],
+      [97, 0x3],
+      [122, 0x7b],
+      [127, 0xffffffc],
+      [128, 0xfffe6],
+      [153, 0x1fffdc],
+      [199, 0x1ffffec],
+      [203, 0x7ffffde],
+      [220, 0xffffffd],
+      [249, 0xffffffe],
+      [255, 0x3ffffee],
+      [256, 0x3fffffff],
     ];
     for (const [sym, code] of printed) assert.equal(codes[sym], code, `symbol ${sym}`);
     assert.equal(STATIC_TABLE.length, 61);

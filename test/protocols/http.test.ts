@@ -35,9 +35,37 @@ describe('protocols/http', () => {
     assert.equal(a.issues.length, 0);
     assert.equal(recs.length, 2);
     assert.deepEqual(
-      recs.map((r) => [r.trans_depth, r.method, r.host, r.uri, r.version, r.user_agent, r.referrer, r.request_body_len, r.response_body_len, r.status_code, r.status_msg, r.orig_content_type, r.resp_content_type]),
+      recs.map((r) => [
+        r.trans_depth,
+        r.method,
+        r.host,
+        r.uri,
+        r.version,
+        r.user_agent,
+        r.referrer,
+        r.request_body_len,
+        r.response_body_len,
+        r.status_code,
+        r.status_msg,
+        r.orig_content_type,
+        r.resp_content_type,
+      ]),
       [
-        [1, 'GET', 'orders.shop.svc.cluster.local', '/api/v1/orders?id=7', '1.1', 'Go-http-client/1.1', 'http://frontend/', 0, 23, 200, 'OK', null, 'application/json'],
+        [
+          1,
+          'GET',
+          'orders.shop.svc.cluster.local',
+          '/api/v1/orders?id=7',
+          '1.1',
+          'Go-http-client/1.1',
+          'http://frontend/',
+          0,
+          23,
+          200,
+          'OK',
+          null,
+          'application/json',
+        ],
         [2, 'POST', 'payments:8080', '/api/v1/pay', '1.1', null, null, 13, 11, 201, 'Created', 'application/json', 'text/plain'],
       ],
     );
@@ -53,7 +81,9 @@ describe('protocols/http', () => {
   });
 
   it('handles 100 Continue, HEAD, 304, read-until-close bodies and HTTP/1.0', () => {
-    const o = Buffer.from('PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabcHEAD /y HTTP/1.1\r\nHost: h\r\n\r\nGET /z HTTP/1.0\r\n\r\n');
+    const o = Buffer.from(
+      'PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabcHEAD /y HTTP/1.1\r\nHost: h\r\n\r\nGET /z HTTP/1.0\r\n\r\n',
+    );
     const r = Buffer.from(
       'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\nHTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>until close</html>',
     );
@@ -73,12 +103,18 @@ describe('protocols/http', () => {
       Buffer.from('GET /ws HTTP/1.1\r\nHost: chat\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n'),
       Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e]),
     ]);
-    const r = Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'), Buffer.from([0x81, 0x02, 0x68, 0x69])]);
+    const r = Buffer.concat([
+      Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'),
+      Buffer.from([0x81, 0x02, 0x68, 0x69]),
+    ]);
     const { recs, a } = run(o, r);
     assert.equal(a.issues.length, 0);
     assert.equal(recs.length, 1);
     assert.deepEqual([recs[0].status_code, recs[0].upgrade, recs[0].upgraded], [101, 'websocket', true]);
-    const h2c = run(Buffer.from('GET / HTTP/1.1\r\nHost: grpc\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'), Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00'));
+    const h2c = run(
+      Buffer.from('GET / HTTP/1.1\r\nHost: grpc\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n'),
+      Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00'),
+    );
     assert.deepEqual([h2c.recs[0].upgrade, h2c.recs[0].upgraded, h2c.a.issues.length], ['h2c', true, 0]);
   });
 
@@ -115,7 +151,19 @@ describe('protocols/http', () => {
       ['zeek/wikipedia.pcap', 'zeek/wikipedia.pcap.zeek.opt.basic.http.log'],
       ['zeek/http/get.pcap', 'zeek/http/get.pcap.zeek.core.tcp.reassembly-known-ports.http.log'],
     ];
-    const fields = ['trans_depth', 'method', 'host', 'uri', 'referrer', 'version', 'user_agent', 'request_body_len', 'response_body_len', 'status_code', 'status_msg'] as const;
+    const fields = [
+      'trans_depth',
+      'method',
+      'host',
+      'uri',
+      'referrer',
+      'version',
+      'user_agent',
+      'request_body_len',
+      'response_body_len',
+      'status_code',
+      'status_msg',
+    ] as const;
     for (const [pcap, log] of cases) {
       it(`${pcap}: ${fields.join(', ')}`, async function (this: Mocha.Context) {
         requireCorpus(this);
@@ -146,7 +194,9 @@ describe('protocols/http', () => {
           }
         }
         // eslint-disable-next-line no-console
-        console.log(`      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? '\n        ' + diffs.slice(0, 5).join('\n        ') : ''}`);
+        console.log(
+          `      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? '\n        ' + diffs.slice(0, 5).join('\n        ') : ''}`,
+        );
         assert.ok(n > 0 && ok / n >= 0.98, diffs.join('\n'));
       });
     }

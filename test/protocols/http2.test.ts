@@ -50,8 +50,13 @@ const grpcMessage = (payload: string): Buffer => {
 };
 
 const REQ: [string, string][] = [
-  [':method', 'POST'], [':scheme', 'http'], [':path', '/payments.v1.Ledger/Transfer'], [':authority', 'ledger.payments.svc.cluster.local:9090'],
-  ['content-type', 'application/grpc'], ['user-agent', 'grpc-go/1.62.0'], ['te', 'trailers'],
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':path', '/payments.v1.Ledger/Transfer'],
+  [':authority', 'ledger.payments.svc.cluster.local:9090'],
+  ['content-type', 'application/grpc'],
+  ['user-agent', 'grpc-go/1.62.0'],
+  ['te', 'trailers'],
 ];
 
 /** A gRPC call with trailers, split into the client's and the server's byte streams. */
@@ -60,7 +65,10 @@ function grpcCall(): { client: Buffer; server: Buffer } {
   const msg = grpcMessage('{"from":"a","to":"b","amount":42}');
   const client = Buffer.concat([
     H2_PREFACE,
-    settings([[3, 100], [4, 65535]]),
+    settings([
+      [3, 100],
+      [4, 65535],
+    ]),
     frame(8, 0, 0, Buffer.from([0, 0, 0xff, 0])), // WINDOW_UPDATE
     // Header block across HEADERS + CONTINUATION, with the PRIORITY flag.
     frame(1, 0x20, 1, Buffer.concat([Buffer.from([0, 0, 0, 0, 15]), req.subarray(0, 30)])),
@@ -69,11 +77,20 @@ function grpcCall(): { client: Buffer; server: Buffer } {
     frame(4, 0x1, 0, Buffer.alloc(0)), // SETTINGS ACK
   ]);
   // The server indexes its headers too; the second use of each header is an index (dynamic table).
-  const resp = block([[':status', '200'], ['content-type', 'application/grpc']]);
+  const resp = block([
+    [':status', '200'],
+    ['content-type', 'application/grpc'],
+  ]);
   const out = grpcMessage('{"ok":true}');
-  const trailers = block([['grpc-status', '0'], ['grpc-message', 'transfer%20accepted']]);
+  const trailers = block([
+    ['grpc-status', '0'],
+    ['grpc-message', 'transfer%20accepted'],
+  ]);
   const server = Buffer.concat([
-    settings([[1, 4096], [5, 16384]]),
+    settings([
+      [1, 4096],
+      [5, 16384],
+    ]),
     frame(4, 0x1, 0, Buffer.alloc(0)),
     frame(1, 0x4, 1, resp),
     // Padded DATA: 3 bytes of padding after the message.
@@ -85,11 +102,28 @@ function grpcCall(): { client: Buffer; server: Buffer } {
 }
 
 const EXPECTED_CALL: Http2LogRecord = {
-  kind: 'http2', ts: 1, stream_id: 1, method: 'POST', host: 'ledger.payments.svc.cluster.local:9090', uri: '/payments.v1.Ledger/Transfer',
-  scheme: 'http', referrer: null, user_agent: 'grpc-go/1.62.0', request_body_len: 5 + 33, response_body_len: 5 + 11,
-  status_code: 200, info_code: null, orig_content_type: 'application/grpc', resp_content_type: 'application/grpc',
-  grpc_service: 'payments.v1.Ledger', grpc_method: 'Transfer', grpc_status: 0, grpc_message: 'transfer accepted',
-  push: false, upgraded: false, reset: null,
+  kind: 'http2',
+  ts: 1,
+  stream_id: 1,
+  method: 'POST',
+  host: 'ledger.payments.svc.cluster.local:9090',
+  uri: '/payments.v1.Ledger/Transfer',
+  scheme: 'http',
+  referrer: null,
+  user_agent: 'grpc-go/1.62.0',
+  request_body_len: 5 + 33,
+  response_body_len: 5 + 11,
+  status_code: 200,
+  info_code: null,
+  orig_content_type: 'application/grpc',
+  resp_content_type: 'application/grpc',
+  grpc_service: 'payments.v1.Ledger',
+  grpc_method: 'Transfer',
+  grpc_status: 0,
+  grpc_message: 'transfer accepted',
+  push: false,
+  upgraded: false,
+  reset: null,
 };
 
 function run(client: Buffer, server: Buffer, cutsC: number[] = [], cutsS: number[] = [], max?: number): { a: Http2Analyzer; records: AnyAppRecord[] } {
@@ -127,8 +161,14 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
       // (newest first, from index 62). Each later request adds its :path literal in front, then
       // names the other three by index, each one further down per request.
       const k = (sid - 1) / 2;
-      const headers: [string, string][] = [[':method', 'GET'], [':path', `/item/${sid}`], [':authority', 'catalog:8080'], ['user-agent', 'curl/8.5']];
-      const b = k === 0 ? block(headers) : Buffer.concat([block([[':path', `/item/${sid}`]]), Buffer.from([0x80 | (65 + k), 0x80 | (63 + k), 0x80 | (62 + k)])]);
+      const headers: [string, string][] = [
+        [':method', 'GET'],
+        [':path', `/item/${sid}`],
+        [':authority', 'catalog:8080'],
+        ['user-agent', 'curl/8.5'],
+      ];
+      const b =
+        k === 0 ? block(headers) : Buffer.concat([block([[':path', `/item/${sid}`]]), Buffer.from([0x80 | (65 + k), 0x80 | (63 + k), 0x80 | (62 + k)])]);
       parts.push(frame(1, 0x5, sid, b));
       resp.push(frame(1, 0x4, sid, Buffer.from([0x88])), frame(0, 0x1, sid, Buffer.alloc(sid)));
     }
@@ -136,10 +176,16 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
     assert.equal(a.issues.length, 0, JSON.stringify(a.issues));
     const recs = records as Http2LogRecord[];
     assert.equal(recs.length, 50);
-    assert.deepEqual(recs.map((r) => r.stream_id), Array.from({ length: 50 }, (_, i) => 2 * i + 1));
+    assert.deepEqual(
+      recs.map((r) => r.stream_id),
+      Array.from({ length: 50 }, (_, i) => 2 * i + 1),
+    );
     assert.ok(recs.every((r, i) => r.uri === `/item/${2 * i + 1}` && r.status_code === 200 && r.response_body_len === 2 * i + 1));
     // The indexes resolved against the client's table: method, authority and user-agent of the first request.
-    assert.ok(recs.every((r) => r.method === 'GET' && r.host === 'catalog:8080' && r.user_agent === 'curl/8.5'), JSON.stringify(recs[1]));
+    assert.ok(
+      recs.every((r) => r.method === 'GET' && r.host === 'catalog:8080' && r.user_agent === 'curl/8.5'),
+      JSON.stringify(recs[1]),
+    );
   });
 
   it('reports protocol violations after confirmation and keeps going', () => {
@@ -153,7 +199,10 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
     ]);
     const { a, records } = run(Buffer.concat([client, bad]), server);
     assert.equal(a.state, 'confirmed');
-    assert.deepEqual(a.issues.map((i) => i.code), ['h2-stream-id', 'h2-frame-length', 'h2-continuation']);
+    assert.deepEqual(
+      a.issues.map((i) => i.code),
+      ['h2-stream-id', 'h2-frame-length', 'h2-continuation'],
+    );
     assert.equal(a.violations, 3);
     assert.deepEqual(plain(records)[0], EXPECTED_CALL);
   });
@@ -161,12 +210,18 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
   it('bounds header blocks and frames: a block beyond the buffer bound stops HPACK for that direction only', () => {
     const big = block(Array.from({ length: 40 }, (_, i): [string, string] => [`x-h${i}`, 'v'.repeat(100)]));
     const client = Buffer.concat([
-      H2_PREFACE, settings(),
-      frame(1, 0, 1, big.subarray(0, 2000)), frame(9, 0, 1, big.subarray(2000, 4000)), frame(9, 0x5, 1, big.subarray(4000)),
+      H2_PREFACE,
+      settings(),
+      frame(1, 0, 1, big.subarray(0, 2000)),
+      frame(9, 0, 1, big.subarray(2000, 4000)),
+      frame(9, 0x5, 1, big.subarray(4000)),
     ]);
     const server = Buffer.concat([settings(), frame(1, 0x4, 1, Buffer.from([0x88])), frame(0, 0x1, 1, Buffer.alloc(10))]);
     const { a, records } = run(client, server, [], [], 3000);
-    assert.deepEqual(a.issues.map((i) => i.code), ['h2-header-block-limit']);
+    assert.deepEqual(
+      a.issues.map((i) => i.code),
+      ['h2-header-block-limit'],
+    );
     const r = records[0] as Http2LogRecord;
     assert.equal(r.status_code, 200);
     assert.equal(r.response_body_len, 10);
@@ -202,12 +257,22 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
   it('takes over after an HTTP/1.1 Upgrade: h2c and its 101, with the frames in the 101 segment', () => {
     const recs: AnyAppRecord[] = [];
     const mux = new AnalyzerMux('tcp', (x) => recs.push(x));
-    const up = Buffer.from('GET /feed HTTP/1.1\r\nHost: feed:8080\r\nUser-Agent: curl/7.88.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n');
+    const up = Buffer.from(
+      'GET /feed HTTP/1.1\r\nHost: feed:8080\r\nUser-Agent: curl/7.88.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+    );
     mux.data(true, up, 0, up.length, 1);
     const resp = Buffer.concat([
       Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'),
       settings(),
-      frame(1, 0x4, 1, block([[':status', '200'], ['content-type', 'text/event-stream']])),
+      frame(
+        1,
+        0x4,
+        1,
+        block([
+          [':status', '200'],
+          ['content-type', 'text/event-stream'],
+        ]),
+      ),
     ]);
     mux.data(false, resp, 0, resp.length, 2);
     const client = Buffer.concat([H2_PREFACE, settings(), frame(4, 1, 0, Buffer.alloc(0))]);
@@ -224,24 +289,58 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
     assert.deepEqual(
       { ...plain(h2[0]), ts: 0 },
       {
-        kind: 'http2', ts: 0, stream_id: 1, method: 'GET', host: 'feed:8080', uri: '/feed', scheme: 'http', referrer: null, user_agent: 'curl/7.88.1',
-        request_body_len: 0, response_body_len: 77, status_code: 200, info_code: null, orig_content_type: null, resp_content_type: 'text/event-stream',
-        grpc_service: null, grpc_method: null, grpc_status: null, grpc_message: null, push: false, upgraded: true, reset: null,
+        kind: 'http2',
+        ts: 0,
+        stream_id: 1,
+        method: 'GET',
+        host: 'feed:8080',
+        uri: '/feed',
+        scheme: 'http',
+        referrer: null,
+        user_agent: 'curl/7.88.1',
+        request_body_len: 0,
+        response_body_len: 77,
+        status_code: 200,
+        info_code: null,
+        orig_content_type: null,
+        resp_content_type: 'text/event-stream',
+        grpc_service: null,
+        grpc_method: null,
+        grpc_status: null,
+        grpc_message: null,
+        push: false,
+        upgraded: true,
+        reset: null,
       },
     );
   });
 
   it('ends a stream at RST_STREAM with its error code, and logs open streams at the end', () => {
     const client = Buffer.concat([
-      H2_PREFACE, settings(),
-      frame(1, 0x5, 1, block([[':method', 'GET'], [':path', '/slow']])),
+      H2_PREFACE,
+      settings(),
+      frame(
+        1,
+        0x5,
+        1,
+        block([
+          [':method', 'GET'],
+          [':path', '/slow'],
+        ]),
+      ),
       frame(3, 0, 1, Buffer.from([0, 0, 0, 8])),
       frame(1, 0x5, 3, Buffer.from([0xbf, 0xbe])), // both from the dynamic table: method (63), path (62)
     ]);
     const { a, records } = run(client, settings());
     assert.deepEqual(a.issues, []);
     const recs = records as Http2LogRecord[];
-    assert.deepEqual(recs.map((r) => [r.stream_id, r.method, r.uri, r.reset, r.status_code]), [[1, 'GET', '/slow', 'CANCEL', null], [3, 'GET', '/slow', null, null]]);
+    assert.deepEqual(
+      recs.map((r) => [r.stream_id, r.method, r.uri, r.reset, r.status_code]),
+      [
+        [1, 'GET', '/slow', 'CANCEL', null],
+        [3, 'GET', '/slow', null, null],
+      ],
+    );
   });
 });
 
@@ -249,10 +348,30 @@ describe('protocols/http2 (RFC 9113, gRPC)', () => {
 
 interface Expected {
   prior: {
-    stream_id: number; method: string; path: string; authority: string; scheme: string; user_agent: string | null; content_type: string | null;
-    request_body_len: number; status: number; resp_content_type: string; response_body_len: number; grpc_status?: number; grpc_message?: string;
+    stream_id: number;
+    method: string;
+    path: string;
+    authority: string;
+    scheme: string;
+    user_agent: string | null;
+    content_type: string | null;
+    request_body_len: number;
+    status: number;
+    resp_content_type: string;
+    response_body_len: number;
+    grpc_status?: number;
+    grpc_message?: string;
   }[];
-  upgrade: { method: string; uri: string; host: string; user_agent: string; upgrade: string; status: number; resp_content_type: string; response_body_len: number };
+  upgrade: {
+    method: string;
+    uri: string;
+    host: string;
+    user_agent: string;
+    upgrade: string;
+    status: number;
+    resp_content_type: string;
+    response_body_len: number;
+  };
 }
 
 describe('protocols/http2 on a real capture (samples/h2/h2c.pcap)', () => {
@@ -282,8 +401,38 @@ describe('protocols/http2 on a real capture (samples/h2/h2c.pcap)', () => {
       const grpc = e.content_type?.startsWith('application/grpc') === true;
       const [svc, meth] = grpc ? e.path.slice(1).split('/') : [null, null];
       assert.deepEqual(
-        [r.method, r.uri, r.host, r.scheme, r.user_agent, r.orig_content_type, r.request_body_len, r.status_code, r.resp_content_type, r.response_body_len, r.grpc_service, r.grpc_method, r.grpc_status, r.grpc_message],
-        [e.method, e.path, e.authority, e.scheme, e.user_agent, e.content_type, e.request_body_len, e.status, e.resp_content_type, e.response_body_len, svc, meth, e.grpc_status ?? null, e.grpc_message ?? null],
+        [
+          r.method,
+          r.uri,
+          r.host,
+          r.scheme,
+          r.user_agent,
+          r.orig_content_type,
+          r.request_body_len,
+          r.status_code,
+          r.resp_content_type,
+          r.response_body_len,
+          r.grpc_service,
+          r.grpc_method,
+          r.grpc_status,
+          r.grpc_message,
+        ],
+        [
+          e.method,
+          e.path,
+          e.authority,
+          e.scheme,
+          e.user_agent,
+          e.content_type,
+          e.request_body_len,
+          e.status,
+          e.resp_content_type,
+          e.response_body_len,
+          svc,
+          meth,
+          e.grpc_status ?? null,
+          e.grpc_message ?? null,
+        ],
         `stream ${e.stream_id}`,
       );
     }
@@ -298,7 +447,17 @@ describe('protocols/http2 on a real capture (samples/h2/h2c.pcap)', () => {
     const h2 = recs.filter((r): r is AppRecordOut & Http2LogRecord => r.kind === 'http2' && r.conn.resp_p === 8081);
     assert.equal(h2.length, 1);
     assert.deepEqual(
-      [h2[0].stream_id, h2[0].upgraded, h2[0].method, h2[0].uri, h2[0].host, h2[0].user_agent, h2[0].status_code, h2[0].resp_content_type, h2[0].response_body_len],
+      [
+        h2[0].stream_id,
+        h2[0].upgraded,
+        h2[0].method,
+        h2[0].uri,
+        h2[0].host,
+        h2[0].user_agent,
+        h2[0].status_code,
+        h2[0].resp_content_type,
+        h2[0].response_body_len,
+      ],
       [1, true, u.method, u.uri, u.host, u.user_agent, u.status, u.resp_content_type, u.response_body_len],
     );
   });
@@ -319,7 +478,10 @@ describe('protocols/http2 on a real capture (samples/h2/h2c.pcap)', () => {
     await logs.close();
     const lines = text.join('').split('\n');
     assert.ok(lines.includes('#path\thttp2'));
-    const fields = lines.find((l) => l.startsWith('#fields'))!.split('\t').slice(1);
+    const fields = lines
+      .find((l) => l.startsWith('#fields'))!
+      .split('\t')
+      .slice(1);
     const rows = lines.filter((l) => l !== '' && !l.startsWith('#')).map((l) => Object.fromEntries(l.split('\t').map((v, i) => [fields[i], v])));
     assert.equal(rows.length, expected.prior.length + 1);
     const ok = rows.find((r) => r.grpc_method === 'SayHello')!;

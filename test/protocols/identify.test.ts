@@ -29,7 +29,16 @@ function mysqlPacket(seq: number, payload: Buffer): Buffer {
 }
 const mysqlGreeting = mysqlPacket(
   0,
-  Buffer.concat([Buffer.from([10]), Buffer.from('8.0.36\0'), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8, 0x41), Buffer.from([0, 0xff, 0xf7, 0x21, 2, 0, 0xff, 0xdf, 21]), Buffer.alloc(10), Buffer.alloc(12, 0x42), Buffer.from('\0caching_sha2_password\0')]),
+  Buffer.concat([
+    Buffer.from([10]),
+    Buffer.from('8.0.36\0'),
+    Buffer.from([1, 0, 0, 0]),
+    Buffer.alloc(8, 0x41),
+    Buffer.from([0, 0xff, 0xf7, 0x21, 2, 0, 0xff, 0xdf, 21]),
+    Buffer.alloc(10),
+    Buffer.alloc(12, 0x42),
+    Buffer.from('\0caching_sha2_password\0'),
+  ]),
 );
 function mysqlLogin(user: string): Buffer {
   const p = Buffer.alloc(32);
@@ -139,7 +148,25 @@ const CASES: Case[] = [
   {
     name: 'mongodb',
     make: (o) => new MongoAnalyzer(o),
-    orig: Buffer.concat([mongoOpMsg(1, 0, bsonDoc([['hello', 1], ['$db', 'admin']])), mongoOpMsg(2, 0, bsonDoc([['find', 'orders'], ['limit', 5], ['$db', 'shop']]))]),
+    orig: Buffer.concat([
+      mongoOpMsg(
+        1,
+        0,
+        bsonDoc([
+          ['hello', 1],
+          ['$db', 'admin'],
+        ]),
+      ),
+      mongoOpMsg(
+        2,
+        0,
+        bsonDoc([
+          ['find', 'orders'],
+          ['limit', 5],
+          ['$db', 'shop'],
+        ]),
+      ),
+    ]),
     resp: mongoOpMsg(100, 1, bsonDoc([['ok', 1]])),
     expect: { kind: 'app', protocol: 'mongodb', database: 'admin', commands: ['hello', 'find'] },
   },
@@ -174,7 +201,15 @@ describe('protocols/ssh and datastore identification', () => {
       // Detection among all candidates.
       const recs: AnyAppRecord[] = [];
       const m = new AnalyzerMux('tcp', (r) => recs.push(r), { onIdentify: (r) => recs.push(r) });
-      const order: [boolean, Buffer][] = serverFirst.has(k.name) ? [[false, k.resp], [true, k.orig]] : [[true, k.orig], [false, k.resp]];
+      const order: [boolean, Buffer][] = serverFirst.has(k.name)
+        ? [
+            [false, k.resp],
+            [true, k.orig],
+          ]
+        : [
+            [true, k.orig],
+            [false, k.resp],
+          ];
       for (const [o, b] of order) m.data(o, b, 0, b.length, 1);
       m.end(2);
       assert.deepEqual(m.services, [k.name.replace('-ssl', '')]);
@@ -199,11 +234,26 @@ describe('protocols/ssh and datastore identification', () => {
     requireCorpus(this);
     // Oracle: tshark 4.0.17 `-Y ssh.protocol -T fields -e tcp.srcport -e ssh.protocol` on this capture (20 banners).
     const expected = [
-      '51880 SSH-2.0-OpenSSH_5.9', '57189 SSH-2.0-OpenSSH_6.2', '57191 SSH-1.5-OpenSSH_6.2', '56594 SSH-1.5-OpenSSH_5.3',
-      '56821 SSH-1.5-OpenSSH_6.2', '56837 SSH-1.5-OpenSSH_6.2', '56845 SSH-1.5-OpenSSH_6.2', '56875 SSH-1.5-OpenSSH_6.2',
-      '56878 SSH-1.5-OpenSSH_6.2', '56940 SSH-1.5-OpenSSH_6.2', '57831 SSH-1.5-OpenSSH_6.2', '59246 SSH-2.0-OpenSSH_6.2',
-      '41164 SSH-2.0-OpenSSH_6.6p1-hpn14v4', '33910 SSH-2.0-OpenSSH_6.6p1-hpn14v4', '41268 SSH-2.0-OpenSSH_6.6',
-      '52294 SSH-2.0-OpenSSH_6.7', '51489 SSH-2.0-OpenSSH_6.7', '58641 SSH-2.0-OpenSSH_6.7', '58646 SSH-2.0-OpenSSH_6.7', '58649 SSH-2.0-OpenSSH_6.7',
+      '51880 SSH-2.0-OpenSSH_5.9',
+      '57189 SSH-2.0-OpenSSH_6.2',
+      '57191 SSH-1.5-OpenSSH_6.2',
+      '56594 SSH-1.5-OpenSSH_5.3',
+      '56821 SSH-1.5-OpenSSH_6.2',
+      '56837 SSH-1.5-OpenSSH_6.2',
+      '56845 SSH-1.5-OpenSSH_6.2',
+      '56875 SSH-1.5-OpenSSH_6.2',
+      '56878 SSH-1.5-OpenSSH_6.2',
+      '56940 SSH-1.5-OpenSSH_6.2',
+      '57831 SSH-1.5-OpenSSH_6.2',
+      '59246 SSH-2.0-OpenSSH_6.2',
+      '41164 SSH-2.0-OpenSSH_6.6p1-hpn14v4',
+      '33910 SSH-2.0-OpenSSH_6.6p1-hpn14v4',
+      '41268 SSH-2.0-OpenSSH_6.6',
+      '52294 SSH-2.0-OpenSSH_6.7',
+      '51489 SSH-2.0-OpenSSH_6.7',
+      '58641 SSH-2.0-OpenSSH_6.7',
+      '58646 SSH-2.0-OpenSSH_6.7',
+      '58649 SSH-2.0-OpenSSH_6.7',
     ];
     const flows = await readFlows(corpusPath('zeek/ssh/ssh.client-side-half-duplex.pcap'));
     const got: string[] = [];

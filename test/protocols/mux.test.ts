@@ -48,7 +48,10 @@ describe('protocols/mux (dynamic service detection)', () => {
       q[2] = Math.floor(r() * 256);
       q[3] = Math.floor(r() * 256);
       const framed = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
-      for (const [transport, b] of [['udp', q], ['tcp', framed]] as const) {
+      for (const [transport, b] of [
+        ['udp', q],
+        ['tcp', framed],
+      ] as const) {
         if (dns.accepts!(true, b, 0, b.length)) continue;
         refused++;
         const a = new DnsAnalyzer(collector(transport).opts);
@@ -69,7 +72,10 @@ describe('protocols/mux (dynamic service detection)', () => {
     dnsConn.datagram(true, q, 0, q.length, 1);
     dnsConn.end(2);
     assert.deepEqual(dnsConn.services(), ['dns']);
-    assert.deepEqual(recs.map((r) => [r.kind, r.uid, r.conn.resp_p]), [['dns', 'Cdns', 53]]);
+    assert.deepEqual(
+      recs.map((r) => [r.kind, r.uid, r.conn.resp_p]),
+      [['dns', 'Cdns', 53]],
+    );
     // Nothing takes the first datagram: the connection is not analysed any further.
     const other = make(info('Cother'))!;
     other.datagram(true, statsd, 0, statsd.length, 1);
@@ -105,7 +111,10 @@ describe('protocols/mux (dynamic service detection)', () => {
     assert.ok(m.done);
     // Candidates whose cheap pre-filter refused the first bytes were never built; the others left a reason.
     assert.ok(m.issues.length >= 1);
-    assert.ok(m.issues.every((i) => i.kind === 'failure'), JSON.stringify(m.issues));
+    assert.ok(
+      m.issues.every((i) => i.kind === 'failure'),
+      JSON.stringify(m.issues),
+    );
     assert.ok(m.issues.some((i) => i.analyzer === 'dns' && i.code === 'dns-tcp-length'));
   });
 

@@ -87,7 +87,10 @@ describe('protocols/tls', () => {
       { isOrig: true, data: app, ts: 3 },
     ]);
     const r = whole.rec!;
-    assert.deepEqual([r.version, r.cipher, r.server_name, r.established, r.ja4], ['TLSv13', 'TLS_AES_128_GCM_SHA256', 'tls.browserleaks.com', true, 't13d1516h2_8daaf6152771_d8a2da3f94cd']);
+    assert.deepEqual(
+      [r.version, r.cipher, r.server_name, r.established, r.ja4],
+      ['TLSv13', 'TLS_AES_128_GCM_SHA256', 'tls.browserleaks.com', true, 't13d1516h2_8daaf6152771_d8a2da3f94cd'],
+    );
     assert.equal(r.ja3s_string, '771,4865,43-51');
     for (const [data, isOrig] of [
       [c, true],

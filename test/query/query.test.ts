@@ -1,5 +1,17 @@
 import * as assert from 'node:assert/strict';
-import { parseQuery, QueryError, toElasticsearch, toSql, parseCidr, ipKey, formatKey, instantFromSeconds, formatInstant, instantSeconds, suggestField } from '../../src/query';
+import {
+  parseQuery,
+  QueryError,
+  toElasticsearch,
+  toSql,
+  parseCidr,
+  ipKey,
+  formatKey,
+  instantFromSeconds,
+  formatInstant,
+  instantSeconds,
+  suggestField,
+} from '../../src/query';
 import { appSpec } from '../../src/store/app-records';
 
 const NOW = new Date('2026-01-15T12:00:00Z');
@@ -7,12 +19,15 @@ const es = (q: string): unknown => toElasticsearch(parseQuery(q, { now: NOW }));
 const sql = (q: string): { sql: string; params: unknown[] } => toSql(parseQuery(q, { now: NOW }));
 
 function fails(q: string, position: number, re: RegExp): void {
-  assert.throws(() => parseQuery(q, { now: NOW }), (e: unknown) => {
-    assert.ok(e instanceof QueryError, `not a QueryError: ${String(e)}`);
-    assert.equal(e.position, position, `position for ${JSON.stringify(q)}: ${e.message}`);
-    assert.match(e.message, re);
-    return true;
-  });
+  assert.throws(
+    () => parseQuery(q, { now: NOW }),
+    (e: unknown) => {
+      assert.ok(e instanceof QueryError, `not a QueryError: ${String(e)}`);
+      assert.equal(e.position, position, `position for ${JSON.stringify(q)}: ${e.message}`);
+      assert.match(e.message, re);
+      return true;
+    },
+  );
 }
 
 describe('query language: parse and compile', () => {
@@ -59,13 +74,31 @@ describe('query language: parse and compile', () => {
     const d = es(q) as { bool: { filter: unknown[] } };
     assert.equal(d.bool.filter.length, 3);
     assert.deepEqual(d.bool.filter[2], {
-      bool: { must_not: [{ bool: { should: [{ term: { 'eastwatch.source.namespace': 'kube-system' } }, { term: { 'eastwatch.destination.namespace': 'kube-system' } }], minimum_should_match: 1 } }] },
+      bool: {
+        must_not: [
+          {
+            bool: {
+              should: [{ term: { 'eastwatch.source.namespace': 'kube-system' } }, { term: { 'eastwatch.destination.namespace': 'kube-system' } }],
+              minimum_should_match: 1,
+            },
+          },
+        ],
+      },
     });
     // and binds tighter than or
     assert.deepEqual(sql('proto: tcp or proto: udp and dport: 53'), { sql: '(transport = ? OR (transport = ? AND dst_port = ?))', params: ['tcp', 'udp', 53] });
-    assert.deepEqual(sql('(proto: tcp or proto: udp) and dport: 53'), { sql: '((transport = ? OR transport = ?) AND dst_port = ?)', params: ['tcp', 'udp', 53] });
-    assert.deepEqual(sql('proto: tcp && !state: SF || dport != 53'), { sql: '((transport = ? AND NOT IFNULL(state = ?, 0)) OR NOT IFNULL(dst_port = ?, 0))', params: ['tcp', 'SF', 53] });
-    assert.deepEqual(sql('NOT state:SF AND Proto:tcp'.replace('Proto', 'proto')), { sql: '(NOT IFNULL(state = ?, 0) AND transport = ?)', params: ['SF', 'tcp'] });
+    assert.deepEqual(sql('(proto: tcp or proto: udp) and dport: 53'), {
+      sql: '((transport = ? OR transport = ?) AND dst_port = ?)',
+      params: ['tcp', 'udp', 53],
+    });
+    assert.deepEqual(sql('proto: tcp && !state: SF || dport != 53'), {
+      sql: '((transport = ? AND NOT IFNULL(state = ?, 0)) OR NOT IFNULL(dst_port = ?, 0))',
+      params: ['tcp', 'SF', 53],
+    });
+    assert.deepEqual(sql('NOT state:SF AND Proto:tcp'.replace('Proto', 'proto')), {
+      sql: '(NOT IFNULL(state = ?, 0) AND transport = ?)',
+      params: ['SF', 'tcp'],
+    });
   });
 
   it('comparisons on numbers and times (absolute and relative)', () => {
@@ -82,7 +115,10 @@ describe('query language: parse and compile', () => {
   it('wildcards on keyword fields, escapes, quoted strings are literal', () => {
     assert.deepEqual(es('history: Sh*'), { wildcard: { 'zeek.connection.history': { value: 'Sh*' } } });
     assert.deepEqual(es('pod: api-?-x*'), {
-      bool: { should: [{ wildcard: { 'eastwatch.source.pod': { value: 'api-?-x*' } } }, { wildcard: { 'eastwatch.destination.pod': { value: 'api-?-x*' } } }], minimum_should_match: 1 },
+      bool: {
+        should: [{ wildcard: { 'eastwatch.source.pod': { value: 'api-?-x*' } } }, { wildcard: { 'eastwatch.destination.pod': { value: 'api-?-x*' } } }],
+        minimum_should_match: 1,
+      },
     });
     assert.deepEqual(es('service: "a*b"'), { term: { 'network.protocol': 'a*b' } });
     assert.deepEqual(es('history: a\\*b*'), { wildcard: { 'zeek.connection.history': { value: 'a\\*b*' } } });
@@ -96,7 +132,13 @@ describe('query language: parse and compile', () => {
     assert.deepEqual(es('network.vlan.id: *'), { exists: { field: 'network.vlan.id' } });
     assert.deepEqual(sql('vlan: *'), { sql: '(vlan IS NOT NULL)', params: [] });
     assert.deepEqual(sql('service: *'), { sql: 'json_array_length(service) > 0', params: [] });
-    assert.deepEqual(sql('not workload:*'), { sql: 'NOT IFNULL((src_workload IS NOT NULL) OR (dst_workload IS NOT NULL), 0)'.replace('(src_workload IS NOT NULL) OR (dst_workload IS NOT NULL)', '((src_workload IS NOT NULL) OR (dst_workload IS NOT NULL))'), params: [] });
+    assert.deepEqual(sql('not workload:*'), {
+      sql: 'NOT IFNULL((src_workload IS NOT NULL) OR (dst_workload IS NOT NULL), 0)'.replace(
+        '(src_workload IS NOT NULL) OR (dst_workload IS NOT NULL)',
+        '((src_workload IS NOT NULL) OR (dst_workload IS NOT NULL))',
+      ),
+      params: [],
+    });
   });
 
   it('never puts a value into SQL text', () => {
@@ -146,7 +188,10 @@ describe('query language: parse and compile', () => {
       fails('dport: 99999999999999999999', 7, /out of range/);
     });
     it('pointer() shows a caret under the fault', () => {
-      try { parseQuery('proto: tcp and dprt: 80'); assert.fail('no error'); } catch (e) {
+      try {
+        parseQuery('proto: tcp and dprt: 80');
+        assert.fail('no error');
+      } catch (e) {
         assert.ok(e instanceof QueryError);
         assert.equal(e.pointer().split('\n')[1], `${' '.repeat(15)}^ ${e.message}`);
       }
@@ -184,20 +229,33 @@ describe('query language: a field registry per record type', () => {
     const q = parseQuery('dns.question.name: *.svc.cluster.local and qtype: AAAA and ip: 10.244.1.10', { fields: dns });
     assert.equal(q.kind, 'and');
     const es = toElasticsearch(q);
-    assert.deepEqual(es, { bool: { filter: [
-      { wildcard: { 'dns.question.name': { value: '*.svc.cluster.local' } } },
-      { term: { 'dns.question.type': 'AAAA' } },
-      { bool: { should: [{ term: { 'source.ip': '10.244.1.10' } }, { term: { 'destination.ip': '10.244.1.10' } }], minimum_should_match: 1 } },
-    ] } });
+    assert.deepEqual(es, {
+      bool: {
+        filter: [
+          { wildcard: { 'dns.question.name': { value: '*.svc.cluster.local' } } },
+          { term: { 'dns.question.type': 'AAAA' } },
+          { bool: { should: [{ term: { 'source.ip': '10.244.1.10' } }, { term: { 'destination.ip': '10.244.1.10' } }], minimum_should_match: 1 } },
+        ],
+      },
+    });
     const sql = toSql(q);
     assert.equal(sql.sql, '(dns_question_name GLOB ? AND dns_question_type = ? AND (src_key = ? OR dst_key = ?))');
     assert.equal(sql.params[0], '*.svc.cluster.local');
-    assert.deepEqual(toSql(parseQuery('status >= 500 and uid: Cabc', { fields: http })), { sql: '(http_response_status_code >= ? AND uid = ?)', params: [500, 'Cabc'] });
+    assert.deepEqual(toSql(parseQuery('status >= 500 and uid: Cabc', { fields: http })), {
+      sql: '(http_response_status_code >= ? AND uid = ?)',
+      params: [500, 'Cabc'],
+    });
   });
 
   it('a field of another record type is unknown, with a suggestion from the right registry', () => {
-    assert.throws(() => parseQuery('zeek.connection.state: SF', { fields: dns }), (e: unknown) => e instanceof QueryError && /unknown field 'zeek\.connection\.state'/.test(e.message));
-    assert.throws(() => parseQuery('url.domian: x', { fields: http }), (e: unknown) => e instanceof QueryError && /did you mean 'url\.domain'/.test(e.message) && e.position === 0);
+    assert.throws(
+      () => parseQuery('zeek.connection.state: SF', { fields: dns }),
+      (e: unknown) => e instanceof QueryError && /unknown field 'zeek\.connection\.state'/.test(e.message),
+    );
+    assert.throws(
+      () => parseQuery('url.domian: x', { fields: http }),
+      (e: unknown) => e instanceof QueryError && /did you mean 'url\.domain'/.test(e.message) && e.position === 0,
+    );
     // The connection registry stays the default.
     assert.throws(() => parseQuery('dns.question.name: x'), QueryError);
   });

@@ -9,20 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SAMPLES, generateSamples, type SampleResult } from '../../samples/generate';
-import {
-  DnsType,
-  Flags,
-  Proto,
-  dnsMessage,
-  ethernet,
-  icmpEcho,
-  ip,
-  ipv4,
-  tcp,
-  tcpOptions,
-  udp,
-  vxlan,
-} from '../../samples/lib/packet-builder';
+import { DnsType, Flags, Proto, dnsMessage, ethernet, icmpEcho, ip, ipv4, tcp, tcpOptions, udp, vxlan } from '../../samples/lib/packet-builder';
 import { PcapWriter, encodePcap } from '../../samples/lib/pcap-writer';
 import { Rng, ethernetFramer, mergeByTime, tcpSession } from '../../samples/lib/session';
 
@@ -141,7 +128,8 @@ function verifyFrame(f: Buffer, st: WalkStats, where: string): void {
 function readPcap(buf: Buffer): { frames: Buffer[]; ts: number[] } {
   assert.equal(buf.readUInt32LE(0), 0xa1b2c3d4, 'little-endian microsecond pcap');
   assert.equal(buf.readUInt32LE(20), 1, 'LINKTYPE_ETHERNET');
-  const frames: Buffer[] = [], ts: number[] = [];
+  const frames: Buffer[] = [],
+    ts: number[] = [];
   let off = 24;
   while (off < buf.length) {
     assert.ok(off + 16 <= buf.length, 'truncated record header');
@@ -175,7 +163,10 @@ describe('samples', function () {
   });
 
   it('regenerates byte-identical captures and expectation files', function () {
-    assert.deepEqual(results.map((r) => r.name), [...SAMPLES]);
+    assert.deepEqual(
+      results.map((r) => r.name),
+      [...SAMPLES],
+    );
     for (const n of SAMPLES) {
       for (const ext of ['.pcap', '.conn.json']) {
         const committed = path.join(SAMPLES_DIR, n + ext);
@@ -272,13 +263,34 @@ describe('packet builder', function () {
     assert.equal(f.readUInt16BE(14) & 0x0fff, 123);
     const st = emptyStats();
     verifyFrame(f, st, 'icmp');
-    verifyFrame(ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' }, 0x0800, ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }, Proto.UDP, udp('10.0.0.1', '10.0.0.2', 1, 2, Buffer.from('odd')))), st, 'udp');
+    verifyFrame(
+      ethernet(
+        { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
+        0x0800,
+        ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }, Proto.UDP, udp('10.0.0.1', '10.0.0.2', 1, 2, Buffer.from('odd'))),
+      ),
+      st,
+      'udp',
+    );
     assert.deepEqual([st.icmp, st.udp], [1, 1]);
   });
 
   it('VXLAN: 8-byte header with the I flag and VNI, inner frame intact', function () {
-    const inner = ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' }, 0x0800, ipv4({ src: '10.244.1.2', dst: '10.244.2.3' }, Proto.UDP, udp('10.244.1.2', '10.244.2.3', 5000, 53, Buffer.from('x'))));
-    const f = vxlan({ outerEth: { src: '52:54:00:00:00:11', dst: '52:54:00:00:00:12' }, outerIp: { src: '192.168.10.11', dst: '192.168.10.12', df: false }, sport: 40000, dport: 8472, vni: 0x123456 }, inner);
+    const inner = ethernet(
+      { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
+      0x0800,
+      ipv4({ src: '10.244.1.2', dst: '10.244.2.3' }, Proto.UDP, udp('10.244.1.2', '10.244.2.3', 5000, 53, Buffer.from('x'))),
+    );
+    const f = vxlan(
+      {
+        outerEth: { src: '52:54:00:00:00:11', dst: '52:54:00:00:00:12' },
+        outerIp: { src: '192.168.10.11', dst: '192.168.10.12', df: false },
+        sport: 40000,
+        dport: 8472,
+        vni: 0x123456,
+      },
+      inner,
+    );
     assert.equal(f.readUInt16BE(14 + 20 + 2), 8472);
     assert.deepEqual([...f.subarray(42, 50)], [0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
     assert.ok(f.subarray(50).equals(inner));
@@ -323,7 +335,20 @@ describe('packet builder', function () {
     const client = { mac: '0a:58:0a:f4:01:0a', ip: '10.244.1.10', port: 40000 };
     const server = { mac: '0a:58:0a:f4:01:01', ip: '10.96.12.34', port: 8080 };
     const big = Buffer.alloc(5000, 0x61);
-    const pkts = [...tcpSession({ client, server, startUs: 1e15, rttUs: 500, rng, framer: ethernetFramer(client.mac, server.mac), messages: [{ from: 'client', data: Buffer.from('GET / HTTP/1.1\r\n\r\n') }, { from: 'server', data: big }] })];
+    const pkts = [
+      ...tcpSession({
+        client,
+        server,
+        startUs: 1e15,
+        rttUs: 500,
+        rng,
+        framer: ethernetFramer(client.mac, server.mac),
+        messages: [
+          { from: 'client', data: Buffer.from('GET / HTTP/1.1\r\n\r\n') },
+          { from: 'server', data: big },
+        ],
+      }),
+    ];
     const tcpOf = (f: Buffer) => f.subarray(14 + 20);
     const flags = pkts.map((p) => tcpOf(p.data)[13]);
     assert.equal(flags[0], Flags.SYN);
@@ -332,10 +357,12 @@ describe('packet builder', function () {
     assert.equal(flags[flags.length - 3], Flags.FIN | Flags.ACK);
     assert.equal(flags[flags.length - 2], Flags.FIN | Flags.ACK);
     assert.equal(flags[flags.length - 1], Flags.ACK);
-    const isnC = tcpOf(pkts[0].data).readUInt32BE(4), isnS = tcpOf(pkts[1].data).readUInt32BE(4);
+    const isnC = tcpOf(pkts[0].data).readUInt32BE(4),
+      isnS = tcpOf(pkts[1].data).readUInt32BE(4);
     assert.equal(tcpOf(pkts[1].data).readUInt32BE(8), (isnC + 1) >>> 0);
     // Server payload bytes are contiguous: each segment starts where the previous one ended.
-    let next = (isnS + 1) >>> 0, got = 0;
+    let next = (isnS + 1) >>> 0,
+      got = 0;
     for (const p of pkts) {
       const t = tcpOf(p.data);
       if (t.readUInt16BE(0) !== 8080) continue;
@@ -354,7 +381,10 @@ describe('packet builder', function () {
   });
 
   it('mergeByTime interleaves conversations in time order', function () {
-    const mk = (start: number, n: number, step: number) => ({ startUs: start, packets: Array.from({ length: n }, (_, i) => ({ tsUs: start + i * step, data: Buffer.from([start]) }))[Symbol.iterator]() });
+    const mk = (start: number, n: number, step: number) => ({
+      startUs: start,
+      packets: Array.from({ length: n }, (_, i) => ({ tsUs: start + i * step, data: Buffer.from([start]) }))[Symbol.iterator](),
+    });
     const out = [...mergeByTime([mk(1, 3, 10), mk(5, 3, 2), mk(30, 1, 1)][Symbol.iterator]())].map((p) => p.tsUs);
     assert.deepEqual(out, [1, 5, 7, 9, 11, 21, 30]);
   });
@@ -394,7 +424,7 @@ describe('pcap writer', function () {
     assert.equal(frames.length, n);
     assert.equal(frames[12_345].length, 60 + (12_345 % 40));
     assert.equal(frames[12_345][0], 12_345 & 0xff);
-    assert.equal(ts[1001], (1768471201 * 1e6) + 1000);
+    assert.equal(ts[1001], 1768471201 * 1e6 + 1000);
   });
 
   it('nanosecond files use magic a1b23c4d and nanosecond fractions', function () {

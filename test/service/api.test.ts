@@ -19,7 +19,16 @@ async function packetsOf(bytes: Buffer): Promise<number[]> {
   return ts;
 }
 
-interface Expected { uid: string; ts: number; orig_h: string; orig_p: number; resp_h: string; resp_p: number; proto: string; conn_state: string }
+interface Expected {
+  uid: string;
+  ts: number;
+  orig_h: string;
+  orig_p: number;
+  resp_h: string;
+  resp_p: number;
+  proto: string;
+  conn_state: string;
+}
 
 /** Connections of a sample, identified as its .conn.json does (it holds no uids). */
 const tuple = (r: Expected): string => `${r.proto} ${r.orig_h}:${r.orig_p} > ${r.resp_h}:${r.resp_p} @${r.ts.toFixed(6)}`;
@@ -74,12 +83,29 @@ function suite(mode: Mode): void {
         assert.equal(doc.status, 200);
         assert.equal(doc.json.openapi, '3.0.3');
         const paths = Object.keys(doc.json.paths);
-        for (const p of ['/api/v1/captures', '/api/v1/captures/{id}/events', '/api/v1/flows', '/api/v1/connections', '/api/v1/connections/{uid}',
-          '/api/v1/aggregations/top', '/api/v1/aggregations/histogram', '/api/v1/aggregations/edges', '/api/v1/dns', '/api/v1/http', '/api/v1/tls',
-          '/api/v1/alerts', '/api/v1/alerts/{id}', '/api/v1/suppressions', '/api/v1/inventory', '/api/v1/policies/what-if']) {
+        for (const p of [
+          '/api/v1/captures',
+          '/api/v1/captures/{id}/events',
+          '/api/v1/flows',
+          '/api/v1/connections',
+          '/api/v1/connections/{uid}',
+          '/api/v1/aggregations/top',
+          '/api/v1/aggregations/histogram',
+          '/api/v1/aggregations/edges',
+          '/api/v1/dns',
+          '/api/v1/http',
+          '/api/v1/tls',
+          '/api/v1/alerts',
+          '/api/v1/alerts/{id}',
+          '/api/v1/suppressions',
+          '/api/v1/inventory',
+          '/api/v1/policies/what-if',
+        ]) {
           assert.ok(paths.includes(p), `${p} missing from the OpenAPI document`);
         }
-        for (const [p, ops] of Object.entries(doc.json.paths as Record<string, Record<string, { security: unknown[]; description: string; responses: Record<string, unknown> }>>)) {
+        for (const [p, ops] of Object.entries(
+          doc.json.paths as Record<string, Record<string, { security: unknown[]; description: string; responses: Record<string, unknown> }>>,
+        )) {
           for (const [m, op] of Object.entries(ops)) {
             assert.deepEqual(op.security, [{ bearer: [] }], `${m} ${p}`);
             assert.match(op.description, /Roles: /, `${m} ${p}`);
@@ -145,7 +171,9 @@ function suite(mode: Mode): void {
         assert.ok(pkts.every((t) => t >= tcp.ts - 1e-6));
         const q = await fetch(`${h.url}/api/v1/pcap?q=${encodeURIComponent('dport:53')}`, { headers: { authorization: `Bearer ${h.keys.analyst}` } });
         assert.equal(q.status, 200);
-        const dnsPkts = expected.filter((e) => e.resp_p === 53).reduce((n, e) => n + (e as unknown as { orig_pkts: number }).orig_pkts + (e as unknown as { resp_pkts: number }).resp_pkts, 0);
+        const dnsPkts = expected
+          .filter((e) => e.resp_p === 53)
+          .reduce((n, e) => n + (e as unknown as { orig_pkts: number }).orig_pkts + (e as unknown as { resp_pkts: number }).resp_pkts, 0);
         assert.equal((await packetsOf(Buffer.from(await q.arrayBuffer()))).length, dnsPkts);
         const none = await h.call('GET', `/api/v1/pcap?q=${encodeURIComponent('dport:1')}`);
         assert.equal(none.status, 404);
@@ -183,7 +211,10 @@ function suite(mode: Mode): void {
         const best = [...ports].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
         assert.deepEqual([top.json.buckets[0].key, top.json.buckets[0].connections], [String(best[0]), best[1]]);
         const hist = await h.call('GET', '/api/v1/aggregations/histogram?interval=3600');
-        assert.equal(hist.json.buckets.reduce((s: number, b: { connections: number }) => s + b.connections, 0), expected.length);
+        assert.equal(
+          hist.json.buckets.reduce((s: number, b: { connections: number }) => s + b.connections, 0),
+          expected.length,
+        );
         const edges = await h.call('GET', '/api/v1/aggregations/edges?limit=5');
         assert.equal(edges.status, 200);
         assert.ok(edges.json.edges.length > 0 && edges.json.edges.length <= 5);
@@ -227,7 +258,11 @@ function suite(mode: Mode): void {
         const over = await h.call('POST', '/api/v1/captures', { body: big });
         assert.equal(over.status, 413);
         assert.match(over.json.error, /2097152-byte upload limit/);
-        assert.deepEqual(fs.readdirSync(h.running.runtime.uploadsDir).filter((f) => f.startsWith('.upload-')), [], 'no partial upload is left behind');
+        assert.deepEqual(
+          fs.readdirSync(h.running.runtime.uploadsDir).filter((f) => f.startsWith('.upload-')),
+          [],
+          'no partial upload is left behind',
+        );
       });
     });
 
@@ -240,7 +275,11 @@ function suite(mode: Mode): void {
       for (const [name, file, format] of formats) {
         it(`ingests ${name} and stores every record`, async () => {
           const body = fs.readFileSync(sample(file), 'utf8');
-          const r = await h.call('POST', `/api/v1/flows?wait=true&source=test-${name}${format ? `&format=${format}` : ''}`, { key: h.keys.ingest, body, headers: { 'content-type': 'application/x-ndjson' } });
+          const r = await h.call('POST', `/api/v1/flows?wait=true&source=test-${name}${format ? `&format=${format}` : ''}`, {
+            key: h.keys.ingest,
+            body,
+            headers: { 'content-type': 'application/x-ndjson' },
+          });
           assert.equal(r.status, 202, r.text);
           assert.equal(r.json.format, name);
           assert.ok(r.json.records > 0);
@@ -265,12 +304,16 @@ function suite(mode: Mode): void {
 
       it('keeps the good lines of a request and names the bad ones by line', async () => {
         const lines = fs.readFileSync(sample('flows/vpc-default.log'), 'utf8').trim().split('\n');
-        const body = [lines[0], '2 123456789010 eni-1 10.0.0.1 10.0.0.2 notaport 80 6 1 40 1418530010 1418530070 ACCEPT OK', lines[1], '{broken'].join('\n') + '\n';
+        const body =
+          [lines[0], '2 123456789010 eni-1 10.0.0.1 10.0.0.2 notaport 80 6 1 40 1418530010 1418530070 ACCEPT OK', lines[1], '{broken'].join('\n') + '\n';
         const r = await h.call('POST', '/api/v1/flows?format=aws-vpc&wait=true', { key: h.keys.ingest, body });
         assert.equal(r.status, 202, r.text);
         assert.equal(r.json.records, 2);
         assert.equal(r.json.rejected, 2);
-        assert.deepEqual(r.json.errors.map((e: { line: number }) => e.line), [2, 4]);
+        assert.deepEqual(
+          r.json.errors.map((e: { line: number }) => e.line),
+          [2, 4],
+        );
         assert.match(r.json.errors[0].reason, /notaport/);
       });
 
@@ -286,7 +329,9 @@ function suite(mode: Mode): void {
       });
 
       it('refuses a flow request over the size limit', async () => {
-        const r = await h.call('POST', '/api/v1/flows', { key: h.keys.ingest, body: 'x'.repeat(64), headers: { 'content-length': String(h.cfg.limits.flowRequestBytes + 1) } }).catch((e: Error) => ({ status: -1, json: { error: e.message } }));
+        const r = await h
+          .call('POST', '/api/v1/flows', { key: h.keys.ingest, body: 'x'.repeat(64), headers: { 'content-length': String(h.cfg.limits.flowRequestBytes + 1) } })
+          .catch((e: Error) => ({ status: -1, json: { error: e.message } }));
         // fetch refuses a false Content-Length itself; either way nothing over the limit is read.
         assert.ok(r.status === 413 || r.status === -1, JSON.stringify(r.json));
       });
@@ -303,7 +348,11 @@ function suite(mode: Mode): void {
         await k?.stop();
       });
       it('takes an inventory, resolves uploaded captures with it, and answers the policy what-if', async () => {
-        const inv = await k.call('POST', '/api/v1/inventory?source=test', { key: k.keys.ingest, body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'), headers: { 'content-type': 'application/json' } });
+        const inv = await k.call('POST', '/api/v1/inventory?source=test', {
+          key: k.keys.ingest,
+          body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'),
+          headers: { 'content-type': 'application/json' },
+        });
         assert.equal(inv.status, 201, inv.text);
         assert.ok(inv.json.objects.Pod > 0 && inv.json.objects.NetworkPolicy === 4, JSON.stringify(inv.json));
         const up = await k.call('POST', '/api/v1/captures?name=cluster.pcap', { body: fs.readFileSync(sample('k8s/cluster.pcap')) });
@@ -361,18 +410,37 @@ function suite(mode: Mode): void {
     describe('alerts', () => {
       it('lists, patches and suppresses stored alerts', async () => {
         const store = h.running.runtime.store;
-        const base = { detector: 'lateral-admin', title: 'SSH between pods', severity: 'high' as const, score: 0.9, mitre: ['T1021.004'],
-          first_seen: 1768471200, last_seen: 1768471260, count: 2, evidence: { uids: ['Cabc'], figures: { port: 22 } }, status: 'open' as const };
+        const base = {
+          detector: 'lateral-admin',
+          title: 'SSH between pods',
+          severity: 'high' as const,
+          score: 0.9,
+          mitre: ['T1021.004'],
+          first_seen: 1768471200,
+          last_seen: 1768471260,
+          count: 2,
+          evidence: { uids: ['Cabc'], figures: { port: 22 } },
+          status: 'open' as const,
+        };
         await store.writeAlerts([
           { ...base, id: 'a-test-1', source: { namespace: 'shop', workload: 'api' }, destination: { namespace: 'db', workload: 'pg', port: 22 } },
-          { ...base, id: 'a-test-2', severity: 'low', source: { namespace: 'ops', workload: 'bastion' }, destination: { namespace: 'db', workload: 'pg', port: 22 } },
+          {
+            ...base,
+            id: 'a-test-2',
+            severity: 'low',
+            source: { namespace: 'ops', workload: 'bastion' },
+            destination: { namespace: 'db', workload: 'pg', port: 22 },
+          },
         ]);
         await store.refresh();
         const all = await h.call('GET', '/api/v1/alerts');
         assert.equal(all.status, 200, all.text);
         assert.deepEqual(all.json.alerts.map((a: { id: string }) => a.id).sort(), ['a-test-1', 'a-test-2']);
         const high = await h.call('GET', '/api/v1/alerts?severity=high');
-        assert.deepEqual(high.json.alerts.map((a: { id: string }) => a.id), ['a-test-1']);
+        assert.deepEqual(
+          high.json.alerts.map((a: { id: string }) => a.id),
+          ['a-test-1'],
+        );
         const ack = await h.call('PATCH', '/api/v1/alerts/a-test-1', { body: { status: 'acknowledged', note: 'known migration' } });
         assert.equal(ack.status, 200, ack.text);
         assert.equal(ack.json.status, 'acknowledged');
@@ -380,11 +448,16 @@ function suite(mode: Mode): void {
         const badPatch = await h.call('PATCH', '/api/v1/alerts/a-test-1', { body: { status: 'gone' } });
         assert.equal(badPatch.status, 400);
         assert.match(badPatch.json.error, /request body: status/);
-        const sup = await h.call('POST', '/api/v1/suppressions', { body: { detector: 'lateral-admin', source: { workload: 'bastion' }, reason: 'ops bastion', ttl_hours: 24 } });
+        const sup = await h.call('POST', '/api/v1/suppressions', {
+          body: { detector: 'lateral-admin', source: { workload: 'bastion' }, reason: 'ops bastion', ttl_hours: 24 },
+        });
         assert.equal(sup.status, 201, sup.text);
         assert.equal(sup.json.created_by, 'test-analyst');
         const list = await h.call('GET', '/api/v1/suppressions');
-        assert.deepEqual(list.json.suppressions.map((s: { id: string }) => s.id), [sup.json.id]);
+        assert.deepEqual(
+          list.json.suppressions.map((s: { id: string }) => s.id),
+          [sup.json.id],
+        );
         const del = await h.call('DELETE', `/api/v1/suppressions/${sup.json.id}`);
         assert.equal(del.status, 204);
         assert.equal((await h.call('DELETE', `/api/v1/suppressions/${sup.json.id}`)).status, 404);

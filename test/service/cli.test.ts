@@ -47,7 +47,9 @@ describe('service command line', function () {
     const env = { ...process.env, EASTWATCH_PORT: '0', REDIS_URL: '', ES_URL: '' };
     const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no start: ${err}`)), 20_000);
       child.stderr.on('data', () => {

@@ -7,7 +7,6 @@ import { runCollectToQueue } from '../../src/service/collect';
 import { sendDatagrams, v5, type V5Rec } from '../netflow/build';
 import { requireElasticsearch, startHarness, type Harness } from './harness';
 
-
 describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch)', function () {
   this.timeout(60_000);
   let h: Harness;
@@ -23,13 +22,40 @@ describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch
     const ac = new AbortController();
     let port = 0;
     const lines: string[] = [];
-    const stderr = { write: (s: string) => { lines.push(s); return true; } } as unknown as NodeJS.WritableStream;
+    const stderr = {
+      write: (s: string) => {
+        lines.push(s);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
     const listening = new Promise<void>((r) => {
-      void runCollectToQueue('127.0.0.1:0', h.cfg, { batchMax: 2, batchMs: 50 }, { stderr, signal: ac.signal, onListening: (a) => { port = a.port; r(); } })
-        .then((code) => lines.push(`exit ${code}`));
+      void runCollectToQueue(
+        '127.0.0.1:0',
+        h.cfg,
+        { batchMax: 2, batchMs: 50 },
+        {
+          stderr,
+          signal: ac.signal,
+          onListening: (a) => {
+            port = a.port;
+            r();
+          },
+        },
+      ).then((code) => lines.push(`exit ${code}`));
     });
     await listening;
-    const base: V5Rec = { src: '10.244.1.10', dst: '10.244.2.20', sport: 40000, dport: 8080, proto: 6, flags: 0x1b, pkts: 10, bytes: 4000, first: 1000, last: 2000 };
+    const base: V5Rec = {
+      src: '10.244.1.10',
+      dst: '10.244.2.20',
+      sport: 40000,
+      dport: 8080,
+      proto: 6,
+      flags: 0x1b,
+      pkts: 10,
+      bytes: 4000,
+      first: 1000,
+      last: 2000,
+    };
     await sendDatagrams('udp4', '127.0.0.1', port, [v5(5000, 1_768_471_200, 0, 1, [base, { ...base, sport: 40001 }, { ...base, sport: 40002 }])]);
     const store = h.running.runtime.store;
     let n = 0;
@@ -42,6 +68,9 @@ describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch
     for (let i = 0; i < 100 && !lines.some((l) => l.startsWith('exit')); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(n, 3);
     assert.ok(lines.includes('exit 0'), lines.join(''));
-    assert.ok(lines.some((l) => /3 records queued/.test(l)), lines.join(''));
+    assert.ok(
+      lines.some((l) => /3 records queued/.test(l)),
+      lines.join(''),
+    );
   });
 });

@@ -46,7 +46,7 @@ describe('service detectors (embedded default)', function () {
     assert.equal(again.json.id, vertical.id);
   });
 
-  it('hands Hubble\'s L7 DNS answers to the continuous detectors with the flows', async () => {
+  it("hands Hubble's L7 DNS answers to the continuous detectors with the flows", async () => {
     const body = fs.readFileSync(sample('flows/hubble-observe.json'), 'utf8');
     const r = await h.call('POST', '/api/v1/flows?wait=true&source=dns-tap', { key: h.keys.ingest, body });
     assert.equal(r.status, 202, r.text);
@@ -63,16 +63,17 @@ describe('service detectors (embedded default)', function () {
     // The vertical scan's connections, two per request: one batch alone is far below TRW's
     // threshold (likelihood ratio 16 of 99), so the alert can only come from state carried over.
     // The control run forgets the state between requests and must raise nothing.
-    const scan = (await recordsOf(sample('scan.pcap')))
-      .filter((r) => r.orig_h === '10.244.1.66' && r.resp_h === '10.244.2.20')
-      .sort((a, b) => a.ts - b.ts);
+    const scan = (await recordsOf(sample('scan.pcap'))).filter((r) => r.orig_h === '10.244.1.66' && r.resp_h === '10.244.2.20').sort((a, b) => a.ts - b.ts);
     assert.ok(scan.length >= 40, `${scan.length} connections`);
     const vertical = async (forget: boolean): Promise<{ title: string; evidence: { uids: string[] } }[]> => {
       const k = await startHarness({ mode: 'local', detectors: true });
       try {
         for (let i = 0; i < scan.length; i += 2) {
           if (forget) fs.rmSync(`${k.dataDir}/detectors-flows.json`, { force: true });
-          const body = scan.slice(i, i + 2).map((x) => JSON.stringify(x)).join('\n');
+          const body = scan
+            .slice(i, i + 2)
+            .map((x) => JSON.stringify(x))
+            .join('\n');
           const r = await k.call('POST', '/api/v1/flows?format=ndjson&wait=true', { key: k.keys.ingest, body });
           assert.equal(r.status, 202, r.text);
           assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));

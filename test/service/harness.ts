@@ -13,7 +13,9 @@ import { serve, type Running } from '../../src/service/serve';
 import { NO_ALERTS } from '../../src/service/jobs/alerts';
 import { serviceAlerts } from '../../src/service/jobs/detect';
 
-export const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'package.json'))) as string;
+export const REPO = [2, 3]
+  .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
+  .find((d) => fs.existsSync(path.join(d, 'package.json'))) as string;
 export const sample = (rel: string): string => path.join(REPO, 'samples', rel);
 
 export type Mode = 'local' | 'redis+es';
@@ -28,7 +30,11 @@ export interface Harness {
   running: Running;
   cfg: ServiceConfig;
   dataDir: string;
-  call(method: string, p: string, o?: { key?: string | null; body?: FetchBody | object; headers?: Record<string, string> }): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+  call(
+    method: string,
+    p: string,
+    o?: { key?: string | null; body?: FetchBody | object; headers?: Record<string, string> },
+  ): Promise<{ status: number; json: any; text: string; headers: Headers }>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +64,11 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     analyst: ks.create('test-analyst', 'analyst').token,
     admin: ks.create('test-admin', 'admin').token,
   };
-  const running = await serve(cfg, { withWorkers: o.workers !== false, alerts: (rt) => (o.detectors ? serviceAlerts(rt, true) : NO_ALERTS), log: () => undefined });
+  const running = await serve(cfg, {
+    withWorkers: o.workers !== false,
+    alerts: (rt) => (o.detectors ? serviceAlerts(rt, true) : NO_ALERTS),
+    log: () => undefined,
+  });
   const url = running.url as string;
   return {
     mode: o.mode,

@@ -98,19 +98,27 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
       const id = up.json.capture.id as string;
       const total = up.json.capture.bytes as number;
       // Kill it once it has read part of the capture, well before the end.
-      const midway = await waitFor('progress', async () => {
-        const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
-        return j.state === 'active' && j.progress && j.progress.bytesRead > 0 ? j.progress : null;
-      }, 60_000);
+      const midway = await waitFor(
+        'progress',
+        async () => {
+          const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
+          return j.state === 'active' && j.progress && j.progress.bytesRead > 0 ? j.progress : null;
+        },
+        60_000,
+      );
       first.kill('SIGKILL');
       await new Promise((r) => first.once('exit', r));
       const killedAt = Date.now();
       assert.ok(midway.bytesRead < total, `killed at ${midway.bytesRead} of ${total} bytes`);
       workers.push(startWorker(h.env, log));
-      const done = await waitFor('completion', async () => {
-        const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
-        return j.state === 'completed' || j.state === 'failed' ? j : null;
-      }, 180_000);
+      const done = await waitFor(
+        'completion',
+        async () => {
+          const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
+          return j.state === 'completed' || j.state === 'failed' ? j : null;
+        },
+        180_000,
+      );
       assert.equal(done.state, 'completed', `${done.failedReason} ${log.join('')}`);
       assert.ok(Date.parse(done.startedAt) >= killedAt, `the job was taken up again after the kill (started ${done.startedAt})`);
       const got = await storedUids(h.running.runtime.store);
@@ -127,7 +135,24 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
     let worker: ChildProcess | null = null;
     const log: string[] = [];
     const redisUp = (): void => {
-      const r = spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', dir, '--daemonize', 'yes', '--logfile', path.join(dir, 'redis.log')]);
+      const r = spawnSync('redis-server', [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--dir',
+        dir,
+        '--daemonize',
+        'yes',
+        '--logfile',
+        path.join(dir, 'redis.log'),
+      ]);
       if (r.status !== 0) throw new Error(`redis-server: ${r.stderr.toString()}`);
     };
     const redisDown = (): void => {
@@ -152,18 +177,26 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
       const up = await h.call('POST', '/api/v1/captures?name=traffic.pcap', { body: fs.readFileSync(capture) });
       assert.equal(up.status, 202, up.text);
       const id = up.json.capture.id as string;
-      await waitFor('progress', async () => {
-        const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
-        return j.state === 'active' && j.progress && j.progress.bytesRead > 0;
-      }, 60_000);
+      await waitFor(
+        'progress',
+        async () => {
+          const j = (await h.call('GET', `/api/v1/captures/${id}`)).json;
+          return j.state === 'active' && j.progress && j.progress.bytesRead > 0;
+        },
+        60_000,
+      );
       redisDown();
       await sleep(1500);
       redisUp();
-      const done = await waitFor('completion', async () => {
-        const r = await h.call('GET', `/api/v1/captures/${id}`).catch(() => null);
-        const j = r?.json;
-        return j && (j.state === 'completed' || j.state === 'failed') ? j : null;
-      }, 180_000);
+      const done = await waitFor(
+        'completion',
+        async () => {
+          const r = await h.call('GET', `/api/v1/captures/${id}`).catch(() => null);
+          const j = r?.json;
+          return j && (j.state === 'completed' || j.state === 'failed') ? j : null;
+        },
+        180_000,
+      );
       assert.equal(done.state, 'completed', `${done.failedReason} ${log.join('')}`);
       const got = await storedUids(h.running.runtime.store);
       assert.equal(got.count, expected.size);

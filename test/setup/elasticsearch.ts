@@ -10,7 +10,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-const ROOT = [3, 4].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
+const ROOT = [3, 4]
+  .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
+  .find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
 const PORT = process.env.ES_TEST_PORT ?? '9251';
 let startedHere = false;
 

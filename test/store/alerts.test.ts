@@ -15,22 +15,25 @@ const DETECTORS = ['scan', 'beacon', 'new-edge'];
 const T0 = Date.UTC(2026, 0, 15, 10) / 1000;
 
 function makeAlerts(uids: string[]): Alert[] {
-  return Array.from({ length: 30 }, (_, i): Alert => ({
-    id: `al-${String(i).padStart(2, '0')}`,
-    detector: DETECTORS[i % 3],
-    title: `alert ${i}`,
-    severity: SEVERITIES[i % 4],
-    score: (i % 10) / 10,
-    mitre: i % 2 === 0 ? ['T1046'] : [],
-    source: { ip: `10.244.1.${10 + (i % 5)}`, namespace: 'shop', workload: i % 2 === 0 ? 'frontend' : 'checkout' },
-    destination: i % 3 === 1 && i % 4 !== 3 ? { domain: 'evil.example', port: 443 } : { ip: '10.96.0.10', port: 53, namespace: 'kube-system' },
-    first_seen: T0 + i * 60,
-    // Ties on last_seen (every 4th pair) test the order by id.
-    last_seen: T0 + Math.floor(i / 2) * 600 + 0.25,
-    count: 1 + i,
-    evidence: { uids: uids.slice(i, i + 3), figures: { ports: 10 + i, threshold: 5, rate: 0.5, beacon: i % 2 === 0 } },
-    status: 'open',
-  }));
+  return Array.from(
+    { length: 30 },
+    (_, i): Alert => ({
+      id: `al-${String(i).padStart(2, '0')}`,
+      detector: DETECTORS[i % 3],
+      title: `alert ${i}`,
+      severity: SEVERITIES[i % 4],
+      score: (i % 10) / 10,
+      mitre: i % 2 === 0 ? ['T1046'] : [],
+      source: { ip: `10.244.1.${10 + (i % 5)}`, namespace: 'shop', workload: i % 2 === 0 ? 'frontend' : 'checkout' },
+      destination: i % 3 === 1 && i % 4 !== 3 ? { domain: 'evil.example', port: 443 } : { ip: '10.96.0.10', port: 53, namespace: 'kube-system' },
+      first_seen: T0 + i * 60,
+      // Ties on last_seen (every 4th pair) test the order by id.
+      last_seen: T0 + Math.floor(i / 2) * 600 + 0.25,
+      count: 1 + i,
+      evidence: { uids: uids.slice(i, i + 3), figures: { ports: 10 + i, threshold: 5, rate: 0.5, beacon: i % 2 === 0 } },
+      status: 'open',
+    }),
+  );
 }
 
 const order = (a: Alert, b: Alert): number => b.last_seen - a.last_seen || (a.id < b.id ? -1 : 1);
@@ -52,25 +55,55 @@ for (const backend of BACKENDS) {
 
     it('suppressions: add, list oldest first, replace by id, delete', async () => {
       const rules: Suppression[] = [
-        { id: 'sup-b', detector: 'beacon', destination: { domain: 'evil.example' }, reason: 'known updater', created_by: 'ana', created_at: '2026-01-10T00:00:00Z', expires_at: null },
-        { id: 'sup-a', detector: 'scan', source: { ip: '10.244.1.12' }, reason: 'the security scanner', created_by: 'ana', created_at: '2026-01-11T00:00:00Z', expires_at: '2099-01-01T00:00:00Z' },
+        {
+          id: 'sup-b',
+          detector: 'beacon',
+          destination: { domain: 'evil.example' },
+          reason: 'known updater',
+          created_by: 'ana',
+          created_at: '2026-01-10T00:00:00Z',
+          expires_at: null,
+        },
+        {
+          id: 'sup-a',
+          detector: 'scan',
+          source: { ip: '10.244.1.12' },
+          reason: 'the security scanner',
+          created_by: 'ana',
+          created_at: '2026-01-11T00:00:00Z',
+          expires_at: '2099-01-01T00:00:00Z',
+        },
         { id: 'sup-old', detector: 'new-edge', reason: 'expired', created_by: 'bo', created_at: '2026-01-09T00:00:00Z', expires_at: '2026-01-01T00:00:00Z' },
         { id: 'sup-gone', detector: 'new-edge', reason: 'to delete', created_by: 'bo', created_at: '2026-01-12T00:00:00Z', expires_at: null },
       ];
       for (const r of rules) await store.addSuppression(r);
       await store.addSuppression({ ...rules[0], reason: 'known updater (v2)' });
-      assert.deepEqual((await store.listSuppressions()).map((r) => [r.id, r.reason]),
-        [['sup-old', 'expired'], ['sup-b', 'known updater (v2)'], ['sup-a', 'the security scanner'], ['sup-gone', 'to delete']]);
+      assert.deepEqual(
+        (await store.listSuppressions()).map((r) => [r.id, r.reason]),
+        [
+          ['sup-old', 'expired'],
+          ['sup-b', 'known updater (v2)'],
+          ['sup-a', 'the security scanner'],
+          ['sup-gone', 'to delete'],
+        ],
+      );
       assert.equal(await store.deleteSuppression('sup-gone'), true);
       assert.equal(await store.deleteSuppression('sup-gone'), false);
-      assert.deepEqual((await store.listSuppressions()).map((r) => r.id), ['sup-old', 'sup-b', 'sup-a']);
+      assert.deepEqual(
+        (await store.listSuppressions()).map((r) => r.id),
+        ['sup-old', 'sup-b', 'sup-a'],
+      );
     });
 
     it('writes alerts, suppressing the ones an active rule matches, and reads each back', async () => {
       await store.writeAlerts(alerts);
       for (const a of alerts) {
-        const sup = a.detector === 'beacon' && a.destination.domain === 'evil.example' ? 'sup-b'
-          : a.detector === 'scan' && a.source.ip === '10.244.1.12' ? 'sup-a' : null;
+        const sup =
+          a.detector === 'beacon' && a.destination.domain === 'evil.example'
+            ? 'sup-b'
+            : a.detector === 'scan' && a.source.ip === '10.244.1.12'
+              ? 'sup-a'
+              : null;
         want.set(a.id, { ...a, suppressed_by: sup });
       }
       assert.ok([...want.values()].some((a) => a.suppressed_by === 'sup-a') && [...want.values()].some((a) => a.suppressed_by === 'sup-b'));
@@ -80,7 +113,7 @@ for (const backend of BACKENDS) {
       assert.equal(await store.getAlert('no-such-alert'), null);
     });
 
-    it('patch: the analyst\'s status and note; null for an unknown id', async () => {
+    it("patch: the analyst's status and note; null for an unknown id", async () => {
       const p = await store.patchAlert('al-05', { status: 'acknowledged', note: 'looking into it' });
       const w = { ...(want.get('al-05') as Alert), status: 'acknowledged' as AlertStatus, note: 'looking into it' };
       want.set('al-05', w);
@@ -92,12 +125,18 @@ for (const backend of BACKENDS) {
       assert.equal(await store.patchAlert('no-such-alert', { status: 'closed' }), null);
     });
 
-    it('a repeat write replaces the detector\'s fields and keeps the analyst\'s', async () => {
-      const repeat = alerts.filter((a) => ['al-05', 'al-07', 'al-08'].includes(a.id)).map((a) => ({
-        ...a, title: `${a.title} (again)`, count: a.count + 10, last_seen: a.last_seen + 5000, severity: 'critical' as Severity,
-        // A figure gone from the new evidence must be gone from the stored alert too.
-        evidence: { uids: a.evidence.uids.slice(0, 1), figures: { ports: 99 } },
-      }));
+    it("a repeat write replaces the detector's fields and keeps the analyst's", async () => {
+      const repeat = alerts
+        .filter((a) => ['al-05', 'al-07', 'al-08'].includes(a.id))
+        .map((a) => ({
+          ...a,
+          title: `${a.title} (again)`,
+          count: a.count + 10,
+          last_seen: a.last_seen + 5000,
+          severity: 'critical' as Severity,
+          // A figure gone from the new evidence must be gone from the stored alert too.
+          evidence: { uids: a.evidence.uids.slice(0, 1), figures: { ports: 99 } },
+        }));
       await store.writeAlerts(repeat);
       for (const r of repeat) {
         const old = want.get(r.id) as Alert;
@@ -112,13 +151,18 @@ for (const backend of BACKENDS) {
     });
 
     describe('search', () => {
-      const expect = (req: AlertSearch): Alert[] => [...want.values()].filter((a) =>
-        (req.includeSuppressed || !a.suppressed_by)
-        && (req.status === undefined || a.status === req.status)
-        && (req.detector === undefined || a.detector === req.detector)
-        && (req.severity === undefined || RANK[a.severity] >= RANK[req.severity])
-        && (req.from === undefined || a.last_seen >= (req.from as number))
-        && (req.to === undefined || a.last_seen < (req.to as number))).sort(order);
+      const expect = (req: AlertSearch): Alert[] =>
+        [...want.values()]
+          .filter(
+            (a) =>
+              (req.includeSuppressed || !a.suppressed_by) &&
+              (req.status === undefined || a.status === req.status) &&
+              (req.detector === undefined || a.detector === req.detector) &&
+              (req.severity === undefined || RANK[a.severity] >= RANK[req.severity]) &&
+              (req.from === undefined || a.last_seen >= (req.from as number)) &&
+              (req.to === undefined || a.last_seen < (req.to as number)),
+          )
+          .sort(order);
       const cases: [string, AlertSearch][] = [
         ['everything not suppressed', {}],
         ['suppressed too', { includeSuppressed: true }],
@@ -129,7 +173,7 @@ for (const backend of BACKENDS) {
       for (const [name, req] of cases) {
         it(name, async () => {
           const w = expect(req);
-          assert.ok(w.length > 0 && w.length < 33 || name === 'suppressed too', `${name}: ${w.length}`);
+          assert.ok((w.length > 0 && w.length < 33) || name === 'suppressed too', `${name}: ${w.length}`);
           const got = await store.searchAlerts({ ...req, limit: 1000 });
           assert.deepStrictEqual(got.alerts, w);
           assert.equal(got.next, null);
@@ -145,7 +189,10 @@ for (const backend of BACKENDS) {
           if (p.next === null) break;
           after = p.next;
         }
-        assert.deepStrictEqual(out.map((a) => a.id), expect({ includeSuppressed: true }).map((a) => a.id));
+        assert.deepStrictEqual(
+          out.map((a) => a.id),
+          expect({ includeSuppressed: true }).map((a) => a.id),
+        );
       });
     });
   });

@@ -17,27 +17,78 @@ type R<K extends string> = Extract<AppRecordOut, { kind: K }>;
 /** [kind, query, which records it must match]. */
 const CASES: [AppKind, string, (r: AppRecordOut) => boolean][] = [
   ['dns', 'dns.question.name: redis.cache.svc.cluster.local', (r) => (r as R<'dns'>).query === 'redis.cache.svc.cluster.local'],
-  ['dns', 'query: *.default.svc.cluster.local and qtype: AAAA', (r) => /\.default\.svc\.cluster\.local$/.test((r as R<'dns'>).query ?? '') && (r as R<'dns'>).qtype_name === 'AAAA'],
+  [
+    'dns',
+    'query: *.default.svc.cluster.local and qtype: AAAA',
+    (r) => /\.default\.svc\.cluster\.local$/.test((r as R<'dns'>).query ?? '') && (r as R<'dns'>).qtype_name === 'AAAA',
+  ],
   ['dns', 'dns.response_code: NXDOMAIN', (r) => (r as R<'dns'>).rcode_name === 'NXDOMAIN'],
   ['dns', 'dns.answers.data: * and not dns.question.type: A', (r) => ((r as R<'dns'>).answers ?? []).length > 0 && (r as R<'dns'>).qtype_name !== 'A'],
   ['dns', 'dns.header_flags: RA and rcode: NOERROR', (r) => (r as R<'dns'>).RA && (r as R<'dns'>).rcode_name === 'NOERROR'],
-  ['dns', 'network.transport: udp and destination.port: 53 and src: 10.244.1.0/24', (r) => r.conn.proto === 'udp' && r.conn.resp_p === 53 && r.conn.orig_h.startsWith('10.244.1.')],
-  ['http', 'http.request.method: GET and http.response.status_code: 200 and http.response.body.bytes > 1000', (r) => (r as R<'http'>).method === 'GET' && (r as R<'http'>).status_code === 200 && (r as R<'http'>).response_body_len > 1000],
-  ['http', 'url.domain: api.default* and user_agent.original: frontend* and zeek.http.trans_depth >= 2', (r) => ((r as R<'http'>).host ?? '').startsWith('api.default') && ((r as R<'http'>).user_agent ?? '').startsWith('frontend') && (r as R<'http'>).trans_depth >= 2],
-  ['http', 'url.original: /api/v1/* and not url.original: /api/v1/cart and src: 10.244.1.0/24', (r) => ((r as R<'http'>).uri ?? '').startsWith('/api/v1/') && (r as R<'http'>).uri !== '/api/v1/cart' && r.conn.orig_h.startsWith('10.244.1.')],
-  ['http', 'http.response.mime_type: text/plain or ip: 10.244.1.20', (r) => (r as R<'http'>).resp_content_type === 'text/plain' || r.conn.orig_h === '10.244.1.20' || r.conn.resp_h === '10.244.1.20'],
-  ['http2', 'eastwatch.grpc.service: demo.v1.* and not grpc.status: 0', (r) => ((r as R<'http2'>).grpc_service ?? '').startsWith('demo.v1.') && (r as R<'http2'>).grpc_status !== 0],
-  ['http2', 'url.domain: greeter.* and http.request.method: GET and http.response.status_code < 300', (r) => ((r as R<'http2'>).host ?? '').startsWith('greeter.') && (r as R<'http2'>).method === 'GET' && ((r as R<'http2'>).status_code ?? 0) < 300],
+  [
+    'dns',
+    'network.transport: udp and destination.port: 53 and src: 10.244.1.0/24',
+    (r) => r.conn.proto === 'udp' && r.conn.resp_p === 53 && r.conn.orig_h.startsWith('10.244.1.'),
+  ],
+  [
+    'http',
+    'http.request.method: GET and http.response.status_code: 200 and http.response.body.bytes > 1000',
+    (r) => (r as R<'http'>).method === 'GET' && (r as R<'http'>).status_code === 200 && (r as R<'http'>).response_body_len > 1000,
+  ],
+  [
+    'http',
+    'url.domain: api.default* and user_agent.original: frontend* and zeek.http.trans_depth >= 2',
+    (r) =>
+      ((r as R<'http'>).host ?? '').startsWith('api.default') &&
+      ((r as R<'http'>).user_agent ?? '').startsWith('frontend') &&
+      (r as R<'http'>).trans_depth >= 2,
+  ],
+  [
+    'http',
+    'url.original: /api/v1/* and not url.original: /api/v1/cart and src: 10.244.1.0/24',
+    (r) => ((r as R<'http'>).uri ?? '').startsWith('/api/v1/') && (r as R<'http'>).uri !== '/api/v1/cart' && r.conn.orig_h.startsWith('10.244.1.'),
+  ],
+  [
+    'http',
+    'http.response.mime_type: text/plain or ip: 10.244.1.20',
+    (r) => (r as R<'http'>).resp_content_type === 'text/plain' || r.conn.orig_h === '10.244.1.20' || r.conn.resp_h === '10.244.1.20',
+  ],
+  [
+    'http2',
+    'eastwatch.grpc.service: demo.v1.* and not grpc.status: 0',
+    (r) => ((r as R<'http2'>).grpc_service ?? '').startsWith('demo.v1.') && (r as R<'http2'>).grpc_status !== 0,
+  ],
+  [
+    'http2',
+    'url.domain: greeter.* and http.request.method: GET and http.response.status_code < 300',
+    (r) => ((r as R<'http2'>).host ?? '').startsWith('greeter.') && (r as R<'http2'>).method === 'GET' && ((r as R<'http2'>).status_code ?? 0) < 300,
+  ],
   ['app', 'network.protocol: redis and eastwatch.app.commands: SET', (r) => (r as R<'app'>).protocol === 'redis' && (r as R<'app'>).commands.includes('SET')],
   ['app', 'user.name: api and eastwatch.app.database: orders', (r) => (r as R<'app'>).user === 'api' && (r as R<'app'>).database === 'orders'],
-  ['app', 'protocol: postgresql or (dport: 6379 and not commands: SET)', (r) => (r as R<'app'>).protocol === 'postgresql' || (r.conn.resp_p === 6379 && !(r as R<'app'>).commands.includes('SET'))],
+  [
+    'app',
+    'protocol: postgresql or (dport: 6379 and not commands: SET)',
+    (r) => (r as R<'app'>).protocol === 'postgresql' || (r.conn.resp_p === 6379 && !(r as R<'app'>).commands.includes('SET')),
+  ],
 ];
 
 const CORPUS_CASES: [AppKind, string, (r: AppRecordOut) => boolean][] = [
-  ['tls', 'tls.client.server_name: ssl.gstatic.com and tls.established: true', (r) => (r as R<'tls'>).server_name === 'ssl.gstatic.com' && (r as R<'tls'>).established],
-  ['tls', 'tls.version: "1.0" and tls.client.ja3: 62351d5ea3cd4f21f697965b10a9bbbe', (r) => tlsVersion((r as R<'tls'>).version).version === '1.0' && (r as R<'tls'>).ja3 === '62351d5ea3cd4f21f697965b10a9bbbe'],
+  [
+    'tls',
+    'tls.client.server_name: ssl.gstatic.com and tls.established: true',
+    (r) => (r as R<'tls'>).server_name === 'ssl.gstatic.com' && (r as R<'tls'>).established,
+  ],
+  [
+    'tls',
+    'tls.version: "1.0" and tls.client.ja3: 62351d5ea3cd4f21f697965b10a9bbbe',
+    (r) => tlsVersion((r as R<'tls'>).version).version === '1.0' && (r as R<'tls'>).ja3 === '62351d5ea3cd4f21f697965b10a9bbbe',
+  ],
   ['ssh', 'zeek.ssh.client: SSH-2.0-* and ssh.version: 2', (r) => ((r as R<'ssh'>).client ?? '').startsWith('SSH-2.0-') && (r as R<'ssh'>).version === 2],
-  ['ssh', 'ssh.client: *OpenSSH_6.* and not ssh.version: 1 and not ssh.server: *', (r) => /OpenSSH_6\./.test((r as R<'ssh'>).client ?? '') && (r as R<'ssh'>).version !== 1 && (r as R<'ssh'>).server === null],
+  [
+    'ssh',
+    'ssh.client: *OpenSSH_6.* and not ssh.version: 1 and not ssh.server: *',
+    (r) => /OpenSSH_6\./.test((r as R<'ssh'>).client ?? '') && (r as R<'ssh'>).version !== 1 && (r as R<'ssh'>).server === null,
+  ],
 ];
 
 for (const backend of BACKENDS) {
@@ -69,7 +120,7 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('reads each connection\'s records back equal and in time order (appsOf)', async () => {
+    it("reads each connection's records back equal and in time order (appsOf)", async () => {
       const byUid = new Map<string, AppRecordOut[]>();
       for (const r of apps) byUid.set(r.uid, [...(byUid.get(r.uid) ?? []), r]);
       assert.ok(byUid.size > 20);
@@ -90,12 +141,12 @@ for (const backend of BACKENDS) {
       }
     });
 
-    describe('queries on each kind\'s fields', () => {
+    describe("queries on each kind's fields", () => {
       for (const [kind, q, pred] of [...CASES, ...CORPUS_CASES]) {
         it(`${kind}: ${q}`, async function () {
           if (CORPUS_CASES.some((c) => c[1] === q) && !withCorpus) this.skip();
           const want = apps.filter((r) => r.kind === kind && pred(r));
-          assert.ok(want.length > 0 && want.length < apps.filter((r) => r.kind === kind).length || kind === 'tls', `${q}: ${want.length} matches is trivial`);
+          assert.ok((want.length > 0 && want.length < apps.filter((r) => r.kind === kind).length) || kind === 'tls', `${q}: ${want.length} matches is trivial`);
           const got = await store.searchApp(kind, { query: q, limit: 10_000 });
           assert.deepEqual(ids(got.records), ids(want));
           assert.equal(got.next, null);
@@ -111,8 +162,10 @@ for (const backend of BACKENDS) {
         assert.deepEqual(ids(page.records), ids(sorted.filter((x) => x.ts >= from && x.ts < to)));
       });
       it('reports an unknown field of the kind with a suggestion and its position', async () => {
-        await assert.rejects(store.searchApp('dns', { query: 'rcode: NOERROR and dns.question.nam: x' }),
-          (e: unknown) => e instanceof QueryError && e.position === 19 && /did you mean 'dns\.question\.name'/.test(e.message));
+        await assert.rejects(
+          store.searchApp('dns', { query: 'rcode: NOERROR and dns.question.nam: x' }),
+          (e: unknown) => e instanceof QueryError && e.position === 19 && /did you mean 'dns\.question\.name'/.test(e.message),
+        );
         // A connection field is not an http field.
         await assert.rejects(store.searchApp('http', { query: 'zeek.connection.state: SF' }), QueryError);
       });

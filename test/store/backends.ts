@@ -36,7 +36,10 @@ export const BACKENDS: Backend[] = [
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `eastwatch-store-${tag}-`));
       const s = new SqliteStore({ dataDir: dir, batchSize: 100, commonMatches: 20 });
       await s.init();
-      cleanups.push(async () => { await s.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+      cleanups.push(async () => {
+        await s.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
       return s;
     },
   },
@@ -47,7 +50,10 @@ export const BACKENDS: Backend[] = [
       // Unique names per run and per store: concurrent runs and earlier runs do not collide.
       const s = new ElasticsearchStore({ node, prefix: `ewtest-${RUN}-${tag}`, batchDocs: 150, concurrency: 2 });
       await s.init();
-      cleanups.push(async () => { await s.destroy(); await s.close(); });
+      cleanups.push(async () => {
+        await s.destroy();
+        await s.close();
+      });
       return s;
     },
   },
@@ -57,4 +63,3 @@ export const BACKENDS: Backend[] = [
 export async function cleanUp(): Promise<void> {
   for (const c of cleanups.splice(0)) await c();
 }
-

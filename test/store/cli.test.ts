@@ -13,12 +13,13 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
   const err: string[] = [];
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  const fake = (into: string[]) => ((s: string | Uint8Array, ...rest: unknown[]) => {
-    into.push(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
-    const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
-    if (cb) process.nextTick(cb);
-    return true;
-  }) as typeof process.stdout.write;
+  const fake = (into: string[]) =>
+    ((s: string | Uint8Array, ...rest: unknown[]) => {
+      into.push(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+      const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
+      if (cb) process.nextTick(cb);
+      return true;
+    }) as typeof process.stdout.write;
   process.stdout.write = fake(out);
   process.stderr.write = fake(err);
   try {
@@ -46,34 +47,69 @@ describe('store: command line (analyze --store, search) on the embedded store', 
   it('analyze --store writes every record once, also when run twice', async () => {
     const files = ['pod-traffic.pcap', 'vxlan-overlay.pcap'].map((f) => path.join(SAMPLES_DIR, f));
     const outFile = path.join(dir, 'conn.ndjson');
-    const opts = { format: 'ndjson' as const, out: outFile, reader: 'native' as const, summary: false, progress: false, store: true, dataDir: path.join(dir, 'data') };
+    const opts = {
+      format: 'ndjson' as const,
+      out: outFile,
+      reader: 'native' as const,
+      summary: false,
+      progress: false,
+      store: true,
+      dataDir: path.join(dir, 'data'),
+    };
     const first = await capture(() => runAnalyze(files, opts));
     assert.equal(first.code, 0, first.err);
     const lines = fs.readFileSync(outFile, 'utf8').trim().split('\n');
-    const apps = ['dns', 'http', 'app'].flatMap((k) => fs.readFileSync(path.join(dir, `${k}.ndjson`), 'utf8').trim().split('\n'));
-    assert.match(first.err, new RegExp(`stored ${lines.length + apps.length} of ${lines.length} connection and ${apps.length} application records in SQLite store .*eastwatch\\.sqlite`));
+    const apps = ['dns', 'http', 'app'].flatMap((k) =>
+      fs
+        .readFileSync(path.join(dir, `${k}.ndjson`), 'utf8')
+        .trim()
+        .split('\n'),
+    );
+    assert.match(
+      first.err,
+      new RegExp(
+        `stored ${lines.length + apps.length} of ${lines.length} connection and ${apps.length} application records in SQLite store .*eastwatch\\.sqlite`,
+      ),
+    );
     const second = await capture(() => runAnalyze(files, opts));
     assert.equal(second.code, 0, second.err);
     const s = new SqliteStore({ dataDir: path.join(dir, 'data') });
     await s.init();
     assert.equal(await s.count({}), lines.length);
     // The application records once each too, and each as its log has it.
-    const http = fs.readFileSync(path.join(dir, 'http.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { uid: string; trans_depth: number; host: string | null });
+    const http = fs
+      .readFileSync(path.join(dir, 'http.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { uid: string; trans_depth: number; host: string | null });
     const stored = await s.searchApp('http', { limit: 10_000 });
     assert.equal(stored.records.length, http.length);
-    assert.deepEqual(stored.records.map((r) => `${r.uid}/${r.kind === 'http' ? r.trans_depth : ''}`).sort(), http.map((r) => `${r.uid}/${r.trans_depth}`).sort());
-    assert.equal((await s.searchApp('dns', { limit: 10_000 })).records.length + (await s.searchApp('app', { limit: 10_000 })).records.length + http.length, apps.length);
+    assert.deepEqual(
+      stored.records.map((r) => `${r.uid}/${r.kind === 'http' ? r.trans_depth : ''}`).sort(),
+      http.map((r) => `${r.uid}/${r.trans_depth}`).sort(),
+    );
+    assert.equal(
+      (await s.searchApp('dns', { limit: 10_000 })).records.length + (await s.searchApp('app', { limit: 10_000 })).records.length + http.length,
+      apps.length,
+    );
     await s.close();
   });
 
   it('search prints matching records; a bad query is a usage error with its position', async () => {
-    const r = await capture(() => runSearch('dport: 6379 and src: 10.244.1.0/24', { limit: 1000, sort: '@timestamp:asc', format: 'ndjson', dataDir: path.join(dir, 'data') }));
+    const r = await capture(() =>
+      runSearch('dport: 6379 and src: 10.244.1.0/24', { limit: 1000, sort: '@timestamp:asc', format: 'ndjson', dataDir: path.join(dir, 'data') }),
+    );
     assert.equal(r.code, 0, r.err);
-    const recs = r.out.trim().split('\n').map((l) => JSON.parse(l) as { resp_p: number; orig_h: string; ts: number });
+    const recs = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { resp_p: number; orig_h: string; ts: number });
     assert.ok(recs.length > 0);
     for (const x of recs) assert.ok(x.resp_p === 6379 && x.orig_h.startsWith('10.244.1.'));
     for (let i = 1; i < recs.length; i++) assert.ok(recs[i - 1].ts <= recs[i].ts);
-    const bad = await capture(() => runSearch('dport: 6379 and sorce.ip: 10.0.0.1', { limit: 10, sort: '@timestamp', format: 'ndjson', dataDir: path.join(dir, 'data') }));
+    const bad = await capture(() =>
+      runSearch('dport: 6379 and sorce.ip: 10.0.0.1', { limit: 10, sort: '@timestamp', format: 'ndjson', dataDir: path.join(dir, 'data') }),
+    );
     assert.equal(bad.code, 2);
     assert.match(bad.err, /unknown field 'sorce\.ip'; did you mean 'source\.ip'\? \(at position 16\)/);
     assert.match(bad.err, /\n {16}\^/);

@@ -27,15 +27,22 @@ function relay(target: string, faults: number[]): Promise<{ url: string; bulkCal
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
       });
-      up.on('error', () => { res.writeHead(502); res.end(); });
+      up.on('error', () => {
+        res.writeHead(502);
+        res.end();
+      });
       up.end(Buffer.concat(chunks));
     });
   });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
-    bulkCalls: () => bulk,
-    close: () => new Promise<void>((r) => srv.close(() => r())),
-  })));
+  return new Promise((resolve) =>
+    srv.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+        bulkCalls: () => bulk,
+        close: () => new Promise<void>((r) => srv.close(() => r())),
+      }),
+    ),
+  );
 }
 
 describe('store: elasticsearch backend under 429 and 503', function () {

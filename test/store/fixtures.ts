@@ -18,7 +18,10 @@ export const SAMPLES_DIR = [3, 4]
 
 export async function sampleRecords(): Promise<StoreRecord[]> {
   const out: StoreRecord[] = [];
-  for (const f of fs.readdirSync(SAMPLES_DIR).filter((n) => n.endsWith('.pcap')).sort()) {
+  for (const f of fs
+    .readdirSync(SAMPLES_DIR)
+    .filter((n) => n.endsWith('.pcap'))
+    .sort()) {
     await analyzeFile(path.join(SAMPLES_DIR, f), (r) => out.push(r));
   }
   return out;
@@ -40,7 +43,14 @@ const WORKLOADS: Record<string, [string, string]> = {
 function end(ip: string): K8sEnd {
   const w = WORKLOADS[ip];
   if (!w) return { kind: ip.startsWith('10.') ? 'internal' : 'external' };
-  return { kind: ip.startsWith('10.96.') ? 'service' : 'pod', namespace: w[0], workload: w[1], workload_kind: 'Deployment', pod: `${w[1]}-7d9f-${ip.split('.')[3]}`, labels: { app: w[1] } };
+  return {
+    kind: ip.startsWith('10.96.') ? 'service' : 'pod',
+    namespace: w[0],
+    workload: w[1],
+    workload_kind: 'Deployment',
+    pod: `${w[1]}-7d9f-${ip.split('.')[3]}`,
+    labels: { app: w[1] },
+  };
 }
 
 /** Kubernetes identity for the pod-traffic addresses (the shape the enrichment writes). */
@@ -49,10 +59,13 @@ export function withK8s(r: StoreRecord): StoreRecord {
   const resp = end(r.resp_h);
   if (orig.namespace === undefined && resp.namespace === undefined) return r;
   const k8s: ConnK8s = {
-    orig, resp, direction: 'internal',
+    orig,
+    resp,
+    direction: 'internal',
     scope: resp.kind === 'service' ? 'pod-to-service' : orig.namespace === resp.namespace ? 'same-namespace' : 'cross-namespace',
   };
-  if (resp.namespace === 'kube-system') k8s.policy = { verdict: 'allowed', egress: 'allowed', ingress: 'not-isolated', denied_by: [], allowed_by: ['shop/allow-dns'] };
+  if (resp.namespace === 'kube-system')
+    k8s.policy = { verdict: 'allowed', egress: 'allowed', ingress: 'not-isolated', denied_by: [], allowed_by: ['shop/allow-dns'] };
   return { ...r, k8s };
 }
 
@@ -73,7 +86,11 @@ export const CORPUS_APP_CAPTURES = ['zeek/tls/tls-conn-with-extensions.pcap', 'z
 export async function sampleApps(corpusFiles: string[] = []): Promise<AppRecordOut[]> {
   const out: AppRecordOut[] = [];
   const files = [
-    ...fs.readdirSync(SAMPLES_DIR).filter((n) => n.endsWith('.pcap')).sort().map((n) => path.join(SAMPLES_DIR, n)),
+    ...fs
+      .readdirSync(SAMPLES_DIR)
+      .filter((n) => n.endsWith('.pcap'))
+      .sort()
+      .map((n) => path.join(SAMPLES_DIR, n)),
     // HTTP/2 and gRPC (samples/h2/make.sh).
     path.join(SAMPLES_DIR, 'h2', 'h2c.pcap'),
     ...corpusFiles,

@@ -12,7 +12,6 @@ import { StoreRequestError, StoreUnavailableError, type Edge, type Store, type S
 import { plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
 import { BACKENDS, RUN, cleanUp } from './backends';
 
-
 const uids = (rs: StoreRecord[]): string[] => rs.map((r) => r.uid).sort();
 const key = (ip: string): Buffer => ipKey(ip) as Buffer;
 const inCidr = (ip: string, lo: string, hi: string): boolean => key(ip).compare(key(lo)) >= 0 && key(ip).compare(key(hi)) <= 0;
@@ -28,8 +27,14 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ['state != REJ and !proto: udp', (r) => r.conn_state !== 'REJ' && r.proto !== 'udp'],
   ['(state: S0 or state: SH) and not dport: 8080', (r) => (r.conn_state === 'S0' || r.conn_state === 'SH') && r.resp_p !== 8080],
   ['src: 10.244.1.0/24', (r) => inCidr(r.orig_h, '10.244.1.0', '10.244.1.255')],
-  ['source.ip: 10.244.0.0/16 and destination.port: (5432 or 6379) and not ns: kube-system',
-    (r) => inCidr(r.orig_h, '10.244.0.0', '10.244.255.255') && [5432, 6379].includes(r.resp_p) && r.k8s?.orig.namespace !== 'kube-system' && r.k8s?.resp.namespace !== 'kube-system'],
+  [
+    'source.ip: 10.244.0.0/16 and destination.port: (5432 or 6379) and not ns: kube-system',
+    (r) =>
+      inCidr(r.orig_h, '10.244.0.0', '10.244.255.255') &&
+      [5432, 6379].includes(r.resp_p) &&
+      r.k8s?.orig.namespace !== 'kube-system' &&
+      r.k8s?.resp.namespace !== 'kube-system',
+  ],
   ['dst: 10.96.0.10', (r) => r.resp_h === '10.96.0.10'],
   ['ip: 10.96.0.10', (r) => r.orig_h === '10.96.0.10' || r.resp_h === '10.96.0.10'],
   ['src: fd00:10:244::/48', (r) => r.orig_h.startsWith('fd00:10:244::')],
@@ -37,7 +42,10 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ['network.bytes > 1000', (r) => bytes(r) > 1000],
   ['bytes >= 94 and bytes <= 258', (r) => bytes(r) >= 94 && bytes(r) <= 258],
   ['event.duration < 1000000 and source.packets >= 2', (r) => Math.round(r.duration * 1e9) < 1e6 && r.orig_pkts >= 2],
-  ['@timestamp >= 2026-01-15T10:00:05Z and @timestamp < 2026-01-15T10:00:10.5Z', (r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000],
+  [
+    '@timestamp >= 2026-01-15T10:00:05Z and @timestamp < 2026-01-15T10:00:10.5Z',
+    (r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000,
+  ],
   ['history: Sh*', (r) => r.history.startsWith('Sh')],
   ['history: ?r', (r) => r.history.length === 2 && r.history[1] === 'r'],
   ['history: "Sr"', (r) => r.history === 'Sr'],
@@ -46,7 +54,11 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ['service: * and not tunnel_parents: *', (r) => r.service.length > 0 && r.tunnel_parents.length === 0],
   ['tunnel_parents: *', (r) => r.tunnel_parents.length > 0],
   ['eastwatch.tunnel.type: vxlan', (r) => r.tunnel_type === 'vxlan'],
-  ['ns: shop and workload: api*', (r) => (r.k8s?.orig.namespace === 'shop' || r.k8s?.resp.namespace === 'shop') && [r.k8s?.orig.workload, r.k8s?.resp.workload].some((w) => w?.startsWith('api'))],
+  [
+    'ns: shop and workload: api*',
+    (r) =>
+      (r.k8s?.orig.namespace === 'shop' || r.k8s?.resp.namespace === 'shop') && [r.k8s?.orig.workload, r.k8s?.resp.workload].some((w) => w?.startsWith('api')),
+  ],
   ['eastwatch.destination.namespace: kube-system and verdict: allowed', (r) => r.k8s?.resp.namespace === 'kube-system' && r.k8s?.policy?.verdict === 'allowed'],
   ['scope: "pod-to-service"', (r) => r.k8s?.scope === 'pod-to-service'],
   ['local_orig: true and local_resp: false', (r) => r.local_orig && !r.local_resp],
@@ -69,7 +81,10 @@ for (const backend of BACKENDS) {
       const base = await sampleRecords();
       records = [
         ...base.map(withK8s),
-        ...base.filter((r) => r.proto === 'tcp').slice(0, 12).map((r, i) => ({ ...v6Twin(r, i), vlan: i % 2 === 0 ? 100 + i : null, inner_vlan: null, local_resp: i % 3 !== 0 })),
+        ...base
+          .filter((r) => r.proto === 'tcp')
+          .slice(0, 12)
+          .map((r, i) => ({ ...v6Twin(r, i), vlan: i % 2 === 0 ? 100 + i : null, inner_vlan: null, local_resp: i % 3 !== 0 })),
       ];
       store = await backend.make(this, 'main');
       const w = await store.write(records);
@@ -84,7 +99,10 @@ for (const backend of BACKENDS) {
       }
       assert.equal(await store.get('no-such-uid'), null);
       const all = await store.search({ limit: 10_000 });
-      assert.deepStrictEqual(all.records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)), records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)));
+      assert.deepStrictEqual(
+        all.records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)),
+        records.map(plain).sort((a, b) => a.uid.localeCompare(b.uid)),
+      );
       assert.equal(all.next, null);
     });
 
@@ -132,11 +150,16 @@ for (const backend of BACKENDS) {
         const want = records.filter((r) => r.ts >= from && r.ts < to && r.proto === 'tcp');
         const got = await store.search({ query: 'proto: tcp', from, to, limit: 10_000 });
         assert.deepEqual(uids(got.records), uids(want));
-        assert.equal(await store.count({ from: new Date(Date.UTC(2026, 0, 15, 10, 0, 5)), to: '2026-01-15T10:00:10.5Z' }),
-          records.filter((r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000).length);
+        assert.equal(
+          await store.count({ from: new Date(Date.UTC(2026, 0, 15, 10, 0, 5)), to: '2026-01-15T10:00:10.5Z' }),
+          records.filter((r) => r.ts >= Date.UTC(2026, 0, 15, 10, 0, 5) / 1000 && r.ts < Date.UTC(2026, 0, 15, 10, 0, 10, 500) / 1000).length,
+        );
       });
       it('reports query errors with their position', async () => {
-        await assert.rejects(store.search({ query: 'proto: tcp and dprt: 80' }), (e: unknown) => e instanceof QueryError && e.position === 15 && /did you mean 'dport'/.test(e.message));
+        await assert.rejects(
+          store.search({ query: 'proto: tcp and dprt: 80' }),
+          (e: unknown) => e instanceof QueryError && e.position === 15 && /did you mean 'dport'/.test(e.message),
+        );
         await assert.rejects(store.count({ query: 'src: 10.0.0.0/99' }), QueryError);
         await assert.rejects(store.search({ sort: { field: 'service' } }), StoreRequestError);
       });
@@ -160,17 +183,26 @@ for (const backend of BACKENDS) {
       it('@timestamp desc in pages of 37 gives every record once, in order', async () => {
         const got = await walk('@timestamp', 'desc', 37);
         const want = [...records].sort((a, b) => b.ts - a.ts || byUid(a, b));
-        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+        assert.deepEqual(
+          got.map((r) => r.uid),
+          want.map((r) => r.uid),
+        );
       });
       it('network.bytes asc (many ties) with a query, pages of 10', async () => {
         const got = await walk('bytes', 'asc', 10, 'proto: tcp');
         const want = records.filter((r) => r.proto === 'tcp').sort((a, b) => bytes(a) - bytes(b) || byUid(a, b));
-        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+        assert.deepEqual(
+          got.map((r) => r.uid),
+          want.map((r) => r.uid),
+        );
       });
       it('destination.ip desc (v4 and v6 in one order), pages of 50', async () => {
         const got = await walk('dst', 'desc', 50);
         const want = [...records].sort((a, b) => key(b.resp_h).compare(key(a.resp_h)) || byUid(a, b));
-        assert.deepEqual(got.map((r) => r.uid), want.map((r) => r.uid));
+        assert.deepEqual(
+          got.map((r) => r.uid),
+          want.map((r) => r.uid),
+        );
       });
     });
 
@@ -178,23 +210,41 @@ for (const backend of BACKENDS) {
       it('top N by a field with connections and bytes', async () => {
         const tally = (keyOf: (r: StoreRecord) => string[]): { key: string; connections: number; bytes: number }[] => {
           const m = new Map<string, { key: string; connections: number; bytes: number }>();
-          for (const r of records) for (const k of new Set(keyOf(r))) {
-            const e = m.get(k) ?? { key: k, connections: 0, bytes: 0 };
-            e.connections++;
-            e.bytes += bytes(r);
-            m.set(k, e);
-          }
+          for (const r of records)
+            for (const k of new Set(keyOf(r))) {
+              const e = m.get(k) ?? { key: k, connections: 0, bytes: 0 };
+              e.connections++;
+              e.bytes += bytes(r);
+              m.set(k, e);
+            }
           return [...m.values()];
         };
-        const num = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || Number(a.key) - Number(b.key);
-        assert.deepEqual(await store.top({ field: 'dport', size: 5 }), tally((r) => [String(r.resp_p)]).sort(num).slice(0, 5));
-        const str = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || (a.key < b.key ? -1 : 1);
+        const num = (a: { key: string; connections: number }, b: { key: string; connections: number }): number =>
+          b.connections - a.connections || Number(a.key) - Number(b.key);
+        assert.deepEqual(
+          await store.top({ field: 'dport', size: 5 }),
+          tally((r) => [String(r.resp_p)])
+            .sort(num)
+            .slice(0, 5),
+        );
+        const str = (a: { key: string; connections: number }, b: { key: string; connections: number }): number =>
+          b.connections - a.connections || (a.key < b.key ? -1 : 1);
         assert.deepEqual(await store.top({ field: 'state', size: 20 }), tally((r) => [r.conn_state]).sort(str));
         assert.deepEqual(await store.top({ field: 'service', size: 5 }), tally((r) => r.service).sort(str));
-        const ipOrder = (a: { key: string; connections: number }, b: { key: string; connections: number }): number => b.connections - a.connections || key(a.key).compare(key(b.key));
-        assert.deepEqual(await store.top({ field: 'src', size: 8, query: 'proto: tcp' }),
-          tally((r) => (r.proto === 'tcp' ? [r.orig_h] : [])).sort(ipOrder).slice(0, 8));
-        assert.deepEqual(await store.top({ field: 'ip', size: 3 }), tally((r) => [r.orig_h, r.resp_h]).sort(ipOrder).slice(0, 3));
+        const ipOrder = (a: { key: string; connections: number }, b: { key: string; connections: number }): number =>
+          b.connections - a.connections || key(a.key).compare(key(b.key));
+        assert.deepEqual(
+          await store.top({ field: 'src', size: 8, query: 'proto: tcp' }),
+          tally((r) => (r.proto === 'tcp' ? [r.orig_h] : []))
+            .sort(ipOrder)
+            .slice(0, 8),
+        );
+        assert.deepEqual(
+          await store.top({ field: 'ip', size: 3 }),
+          tally((r) => [r.orig_h, r.resp_h])
+            .sort(ipOrder)
+            .slice(0, 3),
+        );
         assert.deepEqual(await store.top({ field: 'local_resp' }), tally((r) => [String(r.local_resp)]).sort(str));
       });
 
@@ -213,12 +263,18 @@ for (const backend of BACKENDS) {
         for (let k = keys[0]; k <= keys[keys.length - 1]; k += iv * 1000) want.push({ start: k, ...(m.get(k) ?? { connections: 0, bytes: 0 }) });
         const got = await store.histogram({ intervalSeconds: iv });
         assert.deepEqual(got, want);
-        assert.ok(got.some((b) => b.connections === 0), 'the sample times have gaps');
+        assert.ok(
+          got.some((b) => b.connections === 0),
+          'the sample times have gaps',
+        );
       });
 
       it('distinct count', async () => {
         assert.equal(await store.distinct({ field: 'src' }), new Set(records.map((r) => r.orig_h)).size);
-        assert.equal(await store.distinct({ field: 'dport', query: 'proto: tcp' }), new Set(records.filter((r) => r.proto === 'tcp').map((r) => r.resp_p)).size);
+        assert.equal(
+          await store.distinct({ field: 'dport', query: 'proto: tcp' }),
+          new Set(records.filter((r) => r.proto === 'tcp').map((r) => r.resp_p)).size,
+        );
         assert.equal(await store.distinct({ field: 'ip' }), new Set(records.flatMap((r) => [r.orig_h, r.resp_h])).size);
         assert.equal(await store.distinct({ field: 'service' }), 1);
       });
@@ -229,7 +285,9 @@ for (const backend of BACKENDS) {
           const e: Edge = {
             source: { ip: r.orig_h, namespace: r.k8s?.orig.namespace ?? null, workload: r.k8s?.orig.workload ?? null },
             destination: { ip: r.resp_h, port: r.resp_p, namespace: r.k8s?.resp.namespace ?? null, workload: r.k8s?.resp.workload ?? null },
-            transport: r.proto, connections: 0, bytes: 0,
+            transport: r.proto,
+            connections: 0,
+            bytes: 0,
           };
           const k = JSON.stringify([e.source, e.destination, e.transport]);
           const cur = m.get(k) ?? e;
@@ -268,7 +326,8 @@ for (const backend of BACKENDS) {
         assert.deepEqual(uids((await bulk.search({ query: q, limit: 10_000 })).records), uids(want));
         if (bulk instanceof SqliteStore) {
           const names = bulk.indexNames();
-          for (const ix of ['conn_ts', 'conn_src', 'conn_dst', 'conn_dport', 'conn_state', 'conn_cid', 'conn_src_ns', 'conn_dst_ns']) assert.ok(names.includes(ix), ix);
+          for (const ix of ['conn_ts', 'conn_src', 'conn_dst', 'conn_dport', 'conn_state', 'conn_cid', 'conn_src_ns', 'conn_dst_ns'])
+            assert.ok(names.includes(ix), ix);
         }
       });
 
@@ -316,7 +375,12 @@ for (const backend of BACKENDS) {
         const dl = await aux.deadLetters();
         assert.equal(dl.length, 1);
         assert.equal(dl[0].uid, 'Cbad-address');
-        assert.match(dl[0].reason, aux.backend === 'sqlite' ? /SQLITE_CONSTRAINT_NOTNULL: NOT NULL constraint failed: conn\.src_key/ : /(mapper|document)_parsing_exception.*source\.ip.*not-an-ip/);
+        assert.match(
+          dl[0].reason,
+          aux.backend === 'sqlite'
+            ? /SQLITE_CONSTRAINT_NOTNULL: NOT NULL constraint failed: conn\.src_key/
+            : /(mapper|document)_parsing_exception.*source\.ip.*not-an-ip/,
+        );
         assert.match(dl[0].document, /not-an-ip/);
         assert.ok(Date.now() - Date.parse(dl[0].at) < 120_000);
       });
@@ -335,9 +399,19 @@ describe('store: elasticsearch backend, server unavailable', function () {
         srv.close(() => resolve(p));
       });
     });
-    const s = new ElasticsearchStore({ node: `http://127.0.0.1:${port}`, prefix: `ewtest-${RUN}-down`, maxRetries: 2, retryBaseMs: 20, requestTimeoutMs: 2000 });
+    const s = new ElasticsearchStore({
+      node: `http://127.0.0.1:${port}`,
+      prefix: `ewtest-${RUN}-down`,
+      maxRetries: 2,
+      retryBaseMs: 20,
+      requestTimeoutMs: 2000,
+    });
     const t0 = Date.now();
-    await assert.rejects(s.init(), (e: unknown) => e instanceof StoreUnavailableError && new RegExp(`Elasticsearch at http://127.0.0.1:${port}: health check failed after 3 attempts`).test(e.message));
+    await assert.rejects(
+      s.init(),
+      (e: unknown) =>
+        e instanceof StoreUnavailableError && new RegExp(`Elasticsearch at http://127.0.0.1:${port}: health check failed after 3 attempts`).test(e.message),
+    );
     const rs = (await sampleRecords()).slice(0, 5);
     await assert.rejects(s.write(rs), (e: unknown) => e instanceof StoreUnavailableError && /bulk failed after 3 attempts/.test(e.message));
     await assert.rejects(s.search({ query: 'proto: tcp' }), StoreUnavailableError);

@@ -13,8 +13,14 @@ export const UI_INDEX = path.join(process.env.EASTWATCH_UI_DIR ?? path.join(REPO
 export const ARTIFACTS = path.join(REPO, 'test-artifacts', 'ui');
 
 const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** What is missing to run the browser tests, or null when nothing is. */

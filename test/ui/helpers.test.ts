@@ -31,7 +31,7 @@ function terms(q: Query, out: [string, string, string][] = []): [string, string,
       out.push([q.field.name, q.kind, q.parts.map((p) => (p.t === 'lit' ? p.s : p.t)).join('')]);
       break;
     default:
-      out.push([('field' in q ? q.field.name : ''), q.kind, '']);
+      out.push(['field' in q ? q.field.name : '', q.kind, '']);
   }
   return out;
 }
@@ -54,7 +54,11 @@ describe('UI helpers: query text', () => {
   });
 
   it('builds edge and evidence queries the parser accepts, with the meant fields', () => {
-    const q = and(endQuery('source', { namespace: 'shop', workload: 'frontend' }), endQuery('destination', { ip: '10.96.12.34' }), clause('destination.port', 8080));
+    const q = and(
+      endQuery('source', { namespace: 'shop', workload: 'frontend' }),
+      endQuery('destination', { ip: '10.96.12.34' }),
+      clause('destination.port', 8080),
+    );
     assert.equal(q, 'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and destination.ip:10.96.12.34 and destination.port:8080');
     assert.deepEqual(terms(parseQuery(q)), [
       ['eastwatch.source.namespace', 'term', 'shop'],
@@ -63,7 +67,10 @@ describe('UI helpers: query text', () => {
       ['destination.port', 'term', '8080'],
     ]);
     const uids = ['CMPU0kfBUegrYrtUA', 'C1GcolQnUypKDN6nXg', 'Cl1earCa82nFKmmnI'];
-    assert.deepEqual(terms(parseQuery(anyOf('event.id', uids))).map((t) => t[2]), uids);
+    assert.deepEqual(
+      terms(parseQuery(anyOf('event.id', uids))).map((t) => t[2]),
+      uids,
+    );
     // An `or` inside an `and` keeps its meaning.
     const mixed = and('dport:22 or dport:23', 'src:10.0.0.1');
     assert.equal(mixed, '(dport:22 or dport:23) and src:10.0.0.1');
@@ -100,14 +107,22 @@ describe('UI helpers: query text', () => {
     assert.equal(dpo[0].name, 'destination.port');
     const ns = suggestFields(FIELDS, 'ns').map((s) => s.insert);
     assert.equal(ns[0], 'ns');
-    assert.ok(suggestFields(FIELDS, 'namespace').some((s) => s.insert === 'eastwatch.source.namespace'), 'a substring of a name matches too');
+    assert.ok(
+      suggestFields(FIELDS, 'namespace').some((s) => s.insert === 'eastwatch.source.namespace'),
+      'a substring of a name matches too',
+    );
     assert.equal(suggestFields(FIELDS, 'zzz').length, 0);
     assert.equal(suggestFields(FIELDS, '', 5).length, 5);
   });
 });
 
 describe('UI helpers: service map graph', () => {
-  const end = (ip: string, namespace: string | null, workload: string | null, port?: number) => ({ ip, namespace, workload, ...(port === undefined ? {} : { port }) });
+  const end = (ip: string, namespace: string | null, workload: string | null, port?: number) => ({
+    ip,
+    namespace,
+    workload,
+    ...(port === undefined ? {} : { port }),
+  });
   const edges: Edge[] = [
     // Two pods of one workload talking to one service: one edge.
     { source: end('10.244.1.10', 'shop', 'frontend'), destination: end('10.244.2.20', 'shop', 'api', 8080), transport: 'tcp', connections: 5, bytes: 500 },
@@ -118,8 +133,21 @@ describe('UI helpers: service map graph', () => {
   ];
   const denied: Edge[] = [edges[2]];
   const alert = (id: string, source: Alert['source'], destination: Alert['destination']): Alert => ({
-    id, detector: 'policy-violation', title: id, severity: 'high', score: 0.9, mitre: ['T1599'], source, destination, first_seen: 0, last_seen: 0, count: 1,
-    evidence: { uids: [], figures: {} }, status: 'open', suppressed_by: null, note: null,
+    id,
+    detector: 'policy-violation',
+    title: id,
+    severity: 'high',
+    score: 0.9,
+    mitre: ['T1599'],
+    source,
+    destination,
+    first_seen: 0,
+    last_seen: 0,
+    count: 1,
+    evidence: { uids: [], figures: {} },
+    status: 'open',
+    suppressed_by: null,
+    note: null,
   });
   const alerts = [
     alert('a-workload', { ip: '10.244.1.10', namespace: 'shop', workload: 'frontend' }, { ip: '10.244.2.20', namespace: 'shop', workload: 'api', port: 9090 }),
@@ -155,10 +183,16 @@ describe('UI helpers: service map graph', () => {
   it('gives each edge a query for its connections that the parser accepts', () => {
     const g = buildGraph(edges, denied, alerts);
     const fa = g.edges.find((e) => e.source === 'w:shop/frontend' && e.target === 'w:shop/api');
-    assert.equal(fa?.query, 'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and eastwatch.destination.namespace:shop and eastwatch.destination.workload:api and destination.port:(8080 or 9090) and network.transport:tcp');
+    assert.equal(
+      fa?.query,
+      'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and eastwatch.destination.namespace:shop and eastwatch.destination.workload:api and destination.port:(8080 or 9090) and network.transport:tcp',
+    );
     for (const e of g.edges) assert.doesNotThrow(() => parseQuery(e.query), e.query);
     // A scan's hundreds of ports stay out of the query.
-    const scan = Array.from({ length: EDGE_QUERY_PORTS + 1 }, (_, i): Edge => ({ source: end('10.0.0.1', null, null), destination: end('10.0.0.2', null, null, i + 1), transport: 'tcp', connections: 1, bytes: 0 }));
+    const scan = Array.from(
+      { length: EDGE_QUERY_PORTS + 1 },
+      (_, i): Edge => ({ source: end('10.0.0.1', null, null), destination: end('10.0.0.2', null, null, i + 1), transport: 'tcp', connections: 1, bytes: 0 }),
+    );
     const sg = buildGraph(scan, [], []);
     assert.equal(sg.edges.length, 1);
     assert.equal(sg.edges[0].query, 'source.ip:10.0.0.1 and destination.ip:10.0.0.2 and network.transport:tcp');
@@ -192,17 +226,22 @@ describe('UI helpers: time and wire', () => {
   });
 
   it('reads server-sent events split anywhere, with comments and CRLF', () => {
-    const text = ': keep-alive\n\nevent: state\ndata: {"state":"active"}\n\nevent: progress\r\ndata: {"packets":\r\ndata: 5}\r\n\r\nevent: done\ndata: {"state":"completed"}\n\n';
+    const text =
+      ': keep-alive\n\nevent: state\ndata: {"state":"active"}\n\nevent: progress\r\ndata: {"packets":\r\ndata: 5}\r\n\r\nevent: done\ndata: {"state":"completed"}\n\n';
     for (const cut of [1, 7, 20, 33, text.length - 1]) {
       const got: ServerEvent[] = [];
       let rest = parseEvents(text.slice(0, cut), got);
       rest = parseEvents(rest + text.slice(cut), got);
       assert.equal(rest, '');
-      assert.deepEqual(got, [
-        { event: 'state', data: { state: 'active' } },
-        { event: 'progress', data: { packets: 5 } },
-        { event: 'done', data: { state: 'completed' } },
-      ], `cut at ${cut}`);
+      assert.deepEqual(
+        got,
+        [
+          { event: 'state', data: { state: 'active' } },
+          { event: 'progress', data: { packets: 5 } },
+          { event: 'done', data: { state: 'completed' } },
+        ],
+        `cut at ${cut}`,
+      );
     }
   });
 });

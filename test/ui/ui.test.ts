@@ -29,25 +29,44 @@ describe('web UI in headless Chromium', function () {
   const path = (): string => new URL(page.url()).pathname;
   const param = (k: string): string | null => new URL(page.url()).searchParams.get(k);
   /** Form controls without an accessible name (label, aria-label(ledby), or button text). */
-  const unlabelled = (): Promise<string[]> => page.evaluate(() => {
-    interface El { tagName: string; id: string; labels?: { length: number } | null; textContent: string | null; getAttribute(n: string): string | null }
-    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<El> } }).document;
-    return Array.from(doc.querySelectorAll('input, select, textarea, button'))
-      .filter((el) => !((el.labels?.length ?? 0) > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && (el.textContent ?? '').trim())))
-      .map((el) => `${el.tagName.toLowerCase()}#${el.id}`);
-  });
+  const unlabelled = (): Promise<string[]> =>
+    page.evaluate(() => {
+      interface El {
+        tagName: string;
+        id: string;
+        labels?: { length: number } | null;
+        textContent: string | null;
+        getAttribute(n: string): string | null;
+      }
+      const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<El> } }).document;
+      return Array.from(doc.querySelectorAll('input, select, textarea, button'))
+        .filter(
+          (el) =>
+            !(
+              (el.labels?.length ?? 0) > 0 ||
+              el.getAttribute('aria-label') ||
+              el.getAttribute('aria-labelledby') ||
+              (el.tagName === 'BUTTON' && (el.textContent ?? '').trim())
+            ),
+        )
+        .map((el) => `${el.tagName.toLowerCase()}#${el.id}`);
+    });
   /** The outline of the focused element (focus must be visible). */
-  const focusOutline = (): Promise<string> => page.evaluate(() => {
-    const g = globalThis as unknown as { document: { activeElement: unknown }; getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } };
-    const st = g.getComputedStyle(g.document.activeElement);
-    return `${st.outlineStyle} ${st.outlineWidth}`;
-  });
+  const focusOutline = (): Promise<string> =>
+    page.evaluate(() => {
+      const g = globalThis as unknown as { document: { activeElement: unknown }; getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } };
+      const st = g.getComputedStyle(g.document.activeElement);
+      return `${st.outlineStyle} ${st.outlineWidth}`;
+    });
   /** A screenshot of the view, after checking that every control in it is labelled. */
   const shot = async (name: string): Promise<void> => {
     assert.deepEqual(await unlabelled(), [], `unlabelled controls in ${name}`);
     await page.screenshot({ path: artifact(`${name}.png`), fullPage: true });
   };
-  const active = (): Promise<string> => page.evaluate('(() => { const e = document.activeElement; return e ? e.tagName + (e.getAttribute("data-uid") ? ":" + e.getAttribute("data-uid") : "") : ""; })()');
+  const active = (): Promise<string> =>
+    page.evaluate(
+      '(() => { const e = document.activeElement; return e ? e.tagName + (e.getAttribute("data-uid") ? ":" + e.getAttribute("data-uid") : "") : ""; })()',
+    );
   const countOf = async (q: string, from = '', to = ''): Promise<number> => {
     const sp = new URLSearchParams(Object.entries({ q, from, to }).filter(([, v]) => v !== ''));
     const r = await h.call('GET', `/api/v1/aggregations/count?${sp}`);
@@ -68,7 +87,11 @@ describe('web UI in headless Chromium', function () {
     requireBrowser(this);
     h = await startHarness({ mode: 'local', detectors: true });
     // The inventory comes from a cluster, not an analyst: post it as the ingest key would.
-    const inv = await h.call('POST', '/api/v1/inventory', { key: h.keys.ingest, body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'), headers: { 'content-type': 'application/json' } });
+    const inv = await h.call('POST', '/api/v1/inventory', {
+      key: h.keys.ingest,
+      body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(inv.status, 201, inv.text);
     browser = await launch();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -121,7 +144,10 @@ describe('web UI in headless Chromium', function () {
     // No waitForFunction: it evaluates strings, which the service's CSP (rightly) refuses.
     await done.nth(1).waitFor({ timeout: 60_000 });
     assert.equal(await done.count(), 2);
-    for (const [name, file] of [['scan.pcap', scan], ['cluster.pcap', cluster]] as const) {
+    for (const [name, file] of [
+      ['scan.pcap', scan],
+      ['cluster.pcap', cluster],
+    ] as const) {
       const item = done.filter({ hasText: name });
       const link = item.getByRole('link', { name: 'Connections of this capture' });
       const href = new URL((await link.getAttribute('href')) as string, h.url);
@@ -135,11 +161,16 @@ describe('web UI in headless Chromium', function () {
     }
     // Not a capture: the service refuses it and the UI says why, on that file's row.
     expected = /status of 415/;
-    await page.getByLabel('Choose files…').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are not packets\n'.repeat(10)) });
+    await page
+      .getByLabel('Choose files…')
+      .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are not packets\n'.repeat(10)) });
     const refused = page.getByTestId('upload-item').filter({ hasText: 'notes.txt' }).getByRole('alert');
     await refused.waitFor();
     const said = (await refused.textContent()) ?? '';
-    const direct = await h.call('POST', '/api/v1/captures?name=notes.txt', { body: 'these are not packets\n'.repeat(10), headers: { 'content-type': 'application/octet-stream' } });
+    const direct = await h.call('POST', '/api/v1/captures?name=notes.txt', {
+      body: 'these are not packets\n'.repeat(10),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(direct.status, 415);
     assert.equal(said, direct.json.error);
     await shot('upload');
@@ -172,7 +203,7 @@ describe('web UI in headless Chromium', function () {
     await shot('connections');
   });
 
-  it('follows an upload\'s link to the connections of that capture', async function () {
+  it("follows an upload's link to the connections of that capture", async function () {
     const id = sha256(sample('k8s/cluster.pcap'));
     const probe = await h.call('GET', `/api/v1/aggregations/count?q=capture:${id}`);
     if (probe.status !== 200) {
@@ -200,13 +231,19 @@ describe('web UI in headless Chromium', function () {
     const uids = await rows.evaluateAll((rs: { getAttribute(n: string): string | null }[]) => rs.map((r) => r.getAttribute('data-uid') as string));
     assert.equal(new Set(uids).size, 200);
     const first = await h.call('GET', '/api/v1/connections?limit=200');
-    assert.deepEqual(uids, (first.json.records as { uid: string }[]).map((r) => r.uid));
+    assert.deepEqual(
+      uids,
+      (first.json.records as { uid: string }[]).map((r) => r.uid),
+    );
     // Sort: the header is a button; the sort goes into the URL.
     await page.getByRole('button', { name: 'Dst port' }).click();
     await page.waitForURL(/sort=destination.port/);
     await shownCount();
     const ports = (await page.locator('table.results tbody tr td:nth-child(5)').allTextContents()).map(Number);
-    assert.deepEqual(ports, [...ports].sort((a, b) => b - a));
+    assert.deepEqual(
+      ports,
+      [...ports].sort((a, b) => b - a),
+    );
     assert.equal(ports[0], (await h.call('GET', '/api/v1/connections?sort=destination.port&order=desc&limit=1')).json.records[0].resp_p);
     // The column chooser, from the keyboard.
     assert.equal(await page.getByRole('columnheader', { name: 'Community ID' }).count(), 0);
@@ -218,7 +255,7 @@ describe('web UI in headless Chromium', function () {
     await shot('connections-columns');
   });
 
-  it('shows a bad query\'s error at its position', async () => {
+  it("shows a bad query's error at its position", async () => {
     const input = page.getByTestId('query-input');
     await input.fill('dport:22 and foo:bar');
     expected = /status of 400 \(Bad Request\)/;
@@ -259,8 +296,9 @@ describe('web UI in headless Chromium', function () {
 
   it('moves through the table with the arrow keys and opens a connection with Enter', async () => {
     // Three connections the ssh sweep alert names as evidence, found by uid.
-    const sweep = ((await h.call('GET', '/api/v1/alerts?limit=1000')).json.alerts as { title: string; evidence: { uids: string[] } }[])
-      .find((a) => a.title === 'Horizontal sweep of tcp/22');
+    const sweep = ((await h.call('GET', '/api/v1/alerts?limit=1000')).json.alerts as { title: string; evidence: { uids: string[] } }[]).find(
+      (a) => a.title === 'Horizontal sweep of tcp/22',
+    );
     assert.ok(sweep && sweep.evidence.uids.length >= 3);
     const q = `event.id:(${sweep.evidence.uids.slice(0, 3).join(' or ')})`;
     await page.goto(`${h.url}/connections?q=${encodeURIComponent(q)}`);
@@ -284,7 +322,13 @@ describe('web UI in headless Chromium', function () {
     // Every field of the record is listed.
     const fieldRows = detail.getByRole('table', { name: 'Connection fields' }).locator('tr');
     assert.ok((await fieldRows.count()) >= Object.keys(one.json.record).length);
-    assert.equal(await detail.getByRole('row', { name: /^community_id/ }).locator('td').textContent(), one.json.record.community_id);
+    assert.equal(
+      await detail
+        .getByRole('row', { name: /^community_id/ })
+        .locator('td')
+        .textContent(),
+      one.json.record.community_id,
+    );
     // The alerts that name this connection as evidence are listed.
     await detail.getByRole('heading', { name: 'Related alerts (1)' }).waitFor();
     await detail.getByRole('link', { name: sweep.title }).waitFor();
@@ -310,21 +354,27 @@ describe('web UI in headless Chromium', function () {
     await dl.saveAs(file);
     const r = opened.record;
     let packets = 0;
-    const summary = await readCapture(file, () => { packets++; });
+    const summary = await readCapture(file, () => {
+      packets++;
+    });
     assert.equal(summary.format, 'pcap');
     assert.equal(packets, Number(r.orig_pkts) + Number(r.resp_pkts));
     const conns: Record<string, unknown>[] = [];
     await analyzeFile(file, (c) => conns.push(c as unknown as Record<string, unknown>));
     const final = conns.filter((c) => c.interim !== true);
     assert.equal(final.length, 1, `one connection in the pcap, got ${final.length}`);
-    for (const k of ['community_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'proto', 'orig_pkts', 'resp_pkts', 'history']) assert.deepEqual(final[0][k], r[k], k);
+    for (const k of ['community_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'proto', 'orig_pkts', 'resp_pkts', 'history'])
+      assert.deepEqual(final[0][k], r[k], k);
     // And the packets of a whole search, from the results bar.
     const [all] = await Promise.all([page.waitForEvent('download'), page.getByTestId('query-pcap').click()]);
     const many = artifact('query.pcap');
     await all.saveAs(many);
     const got: Record<string, unknown>[] = [];
     await analyzeFile(many, (c) => got.push(c as unknown as Record<string, unknown>));
-    assert.deepEqual(got.filter((c) => c.interim !== true).map((c) => c.community_id), [r.community_id]);
+    assert.deepEqual(
+      got.filter((c) => c.interim !== true).map((c) => c.community_id),
+      [r.community_id],
+    );
   });
 
   it('draws the service map with highlighted edges; clicking an edge opens its connections', async () => {
@@ -344,7 +394,10 @@ describe('web UI in headless Chromium', function () {
     const allowed = page.locator('table.edges tbody tr', { hasText: 'shop/worker' }).filter({ hasText: 'shop/api' });
     assert.equal(await allowed.count(), 1);
     assert.doesNotMatch((await allowed.textContent()) ?? '', /denied/);
-    await page.getByRole('group', { name: /Namespaces/ }).getByLabel('shop').waitFor();
+    await page
+      .getByRole('group', { name: /Namespaces/ })
+      .getByLabel('shop')
+      .waitFor();
     await shot('service-map');
     const id = (await target.getAttribute('data-edge')) as string;
     const query = (await target.getAttribute('data-query')) as string;
@@ -389,7 +442,9 @@ describe('web UI in headless Chromium', function () {
     await detail.getByRole('status').filter({ hasText: 'added' }).waitFor();
     const rules = await h.call('GET', '/api/v1/suppressions');
     type Ent = Record<string, string | number> | undefined;
-    const rule = (rules.json.suppressions as { detector: string; reason: string; source?: Ent; destination?: Ent }[]).find((s) => s.reason === 'known scanner in the test lab');
+    const rule = (rules.json.suppressions as { detector: string; reason: string; source?: Ent; destination?: Ent }[]).find(
+      (s) => s.reason === 'known scanner in the test lab',
+    );
     assert.ok(rule);
     assert.equal(rule.detector, after.json.detector);
     // By default the rule names workloads (stable across redeploys), addresses only where no workload is known.
@@ -405,7 +460,10 @@ describe('web UI in headless Chromium', function () {
   });
 
   it('lists the capture jobs, the flow sources and the inventory', async () => {
-    const posted = await h.call('POST', '/api/v1/flows?source=hubble-node-1&format=hubble&wait=true', { key: h.keys.ingest, body: fs.readFileSync(sample('flows/hubble-observe.json'), 'utf8') });
+    const posted = await h.call('POST', '/api/v1/flows?source=hubble-node-1&format=hubble&wait=true', {
+      key: h.keys.ingest,
+      body: fs.readFileSync(sample('flows/hubble-observe.json'), 'utf8'),
+    });
     assert.equal(posted.status, 202, posted.text);
     await page.getByRole('link', { name: 'Jobs & sources', exact: true }).click();
     const table = page.getByRole('table', { name: 'Uploaded captures' });

@@ -11,9 +11,7 @@ import * as path from 'node:path';
  */
 export const CORPUS_DIR =
   process.env.EASTWATCH_CORPUS ??
-  [4, 5]
-    .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'), 'shared', 'corpus'))
-    .find((d) => fs.existsSync(path.join(d, 'MANIFEST.md'))) ??
+  [4, 5].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'), 'shared', 'corpus')).find((d) => fs.existsSync(path.join(d, 'MANIFEST.md'))) ??
   path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'corpus');
 
 export function corpusAvailable(): boolean {

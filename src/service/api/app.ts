@@ -93,10 +93,14 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
-  app.use(helmet({
-    contentSecurityPolicy: { directives: { 'default-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] } },
-    crossOriginEmbedderPolicy: false,
-  }));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: { 'default-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] },
+      },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
   app.use((req, res, next) => {
     const start = process.hrtime.bigint();
     res.on('finish', () => {
@@ -123,7 +127,8 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     keyGenerator: (req) => principalOf(req).keyId,
-    handler: (_req, _res, next) => next(new ApiError(429, `more than ${ctx.cfg.limits.expensivePerMinute} requests a minute on expensive routes with this key`)),
+    handler: (_req, _res, next) =>
+      next(new ApiError(429, `more than ${ctx.cfg.limits.expensivePerMinute} requests a minute on expensive routes with this key`)),
   });
   const kit: RouteKit = {
     registry,
@@ -134,9 +139,19 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   };
 
   defineRoute(kit, {
-    method: 'get', path: '/whoami', tag: 'meta', roles: ['ingest', 'analyst'],
+    method: 'get',
+    path: '/whoami',
+    tag: 'meta',
+    roles: ['ingest', 'analyst'],
     summary: 'The key you are calling with, and the service it reaches',
-    responses: { 200: { description: 'Key and service', content: { 'application/json': { schema: z.object({ key: z.object({ id: z.string(), name: z.string(), role: z.string() }), service: z.record(z.unknown()) }) } } } },
+    responses: {
+      200: {
+        description: 'Key and service',
+        content: {
+          'application/json': { schema: z.object({ key: z.object({ id: z.string(), name: z.string(), role: z.string() }), service: z.record(z.unknown()) }) },
+        },
+      },
+    },
     handler({ res, principal }) {
       res.json({
         key: { id: principal.keyId, name: principal.name, role: principal.role },
@@ -153,13 +168,20 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
 
   let openapi: unknown = null;
   defineRoute(kit, {
-    method: 'get', path: '/openapi.json', tag: 'meta', roles: ['ingest', 'analyst'],
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'meta',
+    roles: ['ingest', 'analyst'],
     summary: 'This document',
     responses: { 200: { description: 'OpenAPI 3.0' } },
     handler({ res }) {
       openapi ??= new OpenApiGeneratorV3(registry.definitions).generateDocument({
         openapi: '3.0.3',
-        info: { title: 'eastwatch API', version: VERSION, description: 'East-west traffic analysis: captures and flow logs in, connections, application records and alerts out.' },
+        info: {
+          title: 'eastwatch API',
+          version: VERSION,
+          description: 'East-west traffic analysis: captures and flow logs in, connections, application records and alerts out.',
+        },
         servers: [{ url: '/' }],
       });
       res.json(openapi);
@@ -205,7 +227,10 @@ function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
   createBullBoard({ queues: ctx.queues.bullQueues.map((q) => new BullAdapter(q.bull)), serverAdapter: adapter });
   // Browsers send Basic auth on every request to the dashboard once asked: the key is the password.
   const relaxCsp: RequestHandler = (_req, res, next) => {
-    res.set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline' https:; font-src 'self' data: https:; img-src 'self' data:");
+    res.set(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline' https:; font-src 'self' data: https:; img-src 'self' data:",
+    );
     next();
   };
   app.use('/admin/queues', authenticator(ctx, 'basic'), requireAdmin, relaxCsp, adapter.getRouter() as RequestHandler);

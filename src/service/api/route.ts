@@ -11,7 +11,11 @@ import type { Principal, Role } from '../keys';
 extendZodWithOpenApi(z);
 
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
     this.name = 'ApiError';
   }
@@ -111,14 +115,16 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
   if (def.body) handlers.push(kit.jsonBody);
   const run: RequestHandler = (req, res, next) => {
     Promise.resolve()
-      .then(() => def.handler({
-        query: validate(def.query, req.query, 'query parameters'),
-        params: validate(def.params, req.params, 'path parameters'),
-        body: validate(def.body, req.body, 'request body'),
-        principal: principalOf(req),
-        req,
-        res,
-      }))
+      .then(() =>
+        def.handler({
+          query: validate(def.query, req.query, 'query parameters'),
+          params: validate(def.params, req.params, 'path parameters'),
+          body: validate(def.body, req.body, 'request body'),
+          principal: principalOf(req),
+          req,
+          res,
+        }),
+      )
       .catch(next);
   };
   kit.router[def.method](def.path, ...handlers, run);

@@ -15,26 +15,30 @@ export const Page = z.object({
 
 export const JobState = z.enum(['waiting', 'active', 'delayed', 'completed', 'failed']);
 
-export const CaptureJob = z.object({
-  id: z.string(),
-  state: JobState,
-  name: z.string(),
-  sha256: z.string(),
-  bytes: z.number(),
-  format: z.enum(['pcap', 'pcapng', 'gzip']),
-  uploadedAt: z.string(),
-  uploadedBy: z.string(),
-  progress: z.object({ bytesRead: z.number(), totalBytes: z.number(), packets: z.number(), records: z.number(), appRecords: z.number() }).nullable(),
-  result: z.record(z.unknown()).nullable(),
-  failedReason: z.string().nullable(),
-  attemptsMade: z.number(),
-  createdAt: z.string(),
-  /** When the current (or last) attempt started. */
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-}).openapi('CaptureJob');
+export const CaptureJob = z
+  .object({
+    id: z.string(),
+    state: JobState,
+    name: z.string(),
+    sha256: z.string(),
+    bytes: z.number(),
+    format: z.enum(['pcap', 'pcapng', 'gzip']),
+    uploadedAt: z.string(),
+    uploadedBy: z.string(),
+    progress: z.object({ bytesRead: z.number(), totalBytes: z.number(), packets: z.number(), records: z.number(), appRecords: z.number() }).nullable(),
+    result: z.record(z.unknown()).nullable(),
+    failedReason: z.string().nullable(),
+    attemptsMade: z.number(),
+    createdAt: z.string(),
+    /** When the current (or last) attempt started. */
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('CaptureJob');
 
-export const ConnectionRecord = z.record(z.unknown()).openapi('ConnectionRecord', { description: 'A connection record (Zeek conn.log fields, snake_case, with k8s identity)' });
+export const ConnectionRecord = z
+  .record(z.unknown())
+  .openapi('ConnectionRecord', { description: 'A connection record (Zeek conn.log fields, snake_case, with k8s identity)' });
 export const AppRecord = z.record(z.unknown()).openapi('AppRecord', { description: 'A dns/http/tls/ssh/app record with its connection uid' });
 export const Alert = z.record(z.unknown()).openapi('Alert', { description: 'See detectors/contract/alert.ts' });
 

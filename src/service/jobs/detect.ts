@@ -51,7 +51,11 @@ const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
  */
 export class RedisStateSlot implements StateSlot {
   private chain: Promise<void> = Promise.resolve();
-  constructor(private readonly redis: IORedis, private readonly key: string, private readonly lockMs = 60_000) {}
+  constructor(
+    private readonly redis: IORedis,
+    private readonly key: string,
+    private readonly lockMs = 60_000,
+  ) {}
 
   private async acquire(): Promise<string> {
     const token = crypto.randomBytes(12).toString('hex');
@@ -143,7 +147,10 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
 }
 
 /** The CLI's choice: detectors on (default) with state where the deployment keeps shared state, or off. */
-export function serviceAlerts(rt: { store: Store; metrics: Metrics; redis: IORedis | null; cfg: { dataDir: string; queuePrefix: string } }, enabled: boolean): AlertSink {
+export function serviceAlerts(
+  rt: { store: Store; metrics: Metrics; redis: IORedis | null; cfg: { dataDir: string; queuePrefix: string } },
+  enabled: boolean,
+): AlertSink {
   if (!enabled) return NO_ALERTS;
   const slot: StateSlot = rt.redis
     ? new RedisStateSlot(rt.redis, `${rt.cfg.queuePrefix}:detectors:flows`)

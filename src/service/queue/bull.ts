@@ -30,7 +30,10 @@ function parseMaybe<T>(v: unknown): T | null {
 export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
   readonly bull: Bull.Queue<D>;
 
-  constructor(readonly name: string, o: BullQueueOptions) {
+  constructor(
+    readonly name: string,
+    o: BullQueueOptions,
+  ) {
     this.bull = new Bull<D>(name, o.redisUrl, {
       prefix: o.prefix,
       defaultJobOptions: {
@@ -130,9 +133,12 @@ export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
     const done = (id: string | number): void => listener(String(id));
     // A failed attempt that will be retried is not the end: ask the job.
     const failed = (id: string | number): void => {
-      void this.bull.getJob(id).then(async (j) => {
-        if (!j || (await j.getState()) === 'failed') listener(String(id));
-      }, () => undefined);
+      void this.bull.getJob(id).then(
+        async (j) => {
+          if (!j || (await j.getState()) === 'failed') listener(String(id));
+        },
+        () => undefined,
+      );
     };
     this.bull.on('global:completed', done);
     this.bull.on('global:failed', failed);
@@ -147,7 +153,12 @@ export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
     // Past the grace period the running job keeps its lock until it expires; another worker then recovers it.
     await Promise.race([
       this.bull.close(),
-      new Promise<void>((r) => { timer = setTimeout(() => { void this.bull.close(true).catch(() => undefined); r(); }, graceMs); }),
+      new Promise<void>((r) => {
+        timer = setTimeout(() => {
+          void this.bull.close(true).catch(() => undefined);
+          r();
+        }, graceMs);
+      }),
     ]);
     clearTimeout(timer);
   }

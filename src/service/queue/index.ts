@@ -26,7 +26,6 @@ export interface CaptureJobData {
   uploadedBy: string;
 }
 
-
 export interface CaptureResult {
   packets: number;
   records: number;

@@ -102,7 +102,9 @@ export class LocalQueue<D, P, R> implements JobQueue<D, P, R> {
       complete: db.prepare("UPDATE jobs SET state = 'completed', result = ?, failed_reason = NULL, finished_at = ? WHERE queue = ? AND id = ?"),
       fail: db.prepare("UPDATE jobs SET state = 'failed', failed_reason = ?, finished_at = ? WHERE queue = ? AND id = ?"),
       retry: db.prepare("UPDATE jobs SET state = 'delayed', failed_reason = ?, run_at = ? WHERE queue = ? AND id = ?"),
-      trim: db.prepare('DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)'),
+      trim: db.prepare(
+        'DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)',
+      ),
       counts: db.prepare('SELECT state, count(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
     };
   }
@@ -244,7 +246,9 @@ export class LocalQueue<D, P, R> implements JobQueue<D, P, R> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.allSettled([...this.running]),
-        new Promise<void>((r) => { timer = setTimeout(r, graceMs); }),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, graceMs);
+        }),
       ]);
       clearTimeout(timer);
     }

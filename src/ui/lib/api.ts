@@ -6,7 +6,20 @@
 import { ApiError, errorOf, parseEvents, type ServerEvent } from './wire';
 
 export { ApiError, errorOf, parseEvents, type ServerEvent } from './wire';
-export type { Alert, AlertEntity, Capture, CaptureProgress, ConnRecord, Edge, EdgeEnd, FieldInfo, FlowSource, InventorySnapshot, SearchPage, Whoami } from './types';
+export type {
+  Alert,
+  AlertEntity,
+  Capture,
+  CaptureProgress,
+  ConnRecord,
+  Edge,
+  EdgeEnd,
+  FieldInfo,
+  FlowSource,
+  InventorySnapshot,
+  SearchPage,
+  Whoami,
+} from './types';
 
 const KEY_ITEM = 'eastwatch.apiKey';
 export const API = '/api/v1';

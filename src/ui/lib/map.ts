@@ -87,9 +87,25 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
     if (!n) {
       const parent = end.namespace ? `ns:${end.namespace}` : null;
       if (parent && !nodes.has(parent)) {
-        nodes.set(parent, { id: parent, label: end.namespace as string, parent: null, kind: 'namespace', namespace: end.namespace, workload: null, ips: new Set() });
+        nodes.set(parent, {
+          id: parent,
+          label: end.namespace as string,
+          parent: null,
+          kind: 'namespace',
+          namespace: end.namespace,
+          workload: null,
+          ips: new Set(),
+        });
       }
-      n = { id, label: end.workload ?? end.ip, parent, kind: end.workload ? 'workload' : 'address', namespace: end.namespace, workload: end.workload, ips: new Set() };
+      n = {
+        id,
+        label: end.workload ?? end.ip,
+        parent,
+        kind: end.workload ? 'workload' : 'address',
+        namespace: end.namespace,
+        workload: end.workload,
+        ips: new Set(),
+      };
       nodes.set(id, n);
     }
     n.ips.add(end.ip);
@@ -103,7 +119,20 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
     const key = edgeKey(e);
     let m = out.get(key);
     if (!m) {
-      m = { id: `e${out.size}`, source, target, transport: e.transport, ports: [], connections: 0, bytes: 0, denied: false, alerts: [], query: '', src: identity(e.source), dst: identity(e.destination) };
+      m = {
+        id: `e${out.size}`,
+        source,
+        target,
+        transport: e.transport,
+        ports: [],
+        connections: 0,
+        bytes: 0,
+        denied: false,
+        alerts: [],
+        query: '',
+        src: identity(e.source),
+        dst: identity(e.destination),
+      };
       out.set(key, m);
     }
     const port = e.destination.port;
@@ -114,7 +143,12 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
   }
   const list: MapEdge[] = [...out.values()].map(({ src, dst, ...m }) => {
     const ports = [...m.ports].sort((a, b) => a - b);
-    const portClause = ports.length === 0 || ports.length > EDGE_QUERY_PORTS ? null : ports.length === 1 ? clause('destination.port', ports[0]) : anyOf('destination.port', ports.map(String));
+    const portClause =
+      ports.length === 0 || ports.length > EDGE_QUERY_PORTS
+        ? null
+        : ports.length === 1
+          ? clause('destination.port', ports[0])
+          : anyOf('destination.port', ports.map(String));
     return { ...m, ports, query: and(endQuery('source', src), endQuery('destination', dst), portClause, clause('network.transport', m.transport)) };
   });
   for (const a of alerts) {

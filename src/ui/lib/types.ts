@@ -9,7 +9,6 @@ export interface Whoami {
   service: { version?: string; store?: string; queue?: string };
 }
 
-
 export interface Capture {
   id: string;
   state: 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
@@ -59,5 +58,3 @@ export interface Edge {
 
 /** The alert contract the detectors, the store and the API share. */
 export type { Alert, AlertEntity } from '../../../detectors/contract/alert';
-
-

@@ -5,7 +5,11 @@
 
 /** An error answer of the API; `position` is where in the query a query error is. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly position: number | null) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly position: number | null,
+  ) {
     super(message);
     this.name = 'ApiError';
   }
@@ -61,4 +65,3 @@ export function parseEvents(buffer: string, out: ServerEvent[]): string {
   }
   return rest;
 }
-

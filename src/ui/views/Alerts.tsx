@@ -18,7 +18,11 @@ const EVIDENCE_LINK_MAX = 150;
 
 function entityText(e: AlertEntity | undefined): string {
   if (!e) return '';
-  const who = e.workload ? `${e.namespace ? `${e.namespace}/` : ''}${e.workload}` : e.pod ? `${e.namespace ? `${e.namespace}/` : ''}${e.pod}` : e.service ?? e.domain ?? e.ip ?? '';
+  const who = e.workload
+    ? `${e.namespace ? `${e.namespace}/` : ''}${e.workload}`
+    : e.pod
+      ? `${e.namespace ? `${e.namespace}/` : ''}${e.pod}`
+      : (e.service ?? e.domain ?? e.ip ?? '');
   const ip = e.ip && who !== e.ip ? ` (${e.ip})` : '';
   return `${who}${ip}${e.port !== undefined ? `:${e.port}` : ''}`;
 }
@@ -33,14 +37,17 @@ export function Alerts(props: { params: URLSearchParams }) {
   const [error, setError] = useState<string | null>(null);
   const [reload, setReload] = useState(0);
 
-  const go = (patch: Record<string, string | null>): void => navigate('/alerts', { status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id, ...patch });
+  const go = (patch: Record<string, string | null>): void =>
+    navigate('/alerts', { status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id, ...patch });
 
   useEffect(() => {
     const ac = new AbortController();
     setError(null);
     apiGet<{ alerts: Alert[] }>('/alerts', { status: status === 'any' ? undefined : status, severity, detector, limit: LIST_LIMIT }, ac.signal).then(
       (r) => setAlerts(r.alerts),
-      (e: unknown) => { if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e)); },
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
     );
     return () => ac.abort();
   }, [status, severity, detector, reload]);
@@ -53,42 +60,94 @@ export function Alerts(props: { params: URLSearchParams }) {
       <section aria-labelledby="alerts-h">
         <h1 id="alerts-h">Alerts</h1>
         <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Alert filters">
-          <label>Status{' '}
+          <label>
+            Status{' '}
             <select value={status} onChange={(e) => go({ status: e.target.value === 'open' ? null : e.target.value, id: null })}>
-              <option value="open">open</option><option value="acknowledged">acknowledged</option><option value="closed">closed</option><option value="any">any</option>
+              <option value="open">open</option>
+              <option value="acknowledged">acknowledged</option>
+              <option value="closed">closed</option>
+              <option value="any">any</option>
             </select>
           </label>
-          <label>Minimum severity{' '}
+          <label>
+            Minimum severity{' '}
             <select value={severity} onChange={(e) => go({ severity: e.target.value || null, id: null })}>
-              <option value="">any</option>{SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
+              <option value="">any</option>
+              {SEVERITIES.map((s) => (
+                <option key={s} value={s}>
+                  {s}
+                </option>
+              ))}
             </select>
           </label>
-          <label>Detector{' '}
+          <label>
+            Detector{' '}
             <select value={detector} onChange={(e) => go({ detector: e.target.value || null, id: null })}>
-              <option value="">any</option>{[...new Set([...detectors, ...(detector ? [detector] : [])])].map((d) => <option key={d} value={d}>{d}</option>)}
+              <option value="">any</option>
+              {[...new Set([...detectors, ...(detector ? [detector] : [])])].map((d) => (
+                <option key={d} value={d}>
+                  {d}
+                </option>
+              ))}
             </select>
           </label>
-          <label>Order{' '}
+          <label>
+            Order{' '}
             <select value={order} onChange={(e) => go({ order: e.target.value === 'severity' ? null : e.target.value })}>
-              <option value="severity">severity, then newest</option><option value="time">newest first</option>
+              <option value="severity">severity, then newest</option>
+              <option value="time">newest first</option>
             </select>
           </label>
         </form>
-        {error && <p className="error" role="alert">{error}</p>}
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
         {!alerts && !error && <p role="status">Loading alerts…</p>}
-        {alerts && <p role="status" className="muted">{fmtCount(list.length)} alerts{alerts.length >= LIST_LIMIT ? ` (the newest ${LIST_LIMIT})` : ''}.</p>}
+        {alerts && (
+          <p role="status" className="muted">
+            {fmtCount(list.length)} alerts{alerts.length >= LIST_LIMIT ? ` (the newest ${LIST_LIMIT})` : ''}.
+          </p>
+        )}
         <table className="alert-list" aria-label="Alerts">
-          <thead><tr><th scope="col">Severity</th><th scope="col">Alert</th><th scope="col">Detector</th><th scope="col">Source → destination</th><th scope="col">Last seen (UTC)</th><th scope="col" className="num">Count</th><th scope="col">Status</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Severity</th>
+              <th scope="col">Alert</th>
+              <th scope="col">Detector</th>
+              <th scope="col">Source → destination</th>
+              <th scope="col">Last seen (UTC)</th>
+              <th scope="col" className="num">
+                Count
+              </th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
           <tbody>
             {list.map((a) => (
               <tr key={a.id} className={a.id === id ? 'selected' : undefined} data-alert={a.id}>
-                <td><span className={`sev sev-${a.severity}`}>{a.severity}</span></td>
-                <td><Link to="/alerts" params={{ status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id: a.id }}>{a.title}</Link></td>
+                <td>
+                  <span className={`sev sev-${a.severity}`}>{a.severity}</span>
+                </td>
+                <td>
+                  <Link
+                    to="/alerts"
+                    params={{ status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id: a.id }}
+                  >
+                    {a.title}
+                  </Link>
+                </td>
                 <td>{a.detector}</td>
-                <td>{entityText(a.source)} → {entityText(a.destination)}</td>
+                <td>
+                  {entityText(a.source)} → {entityText(a.destination)}
+                </td>
                 <td>{fmtTime(a.last_seen)}</td>
                 <td className="num">{fmtCount(a.count)}</td>
-                <td data-testid="alert-status">{a.status}{a.suppressed_by ? ' (suppressed)' : ''}</td>
+                <td data-testid="alert-status">
+                  {a.status}
+                  {a.suppressed_by ? ' (suppressed)' : ''}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -111,10 +170,15 @@ function AlertDetail(props: { id: string; onChanged: () => void; onClose: () => 
     setAlert(null);
     setError(null);
     setMessage(null);
-    apiGet<Alert>(`/alerts/${encodeURIComponent(props.id)}`, {}, ac.signal).then((a) => {
-      setAlert(a);
-      setNote(a.note ?? '');
-    }, (e: unknown) => { if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e)); });
+    apiGet<Alert>(`/alerts/${encodeURIComponent(props.id)}`, {}, ac.signal).then(
+      (a) => {
+        setAlert(a);
+        setNote(a.note ?? '');
+      },
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
     return () => ac.abort();
   }, [props.id]);
 
@@ -132,46 +196,126 @@ function AlertDetail(props: { id: string; onChanged: () => void; onClose: () => 
     }
   };
 
-  if (error) return <aside className="detail"><p className="error" role="alert">{error}</p><button type="button" onClick={props.onClose}>Close</button></aside>;
-  if (!alert) return <aside className="detail"><p role="status">Loading the alert…</p></aside>;
+  if (error)
+    return (
+      <aside className="detail">
+        <p className="error" role="alert">
+          {error}
+        </p>
+        <button type="button" onClick={props.onClose}>
+          Close
+        </button>
+      </aside>
+    );
+  if (!alert)
+    return (
+      <aside className="detail">
+        <p role="status">Loading the alert…</p>
+      </aside>
+    );
   const uids = alert.evidence?.uids ?? [];
   const figures = Object.entries(alert.evidence?.figures ?? {});
   return (
-    <aside className="detail" aria-labelledby="alert-h" data-testid="alert-detail" onKeyDown={(e) => { if (e.key === 'Escape') props.onClose(); }}>
+    <aside
+      className="detail"
+      aria-labelledby="alert-h"
+      data-testid="alert-detail"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') props.onClose();
+      }}
+    >
       <div className="detail-head">
-        <h2 id="alert-h"><span className={`sev sev-${alert.severity}`}>{alert.severity}</span> {alert.title}</h2>
-        <button type="button" onClick={props.onClose} aria-label="Close the alert detail">Close</button>
+        <h2 id="alert-h">
+          <span className={`sev sev-${alert.severity}`}>{alert.severity}</span> {alert.title}
+        </h2>
+        <button type="button" onClick={props.onClose} aria-label="Close the alert detail">
+          Close
+        </button>
       </div>
       <dl className="facts">
-        <dt>Status</dt><dd data-testid="alert-detail-status">{alert.status}{alert.suppressed_by ? ` (suppressed by ${alert.suppressed_by})` : ''}</dd>
-        <dt>Detector</dt><dd>{alert.detector}{alert.mitre?.length ? ` · MITRE ${alert.mitre.join(', ')}` : ''}{alert.score !== undefined ? ` · score ${alert.score}` : ''}</dd>
-        <dt>Source</dt><dd>{entityText(alert.source) || '—'}</dd>
-        <dt>Destination</dt><dd>{entityText(alert.destination) || '—'}</dd>
-        <dt>Seen</dt><dd>{fmtTime(alert.first_seen)} – {fmtTime(alert.last_seen)} UTC, {fmtCount(alert.count)} times</dd>
+        <dt>Status</dt>
+        <dd data-testid="alert-detail-status">
+          {alert.status}
+          {alert.suppressed_by ? ` (suppressed by ${alert.suppressed_by})` : ''}
+        </dd>
+        <dt>Detector</dt>
+        <dd>
+          {alert.detector}
+          {alert.mitre?.length ? ` · MITRE ${alert.mitre.join(', ')}` : ''}
+          {alert.score !== undefined ? ` · score ${alert.score}` : ''}
+        </dd>
+        <dt>Source</dt>
+        <dd>{entityText(alert.source) || '—'}</dd>
+        <dt>Destination</dt>
+        <dd>{entityText(alert.destination) || '—'}</dd>
+        <dt>Seen</dt>
+        <dd>
+          {fmtTime(alert.first_seen)} – {fmtTime(alert.last_seen)} UTC, {fmtCount(alert.count)} times
+        </dd>
       </dl>
       <div className="actions">
-        {alert.status !== 'acknowledged' && <button type="button" disabled={busy} onClick={() => patch({ status: 'acknowledged' }, 'Acknowledged.')}>Acknowledge</button>}
-        {alert.status !== 'closed' && <button type="button" disabled={busy} onClick={() => patch({ status: 'closed' }, 'Closed.')}>Close alert</button>}
-        {alert.status !== 'open' && <button type="button" disabled={busy} onClick={() => patch({ status: 'open' }, 'Reopened.')}>Reopen</button>}
+        {alert.status !== 'acknowledged' && (
+          <button type="button" disabled={busy} onClick={() => patch({ status: 'acknowledged' }, 'Acknowledged.')}>
+            Acknowledge
+          </button>
+        )}
+        {alert.status !== 'closed' && (
+          <button type="button" disabled={busy} onClick={() => patch({ status: 'closed' }, 'Closed.')}>
+            Close alert
+          </button>
+        )}
+        {alert.status !== 'open' && (
+          <button type="button" disabled={busy} onClick={() => patch({ status: 'open' }, 'Reopened.')}>
+            Reopen
+          </button>
+        )}
       </div>
-      <form onSubmit={(e) => { e.preventDefault(); void patch({ note: note.trim() || null }, 'Note saved.'); }}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void patch({ note: note.trim() || null }, 'Note saved.');
+        }}
+      >
         <label htmlFor="alert-note">Note</label>
         <textarea id="alert-note" value={note} onChange={(e) => setNote(e.target.value)} rows={3} maxLength={4000} />
-        <button type="submit" disabled={busy}>Save note</button>
+        <button type="submit" disabled={busy}>
+          Save note
+        </button>
       </form>
-      {message && <p role="status" className="ok">{message}</p>}
+      {message && (
+        <p role="status" className="ok">
+          {message}
+        </p>
+      )}
       {figures.length > 0 && (
         <>
           <h3>Figures</h3>
-          <dl className="facts">{figures.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{fmtValue(v)}</dd></div>)}</dl>
+          <dl className="facts">
+            {figures.map(([k, v]) => (
+              <div key={k}>
+                <dt>{k}</dt>
+                <dd>{fmtValue(v)}</dd>
+              </div>
+            ))}
+          </dl>
         </>
       )}
       <h3>Evidence: {fmtCount(uids.length)} connections</h3>
       {uids.length > 0 && (
-        <p><Link to="/connections" params={{ q: anyOf('event.id', uids.slice(0, EVIDENCE_LINK_MAX)) }}>Open {uids.length > EVIDENCE_LINK_MAX ? `the first ${EVIDENCE_LINK_MAX}` : 'them'} in Connections</Link></p>
+        <p>
+          <Link to="/connections" params={{ q: anyOf('event.id', uids.slice(0, EVIDENCE_LINK_MAX)) }}>
+            Open {uids.length > EVIDENCE_LINK_MAX ? `the first ${EVIDENCE_LINK_MAX}` : 'them'} in Connections
+          </Link>
+        </p>
       )}
       <ul className="evidence">
-        {uids.slice(0, 50).map((u) => <li key={u}><Link to="/connections" params={{ q: clause('event.id', u), uid: u }}>{u}</Link></li>)}
+        {uids.slice(0, 50).map((u) => (
+          <li key={u}>
+            <Link to="/connections" params={{ q: clause('event.id', u), uid: u }}>
+              {u}
+            </Link>
+          </li>
+        ))}
         {uids.length > 50 && <li className="muted">… and {uids.length - 50} more</li>}
       </ul>
       <Suppress alert={alert} onDone={props.onChanged} />
@@ -183,10 +327,11 @@ const ENTITY_KEYS = ['namespace', 'workload', 'pod', 'service', 'ip', 'port', 'n
 
 function Suppress(props: { alert: Alert; onDone: () => void }) {
   const a = props.alert;
-  const offered = (side: 'source' | 'destination'): [string, string | number][] => ENTITY_KEYS.flatMap((k) => {
-    const v = a[side]?.[k];
-    return v === undefined ? [] : [[k, v] as [string, string | number]];
-  });
+  const offered = (side: 'source' | 'destination'): [string, string | number][] =>
+    ENTITY_KEYS.flatMap((k) => {
+      const v = a[side]?.[k];
+      return v === undefined ? [] : [[k, v] as [string, string | number]];
+    });
   // By default a rule names what survives a redeploy: the workload (pods, addresses and nodes
   // change), or the address when no workload is known.
   const defaults = (side: 'source' | 'destination'): string[] => {
@@ -212,10 +357,16 @@ function Suppress(props: { alert: Alert; onDone: () => void }) {
     const hours = Number(ttl);
     try {
       const s = await apiSend<{ id: string }>('POST', '/suppressions', {
-        detector: a.detector, source: entity('source'), destination: entity('destination'), reason: reason.trim(),
+        detector: a.detector,
+        source: entity('source'),
+        destination: entity('destination'),
+        reason: reason.trim(),
         ...(ttl && Number.isFinite(hours) && hours > 0 ? { ttl_hours: hours } : {}),
       });
-      setResult({ ok: true, text: `Suppression ${s.id} added: ${a.detector} alerts matching it are marked suppressed from now on (this one keeps its status: acknowledge or close it).` });
+      setResult({
+        ok: true,
+        text: `Suppression ${s.id} added: ${a.detector} alerts matching it are marked suppressed from now on (this one keeps its status: acknowledge or close it).`,
+      });
       props.onDone();
     } catch (err) {
       setResult({ ok: false, text: err instanceof Error ? err.message : String(err) });
@@ -226,7 +377,19 @@ function Suppress(props: { alert: Alert; onDone: () => void }) {
     const key = `${side}.${k}`;
     return (
       <label key={key}>
-        <input type="checkbox" checked={chosen.has(key)} onChange={(e) => setChosen((s) => { const n = new Set(s); if (e.target.checked) n.add(key); else n.delete(key); return n; })} /> {side} {k} = {String(v)}
+        <input
+          type="checkbox"
+          checked={chosen.has(key)}
+          onChange={(e) =>
+            setChosen((s) => {
+              const n = new Set(s);
+              if (e.target.checked) n.add(key);
+              else n.delete(key);
+              return n;
+            })
+          }
+        />{' '}
+        {side} {k} = {String(v)}
       </label>
     );
   };
@@ -245,7 +408,11 @@ function Suppress(props: { alert: Alert; onDone: () => void }) {
         <label htmlFor="sup-ttl">Expires after (hours, empty for never)</label>
         <input id="sup-ttl" type="number" min={1} max={24 * 366} value={ttl} onChange={(e) => setTtl(e.target.value)} />
         <button type="submit">Add suppression</button>
-        {result && <p className={result.ok ? 'ok' : 'error'} role={result.ok ? 'status' : 'alert'}>{result.text}</p>}
+        {result && (
+          <p className={result.ok ? 'ok' : 'error'} role={result.ok ? 'status' : 'alert'}>
+            {result.text}
+          </p>
+        )}
       </form>
     </details>
   );

@@ -56,13 +56,19 @@ export function Connections(props: { params: URLSearchParams }) {
     }
   };
 
-  const go = useCallback((patch: Record<string, string | null>, replace = false) => {
-    const cur: Record<string, string | null> = { q, from, to, sort: sort === '@timestamp' ? null : sort, order: order === 'desc' ? null : order, uid };
-    navigate('/connections', { ...cur, ...patch }, replace);
-  }, [q, from, to, sort, order, uid]);
+  const go = useCallback(
+    (patch: Record<string, string | null>, replace = false) => {
+      const cur: Record<string, string | null> = { q, from, to, sort: sort === '@timestamp' ? null : sort, order: order === 'desc' ? null : order, uid };
+      navigate('/connections', { ...cur, ...patch }, replace);
+    },
+    [q, from, to, sort, order, uid],
+  );
 
   useEffect(() => {
-    loadFields().then((fs) => setSortable(new Set(fs.filter((f) => f.sortable).map((f) => f.name))), () => undefined);
+    loadFields().then(
+      (fs) => setSortable(new Set(fs.filter((f) => f.sortable).map((f) => f.name))),
+      () => undefined,
+    );
   }, []);
 
   useEffect(() => {
@@ -76,16 +82,21 @@ export function Connections(props: { params: URLSearchParams }) {
     Promise.all([
       apiGet<SearchPage>('/connections', { ...filter, sort, order, limit: PAGE }, ac.signal),
       apiGet<{ count: number }>('/aggregations/count', filter, ac.signal),
-    ]).then(([page, c]) => {
-      setPages([page]);
-      setCount(c.count);
-      setShownFor(`${q}|${from}|${to}`);
-    }, (e: unknown) => {
-      if (ac.signal.aborted) return;
-      setProblem({ message: e instanceof Error ? e.message : String(e), position: e instanceof ApiError ? e.position : null, query: q });
-    }).finally(() => {
-      if (!ac.signal.aborted) setLoading(false);
-    });
+    ])
+      .then(
+        ([page, c]) => {
+          setPages([page]);
+          setCount(c.count);
+          setShownFor(`${q}|${from}|${to}`);
+        },
+        (e: unknown) => {
+          if (ac.signal.aborted) return;
+          setProblem({ message: e instanceof Error ? e.message : String(e), position: e instanceof ApiError ? e.position : null, query: q });
+        },
+      )
+      .finally(() => {
+        if (!ac.signal.aborted) setLoading(false);
+      });
     return () => ac.abort();
   }, [q, from, to, sort, order]);
 
@@ -122,11 +133,23 @@ export function Connections(props: { params: URLSearchParams }) {
         <Histogram q={q} from={from} to={to} onBrush={(a, b) => go({ from: isoOf(a), to: isoOf(b), uid: null })} />
         <div className="results-bar">
           <p role="status" data-testid="result-count" data-for={shownFor ?? undefined}>
-            {loading ? 'Searching…' : problem ? 'No results: fix the query.' : count !== null ? `${fmtCount(count)} connections match; showing ${fmtCount(records.length)}.` : ''}
+            {loading
+              ? 'Searching…'
+              : problem
+                ? 'No results: fix the query.'
+                : count !== null
+                  ? `${fmtCount(count)} connections match; showing ${fmtCount(records.length)}.`
+                  : ''}
           </p>
           <span className="results-actions">
-            <button type="button" onClick={queryPcap} disabled={pcap.busy || !!problem || count === 0} data-testid="query-pcap">{pcap.busy ? 'Downloading…' : 'Download pcap of these connections'}</button>
-            {pcap.text && <span className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>{pcap.text}</span>}
+            <button type="button" onClick={queryPcap} disabled={pcap.busy || !!problem || count === 0} data-testid="query-pcap">
+              {pcap.busy ? 'Downloading…' : 'Download pcap of these connections'}
+            </button>
+            {pcap.text && (
+              <span className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>
+                {pcap.text}
+              </span>
+            )}
           </span>
           <details className="column-chooser">
             <summary>Columns</summary>
@@ -152,12 +175,21 @@ export function Connections(props: { params: URLSearchParams }) {
             onOpen={(u) => go({ uid: u })}
           />
         )}
-        {hasNext && <button type="button" onClick={more} disabled={loading} data-testid="next-page">Next {PAGE}</button>}
+        {hasNext && (
+          <button type="button" onClick={more} disabled={loading} data-testid="next-page">
+            Next {PAGE}
+          </button>
+        )}
       </section>
-      {uid && <DetailPanel uid={uid} onClose={() => {
-        go({ uid: null });
-        requestAnimationFrame(() => (document.querySelector(`tr[data-uid="${CSS.escape(uid)}"]`) as HTMLElement | null)?.focus());
-      }} />}
+      {uid && (
+        <DetailPanel
+          uid={uid}
+          onClose={() => {
+            go({ uid: null });
+            requestAnimationFrame(() => (document.querySelector(`tr[data-uid="${CSS.escape(uid)}"]`) as HTMLElement | null)?.focus());
+          }}
+        />
+      )}
     </div>
   );
 }

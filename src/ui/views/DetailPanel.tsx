@@ -53,14 +53,38 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
   };
 
   return (
-    <aside className="detail" aria-labelledby="detail-h" data-testid="detail" onKeyDown={(e) => { if (e.key === 'Escape') { e.stopPropagation(); props.onClose(); } }}>
+    <aside
+      className="detail"
+      aria-labelledby="detail-h"
+      data-testid="detail"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') {
+          e.stopPropagation();
+          props.onClose();
+        }
+      }}
+    >
       <div className="detail-head">
-        <h2 id="detail-h" tabIndex={-1} ref={heading}>Connection {props.uid}</h2>
-        <button type="button" onClick={props.onClose} aria-label="Close the connection detail">Close</button>
+        <h2 id="detail-h" tabIndex={-1} ref={heading}>
+          Connection {props.uid}
+        </h2>
+        <button type="button" onClick={props.onClose} aria-label="Close the connection detail">
+          Close
+        </button>
       </div>
-      <button type="button" onClick={getPcap} disabled={pcap.busy} data-testid="download-pcap">{pcap.busy ? 'Downloading…' : 'Download pcap'}</button>
-      {pcap.message && <p className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>{pcap.message}</p>}
-      {error && <p className="error" role="alert">{error}</p>}
+      <button type="button" onClick={getPcap} disabled={pcap.busy} data-testid="download-pcap">
+        {pcap.busy ? 'Downloading…' : 'Download pcap'}
+      </button>
+      {pcap.message && (
+        <p className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>
+          {pcap.message}
+        </p>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       {!detail && !error && <p role="status">Loading…</p>}
       {detail && (
         <>
@@ -70,7 +94,10 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
           {detail.apps.length === 0 && <p className="muted">None: no DNS, HTTP, TLS, SSH or other application record was linked to this connection.</p>}
           {detail.apps.map((a, i) => (
             <details key={i} open={i < 3}>
-              <summary>{String(a.kind ?? 'app')}{a.protocol ? ` (${String(a.protocol)})` : ''} at {fmtTime(a.ts as number)}</summary>
+              <summary>
+                {String(a.kind ?? 'app')}
+                {a.protocol ? ` (${String(a.protocol)})` : ''} at {fmtTime(a.ts as number)}
+              </summary>
               <FieldTable entries={flatten(a).filter(([k]) => !k.startsWith('conn.'))} label={`${String(a.kind)} record ${i + 1}`} />
             </details>
           ))}
@@ -84,7 +111,12 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
           {alerts.map((a) => (
             <li key={a.id}>
               <span className={`sev sev-${a.severity}`}>{a.severity}</span>{' '}
-              <Link to="/alerts" params={{ id: a.id }}>{a.title}</Link> <span className="muted">({a.detector}, {a.status})</span>
+              <Link to="/alerts" params={{ id: a.id }}>
+                {a.title}
+              </Link>{' '}
+              <span className="muted">
+                ({a.detector}, {a.status})
+              </span>
             </li>
           ))}
         </ul>

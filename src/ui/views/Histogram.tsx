@@ -78,7 +78,13 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
       scales: { x: { time: true, range: () => [lo, hi] } },
       series: [
         {},
-        { label: 'connections', stroke: '#2563eb', fill: 'rgba(37,99,235,0.35)', paths: uPlot.paths.bars?.({ size: [0.9, 60], align: 1 }), points: { show: false } },
+        {
+          label: 'connections',
+          stroke: '#2563eb',
+          fill: 'rgba(37,99,235,0.35)',
+          paths: uPlot.paths.bars?.({ size: [0.9, 60], align: 1 }),
+          points: { show: false },
+        },
       ],
       axes: [{}, { size: 50 }],
       hooks: {
@@ -108,10 +114,17 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
     <figure className="histogram" aria-label="Connections over time">
       <div ref={host} className="histogram-plot" data-testid="histogram" />
       <figcaption className="muted">
-        {error ? <span className="error" role="alert">Histogram: {error}</span>
-          : !state ? 'Loading the histogram…'
-          : state.buckets.length === 0 ? 'No connections in this range.'
-          : `${fmtCount(total)} connections, ${state.interval}-second buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`}
+        {error ? (
+          <span className="error" role="alert">
+            Histogram: {error}
+          </span>
+        ) : !state ? (
+          'Loading the histogram…'
+        ) : state.buckets.length === 0 ? (
+          'No connections in this range.'
+        ) : (
+          `${fmtCount(total)} connections, ${state.interval}-second buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`
+        )}
       </figcaption>
     </figure>
   );

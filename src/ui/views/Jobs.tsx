@@ -24,12 +24,17 @@ export function Jobs() {
       apiGet<{ captures: Capture[]; counts: Record<string, number> }>('/captures', { limit: 200 }, ac.signal),
       apiGet<{ snapshots: InventorySnapshot[] }>('/inventory', {}, ac.signal),
       apiGet<{ sources: FlowSource[] }>('/flows/sources', {}, ac.signal),
-    ]).then(([c, i, f]) => {
-      setCaptures(c);
-      setSnapshots(i.snapshots);
-      setSources(f.sources);
-      setError(null);
-    }, (e: unknown) => { if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e)); });
+    ]).then(
+      ([c, i, f]) => {
+        setCaptures(c);
+        setSnapshots(i.snapshots);
+        setSources(f.sources);
+        setError(null);
+      },
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
     return () => ac.abort();
   }, [tick]);
 
@@ -43,29 +48,76 @@ export function Jobs() {
   return (
     <div className="jobs">
       <h1>Jobs &amp; sources</h1>
-      {error && <p className="error" role="alert">{error}</p>}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       <section aria-labelledby="cap-h">
         <h2 id="cap-h">Uploaded captures</h2>
-        <button type="button" onClick={() => setTick((n) => n + 1)}>Refresh</button>
+        <button type="button" onClick={() => setTick((n) => n + 1)}>
+          Refresh
+        </button>
         {captures && (
           <p className="muted" data-testid="capture-counts">
-            {Object.entries(captures.counts).map(([k, v]) => `${k}: ${fmtCount(v)}`).join(' · ')}
+            {Object.entries(captures.counts)
+              .map(([k, v]) => `${k}: ${fmtCount(v)}`)
+              .join(' · ')}
           </p>
         )}
-        {captures && captures.captures.length === 0 && <p>No captures yet: <Link to="/upload">upload one</Link>.</p>}
+        {captures && captures.captures.length === 0 && (
+          <p>
+            No captures yet: <Link to="/upload">upload one</Link>.
+          </p>
+        )}
         {captures && captures.captures.length > 0 && (
           <table aria-label="Uploaded captures">
             <thead>
-              <tr><th scope="col">Name</th><th scope="col">State</th><th scope="col" className="num">Size</th><th scope="col">Uploaded (UTC)</th><th scope="col">By</th><th scope="col" className="num">Packets</th><th scope="col" className="num">Connections</th><th scope="col" className="num">App records</th><th scope="col" className="num">Alerts</th><th scope="col" className="num">Malformed</th><th scope="col">Connections</th></tr>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">State</th>
+                <th scope="col" className="num">
+                  Size
+                </th>
+                <th scope="col">Uploaded (UTC)</th>
+                <th scope="col">By</th>
+                <th scope="col" className="num">
+                  Packets
+                </th>
+                <th scope="col" className="num">
+                  Connections
+                </th>
+                <th scope="col" className="num">
+                  App records
+                </th>
+                <th scope="col" className="num">
+                  Alerts
+                </th>
+                <th scope="col" className="num">
+                  Malformed
+                </th>
+                <th scope="col">Connections</th>
+              </tr>
             </thead>
             <tbody>
               {captures.captures.map((c) => {
-                const r = (c.result ?? {}) as { packets?: number; records?: number; appRecords?: number; alerts?: number; malformed?: number; seconds?: number };
+                const r = (c.result ?? {}) as {
+                  packets?: number;
+                  records?: number;
+                  appRecords?: number;
+                  alerts?: number;
+                  malformed?: number;
+                  seconds?: number;
+                };
                 const p = c.progress;
                 return (
                   <tr key={c.id} data-capture={c.id}>
                     <td title={c.sha256}>{c.name}</td>
-                    <td>{c.state}{c.state === 'active' && p && p.totalBytes > 0 ? ` ${Math.round((p.bytesRead / p.totalBytes) * 100)}%` : ''}{c.failedReason ? `: ${c.failedReason}` : ''}</td>
+                    <td>
+                      {c.state}
+                      {c.state === 'active' && p && p.totalBytes > 0 ? ` ${Math.round((p.bytesRead / p.totalBytes) * 100)}%` : ''}
+                      {c.failedReason ? `: ${c.failedReason}` : ''}
+                    </td>
                     <td className="num">{fmtBytes(c.bytes)}</td>
                     <td>{fmtIso(c.uploadedAt)}</td>
                     <td>{c.uploadedBy}</td>
@@ -74,7 +126,15 @@ export function Jobs() {
                     <td className="num">{fmtCount(r.appRecords ?? p?.appRecords)}</td>
                     <td className="num">{fmtCount(r.alerts)}</td>
                     <td className="num">{fmtCount(r.malformed)}</td>
-                    <td>{c.state === 'completed' ? <Link to="/connections" params={{ q: clause('capture', c.id) }}>connections</Link> : ''}</td>
+                    <td>
+                      {c.state === 'completed' ? (
+                        <Link to="/connections" params={{ q: clause('capture', c.id) }}>
+                          connections
+                        </Link>
+                      ) : (
+                        ''
+                      )}
+                    </td>
                   </tr>
                 );
               })}
@@ -84,10 +144,23 @@ export function Jobs() {
       </section>
       <section aria-labelledby="inv-h">
         <h2 id="inv-h">Kubernetes inventory</h2>
-        {snapshots && snapshots.length === 0 && <p>No inventory: connections carry addresses only. Upload one with <code>POST /api/v1/inventory</code> (an ingest key).</p>}
+        {snapshots && snapshots.length === 0 && (
+          <p>
+            No inventory: connections carry addresses only. Upload one with <code>POST /api/v1/inventory</code> (an ingest key).
+          </p>
+        )}
         {snapshots && snapshots.length > 0 && (
           <table aria-label="Inventory snapshots">
-            <thead><tr><th scope="col">#</th><th scope="col">Source</th><th scope="col">Observed (UTC)</th><th scope="col">Received (UTC)</th><th scope="col">Objects</th><th scope="col">Ignored</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col">Source</th>
+                <th scope="col">Observed (UTC)</th>
+                <th scope="col">Received (UTC)</th>
+                <th scope="col">Objects</th>
+                <th scope="col">Ignored</th>
+              </tr>
+            </thead>
             <tbody>
               {snapshots.map((s) => (
                 <tr key={s.id}>
@@ -95,8 +168,16 @@ export function Jobs() {
                   <td>{s.source}</td>
                   <td>{s.observedAt === null ? 'unknown' : fmtTime(s.observedAt)}</td>
                   <td>{fmtTime(s.receivedAt)}</td>
-                  <td>{Object.entries(s.objects).map(([k, v]) => `${k} ${v}`).join(', ')}</td>
-                  <td>{Object.entries(s.ignored).map(([k, v]) => `${k} ${v}`).join(', ') || '—'}</td>
+                  <td>
+                    {Object.entries(s.objects)
+                      .map(([k, v]) => `${k} ${v}`)
+                      .join(', ')}
+                  </td>
+                  <td>
+                    {Object.entries(s.ignored)
+                      .map(([k, v]) => `${k} ${v}`)
+                      .join(', ') || '—'}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -105,10 +186,24 @@ export function Jobs() {
       </section>
       <section aria-labelledby="flow-h">
         <h2 id="flow-h">Flow sources</h2>
-        {sources && sources.length === 0 && <p>No flow source yet. Flow logs are ingested with <code>POST /api/v1/flows?source=NAME</code> (an ingest key).</p>}
+        {sources && sources.length === 0 && (
+          <p>
+            No flow source yet. Flow logs are ingested with <code>POST /api/v1/flows?source=NAME</code> (an ingest key).
+          </p>
+        )}
         {sources && sources.length > 0 && (
           <table aria-label="Flow sources">
-            <thead><tr><th scope="col">Source</th><th scope="col">Format</th><th scope="col">Requests</th><th scope="col">Records</th><th scope="col">Rejected lines</th><th scope="col">First seen (UTC)</th><th scope="col">Last seen (UTC)</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">Source</th>
+                <th scope="col">Format</th>
+                <th scope="col">Requests</th>
+                <th scope="col">Records</th>
+                <th scope="col">Rejected lines</th>
+                <th scope="col">First seen (UTC)</th>
+                <th scope="col">Last seen (UTC)</th>
+              </tr>
+            </thead>
             <tbody>
               {sources.map((s) => (
                 <tr key={s.source}>

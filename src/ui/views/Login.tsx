@@ -32,10 +32,27 @@ export function Login(props: { onLogin: (w: Whoami) => void }) {
       <h1>eastwatch</h1>
       <form onSubmit={submit} aria-describedby="login-help">
         <label htmlFor="api-key">API key</label>
-        <input id="api-key" type="password" autoComplete="off" spellCheck={false} value={key} onChange={(e) => setKey(e.target.value)} placeholder="ew_..." autoFocus />
-        <p id="login-help" className="hint">Create one with <code>eastwatch keys create --name NAME --role analyst</code>. It stays in this tab only (session storage).</p>
-        <button type="submit" disabled={busy}>{busy ? 'Checking…' : 'Log in'}</button>
-        {error && <p className="error" role="alert">{error}</p>}
+        <input
+          id="api-key"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          value={key}
+          onChange={(e) => setKey(e.target.value)}
+          placeholder="ew_..."
+          autoFocus
+        />
+        <p id="login-help" className="hint">
+          Create one with <code>eastwatch keys create --name NAME --role analyst</code>. It stays in this tab only (session storage).
+        </p>
+        <button type="submit" disabled={busy}>
+          {busy ? 'Checking…' : 'Log in'}
+        </button>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
       </form>
     </main>
   );

@@ -10,10 +10,13 @@ let fieldsOnce: Promise<FieldInfo[]> | null = null;
 
 /** The fields never change while the service runs: fetch them once per page. */
 export function loadFields(): Promise<FieldInfo[]> {
-  fieldsOnce ??= apiGet<{ fields: FieldInfo[] }>('/fields').then((r) => r.fields, (e: unknown) => {
-    fieldsOnce = null;
-    throw e;
-  });
+  fieldsOnce ??= apiGet<{ fields: FieldInfo[] }>('/fields').then(
+    (r) => r.fields,
+    (e: unknown) => {
+      fieldsOnce = null;
+      throw e;
+    },
+  );
   return fieldsOnce;
 }
 
@@ -80,10 +83,26 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
 
   const onKeyDown = (e: KeyboardEvent<HTMLInputElement>): void => {
     if (showList) {
-      if (e.key === 'ArrowDown') { e.preventDefault(); setActive((a) => (a + 1) % suggestions.length); return; }
-      if (e.key === 'ArrowUp') { e.preventDefault(); setActive((a) => (a - 1 + suggestions.length) % suggestions.length); return; }
-      if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); take(suggestions[active]); return; }
-      if (e.key === 'Escape') { e.preventDefault(); setOpen(false); return; }
+      if (e.key === 'ArrowDown') {
+        e.preventDefault();
+        setActive((a) => (a + 1) % suggestions.length);
+        return;
+      }
+      if (e.key === 'ArrowUp') {
+        e.preventDefault();
+        setActive((a) => (a - 1 + suggestions.length) % suggestions.length);
+        return;
+      }
+      if (e.key === 'Enter' || e.key === 'Tab') {
+        e.preventDefault();
+        take(suggestions[active]);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setOpen(false);
+        return;
+      }
     } else if (e.key === 'ArrowDown' && token) {
       e.preventDefault();
       setOpen(true);
@@ -98,7 +117,13 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
   const p = props.problem;
   return (
     <div className="querybar">
-      <form role="search" onSubmit={(e) => { e.preventDefault(); props.onSubmit(text.trim()); }}>
+      <form
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          props.onSubmit(text.trim());
+        }}
+      >
         <label htmlFor={`${id}-q`}>{props.label ?? 'Query'}</label>
         <div className="combo">
           <input
@@ -116,32 +141,41 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
             autoComplete="off"
             value={text}
             placeholder="e.g. ns:payments and dport:5432 and not state:SF"
-            onChange={(e) => { setText(e.target.value); refresh(e.target.value, e.target.selectionStart ?? e.target.value.length); }}
+            onChange={(e) => {
+              setText(e.target.value);
+              refresh(e.target.value, e.target.selectionStart ?? e.target.value.length);
+            }}
             onKeyDown={onKeyDown}
             onClick={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart ?? 0)}
             onBlur={() => setTimeout(() => setOpen(false), 150)}
             data-testid="query-input"
           />
           <ul id={listId} role="listbox" aria-label="Field suggestions" className="suggestions" hidden={!showList}>
-            {showList && suggestions.map((s, i) => (
-              <li
-                key={s.insert}
-                id={`${listId}-${i}`}
-                role="option"
-                aria-selected={i === active}
-                className={i === active ? 'active' : undefined}
-                onMouseDown={(e) => { e.preventDefault(); take(s); }}
-              >
-                <code>{s.insert}</code>
-                {s.insert !== s.name && <span className="muted"> → {s.name}</span>}
-                <span className="muted"> ({s.type})</span>
-                <span className="desc">{s.description}</span>
-              </li>
-            ))}
+            {showList &&
+              suggestions.map((s, i) => (
+                <li
+                  key={s.insert}
+                  id={`${listId}-${i}`}
+                  role="option"
+                  aria-selected={i === active}
+                  className={i === active ? 'active' : undefined}
+                  onMouseDown={(e) => {
+                    e.preventDefault();
+                    take(s);
+                  }}
+                >
+                  <code>{s.insert}</code>
+                  {s.insert !== s.name && <span className="muted"> → {s.name}</span>}
+                  <span className="muted"> ({s.type})</span>
+                  <span className="desc">{s.description}</span>
+                </li>
+              ))}
           </ul>
         </div>
         <button type="submit">Search</button>
-        <button type="button" aria-expanded={help} aria-controls={`${id}-help`} onClick={() => setHelp((h) => !h)}>Syntax help</button>
+        <button type="button" aria-expanded={help} aria-controls={`${id}-help`} onClick={() => setHelp((h) => !h)}>
+          Syntax help
+        </button>
       </form>
       {p && (
         <div id={errId} className="query-error" role="alert" data-testid="query-error" data-position={p.position ?? ''}>
@@ -160,12 +194,25 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
       <div id={`${id}-help`} className="syntax-help" hidden={!help}>
         <h2>Query syntax</h2>
         <ul>
-          <li><code>field:value</code> (or <code>=</code>), <code>field!=value</code>, <code>field&gt;=value</code> (also <code>&gt; &lt; &lt;=</code>) on numbers, times and addresses.</li>
-          <li>Combine with <code>and</code> / <code>&amp;&amp;</code>, <code>or</code> / <code>||</code>, <code>not</code> / <code>!</code>, and parentheses.</li>
-          <li>Several values: <code>dport:(80 or 443)</code>; any value: <code>service:*</code>.</li>
-          <li>Wildcards on text fields: <code>pod:api-*</code>; networks: <code>src:10.244.0.0/16</code>.</li>
-          <li>Quotes keep a value literal: <code>workload:"my app"</code>; <code>\</code> escapes one character.</li>
-          <li>Times: ISO 8601, epoch seconds or <code>now-15m</code>. Either-end aliases: <code>ns pod workload node svc port</code>.</li>
+          <li>
+            <code>field:value</code> (or <code>=</code>), <code>field!=value</code>, <code>field&gt;=value</code> (also <code>&gt; &lt; &lt;=</code>) on
+            numbers, times and addresses.
+          </li>
+          <li>
+            Combine with <code>and</code> / <code>&amp;&amp;</code>, <code>or</code> / <code>||</code>, <code>not</code> / <code>!</code>, and parentheses.
+          </li>
+          <li>
+            Several values: <code>dport:(80 or 443)</code>; any value: <code>service:*</code>.
+          </li>
+          <li>
+            Wildcards on text fields: <code>pod:api-*</code>; networks: <code>src:10.244.0.0/16</code>.
+          </li>
+          <li>
+            Quotes keep a value literal: <code>workload:"my app"</code>; <code>\</code> escapes one character.
+          </li>
+          <li>
+            Times: ISO 8601, epoch seconds or <code>now-15m</code>. Either-end aliases: <code>ns pod workload node svc port</code>.
+          </li>
           <li>Type a field name to get suggestions (arrows to move, Enter or Tab to take, Escape to close).</li>
         </ul>
       </div>

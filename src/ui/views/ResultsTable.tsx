@@ -42,7 +42,20 @@ export const COLUMNS: Column[] = [
   { key: 'community_id', label: 'Community ID', sortField: 'network.community_id' },
 ];
 
-export const DEFAULT_COLUMNS = ['ts', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'proto', 'service', 'conn_state', 'orig_bytes', 'resp_bytes', 'k8s.orig.workload', 'k8s.resp.workload'];
+export const DEFAULT_COLUMNS = [
+  'ts',
+  'orig_h',
+  'orig_p',
+  'resp_h',
+  'resp_p',
+  'proto',
+  'service',
+  'conn_state',
+  'orig_bytes',
+  'resp_bytes',
+  'k8s.orig.workload',
+  'k8s.resp.workload',
+];
 
 export function cell(c: Column, r: ConnRecord): string {
   return c.render ? c.render(r) : fmtValue(pick(r, c.key));
@@ -75,12 +88,30 @@ export function ResultsTable(props: TableProps) {
   const onKeyDown = (e: KeyboardEvent<HTMLTableRowElement>, i: number): void => {
     const page = 10;
     switch (e.key) {
-      case 'ArrowDown': e.preventDefault(); move(i + 1); break;
-      case 'ArrowUp': e.preventDefault(); move(i - 1); break;
-      case 'PageDown': e.preventDefault(); move(i + page); break;
-      case 'PageUp': e.preventDefault(); move(i - page); break;
-      case 'Home': e.preventDefault(); move(0); break;
-      case 'End': e.preventDefault(); move(props.records.length - 1); break;
+      case 'ArrowDown':
+        e.preventDefault();
+        move(i + 1);
+        break;
+      case 'ArrowUp':
+        e.preventDefault();
+        move(i - 1);
+        break;
+      case 'PageDown':
+        e.preventDefault();
+        move(i + page);
+        break;
+      case 'PageUp':
+        e.preventDefault();
+        move(i - page);
+        break;
+      case 'Home':
+        e.preventDefault();
+        move(0);
+        break;
+      case 'End':
+        e.preventDefault();
+        move(props.records.length - 1);
+        break;
       case 'Enter':
       case ' ':
         e.preventDefault();
@@ -99,12 +130,25 @@ export function ResultsTable(props: TableProps) {
               const can = c.sortField !== undefined && props.sortable.has(c.sortField);
               const on = can && props.sort === c.sortField;
               return (
-                <th key={c.key} scope="col" aria-sort={on ? (props.order === 'asc' ? 'ascending' : 'descending') : undefined} className={c.numeric ? 'num' : undefined}>
+                <th
+                  key={c.key}
+                  scope="col"
+                  aria-sort={on ? (props.order === 'asc' ? 'ascending' : 'descending') : undefined}
+                  className={c.numeric ? 'num' : undefined}
+                >
                   {can ? (
-                    <button type="button" className="sort" onClick={() => props.onSort(c.sortField as string, on && props.order === 'desc' ? 'asc' : 'desc')} title={`Sort by ${c.sortField}`}>
-                      {c.label}{on ? (props.order === 'asc' ? ' ▲' : ' ▼') : ''}
+                    <button
+                      type="button"
+                      className="sort"
+                      onClick={() => props.onSort(c.sortField as string, on && props.order === 'desc' ? 'asc' : 'desc')}
+                      title={`Sort by ${c.sortField}`}
+                    >
+                      {c.label}
+                      {on ? (props.order === 'asc' ? ' ▲' : ' ▼') : ''}
                     </button>
-                  ) : c.label}
+                  ) : (
+                    c.label
+                  )}
                 </th>
               );
             })}
@@ -114,21 +158,32 @@ export function ResultsTable(props: TableProps) {
           {props.records.map((r, i) => (
             <tr
               key={r.uid}
-              ref={(el) => { rows.current[i] = el; }}
+              ref={(el) => {
+                rows.current[i] = el;
+              }}
               tabIndex={i === focus ? 0 : -1}
               aria-selected={props.selected === r.uid}
               className={props.selected === r.uid ? 'selected' : undefined}
               onKeyDown={(e) => onKeyDown(e, i)}
               onFocus={() => setFocus(i)}
-              onClick={() => { setFocus(i); props.onOpen(r.uid); }}
+              onClick={() => {
+                setFocus(i);
+                props.onOpen(r.uid);
+              }}
               data-uid={r.uid}
             >
-              {props.columns.map((c) => <td key={c.key} className={c.numeric ? 'num' : undefined}>{cell(c, r)}</td>)}
+              {props.columns.map((c) => (
+                <td key={c.key} className={c.numeric ? 'num' : undefined}>
+                  {cell(c, r)}
+                </td>
+              ))}
             </tr>
           ))}
         </tbody>
       </table>
-      <p id="results-keys" className="muted small">Keyboard: Tab into the table, arrows (Page Up/Down, Home/End) to move, Enter to open a connection, Escape to close it.</p>
+      <p id="results-keys" className="muted small">
+        Keyboard: Tab into the table, arrows (Page Up/Down, Home/End) to move, Enter to open a connection, Escape to close it.
+      </p>
     </div>
   );
 }

@@ -40,14 +40,17 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       apiGet<{ edges: Edge[] }>('/aggregations/edges', { q, from, to, limit: EDGE_LIMIT }, ac.signal),
       apiGet<{ edges: Edge[] }>('/aggregations/edges', { q: and(q, 'verdict:denied'), from, to, limit: EDGE_LIMIT }, ac.signal),
       apiGet<{ alerts: Alert[] }>('/alerts', { from, to, limit: ALERT_LIMIT }, ac.signal),
-    ]).then(([all, denied, alerts]) => {
-      const live = alerts.alerts.filter((a) => a.status !== 'closed');
-      const g = buildGraph(all.edges, denied.edges, live);
-      setGraph(g);
-      setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
-    }, (e: unknown) => {
-      if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-    });
+    ]).then(
+      ([all, denied, alerts]) => {
+        const live = alerts.alerts.filter((a) => a.status !== 'closed');
+        const g = buildGraph(all.edges, denied.edges, live);
+        setGraph(g);
+        setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
+      },
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
     return () => ac.abort();
   }, [from, to, selectedNs]);
 
@@ -65,15 +68,64 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         })),
       ],
       style: [
-        { selector: 'node', style: { label: 'data(label)', 'font-size': 11, 'min-zoomed-font-size': 7, 'text-valign': 'bottom', 'text-margin-y': 4, 'background-color': '#2563eb', width: 22, height: 22 } },
+        {
+          selector: 'node',
+          style: {
+            label: 'data(label)',
+            'font-size': 11,
+            'min-zoomed-font-size': 7,
+            'text-valign': 'bottom',
+            'text-margin-y': 4,
+            'background-color': '#2563eb',
+            width: 22,
+            height: 22,
+          },
+        },
         { selector: 'node[kind = "address"]', style: { 'background-color': '#64748b', shape: 'round-rectangle' } },
-        { selector: 'node[kind = "namespace"]', style: { 'background-color': '#eff6ff', 'background-opacity': 0.6, 'border-color': '#93c5fd', 'border-width': 2, 'text-valign': 'top', 'font-weight': 'bold', shape: 'round-rectangle', padding: '18px' } },
-        { selector: 'edge', style: { width: 'data(width)', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'line-color': '#94a3b8', 'target-arrow-color': '#94a3b8', label: 'data(label)', 'font-size': 9, 'min-zoomed-font-size': 7, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8 } },
+        {
+          selector: 'node[kind = "namespace"]',
+          style: {
+            'background-color': '#eff6ff',
+            'background-opacity': 0.6,
+            'border-color': '#93c5fd',
+            'border-width': 2,
+            'text-valign': 'top',
+            'font-weight': 'bold',
+            shape: 'round-rectangle',
+            padding: '18px',
+          },
+        },
+        {
+          selector: 'edge',
+          style: {
+            width: 'data(width)',
+            'curve-style': 'bezier',
+            'target-arrow-shape': 'triangle',
+            'line-color': '#94a3b8',
+            'target-arrow-color': '#94a3b8',
+            label: 'data(label)',
+            'font-size': 9,
+            'min-zoomed-font-size': 7,
+            'text-rotation': 'autorotate',
+            'text-background-color': '#fff',
+            'text-background-opacity': 0.8,
+          },
+        },
         { selector: 'edge.denied', style: { 'line-color': '#ea580c', 'target-arrow-color': '#ea580c', 'line-style': 'dashed' } },
         { selector: 'edge.alert', style: { 'line-color': '#dc2626', 'target-arrow-color': '#dc2626' } },
         { selector: 'edge:selected', style: { 'overlay-opacity': 0.15, 'overlay-color': '#2563eb' } },
       ],
-      layout: { name: 'cose', animate: false, padding: 30, nodeDimensionsIncludeLabels: true, idealEdgeLength: () => 140, nodeRepulsion: () => 600_000, componentSpacing: 80, nestingFactor: 1.2, randomize: false } as cytoscape.LayoutOptions,
+      layout: {
+        name: 'cose',
+        animate: false,
+        padding: 30,
+        nodeDimensionsIncludeLabels: true,
+        idealEdgeLength: () => 140,
+        nodeRepulsion: () => 600_000,
+        componentSpacing: 80,
+        nestingFactor: 1.2,
+        randomize: false,
+      } as cytoscape.LayoutOptions,
       wheelSensitivity: 0.3,
     });
     // Where each edge is drawn, so that an end-to-end test can click the canvas where a person would.
@@ -110,7 +162,9 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   };
 
   const edges = graph?.edges ?? [];
-  const sorted = [...edges].sort((a, b) => Number(b.alerts.length > 0) - Number(a.alerts.length > 0) || Number(b.denied) - Number(a.denied) || b.connections - a.connections);
+  const sorted = [...edges].sort(
+    (a, b) => Number(b.alerts.length > 0) - Number(a.alerts.length > 0) || Number(b.denied) - Number(a.denied) || b.connections - a.connections,
+  );
   const byId = new Map(graph?.nodes.map((n) => [n.id, n]) ?? []);
   const nameOf = (id: string): string => {
     const n = byId.get(id);
@@ -126,29 +180,70 @@ export function ServiceMap(props: { params: URLSearchParams }) {
           <legend>Namespaces {selectedNs.length === 0 ? '(all)' : ''}</legend>
           {known.length === 0 && <span className="muted">No Kubernetes namespaces in this traffic (upload an inventory to resolve workloads).</span>}
           {known.map((ns) => (
-            <label key={ns}><input type="checkbox" checked={selectedNs.includes(ns)} onChange={(e) => toggleNs(ns, e.target.checked)} /> {ns}</label>
+            <label key={ns}>
+              <input type="checkbox" checked={selectedNs.includes(ns)} onChange={(e) => toggleNs(ns, e.target.checked)} /> {ns}
+            </label>
           ))}
         </fieldset>
       </div>
       <p className="legend muted">
-        <span className="key key-alert">red</span>: open alerts · <span className="key key-denied">dashed orange</span>: NetworkPolicy denials · width: connections. Click an edge to see its connections.
+        <span className="key key-alert">red</span>: open alerts · <span className="key key-denied">dashed orange</span>: NetworkPolicy denials · width:
+        connections. Click an edge to see its connections.
       </p>
-      {error && <p className="error" role="alert">{error}</p>}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       {!graph && !error && <p role="status">Loading the map…</p>}
       {graph && edges.length === 0 && <p role="status">No traffic in this range.</p>}
-      <div ref={host} className="cy" data-testid="map" role="img" aria-label={`Service map: ${graph?.nodes.length ?? 0} nodes, ${edges.length} edges; the table below lists the edges`} hidden={!graph || edges.length === 0} />
+      <div
+        ref={host}
+        className="cy"
+        data-testid="map"
+        role="img"
+        aria-label={`Service map: ${graph?.nodes.length ?? 0} nodes, ${edges.length} edges; the table below lists the edges`}
+        hidden={!graph || edges.length === 0}
+      />
       {edges.length > 0 && (
         <table className="edges" aria-label="Edges">
-          <thead><tr><th scope="col">From</th><th scope="col">To</th><th scope="col">Ports</th><th scope="col" className="num">Connections</th><th scope="col" className="num">Bytes</th><th scope="col">Flags</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">From</th>
+              <th scope="col">To</th>
+              <th scope="col">Ports</th>
+              <th scope="col" className="num">
+                Connections
+              </th>
+              <th scope="col" className="num">
+                Bytes
+              </th>
+              <th scope="col">Flags</th>
+            </tr>
+          </thead>
           <tbody>
             {sorted.map((e) => (
-              <tr key={e.id} className={e.alerts.length ? 'row-alert' : e.denied ? 'row-denied' : undefined} data-edge={e.id} data-query={e.query} data-connections={e.connections}>
+              <tr
+                key={e.id}
+                className={e.alerts.length ? 'row-alert' : e.denied ? 'row-denied' : undefined}
+                data-edge={e.id}
+                data-query={e.query}
+                data-connections={e.connections}
+              >
                 <td>{nameOf(e.source)}</td>
                 <td>{nameOf(e.target)}</td>
-                <td><Link to="/connections" params={{ q: e.query, from, to }}>{e.transport}/{portsLabel(e.ports, 8)}</Link></td>
+                <td>
+                  <Link to="/connections" params={{ q: e.query, from, to }}>
+                    {e.transport}/{portsLabel(e.ports, 8)}
+                  </Link>
+                </td>
                 <td className="num">{fmtCount(e.connections)}</td>
                 <td className="num">{fmtBytes(e.bytes)}</td>
-                <td>{[e.alerts.length ? `${e.alerts.length} alert${e.alerts.length > 1 ? 's' : ''}` : '', e.denied ? 'denied by policy' : ''].filter(Boolean).join(', ')}</td>
+                <td>
+                  {[e.alerts.length ? `${e.alerts.length} alert${e.alerts.length > 1 ? 's' : ''}` : '', e.denied ? 'denied by policy' : '']
+                    .filter(Boolean)
+                    .join(', ')}
+                </td>
               </tr>
             ))}
           </tbody>

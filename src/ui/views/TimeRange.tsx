@@ -20,7 +20,10 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
 
   const apply = (e: FormEvent): void => {
     e.preventDefault();
-    const bad = [['From', from], ['To', to]].find(([, v]) => v.trim() !== '' && resolveTime(v) === null);
+    const bad = [
+      ['From', from],
+      ['To', to],
+    ].find(([, v]) => v.trim() !== '' && resolveTime(v) === null);
     if (bad) {
       setError(`${bad[0]}: "${bad[1]}" is not a time (ISO 8601, epoch seconds or now-15m)`);
       return;
@@ -49,7 +52,11 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
         }}
       >
         <option value="all">All time</option>
-        {PRESETS.map((p) => <option key={p.from} value={p.from}>{p.label}</option>)}
+        {PRESETS.map((p) => (
+          <option key={p.from} value={p.from}>
+            {p.label}
+          </option>
+        ))}
         <option value="custom">Custom</option>
       </select>
       <label htmlFor={`${id}-from`}>From</label>
@@ -57,7 +64,11 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
       <label htmlFor={`${id}-to`}>To</label>
       <input id={`${id}-to`} type="text" value={to} onChange={(e) => setTo(e.target.value)} placeholder="now" size={24} />
       <button type="submit">Apply range</button>
-      {error && <span className="error" role="alert">{error}</span>}
+      {error && (
+        <span className="error" role="alert">
+          {error}
+        </span>
+      )}
     </form>
   );
 }

@@ -8,35 +8,68 @@ import { Alert, Page } from '../schemas';
 
 const Severity = z.enum(['low', 'medium', 'high', 'critical']);
 const Status = z.enum(['open', 'acknowledged', 'closed']);
-const Entity = z.object({
-  ip: z.string().max(64).optional(), port: z.number().int().min(0).max(65535).optional(),
-  namespace: z.string().max(253).optional(), pod: z.string().max(253).optional(), workload: z.string().max(253).optional(),
-  service: z.string().max(253).optional(), node: z.string().max(253).optional(), domain: z.string().max(253).optional(),
-}).strict();
-const AlertId = z.object({ id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/) });
+const Entity = z
+  .object({
+    ip: z.string().max(64).optional(),
+    port: z.number().int().min(0).max(65535).optional(),
+    namespace: z.string().max(253).optional(),
+    pod: z.string().max(253).optional(),
+    workload: z.string().max(253).optional(),
+    service: z.string().max(253).optional(),
+    node: z.string().max(253).optional(),
+    domain: z.string().max(253).optional(),
+  })
+  .strict();
+const AlertId = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_-]+$/),
+});
 
 export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const store = ctx.store;
 
   defineRoute(kit, {
-    method: 'get', path: '/alerts', tag: 'alerts', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/alerts',
+    tag: 'alerts',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'Alerts, newest last-seen first',
     query: Page.extend({
-      status: Status.optional(), severity: Severity.optional().openapi({ description: 'Minimum severity' }),
-      detector: z.string().max(64).optional(), from: z.string().max(64).optional(), to: z.string().max(64).optional(),
+      status: Status.optional(),
+      severity: Severity.optional().openapi({ description: 'Minimum severity' }),
+      detector: z.string().max(64).optional(),
+      from: z.string().max(64).optional(),
+      to: z.string().max(64).optional(),
       suppressed: z.enum(['true', 'false']).optional().openapi({ description: 'Include suppressed alerts' }),
     }),
-    responses: { 200: { description: 'One page', content: { 'application/json': { schema: z.object({ alerts: z.array(Alert), next: z.string().nullable() }) } } } },
+    responses: {
+      200: { description: 'One page', content: { 'application/json': { schema: z.object({ alerts: z.array(Alert), next: z.string().nullable() }) } } },
+    },
     async handler({ res, query }) {
-      res.json(await store.searchAlerts({
-        status: query.status, severity: query.severity, detector: query.detector, from: query.from, to: query.to,
-        includeSuppressed: query.suppressed === 'true', limit: query.limit, after: query.after,
-      }));
+      res.json(
+        await store.searchAlerts({
+          status: query.status,
+          severity: query.severity,
+          detector: query.detector,
+          from: query.from,
+          to: query.to,
+          includeSuppressed: query.suppressed === 'true',
+          limit: query.limit,
+          after: query.after,
+        }),
+      );
     },
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/alerts/:id', tag: 'alerts', roles: ['analyst'],
+    method: 'get',
+    path: '/alerts/:id',
+    tag: 'alerts',
+    roles: ['analyst'],
     summary: 'One alert with its evidence',
     params: AlertId,
     responses: { 200: { description: 'The alert', content: { 'application/json': { schema: Alert } } }, 404: { description: 'No such alert' } },
@@ -48,12 +81,20 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'patch', path: '/alerts/:id', tag: 'alerts', roles: ['analyst'],
+    method: 'patch',
+    path: '/alerts/:id',
+    tag: 'alerts',
+    roles: ['analyst'],
     summary: 'Acknowledge, close or reopen an alert; add a note',
     params: AlertId,
-    body: z.object({ status: Status.optional(), note: z.string().max(4000).nullable().optional() }).strict()
+    body: z
+      .object({ status: Status.optional(), note: z.string().max(4000).nullable().optional() })
+      .strict()
       .refine((b) => b.status !== undefined || b.note !== undefined, 'give status or note'),
-    responses: { 200: { description: 'The alert after the change', content: { 'application/json': { schema: Alert } } }, 404: { description: 'No such alert' } },
+    responses: {
+      200: { description: 'The alert after the change', content: { 'application/json': { schema: Alert } } },
+      404: { description: 'No such alert' },
+    },
     async handler({ res, params, body }) {
       const a = await store.patchAlert(params.id, body);
       if (!a) throw new ApiError(404, `no alert ${params.id}`);
@@ -62,7 +103,10 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/suppressions', tag: 'alerts', roles: ['analyst'],
+    method: 'get',
+    path: '/suppressions',
+    tag: 'alerts',
+    roles: ['analyst'],
     summary: 'Suppression rules',
     responses: { 200: { description: 'Rules', content: { 'application/json': { schema: z.object({ suppressions: z.array(z.record(z.unknown())) }) } } } },
     async handler({ res }) {
@@ -71,16 +115,25 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'post', path: '/suppressions', tag: 'alerts', roles: ['analyst'],
+    method: 'post',
+    path: '/suppressions',
+    tag: 'alerts',
+    roles: ['analyst'],
     summary: 'Silence known-good behaviour: alerts of a detector whose entities match',
-    body: z.object({
-      detector: z.string().min(1).max(64),
-      source: Entity.optional(),
-      destination: Entity.optional(),
-      reason: z.string().min(1).max(1000),
-      expires_at: z.string().datetime({ offset: true }).nullable().optional(),
-      ttl_hours: z.number().positive().max(24 * 366).optional(),
-    }).strict(),
+    body: z
+      .object({
+        detector: z.string().min(1).max(64),
+        source: Entity.optional(),
+        destination: Entity.optional(),
+        reason: z.string().min(1).max(1000),
+        expires_at: z.string().datetime({ offset: true }).nullable().optional(),
+        ttl_hours: z
+          .number()
+          .positive()
+          .max(24 * 366)
+          .optional(),
+      })
+      .strict(),
     responses: { 201: { description: 'The rule', content: { 'application/json': { schema: z.record(z.unknown()) } } } },
     async handler({ res, body, principal }) {
       const now = Date.now();
@@ -101,9 +154,18 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'delete', path: '/suppressions/:id', tag: 'alerts', roles: ['analyst'],
+    method: 'delete',
+    path: '/suppressions/:id',
+    tag: 'alerts',
+    roles: ['analyst'],
     summary: 'Remove a suppression rule',
-    params: z.object({ id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/) }),
+    params: z.object({
+      id: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z0-9_-]+$/),
+    }),
     responses: { 204: { description: 'Removed' }, 404: { description: 'No such rule' } },
     async handler({ res, params }) {
       if (!(await store.deleteSuppression(params.id))) throw new ApiError(404, `no suppression ${params.id}`);

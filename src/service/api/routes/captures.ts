@@ -34,9 +34,14 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const q = ctx.queues.captures;
 
   defineRoute(kit, {
-    method: 'post', path: '/captures', tag: 'captures', roles: ['ingest', 'analyst'], expensive: true,
+    method: 'post',
+    path: '/captures',
+    tag: 'captures',
+    roles: ['ingest', 'analyst'],
+    expensive: true,
     summary: 'Upload a capture for analysis',
-    description: 'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again return the first job.',
+    description:
+      'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again return the first job.',
     query: z.object({ name: z.string().max(255).optional() }),
     rawBody: {
       required: true,
@@ -46,7 +51,10 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       },
     },
     responses: {
-      202: { description: 'Queued (or already known: created=false)', content: { 'application/json': { schema: z.object({ created: z.boolean(), capture: CaptureJob }) } } },
+      202: {
+        description: 'Queued (or already known: created=false)',
+        content: { 'application/json': { schema: z.object({ created: z.boolean(), capture: CaptureJob }) } },
+      },
       413: { description: 'Larger than the upload limit' },
       415: { description: 'Not a pcap, pcapng or gzip' },
     },
@@ -54,25 +62,38 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       const got = await receiveCapture(req, ctx.uploadsDir, ctx.cfg.limits.uploadBytes, query.name ?? (req.headers['x-filename'] as string | undefined));
       ctx.metrics.uploadBytes.inc(got.bytes);
       const data: CaptureJobData = {
-        path: got.path, sha256: got.sha256, bytes: got.bytes, name: got.name, format: got.format,
-        uploadedAt: new Date().toISOString(), uploadedBy: principal.name,
+        path: got.path,
+        sha256: got.sha256,
+        bytes: got.bytes,
+        name: got.name,
+        format: got.format,
+        uploadedAt: new Date().toISOString(),
+        uploadedBy: principal.name,
       };
       const added = await q.add(data, { jobId: got.sha256 });
       const job = await q.get(added.id);
       if (!job) throw new ApiError(500, `capture job ${added.id} vanished right after it was queued`);
-      res.status(202).location(`/api/v1/captures/${added.id}`).json({ created: added.created, capture: captureView(job) });
+      res
+        .status(202)
+        .location(`/api/v1/captures/${added.id}`)
+        .json({ created: added.created, capture: captureView(job) });
     },
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/captures', tag: 'captures', roles: ['analyst', 'ingest'],
+    method: 'get',
+    path: '/captures',
+    tag: 'captures',
+    roles: ['analyst', 'ingest'],
     summary: 'Uploaded captures, newest first',
     query: z.object({
       state: JobState.optional(),
       limit: z.coerce.number().int().min(1).max(1000).default(100),
       offset: z.coerce.number().int().min(0).max(100_000).default(0),
     }),
-    responses: { 200: { description: 'Captures', content: { 'application/json': { schema: z.object({ captures: z.array(CaptureJob), counts: z.record(z.number()) }) } } } },
+    responses: {
+      200: { description: 'Captures', content: { 'application/json': { schema: z.object({ captures: z.array(CaptureJob), counts: z.record(z.number()) }) } } },
+    },
     async handler({ res, query }) {
       const jobs = await q.list({ states: query.state ? [query.state] : undefined, limit: query.limit, offset: query.offset });
       res.json({ captures: jobs.map(captureView), counts: await q.counts() });
@@ -80,7 +101,10 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/captures/:id', tag: 'captures', roles: ['analyst', 'ingest'],
+    method: 'get',
+    path: '/captures/:id',
+    tag: 'captures',
+    roles: ['analyst', 'ingest'],
     summary: 'One capture: status, progress, result',
     params: Id,
     responses: { 200: { description: 'The capture', content: { 'application/json': { schema: CaptureJob } } }, 404: { description: 'No such capture' } },
@@ -92,11 +116,18 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/captures/:id/events', tag: 'captures', roles: ['analyst', 'ingest'],
+    method: 'get',
+    path: '/captures/:id/events',
+    tag: 'captures',
+    roles: ['analyst', 'ingest'],
     summary: 'Progress of one capture as server-sent events',
-    description: 'Events: `state` (the capture, at once), `progress` (at least every second while it runs), `done` (the final capture, then the stream ends). Read it with fetch and the Authorization header; keys never go in URLs.',
+    description:
+      'Events: `state` (the capture, at once), `progress` (at least every second while it runs), `done` (the final capture, then the stream ends). Read it with fetch and the Authorization header; keys never go in URLs.',
     params: Id,
-    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: { description: 'No such capture' } },
+    responses: {
+      200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+      404: { description: 'No such capture' },
+    },
     async handler({ req, res, params }) {
       const first = await q.get(params.id);
       if (!first) throw new ApiError(404, `no capture ${params.id}`);
@@ -123,8 +154,16 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
         await done();
         return;
       }
-      cleanups.push(q.onProgress((id, p) => { if (id === params.id && !closed) send('progress', p); }));
-      cleanups.push(q.onFinished((id) => { if (id === params.id) void done(); }));
+      cleanups.push(
+        q.onProgress((id, p) => {
+          if (id === params.id && !closed) send('progress', p);
+        }),
+      );
+      cleanups.push(
+        q.onFinished((id) => {
+          if (id === params.id) void done();
+        }),
+      );
       const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
       cleanups.push(() => clearInterval(beat));
       req.on('close', finish);

@@ -6,7 +6,13 @@ import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
 import type { AppKind } from '../../../../parsers/record/app';
 
-const Uid = z.object({ uid: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'a connection uid is letters and digits') });
+const Uid = z.object({
+  uid: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, 'a connection uid is letters and digits'),
+});
 const FieldName = z.string().min(1).max(128);
 const APP_KINDS: readonly AppKind[] = ['dns', 'http', 'tls', 'ssh', 'app'];
 
@@ -19,14 +25,25 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const pageMax = ctx.cfg.limits.searchPageMax;
 
   defineRoute(kit, {
-    method: 'get', path: '/connections', tag: 'connections', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/connections',
+    tag: 'connections',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'Search connections with the query language',
     description: 'Keyset pagination: pass `next` back as `after`. Deep pages cost the same as the first.',
     query: TimeRange.merge(Page).extend({
       sort: FieldName.optional().openapi({ description: 'A sortable field or alias; default @timestamp' }),
       order: z.enum(['asc', 'desc']).optional(),
     }),
-    responses: { 200: { description: 'One page', content: { 'application/json': { schema: z.object({ records: z.array(ConnectionRecord), next: z.string().nullable(), total: z.number().optional() }) } } } },
+    responses: {
+      200: {
+        description: 'One page',
+        content: {
+          'application/json': { schema: z.object({ records: z.array(ConnectionRecord), next: z.string().nullable(), total: z.number().optional() }) },
+        },
+      },
+    },
     async handler({ res, query }) {
       if ((query.limit ?? 100) > pageMax) throw new ApiError(400, `limit may be at most ${pageMax}`);
       const page = await store.search({
@@ -40,7 +57,10 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/connections/:uid', tag: 'connections', roles: ['analyst'],
+    method: 'get',
+    path: '/connections/:uid',
+    tag: 'connections',
+    roles: ['analyst'],
     summary: 'One connection with its dns/http/tls/ssh records',
     params: Uid,
     responses: {
@@ -56,21 +76,36 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
 
   for (const kind of APP_KINDS) {
     defineRoute(kit, {
-      method: 'get', path: `/${kind}`, tag: 'application records', roles: ['analyst'], expensive: true,
+      method: 'get',
+      path: `/${kind}`,
+      tag: 'application records',
+      roles: ['analyst'],
+      expensive: true,
       summary: `Search ${kind} records`,
       query: TimeRange.merge(Page).extend({ sort: FieldName.optional(), order: z.enum(['asc', 'desc']).optional() }),
-      responses: { 200: { description: 'One page', content: { 'application/json': { schema: z.object({ records: z.array(AppRecord), next: z.string().nullable() }) } } } },
+      responses: {
+        200: { description: 'One page', content: { 'application/json': { schema: z.object({ records: z.array(AppRecord), next: z.string().nullable() }) } } },
+      },
       async handler({ res, query }) {
         if ((query.limit ?? 100) > pageMax) throw new ApiError(400, `limit may be at most ${pageMax}`);
-        res.json(await store.searchApp(kind, {
-          ...filterOf(query), sort: query.sort ? { field: query.sort, order: query.order } : undefined, limit: query.limit, after: query.after,
-        }));
+        res.json(
+          await store.searchApp(kind, {
+            ...filterOf(query),
+            sort: query.sort ? { field: query.sort, order: query.order } : undefined,
+            limit: query.limit,
+            after: query.after,
+          }),
+        );
       },
     });
   }
 
   defineRoute(kit, {
-    method: 'get', path: '/aggregations/count', tag: 'aggregations', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/aggregations/count',
+    tag: 'aggregations',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'How many connections match',
     query: TimeRange,
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: z.object({ count: z.number() }) } } } },
@@ -80,27 +115,58 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/aggregations/top', tag: 'aggregations', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/aggregations/top',
+    tag: 'aggregations',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'Top values of a field, by connections, with bytes',
     query: TimeRange.extend({ field: FieldName, size: z.coerce.number().int().min(1).max(1000).default(10) }),
-    responses: { 200: { description: 'Buckets', content: { 'application/json': { schema: z.object({ buckets: z.array(z.object({ key: z.string(), connections: z.number(), bytes: z.number() })) }) } } } },
+    responses: {
+      200: {
+        description: 'Buckets',
+        content: { 'application/json': { schema: z.object({ buckets: z.array(z.object({ key: z.string(), connections: z.number(), bytes: z.number() })) }) } },
+      },
+    },
     async handler({ res, query }) {
       res.json({ buckets: await store.top({ ...filterOf(query), field: query.field, size: query.size }) });
     },
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/aggregations/histogram', tag: 'aggregations', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/aggregations/histogram',
+    tag: 'aggregations',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'Connections and bytes over time',
-    query: TimeRange.extend({ interval: z.coerce.number().int().min(1).max(366 * 86400).openapi({ description: 'Bucket width, seconds' }) }),
-    responses: { 200: { description: 'Buckets', content: { 'application/json': { schema: z.object({ buckets: z.array(z.object({ start: z.number(), connections: z.number(), bytes: z.number() })) }) } } } },
+    query: TimeRange.extend({
+      interval: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(366 * 86400)
+        .openapi({ description: 'Bucket width, seconds' }),
+    }),
+    responses: {
+      200: {
+        description: 'Buckets',
+        content: {
+          'application/json': { schema: z.object({ buckets: z.array(z.object({ start: z.number(), connections: z.number(), bytes: z.number() })) }) },
+        },
+      },
+    },
     async handler({ res, query }) {
       res.json({ buckets: await store.histogram({ ...filterOf(query), intervalSeconds: query.interval }) });
     },
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/aggregations/distinct', tag: 'aggregations', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/aggregations/distinct',
+    tag: 'aggregations',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'How many distinct values a field has',
     query: TimeRange.extend({ field: FieldName }),
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: z.object({ distinct: z.number() }) } } } },
@@ -110,19 +176,39 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/aggregations/edges', tag: 'aggregations', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/aggregations/edges',
+    tag: 'aggregations',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'Who talks to whom: the service map edges (workload or address, port, transport)',
     query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
-    responses: { 200: { description: 'Edges, most connections first', content: { 'application/json': { schema: z.object({ edges: z.array(z.record(z.unknown())) }) } } } },
+    responses: {
+      200: { description: 'Edges, most connections first', content: { 'application/json': { schema: z.object({ edges: z.array(z.record(z.unknown())) }) } } },
+    },
     async handler({ res, query }) {
       res.json({ edges: await store.edges({ ...filterOf(query), limit: query.limit }) });
     },
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/fields', tag: 'connections', roles: ['analyst'],
+    method: 'get',
+    path: '/fields',
+    tag: 'connections',
+    roles: ['analyst'],
     summary: 'The query language fields (names, aliases, types), for autocomplete',
-    responses: { 200: { description: 'Fields', content: { 'application/json': { schema: z.object({ fields: z.array(z.object({ name: z.string(), type: z.string(), aliases: z.array(z.string()), description: z.string(), sortable: z.boolean() })) }) } } } },
+    responses: {
+      200: {
+        description: 'Fields',
+        content: {
+          'application/json': {
+            schema: z.object({
+              fields: z.array(z.object({ name: z.string(), type: z.string(), aliases: z.array(z.string()), description: z.string(), sortable: z.boolean() })),
+            }),
+          },
+        },
+      },
+    },
     handler({ res }) {
       res.json({
         fields: [

@@ -18,7 +18,11 @@ class Limit extends Transform {
   }
 }
 
-async function settle(ctx: ServiceContext, ids: string[], timeoutMs: number): Promise<{ written: number; stale: number; deadLettered: number; failed: string[] }> {
+async function settle(
+  ctx: ServiceContext,
+  ids: string[],
+  timeoutMs: number,
+): Promise<{ written: number; stale: number; deadLettered: number; failed: string[] }> {
   const out = { written: 0, stale: 0, deadLettered: 0, failed: [] as string[] };
   const deadline = Date.now() + timeoutMs;
   for (const id of ids) {
@@ -44,12 +48,19 @@ async function settle(ctx: ServiceContext, ids: string[], timeoutMs: number): Pr
 
 export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
-    method: 'post', path: '/flows', tag: 'flows', roles: ['ingest'],
+    method: 'post',
+    path: '/flows',
+    tag: 'flows',
+    roles: ['ingest'],
     summary: 'Ingest flow logs',
     description: `NDJSON, a JSON array, or text lines, streamed. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
     query: z.object({
       format: z.enum(FLOW_FORMATS as [FlowFormat, ...FlowFormat[]]).optional(),
-      source: z.string().max(200).regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _').optional(),
+      source: z
+        .string()
+        .max(200)
+        .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _')
+        .optional(),
       wait: z.enum(['true', 'false']).optional(),
     }),
     rawBody: {
@@ -63,11 +74,19 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
     responses: {
       202: {
         description: 'Parsed and queued',
-        content: { 'application/json': { schema: z.object({
-          format: z.string().nullable(), lines: z.number(), records: z.number(), rejected: z.number(),
-          errors: z.array(z.object({ line: z.number(), field: z.string().optional(), reason: z.string() })),
-          jobs: z.array(z.string()), stored: z.object({ written: z.number(), stale: z.number(), deadLettered: z.number(), failed: z.array(z.string()) }).optional(),
-        }) } },
+        content: {
+          'application/json': {
+            schema: z.object({
+              format: z.string().nullable(),
+              lines: z.number(),
+              records: z.number(),
+              rejected: z.number(),
+              errors: z.array(z.object({ line: z.number(), field: z.string().optional(), reason: z.string() })),
+              jobs: z.array(z.string()),
+              stored: z.object({ written: z.number(), stale: z.number(), deadLettered: z.number(), failed: z.array(z.string()) }).optional(),
+            }),
+          },
+        },
       },
       413: { description: 'Body over the size limit (lines before the cut were kept)' },
       503: { description: 'The workers are behind (the flows queue stayed full); lines before it were kept; retry after Retry-After seconds' },
@@ -75,7 +94,8 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
     async handler({ req, res, query, principal }) {
       const declared = Number(req.headers['content-length']);
       const max = ctx.cfg.limits.flowRequestBytes;
-      if (Number.isFinite(declared) && declared > max) throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
+      if (Number.isFinite(declared) && declared > max)
+        throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
       const limit = new Limit(max);
       req.pipe(limit);
       const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
@@ -91,8 +111,12 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
       ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
       await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
       const body: Record<string, unknown> = {
-        format: r.summary.format, lines: r.summary.lines, records: r.summary.records, rejected: r.summary.errors,
-        errors: r.errors, jobs: r.jobs,
+        format: r.summary.format,
+        lines: r.summary.lines,
+        records: r.summary.records,
+        rejected: r.summary.errors,
+        errors: r.errors,
+        jobs: r.jobs,
       };
       if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
       res.status(202).json(body);
@@ -100,11 +124,33 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/flows/sources', tag: 'flows', roles: ['analyst', 'ingest'],
+    method: 'get',
+    path: '/flows/sources',
+    tag: 'flows',
+    roles: ['analyst', 'ingest'],
     summary: 'Who sends flows: format, requests, records, rejected lines, first and last seen',
-    responses: { 200: { description: 'Sources, most recent first', content: { 'application/json': { schema: z.object({ sources: z.array(z.object({
-      source: z.string(), format: z.string().nullable(), requests: z.number(), records: z.number(), rejected: z.number(), firstSeen: z.string(), lastSeen: z.string(),
-    })) }) } } } },
+    responses: {
+      200: {
+        description: 'Sources, most recent first',
+        content: {
+          'application/json': {
+            schema: z.object({
+              sources: z.array(
+                z.object({
+                  source: z.string(),
+                  format: z.string().nullable(),
+                  requests: z.number(),
+                  records: z.number(),
+                  rejected: z.number(),
+                  firstSeen: z.string(),
+                  lastSeen: z.string(),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+    },
     async handler({ res }) {
       res.json({ sources: await ctx.sources.list() });
     },

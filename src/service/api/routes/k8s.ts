@@ -30,10 +30,23 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
 
   defineRoute(kit, {
-    method: 'post', path: '/inventory', tag: 'kubernetes', roles: ['ingest'],
+    method: 'post',
+    path: '/inventory',
+    tag: 'kubernetes',
+    roles: ['ingest'],
     summary: 'Upload a cluster inventory (and NetworkPolicies)',
-    description: 'The output of `kubectl get pods,services,endpointslices,nodes,networkpolicies,namespaces,replicasets,deployments,jobs,cronjobs,statefulsets,daemonsets -A -o json` (a v1 List), or YAML manifests. Kept with the time it was received; workers resolve every connection end against the snapshots by the connection\'s time.',
-    query: z.object({ source: z.string().max(200).optional(), observed_at: z.coerce.number().positive().optional().openapi({ description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)' }) }),
+    description:
+      "The output of `kubectl get pods,services,endpointslices,nodes,networkpolicies,namespaces,replicasets,deployments,jobs,cronjobs,statefulsets,daemonsets -A -o json` (a v1 List), or YAML manifests. Kept with the time it was received; workers resolve every connection end against the snapshots by the connection's time.",
+    query: z.object({
+      source: z.string().max(200).optional(),
+      observed_at: z.coerce
+        .number()
+        .positive()
+        .optional()
+        .openapi({
+          description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)',
+        }),
+    }),
     rawBody: { required: true, content: { 'application/json': { schema: { type: 'object' } }, 'application/yaml': { schema: { type: 'string' } } } },
     responses: { 201: { description: 'Kept: what it held', content: { 'application/json': { schema: z.record(z.unknown()) } } } },
     async handler({ req, res, query, principal }) {
@@ -44,7 +57,10 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/inventory', tag: 'kubernetes', roles: ['analyst', 'ingest'],
+    method: 'get',
+    path: '/inventory',
+    tag: 'kubernetes',
+    roles: ['analyst', 'ingest'],
     summary: 'The inventory snapshots the service holds',
     responses: { 200: { description: 'Snapshots', content: { 'application/json': { schema: z.object({ snapshots: z.array(z.record(z.unknown())) }) } } } },
     async handler({ res }) {
@@ -53,11 +69,17 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'post', path: '/policies/what-if', tag: 'kubernetes', roles: ['analyst'], expensive: true,
+    method: 'post',
+    path: '/policies/what-if',
+    tag: 'kubernetes',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'What would these NetworkPolicies do to the traffic we saw?',
-    description: 'Evaluates proposed policies (applied over the inventory\'s, or alone with replace=true) against the stored connections that match q/from/to, and answers with the connections they would deny, grouped by edge.',
+    description:
+      "Evaluates proposed policies (applied over the inventory's, or alone with replace=true) against the stored connections that match q/from/to, and answers with the connections they would deny, grouped by edge.",
     body: TimeRange.extend({
-      policies: z.union([z.string().max(8 * 1024 * 1024), z.record(z.unknown()), z.array(z.record(z.unknown()))])
+      policies: z
+        .union([z.string().max(8 * 1024 * 1024), z.record(z.unknown()), z.array(z.record(z.unknown()))])
         .openapi({ description: 'NetworkPolicy objects: a List, an array, one object, or YAML text' }),
       replace: z.boolean().default(false),
       max_connections: z.number().int().min(1).max(5_000_000).default(1_000_000),

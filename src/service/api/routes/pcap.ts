@@ -30,10 +30,20 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   };
 
   defineRoute(kit, {
-    method: 'get', path: '/connections/:uid/pcap', tag: 'pcap', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/connections/:uid/pcap',
+    tag: 'pcap',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'The packets of one connection, as a pcap',
     description: 'Cut from the uploaded capture the connection was analysed from (flow-log records have no packets: 409).',
-    params: z.object({ uid: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/) }),
+    params: z.object({
+      uid: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z0-9_-]+$/),
+    }),
     responses: {
       200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
       404: { description: 'No such connection' },
@@ -49,7 +59,11 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   });
 
   defineRoute(kit, {
-    method: 'get', path: '/pcap', tag: 'pcap', roles: ['analyst'], expensive: true,
+    method: 'get',
+    path: '/pcap',
+    tag: 'pcap',
+    roles: ['analyst'],
+    expensive: true,
     summary: 'The packets of the connections a query finds, as one pcap',
     description: 'At most `limit` connections (default 1000, at most 10000) and the configured byte and packet limits; connections from flow logs are skipped.',
     query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
@@ -62,7 +76,14 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let after: string | undefined;
       let n = 0;
       while (n < query.limit) {
-        const page = await ctx.store.search({ query: query.q, from: query.from, to: query.to, limit: Math.min(1000, query.limit - n), after, sort: { field: '@timestamp', order: 'asc' } });
+        const page = await ctx.store.search({
+          query: query.q,
+          from: query.from,
+          to: query.to,
+          limit: Math.min(1000, query.limit - n),
+          after,
+          sort: { field: '@timestamp', order: 'asc' },
+        });
         for (const r of page.records as ConnRecord[]) {
           n++;
           if (!r.capture || !captureFile(ctx, r.capture)) continue;
