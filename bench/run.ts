@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     console.log(
       `  generated in ${sec.toFixed(1)} s (${Math.round(stats.packets / sec)} packets/s, peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`,
     );
-    fs.writeFileSync(statsFile, JSON.stringify(stats, null, 1) + '\n');
+    fs.writeFileSync(statsFile, `${JSON.stringify(stats, null, 1)}\n`);
   }
   console.log(
     `  ${stats.packets} packets, ${(stats.bytes / 1e6).toFixed(1)} MB, ~${stats.conversations} connections, ` +
@@ -332,7 +332,7 @@ async function main(): Promise<void> {
     analyzersCost,
     results,
   };
-  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), JSON.stringify(out, null, 1) + '\n');
+  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify(out, null, 1)}\n`);
   console.log(`results: ${path.relative(process.cwd(), path.join(OUT_DIR, 'results.json'))}`);
   if (!east.ok) process.exitCode = 1;
 }

@@ -66,7 +66,7 @@ function rssMb(pid: number): number {
 async function esCount(es: string, index: string): Promise<number> {
   await fetch(`${es}/${index}/_refresh`, { method: 'POST' }).catch(() => undefined);
   const r = await fetch(`${es}/${index}/_count`).catch(() => null);
-  if (!r || !r.ok) return 0;
+  if (!r?.ok) return 0;
   return ((await r.json()) as { count: number }).count;
 }
 
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const recs = await templates(batch);
-  const template = recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const template = `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`;
   console.log(
     `${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`,
   );

@@ -33,7 +33,7 @@ async function runStage(file: string, stage: Stage): Promise<void> {
   });
   tracker.finish();
   const c = process.cpuUsage(c0);
-  process.stdout.write(JSON.stringify({ cpuMs: (c.user + c.system) / 1000, records }) + '\n');
+  process.stdout.write(`${JSON.stringify({ cpuMs: (c.user + c.system) / 1000, records })}\n`);
 }
 
 function median(xs: number[]): number {

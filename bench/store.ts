@@ -277,7 +277,7 @@ async function main(): Promise<void> {
     console.log(`generating ${file} ...`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const stats = await generateTraffic(file, { packets, seed: 59991 });
-    fs.writeFileSync(`${file}.json`, JSON.stringify(stats, null, 1) + '\n');
+    fs.writeFileSync(`${file}.json`, `${JSON.stringify(stats, null, 1)}\n`);
   }
   const base: StoreRecord[] = [];
   await analyzeFile(file, (r) => base.push(r));

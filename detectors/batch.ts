@@ -58,5 +58,5 @@ export function loadBaseline(file: string): Baseline {
 }
 
 export function writeBaseline(file: string, b: Baseline): void {
-  fs.writeFileSync(file, JSON.stringify(b, null, 1) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify(b, null, 1)}\n`);
 }

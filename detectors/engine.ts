@@ -72,10 +72,10 @@ export class DetectorEngine {
     this.clock = opts.clock ?? Date.now;
     this.alertMap = new CappedMap(this.config.max_alerts);
     this.identify = opts.identify;
-    if (opts.baseline) this.useBaseline(opts.baseline);
+    if (opts.baseline) this.adoptBaseline(opts.baseline);
   }
 
-  useBaseline(b: Baseline): void {
+  adoptBaseline(b: Baseline): void {
     for (const d of this.detectors) {
       if (d instanceof NewEdgeDetector) {
         d.addBaseline(b.edges);

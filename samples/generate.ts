@@ -48,7 +48,7 @@ export function podMac(ip: string): string {
   return ['0a', '58', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
-const gatewayMac = (podIp: string) => podMac(podIp.split('.').slice(0, 3).join('.') + '.1');
+const gatewayMac = (podIp: string) => podMac(`${podIp.split('.').slice(0, 3).join('.')}.1`);
 
 export const NODES: Record<'n1' | 'n2', Node> = {
   n1: { mac: '52:54:00:6b:10:11', ip: '192.168.10.11', vtepMac: 'ce:3e:91:5a:0b:11' },
@@ -236,7 +236,7 @@ function postgresMessages(rng: Rng): { from: 'client' | 'server'; data: Buffer }
     h.writeUInt32BE(body.length + 4, 1);
     return Buffer.concat([h, body]);
   };
-  const cstr = (s: string) => Buffer.from(s + '\0', 'utf8');
+  const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
   const startupBody = Buffer.concat([cstr('user'), cstr('api'), cstr('database'), cstr('orders'), cstr('application_name'), cstr('api'), Buffer.from([0])]);
   const startup = Buffer.alloc(8 + startupBody.length);
   startup.writeUInt32BE(startup.length, 0);
@@ -282,7 +282,7 @@ function rowDescription(names: string[]): Buffer {
     f.writeInt16BE(-1, 10); // type length (variable)
     f.writeInt32BE(-1, 12); // type modifier
     f.writeUInt16BE(0, 16); // text format
-    parts.push(Buffer.from(n + '\0'), f);
+    parts.push(Buffer.from(`${n}\0`), f);
   }
   return Buffer.concat(parts);
 }
@@ -777,7 +777,7 @@ async function writeSample(name: SampleName, outDir: string): Promise<SampleResu
   if (name === 'vxlan-overlay') for (const e of b.expects) Object.assign(e, { tunnel_type: 'vxlan', tunnel_id: 1 });
   connections.sort((x, y) => x.ts - y.ts || cmp(x.orig_h, y.orig_h) || x.orig_p - y.orig_p || x.resp_p - y.resp_p);
   for (const c of connections) c.ts = Math.round(c.ts * 1e6) / 1e6;
-  fs.writeFileSync(path.join(outDir, `${name}.conn.json`), JSON.stringify(connections, null, 1) + '\n');
+  fs.writeFileSync(path.join(outDir, `${name}.conn.json`), `${JSON.stringify(connections, null, 1)}\n`);
   return { name, file, packets: w.packets, bytes: w.bytes, connections };
 }
 

@@ -89,11 +89,11 @@ function cycles(graph: Map<string, Set<string>>): string[][] {
   return out;
 }
 
-describe('layering: parsers -> detectors -> src, no cycles', function () {
+describe('layering: parsers -> detectors -> src, no cycles', () => {
   const files = sourceFiles();
   const graph = importGraph(files);
 
-  it('finds the source tree', function () {
+  it('finds the source tree', () => {
     for (const l of LAYERS)
       assert.ok(
         files.some((f) => f.startsWith(`${l}/`)),
@@ -102,12 +102,12 @@ describe('layering: parsers -> detectors -> src, no cycles', function () {
     assert.ok(files.length > 100, `only ${files.length} source files`);
   });
 
-  it('resolves every relative import to a file', function () {
+  it('resolves every relative import to a file', () => {
     const bad = [...graph].flatMap(([f, deps]) => deps.filter((d) => d.startsWith('?')).map((d) => `${f} imports ${d.slice(1)}`));
     assert.deepEqual(bad, []);
   });
 
-  it('imports no layer above its own, nor anything outside the three layers', function () {
+  it('imports no layer above its own, nor anything outside the three layers', () => {
     const bad: string[] = [];
     for (const [f, deps] of graph) {
       const from = layerOf(f) as Layer;
@@ -120,26 +120,26 @@ describe('layering: parsers -> detectors -> src, no cycles', function () {
     assert.deepEqual(bad, []);
   });
 
-  it('keeps the record contract (parsers/record) at the bottom', function () {
+  it('keeps the record contract (parsers/record) at the bottom', () => {
     const bad = [...graph]
       .filter(([f]) => f.startsWith('parsers/record/'))
       .flatMap(([f, deps]) => deps.filter((d) => !d.startsWith('parsers/record/')).map((d) => `${f} -> ${d}`));
     assert.deepEqual(bad, []);
   });
 
-  it('lets the store and the UI see only the detectors contract', function () {
+  it('lets the store and the UI see only the detectors contract', () => {
     const bad = [...graph]
       .filter(([f]) => f.startsWith('src/store/') || f.startsWith('src/ui/'))
       .flatMap(([f, deps]) => deps.filter((d) => d.startsWith('detectors/') && !d.startsWith('detectors/contract/')).map((d) => `${f} -> ${d}`));
     assert.deepEqual(bad, []);
   });
 
-  it('has no import cycle between files', function () {
+  it('has no import cycle between files', () => {
     const g = new Map([...graph].map(([f, deps]) => [f, new Set(deps.filter((d) => !d.startsWith('?')))]));
     assert.deepEqual(cycles(g), []);
   });
 
-  it('has no import cycle between modules', function () {
+  it('has no import cycle between modules', () => {
     const g = new Map<string, Set<string>>();
     for (const [f, deps] of graph) {
       const m = moduleOf(f);
@@ -150,7 +150,7 @@ describe('layering: parsers -> detectors -> src, no cycles', function () {
     assert.deepEqual(cycles(g), []);
   });
 
-  it('catches an upward import and a cycle when one is planted', function () {
+  it('catches an upward import and a cycle when one is planted', () => {
     // The checks above pass on the tree; this proves they can fail.
     const planted = new Map([
       ['parsers/a.ts', new Set(['src/b.ts'])],

@@ -35,7 +35,7 @@ function ipText(b: Buffer, at: number): string {
 
 function rfc3339(tsUs: number): string {
   const sec = Math.floor(tsUs / 1e6);
-  return new Date(sec * 1000).toISOString().replace('.000Z', '') + `.${String(tsUs - sec * 1e6).padStart(6, '0')}Z`;
+  return `${new Date(sec * 1000).toISOString().replace('.000Z', '')}.${String(tsUs - sec * 1e6).padStart(6, '0')}Z`;
 }
 
 /** Hubble's view of the cluster: endpoints, services after DNAT. */
@@ -158,8 +158,8 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<Ev
   const cluster = new Cluster();
   const traffic = buildTraffic(seed, cluster);
   const files = { pcap: path.join(dir, 'cluster.pcap'), hubble: path.join(dir, 'hubble.json'), inventory: path.join(dir, 'inventory.json') };
-  fs.writeFileSync(files.inventory, JSON.stringify(cluster.inventory(), null, 1) + '\n');
-  fs.writeFileSync(path.join(dir, 'labels.json'), JSON.stringify(traffic.labels, null, 1) + '\n');
+  fs.writeFileSync(files.inventory, `${JSON.stringify(cluster.inventory(), null, 1)}\n`);
+  fs.writeFileSync(path.join(dir, 'labels.json'), `${JSON.stringify(traffic.labels, null, 1)}\n`);
 
   const pcap = PcapWriter.create(files.pcap);
   const hub = fs.createWriteStream(files.hubble);
@@ -168,7 +168,7 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<Ev
   let hubbleEvents = 0;
   const flushHub = async (): Promise<void> => {
     if (hubBuf.length === 0) return;
-    const ok = hub.write(hubBuf.join('\n') + '\n');
+    const ok = hub.write(`${hubBuf.join('\n')}\n`);
     hubBuf = [];
     if (!ok) await once(hub, 'drain');
   };

@@ -105,8 +105,8 @@ export async function runEval(dir: string, seed = DEFAULT_SEED): Promise<EvalRes
   const data = await generateEval(dir, seed);
   const cap = await runCapture(data);
   const hub = await runHubble(data);
-  fs.writeFileSync(path.join(dir, 'alerts-capture.ndjson'), cap.alerts.map((a) => JSON.stringify(a)).join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'alerts-hubble.ndjson'), hub.alerts.map((a) => JSON.stringify(a)).join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'alerts-capture.ndjson'), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'alerts-hubble.ndjson'), `${hub.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
   return { data, capture: score(data, cap), hubble: score(data, hub) };
 }
 
@@ -125,7 +125,7 @@ function table(name: string, s: EvalScore): string {
   }
   for (const a of s.false) lines.push(`  false: ${describe(a)}`);
   for (const l of s.missed) lines.push(`  missed: ${l.detector} ${l.source} -> ${l.dest.join('|')} (${l.what})`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function describe(a: Alert): string {
@@ -146,7 +146,7 @@ if (require.main === module) {
     .then(
       (r) => {
         if (args.includes('--json')) {
-          process.stdout.write(JSON.stringify({ capture: r.capture, hubble: r.hubble }, null, 1) + '\n');
+          process.stdout.write(`${JSON.stringify({ capture: r.capture, hubble: r.hubble }, null, 1)}\n`);
           return;
         }
         process.stdout.write(

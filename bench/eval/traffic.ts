@@ -45,7 +45,7 @@ export interface Traffic {
 }
 
 const mac = (ip: string): string => ['0a', '58', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
-const gw = (ip: string): string => mac(ip.split('.').slice(0, 3).join('.') + '.1');
+const gw = (ip: string): string => mac(`${ip.split('.').slice(0, 3).join('.')}.1`);
 
 const DNS_SVC = '10.96.0.10';
 const EXTERNAL = {

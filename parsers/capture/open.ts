@@ -11,8 +11,16 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Readable, pipeline } from 'node:stream';
 import * as pcapParser from 'pcap-parser';
-import { CaptureError, CapturedPacket, CaptureFormat, CaptureSummary, ReadOptions } from './types';
-import { DEFAULT_MAX_PACKET_BYTES, PCAP_GLOBAL_HEADER_BYTES, PCAP_RECORD_HEADER_BYTES, PcapMagic, PcapParser, newCapturedPacket, sniffPcapMagic } from './pcap';
+import { CaptureError, type CapturedPacket, type CaptureFormat, type CaptureSummary, type ReadOptions } from './types';
+import {
+  DEFAULT_MAX_PACKET_BYTES,
+  PCAP_GLOBAL_HEADER_BYTES,
+  PCAP_RECORD_HEADER_BYTES,
+  type PcapMagic,
+  PcapParser,
+  newCapturedPacket,
+  sniffPcapMagic,
+} from './pcap';
 import { PcapngParser } from './pcapng';
 
 export const READ_CHUNK_BYTES = 4 << 20;

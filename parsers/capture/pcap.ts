@@ -7,7 +7,7 @@
  *
  * push()/end() throw CaptureError on corruption; every packet before the fault has been delivered.
  */
-import { CaptureError, CapturedPacket } from './types';
+import { CaptureError, type CapturedPacket } from './types';
 
 export const PCAP_GLOBAL_HEADER_BYTES = 24;
 export const PCAP_RECORD_HEADER_BYTES = 16;

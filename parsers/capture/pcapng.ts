@@ -8,7 +8,7 @@
  * push()/end() throw CaptureError on corruption; `offset` is the faulty block's stream offset
  * and `record` the 1-based block number.
  */
-import { CaptureError, CapturedPacket } from './types';
+import { CaptureError, type CapturedPacket } from './types';
 import { DEFAULT_MAX_PACKET_BYTES, newCapturedPacket } from './pcap';
 
 export const BLOCK_SHB = 0x0a0d0d0a;
@@ -247,15 +247,20 @@ export class PcapngParser {
     if (trailer !== blen) this.fail(`trailing block length ${trailer} does not match leading length ${blen}`);
     switch (type) {
       case BLOCK_SHB:
-        return this.sectionHeader(b, pos, blen);
+        this.sectionHeader(b, pos, blen);
+        return;
       case BLOCK_IDB:
-        return this.interfaceDescription(b, pos, blen);
+        this.interfaceDescription(b, pos, blen);
+        return;
       case BLOCK_EPB:
-        return this.packetBlock(b, pos, blen, this.u32(b, pos + 8));
+        this.packetBlock(b, pos, blen, this.u32(b, pos + 8));
+        return;
       case BLOCK_OPB:
-        return this.packetBlock(b, pos, blen, this.u16(b, pos + 8));
+        this.packetBlock(b, pos, blen, this.u16(b, pos + 8));
+        return;
       case BLOCK_SPB:
-        return this.simplePacket(b, pos, blen);
+        this.simplePacket(b, pos, blen);
+        return;
       default:
         // NRB, ISB, DSB, custom blocks and unknown types carry nothing the analyser needs.
         this.skippedBlocks++;

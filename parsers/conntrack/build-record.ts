@@ -4,9 +4,9 @@
  */
 import { formatAddress, formatMac } from '../record/address';
 import { communityIdFromBytes } from '../record/community-id';
-import { LocalNets } from '../record/local-nets';
-import { ConnRecord, ConnState, Transport } from '../record/conn';
-import { Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
+import type { LocalNets } from '../record/local-nets';
+import type { ConnRecord, ConnState, Transport } from '../record/conn';
+import { type Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
 import type { ConnInfo } from '../record/app';
 
 export class RecordBuilder {
@@ -69,8 +69,8 @@ export class RecordBuilder {
       ob = tcpSize(c.tcp!.orig);
       rb = tcpSize(c.tcp!.resp);
     } else {
-      ob = c.origLen > 0 ? c.origLen : 0;
-      rb = c.respLen > 0 ? c.respLen : 0;
+      ob = Math.max(c.origLen, 0);
+      rb = Math.max(c.respLen, 0);
     }
     const oa = bytesOf(c.origAddr, this.scratchA);
     const ra = bytesOf(c.respAddr, this.scratchB);

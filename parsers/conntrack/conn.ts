@@ -13,7 +13,7 @@ export class Clock {
 
 // ---- constants -------------------------------------------------------------------------
 
-export const enum Kind {
+export enum Kind {
   TCP = 0,
   UDP = 1,
   ICMP = 2,
@@ -21,7 +21,7 @@ export const enum Kind {
 }
 
 /** Zeek's TCP endpoint states (values as in Zeek, conn_state depends on them). */
-export const enum Ep {
+export enum Ep {
   INACTIVE = 0,
   SYN_SENT = 1,
   SYN_ACK_SENT = 2,
@@ -249,7 +249,7 @@ export function tcpSize(e: TcpEndpoint): number {
     const noDataAcked = ack64 === e.startSeq || ack64 === e.startSeq + 1;
     if (!noDataAcked) return 0;
   }
-  let size = (last64 > ack64 ? last64 : ack64) - e.startSeq;
+  let size = Math.max(last64, ack64) - e.startSeq;
   if (size < 0) return 0;
   if (size !== 0) --size;
   if (e.finCnt > 0 && size !== 0) --size;

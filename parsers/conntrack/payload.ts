@@ -5,7 +5,7 @@
  * Connections without an observer cost one null check per packet.
  */
 import type { ConnInfo } from '../record/app';
-import { ReassemblyBudget, StreamReassembler, type StreamSink } from './reassembly';
+import { type ReassemblyBudget, StreamReassembler, type StreamSink } from './reassembly';
 
 export interface PayloadObserver {
   /** Ordered bytes of one direction of a TCP connection; buf is valid only during the call. */

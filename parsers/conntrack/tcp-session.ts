@@ -3,12 +3,12 @@
  * sequence-space byte counts, retransmissions, content gaps (accounting only, no payload kept),
  * and when a finished connection is to be removed. Works on one connection at a time.
  */
-import { FlowLayer } from '../decode/layers';
+import type { FlowLayer } from '../decode/layers';
 import type { TrackerOptions } from './options';
 import {
   ACK,
-  Clock,
-  Conn,
+  type Clock,
+  type Conn,
   Ep,
   FIN,
   H_ACK,
@@ -27,8 +27,8 @@ import {
   SYN,
   TOO_LARGE_SEQ_DELTA,
   TWO32,
-  TcpConn,
-  TcpEndpoint,
+  type TcpConn,
+  type TcpEndpoint,
   addHistory,
   checkHistory,
   flipRoles,
@@ -357,7 +357,7 @@ export class TcpSession {
     if (seq <= e.lastReassem) {
       if (upper > e.lastReassem) e.lastReassem = upper;
       const bl = e.blocks;
-      if (bl !== null && bl.length) {
+      if (bl?.length) {
         let k = 0;
         while (k < bl.length && bl[k] <= e.lastReassem) {
           if (bl[k + 1] > e.lastReassem) e.lastReassem = bl[k + 1];

@@ -8,7 +8,7 @@
  * flow table (no key string), one hash probe, integer state updates; objects are created per
  * connection and per emitted record only.
  */
-import { DecodedPacket, DecodeStatus, FlowLayer, TUNNEL_NAMES, TunnelKind } from '../decode/layers';
+import { type DecodedPacket, DecodeStatus, type FlowLayer, TUNNEL_NAMES, TunnelKind } from '../decode/layers';
 import { icmpCounterpart } from '../record/community-id';
 import { LocalNets } from '../record/local-nets';
 import type { ConnRecord } from '../record/conn';
@@ -358,7 +358,7 @@ export class ConnectionTracker {
     const t = c.tcp;
     if (t !== null && (t.deleteAt !== NO_DEADLINE || t.attemptAt !== NO_DEADLINE)) {
       li = L_FIXED;
-      dl = t.deleteAt < t.attemptAt ? t.deleteAt : t.attemptAt;
+      dl = Math.min(t.deleteAt, t.attemptAt);
     } else {
       li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
       dl = c.lastTs + this.timeouts[li];

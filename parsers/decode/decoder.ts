@@ -5,8 +5,8 @@
  * exceptions. Every length is checked before the bytes are read; faults become MALFORMED with the
  * layers decoded before the fault left valid. Scratch state lives on the decoder instance.
  */
-import { CapturedPacket } from '../capture/types';
-import { DecodedPacket, DecodeStatus, FlowLayer, IpProto, TunnelKind } from './layers';
+import type { CapturedPacket } from '../capture/types';
+import { DecodedPacket, DecodeStatus, type FlowLayer, IpProto, TunnelKind } from './layers';
 import { decodeEthernet, decodeLink, Link, LinkInfo } from './link';
 import { decodeIpv4, FragInfo } from './ipv4';
 import { decodeIpv6 } from './ipv6';
@@ -15,7 +15,7 @@ import { decodeUdp } from './udp';
 import { decodeIcmp } from './icmp';
 import { decodeSctp } from './sctp';
 import { Inner, parseGeneve, parseGre, parseVxlan, TunnelInfo } from './tunnels';
-import { FragmentReassembler, FragmentStats, FragResult } from './fragments';
+import { FragmentReassembler, type FragmentStats, FragResult } from './fragments';
 import { fail } from './errors';
 
 export interface DecoderOptions {
@@ -114,7 +114,7 @@ export class PacketDecoder {
     const base = pkt.offset;
     let end = base + pkt.caplen;
     if (end > buf.length) end = buf.length;
-    const wireEnd = base + (pkt.origlen > pkt.caplen ? pkt.origlen : pkt.caplen);
+    const wireEnd = base + Math.max(pkt.origlen, pkt.caplen);
 
     const li = this.link;
     const r = decodeLink(pkt.linktype, buf, base, end, li, out);
@@ -156,7 +156,7 @@ export class PacketDecoder {
     const li = this.link;
     const fi = this.frag;
     const ti = this.tun;
-    const limit = out.layers.length < this.maxTunnelDepth ? out.layers.length : this.maxTunnelDepth;
+    const limit = Math.min(out.layers.length, this.maxTunnelDepth);
     let kind: TunnelKind = TunnelKind.NONE;
     let tid = -1;
     let sawBadSum = false;
@@ -210,7 +210,7 @@ export class PacketDecoder {
 
       // Transport: only captured bytes of this IP packet count (Ethernet padding excluded).
       const ipEnd = layer.ipOff + layer.ipTotalLen;
-      const l4Cap = capEnd < ipEnd ? capEnd : ipEnd;
+      const l4Cap = Math.min(capEnd, ipEnd);
       const proto = layer.proto;
       let tok = true;
       if (proto === IpProto.TCP) tok = decodeTcp(buf, layer, l4Cap, out, base);
@@ -223,7 +223,7 @@ export class PacketDecoder {
         layer.payloadOff = layer.l4Off;
         layer.payloadLen = layer.l4Len;
         const c = l4Cap - layer.l4Off;
-        layer.capturedPayloadLen = c <= 0 ? 0 : c < layer.l4Len ? c : layer.l4Len;
+        layer.capturedPayloadLen = c <= 0 ? 0 : Math.min(c, layer.l4Len);
       }
       if (!tok) return this.finishMalformed(out, sawBadSum);
       out.count++;
@@ -232,7 +232,7 @@ export class PacketDecoder {
       // Tunnel detection.
       let inner: Inner = Inner.NONE;
       const pEnd = layer.payloadOff + layer.payloadLen;
-      const pCap = l4Cap < pEnd ? l4Cap : pEnd;
+      const pCap = Math.min(l4Cap, pEnd);
       if (proto === IpProto.UDP) {
         const t = this.udpTunnelPorts[layer.dport];
         if (t === 0) return this.finishOk(out, sawBadSum);

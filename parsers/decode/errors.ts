@@ -1,4 +1,4 @@
-import { DecodedPacket, DecodeStatus } from './layers';
+import { type DecodedPacket, DecodeStatus } from './layers';
 
 /**
  * Marks `out` MALFORMED. Only ever called on the malformed path, so building the message

@@ -3,8 +3,8 @@
  * reassembled buffer). Bounded by total bytes held, datagrams in progress and age, where age is
  * measured in packet timestamps (captures are replayed faster than real time).
  */
-import { FlowLayer } from './layers';
-import { FragInfo, ipv4HeaderSum } from './ipv4';
+import type { FlowLayer } from './layers';
+import { type FragInfo, ipv4HeaderSum } from './ipv4';
 
 export interface FragmentLimits {
   maxBytesTotal: number;
@@ -32,7 +32,7 @@ export interface FragmentStats {
   pendingBytes: number;
 }
 
-export const enum FragResult {
+export enum FragResult {
   HELD = 0,
   COMPLETE = 1,
   /** Not stored (snap length cut it, or limits); nothing to decode. */
@@ -111,7 +111,7 @@ export class FragmentReassembler {
   add(buf: Buffer, base: number, capEnd: number, layer: FlowLayer, fi: FragInfo, now: number): FragResult {
     this.result = null;
     const v6 = layer.ipVersion === 6;
-    const key = (v6 ? '6|' : `4|${layer.proto}|`) + fi.id + '|' + buf.toString('latin1', layer.srcOff, layer.srcOff + 2 * layer.addrLen);
+    const key = `${(v6 ? '6|' : `4|${layer.proto}|`) + fi.id}|${buf.toString('latin1', layer.srcOff, layer.srcOff + 2 * layer.addrLen)}`;
     let d = this.map.get(key);
     const hdrLen = v6 ? fi.dataOff - 8 - layer.ipOff : layer.ipHdrLen;
     const fEnd = fi.offset + fi.dataLen;
@@ -181,7 +181,7 @@ export class FragmentReassembler {
       while (i < d.starts.length && d.ends[i] <= cur) i++;
       const nextStart = i < d.starts.length ? d.starts[i] : Infinity;
       if (nextStart > cur) {
-        const pe = nextStart < e ? nextStart : e;
+        const pe = Math.min(nextStart, e);
         const piece = Buffer.from(buf.subarray(dataOff + (cur - s), dataOff + (pe - s)));
         d.starts.splice(i, 0, cur);
         d.ends.splice(i, 0, pe);
@@ -218,7 +218,7 @@ function build(d: Datagram, buf: Buffer, base: number, ipOff: number, v6: boolea
   for (let i = 0; i < d.starts.length; i++) {
     const s = d.starts[i];
     if (s >= d.total) break;
-    const e = d.ends[i] < d.total ? d.ends[i] : d.total;
+    const e = Math.min(d.ends[i], d.total);
     d.data[i].copy(out, dataStart + s, 0, e - s);
   }
   if (v6) {

@@ -1,5 +1,5 @@
 /** ICMP and ICMPv6 header view. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
 import { capturedLen } from './tcp';
 
@@ -30,7 +30,7 @@ export function decodeIcmp(buf: Buffer, layer: FlowLayer, capEnd: number, v6: bo
   layer.dport = code;
   const echo = v6 ? type === 128 || type === 129 : type === 8 || type === 0;
   if (echo && layer.l4Len >= 8 && off + 8 <= capEnd) layer.icmpId = buf.readUInt16BE(off + 4);
-  const hl = layer.l4Len >= 8 ? 8 : layer.l4Len;
+  const hl = Math.min(layer.l4Len, 8);
   layer.payloadOff = off + hl;
   layer.payloadLen = layer.l4Len - hl;
   layer.capturedPayloadLen = capturedLen(layer.payloadOff, layer.payloadLen, capEnd);

@@ -1,5 +1,5 @@
 /** IPv4 header view: fills a FlowLayer's network fields and notes fragmentation. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
 
 /** Scratch: fragmentation facts of the IP header just decoded (IPv4 or IPv6). */

@@ -1,7 +1,7 @@
 /** IPv6 header view with the extension-header walk. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
-import { FragInfo } from './ipv4';
+import type { FragInfo } from './ipv4';
 
 /**
  * Decodes the IPv6 header at `off` and walks extension headers (hop-by-hop 0, routing 43,

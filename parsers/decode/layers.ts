@@ -8,7 +8,7 @@
  * captured packet's buffer, or a reassembly buffer when IP fragments were put back together.
  */
 
-export const enum TunnelKind {
+export enum TunnelKind {
   NONE = 0,
   VXLAN = 1,
   GENEVE = 2,
@@ -154,7 +154,7 @@ export class FlowLayer {
   }
 }
 
-export const enum DecodeStatus {
+export enum DecodeStatus {
   /** `count` layers are valid. */
   OK = 0,
   /** Not an IP packet (ARP, LLDP, ...): counted, not tracked. */

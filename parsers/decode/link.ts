@@ -2,7 +2,7 @@
  * Link layers: Ethernet (with stacked 802.1Q/802.1ad tags), Linux cooked v1/v2, raw IP,
  * BSD null/loop. Results go into a reused LinkInfo (no per-packet objects).
  */
-import { DecodedPacket } from './layers';
+import type { DecodedPacket } from './layers';
 import { fail } from './errors';
 
 export const ETH_IPV4 = 0x0800;
@@ -10,7 +10,7 @@ export const ETH_IPV6 = 0x86dd;
 export const ETH_TEB = 0x6558; // transparent Ethernet bridging
 
 /** Outcome of link decoding. */
-export const enum Link {
+export enum Link {
   IPV4 = 4,
   IPV6 = 6,
   NOT_IP = 1,

@@ -1,5 +1,5 @@
 /** SCTP common header and chunk walk. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
 import { capturedLen } from './tcp';
 
@@ -25,7 +25,7 @@ export function decodeSctp(buf: Buffer, layer: FlowLayer, capEnd: number, out: D
   layer.payloadOff = off + 12;
   layer.payloadLen = layer.l4Len - 12;
   layer.capturedPayloadLen = capturedLen(layer.payloadOff, layer.payloadLen, capEnd);
-  const end = off + layer.l4Len < capEnd ? off + layer.l4Len : capEnd;
+  const end = Math.min(off + layer.l4Len, capEnd);
   let mask = 0;
   let p = off + 12;
   for (let n = 0; n < MAX_CHUNKS && p + 4 <= end; n++) {

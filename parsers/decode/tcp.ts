@@ -1,11 +1,11 @@
 /** TCP header view and option parser. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
 
 /** Captured part of [off, off+len): what a consumer can actually read. */
 export function capturedLen(off: number, len: number, capEnd: number): number {
   const c = capEnd - off;
-  return c <= 0 ? 0 : c < len ? c : len;
+  return c <= 0 ? 0 : Math.min(c, len);
 }
 
 /**
@@ -69,7 +69,7 @@ export function decodeTcp(buf: Buffer, layer: FlowLayer, capEnd: number, out: De
   layer.ack = buf.readUInt32BE(off + 8);
   layer.tcpFlags = buf[off + 13];
   layer.window = buf.readUInt16BE(off + 14);
-  if (hl > 20) parseTcpOptions(buf, off + 20, off + hl < capEnd ? off + hl : capEnd, layer);
+  if (hl > 20) parseTcpOptions(buf, off + 20, Math.min(off + hl, capEnd), layer);
   layer.payloadOff = off + hl;
   layer.payloadLen = layer.l4Len - hl;
   layer.capturedPayloadLen = capturedLen(layer.payloadOff, layer.payloadLen, capEnd);

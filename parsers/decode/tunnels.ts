@@ -2,12 +2,12 @@
  * Tunnel headers: VXLAN, Geneve, GRE (v0 incl. ERSPAN II/III, v1 PPTP), and the inner
  * protocol they carry. IP-in-IP needs no header of its own and is handled by the decoder.
  */
-import { DecodedPacket, TunnelKind } from './layers';
+import { type DecodedPacket, TunnelKind } from './layers';
 import { fail } from './errors';
 import { ETH_IPV4, ETH_IPV6, ETH_TEB } from './link';
 
 /** What the tunnel carries. */
-export const enum Inner {
+export enum Inner {
   /** Nothing we decode further (unknown payload type, control packet): stop, status OK. */
   NONE = 0,
   ETHERNET = 1,

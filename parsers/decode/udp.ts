@@ -1,5 +1,5 @@
 /** UDP header view. */
-import { DecodedPacket, FlowLayer } from './layers';
+import type { DecodedPacket, FlowLayer } from './layers';
 import { fail } from './errors';
 import { capturedLen } from './tcp';
 

@@ -4,7 +4,7 @@
  */
 import { formatAddress, parseAddress } from '../record/address';
 import { communityIdFromBytes } from '../record/community-id';
-import { LocalNets } from '../record/local-nets';
+import type { LocalNets } from '../record/local-nets';
 import { transportOf, type ConnRecord, type ConnState } from '../record/conn';
 import { FlowFieldError } from './types';
 
@@ -23,7 +23,7 @@ export function fail(field: string | undefined, reason: string): never {
 /** JSON-ish rendering of a bad value for messages, cut short. */
 export function show(v: unknown): string {
   const s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : (JSON.stringify(v) ?? String(v));
-  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 export function portOf(field: string, v: string | number | unknown): number {
@@ -57,7 +57,7 @@ export function rfc3339Of(field: string, v: unknown): number {
   const base = m ? Date.parse(m[1] + m[3]) : NaN;
   if (!m || !Number.isFinite(base)) fail(field, `${show(v)} is not an RFC 3339 time`);
   // Fraction parsed apart so nanosecond digits do not lose the microseconds to float rounding.
-  const frac = m[2] ? Math.round(Number((m[2] + '000000000').slice(0, 9)) / 1000) / 1e6 : 0;
+  const frac = m[2] ? Math.round(Number(`${m[2]}000000000`.slice(0, 9)) / 1000) / 1e6 : 0;
   return base / 1000 + frac;
 }
 

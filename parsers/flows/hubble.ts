@@ -21,17 +21,17 @@
 import type { ConnRecord, ConnState } from '../record/conn';
 import type { ConnK8s, K8sDirection, K8sEnd, K8sEndKind, K8sScope } from '../record/k8s';
 import { icmpCounterpart } from '../record/community-id';
-import { UidGenerator } from '../record/uid';
+import type { UidGenerator } from '../record/uid';
 import {
-  Addr,
-  FormatParser,
-  ParserCounters,
+  type Addr,
+  type FormatParser,
+  type ParserCounters,
   PROTO_ICMP,
   PROTO_ICMPV6,
   PROTO_SCTP,
   PROTO_TCP,
   PROTO_UDP,
-  RecordKit,
+  type RecordKit,
   addrOf,
   fail,
   portOf,

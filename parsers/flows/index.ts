@@ -8,12 +8,12 @@ import type { Readable } from 'node:stream';
 import type { ConnRecord } from '../record/conn';
 import { DEFAULT_LOCAL_NETS, LocalNets } from '../record/local-nets';
 import { UidGenerator } from '../record/uid';
-import { FormatParser, ParserCounters, RecordKit } from './common';
+import { type FormatParser, type ParserCounters, RecordKit } from './common';
 import { HubbleParser } from './hubble';
-import { JsonArraySplitter, LineSplitter, UnitSink } from './lines';
+import { JsonArraySplitter, LineSplitter, type UnitSink } from './lines';
 import { ConnNdjsonParser } from './ndjson';
 import { sniffFormat } from './sniff';
-import { FlowFieldError, FlowFormat, FlowLineError, FlowParseOptions, FlowParseSummary, FLOW_FORMATS } from './types';
+import { FlowFieldError, type FlowFormat, type FlowLineError, type FlowParseOptions, type FlowParseSummary, FLOW_FORMATS } from './types';
 import { VpcParser } from './vpc';
 import { ZeekJsonParser, ZeekTsvParser } from './zeek';
 

@@ -104,7 +104,7 @@ export class LineSplitter {
   }
 }
 
-const enum J {
+enum J {
   BEFORE, // waiting for '['
   IN, // inside the array, between or within elements
   AFTER, // after ']'

@@ -5,7 +5,7 @@
  */
 import type { ConnK8s } from '../record/k8s';
 import type { ConnRecord } from '../record/conn';
-import { FormatParser, RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf } from './common';
+import { type FormatParser, type RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf } from './common';
 import { parseObject } from './zeek';
 
 const TRANSPORT_NUMBERS: Readonly<Record<string, number | undefined>> = { tcp: 6, udp: 17, icmp: 1, unknown_transport: 0 };

@@ -22,8 +22,8 @@
  * - uid from interface-id, the raw 5-tuple, start, end and flow-direction.
  */
 import type { ConnRecord, ConnState } from '../record/conn';
-import { UidGenerator } from '../record/uid';
-import { Addr, FormatParser, ParserCounters, PROTO_TCP, RecordKit, addrOf, countOf, fail, portOf, show } from './common';
+import type { UidGenerator } from '../record/uid';
+import { type Addr, type FormatParser, type ParserCounters, PROTO_TCP, type RecordKit, addrOf, countOf, fail, portOf, show } from './common';
 
 export const VPC_DEFAULT_FIELDS: readonly string[] = [
   'version',

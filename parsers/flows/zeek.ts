@@ -6,16 +6,16 @@
  * duration 0, history '', local_orig/local_resp from the configured local networks.
  */
 import type { ConnRecord, Transport } from '../record/conn';
-import { UidGenerator } from '../record/uid';
+import type { UidGenerator } from '../record/uid';
 import {
-  Addr,
-  FormatParser,
-  ParserCounters,
+  type Addr,
+  type FormatParser,
+  type ParserCounters,
   PROTO_ICMP,
   PROTO_ICMPV6,
   PROTO_TCP,
   PROTO_UDP,
-  RecordKit,
+  type RecordKit,
   addrOf,
   boolOf,
   countOf,

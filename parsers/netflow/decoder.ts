@@ -449,16 +449,23 @@ export class NetflowDecoder {
       for (let i = 0; i < ies.length; i++) {
         let len = lens[i];
         if (len === VARLEN) {
-          if (p >= end) return this.problem(ctx.version, base + p, `template ${t.id}: variable-length field ${i + 1} has no length byte`);
+          if (p >= end) {
+            this.problem(ctx.version, base + p, `template ${t.id}: variable-length field ${i + 1} has no length byte`);
+            return;
+          }
           len = b[p++];
           if (len === 255) {
-            if (p + 2 > end) return this.problem(ctx.version, base + p, `template ${t.id}: variable-length field ${i + 1} has no 2-byte length`);
+            if (p + 2 > end) {
+              this.problem(ctx.version, base + p, `template ${t.id}: variable-length field ${i + 1} has no 2-byte length`);
+              return;
+            }
             len = u16(b, p);
             p += 2;
           }
         }
         if (p + len > end) {
-          return this.problem(ctx.version, base + p, `template ${t.id}: field ${i + 1} (${len} bytes) runs past the set end at ${base + end}`);
+          this.problem(ctx.version, base + p, `template ${t.id}: field ${i + 1} (${len} bytes) runs past the set end at ${base + end}`);
+          return;
         }
         if (t.isOptions) {
           if (ies[i] === IE.systemInitTimeMilliseconds && len === 8) sysInit = readUint(b, p, 8);

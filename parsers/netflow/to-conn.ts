@@ -161,7 +161,7 @@ export class FlowConverter {
     if (transport === 'icmp') {
       if (f.icmpType >= 0) {
         sport = f.icmpType;
-        dport = f.icmpCode >= 0 ? f.icmpCode : 0;
+        dport = Math.max(f.icmpCode, 0);
       } else {
         const tc = f.dstPort;
         sport = tc >> 8;

@@ -7,7 +7,7 @@
  * stops parsing, so its cost on a long-lived connection is bounded. Each emits one generic `app`
  * record at the end of the connection.
  */
-import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { AppIdRecord, DatastoreProtocol } from '../record/app';
 
 const MAX_MESSAGES = 8;

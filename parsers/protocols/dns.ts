@@ -8,7 +8,7 @@
  * 128 labels; section counts are bounded by the bytes left (an RR needs at least 11 bytes).
  */
 import { formatIPv6 } from '../record/address';
-import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { DnsLogRecord, DnsResourceRecord } from '../record/app';
 
 export const DNS_TYPE_NAMES: Record<number, string> = {
@@ -462,7 +462,8 @@ export class DnsAnalyzer extends BaseAnalyzer {
 
   private request(m: DnsMessage, ts: number): void {
     if (this.pendingCount >= MAX_PENDING) this.flushOldest();
-    const pending = (this.pending ??= new Map());
+    this.pending ??= new Map();
+    const pending = this.pending;
     let q = pending.get(m.id);
     if (q === undefined) {
       q = [];

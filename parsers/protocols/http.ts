@@ -7,10 +7,10 @@
  *
  * Header blocks are bounded by the analyzer's buffer bound; bodies are never buffered.
  */
-import { AnalyzerOptions, BaseAnalyzer, ProtocolSwitch, StreamBuffer } from './analyzer';
+import { type AnalyzerOptions, BaseAnalyzer, type ProtocolSwitch, StreamBuffer } from './analyzer';
 import type { HttpLogRecord } from '../record/app';
 
-const enum Phase {
+enum Phase {
   HEAD = 0,
   BODY_LENGTH = 1,
   CHUNK_SIZE = 2,
@@ -368,7 +368,7 @@ function lineEnd(buf: Buffer, from: number, lf: number): number {
   return lf > from && buf[lf - 1] === 0x0d ? lf - 1 : lf;
 }
 
-const enum H {
+enum H {
   HOST,
   USER_AGENT,
   REFERER,
@@ -393,7 +393,10 @@ const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
     ['connection', H.CONNECTION],
   ];
   const byLen: [Buffer, H][][] = [];
-  for (const [n, h] of names) (byLen[n.length] ??= []).push([Buffer.from(n, 'latin1'), h]);
+  for (const [n, h] of names) {
+    byLen[n.length] ??= [];
+    byLen[n.length].push([Buffer.from(n, 'latin1'), h]);
+  }
   return byLen;
 })();
 

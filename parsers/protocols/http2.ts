@@ -12,7 +12,7 @@
  * stream past) are buffered up to the analyzer's buffer bound, a header block across CONTINUATION
  * frames up to the same bound, the dynamic table to MAX_TABLE_SIZE, open streams to MAX_STREAMS.
  */
-import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import { HpackDecoder, HpackError } from './hpack';
 import type { Http2LogRecord, HttpLogRecord } from '../record/app';
 
@@ -26,7 +26,7 @@ export const MAX_TABLE_SIZE = 64 * 1024;
 /** Streams open at once before the oldest is logged as it is. */
 export const MAX_STREAMS = 1024;
 
-const enum T {
+enum T {
   DATA = 0,
   HEADERS = 1,
   PRIORITY = 2,

@@ -212,7 +212,9 @@ export class AnalyzerMux {
     if (this.live.length === 0) return;
     for (const a of this.live) a.data(isOrig, buf, off, len, ts);
     if (!this.decided) {
-      const probed = isOrig ? (this.probedOrig += len) : (this.probedResp += len);
+      if (isOrig) this.probedOrig += len;
+      else this.probedResp += len;
+      const probed = isOrig ? this.probedOrig : this.probedResp;
       this.settle(probed >= this.maxProbe);
     }
     if (this.decided) {
@@ -275,7 +277,10 @@ export class AnalyzerMux {
     let keep = 0;
     for (const a of this.live) {
       if (a.state === 'probing') this.live[keep++] = a;
-      else (this.rejections ??= []).push({ name: a.name, issues: a.issues });
+      else {
+        this.rejections ??= [];
+        this.rejections.push({ name: a.name, issues: a.issues });
+      }
     }
     this.live.length = giveUp ? 0 : keep;
   }

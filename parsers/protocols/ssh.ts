@@ -2,7 +2,7 @@
  * SSH identification (RFC 4253 section 4.2): the version banner of each side. After the banners
  * the protocol is binary packets (key exchange, then encrypted): we stop there.
  */
-import { AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { SshLogRecord } from '../record/app';
 
 /** RFC 4253: the identification line is at most 255 bytes including CR LF. */

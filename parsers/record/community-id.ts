@@ -99,7 +99,7 @@ export function communityIdFromBytes(
   }
   // One-shot hash: a Hash object per connection cost more than the digest itself.
   const digest = hash('sha1', buf.subarray(0, o), base64 ? 'base64' : 'hex');
-  return '1:' + digest;
+  return `1:${digest}`;
 }
 
 /** Textual variant: addresses as strings (both the same family). Throws on unparsable input. */

@@ -78,7 +78,7 @@ function laneWords(words: Int32Array, w0: number, w1: number, w2: number, seed: 
 export function uidFromWords(words: Int32Array, tsSec: number, tsNsec: number, seq: number): string {
   const w0 = tsSec % 4294967296;
   const w1 = tsNsec ^ Math.imul(Math.floor(tsSec / 4294967296), 0x9e3779b1);
-  return 'C' + base62of96(laneWords(words, w0, w1, seq, 0x2545f491), laneWords(words, w0, w1, seq, 0x61c88647), laneWords(words, w0, w1, seq, 0x7f4a7c15));
+  return `C${base62of96(laneWords(words, w0, w1, seq, 0x2545f491), laneWords(words, w0, w1, seq, 0x61c88647), laneWords(words, w0, w1, seq, 0x7f4a7c15))}`;
 }
 
 /** uids for string keys (flow records from other sources), counting repeats of key and instant itself. */
@@ -105,6 +105,6 @@ export class UidGenerator {
     const h1 = lane(key, w0, w1, n, 0x2545f491);
     const h2 = lane(key, w0, w1, n, 0x61c88647);
     const h3 = lane(key, w0, w1, n, 0x7f4a7c15);
-    return 'C' + base62of96(h1, h2, h3);
+    return `C${base62of96(h1, h2, h3)}`;
   }
 }

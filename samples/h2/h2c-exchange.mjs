@@ -151,4 +151,4 @@ const s2 = await upgradeServer();
 await promisify(execFile)('curl', ['-s', '-o', '/dev/null', '--http2', '-A', UA, `http://127.0.0.1:${UPGRADE_PORT}/upgrade-me`]);
 s2.close();
 seen.prior.sort((a, b) => a.stream_id - b.stream_id);
-fs.writeFileSync(out, JSON.stringify(seen, null, 2) + '\n');
+fs.writeFileSync(out, `${JSON.stringify(seen, null, 2)}\n`);

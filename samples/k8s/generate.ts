@@ -358,7 +358,7 @@ export function generate(outDir: string): string[] {
   fs.mkdirSync(outDir, { recursive: true });
   const files: [string, Buffer | string][] = [
     ['cluster.pcap', capture()],
-    ['inventory.json', JSON.stringify(inventory(), null, 2) + '\n'],
+    ['inventory.json', `${JSON.stringify(inventory(), null, 2)}\n`],
     ['policies-proposed.yaml', PROPOSED_YAML],
   ];
   for (const [name, data] of files) fs.writeFileSync(path.join(outDir, name), data);

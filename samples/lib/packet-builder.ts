@@ -43,8 +43,8 @@ export function ipBytes(ip: string): Buffer {
     const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
     const h = head ? head.split(':') : [];
     const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-    h.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-    t.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), 16 - (t.length - i) * 2));
+    for (const [i, g] of h.entries()) out.writeUInt16BE(parseInt(g, 16), i * 2);
+    for (const [i, g] of t.entries()) out.writeUInt16BE(parseInt(g, 16), 16 - (t.length - i) * 2);
   } else {
     throw new Error(`bad IP address ${ip}`);
   }
@@ -395,7 +395,7 @@ export function httpRequest(method: string, path: string, host: string, headers:
   const lines = [`${method} ${path} HTTP/1.1`, `Host: ${host}`];
   for (const [k, v] of headers) lines.push(`${k}: ${v}`);
   if (body) lines.push(`Content-Length: ${body.length}`);
-  const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   return body ? Buffer.concat([head, body]) : head;
 }
 
@@ -403,7 +403,7 @@ export function httpResponse(status: number, reason: string, headers: [string, s
   const lines = [`HTTP/1.1 ${status} ${reason}`];
   for (const [k, v] of headers) lines.push(`${k}: ${v}`);
   lines.push(`Content-Length: ${body.length}`);
-  const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   return Buffer.concat([head, body]);
 }
 

@@ -92,7 +92,7 @@ async function extractFrom(
   const matches = (ts: number): boolean => {
     for (let i = 0; i < d.count; i++) {
       const spans = wanted.get(layerKey(d.layers[i]));
-      if (spans && spans.some((s) => ts >= s.from && ts <= s.to)) return true;
+      if (spans?.some((s) => ts >= s.from && ts <= s.to)) return true;
     }
     return false;
   };

@@ -209,9 +209,9 @@ async function finishAlerts(engine: DetectorEngine, o: AnalyzeCliOptions): Promi
   const alerts = engine.alerts();
   if (o.alerts) {
     const sink = new TextSink(fs.createWriteStream(o.alerts));
-    for (const a of alerts) sink.write(JSON.stringify(a) + '\n');
+    for (const a of alerts) sink.write(`${JSON.stringify(a)}\n`);
     await sink.end();
   }
-  if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, JSON.stringify(engine.exportBaseline(), null, 1) + '\n');
+  if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, `${JSON.stringify(engine.exportBaseline(), null, 1)}\n`);
   return alerts.length > 0 ? renderAlertTable(alerts) : '';
 }

@@ -3,7 +3,7 @@
  * from them, and the alerts table printed after the summary.
  */
 import Table from 'cli-table3';
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { Alert } from '../../detectors/contract/alert';
 import { loadBaseline } from '../../detectors/batch';
 import { DETECTOR_NAMES, defaultDetectorConfig, loadDetectorConfig } from '../../detectors/config';

@@ -140,7 +140,7 @@ export function buildProgram(): Command {
         config?: string;
       }) => {
         if (o.enqueue) {
-          let cfg;
+          let cfg: ReturnType<typeof loadConfig>;
           try {
             cfg = loadConfig({ file: o.config });
           } catch (e) {

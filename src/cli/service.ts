@@ -1,7 +1,7 @@
 /**
  * `eastwatch serve`, `eastwatch worker` and `eastwatch keys`: the service's command line.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
 import { KeyStore, ROLES, type Role } from '../service/keys';
 import { serve, stopOnSignals, work } from '../service/serve';

@@ -80,7 +80,7 @@ export async function runWhatIf(captures: string[], o: WhatIfCliOptions): Promis
     }
   }
   const rep = w.report();
-  const text = o.json ? JSON.stringify(rep, null, 1) + '\n' : renderWhatIf(rep);
+  const text = o.json ? `${JSON.stringify(rep, null, 1)}\n` : renderWhatIf(rep);
   if (o.out) fs.writeFileSync(o.out, text);
   else process.stdout.write(text);
   return exit;

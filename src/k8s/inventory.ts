@@ -93,7 +93,10 @@ class Timeline<T> {
 
   add(ip: string, from: number, to: number, v: T): void {
     let a = this.m.get(ip);
-    if (!a) this.m.set(ip, (a = []));
+    if (!a) {
+      a = [];
+      this.m.set(ip, a);
+    }
     a.push({ from, to, v });
     a.sort((x, y) => x.from - y.from);
   }
@@ -322,7 +325,10 @@ export class InventoryStore {
       if (p.hostNetwork) {
         if (!p.node) continue;
         let a = this.hostNetPods.get(p.node);
-        if (!a) this.hostNetPods.set(p.node, (a = []));
+        if (!a) {
+          a = [];
+          this.hostNetPods.set(p.node, a);
+        }
         a.push(p);
         continue;
       }

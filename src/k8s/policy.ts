@@ -103,7 +103,7 @@ function compileRules(
   where: string,
 ): CompiledRule[] {
   return rules.map((r, i) => ({
-    peers: r.peers && r.peers.length ? r.peers.map((p, j) => compilePeer(p, `${where}[${i}].peers[${j}]`)) : null,
+    peers: r.peers?.length ? r.peers.map((p, j) => compilePeer(p, `${where}[${i}].peers[${j}]`)) : null,
     ports: compilePorts(r.ports),
   }));
 }
@@ -111,7 +111,7 @@ function compileRules(
 export function compilePolicy(p: NetworkPolicyObject): CompiledPolicy {
   const s = p.spec;
   const id = `${p.metadata.namespace}/${p.metadata.name}`;
-  const types = s.policyTypes ?? (s.egress && s.egress.length ? ['Ingress', 'Egress'] : ['Ingress']);
+  const types = s.policyTypes ?? (s.egress?.length ? ['Ingress', 'Egress'] : ['Ingress']);
   return {
     id,
     namespace: p.metadata.namespace,

@@ -189,10 +189,10 @@ export function combine(results: PolicyResult[]): K8sPolicyVerdict {
   const denied = new Set<string>();
   const by = new Set<string>();
   for (const x of results) {
-    if (x.egress.outcome === 'denied') x.egress.isolating.forEach((p) => denied.add(p));
-    if (x.ingress.outcome === 'denied') x.ingress.isolating.forEach((p) => denied.add(p));
-    x.egress.allowedBy.forEach((p) => by.add(p));
-    x.ingress.allowedBy.forEach((p) => by.add(p));
+    if (x.egress.outcome === 'denied') for (const p of x.egress.isolating) denied.add(p);
+    if (x.ingress.outcome === 'denied') for (const p of x.ingress.isolating) denied.add(p);
+    for (const p of x.egress.allowedBy) by.add(p);
+    for (const p of x.ingress.allowedBy) by.add(p);
   }
   return {
     verdict: allowed === results.length ? 'allowed' : allowed === 0 ? 'denied' : 'mixed',

@@ -216,7 +216,7 @@ export function parseObjects(doc: unknown, source = 'inventory'): ParsedObjects 
     if (kind === 'List' || kind.endsWith('List')) {
       const items = (item as { items?: unknown }).items;
       if (!Array.isArray(items)) throw new InventoryError(`${source}: ${where}: items: expected an array`, index, 'items');
-      items.forEach((x, i) => one(x, i, `items[${i}]`));
+      for (const [i, x] of items.entries()) one(x, i, `items[${i}]`);
       return;
     }
     const schema = SCHEMAS[kind];
@@ -232,7 +232,7 @@ export function parseObjects(doc: unknown, source = 'inventory'): ParsedObjects 
     }
     out.objects.push(r.data as K8sObject);
   };
-  if (Array.isArray(doc)) doc.forEach((d, i) => one(d, i, `document ${i}`));
+  if (Array.isArray(doc)) for (const [i, d] of doc.entries()) one(d, i, `document ${i}`);
   else one(doc, -1, 'document');
   return out;
 }

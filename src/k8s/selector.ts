@@ -6,7 +6,7 @@ export function selectorMatches(sel: LabelSelector, labels: Readonly<Record<stri
     for (const k in sel.matchLabels) if (labels[k] !== sel.matchLabels[k]) return false;
   }
   for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const has = Object.hasOwn(labels, e.key);
     switch (e.operator) {
       case 'In':
         if (!has || !(e.values ?? []).includes(labels[e.key])) return false;

@@ -5,7 +5,7 @@
  * ownership at the time it was seen. No cluster client is wired to it yet: the tests drive it
  * with sources that replay recorded events.
  */
-import { InventoryStore } from './inventory';
+import type { InventoryStore } from './inventory';
 import { InventoryError, parseObjects } from './schema';
 
 export type WatchedKind = 'Pod' | 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'NetworkPolicy';
@@ -41,7 +41,10 @@ export class InventoryWatcher {
     const plain: Record<string, unknown> = { ...(JSON.parse(JSON.stringify(obj)) as Record<string, unknown>), kind };
     if (verb === 'delete') {
       const m = plain.metadata as { name?: unknown; namespace?: unknown; uid?: unknown } | undefined;
-      if (typeof m?.name !== 'string') return this.note(`${kind} delete without a name`);
+      if (typeof m?.name !== 'string') {
+        this.note(`${kind} delete without a name`);
+        return;
+      }
       if (kind === 'Namespace') return;
       const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
       this.store.remove(kind, str(m.namespace), m.name, this.now(), str(m.uid));

@@ -115,5 +115,5 @@ export function renderWhatIf(rep: WhatIfReport): string {
         .trimEnd();
     lines.push(fmt(head), ...rows.map(fmt));
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -5,7 +5,7 @@
  * ndjson (the record with `_path`, the connection's uid and the Zeek `id.*` fields).
  */
 import type { AppIdRecord, AppKind, AppRecordOut, DnsLogRecord, Http2LogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/record/app';
-import { TextSink } from './sink';
+import type { TextSink } from './sink';
 import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 /** Log name for each kind: Zeek's (ssl.log for TLS), http2.log, and app.log for the identified datastores. */
@@ -141,11 +141,9 @@ export function zeekAppHeader(kind: AppKind, now: Date): string {
 }
 
 export function zeekAppLine(r: AppRecordOut): string {
-  return (
-    columns(r.kind)
-      .map((c) => tsvCell(c[2](r), c[1]))
-      .join('\t') + '\n'
-  );
+  return `${columns(r.kind)
+    .map((c) => tsvCell(c[2](r), c[1]))
+    .join('\t')}\n`;
 }
 
 /** Zeek's JSON writer: the same columns, unset ones left out. */
@@ -177,17 +175,15 @@ const CONN_KEY = ',"conn":{';
 /** The same line for a record of any shape. */
 function appNdjsonLineCopy(r: AppRecordOut): string {
   const { conn, kind, ...rest } = r;
-  return (
-    JSON.stringify({
-      _path: ZEEK_PATH[kind],
-      ...rest,
-      uid: r.uid,
-      'id.orig_h': conn.orig_h,
-      'id.orig_p': conn.orig_p,
-      'id.resp_h': conn.resp_h,
-      'id.resp_p': conn.resp_p,
-    }) + '\n'
-  );
+  return `${JSON.stringify({
+    _path: ZEEK_PATH[kind],
+    ...rest,
+    uid: r.uid,
+    'id.orig_h': conn.orig_h,
+    'id.orig_p': conn.orig_p,
+    'id.resp_h': conn.resp_h,
+    'id.resp_p': conn.resp_p,
+  })}\n`;
 }
 
 export type AppLogFormat = 'zeek' | 'zeek-json' | 'ndjson';
@@ -213,7 +209,7 @@ export class AppLogs {
       if (this.format === 'zeek') s.write(zeekAppHeader(r.kind, this.now()));
       this.open.set(r.kind, s);
     }
-    s.write(this.format === 'zeek' ? zeekAppLine(r) : this.format === 'zeek-json' ? JSON.stringify(zeekAppJson(r)) + '\n' : appNdjsonLine(r));
+    s.write(this.format === 'zeek' ? zeekAppLine(r) : this.format === 'zeek-json' ? `${JSON.stringify(zeekAppJson(r))}\n` : appNdjsonLine(r));
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { K8sEnd } from '../../parsers/record/k8s';
-import { TextSink } from './sink';
+import type { TextSink } from './sink';
 import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 export type OutputFormat = 'table' | 'ndjson' | 'zeek' | 'zeek-json';
@@ -109,39 +109,37 @@ function zeekTsvLine(r: ConnRecord): string {
   const d = hasDuration(r);
   const b = (v: boolean): string => (v ? 'T' : 'F');
   const opt = (v: string | number | null): string => (v === null ? '-' : String(v));
-  return (
-    [
-      fixed6(r.ts),
-      r.uid,
-      r.orig_h,
-      r.orig_p,
-      r.resp_h,
-      r.resp_p,
-      r.proto,
-      r.service.length ? r.service.map(tsvEscape).join(',') : '-',
-      d ? fixed6(r.duration) : '-',
-      d ? r.orig_bytes : '-',
-      d ? r.resp_bytes : '-',
-      r.conn_state,
-      b(r.local_orig),
-      b(r.local_resp),
-      r.missed_bytes,
-      r.history || '-',
-      r.orig_pkts,
-      r.orig_ip_bytes,
-      r.resp_pkts,
-      r.resp_ip_bytes,
-      r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-',
-      r.ip_proto,
-      opt(r.orig_l2_addr),
-      opt(r.resp_l2_addr),
-      opt(r.vlan),
-      opt(r.inner_vlan),
-      r.community_id,
-      b(r.interim),
-      ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
-    ].join('\t') + '\n'
-  );
+  return `${[
+    fixed6(r.ts),
+    r.uid,
+    r.orig_h,
+    r.orig_p,
+    r.resp_h,
+    r.resp_p,
+    r.proto,
+    r.service.length ? r.service.map(tsvEscape).join(',') : '-',
+    d ? fixed6(r.duration) : '-',
+    d ? r.orig_bytes : '-',
+    d ? r.resp_bytes : '-',
+    r.conn_state,
+    b(r.local_orig),
+    b(r.local_resp),
+    r.missed_bytes,
+    r.history || '-',
+    r.orig_pkts,
+    r.orig_ip_bytes,
+    r.resp_pkts,
+    r.resp_ip_bytes,
+    r.tunnel_parents.length ? r.tunnel_parents.join(',') : '-',
+    r.ip_proto,
+    opt(r.orig_l2_addr),
+    opt(r.resp_l2_addr),
+    opt(r.vlan),
+    opt(r.inner_vlan),
+    r.community_id,
+    b(r.interim),
+    ...k8sColumns(r).map((v) => (v === undefined ? '-' : tsvEscape(v))),
+  ].join('\t')}\n`;
 }
 
 /** Zeek's JSON writer: dotted id names, unset fields omitted, times as epoch seconds. */
@@ -255,12 +253,12 @@ export function ndjsonLine(r: ConnRecord): string {
     ',"interim":' +
     r.interim +
     // Added last by the enrichment, so JSON.stringify puts it last too; its label values may need escaping.
-    (r.k8s === undefined ? '}\n' : ',"k8s":' + JSON.stringify(r.k8s) + '}\n')
+    (r.k8s === undefined ? '}\n' : `,"k8s":${JSON.stringify(r.k8s)}}\n`)
   );
 }
 
 function jsonString(v: string | null): string {
-  return v === null ? 'null' : '"' + v + '"';
+  return v === null ? 'null' : `"${v}"`;
 }
 
 function jsonArray(a: string[]): string {
@@ -277,7 +275,7 @@ const TABLE_COLS: ReadonlyArray<readonly [string, number, (r: ConnRecord) => str
   ['pkts', 11, (r) => `${r.orig_pkts}/${r.resp_pkts}`],
   ['bytes', 17, (r) => `${r.orig_bytes}/${r.resp_bytes}`],
   ['duration', 10, (r) => r.duration.toFixed(3)],
-  ['tunnel', 10, (r) => (r.tunnel_type ? `${r.tunnel_type}${r.tunnel_id !== null && r.tunnel_id >= 0 ? ':' + r.tunnel_id : ''}` : '-')],
+  ['tunnel', 10, (r) => (r.tunnel_type ? `${r.tunnel_type}${r.tunnel_id !== null && r.tunnel_id >= 0 ? `:${r.tunnel_id}` : ''}` : '-')],
   ['uid', 20, (r) => r.uid + (r.interim ? '*' : '')],
   ['identity', 0, (r) => (r.k8s ? `${endName(r.k8s.orig)} -> ${endName(r.k8s.resp)}${r.k8s.policy?.verdict === 'denied' ? ' (denied)' : ''}` : '')],
 ];
@@ -296,9 +294,9 @@ function tableLine(cells: string[]): string {
   let s = '';
   for (let i = 0; i < cells.length; i++) {
     const w = TABLE_COLS[i][1];
-    s += i === cells.length - 1 ? cells[i] : cells[i].padEnd(w) + ' ';
+    s += i === cells.length - 1 ? cells[i] : `${cells[i].padEnd(w)} `;
   }
-  return s.trimEnd() + '\n';
+  return `${s.trimEnd()}\n`;
 }
 
 export function createWriter(format: OutputFormat, sink: TextSink, now: () => Date = () => new Date()): RecordWriter {
@@ -310,7 +308,7 @@ export function createWriter(format: OutputFormat, sink: TextSink, now: () => Da
       };
     case 'zeek-json':
       return {
-        write: (r) => sink.write(JSON.stringify(toZeekJson(r)) + '\n'),
+        write: (r) => sink.write(`${JSON.stringify(toZeekJson(r))}\n`),
         close: () => sink.end(),
       };
     case 'zeek': {

@@ -70,7 +70,7 @@ export class SummaryCollector {
       if (r.depthLimited > 0) lines.push(`${r.file}: ${r.depthLimited} packet(s) hit the tunnel depth limit`);
       if (r.unsupportedLink > 0) lines.push(`${r.file}: ${r.unsupportedLink} packet(s) on unsupported link types`);
     }
-    return lines.join('\n') + '\n';
+    return `${lines.join('\n')}\n`;
   }
 }
 

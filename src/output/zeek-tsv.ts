@@ -12,7 +12,7 @@ export function zeekTime(d: Date): string {
 /** Zeek escapes the separators and non-printable characters as \xHH. */
 export function tsvEscape(s: string): string {
   // Our strings rarely carry such characters: test before paying for a replace.
-  return /[\t\n\\,]|[^\x20-\x7e]/.test(s) ? s.replace(/[\t\n\\,]|[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) : s;
+  return /[\t\n\\,]|[^\x20-\x7e]/.test(s) ? s.replace(/[\t\n\\,]|[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`) : s;
 }
 
 /** Header of a Zeek TSV log: separators, path, open time, then the field names and types (the first two entries of each column). */

@@ -84,7 +84,7 @@ function lex(q: string): Token[] {
       continue;
     }
     if (c === '<' || c === '>') {
-      const raw = q[i + 1] === '=' ? c + '=' : c;
+      const raw = q[i + 1] === '=' ? `${c}=` : c;
       out.push(simple('cmp', i, raw));
       i += raw.length;
       continue;
@@ -101,7 +101,7 @@ function lex(q: string): Token[] {
           break;
         }
         if (ch === '\\') {
-          if (i + 1 >= q.length) throw new QueryError('unterminated string (opened with ' + c + ')', start, q);
+          if (i + 1 >= q.length) throw new QueryError(`unterminated string (opened with ${c})`, start, q);
           t.chars.push(q[i + 1]);
           t.offs.push(i + 1);
           i += 2;

@@ -4,7 +4,7 @@
  * Elasticsearch when $ES_URL is set.
  */
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { QueryError } from '../query/ast';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';

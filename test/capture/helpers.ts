@@ -3,8 +3,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readCapture, OpenOptions } from '../../parsers/capture/open';
-import { CaptureError, CapturedPacket, CaptureSummary } from '../../parsers/capture/types';
+import { readCapture, type OpenOptions } from '../../parsers/capture/open';
+import { CaptureError, type CapturedPacket, type CaptureSummary } from '../../parsers/capture/types';
 
 export interface PacketRow {
   index: number;
@@ -70,7 +70,7 @@ export function readTsv(file: string): Record<string, string>[] {
   return lines.slice(1).map((l) => {
     const cells = l.split('\t');
     const o: Record<string, string> = {};
-    cols.forEach((c, i) => (o[c] = cells[i] ?? ''));
+    for (const [i, c] of cols.entries()) o[c] = cells[i] ?? '';
     return o;
   });
 }

@@ -5,11 +5,11 @@ import { Readable } from 'node:stream';
 import { readCapture, readCaptureStream } from '../../parsers/capture/open';
 import { CaptureError } from '../../parsers/capture/types';
 import { corpusPath, requireCorpus } from '../util/corpus';
-import { collect, pcapRecordOffsets, PacketRow, rowOf, tmpFile, removeTmpFiles } from './helpers';
+import { collect, pcapRecordOffsets, type PacketRow, rowOf, tmpFile, removeTmpFiles } from './helpers';
 
 const READERS = ['native', 'pcap-parser'] as const;
 
-describe('capture: open (format sniffing, gzip, errors, progress)', function () {
+describe('capture: open (format sniffing, gzip, errors, progress)', () => {
   after(removeTmpFiles);
 
   it('gzip-compressed pcap and pcapng read like the originals', async function () {
@@ -29,7 +29,7 @@ describe('capture: open (format sniffing, gzip, errors, progress)', function () 
     }
   });
 
-  it('a non-capture file and an empty file are CaptureErrors at offset 0', async function () {
+  it('a non-capture file and an empty file are CaptureErrors at offset 0', async () => {
     const text = tmpFile('notes.txt', Buffer.from('hello, this is not a capture\n'));
     const empty = tmpFile('empty.pcap', Buffer.alloc(0));
     const gzText = tmpFile('notes.txt.gz', zlib.gzipSync(Buffer.from('hello')));

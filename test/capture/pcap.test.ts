@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PcapParser } from '../../parsers/capture/pcap';
-import { CaptureError, CapturedPacket } from '../../parsers/capture/types';
+import { CaptureError, type CapturedPacket } from '../../parsers/capture/types';
 import { CORPUS_DIR, corpusFiles, corpusPath, requireCorpus } from '../util/corpus';
-import { collect, epochString, pcapRecordOffsets, pcapToBigEndian, readTsv, rowOf, PacketRow, tmpFile, removeTmpFiles } from './helpers';
+import { collect, epochString, pcapRecordOffsets, pcapToBigEndian, readTsv, rowOf, type PacketRow, tmpFile, removeTmpFiles } from './helpers';
 
 const READERS = ['native', 'pcap-parser'] as const;
 
@@ -26,7 +26,7 @@ function pushInPieces(data: Buffer, step: number): { rows: PacketRow[]; error?: 
   }
 }
 
-describe('capture: classic pcap', function () {
+describe('capture: classic pcap', () => {
   after(removeTmpFiles);
 
   it('wikipedia.pcap (LE µs): every packet matches the tshark oracle (time, len, cap_len)', async function () {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { PcapngParser, makeInterface, unitsToTime } from '../../parsers/capture/pcapng';
 import { CaptureError } from '../../parsers/capture/types';
 import { corpusPath, requireCorpus } from '../util/corpus';
-import { collect, epochString, PacketRow, PcapngWriter, readTsv, removeTmpFiles, rowOf, tmpFile } from './helpers';
+import { collect, epochString, type PacketRow, PcapngWriter, readTsv, removeTmpFiles, rowOf, tmpFile } from './helpers';
 
 /** tshark rows that are packets (tshark 4.0 also lists custom blocks as "data" frames without an interface). */
 function tsharkPackets(file: string): Record<string, string>[] {
@@ -45,7 +45,7 @@ function pushAll(data: Buffer, step: number): { rows: PacketRow[]; error?: Captu
 
 const ETH = Buffer.from('ffffffffffff0000000000010800', 'hex');
 
-describe('capture: pcapng', function () {
+describe('capture: pcapng', () => {
   after(removeTmpFiles);
 
   it('pcapng-multi-interface.pcapng: interface ids, ns and µs resolutions against tshark', async function () {
@@ -108,7 +108,7 @@ describe('capture: pcapng', function () {
     });
   }
 
-  it('timestamps are exact for 10^-9, 10^-6, 10^-12 and 2^-n resolutions and apply if_tsoffset', function () {
+  it('timestamps are exact for 10^-9, 10^-6, 10^-12 and 2^-n resolutions and apply if_tsoffset', () => {
     assert.equal(timeOf(9, 1767663089500330493n), '1767663089.500330493');
     assert.equal(timeOf(9, 18446744073709551615n), '18446744073.709551615');
     assert.equal(timeOf(9, 999999999n), '0.999999999');
@@ -127,7 +127,7 @@ describe('capture: pcapng', function () {
     assert.equal(timeOf(6, 1700000001000000n, -1), '1700000000.000000000');
   });
 
-  it('generated big-endian pcapng with if_tsresol 2^-20 and if_tsoffset, then EPB + SPB', async function () {
+  it('generated big-endian pcapng with if_tsresol 2^-20 and if_tsoffset, then EPB + SPB', async () => {
     const w = new PcapngWriter(false);
     w.shb()
       .idb(1, 100, [w.option(9, Buffer.from([0x80 | 20])), w.option(14, w.i64(1000n))])
@@ -146,7 +146,7 @@ describe('capture: pcapng', function () {
     assert.equal(rows[1].tsSec, 0);
   });
 
-  it('obsolete packet block (type 2) and unknown / custom / decryption-secrets blocks', function () {
+  it('obsolete packet block (type 2) and unknown / custom / decryption-secrets blocks', () => {
     const w = new PcapngWriter(true);
     w.shb()
       .block(0x0a, Buffer.alloc(20)) // decryption secrets
@@ -165,7 +165,7 @@ describe('capture: pcapng', function () {
     assert.equal(got.parser.blocks, 8);
   });
 
-  it('SPB without snaplen: caplen is min(original length, body), padding excluded', function () {
+  it('SPB without snaplen: caplen is min(original length, body), padding excluded', () => {
     const w = new PcapngWriter(true);
     w.shb()
       .idb(1, 0)
@@ -176,7 +176,7 @@ describe('capture: pcapng', function () {
     assert.equal(got.rows[0].origlen, 17);
   });
 
-  it('interface ids restart in every section; an EPB on an undefined interface is a CaptureError', async function () {
+  it('interface ids restart in every section; an EPB on an undefined interface is a CaptureError', async () => {
     const w = new PcapngWriter(true);
     w.shb().idb(1, 0).idb(101, 0).epb(1, 1n, ETH);
     const w2 = new PcapngWriter(false);

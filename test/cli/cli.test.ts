@@ -18,14 +18,14 @@ function run(args: string[]): { code: number; stdout: string; stderr: string } {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('eastwatch CLI', function () {
+describe('eastwatch CLI', () => {
   let tmp: string;
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-cli-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('exits 2 on usage errors and names the problem', function () {
+  it('exits 2 on usage errors and names the problem', () => {
     let r = run(['analyze']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /missing required argument/);
@@ -42,7 +42,7 @@ describe('eastwatch CLI', function () {
     assert.equal(r.code, 2);
   });
 
-  it('exits 1 for a missing file and for a file that is not a capture', function () {
+  it('exits 1 for a missing file and for a file that is not a capture', () => {
     let r = run(['analyze', path.join(tmp, 'nope.pcap')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot read .*nope\.pcap/);
@@ -134,7 +134,7 @@ describe('eastwatch CLI', function () {
     );
   });
 
-  it('writes dns.log, http.log and app.log beside --out, tied to conn.log by uid', function () {
+  it('writes dns.log, http.log and app.log beside --out, tied to conn.log by uid', () => {
     const out = path.join(tmp, 'logs', 'conn.log');
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const sample = path.resolve(__dirname, '..', '..', '..', 'samples', 'pod-traffic.pcap');

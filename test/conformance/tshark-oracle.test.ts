@@ -18,18 +18,18 @@ function captures(): string[] {
 function hasZeekConnLog(capture: string): boolean {
   const dir = path.dirname(capture);
   const base = path.basename(capture);
-  return fs.readdirSync(dir).some((f) => f.startsWith(base + '.') && /\.conn\.log(\.cut)?$/.test(f));
+  return fs.readdirSync(dir).some((f) => f.startsWith(`${base}.`) && /\.conn\.log(\.cut)?$/.test(f));
 }
 
 /** Packets per capinfos; for a file capinfos gave up on, the packets tshark read before the fault. */
 function oraclePackets(capture: string): number | null {
-  const f = capture + '.capinfos.txt';
+  const f = `${capture}.capinfos.txt`;
   if (fs.existsSync(f)) {
     const text = fs.readFileSync(f, 'utf8');
     const m = /Number of packets:\s+(\d+)/.exec(text) ?? /error occurred after reading (\d+) packets/.exec(text);
     if (m) return Number(m[1]);
   }
-  const tsv = capture + '.tshark.tsv';
+  const tsv = `${capture}.tshark.tsv`;
   if (!fs.existsSync(tsv)) return null;
   // Rows after the header whose frame has a protocol stack (pcapng custom blocks show as "data").
   return fs
@@ -48,7 +48,7 @@ interface Conversation {
 
 /** Endpoints as tshark prints them: v4 `1.2.3.4:80`, v6 `2001:db8::1:80` (last colon splits). */
 function parseConversations(capture: string): Conversation[] {
-  const f = capture + '.tshark.conv.txt';
+  const f = `${capture}.tshark.conv.txt`;
   if (!fs.existsSync(f)) return [];
   const out: Conversation[] = [];
   let proto: 'tcp' | 'udp' | null = null;
@@ -65,7 +65,7 @@ function endpoint(h: string, p: number): string {
   return `${h}:${p}`;
 }
 
-describe('conformance with tshark/capinfos oracles (../shared/corpus)', function () {
+describe('conformance with tshark/capinfos oracles (../shared/corpus)', () => {
   const list = corpusAvailable() ? captures().filter((c) => !hasZeekConnLog(c)) : [];
 
   before(function () {
@@ -73,7 +73,7 @@ describe('conformance with tshark/capinfos oracles (../shared/corpus)', function
   });
 
   for (const capture of list) {
-    it(`${path.relative(CORPUS_DIR, capture)}: packet total and conversations`, async function () {
+    it(`${path.relative(CORPUS_DIR, capture)}: packet total and conversations`, async () => {
       const recs: ConnRecord[] = [];
       const res = await analyzeFile(capture, (r) => recs.push(r));
       const expected = oraclePackets(capture);
@@ -99,7 +99,7 @@ describe('conformance with tshark/capinfos oracles (../shared/corpus)', function
     });
   }
 
-  describe('Zeek conn_state-RST-behavior baseline', function () {
+  describe('Zeek conn_state-RST-behavior baseline', () => {
     // From zeek/tcp/*.pcap.zeek.scripts.base.protocols.conn.conn_state-RST-behavior.out, one line per trace.
     const cases: Array<[string, string, string]> = [
       ['zeek/tcp/single-rst.pcap', 'R', 'OTH'],

@@ -54,7 +54,7 @@ const NOT_COMPARED: Record<string, string> = {
   'irc-starttls.pcap.zeek.scripts.base.protocols.irc.starttls.ssl.log': 'TLS after IRC STARTTLS: no IRC analyzer to hand the stream to TLS',
 };
 
-describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../shared/corpus)', function () {
+describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../shared/corpus)', () => {
   const logs = corpusAvailable() ? corpusFiles(/\.(dns|http|ssl)\.log$/).filter((l) => !(path.basename(l) in NOT_COMPARED)) : [];
   const compared: Record<string, number> = {};
   const agreed: Record<string, number> = {};
@@ -70,7 +70,7 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
     const logKind = /\.(dns|http|ssl)\.log$/.exec(log)![1];
     const spec = SPECS[logKind];
     const capture = path.join(path.dirname(log), /^(.*?\.(pcap|pcapng))\./.exec(path.basename(log))![1]);
-    it(`${path.relative(CORPUS_DIR, log)}`, async function () {
+    it(`${path.relative(CORPUS_DIR, log)}`, async () => {
       const recs: AppRecordOut[] = [];
       await analyzeFile(capture, () => undefined, { tracker: { payload: analyzerFactory((r) => recs.push(r)) } });
       const mine = recs.filter((r) => r.kind === spec.kind);
@@ -98,7 +98,7 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
     });
   }
 
-  after(function () {
+  after(() => {
     if (gateTotal === 0) return;
     const lines = Object.keys(compared)
       .sort()
@@ -110,7 +110,7 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
       console.log(
         `    differences:\n${misses
           .slice(0, 25)
-          .map((m) => '      ' + m)
+          .map((m) => `      ${m}`)
           .join('\n')}`,
       );
   });

@@ -124,7 +124,7 @@ function compare(rows: ZeekRow[], ours: ConnRecord[], name: string, tally: Tally
   }
 }
 
-describe('conformance with Zeek conn.log baselines (../shared/corpus)', function () {
+describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
   const tally: Tally = { compared: {}, agreed: {}, baselineConns: 0, matched: 0, failures: [] };
   const baselines = corpusAvailable() ? findBaselines() : [];
 
@@ -133,7 +133,7 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', function
   });
 
   for (const b of baselines) {
-    it(`analyses ${path.relative(CORPUS_DIR, b.capture)} against ${path.basename(b.log)}`, async function () {
+    it(`analyses ${path.relative(CORPUS_DIR, b.capture)} against ${path.basename(b.log)}`, async () => {
       const rows = readZeekLog(b.log);
       const ours: ConnRecord[] = [];
       // With the protocol analyzers on, as `analyze` runs by default, so that `service` is compared too.
@@ -143,7 +143,7 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', function
     });
   }
 
-  after(function () {
+  after(() => {
     if (tally.baselineConns === 0) return;
     const lines = Object.keys(FIELDS)
       .filter((f) => tally.compared[f])
@@ -158,7 +158,7 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', function
       console.log(
         `    mismatches:\n${tally.failures
           .slice(0, 40)
-          .map((f) => '      ' + f)
+          .map((f) => `      ${f}`)
           .join('\n')}`,
       );
   });

@@ -24,7 +24,7 @@ export function readZeekLog(file: string): ZeekRow[] {
       continue;
     }
     const row: ZeekRow = {};
-    fields.forEach((f, i) => (row[f] = cells[i] ?? ''));
+    for (const [i, f] of fields.entries()) row[f] = cells[i] ?? '';
     rows.push(row);
   }
   return rows;

@@ -4,10 +4,10 @@
  * baselines on real captures independently of the production decoder.
  */
 import * as fs from 'node:fs';
-import { DecodedPacket, DecodeStatus, FlowLayer, TunnelKind } from '../../parsers/decode/layers';
+import { DecodedPacket, DecodeStatus, type FlowLayer, TunnelKind } from '../../parsers/decode/layers';
 import { parseAddress } from '../../parsers/record/address';
-import { ConnectionTracker, TrackerOptions } from '../../parsers/conntrack/tracker';
-import { ConnRecord } from '../../parsers/record/conn';
+import { ConnectionTracker, type TrackerOptions } from '../../parsers/conntrack/tracker';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 export interface Pkt {
   src: string;
@@ -78,7 +78,7 @@ export function runPackets(pkts: [number, Pkt | Pkt[]][], opts: Partial<TrackerO
   const d = new DecodedPacket(4);
   for (const [t, p] of pkts) {
     const layers = Array.isArray(p) ? p : [p];
-    layers.forEach((lp, i) => fillLayer(d.layers[i], lp));
+    for (const [i, lp] of layers.entries()) fillLayer(d.layers[i], lp);
     d.count = layers.length;
     d.status = DecodeStatus.OK;
     const sec = Math.floor(t);
@@ -187,7 +187,7 @@ export function readZeekLog(file: string): Record<string, string>[] {
     .map((x) => {
       const v = x.split('\t');
       const o: Record<string, string> = {};
-      cols.forEach((c, i) => (o[c] = v[i]));
+      for (const [i, c] of cols.entries()) o[c] = v[i];
       return o;
     });
 }

@@ -48,7 +48,7 @@ async function run(file: string): Promise<{ recs: ConnRecord[]; obs: Map<string,
   return { recs, obs };
 }
 
-describe('conntrack/payload: streams and datagrams handed to analysis', function () {
+describe('conntrack/payload: streams and datagrams handed to analysis', () => {
   it('wikipedia.pcap: TCP streams add up to the byte counts, HTTP starts right, services reach the record', async function () {
     requireCorpus(this);
     const { recs, obs } = await run(corpusPath('zeek/wikipedia.pcap'));

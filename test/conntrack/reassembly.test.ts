@@ -24,7 +24,7 @@ function setup(maxHeld?: number, budget = new ReassemblyBudget(1 << 20)): { r: S
 
 /** Feeds text at a relative sequence number, from a larger buffer to exercise offsets. */
 function seg(r: StreamReassembler, seq: number, text: string): void {
-  const buf = Buffer.from('##' + text + '##', 'latin1');
+  const buf = Buffer.from(`##${text}##`, 'latin1');
   r.segment(seq, buf, 2, text.length);
 }
 

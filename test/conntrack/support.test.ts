@@ -67,7 +67,7 @@ describe('conntrack/uid', () => {
     for (let i = 0; i < 5; i++) seen.add(g.next('same', 1, 2));
     assert.equal(seen.size, 5);
     const many = new Set<string>();
-    for (let i = 0; i < 100000; i++) many.add(g.next('k' + (i % 1000), 1000 + Math.floor(i / 1000), 0));
+    for (let i = 0; i < 100000; i++) many.add(g.next(`k${i % 1000}`, 1000 + Math.floor(i / 1000), 0));
     assert.equal(many.size, 100000);
   });
   it('encodes 96 bits in base62', () => {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { TunnelKind } from '../../parsers/decode/layers';
-import { ConnRecord } from '../../parsers/record/conn';
-import { Pkt, runPackets } from './helpers';
+import type { ConnRecord } from '../../parsers/record/conn';
+import { type Pkt, runPackets } from './helpers';
 
 const C = '10.0.0.1';
 const S = '93.184.216.34';

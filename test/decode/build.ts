@@ -1,5 +1,5 @@
 /** Byte builders for hand-made test packets (tests only). */
-import { CapturedPacket } from '../../parsers/capture/types';
+import type { CapturedPacket } from '../../parsers/capture/types';
 import { ipv4HeaderSum } from '../../parsers/decode/ipv4';
 
 export const cat = (...parts: (Buffer | number[])[]): Buffer => Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p))));

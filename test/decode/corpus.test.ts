@@ -8,7 +8,7 @@ import { loadCapture } from './load-pcap';
 
 const count = (sts: DecodeStatus[], s: DecodeStatus): number => sts.filter((x) => x === s).length;
 
-describe('decode: corpus captures against the tshark oracle', function () {
+describe('decode: corpus captures against the tshark oracle', () => {
   it('zeek/wikipedia.pcap: Ethernet IPv4 TCP/UDP, every packet', function () {
     requireCorpus(this);
     const run = checkAgainstOracle('zeek/wikipedia.pcap');

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { CapturedPacket } from '../../parsers/capture/types';
+import type { CapturedPacket } from '../../parsers/capture/types';
 import { DecodeStatus } from '../../parsers/decode/layers';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { corpusPath, requireCorpus } from '../util/corpus';
@@ -23,7 +23,7 @@ const FILES = [
   'zeek/dns/ech.pcap',
 ];
 
-describe('decode: fuzz (truncations and bit flips of corpus packets)', function () {
+describe('decode: fuzz (truncations and bit flips of corpus packets)', () => {
   it('never throws; valid layers stay inside their buffers', function () {
     requireCorpus(this);
     const pkts: CapturedPacket[] = [];

@@ -3,7 +3,7 @@
  * Not for production use (reads everything into memory, one object per packet).
  */
 import * as fs from 'node:fs';
-import { CapturedPacket } from '../../parsers/capture/types';
+import type { CapturedPacket } from '../../parsers/capture/types';
 
 function pkt(
   buf: Buffer,
@@ -120,7 +120,7 @@ export function loadTsv(file: string): Record<string, string>[] {
   return lines.slice(1).map((l) => {
     const cols = l.split('\t');
     const r: Record<string, string> = {};
-    head.forEach((h, i) => (r[h] = cols[i] ?? ''));
+    for (const [i, h] of head.entries()) r[h] = cols[i] ?? '';
     return r;
   });
 }

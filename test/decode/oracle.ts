@@ -4,8 +4,8 @@
  * IP headers quoted inside ICMP errors are not tunnels for us, so they are cut off.
  */
 import * as assert from 'node:assert/strict';
-import { CapturedPacket } from '../../parsers/capture/types';
-import { DecodedPacket, DecodeStatus, FlowLayer } from '../../parsers/decode/layers';
+import type { CapturedPacket } from '../../parsers/capture/types';
+import { type DecodedPacket, DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { corpusPath } from '../util/corpus';
 import { loadCapture, loadTsv } from './load-pcap';

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
-import { DecodedPacket, DecodeStatus, TunnelKind } from '../../parsers/decode/layers';
+import { type DecodedPacket, DecodeStatus, TunnelKind } from '../../parsers/decode/layers';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { cat, eth, ext, ipv4, ipv6, packet, tcp, u16, u32, udp, V6_A, vxlan } from './build';
 import { src, dst } from './oracle';
-import { CapturedPacket } from '../../parsers/capture/types';
+import type { CapturedPacket } from '../../parsers/capture/types';
 
 function run(p: CapturedPacket, dec = new PacketDecoder()): DecodedPacket {
   const out = dec.newPacket();
@@ -13,8 +13,8 @@ function run(p: CapturedPacket, dec = new PacketDecoder()): DecodedPacket {
 
 const UDP_PAYLOAD = Buffer.from('hello');
 
-describe('decode: link layers (byte-built)', function () {
-  it('802.1ad outer (0x88a8) + 802.1Q inner tag', function () {
+describe('decode: link layers (byte-built)', () => {
+  it('802.1ad outer (0x88a8) + 802.1Q inner tag', () => {
     const out = run(
       packet(
         eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD)), [
@@ -31,13 +31,13 @@ describe('decode: link layers (byte-built)', function () {
     assert.equal(l.sport, 1);
   });
 
-  it('0x9100 TPID and VLAN priority bits masked off', function () {
+  it('0x9100 TPID and VLAN priority bits masked off', () => {
     const out = run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD)), [[0x9100, 0xe000 | 42]])));
     assert.equal(out.layers[0].vlan, 42);
     assert.equal(out.layers[0].innerVlan, -1);
   });
 
-  it('truncated VLAN tag is MALFORMED at the tag offset', function () {
+  it('truncated VLAN tag is MALFORMED at the tag offset', () => {
     const f = eth(0x0800, Buffer.alloc(0), [[0x8100, 5]]).subarray(0, 16);
     const out = run(packet(f));
     assert.equal(out.status, DecodeStatus.MALFORMED);
@@ -45,7 +45,7 @@ describe('decode: link layers (byte-built)', function () {
     assert.equal(out.errorOffset, 14);
   });
 
-  it('BSD null with AF_INET (2) little-endian and AF_INET6 30 (macOS), big-endian AF 2; OpenBSD loop AF 24', function () {
+  it('BSD null with AF_INET (2) little-endian and AF_INET6 30 (macOS), big-endian AF 2; OpenBSD loop AF 24', () => {
     const v4 = ipv4({ proto: 17 }, udp(53, 1000, UDP_PAYLOAD));
     const v6 = ipv6(17, udp(53, 1000, UDP_PAYLOAD));
     const le = (n: number): Buffer => {
@@ -76,7 +76,7 @@ describe('decode: link layers (byte-built)', function () {
     assert.equal(out.etherType, 7);
   });
 
-  it('raw IPv6 (LINKTYPE_RAW 101 and LINKTYPE_IPV6 229), raw IPv4 228', function () {
+  it('raw IPv6 (LINKTYPE_RAW 101 and LINKTYPE_IPV6 229), raw IPv4 228', () => {
     const v6 = ipv6(17, udp(5353, 5353, UDP_PAYLOAD));
     for (const lt of [101, 229]) {
       const out = run(packet(v6, lt));
@@ -89,15 +89,15 @@ describe('decode: link layers (byte-built)', function () {
     assert.equal(run(packet(ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD)), 228)).layers[0].ipVersion, 4);
   });
 
-  it('unknown link type is UNSUPPORTED_LINK', function () {
+  it('unknown link type is UNSUPPORTED_LINK', () => {
     const dec = new PacketDecoder();
     assert.equal(run(packet(Buffer.alloc(40), 147), dec).status, DecodeStatus.UNSUPPORTED_LINK);
     assert.equal(dec.stats.unsupportedLink, 1);
   });
 });
 
-describe('decode: IPv4 and transport details (byte-built)', function () {
-  it('bad IPv4 header checksum is flagged, decoding continues', function () {
+describe('decode: IPv4 and transport details (byte-built)', () => {
+  it('bad IPv4 header checksum is flagged, decoding continues', () => {
     const dec = new PacketDecoder();
     const out = run(packet(eth(0x0800, ipv4({ proto: 17, badSum: true }, udp(1, 2, UDP_PAYLOAD)))), dec);
     assert.equal(out.status, DecodeStatus.OK);
@@ -106,7 +106,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD))))).layers[0].ipChecksumBad, false);
   });
 
-  it('IPv4 options are skipped by IHL', function () {
+  it('IPv4 options are skipped by IHL', () => {
     const out = run(packet(eth(0x0800, ipv4({ proto: 17, ihl: 7 }, udp(7, 9, UDP_PAYLOAD)))));
     const l = out.layers[0];
     assert.equal(l.ipHdrLen, 28);
@@ -115,7 +115,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(l.ipChecksumBad, false);
   });
 
-  it('IPv4 total length beyond the wire bytes and IHL < 5 are MALFORMED', function () {
+  it('IPv4 total length beyond the wire bytes and IHL < 5 are MALFORMED', () => {
     let out = run(packet(eth(0x0800, ipv4({ proto: 17, totalLen: 500 }, udp(1, 2, UDP_PAYLOAD)))));
     assert.equal(out.errorCode, 'ipv4-total-length-exceeds-frame');
     assert.equal(out.errorOffset, 14);
@@ -125,7 +125,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(out.errorCode, 'ipv4-bad-ihl');
   });
 
-  it('Ethernet padding is not payload', function () {
+  it('Ethernet padding is not payload', () => {
     const f = cat(eth(0x0800, ipv4({ proto: 17 }, udp(1, 2, Buffer.from('a')))), Buffer.alloc(20));
     const l = run(packet(f)).layers[0];
     assert.equal(l.ipTotalLen, 29);
@@ -133,7 +133,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(l.capturedPayloadLen, 1);
   });
 
-  it('TCP options: MSS, NOP, window scale, SACK-permitted, timestamps, EOL', function () {
+  it('TCP options: MSS, NOP, window scale, SACK-permitted, timestamps, EOL', () => {
     const opts = [2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, ...u32(0x01020304), ...u32(0x0a0b0c0d), 0];
     const out = run(packet(eth(0x0800, ipv4({ proto: 6 }, tcp(40000, 443, 0x02, opts)))));
     const l = out.layers[0];
@@ -150,7 +150,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(l.payloadLen, 0);
   });
 
-  it('TCP options with bad lengths are skipped or stop the walk; no option fields invented', function () {
+  it('TCP options with bad lengths are skipped or stop the walk; no option fields invented', () => {
     // MSS with length 3 (wrong) then a window scale: MSS ignored, walk continues by its length.
     let l = run(packet(eth(0x0800, ipv4({ proto: 6 }, tcp(1, 2, 0x02, [2, 3, 0, 3, 3, 9]))))).layers[0];
     assert.equal(l.optMss, -1);
@@ -163,7 +163,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(l.optTsVal, -1);
   });
 
-  it('TCP bad data offset is MALFORMED; a header cut inside options parses what is there', function () {
+  it('TCP bad data offset is MALFORMED; a header cut inside options parses what is there', () => {
     let out = run(packet(eth(0x0800, ipv4({ proto: 6 }, tcp(1, 2, 0x10, [], Buffer.alloc(0), 4)))));
     assert.equal(out.status, DecodeStatus.MALFORMED);
     assert.equal(out.errorCode, 'tcp-bad-data-offset');
@@ -184,7 +184,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(out.count, 0);
   });
 
-  it('TCP payload cut by the snap length is not malformed', function () {
+  it('TCP payload cut by the snap length is not malformed', () => {
     const f = eth(0x0800, ipv4({ proto: 6 }, tcp(1, 2, 0x18, [], Buffer.alloc(1000, 0x41))));
     const out = run(packet(f, 1, { caplen: 100 }));
     assert.equal(out.status, DecodeStatus.OK);
@@ -192,7 +192,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(out.layers[0].capturedPayloadLen, 100 - 54);
   });
 
-  it('SCTP chunks: INIT, DATA, SACK, HEARTBEAT collected in the mask; vtag; bad chunk length stops', function () {
+  it('SCTP chunks: INIT, DATA, SACK, HEARTBEAT collected in the mask; vtag; bad chunk length stops', () => {
     const chunk = (type: number, body: number): number[] => {
       const len = 4 + body;
       const c = [type, 0, ...u16(len), ...new Array<number>(body).fill(0)];
@@ -213,7 +213,7 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
     assert.equal(out.errorCode, 'sctp-header-overflow');
   });
 
-  it('ICMP echo id, ICMPv6 echo id; ports are type/code', function () {
+  it('ICMP echo id, ICMPv6 echo id; ports are type/code', () => {
     const icmp = Buffer.from([8, 0, 0, 0, 0x12, 0x34, 0, 1, 9, 9]);
     const l = run(packet(eth(0x0800, ipv4({ proto: 1 }, icmp)))).layers[0];
     assert.deepEqual([l.icmpType, l.icmpCode, l.icmpId, l.sport, l.dport, l.payloadLen], [8, 0, 0x1234, 8, 0, 2]);
@@ -222,8 +222,8 @@ describe('decode: IPv4 and transport details (byte-built)', function () {
   });
 });
 
-describe('decode: IPv6 extension headers (byte-built)', function () {
-  it('hop-by-hop -> routing -> destination options -> TCP', function () {
+describe('decode: IPv6 extension headers (byte-built)', () => {
+  it('hop-by-hop -> routing -> destination options -> TCP', () => {
     const payload = cat(ext(43, 0), ext(60, 1), ext(6, 0), tcp(1234, 80, 0x02, [2, 4, 0x05, 0xb4]));
     const l = run(packet(eth(0x86dd, ipv6(0, payload)))).layers[0];
     assert.equal(l.proto, 6);
@@ -232,7 +232,7 @@ describe('decode: IPv6 extension headers (byte-built)', function () {
     assert.equal(l.optMss, 1460);
   });
 
-  it('AH length in 4-octet units, then UDP', function () {
+  it('AH length in 4-octet units, then UDP', () => {
     const ah = Buffer.alloc(16);
     ah[0] = 17;
     ah[1] = 2; // (2 + 2) * 4 = 16 bytes
@@ -242,7 +242,7 @@ describe('decode: IPv6 extension headers (byte-built)', function () {
     assert.equal(l.sport, 500);
   });
 
-  it('ESP ends the walk; no-next-header 59', function () {
+  it('ESP ends the walk; no-next-header 59', () => {
     let l = run(packet(eth(0x86dd, ipv6(0, cat(ext(50, 0), Buffer.alloc(24)))))).layers[0];
     assert.equal(l.proto, 50);
     assert.equal(l.ipHdrLen, 48);
@@ -251,14 +251,14 @@ describe('decode: IPv6 extension headers (byte-built)', function () {
     assert.equal(l.proto, 59);
   });
 
-  it('extension header running past the payload length is MALFORMED', function () {
+  it('extension header running past the payload length is MALFORMED', () => {
     const out = run(packet(eth(0x86dd, ipv6(0, ext(6, 3).subarray(0, 8)))));
     assert.equal(out.status, DecodeStatus.MALFORMED);
     assert.equal(out.errorCode, 'ipv6-ext-header-overflow');
     assert.equal(out.errorOffset, 14 + 40);
   });
 
-  it('atomic fragment (offset 0, M=0) is not held', function () {
+  it('atomic fragment (offset 0, M=0) is not held', () => {
     const frag = Buffer.from([17, 0, 0, 0, ...u32(99)]);
     const out = run(packet(eth(0x86dd, ipv6(44, cat(frag, udp(1, 2, UDP_PAYLOAD))))));
     assert.equal(out.status, DecodeStatus.OK);
@@ -267,10 +267,10 @@ describe('decode: IPv6 extension headers (byte-built)', function () {
   });
 });
 
-describe('decode: tunnels (byte-built)', function () {
+describe('decode: tunnels (byte-built)', () => {
   const innerFrame = eth(0x0800, ipv4({ proto: 17, src: [192, 168, 0, 1], dst: [192, 168, 0, 2] }, udp(1111, 2222, UDP_PAYLOAD)));
 
-  it('VXLAN on 8472 (Flannel) by default; not on an unlisted port', function () {
+  it('VXLAN on 8472 (Flannel) by default; not on an unlisted port', () => {
     let out = run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(40000, 8472, vxlan(7, innerFrame))))));
     assert.equal(out.count, 2);
     assert.equal(out.layers[1].tunnel, TunnelKind.VXLAN);
@@ -283,7 +283,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(out.count, 2);
   });
 
-  it('tunnel bomb: VXLAN in VXLAN 10 deep stops at the depth limit', function () {
+  it('tunnel bomb: VXLAN in VXLAN 10 deep stops at the depth limit', () => {
     let f = innerFrame;
     for (let i = 0; i < 10; i++) f = eth(0x0800, ipv4({ proto: 17 }, udp(40000 + i, 4789, vxlan(i, f))));
     const dec = new PacketDecoder();
@@ -302,7 +302,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(o2.depthLimited, true);
   });
 
-  it('VXLAN outer valid, inner IPv4 truncated -> count 1, MALFORMED', function () {
+  it('VXLAN outer valid, inner IPv4 truncated -> count 1, MALFORMED', () => {
     const badInner = eth(0x0800, Buffer.from([0x45, 0, 0, 20]));
     const out = run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(40000, 4789, vxlan(5, badInner))))));
     assert.equal(out.status, DecodeStatus.MALFORMED);
@@ -312,7 +312,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(out.layers[0].dport, 4789);
   });
 
-  it('GRE with key and sequence: key -> tunnelId; transparent Ethernet bridging (0x6558)', function () {
+  it('GRE with key and sequence: key -> tunnelId; transparent Ethernet bridging (0x6558)', () => {
     const inner = ipv4({ proto: 17, src: [172, 16, 0, 1] }, udp(5, 6, UDP_PAYLOAD));
     let out = run(packet(eth(0x0800, ipv4({ proto: 47 }, cat([0x30, 0], u16(0x0800), u32(0xabcdef), u32(1), inner)))));
     assert.equal(out.count, 2);
@@ -327,7 +327,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.ok(out.layers[1].srcMacOff > out.layers[0].l4Off);
   });
 
-  it('GRE v1 (PPTP): call id -> tunnelId, PPP IPv4 (0x0021) decoded, LCP stops', function () {
+  it('GRE v1 (PPTP): call id -> tunnelId, PPP IPv4 (0x0021) decoded, LCP stops', () => {
     const inner = ipv4({ proto: 6, src: [10, 9, 9, 9] }, tcp(1, 2, 0x02));
     const gre = (ppp: number[], body: Buffer): Buffer => cat([0x30, 0x01], u16(0x880b), u16(ppp.length + body.length), u16(0x4242), u32(5), ppp, body);
     let out = run(packet(eth(0x0800, ipv4({ proto: 47 }, gre([0xff, 0x03, 0x00, 0x21], inner)))));
@@ -348,7 +348,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(out.status, DecodeStatus.OK);
   });
 
-  it('IPv4 in IPv6 (proto 4) and IPv6 in IPv6 (proto 41)', function () {
+  it('IPv4 in IPv6 (proto 4) and IPv6 in IPv6 (proto 41)', () => {
     const in4 = ipv4({ proto: 17 }, udp(1, 2, UDP_PAYLOAD));
     let out = run(packet(eth(0x86dd, ipv6(4, in4))));
     assert.equal(out.count, 2);
@@ -359,7 +359,7 @@ describe('decode: tunnels (byte-built)', function () {
     assert.equal(dst(out.layers[1]), '2001:db8::1');
   });
 
-  it('Geneve carrying IPv4 directly (protocol 0x0800) with options', function () {
+  it('Geneve carrying IPv4 directly (protocol 0x0800) with options', () => {
     const inner = ipv4({ proto: 17 }, udp(8, 9, UDP_PAYLOAD));
     const gen = cat([0x01, 0], u16(0x0800), [0, 0, 0x2a, 0], Buffer.alloc(4), inner);
     const out = run(packet(eth(0x0800, ipv4({ proto: 17 }, udp(1, 6081, gen)))));
@@ -370,14 +370,14 @@ describe('decode: tunnels (byte-built)', function () {
   });
 });
 
-describe('decode: fragment reassembly bounds (byte-built)', function () {
+describe('decode: fragment reassembly bounds (byte-built)', () => {
   const data = Buffer.alloc(64);
   for (let i = 0; i < 64; i++) data[i] = i;
   const dgram = udp(7000, 53, data.subarray(0, 56)); // 64 bytes
   const frag = (off: number, len: number, mf: boolean, id = 1, ts = 1_700_000_000): CapturedPacket =>
     packet(eth(0x0800, ipv4({ proto: 17, id, mf, fragOff: off }, dgram.subarray(off, off + len))), 1, { tsSec: ts });
 
-  it('out of order with duplicates reassembles; later overlapping bytes do not win', function () {
+  it('out of order with duplicates reassembles; later overlapping bytes do not win', () => {
     const dec = new PacketDecoder();
     const out = dec.newPacket();
     assert.equal(dec.decode(frag(32, 32, false), out), DecodeStatus.FRAGMENT_HELD);
@@ -395,7 +395,7 @@ describe('decode: fragment reassembly bounds (byte-built)', function () {
     assert.equal(l.buf.readUInt16BE(l.srcMacOff + 4), 0x00aa);
   });
 
-  it('expires by packet time, evicts beyond maxDatagrams, rejects oversize (ping of death)', function () {
+  it('expires by packet time, evicts beyond maxDatagrams, rejects oversize (ping of death)', () => {
     const dec = new PacketDecoder({ fragments: { maxDatagrams: 2, timeoutSec: 30 } });
     const out = dec.newPacket();
     dec.decode(frag(0, 16, true, 1, 1000), out);
@@ -413,7 +413,7 @@ describe('decode: fragment reassembly bounds (byte-built)', function () {
     assert.equal(out.errorCode, 'fragment-too-large');
   });
 
-  it('IPv6 fragments after a hop-by-hop header: header kept, its Next Header patched', function () {
+  it('IPv6 fragments after a hop-by-hop header: header kept, its Next Header patched', () => {
     const body = udp(9000, 9001, Buffer.alloc(40, 0x33)); // 48 bytes
     const fr = (off: number, len: number, m: boolean): CapturedPacket => {
       const fh = Buffer.from([17, 0, ...u16(off | (m ? 1 : 0)), ...u32(0xcafe)]);
@@ -433,7 +433,7 @@ describe('decode: fragment reassembly bounds (byte-built)', function () {
     assert.equal(l.payloadLen, 40);
   });
 
-  it('total byte budget is enforced', function () {
+  it('total byte budget is enforced', () => {
     const dec = new PacketDecoder({ fragments: { maxBytesTotal: 100 } });
     const out = dec.newPacket();
     for (let id = 0; id < 10; id++) dec.decode(frag(0, 32, true, id), out);

@@ -4,7 +4,7 @@
  * changes the picture shows up here rather than in the store's code.
  */
 import * as assert from 'node:assert/strict';
-import { at, es, EsResponse, Json, ndjson, requireEs } from './es-client';
+import { at, es, type EsResponse, type Json, ndjson, requireEs } from './es-client';
 
 const P = `ew-estest-${process.pid}`;
 const IDX = `${P}-conn-2024.01.15`;
@@ -89,7 +89,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(seeded, 'errors'), false);
   });
 
-  after(async function () {
+  after(async () => {
     // Runs even when `before` skipped; the node may be absent then.
     try {
       await es('DELETE', `/${P}-*`);
@@ -100,7 +100,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     }
   });
 
-  it('is one 8.19 node with only the netty4 classpath plugin and no modules', async function () {
+  it('is one 8.19 node with only the netty4 classpath plugin and no modules', async () => {
     const health = ok(await es('GET', '/_cluster/health'), 'health');
     assert.equal(at(health, 'number_of_nodes'), 1);
     const nodes = ok(await es('GET', '/_nodes/plugins'), 'nodes');
@@ -113,7 +113,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     );
   });
 
-  it('creates the index from the composable + component template, with the explicit mapping and alias', async function () {
+  it('creates the index from the composable + component template, with the explicit mapping and alias', async () => {
     // The index name has dots, so step into it before using dotted paths.
     const m = ok(await es('GET', `/${IDX}/_mapping`), 'mapping') as { [k: string]: Json };
     const mine = m[IDX];
@@ -126,7 +126,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.deepEqual(Object.keys(a as object), [IDX]);
   });
 
-  it('accepts the core field types', async function () {
+  it('accepts the core field types', async () => {
     const props: Json = {
       k: { type: 'keyword' },
       ip: { type: 'ip' },
@@ -154,7 +154,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(m, `${P}-types.mappings.properties.tn.type`), 'date_nanos');
   });
 
-  it('writes to best_compression (zstd, native) and logsdb indices', async function () {
+  it('writes to best_compression (zstd, native) and logsdb indices', async () => {
     // Guards the native zstd setup: without it the shard fails on its first refresh (HTTP 500).
     ok(await es('PUT', `/${P}-zstd`, { settings: { 'index.codec': 'best_compression', number_of_replicas: 0 } }), 'zstd index');
     ok(await es('PUT', `/${P}-logsdb`, { settings: { 'index.mode': 'logsdb', number_of_replicas: 0 } }), 'logsdb index');
@@ -169,7 +169,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(ok(await es('GET', `/${P}-zstd,${P}-logsdb/_count`), 'count'), 'count'), 2);
   });
 
-  it('rejects field types that live in modules or x-pack', async function () {
+  it('rejects field types that live in modules or x-pack', async () => {
     const missing = [
       'scaled_float',
       'unsigned_long',
@@ -193,11 +193,11 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     }
   });
 
-  it('term query on keyword', async function () {
+  it('term query on keyword', async () => {
     assert.deepEqual(ids(await search(`${P}-conn`, { term: { service: 'ssl' } })), ['C3', 'C4']);
   });
 
-  it('CIDR on an ip field: term/terms take 10.244.0.0/16 (IPv4 and IPv6); range takes bounds, not CIDR', async function () {
+  it('CIDR on an ip field: term/terms take 10.244.0.0/16 (IPv4 and IPv6); range takes bounds, not CIDR', async () => {
     assert.deepEqual(ids(await search(`${P}-conn`, { term: { 'id.orig_h': '10.244.0.0/16' } })), ['C1', 'C2', 'C5']);
     assert.deepEqual(ids(await search(`${P}-conn`, { terms: { 'id.resp_h': ['10.244.0.0/16', 'fd00::/8'] } })), ['C2', 'C3', 'C4', 'C5']);
     assert.deepEqual(ids(await search(`${P}-conn`, { range: { 'id.orig_h': { gte: '10.244.0.0', lte: '10.244.255.255' } } })), ['C1', 'C2', 'C5']);
@@ -206,12 +206,12 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.match(reason(r), /'10\.244\.0\.0\/16' is not an IP string literal/);
   });
 
-  it('nested query matches kind and score in the same nested object', async function () {
+  it('nested query matches kind and score in the same nested object', async () => {
     const q: Json = { nested: { path: 'notes', query: { bool: { must: [{ term: { 'notes.kind': 'slow' } }, { range: { 'notes.score': { gte: 0.8 } } }] } } } };
     assert.deepEqual(ids(await search(`${P}-conn`, q)), ['C2']);
   });
 
-  it('aggregations: terms, date_histogram, ip_range mask, nested, cardinality, sum, composite, top_hits', async function () {
+  it('aggregations: terms, date_histogram, ip_range mask, nested, cardinality, sum, composite, top_hits', async () => {
     const body = ok(
       await es('POST', `/${P}-conn/_search?size=0`, {
         aggs: {
@@ -268,7 +268,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(body, 'aggregations.biggest.hits.hits.0._id'), 'C3');
   });
 
-  it('search_after pagination over a point in time visits every document once, in sort order', async function () {
+  it('search_after pagination over a point in time visits every document once, in sort order', async () => {
     const pit = ok(await es('POST', `/${P}-conn/_pit?keep_alive=1m`), 'pit');
     const seen: string[] = [];
     let after: Json | undefined;
@@ -290,13 +290,13 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     ok(await es('DELETE', '/_pit', { id: at(pit, 'id') as string }), 'close pit');
   });
 
-  it('scroll still works', async function () {
+  it('scroll still works', async () => {
     const first = ok(await es('POST', `/${P}-conn/_search?scroll=1m`, { size: 3, sort: ['_doc'], _source: false }), 'scroll');
     const next = ok(await es('POST', '/_search/scroll', { scroll: '1m', scroll_id: at(first, '_scroll_id') as string }), 'scroll 2');
     assert.equal(ids(first).length + ids(next).length, 5);
   });
 
-  it('aliases: add/remove, filtered alias, write index; rollover on an alias', async function () {
+  it('aliases: add/remove, filtered alias, write index; rollover on an alias', async () => {
     ok(
       await es('POST', '/_aliases', {
         actions: [
@@ -318,7 +318,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(ro, 'rolled_over'), true);
   });
 
-  it('document update (partial doc), delete, optimistic concurrency and create conflicts work', async function () {
+  it('document update (partial doc), delete, optimistic concurrency and create conflicts work', async () => {
     const u = ok(await es('POST', `/${MUT}/_update/C5?refresh=true`, { doc: { service: 'dns-over-udp' } }), 'update');
     assert.equal(at(u, 'result'), 'updated');
     const bad = await es('PUT', `/${MUT}/_doc/C5?if_seq_no=0&if_primary_term=1`, { uid: 'C5' });
@@ -328,7 +328,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(ok(await es('DELETE', `/${MUT}/_doc/C5?refresh=true`), 'delete'), 'result'), 'deleted');
   });
 
-  it('delete-by-query workaround: search ids + _bulk delete', async function () {
+  it('delete-by-query workaround: search ids + _bulk delete', async () => {
     const hits = ids(await search(MUT, { term: { proto: 'udp' } }));
     assert.deepEqual(hits, ['C1']); // C5 (udp) was deleted above
     const del = ok(await es('POST', '/_bulk?refresh=true', ndjson(hits.map((id) => ({ delete: { _index: MUT, _id: id } })))), 'bulk delete');
@@ -336,7 +336,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(ok(await es('GET', `/${MUT}/_count?q=proto:udp`), 'count'), 'count'), 0);
   });
 
-  it('data streams: writing through a data_stream template creates .ds- backing indices and rollover works, but the _data_stream API is absent', async function () {
+  it('data streams: writing through a data_stream template creates .ds- backing indices and rollover works, but the _data_stream API is absent', async () => {
     const ds = `${P}-logs`;
     ok(
       await es('PUT', `/_index_template/${P}-ds`, {
@@ -361,7 +361,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     }
   });
 
-  it('APIs from modules are absent: _delete_by_query, _update_by_query, _reindex, search templates, GET /', async function () {
+  it('APIs from modules are absent: _delete_by_query, _update_by_query, _reindex, search templates, GET /', async () => {
     const dbq = await es('POST', `/${P}-conn/_delete_by_query`, { query: { match_all: {} } });
     assert.equal(dbq.status, 400);
     assert.match(reason(dbq), /no handler found for uri \[\/[^\]]*_delete_by_query\]/);
@@ -375,7 +375,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal((await es('HEAD', '/')).status, 405);
   });
 
-  it('scripts are absent (no Painless): scripted update, runtime fields', async function () {
+  it('scripts are absent (no Painless): scripted update, runtime fields', async () => {
     const u = await es('POST', `/${MUT}/_update/C2`, { script: { source: 'ctx._source.orig_bytes += 1' } });
     assert.equal(u.status, 400);
     assert.match(reason(u), /script_lang not supported \[painless\]/);
@@ -383,13 +383,13 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.match(reason(rt), /script_lang not supported \[painless\]/);
   });
 
-  it('ingest processors are absent (the pipeline API exists, its processors do not)', async function () {
+  it('ingest processors are absent (the pipeline API exists, its processors do not)', async () => {
     const r = await es('PUT', `/_ingest/pipeline/${P}-p`, { processors: [{ set: { field: 'x', value: 'y' } }] });
     assert.equal(r.status, 400);
     assert.match(reason(r), /No processor type exists with name \[set\]/);
   });
 
-  it('aggregations from modules/x-pack are absent; core pipeline aggs are present', async function () {
+  it('aggregations from modules/x-pack are absent; core pipeline aggs are present', async () => {
     for (const [name, agg] of [
       ['auto_date_histogram', { auto_date_histogram: { field: 'ts' } }],
       ['adjacency_matrix', { adjacency_matrix: { filters: { a: { term: { proto: 'tcp' } } } } }],
@@ -424,7 +424,7 @@ describe('elasticsearch test node (in-JVM 8.19, no modules)', function () {
     assert.equal(at(okAggs, 'aggregations.st.count'), 4);
   });
 
-  it('deletes indices, including by wildcard (action.destructive_requires_name=false on this node)', async function () {
+  it('deletes indices, including by wildcard (action.destructive_requires_name=false on this node)', async () => {
     ok(await es('PUT', `/${P}-gone-1`), 'create 1');
     ok(await es('PUT', `/${P}-gone-2`), 'create 2');
     ok(await es('DELETE', `/${P}-gone-1`), 'delete one');

@@ -35,7 +35,7 @@ export async function es(method: string, path: string, body?: Json | string): Pr
 
 /** NDJSON for _bulk from [action, source?] pairs. */
 export function ndjson(lines: Json[]): string {
-  return lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  return `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
 }
 
 /** Walks a dotted path ("hits.total.value", "buckets.0.key") through parsed JSON. */
@@ -67,7 +67,6 @@ export async function requireEs(ctx: Mocha.Context): Promise<void> {
   if (await esReachable()) return;
   const msg = `no Elasticsearch at ${ES_URL} (start one with: bash scripts/es.sh start)`;
   if (process.env.ES_URL !== undefined || process.env.ES_REQUIRED === '1') throw new Error(msg);
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: ${msg}`);
   ctx.skip();
 }

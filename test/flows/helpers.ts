@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ConnRecord } from '../../parsers/record/conn';
-import { parseFlows, FlowLineError, FlowParseOptions, FlowParseSummary } from '../../parsers/flows';
+import { parseFlows, type FlowLineError, type FlowParseOptions, type FlowParseSummary } from '../../parsers/flows';
 
 export interface Collected {
   records: ConnRecord[];

@@ -22,8 +22,8 @@ function byPort(rs: ConnRecord[], p: number): ConnRecord {
   return r;
 }
 
-describe('flows: Cilium Hubble', function () {
-  it('folds the sample events into four connections', async function () {
+describe('flows: Cilium Hubble', () => {
+  it('folds the sample events into four connections', async () => {
     const { records, errors, summary } = await collect(sampleStream('hubble-observe.json'));
     assert.deepEqual(errors, []);
     assert.equal(summary.format, 'hubble');
@@ -83,7 +83,7 @@ describe('flows: Cilium Hubble', function () {
     );
   });
 
-  it('gives the same uids on a second run', async function () {
+  it('gives the same uids on a second run', async () => {
     const a = await collect(sampleStream('hubble-observe.json'));
     const b = await collect(sampleStream('hubble-observe.json'));
     assert.deepEqual(
@@ -93,8 +93,8 @@ describe('flows: Cilium Hubble', function () {
     assert.equal(new Set(a.records.map((r) => r.uid)).size, 4);
   });
 
-  it('reads the bare flow object of the hubble printer tests', async function () {
-    const { records, errors } = await collect(textStream(PRINTER_TEST_LINE + '\n'));
+  it('reads the bare flow object of the hubble printer tests', async () => {
+    const { records, errors } = await collect(textStream(`${PRINTER_TEST_LINE}\n`));
     assert.deepEqual(errors, []);
     assert.equal(records.length, 1);
     const r = records[0];
@@ -102,7 +102,7 @@ describe('flows: Cilium Hubble', function () {
     assert.deepEqual(r.k8s?.orig, { kind: 'internal' });
   });
 
-  it('splits by idle timeout and by a new SYN after close; orients by is_reply and SYN-ACK', async function () {
+  it('splits by idle timeout and by a new SYN after close; orients by is_reply and SYN-ACK', async () => {
     const ev = (t: number, sip: string, sp: number, dip: string, dp: number, l4: string, extra = ''): string =>
       `{"flow":{"time":"${new Date(t * 1000).toISOString()}","verdict":"FORWARDED","IP":{"source":"${sip}","destination":"${dip}","ipVersion":"IPv4"},"l4":${l4.replace('$S', String(sp)).replace('$D', String(dp))},"Type":"L3_L4"${extra}}}`;
     const udp = '{"UDP":{"source_port":$S,"destination_port":$D}}';
@@ -120,7 +120,7 @@ describe('flows: Cilium Hubble', function () {
       // A fresh SYN on the reset tuple starts a new connection.
       ev(t0 + 81, '10.0.0.1', 6000, '10.0.0.9', 443, tcp('"SYN":true')),
     ];
-    const { records, errors } = await collect(textStream(lines.join('\n') + '\n'));
+    const { records, errors } = await collect(textStream(`${lines.join('\n')}\n`));
     assert.deepEqual(errors, []);
     assert.equal(records.length, 4);
     // Emitted as they end (timeout, new SYN) or at the end of input: order by start to compare.
@@ -135,7 +135,7 @@ describe('flows: Cilium Hubble', function () {
     assert.notEqual(t1.uid, t2.uid);
   });
 
-  it('ICMPv6 echo over IPv6, and the live-connection cap emits the least recently active early', async function () {
+  it('ICMPv6 echo over IPv6, and the live-connection cap emits the least recently active early', async () => {
     const ev = (t: string, s: string, d: string, l4: string, reply: boolean): string =>
       `{"time":"2026-01-15T10:00:${t}Z","verdict":"FORWARDED","IP":{"source":"${s}","destination":"${d}","ipVersion":"IPv6"},"l4":${l4},"Type":"L3_L4","is_reply":${reply}}`;
     const lines = [
@@ -160,7 +160,7 @@ describe('flows: Cilium Hubble', function () {
     );
   });
 
-  it('rejects malformed events with their line numbers and keeps the rest', async function () {
+  it('rejects malformed events with their line numbers and keeps the rest', async () => {
     const good =
       '{"time":"2026-01-15T10:00:00Z","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"l4":{"UDP":{"source_port":1,"destination_port":2}},"Type":"L3_L4"}';
     const lines = [

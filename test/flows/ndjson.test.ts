@@ -8,8 +8,8 @@ import { createWriter, ndjsonLine } from '../../src/output/formats';
 import { TextSink } from '../../src/output/sink';
 import { collect, sampleStream, textStream } from './helpers';
 
-describe('flows: eastwatch ConnRecord NDJSON', function () {
-  it('round-trips records written by the ndjson writer (Zeek and Hubble sources)', async function () {
+describe('flows: eastwatch ConnRecord NDJSON', () => {
+  it('round-trips records written by the ndjson writer (Zeek and Hubble sources)', async () => {
     const zeek = await collect(sampleStream('wikipedia.conn.zeek.json'));
     const hubble = await collect(sampleStream('hubble-observe.json'));
     const all = [...zeek.records, ...hubble.records];
@@ -20,11 +20,11 @@ describe('flows: eastwatch ConnRecord NDJSON', function () {
     assert.deepEqual(back.records, all);
   });
 
-  it('reads a JSON array of records and rejects bad members with the line of the element', async function () {
+  it('reads a JSON array of records and rejects bad members with the line of the element', async () => {
     const { records } = await collect(sampleStream('wikipedia.conn.zeek.json'));
     const objs = records.slice(0, 3).map((r) => JSON.stringify(r, null, 1));
     const bad = JSON.stringify({ ...records[3], conn_state: 'XYZ' }, null, 1);
-    const text = '[\n' + [objs[0], bad, objs[1], objs[2]].join(',\n') + '\n]\n';
+    const text = `[\n${[objs[0], bad, objs[1], objs[2]].join(',\n')}\n]\n`;
     const lineOfBad = 2 + objs[0].split('\n').length;
     // One byte at a time: element boundaries and strings cross every chunk boundary.
     const got = await collect(textStream(text, 1));
@@ -35,9 +35,9 @@ describe('flows: eastwatch ConnRecord NDJSON', function () {
   });
 });
 
-describe('flows: our zeek and zeek-json writers read back', function () {
+describe('flows: our zeek and zeek-json writers read back', () => {
   for (const format of ['zeek', 'zeek-json'] as const) {
-    it(`records written with --format ${format} come back equal (but for k8s and tunnel_type/id, which those formats do not carry)`, async function () {
+    it(`records written with --format ${format} come back equal (but for k8s and tunnel_type/id, which those formats do not carry)`, async () => {
       const zeek = await collect(sampleStream('wikipedia.conn.zeek.json'));
       const hubble = await collect(sampleStream('hubble-observe.json'));
       const all = [...zeek.records, ...hubble.records];

@@ -20,7 +20,7 @@ function generated(n: number, make: (i: number) => string, batch = 2000): Readab
         return;
       }
       let s = '';
-      for (const end = Math.min(n, i + batch); i < end; i++) s += make(i) + '\n';
+      for (const end = Math.min(n, i + batch); i < end; i++) s += `${make(i)}\n`;
       this.push(s);
     },
   });
@@ -38,8 +38,8 @@ function retained(gc: () => void, base: number): number {
   return process.memoryUsage().heapUsed - base;
 }
 
-describe('flows: streaming reader', function () {
-  it('sniffs each format from its first line', async function () {
+describe('flows: streaming reader', () => {
+  it('sniffs each format from its first line', async () => {
     const cases: [string, string][] = [
       ['wikipedia.conn.zeek.json', 'zeek-json'],
       ['vpc-default.log', 'aws-vpc'],
@@ -51,7 +51,7 @@ describe('flows: streaming reader', function () {
     assert.equal((await collect(textStream(zeekTsv))).summary.format, 'zeek-tsv');
   });
 
-  it('a named format overrides sniffing; an unrecognisable input is one error, not a crash', async function () {
+  it('a named format overrides sniffing; an unrecognisable input is one error, not a crash', async () => {
     const named = await collect(sampleStream('vpc-default.log'), { format: 'hubble' });
     assert.equal(named.records.length, 0);
     assert.equal(named.errors.length, 4);
@@ -65,22 +65,22 @@ describe('flows: streaming reader', function () {
     assert.match(junk.errors[0].reason, /cannot tell the format/);
   });
 
-  it('a JSON array of Hubble events equals the same events as NDJSON', async function () {
+  it('a JSON array of Hubble events equals the same events as NDJSON', async () => {
     const lines = fs.readFileSync(samplePath('hubble-observe.json'), 'utf8').trimEnd().split('\n');
     const ndjson = await collect(textStream(lines.join('\n')));
-    const array = await collect(textStream('  [' + lines.join(',\n') + ']\n', 333));
+    const array = await collect(textStream(`  [${lines.join(',\n')}]\n`, 333));
     assert.deepEqual(array.errors, []);
     assert.deepEqual(array.records, ndjson.records);
     assert.equal(array.summary.lines, 20);
-    const unclosed = await collect(textStream('[' + lines.slice(0, 3).join(',\n')));
+    const unclosed = await collect(textStream(`[${lines.slice(0, 3).join(',\n')}`));
     assert.equal(unclosed.errors.length, 1);
     assert.match(unclosed.errors[0].reason, /not closed/);
   });
 
-  it('skips over-long lines without buffering them and keeps the lines around them', async function () {
+  it('skips over-long lines without buffering them and keeps the lines around them', async () => {
     const good = fs.readFileSync(samplePath('vpc-default.log'), 'utf8').split('\n')[0];
-    const long = good + ' ' + 'x'.repeat(200_000);
-    const text = [good, long, good.replace('20641', '20642'), long, long + long, good.replace('20641', '20643')].join('\r\n') + '\r\n';
+    const long = `${good} ${'x'.repeat(200_000)}`;
+    const text = `${[good, long, good.replace('20641', '20642'), long, long + long, good.replace('20641', '20643')].join('\r\n')}\r\n`;
     const { records, errors } = await collect(textStream(text, 4096), { maxLineBytes: 1024 });
     assert.deepEqual(
       records.map((r) => r.orig_p),
@@ -93,7 +93,7 @@ describe('flows: streaming reader', function () {
     assert.equal(errors[0].message, 'test: line 2: longer than the 1024-byte line limit; skipped');
   });
 
-  it('an over-long JSON array element is skipped and reported at its first line', async function () {
+  it('an over-long JSON array element is skipped and reported at its first line', async () => {
     const el = (p: number): string => `{"ts":1.5,"id.orig_h":"10.0.0.1","id.orig_p":${p},"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp"}`;
     const huge = `{"ts":1.5,"pad":"${'y'.repeat(10_000)}"}`;
     const { records, errors } = await collect(textStream(`[\n${el(1)},\n${huge},\n${el(2)}\n]`, 100), { maxLineBytes: 2048 });
@@ -107,7 +107,7 @@ describe('flows: streaming reader', function () {
     );
   });
 
-  it('Zeek JSON with ISO 8601 timestamps (JSON::TS_ISO8601)', async function () {
+  it('Zeek JSON with ISO 8601 timestamps (JSON::TS_ISO8601)', async () => {
     const line =
       '{"ts":"2011-03-18T19:06:07.096535Z","uid":"CHhAvVGS1DHFjwGM9","id.orig_h":"141.142.220.202","id.orig_p":5353,"id.resp_h":"224.0.0.251","id.resp_p":5353,"proto":"udp","service":"dns","conn_state":"S0"}';
     const { records, errors } = await collect(textStream(line));
@@ -115,7 +115,7 @@ describe('flows: streaming reader', function () {
     assert.equal(records[0].ts, 1300475167.096535);
   });
 
-  it('rejects the promise when the input stream itself fails', async function () {
+  it('rejects the promise when the input stream itself fails', async () => {
     const input = new Readable({
       read() {
         this.destroy(new Error('socket hang up'));
@@ -150,7 +150,6 @@ describe('flows: streaming reader', function () {
     assert.equal(summary.records, N);
     assert.equal(summary.lines, N);
     assert.match(last, /^C/);
-    // eslint-disable-next-line no-console
     console.log(`      ${N} VPC lines in ${secs.toFixed(2)} s (${Math.round(N / secs)} records/s), heap retained peak ${(peak / 1048576).toFixed(1)} MiB`);
     // The input is ~60 MB and the records ~250 MB as objects: neither may accumulate.
     assert.ok(peak < 16 * 1048576, `heap grew by ${peak} bytes`);
@@ -190,7 +189,6 @@ describe('flows: streaming reader', function () {
     assert.equal(summary.events, conns * 3);
     assert.equal(summary.records, conns);
     assert.deepEqual([...states], [['RSTO', conns]]);
-    // eslint-disable-next-line no-console
     console.log(
       `      ${conns * 3} Hubble events in ${secs.toFixed(2)} s (${Math.round((conns * 3) / secs)} events/s), heap retained peak ${(peak / 1048576).toFixed(1)} MiB`,
     );

@@ -10,8 +10,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { collect, samplePath, sampleStream, textStream } from './helpers';
 
-describe('flows: AWS VPC Flow Logs', function () {
-  it('default format (v2) without a header: ACCEPT, REJECT, NODATA and SKIPDATA', async function () {
+describe('flows: AWS VPC Flow Logs', () => {
+  it('default format (v2) without a header: ACCEPT, REJECT, NODATA and SKIPDATA', async () => {
     const { records, errors, summary } = await collect(sampleStream('vpc-default.log'));
     assert.deepEqual(errors, []);
     assert.equal(summary.format, 'aws-vpc');
@@ -29,7 +29,7 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.notEqual(ssh.uid, rdp.uid);
   });
 
-  it('the same records with the default header line give the same uids (stable from the flow identity)', async function () {
+  it('the same records with the default header line give the same uids (stable from the flow identity)', async () => {
     const text =
       'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n' +
       fs.readFileSync(samplePath('vpc-default.log'), 'utf8');
@@ -40,7 +40,7 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.deepEqual(a.records, b.records);
   });
 
-  it('v3 custom format with tcp-flags: SYN sides are originators, SYN-ACK records are flipped to the responder', async function () {
+  it('v3 custom format with tcp-flags: SYN sides are originators, SYN-ACK records are flipped to the responder', async () => {
     const { records, errors } = await collect(sampleStream('vpc-tcp-flags-v3.log'));
     assert.deepEqual(errors, []);
     assert.equal(records.length, 4);
@@ -61,7 +61,7 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.equal(new Set(records.map((r) => r.uid)).size, 4);
   });
 
-  it('v5 custom format: pkt-srcaddr/pkt-dstaddr addresses, FIN flags, UDP, ICMP, REJECT, NODATA', async function () {
+  it('v5 custom format: pkt-srcaddr/pkt-dstaddr addresses, FIN flags, UDP, ICMP, REJECT, NODATA', async () => {
     const { records, errors, summary } = await collect(sampleStream('vpc-eks-v5.log'));
     assert.deepEqual(errors, []);
     assert.equal(summary.noData, 1);
@@ -82,7 +82,7 @@ describe('flows: AWS VPC Flow Logs', function () {
     assert.deepEqual([ssh.conn_state, ssh.orig_h, ssh.resp_p], ['REJ', '198.51.100.7', 22]);
   });
 
-  it('bad lines are rejected with line number and reason; good lines are kept', async function () {
+  it('bad lines are rejected with line number and reason; good lines are kept', async () => {
     const lines = fs.readFileSync(samplePath('vpc-tcp-flags-v3.log'), 'utf8').trimEnd().split('\n');
     const bad = [
       lines[0],

@@ -4,7 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
@@ -37,7 +37,7 @@ function expectRow(r: ConnRecord, row: Record<string, string>): void {
   assert.equal(r.ip_proto, Number(row.ip_proto));
 }
 
-describe('flows: Zeek conn.log', function () {
+describe('flows: Zeek conn.log', () => {
   it('rejects every row of a btest baseline as is (masked ts), with its line number', async function () {
     requireCorpus(this);
     const { records, errors, summary } = await collect(fs.createReadStream(corpusPath(WIKI)));
@@ -111,10 +111,10 @@ describe('flows: Zeek conn.log', function () {
     assert.deepEqual(ftp.errors, []);
     const rows = readZeekLog(corpusPath('zeek/ftp/ipv6.pcap.zeek.scripts.base.protocols.ftp.ftp-ipv6.conn.log'));
     assert.equal(ftp.records.length, rows.length);
-    ftp.records.forEach((r, i) => expectRow(r, rows[i]));
+    for (const [i, r] of ftp.records.entries()) expectRow(r, rows[i]);
   });
 
-  it('honours #separator, #set_separator, #empty_field and #unset_field', async function () {
+  it('honours #separator, #set_separator, #empty_field and #unset_field', async () => {
     const text = [
       '#separator \\x7c',
       '#set_separator|;',

@@ -33,7 +33,7 @@ function seedFiles(): string[] {
 describe('fuzz: mutated captures', function () {
   this.timeout(600_000);
 
-  it(`survives ${CASES} mutated captures (seed ${SEED}) without exceptions, hangs or unbounded memory`, async function () {
+  it(`survives ${CASES} mutated captures (seed ${SEED}) without exceptions, hangs or unbounded memory`, async () => {
     const seeds = seedFiles();
     assert.ok(seeds.length >= 3, `need seed captures in samples/ or the corpus, found ${seeds.length}`);
     const worker = new Worker(path.join(__dirname, 'fuzz-worker.js'), {

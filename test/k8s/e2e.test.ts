@@ -25,7 +25,7 @@ function repoRoot(): string {
   let d = __dirname;
   while (!fs.existsSync(path.join(d, 'samples', 'k8s', 'inventory.json'))) {
     const up = path.dirname(d);
-    if (up === d) throw new Error('samples/k8s not found above ' + __dirname);
+    if (up === d) throw new Error(`samples/k8s not found above ${__dirname}`);
     d = up;
   }
   return d;
@@ -176,13 +176,13 @@ function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-k8s-'));
 }
 
-describe('k8s: end to end on samples/k8s', function () {
+describe('k8s: end to end on samples/k8s', () => {
   let recs: ConnRecord[] = [];
-  before(async function () {
+  before(async () => {
     recs = await enriched();
   });
 
-  it('the committed sample is what the generator produces, byte for byte', function () {
+  it('the committed sample is what the generator produces, byte for byte', () => {
     const d = tmpDir();
     try {
       for (const f of generate(d))
@@ -192,7 +192,7 @@ describe('k8s: end to end on samples/k8s', function () {
     }
   });
 
-  it('every record is resolved as expected', function () {
+  it('every record is resolved as expected', () => {
     assert.equal(recs.length, Object.keys(EXPECTED).length);
     const seen = new Set<string>();
     for (const r of recs) {
@@ -218,7 +218,7 @@ describe('k8s: end to end on samples/k8s', function () {
     assert.deepEqual([kubelet.policy?.egress, kubelet.policy?.ingress], ['not-applicable', 'allowed'], 'own node always allowed');
   });
 
-  it('what-if: the proposed policies deny exactly these edges', async function () {
+  it('what-if: the proposed policies deny exactly these edges', async () => {
     const store = loadInventoryFiles([INVENTORY]);
     const resolver = new K8sResolver(store, { policies: null });
     const proposed = new PolicySet(applyProposal(store.networkPolicies(), loadPolicyFiles([PROPOSED])));
@@ -256,8 +256,8 @@ describe('k8s: end to end on samples/k8s', function () {
     }
   });
 
-  it('output formats carry the identity: ndjson equals JSON.stringify, Zeek TSV has the columns', async function () {
-    for (const r of recs) assert.equal(ndjsonLine(r), JSON.stringify(r) + '\n');
+  it('output formats carry the identity: ndjson equals JSON.stringify, Zeek TSV has the columns', async () => {
+    for (const r of recs) assert.equal(ndjsonLine(r), `${JSON.stringify(r)}\n`);
     const pt = new PassThrough();
     const chunks: Buffer[] = [];
     pt.on('data', (c: Buffer) => chunks.push(c));
@@ -302,7 +302,7 @@ describe('k8s: end to end on samples/k8s', function () {
     assert.deepEqual([get(ext, 'resp_namespace'), get(ext, 'resp_pod'), get(ext, 'direction')], ['-', '-', 'outbound']);
   });
 
-  it('analyze --inventory: records carry k8s; a bad inventory is an input error (exit 1) before any output', async function () {
+  it('analyze --inventory: records carry k8s; a bad inventory is an input error (exit 1) before any output', async () => {
     const d = tmpDir();
     try {
       const out = path.join(d, 'conn.ndjson');
@@ -314,7 +314,7 @@ describe('k8s: end to end on samples/k8s', function () {
         .split('\n')
         .map((l) => JSON.parse(l) as ConnRecord);
       assert.equal(got.length, 13);
-      assert.ok(got.every((r) => r.k8s && r.k8s.policy));
+      assert.ok(got.every((r) => r.k8s?.policy));
       const bad = path.join(d, 'bad.json');
       fs.writeFileSync(
         bad,
@@ -323,7 +323,10 @@ describe('k8s: end to end on samples/k8s', function () {
       const out2 = path.join(d, 'none.ndjson');
       const errs: string[] = [];
       const orig = process.stderr.write.bind(process.stderr);
-      process.stderr.write = ((s: string) => (errs.push(String(s)), true)) as typeof process.stderr.write;
+      process.stderr.write = ((s: string) => {
+        errs.push(String(s));
+        return true;
+      }) as typeof process.stderr.write;
       let code2: number;
       try {
         code2 = await runAnalyze([PCAP], { format: 'ndjson', out: out2, reader: 'native', summary: false, progress: false, inventory: [bad] });

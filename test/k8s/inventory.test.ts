@@ -87,8 +87,8 @@ function conn(orig: string, resp: string, port: number, at: number, proto: 'tcp'
   };
 }
 
-describe('k8s: inventory import', function () {
-  it('reads a v1 List, a single object and several YAML documents; counts kinds it does not use', function () {
+describe('k8s: inventory import', () => {
+  it('reads a v1 List, a single object and several YAML documents; counts kinds it does not use', () => {
     const s = new InventoryStore();
     s.addDocument(list(pod('a', 'p1', '10.244.0.5'), { kind: 'ConfigMap', metadata: { name: 'x', namespace: 'a' } }));
     s.addDocument(pod('a', 'p2', '10.244.0.6'));
@@ -106,7 +106,7 @@ describe('k8s: inventory import', function () {
     assert.deepEqual(s.namespaceLabels('a'), { 'kubernetes.io/metadata.name': 'a' });
   });
 
-  it('reports the item index and the field of an invalid item', function () {
+  it('reports the item index and the field of an invalid item', () => {
     const s = new InventoryStore();
     const bad = list(pod('a', 'ok', '10.0.0.1'), { kind: 'Service', metadata: { name: 's', namespace: 'a' }, spec: { ports: [{ port: 70000 }] } });
     assert.throws(
@@ -129,8 +129,8 @@ describe('k8s: inventory import', function () {
   });
 });
 
-describe('k8s: address resolution', function () {
-  it('a reused pod IP resolves to the pod that held it at the connection time', function () {
+describe('k8s: address resolution', () => {
+  it('a reused pod IP resolves to the pod that held it at the connection time', () => {
     const s = new InventoryStore();
     s.addDocument(
       list(
@@ -150,7 +150,7 @@ describe('k8s: address resolution', function () {
     assert.equal(at('10.244.1.41', 250), 'new-d');
   });
 
-  it('a later owner ends an earlier open-ended one; merged snapshots use first/last seen', function () {
+  it('a later owner ends an earlier open-ended one; merged snapshots use first/last seen', () => {
     const s = new InventoryStore();
     // No creation times in the first snapshot: validity starts when it was observed.
     const noTime = (name: string, ip: string) => ({ kind: 'Pod', metadata: { name, namespace: 'x', uid: `u-${name}` }, status: { podIP: ip } });
@@ -164,7 +164,7 @@ describe('k8s: address resolution', function () {
     assert.equal(s.allPods().find((p) => p.name === 'p2')?.to, T0 + 600);
   });
 
-  it('follows ownerReferences to the workload', function () {
+  it('follows ownerReferences to the workload', () => {
     const s = new InventoryStore();
     s.addDocument(
       list(
@@ -198,7 +198,7 @@ describe('k8s: address resolution', function () {
     assert.equal(wl('10.1.0.10'), 'Pod/bare');
   });
 
-  it('resolves services, endpoint addresses, nodes, hostNetwork pods and unknown addresses', function () {
+  it('resolves services, endpoint addresses, nodes, hostNetwork pods and unknown addresses', () => {
     const s = new InventoryStore();
     s.addDocument(
       list(
@@ -278,8 +278,8 @@ describe('k8s: address resolution', function () {
   });
 });
 
-describe('k8s: policy verdicts on records', function () {
-  it('a service destination is judged at its backends, on the target port; backends that disagree give mixed', function () {
+describe('k8s: policy verdicts on records', () => {
+  it('a service destination is judged at its backends, on the target port; backends that disagree give mixed', () => {
     const s = new InventoryStore();
     s.addDocument(
       list(

@@ -485,9 +485,9 @@ const CASES: Case[] = [
   { name: 'ICMP rule set: db on the listed port', policies: [ICMP_RULES], src: 'db', dst: 'plain', port: 9100, allowed: true },
 ];
 
-describe('k8s: NetworkPolicy evaluation (Kubernetes documentation cases)', function () {
+describe('k8s: NetworkPolicy evaluation (Kubernetes documentation cases)', () => {
   for (const c of CASES) {
-    it(c.name, function () {
+    it(c.name, () => {
       const set = new PolicySet(c.policies);
       const res = set.evaluate(
         { src: ep(c.src, c.srcNode), dst: ep(c.dst, c.dstNode), port: c.port, protocol: c.protocol === undefined ? 'TCP' : c.protocol },
@@ -505,14 +505,14 @@ describe('k8s: NetworkPolicy evaluation (Kubernetes documentation cases)', funct
     });
   }
 
-  it('label selectors: empty selects all; NotIn is satisfied by a missing key', function () {
+  it('label selectors: empty selects all; NotIn is satisfied by a missing key', () => {
     assert.equal(selectorMatches({}, {}), true);
     assert.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['x'] }] }, {}), true);
     assert.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'In', values: ['x'] }] }, {}), false);
     assert.equal(selectorMatches({ matchLabels: { a: 'x' }, matchExpressions: [{ key: 'b', operator: 'Exists' }] }, { a: 'x', b: '' }), true);
   });
 
-  it('IPv6 ipBlocks with except', function () {
+  it('IPv6 ipBlocks with except', () => {
     const pol = np('default', 'v6', {
       podSelector: {},
       policyTypes: ['Ingress'],
@@ -525,7 +525,7 @@ describe('k8s: NetworkPolicy evaluation (Kubernetes documentation cases)', funct
     assert.equal(q('fe80::1'), false);
   });
 
-  it('validation rejects what the API server rejects, naming the field', function () {
+  it('validation rejects what the API server rejects, naming the field', () => {
     const bad = [
       [{ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8' }, podSelector: {} }] }] }, 'ipBlock cannot be combined'],
       [{ podSelector: {}, egress: [{ ports: [{ port: 'http', endPort: 90 }] }] }, 'endPort needs a numeric port'],

@@ -19,8 +19,8 @@ class FakeInformer extends EventEmitter implements WatchSource {
 
 const T0 = Date.UTC(2026, 0, 15, 10, 0, 0) / 1000;
 
-describe('k8s: live watch adapter', function () {
-  it('adds, updates and deletes through informer events', async function () {
+describe('k8s: live watch adapter', () => {
+  it('adds, updates and deletes through informer events', async () => {
     let now = T0 + 100;
     const store = new InventoryStore();
     const w = new InventoryWatcher(store, () => now);

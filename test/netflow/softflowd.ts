@@ -29,7 +29,6 @@ export function requireSoftflowd(ctx: Mocha.Context): void {
   if (SOFTFLOWD && SOFTFLOWCTL && spawnSync(SOFTFLOWD, ['-h']).error === undefined) return;
   const msg = 'softflowd/softflowctl not installed (Debian: apt-get install softflowd); the real-exporter tests need it';
   if (process.env.CI === 'true') throw new Error(msg);
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: ${msg}`);
   ctx.skip();
 }

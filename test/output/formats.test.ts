@@ -31,14 +31,14 @@ async function render(format: 'zeek' | 'zeek-json' | 'ndjson' | 'table', recs: C
   return Buffer.concat(chunks).toString('utf8');
 }
 
-describe('output formats', function () {
+describe('output formats', () => {
   let recs: ConnRecord[] = [];
   before(async () => {
     recs = await records();
   });
 
-  it('the hand-written ndjson line equals JSON.stringify of the record', function () {
-    for (const r of recs) assert.equal(ndjsonLine(r), JSON.stringify(r) + '\n');
+  it('the hand-written ndjson line equals JSON.stringify of the record', () => {
+    for (const r of recs) assert.equal(ndjsonLine(r), `${JSON.stringify(r)}\n`);
     // Escaping and nulls, which these captures do not reach.
     const odd = {
       ...recs[0],
@@ -50,10 +50,10 @@ describe('output formats', function () {
       tunnel_id: null,
       interim: true,
     };
-    assert.equal(ndjsonLine(odd), JSON.stringify(odd) + '\n');
+    assert.equal(ndjsonLine(odd), `${JSON.stringify(odd)}\n`);
   });
 
-  it('ndjson is our record as JSON, one per line', async function () {
+  it('ndjson is our record as JSON, one per line', async () => {
     assert.ok(recs.length > 300);
     const lines = (await render('ndjson', recs)).split('\n');
     assert.equal(lines.pop(), '');
@@ -63,7 +63,7 @@ describe('output formats', function () {
     );
   });
 
-  it('zeek TSV: header, unset duration and bytes for zero-duration connections, sets joined by commas', async function () {
+  it('zeek TSV: header, unset duration and bytes for zero-duration connections, sets joined by commas', async () => {
     const text = await render('zeek', recs);
     const lines = text.split('\n');
     assert.equal(lines[0], '#separator \\x09');
@@ -92,7 +92,7 @@ describe('output formats', function () {
     assert.equal(lines[lines.length - 2], '#close\t2026-01-15-10-00-00');
   });
 
-  it('zeek-json uses dotted id names and omits unset fields, as Zeek does', async function () {
+  it('zeek-json uses dotted id names and omits unset fields, as Zeek does', async () => {
     const text = await render('zeek-json', recs);
     const objs = text
       .trim()
@@ -108,8 +108,8 @@ describe('output formats', function () {
   });
 });
 
-describe('output sink', function () {
-  it('delivers everything to a slow stream, reports congestion, and drain() resolves after many overflowing writes', async function () {
+describe('output sink', () => {
+  it('delivers everything to a slow stream, reports congestion, and drain() resolves after many overflowing writes', async () => {
     const { Writable } = await import('node:stream');
     let received = 0;
     const slow = new Writable({
@@ -120,7 +120,7 @@ describe('output sink', function () {
       },
     });
     const sink = new TextSink(slow);
-    const line = 'x'.repeat(999) + '\n';
+    const line = `${'x'.repeat(999)}\n`;
     let sawCongestion = false;
     for (let i = 0; i < 5000; i++) {
       sink.write(line);

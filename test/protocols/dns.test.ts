@@ -286,15 +286,13 @@ describe('protocols/dns', () => {
         }
         total += n;
         agree += ok;
-        // eslint-disable-next-line no-console
         console.log(
-          `      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? '\n        ' + diffs.slice(0, 5).join('\n        ') : ''}`,
+          `      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? `\n        ${diffs.slice(0, 5).join('\n        ')}` : ''}`,
         );
         assert.ok(ok / n >= 0.98, diffs.join('\n'));
       });
     }
     after(() => {
-      // eslint-disable-next-line no-console
       if (total > 0) console.log(`      dns overall: ${agree}/${total} fields agree (${((100 * agree) / total).toFixed(1)}%)`);
     });
   });

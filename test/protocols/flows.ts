@@ -6,7 +6,7 @@
  */
 import { readCapture } from '../../parsers/capture/open';
 import { PacketDecoder } from '../../parsers/decode/decoder';
-import { DecodeStatus, FlowLayer } from '../../parsers/decode/layers';
+import { DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
 import { formatIPv6 } from '../../parsers/record/address';
 
 export interface Chunk {
@@ -49,7 +49,7 @@ export async function readFlows(path: string): Promise<Flow[]> {
     const dst = addr(l, l.dstOff);
     const a = `${src}|${l.sport}`;
     const b = `${dst}|${l.dport}`;
-    const key = `${l.proto}|${a < b ? a + '|' + b : b + '|' + a}`;
+    const key = `${l.proto}|${a < b ? `${a}|${b}` : `${b}|${a}`}`;
     let f = flows.get(key);
     if (f === undefined) {
       f = {

@@ -125,7 +125,7 @@ describe('protocols/http', () => {
     a.data(true, tls, 0, tls.length, 1);
     assert.equal(a.state, 'rejected');
     const b = new HttpAnalyzer(collector('tcp', 1024).opts);
-    const huge = Buffer.from('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(4000));
+    const huge = Buffer.from(`GET / HTTP/1.1\r\nX: ${'a'.repeat(4000)}`);
     b.data(true, huge, 0, huge.length, 1);
     assert.equal(b.state, 'rejected');
     assert.equal(b.issues[0].kind, 'limit');
@@ -193,9 +193,8 @@ describe('protocols/http', () => {
             else diffs.push(`${key}#${z.trans_depth} ${f}: zeek ${z[f]} ours ${got}`);
           }
         }
-        // eslint-disable-next-line no-console
         console.log(
-          `      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? '\n        ' + diffs.slice(0, 5).join('\n        ') : ''}`,
+          `      ${pcap}: ${rows.length} rows, ${ok}/${n} fields agree (${((100 * ok) / n).toFixed(1)}%)${diffs.length ? `\n        ${diffs.slice(0, 5).join('\n        ')}` : ''}`,
         );
         assert.ok(n > 0 && ok / n >= 0.98, diffs.join('\n'));
       });

@@ -10,7 +10,7 @@ import { collector, feedSplit, mutate, plain, rng } from './helpers';
 
 // ---- realistic first messages of each protocol, written from their specifications
 
-const resp = (...args: string[]): Buffer => Buffer.from(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
+const resp = (...args: string[]): Buffer => Buffer.from(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
 
 function pgStartup(params: Record<string, string>): Buffer {
   const body = Buffer.concat([...Object.entries(params).map(([k, v]) => Buffer.from(`${k}\0${v}\0`)), Buffer.from([0])]);

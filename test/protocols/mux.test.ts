@@ -120,7 +120,7 @@ describe('protocols/mux (dynamic service detection)', () => {
 
   it('gives up after maxProbeBytes when nobody decides', () => {
     // An HTTP request line that never ends keeps HTTP probing; the probe budget stops it.
-    const { m } = mux('tcp', [[true, Buffer.from('GET /' + 'a'.repeat(5000))]], { maxProbeBytes: 1024 });
+    const { m } = mux('tcp', [[true, Buffer.from(`GET /${'a'.repeat(5000)}`)]], { maxProbeBytes: 1024 });
     assert.ok(m.done);
     assert.deepEqual(m.services, []);
   });

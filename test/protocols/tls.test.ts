@@ -4,7 +4,7 @@ import { AnalyzerMux } from '../../parsers/protocols/mux';
 import type { TlsLogRecord } from '../../parsers/record/app';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
-import { Chunk, readFlows } from './flows';
+import { type Chunk, readFlows } from './flows';
 import { collector, feedSplit, mutate, plain, rng } from './helpers';
 
 const u16 = (v: number): number[] => [v >> 8, v & 0xff];

@@ -213,7 +213,7 @@ describe('query language: addresses and instants', () => {
     assert.equal(parseCidr('10.0.0.1/8/9'), null);
   });
   it('instants round-trip epoch seconds to nanosecond RFC 3339', () => {
-    for (const s of [1768471200.100409, 1768471200, 1768471200.123456789, 1278601235.123, 0.5]) {
+    for (const s of [1768471200.100409, 1768471200, 1768471200.1234567, 1278601235.123, 0.5]) {
       const i = instantFromSeconds(s);
       assert.equal(instantSeconds(i), s);
     }

@@ -19,9 +19,9 @@ const FIELDS = ['conn_state', 'history', 'orig_pkts', 'resp_pkts', 'orig_bytes',
 const key = (r: { orig_h: string; orig_p: number; resp_h: string; resp_p: number; proto: string }): string =>
   `${r.proto} ${r.orig_h}:${r.orig_p} -> ${r.resp_h}:${r.resp_p}`;
 
-describe('sample captures analysed against the generator’s expectations', function () {
+describe('sample captures analysed against the generator’s expectations', () => {
   for (const name of ['pod-traffic', 'vxlan-overlay', 'scan', 'failed-connections']) {
-    it(`${name}.pcap`, async function () {
+    it(`${name}.pcap`, async () => {
       const expected = JSON.parse(fs.readFileSync(path.join(SAMPLES, `${name}.conn.json`), 'utf8')) as Expected[];
       const ours: ConnRecord[] = [];
       const res = await analyzeFile(path.join(SAMPLES, `${name}.pcap`), (r) => ours.push(r));

@@ -148,7 +148,7 @@ const emptyStats = (): WalkStats => ({ frames: 0, ipv4: 0, ipv6: 0, tcp: 0, udp:
 
 // ---------------------------------------------------------------- tests
 
-describe('samples', function () {
+describe('samples', () => {
   let tmp: string;
   let results: SampleResult[];
 
@@ -158,11 +158,11 @@ describe('samples', function () {
     results = await generateSamples(tmp);
   });
 
-  after(function () {
+  after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('regenerates byte-identical captures and expectation files', function () {
+  it('regenerates byte-identical captures and expectation files', () => {
     assert.deepEqual(
       results.map((r) => r.name),
       [...SAMPLES],
@@ -176,7 +176,7 @@ describe('samples', function () {
     }
   });
 
-  it('committed captures hold the packet counts the generator reports, in time order', function () {
+  it('committed captures hold the packet counts the generator reports, in time order', () => {
     const expected: Record<string, number> = { 'pod-traffic': 1027, 'vxlan-overlay': 174, scan: 502, 'failed-connections': 41 };
     for (const r of results) {
       const { frames, ts } = readPcap(fs.readFileSync(path.join(SAMPLES_DIR, `${r.name}.pcap`)));
@@ -188,11 +188,11 @@ describe('samples', function () {
     }
   });
 
-  it('every packet of every sample has correct lengths and IPv4/TCP/UDP checksums', function () {
+  it('every packet of every sample has correct lengths and IPv4/TCP/UDP checksums', () => {
     for (const r of results) {
       const st = emptyStats();
       const { frames } = readPcap(fs.readFileSync(path.join(SAMPLES_DIR, `${r.name}.pcap`)));
-      frames.forEach((f, i) => verifyFrame(f, st, `${r.name} #${i + 1}`));
+      for (const [i, f] of frames.entries()) verifyFrame(f, st, `${r.name} #${i + 1}`);
       assert.equal(st.frames, r.packets + st.vxlan);
       if (r.name === 'vxlan-overlay') {
         assert.equal(st.vxlan, r.packets, 'every underlay packet is VXLAN');
@@ -203,7 +203,7 @@ describe('samples', function () {
     }
   });
 
-  it('expected connection records add up to the packets in each capture', function () {
+  it('expected connection records add up to the packets in each capture', () => {
     for (const r of results) {
       const inner = r.connections.filter((c) => !c.label.startsWith('vxlan underlay'));
       const outer = r.connections.filter((c) => c.label.startsWith('vxlan underlay'));
@@ -228,8 +228,8 @@ describe('samples', function () {
   });
 });
 
-describe('packet builder', function () {
-  it('IPv4 header: length, DF, TTL, id, checksum', function () {
+describe('packet builder', () => {
+  it('IPv4 header: length, DF, TTL, id, checksum', () => {
     const p = ipv4({ src: '10.244.1.10', dst: '10.96.0.10', id: 0x1234, ttl: 63 }, Proto.UDP, Buffer.alloc(8));
     assert.equal(p.length, 28);
     assert.equal(p.readUInt16BE(2), 28);
@@ -242,7 +242,7 @@ describe('packet builder', function () {
     assert.equal(ref.readUInt16BE(10), 0xb861);
   });
 
-  it('TCP over IPv6 with SYN options has a valid pseudo-header checksum', function () {
+  it('TCP over IPv6 with SYN options has a valid pseudo-header checksum', () => {
     const opts = tcpOptions({ mss: 1440, sackPermitted: true, timestamp: [1, 0], wscale: 7 });
     assert.equal(opts.length, 20);
     assert.deepEqual([...opts.subarray(0, 4)], [2, 4, 0x05, 0xa0]);
@@ -255,7 +255,7 @@ describe('packet builder', function () {
     assert.equal(st.tcp, 1);
   });
 
-  it('802.1Q tag, ICMP echo and UDP checksums', function () {
+  it('802.1Q tag, ICMP echo and UDP checksums', () => {
     const icmp = icmpEcho(false, 7, 1, Buffer.from('abcdefgh'));
     assert.equal(inetChecksum([icmp]), 0xffff);
     const f = ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', vlan: 123 }, 0x0800, ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }, Proto.ICMP, icmp));
@@ -275,7 +275,7 @@ describe('packet builder', function () {
     assert.deepEqual([st.icmp, st.udp], [1, 1]);
   });
 
-  it('VXLAN: 8-byte header with the I flag and VNI, inner frame intact', function () {
+  it('VXLAN: 8-byte header with the I flag and VNI, inner frame intact', () => {
     const inner = ethernet(
       { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
       0x0800,
@@ -300,7 +300,7 @@ describe('packet builder', function () {
     assert.equal(st.udp, 2);
   });
 
-  it('DNS: CNAME/A answer with name compression pointers', function () {
+  it('DNS: CNAME/A answer with name compression pointers', () => {
     const name = 'redis.cache.svc.cluster.local';
     const m = dnsMessage({
       id: 0xbeef,
@@ -330,7 +330,7 @@ describe('packet builder', function () {
     assert.deepEqual([...m.subarray(m.length - 4)], [10, 96, 78, 9]);
   });
 
-  it('TCP session: handshake, seq/ack progression and FIN teardown', function () {
+  it('TCP session: handshake, seq/ack progression and FIN teardown', () => {
     const rng = new Rng(1);
     const client = { mac: '0a:58:0a:f4:01:0a', ip: '10.244.1.10', port: 40000 };
     const server = { mac: '0a:58:0a:f4:01:01', ip: '10.96.12.34', port: 8080 };
@@ -380,7 +380,7 @@ describe('packet builder', function () {
     for (let i = 1; i < pkts.length; i++) assert.ok(pkts[i].tsUs >= pkts[i - 1].tsUs);
   });
 
-  it('mergeByTime interleaves conversations in time order', function () {
+  it('mergeByTime interleaves conversations in time order', () => {
     const mk = (start: number, n: number, step: number) => ({
       startUs: start,
       packets: Array.from({ length: n }, (_, i) => ({ tsUs: start + i * step, data: Buffer.from([start]) }))[Symbol.iterator](),
@@ -390,8 +390,8 @@ describe('packet builder', function () {
   });
 });
 
-describe('pcap writer', function () {
-  it('streams many records through a slow stream with backpressure and the right sizes', async function () {
+describe('pcap writer', () => {
+  it('streams many records through a slow stream with backpressure and the right sizes', async () => {
     const sink = new PassThrough({ highWaterMark: 64 * 1024 });
     const parts: Buffer[] = [];
     let paused = 0;
@@ -427,7 +427,7 @@ describe('pcap writer', function () {
     assert.equal(ts[1001], 1768471201 * 1e6 + 1000);
   });
 
-  it('nanosecond files use magic a1b23c4d and nanosecond fractions', function () {
+  it('nanosecond files use magic a1b23c4d and nanosecond fractions', () => {
     const b = encodePcap([{ data: Buffer.alloc(60), tsUs: 1768471200_123456 }], { nanosecond: true });
     assert.equal(b.readUInt32LE(0), 0xa1b23c4d);
     assert.equal(b.readUInt32LE(24), 1768471200);

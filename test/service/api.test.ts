@@ -52,7 +52,7 @@ function suite(mode: Mode): void {
         assert.equal(none.status, 401);
         assert.match(none.json.error, /API key is required/);
         assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="eastwatch"');
-        const bad = await h.call('GET', '/api/v1/connections', { key: 'ew_000000000000_' + 'A'.repeat(43) });
+        const bad = await h.call('GET', '/api/v1/connections', { key: `ew_000000000000_${'A'.repeat(43)}` });
         assert.equal(bad.status, 401);
         const ks = h.running.runtime.keys;
         const { token, entry } = ks.create('short-lived', 'analyst');
@@ -304,8 +304,7 @@ function suite(mode: Mode): void {
 
       it('keeps the good lines of a request and names the bad ones by line', async () => {
         const lines = fs.readFileSync(sample('flows/vpc-default.log'), 'utf8').trim().split('\n');
-        const body =
-          [lines[0], '2 123456789010 eni-1 10.0.0.1 10.0.0.2 notaport 80 6 1 40 1418530010 1418530070 ACCEPT OK', lines[1], '{broken'].join('\n') + '\n';
+        const body = `${[lines[0], '2 123456789010 eni-1 10.0.0.1 10.0.0.2 notaport 80 6 1 40 1418530010 1418530070 ACCEPT OK', lines[1], '{broken'].join('\n')}\n`;
         const r = await h.call('POST', '/api/v1/flows?format=aws-vpc&wait=true', { key: h.keys.ingest, body });
         assert.equal(r.status, 202, r.text);
         assert.equal(r.json.records, 2);

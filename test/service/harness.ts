@@ -115,7 +115,6 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
 export function requireElasticsearch(ctx: Mocha.Context): void {
   if (process.env.ES_URL) return;
   if (process.env.CI === 'true') throw new Error('CI=true but no ES_URL: this suite needs Elasticsearch');
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: no Elasticsearch (${process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL unset'})`);
   ctx.skip();
 }
@@ -152,8 +151,7 @@ export async function readEvents(url: string, key: string, timeoutMs = 60_000): 
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
         const block = buf.slice(0, i);
         buf = buf.slice(i + 2);
         let event = 'message';

@@ -70,7 +70,7 @@ describe('no loss, no duplicates (real worker processes, real Redis)', function 
   const capture = path.join(tmp, 'traffic.pcap');
   let expected: Set<string>;
 
-  before(async function () {
+  before(async () => {
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test does)`);
     await generateTraffic(capture, { packets: 400_000, seed: 11 });
     expected = await expectedUids(capture);

@@ -109,11 +109,10 @@ for (const backend of BACKENDS) {
       await store.refresh();
     });
 
-    it('has every kind the captures produce', function () {
+    it('has every kind the captures produce', () => {
       const kinds = new Set(apps.map((r) => r.kind));
       for (const k of ['dns', 'http', 'http2', 'app'] as const) assert.ok(kinds.has(k), k);
       if (!withCorpus) {
-        // eslint-disable-next-line no-console
         console.warn('      tls and ssh records not tested: corpus absent');
       } else {
         for (const k of ['tls', 'ssh'] as const) assert.ok(kinds.has(k), k);

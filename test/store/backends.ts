@@ -24,7 +24,6 @@ async function esUrlOrSkip(ctx: Mocha.Context): Promise<string> {
   if (url !== undefined) return url;
   const why = process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL is not set';
   if (process.env.CI === 'true') throw new Error(`CI: the Elasticsearch store suite needs ES_URL (${why})`);
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: no Elasticsearch for the store suite: ${why}`);
   ctx.skip();
 }

@@ -50,7 +50,6 @@ describe('store: elasticsearch backend under 429 and 503', function () {
   before(function () {
     if (process.env.ES_URL === undefined) {
       if (process.env.CI === 'true') throw new Error('CI: ES_URL is required');
-      // eslint-disable-next-line no-console
       console.warn(`      skipped: no Elasticsearch (${process.env.EASTWATCH_ES_UNAVAILABLE ?? 'ES_URL is not set'})`);
       this.skip();
     }

@@ -35,7 +35,6 @@ export function requireBrowser(ctx: Mocha.Context): void {
   const why = missing();
   if (!why) return;
   if (process.env.CI === 'true') throw new Error(`browser tests cannot run: ${why}`);
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: ${why}`);
   ctx.skip();
 }

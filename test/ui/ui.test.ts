@@ -98,7 +98,7 @@ describe('web UI in headless Chromium', function () {
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
       // Anything logged as an error (CSP violations included) is a fault, unless the step asked for it.
-      if (m.type() === 'error' && !(expected && expected.test(m.text()))) problems.push(`console: ${m.text()}`);
+      if (m.type() === 'error' && !expected?.test(m.text())) problems.push(`console: ${m.text()}`);
     });
   });
 
@@ -209,7 +209,6 @@ describe('web UI in headless Chromium', function () {
     if (probe.status !== 200) {
       const why = `the query field capture: is not served yet (${probe.status} ${probe.json?.error ?? ''})`;
       if (process.env.CI === 'true') throw new Error(why);
-      // eslint-disable-next-line no-console
       console.warn(`      skipped: ${why}`);
       this.skip();
     }
@@ -344,7 +343,6 @@ describe('web UI in headless Chromium', function () {
     if (probe.status !== 200) {
       const why = `GET /api/v1/connections/${opened.uid}/pcap answers ${probe.status} ${probe.json?.error ?? probe.text.slice(0, 200)}`;
       if (process.env.CI === 'true') throw new Error(why);
-      // eslint-disable-next-line no-console
       console.warn(`      skipped: ${why}`);
       this.skip();
     }

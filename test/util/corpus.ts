@@ -26,7 +26,6 @@ export function requireCorpus(ctx: Mocha.Context): void {
   if (corpusAvailable()) return;
   const msg = `corpus not found at ${CORPUS_DIR} (set EASTWATCH_CORPUS or place ../shared/corpus beside the repository)`;
   if (process.env.CI === 'true') throw new Error(msg);
-  // eslint-disable-next-line no-console
   console.warn(`      skipped: ${msg}`);
   ctx.skip();
 }

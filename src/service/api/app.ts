@@ -217,11 +217,9 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
 }
 
 function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
   const { BullAdapter } = require('@bull-board/api/bullAdapter') as typeof import('@bull-board/api/bullAdapter');
   const { ExpressAdapter } = require('@bull-board/express') as typeof import('@bull-board/express');
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/admin/queues');
   createBullBoard({ queues: ctx.queues.bullQueues.map((q) => new BullAdapter(q.bull)), serverAdapter: adapter });

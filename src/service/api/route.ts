@@ -4,7 +4,7 @@
  * route accepts and no route can be added without saying who may call it.
  */
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { OpenAPIRegistry, extendZodWithOpenApi, type ResponseConfig, type ZodRequestBody } from '@asteasolutions/zod-to-openapi';
+import { type OpenAPIRegistry, extendZodWithOpenApi, type ResponseConfig, type ZodRequestBody } from '@asteasolutions/zod-to-openapi';
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
 import type { Principal, Role } from '../keys';
 

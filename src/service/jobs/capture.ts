@@ -54,7 +54,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     writer.add(r);
     batch.conn(r);
   };
-  let res;
+  let res: Awaited<ReturnType<typeof analyzeFile>>;
   try {
     res = await analyzeFile(data.path, onRecord, {
       tracker: {

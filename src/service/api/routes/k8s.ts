@@ -39,13 +39,9 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       "The output of `kubectl get pods,services,endpointslices,nodes,networkpolicies,namespaces,replicasets,deployments,jobs,cronjobs,statefulsets,daemonsets -A -o json` (a v1 List), or YAML manifests. Kept with the time it was received; workers resolve every connection end against the snapshots by the connection's time.",
     query: z.object({
       source: z.string().max(200).optional(),
-      observed_at: z.coerce
-        .number()
-        .positive()
-        .optional()
-        .openapi({
-          description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)',
-        }),
+      observed_at: z.coerce.number().positive().optional().openapi({
+        description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)',
+      }),
     }),
     rawBody: { required: true, content: { 'application/json': { schema: { type: 'object' } }, 'application/yaml': { schema: { type: 'string' } } } },
     responses: { 201: { description: 'Kept: what it held', content: { 'application/json': { schema: z.record(z.unknown()) } } } },
