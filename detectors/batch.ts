@@ -56,7 +56,3 @@ export function loadBaseline(file: string): Baseline {
   }
   return parseBaseline(obj, file);
 }
-
-export function writeBaseline(file: string, b: Baseline): void {
-  fs.writeFileSync(file, `${JSON.stringify(b, null, 1)}\n`);
-}

@@ -43,7 +43,11 @@ function importGraph(files: readonly string[]): Map<string, string[]> {
   for (const f of files) {
     const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
     const deps: string[] = [];
-    for (const m of text.matchAll(IMPORT)) deps.push(resolveImport(f, m[1]) ?? `?${m[1]}`);
+    for (const m of text.matchAll(IMPORT)) {
+      // package.json is read at run time from the compiled tree (dist/), not a source module.
+      if (m[1].endsWith('/package.json')) continue;
+      deps.push(resolveImport(f, m[1]) ?? `?${m[1]}`);
+    }
     g.set(f, deps);
   }
   return g;

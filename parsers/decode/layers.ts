@@ -31,17 +31,6 @@ export const IpProto = {
 } as const;
 
 /** TCP flag bits as in the header's low byte (plus ECE/CWR). */
-export const TcpFlag = {
-  FIN: 0x01,
-  SYN: 0x02,
-  RST: 0x04,
-  PSH: 0x08,
-  ACK: 0x10,
-  URG: 0x20,
-  ECE: 0x40,
-  CWR: 0x80,
-} as const;
-
 export class FlowLayer {
   /** Buffer the offsets below point into. */
   buf: Buffer = EMPTY;

@@ -56,4 +56,12 @@ export interface ConnRecord {
   k8s?: ConnK8s;
   /** The uploaded capture (its SHA-256) the record was analysed from, so its packets can be cut out again. */
   capture?: string;
+  /**
+   * What the producer could observe, when it is not a packet capture that saw both directions:
+   * 'one-way' for a flow exporter's unidirectional record (NetFlow v5/v9, IPFIX without biflow,
+   * VPC flow logs) that no reverse record was paired with, so the resp_* fields are unknown rather
+   * than zero; 'midstream' for a flow first seen after it opened (no handshake observed), so its
+   * start and originator are uncertain. Absent for captures and for paired or biflow records.
+   */
+  observed?: 'one-way' | 'midstream';
 }

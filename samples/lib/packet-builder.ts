@@ -12,7 +12,6 @@ export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, ARP: 0x0806
 export const Proto = { ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
 export const Flags = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20 } as const;
 export const VXLAN_PORT_FLANNEL = 8472;
-export const VXLAN_PORT_IANA = 4789;
 
 // ---------------------------------------------------------------- addresses
 

@@ -52,8 +52,3 @@ export function alertBounds(req: AlertSearch, now = new Date()): { from?: number
   }
   return out;
 }
-
-/** The order of searchAlerts: newest last_seen first, then id. */
-export function compareAlerts(a: Alert, b: Alert): number {
-  return b.last_seen - a.last_seen || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
