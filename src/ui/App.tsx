@@ -1,5 +1,5 @@
 /** The shell: the login gate, the navigation, and the view for the current path. */
-import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
+import { lazy, type ReactNode, Suspense, useCallback, useEffect, useState } from 'react';
 import { apiGet, authEvents, storedKey, storeKey, type Whoami } from './lib/api';
 import { navigate, useRoute } from './lib/router';
 import { Link } from './Link';
@@ -55,7 +55,7 @@ export function App() {
   if (!who) return <Login onLogin={setWho} />;
 
   const view = VIEWS.find((v) => route.path === v.path);
-  let body;
+  let body: ReactNode;
   switch (route.path) {
     case '/upload':
       body = <Upload />;

@@ -38,8 +38,7 @@ export interface ServerEvent {
 /** Splits a server-sent event stream's text into complete events; returns the unparsed rest. */
 export function parseEvents(buffer: string, out: ServerEvent[]): string {
   let rest = buffer.replace(/\r\n/g, '\n');
-  let i: number;
-  while ((i = rest.indexOf('\n\n')) >= 0) {
+  for (let i = rest.indexOf('\n\n'); i >= 0; i = rest.indexOf('\n\n')) {
     const block = rest.slice(0, i);
     rest = rest.slice(i + 2);
     let event = 'message';

@@ -3,10 +3,11 @@
  * alert with its evidence linked to the connections, acknowledge/close/reopen with a note, and
  * a suppression rule built from the alert's entities.
  */
-import { useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, apiGet, apiSend, type Alert, type AlertEntity } from '../lib/api';
 import { fmtCount, fmtTime, fmtValue } from '../lib/format';
 import { anyOf, clause } from '../lib/query';
+import { useLoad } from '../lib/load';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
 
@@ -35,22 +36,24 @@ export function Alerts(props: { params: URLSearchParams }) {
   const id = props.params.get('id');
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
 
   const go = (patch: Record<string, string | null>): void =>
     navigate('/alerts', { status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id, ...patch });
 
-  useEffect(() => {
-    const ac = new AbortController();
-    setError(null);
-    apiGet<{ alerts: Alert[] }>('/alerts', { status: status === 'any' ? undefined : status, severity, detector, limit: LIST_LIMIT }, ac.signal).then(
-      (r) => setAlerts(r.alerts),
-      (e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-      },
-    );
-    return () => ac.abort();
-  }, [status, severity, detector, reload]);
+  const load = useCallback(
+    (signal: AbortSignal) => {
+      setError(null);
+      apiGet<{ alerts: Alert[] }>('/alerts', { status: status === 'any' ? undefined : status, severity, detector, limit: LIST_LIMIT }, signal).then(
+        (r) => setAlerts(r.alerts),
+        (e: unknown) => {
+          if (!signal.aborted) setError(e instanceof Error ? e.message : String(e));
+        },
+      );
+    },
+    [status, severity, detector],
+  );
+  /** Again after a change made in the detail: the change may move the alert out of this list. */
+  const reload = useLoad(load);
 
   const list = [...(alerts ?? [])].sort((a, b) => (order === 'severity' ? RANK[b.severity] - RANK[a.severity] : 0) || b.last_seen - a.last_seen);
   const detectors = [...new Set((alerts ?? []).map((a) => a.detector))].sort();
@@ -153,7 +156,7 @@ export function Alerts(props: { params: URLSearchParams }) {
           </tbody>
         </table>
       </section>
-      {id && <AlertDetail id={id} onChanged={() => setReload((n) => n + 1)} onClose={() => go({ id: null })} />}
+      {id && <AlertDetail id={id} onChanged={reload} onClose={() => go({ id: null })} />}
     </div>
   );
 }

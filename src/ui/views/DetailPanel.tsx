@@ -10,36 +10,46 @@ import { Link } from '../Link';
 /** How many of the newest alerts are searched for this connection's uid (client-side). */
 export const ALERT_SCAN = 1000;
 
+/** GET /connections/{uid}. */
 interface Detail {
   record: ConnRecord;
   apps: Record<string, unknown>[];
 }
 
+/** An application record with a React key given as it arrives: the records carry no id of their own. */
+interface AppItem {
+  key: number;
+  record: Record<string, unknown>;
+}
+
+let nextAppKey = 1;
+
 export function DetailPanel(props: { uid: string; onClose: () => void }) {
-  const [detail, setDetail] = useState<Detail | null>(null);
+  const [detail, setDetail] = useState<{ record: ConnRecord; apps: AppItem[] } | null>(null);
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [pcap, setPcap] = useState<{ busy: boolean; message: string | null; error: boolean }>({ busy: false, message: null, error: false });
   const heading = useRef<HTMLHeadingElement>(null);
 
+  // Another connection: forget the last one, move the focus to the panel's heading, and load.
   useEffect(() => {
     const ac = new AbortController();
     setDetail(null);
     setAlerts(null);
     setError(null);
     setPcap({ busy: false, message: null, error: false });
-    apiGet<Detail>(`/connections/${encodeURIComponent(props.uid)}`, {}, ac.signal).then(setDetail, (e: unknown) => {
-      if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
-    });
+    heading.current?.focus();
+    apiGet<Detail>(`/connections/${encodeURIComponent(props.uid)}`, {}, ac.signal).then(
+      (d) => setDetail({ record: d.record, apps: d.apps.map((record) => ({ key: nextAppKey++, record })) }),
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
     apiGet<{ alerts: Alert[] }>('/alerts', { limit: ALERT_SCAN, suppressed: 'true' }, ac.signal).then(
       (r) => setAlerts(r.alerts.filter((a) => a.evidence?.uids?.includes(props.uid))),
       () => setAlerts([]),
     );
     return () => ac.abort();
-  }, [props.uid]);
-
-  useEffect(() => {
-    heading.current?.focus();
   }, [props.uid]);
 
   const getPcap = async (): Promise<void> => {
@@ -92,8 +102,8 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
           <FieldTable entries={flatten(detail.record)} label="Connection fields" />
           <h3>Application records ({detail.apps.length})</h3>
           {detail.apps.length === 0 && <p className="muted">None: no DNS, HTTP, TLS, SSH or other application record was linked to this connection.</p>}
-          {detail.apps.map((a, i) => (
-            <details key={i} open={i < 3}>
+          {detail.apps.map(({ key, record: a }, i) => (
+            <details key={key} open={i < 3}>
               <summary>
                 {String(a.kind ?? 'app')}
                 {a.protocol ? ` (${String(a.protocol)})` : ''} at {fmtTime(a.ts as number)}

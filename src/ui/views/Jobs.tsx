@@ -3,9 +3,10 @@
  * running), the flow sources with their counts, and the Kubernetes inventory snapshots the
  * service resolves identities with.
  */
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { apiGet, type Capture, type FlowSource, type InventorySnapshot } from '../lib/api';
 import { fmtBytes, fmtCount, fmtIso, fmtTime } from '../lib/format';
+import { useLoad } from '../lib/load';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
 
@@ -16,14 +17,12 @@ export function Jobs() {
   const [snapshots, setSnapshots] = useState<InventorySnapshot[] | null>(null);
   const [sources, setSources] = useState<FlowSource[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [tick, setTick] = useState(0);
 
-  useEffect(() => {
-    const ac = new AbortController();
+  const load = useCallback((signal: AbortSignal) => {
     Promise.all([
-      apiGet<{ captures: Capture[]; counts: Record<string, number> }>('/captures', { limit: 200 }, ac.signal),
-      apiGet<{ snapshots: InventorySnapshot[] }>('/inventory', {}, ac.signal),
-      apiGet<{ sources: FlowSource[] }>('/flows/sources', {}, ac.signal),
+      apiGet<{ captures: Capture[]; counts: Record<string, number> }>('/captures', { limit: 200 }, signal),
+      apiGet<{ snapshots: InventorySnapshot[] }>('/inventory', {}, signal),
+      apiGet<{ sources: FlowSource[] }>('/flows/sources', {}, signal),
     ]).then(
       ([c, i, f]) => {
         setCaptures(c);
@@ -32,18 +31,18 @@ export function Jobs() {
         setError(null);
       },
       (e: unknown) => {
-        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+        if (!signal.aborted) setError(e instanceof Error ? e.message : String(e));
       },
     );
-    return () => ac.abort();
-  }, [tick]);
+  }, []);
+  const refresh = useLoad(load);
 
   const running = captures?.captures.some((c) => c.state === 'waiting' || c.state === 'active' || c.state === 'delayed') ?? false;
   useEffect(() => {
     if (!running) return;
-    const t = setTimeout(() => setTick((n) => n + 1), REFRESH_MS);
-    return () => clearTimeout(t);
-  }, [running, tick]);
+    const t = setInterval(refresh, REFRESH_MS);
+    return () => clearInterval(t);
+  }, [running, refresh]);
 
   return (
     <div className="jobs">
@@ -55,7 +54,7 @@ export function Jobs() {
       )}
       <section aria-labelledby="cap-h">
         <h2 id="cap-h">Uploaded captures</h2>
-        <button type="button" onClick={() => setTick((n) => n + 1)}>
+        <button type="button" onClick={refresh}>
           Refresh
         </button>
         {captures && (

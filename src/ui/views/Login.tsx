@@ -40,6 +40,8 @@ export function Login(props: { onLogin: (w: Whoami) => void }) {
           value={key}
           onChange={(e) => setKey(e.target.value)}
           placeholder="ew_..."
+          aria-describedby="login-help"
+          // biome-ignore lint/a11y/noAutofocus: this screen is nothing but the key form (the login gate, and where logging out lands); the key is its one input, and its label and help are read with it.
           autoFocus
         />
         <p id="login-help" className="hint">

@@ -2,7 +2,8 @@
  * The query input: field-name autocomplete from GET /fields (arrows, Enter/Tab to take,
  * Escape to close), syntax help, and the service's error drawn under its position.
  */
-import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { flushSync } from 'react-dom';
 import { apiGet, type FieldInfo } from '../lib/api';
 import { applySuggestion, fieldTokenAt, suggestFields, type FieldToken, type Suggestion } from '../lib/query';
 
@@ -35,21 +36,11 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
   const [open, setOpen] = useState(false);
   const [help, setHelp] = useState(false);
   const input = useRef<HTMLInputElement>(null);
-  /** Where the caret goes once React has written a taken suggestion into the input. */
-  const caretAfter = useRef<number | null>(null);
   const id = useId();
   const listId = `${id}-list`;
   const errId = `${id}-err`;
 
   useEffect(() => setText(props.value), [props.value]);
-  // Before the next keystroke can land: a layout effect runs right after the DOM update.
-  useLayoutEffect(() => {
-    const c = caretAfter.current;
-    if (c === null || !input.current) return;
-    caretAfter.current = null;
-    input.current.focus();
-    input.current.setSelectionRange(c, c);
-  }, [text]);
   useEffect(() => {
     loadFields().then(setFields, () => setFields([]));
   }, []);
@@ -76,9 +67,14 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
   const take = (s: Suggestion): void => {
     if (!token) return;
     const r = applySuggestion(text, token, s.insert);
-    caretAfter.current = r.caret;
-    setText(r.query);
-    setOpen(false);
+    // Have React write the query into the input now, so that the caret goes after the taken
+    // name before the next keystroke can land.
+    flushSync(() => {
+      setText(r.query);
+      setOpen(false);
+    });
+    input.current?.focus();
+    input.current?.setSelectionRange(r.caret, r.caret);
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLInputElement>): void => {
@@ -117,66 +113,69 @@ export function QueryBar(props: { value: string; onSubmit: (q: string) => void; 
   const p = props.problem;
   return (
     <div className="querybar">
-      <form
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          props.onSubmit(text.trim());
-        }}
-      >
-        <label htmlFor={`${id}-q`}>{props.label ?? 'Query'}</label>
-        <div className="combo">
-          <input
-            id={`${id}-q`}
-            ref={input}
-            type="text"
-            role="combobox"
-            aria-autocomplete="list"
-            aria-expanded={showList}
-            aria-controls={listId}
-            aria-activedescendant={showList ? `${listId}-${active}` : undefined}
-            aria-invalid={p ? true : undefined}
-            aria-describedby={p ? errId : undefined}
-            spellCheck={false}
-            autoComplete="off"
-            value={text}
-            placeholder="e.g. ns:payments and dport:5432 and not state:SF"
-            onChange={(e) => {
-              setText(e.target.value);
-              refresh(e.target.value, e.target.selectionStart ?? e.target.value.length);
-            }}
-            onKeyDown={onKeyDown}
-            onClick={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart ?? 0)}
-            onBlur={() => setTimeout(() => setOpen(false), 150)}
-            data-testid="query-input"
-          />
-          <ul id={listId} role="listbox" aria-label="Field suggestions" className="suggestions" hidden={!showList}>
-            {showList &&
-              suggestions.map((s, i) => (
-                <li
-                  key={s.insert}
-                  id={`${listId}-${i}`}
-                  role="option"
-                  aria-selected={i === active}
-                  className={i === active ? 'active' : undefined}
-                  onMouseDown={(e) => {
-                    e.preventDefault();
-                    take(s);
-                  }}
-                >
-                  <code>{s.insert}</code>
-                  {s.insert !== s.name && <span className="muted"> → {s.name}</span>}
-                  <span className="muted"> ({s.type})</span>
-                  <span className="desc">{s.description}</span>
-                </li>
-              ))}
-          </ul>
-        </div>
-        <button type="submit">Search</button>
-        <button type="button" aria-expanded={help} aria-controls={`${id}-help`} onClick={() => setHelp((h) => !h)}>
-          Syntax help
-        </button>
-      </form>
+      <search>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            props.onSubmit(text.trim());
+          }}
+        >
+          <label htmlFor={`${id}-q`}>{props.label ?? 'Query'}</label>
+          <div className="combo">
+            <input
+              id={`${id}-q`}
+              ref={input}
+              type="text"
+              role="combobox"
+              aria-autocomplete="list"
+              aria-expanded={showList}
+              aria-controls={listId}
+              aria-activedescendant={showList ? `${listId}-${active}` : undefined}
+              aria-invalid={p ? true : undefined}
+              aria-describedby={p ? errId : undefined}
+              spellCheck={false}
+              autoComplete="off"
+              value={text}
+              placeholder="e.g. ns:payments and dport:5432 and not state:SF"
+              onChange={(e) => {
+                setText(e.target.value);
+                refresh(e.target.value, e.target.selectionStart ?? e.target.value.length);
+              }}
+              onKeyDown={onKeyDown}
+              onClick={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart ?? 0)}
+              onBlur={() => setTimeout(() => setOpen(false), 150)}
+              data-testid="query-input"
+            />
+            {/* The focus stays in the input (aria-activedescendant points at the active option). */}
+            <div id={listId} role="listbox" aria-label="Field suggestions" className="suggestions" hidden={!showList}>
+              {showList &&
+                suggestions.map((s, i) => (
+                  <div
+                    key={s.insert}
+                    id={`${listId}-${i}`}
+                    role="option"
+                    tabIndex={-1}
+                    aria-selected={i === active}
+                    className={i === active ? 'active' : undefined}
+                    onMouseDown={(e) => {
+                      e.preventDefault();
+                      take(s);
+                    }}
+                  >
+                    <code>{s.insert}</code>
+                    {s.insert !== s.name && <span className="muted"> → {s.name}</span>}
+                    <span className="muted"> ({s.type})</span>
+                    <span className="desc">{s.description}</span>
+                  </div>
+                ))}
+            </div>
+          </div>
+          <button type="submit">Search</button>
+          <button type="button" aria-expanded={help} aria-controls={`${id}-help`} onClick={() => setHelp((h) => !h)}>
+            Syntax help
+          </button>
+        </form>
+      </search>
       {p && (
         <div id={errId} className="query-error" role="alert" data-testid="query-error" data-position={p.position ?? ''}>
           <p>{p.message}</p>

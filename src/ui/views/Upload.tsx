@@ -103,7 +103,7 @@ export function Upload() {
   return (
     <section aria-labelledby="upload-h">
       <h1 id="upload-h">Upload captures</h1>
-      <div
+      <fieldset
         className={`dropzone${over ? ' over' : ''}`}
         onDragOver={(e) => {
           e.preventDefault();
@@ -128,7 +128,7 @@ export function Upload() {
             e.target.value = '';
           }}
         />
-      </div>
+      </fieldset>
       <ul className="uploads" aria-label="Uploads">
         {items.map((it) => (
           <UploadRow key={it.key} item={it} />
