@@ -105,7 +105,8 @@ function toSection(a: Agreement): Section {
   for (const log of [...a.logs.keys()].sort()) {
     const fields = a.logs.get(log)!;
     out[log] = {};
-    for (const f of [GATE_FIELD, ...[...fields.keys()].filter((k) => k !== GATE_FIELD)]) {
+    // Gate first, then by name, so that a rewrite changes only the lines whose counts moved.
+    for (const f of [GATE_FIELD, ...[...fields.keys()].filter((k) => k !== GATE_FIELD).sort()]) {
       const c = fields.get(f);
       if (c) out[log][f] = `${c.agreed}/${c.compared}`;
     }

@@ -66,6 +66,9 @@ const FIELDS: Record<string, (r: ConnRecord) => string> = {
   service: (r) => (r.service.length ? r.service.join(',') : '-'),
 };
 
+/** Pseudo-field: baseline connections for which we have a record on the 5-tuple. */
+const FOUND = '(found)';
+
 /** The fields that decide whether a connection matches (the issue's gate). */
 const GATE = ['conn_state', 'history', 'orig_pkts', 'resp_pkts', 'orig_bytes', 'resp_bytes'];
 
@@ -135,6 +138,7 @@ function compare(rows: ZeekRow[], ours: ConnRecord[], log: string, agreement: Ag
     }
     // Rows of cut logs without any gate column are gated on being found.
     if (c !== null && !GATE.some((f) => baselineValue(row, f) !== undefined)) gateCompared = true;
+    agreement.add(log, FOUND, c !== null);
     if (gateCompared) agreement.add(log, GATE_FIELD, gateOk);
     if (c === null) agreement.differences.push(`${log}: no connection for ${k}`);
     else if (diffs.length) agreement.differences.push(`${log}: ${k}: ${diffs.join('; ')}`);
@@ -169,7 +173,9 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
   after(() => {
     const gate = agreement.gate();
     if (gate.compared === 0) return;
-    console.log(`\n    Zeek conn.log agreement per field (${agreement.logs.size} baselines):\n${agreementLines(agreement, Object.keys(FIELDS)).join('\n')}`);
+    console.log(
+      `\n    Zeek conn.log agreement per field (${agreement.logs.size} baselines):\n${agreementLines(agreement, [FOUND, ...Object.keys(FIELDS)]).join('\n')}`,
+    );
     console.log(`    GATE conn.log: ${gate.agreed}/${gate.compared} = ${percent(gate)} of baseline connections found with ${GATE.join(', ')} equal`);
     console.log(`    ${loadRatchet('conn') ? `ratchet: ${RATCHET_NAME}` : `final gate: >= ${FINAL_GATE * 100}% and no unlisted difference`}`);
     for (const d of listed.describe()) console.log(`    deliberate difference: ${d}`);
