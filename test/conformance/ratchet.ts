@@ -114,12 +114,18 @@ function toSection(a: Agreement): Section {
   return out;
 }
 
-/** Rewrites the suite's section from this run, keeping the other sections; written as Biome formats JSON. */
-export function writeRatchet(suite: Suite, a: Agreement): void {
+/**
+ * Rewrites the suite's section from this run, keeping the other sections; written as Biome formats
+ * JSON. Returns the counts that went down against the old file, so the one updating sees what a
+ * rewrite would accept as a regression.
+ */
+export function writeRatchet(suite: Suite, a: Agreement): string[] {
   const all = readFile();
+  const drops = all[suite] ? checkRatchet(a, all[suite]).drops : [];
   all[suite] = toSection(a);
   const sorted = Object.fromEntries((Object.keys(all) as Suite[]).sort().map((s) => [s, all[s]]));
   fs.writeFileSync(RATCHET_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+  return drops;
 }
 
 export interface RatchetVerdict {

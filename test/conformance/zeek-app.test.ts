@@ -156,8 +156,9 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
     const gate = agreement.gate();
     assert.ok(gate.compared >= 40, `only ${gate.compared} records compared`);
     if (RATCHET_UPDATE) {
-      writeRatchet('app', agreement);
+      const drops = writeRatchet('app', agreement);
       console.log(`    wrote the app section of ${RATCHET_NAME}`);
+      for (const d of drops) console.log(`    WARNING: recorded a drop: ${d}`);
       return;
     }
     const recorded = loadRatchet('app');

@@ -193,8 +193,9 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
     const gate = agreement.gate();
     assert.ok(gate.compared > 100, `only ${gate.compared} baseline connections found`);
     if (RATCHET_UPDATE) {
-      writeRatchet('conn', agreement);
+      const drops = writeRatchet('conn', agreement);
       console.log(`    wrote the conn section of ${RATCHET_NAME}`);
+      for (const d of drops) console.log(`    WARNING: recorded a drop: ${d}`);
       return;
     }
     const recorded = loadRatchet('conn');
