@@ -1,0 +1,83 @@
+/**
+ * How Zeek was run for each baseline log in ../shared/corpus, read from MANIFEST.json: the Zeek
+ * command recorded in each oracle's note, and the analyze options that reproduce its flags
+ * (today only checksum verification: Zeek without -C verifies checksums).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CORPUS_DIR } from '../util/corpus';
+
+export interface ZeekRun {
+  /** The Zeek command line(s) as the manifest records them. */
+  commands: string[];
+  /** Zeek ran without -C, so it verified checksums (`eastwatch analyze --verify-checksums`). */
+  verifyChecksums: boolean;
+}
+
+interface ManifestEntry {
+  file: string;
+  oracles: { file: string; note: string }[];
+}
+
+/** Zeek's short options that take an argument: the token after a cluster ending in one is a value, not flags. */
+const TAKES_ARG = new Set(['r', 'w', 'e', 'f', 'i', 'p', 's', 't', 'x', 'X', 'U', 'G', 'F', 'T', 'R', 'j']);
+
+/**
+ * The Zeek command lines in a note: each backquoted segment (newer notes quote the btest @TEST-EXEC
+ * lines) or the note's text up to the first ',' or ';' (older notes: "zeek -b -C -r TRACE; test ...").
+ * A pipeline or env-prefixed command (`zcat < x | zeek -r - %INPUT`) gives the part from `zeek` on.
+ */
+function zeekCommands(note: string): string[] {
+  const quoted = [...note.matchAll(/`([^`]*)`/g)].map((m) => m[1]);
+  const segments = quoted.length ? quoted : [note.split(/[;,]/)[0]];
+  return segments.flatMap((s) => {
+    const m = /(?:^|[\s|])(zeek\s.*)$/.exec(s);
+    return m ? [m[1].trim()] : [];
+  });
+}
+
+/** Whether a Zeek command line carries -C (alone or in a cluster such as -Cr or -bC). */
+export function hasDashC(command: string): boolean {
+  const tokens = command.split(/\s+/).slice(1);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (!/^-[A-Za-z]+$/.test(t)) continue;
+    if (t.includes('C')) return true;
+    if (TAKES_ARG.has(t[t.length - 1])) i++;
+  }
+  return false;
+}
+
+let runs: Map<string, ZeekRun> | null = null;
+
+function load(): Map<string, ZeekRun> {
+  const entries = JSON.parse(fs.readFileSync(path.join(CORPUS_DIR, 'MANIFEST.json'), 'utf8')) as ManifestEntry[];
+  const out = new Map<string, ZeekRun>();
+  for (const e of entries) {
+    let previous: string[] = [];
+    for (const o of e.oracles) {
+      // A "same run" note without a command of its own shares the command of the oracle listed before it.
+      const own = zeekCommands(o.note);
+      const commands = own.length === 0 && /^same run\b/.test(o.note) ? previous : own;
+      previous = commands;
+      if (!commands.length) continue;
+      const withC = commands.map(hasDashC);
+      if (withC.some((c) => c !== withC[0])) throw new Error(`MANIFEST.json: ${o.file}: Zeek commands disagree on -C: ${commands.join(' ; ')}`);
+      const verifyChecksums = !withC[0];
+      // Newer notes also say it in words; a parse that disagrees with them is a bug here, not a fact.
+      const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
+      if (said !== null && said !== verifyChecksums)
+        throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
+      out.set(o.file, { commands, verifyChecksums });
+    }
+  }
+  return out;
+}
+
+/** How Zeek produced a baseline (path relative to the corpus, as MANIFEST.json names it); throws when not recorded. */
+export function zeekRunFor(baselineRel: string): ZeekRun {
+  runs ??= load();
+  const r = runs.get(baselineRel.split(path.sep).join('/'));
+  if (!r) throw new Error(`MANIFEST.json records no Zeek command for ${baselineRel}`);
+  return r;
+}
