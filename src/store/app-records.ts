@@ -222,7 +222,8 @@ const OWN: Record<string, readonly AppField[]> = {
     field('tls.resumed', 'boolean', bool('resumed'), ['resumed'], 'the session was resumed', { optional: false }),
     field('tls.next_protocol', 'keyword', str('next_protocol'), ['alpn'], 'ALPN protocol chosen by the server'),
     field('tls.client.ja3', 'keyword', str('ja3'), ['ja3'], 'JA3 of the ClientHello'),
-    field('tls.client.ja4', 'keyword', str('ja4'), ['ja4'], 'JA4 of the ClientHello'),
+    // Not tls.client.ja4: ECS defines ja3 but no JA4 field, and custom fields stay out of ECS's field sets.
+    field('eastwatch.tls.client.ja4', 'keyword', str('ja4'), ['ja4'], 'JA4 of the ClientHello'),
     field('tls.server.ja3s', 'keyword', str('ja3s'), ['ja3s'], 'JA3S of the ServerHello'),
     field('tls.server.subject', 'keyword', str('subject'), ['subject'], 'subject of the server certificate (TLS <= 1.2)'),
     field('tls.server.issuer', 'keyword', str('issuer'), ['issuer'], 'issuer of the server certificate (TLS <= 1.2)'),
