@@ -226,7 +226,7 @@ describe('store: mappings against the Elastic Common Schema', function () {
   describe('documents', () => {
     let records: StoreRecord[] = [];
     let apps: AppRecordOut[] = [];
-    before(async function () {
+    before(async () => {
       records = await sampleRecords();
       apps = await sampleApps(corpusAvailable() ? CORPUS_APP_CAPTURES.map(corpusPath) : []);
     });
