@@ -9,11 +9,14 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import Database from 'better-sqlite3';
 import { Client } from '@elastic/elasticsearch';
 import { ALERT_MAPPING, SUPPRESSION_MAPPING } from '../../src/store/alerts-es';
 import { APP_SPECS, appMapping, resolvedIps, splitHost, toAppDoc, appRecordId } from '../../src/store/app-records';
 import { CONN_MAPPING, DEAD_LETTER_MAPPING, ECS_VERSION, toEcs } from '../../src/store/ecs';
 import { ElasticsearchStore } from '../../src/store/elasticsearch';
+import { SqliteStore } from '../../src/store/sqlite';
 import type { AppRecordOut, StoreRecord } from '../../src/store/types';
 import { CORPUS_DIR, corpusAvailable, corpusPath } from '../util/corpus';
 import { BACKENDS, RUN, cleanUp } from './backends';
@@ -417,5 +420,85 @@ describe('store: mappings against the Elastic Common Schema', function () {
         }
       });
     }
+  });
+
+  describe('stores made before these fields existed', () => {
+    it('sqlite: the application tables get the new columns, and take and find the new values', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-ecs-upgrade-'));
+      try {
+        let store = new SqliteStore({ dataDir: dir });
+        await store.init();
+        await store.close();
+        // As the previous version made them: without the columns added since.
+        const db = new Database(path.join(dir, 'eastwatch.sqlite'));
+        for (const [t, c] of [
+          ['dns_log', 'dns_type'],
+          ['dns_log', 'dns_answers_ttl'],
+          ['http_log', 'url_port'],
+          ['http2_log', 'url_port'],
+          ['tls_log', 'eastwatch_tls_client_ja4'],
+        ])
+          db.exec(`ALTER TABLE ${t} DROP COLUMN ${c}`);
+        db.close();
+        store = new SqliteStore({ dataDir: dir });
+        await store.init();
+        const apps = await sampleApps();
+        assert.deepEqual(await store.writeApp(apps), { written: apps.length, stale: 0, deadLettered: 0 });
+        const answers = apps
+          .filter((r) => r.kind === 'dns' && r.rcode !== null)
+          .map(appRecordId)
+          .sort();
+        assert.deepEqual((await store.searchApp('dns', { query: 'dns.type: answer', limit: 10_000 })).records.map(appRecordId).sort(), answers);
+        await store.close();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('elasticsearch: a daily index of the old mapping (dns.id long, event.original) gets the new fields and takes the new documents', async function () {
+      const node = process.env.ES_URL;
+      if (node === undefined) {
+        if (process.env.CI === 'true') throw new Error('CI: this check needs ES_URL');
+        this.skip();
+      }
+      const prefix = `ewtest-${RUN}-ecsold`;
+      const client = new Client({ node });
+      const store = new ElasticsearchStore({ node, prefix });
+      try {
+        const sp = APP_SPECS.find((x) => x.kind === 'dns') as (typeof APP_SPECS)[number];
+        const old = JSON.parse(JSON.stringify(appMapping(sp))) as { properties: Record<string, { properties: Record<string, unknown> }> };
+        delete (old.properties as Record<string, unknown>).ecs;
+        delete (old.properties as Record<string, unknown>).eastwatch;
+        delete old.properties.dns.properties.type;
+        delete old.properties.dns.properties.resolved_ip;
+        delete (old.properties.dns.properties.answers as { properties: Record<string, unknown> }).properties.ttl;
+        old.properties.dns.properties.id = { type: 'long' };
+        old.properties.event.properties.original = { type: 'keyword', index: false, doc_values: false };
+        const apps = (await sampleApps()).filter((r) => r.kind === 'dns');
+        const days = new Set(apps.map((r) => new Date(Math.floor(r.ts / 86400) * 86400_000).toISOString().slice(0, 10).replace(/-/g, '.')));
+        for (const day of days) await client.indices.create({ index: `${prefix}-dns-${day}`, aliases: { [`${prefix}-dns`]: {} }, mappings: old as never });
+        await store.init();
+        assert.deepEqual(await store.writeApp(apps), { written: apps.length, stale: 0, deadLettered: 0 });
+        await store.refresh();
+        assert.deepEqual(
+          (await store.searchApp('dns', { query: 'dns.type: answer', limit: 10_000 })).records.map(appRecordId).sort(),
+          apps
+            .filter((r) => r.kind === 'dns' && r.rcode !== null)
+            .map(appRecordId)
+            .sort(),
+        );
+        const got = (await client.indices.getMapping({ index: `${prefix}-dns-*` })) as Record<string, { mappings: Mapping }>;
+        for (const { mappings } of Object.values(got)) {
+          const l = leaves(mappings);
+          assert.equal(l.get('dns.id'), 'long', 'an existing field keeps its type');
+          assert.equal(l.get('ecs.version'), 'keyword');
+          assert.equal(l.get('eastwatch.record'), 'keyword');
+        }
+      } finally {
+        await store.destroy();
+        await store.close();
+        await client.close();
+      }
+    });
   });
 });
