@@ -58,6 +58,7 @@ export const FIELDS: readonly FieldDef[] = [
   f('event.end', 'date', 'end_ts', [], 'last packet'),
   f('event.duration', 'long', 'duration_ns', [], 'last packet minus first packet, nanoseconds'),
   f('event.id', 'keyword', 'uid', ['uid'], 'stable connection uid'),
+  f('zeek.session_id', 'keyword', 'uid', [], 'the uid again, as the dns, http and tls records name it'),
   f('source.ip', 'ip', 'src_key', ['src'], 'originator address', { text: 'src_ip' }),
   f('source.port', 'long', 'src_port', ['sport'], 'originator port'),
   f('source.bytes', 'long', 'src_bytes', [], 'originator payload bytes (Zeek orig_bytes)'),

@@ -1,9 +1,13 @@
 /**
  * Prometheus metrics (prom-client). The API process serves them at /metrics with queue depths
- * read at scrape time; a worker process serves its own with --metrics-port.
+ * read at scrape time; a worker process serves its own with --metrics-port. Names and types pass
+ * `promtool check metrics` (test/service/metrics.test.ts runs it on a live service's /metrics).
  */
 import * as client from 'prom-client';
 import type { Queues } from './queue';
+
+/** Default-metric gauges whose names end in _total (prom-client 15). */
+export const DEFAULT_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -20,6 +24,10 @@ export class Metrics {
   constructor(queues?: Queues) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'eastwatch_process_' });
+    // prom-client's default metrics include three gauges named *_total (sums of the per-type gauges
+    // beside them), which Prometheus' naming rules reserve for counters: promtool refuses them.
+    // The per-type gauges stay; sum() over them gives the same figure.
+    for (const g of DEFAULT_TOTAL_GAUGES) r.removeSingleMetric(`eastwatch_process_${g}`);
     this.jobSeconds = new client.Histogram({
       name: 'eastwatch_job_duration_seconds',
       help: 'Job run time by queue and outcome',

@@ -6,9 +6,12 @@
  * `app` catch-all with the common fields, the whole record kept: nothing is refused for its kind.
  *
  * Names: ECS where it has them (dns.question.name, url.original, tls.client.server_name,
- * user.name), Elastic's Zeek integration otherwise (zeek.session_id for the connection uid,
- * zeek.ssh.*), ours under eastwatch.app.*. The record itself is kept whole (ECS event.original
- * in Elasticsearch, a JSON column in SQLite), so a record read back equals the record written.
+ * user.name), with ECS's types (test/store/ecs-mapping.test.ts checks them against
+ * spec/ecs-fields.csv), Elastic's Zeek integration otherwise (zeek.session_id for the connection
+ * uid, as the connection documents carry it too, zeek.ssh.*), ours under eastwatch.*. The record
+ * itself is kept whole (eastwatch.record in Elasticsearch, a JSON column in SQLite), so a record
+ * read back equals the record written. Not in ECS event.original: that is the original event's
+ * text, and a record decoded from packets has none.
  */
 import { createHash } from 'node:crypto';
 import { formatInstant, instantFromSeconds, type Query } from '../query/ast';
@@ -16,8 +19,9 @@ import { f, FieldRegistry, type EitherAlias, type FieldDef, type FieldType } fro
 import { ipKey } from '../query/ip';
 import type { SqlParam } from '../query/to-sql';
 import type { AppRecordOut } from '../../parsers/record/app';
+import { ECS_VERSION } from './ecs';
 
-type Cell = string | number | boolean | null | string[];
+type Cell = string | number | boolean | null | string[] | number[];
 
 export interface AppField {
   readonly def: FieldDef;
@@ -25,6 +29,8 @@ export interface AppField {
   readonly get: (r: AppRecordOut) => Cell;
   /** SQLite gets an index on (column, ts) for fields analysts filter on most. */
   readonly indexed?: boolean;
+  /** Elasticsearch mapping when ECS gives the field a type the query language does not have (wildcard). */
+  readonly es?: { [key: string]: unknown };
 }
 
 export interface AppSpec {
@@ -76,11 +82,46 @@ function field(
   get: AppField['get'],
   aliases: string[],
   description: string,
-  opts: { multi?: boolean; optional?: boolean; indexed?: boolean } = {},
+  opts: { multi?: boolean; optional?: boolean; indexed?: boolean; es?: AppField['es'] } = {},
 ): AppField {
   const def = f(name, type, column(name), aliases, description, { multi: opts.multi, json: opts.multi, optional: opts.optional ?? !opts.multi });
-  return { def, get, indexed: opts.indexed };
+  return { def, get, indexed: opts.indexed, es: opts.es };
 }
+
+/**
+ * A Host header or :authority split as ECS wants it: url.domain without the port (an IPv6
+ * literal keeps its brackets, RFC 2732, as ECS says), url.port the number. A value that is not
+ * host[:port] stays whole in url.domain.
+ */
+export function splitHost(host: string | null): { domain: string | null; port: number | null } {
+  if (host === null) return { domain: null, port: null };
+  const m = /^(\[[^\]]*\]|[^:]*):(\d{1,5})$/.exec(host);
+  if (m && m[1] !== '' && Number(m[2]) <= 65535) return { domain: m[1], port: Number(m[2]) };
+  return { domain: host, port: null };
+}
+
+/** ECS dns.type: 'answer' when the transaction saw a response, 'query' when it saw only the question. */
+function dnsType(r: AppRecordOut): Cell {
+  if (r.kind !== 'dns') return null;
+  return r.rcode !== null ? 'answer' : 'query';
+}
+
+/** ECS dns.answers.ttl: Zeek's TTLs (intervals, seconds) as the whole seconds ECS maps as long. */
+function dnsTtls(r: AppRecordOut): Cell {
+  if (r.kind !== 'dns' || r.TTLs === null) return [];
+  return r.TTLs.map((t) => Math.round(t));
+}
+
+/** ECS dns.resolved_ip: the addresses of the answer section's A and AAAA records. */
+export function resolvedIps(r: AppRecordOut): string[] {
+  if (r.kind !== 'dns') return [];
+  return (r.rrs ?? []).filter((x) => x.section === 'answer' && (x.type_name === 'A' || x.type_name === 'AAAA') && ipKey(x.data) !== null).map((x) => x.data);
+}
+
+const domain = (r: AppRecordOut): Cell => splitHost(member(r, 'host') as string | null).domain;
+const port = (r: AppRecordOut): Cell => splitHost(member(r, 'host') as string | null).port;
+/** ECS maps url.original as wildcard: leading-wildcard searches on paths stay fast. */
+const WILDCARD = { type: 'wildcard' };
 
 /** ECS writes the TLS version as its number ('1.2') beside the protocol ('tls'); Zeek as 'TLSv12'. */
 export function tlsVersion(v: string | null): { version: string | null; protocol: string | null } {
@@ -121,20 +162,24 @@ const DNS_FLAGS = ['AA', 'TC', 'RD', 'RA'] as const;
 
 const OWN: Record<string, readonly AppField[]> = {
   dns: [
-    field('dns.id', 'long', num('trans_id'), ['trans_id'], 'DNS transaction id', { optional: false }),
+    // ECS: keyword (the id is an identifier, not a quantity).
+    field('dns.id', 'keyword', str('trans_id'), ['trans_id'], 'DNS transaction id', { optional: false }),
+    field('dns.type', 'keyword', dnsType, [], 'query (no response seen) or answer'),
     field('dns.question.name', 'keyword', str('query'), ['query'], 'queried name', { indexed: true }),
     field('dns.question.type', 'keyword', str('qtype_name'), ['qtype'], 'query type name (A, AAAA, ...)'),
     field('dns.question.class', 'keyword', str('qclass_name'), ['qclass'], 'query class name (C_INTERNET)'),
     field('dns.response_code', 'keyword', str('rcode_name'), ['rcode'], 'response code name (NOERROR, NXDOMAIN, ...)'),
     field('dns.op_code', 'keyword', str('opcode_name'), ['opcode'], 'operation code name (query, ...)'),
     field('dns.answers.data', 'keyword', list('answers'), ['answer'], 'answer data as Zeek renders it', { multi: true }),
+    field('dns.answers.ttl', 'long', dnsTtls, ['ttl'], 'TTLs of the answers, seconds', { multi: true }),
     field('dns.header_flags', 'keyword', (r) => DNS_FLAGS.filter((k) => member(r, k) === true), ['flags'], 'header flags set: AA, TC, RD, RA', { multi: true }),
     field('zeek.dns.rejected', 'boolean', bool('rejected'), ['rejected'], 'the server refused the query'),
   ],
   http: [
     field('http.request.method', 'keyword', str('method'), ['method'], 'request method'),
-    field('url.original', 'keyword', str('uri'), ['uri'], 'request target as sent'),
-    field('url.domain', 'keyword', str('host'), ['host'], 'Host header', { indexed: true }),
+    field('url.original', 'keyword', str('uri'), ['uri'], 'request target as sent', { es: WILDCARD }),
+    field('url.domain', 'keyword', domain, ['host'], 'Host header without its port', { indexed: true }),
+    field('url.port', 'long', port, [], 'port of the Host header, when it names one'),
     field('http.response.status_code', 'long', num('status_code'), ['status'], 'response status code'),
     field('http.version', 'keyword', str('version'), [], 'HTTP version (1.1)'),
     field('http.request.referrer', 'keyword', str('referrer'), ['referrer'], 'Referer header'),
@@ -149,8 +194,9 @@ const OWN: Record<string, readonly AppField[]> = {
   ],
   http2: [
     field('http.request.method', 'keyword', str('method'), ['method'], ':method'),
-    field('url.original', 'keyword', str('uri'), ['uri'], ':path'),
-    field('url.domain', 'keyword', str('host'), ['host'], ':authority (else Host)', { indexed: true }),
+    field('url.original', 'keyword', str('uri'), ['uri'], ':path', { es: WILDCARD }),
+    field('url.domain', 'keyword', domain, ['host'], ':authority (else Host) without its port', { indexed: true }),
+    field('url.port', 'long', port, [], 'port of :authority (else Host), when it names one'),
     field('url.scheme', 'keyword', str('scheme'), ['scheme'], ':scheme'),
     field('http.response.status_code', 'long', num('status_code'), ['status'], 'final :status'),
     field('http.request.referrer', 'keyword', str('referrer'), ['referrer'], 'referer header'),
@@ -176,7 +222,8 @@ const OWN: Record<string, readonly AppField[]> = {
     field('tls.resumed', 'boolean', bool('resumed'), ['resumed'], 'the session was resumed', { optional: false }),
     field('tls.next_protocol', 'keyword', str('next_protocol'), ['alpn'], 'ALPN protocol chosen by the server'),
     field('tls.client.ja3', 'keyword', str('ja3'), ['ja3'], 'JA3 of the ClientHello'),
-    field('tls.client.ja4', 'keyword', str('ja4'), ['ja4'], 'JA4 of the ClientHello'),
+    // Not tls.client.ja4: ECS defines ja3 but no JA4 field, and custom fields stay out of ECS's field sets.
+    field('eastwatch.tls.client.ja4', 'keyword', str('ja4'), ['ja4'], 'JA4 of the ClientHello'),
     field('tls.server.ja3s', 'keyword', str('ja3s'), ['ja3s'], 'JA3S of the ServerHello'),
     field('tls.server.subject', 'keyword', str('subject'), ['subject'], 'subject of the server certificate (TLS <= 1.2)'),
     field('tls.server.issuer', 'keyword', str('issuer'), ['issuer'], 'issuer of the server certificate (TLS <= 1.2)'),
@@ -250,6 +297,7 @@ export function kindFilter(spec: AppSpec, kind: string): Query {
 
 type Mapping = { [key: string]: unknown };
 
+/** date_nanos where ECS says date, on purpose: see CONN_MAPPING in ecs.ts. */
 const ES_TYPE: Record<FieldType, Mapping> = {
   keyword: { type: 'keyword', ignore_above: 4096 },
   long: { type: 'long' },
@@ -275,32 +323,40 @@ function setPath(o: Mapping, path: string[], v: unknown, asMapping: boolean): vo
 /** Explicit, strict mapping of a spec's documents. */
 export function appMapping(spec: AppSpec): Mapping {
   const props: Mapping = {};
-  for (const x of spec.fields) setPath(props, x.def.name.split('.'), ES_TYPE[x.def.type], true);
+  for (const x of spec.fields) setPath(props, x.def.name.split('.'), x.es ?? ES_TYPE[x.def.type], true);
   const event = (props.event as { properties: Mapping }).properties;
-  Object.assign(event, {
-    kind: { type: 'keyword' },
-    category: { type: 'keyword' },
-    type: { type: 'keyword' },
-    // The record as analysed, for exact read-back; in _source only.
-    original: { type: 'keyword', index: false, doc_values: false },
-  });
+  Object.assign(event, { kind: { type: 'keyword' }, category: { type: 'keyword' }, type: { type: 'keyword' } });
+  props.ecs = { properties: { version: { type: 'keyword' } } };
+  // The record as analysed, for exact read-back; in _source only.
+  setPath(props, ['eastwatch', 'record'], { type: 'keyword', index: false, doc_values: false }, true);
+  // ECS-only: the query language has no list-of-addresses type the SQLite side could search.
+  if (spec.kind === 'dns') setPath(props, ['dns', 'resolved_ip'], { type: 'ip' }, true);
   return { dynamic: 'strict', properties: props };
 }
 
 /** The ECS document of a record (id computed once by the caller). */
 export function toAppDoc(spec: AppSpec, r: AppRecordOut, id: string): Mapping {
-  const doc: Mapping = {};
+  const doc: Mapping = { ecs: { version: ECS_VERSION } };
   for (const x of spec.fields) {
     const v = x.def.name === 'event.id' ? id : x.get(r);
     if (v === null || (Array.isArray(v) && v.length === 0)) continue;
     setPath(doc, x.def.name.split('.'), x.def.type === 'date' ? formatInstant(instantFromSeconds(v as number)) : v, false);
   }
-  Object.assign(doc.event as Mapping, { kind: 'event', category: ['network'], type: ['protocol'], original: JSON.stringify(r) });
+  Object.assign(doc.event as Mapping, { kind: 'event', category: ['network'], type: ['protocol'] });
+  setPath(doc, ['eastwatch', 'record'], JSON.stringify(r), false);
+  if (r.kind === 'dns') {
+    const dns = doc.dns as Mapping;
+    const ips = resolvedIps(r);
+    if (ips.length > 0) dns.resolved_ip = ips;
+    // ECS's dns.answers is a list of answer objects; Zeek's answers and TTLs are parallel lists.
+    const a = dns.answers as { data?: string[]; ttl?: number[] } | undefined;
+    if (a?.data !== undefined) dns.answers = a.data.map((data, i) => (a.ttl?.[i] !== undefined ? { data, ttl: a.ttl[i] } : { data }));
+  }
   return doc;
 }
 
-export function fromAppDoc(doc: { event: { original: string } }): AppRecordOut {
-  return JSON.parse(doc.event.original) as AppRecordOut;
+export function fromAppDoc(doc: { eastwatch: { record: string } }): AppRecordOut {
+  return JSON.parse(doc.eastwatch.record) as AppRecordOut;
 }
 
 // ------------------------------------------------------------------ SQLite
@@ -313,6 +369,11 @@ export function appColumns(spec: AppSpec): string[] {
   for (const x of spec.fields) if (x.def.sql.text) cols.push(x.def.sql.text);
   cols.push('record');
   return cols;
+}
+
+/** Each field's column and SQL type (the ip texts and the record are there since the first version). */
+export function appColumnTypes(spec: AppSpec): { name: string; type: string }[] {
+  return spec.fields.map((x) => ({ name: x.def.sql.columns[0], type: x.def.multi ? 'TEXT' : SQL_TYPE[x.def.type] }));
 }
 
 export function appSchema(spec: AppSpec): string {

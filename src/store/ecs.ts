@@ -1,13 +1,22 @@
 /**
  * ConnRecord <-> Elastic Common Schema document, and the index mapping of those documents.
- * Zeek-specific fields sit where Elastic's Zeek integration puts them (zeek.connection.*); ours
- * under eastwatch.*. fromEcs(toEcs(r)) deep-equals r: times go through nanosecond RFC 3339 and
+ * ECS fields have ECS's types (test/store/ecs-mapping.test.ts checks them against
+ * spec/ecs-fields.csv); Zeek-specific fields sit where Elastic's Zeek integration puts them
+ * (zeek.connection.*, and zeek.session_id for the uid, so that connections join their dns, http
+ * and tls records by it); ours under eastwatch.*. event.original is left unset: a record decoded
+ * from packets has no original event text. fromEcs(toEcs(r)) deep-equals r: times go through nanosecond RFC 3339 and
  * integer nanoseconds, which are exact for the record's doubles.
  */
 import type { ConnRecord, ConnState, Transport } from '../../parsers/record/conn';
 import { formatInstant, instantFromSeconds, instantSeconds, type Instant } from '../query/ast';
 import type { K8sEnd, K8sPolicyVerdict, K8sScope } from '../../parsers/record/k8s';
 import type { StoreRecord } from './types';
+
+/**
+ * The ECS release whose field definitions the mappings follow: the one spec/ecs-fields.csv was
+ * generated from, which the mapping test compares every ECS-named field with.
+ */
+export const ECS_VERSION = '9.5.0-dev';
 
 export interface EcsEndpoint {
   ip: string;
@@ -22,6 +31,7 @@ export type EcsWorkload = K8sEnd;
 
 export interface EcsConnDoc {
   '@timestamp': string;
+  ecs: { version: string };
   event: {
     id: string;
     kind: 'event';
@@ -49,6 +59,8 @@ export interface EcsConnDoc {
     inner?: { vlan: { id: string } };
   };
   zeek: {
+    /** The uid again (it is event.id too): Elastic's Zeek integration joins a connection's logs by it. */
+    session_id: string;
     connection: {
       state: ConnState;
       history: string;
@@ -130,6 +142,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
   const startText = instantText(start);
   const doc: EcsConnDoc = {
     '@timestamp': startText,
+    ecs: { version: ECS_VERSION },
     event: {
       id: r.uid,
       kind: 'event',
@@ -154,6 +167,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
       type: r.orig_h.includes(':') ? 'ipv6' : 'ipv4',
     },
     zeek: {
+      session_id: r.uid,
       connection: {
         state: r.conn_state,
         history: r.history,
@@ -267,11 +281,18 @@ const wl = obj({
 });
 const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw });
 
-/** Explicit mapping of EcsConnDoc; `strict`: a field we did not plan is an error, not a surprise. */
+/**
+ * Explicit mapping of EcsConnDoc; `strict`: a field we did not plan is an error, not a surprise.
+ * @timestamp, event.start and event.end are date_nanos on purpose where ECS says date: Zeek's
+ * times have microseconds, flow records nanoseconds, and `date` would round them to milliseconds
+ * (records within one millisecond would sort and page in arbitrary order). date_nanos is a date
+ * type to Elasticsearch: searches and sorts across indices mixing the two still work.
+ */
 export const CONN_MAPPING: Mapping = {
   dynamic: 'strict',
   properties: {
     '@timestamp': nanos,
+    ecs: obj({ version: kw }),
     event: obj({ id: kw, kind: kw, category: kw, type: kw, dataset: kw, start: nanos, end: nanos, duration: lng }),
     source: endpoint,
     destination: endpoint,
@@ -289,6 +310,7 @@ export const CONN_MAPPING: Mapping = {
       inner: obj({ vlan: obj({ id: kw }) }),
     }),
     zeek: obj({
+      session_id: kw,
       connection: obj({
         state: kw,
         history: kw,

@@ -226,7 +226,20 @@ export class ElasticsearchStore implements Store {
     });
     // Application records: one template and one alias per spec; daily indices like the connections'.
     for (const sp of APP_SPECS) {
-      await this.req('PUT', `/_component_template/${p}-${sp.index}-mappings`, { template: { mappings: appMapping(sp) }, _meta: { managed_by: 'eastwatch' } });
+      const mappings = this.appMappingFor(sp);
+      try {
+        await this.req('PUT', `/_component_template/${p}-${sp.index}-mappings`, { template: { mappings }, _meta: { managed_by: 'eastwatch' } });
+      } catch (e) {
+        // A node without the wildcard mapper (x-pack's; the bare test node lacks it): keyword, which
+        // answers the same queries, only leading-wildcard ones slower. Reported by wildcardMapper.
+        if (!(this.wildcardMapper && e instanceof errors.ResponseError && /mapper type \[wildcard\]/.test(JSON.stringify(e.body)))) throw e;
+        this.wildcardMapper = false;
+        await this.req('PUT', `/_component_template/${p}-${sp.index}-mappings`, {
+          template: { mappings: this.appMappingFor(sp) },
+          _meta: { managed_by: 'eastwatch' },
+        });
+      }
+      await this.addMissingFields(`${this.appAlias(sp)}-*`, this.appMappingFor(sp));
       await this.req('PUT', `/_index_template/${p}-${sp.index}`, {
         index_patterns: [`${this.appAlias(sp)}-*`],
         composed_of: [`${p}-conn-settings`, `${p}-${sp.index}-mappings`],
@@ -251,6 +264,45 @@ export class ElasticsearchStore implements Store {
       } catch (e) {
         if (!(e instanceof errors.ResponseError && e.statusCode === 400 && /resource_already_exists/.test(e.message))) throw e;
       }
+    }
+  }
+
+  /**
+   * Whether the node has Elasticsearch's wildcard field type (ECS's type of url.original); known
+   * after init. Without it url.original is mapped keyword.
+   */
+  wildcardMapper = true;
+
+  /** The mapping of a spec's indices on this node (appMapping, wildcard as keyword where the node lacks it). */
+  appMappingFor(sp: AppSpec): { [key: string]: unknown } {
+    const m = appMapping(sp);
+    return this.wildcardMapper ? m : (JSON.parse(JSON.stringify(m).replace(/\{"type":"wildcard"\}/g, '{"type":"keyword","ignore_above":4096}')) as typeof m);
+  }
+
+  /**
+   * Existing daily indices get the fields added since they were made: a strict mapping would refuse
+   * today's documents that carry them. Only absent fields are sent: a field whose type changed
+   * (dns.id was long) keeps its old type in the old index, which still takes the new value (ES
+   * coerces '53' to a long), and the next daily index has the new type.
+   */
+  private async addMissingFields(pattern: string, wanted: { [key: string]: unknown }): Promise<void> {
+    type Props = { properties?: { [key: string]: Props } };
+    const existing = await this.req<{ [index: string]: { mappings: Props } }>('GET', `/${pattern}/_mapping`, undefined, { allow_no_indices: true });
+    const missing = (want: Props, have: Props): Props | null => {
+      const out: { [key: string]: Props } = {};
+      for (const [k, w] of Object.entries(want.properties ?? {})) {
+        const h = have.properties?.[k];
+        if (h === undefined) out[k] = w;
+        else if (w.properties !== undefined && h.properties !== undefined) {
+          const sub = missing(w, h);
+          if (sub !== null) out[k] = sub;
+        }
+      }
+      return Object.keys(out).length > 0 ? { properties: out } : null;
+    };
+    for (const [index, { mappings }] of Object.entries(existing)) {
+      const add = missing(wanted as Props, mappings);
+      if (add !== null) await this.req('PUT', `/${index}/_mapping`, add);
     }
   }
 
@@ -498,7 +550,7 @@ export class ElasticsearchStore implements Store {
 
   async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }> {
     const sp = appSpec(kind);
-    const { hits, next } = await this.page<{ event: { original: string } }>(this.appAlias(sp), sp.registry, req, kindFilter(sp, kind), 'event.id');
+    const { hits, next } = await this.page<{ eastwatch: { record: string } }>(this.appAlias(sp), sp.registry, req, kindFilter(sp, kind), 'event.id');
     return { records: hits.map(fromAppDoc), next };
   }
 
@@ -508,7 +560,7 @@ export class ElasticsearchStore implements Store {
     // Pages of 1000: a long-lived connection may carry many records (DNS over one UDP flow, keep-alive HTTP).
     for (;;) {
       const r = await this.withRetry('search', () =>
-        this.req<SearchResponse<{ event: { original: string } }>>(
+        this.req<SearchResponse<{ eastwatch: { record: string } }>>(
           'POST',
           `/${APP_SPECS.map((sp) => this.appAlias(sp)).join(',')}/_search`,
           {
@@ -516,7 +568,7 @@ export class ElasticsearchStore implements Store {
             sort: [{ '@timestamp': { order: 'asc', format: 'strict_date_optional_time_nanos' } }, { 'event.id': { order: 'asc' } }],
             size: 1000,
             track_total_hits: false,
-            _source: ['event.original'],
+            _source: ['eastwatch.record'],
             ...(after ? { search_after: after } : {}),
           },
           { ignore_unavailable: true, allow_no_indices: true },

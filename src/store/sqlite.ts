@@ -12,7 +12,7 @@ import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../query/fields'
 import type { Query } from '../query/ast';
 import type { ConnK8s } from '../../parsers/record/k8s';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
-import { APP_SPECS, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
+import { APP_SPECS, appColumnTypes, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
 import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
@@ -398,6 +398,12 @@ export class SqliteStore implements Store {
     // Files made before the capture column existed get it (CREATE TABLE IF NOT EXISTS keeps old tables as they are).
     const cols = db.prepare("SELECT name FROM pragma_table_info('conn')").all() as { name: string }[];
     if (!cols.some((c) => c.name === 'capture')) db.exec('ALTER TABLE conn ADD COLUMN capture TEXT');
+    // Likewise the application tables: columns of fields added since (url.port, dns.type, ...),
+    // nullable, as old rows lack them.
+    for (const sp of APP_SPECS) {
+      const have = new Set((db.prepare(`SELECT name FROM pragma_table_info('${sp.table}')`).all() as { name: string }[]).map((c) => c.name));
+      for (const c of appColumnTypes(sp)) if (!have.has(c.name)) db.exec(`ALTER TABLE ${sp.table} ADD COLUMN ${c.name} ${c.type}`);
+    }
     this.db = db;
   }
 

@@ -34,6 +34,8 @@ export interface RouteDef<QS extends AnyZodObject, PS extends AnyZodObject, BS e
   method: 'get' | 'post' | 'patch' | 'delete';
   /** Express path under /api/v1, e.g. /connections/:uid */
   path: string;
+  /** Unique across the API: client generators name their methods after it. */
+  operationId: string;
   summary: string;
   description?: string;
   tag: string;
@@ -90,6 +92,7 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
   kit.registry.registerPath({
     method: def.method,
     path: `/api/v1${openapiPath}`,
+    operationId: def.operationId,
     summary: def.summary,
     description: `${def.description ?? ''}${def.description ? '\n\n' : ''}Roles: ${def.roles.join(', ')}.`,
     tags: [def.tag],

@@ -34,6 +34,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/alerts',
+    operationId: 'searchAlerts',
     tag: 'alerts',
     roles: ['analyst'],
     expensive: true,
@@ -68,6 +69,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/alerts/:id',
+    operationId: 'getAlert',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'One alert with its evidence',
@@ -83,6 +85,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'patch',
     path: '/alerts/:id',
+    operationId: 'updateAlert',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'Acknowledge, close or reopen an alert; add a note',
@@ -105,6 +108,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/suppressions',
+    operationId: 'listSuppressions',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'Suppression rules',
@@ -117,6 +121,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/suppressions',
+    operationId: 'createSuppression',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'Silence known-good behaviour: alerts of a detector whose entities match',
@@ -156,6 +161,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'delete',
     path: '/suppressions/:id',
+    operationId: 'deleteSuppression',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'Remove a suppression rule',

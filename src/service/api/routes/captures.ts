@@ -36,6 +36,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/captures',
+    operationId: 'uploadCapture',
     tag: 'captures',
     roles: ['ingest', 'analyst'],
     expensive: true,
@@ -83,6 +84,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/captures',
+    operationId: 'listCaptures',
     tag: 'captures',
     roles: ['analyst', 'ingest'],
     summary: 'Uploaded captures, newest first',
@@ -103,6 +105,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/captures/:id',
+    operationId: 'getCapture',
     tag: 'captures',
     roles: ['analyst', 'ingest'],
     summary: 'One capture: status, progress, result',
@@ -118,6 +121,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/captures/:id/events',
+    operationId: 'streamCaptureEvents',
     tag: 'captures',
     roles: ['analyst', 'ingest'],
     summary: 'Progress of one capture as server-sent events',

@@ -27,6 +27,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/connections',
+    operationId: 'searchConnections',
     tag: 'connections',
     roles: ['analyst'],
     expensive: true,
@@ -59,6 +60,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/connections/:uid',
+    operationId: 'getConnection',
     tag: 'connections',
     roles: ['analyst'],
     summary: 'One connection with its dns/http/tls/ssh records',
@@ -78,6 +80,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     defineRoute(kit, {
       method: 'get',
       path: `/${kind}`,
+      operationId: `search${kind[0].toUpperCase()}${kind.slice(1)}Records`,
       tag: 'application records',
       roles: ['analyst'],
       expensive: true,
@@ -103,6 +106,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/count',
+    operationId: 'countConnections',
     tag: 'aggregations',
     roles: ['analyst'],
     expensive: true,
@@ -117,6 +121,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/top',
+    operationId: 'topValues',
     tag: 'aggregations',
     roles: ['analyst'],
     expensive: true,
@@ -136,6 +141,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/histogram',
+    operationId: 'connectionHistogram',
     tag: 'aggregations',
     roles: ['analyst'],
     expensive: true,
@@ -164,6 +170,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/distinct',
+    operationId: 'distinctCount',
     tag: 'aggregations',
     roles: ['analyst'],
     expensive: true,
@@ -178,6 +185,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/edges',
+    operationId: 'serviceMapEdges',
     tag: 'aggregations',
     roles: ['analyst'],
     expensive: true,
@@ -194,6 +202,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/fields',
+    operationId: 'listFields',
     tag: 'connections',
     roles: ['analyst'],
     summary: 'The query language fields (names, aliases, types), for autocomplete',

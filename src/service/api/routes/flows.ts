@@ -50,6 +50,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/flows',
+    operationId: 'ingestFlows',
     tag: 'flows',
     roles: ['ingest'],
     summary: 'Ingest flow logs',
@@ -126,6 +127,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/flows/sources',
+    operationId: 'listFlowSources',
     tag: 'flows',
     roles: ['analyst', 'ingest'],
     summary: 'Who sends flows: format, requests, records, rejected lines, first and last seen',

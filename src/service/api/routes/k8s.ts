@@ -32,6 +32,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/inventory',
+    operationId: 'uploadInventory',
     tag: 'kubernetes',
     roles: ['ingest'],
     summary: 'Upload a cluster inventory (and NetworkPolicies)',
@@ -55,6 +56,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/inventory',
+    operationId: 'listInventorySnapshots',
     tag: 'kubernetes',
     roles: ['analyst', 'ingest'],
     summary: 'The inventory snapshots the service holds',
@@ -67,6 +69,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/policies/what-if',
+    operationId: 'policyWhatIf',
     tag: 'kubernetes',
     roles: ['analyst'],
     expensive: true,

@@ -32,6 +32,7 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/connections/:uid/pcap',
+    operationId: 'getConnectionPcap',
     tag: 'pcap',
     roles: ['analyst'],
     expensive: true,
@@ -61,6 +62,7 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/pcap',
+    operationId: 'queryPcap',
     tag: 'pcap',
     roles: ['analyst'],
     expensive: true,
