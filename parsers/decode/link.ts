@@ -195,13 +195,15 @@ function walkEtherType(buf: Buffer, type: number, off: number, end: number, li: 
         break;
     }
     if (type <= 1500) {
-      // 802.3 length field: only SNAP with OUI 0 names an EtherType (LLC and Novell raw do not carry IP).
+      // 802.3 length field (or, in Linux cooked captures, an 802.2 frame type): only SNAP with
+      // OUI 0 names an EtherType; plain LLC and Novell raw carry no IP.
       const len = type;
-      if (off + 2 <= end && buf[off] === 0xaa && buf[off + 1] === 0xaa && off + 3 <= end) {
+      if (off + 3 <= end && buf[off] === 0xaa && buf[off + 1] === 0xaa) {
+        // An unnumbered control field is 1 byte, others 2.
         const llcLen = (buf[off + 2] & 0x03) === 0x03 ? 3 : 4;
         const p = off + llcLen;
-        if (p + 5 > end || llcLen + 5 > len) {
-          fail(out, 'snap-header-truncated', `802.2 SNAP header truncated: ${llcLen + 5} bytes needed, ${Math.min(len, end - off)} available`, off - base);
+        if (p + 5 > end) {
+          fail(out, 'snap-header-truncated', `802.2 SNAP header truncated: ${llcLen + 5} bytes needed, ${end - off} captured`, off - base);
           return Link.MALFORMED;
         }
         if (buf[p] === 0 && buf[p + 1] === 0 && buf[p + 2] === 0) {
