@@ -355,25 +355,8 @@ export class PacketDecoder {
       const pEnd = layer.payloadOff + layer.payloadLen;
       const pCap = Math.min(l4Cap, pEnd);
       if (proto === IpProto.UDP) {
-        const ports = this.udpTunnelPorts;
-        let t = ports[layer.dport];
-        const byDport = t !== 0;
-        // A reply comes from the tunnel's port, the lower one; else, like Zeek, look at the payload.
-        if (t === 0 && layer.sport < layer.dport) t = ports[layer.sport];
-        if (t === 0) {
-          if (!this.detectUdpTunnels) return this.finishOk(out, sawBadSum);
-          const len = pCap - layer.payloadOff;
-          if (detectTeredo(buf, layer.payloadOff, len)) t = PORT_TEREDO;
-          else if (detectAyiya(buf, layer.payloadOff, len)) t = PORT_AYIYA;
-          else return this.finishOk(out, sawBadSum);
-        }
-        if (out.count >= limit) return this.finishDepth(out, sawBadSum);
-        inner = this.udpTunnel(t, buf, layer.payloadOff, pCap, out, base, layer.tunnel);
-        if (inner === Inner.MALFORMED && !byDport) {
-          // Only a guess made this a tunnel: a header that does not parse means it is not one.
-          clearError(out);
-          return this.finishOk(out, sawBadSum);
-        }
+        inner = this.udpInner(buf, layer, pCap, out, base, out.count >= limit);
+        if (inner === Inner.DEPTH) return this.finishDepth(out, sawBadSum);
       } else if (proto === IpProto.GRE) {
         if (out.count >= limit) return this.finishDepth(out, sawBadSum);
         inner = parseGre(buf, layer.payloadOff, pCap, ti, out, base);
@@ -403,24 +386,75 @@ export class PacketDecoder {
         ver = inner;
         continue;
       }
-      let lr: Link;
-      if (inner === Inner.ETHERNET) {
-        li.clear(); // the inner frame has its own MACs and VLANs
-        lr = decodeEthernet(buf, off, capEnd, li, out, base);
-      } else if (inner === Inner.IEEE80211) {
-        li.clear();
-        lr = decode80211(buf, off, capEnd, li, out, base);
-        if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, out.count, kind, tid, now);
-      } else {
-        li.srcMacOff = -1;
-        li.dstMacOff = -1;
-        lr = decodeMpls(buf, off, capEnd, li, out, base);
-      }
+      const lr = this.innerFrame(inner, buf, off, capEnd, out, base, kind, tid, now);
       if (lr === Link.MALFORMED) return this.finishMalformed(out, sawBadSum);
       if (lr !== Link.IPV4 && lr !== Link.IPV6) return this.finishOk(out, sawBadSum); // e.g. ARP inside VXLAN
       ver = lr;
       off = li.l3Off;
     }
+  }
+
+  /**
+   * Whether this UDP packet carries a tunnel, and what: by the destination port, by the source
+   * port of a reply (the tunnel's port is the lower one), else, like Zeek, by the payload (Teredo,
+   * AYIYA). DEPTH when it does but `atLimit`. Kept out of decodeIp, whose size decides how much
+   * of the per-packet work V8 inlines.
+   */
+  private udpInner(buf: Buffer, layer: FlowLayer, pCap: number, out: DecodedPacket, base: number, atLimit: boolean): Inner {
+    const ports = this.udpTunnelPorts;
+    let t = ports[layer.dport];
+    const byDport = t !== 0;
+    if (t === 0 && layer.sport < layer.dport) t = ports[layer.sport];
+    const po = layer.payloadOff;
+    if (t === 0) {
+      if (!this.detectUdpTunnels) return Inner.NONE;
+      const len = pCap - po;
+      // The first bytes rule out both for most datagrams before the full checks.
+      if (len < 3) return Inner.NONE;
+      const b0 = buf[po];
+      const b1 = buf[po + 1];
+      if (b0 >> 4 !== 6 && !(b0 === 0 && b1 <= 1) && !(b1 === 0x52 && buf[po + 2] === 0x11)) return Inner.NONE;
+      if (detectTeredo(buf, po, len)) t = PORT_TEREDO;
+      else if (detectAyiya(buf, po, len)) t = PORT_AYIYA;
+      else return Inner.NONE;
+    }
+    if (atLimit) return Inner.DEPTH;
+    const inner = this.udpTunnel(t, buf, po, pCap, out, base, layer.tunnel);
+    if (inner === Inner.MALFORMED && !byDport) {
+      // Only a guess made this a tunnel: a header that does not parse means it is not one.
+      clearError(out);
+      return Inner.NONE;
+    }
+    return inner;
+  }
+
+  /** The frame a tunnel carries (Ethernet, 802.11, MPLS) down to its IP packet. */
+  private innerFrame(
+    inner: Inner,
+    buf: Buffer,
+    off: number,
+    capEnd: number,
+    out: DecodedPacket,
+    base: number,
+    kind: TunnelKind,
+    tid: number,
+    now: number,
+  ): Link {
+    const li = this.link;
+    if (inner === Inner.ETHERNET) {
+      li.clear(); // the inner frame has its own MACs and VLANs
+      return decodeEthernet(buf, off, capEnd, li, out, base);
+    }
+    if (inner === Inner.IEEE80211) {
+      li.clear();
+      const lr = decode80211(buf, off, capEnd, li, out, base);
+      if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, out.count, kind, tid, now);
+      return lr;
+    }
+    // MPLS: no link frame of its own, like a bare IP packet.
+    li.srcMacOff = -1;
+    li.dstMacOff = -1;
+    return decodeMpls(buf, off, capEnd, li, out, base);
   }
 
   /** The tunnel header a UDP port (or payload detection) named; `carriedBy` is how this UDP packet itself was carried. */

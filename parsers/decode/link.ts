@@ -19,6 +19,9 @@ const ETH_PPPOE_SESSION = 0x8864;
 const ETH_PBB = 0x88e7;
 const ETH_VNTAG = 0x8926;
 
+/** Ethernet, the common case, tested before the switch: a module constant, not a property load per packet. */
+const LT_ETHERNET = LinkType.ETHERNET;
+
 /** PPP protocol numbers (RFC 1661 / IANA) that carry something we decode. */
 const PPP_IPV4 = 0x0021;
 const PPP_IPV6 = 0x0057;
@@ -244,6 +247,12 @@ export function decodeEthernet(buf: Buffer, off: number, end: number, li: LinkIn
   }
   li.dstMacOff = off;
   li.srcMacOff = off + 6;
+  // Untagged IPv4 without a call into the shim walk: the bulk of all traffic.
+  if (type === ETH_IPV4) {
+    li.etherType = type;
+    li.l3Off = off + 14;
+    return Link.IPV4;
+  }
   return walkEtherType(buf, type, off + 14, end, li, out, base);
 }
 
@@ -434,7 +443,7 @@ function decodeRadiotap(buf: Buffer, off: number, end: number, li: LinkInfo, out
 export function decodeLink(linktype: number, buf: Buffer, off: number, end: number, li: LinkInfo, out: DecodedPacket): Link {
   li.clear();
   const base = off;
-  if (linktype === LinkType.ETHERNET) return decodeEthernet(buf, off, end, li, out, base);
+  if (linktype === LT_ETHERNET) return decodeEthernet(buf, off, end, li, out, base);
   switch (linktype) {
     case LinkType.RAW:
       return rawIp(buf, off, end, li, out, base);

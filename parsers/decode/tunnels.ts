@@ -20,6 +20,8 @@ export enum Inner {
   /** An 802.11 frame (Aruba's GRE). */
   IEEE80211 = 8,
   MALFORMED = 9,
+  /** A tunnel, but the depth limit stops decapsulation (decoder only). */
+  DEPTH = 10,
 }
 
 /** Scratch result of a tunnel header parse. */
