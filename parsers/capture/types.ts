@@ -21,6 +21,7 @@ export const LinkType = {
   IEEE802_11_RADIOTAP: 127, // radiotap header, then 802.11
   IPV4: 228,
   IPV6: 229,
+  NFLOG: 239, // Linux netfilter log: header, then TLVs, one of which holds the packet
   LINUX_SLL2: 276,
 } as const;
 

@@ -1,8 +1,8 @@
 /**
  * Link layers and the layer-2 shims between a frame and its IP packet: Ethernet (Cisco FabricPath,
  * 802.1Q/802.1ad tags, MPLS label stacks, PPPoE sessions, PBB 802.1ah, VN-Tag, 802.3 LLC/SNAP),
- * Linux cooked v1/v2, raw IP, BSD null/loop, PPP (plain, HDLC-framed, Cisco HDLC, PPPoE without
- * Ethernet), and 802.11 with or without a radiotap header (LLC/SNAP, A-MSDU). Each decoder fills
+ * Linux cooked v1/v2, raw IP, BSD null/loop, Linux NFLOG, PPP (plain, HDLC-framed, Cisco HDLC,
+ * PPPoE without Ethernet), and 802.11 with or without a radiotap header (LLC/SNAP, A-MSDU). Each decoder fills
  * a reused LinkInfo (no per-packet objects) and returns what the payload is.
  */
 import type { DecodedPacket } from './layers';
@@ -436,6 +436,42 @@ function decodeRadiotap(buf: Buffer, off: number, end: number, li: LinkInfo, out
   return decode80211(buf, off + len, end, li, out, base);
 }
 
+/** NFULA_PAYLOAD: the TLV holding the logged packet. */
+const NFULA_PAYLOAD = 9;
+
+/**
+ * LINKTYPE_NFLOG (239): family (AF_INET/AF_INET6), version 0, resource id, then TLVs whose length
+ * (header included, padded to 4) and type are in the capturing host's byte order; the payload TLV
+ * holds the packet. The byte order is read off the first TLV: types are small numbers.
+ */
+function decodeNflog(buf: Buffer, off: number, end: number, li: LinkInfo, out: DecodedPacket, base: number): Link {
+  if (off + 4 > end) {
+    fail(out, 'nflog-header-truncated', `NFLOG header truncated: 4 bytes needed, ${end - off} captured`, off - base);
+    return Link.MALFORMED;
+  }
+  if (buf[off + 1] !== 0) {
+    fail(out, 'nflog-bad-version', `NFLOG version ${buf[off + 1]}, only 0 is defined`, off - base);
+    return Link.MALFORMED;
+  }
+  const family = buf[off];
+  let p = off + 4;
+  const le = p + 4 <= end && buf.readUInt16LE(p + 2) < 0x100;
+  for (;;) {
+    if (p + 4 > end) {
+      fail(out, 'nflog-no-payload', 'NFLOG record ends without a packet payload TLV', p - base);
+      return Link.MALFORMED;
+    }
+    const len = le ? buf.readUInt16LE(p) : buf.readUInt16BE(p);
+    const type = le ? buf.readUInt16LE(p + 2) : buf.readUInt16BE(p + 2);
+    if (type === NFULA_PAYLOAD) return afToLink(family, p + 4, li);
+    if (len < 4) {
+      fail(out, 'nflog-bad-tlv-length', `NFLOG TLV of type ${type} with length ${len} (< 4)`, p - base);
+      return Link.MALFORMED;
+    }
+    p += (len + 3) & ~3;
+  }
+}
+
 /**
  * Decodes the link header of a captured frame of `linktype` at [off, end).
  * On MALFORMED, `out` carries the error.
@@ -504,6 +540,8 @@ export function decodeLink(linktype: number, buf: Buffer, off: number, end: numb
       return decode80211(buf, off, end, li, out, base);
     case LinkType.IEEE802_11_RADIOTAP:
       return decodeRadiotap(buf, off, end, li, out, base);
+    case LinkType.NFLOG:
+      return decodeNflog(buf, off, end, li, out, base);
     default:
       return Link.UNSUPPORTED;
   }

@@ -117,6 +117,34 @@ describe('decode: PPP and 802.11 link types (byte-built)', () => {
     assert.equal(cut.errorCode, 'ppp-header-truncated');
   });
 
+  it('NFLOG (239): TLVs in either byte order skipped to the payload TLV; a record without one is MALFORMED', () => {
+    const tlv = (type: number, body: Buffer, le: boolean): Buffer => {
+      const h = Buffer.alloc(4);
+      if (le) {
+        h.writeUInt16LE(4 + body.length, 0);
+        h.writeUInt16LE(type, 2);
+      } else {
+        h.writeUInt16BE(4 + body.length, 0);
+        h.writeUInt16BE(type, 2);
+      }
+      return cat(h, body, Buffer.alloc((4 - ((4 + body.length) % 4)) % 4));
+    };
+    // The little-endian record as tshark 4 reads it (written to a pcap): nflog:ip:udp, prefix "hello".
+    const le = cat([2, 0, 0, 0], tlv(1, Buffer.from([8, 0, 0, 0]), true), tlv(10, Buffer.from('hello'), true), tlv(9, inner4, true));
+    let p = packet(le, 239);
+    let out = run(p);
+    assert.equal(out.status, DecodeStatus.OK);
+    assert.equal(src(out.layers[0]), '192.168.7.1');
+    assert.equal(out.layers[0].ipOff - p.offset, 4 + 8 + 12 + 4);
+    p = packet(cat([10, 0, 0, 0], tlv(10, Buffer.from('hello'), false), tlv(9, inner6, false)), 239);
+    out = run(p);
+    assert.equal(out.status, DecodeStatus.OK);
+    assert.equal(out.layers[0].ipVersion, 6);
+    out = run(packet(cat([2, 0, 0, 0], tlv(10, Buffer.from('hello'), true)), 239));
+    assert.equal(out.errorCode, 'nflog-no-payload');
+    assert.equal(out.errorOffset, 16);
+  });
+
   const llc = (type: number, body: Buffer): Buffer => cat([0xaa, 0xaa, 0x03, 0, 0, 0], u16(type), body);
   const addrs = cat(MAC_A, MAC_B, MAC_C); // addr1, addr2, addr3
   const seq = [0, 0];
