@@ -204,6 +204,26 @@ describe('decode: tunnels on the corpus', () => {
     assert.equal(b.decoded[0].layers[1].icmpType, 8);
   });
 
+  it('zeek/tunnels/gre-pptp.pcap: IPv4 in IPv6, then PPTP GRE; call ids differ by direction', function () {
+    requireCorpus(this);
+    const rel = 'zeek/tunnels/gre-pptp.pcap';
+    const run = checkAgainstOracle(rel);
+    assert.equal(run.layersCompared, 6);
+    assert.deepEqual(
+      run.decoded.map((d) => d.layers.slice(0, 3).map((l) => l.tunnel)),
+      [
+        [TunnelKind.NONE, TunnelKind.IPIP, TunnelKind.GRE],
+        [TunnelKind.NONE, TunnelKind.IPIP, TunnelKind.GRE],
+      ],
+    );
+    // tshark -V: Call ID 6016 (0x1780) out, 17 back.
+    assert.deepEqual(
+      run.decoded.map((d) => d.layers[2].tunnelId),
+      [0x1780, 0x0011],
+    );
+    assert.equal(innerFlowsAgainstZeek(rel, `${rel}.zeek.core.tunnels.gre-pptp.conn.log`, decodeAll(rel)), 1);
+  });
+
   it('zeek/tunnels/gre-aruba-amsdu.pcap: Aruba GRE, 802.11 A-MSDU of two TCP packets, one per decode', function () {
     requireCorpus(this);
     const rel = 'zeek/tunnels/gre-aruba-amsdu.pcap';
