@@ -26,9 +26,9 @@ import { fail } from './errors';
 export interface DecoderOptions {
   /** Layers in a DecodedPacket; default 4 (outer + 3 nested). Deeper -> depthLimited, status OK. */
   maxTunnelDepth?: number;
-  /** UDP destination ports decoded as VXLAN; default [4789, 8472] (8472 = Linux/Flannel default). */
+  /** UDP ports decoded as VXLAN (the destination port, or the source port of a reply); default [4789, 8472] (8472 = Linux/Flannel default). */
   vxlanPorts?: number[];
-  /** UDP destination ports decoded as Geneve; default [6081]. */
+  /** UDP ports decoded as Geneve; default [6081]. */
   genevePorts?: number[];
   /** UDP ports decoded as Teredo; default [3544]. */
   teredoPorts?: number[];
