@@ -6,15 +6,22 @@
  * may be reused or released as soon as the callback returns).
  */
 
-/** LINKTYPE_* values (tcpdump.org/linktypes.html) that the decoders understand. */
+/** LINKTYPE_* values (tcpdump.org/linktypes.html) that the decoders understand (parsers/decode/link.ts). */
 export const LinkType = {
   NULL: 0, // BSD loopback, host byte order AF_ value
   ETHERNET: 1,
+  PPP: 9, // PPP, with or without HDLC-like framing (RFC 1661/1662)
+  PPP_HDLC: 50, // "PPP_SERIAL": PPP in HDLC-like framing, or Cisco HDLC frames
+  PPP_ETHER: 51, // PPPoE session header without Ethernet
   RAW: 101, // raw IPv4/IPv6, version from the first nibble
+  C_HDLC: 104, // Cisco HDLC
+  IEEE802_11: 105, // 802.11 frames without a radio header
   LOOP: 108, // OpenBSD loopback, network byte order AF_ value
   LINUX_SLL: 113,
+  IEEE802_11_RADIOTAP: 127, // radiotap header, then 802.11
   IPV4: 228,
   IPV6: 229,
+  NFLOG: 239, // Linux netfilter log: header, then TLVs, one of which holds the packet
   LINUX_SLL2: 276,
 } as const;
 

@@ -1,30 +1,45 @@
 /**
  * PacketDecoder: captured frame -> DecodedPacket (outer IP flow plus tunnelled flows).
  *
+ * Tunnels are found by IP protocol (GRE, IP-in-IP), by UDP port (VXLAN, Geneve, Teredo, AYIYA,
+ * GTP-U, GRE in UDP; the destination port, or the source port of a reply) and, as Zeek does, by
+ * sniffing any other UDP payload for Teredo and AYIYA. A frame holding several packets (802.11
+ * A-MSDU) yields the first from decode() and the others from decodeNext().
+ *
  * Hot path rules: typed reads over the packet buffer, no per-packet allocation, no strings, no
  * exceptions. Every length is checked before the bytes are read; faults become MALFORMED with the
  * layers decoded before the fault left valid. Scratch state lives on the decoder instance.
  */
 import type { CapturedPacket } from '../capture/types';
 import { DecodedPacket, DecodeStatus, type FlowLayer, IpProto, TunnelKind } from './layers';
-import { decodeEthernet, decodeLink, Link, LinkInfo } from './link';
+import { decode80211, decodeAmsduSubframe, decodeEthernet, decodeLink, decodeMpls, Link, LinkInfo } from './link';
 import { decodeIpv4, FragInfo } from './ipv4';
 import { decodeIpv6 } from './ipv6';
 import { decodeTcp } from './tcp';
 import { decodeUdp } from './udp';
 import { decodeIcmp } from './icmp';
 import { decodeSctp } from './sctp';
-import { Inner, parseGeneve, parseGre, parseVxlan, TunnelInfo } from './tunnels';
+import { detectAyiya, detectTeredo, Inner, parseAyiya, parseGeneve, parseGre, parseGtp, parseTeredo, parseVxlan, TunnelInfo } from './tunnels';
 import { FragmentReassembler, type FragmentStats, FragResult } from './fragments';
 import { fail } from './errors';
 
 export interface DecoderOptions {
   /** Layers in a DecodedPacket; default 4 (outer + 3 nested). Deeper -> depthLimited, status OK. */
   maxTunnelDepth?: number;
-  /** UDP destination ports decoded as VXLAN; default [4789, 8472] (8472 = Linux/Flannel default). */
+  /** UDP ports decoded as VXLAN (the destination port, or the source port of a reply); default [4789, 8472] (8472 = Linux/Flannel default). */
   vxlanPorts?: number[];
-  /** UDP destination ports decoded as Geneve; default [6081]. */
+  /** UDP ports decoded as Geneve; default [6081]. */
   genevePorts?: number[];
+  /** UDP ports decoded as Teredo; default [3544]. */
+  teredoPorts?: number[];
+  /** UDP ports decoded as AYIYA; default [5072]. */
+  ayiyaPorts?: number[];
+  /** UDP ports decoded as GTPv1 (user plane 2152; control plane 2123 carries no packets); default [2152, 2123]. */
+  gtpPorts?: number[];
+  /** UDP ports decoded as GRE (RFC 8086); default [4754]. */
+  greUdpPorts?: number[];
+  /** Look for Teredo and AYIYA in UDP payloads on other ports too, as Zeek does; default true. */
+  detectUdpTunnels?: boolean;
   /** Reassembly bounds; defaults 16 MiB, 4096 datagrams, 30 s (packet time), 65535 bytes per datagram. */
   fragments?: { maxBytesTotal?: number; maxDatagrams?: number; timeoutSec?: number; maxDatagramBytes?: number };
 }
@@ -39,10 +54,20 @@ export interface DecoderStats extends FragmentStats {
   depthLimited: number;
   /** Packets with at least one IPv4 header whose checksum did not verify. */
   ipChecksumBad: number;
+  /**
+   * Packets found after the first in an 802.11 A-MSDU (decodeNext); `packets` counts frames,
+   * the status counters count every packet.
+   */
+  amsduSubframes: number;
 }
 
+/** What a UDP port carries (udpTunnelPorts values). */
 const PORT_VXLAN = 1;
 const PORT_GENEVE = 2;
+const PORT_TEREDO = 3;
+const PORT_AYIYA = 4;
+const PORT_GTP = 5;
+const PORT_GRE = 6;
 
 export class PacketDecoder {
   readonly stats: DecoderStats = {
@@ -53,6 +78,7 @@ export class PacketDecoder {
     unsupportedLink: 0,
     depthLimited: 0,
     ipChecksumBad: 0,
+    amsduSubframes: 0,
     fragmentsHeld: 0,
     datagramsReassembled: 0,
     fragmentsExpired: 0,
@@ -66,17 +92,38 @@ export class PacketDecoder {
   };
   readonly maxTunnelDepth: number;
 
-  /** UDP destination port -> PORT_VXLAN / PORT_GENEVE: one indexed read per UDP packet. */
+  /** UDP port -> PORT_*: one indexed read per UDP packet. */
   private readonly udpTunnelPorts = new Uint8Array(65536);
+  private readonly detectUdpTunnels: boolean;
   private readonly link = new LinkInfo();
   private readonly frag = new FragInfo();
   private readonly tun = new TunnelInfo();
   private readonly reassembler: FragmentReassembler;
 
+  // The rest of an 802.11 A-MSDU whose first packet decode() or decodeNext() delivered: the frame's
+  // buffer (null when none is pending), the layers before it, and the context its packets share.
+  private amsduBuf: Buffer | null = null;
+  private amsduBase = 0;
+  private amsduNext = 0;
+  private amsduEnd = 0;
+  private amsduCount = 0;
+  private amsduKind: TunnelKind = TunnelKind.NONE;
+  private amsduTid = -1;
+  private amsduSrcMac = -1;
+  private amsduDstMac = -1;
+  private amsduNow = 0;
+
   constructor(opts: DecoderOptions = {}) {
     this.maxTunnelDepth = Math.max(1, opts.maxTunnelDepth ?? 4);
-    for (const p of opts.vxlanPorts ?? [4789, 8472]) this.udpTunnelPorts[p & 0xffff] = PORT_VXLAN;
-    for (const p of opts.genevePorts ?? [6081]) this.udpTunnelPorts[p & 0xffff] = PORT_GENEVE;
+    const ports = this.udpTunnelPorts;
+    // Later lists win a port named twice: the VXLAN/Geneve lists a deployment overrides come last.
+    for (const p of opts.greUdpPorts ?? [4754]) ports[p & 0xffff] = PORT_GRE;
+    for (const p of opts.gtpPorts ?? [2152, 2123]) ports[p & 0xffff] = PORT_GTP;
+    for (const p of opts.ayiyaPorts ?? [5072]) ports[p & 0xffff] = PORT_AYIYA;
+    for (const p of opts.teredoPorts ?? [3544]) ports[p & 0xffff] = PORT_TEREDO;
+    for (const p of opts.genevePorts ?? [6081]) ports[p & 0xffff] = PORT_GENEVE;
+    for (const p of opts.vxlanPorts ?? [4789, 8472]) ports[p & 0xffff] = PORT_VXLAN;
+    this.detectUdpTunnels = opts.detectUdpTunnels ?? true;
     const f = opts.fragments ?? {};
     this.reassembler = new FragmentReassembler(
       {
@@ -96,16 +143,9 @@ export class PacketDecoder {
 
   /** Fills `out` (reused) from `pkt`; returns out.status. Never throws on packet content. */
   decode(pkt: CapturedPacket, out: DecodedPacket): DecodeStatus {
-    const st = this.stats;
-    st.packets++;
-    out.status = DecodeStatus.OK;
-    out.count = 0;
-    out.errorCode = '';
-    out.errorMessage = '';
-    out.errorOffset = -1;
-    out.etherType = -1;
-    out.depthLimited = false;
-    out.innerTunnel = TunnelKind.NONE;
+    this.stats.packets++;
+    this.amsduBuf = null;
+    resetPacket(out);
 
     const now = pkt.tsSec + pkt.tsNsec * 1e-9;
     if (this.reassembler.pending > 0) this.reassembler.expire(now);
@@ -118,9 +158,10 @@ export class PacketDecoder {
 
     const li = this.link;
     const r = decodeLink(pkt.linktype, buf, base, end, li, out);
+    if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, 0, TunnelKind.NONE, -1, now);
     let status: DecodeStatus;
     if (r === Link.IPV4 || r === Link.IPV6) {
-      status = this.decodeIp(buf, base, r, li.l3Off, end, wireEnd, now, out);
+      status = this.decodeIp(buf, base, r, li.l3Off, end, wireEnd, now, out, TunnelKind.NONE, -1);
     } else if (r === Link.NOT_IP) {
       out.etherType = li.etherType;
       status = out.status = DecodeStatus.NOT_IP;
@@ -129,6 +170,76 @@ export class PacketDecoder {
     } else {
       status = DecodeStatus.MALFORMED;
     }
+    return this.tally(status);
+  }
+
+  /**
+   * Whether the frame last decoded holds another packet: the next subframe of an 802.11 A-MSDU
+   * (at the link layer, or inside Aruba's GRE). Call decodeNext() for it, within the same reader
+   * callback (the packets are views over the frame's bytes).
+   */
+  hasNext(): boolean {
+    return this.amsduBuf !== null;
+  }
+
+  /**
+   * Decodes the next packet of the frame last decoded into `out`. The layers that carried the
+   * aggregate stay in front, unchanged; `out.repeated` says how many there are, so they are not
+   * counted twice. A subframe that is not IP gives NOT_IP (the carrying layers were counted with
+   * the first packet). With nothing pending: NOT_IP, count 0, nothing counted.
+   */
+  decodeNext(out: DecodedPacket): DecodeStatus {
+    const buf = this.amsduBuf;
+    const count = this.amsduCount;
+    resetPacket(out);
+    if (buf === null) {
+      out.status = DecodeStatus.NOT_IP;
+      return DecodeStatus.NOT_IP;
+    }
+    this.stats.amsduSubframes++;
+    out.count = count;
+    out.repeated = count;
+    // The last carrying layer brought a tunnel even if this subframe yields no layer.
+    if (count > 0) out.innerTunnel = this.amsduKind;
+
+    const li = this.link;
+    li.clear();
+    li.srcMacOff = this.amsduSrcMac;
+    li.dstMacOff = this.amsduDstMac;
+    const base = this.amsduBase;
+    const end = this.amsduEnd;
+    const r = decodeAmsduSubframe(buf, this.amsduNext, end, li, out, base);
+    if (li.amsduNext >= 0) this.amsduNext = li.amsduNext;
+    else this.amsduBuf = null;
+    let status: DecodeStatus;
+    if (r === Link.IPV4 || r === Link.IPV6) {
+      status = this.decodeIp(buf, base, r, li.l3Off, end, end, this.amsduNow, out, this.amsduKind, this.amsduTid);
+    } else if (r === Link.NOT_IP) {
+      out.etherType = li.etherType;
+      status = out.status = DecodeStatus.NOT_IP;
+    } else {
+      status = DecodeStatus.MALFORMED;
+    }
+    return this.tally(status);
+  }
+
+  /** Keeps what decodeNext() needs for the rest of an A-MSDU, unless one is pending already (one level of aggregation). */
+  private holdAmsdu(buf: Buffer, base: number, li: LinkInfo, count: number, kind: TunnelKind, tid: number, now: number): void {
+    if (this.amsduBuf !== null) return;
+    this.amsduBuf = buf;
+    this.amsduBase = base;
+    this.amsduNext = li.amsduNext;
+    this.amsduEnd = li.amsduEnd;
+    this.amsduCount = count;
+    this.amsduKind = kind;
+    this.amsduTid = tid;
+    this.amsduSrcMac = li.srcMacOff;
+    this.amsduDstMac = li.dstMacOff;
+    this.amsduNow = now;
+  }
+
+  private tally(status: DecodeStatus): DecodeStatus {
+    const st = this.stats;
     switch (status) {
       case DecodeStatus.OK:
         st.ok++;
@@ -150,15 +261,25 @@ export class PacketDecoder {
 
   /**
    * The layer loop: IP header, fragments, transport, then tunnel detection which either ends the
-   * packet or sets up the next layer. `base` is where the packet starts in `buf` (error offsets).
+   * packet or sets up the next layer. `base` is where the packet starts in `buf` (error offsets);
+   * `kind`/`tid` say how the first IP packet here was carried (NONE at the link layer).
    */
-  private decodeIp(buf: Buffer, base: number, ver: number, off: number, capEnd: number, wireEnd: number, now: number, out: DecodedPacket): DecodeStatus {
+  private decodeIp(
+    buf: Buffer,
+    base: number,
+    ver: number,
+    off: number,
+    capEnd: number,
+    wireEnd: number,
+    now: number,
+    out: DecodedPacket,
+    kind: TunnelKind,
+    tid: number,
+  ): DecodeStatus {
     const li = this.link;
     const fi = this.frag;
     const ti = this.tun;
     const limit = Math.min(out.layers.length, this.maxTunnelDepth);
-    let kind: TunnelKind = TunnelKind.NONE;
-    let tid = -1;
     let sawBadSum = false;
     for (;;) {
       const layer: FlowLayer = out.layers[out.count];
@@ -234,10 +355,8 @@ export class PacketDecoder {
       const pEnd = layer.payloadOff + layer.payloadLen;
       const pCap = Math.min(l4Cap, pEnd);
       if (proto === IpProto.UDP) {
-        const t = this.udpTunnelPorts[layer.dport];
-        if (t === 0) return this.finishOk(out, sawBadSum);
-        if (out.count >= limit) return this.finishDepth(out, sawBadSum);
-        inner = t === PORT_VXLAN ? parseVxlan(buf, layer.payloadOff, pCap, ti, out, base) : parseGeneve(buf, layer.payloadOff, pCap, ti, out, base);
+        inner = this.udpInner(buf, layer, pCap, out, base, out.count >= limit);
+        if (inner === Inner.DEPTH) return this.finishDepth(out, sawBadSum);
       } else if (proto === IpProto.GRE) {
         if (out.count >= limit) return this.finishDepth(out, sawBadSum);
         inner = parseGre(buf, layer.payloadOff, pCap, ti, out, base);
@@ -259,20 +378,102 @@ export class PacketDecoder {
       off = ti.innerOff;
       capEnd = pCap;
       wireEnd = pEnd;
-      if (inner === Inner.ETHERNET) {
-        li.clear(); // the inner frame has its own MACs and VLANs
-        const lr = decodeEthernet(buf, off, capEnd, li, out, base);
-        if (lr === Link.MALFORMED) return this.finishMalformed(out, sawBadSum);
-        if (lr === Link.NOT_IP) return this.finishOk(out, sawBadSum); // e.g. ARP inside VXLAN
-        ver = lr;
-        off = li.l3Off;
-      } else {
-        // GRE/IP-in-IP carry a bare IP packet: no link frame of its own, the outer frame's
-        // VLANs still describe where it travelled.
+      if (inner === Inner.IPV4 || inner === Inner.IPV6) {
+        // A bare IP packet has no link frame of its own: the outer frame's VLANs still describe
+        // where it travelled, its MACs do not.
         li.srcMacOff = -1;
         li.dstMacOff = -1;
         ver = inner;
+        continue;
       }
+      const lr = this.innerFrame(inner, buf, off, capEnd, out, base, kind, tid, now);
+      if (lr === Link.MALFORMED) return this.finishMalformed(out, sawBadSum);
+      if (lr !== Link.IPV4 && lr !== Link.IPV6) return this.finishOk(out, sawBadSum); // e.g. ARP inside VXLAN
+      ver = lr;
+      off = li.l3Off;
+    }
+  }
+
+  /**
+   * Whether this UDP packet carries a tunnel, and what: by the destination port, by the source
+   * port of a reply (the tunnel's port is the lower one), else, like Zeek, by the payload (Teredo,
+   * AYIYA). DEPTH when it does but `atLimit`. Kept out of decodeIp, whose size decides how much
+   * of the per-packet work V8 inlines.
+   */
+  private udpInner(buf: Buffer, layer: FlowLayer, pCap: number, out: DecodedPacket, base: number, atLimit: boolean): Inner {
+    const ports = this.udpTunnelPorts;
+    let t = ports[layer.dport];
+    const byDport = t !== 0;
+    if (t === 0 && layer.sport < layer.dport) t = ports[layer.sport];
+    const po = layer.payloadOff;
+    if (t === 0) {
+      if (!this.detectUdpTunnels) return Inner.NONE;
+      const len = pCap - po;
+      // The first bytes rule out both for most datagrams before the full checks.
+      if (len < 3) return Inner.NONE;
+      const b0 = buf[po];
+      const b1 = buf[po + 1];
+      if (b0 >> 4 !== 6 && !(b0 === 0 && b1 <= 1) && !(b1 === 0x52 && buf[po + 2] === 0x11)) return Inner.NONE;
+      if (detectTeredo(buf, po, len)) t = PORT_TEREDO;
+      else if (detectAyiya(buf, po, len)) t = PORT_AYIYA;
+      else return Inner.NONE;
+    }
+    if (atLimit) return Inner.DEPTH;
+    const inner = this.udpTunnel(t, buf, po, pCap, out, base, layer.tunnel);
+    if (inner === Inner.MALFORMED && !byDport) {
+      // Only a guess made this a tunnel: a header that does not parse means it is not one.
+      clearError(out);
+      return Inner.NONE;
+    }
+    return inner;
+  }
+
+  /** The frame a tunnel carries (Ethernet, 802.11, MPLS) down to its IP packet. */
+  private innerFrame(
+    inner: Inner,
+    buf: Buffer,
+    off: number,
+    capEnd: number,
+    out: DecodedPacket,
+    base: number,
+    kind: TunnelKind,
+    tid: number,
+    now: number,
+  ): Link {
+    const li = this.link;
+    if (inner === Inner.ETHERNET) {
+      li.clear(); // the inner frame has its own MACs and VLANs
+      return decodeEthernet(buf, off, capEnd, li, out, base);
+    }
+    if (inner === Inner.IEEE80211) {
+      li.clear();
+      const lr = decode80211(buf, off, capEnd, li, out, base);
+      if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, out.count, kind, tid, now);
+      return lr;
+    }
+    // MPLS: no link frame of its own, like a bare IP packet.
+    li.srcMacOff = -1;
+    li.dstMacOff = -1;
+    return decodeMpls(buf, off, capEnd, li, out, base);
+  }
+
+  /** The tunnel header a UDP port (or payload detection) named; `carriedBy` is how this UDP packet itself was carried. */
+  private udpTunnel(t: number, buf: Buffer, off: number, end: number, out: DecodedPacket, base: number, carriedBy: TunnelKind): Inner {
+    const ti = this.tun;
+    switch (t) {
+      case PORT_VXLAN:
+        return parseVxlan(buf, off, end, ti, out, base);
+      case PORT_GENEVE:
+        return parseGeneve(buf, off, end, ti, out, base);
+      case PORT_TEREDO:
+        return parseTeredo(buf, off, end, ti);
+      case PORT_AYIYA:
+        return parseAyiya(buf, off, end, ti);
+      case PORT_GTP:
+        // GTP is never carried in GTP (Zeek): a G-PDU's user packet to port 2152 is user traffic.
+        return carriedBy === TunnelKind.GTP ? Inner.NONE : parseGtp(buf, off, end, ti);
+      default:
+        return parseGre(buf, off, end, ti, out, base);
     }
   }
 
@@ -293,4 +494,23 @@ export class PacketDecoder {
     out.status = DecodeStatus.MALFORMED;
     return DecodeStatus.MALFORMED;
   }
+}
+
+function resetPacket(out: DecodedPacket): void {
+  out.status = DecodeStatus.OK;
+  out.count = 0;
+  out.errorCode = '';
+  out.errorMessage = '';
+  out.errorOffset = -1;
+  out.etherType = -1;
+  out.depthLimited = false;
+  out.innerTunnel = TunnelKind.NONE;
+  out.repeated = 0;
+}
+
+function clearError(out: DecodedPacket): void {
+  out.status = DecodeStatus.OK;
+  out.errorCode = '';
+  out.errorMessage = '';
+  out.errorOffset = -1;
 }

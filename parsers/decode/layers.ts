@@ -4,7 +4,7 @@
  * One DecodedPacket is allocated per decoder and overwritten for every packet (no per-packet
  * objects). It holds up to `maxDepth` FlowLayers: layer 0 is the outermost IP flow, each
  * following layer is the flow carried inside the previous one's tunnel (VXLAN, Geneve, GRE,
- * IP-in-IP, 6in4). Addresses and payloads are offsets into `buf`, never copies; `buf` is the
+ * IP-in-IP, 6in4, Teredo, AYIYA, GTP-U). Addresses and payloads are offsets into `buf`, never copies; `buf` is the
  * captured packet's buffer, or a reassembly buffer when IP fragments were put back together.
  */
 
@@ -12,11 +12,22 @@ export enum TunnelKind {
   NONE = 0,
   VXLAN = 1,
   GENEVE = 2,
-  GRE = 3,
+  GRE = 3, // GRE in IP (proto 47) or in UDP (4754), ERSPAN, Aruba, PPTP
   IPIP = 4, // IPv4 in IPv4 (proto 4) and IPv6 in IPv4 (proto 41) / IPv6 in IPv6
+  TEREDO = 5, // IPv6 in UDP (RFC 4380)
+  AYIYA = 6, // Anything In Anything, UDP 5072
+  GTP = 7, // GTPv1-U G-PDU, UDP 2152
 }
 
-export const TUNNEL_NAMES = ['', 'vxlan', 'geneve', 'gre', 'ip-in-ip'] as const;
+/** The tunnel's type as records name it (tunnel_type), by TunnelKind. */
+export const TUNNEL_NAMES = ['', 'vxlan', 'geneve', 'gre', 'ip-in-ip', 'teredo', 'ayiya', 'gtpv1'] as const;
+
+/**
+ * The `service` Zeek names on the connection that carries a tunnel, by TunnelKind: the UDP
+ * tunnels' analyzers confirm their protocol; GRE (also over UDP 4754) and IP-in-IP have no
+ * carrying connection of their own in Zeek, so no service.
+ */
+export const TUNNEL_SERVICES = ['', 'vxlan', 'geneve', '', '', 'teredo', 'ayiya', 'gtpv1'] as const;
 
 /** IP protocol numbers we treat specially. */
 export const IpProto = {
@@ -174,6 +185,12 @@ export class DecodedPacket {
    * malformed frame inside VXLAN, say): the last layer still carried that tunnel. NONE otherwise.
    */
   innerTunnel: TunnelKind = TunnelKind.NONE;
+  /**
+   * Leading layers that repeat the previous decode of the same frame: an 802.11 A-MSDU carries
+   * several packets, delivered one per decode with the layers that carried them (0 otherwise).
+   * Those layers were counted with the first packet and must not be counted again.
+   */
+  repeated = 0;
 
   constructor(readonly maxDepth: number) {
     this.layers = [];

@@ -96,13 +96,15 @@ async function extractFrom(
     }
     return false;
   };
+  const usable = (st: DecodeStatus): boolean => st === DecodeStatus.OK || (st === DecodeStatus.MALFORMED && d.count > 0);
   const onPacket = (p: CapturedPacket): void => {
     if (res.truncated) return;
     const ts = p.tsSec + p.tsNsec / 1e9;
     if (ts < first || ts > last) return;
-    const st = decoder.decode(p, d);
-    if (st !== DecodeStatus.OK && !(st === DecodeStatus.MALFORMED && d.count > 0)) return;
-    if (!matches(ts)) return;
+    let hit = usable(decoder.decode(p, d)) && matches(ts);
+    // A frame holding several packets (802.11 A-MSDU) belongs to every connection among them.
+    while (!hit && decoder.hasNext()) hit = usable(decoder.decodeNext(d)) && matches(ts);
+    if (!hit) return;
     if (state.linktype === -1) {
       state.linktype = p.linktype;
       out.write(pcapHeader(p.linktype));

@@ -96,12 +96,18 @@ export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => v
 
   const onPacket = (p: CapturedPacket): void => {
     res.packets++;
-    const status = decoder.decode(p, decoded);
+    onDecoded(p, decoder.decode(p, decoded));
+    // An 802.11 A-MSDU carries several packets in one frame.
+    while (decoder.hasNext()) onDecoded(p, decoder.decodeNext(decoded));
+  };
+
+  const onDecoded = (p: CapturedPacket, status: DecodeStatus): void => {
     if (decoded.depthLimited) res.depthLimited++;
     switch (status) {
       case DecodeStatus.OK:
         res.ipPackets++;
-        tracker.onPacket(decoded, p.tsSec, p.tsNsec);
+        // Layers repeated from the frame's previous packet (A-MSDU) were counted with it.
+        if (decoded.count > decoded.repeated) tracker.onPacket(decoded, p.tsSec, p.tsNsec);
         return;
       case DecodeStatus.NOT_IP:
         res.nonIpPackets++;
@@ -115,7 +121,7 @@ export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => v
       case DecodeStatus.MALFORMED:
         recordMalformed(res, p, decoded, maxExamples);
         // The layers before the fault are sound (e.g. the outer VXLAN flow of a broken inner frame).
-        if (decoded.count > 0) tracker.onPacket(decoded, p.tsSec, p.tsNsec);
+        if (decoded.count > decoded.repeated) tracker.onPacket(decoded, p.tsSec, p.tsNsec);
         return;
     }
   };

@@ -21,6 +21,16 @@ const FILES = [
   'tcpdump/pptp.pcap',
   'community-id-spec/combined.pcap',
   'zeek/dns/ech.pcap',
+  'zeek/cisco-fabric-path.pcap',
+  'zeek/pppoe-over-qinq.pcap',
+  'zeek/mpls-in-vlan.pcap',
+  'zeek/radiotap.pcap',
+  'zeek/ppp/quic-interop-retry.pcap',
+  'zeek/erspanIII.pcap',
+  'zeek/tunnels/gre-aruba-amsdu.pcap',
+  'zeek/tunnels/teredo_bubble_with_payload.pcap',
+  'zeek/tunnels/ayiya3.pcap',
+  'zeek/tunnels/gtp/gtp1_gn_normal_incl_fragmentation.pcap',
 ];
 
 describe('decode: fuzz (truncations and bit flips of corpus packets)', () => {
@@ -55,23 +65,28 @@ describe('decode: fuzz (truncations and bit flips of corpus packets)', () => {
         origlen: rand() < 0.5 ? src.origlen : caplen,
         tsSec: src.tsSec + Math.floor(i / 100),
       };
-      let st: DecodeStatus;
-      try {
-        st = dec.decode(p, out);
-      } catch (e) {
-        assert.fail(`iteration ${i}: decode threw ${(e as Error).stack}`);
-      }
-      seen.add(st);
-      assert.ok(out.count >= 0 && out.count <= out.layers.length);
-      for (let j = 0; j < out.count; j++) {
-        const l = out.layers[j];
-        assert.ok(l.srcOff + l.addrLen <= l.buf.length && l.dstOff + l.addrLen <= l.buf.length, `iteration ${i}: address in bounds`);
-        assert.ok(l.capturedPayloadLen >= 0 && l.capturedPayloadLen <= l.payloadLen, `iteration ${i}: captured payload`);
-        assert.ok(l.payloadOff + l.capturedPayloadLen <= l.buf.length, `iteration ${i}: payload in bounds`);
-      }
-      if (st === DecodeStatus.MALFORMED) {
-        assert.ok(out.errorCode.length > 0 && out.errorMessage.length > 0);
-        assert.ok(out.errorOffset >= 0, `iteration ${i}: error offset ${out.errorOffset}`);
+      // Every packet of the frame: an A-MSDU holds several.
+      for (let sub = 0; sub === 0 || dec.hasNext(); sub++) {
+        let st: DecodeStatus;
+        try {
+          st = sub === 0 ? dec.decode(p, out) : dec.decodeNext(out);
+        } catch (e) {
+          assert.fail(`iteration ${i}: decode threw ${(e as Error).stack}`);
+        }
+        assert.ok(sub < 2048, `iteration ${i}: subframes never end`);
+        seen.add(st);
+        assert.ok(out.count >= 0 && out.count <= out.layers.length);
+        assert.ok(out.repeated >= 0 && out.repeated <= out.count);
+        for (let j = 0; j < out.count; j++) {
+          const l = out.layers[j];
+          assert.ok(l.srcOff + l.addrLen <= l.buf.length && l.dstOff + l.addrLen <= l.buf.length, `iteration ${i}: address in bounds`);
+          assert.ok(l.capturedPayloadLen >= 0 && l.capturedPayloadLen <= l.payloadLen, `iteration ${i}: captured payload`);
+          assert.ok(l.payloadOff + l.capturedPayloadLen <= l.buf.length, `iteration ${i}: payload in bounds`);
+        }
+        if (st === DecodeStatus.MALFORMED) {
+          assert.ok(out.errorCode.length > 0 && out.errorMessage.length > 0);
+          assert.ok(out.errorOffset >= 0, `iteration ${i}: error offset ${out.errorOffset}`);
+        }
       }
     }
     assert.ok(seen.has(DecodeStatus.OK) && seen.has(DecodeStatus.MALFORMED) && seen.has(DecodeStatus.NOT_IP));
