@@ -13,8 +13,23 @@ import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, to
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
 import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
-import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
 import {
+  aggField,
+  checkInterval,
+  compareEdges,
+  type CursorKind,
+  decodeCursor,
+  edgeLimit,
+  encodeCursor,
+  filterQuery,
+  fitInterval,
+  MAX_HISTOGRAM_BUCKETS,
+  pageSize,
+  retentionCutoff,
+  sortField,
+} from './common';
+import {
+  StoreRequestError,
   StoreUnavailableError,
   type AlertPatch,
   type AlertSearch,
@@ -24,7 +39,7 @@ import {
   type DistinctRequest,
   type Edge,
   type EdgesRequest,
-  type HistogramBucket,
+  type Histogram,
   type HistogramRequest,
   type RecordWriter,
   type RetentionResult,
@@ -55,6 +70,12 @@ export interface ElasticsearchStoreOptions {
   maxRetries?: number;
   retryBaseMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * A search or aggregation running longer than this on the node is cut there (the `timeout` of
+   * the search body) and the request refused as too expensive, instead of holding a worker and
+   * its memory. Default 20000.
+   */
+  searchTimeoutMs?: number;
   shards?: number;
   replicas?: number;
 }
@@ -143,6 +164,14 @@ function dayOf(ts: number): string {
   return lastDayText;
 }
 
+/** A 400 from the node for a search is the request's fault: StoreRequestError (answered 400), with the node's reason. */
+function refusal(e: unknown): unknown {
+  if (!(e instanceof errors.ResponseError) || e.statusCode !== 400) return e;
+  const body = e.body as { error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } } | undefined;
+  const root = body?.error?.root_cause?.[0] ?? body?.error;
+  return new StoreRequestError(`the search cannot be served: ${root?.type ?? 'refused'}: ${(root?.reason ?? '').slice(0, 300)}`);
+}
+
 /** Worth another attempt: unreachable, timed out, overloaded (429) or a server-side 5xx. */
 function retriable(e: unknown): boolean {
   if (e instanceof errors.ConnectionError || e instanceof errors.TimeoutError || e instanceof errors.NoLivingConnectionsError) return true;
@@ -174,6 +203,7 @@ export class ElasticsearchStore implements Store {
       maxRetries: opts.maxRetries ?? 5,
       retryBaseMs: opts.retryBaseMs ?? 200,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+      searchTimeoutMs: opts.searchTimeoutMs ?? 20_000,
       shards: opts.shards ?? 1,
       replicas: opts.replicas ?? 0,
     };
@@ -445,9 +475,26 @@ export class ElasticsearchStore implements Store {
   }
 
   private async searchAlias<T>(body: Record<string, unknown>): Promise<SearchResponse<T>> {
-    return this.withRetry('search', () =>
-      this.req<SearchResponse<T>>('POST', `/${this.alias}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
-    );
+    return this.search_<T>(this.alias, body);
+  }
+
+  /**
+   * A search with the node's own time limit; what the node refuses as a request (400: a query it
+   * cannot build, too many clauses or buckets) is the client's error, not a server fault, and a
+   * search cut by the time limit is refused rather than answered with partial results.
+   */
+  private async search_<T>(index: string, body: Record<string, unknown>): Promise<SearchResponse<T>> {
+    const limited = { ...body, timeout: `${this.o.searchTimeoutMs}ms` };
+    let r: SearchResponse<T> & { timed_out?: boolean };
+    try {
+      r = await this.withRetry('search', () =>
+        this.req<SearchResponse<T> & { timed_out?: boolean }>('POST', `/${index}/_search`, limited, { ignore_unavailable: true, allow_no_indices: true }),
+      );
+    } catch (e) {
+      throw refusal(e);
+    }
+    if (r.timed_out) throw new StoreRequestError(`the search ran longer than ${this.o.searchTimeoutMs} ms and was stopped: narrow the time range or the query`);
+    return r;
   }
 
   private query(f: SearchFilter): EsQueryDsl {
@@ -481,10 +528,12 @@ export class ElasticsearchStore implements Store {
       size: Math.min(limit + 1, 10_000),
       track_total_hits: false,
     };
-    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
-    const r = await this.withRetry('search', () =>
-      this.req<SearchResponse<T>>('POST', `/${index}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
-    );
+    if (req.after !== undefined) {
+      const kind: CursorKind =
+        f.type === 'date' ? 'date-text' : f.type === 'ip' ? 'ip-text' : f.type === 'keyword' ? 'string' : f.type === 'boolean' ? 'any-scalar' : 'number';
+      body.search_after = decodeCursor(req.after, 2, [kind, 'string']);
+    }
+    const r = await this.search_<T>(index, body);
     const hits = r.hits.hits;
     const more = hits.length > limit || (limit === 10_000 && hits.length === limit);
     const page = hits.length > limit ? hits.slice(0, limit) : hits;
@@ -530,10 +579,14 @@ export class ElasticsearchStore implements Store {
   }
 
   async count(filter: SearchFilter): Promise<number> {
-    const r = await this.withRetry('count', () =>
-      this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }),
-    );
-    return r.count;
+    try {
+      const r = await this.withRetry('count', () =>
+        this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }),
+      );
+      return r.count;
+    } catch (e) {
+      throw refusal(e);
+    }
   }
 
   private async aggs(filter: SearchFilter, aggs: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -555,14 +608,24 @@ export class ElasticsearchStore implements Store {
     return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
   }
 
-  async histogram(req: HistogramRequest): Promise<HistogramBucket[]> {
-    const iv = req.intervalSeconds;
-    if (!(iv > 0)) throw new Error(`intervalSeconds must be > 0, got ${iv}`);
+  async histogram(req: HistogramRequest): Promise<Histogram> {
+    checkInterval(req.intervalSeconds);
+    // The span first, so that the bucket count is known before the node builds any (one
+    // date_histogram of 15 years by the second would be millions of buckets).
+    const s = await this.aggs(req, { lo: { min: { field: '@timestamp' } }, hi: { max: { field: '@timestamp' } } });
+    const lo = (s.lo as { value: number | null } | undefined)?.value ?? null;
+    const hi = (s.hi as { value: number | null } | undefined)?.value ?? null;
+    if (lo === null || hi === null) return { intervalSeconds: req.intervalSeconds, widened: false, buckets: [] };
+    const iv = fitInterval(req.intervalSeconds, lo / 1000, hi / 1000, Math.min(req.maxBuckets ?? MAX_HISTOGRAM_BUCKETS, MAX_HISTOGRAM_BUCKETS));
     const a = await this.aggs(req, {
       h: { date_histogram: { field: '@timestamp', fixed_interval: `${iv}s`, min_doc_count: 0 }, aggs: { bytes: { sum: { field: 'network.bytes' } } } },
     });
     const buckets = (a.h as { buckets?: { key: number; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
-    return buckets.map((b) => ({ start: b.key, connections: b.doc_count, bytes: b.bytes.value }));
+    return {
+      intervalSeconds: iv,
+      widened: iv !== req.intervalSeconds,
+      buckets: buckets.map((b) => ({ start: b.key, connections: b.doc_count, bytes: b.bytes.value })),
+    };
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
@@ -573,6 +636,7 @@ export class ElasticsearchStore implements Store {
   }
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
+    const limit = edgeLimit(req.limit);
     const src = (name: string, field: string, missing = false): Record<string, unknown> => ({
       [name]: { terms: { field, ...(missing ? { missing_bucket: true } : {}) } },
     });
@@ -608,7 +672,7 @@ export class ElasticsearchStore implements Store {
       after = e.after_key;
       if (!after) break;
     }
-    return out.sort(compareEdges).slice(0, req.limit ?? 1000);
+    return out.sort(compareEdges).slice(0, limit);
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {
@@ -725,7 +789,7 @@ export class ElasticsearchStore implements Store {
       size: Math.min(limit + 1, 10_000),
       track_total_hits: false,
     };
-    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
+    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2, ['number', 'string']);
     const r = await this.withRetry('alert search', () => this.req<SearchResponse<AlertDoc>>('POST', `/${this.alertIndex}/_search`, body));
     const hits = r.hits.hits;
     const page = hits.slice(0, limit);

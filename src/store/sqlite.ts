@@ -15,7 +15,21 @@ import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
-import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
+import {
+  aggField,
+  checkInterval,
+  compareEdges,
+  type CursorKind,
+  decodeCursor,
+  edgeLimit,
+  encodeCursor,
+  filterQuery,
+  fitInterval,
+  MAX_HISTOGRAM_BUCKETS,
+  pageSize,
+  retentionCutoff,
+  sortField,
+} from './common';
 import type {
   AlertPatch,
   AlertSearch,
@@ -26,6 +40,7 @@ import type {
   RecordWriter,
   Edge,
   EdgesRequest,
+  Histogram,
   HistogramBucket,
   HistogramRequest,
   RetentionResult,
@@ -560,7 +575,8 @@ export class SqliteStore implements Store {
     let cond = w.sql;
     const params = [...w.params];
     if (req.after !== undefined) {
-      const [v, t] = decodeCursor(req.after, 2);
+      const kind: CursorKind = f.type === 'ip' ? 'hex-key' : f.type === 'keyword' ? 'string' : f.type === 'boolean' ? 'any-scalar' : 'number';
+      const [v, t] = decodeCursor(req.after, 2, [kind, 'string']);
       const value = f.type === 'ip' ? Buffer.from(String(v), 'hex') : (v as SqlParam);
       cond += ` AND (${col} ${order === 'asc' ? '>' : '<'} ? OR (${col} = ? AND ${tie} > ?))`;
       params.push(value, value, t as string);
@@ -653,22 +669,26 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ key: keyText(f, r.k), connections: r.c, bytes: r.b }));
   }
 
-  async histogram(req: HistogramRequest): Promise<HistogramBucket[]> {
-    const iv = req.intervalSeconds;
-    if (!(iv > 0)) throw new Error(`intervalSeconds must be > 0, got ${iv}`);
+  async histogram(req: HistogramRequest): Promise<Histogram> {
+    checkInterval(req.intervalSeconds);
     const w = this.where(req);
+    // The span first (two index probes), so that the bucket count is known before any is built.
+    const span = this.conn.prepare(`SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM conn WHERE ${w.sql}`).get(...w.params) as { lo: number | null; hi: number | null };
+    if (span.lo === null || span.hi === null) return { intervalSeconds: req.intervalSeconds, widened: false, buckets: [] };
+    const iv = fitInterval(req.intervalSeconds, span.lo, span.hi, Math.min(req.maxBuckets ?? MAX_HISTOGRAM_BUCKETS, MAX_HISTOGRAM_BUCKETS));
     const rows = this.conn
       .prepare(`SELECT CAST(floor(ts / ?) AS INTEGER) AS bucket, COUNT(*) AS c, SUM(net_bytes) AS b FROM conn WHERE ${w.sql} GROUP BY bucket ORDER BY bucket`)
       .all(iv, ...w.params) as { bucket: number; c: number; b: number }[];
-    if (rows.length === 0) return [];
+    const out: HistogramBucket[] = [];
+    const res = { intervalSeconds: iv, widened: iv !== req.intervalSeconds, buckets: out };
+    if (rows.length === 0) return res;
     // Empty buckets between the first and the last, as Elasticsearch's date_histogram gives them.
     const by = new Map(rows.map((r) => [r.bucket, r]));
-    const out: HistogramBucket[] = [];
     for (let b = rows[0].bucket; b <= rows[rows.length - 1].bucket; b++) {
       const r = by.get(b);
       out.push({ start: b * iv * 1000, connections: r?.c ?? 0, bytes: r?.b ?? 0 });
     }
-    return out;
+    return res;
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
@@ -678,6 +698,7 @@ export class SqliteStore implements Store {
   }
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
+    const limit = edgeLimit(req.limit);
     const w = this.where(req);
     const rows = this.conn
       .prepare(
@@ -706,7 +727,7 @@ export class SqliteStore implements Store {
       connections: r.c,
       bytes: r.b,
     }));
-    return edges.sort(compareEdges).slice(0, req.limit ?? 1000);
+    return edges.sort(compareEdges).slice(0, limit);
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {
@@ -780,7 +801,7 @@ export class SqliteStore implements Store {
     }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
     if (req.after !== undefined) {
-      const [seen, id] = decodeCursor(req.after, 2);
+      const [seen, id] = decodeCursor(req.after, 2, ['number', 'string']);
       cond.push('(last_seen < ? OR (last_seen = ? AND id > ?))');
       params.push(seen as number, seen as number, id as string);
     }
