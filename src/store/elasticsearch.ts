@@ -13,6 +13,7 @@ import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, to
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
 import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
+import { recordProblem } from './validate';
 import {
   aggField,
   checkInterval,
@@ -319,16 +320,10 @@ export class ElasticsearchStore implements Store {
     const res: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
     let pending: readonly BulkItem[] = batch.items;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const body = batch.body(pending);
-      // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
-      const resp = await this.withRetry(
-        'bulk',
-        () =>
-          this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>,
-      );
+      const items = await this.bulkItems(batch, pending);
       const retry: BulkItem[] = [];
       const dead: { item: BulkItem; status: number; reason: string }[] = [];
-      resp.items.forEach((entry, k) => {
+      items.forEach((entry, k) => {
         const r = Object.values(entry)[0];
         if (!r.error) res.written++;
         // external_gte conflict: the index holds a newer version of this uid.
@@ -355,6 +350,32 @@ export class ElasticsearchStore implements Store {
       if (pending.length > 0) await sleep(this.o.retryBaseMs * 2 ** attempt);
     }
     return res;
+  }
+
+  /**
+   * The per-item outcome of one bulk request. When the node refuses the request as a whole (400:
+   * one item's action is invalid, and it fails every other item with it), the items are sent again
+   * in halves until the one at fault stands alone and is refused by itself: the rest are kept.
+   */
+  private async bulkItems(batch: Batch, items: readonly BulkItem[]): Promise<BulkResponse['items']> {
+    try {
+      const body = batch.body(items);
+      // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
+      const resp = await this.withRetry(
+        'bulk',
+        () =>
+          this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>,
+      );
+      return resp.items;
+    } catch (e) {
+      if (!(e instanceof errors.ResponseError && e.statusCode === 400)) throw e;
+      if (items.length === 1) {
+        const b = e.body as { error?: { type?: string; reason?: string } } | undefined;
+        return [{ index: { status: 400, error: { type: b?.error?.type ?? 'request_refused', reason: (b?.error?.reason ?? e.message).slice(0, 500) } } }];
+      }
+      const mid = items.length >> 1;
+      return [...(await this.bulkItems(batch, items.slice(0, mid))), ...(await this.bulkItems(batch, items.slice(mid)))];
+    }
   }
 
   private async deadLetter(dead: { item: BulkItem; status: number; reason: string; source: string }[]): Promise<void> {
@@ -433,8 +454,25 @@ export class ElasticsearchStore implements Store {
       }
       if (buf.items.length >= this.o.batchDocs || buf.len >= this.o.batchBytes) cut();
     };
+    // Records the node would refuse, perhaps with the whole bulk request (an _id over 512 bytes
+    // fails every item of it): dead-lettered here instead, at close, and never sent.
+    const refused: { item: BulkItem; status: number; reason: string; source: string }[] = [];
     return {
-      add: (r) => push(this.item(r)),
+      add: (r) => {
+        if (failure !== null) throw failure;
+        const bad = recordProblem(r);
+        if (bad === null) {
+          push(this.item(r));
+          return;
+        }
+        const uid = typeof r.uid === 'string' ? r.uid.slice(0, 64) : '';
+        refused.push({
+          item: { uid, index: '', start: 0, mid: 0, end: 0 },
+          status: 400,
+          reason: `invalid record: ${bad.field}: ${bad.reason}`,
+          source: JSON.stringify(r),
+        });
+      },
       addApp: (r) => push(this.appItem(r)),
       congestion: () => {
         if (inflight.size < this.o.concurrency || queue.length === 0) return undefined;
@@ -444,6 +482,11 @@ export class ElasticsearchStore implements Store {
         cut();
         while (inflight.size > 0 || queue.length > 0) await Promise.race(inflight);
         if (failure !== null) throw failure;
+        if (refused.length > 0) {
+          const n = refused.length;
+          await this.deadLetter(refused.splice(0));
+          total.deadLettered += n;
+        }
         return total;
       },
     };

@@ -14,6 +14,7 @@ import type { ConnK8s } from '../../parsers/record/k8s';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
+import { recordProblem } from './validate';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
 import {
   aggField,
@@ -523,6 +524,18 @@ export class SqliteStore implements Store {
         }
       }
       for (const r of rs) {
+        // Refused the way Elasticsearch refuses it (validate.ts), so that both backends hold the same records.
+        const bad = recordProblem(r);
+        if (bad) {
+          dead.run(
+            new Date().toISOString(),
+            typeof r.uid === 'string' ? r.uid.slice(0, 64) : null,
+            `invalid record: ${bad.field}: ${bad.reason}`,
+            JSON.stringify(r),
+          );
+          res.deadLettered++;
+          continue;
+        }
         try {
           // Positional binding: measurably cheaper than 39 named parameters per row.
           const info = insert.run(toRow(r));

@@ -81,6 +81,23 @@ for (const backend of BACKENDS) {
       await assert.rejects(store.count({ query: '@timestamp >= now-9999999999d' }), refused);
     });
 
+    it('dead-letters implausible records one by one and keeps the rest of the batch', async () => {
+      const good = { ...base, uid: 'CboundsGood' };
+      const res = await store.write([
+        { ...base, uid: 'x'.repeat(601) },
+        good,
+        { ...base, uid: 'CboundsHuge', ts: 1e308 },
+        { ...base, uid: 'CboundsPort', resp_p: 70000 },
+        { ...base, uid: 'CboundsLong', duration: 99999999 },
+      ]);
+      assert.deepEqual(res, { written: 1, stale: 0, deadLettered: 4 });
+      await store.refresh();
+      assert.ok(await store.get('CboundsGood'));
+      const dead = await store.deadLetters(10);
+      const reasons = dead.map((d) => d.reason).join('\n');
+      for (const f of ['uid', 'ts', 'resp_p', 'duration']) assert.match(reasons, new RegExp(`invalid record: ${f}:`));
+    });
+
     it('refuses queries nested too deep or with too many wildcards', async () => {
       await assert.rejects(store.search({ query: `${'not '.repeat(1000)}state: SF` }), refused);
       await assert.rejects(store.count({ query: `${'('.repeat(1000)}state: SF${')'.repeat(1000)}` }), refused);
