@@ -47,6 +47,13 @@ export const ConfigSchema = z.object({
       /** Bounds of a pcap cut from captures (GET .../pcap). */
       pcapBytes: bytes.default(512 * MiB),
       pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
+      /**
+       * A connection that sends and receives nothing for this long is closed (a stalled upload, a
+       * client gone silent); longer than the flow backlog wait and the event streams' keep-alive.
+       */
+      idleTimeoutMs: z.coerce.number().int().min(1000).default(180_000),
+      /** The longest a whole request may take to arrive (a 4 GB upload at 10 MB/s takes 7 minutes). */
+      requestTimeoutMs: z.coerce.number().int().min(1000).default(3_600_000),
     })
     .default({}),
   jobs: z
@@ -95,6 +102,8 @@ const ENV: Record<string, string[]> = {
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
+  EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],
+  EASTWATCH_REQUEST_TIMEOUT_MS: ['limits', 'requestTimeoutMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],

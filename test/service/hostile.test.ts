@@ -7,6 +7,8 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as zlib from 'node:zlib';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { readEvents, requireElasticsearch, sample, startHarness, type Harness, type Mode } from './harness';
@@ -157,6 +159,60 @@ function suite(mode: Mode): void {
       assert.equal((await get(`/api/v1/aggregations/count?q=${q('src:10.9.9.9')}`)).json.count, 2);
     });
 
+    /** Waits for a capture job to finish, and returns it as the API shows it. */
+    const finished = async (id: string, key = h.keys.admin): Promise<Record<string, any>> => {
+      const events = await readEvents(`${h.url}/api/v1/captures/${id}/events`, key);
+      return events[events.length - 1].data;
+    };
+
+    it('fails what is not a capture at once, without server paths in the reason', async () => {
+      // gzip's magic around text: accepted as an upload, found not to be a capture once inflated.
+      const bogus = zlib.gzipSync('GET / HTTP/1.1\r\nHost: example\r\n\r\n'.repeat(4));
+      const up = await h.call('POST', '/api/v1/captures?name=bogus.pcap.gz', { key: h.keys.ingest, body: bogus });
+      assert.equal(up.status, 202, up.text);
+      const done = await finished(up.json.capture.id, h.keys.ingest);
+      assert.equal(done.state, 'failed', JSON.stringify(done));
+      assert.equal(done.attemptsMade, 1, 'a permanent failure is not retried');
+      assert.ok(done.failedReason.length > 0);
+      assert.ok(!done.failedReason.includes(h.dataDir), done.failedReason);
+      assert.ok(!done.failedReason.includes('/'), done.failedReason);
+    });
+
+    it('lets an ingest key see only its own uploads', async () => {
+      const mine = await h.call('GET', '/api/v1/captures', { key: h.keys.ingest });
+      assert.equal(mine.status, 200);
+      assert.ok(mine.json.captures.length >= 1);
+      for (const c of mine.json.captures) assert.equal(c.uploadedBy, 'test-ingest');
+      const all = await h.call('GET', '/api/v1/captures', { key: h.keys.analyst });
+      const other = all.json.captures.find((c: { uploadedBy: string }) => c.uploadedBy === 'test-analyst');
+      assert.ok(other);
+      assert.equal((await h.call('GET', `/api/v1/captures/${other.id}`, { key: h.keys.ingest })).status, 404);
+      assert.equal((await h.call('GET', `/api/v1/captures/${other.id}/events`, { key: h.keys.ingest })).status, 404);
+      assert.equal((await h.call('GET', `/api/v1/captures/${other.id}`, { key: h.keys.analyst })).status, 200);
+    });
+
+    it('refuses a capture job naming a file outside the uploads directory', async () => {
+      // What the queue dashboard or anyone with Redis could enqueue.
+      const sha = 'ab'.repeat(32);
+      const added = await h.running.runtime.queues.captures.add(
+        {
+          path: '/etc/passwd',
+          sha256: sha,
+          bytes: 1,
+          name: 'passwd',
+          format: 'pcap',
+          uploadedAt: new Date().toISOString(),
+          uploadedBy: 'dashboard',
+        },
+        { jobId: sha },
+      );
+      const done = await finished(added.id);
+      assert.equal(done.state, 'failed');
+      assert.equal(done.attemptsMade, 1);
+      assert.match(done.failedReason, /outside the uploads directory/);
+      assert.ok(!done.failedReason.includes('/etc/passwd'));
+    });
+
     it('sends a CSP that works over plain HTTP and names no outside host', async () => {
       const r = await get('/api/v1/whoami');
       const csp = r.headers.get('content-security-policy') ?? '';
@@ -180,3 +236,67 @@ function suite(mode: Mode): void {
 
 suite('local');
 suite('redis+es');
+
+/** A request whose body is sent in part and then stalls; resolves with the response, or with null when the connection closes without one. */
+function stalledUpload(url: string, key: string): { response: Promise<{ status: number; body: string } | null>; req: http.ClientRequest } {
+  const u = new URL(`${url}/api/v1/captures?name=slow.pcap`);
+  const req = http.request({
+    host: u.hostname,
+    port: u.port,
+    path: u.pathname + u.search,
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-length': String(1 << 20) },
+  });
+  const head = Buffer.alloc(4096);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  req.write(head);
+  const response = new Promise<{ status: number; body: string } | null>((resolve) => {
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', () => resolve(null));
+    req.on('close', () => setTimeout(() => resolve(null), 100));
+  });
+  return { response, req };
+}
+
+describe('stalled and interrupted uploads (embedded)', function () {
+  this.timeout(60_000);
+
+  it('closes a stalled upload after the idle timeout and keeps nothing of it', async () => {
+    const h = await startHarness({ mode: 'local', env: { EASTWATCH_IDLE_TIMEOUT_MS: '1500' } });
+    try {
+      const t0 = Date.now();
+      const { response } = stalledUpload(h.url, h.keys.ingest);
+      assert.equal(await response, null);
+      const took = Date.now() - t0;
+      assert.ok(took >= 1400 && took < 10_000, `closed after ${took} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(
+        fs.readdirSync(h.running.runtime.uploadsDir).filter((f) => f.startsWith('.upload-')),
+        [],
+      );
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('answers 503 to an upload in progress when the server shuts down', async () => {
+    const h = await startHarness({ mode: 'local' });
+    const { response, req } = stalledUpload(h.url, h.keys.ingest);
+    await new Promise((r) => setTimeout(r, 300));
+    const stopped = h.stop();
+    const r = await response;
+    req.destroy();
+    await stopped;
+    assert.ok(r, 'a response, not a reset');
+    assert.equal(r.status, 503, r.body);
+    assert.match(r.body, /shutting down/);
+  });
+});
