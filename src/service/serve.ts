@@ -4,7 +4,9 @@
  * gracefully on SIGTERM/SIGINT: stop taking requests and jobs, let running jobs finish within the
  * grace period (the rest are handed back), flush the store.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildApi, type ApiOptions } from './api/app';
@@ -45,8 +47,8 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
-function urlOf(a: AddressInfo): string {
-  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+function urlOf(a: AddressInfo, scheme = 'http'): string {
+  return `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
 /**
@@ -95,7 +97,18 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
   const app = buildApi(runtime, { log, ...o.api });
   // Uploads of gigabytes take long (requestTimeoutMs bounds them); a stalled one is cut after
   // idleTimeoutMs of silence instead of holding its socket and temporary file forever.
-  const server = http.createServer({ requestTimeout: cfg.limits.requestTimeoutMs, headersTimeout: Math.min(60_000, cfg.limits.requestTimeoutMs) }, app);
+  const timeouts = { requestTimeout: cfg.limits.requestTimeoutMs, headersTimeout: Math.min(60_000, cfg.limits.requestTimeoutMs) };
+  let server: http.Server;
+  try {
+    // TLS without a proxy: the same app, the same timeouts.
+    server =
+      cfg.tlsCert && cfg.tlsKey
+        ? https.createServer({ ...timeouts, cert: fs.readFileSync(cfg.tlsCert), key: fs.readFileSync(cfg.tlsKey) }, app)
+        : http.createServer(timeouts, app);
+  } catch (e) {
+    await runtime.close();
+    throw new Error(`TLS: cannot use the certificate ${cfg.tlsCert} and key ${cfg.tlsKey}: ${(e as Error).message}`);
+  }
   server.setTimeout(cfg.limits.idleTimeoutMs);
   server.keepAliveTimeout = 65_000;
   const receiving = receivingRequests(server);
@@ -111,7 +124,7 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
   return {
     runtime,
     server,
-    url: urlOf(addr),
+    url: urlOf(addr, cfg.tlsCert ? 'https' : 'http'),
     working,
     stop: () => {
       stopRetention();
