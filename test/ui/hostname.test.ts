@@ -47,7 +47,7 @@ describe('web UI over plain HTTP under a hostname', function () {
     await page.close();
   });
 
-  it('serves the UI and the API over TLS with --tls-cert/--tls-key', async function () {
+  it('serves the UI and the API over TLS with --tls-cert/--tls-key', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-tls-'));
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
