@@ -66,6 +66,18 @@ export function aggField(name: string, fields: FieldRegistry = CONN_FIELDS): Fie
   return d;
 }
 
+/** The most buckets a top-values answer may hold. */
+export const MAX_TOP = 1000;
+
+export function topSize(size: number | undefined): number {
+  const n = size ?? 10;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOP) throw new StoreRequestError(`the top size must be 1..${MAX_TOP}, got ${n}`);
+  return n;
+}
+
+/** The most application records one connection's answer holds (a DNS flow can carry millions). */
+export const MAX_APPS_OF = 10_000;
+
 /** The most edges one answer may hold. */
 export const MAX_EDGES = 5000;
 

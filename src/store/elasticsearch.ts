@@ -24,10 +24,12 @@ import {
   encodeCursor,
   filterQuery,
   fitInterval,
+  MAX_APPS_OF,
   MAX_HISTOGRAM_BUCKETS,
   pageSize,
   retentionCutoff,
   sortField,
+  topSize,
 } from './common';
 import {
   StoreRequestError,
@@ -616,7 +618,8 @@ export class ElasticsearchStore implements Store {
       );
       const hits = r.hits.hits;
       out.push(...hits.map((h) => fromAppDoc(h._source)));
-      if (hits.length < 1000) return out;
+      // Bounded like SQLite's: the first MAX_APPS_OF in time order.
+      if (hits.length < 1000 || out.length >= MAX_APPS_OF) return out.slice(0, MAX_APPS_OF);
       after = hits[hits.length - 1].sort;
     }
   }
@@ -639,7 +642,7 @@ export class ElasticsearchStore implements Store {
 
   async top(req: TopRequest): Promise<TopBucket[]> {
     const f = aggField(req.field);
-    const size = req.size ?? 10;
+    const size = topSize(req.size);
     const a = await this.aggs(req, {
       top: {
         terms: { field: f.name, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },

@@ -26,10 +26,12 @@ import {
   encodeCursor,
   filterQuery,
   fitInterval,
+  MAX_APPS_OF,
   MAX_HISTOGRAM_BUCKETS,
   pageSize,
   retentionCutoff,
   sortField,
+  topSize,
 } from './common';
 import type {
   AlertPatch,
@@ -651,9 +653,11 @@ export class SqliteStore implements Store {
 
   async appsOf(uid: string): Promise<AppRecordOut[]> {
     const rows: { ts: number; id: string; record: string }[] = [];
-    for (const sp of APP_SPECS) rows.push(...(this.conn.prepare(`SELECT ts, id, record FROM ${sp.table} WHERE uid = ?`).all(uid) as typeof rows));
+    // The first MAX_APPS_OF in time order, as Elasticsearch gives them: bounded whatever the connection carries.
+    for (const sp of APP_SPECS)
+      rows.push(...(this.conn.prepare(`SELECT ts, id, record FROM ${sp.table} WHERE uid = ? ORDER BY ts, id LIMIT ?`).all(uid, MAX_APPS_OF) as typeof rows));
     rows.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return rows.map((r) => JSON.parse(r.record) as AppRecordOut);
+    return rows.slice(0, MAX_APPS_OF).map((r) => JSON.parse(r.record) as AppRecordOut);
   }
 
   async count(filter: SearchFilter): Promise<number> {
@@ -674,7 +678,7 @@ export class SqliteStore implements Store {
 
   async top(req: TopRequest): Promise<TopBucket[]> {
     const f = aggField(req.field);
-    const size = req.size ?? 10;
+    const size = topSize(req.size);
     const w = this.where(req);
     const rows = this.conn
       .prepare(`SELECT k, COUNT(*) AS c, SUM(b) AS b FROM (${this.values(f, w.sql)}) GROUP BY k ORDER BY c DESC, k ASC LIMIT ?`)

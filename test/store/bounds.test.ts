@@ -53,10 +53,12 @@ for (const backend of BACKENDS) {
       assert.equal(narrow.intervalSeconds, 60);
     });
 
-    it('refuses intervals and edge limits beyond the caps', async () => {
+    it('refuses intervals, edge limits and top sizes beyond the caps', async () => {
       await assert.rejects(store.histogram({ intervalSeconds: 0 }), refused);
       await assert.rejects(store.histogram({ intervalSeconds: 1.5 }), refused);
       await assert.rejects(store.edges({ limit: MAX_EDGES + 1 }), refused);
+      await assert.rejects(store.top({ field: 'dport', size: 1001 }), refused);
+      assert.ok((await store.top({ field: 'dport', size: 1000 })).length > 0);
       assert.ok((await store.edges({ limit: MAX_EDGES })).length > 0);
     });
 
