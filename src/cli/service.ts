@@ -18,9 +18,9 @@ function port(v: string): number {
   return n;
 }
 
-function config(o: { config?: string; dataDir?: string; host?: string; port?: number }): ServiceConfig | null {
+function config(o: { config?: string; dataDir?: string; host?: string; port?: number; tlsCert?: string; tlsKey?: string }): ServiceConfig | null {
   try {
-    return loadConfig({ file: o.config, overrides: { dataDir: o.dataDir, host: o.host, port: o.port } });
+    return loadConfig({ file: o.config, overrides: { dataDir: o.dataDir, host: o.host, port: o.port, tlsCert: o.tlsCert, tlsKey: o.tlsKey } });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`eastwatch: ${e.message}\n`);
@@ -50,16 +50,30 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     .option('--host <host>', 'address to listen on (default 127.0.0.1; $EASTWATCH_HOST)')
     .option('-p, --port <port>', 'port (default 8080; $EASTWATCH_PORT)', port)
     .option('--with-workers', 'also run capture and flow workers in this process')
-    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: number; withWorkers?: boolean; analyzers: boolean; detectors: boolean }) => {
-      const cfg = config(o);
-      if (!cfg) return;
-      const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
-      const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
-      log(
-        `eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`,
-      );
-      stopOnSignals(r, log);
-    });
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain) (with --tls-key; $EASTWATCH_TLS_CERT)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert ($EASTWATCH_TLS_KEY)')
+    .action(
+      async (o: {
+        config?: string;
+        dataDir?: string;
+        host?: string;
+        port?: number;
+        tlsCert?: string;
+        tlsKey?: string;
+        withWorkers?: boolean;
+        analyzers: boolean;
+        detectors: boolean;
+      }) => {
+        const cfg = config(o);
+        if (!cfg) return;
+        const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
+        const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
+        log(
+          `eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`,
+        );
+        stopOnSignals(r, log);
+      },
+    );
 
   common(program.command('worker'))
     .description('Run capture and flow workers against REDIS_URL (as many processes and machines as you like)')

@@ -31,6 +31,16 @@ interface Token {
   offs: number[];
 }
 
+/**
+ * Bounds on what one query may ask for, so that an analyst's request cannot exhaust the stack
+ * (nesting), the backend's automaton builder (Elasticsearch refuses complex wildcards with a
+ * 400; SQLite's GLOB backtracks) or the calendar (a time no Date can hold).
+ */
+export const MAX_QUERY_DEPTH = 64;
+export const MAX_WILDCARDS = 16;
+/** The instants a query may name: 1970-01-01 .. 9999-12-31T23:59:59Z. */
+export const MAX_INSTANT_SECONDS = 253402300799;
+
 const WORD_STOP = new Set([' ', '\t', '\n', '\r', '(', ')', '"', "'", '<', '>', '=', '!']);
 
 function lex(q: string): Token[] {
@@ -164,6 +174,8 @@ interface RawValue {
 
 class Parser {
   private i = 0;
+  /** Open groups and negations around the current token (bounded by MAX_QUERY_DEPTH). */
+  private depth = 0;
 
   constructor(
     private readonly q: string,
@@ -180,6 +192,16 @@ class Parser {
   }
   private err(msg: string, pos: number): QueryError {
     return new QueryError(msg, pos, this.q);
+  }
+
+  /** Runs `f` one level deeper; a query nested past MAX_QUERY_DEPTH is refused before the stack is at risk. */
+  private nested<T>(pos: number, f: () => T): T {
+    if (++this.depth > MAX_QUERY_DEPTH) throw this.err(`the query nests deeper than ${MAX_QUERY_DEPTH} levels of parentheses and negations`, pos);
+    try {
+      return f();
+    } finally {
+      this.depth--;
+    }
   }
 
   private describe(t: Token): string {
@@ -217,12 +239,12 @@ class Parser {
     const t = this.peek();
     if (t.type === 'not') {
       this.next();
-      return { kind: 'not', child: this.parseUnary() };
+      return this.nested(t.pos, () => ({ kind: 'not', child: this.parseUnary() }));
     }
     if (t.type === 'lparen') {
       this.next();
       if (this.peek().type === 'rparen') throw this.err('empty parentheses', this.peek().pos);
-      const inner = this.parseOr();
+      const inner = this.nested(t.pos, () => this.parseOr());
       this.expectClose(t.pos);
       return inner;
     }
@@ -303,7 +325,7 @@ class Parser {
     if (t.type === 'lparen') {
       this.next();
       if (this.peek().type === 'rparen') throw this.err('empty value list', this.peek().pos);
-      const q = this.parseValueOr(fields);
+      const q = this.nested(t.pos, () => this.parseValueOr(fields));
       this.expectClose(t.pos);
       return q;
     }
@@ -329,9 +351,10 @@ class Parser {
   }
 
   private parseValueNot(fields: FieldDef[]): Query {
-    if (this.peek().type === 'not') {
+    const t = this.peek();
+    if (t.type === 'not') {
       this.next();
-      return { kind: 'not', child: this.parseValueNot(fields) };
+      return this.nested(t.pos, () => ({ kind: 'not', child: this.parseValueNot(fields) }));
     }
     return this.parseValues(fields);
   }
@@ -357,6 +380,8 @@ class Parser {
           const v = field.name.endsWith('.mac') && /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(text) ? text.toUpperCase().replace(/:/g, '-') : text;
           return { kind: 'term', field, value: { kind: 'string', v }, pos };
         }
+        const wildcards = v.chars.filter((c, k) => !v.literal[k] && (c === '*' || c === '?')).length;
+        if (wildcards > MAX_WILDCARDS) throw this.err(`'${field.name}' pattern has ${wildcards} wildcards; at most ${MAX_WILDCARDS} are allowed`, pos);
         const parts: WildPart[] = [];
         v.chars.forEach((c, k) => {
           if (!v.literal[k] && c === '*') {
@@ -399,6 +424,7 @@ class Parser {
     if (field.type === 'long') return { kind: 'range', field, op, value: this.number(field, text, v.pos), pos: v.pos };
     if (field.type === 'date') {
       const inst = parseInstant(text, this.now);
+      if (inst !== null && !instantInRange(inst)) throw this.err(`'${text}' is outside the times a query can name (1970 to 9999)`, v.pos);
       if (inst === null) throw this.err(`'${text}' is not a time: use ISO 8601 (2026-01-15T10:00:00Z, 2026-01-15) or now, now-15m, now-2h, now-7d`, v.pos);
       return { kind: 'range', field, op, value: { kind: 'date', v: inst }, pos: v.pos };
     }
@@ -414,6 +440,11 @@ class Parser {
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** Whether an instant lies in 1970..9999, the range both backends (and Date) can represent. */
+export function instantInRange(i: Instant): boolean {
+  return Number.isFinite(i.sec) && i.sec >= 0 && i.sec <= MAX_INSTANT_SECONDS;
+}
 
 /** ISO 8601 (date, or date and time with optional fraction and offset; UTC when none) or now[+-]N{s,m,h,d,w}. */
 export function parseInstant(text: string, now: Date): Instant | null {

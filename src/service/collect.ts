@@ -6,6 +6,8 @@
 import { formatExporterStats, parseListenAddress, startCollector, untilStopped } from '../collect/netflow';
 import type { ServiceConfig } from './config';
 import { openQueues } from './queue';
+import { flowUid } from './flow-ingest';
+import { recordProblem } from '../store/validate';
 
 export interface CollectToQueueIo {
   stderr?: NodeJS.WritableStream;
@@ -43,11 +45,14 @@ export async function runCollectToQueue(
     batchMs: o.batchMs ?? 1000,
     localNets: cfg.localNets,
     onRecords: (batch) => {
+      // Uids in the collector's own namespace (flow-ingest.ts): never a capture's or an API key's.
+      const records = batch.filter((r) => recordProblem(r) === null);
+      for (const r of records) r.uid = flowUid(`netflow:${netflow}`, r.uid, r.ts);
       const p = queues.flows
-        .add({ source: `netflow:${netflow}`, records: batch })
+        .add({ source: `netflow:${netflow}`, records })
         .then(
           () => {
-            queued += batch.length;
+            queued += records.length;
           },
           (e: Error) => {
             failed += batch.length;

@@ -23,6 +23,9 @@ export const ConfigSchema = z.object({
   dataDir: z.string().min(1).default('eastwatch-data'),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** PEM certificate (chain) and key files: serve HTTPS without a proxy in front. Both or neither. */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   /** Bull queue names are prefixed with this in Redis, so that two deployments can share one Redis. */
   queuePrefix: z
     .string()
@@ -47,6 +50,13 @@ export const ConfigSchema = z.object({
       /** Bounds of a pcap cut from captures (GET .../pcap). */
       pcapBytes: bytes.default(512 * MiB),
       pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
+      /**
+       * A connection that sends and receives nothing for this long is closed (a stalled upload, a
+       * client gone silent); longer than the flow backlog wait and the event streams' keep-alive.
+       */
+      idleTimeoutMs: z.coerce.number().int().min(1000).default(180_000),
+      /** The longest a whole request may take to arrive (a 4 GB upload at 10 MB/s takes 7 minutes). */
+      requestTimeoutMs: z.coerce.number().int().min(1000).default(3_600_000),
     })
     .default({}),
   jobs: z
@@ -88,6 +98,8 @@ const ENV: Record<string, string[]> = {
   EASTWATCH_DATA_DIR: ['dataDir'],
   EASTWATCH_HOST: ['host'],
   EASTWATCH_PORT: ['port'],
+  EASTWATCH_TLS_CERT: ['tlsCert'],
+  EASTWATCH_TLS_KEY: ['tlsKey'],
   EASTWATCH_QUEUE_PREFIX: ['queuePrefix'],
   EASTWATCH_MAX_UPLOAD_BYTES: ['limits', 'uploadBytes'],
   EASTWATCH_MAX_FLOW_REQUEST_BYTES: ['limits', 'flowRequestBytes'],
@@ -95,6 +107,8 @@ const ENV: Record<string, string[]> = {
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
+  EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],
+  EASTWATCH_REQUEST_TIMEOUT_MS: ['limits', 'requestTimeoutMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],
@@ -155,6 +169,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const cfg = parsed.data;
+  if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined))
+    throw new ConfigError('invalid configuration:\n  TLS needs both a certificate and its key (--tls-cert and --tls-key)');
   cfg.dataDir = path.resolve(cfg.dataDir);
   return cfg;
 }

@@ -3,10 +3,18 @@
  * formats, named or sniffed), bad lines are reported with their line numbers while the good ones
  * are kept, and records go to the `flows` queue in batches bounded by count and bytes. The parse
  * waits when too many batches are still being queued, so a fast client cannot make the server
- * buffer its whole body.
+ * buffer its whole body; when the workers stay behind, the body is cut at a line boundary and the
+ * client told which lines were taken and where to resume.
+ *
+ * Every record is checked before it is queued (store/validate.ts, with a time window around now),
+ * and its uid is derived here from the caller's namespace (the ingest key): a flow record can
+ * never carry the uid of a capture-derived record nor of another key's records, and as the uid
+ * depends on the record's time, one uid is one document in every backend, whatever the day index.
  */
+import * as crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
+import { FlowFieldError, parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
+import { recordProblem } from '../store/validate';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { LocalNets, DEFAULT_LOCAL_NETS } from '../../parsers/record/local-nets';
 import type { ConnRecord } from '../../parsers/record/conn';
@@ -14,6 +22,11 @@ import type { FlowJobData, FlowResult, JobQueue } from './queue';
 
 export interface FlowIngestOptions {
   source: string;
+  /**
+   * Whose records these are (the ingest key's id): uids are derived from it, so one key's records
+   * can replace only its own earlier copies. Default: the source.
+   */
+  uidNamespace?: string;
   /**
    * Admission control: while the flows queue holds `max` batches or more not yet stored, reading
    * the body waits (the client's TCP window closes); after `maxWaitMs` of that the request fails
@@ -31,15 +44,37 @@ export interface FlowIngestOptions {
 }
 
 export class BacklogError extends Error {
+  /** Set once the body was cut: lines 1..linesRead were parsed (their records queued); resend from resumeAtLine. */
+  taken: { linesRead: number; resumeAtLine: number; records: number; rejected: number; jobs: string[] } | null = null;
+
   constructor(
     readonly backlog: number,
     readonly waitedMs: number,
   ) {
-    super(
-      `the flows queue has ${backlog} batches waiting for the workers and did not drain in ${Math.round(waitedMs / 1000)} s; lines before this point were queued, send the rest later`,
-    );
+    super(`the flows queue has ${backlog} batches waiting for the workers and did not drain in ${Math.round(waitedMs / 1000)} s`);
     this.name = 'BacklogError';
   }
+
+  /** The answer's message once the cut is known. */
+  withTaken(t: NonNullable<BacklogError['taken']>): this {
+    this.taken = t;
+    this.message = `${this.message}; lines 1..${t.linesRead} were read (${t.records} records queued, ${t.rejected} rejected): send the rest again from line ${t.resumeAtLine} later`;
+    return this;
+  }
+}
+
+/** Earliest time a flow record may carry: 1990, before any flow exporter we read. */
+const MIN_FLOW_TS = Date.UTC(1990, 0, 1) / 1000;
+/** How far ahead of the server's clock a flow record may be (clock skew of an exporter). */
+const MAX_FLOW_AHEAD_SECONDS = 7 * 86400;
+
+/**
+ * The stored uid of a flow record: a digest of the caller's namespace, the record's own uid and
+ * its time. Nobody can choose it to equal another record's uid (a capture's, another key's).
+ */
+export function flowUid(namespace: string, uid: string, ts: number): string {
+  const d = crypto.createHash('sha256').update(namespace).update('\0').update(uid).update('\0').update(String(ts)).digest('base64url');
+  return `F${d.slice(0, 21)}`;
 }
 
 export interface FlowIngestResult {
@@ -48,27 +83,69 @@ export interface FlowIngestResult {
   jobs: string[];
 }
 
-/** Holds chunks back while `blocked()` says the consumer is behind. */
+/**
+ * Holds chunks back while `blocked()` says the consumer is behind. It passes whole lines only
+ * (the bytes after a chunk's last newline wait for the next chunk), so that cut() can end the
+ * parser's input at a line boundary: the client is then told exactly which lines were taken.
+ */
 class Gate extends Transform {
-  private waiter: (() => void) | null = null;
+  private held: { cb: TransformCallback; data: Buffer } | null = null;
+  private tail: Buffer | null = null;
+  private stopped = false;
 
-  constructor(private readonly blocked: () => boolean) {
+  constructor(
+    private readonly blocked: () => boolean,
+    /** A line longer than this goes through unsplit (the parser refuses it): the tail stays bounded. */
+    private readonly maxTail: number,
+  ) {
     super();
   }
 
   open(): void {
-    if (this.blocked()) return;
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
+    if (this.blocked() || this.held === null) return;
+    const h = this.held;
+    this.held = null;
+    h.cb(null, h.data);
+  }
+
+  /** Ends the output at the last line boundary passed; what is held and what follows is dropped. */
+  cut(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.push(null);
+    const h = this.held;
+    this.held = null;
+    h?.cb();
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    if (!this.blocked()) {
-      cb(null, chunk);
+    if (this.stopped) {
+      cb();
       return;
     }
-    this.waiter = () => cb(null, chunk);
+    const all = this.tail === null ? chunk : Buffer.concat([this.tail, chunk]);
+    const nl = all.lastIndexOf(0x0a);
+    let data: Buffer;
+    if (nl < 0 && all.length <= this.maxTail) {
+      this.tail = all;
+      cb();
+      return;
+    }
+    if (nl < 0) {
+      data = all;
+      this.tail = null;
+    } else {
+      data = all.subarray(0, nl + 1);
+      this.tail = nl + 1 < all.length ? all.subarray(nl + 1) : null;
+    }
+    if (!this.blocked()) cb(null, data);
+    else this.held = { cb, data };
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (!this.stopped && this.tail !== null) this.push(this.tail);
+    this.tail = null;
+    cb();
   }
 }
 
@@ -76,6 +153,12 @@ const MAX_PENDING_BATCHES = 4;
 
 export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, null, FlowResult>, o: FlowIngestOptions): Promise<FlowIngestResult> {
   const errors: FlowIngestResult['errors'] = [];
+  const namespace = o.uidNamespace ?? o.source;
+  let invalid = 0;
+  let late = 0;
+  let seenFormat: FlowFormat | null = o.format ?? null;
+  // Until the first line is parsed the format may be unknown: a record emitted then is that line's.
+  const lineFormat = (): boolean => seenFormat !== 'hubble';
   const jobs: string[] = [];
   const pending = new Set<Promise<void>>();
   let failure: Error | null = null;
@@ -84,6 +167,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   let batchBytes = 0;
   // Hubble's DNS events, which the flow parser folds away, go to the detectors with the batch.
   const onLine = (line: string, format: FlowFormat): void => {
+    seenFormat = format;
     if (format !== 'hubble') return;
     const d = hubbleDns(line);
     if (d === null) return;
@@ -96,7 +180,8 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   let backlogSeen = 0;
   let queuedSincePoll = 0;
   const backlogFull = (): boolean => o.backlog !== undefined && backlogSeen + queuedSincePoll >= o.backlog.max;
-  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull());
+  const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull(), o.maxLineBytes + 1);
+  let backlogCut: BacklogError | null = null;
   let poll: NodeJS.Timeout | null = null;
   if (o.backlog) {
     const { max, maxWaitMs } = o.backlog;
@@ -113,7 +198,13 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       }
       if (!backlogFull()) return;
       if (fullSince === 0) fullSince = Date.now();
-      else if (Date.now() - fullSince > maxWaitMs) gate.destroy(new BacklogError(n, Date.now() - fullSince));
+      else if (Date.now() - fullSince > maxWaitMs && backlogCut === null) {
+        // The parse ends cleanly at the last whole line passed: its records are queued, and the
+        // answer says where to resume.
+        backlogCut = new BacklogError(n, Date.now() - fullSince);
+        body.unpipe(gate);
+        gate.cut();
+      }
     };
     await check();
     poll = setInterval(() => void check().catch(() => undefined), o.backlog.pollMs ?? 250);
@@ -157,6 +248,21 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       onLine,
     },
     (r) => {
+      const bad = recordProblem(r, { minTs: MIN_FLOW_TS, maxTs: Date.now() / 1000 + MAX_FLOW_AHEAD_SECONDS });
+      if (bad) {
+        invalid++;
+        // Line formats emit a record while its line is parsed: the parser reports the line.
+        // Hubble's folded connections come out later, from many lines: named by the flow's uid.
+        if (lineFormat()) throw new FlowFieldError(bad.field, bad.reason);
+        late++;
+        if (errors.length < (o.maxErrorsListed ?? 100))
+          errors.push({ line: 0, field: bad.field, reason: `connection ${String(r.uid).slice(0, 64)}: ${bad.reason}` });
+        return;
+      }
+      r.uid = flowUid(namespace, r.uid, r.ts);
+      r.tunnel_parents = r.tunnel_parents.map((u) => flowUid(namespace, u, r.ts));
+      // Only a capture job links a record to a capture (and to its pcap).
+      delete r.capture;
       batch.push(r);
       // A record's JSON is a few hundred bytes; its estimate keeps the job under the byte bound without serialising twice.
       batchBytes += 400 + (r.k8s ? 600 : 0) + r.history.length;
@@ -178,5 +284,12 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   await Promise.all([...pending]);
   if (failure) throw failure;
   if (cut !== null || summary === null) throw cut;
+  // The parser counted the refused records as records (and, for line formats, as line errors).
+  summary.records -= invalid;
+  summary.errors += late;
+  if (backlogCut !== null) {
+    const b = backlogCut as BacklogError;
+    throw b.withTaken({ linesRead: summary.lines, resumeAtLine: summary.lines + 1, records: summary.records, rejected: summary.errors, jobs });
+  }
   return { summary, errors, jobs };
 }

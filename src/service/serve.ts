@@ -4,7 +4,9 @@
  * gracefully on SIGTERM/SIGINT: stop taking requests and jobs, let running jobs finish within the
  * grace period (the rest are handed back), flush the store.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildApi, type ApiOptions } from './api/app';
@@ -45,14 +47,35 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
-function urlOf(a: AddressInfo): string {
-  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+function urlOf(a: AddressInfo, scheme = 'http'): string {
+  return `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
-function stopper(runtime: Runtime, server: http.Server | null): () => Promise<void> {
+/**
+ * Requests whose body is still arriving (uploads, flow posts): at shutdown each is answered 503
+ * at once, with Retry-After, instead of having its connection reset when the grace period ends.
+ */
+function receivingRequests(server: http.Server): Set<http.ServerResponse> {
+  const open = new Set<http.ServerResponse>();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.complete) return;
+    open.add(res);
+    const done = (): void => void open.delete(res);
+    req.once('end', done);
+    res.once('close', done);
+  });
+  return open;
+}
+
+function stopper(runtime: Runtime, server: http.Server | null, receiving?: Set<http.ServerResponse>): () => Promise<void> {
   let stopping: Promise<void> | null = null;
   return () => {
     stopping ??= (async () => {
+      for (const res of receiving ?? []) {
+        if (res.headersSent) continue;
+        res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close', 'Retry-After': '30' });
+        res.end(JSON.stringify({ error: 'the server is shutting down: nothing of this request was kept; send it again after Retry-After seconds' }));
+      }
       if (server) {
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Idle keep-alive sockets would hold close() open; SSE streams are ended by the close too.
@@ -72,9 +95,23 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
   const working = o.withWorkers === true || runtime.queues.kind === 'local';
   if (working) startWorkers(runtime, { alerts: o.alerts(runtime), analyzers: o.analyzers, log });
   const app = buildApi(runtime, { log, ...o.api });
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, app);
-  // Uploads of gigabytes take long; idle sockets do not.
+  // Uploads of gigabytes take long (requestTimeoutMs bounds them); a stalled one is cut after
+  // idleTimeoutMs of silence instead of holding its socket and temporary file forever.
+  const timeouts = { requestTimeout: cfg.limits.requestTimeoutMs, headersTimeout: Math.min(60_000, cfg.limits.requestTimeoutMs) };
+  let server: http.Server;
+  try {
+    // TLS without a proxy: the same app, the same timeouts.
+    server =
+      cfg.tlsCert && cfg.tlsKey
+        ? https.createServer({ ...timeouts, cert: fs.readFileSync(cfg.tlsCert), key: fs.readFileSync(cfg.tlsKey) }, app)
+        : http.createServer(timeouts, app);
+  } catch (e) {
+    await runtime.close();
+    throw new Error(`TLS: cannot use the certificate ${cfg.tlsCert} and key ${cfg.tlsKey}: ${(e as Error).message}`);
+  }
+  server.setTimeout(cfg.limits.idleTimeoutMs);
   server.keepAliveTimeout = 65_000;
+  const receiving = receivingRequests(server);
   let addr: AddressInfo;
   try {
     addr = await listen(server, cfg.host, cfg.port);
@@ -83,11 +120,11 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
     throw e;
   }
   const stopRetention = scheduleRetention(runtime, log);
-  const stop = stopper(runtime, server);
+  const stop = stopper(runtime, server, receiving);
   return {
     runtime,
     server,
-    url: urlOf(addr),
+    url: urlOf(addr, cfg.tlsCert ? 'https' : 'http'),
     working,
     stop: () => {
       stopRetention();

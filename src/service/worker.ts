@@ -48,6 +48,7 @@ export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
         metrics: ctx.metrics,
         alerts: o.alerts,
         localNets: ctx.cfg.localNets,
+        uploadsDir: ctx.uploadsDir,
         analyzers: o.analyzers,
       }),
     ),

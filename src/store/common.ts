@@ -5,14 +5,14 @@
  */
 import { instantFromSeconds, type Instant, type Query } from '../query/ast';
 import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../query/fields';
-import { parseInstant, parseQuery } from '../query/parser';
+import { instantInRange, MAX_INSTANT_SECONDS, parseInstant, parseQuery } from '../query/parser';
 import { StoreRequestError, type Edge, type SearchFilter, type TimeBound } from './types';
 
 export function toInstant(b: TimeBound, now: Date): Instant {
-  if (b instanceof Date) return instantFromSeconds(b.getTime() / 1000);
-  if (typeof b === 'number') return instantFromSeconds(b);
-  const i = parseInstant(b, now);
-  if (i === null) throw new StoreRequestError(`'${b}' is not a time: use ISO 8601 or now-15m`);
+  const i = b instanceof Date ? instantFromSeconds(b.getTime() / 1000) : typeof b === 'number' ? instantFromSeconds(b) : parseInstant(b, now);
+  if (i === null) throw new StoreRequestError(`'${String(b)}' is not a time: use ISO 8601 or now-15m`);
+  // Beyond these no Date (nor Elasticsearch's date_nanos) holds the bound: refused, not a 500.
+  if (!instantInRange(i)) throw new StoreRequestError(`'${String(b)}' is outside the times a search can name (1970 to 9999)`);
   return i;
 }
 
@@ -66,6 +66,27 @@ export function aggField(name: string, fields: FieldRegistry = CONN_FIELDS): Fie
   return d;
 }
 
+/** The most buckets a top-values answer may hold. */
+export const MAX_TOP = 1000;
+
+export function topSize(size: number | undefined): number {
+  const n = size ?? 10;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOP) throw new StoreRequestError(`the top size must be 1..${MAX_TOP}, got ${n}`);
+  return n;
+}
+
+/** The most application records one connection's answer holds (a DNS flow can carry millions). */
+export const MAX_APPS_OF = 10_000;
+
+/** The most edges one answer may hold. */
+export const MAX_EDGES = 5000;
+
+export function edgeLimit(limit: number | undefined): number {
+  const n = limit ?? 1000;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_EDGES) throw new StoreRequestError(`the edge limit must be 1..${MAX_EDGES}, got ${n}`);
+  return n;
+}
+
 export function pageSize(limit: number | undefined): number {
   const n = limit ?? 100;
   if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new StoreRequestError(`limit must be 1..10000, got ${n}`);
@@ -76,14 +97,66 @@ export function encodeCursor(values: unknown[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-export function decodeCursor(c: string, n: number): unknown[] {
+/**
+ * What one value of a cursor may be: the cursor comes back from the client, so every value is
+ * checked against what the sort field can hold before it reaches SQL or search_after.
+ */
+export type CursorKind = 'number' | 'string' | 'date-text' | 'hex-key' | 'ip-text' | 'any-scalar';
+
+const DATE_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+function cursorValueOk(v: unknown, kind: CursorKind): boolean {
+  switch (kind) {
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_INSTANT_SECONDS * 1e9;
+    case 'string':
+      return typeof v === 'string' && v.length <= 1024;
+    case 'date-text':
+      return typeof v === 'string' && DATE_TEXT.test(v) && v.slice(0, 4) >= '1970';
+    case 'hex-key':
+      return typeof v === 'string' && /^[0-9a-f]{32}$/.test(v);
+    case 'ip-text':
+      return typeof v === 'string' && v.length <= 64 && /^[0-9a-fA-F.:]+$/.test(v);
+    case 'any-scalar':
+      return (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 1024);
+  }
+}
+
+export function decodeCursor(c: string, n: number, kinds?: readonly CursorKind[]): unknown[] {
   try {
     const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === n) return v;
+    if (Array.isArray(v) && v.length === n && v.every((x, k) => cursorValueOk(x, kinds?.[k] ?? 'any-scalar'))) return v;
   } catch {
     // fall through to the error below
   }
   throw new StoreRequestError('invalid page cursor (it must be the `next` of a previous page with the same sort)');
+}
+
+/**
+ * Histogram bounds: at most this many buckets per answer. A wider request gets the smallest
+ * interval from NICE_INTERVALS (or a multiple of a year) at least as wide as asked that fits.
+ */
+export const MAX_HISTOGRAM_BUCKETS = 2000;
+const NICE_INTERVALS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7 * 86400, 30 * 86400, 365 * 86400];
+
+/** Buckets aligned to the epoch (both backends) between two times, for an interval. */
+function bucketsBetween(min: number, max: number, iv: number): number {
+  return Math.floor(max / iv) - Math.floor(min / iv) + 1;
+}
+
+/** The interval a histogram over [min, max] (epoch seconds) uses when `iv` was asked: `iv` when it fits. */
+export function fitInterval(iv: number, min: number, max: number, maxBuckets = MAX_HISTOGRAM_BUCKETS): number {
+  if (bucketsBetween(min, max, iv) <= maxBuckets) return iv;
+  for (const n of NICE_INTERVALS) if (n > iv && bucketsBetween(min, max, n) <= maxBuckets) return n;
+  const year = 365 * 86400;
+  let k = Math.ceil((max - min) / year / (maxBuckets - 1));
+  while (bucketsBetween(min, max, k * year) > maxBuckets) k++;
+  return k * year;
+}
+
+export function checkInterval(iv: number): void {
+  if (!Number.isInteger(iv) || iv < 1 || iv > 366 * 86400)
+    throw new StoreRequestError(`the histogram interval must be 1..${366 * 86400} whole seconds, got ${iv}`);
 }
 
 /** Most connections first, then most bytes, then by names: a total order, identical for both backends. */

@@ -13,8 +13,26 @@ import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, to
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
 import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
-import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
+import { recordProblem } from './validate';
 import {
+  aggField,
+  checkInterval,
+  compareEdges,
+  type CursorKind,
+  decodeCursor,
+  edgeLimit,
+  encodeCursor,
+  filterQuery,
+  fitInterval,
+  MAX_APPS_OF,
+  MAX_HISTOGRAM_BUCKETS,
+  pageSize,
+  retentionCutoff,
+  sortField,
+  topSize,
+} from './common';
+import {
+  StoreRequestError,
   StoreUnavailableError,
   type AlertPatch,
   type AlertSearch,
@@ -24,7 +42,7 @@ import {
   type DistinctRequest,
   type Edge,
   type EdgesRequest,
-  type HistogramBucket,
+  type Histogram,
   type HistogramRequest,
   type RecordWriter,
   type RetentionResult,
@@ -55,6 +73,12 @@ export interface ElasticsearchStoreOptions {
   maxRetries?: number;
   retryBaseMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * A search or aggregation running longer than this on the node is cut there (the `timeout` of
+   * the search body) and the request refused as too expensive, instead of holding a worker and
+   * its memory. Default 20000.
+   */
+  searchTimeoutMs?: number;
   shards?: number;
   replicas?: number;
 }
@@ -143,6 +167,14 @@ function dayOf(ts: number): string {
   return lastDayText;
 }
 
+/** A 400 from the node for a search is the request's fault: StoreRequestError (answered 400), with the node's reason. */
+function refusal(e: unknown): unknown {
+  if (!(e instanceof errors.ResponseError) || e.statusCode !== 400) return e;
+  const body = e.body as { error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } } | undefined;
+  const root = body?.error?.root_cause?.[0] ?? body?.error;
+  return new StoreRequestError(`the search cannot be served: ${root?.type ?? 'refused'}: ${(root?.reason ?? '').slice(0, 300)}`);
+}
+
 /** Worth another attempt: unreachable, timed out, overloaded (429) or a server-side 5xx. */
 function retriable(e: unknown): boolean {
   if (e instanceof errors.ConnectionError || e instanceof errors.TimeoutError || e instanceof errors.NoLivingConnectionsError) return true;
@@ -174,6 +206,7 @@ export class ElasticsearchStore implements Store {
       maxRetries: opts.maxRetries ?? 5,
       retryBaseMs: opts.retryBaseMs ?? 200,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+      searchTimeoutMs: opts.searchTimeoutMs ?? 20_000,
       shards: opts.shards ?? 1,
       replicas: opts.replicas ?? 0,
     };
@@ -341,16 +374,10 @@ export class ElasticsearchStore implements Store {
     const res: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
     let pending: readonly BulkItem[] = batch.items;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const body = batch.body(pending);
-      // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
-      const resp = await this.withRetry(
-        'bulk',
-        () =>
-          this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>,
-      );
+      const items = await this.bulkItems(batch, pending);
       const retry: BulkItem[] = [];
       const dead: { item: BulkItem; status: number; reason: string }[] = [];
-      resp.items.forEach((entry, k) => {
+      items.forEach((entry, k) => {
         const r = Object.values(entry)[0];
         if (!r.error) res.written++;
         // external_gte conflict: the index holds a newer version of this uid.
@@ -377,6 +404,32 @@ export class ElasticsearchStore implements Store {
       if (pending.length > 0) await sleep(this.o.retryBaseMs * 2 ** attempt);
     }
     return res;
+  }
+
+  /**
+   * The per-item outcome of one bulk request. When the node refuses the request as a whole (400:
+   * one item's action is invalid, and it fails every other item with it), the items are sent again
+   * in halves until the one at fault stands alone and is refused by itself: the rest are kept.
+   */
+  private async bulkItems(batch: Batch, items: readonly BulkItem[]): Promise<BulkResponse['items']> {
+    try {
+      const body = batch.body(items);
+      // Only what the per-item outcome needs: the full response of a 2000-document bulk is ~400 kB to parse.
+      const resp = await this.withRetry(
+        'bulk',
+        () =>
+          this.client.transport.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } }) as Promise<BulkResponse>,
+      );
+      return resp.items;
+    } catch (e) {
+      if (!(e instanceof errors.ResponseError && e.statusCode === 400)) throw e;
+      if (items.length === 1) {
+        const b = e.body as { error?: { type?: string; reason?: string } } | undefined;
+        return [{ index: { status: 400, error: { type: b?.error?.type ?? 'request_refused', reason: (b?.error?.reason ?? e.message).slice(0, 500) } } }];
+      }
+      const mid = items.length >> 1;
+      return [...(await this.bulkItems(batch, items.slice(0, mid))), ...(await this.bulkItems(batch, items.slice(mid)))];
+    }
   }
 
   private async deadLetter(dead: { item: BulkItem; status: number; reason: string; source: string }[]): Promise<void> {
@@ -455,8 +508,25 @@ export class ElasticsearchStore implements Store {
       }
       if (buf.items.length >= this.o.batchDocs || buf.len >= this.o.batchBytes) cut();
     };
+    // Records the node would refuse, perhaps with the whole bulk request (an _id over 512 bytes
+    // fails every item of it): dead-lettered here instead, at close, and never sent.
+    const refused: { item: BulkItem; status: number; reason: string; source: string }[] = [];
     return {
-      add: (r) => push(this.item(r)),
+      add: (r) => {
+        if (failure !== null) throw failure;
+        const bad = recordProblem(r);
+        if (bad === null) {
+          push(this.item(r));
+          return;
+        }
+        const uid = typeof r.uid === 'string' ? r.uid.slice(0, 64) : '';
+        refused.push({
+          item: { uid, index: '', start: 0, mid: 0, end: 0 },
+          status: 400,
+          reason: `invalid record: ${bad.field}: ${bad.reason}`,
+          source: JSON.stringify(r),
+        });
+      },
       addApp: (r) => push(this.appItem(r)),
       congestion: () => {
         if (inflight.size < this.o.concurrency || queue.length === 0) return undefined;
@@ -466,6 +536,11 @@ export class ElasticsearchStore implements Store {
         cut();
         while (inflight.size > 0 || queue.length > 0) await Promise.race(inflight);
         if (failure !== null) throw failure;
+        if (refused.length > 0) {
+          const n = refused.length;
+          await this.deadLetter(refused.splice(0));
+          total.deadLettered += n;
+        }
         return total;
       },
     };
@@ -497,9 +572,26 @@ export class ElasticsearchStore implements Store {
   }
 
   private async searchAlias<T>(body: Record<string, unknown>): Promise<SearchResponse<T>> {
-    return this.withRetry('search', () =>
-      this.req<SearchResponse<T>>('POST', `/${this.alias}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
-    );
+    return this.search_<T>(this.alias, body);
+  }
+
+  /**
+   * A search with the node's own time limit; what the node refuses as a request (400: a query it
+   * cannot build, too many clauses or buckets) is the client's error, not a server fault, and a
+   * search cut by the time limit is refused rather than answered with partial results.
+   */
+  private async search_<T>(index: string, body: Record<string, unknown>): Promise<SearchResponse<T>> {
+    const limited = { ...body, timeout: `${this.o.searchTimeoutMs}ms` };
+    let r: SearchResponse<T> & { timed_out?: boolean };
+    try {
+      r = await this.withRetry('search', () =>
+        this.req<SearchResponse<T> & { timed_out?: boolean }>('POST', `/${index}/_search`, limited, { ignore_unavailable: true, allow_no_indices: true }),
+      );
+    } catch (e) {
+      throw refusal(e);
+    }
+    if (r.timed_out) throw new StoreRequestError(`the search ran longer than ${this.o.searchTimeoutMs} ms and was stopped: narrow the time range or the query`);
+    return r;
   }
 
   private query(f: SearchFilter): EsQueryDsl {
@@ -533,10 +625,12 @@ export class ElasticsearchStore implements Store {
       size: Math.min(limit + 1, 10_000),
       track_total_hits: false,
     };
-    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
-    const r = await this.withRetry('search', () =>
-      this.req<SearchResponse<T>>('POST', `/${index}/_search`, body, { ignore_unavailable: true, allow_no_indices: true }),
-    );
+    if (req.after !== undefined) {
+      const kind: CursorKind =
+        f.type === 'date' ? 'date-text' : f.type === 'ip' ? 'ip-text' : f.type === 'keyword' ? 'string' : f.type === 'boolean' ? 'any-scalar' : 'number';
+      body.search_after = decodeCursor(req.after, 2, [kind, 'string']);
+    }
+    const r = await this.search_<T>(index, body);
     const hits = r.hits.hits;
     const more = hits.length > limit || (limit === 10_000 && hits.length === limit);
     const page = hits.length > limit ? hits.slice(0, limit) : hits;
@@ -576,16 +670,21 @@ export class ElasticsearchStore implements Store {
       );
       const hits = r.hits.hits;
       out.push(...hits.map((h) => fromAppDoc(h._source)));
-      if (hits.length < 1000) return out;
+      // Bounded like SQLite's: the first MAX_APPS_OF in time order.
+      if (hits.length < 1000 || out.length >= MAX_APPS_OF) return out.slice(0, MAX_APPS_OF);
       after = hits[hits.length - 1].sort;
     }
   }
 
   async count(filter: SearchFilter): Promise<number> {
-    const r = await this.withRetry('count', () =>
-      this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }),
-    );
-    return r.count;
+    try {
+      const r = await this.withRetry('count', () =>
+        this.req<{ count: number }>('POST', `/${this.alias}/_count`, { query: this.query(filter) }, { ignore_unavailable: true, allow_no_indices: true }),
+      );
+      return r.count;
+    } catch (e) {
+      throw refusal(e);
+    }
   }
 
   private async aggs(filter: SearchFilter, aggs: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -595,7 +694,7 @@ export class ElasticsearchStore implements Store {
 
   async top(req: TopRequest): Promise<TopBucket[]> {
     const f = aggField(req.field);
-    const size = req.size ?? 10;
+    const size = topSize(req.size);
     const a = await this.aggs(req, {
       top: {
         terms: { field: f.name, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
@@ -607,14 +706,24 @@ export class ElasticsearchStore implements Store {
     return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
   }
 
-  async histogram(req: HistogramRequest): Promise<HistogramBucket[]> {
-    const iv = req.intervalSeconds;
-    if (!(iv > 0)) throw new Error(`intervalSeconds must be > 0, got ${iv}`);
+  async histogram(req: HistogramRequest): Promise<Histogram> {
+    checkInterval(req.intervalSeconds);
+    // The span first, so that the bucket count is known before the node builds any (one
+    // date_histogram of 15 years by the second would be millions of buckets).
+    const s = await this.aggs(req, { lo: { min: { field: '@timestamp' } }, hi: { max: { field: '@timestamp' } } });
+    const lo = (s.lo as { value: number | null } | undefined)?.value ?? null;
+    const hi = (s.hi as { value: number | null } | undefined)?.value ?? null;
+    if (lo === null || hi === null) return { intervalSeconds: req.intervalSeconds, widened: false, buckets: [] };
+    const iv = fitInterval(req.intervalSeconds, lo / 1000, hi / 1000, Math.min(req.maxBuckets ?? MAX_HISTOGRAM_BUCKETS, MAX_HISTOGRAM_BUCKETS));
     const a = await this.aggs(req, {
       h: { date_histogram: { field: '@timestamp', fixed_interval: `${iv}s`, min_doc_count: 0 }, aggs: { bytes: { sum: { field: 'network.bytes' } } } },
     });
     const buckets = (a.h as { buckets?: { key: number; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
-    return buckets.map((b) => ({ start: b.key, connections: b.doc_count, bytes: b.bytes.value }));
+    return {
+      intervalSeconds: iv,
+      widened: iv !== req.intervalSeconds,
+      buckets: buckets.map((b) => ({ start: b.key, connections: b.doc_count, bytes: b.bytes.value })),
+    };
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
@@ -625,6 +734,7 @@ export class ElasticsearchStore implements Store {
   }
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
+    const limit = edgeLimit(req.limit);
     const src = (name: string, field: string, missing = false): Record<string, unknown> => ({
       [name]: { terms: { field, ...(missing ? { missing_bucket: true } : {}) } },
     });
@@ -660,7 +770,7 @@ export class ElasticsearchStore implements Store {
       after = e.after_key;
       if (!after) break;
     }
-    return out.sort(compareEdges).slice(0, req.limit ?? 1000);
+    return out.sort(compareEdges).slice(0, limit);
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {
@@ -777,7 +887,7 @@ export class ElasticsearchStore implements Store {
       size: Math.min(limit + 1, 10_000),
       track_total_hits: false,
     };
-    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2);
+    if (req.after !== undefined) body.search_after = decodeCursor(req.after, 2, ['number', 'string']);
     const r = await this.withRetry('alert search', () => this.req<SearchResponse<AlertDoc>>('POST', `/${this.alertIndex}/_search`, body));
     const hits = r.hits.hits;
     const page = hits.slice(0, limit);

@@ -14,8 +14,25 @@ import type { ConnK8s } from '../../parsers/record/k8s';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumnTypes, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
+import { recordProblem } from './validate';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
-import { aggField, compareEdges, decodeCursor, encodeCursor, filterQuery, pageSize, retentionCutoff, sortField } from './common';
+import {
+  aggField,
+  checkInterval,
+  compareEdges,
+  type CursorKind,
+  decodeCursor,
+  edgeLimit,
+  encodeCursor,
+  filterQuery,
+  fitInterval,
+  MAX_APPS_OF,
+  MAX_HISTOGRAM_BUCKETS,
+  pageSize,
+  retentionCutoff,
+  sortField,
+  topSize,
+} from './common';
 import type {
   AlertPatch,
   AlertSearch,
@@ -26,6 +43,7 @@ import type {
   RecordWriter,
   Edge,
   EdgesRequest,
+  Histogram,
   HistogramBucket,
   HistogramRequest,
   RetentionResult,
@@ -514,6 +532,18 @@ export class SqliteStore implements Store {
         }
       }
       for (const r of rs) {
+        // Refused the way Elasticsearch refuses it (validate.ts), so that both backends hold the same records.
+        const bad = recordProblem(r);
+        if (bad) {
+          dead.run(
+            new Date().toISOString(),
+            typeof r.uid === 'string' ? r.uid.slice(0, 64) : null,
+            `invalid record: ${bad.field}: ${bad.reason}`,
+            JSON.stringify(r),
+          );
+          res.deadLettered++;
+          continue;
+        }
         try {
           // Positional binding: measurably cheaper than 39 named parameters per row.
           const info = insert.run(toRow(r));
@@ -566,7 +596,8 @@ export class SqliteStore implements Store {
     let cond = w.sql;
     const params = [...w.params];
     if (req.after !== undefined) {
-      const [v, t] = decodeCursor(req.after, 2);
+      const kind: CursorKind = f.type === 'ip' ? 'hex-key' : f.type === 'keyword' ? 'string' : f.type === 'boolean' ? 'any-scalar' : 'number';
+      const [v, t] = decodeCursor(req.after, 2, [kind, 'string']);
       const value = f.type === 'ip' ? Buffer.from(String(v), 'hex') : (v as SqlParam);
       cond += ` AND (${col} ${order === 'asc' ? '>' : '<'} ? OR (${col} = ? AND ${tie} > ?))`;
       params.push(value, value, t as string);
@@ -628,9 +659,11 @@ export class SqliteStore implements Store {
 
   async appsOf(uid: string): Promise<AppRecordOut[]> {
     const rows: { ts: number; id: string; record: string }[] = [];
-    for (const sp of APP_SPECS) rows.push(...(this.conn.prepare(`SELECT ts, id, record FROM ${sp.table} WHERE uid = ?`).all(uid) as typeof rows));
+    // The first MAX_APPS_OF in time order, as Elasticsearch gives them: bounded whatever the connection carries.
+    for (const sp of APP_SPECS)
+      rows.push(...(this.conn.prepare(`SELECT ts, id, record FROM ${sp.table} WHERE uid = ? ORDER BY ts, id LIMIT ?`).all(uid, MAX_APPS_OF) as typeof rows));
     rows.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return rows.map((r) => JSON.parse(r.record) as AppRecordOut);
+    return rows.slice(0, MAX_APPS_OF).map((r) => JSON.parse(r.record) as AppRecordOut);
   }
 
   async count(filter: SearchFilter): Promise<number> {
@@ -651,7 +684,7 @@ export class SqliteStore implements Store {
 
   async top(req: TopRequest): Promise<TopBucket[]> {
     const f = aggField(req.field);
-    const size = req.size ?? 10;
+    const size = topSize(req.size);
     const w = this.where(req);
     const rows = this.conn
       .prepare(`SELECT k, COUNT(*) AS c, SUM(b) AS b FROM (${this.values(f, w.sql)}) GROUP BY k ORDER BY c DESC, k ASC LIMIT ?`)
@@ -659,22 +692,26 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ key: keyText(f, r.k), connections: r.c, bytes: r.b }));
   }
 
-  async histogram(req: HistogramRequest): Promise<HistogramBucket[]> {
-    const iv = req.intervalSeconds;
-    if (!(iv > 0)) throw new Error(`intervalSeconds must be > 0, got ${iv}`);
+  async histogram(req: HistogramRequest): Promise<Histogram> {
+    checkInterval(req.intervalSeconds);
     const w = this.where(req);
+    // The span first (two index probes), so that the bucket count is known before any is built.
+    const span = this.conn.prepare(`SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM conn WHERE ${w.sql}`).get(...w.params) as { lo: number | null; hi: number | null };
+    if (span.lo === null || span.hi === null) return { intervalSeconds: req.intervalSeconds, widened: false, buckets: [] };
+    const iv = fitInterval(req.intervalSeconds, span.lo, span.hi, Math.min(req.maxBuckets ?? MAX_HISTOGRAM_BUCKETS, MAX_HISTOGRAM_BUCKETS));
     const rows = this.conn
       .prepare(`SELECT CAST(floor(ts / ?) AS INTEGER) AS bucket, COUNT(*) AS c, SUM(net_bytes) AS b FROM conn WHERE ${w.sql} GROUP BY bucket ORDER BY bucket`)
       .all(iv, ...w.params) as { bucket: number; c: number; b: number }[];
-    if (rows.length === 0) return [];
+    const out: HistogramBucket[] = [];
+    const res = { intervalSeconds: iv, widened: iv !== req.intervalSeconds, buckets: out };
+    if (rows.length === 0) return res;
     // Empty buckets between the first and the last, as Elasticsearch's date_histogram gives them.
     const by = new Map(rows.map((r) => [r.bucket, r]));
-    const out: HistogramBucket[] = [];
     for (let b = rows[0].bucket; b <= rows[rows.length - 1].bucket; b++) {
       const r = by.get(b);
       out.push({ start: b * iv * 1000, connections: r?.c ?? 0, bytes: r?.b ?? 0 });
     }
-    return out;
+    return res;
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
@@ -684,6 +721,7 @@ export class SqliteStore implements Store {
   }
 
   async edges(req: EdgesRequest): Promise<Edge[]> {
+    const limit = edgeLimit(req.limit);
     const w = this.where(req);
     const rows = this.conn
       .prepare(
@@ -712,7 +750,7 @@ export class SqliteStore implements Store {
       connections: r.c,
       bytes: r.b,
     }));
-    return edges.sort(compareEdges).slice(0, req.limit ?? 1000);
+    return edges.sort(compareEdges).slice(0, limit);
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {
@@ -786,7 +824,7 @@ export class SqliteStore implements Store {
     }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
     if (req.after !== undefined) {
-      const [seen, id] = decodeCursor(req.after, 2);
+      const [seen, id] = decodeCursor(req.after, 2, ['number', 'string']);
       cond.push('(last_seen < ? OR (last_seen = ? AND id > ?))');
       params.push(seen as number, seen as number, id as string);
     }

@@ -56,8 +56,18 @@ export interface TopBucket {
 }
 
 export interface HistogramRequest extends SearchFilter {
-  /** Fixed bucket width in seconds; buckets align to the epoch, UTC. */
+  /** Fixed bucket width in seconds; buckets align to the epoch, UTC. Widened to fit maxBuckets. */
   intervalSeconds: number;
+  /** Default (and at most) MAX_HISTOGRAM_BUCKETS. */
+  maxBuckets?: number;
+}
+
+export interface Histogram {
+  /** The bucket width used, seconds: the one asked, or wider when that would exceed the bucket cap. */
+  intervalSeconds: number;
+  /** True when intervalSeconds is wider than the one asked (the cap, common.ts MAX_HISTOGRAM_BUCKETS). */
+  widened: boolean;
+  buckets: HistogramBucket[];
 }
 
 export interface HistogramBucket {
@@ -72,7 +82,7 @@ export interface DistinctRequest extends SearchFilter {
 }
 
 export interface EdgesRequest extends SearchFilter {
-  /** Most connected edges first; default 1000. */
+  /** Most connected edges first; default 1000, at most MAX_EDGES. */
   limit?: number;
 }
 
@@ -145,7 +155,7 @@ export interface Store {
   search(req: SearchRequest): Promise<SearchPage>;
   count(filter: SearchFilter): Promise<number>;
   top(req: TopRequest): Promise<TopBucket[]>;
-  histogram(req: HistogramRequest): Promise<HistogramBucket[]>;
+  histogram(req: HistogramRequest): Promise<Histogram>;
   distinct(req: DistinctRequest): Promise<number>;
   edges(req: EdgesRequest): Promise<Edge[]>;
   /** Remove records older than `maxAgeDays` whole UTC days before `now`. */

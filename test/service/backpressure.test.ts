@@ -1,7 +1,7 @@
 /**
  * Flow ingestion waits for the workers: with the flows queue full, reading a request's body
  * stops, and after the configured wait the request is answered 503 with Retry-After, the lines
- * before it queued and nothing more. Redis holds a bounded backlog, whatever clients send.
+ * before it queued and nothing more, and the answer says how many lines were read and where to resume. Redis holds a bounded backlog, whatever clients send.
  */
 import { strict as assert } from 'node:assert';
 import { analyzeFile } from '../../src/analyze/pipeline';
@@ -34,6 +34,15 @@ describe('flow ingestion backpressure (Redis, no worker running)', function () {
     assert.equal(r.status, 503, r.text);
     assert.equal(r.headers.get('retry-after'), '30');
     assert.match(r.json.error, /the flows queue has \d+ batches waiting/);
+    // The body is cut at a line boundary and the answer says which lines were taken: the client resends the rest only.
+    assert.ok(r.json.linesRead > 0 && r.json.linesRead < lines.length, JSON.stringify(r.json));
+    assert.equal(r.json.resumeAtLine, r.json.linesRead + 1);
+    assert.equal(r.json.records, r.json.linesRead, 'one record per ndjson line, every line before the cut queued');
+    assert.equal(r.json.rejected, 0);
+    assert.match(r.json.error, new RegExp(`send the rest again from line ${r.json.resumeAtLine}`));
+    let queued = 0;
+    for (const id of r.json.jobs as string[]) queued += ((await h.running.runtime.queues.flows.get(id))?.data.records.length as number) ?? 0;
+    assert.equal(queued, r.json.linesRead, 'the queued jobs hold exactly the lines read');
     const counts = await h.running.runtime.queues.flows.counts();
     // The limit (3), plus what was in flight when it was seen: up to 4 batches being queued and the
     // rest of the 64 KiB chunk being parsed (about one batch of these records).

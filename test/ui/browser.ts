@@ -45,13 +45,14 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(): Promise<Browser> {
+/** `args`: extra Chromium switches (e.g. --host-resolver-rules to reach the server under another name). */
+export async function launch(args: readonly string[] = []): Promise<Browser> {
   // A persistent context is how Playwright takes an explicit --user-data-dir: a new one each run.
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...args],
     acceptDownloads: true,
     viewport: { width: 1440, height: 900 },
     timeout: 60_000,

@@ -90,7 +90,7 @@ function statusOf(e: unknown): { status: number; message: string; extra?: Record
   if (e instanceof QueryError) return { status: 400, message: e.message, extra: { position: e.position } };
   if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError) return { status: 400, message: e.message };
   if (e instanceof StoreUnavailableError) return { status: 503, message: e.message };
-  if (e instanceof BacklogError) return { status: 503, message: e.message, extra: { backlog: e.backlog }, retryAfter: 30 };
+  if (e instanceof BacklogError) return { status: 503, message: e.message, extra: { backlog: e.backlog, ...e.taken }, retryAfter: 30 };
   const body = e as { type?: string; status?: number; message?: string };
   if (body?.type === 'entity.too.large') return { status: 413, message: 'the JSON body is larger than the limit' };
   if (body?.type === 'entity.parse.failed') return { status: 400, message: `the body is not valid JSON: ${body.message ?? ''}` };
@@ -116,7 +116,17 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   app.use(
     helmet({
       contentSecurityPolicy: {
-        directives: { 'default-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] },
+        directives: {
+          'default-src': ["'self'"],
+          'img-src': ["'self'", 'data:'],
+          'style-src': ["'self'", "'unsafe-inline'"],
+          'script-src': ["'self'"],
+          // No outside hosts: helmet's default allows fonts from any https origin.
+          'font-src': ["'self'", 'data:'],
+          // helmet's default would make browsers fetch every asset over https, which a service on
+          // plain HTTP under any name but localhost does not serve: a blank page (compose's :8080).
+          'upgrade-insecure-requests': null,
+        },
       },
       crossOriginEmbedderPolicy: false,
     }),
@@ -252,9 +262,17 @@ function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
   const relaxCsp: RequestHandler = (_req, res, next) => {
     res.set(
       'Content-Security-Policy',
-      "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline' https:; font-src 'self' data: https:; img-src 'self' data:",
+      // No https: sources: the dashboard's page links web fonts from an outside host, which stay unloaded.
+      "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:",
     );
     next();
   };
-  app.use('/admin/queues', authenticator(ctx, 'basic'), requireAdmin, relaxCsp, adapter.getRouter() as RequestHandler);
+  // The dashboard's page links fonts from an outside host: the links are taken out of the HTML so
+  // that no page of ours makes the browser contact a third party (the CSP would block them anyway).
+  const noOutsideHosts: RequestHandler = (_req, res, next) => {
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => send(typeof body === 'string' ? body.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>/gi, '') : body);
+    next();
+  };
+  app.use('/admin/queues', authenticator(ctx, 'basic'), requireAdmin, relaxCsp, noOutsideHosts, adapter.getRouter() as RequestHandler);
 }

@@ -5,11 +5,13 @@
  * recovered job rewrites the same records instead of adding copies.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CaptureError } from '../../../parsers/capture/types';
 import { analyzeFile } from '../../analyze/pipeline';
 import { analyzerFactory } from '../../analyze/app';
 import type { Store } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
-import type { CaptureJobData, CaptureProgress, CaptureResult, JobContext } from '../queue';
+import { type CaptureJobData, type CaptureProgress, type CaptureResult, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
@@ -21,6 +23,11 @@ export interface CaptureJobDeps {
   metrics: Metrics;
   alerts: AlertSink;
   localNets?: readonly string[];
+  /**
+   * Where uploads are kept: a job names a file in it and nowhere else (a job created through the
+   * queue dashboard or Redis cannot make a worker open /etc/passwd).
+   */
+  uploadsDir: string;
   /** Protocol analysis of the payload (default on). */
   analyzers?: boolean;
   progressEveryMs?: number;
@@ -29,7 +36,14 @@ export interface CaptureJobDeps {
 export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgress>, deps: CaptureJobDeps): Promise<CaptureResult> {
   const started = Date.now();
   const { data } = ctx;
-  if (!fs.existsSync(data.path)) throw new Error(`the uploaded capture ${data.path} is gone (retention, or a worker without the uploads volume)`);
+  const file = uploadedFile(data, deps.uploadsDir);
+  // Client-visible (failedReason, result.error): the capture's name, never the server's paths.
+  const hide = (m: string): string =>
+    m
+      .split(file)
+      .join(`capture ${data.sha256.slice(0, 12)}`)
+      .split(deps.uploadsDir)
+      .join('<uploads>');
   const resolver = await deps.resolvers.current();
   const writer = deps.store.writer();
   const batch = deps.alerts.batch(resolver);
@@ -56,7 +70,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   };
   let res: Awaited<ReturnType<typeof analyzeFile>>;
   try {
-    res = await analyzeFile(data.path, onRecord, {
+    res = await analyzeFile(file, onRecord, {
       tracker: {
         ignoreChecksums: true,
         ...(deps.localNets ? { localNets: [...deps.localNets] } : {}),
@@ -73,6 +87,8 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     clearInterval(ticker);
     // Not a capture at all, or unreadable: no retry will change that, but what was written stays.
     await writer.close().catch(() => undefined);
+    if (e instanceof CaptureError) throw new PermanentJobError(hide(e.message));
+    if (e instanceof Error) e.message = hide(e.message);
     throw e;
   }
   p.packets = res.packets;
@@ -95,7 +111,26 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     malformedByCode: res.malformedByCode,
     deadLettered: written.deadLettered,
     stale: written.stale,
-    error: res.error ? res.error.message : null,
+    error: res.error ? hide(res.error.message) : null,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** The job's file, if it is a regular file inside the uploads directory (symlinks resolved); otherwise a permanent failure. */
+function uploadedFile(data: CaptureJobData, uploadsDir: string): string {
+  const named = `capture ${String(data.sha256).slice(0, 12)}`;
+  if (typeof data.path !== 'string' || typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256))
+    throw new PermanentJobError('not a capture job: no sha256 and upload file');
+  let real: string;
+  let root: string;
+  try {
+    root = fs.realpathSync(uploadsDir);
+    real = fs.realpathSync(path.resolve(uploadsDir, data.path));
+  } catch {
+    // Retried: another worker may have the uploads volume this one lacks.
+    throw new Error(`the uploaded ${named} is gone (retention, or a worker without the uploads volume)`);
+  }
+  if (path.dirname(real) !== root || !path.basename(real).startsWith(data.sha256) || !fs.statSync(real).isFile())
+    throw new PermanentJobError(`${named}: the job names a file outside the uploads directory; refused`);
+  return real;
 }

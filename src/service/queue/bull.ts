@@ -5,7 +5,7 @@
  */
 import Bull from 'bull';
 import type { JobContext, JobInfo, JobQueue, JobState, QueueOptions } from './types';
-import { JOB_STATES } from './types';
+import { isPermanent, JOB_STATES } from './types';
 
 export interface BullQueueOptions extends QueueOptions {
   redisUrl: string;
@@ -119,7 +119,13 @@ export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
           await job.progress(p as unknown as object);
         },
       };
-      return handler(ctx);
+      try {
+        return await handler(ctx);
+      } catch (e) {
+        // No retry can change it: Bull fails the job now instead of after every attempt.
+        if (isPermanent(e)) job.discard();
+        throw e;
+      }
     });
   }
 

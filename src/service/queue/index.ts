@@ -24,6 +24,8 @@ export interface CaptureJobData {
   format: 'pcap' | 'pcapng' | 'gzip';
   uploadedAt: string;
   uploadedBy: string;
+  /** The id of the key that uploaded it: an ingest key sees only its own uploads. */
+  uploadedByKey?: string;
 }
 
 export interface CaptureResult {

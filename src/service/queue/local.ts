@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { backoffDelay, JOB_STATES, type JobContext, type JobInfo, type JobQueue, type JobState, type QueueOptions } from './types';
+import { backoffDelay, isPermanent, JOB_STATES, type JobContext, type JobInfo, type JobQueue, type JobState, type QueueOptions } from './types';
 
 interface Row {
   id: string;
@@ -228,7 +228,7 @@ export class LocalQueue<D, P, R> implements JobQueue<D, P, R> {
     } catch (e) {
       if (this.closed) return;
       const reason = e instanceof Error ? e.message : String(e);
-      if (attempt < this.opts.attempts) {
+      if (attempt < this.opts.attempts && !isPermanent(e)) {
         this.stmt.retry.run(reason, Date.now() + backoffDelay(this.opts.backoffMs, attempt), this.name, row.id);
       } else {
         this.stmt.fail.run(reason, Date.now(), this.name, row.id);

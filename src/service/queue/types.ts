@@ -58,6 +58,22 @@ export interface JobQueue<D, P, R> {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * A failure no retry can change (the upload is not a capture, its file is outside the uploads
+ * directory): the job fails at once instead of being tried `attempts` times.
+ */
+export class PermanentJobError extends Error {
+  readonly permanent = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentJobError';
+  }
+}
+
+export function isPermanent(e: unknown): boolean {
+  return e instanceof PermanentJobError || (e as { permanent?: unknown } | null)?.permanent === true;
+}
+
 /** Delay before attempt `n + 1` after `n` failed attempts. */
 export function backoffDelay(baseMs: number, failedAttempts: number): number {
   return baseMs * 2 ** Math.max(0, failedAttempts - 1);

@@ -50,8 +50,13 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
         return;
       }
       const interval = niceInterval(span[1] - span[0]);
-      const r = await apiGet<{ buckets: Bucket[] }>('/aggregations/histogram', { q: props.q, from: props.from, to: props.to, interval }, ac.signal);
-      setState({ buckets: r.buckets, interval, span });
+      const r = await apiGet<{ buckets: Bucket[]; interval?: number }>(
+        '/aggregations/histogram',
+        { q: props.q, from: props.from, to: props.to, interval },
+        ac.signal,
+      );
+      // The server widens an interval that would give too many buckets: draw with the one it used.
+      setState({ buckets: r.buckets, interval: r.interval ?? interval, span });
     })().catch((e: unknown) => {
       if (ac.signal.aborted) return;
       // A query error is shown at the query bar, where it can be fixed.

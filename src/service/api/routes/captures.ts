@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { receiveCapture } from '../../uploads';
 import type { CaptureJobData, CaptureProgress, CaptureResult, JobInfo } from '../../queue';
 import type { ServiceContext } from '../../context';
+import type { Principal } from '../../keys';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { CaptureJob, JobState } from '../schemas';
 
@@ -26,6 +27,12 @@ export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
     startedAt: j.processedAt === null ? null : new Date(j.processedAt).toISOString(),
     finishedAt: j.finishedAt === null ? null : new Date(j.finishedAt).toISOString(),
   };
+}
+
+/** Analysts and admins see every capture; an ingest key only those it uploaded. */
+function visible(j: CaptureInfo, p: Principal): boolean {
+  if (p.role !== 'ingest') return true;
+  return j.data.uploadedByKey !== undefined ? j.data.uploadedByKey === p.keyId : j.data.uploadedBy === p.name;
 }
 
 const Id = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'a capture id is the SHA-256 of its bytes (64 hex digits)') });
@@ -70,6 +77,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
         format: got.format,
         uploadedAt: new Date().toISOString(),
         uploadedBy: principal.name,
+        uploadedByKey: principal.keyId,
       };
       const added = await q.add(data, { jobId: got.sha256 });
       const job = await q.get(added.id);
@@ -96,8 +104,17 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     responses: {
       200: { description: 'Captures', content: { 'application/json': { schema: z.object({ captures: z.array(CaptureJob), counts: z.record(z.number()) }) } } },
     },
-    async handler({ res, query }) {
-      const jobs = await q.list({ states: query.state ? [query.state] : undefined, limit: query.limit, offset: query.offset });
+    async handler({ res, query, principal }) {
+      const states = query.state ? [query.state] : undefined;
+      if (principal.role === 'ingest') {
+        // Its own uploads among the newest 5000: the page is cut after filtering, and the counts are of its own.
+        const own = (await q.list({ states, limit: 5000, offset: 0 })).filter((j) => visible(j, principal));
+        const counts: Record<string, number> = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
+        for (const j of own) counts[j.state] = (counts[j.state] ?? 0) + 1;
+        res.json({ captures: own.slice(query.offset, query.offset + query.limit).map(captureView), counts });
+        return;
+      }
+      const jobs = await q.list({ states, limit: query.limit, offset: query.offset });
       res.json({ captures: jobs.map(captureView), counts: await q.counts() });
     },
   });
@@ -111,9 +128,9 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'One capture: status, progress, result',
     params: Id,
     responses: { 200: { description: 'The capture', content: { 'application/json': { schema: CaptureJob } } }, 404: { description: 'No such capture' } },
-    async handler({ res, params }) {
+    async handler({ res, params, principal }) {
       const j = await q.get(params.id);
-      if (!j) throw new ApiError(404, `no capture ${params.id}`);
+      if (!j || !visible(j, principal)) throw new ApiError(404, `no capture ${params.id}`);
       res.json(captureView(j));
     },
   });
@@ -132,9 +149,9 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
       404: { description: 'No such capture' },
     },
-    async handler({ req, res, params }) {
+    async handler({ req, res, params, principal }) {
       const first = await q.get(params.id);
-      if (!first) throw new ApiError(404, `no capture ${params.id}`);
+      if (!first || !visible(first, principal)) throw new ApiError(404, `no capture ${params.id}`);
       res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
       res.flushHeaders();
       const send = (event: string, data: unknown): void => {

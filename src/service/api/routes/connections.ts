@@ -1,6 +1,7 @@
 /** Searching connections and their application records, and aggregations over them. */
 import { z } from 'zod';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
+import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS } from '../../../store/common';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
@@ -146,6 +147,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     expensive: true,
     summary: 'Connections and bytes over time',
+    description: `At most ${MAX_HISTOGRAM_BUCKETS} buckets: when the interval asked would give more over the matching records, a wider one is used and the answer says so (\`interval\`, \`widened\`).`,
     query: TimeRange.extend({
       interval: z.coerce
         .number()
@@ -158,12 +160,20 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: {
         description: 'Buckets',
         content: {
-          'application/json': { schema: z.object({ buckets: z.array(z.object({ start: z.number(), connections: z.number(), bytes: z.number() })) }) },
+          'application/json': {
+            schema: z.object({
+              buckets: z.array(z.object({ start: z.number(), connections: z.number(), bytes: z.number() })),
+              interval: z.number().openapi({ description: 'The bucket width used, seconds' }),
+              requestedInterval: z.number(),
+              widened: z.boolean().openapi({ description: 'True when interval is wider than asked, to stay within the bucket cap' }),
+            }),
+          },
         },
       },
     },
     async handler({ res, query }) {
-      res.json({ buckets: await store.histogram({ ...filterOf(query), intervalSeconds: query.interval }) });
+      const h = await store.histogram({ ...filterOf(query), intervalSeconds: query.interval });
+      res.json({ buckets: h.buckets, interval: h.intervalSeconds, requestedInterval: query.interval, widened: h.widened });
     },
   });
 
@@ -190,7 +200,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     expensive: true,
     summary: 'Who talks to whom: the service map edges (workload or address, port, transport)',
-    query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
+    query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(MAX_EDGES).default(1000) }),
     responses: {
       200: { description: 'Edges, most connections first', content: { 'application/json': { schema: z.object({ edges: z.array(z.record(z.unknown())) }) } } },
     },

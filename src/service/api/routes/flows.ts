@@ -90,7 +90,10 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         },
       },
       413: { description: 'Body over the size limit (lines before the cut were kept)' },
-      503: { description: 'The workers are behind (the flows queue stayed full); lines before it were kept; retry after Retry-After seconds' },
+      503: {
+        description:
+          'The workers are behind (the flows queue stayed full): the body was cut at a line boundary; `linesRead` lines were taken, resend from `resumeAtLine` after Retry-After seconds',
+      },
     },
     async handler({ req, res, query, principal }) {
       const declared = Number(req.headers['content-length']);
@@ -102,6 +105,8 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
       const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
       const r = await ingestFlows(limit, ctx.queues.flows, {
         source,
+        // The key, not the client-chosen source name: a key replaces only its own records.
+        uidNamespace: `key:${principal.keyId}`,
         format: query.format,
         maxLineBytes: ctx.cfg.limits.flowLineBytes,
         batchRecords: ctx.cfg.limits.flowBatchRecords,

@@ -24,7 +24,18 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const send = async (res: import('express').Response, name: string, groups: Map<string, ExtractTarget[]>): Promise<void> => {
     const sources = [...groups].map(([sha, targets]) => ({ file: captureFile(ctx, sha) as string, targets }));
     res.status(200).set({ 'Content-Type': PCAP, 'Content-Disposition': `attachment; filename="${name}.pcap"`, 'Cache-Control': 'no-store' });
+    // A client that goes away mid-download never drains the response: the extraction waiting on
+    // 'drain' would hold its capture file open forever. Its next write fails instead, and it stops.
+    const gone = (): void => {
+      if (res.writableFinished) return;
+      res.write = (() => {
+        throw new ApiError(499, 'the client closed the download');
+      }) as typeof res.write;
+      res.emit('drain');
+    };
+    res.once('close', gone);
     const r = await extractConnections(sources, res, { maxBytes, maxPackets: ctx.cfg.limits.pcapPackets });
+    res.off('close', gone);
     res.end();
     if (r.truncated) ctx.metrics.parseErrors.inc({ source: 'pcap-truncated' });
   };
