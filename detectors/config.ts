@@ -56,8 +56,14 @@ const Beacon = z
      * 0.83 even with constant sizes. Above that: 0.85.
      */
     threshold: z.number().min(0).max(1).default(0.85),
+    /** Pairs already active while learning (the workload's usual pollers) alert only at or above this. */
+    known_threshold: z.number().min(0).max(1).default(0.95),
+    /** Pairs first seen in the first `learning_seconds` of data are known. */
+    learning_seconds: z.number().nonnegative().default(3600),
     /** RITA's unique_connection_threshold. */
     min_connections: z.number().int().min(4).default(4),
+    /** A pair's connections must span this long (its own span is what the histogram and the duration cover). */
+    min_span_seconds: z.number().nonnegative().default(600),
     /** Cluster-internal destinations too (service-to-service calls are periodic by design: off by default). */
     include_internal: z.boolean().default(false),
     window_seconds: z.number().positive().default(86_400),
@@ -171,6 +177,10 @@ const LongConnection = z
     medium_seconds: z.number().positive().default(14_400),
     high_seconds: z.number().positive().default(28_800),
     critical_seconds: z.number().positive().default(43_200),
+    /** Connections of an edge open in the first `learning_seconds` of data make it long-lived-normal. */
+    learning_seconds: z.number().nonnegative().default(3600),
+    /** UDP ports of overlay tunnels whose outer flows are never judged (VXLAN, Linux VXLAN, Geneve). */
+    tunnel_udp_ports: z.array(z.number().int()).default([4789, 8472, 6081]),
   })
   .strict()
   .default({});
