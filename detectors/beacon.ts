@@ -14,7 +14,9 @@
  * makes them meaningless.
  *
  * Pairs already active in the learning window (benign pollers the workload always runs) must
- * reach `known_threshold`, a higher bar; new pairs the ordinary one.
+ * reach `known_threshold`, a higher bar, and with byte counts (without them nothing tells a
+ * known poller from a known beacon); new pairs the ordinary one. A beacon already running when
+ * learning starts is therefore learned: give a baseline from a clean period to catch it.
  *
  * Pairs are judged on flush over a sliding window; a pair alerts once per episode (again only
  * after its state has expired). Service-to-service calls inside the cluster are periodic by
@@ -56,6 +58,8 @@ export class BeaconDetector implements Detector {
   private minTs = Infinity;
   private maxTs = -Infinity;
   readonly window: LearningWindow;
+  /** Pair keys (by name and by address) seen while learning: a pair is known if either was. */
+  private readonly learned = new CappedMap<string, 1>(50_000);
 
   constructor(private readonly cfg: DetectorConfig['beacon']) {
     this.pairs = new CappedMap(cfg.max_pairs);
@@ -95,10 +99,24 @@ export class BeaconDetector implements Detector {
     const o = r.k8s?.orig;
     const src = o?.workload !== undefined ? `wl:${o.namespace ?? ''}/${o.workload}` : `ip:${r.orig_h}`;
     const key = `${src}|${domain !== undefined ? `dom:${domain}` : `ip:${r.resp_h}`}`;
+    const byIp = `${src}|ip:${r.resp_h}`;
+    if (learning) {
+      this.learned.set(key, 1);
+      this.learned.set(byIp, 1);
+    }
     let p = this.pairs.touch(key);
     if (p === undefined) {
       const destination: AlertEntity = domain !== undefined ? { domain } : destEntity(r, false);
-      p = { source: sourceEntity(r), destination, ts: [], sizes: [], uids: [], alerted: false, bytes: false, known: learning };
+      p = {
+        source: sourceEntity(r),
+        destination,
+        ts: [],
+        sizes: [],
+        uids: [],
+        alerted: false,
+        bytes: false,
+        known: learning || this.learned.get(key) !== undefined || this.learned.get(byIp) !== undefined,
+      };
       this.pairs.set(key, p);
     }
     p.ts.push(r.ts);
@@ -131,7 +149,8 @@ export class BeaconDetector implements Detector {
       const bins = Math.max(4, Math.min(this.cfg.hist_bins, Math.floor(p.ts.length / 4)));
       const s = ritaBeaconScore(p.ts, p.sizes, first, last, this.cfg, { sizesKnown: p.bytes, bins });
       const threshold = p.known ? this.cfg.known_threshold : this.cfg.threshold;
-      if (s === null || s.score < threshold) continue;
+      // A known pair differs from what was learned only if its sizes say so: without byte counts it never alerts.
+      if (s === null || s.score < threshold || (p.known && !s.sizes_known)) continue;
       p.alerted = true;
       this.out.add({
         detector: BEACON,
@@ -180,6 +199,7 @@ export class BeaconDetector implements Detector {
       maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
       start: this.window.start,
       seconds: this.window.seconds,
+      learned: [...this.learned.map.keys()],
     } as unknown as Json;
   }
 
@@ -193,6 +213,7 @@ export class BeaconDetector implements Detector {
       maxTs: number | null;
       start: number | null;
       seconds: number;
+      learned?: string[];
     };
     this.out.restore(o.out);
     this.pairs.clear();
@@ -205,5 +226,7 @@ export class BeaconDetector implements Detector {
     this.maxTs = o.maxTs ?? -Infinity;
     this.window.start = o.start;
     this.window.seconds = o.seconds;
+    this.learned.clear();
+    for (const k of o.learned ?? []) this.learned.set(k, 1);
   }
 }

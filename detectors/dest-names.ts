@@ -17,9 +17,12 @@ export class DestNames {
   private readonly byUid = new CappedMap<string, string>(20_000);
   /** "client|address" -> the name the client resolved to that address. */
   private readonly resolved: CappedMap<string, string>;
+  /** address -> the name any client last resolved to it (for a client that did not look it up itself: a new replica). */
+  private readonly anyClient: CappedMap<string, string>;
 
   constructor(cap = 100_000) {
     this.resolved = new CappedMap(cap);
+    this.anyClient = new CappedMap(cap);
   }
 
   observeApp(rec: AppInput, conn: ConnContext): void {
@@ -27,7 +30,11 @@ export class DestNames {
     else if (rec.kind === 'http' && rec.host && !ADDRESS.test(hostOnly(rec.host))) this.byUid.set(rec.uid, hostOnly(rec.host).toLowerCase());
     else if (rec.kind === 'dns' && rec.query && rec.answers) {
       for (const a of rec.answers)
-        if (ADDRESS.test(a) && (a.includes('.') || a.includes(':'))) this.resolved.set(`${conn.orig_h}|${a}`, rec.query.toLowerCase().replace(/\.$/, ''));
+        if (ADDRESS.test(a) && (a.includes('.') || a.includes(':'))) {
+          const name = rec.query.toLowerCase().replace(/\.$/, '');
+          this.resolved.set(`${conn.orig_h}|${a}`, name);
+          this.anyClient.set(a, name);
+        }
     }
   }
 
@@ -38,19 +45,21 @@ export class DestNames {
       if (take) this.byUid.delete(r.uid);
       return n;
     }
-    return this.resolved.get(`${r.orig_h}|${r.resp_h}`);
+    return this.resolved.get(`${r.orig_h}|${r.resp_h}`) ?? this.anyClient.get(r.resp_h);
   }
 
   snapshot(): Json {
-    return { uid: [...this.byUid.entries()], resolved: [...this.resolved.entries()] };
+    return { uid: [...this.byUid.entries()], resolved: [...this.resolved.entries()], any: [...this.anyClient.entries()] };
   }
 
   restore(s: Json): void {
-    const o = (s ?? { uid: [], resolved: [] }) as { uid: [string, string][]; resolved: [string, string][] };
+    const o = (s ?? { uid: [], resolved: [] }) as { uid: [string, string][]; resolved: [string, string][]; any?: [string, string][] };
     this.byUid.clear();
     for (const [k, v] of o.uid) this.byUid.set(k, v);
     this.resolved.clear();
     for (const [k, v] of o.resolved) this.resolved.set(k, v);
+    this.anyClient.clear();
+    for (const [k, v] of o.any ?? []) this.anyClient.set(k, v);
   }
 }
 

@@ -104,7 +104,9 @@ export function attemptOutcome(r: AnswerFields): 'answered' | 'unanswered' | 'un
 }
 
 /** The responder sent payload: the service actually answered (not a bare handshake, not a probe). */
-export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts'>): boolean {
+export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts' | 'observed'>): boolean {
   if (r.resp_bytes > 0) return true;
+  // Seen midstream: no handshake to wait for, the responder's data is the answer.
+  if (r.proto === 'tcp' && !fullyObserved(r)) return r.observed !== 'one-way' && r.history.includes('d');
   return r.history.includes('d') && (r.proto !== 'tcp' || r.history.includes('h'));
 }

@@ -11,6 +11,12 @@
  * edge still short of `min_history`) are judged against the workload's own egress over all its
  * destinations instead (the same robust rule on the per-bucket totals), so a large upload to a
  * first-contact address alerts in the same run. Payload bytes where known, else IP bytes.
+ *
+ * Long connections count as they go: each interim record adds what was sent since the previous
+ * record of that connection, and a record covering more than a bucket (a keep-alive connection's
+ * hour, or a flow source's final record of a connection held for hours) adds its volume as a rate
+ * (the share of one bucket), not as a burst: a Kafka consumer's six hours are not one upload.
+ * The price: an upload inside a connection already open for long is diluted by its age.
  */
 import type { ConnRecord } from '../parsers/record/conn';
 import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
@@ -53,6 +59,8 @@ export class ExfiltrationDetector implements Detector {
   private readonly out = new FindingBuffer();
   private readonly edges: CappedMap<string, Edge>;
   private readonly egress: CappedMap<string, Egress>;
+  /** uid -> [volume counted so far, end time of the last record]: interim records add only their increase. */
+  private readonly counted = new CappedMap<string, [number, number]>(50_000);
   constructor(private readonly cfg: DetectorConfig['exfiltration']) {
     this.edges = new CappedMap(cfg.max_edges);
     this.egress = new CappedMap(cfg.max_edges);
@@ -81,13 +89,13 @@ export class ExfiltrationDetector implements Detector {
   }
 
   observe(r: ConnRecord): void {
-    if (r.interim) return;
     const wl = podWorkload(r);
     if (wl === null) return;
     const hasBytes = r.orig_bytes > 0 || r.orig_ip_bytes > 0 || r.resp_bytes > 0;
     const unit = hasBytes ? 'bytes' : 'packets';
     const key = `${wl}|${destKey(r)}`;
-    const b = Math.floor(r.ts / this.cfg.bucket_seconds);
+    const end = r.ts + r.duration;
+    const b = Math.floor(end / this.cfg.bucket_seconds);
     let e = this.edges.touch(key);
     if (e === undefined) {
       e = {
@@ -111,7 +119,13 @@ export class ExfiltrationDetector implements Detector {
       e.bucket = b;
     }
     // Payload bytes, else IP bytes (flow exporters that count only those), else packets.
-    const v = e.unit === 'bytes' ? (r.orig_bytes > 0 ? r.orig_bytes : r.orig_ip_bytes) : r.orig_pkts;
+    const total = e.unit === 'bytes' ? (r.orig_bytes > 0 ? r.orig_bytes : r.orig_ip_bytes) : r.orig_pkts;
+    const prev = this.counted.get(r.uid);
+    if (r.interim) this.counted.set(r.uid, [total, end]);
+    else if (prev !== undefined) this.counted.delete(r.uid);
+    const delta = Math.max(0, total - (prev?.[0] ?? 0));
+    const period = end - (prev?.[1] ?? r.ts);
+    const v = period > this.cfg.bucket_seconds ? Math.round((delta * this.cfg.bucket_seconds) / period) : delta;
     this.addEgress(e.wl, b, v);
     e.sum += v;
     e.conns++;
@@ -121,7 +135,7 @@ export class ExfiltrationDetector implements Detector {
       e.top.length = ALERT_MAX_UIDS;
     }
     if (e.conns === 1) e.first = r.ts;
-    e.last = Math.max(e.last, r.ts + r.duration);
+    e.last = Math.max(e.last, end);
   }
 
   /** Judges the edge's open bucket against its history (or, for a young edge, the workload's egress), then starts an empty one. */
@@ -200,16 +214,23 @@ export class ExfiltrationDetector implements Detector {
   }
 
   snapshot(): Json {
-    return { out: this.out.snapshot(), edges: [...this.edges.entries()], egress: [...this.egress.entries()] } as unknown as Json;
+    return {
+      out: this.out.snapshot(),
+      edges: [...this.edges.entries()],
+      egress: [...this.egress.entries()],
+      counted: [...this.counted.entries()],
+    } as unknown as Json;
   }
 
   restore(j: Json): void {
-    const o = j as unknown as { out: Json; edges: [string, Edge][]; egress?: [string, Egress][] };
+    const o = j as unknown as { out: Json; edges: [string, Edge][]; egress?: [string, Egress][]; counted?: [string, [number, number]][] };
     this.out.restore(o.out);
     this.edges.clear();
     for (const [k, v] of o.edges) this.edges.set(k, v);
     this.egress.clear();
     for (const [k, v] of o.egress ?? []) this.egress.set(k, v);
+    this.counted.clear();
+    for (const [k, v] of o.counted ?? []) this.counted.set(k, v);
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import type { ConnRecord } from '../parsers/record/conn';
 import type { Severity } from './contract/alert';
-import { CappedMap, round3 } from './common';
+import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, destKey, sourceEntity } from './entity';
 import { LearningWindow } from './learning';
@@ -39,8 +39,8 @@ export class LongConnectionDetector extends PerConnectionDetector {
   private readonly tunnels = new CappedMap<string, 1>(20_000);
   /** Edges that hold long-lived connections normally (learned or from the baseline). */
   private readonly normal = new CappedMap<string, 1>(100_000);
-  /** Edges that alerted (kept out of a saved baseline). */
-  private readonly alerted = new CappedMap<string, 1>(100_000);
+  /** Edges that alerted (kept out of a saved baseline) -> their finding's id. */
+  private readonly alerted = new CappedMap<string, string>(100_000);
 
   constructor(private readonly cfg: DetectorConfig['long-connection']) {
     super();
@@ -71,12 +71,18 @@ export class LongConnectionDetector extends PerConnectionDetector {
     if (r.duration < c.min_seconds || this.isTunnel(r)) return;
     const edge = longEdgeKey(r);
     if (learning || r.observed === 'midstream') {
-      // Open when learning (or when the data began): what this edge habitually holds.
-      if (this.alerted.get(edge) === undefined) this.normal.set(edge, 1);
+      // Open when learning (or when the data began): what this edge habitually holds. A flow
+      // source emits records when connections end, so this may come after the edge alerted on a
+      // later connection: the alert is withdrawn while it is still unreported.
+      const id = this.alerted.get(edge);
+      if (id === undefined) this.normal.set(edge, 1);
+      else if (this.out.retract(id)) {
+        this.alerted.delete(edge);
+        this.normal.set(edge, 1);
+      }
       if (learning) return;
     }
     if (this.normal.touch(edge) !== undefined && this.alerted.get(edge) === undefined) return;
-    this.alerted.set(edge, 1);
     const severity: Severity =
       r.duration >= c.critical_seconds ? 'critical' : r.duration >= c.high_seconds ? 'high' : r.duration >= c.medium_seconds ? 'medium' : 'low';
     const f: Finding = {
@@ -102,6 +108,7 @@ export class LongConnectionDetector extends PerConnectionDetector {
         edge_long_lived_normal: false,
       },
     };
+    this.alerted.set(edge, FindingBuffer.idOf(f));
     this.out.add(f);
   }
 
@@ -110,21 +117,21 @@ export class LongConnectionDetector extends PerConnectionDetector {
       base: super.snapshot(),
       tunnels: [...this.tunnels.map.keys()],
       normal: [...this.normal.map.keys()],
-      alerted: [...this.alerted.map.keys()],
+      alerted: [...this.alerted.entries()],
       start: this.window.start,
       seconds: this.window.seconds,
     };
   }
 
   override restore(s: Json): void {
-    const o = s as { base: Json; tunnels: string[]; normal: string[]; alerted: string[]; start: number | null; seconds: number };
+    const o = s as { base: Json; tunnels: string[]; normal: string[]; alerted: [string, string][]; start: number | null; seconds: number };
     super.restore(o.base);
     this.tunnels.clear();
     for (const u of o.tunnels) this.tunnels.set(u, 1);
     this.normal.clear();
     for (const u of o.normal) this.normal.set(u, 1);
     this.alerted.clear();
-    for (const u of o.alerted) this.alerted.set(u, 1);
+    for (const [k, v] of o.alerted) this.alerted.set(k, v);
     this.window.start = o.start;
     this.window.seconds = o.seconds;
   }

@@ -42,7 +42,8 @@ export class NewEdgeDetector implements Detector {
   private readonly out = new FindingBuffer();
   private readonly seen = new SeenUids();
   private readonly edges: CappedMap<string, number>;
-  private readonly alerted: CappedMap<string, 1>;
+  /** Edges that alerted -> their finding's id (to retract it if a late record shows the edge was normal). */
+  private readonly alerted: CappedMap<string, string>;
   private readonly names = new DestNames();
   readonly window: LearningWindow;
   constructor(private readonly cfg: DetectorConfig['new-edge']) {
@@ -81,6 +82,13 @@ export class NewEdgeDetector implements Detector {
     const learning = this.window.learning(r.ts);
     const first = this.edges.touch(key);
     if (first === KNOWN) return;
+    if (first !== undefined && learning) {
+      // A record from the learning window arriving after the edge alerted (records come when connections end): it was normal.
+      this.edges.set(key, KNOWN);
+      const id = this.alerted.get(key);
+      if (id !== undefined && this.out.retract(id)) this.alerted.delete(key);
+      return;
+    }
     if (first === undefined) {
       this.edges.set(key, learning ? KNOWN : r.ts);
       if (learning) return;
@@ -89,11 +97,10 @@ export class NewEdgeDetector implements Detector {
       return;
     }
     const firstSeen = first ?? r.ts;
-    this.alerted.set(key, 1);
     const dst = destEntity(r);
     if (name !== undefined && externalResp(r)) dst.domain = name;
     const external = r.k8s?.resp.kind === 'external';
-    this.out.add({
+    const f: Finding = {
       detector: NEW_EDGE,
       title: `New edge: ${key.split('|')[0]} -> ${dst.service ?? dst.workload ?? dst.node ?? dst.domain ?? dst.ip} ${r.proto}/${r.resp_p}`,
       severity: external ? 'medium' : 'low',
@@ -112,7 +119,9 @@ export class NewEdgeDetector implements Detector {
         novelty_s: this.cfg.novelty_seconds,
         destination_key: key.split('|')[1],
       },
-    });
+    };
+    this.alerted.set(key, FindingBuffer.idOf(f));
+    this.out.add(f);
   }
 
   flush(): Finding[] {
@@ -124,7 +133,7 @@ export class NewEdgeDetector implements Detector {
       out: this.out.snapshot(),
       seen: this.seen.snapshot(),
       edges: [...this.edges.entries()],
-      alerted: [...this.alerted.map.keys()],
+      alerted: [...this.alerted.entries()],
       names: this.names.snapshot(),
       start: this.window.start,
       seconds: this.window.seconds,
@@ -132,13 +141,13 @@ export class NewEdgeDetector implements Detector {
   }
 
   restore(s: Json): void {
-    const o = s as { out: Json; seen: Json; edges: [string, number][]; alerted?: string[]; names?: Json; start: number | null; seconds: number };
+    const o = s as { out: Json; seen: Json; edges: [string, number][]; alerted?: [string, string][]; names?: Json; start: number | null; seconds: number };
     this.out.restore(o.out);
     this.seen.restore(o.seen);
     this.edges.clear();
     for (const [k, v] of o.edges) this.edges.set(k, v);
     this.alerted.clear();
-    for (const k of o.alerted ?? []) this.alerted.set(k, 1);
+    for (const [k, v] of o.alerted ?? []) this.alerted.set(k, v);
     this.names.restore(o.names ?? null);
     this.window.start = o.start;
     this.window.seconds = o.seconds;
