@@ -9,13 +9,14 @@ import * as assert from 'node:assert/strict';
 import { BeaconDetector } from '../../detectors/beacon';
 import { defaultDetectorConfig } from '../../detectors/config';
 import { DetectorEngine } from '../../detectors/engine';
+import { DnsTunnelDetector } from '../../detectors/dns-tunnel';
 import { attemptOutcome } from '../../detectors/entity';
 import { ExfiltrationDetector } from '../../detectors/exfiltration';
 import { LongConnectionDetector } from '../../detectors/long-connection';
 import { NewEdgeDetector } from '../../detectors/new-edge';
 import { ScanDetector } from '../../detectors/scan';
 import { rng } from '../util/rng';
-import { conn, dns, pod } from './util';
+import { conn, ctx, dns, pod } from './util';
 
 const CFG = defaultDetectorConfig();
 const T = 1_768_435_200;
@@ -193,5 +194,34 @@ describe('detectors: hard cases', () => {
     const w = s.learningReport();
     assert.equal(w.covered_share, 1);
     assert.match(w.warning ?? '', /covered 100 % of the data/);
+  });
+
+  it('dns-tunnel: 40 long S3 bucket names, each connected to, are not a tunnel; the same names never used are', () => {
+    const run = (connect: boolean) => {
+      const d = new DnsTunnelDetector(CFG['dns-tunnel']);
+      const r = rng(21);
+      for (let i = 0; i < 40; i++) {
+        let h = '';
+        for (let j = 0; j < 8; j++) h += '0123456789abcdef'[Math.floor(r() * 16)];
+        const ip = `198.18.1.${10 + i}`;
+        d.observeApp(dns(T + i * 30, `tenant-${h}-exports-eu.s3.eu-west-1.amazonaws.com`, { answers: [ip] }), ctx(T + i * 30, worker, '10.244.1.30'));
+        if (connect) d.observe(conn({ ts: T + i * 30 + 0.01, orig_h: '10.244.1.30', resp_h: ip, resp_p: 443 }, worker, ext));
+      }
+      return d.flush();
+    };
+    assert.deepEqual(run(true), []);
+    const f = run(false);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].figures.reasons, 'tunnel');
+    assert.equal(f[0].figures.connections_to_answers, 0);
+  });
+
+  it('exfiltration: a Kafka consumer held 6 h (one final record, as flow sources give) is a rate, not an upload', () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    const r = rng(13);
+    for (let b = 0; b < 72; b++)
+      d.observe(conn({ ts: T + b * 300 + r() * 200, resp_h: '10.96.10.1', resp_p: 80, orig_bytes: 2000 + Math.floor(r() * 1000) }, worker, pod('shop', 'api')));
+    d.observe(conn({ ts: T + 1, uid: 'Ckafka', resp_h: '10.96.10.4', resp_p: 9092, duration: 21_600, orig_bytes: 1_300_000 }, worker, pod('shop', 'kafka')));
+    assert.deepEqual(d.flush(), []);
   });
 });
