@@ -89,6 +89,14 @@ export class NewEdgeDetector implements Detector {
       if (id !== undefined && this.out.retract(id)) this.alerted.delete(key);
       return;
     }
+    if (first === undefined && name !== undefined && !learning) {
+      // The address was an edge before its name was known (learned keyed by address): the same edge.
+      const byAddress = edgeKey(r);
+      if (byAddress !== null && byAddress !== key && this.edges.get(byAddress) === KNOWN) {
+        this.edges.set(key, KNOWN);
+        return;
+      }
+    }
     if (first === undefined) {
       this.edges.set(key, learning ? KNOWN : r.ts);
       if (learning) return;

@@ -8,7 +8,9 @@
  * developed on) and family B (held out: other rates, intervals, jitter, sizes, attacks), each
  * over `--seeds N` seeds (default 1), and prints the figures per run and pooled per family.
  *
- *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--json]
+ *
+ * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h).
  *
  * Without --dir the data (about 250 MB) goes to a temporary directory removed afterwards; with it,
  * the capture, flows, inventory, labels and both runs' alerts stay there for inspection.
@@ -16,6 +18,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
@@ -112,8 +117,37 @@ function stripForScore(r: ConnRecord): ConnRecord {
   return { uid: r.uid, ts: r.ts, orig_h: r.orig_h, orig_p: r.orig_p } as ConnRecord;
 }
 
-export async function runEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A'): Promise<EvalResult> {
-  const data = await generateEval(dir, seed, family);
+/**
+ * The same data cut to [from, to) seconds after its start: a shorter capture of the same cluster
+ * (editcap for the pcap, the events' time for the Hubble flows). Labels none of whose connections
+ * fall in the cut are dropped when scoring; those that fall in its learning window stay (and are
+ * missed: that is what learning costs).
+ */
+export async function sliceEval(data: EvalData, from: number, to: number): Promise<EvalData> {
+  const a = data.span[0] + from;
+  const b = data.span[0] + to;
+  const tag = `${from}-${to}`;
+  const pcap = path.join(data.dir, `cluster-${tag}.pcap`);
+  const stamp = (t: number) => new Date(t * 1000).toISOString().replace('T', ' ').replace('Z', '');
+  execFileSync('editcap', ['-A', stamp(a), '-B', stamp(b), data.pcap, pcap], { env: { ...process.env, TZ: 'UTC' } });
+  const hubble = path.join(data.dir, `hubble-${tag}.json`);
+  const out = fs.createWriteStream(hubble);
+  const lines = readline.createInterface({ input: fs.createReadStream(data.hubble), crlfDelay: Infinity });
+  for await (const line of lines) {
+    const m = /"time":"([^"]+)"/.exec(line);
+    if (m === null) continue;
+    const t = Date.parse(m[1]) / 1000;
+    if (t >= a && t < b && !out.write(`${line}\n`)) await once(out, 'drain');
+  }
+  const done = once(out, 'finish');
+  out.end();
+  await done;
+  return { ...data, pcap, hubble, span: [a, b] };
+}
+
+export async function runEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A', slice?: [number, number]): Promise<EvalResult> {
+  const full = await generateEval(dir, seed, family);
+  const data = slice === undefined ? full : await sliceEval(full, slice[0], slice[1]);
   const cap = await runCapture(data);
   const hub = await runHubble(data);
   fs.writeFileSync(path.join(dir, 'alerts-capture.ndjson'), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
@@ -210,6 +244,8 @@ if (require.main === module) {
   const n = opt('--seeds') !== undefined ? Number(opt('--seeds')) : 1;
   const fam = opt('--family') ?? 'both';
   const families: Family[] = fam === 'both' ? ['A', 'B'] : [fam === 'B' ? 'B' : 'A'];
+  // --short: also the hour from 3 h to 4 h of each run, as a 1-hour capture.
+  const short = args.includes('--short');
   const t0 = Date.now();
   const main = async (): Promise<void> => {
     const json: Record<string, unknown> = {};
@@ -229,6 +265,15 @@ if (require.main === module) {
           process.stdout.write(table('hubble', r.hubble, r.hubble.learning));
         }
         json[`${f}-${seed}`] = { capture: r.capture, hubble: r.hubble };
+        if (short) {
+          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600]);
+          if (!args.includes('--json')) {
+            process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut (3 h to 4 h): ${s1.data.labels.length} labels before the cut\n`);
+            process.stdout.write(table('capture 1 h', s1.capture, s1.capture.learning));
+            process.stdout.write(table('hubble 1 h', s1.hubble, s1.hubble.learning));
+          }
+          json[`${f}-${seed}-1h`] = { capture: s1.capture, hubble: s1.hubble };
+        }
         if (keep === undefined) fs.rmSync(sub, { recursive: true, force: true });
       }
       if (n > 1 && !args.includes('--json')) {

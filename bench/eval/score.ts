@@ -88,11 +88,16 @@ export function score(data: EvalData, run: InputRun): EvalScore {
     const r = byUid.get(u);
     return r === undefined ? run.dnsClients?.get(u) : `${r.orig_h}|${r.orig_p}`;
   };
+  // Labels with none of their connections in the data (a cut capture) are not expected.
+  const present = new Set<string>();
+  for (const r of run.records) present.add(`${r.orig_h}|${r.orig_p}`);
+  for (const k of run.dnsClients?.values() ?? []) present.add(k);
+  const expected = data.labels.filter((l) => l.records.some((k) => present.has(k)));
   // One alert per label: the first (in first-seen order) that matches a label not yet taken.
   const taken = new Set<EvalLabel>();
   const truePos = new Set<Alert>();
   for (const a of [...run.alerts].sort((x, y) => x.first_seen - y.first_seen)) {
-    const l = data.labels.find((x) => !taken.has(x) && matches(a, x, clientOf));
+    const l = expected.find((x) => !taken.has(x) && matches(a, x, clientOf));
     if (l !== undefined) {
       taken.add(l);
       truePos.add(a);
@@ -100,7 +105,7 @@ export function score(data: EvalData, run: InputRun): EvalScore {
   }
   const per = {} as Record<DetectorName, DetectorScore>;
   for (const d of DETECTOR_NAMES) {
-    const labels = data.labels.filter((l) => l.detector === d);
+    const labels = expected.filter((l) => l.detector === d);
     const alerts = run.alerts.filter((a) => a.detector === d);
     const tp = alerts.filter((a) => truePos.has(a)).length;
     const found = labels.filter((l) => taken.has(l)).length;
@@ -122,6 +127,6 @@ export function score(data: EvalData, run: InputRun): EvalScore {
     surpriseAlerts: run.alerts.filter(fromSurprise).length,
     perDetector: per,
     false: falseAlerts,
-    missed: data.labels.filter((l) => !taken.has(l)),
+    missed: expected.filter((l) => !taken.has(l)),
   };
 }
