@@ -224,4 +224,24 @@ describe('detectors: hard cases', () => {
     d.observe(conn({ ts: T + 1, uid: 'Ckafka', resp_h: '10.96.10.4', resp_p: 9092, duration: 21_600, orig_bytes: 1_300_000 }, worker, pod('shop', 'kafka')));
     assert.deepEqual(d.flush(), []);
   });
+
+  it('new-edge and long-connection: a learning-window record that arrives late (flows end late) withdraws the unreported alert', () => {
+    const prom = pod('monitoring', 'prometheus', 'prometheus-0');
+    const fe = pod('shop', 'frontend', 'frontend-7d9f8b6c5d-pqrst');
+    const e = new NewEdgeDetector(CFG['new-edge']);
+    const l = new LongConnectionDetector(CFG['long-connection']);
+    const first = conn({ ts: T, resp_p: 5432 }, worker, pod('shop', 'postgres'));
+    // The scale-up pod's keep-alive connection (opened at 4 h) ends first ...
+    const late = conn({ ts: T + 4 * 3600, uid: 'Cnew', resp_h: '10.244.2.11', duration: 7000 }, prom, fe);
+    // ... the connections open since the start end at the capture's end, seen midstream.
+    const old = conn({ ts: T + 2, uid: 'Cold', resp_h: '10.244.1.10', duration: 21_000, history: 'DadA', conn_state: 'OTH' }, prom, fe);
+    for (const d of [e, l]) {
+      d.observe(first);
+      d.observe(late);
+      d.observe(old);
+    }
+    assert.deepEqual(e.flush(), []);
+    assert.deepEqual(l.flush(), []);
+    assert.ok(l.knownEdges().includes('monitoring/prometheus|wl:shop/frontend|tcp/8080'));
+  });
 });
