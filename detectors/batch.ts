@@ -14,14 +14,26 @@ import type { AppInput } from '../parsers/record/app';
  * record are left out: nothing says who sent them). Returns every alert.
  */
 export function detect(records: Iterable<ConnRecord>, appRecords: Iterable<AppInput>, opts: EngineOptions = {}): Alert[] {
-  const engine = new DetectorEngine(opts);
+  // In memory the data's span is known: the learning window adapts to it (engine.ts, LearningOptions).
+  const recs = Array.isArray(records) ? (records as ConnRecord[]) : [...records];
+  let span = opts.learning?.dataSpan;
+  if (span === undefined) {
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const r of recs) {
+      if (r.ts < lo) lo = r.ts;
+      if (r.ts + r.duration > hi) hi = r.ts + r.duration;
+    }
+    if (Number.isFinite(lo)) span = [lo, hi];
+  }
+  const engine = new DetectorEngine({ ...opts, learning: { ...opts.learning, dataSpan: span } });
   const byUid = new Map<string, AppInput[]>();
   for (const a of appRecords) {
     const l = byUid.get(a.uid);
     if (l) l.push(a);
     else byUid.set(a.uid, [a]);
   }
-  for (const r of records) {
+  for (const r of recs) {
     const apps = byUid.get(r.uid);
     if (apps !== undefined) {
       byUid.delete(r.uid);
@@ -44,7 +56,7 @@ export function parseBaseline(obj: unknown, source: string): Baseline {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new BaselineError(`${source}: ${field} must be an array of strings`);
     return v as string[];
   };
-  return { version: 1, edges: strings(o.edges, 'edges'), sensitive: strings(o.sensitive, 'sensitive') };
+  return { version: 1, edges: strings(o.edges, 'edges'), sensitive: strings(o.sensitive, 'sensitive'), long: strings(o.long, 'long') };
 }
 
 export function loadBaseline(file: string): Baseline {

@@ -4,6 +4,20 @@
  * rotating addresses is one destination), else its address. Scored as RITA v5 does (rita.ts);
  * the score and its four subscores are the alert's evidence.
  *
+ * The histogram and duration subscores are computed over the pair's own active span (first to
+ * last connection), not the dataset's: a 20-minute beacon inside a 2-hour capture scores as it
+ * would alone. The histogram's bins follow the pair's connection count (about 4 per bin, at most
+ * RITA's 24) so that a short beacon is not judged on bins narrower than its interval, and a pair
+ * must span `min_span_seconds` (a burst of calls is not a beacon). Where the input has no byte
+ * counts (Hubble) the data-size subscore is left out and the weights renormalised (the alert
+ * says so: `sizes_known: false`); packet counts are not a stand-in, Cilium's monitor aggregation
+ * makes them meaningless.
+ *
+ * Pairs already active in the learning window (benign pollers the workload always runs) must
+ * reach `known_threshold`, a higher bar, and with byte counts (without them nothing tells a
+ * known poller from a known beacon); new pairs the ordinary one. A beacon already running when
+ * learning starts is therefore learned: give a baseline from a clean period to catch it.
+ *
  * Pairs are judged on flush over a sliding window; a pair alerts once per episode (again only
  * after its state has expired). Service-to-service calls inside the cluster are periodic by
  * design, so by default only destinations outside the cluster's inventory are scored.
@@ -13,6 +27,7 @@ import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer } from './common';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';
+import { LearningWindow } from './learning';
 import { ritaBeaconScore } from './rita';
 import type { Detector, Finding, Json } from './types';
 import type { AppInput, ConnContext } from '../parsers/record/app';
@@ -26,6 +41,10 @@ interface Pair {
   sizes: number[];
   uids: string[];
   alerted: boolean;
+  /** Some record of the pair carried byte counts. */
+  bytes: boolean;
+  /** First seen inside the learning window. */
+  known: boolean;
 }
 
 export class BeaconDetector implements Detector {
@@ -38,9 +57,20 @@ export class BeaconDetector implements Detector {
   private readonly names = new CappedMap<string, string>(100_000);
   private minTs = Infinity;
   private maxTs = -Infinity;
+  readonly window: LearningWindow;
+  /** Pair keys (by name and by address) seen while learning: a pair is known if either was. */
+  private readonly learned = new CappedMap<string, 1>(50_000);
 
   constructor(private readonly cfg: DetectorConfig['beacon']) {
     this.pairs = new CappedMap(cfg.max_pairs);
+    this.window = new LearningWindow(cfg.learning_seconds);
+  }
+
+  /** Pairs first seen while learning (for the learning report). */
+  knownPairs(): number {
+    let n = 0;
+    for (const p of this.pairs.map.values()) if (p.known) n++;
+    return n;
   }
 
   observeApp(rec: AppInput, conn: ConnContext): void {
@@ -61,6 +91,7 @@ export class BeaconDetector implements Detector {
     if (r.interim) return;
     const sni = this.sni.get(r.uid);
     if (sni !== undefined) this.sni.delete(r.uid);
+    const learning = this.window.learning(r.ts);
     if (!this.outside(r)) return;
     if (r.ts < this.minTs) this.minTs = r.ts;
     if (r.ts > this.maxTs) this.maxTs = r.ts;
@@ -68,16 +99,30 @@ export class BeaconDetector implements Detector {
     const o = r.k8s?.orig;
     const src = o?.workload !== undefined ? `wl:${o.namespace ?? ''}/${o.workload}` : `ip:${r.orig_h}`;
     const key = `${src}|${domain !== undefined ? `dom:${domain}` : `ip:${r.resp_h}`}`;
+    const byIp = `${src}|ip:${r.resp_h}`;
+    if (learning) {
+      this.learned.set(key, 1);
+      this.learned.set(byIp, 1);
+    }
     let p = this.pairs.touch(key);
     if (p === undefined) {
       const destination: AlertEntity = domain !== undefined ? { domain } : destEntity(r, false);
-      p = { source: sourceEntity(r), destination, ts: [], sizes: [], uids: [], alerted: false };
+      p = {
+        source: sourceEntity(r),
+        destination,
+        ts: [],
+        sizes: [],
+        uids: [],
+        alerted: false,
+        bytes: false,
+        known: learning || this.learned.get(key) !== undefined || this.learned.get(byIp) !== undefined,
+      };
       this.pairs.set(key, p);
     }
     p.ts.push(r.ts);
-    // Sources without byte counts (Hubble) give packets: the size measure only has to be consistent per pair.
     const bytes = r.orig_bytes + r.resp_bytes;
-    p.sizes.push(bytes > 0 || r.orig_ip_bytes > 0 ? bytes : r.orig_pkts + r.resp_pkts);
+    if (bytes > 0 || r.orig_ip_bytes > 0) p.bytes = true;
+    p.sizes.push(bytes);
     if (p.uids.length < ALERT_MAX_UIDS) p.uids.push(r.uid);
     if (p.ts.length > this.cfg.max_events_per_pair) {
       p.ts.shift();
@@ -98,8 +143,14 @@ export class BeaconDetector implements Detector {
         continue;
       }
       if (p.alerted || p.ts.length < this.cfg.min_connections) continue;
-      const s = ritaBeaconScore(p.ts, p.sizes, start, end, this.cfg);
-      if (s === null || s.score < this.cfg.threshold) continue;
+      const first = p.ts[0];
+      const last = p.ts[p.ts.length - 1];
+      if (last - first < this.cfg.min_span_seconds) continue;
+      const bins = Math.max(4, Math.min(this.cfg.hist_bins, Math.floor(p.ts.length / 4)));
+      const s = ritaBeaconScore(p.ts, p.sizes, first, last, this.cfg, { sizesKnown: p.bytes, bins });
+      const threshold = p.known ? this.cfg.known_threshold : this.cfg.threshold;
+      // A known pair differs from what was learned only if its sizes say so: without byte counts it never alerts.
+      if (s === null || s.score < threshold || (p.known && !s.sizes_known)) continue;
       p.alerted = true;
       this.out.add({
         detector: BEACON,
@@ -116,9 +167,11 @@ export class BeaconDetector implements Detector {
         uids: p.uids.slice(0, ALERT_MAX_UIDS),
         figures: {
           score: s.score,
-          threshold: this.cfg.threshold,
+          threshold,
+          known_pair: p.known,
           ts_score: s.ts,
-          ds_score: s.ds,
+          ds_score: s.sizes_known ? s.ds : 'unknown (no byte counts: left out, weights renormalised)',
+          sizes_known: s.sizes_known,
           hist_score: s.hist,
           dur_score: s.dur,
           ts_skew: s.ts_skew,
@@ -128,6 +181,8 @@ export class BeaconDetector implements Detector {
           interval_mode_s: s.ts_mode,
           connections: p.ts.length,
           histogram_bars: s.bars,
+          histogram_bins: s.bins,
+          span_s: Math.round(last - first),
         },
       });
     }
@@ -142,6 +197,9 @@ export class BeaconDetector implements Detector {
       names: [...this.names.entries()],
       minTs: Number.isFinite(this.minTs) ? this.minTs : null,
       maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
+      start: this.window.start,
+      seconds: this.window.seconds,
+      learned: [...this.learned.map.keys()],
     } as unknown as Json;
   }
 
@@ -153,6 +211,9 @@ export class BeaconDetector implements Detector {
       names: [string, string][];
       minTs: number | null;
       maxTs: number | null;
+      start: number | null;
+      seconds: number;
+      learned?: string[];
     };
     this.out.restore(o.out);
     this.pairs.clear();
@@ -163,5 +224,9 @@ export class BeaconDetector implements Detector {
     for (const [k, v] of o.names) this.names.set(k, v);
     this.minTs = o.minTs ?? Infinity;
     this.maxTs = o.maxTs ?? -Infinity;
+    this.window.start = o.start;
+    this.window.seconds = o.seconds;
+    this.learned.clear();
+    for (const k of o.learned ?? []) this.learned.set(k, 1);
   }
 }

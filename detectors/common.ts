@@ -37,6 +37,19 @@ export class FindingBuffer {
     else this.byId.set(id, f);
   }
 
+  /** The id a finding gets (the engine's alert id). */
+  static idOf(f: Finding): string {
+    return alertId(f.detector, f.source, f.destination, f.key);
+  }
+
+  /**
+   * Drops a finding not yet taken: a record that arrives late (flow sources emit records when
+   * connections end, not in start order) can show that what alerted was normal after all.
+   */
+  retract(id: string): boolean {
+    return this.byId.delete(id);
+  }
+
   take(): Finding[] {
     const out = [...this.byId.values()];
     this.byId.clear();

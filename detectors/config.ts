@@ -56,8 +56,21 @@ const Beacon = z
      * 0.83 even with constant sizes. Above that: 0.85.
      */
     threshold: z.number().min(0).max(1).default(0.85),
-    /** RITA's unique_connection_threshold. */
-    min_connections: z.number().int().min(4).default(4),
+    /**
+     * Pairs already active while learning (the workload's usual pollers: a licence check every
+     * 2 min with varying answers scores 0.96) alert only at or above this: near-perfect timing
+     * and sizes.
+     */
+    known_threshold: z.number().min(0).max(1).default(0.99),
+    /** Pairs first seen in the first `learning_seconds` of data are known. */
+    learning_seconds: z.number().nonnegative().default(3600),
+    /**
+     * RITA's unique_connection_threshold (RITA: 4). Higher here: over a pair's own span the
+     * histogram and duration of a handful of connections say nothing.
+     */
+    min_connections: z.number().int().min(4).default(10),
+    /** A pair's connections must span this long (its own span is what the histogram and the duration cover). */
+    min_span_seconds: z.number().nonnegative().default(600),
     /** Cluster-internal destinations too (service-to-service calls are periodic by design: off by default). */
     include_internal: z.boolean().default(false),
     window_seconds: z.number().positive().default(86_400),
@@ -85,6 +98,8 @@ const DnsTunnel = z
     min_distinct_subdomains: z.number().int().positive().default(30),
     min_mean_subdomain_length: z.number().positive().default(20),
     min_mean_entropy: z.number().positive().default(3.5),
+    /** Not a tunnel when the source made at least this many connections per distinct name to the addresses they resolved to. */
+    max_used_share: z.number().positive().default(0.5),
     /** Queries of these types to one registered domain. */
     unusual_types: z.array(z.string()).default(['TXT', 'NULL']),
     min_unusual_queries: z.number().int().positive().default(10),
@@ -171,6 +186,10 @@ const LongConnection = z
     medium_seconds: z.number().positive().default(14_400),
     high_seconds: z.number().positive().default(28_800),
     critical_seconds: z.number().positive().default(43_200),
+    /** Connections of an edge open in the first `learning_seconds` of data make it long-lived-normal. */
+    learning_seconds: z.number().nonnegative().default(3600),
+    /** UDP ports of overlay tunnels whose outer flows are never judged (VXLAN, Linux VXLAN, Geneve). */
+    tunnel_udp_ports: z.array(z.number().int()).default([4789, 8472, 6081]),
   })
   .strict()
   .default({});

@@ -1,7 +1,8 @@
 /**
  * DNS tunnelling and DGA, per source workload:
  * - tunnel: many distinct subdomains under one registered domain, long and high-entropy (data
- *   encoded in the names);
+ *   encoded in the names), that the source did not then connect to (a workload using many
+ *   object-store buckets or load-balancer names connects to what they resolve to);
  * - unusual record types (TXT, NULL) queried repeatedly under one registered domain;
  * - a registered domain queried a lot and never connected to (no connection from the source to
  *   any address it resolved to): DNS used as the channel, not as a phone book;
@@ -31,6 +32,8 @@ interface DomainState {
   unusualTypes: string[];
   answers: number;
   connected: boolean;
+  /** Connections from the source to addresses the domain's names resolved to. */
+  conns?: number;
   first: number;
   last: number;
   uids: string[];
@@ -80,7 +83,10 @@ export class DnsTunnelDetector implements Detector {
     const reg = this.resolved.get(`${sourceKey(r)}|${r.resp_h}`);
     if (reg === undefined) return;
     const d = this.domains.get(`${sourceKey(r)}|${reg}`);
-    if (d !== undefined) d.connected = true;
+    if (d !== undefined) {
+      d.connected = true;
+      d.conns = (d.conns ?? 0) + 1;
+    }
   }
 
   observeApp(rec: AppInput, conn: ConnContext): void {
@@ -109,6 +115,7 @@ export class DnsTunnelDetector implements Detector {
         unusualTypes: [],
         answers: 0,
         connected: false,
+        conns: 0,
         first: rec.ts,
         last: rec.ts,
         uids: [],
@@ -144,7 +151,9 @@ export class DnsTunnelDetector implements Detector {
     const meanLen = n > 0 ? d.lenSum / n : 0;
     const meanEnt = n > 0 ? d.entSum / n : 0;
     const reasons: string[] = [];
-    if (n >= c.min_distinct_subdomains && meanLen >= c.min_mean_subdomain_length && meanEnt >= c.min_mean_entropy) reasons.push('tunnel');
+    // Names the source then connected to are names it used (object-store buckets, load balancers), not data.
+    const used = (d.conns ?? 0) >= n * c.max_used_share;
+    if (n >= c.min_distinct_subdomains && meanLen >= c.min_mean_subdomain_length && meanEnt >= c.min_mean_entropy && !used) reasons.push('tunnel');
     if (d.unusual >= c.min_unusual_queries) reasons.push('unusual-type');
     if (d.queries >= c.min_queries_never_connected && !d.connected) reasons.push('never-connected');
     const fresh = reasons.filter((x) => !d.fired.includes(x));
@@ -182,6 +191,7 @@ export class DnsTunnelDetector implements Detector {
         unusual_type_queries: d.unusual,
         unusual_types: d.unusualTypes.join(','),
         connected: d.connected,
+        connections_to_answers: d.conns ?? 0,
       },
     });
   }

@@ -14,6 +14,8 @@ import { ALERT_MAX_UIDS, type Alert, type Suppression } from './contract/alert';
 import { CappedMap, SEVERITY_RANK } from './common';
 import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig, type DetectorName } from './config';
 import { alertId } from './entity';
+import { BeaconDetector } from './beacon';
+import { LongConnectionDetector } from './long-connection';
 import { NewEdgeDetector } from './new-edge';
 import { buildDetector } from './registry';
 import { SensitiveDestinationDetector } from './sensitive-destination';
@@ -23,10 +25,49 @@ import type { AppInput, ConnContext } from '../parsers/record/app';
 
 export interface Baseline {
   version: 1;
-  /** new-edge keys: "ns/workload|destination|proto/port". */
+  /** new-edge keys: "ns/workload|destination|proto/port" (edges that alerted are never written). */
   edges: string[];
   /** sensitive-destination: "ns/workload|category". */
   sensitive: string[];
+  /** long-connection: edges that hold long-lived connections normally, "ns/workload|destination|proto/port". */
+  long?: string[];
+}
+
+/**
+ * The learning window of every learning detector (new-edge, sensitive-destination, beacon,
+ * long-connection): `seconds` of data time from the first record, or `share` of the data's span
+ * when the caller knows it (`dataSpan`). Without either, each detector's configured
+ * `learning_seconds`, shortened to `DEFAULT_LEARN_SHARE` of the data when the span is known.
+ */
+export interface LearningOptions {
+  seconds?: number;
+  /** 0..1 */
+  share?: number;
+  /** [first, last] record time (epoch seconds), when known before detection (a batch). */
+  dataSpan?: [number, number];
+}
+
+/** The default learning window never covers more than this share of data whose span is known. */
+export const DEFAULT_LEARN_SHARE = 0.25;
+/** A learning window covering at least this share of the data is reported as a warning. */
+export const LEARN_WARN_SHARE = 0.5;
+
+export interface LearningReport {
+  /** Data time the window opened and closed (null before any record). */
+  start: number | null;
+  end: number | null;
+  seconds: number;
+  /** The data seen so far. */
+  data_first: number | null;
+  data_last: number | null;
+  /** Share of the data's span the window covered (0..1). */
+  covered_share: number;
+  /** From a baseline (no learning window). */
+  baseline: boolean;
+  /** What was learned, per detector. */
+  learned: Record<string, number>;
+  /** Set when the window covered LEARN_WARN_SHARE of the data or more: anything in it was taken as normal. */
+  warning?: string;
 }
 
 export interface EngineOptions {
@@ -40,6 +81,7 @@ export interface EngineOptions {
   clock?: () => number;
   /** Identity of an application record's connection (e.g. from the Kubernetes resolver). */
   identify?: (c: AppConnKey) => ConnK8s | undefined;
+  learning?: LearningOptions;
 }
 
 /** What an application record knows of its connection (AppRecordOut's `conn`). */
@@ -63,6 +105,9 @@ export class DetectorEngine {
   private readonly identify: EngineOptions['identify'];
   /** Alert ids changed since the last flush. */
   private changed = new Set<string>();
+  private dataFirst = Infinity;
+  private dataLast = -Infinity;
+  private fromBaseline = false;
 
   constructor(opts: EngineOptions = {}) {
     this.config = opts.config ?? defaultDetectorConfig();
@@ -72,7 +117,65 @@ export class DetectorEngine {
     this.clock = opts.clock ?? Date.now;
     this.alertMap = new CappedMap(this.config.max_alerts);
     this.identify = opts.identify;
+    this.setLearning(opts.learning ?? {});
     if (opts.baseline) this.adoptBaseline(opts.baseline);
+  }
+
+  private learners(): (NewEdgeDetector | SensitiveDestinationDetector | BeaconDetector | LongConnectionDetector)[] {
+    return this.detectors.filter(
+      (d): d is NewEdgeDetector | SensitiveDestinationDetector | BeaconDetector | LongConnectionDetector =>
+        d instanceof NewEdgeDetector || d instanceof SensitiveDestinationDetector || d instanceof BeaconDetector || d instanceof LongConnectionDetector,
+    );
+  }
+
+  /** Sets every learning detector's window (see LearningOptions). */
+  setLearning(o: LearningOptions): void {
+    const span = o.dataSpan !== undefined ? Math.max(0, o.dataSpan[1] - o.dataSpan[0]) : undefined;
+    for (const d of this.learners()) {
+      let secs = d.window.seconds;
+      if (o.share !== undefined && span !== undefined) secs = o.share * span;
+      else if (o.seconds !== undefined) secs = o.seconds;
+      else if (span !== undefined) secs = Math.min(secs, DEFAULT_LEARN_SHARE * span);
+      d.window.seconds = secs;
+    }
+    if (o.share !== undefined && span === undefined && o.seconds === undefined)
+      throw new Error('learning: a share of the data needs the data span (dataSpan) or a duration');
+  }
+
+  /** The learning window and what it learned; a warning when it covered most of the data. */
+  learningReport(): LearningReport {
+    const ls = this.learners();
+    let start: number | null = null;
+    let seconds = 0;
+    for (const d of ls) {
+      if (d.window.start !== null && (start === null || d.window.start < start)) start = d.window.start;
+      seconds = Math.max(seconds, d.window.seconds);
+    }
+    const first = Number.isFinite(this.dataFirst) ? this.dataFirst : null;
+    const last = Number.isFinite(this.dataLast) ? this.dataLast : null;
+    const end = start === null ? null : start + seconds;
+    const span = first !== null && last !== null ? last - first : 0;
+    const covered = end === null || first === null || last === null ? 0 : span <= 0 ? 1 : Math.min(1, Math.max(0, (Math.min(end, last) - first) / span));
+    const learned: Record<string, number> = {};
+    for (const d of ls) {
+      if (d instanceof NewEdgeDetector) learned['new-edge'] = d.knownEdges().length;
+      else if (d instanceof SensitiveDestinationDetector) learned['sensitive-destination'] = d.knownAccess().length;
+      else if (d instanceof LongConnectionDetector) learned['long-connection'] = d.knownEdges().length;
+      else learned.beacon = d.knownPairs();
+    }
+    const r: LearningReport = {
+      start,
+      end,
+      seconds,
+      data_first: first,
+      data_last: last,
+      covered_share: Math.round(covered * 1000) / 1000,
+      baseline: this.fromBaseline,
+      learned,
+    };
+    if (!this.fromBaseline && seconds > 0 && covered >= LEARN_WARN_SHARE)
+      r.warning = `the learning window (${Math.round(seconds)} s) covered ${Math.round(covered * 100)} % of the data: what happened in it was taken as normal and cannot alert (shorten it with a duration or a share, or give a baseline)`;
+    return r;
   }
 
   adoptBaseline(b: Baseline): void {
@@ -83,21 +186,29 @@ export class DetectorEngine {
       } else if (d instanceof SensitiveDestinationDetector) {
         d.addBaseline(b.sensitive);
         d.window.seconds = 0;
-      }
+      } else if (d instanceof LongConnectionDetector) {
+        d.addBaseline(b.long ?? []);
+        d.window.seconds = 0;
+      } else if (d instanceof BeaconDetector) d.window.seconds = 0;
     }
+    this.fromBaseline = true;
   }
 
   /** What the learning detectors consider normal so far, as a baseline file's content. */
   exportBaseline(): Baseline {
-    const b: Baseline = { version: 1, edges: [], sensitive: [] };
+    const b: Baseline = { version: 1, edges: [], sensitive: [], long: [] };
     for (const d of this.detectors) {
       if (d instanceof NewEdgeDetector) b.edges = d.knownEdges();
       else if (d instanceof SensitiveDestinationDetector) b.sensitive = d.knownAccess();
+      else if (d instanceof LongConnectionDetector) b.long = d.knownEdges();
     }
     return b;
   }
 
   observe(r: ConnRecord): void {
+    if (r.ts < this.dataFirst) this.dataFirst = r.ts;
+    const end = r.ts + r.duration;
+    if (end > this.dataLast) this.dataLast = end;
     for (const d of this.detectors) d.observe(r);
   }
 
@@ -186,6 +297,8 @@ export class DetectorEngine {
       detectors,
       alerts: [...this.alertMap.map.values()],
       changed: [...this.changed],
+      data: [Number.isFinite(this.dataFirst) ? this.dataFirst : null, Number.isFinite(this.dataLast) ? this.dataLast : null],
+      baseline: this.fromBaseline,
     } as unknown as Json;
   }
 
@@ -195,6 +308,8 @@ export class DetectorEngine {
       detectors: Record<string, Json>;
       alerts: Alert[];
       changed: string[];
+      data?: [number | null, number | null];
+      baseline?: boolean;
     };
     if (s === null || typeof s !== 'object' || s.version !== ENGINE_STATE_VERSION) {
       throw new Error(`detector state: unsupported version ${String((s as { version?: unknown } | null)?.version)} (expected ${ENGINE_STATE_VERSION})`);
@@ -206,5 +321,8 @@ export class DetectorEngine {
     this.alertMap.clear();
     for (const a of s.alerts) this.alertMap.set(a.id, a);
     this.changed = new Set(s.changed);
+    this.dataFirst = s.data?.[0] ?? Infinity;
+    this.dataLast = s.data?.[1] ?? -Infinity;
+    this.fromBaseline = s.baseline ?? false;
   }
 }

@@ -74,14 +74,39 @@ export function alertId(detector: string, source: AlertEntity, destination: Aler
     .slice(0, 20);
 }
 
-/** TCP handshake answered (SYN-ACK seen from the responder), or a non-TCP reply. */
-export function answered(r: Pick<ConnRecord, 'proto' | 'history' | 'conn_state' | 'resp_pkts'>): boolean {
-  if (r.proto === 'tcp') return r.history.includes('h') && r.conn_state !== 'REJ';
+type AnswerFields = Pick<ConnRecord, 'proto' | 'history' | 'conn_state' | 'resp_pkts' | 'observed'>;
+
+/** The record saw the connection from its start in both directions (else whether it was answered is unknown). */
+export function fullyObserved(r: Pick<ConnRecord, 'proto' | 'history' | 'observed'>): boolean {
+  if (r.observed === 'one-way' || r.observed === 'midstream') return false;
+  // A TCP record without the originator's SYN began midstream (capture started inside it).
+  return r.proto !== 'tcp' || r.history.includes('S');
+}
+
+/**
+ * TCP handshake answered (SYN-ACK seen from the responder), or a non-TCP reply. A TCP record seen
+ * midstream counts as answered when the responder sent anything; a one-way record never does
+ * (its resp_* fields are unknown, not zero): callers that count failures use attemptOutcome.
+ */
+export function answered(r: AnswerFields): boolean {
+  if (r.observed === 'one-way') return false;
+  if (r.proto === 'tcp') {
+    if (!fullyObserved(r)) return r.resp_pkts > 0 || /[dafh]/.test(r.history);
+    return r.history.includes('h') && r.conn_state !== 'REJ';
+  }
   return r.resp_pkts > 0;
 }
 
+/** For logic that counts failed attempts (scan): 'unknown' when the record cannot tell (one-way, midstream). */
+export function attemptOutcome(r: AnswerFields): 'answered' | 'unanswered' | 'unknown' {
+  if (!fullyObserved(r)) return 'unknown';
+  return answered(r) ? 'answered' : 'unanswered';
+}
+
 /** The responder sent payload: the service actually answered (not a bare handshake, not a probe). */
-export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts'>): boolean {
+export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts' | 'observed'>): boolean {
   if (r.resp_bytes > 0) return true;
+  // Seen midstream: no handshake to wait for, the responder's data is the answer.
+  if (r.proto === 'tcp' && !fullyObserved(r)) return r.observed !== 'one-way' && r.history.includes('d');
   return r.history.includes('d') && (r.proto !== 'tcp' || r.history.includes('h'));
 }

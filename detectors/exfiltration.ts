@@ -6,6 +6,17 @@
  * baseline (it must not learn the exfiltration). Buckets without traffic are not zeros: the
  * baseline is "what a busy bucket of this edge looks like". Sources that report packets but no
  * bytes (Hubble) are judged on packets, with their own floor.
+ *
+ * A destination the workload never sent to has no edge history: its buckets (and those of any
+ * edge still short of `min_history`) are judged against the workload's own egress over all its
+ * destinations instead (the same robust rule on the per-bucket totals), so a large upload to a
+ * first-contact address alerts in the same run. Payload bytes where known, else IP bytes.
+ *
+ * Long connections count as they go: each interim record adds what was sent since the previous
+ * record of that connection, and a record covering more than a bucket (a keep-alive connection's
+ * hour, or a flow source's final record of a connection held for hours) adds its volume as a rate
+ * (the share of one bucket), not as a burst: a Kafka consumer's six hours are not one upload.
+ * The price: an upload inside a connection already open for long is diluted by its age.
  */
 import type { ConnRecord } from '../parsers/record/conn';
 import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
@@ -18,8 +29,18 @@ export const EXFILTRATION = 'exfiltration';
 /** MAD to standard deviation under normality. */
 const MAD_SCALE = 1.4826;
 
+/** A workload's egress over all its destinations, per bucket. */
+interface Egress {
+  bucket: number;
+  sum: number;
+  history: number[];
+  ewma: number | null;
+}
+
 interface Edge {
   unit: 'bytes' | 'packets';
+  /** The source workload's Egress key. */
+  wl: string;
   source: AlertEntity;
   destination: AlertEntity;
   bucket: number;
@@ -37,21 +58,49 @@ export class ExfiltrationDetector implements Detector {
   readonly name = EXFILTRATION;
   private readonly out = new FindingBuffer();
   private readonly edges: CappedMap<string, Edge>;
+  private readonly egress: CappedMap<string, Egress>;
+  /** uid -> [volume counted so far, end time of the last record]: interim records add only their increase. */
+  private readonly counted = new CappedMap<string, [number, number]>(50_000);
   constructor(private readonly cfg: DetectorConfig['exfiltration']) {
     this.edges = new CappedMap(cfg.max_edges);
+    this.egress = new CappedMap(cfg.max_edges);
+  }
+
+  /** Adds `v` to the workload's egress, closing its earlier bucket into the history. */
+  private addEgress(key: string, b: number, v: number): void {
+    let g = this.egress.touch(key);
+    if (g === undefined) {
+      g = { bucket: b, sum: 0, history: [], ewma: null };
+      this.egress.set(key, g);
+    }
+    if (b > g.bucket) {
+      this.closeEgress(g);
+      g.bucket = b;
+    }
+    g.sum += v;
+  }
+
+  private closeEgress(g: Egress): void {
+    if (g.sum <= 0) return;
+    g.history.push(g.sum);
+    if (g.history.length > this.cfg.history) g.history.shift();
+    g.ewma = g.ewma === null ? g.sum : this.cfg.alpha * g.sum + (1 - this.cfg.alpha) * g.ewma;
+    g.sum = 0;
   }
 
   observe(r: ConnRecord): void {
-    if (r.interim) return;
     const wl = podWorkload(r);
     if (wl === null) return;
     const hasBytes = r.orig_bytes > 0 || r.orig_ip_bytes > 0 || r.resp_bytes > 0;
+    const unit = hasBytes ? 'bytes' : 'packets';
     const key = `${wl}|${destKey(r)}`;
-    const b = Math.floor(r.ts / this.cfg.bucket_seconds);
+    const end = r.ts + r.duration;
+    const b = Math.floor(end / this.cfg.bucket_seconds);
     let e = this.edges.touch(key);
     if (e === undefined) {
       e = {
-        unit: hasBytes ? 'bytes' : 'packets',
+        unit,
+        wl: `${wl}|${unit}`,
         source: sourceEntity(r),
         destination: destEntity(r, false),
         bucket: b,
@@ -69,7 +118,15 @@ export class ExfiltrationDetector implements Detector {
       this.close(e);
       e.bucket = b;
     }
-    const v = e.unit === 'bytes' ? r.orig_bytes : r.orig_pkts;
+    // Payload bytes, else IP bytes (flow exporters that count only those), else packets.
+    const total = e.unit === 'bytes' ? (r.orig_bytes > 0 ? r.orig_bytes : r.orig_ip_bytes) : r.orig_pkts;
+    const prev = this.counted.get(r.uid);
+    if (r.interim) this.counted.set(r.uid, [total, end]);
+    else if (prev !== undefined) this.counted.delete(r.uid);
+    const delta = Math.max(0, total - (prev?.[0] ?? 0));
+    const period = end - (prev?.[1] ?? r.ts);
+    const v = period > this.cfg.bucket_seconds ? Math.round((delta * this.cfg.bucket_seconds) / period) : delta;
+    this.addEgress(e.wl, b, v);
     e.sum += v;
     e.conns++;
     e.top.push([v, r.uid]);
@@ -78,27 +135,34 @@ export class ExfiltrationDetector implements Detector {
       e.top.length = ALERT_MAX_UIDS;
     }
     if (e.conns === 1) e.first = r.ts;
-    e.last = Math.max(e.last, r.ts + r.duration);
+    e.last = Math.max(e.last, end);
   }
 
-  /** Judges the edge's open bucket against its history, then starts an empty one. */
+  /** Judges the edge's open bucket against its history (or, for a young edge, the workload's egress), then starts an empty one. */
   private close(e: Edge): void {
     if (e.conns === 0) return;
     const c = this.cfg;
     const v = e.sum;
     let alerted = false;
-    if (e.history.length >= c.min_history) {
-      const { median, mad: m } = mad(e.history);
-      const base = Math.max(e.ewma ?? median, median);
+    const g = this.egress.get(e.wl);
+    // The workload's history without this bucket: its egress buckets closed before this one.
+    const wlHistory = g === undefined ? [] : g.history;
+    const own = e.history.length >= c.min_history;
+    const against = own ? 'edge' : 'workload egress';
+    const history = own ? e.history : wlHistory;
+    const ewma = own ? e.ewma : (g?.ewma ?? null);
+    if (history.length >= c.min_history) {
+      const { median, mad: m } = mad(history);
+      const base = Math.max(ewma ?? median, median);
       const floor = e.unit === 'bytes' ? c.min_bytes : c.min_packets;
       const limit = Math.max(base + c.k * MAD_SCALE * m, base * c.min_ratio, floor);
       if (v > limit) {
         alerted = true;
         this.out.add({
           detector: EXFILTRATION,
-          title: `${e.unit === 'bytes' ? `${(v / 1e6).toFixed(1)} MB` : `${v} packets`} sent in ${c.bucket_seconds} s, ${(v / Math.max(base, 1)).toFixed(0)}x the edge's baseline`,
-          severity: v > 10 * limit ? 'critical' : 'high',
-          score: round3(Math.min(1, 0.6 + 0.1 * Math.log10(v / limit + 1) * 4)),
+          title: `${e.unit === 'bytes' ? `${(v / 1e6).toFixed(1)} MB` : `${v} packets`} sent in ${c.bucket_seconds} s, ${(v / Math.max(base, 1)).toFixed(0)}x the ${own ? "edge's baseline" : "workload's usual egress (new destination)"}`,
+          severity: v > 10 * limit || !own ? 'critical' : 'high',
+          score: round3(Math.min(1, 0.6 + 0.1 * Math.log10(v / limit + 1) * 4 + (own ? 0 : 0.1))),
           mitre: ['T1041', 'T1048'],
           source: e.source,
           destination: e.destination,
@@ -109,13 +173,16 @@ export class ExfiltrationDetector implements Detector {
           uids: bulk(e.top, v),
           figures: {
             [`sent_${e.unit}`]: v,
-            baseline_ewma: round3(e.ewma ?? 0),
+            baseline: against,
+            new_destination: !own,
+            edge_history_buckets: e.history.length,
+            baseline_ewma: round3(ewma ?? 0),
             baseline_median: median,
             baseline_mad: m,
             limit: round3(limit),
             k: c.k,
             min_ratio: c.min_ratio,
-            history_buckets: e.history.length,
+            history_buckets: history.length,
             bucket_s: c.bucket_seconds,
             connections: e.conns,
           },
@@ -133,6 +200,13 @@ export class ExfiltrationDetector implements Detector {
   }
 
   flush(now?: number): Finding[] {
+    for (const g of this.egress.map.values()) {
+      // Only finished buckets: the open one may still grow.
+      if (now !== undefined && (g.bucket + 1) * this.cfg.bucket_seconds <= now) {
+        this.closeEgress(g);
+        g.bucket = Math.floor(now / this.cfg.bucket_seconds);
+      }
+    }
     for (const e of this.edges.map.values()) {
       if (now === undefined || (e.bucket + 1) * this.cfg.bucket_seconds <= now) this.close(e);
     }
@@ -140,14 +214,23 @@ export class ExfiltrationDetector implements Detector {
   }
 
   snapshot(): Json {
-    return { out: this.out.snapshot(), edges: [...this.edges.entries()] } as unknown as Json;
+    return {
+      out: this.out.snapshot(),
+      edges: [...this.edges.entries()],
+      egress: [...this.egress.entries()],
+      counted: [...this.counted.entries()],
+    } as unknown as Json;
   }
 
   restore(j: Json): void {
-    const o = j as unknown as { out: Json; edges: [string, Edge][] };
+    const o = j as unknown as { out: Json; edges: [string, Edge][]; egress?: [string, Egress][]; counted?: [string, [number, number]][] };
     this.out.restore(o.out);
     this.edges.clear();
     for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.egress.clear();
+    for (const [k, v] of o.egress ?? []) this.egress.set(k, v);
+    this.counted.clear();
+    for (const [k, v] of o.counted ?? []) this.counted.set(k, v);
   }
 }
 

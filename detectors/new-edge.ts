@@ -4,6 +4,11 @@
  * are between workloads, not pods, so a rollout or a new replica is not new. Only connections the
  * responder answered with data are edges (probes are the scan detector's). Every connection on a
  * new edge during its novelty period counts toward its alert; after that the edge is normal.
+ *
+ * Destinations outside the cluster are keyed by the name the client used (TLS server name, HTTP
+ * Host, or the DNS name it resolved to that address, dest-names.ts) when one is known, so the
+ * second address of a SaaS name is not a new edge. Edges that alerted are never written to a
+ * saved baseline (learning on day 1 must not bake day 1's attacks in).
  */
 import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap, FindingBuffer } from './common';
@@ -12,15 +17,24 @@ import { destEntity, destKey, exchangedData, podWorkload, sourceEntity } from '.
 import { LearningWindow } from './learning';
 import { SeenUids } from './seen';
 import type { Detector, Finding, Json } from './types';
+import { DestNames } from './dest-names';
+import type { AppInput, ConnContext } from '../parsers/record/app';
 
 export const NEW_EDGE = 'new-edge';
 /** First-seen time of edges that are normal (learned or from the baseline). */
 const KNOWN = -1;
 
-export function edgeKey(r: ConnRecord): string | null {
+/** Whether the responder is outside the cluster (its name, not its address, identifies it). */
+export function externalResp(r: ConnRecord): boolean {
+  const k = r.k8s?.resp.kind;
+  return k === undefined ? !r.local_resp : k === 'external';
+}
+
+export function edgeKey(r: ConnRecord, name?: string): string | null {
   const wl = podWorkload(r);
   if (wl === null) return null;
-  return `${wl}|${destKey(r)}|${r.proto}/${r.resp_p}`;
+  const dst = name !== undefined && externalResp(r) ? `name:${name}` : destKey(r);
+  return `${wl}|${dst}|${r.proto}/${r.resp_p}`;
 }
 
 export class NewEdgeDetector implements Detector {
@@ -28,9 +42,13 @@ export class NewEdgeDetector implements Detector {
   private readonly out = new FindingBuffer();
   private readonly seen = new SeenUids();
   private readonly edges: CappedMap<string, number>;
+  /** Edges that alerted -> their finding's id (to retract it if a late record shows the edge was normal). */
+  private readonly alerted: CappedMap<string, string>;
+  private readonly names = new DestNames();
   readonly window: LearningWindow;
   constructor(private readonly cfg: DetectorConfig['new-edge']) {
     this.edges = new CappedMap(cfg.max_edges);
+    this.alerted = new CappedMap(cfg.max_edges);
     this.window = new LearningWindow(cfg.learning_seconds);
   }
 
@@ -39,18 +57,46 @@ export class NewEdgeDetector implements Detector {
     for (const e of edges) this.edges.set(e, KNOWN);
   }
 
-  /** The edges normal so far (to write a baseline). */
+  /** The edges normal so far that never alerted (to write a baseline). */
   knownEdges(): string[] {
-    return [...this.edges.entries()].map(([k]) => k).sort();
+    return [...this.edges.entries()]
+      .filter(([k, v]) => v === KNOWN && this.alerted.get(k) === undefined)
+      .map(([k]) => k)
+      .sort();
+  }
+
+  /** How many edges were learned or given (for the learning report). */
+  get edgeCount(): number {
+    return this.edges.size;
+  }
+
+  observeApp(rec: AppInput, conn: ConnContext): void {
+    this.names.observeApp(rec, conn);
   }
 
   observe(r: ConnRecord): void {
+    const name = r.interim ? this.names.nameOf(r, false) : this.names.nameOf(r);
     if (!exchangedData(r)) return;
-    const key = edgeKey(r);
+    const key = edgeKey(r, name);
     if (key === null) return;
     const learning = this.window.learning(r.ts);
     const first = this.edges.touch(key);
     if (first === KNOWN) return;
+    if (first !== undefined && learning) {
+      // A record from the learning window arriving after the edge alerted (records come when connections end): it was normal.
+      this.edges.set(key, KNOWN);
+      const id = this.alerted.get(key);
+      if (id !== undefined && this.out.retract(id)) this.alerted.delete(key);
+      return;
+    }
+    if (first === undefined && name !== undefined && !learning) {
+      // The address was an edge before its name was known (learned keyed by address): the same edge.
+      const byAddress = edgeKey(r);
+      if (byAddress !== null && byAddress !== key && this.edges.get(byAddress) === KNOWN) {
+        this.edges.set(key, KNOWN);
+        return;
+      }
+    }
     if (first === undefined) {
       this.edges.set(key, learning ? KNOWN : r.ts);
       if (learning) return;
@@ -60,10 +106,11 @@ export class NewEdgeDetector implements Detector {
     }
     const firstSeen = first ?? r.ts;
     const dst = destEntity(r);
+    if (name !== undefined && externalResp(r)) dst.domain = name;
     const external = r.k8s?.resp.kind === 'external';
-    this.out.add({
+    const f: Finding = {
       detector: NEW_EDGE,
-      title: `New edge: ${key.split('|')[0]} -> ${dst.service ?? dst.workload ?? dst.node ?? dst.ip} ${r.proto}/${r.resp_p}`,
+      title: `New edge: ${key.split('|')[0]} -> ${dst.service ?? dst.workload ?? dst.node ?? dst.domain ?? dst.ip} ${r.proto}/${r.resp_p}`,
       severity: external ? 'medium' : 'low',
       score: external ? 0.6 : 0.5,
       mitre: external ? ['T1071'] : ['T1021'],
@@ -74,8 +121,15 @@ export class NewEdgeDetector implements Detector {
       last_seen: r.ts + r.duration,
       count: this.seen.first(r.uid) ? 1 : 0,
       uids: [r.uid],
-      figures: { edge_first_seen: firstSeen, learning_ended: (this.window.start ?? r.ts) + this.window.seconds, novelty_s: this.cfg.novelty_seconds },
-    });
+      figures: {
+        edge_first_seen: firstSeen,
+        learning_ended: (this.window.start ?? r.ts) + this.window.seconds,
+        novelty_s: this.cfg.novelty_seconds,
+        destination_key: key.split('|')[1],
+      },
+    };
+    this.alerted.set(key, FindingBuffer.idOf(f));
+    this.out.add(f);
   }
 
   flush(): Finding[] {
@@ -83,15 +137,26 @@ export class NewEdgeDetector implements Detector {
   }
 
   snapshot(): Json {
-    return { out: this.out.snapshot(), seen: this.seen.snapshot(), edges: [...this.edges.entries()], start: this.window.start, seconds: this.window.seconds };
+    return {
+      out: this.out.snapshot(),
+      seen: this.seen.snapshot(),
+      edges: [...this.edges.entries()],
+      alerted: [...this.alerted.entries()],
+      names: this.names.snapshot(),
+      start: this.window.start,
+      seconds: this.window.seconds,
+    };
   }
 
   restore(s: Json): void {
-    const o = s as { out: Json; seen: Json; edges: [string, number][]; start: number | null; seconds: number };
+    const o = s as { out: Json; seen: Json; edges: [string, number][]; alerted?: [string, string][]; names?: Json; start: number | null; seconds: number };
     this.out.restore(o.out);
     this.seen.restore(o.seen);
     this.edges.clear();
     for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.alerted.clear();
+    for (const [k, v] of o.alerted ?? []) this.alerted.set(k, v);
+    this.names.restore(o.names ?? null);
     this.window.start = o.start;
     this.window.seconds = o.seconds;
   }

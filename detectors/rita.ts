@@ -31,6 +31,8 @@ export interface BeaconScore {
   score: number;
   ts: number;
   ds: number;
+  /** False when the data-size subscore was left out (no byte counts) and the others renormalised. */
+  sizes_known: boolean;
   hist: number;
   dur: number;
   ts_skew: number;
@@ -40,6 +42,7 @@ export interface BeaconScore {
   /** Most common interval (s). */
   ts_mode: number;
   bars: number;
+  bins: number;
 }
 
 /** Quartiles as montanaflynn/stats computes them: medians of the halves, the median excluded for odd lengths. */
@@ -152,13 +155,31 @@ export function durationScore(
   return Math.max(coverage, consistency);
 }
 
+/** How a pair is scored beyond RITA's own parameters. */
+export interface ScoreOptions {
+  /** False when the input has no byte counts (Hubble): the data-size subscore is left out and the weights renormalised. */
+  sizesKnown?: boolean;
+  /** Histogram bins (default p.hist_bins); the duration thresholds scale with it (RITA's are in hours of 24 bins). */
+  bins?: number;
+}
+
 /**
  * Score one pair. `ts`: connection start times (seconds); `sizes`: bytes per connection;
- * [dsMin, dsMax]: the dataset's time range. Null when RITA would not score it (fewer than
- * 4 connections or 3 non-zero intervals).
+ * [dsMin, dsMax]: the time range the histogram and the duration cover (RITA: the dataset's;
+ * the beacon detector passes the pair's own active span so that a short beacon inside a long
+ * capture scores as it would alone). Null when RITA would not score it (fewer than 4
+ * connections or 3 non-zero intervals).
  */
-export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[], dsMin: number, dsMax: number, p: RitaParams): BeaconScore | null {
-  if (ts.length < 4 || sizes.length < 3 || dsMax <= dsMin) return null;
+export function ritaBeaconScore(
+  ts: readonly number[],
+  sizes: readonly number[],
+  dsMin: number,
+  dsMax: number,
+  p: RitaParams,
+  o: ScoreOptions = {},
+): BeaconScore | null {
+  const sizesKnown = o.sizesKnown ?? true;
+  if (ts.length < 4 || (sizesKnown && sizes.length < 3) || dsMax <= dsMin) return null;
   const secs = ts.map((t) => Math.floor(t)).sort((a, b) => a - b);
   const deltas: number[] = [];
   for (let i = 1; i < secs.length; i++) deltas.push(secs[i] - secs[i - 1]);
@@ -176,19 +197,32 @@ export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[],
     }
   }
   const tsS = statScore(nonZero, 1);
-  const dsS = statScore(
-    [...sizes].sort((a, b) => a - b),
-    0,
-  );
-  const h = histogram(Math.floor(dsMin), Math.floor(dsMax), secs, p.hist_bins);
+  const dsS = sizesKnown
+    ? statScore(
+        [...sizes].sort((a, b) => a - b),
+        0,
+      )
+    : { score: 0, skew: 0, mad: 0 };
+  const bins = o.bins ?? p.hist_bins;
+  const scale = bins / p.hist_bins;
+  const lo = Math.floor(dsMin);
+  // A span that is a whole number of seconds long, so that the last connection is inside the last bin.
+  const hi = Math.max(Math.floor(dsMax), lo + 1);
+  const h = histogram(lo, hi, secs, bins);
   const fc = frequencyCounts(h, p.hist_mode_sensitivity);
-  const hist = Math.max(cvScore(h), bimodalScore(fc.freq, fc.bars, p.hist_bimodal_outlier_removal, p.hist_bimodal_min_hours));
-  const dur = durationScore(Math.floor(dsMin), Math.floor(dsMax), secs[0], secs[secs.length - 1], fc.bars, fc.longestRun, p.dur_min_hours, p.dur_ideal_hours);
-  const score = round3(tsS.score * p.ts_weight + dsS.score * p.ds_weight + dur * p.dur_weight + hist * p.hist_weight);
+  const bimodalMin = bins === p.hist_bins ? p.hist_bimodal_min_hours : Math.max(6, Math.ceil(p.hist_bimodal_min_hours * scale));
+  const hist = Math.max(cvScore(h), bins >= 6 ? bimodalScore(fc.freq, fc.bars, p.hist_bimodal_outlier_removal, bimodalMin) : 0);
+  const durMin = Math.max(1, Math.ceil(p.dur_min_hours * scale));
+  const durIdeal = Math.max(1, p.dur_ideal_hours * scale);
+  const dur = durationScore(lo, hi, secs[0], secs[secs.length - 1], fc.bars, fc.longestRun, durMin, durIdeal);
+  const wsum = sizesKnown ? 1 : p.ts_weight + p.dur_weight + p.hist_weight;
+  const raw = tsS.score * p.ts_weight + (sizesKnown ? dsS.score * p.ds_weight : 0) + dur * p.dur_weight + hist * p.hist_weight;
+  const score = round3(wsum > 0 ? raw / wsum : 0);
   return {
     score,
     ts: tsS.score,
     ds: dsS.score,
+    sizes_known: sizesKnown,
     hist,
     dur,
     ts_skew: round3(tsS.skew),
@@ -197,5 +231,6 @@ export function ritaBeaconScore(ts: readonly number[], sizes: readonly number[],
     ds_mad: dsS.mad,
     ts_mode: mode,
     bars: fc.bars,
+    bins,
   };
 }

@@ -15,7 +15,7 @@ import type { AlertEntity } from './contract/alert';
 import { ALERT_MAX_UIDS } from './contract/alert';
 import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
-import { answered, destEntity, sourceEntity } from './entity';
+import { attemptOutcome, destEntity, sourceEntity } from './entity';
 import type { Detector, Finding, Json } from './types';
 
 export const SCAN = 'scan';
@@ -88,12 +88,15 @@ export class ScanDetector implements Detector {
       if (r.ts - t <= this.cfg.window_seconds) break;
       s.contacts.delete(k);
     }
+    // One-way and midstream records say nothing of whether a first contact succeeded: neither step.
+    const outcome = attemptOutcome(r);
+    if (outcome === 'unknown') return;
     const port = `${r.proto}/${r.resp_p}`;
     const pair = `${r.resp_h}|${port}`;
     const known = s.contacts.get(pair) !== undefined;
     s.contacts.set(pair, r.ts);
     if (known) return;
-    const ok = answered(r);
+    const ok = outcome === 'answered';
     this.step(s, s.vertical, r.resp_h, r, ok, 'vertical');
     this.step(s, s.horizontal, port, r, ok, 'horizontal');
   }

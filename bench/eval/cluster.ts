@@ -159,6 +159,19 @@ export function pods(): PodSpec[] {
       labels: { app: 'redis' },
       ports: [{ name: 'redis', port: 6379 }],
     },
+    {
+      ns: 'shop',
+      name: 'kafka-0',
+      workload: 'kafka',
+      kind: 'StatefulSet',
+      owner: 'kafka',
+      ip: '10.244.2.33',
+      node: 'node-2',
+      from: -30 * H,
+      to: null,
+      labels: { app: 'kafka' },
+      ports: [{ name: 'kafka', port: 9092 }],
+    },
   );
   // batch/report: a CronJob at :05 every hour; each run is a new Job, pod and address.
   for (let i = 0; i < SPAN / H; i++) {
@@ -201,6 +214,7 @@ export function services(): SvcSpec[] {
     { ns: 'shop', name: 'api', ip: '10.96.10.1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], selector: { app: 'api' } },
     { ns: 'shop', name: 'postgres', ip: '10.96.10.2', ports: [{ name: 'pg', port: 5432, targetPort: 5432, protocol: 'TCP' }], selector: { app: 'postgres' } },
     { ns: 'shop', name: 'redis', ip: '10.96.10.3', ports: [{ name: 'redis', port: 6379, targetPort: 6379, protocol: 'TCP' }], selector: { app: 'redis' } },
+    { ns: 'shop', name: 'kafka', ip: '10.96.10.4', ports: [{ name: 'kafka', port: 9092, targetPort: 9092, protocol: 'TCP' }], selector: { app: 'kafka' } },
     { ns: 'payments', name: 'ledger', ip: '10.96.20.1', ports: [{ name: 'http', port: 8080, targetPort: 8080, protocol: 'TCP' }], selector: { app: 'ledger' } },
   ];
 }

@@ -4,20 +4,24 @@
  * aggregation off, after DNAT: backend pods with their service, plus the DNS proxy's L7 events),
  * the inventory (kubectl List JSON) and the labels.
  *
- *   node dist/bench/eval/generate.js [outdir] [seed]
+ *   node dist/bench/eval/generate.js [outdir] [seed] [A|B]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { PcapWriter } from '../../samples/lib/pcap-writer';
 import { mergeByTime, type Conversation, type Pkt } from '../../samples/lib/session';
-import { Cluster, T0 } from './cluster';
-import { buildTraffic, type DnsL7, type EvalLabel } from './traffic';
+import { Cluster, SPAN, T0 } from './cluster';
+import { buildTraffic, type DnsL7, type EvalLabel, type Family } from './traffic';
 
 export const DEFAULT_SEED = 0x5eed7;
 
 export interface EvalData {
   dir: string;
+  family: Family;
+  seed: number;
+  /** Data time the traffic covers (epoch seconds). */
+  span: [number, number];
   pcap: string;
   hubble: string;
   inventory: string;
@@ -87,6 +91,8 @@ class HubbleView {
     const proto = b[23];
     const l4 = 14 + ihl;
     if (proto !== 6 && proto !== 17) return null;
+    // Hubble sees the pods' flows, not the overlay's outer UDP: report the VXLAN payload's inner frame.
+    if (proto === 17 && [4789, 8472].includes(b.readUInt16BE(l4 + 2)) && b.length > l4 + 16 + 14) return this.packet({ ...p, data: b.subarray(l4 + 16) });
     const src = ipText(b, 26),
       dst = ipText(b, 30);
     const sp = b.readUInt16BE(l4),
@@ -153,10 +159,10 @@ class HubbleView {
   }
 }
 
-export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<EvalData> {
+export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A'): Promise<EvalData> {
   fs.mkdirSync(dir, { recursive: true });
   const cluster = new Cluster();
-  const traffic = buildTraffic(seed, cluster);
+  const traffic = buildTraffic(seed, cluster, family);
   const files = { pcap: path.join(dir, 'cluster.pcap'), hubble: path.join(dir, 'hubble.json'), inventory: path.join(dir, 'inventory.json') };
   fs.writeFileSync(files.inventory, `${JSON.stringify(cluster.inventory(), null, 1)}\n`);
   fs.writeFileSync(path.join(dir, 'labels.json'), `${JSON.stringify(traffic.labels, null, 1)}\n`);
@@ -197,6 +203,9 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED): Promise<Ev
   await done;
   return {
     dir,
+    family,
+    seed,
+    span: [T0, T0 + SPAN],
     ...files,
     labels: traffic.labels,
     anomalous: traffic.anomalous,
@@ -214,7 +223,7 @@ function* lazy(list: { startUs: number; make: () => Iterator<Pkt> }[]): Generato
 if (require.main === module) {
   const dir = process.argv[2] ?? path.join(process.cwd(), 'eval-data');
   const seed = process.argv[3] ? Number(process.argv[3]) : DEFAULT_SEED;
-  void generateEval(dir, seed).then((d) => {
+  void generateEval(dir, seed, process.argv[4] === 'B' ? 'B' : 'A').then((d) => {
     process.stdout.write(`${d.pcap}: ${d.packets} packets; ${d.hubble}: ${d.hubbleEvents} events; ${d.labels.length} labels\n`);
   });
 }

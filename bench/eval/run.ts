@@ -3,9 +3,14 @@
  * (through the analyze pipeline: capture reader, decoder, connection tracker, protocol analyzers,
  * Kubernetes resolver with the generated inventory) and over the Hubble flows (flow parser, the
  * resolver's policy verdicts, the L7 DNS events), and prints precision and recall per detector,
- * false alerts per 10k benign connections, and alerts raised on the benign surprises.
+ * false alerts per 10k benign connections, alerts raised on the benign surprises, and the
+ * learning window's share of the data. It runs family A (the traffic the thresholds were
+ * developed on) and family B (held out: other rates, intervals, jitter, sizes, attacks), each
+ * over `--seeds N` seeds (default 1), and prints the figures per run and pooled per family.
  *
- *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--json]
+ *
+ * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h).
  *
  * Without --dir the data (about 250 MB) goes to a temporary directory removed afterwards; with it,
  * the capture, flows, inventory, labels and both runs' alerts stay there for inspection.
@@ -13,6 +18,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
@@ -28,11 +36,13 @@ import { DetectorEngine } from '../../detectors/engine';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { DEFAULT_SEED, generateEval, type EvalData } from './generate';
 import { score, type EvalScore, type InputRun } from './score';
+import type { Family } from './traffic';
+import type { LearningReport } from '../../detectors/engine';
 
 export interface EvalResult {
   data: EvalData;
-  capture: EvalScore;
-  hubble: EvalScore;
+  capture: EvalScore & { learning: LearningReport };
+  hubble: EvalScore & { learning: LearningReport };
 }
 
 function resolverFor(data: EvalData): K8sResolver {
@@ -41,7 +51,7 @@ function resolverFor(data: EvalData): K8sResolver {
 
 export async function runCapture(data: EvalData, config: DetectorConfig = defaultDetectorConfig()): Promise<InputRun> {
   const resolver = resolverFor(data);
-  const engine = new DetectorEngine({ config, identify: identifyWith(resolver) });
+  const engine = new DetectorEngine({ config, identify: identifyWith(resolver), learning: { dataSpan: data.span } });
   const records: ConnRecord[] = [];
   const res = await analyzeFile(
     data.pcap,
@@ -53,12 +63,12 @@ export async function runCapture(data: EvalData, config: DetectorConfig = defaul
   );
   if (res.error) throw res.error;
   engine.flush();
-  return { alerts: engine.alerts(), records };
+  return { alerts: engine.alerts(), records, learning: engine.learningReport() };
 }
 
 export async function runHubble(data: EvalData, config: DetectorConfig = defaultDetectorConfig()): Promise<InputRun> {
   const resolver = resolverFor(data);
-  const engine = new DetectorEngine({ config });
+  const engine = new DetectorEngine({ config, learning: { dataSpan: data.span } });
   const records: ConnRecord[] = [];
   // One pass: each chunk's DNS events reach the detectors before the parser sees the chunk, so a
   // lookup is known before the connection it was for (the parser emits connections when they end).
@@ -71,13 +81,19 @@ export async function runHubble(data: EvalData, config: DetectorConfig = default
       const whole = text.slice(0, cut);
       for (const line of whole.split('\n')) {
         const d = hubbleDns(line);
-        if (d !== null) engine.observeAppWith(d.rec, d.ctx);
+        if (d !== null) {
+          engine.observeAppWith(d.rec, d.ctx);
+          // The DNS event's uid is its uuid, not a flow's: the scorer needs its client port to match it to a label.
+          const f = (JSON.parse(line) as { flow: { l4?: { UDP?: { destination_port?: number } } } }).flow;
+          dnsClients.set(d.rec.uid, `${d.ctx.orig_h}|${f.l4?.UDP?.destination_port ?? 0}`);
+        }
       }
       yield Buffer.from(whole, 'utf8');
     }
     if (rest !== '') yield Buffer.from(rest, 'utf8');
   }
   const errors: string[] = [];
+  const dnsClients = new Map<string, string>();
   await parseFlows(
     Readable.from(chunks()),
     { format: 'hubble', source: data.hubble },
@@ -93,7 +109,7 @@ export async function runHubble(data: EvalData, config: DetectorConfig = default
   );
   if (errors.length > 0) throw new Error(`hubble flows: ${errors.length} bad lines, first: ${errors[0]}`);
   engine.flush();
-  return { alerts: engine.alerts(), records };
+  return { alerts: engine.alerts(), records, learning: engine.learningReport(), dnsClients };
 }
 
 /** What scoring needs of a record (the run holds every one of them). */
@@ -101,19 +117,101 @@ function stripForScore(r: ConnRecord): ConnRecord {
   return { uid: r.uid, ts: r.ts, orig_h: r.orig_h, orig_p: r.orig_p } as ConnRecord;
 }
 
-export async function runEval(dir: string, seed = DEFAULT_SEED): Promise<EvalResult> {
-  const data = await generateEval(dir, seed);
+/**
+ * The same data cut to [from, to) seconds after its start: a shorter capture of the same cluster
+ * (editcap for the pcap, the events' time for the Hubble flows). Labels none of whose connections
+ * fall in the cut are dropped when scoring; those that fall in its learning window stay (and are
+ * missed: that is what learning costs).
+ */
+export async function sliceEval(data: EvalData, from: number, to: number): Promise<EvalData> {
+  const a = data.span[0] + from;
+  const b = data.span[0] + to;
+  const tag = `${from}-${to}`;
+  const pcap = path.join(data.dir, `cluster-${tag}.pcap`);
+  const stamp = (t: number) => new Date(t * 1000).toISOString().replace('T', ' ').replace('Z', '');
+  execFileSync('editcap', ['-A', stamp(a), '-B', stamp(b), data.pcap, pcap], { env: { ...process.env, TZ: 'UTC' } });
+  const hubble = path.join(data.dir, `hubble-${tag}.json`);
+  const out = fs.createWriteStream(hubble);
+  const lines = readline.createInterface({ input: fs.createReadStream(data.hubble), crlfDelay: Infinity });
+  for await (const line of lines) {
+    const m = /"time":"([^"]+)"/.exec(line);
+    if (m === null) continue;
+    const t = Date.parse(m[1]) / 1000;
+    if (t >= a && t < b && !out.write(`${line}\n`)) await once(out, 'drain');
+  }
+  const done = once(out, 'finish');
+  out.end();
+  await done;
+  return { ...data, pcap, hubble, span: [a, b] };
+}
+
+export async function runEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A', slice?: [number, number]): Promise<EvalResult> {
+  const full = await generateEval(dir, seed, family);
+  const data = slice === undefined ? full : await sliceEval(full, slice[0], slice[1]);
   const cap = await runCapture(data);
   const hub = await runHubble(data);
   fs.writeFileSync(path.join(dir, 'alerts-capture.ndjson'), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
   fs.writeFileSync(path.join(dir, 'alerts-hubble.ndjson'), `${hub.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
-  return { data, capture: score(data, cap), hubble: score(data, hub) };
+  return { data, capture: { ...score(data, cap), learning: cap.learning }, hubble: { ...score(data, hub), learning: hub.learning } };
 }
 
-function table(name: string, s: EvalScore): string {
+/** Seeds of a family: the default seed, then fixed others (B's differ from A's). */
+export function seedsOf(family: Family, n: number, first = DEFAULT_SEED): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(family === 'A' ? first + i * 7919 : first + 1_000_003 + i * 104_729);
+  return out;
+}
+
+/** Per-detector figures pooled over runs (sums of labels, alerts and true positives). */
+export function pool(scores: EvalScore[]): EvalScore {
+  const per = {} as EvalScore['perDetector'];
+  for (const d of DETECTOR_NAMES) {
+    let labels = 0,
+      alerts = 0,
+      tp = 0,
+      found = 0;
+    for (const s of scores) {
+      const x = s.perDetector[d];
+      labels += x.labels;
+      alerts += x.alerts;
+      tp += x.truePositives;
+      found += Math.round(x.recall * x.labels);
+    }
+    per[d] = {
+      labels,
+      alerts,
+      truePositives: tp,
+      precision: alerts === 0 ? (labels === 0 ? 1 : 0) : tp / alerts,
+      recall: labels === 0 ? 1 : found / labels,
+    };
+  }
+  const benign = scores.reduce((a, s) => a + s.benign, 0);
+  const falseAlerts = scores.reduce((a, s) => a + s.falseAlerts, 0);
+  return {
+    connections: scores.reduce((a, s) => a + s.connections, 0),
+    benign,
+    alerts: scores.reduce((a, s) => a + s.alerts, 0),
+    falseAlerts,
+    falsePer10k: benign === 0 ? 0 : (falseAlerts / benign) * 10_000,
+    surpriseAlerts: scores.reduce((a, s) => a + s.surpriseAlerts, 0),
+    perDetector: per,
+    false: scores.flatMap((s) => s.false),
+    missed: scores.flatMap((s) => s.missed),
+  };
+}
+
+function table(name: string, s: EvalScore, learning?: LearningReport, details = true): string {
   const lines = [
     `${name}: ${s.connections} connections (${s.benign} benign), ${s.alerts} alerts, ${s.falseAlerts} false (${s.falsePer10k.toFixed(2)} per 10k benign connections), ${s.surpriseAlerts} on benign surprises`,
   ];
+  if (learning !== undefined)
+    lines.push(
+      `  learning window ${Math.round(learning.seconds)} s, ${(learning.covered_share * 100).toFixed(1)} % of the data; learned ${Object.entries(
+        learning.learned,
+      )
+        .map(([d, n]) => `${d} ${n}`)
+        .join(', ')}${learning.warning ? `; WARNING ${learning.warning}` : ''}`,
+    );
   lines.push(
     `  ${'detector'.padEnd(22)} ${'labels'.padStart(6)} ${'alerts'.padStart(6)} ${'TP'.padStart(4)} ${'precision'.padStart(9)} ${'recall'.padStart(6)}`,
   );
@@ -123,8 +221,10 @@ function table(name: string, s: EvalScore): string {
       `  ${d.padEnd(22)} ${String(x.labels).padStart(6)} ${String(x.alerts).padStart(6)} ${String(x.truePositives).padStart(4)} ${x.precision.toFixed(3).padStart(9)} ${x.recall.toFixed(3).padStart(6)}`,
     );
   }
-  for (const a of s.false) lines.push(`  false: ${describe(a)}`);
-  for (const l of s.missed) lines.push(`  missed: ${l.detector} ${l.source} -> ${l.dest.join('|')} (${l.what})`);
+  if (details) {
+    for (const a of s.false) lines.push(`  false: ${describe(a)}`);
+    for (const l of s.missed) lines.push(`  missed: ${l.detector} ${l.source} -> ${l.dest.join('|')} (${l.what})`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -140,27 +240,56 @@ if (require.main === module) {
   };
   const keep = opt('--dir');
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-eval-'));
-  const seed = opt('--seed') !== undefined ? Number(opt('--seed')) : DEFAULT_SEED;
+  const first = opt('--seed') !== undefined ? Number(opt('--seed')) : DEFAULT_SEED;
+  const n = opt('--seeds') !== undefined ? Number(opt('--seeds')) : 1;
+  const fam = opt('--family') ?? 'both';
+  const families: Family[] = fam === 'both' ? ['A', 'B'] : [fam === 'B' ? 'B' : 'A'];
+  // --short: also the hour from 3 h to 4 h of each run, as a 1-hour capture.
+  const short = args.includes('--short');
   const t0 = Date.now();
-  runEval(dir, seed)
-    .then(
-      (r) => {
-        if (args.includes('--json')) {
-          process.stdout.write(`${JSON.stringify({ capture: r.capture, hubble: r.hubble }, null, 1)}\n`);
-          return;
+  const main = async (): Promise<void> => {
+    const json: Record<string, unknown> = {};
+    for (const f of families) {
+      const caps: EvalScore[] = [];
+      const hubs: EvalScore[] = [];
+      for (const seed of seedsOf(f, n, first)) {
+        const sub = path.join(dir, `${f}-${seed}`);
+        const r = await runEval(sub, seed, f);
+        caps.push(r.capture);
+        hubs.push(r.hubble);
+        if (!args.includes('--json')) {
+          process.stdout.write(
+            `family ${f}${f === 'B' ? ' (held out)' : ''}, seed ${seed}: ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events, ${r.data.labels.length} labels\n`,
+          );
+          process.stdout.write(table('capture', r.capture, r.capture.learning));
+          process.stdout.write(table('hubble', r.hubble, r.hubble.learning));
         }
-        process.stdout.write(
-          `eval data${keep !== undefined ? ` in ${dir}` : ''} (seed ${seed}): ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events, ${r.data.labels.length} labels\n`,
-        );
-        process.stdout.write(table('capture', r.capture));
-        process.stdout.write(table('hubble', r.hubble));
-        process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-      },
-      (e: Error) => {
-        process.stderr.write(`eval: ${e.stack ?? e.message}\n`);
-        process.exitCode = 1;
-      },
-    )
+        json[`${f}-${seed}`] = { capture: r.capture, hubble: r.hubble };
+        if (short) {
+          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600]);
+          if (!args.includes('--json')) {
+            process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut (3 h to 4 h): ${s1.data.labels.length} labels before the cut\n`);
+            process.stdout.write(table('capture 1 h', s1.capture, s1.capture.learning));
+            process.stdout.write(table('hubble 1 h', s1.hubble, s1.hubble.learning));
+          }
+          json[`${f}-${seed}-1h`] = { capture: s1.capture, hubble: s1.hubble };
+        }
+        if (keep === undefined) fs.rmSync(sub, { recursive: true, force: true });
+      }
+      if (n > 1 && !args.includes('--json')) {
+        process.stdout.write(`family ${f}, pooled over ${n} seeds\n`);
+        process.stdout.write(table('capture', pool(caps), undefined, false));
+        process.stdout.write(table('hubble', pool(hubs), undefined, false));
+      }
+    }
+    if (args.includes('--json')) process.stdout.write(`${JSON.stringify(json, null, 1)}\n`);
+    else process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  };
+  main()
+    .catch((e: Error) => {
+      process.stderr.write(`eval: ${e.stack ?? e.message}\n`);
+      process.exitCode = 1;
+    })
     .finally(() => {
       if (keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
     });

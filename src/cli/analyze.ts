@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { analyzerFactory } from '../analyze/app';
 import { AppLogs, appLogName, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
-import { buildAlertEngine, renderAlertTable, type DetectorCliOptions } from './detectors';
+import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
 import type { DetectorEngine } from '../../detectors/engine';
 import type { AppRecordOut } from '../../parsers/record/app';
 
@@ -213,5 +213,5 @@ async function finishAlerts(engine: DetectorEngine, o: AnalyzeCliOptions): Promi
     await sink.end();
   }
   if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, `${JSON.stringify(engine.exportBaseline(), null, 1)}\n`);
-  return alerts.length > 0 ? renderAlertTable(alerts) : '';
+  return renderLearning(engine.learningReport()) + (alerts.length > 0 ? renderAlertTable(alerts) : '');
 }

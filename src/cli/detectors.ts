@@ -9,7 +9,7 @@ import { loadBaseline } from '../../detectors/batch';
 import { DETECTOR_NAMES, defaultDetectorConfig, loadDetectorConfig } from '../../detectors/config';
 import type { K8sResolver } from '../k8s/resolver';
 import { identifyWith } from '../k8s/identify';
-import { DetectorEngine } from '../../detectors/engine';
+import { DetectorEngine, type LearningReport } from '../../detectors/engine';
 import { parseDetectorList } from '../../detectors/registry';
 
 export interface DetectorCliOptions {
@@ -22,6 +22,20 @@ export interface DetectorCliOptions {
   saveBaseline?: string;
   /** JSON file overriding detector thresholds (detectors/config.ts). */
   detectorConfig?: string;
+  /** Learning window of every learning detector, seconds (from --learn). */
+  learn?: number;
+}
+
+/** "20m", "1h", "90s", "900" -> seconds. A share ("40%") needs the data's span, which a streamed capture does not give before its end. */
+export function parseLearn(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(v.trim());
+  if (m === null) {
+    if (/%$/.test(v.trim()))
+      throw new InvalidArgumentError(`--learn ${v}: a share of the data is not known before a streamed capture ends; give a duration (e.g. 20m)`);
+    throw new InvalidArgumentError(`--learn ${v}: expected a duration such as 900, 90s, 20m, 1h`);
+  }
+  const mult = { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * mult;
 }
 
 function detectorList(v: string): string {
@@ -44,7 +58,8 @@ export function addDetectorOptions(cmd: Command): Command {
       'known-normal edges and sensitive-destination access (JSON from --save-baseline): new-edge alerts from the first record, no learning window',
     )
     .option('--save-baseline <file>', 'write what new-edge and sensitive-destination consider normal after this run (a baseline for later runs)')
-    .option('--detector-config <file>', 'JSON overriding detector thresholds (see detectors/config.ts)');
+    .option('--detector-config <file>', 'JSON overriding detector thresholds (see detectors/config.ts)')
+    .option('--learn <duration>', 'learning window of every learning detector, data time from the first record (e.g. 20m; default 1 h)', parseLearn);
 }
 
 /** The engine for the options, or null with --no-detectors. Throws with a message fit for the user. */
@@ -53,7 +68,26 @@ export function buildAlertEngine(o: DetectorCliOptions, resolver: K8sResolver | 
   const enabled = typeof o.detectors === 'string' ? parseDetectorList(o.detectors) : undefined;
   const config = o.detectorConfig ? loadDetectorConfig(o.detectorConfig) : defaultDetectorConfig();
   const baseline = o.baseline ? loadBaseline(o.baseline) : undefined;
-  return new DetectorEngine({ config, enabled, baseline, identify: resolver ? identifyWith(resolver) : undefined });
+  return new DetectorEngine({
+    config,
+    enabled,
+    baseline,
+    identify: resolver ? identifyWith(resolver) : undefined,
+    learning: o.learn !== undefined ? { seconds: o.learn } : undefined,
+  });
+}
+
+/** One line on the learning window (and a warning line when it covered most of the data). */
+export function renderLearning(r: LearningReport): string {
+  const iso = (t: number) => new Date(t * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const learned = Object.entries(r.learned)
+    .map(([d, n]) => `${d} ${n}`)
+    .join(', ');
+  if (r.baseline) return `learning: from a baseline (no learning window); known: ${learned}\n`;
+  if (r.start === null || r.end === null) return '';
+  let s = `learning: ${Math.round(r.seconds)} s of data from ${iso(r.start)} to ${iso(r.end)}, ${Math.round(r.covered_share * 100)} % of the data; learned: ${learned}\n`;
+  if (r.warning) s += `warning: ${r.warning}\n`;
+  return s;
 }
 
 function who(e: Alert['source']): string {

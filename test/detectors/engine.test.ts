@@ -25,7 +25,10 @@ function mixed(): ConnRecord[] {
     out.push(refused({ ts: T + 4000 + i, uid: `Cscan${i}`, resp_h: '10.244.2.30', resp_p: 1 + i }, frontend, pod('shop', 'postgres', 'postgres-0')));
   for (let i = 0; i < 5; i++) out.push(denied(4100 + i));
   out.push(conn({ ts: T + 4200, uid: 'Cssh', resp_p: 22, service: ['ssh'] }, frontend, pod('shop', 'api')));
-  out.push(conn({ ts: T + 10, uid: 'Clong', duration: 3601, interim: true }, frontend, pod('shop', 'redis', 'redis-0')));
+  // Opened after the learning window (a quarter of the data's span from T+4000): a connection open
+  // while learning would make its edge long-lived-normal.
+  out.push(conn({ ts: T + 4001, uid: 'Credis' }, frontend, pod('shop', 'redis', 'redis-0')));
+  out.push(conn({ ts: T + 6000, uid: 'Clong', duration: 3601, interim: true }, frontend, pod('shop', 'redis', 'redis-0')));
   return out;
 }
 

@@ -1,8 +1,11 @@
 /**
- * The evaluation as a regression test: the generated cluster traffic through the analyze pipeline
- * and through the Hubble flow parser, precision/recall per detector above thresholds a little
- * below what was measured (1.0 everywhere, seed 0x5eed7), no alert on the benign surprises; the
- * `analyze --alerts` path; snapshot/restore equivalence on the real record stream.
+ * The evaluation as a regression test: the generated cluster traffic of family A (the one the
+ * thresholds were developed on) and family B (other rates, intervals, jitter, sizes and attacks),
+ * each through the analyze pipeline and through the Hubble flow parser, scored on evidence (an
+ * alert counts only if its evidence holds a labelled connection, duplicates are false);
+ * precision/recall per detector at or above per-detector floors, no alert on the benign
+ * surprises, the learning window stated and under a fifth of the data; the `analyze --alerts`
+ * path; snapshot/restore equivalence on the real record stream.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -14,7 +17,7 @@ import { addDetectorOptions } from '../../src/cli/detectors';
 import { identifyWith } from '../../src/k8s/identify';
 import { DETECTOR_NAMES } from '../../detectors/config';
 import { DetectorEngine } from '../../detectors/engine';
-import { runEval, type EvalResult } from '../../bench/eval/run';
+import { runEval, seedsOf, type EvalResult } from '../../bench/eval/run';
 import { analyzerFactory } from '../../src/analyze/app';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { runAnalyze } from '../../src/cli/analyze';
@@ -24,43 +27,70 @@ import { loadInventoryFiles } from '../../src/k8s/load';
 import { K8sResolver } from '../../src/k8s/resolver';
 import type { AppInput, AppRecordOut } from '../../parsers/record/app';
 
-const MIN_RECALL = 0.95;
-const MIN_PRECISION = 0.9;
-/** Measured 0 false alerts per 10k benign connections on both inputs. */
+/**
+ * Floors per detector: [recall, precision]. Measured on the default seed of each family
+ * (bench/eval/README.md has the figures): 1.0/1.0 everywhere except as noted; the floors sit at
+ * what one miss or one false alert among that detector's labels would give, so a regression of
+ * one alert fails.
+ */
+const FLOORS: Record<(typeof DETECTOR_NAMES)[number], [number, number]> = {
+  'new-edge': [0.95, 0.9],
+  'policy-violation': [1, 1],
+  scan: [1, 1],
+  beacon: [1, 1],
+  'dns-tunnel': [1, 1],
+  exfiltration: [1, 1],
+  'sensitive-destination': [1, 1],
+  'lateral-admin': [1, 1],
+  'long-connection': [1, 1],
+};
+/** Measured at most 0.42 false alerts per 10k benign connections (Hubble); capture 0. */
 const MAX_FALSE_PER_10K = 1;
 
 describe('detectors: evaluation on generated cluster traffic', function () {
-  this.timeout(180_000);
+  this.timeout(600_000);
   let dir: string;
   let r: EvalResult;
+  let held: EvalResult;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-eval-'));
     r = await runEval(dir);
+    held = await runEval(path.join(dir, 'B'), seedsOf('B', 1)[0], 'B');
   });
 
   after(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const input of ['capture', 'hubble'] as const) {
-    it(`${input}: precision >= ${MIN_PRECISION} and recall >= ${MIN_RECALL} for every detector, no alert on the benign surprises`, () => {
-      const s = r[input];
-      assert.ok(r.data.labels.length >= 40, `labels: ${r.data.labels.length}`);
-      for (const d of DETECTOR_NAMES) {
-        const x = s.perDetector[d];
-        assert.ok(x.labels >= 3, `${d}: ${x.labels} labels`);
-        assert.ok(x.recall >= MIN_RECALL, `${input} ${d}: recall ${x.recall}; missed ${JSON.stringify(s.missed.filter((l) => l.detector === d))}`);
+  for (const fam of ['A', 'B'] as const)
+    for (const input of ['capture', 'hubble'] as const) {
+      it(`family ${fam}, ${input}: per-detector recall and precision at their floors, no alert on the benign surprises, the learning window stated`, () => {
+        const res = fam === 'A' ? r : held;
+        const s = res[input];
+        assert.ok(res.data.labels.length >= 40, `labels: ${res.data.labels.length}`);
         assert.ok(
-          x.precision >= MIN_PRECISION,
-          `${input} ${d}: precision ${x.precision}; false ${JSON.stringify(s.false.filter((a) => a.detector === d).map((a) => a.title))}`,
+          res.data.labels.every((l) => l.records.length > 0),
+          'every label names its connections',
         );
-      }
-      assert.equal(s.surpriseAlerts, 0);
-      assert.ok(s.falsePer10k <= MAX_FALSE_PER_10K, `false alerts per 10k benign connections: ${s.falsePer10k}`);
-      assert.ok(s.benign > 15_000, `benign connections: ${s.benign}`);
-    });
-  }
+        for (const d of DETECTOR_NAMES) {
+          const x = s.perDetector[d];
+          const [minRecall, minPrecision] = FLOORS[d];
+          assert.ok(x.labels >= 3, `${d}: ${x.labels} labels`);
+          assert.ok(x.recall >= minRecall, `${fam} ${input} ${d}: recall ${x.recall}; missed ${JSON.stringify(s.missed.filter((l) => l.detector === d))}`);
+          assert.ok(
+            x.precision >= minPrecision,
+            `${fam} ${input} ${d}: precision ${x.precision}; false ${JSON.stringify(s.false.filter((a) => a.detector === d).map((a) => a.title))}`,
+          );
+        }
+        assert.equal(s.surpriseAlerts, 0);
+        assert.ok(s.falsePer10k <= MAX_FALSE_PER_10K, `false alerts per 10k benign connections: ${s.falsePer10k}`);
+        assert.ok(s.benign > 15_000, `benign connections: ${s.benign}`);
+        assert.equal(s.learning.seconds, 3600);
+        assert.ok(s.learning.covered_share > 0.15 && s.learning.covered_share < 0.2, `learning covered ${s.learning.covered_share}`);
+        assert.equal(s.learning.warning, undefined);
+      });
+    }
 
   it('analyze --alerts writes the same alerts as the evaluation run, and prints them in a table', async () => {
     const alertsFile = path.join(dir, 'cli-alerts.ndjson');

@@ -9,7 +9,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type IORedis from 'ioredis';
-import { DetectorEngine } from '../../../detectors/engine';
+import { type Baseline, DetectorEngine, type EngineOptions } from '../../../detectors/engine';
+import type { DetectorConfig } from '../../../detectors/config';
 import { identifyWith } from '../../k8s/identify';
 import type { K8sResolver } from '../../k8s/resolver';
 import type { Json } from '../../../detectors/types';
@@ -87,6 +88,20 @@ export interface DetectorServiceOptions {
   store: Store;
   metrics: Metrics;
   slot: StateSlot;
+  /** Detector thresholds (default: detectors/config.ts's defaults). */
+  config?: DetectorConfig;
+  /** Known-normal behaviour: the learning windows are skipped. */
+  baseline?: Baseline;
+  /** Learning window, seconds of data time (default: each detector's). */
+  learnSeconds?: number;
+}
+
+function engineSettings(o: DetectorServiceOptions): EngineOptions {
+  const e: EngineOptions = {};
+  if (o.config !== undefined) e.config = o.config;
+  if (o.baseline !== undefined) e.baseline = o.baseline;
+  if (o.learnSeconds !== undefined) e.learning = { seconds: o.learnSeconds };
+  return e;
 }
 
 async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Alert[]): Promise<number> {
@@ -103,7 +118,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
       const queued: (() => void)[] = [];
       // Suppressions are read once per capture; the engine starts at the first record.
       const ready = o.store.listSuppressions().then((suppressions) => {
-        engine = new DetectorEngine({ suppressions, identify: resolver ? identifyWith(resolver) : undefined });
+        engine = new DetectorEngine({ ...engineSettings(o), suppressions, identify: resolver ? identifyWith(resolver) : undefined });
         for (const q of queued.splice(0)) q();
       });
       const feed = (f: (e: DetectorEngine) => void): void => {
@@ -126,7 +141,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
       let raised: Alert[] = [];
       const suppressions = await o.store.listSuppressions();
       await o.slot.update(async (state) => {
-        const engine = new DetectorEngine({ suppressions, identify: resolver ? identifyWith(resolver) : undefined });
+        const engine = new DetectorEngine({ ...engineSettings(o), suppressions, identify: resolver ? identifyWith(resolver) : undefined });
         if (state !== null) engine.restore(state);
         let now = 0;
         for (const d of dns ?? []) {
