@@ -1,20 +1,23 @@
 /** DNS name helpers for the DNS detectors: registered domain, subdomain part, character entropy. */
-
-/** Second-level labels under which ccTLDs register names (co.uk, com.au, ...): a short list, not the Public Suffix List. */
-const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go']);
+import { getDomain } from 'tldts';
 
 export function normalizeName(q: string): string {
   return q.toLowerCase().replace(/\.$/, '');
 }
 
-/** The registered domain ("example.com", "example.co.uk") and what precedes it ("" when nothing does). */
+/**
+ * The registered domain and what precedes it ("" when nothing does), by the Public Suffix List
+ * with its private section (tldts): a cloud's per-customer suffixes (s3.eu-west-1.amazonaws.com,
+ * appspot.com, ...) register names of their own, so a bucket's long name is its registered domain,
+ * not a high-entropy subdomain of amazonaws.com. Names under no known suffix (cluster.local,
+ * bare hosts) fall back to the last two labels.
+ */
 export function splitRegistered(name: string): { registered: string; sub: string } {
   const labels = name.split('.').filter((l) => l.length > 0);
-  if (labels.length <= 2) return { registered: labels.join('.'), sub: '' };
-  const tld = labels[labels.length - 1];
-  const sld = labels[labels.length - 2];
-  const n = tld.length === 2 && SECOND_LEVEL.has(sld) ? 3 : 2;
-  return { registered: labels.slice(-n).join('.'), sub: labels.slice(0, -n).join('.') };
+  const clean = labels.join('.');
+  const reg = getDomain(clean, { allowPrivateDomains: true, validateHostname: false }) ?? (labels.length <= 2 ? clean : labels.slice(-2).join('.'));
+  if (reg === clean || !clean.endsWith(`.${reg}`)) return { registered: reg, sub: '' };
+  return { registered: reg, sub: clean.slice(0, clean.length - reg.length - 1) };
 }
 
 /** Shannon entropy, bits per character. */

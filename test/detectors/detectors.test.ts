@@ -184,6 +184,13 @@ describe('detectors: DNS tunnelling and DGA', () => {
   it('registered domains and entropy', () => {
     assert.deepEqual(splitRegistered('a.b.example.co.uk'), { registered: 'example.co.uk', sub: 'a.b' });
     assert.deepEqual(splitRegistered('x.tn.x7-relay.net'), { registered: 'x7-relay.net', sub: 'x.tn' });
+    // The Public Suffix List's private section: a bucket under a cloud's per-region suffix is a registered name.
+    assert.deepEqual(splitRegistered('prod-orders-archive-2026.s3.eu-west-1.amazonaws.com'), {
+      registered: 'prod-orders-archive-2026.s3.eu-west-1.amazonaws.com',
+      sub: '',
+    });
+    assert.deepEqual(splitRegistered('a.b.example.com.au'), { registered: 'example.com.au', sub: 'a.b' });
+    assert.deepEqual(splitRegistered('api.payments.svc.cluster.local'), { registered: 'cluster.local', sub: 'api.payments.svc' });
     assert.equal(entropy('aaaa'), 0);
     assert.equal(entropy('abcd'), 2);
   });
