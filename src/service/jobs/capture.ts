@@ -58,7 +58,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   try {
     res = await analyzeFile(data.path, onRecord, {
       tracker: {
-        ignoreChecksums: true,
+        verifyChecksums: false,
         ...(deps.localNets ? { localNets: [...deps.localNets] } : {}),
         ...(deps.analyzers === false ? {} : { payload: analyzerFactory(onApp) }),
       },
