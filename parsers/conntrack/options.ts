@@ -63,6 +63,13 @@ export const DEFAULT_LIKELY_SERVER_PORTS_UDP: readonly number[] = [
   53, 67, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 1812, 1813, 2123, 2152, 3478, 3544, 4500, 4789, 5060, 5072, 5353, 5355, 6081, 47808,
 ];
 
+/**
+ * likely_server_ports of `zeek -b` (bare mode: only the packet-protocol scripts add theirs:
+ * GTPv1, Teredo, VXLAN, Geneve, AYIYA), for comparing with baselines Zeek produced that way.
+ */
+export const BARE_LIKELY_SERVER_PORTS_TCP: readonly number[] = [];
+export const BARE_LIKELY_SERVER_PORTS_UDP: readonly number[] = [2123, 2152, 3544, 4789, 5072, 6081];
+
 export const TRACKER_DEFAULTS: TrackerOptions = {
   maxConnections: 1_000_000,
   tcpInactivitySec: 300,

@@ -47,7 +47,7 @@ import {
 } from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
-export { DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
+export { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP, DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
 
 /** Ports Zeek's DNS analyzer is registered for on UDP (DNS::ports): its expire timer applies there. */
 const DNS_UDP_PORTS: readonly number[] = [53, 137, 5353, 5355];
@@ -359,12 +359,15 @@ export class ConnectionTracker {
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
     if (kind === Kind.TCP) c.tcp = new TcpConn();
 
-    // Zeek's WantConnection role guess for connections not starting with a plain SYN.
+    // Zeek's role guess for connections not starting with a plain SYN: a SYN-ACK's sender is the
+    // responder (core.history-flip and core.local-flip baselines: flipped whatever the ports);
+    // otherwise WantConnection's likely_server_ports heuristic.
     let flip = false;
     if (kind === Kind.TCP) {
       const f = l.tcpFlags;
       if ((f & SYN) === 0 || (f & ACK) !== 0) {
-        if (this.lspTcp[sp]) flip = this.lspTcp[dp] ? (f & SYN) === 0 && sp < dp : true;
+        if ((f & (SYN | ACK)) === (SYN | ACK)) flip = true;
+        else if (this.lspTcp[sp]) flip = this.lspTcp[dp] ? sp < dp : true;
       }
     } else if (kind === Kind.UDP) {
       flip = this.lspUdp[sp] === 1 && this.lspUdp[dp] === 0;
