@@ -1,0 +1,144 @@
+/**
+ * Zeek's connection rules that decide keys, orientation and history, each checked on the real
+ * capture whose Zeek baseline shows it (values below are the baselines' in ../shared/corpus):
+ * checksum verification (Zeek without -C), tunnel-change limit (X), SYN-ACK and port-based
+ * flips, the broadcast exception, SCTP as unknown_transport; plus the DNS session timeout,
+ * which no corpus capture exercises, on hand-built packets.
+ */
+import * as assert from 'node:assert/strict';
+import { analyzeFile, type AnalyzeOptions } from '../../src/analyze/pipeline';
+import type { ConnRecord } from '../../parsers/record/conn';
+import { corpusPath, requireCorpus } from '../util/corpus';
+import { type Pkt, runPackets } from './helpers';
+
+async function analyse(rel: string, opts: AnalyzeOptions = {}): Promise<ConnRecord[]> {
+  const recs: ConnRecord[] = [];
+  const res = await analyzeFile(corpusPath(rel), (r) => recs.push(r), opts);
+  assert.equal(res.error, null);
+  return recs.filter((r) => !r.interim);
+}
+
+const tuple = (r: ConnRecord): string => `${r.orig_h}:${r.orig_p} > ${r.resp_h}:${r.resp_p} ${r.proto}`;
+
+describe('conntrack: Zeek rules on corpus captures', () => {
+  it('bad TCP checksum (tcp/syn-bad.pcap, core.tcp.bad-checksum-syn): C, OTH, nothing counted; kept without verification', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const [r] = await analyse('zeek/tcp/syn-bad.pcap', { verifyChecksums: true });
+    assert.equal(tuple(r), '141.142.228.5:59856 > 192.150.187.43:80 tcp');
+    assert.deepEqual([r.history, r.conn_state, r.orig_pkts, r.resp_pkts, r.orig_ip_bytes], ['C', 'OTH', 0, 0, 0]);
+    // The tracker option is the same switch.
+    const [t] = await analyse('zeek/tcp/syn-bad.pcap', { tracker: { verifyChecksums: true } });
+    assert.equal(t.history, 'C');
+    // Default (as zeek -C): the SYN counts.
+    const [d] = await analyse('zeek/tcp/syn-bad.pcap');
+    assert.deepEqual([d.history, d.conn_state, d.orig_pkts], ['S', 'S0', 1]);
+  });
+
+  it('bad UDP checksums both ways (dns/dns-corrupt.pcap, core.udp-corrupt): Cc, OTH, 0 packets', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const recs = await analyse('zeek/dns/dns-corrupt.pcap', { verifyChecksums: true });
+    assert.equal(recs.length, 1);
+    assert.deepEqual([recs[0].history, recs[0].conn_state, recs[0].orig_pkts, recs[0].resp_pkts], ['Cc', 'OTH', 0, 0]);
+  });
+
+  it('bad checksum on VXLAN (vxlan-encapsulated-igmp-v2.pcap): outer flows C with nothing decapsulated', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const recs = await analyse('zeek/tunnels/vxlan-encapsulated-igmp-v2.pcap', { verifyChecksums: true });
+    assert.deepEqual(recs.map(tuple).sort(), [
+      '172.30.0.1:36030 > 172.30.0.2:4789 udp',
+      '172.30.0.1:45303 > 172.30.0.2:4789 udp',
+      '172.30.0.1:48036 > 172.30.0.2:4789 udp',
+    ]);
+    for (const r of recs) assert.deepEqual([r.history, r.conn_state, r.orig_pkts, r.orig_ip_bytes, r.service], ['C', 'OTH', 0, 0, []]);
+  });
+
+  it('tunnel changes (tunnels/vxlan.pcap, core.tunnels.vxlan): ICMP alternating outer flows gets X, both parents', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const recs = await analyse('zeek/tunnels/vxlan.pcap');
+    const icmp = recs.filter((r) => r.proto === 'icmp');
+    assert.equal(icmp.length, 1);
+    const r = icmp[0];
+    assert.equal(tuple(r), '10.0.0.1:8 > 10.0.0.2:0 icmp');
+    assert.deepEqual([r.history, r.orig_pkts, r.resp_pkts, r.orig_ip_bytes, r.resp_ip_bytes, r.conn_state], ['X', 4, 4, 336, 336, 'OTH']);
+    const outer = new Map(recs.filter((o) => o.proto === 'udp').map((o) => [o.uid, o.orig_p]));
+    assert.deepEqual(r.tunnel_parents.map((u) => outer.get(u)).sort(), [38071, 48134]);
+    // No limit: no X.
+    const [free] = (await analyse('zeek/tunnels/vxlan.pcap', { tracker: { tunnelMaxChanges: 0 } })).filter((o) => o.proto === 'icmp');
+    assert.equal(free.history, '');
+  });
+
+  it('DHCP (dhcp/dhcp.pcap, dhcp-all-msg-types): a reply from 67 to a client is flipped (^d), one to 255.255.255.255 is not', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const recs = await analyse('zeek/dhcp/dhcp.pcap');
+    const by = new Map(recs.map((r) => [tuple(r), r]));
+    for (const client of ['128.2.6.97', '128.2.6.189']) {
+      const r = by.get(`${client}:68 > 128.2.6.152:67 udp`);
+      assert.ok(r, `${client} flipped to originator`);
+      assert.deepEqual([r.history, r.conn_state, r.orig_pkts, r.resp_pkts, r.resp_ip_bytes], ['^d', 'SHR', 0, 1, 395]);
+    }
+    const b = by.get('128.2.6.152:67 > 255.255.255.255:68 udp');
+    assert.ok(b, 'broadcast reply keeps its sender as originator');
+    assert.deepEqual([b.history, b.conn_state, b.orig_pkts, b.orig_ip_bytes], ['D', 'S0', 1, 328]);
+  });
+
+  it('SYN-ACK first (http/zeek-image-post-1080-8000-x.pcap, core.local-flip): sender is the responder although both ports are likely servers', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const [r] = await analyse('zeek/http/zeek-image-post-1080-8000-x.pcap');
+    assert.equal(tuple(r), '127.0.0.1:1080 > 44.1.1.1:8000 tcp');
+    assert.deepEqual([r.history, r.conn_state, r.orig_pkts, r.orig_ip_bytes, r.resp_pkts, r.resp_ip_bytes], ['^hADadFf', 'SF', 10, 6478, 9, 658]);
+  });
+
+  it('SCTP (community-id-spec/combined.pcap): unknown_transport with ports 0/0; the Community ID keeps the ports', async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const recs = (await analyse('community-id-spec/combined.pcap')).filter((r) => r.ip_proto === 132);
+    assert.equal(recs.length, 1);
+    assert.equal(tuple(recs[0]), '192.168.170.8:0 > 192.168.170.56:0 unknown_transport');
+    assert.equal(recs[0].community_id, '1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=');
+  });
+});
+
+describe("conntrack: Zeek's dns_session_timeout (UDP DNS)", () => {
+  const T0 = 1_700_000_000;
+  const q = (p: Partial<Pkt> = {}): Pkt => ({ src: '10.0.0.1', dst: '10.0.0.53', sport: 40000, dport: 53, proto: 17, len: 30, ...p });
+  const a = (p: Partial<Pkt> = {}): Pkt => ({ src: '10.0.0.53', dst: '10.0.0.1', sport: 53, dport: 40000, proto: 17, len: 60, ...p });
+
+  it('checks every 10 s from the start and removes a flow idle for 9 s or more', () => {
+    // Ticks at T0+10, +20, +30, +40. Last activity T0+12: idle 8 s at +20 (kept), so the query at
+    // +29 (17 s idle, but no tick yet) joins; last +29: idle 11 s at the +40 tick -> removed.
+    const { recs } = runPackets([
+      [T0, q()],
+      [T0 + 5, a()],
+      [T0 + 12, q()],
+      [T0 + 29, q()],
+      [T0 + 45, q()],
+    ]);
+    assert.deepEqual(
+      recs.map((r) => [r.ts, r.orig_pkts, r.resp_pkts]),
+      [
+        [T0, 3, 1],
+        [T0 + 45, 1, 0],
+      ],
+    );
+  });
+
+  it('exactly at the tick a flow idle since the start is removed; other UDP ports keep the 60 s inactivity', () => {
+    const dns = runPackets([
+      [T0, q()],
+      [T0 + 10, q()],
+    ]).recs;
+    assert.equal(dns.length, 2);
+    const other = runPackets([
+      [T0, q({ dport: 5000 })],
+      [T0 + 30, q({ dport: 5000 })],
+    ]).recs;
+    assert.equal(other.length, 1);
+    const off = runPackets(
+      [
+        [T0, q()],
+        [T0 + 30, q()],
+      ],
+      { dnsSessionTimeoutSec: 0 },
+    ).recs;
+    assert.equal(off.length, 1);
+  });
+});
