@@ -222,6 +222,9 @@ export class ConnectionTracker {
       }
     }
 
+    const obs = c.observer;
+    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+
     if (isOrig) {
       c.origPkts++;
       c.origIpBytes += l.ipTotalLen;
@@ -525,6 +528,7 @@ export class ConnectionTracker {
     if (c.observer === null) return;
     c.streams?.close(c.lastTs);
     c.observer.end(c.lastTs);
+    if ((c.histSeen & H_PARTIAL) === 0 && c.observer.partial?.()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
     this.mergeServices(c);
   }
 

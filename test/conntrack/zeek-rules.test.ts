@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import { analyzeFile, type AnalyzeOptions } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
+import type { PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import { type Pkt, runPackets } from './helpers';
 
 async function analyse(rel: string, opts: AnalyzeOptions = {}): Promise<ConnRecord[]> {
@@ -140,5 +141,38 @@ describe("conntrack: Zeek's dns_session_timeout (UDP DNS)", () => {
       { dnsSessionTimeoutSec: 0 },
     ).recs;
     assert.equal(off.length, 1);
+  });
+});
+
+describe('conntrack: X when payload analysis reports a limit', () => {
+  const T0 = 1_700_000_000;
+  const q = (p: Partial<Pkt> = {}): Pkt => ({ src: '10.0.0.1', dst: '10.0.0.9', sport: 40000, dport: 7000, proto: 17, len: 30, ...p });
+  const a = (p: Partial<Pkt> = {}): Pkt => ({ src: '10.0.0.9', dst: '10.0.0.1', sport: 7000, dport: 40000, proto: 17, len: 60, ...p });
+  /** An observer that gives up after `limit` datagrams, as a Zeek analyzer at its limit. */
+  const limited =
+    (limit: number): PayloadObserverFactory =>
+    () => {
+      let n = 0;
+      return {
+        stream: () => undefined,
+        gap: () => undefined,
+        datagram: () => {
+          n++;
+        },
+        end: () => undefined,
+        services: () => [],
+        partial: () => n > limit,
+      };
+    };
+
+  it('puts X where the limit was hit, once', () => {
+    const pkts: [number, Pkt][] = [
+      [T0, q()],
+      [T0 + 0.1, q()],
+      [T0 + 0.2, a()],
+      [T0 + 0.3, q()],
+    ];
+    assert.equal(runPackets(pkts, { payload: limited(1) }).recs[0].history, 'DXd');
+    assert.equal(runPackets(pkts, { payload: limited(10) }).recs[0].history, 'Dd');
   });
 });
