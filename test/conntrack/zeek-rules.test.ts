@@ -10,6 +10,7 @@ import { analyzeFile, type AnalyzeOptions } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import type { PayloadObserverFactory } from '../../parsers/conntrack/payload';
+import { TunnelKind } from '../../parsers/decode/layers';
 import { type Pkt, runPackets } from './helpers';
 
 async function analyse(rel: string, opts: AnalyzeOptions = {}): Promise<ConnRecord[]> {
@@ -174,5 +175,46 @@ describe('conntrack: X when payload analysis reports a limit', () => {
     ];
     assert.equal(runPackets(pkts, { payload: limited(1) }).recs[0].history, 'DXd');
     assert.equal(runPackets(pkts, { payload: limited(10) }).recs[0].history, 'Dd');
+  });
+});
+
+describe('conntrack: key context and IPv4 header checksums', () => {
+  const T0 = 1_700_000_000;
+  const outer = (sport: number): Pkt => ({ src: '192.168.56.12', dst: '192.168.56.11', sport, dport: 4789, proto: 17, len: 106 });
+  const inner = (req: boolean, vni: number): Pkt => ({
+    src: req ? '10.0.0.1' : '10.0.0.2',
+    dst: req ? '10.0.0.2' : '10.0.0.1',
+    proto: 1,
+    icmpType: req ? 8 : 0,
+    len: 56,
+    tunnel: TunnelKind.VXLAN,
+    tunnelId: vni,
+  });
+
+  it('an answer through another outer flow (other VNI) is the same connection; keyTunnel splits it', () => {
+    const pkts: [number, Pkt[]][] = [
+      [T0, [outer(1000), inner(true, 7)]],
+      [T0 + 0.001, [outer(2000), inner(false, 8)]],
+    ];
+    const icmp = runPackets(pkts).recs.filter((r) => r.proto === 'icmp');
+    assert.equal(icmp.length, 1);
+    assert.deepEqual([icmp[0].orig_pkts, icmp[0].resp_pkts, icmp[0].tunnel_id, icmp[0].tunnel_parents.length], [1, 1, 7, 2]);
+    const split = runPackets(pkts, { keyTunnel: true }).recs.filter((r) => r.proto === 'icmp');
+    assert.deepEqual(split.map((r) => r.tunnel_id).sort(), [7, 8]);
+  });
+
+  it('verifyChecksums: a bad IPv4 header checksum drops the packet before any connection sees it (inner layers too)', () => {
+    const bad: Pkt = { ...outer(1000), ipChecksumBad: true };
+    const pkts: [number, Pkt | Pkt[]][] = [
+      [T0, [bad, inner(true, 7)]],
+      [T0 + 0.5, outer(3000)],
+    ];
+    const verified = runPackets(pkts, { verifyChecksums: true }).recs;
+    assert.deepEqual(
+      verified.map((r) => [r.orig_p, r.history, r.orig_pkts]),
+      [[3000, 'D', 1]],
+    );
+    // Without verification (zeek -C) the packet and what it carries count.
+    assert.equal(runPackets(pkts).recs.length, 3);
   });
 });
