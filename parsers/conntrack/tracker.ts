@@ -249,8 +249,8 @@ export class ConnectionTracker {
   }
 
   /**
-   * Canonical key: header units (proto, tunnel kind, vlans, tunnel id), then the lower
-   * (address, port) endpoint first, so both directions map to one key. One-way ICMP keeps
+   * Canonical key: header units (proto and address length; VLANs and tunnel kind and id only
+   * with keyVlan / keyTunnel), then the lower (address, port) endpoint first, so both directions map to one key. One-way ICMP keeps
    * packet order, as Zeek does. Sets gSrcLow.
    */
   private buildKey(l: FlowLayer, sp: number, dp: number, oneWay: boolean): void {
