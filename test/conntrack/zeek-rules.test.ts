@@ -6,6 +6,8 @@
  * which no corpus capture exercises, on hand-built packets.
  */
 import * as assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { extractConnections } from '../../src/analyze/extract';
 import { analyzeFile, type AnalyzeOptions } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
@@ -96,6 +98,11 @@ describe('conntrack: Zeek rules on corpus captures', () => {
     assert.equal(recs.length, 1);
     assert.equal(tuple(recs[0]), '192.168.170.8:0 > 192.168.170.56:0 unknown_transport');
     assert.equal(recs[0].community_id, '1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=');
+    // Cutting it back out of the capture finds its packets by the addresses.
+    const out = new PassThrough();
+    out.resume();
+    const x = await extractConnections([{ file: corpusPath('community-id-spec/combined.pcap'), targets: recs }], out);
+    assert.equal(x.packets, recs[0].orig_pkts + recs[0].resp_pkts);
   });
 });
 
