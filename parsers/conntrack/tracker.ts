@@ -434,7 +434,8 @@ export class ConnectionTracker {
       li = L_DNS;
       const iv = this.opts.dnsSessionTimeoutSec;
       const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
-      dl = c.startTs + k * iv;
+      // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
+      dl = Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
     } else {
       li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
       dl = c.lastTs + this.timeouts[li];
