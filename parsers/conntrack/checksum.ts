@@ -1,25 +1,29 @@
 /**
- * TCP and UDP checksums (RFC 1071 over the RFC 793/768/8200 pseudo-header), computed in place
+ * TCP, UDP and ICMP checksums (RFC 1071; over the RFC 793/768/8200 pseudo-header except for
+ * ICMPv4, which has none), computed in place
  * over the packet's bytes through the decoder's offsets: no copy, no allocation. Used only when
  * checksums are verified (Zeek without -C), so the default path never pays for it.
  */
 import type { FlowLayer } from '../decode/layers';
 
 /**
- * Whether the transport checksum of `l` (TCP or UDP, `l.l4Len` bytes from `l.l4Off`, checksum
- * field included) verifies. The caller makes sure the whole segment was captured.
+ * Whether the transport checksum of `l` (TCP, UDP or ICMP, `l.l4Len` bytes from `l.l4Off`,
+ * checksum field included) verifies; `pseudo` false for ICMPv4. The caller makes sure the whole
+ * message was captured.
  */
-export function transportChecksumOk(l: FlowLayer): boolean {
+export function transportChecksumOk(l: FlowLayer, pseudo = true): boolean {
   const b = l.buf;
   const len = l.l4Len;
   const off = l.l4Off;
   let sum = 0;
-  // Pseudo-header: both addresses, the protocol and the transport length. For IPv6 the length
-  // is 32 bits and the protocol sits in the low byte of a 32-bit word: the 16-bit sums are equal.
-  const n = l.addrLen;
-  for (let i = 0; i < n; i += 2) sum += (b[l.srcOff + i] << 8) | b[l.srcOff + i + 1];
-  for (let i = 0; i < n; i += 2) sum += (b[l.dstOff + i] << 8) | b[l.dstOff + i + 1];
-  sum += l.proto + (len >>> 16) + (len & 0xffff);
+  if (pseudo) {
+    // Both addresses, the protocol and the transport length. For IPv6 the length is 32 bits and
+    // the protocol sits in the low byte of a 32-bit word: the 16-bit sums are the same.
+    const n = l.addrLen;
+    for (let i = 0; i < n; i += 2) sum += (b[l.srcOff + i] << 8) | b[l.srcOff + i + 1];
+    for (let i = 0; i < n; i += 2) sum += (b[l.dstOff + i] << 8) | b[l.dstOff + i + 1];
+    sum += l.proto + (len >>> 16) + (len & 0xffff);
+  }
   const end = off + len;
   const evenEnd = off + (len & ~1);
   for (let i = off; i < evenEnd; i += 2) sum += (b[i] << 8) | b[i + 1];

@@ -192,9 +192,9 @@ export class ConnectionTracker {
 
     const isOrig = srcLow === c.origIsLow;
 
-    if (verify && kind <= Kind.UDP && !this.checksumOk(l, kind, nextTunnel)) {
-      // Zeek's TCP and UDP analyzers drop the packet after noting it in the history: no counts,
-      // no activity, nothing for the layers inside.
+    if (verify && kind <= Kind.ICMP && !this.checksumOk(l, kind, nextTunnel)) {
+      // Zeek's TCP, UDP and ICMP analyzers drop the packet after noting it in the history (as
+      // documented from Zeek 8.2): no counts, no activity, nothing for the layers inside.
       scaledHistory(c, SC_CHK, 67 /* C */, isOrig);
       if (c.list === L_NONE) this.schedule(c);
       return null;
@@ -313,9 +313,10 @@ export class ConnectionTracker {
     else if (ps.indexOf(parent) < 0) ps.push(parent);
   }
 
-  /** Zeek's TCP / UDP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
+  /** Zeek's TCP / UDP / ICMP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
   private checksumOk(l: FlowLayer, kind: Kind, nextTunnel: TunnelKind): boolean {
     if (l.capturedPayloadLen < l.payloadLen || l.l4Off + l.l4Len > l.buf.length) return true;
+    if (kind === Kind.ICMP) return transportChecksumOk(l, l.ipVersion !== 4);
     if (kind === Kind.UDP && udpChecksumField(l) === 0) {
       if (l.ipVersion === 4) return true;
       // VXLAN sends a zero checksum even over IPv6 (RFC 7348); Zeek accepts it on the VXLAN ports.

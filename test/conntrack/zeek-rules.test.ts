@@ -12,7 +12,23 @@ import { analyzeFile, type AnalyzeOptions } from '../../src/analyze/pipeline';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import type { PayloadObserverFactory } from '../../parsers/conntrack/payload';
-import { TunnelKind } from '../../parsers/decode/layers';
+import { ConnectionTracker } from '../../parsers/conntrack/tracker';
+import { PacketDecoder } from '../../parsers/decode/decoder';
+import { DecodeStatus, TunnelKind } from '../../parsers/decode/layers';
+import {
+  Flags,
+  Proto,
+  ethernet,
+  etherTypeFor,
+  finishChecksum,
+  icmpEcho,
+  ip,
+  ipBytes,
+  pseudoHeaderSum,
+  sum16,
+  tcp,
+  udp,
+} from '../../samples/lib/packet-builder';
 import { type Pkt, runPackets } from './helpers';
 
 async function analyse(rel: string, opts: AnalyzeOptions = {}): Promise<ConnRecord[]> {
@@ -223,5 +239,87 @@ describe('conntrack: key context and IPv4 header checksums', () => {
     );
     // Without verification (zeek -C) the packet and what it carries count.
     assert.equal(runPackets(pkts).recs.length, 3);
+  });
+});
+
+describe('conntrack: TCP/UDP/ICMP checksums computed in place (packets from the sample builder, whose checksums are the oracle)', () => {
+  const T0 = 1_700_000_000;
+  const MAC = { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' };
+  const icmp6Echo = (src: string, dst: string, payload: Buffer): Buffer => {
+    const m = Buffer.alloc(8 + payload.length);
+    m[0] = 128;
+    m.writeUInt16BE(0x77, 4);
+    m.writeUInt16BE(1, 6);
+    payload.copy(m, 8);
+    m.writeUInt16BE(finishChecksum(sum16(m, 0, m.length, pseudoHeaderSum(ipBytes(src), ipBytes(dst), Proto.ICMPV6, m.length))), 2);
+    return m;
+  };
+  const odd = Buffer.from('seventeen bytes!!');
+  const cases: [string, string, string, Buffer][] = [
+    [
+      'tcp v4, odd length',
+      '10.0.0.1',
+      '10.0.0.2',
+      tcp('10.0.0.1', '10.0.0.2', { sport: 40000, dport: 80, seq: 1, ack: 1, flags: Flags.ACK | Flags.PSH, window: 500 }, odd),
+    ],
+    ['tcp v6', 'fd00::1', 'fd00::2', tcp('fd00::1', 'fd00::2', { sport: 40000, dport: 80, seq: 1, ack: 1, flags: Flags.ACK, window: 500 }, odd)],
+    ['udp v4', '10.0.0.1', '10.0.0.2', udp('10.0.0.1', '10.0.0.2', 40000, 5000, odd)],
+    ['udp v6', 'fd00::1', 'fd00::2', udp('fd00::1', 'fd00::2', 40000, 5000, odd)],
+    ['icmp v4', '10.0.0.1', '10.0.0.2', icmpEcho(false, 7, 1, odd)],
+    ['icmp v6', 'fd00::1', 'fd00::2', icmp6Echo('fd00::1', 'fd00::2', odd)],
+  ];
+  const protoOf = (name: string): number =>
+    name.startsWith('tcp') ? Proto.TCP : name.startsWith('udp') ? Proto.UDP : name.endsWith('v6') ? Proto.ICMPV6 : Proto.ICMP;
+
+  function track(frames: Buffer[], verifyChecksums: boolean): ConnRecord[] {
+    const recs: ConnRecord[] = [];
+    const tracker = new ConnectionTracker({ verifyChecksums }, (r) => recs.push(r));
+    const dec = new PacketDecoder();
+    const d = dec.newPacket();
+    frames.forEach((f, i) => {
+      const st = dec.decode(
+        {
+          buf: f,
+          offset: 0,
+          caplen: f.length,
+          origlen: f.length,
+          tsSec: T0 + i,
+          tsNsec: 0,
+          linktype: 1,
+          interfaceId: 0,
+          section: 0,
+          index: i + 1,
+          fileOffset: 0,
+        },
+        d,
+      );
+      assert.equal(st, DecodeStatus.OK);
+      tracker.onPacket(d, T0 + i, 0);
+    });
+    tracker.finish();
+    return recs;
+  }
+
+  for (const [name, src, dst, l4] of cases) {
+    it(name, () => {
+      const frame = (seg: Buffer): Buffer => ethernet(MAC, etherTypeFor(src), ip({ src, dst }, protoOf(name), seg));
+      const good = track([frame(l4)], true);
+      assert.equal(good[0].orig_pkts, 1, 'a correct checksum verifies');
+      assert.equal(good[0].history.includes('C'), false);
+      const bad = Buffer.from(l4);
+      bad[bad.length - 1] ^= 0x40;
+      const dropped = track([frame(bad)], true);
+      assert.deepEqual([dropped[0].orig_pkts, dropped[0].orig_ip_bytes, dropped[0].history], [0, 0, 'C']);
+      assert.equal(track([frame(bad)], false)[0].orig_pkts, 1, 'kept without verification');
+    });
+  }
+
+  it('UDP without a checksum (0) passes over IPv4, fails over IPv6', () => {
+    const v4 = udp('10.0.0.1', '10.0.0.2', 40000, 5000, odd, false);
+    assert.equal(v4.readUInt16BE(6), 0);
+    assert.equal(track([ethernet(MAC, 0x0800, ip({ src: '10.0.0.1', dst: '10.0.0.2' }, Proto.UDP, v4))], true)[0].orig_pkts, 1);
+    const v6 = Buffer.from(udp('fd00::1', 'fd00::2', 40000, 5000, odd));
+    v6.writeUInt16BE(0, 6);
+    assert.equal(track([ethernet(MAC, 0x86dd, ip({ src: 'fd00::1', dst: 'fd00::2' }, Proto.UDP, v6))], true)[0].history, 'C');
   });
 });
