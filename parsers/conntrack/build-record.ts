@@ -75,7 +75,9 @@ export class RecordBuilder {
     const oa = bytesOf(c.origAddr, this.scratchA);
     const ra = bytesOf(c.respAddr, this.scratchB);
     if (c.cid === null) {
-      c.cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, c.origP, c.respP);
+      const sp = c.cidOrigP >= 0 ? c.cidOrigP : c.origP;
+      const dp = c.cidOrigP >= 0 ? c.cidRespP : c.respP;
+      c.cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, sp, dp);
     }
     const local_orig = this.local.contains(oa, 0, c.addrLen);
     const local_resp = this.local.contains(ra, 0, c.addrLen);

@@ -44,6 +44,8 @@ export const H_FIN_RST = 0x8;
 export const H_DATA = 0x10;
 export const H_ACK = 0x20;
 export const H_MULTI = 0x40;
+/** `X`: analysis partial because a limit was hit (Zeek adds it once per connection). */
+export const H_PARTIAL = 0x80;
 
 // Scaled (logarithmic) history counters: index = letter * 2 + (responder ? 1 : 0).
 export const SC_CHK = 0;
@@ -64,7 +66,8 @@ export const L_UDP = 2;
 export const L_ICMP = 3;
 export const L_OTHER = 4;
 export const L_FIXED = 5; // tcp attempt / close / reset delays
-export const N_LISTS = 6;
+export const L_DNS = 6; // UDP DNS: Zeek's DNS analyzer expire timer (dns_session_timeout), deadline precomputed
+export const N_LISTS = 7;
 export const L_NONE = -1;
 
 export const CH_UPPER_TO_LOWER = 32;
@@ -134,6 +137,13 @@ export class Conn {
   innerVlan: number | null = null;
   tunnelType: string | null = null;
   tunnelId: number | null = null;
+  /** uid of the outer connection the last packet came through (Zeek's encapsulation), null when none. */
+  encap: string | null = null;
+  /** Outer-flow changes counted against tunnelMaxChanges. */
+  tunnelChanges = 0;
+  /** Ports for the Community ID when the record's are 0 (SCTP: Zeek logs 0/0, the Community ID hashes the real ones). */
+  cidOrigP = -1;
+  cidRespP = -1;
 
   firstSec = 0;
   firstNsec = 0;

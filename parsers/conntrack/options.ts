@@ -20,8 +20,20 @@ export interface TrackerOptions {
   tcpCloseDelaySec: number;
   /** Zeek tcp_reset_delay: a RST after a FIN removes the connection this long after the RST. */
   tcpResetDelaySec: number;
-  /** Zeek's -C: ignore the decoder's bad-checksum verdicts. */
-  ignoreChecksums: boolean;
+  /**
+   * Zeek without -C: a packet whose IPv4 header checksum fails is dropped unseen; one whose TCP
+   * or UDP checksum fails is dropped after a `C`/`c` in its connection's history. Off by default,
+   * as `zeek -C`: captures taken in pods and on nodes carry offloaded (unfilled) checksums.
+   */
+  verifyChecksums: boolean;
+  /** Zeek's frameworks/conn_key/vlan_fivetuple: VLAN and inner VLAN join the 5-tuple in the key. */
+  keyVlan: boolean;
+  /** Likewise for the tunnel (kind and VNI / GRE key) a layer arrived in, for overlays that reuse addresses. */
+  keyTunnel: boolean;
+  /** Zeek Tunnel::max_changes_per_connection: outer-flow changes noted (tunnel_parents) before `X` marks the history; 0 = no limit. */
+  tunnelMaxChanges: number;
+  /** Zeek dns_session_timeout: a UDP DNS connection idle this long is removed at its analyzer's next 10 s tick. */
+  dnsSessionTimeoutSec: number;
   /** Zeek likely_server_ports: decides the initial role flip for mid-stream TCP and for UDP. */
   likelyServerPortsTcp: number[];
   likelyServerPortsUdp: number[];
@@ -46,9 +58,17 @@ export const DEFAULT_LIKELY_SERVER_PORTS_TCP: readonly number[] = [
   21, 22, 23, 25, 53, 79, 80, 81, 88, 110, 113, 135, 139, 143, 179, 389, 443, 445, 465, 502, 563, 585, 587, 614, 631, 636, 989, 990, 992, 993, 995, 1080, 1433,
   1883, 2049, 2811, 3128, 3268, 3306, 3389, 5060, 5222, 5223, 5269, 5432, 5900, 6379, 6443, 6666, 6667, 6668, 6669, 8000, 8080, 8443, 8888, 9200, 20000,
 ];
+// 67 without 68: Zeek's DHCP script adds only the server port, so a reply to a client is flipped.
 export const DEFAULT_LIKELY_SERVER_PORTS_UDP: readonly number[] = [
-  53, 67, 68, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 1812, 1813, 2123, 2152, 3478, 3544, 4500, 4789, 5060, 5072, 5353, 5355, 6081, 47808,
+  53, 67, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 1812, 1813, 2123, 2152, 3478, 3544, 4500, 4789, 5060, 5072, 5353, 5355, 6081, 47808,
 ];
+
+/**
+ * likely_server_ports of `zeek -b` (bare mode: only the packet-protocol scripts add theirs:
+ * GTPv1, Teredo, VXLAN, Geneve, AYIYA), for comparing with baselines Zeek produced that way.
+ */
+export const BARE_LIKELY_SERVER_PORTS_TCP: readonly number[] = [];
+export const BARE_LIKELY_SERVER_PORTS_UDP: readonly number[] = [2123, 2152, 3544, 4789, 5072, 6081];
 
 export const TRACKER_DEFAULTS: TrackerOptions = {
   maxConnections: 1_000_000,
@@ -62,7 +82,11 @@ export const TRACKER_DEFAULTS: TrackerOptions = {
   tcpAttemptDelaySec: 5,
   tcpCloseDelaySec: 5,
   tcpResetDelaySec: 5,
-  ignoreChecksums: false,
+  verifyChecksums: false,
+  keyVlan: false,
+  keyTunnel: false,
+  tunnelMaxChanges: 5,
+  dnsSessionTimeoutSec: 10,
   likelyServerPortsTcp: [...DEFAULT_LIKELY_SERVER_PORTS_TCP],
   likelyServerPortsUdp: [...DEFAULT_LIKELY_SERVER_PORTS_UDP],
   payload: null,

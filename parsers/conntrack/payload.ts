@@ -18,6 +18,12 @@ export interface PayloadObserver {
   end(ts: number): void;
   /** Services confirmed from the payload so far (Zeek's `service`). */
   services(): readonly string[];
+  /**
+   * Whether analysis stopped short at a limit (Zeek's analyzer limits: DNS message counts, line
+   * lengths, SSH KEX algorithm lists ...). Polled after each packet delivered: the first true
+   * puts `X` in the history at that point, as Zeek does when the limit is hit.
+   */
+  partial?(): boolean;
 }
 
 /** Decides, per new connection, whether and how its payload is analysed. */

@@ -19,13 +19,16 @@ import { RecordBuilder } from './build-record';
 import { TcpSession } from './tcp-session';
 import { TcpStreams, type PayloadObserverFactory } from './payload';
 import { ReassemblyBudget } from './reassembly';
+import { transportChecksumOk, udpChecksumField } from './checksum';
 import {
   ACK,
   Clock,
   Conn,
   Ep,
   H_DATA,
+  H_PARTIAL,
   Kind,
+  L_DNS,
   L_FIXED,
   L_ICMP,
   L_NONE,
@@ -44,7 +47,10 @@ import {
 } from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
-export { DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
+export { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP, DEFAULT_LIKELY_SERVER_PORTS_TCP, DEFAULT_LIKELY_SERVER_PORTS_UDP } from './options';
+
+/** Ports Zeek's DNS analyzer is registered for on UDP (DNS::ports): its expire timer applies there. */
+const DNS_UDP_PORTS: readonly number[] = [53, 137, 5353, 5355];
 
 /** Set by buildKey: whether the packet's source is the lower endpoint of the canonical key. */
 let gSrcLow = true;
@@ -67,6 +73,10 @@ export class ConnectionTracker {
   private readonly reassemblyBudget: ReassemblyBudget;
   private readonly lspTcp = new Uint8Array(65536);
   private readonly lspUdp = new Uint8Array(65536);
+  private readonly dnsUdp = new Uint8Array(65536);
+  private readonly verify: boolean;
+  private readonly keyVlan: boolean;
+  private readonly keyTunnel: boolean;
 
   constructor(
     opts: Partial<TrackerOptions>,
@@ -78,12 +88,16 @@ export class ConnectionTracker {
     }
     if (!(o.maxConnections >= 1)) throw new Error('maxConnections must be >= 1');
     this.opts = o;
-    this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0];
+    this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0, 0];
     this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed);
     this.tcp = new TcpSession(o, this.clock);
     this.reassemblyBudget = new ReassemblyBudget(o.reassemblyTotalBytes);
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
+    if (o.dnsSessionTimeoutSec > 0) for (const p of DNS_UDP_PORTS) this.dnsUdp[p] = 1;
+    this.verify = o.verifyChecksums;
+    this.keyVlan = o.keyVlan;
+    this.keyTunnel = o.keyTunnel;
   }
 
   /** One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9; packet time drives all timers. */
@@ -146,17 +160,25 @@ export class ConnectionTracker {
         oneWay = true;
       }
     } else {
+      // SCTP included: Zeek logs it as unknown_transport with ports 0/0 and keys it on the addresses.
       kind = Kind.OTHER;
-      if (proto === 132) {
-        sp = l.sport;
-        dp = l.dport;
-      }
     }
+
+    // Zeek's IP analyzer drops a packet whose IPv4 header checksum fails before any connection
+    // sees it (inner layers included), so nothing is created or counted.
+    const verify = this.verify;
+    if (verify && l.ipChecksumBad) return null;
 
     this.buildKey(l, sp, dp, oneWay);
     const srcLow = gSrcLow;
     let c = this.table.get();
     const flags = l.tcpFlags;
+    if (c !== undefined && c.list === L_DNS && c.deadline <= now) {
+      // The DNS expire tick is due (its list is not strictly ordered): Zeek would have removed it.
+      this.stats.timedOut++;
+      this.remove(c);
+      c = undefined;
+    }
 
     this.uidSeq = 0;
     if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp!, flags, l.seq)) {
@@ -165,15 +187,17 @@ export class ConnectionTracker {
       this.remove(c);
       c = undefined;
     }
-    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, now);
+    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent, now);
+    else if (parent !== c.encap) this.encapChanged(c, parent);
 
     const isOrig = srcLow === c.origIsLow;
 
-    if (l.ipChecksumBad && !this.opts.ignoreChecksums) {
-      // Zeek drops a packet failing its checksum from analysis after noting it in the history.
+    if (verify && kind <= Kind.ICMP && !this.checksumOk(l, kind, nextTunnel)) {
+      // Zeek's TCP, UDP and ICMP analyzers drop the packet after noting it in the history (as
+      // documented from Zeek 8.2): no counts, no activity, nothing for the layers inside.
       scaledHistory(c, SC_CHK, 67 /* C */, isOrig);
       if (c.list === L_NONE) this.schedule(c);
-      return c;
+      return null;
     }
 
     switch (kind) {
@@ -198,6 +222,9 @@ export class ConnectionTracker {
       }
     }
 
+    const obs = c.observer;
+    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+
     if (isOrig) {
       c.origPkts++;
       c.origIpBytes += l.ipTotalLen;
@@ -206,11 +233,6 @@ export class ConnectionTracker {
       c.respIpBytes += l.ipTotalLen;
     }
 
-    if (parent !== null) {
-      const ps = c.parents;
-      if (ps === null) c.parents = [parent];
-      else if (ps.indexOf(parent) < 0) ps.push(parent);
-    }
     if (nextTunnel !== TunnelKind.NONE) {
       const name = TUNNEL_NAMES[nextTunnel];
       if (name) {
@@ -227,8 +249,8 @@ export class ConnectionTracker {
   }
 
   /**
-   * Canonical key: header units (proto, tunnel kind, vlans, tunnel id), then the lower
-   * (address, port) endpoint first, so both directions map to one key. One-way ICMP keeps
+   * Canonical key: header units (proto and address length; VLANs and tunnel kind and id only
+   * with keyVlan / keyTunnel), then the lower (address, port) endpoint first, so both directions map to one key. One-way ICMP keeps
    * packet order, as Zeek does. Sets gSrcLow.
    */
   private buildKey(l: FlowLayer, sp: number, dp: number, oneWay: boolean): void {
@@ -236,9 +258,11 @@ export class ConnectionTracker {
     const s = l.srcOff;
     const d = l.dstOff;
     const k = this.table.key;
-    k[0] = l.proto | (l.tunnel << 8) | (l.addrLen << 16);
-    k[1] = (l.vlan + 1) | ((l.innerVlan + 1) << 16);
-    k[2] = l.tunnelId;
+    // Zeek's default key is the 5-tuple alone: VLANs and the tunnel path only with the options.
+    const kt = this.keyTunnel;
+    k[0] = l.proto | (kt ? l.tunnel << 8 : 0) | (l.addrLen << 16);
+    k[1] = this.keyVlan ? (l.vlan + 1) | ((l.innerVlan + 1) << 16) : 0;
+    k[2] = kt ? l.tunnelId : 0;
     if (l.addrLen === 4) {
       const sa = ((b[s] << 24) | (b[s + 1] << 16) | (b[s + 2] << 8) | b[s + 3]) >>> 0;
       const da = ((b[d] << 24) | (b[d + 1] << 16) | (b[d + 2] << 8) | b[d + 3]) >>> 0;
@@ -267,7 +291,41 @@ export class ConnectionTracker {
     }
   }
 
-  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, now: number): Conn {
+  /**
+   * Zeek Connection::CheckEncapsulation and the conn script's tunnel_changed handler: a packet
+   * that arrives through another outer flow adds that flow to tunnel_parents, up to
+   * tunnelMaxChanges changes; past the limit the history gets `X` (analysis partial).
+   */
+  private encapChanged(c: Conn, parent: string | null): void {
+    const old = c.encap;
+    c.encap = parent;
+    if (parent === null) return;
+    if (old !== null) {
+      const max = this.opts.tunnelMaxChanges;
+      if (max > 0 && c.tunnelChanges >= max) {
+        checkHistory(c, H_PARTIAL, 88 /* X */, true);
+        return;
+      }
+      c.tunnelChanges++;
+    }
+    const ps = c.parents;
+    if (ps === null) c.parents = [parent];
+    else if (ps.indexOf(parent) < 0) ps.push(parent);
+  }
+
+  /** Zeek's TCP / UDP / ICMP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
+  private checksumOk(l: FlowLayer, kind: Kind, nextTunnel: TunnelKind): boolean {
+    if (l.capturedPayloadLen < l.payloadLen || l.l4Off + l.l4Len > l.buf.length) return true;
+    if (kind === Kind.ICMP) return transportChecksumOk(l, l.ipVersion !== 4);
+    if (kind === Kind.UDP && udpChecksumField(l) === 0) {
+      if (l.ipVersion === 4) return true;
+      // VXLAN sends a zero checksum even over IPv6 (RFC 7348); Zeek accepts it on the VXLAN ports.
+      if (nextTunnel === TunnelKind.VXLAN || l.dport === 4789) return true;
+    }
+    return transportChecksumOk(l);
+  }
+
+  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null, now: number): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
     const c = new Conn(kind, l.proto, l.addrLen);
@@ -285,6 +343,14 @@ export class ConnectionTracker {
       c.tunnelType = TUNNEL_NAMES[l.tunnel] || null;
       c.tunnelId = l.tunnelId >= 0 ? l.tunnelId : null;
     }
+    if (parent !== null) {
+      c.encap = parent;
+      c.parents = [parent];
+    }
+    if (l.proto === 132) {
+      c.cidOrigP = l.sport;
+      c.cidRespP = l.dport;
+    }
     c.firstSec = this.clock.sec;
     c.firstNsec = this.clock.nsec;
     c.startTs = now;
@@ -297,17 +363,21 @@ export class ConnectionTracker {
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
     if (kind === Kind.TCP) c.tcp = new TcpConn();
 
-    // Zeek's WantConnection role guess for connections not starting with a plain SYN.
+    // Zeek's role guess for connections not starting with a plain SYN: a SYN-ACK's sender is the
+    // responder (core.history-flip and core.local-flip baselines: flipped whatever the ports);
+    // otherwise WantConnection's likely_server_ports heuristic.
     let flip = false;
     if (kind === Kind.TCP) {
       const f = l.tcpFlags;
       if ((f & SYN) === 0 || (f & ACK) !== 0) {
-        if (this.lspTcp[sp]) flip = this.lspTcp[dp] ? (f & SYN) === 0 && sp < dp : true;
+        if ((f & (SYN | ACK)) === (SYN | ACK)) flip = true;
+        else if (this.lspTcp[sp]) flip = this.lspTcp[dp] ? sp < dp : true;
       }
     } else if (kind === Kind.UDP) {
       flip = this.lspUdp[sp] === 1 && this.lspUdp[dp] === 0;
     }
-    if (flip) flipRoles(c);
+    // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
+    if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
     if (this.opts.payload !== null) this.attachObserver(c, kind);
 
     c.fid = this.table.insert(c);
@@ -359,6 +429,14 @@ export class ConnectionTracker {
     if (t !== null && (t.deleteAt !== NO_DEADLINE || t.attemptAt !== NO_DEADLINE)) {
       li = L_FIXED;
       dl = Math.min(t.deleteAt, t.attemptAt);
+    } else if (c.kind === Kind.UDP && this.dnsUdp[c.respP] === 1) {
+      // Zeek's DNS analyzer checks every dns_session_timeout from the connection's start and
+      // removes it once idle for that long minus one second.
+      li = L_DNS;
+      const iv = this.opts.dnsSessionTimeoutSec;
+      const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
+      // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
+      dl = Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
     } else {
       li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
       dl = c.lastTs + this.timeouts[li];
@@ -452,6 +530,7 @@ export class ConnectionTracker {
     if (c.observer === null) return;
     c.streams?.close(c.lastTs);
     c.observer.end(c.lastTs);
+    if ((c.histSeen & H_PARTIAL) === 0 && c.observer.partial?.()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
     this.mergeServices(c);
   }
 

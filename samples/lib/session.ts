@@ -105,6 +105,7 @@ function newExpect(proto: ConnExpect['proto'], o: Peer, r: Peer, label: string):
   };
 }
 
+const TUNNEL_MAX_CHANGES = 5;
 const HIST_SYN = 1,
   HIST_FIN = 2,
   HIST_RST = 4,
@@ -119,7 +120,21 @@ class HistoryTracker {
   private lastSyn = [-1, -1];
   private lastFin = [-1, -1];
   private lastRst = [-1, -1];
+  private outer: string | null = null;
+  private outerChanges = 0;
   constructor(private readonly e: ConnExpect) {}
+
+  /**
+   * The packet travels through outer flow `path` (Zeek Connection::CheckEncapsulation): after
+   * Tunnel::max_changes_per_connection (5) changes, the next one marks the history `X` once.
+   */
+  encap(path: string): void {
+    const old = this.outer;
+    this.outer = path;
+    if (old === null || old === path) return;
+    if (this.outerChanges < TUNNEL_MAX_CHANGES) this.outerChanges++;
+    else if (!this.e.history.includes('X')) this.e.history += 'X';
+  }
 
   private add(orig: boolean, code: string): void {
     this.e.history += orig ? code : code.toLowerCase();
@@ -174,7 +189,10 @@ class HistoryTracker {
 // ---------------------------------------------------------------- framing
 
 /** Turns an IP packet into the captured frame; `fromOrig` is the direction. */
-export type Framer = (ipPacket: Buffer, fromOrig: boolean, srcIp: string, tsUs: number) => Buffer;
+export type Framer = ((ipPacket: Buffer, fromOrig: boolean, srcIp: string, tsUs: number) => Buffer) & {
+  /** Tunnelling framers: which outer flow carries a packet in that direction. */
+  outerPath?: (fromOrig: boolean) => string;
+};
 
 /** Plain Ethernet between two MACs (optionally 802.1Q-tagged). */
 export function ethernetFramer(origMac: string, respMac: string, vlan?: number): Framer {
@@ -208,7 +226,7 @@ export interface VxlanFramerSpec {
 /** Flannel-style VXLAN: inner frame between the nodes' VTEP MACs, outer UDP between node IPs. */
 export function vxlanFramer(s: VxlanFramerSpec): Framer {
   const dport = s.dport ?? VXLAN_PORT_FLANNEL;
-  return (pkt, fromOrig, srcIp, tsUs) => {
+  const f: Framer = (pkt, fromOrig, srcIp, tsUs) => {
     const from = fromOrig ? s.origNode : s.respNode;
     const to = fromOrig ? s.respNode : s.origNode;
     const inner = ethernet({ src: from.vtepMac, dst: to.vtepMac }, etherTypeFor(srcIp), pkt);
@@ -228,6 +246,9 @@ export function vxlanFramer(s: VxlanFramerSpec): Framer {
     }
     return frame;
   };
+  // Each direction has its own outer source port, hence its own outer UDP flow.
+  f.outerPath = (fromOrig) => (fromOrig ? `${s.sportOrig}` : `${s.sportResp}`);
+  return f;
 }
 
 // ---------------------------------------------------------------- TCP
@@ -311,6 +332,7 @@ export function* tcpSession(s: TcpSessionSpec, expect?: ConnExpect): Generator<P
     // Zeek's relative sequence numbers start at 0 for the SYN (or ISN-1 when the SYN was missed).
     const rel = (seq - (fromClient ? cStart : sStart)) >>> 0;
     const plen = flags & Flags.RST ? 0 : payload.length;
+    if (framer.outerPath) hist.encap(framer.outerPath(fromClient));
     hist.tcp(fromClient, flags, rel, payload.length);
     if (e.orig_pkts + e.resp_pkts === 0) e.ts = t / 1e6;
     if (fromClient) {
@@ -502,6 +524,7 @@ export function* udpFlow(s: UdpFlowSpec, expect?: ConnExpect): Generator<Pkt> {
     const dgram = udp(src.ip, dst.ip, src.port, dst.port, m.data, s.checksum ?? true);
     const ipPkt = ip({ src: src.ip, dst: dst.ip, id: (fromClient ? cId++ : sId++) & 0xffff, df: s.df ?? false }, Proto.UDP, dgram);
     const data = s.framer(ipPkt, fromClient, src.ip, t);
+    if (s.framer.outerPath) hist.encap(s.framer.outerPath(fromClient));
     hist.udp(fromClient, m.data.length);
     if (e.orig_pkts + e.resp_pkts === 0) e.ts = t / 1e6;
     if (fromClient) {

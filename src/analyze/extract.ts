@@ -43,7 +43,9 @@ function keyOf(proto: number, a: string, pa: number, b: string, pb: number): str
 }
 
 function layerKey(l: FlowLayer): string {
-  return keyOf(l.proto, formatAddress(l.buf, l.srcOff, l.addrLen), l.sport, formatAddress(l.buf, l.dstOff, l.addrLen), l.dport);
+  // SCTP records carry ports 0/0 (Zeek's unknown_transport), so its packets match on the addresses.
+  const sctp = l.proto === 132;
+  return keyOf(l.proto, formatAddress(l.buf, l.srcOff, l.addrLen), sctp ? 0 : l.sport, formatAddress(l.buf, l.dstOff, l.addrLen), sctp ? 0 : l.dport);
 }
 
 /** The connections of several captures into one pcap (one header; the first matching packet's link type). */

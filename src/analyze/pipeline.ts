@@ -19,6 +19,12 @@ export interface AnalyzeOptions {
   onProgress?: (consumedBytes: number, fileBytesRead: number) => void;
   /** Awaited between read chunks when it returns a promise: backpressure from whoever consumes the records. */
   pace?: () => Promise<void> | undefined;
+  /**
+   * Zeek without -C: drop packets with bad IPv4 header checksums silently and those with bad
+   * TCP/UDP checksums after a `C`/`c` in the history. Off by default (as `zeek -C`). Same as
+   * `tracker.verifyChecksums`; either turns it on.
+   */
+  verifyChecksums?: boolean;
   /** How many malformed packets to describe individually (the rest are only counted). */
   malformedExamples?: number;
   /** Called on every record before `emit` (e.g. the Kubernetes identity resolver); may add fields to it. */
@@ -73,9 +79,10 @@ export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => v
     genevePorts: opts.genevePorts,
   });
   const decoded = decoder.newPacket();
-  // Like `zeek -C`: captures taken in pods and on nodes carry offloaded (unfilled) checksums, so a
-  // bad checksum is no reason to drop a packet unless the caller asks for Zeek's strict default.
-  const tracker = new ConnectionTracker({ ignoreChecksums: true, ...opts.tracker }, emit);
+  // Like `zeek -C` unless asked: captures taken in pods and on nodes carry offloaded (unfilled)
+  // checksums, so a bad checksum is no reason to drop a packet unless the caller wants Zeek's default.
+  const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
+  const tracker = new ConnectionTracker({ ...opts.tracker, verifyChecksums }, emit);
   const maxExamples = opts.malformedExamples ?? 20;
   const res: AnalyzeResult = {
     file,

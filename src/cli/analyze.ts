@@ -33,6 +33,9 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   vxlanPorts?: number[];
   genevePorts?: number[];
   verifyChecksums?: boolean;
+  /** Connection key beyond the 5-tuple (off by default, as Zeek). */
+  keyVlan?: boolean;
+  keyTunnel?: boolean;
   summary: boolean;
   progress: boolean;
   /** Kubernetes inventories (kubectl get ... -o json) and NetworkPolicy files. */
@@ -59,7 +62,9 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   if (o.tcpTimeout !== undefined) tracker.tcpInactivitySec = o.tcpTimeout;
   if (o.udpTimeout !== undefined) tracker.udpInactivitySec = o.udpTimeout;
   if (o.icmpTimeout !== undefined) tracker.icmpInactivitySec = o.icmpTimeout;
-  tracker.ignoreChecksums = !o.verifyChecksums;
+  tracker.verifyChecksums = o.verifyChecksums === true;
+  if (o.keyVlan) tracker.keyVlan = true;
+  if (o.keyTunnel) tracker.keyTunnel = true;
 
   // Unreadable inputs are reported before any output is produced.
   for (const f of files) {

@@ -78,8 +78,10 @@ export function buildProgram(): Command {
     .option('--geneve-ports <ports>', 'UDP ports decoded as Geneve (default 6081)', portList)
     .option(
       '--verify-checksums',
-      'drop packets whose IPv4 header checksum is wrong, as Zeek does without -C (default: count them, keep them: offloaded checksums are common in pod captures)',
+      'as Zeek without -C: drop packets whose IPv4 header checksum is wrong, and those whose TCP/UDP checksum is wrong after a C/c in the history (default: keep them: offloaded checksums are common in pod captures)',
     )
+    .option('--key-vlan', "VLAN and inner VLAN join the 5-tuple in the connection key (Zeek's conn_key/vlan_fivetuple; default: the 5-tuple alone, as Zeek)")
+    .option('--key-tunnel', 'the tunnel (kind and VNI / GRE key) a packet arrived in joins the connection key, for overlays that reuse addresses')
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
@@ -106,6 +108,8 @@ export function buildProgram(): Command {
           vxlanPorts?: number[];
           genevePorts?: number[];
           verifyChecksums?: boolean;
+          keyVlan?: boolean;
+          keyTunnel?: boolean;
           summary: boolean;
           progress: boolean;
           inventory?: string[];

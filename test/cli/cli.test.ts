@@ -176,4 +176,17 @@ describe('eastwatch CLI', () => {
       assert.equal(b.stdout, a.stdout, f);
     }
   });
+
+  it('--verify-checksums drops a bad-checksum SYN as Zeek without -C (syn-bad.pcap: history C, no packets)', function () {
+    requireCorpus(this);
+    const rec = (args: string[]): Record<string, unknown> => {
+      const r = run(['analyze', '--format', 'ndjson', '--no-summary', ...args, corpusPath('zeek/tcp/syn-bad.pcap')]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout.trim());
+    };
+    const strict = rec(['--verify-checksums']);
+    assert.deepEqual([strict.history, strict.conn_state, strict.orig_pkts], ['C', 'OTH', 0]);
+    const lax = rec([]);
+    assert.deepEqual([lax.history, lax.conn_state, lax.orig_pkts], ['S', 'S0', 1]);
+  });
 });

@@ -72,7 +72,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   try {
     res = await analyzeFile(file, onRecord, {
       tracker: {
-        ignoreChecksums: true,
+        verifyChecksums: false,
         ...(deps.localNets ? { localNets: [...deps.localNets] } : {}),
         ...(deps.analyzers === false ? {} : { payload: analyzerFactory(onApp) }),
       },
