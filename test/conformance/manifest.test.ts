@@ -4,11 +4,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { requireCorpus } from '../util/corpus';
-import { hasDashC, zeekRunFor } from './manifest';
+import { hasDashC, hasFlag, zeekRunFor } from './manifest';
 
 describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
   it('finds -C alone, in a cluster, and not in an option value', () => {
     assert.equal(hasDashC('zeek -b -C -r $TRACES/x.pcap %INPUT'), true);
+    assert.equal(hasFlag('zeek -br $TRACES/dns/conn-count-too-large.pcap dns_max_queries=3 %INPUT', 'b'), true);
+    assert.equal(hasFlag('zeek -r TRACE -C', 'b'), false);
+    assert.equal(hasFlag('zeek -r -b.pcap', 'b'), false);
     assert.equal(hasDashC('zeek -b -Cr $TRACES/x.pcap %INPUT'), true);
     assert.equal(hasDashC('zeek -C -b -r TRACE'), true);
     assert.equal(hasDashC('zeek -br $TRACES/dns/conn-count-too-large.pcap dns_max_queries=3 %INPUT'), false);

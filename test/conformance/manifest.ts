@@ -12,6 +12,11 @@ export interface ZeekRun {
   commands: string[];
   /** Zeek ran without -C, so it verified checksums (`eastwatch analyze --verify-checksums`). */
   verifyChecksums: boolean;
+  /**
+   * Zeek ran bare (-b): only the scripts the test loads, so its likely server ports are those of
+   * the analyzers loaded by default in bare mode, which changes which side a connection is flipped to.
+   */
+  bare: boolean;
 }
 
 interface ManifestEntry {
@@ -36,16 +41,25 @@ function zeekCommands(note: string): string[] {
   });
 }
 
-/** Whether a Zeek command line carries -C (alone or in a cluster such as -Cr or -bC). */
-export function hasDashC(command: string): boolean {
+/** Whether a Zeek command line carries the single-letter flag (alone or in a cluster such as -Cr or -bC). */
+export function hasFlag(command: string, flag: string): boolean {
   const tokens = command.split(/\s+/).slice(1);
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
     if (!/^-[A-Za-z]+$/.test(t)) continue;
-    if (t.includes('C')) return true;
+    // In a cluster, letters after one that takes an argument are that argument, not flags.
+    for (let j = 1; j < t.length; j++) {
+      if (t[j] === flag) return true;
+      if (TAKES_ARG.has(t[j])) break;
+    }
     if (TAKES_ARG.has(t[t.length - 1])) i++;
   }
   return false;
+}
+
+/** Whether a Zeek command line carries -C. */
+export function hasDashC(command: string): boolean {
+  return hasFlag(command, 'C');
 }
 
 let runs: Map<string, ZeekRun> | null = null;
@@ -68,7 +82,7 @@ function load(): Map<string, ZeekRun> {
       const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
       if (said !== null && said !== verifyChecksums)
         throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
-      out.set(o.file, { commands, verifyChecksums });
+      out.set(o.file, { commands, verifyChecksums, bare: commands.every((c) => hasFlag(c, 'b')) });
     }
   }
   return out;

@@ -9,6 +9,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
+import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/options';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import { zeekAppJson } from '../../src/output/app-formats';
@@ -100,7 +101,13 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
       const run = zeekRunFor(log);
       const recs: AppRecordOut[] = [];
       // Checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
-      await analyzeFile(capture, () => undefined, { tracker: { payload: analyzerFactory((r) => recs.push(r)), ignoreChecksums: !run.verifyChecksums } });
+      await analyzeFile(capture, () => undefined, {
+        tracker: {
+          payload: analyzerFactory((r) => recs.push(r)),
+          verifyChecksums: run.verifyChecksums,
+          ...(run.bare ? { likelyServerPortsTcp: [...BARE_LIKELY_SERVER_PORTS_TCP], likelyServerPortsUdp: [...BARE_LIKELY_SERVER_PORTS_UDP] } : {}),
+        },
+      });
       const mine = recs.filter((r) => r.kind === spec.kind);
       for (const row of readZeekLog(file)) {
         const ids = ID_COLUMNS.filter((c) => row[c] !== undefined);

@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
+import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/options';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import type { ConnRecord } from '../../parsers/record/conn';
@@ -163,7 +164,11 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
       // With the protocol analyzers on, as `analyze` runs by default, so that `service` is compared too;
       // checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
       const res = await analyzeFile(b.capture, (r) => ours.push(r), {
-        tracker: { payload: analyzerFactory(() => undefined), ignoreChecksums: !run.verifyChecksums },
+        tracker: {
+          payload: analyzerFactory(() => undefined),
+          verifyChecksums: run.verifyChecksums,
+          ...(run.bare ? { likelyServerPortsTcp: [...BARE_LIKELY_SERVER_PORTS_TCP], likelyServerPortsUdp: [...BARE_LIKELY_SERVER_PORTS_UDP] } : {}),
+        },
       });
       assert.equal(res.error, null, `capture error: ${res.error?.message}`);
       compare(rows, ours, log, agreement, listed);
