@@ -220,7 +220,8 @@ export function mergePair(o: ConnRecord, q: ConnRecord): ConnRecord {
     state = so.flags < 0 && sq.flags < 0 ? 'OTH' : tcpConnState(of, rf);
     history = tcpHistory(of, rf, origBytes > so.pkts * 40, respBytes > sq.pkts * 40);
   } else {
-    state = sq.pkts > 0 ? 'SF' : 'S0';
+    // Exporters without packet counters (Cisco ASA's NSEL) still count the reply's bytes.
+    state = sq.pkts > 0 || sq.ipBytes > 0 ? 'SF' : 'S0';
     if (o.ip_proto === 17) history = (origBytes > 0 ? 'D' : '') + (respBytes > 0 ? 'd' : '');
   }
   const peer = peerOf(o);
