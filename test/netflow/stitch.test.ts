@@ -22,7 +22,9 @@ function datagramsOf(slug: string): Buffer[] {
 function run(slug: string, o: NetflowRecordsOptions = {}): { out: ConnRecord[]; nf: NetflowRecords } {
   const out: ConnRecord[] = [];
   const nf = new NetflowRecords((r) => out.push(r), o);
-  datagramsOf(slug).forEach((b, i) => nf.decode(b, '192.0.2.10', 1_000_000 + i * 1000));
+  datagramsOf(slug).forEach((b, i) => {
+    nf.decode(b, '192.0.2.10', 1_000_000 + i * 1000);
+  });
   nf.flush();
   return { out, nf };
 }
