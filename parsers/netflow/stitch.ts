@@ -59,6 +59,8 @@ interface Pending {
   r: ConnRecord;
   /** Caller's clock when it arrived. */
   at: number;
+  /** Paired, replaced or emitted: left in the arrival queue until the queue's head passes it. */
+  gone: boolean;
 }
 
 /** The side of a one-way record that sent its packets. */
@@ -280,8 +282,11 @@ export function oneWay(r: ConnRecord): ConnRecord {
 }
 
 export class FlowStitcher {
-  // Insertion order is arrival order: expiry and the cap only look at the front.
   private readonly pending = new Map<string, Pending>();
+  // Arrival order, for expiry and the cap: a plain queue, because a Map emptied from its front
+  // keeps the deleted slots and makes every look at the front walk past them.
+  private queue: Pending[] = [];
+  private head = 0;
   private readonly holdSec: number;
   private readonly maxPending: number;
   private readonly slackSec: number;
@@ -314,6 +319,7 @@ export class FlowStitcher {
       const so = sideOf(other.r);
       if (Math.max(s.start, so.start) <= Math.min(s.end, so.end) + this.slackSec) {
         this.pending.delete(reverse);
+        other.gone = true;
         this.stats.paired++;
         this.emit(firstIsOriginator(other.r, so, r, s) ? mergePair(other.r, r) : mergePair(r, other.r));
         return;
@@ -322,12 +328,15 @@ export class FlowStitcher {
     const same = this.pending.get(key);
     if (same !== undefined) {
       this.pending.delete(key);
+      same.gone = true;
       this.alone(same.r);
     }
-    this.pending.set(key, { key, r, at: now });
+    const p: Pending = { key, r, at: now, gone: false };
+    this.pending.set(key, p);
+    this.queue.push(p);
     if (this.pending.size > this.maxPending) {
-      const first = this.pending.values().next().value as Pending;
-      this.pending.delete(first.key);
+      const first = this.front() as Pending;
+      this.drop(first);
       this.stats.evicted++;
       this.alone(first.r);
     }
@@ -335,17 +344,39 @@ export class FlowStitcher {
 
   /** Emit, alone, every record that waited longer than holdSec by `now`. */
   expire(now: number): void {
-    for (const p of this.pending.values()) {
-      if (p.at + this.holdSec >= now) return;
-      this.pending.delete(p.key);
+    for (let p = this.front(); p !== undefined && p.at + this.holdSec < now; p = this.front()) {
+      this.drop(p);
       this.alone(p.r);
     }
   }
 
-  /** Emit everything still waiting, alone (end of input, shutdown). */
+  /** Emit everything still waiting, alone, in arrival order (end of input, shutdown). */
   flush(): void {
-    for (const p of this.pending.values()) this.alone(p.r);
-    this.pending.clear();
+    for (let p = this.front(); p !== undefined; p = this.front()) {
+      this.drop(p);
+      this.alone(p.r);
+    }
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** The oldest record still waiting. */
+  private front(): Pending | undefined {
+    while (this.head < this.queue.length && this.queue[this.head].gone) this.head++;
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    } else if (this.queue.length - this.head > 2 * this.pending.size + 4096) {
+      // Paired records behind a long-waiting front: keep the queue bounded by the live ones.
+      this.queue = this.queue.slice(this.head).filter((p) => !p.gone);
+      this.head = 0;
+    }
+    return this.queue[this.head];
+  }
+
+  private drop(p: Pending): void {
+    p.gone = true;
+    this.pending.delete(p.key);
   }
 
   private alone(r: ConnRecord): void {
