@@ -222,8 +222,9 @@ export function mergePair(o: ConnRecord, q: ConnRecord): ConnRecord {
     state = so.flags < 0 && sq.flags < 0 ? 'OTH' : tcpConnState(of, rf);
     history = tcpHistory(of, rf, origBytes > so.pkts * 40, respBytes > sq.pkts * 40);
   } else {
-    // Exporters without packet counters (Cisco ASA's NSEL) still count the reply's bytes.
-    state = sq.pkts > 0 || sq.ipBytes > 0 ? 'SF' : 'S0';
+    // The responder's own record proves it sent, even from templates without packet counters
+    // (Cisco ASA's NSEL counts bytes only; some exporters send no counters at all).
+    state = 'SF';
     if (o.ip_proto === 17) history = (origBytes > 0 ? 'D' : '') + (respBytes > 0 ? 'd' : '');
   }
   const peer = peerOf(o);
