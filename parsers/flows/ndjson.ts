@@ -81,6 +81,10 @@ export class ConnNdjsonParser implements FormatParser {
     r.tunnel_type = nullableString('tunnel_type', o.tunnel_type);
     r.tunnel_id = nullableInt('tunnel_id', o.tunnel_id);
     if (o.interim !== undefined) r.interim = boolOf('interim', o.interim);
+    if (o.observed !== undefined && o.observed !== null) {
+      if (o.observed !== 'one-way' && o.observed !== 'midstream') fail('observed', `${show(o.observed)} is not one-way or midstream`);
+      r.observed = o.observed;
+    }
     if (o.k8s !== undefined && o.k8s !== null) r.k8s = k8sOf(o.k8s);
     this.emit(r);
   }
