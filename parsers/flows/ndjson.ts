@@ -62,7 +62,7 @@ export class ConnNdjsonParser implements FormatParser {
     if (o.local_resp !== undefined) r.local_resp = boolOf('local_resp', o.local_resp);
     if (o.missed_bytes !== undefined) r.missed_bytes = countOf('missed_bytes', o.missed_bytes);
     if (o.history !== undefined) {
-      if (typeof o.history !== 'string' || !/^\^?[A-Za-z]*$/.test(o.history)) fail('history', `${show(o.history)} is not a Zeek history`);
+      if (typeof o.history !== 'string' || !/^[A-Za-z^]*$/.test(o.history)) fail('history', `${show(o.history)} is not a Zeek history`);
       r.history = o.history;
     }
     if (o.orig_pkts !== undefined) r.orig_pkts = countOf('orig_pkts', o.orig_pkts);
