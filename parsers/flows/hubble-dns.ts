@@ -2,12 +2,14 @@
  * DNS from Hubble L7 events (`hubble observe -o json` with DNS visibility): the flow parser folds
  * packets into connections, but the DNS names live in the L7 events, read here for the
  * detectors and the store. A response event is turned into a dns.log-shaped record with its client as the
- * originator; its uid is the event's uuid (Hubble has no connection uid for it).
+ * originator, carrying its connection (ConnInfo: the client's address and port, the server's) so
+ * the store can keep it as an application record (`GET /dns`); its uid is the event's uuid
+ * (Hubble has no connection uid for it).
  */
 import { rfc3339Of } from './common';
 import type { DnsLogRecord } from '../record/app';
 import type { K8sEnd } from '../record/k8s';
-import type { AppInput, ConnContext } from '../record/app';
+import type { AppInput, ConnContext, ConnInfo } from '../record/app';
 
 interface Ep {
   namespace?: string;
@@ -65,11 +67,22 @@ export function hubbleDns(line: string): { rec: AppInput; ctx: ConnContext } | n
   const rcode = typeof dns.rcode === 'number' ? dns.rcode : 0;
   const ips = Array.isArray(dns.ips) ? (dns.ips as unknown[]).filter((x): x is string => typeof x === 'string') : [];
   const uid = typeof f.uuid === 'string' ? f.uuid : `hubble-dns-${t}`;
-  const rec: DnsLogRecord & { uid: string } = {
+  const proto = obj(obj(f.l4)?.TCP) ? 'tcp' : 'udp';
+  const conn: ConnInfo = {
+    uid,
+    proto,
+    orig_h: ip.destination,
+    orig_p: typeof udp?.destination_port === 'number' ? udp.destination_port : 0,
+    resp_h: ip.source,
+    resp_p: typeof udp?.source_port === 'number' ? udp.source_port : 53,
+    ts: t,
+  };
+  const rec: DnsLogRecord & { uid: string; conn: ConnInfo } = {
     kind: 'dns',
     uid,
+    conn,
     ts: t,
-    proto: obj(obj(f.l4)?.TCP) ? 'tcp' : 'udp',
+    proto,
     trans_id: 0,
     rtt: null,
     query,

@@ -17,9 +17,27 @@
  * UDP/ICMP packet, F/f FIN, R/r RST. Identities go to `k8s` (namespace, pod, workload, labels,
  * service, node) as Hubble reports them; the inventory resolver fills gaps later. L7 events add
  * their protocol to `service` (dns, http, kafka) and extend the connection but are not packets.
+ *
+ * What Hubble could not see is said on the record (`observed`, parsers/record/conn.ts):
+ * - 'midstream': a TCP connection with no SYN or SYN-ACK from either side (it opened before the
+ *   capture window, or only proxy L7 events were seen: kubelet probes from `reserved:host`
+ *   through a long-lived connection). conn_state as Zeek gives a connection whose endpoints are
+ *   both partial: SF with FIN both ways, SH / SHR with one side's FIN, RSTRH / OTH with a RST, else OTH.
+ * - 'one-way': a TCP connection whose originator acknowledged after its SYN (so the SYN-ACK
+ *   came back) but whose responder's packets were observed elsewhere (Hubble sees a flow at one
+ *   node's observation point). conn_state as for a one-way flow record: S1, S2 with FIN, RSTO with RST.
+ * Verdicts: Cilium's verdict of the events (DROPPED, AUDIT, ERROR, REDIRECTED, FORWARDED; the most
+ * severe one wins), `drop_reason_desc`, and the policies Hubble names as allowing or denying each
+ * direction (`egress_allowed_by`, `ingress_denied_by`, ...) go to `k8s.policy`: `verdict`
+ * 'denied' when a policy dropped the flow (a POLICY_* drop reason or a denying policy named), else
+ * 'allowed'; the direction of the drop (traffic_direction) 'denied', a direction with allowing
+ * policies 'allowed', one Hubble did not report on 'not-applicable'; `dataplane_verdict` and
+ * `drop_reason` as Cilium gave them. Connections whose events were all FORWARDED without policy
+ * names get no `policy`. A dropped packet did not reach its peer, so a flow whose SYNs were all
+ * dropped stays S0 (never answered).
  */
 import type { ConnRecord, ConnState } from '../record/conn';
-import type { ConnK8s, K8sDirection, K8sEnd, K8sEndKind, K8sScope } from '../record/k8s';
+import type { ConnK8s, K8sDirection, K8sDirVerdict, K8sEnd, K8sEndKind, K8sPolicyVerdict, K8sScope } from '../record/k8s';
 import { icmpCounterpart } from '../record/community-id';
 import type { UidGenerator } from '../record/uid';
 import {
@@ -62,6 +80,18 @@ const B_SYNACK = 2;
 const B_FIN = 4;
 const B_RST = 8;
 const B_ANY = 16;
+const B_ACK = 32; // an ACK without SYN
+
+/** Cilium verdicts by severity: the connection keeps its most severe one. */
+const VERDICT_RANK: Readonly<Record<string, number>> = {
+  FORWARDED: 1,
+  TRACED: 1,
+  TRANSLATED: 1,
+  REDIRECTED: 2,
+  AUDIT: 3,
+  ERROR: 4,
+  DROPPED: 5,
+};
 
 interface HConn {
   key: string;
@@ -85,6 +115,15 @@ interface HConn {
   origNode: string | undefined;
   respNode: string | undefined;
   done: boolean;
+  /** Most severe Cilium verdict of its events, and the drop reason and direction of a drop. */
+  verdict: string | undefined;
+  dropReason: string | undefined;
+  dropDirection: string | undefined;
+  /** "namespace/name" of the policies Hubble named, per direction. */
+  egressAllowed: string[];
+  ingressAllowed: string[];
+  egressDenied: string[];
+  ingressDenied: string[];
   /** Which of the three activity-ordered tables holds it. */
   table: Map<string, HConn>;
 }
@@ -250,6 +289,8 @@ export class HubbleParser implements FormatParser {
       else if (f.traffic_direction === 'INGRESS') c.respNode ??= f.node_name;
     }
 
+    this.verdictEvent(c, f);
+
     if (isL7) {
       const l7 = obj(f.l7);
       const svc = l7 === undefined ? undefined : l7.dns !== undefined ? 'dns' : l7.http !== undefined ? 'http' : l7.kafka !== undefined ? 'kafka' : undefined;
@@ -293,6 +334,13 @@ export class HubbleParser implements FormatParser {
       origNode: undefined,
       respNode: undefined,
       done: false,
+      verdict: undefined,
+      dropReason: undefined,
+      dropDirection: undefined,
+      egressAllowed: [],
+      ingressAllowed: [],
+      egressDenied: [],
+      ingressDenied: [],
       table: ipProto === PROTO_TCP ? this.tcp : this.other,
     };
     this.byKey.set(key, c);
@@ -306,6 +354,21 @@ export class HubbleParser implements FormatParser {
     return c;
   }
 
+  private verdictEvent(c: HConn, f: Record<string, unknown>): void {
+    const v = typeof f.verdict === 'string' ? f.verdict : undefined;
+    if (v !== undefined && (VERDICT_RANK[v] ?? 0) >= (VERDICT_RANK[c.verdict ?? ''] ?? 0)) {
+      c.verdict = v;
+      if (v === 'DROPPED') {
+        if (typeof f.drop_reason_desc === 'string') c.dropReason = f.drop_reason_desc;
+        if (typeof f.traffic_direction === 'string') c.dropDirection = f.traffic_direction;
+      }
+    }
+    policyNames(f.egress_allowed_by, c.egressAllowed);
+    policyNames(f.ingress_allowed_by, c.ingressAllowed);
+    policyNames(f.egress_denied_by, c.egressDenied);
+    policyNames(f.ingress_denied_by, c.ingressDenied);
+  }
+
   private tcpEvent(c: HConn, fromOrig: boolean, flags: Record<string, unknown> | undefined): void {
     const syn = flags?.SYN === true;
     const ack = flags?.ACK === true;
@@ -316,6 +379,7 @@ export class HubbleParser implements FormatParser {
     if (syn) bits |= ack ? B_SYNACK : B_SYN;
     if (fin) bits |= B_FIN;
     if (rst) bits |= B_RST;
+    if (ack && !syn) bits |= B_ACK;
     if (fromOrig) c.origBits |= bits;
     else c.respBits |= bits;
     if (syn) addLetter(c, ack ? (fromOrig ? 'H' : 'h') : fromOrig ? 'S' : 's');
@@ -369,10 +433,55 @@ export class HubbleParser implements FormatParser {
     r.history = c.history;
     r.service = c.services;
     r.conn_state = connState(c);
+    if (c.ipProto === PROTO_TCP) {
+      const any = c.origBits | c.respBits;
+      if ((any & (B_SYN | B_SYNACK)) === 0) r.observed = 'midstream';
+      else if (c.respPkts === 0 && c.origBits & B_SYN && c.origBits & B_ACK && c.verdict !== 'DROPPED') {
+        // The originator's ACK after its SYN proves the SYN-ACK: the reply was observed elsewhere.
+        r.observed = 'one-way';
+        r.conn_state = c.origBits & B_RST ? 'RSTO' : c.origBits & B_FIN ? 'S2' : 'S1';
+      }
+    }
     const k8s = k8sOf(c);
-    if (k8s !== undefined) r.k8s = k8s;
+    if (k8s !== undefined) {
+      const policy = policyOf(c);
+      if (policy !== undefined) k8s.policy = policy;
+      r.k8s = k8s;
+    }
     this.emit(r);
   }
+}
+
+/** Hubble's Policy objects ({name, namespace, ...}) as "namespace/name" (cluster-wide ones: name), added once. */
+function policyNames(v: unknown, into: string[]): void {
+  if (!Array.isArray(v)) return;
+  for (const p of v) {
+    const o = obj(p);
+    if (o === undefined || typeof o.name !== 'string') continue;
+    const n = typeof o.namespace === 'string' && o.namespace !== '' ? `${o.namespace}/${o.name}` : o.name;
+    if (!into.includes(n)) into.push(n);
+  }
+}
+
+/** The policy verdict Hubble reported for the connection (see the file comment), or undefined when it reported none. */
+function policyOf(c: HConn): K8sPolicyVerdict | undefined {
+  const named = c.egressAllowed.length + c.ingressAllowed.length + c.egressDenied.length + c.ingressDenied.length > 0;
+  if (!named && (c.verdict === undefined || (VERDICT_RANK[c.verdict] ?? 0) <= 2)) return undefined;
+  const policyDrop = c.verdict === 'DROPPED' && c.dropReason !== undefined && /POLICY/.test(c.dropReason);
+  const dir = (denied: string[], allowed: string[], name: string): K8sDirVerdict =>
+    denied.length > 0 || (policyDrop && c.dropDirection === name) ? 'denied' : allowed.length > 0 ? 'allowed' : 'not-applicable';
+  const egress = dir(c.egressDenied, c.egressAllowed, 'EGRESS');
+  const ingress = dir(c.ingressDenied, c.ingressAllowed, 'INGRESS');
+  const p: K8sPolicyVerdict = {
+    verdict: policyDrop || egress === 'denied' || ingress === 'denied' ? 'denied' : 'allowed',
+    egress,
+    ingress,
+    denied_by: [...c.egressDenied, ...c.ingressDenied],
+    allowed_by: [...c.egressAllowed, ...c.ingressAllowed],
+  };
+  if (c.verdict !== undefined) p.dataplane_verdict = c.verdict;
+  if (c.dropReason !== undefined) p.drop_reason = c.dropReason;
+  return p;
 }
 
 /** Zeek's conn_state rules on what was seen per direction. */
@@ -384,6 +493,15 @@ function connState(c: HConn): ConnState {
   }
   const o = c.origBits;
   const r = c.respBits;
+  if (((o | r) & (B_SYN | B_SYNACK)) === 0) {
+    // Midstream: Zeek's endpoints are partial (inactive for its rules) until they close or reset.
+    if (r & B_RST) return 'RSTRH';
+    if (o & B_RST) return 'OTH';
+    if (o & B_FIN && r & B_FIN) return 'SF';
+    if (o & B_FIN) return 'SH';
+    if (r & B_FIN) return 'SHR';
+    return 'OTH';
+  }
   const origSyn = (o & B_SYN) !== 0;
   const respSynAck = (r & B_SYNACK) !== 0;
   const established = origSyn && respSynAck;

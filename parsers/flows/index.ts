@@ -14,6 +14,7 @@ import { JsonArraySplitter, LineSplitter, type UnitSink } from './lines';
 import { ConnNdjsonParser } from './ndjson';
 import { sniffFormat } from './sniff';
 import { FlowFieldError, type FlowFormat, type FlowLineError, type FlowParseOptions, type FlowParseSummary, FLOW_FORMATS } from './types';
+import { FlowStitcher } from '../netflow/stitch';
 import { VpcParser } from './vpc';
 import { ZeekJsonParser, ZeekTsvParser } from './zeek';
 
@@ -34,7 +35,13 @@ function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRe
     case 'zeek-json':
       return new ZeekJsonParser(kit, uids, emit);
     case 'aws-vpc':
-      return new VpcParser(kit, uids, emit, counters);
+      return new VpcParser(
+        kit,
+        uids,
+        emit,
+        counters,
+        opts.stitch === false ? null : new FlowStitcher(emit, { holdSec: 660, maxPending: 4096, ...opts.stitch }),
+      );
     case 'hubble':
       return new HubbleParser(kit, uids, emit, counters, opts.hubble);
     case 'ndjson':

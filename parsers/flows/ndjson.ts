@@ -62,7 +62,7 @@ export class ConnNdjsonParser implements FormatParser {
     if (o.local_resp !== undefined) r.local_resp = boolOf('local_resp', o.local_resp);
     if (o.missed_bytes !== undefined) r.missed_bytes = countOf('missed_bytes', o.missed_bytes);
     if (o.history !== undefined) {
-      if (typeof o.history !== 'string' || !/^\^?[A-Za-z]*$/.test(o.history)) fail('history', `${show(o.history)} is not a Zeek history`);
+      if (typeof o.history !== 'string' || !/^[A-Za-z^]*$/.test(o.history)) fail('history', `${show(o.history)} is not a Zeek history`);
       r.history = o.history;
     }
     if (o.orig_pkts !== undefined) r.orig_pkts = countOf('orig_pkts', o.orig_pkts);
@@ -81,6 +81,10 @@ export class ConnNdjsonParser implements FormatParser {
     r.tunnel_type = nullableString('tunnel_type', o.tunnel_type);
     r.tunnel_id = nullableInt('tunnel_id', o.tunnel_id);
     if (o.interim !== undefined) r.interim = boolOf('interim', o.interim);
+    if (o.observed !== undefined && o.observed !== null) {
+      if (o.observed !== 'one-way' && o.observed !== 'midstream') fail('observed', `${show(o.observed)} is not one-way or midstream`);
+      r.observed = o.observed;
+    }
     if (o.k8s !== undefined && o.k8s !== null) r.k8s = k8sOf(o.k8s);
     this.emit(r);
   }

@@ -2,6 +2,7 @@
  * Flow-log ingestion: the formats we read, the per-line errors we report and the summary of a
  * parse. Every format becomes the same ConnRecord (parsers/record/conn.ts).
  */
+import type { StitchOptions } from '../netflow/stitch';
 import type { LocalNets } from '../record/local-nets';
 
 /**
@@ -46,6 +47,13 @@ export interface FlowParseOptions {
   /** Community ID seed (default 0). */
   communityIdSeed?: number;
   hubble?: HubbleFoldOptions;
+  /**
+   * AWS VPC flow logs: pairing of the two directions' records into one connection (default on,
+   * holding a record for 660 s of event time, a 10-minute aggregation window and a minute more, and
+   * at most 4096 records, about 5 MB: AWS writes an interface's two directions close together);
+   * false: every record is emitted alone, marked one-way. Pairs are made within one parse.
+   */
+  stitch?: StitchOptions | false;
   /**
    * Each line (or array element) after the format's parser took it, with the format: lets a
    * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.

@@ -4,9 +4,11 @@
  * or a custom field list named by a header line (as S3 delivery writes it), versions 2-8.
  * Field reference: https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
  *
- * A record covers ONE direction of a flow on one interface over one aggregation window, so each
- * record becomes one ConnRecord (records are not paired: the two directions may be far apart in
- * the input). Mapping, where the source cannot say more:
+ * A record covers ONE direction of a flow on one interface over one aggregation window. The two
+ * directions of a conversation on one interface are paired into one connection by the stitcher
+ * (parsers/netflow/stitch.ts: overlapping times, originator by SYN, then start, then server
+ * port), within the records of one parse; a record left alone is marked `observed: 'one-way'`.
+ * Mapping of one record, where the source cannot say more:
  * - Addresses: `pkt-srcaddr`/`pkt-dstaddr` when present (the packet's own addresses, e.g. pods
  *   behind a node's ENI), else `srcaddr`/`dstaddr`. Ports `-` (ICMP and others) become 0.
  * - ts = start, duration = end - start (whole seconds), packets -> *_pkts, bytes -> *_ip_bytes
@@ -21,6 +23,7 @@
  * - NODATA and SKIPDATA records carry no flow: skipped and counted.
  * - uid from interface-id, the raw 5-tuple, start, end and flow-direction.
  */
+import { type FlowStitcher, oneWay } from '../netflow/stitch';
 import type { ConnRecord, ConnState } from '../record/conn';
 import type { UidGenerator } from '../record/uid';
 import { type Addr, type FormatParser, type ParserCounters, PROTO_TCP, type RecordKit, addrOf, countOf, fail, portOf, show } from './common';
@@ -69,7 +72,11 @@ export class VpcParser implements FormatParser {
     private readonly uids: UidGenerator,
     private readonly emit: (r: ConnRecord) => void,
     private readonly counters: ParserCounters,
+    private readonly stitcher: FlowStitcher | null = null,
   ) {}
+
+  /** Latest record end seen (event time): the stitcher's clock. */
+  private now = 0;
 
   private setFields(f: readonly string[]): void {
     const seen = new Set<string>();
@@ -167,10 +174,17 @@ export class VpcParser implements FormatParser {
       r.orig_pkts = packets;
       r.orig_ip_bytes = bytes;
     }
-    this.emit(r);
+    if (this.stitcher === null) {
+      this.emit(oneWay(r));
+      return;
+    }
+    if (end > this.now) this.now = end;
+    this.stitcher.add(r, this.get('interface-id') ?? '', this.now);
   }
 
-  end(): void {}
+  end(): void {
+    this.stitcher?.flush();
+  }
 
   /** The packet-level address when present, else the interface-level one; both checked when present. */
   private address(field: string, pktField: string): Addr {

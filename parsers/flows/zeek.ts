@@ -114,7 +114,7 @@ export function zeekRecord(get: Getter, kit: RecordKit, uids: UidGenerator, setS
   r.missed_bytes = optNumber('missed_bytes', get('missed_bytes'), countOf, 0);
   const h = get('history');
   if (h !== undefined) {
-    if (typeof h !== 'string' || !/^\^?[A-Za-z]*$/.test(h)) fail('history', `${show(h)} is not a Zeek history`);
+    if (typeof h !== 'string' || !/^[A-Za-z^]*$/.test(h)) fail('history', `${show(h)} is not a Zeek history`);
     r.history = h;
   }
   r.orig_pkts = optNumber('orig_pkts', get('orig_pkts'), countOf, 0);
@@ -140,12 +140,29 @@ function unescapeZeek(s: string): string {
   return s.indexOf('\\x') < 0 ? s : s.replace(/\\x([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
+const REQUIRED = ['ts', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto'];
+
+/**
+ * Column names as Zeek's default scope separator writes them: a log written with another
+ * Log::default_scope_sep (`id_orig_h`, `id:orig_h`) has the conn id's columns under it; the
+ * separator is read off the `id?orig_h` column.
+ */
+function withScopeSep(f: string[]): string[] {
+  if (f.includes('id.orig_h')) return f;
+  const m = f.map((n) => /^id(.+)orig_h$/.exec(n)).find((x) => x !== null);
+  if (!m) return f;
+  const prefix = `id${m[1]}`;
+  return f.map((n) => (n.startsWith(prefix) ? `id.${n.slice(prefix.length)}` : n));
+}
+
 export class ZeekTsvParser implements FormatParser {
   private sep = '\t';
   private setSep = ',';
   private emptyField = '(empty)';
   private unsetField = '-';
   private fields: string[] | null = null;
+  /** A required column #fields (and #types) did not give, reported on the first data line. */
+  private missing: string | null = null;
   private index = new Map<string, number>();
   private cells: string[] = [];
   private readonly get: Getter = (name) => {
@@ -170,6 +187,7 @@ export class ZeekTsvParser implements FormatParser {
       return;
     }
     if (this.fields === null) fail(undefined, 'data line before the #fields header');
+    if (this.missing !== null) fail('#fields', `no ${this.missing} column`);
     const cells = text.split(this.sep);
     if (cells.length !== this.fields.length) fail(undefined, `${cells.length} columns where #fields names ${this.fields.length}`);
     this.cells = cells;
@@ -202,10 +220,30 @@ export class ZeekTsvParser implements FormatParser {
         this.unsetField = unescapeZeek(value);
         break;
       case 'fields': {
-        const f = value.split(this.sep);
-        for (const req of ['ts', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto']) if (!f.includes(req)) fail('#fields', `no ${req} column`);
+        const f = withScopeSep(value.split(this.sep));
         this.fields = f;
         this.index = new Map(f.map((name, i) => [name, i]));
+        this.missing = REQUIRED.find((req) => !this.index.has(req)) ?? null;
+        if (this.missing === 'ts' || this.missing === 'proto') fail('#fields', `no ${this.missing} column`);
+        break;
+      }
+      case 'types': {
+        // A field-name map (Log::default_field_name_map) renamed the conn id: its four columns are
+        // still Zeek's first addr, port, addr, port, in that order.
+        if (this.fields === null || this.missing === null) break;
+        const types = value.split(this.sep);
+        if (types.length !== this.fields.length) break;
+        const addrs = types.flatMap((t, i) => (t === 'addr' ? [i] : []));
+        const ports = types.flatMap((t, i) => (t === 'port' ? [i] : []));
+        if (addrs.length < 2 || ports.length < 2) break;
+        const ids: [string, number][] = [
+          ['id.orig_h', addrs[0]],
+          ['id.orig_p', ports[0]],
+          ['id.resp_h', addrs[1]],
+          ['id.resp_p', ports[1]],
+        ];
+        for (const [name, i] of ids) if (!this.index.has(name)) this.index.set(name, i);
+        this.missing = REQUIRED.find((req) => !this.index.has(req)) ?? null;
         break;
       }
       default:

@@ -4,7 +4,7 @@
  * (or set) is reported with exporter, byte offset and reason, never thrown. Records go to the
  * sink one at a time in a reused FlowFields.
  */
-import { IE, REVERSE, REVERSE_PEN, applyField, newFlowFields, readUint, resetFlowFields, u16, u32, type FlowFields } from './fields';
+import { IE, applyField, enterpriseIe, newFlowFields, readUint, resetFlowFields, u16, u32, type FlowFields } from './fields';
 import { TemplateStore, VARLEN, templateKey, type SetContext, type Template, type TemplateStoreOptions } from './templates';
 
 export interface NetflowProblem {
@@ -73,6 +73,7 @@ export class NetflowDecoder {
   private lastSweep = -Infinity;
   private cur: ExporterStats = newStats();
   private curExporter = '';
+  private dgMalformed = false;
 
   constructor(
     private readonly sink: FlowSink,
@@ -81,6 +82,16 @@ export class NetflowDecoder {
     this.store = new TemplateStore(opts);
     this.onProblem = opts.onProblem ?? (() => undefined);
     this.sweepEveryMs = opts.sweepEveryMs ?? 10_000;
+  }
+
+  /**
+   * Whether the last datagram decoded was reported malformed. The flows it handed to the sink
+   * before the problem was found come from a datagram that cannot be trusted (bogus counts give
+   * durations of weeks): a consumer that wants whole datagrams only drops them (see
+   * NetflowRecords).
+   */
+  get lastMalformed(): boolean {
+    return this.dgMalformed;
   }
 
   /** Per-exporter counters (live objects). */
@@ -112,6 +123,7 @@ export class NetflowDecoder {
     this.curExporter = exporter;
     st.datagrams++;
     const before = st.flows;
+    this.dgMalformed = false;
     if (b.length < 2) {
       this.problem(0, 0, `datagram of ${b.length} bytes has no version field`);
       return 0;
@@ -136,6 +148,7 @@ export class NetflowDecoder {
 
   private problem(version: number, offset: number, reason: string): void {
     this.cur.malformed++;
+    this.dgMalformed = true;
     this.onProblem({ exporter: this.curExporter, version, offset, reason });
   }
 
@@ -152,13 +165,16 @@ export class NetflowDecoder {
     this.cur.lastSequence = u32(b, 16);
     const domain = (b[20] << 8) | b[21];
     const fit = Math.floor((b.length - V5_HEADER) / V5_RECORD);
-    let n = count;
+    const n = count;
+    // A count the datagram cannot hold, or beyond the format's 30, means the header is not what
+    // it claims: such datagrams carry garbage times (durations of weeks), so none of it is used.
     if (count > fit) {
-      this.problem(5, V5_HEADER + fit * V5_RECORD, `v5 header counts ${count} records, datagram holds ${fit}`);
-      n = fit;
-    } else if (count > 30) {
-      // The format allows 30; more is an exporter bug, but the records are there and intact.
-      this.problem(5, 2, `v5 count ${count} exceeds 30`);
+      this.problem(5, V5_HEADER + fit * V5_RECORD, `v5 header counts ${count} records, datagram holds ${fit}; datagram dropped`);
+      return;
+    }
+    if (count > 30) {
+      this.problem(5, 2, `v5 count ${count} exceeds the format's 30; datagram dropped`);
+      return;
     }
     const f = this.f;
     for (let i = 0; i < n; i++) {
@@ -175,8 +191,7 @@ export class NetflowDecoder {
       f.outIf = u16(b, o + 14);
       f.packets = u32(b, o + 16);
       f.bytes = u32(b, o + 20);
-      f.startMs = exportMs - ((sysUptime - u32(b, o + 24)) >>> 0);
-      f.endMs = exportMs - ((sysUptime - u32(b, o + 28)) >>> 0);
+      uptimeTimes(f, exportMs, sysUptime, u32(b, o + 24), u32(b, o + 28));
       f.srcPort = u16(b, o + 32);
       f.dstPort = u16(b, o + 34);
       f.tcpFlags = b[o + 37];
@@ -198,10 +213,13 @@ export class NetflowDecoder {
     this.cur.lastSequence = u32(b, 12);
     const domain = u32(b, 16);
     let off = V9_HEADER;
-    // The header's record count is unreliable across exporters; the flowset lengths frame the datagram.
+    // The header's record count is unreliable across exporters (softflowd counts data records,
+    // Cisco WLC and Palo Alto flowsets, RFC 3954 all records): the flowset lengths frame the datagram.
     while (off + SET_HEADER <= b.length) {
       const id = u16(b, off);
       const len = u16(b, off + 2);
+      // Exporters pad datagrams with zeros (Palo Alto fills a fixed-size buffer): not a flowset.
+      if (id === 0 && len === 0 && isZeroFrom(b, off)) return;
       if (len < SET_HEADER || off + len > b.length) {
         this.problem(9, off + 2, `flowset ${id} length ${len} does not fit the ${b.length - off} bytes left`);
         return;
@@ -364,8 +382,8 @@ export class NetflowDecoder {
             this.problem(10, p, `template ${tid} field ${i + 1}: enterprise number runs past its set`);
             return;
           }
-          // Enterprise-specific: skipped by length, except RFC 5103's reverse elements.
-          ies[i] = u32(b, p) === REVERSE_PEN ? REVERSE | (raw & 0x7fff) : -1;
+          // Enterprise-specific: skipped by length, except RFC 5103's reverse elements and IXIA's reverse counters.
+          ies[i] = enterpriseIe(u32(b, p), raw & 0x7fff);
           p += 4;
         } else {
           ies[i] = raw;
@@ -389,18 +407,9 @@ export class NetflowDecoder {
     nowMs: number,
   ): void {
     let minLen = 0;
-    for (let i = 0; i < lens.length; i++) {
-      if (lens[i] === VARLEN && version === 10) minLen += 1;
-      else minLen += lens[i];
-    }
-    if (version === 9) {
-      for (let i = 0; i < lens.length; i++) {
-        if (lens[i] === VARLEN) {
-          this.problem(9, offset, `template ${tid}: v9 has no variable-length fields`);
-          return;
-        }
-      }
-    }
+    // RFC 3954 has no variable-length fields, but exporters (H3C NetStream) use IPFIX's 65535
+    // encoding in v9 templates, as tshark and Logstash read them.
+    for (let i = 0; i < lens.length; i++) minLen += lens[i] === VARLEN ? 1 : lens[i];
     if (minLen === 0) {
       // A record of zero bytes would make every data set an endless loop of empty records.
       this.problem(version, offset, `template ${tid} describes zero-length records`);
@@ -497,8 +506,12 @@ export class NetflowDecoder {
   private resolveTimes(f: FlowFields, ctx: SetContext, init: number): void {
     if (Number.isNaN(f.startMs) || Number.isNaN(f.endMs)) {
       if (ctx.version === 9 && ctx.sysUptime >= 0) {
-        if (Number.isNaN(f.startMs) && f.startUptime >= 0) f.startMs = ctx.exportMs - ((ctx.sysUptime - f.startUptime) >>> 0);
-        if (Number.isNaN(f.endMs) && f.endUptime >= 0) f.endMs = ctx.exportMs - ((ctx.sysUptime - f.endUptime) >>> 0);
+        if (Number.isNaN(f.startMs) && Number.isNaN(f.endMs) && f.startUptime >= 0 && f.endUptime >= 0) {
+          uptimeTimes(f, ctx.exportMs, ctx.sysUptime, f.startUptime, f.endUptime);
+        } else {
+          if (Number.isNaN(f.startMs) && f.startUptime >= 0) f.startMs = ctx.exportMs - Math.max(0, (ctx.sysUptime - f.startUptime) | 0);
+          if (Number.isNaN(f.endMs) && f.endUptime >= 0) f.endMs = ctx.exportMs - Math.max(0, (ctx.sysUptime - f.endUptime) | 0);
+        }
       } else if (f.startUptime >= 0 || f.endUptime >= 0) {
         if (init >= 0) {
           if (Number.isNaN(f.startMs) && f.startUptime >= 0) f.startMs = init + f.startUptime;
@@ -512,4 +525,30 @@ export class NetflowDecoder {
     if (Number.isNaN(f.endMs)) f.endMs = Number.isNaN(f.startMs) ? ctx.exportMs : f.startMs;
     if (Number.isNaN(f.startMs)) f.startMs = f.endMs;
   }
+}
+
+/**
+ * Absolute start and end from uptime-relative ones (v5, v9). The difference to the header's
+ * sysUptime is read as a signed 32-bit number: a flow that started just before the uptime
+ * wrapped is a little in the past (a small positive difference modulo 2^32), never 49 days.
+ * A flow that would end after its own export is impossible: the exporter's uptime is bogus
+ * (Fortigate 5.2.1, nProbe write times past their header's uptime), so the flow is placed to
+ * end at export time, keeping its duration, instead of weeks away.
+ */
+function uptimeTimes(f: FlowFields, exportMs: number, sysUptime: number, first: number, last: number): void {
+  const endAgo = (sysUptime - last) | 0;
+  const startAgo = (sysUptime - first) | 0;
+  if (endAgo >= 0 && startAgo >= endAgo) {
+    f.startMs = exportMs - startAgo;
+    f.endMs = exportMs - endAgo;
+    return;
+  }
+  f.endMs = exportMs;
+  f.startMs = exportMs - Math.max(0, (last - first) | 0);
+}
+
+/** Whether every byte from `off` to the end is zero (datagram padding). */
+function isZeroFrom(b: Uint8Array, off: number): boolean {
+  for (let i = off; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }

@@ -51,6 +51,22 @@ export const IE = {
 export const REVERSE = 0x10000;
 export const REVERSE_PEN = 29305;
 
+/**
+ * IXIA (enterprise 3054) exports its biflows' reverse counters as its own elements 176
+ * (reverse octet delta count) and 177 (reverse packet delta count), as tshark decodes them;
+ * templates store them as these ids, outside the IANA and REVERSE ranges.
+ */
+export const IXIA_PEN = 3054;
+export const IXIA_REVERSE_OCTETS = 0x20000 | 176;
+export const IXIA_REVERSE_PACKETS = 0x20000 | 177;
+
+/** The template id of an enterprise-specific element we read, or -1 to skip it. */
+export function enterpriseIe(pen: number, id: number): number {
+  if (pen === REVERSE_PEN) return REVERSE | id;
+  if (pen === IXIA_PEN && (id === 176 || id === 177)) return 0x20000 | id;
+  return -1;
+}
+
 /** Unsigned big-endian integer of 1..8 bytes (exact up to 2^53; counters beyond that are not real). */
 export function readUint(b: Uint8Array, off: number, len: number): number {
   let v = 0;
@@ -184,6 +200,11 @@ export function resetFlowFields(f: FlowFields): void {
   f.revTcpFlags = -1;
 }
 
+function isZero(b: Uint8Array, off: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (b[off + i] !== 0) return false;
+  return true;
+}
+
 function copyAddr(dst: Uint8Array, b: Uint8Array, off: number, len: number): void {
   for (let i = 0; i < len; i++) dst[i] = b[off + i];
 }
@@ -224,26 +245,28 @@ export function applyField(f: FlowFields, ie: number, b: Uint8Array, off: number
     case IE.destinationTransportPort:
       if (len === 2) f.dstPort = u16(b, off);
       break;
+    // Templates may carry both families (Procera): the family not in use is written as zeros,
+    // and an all-zero address of one family never overrides an address of the other.
     case IE.sourceIPv4Address:
-      if (len === 4) {
+      if (len === 4 && !(f.ipVersion === 6 && isZero(b, off, 4))) {
         copyAddr(f.src, b, off, 4);
         f.ipVersion = 4;
       }
       break;
     case IE.destinationIPv4Address:
-      if (len === 4) {
+      if (len === 4 && !(f.ipVersion === 6 && isZero(b, off, 4))) {
         copyAddr(f.dst, b, off, 4);
         f.ipVersion = 4;
       }
       break;
     case IE.sourceIPv6Address:
-      if (len === 16) {
+      if (len === 16 && !(f.ipVersion === 4 && isZero(b, off, 16))) {
         copyAddr(f.src, b, off, 16);
         f.ipVersion = 6;
       }
       break;
     case IE.destinationIPv6Address:
-      if (len === 16) {
+      if (len === 16 && !(f.ipVersion === 4 && isZero(b, off, 16))) {
         copyAddr(f.dst, b, off, 16);
         f.ipVersion = 6;
       }
@@ -312,10 +335,19 @@ export function applyField(f: FlowFields, ie: number, b: Uint8Array, off: number
       if (len === 8) f.endMs = ntpToMs(b, off);
       break;
     case REVERSE | IE.octetDeltaCount:
+    case IXIA_REVERSE_OCTETS:
       if (len <= 8) f.revBytes = readUint(b, off, len);
       break;
     case REVERSE | IE.packetDeltaCount:
+    case IXIA_REVERSE_PACKETS:
       if (len <= 8) f.revPackets = readUint(b, off, len);
+      break;
+    // YAF and other RFC 5103 exporters send total counts; a delta count, when present, wins.
+    case REVERSE | IE.octetTotalCount:
+      if (len <= 8 && f.revBytes <= 0) f.revBytes = readUint(b, off, len);
+      break;
+    case REVERSE | IE.packetTotalCount:
+      if (len <= 8 && f.revPackets <= 0) f.revPackets = readUint(b, off, len);
       break;
     case REVERSE | IE.tcpControlBits:
       if (len === 1 || len === 2) f.revTcpFlags = b[off + len - 1];

@@ -3,3 +3,5 @@ export { NetflowDecoder, type DecoderOptions, type ExporterStats, type FlowSink,
 export { FlowConverter, tcpConnState, tcpHistory, payloadEstimate, type ConverterOptions } from './to-conn';
 export { IE, newFlowFields, type FlowFields } from './fields';
 export { TemplateStore, VARLEN, type Template, type TemplateStoreOptions } from './templates';
+export { FlowStitcher, mergePair, type StitchOptions, type StitchStats } from './stitch';
+export { NetflowRecords, type NetflowRecordsOptions, type NetflowRecordCounts } from './records';

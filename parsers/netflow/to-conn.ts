@@ -2,8 +2,8 @@
  * A decoded flow record as a connection record (parsers/record/conn.ts).
  *
  * A NetFlow v5/v9 or plain IPFIX record describes ONE direction: the record's source is taken as
- * the originator, and the resp_* counters stay 0 (pairing the two directions is left to the
- * store). An IPFIX biflow (RFC 5103 reverse elements, e.g. `softflowd -b`) fills both sides,
+ * the originator, and the resp_* counters stay 0; stitch.ts pairs the two directions into one
+ * connection (records.ts does it for a collector) and marks a record left alone one-way. An IPFIX biflow (RFC 5103 reverse elements, e.g. `softflowd -b`) fills both sides,
  * oriented by biflowReversed (exporters may put either side forward).
  *
  * conn_state from the cumulative TCP flags (the exporter ORs every packet's flags, so order is lost):

@@ -54,6 +54,14 @@ export interface K8sPolicyVerdict {
   denied_by: string[];
   /** "namespace/name" of the policies with a rule that allowed this connection. */
   allowed_by: string[];
+  /**
+   * The dataplane's own verdict when the record comes from it (Cilium Hubble: FORWARDED,
+   * REDIRECTED, AUDIT, ERROR, DROPPED; the most severe of the flow's events). Absent when the
+   * verdict was evaluated from NetworkPolicies by eastwatch.
+   */
+  dataplane_verdict?: string;
+  /** Why the dataplane dropped the flow (Hubble's drop_reason_desc, e.g. POLICY_DENIED, CT_MAP_INSERTION_FAILED). */
+  drop_reason?: string;
 }
 
 export interface ConnK8s {

@@ -1,6 +1,7 @@
 /**
  * UDP collector for NetFlow v5, v9 and IPFIX: datagrams are decoded as they arrive, each flow
- * becomes a connection record, and records are handed on in batches (by count, or after a delay
+ * becomes a connection record (the two one-way records of a conversation stitched into one,
+ * parsers/netflow/stitch.ts; a malformed datagram gives none), and records are handed on in batches (by count, or after a delay
  * so that a quiet exporter's records are not held back), so that ingestion does not pay a call
  * per record. UDP has no backpressure: the consumer must keep up, or datagrams are lost in the
  * kernel (see `receiveBufferSize`).
@@ -8,8 +9,9 @@
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import { NetflowDecoder, type DecoderOptions, type ExporterStats, type NetflowProblem } from '../../parsers/netflow/decoder';
-import { FlowConverter } from '../../parsers/netflow/to-conn';
+import type { DecoderOptions, ExporterStats, NetflowProblem } from '../../parsers/netflow/decoder';
+import { NetflowRecords } from '../../parsers/netflow/records';
+import type { StitchOptions } from '../../parsers/netflow/stitch';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
@@ -33,11 +35,15 @@ export interface CollectorOptions {
   decoder?: Omit<DecoderOptions, 'onProblem'>;
   /** SO_RCVBUF in bytes (the kernel may cap it); bursts beyond it are dropped by the kernel. */
   receiveBufferSize?: number;
+  /** Pairing of one-way records (default: hold 60 s of arrival time, 100000 waiting); false turns it off. */
+  stitch?: StitchOptions | false;
 }
 
 export interface CollectorExporterStats extends ExporterStats {
-  /** Connection records produced (flows without IP addresses produce none). */
+  /** Connection records produced (flows without IP addresses produce none), before stitching. */
   records: number;
+  /** Records of datagrams found malformed, dropped. */
+  dropped: number;
 }
 
 export interface Collector {
@@ -55,8 +61,6 @@ export function startCollector(o: CollectorOptions): Promise<Collector> {
   const batchMax = Math.max(1, o.batchMax ?? 1000);
   const batchMs = Math.max(0, o.batchMs ?? 1000);
   const onError = o.onError ?? (() => undefined);
-  const converter = new FlowConverter({ localNets: o.localNets });
-  const records = new Map<string, number>();
   let batch: ConnRecord[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -77,26 +81,25 @@ export function startCollector(o: CollectorOptions): Promise<Collector> {
     }
   };
 
-  let curExporter = '';
-  const decoder = new NetflowDecoder(
-    (f) => {
-      const rec = converter.toConn(f);
-      if (!rec) return;
-      records.set(curExporter, (records.get(curExporter) ?? 0) + 1);
+  const nf = new NetflowRecords(
+    (rec) => {
       batch.push(rec);
       if (batch.length >= batchMax) flush();
       else if (!timer) timer = setTimeout(flush, batchMs);
     },
-    { ...o.decoder, onProblem: (p) => onError(p) },
+    { localNets: o.localNets, stitch: o.stitch, decoder: { ...o.decoder, onProblem: (p) => onError(p) } },
   );
+  // One-way records waiting for their reverse are let go on time even when no datagram comes.
+  const holdMs = o.stitch === false ? 0 : (o.stitch?.holdSec ?? 60) * 1000;
+  const sweep = holdMs > 0 ? setInterval(() => nf.expire(), Math.max(100, Math.min(1000, holdMs / 4))) : undefined;
+  sweep?.unref();
 
   const family = o.host.includes(':') ? 'udp6' : 'udp4';
   const sock = dgram.createSocket({ type: family, reuseAddr: false });
   sock.on('message', (msg, rinfo) => {
     if (closed) return;
-    curExporter = rinfo.address;
     try {
-      decoder.decode(msg, rinfo.address);
+      nf.decode(msg, rinfo.address);
     } catch (e) {
       // The decoder reports malformed input itself; anything here is a bug, kept from killing the collector.
       onError(toError(e));
@@ -121,7 +124,7 @@ export function startCollector(o: CollectorOptions): Promise<Collector> {
         address: { address: a.address, port: a.port, family: a.family },
         stats: () => {
           const m = new Map<string, CollectorExporterStats>();
-          for (const [k, s] of decoder.stats()) m.set(k, { ...s, records: records.get(k) ?? 0 });
+          for (const [k, s] of nf.stats()) m.set(k, { ...s, ...nf.countsOf(k) });
           return m;
         },
         flush,
@@ -129,6 +132,8 @@ export function startCollector(o: CollectorOptions): Promise<Collector> {
           new Promise<void>((res) => {
             if (closed) return res();
             closed = true;
+            if (sweep) clearInterval(sweep);
+            nf.flush();
             flush();
             sock.close(() => res());
           }),

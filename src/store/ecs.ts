@@ -279,7 +279,7 @@ const wl = obj({
   labels: { type: 'flattened' },
   host_network: bool,
 });
-const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw });
+const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw, dataplane_verdict: kw, drop_reason: kw });
 
 /**
  * Explicit mapping of EcsConnDoc; `strict`: a field we did not plan is an error, not a surprise.

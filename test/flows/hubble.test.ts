@@ -75,6 +75,18 @@ describe('flows: Cilium Hubble', () => {
     assert.deepEqual([denied.conn_state, denied.history, denied.orig_pkts, denied.resp_pkts, denied.duration], ['S0', 'S', 3, 0, 3]);
     assert.equal(denied.k8s?.scope, 'cross-namespace');
     assert.equal(denied.k8s?.resp.workload_kind, 'StatefulSet');
+    // Cilium dropped every SYN on egress with POLICY_DENIED: the verdict is on the record.
+    assert.deepEqual(denied.k8s?.policy, {
+      verdict: 'denied',
+      egress: 'denied',
+      ingress: 'not-applicable',
+      denied_by: [],
+      allowed_by: [],
+      dataplane_verdict: 'DROPPED',
+      drop_reason: 'POLICY_DENIED',
+    });
+    assert.equal(denied.observed, undefined, 'its SYNs were seen: neither midstream nor one-way');
+    assert.equal(http.k8s?.policy, undefined, 'forwarded without policy names: no verdict');
 
     const ping = records[3];
     assert.deepEqual(

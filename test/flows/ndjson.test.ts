@@ -12,8 +12,11 @@ describe('flows: eastwatch ConnRecord NDJSON', () => {
   it('round-trips records written by the ndjson writer (Zeek and Hubble sources)', async () => {
     const zeek = await collect(sampleStream('wikipedia.conn.zeek.json'));
     const hubble = await collect(sampleStream('hubble-observe.json'));
-    const all = [...zeek.records, ...hubble.records];
-    assert.equal(all.length, 38);
+    // One-way VPC records and a stitched pair: `observed` comes back too.
+    const vpc = await collect(sampleStream('vpc-eks-v5.log'));
+    const all = [...zeek.records, ...hubble.records, ...vpc.records];
+    assert.equal(all.length, 42);
+    assert.equal(all.filter((r) => r.observed === 'one-way').length, 3);
     const back = await collect(textStream(all.map(ndjsonLine).join(''), 1000));
     assert.equal(back.summary.format, 'ndjson');
     assert.deepEqual(back.errors, []);

@@ -41,7 +41,8 @@ describe('flows: AWS VPC Flow Logs', () => {
   });
 
   it('v3 custom format with tcp-flags: SYN sides are originators, SYN-ACK records are flipped to the responder', async () => {
-    const { records, errors } = await collect(sampleStream('vpc-tcp-flags-v3.log'));
+    // Record by record (stitching off): each record is one direction, marked one-way.
+    const { records, errors } = await collect(sampleStream('vpc-tcp-flags-v3.log'), { stitch: false });
     assert.deepEqual(errors, []);
     assert.equal(records.length, 4);
     const [syn1, synack1, syn2, synack2] = records;
@@ -59,10 +60,44 @@ describe('flows: AWS VPC Flow Logs', () => {
     assert.equal(syn2.orig_ip_bytes, 100701);
     assert.equal(synack2.resp_pkts, 12);
     assert.equal(new Set(records.map((r) => r.uid)).size, 4);
+    assert.ok(records.every((r) => r.observed === 'one-way'));
+  });
+
+  it("v3 tcp-flags, stitched: AWS's example is two connections, each with its client's and its server's record", async () => {
+    const { records, errors } = await collect(sampleStream('vpc-tcp-flags-v3.log'));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      records.map((r) => [
+        r.orig_h,
+        r.orig_p,
+        r.resp_h,
+        r.resp_p,
+        r.orig_pkts,
+        r.orig_ip_bytes,
+        r.resp_pkts,
+        r.resp_ip_bytes,
+        r.conn_state,
+        r.history,
+        r.observed,
+      ]),
+      [
+        // Client SYN (flags 2) and server SYN-ACK (18) in the same window: established, not closed.
+        ['52.213.180.42', 43416, '10.0.0.62', 5001, 8, 568, 7, 376, 'S1', 'Sh', undefined],
+        // 100701 IP bytes in 70 packets: data beyond what headers and options account for.
+        ['52.213.180.42', 43418, '10.0.0.62', 5001, 70, 100701, 12, 632, 'S1', 'ShD', undefined],
+      ],
+    );
+    assert.deepEqual(
+      records.map((r) => [r.ts, r.duration]),
+      [
+        [1566848875, 58],
+        [1566848875, 58],
+      ],
+    );
   });
 
   it('v5 custom format: pkt-srcaddr/pkt-dstaddr addresses, FIN flags, UDP, ICMP, REJECT, NODATA', async () => {
-    const { records, errors, summary } = await collect(sampleStream('vpc-eks-v5.log'));
+    const { records, errors, summary } = await collect(sampleStream('vpc-eks-v5.log'), { stitch: false });
     assert.deepEqual(errors, []);
     assert.equal(summary.noData, 1);
     assert.equal(records.length, 5);
@@ -80,6 +115,27 @@ describe('flows: AWS VPC Flow Logs', () => {
     assert.deepEqual([dns.proto, dns.conn_state, dns.history, dns.resp_p], ['udp', 'S0', 'D', 53]);
     assert.deepEqual([icmp.proto, icmp.ip_proto, icmp.duration, icmp.orig_pkts], ['icmp', 1, 3, 4]);
     assert.deepEqual([ssh.conn_state, ssh.orig_h, ssh.resp_p], ['REJ', '198.51.100.7', 22]);
+  });
+
+  it('v5 custom format, stitched: the pod to S3 and back is one connection closed both ways; the rest stay one-way', async () => {
+    const { records, errors } = await collect(sampleStream('vpc-eks-v5.log'));
+    assert.deepEqual(errors, []);
+    assert.equal(records.length, 4);
+    const s3 = records.find((r) => r.resp_p === 443);
+    assert.ok(s3);
+    assert.deepEqual(
+      [s3.orig_h, s3.orig_p, s3.resp_h, s3.orig_pkts, s3.orig_ip_bytes, s3.resp_pkts, s3.resp_ip_bytes, s3.conn_state, s3.history, s3.observed],
+      ['10.0.1.57', 40112, '52.218.200.1', 12, 5120, 10, 9840, 'SF', 'ShDdFf', undefined],
+    );
+    assert.deepEqual([s3.local_orig, s3.local_resp], [true, false]);
+    assert.deepEqual(
+      records.filter((r) => r !== s3).map((r) => [r.resp_p, r.observed]),
+      [
+        [53, 'one-way'],
+        [0, 'one-way'],
+        [22, 'one-way'],
+      ],
+    );
   });
 
   it('bad lines are rejected with line number and reason; good lines are kept', async () => {

@@ -138,4 +138,52 @@ describe('flows: Zeek conn.log', () => {
     assert.equal(records[1].community_id, '1:abc=');
     assert.equal(records[1].duration, 1.5);
   });
+
+  it('logs written with another scope_sep (id_orig_h) or a field-name map (src, dst_port) read like the default names', async function () {
+    requireCorpus(this);
+    // btest masks ts: one fixed time for every line, as the other baselines here.
+    const fix = (f: string): Readable => textStream(fs.readFileSync(corpusPath(f), 'utf8').replace(/^XXXXXXXXXX\.XXXXXX\t/gm, '1300475167.000000\t'));
+    const out: ConnRecord[][] = [];
+    for (const f of ['flows/zeek/logging.field-name-map.conn.log', 'flows/zeek/logging.scope_sep.conn.log']) {
+      const want = JSON.parse(fs.readFileSync(corpusPath(`${f}.expected.json`), 'utf8')) as { records: number };
+      const { records, errors, summary } = await collect(fix(f));
+      assert.deepEqual(errors, [], f);
+      assert.equal(summary.format, 'zeek-tsv');
+      assert.equal(records.length, want.records, f);
+      // The renamed columns' values, straight from the file.
+      const rows = fs
+        .readFileSync(corpusPath(f), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith('#'))
+        .map((l) => l.split('\t'));
+      assert.deepEqual(
+        records.map((r) => [r.uid, r.orig_h, String(r.orig_p), r.resp_h, String(r.resp_p)]),
+        rows.map((c) => c.slice(1, 6)),
+        f,
+      );
+      out.push(records);
+    }
+    assert.deepEqual(out[0], out[1], 'the same Zeek run under two namings gives the same records');
+  });
+
+  it("keeps histories with Zeek's flip marker where Zeek writes it (D^: flipped after the first data)", async () => {
+    const line = (h: string): string =>
+      JSON.stringify({
+        ts: 1300475167.1,
+        uid: 'CabcdefGhijk1',
+        'id.orig_h': '10.0.0.1',
+        'id.orig_p': 53,
+        'id.resp_h': '10.0.0.2',
+        'id.resp_p': 40000,
+        proto: 'udp',
+        history: h,
+      });
+    const { records, errors } = await collect(textStream(`${line('D^')}\n${line('^d')}\n${line('Dd^1')}\n`));
+    assert.deepEqual(
+      records.map((r) => r.history),
+      ['D^', '^d'],
+    );
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].reason, /not a Zeek history/);
+  });
 });

@@ -170,17 +170,22 @@ describe('netflow decoder: NetFlow v5', () => {
     assert.equal(d.stats().get('192.0.2.1')?.lastSequence, 77);
   });
 
-  it('reports a count larger than the datagram and decodes the records present', () => {
+  it('reports a count larger than the datagram (or beyond 30) and emits none of its records', () => {
     const { d, flows, problems } = harness();
     const rec = { src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 17, flags: 0, pkts: 1, bytes: 40, first: 1, last: 1 };
     const dg = v5(UPTIME, UNIX, 0, 1, [rec, rec], 3);
-    assert.equal(d.decode(dg.subarray(0, dg.length - 5), 'x'), 1);
-    assert.equal(flows.length, 1);
+    assert.equal(d.decode(dg.subarray(0, dg.length - 5), 'x'), 0);
+    assert.equal(flows.length, 0);
+    assert.equal(d.lastMalformed, true);
     assert.equal(problems.length, 1);
-    assert.match(problems[0].reason, /counts 3 records, datagram holds 1/);
+    assert.match(problems[0].reason, /counts 3 records, datagram holds 1; datagram dropped/);
     assert.equal(problems[0].offset, 24 + 48);
+    assert.equal(d.decode(v5(UPTIME, UNIX, 0, 1, Array(31).fill(rec)), 'x'), 0);
+    assert.match(problems[1].reason, /count 31 exceeds the format's 30/);
     assert.equal(d.decode(dg.subarray(0, 10), 'x'), 0);
-    assert.match(problems[1].reason, /v5 header needs 24 bytes/);
+    assert.match(problems[2].reason, /v5 header needs 24 bytes/);
+    assert.equal(d.decode(v5(UPTIME, UNIX, 0, 1, [rec, rec]), 'x'), 2);
+    assert.equal(d.lastMalformed, false);
   });
 });
 

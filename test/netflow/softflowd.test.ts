@@ -65,10 +65,55 @@ function checkAgainstCapture(records: ConnRecord[], want: Map<string, Direction>
   }
   const cids = tsharkCommunityIds();
   for (const r of records) {
-    const k = directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p);
+    // A lone SYN-ACK is turned round (its destination originated): tshark saw only its direction.
+    const k =
+      r.orig_pkts > 0 ? directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p) : directionKey(r.ip_proto, r.resp_h, r.resp_p, r.orig_h, r.orig_p);
     assert.equal(r.community_id, cids.get(k), `${k}: community_id as tshark computes it`);
   }
   assert.ok(pk > 100 && by > 20000, `sanity: ${pk} packets, ${by} bytes`);
+}
+
+/** Zeek's conn.log of the capture (`zeek -C -r wikipedia.pcap`), rows as field maps. */
+function zeekConns(): Record<string, string>[] {
+  const log = fs.readFileSync(corpusPath(`${WIKI}.zeek.opt.basic.conn.log`), 'utf8').split('\n');
+  const fields = (log.find((l) => l.startsWith('#fields')) as string).split('\t').slice(1);
+  return log
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const c = l.split('\t');
+      return Object.fromEntries(fields.map((f, i) => [f, c[i]])) as Record<string, string>;
+    });
+}
+
+/**
+ * One-way records (v5, v9, IPFIX without -b) stitched by the collector against Zeek's conn.log:
+ * one record per Zeek connection, Zeek's originator, both sides' packets and IP bytes, and
+ * `observed: 'one-way'` exactly where Zeek saw no reply.
+ */
+async function checkStitched(version: 5 | 9 | 10, extra: string[]): Promise<{ paired: number; oneWay: number }> {
+  const e = await exportThroughCollector(corpusPath(WIKI), version, ['-a', ...extra]);
+  assert.deepEqual(e.problems, []);
+  const zeek = zeekConns().filter((z) => version !== 5 || !z['id.orig_h'].includes(':'));
+  assert.equal(e.records.length, zeek.length, 'one record per Zeek connection');
+  const byKey = new Map(e.records.map((r) => [directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p), r]));
+  let paired = 0;
+  for (const z of zeek) {
+    const proto = z.proto === 'tcp' ? 6 : z.proto === 'udp' ? 17 : 1;
+    const k = directionKey(proto, z['id.orig_h'], Number(z['id.orig_p']), z['id.resp_h'], Number(z['id.resp_p']));
+    const r = byKey.get(k);
+    assert.ok(r, `Zeek's ${k} with the same originator`);
+    assert.equal(r.orig_pkts, Number(z.orig_pkts), `${k} orig_pkts`);
+    assert.equal(r.resp_pkts, Number(z.resp_pkts), `${k} resp_pkts`);
+    assert.equal(r.orig_ip_bytes, Number(z.orig_ip_bytes), `${k} orig_ip_bytes`);
+    assert.equal(r.resp_ip_bytes, Number(z.resp_ip_bytes), `${k} resp_ip_bytes`);
+    const bothWays = Number(z.resp_pkts) > 0 && Number(z.orig_pkts) > 0;
+    assert.equal(r.observed, bothWays ? undefined : 'one-way', `${k} observed`);
+    if (bothWays) {
+      paired++;
+      assert.equal(r.conn_state, z.conn_state, `${k} conn_state`);
+    }
+  }
+  return { paired, oneWay: zeek.length - paired };
 }
 
 function ipv4Only(m: Map<string, Direction>): Map<string, Direction> {
@@ -87,7 +132,9 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
     // softflowd keeps milliseconds: its start can be 1 ms before the packet's microsecond time.
     checkAgainstCapture(e.records, want, 0.002);
     const st = e.stats.get('127.0.0.1');
-    assert.ok(st && st.datagrams >= 2 && st.records === e.records.length && st.malformed === 0);
+    // Every exported record is in the output: alone (one-way) or as one side of a stitched pair.
+    const paired = e.records.filter((r) => r.observed === undefined).length;
+    assert.ok(st && st.datagrams >= 2 && st.records === e.records.length + paired && st.malformed === 0);
     assert.ok(e.batches >= Math.ceil(e.records.length / 16), 'batched by count');
   });
 
@@ -120,15 +167,12 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
     requireSoftflowd(this);
     const e = await exportThroughCollector(corpusPath(WIKI), 10, ['-a', '-6', '-b']);
     assert.deepEqual(e.problems, []);
-    const log = fs.readFileSync(corpusPath(`${WIKI}.zeek.opt.basic.conn.log`), 'utf8').split('\n');
-    const fields = (log.find((l) => l.startsWith('#fields')) as string).split('\t').slice(1);
-    const zeek = log
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => {
-        const c = l.split('\t');
-        return Object.fromEntries(fields.map((f, i) => [f, c[i]])) as Record<string, string>;
-      });
+    const zeek = zeekConns();
     assert.equal(e.records.length, zeek.length);
+    assert.ok(
+      e.records.every((r) => r.observed === undefined),
+      'biflows are whole: never one-way',
+    );
     const byKey = new Map(e.records.map((r) => [directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p), r]));
     for (const z of zeek) {
       const proto = z.proto === 'tcp' ? 6 : z.proto === 'udp' ? 17 : 1;
@@ -144,6 +188,22 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
         assert.equal(r.orig_bytes, Number(z.orig_bytes), `${k} orig_bytes`);
         assert.equal(r.resp_bytes, Number(z.resp_bytes), `${k} resp_bytes`);
       }
+    }
+  });
+
+  it('NetFlow v5 one-way records stitched into the connections of Zeek (originator, both sides, one-way where unanswered)', async function () {
+    requireCorpus(this);
+    requireSoftflowd(this);
+    const n = await checkStitched(5, []);
+    assert.ok(n.paired >= 10, `${n.paired} paired`);
+  });
+
+  it('NetFlow v9 and IPFIX one-way records stitched likewise, IPv6 included', async function () {
+    requireCorpus(this);
+    requireSoftflowd(this);
+    for (const v of [9, 10] as const) {
+      const n = await checkStitched(v, ['-6']);
+      assert.ok(n.paired >= 10, `v${v}: ${n.paired} paired`);
     }
   });
 
@@ -182,7 +242,9 @@ describe('netflow collector with softflowd as the exporter (real datagrams)', fu
       const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
       const recs = lines.map((l) => JSON.parse(l) as ConnRecord);
       checkAgainstCapture(recs, directionsOf(corpusPath(WIKI)), 1.0);
-      assert.match(err, new RegExp(`^127\\.0\\.0\\.1\\t\\d+\\t${recs.length}\\t\\d+\\t0\\t0$`, 'm'));
+      // records counts what the exporter sent: a stitched connection holds two of them.
+      const flowRecords = recs.length + recs.filter((r) => r.observed === undefined).length;
+      assert.match(err, new RegExp(`^127\\.0\\.0\\.1\\t\\d+\\t${flowRecords}\\t\\d+\\t0\\t0$`, 'm'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

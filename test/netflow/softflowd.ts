@@ -180,19 +180,25 @@ export function directionsOf(file: string): Map<string, Direction> {
   return out;
 }
 
-/** Records summed per direction (softflowd may split a direction over several records). */
+/**
+ * Records summed per direction (softflowd may split a direction over several records); a
+ * stitched record counts for both of its directions.
+ */
 export function sumRecords(records: ConnRecord[]): Map<string, Direction> {
   const out = new Map<string, Direction>();
-  for (const r of records) {
-    const key = directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p);
+  const add = (key: string, ts: number, packets: number, ipBytes: number): void => {
     const d = out.get(key);
     if (d) {
-      d.packets += r.orig_pkts;
-      d.ipBytes += r.orig_ip_bytes;
-      d.firstTs = Math.min(d.firstTs, r.ts);
+      d.packets += packets;
+      d.ipBytes += ipBytes;
+      d.firstTs = Math.min(d.firstTs, ts);
     } else {
-      out.set(key, { key, firstTs: r.ts, packets: r.orig_pkts, ipBytes: r.orig_ip_bytes });
+      out.set(key, { key, firstTs: ts, packets, ipBytes });
     }
+  };
+  for (const r of records) {
+    if (r.orig_pkts > 0) add(directionKey(r.ip_proto, r.orig_h, r.orig_p, r.resp_h, r.resp_p), r.ts, r.orig_pkts, r.orig_ip_bytes);
+    if (r.resp_pkts > 0) add(directionKey(r.ip_proto, r.resp_h, r.resp_p, r.orig_h, r.orig_p), r.ts, r.resp_pkts, r.resp_ip_bytes);
   }
   return out;
 }

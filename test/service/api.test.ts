@@ -289,6 +289,18 @@ function suite(mode: Mode): void {
         });
       }
 
+      it("stores Hubble's L7 DNS answers as dns records with their client and server", async () => {
+        // The hubble sample was ingested above: its DNS response event (client 10.244.1.10).
+        const r = await h.call('GET', '/api/v1/dns?limit=1000');
+        assert.equal(r.status, 200, r.text);
+        const d = r.json.records.find((x: { query?: string }) => x.query === 'api.default.svc.cluster.local');
+        assert.ok(d, JSON.stringify(r.json.records.map((x: { query?: string }) => x.query)));
+        assert.deepEqual(d.answers, ['10.96.12.34']);
+        assert.equal(d.rcode_name, 'NOERROR');
+        assert.equal(d.conn.orig_h, '10.244.1.10');
+        assert.equal(d.conn.resp_p, 53);
+      });
+
       it('ingests a Zeek conn.log (TSV with #fields) from the corpus', async function () {
         requireCorpus(this);
         // The btest baseline masks its timestamps: restored from the tshark oracle, as test/flows does.

@@ -2,8 +2,10 @@
  * The `flows` job: a batch of connection records parsed from flow logs (by the API or the
  * NetFlow collector), given the Kubernetes identity of both ends (a flow's own identity, e.g.
  * Hubble's, completed by the inventory), written to the store (idempotent by uid) and fed to
- * the continuous detectors.
+ * the continuous detectors. Hubble's L7 DNS answers that came with the batch are stored as dns
+ * records (they carry their connection) and go to the detectors too.
  */
+import type { AppRecordOut } from '../../../parsers/record/app';
 import { mergeIdentity } from '../../k8s/merge';
 import type { Store } from '../../store/types';
 import type { FlowJobData, FlowResult, JobContext } from '../queue';
@@ -25,6 +27,11 @@ export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJ
     for (const r of records) r.k8s = mergeIdentity(r.k8s, resolver.describe(r));
   }
   const res = records.length > 0 ? await deps.store.write(records) : { written: 0, stale: 0, deadLettered: 0 };
+  const app = (ctx.data.dns ?? []).map((d) => d.rec).filter((r): r is AppRecordOut => 'conn' in r);
+  if (app.length > 0) {
+    const a = await deps.store.writeApp(app);
+    deps.metrics.appRecords.inc(a.written);
+  }
   const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns);
   deps.metrics.records.inc({ source: 'flows' }, res.written);
   if (res.deadLettered) deps.metrics.storeRefused.inc({ reason: 'dead-letter' }, res.deadLettered);
