@@ -12,11 +12,6 @@ export interface ZeekRun {
   commands: string[];
   /** Zeek ran without -C, so it verified checksums (`eastwatch analyze --verify-checksums`). */
   verifyChecksums: boolean;
-  /**
-   * Zeek ran bare (-b): only the scripts the test loads, so its likely server ports are those of
-   * the analyzers loaded by default in bare mode, which changes which side a connection is flipped to.
-   */
-  bare: boolean;
 }
 
 interface ManifestEntry {
@@ -82,7 +77,7 @@ function load(): Map<string, ZeekRun> {
       const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
       if (said !== null && said !== verifyChecksums)
         throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
-      out.set(o.file, { commands, verifyChecksums, bare: commands.every((c) => hasFlag(c, 'b')) });
+      out.set(o.file, { commands, verifyChecksums });
     }
   }
   return out;

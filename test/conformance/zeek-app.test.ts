@@ -9,7 +9,6 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/options';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import { zeekAppJson } from '../../src/output/app-formats';
@@ -105,7 +104,6 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
         tracker: {
           payload: analyzerFactory((r) => recs.push(r)),
           verifyChecksums: run.verifyChecksums,
-          ...(run.bare ? { likelyServerPortsTcp: [...BARE_LIKELY_SERVER_PORTS_TCP], likelyServerPortsUdp: [...BARE_LIKELY_SERVER_PORTS_UDP] } : {}),
         },
       });
       const mine = recs.filter((r) => r.kind === spec.kind);

@@ -8,7 +8,6 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/options';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import type { ConnRecord } from '../../parsers/record/conn';
@@ -167,7 +166,6 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
         tracker: {
           payload: analyzerFactory(() => undefined),
           verifyChecksums: run.verifyChecksums,
-          ...(run.bare ? { likelyServerPortsTcp: [...BARE_LIKELY_SERVER_PORTS_TCP], likelyServerPortsUdp: [...BARE_LIKELY_SERVER_PORTS_UDP] } : {}),
         },
       });
       assert.equal(res.error, null, `capture error: ${res.error?.message}`);
