@@ -12,9 +12,12 @@ export interface DnsResourceRecord {
   type_name: string;
   class: number;
   ttl: number;
-  /** Zeek's rendering: address, target name, 'TXT <len> <text>'..., or '<unknown type=N>' with rdlength. */
+  /** Zeek's rendering: address, lowercased target name, 'TXT <len> <text>', 'RRSIG 48 example.com'..., or
+   *  '<unknown type=N>'; '' for a type Zeek logs no answer for (WKS and the silent ones). */
   data: string;
   rdlength: number;
+  /** A type Zeek parses but whose scripts log nothing in `answers` (HINFO, OPT, SVCB, HTTPS, TKEY, TSIG, CAA). */
+  silent?: true;
   mx?: { preference: number; exchange: string };
   srv?: { priority: number; weight: number; port: number; target: string };
   soa?: { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };

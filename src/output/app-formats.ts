@@ -4,7 +4,18 @@
  * http2.log and app.log are ours, Zeek having no analyzer for them), Zeek JSON lines, and our
  * ndjson (the record with `_path`, the connection's uid and the Zeek `id.*` fields).
  */
-import type { AppIdRecord, AppKind, AppRecordOut, DnsLogRecord, Http2LogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/record/app';
+import { DNS_OPCODE_NAMES, NETBIOS_OPCODE_NAMES, decodeNetbiosName } from '../../parsers/protocols/dns';
+import type {
+  AppIdRecord,
+  AppKind,
+  AppRecordOut,
+  ConnInfo,
+  DnsLogRecord,
+  Http2LogRecord,
+  HttpLogRecord,
+  SshLogRecord,
+  TlsLogRecord,
+} from '../../parsers/record/app';
 import type { TextSink } from './sink';
 import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
@@ -23,15 +34,20 @@ const ID: Column<AppRecordOut>[] = [
   ['id.resp_p', 'port', (r) => r.conn.resp_p],
 ];
 
-const DNS: Column<DnsLogRecord>[] = [
+type DnsOut = DnsLogRecord & { conn: ConnInfo };
+
+/** NetBIOS name service (Zeek: responder port 137): names decoded, SRV's code is NBSTAT, NetBIOS opcode names. */
+const netbios = (r: DnsOut): boolean => r.conn.resp_p === 137 && r.proto === 'udp';
+
+const DNS: Column<DnsOut>[] = [
   ['proto', 'enum', (r) => r.proto],
   ['trans_id', 'count', (r) => r.trans_id],
   ['rtt', 'interval', (r) => r.rtt],
-  ['query', 'string', (r) => r.query],
+  ['query', 'string', (r) => (r.query !== null && r.qtype !== null && netbios(r) ? decodeNetbiosName(r.query) || r.query : r.query)],
   ['qclass', 'count', (r) => r.qclass],
   ['qclass_name', 'string', (r) => r.qclass_name],
   ['qtype', 'count', (r) => r.qtype],
-  ['qtype_name', 'string', (r) => r.qtype_name],
+  ['qtype_name', 'string', (r) => (r.qtype === 33 && netbios(r) ? 'NBSTAT' : r.qtype_name)],
   ['rcode', 'count', (r) => r.rcode],
   ['rcode_name', 'string', (r) => r.rcode_name],
   ['AA', 'bool', (r) => r.AA],
@@ -42,6 +58,12 @@ const DNS: Column<DnsLogRecord>[] = [
   ['answers', 'vector[string]', (r) => r.answers],
   ['TTLs', 'vector[interval]', (r) => r.TTLs],
   ['rejected', 'bool', (r) => r.rejected],
+  ['opcode', 'count', (r) => r.opcode],
+  [
+    'opcode_name',
+    'string',
+    (r) => (netbios(r) ? (NETBIOS_OPCODE_NAMES[r.opcode] ?? `netbios-opcode-${r.opcode}`) : (DNS_OPCODE_NAMES[r.opcode] ?? r.opcode_name)),
+  ],
 ];
 
 const HTTP: Column<HttpLogRecord>[] = [
