@@ -706,8 +706,12 @@ export class DnsAnalyzer extends BaseAnalyzer {
         if (rr.section !== 'answer' || rr.silent) continue;
         firstAnswer ??= rr.name;
         if (rr.data === '') continue;
-        (answers ??= []).push(rr.data);
-        (ttls ??= []).push(rr.ttl);
+        if (answers === null || ttls === null) {
+          answers = [];
+          ttls = [];
+        }
+        answers.push(rr.data);
+        ttls.push(rr.ttl);
       }
     }
     const replied = firstAnswer !== null;
