@@ -91,10 +91,21 @@ export interface TlsLogRecord {
   /** Chosen cipher suite name when known, else 'unknown-<hex>'. */
   cipher: string | null;
   cipher_id: number | null;
+  /** Key exchange group ('x25519', 'secp256r1'): ECDHE ServerKeyExchange or the TLS 1.3 key_share. */
+  curve: string | null;
   server_name: string | null;
+  /** Description of the last cleartext alert ('handshake_failure'). */
+  last_alert: string | null;
   next_protocol: string | null;
   established: boolean;
   resumed: boolean;
+  /** Zeek's ssl_history: one letter per cleartext handshake message / CCS / alert, upper case from the client. */
+  ssl_history: string | null;
+  /** SHA-256 of each certificate's DER, server and client chains; null until either side sent one. */
+  cert_chain_fps: string[] | null;
+  client_cert_chain_fps: string[] | null;
+  /** The SNI is a name of the server's certificate (SAN dNSName or CN, wildcards for one label); null without both. */
+  sni_matches_cert: boolean | null;
   client_version: number | null;
   client_supported_versions: number[];
   client_ciphers: number[];

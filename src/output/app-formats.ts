@@ -110,13 +110,20 @@ const HTTP2: Column<Http2LogRecord>[] = [
   ['reset', 'string', (r) => r.reset],
 ];
 
+/** Zeek's default ssl.log columns in its order, then ours (subject/issuer of the leaf, fingerprints, client ALPN). */
 const TLS: Column<TlsLogRecord>[] = [
   ['version', 'string', (r) => r.version],
   ['cipher', 'string', (r) => r.cipher],
+  ['curve', 'string', (r) => r.curve ?? null],
   ['server_name', 'string', (r) => r.server_name],
   ['resumed', 'bool', (r) => r.resumed],
+  ['last_alert', 'string', (r) => r.last_alert ?? null],
   ['next_protocol', 'string', (r) => r.next_protocol],
   ['established', 'bool', (r) => r.established],
+  ['ssl_history', 'string', (r) => r.ssl_history ?? null],
+  ['cert_chain_fps', 'vector[string]', (r) => r.cert_chain_fps ?? null],
+  ['client_cert_chain_fps', 'vector[string]', (r) => r.client_cert_chain_fps ?? null],
+  ['sni_matches_cert', 'bool', (r) => r.sni_matches_cert ?? null],
   ['subject', 'string', (r) => r.subject],
   ['issuer', 'string', (r) => r.issuer],
   ['ja3', 'string', (r) => r.ja3],
