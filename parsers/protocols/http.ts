@@ -84,7 +84,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     }
   }
 
-  takeSwitch(): ProtocolSwitch | null {
+  override takeSwitch(): ProtocolSwitch | null {
     const s = this.switching;
     this.switching = null;
     return s;

@@ -14,6 +14,7 @@ import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
 import { TlsAnalyzer } from './tls';
 import { SshAnalyzer } from './ssh';
+import { StartTlsAnalyzer } from './starttls';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
 
 export interface AnalyzerFactory {
@@ -39,12 +40,20 @@ const prefix = (b: Buffer, o: number, n: number, p: string): boolean => {
   for (let i = 0; i < n && i < p.length; i++) if (b[o + i] !== p.charCodeAt(i)) return false;
   return true;
 };
+/** Case-insensitive `prefix` on the bytes present (short input passes). */
+const prefixCI = (b: Buffer, o: number, n: number, p: string): boolean => {
+  for (let i = 0; i < n && i < p.length; i++) {
+    const c = b[o + i];
+    if (c !== p.charCodeAt(i) && c !== p.toLowerCase().charCodeAt(i)) return false;
+  }
+  return true;
+};
 const H2_PREFACE_TEXT = H2_PREFACE.toString('latin1');
 
-/** Successors of an in-band protocol switch. */
-const SWITCHES: Record<ProtocolSwitch['protocol'], (o: AnalyzerOptions, s: ProtocolSwitch) => StreamAnalyzer> = {
-  http2: (o, s) => new Http2Analyzer(o, { upgrade: { request: s.request } }),
-};
+/** The successor of an in-band protocol switch. */
+function successor(o: AnalyzerOptions, s: ProtocolSwitch): StreamAnalyzer {
+  return s.protocol === 'http2' ? new Http2Analyzer(o, { upgrade: { request: s.request } }) : new TlsAnalyzer(o);
+}
 
 /**
  * A DNS header the DNS analyzer would not reject while probing: opcode in use (0, 1, 2, 4, 5) and,
@@ -95,6 +104,16 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) => !isOrig && (n < 5 || (b[o + 3] === 0 && b[o + 4] === 10)),
     create: (o) => new MysqlAnalyzer(o),
+  },
+  {
+    // SMTP, IMAP, POP3, FTP, XMPP, IRC and LDAP, followed as far as their STARTTLS.
+    name: 'starttls',
+    transports: ['tcp'],
+    accepts: (isOrig, b, o, n) =>
+      isOrig
+        ? b[o] === 0x30 || ['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream'].some((p) => prefixCI(b, o, n, p))
+        : ['220', '+OK', '* OK', '* PREAUTH', ':', 'NOTICE'].some((p) => prefixCI(b, o, n, p)),
+    create: (o) => new StartTlsAnalyzer(o),
   },
   {
     name: 'kafka',
@@ -223,17 +242,22 @@ export class AnalyzerMux {
         const sw = a.takeSwitch();
         if (sw !== null) this.switchTo(sw, ts);
       }
-      if (this.live[0].state !== 'confirmed') this.live = [];
+      // A successor may still be probing (TLS after STARTTLS, until its ClientHello).
+      const st = this.live[0].state;
+      if (st !== 'confirmed' && st !== 'probing') this.live = [];
     }
   }
 
   /** Hands the connection to the successor, replaying the bytes that followed the switch point. */
   private switchTo(sw: ProtocolSwitch, ts: number): void {
-    const next = SWITCHES[sw.protocol](this.aopts, sw);
+    const next = successor(this.aopts, sw);
     this.all = [...this.all, next];
     this.live = [next];
+    // h2c: the server's 101 and preface come first; TLS: the client's ClientHello.
+    const first = sw.protocol === 'tls';
+    if (first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
     if (sw.resp !== null) next.data(false, sw.resp, 0, sw.resp.length, ts);
-    if (sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
+    if (!first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
   }
 
   private start(isOrig: boolean, buf: Buffer, off: number, len: number): void {
