@@ -25,7 +25,7 @@ const MAX_LDAP = 16 * 1024;
 /** The LDAP StartTLS extended operation (RFC 4511 4.14.1). */
 const LDAP_STARTTLS_OID = '1.3.6.1.4.1.1466.20037';
 
-const enum Family {
+enum Family {
   UNKNOWN,
   /** A 220 greeting: SMTP or FTP, told apart by the client's first command. */
   SMTP_OR_FTP,
