@@ -26,6 +26,12 @@ export interface AnalyzerFactory {
    */
   accepts?(isOrig: boolean, buf: Buffer, off: number, len: number): boolean;
   create(opts: AnalyzerOptions): StreamAnalyzer;
+  /**
+   * Responder ports Zeek attaches this analyzer to whatever the first bytes: on them, when the
+   * first payload is not this protocol's (a garbled request), the analyzer still gets the other
+   * direction from its first payload on (Zeek logs the response without its request).
+   */
+  ports?: readonly number[];
 }
 
 const upperThenSpace = (b: Buffer, o: number, n: number): boolean => {
@@ -81,6 +87,8 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) => (isOrig ? upperThenSpace(b, o, n) : prefix(b, o, n, 'HTTP/')),
     create: (o) => new HttpAnalyzer(o),
+    // Zeek's HTTP ports (base/protocols/http/main.zeek).
+    ports: [80, 81, 631, 1080, 3128, 8000, 8080, 8888],
   },
   {
     name: 'http2',
@@ -141,6 +149,8 @@ export interface MuxOptions {
   maxProbeBytes?: number;
   /** Receives ssh and datastore (`app`) records; without it they are dropped (the services still count). */
   onIdentify?: (rec: IdentRecord) => void;
+  /** The connection's responder port, for the analyzers Zeek attaches by port (`AnalyzerFactory.ports`). */
+  respPort?: number;
 }
 
 /** The candidates for a transport, computed once per factory list rather than per connection. */
@@ -185,6 +195,10 @@ export class AnalyzerMux {
   private probedOrig = 0;
   private probedResp = 0;
   private decided = false;
+  /** Port-attached candidates that refused the first payload, waiting for the other direction's (null: none). */
+  private deferred: AnalyzerFactory[] | null = null;
+  private deferredDir = false;
+  private readonly respPort: number;
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
@@ -194,6 +208,7 @@ export class AnalyzerMux {
     this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
+    this.respPort = opts.respPort ?? -1;
   }
 
   /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
@@ -223,11 +238,12 @@ export class AnalyzerMux {
 
   /** Nothing more will be analysed on this connection. */
   get done(): boolean {
-    return this.factories === null && this.live.length === 0;
+    return this.factories === null && this.live.length === 0 && this.deferred === null;
   }
 
   data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
     if (this.factories !== null) this.start(isOrig, buf, off, len);
+    else if (this.deferred !== null && isOrig !== this.deferredDir) this.startDeferred(isOrig, buf, off, len);
     if (this.live.length === 0) return;
     for (const a of this.live) a.data(isOrig, buf, off, len, ts);
     if (!this.decided) {
@@ -266,16 +282,32 @@ export class AnalyzerMux {
     this.factories = null;
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
-      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) continue;
+      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
+        if (f.ports?.includes(this.respPort)) {
+          this.deferred ??= [];
+          this.deferred.push(f);
+          this.deferredDir = isOrig;
+        }
+        continue;
+      }
       live.push(f.create(this.aopts));
     }
     // Exact-size copies: these arrays live as long as the connection.
     this.live = live.length === 1 ? [live[0]] : live.slice();
   }
 
+  /** The other direction's first payload: the port-attached candidates that accept it join (unless one already won). */
+  private startDeferred(isOrig: boolean, buf: Buffer, off: number, len: number): void {
+    const fs = this.deferred!;
+    this.deferred = null;
+    if (this.decided || len <= 0) return;
+    for (const f of fs) if (f.accepts === undefined || f.accepts(isOrig, buf, off, len)) this.live.push(f.create(this.aopts));
+  }
+
   gap(isOrig: boolean, len: number): void {
     // A gap before any payload: nothing can be detected from a stream that starts mid-way.
     this.factories = null;
+    this.deferred = null;
     for (const a of this.live) a.gap(isOrig, len);
     this.settle(false);
   }
