@@ -47,6 +47,9 @@ interface Headers {
   connUpgrade: boolean;
   /** Content-Encoding gzip, x-gzip or deflate: Zeek counts the body after decompression. */
   encoded: boolean;
+  username: string | null;
+  proxied: string[] | null;
+  filename: string | null;
 }
 
 class Direction {
@@ -305,6 +308,9 @@ export class HttpAnalyzer extends BaseAnalyzer {
       rec.origin = h.origin;
       rec.orig_content_type = h.ctype;
       rec.upgrade = h.upgrade;
+      rec.username = h.username;
+      rec.proxied = h.proxied;
+      if (h.filename !== null && (h.clen > 0 || h.chunked)) rec.orig_filenames = [h.filename];
       if (this.queue.length >= MAX_PENDING_REQUESTS) this.sink(this.queue.shift()!);
       this.queue.push(rec);
       this.reqCur = rec;
@@ -349,6 +355,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     // As Zeek: the reply's version overwrites the request's (servers answer 1.1 requests with 1.0).
     rec.version = m[1];
     rec.resp_content_type = h.ctype;
+    if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
     d.bodyLen = 0;
     d.encoded = h.encoded ? [] : null;
@@ -400,6 +407,15 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (i >= 0) this.queue.splice(i, 1);
     this.sink(rec);
   }
+}
+
+/** The user of a Basic credential (RFC 7617), as Zeek logs it: the text before the first ':' of the decoded pair. */
+function basicUser(value: string): string | null {
+  const m = /^basic[ \t]+(.*)$/i.exec(value);
+  if (m === null) return null;
+  const pair = Buffer.from(m[1], 'base64').toString('latin1');
+  const colon = pair.indexOf(':');
+  return colon >= 0 ? pair.slice(0, colon) : `<problem-decoding> (${value})`;
 }
 
 /**
@@ -468,6 +484,10 @@ function newRecord(ts: number, depth: number): HttpLogRecord {
     resp_content_type: null,
     upgrade: null,
     upgraded: false,
+    username: null,
+    proxied: null,
+    orig_filenames: null,
+    resp_filenames: null,
   };
 }
 
@@ -500,6 +520,9 @@ enum H {
   UPGRADE,
   CONNECTION,
   CONTENT_ENCODING,
+  AUTHORIZATION,
+  CONTENT_DISPOSITION,
+  PROXY,
 }
 /** The header names we keep, lowercase, grouped by length: other names are skipped without making strings. */
 const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
@@ -514,6 +537,17 @@ const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
     ['upgrade', H.UPGRADE],
     ['connection', H.CONNECTION],
     ['content-encoding', H.CONTENT_ENCODING],
+    ['authorization', H.AUTHORIZATION],
+    ['proxy-authorization', H.AUTHORIZATION],
+    ['content-disposition', H.CONTENT_DISPOSITION],
+    // Zeek's HTTP::proxy_headers.
+    ['forwarded', H.PROXY],
+    ['x-forwarded-for', H.PROXY],
+    ['x-forwarded-from', H.PROXY],
+    ['client-ip', H.PROXY],
+    ['via', H.PROXY],
+    ['xroxy-connection', H.PROXY],
+    ['proxy-connection', H.PROXY],
   ];
   const byLen: [Buffer, H][][] = [];
   for (const [n, h] of names) {
@@ -553,6 +587,9 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
     upgrade: null,
     connUpgrade: false,
     encoded: false,
+    username: null,
+    proxied: null,
+    filename: null,
   };
   while (p < stop) {
     let lf = buf.indexOf(0x0a, p);
@@ -565,7 +602,11 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
       while (ns < ne && isSpace(buf[ns])) ns++;
       while (ne > ns && isSpace(buf[ne - 1])) ne--;
       const id = headerId(buf, ns, ne);
-      if (id >= 0) setHeader(h, id, buf.toString('latin1', colon + 1, e).trim());
+      if (id === H.PROXY) {
+        const entry = `${buf.toString('latin1', ns, ne).toUpperCase()} -> ${buf.toString('latin1', colon + 1, e).trim()}`;
+        if (h.proxied === null) h.proxied = [entry];
+        else if (!h.proxied.includes(entry)) h.proxied.push(entry);
+      } else if (id >= 0) setHeader(h, id, buf.toString('latin1', colon + 1, e).trim());
     }
     p = lf + 1;
   }
@@ -603,6 +644,15 @@ function setHeader(h: Headers, id: H, value: string): void {
     case H.CONNECTION:
       if (/upgrade/i.test(value)) h.connUpgrade = true;
       break;
+    case H.AUTHORIZATION:
+      h.username = basicUser(value) ?? h.username;
+      break;
+    case H.CONTENT_DISPOSITION: {
+      // filename="x" or filename=x (RFC 6266), as Zeek's extract_filename_from_content_disposition.
+      const m = /filename\*?=(?:"([^"]*)"|([^;]*))/i.exec(value);
+      if (m !== null) h.filename = (m[1] ?? m[2]).trim();
+      break;
+    }
     case H.CONTENT_ENCODING: {
       const v = value.toLowerCase();
       if (v === 'gzip' || v === 'x-gzip' || v === 'deflate') h.encoded = true;

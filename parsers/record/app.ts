@@ -81,6 +81,13 @@ export interface HttpLogRecord {
   /** Upgrade requested (request header) and whether the server switched (101). */
   upgrade: string | null;
   upgraded: boolean;
+  /** User of a Basic Authorization (or Proxy-Authorization) header; Zeek logs no password by default. */
+  username: string | null;
+  /** Proxy headers of the request as Zeek logs them: 'X-FORWARDED-FOR -> 10.0.0.1'. */
+  proxied: string[] | null;
+  /** Content-Disposition file names of the request's and the response's bodies. */
+  orig_filenames: string[] | null;
+  resp_filenames: string[] | null;
 }
 
 export interface TlsLogRecord {

@@ -17,7 +17,7 @@ import type {
   TlsLogRecord,
 } from '../../parsers/record/app';
 import type { TextSink } from './sink';
-import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
+import { jsonText, tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 /** Log name for each kind: Zeek's (ssl.log for TLS), http2.log, and app.log for the identified datastores. */
 export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', http2: 'http2', tls: 'ssl', ssh: 'ssh', app: 'app' };
@@ -66,6 +66,9 @@ const DNS: Column<DnsOut>[] = [
   ],
 ];
 
+const NO_TAGS: readonly string[] = [];
+
+/** Zeek's default http.log columns in its order, then ours (Content-Type headers, upgrade). */
 const HTTP: Column<HttpLogRecord>[] = [
   ['trans_depth', 'count', (r) => r.trans_depth],
   ['method', 'string', (r) => r.method],
@@ -81,6 +84,17 @@ const HTTP: Column<HttpLogRecord>[] = [
   ['status_msg', 'string', (r) => r.status_msg],
   ['info_code', 'count', (r) => r.info_code],
   ['info_msg', 'string', (r) => r.info_msg],
+  // Zeek's default columns to the end; file analysis (fuids, sniffed MIME types) is not ours: unset.
+  ['tags', 'set[enum]', () => NO_TAGS],
+  ['username', 'string', (r) => r.username ?? null],
+  ['password', 'string', () => null],
+  ['proxied', 'set[string]', (r) => r.proxied ?? null],
+  ['orig_fuids', 'vector[string]', () => null],
+  ['orig_filenames', 'vector[string]', (r) => r.orig_filenames ?? null],
+  ['orig_mime_types', 'vector[string]', () => null],
+  ['resp_fuids', 'vector[string]', () => null],
+  ['resp_filenames', 'vector[string]', (r) => r.resp_filenames ?? null],
+  ['resp_mime_types', 'vector[string]', () => null],
   ['orig_content_type', 'string', (r) => r.orig_content_type],
   ['resp_content_type', 'string', (r) => r.resp_content_type],
   ['upgrade', 'string', (r) => r.upgrade],
@@ -156,12 +170,25 @@ function columns(kind: AppKind): Column<AppRecordOut>[] {
   return [...ID, ...(OWN[kind] as Column<AppRecordOut>[])];
 }
 
-function tsvCell(v: Cell, type: string): string {
+/**
+ * Columns holding decoded text rather than wire bytes in latin1 (see tsvEscape): our http2.log and
+ * app.log, and the certificate names of ssl.log.
+ */
+const UNICODE_KINDS: ReadonlySet<AppKind> = new Set<AppKind>(['http2', 'app']);
+const UNICODE_COLUMNS: ReadonlySet<string> = new Set(['subject', 'issuer']);
+const isUnicode = (kind: AppKind, column: string): boolean => UNICODE_KINDS.has(kind) || UNICODE_COLUMNS.has(column);
+
+function tsvCell(v: Cell, type: string, unicode: boolean): string {
   if (v === null) return '-';
-  if (Array.isArray(v)) return v.length === 0 ? '(empty)' : v.map((x) => (typeof x === 'number' ? String(x) : tsvEscape(x))).join(',');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '(empty)';
+    // vector[interval] / vector[time] keep their six decimals, as scalar intervals do.
+    const real = type.endsWith('[interval]') || type.endsWith('[time]') || type.endsWith('[double]');
+    return v.map((x) => (typeof x === 'number' ? (real ? x.toFixed(6) : String(x)) : tsvElement(x, unicode))).join(',');
+  }
   if (typeof v === 'boolean') return v ? 'T' : 'F';
   if (typeof v === 'number') return type === 'time' || type === 'interval' ? v.toFixed(6) : String(v);
-  return v === '' ? '(empty)' : tsvEscape(v as string);
+  return v === '' ? '(empty)' : tsvEscape(v as string, unicode);
 }
 
 /** Zeek TSV header of the log for `kind`. */
@@ -171,7 +198,7 @@ export function zeekAppHeader(kind: AppKind, now: Date): string {
 
 export function zeekAppLine(r: AppRecordOut): string {
   return `${columns(r.kind)
-    .map((c) => tsvCell(c[2](r), c[1]))
+    .map((c) => tsvCell(c[2](r), c[1], isUnicode(r.kind, c[0])))
     .join('\t')}\n`;
 }
 
@@ -180,7 +207,10 @@ export function zeekAppJson(r: AppRecordOut): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (const [name, , get] of columns(r.kind)) {
     const v = get(r);
-    if (v !== null) o[name] = v;
+    if (v === null) continue;
+    // Wire strings (latin1, a character per byte) as Zeek's JSON writer has them: UTF-8 decoded, invalid bytes as \xHH.
+    const u = isUnicode(r.kind, name);
+    o[name] = typeof v === 'string' ? jsonText(v, u) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? jsonText(x, u) : x)) : v;
   }
   return o;
 }
