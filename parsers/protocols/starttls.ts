@@ -156,8 +156,9 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       return -1;
     }
     if (this.family === Family.LDAP) return this.ldap(isOrig, buf, off, end);
-    let nl = buf.indexOf(0x0a, off);
-    if (this.family === Family.XMPP) nl = buf.indexOf(0x3e, off); // '>' ends an XML tag
+    // XMPP is read a tag at a time ('>' ends one), the others a line at a time.
+    const xml = this.family === Family.XMPP || (this.family === Family.UNKNOWN && buf[off] === 0x3c);
+    const nl = buf.indexOf(xml ? 0x3e : 0x0a, off);
     if (nl < 0 || nl >= end) {
       this.lines[d]--;
       if (end - off > MAX_LINE) this.stop(isOrig, 'starttls-line', 'line longer than the bound');
@@ -165,7 +166,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
     }
     const next = nl + 1;
     let e = nl;
-    if (this.family !== Family.XMPP && e > off && buf[e - 1] === 0x0d) e--;
+    if (!xml && e > off && buf[e - 1] === 0x0d) e--;
     return this.line(isOrig, buf, off, e, next, end) ? next - off : -1;
   }
 
@@ -269,7 +270,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       case Family.POP3:
         return startsWithCI(buf, a, b, '+OK');
       case Family.IMAP:
-        return startsWithCI(buf, a, b, `${this.imapTag} OK`);
+        return startsWithCI(buf, a, b, `${this.imapTag.toUpperCase()} OK`);
       case Family.XMPP:
         return indexOfAscii(buf, a, b, '<proceed') >= 0;
       case Family.IRC: {
@@ -290,7 +291,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       case Family.POP3:
         return startsWithCI(buf, a, b, '-ERR');
       case Family.IMAP:
-        return startsWithCI(buf, a, b, `${this.imapTag} NO`) || startsWithCI(buf, a, b, `${this.imapTag} BAD`);
+        return startsWithCI(buf, a, b, `${this.imapTag.toUpperCase()} NO`) || startsWithCI(buf, a, b, `${this.imapTag.toUpperCase()} BAD`);
       case Family.XMPP:
         return indexOfAscii(buf, a, b, '<failure') >= 0;
       case Family.IRC: {
