@@ -59,10 +59,13 @@ class Direction {
   /** The compressed body kept (up to MAX_ENCODED) to count its decoded length at its end; null when not encoded. */
   encoded: Buffer[] | null = null;
   encodedLen = 0;
+  /** Last body byte seen (-1: none). */
+  lastByte = -1;
   constructor(readonly buf: StreamBuffer) {}
 
   /** Body bytes buf[a, b): counted, and kept while the body is encoded and within the bound. */
   body(buf: Buffer, a: number, b: number): void {
+    if (b > a) this.lastByte = buf[b - 1];
     this.bodyLen += b - a;
     if (this.encoded === null) return;
     if (this.encodedLen + b - a > MAX_ENCODED) {
@@ -182,6 +185,9 @@ export class HttpAnalyzer extends BaseAnalyzer {
   protected override onEnd(_ts: number): void {
     const resp = this.dirs[0];
     if (resp.phase === Phase.BODY_EOF || (resp.phase !== Phase.HEAD && resp.phase !== Phase.DONE)) {
+      // A body read to the close goes through Zeek's line reader, which gives its last line the
+      // CRLF it did not have: Zeek counts 2 bytes more when such a body does not end with a line end.
+      if (resp.phase === Phase.BODY_EOF && resp.encoded === null && resp.bodyLen > 0 && resp.lastByte !== 0x0a) resp.bodyLen += 2;
       if (this.respCur !== null) this.respCur.response_body_len = resp.finalLength();
       if (this.respCur !== null) this.finish(this.respCur);
     }
@@ -270,6 +276,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       rec.status_msg = '<empty>';
       this.respCur = rec;
       d.bodyLen = 0;
+      d.lastByte = -1;
       d.encoded = null;
       d.phase = Phase.BODY_EOF;
       d.body(buf, off, end);
@@ -358,6 +365,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
     d.bodyLen = 0;
+    d.lastByte = -1;
     d.encoded = h.encoded ? [] : null;
     d.encodedLen = 0;
     if (code === 101) {
