@@ -599,10 +599,22 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
     proxied: null,
     filename: null,
   };
+  // The wanted header a continuation line (obs-fold, RFC 9112 5.2) extends, and its value so far.
+  let lastId = -1;
+  let lastValue = '';
   while (p < stop) {
     let lf = buf.indexOf(0x0a, p);
     if (lf < 0 || lf >= stop) lf = stop;
     const e = lineEnd(buf, p, lf);
+    if (isSpace(buf[p]) && lastId >= 0 && lastId !== H.PROXY) {
+      // Zeek joins a folded line to the header's value.
+      const more = buf.toString('latin1', p, e).trim();
+      lastValue = lastValue === '' ? more : `${lastValue} ${more}`;
+      setHeader(h, lastId, lastValue);
+      p = lf + 1;
+      continue;
+    }
+    lastId = -1;
     const colon = buf.indexOf(0x3a, p);
     if (colon > p && colon < e) {
       let ns = p;
@@ -614,7 +626,11 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
         const entry = `${buf.toString('latin1', ns, ne).toUpperCase()} -> ${buf.toString('latin1', colon + 1, e).trim()}`;
         if (h.proxied === null) h.proxied = [entry];
         else if (!h.proxied.includes(entry)) h.proxied.push(entry);
-      } else if (id >= 0) setHeader(h, id, buf.toString('latin1', colon + 1, e).trim());
+      } else if (id >= 0) {
+        lastValue = buf.toString('latin1', colon + 1, e).trim();
+        setHeader(h, id, lastValue);
+      }
+      lastId = id;
     }
     p = lf + 1;
   }
@@ -639,12 +655,14 @@ function setHeader(h: Headers, id: H, value: string): void {
       h.ctype = value;
       break;
     case H.CONTENT_LENGTH: {
-      const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
-      if (n >= 0) h.clen = n;
+      // Digits only; leading zeros are fine (Zeek reads 0000...0050 as 50).
+      const m = /^0*(\d{1,15})$/.exec(value);
+      if (m !== null) h.clen = Number(m[1]);
       break;
     }
     case H.TRANSFER_ENCODING:
-      if (/(^|,)\s*chunked\s*$/i.test(value)) h.chunked = true;
+      // As Zeek: chunked when the value's first token is 'chunked' ('chunked, identity' is).
+      h.chunked = /^chunked(?:$|[\s,;])/i.test(value);
       break;
     case H.UPGRADE:
       h.upgrade = value;

@@ -6,6 +6,7 @@
  * unescaping.
  */
 import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import { zeekAppJson } from '../../src/output/app-formats';
@@ -208,6 +209,22 @@ describe('protocols: Zeek details of http.log', () => {
     before(function () {
       requireCorpus(this);
     });
+
+    for (const v of ['03-cl_negative', '04-te_cl_desync', '08-leading_zeros', '09-te_obs_fold', '10-multi_value_te']) {
+      it(`request smuggling variant ${v}: the request inside the body is logged as Zeek logs it`, async () => {
+        const dir = 'zeek/http/261/';
+        const base = readdirSync(corpusPath(dir)).find((f) => f.startsWith(`variant-${v}.pcap.`) && f.endsWith('.http.log'))!;
+        const rows = readFileSync(corpusPath(dir + base), 'utf8')
+          .split('\n')
+          .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('uid'))
+          .map((l) => l.split('\t').slice(1, 5).join(' '))
+          .sort();
+        const ours = http(await app(`${dir}variant-${v}.pcap`))
+          .map((h) => [h.trans_depth, h.method, h.host, h.uri].join(' '))
+          .sort();
+        assert.deepEqual(ours, rows);
+      });
+    }
 
     it('x-gzip: the response body length after decompression (19 in the baseline, 39 on the wire)', async () => {
       const [h] = http(await app('zeek/http/x-gzip.pcap'));
