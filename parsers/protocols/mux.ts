@@ -114,12 +114,14 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     create: (o) => new MysqlAnalyzer(o),
   },
   {
-    // SMTP, IMAP, POP3, FTP, XMPP, IRC and LDAP, followed as far as their STARTTLS.
+    // SMTP, IMAP, POP3, FTP, XMPP, IRC, LDAP and RDP, followed as far as their upgrade to TLS.
     name: 'starttls',
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) =>
       isOrig
-        ? b[o] === 0x30 || ['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream'].some((p) => prefixCI(b, o, n, p))
+        ? b[o] === 0x30 ||
+          (b[o] === 0x03 && (n < 2 || b[o + 1] === 0)) ||
+          ['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream'].some((p) => prefixCI(b, o, n, p))
         : ['220', '+OK', '* OK', '* PREAUTH', ':', 'NOTICE'].some((p) => prefixCI(b, o, n, p)),
     create: (o) => new StartTlsAnalyzer(o),
   },

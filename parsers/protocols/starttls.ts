@@ -1,20 +1,21 @@
 /**
  * The plaintext protocols that upgrade to TLS in-band, read just far enough to hand the stream to
  * the TLS analyzer when the server accepts the upgrade, as Zeek's SMTP, IMAP, POP3, FTP, XMPP,
- * IRC and LDAP analyzers do: SMTP `STARTTLS` / 220 (RFC 3207), IMAP `<tag> STARTTLS` /
+ * IRC, LDAP and RDP analyzers do: SMTP `STARTTLS` / 220 (RFC 3207), IMAP `<tag> STARTTLS` /
  * `<tag> OK` (RFC 3501 6.2.1), POP3 `STLS` / `+OK` (RFC 2595 4), FTP `AUTH TLS|SSL` / 234
  * (RFC 4217 4), XMPP `<starttls/>` / `<proceed/>` (RFC 6120 5.4), IRC `STARTTLS` / numeric 670
- * (IRCv3 tls), LDAP ExtendedRequest 1.3.6.1.4.1.1466.20037 / success (RFC 4511 4.14).
+ * (IRCv3 tls), LDAP ExtendedRequest 1.3.6.1.4.1.1466.20037 / success (RFC 4511 4.14), RDP
+ * X.224 Connection Request / Confirm selecting TLS or CredSSP ([MS-RDPBCGR] 2.2.1.2).
  *
  * The protocol is recognised from the first exchange (the server's greeting, the client's first
  * command, the first LDAP message) whatever the port, and named as Zeek names the service
- * (smtp, imap, pop3, ftp, xmpp, irc, ldap_tcp). Lines are parsed in place; the analyzer stops
+ * (smtp, imap, pop3, ftp, xmpp, irc, ldap_tcp, rdp). Lines are parsed in place; the analyzer stops
  * reading after MAX_LINES lines (or LDAP messages) per direction without an upgrade, so a long
  * session costs nothing more. It emits no record of its own: the TLS analyzer that follows does.
  */
 import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 
-export type StartTlsProtocol = 'smtp' | 'imap' | 'pop3' | 'ftp' | 'xmpp' | 'irc' | 'ldap_tcp';
+export type StartTlsProtocol = 'smtp' | 'imap' | 'pop3' | 'ftp' | 'xmpp' | 'irc' | 'ldap_tcp' | 'rdp';
 
 /** Lines (or LDAP messages) read per direction before giving up on an upgrade. */
 const MAX_LINES = 64;
@@ -38,6 +39,8 @@ enum Family {
   LDAP,
   /** The capture starts at a client's STARTTLS: the answer tells SMTP (220) from IRC (670). */
   SMTP_OR_IRC,
+  /** RDP's X.224 connection request; TLS (or CredSSP over TLS) follows a confirm selecting it. */
+  RDP,
 }
 
 const FAMILY_NAMES: Record<Family, StartTlsProtocol | null> = {
@@ -51,6 +54,7 @@ const FAMILY_NAMES: Record<Family, StartTlsProtocol | null> = {
   [Family.IRC]: 'irc',
   [Family.LDAP]: 'ldap_tcp',
   [Family.SMTP_OR_IRC]: null,
+  [Family.RDP]: 'rdp',
 };
 
 /** ASCII upper-case prefix test on buf[a, b). */
@@ -116,6 +120,11 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       this.family = Family.LDAP;
       return true;
     }
+    if (buf[off] === 0x03 && isOrig) {
+      // TPKT version 3 (RFC 1006): RDP's connection request.
+      this.family = Family.RDP;
+      return true;
+    }
     // Text protocols: the first bytes are printable ASCII.
     for (let i = off; i < end && i < off + 16; i++) {
       const c = buf[i];
@@ -156,6 +165,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       return -1;
     }
     if (this.family === Family.LDAP) return this.ldap(isOrig, buf, off, end);
+    if (this.family === Family.RDP) return this.rdp(isOrig, buf, off, end);
     // XMPP is read a tag at a time ('>' ends one), the others a line at a time.
     const xml = this.family === Family.XMPP || (this.family === Family.UNKNOWN && buf[off] === 0x3c);
     const nl = buf.indexOf(xml ? 0x3e : 0x0a, off);
@@ -301,6 +311,42 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       default:
         return false;
     }
+  }
+
+  // ------------------------------------------------------------ RDP ([MS-RDPBCGR] 2.2.1.1, 2.2.1.2)
+
+  /** One TPKT: X.224 Connection Request from the client, Connection Confirm with RDP_NEG_RSP from the server. */
+  private rdp(isOrig: boolean, buf: Buffer, off: number, end: number): number {
+    if (end - off < 4) {
+      this.lines[isOrig ? 1 : 0]--;
+      return 0;
+    }
+    const len = buf.readUInt16BE(off + 2);
+    if (buf[off] !== 3 || buf[off + 1] !== 0 || len < 7 || len > MAX_LDAP) return this.ldapBad(isOrig);
+    if (end - off < len) {
+      this.lines[isOrig ? 1 : 0]--;
+      return 0;
+    }
+    const code = buf[off + 5] & 0xf0;
+    if (isOrig && code === 0xe0 && !this.asked) {
+      this.confirm();
+      this.asked = true;
+      return len;
+    }
+    if (!isOrig && code === 0xd0 && this.asked) {
+      // RDP_NEG_RSP (type 2) in the last 8 bytes: selectedProtocol 1 (TLS), 2 (CredSSP), 8 (CredSSP early auth) run over TLS.
+      const t = off + len - 8;
+      const selected = len >= 19 && buf[t] === 2 ? buf.readUInt32LE(t + 4) : 0;
+      if (selected === 1 || selected === 2 || selected === 8) {
+        this.startTls(false, buf, off + len, end, this.early);
+        this.done = true;
+        return -1;
+      }
+      this.done = true;
+      return -1;
+    }
+    if (this.state === 'probing') return this.ldapBad(isOrig);
+    return len;
   }
 
   // ------------------------------------------------------------ LDAP (BER, RFC 4511 4.1.1)

@@ -158,6 +158,7 @@ describe('protocols: Zeek details of ssl.log', () => {
       ['zeek/tls/smtp-starttls.pcap', 'TLSv12', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', null, 'CsxknGIti', 'secp256r1'],
       ['zeek/ldap/ldap-starttls.pcap', 'TLSv13', 'TLS_AES_256_GCM_SHA384', 'ubuntu-01.example.com', 'CsiI', 'secp256r1'],
       ['zeek/tls/irc-starttls.pcap', 'TLSv12', 'TLS_RSA_WITH_AES_256_GCM_SHA384', null, 'CsxrnXGIti', null],
+      ['zeek/rdp/rdp-to-ssl.pcap', 'TLSv10', 'TLS_RSA_WITH_AES_128_CBC_SHA', '192.168.1.150', 'CsxnGIi', null],
       ['zeek/tls/tls13draft23-chrome67.0.3368.0-canary.pcap', 'TLSv13-draft23', 'TLS_AES_128_GCM_SHA256', null, 'CsiI', 'x25519'],
       ['zeek/tls/tls-1.2-handshake-failure.pcap', '', '', null, 'Cl', null],
     ];
