@@ -35,17 +35,21 @@ export interface AnalyzerOptions {
 }
 
 /**
- * The connection switched protocol in-band (HTTP/1.1 101 to h2c): what the old analyzer hands to
- * the multiplexer so that the new one carries on with the same streams.
+ * The connection switched protocol in-band: HTTP/1.1 101 to h2c, or a plaintext protocol's
+ * STARTTLS (SMTP, IMAP, POP3, FTP, XMPP, IRC, LDAP, PostgreSQL, MySQL) accepted by the server.
+ * What the old analyzer hands to the multiplexer so that the new one carries on with the same
+ * streams.
  */
-export interface ProtocolSwitch {
-  protocol: 'http2';
-  /** The request that asked for the switch (h2c: it becomes stream 1). */
-  request: HttpLogRecord;
-  /** Bytes of each direction the old analyzer received after the switch point (same segment). */
-  orig: Buffer | null;
-  resp: Buffer | null;
-}
+export type ProtocolSwitch =
+  | {
+      protocol: 'http2';
+      /** The request that asked for the switch (h2c: it becomes stream 1). */
+      request: HttpLogRecord;
+      /** Bytes of each direction the old analyzer received after the switch point (same segment). */
+      orig: Buffer | null;
+      resp: Buffer | null;
+    }
+  | { protocol: 'tls'; orig: Buffer | null; resp: Buffer | null };
 
 export interface StreamAnalyzer {
   readonly name: string;
@@ -130,6 +134,25 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     } catch (e) {
       this.fail('internal', `analyzer error: ${(e as Error).message}`, true, ts);
     }
+  }
+
+  /** A STARTTLS the server accepted: handed to the multiplexer once by takeSwitch. */
+  private tlsSwitch: ProtocolSwitch | null = null;
+
+  /**
+   * The stream continues in TLS from buf[at, end) of this direction (a copy is kept; empty is
+   * fine) and from the next byte of the other. The caller stops parsing: the TLS analyzer the
+   * multiplexer starts gets the rest.
+   */
+  protected startTls(isOrig: boolean, buf: Buffer, at: number, end: number, other: Buffer | null = null): void {
+    const rest = end > at ? Buffer.from(buf.subarray(at, end)) : null;
+    this.tlsSwitch = { protocol: 'tls', orig: isOrig ? rest : other, resp: isOrig ? other : rest };
+  }
+
+  takeSwitch(): ProtocolSwitch | null {
+    const s = this.tlsSwitch;
+    this.tlsSwitch = null;
+    return s;
   }
 
   /** Bytes of that direction seen before the current `data` call. */

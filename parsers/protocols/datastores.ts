@@ -5,7 +5,8 @@
  *
  * Only the first few messages of each side are looked at (MAX_MESSAGES); after that the analyzer
  * stops parsing, so its cost on a long-lived connection is bounded. Each emits one generic `app`
- * record at the end of the connection.
+ * record at the end of the connection. A PostgreSQL SSLRequest or MySQL SSL request the server
+ * accepts hands the stream to the TLS analyzer (ssl.log), as Zeek does.
  */
 import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { AppIdRecord, DatastoreProtocol } from '../record/app';
@@ -213,7 +214,12 @@ export class PostgresAnalyzer extends DatastoreAnalyzer {
       if (this.awaitingSslAnswer) {
         this.awaitingSslAnswer = false;
         this.rec.tls_accepted = buf[off] === 0x53; // 'S'
-        if (this.rec.tls_accepted) this.msgs[0] = this.msgs[1] = MAX_MESSAGES; // TLS follows.
+        if (this.rec.tls_accepted) {
+          // TLS follows in both directions: hand the stream to the TLS analyzer.
+          this.msgs[0] = this.msgs[1] = MAX_MESSAGES;
+          this.startTls(false, buf, off + 1, end);
+          return -1;
+        }
         return 1;
       }
       if (this.state === 'probing') {
@@ -226,7 +232,8 @@ export class PostgresAnalyzer extends DatastoreAnalyzer {
     if (this.rec.tls_requested && buf[off] === 0x16) {
       // The client went on with a TLS ClientHello: the server accepted (its 'S' may not be parsed yet).
       this.rec.tls_accepted = true;
-      this.msgs[1] = MAX_MESSAGES;
+      this.msgs[0] = this.msgs[1] = MAX_MESSAGES;
+      this.startTls(true, buf, off, end);
       return -1;
     }
     if (end - off < 8) return 0;
@@ -316,6 +323,8 @@ export class MysqlAnalyzer extends DatastoreAnalyzer {
           // SSL request: the handshake response (with the user) is sent inside TLS.
           this.rec.tls_accepted = true;
           this.msgs[0] = this.msgs[1] = MAX_MESSAGES;
+          this.startTls(true, buf, p + len, end);
+          return -1;
         } else {
           const z = cstring(buf, p + 32, p + len);
           if (z > 0) this.rec.user = buf.toString('utf8', p + 32, z);

@@ -11,6 +11,7 @@ import { formatIPv6 } from '../record/address';
 import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { DnsLogRecord, DnsResourceRecord } from '../record/app';
 
+/** Zeek's names of query types (base/protocols/dns/consts.zeek `query_types`); others are 'query-N'. */
 export const DNS_TYPE_NAMES: Record<number, string> = {
   1: 'A',
   2: 'NS',
@@ -30,34 +31,80 @@ export const DNS_TYPE_NAMES: Record<number, string> = {
   16: 'TXT',
   17: 'RP',
   18: 'AFSDB',
+  19: 'X25',
+  20: 'ISDN',
+  21: 'RT',
+  22: 'NSAP',
+  23: 'NSAP-PTR',
   24: 'SIG',
   25: 'KEY',
+  26: 'PX',
+  27: 'GPOS',
   28: 'AAAA',
   29: 'LOC',
+  30: 'NXT',
+  31: 'EID',
   32: 'NIMLOC',
   33: 'SRV',
+  34: 'ATMA',
   35: 'NAPTR',
+  36: 'KX',
+  37: 'CERT',
+  38: 'A6',
   39: 'DNAME',
+  40: 'SINK',
   41: 'OPT',
+  42: 'APL',
   43: 'DS',
   44: 'SSHFP',
+  45: 'IPSECKEY',
   46: 'RRSIG',
   47: 'NSEC',
   48: 'DNSKEY',
+  49: 'DHCID',
   50: 'NSEC3',
   51: 'NSEC3PARAM',
   52: 'TLSA',
+  53: 'SMIMEA',
+  55: 'HIP',
+  56: 'NINFO',
+  57: 'RKEY',
+  58: 'TALINK',
+  59: 'CDS',
+  60: 'CDNSKEY',
+  61: 'OPENPGPKEY',
+  62: 'CSYNC',
+  63: 'ZONEMD',
   64: 'SVCB',
   65: 'HTTPS',
   99: 'SPF',
+  100: 'UINFO',
+  101: 'UID',
+  102: 'GID',
+  103: 'UNSPEC',
+  104: 'NID',
+  105: 'L32',
+  106: 'L64',
+  107: 'LP',
+  108: 'EUI48',
+  109: 'EUI64',
   249: 'TKEY',
   250: 'TSIG',
   251: 'IXFR',
   252: 'AXFR',
+  253: 'MAILB',
+  254: 'MAILA',
   255: '*',
   256: 'URI',
   257: 'CAA',
+  32768: 'TA',
+  32769: 'DLV',
+  65281: 'WINS',
+  65282: 'WINS-R',
+  65422: 'XPF',
+  65521: 'INTEGRITY',
 };
+/** Zeek's `base_errors` (its spelling: NXRRSet); others are 'rcode-N'. */
 export const DNS_RCODE_NAMES: Record<number, string> = {
   0: 'NOERROR',
   1: 'FORMERR',
@@ -67,9 +114,23 @@ export const DNS_RCODE_NAMES: Record<number, string> = {
   5: 'REFUSED',
   6: 'YXDOMAIN',
   7: 'YXRRSET',
-  8: 'NXRRSET',
+  8: 'NXRRSet',
   9: 'NOTAUTH',
   10: 'NOTZONE',
+  11: 'unassigned-11',
+  12: 'unassigned-12',
+  13: 'unassigned-13',
+  14: 'unassigned-14',
+  15: 'unassigned-15',
+  16: 'BADVERS',
+  17: 'BADKEY',
+  18: 'BADTIME',
+  19: 'BADMODE',
+  20: 'BADNAME',
+  21: 'BADALG',
+  22: 'BADTRUNC',
+  23: 'BADCOOKIE',
+  3842: 'BADSIG',
 };
 export const DNS_CLASS_NAMES: Record<number, string> = {
   1: 'C_INTERNET',
@@ -79,7 +140,18 @@ export const DNS_CLASS_NAMES: Record<number, string> = {
   254: 'C_NONE',
   255: 'C_ANY',
 };
-const OPCODE_NAMES = ['query', 'inverse-query', 'status', 'opcode-3', 'notify', 'update'];
+/** Zeek's `opcodes`; others are 'opcode-N'. */
+export const DNS_OPCODE_NAMES: Record<number, string> = { 0: 'query', 1: 'iquery', 2: 'server-status', 4: 'notify', 5: 'dynamic-update', 6: 'dso' };
+/** Zeek's `netbios_opcodes` for NetBIOS name service (port 137). */
+export const NETBIOS_OPCODE_NAMES: Record<number, string> = {
+  0: 'netbios-query',
+  5: 'netbios-registration',
+  6: 'netbios-release',
+  7: 'netbios-wack',
+  8: 'netbios-refresh',
+};
+/** Opcodes Zeek logs (query, notify, dynamic update); it keeps no record of the others. */
+const LOGGED_OPCODES = (1 << 0) | (1 << 4) | (1 << 5);
 
 const MAX_NAME_WIRE = 255;
 const MAX_LABELS = 128;
@@ -217,20 +289,21 @@ function rdata(
     case 2:
     case 5:
     case 12:
-      rr.data = nameIn(pos);
+      // Zeek lowercases every name it extracts from rdata.
+      rr.data = nameIn(pos).toLowerCase();
       break;
     case 15: {
       if (rdlen < 3) bad();
       const exchange = nameIn(pos + 2);
       rr.mx = { preference: buf.readUInt16BE(pos), exchange };
-      rr.data = exchange;
+      rr.data = exchange.toLowerCase();
       break;
     }
     case 33: {
       if (rdlen < 7) bad();
       const target = nameIn(pos + 6);
       rr.srv = { priority: buf.readUInt16BE(pos), weight: buf.readUInt16BE(pos + 2), port: buf.readUInt16BE(pos + 4), target };
-      rr.data = target;
+      rr.data = target.toLowerCase();
       break;
     }
     case 6: {
@@ -247,7 +320,7 @@ function rdata(
         expire: buf.readUInt32BE(p + 12),
         minimum: buf.readUInt32BE(p + 16),
       };
-      rr.data = mname;
+      rr.data = mname.toLowerCase();
       break;
     }
     case 16: {
@@ -261,21 +334,107 @@ function rdata(
       }
       rr.txt = txt;
       // Zeek's rendering: every character-string as 'TXT <len> <text>', space separated.
-      rr.data = renderTxt(buf, pos, rdEnd);
+      rr.data = renderTxt(buf, pos, rdEnd, 'TXT');
       break;
     }
+    case 99: {
+      // SPF: TXT's wire form, Zeek's rendering with 'SPF'.
+      let p = pos;
+      while (p < rdEnd) {
+        if (p + 1 + buf[p] > rdEnd) bad();
+        p += 1 + buf[p];
+      }
+      rr.data = renderTxt(buf, pos, rdEnd, 'SPF');
+      break;
+    }
+    case 11:
+      // WKS: Zeek calls its reply hook with an empty string (sets AA/RA/rtt, adds no answer).
+      rr.data = '';
+      break;
+    case 38:
+      // A6 goes through Zeek's AAAA parser: 16 address bytes.
+      if (rdlen !== 16) bad();
+      rr.data = formatIPv6(buf, pos);
+      break;
+    case 35: {
+      // NAPTR: order, preference, flags, service, regexp, replacement (RFC 3403).
+      if (rdlen < 7) bad();
+      let p = pos + 4;
+      const strs: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        if (p >= rdEnd || p + 1 + buf[p] > rdEnd) bad();
+        strs.push(printable(buf, p + 1, p + 1 + buf[p]));
+        p += 1 + buf[p];
+      }
+      const replacement = nameIn(p).toLowerCase();
+      const tail = strs[2].length > 0 ? (replacement.length > 0 ? `${strs[2]} ${replacement}` : strs[2]) : replacement;
+      rr.data = `NAPTR ${buf.readUInt16BE(pos)} ${buf.readUInt16BE(pos + 2)} ${strs[0]} ${strs[1]} ${tail}`;
+      break;
+    }
+    case 43:
+      // DS: key tag, algorithm, digest type, digest (RFC 4034 5.1); Zeek logs 'DS <algorithm> <digest type>'.
+      if (rdlen < 4) bad();
+      rr.data = `DS ${buf[pos + 2]} ${buf[pos + 3]}`;
+      break;
+    case 48:
+      // DNSKEY: flags, protocol, algorithm, key (RFC 4034 2.1); Zeek logs 'DNSKEY <algorithm>'.
+      if (rdlen < 4) bad();
+      rr.data = `DNSKEY ${buf[pos + 3]}`;
+      break;
+    case 46: {
+      // RRSIG: type covered, algorithm, labels, original TTL, expiration, inception, key tag, signer (RFC 4034 3.1).
+      if (rdlen < 19) bad();
+      const signer = nameIn(pos + 18).toLowerCase();
+      rr.data = `RRSIG ${buf.readUInt16BE(pos)} ${signer === '' ? '<Root>' : signer}`;
+      break;
+    }
+    case 47:
+      // NSEC: next domain name, type bitmaps (RFC 4034 4.1); Zeek logs 'NSEC <owner> <next>'.
+      rr.data = `NSEC ${name.toLowerCase()} ${nameIn(pos).toLowerCase()}`;
+      break;
+    case 50:
+      rr.data = 'NSEC3';
+      break;
+    case 51:
+      rr.data = 'NSEC3PARAM';
+      break;
+    case 65534:
+      // BIND 9's private type for its zone-signing state.
+      rr.data = 'BIND9 signing signal';
+      break;
+    case 44:
+      // SSHFP: algorithm, fingerprint type, fingerprint (RFC 4255); Zeek logs the fingerprint in hex.
+      if (rdlen < 2) bad();
+      rr.data = `SSHFP: ${buf.toString('hex', pos + 2, rdEnd)}`;
+      break;
+    case 29:
+      // LOC: version, size, horizontal and vertical precision, ... (RFC 1876); Zeek logs the three bytes raw.
+      if (rdlen < 16) bad();
+      rr.data = `LOC:  ${buf[pos + 1]} ${buf[pos + 2]} ${buf[pos + 3]}`;
+      break;
+    case 13:
+    case 41:
+    case 64:
+    case 65:
+    case 249:
+    case 250:
+    case 257:
+      // Parsed by Zeek, but its scripts log nothing of them (HINFO, OPT, SVCB, HTTPS, TKEY, TSIG, CAA).
+      rr.data = '';
+      rr.silent = true;
+      break;
     default:
       rr.data = `<unknown type=${type}>`;
   }
   return rr;
 }
 
-function renderTxt(buf: Buffer, pos: number, end: number): string {
+function renderTxt(buf: Buffer, pos: number, end: number, tag: 'TXT' | 'SPF'): string {
   const parts: string[] = [];
   let p = pos;
   while (p < end) {
     const l = buf[p];
-    parts.push(`TXT ${l} ${printable(buf, p + 1, p + 1 + l)}`);
+    parts.push(`${tag} ${l} ${printable(buf, p + 1, p + 1 + l)}`);
     p += 1 + l;
   }
   return parts.join(' ');
@@ -528,44 +687,59 @@ export class DnsAnalyzer extends BaseAnalyzer {
     for (const p of all) this.emit(p, undefined, p.ts);
   }
 
+  /**
+   * One dns.log record as Zeek's base scripts fill it: the question, RD, TC and Z come from the
+   * request only (a response alone leaves them unset and takes its query name from its first
+   * answer); AA, RA and rtt are set by the first answer Zeek logs, so a response without one
+   * leaves them false/unset; a response with no records at all, or failing without a question,
+   * is `rejected`. Opcodes other than query, notify and update are not logged.
+   */
   private emit(req: PendingQuery | undefined, resp: DnsMessage | undefined, respTs: number): void {
-    const head = req?.msg ?? resp!;
-    const q = req?.msg.questions[0] ?? resp?.questions[0];
-    const answers: string[] = [];
-    const ttls: number[] = [];
+    const head = resp ?? req!.msg;
+    if ((LOGGED_OPCODES & (1 << head.opcode)) === 0) return;
+    const q = req?.msg.questions[0];
+    let answers: string[] | null = null;
+    let ttls: number[] | null = null;
+    let firstAnswer: string | null = null;
     if (resp !== undefined) {
       for (const rr of resp.rrs) {
-        if (rr.section !== 'answer') continue;
+        if (rr.section !== 'answer' || rr.silent) continue;
+        firstAnswer ??= rr.name;
+        if (rr.data === '') continue;
+        if (answers === null || ttls === null) {
+          answers = [];
+          ttls = [];
+        }
         answers.push(rr.data);
         ttls.push(rr.ttl);
       }
     }
-    // As Zeek: a response without a question takes its query name from the first answer (mDNS).
-    const firstAnswer = resp?.rrs.find((rr) => rr.section === 'answer');
+    const replied = firstAnswer !== null;
+    const rtt = replied && req !== undefined ? respTs - req.ts : 0;
     const rec: DnsLogRecord = {
       kind: 'dns',
       ts: req?.ts ?? respTs,
       proto: this.transport,
       trans_id: head.id,
-      rtt: req !== undefined && resp !== undefined ? Math.max(0, respTs - req.ts) : null,
-      // Zeek logs the query name lowercased (names are case-insensitive, RFC 4343); rrs keep the case sent.
-      query: (q?.name ?? firstAnswer?.name)?.toLowerCase() ?? null,
+      rtt: rtt > 0 ? rtt : null,
+      // Zeek logs names lowercased (names are case-insensitive, RFC 4343); rrs keep the case sent.
+      query: (q?.name ?? firstAnswer)?.toLowerCase() ?? null,
       qclass: q?.class ?? null,
-      qclass_name: q !== undefined ? (DNS_CLASS_NAMES[q.class] ?? `class-${q.class}`) : null,
+      qclass_name: q !== undefined ? (DNS_CLASS_NAMES[q.class] ?? `qclass-${q.class}`) : null,
       qtype: q?.type ?? null,
       qtype_name: q !== undefined ? typeName(q.type) : null,
       rcode: resp?.rcode ?? null,
       rcode_name: resp !== undefined ? (DNS_RCODE_NAMES[resp.rcode] ?? `rcode-${resp.rcode}`) : null,
-      AA: resp?.aa ?? false,
-      TC: resp?.tc ?? req?.msg.tc ?? false,
-      RD: req?.msg.rd ?? resp?.rd ?? false,
-      RA: resp?.ra ?? false,
-      Z: head.z,
-      answers: answers.length > 0 ? answers : null,
-      TTLs: answers.length > 0 ? ttls : null,
-      rejected: resp?.rcode === 5,
+      AA: replied && resp!.aa,
+      TC: req?.msg.tc ?? false,
+      RD: req?.msg.rd ?? false,
+      RA: replied && resp!.ra,
+      Z: req?.msg.z ?? 0,
+      answers,
+      TTLs: ttls,
+      rejected: resp !== undefined && ((resp.questions.length > 0 && resp.rrs.length === 0) || (resp.rcode !== 0 && resp.questions.length === 0)),
       opcode: head.opcode,
-      opcode_name: OPCODE_NAMES[head.opcode] ?? `opcode-${head.opcode}`,
+      opcode_name: DNS_OPCODE_NAMES[head.opcode] ?? `opcode-${head.opcode}`,
       rrs: resp?.rrs ?? [],
     };
     this.sink(rec);
@@ -588,4 +762,33 @@ function plausibleHeader(buf: Buffer, h: number, len: number): boolean {
 
 function sameQuestion(a: DnsQuestion, b: DnsQuestion): boolean {
   return a.type === b.type && a.class === b.class && a.name.toLowerCase() === b.name.toLowerCase();
+}
+
+/**
+ * A NetBIOS name service query name (RFC 1001 14.1 first-level encoding: each byte as two letters
+ * 'A'..'P') decoded as Zeek's decode_netbios_name does: exactly 32 letters, decoding stops at the
+ * first byte that is not alphanumeric, punctuation, space or below 3; the 16th byte (the suffix)
+ * is dropped, then trailing spaces and NULs. Returns '' when the name is no such encoding.
+ */
+export function decodeNetbiosName(name: string): string {
+  if (name.length !== 32) return '';
+  let out = '';
+  let kept = 0;
+  let stopped = false;
+  for (let i = 0; i < 16; i++) {
+    const c0 = name.charCodeAt(2 * i) & ~0x20;
+    const c1 = name.charCodeAt(2 * i + 1) & ~0x20;
+    if (c0 < 0x41 || c0 > 0x50 || c1 < 0x41 || c1 > 0x50) return '';
+    const b = ((c0 - 0x41) << 4) | (c1 - 0x41);
+    if (stopped) continue;
+    // isalnum || ispunct || space || < 3, in the C locale.
+    if ((b >= 0x21 && b <= 0x7e) || b === 0x20 || b < 3) {
+      out += String.fromCharCode(b);
+      kept++;
+    } else stopped = true;
+  }
+  if (kept === 16) out = out.slice(0, 15);
+  let end = out.length;
+  while (end > 0 && (out.charCodeAt(end - 1) === 0x20 || out.charCodeAt(end - 1) === 0)) end--;
+  return out.slice(0, end);
 }

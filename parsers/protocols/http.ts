@@ -7,6 +7,7 @@
  *
  * Header blocks are bounded by the analyzer's buffer bound; bodies are never buffered.
  */
+import * as zlib from 'node:zlib';
 import { type AnalyzerOptions, BaseAnalyzer, type ProtocolSwitch, StreamBuffer } from './analyzer';
 import type { HttpLogRecord } from '../record/app';
 
@@ -28,6 +29,8 @@ const MAX_CHUNK_LINE = 1024;
 /** A probe needs a method/version token within the first bytes. */
 const METHOD_RE = /^[A-Z][A-Z_-]{0,19}$/;
 const REQUEST_LINE_RE = /^([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+HTTP\/(\d+\.\d+))?[ \t]*$/;
+/** A request line of two tokens, the second not a version: HTTP/0.9. */
+const V09_REQUEST_RE = /^[^ \t]+[ \t]+(?!HTTP\/\d+\.\d+[ \t]*$)[^ \t]+[ \t]*$/;
 const STATUS_LINE_RE = /^HTTP\/(\d+\.\d+)[ \t]+(\d{3})(?:[ \t]+(.*))?$/;
 const H2C_RE = /(?:^|,)[ \t]*h2c[ \t]*(?:,|$)/i;
 
@@ -42,13 +45,70 @@ interface Headers {
   upgrade: string | null;
   /** Connection: upgrade present. */
   connUpgrade: boolean;
+  /** Content-Encoding gzip, x-gzip or deflate: Zeek counts the body after decompression. */
+  encoded: boolean;
+  username: string | null;
+  proxied: string[] | null;
+  filename: string | null;
 }
 
 class Direction {
   phase: Phase = Phase.HEAD;
   remaining = 0;
   bodyLen = 0;
+  /** The compressed body kept (up to MAX_ENCODED) to count its decoded length at its end; null when not encoded. */
+  encoded: Buffer[] | null = null;
+  encodedLen = 0;
+  /** Last body byte seen (-1: none). */
+  lastByte = -1;
   constructor(readonly buf: StreamBuffer) {}
+
+  /** Body bytes buf[a, b): counted, and kept while the body is encoded and within the bound. */
+  body(buf: Buffer, a: number, b: number): void {
+    if (b > a) this.lastByte = buf[b - 1];
+    this.bodyLen += b - a;
+    if (this.encoded === null) return;
+    if (this.encodedLen + b - a > MAX_ENCODED) {
+      this.encoded = null;
+      return;
+    }
+    this.encoded.push(Buffer.from(buf.subarray(a, b)));
+    this.encodedLen += b - a;
+  }
+
+  /** The body length as Zeek logs it: decoded when it was encoded (and decodable), else as sent. */
+  finalLength(): number {
+    const parts = this.encoded;
+    this.encoded = null;
+    if (parts === null || this.encodedLen !== this.bodyLen) return this.bodyLen;
+    this.encodedLen = 0;
+    const n = decodedLength(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    return n ?? this.bodyLen;
+  }
+}
+
+/** Compressed bodies are kept up to this size to be measured decoded; larger ones keep their sent length. */
+const MAX_ENCODED = 1024 * 1024;
+/** Decoded output measured at most (a decompression bomb stops here). */
+const MAX_DECODED = 64 * 1024 * 1024;
+const SYNC = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: MAX_DECODED };
+
+/**
+ * Length of a gzip or deflate body once decoded, as Zeek's HTTP analyzer delivers it: gzip or
+ * zlib framing detected from the header, raw deflate when the zlib header is missing; a truncated
+ * stream counts what it decodes to. null when it does not decode at all.
+ */
+function decodedLength(body: Buffer): number | null {
+  if (body.length === 0) return 0;
+  try {
+    return zlib.unzipSync(body, SYNC).length;
+  } catch {
+    try {
+      return zlib.inflateRawSync(body, SYNC).length;
+    } catch {
+      return null;
+    }
+  }
 }
 
 export class HttpAnalyzer extends BaseAnalyzer {
@@ -84,7 +144,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     }
   }
 
-  takeSwitch(): ProtocolSwitch | null {
+  override takeSwitch(): ProtocolSwitch | null {
     const s = this.switching;
     this.switching = null;
     return s;
@@ -110,11 +170,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (this.state === 'confirmed' && d.phase === Phase.BODY_LENGTH && len <= d.remaining) {
       d.remaining -= len;
       d.bodyLen += len;
+      d.encoded = null;
       if (d.remaining === 0) this.bodyDone(isOrig);
       return;
     }
     if (this.state === 'confirmed' && d.phase === Phase.BODY_EOF) {
       d.bodyLen += len;
+      d.encoded = null;
       return;
     }
     super.onGap(isOrig, len);
@@ -123,7 +185,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
   protected override onEnd(_ts: number): void {
     const resp = this.dirs[0];
     if (resp.phase === Phase.BODY_EOF || (resp.phase !== Phase.HEAD && resp.phase !== Phase.DONE)) {
-      if (this.respCur !== null) this.respCur.response_body_len = resp.bodyLen;
+      // A body read to the close goes through Zeek's line reader, which gives its last line the
+      // CRLF it did not have: Zeek counts 2 bytes more when such a body does not end with a line end.
+      if (resp.phase === Phase.BODY_EOF && resp.encoded === null && resp.bodyLen > 0 && resp.lastByte !== 0x0a) resp.bodyLen += 2;
+      if (this.respCur !== null) this.respCur.response_body_len = resp.finalLength();
       if (this.respCur !== null) this.finish(this.respCur);
     }
     this.respCur = null;
@@ -140,12 +205,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
       case Phase.BODY_LENGTH: {
         const n = Math.min(d.remaining, end - off);
         d.remaining -= n;
-        d.bodyLen += n;
+        d.body(buf, off, off + n);
         if (d.remaining === 0) this.bodyDone(isOrig);
         return n;
       }
       case Phase.BODY_EOF:
-        d.bodyLen += end - off;
+        d.body(buf, off, end);
         return end - off;
       case Phase.CHUNK_SIZE:
       case Phase.CHUNK_CRLF:
@@ -184,7 +249,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       case Phase.CHUNK_DATA: {
         const n = Math.min(d.remaining, end - off);
         d.remaining -= n;
-        d.bodyLen += n;
+        d.body(buf, off, off + n);
         if (d.remaining === 0) d.phase = Phase.CHUNK_CRLF;
         return n;
       }
@@ -204,11 +269,27 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private head(isOrig: boolean, d: Direction, buf: Buffer, off: number, end: number): number {
     // Tolerate the stray CRLF some clients send after a body (RFC 9112 section 2.2).
     if (buf[off] === 0x0d || buf[off] === 0x0a) return 1;
-    const stop = headerEnd(buf, off, end);
-    if (stop < 0) return 0;
+    if (!isOrig && this.queue[0]?.version === '0.9' && !(end - off >= 5 && buf.toString('latin1', off, off + 5) === 'HTTP/')) {
+      // An HTTP/0.9 response: no status line, no headers, the body runs to the close (Zeek: status 0, '<empty>').
+      const rec = this.queue[0];
+      rec.status_code = 0;
+      rec.status_msg = '<empty>';
+      this.respCur = rec;
+      d.bodyLen = 0;
+      d.lastByte = -1;
+      d.encoded = null;
+      d.phase = Phase.BODY_EOF;
+      d.body(buf, off, end);
+      return end - off;
+    }
     const firstLf = buf.indexOf(0x0a, off);
+    if (firstLf < 0 || firstLf >= end) return 0;
     const start = buf.toString('latin1', off, lineEnd(buf, off, firstLf));
-    const h = parseHeaders(buf, firstLf + 1, stop);
+    // HTTP/0.9 (a request line without version) has no headers: the request is that line.
+    const v09 = isOrig && V09_REQUEST_RE.test(start);
+    const stop = v09 ? firstLf + 1 : headerEnd(buf, off, end);
+    if (stop < 0) return 0;
+    const h = v09 ? parseHeaders(buf, stop, stop) : parseHeaders(buf, firstLf + 1, stop);
     if (isOrig) {
       const m = REQUEST_LINE_RE.exec(start);
       if (m === null || !METHOD_RE.test(m[1])) {
@@ -224,18 +305,25 @@ export class HttpAnalyzer extends BaseAnalyzer {
       this.confirm();
       const rec = newRecord(this.curTs, ++this.depth);
       rec.method = m[1];
-      rec.uri = m[2];
-      rec.version = m[3] ?? '0.9';
+      // 'GET HTTP/1.1': no URI, the version in its place (Zeek logs an empty URI).
+      const vInUri = m[3] === undefined ? /^HTTP\/(\d+\.\d+)$/.exec(m[2]) : null;
+      rec.uri = vInUri !== null ? '' : unescapeUri(m[2]);
+      rec.version = m[3] ?? vInUri?.[1] ?? '0.9';
       rec.host = h.host;
       rec.user_agent = h.ua;
       rec.referrer = h.referer;
       rec.origin = h.origin;
       rec.orig_content_type = h.ctype;
       rec.upgrade = h.upgrade;
+      rec.username = h.username;
+      rec.proxied = h.proxied;
+      if (h.filename !== null && (h.clen > 0 || h.chunked)) rec.orig_filenames = [h.filename];
       if (this.queue.length >= MAX_PENDING_REQUESTS) this.sink(this.queue.shift()!);
       this.queue.push(rec);
       this.reqCur = rec;
       d.bodyLen = 0;
+      d.encoded = h.encoded ? [] : null;
+      d.encodedLen = 0;
       // Requests have a body only when framed (RFC 9112 section 6.3): never read-until-close.
       if (h.chunked) d.phase = Phase.CHUNK_SIZE;
       else if (h.clen > 0) {
@@ -274,8 +362,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
     // As Zeek: the reply's version overwrites the request's (servers answer 1.1 requests with 1.0).
     rec.version = m[1];
     rec.resp_content_type = h.ctype;
+    if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
     d.bodyLen = 0;
+    d.lastByte = -1;
+    d.encoded = h.encoded ? [] : null;
+    d.encodedLen = 0;
     if (code === 101) {
       rec.upgraded = true;
       if (rec.upgrade === null) rec.upgrade = h.upgrade;
@@ -308,10 +400,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
     const d = this.dirs[isOrig ? 1 : 0];
     d.phase = Phase.HEAD;
     if (isOrig) {
-      if (this.reqCur !== null) this.reqCur.request_body_len = d.bodyLen;
+      if (this.reqCur !== null) this.reqCur.request_body_len = d.finalLength();
       this.reqCur = null;
     } else if (this.respCur !== null) {
-      this.respCur.response_body_len = d.bodyLen;
+      this.respCur.response_body_len = d.finalLength();
       this.finish(this.respCur);
       this.respCur = null;
     }
@@ -323,6 +415,59 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (i >= 0) this.queue.splice(i, 1);
     this.sink(rec);
   }
+}
+
+/** The user of a Basic credential (RFC 7617), as Zeek logs it: the text before the first ':' of the decoded pair. */
+function basicUser(value: string): string | null {
+  const m = /^basic[ \t]+(.*)$/i.exec(value);
+  if (m === null) return null;
+  const pair = Buffer.from(m[1], 'base64').toString('latin1');
+  const colon = pair.indexOf(':');
+  return colon >= 0 ? pair.slice(0, colon) : `<problem-decoding> (${value})`;
+}
+
+/**
+ * The URI as Zeek logs it (its unescape_URI): %XX decoded, %uXXXX decoded to its two bytes (the
+ * first dropped when 00), a doubled '%' collapsed, and a '%' not followed by an escape kept as is.
+ * Works on latin1 text (a character per byte); returns the input when it holds no '%'.
+ */
+export function unescapeUri(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  let out = '';
+  const n = s.length;
+  const hex = (c: number): number => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x25) {
+      out += s[i];
+      continue;
+    }
+    i++;
+    if (i === n) {
+      out += '%';
+      break;
+    }
+    if (i + 1 === n) {
+      out += `%${s[i]}`;
+      break;
+    }
+    if (s.charCodeAt(i) === 0x25) {
+      // '%%': the first '%' is dropped and the second starts an escape.
+      i--;
+      continue;
+    }
+    const h1 = hex(s.charCodeAt(i));
+    const h2 = hex(s.charCodeAt(i + 1));
+    if (h1 >= 0 && h2 >= 0) {
+      out += String.fromCharCode((h1 << 4) | h2);
+      i++;
+    } else if (n - i >= 5 && s[i] === 'u' && [1, 2, 3, 4].every((k) => hex(s.charCodeAt(i + k)) >= 0)) {
+      if (!(s[i + 1] === '0' && s[i + 2] === '0')) out += String.fromCharCode((hex(s.charCodeAt(i + 1)) << 4) | hex(s.charCodeAt(i + 2)));
+      out += String.fromCharCode((hex(s.charCodeAt(i + 3)) << 4) | hex(s.charCodeAt(i + 4)));
+      i += 4;
+    } else out += `%${s[i]}`;
+  }
+  return out;
 }
 
 function newRecord(ts: number, depth: number): HttpLogRecord {
@@ -347,6 +492,10 @@ function newRecord(ts: number, depth: number): HttpLogRecord {
     resp_content_type: null,
     upgrade: null,
     upgraded: false,
+    username: null,
+    proxied: null,
+    orig_filenames: null,
+    resp_filenames: null,
   };
 }
 
@@ -378,6 +527,10 @@ enum H {
   TRANSFER_ENCODING,
   UPGRADE,
   CONNECTION,
+  CONTENT_ENCODING,
+  AUTHORIZATION,
+  CONTENT_DISPOSITION,
+  PROXY,
 }
 /** The header names we keep, lowercase, grouped by length: other names are skipped without making strings. */
 const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
@@ -391,6 +544,18 @@ const WANTED: readonly (readonly [Buffer, H][])[] = (() => {
     ['transfer-encoding', H.TRANSFER_ENCODING],
     ['upgrade', H.UPGRADE],
     ['connection', H.CONNECTION],
+    ['content-encoding', H.CONTENT_ENCODING],
+    ['authorization', H.AUTHORIZATION],
+    ['proxy-authorization', H.AUTHORIZATION],
+    ['content-disposition', H.CONTENT_DISPOSITION],
+    // Zeek's HTTP::proxy_headers.
+    ['forwarded', H.PROXY],
+    ['x-forwarded-for', H.PROXY],
+    ['x-forwarded-from', H.PROXY],
+    ['client-ip', H.PROXY],
+    ['via', H.PROXY],
+    ['xroxy-connection', H.PROXY],
+    ['proxy-connection', H.PROXY],
   ];
   const byLen: [Buffer, H][][] = [];
   for (const [n, h] of names) {
@@ -419,11 +584,37 @@ const isSpace = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /** The header lines of `buf[p, stop)` (after the start line, up to and including the blank line). */
 function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
-  const h: Headers = { host: null, ua: null, referer: null, origin: null, ctype: null, clen: -1, chunked: false, upgrade: null, connUpgrade: false };
+  const h: Headers = {
+    host: null,
+    ua: null,
+    referer: null,
+    origin: null,
+    ctype: null,
+    clen: -1,
+    chunked: false,
+    upgrade: null,
+    connUpgrade: false,
+    encoded: false,
+    username: null,
+    proxied: null,
+    filename: null,
+  };
+  // The wanted header a continuation line (obs-fold, RFC 9112 5.2) extends, and its value so far.
+  let lastId = -1;
+  let lastValue = '';
   while (p < stop) {
     let lf = buf.indexOf(0x0a, p);
     if (lf < 0 || lf >= stop) lf = stop;
     const e = lineEnd(buf, p, lf);
+    if (isSpace(buf[p]) && lastId >= 0 && lastId !== H.PROXY) {
+      // Zeek joins a folded line to the header's value.
+      const more = buf.toString('latin1', p, e).trim();
+      lastValue = lastValue === '' ? more : `${lastValue} ${more}`;
+      setHeader(h, lastId, lastValue);
+      p = lf + 1;
+      continue;
+    }
+    lastId = -1;
     const colon = buf.indexOf(0x3a, p);
     if (colon > p && colon < e) {
       let ns = p;
@@ -431,7 +622,15 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
       while (ns < ne && isSpace(buf[ns])) ns++;
       while (ne > ns && isSpace(buf[ne - 1])) ne--;
       const id = headerId(buf, ns, ne);
-      if (id >= 0) setHeader(h, id, buf.toString('latin1', colon + 1, e).trim());
+      if (id === H.PROXY) {
+        const entry = `${buf.toString('latin1', ns, ne).toUpperCase()} -> ${buf.toString('latin1', colon + 1, e).trim()}`;
+        if (h.proxied === null) h.proxied = [entry];
+        else if (!h.proxied.includes(entry)) h.proxied.push(entry);
+      } else if (id >= 0) {
+        lastValue = buf.toString('latin1', colon + 1, e).trim();
+        setHeader(h, id, lastValue);
+      }
+      lastId = id;
     }
     p = lf + 1;
   }
@@ -456,12 +655,14 @@ function setHeader(h: Headers, id: H, value: string): void {
       h.ctype = value;
       break;
     case H.CONTENT_LENGTH: {
-      const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
-      if (n >= 0) h.clen = n;
+      // Digits only; leading zeros are fine (Zeek reads 0000...0050 as 50).
+      const m = /^0*(\d{1,15})$/.exec(value);
+      if (m !== null) h.clen = Number(m[1]);
       break;
     }
     case H.TRANSFER_ENCODING:
-      if (/(^|,)\s*chunked\s*$/i.test(value)) h.chunked = true;
+      // As Zeek: chunked when the value's first token is 'chunked' ('chunked, identity' is).
+      h.chunked = /^chunked(?:$|[\s,;])/i.test(value);
       break;
     case H.UPGRADE:
       h.upgrade = value;
@@ -469,5 +670,19 @@ function setHeader(h: Headers, id: H, value: string): void {
     case H.CONNECTION:
       if (/upgrade/i.test(value)) h.connUpgrade = true;
       break;
+    case H.AUTHORIZATION:
+      h.username = basicUser(value) ?? h.username;
+      break;
+    case H.CONTENT_DISPOSITION: {
+      // filename="x" or filename=x (RFC 6266), as Zeek's extract_filename_from_content_disposition.
+      const m = /filename\*?=(?:"([^"]*)"|([^;]*))/i.exec(value);
+      if (m !== null) h.filename = (m[1] ?? m[2]).trim();
+      break;
+    }
+    case H.CONTENT_ENCODING: {
+      const v = value.toLowerCase();
+      if (v === 'gzip' || v === 'x-gzip' || v === 'deflate') h.encoded = true;
+      break;
+    }
   }
 }

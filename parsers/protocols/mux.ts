@@ -14,6 +14,7 @@ import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
 import { TlsAnalyzer } from './tls';
 import { SshAnalyzer } from './ssh';
+import { StartTlsAnalyzer } from './starttls';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
 
 export interface AnalyzerFactory {
@@ -25,6 +26,12 @@ export interface AnalyzerFactory {
    */
   accepts?(isOrig: boolean, buf: Buffer, off: number, len: number): boolean;
   create(opts: AnalyzerOptions): StreamAnalyzer;
+  /**
+   * Responder ports Zeek attaches this analyzer to whatever the first bytes: on them, when the
+   * first payload is not this protocol's (a garbled request), the analyzer still gets the other
+   * direction from its first payload on (Zeek logs the response without its request).
+   */
+  ports?: readonly number[];
 }
 
 const upperThenSpace = (b: Buffer, o: number, n: number): boolean => {
@@ -39,12 +46,20 @@ const prefix = (b: Buffer, o: number, n: number, p: string): boolean => {
   for (let i = 0; i < n && i < p.length; i++) if (b[o + i] !== p.charCodeAt(i)) return false;
   return true;
 };
+/** Case-insensitive `prefix` on the bytes present (short input passes). */
+const prefixCI = (b: Buffer, o: number, n: number, p: string): boolean => {
+  for (let i = 0; i < n && i < p.length; i++) {
+    const c = b[o + i];
+    if (c !== p.charCodeAt(i) && c !== p.toLowerCase().charCodeAt(i)) return false;
+  }
+  return true;
+};
 const H2_PREFACE_TEXT = H2_PREFACE.toString('latin1');
 
-/** Successors of an in-band protocol switch. */
-const SWITCHES: Record<ProtocolSwitch['protocol'], (o: AnalyzerOptions, s: ProtocolSwitch) => StreamAnalyzer> = {
-  http2: (o, s) => new Http2Analyzer(o, { upgrade: { request: s.request } }),
-};
+/** The successor of an in-band protocol switch. */
+function successor(o: AnalyzerOptions, s: ProtocolSwitch): StreamAnalyzer {
+  return s.protocol === 'http2' ? new Http2Analyzer(o, { upgrade: { request: s.request } }) : new TlsAnalyzer(o);
+}
 
 /**
  * A DNS header the DNS analyzer would not reject while probing: opcode in use (0, 1, 2, 4, 5) and,
@@ -72,6 +87,8 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) => (isOrig ? upperThenSpace(b, o, n) : prefix(b, o, n, 'HTTP/')),
     create: (o) => new HttpAnalyzer(o),
+    // Zeek's HTTP ports (base/protocols/http/main.zeek).
+    ports: [80, 81, 631, 1080, 3128, 8000, 8080, 8888],
   },
   {
     name: 'http2',
@@ -95,6 +112,18 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) => !isOrig && (n < 5 || (b[o + 3] === 0 && b[o + 4] === 10)),
     create: (o) => new MysqlAnalyzer(o),
+  },
+  {
+    // SMTP, IMAP, POP3, FTP, XMPP, IRC, LDAP and RDP, followed as far as their upgrade to TLS.
+    name: 'starttls',
+    transports: ['tcp'],
+    accepts: (isOrig, b, o, n) =>
+      isOrig
+        ? b[o] === 0x30 ||
+          (b[o] === 0x03 && (n < 2 || b[o + 1] === 0)) ||
+          ['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream'].some((p) => prefixCI(b, o, n, p))
+        : ['220', '+OK', '* OK', '* PREAUTH', ':', 'NOTICE'].some((p) => prefixCI(b, o, n, p)),
+    create: (o) => new StartTlsAnalyzer(o),
   },
   {
     name: 'kafka',
@@ -122,6 +151,8 @@ export interface MuxOptions {
   maxProbeBytes?: number;
   /** Receives ssh and datastore (`app`) records; without it they are dropped (the services still count). */
   onIdentify?: (rec: IdentRecord) => void;
+  /** The connection's responder port, for the analyzers Zeek attaches by port (`AnalyzerFactory.ports`). */
+  respPort?: number;
 }
 
 /** The candidates for a transport, computed once per factory list rather than per connection. */
@@ -166,6 +197,10 @@ export class AnalyzerMux {
   private probedOrig = 0;
   private probedResp = 0;
   private decided = false;
+  /** Port-attached candidates that refused the first payload, waiting for the other direction's (null: none). */
+  private deferred: AnalyzerFactory[] | null = null;
+  private deferredDir = false;
+  private readonly respPort: number;
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
@@ -175,6 +210,7 @@ export class AnalyzerMux {
     this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
+    this.respPort = opts.respPort ?? -1;
   }
 
   /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
@@ -204,11 +240,12 @@ export class AnalyzerMux {
 
   /** Nothing more will be analysed on this connection. */
   get done(): boolean {
-    return this.factories === null && this.live.length === 0;
+    return this.factories === null && this.live.length === 0 && this.deferred === null;
   }
 
   data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
     if (this.factories !== null) this.start(isOrig, buf, off, len);
+    else if (this.deferred !== null && isOrig !== this.deferredDir) this.startDeferred(isOrig, buf, off, len);
     if (this.live.length === 0) return;
     for (const a of this.live) a.data(isOrig, buf, off, len, ts);
     if (!this.decided) {
@@ -223,17 +260,22 @@ export class AnalyzerMux {
         const sw = a.takeSwitch();
         if (sw !== null) this.switchTo(sw, ts);
       }
-      if (this.live[0].state !== 'confirmed') this.live = [];
+      // A successor may still be probing (TLS after STARTTLS, until its ClientHello).
+      const st = this.live[0].state;
+      if (st !== 'confirmed' && st !== 'probing') this.live = [];
     }
   }
 
   /** Hands the connection to the successor, replaying the bytes that followed the switch point. */
   private switchTo(sw: ProtocolSwitch, ts: number): void {
-    const next = SWITCHES[sw.protocol](this.aopts, sw);
+    const next = successor(this.aopts, sw);
     this.all = [...this.all, next];
     this.live = [next];
+    // h2c: the server's 101 and preface come first; TLS: the client's ClientHello.
+    const first = sw.protocol === 'tls';
+    if (first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
     if (sw.resp !== null) next.data(false, sw.resp, 0, sw.resp.length, ts);
-    if (sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
+    if (!first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
   }
 
   private start(isOrig: boolean, buf: Buffer, off: number, len: number): void {
@@ -242,16 +284,32 @@ export class AnalyzerMux {
     this.factories = null;
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
-      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) continue;
+      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
+        if (f.ports?.includes(this.respPort)) {
+          this.deferred ??= [];
+          this.deferred.push(f);
+          this.deferredDir = isOrig;
+        }
+        continue;
+      }
       live.push(f.create(this.aopts));
     }
     // Exact-size copies: these arrays live as long as the connection.
     this.live = live.length === 1 ? [live[0]] : live.slice();
   }
 
+  /** The other direction's first payload: the port-attached candidates that accept it join (unless one already won). */
+  private startDeferred(isOrig: boolean, buf: Buffer, off: number, len: number): void {
+    const fs = this.deferred!;
+    this.deferred = null;
+    if (this.decided || len <= 0) return;
+    for (const f of fs) if (f.accepts === undefined || f.accepts(isOrig, buf, off, len)) this.live.push(f.create(this.aopts));
+  }
+
   gap(isOrig: boolean, len: number): void {
     // A gap before any payload: nothing can be detected from a stream that starts mid-way.
     this.factories = null;
+    this.deferred = null;
     for (const a of this.live) a.gap(isOrig, len);
     this.settle(false);
   }

@@ -11,45 +11,43 @@
 import { createHash } from 'node:crypto';
 import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
 import type { TlsCertificate, TlsLogRecord } from '../record/app';
+import { CIPHER_NAMES, alertName, cipherName, groupName, versionName } from './tls-names';
+
+export { CIPHER_NAMES };
+
+const EMPTY = Buffer.alloc(0);
+
+/** TLS 1.3 or one of its drafts (0x7fNN): everything after ServerHello is encrypted. */
+export function isTls13(v: number): boolean {
+  return v === 0x0304 || v >> 8 === 0x7f;
+}
 
 const MAX_RECORD = 16384 + 2048;
 const MAX_CERTS = 16;
+/** ssl_history is cut at this length (a renegotiating connection could grow it without bound). */
+const MAX_HISTORY = 64;
 
-const VERSION_NAMES: Record<number, string> = { 768: 'SSLv3', 769: 'TLSv10', 770: 'TLSv11', 771: 'TLSv12', 772: 'TLSv13' };
-
-/** Names of the suites seen in practice (IANA registry names, as Zeek logs them). */
-export const CIPHER_NAMES: Record<number, string> = {
-  4: 'TLS_RSA_WITH_RC4_128_MD5',
-  5: 'TLS_RSA_WITH_RC4_128_SHA',
-  10: 'TLS_RSA_WITH_3DES_EDE_CBC_SHA',
-  47: 'TLS_RSA_WITH_AES_128_CBC_SHA',
-  53: 'TLS_RSA_WITH_AES_256_CBC_SHA',
-  60: 'TLS_RSA_WITH_AES_128_CBC_SHA256',
-  61: 'TLS_RSA_WITH_AES_256_CBC_SHA256',
-  156: 'TLS_RSA_WITH_AES_128_GCM_SHA256',
-  157: 'TLS_RSA_WITH_AES_256_GCM_SHA384',
-  158: 'TLS_DHE_RSA_WITH_AES_128_GCM_SHA256',
-  159: 'TLS_DHE_RSA_WITH_AES_256_GCM_SHA384',
-  4865: 'TLS_AES_128_GCM_SHA256',
-  4866: 'TLS_AES_256_GCM_SHA384',
-  4867: 'TLS_CHACHA20_POLY1305_SHA256',
-  49159: 'TLS_ECDHE_ECDSA_WITH_RC4_128_SHA',
-  49161: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA',
-  49162: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA',
-  49169: 'TLS_ECDHE_RSA_WITH_RC4_128_SHA',
-  49171: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA',
-  49172: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA',
-  49187: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256',
-  49188: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384',
-  49191: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256',
-  49192: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384',
-  49195: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
-  49196: 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
-  49199: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
-  49200: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
-  52392: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
-  52393: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
-  52394: 'TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+/** Zeek's ssl_history letters of the handshake message types (others: 'z'). */
+const HISTORY_LETTERS: Readonly<Record<number, string>> = {
+  0: 'h',
+  1: 'c',
+  2: 's',
+  3: 'v',
+  4: 't',
+  5: 'e',
+  6: 'j',
+  8: 'o',
+  11: 'x',
+  12: 'k',
+  13: 'r',
+  14: 'n',
+  15: 'y',
+  16: 'g',
+  20: 'f',
+  21: 'w',
+  22: 'm',
+  23: 'u',
+  24: 'p',
 };
 
 /** GREASE values (RFC 8701): 0x0a0a, 0x1a1a, ..., 0xfafa. */
@@ -79,6 +77,8 @@ export interface ServerHello {
   /** supported_versions selection (TLS 1.3), or null. */
   selectedVersion: number | null;
   alpn: string | null;
+  /** key_share group chosen (TLS 1.3), or null. */
+  keyShareGroup: number | null;
 }
 
 class Fault {
@@ -194,13 +194,25 @@ export function parseClientHello(buf: Buffer, off: number, end: number): ClientH
 
 export function parseServerHello(buf: Buffer, off: number, end: number): ServerHello {
   const c = new Cur(buf, off, end);
-  const sh: ServerHello = { version: c.u16('server version'), sessionId: Buffer.alloc(0), cipher: 0, extensions: [], selectedVersion: null, alpn: null };
+  const sh: ServerHello = {
+    version: c.u16('server version'),
+    sessionId: EMPTY,
+    cipher: 0,
+    extensions: [],
+    selectedVersion: null,
+    alpn: null,
+    keyShareGroup: null,
+  };
   c.need(32, 'server random');
   c.pos += 32;
-  const sid = c.vec(1, 'session id');
-  sh.sessionId = Buffer.from(buf.subarray(sid.pos, sid.end));
+  // TLS 1.3 drafts before 22 sent neither session id nor compression method.
+  const earlyDraft = sh.version >> 8 === 0x7f && (sh.version & 0xff) < 22;
+  if (!earlyDraft) {
+    const sid = c.vec(1, 'session id');
+    if (sid.left > 0) sh.sessionId = Buffer.from(buf.subarray(sid.pos, sid.end));
+  }
   sh.cipher = c.u16('cipher suite');
-  c.u8('compression method');
+  if (!earlyDraft) c.u8('compression method');
   if (c.left === 0) return sh;
   const exts = c.vec(2, 'extensions');
   while (exts.left > 0) {
@@ -208,6 +220,7 @@ export function parseServerHello(buf: Buffer, off: number, end: number): ServerH
     const body = exts.vec(2, 'extension body');
     sh.extensions.push(type);
     if (type === 43 && body.left === 2) sh.selectedVersion = body.u16('supported_versions');
+    if (type === 51 && body.left >= 2) sh.keyShareGroup = body.u16('key_share group');
     if (type === 16 && body.left > 2) {
       const list = body.vec(2, 'alpn list');
       const p = list.vec(1, 'alpn protocol');
@@ -382,6 +395,75 @@ export function parseCertificate(buf: Buffer, off: number, end: number): TlsCert
   return { subject: nameText(buf, subject), issuer: nameText(buf, issuer), not_valid_before: timeValue(buf, nb), not_valid_after: timeValue(buf, na), serial };
 }
 
+/**
+ * The host names a certificate is for, as Zeek's x509_check_cert_hostname takes them: the
+ * subjectAltName dNSNames (RFC 5280 4.2.1.6), or the subject's CN when there are none.
+ */
+export function certificateHostNames(buf: Buffer, off: number, end: number): string[] {
+  const cert = tlv(buf, off, end);
+  const tbs = tlv(buf, cert.start, cert.end);
+  let f = tlv(buf, tbs.start, tbs.end);
+  if (f.tag === 0xa0) f = tlv(buf, f.end, tbs.end);
+  const sigAlg = tlv(buf, f.end, tbs.end);
+  const issuer = tlv(buf, sigAlg.end, tbs.end);
+  const validity = tlv(buf, issuer.end, tbs.end);
+  const subject = tlv(buf, validity.end, tbs.end);
+  const spki = tlv(buf, subject.end, tbs.end);
+  const names: string[] = [];
+  let p = spki.end;
+  while (p < tbs.end) {
+    const t = tlv(buf, p, tbs.end);
+    p = t.end;
+    if (t.tag !== 0xa3) continue;
+    const exts = tlv(buf, t.start, t.end);
+    let q = exts.start;
+    while (q < exts.end) {
+      const ext = tlv(buf, q, exts.end);
+      q = ext.end;
+      const oid = tlv(buf, ext.start, ext.end);
+      // 2.5.29.17 subjectAltName
+      if (oid.end - oid.start !== 3 || buf[oid.start] !== 0x55 || buf[oid.start + 1] !== 0x1d || buf[oid.start + 2] !== 0x11) continue;
+      let v = tlv(buf, oid.end, ext.end);
+      if (v.tag === 0x01) v = tlv(buf, v.end, ext.end);
+      const gns = tlv(buf, v.start, v.end);
+      let r = gns.start;
+      while (r < gns.end && names.length < 256) {
+        const gn = tlv(buf, r, gns.end);
+        r = gn.end;
+        if (gn.tag === 0x82) names.push(buf.toString('latin1', gn.start, gn.end));
+      }
+    }
+  }
+  if (names.length > 0) return names;
+  // No dNSName: the subject's common names (2.5.4.3).
+  let q = subject.start;
+  while (q < subject.end) {
+    const set = tlv(buf, q, subject.end);
+    q = set.end;
+    let r = set.start;
+    while (r < set.end) {
+      const atv = tlv(buf, r, set.end);
+      r = atv.end;
+      const oid = tlv(buf, atv.start, atv.end);
+      if (oid.end - oid.start === 3 && buf[oid.start] === 0x55 && buf[oid.start + 1] === 0x04 && buf[oid.start + 2] === 0x03) {
+        const val = tlv(buf, oid.end, atv.end);
+        names.push(buf.toString('utf8', val.start, val.end));
+      }
+    }
+  }
+  return names;
+}
+
+/** A certificate name matches a host name: equal ignoring case, or a leading '*.' standing for exactly one label. */
+export function hostNameMatches(host: string, certName: string): boolean {
+  const h = host.toLowerCase();
+  const c = certName.toLowerCase();
+  if (h === c) return true;
+  if (!c.startsWith('*.')) return false;
+  const dot = h.indexOf('.');
+  return dot > 0 && h.slice(dot) === c.slice(1);
+}
+
 // ---------------------------------------------------------------- analyzer
 
 class Side {
@@ -404,6 +486,16 @@ export class TlsAnalyzer extends BaseAnalyzer {
   private curTs = 0;
   /** Alert records seen (both directions). */
   alerts = 0;
+  /** Description code of the last cleartext alert. */
+  private lastAlert: number | null = null;
+  /** Group of the key exchange: ServerKeyExchange (ECDHE) or the server's key_share (TLS 1.3). */
+  private curve: number | null = null;
+  private hist = '';
+  /** Certificate fingerprints per side, null until a certificate is seen. */
+  private serverFps: string[] | null = null;
+  private clientFps: string[] | null = null;
+  /** Host names of the server's leaf certificate (SAN dNSNames, else CN). */
+  private leafNames: string[] | null = null;
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
@@ -416,7 +508,7 @@ export class TlsAnalyzer extends BaseAnalyzer {
   get established(): boolean {
     const [r, o] = this.sides;
     const v = this.server?.selectedVersion ?? this.server?.version ?? 0;
-    return v >= 0x0304 ? r.appData && o.appData : r.ccs && o.ccs;
+    return isTls13(v) ? r.appData && o.appData : r.ccs && o.ccs;
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
@@ -461,10 +553,19 @@ export class TlsAnalyzer extends BaseAnalyzer {
     switch (type) {
       case 20:
         s.ccs = true;
+        this.history(isOrig, 'i');
         s.encrypted = true;
         break;
       case 21:
         this.alerts++;
+        // An alert after ChangeCipherSpec is encrypted: Zeek neither names it nor adds it to the history.
+        if (!s.encrypted && len >= 2) {
+          this.lastAlert = buf[body + 1];
+          this.history(isOrig, 'l');
+        }
+        break;
+      case 24:
+        if (!s.encrypted) this.history(isOrig, 'b');
         break;
       case 22:
         if (!s.encrypted) this.handshake(isOrig, s, buf, body, body + len);
@@ -510,6 +611,7 @@ export class TlsAnalyzer extends BaseAnalyzer {
   }
 
   private message(isOrig: boolean, s: Side, mtype: number, buf: Buffer, off: number, end: number): void {
+    this.history(isOrig, HISTORY_LETTERS[mtype] ?? 'z');
     try {
       if (isOrig && mtype === 1 && this.client === null) {
         this.client = parseClientHello(buf, off, end);
@@ -518,12 +620,16 @@ export class TlsAnalyzer extends BaseAnalyzer {
         this.server = parseServerHello(buf, off, end);
         this.confirm();
         // TLS 1.3: everything after ServerHello is encrypted in both directions.
-        if (this.server.selectedVersion === 0x0304) {
+        if (isTls13(this.server.selectedVersion ?? this.server.version)) {
           s.encrypted = true;
           this.sides[1].encrypted = true;
         }
-      } else if (!isOrig && mtype === 11) {
-        this.certificates(buf, off, end);
+      } else if (mtype === 11) {
+        this.certificates(isOrig, buf, off, end);
+      } else if (!isOrig && mtype === 12 && this.server !== null && this.curve === null) {
+        // ECDHE ServerKeyExchange: curve type 3 (named_curve), then the group (RFC 8422 5.4).
+        const name = CIPHER_NAMES[this.server.cipher] ?? '';
+        if ((name.includes('_ECDHE_') || name.includes('_ECDH_ANON_')) && end - off >= 3 && buf[off] === 3) this.curve = buf.readUInt16BE(off + 1);
       } else if (this.state === 'probing') {
         this.reject('tls-first-message', `first handshake message has type ${mtype}`, isOrig, this.curTs);
       }
@@ -533,22 +639,40 @@ export class TlsAnalyzer extends BaseAnalyzer {
     }
   }
 
-  private certificates(buf: Buffer, off: number, end: number): void {
+  /** A Certificate message (TLS <= 1.2): the server's chain is decoded; both chains are fingerprinted (SHA-256 of the DER, as Zeek's cert_chain_fps). */
+  private certificates(isOrig: boolean, buf: Buffer, off: number, end: number): void {
     const c = new Cur(buf, off, end);
     const n = c.u8('certificate list length') * 65536 + c.u16('certificate list length');
     c.need(n, 'certificate list');
     const listEnd = c.pos + n;
-    while (c.pos < listEnd && this.certs.length < MAX_CERTS) {
+    let count = 0;
+    while (c.pos < listEnd && count++ < MAX_CERTS) {
       const len = c.u8('certificate length') * 65536 + c.u16('certificate length');
       c.need(len, 'certificate');
-      try {
-        this.certs.push(parseCertificate(buf, c.pos, c.pos + len));
-      } catch (e) {
-        if (!(e instanceof Fault)) throw e;
-        this.violation(e.code, e.message, false, this.curTs);
+      // Zeek starts both chains at the first certificate of either side.
+      this.serverFps ??= [];
+      this.clientFps ??= [];
+      (isOrig ? this.clientFps : this.serverFps).push(
+        createHash('sha256')
+          .update(buf.subarray(c.pos, c.pos + len))
+          .digest('hex'),
+      );
+      if (!isOrig) {
+        try {
+          if (this.certs.length === 0) this.leafNames = certificateHostNames(buf, c.pos, c.pos + len);
+          this.certs.push(parseCertificate(buf, c.pos, c.pos + len));
+        } catch (e) {
+          if (!(e instanceof Fault)) throw e;
+          this.violation(e.code, e.message, false, this.curTs);
+        }
       }
       c.pos += len;
     }
+  }
+
+  /** Zeek's ssl_history: a letter per handshake message and cleartext record event, upper case from the client. */
+  private history(isOrig: boolean, letter: string): void {
+    if (this.hist.length < MAX_HISTORY) this.hist += isOrig ? letter.toUpperCase() : letter;
   }
 
   protected override onEnd(_ts: number): void {
@@ -560,17 +684,23 @@ export class TlsAnalyzer extends BaseAnalyzer {
     const ch = this.client;
     const sh = this.server;
     const v = sh !== null ? (sh.selectedVersion ?? sh.version) : null;
-    const resumed = ch !== null && sh !== null && v !== 0x0304 && sh.sessionId.length > 0 && sh.sessionId.equals(ch.sessionId);
+    const resumed = ch !== null && sh !== null && !isTls13(v ?? 0) && sh.sessionId.length > 0 && sh.sessionId.equals(ch.sessionId);
     return {
       kind: 'tls',
       ts: this.firstTs,
-      version: v !== null ? (VERSION_NAMES[v] ?? `unknown-${v}`) : null,
-      cipher: sh !== null ? (CIPHER_NAMES[sh.cipher] ?? `unknown-0x${hex4(sh.cipher)}`) : null,
+      version: v !== null ? versionName(v) : null,
+      cipher: sh !== null ? cipherName(sh.cipher) : null,
       cipher_id: sh?.cipher ?? null,
+      curve: this.curve !== null ? groupName(this.curve) : sh?.keyShareGroup != null ? groupName(sh.keyShareGroup) : null,
       server_name: ch?.sni ?? null,
+      last_alert: this.lastAlert !== null ? alertName(this.lastAlert) : null,
       next_protocol: sh?.alpn ?? null,
       established: this.established,
       resumed,
+      ssl_history: this.hist === '' ? null : this.hist,
+      cert_chain_fps: this.serverFps?.slice() ?? null,
+      client_cert_chain_fps: this.clientFps?.slice() ?? null,
+      sni_matches_cert: ch?.sni != null && this.leafNames !== null ? this.leafNames.some((n) => hostNameMatches(ch.sni!, n)) : null,
       client_version: ch?.version ?? null,
       client_supported_versions: ch?.supportedVersions.filter((x) => !isGrease(x)) ?? [],
       client_ciphers: ch?.ciphers.filter((x) => !isGrease(x)) ?? [],

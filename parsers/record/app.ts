@@ -12,9 +12,12 @@ export interface DnsResourceRecord {
   type_name: string;
   class: number;
   ttl: number;
-  /** Zeek's rendering: address, target name, 'TXT <len> <text>'..., or '<unknown type=N>' with rdlength. */
+  /** Zeek's rendering: address, lowercased target name, 'TXT <len> <text>', 'RRSIG 48 example.com'..., or
+   *  '<unknown type=N>'; '' for a type Zeek logs no answer for (WKS and the silent ones). */
   data: string;
   rdlength: number;
+  /** A type Zeek parses but whose scripts log nothing in `answers` (HINFO, OPT, SVCB, HTTPS, TKEY, TSIG, CAA). */
+  silent?: true;
   mx?: { preference: number; exchange: string };
   srv?: { priority: number; weight: number; port: number; target: string };
   soa?: { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
@@ -78,6 +81,13 @@ export interface HttpLogRecord {
   /** Upgrade requested (request header) and whether the server switched (101). */
   upgrade: string | null;
   upgraded: boolean;
+  /** User of a Basic Authorization (or Proxy-Authorization) header; Zeek logs no password by default. */
+  username: string | null;
+  /** Proxy headers of the request as Zeek logs them: 'X-FORWARDED-FOR -> 10.0.0.1'. */
+  proxied: string[] | null;
+  /** Content-Disposition file names of the request's and the response's bodies. */
+  orig_filenames: string[] | null;
+  resp_filenames: string[] | null;
 }
 
 export interface TlsLogRecord {
@@ -88,10 +98,21 @@ export interface TlsLogRecord {
   /** Chosen cipher suite name when known, else 'unknown-<hex>'. */
   cipher: string | null;
   cipher_id: number | null;
+  /** Key exchange group ('x25519', 'secp256r1'): ECDHE ServerKeyExchange or the TLS 1.3 key_share. */
+  curve: string | null;
   server_name: string | null;
+  /** Description of the last cleartext alert ('handshake_failure'). */
+  last_alert: string | null;
   next_protocol: string | null;
   established: boolean;
   resumed: boolean;
+  /** Zeek's ssl_history: one letter per cleartext handshake message / CCS / alert, upper case from the client. */
+  ssl_history: string | null;
+  /** SHA-256 of each certificate's DER, server and client chains; null until either side sent one. */
+  cert_chain_fps: string[] | null;
+  client_cert_chain_fps: string[] | null;
+  /** The SNI is a name of the server's certificate (SAN dNSName or CN, wildcards for one label); null without both. */
+  sni_matches_cert: boolean | null;
   client_version: number | null;
   client_supported_versions: number[];
   client_ciphers: number[];

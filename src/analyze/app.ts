@@ -30,7 +30,7 @@ class AppObserver implements PayloadObserver {
     if (this.m === null) {
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie });
+      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p });
     }
     return this.m;
   }

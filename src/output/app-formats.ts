@@ -4,9 +4,20 @@
  * http2.log and app.log are ours, Zeek having no analyzer for them), Zeek JSON lines, and our
  * ndjson (the record with `_path`, the connection's uid and the Zeek `id.*` fields).
  */
-import type { AppIdRecord, AppKind, AppRecordOut, DnsLogRecord, Http2LogRecord, HttpLogRecord, SshLogRecord, TlsLogRecord } from '../../parsers/record/app';
+import { DNS_OPCODE_NAMES, NETBIOS_OPCODE_NAMES, decodeNetbiosName } from '../../parsers/protocols/dns';
+import type {
+  AppIdRecord,
+  AppKind,
+  AppRecordOut,
+  ConnInfo,
+  DnsLogRecord,
+  Http2LogRecord,
+  HttpLogRecord,
+  SshLogRecord,
+  TlsLogRecord,
+} from '../../parsers/record/app';
 import type { TextSink } from './sink';
-import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
+import { jsonText, tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 /** Log name for each kind: Zeek's (ssl.log for TLS), http2.log, and app.log for the identified datastores. */
 export const ZEEK_PATH: Record<AppKind, string> = { dns: 'dns', http: 'http', http2: 'http2', tls: 'ssl', ssh: 'ssh', app: 'app' };
@@ -23,15 +34,20 @@ const ID: Column<AppRecordOut>[] = [
   ['id.resp_p', 'port', (r) => r.conn.resp_p],
 ];
 
-const DNS: Column<DnsLogRecord>[] = [
+type DnsOut = DnsLogRecord & { conn: ConnInfo };
+
+/** NetBIOS name service (Zeek: responder port 137): names decoded, SRV's code is NBSTAT, NetBIOS opcode names. */
+const netbios = (r: DnsOut): boolean => r.conn.resp_p === 137 && r.proto === 'udp';
+
+const DNS: Column<DnsOut>[] = [
   ['proto', 'enum', (r) => r.proto],
   ['trans_id', 'count', (r) => r.trans_id],
   ['rtt', 'interval', (r) => r.rtt],
-  ['query', 'string', (r) => r.query],
+  ['query', 'string', (r) => (r.query !== null && r.qtype !== null && netbios(r) ? decodeNetbiosName(r.query) || r.query : r.query)],
   ['qclass', 'count', (r) => r.qclass],
   ['qclass_name', 'string', (r) => r.qclass_name],
   ['qtype', 'count', (r) => r.qtype],
-  ['qtype_name', 'string', (r) => r.qtype_name],
+  ['qtype_name', 'string', (r) => (r.qtype === 33 && netbios(r) ? 'NBSTAT' : r.qtype_name)],
   ['rcode', 'count', (r) => r.rcode],
   ['rcode_name', 'string', (r) => r.rcode_name],
   ['AA', 'bool', (r) => r.AA],
@@ -42,8 +58,17 @@ const DNS: Column<DnsLogRecord>[] = [
   ['answers', 'vector[string]', (r) => r.answers],
   ['TTLs', 'vector[interval]', (r) => r.TTLs],
   ['rejected', 'bool', (r) => r.rejected],
+  ['opcode', 'count', (r) => r.opcode],
+  [
+    'opcode_name',
+    'string',
+    (r) => (netbios(r) ? (NETBIOS_OPCODE_NAMES[r.opcode] ?? `netbios-opcode-${r.opcode}`) : (DNS_OPCODE_NAMES[r.opcode] ?? r.opcode_name)),
+  ],
 ];
 
+const NO_TAGS: readonly string[] = [];
+
+/** Zeek's default http.log columns in its order, then ours (Content-Type headers, upgrade). */
 const HTTP: Column<HttpLogRecord>[] = [
   ['trans_depth', 'count', (r) => r.trans_depth],
   ['method', 'string', (r) => r.method],
@@ -59,6 +84,17 @@ const HTTP: Column<HttpLogRecord>[] = [
   ['status_msg', 'string', (r) => r.status_msg],
   ['info_code', 'count', (r) => r.info_code],
   ['info_msg', 'string', (r) => r.info_msg],
+  // Zeek's default columns to the end; file analysis (fuids, sniffed MIME types) is not ours: unset.
+  ['tags', 'set[enum]', () => NO_TAGS],
+  ['username', 'string', (r) => r.username ?? null],
+  ['password', 'string', () => null],
+  ['proxied', 'set[string]', (r) => r.proxied ?? null],
+  ['orig_fuids', 'vector[string]', () => null],
+  ['orig_filenames', 'vector[string]', (r) => r.orig_filenames ?? null],
+  ['orig_mime_types', 'vector[string]', () => null],
+  ['resp_fuids', 'vector[string]', () => null],
+  ['resp_filenames', 'vector[string]', (r) => r.resp_filenames ?? null],
+  ['resp_mime_types', 'vector[string]', () => null],
   ['orig_content_type', 'string', (r) => r.orig_content_type],
   ['resp_content_type', 'string', (r) => r.resp_content_type],
   ['upgrade', 'string', (r) => r.upgrade],
@@ -88,13 +124,20 @@ const HTTP2: Column<Http2LogRecord>[] = [
   ['reset', 'string', (r) => r.reset],
 ];
 
+/** Zeek's default ssl.log columns in its order, then ours (subject/issuer of the leaf, fingerprints, client ALPN). */
 const TLS: Column<TlsLogRecord>[] = [
   ['version', 'string', (r) => r.version],
   ['cipher', 'string', (r) => r.cipher],
+  ['curve', 'string', (r) => r.curve ?? null],
   ['server_name', 'string', (r) => r.server_name],
   ['resumed', 'bool', (r) => r.resumed],
+  ['last_alert', 'string', (r) => r.last_alert ?? null],
   ['next_protocol', 'string', (r) => r.next_protocol],
   ['established', 'bool', (r) => r.established],
+  ['ssl_history', 'string', (r) => r.ssl_history ?? null],
+  ['cert_chain_fps', 'vector[string]', (r) => r.cert_chain_fps ?? null],
+  ['client_cert_chain_fps', 'vector[string]', (r) => r.client_cert_chain_fps ?? null],
+  ['sni_matches_cert', 'bool', (r) => r.sni_matches_cert ?? null],
   ['subject', 'string', (r) => r.subject],
   ['issuer', 'string', (r) => r.issuer],
   ['ja3', 'string', (r) => r.ja3],
@@ -127,12 +170,25 @@ function columns(kind: AppKind): Column<AppRecordOut>[] {
   return [...ID, ...(OWN[kind] as Column<AppRecordOut>[])];
 }
 
-function tsvCell(v: Cell, type: string): string {
+/**
+ * Columns holding decoded text rather than wire bytes in latin1 (see tsvEscape): our http2.log and
+ * app.log, and the certificate names of ssl.log.
+ */
+const UNICODE_KINDS: ReadonlySet<AppKind> = new Set<AppKind>(['http2', 'app']);
+const UNICODE_COLUMNS: ReadonlySet<string> = new Set(['subject', 'issuer']);
+const isUnicode = (kind: AppKind, column: string): boolean => UNICODE_KINDS.has(kind) || UNICODE_COLUMNS.has(column);
+
+function tsvCell(v: Cell, type: string, unicode: boolean): string {
   if (v === null) return '-';
-  if (Array.isArray(v)) return v.length === 0 ? '(empty)' : v.map((x) => (typeof x === 'number' ? String(x) : tsvEscape(x))).join(',');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '(empty)';
+    // vector[interval] / vector[time] keep their six decimals, as scalar intervals do.
+    const real = type.endsWith('[interval]') || type.endsWith('[time]') || type.endsWith('[double]');
+    return v.map((x) => (typeof x === 'number' ? (real ? x.toFixed(6) : String(x)) : tsvElement(x, unicode))).join(',');
+  }
   if (typeof v === 'boolean') return v ? 'T' : 'F';
   if (typeof v === 'number') return type === 'time' || type === 'interval' ? v.toFixed(6) : String(v);
-  return v === '' ? '(empty)' : tsvEscape(v as string);
+  return v === '' ? '(empty)' : tsvEscape(v as string, unicode);
 }
 
 /** Zeek TSV header of the log for `kind`. */
@@ -142,7 +198,7 @@ export function zeekAppHeader(kind: AppKind, now: Date): string {
 
 export function zeekAppLine(r: AppRecordOut): string {
   return `${columns(r.kind)
-    .map((c) => tsvCell(c[2](r), c[1]))
+    .map((c) => tsvCell(c[2](r), c[1], isUnicode(r.kind, c[0])))
     .join('\t')}\n`;
 }
 
@@ -151,7 +207,10 @@ export function zeekAppJson(r: AppRecordOut): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (const [name, , get] of columns(r.kind)) {
     const v = get(r);
-    if (v !== null) o[name] = v;
+    if (v === null) continue;
+    // Wire strings (latin1, a character per byte) as Zeek's JSON writer has them: UTF-8 decoded, invalid bytes as \xHH.
+    const u = isUnicode(r.kind, name);
+    o[name] = typeof v === 'string' ? jsonText(v, u) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? jsonText(x, u) : x)) : v;
   }
   return o;
 }

@@ -5,7 +5,7 @@
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { K8sEnd } from '../../parsers/record/k8s';
 import type { TextSink } from './sink';
-import { tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
+import { tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 export type OutputFormat = 'table' | 'ndjson' | 'zeek' | 'zeek-json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'ndjson', 'zeek', 'zeek-json'];
@@ -117,7 +117,7 @@ function zeekTsvLine(r: ConnRecord): string {
     r.resp_h,
     r.resp_p,
     r.proto,
-    r.service.length ? r.service.map(tsvEscape).join(',') : '-',
+    r.service.length ? r.service.map((x) => tsvElement(x)).join(',') : '-',
     d ? fixed6(r.duration) : '-',
     d ? r.orig_bytes : '-',
     d ? r.resp_bytes : '-',

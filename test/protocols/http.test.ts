@@ -93,7 +93,9 @@ describe('protocols/http', () => {
       [
         ['PUT', '1.1', 204, 100, 3, 0],
         ['HEAD', '1.1', 200, null, 0, 0],
-        ['GET', '1.0', 200, null, 0, 24],
+        // 24 bytes read to the close without a final line end: Zeek counts the CRLF its line
+        // reader gives the last line (http-single-conn-22 baseline: 12632 for 12630 bytes).
+        ['GET', '1.0', 200, null, 0, 26],
       ],
     );
   });
