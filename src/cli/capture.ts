@@ -4,13 +4,16 @@
  * (decoder, tracker, protocol analyzers, Kubernetes identity, detectors), with the wall clock
  * ending idle connections, so each record is written as its connection ends. SIGINT/SIGTERM stop
  * tcpdump, which flushes what it holds; the open connections are then written, then the
- * counters: packets seen, dropped by the kernel (tcpdump's statistics), records written.
+ * counters: packets seen, dropped by the kernel (tcpdump's statistics), records written, and
+ * with --to the records shipped to the service and the spool's size.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
+import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
@@ -42,6 +45,11 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   analyzers?: boolean;
   inventory?: string[];
   policies?: string[];
+  /** The service to ship records to (src/capture/shipper.ts), its API key, the spool, the source name. */
+  to?: string;
+  key?: string;
+  spool?: string;
+  source?: string;
   /** Seconds between counter lines on stderr; 0 (default) prints them only at the end. */
   stats?: number;
   summary: boolean;
@@ -53,6 +61,7 @@ export interface CaptureCounters {
   recordsWritten: number;
   liveConnections: number;
   kernel: TcpdumpStats | null;
+  shipper: ShipperStats | null;
 }
 
 export function formatCounters(c: CaptureCounters): string {
@@ -61,7 +70,9 @@ export function formatCounters(c: CaptureCounters): string {
     ? `, tcpdump captured ${k.captured}, received by filter ${k.receivedByFilter}, dropped by kernel ${k.droppedByKernel}` +
       (k.droppedByInterface !== null ? `, dropped by interface ${k.droppedByInterface}` : '')
     : '';
-  return `packets seen ${c.packetsSeen}, records written ${c.recordsWritten}, open connections ${c.liveConnections}${kernel}`;
+  const s = c.shipper;
+  const shipped = s ? `, records shipped ${s.shipped}, spool ${s.spoolBytes} bytes${s.lastError ? ` (${s.lastError})` : ''}` : '';
+  return `packets seen ${c.packetsSeen}, records written ${c.recordsWritten}, open connections ${c.liveConnections}${kernel}${shipped}`;
 }
 
 /**
@@ -72,6 +83,9 @@ const CLOCK_SLACK_SEC = 2;
 const CLOCK_TICK_MS = 500;
 /** After SIGINT/SIGTERM, how long tcpdump gets to flush and exit before it is killed. */
 const STOP_GRACE_MS = 5000;
+/** At the end, how long the records still spooled get to reach the service before the agent exits. */
+const SHIP_DRAIN_MS = 10_000;
+const DEFAULT_SPOOL = './eastwatch-spool';
 
 export async function runCapture(o: CaptureCliOptions): Promise<number> {
   const tracker: Partial<TrackerOptions> = { ignoreChecksums: true };
@@ -93,10 +107,33 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     return EXIT_INPUT;
   }
 
+  let shipper: Shipper | null = null;
+  if (o.to !== undefined) {
+    const key = o.key ?? process.env.EASTWATCH_KEY;
+    if (key === undefined || key === '') {
+      process.stderr.write('eastwatch: --to needs an API key with the ingest role: --key KEY or $EASTWATCH_KEY\n');
+      return EXIT_USAGE;
+    }
+    try {
+      shipper = new Shipper({
+        url: o.to,
+        key,
+        spoolDir: o.spool ?? DEFAULT_SPOOL,
+        source: o.source ?? `${os.hostname()}:${o.interface}`,
+        log: (m) => process.stderr.write(`eastwatch: ${m}\n`),
+      });
+      shipper.open();
+    } catch (e) {
+      process.stderr.write(`eastwatch: cannot ship to ${o.to}: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
   let td: TcpdumpProcess;
   try {
     td = new TcpdumpProcess({ interface: o.interface, filter: o.filter, tcpdump: o.tcpdump, snaplen: o.snaplen });
   } catch (e) {
+    await shipper?.close(0);
     if (!(e instanceof CaptureSetupError)) throw e;
     process.stderr.write(`eastwatch: ${e.message}\n`);
     return EXIT_INPUT;
@@ -128,10 +165,12 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.stderr.write(`eastwatch: ${exit.error ?? (e as Error).message}\n`);
+    await shipper?.close(0);
     return signals > 0 && exit.error === null ? EXIT_OK : EXIT_INPUT;
   }
 
-  const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
+  // Shipping to a service, records go to stdout only when asked for with --out.
+  const out = o.out ? fs.createWriteStream(o.out) : shipper ? fs.createWriteStream(os.devNull) : process.stdout;
   const sink = new TextSink(out);
   const writer = createWriter(o.format, sink);
   const summary = new SummaryCollector();
@@ -156,6 +195,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     recordsWritten: records,
     liveConnections: res?.tracker.live ?? 0,
     kernel: td.stats(),
+    shipper: shipper?.stats ?? null,
   });
 
   let res: AnalyzeResult | null = null;
@@ -168,6 +208,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
         records++;
         summary.add(r);
         writer.write(r);
+        shipper?.add(r);
         engine?.observe(r);
       },
       {
@@ -207,6 +248,8 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
 
   await writer.close();
   await appLogs?.close();
+  // What the service does not take within the grace stays in the spool for the next start.
+  await shipper?.close(SHIP_DRAIN_MS);
   const alertText = engine ? await finishAlerts(engine, o) : '';
   let code = EXIT_OK;
   if (exit.error !== null) {
@@ -263,6 +306,10 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload')
     .option('--inventory <file>', 'Kubernetes inventory (repeatable): adds the identity of both ends', collect)
     .option('--policies <file>', 'NetworkPolicy objects (repeatable) evaluated with the inventory', collect)
+    .option('--to <url>', "ship records to the service's flow ingestion (http://host:8080), spooled on disk while it is away")
+    .option('--key <key>', 'API key (ingest role) for --to (default $EASTWATCH_KEY)')
+    .option('--spool <dir>', `spool directory for --to: records not yet confirmed by the service (default ${DEFAULT_SPOOL})`)
+    .option('--source <name>', 'the name this agent ships as (default HOSTNAME:INTERFACE)')
     .option('--stats <seconds>', 'print the counters to stderr every this many seconds (default: only at the end)', wholeNumber('--stats', 1, 86400))
     .option('--no-summary', 'do not print the summary at the end');
   addDetectorOptions(cmd);
