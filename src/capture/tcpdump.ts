@@ -24,6 +24,8 @@ export interface TcpdumpExit {
   stats: TcpdumpStats | null;
   /** tcpdump's own error, made readable; null when it ended as asked. */
   error: string | null;
+  /** Whether stop() had asked it to end. */
+  asked: boolean;
   stderr: string;
 }
 
@@ -169,7 +171,15 @@ export class TcpdumpProcess {
           error = explainTcpdumpError(this.stderr, { ...o, tcpdump: bin }) ?? `tcpdump ended with ${code !== null ? `exit code ${code}` : `signal ${signal}`}`;
         }
         onFail(new CaptureSetupError(error ?? 'tcpdump ended before it started capturing'));
-        resolve({ code, signal, stats, error, stderr: this.stderr });
+        if (error === null && !this.stopping) {
+          // Ended by itself (the interface went away, a signal from elsewhere): say so with its last words.
+          const last = this.stderr
+            .split('\n')
+            .filter((l) => l.startsWith('tcpdump:') && !l.startsWith('tcpdump: listening on'))
+            .pop();
+          error = `tcpdump stopped on its own (${last ?? (code !== null ? `exit code ${code}` : `signal ${signal}`)})`;
+        }
+        resolve({ code, signal, stats, error, asked: this.stopping, stderr: this.stderr });
       });
     });
   }

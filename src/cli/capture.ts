@@ -239,9 +239,13 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     captureError = e;
   }
   if (res?.error) captureError = res.error;
-  // The stream ended: tcpdump exited or is about to (its stdout closes first).
-  td.stop();
+  // The stream ended: tcpdump exited or is about to (its stdout closes first). Unless we asked it
+  // to, that is a failure to report, so it is not asked now, only killed if it lingers.
+  // A stream we could not read is our failure: then tcpdump is asked to stop.
+  if (captureError !== null) td.stop();
+  const lingering = setTimeout(() => td.kill(), STOP_GRACE_MS);
   const exit: TcpdumpExit = await td.exited;
+  clearTimeout(lingering);
   if (grace !== null) clearTimeout(grace);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -252,11 +256,12 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   await shipper?.close(SHIP_DRAIN_MS);
   const alertText = engine ? await finishAlerts(engine, o) : '';
   let code = EXIT_OK;
+  if (captureError !== null && signals === 0) {
+    process.stderr.write(`eastwatch: ${captureError.message}\n`);
+    code = EXIT_INPUT;
+  }
   if (exit.error !== null) {
     process.stderr.write(`eastwatch: ${exit.error}\n`);
-    code = EXIT_INPUT;
-  } else if (captureError !== null && signals === 0) {
-    process.stderr.write(`eastwatch: ${captureError.message}\n`);
     code = EXIT_INPUT;
   }
   if (o.summary && res !== null) {

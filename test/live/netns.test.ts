@@ -295,4 +295,25 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     assert.equal(await exited(agent), 1);
     assert.match(await err, new RegExp(`no interface named ${vethB} in this network namespace \\(there are: .*${vethA}`));
   });
+
+  // Last: it removes the veth pair.
+  it("writes what it saw and exits 1 with tcpdump's reason when the interface disappears", async () => {
+    const out = path.join(tmp, 'gone.ndjson');
+    const agent = inNs(nsA, process.execPath, [BIN, 'capture', '-i', vethA, '-f', 'ndjson', '-o', out, '--no-summary']);
+    let err = '';
+    agent.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    await waitFor(agent, 'stderr', /capturing on/, 60_000);
+    spawnSync('ip', ['netns', 'exec', nsA, 'curl', '-sS', '--max-time', '3', `http://${addrB}:8081/`]);
+    await sleep(500);
+    run('ip', ['-n', nsA, 'link', 'del', vethA]);
+    assert.equal(await exited(agent), 1, err);
+    assert.match(err, /eastwatch: tcpdump: .*interface (disappeared|went down)/i);
+    const recs = readRecords(out);
+    assert.deepEqual(
+      recs.map((r) => [r.resp_p, r.conn_state]),
+      [[8081, 'REJ']],
+    );
+  });
 });
