@@ -31,10 +31,11 @@ export interface AnalyzeOptions {
 
 /**
  * A capture read as it is taken has packet times close to the wall clock, and an idle connection
- * must end when its timeout passes, not when some later packet arrives. Every `everyMs` the
- * tracker's clock is moved to now minus `slackSec` (the slack covers packets still in tcpdump's
- * and the pipe's buffers, so none arrives older than the clock). Never for a replayed file: its
- * packet times are in the past and the wall clock would end every connection at once.
+ * must end when its timeout passes, not when some later packet arrives. Every `everyMs`, once no
+ * input has arrived for `slackSec`, the tracker's clock is moved to now minus `slackSec` (the
+ * slack covers packets still in tcpdump's and the pipe's buffers, so none arrives older than the
+ * clock). Never for a replayed file: its packet times are in the past and the wall clock would
+ * end every connection at once.
  */
 export interface LiveClock {
   slackSec: number;
@@ -80,12 +81,7 @@ export interface AnalyzeResult {
  * that the packets before the fault produced. Unreadable files (missing, not a capture) reject.
  */
 export function analyzeFile(file: string, emitRecord: (r: ConnRecord) => void, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
-  return analyzeSource(
-    file,
-    (onPacket) => readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace: opts.pace }),
-    emitRecord,
-    opts,
-  );
+  return analyzeSource(file, (onPacket, pace) => readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace }), emitRecord, opts);
 }
 
 /**
@@ -101,7 +97,7 @@ export function analyzeStream(
 ): Promise<AnalyzeResult> {
   return analyzeSource(
     name,
-    (onPacket) => readCaptureStream(input, name, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace: opts.pace }),
+    (onPacket, pace) => readCaptureStream(input, name, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace }),
     emitRecord,
     opts,
   );
@@ -109,7 +105,7 @@ export function analyzeStream(
 
 async function analyzeSource(
   file: string,
-  read: (onPacket: (p: CapturedPacket) => void) => Promise<CaptureSummary>,
+  read: (onPacket: (p: CapturedPacket) => void, pace: (() => Promise<void> | undefined) | undefined) => Promise<CaptureSummary>,
   emitRecord: (r: ConnRecord) => void,
   opts: AnalyzeOptions,
 ): Promise<AnalyzeResult> {
@@ -175,17 +171,30 @@ async function analyzeSource(
 
   const live = opts.liveClock;
   let timer: NodeJS.Timeout | null = null;
+  let pace = opts.pace;
   if (live) {
     const now = live.now ?? ((): number => Date.now() / 1000);
+    // While packets flow their own times drive the timers. The wall clock takes over only once
+    // the input has been quiet for the slack: then nothing older is still on its way, and a
+    // reader that falls behind a busy interface never ends a connection whose packets it has yet to read.
+    let lastChunk = now();
+    const inner = pace;
+    pace = () => {
+      lastChunk = now();
+      return inner?.();
+    };
     timer = setInterval(() => {
-      const t = now() - live.slackSec;
-      const sec = Math.floor(t);
-      tracker.advance(sec, Math.floor((t - sec) * 1e9));
+      const wall = now();
+      if (wall - lastChunk >= live.slackSec) {
+        const t = wall - live.slackSec;
+        const sec = Math.floor(t);
+        tracker.advance(sec, Math.floor((t - sec) * 1e9));
+      }
       live.onTick?.(res);
     }, live.everyMs);
   }
   try {
-    res.capture = await read(onPacket);
+    res.capture = await read(onPacket, pace);
   } catch (err) {
     if (!(err instanceof CaptureError)) throw err;
     // Nothing read at all means the file is not a capture: the caller reports it as unreadable.
