@@ -296,6 +296,120 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     assert.match(await err, new RegExp(`no interface named ${vethB} in this network namespace \\(there are: .*${vethA}`));
   });
 
+  it('ships to a service in the other namespace across agent restarts and a service outage: every record once', async () => {
+    // Uses the servers the first test started in B. The service runs in B as well, on its own port
+    // that neither the agent's capture nor the records include.
+    const svcDir = path.join(tmp, 'svc');
+    const svcEnv = { ...process.env, EASTWATCH_DATA_DIR: svcDir, EASTWATCH_HOST: addrB, EASTWATCH_PORT: '8090' };
+    const keyOf = (role: string): string => {
+      const r = spawnSync(process.execPath, [BIN, 'keys', 'create', '--name', `live-${role}`, '--role', role], { env: svcEnv, encoding: 'utf8' });
+      const m = /(ew_\S+)/.exec(`${r.stdout}${r.stderr}`);
+      assert.ok(m, r.stderr);
+      return m[1];
+    };
+    fs.mkdirSync(svcDir);
+    const ingest = keyOf('ingest');
+    const analyst = keyOf('analyst');
+    const api = (p: string, key: string): string =>
+      run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-H', `authorization: Bearer ${key}`, `http://${addrB}:8090${p}`]);
+    const startService = async (): Promise<ChildProcess> => {
+      const svc = spawn('ip', ['netns', 'exec', nsB, process.execPath, BIN, 'serve'], { env: svcEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(svc);
+      for (let i = 0; ; i++) {
+        const r = spawnSync(
+          'ip',
+          [
+            'netns',
+            'exec',
+            nsA,
+            'curl',
+            '-s',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '-H',
+            `authorization: Bearer ${ingest}`,
+            `http://${addrB}:8090/api/v1/flows/sources`,
+          ],
+          { encoding: 'utf8' },
+        );
+        if (r.stdout === '200') return svc;
+        if (i > 120) throw new Error('the service did not come up');
+        await sleep(250);
+      }
+    };
+    const spool = path.join(tmp, 'spool');
+    const agent = async (n: number): Promise<{ child: ChildProcess; out: string; err: () => string }> => {
+      const out = path.join(tmp, `ship${n}.ndjson`);
+      const child = inNs(nsA, process.execPath, [
+        BIN,
+        'capture',
+        '-i',
+        vethA,
+        '--filter',
+        'not port 8090',
+        '--to',
+        `http://${addrB}:8090`,
+        '--key',
+        ingest,
+        '--spool',
+        spool,
+        '--source',
+        'live-test',
+        '-f',
+        'ndjson',
+        '-o',
+        out,
+        '--no-summary',
+      ]);
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      await waitFor(child, 'stderr', /capturing on/, 60_000);
+      return { child, out, err: () => err };
+    };
+    const traffic = (tag: string): void => {
+      run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-o', '/dev/null', `http://${addrB}:8080/${tag.length}`]);
+      run('ip', ['netns', 'exec', nsA, process.execPath, '-e', DNS_CLIENT, addrB, `${tag}.svc.test`]);
+    };
+
+    let svc = await startService();
+    // 1. Agent up, service up: stopped by SIGTERM with a DNS flow still open (it is written and shipped first).
+    const a1 = await agent(1);
+    traffic('one');
+    a1.child.kill('SIGTERM');
+    assert.equal(await exited(a1.child), 0, a1.err());
+    assert.match(a1.err(), /records shipped 2, spool 0 bytes/);
+
+    // 2. The service goes away; an agent sees traffic and stops with its records in the spool.
+    svc.kill('SIGTERM');
+    await exited(svc);
+    const a2 = await agent(2);
+    traffic('two');
+    a2.child.kill('SIGTERM');
+    assert.equal(await exited(a2.child), 0, a2.err());
+    assert.match(a2.err(), /records shipped 0, spool [1-9]\d* bytes/);
+
+    // 3. The service is back; a restarted agent delivers what the last one left.
+    svc = await startService();
+    const a3 = await agent(3);
+    await sleep(2_000);
+    a3.child.kill('SIGTERM');
+    assert.equal(await exited(a3.child), 0, a3.err());
+    assert.match(a3.err(), /records shipped 2, spool 0 bytes/);
+
+    const written = [a1.out, a2.out].flatMap((f) => readRecords(f));
+    assert.equal(written.length, 4);
+    const sources = JSON.parse(api('/api/v1/flows/sources', ingest)) as { sources: { source: string; records: number }[] };
+    assert.equal(sources.sources.find((x) => x.source === 'live-test')?.records, written.length, 'each record posted once');
+    const stored = JSON.parse(api('/api/v1/connections?limit=100', analyst)) as { records: { uid: string }[] };
+    assert.deepEqual(stored.records.map((r) => r.uid).sort(), written.map((r) => r.uid).sort());
+    svc.kill('SIGTERM');
+    await exited(svc);
+  });
+
   // Last: it removes the veth pair.
   it("writes what it saw and exits 1 with tcpdump's reason when the interface disappears", async () => {
     const out = path.join(tmp, 'gone.ndjson');
