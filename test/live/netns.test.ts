@@ -3,8 +3,10 @@
  * captured to a file by tcpdump. Two network namespaces joined by a veth pair stand in for two
  * hosts (addresses in 10.213.0.0/16 assigned inside the namespaces only, IPv6 off so no neighbour
  * discovery races the captures); real servers (HTTP, DNS over UDP, a TCP service) and clients
- * (curl, node) talk across it. Needs root for `ip netns`: skipped with a message otherwise, failed
- * under CI=true. Namespaces and processes are removed in after(), also when a test fails.
+ * (curl, node) talk across it. Also: shipping to an eastwatch service run in B across agent
+ * restarts and a service outage, and the interface vanishing mid-capture. Needs root for
+ * `ip netns`: skipped with a message otherwise, failed under CI=true. Namespaces and processes
+ * are removed in after(), also when a test fails.
  */
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
