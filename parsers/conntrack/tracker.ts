@@ -120,6 +120,18 @@ export class ConnectionTracker {
     }
   }
 
+  /**
+   * Moves the clock to tsSec + tsNsec/1e9 without a packet, expiring what timed out by then.
+   * Live capture calls it from the wall clock so an idle connection ends when its timeout passes,
+   * not when the next packet happens to arrive. Never moves the clock backwards.
+   */
+  advance(tsSec: number, tsNsec: number): void {
+    if (tsSec < this.clock.sec || (tsSec === this.clock.sec && tsNsec <= this.clock.nsec)) return;
+    this.clock.sec = tsSec;
+    this.clock.nsec = tsNsec;
+    this.expire(tsSec + tsNsec / 1e9);
+  }
+
   /** End of input: emit every live connection. */
   finish(): void {
     // Oldest first, as they began: a stable order that does not depend on table internals.

@@ -1,8 +1,10 @@
 /**
- * analyze: one capture file -> connection records.
- * Wires the capture reader, the packet decoder and the connection tracker; owns nothing else.
+ * analyze: one capture file or stream (stdin, a live tcpdump) -> connection records.
+ * Wires the capture reader, the packet decoder and the connection tracker, and for live input the
+ * wall clock that ends idle connections; owns nothing else.
  */
-import { readCapture } from '../../parsers/capture/open';
+import type { Readable } from 'node:stream';
+import { readCapture, readCaptureStream } from '../../parsers/capture/open';
 import { CaptureError, type CapturedPacket, type CaptureSummary, type ReaderKind } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { DecodeStatus, type DecodedPacket } from '../../parsers/decode/layers';
@@ -29,6 +31,25 @@ export interface AnalyzeOptions {
   malformedExamples?: number;
   /** Called on every record before `emit` (e.g. the Kubernetes identity resolver); may add fields to it. */
   enrich?: (r: ConnRecord) => void;
+  /** Live input only: the wall clock also drives the tracker's timers (see LiveClock). */
+  liveClock?: LiveClock;
+}
+
+/**
+ * A capture read as it is taken has packet times close to the wall clock, and an idle connection
+ * must end when its timeout passes, not when some later packet arrives. Every `everyMs`, once no
+ * input has arrived for `slackSec`, the tracker's clock is moved to now minus `slackSec` (the
+ * slack covers packets still in tcpdump's and the pipe's buffers, so none arrives older than the
+ * clock). Never for a replayed file: its packet times are in the past and the wall clock would
+ * end every connection at once.
+ */
+export interface LiveClock {
+  slackSec: number;
+  everyMs: number;
+  /** Seconds since the epoch; Date.now()/1000 by default. */
+  now?: () => number;
+  /** After each tick, with the counts so far (health counters, flushing output). */
+  onTick?: (res: AnalyzeResult) => void;
 }
 
 export interface MalformedPacket {
@@ -65,7 +86,35 @@ export interface AnalyzeResult {
  * a corrupt or truncated capture resolves too, with `error` set, after flushing every record
  * that the packets before the fault produced. Unreadable files (missing, not a capture) reject.
  */
-export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => void, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+export function analyzeFile(file: string, emitRecord: (r: ConnRecord) => void, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+  return analyzeSource(file, (onPacket, pace) => readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace }), emitRecord, opts);
+}
+
+/**
+ * Analyse a capture arriving on a stream (stdin, tcpdump -w -): read as it comes, never seeked,
+ * with bounded memory; each record is emitted as soon as its connection ends. `name` names the
+ * input in messages ("-" for stdin).
+ */
+export function analyzeStream(
+  input: Readable | NodeJS.ReadableStream,
+  name: string,
+  emitRecord: (r: ConnRecord) => void,
+  opts: AnalyzeOptions = {},
+): Promise<AnalyzeResult> {
+  return analyzeSource(
+    name,
+    (onPacket, pace) => readCaptureStream(input, name, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace }),
+    emitRecord,
+    opts,
+  );
+}
+
+async function analyzeSource(
+  file: string,
+  read: (onPacket: (p: CapturedPacket) => void, pace: (() => Promise<void> | undefined) | undefined) => Promise<CaptureSummary>,
+  emitRecord: (r: ConnRecord) => void,
+  opts: AnalyzeOptions,
+): Promise<AnalyzeResult> {
   const enrich = opts.enrich;
   const emit = enrich
     ? (r: ConnRecord): void => {
@@ -133,13 +182,39 @@ export async function analyzeFile(file: string, emitRecord: (r: ConnRecord) => v
     }
   };
 
+  const live = opts.liveClock;
+  let timer: NodeJS.Timeout | null = null;
+  let pace = opts.pace;
+  if (live) {
+    const now = live.now ?? ((): number => Date.now() / 1000);
+    // While packets flow their own times drive the timers. The wall clock takes over only once
+    // the input has been quiet for the slack: then nothing older is still on its way, and a
+    // reader that falls behind a busy interface never ends a connection whose packets it has yet to read.
+    let lastChunk = now();
+    const inner = pace;
+    pace = () => {
+      lastChunk = now();
+      return inner?.();
+    };
+    timer = setInterval(() => {
+      const wall = now();
+      if (wall - lastChunk >= live.slackSec) {
+        const t = wall - live.slackSec;
+        const sec = Math.floor(t);
+        tracker.advance(sec, Math.floor((t - sec) * 1e9));
+      }
+      live.onTick?.(res);
+    }, live.everyMs);
+  }
   try {
-    res.capture = await readCapture(file, onPacket, { reader: opts.reader, onProgress: opts.onProgress, pace: opts.pace });
+    res.capture = await read(onPacket, pace);
   } catch (err) {
     if (!(err instanceof CaptureError)) throw err;
     // Nothing read at all means the file is not a capture: the caller reports it as unreadable.
     if (res.packets === 0 && err.offset === 0) throw err;
     res.error = err;
+  } finally {
+    if (timer !== null) clearInterval(timer);
   }
   tracker.finish();
   return res;

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { analyzeFile, type AnalyzeOptions, type AnalyzeResult } from '../analyze/pipeline';
+import { analyzeFile, analyzeStream, type AnalyzeOptions, type AnalyzeResult } from '../analyze/pipeline';
 import { CaptureError, type ReaderKind } from '../../parsers/capture/types';
 import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
@@ -18,6 +18,7 @@ import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOut
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
 import type { DetectorEngine } from '../../detectors/engine';
 import type { AppRecordOut } from '../../parsers/record/app';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   format: OutputFormat;
@@ -50,6 +51,8 @@ export { addDetectorOptions } from './detectors';
 export const EXIT_OK = 0;
 export const EXIT_INPUT = 1;
 export const EXIT_USAGE = 2;
+/** The file name that means standard input. */
+const STDIN = '-';
 
 /** Only show a progress bar where it helps: an interactive terminal and a file big enough to wait for. */
 const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
@@ -66,8 +69,13 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   if (o.keyVlan) tracker.keyVlan = true;
   if (o.keyTunnel) tracker.keyTunnel = true;
 
-  // Unreadable inputs are reported before any output is produced.
+  // Unreadable inputs are reported before any output is produced. "-" is standard input, read as it arrives.
+  if (files.filter((f) => f === STDIN).length > 1) {
+    process.stderr.write('eastwatch: standard input (-) can be read only once\n');
+    return EXIT_USAGE;
+  }
   for (const f of files) {
+    if (f === STDIN) continue;
     try {
       const st = fs.statSync(f);
       if (!st.isFile()) throw new Error('not a regular file');
@@ -136,7 +144,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   let exit = EXIT_OK;
 
   for (const file of files) {
-    const size = fs.statSync(file).size;
+    const size = file === STDIN ? 0 : fs.statSync(file).size;
     const bar =
       o.progress && process.stderr.isTTY && size >= PROGRESS_MIN_BYTES
         ? new SingleBar({ format: `${file} [{bar}] {percentage}% | {value}/{total} MB | {eta}s left`, stream: process.stderr, hideCursor: true })
@@ -149,21 +157,22 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       vxlanPorts: o.vxlanPorts,
       genevePorts: o.genevePorts,
       onProgress: bar ? (_c, read) => bar.update(Math.floor(read / 1e6)) : undefined,
-      pace: () => stored?.congestion() ?? sink.congestion(),
+      // A stream's records go out as its connections end, not when a 256 KiB buffer fills.
+      pace: () => {
+        if (file === STDIN) sink.flush();
+        return stored?.congestion() ?? sink.congestion();
+      },
       enrich: resolver?.enrich,
     };
     let res: AnalyzeResult;
     try {
-      res = await analyzeFile(
-        file,
-        (r) => {
-          summary.add(r);
-          writer.write(r);
-          stored?.add(r);
-          engine?.observe(r);
-        },
-        aopts,
-      );
+      const emit = (r: ConnRecord): void => {
+        summary.add(r);
+        writer.write(r);
+        stored?.add(r);
+        engine?.observe(r);
+      };
+      res = file === STDIN ? await analyzeStream(process.stdin, STDIN, emit, aopts) : await analyzeFile(file, emit, aopts);
     } catch (e) {
       bar?.stop();
       if (e instanceof CaptureError) {
@@ -209,7 +218,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
 }
 
 /** Flushes the detectors, writes --alerts and --save-baseline; returns the alerts table (empty without alerts). */
-async function finishAlerts(engine: DetectorEngine, o: AnalyzeCliOptions): Promise<string> {
+export async function finishAlerts(engine: DetectorEngine, o: DetectorCliOptions): Promise<string> {
   engine.flush();
   const alerts = engine.alerts();
   if (o.alerts) {

@@ -7,6 +7,7 @@ import { EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
 import { addServiceCommands } from './service';
+import { addCaptureCommand } from './capture';
 import { runCollectToQueue } from '../service/collect';
 import { ConfigError, loadConfig } from '../service/config';
 import { serviceAlerts } from '../service/jobs/detect';
@@ -179,6 +180,7 @@ export function buildProgram(): Command {
   addStoreOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
   addDetectorOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
   addSearchCommand(program);
+  addCaptureCommand(program, cidrList);
   addServiceCommands(program, serviceAlerts);
   return program;
 }

@@ -1,0 +1,329 @@
+/**
+ * `eastwatch capture --interface IF [--filter BPF]`: live analysis of an interface. tcpdump
+ * (src/capture/tcpdump.ts) captures; its pcap stream goes through the pipeline `analyze` runs
+ * (decoder, tracker, protocol analyzers, Kubernetes identity, detectors), with the wall clock
+ * ending idle connections, so each record is written as its connection ends. SIGINT/SIGTERM stop
+ * tcpdump, which flushes what it holds; the open connections are then written, then the
+ * counters: packets seen, dropped by the kernel (tcpdump's statistics), records written, and
+ * with --to the records shipped to the service and the spool's size.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
+import { analyzerFactory } from '../analyze/app';
+import { Shipper, type ShipperStats } from '../capture/shipper';
+import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
+import { buildResolver, k8sLoadError } from '../k8s/cli';
+import type { K8sResolver } from '../k8s/resolver';
+import { AppLogs, appLogName, ZEEK_PATH } from '../output/app-formats';
+import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
+import { TextSink } from '../output/sink';
+import { SummaryCollector } from '../output/summary';
+import { CaptureError } from '../../parsers/capture/types';
+import type { TrackerOptions } from '../../parsers/conntrack/tracker';
+import type { AppRecordOut } from '../../parsers/record/app';
+import type { ConnRecord } from '../../parsers/record/conn';
+import type { DetectorEngine } from '../../detectors/engine';
+import { addDetectorOptions, buildAlertEngine, type DetectorCliOptions } from './detectors';
+import { EXIT_INPUT, EXIT_OK, EXIT_USAGE, finishAlerts } from './analyze';
+
+export interface CaptureCliOptions extends DetectorCliOptions {
+  interface: string;
+  filter?: string;
+  tcpdump?: string;
+  snaplen?: number;
+  format: OutputFormat;
+  out?: string;
+  localNets?: string[];
+  maxConnections?: number;
+  interim?: number;
+  tcpTimeout?: number;
+  udpTimeout?: number;
+  icmpTimeout?: number;
+  analyzers?: boolean;
+  inventory?: string[];
+  policies?: string[];
+  /** The service to ship records to (src/capture/shipper.ts), its API key, the spool, the source name. */
+  to?: string;
+  key?: string;
+  spool?: string;
+  source?: string;
+  /** Seconds between counter lines on stderr; 0 (default) prints them only at the end. */
+  stats?: number;
+  summary: boolean;
+}
+
+/** Counters of one capture run, as printed at the end and every --stats seconds. */
+export interface CaptureCounters {
+  packetsSeen: number;
+  recordsWritten: number;
+  liveConnections: number;
+  kernel: TcpdumpStats | null;
+  shipper: ShipperStats | null;
+}
+
+export function formatCounters(c: CaptureCounters): string {
+  const k = c.kernel;
+  const kernel = k
+    ? `, tcpdump captured ${k.captured}, received by filter ${k.receivedByFilter}, dropped by kernel ${k.droppedByKernel}` +
+      (k.droppedByInterface !== null ? `, dropped by interface ${k.droppedByInterface}` : '')
+    : '';
+  const s = c.shipper;
+  const shipped = s ? `, records shipped ${s.shipped}, spool ${s.spoolBytes} bytes${s.lastError ? ` (${s.lastError})` : ''}` : '';
+  return `packets seen ${c.packetsSeen}, records written ${c.recordsWritten}, open connections ${c.liveConnections}${kernel}${shipped}`;
+}
+
+/**
+ * Packets reach us through tcpdump's buffer and a pipe: the tracker's clock trails the wall clock
+ * by this much so that no packet arrives older than the clock (which would end connections early).
+ */
+const CLOCK_SLACK_SEC = 2;
+const CLOCK_TICK_MS = 500;
+/** After SIGINT/SIGTERM, how long tcpdump gets to flush and exit before it is killed. */
+const STOP_GRACE_MS = 5000;
+/** At the end, how long the records still spooled get to reach the service before the agent exits. */
+const SHIP_DRAIN_MS = 10_000;
+const DEFAULT_SPOOL = './eastwatch-spool';
+
+export async function runCapture(o: CaptureCliOptions): Promise<number> {
+  const tracker: Partial<TrackerOptions> = { ignoreChecksums: true };
+  if (o.localNets) tracker.localNets = o.localNets;
+  if (o.maxConnections !== undefined) tracker.maxConnections = o.maxConnections;
+  if (o.interim !== undefined) tracker.interimIntervalSec = o.interim;
+  if (o.tcpTimeout !== undefined) tracker.tcpInactivitySec = o.tcpTimeout;
+  if (o.udpTimeout !== undefined) tracker.udpInactivitySec = o.udpTimeout;
+  if (o.icmpTimeout !== undefined) tracker.icmpInactivitySec = o.icmpTimeout;
+
+  let resolver: K8sResolver | null;
+  let engine: DetectorEngine | null;
+  try {
+    resolver = buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
+    engine = buildAlertEngine(o, resolver);
+  } catch (e) {
+    const msg = k8sLoadError(e) ?? (e as Error).message;
+    process.stderr.write(`eastwatch: ${msg}\n`);
+    return EXIT_INPUT;
+  }
+
+  let shipper: Shipper | null = null;
+  if (o.to !== undefined) {
+    const key = o.key ?? process.env.EASTWATCH_KEY;
+    if (key === undefined || key === '') {
+      process.stderr.write('eastwatch: --to needs an API key with the ingest role: --key KEY or $EASTWATCH_KEY\n');
+      return EXIT_USAGE;
+    }
+    try {
+      shipper = new Shipper({
+        url: o.to,
+        key,
+        spoolDir: o.spool ?? DEFAULT_SPOOL,
+        source: o.source ?? `${os.hostname()}:${o.interface}`,
+        log: (m) => process.stderr.write(`eastwatch: ${m}\n`),
+      });
+      shipper.open();
+    } catch (e) {
+      process.stderr.write(`eastwatch: cannot ship to ${o.to}: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
+  let td: TcpdumpProcess;
+  try {
+    td = new TcpdumpProcess({ interface: o.interface, filter: o.filter, tcpdump: o.tcpdump, snaplen: o.snaplen });
+  } catch (e) {
+    await shipper?.close(0);
+    if (!(e instanceof CaptureSetupError)) throw e;
+    process.stderr.write(`eastwatch: ${e.message}\n`);
+    return EXIT_INPUT;
+  }
+
+  // SIGINT/SIGTERM: tcpdump writes what it holds and exits, its stream ends, the pipeline flushes
+  // the open connections. A second signal, or tcpdump not stopping in time, kills it.
+  let signals = 0;
+  let grace: NodeJS.Timeout | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      process.stderr.write(`eastwatch: ${sig}: stopping the capture, writing the open connections\n`);
+      td.stop();
+      grace = setTimeout(() => td.kill(), STOP_GRACE_MS);
+      grace.unref();
+    } else {
+      td.kill();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  // No output at all until tcpdump captures: a refused filter or interface is only an error message.
+  try {
+    process.stderr.write(`eastwatch: capturing on ${await td.ready}\n`);
+  } catch (e) {
+    const exit = await td.exited;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stderr.write(`eastwatch: ${exit.error ?? (e as Error).message}\n`);
+    await shipper?.close(0);
+    return signals > 0 && exit.error === null ? EXIT_OK : EXIT_INPUT;
+  }
+
+  // Shipping to a service, records go to stdout only when asked for with --out.
+  const out = o.out ? fs.createWriteStream(o.out) : shipper ? fs.createWriteStream(os.devNull) : process.stdout;
+  const sink = new TextSink(out);
+  const writer = createWriter(o.format, sink);
+  const summary = new SummaryCollector();
+  const appCounts = new Map<string, number>();
+  let appLogs: AppLogs | null = null;
+  const appFormat = o.format === 'table' ? null : o.format;
+  if (appFormat !== null && o.out) {
+    const dir = path.dirname(o.out);
+    appLogs = new AppLogs(appFormat, (kind) => new TextSink(fs.createWriteStream(path.join(dir, appLogName(kind, appFormat)))));
+  }
+  const onApp = (r: AppRecordOut): void => {
+    appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
+    appLogs?.write(r);
+    engine?.observeApp(r);
+  };
+  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
+
+  let records = 0;
+  let lastStats = Date.now();
+  const counters = (res: AnalyzeResult | null): CaptureCounters => ({
+    packetsSeen: res?.packets ?? 0,
+    recordsWritten: records,
+    liveConnections: res?.tracker.live ?? 0,
+    kernel: td.stats(),
+    shipper: shipper?.stats ?? null,
+  });
+
+  let res: AnalyzeResult | null = null;
+  let captureError: CaptureError | null = null;
+  try {
+    res = await analyzeStream(
+      td.stdout,
+      `tcpdump -i ${o.interface}`,
+      (r: ConnRecord) => {
+        records++;
+        summary.add(r);
+        writer.write(r);
+        shipper?.add(r);
+        engine?.observe(r);
+      },
+      {
+        tracker,
+        enrich: resolver?.enrich,
+        // Records go out as their connections end, not when a 256 KiB buffer fills.
+        pace: () => {
+          sink.flush();
+          return sink.congestion();
+        },
+        liveClock: {
+          slackSec: CLOCK_SLACK_SEC,
+          everyMs: CLOCK_TICK_MS,
+          onTick: (r) => {
+            sink.flush();
+            if (o.stats && Date.now() - lastStats >= o.stats * 1000) {
+              lastStats = Date.now();
+              process.stderr.write(`eastwatch: ${formatCounters(counters(r))}\n`);
+              // The kernel's figures arrive a moment later; the next line shows them.
+              td.requestStats();
+            }
+          },
+        },
+      },
+    );
+  } catch (e) {
+    if (!(e instanceof CaptureError)) throw e;
+    captureError = e;
+  }
+  if (res?.error) captureError = res.error;
+  // The stream ended: tcpdump exited or is about to (its stdout closes first). Unless we asked it
+  // to, that is a failure to report, so it is not asked now, only killed if it lingers.
+  // A stream we could not read is our failure: then tcpdump is asked to stop.
+  if (captureError !== null) td.stop();
+  const lingering = setTimeout(() => td.kill(), STOP_GRACE_MS);
+  const exit: TcpdumpExit = await td.exited;
+  clearTimeout(lingering);
+  if (grace !== null) clearTimeout(grace);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  await writer.close();
+  await appLogs?.close();
+  // What the service does not take within the grace stays in the spool for the next start.
+  await shipper?.close(SHIP_DRAIN_MS);
+  const alertText = engine ? await finishAlerts(engine, o) : '';
+  let code = EXIT_OK;
+  if (captureError !== null && signals === 0) {
+    process.stderr.write(`eastwatch: ${captureError.message}\n`);
+    code = EXIT_INPUT;
+  }
+  if (exit.error !== null) {
+    process.stderr.write(`eastwatch: ${exit.error}\n`);
+    code = EXIT_INPUT;
+  }
+  if (o.summary && res !== null) {
+    let text = summary.render([res]);
+    if (appCounts.size > 0) {
+      const where = appLogs ? ` (written beside ${o.out})` : ' (give --out to write them as logs)';
+      text += `application records: ${[...appCounts].map(([k, n]) => `${k} ${n}`).join(', ')}${where}\n`;
+    }
+    (o.out ? process.stdout : process.stderr).write(text + alertText);
+  }
+  const final = counters(res);
+  final.kernel = exit.stats;
+  process.stderr.write(`eastwatch: ${formatCounters(final)}\n`);
+  return code;
+}
+
+function wholeNumber(name: string, min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+/** Adds `capture` to the program; `cidrList` is the CLI's --local-nets parser. */
+export function addCaptureCommand(program: Command, cidrList: (v: string) => string[]): void {
+  const cmd = program
+    .command('capture')
+    .description('Analyse live traffic on an interface (tcpdump captures) until SIGINT/SIGTERM; records are written as connections end')
+    .requiredOption('-i, --interface <name>', 'interface to capture on (as tcpdump -i takes it)')
+    .option('--filter <bpf>', 'BPF filter expression (tcpdump syntax), e.g. "tcp or udp port 53"')
+    .option('--tcpdump <path>', 'the tcpdump binary (default: tcpdump on PATH)')
+    .option('--snaplen <bytes>', "bytes kept per packet (default tcpdump's, 262144)", wholeNumber('--snaplen', 64, 262144))
+    .addOption(new Option('-f, --format <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('table'))
+    .option('-o, --out <path>', 'write records to this file instead of standard output')
+    .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default as analyze)', cidrList)
+    .option('--max-connections <n>', 'live connection table cap (default 1000000)', wholeNumber('--max-connections', 1, Number.MAX_SAFE_INTEGER))
+    .option('--interim <seconds>', 'interim records for long-lived connections every interval; 0 disables (default 3600)', wholeNumber('--interim', 0, 1e9))
+    .option('--tcp-timeout <seconds>', 'TCP inactivity timeout (default 300)', wholeNumber('--tcp-timeout', 1, 1e9))
+    .option('--udp-timeout <seconds>', 'UDP inactivity timeout (default 60)', wholeNumber('--udp-timeout', 1, 1e9))
+    .option('--icmp-timeout <seconds>', 'ICMP inactivity timeout (default 60)', wholeNumber('--icmp-timeout', 1, 1e9))
+    .option('--no-analyzers', 'connection records only: no protocol analysis of the payload')
+    .option('--inventory <file>', 'Kubernetes inventory (repeatable): adds the identity of both ends', collect)
+    .option('--policies <file>', 'NetworkPolicy objects (repeatable) evaluated with the inventory', collect)
+    .option('--to <url>', "ship records to the service's flow ingestion (http://host:8080), spooled on disk while it is away")
+    .option('--key <key>', 'API key (ingest role) for --to (default $EASTWATCH_KEY)')
+    .option('--spool <dir>', `spool directory for --to: records not yet confirmed by the service (default ${DEFAULT_SPOOL})`)
+    .option('--source <name>', 'the name this agent ships as (default HOSTNAME:INTERFACE)')
+    .option('--stats <seconds>', 'print the counters to stderr every this many seconds (default: only at the end)', wholeNumber('--stats', 1, 86400))
+    .option('--no-summary', 'do not print the summary at the end');
+  addDetectorOptions(cmd);
+  cmd.action(async (o: CaptureCliOptions) => {
+    if (o.interface.trim() === '') {
+      process.stderr.write('eastwatch: --interface must name an interface\n');
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.exitCode = await runCapture(o);
+  });
+}
