@@ -88,7 +88,8 @@ const SHIP_DRAIN_MS = 10_000;
 const DEFAULT_SPOOL = './eastwatch-spool';
 
 export async function runCapture(o: CaptureCliOptions): Promise<number> {
-  const tracker: Partial<TrackerOptions> = { ignoreChecksums: true };
+  // Packets a host sends are captured before the NIC fills their checksums in (offload): never verify them live.
+  const tracker: Partial<TrackerOptions> = { verifyChecksums: false };
   if (o.localNets) tracker.localNets = o.localNets;
   if (o.maxConnections !== undefined) tracker.maxConnections = o.maxConnections;
   if (o.interim !== undefined) tracker.interimIntervalSec = o.interim;
