@@ -3,7 +3,7 @@
  */
 import * as v8 from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
+import { type AnalyzeCliOptions, EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
 import { addServiceCommands } from './service';
@@ -12,8 +12,7 @@ import { runCollectToQueue } from '../service/collect';
 import { ConfigError, loadConfig } from '../service/config';
 import { serviceAlerts } from '../service/jobs/detect';
 import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
-import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
-import type { ReaderKind } from '../../parsers/capture/types';
+import { OUTPUT_FORMATS } from '../output/formats';
 
 function positiveInt(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -92,35 +91,9 @@ export function buildProgram(): Command {
       collect,
     )
     .option('--policies <file>', "NetworkPolicy objects (JSON or YAML; repeatable) evaluated with the inventory's (same namespace/name: replaced)", collect)
-    .action(
-      async (
-        files: string[],
-        o: {
-          format: OutputFormat;
-          out?: string;
-          reader: ReaderKind;
-          localNets?: string[];
-          maxConnections?: number;
-          interim?: number;
-          tcpTimeout?: number;
-          udpTimeout?: number;
-          icmpTimeout?: number;
-          maxTunnelDepth?: number;
-          vxlanPorts?: number[];
-          genevePorts?: number[];
-          verifyChecksums?: boolean;
-          keyVlan?: boolean;
-          keyTunnel?: boolean;
-          summary: boolean;
-          progress: boolean;
-          inventory?: string[];
-          policies?: string[];
-          analyzers: boolean;
-        },
-      ) => {
-        process.exitCode = await runAnalyze(files, o);
-      },
-    );
+    .action(async (files: string[], o: AnalyzeCliOptions) => {
+      process.exitCode = await runAnalyze(files, o);
+    });
 
   program
     .command('collect')
