@@ -11,9 +11,8 @@ import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
-import * as path from 'node:path';
 import { analyzerFactory } from '../analyze/app';
-import { AppLogs, appLogName, ZEEK_PATH } from '../output/app-formats';
+import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
 import type { DetectorEngine } from '../../detectors/engine';
@@ -127,12 +126,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   // names them; dns.ndjson ... for ndjson), so the connection output stays one record type.
   // Without --out they are counted in the summary.
   const appCounts = new Map<string, number>();
-  let appLogs: AppLogs | null = null;
-  const appFormat = o.format === 'table' ? null : o.format;
-  if (appFormat !== null && o.out) {
-    const dir = path.dirname(o.out);
-    appLogs = new AppLogs(appFormat, (kind) => new TextSink(fs.createWriteStream(path.join(dir, appLogName(kind, appFormat)))));
-  }
+  const appLogs = appLogsBeside(o.out, o.format);
   const onApp = (r: AppRecordOut): void => {
     appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
     appLogs?.write(r);

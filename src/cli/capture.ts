@@ -9,7 +9,6 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
@@ -17,7 +16,7 @@ import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
-import { AppLogs, appLogName, ZEEK_PATH } from '../output/app-formats';
+import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { SummaryCollector } from '../output/summary';
@@ -176,12 +175,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   const writer = createWriter(o.format, sink);
   const summary = new SummaryCollector();
   const appCounts = new Map<string, number>();
-  let appLogs: AppLogs | null = null;
-  const appFormat = o.format === 'table' ? null : o.format;
-  if (appFormat !== null && o.out) {
-    const dir = path.dirname(o.out);
-    appLogs = new AppLogs(appFormat, (kind) => new TextSink(fs.createWriteStream(path.join(dir, appLogName(kind, appFormat)))));
-  }
+  const appLogs = appLogsBeside(o.out, o.format);
   const onApp = (r: AppRecordOut): void => {
     appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
     appLogs?.write(r);

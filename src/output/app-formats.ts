@@ -16,7 +16,9 @@ import type {
   SshLogRecord,
   TlsLogRecord,
 } from '../../parsers/record/app';
-import type { TextSink } from './sink';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TextSink } from './sink';
 import { jsonText, tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
 /** Log name for each kind: Zeek's (ssl.log for TLS), http2.log, and app.log for the identified datastores. */
@@ -277,4 +279,14 @@ export class AppLogs {
       await s.end();
     }
   }
+}
+
+/**
+ * The application logs beside a connection output file (`--out`), one per kind as Zeek writes
+ * them side by side; null for the terminal table or without a file (the summary counts them then).
+ */
+export function appLogsBeside(out: string | undefined, format: AppLogFormat | 'table'): AppLogs | null {
+  if (format === 'table' || !out) return null;
+  const dir = path.dirname(out);
+  return new AppLogs(format, (kind) => new TextSink(fs.createWriteStream(path.join(dir, appLogName(kind, format)))));
 }
