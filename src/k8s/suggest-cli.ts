@@ -38,16 +38,33 @@ function parseTime(v: string, what: string): number {
   return t / 1000;
 }
 
-/** Alerts as `GET /api/v1/alerts` or the store writes them: an array, or an object with `alerts`. */
+/**
+ * Alerts as `analyze --alerts` writes them (ndjson) or as `GET /api/v1/alerts` answers (an object
+ * with `alerts`), or a JSON array of them.
+ */
 export function readAlerts(file: string): Alert[] {
-  let doc: unknown;
+  const text = fs.readFileSync(file, 'utf8');
+  let list: unknown[];
+  let whole: unknown;
   try {
-    doc = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message}`);
+    whole = JSON.parse(text);
+  } catch {
+    whole = undefined;
   }
-  const list = Array.isArray(doc) ? doc : (doc as { alerts?: unknown } | null)?.alerts;
-  if (!Array.isArray(list)) throw new Error(`${file}: expected an array of alerts or an object with "alerts"`);
+  if (Array.isArray(whole)) list = whole;
+  else if (Array.isArray((whole as { alerts?: unknown } | null)?.alerts)) list = (whole as { alerts: unknown[] }).alerts;
+  else if (whole !== undefined) list = [whole];
+  else {
+    list = [];
+    for (const [i, line] of text.split('\n').entries()) {
+      if (line.trim() === '') continue;
+      try {
+        list.push(JSON.parse(line));
+      } catch (e) {
+        throw new Error(`${file}: line ${i + 1}: ${(e as Error).message}`);
+      }
+    }
+  }
   list.forEach((a: unknown, i) => {
     const x = a as Partial<Alert> | null;
     if (
@@ -57,7 +74,7 @@ export function readAlerts(file: string): Alert[] {
       typeof x.destination !== 'object' ||
       !Array.isArray(x.evidence?.uids)
     )
-      throw new Error(`${file}: alert ${i}: needs id, status, source, destination and evidence.uids`);
+      throw new Error(`${file}: alert ${i + 1}: needs id, status, source, destination and evidence.uids`);
   });
   return list as Alert[];
 }
@@ -71,15 +88,16 @@ export async function runSuggest(captures: string[], o: SuggestCliOptions): Prom
     opts.ipv4Prefix = o.externalPrefix;
     if (o.from !== undefined) opts.from = parseTime(o.from, '--from');
     if (o.to !== undefined) opts.to = parseTime(o.to, '--to');
-    opts.alerts = (o.alerts ?? []).flatMap(readAlerts);
   } catch (e) {
     process.stderr.write(`eastwatch: ${(e as Error).message}\n`);
     return 2;
   }
   try {
+    opts.alerts = (o.alerts ?? []).flatMap(readAlerts);
     resolver = new K8sResolver(loadInventoryFiles(o.inventory), { localNets: o.localNets, policies: null });
   } catch (e) {
-    const msg = k8sLoadError(e);
+    // readAlerts' own errors name the file and line; inventory and fs errors are the usual ones.
+    const msg = k8sLoadError(e) ?? (e instanceof Error && !(e instanceof TypeError) ? e.message : null);
     if (msg === null) throw e;
     process.stderr.write(`eastwatch: ${msg}\n`);
     return 1;

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { Alert } from '../../detectors/contract/alert';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { analyzeFile } from '../../src/analyze/pipeline';
+import { runAnalyze } from '../../src/cli/analyze';
 import { loadInventoryFiles, parseK8sText } from '../../src/k8s/load';
 import { PolicySet } from '../../src/k8s/policy';
 import { K8sResolver } from '../../src/k8s/resolver';
@@ -273,6 +274,46 @@ describe('k8s: policy suggest on samples/k8s', () => {
       assert.equal(await runSuggest([PCAP], { inventory: [INVENTORY], out, external: 'drop' }), 2);
       assert.match(errs.join(''), /--external: "drop": expected cidr or omit/);
       assert.equal(await runSuggest([PCAP], { inventory: [INVENTORY], out, from: 'yesterday' }), 2);
+    } finally {
+      process.stderr.write = orig;
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+  it('takes the alerts analyze --alerts writes: the policy-violation edges are left out; a bad line is an input error', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-suggest-'));
+    const errs: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => {
+      errs.push(String(s));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const alerts = path.join(d, 'alerts.ndjson');
+      const code = await runAnalyze([PCAP], {
+        format: 'ndjson',
+        out: path.join(d, 'conn.ndjson'),
+        reader: 'native',
+        summary: false,
+        progress: false,
+        inventory: [INVENTORY],
+        alerts,
+      });
+      assert.equal(code, 0, errs.join(''));
+      const report = path.join(d, 'r.json');
+      assert.equal(await runSuggest([PCAP], { inventory: [INVENTORY], alerts: [alerts], out: path.join(d, 'p.yaml'), report }), 0, errs.join(''));
+      const rep = JSON.parse(fs.readFileSync(report, 'utf8')) as SuggestReport;
+      assert.equal(rep.verification.ok, true);
+      // The three connections the inventory's policies deny (e2e.test.ts) raise policy-violation alerts.
+      assert.deepEqual(
+        rep.excluded.filter((e) => e.reason?.startsWith('open alert ')).map((e) => `${e.src} -> ${e.dst}:${e.port}`),
+        ['external:203.0.113.9 -> shop/frontend:8080', 'shop/frontend -> data/postgres:5432', 'shop/frontend -> shop/api:9090'],
+      );
+      assert.equal(rep.verification.mustDeny, 3);
+      const bad = path.join(d, 'bad.ndjson');
+      fs.writeFileSync(bad, `${fs.readFileSync(alerts, 'utf8').split('\n')[0]}\n{not json\n`);
+      errs.length = 0;
+      assert.equal(await runSuggest([PCAP], { inventory: [INVENTORY], alerts: [bad], out: path.join(d, 'p.yaml') }), 1);
+      assert.match(errs.join(''), /bad\.ndjson: line 2: /);
     } finally {
       process.stderr.write = orig;
       fs.rmSync(d, { recursive: true, force: true });
