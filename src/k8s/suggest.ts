@@ -55,6 +55,8 @@ export interface SuggestVerification {
   /** Unobserved pairs of observed workloads on observed ports, probed: all must be denied. */
   probes: number;
   probesAllowed: SuggestEdge[];
+  /** The probes stopped at MAX_PROBES (a large cluster): the rest were not checked. */
+  probesTruncated: boolean;
 }
 
 export interface SuggestReport {
@@ -81,6 +83,9 @@ const VOLATILE_LABELS = new Set([
   'batch.kubernetes.io/job-name',
   'batch.kubernetes.io/job-completion-index',
 ]);
+
+/** Bound on the pair probes: workloads x workloads x ports grows fast on a large cluster. */
+export const MAX_PROBES = 2_000_000;
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'eastwatch' };
 
@@ -395,7 +400,17 @@ export class PolicySuggester {
   /** What-if of the suggestion alone against the observed traffic, and probes of the workload pairs not observed. */
   verify(policies: readonly NetworkPolicyObject[]): SuggestVerification {
     const set = new PolicySet(policies);
-    const v: SuggestVerification = { ok: true, mustAllow: 0, notAllowed: [], mustDeny: 0, notDenied: [], outsidePolicy: 0, probes: 0, probesAllowed: [] };
+    const v: SuggestVerification = {
+      ok: true,
+      mustAllow: 0,
+      notAllowed: [],
+      mustDeny: 0,
+      notDenied: [],
+      outsidePolicy: 0,
+      probes: 0,
+      probesAllowed: [],
+      probesTruncated: false,
+    };
     const notAllowed: SuggestEdge[] = [];
     const notDenied: SuggestEdge[] = [];
     for (const ob of this.observed.values()) {
@@ -455,6 +470,10 @@ export class PolicySuggester {
         if (a === b) continue;
         for (const pk of ports) {
           if (allowedPairs.has(`${workloadKey(a)}|${workloadKey(b)}|${pk}`)) continue;
+          if (v.probes >= MAX_PROBES) {
+            v.probesTruncated = true;
+            return;
+          }
           const [protocol, port] = pk.split('/');
           v.probes++;
           const res = set.evaluate(
@@ -511,7 +530,7 @@ export function renderSuggestSummary(rep: SuggestReport): string {
     `${rep.policies.length} policies from ${rep.connections} connections; verification ${v.ok ? 'ok' : 'FAILED'}: ` +
       `${v.mustAllow - v.notAllowed.reduce((n, e) => n + e.connections, 0)}/${v.mustAllow} observed connections allowed, ` +
       `${v.mustDeny - v.notDenied.reduce((n, e) => n + e.connections, 0)}/${v.mustDeny} left-out connections denied, ` +
-      `${v.probes - v.probesAllowed.length}/${v.probes} unobserved workload pairs denied, ${v.outsidePolicy} connections outside any policy's reach`,
+      `${v.probes - v.probesAllowed.length}/${v.probes} unobserved workload pairs denied${v.probesTruncated ? ` (probes stopped at ${MAX_PROBES})` : ''}, ${v.outsidePolicy} connections outside any policy's reach`,
   ];
   const edge = (e: SuggestEdge): string =>
     `  ${e.src} -> ${e.dst}:${e.port}/${e.protocol}${e.connections ? ` (${e.connections})` : ''}${e.reason ? `: ${e.reason}` : ''}`;
