@@ -182,7 +182,11 @@ export function buildProgram(): Command {
     .option('--local-nets <cidrs>', 'comma-separated local networks (internal vs external)', cidrList)
     .option('--from <time>', 'window start (epoch seconds or RFC 3339)')
     .option('--to <time>', 'window end, exclusive (epoch seconds or RFC 3339)')
-    .option('--alerts <file>', 'alerts as JSON (GET /api/v1/alerts): connections under an open one are not allowed (repeatable)', collect)
+    .option(
+      '--alerts <file>',
+      'alerts (the ndjson analyze --alerts writes, or GET /api/v1/alerts JSON): connections under an open one are left out (repeatable)',
+      collect,
+    )
     .option('--external <mode>', 'egress to public addresses: cidr (ipBlocks) or omit (left out, so denied)', 'cidr')
     .option('--external-prefix <bits>', 'widen non-node IPv4 ipBlocks to this prefix length (8-32)', positiveInt('--external-prefix', 8, 32), 32)
     .option('--namespace <ns>', 'write policies for this namespace only (repeatable; default: all observed but kube-system)', collect)

@@ -249,6 +249,19 @@ describe('k8s: policy suggest on samples/k8s', () => {
     }
   });
 
+  it('--namespace limits the policies; traffic into the other namespaces stays open there, and the verification still holds', async () => {
+    const { rep, resolver } = await suggest({ namespaces: ['data'] });
+    assert.equal(rep.verification.ok, true, JSON.stringify(rep.verification));
+    const ps = parsedBack(rep);
+    assert.deepEqual(
+      ps.map((p) => p.metadata.name),
+      ['eastwatch-postgres', 'eastwatch-report'],
+    );
+    // The frontend is not isolated now: an unseen frontend -> api edge is allowed, frontend -> postgres on 5433 is not.
+    assert.equal(verdictOf(resolver, ps, tcp(T0 + 20, '10.244.1.10', '10.244.2.20', 22)), 'allowed');
+    assert.equal(verdictOf(resolver, ps, tcp(T0 + 20, '10.244.1.10', '10.244.2.30', 5433)), 'denied');
+  });
+
   it('the command writes the YAML and the JSON report; bad arguments exit 2', async () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-suggest-'));
     const errs: string[] = [];
