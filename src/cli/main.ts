@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { type AnalyzeCliOptions, EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
+import { runSuggest, type SuggestCliOptions } from '../k8s/suggest-cli';
 import { addServiceCommands } from './service';
 import { addCaptureCommand } from './capture';
 import { runCollectToQueue } from '../service/collect';
@@ -148,6 +149,29 @@ export function buildProgram(): Command {
     .option('-o, --out <path>', 'write the report to this file instead of standard output')
     .action(async (files: string[], o: { policies: string[]; inventory: string[]; localNets?: string[]; replace?: boolean; json?: boolean; out?: string }) => {
       process.exitCode = await runWhatIf(files, o);
+    });
+  (program.commands.find((c) => c.name() === 'policy') as Command)
+    .command('suggest')
+    .description(
+      'Least-privilege NetworkPolicies (per namespace and workload) from the traffic in the captures, as YAML for kubectl apply, verified by what-if',
+    )
+    .argument('<capture...>', 'capture files')
+    .requiredOption('--inventory <file>', 'Kubernetes inventory (repeatable)', collect)
+    .option('--local-nets <cidrs>', 'comma-separated local networks (internal vs external)', cidrList)
+    .option('--from <time>', 'window start (epoch seconds or RFC 3339)')
+    .option('--to <time>', 'window end, exclusive (epoch seconds or RFC 3339)')
+    .option(
+      '--alerts <file>',
+      'alerts (the ndjson analyze --alerts writes, or GET /api/v1/alerts JSON): connections under an open one are left out (repeatable)',
+      collect,
+    )
+    .option('--external <mode>', 'egress to public addresses: cidr (ipBlocks) or omit (left out, so denied)', 'cidr')
+    .option('--external-prefix <bits>', 'widen non-node IPv4 ipBlocks to this prefix length (8-32)', positiveInt('--external-prefix', 8, 32), 32)
+    .option('--namespace <ns>', 'write policies for this namespace only (repeatable; default: all observed but kube-system)', collect)
+    .option('-o, --out <path>', 'write the YAML to this file instead of standard output')
+    .option('--report <path>', 'write the full report (policies, left-out edges, verification) as JSON')
+    .action(async (files: string[], o: SuggestCliOptions) => {
+      process.exitCode = await runSuggest(files, o);
     });
   // The store (src/store/cli.ts): `analyze --store [--data-dir]` and `search`.
   addStoreOptions(program.commands.find((c) => c.name() === 'analyze') as Command);

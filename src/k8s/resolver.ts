@@ -116,37 +116,41 @@ export class K8sResolver {
     return { end: { kind: this.local.containsAddress(ip) ? 'internal' : 'external' } };
   }
 
+  /**
+   * Where a connection lands as policy sees it (post-DNAT): each backend of a service destination
+   * with its target port, or the responder itself.
+   */
+  policyDestinations(r: Pick<ConnRecord, 'ts' | 'resp_h' | 'resp_p' | 'proto' | 'ip_proto'>, c: ResolvedConn): { dst: PolicyEndpoint; port: number }[] {
+    const protocol = protocolOf(r);
+    const svc = c.resp.service;
+    const backends = svc ? this.store.backendsOf(svc.namespace, svc.name) : [];
+    if (!svc || backends.length === 0) return [{ dst: { ip: r.resp_h, pod: c.resp.pod, nodeName: c.resp.nodeName }, port: r.resp_p }];
+    const out: { dst: PolicyEndpoint; port: number }[] = [];
+    const sp = svc.ports.find((p) => p.port === r.resp_p && p.protocol === protocol);
+    const seen = new Set<string>();
+    for (const b of backends) {
+      if (seen.has(b.ip)) continue;
+      seen.add(b.ip);
+      const pod = this.store.podAt(b.ip, r.ts);
+      const target =
+        b.ports.find((p) => (p.name ?? '') === (sp?.name ?? '') && p.protocol === protocol)?.port ??
+        (typeof sp?.targetPort === 'number'
+          ? sp.targetPort
+          : typeof sp?.targetPort === 'string'
+            ? pod?.ports.find((x) => x.name === sp.targetPort)?.port
+            : undefined) ??
+        r.resp_p;
+      out.push({ dst: { ip: b.ip, pod, nodeName: this.store.nodeByIp(b.ip)?.name }, port: target });
+    }
+    return out;
+  }
+
   /** Evaluates a resolved connection against a policy set (post-DNAT: a service is replaced by its backends). */
   verdict(r: Pick<ConnRecord, 'ts' | 'orig_h' | 'resp_h' | 'resp_p' | 'proto' | 'ip_proto'>, c: ResolvedConn, set: PolicySet): K8sPolicyVerdict {
     const protocol = protocolOf(r);
     const src: PolicyEndpoint = { ip: r.orig_h, pod: c.orig.pod, nodeName: c.orig.nodeName };
     const nsLabels = (ns: string) => this.store.namespaceLabels(ns);
-    const results: PolicyResult[] = [];
-    const svc = c.resp.service;
-    const backends = svc ? this.store.backendsOf(svc.namespace, svc.name) : [];
-    if (svc && backends.length > 0) {
-      const sp = svc.ports.find((p) => p.port === r.resp_p && p.protocol === protocol);
-      const seen = new Set<string>();
-      for (const b of backends) {
-        if (seen.has(b.ip)) continue;
-        seen.add(b.ip);
-        const pod = this.store.podAt(b.ip, r.ts);
-        const target =
-          b.ports.find((p) => (p.name ?? '') === (sp?.name ?? '') && p.protocol === protocol)?.port ??
-          (typeof sp?.targetPort === 'number'
-            ? sp.targetPort
-            : typeof sp?.targetPort === 'string'
-              ? pod?.ports.find((x) => x.name === sp.targetPort)?.port
-              : undefined) ??
-          r.resp_p;
-        const dst: PolicyEndpoint = { ip: b.ip, pod, nodeName: this.store.nodeByIp(b.ip)?.name };
-        results.push(set.evaluate({ src, dst, port: target, protocol }, nsLabels));
-      }
-    } else {
-      const dst: PolicyEndpoint = { ip: r.resp_h, pod: c.resp.pod, nodeName: c.resp.nodeName };
-      results.push(set.evaluate({ src, dst, port: r.resp_p, protocol }, nsLabels));
-    }
-    return combine(results);
+    return combine(this.policyDestinations(r, c).map(({ dst, port }) => set.evaluate({ src, dst, port, protocol }, nsLabels)));
   }
 }
 

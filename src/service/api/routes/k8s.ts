@@ -1,10 +1,12 @@
-/** Kubernetes inventory uploads and the policy what-if over stored traffic. */
+/** Kubernetes inventory uploads, the policy what-if and the policy advisor over stored traffic. */
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { parseK8sText } from '../../../k8s/load';
 import { PolicySet } from '../../../k8s/policy';
 import { K8sResolver } from '../../../k8s/resolver';
 import { parseObjects, type NetworkPolicyObject } from '../../../k8s/schema';
+import { PolicySuggester, suggestionYaml } from '../../../k8s/suggest';
+import type { Alert } from '../../../../detectors/contract/alert';
 import { WhatIf, applyProposal } from '../../../k8s/whatif';
 import { ResolverCache } from '../../inventory';
 import type { ServiceContext } from '../../context';
@@ -114,6 +116,73 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
         after = page.next;
       }
       res.json({ ...whatIf.report(), truncated, policies: proposedObjs.map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`) });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'post',
+    path: '/policies/suggest',
+    operationId: 'policySuggest',
+    tag: 'kubernetes',
+    roles: ['analyst'],
+    expensive: true,
+    summary: 'Least-privilege NetworkPolicies from the traffic we saw',
+    description:
+      'One NetworkPolicy per workload (Ingress and Egress) allowing exactly the stored connections that match q/from/to, post-DNAT; egress to kube-dns kept; egress to public addresses as ipBlocks (external=cidr) or left out (external=omit); connections under an open alert left out (use_alerts). Answers with the YAML for `kubectl apply`, the objects, the left-out edges and the verification: a what-if of the suggestion alone against the same connections, plus probes of every unobserved pair of observed workloads.',
+    body: TimeRange.extend({
+      external: z.enum(['cidr', 'omit']).default('cidr'),
+      external_prefix: z.number().int().min(8).max(32).default(32).openapi({ description: 'Widen non-node IPv4 ipBlocks to this prefix length' }),
+      namespaces: z
+        .array(z.string().min(1).max(253))
+        .max(1000)
+        .optional()
+        .openapi({ description: 'Write policies for these namespaces only (default: all observed but kube-system)' }),
+      use_alerts: z.boolean().default(true).openapi({ description: 'Leave out connections under an open, unsuppressed alert in the window' }),
+      max_connections: z.number().int().min(1).max(5_000_000).default(1_000_000),
+    }).strict(),
+    responses: {
+      200: { description: 'The suggestion and its verification', content: { 'application/json': { schema: z.record(z.unknown()) } } },
+      409: { description: 'No inventory uploaded yet: identities are needed to write policies' },
+    },
+    async handler({ res, body }) {
+      const base = await resolvers.current();
+      if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
+      const alerts: Alert[] = [];
+      if (body.use_alerts) {
+        let after: string | undefined;
+        do {
+          const page = await ctx.store.searchAlerts({ status: 'open', from: body.from, to: body.to, limit: 1000, after });
+          alerts.push(...page.alerts);
+          after = page.next ?? undefined;
+        } while (after !== undefined && alerts.length < 100_000);
+      }
+      const resolver = new K8sResolver(base.store, { localNets: ctx.cfg.localNets ? [...ctx.cfg.localNets] : undefined, policies: null });
+      const s = new PolicySuggester(resolver, { external: body.external, ipv4Prefix: body.external_prefix, namespaces: body.namespaces, alerts });
+      let recordsAfter: string | undefined;
+      let seen = 0;
+      let truncated = false;
+      for (;;) {
+        const page = await ctx.store.search({
+          query: body.q,
+          from: body.from,
+          to: body.to,
+          limit: 5000,
+          after: recordsAfter,
+          sort: { field: '@timestamp', order: 'asc' },
+        });
+        for (const r of page.records) {
+          if (seen >= body.max_connections) {
+            truncated = true;
+            break;
+          }
+          s.add(r);
+          seen++;
+        }
+        if (truncated || page.next === null) break;
+        recordsAfter = page.next;
+      }
+      const rep = s.suggest();
+      res.json({ ...rep, yaml: suggestionYaml(rep), alerts_considered: alerts.length, truncated });
     },
   });
 }
