@@ -15,6 +15,7 @@ import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './a
 import type { Query } from '../query/ast';
 import { recordProblem } from './validate';
 import {
+  type AggDef,
   aggField,
   checkInterval,
   compareEdges,
@@ -687,20 +688,38 @@ export class ElasticsearchStore implements Store {
     }
   }
 
-  private async aggs(filter: SearchFilter, aggs: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const r = await this.searchAlias<unknown>({ query: this.query(filter), size: 0, track_total_hits: false, aggs });
+  private async aggs(filter: SearchFilter, aggs: Record<string, unknown>, runtime?: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const r = await this.searchAlias<unknown>({
+      query: this.query(filter),
+      size: 0,
+      track_total_hits: false,
+      aggs,
+      ...(runtime ? { runtime_mappings: runtime } : {}),
+    });
     return r.aggregations ?? {};
   }
 
+  /** The field to aggregate on: an either-alias becomes a search-time field emitting both ends' values. */
+  private aggTarget(f: AggDef): { field: string; runtime?: Record<string, unknown> } {
+    if (!f.pooled) return { field: f.name };
+    const field = `eastwatch_pooled_${f.name}`;
+    const script = 'for (String n : params.fields) { if (doc.containsKey(n)) { for (def v : doc[n]) { emit(v); } } }';
+    return { field, runtime: { [field]: { type: f.type === 'long' ? 'long' : 'keyword', script: { source: script, params: { fields: f.pooled } } } } };
+  }
+
   async top(req: TopRequest): Promise<TopBucket[]> {
-    const f = aggField(req.field);
+    const t = this.aggTarget(aggField(req.field));
     const size = topSize(req.size);
-    const a = await this.aggs(req, {
-      top: {
-        terms: { field: f.name, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
-        aggs: { bytes: { sum: { field: 'network.bytes' } } },
+    const a = await this.aggs(
+      req,
+      {
+        top: {
+          terms: { field: t.field, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
+          aggs: { bytes: { sum: { field: 'network.bytes' } } },
+        },
       },
-    });
+      t.runtime,
+    );
     const buckets =
       (a.top as { buckets?: { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
     return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
@@ -727,9 +746,9 @@ export class ElasticsearchStore implements Store {
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
-    const f = aggField(req.field);
+    const t = this.aggTarget(aggField(req.field));
     // 40000 is the largest threshold: below it the count is exact in practice.
-    const a = await this.aggs(req, { d: { cardinality: { field: f.name, precision_threshold: 40000 } } });
+    const a = await this.aggs(req, { d: { cardinality: { field: t.field, precision_threshold: 40000 } } }, t.runtime);
     return (a.d as { value: number } | undefined)?.value ?? 0;
   }
 
