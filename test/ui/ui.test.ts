@@ -529,6 +529,21 @@ describe('web UI in headless Chromium', function () {
     await shot('jobs');
   });
 
+  it('shows a truncated capture as completed with errors, with what to do', async () => {
+    const up = await h.call('POST', '/api/v1/captures?name=cut-short.pcap', { body: fs.readFileSync(sample('pod-traffic.pcap')).subarray(0, 30_000) });
+    assert.equal(up.status, 202, up.text);
+    const id = up.json.capture.id as string;
+    for (let i = 0; i < 200 && (await h.call('GET', `/api/v1/captures/${id}`)).json.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
+    await page.goto(`${h.url}/jobs`);
+    const row = page.getByRole('table', { name: 'Uploaded captures' }).locator(`tr[data-capture="${id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getByTestId('capture-state').textContent(), 'completed with errors');
+    const problem = (await row.locator('.capture-problem').textContent()) ?? '';
+    assert.match(problem, /cut short: it ends in the middle of packet 158.*upload the complete file again/);
+    assert.doesNotMatch(problem, /\/tmp|<uploads>/);
+    await shot('jobs-with-errors');
+  });
+
   it('ran without page errors or CSP violations', () => {
     assert.deepEqual(problems, []);
   });
