@@ -15,7 +15,6 @@ import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './a
 import type { Query } from '../query/ast';
 import { recordProblem } from './validate';
 import {
-  type AggDef,
   aggField,
   checkInterval,
   compareEdges,
@@ -688,41 +687,56 @@ export class ElasticsearchStore implements Store {
     }
   }
 
-  private async aggs(filter: SearchFilter, aggs: Record<string, unknown>, runtime?: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const r = await this.searchAlias<unknown>({
-      query: this.query(filter),
-      size: 0,
-      track_total_hits: false,
-      aggs,
-      ...(runtime ? { runtime_mappings: runtime } : {}),
-    });
+  private async aggs(filter: SearchFilter, aggs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const r = await this.searchAlias<unknown>({ query: this.query(filter), size: 0, track_total_hits: false, aggs });
     return r.aggregations ?? {};
   }
 
-  /** The field to aggregate on: an either-alias becomes a search-time field emitting both ends' values. */
-  private aggTarget(f: AggDef): { field: string; runtime?: Record<string, unknown> } {
-    if (!f.pooled) return { field: f.name };
-    const field = `eastwatch_pooled_${f.name}`;
-    const script = 'for (String n : params.fields) { if (doc.containsKey(n)) { for (def v : doc[n]) { emit(v); } } }';
-    return { field, runtime: { [field]: { type: f.type === 'long' ? 'long' : 'keyword', script: { source: script, params: { fields: f.pooled } } } } };
+  async top(req: TopRequest): Promise<TopBucket[]> {
+    const f = aggField(req.field);
+    const size = topSize(req.size);
+    type Bucket = { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } };
+    if (f.pooled) return this.topPooled(req, f.pooled, size);
+    const a = await this.aggs(req, {
+      top: {
+        terms: { field: f.name, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
+        aggs: { bytes: { sum: { field: 'network.bytes' } } },
+      },
+    });
+    const buckets = (a.top as { buckets?: Bucket[] } | undefined)?.buckets ?? [];
+    return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
   }
 
-  async top(req: TopRequest): Promise<TopBucket[]> {
-    const t = this.aggTarget(aggField(req.field));
-    const size = topSize(req.size);
-    const a = await this.aggs(
-      req,
-      {
-        top: {
-          terms: { field: t.field, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
-          aggs: { bytes: { sum: { field: 'network.bytes' } } },
+  /**
+   * Top values pooled over both ends (`ns`): a connection counts once per value whichever end holds
+   * it. Without scripts (a node may not run them): the leading values of each field are the
+   * candidates, then one filter per candidate counts the connections holding it at either end.
+   */
+  private async topPooled(req: TopRequest, fields: readonly string[], size: number): Promise<TopBucket[]> {
+    const per = Math.max(size * 2, 20);
+    const c = await this.aggs(req, Object.fromEntries(fields.map((fld, i) => [`c${i}`, { terms: { field: fld, size: per } }])));
+    const keys = new Map<string, string | number>();
+    for (let i = 0; i < fields.length; i++)
+      for (const b of (c[`c${i}`] as { buckets?: { key: string | number; key_as_string?: string }[] } | undefined)?.buckets ?? [])
+        keys.set(b.key_as_string ?? String(b.key), b.key);
+    if (keys.size === 0) return [];
+    const list = [...keys];
+    const a = await this.aggs(req, {
+      k: {
+        filters: {
+          filters: Object.fromEntries(
+            list.map(([, key], i) => [String(i), { bool: { should: fields.map((fld) => ({ term: { [fld]: key } })), minimum_should_match: 1 } }]),
+          ),
         },
+        aggs: { bytes: { sum: { field: 'network.bytes' } } },
       },
-      t.runtime,
-    );
-    const buckets =
-      (a.top as { buckets?: { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
-    return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
+    });
+    const got = (a.k as { buckets?: Record<string, { doc_count: number; bytes: { value: number } }> } | undefined)?.buckets ?? {};
+    return list
+      .map(([text], i) => ({ key: text, connections: got[String(i)]?.doc_count ?? 0, bytes: got[String(i)]?.bytes.value ?? 0 }))
+      .filter((b) => b.connections > 0)
+      .sort((x, y) => y.connections - x.connections || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))
+      .slice(0, size);
   }
 
   async histogram(req: HistogramRequest): Promise<Histogram> {
@@ -746,9 +760,25 @@ export class ElasticsearchStore implements Store {
   }
 
   async distinct(req: DistinctRequest): Promise<number> {
-    const t = this.aggTarget(aggField(req.field));
+    const f = aggField(req.field);
+    if (f.pooled) {
+      // Values pooled over both ends: the union of each field's values, paged with composite (exact).
+      const seen = new Set<string>();
+      for (const fld of f.pooled) {
+        let after: Record<string, unknown> | undefined;
+        for (;;) {
+          const a = await this.aggs(req, { v: { composite: { size: 1000, sources: [{ v: { terms: { field: fld } } }], ...(after ? { after } : {}) } } });
+          const v = a.v as { after_key?: Record<string, unknown>; buckets: { key: { v: string | number } }[] } | undefined;
+          if (!v || v.buckets.length === 0) break;
+          for (const b of v.buckets) seen.add(String(b.key.v));
+          after = v.after_key;
+          if (!after) break;
+        }
+      }
+      return seen.size;
+    }
     // 40000 is the largest threshold: below it the count is exact in practice.
-    const a = await this.aggs(req, { d: { cardinality: { field: t.field, precision_threshold: 40000 } } }, t.runtime);
+    const a = await this.aggs(req, { d: { cardinality: { field: f.name, precision_threshold: 40000 } } });
     return (a.d as { value: number } | undefined)?.value ?? 0;
   }
 
