@@ -107,6 +107,7 @@ const ENV: Record<string, string[]> = {
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
+  EASTWATCH_SEARCH_PAGE_MAX: ['limits', 'searchPageMax'],
   EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],
   EASTWATCH_REQUEST_TIMEOUT_MS: ['limits', 'requestTimeoutMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],

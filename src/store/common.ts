@@ -59,9 +59,31 @@ export function sortField(name: string, fields: FieldRegistry = CONN_FIELDS): Fi
   return d;
 }
 
-export function aggField(name: string, fields: FieldRegistry = CONN_FIELDS): FieldDef {
-  const d = fields.field(name);
-  if (!d) throw new StoreRequestError(`unknown field '${name}'`);
+/** A field to aggregate on; `pooled` when it is an either-alias whose fields' values count together. */
+export type AggDef = FieldDef & { readonly pooled?: readonly string[] };
+
+/**
+ * A field, alias or either-alias (`ns`, `port`): every name a query takes is aggregated on too. An
+ * either-alias pools both ends' values, a connection counting once per distinct value, as related.ip does.
+ */
+export function aggField(name: string, fields: FieldRegistry = CONN_FIELDS): AggDef {
+  const r = fields.resolve(name);
+  if (!r) {
+    const hint = fields.suggest(name);
+    throw new StoreRequestError(`unknown field '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
+  }
+  if (r.kind === 'either') {
+    const [first] = r.defs;
+    return {
+      ...first,
+      name,
+      aliases: [],
+      multi: true,
+      sql: { columns: r.defs.flatMap((d) => d.sql.columns), json: false, text: first.sql.text },
+      pooled: r.defs.map((d) => d.name),
+    };
+  }
+  const d = r.def;
   if (d.type === 'date') throw new StoreRequestError(`'${d.name}' is a time: use the histogram`);
   return d;
 }

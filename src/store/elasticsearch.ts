@@ -695,15 +695,48 @@ export class ElasticsearchStore implements Store {
   async top(req: TopRequest): Promise<TopBucket[]> {
     const f = aggField(req.field);
     const size = topSize(req.size);
+    type Bucket = { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } };
+    if (f.pooled) return this.topPooled(req, f.pooled, size);
     const a = await this.aggs(req, {
       top: {
         terms: { field: f.name, size, shard_size: Math.max(size * 10, 100), order: [{ _count: 'desc' }, { _key: 'asc' }] },
         aggs: { bytes: { sum: { field: 'network.bytes' } } },
       },
     });
-    const buckets =
-      (a.top as { buckets?: { key: string | number; key_as_string?: string; doc_count: number; bytes: { value: number } }[] } | undefined)?.buckets ?? [];
+    const buckets = (a.top as { buckets?: Bucket[] } | undefined)?.buckets ?? [];
     return buckets.map((b) => ({ key: b.key_as_string ?? String(b.key), connections: b.doc_count, bytes: b.bytes.value }));
+  }
+
+  /**
+   * Top values pooled over both ends (`ns`): a connection counts once per value whichever end holds
+   * it. Without scripts (a node may not run them): the leading values of each field are the
+   * candidates, then one filter per candidate counts the connections holding it at either end.
+   */
+  private async topPooled(req: TopRequest, fields: readonly string[], size: number): Promise<TopBucket[]> {
+    const per = Math.max(size * 2, 20);
+    const c = await this.aggs(req, Object.fromEntries(fields.map((fld, i) => [`c${i}`, { terms: { field: fld, size: per } }])));
+    const keys = new Map<string, string | number>();
+    for (let i = 0; i < fields.length; i++)
+      for (const b of (c[`c${i}`] as { buckets?: { key: string | number; key_as_string?: string }[] } | undefined)?.buckets ?? [])
+        keys.set(b.key_as_string ?? String(b.key), b.key);
+    if (keys.size === 0) return [];
+    const list = [...keys];
+    const a = await this.aggs(req, {
+      k: {
+        filters: {
+          filters: Object.fromEntries(
+            list.map(([, key], i) => [String(i), { bool: { should: fields.map((fld) => ({ term: { [fld]: key } })), minimum_should_match: 1 } }]),
+          ),
+        },
+        aggs: { bytes: { sum: { field: 'network.bytes' } } },
+      },
+    });
+    const got = (a.k as { buckets?: Record<string, { doc_count: number; bytes: { value: number } }> } | undefined)?.buckets ?? {};
+    return list
+      .map(([text], i) => ({ key: text, connections: got[String(i)]?.doc_count ?? 0, bytes: got[String(i)]?.bytes.value ?? 0 }))
+      .filter((b) => b.connections > 0)
+      .sort((x, y) => y.connections - x.connections || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))
+      .slice(0, size);
   }
 
   async histogram(req: HistogramRequest): Promise<Histogram> {
@@ -728,6 +761,22 @@ export class ElasticsearchStore implements Store {
 
   async distinct(req: DistinctRequest): Promise<number> {
     const f = aggField(req.field);
+    if (f.pooled) {
+      // Values pooled over both ends: the union of each field's values, paged with composite (exact).
+      const seen = new Set<string>();
+      for (const fld of f.pooled) {
+        let after: Record<string, unknown> | undefined;
+        for (;;) {
+          const a = await this.aggs(req, { v: { composite: { size: 1000, sources: [{ v: { terms: { field: fld } } }], ...(after ? { after } : {}) } } });
+          const v = a.v as { after_key?: Record<string, unknown>; buckets: { key: { v: string | number } }[] } | undefined;
+          if (!v || v.buckets.length === 0) break;
+          for (const b of v.buckets) seen.add(String(b.key.v));
+          after = v.after_key;
+          if (!after) break;
+        }
+      }
+      return seen.size;
+    }
     // 40000 is the largest threshold: below it the count is exact in practice.
     const a = await this.aggs(req, { d: { cardinality: { field: f.name, precision_threshold: 40000 } } });
     return (a.d as { value: number } | undefined)?.value ?? 0;

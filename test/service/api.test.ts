@@ -204,7 +204,7 @@ function suite(mode: Mode): void {
         const dnsLog = await h.call('GET', `/api/v1/dns?limit=1000`);
         assert.equal(dnsLog.status, 200, dnsLog.text);
         assert.ok(dnsLog.json.records.length >= dns.length);
-        const top = await h.call('GET', '/api/v1/aggregations/top?field=destination.port&size=3');
+        const top = await h.call('GET', '/api/v1/aggregations/top?field=destination.port&limit=3');
         assert.equal(top.status, 200, top.text);
         const ports = new Map<number, number>();
         for (const e of expected) ports.set(e.resp_p, (ports.get(e.resp_p) ?? 0) + 1);

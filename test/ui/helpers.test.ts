@@ -8,7 +8,7 @@ import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
 import { buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
-import { niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
+import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
 import type { Alert, Edge } from '../../src/ui/lib/types';
 
@@ -214,6 +214,36 @@ describe('UI helpers: time and wire', () => {
     assert.equal(niceInterval(3600), 60);
     assert.equal(niceInterval(2), 1);
     assert.equal(niceInterval(86400 * 365), 604800);
+  });
+
+  it('says bucket widths as people do, and labels the time axis in ISO UTC', () => {
+    assert.equal(fmtInterval(60), '1 min');
+    assert.equal(fmtInterval(3600), '1 h');
+    assert.equal(fmtInterval(86400), '1 d');
+    assert.equal(fmtInterval(300), '5 min');
+    assert.equal(fmtInterval(30), '30 s');
+    assert.equal(fmtInterval(90), '90 s');
+    assert.equal(fmtInterval(7862400), '91 d');
+    const t = Date.UTC(2026, 0, 15, 10, 30, 15) / 1000;
+    assert.deepEqual(axisTimes([t], 1), ['2026-01-15 10:30:15']);
+    assert.deepEqual(axisTimes([t], 300), ['2026-01-15 10:30']);
+    assert.deepEqual(axisTimes([Date.UTC(2026, 0, 15) / 1000], 86400), ['2026-01-15']);
+  });
+
+  it('draws each bucket from its start to its end, from zero up', () => {
+    // 10 px a second, zero at y=100, 1 px a connection.
+    const bars = bucketBars(
+      [0, 60, 120],
+      [5, 0, 3650],
+      60,
+      (s) => 10 * s,
+      (n) => 100 - n,
+    );
+    assert.deepEqual(bars, [
+      { left: 0, width: 600, top: 95, height: 5 },
+      { left: 600, width: 600, top: 100, height: 0 },
+      { left: 1200, width: 600, top: -3550, height: 3650 },
+    ]);
   });
 
   it('takes the query error position from the message or from a position field', () => {

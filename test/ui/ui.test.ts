@@ -270,6 +270,56 @@ describe('web UI in headless Chromium', function () {
     await shot('query-error');
   });
 
+  it('draws the histogram from zero, with bars as wide as their buckets, readable intervals and ISO UTC times', async () => {
+    await page.goto(`${h.url}/connections`);
+    const plot = page.locator('[data-testid=histogram]');
+    await page.locator('[data-testid=histogram][data-y-min]').waitFor();
+    assert.equal(await plot.getAttribute('data-y-min'), '0');
+    const interval = Number(await plot.getAttribute('data-interval'));
+    const caption = (await page.locator('figure.histogram figcaption').textContent()) ?? '';
+    assert.match(caption, /\d+ (s|min|h|d) buckets from \d{4}-\d{2}-\d{2} \d{2}:\d{2}/, caption);
+    assert.doesNotMatch(caption, /-second/);
+    const ticks = ((await plot.getAttribute('data-x-ticks')) ?? '').split('|');
+    assert.ok(ticks.length >= 2, `axis labels: ${ticks}`);
+    for (const t of ticks) assert.match(t, /^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$/, `axis label ${t}`);
+    // The oracle for the bars: the API's buckets at the interval drawn. Two pixels above the
+    // baseline, a bucket tall enough to reach there is painted across its whole width, and an
+    // empty one not at all.
+    const hist = await h.call('GET', `/api/v1/aggregations/histogram?interval=${interval}`);
+    assert.equal(hist.json.interval, interval);
+    const buckets = hist.json.buckets as { start: number; connections: number }[];
+    const num = async (a: string): Promise<number> => Number(await plot.getAttribute(a));
+    const [bucketPx, baseY, x0, yMax, topY] = [
+      await num('data-bucket-px'),
+      await num('data-base-y'),
+      await num('data-x0'),
+      await num('data-y-max'),
+      await num('data-top-y'),
+    ];
+    assert.ok(bucketPx > 4, `a bucket is ${bucketPx} canvas pixels wide`);
+    assert.ok(yMax >= Math.max(...buckets.map((b) => b.connections)), `y max ${yMax}`);
+    const row = (await page.evaluate(`(() => {
+      const c = document.querySelector('[data-testid=histogram] canvas');
+      const d = c.getContext('2d').getImageData(0, Math.round(${baseY}) - 3, c.width, 1).data;
+      const out = [];
+      for (let i = 0; i < d.length; i += 4) out.push(d[i + 3] > 0 && d[i + 2] > d[i] + 30);
+      return out;
+    })()`)) as boolean[];
+    let checked = 0;
+    for (const b of buckets) {
+      const left = x0 + ((b.start - buckets[0].start) / 1000 / interval) * bucketPx;
+      const cols = row.slice(Math.ceil(left + 1), Math.floor(left + bucketPx - 1));
+      const share = cols.filter(Boolean).length / cols.length;
+      const height = (b.connections / yMax) * (baseY - topY);
+      if (height >= 5) {
+        assert.ok(share > 0.97, `bucket ${new Date(b.start).toISOString()} (${b.connections}) is painted across ${share} of its width`);
+        checked++;
+      } else if (b.connections === 0) assert.equal(share, 0, `empty bucket ${new Date(b.start).toISOString()} is not painted`);
+    }
+    assert.ok(checked > 0, 'at least one bar was tall enough to measure');
+    await shot('histogram');
+  });
+
   it('zooms the range by brushing the histogram; query and range are in the URL', async () => {
     await page.goto(`${h.url}/connections`);
     const plot = page.locator('[data-testid=histogram] .u-over');
@@ -477,6 +527,21 @@ describe('web UI in headless Chromium', function () {
     const src = await page.getByRole('table', { name: 'Flow sources' }).locator('tbody tr').first().locator('td').allTextContents();
     assert.deepEqual(src.slice(0, 5), ['hubble-node-1', 'hubble', '1', String(posted.json.records), '0']);
     await shot('jobs');
+  });
+
+  it('shows a truncated capture as completed with errors, with what to do', async () => {
+    const up = await h.call('POST', '/api/v1/captures?name=cut-short.pcap', { body: fs.readFileSync(sample('pod-traffic.pcap')).subarray(0, 30_000) });
+    assert.equal(up.status, 202, up.text);
+    const id = up.json.capture.id as string;
+    for (let i = 0; i < 200 && (await h.call('GET', `/api/v1/captures/${id}`)).json.state !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
+    await page.goto(`${h.url}/jobs`);
+    const row = page.getByRole('table', { name: 'Uploaded captures' }).locator(`tr[data-capture="${id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getByTestId('capture-state').textContent(), 'completed with errors');
+    const problem = (await row.locator('.capture-problem').textContent()) ?? '';
+    assert.match(problem, /cut short: it ends in the middle of packet 158.*upload the complete file again/);
+    assert.doesNotMatch(problem, /\/tmp|<uploads>/);
+    await shot('jobs-with-errors');
   });
 
   it('ran without page errors or CSP violations', () => {

@@ -19,6 +19,7 @@ import { UploadError } from '../uploads';
 import { BacklogError } from '../flow-ingest';
 import { ApiError, defineRoute, principalOf, type RouteKit } from './route';
 import { captureRoutes } from './routes/captures';
+import { exportRoutes } from './routes/export';
 import { flowRoutes } from './routes/flows';
 import { connectionRoutes } from './routes/connections';
 import { alertRoutes } from './routes/alerts';
@@ -193,6 +194,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   captureRoutes(kit, ctx);
   flowRoutes(kit, ctx);
   connectionRoutes(kit, ctx);
+  exportRoutes(kit, ctx);
   alertRoutes(kit, ctx);
   k8sRoutes(kit, ctx);
   pcapRoutes(kit, ctx);

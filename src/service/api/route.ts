@@ -6,6 +6,7 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { type OpenAPIRegistry, extendZodWithOpenApi, type ResponseConfig, type ZodRequestBody } from '@asteasolutions/zod-to-openapi';
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
+import { parseInstant } from '../../query/parser';
 import type { Principal, Role } from '../keys';
 
 extendZodWithOpenApi(z);
@@ -74,6 +75,34 @@ function validate<S extends ZodTypeAny>(schema: S | undefined, value: unknown, w
   return r.data as z.infer<S>;
 }
 
+/**
+ * Query parameters the route does not declare are refused by name, not ignored: `count?query=`
+ * answering the whole total looks like an answer to the question asked and is not.
+ */
+function checkKnownQuery(schema: AnyZodObject | undefined, value: unknown): void {
+  const known = new Set(Object.keys(schema?.shape ?? {}));
+  const given = Object.keys((value ?? {}) as Record<string, unknown>);
+  const unknown = given.filter((k) => !known.has(k));
+  if (unknown.length === 0) return;
+  const accepted = known.size ? `accepted: ${[...known].join(', ')}` : 'this route takes no query parameters';
+  const list = unknown.map((k) => ({ where: 'query parameters', path: k, message: 'unknown parameter' }));
+  throw new ApiError(400, `unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (${accepted})`, list);
+}
+
+/** A range that ends before it starts selects nothing by construction: a mistake, said so. */
+function checkRange(v: unknown, where: string): void {
+  if (!v || typeof v !== 'object') return;
+  const { from, to } = v as { from?: unknown; to?: unknown };
+  if (typeof from !== 'string' || typeof to !== 'string') return;
+  const now = new Date();
+  const a = parseInstant(from, now);
+  const b = parseInstant(to, now);
+  // Unparseable bounds are the store's to refuse, with its own message.
+  if (!a || !b) return;
+  if (a.sec > b.sec || (a.sec === b.sec && a.nanos > b.nanos))
+    throw new ApiError(400, `invalid ${where}: from (${from}) is after to (${to})`, [{ where, path: 'from', message: 'after to' }]);
+}
+
 export function principalOf(req: Request): Principal {
   const p = (req as Request & { principal?: Principal }).principal;
   if (!p) throw new ApiError(401, 'authentication required');
@@ -84,7 +113,9 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
   const openapiPath = def.path.replace(/:([A-Za-z_]+)/g, '{$1}');
   const responses: Record<string, ResponseConfig> = {
     ...Object.fromEntries(Object.entries(def.responses).map(([k, v]) => [String(k), v])),
-    400: { description: 'Invalid input: the message says which parameter and why' },
+    400: def.responses[400] ?? {
+      description: 'Invalid input (an unknown parameter, a range whose from is after its to, ...): the message names it and says why',
+    },
     401: { description: 'No API key, or not a live one' },
     403: { description: `The key's role may not call this (needs ${def.roles.join(' or ')})` },
   };
@@ -118,16 +149,14 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
   if (def.body) handlers.push(kit.jsonBody);
   const run: RequestHandler = (req, res, next) => {
     Promise.resolve()
-      .then(() =>
-        def.handler({
-          query: validate(def.query, req.query, 'query parameters'),
-          params: validate(def.params, req.params, 'path parameters'),
-          body: validate(def.body, req.body, 'request body'),
-          principal: principalOf(req),
-          req,
-          res,
-        }),
-      )
+      .then(() => {
+        checkKnownQuery(def.query, req.query);
+        const query = validate(def.query, req.query, 'query parameters');
+        const body = validate(def.body, req.body, 'request body');
+        checkRange(query, 'query parameters');
+        checkRange(body, 'request body');
+        return def.handler({ query, params: validate(def.params, req.params, 'path parameters'), body, principal: principalOf(req), req, res });
+      })
       .catch(next);
   };
   kit.router[def.method](def.path, ...handlers, run);

@@ -19,6 +19,10 @@ export const CaptureJob = z
   .object({
     id: z.string(),
     state: JobState,
+    finishedWithErrors: z.boolean().openapi({
+      description: 'Completed, but the capture could not be read to its end or records were refused: `problem` says what and what to do',
+    }),
+    problem: z.string().nullable().openapi({ description: 'What went wrong with a completed capture, in plain words; null when nothing did' }),
     name: z.string(),
     sha256: z.string(),
     bytes: z.number(),

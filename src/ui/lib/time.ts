@@ -37,3 +37,46 @@ export function niceInterval(spanSec: number, buckets = 60): number {
 export function isoOf(sec: number): string {
   return new Date(Math.round(sec * 1000)).toISOString();
 }
+
+/** A bucket width as people say it: "1 min", "1 h", "1 d", "30 s", "91 d" (the largest unit it is a whole number of). */
+export function fmtInterval(sec: number): string {
+  const units: [number, string][] = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'min'],
+  ];
+  for (const [n, name] of units) if (sec >= n && sec % n === 0) return `${sec / n} ${name}`;
+  return `${sec} s`;
+}
+
+/**
+ * Axis labels for ticks `stepSec` apart, ISO 8601 UTC as the table shows times, cut to what the
+ * step can tell apart: the date alone for whole days, minutes under a day, seconds under a minute.
+ */
+export function axisTimes(ticks: readonly number[], stepSec: number): string[] {
+  return ticks.map((t) => {
+    const iso = new Date(Math.round(t * 1000)).toISOString();
+    if (stepSec >= 86400) return iso.slice(0, 10);
+    if (stepSec >= 60) return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+  });
+}
+
+/**
+ * Bars for histogram buckets, each exactly as wide as its bucket: left edge at the bucket's
+ * start, right edge at start + interval, from zero up. `x`/`y` map values to pixels.
+ */
+export function bucketBars(
+  starts: readonly number[],
+  counts: readonly number[],
+  intervalSec: number,
+  x: (sec: number) => number,
+  y: (n: number) => number,
+): { left: number; width: number; top: number; height: number }[] {
+  const base = y(0);
+  return starts.map((s, i) => {
+    const left = x(s);
+    const top = y(counts[i]);
+    return { left, width: x(s + intervalSec) - left, top: Math.min(top, base), height: Math.abs(base - top) };
+  });
+}

@@ -12,6 +12,9 @@ export interface Whoami {
 export interface Capture {
   id: string;
   state: 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+  /** Completed, but not read to its end or with records refused; `problem` says what to do. */
+  finishedWithErrors?: boolean;
+  problem?: string | null;
   name: string;
   sha256: string;
   bytes: number;

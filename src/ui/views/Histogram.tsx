@@ -1,13 +1,14 @@
 /**
- * Connections over time (GET /aggregations/histogram) drawn with uPlot; dragging across the
- * chart selects a range and zooms the search to it.
+ * Connections over time (GET /aggregations/histogram) drawn with uPlot: a zero-based y axis, bars
+ * exactly as wide as their buckets, ISO UTC times on the axis; dragging across the chart selects
+ * a range and zooms the search to it.
  */
 import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { ApiError, apiGet, type SearchPage } from '../lib/api';
 import { fmtCount, fmtTime } from '../lib/format';
-import { niceInterval, resolveTime } from '../lib/time';
+import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime } from '../lib/time';
 
 interface Bucket {
   start: number;
@@ -73,6 +74,20 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
     // The axis shows the range asked for (or the data's extent), not just the non-empty buckets.
     const lo = Math.min(state.span[0], xs[0]);
     const hi = Math.max(state.span[1], xs[xs.length - 1] + state.interval);
+    const interval = state.interval;
+    // Each bucket a rectangle from its start to its end: uPlot's own bars are sized to a share of the gap between points.
+    const bars: uPlot.Series.PathBuilder = (u) => {
+      const fill = new Path2D();
+      for (const r of bucketBars(
+        xs,
+        ys,
+        interval,
+        (v) => u.valToPos(v, 'x', true),
+        (v) => u.valToPos(v, 'y', true),
+      ))
+        fill.rect(r.left, r.top, r.width, r.height);
+      return { stroke: fill, fill };
+    };
     const opts: uPlot.Options = {
       width: Math.max(320, el.clientWidth),
       height: 140,
@@ -80,19 +95,43 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
       // Every time in the UI is UTC.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       cursor: { drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: true, range: () => [lo, hi] } },
+      // Zero-based: a bar's height is its count, so that a full bucket never looks empty.
+      scales: { x: { time: true, range: () => [lo, hi] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       series: [
         {},
         {
           label: 'connections',
           stroke: '#2563eb',
           fill: 'rgba(37,99,235,0.35)',
-          paths: uPlot.paths.bars?.({ size: [0.9, 60], align: 1 }),
+          width: 0,
+          paths: bars,
           points: { show: false },
         },
       ],
-      axes: [{}, { size: 50 }],
+      axes: [
+        {
+          space: 130,
+          values: (_u, ticks, _axis, _space, step) => {
+            const labels = axisTimes(ticks, step);
+            el.dataset.xTicks = labels.join('|');
+            return labels;
+          },
+        },
+        { size: 50 },
+      ],
       hooks: {
+        // What the browser tests read back: the y scale's floor and where the bars stand, in canvas pixels.
+        draw: [
+          (u) => {
+            el.dataset.yMin = String(u.scales.y.min);
+            el.dataset.interval = String(interval);
+            el.dataset.bucketPx = String(u.valToPos(xs[0] + interval, 'x', true) - u.valToPos(xs[0], 'x', true));
+            el.dataset.baseY = String(u.valToPos(0, 'y', true));
+            el.dataset.x0 = String(u.valToPos(xs[0], 'x', true));
+            el.dataset.yMax = String(u.scales.y.max);
+            el.dataset.topY = String(u.valToPos(u.scales.y.max ?? 1, 'y', true));
+          },
+        ],
         setSelect: [
           (u) => {
             if (u.select.width < 2) return;
@@ -128,7 +167,7 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
         ) : state.buckets.length === 0 ? (
           'No connections in this range.'
         ) : (
-          `${fmtCount(total)} connections, ${state.interval}-second buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`
+          `${fmtCount(total)} connections, ${fmtInterval(state.interval)} buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`
         )}
       </figcaption>
     </figure>

@@ -113,7 +113,16 @@ export function Jobs() {
                   <tr key={c.id} data-capture={c.id}>
                     <td title={c.sha256}>{c.name}</td>
                     <td>
-                      {c.state}
+                      {c.finishedWithErrors ? (
+                        <>
+                          <span className="badge badge-warn" data-testid="capture-state">
+                            completed with errors
+                          </span>
+                          <p className="capture-problem">{c.problem}</p>
+                        </>
+                      ) : (
+                        c.state
+                      )}
                       {c.state === 'active' && p && p.totalBytes > 0 ? ` ${Math.round((p.bytesRead / p.totalBytes) * 100)}%` : ''}
                       {c.failedReason ? `: ${c.failedReason}` : ''}
                     </td>

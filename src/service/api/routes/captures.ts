@@ -9,10 +9,48 @@ import { CaptureJob, JobState } from '../schemas';
 
 type CaptureInfo = JobInfo<CaptureJobData, CaptureProgress, CaptureResult>;
 
+/** Absolute server paths out of a client-visible message, whatever produced it. */
+export function scrubPaths(m: string): string {
+  return m.replace(/(^|[\s'"(=])\/(?:[^\s:'")]+\/)*[^\s:'")]*/g, '$1<server file>');
+}
+
+/**
+ * A finished capture's problems in words a user can act on: what happened, what was kept, what
+ * to do. Null when the capture was read to its end and every record was stored.
+ */
+export function captureProblem(r: CaptureResult | null): string | null {
+  if (!r) return null;
+  const parts: string[] = [];
+  const n = (x: number): string => x.toLocaleString('en-US');
+  if (r.error) {
+    const cut = /ends inside packet record (\d+) at offset (\d+)/.exec(r.error);
+    if (cut)
+      parts.push(
+        `The capture file is cut short: it ends in the middle of packet ${n(Number(cut[1]))} (byte ${n(Number(cut[2]))}). ` +
+          `The ${n(r.packets)} packets before the cut were analysed and are searchable; anything after it is missing. ` +
+          'If the file was still being written or copied, upload the complete file again.',
+      );
+    else
+      parts.push(
+        `Reading the capture stopped early (${scrubPaths(r.error)}). The ${n(r.packets)} packets before that point were analysed and are searchable; ` +
+          'the rest of the file was not. Check that the file is a complete pcap or pcapng and upload it again.',
+      );
+  }
+  if (r.deadLettered > 0)
+    parts.push(
+      `${n(r.deadLettered)} connection records were refused by the store and set aside (dead-letter); an administrator can see why in the service log.`,
+    );
+  return parts.length ? parts.join(' ') : null;
+}
+
 export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
+  const result = j.result ? { ...j.result, error: j.result.error === null ? null : scrubPaths(j.result.error) } : null;
+  const problem = j.state === 'completed' ? captureProblem(result) : null;
   return {
     id: j.id,
     state: j.state,
+    finishedWithErrors: problem !== null,
+    problem,
     name: j.data.name,
     sha256: j.data.sha256,
     bytes: j.data.bytes,
@@ -20,8 +58,8 @@ export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
     uploadedAt: j.data.uploadedAt,
     uploadedBy: j.data.uploadedBy,
     progress: j.progress,
-    result: j.result as unknown as Record<string, unknown> | null,
-    failedReason: j.failedReason,
+    result: result as unknown as Record<string, unknown> | null,
+    failedReason: j.failedReason === null ? null : scrubPaths(j.failedReason),
     attemptsMade: j.attemptsMade,
     createdAt: new Date(j.createdAt).toISOString(),
     startedAt: j.processedAt === null ? null : new Date(j.processedAt).toISOString(),

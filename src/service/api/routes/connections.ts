@@ -1,7 +1,7 @@
 /** Searching connections and their application records, and aggregations over them. */
 import { z } from 'zod';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
-import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS } from '../../../store/common';
+import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
@@ -127,7 +127,10 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     expensive: true,
     summary: 'Top values of a field, by connections, with bytes',
-    query: TimeRange.extend({ field: FieldName, size: z.coerce.number().int().min(1).max(1000).default(10) }),
+    query: TimeRange.extend({
+      field: FieldName.openapi({ description: 'Any field the query language takes: ECS name, alias, or either-end alias such as `ns` or `port`' }),
+      limit: z.coerce.number().int().min(1).max(MAX_TOP).default(10).openapi({ description: 'How many values, most connections first' }),
+    }),
     responses: {
       200: {
         description: 'Buckets',
@@ -135,7 +138,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
       },
     },
     async handler({ res, query }) {
-      res.json({ buckets: await store.top({ ...filterOf(query), field: query.field, size: query.size }) });
+      res.json({ buckets: await store.top({ ...filterOf(query), field: query.field, size: query.limit }) });
     },
   });
 
@@ -185,7 +188,9 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     expensive: true,
     summary: 'How many distinct values a field has',
-    query: TimeRange.extend({ field: FieldName }),
+    query: TimeRange.extend({
+      field: FieldName.openapi({ description: 'Any field the query language takes: ECS name, alias, or either-end alias such as `ns` or `port`' }),
+    }),
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: z.object({ distinct: z.number() }) } } } },
     async handler({ res, query }) {
       res.json({ distinct: await store.distinct({ ...filterOf(query), field: query.field }) });

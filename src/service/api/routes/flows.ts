@@ -89,6 +89,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           },
         },
       },
+      400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
       413: { description: 'Body over the size limit (lines before the cut were kept)' },
       503: {
         description:
@@ -124,6 +125,14 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         errors: r.errors,
         jobs: r.jobs,
       };
+      // Nothing taken is a client error: a 202 would read as "accepted" to a sender that checks only the status.
+      if (r.summary.records === 0 && r.summary.errors > 0)
+        throw new ApiError(
+          400,
+          `every line of the request was rejected (${r.summary.errors}); first: line ${r.errors[0]?.line}: ${r.errors[0]?.reason ?? 'unreadable'}`,
+          body,
+        );
+      if (r.summary.records === 0) throw new ApiError(400, 'the request holds no flow records (empty body)', body);
       if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
       res.status(202).json(body);
     },
