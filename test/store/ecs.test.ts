@@ -32,7 +32,7 @@ describe('store: ECS mapping of connection records', () => {
   });
 
   it('writes ECS fields with their meaning', () => {
-    const r = records.find((x) => x.uid === 'CuWoEzNtwahTi1I82') as StoreRecord;
+    const r = records.find((x) => x.uid === 'C1WZE8XCyL59ECGXI7') as StoreRecord;
     const d = toEcs(r);
     assert.equal(d['@timestamp'], '2026-01-15T10:00:00.001000000Z');
     assert.equal(d.event.end, '2026-01-15T10:00:00.001400000Z');

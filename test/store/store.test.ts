@@ -62,7 +62,7 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ['eastwatch.destination.namespace: kube-system and verdict: allowed', (r) => r.k8s?.resp.namespace === 'kube-system' && r.k8s?.policy?.verdict === 'allowed'],
   ['scope: "pod-to-service"', (r) => r.k8s?.scope === 'pod-to-service'],
   ['local_orig: true and local_resp: false', (r) => r.local_orig && !r.local_resp],
-  ['uid: CuWoEzNtwahTi1I82', (r) => r.uid === 'CuWoEzNtwahTi1I82'],
+  ['uid: C1WZE8XCyL59ECGXI7', (r) => r.uid === 'C1WZE8XCyL59ECGXI7'],
   ['source.mac: 0A-58-0A-F4-01-0B', (r) => r.orig_l2_addr === '0a:58:0a:f4:01:0b'],
   ['destination.mac: 0a:58:0a:f4:01:01', (r) => r.resp_l2_addr === '0a:58:0a:f4:01:01'],
   ['network.direction: internal and network.type: ipv6', (r) => r.local_orig && r.local_resp && r.orig_h.includes(':')],
