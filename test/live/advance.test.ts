@@ -55,11 +55,13 @@ describe('ConnectionTracker.advance (the wall clock of live capture)', () => {
     assert.equal(recs[0].history, 'ShADdFf');
   });
 
+  // Not a DNS port: Zeek's DNS analyzer (DNS::ports 53, 137, 5353, 5355 on the responder) ends
+  // its UDP flows earlier, at dns_session_timeout (the next test).
   it('ends an idle UDP flow at its inactivity timeout, not before', () => {
     const recs: ConnRecord[] = [];
     const { tracker, send } = feeder(recs);
-    send(T0, { src: A, dst: B, sport: 5353, dport: 53, proto: 17, len: 30 });
-    send(T0 + 1, { src: B, dst: A, sport: 53, dport: 5353, proto: 17, len: 60 });
+    send(T0, { src: A, dst: B, sport: 40001, dport: 9999, proto: 17, len: 30 });
+    send(T0 + 1, { src: B, dst: A, sport: 9999, dport: 40001, proto: 17, len: 60 });
     tracker.advance(T0 + 60, 0);
     assert.equal(recs.length, 0);
     tracker.advance(T0 + 61, 1);
@@ -67,15 +69,30 @@ describe('ConnectionTracker.advance (the wall clock of live capture)', () => {
     assert.deepEqual([recs[0].orig_pkts, recs[0].resp_pkts, recs[0].conn_state], [1, 1, 'SF']);
   });
 
+  it('ends an idle UDP DNS flow at the DNS session check (every 10 s from its start), not before', () => {
+    // Zeek's DNS_Analyzer::ExpireTimer runs dns_session_timeout (10 s) after the start and removes
+    // the connection when idle for at least that minus 1 s: last packet at T0+1 -> gone at T0+10.
+    const recs: ConnRecord[] = [];
+    const { tracker, send } = feeder(recs);
+    send(T0, { src: A, dst: B, sport: 5353, dport: 53, proto: 17, len: 30 });
+    send(T0 + 1, { src: B, dst: A, sport: 53, dport: 5353, proto: 17, len: 60 });
+    tracker.advance(T0 + 9, 999_000_000);
+    assert.equal(recs.length, 0);
+    tracker.advance(T0 + 10, 0);
+    assert.equal(recs.length, 1);
+    assert.deepEqual([recs[0].orig_pkts, recs[0].resp_pkts, recs[0].conn_state], [1, 1, 'SF']);
+  });
+
   it('never moves the clock backwards', () => {
     const recs: ConnRecord[] = [];
     const { tracker, send } = feeder(recs);
-    send(T0 + 100, { src: A, dst: B, sport: 5353, dport: 53, proto: 17, len: 30 });
+    // A non-DNS port, so the 60 s UDP inactivity timeout is the one that applies.
+    send(T0 + 100, { src: A, dst: B, sport: 40001, dport: 9999, proto: 17, len: 30 });
     // A wall clock behind the packets (a replayed capture, a skewed clock) changes nothing.
     tracker.advance(T0, 0);
     tracker.advance(T0 + 150, 0);
     assert.equal(recs.length, 0);
-    send(T0 + 155, { src: B, dst: A, sport: 53, dport: 5353, proto: 17, len: 60 });
+    send(T0 + 155, { src: B, dst: A, sport: 9999, dport: 40001, proto: 17, len: 60 });
     tracker.finish();
     assert.equal(recs.length, 1);
     assert.equal(recs[0].resp_pkts, 1);
