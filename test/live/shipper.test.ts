@@ -3,7 +3,9 @@
  * spool: records made while the service is away are kept on disk and delivered once it is up,
  * also by a new agent process over the same spool (a restart), and records sent before the
  * service restarts are not sent again after it. Counted on the service: the flow source's record
- * count (every record posted, duplicates included) and the stored connections by uid.
+ * count (every record posted, duplicates included) and the stored connections by uid. The service
+ * stores a flow record under a uid it derives from the ingest key, the record's uid and its ts
+ * (stored-uid.ts): the stored uids must be exactly those of the records sent, each once.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -12,9 +14,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { flowsEndpoint, Shipper } from '../../src/capture/shipper';
+import { ndjsonLine } from '../../src/output/formats';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { type Harness, startHarness } from '../service/harness';
+import { storedUids } from './stored-uid';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -29,6 +33,9 @@ async function records(rel: string): Promise<ConnRecord[]> {
   await analyzeFile(corpusPath(rel), (r) => out.push(r));
   return out;
 }
+
+/** uid and ts as the service reads them: from the ndjson line the shipper sends. */
+const asSent = (recs: ConnRecord[]): { uid: string; ts: number }[] => recs.map((r) => JSON.parse(ndjsonLine(r)) as { uid: string; ts: number });
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -97,7 +104,7 @@ describe('shipping records to the service through the spool', function () {
     assert.equal(b.stats.spoolBytes, 0);
     let view = await serviceView(h);
     assert.equal(view.posted, first.length + second.length, 'each record posted once');
-    assert.deepEqual(view.uids, [...first, ...second].map((r) => r.uid).sort());
+    assert.deepEqual(view.uids, storedUids(h.keys.ingest, asSent([...first, ...second])));
 
     // 3. Another restart of the agent with nothing new: nothing is sent again.
     const c = new Shipper({ ...opts, key: h.keys.ingest });
@@ -124,6 +131,6 @@ describe('shipping records to the service through the spool', function () {
     assert.equal(e.stats.shipped, third.length);
     view = await serviceView(h);
     assert.equal(view.posted, third.length);
-    assert.deepEqual(view.uids, third.map((r) => r.uid).sort());
+    assert.deepEqual(view.uids, storedUids(h.keys.ingest, asSent(third)));
   });
 });
