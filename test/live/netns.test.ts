@@ -14,6 +14,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { storedUids } from './stored-uid';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'eastwatch.js');
 
@@ -302,7 +303,11 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     // Uses the servers the first test started in B. The service runs in B as well, on its own port
     // that neither the agent's capture nor the records include.
     const svcDir = path.join(tmp, 'svc');
-    const svcEnv = { ...process.env, EASTWATCH_DATA_DIR: svcDir, EASTWATCH_HOST: addrB, EASTWATCH_PORT: '8090' };
+    // The embedded service (SQLite, in-process queue): an ES_URL or REDIS_URL of the test run (CI
+    // exports ES_URL) names the host's loopback, which namespace B cannot reach: the service would
+    // fail its store's health check and exit (StoreUnavailableError, exit 70).
+    const { ES_URL: _es, REDIS_URL: _redis, ...hostEnv } = process.env;
+    const svcEnv = { ...hostEnv, EASTWATCH_DATA_DIR: svcDir, EASTWATCH_HOST: addrB, EASTWATCH_PORT: '8090' };
     const keyOf = (role: string): string => {
       const r = spawnSync(process.execPath, [BIN, 'keys', 'create', '--name', `live-${role}`, '--role', role], { env: svcEnv, encoding: 'utf8' });
       const m = /(ew_\S+)/.exec(`${r.stdout}${r.stderr}`);
@@ -317,6 +322,12 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     const startService = async (): Promise<ChildProcess> => {
       const svc = spawn('ip', ['netns', 'exec', nsB, process.execPath, BIN, 'serve'], { env: svcEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(svc);
+      let said = '';
+      const hear = (d: Buffer): void => {
+        said += d.toString();
+      };
+      svc.stdout?.on('data', hear);
+      svc.stderr?.on('data', hear);
       for (let i = 0; ; i++) {
         const r = spawnSync(
           'ip',
@@ -337,7 +348,8 @@ describe('eastwatch capture on a veth between two network namespaces', function 
           { encoding: 'utf8' },
         );
         if (r.stdout === '200') return svc;
-        if (i > 120) throw new Error('the service did not come up');
+        if (svc.exitCode !== null || svc.signalCode !== null) throw new Error(`the service exited (${svc.exitCode ?? svc.signalCode}): ${said}`);
+        if (i > 120) throw new Error(`the service did not come up (last answer ${r.stdout || r.stderr}): ${said}`);
         await sleep(250);
       }
     };
@@ -406,8 +418,9 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     assert.equal(written.length, 4);
     const sources = JSON.parse(api('/api/v1/flows/sources', ingest)) as { sources: { source: string; records: number }[] };
     assert.equal(sources.sources.find((x) => x.source === 'live-test')?.records, written.length, 'each record posted once');
+    // Stored under the uids the service derives from the ingest key, each written record's uid and ts.
     const stored = JSON.parse(api('/api/v1/connections?limit=100', analyst)) as { records: { uid: string }[] };
-    assert.deepEqual(stored.records.map((r) => r.uid).sort(), written.map((r) => r.uid).sort());
+    assert.deepEqual(stored.records.map((r) => r.uid).sort(), storedUids(ingest, written));
     svc.kill('SIGTERM');
     await exited(svc);
   });
