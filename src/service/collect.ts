@@ -8,6 +8,7 @@ import type { ServiceConfig } from './config';
 import { openQueues } from './queue';
 import { flowUid } from './flow-ingest';
 import { recordProblem } from '../store/validate';
+import type { StitchOptions } from '../../parsers/netflow/stitch';
 
 export interface CollectToQueueIo {
   stderr?: NodeJS.WritableStream;
@@ -18,7 +19,7 @@ export interface CollectToQueueIo {
 export async function runCollectToQueue(
   netflow: string,
   cfg: ServiceConfig,
-  o: { batchMax?: number; batchMs?: number },
+  o: { batchMax?: number; batchMs?: number; stitch?: StitchOptions | false },
   io: CollectToQueueIo = {},
 ): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
@@ -44,6 +45,7 @@ export async function runCollectToQueue(
     batchMax: o.batchMax ?? cfg.limits.flowBatchRecords,
     batchMs: o.batchMs ?? 1000,
     localNets: cfg.localNets,
+    stitch: o.stitch,
     onRecords: (batch) => {
       // Uids in the collector's own namespace (flow-ingest.ts): never a capture's or an API key's.
       const records = batch.filter((r) => recordProblem(r) === null);

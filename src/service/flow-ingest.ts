@@ -7,9 +7,10 @@
  * client told which lines were taken and where to resume.
  *
  * Every record is checked before it is queued (store/validate.ts, with a time window around now),
- * and its uid is derived here from the caller's namespace (the ingest key): a flow record can
- * never carry the uid of a capture-derived record nor of another key's records, and as the uid
- * depends on the record's time, one uid is one document in every backend, whatever the day index.
+ * and its uid is derived here from the caller's namespace (the ingest key), as is the uid of a
+ * Hubble L7 DNS record stored beside the flows: neither can carry the uid of a capture-derived
+ * record nor of another key's records, and as the uid depends on the record's time, one uid is
+ * one document in every backend, whatever the day index.
  */
 import * as crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -18,6 +19,7 @@ import { recordProblem } from '../store/validate';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { LocalNets, DEFAULT_LOCAL_NETS } from '../../parsers/record/local-nets';
 import type { ConnRecord } from '../../parsers/record/conn';
+import type { AppRecordOut } from '../../parsers/record/app';
 import type { FlowJobData, FlowResult, JobQueue } from './queue';
 
 export interface FlowIngestOptions {
@@ -171,6 +173,12 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     if (format !== 'hubble') return;
     const d = hubbleDns(line);
     if (d === null) return;
+    // Stored as a dns record, so its uid (the event's uuid, the client's to choose) is derived as
+    // a flow's is: it can never name a capture's connection nor another key's records.
+    const uid = flowUid(namespace, d.rec.uid, d.rec.ts);
+    d.rec.uid = uid;
+    if ('conn' in d.rec) (d.rec as AppRecordOut).conn.uid = uid;
+    d.ctx.uid = uid;
     dns.push(d);
     batchBytes += 300 + line.length / 2;
     if (batchBytes >= o.batchBytes) flush();

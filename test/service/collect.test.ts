@@ -32,7 +32,9 @@ describe('collect --enqueue: NetFlow into the flows queue (Redis + Elasticsearch
       void runCollectToQueue(
         '127.0.0.1:0',
         h.cfg,
-        { batchMax: 2, batchMs: 50 },
+        // One-way flows wait for their reverse (stitching, 60 s by default): these three have none,
+        // so a short hold hands them on, unpaired, while the collector runs.
+        { batchMax: 2, batchMs: 50, stitch: { holdSec: 1 } },
         {
           stderr,
           signal: ac.signal,
