@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { analyzeFile } from '../analyze/pipeline';
 import { CaptureError } from '../../parsers/capture/types';
+import type { ConnRecord } from '../../parsers/record/conn';
 import { InventoryStore } from './inventory';
 import { loadInventoryFiles, loadPolicyFiles } from './load';
 import { PolicyError, PolicySet } from './policy';
@@ -65,10 +66,23 @@ export async function runWhatIf(captures: string[], o: WhatIfCliOptions): Promis
     return 1;
   }
   const w = new WhatIf(resolver, proposed, current.size ? current : null);
+  const exit = await analyzeCaptures(captures, (r) => w.add(r));
+  const rep = w.report();
+  const text = o.json ? `${JSON.stringify(rep, null, 1)}\n` : renderWhatIf(rep);
+  if (o.out) fs.writeFileSync(o.out, text);
+  else process.stdout.write(text);
+  return exit;
+}
+
+/**
+ * Analyses each capture into `onRecord`, saying on stderr what went wrong with any of them (the
+ * records before a fault are kept); 1 when one failed, else 0.
+ */
+export async function analyzeCaptures(captures: readonly string[], onRecord: (r: ConnRecord) => void): Promise<number> {
   let exit = 0;
   for (const f of captures) {
     try {
-      const res = await analyzeFile(f, (r) => w.add(r));
+      const res = await analyzeFile(f, onRecord);
       if (res.error) {
         process.stderr.write(`eastwatch: ${res.error.message}; ${res.packets} packets before it were analysed\n`);
         exit = 1;
@@ -79,9 +93,5 @@ export async function runWhatIf(captures: string[], o: WhatIfCliOptions): Promis
       exit = 1;
     }
   }
-  const rep = w.report();
-  const text = o.json ? `${JSON.stringify(rep, null, 1)}\n` : renderWhatIf(rep);
-  if (o.out) fs.writeFileSync(o.out, text);
-  else process.stdout.write(text);
   return exit;
 }

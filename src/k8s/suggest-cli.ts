@@ -5,9 +5,7 @@
  */
 import * as fs from 'node:fs';
 import type { Alert } from '../../detectors/contract/alert';
-import { CaptureError } from '../../parsers/capture/types';
-import { analyzeFile } from '../analyze/pipeline';
-import { k8sLoadError } from './cli';
+import { analyzeCaptures, k8sLoadError } from './cli';
 import { loadInventoryFiles } from './load';
 import { K8sResolver } from './resolver';
 import { PolicySuggester, renderSuggestSummary, suggestionYaml, type SuggestOptions } from './suggest';
@@ -110,20 +108,7 @@ export async function runSuggest(captures: string[], o: SuggestCliOptions): Prom
     process.stderr.write(`eastwatch: --external-prefix: ${e.message}\n`);
     return 2;
   }
-  let exit = 0;
-  for (const f of captures) {
-    try {
-      const res = await analyzeFile(f, (r) => s.add(r));
-      if (res.error) {
-        process.stderr.write(`eastwatch: ${res.error.message}; ${res.packets} packets before it were analysed\n`);
-        exit = 1;
-      }
-    } catch (e) {
-      if (!(e instanceof CaptureError) && k8sLoadError(e) === null) throw e;
-      process.stderr.write(`eastwatch: ${(e as Error).message}\n`);
-      exit = 1;
-    }
-  }
+  let exit = await analyzeCaptures(captures, (r) => s.add(r));
   const rep = s.suggest();
   const yaml = suggestionYaml(rep);
   if (o.out) fs.writeFileSync(o.out, yaml);

@@ -11,6 +11,7 @@
  * file (or the section) is gone or empty, the final gates apply instead: the issue's percentage,
  * and no difference from Zeek that test/conformance/differences.ts does not list.
  */
+import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -165,4 +166,30 @@ export function ratchetFailure(v: RatchetVerdict): string | null {
         `write it into the ratchet with \`${RATCHET_COMMAND}\` and commit the file:\n  ${v.gains.join('\n  ')}`,
     );
   return parts.length ? parts.join('\n') : null;
+}
+
+/**
+ * A suite's closing check: with RATCHET_UPDATE, rewrite its section and say what was recorded
+ * lower; while its section has entries, the ratchet; once it is gone, the final gate (`finalGate`
+ * of the gate rows) and no difference from Zeek that differences.ts does not list.
+ */
+export function holdGate(suite: Suite, a: Agreement, finalGate: number): void {
+  if (RATCHET_UPDATE) {
+    const drops = writeRatchet(suite, a);
+    console.log(`    wrote the ${suite} section of ${RATCHET_NAME}`);
+    for (const d of drops) console.log(`    WARNING: recorded a drop: ${d}`);
+    return;
+  }
+  const recorded = loadRatchet(suite);
+  if (recorded) {
+    const failure = ratchetFailure(checkRatchet(a, recorded));
+    if (failure) assert.fail(failure);
+    return;
+  }
+  const gate = a.gate();
+  assert.ok(
+    gate.agreed / gate.compared >= finalGate,
+    `${gate.agreed}/${gate.compared} = ${percent(gate)} (< ${finalGate * 100}%); first differences:\n${a.differences.slice(0, 20).join('\n')}`,
+  );
+  assert.deepEqual(a.differences, [], 'differences from Zeek not listed in test/conformance/differences.ts');
 }

@@ -21,6 +21,7 @@ import type { AppRecordOut, StoreRecord } from '../../src/store/types';
 import { CORPUS_DIR, corpusAvailable, corpusPath } from '../util/corpus';
 import { BACKENDS, RUN, cleanUp } from './backends';
 import { CORPUS_APP_CAPTURES, sampleApps, sampleRecords } from './fixtures';
+import { csvRows } from '../util/csv';
 
 const ECS_CSV = process.env.EASTWATCH_ECS_CSV ?? path.resolve(CORPUS_DIR, '..', 'spec', 'ecs-fields.csv');
 
@@ -82,37 +83,8 @@ interface EcsField {
   version: string;
 }
 
-/** RFC 4180 rows (quoted fields, doubled quotes, commas inside quotes). */
-function csvRows(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\n') {
-      row.push(cell.replace(/\r$/, ''));
-      rows.push(row);
-      row = [];
-      cell = '';
-    } else cell += c;
-  }
-  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
-  return rows;
-}
-
 function loadEcs(): Map<string, EcsField> {
-  const [header, ...rows] = csvRows(fs.readFileSync(ECS_CSV, 'utf8'));
+  const [header, ...rows] = csvRows(fs.readFileSync(ECS_CSV, 'utf8').replace(/\r\n/g, '\n'), '\n');
   const col = (name: string): number => {
     const i = header.indexOf(name);
     if (i < 0) throw new Error(`${ECS_CSV}: no column ${name}`);
