@@ -2,6 +2,7 @@
  * `eastwatch analyze FILE...`: captures in, connection records out, summary on the terminal.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { analyzeFile, analyzeStream, type AnalyzeOptions, type AnalyzeResult } from '../analyze/pipeline';
 import { CaptureError, type ReaderKind } from '../../parsers/capture/types';
@@ -82,6 +83,16 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     } catch (e) {
       process.stderr.write(`eastwatch: cannot read ${f}: ${(e as Error).message}\n`);
       return EXIT_INPUT;
+    }
+  }
+
+  // A missing directory or an unwritable path for --out is a usage error naming the path, found
+  // before any work rather than as an unhandled stream error after the capture was read.
+  if (o.out) {
+    const problem = outputPathProblem(o.out);
+    if (problem !== null) {
+      process.stderr.write(`eastwatch: cannot write --out ${o.out}: ${problem}\n`);
+      return EXIT_USAGE;
     }
   }
 
@@ -222,4 +233,24 @@ export async function finishAlerts(engine: DetectorEngine, o: DetectorCliOptions
   }
   if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, `${JSON.stringify(engine.exportBaseline(), null, 1)}\n`);
   return renderLearning(engine.learningReport()) + (alerts.length > 0 ? renderAlertTable(alerts) : '');
+}
+
+/** Why `file` cannot be written as an output file, or null when it can. */
+export function outputPathProblem(file: string): string | null {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!fs.statSync(dir).isDirectory()) return `${dir} is not a directory`;
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `directory ${dir} does not exist` : `directory ${dir} is not writable (${code ?? 'error'})`;
+  }
+  try {
+    if (fs.statSync(file).isDirectory()) return 'it is a directory';
+    fs.accessSync(file, fs.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return `not writable (${code ?? 'error'})`;
+  }
+  return null;
 }

@@ -54,6 +54,19 @@ describe('eastwatch CLI', () => {
     assert.match(r.stderr, /offset 0/);
   });
 
+  it('exits 2 naming the path when --out cannot be written, before reading the capture', () => {
+    const sample = path.resolve(__dirname, '..', '..', '..', 'samples', 'pod-traffic.pcap');
+    const missing = path.join(tmp, 'no-such-dir', 'conn.log');
+    let r = run(['analyze', '--no-detectors', '--out', missing, sample]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot write --out .*no-such-dir.*does not exist/);
+    assert.doesNotMatch(r.stderr, /ENOENT|at .*\.js:\d+/);
+    assert.equal(fs.existsSync(path.dirname(missing)), false);
+    r = run(['analyze', '--no-detectors', '--out', tmp, sample]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /it is a directory/);
+  });
+
   it('writes Zeek TSV that a Zeek log reader parses, with the columns zeek-cut needs', function () {
     requireCorpus(this);
     const out = path.join(tmp, 'conn.log');
