@@ -65,6 +65,8 @@ export interface StreamAnalyzer {
   end(ts: number): void;
   /** A protocol switch seen in the last `data` call, handed over once (then null). */
   takeSwitch?(): ProtocolSwitch | null;
+  /** Protocols recognised inside this one (TLS inside QUIC): listed after its name in `service`. */
+  readonly innerServices?: readonly string[];
 }
 
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;

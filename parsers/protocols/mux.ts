@@ -14,6 +14,7 @@ import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
 import { TlsAnalyzer } from './tls';
 import { SshAnalyzer } from './ssh';
+import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
 
@@ -96,6 +97,13 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     // The client preface, or the server's SETTINGS frame when the server speaks first.
     accepts: (isOrig, b, o, n) => (isOrig ? prefix(b, o, n, H2_PREFACE_TEXT) : n < 4 || b[o + 3] === 4),
     create: (o) => new Http2Analyzer(o),
+  },
+  {
+    // A long header (form and fixed bits set) of a version whose Initial packets can be decrypted.
+    name: 'quic',
+    transports: ['udp'],
+    accepts: (_i, b, o, n) => (b[o] & 0xc0) === 0xc0 && (n < 5 || isKnownVersion(b.readUInt32BE(o + 1))),
+    create: (o) => new QuicAnalyzer(o),
   },
   { name: 'tls', transports: ['tcp'], accepts: (_i, b, o, n) => b[o] === 22 && (n < 2 || b[o + 1] === 3), create: (o) => new TlsAnalyzer(o) },
   // The server usually speaks first in SSH, possibly with other lines before its banner.
@@ -222,7 +230,7 @@ export class AnalyzerMux {
   /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`). */
   get services(): readonly string[] {
     if (this.all.length === 0) return NO_SERVICES;
-    return this.all.filter((a) => a.state === 'confirmed' || a.state === 'failed').map((a) => a.name);
+    return this.all.filter(won).flatMap((a) => (a.innerServices === undefined ? [a.name] : [a.name, ...a.innerServices]));
   }
 
   /** The analyzer that confirmed, if any. */
