@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
+import { AgentMetrics, MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgentMetrics } from '../capture/metrics';
 import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
@@ -51,6 +52,10 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   source?: string;
   /** Seconds between counter lines on stderr; 0 (default) prints them only at the end. */
   stats?: number;
+  /** Serve the counters as Prometheus /metrics on this port (bearer token from the file or $EASTWATCH_METRICS_TOKEN). */
+  metricsPort?: number;
+  metricsHost?: string;
+  metricsTokenFile?: string;
   summary: boolean;
 }
 
@@ -105,6 +110,22 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     const msg = k8sLoadError(e) ?? (e as Error).message;
     process.stderr.write(`eastwatch: ${msg}\n`);
     return EXIT_INPUT;
+  }
+
+  let token: string | null = null;
+  if (o.metricsPort !== undefined) {
+    try {
+      token = metricsToken(o.metricsTokenFile, process.env.EASTWATCH_METRICS_TOKEN, (f) => fs.readFileSync(f, 'utf8'));
+    } catch (e) {
+      process.stderr.write(`eastwatch: cannot read --metrics-token-file ${o.metricsTokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+    if (token === null || token.length < MIN_TOKEN_LENGTH) {
+      process.stderr.write(
+        `eastwatch: --metrics-port needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters: --metrics-token-file FILE or $EASTWATCH_METRICS_TOKEN\n`,
+      );
+      return EXIT_USAGE;
+    }
   }
 
   let shipper: Shipper | null = null;
@@ -194,6 +215,27 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   });
 
   let res: AnalyzeResult | null = null;
+  // The latest figures the pipeline reported (every clock tick), for /metrics between ticks.
+  let lastTick: AnalyzeResult | null = null;
+  let metricsServer: MetricsServer | null = null;
+  if (o.metricsPort !== undefined && token !== null) {
+    const metrics = new AgentMetrics(
+      () => counters(res ?? lastTick),
+      () => td.requestStats(),
+    );
+    try {
+      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token);
+      process.stderr.write(`eastwatch: metrics on ${metricsServer.url}/metrics\n`);
+    } catch (e) {
+      td.stop();
+      await td.exited;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await shipper?.close(0);
+      process.stderr.write(`eastwatch: cannot serve metrics on ${o.metricsHost ?? '127.0.0.1'}:${o.metricsPort}: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
   let captureError: CaptureError | null = null;
   try {
     res = await analyzeStream(
@@ -218,6 +260,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
           slackSec: CLOCK_SLACK_SEC,
           everyMs: CLOCK_TICK_MS,
           onTick: (r) => {
+            lastTick = r;
             sink.flush();
             if (o.stats && Date.now() - lastStats >= o.stats * 1000) {
               lastStats = Date.now();
@@ -270,6 +313,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   const final = counters(res);
   final.kernel = exit.stats;
   process.stderr.write(`eastwatch: ${formatCounters(final)}\n`);
+  await metricsServer?.close();
   return code;
 }
 
@@ -310,6 +354,9 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--key <key>', 'API key (ingest role) for --to (default $EASTWATCH_KEY)')
     .option('--spool <dir>', `spool directory for --to: records not yet confirmed by the service (default ${DEFAULT_SPOOL})`)
     .option('--source <name>', 'the name this agent ships as (default HOSTNAME:INTERFACE)')
+    .option('--metrics-port <port>', 'serve the counters as Prometheus /metrics on this port (needs a bearer token)', wholeNumber('--metrics-port', 0, 65535))
+    .option('--metrics-host <address>', 'address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper off the node)')
+    .option('--metrics-token-file <file>', 'file holding the bearer token /metrics requires (default $EASTWATCH_METRICS_TOKEN)')
     .option('--stats <seconds>', 'print the counters to stderr every this many seconds (default: only at the end)', wholeNumber('--stats', 1, 86400))
     .option('--no-summary', 'do not print the summary at the end');
   addDetectorOptions(cmd);

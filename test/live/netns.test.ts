@@ -204,12 +204,32 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     const liveOut = path.join(tmp, 'live.ndjson');
     const tcpdump = inNs(nsA, 'tcpdump', ['-U', '-n', '-w', pcap, '-i', vethA]);
     await waitFor(tcpdump, 'stderr', /listening on/, 30_000);
-    const agent = inNs(nsA, process.execPath, [BIN, 'capture', '-i', vethA, '-f', 'ndjson', '-o', liveOut, '--stats', '1', '--no-summary']);
+    const tokenFile = path.join(tmp, 'metrics-token');
+    const token = crypto.randomBytes(24).toString('hex');
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const agent = inNs(nsA, process.execPath, [
+      BIN,
+      'capture',
+      '-i',
+      vethA,
+      '-f',
+      'ndjson',
+      '-o',
+      liveOut,
+      '--stats',
+      '1',
+      '--no-summary',
+      '--metrics-port',
+      '0',
+      '--metrics-token-file',
+      tokenFile,
+    ]);
     let agentErr = '';
     agent.stderr?.on('data', (d: Buffer) => {
       agentErr += d.toString();
     });
-    await waitFor(agent, 'stderr', /capturing on/, 60_000);
+    const metricsUrl = /metrics on (http:\S+)\n/.exec(await waitFor(agent, 'stderr', /metrics on http:\S+\n/, 60_000))?.[1] as string;
+    assert.match(agentErr, /capturing on/);
 
     // The traffic: HTTP (two connections, one carrying two requests), a refused port, DNS, a TCP connection left open.
     run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-o', '/dev/null', `http://${addrB}:8080/1000`]);
@@ -226,6 +246,17 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     const earlyHttp = early.filter((r) => r.resp_p === 8080);
     assert.equal(earlyHttp.length, 2, `HTTP records written before the capture stopped: ${JSON.stringify(early)}`);
     assert.ok(early.some((r) => r.resp_p === 8081 && r.conn_state === 'REJ'));
+
+    // The agent's /metrics (inside its namespace, as a node-local scraper reaches it) while it runs.
+    const scrape = (auth: string[]): string => run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-w', '\n%{http_code}', ...auth, metricsUrl]);
+    assert.match(scrape([]), /\n401$/);
+    const metrics = scrape(['-H', `Authorization: Bearer ${token}`]);
+    assert.match(metrics, /\n200$/);
+    const seen = Number(/^eastwatch_agent_packets_seen_total (\d+)$/m.exec(metrics)?.[1]);
+    const written = Number(/^eastwatch_agent_records_written_total (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(seen > 20, metrics);
+    assert.ok(written >= 3, metrics);
+    assert.match(metrics, /^eastwatch_agent_open_connections [1-9]\d*$/m, 'the silent TCP connection is open');
 
     agent.kill('SIGINT');
     tcpdump.kill('SIGINT');

@@ -6,12 +6,10 @@
  * /usr/bin/promtool exists; under CI=true its absence fails, as CI installs it).
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { DEFAULT_TOTAL_GAUGES } from '../../src/service/metrics';
 import { readEvents, sample, startHarness, type Harness } from './harness';
-
-const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
+import { PROMTOOL, promtool } from '../util/promtool';
 
 /** Every family the API process exposes, with its type. */
 const EXPECTED: Record<string, string> = {
@@ -92,22 +90,6 @@ function parseExposition(text: string): Map<string, Family> {
     f.samples.push({ name, labels, value: Number(value) });
   }
   return out;
-}
-
-function promtool(text: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(PROMTOOL, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    p.stderr.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out }));
-    p.stdin.end(text);
-  });
 }
 
 describe('service: /metrics of a running service', function () {
