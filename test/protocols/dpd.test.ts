@@ -112,6 +112,18 @@ describe('protocols/dpd (Zeek service semantics after detection)', () => {
     assert.equal(plain.m.partial, false);
   });
 
+  it('removes FTP from service at a reply without a valid code, and keeps it through multi-line replies', () => {
+    const login: [boolean, Buffer][] = [
+      [false, Buffer.from('220 py.fake ready\r\n')],
+      [true, Buffer.from('USER zeek\r\n')],
+      [false, Buffer.from('230-Welcome\r\nfree text in a multi-line reply\r\n230 USER OK\r\n')],
+      [true, Buffer.from('PASV\r\n')],
+    ];
+    assert.deepEqual(mux('tcp', [...login, [false, Buffer.from('227 Entering Passive Mode (127,0,0,1,4,1)\r\n')]]).m.services, ['ftp']);
+    assert.deepEqual(mux('tcp', [...login, [false, Buffer.from('99 PASV invalid\r\n')]]).m.services, []);
+    assert.deepEqual(mux('tcp', [...login, [false, Buffer.from('SYST not supported\r\n')]]).m.services, []);
+  });
+
   describe('on captures of the shared corpus', () => {
     async function analyze(rel: string, opts: MuxOptions = {}): Promise<{ conns: ConnRecord[]; apps: AppRecordOut[] }> {
       const conns: ConnRecord[] = [];
