@@ -32,6 +32,11 @@ export interface AnalyzerOptions {
   maxBufferBytes?: number;
   /** Violations kept in `issues` (the count keeps running in `violations`); default 16. */
   maxIssues?: number;
+  /**
+   * Zeek's `dns_max_queries`: a DNS message with more questions than this is a protocol violation
+   * and analysis stops short (history `X`); default 25, as Zeek's; 0 for no limit.
+   */
+  dnsMaxQueries?: number;
 }
 
 /**
@@ -67,6 +72,17 @@ export interface StreamAnalyzer {
   takeSwitch?(): ProtocolSwitch | null;
   /** Protocols recognised inside this one (TLS inside QUIC): listed after its name in `service`. */
   readonly innerServices?: readonly string[];
+  /**
+   * Analysis stopped short at one of the protocol's limits (Zeek's analysis-partial history `X`):
+   * a DNS message with too many questions, an SSH packet above its maximum length ...
+   */
+  readonly partial: boolean;
+  /**
+   * Whether Zeek would have confirmed the protocol by now: some analyzers parse before Zeek's
+   * confirms (an HTTP response without a request, SSH banners before the key exchange ends).
+   * Decides `service`; absent, a confirmed analyzer counts.
+   */
+  readonly zeekConfirmed?: boolean;
 }
 
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
@@ -80,6 +96,7 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
   state: AnalyzerState = 'probing';
   readonly issues: AnalyzerIssue[] = [];
   violations = 0;
+  partial = false;
   protected readonly sink: (rec: AnyAppRecord) => void;
   protected readonly transport: AppTransport;
   protected readonly maxBuffer: number;
@@ -192,6 +209,11 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     if (!this.active) return;
     this.state = this.state === 'probing' ? 'rejected' : 'failed';
     this.push({ kind, code, message, isOrig, offset: this.seen(isOrig) + at, ts });
+  }
+
+  /** A limit of the protocol's analysis was hit: what follows is not (fully) analysed. */
+  protected analysisPartial(): void {
+    this.partial = true;
   }
 
   /** A protocol violation: while probing it rejects; after confirmation it is recorded and analysis goes on. */

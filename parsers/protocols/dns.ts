@@ -543,6 +543,9 @@ interface PendingQuery {
  * One connection's DNS. UDP: each `data` call is a datagram. TCP: each direction is a stream of
  * length-prefixed messages.
  */
+/** Zeek's default `dns_max_queries`. */
+export const DEFAULT_DNS_MAX_QUERIES = 25;
+
 export class DnsAnalyzer extends BaseAnalyzer {
   readonly name = 'dns';
   /** Messages parsed (both directions). */
@@ -554,8 +557,11 @@ export class DnsAnalyzer extends BaseAnalyzer {
   /** Per-call context for the TCP frame parser (kept on the instance: no closure per segment). */
   private curTs = 0;
 
+  private readonly maxQueries: number;
+
   constructor(opts: AnalyzerOptions) {
     super(opts);
+    this.maxQueries = opts.dnsMaxQueries ?? DEFAULT_DNS_MAX_QUERIES;
     this.streams =
       opts.transport === 'tcp'
         ? [new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(false, b, o, e)), new StreamBuffer(this.maxBuffer, (b, o, e) => this.frame(true, b, o, e))]
@@ -612,8 +618,15 @@ export class DnsAnalyzer extends BaseAnalyzer {
         this.reject('dns-implausible', `opcode ${m.opcode}, qr ${m.qr}, ${m.questions.length} questions, rcode ${m.rcode}`, isOrig, ts, at);
         return;
       }
-      this.confirm();
     }
+    // Zeek's dns_max_queries: a violation, and the analysis stops short. Judged on a message that is
+    // DNS otherwise (we probe every datagram, Zeek only DNS ports: a QUIC packet is no DNS message).
+    if (this.maxQueries > 0 && m.questions.length > this.maxQueries) {
+      this.analysisPartial();
+      this.violation('dns-max-queries', `${m.questions.length} questions, above the limit of ${this.maxQueries}`, isOrig, ts, at + 4);
+      return;
+    }
+    if (this.state === 'probing') this.confirm();
     this.messages++;
     if (!m.qr) this.request(m, ts);
     else this.response(m, ts);

@@ -120,6 +120,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private respCur: HttpLogRecord | null = null;
   private depth = 0;
   private curTs = 0;
+  /** Zeek confirms HTTP on a request line only: a response alone (no request seen) leaves `service` empty. */
+  private sawRequest = false;
   /** Set by a 101 to h2c until the multiplexer takes it; collects the bytes after the 101. */
   private switching: ProtocolSwitch | null = null;
 
@@ -142,6 +144,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (!d.buf.feed(buf, off, len)) {
       this.fail('http-header-limit', `an HTTP header block exceeds the ${this.maxBuffer}-byte bound`, isOrig, ts, 0, 'limit');
     }
+  }
+
+  get zeekConfirmed(): boolean {
+    return this.sawRequest;
   }
 
   override takeSwitch(): ProtocolSwitch | null {
@@ -286,6 +292,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (firstLf < 0 || firstLf >= end) return 0;
     const start = buf.toString('latin1', off, lineEnd(buf, off, firstLf));
     // HTTP/0.9 (a request line without version) has no headers: the request is that line.
+    if (!isOrig && !start.startsWith('HTTP/')) {
+      // Judged on the line alone, as Zeek does: a server that answers in another protocol (an SSH
+      // banner) never sends the blank line that would end a header block.
+      this.violation('http-status-line', 'not an HTTP status line', isOrig, this.curTs);
+      if (this.active) d.phase = Phase.DONE;
+      return -1;
+    }
     const v09 = isOrig && V09_REQUEST_RE.test(start);
     const stop = v09 ? firstLf + 1 : headerEnd(buf, off, end);
     if (stop < 0) return 0;
@@ -303,6 +316,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
         return -1;
       }
       this.confirm();
+      this.sawRequest = true;
       const rec = newRecord(this.curTs, ++this.depth);
       rec.method = m[1];
       // 'GET HTTP/1.1': no URI, the version in its place (Zeek logs an empty URI).

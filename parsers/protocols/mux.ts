@@ -161,7 +161,15 @@ export interface MuxOptions {
   onIdentify?: (rec: IdentRecord) => void;
   /** The connection's responder port, for the analyzers Zeek attaches by port (`AnalyzerFactory.ports`). */
   respPort?: number;
+  /** Zeek's `dns_max_queries` (see AnalyzerOptions). */
+  dnsMaxQueries?: number;
 }
+
+/**
+ * Zeek's DPD::ignore_violations_after: a protocol violation within this many bytes of the
+ * connection (both directions) removes the analyzer and its service; later ones are ignored.
+ */
+export const IGNORE_VIOLATIONS_AFTER = 10 * 1024;
 
 /** The candidates for a transport, computed once per factory list rather than per connection. */
 const candidates = new WeakMap<readonly AnalyzerFactory[], Record<AppTransport, readonly AnalyzerFactory[]>>();
@@ -177,6 +185,20 @@ function candidatesFor(fs: readonly AnalyzerFactory[], transport: AppTransport):
 
 /** A candidate may confirm and fail within the same bytes: it confirmed all the same. */
 const won = (a: StreamAnalyzer): boolean => a.state === 'confirmed' || a.state === 'failed';
+
+/** Whether Zeek lists the analyzer's protocol in `service`: it confirmed, as Zeek confirms it. */
+const listed = (a: StreamAnalyzer): boolean => won(a) && a.zeekConfirmed !== false;
+
+/**
+ * Whether the last `data` call brought a protocol violation, as Zeek's DPD sees one: a counted
+ * violation, or a failure on the protocol's own terms (not a memory bound, a gap or our own fault).
+ */
+function violatedSince(a: StreamAnalyzer, violationsBefore: number, failedBefore: boolean): boolean {
+  if (a.violations > violationsBefore) return true;
+  if (failedBefore || a.state !== 'failed') return false;
+  const last = a.issues[a.issues.length - 1];
+  return last !== undefined && last.kind === 'failure' && last.code !== 'gap' && last.code !== 'internal';
+}
 
 /** Shared by every mux until it has candidates; never written to. */
 const NO_ANALYZERS: readonly StreamAnalyzer[] = Object.freeze([]);
@@ -209,13 +231,24 @@ export class AnalyzerMux {
   private deferred: AnalyzerFactory[] | null = null;
   private deferredDir = false;
   private readonly respPort: number;
+  /**
+   * Port-attached analyzers started after another one had already won (Zeek runs an analyzer it
+   * attached by port alongside the one its signatures found: HTTP on port 80 next to TLS).
+   */
+  private sidecars: StreamAnalyzer[] = NO_ANALYZERS as StreamAnalyzer[];
+  /** Analyzers removed for a protocol violation early in the connection (Zeek's DPD): no longer a service. */
+  private removed: StreamAnalyzer[] | null = null;
+  /** Stream bytes of both directions so far (Zeek's c$orig$size + c$resp$size). */
+  private bytes = 0;
+  /** An analyzer hit one of its limits (kept when that analyzer is dropped). */
+  private partialSeen = false;
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
   constructor(transport: AppTransport, sink: (rec: AppRecord) => void, opts: MuxOptions = {}) {
     this.sink = sink;
     this.onIdentify = opts.onIdentify;
-    this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes };
+    this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes, dnsMaxQueries: opts.dnsMaxQueries };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
     this.respPort = opts.respPort ?? -1;
@@ -229,8 +262,21 @@ export class AnalyzerMux {
 
   /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`). */
   get services(): readonly string[] {
-    if (this.all.length === 0) return NO_SERVICES;
-    return this.all.filter(won).flatMap((a) => (a.innerServices === undefined ? [a.name] : [a.name, ...a.innerServices]));
+    if (this.all.length === 0 && this.sidecars.length === 0) return NO_SERVICES;
+    const out: string[] = [];
+    const add = (a: StreamAnalyzer): void => {
+      if (!listed(a) || this.removed?.includes(a) || out.includes(a.name)) return;
+      out.push(a.name);
+      for (const inner of a.innerServices ?? []) if (!out.includes(inner)) out.push(inner);
+    };
+    for (const a of this.all) add(a);
+    for (const a of this.sidecars) add(a);
+    return out;
+  }
+
+  /** Whether an analyzer stopped short at one of its protocol's limits (Zeek's history `X`). */
+  get partial(): boolean {
+    return this.partialSeen;
   }
 
   /** The analyzer that confirmed, if any. */
@@ -248,14 +294,23 @@ export class AnalyzerMux {
 
   /** Nothing more will be analysed on this connection. */
   get done(): boolean {
-    return this.factories === null && this.live.length === 0 && this.deferred === null;
+    return this.factories === null && this.live.length === 0 && this.deferred === null && this.sidecars.length === 0;
   }
 
   data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
     if (this.factories !== null) this.start(isOrig, buf, off, len);
     else if (this.deferred !== null && isOrig !== this.deferredDir) this.startDeferred(isOrig, buf, off, len);
+    this.bytes += len;
+    if (this.sidecars.length > 0) this.feedSidecars(isOrig, buf, off, len, ts);
     if (this.live.length === 0) return;
-    for (const a of this.live) a.data(isOrig, buf, off, len, ts);
+    // The analyzer that already won: watched for violations (a winner of this call is watched from 0).
+    const watched = this.decided ? this.live[0] : null;
+    const vBefore = watched === null ? 0 : watched.violations;
+    const failedBefore = watched !== null && watched.state === 'failed';
+    for (const a of this.live) {
+      a.data(isOrig, buf, off, len, ts);
+      if (a.partial) this.partialSeen = true;
+    }
     if (!this.decided) {
       if (isOrig) this.probedOrig += len;
       else this.probedResp += len;
@@ -264,6 +319,10 @@ export class AnalyzerMux {
     }
     if (this.decided) {
       const a = this.live[0];
+      if (violatedSince(a, vBefore, failedBefore) && this.bytes <= IGNORE_VIOLATIONS_AFTER) {
+        this.remove(a);
+        return;
+      }
       if (a.takeSwitch !== undefined) {
         const sw = a.takeSwitch();
         if (sw !== null) this.switchTo(sw, ts);
@@ -271,6 +330,25 @@ export class AnalyzerMux {
       // A successor may still be probing (TLS after STARTTLS, until its ClientHello).
       const st = this.live[0].state;
       if (st !== 'confirmed' && st !== 'probing') this.live = [];
+    }
+  }
+
+  /** Zeek's DPD on a violation: the analyzer is disabled and its protocol leaves `service`. */
+  private remove(a: StreamAnalyzer): void {
+    this.removed ??= [];
+    this.removed.push(a);
+    this.live = this.live.filter((x) => x !== a);
+    this.sidecars = this.sidecars.filter((x) => x !== a);
+  }
+
+  private feedSidecars(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    for (const a of this.sidecars.slice()) {
+      const vBefore = a.violations;
+      const failedBefore = a.state === 'failed';
+      a.data(isOrig, buf, off, len, ts);
+      if (a.partial) this.partialSeen = true;
+      if (won(a) && violatedSince(a, vBefore, failedBefore) && this.bytes <= IGNORE_VIOLATIONS_AFTER) this.remove(a);
+      else if (a.state === 'rejected') this.sidecars = this.sidecars.filter((x) => x !== a);
     }
   }
 
@@ -306,24 +384,34 @@ export class AnalyzerMux {
     this.live = live.length === 1 ? [live[0]] : live.slice();
   }
 
-  /** The other direction's first payload: the port-attached candidates that accept it join (unless one already won). */
+  /**
+   * The other direction's first payload: the port-attached candidates that accept it join the
+   * detection, or, when another analyzer already won, run alongside it.
+   */
   private startDeferred(isOrig: boolean, buf: Buffer, off: number, len: number): void {
     const fs = this.deferred!;
     this.deferred = null;
-    if (this.decided || len <= 0) return;
-    for (const f of fs) if (f.accepts === undefined || f.accepts(isOrig, buf, off, len)) this.live.push(f.create(this.aopts));
+    if (len <= 0) return;
+    for (const f of fs) {
+      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) continue;
+      if (!this.decided) this.live.push(f.create(this.aopts));
+      else if (!this.all.some((a) => a.name === f.name)) this.sidecars = [...this.sidecars, f.create(this.aopts)];
+    }
   }
 
   gap(isOrig: boolean, len: number): void {
     // A gap before any payload: nothing can be detected from a stream that starts mid-way.
     this.factories = null;
     this.deferred = null;
+    this.bytes += len;
     for (const a of this.live) a.gap(isOrig, len);
+    for (const a of this.sidecars) a.gap(isOrig, len);
     this.settle(false);
   }
 
   end(ts: number): void {
     for (const a of this.all) a.end(ts);
+    for (const a of this.sidecars) a.end(ts);
     // Candidates still probing may have something to say at the end (a lone SSH client banner).
     for (const a of this.live) if (!this.all.includes(a)) a.end(ts);
     this.live = [];

@@ -141,6 +141,9 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
     else this.done = true;
   }
 
+  /** The code of the FTP multi-line reply under way (null: none). */
+  private ftpContinues: string | null = null;
+
   private keepEarly(buf: Buffer, a: number, b: number): void {
     if (b <= a) return;
     const have = this.early?.length ?? 0;
@@ -194,6 +197,10 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       }
       return true;
     }
+    if (this.family === Family.FTP && !this.ftpReply(buf, a, b)) {
+      this.violation('ftp-reply', 'not an FTP reply line (3-digit code 100-599, then space or hyphen)', isOrig, this.curTs);
+      return this.active;
+    }
     if (this.asked && this.accepts(buf, a, b)) {
       this.startTls(false, buf, next, end, this.early);
       this.done = true;
@@ -203,6 +210,25 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       this.asked = false;
       this.early = null;
     }
+    return true;
+  }
+
+  /**
+   * Whether a server line is a valid FTP reply (RFC 959 4.2): a code 100-599 then a space, or a
+   * hyphen opening a multi-line reply whose lines are free text up to `<code> `. Zeek reports a
+   * protocol violation on anything else.
+   */
+  private ftpReply(buf: Buffer, a: number, b: number): boolean {
+    const head = buf.toString('latin1', a, Math.min(b, a + 4));
+    if (this.ftpContinues !== null) {
+      if (head === `${this.ftpContinues} `) this.ftpContinues = null;
+      return true;
+    }
+    const m = /^(\d\d\d)([ -])/.exec(head);
+    if (m === null) return false;
+    const code = Number(m[1]);
+    if (code < 100 || code > 599) return false;
+    if (m[2] === '-') this.ftpContinues = m[1];
     return true;
   }
 

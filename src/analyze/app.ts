@@ -18,6 +18,8 @@ import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
 class AppObserver implements PayloadObserver {
   /** null until the first payload; false once nothing will ever be analysed (no candidate took it). */
   private m: AnalyzerMux | null | false = null;
+  /** Analysis stopped short at a limit, kept once the multiplexer is let go. */
+  private partialSeen = false;
 
   constructor(
     private readonly info: ConnInfo,
@@ -40,7 +42,11 @@ class AppObserver implements PayloadObserver {
     if (m === null) return;
     m.data(isOrig, buf, off, len, ts);
     // Nothing took the connection (a third of the bench capture is VXLAN): let the analysis state go.
-    if (m.done && m.confirmed === null) this.m = false;
+    if (m.done && m.confirmed === null) {
+      // A candidate that hit a limit before it was dropped (too many DNS questions) still marks `X`.
+      this.partialSeen = m.partial;
+      this.m = false;
+    }
   }
 
   /** The record is the analyzer's to give away once emitted: tie it to the connection in place, no copy. */
@@ -71,6 +77,10 @@ class AppObserver implements PayloadObserver {
 
   services(): readonly string[] {
     return this.m ? this.m.services : NONE;
+  }
+
+  partial(): boolean {
+    return this.m ? this.m.partial : this.partialSeen;
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { MuxOptions } from '../../parsers/protocols/mux';
 import { CORPUS_DIR } from '../util/corpus';
 
 export interface ZeekRun {
@@ -12,6 +13,18 @@ export interface ZeekRun {
   commands: string[];
   /** Zeek ran without -C, so it verified checksums (`eastwatch analyze --verify-checksums`). */
   verifyChecksums: boolean;
+  /** Script constants the command line redefines (`zeek -r trace dns_max_queries=3`), by name. */
+  redefs: Record<string, string>;
+}
+
+/** `name=value` arguments of a Zeek command line: redefinitions of script constants. */
+export function commandRedefs(command: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of command.split(/\s+/).slice(1)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_:]*)=(\S+)$/.exec(t);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
 }
 
 interface ManifestEntry {
@@ -77,7 +90,7 @@ function load(): Map<string, ZeekRun> {
       const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
       if (said !== null && said !== verifyChecksums)
         throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
-      out.set(o.file, { commands, verifyChecksums });
+      out.set(o.file, { commands, verifyChecksums, redefs: Object.assign({}, ...commands.map(commandRedefs)) });
     }
   }
   return out;
@@ -89,4 +102,12 @@ export function zeekRunFor(baselineRel: string): ZeekRun {
   const r = runs.get(baselineRel.split(path.sep).join('/'));
   if (!r) throw new Error(`MANIFEST.json records no Zeek command for ${baselineRel}`);
   return r;
+}
+
+/** The analyzer options that reproduce a run's redefinitions (only those our analyzers have). */
+export function analyzerOptionsFor(run: ZeekRun): MuxOptions {
+  const o: MuxOptions = {};
+  const q = run.redefs.dns_max_queries;
+  if (q !== undefined) o.dnsMaxQueries = Number(q);
+  return o;
 }

@@ -14,7 +14,7 @@ import { analyzerFactory } from '../../src/analyze/app';
 import { zeekAppJson } from '../../src/output/app-formats';
 import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util/corpus';
 import { readZeekLog } from './zeek-log';
-import { zeekRunFor } from './manifest';
+import { analyzerOptionsFor, zeekRunFor } from './manifest';
 import { DIFFERENCES, DifferenceList } from './differences';
 import { Agreement, agreementLines, GATE_FIELD, holdGate, loadRatchet, percent, RATCHET_NAME } from './ratchet';
 import type { AppRecordOut } from '../../parsers/record/app';
@@ -92,7 +92,7 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
       // Checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
       await analyzeFile(capture, () => undefined, {
         tracker: {
-          payload: analyzerFactory((r) => recs.push(r)),
+          payload: analyzerFactory((r) => recs.push(r), analyzerOptionsFor(run)),
           verifyChecksums: run.verifyChecksums,
         },
       });

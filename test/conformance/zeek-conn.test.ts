@@ -13,7 +13,7 @@ import { analyzerFactory } from '../../src/analyze/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util/corpus';
 import { readZeekLog, type ZeekRow } from './zeek-log';
-import { zeekRunFor } from './manifest';
+import { analyzerOptionsFor, zeekRunFor } from './manifest';
 import { DIFFERENCES, DifferenceList } from './differences';
 import { Agreement, agreementLines, GATE_FIELD, holdGate, loadRatchet, percent, RATCHET_NAME } from './ratchet';
 
@@ -73,9 +73,15 @@ function equal(field: string, ours: string, theirs: string): boolean {
   return ours === theirs;
 }
 
-function tupleKey(h1: string, p1: string | number, h2: string, p2: string | number, proto: string): string {
-  return `${h1}|${p1}|${h2}|${p2}|${proto}`;
-}
+/** The connection's identifying columns, in this order; a cut baseline may keep only some of them. */
+const ID_COLUMNS = ['id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto'] as const;
+const OUR_ID: Record<(typeof ID_COLUMNS)[number], (r: ConnRecord) => string> = {
+  'id.orig_h': (r) => r.orig_h,
+  'id.orig_p': (r) => String(r.orig_p),
+  'id.resp_h': (r) => r.resp_h,
+  'id.resp_p': (r) => String(r.resp_p),
+  proto: (r) => r.proto,
+};
 
 /**
  * Pairs each baseline row with one of our records and counts every field. A row with no record on
@@ -84,15 +90,16 @@ function tupleKey(h1: string, p1: string | number, h2: string, p2: string | numb
 function compare(rows: ZeekRow[], ours: ConnRecord[], log: string, agreement: Agreement, listed: DifferenceList): void {
   const finals = ours.filter((r) => !r.interim);
   const pool = new Map<string, ConnRecord[]>();
-  const hasTuple = rows.length > 0 && rows[0]['id.orig_h'] !== undefined;
+  // Pair on the id columns the baseline kept (btest-diff-cut logs drop some, e.g. id.orig_p).
+  const idCols = rows.length > 0 ? ID_COLUMNS.filter((c) => rows[0][c] !== undefined) : [];
   for (const r of finals) {
-    const k = hasTuple ? tupleKey(r.orig_h, r.orig_p, r.resp_h, r.resp_p, r.proto) : '*';
+    const k = idCols.length ? idCols.map((c) => OUR_ID[c](r)).join('|') : '*';
     const l = pool.get(k) ?? [];
     l.push(r);
     pool.set(k, l);
   }
   for (const row of rows) {
-    const k = hasTuple ? tupleKey(row['id.orig_h'], row['id.orig_p'], row['id.resp_h'], row['id.resp_p'], row.proto) : '*';
+    const k = idCols.length ? idCols.map((c) => row[c]).join('|') : '*';
     const candidates = pool.get(k) ?? [];
     // Several connections can share a 5-tuple (reuse); pair each baseline row with the closest one.
     let best = -1;
@@ -153,7 +160,7 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
       // checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
       const res = await analyzeFile(b.capture, (r) => ours.push(r), {
         tracker: {
-          payload: analyzerFactory(() => undefined),
+          payload: analyzerFactory(() => undefined, analyzerOptionsFor(run)),
           verifyChecksums: run.verifyChecksums,
         },
       });

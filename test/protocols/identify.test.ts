@@ -212,7 +212,8 @@ describe('protocols/ssh and datastore identification', () => {
           ];
       for (const [o, b] of order) m.data(o, b, 0, b.length, 1);
       m.end(2);
-      assert.deepEqual(m.services, [k.name.replace('-ssl', '')]);
+      // SSH is Zeek's service only once a NEWKEYS ends the key exchange: these banners and the start of a KEXINIT do not.
+      assert.deepEqual(m.services, k.name === 'ssh' ? [] : [k.name.replace('-ssl', '')]);
       assert.deepEqual(plain(recs), whole.recs);
       const r = rng(k.name.length * 7919);
       for (let i = 0; i < 1500; i++) {
