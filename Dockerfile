@@ -18,6 +18,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/samples ./samples
+# tcpdump is the capture engine of `eastwatch capture` (the agent in deploy/agent).
+RUN apt-get update && apt-get install -y --no-install-recommends tcpdump && rm -rf /var/lib/apt/lists/*
 RUN ln -s /app/bin/eastwatch.js /usr/local/bin/eastwatch && mkdir -p /data && chown node:node /data
 USER node
 ENV EASTWATCH_DATA_DIR=/data

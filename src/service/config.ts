@@ -91,7 +91,7 @@ export class ConfigError extends Error {
   }
 }
 
-const ENV: Record<string, string[]> = {
+export const ENV: Record<string, string[]> = {
   REDIS_URL: ['redisUrl'],
   ES_URL: ['esUrl'],
   EASTWATCH_ES_PREFIX: ['esPrefix'],
