@@ -36,6 +36,8 @@ export interface TcpdumpOptions {
   /** Path of the tcpdump binary; searched on PATH when not given. */
   tcpdump?: string;
   snaplen?: number;
+  /** tcpdump -B: the kernel's capture buffer in KiB, which absorbs bursts while the pipeline is busy. */
+  bufferKiB?: number;
 }
 
 export class CaptureSetupError extends Error {
@@ -140,6 +142,7 @@ export class TcpdumpProcess {
     // never a shell string.
     const args = ['-U', '--immediate-mode', '-n', '-w', '-', '-i', o.interface];
     if (o.snaplen !== undefined) args.push('-s', String(o.snaplen));
+    if (o.bufferKiB !== undefined) args.push('-B', String(o.bufferKiB));
     if (o.filter !== undefined && o.filter.trim() !== '') args.push('--', o.filter);
     this.child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.stdout = this.child.stdout;

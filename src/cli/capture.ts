@@ -34,6 +34,8 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   filter?: string;
   tcpdump?: string;
   snaplen?: number;
+  /** Kernel capture buffer in MiB (tcpdump -B). */
+  bufferSize?: number;
   format: OutputFormat;
   out?: string;
   localNets?: string[];
@@ -90,6 +92,12 @@ const STOP_GRACE_MS = 5000;
 /** At the end, how long the records still spooled get to reach the service before the agent exits. */
 const SHIP_DRAIN_MS = 10_000;
 const DEFAULT_SPOOL = './eastwatch-spool';
+/**
+ * The kernel buffer between the interface and tcpdump. tcpdump's own default (2 MiB) fills in a
+ * fraction of a second when the pipeline pauses (a garbage collection, a busy core) at a few
+ * thousand packets/s, and the kernel drops what does not fit (bench/live.ts shows it).
+ */
+const DEFAULT_BUFFER_MIB = 32;
 
 export async function runCapture(o: CaptureCliOptions): Promise<number> {
   // Packets a host sends are captured before the NIC fills their checksums in (offload): never verify them live.
@@ -152,7 +160,13 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
 
   let td: TcpdumpProcess;
   try {
-    td = new TcpdumpProcess({ interface: o.interface, filter: o.filter, tcpdump: o.tcpdump, snaplen: o.snaplen });
+    td = new TcpdumpProcess({
+      interface: o.interface,
+      filter: o.filter,
+      tcpdump: o.tcpdump,
+      snaplen: o.snaplen,
+      bufferKiB: (o.bufferSize ?? DEFAULT_BUFFER_MIB) * 1024,
+    });
   } catch (e) {
     await shipper?.close(0);
     if (!(e instanceof CaptureSetupError)) throw e;
@@ -338,6 +352,7 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .requiredOption('-i, --interface <name>', 'interface to capture on (as tcpdump -i takes it)')
     .option('--filter <bpf>', 'BPF filter expression (tcpdump syntax), e.g. "tcp or udp port 53"')
     .option('--tcpdump <path>', 'the tcpdump binary (default: tcpdump on PATH)')
+    .option('--buffer-size <MiB>', `kernel capture buffer (tcpdump -B), absorbs bursts (default ${DEFAULT_BUFFER_MIB})`, wholeNumber('--buffer-size', 1, 4096))
     .option('--snaplen <bytes>', "bytes kept per packet (default tcpdump's, 262144)", wholeNumber('--snaplen', 64, 262144))
     .addOption(new Option('-f, --format <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('table'))
     .option('-o, --out <path>', 'write records to this file instead of standard output')
