@@ -73,9 +73,14 @@ function equal(field: string, ours: string, theirs: string): boolean {
   return ours === theirs;
 }
 
-function tupleKey(h1: string, p1: string | number, h2: string, p2: string | number, proto: string): string {
-  return `${h1}|${p1}|${h2}|${p2}|${proto}`;
-}
+/** The 5-tuple columns, in key order, with how our record gives each. */
+const TUPLE: [string, (r: ConnRecord) => string][] = [
+  ['id.orig_h', (r) => r.orig_h],
+  ['id.orig_p', (r) => String(r.orig_p)],
+  ['id.resp_h', (r) => r.resp_h],
+  ['id.resp_p', (r) => String(r.resp_p)],
+  ['proto', (r) => r.proto],
+];
 
 /**
  * Pairs each baseline row with one of our records and counts every field. A row with no record on
@@ -84,15 +89,18 @@ function tupleKey(h1: string, p1: string | number, h2: string, p2: string | numb
 function compare(rows: ZeekRow[], ours: ConnRecord[], log: string, agreement: Agreement, listed: DifferenceList): void {
   const finals = ours.filter((r) => !r.interim);
   const pool = new Map<string, ConnRecord[]>();
-  const hasTuple = rows.length > 0 && rows[0]['id.orig_h'] !== undefined;
+  // Cut logs keep only some of the tuple columns (zeek-cut ... id.orig_h id.resp_h id.resp_p): key on those.
+  const keyCols = rows.length > 0 ? TUPLE.filter(([col]) => rows[0][col] !== undefined) : [];
+  const recordKey = (r: ConnRecord): string => (keyCols.length ? keyCols.map(([, get]) => get(r)).join('|') : '*');
+  const rowKey = (row: ZeekRow): string => (keyCols.length ? keyCols.map(([col]) => row[col]).join('|') : '*');
   for (const r of finals) {
-    const k = hasTuple ? tupleKey(r.orig_h, r.orig_p, r.resp_h, r.resp_p, r.proto) : '*';
+    const k = recordKey(r);
     const l = pool.get(k) ?? [];
     l.push(r);
     pool.set(k, l);
   }
   for (const row of rows) {
-    const k = hasTuple ? tupleKey(row['id.orig_h'], row['id.orig_p'], row['id.resp_h'], row['id.resp_p'], row.proto) : '*';
+    const k = rowKey(row);
     const candidates = pool.get(k) ?? [];
     // Several connections can share a 5-tuple (reuse); pair each baseline row with the closest one.
     let best = -1;
