@@ -119,10 +119,11 @@ export class ConnectionTracker {
     // may remove the outer one.
     let parent: string | null = null;
     const n = d.count;
+    const repeated = d.repeated;
     for (let i = 0; i < n; i++) {
       const l = d.layers[i];
       const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : d.innerTunnel;
-      const c = this.track(l, parent, nextTunnel, now);
+      const c = this.track(l, parent, nextTunnel, now, i < repeated);
       if (c === null) break;
       parent = c.uid;
     }
@@ -155,7 +156,11 @@ export class ConnectionTracker {
 
   // ---- per layer ----
 
-  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number): Conn | null {
+  /**
+   * `repeat`: the layer carried an earlier packet of the same frame (an A-MSDU's later subframes)
+   * and was counted with it; only its connection is wanted, as the parent of the layers inside.
+   */
+  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number, repeat: boolean): Conn | null {
     if (l.ipVersion === 0 || (l.addrLen !== 4 && l.addrLen !== 16)) return null;
     const proto = l.proto;
     let kind: Kind;
@@ -192,6 +197,7 @@ export class ConnectionTracker {
     this.buildKey(l, sp, dp, oneWay);
     const srcLow = gSrcLow;
     let c = this.table.get();
+    if (repeat && c !== undefined) return c;
     const flags = l.tcpFlags;
     if (c !== undefined && c.list === L_DNS && c.deadline <= now) {
       // The DNS expire tick is due (its list is not strictly ordered): Zeek would have removed it.
