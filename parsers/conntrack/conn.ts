@@ -3,6 +3,7 @@
  * history letters with Zeek's repeat rules, sequence-space sizes. Shared by the tracker, the
  * TCP session logic and the record builder; touches nothing outside the connection.
  */
+import type { ConnInfo } from '../record/app';
 import type { PayloadObserver, TcpStreams } from './payload';
 
 /** Packet time, written by the tracker for each packet and read by the TCP logic. */
@@ -71,6 +72,14 @@ export const N_LISTS = 7;
 export const L_NONE = -1;
 
 export const CH_UPPER_TO_LOWER = 32;
+
+// Conn.roleProbe: Zeek's DNS analyzer flips a connection whose first message is a response from
+// the originator; its NTP analyzer flips on a server-mode message from the originator or a
+// client-mode one from the responder, once per direction of delivery.
+export const ROLE_DNS = 0x1;
+export const ROLE_NTP = 0x2;
+export const ROLE_NTP_ORIG_DONE = 0x4;
+export const ROLE_NTP_RESP_DONE = 0x8;
 
 // ---- per-connection state ----------------------------------------------------------------
 
@@ -176,6 +185,14 @@ export class Conn {
   service: string[] | null = null;
   parents: string[] | null = null;
   cid: string | null = null;
+
+  /**
+   * UDP only: which of Zeek's orientation-checking analyzers sits on this connection and what it
+   * has seen (ROLE_* bits); 0 once nothing can flip it any more.
+   */
+  roleProbe = 0;
+  /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
+  info: ConnInfo | null = null;
 
   /** Entry id in the flow table while live. */
   fid = -1;
@@ -329,11 +346,20 @@ export function flipRoles(c: Conn): void {
   n = c.origIpBytes;
   c.origIpBytes = c.respIpBytes;
   c.respIpBytes = n;
-  n = c.origLen;
-  c.origLen = c.respLen;
-  c.respLen = n;
+  // UDP payload sums stay where they are: Zeek's UDP adapter does not swap request_len and
+  // reply_len (misordered-ntp.pcap: flipped after the first datagram, orig_bytes counts both).
   c.origIsLow = !c.origIsLow;
   c.cid = null;
+  const info = c.info;
+  if (info !== null) {
+    // Records tied to the connection read its identity at output, as Zeek's logs read c$id.
+    const h = info.orig_h;
+    info.orig_h = info.resp_h;
+    info.resp_h = h;
+    const q = info.orig_p;
+    info.orig_p = info.resp_p;
+    info.resp_p = q;
+  }
   const t = c.tcp;
   if (t !== null) {
     const e = t.orig;

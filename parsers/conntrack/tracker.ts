@@ -38,6 +38,10 @@ import {
   L_UDP,
   NO_DEADLINE,
   N_LISTS,
+  ROLE_DNS,
+  ROLE_NTP,
+  ROLE_NTP_ORIG_DONE,
+  ROLE_NTP_RESP_DONE,
   SC_CHK,
   SYN,
   TcpConn,
@@ -74,6 +78,8 @@ export class ConnectionTracker {
   private readonly lspTcp = new Uint8Array(65536);
   private readonly lspUdp = new Uint8Array(65536);
   private readonly dnsUdp = new Uint8Array(65536);
+  /** Per UDP responder port, the ROLE_* analyzer Zeek attaches there (DNS::ports, NTP::ports). */
+  private readonly roleUdp = new Uint8Array(65536);
   private readonly verify: boolean;
   private readonly keyVlan: boolean;
   private readonly keyTunnel: boolean;
@@ -95,6 +101,8 @@ export class ConnectionTracker {
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
     if (o.dnsSessionTimeoutSec > 0) for (const p of DNS_UDP_PORTS) this.dnsUdp[p] = 1;
+    for (const p of DNS_UDP_PORTS) this.roleUdp[p] = ROLE_DNS;
+    this.roleUdp[123] = ROLE_NTP;
     this.verify = o.verifyChecksums;
     this.keyVlan = o.keyVlan;
     this.keyTunnel = o.keyTunnel;
@@ -111,10 +119,11 @@ export class ConnectionTracker {
     // may remove the outer one.
     let parent: string | null = null;
     const n = d.count;
+    const repeated = d.repeated;
     for (let i = 0; i < n; i++) {
       const l = d.layers[i];
       const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : d.innerTunnel;
-      const c = this.track(l, parent, nextTunnel, now);
+      const c = this.track(l, parent, nextTunnel, now, i < repeated);
       if (c === null) break;
       parent = c.uid;
     }
@@ -147,7 +156,11 @@ export class ConnectionTracker {
 
   // ---- per layer ----
 
-  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number): Conn | null {
+  /**
+   * `repeat`: the layer carried an earlier packet of the same frame (an A-MSDU's later subframes)
+   * and was counted with it; only its connection is wanted, as the parent of the layers inside.
+   */
+  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number, repeat: boolean): Conn | null {
     if (l.ipVersion === 0 || (l.addrLen !== 4 && l.addrLen !== 16)) return null;
     const proto = l.proto;
     let kind: Kind;
@@ -184,6 +197,7 @@ export class ConnectionTracker {
     this.buildKey(l, sp, dp, oneWay);
     const srcLow = gSrcLow;
     let c = this.table.get();
+    if (repeat && c !== undefined) return c;
     const flags = l.tcpFlags;
     if (c !== undefined && c.list === L_DNS && c.deadline <= now) {
       // The DNS expire tick is due (its list is not strictly ordered): Zeek would have removed it.
@@ -220,7 +234,9 @@ export class ConnectionTracker {
         c.lastTs = now;
         c.lastSec = this.clock.sec;
         c.lastNsec = this.clock.nsec;
-        const len = kind === Kind.OTHER ? l.l4Len : l.payloadLen;
+        // Zeek's unknown-transport adapter keeps no endpoint sizes, so SCTP and other IP protocols
+        // log 0 bytes each way (cisco-fabric-path.pcap: SCTP with 12-byte chunks, orig_bytes 0).
+        const len = kind === Kind.OTHER ? 0 : l.payloadLen;
         if (isOrig) {
           if (kind === Kind.UDP) checkHistory(c, H_DATA, 68 /* D */, true);
           c.origLen = c.origLen < 0 ? len : c.origLen + len;
@@ -228,6 +244,7 @@ export class ConnectionTracker {
           if (kind === Kind.UDP) checkHistory(c, H_DATA, 68, false);
           c.respLen = c.respLen < 0 ? len : c.respLen + len;
         }
+        if (c.roleProbe !== 0 && kind === Kind.UDP) this.analyzerFlip(c, l, isOrig);
         if (c.observer !== null && kind === Kind.UDP && l.capturedPayloadLen > 0) {
           c.observer.datagram(isOrig, l.buf, l.payloadOff, l.capturedPayloadLen, now);
         }
@@ -390,6 +407,7 @@ export class ConnectionTracker {
     }
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
     if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
+    if (kind === Kind.UDP) c.roleProbe = this.roleUdp[c.respP];
     if (this.opts.payload !== null) this.attachObserver(c, kind);
 
     c.fid = this.table.insert(c);
@@ -520,10 +538,42 @@ export class ConnectionTracker {
     this.remove(best);
   }
 
+  /**
+   * The orientation checks of Zeek's DNS and NTP analyzers (attached by responder port), run on a
+   * datagram after its history letter and payload sum and before its packet count, as in Zeek:
+   * the packet still counts for the side it came from (ConnSize gets the pre-flip direction).
+   * DNS: the first message (a whole header) a response from the originator, and the responder
+   * not multicast. NTP: a whole standard message in server mode from the originator or in client
+   * mode from the responder; each direction of delivery flips at most once.
+   */
+  private analyzerFlip(c: Conn, l: FlowLayer, isOrig: boolean): void {
+    const p = c.roleProbe;
+    const n = l.capturedPayloadLen;
+    const b = l.buf;
+    const o = l.payloadOff;
+    if (p & ROLE_DNS) {
+      if (n < 12) return;
+      c.roleProbe = 0;
+      const first = c.respAddr.charCodeAt(0);
+      const multicast = c.addrLen === 4 ? first >= 224 && first <= 239 : first === 0xff;
+      if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c);
+      return;
+    }
+    const done = isOrig ? ROLE_NTP_ORIG_DONE : ROLE_NTP_RESP_DONE;
+    if (n < 48 || (p & done) !== 0) return;
+    const mode = b[o] & 7;
+    if ((mode === 4 && isOrig) || (mode === 3 && !isOrig)) {
+      c.roleProbe = p | done;
+      flipRoles(c);
+    }
+  }
+
   private attachObserver(c: Conn, kind: Kind): void {
-    const obs = (this.opts.payload as PayloadObserverFactory)(this.records.info(c));
+    const info = this.records.info(c);
+    const obs = (this.opts.payload as PayloadObserverFactory)(info);
     if (obs === null) return;
     c.observer = obs;
+    c.info = info;
     if (kind === Kind.TCP) c.streams = new TcpStreams(obs, this.reassemblyBudget, this.opts.reassemblyPerDirectionBytes);
   }
 

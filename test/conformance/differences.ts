@@ -10,7 +10,7 @@ export interface Difference {
   /** Baseline log, relative to ../shared/corpus. */
   log: string;
   /**
-   * The row's key as the suite prints it: conn `orig_h|orig_p|resp_h|resp_p|proto`; dns/http/ssl the
+   * The row's key as the suite prints it: conn `orig_h|orig_p|resp_h|resp_p|proto` (the tuple columns the baseline has); dns/http/ssl the
    * id columns the baseline has, then its key columns (dns trans_id|query, http trans_depth), `|`-joined.
    */
   key: string;

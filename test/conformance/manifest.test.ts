@@ -1,6 +1,7 @@
 /**
  * The Zeek flags read from ../shared/corpus/MANIFEST.json for each baseline: -C in its
- * spellings (alone, clustered, after other flags) and "same run" notes that share a command.
+ * spellings (alone, clustered, after other flags) and "same run" notes that share a command;
+ * the likely server ports of bare-mode (-b) runs.
  */
 import { strict as assert } from 'node:assert';
 import { requireCorpus } from '../util/corpus';
@@ -33,5 +34,23 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     // The command follows a pipe: `zcat < ... | zeek -b -r - %INPUT`.
     assert.equal(zeekRunFor('zeek/ssh/kex-quadratic-1000.pcap.zeek.scripts.base.protocols.ssh.max-kexinit-algorithms.conn.log').verifyChecksums, true);
     assert.throws(() => zeekRunFor('zeek/no-such.pcap.zeek.x.conn.log'), /records no Zeek command/);
+  });
+
+  it('gives a `zeek -b` run the server ports of the scripts it loaded, and other runs the default set', function () {
+    requireCorpus(this);
+    const sorted = (run: ReturnType<typeof zeekRunFor>): { tcp: number[]; udp: number[] } | undefined =>
+      run.likelyServerPorts && { tcp: [...run.likelyServerPorts.tcp].sort((a, b) => a - b), udp: [...run.likelyServerPorts.udp].sort((a, b) => a - b) };
+    const bareUdp = [2123, 2152, 3544, 4789, 5072, 6081];
+    // %INPUT loads base/protocols/conn and base/frameworks/tunnels: no ports of their own.
+    assert.deepEqual(sorted(zeekRunFor('zeek/tunnels/gre-aruba-amsdu.pcap.zeek.core.tunnels.gre-aruba-amsdu.conn.log')), { tcp: [], udp: bareUdp });
+    // The script named on the command line (no %INPUT): base/protocols/dns.
+    assert.deepEqual(sorted(zeekRunFor('zeek/dns53.pcap.zeek.scripts.base.protocols.dns.flip.dns.log')), {
+      tcp: [53],
+      udp: [53, 137, 2123, 2152, 3544, 4789, 5072, 5353, 5355, 6081],
+    });
+    assert.deepEqual(sorted(zeekRunFor('zeek/ntp/misordered-ntp.pcap.zeek.scripts.base.protocols.ntp.misordered-ntp.conn.log'))?.udp, [123, ...bareUdp]);
+    // Not bare; and an older note that does not list the scripts loaded.
+    assert.equal(zeekRunFor('zeek/cisco-fabric-path.pcap.zeek.core.cisco-fabric-path.conn.log').likelyServerPorts, undefined);
+    assert.equal(zeekRunFor('zeek/tcp/missing-syn.pcap.zeek.core.history-flip.conn.log').likelyServerPorts, undefined);
   });
 });

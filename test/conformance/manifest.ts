@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { MuxOptions } from '../../parsers/protocols/mux';
 import { CORPUS_DIR } from '../util/corpus';
+import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/tracker';
 
 export interface ZeekRun {
   /** The Zeek command line(s) as the manifest records them. */
@@ -15,6 +16,12 @@ export interface ZeekRun {
   verifyChecksums: boolean;
   /** Script constants the command line redefines (`zeek -r trace dns_max_queries=3`), by name. */
   redefs: Record<string, string>;
+  /**
+   * Zeek's likely_server_ports for the run when it was `zeek -b` with the scripts it loaded known:
+   * bare mode has only the packet-protocol ports, plus those each loaded protocol script adds. It
+   * decides which side of a connection seen mid-way is the originator. Undefined: the default set.
+   */
+  likelyServerPorts?: { tcp: number[]; udp: number[] };
 }
 
 /** `name=value` arguments of a Zeek command line: redefinitions of script constants. */
@@ -25,6 +32,53 @@ export function commandRedefs(command: string): Record<string, string> {
     if (m) out[m[1]] = m[2];
   }
   return out;
+}
+
+/**
+ * The ports each protocol script adds to likely_server_ports (`redef likely_server_ports += ...` in
+ * zeek/scripts/base/protocols/<name>/main.zeek). Scripts without ports (conn, frameworks, files)
+ * are absent; an unknown base/protocols script leaves the run on the default set.
+ */
+const SCRIPT_SERVER_PORTS: Record<string, { tcp?: number[]; udp?: number[] }> = {
+  conn: {},
+  tunnels: {},
+  dhcp: { udp: [67] },
+  dns: { tcp: [53], udp: [53, 137, 5353, 5355] },
+  ftp: { tcp: [21, 2811] },
+  http: { tcp: [80, 81, 631, 1080, 3128, 8000, 8080, 8888] },
+  irc: { tcp: [6666, 6667, 6668, 6669] },
+  ntp: { udp: [123] },
+  pop3: { tcp: [110] },
+  rdp: { tcp: [3389], udp: [3389] },
+  redis: { tcp: [6379] },
+  ssh: { tcp: [22] },
+  ssl: { tcp: [443, 563, 585, 614, 636, 989, 990, 992, 993, 995, 5223], udp: [443] },
+};
+
+/**
+ * likely_server_ports of a `zeek -b` run whose note names every script loaded: those in the
+ * command (`zeek -b -r TRACE base/protocols/dns`) and those the test file loads ("%INPUT (the test
+ * file) loads a, b" or "test file not loaded"). Undefined when not bare or not fully known.
+ */
+function bareServerPorts(note: string, commands: string[]): { tcp: number[]; udp: number[] } | undefined {
+  if (!commands.some((c) => hasFlag(c, 'b'))) return undefined;
+  let scripts: string[];
+  const loads = /%INPUT \(the test file\) loads ([^;]*)/.exec(note);
+  if (loads) scripts = loads[1] === 'no extra scripts' ? [] : loads[1].split(/,\s*/);
+  else if (/test file not loaded/.test(note)) scripts = [];
+  else return undefined;
+  for (const c of commands) scripts.push(...c.split(/\s+/).filter((t) => /^(base|policy)\//.test(t)));
+  const tcp = new Set(BARE_LIKELY_SERVER_PORTS_TCP);
+  const udp = new Set(BARE_LIKELY_SERVER_PORTS_UDP);
+  for (const script of scripts) {
+    const m = /^base\/protocols\/([^/]+)/.exec(script.trim());
+    if (!m) continue;
+    const ports = SCRIPT_SERVER_PORTS[m[1]];
+    if (ports === undefined) return undefined;
+    for (const p of ports.tcp ?? []) tcp.add(p);
+    for (const p of ports.udp ?? []) udp.add(p);
+  }
+  return { tcp: [...tcp], udp: [...udp] };
 }
 
 interface ManifestEntry {
@@ -77,6 +131,7 @@ function load(): Map<string, ZeekRun> {
   const out = new Map<string, ZeekRun>();
   for (const e of entries) {
     let previous: string[] = [];
+    let previousNote = '';
     for (const o of e.oracles) {
       // A "same run" note without a command of its own shares the command of the oracle listed before it.
       const own = zeekCommands(o.note);
@@ -90,7 +145,10 @@ function load(): Map<string, ZeekRun> {
       const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
       if (said !== null && said !== verifyChecksums)
         throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
-      out.set(o.file, { commands, verifyChecksums, redefs: Object.assign({}, ...commands.map(commandRedefs)) });
+      // A "same run" note shares the scripts of the oracle before it as well as its command.
+      const note = own.length === 0 && /^same run\b/.test(o.note) ? previousNote : o.note;
+      previousNote = note;
+      out.set(o.file, { commands, verifyChecksums, redefs: Object.assign({}, ...commands.map(commandRedefs)), likelyServerPorts: bareServerPorts(note, commands) });
     }
   }
   return out;

@@ -90,10 +90,13 @@ describe('conformance of the protocol analyzers with Zeek dns/http/ssl logs (../
       const run = zeekRunFor(log);
       const recs: AppRecordOut[] = [];
       // Checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
+      // A `zeek -b` run orients connections seen mid-way by the server ports of the scripts it loaded.
       await analyzeFile(capture, () => undefined, {
         tracker: {
           payload: analyzerFactory((r) => recs.push(r), analyzerOptionsFor(run)),
           verifyChecksums: run.verifyChecksums,
+          likelyServerPortsTcp: run.likelyServerPorts?.tcp,
+          likelyServerPortsUdp: run.likelyServerPorts?.udp,
         },
       });
       const mine = recs.filter((r) => r.kind === spec.kind);

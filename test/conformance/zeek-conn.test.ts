@@ -73,15 +73,14 @@ function equal(field: string, ours: string, theirs: string): boolean {
   return ours === theirs;
 }
 
-/** The connection's identifying columns, in this order; a cut baseline may keep only some of them. */
-const ID_COLUMNS = ['id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto'] as const;
-const OUR_ID: Record<(typeof ID_COLUMNS)[number], (r: ConnRecord) => string> = {
-  'id.orig_h': (r) => r.orig_h,
-  'id.orig_p': (r) => String(r.orig_p),
-  'id.resp_h': (r) => r.resp_h,
-  'id.resp_p': (r) => String(r.resp_p),
-  proto: (r) => r.proto,
-};
+/** The 5-tuple columns, in key order, with how our record gives each. */
+const TUPLE: [string, (r: ConnRecord) => string][] = [
+  ['id.orig_h', (r) => r.orig_h],
+  ['id.orig_p', (r) => String(r.orig_p)],
+  ['id.resp_h', (r) => r.resp_h],
+  ['id.resp_p', (r) => String(r.resp_p)],
+  ['proto', (r) => r.proto],
+];
 
 /**
  * Pairs each baseline row with one of our records and counts every field. A row with no record on
@@ -90,16 +89,18 @@ const OUR_ID: Record<(typeof ID_COLUMNS)[number], (r: ConnRecord) => string> = {
 function compare(rows: ZeekRow[], ours: ConnRecord[], log: string, agreement: Agreement, listed: DifferenceList): void {
   const finals = ours.filter((r) => !r.interim);
   const pool = new Map<string, ConnRecord[]>();
-  // Pair on the id columns the baseline kept (btest-diff-cut logs drop some, e.g. id.orig_p).
-  const idCols = rows.length > 0 ? ID_COLUMNS.filter((c) => rows[0][c] !== undefined) : [];
+  // Cut logs keep only some of the tuple columns (zeek-cut ... id.orig_h id.resp_h id.resp_p): key on those.
+  const keyCols = rows.length > 0 ? TUPLE.filter(([col]) => rows[0][col] !== undefined) : [];
+  const recordKey = (r: ConnRecord): string => (keyCols.length ? keyCols.map(([, get]) => get(r)).join('|') : '*');
+  const rowKey = (row: ZeekRow): string => (keyCols.length ? keyCols.map(([col]) => row[col]).join('|') : '*');
   for (const r of finals) {
-    const k = idCols.length ? idCols.map((c) => OUR_ID[c](r)).join('|') : '*';
+    const k = recordKey(r);
     const l = pool.get(k) ?? [];
     l.push(r);
     pool.set(k, l);
   }
   for (const row of rows) {
-    const k = idCols.length ? idCols.map((c) => row[c]).join('|') : '*';
+    const k = rowKey(row);
     const candidates = pool.get(k) ?? [];
     // Several connections can share a 5-tuple (reuse); pair each baseline row with the closest one.
     let best = -1;
@@ -158,10 +159,13 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
       const ours: ConnRecord[] = [];
       // With the protocol analyzers on, as `analyze` runs by default, so that `service` is compared too;
       // checksums verified where Zeek ran without -C, as `analyze --verify-checksums` does.
+      // A `zeek -b` run orients connections seen mid-way by the server ports of the scripts it loaded.
       const res = await analyzeFile(b.capture, (r) => ours.push(r), {
         tracker: {
           payload: analyzerFactory(() => undefined, analyzerOptionsFor(run)),
           verifyChecksums: run.verifyChecksums,
+          likelyServerPortsTcp: run.likelyServerPorts?.tcp,
+          likelyServerPortsUdp: run.likelyServerPorts?.udp,
         },
       });
       assert.equal(res.error, null, `capture error: ${res.error?.message}`);

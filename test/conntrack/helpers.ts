@@ -26,6 +26,8 @@ export interface Pkt {
   tunnel?: TunnelKind;
   tunnelId?: number;
   ipChecksumBad?: boolean;
+  /** Leading payload bytes (the rest of `len` is zeros). */
+  payload?: number[];
 }
 
 const FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16 };
@@ -35,16 +37,18 @@ export function fillLayer(l: FlowLayer, p: Pkt): void {
   const s = parseAddress(p.src);
   const d = parseAddress(p.dst);
   if (!s || !d) throw new Error('bad address');
-  const buf = Buffer.alloc(32);
+  const len = p.len ?? 0;
+  const buf = Buffer.alloc(32 + len);
   buf.set(s, 0);
   buf.set(d, 16);
+  if (p.payload) buf.set(p.payload.slice(0, len), 32);
   l.buf = buf;
   l.srcOff = 0;
   l.dstOff = 16;
+  l.payloadOff = 32;
   l.addrLen = s.length;
   l.ipVersion = s.length === 4 ? 4 : 6;
   l.proto = p.proto ?? 6;
-  const len = p.len ?? 0;
   const hdr = l.proto === 6 ? 20 : 8;
   l.ipHdrLen = s.length === 4 ? 20 : 40;
   l.l4Len = hdr + len;
@@ -155,12 +159,15 @@ export function runPcap(file: string, opts: Partial<TrackerOptions> = {}): ConnR
       l.tcpFlags = b[l4 + 13];
       l.window = b.readUInt16BE(l4 + 14);
       l.payloadLen = l.l4Len - thl;
+      l.payloadOff = l4 + thl;
       l.capturedPayloadLen = Math.max(0, Math.min(l.payloadLen, end - (l4 + thl)));
     } else if (l.proto === 17) {
       l.sport = b.readUInt16BE(l4);
       l.dport = b.readUInt16BE(l4 + 2);
       l.payloadLen = b.readUInt16BE(l4 + 4) - 8;
-      l.capturedPayloadLen = l.payloadLen;
+      // The tracker reads DNS and NTP headers to orient the connection, as Zeek's analyzers do.
+      l.payloadOff = l4 + 8;
+      l.capturedPayloadLen = Math.max(0, Math.min(l.payloadLen, end - (l4 + 8)));
     } else if (l.proto === 1 || l.proto === 58) {
       l.icmpType = b[l4];
       l.icmpCode = b[l4 + 1];
