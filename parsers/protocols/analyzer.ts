@@ -37,6 +37,11 @@ export interface AnalyzerOptions {
    * and analysis stops short (history `X`); default 25, as Zeek's; 0 for no limit.
    */
   dnsMaxQueries?: number;
+  /**
+   * The plaintext protocols the STARTTLS analyzer may confirm (smtp, imap, pop3, ftp, xmpp, irc,
+   * ldap_tcp, rdp, as it names them); default all. Another one is rejected once recognised.
+   */
+  startTlsProtocols?: ReadonlySet<string>;
 }
 
 /**

@@ -163,6 +163,39 @@ export interface MuxOptions {
   respPort?: number;
   /** Zeek's `dns_max_queries` (see AnalyzerOptions). */
   dnsMaxQueries?: number;
+  /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
+  startTlsProtocols?: ReadonlySet<string>;
+}
+
+/** The protocols the STARTTLS analyzer follows, by the name `selectAnalyzers` takes, with the service name it confirms. */
+const STARTTLS_PROTOCOLS: Readonly<Record<string, string>> = {
+  smtp: 'smtp',
+  imap: 'imap',
+  pop3: 'pop3',
+  ftp: 'ftp',
+  xmpp: 'xmpp',
+  irc: 'irc',
+  ldap: 'ldap_tcp',
+  rdp: 'rdp',
+};
+
+/** Every name `selectAnalyzers` accepts: the analyzers' own, with STARTTLS's protocols one by one. */
+export const ANALYZER_NAMES: readonly string[] = [...DEFAULT_FACTORIES.map((f) => f.name).filter((n) => n !== 'starttls'), ...Object.keys(STARTTLS_PROTOCOLS)];
+
+/**
+ * The analyzers to run, by name (`analyze --analyzers dns,http`), as Zeek runs only the analyzers
+ * whose scripts it loaded (`zeek -b base/protocols/dns`): a protocol left out is neither detected
+ * nor logged, and never in `service`. TLS found inside another protocol (STARTTLS, QUIC, HTTP
+ * CONNECT) is still followed: that hand-over belongs to the outer analyzer, as in Zeek. Throws on
+ * an unknown name, naming it and the names known.
+ */
+export function selectAnalyzers(names: readonly string[]): Pick<MuxOptions, 'factories' | 'startTlsProtocols'> {
+  for (const n of names) {
+    if (!ANALYZER_NAMES.includes(n)) throw new Error(`unknown analyzer "${n}" (known: ${ANALYZER_NAMES.join(', ')})`);
+  }
+  const startTls = new Set(names.filter((n) => n in STARTTLS_PROTOCOLS).map((n) => STARTTLS_PROTOCOLS[n]));
+  const factories = DEFAULT_FACTORIES.filter((f) => (f.name === 'starttls' ? startTls.size > 0 : names.includes(f.name)));
+  return { factories, startTlsProtocols: startTls };
 }
 
 /**
@@ -248,7 +281,13 @@ export class AnalyzerMux {
   constructor(transport: AppTransport, sink: (rec: AppRecord) => void, opts: MuxOptions = {}) {
     this.sink = sink;
     this.onIdentify = opts.onIdentify;
-    this.aopts = { transport, sink: this.route, maxBufferBytes: opts.maxBufferBytes, dnsMaxQueries: opts.dnsMaxQueries };
+    this.aopts = {
+      transport,
+      sink: this.route,
+      maxBufferBytes: opts.maxBufferBytes,
+      dnsMaxQueries: opts.dnsMaxQueries,
+      startTlsProtocols: opts.startTlsProtocols,
+    };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
     this.respPort = opts.respPort ?? -1;

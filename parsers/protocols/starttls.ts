@@ -90,7 +90,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
   private curTs = 0;
   private done = false;
 
-  constructor(opts: AnalyzerOptions) {
+  constructor(private readonly opts: AnalyzerOptions) {
     super(opts);
     this.streams = [
       new StreamBuffer(MAX_LDAP + 16, (b, o, e) => this.unit(false, b, o, e)),
@@ -267,6 +267,18 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       default:
         return true;
     }
+  }
+
+  /** A protocol left out of the analyzers chosen (`analyze --analyzers`) is not this analyzer's to confirm. */
+  protected override confirm(): void {
+    const name = FAMILY_NAMES[this.family];
+    const allowed = this.opts.startTlsProtocols;
+    if (allowed !== undefined && name !== null && !allowed.has(name)) {
+      this.reject('starttls-disabled', `${name} analysis not enabled`, true, this.curTs);
+      this.done = true;
+      return;
+    }
+    super.confirm();
   }
 
   private confirmAs(f: Family): void {

@@ -13,6 +13,7 @@ import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
 import { analyzerFactory } from '../analyze/app';
+import { selectAnalyzers } from '../../parsers/protocols/mux';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
@@ -42,8 +43,11 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   /** Kubernetes inventories (kubectl get ... -o json) and NetworkPolicy files. */
   inventory?: string[];
   policies?: string[];
-  /** Protocol analyzers on the payload (default on): dns/http/tls records and `service`. */
-  analyzers?: boolean;
+  /**
+   * Protocol analyzers on the payload: all by default, these by name (`--analyzers`), none when
+   * false (`--no-analyzers`): dns/http/tls records and `service`.
+   */
+  analyzers?: boolean | string[];
 }
 
 export { addDetectorOptions } from './detectors';
@@ -144,7 +148,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     stored?.addApp(r);
     engine?.observeApp(r);
   };
-  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
+  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp, Array.isArray(o.analyzers) ? selectAnalyzers(o.analyzers) : {});
   const results: AnalyzeResult[] = [];
   let exit = EXIT_OK;
 

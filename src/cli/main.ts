@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../service/config';
 import { serviceAlerts } from '../service/jobs/detect';
 import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
 import { OUTPUT_FORMATS } from '../output/formats';
+import { ANALYZER_NAMES } from '../../parsers/protocols/mux';
 
 function positiveInt(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -42,6 +43,18 @@ function cidrList(v: string): string[] {
     .filter(Boolean);
   for (const n of nets) if (!CIDR.test(n)) throw new InvalidArgumentError(`"${n}" is not a CIDR such as 10.0.0.0/8 or fc00::/7`);
   return nets;
+}
+
+function analyzerList(v: string): string[] {
+  const names = v
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0) throw new InvalidArgumentError('name at least one analyzer (or use --no-analyzers)');
+  for (const n of names) {
+    if (!ANALYZER_NAMES.includes(n)) throw new InvalidArgumentError(`unknown analyzer "${n}"; known: ${ANALYZER_NAMES.join(',')}`);
+  }
+  return names;
 }
 
 export function buildProgram(): Command {
@@ -83,6 +96,11 @@ export function buildProgram(): Command {
     )
     .option('--key-vlan', "VLAN and inner VLAN join the 5-tuple in the connection key (Zeek's conn_key/vlan_fivetuple; default: the 5-tuple alone, as Zeek)")
     .option('--key-tunnel', 'the tunnel (kind and VNI / GRE key) a packet arrived in joins the connection key, for overlays that reuse addresses')
+    .option(
+      '--analyzers <names>',
+      `run only these protocol analyzers, as Zeek in bare mode runs those whose scripts it loaded (default all: ${ANALYZER_NAMES.join(',')})`,
+      analyzerList,
+    )
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')

@@ -38,8 +38,27 @@ describe('eastwatch CLI', () => {
     r = run(['analyze', '--local-nets', '10.0.0.0', 'x.pcap']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /not a CIDR/);
+    r = run(['analyze', '--analyzers', 'dns,ssl', 'x.pcap']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown analyzer "ssl"; known: dns,http,/);
     r = run(['frobnicate']);
     assert.equal(r.code, 2);
+  });
+
+  it('--analyzers runs only the analyzers named (redis-50-pings.pcap: redis by default, no service with pop3 alone)', function () {
+    requireCorpus(this);
+    const cap = corpusPath('zeek/pop3/redis-50-pings.pcap');
+    const service = (args: string[]): unknown[] => {
+      const r = run(['analyze', '--no-detectors', '--no-summary', '-f', 'zeek-json', ...args, cap]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { service?: unknown }).service);
+    };
+    assert.deepEqual(service([]), ['redis']);
+    assert.deepEqual(service(['--analyzers', 'pop3,dns']), [undefined]);
+    assert.deepEqual(service(['--analyzers', 'redis']), ['redis']);
   });
 
   it('exits 1 for a missing file and for a file that is not a capture', () => {

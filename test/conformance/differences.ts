@@ -32,14 +32,6 @@ export const DIFFERENCES: Difference[] = [
       'Not on the wire: the btest compiles a Spicy analyzer (test.hlto) that fabricates HTTP requests and hands them to ' +
       "Zeek's HTTP analyzer with protocol_data_in(); stock Zeek logs no HTTP here, and neither do we.",
   })),
-  {
-    log: 'zeek/ppp/quic-interop-retry.pcap.zeek.core.ppp.conn.log',
-    key: '193.167.0.100|42834|193.167.100.100|443|udp',
-    fields: ['service'],
-    reason:
-      'Zeek ran in bare mode (-b) loading only base/protocols/conn, so no QUIC or SSL analyzer was attached and service is empty; ' +
-      '`analyze` always runs its analyzers and decrypts the Initial packets (after the Retry) to quic,ssl, as Zeek does with base/protocols/quic loaded.',
-  },
 ];
 
 /** Lookup over DIFFERENCES that remembers which items were met and how each compared. */

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { requireCorpus } from '../util/corpus';
-import { hasDashC, hasFlag, zeekRunFor } from './manifest';
+import { analyzerOptionsFor, analyzersForScripts, hasDashC, hasFlag, loadedScripts, zeekRunFor } from './manifest';
 
 describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
   it('finds -C alone, in a cluster, and not in an option value', () => {
@@ -52,5 +52,52 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     // Not bare; and an older note that does not list the scripts loaded.
     assert.equal(zeekRunFor('zeek/cisco-fabric-path.pcap.zeek.core.cisco-fabric-path.conn.log').likelyServerPorts, undefined);
     assert.equal(zeekRunFor('zeek/tcp/missing-syn.pcap.zeek.core.history-flip.conn.log').likelyServerPorts, undefined);
+  });
+
+  it('reads the scripts a run loaded from its command and note, and null where the note does not say', () => {
+    assert.deepEqual(loadedScripts('zeek -b -r TRACE, loads base/protocols/conn+http, redef dpd_reassemble_first_packets=F; test x', ['zeek -b -r TRACE']), [
+      'base/protocols/conn',
+      'base/protocols/http',
+    ]);
+    assert.deepEqual(
+      loadedScripts('zeek -b -r TRACE + protocols/conn/vlan-logging (adds vlan, inner_vlan columns)', [
+        'zeek -b -r TRACE + protocols/conn/vlan-logging (adds vlan',
+      ]),
+      ['protocols/conn/vlan-logging'],
+    );
+    const note =
+      '`zeek -b -r $TRACES/tls/smtp-starttls.pcap %INPUT` ; `btest-diff ssl.log`; -b bare mode; %INPUT (the test file) loads base/protocols/smtp, base/protocols/ssl; redef X = T';
+    assert.deepEqual(loadedScripts(note, ['zeek -b -r $TRACES/tls/smtp-starttls.pcap %INPUT']), ['base/protocols/smtp', 'base/protocols/ssl']);
+    assert.deepEqual(
+      loadedScripts('`zeek -b -r $TRACES/dns53.pcap base/protocols/dns`; test file not loaded (no %INPUT)', [
+        'zeek -b -r $TRACES/dns53.pcap base/protocols/dns',
+      ]),
+      ['base/protocols/dns'],
+    );
+    assert.equal(loadedScripts('zeek -b -C -r TRACE; test scripts/base/protocols/irc/starttls.test', ['zeek -b -C -r TRACE']), null);
+    assert.deepEqual(
+      analyzersForScripts(['base/protocols/conn', 'policy/protocols/dns/auth-addl', 'base/protocols/ssl', 'base/protocols/ldap', 'base/protocols/ntp']),
+      ['dns', 'tls', 'ldap'],
+    );
+  });
+
+  it('runs in bare mode only the analyzers of the scripts Zeek loaded, and all of them otherwise', function () {
+    requireCorpus(this);
+    const conn = zeekRunFor('zeek/ppp/quic-interop-retry.pcap.zeek.core.ppp.conn.log');
+    assert.equal(conn.bare, true);
+    assert.deepEqual(conn.scripts, ['base/protocols/conn']);
+    assert.deepEqual(analyzerOptionsFor(conn).factories, []);
+    const smtp = analyzerOptionsFor(zeekRunFor('zeek/tls/smtp-starttls.pcap.zeek.scripts.base.protocols.smtp.starttls.ssl.log'));
+    assert.deepEqual(
+      smtp.factories?.map((f) => f.name),
+      ['tls', 'starttls'],
+    );
+    assert.deepEqual([...(smtp.startTlsProtocols ?? [])], ['smtp']);
+    // Not bare: Zeek's default scripts attach every analyzer.
+    const full = zeekRunFor('zeek/wikipedia.pcap.zeek.opt.basic.conn.log');
+    assert.equal(full.bare, false);
+    assert.equal(analyzerOptionsFor(full).factories, undefined);
+    // Bare, but the note does not say what the test file loaded: all analyzers, as before.
+    assert.equal(analyzerOptionsFor(zeekRunFor('zeek/tls/irc-starttls.pcap.zeek.scripts.base.protocols.irc.starttls.conn.log')).factories, undefined);
   });
 });

@@ -1,11 +1,12 @@
 /**
  * How Zeek was run for each baseline log in ../shared/corpus, read from MANIFEST.json: the Zeek
- * command recorded in each oracle's note, and the analyze options that reproduce its flags
- * (today only checksum verification: Zeek without -C verifies checksums).
+ * command recorded in each oracle's note, and the analyze options that reproduce it: checksum
+ * verification (Zeek without -C verifies checksums), redefined constants, and in bare mode (-b)
+ * the analyzers of the scripts it loaded.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { MuxOptions } from '../../parsers/protocols/mux';
+import { ANALYZER_NAMES, type MuxOptions, selectAnalyzers } from '../../parsers/protocols/mux';
 import { CORPUS_DIR } from '../util/corpus';
 import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/tracker';
 
@@ -16,6 +17,10 @@ export interface ZeekRun {
   verifyChecksums: boolean;
   /** Script constants the command line redefines (`zeek -r trace dns_max_queries=3`), by name. */
   redefs: Record<string, string>;
+  /** Zeek ran in bare mode (-b): only the scripts it was given were loaded. */
+  bare: boolean;
+  /** The scripts the run loaded beyond Zeek's own (command line and test file); null when the note does not say. */
+  scripts: string[] | null;
   /**
    * Zeek's likely_server_ports for the run when it was `zeek -b` with the scripts it loaded known:
    * bare mode has only the packet-protocol ports, plus those each loaded protocol script adds. It
@@ -24,14 +29,62 @@ export interface ZeekRun {
   likelyServerPorts?: { tcp: number[]; udp: number[] };
 }
 
-/** `name=value` arguments of a Zeek command line: redefinitions of script constants. */
-export function commandRedefs(command: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const t of command.split(/\s+/).slice(1)) {
-    const m = /^([A-Za-z_][A-Za-z0-9_:]*)=(\S+)$/.exec(t);
-    if (m) out[m[1]] = m[2];
+/** A Zeek script path as a command line or note names it (`base/protocols/dns`, `frameworks/analyzer/debug-logging.zeek`). */
+const SCRIPT = /^(base|policy|protocols|frameworks|files|misc|tuning|integration)(\/[\w.-]+)+$/;
+
+/**
+ * The scripts a run loaded, from its command lines and its note: newer notes say what `%INPUT` (the
+ * btest file) loads or that it was not loaded; older ones list them after `, loads ` (`conn+http`:
+ * two scripts of one directory) or ` + `. Null when neither says (`zeek -b -r TRACE; test x.zeek`).
+ */
+export function loadedScripts(note: string, commands: string[]): string[] | null {
+  const out = new Set<string>();
+  let known = false;
+  for (const c of commands) {
+    for (const t of c.split(/\s+/).slice(1)) {
+      if (!SCRIPT.test(t)) continue;
+      out.add(t);
+      known = true;
+    }
   }
-  return out;
+  const input = /%INPUT \([^)]*\) loads ([^;]*)/.exec(note);
+  if (input) {
+    known = true;
+    for (const s of input[1].split(',')) if (SCRIPT.test(s.trim())) out.add(s.trim());
+  }
+  if (/test file not loaded \(no %INPUT\)/.test(note)) known = true;
+  const old = /^zeek [^;,+]*?(?:, loads | \+ )([^;]*)/.exec(note);
+  if (old) {
+    known = true;
+    for (const part of old[1].split(',')) {
+      const [first, ...more] = part.trim().split(/\s/)[0].split('+');
+      if (!SCRIPT.test(first)) continue;
+      out.add(first);
+      const dir = first.slice(0, first.lastIndexOf('/') + 1);
+      for (const m of more) out.add(dir + m);
+    }
+  }
+  return known ? [...out] : null;
+}
+
+/** Zeek's protocol script directories, by the analyzer name `selectAnalyzers` takes (where they differ). */
+const ZEEK_PROTOCOL_ANALYZER: Record<string, string> = { ssl: 'tls' };
+/** Our analyzers with no Zeek counterpart in its distribution: never on in a bare run. */
+const OURS_ONLY = new Set(['http2', 'kafka', 'mongodb']);
+
+/**
+ * The analyzers a bare run attached: those of the protocol scripts it loaded (base/ or policy/
+ * protocols/<name>/...), as ours are named; Zeek's protocols we have no analyzer for drop out.
+ */
+export function analyzersForScripts(scripts: string[]): string[] {
+  const out = new Set<string>();
+  for (const s of scripts) {
+    const m = /(?:^|\/)protocols\/([a-z0-9_]+)/.exec(s);
+    if (!m) continue;
+    const name = ZEEK_PROTOCOL_ANALYZER[m[1]] ?? m[1];
+    if (ANALYZER_NAMES.includes(name) && !OURS_ONLY.has(name)) out.add(name);
+  }
+  return [...out];
 }
 
 /**
@@ -56,18 +109,12 @@ const SCRIPT_SERVER_PORTS: Record<string, { tcp?: number[]; udp?: number[] }> = 
 };
 
 /**
- * likely_server_ports of a `zeek -b` run whose note names every script loaded: those in the
- * command (`zeek -b -r TRACE base/protocols/dns`) and those the test file loads ("%INPUT (the test
- * file) loads a, b" or "test file not loaded"). Undefined when not bare or not fully known.
+ * likely_server_ports of a `zeek -b` run whose scripts are known (`loadedScripts`): the bare set
+ * plus the ports of each loaded protocol script. Undefined when not bare, when the scripts are
+ * not known, or when one is a protocol script whose ports are not in the table above.
  */
-function bareServerPorts(note: string, commands: string[]): { tcp: number[]; udp: number[] } | undefined {
-  if (!commands.some((c) => hasFlag(c, 'b'))) return undefined;
-  let scripts: string[];
-  const loads = /%INPUT \(the test file\) loads ([^;]*)/.exec(note);
-  if (loads) scripts = loads[1] === 'no extra scripts' ? [] : loads[1].split(/,\s*/);
-  else if (/test file not loaded/.test(note)) scripts = [];
-  else return undefined;
-  for (const c of commands) scripts.push(...c.split(/\s+/).filter((t) => /^(base|policy)\//.test(t)));
+function bareServerPorts(bare: boolean, scripts: string[] | null): { tcp: number[]; udp: number[] } | undefined {
+  if (!bare || scripts === null) return undefined;
   const tcp = new Set(BARE_LIKELY_SERVER_PORTS_TCP);
   const udp = new Set(BARE_LIKELY_SERVER_PORTS_UDP);
   for (const script of scripts) {
@@ -79,6 +126,16 @@ function bareServerPorts(note: string, commands: string[]): { tcp: number[]; udp
     for (const p of ports.udp ?? []) udp.add(p);
   }
   return { tcp: [...tcp], udp: [...udp] };
+}
+
+/** `name=value` arguments of a Zeek command line: redefinitions of script constants. */
+export function commandRedefs(command: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of command.split(/\s+/).slice(1)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_:]*)=(\S+)$/.exec(t);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
 }
 
 interface ManifestEntry {
@@ -131,12 +188,15 @@ function load(): Map<string, ZeekRun> {
   const out = new Map<string, ZeekRun>();
   for (const e of entries) {
     let previous: string[] = [];
-    let previousNote = '';
+    let previousScripts: string[] | null = null;
     for (const o of e.oracles) {
       // A "same run" note without a command of its own shares the command of the oracle listed before it.
       const own = zeekCommands(o.note);
-      const commands = own.length === 0 && /^same run\b/.test(o.note) ? previous : own;
+      const shared = own.length === 0 && /^same run\b/.test(o.note);
+      const commands = shared ? previous : own;
+      const scripts: string[] | null = shared ? previousScripts : loadedScripts(o.note, commands);
       previous = commands;
+      previousScripts = scripts;
       if (!commands.length) continue;
       const withC = commands.map(hasDashC);
       if (withC.some((c) => c !== withC[0])) throw new Error(`MANIFEST.json: ${o.file}: Zeek commands disagree on -C: ${commands.join(' ; ')}`);
@@ -145,10 +205,15 @@ function load(): Map<string, ZeekRun> {
       const said = /no -C: checksums verified/.test(o.note) ? true : /-C: checksums ignored/.test(o.note) ? false : null;
       if (said !== null && said !== verifyChecksums)
         throw new Error(`MANIFEST.json: ${o.file}: note says checksums ${said ? 'verified' : 'ignored'} but the command reads otherwise`);
-      // A "same run" note shares the scripts of the oracle before it as well as its command.
-      const note = own.length === 0 && /^same run\b/.test(o.note) ? previousNote : o.note;
-      previousNote = note;
-      out.set(o.file, { commands, verifyChecksums, redefs: Object.assign({}, ...commands.map(commandRedefs)), likelyServerPorts: bareServerPorts(note, commands) });
+      const bare = commands.some((c) => hasFlag(c, 'b'));
+      out.set(o.file, {
+        commands,
+        verifyChecksums,
+        redefs: Object.assign({}, ...commands.map(commandRedefs)),
+        bare,
+        scripts,
+        likelyServerPorts: bareServerPorts(bare, scripts),
+      });
     }
   }
   return out;
@@ -162,9 +227,13 @@ export function zeekRunFor(baselineRel: string): ZeekRun {
   return r;
 }
 
-/** The analyzer options that reproduce a run's redefinitions (only those our analyzers have). */
+/**
+ * The analyzer options that reproduce a run: its redefinitions (only those our analyzers have) and,
+ * in bare mode, only the analyzers of the scripts it loaded (`analyze --analyzers`). A bare run
+ * whose note does not say what it loaded keeps them all.
+ */
 export function analyzerOptionsFor(run: ZeekRun): MuxOptions {
-  const o: MuxOptions = {};
+  const o: MuxOptions = run.bare && run.scripts !== null ? selectAnalyzers(analyzersForScripts(run.scripts)) : {};
   const q = run.redefs.dns_max_queries;
   if (q !== undefined) o.dnsMaxQueries = Number(q);
   return o;
