@@ -929,6 +929,13 @@ export class ElasticsearchStore implements Store {
     if (b.from !== undefined || b.to !== undefined) {
       filter.push({ range: { last_seen: { ...(b.from !== undefined ? { gte: b.from } : {}), ...(b.to !== undefined ? { lt: b.to } : {}) } } });
     }
+    if (req.namespaces !== undefined)
+      filter.push({
+        bool: {
+          should: [{ terms: { 'source.namespace': [...req.namespaces] } }, { terms: { 'destination.namespace': [...req.namespaces] } }],
+          minimum_should_match: 1,
+        },
+      });
     const mustNot: EsJson[] = req.includeSuppressed ? [] : [{ term: { suppressed: true } }];
     const body: Record<string, unknown> = {
       query: { bool: { filter, must_not: mustNot } },

@@ -823,6 +823,11 @@ export class SqliteStore implements Store {
       params.push(b.to);
     }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
+    if (req.namespaces !== undefined) {
+      const marks = req.namespaces.map(() => '?').join(', ');
+      cond.push(req.namespaces.length === 0 ? '0' : `(doc ->> '$.source.namespace' IN (${marks}) OR doc ->> '$.destination.namespace' IN (${marks}))`);
+      params.push(...req.namespaces, ...req.namespaces);
+    }
     if (req.after !== undefined) {
       const [seen, id] = decodeCursor(req.after, 2, ['number', 'string']);
       cond.push('(last_seen < ? OR (last_seen = ? AND id > ?))');

@@ -196,6 +196,8 @@ export interface AlertSearch {
   to?: TimeBound;
   /** Also suppressed alerts; default false. */
   includeSuppressed?: boolean;
+  /** Only alerts with the source or the destination in one of these namespaces (a scoped key). */
+  namespaces?: readonly string[];
   /** Default 100, at most 10000. */
   limit?: number;
   /** `next` of the previous page. */
