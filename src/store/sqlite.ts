@@ -23,6 +23,7 @@ import {
   type CursorKind,
   decodeCursor,
   edgeLimit,
+  edgePairCap,
   encodeCursor,
   filterQuery,
   fitInterval,
@@ -43,6 +44,7 @@ import type {
   DistinctRequest,
   RecordWriter,
   Edge,
+  EdgeList,
   EdgesRequest,
   Histogram,
   HistogramBucket,
@@ -786,8 +788,9 @@ export class SqliteStore implements Store {
     );
   }
 
-  async edges(req: EdgesRequest): Promise<Edge[]> {
+  async edges(req: EdgesRequest): Promise<EdgeList> {
     const limit = edgeLimit(req.limit);
+    const cap = edgePairCap(req.maxPairs);
     const w = this.where(req);
     const rows = this.bounded(() =>
       this.conn
@@ -795,9 +798,10 @@ export class SqliteStore implements Store {
           `SELECT src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload,
               COUNT(*) AS c, SUM(net_bytes) AS b
        FROM conn WHERE ${w.sql}
-       GROUP BY src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload`,
+       GROUP BY src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload
+       LIMIT ?`,
         )
-        .all(...w.params),
+        .all(...w.params, cap + 1),
     ) as {
       src_key: Buffer;
       dst_key: Buffer;
@@ -811,6 +815,8 @@ export class SqliteStore implements Store {
       b: number;
     }[];
     const ipOf = (k: Buffer): string => formatKey(k, k.subarray(0, 12).equals(V4_MAPPED));
+    const truncated = rows.length > cap;
+    if (truncated) rows.length = cap;
     const edges: Edge[] = rows.map((r) => ({
       source: { ip: ipOf(r.src_key), namespace: r.src_namespace, workload: r.src_workload },
       destination: { ip: ipOf(r.dst_key), port: r.dst_port, namespace: r.dst_namespace, workload: r.dst_workload },
@@ -818,7 +824,7 @@ export class SqliteStore implements Store {
       connections: r.c,
       bytes: r.b,
     }));
-    return edges.sort(compareEdges).slice(0, limit);
+    return { edges: edges.sort(compareEdges).slice(0, limit), truncated, pairs: rows.length };
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {

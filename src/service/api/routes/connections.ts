@@ -1,7 +1,7 @@
 /** Searching connections and their application records, and aggregations over them. */
 import { z } from 'zod';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
-import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
+import { MAX_EDGE_PAIRS, MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
@@ -214,10 +214,23 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'Who talks to whom: the service map edges (workload or address, port, transport)',
     query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(MAX_EDGES).default(1000) }),
     responses: {
-      200: { description: 'Edges, most connections first', content: { 'application/json': { schema: z.object({ edges: z.array(z.record(z.unknown())) }) } } },
+      200: {
+        description: 'Edges, most connections first',
+        content: {
+          'application/json': {
+            schema: z.object({
+              edges: z.array(z.record(z.unknown())),
+              truncated: z.boolean().openapi({
+                description: `True when the matching connections make more than ${MAX_EDGE_PAIRS} distinct pairs: the edges rank the first ${MAX_EDGE_PAIRS} read, not all; narrow the query or the range`,
+              }),
+              pairs: z.number().openapi({ description: 'Distinct pairs read' }),
+            }),
+          },
+        },
+      },
     },
     async handler({ res, query, store }) {
-      res.json({ edges: await store.edges({ ...filterOf(query), limit: query.limit }) });
+      res.json(await store.edges({ ...filterOf(query), limit: query.limit }));
     },
   });
 
