@@ -3,7 +3,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
-import { KeyStore, ROLES, type Role } from '../service/keys';
+import { KeyScopeError, KeyStore, ROLES, type Role } from '../service/keys';
 import { serve, stopOnSignals, work } from '../service/serve';
 import type { Runtime } from '../service/runtime';
 import type { AlertSink } from '../service/jobs/alerts';
@@ -105,11 +105,34 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
         .choices([...ROLES])
         .makeOptionMandatory(),
     )
-    .action((o: { name: string; role: Role; dataDir?: string; config?: string }) => {
+    .option(
+      '--namespaces <list>',
+      'comma-separated Kubernetes namespaces: the key sees only connections, alerts, edges and pcaps with an end in them (not for admin keys)',
+    )
+    .action((o: { name: string; role: Role; namespaces?: string; dataDir?: string; config?: string }) => {
       const cfg = config(o);
       if (!cfg) return;
-      const { token, entry } = KeyStore.inDataDir(cfg.dataDir).create(o.name, o.role);
-      process.stderr.write(`created key ${entry.id} (${entry.role}) for ${entry.name}; keep it now, it is not stored:\n`);
+      const namespaces = o.namespaces
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (namespaces !== undefined && namespaces.length === 0) {
+        process.stderr.write('eastwatch: --namespaces needs at least one namespace\n');
+        process.exitCode = 2;
+        return;
+      }
+      let made: ReturnType<KeyStore['create']>;
+      try {
+        made = KeyStore.inDataDir(cfg.dataDir).create(o.name, o.role, namespaces ? { namespaces } : null);
+      } catch (e) {
+        if (!(e instanceof KeyScopeError)) throw e;
+        process.stderr.write(`eastwatch: --namespaces: ${e.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const { token, entry } = made;
+      const scoped = entry.scope ? `, scoped to namespaces ${entry.scope.namespaces.join(', ')}` : '';
+      process.stderr.write(`created key ${entry.id} (${entry.role}${scoped}) for ${entry.name}; keep it now, it is not stored:\n`);
       process.stdout.write(`${token}\n`);
     });
   dir(keys.command('list'))
@@ -118,7 +141,9 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       const cfg = config(o);
       if (!cfg) return;
       for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
-        process.stdout.write(`${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}\n`);
+        process.stdout.write(
+          `${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}${k.scope ? `\tnamespaces ${k.scope.namespaces.join(',')}` : ''}\n`,
+        );
       }
     });
   dir(keys.command('revoke'))

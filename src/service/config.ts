@@ -47,6 +47,8 @@ export const ConfigSchema = z.object({
       /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
       expensivePerMinute: z.coerce.number().int().min(1).default(600),
       searchPageMax: z.coerce.number().int().min(1).max(10_000).default(1000),
+      /** The longest one store query (search page, aggregation) may run before it is stopped with a 400. */
+      queryTimeoutMs: z.coerce.number().int().min(1).max(600_000).default(20_000),
       /** Bounds of a pcap cut from captures (GET .../pcap). */
       pcapBytes: bytes.default(512 * MiB),
       pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
@@ -108,6 +110,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
   EASTWATCH_SEARCH_PAGE_MAX: ['limits', 'searchPageMax'],
+  EASTWATCH_QUERY_TIMEOUT_MS: ['limits', 'queryTimeoutMs'],
   EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],
   EASTWATCH_REQUEST_TIMEOUT_MS: ['limits', 'requestTimeoutMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],

@@ -12,6 +12,18 @@ import { z } from 'zod';
 export const ROLES = ['ingest', 'analyst', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** A Kubernetes namespace name (RFC 1123 label): what a scope lists. */
+export const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * What a namespace-scoped key may see: records, alerts and edges with at least one end in one of
+ * these namespaces. Absent on a key that sees everything.
+ */
+export const KeyScope = z.object({
+  namespaces: z.array(z.string().regex(NAMESPACE, 'a Kubernetes namespace name (RFC 1123 label)')).min(1).max(1000),
+});
+export type KeyScope = z.infer<typeof KeyScope>;
+
 const KeyEntry = z.object({
   id: z.string().regex(/^[0-9a-f]{12}$/),
   name: z.string().min(1).max(200),
@@ -19,6 +31,8 @@ const KeyEntry = z.object({
   hash: z.string().regex(/^[0-9a-f]{64}$/),
   created_at: z.string(),
   revoked_at: z.string().nullable().default(null),
+  // Optional: key files written before scopes existed stay valid (every key in them unscoped).
+  scope: KeyScope.nullable().default(null),
 });
 export type KeyEntry = z.infer<typeof KeyEntry>;
 const KeyFile = z.object({ version: z.literal(1), keys: z.array(KeyEntry) });
@@ -27,12 +41,22 @@ export interface Principal {
   keyId: string;
   name: string;
   role: Role;
+  /** Set on a namespace-scoped key: every read route filters by it, the others refuse the key. */
+  scope?: KeyScope;
 }
 
 const TOKEN = /^ew_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 function sha256hex(s: string): string {
   return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+/** A scope that cannot be given (bad namespace name, scoped admin). */
+export class KeyScopeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyScopeError';
+  }
 }
 
 export class KeyStore {
@@ -80,11 +104,18 @@ export class KeyStore {
   }
 
   /** Creates a key; the returned token is the only time the secret exists outside the caller. */
-  create(name: string, role: Role): { token: string; entry: KeyEntry } {
+  create(name: string, role: Role, scope: KeyScope | null = null): { token: string; entry: KeyEntry } {
+    if (scope !== null) {
+      const parsed = KeyScope.safeParse(scope);
+      if (!parsed.success) throw new KeyScopeError(`scope: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      // An admin key creates keys and reads the queue dashboard and metrics: no scope could hold it.
+      if (role === 'admin') throw new KeyScopeError('an admin key cannot be namespace-scoped (it manages keys, metrics and the queue dashboard)');
+      scope = { namespaces: [...new Set(parsed.data.namespaces)].sort() };
+    }
     this.reload(true);
     const id = crypto.randomBytes(6).toString('hex');
     const secret = crypto.randomBytes(32).toString('base64url');
-    const entry: KeyEntry = { id, name, role, hash: sha256hex(secret), created_at: new Date().toISOString(), revoked_at: null };
+    const entry: KeyEntry = { id, name, role, hash: sha256hex(secret), created_at: new Date().toISOString(), revoked_at: null, scope };
     this.entries.set(id, entry);
     this.save();
     return { token: `ew_${id}_${secret}`, entry };
@@ -114,6 +145,6 @@ export class KeyStore {
     const a = Buffer.from(sha256hex(m[2]), 'hex');
     const b = Buffer.from(e.hash, 'hex');
     if (!crypto.timingSafeEqual(a, b)) return null;
-    return { keyId: e.id, name: e.name, role: e.role };
+    return e.scope ? { keyId: e.id, name: e.name, role: e.role, scope: e.scope } : { keyId: e.id, name: e.name, role: e.role };
   }
 }

@@ -19,7 +19,7 @@ export interface Runtime extends ServiceContext {
 }
 
 export async function openRuntime(cfg: ServiceConfig): Promise<Runtime> {
-  const store = await openStore({ esUrl: cfg.esUrl ?? '', dataDir: cfg.dataDir, es: { prefix: cfg.esPrefix } });
+  const store = await openStore({ esUrl: cfg.esUrl ?? '', dataDir: cfg.dataDir, es: { prefix: cfg.esPrefix }, queryTimeoutMs: cfg.limits.queryTimeoutMs });
   const redis = cfg.redisUrl ? new IORedis(cfg.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }) : null;
   let lastLogged = 0;
   redis?.on('error', (e) => {

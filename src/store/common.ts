@@ -103,6 +103,19 @@ export const MAX_APPS_OF = 10_000;
 /** The most edges one answer may hold. */
 export const MAX_EDGES = 5000;
 
+/**
+ * The most distinct edges (address pairs with port, transport and identities) one answer reads
+ * before ranking. Ranking needs every pair's total, and a scan of a large /16 can make millions
+ * of pairs; past this the answer ranks the pairs read and says it was cut (EdgeList.truncated).
+ */
+export const MAX_EDGE_PAIRS = 50_000;
+
+export function edgePairCap(n: number | undefined): number {
+  const v = n ?? MAX_EDGE_PAIRS;
+  if (!Number.isInteger(v) || v < 1 || v > MAX_EDGE_PAIRS) throw new StoreRequestError(`the edge pair cap must be 1..${MAX_EDGE_PAIRS}, got ${v}`);
+  return v;
+}
+
 export function edgeLimit(limit: number | undefined): number {
   const n = limit ?? 1000;
   if (!Number.isInteger(n) || n < 1 || n > MAX_EDGES) throw new StoreRequestError(`the edge limit must be 1..${MAX_EDGES}, got ${n}`);

@@ -21,6 +21,7 @@ import {
   type CursorKind,
   decodeCursor,
   edgeLimit,
+  edgePairCap,
   encodeCursor,
   filterQuery,
   fitInterval,
@@ -41,6 +42,7 @@ import {
   type DeadLetter,
   type DistinctRequest,
   type Edge,
+  type EdgeList,
   type EdgesRequest,
   type Histogram,
   type HistogramRequest,
@@ -782,8 +784,9 @@ export class ElasticsearchStore implements Store {
     return (a.d as { value: number } | undefined)?.value ?? 0;
   }
 
-  async edges(req: EdgesRequest): Promise<Edge[]> {
+  async edges(req: EdgesRequest): Promise<EdgeList> {
     const limit = edgeLimit(req.limit);
+    const cap = edgePairCap(req.maxPairs);
     const src = (name: string, field: string, missing = false): Record<string, unknown> => ({
       [name]: { terms: { field, ...(missing ? { missing_bucket: true } : {}) } },
     });
@@ -800,14 +803,23 @@ export class ElasticsearchStore implements Store {
     type Key = { sip: string; dip: string; dport: number; proto: string; sns: string | null; swl: string | null; dns: string | null; dwl: string | null };
     const out: Edge[] = [];
     let after: Key | undefined;
-    // Composite pages through every pair; the ranking is done here, identically for both backends.
-    for (;;) {
+    let truncated = false;
+    // Composite pages through the pairs, up to the cap (one more than it, to know whether there
+    // were more); the ranking is done here, identically for both backends.
+    while (out.length <= cap) {
       const a = await this.aggs(req, {
-        e: { composite: { size: 1000, sources, ...(after ? { after } : {}) }, aggs: { bytes: { sum: { field: 'network.bytes' } } } },
+        e: {
+          composite: { size: Math.min(5000, cap + 1 - out.length), sources, ...(after ? { after } : {}) },
+          aggs: { bytes: { sum: { field: 'network.bytes' } } },
+        },
       });
       const e = a.e as { after_key?: Key; buckets: { key: Key; doc_count: number; bytes: { value: number } }[] } | undefined;
       if (!e || e.buckets.length === 0) break;
       for (const b of e.buckets) {
+        if (out.length === cap) {
+          truncated = true;
+          break;
+        }
         out.push({
           source: { ip: b.key.sip, namespace: b.key.sns, workload: b.key.swl },
           destination: { ip: b.key.dip, port: b.key.dport, namespace: b.key.dns, workload: b.key.dwl },
@@ -816,10 +828,11 @@ export class ElasticsearchStore implements Store {
           bytes: b.bytes.value,
         });
       }
+      if (truncated) break;
       after = e.after_key;
       if (!after) break;
     }
-    return out.sort(compareEdges).slice(0, limit);
+    return { edges: out.sort(compareEdges).slice(0, limit), truncated, pairs: out.length };
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {
@@ -929,6 +942,13 @@ export class ElasticsearchStore implements Store {
     if (b.from !== undefined || b.to !== undefined) {
       filter.push({ range: { last_seen: { ...(b.from !== undefined ? { gte: b.from } : {}), ...(b.to !== undefined ? { lt: b.to } : {}) } } });
     }
+    if (req.namespaces !== undefined)
+      filter.push({
+        bool: {
+          should: [{ terms: { 'source.namespace': [...req.namespaces] } }, { terms: { 'destination.namespace': [...req.namespaces] } }],
+          minimum_should_match: 1,
+        },
+      });
     const mustNot: EsJson[] = req.includeSuppressed ? [] : [{ term: { suppressed: true } }];
     const body: Record<string, unknown> = {
       query: { bool: { filter, must_not: mustNot } },

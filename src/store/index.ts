@@ -19,11 +19,15 @@ export interface OpenStoreOptions {
   /** Default ./eastwatch-data */
   dataDir?: string;
   es?: Omit<ElasticsearchStoreOptions, 'node'>;
+  /** The longest one search or aggregation may run, both backends (Elasticsearch: searchTimeoutMs unless es gives one). */
+  queryTimeoutMs?: number;
 }
 
 export async function openStore(o: OpenStoreOptions = {}): Promise<Store> {
   const url = o.esUrl ?? process.env.ES_URL;
-  const store: Store = url ? new ElasticsearchStore({ ...o.es, node: url }) : new SqliteStore({ dataDir: path.resolve(o.dataDir ?? 'eastwatch-data') });
+  const store: Store = url
+    ? new ElasticsearchStore({ searchTimeoutMs: o.queryTimeoutMs, ...o.es, node: url })
+    : new SqliteStore({ dataDir: path.resolve(o.dataDir ?? 'eastwatch-data'), queryTimeoutMs: o.queryTimeoutMs });
   await store.init();
   return store;
 }

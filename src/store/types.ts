@@ -84,6 +84,21 @@ export interface DistinctRequest extends SearchFilter {
 export interface EdgesRequest extends SearchFilter {
   /** Most connected edges first; default 1000, at most MAX_EDGES. */
   limit?: number;
+  /** The most distinct pairs read before ranking; default (and at most) MAX_EDGE_PAIRS. */
+  maxPairs?: number;
+}
+
+export interface EdgeList {
+  /** Most connections first (then bytes, then the ends), at most the limit. */
+  edges: Edge[];
+  /**
+   * True when the matching connections make more distinct pairs than the cap: the edges are the
+   * top of the first maxPairs pairs in key order (addresses, port, ...), not of all of them.
+   * Narrow the query or the time range for an exact answer.
+   */
+  truncated: boolean;
+  /** Distinct pairs read (at most the cap). */
+  pairs: number;
 }
 
 export interface Edge {
@@ -157,7 +172,7 @@ export interface Store {
   top(req: TopRequest): Promise<TopBucket[]>;
   histogram(req: HistogramRequest): Promise<Histogram>;
   distinct(req: DistinctRequest): Promise<number>;
-  edges(req: EdgesRequest): Promise<Edge[]>;
+  edges(req: EdgesRequest): Promise<EdgeList>;
   /** Remove records older than `maxAgeDays` whole UTC days before `now`. */
   retain(maxAgeDays: number, now?: Date): Promise<RetentionResult>;
   deadLetters(limit?: number): Promise<DeadLetter[]>;
@@ -196,6 +211,8 @@ export interface AlertSearch {
   to?: TimeBound;
   /** Also suppressed alerts; default false. */
   includeSuppressed?: boolean;
+  /** Only alerts with the source or the destination in one of these namespaces (a scoped key). */
+  namespaces?: readonly string[];
   /** Default 100, at most 10000. */
   limit?: number;
   /** `next` of the previous page. */

@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { QueryError } from '../../src/query/ast';
-import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS } from '../../src/store/common';
+import { MAX_EDGE_PAIRS, MAX_EDGES, MAX_HISTOGRAM_BUCKETS } from '../../src/store/common';
 import { StoreRequestError, type Store, type StoreRecord } from '../../src/store/types';
 import { sampleRecords } from './fixtures';
 import { BACKENDS, cleanUp } from './backends';
@@ -59,7 +59,26 @@ for (const backend of BACKENDS) {
       await assert.rejects(store.edges({ limit: MAX_EDGES + 1 }), refused);
       await assert.rejects(store.top({ field: 'dport', size: 1001 }), refused);
       assert.ok((await store.top({ field: 'dport', size: 1000 })).length > 0);
-      assert.ok((await store.edges({ limit: MAX_EDGES })).length > 0);
+      assert.ok((await store.edges({ limit: MAX_EDGES })).edges.length > 0);
+      await assert.rejects(store.edges({ maxPairs: MAX_EDGE_PAIRS + 1 }), refused);
+    });
+
+    it('reads at most maxPairs distinct edges and says when it cut there', async () => {
+      const all = await store.edges({ limit: MAX_EDGES });
+      assert.equal(all.truncated, false);
+      assert.ok(all.pairs > 3, `${all.pairs} pairs in the samples`);
+      const cut = await store.edges({ limit: MAX_EDGES, maxPairs: 3 });
+      assert.equal(cut.truncated, true);
+      assert.equal(cut.pairs, 3);
+      assert.equal(cut.edges.length, 3);
+      // What it gives are real edges with their full totals, only fewer of them.
+      const key = (e: { source: unknown; destination: unknown; transport: string }): string => JSON.stringify([e.source, e.destination, e.transport]);
+      const byKey = new Map(all.edges.map((e) => [key(e), e]));
+      for (const e of cut.edges) assert.deepEqual(e, byKey.get(key(e)));
+      // Exactly as many pairs as the cap is not a cut.
+      const exact = await store.edges({ limit: MAX_EDGES, maxPairs: all.pairs });
+      assert.equal(exact.truncated, false);
+      assert.equal(exact.edges.length, all.edges.length);
     });
 
     it('refuses forged cursors', async () => {

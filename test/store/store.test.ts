@@ -298,12 +298,15 @@ for (const backend of BACKENDS) {
           cur.bytes += bytes(r);
           m.set(k, cur);
         }
-        const got = await store.edges({ limit: 5000 });
+        const list = await store.edges({ limit: 5000 });
+        assert.equal(list.truncated, false);
+        assert.equal(list.pairs, m.size);
+        const got = list.edges;
         assert.equal(got.length, m.size);
         const norm = (es: Edge[]): string[] => es.map((e) => JSON.stringify(e)).sort();
         assert.deepEqual(norm(got), norm([...m.values()]));
         for (let i = 1; i < got.length; i++) assert.ok(got[i - 1].connections >= got[i].connections);
-        const top = await store.edges({ query: 'ns: shop', limit: 3 });
+        const top = (await store.edges({ query: 'ns: shop', limit: 3 })).edges;
         assert.equal(top.length, 3);
         assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api' });
       });

@@ -25,7 +25,9 @@ import { connectionRoutes } from './routes/connections';
 import { alertRoutes } from './routes/alerts';
 import { k8sRoutes } from './routes/k8s';
 import { pcapRoutes } from './routes/pcap';
+import { keyRoutes } from './routes/keys';
 import { mountUi } from './ui';
+import { scopedStore } from './scope';
 
 const PACKAGE = require('../../../../package.json') as { version: string; license: string };
 const VERSION = PACKAGE.version;
@@ -163,6 +165,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   });
   const kit: RouteKit = {
     registry,
+    storeFor: (p) => (p.scope ? scopedStore(ctx.store, p.scope) : ctx.store),
     router,
     authenticate: authenticator(ctx),
     expensiveLimit: limiter,
@@ -172,6 +175,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   defineRoute(kit, {
     method: 'get',
     path: '/whoami',
+    scope: 'none',
     operationId: 'whoami',
     tag: 'meta',
     roles: ['ingest', 'analyst'],
@@ -180,13 +184,26 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
       200: {
         description: 'Key and service',
         content: {
-          'application/json': { schema: z.object({ key: z.object({ id: z.string(), name: z.string(), role: z.string() }), service: z.record(z.unknown()) }) },
+          'application/json': {
+            schema: z.object({
+              key: z.object({
+                id: z.string(),
+                name: z.string(),
+                role: z.string(),
+                scope: z
+                  .object({ namespaces: z.array(z.string()) })
+                  .nullable()
+                  .openapi({ description: 'The namespaces a scoped key sees; null: all' }),
+              }),
+              service: z.record(z.unknown()),
+            }),
+          },
         },
       },
     },
     handler({ res, principal }) {
       res.json({
-        key: { id: principal.keyId, name: principal.name, role: principal.role },
+        key: { id: principal.keyId, name: principal.name, role: principal.role, scope: principal.scope ?? null },
         service: { version: VERSION, store: ctx.store.backend, queue: ctx.queues.kind },
       });
     },
@@ -198,11 +215,13 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   alertRoutes(kit, ctx);
   k8sRoutes(kit, ctx);
   pcapRoutes(kit, ctx);
+  keyRoutes(kit, ctx);
 
   let openapi: unknown = null;
   defineRoute(kit, {
     method: 'get',
     path: '/openapi.json',
+    scope: 'none',
     operationId: 'getOpenApi',
     tag: 'meta',
     roles: ['ingest', 'analyst'],

@@ -8,6 +8,7 @@ import { type OpenAPIRegistry, extendZodWithOpenApi, type ResponseConfig, type Z
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
 import { parseInstant } from '../../query/parser';
 import type { Principal, Role } from '../keys';
+import type { Store } from '../../store/types';
 
 extendZodWithOpenApi(z);
 
@@ -27,6 +28,8 @@ export interface Validated<Q, P, B> {
   params: P;
   body: B;
   principal: Principal;
+  /** The store as this key may see it: narrowed to its namespaces for a scoped key. Read through this, never ctx.store. */
+  store: Store;
   req: Request;
   res: Response;
 }
@@ -41,6 +44,14 @@ export interface RouteDef<QS extends AnyZodObject, PS extends AnyZodObject, BS e
   description?: string;
   tag: string;
   roles: readonly Role[];
+  /**
+   * How the route treats a namespace-scoped key. 'filtered': it reads stored data only through
+   * the `store` it is handed (narrowed to the key's namespaces) or filters what it answers by
+   * the key itself (its own uploads). 'none': it answers nothing recorded about traffic (the
+   * key itself, the field list, an ingest). Absent: scoped keys are refused with a 403, so a
+   * route added without thinking about scopes leaks nothing.
+   */
+  scope?: 'filtered' | 'none';
   /** Rate-limited per key (uploads, searches, aggregations, pcap). */
   expensive?: boolean;
   query?: QS;
@@ -55,6 +66,8 @@ export interface RouteDef<QS extends AnyZodObject, PS extends AnyZodObject, BS e
 
 export interface RouteKit {
   registry: OpenAPIRegistry;
+  /** The store as a key may see it (scope.ts): what handlers get as Validated.store. */
+  storeFor(p: Principal): Store;
   router: Router;
   authenticate: RequestHandler;
   expensiveLimit: RequestHandler;
@@ -119,6 +132,8 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
     401: { description: 'No API key, or not a live one' },
     403: { description: `The key's role may not call this (needs ${def.roles.join(' or ')})` },
   };
+  if (def.scope === undefined)
+    responses[403] = { description: `The key's role may not call this (needs ${def.roles.join(' or ')}), or the key is namespace-scoped` };
   if (def.expensive) responses[429] = { description: 'Rate limit for this key reached; retry after the Retry-After seconds' };
   kit.registry.registerPath({
     method: def.method,
@@ -142,6 +157,10 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
       next(new ApiError(403, `this key (role ${p.role}) may not ${def.method.toUpperCase()} ${def.path}: it needs ${def.roles.join(' or ')}`));
       return;
     }
+    if (p.scope && def.scope === undefined) {
+      next(new ApiError(403, `${def.method.toUpperCase()} ${def.path} is not available to a namespace-scoped key`));
+      return;
+    }
     next();
   };
   const handlers: RequestHandler[] = [kit.authenticate, authorize];
@@ -155,7 +174,9 @@ export function defineRoute<QS extends AnyZodObject, PS extends AnyZodObject, BS
         const body = validate(def.body, req.body, 'request body');
         checkRange(query, 'query parameters');
         checkRange(body, 'request body');
-        return def.handler({ query, params: validate(def.params, req.params, 'path parameters'), body, principal: principalOf(req), req, res });
+        const principal = principalOf(req);
+        const store = kit.storeFor(principal);
+        return def.handler({ query, params: validate(def.params, req.params, 'path parameters'), body, principal, store, req, res });
       })
       .catch(next);
   };

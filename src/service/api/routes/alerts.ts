@@ -28,12 +28,11 @@ const AlertId = z.object({
     .regex(/^[A-Za-z0-9_-]+$/),
 });
 
-export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
-  const store = ctx.store;
-
+export function alertRoutes(kit: RouteKit, _ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/alerts',
+    scope: 'filtered',
     operationId: 'searchAlerts',
     tag: 'alerts',
     roles: ['analyst'],
@@ -50,7 +49,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
     responses: {
       200: { description: 'One page', content: { 'application/json': { schema: z.object({ alerts: z.array(Alert), next: z.string().nullable() }) } } },
     },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       res.json(
         await store.searchAlerts({
           status: query.status,
@@ -69,13 +68,14 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/alerts/:id',
+    scope: 'filtered',
     operationId: 'getAlert',
     tag: 'alerts',
     roles: ['analyst'],
     summary: 'One alert with its evidence',
     params: AlertId,
     responses: { 200: { description: 'The alert', content: { 'application/json': { schema: Alert } } }, 404: { description: 'No such alert' } },
-    async handler({ res, params }) {
+    async handler({ res, params, store }) {
       const a = await store.getAlert(params.id);
       if (!a) throw new ApiError(404, `no alert ${params.id}`);
       res.json(a);
@@ -85,6 +85,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'patch',
     path: '/alerts/:id',
+    scope: 'filtered',
     operationId: 'updateAlert',
     tag: 'alerts',
     roles: ['analyst'],
@@ -98,7 +99,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'The alert after the change', content: { 'application/json': { schema: Alert } } },
       404: { description: 'No such alert' },
     },
-    async handler({ res, params, body }) {
+    async handler({ res, params, body, store }) {
       const a = await store.patchAlert(params.id, body);
       if (!a) throw new ApiError(404, `no alert ${params.id}`);
       res.json(a);
@@ -113,7 +114,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     summary: 'Suppression rules',
     responses: { 200: { description: 'Rules', content: { 'application/json': { schema: z.object({ suppressions: z.array(z.record(z.unknown())) }) } } } },
-    async handler({ res }) {
+    async handler({ res, store }) {
       res.json({ suppressions: await store.listSuppressions() });
     },
   });
@@ -140,7 +141,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
       })
       .strict(),
     responses: { 201: { description: 'The rule', content: { 'application/json': { schema: z.record(z.unknown()) } } } },
-    async handler({ res, body, principal }) {
+    async handler({ res, body, principal, store }) {
       const now = Date.now();
       const expires = body.expires_at ?? (body.ttl_hours !== undefined ? new Date(now + body.ttl_hours * 3_600_000).toISOString() : null);
       const s: Suppression = {
@@ -173,7 +174,7 @@ export function alertRoutes(kit: RouteKit, ctx: ServiceContext): void {
         .regex(/^[A-Za-z0-9_-]+$/),
     }),
     responses: { 204: { description: 'Removed' }, 404: { description: 'No such rule' } },
-    async handler({ res, params }) {
+    async handler({ res, params, store }) {
       if (!(await store.deleteSuppression(params.id))) throw new ApiError(404, `no suppression ${params.id}`);
       res.status(204).end();
     },

@@ -67,9 +67,16 @@ export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
   };
 }
 
-/** Analysts and admins see every capture; an ingest key only those it uploaded. */
+/**
+ * Analysts and admins see every capture; an ingest key, and a namespace-scoped key of any role,
+ * only those it uploaded: a capture's name and figures are of every namespace it holds.
+ */
+export function seesOnlyOwnUploads(p: Principal): boolean {
+  return p.role === 'ingest' || p.scope !== undefined;
+}
+
 function visible(j: CaptureInfo, p: Principal): boolean {
-  if (p.role !== 'ingest') return true;
+  if (!seesOnlyOwnUploads(p)) return true;
   return j.data.uploadedByKey !== undefined ? j.data.uploadedByKey === p.keyId : j.data.uploadedBy === p.name;
 }
 
@@ -81,6 +88,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/captures',
+    scope: 'filtered',
     operationId: 'uploadCapture',
     tag: 'captures',
     roles: ['ingest', 'analyst'],
@@ -120,16 +128,24 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       const added = await q.add(data, { jobId: got.sha256 });
       const job = await q.get(added.id);
       if (!job) throw new ApiError(500, `capture job ${added.id} vanished right after it was queued`);
-      res
-        .status(202)
-        .location(`/api/v1/captures/${added.id}`)
-        .json({ created: added.created, capture: captureView(job) });
+      // The same bytes uploaded earlier by another key: a key that sees only its own uploads learns
+      // that they are known and their state, not that key's name for them, its name, or the results.
+      const shown = visible(job, principal)
+        ? captureView(job)
+        : {
+            ...captureView({ ...job, data: { ...job.data, name: got.name, uploadedBy: 'another key' } }),
+            result: null,
+            problem: null,
+            finishedWithErrors: false,
+          };
+      res.status(202).location(`/api/v1/captures/${added.id}`).json({ created: added.created, capture: shown });
     },
   });
 
   defineRoute(kit, {
     method: 'get',
     path: '/captures',
+    scope: 'filtered',
     operationId: 'listCaptures',
     tag: 'captures',
     roles: ['analyst', 'ingest'],
@@ -144,7 +160,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     },
     async handler({ res, query, principal }) {
       const states = query.state ? [query.state] : undefined;
-      if (principal.role === 'ingest') {
+      if (seesOnlyOwnUploads(principal)) {
         // Its own uploads among the newest 5000: the page is cut after filtering, and the counts are of its own.
         const own = (await q.list({ states, limit: 5000, offset: 0 })).filter((j) => visible(j, principal));
         const counts: Record<string, number> = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
@@ -160,6 +176,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/captures/:id',
+    scope: 'filtered',
     operationId: 'getCapture',
     tag: 'captures',
     roles: ['analyst', 'ingest'],
@@ -176,6 +193,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/captures/:id/events',
+    scope: 'filtered',
     operationId: 'streamCaptureEvents',
     tag: 'captures',
     roles: ['analyst', 'ingest'],

@@ -1,7 +1,7 @@
 /** Searching connections and their application records, and aggregations over them. */
 import { z } from 'zod';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
-import { MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
+import { MAX_EDGE_PAIRS, MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
@@ -22,12 +22,12 @@ function filterOf(q: z.infer<typeof TimeRange>): { query?: string; from?: string
 }
 
 export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
-  const store = ctx.store;
   const pageMax = ctx.cfg.limits.searchPageMax;
 
   defineRoute(kit, {
     method: 'get',
     path: '/connections',
+    scope: 'filtered',
     operationId: 'searchConnections',
     tag: 'connections',
     roles: ['analyst'],
@@ -46,7 +46,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
         },
       },
     },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       if ((query.limit ?? 100) > pageMax) throw new ApiError(400, `limit may be at most ${pageMax}`);
       const page = await store.search({
         ...filterOf(query),
@@ -61,6 +61,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/connections/:uid',
+    scope: 'filtered',
     operationId: 'getConnection',
     tag: 'connections',
     roles: ['analyst'],
@@ -70,7 +71,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'The connection', content: { 'application/json': { schema: z.object({ record: ConnectionRecord, apps: z.array(AppRecord) }) } } },
       404: { description: 'No such connection' },
     },
-    async handler({ res, params }) {
+    async handler({ res, params, store }) {
       const record = await store.get(params.uid);
       if (!record) throw new ApiError(404, `no connection ${params.uid}`);
       res.json({ record, apps: await store.appsOf(params.uid) });
@@ -81,6 +82,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     defineRoute(kit, {
       method: 'get',
       path: `/${kind}`,
+      scope: 'filtered',
       operationId: `search${kind[0].toUpperCase()}${kind.slice(1)}Records`,
       tag: 'application records',
       roles: ['analyst'],
@@ -90,7 +92,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
       responses: {
         200: { description: 'One page', content: { 'application/json': { schema: z.object({ records: z.array(AppRecord), next: z.string().nullable() }) } } },
       },
-      async handler({ res, query }) {
+      async handler({ res, query, store }) {
         if ((query.limit ?? 100) > pageMax) throw new ApiError(400, `limit may be at most ${pageMax}`);
         res.json(
           await store.searchApp(kind, {
@@ -107,6 +109,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/count',
+    scope: 'filtered',
     operationId: 'countConnections',
     tag: 'aggregations',
     roles: ['analyst'],
@@ -114,7 +117,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'How many connections match',
     query: TimeRange,
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: z.object({ count: z.number() }) } } } },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       res.json({ count: await store.count(filterOf(query)) });
     },
   });
@@ -122,6 +125,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/top',
+    scope: 'filtered',
     operationId: 'topValues',
     tag: 'aggregations',
     roles: ['analyst'],
@@ -137,7 +141,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
         content: { 'application/json': { schema: z.object({ buckets: z.array(z.object({ key: z.string(), connections: z.number(), bytes: z.number() })) }) } },
       },
     },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       res.json({ buckets: await store.top({ ...filterOf(query), field: query.field, size: query.limit }) });
     },
   });
@@ -145,6 +149,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/histogram',
+    scope: 'filtered',
     operationId: 'connectionHistogram',
     tag: 'aggregations',
     roles: ['analyst'],
@@ -174,7 +179,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
         },
       },
     },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       const h = await store.histogram({ ...filterOf(query), intervalSeconds: query.interval });
       res.json({ buckets: h.buckets, interval: h.intervalSeconds, requestedInterval: query.interval, widened: h.widened });
     },
@@ -183,6 +188,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/distinct',
+    scope: 'filtered',
     operationId: 'distinctCount',
     tag: 'aggregations',
     roles: ['analyst'],
@@ -192,7 +198,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
       field: FieldName.openapi({ description: 'Any field the query language takes: ECS name, alias, or either-end alias such as `ns` or `port`' }),
     }),
     responses: { 200: { description: 'The count', content: { 'application/json': { schema: z.object({ distinct: z.number() }) } } } },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       res.json({ distinct: await store.distinct({ ...filterOf(query), field: query.field }) });
     },
   });
@@ -200,6 +206,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/aggregations/edges',
+    scope: 'filtered',
     operationId: 'serviceMapEdges',
     tag: 'aggregations',
     roles: ['analyst'],
@@ -207,16 +214,30 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'Who talks to whom: the service map edges (workload or address, port, transport)',
     query: TimeRange.extend({ limit: z.coerce.number().int().min(1).max(MAX_EDGES).default(1000) }),
     responses: {
-      200: { description: 'Edges, most connections first', content: { 'application/json': { schema: z.object({ edges: z.array(z.record(z.unknown())) }) } } },
+      200: {
+        description: 'Edges, most connections first',
+        content: {
+          'application/json': {
+            schema: z.object({
+              edges: z.array(z.record(z.unknown())),
+              truncated: z.boolean().openapi({
+                description: `True when the matching connections make more than ${MAX_EDGE_PAIRS} distinct pairs: the edges rank the first ${MAX_EDGE_PAIRS} read, not all; narrow the query or the range`,
+              }),
+              pairs: z.number().openapi({ description: 'Distinct pairs read' }),
+            }),
+          },
+        },
+      },
     },
-    async handler({ res, query }) {
-      res.json({ edges: await store.edges({ ...filterOf(query), limit: query.limit }) });
+    async handler({ res, query, store }) {
+      res.json(await store.edges({ ...filterOf(query), limit: query.limit }));
     },
   });
 
   defineRoute(kit, {
     method: 'get',
     path: '/fields',
+    scope: 'none',
     operationId: 'listFields',
     tag: 'connections',
     roles: ['analyst'],

@@ -80,6 +80,7 @@ export function exportRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/export',
+    scope: 'filtered',
     operationId: 'exportConnections',
     tag: 'connections',
     roles: ['analyst'],
@@ -96,11 +97,11 @@ export function exportRoutes(kit: RouteKit, ctx: ServiceContext): void {
         content: { 'text/csv': { schema: { type: 'string' } }, 'application/x-ndjson': { schema: { type: 'string' } } },
       },
     },
-    async handler({ req, res, query }) {
+    async handler({ req, res, query, store }) {
       const pageSize = Math.min(1000, ctx.cfg.limits.searchPageMax);
       const filter = { query: query.q, from: query.from, to: query.to, sort: { field: '@timestamp', order: 'asc' as const } };
       // The first page before any byte is sent: a bad query is still a clean 400.
-      let page = await ctx.store.search({ ...filter, limit: Math.min(pageSize, query.limit) });
+      let page = await store.search({ ...filter, limit: Math.min(pageSize, query.limit) });
       const csv = query.format === 'csv';
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       res.status(200);
@@ -124,7 +125,7 @@ export function exportRoutes(kit: RouteKit, ctx: ServiceContext): void {
           }
           if (chunk && !(await write(res, chunk))) return;
           if (gone || sent >= query.limit || page.next === null) break;
-          page = await ctx.store.search({ ...filter, limit: Math.min(pageSize, query.limit - sent), after: page.next });
+          page = await store.search({ ...filter, limit: Math.min(pageSize, query.limit - sent), after: page.next });
         }
       } catch (e) {
         // Headers are gone: a cut connection is the only honest signal left (a complete-looking file would lie).

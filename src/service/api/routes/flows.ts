@@ -50,6 +50,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/flows',
+    scope: 'none',
     operationId: 'ingestFlows',
     tag: 'flows',
     roles: ['ingest'],

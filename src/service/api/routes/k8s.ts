@@ -58,6 +58,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/inventory',
+    scope: 'none',
     operationId: 'listInventorySnapshots',
     tag: 'kubernetes',
     roles: ['analyst', 'ingest'],
@@ -71,6 +72,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/policies/what-if',
+    scope: 'filtered',
     operationId: 'policyWhatIf',
     tag: 'kubernetes',
     roles: ['analyst'],
@@ -89,7 +91,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'The would-be denials by edge', content: { 'application/json': { schema: z.record(z.unknown()) } } },
       409: { description: 'No inventory uploaded yet: identities are needed to evaluate policies' },
     },
-    async handler({ res, body }) {
+    async handler({ res, body, store }) {
       const base = await resolvers.current();
       if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
       const doc = typeof body.policies === 'string' ? parseK8sText(body.policies, 'policies') : body.policies;
@@ -103,7 +105,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let seen = 0;
       let truncated = false;
       for (;;) {
-        const page = await ctx.store.search({ query: body.q, from: body.from, to: body.to, limit: 5000, after, sort: { field: '@timestamp', order: 'asc' } });
+        const page = await store.search({ query: body.q, from: body.from, to: body.to, limit: 5000, after, sort: { field: '@timestamp', order: 'asc' } });
         for (const r of page.records) {
           whatIf.add(r);
           if (++seen >= body.max_connections) break;
@@ -122,6 +124,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'post',
     path: '/policies/suggest',
+    scope: 'filtered',
     operationId: 'policySuggest',
     tag: 'kubernetes',
     roles: ['analyst'],
@@ -144,14 +147,14 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'The suggestion and its verification', content: { 'application/json': { schema: z.record(z.unknown()) } } },
       409: { description: 'No inventory uploaded yet: identities are needed to write policies' },
     },
-    async handler({ res, body }) {
+    async handler({ res, body, store }) {
       const base = await resolvers.current();
       if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
       const alerts: Alert[] = [];
       if (body.use_alerts) {
         let after: string | undefined;
         do {
-          const page = await ctx.store.searchAlerts({ status: 'open', from: body.from, to: body.to, limit: 1000, after });
+          const page = await store.searchAlerts({ status: 'open', from: body.from, to: body.to, limit: 1000, after });
           alerts.push(...page.alerts);
           after = page.next ?? undefined;
         } while (after !== undefined && alerts.length < 100_000);
@@ -162,7 +165,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let seen = 0;
       let truncated = false;
       for (;;) {
-        const page = await ctx.store.search({
+        const page = await store.search({
           query: body.q,
           from: body.from,
           to: body.to,

@@ -43,6 +43,7 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/connections/:uid/pcap',
+    scope: 'filtered',
     operationId: 'getConnectionPcap',
     tag: 'pcap',
     roles: ['analyst'],
@@ -61,8 +62,8 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
       404: { description: 'No such connection' },
       409: { description: 'The connection came from flow logs, or its capture is no longer kept' },
     },
-    async handler({ res, params }) {
-      const r = await ctx.store.get(params.uid);
+    async handler({ res, params, store }) {
+      const r = await store.get(params.uid);
       if (!r) throw new ApiError(404, `no connection ${params.uid}`);
       if (!r.capture) throw new ApiError(409, `connection ${params.uid} came from flow logs: there are no packets to give`);
       if (!captureFile(ctx, r.capture)) throw new ApiError(409, `the capture ${r.capture} of connection ${params.uid} is no longer kept (retention)`);
@@ -73,6 +74,7 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/pcap',
+    scope: 'filtered',
     operationId: 'queryPcap',
     tag: 'pcap',
     roles: ['analyst'],
@@ -84,12 +86,12 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
       200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
       404: { description: 'No connection with packets matches' },
     },
-    async handler({ res, query }) {
+    async handler({ res, query, store }) {
       const groups = new Map<string, ExtractTarget[]>();
       let after: string | undefined;
       let n = 0;
       while (n < query.limit) {
-        const page = await ctx.store.search({
+        const page = await store.search({
           query: query.q,
           from: query.from,
           to: query.to,
