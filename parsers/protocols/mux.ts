@@ -220,6 +220,13 @@ function candidatesFor(fs: readonly AnalyzerFactory[], transport: AppTransport):
 const won = (a: StreamAnalyzer): boolean => a.state === 'confirmed' || a.state === 'failed';
 
 /** Whether Zeek lists the analyzer's protocol in `service`: it confirmed, as Zeek confirms it. */
+/**
+ * Where conn.log's `service` names a protocol otherwise than our analyzer is called: Zeek's TLS
+ * analyzer and scripts are "ssl" (`smtp,ssl`, `quic,ssl`), while `--analyzers` and the app records
+ * say tls as ECS does.
+ */
+const ZEEK_SERVICE: Readonly<Record<string, string>> = { tls: 'ssl' };
+
 const listed = (a: StreamAnalyzer): boolean => won(a) && a.zeekConfirmed !== false;
 
 /**
@@ -299,13 +306,14 @@ export class AnalyzerMux {
     else this.sink(rec);
   };
 
-  /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`). */
+  /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`), as Zeek names them. */
   get services(): readonly string[] {
     if (this.all.length === 0 && this.sidecars.length === 0) return NO_SERVICES;
     const out: string[] = [];
     const add = (a: StreamAnalyzer): void => {
-      if (!listed(a) || this.removed?.includes(a) || out.includes(a.name)) return;
-      out.push(a.name);
+      const name = ZEEK_SERVICE[a.name] ?? a.name;
+      if (!listed(a) || this.removed?.includes(a) || out.includes(name)) return;
+      out.push(name);
       for (const inner of a.innerServices ?? []) if (!out.includes(inner)) out.push(inner);
     };
     for (const a of this.all) add(a);

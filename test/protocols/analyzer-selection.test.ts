@@ -60,7 +60,7 @@ describe('choosing the protocol analyzers (analyze --analyzers)', () => {
     requireCorpus(this);
     const smtp = await analyse('zeek/tls/smtp-starttls.pcap', selectAnalyzers(['smtp']));
     const c = smtp.conns.find((r) => r.resp_p === 25);
-    assert.deepEqual(c?.service, ['smtp', 'tls']);
+    assert.deepEqual(c?.service, ['smtp', 'ssl']);
     assert.equal(smtp.apps.filter((r) => r.kind === 'tls').length, 1);
     const imap = await analyse('zeek/tls/smtp-starttls.pcap', selectAnalyzers(['imap', 'tls']));
     assert.deepEqual(imap.conns.find((r) => r.resp_p === 25)?.service, []);

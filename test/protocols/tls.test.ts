@@ -187,7 +187,7 @@ describe('protocols/tls', () => {
           const mux = new AnalyzerMux('tcp', (x) => recs.push(x));
           for (const ch of chunks) mux.data(ch.isOrig, ch.data, 0, ch.data.length, ch.ts);
           mux.end(Infinity);
-          assert.deepEqual(mux.services, ['tls']);
+          assert.deepEqual(mux.services, ['ssl']);
           assert.equal(recs.length, 1);
         }
       });

@@ -322,7 +322,7 @@ describe('protocols: STARTTLS hands the stream to TLS', () => {
         mux.data(orig, b, 0, b.length, ts++);
       }
       mux.data(true, hello, 0, hello.length, ts);
-      assert.deepEqual(mux.services, [name, 'tls']);
+      assert.deepEqual(mux.services, [name, 'ssl']);
     });
   }
 
@@ -332,7 +332,7 @@ describe('protocols: STARTTLS hands the stream to TLS', () => {
     pg.data(true, sslReq, 0, 8, 1);
     pg.data(false, Buffer.from('S'), 0, 1, 2);
     pg.data(true, hello, 0, hello.length, 3);
-    assert.deepEqual(pg.services, ['postgresql', 'tls']);
+    assert.deepEqual(pg.services, ['postgresql', 'ssl']);
 
     const my = new AnalyzerMux('tcp', () => undefined);
     const version = Buffer.from('8.0.36\0', 'latin1');
@@ -343,6 +343,6 @@ describe('protocols: STARTTLS hands the stream to TLS', () => {
     sslBody.writeUInt32LE(0x0800 | 0x0200 | 0x8000, 0);
     const ssl = Buffer.concat([Buffer.from([32, 0, 0, 1]), sslBody]);
     my.data(true, Buffer.concat([ssl, hello]), 0, ssl.length + hello.length, 2);
-    assert.deepEqual(my.services, ['mysql', 'tls']);
+    assert.deepEqual(my.services, ['mysql', 'ssl']);
   });
 });
