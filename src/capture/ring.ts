@@ -349,6 +349,23 @@ export function readRingIndex(buf: Buffer, file: string, uids: ReadonlySet<strin
   return { offsets, torn: null };
 }
 
+/** Whether any index of the ring files a packet of `uid` (a segment being deleted meanwhile counts as none). */
+export async function ringHolds(dir: string, uid: string): Promise<boolean> {
+  if (!fs.existsSync(dir)) return false;
+  const want = new Set([uid]);
+  for (const seg of listSegments(dir)) {
+    let idx: Buffer;
+    try {
+      idx = await fs.promises.readFile(seg.idx);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    if (idx.length >= INDEX_HEADER && readRingIndex(idx, seg.idx, want).offsets.length > 0) return true;
+  }
+  return false;
+}
+
 export interface RingExtractOptions {
   maxPackets?: number;
   maxBytes?: number;
@@ -379,8 +396,19 @@ export async function extractFromRing(dir: string, uids: readonly string[], out:
   const want = new Set(uids);
   const res: RingExtractResult = { packets: 0, bytes: 0, segments: 0, otherLinktype: 0, unreadable: 0, tornIndexes: 0, truncated: false };
   let linktype = -1;
+  // A destination closed mid-way (a client gone) never drains: the next write fails instead.
   const write = async (b: Buffer): Promise<void> => {
-    if (!out.write(b)) await new Promise<void>((r) => out.once('drain', r));
+    if (out.destroyed || out.writableEnded) throw new Error('the destination of the pcap was closed');
+    if (out.write(b)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        out.off('drain', done);
+        out.off('close', done);
+        resolve();
+      };
+      out.on('drain', done);
+      out.on('close', done);
+    });
   };
   if (!fs.existsSync(dir)) throw new RingIndexError(`${dir}: no such ring directory`);
   for (const seg of listSegments(dir)) {

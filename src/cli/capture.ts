@@ -245,8 +245,9 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       () => td.requestStats(),
     );
     try {
-      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token);
+      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
       process.stderr.write(`eastwatch: metrics on ${metricsServer.url}/metrics\n`);
+      if (o.ring !== undefined) process.stderr.write(`eastwatch: connection pcaps on ${metricsServer.url}/connections/UID/pcap\n`);
     } catch (e) {
       td.stop();
       await td.exited;

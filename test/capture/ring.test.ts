@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { extractConnections } from '../../src/analyze/extract';
 import { analyzeFile } from '../../src/analyze/pipeline';
+import { AgentMetrics, serveAgentMetrics } from '../../src/capture/metrics';
 import { extractFromRing, PacketRing, type RingOptions } from '../../src/capture/ring';
 import { readCapture } from '../../parsers/capture/open';
 import type { ConnRecord } from '../../parsers/record/conn';
@@ -219,5 +220,42 @@ describe('packet ring', () => {
     assert.equal(none.status, 1);
     assert.match(none.stderr, /holds no packets of CnoSuchUid0000/);
     assert.equal(fs.statSync(out).size, 24);
+  });
+
+  it("serves a connection's pcap from the ring over the agent's authenticated endpoint", async function (this: Mocha.Context) {
+    requireCorpus(this);
+    const file = corpusPath('zeek/wikipedia.pcap');
+    const dir = path.join(tmp, 'ring');
+    const { records } = await intoRing(file, { maxBytes: 1 << 30, segmentBytes: 16 * 1024 }, dir);
+    const token = 'ring-test-token-0123456789';
+    const m = new AgentMetrics(() => ({ packetsSeen: 0, recordsWritten: 0, liveConnections: 0, kernel: null, shipper: null }));
+    const server = await serveAgentMetrics(m, '127.0.0.1', 0, token, dir);
+    try {
+      const auth = { Authorization: `Bearer ${token}` };
+      for (const r of records.slice(0, 10)) {
+        const res = await fetch(`${server.url}/connections/${r.uid}/pcap`, { headers: auth });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/vnd.tcpdump.pcap');
+        const body = Buffer.from(await res.arrayBuffer());
+        assert.deepEqual(body, await collect((out) => extractConnections([{ file, targets: [r] }], out)), r.uid);
+      }
+      const uid = records[0].uid;
+      assert.equal((await fetch(`${server.url}/connections/${uid}/pcap`)).status, 401);
+      assert.equal((await fetch(`${server.url}/connections/${uid}/pcap`, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      const none = await fetch(`${server.url}/connections/CnoSuchUid0000/pcap`, { headers: auth });
+      assert.equal(none.status, 404);
+      assert.match(await none.text(), /holds no packets of CnoSuchUid0000/);
+      assert.equal((await fetch(`${server.url}/connections/bad.uid/pcap`, { headers: auth })).status, 400);
+      assert.equal((await fetch(`${server.url}/metrics`, { headers: auth })).status, 200);
+    } finally {
+      await server.close();
+    }
+    // Without a ring the agent serves /metrics only.
+    const plain = await serveAgentMetrics(m, '127.0.0.1', 0, token);
+    try {
+      assert.equal((await fetch(`${plain.url}/connections/${records[0].uid}/pcap`, { headers: { Authorization: `Bearer ${token}` } })).status, 404);
+    } finally {
+      await plain.close();
+    }
   });
 });

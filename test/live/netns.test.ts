@@ -259,6 +259,12 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     const cutNow = spawnSync(process.execPath, [BIN, 'pcap', '--ring', ringDir, '--uid', earlyHttp[0].uid, '-o', earlyCut], { encoding: 'utf8' });
     assert.equal(cutNow.status, 0, cutNow.stderr);
     assert.equal(Number(/^eastwatch: (\d+) packets/.exec(cutNow.stderr)?.[1]), earlyHttp[0].orig_pkts + earlyHttp[0].resp_pkts, cutNow.stderr);
+    // And over the agent's authenticated endpoint, as the service would fetch it.
+    const served = path.join(tmp, 'served.pcap');
+    const pcapUrl = `${metricsUrl.replace(/\/metrics$/, '')}/connections/${earlyHttp[0].uid}/pcap`;
+    const status = run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-o', served, '-w', '%{http_code}', '-H', `Authorization: Bearer ${token}`, pcapUrl]);
+    assert.equal(status, '200');
+    assert.deepEqual(fs.readFileSync(served), fs.readFileSync(earlyCut));
 
     // The agent's /metrics (inside its namespace, as a node-local scraper reaches it) while it runs.
     const scrape = (auth: string[]): string => run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-w', '\n%{http_code}', ...auth, metricsUrl]);
