@@ -73,6 +73,13 @@ export class ConnectionTracker {
   private readonly clock = new Clock();
   private readonly tcp: TcpSession;
   private uidSeq = 0;
+  /**
+   * The uids of the connections the last onPacket touched, outermost layer first (a tunnelled
+   * packet belongs to its carrier and to the inner connection): `packetUidCount` of them are valid.
+   * For the packet ring (per-connection pcaps of a live capture); reused, so no per-packet object.
+   */
+  readonly packetUids: string[] = [];
+  packetUidCount = 0;
   /** Out-of-order bytes held for payload analysis, across all connections. */
   private readonly reassemblyBudget: ReassemblyBudget;
   private readonly lspTcp = new Uint8Array(65536);
@@ -110,6 +117,7 @@ export class ConnectionTracker {
 
   /** One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9; packet time drives all timers. */
   onPacket(d: DecodedPacket, tsSec: number, tsNsec: number): void {
+    this.packetUidCount = 0;
     if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return;
     const now = tsSec + tsNsec / 1e9;
     this.clock.sec = tsSec;
@@ -126,6 +134,7 @@ export class ConnectionTracker {
       const c = this.track(l, parent, nextTunnel, now, i < repeated);
       if (c === null) break;
       parent = c.uid;
+      this.packetUids[this.packetUidCount++] = c.uid;
     }
   }
 

@@ -11,6 +11,7 @@ import type { CapturedPacket } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
 import { DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
 import { formatAddress } from '../../parsers/record/address';
+import { icmpCounterpart } from '../../parsers/record/community-id';
 import type { ConnRecord } from '../../parsers/record/conn';
 
 export type ExtractTarget = Pick<ConnRecord, 'ts' | 'duration' | 'orig_h' | 'orig_p' | 'resp_h' | 'resp_p' | 'ip_proto'>;
@@ -45,7 +46,16 @@ function keyOf(proto: number, a: string, pa: number, b: string, pb: number): str
 function layerKey(l: FlowLayer): string {
   // SCTP records carry ports 0/0 (Zeek's unknown_transport), so its packets match on the addresses.
   const sctp = l.proto === 132;
-  return keyOf(l.proto, formatAddress(l.buf, l.srcOff, l.addrLen), sctp ? 0 : l.sport, formatAddress(l.buf, l.dstOff, l.addrLen), sctp ? 0 : l.dport);
+  let sp = sctp ? 0 : l.sport;
+  let dp = sctp ? 0 : l.dport;
+  if ((l.proto === 1 && l.ipVersion === 4) || (l.proto === 58 && l.ipVersion === 6)) {
+    // As the tracker keys ICMP: the type, and its counterpart type (echo request 8 <-> reply 0) or
+    // else the code. Keyed on the ports the decoder leaves at 0, an echo's replies were never cut.
+    const cp = icmpCounterpart(l.proto, l.icmpType);
+    sp = l.icmpType;
+    dp = cp >= 0 ? cp : l.icmpCode;
+  }
+  return keyOf(l.proto, formatAddress(l.buf, l.srcOff, l.addrLen), sp, formatAddress(l.buf, l.dstOff, l.addrLen), dp);
 }
 
 /** The connections of several captures into one pcap (one header; the first matching packet's link type). */

@@ -33,6 +33,13 @@ export interface AnalyzeOptions {
   enrich?: (r: ConnRecord) => void;
   /** Live input only: the wall clock also drives the tracker's timers (see LiveClock). */
   liveClock?: LiveClock;
+  /**
+   * Called with every captured packet once the tracker has seen it, with the uids of the
+   * connections it belongs to (`uids[0..n)`, none for a packet no connection took: not IP, a
+   * fragment held). The packet ring (src/capture/ring.ts) files packets by connection with it.
+   * `p` and `uids` are reused after the call.
+   */
+  onPacket?: (p: CapturedPacket, uids: readonly string[], n: number) => void;
 }
 
 /**
@@ -150,11 +157,27 @@ async function analyzeSource(
     error: null,
   };
 
+  const packetHook = opts.onPacket;
+  const frameUids: string[] = [];
+  let frameUidCount = 0;
   const onPacket = (p: CapturedPacket): void => {
     res.packets++;
+    frameUidCount = 0;
     onDecoded(p, decoder.decode(p, decoded));
     // An 802.11 A-MSDU carries several packets in one frame.
     while (decoder.hasNext()) onDecoded(p, decoder.decodeNext(decoded));
+    packetHook?.(p, frameUids, frameUidCount);
+  };
+  const tracked = (p: CapturedPacket): void => {
+    tracker.onPacket(decoded, p.tsSec, p.tsNsec);
+    if (packetHook === undefined) return;
+    for (let i = 0; i < tracker.packetUidCount; i++) {
+      const u = tracker.packetUids[i];
+      // The frame's packets of an A-MSDU often share their carrier.
+      let seen = false;
+      for (let j = 0; j < frameUidCount; j++) if (frameUids[j] === u) seen = true;
+      if (!seen) frameUids[frameUidCount++] = u;
+    }
   };
 
   const onDecoded = (p: CapturedPacket, status: DecodeStatus): void => {
@@ -163,7 +186,7 @@ async function analyzeSource(
       case DecodeStatus.OK:
         res.ipPackets++;
         // Layers repeated from the frame's previous packet (A-MSDU) were counted with it.
-        if (decoded.count > decoded.repeated) tracker.onPacket(decoded, p.tsSec, p.tsNsec);
+        if (decoded.count > decoded.repeated) tracked(p);
         return;
       case DecodeStatus.NOT_IP:
         res.nonIpPackets++;
@@ -177,7 +200,7 @@ async function analyzeSource(
       case DecodeStatus.MALFORMED:
         recordMalformed(res, p, decoded, maxExamples);
         // The layers before the fault are sound (e.g. the outer VXLAN flow of a broken inner frame).
-        if (decoded.count > decoded.repeated) tracker.onPacket(decoded, p.tsSec, p.tsNsec);
+        if (decoded.count > decoded.repeated) tracked(p);
         return;
     }
   };

@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as client from 'prom-client';
+import { extractFromRing, ringHolds } from './ring';
 import type { ShipperStats } from './shipper';
 import type { TcpdumpStats } from './tcpdump';
 
@@ -131,10 +132,12 @@ export interface MetricsServer {
 }
 
 /**
- * Serves GET /metrics with `token` as the bearer token; everything else is 404, a missing or wrong
- * token 401. The token is compared in constant time.
+ * Serves GET /metrics with `token` as the bearer token; with `ringDir` (capture --ring) also
+ * GET /connections/UID/pcap, the connection's packets cut from the ring, so that the service (or
+ * an operator on the node) can fetch a live-captured connection as it does an uploaded one.
+ * Everything else is 404, a missing or wrong token 401. The token is compared in constant time.
  */
-export async function serveAgentMetrics(m: AgentMetrics, host: string, port: number, token: string): Promise<MetricsServer> {
+export async function serveAgentMetrics(m: AgentMetrics, host: string, port: number, token: string, ringDir?: string): Promise<MetricsServer> {
   if (token.length < MIN_TOKEN_LENGTH) throw new Error(`the metrics token must be at least ${MIN_TOKEN_LENGTH} characters`);
   const want = crypto.createHash('sha256').update(token).digest();
   const server = http.createServer((req, res) => {
@@ -143,7 +146,10 @@ export async function serveAgentMetrics(m: AgentMetrics, host: string, port: num
       res.end(body);
     };
     const pathname = (req.url ?? '').split('?')[0];
-    if (pathname !== '/metrics') return send(404, 'not found: the agent serves only /metrics\n');
+    const pcapUid = ringDir !== undefined ? /^\/connections\/([^/]+)\/pcap$/.exec(pathname)?.[1] : undefined;
+    if (pathname !== '/metrics' && pcapUid === undefined) {
+      return send(404, `not found: the agent serves only /metrics${ringDir !== undefined ? ' and /connections/UID/pcap' : ''}\n`);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'only GET /metrics\n');
     const auth = req.headers.authorization ?? '';
     const given = /^Bearer (.+)$/.exec(auth)?.[1] ?? '';
@@ -151,6 +157,14 @@ export async function serveAgentMetrics(m: AgentMetrics, host: string, port: num
     if (given === '' || !crypto.timingSafeEqual(got, want)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="eastwatch-agent"');
       return send(401, 'a bearer token is required (the agent was started with $EASTWATCH_METRICS_TOKEN or --metrics-token-file)\n');
+    }
+    if (pcapUid !== undefined) {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(pcapUid)) return send(400, 'not a connection uid\n');
+      servePcap(ringDir as string, pcapUid, res).catch((e: Error) => {
+        if (!res.headersSent) send(500, `pcap failed: ${e.message}\n`);
+        else res.destroy(e);
+      });
+      return;
     }
     m.text().then(
       (text) => send(200, text, m.registry.contentType),
@@ -177,6 +191,21 @@ export async function serveAgentMetrics(m: AgentMetrics, host: string, port: num
         server.closeAllConnections();
       }),
   };
+}
+
+async function servePcap(dir: string, uid: string, res: http.ServerResponse): Promise<void> {
+  if (!(await ringHolds(dir, uid))) {
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(`the ring holds no packets of ${uid} (never captured here, or rotated out)\n`);
+    return;
+  }
+  res.writeHead(200, {
+    'Content-Type': 'application/vnd.tcpdump.pcap',
+    'Content-Disposition': `attachment; filename="${uid}.pcap"`,
+    'Cache-Control': 'no-store',
+  });
+  await extractFromRing(dir, [uid], res);
+  res.end();
 }
 
 /** The token from --metrics-token-file or $EASTWATCH_METRICS_TOKEN; the file wins. Trailing newlines are not part of it. */

@@ -13,6 +13,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
 import { AgentMetrics, MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgentMetrics } from '../capture/metrics';
+import { PacketRing, defaultSegmentBytes } from '../capture/ring';
 import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
@@ -59,6 +60,11 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   metricsHost?: string;
   metricsTokenFile?: string;
   summary: boolean;
+  /** The packet ring (src/capture/ring.ts): its directory, total bytes, segment bytes, age bound in seconds. */
+  ring?: string;
+  ringSize?: number;
+  ringSegment?: number;
+  ringAge?: number;
 }
 
 /** Counters of one capture run, as printed at the end and every --stats seconds. */
@@ -98,6 +104,7 @@ const DEFAULT_SPOOL = './eastwatch-spool';
  * thousand packets/s, and the kernel drops what does not fit (bench/live.ts shows it).
  */
 const DEFAULT_BUFFER_MIB = 32;
+const DEFAULT_RING_BYTES = 1024 * 1024 * 1024;
 
 export async function runCapture(o: CaptureCliOptions): Promise<number> {
   // Packets a host sends are captured before the NIC fills their checksums in (offload): never verify them live.
@@ -158,6 +165,18 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     }
   }
 
+  let ring: PacketRing | null = null;
+  if (o.ring !== undefined) {
+    const maxBytes = o.ringSize ?? DEFAULT_RING_BYTES;
+    try {
+      ring = new PacketRing({ dir: o.ring, maxBytes, segmentBytes: o.ringSegment ?? defaultSegmentBytes(maxBytes), maxAgeSec: o.ringAge });
+    } catch (e) {
+      await shipper?.close(0);
+      process.stderr.write(`eastwatch: --ring ${o.ring}: ${(e as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
   let td: TcpdumpProcess;
   try {
     td = new TcpdumpProcess({
@@ -169,6 +188,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     });
   } catch (e) {
     await shipper?.close(0);
+    ring?.close();
     if (!(e instanceof CaptureSetupError)) throw e;
     process.stderr.write(`eastwatch: ${e.message}\n`);
     return EXIT_INPUT;
@@ -201,6 +221,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.stderr.write(`eastwatch: ${exit.error ?? (e as Error).message}\n`);
     await shipper?.close(0);
+    ring?.close();
     return signals > 0 && exit.error === null ? EXIT_OK : EXIT_INPUT;
   }
 
@@ -238,14 +259,16 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       () => td.requestStats(),
     );
     try {
-      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token);
+      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
       process.stderr.write(`eastwatch: metrics on ${metricsServer.url}/metrics\n`);
+      if (o.ring !== undefined) process.stderr.write(`eastwatch: connection pcaps on ${metricsServer.url}/connections/UID/pcap\n`);
     } catch (e) {
       td.stop();
       await td.exited;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await shipper?.close(0);
+      ring?.close();
       process.stderr.write(`eastwatch: cannot serve metrics on ${o.metricsHost ?? '127.0.0.1'}:${o.metricsPort}: ${(e as Error).message}\n`);
       return EXIT_USAGE;
     }
@@ -265,6 +288,17 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       {
         tracker,
         enrich: resolver?.enrich,
+        onPacket: ring
+          ? (p, uids, n) => {
+              try {
+                (ring as PacketRing).write(p, uids, n);
+              } catch (e) {
+                // A full or vanished disk ends the ring, not the analysis.
+                process.stderr.write(`eastwatch: the packet ring stopped: ${(e as Error).message}\n`);
+                ring = null;
+              }
+            }
+          : undefined,
         // Records go out as their connections end, not when a 256 KiB buffer fills.
         pace: () => {
           sink.flush();
@@ -276,6 +310,12 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
           onTick: (r) => {
             lastTick = r;
             sink.flush();
+            try {
+              ring?.tick();
+            } catch (e) {
+              process.stderr.write(`eastwatch: the packet ring stopped: ${(e as Error).message}\n`);
+              ring = null;
+            }
             if (o.stats && Date.now() - lastStats >= o.stats * 1000) {
               lastStats = Date.now();
               process.stderr.write(`eastwatch: ${formatCounters(counters(r))}\n`);
@@ -302,6 +342,12 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
+  if (ring !== null) {
+    ring.close();
+    process.stderr.write(
+      `eastwatch: packet ring ${o.ring}: ${ring.stats.packetsWritten} packets written, ${ring.stats.segments} segments, ${ring.stats.bytes} bytes kept, ${ring.stats.segmentsDeleted} segments deleted\n`,
+    );
+  }
   await writer.close();
   await appLogs?.close();
   // What the service does not take within the grace stays in the spool for the next start.
@@ -340,6 +386,17 @@ function wholeNumber(name: string, min: number, max: number) {
   };
 }
 
+/** Bytes, with an optional K/M/G/T suffix (powers of 1024). */
+function byteSize(name: string, min: number) {
+  return (v: string): number => {
+    const m = /^(\d+)([KMGT]i?B?)?$/i.exec(v.trim());
+    if (!m) throw new InvalidArgumentError(`${name} must be bytes such as 1073741824 or 1G, got "${v}"`);
+    const n = Number(m[1]) * 1024 ** (m[2] ? 'KMGT'.indexOf(m[2][0].toUpperCase()) + 1 : 0);
+    if (n < min) throw new InvalidArgumentError(`${name} must be at least ${min} bytes, got ${n}`);
+    return n;
+  };
+}
+
 function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
@@ -372,6 +429,10 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--metrics-port <port>', 'serve the counters as Prometheus /metrics on this port (needs a bearer token)', wholeNumber('--metrics-port', 0, 65535))
     .option('--metrics-host <address>', 'address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper off the node)')
     .option('--metrics-token-file <file>', 'file holding the bearer token /metrics requires (default $EASTWATCH_METRICS_TOKEN)')
+    .option('--ring <dir>', 'keep the packets in a ring of pcap segments here, indexed by connection uid (cut out with eastwatch pcap --ring DIR --uid UID)')
+    .option('--ring-size <bytes>', 'total bytes the ring keeps; the oldest segments go beyond it (default 1 GiB)', byteSize('--ring-size', 1024 * 1024))
+    .option('--ring-segment <bytes>', 'bytes per ring segment (default an eighth of --ring-size, 1-256 MiB)', byteSize('--ring-segment', 64 * 1024))
+    .option('--ring-age <seconds>', 'delete ring segments whose newest packet is older than this (default: size bound only)', wholeNumber('--ring-age', 1, 1e9))
     .option('--stats <seconds>', 'print the counters to stderr every this many seconds (default: only at the end)', wholeNumber('--stats', 1, 86400))
     .option('--no-summary', 'do not print the summary at the end');
   addDetectorOptions(cmd);

@@ -9,6 +9,7 @@ import { runWhatIf } from '../k8s/cli';
 import { runSuggest, type SuggestCliOptions } from '../k8s/suggest-cli';
 import { addServiceCommands } from './service';
 import { addCaptureCommand } from './capture';
+import { addPcapCommand } from './pcap';
 import { runCollectToQueue } from '../service/collect';
 import { ConfigError, loadConfig } from '../service/config';
 import { serviceAlerts } from '../service/jobs/detect';
@@ -196,6 +197,7 @@ export function buildProgram(): Command {
   addDetectorOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
   addSearchCommand(program);
   addCaptureCommand(program, cidrList);
+  addPcapCommand(program);
   addServiceCommands(program, serviceAlerts);
   return program;
 }
