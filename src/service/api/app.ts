@@ -25,6 +25,7 @@ import { connectionRoutes } from './routes/connections';
 import { alertRoutes } from './routes/alerts';
 import { k8sRoutes } from './routes/k8s';
 import { pcapRoutes } from './routes/pcap';
+import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
 
 const PACKAGE = require('../../../../package.json') as { version: string; license: string };
@@ -198,6 +199,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   alertRoutes(kit, ctx);
   k8sRoutes(kit, ctx);
   pcapRoutes(kit, ctx);
+  detectorRoutes(kit, ctx);
 
   let openapi: unknown = null;
   defineRoute(kit, {
