@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type IORedis from 'ioredis';
 import { type DetectorConfig, parseDetectorConfig } from '../../detectors/config';
-import { type Baseline, DetectorEngine, type LearningReport } from '../../detectors/engine';
+import { type Baseline, DetectorEngine, type EngineOptions, type LearningReport } from '../../detectors/engine';
 import type { Json } from '../../detectors/types';
 import type { DetectorStartup } from './config';
 
@@ -321,11 +321,7 @@ export class DetectorControl {
    * adopted when it is newer than the state, and learning windows as the settings say now (a
    * changed window length applies to the window in progress).
    */
-  engineFor(
-    eff: EffectiveSettings,
-    state: Json | null,
-    extra: Omit<ConstructorParameters<typeof DetectorEngine>[0] & object, 'config' | 'baseline' | 'learning'> = {},
-  ): DetectorEngine {
+  engineFor(eff: EffectiveSettings, state: Json | null, extra: Omit<EngineOptions, 'config' | 'baseline' | 'learning'> = {}): DetectorEngine {
     const engine = new DetectorEngine({ ...extra, config: eff.config });
     const snap = engineState(state);
     if (snap !== null) engine.restore(snap);
