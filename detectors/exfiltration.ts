@@ -78,8 +78,10 @@ export class ExfiltrationDetector implements Detector {
   private readonly egress: CappedMap<string, Egress>;
   /** uid -> [volume counted so far, end time of the last record]: interim records add only their increase. */
   private readonly counted = new CappedMap<string, [number, number]>(50_000);
+  /** Edge keys per workload egress key: a workload's finished bucket closes its edges' buckets too. */
+  private readonly byWl = new Map<string, Set<string>>();
   constructor(private readonly cfg: DetectorConfig['exfiltration']) {
-    this.edges = new CappedMap(cfg.max_edges);
+    this.edges = new CappedMap(cfg.max_edges, (k, e) => this.byWl.get(e.wl)?.delete(k));
     this.egress = new CappedMap(cfg.max_edges);
   }
 
@@ -91,12 +93,37 @@ export class ExfiltrationDetector implements Detector {
       this.egress.set(key, g);
     }
     if (b > g.bucket) {
+      this.closeWorkloadEdges(key, g.bucket);
       this.closeEgress(g);
       g.bucket = b;
     }
     g.sum += v;
     g.pods ??= {};
     g.pods[pod] = (g.pods[pod] ?? 0) + v;
+  }
+
+  /**
+   * Judges the workload's edges whose bucket is finished, while the workload's per-replica egress
+   * of that bucket is still at hand (the peer rule): an edge used once would otherwise wait for
+   * the end of the data, long after its siblings' figures are gone.
+   */
+  private closeWorkloadEdges(wl: string, upTo: number): void {
+    const keys = this.byWl.get(wl);
+    if (keys === undefined) return;
+    for (const k of keys) {
+      const e = this.edges.get(k);
+      if (e === undefined) keys.delete(k);
+      else if (e.bucket <= upTo && e.conns > 0) this.close(e);
+    }
+  }
+
+  private index(key: string, e: Edge): void {
+    let set = this.byWl.get(e.wl);
+    if (set === undefined) {
+      set = new Set();
+      this.byWl.set(e.wl, set);
+    }
+    set.add(key);
   }
 
   private closeEgress(g: Egress): void {
@@ -137,6 +164,7 @@ export class ExfiltrationDetector implements Detector {
         closed: 0,
       };
       this.edges.set(key, e);
+      this.index(key, e);
     }
     if (b > e.bucket) {
       this.close(e);
@@ -299,9 +327,10 @@ export class ExfiltrationDetector implements Detector {
   }
 
   flush(now?: number): Finding[] {
-    for (const g of this.egress.map.values()) {
+    for (const [wl, g] of this.egress.entries()) {
       // Only finished buckets: the open one may still grow.
       if (now !== undefined && (g.bucket + 1) * this.cfg.bucket_seconds <= now) {
+        this.closeWorkloadEdges(wl, g.bucket);
         this.closeEgress(g);
         g.bucket = Math.floor(now / this.cfg.bucket_seconds);
       }
@@ -325,7 +354,11 @@ export class ExfiltrationDetector implements Detector {
     const o = j as unknown as { out: Json; edges: [string, Edge][]; egress?: [string, Egress][]; counted?: [string, [number, number]][] };
     this.out.restore(o.out);
     this.edges.clear();
-    for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.byWl.clear();
+    for (const [k, v] of o.edges) {
+      this.edges.set(k, v);
+      this.index(k, v);
+    }
     this.egress.clear();
     for (const [k, v] of o.egress ?? []) this.egress.set(k, v);
     this.counted.clear();

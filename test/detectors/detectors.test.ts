@@ -352,6 +352,20 @@ describe('detectors: exfiltration against peer replicas', () => {
     assert.equal(f[0].figures.limit, 1_000_000);
   });
 
+  it("an edge used once is judged when its workload's bucket ends, with the siblings' figures of that bucket", () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    for (let k = 0; k < 3; k++) for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000, '10.96.10.1');
+    send(d, b, T + 3 * 300 + 30, 20_000, '10.96.10.1');
+    send(d, a, T + 3 * 300 + 50, 1_500_000, '198.51.100.99', 'Cnew');
+    // Two more hours of the usual egress before the data ends: the upload's edge sees no other record.
+    for (let k = 4; k < 28; k++) for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000 + k, '10.96.10.1');
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.deepEqual(f[0].uids, ['Cnew']);
+    assert.equal(f[0].figures.peer_reference, 20_000);
+    assert.equal(f[0].figures.baseline, 'peers');
+  });
+
   it('peer state survives a snapshot through JSON', () => {
     const one = new ExfiltrationDetector(CFG.exfiltration);
     for (let k = 0; k < 3; k++) for (const p of [a, b]) send(one, p, T + k * 300 + 30, 20_000, '10.96.10.1');
