@@ -135,6 +135,16 @@ const Exfiltration = z
     min_bytes: z.number().nonnegative().default(1_000_000),
     /** Floor when the source reports packets, not bytes (Hubble). */
     min_packets: z.number().nonnegative().default(1000),
+    /**
+     * Peers (replicas of the same workload, in the same bucket): a replica's volume to a
+     * destination above `peer_ratio` times the median of what its siblings sent there.
+     */
+    peer_ratio: z.number().min(1).default(20),
+    /**
+     * A destination no replica sent to before (first contact): the replica's volume to it above
+     * `peer_new_ratio` times the median of its siblings' whole egress in the bucket.
+     */
+    peer_new_ratio: z.number().min(1).default(10),
     max_edges: z.number().int().positive().default(20_000),
   })
   .strict()

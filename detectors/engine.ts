@@ -96,6 +96,9 @@ export interface AppConnKey {
 
 const ENGINE_STATE_VERSION = 1;
 
+/** The detectors that learn what is normal (each has a learning window and `learning_seconds`). */
+type LearnerName = 'new-edge' | 'sensitive-destination' | 'beacon' | 'long-connection';
+
 export class DetectorEngine {
   readonly detectors: Detector[];
   readonly config: DetectorConfig;
@@ -111,7 +114,8 @@ export class DetectorEngine {
 
   constructor(opts: EngineOptions = {}) {
     this.config = opts.config ?? defaultDetectorConfig();
-    const names = opts.enabled ?? DETECTOR_NAMES;
+    // A detector switched off in the configuration (`enabled: false`) is not built at all.
+    const names = (opts.enabled ?? DETECTOR_NAMES).filter((n) => this.config[n].enabled);
     this.detectors = names.map((n) => buildDetector(n, this.config));
     this.suppressions = [...(opts.suppressions ?? [])];
     this.clock = opts.clock ?? Date.now;
@@ -140,6 +144,23 @@ export class DetectorEngine {
     }
     if (o.share !== undefined && span === undefined && o.seconds === undefined)
       throw new Error('learning: a share of the data needs the data span (dataSpan) or a duration');
+  }
+
+  /**
+   * Sets every learning detector's window length to `seconds`, or back to its configured
+   * `learning_seconds`, keeping where it started: a long-running engine whose settings changed
+   * (the service) applies the new length to the window in progress.
+   */
+  resetLearningSeconds(seconds?: number): void {
+    for (const d of this.learners()) d.window.seconds = seconds ?? this.config[d.name as LearnerName].learning_seconds;
+  }
+
+  /** Each learning detector's window and how much it learned (what learningReport sums up). */
+  learningWindows(): Record<string, { window_start: number | null; window_seconds: number; learned: number }> {
+    const learned = this.learningReport().learned;
+    const out: Record<string, { window_start: number | null; window_seconds: number; learned: number }> = {};
+    for (const d of this.learners()) out[d.name] = { window_start: d.window.start, window_seconds: d.window.seconds, learned: learned[d.name] ?? 0 };
+    return out;
   }
 
   /** The learning window and what it learned; a warning when it covered most of the data. */

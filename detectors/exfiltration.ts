@@ -12,6 +12,15 @@
  * destinations instead (the same robust rule on the per-bucket totals), so a large upload to a
  * first-contact address alerts in the same run. Payload bytes where known, else IP bytes.
  *
+ * Peers: a workload's replicas behind one Service do the same work, so in one bucket they send
+ * about the same to the same destinations. Each bucket also judges the replica that sent the
+ * most to the destination against its siblings (the workload's other pods with egress in that
+ * bucket): above `peer_ratio` times the median of what the siblings sent there; or, when no
+ * replica ever sent to that destination (first contact) and no sibling does now, above
+ * `peer_new_ratio` times the median of the siblings' whole egress in the bucket. First contact
+ * weighs most: it needs no history at all, so it holds in the first hour of data too. The same
+ * floors apply. A peer alert and an edge alert of one workload and destination are one alert.
+ *
  * Long connections count as they go: each interim record adds what was sent since the previous
  * record of that connection, and a record covering more than a bucket (a keep-alive connection's
  * hour, or a flow source's final record of a connection held for hours) adds its volume as a rate
@@ -35,6 +44,9 @@ interface Egress {
   sum: number;
   history: number[];
   ewma: number | null;
+  /** The open bucket's egress per replica (pod), and the previous bucket's (edges close after the workload moved on). */
+  pods?: Record<string, number>;
+  prev?: { bucket: number; pods: Record<string, number> } | null;
 }
 
 interface Edge {
@@ -46,8 +58,13 @@ interface Edge {
   bucket: number;
   sum: number;
   conns: number;
-  /** The bucket's connections by volume ([volume, uid]), largest kept: the evidence is the ones that carried the bulk. */
-  top: [number, string][];
+  /** The bucket's connections by volume ([volume, uid, pod]), largest kept: the evidence is the ones that carried the bulk. */
+  top: [number, string, string?][];
+  /** The bucket's volume per replica, and each replica as an alert entity. */
+  pods?: Record<string, number>;
+  podSource?: Record<string, AlertEntity>;
+  /** Buckets closed so far (0: no replica of the workload ever sent here before this bucket). */
+  closed?: number;
   first: number;
   last: number;
   history: number[];
@@ -61,26 +78,57 @@ export class ExfiltrationDetector implements Detector {
   private readonly egress: CappedMap<string, Egress>;
   /** uid -> [volume counted so far, end time of the last record]: interim records add only their increase. */
   private readonly counted = new CappedMap<string, [number, number]>(50_000);
+  /** Edge keys per workload egress key: a workload's finished bucket closes its edges' buckets too. */
+  private readonly byWl = new Map<string, Set<string>>();
   constructor(private readonly cfg: DetectorConfig['exfiltration']) {
-    this.edges = new CappedMap(cfg.max_edges);
+    this.edges = new CappedMap(cfg.max_edges, (k, e) => this.byWl.get(e.wl)?.delete(k));
     this.egress = new CappedMap(cfg.max_edges);
   }
 
   /** Adds `v` to the workload's egress, closing its earlier bucket into the history. */
-  private addEgress(key: string, b: number, v: number): void {
+  private addEgress(key: string, b: number, v: number, pod: string): void {
     let g = this.egress.touch(key);
     if (g === undefined) {
-      g = { bucket: b, sum: 0, history: [], ewma: null };
+      g = { bucket: b, sum: 0, history: [], ewma: null, pods: {}, prev: null };
       this.egress.set(key, g);
     }
     if (b > g.bucket) {
+      this.closeWorkloadEdges(key, g.bucket);
       this.closeEgress(g);
       g.bucket = b;
     }
     g.sum += v;
+    g.pods ??= {};
+    g.pods[pod] = (g.pods[pod] ?? 0) + v;
+  }
+
+  /**
+   * Judges the workload's edges whose bucket is finished, while the workload's per-replica egress
+   * of that bucket is still at hand (the peer rule): an edge used once would otherwise wait for
+   * the end of the data, long after its siblings' figures are gone.
+   */
+  private closeWorkloadEdges(wl: string, upTo: number): void {
+    const keys = this.byWl.get(wl);
+    if (keys === undefined) return;
+    for (const k of keys) {
+      const e = this.edges.get(k);
+      if (e === undefined) keys.delete(k);
+      else if (e.bucket <= upTo && e.conns > 0) this.close(e);
+    }
+  }
+
+  private index(key: string, e: Edge): void {
+    let set = this.byWl.get(e.wl);
+    if (set === undefined) {
+      set = new Set();
+      this.byWl.set(e.wl, set);
+    }
+    set.add(key);
   }
 
   private closeEgress(g: Egress): void {
+    g.prev = { bucket: g.bucket, pods: g.pods ?? {} };
+    g.pods = {};
     if (g.sum <= 0) return;
     g.history.push(g.sum);
     if (g.history.length > this.cfg.history) g.history.shift();
@@ -111,8 +159,12 @@ export class ExfiltrationDetector implements Detector {
         last: r.ts,
         history: [],
         ewma: null,
+        pods: {},
+        podSource: {},
+        closed: 0,
       };
       this.edges.set(key, e);
+      this.index(key, e);
     }
     if (b > e.bucket) {
       this.close(e);
@@ -126,10 +178,15 @@ export class ExfiltrationDetector implements Detector {
     const delta = Math.max(0, total - (prev?.[0] ?? 0));
     const period = end - (prev?.[1] ?? r.ts);
     const v = period > this.cfg.bucket_seconds ? Math.round((delta * this.cfg.bucket_seconds) / period) : delta;
-    this.addEgress(e.wl, b, v);
+    const pod = r.k8s?.orig.pod ?? r.orig_h;
+    this.addEgress(e.wl, b, v, pod);
     e.sum += v;
     e.conns++;
-    e.top.push([v, r.uid]);
+    e.pods ??= {};
+    e.podSource ??= {};
+    e.pods[pod] = (e.pods[pod] ?? 0) + v;
+    e.podSource[pod] ??= sourceEntity(r);
+    e.top.push([v, r.uid, pod]);
     if (e.top.length > 2 * ALERT_MAX_UIDS) {
       e.top.sort((x, y) => y[0] - x[0]);
       e.top.length = ALERT_MAX_UIDS;
@@ -189,6 +246,7 @@ export class ExfiltrationDetector implements Detector {
         });
       }
     }
+    if (!alerted) alerted = this.judgePeers(e, g);
     if (!alerted) {
       e.history.push(v);
       if (e.history.length > c.history) e.history.shift();
@@ -197,12 +255,82 @@ export class ExfiltrationDetector implements Detector {
     e.sum = 0;
     e.conns = 0;
     e.top = [];
+    e.pods = {};
+    e.podSource = {};
+    e.closed = (e.closed ?? e.history.length) + 1;
+  }
+
+  /** The replica that sent the most to the edge's destination this bucket, against its siblings (see the header). */
+  private judgePeers(e: Edge, g: Egress | undefined): boolean {
+    const c = this.cfg;
+    const pods = e.pods ?? {};
+    // The workload's egress per replica in this edge's bucket (the workload may have moved on by one).
+    const egress = g === undefined ? undefined : g.bucket === e.bucket ? g.pods : g.prev?.bucket === e.bucket ? g.prev.pods : undefined;
+    if (egress === undefined) return false;
+    const replicas = new Set([...Object.keys(egress).filter((p) => egress[p] > 0), ...Object.keys(pods)]);
+    if (replicas.size < 2) return false;
+    let pod = '';
+    let v = 0;
+    for (const [p, x] of Object.entries(pods)) if (x > v || (x === v && p < pod)) [pod, v] = [p, x];
+    const siblings = [...replicas].filter((p) => p !== pod);
+    const toDest = siblings.map((p) => pods[p] ?? 0).filter((x) => x > 0);
+    const firstContact = (e.closed ?? e.history.length) === 0;
+    let basis: 'siblings to destination' | 'siblings total egress';
+    let reference: number;
+    let ratio: number;
+    if (toDest.length > 0) {
+      basis = 'siblings to destination';
+      reference = mad(toDest).median;
+      ratio = c.peer_ratio;
+    } else if (firstContact) {
+      basis = 'siblings total egress';
+      reference = mad(siblings.map((p) => egress[p] ?? 0)).median;
+      ratio = c.peer_new_ratio;
+    } else return false;
+    const floor = e.unit === 'bytes' ? c.min_bytes : c.min_packets;
+    const limit = Math.max(ratio * reference, floor);
+    if (v <= limit) return false;
+    const times = reference > 0 ? `${(v / reference).toFixed(0)}x` : 'far above';
+    this.out.add({
+      detector: EXFILTRATION,
+      title: `${e.unit === 'bytes' ? `${(v / 1e6).toFixed(1)} MB` : `${v} packets`} sent in ${c.bucket_seconds} s by one replica, ${times} ${
+        basis === 'siblings to destination' ? 'what its sibling replicas sent there' : "its sibling replicas' whole egress (first-contact destination)"
+      }`,
+      severity: firstContact ? 'critical' : 'high',
+      score: round3(Math.min(1, 0.6 + 0.4 * Math.log10(v / limit + 1) + (firstContact ? 0.1 : 0))),
+      mitre: ['T1041', 'T1048'],
+      source: e.podSource?.[pod] ?? e.source,
+      destination: e.destination,
+      key: e.unit,
+      first_seen: e.first,
+      last_seen: e.last,
+      count: 1,
+      uids: bulk(
+        e.top.filter((t) => t[2] === pod),
+        v,
+      ),
+      figures: {
+        [`sent_${e.unit}`]: v,
+        baseline: 'peers',
+        peer_basis: basis,
+        new_destination: firstContact,
+        replica: pod,
+        sibling_replicas: siblings.length,
+        peer_reference: round3(reference),
+        peer_ratio: ratio,
+        limit: round3(limit),
+        edge_history_buckets: e.history.length,
+        bucket_s: c.bucket_seconds,
+      },
+    });
+    return true;
   }
 
   flush(now?: number): Finding[] {
-    for (const g of this.egress.map.values()) {
+    for (const [wl, g] of this.egress.entries()) {
       // Only finished buckets: the open one may still grow.
       if (now !== undefined && (g.bucket + 1) * this.cfg.bucket_seconds <= now) {
+        this.closeWorkloadEdges(wl, g.bucket);
         this.closeEgress(g);
         g.bucket = Math.floor(now / this.cfg.bucket_seconds);
       }
@@ -226,7 +354,11 @@ export class ExfiltrationDetector implements Detector {
     const o = j as unknown as { out: Json; edges: [string, Edge][]; egress?: [string, Egress][]; counted?: [string, [number, number]][] };
     this.out.restore(o.out);
     this.edges.clear();
-    for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.byWl.clear();
+    for (const [k, v] of o.edges) {
+      this.edges.set(k, v);
+      this.index(k, v);
+    }
     this.egress.clear();
     for (const [k, v] of o.egress ?? []) this.egress.set(k, v);
     this.counted.clear();
@@ -235,7 +367,7 @@ export class ExfiltrationDetector implements Detector {
 }
 
 /** The largest connections that together carried 80 % of the bucket's volume (the transfer, not the background). */
-function bulk(top: [number, string][], total: number): string[] {
+function bulk(top: [number, string, string?][], total: number): string[] {
   const sorted = [...top].sort((x, y) => y[0] - x[0] || (x[1] < y[1] ? -1 : 1));
   const out: string[] = [];
   let acc = 0;

@@ -747,6 +747,21 @@ function anomalies(b: Builder, c: Cluster, fam: Family): EvalLabel[] {
       );
       L('exfiltration', ledger, [PARTNER.ip], '3 MB to the partner API (baseline ~2 KB)');
     }
+    // One frontend replica of three, half an hour in (no egress history yet, the edge learned as
+    // new-edge's window is still open), to an address no replica ever used: only its siblings,
+    // which send ~10 kB per 5 minutes each, say it is out of place.
+    b.tcp(
+      fe3.ip,
+      '198.51.100.140',
+      443,
+      B ? 2100 : 1800,
+      [
+        { from: 'client', data: Buffer.alloc(6_000_000, 0x17) },
+        { from: 'server', data: Buffer.alloc(200, 0x17) },
+      ],
+      { rttUs: 30_000 },
+    );
+    L('exfiltration', fe3, ['198.51.100.140'], '6 MB from one frontend replica to a first-contact address 30 min in (siblings ~10 kB per 5 min)');
   });
   return labels;
 }

@@ -6,10 +6,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { loadBaseline } from '../../detectors/batch';
+import { type DetectorConfig, parseDetectorConfig } from '../../detectors/config';
+import type { Baseline } from '../../detectors/engine';
 
 const MiB = 1024 * 1024;
 
 const bytes = z.coerce.number().int().positive();
+
+/** 30 days: a learning window longer than that is a unit mistake (ms for s), not a choice. */
+export const MAX_LEARN_SECONDS = 30 * 86_400;
 
 export const ConfigSchema = z.object({
   /** Absent: the in-process queue (with its journal in dataDir). */
@@ -82,6 +88,21 @@ export const ConfigSchema = z.object({
   retentionDays: z.coerce.number().int().min(0).default(0),
   /** Networks treated as local (local_orig/local_resp); default as `analyze`. */
   localNets: z.array(z.string()).optional(),
+  /**
+   * The detectors' starting settings: thresholds (inline, or a file as `analyze --detector-config`
+   * takes), a baseline (as `analyze --save-baseline` writes it) and the learning window. What an
+   * admin sets through the API (/api/v1/detectors/...) replaces these until it is cleared.
+   */
+  detectors: z
+    .object({
+      config: z.record(z.unknown()).optional(),
+      configFile: z.string().min(1).optional(),
+      baselineFile: z.string().min(1).optional(),
+      /** Learning window of every learning detector, seconds of data time (default: each detector's learning_seconds). */
+      learnSeconds: z.coerce.number().nonnegative().max(MAX_LEARN_SECONDS).optional(),
+    })
+    .strict()
+    .default({}),
 });
 
 export type ServiceConfig = z.infer<typeof ConfigSchema>;
@@ -118,6 +139,9 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],
   EASTWATCH_STALLED_INTERVAL_MS: ['jobs', 'stalledIntervalMs'],
   EASTWATCH_RETENTION_DAYS: ['retentionDays'],
+  EASTWATCH_DETECTOR_CONFIG: ['detectors', 'configFile'],
+  EASTWATCH_BASELINE: ['detectors', 'baselineFile'],
+  EASTWATCH_LEARN_SECONDS: ['detectors', 'learnSeconds'],
 };
 
 function setPath(o: Record<string, unknown>, keys: string[], v: unknown): void {
@@ -176,5 +200,42 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined))
     throw new ConfigError('invalid configuration:\n  TLS needs both a certificate and its key (--tls-cert and --tls-key)');
   cfg.dataDir = path.resolve(cfg.dataDir);
+  // Read and checked now: a bad threshold or baseline fails the start, not the first flow batch.
+  detectorStartup(cfg, (key) => source.get(`detectors.${key}`) ?? (file ? `${file}: detectors.${key}` : `detectors.${key}`));
   return cfg;
+}
+
+export interface DetectorStartup {
+  config: DetectorConfig;
+  /** The thresholds as given (null: defaults), for the API's report. */
+  given: Record<string, unknown> | null;
+  baseline: Baseline | null;
+  learnSeconds: number | null;
+}
+
+/** The configuration's detector settings, read and validated; throws ConfigError naming the setting. */
+export function detectorStartup(cfg: ServiceConfig, where: (key: string) => string = (k) => `detectors.${k}`): DetectorStartup {
+  const d = cfg.detectors;
+  if (d.config !== undefined && d.configFile !== undefined)
+    throw new ConfigError(`invalid configuration:\n  ${where('config')}: give the thresholds inline or as a file (configFile), not both`);
+  let given: Record<string, unknown> | null = d.config ?? null;
+  let config: DetectorConfig;
+  try {
+    if (d.configFile !== undefined) {
+      given = JSON.parse(fs.readFileSync(d.configFile, 'utf8')) as Record<string, unknown>;
+      config = parseDetectorConfig(given, d.configFile);
+    } else config = parseDetectorConfig(given ?? {}, where('config'));
+  } catch (e) {
+    const from = d.configFile !== undefined ? `${where('configFile')} (${d.configFile})` : where('config');
+    throw new ConfigError(`invalid configuration:\n  ${from}: ${(e as Error).message}`);
+  }
+  let baseline: Baseline | null = null;
+  if (d.baselineFile !== undefined) {
+    try {
+      baseline = loadBaseline(d.baselineFile);
+    } catch (e) {
+      throw new ConfigError(`invalid configuration:\n  ${where('baselineFile')}: ${(e as Error).message}`);
+    }
+  }
+  return { config, given, baseline, learnSeconds: d.learnSeconds ?? null };
 }

@@ -5,7 +5,8 @@
 import * as path from 'node:path';
 import IORedis from 'ioredis';
 import { openStore } from '../store';
-import type { ServiceConfig } from './config';
+import { detectorStartup, type ServiceConfig } from './config';
+import { DetectorControl } from './detector-control';
 import type { ServiceContext } from './context';
 import { FileInventoryRepo, RedisInventoryRepo } from './inventory';
 import { KeyStore } from './keys';
@@ -19,6 +20,8 @@ export interface Runtime extends ServiceContext {
 }
 
 export async function openRuntime(cfg: ServiceConfig): Promise<Runtime> {
+  // Read before anything is opened: a bad file fails the start without leaving connections behind.
+  const startup = detectorStartup(cfg);
   const store = await openStore({ esUrl: cfg.esUrl ?? '', dataDir: cfg.dataDir, es: { prefix: cfg.esPrefix }, queryTimeoutMs: cfg.limits.queryTimeoutMs });
   const redis = cfg.redisUrl ? new IORedis(cfg.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }) : null;
   let lastLogged = 0;
@@ -38,6 +41,7 @@ export async function openRuntime(cfg: ServiceConfig): Promise<Runtime> {
     keys: KeyStore.inDataDir(cfg.dataDir),
     inventory: redis ? new RedisInventoryRepo(redis, cfg.queuePrefix) : new FileInventoryRepo(cfg.dataDir),
     metrics,
+    detectors: DetectorControl.open({ redis, dataDir: cfg.dataDir, queuePrefix: cfg.queuePrefix, startup }),
     sources: redis ? new RedisSourceRegistry(redis, `${cfg.queuePrefix}:flow-sources`) : new FileSourceRegistry(cfg.dataDir),
     uploadsDir: path.join(cfg.dataDir, 'uploads'),
     async close() {

@@ -274,6 +274,111 @@ describe('detectors: exfiltration', () => {
   });
 });
 
+describe('detectors: exfiltration against peer replicas', () => {
+  const ext = { kind: 'external' as const };
+  const replica = (name: string, ip: string) => ({ k8s: pod('shop', 'api', `api-5c8d7b9f4-${name}`), ip });
+  const a = replica('aaaaa', '10.244.1.21');
+  const b = replica('bbbbb', '10.244.1.22');
+  const c = replica('ccccc', '10.244.2.23');
+  const send = (d: ExfiltrationDetector, p: { k8s: ReturnType<typeof pod>; ip: string }, ts: number, bytes: number, dest = '203.0.113.80', uid?: string) =>
+    d.observe(conn({ ts, orig_h: p.ip, resp_h: dest, resp_p: 443, orig_bytes: bytes, ...(uid ? { uid } : {}) }, p.k8s, ext));
+
+  it("a replica far above what its siblings send to the same destination alerts, where the workload's edge baseline cannot", () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    // A busy edge: three replicas, 3 MB each per 5-minute bucket, 20 buckets (workload edge baseline 9 MB, limit 90 MB).
+    for (let k = 0; k < 20; k++) for (const p of [a, b, c]) for (let i = 0; i < 3; i++) send(d, p, T + k * 300 + i * 60 + 1, 1_000_000);
+    // 15x its siblings: usual imbalance, nothing.
+    send(d, a, T + 20 * 300 + 10, 45_000_000);
+    for (const p of [b, c]) send(d, p, T + 20 * 300 + 20, 3_000_000);
+    assert.deepEqual(d.flush(T + 21 * 300), []);
+    // 70 MB against its siblings' 3 MB: 23x, above 20x; the workload's bucket (76 MB) stays under the edge's limit.
+    send(d, a, T + 21 * 300 + 10, 70_000_000, '203.0.113.80', 'Cpeer');
+    for (const p of [b, c]) send(d, p, T + 21 * 300 + 20, 3_000_000);
+    const f = d.flush(T + 22 * 300);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].source.pod, 'api-5c8d7b9f4-aaaaa');
+    assert.deepEqual(f[0].uids, ['Cpeer']);
+    assert.equal(f[0].severity, 'high');
+    assert.equal(f[0].figures.baseline, 'peers');
+    assert.equal(f[0].figures.peer_basis, 'siblings to destination');
+    assert.equal(f[0].figures.sent_bytes, 70_000_000);
+    assert.equal(f[0].figures.peer_reference, 3_000_000);
+    assert.equal(f[0].figures.limit, 60_000_000);
+    assert.equal(f[0].figures.sibling_replicas, 2);
+    assert.equal(f[0].figures.new_destination, false);
+    assert.equal(f[0].key, 'bytes');
+  });
+
+  it('a first-contact destination weighs most: against the siblings whole egress, no history needed', () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    // Three buckets of small egress (far short of min_history): 20 kB per replica per bucket.
+    for (let k = 0; k < 3; k++) for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000, '10.96.10.1');
+    send(d, b, T + 3 * 300 + 30, 20_000, '10.96.10.1');
+    send(d, a, T + 3 * 300 + 40, 22_000, '10.96.10.1');
+    send(d, a, T + 3 * 300 + 50, 1_500_000, '198.51.100.99', 'Cnew');
+    const f = d.flush(T + 4 * 300);
+    assert.equal(f.length, 1);
+    assert.deepEqual(f[0].uids, ['Cnew']);
+    assert.equal(f[0].destination.ip, '198.51.100.99');
+    assert.equal(f[0].severity, 'critical');
+    assert.equal(f[0].figures.peer_basis, 'siblings total egress');
+    assert.equal(f[0].figures.new_destination, true);
+    // The sibling's whole egress in the bucket: 20 kB; x10 is under the 1 MB floor.
+    assert.equal(f[0].figures.peer_reference, 20_000);
+    assert.equal(f[0].figures.limit, 1_000_000);
+  });
+
+  it('no peer judgement without siblings, nor for a known destination the siblings did not send to now', () => {
+    const alone = new ExfiltrationDetector(CFG.exfiltration);
+    for (let k = 0; k < 3; k++) send(alone, a, T + k * 300 + 30, 20_000, '10.96.10.1');
+    send(alone, a, T + 3 * 300 + 50, 1_500_000, '198.51.100.99');
+    assert.deepEqual(alone.flush(T + 4 * 300), []);
+    // The object store is one replica's job (backups from the first pod): 2 MB there is not compared with silent siblings.
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    for (let k = 0; k < 3; k++) {
+      for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000, '10.96.10.1');
+      send(d, a, T + k * 300 + 60, 5000);
+    }
+    for (const p of [a, b]) send(d, p, T + 3 * 300 + 30, 20_000, '10.96.10.1');
+    send(d, a, T + 3 * 300 + 60, 2_000_000);
+    assert.deepEqual(d.flush(T + 4 * 300), []);
+    // The same 2 MB with a sibling also sending there (5 kB): 400x, alerts.
+    send(d, a, T + 4 * 300 + 60, 2_000_000);
+    send(d, b, T + 4 * 300 + 70, 5000);
+    send(d, b, T + 4 * 300 + 80, 20_000, '10.96.10.1');
+    const f = d.flush(T + 5 * 300);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].figures.peer_basis, 'siblings to destination');
+    assert.equal(f[0].figures.limit, 1_000_000);
+  });
+
+  it("an edge used once is judged when its workload's bucket ends, with the siblings' figures of that bucket", () => {
+    const d = new ExfiltrationDetector(CFG.exfiltration);
+    for (let k = 0; k < 3; k++) for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000, '10.96.10.1');
+    send(d, b, T + 3 * 300 + 30, 20_000, '10.96.10.1');
+    send(d, a, T + 3 * 300 + 50, 1_500_000, '198.51.100.99', 'Cnew');
+    // Two more hours of the usual egress before the data ends: the upload's edge sees no other record.
+    for (let k = 4; k < 28; k++) for (const p of [a, b]) send(d, p, T + k * 300 + 30, 20_000 + k, '10.96.10.1');
+    const f = d.flush();
+    assert.equal(f.length, 1);
+    assert.deepEqual(f[0].uids, ['Cnew']);
+    assert.equal(f[0].figures.peer_reference, 20_000);
+    assert.equal(f[0].figures.baseline, 'peers');
+  });
+
+  it('peer state survives a snapshot through JSON', () => {
+    const one = new ExfiltrationDetector(CFG.exfiltration);
+    for (let k = 0; k < 3; k++) for (const p of [a, b]) send(one, p, T + k * 300 + 30, 20_000, '10.96.10.1');
+    send(one, b, T + 3 * 300 + 30, 20_000, '10.96.10.1');
+    const two = new ExfiltrationDetector(CFG.exfiltration);
+    two.restore(JSON.parse(JSON.stringify(one.snapshot())));
+    send(two, a, T + 3 * 300 + 50, 1_500_000, '198.51.100.99');
+    const f = two.flush(T + 4 * 300);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].figures.peer_reference, 20_000);
+  });
+});
+
 describe('detectors: beacon', () => {
   it('names the destination by the DNS name the client resolved', () => {
     const cfg = parseDetectorConfig({ beacon: { threshold: 0.9 } }).beacon;

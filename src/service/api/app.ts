@@ -26,6 +26,7 @@ import { alertRoutes } from './routes/alerts';
 import { k8sRoutes } from './routes/k8s';
 import { pcapRoutes } from './routes/pcap';
 import { keyRoutes } from './routes/keys';
+import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
 import { scopedStore } from './scope';
 
@@ -216,6 +217,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   k8sRoutes(kit, ctx);
   pcapRoutes(kit, ctx);
   keyRoutes(kit, ctx);
+  detectorRoutes(kit, ctx);
 
   let openapi: unknown = null;
   defineRoute(kit, {

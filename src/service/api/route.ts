@@ -35,7 +35,7 @@ export interface Validated<Q, P, B> {
 }
 
 export interface RouteDef<QS extends AnyZodObject, PS extends AnyZodObject, BS extends ZodTypeAny> {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Express path under /api/v1, e.g. /connections/:uid */
   path: string;
   /** Unique across the API: client generators name their methods after it. */

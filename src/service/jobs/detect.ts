@@ -5,15 +5,10 @@
  * default: each batch runs under a lock, starting from the newest saved state, so any worker may
  * take the next batch and a restarted worker loses nothing.
  */
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type IORedis from 'ioredis';
-import { type Baseline, DetectorEngine, type EngineOptions } from '../../../detectors/engine';
-import type { DetectorConfig } from '../../../detectors/config';
+import { DetectorEngine } from '../../../detectors/engine';
+import type { DetectorControl } from '../detector-control';
 import { identifyWith } from '../../k8s/identify';
 import type { K8sResolver } from '../../k8s/resolver';
-import type { Json } from '../../../detectors/types';
 import type { Alert } from '../../../detectors/contract/alert';
 import type { ConnRecord } from '../../../parsers/record/conn';
 import type { Store } from '../../store/types';
@@ -21,87 +16,13 @@ import type { Metrics } from '../metrics';
 import { NO_ALERTS, type AlertBatch, type AlertSink } from './alerts';
 import type { AppRecordOut } from '../../../parsers/record/app';
 
-export interface StateSlot {
-  /** Runs `fn` with the saved state (null: none yet) and saves what it returns, exclusively. */
-  update(fn: (state: Json | null) => Promise<Json>): Promise<void>;
-}
-
-/** One process: a file, rewritten atomically, and a promise chain as the lock. */
-export class FileStateSlot implements StateSlot {
-  private chain: Promise<void> = Promise.resolve();
-  constructor(private readonly file: string) {}
-
-  update(fn: (state: Json | null) => Promise<Json>): Promise<void> {
-    const run = this.chain.then(async () => {
-      const state = fs.existsSync(this.file) ? (JSON.parse(fs.readFileSync(this.file, 'utf8')) as Json) : null;
-      const next = await fn(state);
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      fs.writeFileSync(`${this.file}.tmp`, JSON.stringify(next));
-      fs.renameSync(`${this.file}.tmp`, this.file);
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-}
-
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/**
- * Many processes: the state under one key, a lock key with a token and an expiry (so a killed
- * worker's lock lapses), and an in-process chain so this process's batches do not race each other.
- */
-export class RedisStateSlot implements StateSlot {
-  private chain: Promise<void> = Promise.resolve();
-  constructor(
-    private readonly redis: IORedis,
-    private readonly key: string,
-    private readonly lockMs = 60_000,
-  ) {}
-
-  private async acquire(): Promise<string> {
-    const token = crypto.randomBytes(12).toString('hex');
-    const deadline = Date.now() + 5 * this.lockMs;
-    for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
-      if ((await this.redis.set(`${this.key}:lock`, token, 'PX', this.lockMs, 'NX')) === 'OK') return token;
-      if (Date.now() > deadline) throw new Error(`detector state ${this.key}: lock not acquired in ${5 * this.lockMs} ms`);
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
-
-  update(fn: (state: Json | null) => Promise<Json>): Promise<void> {
-    const run = this.chain.then(async () => {
-      const token = await this.acquire();
-      try {
-        const raw = await this.redis.get(this.key);
-        const next = await fn(raw === null ? null : (JSON.parse(raw) as Json));
-        await this.redis.set(this.key, JSON.stringify(next));
-      } finally {
-        await this.redis.eval(RELEASE, 1, `${this.key}:lock`, token);
-      }
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-}
+export { FileStateSlot, RedisStateSlot, type StateSlot } from '../detector-control';
 
 export interface DetectorServiceOptions {
   store: Store;
   metrics: Metrics;
-  slot: StateSlot;
-  /** Detector thresholds (default: detectors/config.ts's defaults). */
-  config?: DetectorConfig;
-  /** Known-normal behaviour: the learning windows are skipped. */
-  baseline?: Baseline;
-  /** Learning window, seconds of data time (default: each detector's). */
-  learnSeconds?: number;
-}
-
-function engineSettings(o: DetectorServiceOptions): EngineOptions {
-  const e: EngineOptions = {};
-  if (o.config !== undefined) e.config = o.config;
-  if (o.baseline !== undefined) e.baseline = o.baseline;
-  if (o.learnSeconds !== undefined) e.learning = { seconds: o.learnSeconds };
-  return e;
+  /** Settings, baseline and the continuous engine's state (runtime.detectors). */
+  control: DetectorControl;
 }
 
 async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Alert[]): Promise<number> {
@@ -117,8 +38,14 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
       let engine: DetectorEngine | null = null;
       const queued: (() => void)[] = [];
       // Suppressions are read once per capture; the engine starts at the first record.
-      const ready = o.store.listSuppressions().then((suppressions) => {
-        engine = new DetectorEngine({ ...engineSettings(o), suppressions, identify: resolver ? identifyWith(resolver) : undefined });
+      const ready = Promise.all([o.store.listSuppressions(), o.control.effective()]).then(([suppressions, eff]) => {
+        engine = new DetectorEngine({
+          config: eff.config,
+          baseline: eff.baseline?.baseline,
+          learning: eff.learnSeconds !== null ? { seconds: eff.learnSeconds } : undefined,
+          suppressions,
+          identify: resolver ? identifyWith(resolver) : undefined,
+        });
         for (const q of queued.splice(0)) q();
       });
       const feed = (f: (e: DetectorEngine) => void): void => {
@@ -140,9 +67,9 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
       if (records.length === 0 && !dns?.length) return 0;
       let raised: Alert[] = [];
       const suppressions = await o.store.listSuppressions();
-      await o.slot.update(async (state) => {
-        const engine = new DetectorEngine({ ...engineSettings(o), suppressions, identify: resolver ? identifyWith(resolver) : undefined });
-        if (state !== null) engine.restore(state);
+      const eff = await o.control.effective();
+      await o.control.slot.update(async (state) => {
+        const engine = o.control.engineFor(eff, state, { suppressions, identify: resolver ? identifyWith(resolver) : undefined });
         let now = 0;
         for (const d of dns ?? []) {
           engine.observeAppWith(d.rec, d.ctx);
@@ -154,7 +81,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
         }
         // Windows that ended before the newest record are judged now; open ones wait for more data.
         raised = engine.flush(now);
-        return engine.snapshot();
+        return o.control.stateOf(engine, eff, state);
       });
       return storeAlerts(o.store, o.metrics, raised);
     },
@@ -162,13 +89,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
 }
 
 /** The CLI's choice: detectors on (default) with state where the deployment keeps shared state, or off. */
-export function serviceAlerts(
-  rt: { store: Store; metrics: Metrics; redis: IORedis | null; cfg: { dataDir: string; queuePrefix: string } },
-  enabled: boolean,
-): AlertSink {
+export function serviceAlerts(rt: { store: Store; metrics: Metrics; detectors: DetectorControl }, enabled: boolean): AlertSink {
   if (!enabled) return NO_ALERTS;
-  const slot: StateSlot = rt.redis
-    ? new RedisStateSlot(rt.redis, `${rt.cfg.queuePrefix}:detectors:flows`)
-    : new FileStateSlot(path.join(rt.cfg.dataDir, 'detectors-flows.json'));
-  return detectorSink({ store: rt.store, metrics: rt.metrics, slot });
+  return detectorSink({ store: rt.store, metrics: rt.metrics, control: rt.detectors });
 }
