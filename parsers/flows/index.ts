@@ -43,7 +43,7 @@ function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRe
         opts.stitch === false ? null : new FlowStitcher(emit, { holdSec: 660, maxPending: 4096, ...opts.stitch }),
       );
     case 'hubble':
-      return new HubbleParser(kit, uids, emit, counters, opts.hubble);
+      return new HubbleParser(kit, uids, emit, counters, opts.hubble, opts.onApp);
     case 'ndjson':
       return new ConnNdjsonParser(kit, emit);
   }

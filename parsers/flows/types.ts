@@ -3,6 +3,7 @@
  * parse. Every format becomes the same ConnRecord (parsers/record/conn.ts).
  */
 import type { StitchOptions } from '../netflow/stitch';
+import type { AppRecordOut } from '../record/app';
 import type { LocalNets } from '../record/local-nets';
 
 /**
@@ -59,6 +60,12 @@ export interface FlowParseOptions {
    * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.
    */
   onLine?: (text: string, format: FlowFormat) => void;
+  /**
+   * Application records a format carries beside its connections (Hubble's L7 HTTP events as http
+   * records), each with its connection's uid and ConnInfo, given right after that connection.
+   * Without it they are not collected.
+   */
+  onApp?: (r: AppRecordOut) => void;
 }
 
 export interface FlowParseSummary {

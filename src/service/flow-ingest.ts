@@ -183,6 +183,18 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     batchBytes += 300 + line.length / 2;
     if (batchBytes >= o.batchBytes) flush();
   };
+  // Hubble's L7 HTTP events come out of the parser as http records right after their connection,
+  // with its uid: derived the same way, so they join it; a refused connection takes its own along.
+  let refusedRaw: string | null = null;
+  const onApp = (rec: AppRecordOut): void => {
+    if (rec.conn.uid === refusedRaw) return;
+    const uid = flowUid(namespace, rec.uid, rec.conn.ts);
+    rec.uid = uid;
+    rec.conn.uid = uid;
+    dns.push({ rec, ctx: { uid, ts: rec.conn.ts, orig_h: rec.conn.orig_h, resp_h: rec.conn.resp_h, resp_p: rec.conn.resp_p } });
+    batchBytes += 600;
+    if (batchBytes >= o.batchBytes) flush();
+  };
   // The queue's count, read every pollMs, plus what this request queued since: a fast client must
   // not get a whole body in between two polls.
   let backlogSeen = 0;
@@ -254,9 +266,11 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       maxLineBytes: o.maxLineBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
       onLine,
+      onApp,
     },
     (r) => {
       const bad = recordProblem(r, { minTs: MIN_FLOW_TS, maxTs: Date.now() / 1000 + MAX_FLOW_AHEAD_SECONDS });
+      refusedRaw = bad ? r.uid : null;
       if (bad) {
         invalid++;
         // Line formats emit a record while its line is parsed: the parser reports the line.

@@ -314,6 +314,40 @@ function suite(mode: Mode): void {
         assert.equal(d.conn.resp_p, 53);
       });
 
+      it("stores Hubble's L7 HTTP events as http records of their connection (the corpus' kind cluster)", async function () {
+        requireCorpus(this);
+        const body = fs.readFileSync(corpusPath('flows/hubble/basic-sample-400-tcp-flows.json'), 'utf8');
+        const r = await h.call('POST', '/api/v1/flows?wait=true&source=test-hubble-http&format=hubble', { key: h.keys.ingest, body });
+        assert.equal(r.status, 202, r.text);
+        assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+        await h.running.runtime.store.refresh();
+        const list = await h.call('GET', '/api/v1/http?limit=1000&from=2021-11-10T10:00:00Z&to=2021-11-10T11:00:00Z');
+        assert.equal(list.status, 200, list.text);
+        type Http = {
+          uid: string;
+          ts: number;
+          method: string;
+          uri: string;
+          status_code: number | null;
+          conn: { orig_h: string; orig_p: number; resp_p: number };
+        };
+        const http = list.json.records as Http[];
+        // 33 requests and one response without its request (hubble-corpus.test.ts).
+        assert.equal(http.length, 34, JSON.stringify(http.map((x) => [x.uri, x.conn])));
+        const ka = http.filter((x) => x.conn.orig_h === '10.244.0.110' && x.conn.orig_p === 40948);
+        assert.equal(ka.length, 5);
+        // Each joins its connection: GET /connections/:uid answers the connection with its http records.
+        const one = await h.call('GET', `/api/v1/connections/${ka[0].uid}`);
+        assert.equal(one.status, 200, one.text);
+        assert.deepEqual([one.json.record.orig_h, one.json.record.orig_p, one.json.record.resp_p], ['10.244.0.110', 40948, 9080]);
+        assert.ok(one.json.record.service.includes('http'));
+        const apps = (one.json.apps as Http[]).filter((a) => 'method' in a);
+        assert.deepEqual(
+          apps.map((a) => [a.method, a.uri, a.status_code]),
+          [1, 2, 3, 4, 5].map(() => ['GET', '/ratings/0', 200]),
+        );
+      });
+
       it('ingests a Zeek conn.log (TSV with #fields) from the corpus', async function () {
         requireCorpus(this);
         // The btest baseline masks its timestamps: restored from the tshark oracle, as test/flows does.
