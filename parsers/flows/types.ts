@@ -56,6 +56,12 @@ export interface FlowParseOptions {
    */
   stitch?: StitchOptions | false;
   /**
+   * AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs and Firehose
+   * deliveries): the flow log's fields, as parseVpcFields reads them (`${version} ${account-id} ...`
+   * or `version,account-id,...`). Implies the aws-vpc format when none is named.
+   */
+  vpcFields?: readonly string[];
+  /**
    * Each line (or array element) after the format's parser took it, with the format: lets a
    * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.
    */

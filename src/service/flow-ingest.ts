@@ -37,6 +37,8 @@ export interface FlowIngestOptions {
    */
   backlog?: { max: number; maxWaitMs: number; pollMs?: number };
   format?: FlowFormat;
+  /** AWS VPC flow logs without a header line: their fields (parseVpcFields). */
+  vpcFields?: readonly string[];
   maxLineBytes: number;
   batchRecords: number;
   batchBytes: number;
@@ -158,7 +160,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   const namespace = o.uidNamespace ?? o.source;
   let invalid = 0;
   let late = 0;
-  let seenFormat: FlowFormat | null = o.format ?? null;
+  let seenFormat: FlowFormat | null = o.format ?? (o.vpcFields ? 'aws-vpc' : null);
   // Until the first line is parsed the format may be unknown: a record emitted then is that line's.
   const lineFormat = (): boolean => seenFormat !== 'hubble';
   const jobs: string[] = [];
@@ -263,6 +265,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     {
       source: o.source,
       format: o.format,
+      vpcFields: o.vpcFields,
       maxLineBytes: o.maxLineBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
       onLine,

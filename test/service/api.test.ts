@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { readCaptureStream } from '../../parsers/capture/open';
 import { readEvents, requireElasticsearch, sample, startHarness, type Harness, type Mode } from './harness';
@@ -346,6 +347,47 @@ function suite(mode: Mode): void {
           apps.map((a) => [a.method, a.uri, a.status_code]),
           [1, 2, 3, 4, 5].map(() => ['GET', '/ratings/0', 200]),
         );
+      });
+
+      it('ingests VPC flow logs delivered without a header (a gzip+base64 CloudWatch Logs payload) with format=vpc and the LogFormat as fields', async () => {
+        const [header, ...records] = fs.readFileSync(sample('flows/vpc-tcp-flags-v3.log'), 'utf8').trimEnd().split('\n');
+        const payload = JSON.stringify({
+          messageType: 'DATA_MESSAGE',
+          logGroup: 'flows',
+          logStream: 'eni-all',
+          logEvents: records.map((message) => ({ message })),
+        });
+        const body = `${zlib.gzipSync(payload).toString('base64')}\n`;
+        const fields = encodeURIComponent(
+          header
+            .split(' ')
+            .map((n) => `\${${n}}`)
+            .join(' '),
+        );
+        const r = await h.call('POST', `/api/v1/flows?wait=true&source=test-cwl&format=vpc&fields=${fields}`, {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(r.status, 202, r.text);
+        assert.equal(r.json.format, 'aws-vpc');
+        assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+        // AWS's TCP flag example: its records stitched into two connections (test/flows/vpc.test.ts).
+        assert.equal(r.json.records, 2);
+        assert.equal(r.json.stored.written + r.json.stored.stale, 2);
+        const bad = await h.call('POST', '/api/v1/flows?format=vpc&fields=version,srcaddr', {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(bad.status, 400, bad.text);
+        assert.match(bad.json.error, /^fields: start: missing from the field list$/);
+        const other = await h.call('POST', '/api/v1/flows?format=hubble&fields=version', {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(other.status, 400, other.text);
       });
 
       it('ingests a Zeek conn.log (TSV with #fields) from the corpus', async function () {
