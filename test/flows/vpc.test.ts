@@ -232,6 +232,10 @@ describe('flows: AWS VPC Flow Logs', () => {
         ['subscription payload', `${payload}\n`],
         ['a base64 gzip line (a Kinesis record)', `${gz64(payload)}\n`],
         [
+          'Firehose records of {"message"} events, base64 without gzip',
+          `${JSON.stringify({ records: body.map((m) => ({ data: Buffer.from(JSON.stringify({ message: m })).toString('base64') })) })}\n`,
+        ],
+        [
           'Firehose HTTP endpoint request',
           `${JSON.stringify({ requestId: 'ed4acda5-034f-9f42-bba1-f29aea6d7d8f', timestamp: 1566848936000, records: [{ data: gz64(cwlPayload(body.slice(0, 3))) }, { data: gz64(cwlPayload(body.slice(3))) }] })}\n`,
         ],
