@@ -120,8 +120,11 @@ export class BeaconDetector implements Detector {
       this.pairs.set(key, p);
     }
     p.ts.push(r.ts);
-    const bytes = r.orig_bytes + r.resp_bytes;
-    if (bytes > 0 || r.orig_ip_bytes > 0) p.bytes = true;
+    // Payload bytes; IP bytes where a flow source counted no payload (VPC, one-way NetFlow), so
+    // a flow source's sizes are not all taken for zero (a perfectly regular size).
+    const payload = r.orig_bytes + r.resp_bytes;
+    const bytes = payload > 0 ? payload : r.orig_ip_bytes + r.resp_ip_bytes;
+    if (bytes > 0) p.bytes = true;
     p.sizes.push(bytes);
     if (p.uids.length < ALERT_MAX_UIDS) p.uids.push(r.uid);
     if (p.ts.length > this.cfg.max_events_per_pair) {

@@ -36,7 +36,9 @@
  * names get no `policy`. A dropped packet did not reach its peer, so a flow whose SYNs were all
  * dropped stays S0 (never answered).
  */
+import type { AppRecordOut } from '../record/app';
 import type { ConnRecord, ConnState } from '../record/conn';
+import { HubbleHttpLog } from './hubble-http';
 import type { ConnK8s, K8sDirection, K8sDirVerdict, K8sEnd, K8sEndKind, K8sPolicyVerdict, K8sScope } from '../record/k8s';
 import { icmpCounterpart } from '../record/community-id';
 import type { UidGenerator } from '../record/uid';
@@ -124,6 +126,8 @@ interface HConn {
   ingressAllowed: string[];
   egressDenied: string[];
   ingressDenied: string[];
+  /** HTTP transactions of its L7 events, emitted with it (only when the caller takes app records). */
+  http: HubbleHttpLog | undefined;
   /** Which of the three activity-ordered tables holds it. */
   table: Map<string, HConn>;
 }
@@ -163,6 +167,8 @@ export class HubbleParser implements FormatParser {
     private readonly emit: (r: ConnRecord) => void,
     private readonly counters: ParserCounters,
     opts: HubbleFoldOptions = {},
+    /** Takes the http records of L7 HTTP events, each with its connection's uid, right after that connection. */
+    private readonly emitApp?: (r: AppRecordOut) => void,
   ) {
     this.tcpTimeout = opts.tcpTimeout ?? 300;
     this.otherTimeout = opts.udpTimeout ?? 60;
@@ -295,6 +301,10 @@ export class HubbleParser implements FormatParser {
       const l7 = obj(f.l7);
       const svc = l7 === undefined ? undefined : l7.dns !== undefined ? 'dns' : l7.http !== undefined ? 'http' : l7.kafka !== undefined ? 'kafka' : undefined;
       if (svc !== undefined && !c.services.includes(svc)) c.services.push(svc);
+      if (svc === 'http' && this.emitApp !== undefined && l7 !== undefined) {
+        c.http ??= new HubbleHttpLog();
+        c.http.event(l7, ts);
+      }
     } else {
       if (fromOrig) c.origPkts++;
       else c.respPkts++;
@@ -341,6 +351,7 @@ export class HubbleParser implements FormatParser {
       ingressAllowed: [],
       egressDenied: [],
       ingressDenied: [],
+      http: undefined,
       table: ipProto === PROTO_TCP ? this.tcp : this.other,
     };
     this.byKey.set(key, c);
@@ -449,6 +460,11 @@ export class HubbleParser implements FormatParser {
       r.k8s = k8s;
     }
     this.emit(r);
+    if (c.http !== undefined && this.emitApp !== undefined) {
+      const conn = { uid, proto: r.proto, orig_h: r.orig_h, orig_p: r.orig_p, resp_h: r.resp_h, resp_p: r.resp_p, ts: r.ts };
+      for (const h of c.http.done()) this.emitApp({ ...h, uid, conn });
+      this.counters.ignored += c.http.dropped;
+    }
   }
 }
 

@@ -41,9 +41,10 @@ function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRe
         emit,
         counters,
         opts.stitch === false ? null : new FlowStitcher(emit, { holdSec: 660, maxPending: 4096, ...opts.stitch }),
+        opts.vpcFields,
       );
     case 'hubble':
-      return new HubbleParser(kit, uids, emit, counters, opts.hubble);
+      return new HubbleParser(kit, uids, emit, counters, opts.hubble, opts.onApp);
     case 'ndjson':
       return new ConnNdjsonParser(kit, emit);
   }
@@ -56,10 +57,13 @@ export function parseFlows(
   onError: (e: FlowLineError) => void,
 ): Promise<FlowParseSummary> {
   if (opts.format !== undefined && !FLOW_FORMATS.includes(opts.format)) throw new Error(`unknown flow format '${String(opts.format)}'`);
+  if (opts.vpcFields !== undefined && opts.format !== undefined && opts.format !== 'aws-vpc')
+    throw new Error(`a VPC field list was given for the ${opts.format} format`);
+  const named = opts.format ?? (opts.vpcFields !== undefined ? 'aws-vpc' : undefined);
   const limit = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const summary: FlowParseSummary = {
     source: opts.source,
-    format: opts.format ?? null,
+    format: named ?? null,
     lines: 0,
     bytes: 0,
     records: 0,
@@ -74,7 +78,6 @@ export function parseFlows(
     onRecord(r);
   };
   let parser: FormatParser | null = null;
-  let unsniffable = false;
   const report = (line: number, field: string | undefined, reason: string): void => {
     summary.errors++;
     const where = line > 0 ? `line ${line}: ` : '';
@@ -96,10 +99,9 @@ export function parseFlows(
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       if (text.trim() === '') return;
       if (parser === null) {
-        if (unsniffable) return;
         const fmt = summary.format ?? sniffFormat(text);
         if (fmt === null) {
-          unsniffable = true;
+          // Reported, and the next line tried: a bad first line must not cost the lines after it.
           report(line, undefined, `cannot tell the format from this line (name one of ${FLOW_FORMATS.join(', ')})`);
           return;
         }

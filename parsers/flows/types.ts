@@ -3,6 +3,7 @@
  * parse. Every format becomes the same ConnRecord (parsers/record/conn.ts).
  */
 import type { StitchOptions } from '../netflow/stitch';
+import type { AppRecordOut } from '../record/app';
 import type { LocalNets } from '../record/local-nets';
 
 /**
@@ -55,10 +56,22 @@ export interface FlowParseOptions {
    */
   stitch?: StitchOptions | false;
   /**
+   * AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs and Firehose
+   * deliveries): the flow log's fields, as parseVpcFields reads them (`${version} ${account-id} ...`
+   * or `version,account-id,...`). Implies the aws-vpc format when none is named.
+   */
+  vpcFields?: readonly string[];
+  /**
    * Each line (or array element) after the format's parser took it, with the format: lets a
    * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.
    */
   onLine?: (text: string, format: FlowFormat) => void;
+  /**
+   * Application records a format carries beside its connections (Hubble's L7 HTTP events as http
+   * records), each with its connection's uid and ConnInfo, given right after that connection.
+   * Without it they are not collected.
+   */
+  onApp?: (r: AppRecordOut) => void;
 }
 
 export interface FlowParseSummary {

@@ -1,8 +1,21 @@
 /**
  * AWS VPC Flow Logs, text records: the default format (version 2,
  * `version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status`)
- * or a custom field list named by a header line (as S3 delivery writes it), versions 2-8.
- * Field reference: https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+ * or a custom field list, named by a header line (as S3 delivery writes it) or, where the delivery
+ * carries none (CloudWatch Logs, Firehose), declared by the caller (`fields`: the flow log's
+ * LogFormat, `${version} ${account-id} ...`, or the names comma-separated), versions 2-8.
+ * Transit Gateway flow logs are the same records with their own fields (tgw-attachment-id in
+ * place of interface-id, no action). Field reference:
+ * https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+ *
+ * Deliveries that wrap the records are unwrapped, each record read as a line would be:
+ * - `{"message": "<record>"}` (a log event as CloudWatch Logs exports or Firehose delivers it);
+ * - the CloudWatch Logs subscription payload `{"messageType": "DATA_MESSAGE", "logEvents": [{"message": ...}]}`
+ *   (CONTROL_MESSAGE payloads carry no records and are ignored);
+ * - its gzip+base64 form: a Firehose HTTP endpoint request `{"records": [{"data": "<base64>"}]}`,
+ *   or a bare base64 line; the data gunzipped when it is gzip, then read as above or as record lines.
+ * A unit with several records reports the ones it cannot read (by their index) in one line error
+ * and keeps the others.
  *
  * A record covers ONE direction of a flow on one interface over one aggregation window. The two
  * directions of a conversation on one interface are paired into one connection by the stitcher
@@ -23,10 +36,12 @@
  * - NODATA and SKIPDATA records carry no flow: skipped and counted.
  * - uid from interface-id, the raw 5-tuple, start, end and flow-direction.
  */
+import { gunzipSync } from 'node:zlib';
 import { type FlowStitcher, oneWay } from '../netflow/stitch';
 import type { ConnRecord, ConnState } from '../record/conn';
 import type { UidGenerator } from '../record/uid';
 import { type Addr, type FormatParser, type ParserCounters, PROTO_TCP, type RecordKit, addrOf, countOf, fail, portOf, show } from './common';
+import { FlowFieldError } from './types';
 
 export const VPC_DEFAULT_FIELDS: readonly string[] = [
   'version',
@@ -47,6 +62,107 @@ export const VPC_DEFAULT_FIELDS: readonly string[] = [
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
+/**
+ * A declared field list: the flow log's LogFormat (`${version} ${account-id} ...`, as
+ * `aws ec2 describe-flow-logs` shows it) or the names separated by commas or spaces.
+ */
+export function parseVpcFields(spec: string): string[] {
+  const t = spec.trim();
+  if (t === '') throw new FlowFieldError('fields', 'empty field list');
+  let names: string[];
+  if (t.includes('$')) {
+    const rest = t.replace(/\$\{([^}]*)\}/g, ' ').trim();
+    if (rest !== '') throw new FlowFieldError('fields', `${show(rest)} is outside any \${...} in the format string`);
+    names = [...t.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1].trim());
+  } else names = t.split(/[\s,]+/);
+  for (const n of names) if (!NAME.test(n)) throw new FlowFieldError('fields', `${show(n)} is not a field name`);
+  checkFields(names, 'field list');
+  return names;
+}
+
+function checkFields(f: readonly string[], where: string): void {
+  const seen = new Set<string>();
+  for (const name of f) {
+    if (seen.has(name)) fail(name, `named twice in the ${where}`);
+    seen.add(name);
+  }
+  if (!seen.has('start')) fail('start', `missing from the ${where}`);
+  if (!seen.has('protocol')) fail('protocol', `missing from the ${where}`);
+  if (!seen.has('srcaddr') && !seen.has('pkt-srcaddr')) fail('srcaddr', `missing from the ${where}`);
+  if (!seen.has('dstaddr') && !seen.has('pkt-dstaddr')) fail('dstaddr', `missing from the ${where}`);
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** gzip's magic (1f 8b 08) in base64. */
+const GZIP_B64 = /^H4sI[A-Za-z0-9+/]/;
+/** Largest decompressed unit: a Firehose record or CloudWatch payload is at most a few MB. */
+const MAX_INFLATED = 64 * 1024 * 1024;
+
+/** Base64 data of a delivery, gunzipped when it is gzip, as text. */
+function inflate(where: string, b64: string): string {
+  const raw = Buffer.from(b64, 'base64');
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    try {
+      return gunzipSync(raw, { maxOutputLength: MAX_INFLATED }).toString('utf8');
+    } catch (e) {
+      fail(where, `gzip data that does not inflate: ${(e as Error).message}`);
+    }
+  }
+  return raw.toString('utf8');
+}
+
+/**
+ * The record lines a unit holds: itself when it is a record line, else those of the delivery
+ * wrapping it (see the header); null when it is JSON of no delivery we know. Errors name the part.
+ */
+export function vpcLinesOf(text: string, depth = 0): string[] | null {
+  const t = text.trim();
+  if (depth > 3) fail(undefined, 'deliveries nested more than 3 deep');
+  if (GZIP_B64.test(t) && !/\s/.test(t)) return linesOfText(inflate('data', t), depth);
+  if (!t.startsWith('{')) return [t];
+  let o: Record<string, unknown> | undefined;
+  try {
+    o = obj(JSON.parse(t));
+  } catch (e) {
+    fail(undefined, `not JSON: ${(e as Error).message}`);
+  }
+  if (o === undefined) return null;
+  if (typeof o.message === 'string') return linesOfText(o.message, depth);
+  if (Array.isArray(o.logEvents) || typeof o.messageType === 'string') {
+    if (o.messageType === 'CONTROL_MESSAGE') return [];
+    if (!Array.isArray(o.logEvents)) fail('logEvents', 'missing from a CloudWatch Logs DATA_MESSAGE');
+    return o.logEvents.map((e, i) => {
+      const m = obj(e)?.message;
+      if (typeof m !== 'string') fail(`logEvents[${i}].message`, `${show(m)} is not a string`);
+      return m;
+    });
+  }
+  if (Array.isArray(o.records)) {
+    const out: string[] = [];
+    o.records.forEach((r, i) => {
+      const d = obj(r)?.data;
+      if (typeof d !== 'string') fail(`records[${i}].data`, `${show(d)} is not base64 text`);
+      out.push(...(linesOfText(inflate(`records[${i}].data`, d), depth) ?? []));
+    });
+    return out;
+  }
+  return null;
+}
+
+function linesOfText(s: string, depth: number): string[] {
+  const out: string[] = [];
+  for (const l of s.split('\n')) {
+    if (l.trim() === '') continue;
+    const inner = l.trimStart().startsWith('{') || GZIP_B64.test(l.trim()) ? vpcLinesOf(l, depth + 1) : [l];
+    if (inner === null) fail(undefined, `${show(l)}: JSON of no flow log delivery (message, logEvents or records)`);
+    out.push(...inner);
+  }
+  return out;
+}
+
 /** A header line: every token a field name, and the address or status fields among them. */
 export function isVpcHeader(tokens: readonly string[]): boolean {
   return tokens.every((t) => NAME.test(t)) && (tokens.includes('srcaddr') || tokens.includes('pkt-srcaddr') || tokens.includes('log-status'));
@@ -64,6 +180,7 @@ const ACK = 16;
 
 export class VpcParser implements FormatParser {
   private fields: readonly string[] | null = null;
+  private fieldsFrom = 'header';
   private idx = new Map<string, number>();
   private tokens: string[] = [];
 
@@ -73,22 +190,19 @@ export class VpcParser implements FormatParser {
     private readonly emit: (r: ConnRecord) => void,
     private readonly counters: ParserCounters,
     private readonly stitcher: FlowStitcher | null = null,
-  ) {}
+    /** Fields of headerless records (parseVpcFields); a header line in the input still wins. */
+    declared?: readonly string[],
+  ) {
+    if (declared !== undefined) this.setFields(declared, 'field list');
+  }
 
   /** Latest record end seen (event time): the stitcher's clock. */
   private now = 0;
 
-  private setFields(f: readonly string[]): void {
-    const seen = new Set<string>();
-    for (const name of f) {
-      if (seen.has(name)) fail(name, 'named twice in the header');
-      seen.add(name);
-    }
-    if (!seen.has('start')) fail('start', 'missing from the header');
-    if (!seen.has('protocol')) fail('protocol', 'missing from the header');
-    if (!seen.has('srcaddr') && !seen.has('pkt-srcaddr')) fail('srcaddr', 'missing from the header');
-    if (!seen.has('dstaddr') && !seen.has('pkt-dstaddr')) fail('dstaddr', 'missing from the header');
+  private setFields(f: readonly string[], where = 'header'): void {
+    checkFields(f, where);
     this.fields = f;
+    this.fieldsFrom = where;
     this.idx = new Map(f.map((n, i) => [n, i]));
   }
 
@@ -101,6 +215,29 @@ export class VpcParser implements FormatParser {
   }
 
   line(text: string): void {
+    const t = text.trimStart();
+    if (!t.startsWith('{') && !GZIP_B64.test(t)) {
+      this.record(text);
+      return;
+    }
+    const lines = vpcLinesOf(t);
+    if (lines === null) fail(undefined, 'JSON of no flow log delivery (message, logEvents or records)');
+    // Each record of a delivery stands alone: one that cannot be read costs itself only.
+    const bad: string[] = [];
+    let failed = 0;
+    lines.forEach((l, i) => {
+      try {
+        this.record(l);
+      } catch (e) {
+        if (!(e instanceof FlowFieldError)) throw e;
+        failed++;
+        if (bad.length < 5) bad.push(`record ${i + 1}: ${e.message}`);
+      }
+    });
+    if (failed > 0) fail(undefined, `${failed} of the ${lines.length} records it holds not read (${bad.join('; ')}${failed > bad.length ? '; ...' : ''})`);
+  }
+
+  private record(text: string): void {
     const tokens = text.trim().split(/\s+/);
     if (isVpcHeader(tokens)) {
       this.counters.ignored++;
@@ -108,10 +245,11 @@ export class VpcParser implements FormatParser {
       return;
     }
     if (this.fields === null) {
-      if (!looksLikeVpcDefault(tokens)) fail(undefined, `no header line naming the fields, and ${tokens.length} fields are not the default format's 14`);
+      if (!looksLikeVpcDefault(tokens))
+        fail(undefined, `no header line naming the fields, and ${tokens.length} fields are not the default format's 14 (declare them: fields=)`);
       this.setFields(VPC_DEFAULT_FIELDS);
     }
-    if (tokens.length !== this.fields!.length) fail(undefined, `${tokens.length} fields where the header names ${this.fields!.length}`);
+    if (tokens.length !== this.fields!.length) fail(undefined, `${tokens.length} fields where the ${this.fieldsFrom} names ${this.fields!.length}`);
     this.tokens = tokens;
 
     const status = this.get('log-status');
@@ -160,7 +298,9 @@ export class VpcParser implements FormatParser {
     else state = 'OTH';
     if (!tcp && packets > 0) history = 'D';
 
-    const key = `vpc|${this.get('interface-id') ?? ''}|${ipProto}|${src.text}|${srcP}|${dst.text}|${dstP}|${end}|${this.get('flow-direction') ?? ''}`;
+    // Transit Gateway records name the attachment where VPC records name the interface.
+    const point = this.get('interface-id') ?? this.get('tgw-attachment-id') ?? this.get('tgw-id') ?? '';
+    const key = `vpc|${point}|${ipProto}|${src.text}|${srcP}|${dst.text}|${dstP}|${end}|${this.get('flow-direction') ?? ''}`;
     const uid = this.uids.next(key, start, 0);
     const e = flip ? ends(dst, dstP, src, srcP, ipProto) : ends(src, srcP, dst, dstP, ipProto);
     const r = this.kit.base(start, uid, e);
@@ -179,7 +319,7 @@ export class VpcParser implements FormatParser {
       return;
     }
     if (end > this.now) this.now = end;
-    this.stitcher.add(r, this.get('interface-id') ?? '', this.now);
+    this.stitcher.add(r, point, this.now);
   }
 
   end(): void {

@@ -44,6 +44,8 @@ export const IE = {
   icmpCodeIPv4: 177,
   icmpTypeIPv6: 178,
   icmpCodeIPv6: 179,
+  initiatorOctets: 231,
+  responderOctets: 232,
   dot1qVlanId: 243,
 } as const;
 
@@ -348,6 +350,15 @@ export function applyField(f: FlowFields, ie: number, b: Uint8Array, off: number
       break;
     case REVERSE | IE.packetTotalCount:
       if (len <= 8 && f.revPackets <= 0) f.revPackets = readUint(b, off, len);
+      break;
+    // Cisco ASA's NSEL (NetFlow v9 elements 231/232, IPFIX's initiatorOctets/responderOctets):
+    // one record per connection, the source its initiator, with both directions' byte counts
+    // and no packet counts; the responder's count makes the record a biflow.
+    case IE.initiatorOctets:
+      if (len <= 8 && f.bytes === 0) f.bytes = readUint(b, off, len);
+      break;
+    case IE.responderOctets:
+      if (len <= 8) f.revBytes = readUint(b, off, len);
       break;
     case REVERSE | IE.tcpControlBits:
       if (len === 1 || len === 2) f.revTcpFlags = b[off + len - 1];

@@ -7,7 +7,7 @@
 import type { ConnRecord } from '../record/conn';
 import { NetflowDecoder, type DecoderOptions, type ExporterStats } from './decoder';
 import { FlowStitcher, oneWay, type StitchOptions, type StitchStats } from './stitch';
-import { FlowConverter, type ConverterOptions } from './to-conn';
+import { FlowConverter, isBiflow, type ConverterOptions } from './to-conn';
 
 export interface NetflowRecordsOptions extends ConverterOptions {
   decoder?: DecoderOptions;
@@ -38,7 +38,7 @@ export class NetflowRecords {
     this.stitcher = o.stitch === false ? null : new FlowStitcher(emit, o.stitch);
     this.decoder = new NetflowDecoder((f) => {
       const r = this.converter.toConn(f);
-      if (r !== null) this.dg.push({ r, biflow: f.revPackets >= 0, scope: `${f.exporter}|${f.domain}` });
+      if (r !== null) this.dg.push({ r, biflow: isBiflow(f), scope: `${f.exporter}|${f.domain}` });
     }, o.decoder);
   }
 

@@ -106,6 +106,14 @@ export function tcpHistory(orig: number, resp: number, origData: boolean, respDa
 }
 
 /**
+ * A record that counts both directions: RFC 5103 reverse counters, IXIA's, or NSEL's
+ * responderOctets (a reverse byte count without packets still describes the reply).
+ */
+export function isBiflow(f: FlowFields): boolean {
+  return f.revPackets >= 0 || f.revBytes >= 0;
+}
+
+/**
  * Whether a biflow's reverse side is the originator. RFC 5103 lets the exporter pick the
  * forward side when it cannot tell (softflowd orders by address), so: the side that sent a bare
  * SYN opens a TCP connection; otherwise a well-known source port talking to an ephemeral one is
@@ -152,7 +160,7 @@ export class FlowConverter {
     const alen = f.ipVersion === 4 ? 4 : 16;
     const proto = f.proto;
     const transport = transportOf(proto);
-    const biflow = f.revPackets >= 0;
+    const biflow = isBiflow(f);
     const swap = biflow && biflowReversed(f);
     const orig = swap ? f.dst : f.src;
     const resp = swap ? f.src : f.dst;
@@ -172,7 +180,7 @@ export class FlowConverter {
     const respH = formatAddress(resp, 0, alen);
     const fwdPkts = f.packets;
     const fwdBytes = f.bytes;
-    const revPkts = biflow ? f.revPackets : 0;
+    const revPkts = biflow ? Math.max(0, f.revPackets) : 0;
     const revBytes = biflow && f.revBytes >= 0 ? f.revBytes : 0;
     const origPkts = swap ? revPkts : fwdPkts;
     const origIpBytes = swap ? revBytes : fwdBytes;
@@ -191,7 +199,8 @@ export class FlowConverter {
       // TCP options (up to 40 bytes a packet) hide in the estimate: D/d only when data is certain.
       history = tcpHistory(of, rf, origBytes > origPkts * 40, respBytes > respPkts * 40);
     } else {
-      state = biflow ? (respPkts > 0 ? 'SF' : 'S0') : 'OTH';
+      // A reply counted in bytes alone (NSEL has no packet counters) answers the connection too.
+      state = biflow ? (respPkts > 0 || respIpBytes > 0 ? 'SF' : 'S0') : 'OTH';
       if (transport === 'udp') history = (origBytes > 0 ? 'D' : '') + (respBytes > 0 ? 'd' : '');
     }
 

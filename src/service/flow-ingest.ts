@@ -37,6 +37,8 @@ export interface FlowIngestOptions {
    */
   backlog?: { max: number; maxWaitMs: number; pollMs?: number };
   format?: FlowFormat;
+  /** AWS VPC flow logs without a header line: their fields (parseVpcFields). */
+  vpcFields?: readonly string[];
   maxLineBytes: number;
   batchRecords: number;
   batchBytes: number;
@@ -158,7 +160,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   const namespace = o.uidNamespace ?? o.source;
   let invalid = 0;
   let late = 0;
-  let seenFormat: FlowFormat | null = o.format ?? null;
+  let seenFormat: FlowFormat | null = o.format ?? (o.vpcFields ? 'aws-vpc' : null);
   // Until the first line is parsed the format may be unknown: a record emitted then is that line's.
   const lineFormat = (): boolean => seenFormat !== 'hubble';
   const jobs: string[] = [];
@@ -181,6 +183,18 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     d.ctx.uid = uid;
     dns.push(d);
     batchBytes += 300 + line.length / 2;
+    if (batchBytes >= o.batchBytes) flush();
+  };
+  // Hubble's L7 HTTP events come out of the parser as http records right after their connection,
+  // with its uid: derived the same way, so they join it; a refused connection takes its own along.
+  let refusedRaw: string | null = null;
+  const onApp = (rec: AppRecordOut): void => {
+    if (rec.conn.uid === refusedRaw) return;
+    const uid = flowUid(namespace, rec.uid, rec.conn.ts);
+    rec.uid = uid;
+    rec.conn.uid = uid;
+    dns.push({ rec, ctx: { uid, ts: rec.conn.ts, orig_h: rec.conn.orig_h, resp_h: rec.conn.resp_h, resp_p: rec.conn.resp_p } });
+    batchBytes += 600;
     if (batchBytes >= o.batchBytes) flush();
   };
   // The queue's count, read every pollMs, plus what this request queued since: a fast client must
@@ -251,12 +265,15 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     {
       source: o.source,
       format: o.format,
+      vpcFields: o.vpcFields,
       maxLineBytes: o.maxLineBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
       onLine,
+      onApp,
     },
     (r) => {
       const bad = recordProblem(r, { minTs: MIN_FLOW_TS, maxTs: Date.now() / 1000 + MAX_FLOW_AHEAD_SECONDS });
+      refusedRaw = bad ? r.uid : null;
       if (bad) {
         invalid++;
         // Line formats emit a record while its line is parsed: the parser reports the line.

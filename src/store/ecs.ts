@@ -67,6 +67,12 @@ export interface EcsConnDoc {
       local_orig: boolean;
       local_resp: boolean;
       missed_bytes: number;
+      /**
+       * Payload bytes (Zeek orig_bytes/resp_bytes); source/destination.bytes hold IP bytes, as
+       * Elastic's Zeek integration has them. Always written; absent from documents stored before.
+       */
+      orig_bytes?: number;
+      resp_bytes?: number;
       orig_ip_bytes: number;
       resp_ip_bytes: number;
       tunnel_parents?: string[];
@@ -74,6 +80,8 @@ export interface EcsConnDoc {
   };
   eastwatch: {
     interim: boolean;
+    /** ConnRecord.observed: what a flow producer could not see (one direction, the start). */
+    observed?: 'one-way' | 'midstream';
     /** SHA-256 of the uploaded capture the record came from. */
     capture?: string;
     tunnel?: { type?: string; id?: number };
@@ -153,14 +161,16 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
       end: durNs === 0 ? startText : instantText(addNanos(start, durNs)),
       duration: durNs,
     },
-    source: { ip: r.orig_h, port: r.orig_p, bytes: r.orig_bytes, packets: r.orig_pkts },
-    destination: { ip: r.resp_h, port: r.resp_p, bytes: r.resp_bytes, packets: r.resp_pkts },
+    // IP bytes, as Elastic's Zeek integration puts them: every source has them (flow exporters,
+    // VPC and Hubble have no payload counts); payload bytes stay in zeek.connection.
+    source: { ip: r.orig_h, port: r.orig_p, bytes: r.orig_ip_bytes, packets: r.orig_pkts },
+    destination: { ip: r.resp_h, port: r.resp_p, bytes: r.resp_ip_bytes, packets: r.resp_pkts },
     related: { ip: r.orig_h === r.resp_h ? [r.orig_h] : [r.orig_h, r.resp_h] },
     network: {
       transport: r.proto,
       iana_number: String(r.ip_proto),
       community_id: r.community_id,
-      bytes: r.orig_bytes + r.resp_bytes,
+      bytes: r.orig_ip_bytes + r.resp_ip_bytes,
       packets: r.orig_pkts + r.resp_pkts,
       // The enrichment knows cluster entities beyond the local networks: its direction wins.
       direction: r.k8s?.direction ?? direction(r.local_orig, r.local_resp),
@@ -174,6 +184,8 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
         local_orig: r.local_orig,
         local_resp: r.local_resp,
         missed_bytes: r.missed_bytes,
+        orig_bytes: r.orig_bytes,
+        resp_bytes: r.resp_bytes,
         orig_ip_bytes: r.orig_ip_bytes,
         resp_ip_bytes: r.resp_ip_bytes,
       },
@@ -192,6 +204,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
     if (r.tunnel_id !== null) doc.eastwatch.tunnel.id = r.tunnel_id;
   }
   if (r.capture !== undefined) doc.eastwatch.capture = r.capture;
+  if (r.observed !== undefined) doc.eastwatch.observed = r.observed;
   if (r.k8s) {
     doc.eastwatch.source = defined(r.k8s.orig);
     doc.eastwatch.destination = defined(r.k8s.resp);
@@ -221,8 +234,10 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
     ip_proto: Number(d.network.iana_number),
     service: d.network.protocol ? d.network.protocol.slice() : [],
     duration: d.event.duration / 1e9,
-    orig_bytes: d.source.bytes,
-    resp_bytes: d.destination.bytes,
+    // Documents written before source.bytes held IP bytes have no zeek.connection.orig_bytes:
+    // their source.bytes is the payload count.
+    orig_bytes: z.orig_bytes ?? d.source.bytes,
+    resp_bytes: z.resp_bytes ?? d.destination.bytes,
     conn_state: z.state,
     local_orig: z.local_orig,
     local_resp: z.local_resp,
@@ -244,6 +259,7 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
   };
   const e = d.eastwatch;
   if (e.capture !== undefined) r.capture = e.capture;
+  if (e.observed !== undefined) r.observed = e.observed;
   if (e.source && e.destination && e.scope !== undefined) {
     r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
     if (e.policy) r.k8s.policy = e.policy;
@@ -317,12 +333,14 @@ export const CONN_MAPPING: Mapping = {
         local_orig: bool,
         local_resp: bool,
         missed_bytes: lng,
+        orig_bytes: lng,
+        resp_bytes: lng,
         orig_ip_bytes: lng,
         resp_ip_bytes: lng,
         tunnel_parents: kw,
       }),
     }),
-    eastwatch: obj({ interim: bool, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
+    eastwatch: obj({ interim: bool, observed: kw, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
   },
 };
 

@@ -11,6 +11,7 @@ import { toSql, type SqlParam } from '../query/to-sql';
 import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../query/fields';
 import type { Query } from '../query/ast';
 import type { ConnK8s } from '../../parsers/record/k8s';
+import type { ConnRecord } from '../../parsers/record/conn';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumnTypes, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
 import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
@@ -159,6 +160,7 @@ CREATE TABLE IF NOT EXISTS conn (
   ip_version TEXT NOT NULL,
   k8s TEXT,
   capture TEXT,
+  observed TEXT,
   -- The Kubernetes identity is kept whole in k8s (exact read-back); these columns make it queryable.
   src_kind TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.kind') VIRTUAL,
   src_namespace TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.namespace') VIRTUAL,
@@ -242,6 +244,7 @@ const COLUMNS = [
   'ip_version',
   'k8s',
   'capture',
+  'observed',
 ] as const;
 
 const READ_COLUMNS = COLUMNS.join(', ');
@@ -290,7 +293,8 @@ function toRow(r: StoreRecord): SqlParam[] {
     r.resp_bytes,
     r.orig_pkts,
     r.resp_pkts,
-    r.orig_bytes + r.resp_bytes,
+    // network.bytes: IP bytes, as source.bytes and destination.bytes (see ecs.ts).
+    r.orig_ip_bytes + r.resp_ip_bytes,
     r.orig_pkts + r.resp_pkts,
     r.orig_ip_bytes,
     r.resp_ip_bytes,
@@ -311,6 +315,7 @@ function toRow(r: StoreRecord): SqlParam[] {
     r.orig_h.includes(':') ? 'ipv6' : 'ipv4',
     r.k8s ? JSON.stringify(r.k8s) : null,
     r.capture ?? null,
+    r.observed ?? null,
   ];
 }
 
@@ -347,6 +352,7 @@ interface DbRow {
   interim: number;
   k8s: string | null;
   capture: string | null;
+  observed: ConnRecord['observed'] | null;
 }
 
 function fromRow(x: DbRow): StoreRecord {
@@ -384,6 +390,7 @@ function fromRow(x: DbRow): StoreRecord {
   };
   if (x.k8s !== null) r.k8s = JSON.parse(x.k8s) as ConnK8s;
   if (x.capture !== null) r.capture = x.capture;
+  if (x.observed !== null) r.observed = x.observed;
   return r;
 }
 
@@ -469,6 +476,12 @@ export class SqliteStore implements Store {
     // Files made before the capture column existed get it (CREATE TABLE IF NOT EXISTS keeps old tables as they are).
     const cols = db.prepare("SELECT name FROM pragma_table_info('conn')").all() as { name: string }[];
     if (!cols.some((c) => c.name === 'capture')) db.exec('ALTER TABLE conn ADD COLUMN capture TEXT');
+    if (!cols.some((c) => c.name === 'observed')) db.exec('ALTER TABLE conn ADD COLUMN observed TEXT');
+    // Files of user_version 0 summed payload bytes into net_bytes; network.bytes is IP bytes now.
+    if ((db.pragma('user_version', { simple: true }) as number) < 1) {
+      db.exec('UPDATE conn SET net_bytes = orig_ip_bytes + resp_ip_bytes WHERE net_bytes <> orig_ip_bytes + resp_ip_bytes');
+      db.pragma('user_version = 1');
+    }
     // Likewise the application tables: columns of fields added since (url.port, dns.type, ...),
     // nullable, as old rows lack them.
     for (const sp of APP_SPECS) {

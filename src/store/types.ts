@@ -51,7 +51,7 @@ export interface TopBucket {
   /** The value as text (ip, number and boolean values too, so both backends agree). */
   key: string;
   connections: number;
-  /** Sum of network.bytes (payload, both directions). */
+  /** Sum of network.bytes (IP bytes, both directions). */
   bytes: number;
 }
 

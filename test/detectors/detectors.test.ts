@@ -399,6 +399,50 @@ describe('detectors: beacon', () => {
   });
 });
 
+describe('detectors: beacon on flow sources', () => {
+  // VPC / one-way NetFlow records: IP bytes, no payload counts. Their sizes are the IP bytes, not
+  // zeros (which would read as a perfectly regular size and lift the score).
+  const run = (ipBytes: (i: number) => number): Record<string, unknown> | undefined => {
+    const cfg = parseDetectorConfig({ beacon: { threshold: 0, known_threshold: 0 } }).beacon;
+    const d = new BeaconDetector(cfg);
+    let i = 0;
+    for (let t = 0; t < 6 * 3600; t += 60, i++)
+      d.observe(
+        conn(
+          {
+            ts: T + t,
+            orig_h: '10.244.1.30',
+            resp_h: '198.51.100.23',
+            resp_p: 443,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            orig_ip_bytes: ipBytes(i),
+            observed: 'one-way',
+          },
+          pod('shop', 'worker'),
+          { kind: 'external' },
+        ),
+      );
+    return d.flush()[0]?.figures;
+  };
+
+  it('sizes from IP bytes: steady sizes score as steady, sizes all over the place do not', () => {
+    const steady = run(() => 1480) as Record<string, unknown>;
+    assert.equal(steady.sizes_known, true);
+    assert.equal(steady.ds_score, 1);
+    // Sizes spread over 40..64000 bytes (a seeded LCG): far from regular.
+    let x = 7;
+    const spread = run(() => {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      return 40 + (x % 64000);
+    }) as Record<string, unknown>;
+    assert.equal(spread.sizes_known, true);
+    // Zeros in place of the sizes would score 1, as the steady run does.
+    assert.ok((spread.ds_score as number) < 0.8, `ds_score ${String(spread.ds_score)}`);
+    assert.ok((spread.score as number) < (steady.score as number));
+  });
+});
+
 describe('detectors: configuration', () => {
   it('rejects unknown keys and bad values, naming them', () => {
     assert.throws(() => parseDetectorConfig({ scan: { theta: 0.5 } }), /scan: Unrecognized key\(s\) in object: 'theta'/);

@@ -8,6 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import type { AppRecordOut, HttpLogRecord } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { collect, textStream } from './helpers';
@@ -125,5 +126,63 @@ describe('flows: Hubble output from real clusters', () => {
       dataplane_verdict: 'DROPPED',
       drop_reason: 'POLICY_DENY',
     });
+  });
+});
+
+describe('flows: Hubble L7 HTTP events as http records of their connection', () => {
+  it('basic-sample-400-tcp-flows.json: 33 requests and 32 responses on 30 connections become 34 http records joined by uid', async function () {
+    requireCorpus(this);
+    const text = fs.readFileSync(corpusPath('flows/hubble/basic-sample-400-tcp-flows.json'), 'utf8');
+    const apps: AppRecordOut[] = [];
+    const { records, errors } = await collect(textStream(text), { format: 'hubble', onApp: (r) => apps.push(r) });
+    assert.deepEqual(errors, []);
+    const http = apps.filter((a): a is HttpLogRecord & AppRecordOut => a.kind === 'http');
+    assert.equal(http.length, apps.length);
+    // From the file: 33 REQUEST and 32 RESPONSE events; the response on 10.244.0.206:59702 has no
+    // request in the sample, and two requests (ports 59920, 35346) end the sample unanswered.
+    assert.equal(http.length, 34);
+    assert.equal(http.filter((h) => h.status_code === 200).length, 32);
+    assert.equal(http.filter((h) => h.status_code === null).length, 2);
+    const byUid = new Map(records.map((r) => [r.uid, r]));
+    for (const h of http) {
+      const c = byUid.get(h.uid);
+      assert.ok(c, `http record ${h.uid} has no connection`);
+      assert.deepEqual(h.conn, { uid: c.uid, proto: 'tcp', orig_h: c.orig_h, orig_p: c.orig_p, resp_h: c.resp_h, resp_p: c.resp_p, ts: c.ts });
+      assert.ok(c.service.includes('http'));
+      // The client sent the request: the originator of the connection, the server on 9080.
+      assert.equal(c.resp_p, 9080, c.uid);
+      assert.ok(h.ts >= c.ts - 0.1 && h.ts <= c.ts + c.duration + 1e-6, `${h.uid}: ${h.ts} outside ${c.ts}+${c.duration}`);
+    }
+    assert.equal(new Set(http.map((h) => h.uid)).size, 30);
+    // The keep-alive connection 10.244.0.110:40948 -> 10.244.0.206:9080 carried five GETs of /ratings/0.
+    const ka = http.filter((h) => h.conn.orig_h === '10.244.0.110' && h.conn.orig_p === 40948);
+    assert.deepEqual(
+      ka.map((h) => [h.trans_depth, h.method, h.host, h.uri, h.status_code, h.version]),
+      [1, 2, 3, 4, 5].map((d) => [d, 'GET', 'ratings:9080', '/ratings/0', 200, '1.1']),
+    );
+    // The first request of the file, and its response.
+    const first = http.find((h) => h.conn.orig_p === 35128) as HttpLogRecord & AppRecordOut;
+    assert.ok(Math.abs(first.ts - (Date.parse('2021-11-10T10:40:56Z') / 1000 + 0.4671524)) < 1e-6, String(first.ts));
+    assert.deepEqual(
+      [first.method, first.host, first.uri, first.user_agent, first.status_code, first.resp_content_type],
+      ['GET', 'reviews:9080', '/reviews/0', 'curl/7.52.1', 200, 'application/json'],
+    );
+    // A response alone begins at its time minus Cilium's latency_ns (this one has none: at its time).
+    const lone = http.find((h) => h.conn.orig_p === 59702) as HttpLogRecord & AppRecordOut;
+    assert.deepEqual([lone.method, lone.uri, lone.status_code], ['GET', '/productpage', 200]);
+    const ev = text
+      .split('\n')
+      .filter((l) => l.includes('"source_port":9080,"destination_port":59702') && l.includes('"RESPONSE"'))
+      .map((l) => JSON.parse(l) as { flow: { time: string; l7: { latency_ns?: string } } })[0];
+    assert.equal(ev.flow.l7.latency_ns, undefined);
+    assert.ok(Math.abs(lone.ts - (Date.parse('2021-11-10T10:40:56Z') / 1000 + 0.4825705)) < 1e-6, String(lone.ts));
+  });
+
+  it('without onApp nothing is collected, and the connections are the same', async function () {
+    requireCorpus(this);
+    const text = fs.readFileSync(corpusPath('flows/hubble/basic-sample-400-tcp-flows.json'), 'utf8');
+    const a = await collect(textStream(text), { format: 'hubble' });
+    const b = await collect(textStream(text), { format: 'hubble', onApp: () => undefined });
+    assert.deepEqual(a.records, b.records);
   });
 });

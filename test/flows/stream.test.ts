@@ -51,7 +51,7 @@ describe('flows: streaming reader', () => {
     assert.equal((await collect(textStream(zeekTsv))).summary.format, 'zeek-tsv');
   });
 
-  it('a named format overrides sniffing; an unrecognisable input is one error, not a crash', async () => {
+  it('a named format overrides sniffing; every unrecognisable line is an error, not a crash', async () => {
     const named = await collect(sampleStream('vpc-default.log'), { format: 'hubble' });
     assert.equal(named.records.length, 0);
     assert.equal(named.errors.length, 4);
@@ -60,9 +60,22 @@ describe('flows: streaming reader', () => {
     assert.equal(junk.summary.format, null);
     assert.deepEqual(
       junk.errors.map((e) => e.line),
-      [3],
+      [3, 4],
     );
     assert.match(junk.errors[0].reason, /cannot tell the format/);
+  });
+
+  it('a first line that cannot be sniffed is reported and the lines after it are still read', async () => {
+    const vpc = fs.readFileSync(samplePath('vpc-default.log'), 'utf8');
+    const clean = await collect(textStream(vpc));
+    const got = await collect(textStream(`garbage at the top\n${vpc}`));
+    assert.equal(got.summary.format, 'aws-vpc');
+    assert.deepEqual(
+      got.errors.map((e) => [e.line, e.reason]),
+      [[1, 'cannot tell the format from this line (name one of zeek-tsv, zeek-json, aws-vpc, hubble, ndjson)']],
+    );
+    assert.ok(clean.records.length > 0);
+    assert.deepEqual(got.records, clean.records);
   });
 
   it('a JSON array of Hubble events equals the same events as NDJSON', async () => {

@@ -8,7 +8,25 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { parseVpcFields } from '../../parsers/flows/vpc';
+import { FlowFieldError } from '../../parsers/flows';
 import { collect, samplePath, sampleStream, textStream } from './helpers';
+
+const lines = (name: string): string[] => fs.readFileSync(samplePath(name), 'utf8').trimEnd().split('\n');
+
+/** A CloudWatch Logs subscription payload of these records (the shape its documentation gives). */
+function cwlPayload(records: string[], stream = 'eni-1235b8ca123456789-all'): string {
+  return JSON.stringify({
+    messageType: 'DATA_MESSAGE',
+    owner: '123456789010',
+    logGroup: 'vpc-flow-logs',
+    logStream: stream,
+    subscriptionFilters: ['to-eastwatch'],
+    logEvents: records.map((m, i) => ({ id: String(36000000000000000000000000000000000000000000000000000000 + i), timestamp: 1566848875000, message: m })),
+  });
+}
+const gz64 = (s: string): string => gzipSync(Buffer.from(s, 'utf8')).toString('base64');
 
 describe('flows: AWS VPC Flow Logs', () => {
   it('default format (v2) without a header: ACCEPT, REJECT, NODATA and SKIPDATA', async () => {
@@ -162,5 +180,127 @@ describe('flows: AWS VPC Flow Logs', () => {
     );
     assert.equal(errors[0].field, 'srcport');
     assert.equal(errors[0].line, 3);
+  });
+
+  describe('deliveries without a header line: a declared field list, wrappers, Transit Gateway', () => {
+    const v3 = lines('vpc-tcp-flags-v3.log');
+    const header = v3[0];
+    const body = v3.slice(1);
+    const formatString = header
+      .split(' ')
+      .map((n) => `\${${n}}`)
+      .join(' ');
+
+    it('the field list as AWS writes the LogFormat ($-braced names) or comma-separated gives the records the header gives', async () => {
+      const withHeader = await collect(sampleStream('vpc-tcp-flags-v3.log'));
+      assert.ok(withHeader.records.length > 0);
+      for (const spec of [formatString, header.split(' ').join(',')]) {
+        const got = await collect(textStream(`${body.join('\n')}\n`), { vpcFields: parseVpcFields(spec) });
+        assert.deepEqual(got.errors, []);
+        assert.equal(got.summary.format, 'aws-vpc');
+        assert.deepEqual(got.records, withHeader.records);
+      }
+      // Without it: each line says why, and names the remedy.
+      const bare = await collect(textStream(`${body.join('\n')}\n`), { format: 'aws-vpc' });
+      assert.equal(bare.records.length, 0);
+      assert.equal(bare.errors.length, body.length);
+      assert.match(
+        bare.errors[0].message,
+        /^test: line 1: no header line naming the fields, and 21 fields are not the default format's 14 \(declare them: fields=\)$/,
+      );
+    });
+
+    it('a field list that cannot be right is refused with the reason', () => {
+      const bad = (spec: string, re: RegExp): void =>
+        assert.throws(
+          () => parseVpcFields(spec),
+          (e: unknown) => e instanceof FlowFieldError && re.test(e.message),
+        );
+      bad(`\${version} account-id \${srcaddr}`, /fields: "account-id" is outside any \$\{\.\.\.\} in the format string/);
+      bad('version,srcaddr,dstaddr,protocol,start,srcaddr', /srcaddr: named twice in the field list/);
+      bad('version,srcaddr,dstaddr,start', /protocol: missing from the field list/);
+      bad('version,src_addr', /fields: "src_addr" is not a field name/);
+      bad(' ', /empty field list/);
+    });
+
+    it('CloudWatch Logs: {"message"} events, the subscription payload, and its gzip+base64 Firehose forms read as the lines', async () => {
+      const withHeader = await collect(sampleStream('vpc-tcp-flags-v3.log'));
+      const fields = parseVpcFields(formatString);
+      const payload = cwlPayload(body);
+      const forms: [string, string][] = [
+        ['message events', `${body.map((m) => JSON.stringify({ message: m })).join('\n')}\n`],
+        ['subscription payload', `${payload}\n`],
+        ['a base64 gzip line (a Kinesis record)', `${gz64(payload)}\n`],
+        [
+          'Firehose records of {"message"} events, base64 without gzip',
+          `${JSON.stringify({ records: body.map((m) => ({ data: Buffer.from(JSON.stringify({ message: m })).toString('base64') })) })}\n`,
+        ],
+        [
+          'Firehose HTTP endpoint request',
+          `${JSON.stringify({ requestId: 'ed4acda5-034f-9f42-bba1-f29aea6d7d8f', timestamp: 1566848936000, records: [{ data: gz64(cwlPayload(body.slice(0, 3))) }, { data: gz64(cwlPayload(body.slice(3))) }] })}\n`,
+        ],
+      ];
+      for (const [what, text] of forms) {
+        const got = await collect(textStream(text), { vpcFields: fields });
+        assert.deepEqual(got.errors, [], what);
+        assert.deepEqual(got.records, withHeader.records, what);
+      }
+      // Sniffed without a format: the default-format records inside a payload say what they are.
+      const dflt = lines('vpc-default.log');
+      const plain = await collect(sampleStream('vpc-default.log'));
+      const sniffed = await collect(textStream(`${JSON.stringify({ messageType: 'CONTROL_MESSAGE', logEvents: [] })}\n${gz64(cwlPayload(dflt))}\n`));
+      assert.equal(sniffed.summary.format, 'aws-vpc');
+      assert.deepEqual(sniffed.errors, []);
+      assert.deepEqual(sniffed.records, plain.records);
+    });
+
+    it('a delivery with records that cannot be read reports them by line and index and keeps the rest, and the lines after it', async () => {
+      const fields = parseVpcFields(formatString);
+      const broken = [body[0], body[1].replace(' 6 ', ' tcp '), body[2]];
+      const text = `${cwlPayload(broken)}\nnot a record\n${body
+        .slice(3)
+        .map((m) => JSON.stringify({ message: m }))
+        .join('\n')}\n`;
+      const got = await collect(textStream(text), { vpcFields: fields });
+      assert.deepEqual(
+        got.errors.map((e) => [e.line, e.reason]),
+        [
+          [1, '1 of the 3 records it holds not read (record 2: protocol: "tcp" is not a count)'],
+          [2, '3 fields where the field list names 21'],
+        ],
+      );
+      const all = await collect(textStream(`${body.join('\n')}\n`), { vpcFields: fields, stitch: false });
+      const kept = await collect(textStream(text), { vpcFields: fields, stitch: false });
+      assert.equal(kept.records.length, all.records.length - 1);
+    });
+
+    it("Transit Gateway flow logs: AWS's TGW fields, the two directions through one attachment stitched into one connection", async () => {
+      // The default Transit Gateway format's fields (version 6), in the order AWS's documentation
+      // lists them (https://docs.aws.amazon.com/vpc/latest/tgw/tgw-flow-logs.html#flow-log-records);
+      // the records are written by us in that format (no public sample file), one per direction.
+      const tgwFields =
+        'version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status type packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region flow-direction pkt-src-aws-service pkt-dst-aws-service';
+      const fmt = tgwFields
+        .split(' ')
+        .map((n) => `\${${n}}`)
+        .join(' ');
+      const common =
+        'TransitGateway 123456789010 tgw-0123456789abcdef0 tgw-attach-0aaaaaaaaaaaaaaaa 123456789010 210987654321 vpc-0aaaaaaaaaaaaaaaa vpc-0bbbbbbbbbbbbbbbb subnet-0aaaaaaaaaaaaaaaa subnet-0bbbbbbbbbbbbbbbb eni-0aaaaaaaaaaaaaaaa eni-0bbbbbbbbbbbbbbbb use1-az1 use1-az2 tgw-attach-0bbbbbbbbbbbbbbbb';
+      const out = `6 ${common} 10.0.1.20 10.1.2.30 49152 5432 6 14 2210 1700000000 1700000060 OK IPv4 0 0 0 0 3 us-east-1 ingress - -`;
+      const back = `6 ${common} 10.1.2.30 10.0.1.20 5432 49152 6 12 9876 1700000000 1700000060 OK IPv4 0 0 0 0 19 us-east-1 egress - -`;
+      const { records, errors } = await collect(textStream(`${out}\n${back}\n`), { vpcFields: parseVpcFields(fmt) });
+      assert.deepEqual(errors, []);
+      assert.equal(records.length, 1);
+      const r = records[0];
+      assert.deepEqual(
+        [r.orig_h, r.orig_p, r.resp_h, r.resp_p, r.proto, r.orig_pkts, r.orig_ip_bytes, r.resp_pkts, r.resp_ip_bytes, r.ts, r.duration, r.observed],
+        ['10.0.1.20', 49152, '10.1.2.30', 5432, 'tcp', 14, 2210, 12, 9876, 1700000000, 60, undefined],
+      );
+      // The same two records seen at another attachment are another observation point: not paired across.
+      const other = back.replace('tgw-attach-0aaaaaaaaaaaaaaaa 123456789010', 'tgw-attach-0cccccccccccccccc 123456789010');
+      const apart = await collect(textStream(`${out}\n${other}\n`), { vpcFields: parseVpcFields(fmt) });
+      assert.equal(apart.records.length, 2);
+      assert.ok(apart.records.every((x) => x.observed === 'one-way'));
+    });
   });
 });

@@ -197,6 +197,55 @@ describe('netflow corpus: real exporters against tshark', () => {
     assert.equal(r.duration, 3);
   });
 
+  it('Cisco ASA NSEL: initiatorOctets/responderOctets (231/232) are both sides of one connection, as tshark reads them', function () {
+    requireCorpus(this);
+    const t = loadTests().find((x) => x.slug === 'Netflow-9-Cisco-ASA-2') as CorpusTest;
+    const recs = decodeTest(t).perFrame.flat();
+    // tshark's JSON decode, flow by flow in datagram order (TShark -T json keeps each flow's fields together).
+    const text = fs.readFileSync(corpusPath(`${DIR}/${t.slug}.pcap.cflow.json`), 'utf8');
+    const flows = text
+      .split(/"Flow \d+": \{/)
+      .slice(1)
+      .map((b) => {
+        const get = (k: string): string | undefined => new RegExp(`"cflow\\.${k}": "([^"]*)"`).exec(b)?.[1];
+        return {
+          src: get('srcaddr'),
+          sport: Number(get('srcport')),
+          dst: get('dstaddr'),
+          dport: Number(get('dstport')),
+          init: get('initiator_octets'),
+          resp: get('responder_octets'),
+        };
+      });
+    assert.equal(recs.length, flows.length);
+    assert.equal(flows.filter((f) => f.resp !== undefined).length, 15);
+    recs.forEach((r, i) => {
+      const f = flows[i];
+      const at = `record ${i + 1}`;
+      // The initiator is the exporter's source: never turned round.
+      assert.deepEqual([r.orig_h, r.resp_h], [f.src, f.dst], at);
+      if (r.proto !== 'icmp') assert.deepEqual([r.orig_p, r.resp_p], [f.sport, f.dport], at);
+      if (f.resp === undefined) {
+        // A flow-creation or denial event without counters: one direction, still waiting for a reply.
+        assert.equal(r.resp_ip_bytes, 0, at);
+        return;
+      }
+      assert.equal(r.orig_ip_bytes, Number(f.init), `${at}: initiator octets`);
+      assert.equal(r.resp_ip_bytes, Number(f.resp), `${at}: responder octets`);
+      assert.equal(r.observed, undefined, `${at}: a biflow is not one-way`);
+      if (Number(f.resp) > 0 && r.proto !== 'tcp') assert.equal(r.conn_state, 'SF', at);
+    });
+    // With the stitcher on, the biflows pass whole: as many records as the exporter sent flows with both counters.
+    const out: ConnRecord[] = [];
+    const nf = new NetflowRecords((r) => {
+      out.push(r);
+    });
+    t.datagrams.forEach((d, i) => {
+      nf.decode(fs.readFileSync(path.join(corpusPath(DIR), d)), '192.0.2.10', 1_000_000 + i * 1000);
+    });
+    assert.equal(out.filter((r) => r.resp_ip_bytes > 0 && r.orig_ip_bytes > 0).length, flows.filter((f) => Number(f.resp) > 0 && Number(f.init) > 0).length);
+  });
+
   it('every datagram of every exporter decodes without a problem report', function () {
     requireCorpus(this);
     for (const t of loadTests()) assert.deepEqual(decodeTest(t).problems, [], t.slug);

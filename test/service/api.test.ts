@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { readCaptureStream } from '../../parsers/capture/open';
 import { readEvents, requireElasticsearch, sample, startHarness, type Harness, type Mode } from './harness';
@@ -312,6 +313,81 @@ function suite(mode: Mode): void {
         assert.equal(d.rcode_name, 'NOERROR');
         assert.equal(d.conn.orig_h, '10.244.1.10');
         assert.equal(d.conn.resp_p, 53);
+      });
+
+      it("stores Hubble's L7 HTTP events as http records of their connection (the corpus' kind cluster)", async function () {
+        requireCorpus(this);
+        const body = fs.readFileSync(corpusPath('flows/hubble/basic-sample-400-tcp-flows.json'), 'utf8');
+        const r = await h.call('POST', '/api/v1/flows?wait=true&source=test-hubble-http&format=hubble', { key: h.keys.ingest, body });
+        assert.equal(r.status, 202, r.text);
+        assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+        await h.running.runtime.store.refresh();
+        const list = await h.call('GET', '/api/v1/http?limit=1000&from=2021-11-10T10:00:00Z&to=2021-11-10T11:00:00Z');
+        assert.equal(list.status, 200, list.text);
+        type Http = {
+          uid: string;
+          ts: number;
+          method: string;
+          uri: string;
+          status_code: number | null;
+          conn: { orig_h: string; orig_p: number; resp_p: number };
+        };
+        const http = list.json.records as Http[];
+        // 33 requests and one response without its request (hubble-corpus.test.ts).
+        assert.equal(http.length, 34, JSON.stringify(http.map((x) => [x.uri, x.conn])));
+        const ka = http.filter((x) => x.conn.orig_h === '10.244.0.110' && x.conn.orig_p === 40948);
+        assert.equal(ka.length, 5);
+        // Each joins its connection: GET /connections/:uid answers the connection with its http records.
+        const one = await h.call('GET', `/api/v1/connections/${ka[0].uid}`);
+        assert.equal(one.status, 200, one.text);
+        assert.deepEqual([one.json.record.orig_h, one.json.record.orig_p, one.json.record.resp_p], ['10.244.0.110', 40948, 9080]);
+        assert.ok(one.json.record.service.includes('http'));
+        const apps = (one.json.apps as Http[]).filter((a) => 'method' in a);
+        assert.deepEqual(
+          apps.map((a) => [a.method, a.uri, a.status_code]),
+          [1, 2, 3, 4, 5].map(() => ['GET', '/ratings/0', 200]),
+        );
+      });
+
+      it('ingests VPC flow logs delivered without a header (a gzip+base64 CloudWatch Logs payload) with format=vpc and the LogFormat as fields', async () => {
+        const [header, ...records] = fs.readFileSync(sample('flows/vpc-tcp-flags-v3.log'), 'utf8').trimEnd().split('\n');
+        const payload = JSON.stringify({
+          messageType: 'DATA_MESSAGE',
+          logGroup: 'flows',
+          logStream: 'eni-all',
+          logEvents: records.map((message) => ({ message })),
+        });
+        const body = `${zlib.gzipSync(payload).toString('base64')}\n`;
+        const fields = encodeURIComponent(
+          header
+            .split(' ')
+            .map((n) => `\${${n}}`)
+            .join(' '),
+        );
+        const r = await h.call('POST', `/api/v1/flows?wait=true&source=test-cwl&format=vpc&fields=${fields}`, {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(r.status, 202, r.text);
+        assert.equal(r.json.format, 'aws-vpc');
+        assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+        // AWS's TCP flag example: its records stitched into two connections (test/flows/vpc.test.ts).
+        assert.equal(r.json.records, 2);
+        assert.equal(r.json.stored.written + r.json.stored.stale, 2);
+        const bad = await h.call('POST', '/api/v1/flows?format=vpc&fields=version,srcaddr', {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(bad.status, 400, bad.text);
+        assert.match(bad.json.error, /^fields: start: missing from the field list$/);
+        const other = await h.call('POST', '/api/v1/flows?format=hubble&fields=version', {
+          key: h.keys.ingest,
+          body,
+          headers: { 'content-type': 'text/plain' },
+        });
+        assert.equal(other.status, 400, other.text);
       });
 
       it('ingests a Zeek conn.log (TSV with #fields) from the corpus', async function () {

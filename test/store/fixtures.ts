@@ -75,6 +75,16 @@ export function v6Twin(r: StoreRecord, n: number): StoreRecord {
   return { ...r, uid: `${r.uid}v6${n}`, orig_h: six(r.orig_h), resp_h: six(r.resp_h), community_id: `1:v6twin${n}=`, k8s: undefined };
 }
 
+/**
+ * What a flow source gives for a real record: IP bytes and packets without payload counts
+ * (NetFlow, VPC, Hubble), one-way (no reply record paired: resp_* unknown) or midstream.
+ */
+export function flowTwin(r: StoreRecord, n: number, observed: 'one-way' | 'midstream'): StoreRecord {
+  const t: StoreRecord = { ...r, uid: `${r.uid}f${n}`, orig_bytes: 0, resp_bytes: 0, missed_bytes: 0, observed };
+  if (observed === 'one-way') Object.assign(t, { resp_pkts: 0, resp_ip_bytes: 0, history: '', conn_state: 'OTH' });
+  return t;
+}
+
 export function shiftedDays(r: StoreRecord, days: number, n: number): StoreRecord {
   return { ...r, uid: `${r.uid}d${days}x${n}`, ts: r.ts - days * 86400 };
 }

@@ -9,13 +9,14 @@ import { ipKey } from '../../src/query/ip';
 import { ElasticsearchStore } from '../../src/store/elasticsearch';
 import { SqliteStore } from '../../src/store/sqlite';
 import { StoreRequestError, StoreUnavailableError, type Edge, type Store, type StoreRecord } from '../../src/store/types';
-import { plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
+import { flowTwin, plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
 import { BACKENDS, RUN, cleanUp } from './backends';
 
 const uids = (rs: StoreRecord[]): string[] => rs.map((r) => r.uid).sort();
 const key = (ip: string): Buffer => ipKey(ip) as Buffer;
 const inCidr = (ip: string, lo: string, hi: string): boolean => key(ip).compare(key(lo)) >= 0 && key(ip).compare(key(hi)) <= 0;
-const bytes = (r: StoreRecord): number => r.orig_bytes + r.resp_bytes;
+/** network.bytes: IP bytes, as Elastic's Zeek integration has them (flow sources have no payload counts). */
+const bytes = (r: StoreRecord): number => r.orig_ip_bytes + r.resp_ip_bytes;
 
 /** Query text -> which records it must match. Every construct of the language, end to end. */
 const CASES: [string, (r: StoreRecord) => boolean][] = [
@@ -61,6 +62,14 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ],
   ['eastwatch.destination.namespace: kube-system and verdict: allowed', (r) => r.k8s?.resp.namespace === 'kube-system' && r.k8s?.policy?.verdict === 'allowed'],
   ['scope: "pod-to-service"', (r) => r.k8s?.scope === 'pod-to-service'],
+  ['observed: one-way', (r) => r.observed === 'one-way'],
+  ['eastwatch.observed: midstream and proto: tcp', (r) => r.observed === 'midstream' && r.proto === 'tcp'],
+  ['observed: * and bytes > 0', (r) => r.observed !== undefined && bytes(r) > 0],
+  ['not observed: *', (r) => r.observed === undefined],
+  ['bytes > 100 and orig_bytes: 0', (r) => bytes(r) > 100 && r.orig_bytes === 0],
+  ['source.bytes > 500', (r) => r.orig_ip_bytes > 500],
+  ['destination.bytes > 500 and zeek.connection.resp_bytes < 500', (r) => r.resp_ip_bytes > 500 && r.resp_bytes < 500],
+  ['zeek.connection.resp_bytes > 100', (r) => r.resp_bytes > 100],
   ['local_orig: true and local_resp: false', (r) => r.local_orig && !r.local_resp],
   ['uid: C1WZE8XCyL59ECGXI7', (r) => r.uid === 'C1WZE8XCyL59ECGXI7'],
   ['source.mac: 0A-58-0A-F4-01-0B', (r) => r.orig_l2_addr === '0a:58:0a:f4:01:0b'],
@@ -85,6 +94,7 @@ for (const backend of BACKENDS) {
           .filter((r) => r.proto === 'tcp')
           .slice(0, 12)
           .map((r, i) => ({ ...v6Twin(r, i), vlan: i % 2 === 0 ? 100 + i : null, inner_vlan: null, local_resp: i % 3 !== 0 })),
+        ...base.slice(0, 24).map((r, i) => flowTwin(r, i, i % 3 === 0 ? 'midstream' : 'one-way')),
       ];
       store = await backend.make(this, 'main');
       const w = await store.write(records);
@@ -419,5 +429,40 @@ describe('store: elasticsearch backend, server unavailable', function () {
     await assert.rejects(s.search({ query: 'proto: tcp' }), StoreUnavailableError);
     assert.ok(Date.now() - t0 < 30_000);
     await s.close();
+  });
+});
+
+describe('store: sqlite file written before observed and IP-byte volumes', function () {
+  this.timeout(60_000);
+  it('gains the observed column and network.bytes in IP bytes when reopened', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { default: Database } = await import('better-sqlite3');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-store-old-'));
+    try {
+      const base = (await sampleRecords()).slice(0, 40);
+      const s = new SqliteStore({ dataDir: dir });
+      await s.init();
+      await s.write(base);
+      await s.close();
+      // The file as the previous version left it: no observed column, payload bytes in net_bytes.
+      const db = new Database(path.join(dir, 'eastwatch.sqlite'));
+      db.exec('ALTER TABLE conn DROP COLUMN observed; UPDATE conn SET net_bytes = src_bytes + dst_bytes');
+      db.pragma('user_version = 0');
+      db.close();
+      const again = new SqliteStore({ dataDir: dir });
+      await again.init();
+      const ip = (r: StoreRecord): number => r.orig_ip_bytes + r.resp_ip_bytes;
+      const limit = [...base.map(ip)].sort((a, b) => a - b)[20];
+      assert.equal(await again.count({ query: `bytes > ${limit}` }), base.filter((r) => ip(r) > limit).length);
+      const flow = flowTwin(base[0], 1, 'one-way');
+      await again.write([flow]);
+      assert.deepStrictEqual(await again.get(flow.uid), plain(flow));
+      assert.deepEqual(uids((await again.search({ query: 'observed: one-way' })).records), [flow.uid]);
+      await again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,8 +2,8 @@
  * The `flows` job: a batch of connection records parsed from flow logs (by the API or the
  * NetFlow collector), given the Kubernetes identity of both ends (a flow's own identity, e.g.
  * Hubble's, completed by the inventory), written to the store (idempotent by uid) and fed to
- * the continuous detectors. Hubble's L7 DNS answers that came with the batch are stored as dns
- * records (they carry their connection) and go to the detectors too.
+ * the continuous detectors. Hubble's L7 DNS answers and HTTP transactions that came with the batch
+ * are stored as dns and http records (they carry their connection) and go to the detectors too.
  */
 import type { AppRecordOut } from '../../../parsers/record/app';
 import { mergeIdentity } from '../../k8s/merge';

@@ -47,7 +47,11 @@ export interface FlowJobData {
   /** Where the records came from (request id, exporter), for messages. */
   source: string;
   records: ConnRecord[];
-  /** DNS answers from Hubble's L7 events (no connection record carries them), for the DNS detectors. */
+  /**
+   * Hubble's L7 records: DNS answers (no connection record carries them) and HTTP transactions
+   * (with their connection's uid), stored as application records and given to the detectors.
+   * Named `dns` still so that jobs queued before HTTP was read stay readable.
+   */
   dns?: { rec: AppInput; ctx: ConnContext }[];
 }
 

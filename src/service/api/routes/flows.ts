@@ -1,7 +1,8 @@
 /** Continuous flow-log ingestion over HTTP. */
 import { Transform, type TransformCallback } from 'node:stream';
 import { z } from 'zod';
-import { FLOW_FORMATS, type FlowFormat } from '../../../../parsers/flows';
+import { FLOW_FORMATS, FlowFieldError, type FlowFormat } from '../../../../parsers/flows';
+import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
@@ -57,7 +58,14 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'Ingest flow logs',
     description: `NDJSON, a JSON array, or text lines, streamed. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
     query: z.object({
-      format: z.enum(FLOW_FORMATS as [FlowFormat, ...FlowFormat[]]).optional(),
+      format: z
+        .enum(['vpc', ...FLOW_FORMATS] as [string, ...string[]])
+        .optional()
+        .openapi({ description: `One of ${FLOW_FORMATS.join(', ')} (vpc: aws-vpc); sniffed from the first line when absent` }),
+      fields: z.string().max(4096).optional().openapi({
+        description:
+          "AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs, Firehose): the flow log's LogFormat ($ and the names in braces, as AWS shows it) or the field names comma-separated; implies format=aws-vpc",
+      }),
       source: z
         .string()
         .max(200)
@@ -104,12 +112,24 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
       const limit = new Limit(max);
       req.pipe(limit);
+      const format = query.format === 'vpc' ? 'aws-vpc' : (query.format as FlowFormat | undefined);
+      let vpcFields: string[] | undefined;
+      if (query.fields !== undefined) {
+        if (format !== undefined && format !== 'aws-vpc') throw new ApiError(400, `fields names AWS VPC flow log fields: it does not go with format=${format}`);
+        try {
+          vpcFields = parseVpcFields(query.fields);
+        } catch (e) {
+          if (e instanceof FlowFieldError) throw new ApiError(400, `fields: ${e.message}`);
+          throw e;
+        }
+      }
       const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
       const r = await ingestFlows(limit, ctx.queues.flows, {
         source,
         // The key, not the client-chosen source name: a key replaces only its own records.
         uidNamespace: `key:${principal.keyId}`,
-        format: query.format,
+        format,
+        vpcFields,
         maxLineBytes: ctx.cfg.limits.flowLineBytes,
         batchRecords: ctx.cfg.limits.flowBatchRecords,
         batchBytes: ctx.cfg.limits.flowBatchBytes,
