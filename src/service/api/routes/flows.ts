@@ -1,5 +1,7 @@
 /** Continuous flow-log ingestion over HTTP. */
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import type { Request } from 'express';
 import { z } from 'zod';
 import { FLOW_FORMATS, FlowFieldError, type FlowFormat } from '../../../../parsers/flows';
 import { parseVpcFields } from '../../../../parsers/flows/vpc';
@@ -9,14 +11,41 @@ import { ApiError, defineRoute, type RouteKit } from '../route';
 
 class Limit extends Transform {
   bytes = 0;
-  constructor(private readonly max: number) {
+  constructor(
+    private readonly max: number,
+    private readonly what = 'the flow request',
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.bytes > this.max) cb(new ApiError(413, `the flow request is larger than the ${this.max}-byte limit; lines before the cut were kept`));
+    if (this.bytes > this.max) cb(new ApiError(413, `${this.what} is larger than the ${this.max}-byte limit; lines before the cut were kept`));
     else cb(null, chunk);
   }
+}
+
+/**
+ * The request body as flow lines: as sent, or gunzipped (`Content-Encoding: gzip`, as Fluent Bit,
+ * Vector and `curl --compressed`-style senders post). The byte limit holds for the compressed body
+ * and again for what it inflates to, so a small bomb stops at the limit; a corrupt stream is a 400
+ * once the lines before the fault are taken.
+ */
+export function flowBody(req: Request, max: number): Readable {
+  const enc = String(req.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
+  const limit = new Limit(max);
+  if (enc === 'identity' || enc === '') return req.pipe(limit);
+  if (enc !== 'gzip' && enc !== 'x-gzip') throw new ApiError(415, `Content-Encoding ${enc} is not supported for flows: send gzip or no encoding`);
+  const raw = new Limit(max, 'the compressed flow request');
+  const gunzip = zlib.createGunzip();
+  const fail = (e: Error): void => {
+    limit.destroy(e instanceof ApiError ? e : new ApiError(400, `the gzip body cannot be decompressed (${e.message}); lines before the fault were kept`));
+  };
+  raw.on('error', fail);
+  gunzip.on('error', fail);
+  req.pipe(raw).pipe(gunzip).pipe(limit);
+  return limit;
 }
 
 async function settle(
@@ -48,116 +77,119 @@ async function settle(
 }
 
 export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
-  defineRoute(kit, {
-    method: 'post',
-    path: '/flows',
-    scope: 'none',
-    operationId: 'ingestFlows',
-    tag: 'flows',
-    roles: ['ingest'],
-    summary: 'Ingest flow logs',
-    description: `NDJSON, a JSON array, or text lines, streamed. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
-    query: z.object({
-      format: z
-        .enum(['vpc', ...FLOW_FORMATS] as [string, ...string[]])
-        .optional()
-        .openapi({ description: `One of ${FLOW_FORMATS.join(', ')} (vpc: aws-vpc); sniffed from the first line when absent` }),
-      fields: z.string().max(4096).optional().openapi({
-        description:
-          "AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs, Firehose): the flow log's LogFormat ($ and the names in braces, as AWS shows it) or the field names comma-separated; implies format=aws-vpc",
+  // PUT is the same ingestion: `curl -T -` (upload a file or a pipe) sends PUT.
+  for (const method of ['post', 'put'] as const)
+    defineRoute(kit, {
+      method,
+      path: '/flows',
+      scope: 'none',
+      operationId: method === 'post' ? 'ingestFlows' : 'ingestFlowsPut',
+      tag: 'flows',
+      roles: ['ingest'],
+      summary: method === 'post' ? 'Ingest flow logs' : 'Ingest flow logs (PUT, as `curl -T -` sends)',
+      description: `NDJSON, a JSON array, or text lines, streamed, as sent or with Content-Encoding: gzip. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
+      query: z.object({
+        format: z
+          .enum(['vpc', ...FLOW_FORMATS] as [string, ...string[]])
+          .optional()
+          .openapi({ description: `One of ${FLOW_FORMATS.join(', ')} (vpc: aws-vpc); sniffed from the first line when absent` }),
+        fields: z.string().max(4096).optional().openapi({
+          description:
+            "AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs, Firehose): the flow log's LogFormat ($ and the names in braces, as AWS shows it) or the field names comma-separated; implies format=aws-vpc",
+        }),
+        source: z
+          .string()
+          .max(200)
+          .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _')
+          .optional(),
+        wait: z.enum(['true', 'false']).optional(),
       }),
-      source: z
-        .string()
-        .max(200)
-        .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _')
-        .optional(),
-      wait: z.enum(['true', 'false']).optional(),
-    }),
-    rawBody: {
-      required: true,
-      content: {
-        'application/x-ndjson': { schema: { type: 'string' } },
-        'application/json': { schema: { type: 'array', items: { type: 'object' } } },
-        'text/plain': { schema: { type: 'string' } },
-      },
-    },
-    responses: {
-      202: {
-        description: 'Parsed and queued',
+      rawBody: {
+        required: true,
         content: {
-          'application/json': {
-            schema: z.object({
-              format: z.string().nullable(),
-              lines: z.number(),
-              records: z.number(),
-              rejected: z.number(),
-              errors: z.array(z.object({ line: z.number(), field: z.string().optional(), reason: z.string() })),
-              jobs: z.array(z.string()),
-              stored: z.object({ written: z.number(), stale: z.number(), deadLettered: z.number(), failed: z.array(z.string()) }).optional(),
-            }),
-          },
+          'application/x-ndjson': { schema: { type: 'string' } },
+          'application/json': { schema: { type: 'array', items: { type: 'object' } } },
+          'text/plain': { schema: { type: 'string' } },
         },
       },
-      400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
-      413: { description: 'Body over the size limit (lines before the cut were kept)' },
-      503: {
-        description:
-          'The workers are behind (the flows queue stayed full): the body was cut at a line boundary; `linesRead` lines were taken, resend from `resumeAtLine` after Retry-After seconds',
+      responses: {
+        202: {
+          description: 'Parsed and queued',
+          content: {
+            'application/json': {
+              schema: z.object({
+                format: z.string().nullable(),
+                lines: z.number(),
+                records: z.number(),
+                rejected: z.number(),
+                errors: z.array(z.object({ line: z.number(), field: z.string().optional(), reason: z.string() })),
+                jobs: z.array(z.string()),
+                stored: z.object({ written: z.number(), stale: z.number(), deadLettered: z.number(), failed: z.array(z.string()) }).optional(),
+              }),
+            },
+          },
+        },
+        400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
+        413: { description: 'Body over the size limit, compressed or inflated (lines before the cut were kept)' },
+        415: { description: 'A Content-Encoding other than gzip' },
+        503: {
+          description:
+            'The workers are behind (the flows queue stayed full): the body was cut at a line boundary; `linesRead` lines were taken, resend from `resumeAtLine` after Retry-After seconds',
+        },
       },
-    },
-    async handler({ req, res, query, principal }) {
-      const declared = Number(req.headers['content-length']);
-      const max = ctx.cfg.limits.flowRequestBytes;
-      if (Number.isFinite(declared) && declared > max)
-        throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
-      const limit = new Limit(max);
-      req.pipe(limit);
-      const format = query.format === 'vpc' ? 'aws-vpc' : (query.format as FlowFormat | undefined);
-      let vpcFields: string[] | undefined;
-      if (query.fields !== undefined) {
-        if (format !== undefined && format !== 'aws-vpc') throw new ApiError(400, `fields names AWS VPC flow log fields: it does not go with format=${format}`);
-        try {
-          vpcFields = parseVpcFields(query.fields);
-        } catch (e) {
-          if (e instanceof FlowFieldError) throw new ApiError(400, `fields: ${e.message}`);
-          throw e;
+      async handler({ req, res, query, principal }) {
+        const declared = Number(req.headers['content-length']);
+        const max = ctx.cfg.limits.flowRequestBytes;
+        if (Number.isFinite(declared) && declared > max)
+          throw new ApiError(413, `the request declares ${declared} bytes, above the ${max}-byte flow request limit`);
+        const limit = flowBody(req, max);
+        const format = query.format === 'vpc' ? 'aws-vpc' : (query.format as FlowFormat | undefined);
+        let vpcFields: string[] | undefined;
+        if (query.fields !== undefined) {
+          if (format !== undefined && format !== 'aws-vpc')
+            throw new ApiError(400, `fields names AWS VPC flow log fields: it does not go with format=${format}`);
+          try {
+            vpcFields = parseVpcFields(query.fields);
+          } catch (e) {
+            if (e instanceof FlowFieldError) throw new ApiError(400, `fields: ${e.message}`);
+            throw e;
+          }
         }
-      }
-      const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
-      const r = await ingestFlows(limit, ctx.queues.flows, {
-        source,
-        // The key, not the client-chosen source name: a key replaces only its own records.
-        uidNamespace: `key:${principal.keyId}`,
-        format,
-        vpcFields,
-        maxLineBytes: ctx.cfg.limits.flowLineBytes,
-        batchRecords: ctx.cfg.limits.flowBatchRecords,
-        batchBytes: ctx.cfg.limits.flowBatchBytes,
-        localNets: ctx.cfg.localNets,
-        backlog: { max: ctx.cfg.limits.flowBacklogBatches, maxWaitMs: ctx.cfg.limits.flowBacklogWaitMs },
-      });
-      ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
-      await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
-      const body: Record<string, unknown> = {
-        format: r.summary.format,
-        lines: r.summary.lines,
-        records: r.summary.records,
-        rejected: r.summary.errors,
-        errors: r.errors,
-        jobs: r.jobs,
-      };
-      // Nothing taken is a client error: a 202 would read as "accepted" to a sender that checks only the status.
-      if (r.summary.records === 0 && r.summary.errors > 0)
-        throw new ApiError(
-          400,
-          `every line of the request was rejected (${r.summary.errors}); first: line ${r.errors[0]?.line}: ${r.errors[0]?.reason ?? 'unreadable'}`,
-          body,
-        );
-      if (r.summary.records === 0) throw new ApiError(400, 'the request holds no flow records (empty body)', body);
-      if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
-      res.status(202).json(body);
-    },
-  });
+        const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
+        const r = await ingestFlows(limit, ctx.queues.flows, {
+          source,
+          // The key, not the client-chosen source name: a key replaces only its own records.
+          uidNamespace: `key:${principal.keyId}`,
+          format,
+          vpcFields,
+          maxLineBytes: ctx.cfg.limits.flowLineBytes,
+          batchRecords: ctx.cfg.limits.flowBatchRecords,
+          batchBytes: ctx.cfg.limits.flowBatchBytes,
+          localNets: ctx.cfg.localNets,
+          backlog: { max: ctx.cfg.limits.flowBacklogBatches, maxWaitMs: ctx.cfg.limits.flowBacklogWaitMs },
+        });
+        ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
+        await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
+        const body: Record<string, unknown> = {
+          format: r.summary.format,
+          lines: r.summary.lines,
+          records: r.summary.records,
+          rejected: r.summary.errors,
+          errors: r.errors,
+          jobs: r.jobs,
+        };
+        // Nothing taken is a client error: a 202 would read as "accepted" to a sender that checks only the status.
+        if (r.summary.records === 0 && r.summary.errors > 0)
+          throw new ApiError(
+            400,
+            `every line of the request was rejected (${r.summary.errors}); first: line ${r.errors[0]?.line}: ${r.errors[0]?.reason ?? 'unreadable'}`,
+            body,
+          );
+        if (r.summary.records === 0) throw new ApiError(400, 'the request holds no flow records (empty body)', body);
+        if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
+        res.status(202).json(body);
+      },
+    });
 
   defineRoute(kit, {
     method: 'get',
