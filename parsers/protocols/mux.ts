@@ -12,7 +12,7 @@ import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
 import { DnsAnalyzer } from './dns';
 import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
-import { TlsAnalyzer } from './tls';
+import { TlsAnalyzer, isStun } from './tls';
 import { SshAnalyzer } from './ssh';
 import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
@@ -106,6 +106,13 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     create: (o) => new QuicAnalyzer(o),
   },
   { name: 'tls', transports: ['tcp'], accepts: (_i, b, o, n) => b[o] === 22 && (n < 2 || b[o + 1] === 3), create: (o) => new TlsAnalyzer(o) },
+  {
+    // A DTLS handshake record, or STUN first (WebRTC multiplexes STUN, DTLS and SRTP on one flow, RFC 7983).
+    name: 'dtls',
+    transports: ['udp'],
+    accepts: (_i, b, o, n) => isStun(b, o, n) || (b[o] === 22 && (n < 2 || b[o + 1] === 0xfe)),
+    create: (o) => new TlsAnalyzer(o, { dtls: true }),
+  },
   // The server usually speaks first in SSH, possibly with other lines before its banner.
   { name: 'ssh', transports: ['tcp'], accepts: (isOrig, b, o, n) => !isOrig || prefix(b, o, n, 'SSH-'), create: (o) => new SshAnalyzer(o) },
   { name: 'redis', transports: ['tcp'], accepts: (isOrig, b, o) => isOrig && b[o] === 0x2a, create: (o) => new RedisAnalyzer(o) },

@@ -77,7 +77,7 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     assert.equal(loadedScripts('zeek -b -C -r TRACE; test scripts/base/protocols/irc/starttls.test', ['zeek -b -C -r TRACE']), null);
     assert.deepEqual(
       analyzersForScripts(['base/protocols/conn', 'policy/protocols/dns/auth-addl', 'base/protocols/ssl', 'base/protocols/ldap', 'base/protocols/ntp']),
-      ['dns', 'tls', 'ldap'],
+      ['dns', 'tls', 'dtls', 'ldap'],
     );
   });
 
@@ -90,7 +90,7 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     const smtp = analyzerOptionsFor(zeekRunFor('zeek/tls/smtp-starttls.pcap.zeek.scripts.base.protocols.smtp.starttls.ssl.log'));
     assert.deepEqual(
       smtp.factories?.map((f) => f.name),
-      ['tls', 'starttls'],
+      ['tls', 'dtls', 'starttls'],
     );
     assert.deepEqual([...(smtp.startTlsProtocols ?? [])], ['smtp']);
     // Not bare: Zeek's default scripts attach every analyzer.

@@ -68,7 +68,7 @@ export function loadedScripts(note: string, commands: string[]): string[] | null
 }
 
 /** Zeek's protocol script directories, by the analyzer name `selectAnalyzers` takes (where they differ). */
-const ZEEK_PROTOCOL_ANALYZER: Record<string, string> = { ssl: 'tls' };
+const ZEEK_PROTOCOL_ANALYZER: Record<string, readonly string[]> = { ssl: ['tls', 'dtls'] };
 /** Our analyzers with no Zeek counterpart in its distribution: never on in a bare run. */
 const OURS_ONLY = new Set(['http2', 'kafka', 'mongodb']);
 
@@ -81,8 +81,7 @@ export function analyzersForScripts(scripts: string[]): string[] {
   for (const s of scripts) {
     const m = /(?:^|\/)protocols\/([a-z0-9_]+)/.exec(s);
     if (!m) continue;
-    const name = ZEEK_PROTOCOL_ANALYZER[m[1]] ?? m[1];
-    if (ANALYZER_NAMES.includes(name) && !OURS_ONLY.has(name)) out.add(name);
+    for (const name of ZEEK_PROTOCOL_ANALYZER[m[1]] ?? [m[1]]) if (ANALYZER_NAMES.includes(name) && !OURS_ONLY.has(name)) out.add(name);
   }
   return [...out];
 }
