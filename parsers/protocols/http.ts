@@ -122,6 +122,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private curTs = 0;
   /** Zeek confirms HTTP on a request line only: a response alone (no request seen) leaves `service` empty. */
   private sawRequest = false;
+  /**
+   * The transaction of an HTTP/0.9 request: that request message (a line, no headers) ends only
+   * with the client's stream, as in Zeek's HTTP analyzer.
+   */
+  private open09: HttpLogRecord | null = null;
+  /** Logged at the end of the connection, as Zeek flushes its pending transactions. */
+  private late: HttpLogRecord | null = null;
   /** Set by a 101 to h2c until the multiplexer takes it; collects the bytes after the 101. */
   private switching: ProtocolSwitch | null = null;
 
@@ -188,7 +195,35 @@ export class HttpAnalyzer extends BaseAnalyzer {
     super.onGap(isOrig, len);
   }
 
-  protected override onEnd(_ts: number): void {
+  protected override onEndOfDirection(isOrig: boolean, ts: number): void {
+    if (isOrig) this.requestEnds(ts);
+    else this.responseEnds();
+  }
+
+  protected override onEnd(ts: number): void {
+    // As Zeek's HTTP analyzer when the connection is done: the request message ends, then the reply.
+    this.requestEnds(ts);
+    this.responseEnds();
+    // Requests never answered are logged as they are.
+    for (const r of this.queue.splice(0)) this.sink(r);
+    if (this.late !== null) this.sink(this.late);
+    this.late = null;
+  }
+
+  /**
+   * The client's stream ended: an HTTP/0.9 request message ends here. When its transaction was
+   * already logged (the server closed first), Zeek's http_message_done finds no pending
+   * transaction and starts a new one, empty but for its depth, logged at the connection's end.
+   */
+  private requestEnds(ts: number): void {
+    const rec = this.open09;
+    if (rec === null) return;
+    this.open09 = null;
+    if (!this.queue.includes(rec) && this.late === null) this.late = newRecord(ts, ++this.depth);
+  }
+
+  /** The server's stream ended: a response body read to the close (or cut short) is complete. */
+  private responseEnds(): void {
     const resp = this.dirs[0];
     if (resp.phase === Phase.BODY_EOF || (resp.phase !== Phase.HEAD && resp.phase !== Phase.DONE)) {
       // A body read to the close goes through Zeek's line reader, which gives its last line the
@@ -196,10 +231,9 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (resp.phase === Phase.BODY_EOF && resp.encoded === null && resp.bodyLen > 0 && resp.lastByte !== 0x0a) resp.bodyLen += 2;
       if (this.respCur !== null) this.respCur.response_body_len = resp.finalLength();
       if (this.respCur !== null) this.finish(this.respCur);
+      resp.phase = Phase.DONE;
     }
     this.respCur = null;
-    // Requests never answered are logged as they are.
-    for (const r of this.queue.splice(0)) this.sink(r);
   }
 
   private parse(isOrig: boolean, buf: Buffer, off: number, end: number): number {
@@ -335,6 +369,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (this.queue.length >= MAX_PENDING_REQUESTS) this.sink(this.queue.shift()!);
       this.queue.push(rec);
       this.reqCur = rec;
+      this.open09 = v09 ? rec : null;
       d.bodyLen = 0;
       d.encoded = h.encoded ? [] : null;
       d.encodedLen = 0;

@@ -455,6 +455,12 @@ export class AnalyzerMux {
     this.settle(false);
   }
 
+  /** One direction's stream is complete (its FIN reached in order): for the analyzers whose messages end there. */
+  endOfDirection(isOrig: boolean, ts: number): void {
+    for (const a of this.live) a.endOfDirection?.(isOrig, ts);
+    for (const a of this.sidecars) a.endOfDirection?.(isOrig, ts);
+  }
+
   end(ts: number): void {
     for (const a of this.all) a.end(ts);
     for (const a of this.sidecars) a.end(ts);

@@ -261,8 +261,16 @@ describe('protocols: Zeek details of http.log', () => {
     });
 
     it('HTTP/0.9: a request line without version and its header-less response (no-version baseline)', async () => {
-      const [h] = http(await app('zeek/http/no-version.pcap'));
-      assert.deepEqual([h.method, h.version, h.status_code, h.status_msg, h.response_body_len], ['GET', '0.9', 0, '<empty>', 323]);
+      const [h, empty] = http(await app('zeek/http/no-version.pcap'));
+      assert.deepEqual([h.trans_depth, h.method, h.version, h.status_code, h.status_msg, h.response_body_len], [1, 'GET', '0.9', 0, '<empty>', 323]);
+      // The request message ends with the client's FIN, after the server closed and the transaction
+      // was logged: Zeek logs a second, empty one (trans_depth 2, both body lengths 0).
+      assert.ok(empty !== undefined, 'no second record');
+      assert.deepEqual(
+        [empty.trans_depth, empty.method, empty.uri, empty.version, empty.status_code, empty.request_body_len, empty.response_body_len],
+        [2, null, null, null, null, 0, 0],
+      );
+      assert.equal(empty.ts, 1036020209.803357);
     });
 
     it('a garbled request on port 80: the response is logged without method (http-bad-request-with-version baseline)', async () => {
