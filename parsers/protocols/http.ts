@@ -10,6 +10,7 @@
 import * as zlib from 'node:zlib';
 import { type AnalyzerOptions, BaseAnalyzer, type ProtocolSwitch, StreamBuffer } from './analyzer';
 import type { HttpLogRecord } from '../record/app';
+import { MimeWalker } from './mime';
 
 enum Phase {
   HEAD = 0,
@@ -61,12 +62,24 @@ class Direction {
   encodedLen = 0;
   /** Last body byte seen (-1: none). */
   lastByte = -1;
+  /** The MIME entities of a multipart or message/* body, followed for Zeek's nesting limit; null otherwise. */
+  mime: MimeWalker | null = null;
   constructor(readonly buf: StreamBuffer) {}
+
+  /** Starts a body: its MIME structure is followed when its type has one and it is not compressed. */
+  beginBody(ctype: string | null, encoded: boolean): void {
+    this.bodyLen = 0;
+    this.lastByte = -1;
+    this.encoded = encoded ? [] : null;
+    this.encodedLen = 0;
+    this.mime = encoded ? null : MimeWalker.forContentType(ctype);
+  }
 
   /** Body bytes buf[a, b): counted, and kept while the body is encoded and within the bound. */
   body(buf: Buffer, a: number, b: number): void {
     if (b > a) this.lastByte = buf[b - 1];
     this.bodyLen += b - a;
+    if (this.mime !== null) this.mime.feed(buf, a, b);
     if (this.encoded === null) return;
     if (this.encodedLen + b - a > MAX_ENCODED) {
       this.encoded = null;
@@ -151,6 +164,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (!d.buf.feed(buf, off, len)) {
       this.fail('http-header-limit', `an HTTP header block exceeds the ${this.maxBuffer}-byte bound`, isOrig, ts, 0, 'limit');
     }
+    // Zeek's exceeded_mime_max_depth: the rest of that entity is not analysed (history X).
+    if (d.mime?.limitHit === true) this.analysisPartial();
   }
 
   get zeekConfirmed(): boolean {
@@ -315,9 +330,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       rec.status_code = 0;
       rec.status_msg = '<empty>';
       this.respCur = rec;
-      d.bodyLen = 0;
-      d.lastByte = -1;
-      d.encoded = null;
+      d.beginBody(null, false);
       d.phase = Phase.BODY_EOF;
       d.body(buf, off, end);
       return end - off;
@@ -370,9 +383,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       this.queue.push(rec);
       this.reqCur = rec;
       this.open09 = v09 ? rec : null;
-      d.bodyLen = 0;
-      d.encoded = h.encoded ? [] : null;
-      d.encodedLen = 0;
+      d.beginBody(h.ctype, h.encoded);
       // Requests have a body only when framed (RFC 9112 section 6.3): never read-until-close.
       if (h.chunked) d.phase = Phase.CHUNK_SIZE;
       else if (h.clen > 0) {
@@ -413,10 +424,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     rec.resp_content_type = h.ctype;
     if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
-    d.bodyLen = 0;
-    d.lastByte = -1;
-    d.encoded = h.encoded ? [] : null;
-    d.encodedLen = 0;
+    d.beginBody(h.ctype, h.encoded);
     if (code === 101) {
       rec.upgraded = true;
       if (rec.upgrade === null) rec.upgrade = h.upgrade;
@@ -448,6 +456,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private bodyDone(isOrig: boolean): void {
     const d = this.dirs[isOrig ? 1 : 0];
     d.phase = Phase.HEAD;
+    if (d.mime !== null) {
+      d.mime.end();
+      if (d.mime.limitHit) this.analysisPartial();
+      d.mime = null;
+    }
     if (isOrig) {
       if (this.reqCur !== null) this.reqCur.request_body_len = d.finalLength();
       this.reqCur = null;
