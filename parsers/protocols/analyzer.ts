@@ -37,6 +37,10 @@ export interface AnalyzerOptions {
    * and analysis stops short (history `X`); default 25, as Zeek's; 0 for no limit.
    */
   dnsMaxQueries?: number;
+  /** Zeek's Gnutella::max_line_length: a longer handshake line stops the analysis (history `X`); default the buffer bound. */
+  gnutellaMaxLineLength?: number;
+  /** Zeek's Gnutella::max_header_length: the same for a handshake header block. */
+  gnutellaMaxHeaderLength?: number;
   /**
    * The plaintext protocols the STARTTLS analyzer may confirm (smtp, imap, pop3, ftp, xmpp, irc,
    * ldap_tcp, rdp, as it names them); default all. Another one is rejected once recognised.

@@ -16,6 +16,7 @@ import { TlsAnalyzer, isStun } from './tls';
 import { SshAnalyzer } from './ssh';
 import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
+import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
 
 export interface AnalyzerFactory {
@@ -33,6 +34,11 @@ export interface AnalyzerFactory {
    * direction from its first payload on (Zeek logs the response without its request).
    */
   ports?: readonly number[];
+  /**
+   * Attached only on its `ports`, whatever the bytes (Zeek's Analyzer::register_for_port for an
+   * analyzer without a signature).
+   */
+  portsOnly?: boolean;
 }
 
 const upperThenSpace = (b: Buffer, o: number, n: number): boolean => {
@@ -154,6 +160,14 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   },
 ];
 
+/**
+ * Analyzers Zeek has but attaches only where a script registers them for a port: never run unless
+ * chosen by name (`analyze --analyzers gnutella`), as Zeek runs them only when told to.
+ */
+export const OPTIONAL_FACTORIES: readonly AnalyzerFactory[] = [
+  { name: 'gnutella', transports: ['tcp'], ports: [GNUTELLA_PORT], portsOnly: true, create: (o) => new GnutellaAnalyzer(o) },
+];
+
 const DEFAULT_CANDIDATES: Record<AppTransport, readonly AnalyzerFactory[]> = {
   tcp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('tcp')),
   udp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('udp')),
@@ -172,6 +186,9 @@ export interface MuxOptions {
   dnsMaxQueries?: number;
   /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
   startTlsProtocols?: ReadonlySet<string>;
+  /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */
+  gnutellaMaxLineLength?: number;
+  gnutellaMaxHeaderLength?: number;
 }
 
 /** The protocols the STARTTLS analyzer follows, by the name `selectAnalyzers` takes, with the service name it confirms. */
@@ -187,7 +204,11 @@ const STARTTLS_PROTOCOLS: Readonly<Record<string, string>> = {
 };
 
 /** Every name `selectAnalyzers` accepts: the analyzers' own, with STARTTLS's protocols one by one. */
-export const ANALYZER_NAMES: readonly string[] = [...DEFAULT_FACTORIES.map((f) => f.name).filter((n) => n !== 'starttls'), ...Object.keys(STARTTLS_PROTOCOLS)];
+export const ANALYZER_NAMES: readonly string[] = [
+  ...DEFAULT_FACTORIES.map((f) => f.name).filter((n) => n !== 'starttls'),
+  ...Object.keys(STARTTLS_PROTOCOLS),
+  ...OPTIONAL_FACTORIES.map((f) => f.name),
+];
 
 /**
  * The analyzers to run, by name (`analyze --analyzers dns,http`), as Zeek runs only the analyzers
@@ -201,7 +222,7 @@ export function selectAnalyzers(names: readonly string[]): Pick<MuxOptions, 'fac
     if (!ANALYZER_NAMES.includes(n)) throw new Error(`unknown analyzer "${n}" (known: ${ANALYZER_NAMES.join(', ')})`);
   }
   const startTls = new Set(names.filter((n) => n in STARTTLS_PROTOCOLS).map((n) => STARTTLS_PROTOCOLS[n]));
-  const factories = DEFAULT_FACTORIES.filter((f) => (f.name === 'starttls' ? startTls.size > 0 : names.includes(f.name)));
+  const factories = [...DEFAULT_FACTORIES, ...OPTIONAL_FACTORIES].filter((f) => (f.name === 'starttls' ? startTls.size > 0 : names.includes(f.name)));
   return { factories, startTlsProtocols: startTls };
 }
 
@@ -294,6 +315,8 @@ export class AnalyzerMux {
       maxBufferBytes: opts.maxBufferBytes,
       dnsMaxQueries: opts.dnsMaxQueries,
       startTlsProtocols: opts.startTlsProtocols,
+      gnutellaMaxLineLength: opts.gnutellaMaxLineLength,
+      gnutellaMaxHeaderLength: opts.gnutellaMaxHeaderLength,
     };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
@@ -416,6 +439,7 @@ export class AnalyzerMux {
     this.factories = null;
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
+      if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
       if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
         if (f.ports?.includes(this.respPort)) {
           this.deferred ??= [];
