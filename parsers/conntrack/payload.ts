@@ -14,6 +14,12 @@ export interface PayloadObserver {
   gap(isOrig: boolean, len: number): void;
   /** One datagram's payload (UDP and other datagram protocols). */
   datagram(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
+  /**
+   * One direction's stream is complete: its FIN (or RST) was reached in order, every byte before
+   * it delivered (Zeek's EndpointEOF). At most once per direction; not called at a close that
+   * comes without one (`end` follows in every case).
+   */
+  endOfDirection?(isOrig: boolean, ts: number): void;
   /** The connection ends; called once, before its final record is built. */
   end(ts: number): void;
   /** Services confirmed from the payload so far (Zeek's `service`). */
@@ -39,6 +45,9 @@ export class TcpStreams {
   private resp: StreamReassembler | null = null;
   /** Packet time of the segment being delivered, passed on to the observer. */
   ts = 0;
+  /** Where each direction's stream ends (relative seq one past its last byte) once its FIN or RST came; -1: not yet, -2: signalled. */
+  private origEnd = -1;
+  private respEnd = -1;
 
   constructor(
     readonly observer: PayloadObserver,
@@ -59,12 +68,33 @@ export class TcpStreams {
       else this.resp = r;
     }
     r.segment(seq, buf, off, len);
+    if ((isOrig ? this.origEnd : this.respEnd) >= 0) this.checkEnd(isOrig);
   }
 
   /** The other side acknowledged `ack` (relative) of this direction. */
   ack(isOrig: boolean, ack: number): void {
     const r = isOrig ? this.orig : this.resp;
     if (r !== null) r.ack(ack);
+    if ((isOrig ? this.origEnd : this.respEnd) >= 0) this.checkEnd(isOrig);
+  }
+
+  /** That direction sent its FIN or RST: its stream ends before relative seq `endSeq` (the first FIN or RST counts). */
+  finish(isOrig: boolean, endSeq: number, ts: number): void {
+    if ((isOrig ? this.origEnd : this.respEnd) !== -1 || this.observer.endOfDirection === undefined) return;
+    if (isOrig) this.origEnd = Math.max(endSeq, 1);
+    else this.respEnd = Math.max(endSeq, 1);
+    this.ts = ts;
+    this.checkEnd(isOrig);
+  }
+
+  /** Signals the end of a direction once its reassembly reached the FIN. */
+  private checkEnd(isOrig: boolean): void {
+    const r = isOrig ? this.orig : this.resp;
+    const end = isOrig ? this.origEnd : this.respEnd;
+    if ((r === null ? 1 : r.next) < end) return;
+    if (isOrig) this.origEnd = -2;
+    else this.respEnd = -2;
+    this.observer.endOfDirection?.(isOrig, this.ts);
   }
 
   close(ts: number): void {

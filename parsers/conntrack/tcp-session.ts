@@ -168,6 +168,11 @@ export class TcpSession {
       if (c.streams !== null) c.streams.segment(ep.isOrig, dataSeq, l.buf, l.payloadOff, len, now);
     }
 
+    // After its data: the segment's FIN (or RST) ends the direction's stream where it sits.
+    if ((flags & (FIN | RST)) !== 0 && c.streams !== null && !seqUnderflow) {
+      c.streams.finish(ep.isOrig, (flags & SYN ? relSeq + 1 : relSeq) + (flags & RST ? 0 : len), now);
+    }
+
     if (doClose) this.connectionClosed(c, t, ep, ep.peer);
 
     t.firstPacketSeen |= ep.isOrig ? 1 : 2;

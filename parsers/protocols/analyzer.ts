@@ -37,6 +37,10 @@ export interface AnalyzerOptions {
    * and analysis stops short (history `X`); default 25, as Zeek's; 0 for no limit.
    */
   dnsMaxQueries?: number;
+  /** Zeek's Gnutella::max_line_length: a longer handshake line stops the analysis (history `X`); default the buffer bound. */
+  gnutellaMaxLineLength?: number;
+  /** Zeek's Gnutella::max_header_length: the same for a handshake header block. */
+  gnutellaMaxHeaderLength?: number;
   /**
    * The plaintext protocols the STARTTLS analyzer may confirm (smtp, imap, pop3, ftp, xmpp, irc,
    * ldap_tcp, rdp, as it names them); default all. Another one is rejected once recognised.
@@ -71,6 +75,11 @@ export interface StreamAnalyzer {
   data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void;
   /** `len` bytes of that direction were never seen (capture loss). */
   gap(isOrig: boolean, len: number): void;
+  /**
+   * One direction's stream is complete: its FIN (or RST) reached in order (Zeek's EndpointEOF).
+   * Messages delimited by the close end here: an HTTP/0.9 request, a response read to the close.
+   */
+  endOfDirection?(isOrig: boolean, ts: number): void;
   /** The connection ended (or was flushed): emit what is pending. */
   end(ts: number): void;
   /** A protocol switch seen in the last `data` call, handed over once (then null). */
@@ -148,6 +157,15 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
     }
   }
 
+  endOfDirection(isOrig: boolean, ts: number): void {
+    if (this.state !== 'confirmed') return;
+    try {
+      this.onEndOfDirection(isOrig, ts);
+    } catch (e) {
+      this.fail('internal', `analyzer error: ${(e as Error).message}`, isOrig, ts);
+    }
+  }
+
   end(ts: number): void {
     if (this.ended) return;
     this.ended = true;
@@ -194,6 +212,10 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
 
   protected onEnd(_ts: number): void {
     // Nothing pending by default.
+  }
+
+  protected onEndOfDirection(_isOrig: boolean, _ts: number): void {
+    // Nothing ends with a direction by default: what is pending waits for `end`.
   }
 
   protected confirm(): void {

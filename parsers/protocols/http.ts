@@ -10,6 +10,7 @@
 import * as zlib from 'node:zlib';
 import { type AnalyzerOptions, BaseAnalyzer, type ProtocolSwitch, StreamBuffer } from './analyzer';
 import type { HttpLogRecord } from '../record/app';
+import { MimeWalker } from './mime';
 
 enum Phase {
   HEAD = 0,
@@ -61,12 +62,24 @@ class Direction {
   encodedLen = 0;
   /** Last body byte seen (-1: none). */
   lastByte = -1;
+  /** The MIME entities of a multipart or message/* body, followed for Zeek's nesting limit; null otherwise. */
+  mime: MimeWalker | null = null;
   constructor(readonly buf: StreamBuffer) {}
+
+  /** Starts a body: its MIME structure is followed when its type has one and it is not compressed. */
+  beginBody(ctype: string | null, encoded: boolean): void {
+    this.bodyLen = 0;
+    this.lastByte = -1;
+    this.encoded = encoded ? [] : null;
+    this.encodedLen = 0;
+    this.mime = encoded ? null : MimeWalker.forContentType(ctype);
+  }
 
   /** Body bytes buf[a, b): counted, and kept while the body is encoded and within the bound. */
   body(buf: Buffer, a: number, b: number): void {
     if (b > a) this.lastByte = buf[b - 1];
     this.bodyLen += b - a;
+    if (this.mime !== null) this.mime.feed(buf, a, b);
     if (this.encoded === null) return;
     if (this.encodedLen + b - a > MAX_ENCODED) {
       this.encoded = null;
@@ -122,6 +135,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private curTs = 0;
   /** Zeek confirms HTTP on a request line only: a response alone (no request seen) leaves `service` empty. */
   private sawRequest = false;
+  /**
+   * The transaction of an HTTP/0.9 request: that request message (a line, no headers) ends only
+   * with the client's stream, as in Zeek's HTTP analyzer.
+   */
+  private open09: HttpLogRecord | null = null;
+  /** Logged at the end of the connection, as Zeek flushes its pending transactions. */
+  private late: HttpLogRecord | null = null;
   /** Set by a 101 to h2c until the multiplexer takes it; collects the bytes after the 101. */
   private switching: ProtocolSwitch | null = null;
 
@@ -144,6 +164,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
     if (!d.buf.feed(buf, off, len)) {
       this.fail('http-header-limit', `an HTTP header block exceeds the ${this.maxBuffer}-byte bound`, isOrig, ts, 0, 'limit');
     }
+    // Zeek's exceeded_mime_max_depth: the rest of that entity is not analysed (history X).
+    if (d.mime?.limitHit === true) this.analysisPartial();
   }
 
   get zeekConfirmed(): boolean {
@@ -188,7 +210,35 @@ export class HttpAnalyzer extends BaseAnalyzer {
     super.onGap(isOrig, len);
   }
 
-  protected override onEnd(_ts: number): void {
+  protected override onEndOfDirection(isOrig: boolean, ts: number): void {
+    if (isOrig) this.requestEnds(ts);
+    else this.responseEnds();
+  }
+
+  protected override onEnd(ts: number): void {
+    // As Zeek's HTTP analyzer when the connection is done: the request message ends, then the reply.
+    this.requestEnds(ts);
+    this.responseEnds();
+    // Requests never answered are logged as they are.
+    for (const r of this.queue.splice(0)) this.sink(r);
+    if (this.late !== null) this.sink(this.late);
+    this.late = null;
+  }
+
+  /**
+   * The client's stream ended: an HTTP/0.9 request message ends here. When its transaction was
+   * already logged (the server closed first), Zeek's http_message_done finds no pending
+   * transaction and starts a new one, empty but for its depth, logged at the connection's end.
+   */
+  private requestEnds(ts: number): void {
+    const rec = this.open09;
+    if (rec === null) return;
+    this.open09 = null;
+    if (!this.queue.includes(rec) && this.late === null) this.late = newRecord(ts, ++this.depth);
+  }
+
+  /** The server's stream ended: a response body read to the close (or cut short) is complete. */
+  private responseEnds(): void {
     const resp = this.dirs[0];
     if (resp.phase === Phase.BODY_EOF || (resp.phase !== Phase.HEAD && resp.phase !== Phase.DONE)) {
       // A body read to the close goes through Zeek's line reader, which gives its last line the
@@ -196,10 +246,9 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (resp.phase === Phase.BODY_EOF && resp.encoded === null && resp.bodyLen > 0 && resp.lastByte !== 0x0a) resp.bodyLen += 2;
       if (this.respCur !== null) this.respCur.response_body_len = resp.finalLength();
       if (this.respCur !== null) this.finish(this.respCur);
+      resp.phase = Phase.DONE;
     }
     this.respCur = null;
-    // Requests never answered are logged as they are.
-    for (const r of this.queue.splice(0)) this.sink(r);
   }
 
   private parse(isOrig: boolean, buf: Buffer, off: number, end: number): number {
@@ -281,9 +330,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       rec.status_code = 0;
       rec.status_msg = '<empty>';
       this.respCur = rec;
-      d.bodyLen = 0;
-      d.lastByte = -1;
-      d.encoded = null;
+      d.beginBody(null, false);
       d.phase = Phase.BODY_EOF;
       d.body(buf, off, end);
       return end - off;
@@ -335,9 +382,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (this.queue.length >= MAX_PENDING_REQUESTS) this.sink(this.queue.shift()!);
       this.queue.push(rec);
       this.reqCur = rec;
-      d.bodyLen = 0;
-      d.encoded = h.encoded ? [] : null;
-      d.encodedLen = 0;
+      this.open09 = v09 ? rec : null;
+      d.beginBody(h.ctype, h.encoded);
       // Requests have a body only when framed (RFC 9112 section 6.3): never read-until-close.
       if (h.chunked) d.phase = Phase.CHUNK_SIZE;
       else if (h.clen > 0) {
@@ -378,10 +424,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     rec.resp_content_type = h.ctype;
     if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
-    d.bodyLen = 0;
-    d.lastByte = -1;
-    d.encoded = h.encoded ? [] : null;
-    d.encodedLen = 0;
+    d.beginBody(h.ctype, h.encoded);
     if (code === 101) {
       rec.upgraded = true;
       if (rec.upgrade === null) rec.upgrade = h.upgrade;
@@ -413,6 +456,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private bodyDone(isOrig: boolean): void {
     const d = this.dirs[isOrig ? 1 : 0];
     d.phase = Phase.HEAD;
+    if (d.mime !== null) {
+      d.mime.end();
+      if (d.mime.limitHit) this.analysisPartial();
+      d.mime = null;
+    }
     if (isOrig) {
       if (this.reqCur !== null) this.reqCur.request_body_len = d.finalLength();
       this.reqCur = null;

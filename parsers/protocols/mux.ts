@@ -12,10 +12,11 @@ import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
 import { DnsAnalyzer } from './dns';
 import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
-import { TlsAnalyzer } from './tls';
+import { TlsAnalyzer, isStun } from './tls';
 import { SshAnalyzer } from './ssh';
 import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
+import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
 
 export interface AnalyzerFactory {
@@ -33,6 +34,11 @@ export interface AnalyzerFactory {
    * direction from its first payload on (Zeek logs the response without its request).
    */
   ports?: readonly number[];
+  /**
+   * Attached only on its `ports`, whatever the bytes (Zeek's Analyzer::register_for_port for an
+   * analyzer without a signature).
+   */
+  portsOnly?: boolean;
 }
 
 const upperThenSpace = (b: Buffer, o: number, n: number): boolean => {
@@ -106,6 +112,13 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     create: (o) => new QuicAnalyzer(o),
   },
   { name: 'tls', transports: ['tcp'], accepts: (_i, b, o, n) => b[o] === 22 && (n < 2 || b[o + 1] === 3), create: (o) => new TlsAnalyzer(o) },
+  {
+    // A DTLS handshake record, or STUN first (WebRTC multiplexes STUN, DTLS and SRTP on one flow, RFC 7983).
+    name: 'dtls',
+    transports: ['udp'],
+    accepts: (_i, b, o, n) => isStun(b, o, n) || (b[o] === 22 && (n < 2 || b[o + 1] === 0xfe)),
+    create: (o) => new TlsAnalyzer(o, { dtls: true }),
+  },
   // The server usually speaks first in SSH, possibly with other lines before its banner.
   { name: 'ssh', transports: ['tcp'], accepts: (isOrig, b, o, n) => !isOrig || prefix(b, o, n, 'SSH-'), create: (o) => new SshAnalyzer(o) },
   { name: 'redis', transports: ['tcp'], accepts: (isOrig, b, o) => isOrig && b[o] === 0x2a, create: (o) => new RedisAnalyzer(o) },
@@ -147,6 +160,14 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   },
 ];
 
+/**
+ * Analyzers Zeek has but attaches only where a script registers them for a port: never run unless
+ * chosen by name (`analyze --analyzers gnutella`), as Zeek runs them only when told to.
+ */
+export const OPTIONAL_FACTORIES: readonly AnalyzerFactory[] = [
+  { name: 'gnutella', transports: ['tcp'], ports: [GNUTELLA_PORT], portsOnly: true, create: (o) => new GnutellaAnalyzer(o) },
+];
+
 const DEFAULT_CANDIDATES: Record<AppTransport, readonly AnalyzerFactory[]> = {
   tcp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('tcp')),
   udp: DEFAULT_FACTORIES.filter((f) => f.transports.includes('udp')),
@@ -165,6 +186,9 @@ export interface MuxOptions {
   dnsMaxQueries?: number;
   /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
   startTlsProtocols?: ReadonlySet<string>;
+  /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */
+  gnutellaMaxLineLength?: number;
+  gnutellaMaxHeaderLength?: number;
 }
 
 /** The protocols the STARTTLS analyzer follows, by the name `selectAnalyzers` takes, with the service name it confirms. */
@@ -180,7 +204,11 @@ const STARTTLS_PROTOCOLS: Readonly<Record<string, string>> = {
 };
 
 /** Every name `selectAnalyzers` accepts: the analyzers' own, with STARTTLS's protocols one by one. */
-export const ANALYZER_NAMES: readonly string[] = [...DEFAULT_FACTORIES.map((f) => f.name).filter((n) => n !== 'starttls'), ...Object.keys(STARTTLS_PROTOCOLS)];
+export const ANALYZER_NAMES: readonly string[] = [
+  ...DEFAULT_FACTORIES.map((f) => f.name).filter((n) => n !== 'starttls'),
+  ...Object.keys(STARTTLS_PROTOCOLS),
+  ...OPTIONAL_FACTORIES.map((f) => f.name),
+];
 
 /**
  * The analyzers to run, by name (`analyze --analyzers dns,http`), as Zeek runs only the analyzers
@@ -194,7 +222,7 @@ export function selectAnalyzers(names: readonly string[]): Pick<MuxOptions, 'fac
     if (!ANALYZER_NAMES.includes(n)) throw new Error(`unknown analyzer "${n}" (known: ${ANALYZER_NAMES.join(', ')})`);
   }
   const startTls = new Set(names.filter((n) => n in STARTTLS_PROTOCOLS).map((n) => STARTTLS_PROTOCOLS[n]));
-  const factories = DEFAULT_FACTORIES.filter((f) => (f.name === 'starttls' ? startTls.size > 0 : names.includes(f.name)));
+  const factories = [...DEFAULT_FACTORIES, ...OPTIONAL_FACTORIES].filter((f) => (f.name === 'starttls' ? startTls.size > 0 : names.includes(f.name)));
   return { factories, startTlsProtocols: startTls };
 }
 
@@ -294,6 +322,8 @@ export class AnalyzerMux {
       maxBufferBytes: opts.maxBufferBytes,
       dnsMaxQueries: opts.dnsMaxQueries,
       startTlsProtocols: opts.startTlsProtocols,
+      gnutellaMaxLineLength: opts.gnutellaMaxLineLength,
+      gnutellaMaxHeaderLength: opts.gnutellaMaxHeaderLength,
     };
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
@@ -417,6 +447,7 @@ export class AnalyzerMux {
     this.factories = null;
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
+      if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
       if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
         if (f.ports?.includes(this.respPort)) {
           this.deferred ??= [];
@@ -454,6 +485,12 @@ export class AnalyzerMux {
     for (const a of this.live) a.gap(isOrig, len);
     for (const a of this.sidecars) a.gap(isOrig, len);
     this.settle(false);
+  }
+
+  /** One direction's stream is complete (its FIN reached in order): for the analyzers whose messages end there. */
+  endOfDirection(isOrig: boolean, ts: number): void {
+    for (const a of this.live) a.endOfDirection?.(isOrig, ts);
+    for (const a of this.sidecars) a.endOfDirection?.(isOrig, ts);
   }
 
   end(ts: number): void {

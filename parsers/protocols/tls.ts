@@ -128,8 +128,8 @@ function u16list(c: Cur, what: string): number[] {
   return out;
 }
 
-/** Parses a ClientHello body (after the 4-byte handshake header). Throws Fault. */
-export function parseClientHello(buf: Buffer, off: number, end: number): ClientHello {
+/** Parses a ClientHello body (after the handshake header; DTLS's carries a cookie after the session id). Throws Fault. */
+export function parseClientHello(buf: Buffer, off: number, end: number, dtls = false): ClientHello {
   const c = new Cur(buf, off, end);
   const ch: ClientHello = {
     version: c.u16('client version'),
@@ -147,6 +147,7 @@ export function parseClientHello(buf: Buffer, off: number, end: number): ClientH
   c.pos += 32;
   const sid = c.vec(1, 'session id');
   ch.sessionId = Buffer.from(buf.subarray(sid.pos, sid.end));
+  if (dtls) c.vec(1, 'cookie');
   ch.ciphers = u16list(c.vec(2, 'cipher suites'), 'cipher suites');
   c.vec(1, 'compression methods');
   if (c.left === 0) return ch; // No extensions (SSL 3.0 style).
@@ -259,8 +260,8 @@ const JA4_VERSIONS: Record<number, string> = {
   65276: 'd3',
 };
 
-/** JA4 (FoxIO, technical_details/JA4.md) of a ClientHello seen over TCP. */
-export function ja4(ch: ClientHello): string {
+/** JA4 (FoxIO, technical_details/JA4.md) of a ClientHello; `proto` is its first letter: t over TCP, d for DTLS. */
+export function ja4(ch: ClientHello, proto: 't' | 'd' = 't'): string {
   const versions = ch.supportedVersions.filter((v) => !isGrease(v));
   const v = versions.length > 0 ? Math.max(...versions) : ch.version;
   const ciphers = ch.ciphers.filter((x) => !isGrease(x));
@@ -279,7 +280,7 @@ export function ja4(ch: ClientHello): string {
       alpn = h[0] + h[h.length - 1];
     }
   }
-  const a = `t${JA4_VERSIONS[v] ?? '00'}${ch.sni !== null ? 'd' : 'i'}${two(ciphers.length)}${two(exts.length)}${alpn}`;
+  const a = `${proto}${JA4_VERSIONS[v] ?? '00'}${ch.sni !== null ? 'd' : 'i'}${two(ciphers.length)}${two(exts.length)}${alpn}`;
   const b = ciphers.length === 0 ? '000000000000' : sha12(ciphers.map(hex4).sort().join(','));
   const extList = exts
     .filter((x) => x !== 0x0000 && x !== 0x0010)
@@ -473,11 +474,37 @@ class Side {
   encrypted = false;
   ccs = false;
   appData = false;
+  /** DTLS: the next handshake message_seq expected (lower ones are retransmissions). */
+  nextSeq = 0;
+  /** DTLS: the fragmented handshake message being reassembled, its message_seq and contiguous bytes held. */
+  frag: Buffer | null = null;
+  fragSeq = 0;
+  fragHave = 0;
   constructor(readonly records: StreamBuffer) {}
 }
 
+/** Whether a datagram is a STUN message (RFC 5389 magic cookie), as Zeek's DTLS analyzer tests it to skip one. */
+export function isStun(buf: Buffer, off: number, len: number): boolean {
+  return len > 20 && buf[off + 4] === 0x21 && buf[off + 5] === 0x12 && buf[off + 6] === 0xa4 && buf[off + 7] === 0x42;
+}
+
+export interface TlsAnalyzerOptions {
+  /**
+   * DTLS (RFC 6347) over UDP: each datagram holds whole records, handshake messages come in
+   * fragments, and STUN messages multiplexed on the same flow (WebRTC, RFC 7983) are skipped.
+   */
+  dtls?: boolean;
+}
+
 export class TlsAnalyzer extends BaseAnalyzer {
-  readonly name = 'tls';
+  readonly name: string;
+  private readonly dtls: boolean;
+  /**
+   * DTLS: the responder is the DTLS client (its ClientHello came first); every direction is taken
+   * by role from then on, and ssl_history starts with Zeek's `^`.
+   */
+  private flipped = false;
+  private rolesKnown = false;
   client: ClientHello | null = null;
   server: ServerHello | null = null;
   private readonly certs: TlsCertificate[] = [];
@@ -497,8 +524,10 @@ export class TlsAnalyzer extends BaseAnalyzer {
   /** Host names of the server's leaf certificate (SAN dNSNames, else CN). */
   private leafNames: string[] | null = null;
 
-  constructor(opts: AnalyzerOptions) {
+  constructor(opts: AnalyzerOptions, topts: TlsAnalyzerOptions = {}) {
     super(opts);
+    this.dtls = topts.dtls === true;
+    this.name = this.dtls ? 'dtls' : 'tls';
     this.sides = [
       new Side(new StreamBuffer(Math.max(this.maxBuffer, MAX_RECORD + 5), (b, o, e) => this.record(false, b, o, e))),
       new Side(new StreamBuffer(Math.max(this.maxBuffer, MAX_RECORD + 5), (b, o, e) => this.record(true, b, o, e))),
@@ -514,6 +543,10 @@ export class TlsAnalyzer extends BaseAnalyzer {
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
     if (this.firstTs === 0) this.firstTs = ts;
     this.curTs = ts;
+    if (this.dtls) {
+      this.datagram(isOrig, buf, off, off + len);
+      return;
+    }
     const s = this.sides[isOrig ? 1 : 0];
     if (!s.records.feed(buf, off, len)) this.fail('tls-buffer-limit', 'TLS record exceeds the buffer bound', isOrig, ts, 0, 'limit');
   }
@@ -550,6 +583,14 @@ export class TlsAnalyzer extends BaseAnalyzer {
     if (end - off < 5 + len) return 0;
     const s = this.sides[isOrig ? 1 : 0];
     const body = off + 5;
+    if (type === 22) {
+      if (!s.encrypted) this.handshake(isOrig, s, buf, body, body + len);
+    } else this.otherRecord(isOrig, s, type, buf, body, len);
+    return this.active ? 5 + len : -1;
+  }
+
+  /** A ChangeCipherSpec, alert, heartbeat or application data record of that side. */
+  private otherRecord(isOrig: boolean, s: Side, type: number, buf: Buffer, body: number, len: number): void {
     switch (type) {
       case 20:
         s.ccs = true;
@@ -567,14 +608,100 @@ export class TlsAnalyzer extends BaseAnalyzer {
       case 24:
         if (!s.encrypted) this.history(isOrig, 'b');
         break;
-      case 22:
-        if (!s.encrypted) this.handshake(isOrig, s, buf, body, body + len);
-        break;
       case 23:
         s.appData = true;
         break;
     }
-    return this.active ? 5 + len : -1;
+  }
+
+  /**
+   * One DTLS datagram: whole records of 13-byte headers (type, version, epoch, sequence number,
+   * length). STUN is skipped, as Zeek skips it; while probing, other datagrams that are not DTLS
+   * records are passed over too (Zeek attaches its DTLS analyzer only at the packet its signature
+   * matches, the ClientHello), but a DTLS record other than a handshake rejects.
+   */
+  private datagram(isOrig: boolean, buf: Buffer, off: number, end: number): void {
+    if (isStun(buf, off, end - off)) return;
+    let p = off;
+    while (p < end && this.active) {
+      const left = end - p;
+      const type = buf[p];
+      const bad = left < 13 || type < 20 || type > 24 || buf[p + 1] !== 0xfe || 13 + buf.readUInt16BE(p + 11) > left;
+      if (bad) {
+        if (this.state !== 'probing') this.violation('dtls-record', `bad DTLS record at datagram byte ${p - off}`, isOrig, this.curTs, p - off);
+        return;
+      }
+      const len = buf.readUInt16BE(p + 11);
+      if (this.state === 'probing' && type !== 22) {
+        this.reject('tls-not-handshake', `first DTLS record has type ${type}`, isOrig, this.curTs, p - off);
+        return;
+      }
+      const epoch = buf.readUInt16BE(p + 3);
+      const body = p + 13;
+      // Epoch 0 is cleartext; later epochs are under the negotiated keys.
+      if (type === 22 && epoch === 0) this.dtlsHandshake(isOrig, buf, body, body + len);
+      else {
+        const role = isOrig !== this.flipped;
+        const s = this.sides[role ? 1 : 0];
+        if (type === 22) s.encrypted = true;
+        else this.otherRecord(role, s, type, buf, body, len);
+      }
+      p = body + len;
+    }
+  }
+
+  /** DTLS handshake fragments (12-byte headers), reassembled in order per direction; retransmissions are dropped. */
+  private dtlsHandshake(isOrig: boolean, buf: Buffer, off: number, end: number): void {
+    let p = off;
+    while (end - p >= 12 && this.active) {
+      const mtype = buf[p];
+      const mlen = buf.readUIntBE(p + 1, 3);
+      const mseq = buf.readUInt16BE(p + 4);
+      const foff = buf.readUIntBE(p + 6, 3);
+      const flen = buf.readUIntBE(p + 9, 3);
+      const body = p + 12;
+      if (body + flen > end || foff + flen > mlen) {
+        this.violation('dtls-fragment', `handshake fragment ${foff}+${flen} of ${mlen} bytes runs past its record or message`, isOrig, this.curTs);
+        return;
+      }
+      p = body + flen;
+      if (mlen > this.maxBuffer) {
+        this.fail('tls-handshake-limit', `handshake message of ${mlen} bytes exceeds the buffer bound`, isOrig, this.curTs, 0, 'limit');
+        return;
+      }
+      if (!this.rolesKnown) {
+        this.rolesKnown = true;
+        if (isOrig ? mtype === 2 || mtype === 3 : mtype === 1) {
+          this.flipped = true;
+          this.hist = '^';
+        }
+      }
+      const role = isOrig !== this.flipped;
+      const s = this.sides[role ? 1 : 0];
+      if (mseq < s.nextSeq || s.encrypted) continue;
+      if (foff === 0 && flen === mlen) {
+        s.nextSeq = mseq + 1;
+        s.frag = null;
+        this.message(role, s, mtype, buf, body, body + mlen);
+        continue;
+      }
+      if (s.frag === null || s.fragSeq !== mseq || s.frag.length !== mlen) {
+        if (foff !== 0) continue;
+        s.frag = Buffer.allocUnsafe(mlen);
+        s.fragSeq = mseq;
+        s.fragHave = 0;
+      }
+      // A fragment beyond a hole waits for its retransmission.
+      if (foff > s.fragHave) continue;
+      buf.copy(s.frag, foff, body, body + flen);
+      s.fragHave = Math.max(s.fragHave, foff + flen);
+      if (s.fragHave === mlen) {
+        const m = s.frag;
+        s.frag = null;
+        s.nextSeq = mseq + 1;
+        this.message(role, s, mtype, m, 0, mlen);
+      }
+    }
   }
 
   /** While probing, reject from the first bytes without waiting for a whole header. */
@@ -614,7 +741,7 @@ export class TlsAnalyzer extends BaseAnalyzer {
     this.history(isOrig, HISTORY_LETTERS[mtype] ?? 'z');
     try {
       if (isOrig && mtype === 1 && this.client === null) {
-        this.client = parseClientHello(buf, off, end);
+        this.client = parseClientHello(buf, off, end, this.dtls);
         this.confirm();
       } else if (!isOrig && mtype === 2 && this.server === null) {
         this.server = parseServerHello(buf, off, end);
@@ -709,7 +836,7 @@ export class TlsAnalyzer extends BaseAnalyzer {
       ja3_string: ch !== null ? ja3String(ch) : null,
       ja3s: sh !== null ? ja3s(sh) : null,
       ja3s_string: sh !== null ? ja3sString(sh) : null,
-      ja4: ch !== null ? ja4(ch) : null,
+      ja4: ch !== null ? ja4(ch, this.dtls ? 'd' : 't') : null,
       certificates: this.certs.slice(),
       subject: this.certs[0]?.subject ?? null,
       issuer: this.certs[0]?.issuer ?? null,

@@ -71,6 +71,10 @@ class AppObserver implements PayloadObserver {
     this.feed(isOrig, buf, off, len, ts);
   }
 
+  endOfDirection(isOrig: boolean, ts: number): void {
+    if (this.m) this.m.endOfDirection(isOrig, ts);
+  }
+
   end(ts: number): void {
     if (this.m) this.m.end(ts);
   }

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { requireCorpus } from '../util/corpus';
-import { analyzerOptionsFor, analyzersForScripts, hasDashC, hasFlag, loadedScripts, zeekRunFor } from './manifest';
+import { analyzerOptionsFor, analyzersForScripts, hasDashC, hasFlag, loadedScripts, noteRedefs, zeekRunFor } from './manifest';
 
 describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
   it('finds -C alone, in a cluster, and not in an option value', () => {
@@ -77,8 +77,21 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     assert.equal(loadedScripts('zeek -b -C -r TRACE; test scripts/base/protocols/irc/starttls.test', ['zeek -b -C -r TRACE']), null);
     assert.deepEqual(
       analyzersForScripts(['base/protocols/conn', 'policy/protocols/dns/auth-addl', 'base/protocols/ssl', 'base/protocols/ldap', 'base/protocols/ntp']),
-      ['dns', 'tls', 'ldap'],
+      ['dns', 'tls', 'dtls', 'ldap'],
     );
+  });
+
+  it("reads the test file's redefinitions and attaches what it registers by port (gnutella max-line-length)", function () {
+    assert.deepEqual(noteRedefs('x; redef A::b = 100; redef FTP::logged_commands += { "X" }; redef c = T'), { 'A::b': '100', c: 'T' });
+    requireCorpus(this);
+    const run = zeekRunFor('zeek/gnutella/max-line.pcapng.zeek.scripts.base.protocols.gnutella.max-line-length.conn.log');
+    assert.equal(run.btest, 'scripts/base/protocols/gnutella/max-line-length.zeek');
+    const o = analyzerOptionsFor(run);
+    assert.deepEqual(
+      o.factories?.map((f) => f.name),
+      ['gnutella'],
+    );
+    assert.deepEqual([o.gnutellaMaxLineLength, o.gnutellaMaxHeaderLength], [100, 100]);
   });
 
   it('runs in bare mode only the analyzers of the scripts Zeek loaded, and all of them otherwise', function () {
@@ -90,7 +103,7 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     const smtp = analyzerOptionsFor(zeekRunFor('zeek/tls/smtp-starttls.pcap.zeek.scripts.base.protocols.smtp.starttls.ssl.log'));
     assert.deepEqual(
       smtp.factories?.map((f) => f.name),
-      ['tls', 'starttls'],
+      ['tls', 'dtls', 'starttls'],
     );
     assert.deepEqual([...(smtp.startTlsProtocols ?? [])], ['smtp']);
     // Not bare: Zeek's default scripts attach every analyzer.

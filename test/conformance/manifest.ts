@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ANALYZER_NAMES, type MuxOptions, selectAnalyzers } from '../../parsers/protocols/mux';
+import { ANALYZER_NAMES, type MuxOptions, OPTIONAL_FACTORIES, selectAnalyzers } from '../../parsers/protocols/mux';
 import { CORPUS_DIR } from '../util/corpus';
 import { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP } from '../../parsers/conntrack/tracker';
 
@@ -17,6 +17,8 @@ export interface ZeekRun {
   verifyChecksums: boolean;
   /** Script constants the command line redefines (`zeek -r trace dns_max_queries=3`), by name. */
   redefs: Record<string, string>;
+  /** The btest file that made the baseline (`scripts/base/protocols/gnutella/max-line-length.zeek`), when the note names it. */
+  btest: string | null;
   /** Zeek ran in bare mode (-b): only the scripts it was given were loaded. */
   bare: boolean;
   /** The scripts the run loaded beyond Zeek's own (command line and test file); null when the note does not say. */
@@ -68,7 +70,9 @@ export function loadedScripts(note: string, commands: string[]): string[] | null
 }
 
 /** Zeek's protocol script directories, by the analyzer name `selectAnalyzers` takes (where they differ). */
-const ZEEK_PROTOCOL_ANALYZER: Record<string, string> = { ssl: 'tls' };
+const ZEEK_PROTOCOL_ANALYZER: Record<string, readonly string[]> = { ssl: ['tls', 'dtls'] };
+/** Analyzers Zeek runs only where a script attaches them. */
+const OPTIONAL_NAMES = new Set(OPTIONAL_FACTORIES.map((f) => f.name));
 /** Our analyzers with no Zeek counterpart in its distribution: never on in a bare run. */
 const OURS_ONLY = new Set(['http2', 'kafka', 'mongodb']);
 
@@ -81,8 +85,7 @@ export function analyzersForScripts(scripts: string[]): string[] {
   for (const s of scripts) {
     const m = /(?:^|\/)protocols\/([a-z0-9_]+)/.exec(s);
     if (!m) continue;
-    const name = ZEEK_PROTOCOL_ANALYZER[m[1]] ?? m[1];
-    if (ANALYZER_NAMES.includes(name) && !OURS_ONLY.has(name)) out.add(name);
+    for (const name of ZEEK_PROTOCOL_ANALYZER[m[1]] ?? [m[1]]) if (ANALYZER_NAMES.includes(name) && !OURS_ONLY.has(name)) out.add(name);
   }
   return [...out];
 }
@@ -127,6 +130,22 @@ function bareServerPorts(bare: boolean, scripts: string[] | null): { tcp: number
   }
   return { tcp: [...tcp], udp: [...udp] };
 }
+
+/** `redef Name = value` statements of the test file, as newer notes list them (`redef X += ...` is not a value). */
+export function noteRedefs(note: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of note.matchAll(/(?:^|;)\s*redef ([A-Za-z_][A-Za-z0-9_:]*) = ([^;]+)/g)) out[m[1]] = m[2].trim();
+  return out;
+}
+
+/**
+ * Analyzers a btest file attaches itself, in its zeek_init (Analyzer::register_for_port), which
+ * the MANIFEST notes do not record. From the test sources in zeek/zeek testing/btest.
+ */
+const BTEST_ATTACHED: Readonly<Record<string, readonly string[]>> = {
+  // register_for_port(Analyzer::ANALYZER_GNUTELLA, 6346/tcp)
+  'scripts/base/protocols/gnutella/max-line-length.zeek': ['gnutella'],
+};
 
 /** `name=value` arguments of a Zeek command line: redefinitions of script constants. */
 export function commandRedefs(command: string): Record<string, string> {
@@ -209,7 +228,9 @@ function load(): Map<string, ZeekRun> {
       out.set(o.file, {
         commands,
         verifyChecksums,
-        redefs: Object.assign({}, ...commands.map(commandRedefs)),
+        // The command line's redefinitions win over the test file's (Zeek applies them last).
+        redefs: Object.assign(noteRedefs(o.note), ...commands.map(commandRedefs)),
+        btest: /btest `([^`]+)`/.exec(o.note)?.[1] ?? null,
         bare,
         scripts,
         likelyServerPorts: bareServerPorts(bare, scripts),
@@ -233,8 +254,13 @@ export function zeekRunFor(baselineRel: string): ZeekRun {
  * whose note does not say what it loaded keeps them all.
  */
 export function analyzerOptionsFor(run: ZeekRun): MuxOptions {
-  const o: MuxOptions = run.bare && run.scripts !== null ? selectAnalyzers(analyzersForScripts(run.scripts)) : {};
-  const q = run.redefs.dns_max_queries;
-  if (q !== undefined) o.dnsMaxQueries = Number(q);
+  const attached = (run.btest !== null ? BTEST_ATTACHED[run.btest] : undefined) ?? [];
+  let o: MuxOptions = {};
+  if (run.bare && run.scripts !== null) o = selectAnalyzers([...analyzersForScripts(run.scripts), ...attached]);
+  else if (attached.length > 0) o = selectAnalyzers([...ANALYZER_NAMES.filter((n) => !OPTIONAL_NAMES.has(n)), ...attached]);
+  const num = (name: string): number | undefined => (run.redefs[name] !== undefined ? Number(run.redefs[name]) : undefined);
+  o.dnsMaxQueries = num('dns_max_queries');
+  o.gnutellaMaxLineLength = num('Gnutella::max_line_length');
+  o.gnutellaMaxHeaderLength = num('Gnutella::max_header_length');
   return o;
 }

@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import type { PayloadObserver } from '../../parsers/conntrack/payload';
+import { type PayloadObserver, TcpStreams } from '../../parsers/conntrack/payload';
+import { ReassemblyBudget } from '../../parsers/conntrack/reassembly';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import type { ConnInfo } from '../../parsers/record/app';
@@ -15,7 +16,12 @@ class Recorder implements PayloadObserver {
   readonly gaps = [0, 0];
   readonly datagrams: number[][] = [[], []];
   ended = 0;
+  /** Each direction's end as signalled: which, and how many of its bytes had arrived by then. */
+  readonly eods: [string, number][] = [];
   constructor(readonly info: ConnInfo) {}
+  endOfDirection(isOrig: boolean): void {
+    this.eods.push([isOrig ? 'orig' : 'resp', this.text[isOrig ? 0 : 1].length]);
+  }
   stream(isOrig: boolean, buf: Buffer, off: number, len: number): void {
     this.text[isOrig ? 0 : 1] += buf.toString('latin1', off, off + len);
   }
@@ -89,5 +95,34 @@ describe('conntrack/payload: streams and datagrams handed to analysis', () => {
       assert.equal(o.text[0].length + o.gaps[0], r.orig_bytes);
       assert.equal(o.text[1].length + o.gaps[1], r.resp_bytes);
     }
+  });
+
+  it('http/no-version.pcap: each direction ends at its FIN, once, after all its bytes (the server closes first)', async function () {
+    requireCorpus(this);
+    const { recs, obs } = await run(corpusPath('zeek/http/no-version.pcap'));
+    const [r] = recs.filter((x) => x.proto === 'tcp');
+    assert.deepEqual(obs.get(r.uid)!.eods, [
+      ['resp', 323],
+      ['orig', 123],
+    ]);
+  });
+
+  it('signals a FIN that arrives before a hole only once the hole is filled, and a RST where it sits', () => {
+    const o = new Recorder({} as ConnInfo);
+    const s = new TcpStreams(o, new ReassemblyBudget(1 << 20), 1 << 16);
+    const b = Buffer.from('abcdef');
+    s.segment(true, 4, b, 3, 3, 1); // 'def' at 4..6, held: 1..3 missing
+    s.finish(true, 7, 1);
+    assert.deepEqual(o.eods, []);
+    s.segment(true, 1, b, 0, 3, 2);
+    assert.deepEqual(o.eods, [['orig', 6]]);
+    s.finish(true, 7, 3);
+    assert.equal(o.eods.length, 1, 'once per direction');
+    // A direction that never sent data: its RST at relative seq 1 ends it at once.
+    s.finish(false, 1, 4);
+    assert.deepEqual(o.eods, [
+      ['orig', 6],
+      ['resp', 0],
+    ]);
   });
 });

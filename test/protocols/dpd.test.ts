@@ -10,6 +10,7 @@ import { AnalyzerMux, IGNORE_VIOLATIONS_AFTER, type MuxOptions } from '../../par
 import type { AppRecord, HttpLogRecord } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { SSH_MAX_PACKET } from '../../parsers/protocols/ssh';
+import { MIME_MAX_DEPTH, MimeWalker } from '../../parsers/protocols/mime';
 import { dnsMessage, httpRequest, httpResponse } from '../../samples/lib/packet-builder';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
@@ -164,6 +165,17 @@ describe('protocols/dpd (Zeek service semantics after detection)', () => {
       assert.equal(apps.length, 0);
     });
 
+    it('HTTP POST of 100 message/rfc822 parts nested in one another: history ShADaXdfr, service http (deeply-nested-mime baseline)', async function () {
+      requireCorpus(this);
+      const { conns, apps } = await analyze('zeek/http/deeply-nested-mime.pcap');
+      assert.equal(conns.length, 1);
+      assert.equal(conns[0].history, 'ShADaXdfr');
+      assert.deepEqual(conns[0].service, ['http']);
+      // The transaction is still logged whole.
+      const [h] = apps.filter((r) => r.kind === 'http') as unknown as HttpLogRecord[];
+      assert.deepEqual([h.method, h.request_body_len, h.status_code], ['POST', 39686, 501]);
+    });
+
     it('SSH KEXINIT of 40552 bytes: history ShADadX, no service (as Zeek)', async function () {
       requireCorpus(this);
       const { conns } = await analyze('zeek/ssh/kex-quadratic-1000.pcap');
@@ -171,5 +183,56 @@ describe('protocols/dpd (Zeek service semantics after detection)', () => {
       assert.equal(conns[0].history, 'ShADadX');
       assert.deepEqual(conns[0].service, []);
     });
+  });
+});
+
+/** A message/rfc822 body holding `levels` multipart entities, each with a text part and the next level as a message/rfc822 part. */
+function nestedMime(levels: number): Buffer {
+  let inner = 'Content-Type: text/plain\r\n\r\nlast\r\n';
+  for (let i = levels; i >= 1; i--) {
+    const b = `=_${i}_=`;
+    inner = `Content-Type: multipart/mixed; boundary="${b}"\r\n\r\npreamble\r\n--${b}\r\nContent-Type: text/plain\r\n\r\nPart ${i}\r\n--${b}\r\nContent-Type: message/rfc822\r\n\r\n${inner}--${b}--\r\n`;
+  }
+  return Buffer.from(inner);
+}
+
+describe("protocols/mime: Zeek's MIME::max_depth on HTTP bodies", () => {
+  it('opens entities to the depth limit and reports the first child wanted past it, in any chunking', () => {
+    // The body is the top entity (0, message/rfc822); level i's multipart is at depth 2i-1, its message part at 2i.
+    const body = nestedMime(5);
+    const hits = (max: number, step: number): boolean => {
+      const w = MimeWalker.forContentType('message/rfc822', max)!;
+      for (let p = 0; p < body.length; p += step) w.feed(body, p, Math.min(body.length, p + step));
+      w.end();
+      return w.limitHit;
+    };
+    // The deepest message entity (depth 10) opens a child: a limit of 10 stops it, 11 does not.
+    assert.equal(hits(10, body.length), true);
+    assert.equal(hits(11, body.length), false);
+    assert.equal(hits(10, 7), true);
+    assert.equal(hits(11, 3), false);
+    assert.equal(MIME_MAX_DEPTH, 100);
+    assert.equal(MimeWalker.forContentType('text/html'), null);
+    assert.equal(MimeWalker.forContentType(null), null);
+  });
+
+  it('marks the HTTP analysis partial, keeps the service and logs the transaction', () => {
+    // 50 levels: the deepest message entity is at depth 100, where Zeek opens no child.
+    const body = nestedMime(50);
+    const req = Buffer.concat([Buffer.from(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Type: message/rfc822\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
+    const { m, recs } = mux('tcp', [
+      [true, req],
+      [false, Buffer.from('HTTP/1.1 204 No Content\r\n\r\n')],
+    ]);
+    assert.equal(m.partial, true);
+    assert.deepEqual(m.services, ['http']);
+    assert.deepEqual(
+      recs.map((r) => [(r as HttpLogRecord).request_body_len, (r as HttpLogRecord).status_code]),
+      [[body.length, 204]],
+    );
+    // 49 levels: the deepest message entity is at depth 98 and opens its child: not partial.
+    const ok = nestedMime(49);
+    const req2 = Buffer.concat([Buffer.from(`POST /up HTTP/1.1\r\nContent-Type: message/rfc822\r\nContent-Length: ${ok.length}\r\n\r\n`), ok]);
+    assert.equal(mux('tcp', [[true, req2]]).m.partial, false);
   });
 });

@@ -187,6 +187,34 @@ describe('protocols: Zeek details of ssl.log', () => {
       assert.deepEqual([t.last_alert, t.established, t.cert_chain_fps], ['handshake_failure', false, null]);
     });
 
+    it('DTLS among STUN on one UDP flow (dtls-stun-dpd baseline): the responder is the DTLS client (^), both chains, established', async () => {
+      const rs = await app('zeek/tls/webrtc-stun.pcap');
+      const [t] = tls(rs);
+      assert.ok(t !== undefined, 'no ssl record');
+      assert.deepEqual(
+        [t.conn.orig_h, t.conn.resp_p, t.version, t.cipher, t.curve, t.server_name, t.established, t.ssl_history, t.subject, t.issuer],
+        ['192.168.6.82', 43044, 'DTLSv10', 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA', 'secp256r1', null, true, '^CsxkrnXGYIi', 'CN=a', 'CN=a'],
+      );
+      assert.deepEqual(t.cert_chain_fps, ['968126882d68eb80b03392edb9cce7260eec15a04b206ddfb5231449b5aaaa2f']);
+      assert.deepEqual(t.client_cert_chain_fps, ['d0f7ee6396c98da4e74888006af667bfeaecc8cd1babb67e900558a9bd649b9f']);
+      assert.ok(t.ja4!.startsWith('dd1i'), t.ja4!);
+    });
+
+    it('a DTLS analyzer ignores STUN and rejects a first DTLS record that is not a handshake', () => {
+      const m = new AnalyzerMux('udp', () => undefined, {});
+      const stun = Buffer.from('000100082112a442000000000000000000000000c05700040001000a', 'hex');
+      m.data(true, stun, 0, stun.length, 1);
+      assert.equal(m.confirmed, null);
+      // Application data (type 23), DTLS 1.0, epoch 1, 2 bytes.
+      const app23 = Buffer.from('17feff0001000000000001000201ff', 'hex');
+      m.data(false, app23, 0, app23.length, 2);
+      assert.equal(m.done, true);
+      assert.deepEqual(
+        m.issues.map((i) => [i.analyzer, i.code]),
+        [['dtls', 'tls-not-handshake']],
+      );
+    });
+
     it('sni_matches_cert: the SNI against the leaf certificate names (T in the tls-conn-with-extensions baseline)', async () => {
       const [t] = tls(await app('zeek/tls/tls-conn-with-extensions.pcap'));
       assert.equal(t.server_name, 'ssl.gstatic.com');
@@ -233,8 +261,16 @@ describe('protocols: Zeek details of http.log', () => {
     });
 
     it('HTTP/0.9: a request line without version and its header-less response (no-version baseline)', async () => {
-      const [h] = http(await app('zeek/http/no-version.pcap'));
-      assert.deepEqual([h.method, h.version, h.status_code, h.status_msg, h.response_body_len], ['GET', '0.9', 0, '<empty>', 323]);
+      const [h, empty] = http(await app('zeek/http/no-version.pcap'));
+      assert.deepEqual([h.trans_depth, h.method, h.version, h.status_code, h.status_msg, h.response_body_len], [1, 'GET', '0.9', 0, '<empty>', 323]);
+      // The request message ends with the client's FIN, after the server closed and the transaction
+      // was logged: Zeek logs a second, empty one (trans_depth 2, both body lengths 0).
+      assert.ok(empty !== undefined, 'no second record');
+      assert.deepEqual(
+        [empty.trans_depth, empty.method, empty.uri, empty.version, empty.status_code, empty.request_body_len, empty.response_body_len],
+        [2, null, null, null, null, 0, 0],
+      );
+      assert.equal(empty.ts, 1036020209.803357);
     });
 
     it('a garbled request on port 80: the response is logged without method (http-bad-request-with-version baseline)', async () => {
