@@ -44,7 +44,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       return r.json.records.map((x: { uid: string }) => x.uid);
     };
     const count = async (q: string): Promise<number> => {
-      const r = await h.call('GET', `/api/v1/connections/count?q=${encodeURIComponent(q)}`);
+      const r = await h.call('GET', `/api/v1/aggregations/count?q=${encodeURIComponent(q)}`);
       assert.equal(r.status, 200, r.text);
       return r.json.count;
     };
@@ -110,22 +110,33 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(one.json.records[0].capture, CL);
     });
 
-    it("keeps the analyst's status on alerts raised again by a re-analysis", async () => {
-      const mine = (await alerts()).filter((a) => a.evidence.uids.some((u) => scanUids.includes(u)));
-      assert.ok(mine.length > 0);
-      const acked = await h.call('PATCH', `/api/v1/alerts/${mine[0].id}`, { body: { status: 'acknowledged', note: 'known scanner' } });
+    it("keeps the analyst's status on alerts raised again, and removes those the re-analysis no longer raises", async () => {
+      type A = { id: string; status: string; destination: { ip?: string; port?: number; namespace?: string }; evidence: { uids: string[] } };
+      const ofScan = async (): Promise<A[]> => ((await alerts()) as A[]).filter((a) => a.evidence.uids.some((u) => scanUids.includes(u)));
+      const mine = await ofScan();
+      // The vertical scan (one address, many ports) is about a port, not a workload: the inventory does not change it.
+      const byPort = mine.find((a) => a.destination.ip === undefined && a.destination.port !== undefined);
+      assert.ok(byPort, JSON.stringify(mine));
+      const acked = await h.call('PATCH', `/api/v1/alerts/${byPort.id}`, { body: { status: 'acknowledged', note: 'known scanner' } });
       assert.equal(acked.status, 200, acked.text);
       const re = await h.call('POST', `/api/v1/captures/${SC}/reanalyze`);
       assert.equal(re.status, 202, re.text);
       const done = await finished(SC);
       assert.equal(done.reanalysis.count, 1);
       assert.equal(done.result.replaced.records, scanUids.length);
-      assert.equal(done.result.replaced.alertsRemoved, 0, 'the same alerts were raised again');
-      assert.equal(done.result.alerts, mine.length);
-      const again = (await alerts()).filter((a) => a.evidence.uids.some((u) => scanUids.includes(u)));
-      assert.deepEqual(again.map((a) => a.id).sort(), mine.map((a) => a.id).sort());
-      assert.equal(again.find((a) => a.id === mine[0].id)?.status, 'acknowledged');
       assert.deepEqual(await uidsOf(SC), scanUids);
+      const again = await ofScan();
+      assert.equal(done.result.alerts, again.length);
+      assert.equal(again.find((a) => a.id === byPort.id)?.status, 'acknowledged');
+      // The horizontal scan's target is a pod now: its alert has a new identity, and the old one is gone.
+      const gone = mine.filter((a) => !again.some((b) => b.id === a.id));
+      assert.ok(gone.length >= 1, 'an alert raised before the inventory is not raised again');
+      assert.equal(done.result.replaced.alertsRemoved, gone.length);
+      for (const g of gone) assert.equal((await h.call('GET', `/api/v1/alerts/${g.id}`)).status, 404);
+      assert.ok(
+        again.some((a) => a.destination.ip === '10.244.2.20' && a.destination.namespace === 'shop'),
+        JSON.stringify(again.map((a) => a.destination)),
+      );
     });
 
     it("deletes a capture's records, alerts, file and job, and nothing of the other capture", async () => {
@@ -159,7 +170,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
     });
 
     it('deletes the application records of a capture too', async () => {
-      const dns = await h.call('GET', `/api/v1/apps/dns?limit=1000`);
+      const dns = await h.call('GET', `/api/v1/dns?limit=1000`);
       assert.equal(dns.status, 200, dns.text);
       const ofCluster = dns.json.records.filter((r: { uid: string }) => clusterUids.includes(r.uid)).length;
       assert.ok(ofCluster > 0, 'cluster.pcap has DNS');
@@ -168,7 +179,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(del.json.records, 13);
       assert.ok(del.json.appRecords >= ofCluster, JSON.stringify(del.json));
       await h.running.runtime.store.refresh();
-      const after = await h.call('GET', `/api/v1/apps/dns?limit=1000`);
+      const after = await h.call('GET', `/api/v1/dns?limit=1000`);
       assert.equal(after.json.records.filter((r: { uid: string }) => clusterUids.includes(r.uid)).length, 0);
       assert.equal(await count(''), scanUids.length);
     });
