@@ -1113,6 +1113,25 @@ export class ElasticsearchStore implements Store {
     }
   }
 
+  async patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }> {
+    const doc: Record<string, unknown> = {};
+    if (patch.status !== undefined) doc.status = patch.status;
+    if (patch.note !== undefined) doc.note = patch.note;
+    const unique = [...new Set(ids)];
+    const out = { updated: [] as string[], missing: [] as string[] };
+    if (unique.length === 0) return out;
+    // Partial updates of two scalars in one bulk request, one refresh: no script, no read-modify-write here.
+    const lines = unique.flatMap((id) => [JSON.stringify({ update: { _index: this.alertIndex, _id: id, retry_on_conflict: 3 } }), JSON.stringify({ doc })]);
+    const items = await this.bulkLines(lines, true);
+    items.forEach((e, k) => {
+      const r = Object.values(e)[0];
+      if (!r.error) out.updated.push(unique[k]);
+      else if (r.status === 404) out.missing.push(unique[k]);
+      else throw new Error(`alert ${unique[k]}: ${r.error.type}: ${r.error.reason ?? ''}`);
+    });
+    return out;
+  }
+
   async addSuppression(sup: Suppression): Promise<void> {
     validateSuppression(sup);
     await this.withRetry('suppression write', () => this.req('PUT', `/${this.suppressionIndex}/_doc/${encodeURIComponent(sup.id)}`, sup, { refresh: 'true' }));

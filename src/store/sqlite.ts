@@ -917,6 +917,31 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
+  async patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }> {
+    const db = this.conn;
+    const get = db.prepare('SELECT doc FROM alerts WHERE id = ?');
+    // The status column is what searches filter on; the doc is what is read back: both change together.
+    const set = db.prepare('UPDATE alerts SET status = ?, doc = ? WHERE id = ?');
+    return db
+      .transaction(() => {
+        const out = { updated: [] as string[], missing: [] as string[] };
+        for (const id of new Set(ids)) {
+          const row = get.get(id) as { doc: string } | undefined;
+          if (!row) {
+            out.missing.push(id);
+            continue;
+          }
+          const a = JSON.parse(row.doc) as Alert;
+          if (patch.status !== undefined) a.status = patch.status;
+          if (patch.note !== undefined) a.note = patch.note;
+          set.run(a.status, JSON.stringify(a), id);
+          out.updated.push(id);
+        }
+        return out;
+      })
+      .immediate();
+  }
+
   async addSuppression(sup: Suppression): Promise<void> {
     validateSuppression(sup);
     this.conn.prepare('INSERT OR REPLACE INTO suppressions (id, created_at, doc) VALUES (?, ?, ?)').run(sup.id, sup.created_at, JSON.stringify(sup));

@@ -191,6 +191,8 @@ export interface Store {
   searchAlerts(req: AlertSearch): Promise<{ alerts: Alert[]; next: string | null }>;
   /** The analyst's change; null when there is no such alert. A note of null removes it. */
   patchAlert(id: string, patch: AlertPatch): Promise<Alert | null>;
+  /** The same change to many alerts at once (bulk triage); ids not found are named, not an error. */
+  patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }>;
   /** Add or replace (by id). */
   addSuppression(s: Suppression): Promise<void>;
   /** Oldest first (created_at, then id). */

@@ -183,5 +183,22 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(after.json.records.filter((r: { uid: string }) => clusterUids.includes(r.uid)).length, 0);
       assert.equal(await count(''), scanUids.length);
     });
+
+    it('triages many alerts at once, bounded, by analysts only', async () => {
+      const open = (await alerts()).filter((a) => a.status !== 'closed');
+      assert.ok(open.length >= 2, JSON.stringify(open));
+      const ids = open.map((a) => a.id);
+      assert.equal((await h.call('PATCH', '/api/v1/alerts', { key: h.keys.ingest, body: { ids, status: 'closed' } })).status, 403);
+      const tooMany = await h.call('PATCH', '/api/v1/alerts', { body: { ids: Array.from({ length: 1001 }, (_, i) => `a${i}`), status: 'closed' } });
+      assert.equal(tooMany.status, 400);
+      assert.match(tooMany.json.error, /ids/);
+      assert.equal((await h.call('PATCH', '/api/v1/alerts', { body: { ids } })).status, 400, 'neither status nor note');
+      const r = await h.call('PATCH', '/api/v1/alerts', { body: { ids: [...ids, 'not-an-alert'], status: 'closed', note: 'bulk' } });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual({ updated: [...r.json.updated].sort(), missing: r.json.missing }, { updated: [...ids].sort(), missing: ['not-an-alert'] });
+      const closed = await h.call('GET', '/api/v1/alerts?status=closed&limit=1000&suppressed=true');
+      assert.deepEqual(closed.json.alerts.map((a: { id: string }) => a.id).sort(), [...ids].sort());
+      for (const a of closed.json.alerts) assert.equal(a.note, 'bulk');
+    });
   });
 }

@@ -122,5 +122,19 @@ for (const backend of BACKENDS) {
       const left = (await store.searchAlerts({ includeSuppressed: true })).alerts.map((x) => x.id).sort();
       assert.deepEqual(left, ['a-and-flows', 'flows-only']);
     });
+
+    it('changes many alerts at once (bulk triage), naming the ids it does not hold', async () => {
+      const got = await store.patchAlerts(['a-and-flows', 'flows-only', 'no-such-alert', 'flows-only'], { status: 'closed', note: 'triaged in bulk' });
+      assert.deepEqual({ updated: got.updated.sort(), missing: got.missing }, { updated: ['a-and-flows', 'flows-only'], missing: ['no-such-alert'] });
+      const closed = (await store.searchAlerts({ status: 'closed', includeSuppressed: true })).alerts;
+      assert.deepEqual(closed.map((x) => [x.id, x.status, x.note]).sort(), [
+        ['a-and-flows', 'closed', 'triaged in bulk'],
+        ['flows-only', 'closed', 'triaged in bulk'],
+      ]);
+      assert.equal((await store.searchAlerts({ status: 'open', includeSuppressed: true })).alerts.length, 0);
+      // Status only: the note stays.
+      await store.patchAlerts(['flows-only'], { status: 'open' });
+      assert.deepEqual(await store.getAlert('flows-only').then((x) => [x?.status, x?.note]), ['open', 'triaged in bulk']);
+    });
   });
 }

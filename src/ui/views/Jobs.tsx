@@ -294,7 +294,7 @@ function CaptureActions({ capture: c, onDone, onError }: { capture: Capture; onD
   };
   if (ask !== null)
     return (
-      <span className="confirm" role="group" aria-label={ask === 'delete' ? 'Confirm deletion' : 'Confirm re-analysis'}>
+      <fieldset className="confirm" aria-label={ask === 'delete' ? 'Confirm deletion' : 'Confirm re-analysis'}>
         <span className="confirm-text">
           {ask === 'delete'
             ? `Delete ${c.name}: its connections, application records, the alerts only it raised and the uploaded file? This cannot be undone.`
@@ -306,7 +306,7 @@ function CaptureActions({ capture: c, onDone, onError }: { capture: Capture; onD
         <button type="button" disabled={busy} onClick={() => setAsk(null)}>
           Cancel
         </button>
-      </span>
+      </fieldset>
     );
   return (
     <span className="capture-actions">
