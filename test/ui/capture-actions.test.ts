@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { readEvents, sample, startHarness, type Harness } from '../service/harness';
 import { artifact, launch, requireBrowser, type Browser } from './browser';
 
-describe('web UI: capture re-analysis and deletion', function () {
+describe('web UI: capture re-analysis and deletion, bulk alert triage', function () {
   this.timeout(120_000);
   let h: Harness;
   let browser: Browser;
@@ -87,6 +87,34 @@ describe('web UI: capture re-analysis and deletion', function () {
       (r: { uid: string }) => r.uid,
     );
     assert.deepEqual(again, uids);
+  });
+
+  it('triages the alerts in bulk: tick them, acknowledge them at once', async () => {
+    const open = (await h.call('GET', '/api/v1/alerts?status=open&limit=1000')).json.alerts as { id: string; title: string }[];
+    assert.ok(open.length >= 2, `alerts after the re-analysis: ${open.length}`);
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.locator(`tr[data-alert="${open[0].id}"]`).waitFor();
+    // One ticked, then every listed one from the header.
+    await page
+      .getByRole('checkbox', { name: `Select alert: ${open[0].title}` })
+      .first()
+      .check();
+    assert.equal(await page.getByTestId('bulk-count').textContent(), '1 selected');
+    await page.getByRole('checkbox', { name: 'Select every alert listed' }).check();
+    assert.equal(await page.getByTestId('bulk-count').textContent(), `${open.length} selected`);
+    await page.screenshot({ path: artifact('alerts-bulk-selected.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Acknowledge selected' }).click();
+    await page
+      .getByTestId('bulk-result')
+      .filter({ hasText: `${open.length} alerts set to acknowledged.` })
+      .waitFor();
+    // The list shows open alerts: the acknowledged ones leave it.
+    await page.locator('tr[data-alert]').first().waitFor({ state: 'detached' });
+    const after = (await h.call('GET', '/api/v1/alerts?status=acknowledged&limit=1000')).json.alerts as { id: string }[];
+    assert.deepEqual(after.map((a) => a.id).sort(), open.map((a) => a.id).sort());
+    assert.equal((await h.call('GET', '/api/v1/alerts?status=open&limit=1000')).json.alerts.length, 0);
+    await page.getByRole('link', { name: 'Jobs & sources', exact: true }).click();
+    await row().waitFor();
   });
 
   it('deletes a capture with everything analysed from it, once confirmed', async () => {
