@@ -35,6 +35,8 @@ export const ALERT_MAPPING: Mapping = {
     suppressed: { type: 'boolean' },
     suppressed_by: kw,
     note: { type: 'keyword', ignore_above: 8191 },
+    /** What raised it: capture SHA-256s, 'other' (the store's, not the contract's: not read back). */
+    origins: kw,
   },
 };
 
@@ -56,18 +58,21 @@ export interface AlertDoc extends Alert {
   '@timestamp': string;
   severity_rank: number;
   suppressed: boolean;
+  /** Absent on alerts stored before origins were kept. */
+  origins?: string[];
 }
 
-export function alertDoc(a: Alert): AlertDoc {
+export function alertDoc(a: Alert, origins?: string[]): AlertDoc {
   return {
     ...a,
     '@timestamp': new Date(Math.round(a.last_seen * 1000)).toISOString(),
     severity_rank: SEVERITY_RANK[a.severity],
     suppressed: Boolean(a.suppressed_by),
+    ...(origins ? { origins } : {}),
   };
 }
 
 export function alertFromDoc(d: AlertDoc): Alert {
-  const { '@timestamp': _ts, severity_rank: _rank, suppressed: _s, ...a } = d;
+  const { '@timestamp': _ts, severity_rank: _rank, suppressed: _s, origins: _o, ...a } = d;
   return a;
 }

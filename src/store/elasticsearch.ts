@@ -35,6 +35,10 @@ import {
 import {
   StoreRequestError,
   StoreUnavailableError,
+  OTHER_ORIGIN,
+  type AlertOrigin,
+  type AlertRelease,
+  type CaptureDeletion,
   type AlertPatch,
   type AlertSearch,
   type AppKind,
@@ -298,6 +302,8 @@ export class ElasticsearchStore implements Store {
         await this.req('PUT', `/${name}`);
       } catch (e) {
         if (!(e instanceof errors.ResponseError && e.statusCode === 400 && /resource_already_exists/.test(e.message))) throw e;
+        // An index made by an older version: fields added since (origins) are added to it.
+        await this.req('PUT', `/${name}/_mapping`, mappings);
       }
     }
   }
@@ -874,9 +880,10 @@ export class ElasticsearchStore implements Store {
 
   // ---------------------------------------------------------------- alerts and suppressions
 
-  async writeAlerts(alerts: readonly Alert[]): Promise<void> {
+  async writeAlerts(alerts: readonly Alert[], origin: AlertOrigin = {}): Promise<void> {
     alerts.forEach(validateAlert);
     if (alerts.length === 0) return;
+    const from = origin.capture ?? OTHER_ORIGIN;
     const rules = await this.listSuppressions();
     const now = new Date();
     // The newest write of an id wins within one call too.
@@ -894,7 +901,9 @@ export class ElasticsearchStore implements Store {
         const action = stored
           ? { index: { _index: this.alertIndex, _id: a.id, if_seq_no: g._seq_no, if_primary_term: g._primary_term } }
           : { create: { _index: this.alertIndex, _id: a.id } };
-        lines.push(JSON.stringify(action), JSON.stringify(alertDoc(mergeAlert(a, stored, rules, now))));
+        const origins = new Set<string>(g.found && g._source ? (g._source.origins ?? []) : []);
+        origins.add(from);
+        lines.push(JSON.stringify(action), JSON.stringify(alertDoc(mergeAlert(a, stored, rules, now), [...origins].sort())));
       });
       const resp = await this.withRetry(
         'alert bulk',
@@ -917,6 +926,144 @@ export class ElasticsearchStore implements Store {
           );
       });
       pending = retry;
+    }
+  }
+
+  /** One bulk request of delete/update lines; the per-item outcome. */
+  private async bulkLines(lines: readonly string[], refresh = false): Promise<BulkResponse['items']> {
+    if (lines.length === 0) return [];
+    const resp = await this.withRetry(
+      'bulk',
+      () =>
+        this.client.transport.request({
+          method: 'POST',
+          path: '/_bulk',
+          bulkBody: `${lines.join('\n')}\n`,
+          querystring: { filter_path: BULK_FILTER, ...(refresh ? { refresh: 'true' } : {}) },
+        }) as Promise<BulkResponse>,
+    );
+    return resp.items;
+  }
+
+  /**
+   * Search, then bulk delete (the bare node has no delete_by_query). A connection is deleted at its
+   * own external version: an unversioned delete would leave a tombstone one version above it, and
+   * the re-analysis that writes the same uid again at the same version within gc_deletes (60 s)
+   * would be refused as stale.
+   */
+  async deleteCapture(capture: string): Promise<CaptureDeletion> {
+    await this.refresh();
+    const out: CaptureDeletion = { records: 0, appRecords: 0 };
+    const appIndices = APP_SPECS.map((sp) => this.appAlias(sp)).join(',');
+    type Hit = { _id: string; _index: string; _version?: number; sort?: EsJson[] };
+    const fail = (what: string, items: BulkResponse['items']): void => {
+      // 404: already gone (a second delete); 409: a newer copy arrived since (a live re-analysis), left to it.
+      const bad = items.map((e) => Object.values(e)[0]).find((r) => r.error && r.status !== 404 && r.status !== 409);
+      if (bad?.error) throw new Error(`deleting the ${what} of capture ${capture.slice(0, 12)}: ${bad.error.type}: ${bad.error.reason ?? ''}`);
+    };
+    const count = (items: BulkResponse['items']): number => items.filter((e) => Object.values(e)[0].status === 200).length;
+    let after: EsJson[] | undefined;
+    for (;;) {
+      const r = await this.withRetry('search', () =>
+        this.req<{ hits: { hits: Hit[] } }>(
+          'POST',
+          `/${this.alias}/_search`,
+          {
+            query: { term: { 'eastwatch.capture': capture } },
+            sort: [{ 'event.id': { order: 'asc' } }],
+            size: 1000,
+            version: true,
+            _source: false,
+            track_total_hits: false,
+            ...(after ? { search_after: after } : {}),
+          },
+          { ignore_unavailable: true, allow_no_indices: true },
+        ),
+      );
+      const hits = r.hits.hits;
+      if (hits.length === 0) break;
+      const uids = hits.map((h) => h._id);
+      // The application records of these connections, in pages of their own (a connection may carry many).
+      let appAfter: EsJson[] | undefined;
+      for (;;) {
+        const a = await this.withRetry('search', () =>
+          this.req<{ hits: { hits: Hit[] } }>(
+            'POST',
+            `/${appIndices}/_search`,
+            {
+              query: { terms: { 'zeek.session_id': uids } },
+              sort: [{ 'event.id': { order: 'asc' } }],
+              size: 5000,
+              _source: false,
+              track_total_hits: false,
+              ...(appAfter ? { search_after: appAfter } : {}),
+            },
+            { ignore_unavailable: true, allow_no_indices: true },
+          ),
+        );
+        const ah = a.hits.hits;
+        if (ah.length === 0) break;
+        const items = await this.bulkLines(ah.map((h) => JSON.stringify({ delete: { _index: h._index, _id: h._id } })));
+        fail('application records', items);
+        out.appRecords += count(items);
+        if (ah.length < 5000) break;
+        appAfter = ah[ah.length - 1].sort;
+      }
+      const items = await this.bulkLines(
+        hits.map((h) =>
+          JSON.stringify({
+            delete: { _index: h._index, _id: h._id, ...(h._version !== undefined ? { version: h._version, version_type: 'external_gte' } : {}) },
+          }),
+        ),
+      );
+      fail('connection records', items);
+      out.records += count(items);
+      if (hits.length < 1000) break;
+      after = hits[hits.length - 1].sort;
+    }
+    await this.refresh();
+    return out;
+  }
+
+  async releaseCaptureAlerts(capture: string, keep: readonly string[] = []): Promise<AlertRelease> {
+    const kept = new Set(keep);
+    const out: AlertRelease = { removed: 0, released: 0 };
+    type Hit = { _id: string; _seq_no: number; _primary_term: number; _source: { origins?: string[] } };
+    // Conditional on the copy read (if_seq_no): a detector's write in between is read again next round.
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > this.o.maxRetries) throw new Error(`alerts of capture ${capture.slice(0, 12)}: still conflicting after ${attempt} attempts`);
+      await this.req('POST', `/${this.alertIndex}/_refresh`, undefined, { ignore_unavailable: true });
+      const r = await this.withRetry('alert search', () =>
+        this.req<{ hits: { hits: Hit[] } }>('POST', `/${this.alertIndex}/_search`, {
+          query: { bool: { filter: [{ term: { origins: capture } }], must_not: kept.size ? [{ ids: { values: [...kept] } }] : [] } },
+          size: 10_000,
+          seq_no_primary_term: true,
+          _source: ['origins'],
+          track_total_hits: false,
+        }),
+      );
+      const hits = r.hits.hits;
+      if (hits.length === 0) return out;
+      const lines: string[] = [];
+      const removes: boolean[] = [];
+      for (const h of hits) {
+        const rest = (h._source.origins ?? []).filter((o) => o !== capture);
+        const cond = { _index: this.alertIndex, _id: h._id, if_seq_no: h._seq_no, if_primary_term: h._primary_term };
+        if (rest.length === 0) lines.push(JSON.stringify({ delete: cond }));
+        else lines.push(JSON.stringify({ update: cond }), JSON.stringify({ doc: { origins: rest } }));
+        removes.push(rest.length === 0);
+      }
+      const items = await this.bulkLines(lines, true);
+      let conflicts = 0;
+      items.forEach((e, k) => {
+        const x = Object.values(e)[0];
+        if (!x.error) {
+          if (removes[k]) out.removed++;
+          else out.released++;
+        } else if (x.status === 409 || x.status === 404) conflicts++;
+        else throw new Error(`alert ${hits[k]._id}: ${x.error.type}: ${x.error.reason ?? ''}`);
+      });
+      if (conflicts === 0 && hits.length < 10_000) return out;
     }
   }
 
@@ -984,6 +1131,25 @@ export class ElasticsearchStore implements Store {
       if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
       throw e;
     }
+  }
+
+  async patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }> {
+    const doc: Record<string, unknown> = {};
+    if (patch.status !== undefined) doc.status = patch.status;
+    if (patch.note !== undefined) doc.note = patch.note;
+    const unique = [...new Set(ids)];
+    const out = { updated: [] as string[], missing: [] as string[] };
+    if (unique.length === 0) return out;
+    // Partial updates of two scalars in one bulk request, one refresh: no script, no read-modify-write here.
+    const lines = unique.flatMap((id) => [JSON.stringify({ update: { _index: this.alertIndex, _id: id, retry_on_conflict: 3 } }), JSON.stringify({ doc })]);
+    const items = await this.bulkLines(lines, true);
+    items.forEach((e, k) => {
+      const r = Object.values(e)[0];
+      if (!r.error) out.updated.push(unique[k]);
+      else if (r.status === 404) out.missing.push(unique[k]);
+      else throw new Error(`alert ${unique[k]}: ${r.error.type}: ${r.error.reason ?? ''}`);
+    });
+    return out;
   }
 
   async addSuppression(sup: Suppression): Promise<void> {

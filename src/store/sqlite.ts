@@ -35,10 +35,13 @@ import {
   sortField,
   topSize,
 } from './common';
-import { StoreRequestError } from './types';
+import { OTHER_ORIGIN, StoreRequestError } from './types';
 import type {
+  AlertOrigin,
   AlertPatch,
+  AlertRelease,
   AlertSearch,
+  CaptureDeletion,
   AppKind,
   AppRecordOut,
   DeadLetter,
@@ -193,7 +196,9 @@ CREATE TABLE IF NOT EXISTS alerts (
   status TEXT NOT NULL,
   last_seen REAL NOT NULL,
   suppressed INTEGER NOT NULL CHECK (suppressed IN (0, 1)),
-  doc TEXT NOT NULL
+  doc TEXT NOT NULL,
+  -- What raised it (JSON array: capture SHA-256s, 'other'); NULL for alerts stored before origins were kept.
+  origins TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS alerts_seen ON alerts (last_seen, id);
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -482,6 +487,8 @@ export class SqliteStore implements Store {
       db.exec('UPDATE conn SET net_bytes = orig_ip_bytes + resp_ip_bytes WHERE net_bytes <> orig_ip_bytes + resp_ip_bytes');
       db.pragma('user_version = 1');
     }
+    const alertCols = db.prepare("SELECT name FROM pragma_table_info('alerts')").all() as { name: string }[];
+    if (!alertCols.some((c) => c.name === 'origins')) db.exec('ALTER TABLE alerts ADD COLUMN origins TEXT');
     // Likewise the application tables: columns of fields added since (url.port, dns.type, ...),
     // nullable, as old rows lack them.
     for (const sp of APP_SPECS) {
@@ -859,24 +866,79 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- alerts and suppressions
 
-  async writeAlerts(alerts: readonly Alert[]): Promise<void> {
+  async writeAlerts(alerts: readonly Alert[], origin: AlertOrigin = {}): Promise<void> {
     alerts.forEach(validateAlert);
     const db = this.conn;
     const rules = await this.listSuppressions();
     const now = new Date();
-    const get = db.prepare('SELECT doc FROM alerts WHERE id = ?');
-    const put = db.prepare('INSERT OR REPLACE INTO alerts (id, detector, severity_rank, status, last_seen, suppressed, doc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const from = origin.capture ?? OTHER_ORIGIN;
+    const get = db.prepare('SELECT doc, origins FROM alerts WHERE id = ?');
+    const put = db.prepare(
+      'INSERT OR REPLACE INTO alerts (id, detector, severity_rank, status, last_seen, suppressed, doc, origins) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     // Read and write in one transaction: an analyst's concurrent patch is not lost.
     db.transaction(() => {
       for (const a of alerts) {
-        const row = get.get(a.id) as { doc: string } | undefined;
-        this.putAlert(put, mergeAlert(a, row ? (JSON.parse(row.doc) as Alert) : null, rules, now));
+        const row = get.get(a.id) as { doc: string; origins: string | null } | undefined;
+        const origins = new Set<string>(row?.origins ? (JSON.parse(row.origins) as string[]) : []);
+        origins.add(from);
+        this.putAlert(put, mergeAlert(a, row ? (JSON.parse(row.doc) as Alert) : null, rules, now), [...origins].sort());
       }
     }).immediate();
   }
 
-  private putAlert(put: Database.Statement, a: Alert): void {
-    put.run(a.id, a.detector, SEVERITY_RANK[a.severity], a.status, a.last_seen, a.suppressed_by ? 1 : 0, JSON.stringify(a));
+  private putAlert(put: Database.Statement, a: Alert, origins: readonly string[] | null): void {
+    put.run(
+      a.id,
+      a.detector,
+      SEVERITY_RANK[a.severity],
+      a.status,
+      a.last_seen,
+      a.suppressed_by ? 1 : 0,
+      JSON.stringify(a),
+      origins === null ? null : JSON.stringify(origins),
+    );
+  }
+
+  async deleteCapture(capture: string): Promise<CaptureDeletion> {
+    const db = this.conn;
+    return db
+      .transaction((): CaptureDeletion => {
+        let appRecords = 0;
+        // Application records name their connection, not the capture: through the connection's uid.
+        for (const sp of APP_SPECS)
+          appRecords += db.prepare(`DELETE FROM ${sp.table} WHERE uid IN (SELECT uid FROM conn WHERE capture = ?)`).run(capture).changes;
+        const records = db.prepare('DELETE FROM conn WHERE capture = ?').run(capture).changes;
+        return { records, appRecords };
+      })
+      .immediate();
+  }
+
+  async releaseCaptureAlerts(capture: string, keep: readonly string[] = []): Promise<AlertRelease> {
+    const db = this.conn;
+    const kept = new Set(keep);
+    return db
+      .transaction((): AlertRelease => {
+        const rows = db
+          .prepare('SELECT id, origins FROM alerts WHERE origins IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(alerts.origins) WHERE value = ?)')
+          .all(capture) as { id: string; origins: string }[];
+        const out: AlertRelease = { removed: 0, released: 0 };
+        const del = db.prepare('DELETE FROM alerts WHERE id = ?');
+        const set = db.prepare('UPDATE alerts SET origins = ? WHERE id = ?');
+        for (const r of rows) {
+          if (kept.has(r.id)) continue;
+          const rest = (JSON.parse(r.origins) as string[]).filter((o) => o !== capture);
+          if (rest.length === 0) {
+            del.run(r.id);
+            out.removed++;
+          } else {
+            set.run(JSON.stringify(rest), r.id);
+            out.released++;
+          }
+        }
+        return out;
+      })
+      .immediate();
   }
 
   async getAlert(id: string): Promise<Alert | null> {
@@ -930,16 +992,43 @@ export class SqliteStore implements Store {
 
   async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
     const db = this.conn;
-    const put = db.prepare('INSERT OR REPLACE INTO alerts (id, detector, severity_rank, status, last_seen, suppressed, doc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const put = db.prepare(
+      'INSERT OR REPLACE INTO alerts (id, detector, severity_rank, status, last_seen, suppressed, doc, origins) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     return db
       .transaction((): Alert | null => {
-        const row = db.prepare('SELECT doc FROM alerts WHERE id = ?').get(id) as { doc: string } | undefined;
+        const row = db.prepare('SELECT doc, origins FROM alerts WHERE id = ?').get(id) as { doc: string; origins: string | null } | undefined;
         if (!row) return null;
         const a = JSON.parse(row.doc) as Alert;
         if (patch.status !== undefined) a.status = patch.status;
         if (patch.note !== undefined) a.note = patch.note;
-        this.putAlert(put, a);
+        this.putAlert(put, a, row.origins === null ? null : (JSON.parse(row.origins) as string[]));
         return a;
+      })
+      .immediate();
+  }
+
+  async patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }> {
+    const db = this.conn;
+    const get = db.prepare('SELECT doc FROM alerts WHERE id = ?');
+    // The status column is what searches filter on; the doc is what is read back: both change together.
+    const set = db.prepare('UPDATE alerts SET status = ?, doc = ? WHERE id = ?');
+    return db
+      .transaction(() => {
+        const out = { updated: [] as string[], missing: [] as string[] };
+        for (const id of new Set(ids)) {
+          const row = get.get(id) as { doc: string } | undefined;
+          if (!row) {
+            out.missing.push(id);
+            continue;
+          }
+          const a = JSON.parse(row.doc) as Alert;
+          if (patch.status !== undefined) a.status = patch.status;
+          if (patch.note !== undefined) a.note = patch.note;
+          set.run(a.status, JSON.stringify(a), id);
+          out.updated.push(id);
+        }
+        return out;
       })
       .immediate();
   }

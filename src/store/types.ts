@@ -184,13 +184,30 @@ export interface Store {
   /** Application records of one kind, with that kind's fields in the query language; sorted like search(). */
   searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }>;
 
-  /** Upsert by id: the detector's fields are replaced by the newest write, the analyst's status and note kept; suppressions applied. */
-  writeAlerts(alerts: readonly Alert[]): Promise<void>;
+  /**
+   * Upsert by id: the detector's fields are replaced by the newest write, the analyst's status and note kept; suppressions applied.
+   * Each alert remembers what raised it (the capture given, else `other`), so that deleting or
+   * re-analysing a capture takes away only the alerts nothing else raised.
+   */
+  writeAlerts(alerts: readonly Alert[], origin?: AlertOrigin): Promise<void>;
+  /**
+   * The connection records of one uploaded capture (record.capture) and their application
+   * records, removed. Idempotent: a second call removes nothing.
+   */
+  deleteCapture(capture: string): Promise<CaptureDeletion>;
+  /**
+   * The capture is taken off the alerts it raised, except those in `keep` (raised again by a
+   * re-analysis); an alert left with nothing that raised it is removed, one also raised elsewhere
+   * (another capture, flows) stays. Alerts stored before origins were kept are never touched.
+   */
+  releaseCaptureAlerts(capture: string, keep?: readonly string[]): Promise<AlertRelease>;
   getAlert(id: string): Promise<Alert | null>;
   /** Newest last_seen first, then by id. */
   searchAlerts(req: AlertSearch): Promise<{ alerts: Alert[]; next: string | null }>;
   /** The analyst's change; null when there is no such alert. A note of null removes it. */
   patchAlert(id: string, patch: AlertPatch): Promise<Alert | null>;
+  /** The same change to many alerts at once (bulk triage); ids not found are named, not an error. */
+  patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }>;
   /** Add or replace (by id). */
   addSuppression(s: Suppression): Promise<void>;
   /** Oldest first (created_at, then id). */
@@ -198,6 +215,26 @@ export interface Store {
   deleteSuppression(id: string): Promise<boolean>;
 
   close(): Promise<void>;
+}
+
+export interface AlertOrigin {
+  /** SHA-256 of the uploaded capture whose analysis raised the alerts. */
+  capture?: string;
+}
+
+/** What raised an alert when no capture did (flow ingestion, tests, the CLI). */
+export const OTHER_ORIGIN = 'other';
+
+export interface CaptureDeletion {
+  records: number;
+  appRecords: number;
+}
+
+export interface AlertRelease {
+  /** Alerts removed: the capture was all that raised them. */
+  removed: number;
+  /** Alerts kept, as something else raised them too; the capture is no longer among their origins. */
+  released: number;
 }
 
 export interface AlertSearch {

@@ -8,6 +8,7 @@ import { Upload } from './views/Upload';
 import { Connections } from './views/Connections';
 import { Alerts } from './views/Alerts';
 import { Jobs } from './views/Jobs';
+import { Policies } from './views/Policies';
 
 // Cytoscape is most of the bundle: load it with the map only.
 const ServiceMap = lazy(() => import('./views/ServiceMap').then((m) => ({ default: m.ServiceMap })));
@@ -17,6 +18,7 @@ const VIEWS = [
   { path: '/connections', label: 'Connections' },
   { path: '/map', label: 'Service map' },
   { path: '/alerts', label: 'Alerts' },
+  { path: '/policies', label: 'Policies' },
   { path: '/jobs', label: 'Jobs & sources' },
 ];
 
@@ -62,6 +64,9 @@ export function App() {
       break;
     case '/map':
       body = <ServiceMap params={route.params} />;
+      break;
+    case '/policies':
+      body = <Policies params={route.params} />;
       break;
     case '/alerts':
       body = <Alerts params={route.params} />;

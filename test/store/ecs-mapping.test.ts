@@ -56,6 +56,11 @@ const NON_ECS: { mappings: string[]; fields: string[]; reason: string }[] = [
   },
   { mappings: ['alerts'], fields: ['severity_rank', 'suppressed', 'suppressed_by'], reason: 'derived for searches and triage, dropped on read (alerts-es.ts)' },
   {
+    mappings: ['alerts'],
+    fields: ['origins'],
+    reason: "what raised the alert (capture SHA-256s, other), for deleting and re-analysing a capture; the store's, dropped on read (alerts-es.ts)",
+  },
+  {
     mappings: ['alerts', 'suppressions'],
     fields: ['source.namespace', 'source.pod', 'source.workload', 'source.service', 'source.node'].flatMap((f) => [f, f.replace('source.', 'destination.')]),
     reason: "the contract's alert ends (Kubernetes identity beside ip/port/domain); ECS has no field for a flow end's pod or workload",

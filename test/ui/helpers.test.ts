@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
-import { buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
+import { blockPositions, buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
 import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
 import type { Alert, Edge } from '../../src/ui/lib/types';
@@ -273,5 +273,47 @@ describe('UI helpers: time and wire', () => {
         `cut at ${cut}`,
       );
     }
+  });
+});
+
+describe('ui map: block layout of a large map', () => {
+  it('places every workload once, each namespace in its own block, busiest first', () => {
+    const edges: Edge[] = [];
+    for (let i = 0; i < 12; i++)
+      for (let j = 0; j < 5; j++)
+        edges.push({
+          source: { ip: `10.1.${i}.1`, namespace: `a${i % 3}`, workload: `c${i}` },
+          destination: { ip: `10.2.${j}.1`, port: 80, namespace: 'b', workload: `s${j}` },
+          transport: 'tcp',
+          connections: j === 0 ? 100 : 1,
+          bytes: 0,
+        });
+    const g = buildGraph(edges, [], []);
+    const pos = blockPositions(g, 10);
+    const placed = g.nodes.filter((n) => n.kind !== 'namespace');
+    assert.deepEqual(Object.keys(pos).sort(), placed.map((n) => n.id).sort());
+    assert.equal(new Set(Object.values(pos).map((p) => `${p.x},${p.y}`)).size, placed.length, 'no two nodes on one spot');
+    // Blocks do not overlap: the bounding boxes of two namespaces are apart.
+    const box = (ns: string) => {
+      const ps = placed.filter((n) => n.namespace === ns).map((n) => pos[n.id]);
+      return {
+        x0: Math.min(...ps.map((p) => p.x)),
+        x1: Math.max(...ps.map((p) => p.x)),
+        y0: Math.min(...ps.map((p) => p.y)),
+        y1: Math.max(...ps.map((p) => p.y)),
+      };
+    };
+    const names = ['a0', 'a1', 'a2', 'b'];
+    for (const a of names)
+      for (const b of names) {
+        if (a >= b) continue;
+        const p = box(a);
+        const q = box(b);
+        assert.ok(p.x1 < q.x0 || q.x1 < p.x0 || p.y1 < q.y0 || q.y1 < p.y0, `${a} and ${b} overlap`);
+      }
+    // The busiest workload of a block comes first (its top-left corner).
+    const b = box('b');
+    const first = placed.find((n) => n.namespace === 'b' && n.label === 's0');
+    assert.deepEqual(first && pos[first.id], { x: b.x0, y: b.y0 });
   });
 });

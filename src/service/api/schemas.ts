@@ -29,6 +29,10 @@ export const CaptureJob = z
     format: z.enum(['pcap', 'pcapng', 'gzip']),
     uploadedAt: z.string(),
     uploadedBy: z.string(),
+    reanalysis: z
+      .object({ requestedAt: z.string(), requestedBy: z.string(), count: z.number() })
+      .nullable()
+      .openapi({ description: 'The latest re-analysis asked for (POST /captures/{id}/reanalyze); null when analysed once' }),
     progress: z.object({ bytesRead: z.number(), totalBytes: z.number(), packets: z.number(), records: z.number(), appRecords: z.number() }).nullable(),
     result: z.record(z.unknown()).nullable(),
     failedReason: z.string().nullable(),

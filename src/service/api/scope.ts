@@ -107,6 +107,16 @@ export function scopedStore(inner: Store, scope: KeyScope): Store {
     async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
       return (await getAlertScoped(id)) ? inner.patchAlert(id, patch) : null;
     },
+    async patchAlerts(ids: readonly string[], patch: AlertPatch): Promise<{ updated: string[]; missing: string[] }> {
+      // An alert out of scope is as missing as one that does not exist.
+      const inScope: string[] = [];
+      const missing: string[] = [];
+      for (const id of ids) ((await getAlertScoped(id)) ? inScope : missing).push(id);
+      const r = inScope.length ? await inner.patchAlerts(inScope, patch) : { updated: [], missing: [] };
+      return { updated: r.updated, missing: [...missing, ...r.missing] };
+    },
+    deleteCapture: () => refused('deleting captures'),
+    releaseCaptureAlerts: () => refused('removing alerts'),
     addSuppression: () => refused('suppression rules (they silence alerts of every namespace)'),
     listSuppressions: () => refused('suppression rules (they name entities of every namespace)'),
     deleteSuppression: () => refused('suppression rules (they silence alerts of every namespace)'),

@@ -45,8 +45,11 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
       .split(deps.uploadsDir)
       .join('<uploads>');
   const resolver = await deps.resolvers.current();
+  // Uids are deterministic, so the same records come back; removing first also drops those the
+  // new settings or inventory no longer produce. A retried attempt removes its own partial writes.
+  const removed = data.reanalysis ? await deps.store.deleteCapture(data.sha256) : null;
   const writer = deps.store.writer();
-  const batch = deps.alerts.batch(resolver);
+  const batch = deps.alerts.batch(resolver, { capture: data.sha256 });
   const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
   let lastSent = 0;
   const send = (force: boolean): void => {
@@ -94,7 +97,10 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   p.packets = res.packets;
   p.bytesRead = data.bytes;
   const written = await writer.close().finally(() => clearInterval(ticker));
-  const alerts = await batch.finish();
+  const raised = await batch.finish();
+  // Alerts this capture raised before and not now (the inventory changed, a policy now allows it)
+  // go, unless something else raised them too; with the detectors off nothing is judged, nothing goes.
+  const released = data.reanalysis && raised !== null ? await deps.store.releaseCaptureAlerts(data.sha256, raised) : null;
   send(true);
   deps.metrics.packets.inc(res.packets);
   deps.metrics.records.inc({ source: 'capture' }, p.records);
@@ -106,13 +112,23 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     packets: res.packets,
     records: p.records,
     appRecords: p.appRecords,
-    alerts,
+    alerts: raised?.length ?? 0,
     malformed: res.malformed,
     malformedByCode: res.malformedByCode,
     deadLettered: written.deadLettered,
     stale: written.stale,
     error: res.error ? hide(res.error.message) : null,
     seconds: (Date.now() - started) / 1000,
+    ...(removed
+      ? {
+          replaced: {
+            records: removed.records,
+            appRecords: removed.appRecords,
+            alertsRemoved: released?.removed ?? 0,
+            alertsReleased: released?.released ?? 0,
+          },
+        }
+      : {}),
   };
 }
 

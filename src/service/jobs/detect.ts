@@ -11,7 +11,7 @@ import { identifyWith } from '../../k8s/identify';
 import type { K8sResolver } from '../../k8s/resolver';
 import type { Alert } from '../../../detectors/contract/alert';
 import type { ConnRecord } from '../../../parsers/record/conn';
-import type { Store } from '../../store/types';
+import type { AlertOrigin, Store } from '../../store/types';
 import type { Metrics } from '../metrics';
 import { NO_ALERTS, type AlertBatch, type AlertSink } from './alerts';
 import type { AppRecordOut } from '../../../parsers/record/app';
@@ -25,16 +25,16 @@ export interface DetectorServiceOptions {
   control: DetectorControl;
 }
 
-async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Alert[]): Promise<number> {
+async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Alert[], origin?: AlertOrigin): Promise<number> {
   if (alerts.length === 0) return 0;
-  await store.writeAlerts(alerts);
+  await store.writeAlerts(alerts, origin);
   for (const a of alerts) metrics.alerts.inc({ detector: a.detector });
   return alerts.length;
 }
 
 export function detectorSink(o: DetectorServiceOptions): AlertSink {
   return {
-    batch(resolver: K8sResolver | null): AlertBatch {
+    batch(resolver: K8sResolver | null, origin?: AlertOrigin): AlertBatch {
       let engine: DetectorEngine | null = null;
       const queued: (() => void)[] = [];
       // Suppressions are read once per capture; the engine starts at the first record.
@@ -59,7 +59,9 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
           await ready;
           const e = engine as DetectorEngine;
           e.flush();
-          return storeAlerts(o.store, o.metrics, e.alerts());
+          const raised = e.alerts();
+          await storeAlerts(o.store, o.metrics, raised, origin);
+          return raised.map((a) => a.id);
         },
       };
     },

@@ -88,6 +88,34 @@ export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
     return { id: String(job.id), created: true };
   }
 
+  async remove(id: string): Promise<'removed' | 'busy' | 'missing'> {
+    const job = await this.bull.getJob(id);
+    if (!job) return 'missing';
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return 'busy';
+    await job.remove();
+    return 'removed';
+  }
+
+  /**
+   * Bull retries only failed jobs: a finished job is removed and added again under its id (its
+   * creation time becomes now). A job taken by a worker in between cannot be removed (its lock):
+   * that is 'busy'.
+   */
+  async rerun(id: string, data: D): Promise<'queued' | 'busy' | 'missing'> {
+    const job = await this.bull.getJob(id);
+    if (!job) return 'missing';
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return 'busy';
+    try {
+      await job.remove();
+    } catch {
+      return 'busy';
+    }
+    await this.bull.add(data, { jobId: id });
+    return 'queued';
+  }
+
   async get(id: string): Promise<JobInfo<D, P, R> | null> {
     const job = await this.bull.getJob(id);
     return job ? this.info(job) : null;

@@ -26,6 +26,12 @@ export interface CaptureJobData {
   uploadedBy: string;
   /** The id of the key that uploaded it: an ingest key sees only its own uploads. */
   uploadedByKey?: string;
+  /**
+   * A re-analysis (POST /captures/:id/reanalyze): the job first removes the capture's stored
+   * records, then writes them again from the file, and afterwards takes the capture off the
+   * alerts it no longer raises. Absent on a first analysis, which has nothing to replace.
+   */
+  reanalysis?: { requestedAt: string; requestedBy: string; count: number };
 }
 
 export interface CaptureResult {
@@ -41,6 +47,8 @@ export interface CaptureResult {
   /** The capture could not be read to its end: where and why (every record before it was kept). */
   error: string | null;
   seconds: number;
+  /** A re-analysis: what it replaced (records removed before the run, alerts no longer raised). */
+  replaced?: { records: number; appRecords: number; alertsRemoved: number; alertsReleased: number };
 }
 
 export interface FlowJobData {

@@ -106,6 +106,11 @@ export class LocalQueue<D, P, R> implements JobQueue<D, P, R> {
         'DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)',
       ),
       counts: db.prepare('SELECT state, count(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
+      remove: db.prepare("DELETE FROM jobs WHERE queue = ? AND id = ? AND state IN ('completed', 'failed')"),
+      rerun: db.prepare(
+        `UPDATE jobs SET data = ?, state = 'waiting', progress = NULL, result = NULL, failed_reason = NULL, attempts_made = 0,
+         run_at = ?, created_at = ?, processed_at = NULL, finished_at = NULL WHERE queue = ? AND id = ? AND state IN ('completed', 'failed')`,
+      ),
     };
   }
 
@@ -135,6 +140,23 @@ export class LocalQueue<D, P, R> implements JobQueue<D, P, R> {
     })();
     if (res) this.schedule(0);
     return { id, created: res };
+  }
+
+  async remove(id: string): Promise<'removed' | 'busy' | 'missing'> {
+    return this.journal.db.transaction(() => {
+      if (this.stmt.remove.run(this.name, id).changes > 0) return 'removed' as const;
+      return this.stmt.get.get(this.name, id) ? ('busy' as const) : ('missing' as const);
+    })();
+  }
+
+  async rerun(id: string, data: D): Promise<'queued' | 'busy' | 'missing'> {
+    const now = Date.now();
+    const res = this.journal.db.transaction(() => {
+      if (this.stmt.rerun.run(JSON.stringify(data), now, now, this.name, id).changes > 0) return 'queued' as const;
+      return this.stmt.get.get(this.name, id) ? ('busy' as const) : ('missing' as const);
+    })();
+    if (res === 'queued') this.schedule(0);
+    return res;
   }
 
   async get(id: string): Promise<JobInfo<D, P, R> | null> {

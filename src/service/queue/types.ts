@@ -48,6 +48,16 @@ export interface JobQueue<D, P, R> {
   /** Newest first. */
   list(opts?: { states?: JobState[]; limit?: number; offset?: number }): Promise<JobInfo<D, P, R>[]>;
   counts(): Promise<Record<JobState, number>>;
+  /**
+   * Removes a finished (completed or failed) job; 'busy' while it is waiting or running, 'missing'
+   * when there is no such job.
+   */
+  remove(id: string): Promise<'removed' | 'busy' | 'missing'>;
+  /**
+   * Runs a finished job again under the same id with new data, as if just added (attempts from
+   * zero, no result); 'busy' while it is waiting or running, 'missing' when there is no such job.
+   */
+  rerun(id: string, data: D): Promise<'queued' | 'busy' | 'missing'>;
   /** Starts taking jobs in this process. */
   process(concurrency: number, handler: (ctx: JobContext<D, P>) => Promise<R>): void;
   /** Progress of any job of this queue (from any worker): for server-sent events. Returns an unsubscribe. */

@@ -156,3 +156,53 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
   }
   return { nodes: [...nodes.values()], edges: list };
 }
+
+/** Above this many edges the map is drawn for size, not detail: see ServiceMap. */
+export const LARGE_MAP_EDGES = 400;
+
+/**
+ * Positions for a large map in one pass, instead of a force layout whose iterations grow with the
+ * square of the nodes (cose took seconds at ~1,000 edges and froze the page): the nodes of each
+ * namespace in a square block, busiest first, the blocks in rows. Namespace nodes are compound
+ * parents, placed by their children, so they get no position.
+ */
+export function blockPositions(g: Graph, spacing = 90): Record<string, { x: number; y: number }> {
+  const degree = new Map<string, number>();
+  for (const e of g.edges) {
+    degree.set(e.source, (degree.get(e.source) ?? 0) + e.connections);
+    degree.set(e.target, (degree.get(e.target) ?? 0) + e.connections);
+  }
+  const groups = new Map<string, MapNode[]>();
+  for (const n of g.nodes) {
+    if (n.kind === 'namespace') continue;
+    const k = n.parent ?? '';
+    const list = groups.get(k);
+    if (list) list.push(n);
+    else groups.set(k, [n]);
+  }
+  const blocks = [...groups.entries()]
+    .sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1))
+    .map(([, list]) => list.sort((a, b) => (degree.get(b.id) ?? 0) - (degree.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1)));
+  const total = blocks.reduce((s, b) => s + b.length, 0);
+  const rowWidth = Math.max(1, Math.ceil(Math.sqrt(total) * 1.6)) * spacing;
+  const out: Record<string, { x: number; y: number }> = {};
+  let x0 = 0;
+  let y0 = 0;
+  let rowHeight = 0;
+  for (const b of blocks) {
+    const cols = Math.max(1, Math.ceil(Math.sqrt(b.length)));
+    const w = cols * spacing;
+    const h = Math.ceil(b.length / cols) * spacing;
+    if (x0 > 0 && x0 + w > rowWidth) {
+      x0 = 0;
+      y0 += rowHeight + spacing;
+      rowHeight = 0;
+    }
+    b.forEach((n, i) => {
+      out[n.id] = { x: x0 + (i % cols) * spacing, y: y0 + Math.floor(i / cols) * spacing };
+    });
+    x0 += w + spacing;
+    rowHeight = Math.max(rowHeight, h);
+  }
+  return out;
+}

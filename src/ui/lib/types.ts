@@ -21,6 +21,8 @@ export interface Capture {
   format: string;
   uploadedAt: string;
   uploadedBy: string;
+  /** The latest re-analysis asked for; null when analysed once. */
+  reanalysis?: { requestedAt: string; requestedBy: string; count: number } | null;
   progress: CaptureProgress | null;
   result: Record<string, unknown> | null;
   failedReason: string | null;

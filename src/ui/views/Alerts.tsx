@@ -36,6 +36,10 @@ export function Alerts(props: { params: URLSearchParams }) {
   const id = props.params.get('id');
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  /** Bulk triage: the alerts ticked in the list (ids), and what the last bulk change did. */
+  const [picked, setPicked] = useState<Set<string>>(() => new Set());
+  const [bulkSaid, setBulkSaid] = useState<string | null>(null);
+  const [bulkBusy, setBulkBusy] = useState(false);
 
   const go = (patch: Record<string, string | null>): void =>
     navigate('/alerts', { status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id, ...patch });
@@ -44,7 +48,11 @@ export function Alerts(props: { params: URLSearchParams }) {
     (signal: AbortSignal) => {
       setError(null);
       apiGet<{ alerts: Alert[] }>('/alerts', { status: status === 'any' ? undefined : status, severity, detector, limit: LIST_LIMIT }, signal).then(
-        (r) => setAlerts(r.alerts),
+        (r) => {
+          setAlerts(r.alerts);
+          // Only what is still listed stays ticked: a bulk change can never reach an alert out of sight.
+          setPicked((p) => new Set(r.alerts.map((a) => a.id).filter((x) => p.has(x))));
+        },
         (e: unknown) => {
           if (!signal.aborted) setError(e instanceof Error ? e.message : String(e));
         },
@@ -57,6 +65,35 @@ export function Alerts(props: { params: URLSearchParams }) {
 
   const list = [...(alerts ?? [])].sort((a, b) => (order === 'severity' ? RANK[b.severity] - RANK[a.severity] : 0) || b.last_seen - a.last_seen);
   const detectors = [...new Set((alerts ?? []).map((a) => a.detector))].sort();
+  const allPicked = list.length > 0 && list.every((a) => picked.has(a.id));
+  const toggle = (alertId: string): void =>
+    setPicked((p) => {
+      const n = new Set(p);
+      if (n.has(alertId)) n.delete(alertId);
+      else n.add(alertId);
+      return n;
+    });
+  const bulk = (to: Alert['status']): void => {
+    const ids = list.filter((a) => picked.has(a.id)).map((a) => a.id);
+    if (ids.length === 0) return;
+    setBulkBusy(true);
+    apiSend<{ updated: string[]; missing: string[] }>('PATCH', '/alerts', { ids, status: to }).then(
+      (r) => {
+        setBulkBusy(false);
+        setPicked(new Set());
+        setBulkSaid(
+          `${fmtCount(r.updated.length)} ${r.updated.length === 1 ? 'alert' : 'alerts'} set to ${to}` +
+            (r.missing.length ? `; ${fmtCount(r.missing.length)} no longer exist` : '') +
+            '.',
+        );
+        reload();
+      },
+      (e: unknown) => {
+        setBulkBusy(false);
+        setError(e instanceof Error ? e.message : String(e));
+      },
+    );
+  };
 
   return (
     <div className={`alerts${id ? ' with-detail' : ''}`}>
@@ -113,9 +150,43 @@ export function Alerts(props: { params: URLSearchParams }) {
             {fmtCount(list.length)} alerts{alerts.length >= LIST_LIMIT ? ` (the newest ${LIST_LIMIT})` : ''}.
           </p>
         )}
+        {(picked.size > 0 || bulkSaid) && (
+          <div className="bulk-bar" role="toolbar" aria-label="Bulk triage">
+            {picked.size > 0 && (
+              <>
+                <span data-testid="bulk-count">{fmtCount(picked.size)} selected</span>{' '}
+                <button type="button" disabled={bulkBusy} onClick={() => bulk('acknowledged')}>
+                  Acknowledge selected
+                </button>{' '}
+                <button type="button" disabled={bulkBusy} onClick={() => bulk('closed')}>
+                  Close selected
+                </button>{' '}
+                <button type="button" disabled={bulkBusy} onClick={() => bulk('open')}>
+                  Reopen selected
+                </button>{' '}
+                <button type="button" disabled={bulkBusy} onClick={() => setPicked(new Set())}>
+                  Clear selection
+                </button>{' '}
+              </>
+            )}
+            {bulkSaid && (
+              <span role="status" data-testid="bulk-result">
+                {bulkSaid}
+              </span>
+            )}
+          </div>
+        )}
         <table className="alert-list" aria-label="Alerts">
           <thead>
             <tr>
+              <th scope="col">
+                <input
+                  type="checkbox"
+                  aria-label="Select every alert listed"
+                  checked={allPicked}
+                  onChange={() => setPicked(allPicked ? new Set() : new Set(list.map((a) => a.id)))}
+                />
+              </th>
               <th scope="col">Severity</th>
               <th scope="col">Alert</th>
               <th scope="col">Detector</th>
@@ -130,6 +201,9 @@ export function Alerts(props: { params: URLSearchParams }) {
           <tbody>
             {list.map((a) => (
               <tr key={a.id} className={a.id === id ? 'selected' : undefined} data-alert={a.id}>
+                <td>
+                  <input type="checkbox" aria-label={`Select alert: ${a.title}`} checked={picked.has(a.id)} onChange={() => toggle(a.id)} />
+                </td>
                 <td>
                   <span className={`sev sev-${a.severity}`}>{a.severity}</span>
                 </td>

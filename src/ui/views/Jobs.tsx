@@ -4,7 +4,7 @@
  * service resolves identities with.
  */
 import { useCallback, useEffect, useState } from 'react';
-import { apiGet, type Capture, type FlowSource, type InventorySnapshot } from '../lib/api';
+import { apiGet, apiSend, type Capture, type FlowSource, type InventorySnapshot } from '../lib/api';
 import { fmtBytes, fmtCount, fmtIso, fmtTime } from '../lib/format';
 import { useLoad } from '../lib/load';
 import { clause } from '../lib/query';
@@ -17,6 +17,7 @@ export function Jobs() {
   const [snapshots, setSnapshots] = useState<InventorySnapshot[] | null>(null);
   const [sources, setSources] = useState<FlowSource[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
 
   const load = useCallback((signal: AbortSignal) => {
     Promise.all([
@@ -64,6 +65,11 @@ export function Jobs() {
               .join(' · ')}
           </p>
         )}
+        {notice && (
+          <p className="notice" role="status" data-testid="capture-notice">
+            {notice}
+          </p>
+        )}
         {captures && captures.captures.length === 0 && (
           <p>
             No captures yet: <Link to="/upload">upload one</Link>.
@@ -96,6 +102,7 @@ export function Jobs() {
                   Malformed
                 </th>
                 <th scope="col">Connections</th>
+                <th scope="col">Actions</th>
               </tr>
             </thead>
             <tbody>
@@ -123,6 +130,16 @@ export function Jobs() {
                       ) : (
                         c.state
                       )}
+                      {c.reanalysis ? (
+                        <span
+                          className="muted"
+                          data-testid="capture-reanalysed"
+                          title={`asked by ${c.reanalysis.requestedBy} at ${fmtIso(c.reanalysis.requestedAt)}`}
+                        >
+                          {' '}
+                          (re-analysed{c.reanalysis.count > 1 ? ` ${c.reanalysis.count} times` : ''})
+                        </span>
+                      ) : null}
                       {c.state === 'active' && p && p.totalBytes > 0 ? ` ${Math.round((p.bytesRead / p.totalBytes) * 100)}%` : ''}
                       {c.failedReason ? `: ${c.failedReason}` : ''}
                     </td>
@@ -142,6 +159,16 @@ export function Jobs() {
                       ) : (
                         ''
                       )}
+                    </td>
+                    <td>
+                      <CaptureActions
+                        capture={c}
+                        onDone={(m) => {
+                          setNotice(m);
+                          refresh();
+                        }}
+                        onError={setError}
+                      />
                     </td>
                   </tr>
                 );
@@ -229,5 +256,66 @@ export function Jobs() {
         )}
       </section>
     </div>
+  );
+}
+
+type Pending = 'reanalyze' | 'delete' | null;
+
+/**
+ * Re-analyse and delete, each behind a confirmation in place (no browser dialog): what the action
+ * does is said before it is done. Offered only on finished captures, as the service refuses others.
+ */
+function CaptureActions({ capture: c, onDone, onError }: { capture: Capture; onDone: (message: string) => void; onError: (m: string | null) => void }) {
+  const [ask, setAsk] = useState<Pending>(null);
+  const [busy, setBusy] = useState(false);
+  if (c.state !== 'completed' && c.state !== 'failed') return null;
+  const run = (what: Exclude<Pending, null>): void => {
+    setBusy(true);
+    const path = `/captures/${c.id}${what === 'reanalyze' ? '/reanalyze' : ''}`;
+    apiSend<Record<string, number | boolean | string>>(what === 'reanalyze' ? 'POST' : 'DELETE', path, undefined).then(
+      (r) => {
+        setBusy(false);
+        setAsk(null);
+        onError(null);
+        onDone(
+          what === 'delete'
+            ? `Deleted ${c.name}: ${fmtCount(Number(r.records))} connections, ${fmtCount(Number(r.appRecords))} application records, ${fmtCount(Number(r.alertsRemoved))} alerts` +
+                (Number(r.alertsKept) > 0 ? ` (${fmtCount(Number(r.alertsKept))} alerts kept: raised elsewhere too)` : '') +
+                '.'
+            : `Re-analysing ${c.name}: its records are being replaced.`,
+        );
+      },
+      (e: unknown) => {
+        setBusy(false);
+        setAsk(null);
+        onError(e instanceof Error ? e.message : String(e));
+      },
+    );
+  };
+  if (ask !== null)
+    return (
+      <fieldset className="confirm" aria-label={ask === 'delete' ? 'Confirm deletion' : 'Confirm re-analysis'}>
+        <span className="confirm-text">
+          {ask === 'delete'
+            ? `Delete ${c.name}: its connections, application records, the alerts only it raised and the uploaded file? This cannot be undone.`
+            : `Analyse ${c.name} again with the current inventory? Its records are replaced (same ids); alerts it no longer raises are removed.`}
+        </span>{' '}
+        <button type="button" className={ask === 'delete' ? 'danger' : undefined} disabled={busy} onClick={() => run(ask)}>
+          {ask === 'delete' ? 'Yes, delete' : 'Yes, re-analyse'}
+        </button>{' '}
+        <button type="button" disabled={busy} onClick={() => setAsk(null)}>
+          Cancel
+        </button>
+      </fieldset>
+    );
+  return (
+    <span className="capture-actions">
+      <button type="button" onClick={() => setAsk('reanalyze')} title="Analyse the stored capture again (after an inventory change)">
+        Re-analyse
+      </button>{' '}
+      <button type="button" onClick={() => setAsk('delete')} title="Delete the capture and everything analysed from it">
+        Delete
+      </button>
+    </span>
   );
 }

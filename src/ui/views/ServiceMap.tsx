@@ -6,13 +6,17 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import cytoscape from 'cytoscape';
 import { apiGet, type Alert, type Edge } from '../lib/api';
 import { fmtBytes, fmtCount } from '../lib/format';
-import { buildGraph, portsLabel, type Graph, type MapEdge } from '../lib/map';
+import { blockPositions, buildGraph, LARGE_MAP_EDGES, portsLabel, type Graph, type MapEdge } from '../lib/map';
 import { and, anyOf } from '../lib/query';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
 import { TimeRange } from './TimeRange';
 
 const EDGE_LIMIT = 1000;
+/** The API's bound (MAX_EDGES): ?limit= asks for more edges than the default, up to it. */
+const EDGE_LIMIT_MAX = 5000;
+/** Rows of the edge table before "show all": thousands of rows cost the page seconds before the map is drawn. */
+const TABLE_ROWS = 300;
 const ALERT_LIMIT = 1000;
 
 function edgeLabel(e: MapEdge): string {
@@ -23,13 +27,19 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const from = props.params.get('from') ?? '';
   const to = props.params.get('to') ?? '';
   const nsParam = props.params.get('ns') ?? '';
+  const limitParam = Number(props.params.get('limit') ?? EDGE_LIMIT);
+  const limit = Number.isInteger(limitParam) ? Math.min(EDGE_LIMIT_MAX, Math.max(1, limitParam)) : EDGE_LIMIT;
+  /** When the edges arrived (performance.now()), to say how long the drawing took. */
+  const arrived = useRef(0);
   const selectedNs = useMemo(() => nsParam.split(',').filter(Boolean), [nsParam]);
   const [graph, setGraph] = useState<Graph | null>(null);
   const [known, setKnown] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [allRows, setAllRows] = useState(false);
   const host = useRef<HTMLDivElement>(null);
 
-  const go = (patch: Record<string, string | null>): void => navigate('/map', { from, to, ns: nsParam, ...patch });
+  const go = (patch: Record<string, string | null>): void =>
+    navigate('/map', { from, to, ns: nsParam, limit: limit === EDGE_LIMIT ? null : String(limit), ...patch });
 
   useEffect(() => {
     const ac = new AbortController();
@@ -37,12 +47,13 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     setGraph(null);
     const q = anyOf('ns', selectedNs);
     Promise.all([
-      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q, from, to, limit: EDGE_LIMIT }, ac.signal),
-      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q: and(q, 'verdict:denied'), from, to, limit: EDGE_LIMIT }, ac.signal),
+      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q, from, to, limit }, ac.signal),
+      apiGet<{ edges: Edge[] }>('/aggregations/edges', { q: and(q, 'verdict:denied'), from, to, limit }, ac.signal),
       apiGet<{ alerts: Alert[] }>('/alerts', { from, to, limit: ALERT_LIMIT }, ac.signal),
     ]).then(
       ([all, denied, alerts]) => {
         const live = alerts.alerts.filter((a) => a.status !== 'closed');
+        arrived.current = performance.now();
         const g = buildGraph(all.edges, denied.edges, live);
         setGraph(g);
         setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
@@ -52,11 +63,15 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       },
     );
     return () => ac.abort();
-  }, [from, to, selectedNs]);
+  }, [from, to, selectedNs, limit]);
 
   useEffect(() => {
     const el = host.current;
     if (!el || !graph || graph.edges.length === 0) return;
+    // Level of detail: a large map draws its edges without labels (a hovered or selected edge shows
+    // its own) and with straight haystack lines instead of bezier curves and arrows.
+    const large = graph.edges.length > LARGE_MAP_EDGES;
+    const building = performance.now();
     const cy = cytoscape({
       container: el,
       elements: [
@@ -114,20 +129,33 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         { selector: 'edge.denied', style: { 'line-color': '#ea580c', 'target-arrow-color': '#ea580c', 'line-style': 'dashed' } },
         { selector: 'edge.alert', style: { 'line-color': '#dc2626', 'target-arrow-color': '#dc2626' } },
         { selector: 'edge:selected', style: { 'overlay-opacity': 0.15, 'overlay-color': '#2563eb' } },
+        ...(large
+          ? ([
+              { selector: 'edge', style: { label: '', 'curve-style': 'haystack', 'haystack-radius': 0, 'target-arrow-shape': 'none', opacity: 0.55 } },
+              { selector: 'edge.hover, edge:selected', style: { label: 'data(label)', opacity: 1 } },
+            ] as cytoscape.StylesheetJsonBlock[])
+          : []),
       ],
-      layout: {
-        name: 'cose',
-        animate: false,
-        padding: 30,
-        nodeDimensionsIncludeLabels: true,
-        idealEdgeLength: () => 140,
-        nodeRepulsion: () => 600_000,
-        componentSpacing: 80,
-        nestingFactor: 1.2,
-        randomize: false,
-      } as cytoscape.LayoutOptions,
+      layout: large
+        ? ({ name: 'preset', positions: blockPositions(graph), fit: true, padding: 30 } as cytoscape.LayoutOptions)
+        : ({
+            name: 'cose',
+            animate: false,
+            padding: 30,
+            nodeDimensionsIncludeLabels: true,
+            idealEdgeLength: () => 140,
+            nodeRepulsion: () => 600_000,
+            componentSpacing: 80,
+            nestingFactor: 1.2,
+            randomize: false,
+          } as cytoscape.LayoutOptions),
+      // Large maps: a cached bitmap while panning and zooming, edges hidden meanwhile.
+      textureOnViewport: large,
+      hideEdgesOnViewport: large,
       wheelSensitivity: 0.3,
     });
+    el.dataset.buildMs = String(Math.round(performance.now() - building));
+    el.dataset.waitedMs = String(Math.round(building - arrived.current));
     // Where each edge is drawn, so that an end-to-end test can click the canvas where a person would.
     const publish = (): void => {
       const pts: Record<string, [number, number]> = {};
@@ -139,19 +167,30 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     };
     // Midpoints exist once the renderer has drawn the edges: publish after a frame is drawn.
     let pending = false;
+    let drawn = false;
     cy.on('render', () => {
       if (pending) return;
       pending = true;
       requestAnimationFrame(() => {
         pending = false;
-        if (!cy.destroyed()) publish();
+        if (cy.destroyed()) return;
+        if (!drawn) {
+          drawn = true;
+          // From the edges' arrival to the first frame drawn: what a person waits for.
+          el.dataset.renderMs = String(Math.round(performance.now() - arrived.current));
+          el.dataset.layout = large ? 'blocks' : 'cose';
+        }
+        publish();
       });
     });
+    cy.on('mouseover', 'edge', (evt) => evt.target.addClass('hover'));
+    cy.on('mouseout', 'edge', (evt) => evt.target.removeClass('hover'));
     cy.on('tap', 'edge', (evt) => {
       navigate('/connections', { q: evt.target.data('query') as string, from, to });
     });
     return () => {
       delete el.dataset.edgePoints;
+      delete el.dataset.renderMs;
       cy.destroy();
     };
   }, [graph, from, to]);
@@ -222,7 +261,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             </tr>
           </thead>
           <tbody>
-            {sorted.map((e) => (
+            {(allRows ? sorted : sorted.slice(0, TABLE_ROWS)).map((e) => (
               <tr
                 key={e.id}
                 className={e.alerts.length ? 'row-alert' : e.denied ? 'row-denied' : undefined}
@@ -248,6 +287,14 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             ))}
           </tbody>
         </table>
+      )}
+      {!allRows && sorted.length > TABLE_ROWS && (
+        <p>
+          The {fmtCount(TABLE_ROWS)} edges with alerts, denials and the most connections first.{' '}
+          <button type="button" onClick={() => setAllRows(true)}>
+            Show all {fmtCount(sorted.length)} edges
+          </button>
+        </p>
       )}
     </section>
   );

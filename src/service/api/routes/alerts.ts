@@ -28,6 +28,9 @@ const AlertId = z.object({
     .regex(/^[A-Za-z0-9_-]+$/),
 });
 
+/** Ids of one bulk triage request: a page of the alert list is at most this long too. */
+export const BULK_MAX = 1000;
+
 export function alertRoutes(kit: RouteKit, _ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
@@ -103,6 +106,33 @@ export function alertRoutes(kit: RouteKit, _ctx: ServiceContext): void {
       const a = await store.patchAlert(params.id, body);
       if (!a) throw new ApiError(404, `no alert ${params.id}`);
       res.json(a);
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'patch',
+    path: '/alerts',
+    operationId: 'updateAlerts',
+    tag: 'alerts',
+    roles: ['analyst'],
+    summary: 'Bulk triage: acknowledge, close or reopen many alerts at once; add the same note',
+    description: `At most ${BULK_MAX} ids a request. Ids that are not alerts are listed in \`missing\`; the others are changed.`,
+    body: z
+      .object({
+        ids: z.array(AlertId.shape.id).min(1).max(BULK_MAX),
+        status: Status.optional(),
+        note: z.string().max(4000).nullable().optional(),
+      })
+      .strict()
+      .refine((b) => b.status !== undefined || b.note !== undefined, 'give status or note'),
+    responses: {
+      200: {
+        description: 'What was changed',
+        content: { 'application/json': { schema: z.object({ updated: z.array(z.string()), missing: z.array(z.string()) }) } },
+      },
+    },
+    async handler({ res, body, store }) {
+      res.json(await store.patchAlerts(body.ids, { status: body.status, note: body.note }));
     },
   });
 

@@ -1,4 +1,6 @@
 /** Capture uploads and their analysis jobs, with progress as server-sent events. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { z } from 'zod';
 import { receiveCapture } from '../../uploads';
 import type { CaptureJobData, CaptureProgress, CaptureResult, JobInfo } from '../../queue';
@@ -57,6 +59,7 @@ export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
     format: j.data.format,
     uploadedAt: j.data.uploadedAt,
     uploadedBy: j.data.uploadedBy,
+    reanalysis: j.data.reanalysis ?? null,
     progress: j.progress,
     result: result as unknown as Record<string, unknown> | null,
     failedReason: j.failedReason === null ? null : scrubPaths(j.failedReason),
@@ -79,6 +82,30 @@ function visible(j: CaptureInfo, p: Principal): boolean {
   if (!seesOnlyOwnUploads(p)) return true;
   return j.data.uploadedByKey !== undefined ? j.data.uploadedByKey === p.keyId : j.data.uploadedBy === p.name;
 }
+
+/** The upload's file when it is still there (retention removes old ones), inside the uploads directory only. */
+function uploadOf(ctx: ServiceContext, j: CaptureInfo): string | null {
+  if (typeof j.data.path !== 'string') return null;
+  const f = path.resolve(ctx.uploadsDir, j.data.path);
+  if (path.dirname(f) !== path.resolve(ctx.uploadsDir) || !path.basename(f).startsWith(j.data.sha256)) return null;
+  return fs.existsSync(f) ? f : null;
+}
+
+const Busy = (id: string, state: string): ApiError =>
+  new ApiError(409, `capture ${id} is ${state === 'active' ? 'being analysed' : `${state} (queued for analysis)`}: wait until it has finished`);
+
+const Deleted = z
+  .object({
+    id: z.string(),
+    records: z.number().openapi({ description: 'Connection records removed' }),
+    appRecords: z.number().openapi({ description: 'Application records (dns, http, tls, ...) removed' }),
+    alertsRemoved: z.number().openapi({ description: 'Alerts removed: this capture was all that raised them' }),
+    alertsKept: z
+      .number()
+      .openapi({ description: 'Alerts also raised by something else (another capture, flows): kept, without this capture among their origins' }),
+    fileRemoved: z.boolean().openapi({ description: 'False when the uploaded file was already gone (retention)' }),
+  })
+  .openapi('CaptureDeleted');
 
 const Id = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'a capture id is the SHA-256 of its bytes (64 hex digits)') });
 
@@ -247,6 +274,78 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       // It may have finished between the first read and the subscription.
       const again = await q.get(params.id);
       if (again && (again.state === 'completed' || again.state === 'failed')) await done();
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'delete',
+    path: '/captures/:id',
+    operationId: 'deleteCapture',
+    tag: 'captures',
+    roles: ['analyst'],
+    summary: 'Delete a capture: its connection and application records, the alerts only it raised, its file and its job',
+    description:
+      'Refused (409) while the capture is queued or being analysed. Alerts that something else raised too (another capture, flow logs) are kept. Repeating the call after a failure (the store unreachable part-way) finishes the job; afterwards the capture is 404 and the same bytes can be uploaded again.',
+    params: Id,
+    responses: {
+      200: { description: 'What was removed', content: { 'application/json': { schema: Deleted } } },
+      404: { description: 'No such capture' },
+      409: { description: 'The capture is queued or being analysed' },
+    },
+    async handler({ res, params }) {
+      const j = await q.get(params.id);
+      if (!j) throw new ApiError(404, `no capture ${params.id}`);
+      if (j.state !== 'completed' && j.state !== 'failed') throw Busy(params.id, j.state);
+      // Records and alerts first, the job last: a failure part-way leaves the capture listed, to delete again.
+      const removed = await ctx.store.deleteCapture(params.id);
+      const alerts = await ctx.store.releaseCaptureAlerts(params.id);
+      const file = uploadOf(ctx, j);
+      if (file) fs.rmSync(file, { force: true });
+      const gone = await q.remove(params.id);
+      if (gone === 'busy') throw Busy(params.id, 'waiting');
+      res.json({
+        id: params.id,
+        records: removed.records,
+        appRecords: removed.appRecords,
+        alertsRemoved: alerts.removed,
+        alertsKept: alerts.released,
+        fileRemoved: file !== null,
+      });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'post',
+    path: '/captures/:id/reanalyze',
+    operationId: 'reanalyzeCapture',
+    tag: 'captures',
+    roles: ['analyst'],
+    expensive: true,
+    summary: 'Analyse a stored capture again (after the Kubernetes inventory changed, say), replacing its records',
+    description:
+      "Queues the capture again under its id: the job removes its stored records, analyses the uploaded file with the current inventory and settings, and writes the records again (the same uids, one copy each); alerts it raised before and no longer raises are removed unless something else raised them too, and the analyst's status and note on the others are kept. Follow it with GET /captures/{id}/events. Refused (409) while queued or running, 410 when the uploaded file is gone.",
+    params: Id,
+    responses: {
+      202: { description: 'Queued', content: { 'application/json': { schema: CaptureJob } } },
+      404: { description: 'No such capture' },
+      409: { description: 'The capture is queued or being analysed' },
+      410: { description: 'The uploaded file is gone (retention): upload it again' },
+    },
+    async handler({ res, params, principal }) {
+      const j = await q.get(params.id);
+      if (!j) throw new ApiError(404, `no capture ${params.id}`);
+      if (j.state !== 'completed' && j.state !== 'failed') throw Busy(params.id, j.state);
+      if (!uploadOf(ctx, j)) throw new ApiError(410, `the uploaded file of capture ${params.id} is gone (retention): upload it again`);
+      const data: CaptureJobData = {
+        ...j.data,
+        reanalysis: { requestedAt: new Date().toISOString(), requestedBy: principal.name, count: (j.data.reanalysis?.count ?? 0) + 1 },
+      };
+      const r = await q.rerun(params.id, data);
+      if (r === 'missing') throw new ApiError(404, `no capture ${params.id}`);
+      if (r === 'busy') throw Busy(params.id, 'waiting');
+      const now = await q.get(params.id);
+      if (!now) throw new ApiError(500, `capture job ${params.id} vanished right after it was queued again`);
+      res.status(202).location(`/api/v1/captures/${params.id}`).json(captureView(now));
     },
   });
 }
