@@ -12,6 +12,7 @@ import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
 import { analyzerFactory } from '../analyze/app';
+import { analyzeFileThreaded, defaultThreads } from '../analyze/threads';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
@@ -43,6 +44,8 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   policies?: string[];
   /** Protocol analyzers on the payload (default on): dns/http/tls records and `service`. */
   analyzers?: boolean;
+  /** Worker threads (default: the machine's cores); 1 analyses in this thread. */
+  threads?: number;
 }
 
 export { addDetectorOptions } from './detectors';
@@ -133,6 +136,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     stored?.addApp(r);
     engine?.observeApp(r);
   };
+  const threads = o.threads ?? defaultThreads();
+  // The threaded path makes its own per thread (analyzeFileThreaded ignores this one).
   if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
   const results: AnalyzeResult[] = [];
   let exit = EXIT_OK;
@@ -166,7 +171,9 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         stored?.add(r);
         engine?.observe(r);
       };
-      res = file === STDIN ? await analyzeStream(process.stdin, STDIN, emit, aopts) : await analyzeFile(file, emit, aopts);
+      if (file === STDIN) res = await analyzeStream(process.stdin, STDIN, emit, aopts);
+      else if (threads > 1) res = await analyzeFileThreaded(file, emit, { ...aopts, threads, analyzers: o.analyzers !== false, onApp });
+      else res = await analyzeFile(file, emit, aopts);
     } catch (e) {
       bar?.stop();
       if (e instanceof CaptureError) {

@@ -84,6 +84,11 @@ export function buildProgram(): Command {
     .option('--key-vlan', "VLAN and inner VLAN join the 5-tuple in the connection key (Zeek's conn_key/vlan_fivetuple; default: the 5-tuple alone, as Zeek)")
     .option('--key-tunnel', 'the tunnel (kind and VNI / GRE key) a packet arrived in joins the connection key, for overlays that reuse addresses')
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
+    .option(
+      '--threads <n>',
+      "worker threads for connection tracking and protocol analysis, packets shared out by connection; output identical to one thread (default: the machine's cores; standard input always uses one)",
+      positiveInt('--threads', 1, 256),
+    )
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
     .option(
