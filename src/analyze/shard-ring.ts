@@ -56,6 +56,9 @@ const INT_FIELDS = [
   'icmpCode',
   'icmpId',
 ] as const;
+/** Offsets into `buf`: carried relative to the bytes carried. */
+const OFFSET_FIELDS = new Set<string>(['srcMacOff', 'dstMacOff', 'ipOff', 'srcOff', 'dstOff', 'l4Off', 'payloadOff']);
+const INT_IS_OFFSET = INT_FIELDS.map((f) => OFFSET_FIELDS.has(f));
 /** Fields that hold unsigned 32-bit values (or -1): carried as doubles. */
 const NUM_FIELDS = ['tunnelId', 'seq', 'ack', 'optTsVal', 'optTsEcr', 'sctpChunkMask', 'sctpVtag'] as const;
 const BOOL_FIELDS = ['ipChecksumBad', 'reassembled', 'optSackPerm'] as const;
@@ -174,10 +177,13 @@ export class RingWriter {
     this.commit(at, HDR);
   }
 
-  /** The innermost layer `l` (index `layer` of the packet) of event `g`, carried by connection `parent`. */
-  packet(g: number, tsSec: number, tsNsec: number, l: FlowLayer, layer: number, innerTunnel: TunnelKind, parent: string | null): void {
+  /**
+   * The innermost layer `l` (index `layer` of the packet) of event `g`, carried by connection `parent`,
+   * with the bytes [lo, hi) of its buffer (a packet is a part of the reader's chunk): offsets are rebased on lo.
+   */
+  packet(g: number, tsSec: number, tsNsec: number, l: FlowLayer, layer: number, innerTunnel: TunnelKind, parent: string | null, lo: number, hi: number): void {
     const buf = l.buf;
-    const bytes = align8(BUF_OFF + buf.length);
+    const bytes = align8(BUF_OFF + (hi - lo));
     const at = this.reserve(bytes);
     const v = this.v;
     const w = at >> 2;
@@ -194,7 +200,11 @@ export class RingWriter {
     v.i32[ni + I_LAYER] = layer;
     v.i32[ni + I_INNER_TUNNEL] = innerTunnel;
     v.i32[ni + I_BOOLS] = (l.ipChecksumBad ? 1 : 0) | (l.reassembled ? 2 : 0) | (l.optSackPerm ? 4 : 0);
-    for (let i = 0; i < INT_FIELDS.length; i++) v.i32[ni + I_FIELDS + i] = rec[INT_FIELDS[i]];
+    for (let i = 0; i < INT_FIELDS.length; i++) {
+      const x = rec[INT_FIELDS[i]];
+      // Unset offsets (-1, or 0 before lo) stay as they are.
+      v.i32[ni + I_FIELDS + i] = INT_IS_OFFSET[i] && x >= lo ? x - lo : x;
+    }
     let uidLen = -1;
     if (parent !== null) {
       if (parent.length > UID_MAX) throw new Error(`parent uid ${parent} longer than ${UID_MAX}`);
@@ -202,8 +212,8 @@ export class RingWriter {
       for (let i = 0; i < uidLen; i++) v.u8[at + UID_OFF + i] = parent.charCodeAt(i);
     }
     v.i32[ni + I_UID_LEN] = uidLen;
-    v.i32[ni + I_BUF_LEN] = buf.length;
-    v.u8.set(buf, at + BUF_OFF);
+    v.i32[ni + I_BUF_LEN] = hi - lo;
+    v.u8.set(lo === 0 && hi === buf.length ? buf : buf.subarray(lo, hi), at + BUF_OFF);
     this.commit(at, bytes);
   }
 

@@ -261,7 +261,16 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
       else main.tick(p.tsSec, p.tsNsec);
       if (parent !== undefined) {
         target = n === 1 ? 0 : shardOf(inner, n);
-        writers[target].packet(g, p.tsSec, p.tsNsec, inner, count - 1, d.innerTunnel, parent);
+        // The packet's own bytes (its layers point into the reader's chunk), or all of a reassembled
+        // datagram's; reaching as far as the tracker may look (the transport's bytes per IP length).
+        const buf = inner.buf;
+        let lo = 0;
+        let hi = buf.length;
+        if (buf === p.buf) {
+          lo = p.offset;
+          hi = Math.min(buf.length, Math.max(p.offset + p.caplen, inner.l4Off + inner.l4Len, inner.payloadOff + inner.capturedPayloadLen));
+        }
+        writers[target].packet(g, p.tsSec, p.tsNsec, inner, count - 1, d.innerTunnel, parent, lo, hi);
         lastSec[target] = p.tsSec;
         lastNsec[target] = p.tsNsec;
       }
