@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { FlowLayer } from '../../parsers/decode/layers';
 import { analyzerFactory } from '../../src/analyze/app';
 import { type AnalyzeResult, analyzeFile } from '../../src/analyze/pipeline';
-import { CARRIED_FIELDS } from '../../src/analyze/shard-ring';
+import { CARRIED_FIELDS, ENTRY_PACKET, RingReader, RingWriter, newRing } from '../../src/analyze/shard-ring';
 import { analyzeFileThreaded, shardOf } from '../../src/analyze/threads';
 import { corpusPath, requireCorpus } from '../util/corpus';
 
@@ -130,6 +130,32 @@ describe('analyze --threads: the hand-off', () => {
   it('the ring carries every field of a FlowLayer', () => {
     const fields = Object.keys(new FlowLayer()).filter((k) => k !== 'buf');
     assert.deepEqual([...CARRIED_FIELDS].sort(), fields.sort());
+  });
+
+  it('a layer comes out of the ring as it went in, offsets rebased on the bytes carried', () => {
+    const ring = newRing(1 << 16);
+    const w = new RingWriter(ring);
+    const r = new RingReader(ring);
+    const l = new FlowLayer();
+    const rec = l as unknown as Record<string, number | boolean>;
+    const offsets = ['srcMacOff', 'dstMacOff', 'ipOff', 'srcOff', 'dstOff', 'l4Off', 'payloadOff'];
+    CARRIED_FIELDS.forEach((f, i) => {
+      if (typeof rec[f] === 'boolean') rec[f] = i % 2 === 0;
+      else rec[f] = offsets.includes(f) ? 100 + i : f === 'seq' || f === 'tunnelId' ? 0xfffffff0 - i : i + 1;
+    });
+    l.ipVersion = 6;
+    l.buf = Buffer.alloc(300, 7);
+    l.buf[100] = 42;
+    w.packet(12, 1768471200, 5, l, 1, 2, 'CabcDEF123', 100, 250);
+    w.publish();
+    const out = new FlowLayer();
+    assert.ok(r.next(out));
+    assert.deepEqual([r.kind, r.g, r.tsSec, r.tsNsec, r.layer, r.innerTunnel, r.parent], [ENTRY_PACKET, 12, 1768471200, 5, 1, 2, 'CabcDEF123']);
+    const back = out as unknown as Record<string, number | boolean>;
+    for (const f of CARRIED_FIELDS) assert.equal(back[f], offsets.includes(f) ? (rec[f] as number) - 100 : rec[f], f);
+    assert.equal(out.buf.length, 150);
+    assert.equal(out.buf[0], 42);
+    assert.equal(r.next(out), false);
   });
 
   it('both directions of a connection go to one shard, and shards are all used', () => {
