@@ -17,7 +17,10 @@ const TAIL = 1;
 const CLOSED = 2;
 /** Set by a consumer that failed: the writer stops waiting for room. */
 const FAILED = 3;
-const CTRL_WORDS = 4;
+/** 1 while that side sleeps: the other notifies only then (a notify per publish cost more than the copying). */
+const READER_WAITING = 4;
+const WRITER_WAITING = 5;
+const CTRL_WORDS = 8;
 
 export const ENTRY_WRAP = 0;
 export const ENTRY_TICK = 1;
@@ -153,7 +156,10 @@ export class RingWriter {
       const seen = Atomics.load(v.ctrl, TAIL);
       if (seen === this.tail) {
         this.fullWaits++;
-        Atomics.wait(v.ctrl, TAIL, seen, 20);
+        Atomics.store(v.ctrl, WRITER_WAITING, 1);
+        // Checked again after the flag is up, so a release in between is not slept through.
+        if (Atomics.load(v.ctrl, TAIL) === seen) Atomics.wait(v.ctrl, TAIL, seen, 20);
+        Atomics.store(v.ctrl, WRITER_WAITING, 0);
         this.tail = Atomics.load(v.ctrl, TAIL);
       } else this.tail = seen;
     }
@@ -256,7 +262,7 @@ export class RingWriter {
     const ctrl = this.v.ctrl;
     if (Atomics.load(ctrl, HEAD) === this.head) return;
     Atomics.store(ctrl, HEAD, this.head);
-    Atomics.notify(ctrl, HEAD);
+    if (Atomics.load(ctrl, READER_WAITING) === 1) Atomics.notify(ctrl, HEAD);
   }
 
   /** No more entries: the consumer finishes once it has read what is there. */
@@ -400,7 +406,7 @@ export class RingReader {
     const ctrl = this.v.ctrl;
     if (Atomics.load(ctrl, TAIL) === this.tail) return;
     Atomics.store(ctrl, TAIL, this.tail);
-    Atomics.notify(ctrl, TAIL);
+    if (Atomics.load(ctrl, WRITER_WAITING) === 1) Atomics.notify(ctrl, TAIL);
   }
 
   /** The writer has closed the ring and everything in it was read. */
@@ -411,6 +417,10 @@ export class RingReader {
   /** Waits up to `ms` for the writer to publish more. */
   wait(ms: number): void {
     this.release();
-    Atomics.wait(this.v.ctrl, HEAD, this.tail, ms);
+    const ctrl = this.v.ctrl;
+    Atomics.store(ctrl, READER_WAITING, 1);
+    // Checked again after the flag is up, so a publish in between is not slept through.
+    if (Atomics.load(ctrl, HEAD) === this.tail && Atomics.load(ctrl, CLOSED) === 0) Atomics.wait(ctrl, HEAD, this.tail, ms);
+    Atomics.store(ctrl, READER_WAITING, 0);
   }
 }

@@ -233,6 +233,8 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   // The time each worker last got: a tick at the same instant fires nothing new (every timeout is
   // positive, so whatever was scheduled since is due later), so runs of equal times go once.
   const lastSec = new Float64Array(n).fill(-1);
+  // Without payload analysis or checksum checks the tracker reads only addresses and MACs from the bytes.
+  const wholePackets = opts.analyzers || verifyChecksums;
   const lastNsec = new Float64Array(n).fill(-1);
 
   /**
@@ -262,12 +264,18 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
       if (parent !== undefined) {
         target = n === 1 ? 0 : shardOf(inner, n);
         // The packet's own bytes (its layers point into the reader's chunk), or all of a reassembled
-        // datagram's; reaching as far as the tracker may look (the transport's bytes per IP length).
+        // datagram's; as far as the tracker may look: the transport's bytes per IP length when
+        // payload is analysed or checksums verified, else only the addresses and MACs.
         const buf = inner.buf;
         let lo = 0;
         let hi = buf.length;
-        if (buf === p.buf) {
-          lo = p.offset;
+        if (buf === p.buf) lo = p.offset;
+        if (!wholePackets) {
+          hi = Math.max(inner.srcOff, inner.dstOff) + inner.addrLen;
+          if (inner.srcMacOff >= 0) hi = Math.max(hi, inner.srcMacOff + 6);
+          if (inner.dstMacOff >= 0) hi = Math.max(hi, inner.dstMacOff + 6);
+          hi = Math.min(buf.length, hi);
+        } else if (buf === p.buf) {
           hi = Math.min(buf.length, Math.max(p.offset + p.caplen, inner.l4Off + inner.l4Len, inner.payloadOff + inner.capturedPayloadLen));
         }
         writers[target].packet(g, p.tsSec, p.tsNsec, inner, count - 1, d.innerTunnel, parent, lo, hi);

@@ -49,19 +49,19 @@ interface Run {
   res: AnalyzeResult;
 }
 
-async function oneThread(file: string): Promise<Run> {
+async function oneThread(file: string, analyzers = true): Promise<Run> {
   const lines: string[] = [];
   const res = await analyzeFile(file, (r) => lines.push(`C${JSON.stringify(r)}`), {
-    tracker: { payload: analyzerFactory((r) => lines.push(`A${JSON.stringify(r)}`)) },
+    tracker: { payload: analyzers ? analyzerFactory((r) => lines.push(`A${JSON.stringify(r)}`)) : null },
   });
   return { lines, res };
 }
 
-async function threaded(file: string, threads: number, ringBytes?: number): Promise<Run> {
+async function threaded(file: string, threads: number, ringBytes?: number, analyzers = true): Promise<Run> {
   const lines: string[] = [];
   const res = await analyzeFileThreaded(file, (r) => lines.push(`C${JSON.stringify(r)}`), {
     threads,
-    analyzers: true,
+    analyzers,
     onApp: (r) => lines.push(`A${JSON.stringify(r)}`),
     ringBytes,
   });
@@ -89,6 +89,19 @@ describe('analyze --threads: output identical to one thread', function () {
   it('samples/pod-traffic.pcap, 3 threads through 16 KiB rings (wrapping and waiting for room all along)', async () => {
     const file = path.join(SAMPLES, 'pod-traffic.pcap');
     assertSame(await oneThread(file), await threaded(file, 3, 16 << 10), 'pod-traffic');
+  });
+
+  // Connection records only: the ring carries just the headers the tracker reads.
+  for (const rel of ['zeek/tunnels/ayiya3.pcap', 'zeek/tunnels/vxlan.pcap', 'zeek/ipv6-fragmented-dns.pcap', 'community-id-spec/combined.pcap']) {
+    it(`corpus ${rel}, 2 threads, no analyzers`, async function () {
+      requireCorpus(this);
+      const file = corpusPath(rel);
+      assertSame(await oneThread(file, false), await threaded(file, 2, undefined, false), rel);
+    });
+  }
+  it('samples/pod-traffic.pcap, 2 threads, no analyzers', async () => {
+    const file = path.join(SAMPLES, 'pod-traffic.pcap');
+    assertSame(await oneThread(file, false), await threaded(file, 2, undefined, false), 'pod-traffic');
   });
 
   for (const rel of CORPUS) {
