@@ -21,6 +21,8 @@ const FAILED = 3;
 const READER_WAITING = 4;
 const WRITER_WAITING = 5;
 const CTRL_WORDS = 8;
+/** Entries published before a sleeping reader is woken (see publish). */
+const WAKE_BATCH = 1024;
 
 export const ENTRY_WRAP = 0;
 export const ENTRY_TICK = 1;
@@ -122,6 +124,9 @@ export class RingWriter {
   /** Last read position seen from the consumer. */
   private tail = 0;
   private unpublished = 0;
+  /** Entries written since the last publish, and published since the reader was last woken. */
+  private sincePublish = 0;
+  private unwoken = 0;
   /** Times the writer found the ring full and waited. */
   fullWaits = 0;
 
@@ -151,7 +156,7 @@ export class RingWriter {
         this.head = 0;
         continue;
       }
-      this.publish();
+      this.publish(true);
       if (Atomics.load(v.ctrl, FAILED) === 1) throw new Error('a worker thread failed (see its error)');
       const seen = Atomics.load(v.ctrl, TAIL);
       if (seen === this.tail) {
@@ -167,6 +172,7 @@ export class RingWriter {
 
   private commit(at: number, bytes: number): void {
     this.head = at + bytes === this.v.cap ? 0 : at + bytes;
+    this.sincePublish++;
     if (++this.unpublished >= this.publishEvery) this.publish();
   }
 
@@ -257,17 +263,26 @@ export class RingWriter {
     this.commit(at, bytes);
   }
 
-  publish(): void {
+  /** Makes what was written visible to the reader; `force` wakes it whatever the amount (end of a read chunk, a full ring). */
+  publish(force = false): void {
     this.unpublished = 0;
     const ctrl = this.v.ctrl;
-    if (Atomics.load(ctrl, HEAD) === this.head) return;
-    Atomics.store(ctrl, HEAD, this.head);
-    if (Atomics.load(ctrl, READER_WAITING) === 1) Atomics.notify(ctrl, HEAD);
+    if (Atomics.load(ctrl, HEAD) !== this.head) {
+      Atomics.store(ctrl, HEAD, this.head);
+      this.unwoken += this.sincePublish;
+    }
+    this.sincePublish = 0;
+    // A sleeping reader is woken for a batch, not for every publish: each wake is a system call
+    // and, on a busy machine, a trip through the scheduler for both threads.
+    if ((force || this.unwoken >= WAKE_BATCH) && this.unwoken > 0 && Atomics.load(ctrl, READER_WAITING) === 1) {
+      this.unwoken = 0;
+      Atomics.notify(ctrl, HEAD);
+    }
   }
 
   /** No more entries: the consumer finishes once it has read what is there. */
   close(): void {
-    this.publish();
+    this.publish(true);
     Atomics.store(this.v.ctrl, CLOSED, 1);
     Atomics.notify(this.v.ctrl, HEAD);
   }

@@ -21,7 +21,6 @@
  * flow off the tunnel ports that the decoder takes for Teredo or AYIYA (by its payload) in some
  * packets and not in others (see `carrier`).
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readCapture } from '../../parsers/capture/open';
@@ -44,11 +43,6 @@ export interface ThreadedOptions extends AnalyzeOptions {
   onApp?: (r: AppRecordOut) => void;
   /** Bytes of each worker's ring (default 32 MiB: measured a little faster than 8 MiB on a loaded machine, where a full ring waits on the scheduler). */
   ringBytes?: number;
-}
-
-/** The machine's cores: the default of --threads. */
-export function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 /** One item waiting for the merge. */
@@ -321,7 +315,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     while (decoder.hasNext()) onDecoded(p, decoder.decodeNext(decoded));
   };
   const pace = (): Promise<void> | undefined => {
-    for (const w of writers) w.publish();
+    for (const w of writers) w.publish(true);
     flush();
     return opts.pace?.();
   };
