@@ -1,12 +1,19 @@
 /**
- * Throughput benchmark: eastwatch analyze vs. argus, softflowd and tshark on the same capture.
+ * Throughput benchmark: eastwatch analyze vs. argus, softflowd and tshark on the same captures.
  *
- *   npm run bench -- [--packets N] [--runs N] [--reader native|pcap-parser] [--compare-readers] [--analyzers]
+ *   npm run bench -- [--workloads pods,short] [--packets N] [--sessions N] [--runs N]
+ *                    [--reader native|pcap-parser] [--compare-readers] [--analyzers] [--threads N]
  *                    [--timeout SECONDS] [--no-peers] [--seed N]
+ *
+ * Two workloads, each with its own capture and table, both by default:
+ *  - pods (bench/traffic.ts): pod-to-pod traffic with long transfers among it, `--packets` packets;
+ *  - short (bench/traffic-short.ts): issue 16's shape, `--sessions` short sessions (85% HTTP/1.1
+ *    of 1-6 exchanges, 15% DNS; 30% inside VXLAN with a stable outer source port per inner flow).
  *
  * Every tool runs as a child process pinned to one CPU (taskset -c 1), in interleaved rounds, and is measured for wall
  * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
- * printed and written to bench/out/results.json.
+ * printed and written to bench/out/results.json. `--threads N` adds a run of `analyze --threads N`
+ * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -15,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Table from 'cli-table3';
 import { TRAFFIC_VERSION, generateTraffic, type TrafficStats } from './traffic';
+import { SHORT_TRAFFIC_VERSION, generateShortTraffic } from './traffic-short';
 
 // ---------------------------------------------------------------- configuration
 
@@ -65,19 +73,37 @@ const PEERS: Peer[] = [
 
 // ---------------------------------------------------------------- arguments
 
+type Workload = 'pods' | 'short';
+const WORKLOADS: Workload[] = ['pods', 'short'];
+
 interface Args {
+  workloads: Workload[];
   packets: number;
+  sessions: number;
   runs: number;
   reader?: string;
   compareReaders: boolean;
   analyzers: boolean;
+  /** Adds `analyze --threads N` (0: not run). */
+  threads: number;
   timeoutSec: number;
   peers: boolean;
   seed: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { packets: 1_000_000, runs: 3, compareReaders: false, analyzers: false, timeoutSec: 900, peers: true, seed: 0xea57 };
+  const a: Args = {
+    workloads: [...WORKLOADS],
+    packets: 1_000_000,
+    sessions: 100_000,
+    runs: 3,
+    compareReaders: false,
+    analyzers: false,
+    threads: 0,
+    timeoutSec: 900,
+    peers: true,
+    seed: 0xea57,
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const num = (): number => {
@@ -86,14 +112,20 @@ function parseArgs(argv: string[]): Args {
       return v;
     };
     if (k === '--packets') a.packets = num();
+    else if (k === '--sessions') a.sessions = num();
     else if (k === '--runs') a.runs = num();
     else if (k === '--timeout') a.timeoutSec = num();
     else if (k === '--seed') a.seed = num();
+    else if (k === '--threads') a.threads = num();
     else if (k === '--reader') a.reader = argv[++i];
     else if (k === '--compare-readers') a.compareReaders = true;
     else if (k === '--analyzers') a.analyzers = true;
     else if (k === '--no-peers') a.peers = false;
-    else throw new Error(`unknown argument ${k}`);
+    else if (k === '--workloads') {
+      const ws = (argv[++i] ?? '').split(',').map((w) => w.trim());
+      for (const w of ws) if (!WORKLOADS.includes(w as Workload)) throw new Error(`--workloads: unknown workload "${w}" (known: ${WORKLOADS.join(', ')})`);
+      a.workloads = ws as Workload[];
+    } else throw new Error(`unknown argument ${k}`);
   }
   return a;
 }
@@ -126,9 +158,10 @@ function vmHwm(pid: number): number {
   }
 }
 
-async function measure(cmd: string[], timeoutSec: number, tmp: string): Promise<RunResult> {
+/** `pinned`: on one CPU (taskset -c 1); otherwise on all of them. */
+async function measure(cmd: string[], timeoutSec: number, tmp: string, pinned = true): Promise<RunResult> {
   const timeFile = path.join(tmp, 'time.out');
-  let argv = TASKSET ? [TASKSET, '-c', os.cpus().length > 1 ? '1' : '0', ...cmd] : cmd;
+  let argv = TASKSET && pinned ? [TASKSET, '-c', os.cpus().length > 1 ? '1' : '0', ...cmd] : cmd;
   if (GNU_TIME) argv = [GNU_TIME, '-f', '%e %M', '-o', timeFile, ...argv];
   const start = process.hrtime.bigint();
   let stderrTail = '';
@@ -197,6 +230,8 @@ interface ToolResult {
 interface ToolSpec {
   tool: string;
   cmd: string[];
+  /** false: may use every CPU (the --threads run). */
+  pinned?: boolean;
 }
 
 /**
@@ -210,7 +245,7 @@ async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: st
       const res = results[t];
       if (!res.ok) continue;
       process.stderr.write(`  ${res.tool}: run ${i + 1}/${args.runs} ... `);
-      const r = await measure(specs[t].cmd, args.timeoutSec, tmp);
+      const r = await measure(specs[t].cmd, args.timeoutSec, tmp, specs[t].pinned !== false);
       process.stderr.write(r.ok ? `${r.wallSec.toFixed(2)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB\n` : `FAILED (${r.error})\n`);
       if (!r.ok) {
         results[t] = { tool: res.tool, command: res.command, runs: args.runs, ok: false, error: r.error };
@@ -229,19 +264,31 @@ async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: st
   return results;
 }
 
-function analyzeCmd(file: string, tmp: string, reader?: string): string[] {
+function analyzeCmd(file: string, tmp: string, reader?: string, threads = 1): string[] {
   const cmd = ANALYZE_CMD.map((a) => (a === '{FILE}' ? file : a === '{OUT}' ? path.join(tmp, 'conn.ndjson') : a));
   if (reader) cmd.push('--reader', reader);
+  cmd.push('--threads', String(threads));
   return cmd;
 }
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  fs.mkdirSync(OUT_DIR, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-bench-'));
-  const capture = path.join(OUT_DIR, `pods-v${TRAFFIC_VERSION}-p${args.packets}-s${args.seed}.pcap`);
+interface WorkloadResult {
+  workload: Workload;
+  capture: { file: string } & TrafficStats;
+  readerRatio?: number;
+  analyzersCost?: number;
+  /** Speed of `--threads N` over the one-thread run. */
+  threadsSpeedup?: number;
+  results: ToolResult[];
+}
+
+/** The workload's capture, generated once and cached under bench/out by its parameters. */
+async function prepareCapture(w: Workload, args: Args): Promise<{ capture: string; stats: TrafficStats }> {
+  const capture =
+    w === 'pods'
+      ? path.join(OUT_DIR, `pods-v${TRAFFIC_VERSION}-p${args.packets}-s${args.seed}.pcap`)
+      : path.join(OUT_DIR, `short-v${SHORT_TRAFFIC_VERSION}-n${args.sessions}-s${args.seed}.pcap`);
   const statsFile = `${capture}.json`;
   let stats: TrafficStats;
   if (fs.existsSync(capture) && fs.existsSync(statsFile)) {
@@ -249,8 +296,11 @@ async function main(): Promise<void> {
     console.log(`capture (cached): ${capture}`);
   } else {
     const t0 = process.hrtime.bigint();
-    console.log(`generating ${args.packets} packets into ${capture} ...`);
-    stats = await generateTraffic(capture, { packets: args.packets, seed: args.seed });
+    console.log(w === 'pods' ? `generating ${args.packets} packets into ${capture} ...` : `generating ${args.sessions} sessions into ${capture} ...`);
+    stats =
+      w === 'pods'
+        ? await generateTraffic(capture, { packets: args.packets, seed: args.seed })
+        : await generateShortTraffic(capture, { sessions: args.sessions, seed: args.seed });
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
     console.log(
       `  generated in ${sec.toFixed(1)} s (${Math.round(stats.packets / sec)} packets/s, peak RSS of this process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`,
@@ -258,18 +308,25 @@ async function main(): Promise<void> {
     fs.writeFileSync(statsFile, `${JSON.stringify(stats, null, 1)}\n`);
   }
   console.log(
-    `  ${stats.packets} packets, ${(stats.bytes / 1e6).toFixed(1)} MB, ~${stats.conversations} connections, ` +
-      `${((100 * stats.vxlanPackets) / stats.packets).toFixed(1)}% inside VXLAN, ${stats.seconds.toFixed(1)} s of traffic`,
+    `  ${stats.packets} packets, ${(stats.bytes / 1e6).toFixed(1)} MB, ~${stats.conversations} ${w === 'pods' ? 'connections' : 'sessions'}, ` +
+      `${((100 * stats.vxlanPackets) / stats.packets).toFixed(1)}% of packets inside VXLAN, ${stats.seconds.toFixed(1)} s of traffic`,
   );
-  console.log(`  pinning: ${TASKSET ? 'taskset -c 1' : 'none (taskset not found)'}; memory: ${GNU_TIME ? '/usr/bin/time %M' : '/proc VmHWM polling'}`);
+  return { capture, stats };
+}
 
+async function runWorkload(w: Workload, args: Args, tmp: string): Promise<WorkloadResult> {
+  console.log(`\n== workload ${w}`);
+  const { capture, stats } = await prepareCapture(w, args);
   // Read the file once so that no tool pays for the first read from disk (page cache warm-up).
   for await (const chunk of fs.createReadStream(capture, { highWaterMark: 4 << 20 })) void chunk;
 
   const specs: ToolSpec[] = [{ tool: 'eastwatch', cmd: analyzeCmd(capture, tmp, args.reader) }];
   const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
-  if (args.compareReaders) specs.push({ tool: `eastwatch --reader ${other}`, cmd: analyzeCmd(capture, tmp, other) });
+  const readerTool = `eastwatch --reader ${other}`;
+  const threadsTool = `eastwatch --threads ${args.threads} (all CPUs)`;
+  if (args.compareReaders) specs.push({ tool: readerTool, cmd: analyzeCmd(capture, tmp, other) });
   if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
+  if (args.threads > 0) specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
   const skipped: ToolResult[] = [];
   if (args.peers) {
     for (const p of PEERS) {
@@ -281,28 +338,16 @@ async function main(): Promise<void> {
     for (const p of PEERS) skipped.push({ tool: p.name, command: '', runs: 0, ok: false, skipped: '--no-peers' });
   }
 
-  // softflowd sends NetFlow datagrams: give them a listener so nothing bounces.
-  const sink = dgram.createSocket('udp4');
-  sink.on('message', () => undefined);
-  await new Promise<void>((resolve) => {
-    sink.once('error', () => resolve());
-    sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
-  });
   const results = [...(await runRounds(specs, args, stats.packets, tmp)), ...skipped];
-  sink.close();
   const east = results[0];
-  let readerRatio: number | undefined;
-  if (args.compareReaders) {
-    const alt = results[1];
-    if (east.ok && alt.ok) readerRatio = east.packetsPerSec! / alt.packetsPerSec!;
-  }
-  let analyzersCost: number | undefined;
+  const out: WorkloadResult = { workload: w, capture: { file: path.relative(REPO, capture), ...stats }, results };
   for (const r of results.slice(1)) {
     if (!r.ok || !east.ok) continue;
-    if (r.tool === ANALYZERS_TOOL) analyzersCost = r.medianWallSec! / east.medianWallSec!;
-    else if (r.tool !== `eastwatch --reader ${other}`) r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
+    if (r.tool === ANALYZERS_TOOL) out.analyzersCost = r.medianWallSec! / east.medianWallSec!;
+    else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
+    else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
+    else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
   }
-  fs.rmSync(tmp, { recursive: true, force: true });
 
   const table = new Table({
     style: { head: [], border: [] },
@@ -318,23 +363,57 @@ async function main(): Promise<void> {
       r.skipped ? `skipped: ${r.skipped}` : r.error ? `failed: ${r.error.slice(0, 60)}` : `${r.runs} runs`,
     ]);
   }
+  console.log(`workload ${w}:`);
   console.log(table.toString());
-  if (readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${readerRatio.toFixed(2)}`);
-  if (analyzersCost !== undefined) console.log(`protocol analyzers cost: ${analyzersCost.toFixed(2)}x the time of connection-only analysis`);
+  if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
+  if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
+  if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-bench-'));
+  console.log(`pinning: ${TASKSET ? 'taskset -c 1' : 'none (taskset not found)'}; memory: ${GNU_TIME ? '/usr/bin/time %M' : '/proc VmHWM polling'}`);
+  console.log(
+    `load average at start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (${os.cpus().length} CPUs)`,
+  );
+
+  // softflowd sends NetFlow datagrams: give them a listener so nothing bounces.
+  const sink = dgram.createSocket('udp4');
+  sink.on('message', () => undefined);
+  await new Promise<void>((resolve) => {
+    sink.once('error', () => resolve());
+    sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
+  });
+  const workloads: WorkloadResult[] = [];
+  try {
+    for (const w of args.workloads) workloads.push(await runWorkload(w, args, tmp));
+  } finally {
+    sink.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(
+    `load average at end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   const out = {
     generatedAt: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version, pinned: Boolean(TASKSET) },
-    capture: { file: path.relative(REPO, capture), ...stats },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version, pinned: Boolean(TASKSET), loadAvg: os.loadavg() },
     runs: args.runs,
     reader: args.reader ?? 'native',
-    readerRatio,
-    analyzersCost,
-    results,
+    workloads,
   };
   fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify(out, null, 1)}\n`);
   console.log(`results: ${path.relative(process.cwd(), path.join(OUT_DIR, 'results.json'))}`);
-  if (!east.ok) process.exitCode = 1;
+  if (workloads.some((w) => !w.results[0].ok)) process.exitCode = 1;
 }
 
 main().catch((e: unknown) => {

@@ -132,6 +132,8 @@ export class Conn {
   next: Conn | null = null;
   list = L_NONE;
   deadline = 0;
+  /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
+  linkStamp = 0;
 
   uid = '';
   origIsLow = true;

@@ -56,6 +56,28 @@ export { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP, DEFAULT_LIK
 /** Ports Zeek's DNS analyzer is registered for on UDP (DNS::ports): its expire timer applies there. */
 const DNS_UDP_PORTS: readonly number[] = [53, 137, 5353, 5355];
 
+/**
+ * Where in the processing of one packet a record (and the application records before it) comes
+ * out, so that trackers each holding a share of the connections (analyze --threads) can have their
+ * output merged into exactly the order one tracker would have produced. Read it in the emit
+ * callback. Per packet: first the expiry of timers, list by list in deadline order (phase
+ * EXPIRE: a = list, b = deadline, c = the stamp when the connection entered the list), then the
+ * layers outermost first (phase TRACK: a = layer index); at the end the live connections by first
+ * packet time (phase FINISH: a = first second, b = its nanoseconds, uid).
+ */
+export enum EmitPhase {
+  EXPIRE = 0,
+  TRACK = 1,
+  FINISH = 2,
+}
+export interface EmitOrder {
+  phase: EmitPhase;
+  a: number;
+  b: number;
+  c: number;
+  uid: string;
+}
+
 /** Set by buildKey: whether the packet's source is the lower endpoint of the canonical key. */
 let gSrcLow = true;
 
@@ -80,6 +102,15 @@ export class ConnectionTracker {
    */
   readonly packetUids: string[] = [];
   packetUidCount = 0;
+  /** The current emission's place in the packet's processing (see EmitOrder). */
+  readonly order: EmitOrder = { phase: EmitPhase.TRACK, a: 0, b: 0, c: 0, uid: '' };
+  /**
+   * Set by a caller that shards packets over several trackers to the packet's global index times
+   * 64 before each onPacket/tick; connections entering a timer list keep it (plus 1 + layer when
+   * a layer is tracked) so equal deadlines keep their order across shards. Unused otherwise.
+   */
+  stampBase = 0;
+  private stamp = 0;
   /** Out-of-order bytes held for payload analysis, across all connections. */
   private readonly reassemblyBudget: ReassemblyBudget;
   private readonly lspTcp = new Uint8Array(65536);
@@ -115,27 +146,43 @@ export class ConnectionTracker {
     this.keyTunnel = o.keyTunnel;
   }
 
-  /** One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9; packet time drives all timers. */
-  onPacket(d: DecodedPacket, tsSec: number, tsNsec: number): void {
+  /**
+   * One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9; packet time drives all timers.
+   * A tracker given a share of the layers tracks layers `from` to `to` (exclusive), the first carried by
+   * the connection `parent` (uid). Returns the uid of the last layer tracked (`parent` when none
+   * was), or undefined when a layer stopped the packet (its inner layers are not to be tracked).
+   */
+  onPacket(d: DecodedPacket, tsSec: number, tsNsec: number, from = 0, to = d.count, parent: string | null = null): string | null | undefined {
     this.packetUidCount = 0;
-    if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return;
+    if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return undefined;
     const now = tsSec + tsNsec / 1e9;
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
     this.expire(now);
     // The carrying connection is passed on by uid: a forced flush while tracking an inner layer
     // may remove the outer one.
-    let parent: string | null = null;
     const n = d.count;
+    const order = this.order;
+    order.b = order.c = 0;
     const repeated = d.repeated;
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < to; i++) {
       const l = d.layers[i];
       const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : d.innerTunnel;
+      order.a = i;
+      this.stamp = this.stampBase + 1 + i;
       const c = this.track(l, parent, nextTunnel, now, i < repeated);
-      if (c === null) break;
+      if (c === null) return undefined;
       parent = c.uid;
       this.packetUids[this.packetUidCount++] = c.uid;
     }
+    return parent;
+  }
+
+  /** The clock of a packet this tracker has no layer of (see onPacket's `from`): timers expire as they would with it. */
+  tick(tsSec: number, tsNsec: number): void {
+    this.clock.sec = tsSec;
+    this.clock.nsec = tsNsec;
+    this.expire(tsSec + tsNsec / 1e9);
   }
 
   /**
@@ -154,7 +201,13 @@ export class ConnectionTracker {
   finish(): void {
     // Oldest first, as they began: a stable order that does not depend on table internals.
     const live = this.table.values().sort((a, b) => a.firstSec - b.firstSec || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
+    const order = this.order;
+    order.phase = EmitPhase.FINISH;
+    order.c = 0;
     for (const c of live) {
+      order.a = c.firstSec;
+      order.b = c.firstNsec;
+      order.uid = c.uid;
       this.endPayload(c);
       this.unlink(c);
       this.emitRecord(c, false);
@@ -440,6 +493,7 @@ export class ConnectionTracker {
   private link(c: Conn, li: number, deadline: number): void {
     c.list = li;
     c.deadline = deadline;
+    c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
     while (after !== null && after.deadline > deadline && steps < 8) {
@@ -485,6 +539,7 @@ export class ConnectionTracker {
       // already the tail: update in place when order is preserved
       if (c.prev === null || c.prev.deadline <= dl) {
         c.deadline = dl;
+        c.linkStamp = this.stamp;
         return;
       }
     }
@@ -493,14 +548,21 @@ export class ConnectionTracker {
   }
 
   private expire(now: number): void {
+    const order = this.order;
+    order.phase = EmitPhase.EXPIRE;
+    this.stamp = this.stampBase;
     for (let li = 0; li < N_LISTS; li++) {
       let c = this.heads[li];
       while (c !== null && c.deadline <= now) {
         const next = c.next;
+        order.a = li;
+        order.b = c.deadline;
+        order.c = c.linkStamp;
         this.fire(c, li, now);
         c = next !== null && next.list === li ? next : this.heads[li];
       }
     }
+    order.phase = EmitPhase.TRACK;
   }
 
   private fire(c: Conn, li: number, now: number): void {

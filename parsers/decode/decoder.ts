@@ -113,6 +113,11 @@ export class PacketDecoder {
   private amsduDstMac = -1;
   private amsduNow = 0;
 
+  /** Whether UDP `port` is one this decoder looks for a tunnel on (as destination, or source of a reply). */
+  isTunnelPort(port: number): boolean {
+    return this.udpTunnelPorts[port & 0xffff] !== 0;
+  }
+
   constructor(opts: DecoderOptions = {}) {
     this.maxTunnelDepth = Math.max(1, opts.maxTunnelDepth ?? 4);
     const ports = this.udpTunnelPorts;

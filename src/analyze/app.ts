@@ -4,7 +4,7 @@
  * records they produce come out tied to their connection, and the confirmed protocols become the
  * connection's `service`.
  */
-import { AnalyzerMux, type MuxOptions } from '../../parsers/protocols/mux';
+import { AnalyzerMux, type MuxOptions, selectAnalyzers } from '../../parsers/protocols/mux';
 import type { AnyAppRecord } from '../../parsers/record/app';
 import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
@@ -92,4 +92,12 @@ const NONE: readonly string[] = [];
 
 export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
   return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts) : null);
+}
+
+/**
+ * The analyzers `--analyzers` names (or every one: true), as the mux takes them. Names cross to
+ * worker threads as a plain list, so each thread builds its own selection from them.
+ */
+export function analyzerSelection(analyzers: true | readonly string[]): MuxOptions {
+  return analyzers === true ? {} : selectAnalyzers(analyzers);
 }

@@ -243,7 +243,7 @@ async function analyzeSource(
   return res;
 }
 
-function recordMalformed(res: AnalyzeResult, p: CapturedPacket, d: DecodedPacket, maxExamples: number): void {
+export function recordMalformed(res: AnalyzeResult, p: CapturedPacket, d: DecodedPacket, maxExamples: number): void {
   res.malformed++;
   const code = d.errorCode || 'malformed';
   res.malformedByCode[code] = (res.malformedByCode[code] ?? 0) + 1;

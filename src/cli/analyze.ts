@@ -12,8 +12,8 @@ import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
-import { analyzerFactory } from '../analyze/app';
-import { selectAnalyzers } from '../../parsers/protocols/mux';
+import { analyzerFactory, analyzerSelection } from '../analyze/app';
+import { analyzeFileThreaded } from '../analyze/threads';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
@@ -48,6 +48,8 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
    * false (`--no-analyzers`): dns/http/tls records and `service`.
    */
   analyzers?: boolean | string[];
+  /** Worker threads (default 1: analysis in this thread). */
+  threads?: number;
 }
 
 export { addDetectorOptions } from './detectors';
@@ -148,7 +150,13 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     stored?.addApp(r);
     engine?.observeApp(r);
   };
-  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp, Array.isArray(o.analyzers) ? selectAnalyzers(o.analyzers) : {});
+  // One thread unless asked: on this project's 2-core machine the threaded path measured slower
+  // than one thread (its reading thread still decodes every packet and tracks the tunnels; see
+  // threads.ts), so the machine's cores are not yet the default the issue asks for.
+  const threads = o.threads ?? 1;
+  // The threaded path makes its own per thread from the same selection (analyzeFileThreaded ignores this one).
+  const selection = o.analyzers === undefined || o.analyzers === true ? true : o.analyzers;
+  if (selection !== false) tracker.payload = analyzerFactory(onApp, analyzerSelection(selection));
   const results: AnalyzeResult[] = [];
   let exit = EXIT_OK;
 
@@ -181,7 +189,9 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         stored?.add(r);
         engine?.observe(r);
       };
-      res = file === STDIN ? await analyzeStream(process.stdin, STDIN, emit, aopts) : await analyzeFile(file, emit, aopts);
+      if (file === STDIN) res = await analyzeStream(process.stdin, STDIN, emit, aopts);
+      else if (threads > 1) res = await analyzeFileThreaded(file, emit, { ...aopts, threads, analyzers: selection, onApp });
+      else res = await analyzeFile(file, emit, aopts);
     } catch (e) {
       bar?.stop();
       if (e instanceof CaptureError) {

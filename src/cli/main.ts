@@ -103,6 +103,11 @@ export function buildProgram(): Command {
       analyzerList,
     )
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
+    .option(
+      '--threads <n>',
+      'worker threads for connection tracking and protocol analysis, packets shared out by connection; output identical to one thread (default 1: all in this thread; standard input always uses one)',
+      positiveInt('--threads', 1, 256),
+    )
     .option('--no-summary', 'do not print the summary')
     .option('--no-progress', 'do not show a progress bar')
     .option(
