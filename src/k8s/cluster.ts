@@ -3,6 +3,7 @@
  * resolved only against its own cluster's inventory: two clusters reusing the same pod CIDR
  * (every kind/minikube cluster does) must not name each other's pods.
  */
+import { InvalidArgumentError } from 'commander';
 
 /** The cluster of anything uploaded without a name. */
 export const DEFAULT_CLUSTER = 'default';
@@ -24,4 +25,13 @@ export function clusterName(s: string | undefined | null, what = 'cluster'): str
       `${what}: '${s.length > 80 ? `${s.slice(0, 80)}...` : s}' is not a cluster name (a DNS label: 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit)`,
     );
   return s;
+}
+
+/** The commander parser of --cluster: the name, or a usage error saying what a cluster name may be. */
+export function clusterOption(v: string): string {
+  try {
+    return clusterName(v, '--cluster');
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
