@@ -430,7 +430,11 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--key <key>', 'API key (ingest role) for --to (default $EASTWATCH_KEY)')
     .option('--spool <dir>', `spool directory for --to: records not yet confirmed by the service (default ${DEFAULT_SPOOL})`)
     .option('--source <name>', 'the name this agent ships as (default HOSTNAME:INTERFACE)')
-    .option('--cluster <name>', "the cluster this host is in, sent with --to: the service names pods from that cluster's inventory (default: default)", clusterOption)
+    .option(
+      '--cluster <name>',
+      "the cluster this host is in, sent with --to: the service names pods from that cluster's inventory (default: default)",
+      clusterOption,
+    )
     .option('--metrics-port <port>', 'serve the counters as Prometheus /metrics on this port (needs a bearer token)', wholeNumber('--metrics-port', 0, 65535))
     .option('--metrics-host <address>', 'address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper off the node)')
     .option('--metrics-token-file <file>', 'file holding the bearer token /metrics requires (default $EASTWATCH_METRICS_TOKEN)')

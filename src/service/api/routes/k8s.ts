@@ -118,7 +118,14 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let seen = 0;
       let truncated = false;
       for (;;) {
-        const page = await store.search({ query: clusterQuery(body.q, body.cluster), from: body.from, to: body.to, limit: 5000, after, sort: { field: '@timestamp', order: 'asc' } });
+        const page = await store.search({
+          query: clusterQuery(body.q, body.cluster),
+          from: body.from,
+          to: body.to,
+          limit: 5000,
+          after,
+          sort: { field: '@timestamp', order: 'asc' },
+        });
         for (const r of page.records) {
           whatIf.add(r);
           if (++seen >= body.max_connections) break;
