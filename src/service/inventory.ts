@@ -148,7 +148,10 @@ export class ResolverCache {
       for (const s of v === 0 ? [] : await this.repo.all()) {
         const c = s.cluster ?? DEFAULT_CLUSTER;
         let store = stores.get(c);
-        if (!store) stores.set(c, (store = new InventoryStore()));
+        if (!store) {
+          store = new InventoryStore();
+          stores.set(c, store);
+        }
         store.addDocument(parseK8sText(s.text, s.source), s.source, s.observedAt === null ? {} : { observedAt: s.observedAt });
       }
       this.resolvers = new Map(
