@@ -19,6 +19,8 @@ export interface ShipperOptions {
   spoolDir: string;
   /** Names this agent in the service's flow sources. */
   source: string;
+  /** The cluster this agent captures in (k8s/cluster.ts): the service resolves its records against that inventory. */
+  cluster?: string;
   /** Records per POST at most (default 2000) and bytes per POST at most (default 1 MiB). */
   batchRecords?: number;
   batchBytes?: number;
@@ -51,18 +53,19 @@ interface Cursor {
 const SEGMENT = /^seg-(\d{12})\.ndjson$/;
 const segName = (n: number): string => `seg-${String(n).padStart(12, '0')}.ndjson`;
 
-export function flowsEndpoint(url: string, source: string): string {
+export function flowsEndpoint(url: string, source: string, cluster?: string): string {
   const u = new URL(url);
   if (!/\/api\/v1\/flows\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/api/v1/flows`;
   u.searchParams.set('format', 'ndjson');
   u.searchParams.set('wait', 'true');
   u.searchParams.set('source', source);
+  if (cluster !== undefined) u.searchParams.set('cluster', cluster);
   return u.toString();
 }
 
 export class Shipper {
   readonly stats: ShipperStats = { shipped: 0, spooled: 0, spoolBytes: 0, posts: 0, failedPosts: 0, lastError: null };
-  private readonly o: Required<Omit<ShipperOptions, 'log'>> & Pick<ShipperOptions, 'log'>;
+  private readonly o: Required<Omit<ShipperOptions, 'log' | 'cluster'>> & Pick<ShipperOptions, 'log' | 'cluster'>;
   private readonly endpoint: string;
   private cursor: Cursor = { segment: 0, offset: 0 };
   private writeSeg = 0;
@@ -88,7 +91,7 @@ export class Shipper {
       maxBackoffMs: 30_000,
       ...o,
     };
-    this.endpoint = flowsEndpoint(o.url, o.source);
+    this.endpoint = flowsEndpoint(o.url, o.source, o.cluster);
   }
 
   /** Opens the spool (creating it), recovers the cursor and a segment cut by a crash, starts sending. */

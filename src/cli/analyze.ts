@@ -20,6 +20,7 @@ import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOpt
 import type { DetectorEngine } from '../../detectors/engine';
 import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
+import type { StoreRecord } from '../store/types';
 
 export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   format: OutputFormat;
@@ -42,6 +43,8 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   progress: boolean;
   /** Kubernetes inventories (kubectl get ... -o json) and NetworkPolicy files. */
   inventory?: string[];
+  /** The cluster the captures were taken in (and --inventory describes): stored on every record (orchestrator.cluster.name). */
+  cluster?: string;
   policies?: string[];
   /**
    * Protocol analyzers on the payload: all by default, these by name (`--analyzers`), none when
@@ -186,6 +189,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       const emit = (r: ConnRecord): void => {
         summary.add(r);
         writer.write(r);
+        if (stored && o.cluster !== undefined) (r as StoreRecord).cluster = o.cluster;
         stored?.add(r);
         engine?.observe(r);
       };

@@ -17,6 +17,7 @@ import { PacketRing, defaultSegmentBytes } from '../capture/ring';
 import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
+import { clusterOption } from '../k8s/cluster';
 import type { K8sResolver } from '../k8s/resolver';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
@@ -53,6 +54,8 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   key?: string;
   spool?: string;
   source?: string;
+  /** The cluster this host captures in: sent with --to so the service resolves against that inventory. */
+  cluster?: string;
   /** Seconds between counter lines on stderr; 0 (default) prints them only at the end. */
   stats?: number;
   /** Serve the counters as Prometheus /metrics on this port (bearer token from the file or $EASTWATCH_METRICS_TOKEN). */
@@ -156,6 +159,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
         key,
         spoolDir: o.spool ?? DEFAULT_SPOOL,
         source: o.source ?? `${os.hostname()}:${o.interface}`,
+        cluster: o.cluster,
         log: (m) => process.stderr.write(`eastwatch: ${m}\n`),
       });
       shipper.open();
@@ -426,6 +430,11 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--key <key>', 'API key (ingest role) for --to (default $EASTWATCH_KEY)')
     .option('--spool <dir>', `spool directory for --to: records not yet confirmed by the service (default ${DEFAULT_SPOOL})`)
     .option('--source <name>', 'the name this agent ships as (default HOSTNAME:INTERFACE)')
+    .option(
+      '--cluster <name>',
+      "the cluster this host is in, sent with --to: the service names pods from that cluster's inventory (default: default)",
+      clusterOption,
+    )
     .option('--metrics-port <port>', 'serve the counters as Prometheus /metrics on this port (needs a bearer token)', wholeNumber('--metrics-port', 0, 65535))
     .option('--metrics-host <address>', 'address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper off the node)')
     .option('--metrics-token-file <file>', 'file holding the bearer token /metrics requires (default $EASTWATCH_METRICS_TOKEN)')

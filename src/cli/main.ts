@@ -7,6 +7,7 @@ import { type AnalyzeCliOptions, EXIT_USAGE, addDetectorOptions, runAnalyze } fr
 import { addSearchCommand, addStoreOptions } from '../store/cli';
 import { runWhatIf } from '../k8s/cli';
 import { runSuggest, type SuggestCliOptions } from '../k8s/suggest-cli';
+import { clusterOption } from '../k8s/cluster';
 import { addServiceCommands } from './service';
 import { addCaptureCommand } from './capture';
 import { addPcapCommand } from './pcap';
@@ -116,6 +117,11 @@ export function buildProgram(): Command {
       collect,
     )
     .option('--policies <file>', "NetworkPolicy objects (JSON or YAML; repeatable) evaluated with the inventory's (same namespace/name: replaced)", collect)
+    .option(
+      '--cluster <name>',
+      'the cluster the captures were taken in and --inventory describes: stored on every record with --store (orchestrator.cluster.name, query cluster:NAME)',
+      clusterOption,
+    )
     .action(async (files: string[], o: AnalyzeCliOptions) => {
       process.exitCode = await runAnalyze(files, o);
     });

@@ -113,6 +113,14 @@ export const FIELDS: readonly FieldDef[] = [
     { optional: true },
   ),
   f('eastwatch.capture', 'keyword', 'capture', ['capture'], 'SHA-256 of the uploaded capture the connection was analysed from', { optional: true }),
+  f(
+    'orchestrator.cluster.name',
+    'keyword',
+    'cluster',
+    ['cluster'],
+    'the cluster of the capture or flow source (identities were resolved against its inventory); absent on records stored before clusters were named',
+    { optional: true },
+  ),
   f('eastwatch.tunnel.id', 'long', 'tunnel_id', [], 'VNI / key of that overlay'),
   // Kubernetes identity (issue: Kubernetes enrichment). Declared here so queries and mappings are stable.
   f('eastwatch.source.kind', 'keyword', 'src_kind', [], 'what the originator is: pod, service, node, endpoint, internal, external'),

@@ -29,6 +29,8 @@ export interface FlowIngestOptions {
    * can replace only its own earlier copies. Default: the source.
    */
   uidNamespace?: string;
+  /** The cluster of the flow source (k8s/cluster.ts): its records resolve against that inventory. Default: the default cluster. */
+  cluster?: string;
   /**
    * Admission control: while the flows queue holds `max` batches or more not yet stored, reading
    * the body waits (the client's TCP window closes); after `maxWaitMs` of that the request fails
@@ -235,6 +237,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   const flush = (): void => {
     if (batch.length === 0 && dns.length === 0) return;
     const data: FlowJobData = { source: o.source, records: batch };
+    if (o.cluster !== undefined) data.cluster = o.cluster;
     if (dns.length > 0) data.dns = dns;
     batch = [];
     dns = [];

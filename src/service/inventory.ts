@@ -1,8 +1,9 @@
 /**
  * Kubernetes inventories and NetworkPolicies uploaded to the service (POST /api/v1/inventory),
  * kept where every worker finds them (Redis when the queue is on Redis, else the data
- * directory), each with the time it was received, so that workers resolve identities by the
- * connection's time from the same snapshots in the same order.
+ * directory), each with the time it was received and the cluster it describes, so that workers
+ * resolve identities by the connection's time from the same snapshots in the same order, and
+ * only against the snapshots of the record's own cluster.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +12,7 @@ import { InventoryStore } from '../k8s/inventory';
 import { parseK8sText } from '../k8s/load';
 import { K8sResolver } from '../k8s/resolver';
 import { parseObjects } from '../k8s/schema';
+import { DEFAULT_CLUSTER } from '../k8s/cluster';
 import type { InventorySummary } from './api/wire';
 
 export type { InventorySummary } from './api/wire';
@@ -18,6 +20,8 @@ export type { InventorySummary } from './api/wire';
 export interface InventorySnapshot {
   id: number;
   source: string;
+  /** The cluster it describes; absent in snapshots kept before clusters were named (DEFAULT_CLUSTER). */
+  cluster?: string;
   /** When the snapshot was taken (epoch seconds), if the uploader said: pods absent from it end there. */
   observedAt: number | null;
   receivedAt: number;
@@ -25,19 +29,24 @@ export interface InventorySnapshot {
 }
 
 export interface InventoryRepo {
-  /** Validates (throws InventoryError saying where) and keeps a snapshot. */
-  add(text: string, source: string, observedAt?: number | null): Promise<InventorySummary>;
+  /** Validates (throws InventoryError saying where) and keeps a snapshot of `cluster` (a valid name: see k8s/cluster.ts). */
+  add(text: string, source: string, observedAt?: number | null, cluster?: string): Promise<InventorySummary>;
   /** Changes whenever a snapshot is added. */
   version(): Promise<number>;
   all(): Promise<InventorySnapshot[]>;
   summaries(): Promise<InventorySummary[]>;
 }
 
-function summarise(text: string, source: string, id: number, observedAt: number | null): InventorySummary {
+function summarise(text: string, source: string, id: number, observedAt: number | null, cluster: string): InventorySummary {
   const parsed = parseObjects(parseK8sText(text, source), source);
   const objects: Record<string, number> = {};
   for (const o of parsed.objects) objects[o.kind] = (objects[o.kind] ?? 0) + 1;
-  return { id, source, observedAt, receivedAt: Date.now() / 1000, objects, ignored: parsed.ignored };
+  return { id, source, cluster, observedAt, receivedAt: Date.now() / 1000, objects, ignored: parsed.ignored };
+}
+
+/** Summaries kept before clusters were named have none: they were the default cluster's. */
+function withCluster(s: InventorySummary): InventorySummary {
+  return s.cluster === undefined ? { ...s, cluster: DEFAULT_CLUSTER } : s;
 }
 
 export class FileInventoryRepo implements InventoryRepo {
@@ -55,11 +64,11 @@ export class FileInventoryRepo implements InventoryRepo {
       .sort();
   }
 
-  async add(text: string, source: string, observedAt: number | null = null): Promise<InventorySummary> {
+  async add(text: string, source: string, observedAt: number | null = null, cluster: string = DEFAULT_CLUSTER): Promise<InventorySummary> {
     const id = this.files().length + 1;
-    const summary = summarise(text, source, id, observedAt);
+    const summary = summarise(text, source, id, observedAt, cluster);
     const file = path.join(this.dir, `${String(id).padStart(8, '0')}.json`);
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ id, source, observedAt, receivedAt: summary.receivedAt, text, summary }));
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ id, source, cluster, observedAt, receivedAt: summary.receivedAt, text, summary }));
     fs.renameSync(`${file}.tmp`, file);
     return summary;
   }
@@ -73,7 +82,7 @@ export class FileInventoryRepo implements InventoryRepo {
   }
 
   async summaries(): Promise<InventorySummary[]> {
-    return this.files().map((f) => (JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) as { summary: InventorySummary }).summary);
+    return this.files().map((f) => withCluster((JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) as { summary: InventorySummary }).summary));
   }
 }
 
@@ -87,13 +96,13 @@ export class RedisInventoryRepo implements InventoryRepo {
     return `${this.prefix}:inventory:${k}`;
   }
 
-  async add(text: string, source: string, observedAt: number | null = null): Promise<InventorySummary> {
-    const summary = summarise(text, source, 0, observedAt);
+  async add(text: string, source: string, observedAt: number | null = null, cluster: string = DEFAULT_CLUSTER): Promise<InventorySummary> {
+    const summary = summarise(text, source, 0, observedAt, cluster);
     const id = await this.redis.incr(this.key('seq'));
     summary.id = id;
     await this.redis
       .multi()
-      .hset(this.key('docs'), String(id), JSON.stringify({ id, source, observedAt, receivedAt: summary.receivedAt, text }))
+      .hset(this.key('docs'), String(id), JSON.stringify({ id, source, cluster, observedAt, receivedAt: summary.receivedAt, text }))
       .hset(this.key('summaries'), String(id), JSON.stringify(summary))
       .exec();
     return summary;
@@ -113,33 +122,49 @@ export class RedisInventoryRepo implements InventoryRepo {
   async summaries(): Promise<InventorySummary[]> {
     const h = await this.redis.hgetall(this.key('summaries'));
     return Object.values(h)
-      .map((v) => JSON.parse(v) as InventorySummary)
+      .map((v) => withCluster(JSON.parse(v) as InventorySummary))
       .sort((a, b) => a.id - b.id);
   }
 }
 
-/** The resolver built from the repo's snapshots, rebuilt only when a snapshot was added. */
+/**
+ * One resolver per cluster, each built from that cluster's snapshots only, rebuilt when a
+ * snapshot was added.
+ */
 export class ResolverCache {
   private built = -1;
-  private resolver: K8sResolver | null = null;
+  private resolvers = new Map<string, K8sResolver>();
 
   constructor(
     private readonly repo: InventoryRepo,
     private readonly localNets?: readonly string[],
   ) {}
 
-  async current(): Promise<K8sResolver | null> {
+  /** The resolver of `cluster`'s inventory; null when that cluster has none. */
+  async current(cluster: string = DEFAULT_CLUSTER): Promise<K8sResolver | null> {
     const v = await this.repo.version();
-    if (v === this.built) return this.resolver;
-    if (v === 0) {
-      this.resolver = null;
-    } else {
-      const store = new InventoryStore();
-      for (const s of await this.repo.all())
+    if (v !== this.built) {
+      const stores = new Map<string, InventoryStore>();
+      for (const s of v === 0 ? [] : await this.repo.all()) {
+        const c = s.cluster ?? DEFAULT_CLUSTER;
+        let store = stores.get(c);
+        if (!store) {
+          store = new InventoryStore();
+          stores.set(c, store);
+        }
         store.addDocument(parseK8sText(s.text, s.source), s.source, s.observedAt === null ? {} : { observedAt: s.observedAt });
-      this.resolver = new K8sResolver(store, { localNets: this.localNets ? [...this.localNets] : undefined, policies: 'inventory' });
+      }
+      this.resolvers = new Map(
+        [...stores].map(([c, store]) => [c, new K8sResolver(store, { localNets: this.localNets ? [...this.localNets] : undefined, policies: 'inventory' })]),
+      );
+      this.built = v;
     }
-    this.built = v;
-    return this.resolver;
+    return this.resolvers.get(cluster) ?? null;
+  }
+
+  /** The clusters with an inventory. */
+  async clusters(): Promise<string[]> {
+    await this.current();
+    return [...this.resolvers.keys()].sort();
   }
 }

@@ -78,6 +78,8 @@ export interface EcsConnDoc {
       tunnel_parents?: string[];
     };
   };
+  /** The cluster the record's source belongs to (StoreRecord.cluster). */
+  orchestrator?: { cluster: { name: string } };
   eastwatch: {
     interim: boolean;
     /** ConnRecord.observed: what a flow producer could not see (one direction, the start). */
@@ -204,6 +206,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
     if (r.tunnel_id !== null) doc.eastwatch.tunnel.id = r.tunnel_id;
   }
   if (r.capture !== undefined) doc.eastwatch.capture = r.capture;
+  if (r.cluster !== undefined) doc.orchestrator = { cluster: { name: r.cluster } };
   if (r.observed !== undefined) doc.eastwatch.observed = r.observed;
   if (r.k8s) {
     doc.eastwatch.source = defined(r.k8s.orig);
@@ -259,6 +262,7 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
   };
   const e = d.eastwatch;
   if (e.capture !== undefined) r.capture = e.capture;
+  if (d.orchestrator !== undefined) r.cluster = d.orchestrator.cluster.name;
   if (e.observed !== undefined) r.observed = e.observed;
   if (e.source && e.destination && e.scope !== undefined) {
     r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
@@ -340,6 +344,7 @@ export const CONN_MAPPING: Mapping = {
         tunnel_parents: kw,
       }),
     }),
+    orchestrator: obj({ cluster: obj({ name: kw }) }),
     eastwatch: obj({ interim: bool, observed: kw, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
   },
 };

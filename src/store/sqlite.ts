@@ -164,6 +164,7 @@ CREATE TABLE IF NOT EXISTS conn (
   k8s TEXT,
   capture TEXT,
   observed TEXT,
+  cluster TEXT,
   -- The Kubernetes identity is kept whole in k8s (exact read-back); these columns make it queryable.
   src_kind TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.kind') VIRTUAL,
   src_namespace TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.namespace') VIRTUAL,
@@ -250,6 +251,7 @@ const COLUMNS = [
   'k8s',
   'capture',
   'observed',
+  'cluster',
 ] as const;
 
 const READ_COLUMNS = COLUMNS.join(', ');
@@ -321,6 +323,7 @@ function toRow(r: StoreRecord): SqlParam[] {
     r.k8s ? JSON.stringify(r.k8s) : null,
     r.capture ?? null,
     r.observed ?? null,
+    r.cluster ?? null,
   ];
 }
 
@@ -358,6 +361,7 @@ interface DbRow {
   k8s: string | null;
   capture: string | null;
   observed: ConnRecord['observed'] | null;
+  cluster: string | null;
 }
 
 function fromRow(x: DbRow): StoreRecord {
@@ -396,6 +400,7 @@ function fromRow(x: DbRow): StoreRecord {
   if (x.k8s !== null) r.k8s = JSON.parse(x.k8s) as ConnK8s;
   if (x.capture !== null) r.capture = x.capture;
   if (x.observed !== null) r.observed = x.observed;
+  if (x.cluster !== null) r.cluster = x.cluster;
   return r;
 }
 
@@ -482,6 +487,7 @@ export class SqliteStore implements Store {
     const cols = db.prepare("SELECT name FROM pragma_table_info('conn')").all() as { name: string }[];
     if (!cols.some((c) => c.name === 'capture')) db.exec('ALTER TABLE conn ADD COLUMN capture TEXT');
     if (!cols.some((c) => c.name === 'observed')) db.exec('ALTER TABLE conn ADD COLUMN observed TEXT');
+    if (!cols.some((c) => c.name === 'cluster')) db.exec('ALTER TABLE conn ADD COLUMN cluster TEXT');
     // Files of user_version 0 summed payload bytes into net_bytes; network.bytes is IP bytes now.
     if ((db.pragma('user_version', { simple: true }) as number) < 1) {
       db.exec('UPDATE conn SET net_bytes = orig_ip_bytes + resp_ip_bytes WHERE net_bytes <> orig_ip_bytes + resp_ip_bytes');

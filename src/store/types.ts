@@ -9,8 +9,16 @@ import type { AppKind, AppRecordOut } from '../../parsers/record/app';
 
 export type { AppKind, AppRecordOut };
 
-/** What the store holds: the connection record, Kubernetes identity (record.k8s) included. */
-export type StoreRecord = ConnRecord;
+/**
+ * What the store holds: the connection record, Kubernetes identity (record.k8s) included, and the
+ * cluster its source belongs to (the capture upload's, the flow source's, `analyze --cluster`):
+ * identities were resolved against that cluster's inventory. Absent for records stored before
+ * clusters were named.
+ */
+export interface StoreRecord extends ConnRecord {
+  /** Cluster name (a DNS label), ECS orchestrator.cluster.name. */
+  cluster?: string;
+}
 
 /** A time bound: a Date, epoch seconds, or text (ISO 8601, now, now-15m). */
 export type TimeBound = Date | number | string;

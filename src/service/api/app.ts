@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { StoreRequestError, StoreUnavailableError } from '../../store/types';
 import { QueryError } from '../../query/ast';
 import { InventoryError } from '../../k8s/schema';
+import { ClusterNameError } from '../../k8s/cluster';
 import { PolicyError } from '../../k8s/policy';
 import type { ServiceContext } from '../context';
 import type { Principal } from '../keys';
@@ -92,7 +93,8 @@ function statusOf(e: unknown): { status: number; message: string; extra?: Record
   if (e instanceof UploadError) return { status: e.status, message: e.message };
   // The UI puts the cursor where the query went wrong.
   if (e instanceof QueryError) return { status: 400, message: e.message, extra: { position: e.position } };
-  if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError) return { status: 400, message: e.message };
+  if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError || e instanceof ClusterNameError)
+    return { status: 400, message: e.message };
   if (e instanceof StoreUnavailableError) return { status: 503, message: e.message };
   if (e instanceof BacklogError) return { status: 503, message: e.message, extra: { backlog: e.backlog, ...e.taken }, retryAfter: 30 };
   const body = e as { type?: string; status?: number; message?: string };

@@ -1,6 +1,17 @@
 /** Request and response shapes shared by the routes (and the OpenAPI document). */
 import { z } from 'zod';
 import './route';
+import { DEFAULT_CLUSTER } from '../../k8s/cluster';
+
+/** A cluster name (k8s/cluster.ts): a DNS label; what was uploaded without one is the default cluster's. */
+export const ClusterName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit")
+  .default(DEFAULT_CLUSTER)
+  .openapi({
+    description: `The cluster (default \`${DEFAULT_CLUSTER}\`): identities resolve against this cluster's inventory only, and records carry it as orchestrator.cluster.name (query: cluster:NAME)`,
+  });
 
 export const TimeRange = z.object({
   q: z.string().max(4096).optional().openapi({ description: 'Query language, e.g. `ns:payments and dport:5432 and not state:SF`' }),
@@ -29,6 +40,7 @@ export const CaptureJob = z
     format: z.enum(['pcap', 'pcapng', 'gzip']),
     uploadedAt: z.string(),
     uploadedBy: z.string(),
+    cluster: z.string().openapi({ description: "The cluster it was taken in: identities come from that cluster's inventory" }),
     reanalysis: z
       .object({ requestedAt: z.string(), requestedBy: z.string(), count: z.number() })
       .nullable()

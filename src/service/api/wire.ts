@@ -17,6 +17,8 @@ export interface CaptureProgress {
 export interface InventorySummary {
   id: number;
   source: string;
+  /** The cluster the snapshot describes. */
+  cluster: string;
   observedAt: number | null;
   receivedAt: number;
   objects: Record<string, number>;

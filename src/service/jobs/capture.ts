@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { CaptureError } from '../../../parsers/capture/types';
 import { analyzeFile } from '../../analyze/pipeline';
 import { analyzerFactory } from '../../analyze/app';
-import type { Store } from '../../store/types';
+import type { Store, StoreRecord } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
+import { DEFAULT_CLUSTER } from '../../k8s/cluster';
 import { type CaptureJobData, type CaptureProgress, type CaptureResult, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
@@ -44,7 +45,9 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
       .join(`capture ${data.sha256.slice(0, 12)}`)
       .split(deps.uploadsDir)
       .join('<uploads>');
-  const resolver = await deps.resolvers.current();
+  const cluster = data.cluster ?? DEFAULT_CLUSTER;
+  // Only the capture's own cluster's inventory: another cluster may reuse the same pod addresses.
+  const resolver = await deps.resolvers.current(cluster);
   // Uids are deterministic, so the same records come back; removing first also drops those the
   // new settings or inventory no longer produce. A retried attempt removes its own partial writes.
   const removed = data.reanalysis ? await deps.store.deleteCapture(data.sha256) : null;
@@ -65,9 +68,11 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     writer.addApp(r);
     batch.app(r);
   };
-  const onRecord = (r: ConnRecord): void => {
+  const onRecord = (c: ConnRecord): void => {
     p.records++;
+    const r: StoreRecord = c;
     r.capture = data.sha256;
+    r.cluster = cluster;
     writer.add(r);
     batch.conn(r);
   };

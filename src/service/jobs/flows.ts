@@ -7,7 +7,8 @@
  */
 import type { AppRecordOut } from '../../../parsers/record/app';
 import { mergeIdentity } from '../../k8s/merge';
-import type { Store } from '../../store/types';
+import type { Store, StoreRecord } from '../../store/types';
+import { DEFAULT_CLUSTER } from '../../k8s/cluster';
 import type { FlowJobData, FlowResult, JobContext } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
@@ -21,10 +22,13 @@ export interface FlowJobDeps {
 }
 
 export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJobDeps): Promise<FlowResult> {
-  const { records } = ctx.data;
-  const resolver = await deps.resolvers.current();
-  if (resolver) {
-    for (const r of records) r.k8s = mergeIdentity(r.k8s, resolver.describe(r));
+  const records: StoreRecord[] = ctx.data.records;
+  const cluster = ctx.data.cluster ?? DEFAULT_CLUSTER;
+  // The flow source's own cluster's inventory only: another cluster may reuse the same pod addresses.
+  const resolver = await deps.resolvers.current(cluster);
+  for (const r of records) {
+    r.cluster = cluster;
+    if (resolver) r.k8s = mergeIdentity(r.k8s, resolver.describe(r));
   }
   const res = records.length > 0 ? await deps.store.write(records) : { written: 0, stale: 0, deadLettered: 0 };
   const app = (ctx.data.dns ?? []).map((d) => d.rec).filter((r): r is AppRecordOut => 'conn' in r);

@@ -32,6 +32,8 @@ export interface CaptureJobData {
    * alerts it no longer raises. Absent on a first analysis, which has nothing to replace.
    */
   reanalysis?: { requestedAt: string; requestedBy: string; count: number };
+  /** The cluster the capture was taken in (k8s/cluster.ts); absent on jobs queued before clusters were named: the default. */
+  cluster?: string;
 }
 
 export interface CaptureResult {
@@ -61,6 +63,8 @@ export interface FlowJobData {
    * Named `dns` still so that jobs queued before HTTP was read stay readable.
    */
   dns?: { rec: AppInput; ctx: ConnContext }[];
+  /** The cluster of the flow source (k8s/cluster.ts); absent on jobs queued before clusters were named: the default. */
+  cluster?: string;
 }
 
 export interface FlowResult {

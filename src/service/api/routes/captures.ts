@@ -7,7 +7,8 @@ import type { CaptureJobData, CaptureProgress, CaptureResult, JobInfo } from '..
 import type { ServiceContext } from '../../context';
 import type { Principal } from '../../keys';
 import { ApiError, defineRoute, type RouteKit } from '../route';
-import { CaptureJob, JobState } from '../schemas';
+import { CaptureJob, ClusterName, JobState } from '../schemas';
+import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
 
 type CaptureInfo = JobInfo<CaptureJobData, CaptureProgress, CaptureResult>;
 
@@ -59,6 +60,7 @@ export function captureView(j: CaptureInfo): z.infer<typeof CaptureJob> {
     format: j.data.format,
     uploadedAt: j.data.uploadedAt,
     uploadedBy: j.data.uploadedBy,
+    cluster: j.data.cluster ?? DEFAULT_CLUSTER,
     reanalysis: j.data.reanalysis ?? null,
     progress: j.progress,
     result: result as unknown as Record<string, unknown> | null,
@@ -123,7 +125,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'Upload a capture for analysis',
     description:
       'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again return the first job.',
-    query: z.object({ name: z.string().max(255).optional() }),
+    query: z.object({ name: z.string().max(255).optional(), cluster: ClusterName }),
     rawBody: {
       required: true,
       content: {
@@ -151,6 +153,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
         uploadedAt: new Date().toISOString(),
         uploadedBy: principal.name,
         uploadedByKey: principal.keyId,
+        cluster: query.cluster,
       };
       const added = await q.add(data, { jobId: got.sha256 });
       const job = await q.get(added.id);
@@ -325,19 +328,25 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     description:
       "Queues the capture again under its id: the job removes its stored records, analyses the uploaded file with the current inventory and settings, and writes the records again (the same uids, one copy each); alerts it raised before and no longer raises are removed unless something else raised them too, and the analyst's status and note on the others are kept. Follow it with GET /captures/{id}/events. Refused (409) while queued or running, 410 when the uploaded file is gone.",
     params: Id,
+    query: z.object({
+      cluster: ClusterName.removeDefault()
+        .optional()
+        .openapi({ description: 'Re-assign the capture to this cluster (its records then resolve against that inventory); default: the one it has' }),
+    }),
     responses: {
       202: { description: 'Queued', content: { 'application/json': { schema: CaptureJob } } },
       404: { description: 'No such capture' },
       409: { description: 'The capture is queued or being analysed' },
       410: { description: 'The uploaded file is gone (retention): upload it again' },
     },
-    async handler({ res, params, principal }) {
+    async handler({ res, params, query, principal }) {
       const j = await q.get(params.id);
       if (!j) throw new ApiError(404, `no capture ${params.id}`);
       if (j.state !== 'completed' && j.state !== 'failed') throw Busy(params.id, j.state);
       if (!uploadOf(ctx, j)) throw new ApiError(410, `the uploaded file of capture ${params.id} is gone (retention): upload it again`);
       const data: CaptureJobData = {
         ...j.data,
+        ...(query.cluster !== undefined ? { cluster: query.cluster } : {}),
         reanalysis: { requestedAt: new Date().toISOString(), requestedBy: principal.name, count: (j.data.reanalysis?.count ?? 0) + 1 },
       };
       const r = await q.rerun(params.id, data);

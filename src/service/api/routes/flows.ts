@@ -8,6 +8,8 @@ import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
+import { ClusterName } from '../schemas';
+import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
 
 class Limit extends Transform {
   bytes = 0;
@@ -103,6 +105,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _')
           .optional(),
         wait: z.enum(['true', 'false']).optional(),
+        cluster: ClusterName,
       }),
       rawBody: {
         required: true,
@@ -159,7 +162,10 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
         const r = await ingestFlows(limit, ctx.queues.flows, {
           source,
           // The key, not the client-chosen source name: a key replaces only its own records.
-          uidNamespace: `key:${principal.keyId}`,
+          // The default cluster keeps the namespace it had before clusters were named (re-sent flows
+          // replace their earlier copies); another cluster's identical 5-tuples are other connections.
+          uidNamespace: query.cluster === DEFAULT_CLUSTER ? `key:${principal.keyId}` : `key:${principal.keyId}/cluster:${query.cluster}`,
+          cluster: query.cluster,
           format,
           vpcFields,
           maxLineBytes: ctx.cfg.limits.flowLineBytes,

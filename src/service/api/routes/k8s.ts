@@ -11,7 +11,18 @@ import { WhatIf, applyProposal } from '../../../k8s/whatif';
 import { ResolverCache } from '../../inventory';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
-import { TimeRange } from '../schemas';
+import { ClusterName, TimeRange } from '../schemas';
+import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
+
+/**
+ * The records of one cluster for what-if and suggest: evaluating another cluster's records against
+ * this inventory would name its pods after this one's. Records stored before clusters were named
+ * were all the default cluster's.
+ */
+export function clusterQuery(q: string | undefined, cluster: string): string {
+  const own = cluster === DEFAULT_CLUSTER ? `(cluster:${cluster} or not cluster:*)` : `cluster:${cluster}`;
+  return q && q.trim() !== '' ? `(${q}) and ${own}` : own;
+}
 
 async function readText(body: Readable, max: number, what: string): Promise<string> {
   const parts: Buffer[] = [];
@@ -42,6 +53,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       "The output of `kubectl get pods,services,endpointslices,nodes,networkpolicies,namespaces,replicasets,deployments,jobs,cronjobs,statefulsets,daemonsets -A -o json` (a v1 List), or YAML manifests. Kept with the time it was received; workers resolve every connection end against the snapshots by the connection's time.",
     query: z.object({
       source: z.string().max(200).optional(),
+      cluster: ClusterName,
       observed_at: z.coerce.number().positive().optional().openapi({
         description: 'When the snapshot was taken (epoch seconds): pods absent from it end there. Default: unknown (pods live from their creationTimestamp)',
       }),
@@ -51,7 +63,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
     async handler({ req, res, query, principal }) {
       const text = await readText(req, ctx.cfg.limits.inventoryBytes, 'the inventory');
       const source = query.source ?? `api:${principal.name}`;
-      res.status(201).json(await ctx.inventory.add(text, source, query.observed_at));
+      res.status(201).json(await ctx.inventory.add(text, source, query.observed_at, query.cluster));
     },
   });
 
@@ -85,6 +97,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
         .union([z.string().max(8 * 1024 * 1024), z.record(z.unknown()), z.array(z.record(z.unknown()))])
         .openapi({ description: 'NetworkPolicy objects: a List, an array, one object, or YAML text' }),
       replace: z.boolean().default(false),
+      cluster: ClusterName,
       max_connections: z.number().int().min(1).max(5_000_000).default(1_000_000),
     }).strict(),
     responses: {
@@ -92,8 +105,8 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       409: { description: 'No inventory uploaded yet: identities are needed to evaluate policies' },
     },
     async handler({ res, body, store }) {
-      const base = await resolvers.current();
-      if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
+      const base = await resolvers.current(body.cluster);
+      if (!base) throw new ApiError(409, `no inventory of cluster ${body.cluster} has been uploaded: POST /api/v1/inventory?cluster=${body.cluster} first`);
       const doc = typeof body.policies === 'string' ? parseK8sText(body.policies, 'policies') : body.policies;
       const proposedObjs = parseObjects(doc, 'policies').objects.filter((o): o is NetworkPolicyObject => o.kind === 'NetworkPolicy');
       if (proposedObjs.length === 0) throw new ApiError(400, 'policies: no NetworkPolicy object in what was given');
@@ -105,7 +118,14 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let seen = 0;
       let truncated = false;
       for (;;) {
-        const page = await store.search({ query: body.q, from: body.from, to: body.to, limit: 5000, after, sort: { field: '@timestamp', order: 'asc' } });
+        const page = await store.search({
+          query: clusterQuery(body.q, body.cluster),
+          from: body.from,
+          to: body.to,
+          limit: 5000,
+          after,
+          sort: { field: '@timestamp', order: 'asc' },
+        });
         for (const r of page.records) {
           whatIf.add(r);
           if (++seen >= body.max_connections) break;
@@ -140,6 +160,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
         .max(1000)
         .optional()
         .openapi({ description: 'Write policies for these namespaces only (default: all observed but kube-system)' }),
+      cluster: ClusterName,
       use_alerts: z.boolean().default(true).openapi({ description: 'Leave out connections under an open, unsuppressed alert in the window' }),
       max_connections: z.number().int().min(1).max(5_000_000).default(1_000_000),
     }).strict(),
@@ -148,8 +169,8 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       409: { description: 'No inventory uploaded yet: identities are needed to write policies' },
     },
     async handler({ res, body, store }) {
-      const base = await resolvers.current();
-      if (!base) throw new ApiError(409, 'no inventory has been uploaded: POST /api/v1/inventory first');
+      const base = await resolvers.current(body.cluster);
+      if (!base) throw new ApiError(409, `no inventory of cluster ${body.cluster} has been uploaded: POST /api/v1/inventory?cluster=${body.cluster} first`);
       const alerts: Alert[] = [];
       if (body.use_alerts) {
         let after: string | undefined;
@@ -166,7 +187,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       let truncated = false;
       for (;;) {
         const page = await store.search({
-          query: body.q,
+          query: clusterQuery(body.q, body.cluster),
           from: body.from,
           to: body.to,
           limit: 5000,
