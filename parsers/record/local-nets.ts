@@ -5,7 +5,7 @@
 import { parseAddress } from './address';
 
 /**
- * Zeek's default Site::private_address_space (base/utils/site.zeek), which Zeek copies into
+ * Zeek's default Site::private_address_space (base/utils/site.zeek, as of the corpus's Zeek), which Zeek copies into
  * Site::local_nets because private_address_space_is_local is on by default: IANA's special-purpose
  * blocks that are not globally reachable, each IPv4 block also as its 6to4 (2002::/16) image.
  * Keeping the same list makes local_orig/local_resp, and the network.direction derived from them,
@@ -30,6 +30,13 @@ export const DEFAULT_LOCAL_NETS: readonly string[] = [
   '2002:c000:200::/40',
   '192.168.0.0/16',
   '2002:c0a8::/32',
+  // Added by zeek/zeek#4164 (Zeek 7.2): the multicast local network control block (RFC 5771) and
+  // administratively scoped multicast (RFC 2365), with their 6to4 images, and deprecated site-local IPv6 (RFC 3879).
+  '224.0.0.0/24',
+  '2002:e000::/40',
+  '239.0.0.0/8',
+  '2002:ef00::/24',
+  'fec0::/10',
   '198.18.0.0/15',
   '2002:c612::/31',
   '198.51.100.0/24',
