@@ -41,10 +41,24 @@ describe('conntrack/local-nets', () => {
     // Zeek logs local_orig/local_resp T for these by default (private_address_space_is_local), e.g. the
     // 127.0.0.1 FTP and Redis captures, DHCP 0.0.0.0 -> 255.255.255.255 and the ::1 CONNECT capture.
     const local = ['127.0.0.1', '0.0.0.0', '255.255.255.255', '::1', '::', '192.0.2.7', '198.18.0.1', '198.51.100.9', '203.0.113.200', '240.0.0.1'];
-    const more = ['224.0.0.251', '239.114.155.111', 'fec0::1', '2002:e000::1', '192.0.0.9', '2001:db8::1', '2001:0:4136:e378::1', '100::1', '64:ff9b:1::1', '2002:c0a8:0101::1', '2002:7f00:1::1', '2002:ffff:ffff::1'];
+    const more = [
+      '224.0.0.251',
+      '239.114.155.111',
+      'fec0::1',
+      '2002:e000::1',
+      '192.0.0.9',
+      '2001:db8::1',
+      '2001:0:4136:e378::1',
+      '100::1',
+      '64:ff9b:1::1',
+      '2002:c0a8:0101::1',
+      '2002:7f00:1::1',
+      '2002:ffff:ffff::1',
+    ];
     for (const a of [...local, ...more]) assert.equal(ln.containsAddress(a), true, a);
     // Routable multicast and the 6to4 image of a public address are not in Zeek's list; 2001:200::/23 is just past 2001::/23.
-    for (const a of ['224.0.1.1', '238.1.1.1', '2002:808:808::1', '2001:200::1', '::2', '64:ff9b::808:808', '2002:c0a9::1']) assert.equal(ln.containsAddress(a), false, a);
+    for (const a of ['224.0.1.1', '238.1.1.1', '2002:808:808::1', '2001:200::1', '::2', '64:ff9b::808:808', '2002:c0a9::1'])
+      assert.equal(ln.containsAddress(a), false, a);
   });
   it('supports arbitrary prefixes incl. /0 and host routes, and rejects bad CIDRs', () => {
     const x = new LocalNets(['141.142.220.0/24', '2001:470:1f11:81f::/64', '1.2.3.4']);
