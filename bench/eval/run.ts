@@ -45,8 +45,15 @@ export interface EvalResult {
   hubble: EvalScore & { learning: LearningReport };
 }
 
+/**
+ * The generated cluster's own networks, as a deployment passes them with --local-nets. The
+ * default (Zeek's private address space) also counts the documentation ranges as local, and the
+ * generator stands 203.0.113.0/24 in for the internet's SaaS and C2 endpoints.
+ */
+export const EVAL_LOCAL_NETS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+
 function resolverFor(data: EvalData): K8sResolver {
-  return new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: 'inventory' });
+  return new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: 'inventory', localNets: EVAL_LOCAL_NETS });
 }
 
 export async function runCapture(data: EvalData, config: DetectorConfig = defaultDetectorConfig()): Promise<InputRun> {

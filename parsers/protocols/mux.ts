@@ -18,6 +18,7 @@ import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
 import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
+import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer } from './udp-services';
 
 export interface AnalyzerFactory {
   readonly name: string;
@@ -158,6 +159,9 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     accepts: (isOrig, b, o, n) => isOrig && (n < 16 || [2013, 2004, 2012].includes(b.readInt32LE(o + 12))),
     create: (o) => new MongoAnalyzer(o),
   },
+  // Zeek attaches these by port only (no DPD signature): base/protocols/ntp and dhcp register 123 and 67/68.
+  { name: 'ntp', transports: ['udp'], ports: [NTP_PORT], portsOnly: true, create: (o) => new NtpAnalyzer(o) },
+  { name: 'dhcp', transports: ['udp'], ports: DHCP_PORTS, portsOnly: true, create: (o) => new DhcpAnalyzer(o) },
 ];
 
 /**

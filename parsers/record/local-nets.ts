@@ -4,12 +4,56 @@
  */
 import { parseAddress } from './address';
 
+/**
+ * Zeek's default Site::private_address_space (base/utils/site.zeek, as of the corpus's Zeek), which Zeek copies into
+ * Site::local_nets because private_address_space_is_local is on by default: IANA's special-purpose
+ * blocks that are not globally reachable, each IPv4 block also as its 6to4 (2002::/16) image.
+ * Keeping the same list makes local_orig/local_resp, and the network.direction derived from them,
+ * the values Zeek logs when no --local-nets is given (loopback, 0.0.0.0 and broadcast included).
+ */
 export const DEFAULT_LOCAL_NETS: readonly string[] = [
+  '0.0.0.0/8',
+  '2002::/24',
   '10.0.0.0/8',
-  '172.16.0.0/12',
-  '192.168.0.0/16',
+  '2002:a00::/24',
   '100.64.0.0/10',
+  '2002:6440::/26',
+  '127.0.0.0/8',
+  '2002:7f00::/24',
   '169.254.0.0/16',
+  '2002:a9fe::/32',
+  '172.16.0.0/12',
+  '2002:ac10::/28',
+  '192.0.0.0/24',
+  '2002:c000::/40',
+  '192.0.2.0/24',
+  '2002:c000:200::/40',
+  '192.168.0.0/16',
+  '2002:c0a8::/32',
+  // Added by zeek/zeek#4164 (Zeek 7.2): the multicast local network control block (RFC 5771) and
+  // administratively scoped multicast (RFC 2365), with their 6to4 images, and deprecated site-local IPv6 (RFC 3879).
+  '224.0.0.0/24',
+  '2002:e000::/40',
+  '239.0.0.0/8',
+  '2002:ef00::/24',
+  'fec0::/10',
+  '198.18.0.0/15',
+  '2002:c612::/31',
+  '198.51.100.0/24',
+  '2002:c633:6400::/40',
+  '203.0.113.0/24',
+  '2002:cb00:7100::/40',
+  '240.0.0.0/4',
+  '2002:f000::/20',
+  '255.255.255.255/32',
+  '2002:ffff:ffff::/48',
+  '::/128',
+  '::1/128',
+  '64:ff9b:1::/48',
+  '100::/64',
+  '2001::/23',
+  '2001:2::/48',
+  '2001:db8::/32',
   'fc00::/7',
   'fe80::/10',
 ];

@@ -75,7 +75,11 @@ export function buildProgram(): Command {
     .addOption(new Option('-f, --format <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('table'))
     .option('-o, --out <path>', 'write records to this file instead of standard output')
     .addOption(new Option('--reader <kind>', 'classic pcap reader').choices(['native', 'pcap-parser']).default('native'))
-    .option('--local-nets <cidrs>', 'comma-separated local networks for local_orig/local_resp (default: RFC 1918, RFC 6598, fc00::/7, link-local)', cidrList)
+    .option(
+      '--local-nets <cidrs>',
+      'comma-separated local networks for local_orig/local_resp (default: Zeek Site::private_address_space: RFC 1918, RFC 6598, loopback, link-local, fc00::/7 and the other non-routable IANA blocks)',
+      cidrList,
+    )
     .option(
       '--max-connections <n>',
       'live connection table cap; the oldest idle are flushed early beyond it (default 1000000)',

@@ -33,9 +33,32 @@ describe('conntrack/local-nets', () => {
   it('matches the default private ranges on bytes and strings', () => {
     for (const a of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.79', '100.64.0.1', '169.254.9.9', 'fd00::1', 'fe80::217:f2ff:fed7:cf65'])
       assert.equal(ln.containsAddress(a), true, a);
-    for (const a of ['172.32.0.1', '8.8.8.8', '100.128.0.1', '2001:db8::1', 'ff02::fb', '141.142.220.118']) assert.equal(ln.containsAddress(a), false, a);
+    for (const a of ['172.32.0.1', '8.8.8.8', '100.128.0.1', '2606:4700::1', 'ff02::fb', '141.142.220.118']) assert.equal(ln.containsAddress(a), false, a);
     const b = Buffer.from([0, 0, 192, 168, 0, 4]);
     assert.equal(ln.contains(b, 2, 4), true);
+  });
+  it("is Zeek's Site::private_address_space: loopback, this-network, broadcast, documentation, 6to4 images", () => {
+    // Zeek logs local_orig/local_resp T for these by default (private_address_space_is_local), e.g. the
+    // 127.0.0.1 FTP and Redis captures, DHCP 0.0.0.0 -> 255.255.255.255 and the ::1 CONNECT capture.
+    const local = ['127.0.0.1', '0.0.0.0', '255.255.255.255', '::1', '::', '192.0.2.7', '198.18.0.1', '198.51.100.9', '203.0.113.200', '240.0.0.1'];
+    const more = [
+      '224.0.0.251',
+      '239.114.155.111',
+      'fec0::1',
+      '2002:e000::1',
+      '192.0.0.9',
+      '2001:db8::1',
+      '2001:0:4136:e378::1',
+      '100::1',
+      '64:ff9b:1::1',
+      '2002:c0a8:0101::1',
+      '2002:7f00:1::1',
+      '2002:ffff:ffff::1',
+    ];
+    for (const a of [...local, ...more]) assert.equal(ln.containsAddress(a), true, a);
+    // Routable multicast and the 6to4 image of a public address are not in Zeek's list; 2001:200::/23 is just past 2001::/23.
+    for (const a of ['224.0.1.1', '238.1.1.1', '2002:808:808::1', '2001:200::1', '::2', '64:ff9b::808:808', '2002:c0a9::1'])
+      assert.equal(ln.containsAddress(a), false, a);
   });
   it('supports arbitrary prefixes incl. /0 and host routes, and rejects bad CIDRs', () => {
     const x = new LocalNets(['141.142.220.0/24', '2001:470:1f11:81f::/64', '1.2.3.4']);

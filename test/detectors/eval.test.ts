@@ -17,7 +17,7 @@ import { addDetectorOptions } from '../../src/cli/detectors';
 import { identifyWith } from '../../src/k8s/identify';
 import { DETECTOR_NAMES } from '../../detectors/config';
 import { DetectorEngine } from '../../detectors/engine';
-import { runEval, seedsOf, type EvalResult } from '../../bench/eval/run';
+import { EVAL_LOCAL_NETS, runEval, seedsOf, type EvalResult } from '../../bench/eval/run';
 import { analyzerFactory } from '../../src/analyze/app';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { runAnalyze } from '../../src/cli/analyze';
@@ -110,6 +110,7 @@ describe('detectors: evaluation on generated cluster traffic', function () {
         summary: true,
         progress: false,
         inventory: [r.data.inventory],
+        localNets: [...EVAL_LOCAL_NETS],
         alerts: alertsFile,
         saveBaseline: path.join(dir, 'baseline.json'),
       });
@@ -150,7 +151,7 @@ describe('detectors: evaluation on generated cluster traffic', function () {
   });
 
   it('snapshot/restore on the capture stream: half, snapshot, fresh engine, the rest == all at once', async () => {
-    const resolver = new K8sResolver(loadInventoryFiles([r.data.inventory], new InventoryStore()), { policies: 'inventory' });
+    const resolver = new K8sResolver(loadInventoryFiles([r.data.inventory], new InventoryStore()), { policies: 'inventory', localNets: EVAL_LOCAL_NETS });
     const events: ({ conn: ConnRecord } | { app: AppRecordOut })[] = [];
     await analyzeFile(r.data.pcap, (c) => events.push({ conn: c }), {
       tracker: { payload: analyzerFactory((a) => events.push({ app: a })) },
