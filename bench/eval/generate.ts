@@ -16,6 +16,13 @@ import { buildTraffic, type DnsL7, type EvalLabel, type Family } from './traffic
 
 export const DEFAULT_SEED = 0x5eed7;
 
+/**
+ * The generated cluster's own networks, as a deployment passes them with --local-nets. The
+ * default (Zeek's private address space) also counts the documentation ranges as local, and the
+ * generator stands 203.0.113.0/24 in for the internet's SaaS and C2 endpoints.
+ */
+export const EVAL_LOCAL_NETS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+
 export interface EvalData {
   dir: string;
   family: Family;

@@ -34,7 +34,9 @@ import { identifyWith } from '../../src/k8s/identify';
 import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig } from '../../detectors/config';
 import { DetectorEngine } from '../../detectors/engine';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
-import { DEFAULT_SEED, generateEval, type EvalData } from './generate';
+import { DEFAULT_SEED, generateEval, type EvalData, EVAL_LOCAL_NETS } from './generate';
+
+export { EVAL_LOCAL_NETS };
 import { score, type EvalScore, type InputRun } from './score';
 import type { Family } from './traffic';
 import type { LearningReport } from '../../detectors/engine';
@@ -44,13 +46,6 @@ export interface EvalResult {
   capture: EvalScore & { learning: LearningReport };
   hubble: EvalScore & { learning: LearningReport };
 }
-
-/**
- * The generated cluster's own networks, as a deployment passes them with --local-nets. The
- * default (Zeek's private address space) also counts the documentation ranges as local, and the
- * generator stands 203.0.113.0/24 in for the internet's SaaS and C2 endpoints.
- */
-export const EVAL_LOCAL_NETS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
 
 function resolverFor(data: EvalData): K8sResolver {
   return new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: 'inventory', localNets: EVAL_LOCAL_NETS });

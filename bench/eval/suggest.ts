@@ -19,7 +19,7 @@ import { PolicySet } from '../../src/k8s/policy';
 import { K8sResolver } from '../../src/k8s/resolver';
 import { PolicySuggester, type SuggestReport } from '../../src/k8s/suggest';
 import { endLabel } from '../../src/k8s/whatif';
-import { DEFAULT_SEED, generateEval } from './generate';
+import { DEFAULT_SEED, EVAL_LOCAL_NETS, generateEval } from './generate';
 
 export interface EvalSuggest {
   report: SuggestReport;
@@ -40,7 +40,7 @@ export interface EvalSuggest {
 /** Generates the evaluation data into `dir`, suggests from its benign connections and evaluates. */
 export async function evalSuggest(dir: string, seed = DEFAULT_SEED): Promise<EvalSuggest> {
   const data = await generateEval(dir, seed);
-  const resolver = new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: null });
+  const resolver = new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: null, localNets: EVAL_LOCAL_NETS });
   const records: ConnRecord[] = [];
   const res = await analyzeFile(data.pcap, (r) => {
     if (!r.interim) records.push(r);

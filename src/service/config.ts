@@ -86,8 +86,22 @@ export const ConfigSchema = z.object({
     .default({}),
   /** Days of uploaded captures and records to keep; 0 keeps everything. */
   retentionDays: z.coerce.number().int().min(0).default(0),
-  /** Networks treated as local (local_orig/local_resp); default as `analyze`. */
-  localNets: z.array(z.string()).optional(),
+  /**
+   * Networks treated as local (local_orig/local_resp, network.direction); default as `analyze`
+   * (Zeek's private address space). $EASTWATCH_LOCAL_NETS gives them comma-separated.
+   */
+  localNets: z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '')
+          : v,
+      z.array(z.string()),
+    )
+    .optional(),
   /**
    * The detectors' starting settings: thresholds (inline, or a file as `analyze --detector-config`
    * takes), a baseline (as `analyze --save-baseline` writes it) and the learning window. What an
@@ -139,6 +153,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],
   EASTWATCH_STALLED_INTERVAL_MS: ['jobs', 'stalledIntervalMs'],
   EASTWATCH_RETENTION_DAYS: ['retentionDays'],
+  EASTWATCH_LOCAL_NETS: ['localNets'],
   EASTWATCH_DETECTOR_CONFIG: ['detectors', 'configFile'],
   EASTWATCH_BASELINE: ['detectors', 'baselineFile'],
   EASTWATCH_LEARN_SECONDS: ['detectors', 'learnSeconds'],

@@ -165,8 +165,14 @@ function endName(e: NonNullable<ConnRecord['k8s']>['orig']): string {
 
 const wl = (e: NonNullable<ConnRecord['k8s']>['orig']): string => (e.workload ? `${e.workload_kind}/${e.workload}` : '-');
 
+/**
+ * The sample's scanner is 203.0.113.9 (TEST-NET-3), which Zeek's default local nets count as
+ * local: the cluster's own networks are named, as a deployment does, so it stays external.
+ */
+const SAMPLE_LOCAL_NETS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+
 async function enriched(): Promise<ConnRecord[]> {
-  const resolver = new K8sResolver(loadInventoryFiles([INVENTORY]));
+  const resolver = new K8sResolver(loadInventoryFiles([INVENTORY]), { localNets: SAMPLE_LOCAL_NETS });
   const recs: ConnRecord[] = [];
   await analyzeFile(PCAP, (r) => recs.push(r), { enrich: resolver.enrich });
   return recs;
@@ -220,7 +226,7 @@ describe('k8s: end to end on samples/k8s', () => {
 
   it('what-if: the proposed policies deny exactly these edges', async () => {
     const store = loadInventoryFiles([INVENTORY]);
-    const resolver = new K8sResolver(store, { policies: null });
+    const resolver = new K8sResolver(store, { policies: null, localNets: SAMPLE_LOCAL_NETS });
     const proposed = new PolicySet(applyProposal(store.networkPolicies(), loadPolicyFiles([PROPOSED])));
     const w = new WhatIf(resolver, proposed, new PolicySet(store.networkPolicies()));
     await analyzeFile(PCAP, (r) => w.add(r));
@@ -236,9 +242,9 @@ describe('k8s: end to end on samples/k8s', () => {
     const d = tmpDir();
     try {
       const out = path.join(d, 'r.json');
-      assert.equal(await runWhatIf([PCAP], { inventory: [INVENTORY], policies: [PROPOSED], json: true, out }), 0);
+      assert.equal(await runWhatIf([PCAP], { inventory: [INVENTORY], policies: [PROPOSED], json: true, out, localNets: SAMPLE_LOCAL_NETS }), 0);
       assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')), JSON.parse(JSON.stringify(rep)));
-      assert.equal(await runWhatIf([PCAP], { inventory: [INVENTORY], policies: [PROPOSED], json: true, out, replace: true }), 0);
+      assert.equal(await runWhatIf([PCAP], { inventory: [INVENTORY], policies: [PROPOSED], json: true, out, replace: true, localNets: SAMPLE_LOCAL_NETS }), 0);
       const alone = JSON.parse(fs.readFileSync(out, 'utf8')) as WhatIfReport;
       assert.deepEqual(alone.edges.map((e) => `${e.src} -> ${e.dst}:${e.port}`).sort(), [
         'external:203.0.113.9 -> shop/frontend:8080',
@@ -306,7 +312,15 @@ describe('k8s: end to end on samples/k8s', () => {
     const d = tmpDir();
     try {
       const out = path.join(d, 'conn.ndjson');
-      const code = await runAnalyze([PCAP], { format: 'ndjson', out, reader: 'native', summary: false, progress: false, inventory: [INVENTORY] });
+      const code = await runAnalyze([PCAP], {
+        format: 'ndjson',
+        out,
+        reader: 'native',
+        summary: false,
+        progress: false,
+        inventory: [INVENTORY],
+        localNets: SAMPLE_LOCAL_NETS,
+      });
       assert.equal(code, 0);
       const got = fs
         .readFileSync(out, 'utf8')

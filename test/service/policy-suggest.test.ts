@@ -14,7 +14,9 @@ describe('service API: policy suggest (embedded)', function () {
   const window = { from: '2026-01-15T10:00:00Z', to: '2026-01-15T11:00:00Z' };
 
   before(async () => {
-    h = await startHarness({ mode: 'local', detectors: true });
+    // The sample's scanner is 203.0.113.9 (TEST-NET-3), which Zeek's default counts as local: the
+    // cluster's own networks are named, as a deployment does, so it stays the external peer it plays.
+    h = await startHarness({ mode: 'local', detectors: true, env: { EASTWATCH_LOCAL_NETS: '10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16' } });
   });
   after(async () => {
     await h?.stop();
