@@ -277,9 +277,9 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
 
   // Analysts: each a closed loop with 250 ms think time, its own key (the per-key rate limit is
   // for one person; 4 searches a second stays under the default 600 a minute).
-  const analysts = (ph: string, seconds: number): Promise<void[]> => {
+  const analysts = async (ph: string, seconds: number): Promise<void> => {
     const end = performance.now() + seconds * 1000;
-    return Promise.all(
+    await Promise.all(
       o.keys.analysts.map(async (key, a) => {
         await sleep(a * 60);
         for (let q = a; performance.now() < end; q++) {
