@@ -13,6 +13,14 @@
  *    Elasticsearch's _bulk (prepared in memory, 2 requests in flight): the ceiling of the machine.
  * 4. Search: 20 concurrent analysts (autocannon, 20 connections) on GET /api/v1/connections with
  *    rotating queries for --search-seconds: requests/s, p50 and p95 latency.
+ *
+ *   npm run bench:service -- --soak SECONDS [--soak-baseline S] [--soak-ingest RECORDS_PER_S]
+ *                            [--soak-flood RPS] [--soak-slow SOCKETS] [--soak-idle SOCKETS]
+ *
+ * Instead of the above: the same server, as shipped (default rate limits) but with an 8 MiB flow
+ * request limit, seeded with 20,000 records, then searched by 4 analysts alone, then for SECONDS
+ * with steady ingestion and hostile clients at once, then alone again (bench/soak.ts): search
+ * p50/p95 loaded over unloaded, the server's RSS over time, what each hostile client was answered.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,6 +34,7 @@ import { analyzeFile } from '../src/analyze/pipeline';
 import type { ConnRecord } from '../parsers/record/conn';
 import { recordVersion, toEcs } from '../src/store/ecs';
 import { KeyStore } from '../src/service/keys';
+import { soak } from './soak';
 
 const REPO = [2, 3]
   .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
@@ -108,6 +117,8 @@ async function main(): Promise<void> {
   const batch = arg('--batch', 5000);
   const searchSeconds = arg('--search-seconds', 20);
   const detectors = !flag('--no-detectors');
+  const soakSeconds = arg('--soak', 0);
+  const soakFlowLimit = 8 << 20;
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} missing: npm run build`);
 
   let es = process.env.ES_URL;
@@ -120,14 +131,18 @@ async function main(): Promise<void> {
   const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const tag = `ewbench${Date.now().toString(36)}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-bench-svc-'));
-  const key = KeyStore.inDataDir(dataDir).create('bench', 'admin').token;
+  const keyStore = KeyStore.inDataDir(dataDir);
+  const key = keyStore.create('bench', 'admin').token;
+  // Before the server starts: it reads the key file once a second at most.
+  const soakKeys = soakSeconds > 0 ? soakKeysIn(keyStore) : null;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const recs = await templates(batch);
+  const recs = await templates(soakSeconds > 0 ? 500 : batch);
   const template = `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`;
-  console.log(
-    `${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`,
-  );
+  if (soakSeconds === 0)
+    console.log(
+      `${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`,
+    );
 
   const server: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--with-workers', ...(detectors ? [] : ['--no-detectors'])], {
     env: {
@@ -138,8 +153,10 @@ async function main(): Promise<void> {
       EASTWATCH_PORT: String(port),
       EASTWATCH_ES_PREFIX: tag,
       EASTWATCH_QUEUE_PREFIX: tag,
-      EASTWATCH_RATE_PER_MINUTE: '1000000',
-      EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(1 << 30),
+      // The soak runs with the shipped rate limits; its oversized bodies go over a limit of 8 MiB.
+      ...(soakSeconds > 0
+        ? { EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(soakFlowLimit) }
+        : { EASTWATCH_RATE_PER_MINUTE: '1000000', EASTWATCH_MAX_FLOW_REQUEST_BYTES: String(1 << 30) }),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -153,6 +170,10 @@ async function main(): Promise<void> {
       if (ok) break;
       if (i > 100) throw new Error('the server did not start');
       await sleep(200);
+    }
+    if (soakKeys) {
+      await runSoak({ url, pid: server.pid as number, soakSeconds, keys: soakKeys, recs, detectors });
+      return;
     }
     let seq = 0;
     let acked = 0;
@@ -269,6 +290,89 @@ async function main(): Promise<void> {
     execFileSync('sh', ['-c', `redis-cli -u ${redis} --scan --pattern '${tag}:*' | xargs -r redis-cli -u ${redis} del > /dev/null`]);
     if (startedEs) execFileSync('bash', [path.join(REPO, 'scripts', 'es.sh'), 'stop', '--port', '9253'], { stdio: 'inherit' });
   }
+}
+
+type SoakKeys = { ingest: string; analysts: string[]; hostile: string; hostileIngest: string };
+
+/** One key per analyst (the rate limit is per key), and separate keys for the hostile clients. */
+function soakKeysIn(ks: KeyStore): SoakKeys {
+  return {
+    ingest: ks.create('soak-ingest', 'ingest').token,
+    analysts: [0, 1, 2, 3].map((i) => ks.create(`soak-analyst-${i}`, 'analyst').token),
+    hostile: ks.create('soak-hostile-analyst', 'analyst').token,
+    hostileIngest: ks.create('soak-hostile-ingest', 'ingest').token,
+  };
+}
+
+async function runSoak(o: { url: string; pid: number; soakSeconds: number; keys: SoakKeys; recs: ConnRecord[]; detectors: boolean }): Promise<void> {
+  const baselineSeconds = arg('--soak-baseline', 20);
+  const ingestRate = arg('--soak-ingest', 1000);
+  const floodRate = arg('--soak-flood', 100);
+  const slowSockets = arg('--soak-slow', 20);
+  const idleSockets = arg('--soak-idle', 200);
+  const template = `${o.recs.map((r) => JSON.stringify(r)).join('\n')}\n`;
+  const keys = o.keys;
+  const ingest = keys.ingest;
+  console.log(
+    `${os.cpus().length} CPUs, node ${process.version}, detectors ${o.detectors ? 'on' : 'off'}; soak ${o.soakSeconds} s, unloaded ${baselineSeconds} s before and after; ingestion ${ingestRate} records/s in requests of ${o.recs.length}; floods ${floodRate} requests/s each; ${slowSockets} slowloris sockets per kind, ${idleSockets} idle sockets; load average before ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  // Seed: 20,000 records in the store before anything is measured.
+  for (let k = 0; k < 40; k++) {
+    const r = await fetch(`${o.url}/api/v1/flows?format=ndjson&wait=true`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ingest}`, 'content-type': 'application/x-ndjson' },
+      body: template.replaceAll(MARK, `s${k.toString(36).padStart(MARK.length - 1, '0')}`),
+    });
+    if (r.status !== 202 && r.status !== 200) throw new Error(`seeding: ${r.status} ${await r.text()}`);
+  }
+  const rep = await soak({
+    url: o.url,
+    pid: o.pid,
+    seconds: o.soakSeconds,
+    baselineSeconds,
+    keys,
+    template,
+    mark: MARK,
+    perRequest: o.recs.length,
+    ingestRate,
+    flowLimitBytes: 8 << 20,
+    floodRate,
+    slowSockets,
+    idleSockets,
+    queries: QUERIES,
+    only: process.argv.includes('--soak-only') ? String(process.argv[process.argv.indexOf('--soak-only') + 1]).split(',') : undefined,
+    log: (l) => console.log(l),
+  });
+  rep.loadAverage = os.loadavg();
+  const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+  const counts = (c: Record<string, number>): string =>
+    Object.entries(c)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ') || 'none';
+  for (const ph of ['unloaded', 'soak', 'after'] as const) {
+    const s = rep.search[ph];
+    console.log(`search ${ph.padEnd(8)} ${s.n} answers, p50 ${f(s.p50)} ms, p95 ${f(s.p95)} ms, max ${f(s.max)} ms (${counts(s.statuses)})`);
+  }
+  console.log(`search under load / unloaded: p50 ${rep.ratio.p50.toFixed(2)}x, p95 ${rep.ratio.p95.toFixed(2)}x (target: p95 within 2x)`);
+  console.log(
+    `ingestion: ${rep.ingest.requests} requests, ${rep.ingest.records.toLocaleString('en-US')} records accepted, p95 ${f(rep.ingest.p95)} ms (${counts(rep.ingest.statuses)})`,
+  );
+  for (const [name, c] of Object.entries(rep.hostile)) if (Object.keys(c).length) console.log(`hostile ${name}: ${counts(c)}`);
+  for (const [name, s] of Object.entries(rep.slowloris)) {
+    const life = [...s.lifetimesMs].sort((a, b) => a - b);
+    console.log(
+      `hostile ${name}: ${s.opened} opened, ${s.closedByServer} closed by the server (lifetime median ${f(median(life) / 1000)} s, max ${f((life[life.length - 1] ?? NaN) / 1000)} s; answers ${counts(s.answers)}), ${s.openAtEnd} still open at the end`,
+    );
+  }
+  console.log(
+    `server RSS: start ${f(rep.rss.start)} MB, max ${f(rep.rss.max)} MB, end ${f(rep.rss.end)} MB; during the soak ${f(rep.rss.soakStart)} -> ${f(rep.rss.soakEnd)} MB, slope ${rep.rss.slopeMbPerMin.toFixed(1)} MB/min; open fds start ${rep.fds.start}, max ${rep.fds.max}, end ${rep.fds.end}; server ${rep.serverAlive ? 'alive' : 'NOT answering'} at the end`,
+  );
+  console.log(`load average after: ${rep.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
+  fs.mkdirSync(path.join(REPO, 'bench', 'out'), { recursive: true });
+  fs.writeFileSync(path.join(REPO, 'bench', 'out', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(rep, null, 1));
 }
 
 main().catch((e: unknown) => {
