@@ -1,7 +1,7 @@
 /**
  * Pivots and the field summary in headless Chromium against a real service (SQLite, in-process
  * queue, detectors on) holding the k8s sample cluster (named by its inventory) and the scan
- * sample: from a connection's detail to its application records, the alerts naming it, the same
+ * and failed-connections samples: from a connection's detail to its application records, the alerts naming it, the same
  * pair around it and its packets; the field summary's values and counts, a value added to the
  * query (and excluded); the range kept across the timed views. Every value the page shows is
  * checked against what the API answers for the same search.
@@ -67,6 +67,8 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     assert.equal(inv.status, 201, inv.text);
     await upload(sample('k8s/cluster.pcap'), 'cluster.pcap');
     await upload(sample('scan.pcap'), 'scan.pcap');
+    // Retries: the same pair several times, for the same-pair pivot.
+    await upload(sample('failed-connections.pcap'), 'failed-connections.pcap');
     browser = await launch();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
