@@ -96,8 +96,12 @@ describe('web UI: pivots, field summary and the shared time range', function () 
       const want = (await api(`/aggregations/top?${qs({ q, field, limit: '5' })}`)).buckets as { key: string; connections: number }[];
       assert.ok(want.length > 0, `${field} has values in the cluster capture`);
       const items = summary.locator(`section[data-field="${field}"] li`);
-      const got = await items.evaluateAll((lis: { getAttribute(n: string): string | null; querySelector(s: string): { textContent: string | null } | null }[]) =>
-        lis.map((li) => ({ key: li.getAttribute('data-value'), connections: Number((li.querySelector('[data-testid=summary-count]')?.textContent ?? '').replace(/,/g, '')) })),
+      const got = await items.evaluateAll(
+        (lis: { getAttribute(n: string): string | null; querySelector(s: string): { textContent: string | null } | null }[]) =>
+          lis.map((li) => ({
+            key: li.getAttribute('data-value'),
+            connections: Number((li.querySelector('[data-testid=summary-count]')?.textContent ?? '').replace(/,/g, '')),
+          })),
       );
       assert.deepEqual(
         got,
@@ -110,7 +114,10 @@ describe('web UI: pivots, field summary and the shared time range', function () 
 
   it('adds a value to the query with a click, and excludes one with its "not"', async () => {
     const q = `capture:${CL}`;
-    const top = (await api(`/aggregations/top?${qs({ q, field: 'eastwatch.source.namespace', limit: '5' })}`)).buckets as { key: string; connections: number }[];
+    const top = (await api(`/aggregations/top?${qs({ q, field: 'eastwatch.source.namespace', limit: '5' })}`)).buckets as {
+      key: string;
+      connections: number;
+    }[];
     const v = top[0];
     const section = page.getByRole('complementary', { name: 'Field summary' }).getByRole('region', { name: 'Source namespace' });
     await section.getByRole('button', { name: v.key, exact: true }).click();
@@ -189,15 +196,23 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     await page.waitForURL(/\/alerts\?/);
     assert.equal(param('uid'), uid);
     assert.equal(param('status'), 'any');
-    await page.getByTestId('alerts-count').filter({ hasText: `${want.length} ${want.length === 1 ? 'alert' : 'alerts'}.` }).waitFor();
-    const shown = await page.locator('tr[data-alert]').evaluateAll((rs: { getAttribute(n: string): string | null }[]) => rs.map((r) => r.getAttribute('data-alert')));
+    await page
+      .getByTestId('alerts-count')
+      .filter({ hasText: `${want.length} ${want.length === 1 ? 'alert' : 'alerts'}.` })
+      .waitFor();
+    const shown = await page
+      .locator('tr[data-alert]')
+      .evaluateAll((rs: { getAttribute(n: string): string | null }[]) => rs.map((r) => r.getAttribute('data-alert')));
     assert.deepEqual([...shown].sort(), [...want].sort());
     assert.match((await page.getByTestId('alerts-uid-filter').textContent()) ?? '', new RegExp(`names connection ${uid}`));
     await page.screenshot({ path: artifact('pivot-alerts.png'), fullPage: true });
     // Leaving the pivot lists every alert again.
     await page.getByRole('button', { name: 'Show every alert' }).click();
     await page.waitForFunction(() => !new URL((globalThis as unknown as { location: { href: string } }).location.href).searchParams.has('uid'));
-    await page.getByTestId('alerts-count').filter({ hasText: `${all.length} alerts.` }).waitFor();
+    await page
+      .getByTestId('alerts-count')
+      .filter({ hasText: `${all.length} alerts.` })
+      .waitFor();
   });
 
   it('pivots to the connections of the same pair within an hour of it', async () => {
@@ -217,7 +232,11 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     const want = await countOf(q, win.from, win.to);
     assert.ok(want >= 2, `same pair within the window: ${want}`);
     await page.goto(`${h.url}/connections?uid=${r.uid}`);
-    await page.getByTestId('detail').getByTestId('pivot-pair').filter({ hasText: `Same pair ${r.orig_h} → ${r.resp_h}:${r.resp_p} within 1 h` }).click();
+    await page
+      .getByTestId('detail')
+      .getByTestId('pivot-pair')
+      .filter({ hasText: `Same pair ${r.orig_h} → ${r.resp_h}:${r.resp_p} within 1 h` })
+      .click();
     await page.waitForURL(/destination\.port/);
     assert.equal(param('q'), q);
     assert.equal(param('from'), win.from);
@@ -253,7 +272,11 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     await page.waitForURL(/\/map\?/);
     assert.equal(param('from'), from);
     assert.equal(param('to'), to);
-    await page.getByRole('form', { name: 'Time range' }).getByLabel('From').and(page.locator(`[value="${from}"]`)).waitFor();
+    await page
+      .getByRole('form', { name: 'Time range' })
+      .getByLabel('From')
+      .and(page.locator(`[value="${from}"]`))
+      .waitFor();
 
     await page.getByRole('link', { name: 'Alerts', exact: true }).click();
     await page.waitForURL(/\/alerts\?/);
@@ -261,7 +284,10 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     assert.equal(param('to'), to);
     const want = (await api(`/alerts?${qs({ status: 'open', from, to, limit: '500' })}`)).alerts.length as number;
     assert.ok(want < (await api('/alerts?status=open&limit=500')).alerts.length, 'the range leaves some alerts out');
-    await page.getByTestId('alerts-count').filter({ hasText: `${want} ${want === 1 ? 'alert' : 'alerts'}.` }).waitFor();
+    await page
+      .getByTestId('alerts-count')
+      .filter({ hasText: `${want} ${want === 1 ? 'alert' : 'alerts'}.` })
+      .waitFor();
 
     await page.getByRole('link', { name: 'Connections', exact: true }).click();
     await page.waitForURL(/\/connections\?/);

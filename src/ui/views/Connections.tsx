@@ -165,12 +165,8 @@ export function Connections(props: { params: URLSearchParams }) {
             </fieldset>
           </details>
         </div>
+        {/* The table comes first for the keyboard (Tab reaches the rows before the summary); CSS puts the summary at its left. */}
         <div className="results-area">
-          {!problem ? (
-            <FieldSummary q={q} from={from} to={to} onPick={(field, value, negate) => go({ q: addClause(q, field, value, negate), uid: null })} />
-          ) : (
-            <span />
-          )}
           <div className="results-main">
             {!problem && (
               <ResultsTable
@@ -190,6 +186,7 @@ export function Connections(props: { params: URLSearchParams }) {
               </button>
             )}
           </div>
+          {!problem && <FieldSummary q={q} from={from} to={to} onPick={(field, value, negate) => go({ q: addClause(q, field, value, negate), uid: null })} />}
         </div>
       </section>
       {uid && (
