@@ -8,7 +8,7 @@ import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
 import { blockPositions, buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
-import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
+import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf, spanRange } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
 import { addClause, evidenceNames, pairWindow, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
 import type { Alert, Edge } from '../../src/ui/lib/types';
@@ -256,6 +256,11 @@ describe('UI helpers: time and wire', () => {
     assert.equal(niceInterval(3600), 60);
     assert.equal(niceInterval(2), 1);
     assert.equal(niceInterval(86400 * 365), 604800);
+  });
+
+  it('spans the data from the first start to one second past the last (to is exclusive)', () => {
+    assert.deepEqual(spanRange(1768471270.9, 1768471999.2), { from: '2026-01-15T10:01:10.000Z', to: '2026-01-15T10:13:20.000Z' });
+    assert.equal(spanRange(undefined, undefined), null);
   });
 
   it('says bucket widths as people do, and labels the time axis in ISO UTC', () => {

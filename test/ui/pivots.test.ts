@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
 import { pairWindow, samePairQuery } from '../../src/ui/lib/pivot';
+import { spanRange } from '../../src/ui/lib/time';
 import { readEvents, sample, startHarness, type Harness } from '../service/harness';
 import { artifact, launch, requireBrowser, type Browser } from './browser';
 
@@ -293,6 +294,17 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     await page.waitForURL(/\/connections\?/);
     assert.equal(param('from'), from);
     assert.equal(await shownCount(), inRange);
+    // The data's own span, for historical captures: every stored connection, bounds in the URL.
+    const first = (await api('/connections?sort=@timestamp&order=asc&limit=1')).records[0] as Rec;
+    const last = (await api('/connections?sort=@timestamp&order=desc&limit=1')).records[0] as Rec;
+    const span = spanRange(first.ts, last.ts);
+    assert.ok(span);
+    await page.getByRole('form', { name: 'Time range' }).getByLabel('Range').selectOption('data');
+    await page.waitForURL((u) => u.searchParams.get('from') === span.from);
+    assert.equal(param('to'), span.to);
+    assert.equal(await shownCount(), await countOf(''));
+    assert.equal(await countOf('', span.from, span.to), await countOf(''));
+    await page.screenshot({ path: artifact('range-data-span.png'), fullPage: true });
     // Views without a range do not take one.
     await page.getByRole('link', { name: 'Jobs & sources', exact: true }).click();
     await page.waitForURL(/\/jobs$/);
