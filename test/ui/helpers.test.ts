@@ -10,7 +10,7 @@ import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue
 import { blockPositions, buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
 import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf, spanRange } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
-import { addClause, evidenceNames, pairWindow, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
+import { addClause, evidenceNames, pairWindow, RECORD_QUERY_FIELDS, recordPivot, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
 import type { Alert, Edge } from '../../src/ui/lib/types';
 
 /** The field/value terms of a parsed query, in order. */
@@ -150,8 +150,22 @@ describe('UI helpers: pivots', () => {
     assert.equal(samePairQuery({ orig_h: '10.0.0.1', resp_h: '10.0.0.2', ts: 0 }), 'source.ip:10.0.0.1 and destination.ip:10.0.0.2');
   });
 
+  it("pivots a detail panel value to its field's term, and only term-like values", () => {
+    assert.deepEqual(recordPivot('resp_p', 8080), { field: 'destination.port', value: '8080' });
+    assert.deepEqual(recordPivot('service', ['http']), { field: 'network.protocol', value: 'http' });
+    assert.equal(recordPivot('service', ['http', 'tls']), null);
+    assert.equal(recordPivot('k8s.orig.workload', ''), null);
+    assert.equal(recordPivot('duration', 1.5), null);
+    const p = recordPivot('k8s.resp.workload', 'api') as { field: string; value: string };
+    assert.deepEqual(terms(parseQuery(addClause('proto:tcp', p.field, p.value))), [
+      ['network.transport', 'term', 'tcp'],
+      ['eastwatch.destination.workload', 'term', 'api'],
+    ]);
+  });
+
   it('names only fields the service knows in the summary, and finds a uid in alert evidence', () => {
     for (const { field } of SUMMARY_FIELDS) assert.ok(CONN_FIELDS.resolve(field), field);
+    for (const field of Object.values(RECORD_QUERY_FIELDS)) assert.ok(CONN_FIELDS.resolve(field), field);
     assert.equal(evidenceNames({ evidence: { uids: ['a', 'b'] } }, 'b'), true);
     assert.equal(evidenceNames({ evidence: { uids: ['a'] } }, 'b'), false);
     assert.equal(evidenceNames({ evidence: null }, 'b'), false);

@@ -32,6 +32,8 @@ describe('web UI: pivots, field summary and the shared time range', function () 
   const problems: string[] = [];
   const sha = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   const CL = sha(sample('k8s/cluster.pcap'));
+  /** A cluster connection with application records (named by the inventory), found by the app pivot step. */
+  let withAppsUid = '';
 
   const param = (k: string): string | null => new URL(page.url()).searchParams.get(k);
   const api = async (p: string): Promise<any> => {
@@ -150,6 +152,7 @@ describe('web UI: pivots, field summary and the shared time range', function () 
       }
     }
     assert.ok(withApps, 'a cluster connection with application records');
+    withAppsUid = withApps.uid;
     await page.goto(`${h.url}/connections?q=${encodeURIComponent(`capture:${CL}`)}&uid=${withApps.uid}`);
     const detail = page.getByTestId('detail');
     const pivots = detail.getByRole('navigation', { name: 'Pivots' });
@@ -216,7 +219,7 @@ describe('web UI: pivots, field summary and the shared time range', function () 
       .waitFor();
   });
 
-  it('pivots to the connections of the same pair within an hour of it', async () => {
+  it('pivots to the connections of the same pair within an hour of it, and from a value in the detail', async () => {
     // A pair seen more than once, so the pivot finds more than the connection itself.
     const recs = (await api(`/connections?${qs({ limit: '1000' })}`)).records as Rec[];
     const byPair = new Map<string, Rec[]>();
@@ -250,6 +253,19 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     const inPair = new Set(group.map((x) => x.uid));
     assert.ok(rows.length === want && rows.every((u) => inPair.has(u as string)), `rows ${rows.join(',')}`);
     await page.screenshot({ path: artifact('pivot-pair.png'), fullPage: true });
+
+    // A value in the detail panel adds its term to the query.
+    await page.goto(`${h.url}/connections?q=${encodeURIComponent(`capture:${CL}`)}&uid=${withAppsUid}`);
+    const detail = page.getByTestId('detail');
+    const row = detail.getByRole('table', { name: 'Connection fields' }).getByRole('row', { name: /^k8s\.resp\.workload/ });
+    const workload = (await row.getByRole('button').textContent()) as string;
+    assert.ok(workload);
+    await row.getByRole('button', { name: workload }).click();
+    await page.waitForURL(/eastwatch\.destination\.workload/);
+    const q2 = `capture:${CL} and eastwatch.destination.workload:${workload}`;
+    assert.equal(param('q'), q2);
+    assert.equal(param('uid'), null);
+    assert.equal(await shownCount(), await countOf(q2));
   });
 
   it('keeps an absolute range across the connections, map and alerts views', async () => {

@@ -56,3 +56,39 @@ export const SUMMARY_FIELDS: { field: string; label: string }[] = [
 export function evidenceNames(a: { evidence?: { uids?: readonly string[] } | null }, uid: string): boolean {
   return a.evidence?.uids?.includes(uid) ?? false;
 }
+
+/**
+ * Connection record fields (as GET /connections/{uid} names them, flattened) whose values make
+ * a useful term; times, durations and counts are ranges, not terms, so they are left out.
+ */
+export const RECORD_QUERY_FIELDS: Record<string, string> = {
+  orig_h: 'source.ip',
+  orig_p: 'source.port',
+  resp_h: 'destination.ip',
+  resp_p: 'destination.port',
+  proto: 'network.transport',
+  service: 'network.protocol',
+  conn_state: 'zeek.connection.state',
+  history: 'zeek.connection.history',
+  community_id: 'network.community_id',
+  'k8s.orig.namespace': 'eastwatch.source.namespace',
+  'k8s.orig.workload': 'eastwatch.source.workload',
+  'k8s.orig.pod': 'eastwatch.source.pod',
+  'k8s.orig.service': 'eastwatch.source.service',
+  'k8s.orig.node': 'eastwatch.source.node',
+  'k8s.resp.namespace': 'eastwatch.destination.namespace',
+  'k8s.resp.workload': 'eastwatch.destination.workload',
+  'k8s.resp.pod': 'eastwatch.destination.pod',
+  'k8s.resp.service': 'eastwatch.destination.service',
+  'k8s.resp.node': 'eastwatch.destination.node',
+  'k8s.policy.verdict': 'eastwatch.policy.verdict',
+};
+
+/** The term a record field's value pivots to, or null when it has none (empty, a list of several, not a term field). */
+export function recordPivot(key: string, value: unknown): { field: string; value: string } | null {
+  const field = RECORD_QUERY_FIELDS[key];
+  if (!field) return null;
+  const v = Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
+  if (typeof v === 'string' ? v === '' : typeof v !== 'number') return null;
+  return { field, value: String(v) };
+}

@@ -193,6 +193,7 @@ export function Connections(props: { params: URLSearchParams }) {
         <DetailPanel
           uid={uid}
           showApps={props.params.get('show') === 'apps'}
+          onPivot={(field, value) => go({ q: addClause(q, field, value), uid: null })}
           onClose={() => {
             go({ uid: null });
             requestAnimationFrame(() => (document.querySelector(`tr[data-uid="${CSS.escape(uid)}"]`) as HTMLElement | null)?.focus());

@@ -6,7 +6,7 @@
 import { type MouseEvent, useEffect, useRef, useState } from 'react';
 import { API, ApiError, apiGet, download, type Alert, type ConnRecord } from '../lib/api';
 import { flatten, fmtTime, fmtValue } from '../lib/format';
-import { PAIR_WINDOW_SEC, pairWindow, samePairQuery } from '../lib/pivot';
+import { PAIR_WINDOW_SEC, pairWindow, recordPivot, samePairQuery } from '../lib/pivot';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
 
@@ -28,7 +28,13 @@ interface AppItem {
 let nextAppKey = 1;
 
 /** `showApps`: the panel was opened by the application-records pivot, so it scrolls to them. */
-export function DetailPanel(props: { uid: string; onClose: () => void; showApps?: boolean }) {
+export function DetailPanel(props: {
+  uid: string;
+  onClose: () => void;
+  showApps?: boolean;
+  /** Adds `field: value` to the search's query (a value of the connection clicked). */
+  onPivot?: (field: string, value: string) => void;
+}) {
   const [detail, setDetail] = useState<{ record: ConnRecord; apps: AppItem[] } | null>(null);
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -140,7 +146,7 @@ export function DetailPanel(props: { uid: string; onClose: () => void; showApps?
       {detail && (
         <>
           <h3>Fields</h3>
-          <FieldTable entries={flatten(detail.record)} label="Connection fields" />
+          <FieldTable entries={flatten(detail.record)} label="Connection fields" onPivot={props.onPivot} />
           <h3 ref={appsHeading} id="detail-apps">
             Application records ({detail.apps.length})
           </h3>
@@ -191,16 +197,31 @@ function pairText(r: ConnRecord): string {
   return `${String(r.orig_h ?? '?')} → ${String(r.resp_h ?? '?')}${port}`;
 }
 
-function FieldTable(props: { entries: [string, unknown][]; label: string }) {
+function FieldTable(props: { entries: [string, unknown][]; label: string; onPivot?: (field: string, value: string) => void }) {
   return (
     <table className="fields" aria-label={props.label}>
       <tbody>
-        {props.entries.map(([k, v]) => (
-          <tr key={k}>
-            <th scope="row">{k}</th>
-            <td>{k === 'ts' && typeof v === 'number' ? `${v} (${fmtTime(v)} UTC)` : fmtValue(v)}</td>
-          </tr>
-        ))}
+        {props.entries.map(([k, v]) => {
+          const p = props.onPivot ? recordPivot(k, v) : null;
+          const onPivot = props.onPivot;
+          return (
+            <tr key={k}>
+              <th scope="row">{k}</th>
+              <td>
+                {p && onPivot ? (
+                  // The value itself is the control, so the cell still reads as the value.
+                  <button type="button" className="linkish" title={`Add ${p.field}: ${p.value} to the query`} onClick={() => onPivot(p.field, p.value)}>
+                    {fmtValue(v)}
+                  </button>
+                ) : k === 'ts' && typeof v === 'number' ? (
+                  `${v} (${fmtTime(v)} UTC)`
+                ) : (
+                  fmtValue(v)
+                )}
+              </td>
+            </tr>
+          );
+        })}
       </tbody>
     </table>
   );
