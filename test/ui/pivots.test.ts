@@ -208,7 +208,10 @@ describe('web UI: pivots, field summary and the shared time range', function () 
       .locator('tr[data-alert]')
       .evaluateAll((rs: { getAttribute(n: string): string | null }[]) => rs.map((r) => r.getAttribute('data-alert')));
     assert.deepEqual([...shown].sort(), [...want].sort());
-    assert.match((await page.getByTestId('alerts-uid-filter').textContent()) ?? '', new RegExp(`names connection ${uid}`));
+    assert.equal(
+      await page.getByTestId('alerts-uid-filter').textContent(),
+      `Alerts whose evidence names connection ${uid} (all ${all.length} alerts searched, suppressed included). Show every alert`,
+    );
     await page.screenshot({ path: artifact('pivot-alerts.png'), fullPage: true });
     // Leaving the pivot lists every alert again.
     await page.getByRole('button', { name: 'Show every alert' }).click();

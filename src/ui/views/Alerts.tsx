@@ -189,7 +189,12 @@ export function Alerts(props: { params: URLSearchParams }) {
             <Link to="/connections" params={{ q: clause('uid', uid), uid }}>
               {uid}
             </Link>
-            {alerts ? ` (among the newest ${fmtCount(scanned)} alerts, suppressed included)` : ''}.{' '}
+            {alerts
+              ? scanned >= UID_SCAN
+                ? ` (among the newest ${fmtCount(UID_SCAN)} alerts, suppressed included; older ones are not searched)`
+                : ` (all ${fmtCount(scanned)} alerts searched, suppressed included)`
+              : ''}
+            .{' '}
             <button type="button" className="linkish" onClick={() => go({ uid: null, id: null })}>
               Show every alert
             </button>
