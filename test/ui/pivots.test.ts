@@ -141,6 +141,32 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     assert.equal(n, (await countOf(q)) - v.connections);
   });
 
+  it('adds a table value to the query with its + and excludes one with its − (the row stays closed)', async () => {
+    const q = `capture:${CL}`;
+    await page.goto(`${h.url}/connections?q=${encodeURIComponent(q)}`);
+    await shownCount();
+    const first = (await api(`/connections?${qs({ q, limit: '1' })}`)).records[0] as Rec & { proto: string };
+    const row = page.locator(`table.results tbody tr[data-uid="${first.uid}"]`);
+    assert.equal(await row.locator('td').nth(4).textContent(), String(first.resp_p), 'the cell reads as its value');
+    await row.hover();
+    await row.getByRole('button', { name: `Filter on Dst port ${first.resp_p}` }).click();
+    await page.waitForURL(/destination\.port/);
+    const added = `${q} and destination.port:${first.resp_p}`;
+    assert.equal(param('q'), added);
+    assert.equal(param('uid'), null);
+    assert.equal(await shownCount(), await countOf(added));
+
+    const row2 = page.locator('table.results tbody tr').first();
+    const proto = (await row2.locator('td').nth(5).textContent()) as string;
+    await row2.hover();
+    await row2.getByRole('button', { name: `Exclude Proto ${proto}` }).click();
+    await page.waitForURL(/not/);
+    const excluded = `${added} and not network.transport:${proto}`;
+    assert.equal(param('q'), excluded);
+    assert.equal(await shownCount(), await countOf(excluded));
+    assert.equal(param('uid'), null);
+  });
+
   it('pivots from a connection to its application records and to its packets', async () => {
     const recs = (await api(`/connections?${qs({ q: `capture:${CL}`, limit: '100' })}`)).records as Rec[];
     let withApps: { uid: string; apps: { kind: string }[] } | null = null;

@@ -178,6 +178,7 @@ export function Connections(props: { params: URLSearchParams }) {
                 onSort={(f, o) => go({ sort: f === '@timestamp' ? null : f, order: o === 'desc' ? null : o })}
                 selected={uid}
                 onOpen={(u) => go({ uid: u })}
+                onPivot={(field, value, negate) => go({ q: addClause(q, field, value, negate), uid: null })}
               />
             )}
             {hasNext && (
