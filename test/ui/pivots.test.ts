@@ -149,6 +149,7 @@ describe('web UI: pivots, field summary and the shared time range', function () 
     const row = page.locator(`table.results tbody tr[data-uid="${first.uid}"]`);
     assert.equal(await row.locator('td').nth(4).textContent(), String(first.resp_p), 'the cell reads as its value');
     await row.hover();
+    await page.screenshot({ path: artifact('table-pivots.png') });
     await row.getByRole('button', { name: `Filter on Dst port ${first.resp_p}` }).click();
     await page.waitForURL(/destination\.port/);
     const added = `${q} and destination.port:${first.resp_p}`;
