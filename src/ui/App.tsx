@@ -22,6 +22,9 @@ const VIEWS = [
   { path: '/jobs', label: 'Jobs & sources' },
 ];
 
+/** Views whose from/to come from the URL: moving between them keeps the range. */
+const TIMED = new Set(['/connections', '/map', '/alerts']);
+
 export function App() {
   const route = useRoute();
   const [who, setWho] = useState<Whoami | null>(null);
@@ -88,7 +91,11 @@ export function App() {
           <ul>
             {VIEWS.map((v) => (
               <li key={v.path}>
-                <Link to={v.path} aria-current={view?.path === v.path ? 'page' : undefined}>
+                <Link
+                  to={v.path}
+                  params={TIMED.has(v.path) && TIMED.has(route.path) ? { from: route.params.get('from'), to: route.params.get('to') } : undefined}
+                  aria-current={view?.path === v.path ? 'page' : undefined}
+                >
                   {v.label}
                 </Link>
               </li>

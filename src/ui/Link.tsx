@@ -8,6 +8,7 @@ export function Link(props: {
   children: ReactNode;
   className?: string;
   'aria-current'?: 'page';
+  testId?: string;
 }) {
   const sp = new URLSearchParams();
   for (const [k, v] of Object.entries(props.params ?? {})) if (v) sp.set(k, v);
@@ -18,7 +19,7 @@ export function Link(props: {
     navigate(props.to, props.params);
   };
   return (
-    <a href={href} onClick={onClick} className={props.className} aria-current={props['aria-current']}>
+    <a href={href} onClick={onClick} className={props.className} aria-current={props['aria-current']} data-testid={props.testId}>
       {props.children}
     </a>
   );

@@ -8,8 +8,9 @@ import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
 import { blockPositions, buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
-import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf } from '../../src/ui/lib/time';
+import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf, spanRange } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
+import { addClause, evidenceNames, pairWindow, RECORD_QUERY_FIELDS, recordPivot, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
 import type { Alert, Edge } from '../../src/ui/lib/types';
 
 /** The field/value terms of a parsed query, in order. */
@@ -116,6 +117,61 @@ describe('UI helpers: query text', () => {
   });
 });
 
+describe('UI helpers: pivots', () => {
+  it('adds a value (or its negation) to the query so that the parser reads both parts', () => {
+    const q = addClause('ns:shop or ns:db', 'destination.port', 8080);
+    assert.equal(q, '(ns:shop or ns:db) and destination.port:8080');
+    assert.equal(parseQuery(q).kind, 'and');
+    const n = addClause('proto:tcp', 'eastwatch.source.workload', 'my app', true);
+    assert.equal(n, 'proto:tcp and not eastwatch.source.workload:"my app"');
+    const parsed = parseQuery(n);
+    assert.equal(parsed.kind, 'and');
+    assert.ok(parsed.kind === 'and' && parsed.children[1].kind === 'not');
+    assert.deepEqual(terms(parsed), [
+      ['network.transport', 'term', 'tcp'],
+      ['eastwatch.source.workload', 'term', 'my app'],
+    ]);
+    assert.equal(addClause('', 'network.protocol', 'http'), 'network.protocol:http');
+  });
+
+  it('queries the same originator, responder and port, in a window holding the connection', () => {
+    const r = { orig_h: 'fe80::1', resp_h: '10.0.0.2', resp_p: 443, ts: 1768471270.25, duration: 12.5 };
+    const q = samePairQuery(r);
+    assert.deepEqual(terms(parseQuery(q)), [
+      ['source.ip', 'term', 'fe80::1'],
+      ['destination.ip', 'term', '10.0.0.2'],
+      ['destination.port', 'term', '443'],
+    ]);
+    const w = pairWindow(r);
+    assert.equal(w.from, '2026-01-15T09:01:10.000Z');
+    assert.equal(w.to, '2026-01-15T11:01:23.000Z');
+    assert.ok((resolveTime(w.from) as number) <= r.ts && (resolveTime(w.to) as number) >= r.ts + r.duration);
+    // ICMP and records without a port: the pair is the two addresses.
+    assert.equal(samePairQuery({ orig_h: '10.0.0.1', resp_h: '10.0.0.2', ts: 0 }), 'source.ip:10.0.0.1 and destination.ip:10.0.0.2');
+  });
+
+  it("pivots a detail panel value to its field's term, and only term-like values", () => {
+    assert.deepEqual(recordPivot('resp_p', 8080), { field: 'destination.port', value: '8080' });
+    assert.deepEqual(recordPivot('service', ['http']), { field: 'network.protocol', value: 'http' });
+    assert.equal(recordPivot('service', ['http', 'tls']), null);
+    assert.equal(recordPivot('k8s.orig.workload', ''), null);
+    assert.equal(recordPivot('duration', 1.5), null);
+    const p = recordPivot('k8s.resp.workload', 'api') as { field: string; value: string };
+    assert.deepEqual(terms(parseQuery(addClause('proto:tcp', p.field, p.value))), [
+      ['network.transport', 'term', 'tcp'],
+      ['eastwatch.destination.workload', 'term', 'api'],
+    ]);
+  });
+
+  it('names only fields the service knows in the summary, and finds a uid in alert evidence', () => {
+    for (const { field } of SUMMARY_FIELDS) assert.ok(CONN_FIELDS.resolve(field), field);
+    for (const field of Object.values(RECORD_QUERY_FIELDS)) assert.ok(CONN_FIELDS.resolve(field), field);
+    assert.equal(evidenceNames({ evidence: { uids: ['a', 'b'] } }, 'b'), true);
+    assert.equal(evidenceNames({ evidence: { uids: ['a'] } }, 'b'), false);
+    assert.equal(evidenceNames({ evidence: null }, 'b'), false);
+  });
+});
+
 describe('UI helpers: service map graph', () => {
   const end = (ip: string, namespace: string | null, workload: string | null, port?: number) => ({
     ip,
@@ -214,6 +270,11 @@ describe('UI helpers: time and wire', () => {
     assert.equal(niceInterval(3600), 60);
     assert.equal(niceInterval(2), 1);
     assert.equal(niceInterval(86400 * 365), 604800);
+  });
+
+  it('spans the data from the first start to one second past the last (to is exclusive)', () => {
+    assert.deepEqual(spanRange(1768471270.9, 1768471999.2), { from: '2026-01-15T10:01:10.000Z', to: '2026-01-15T10:13:20.000Z' });
+    assert.equal(spanRange(undefined, undefined), null);
   });
 
   it('says bucket widths as people do, and labels the time axis in ISO UTC', () => {

@@ -25,6 +25,15 @@ export const PRESETS: { label: string; from: string }[] = [
   { label: 'Last 365 days', from: 'now-365d' },
 ];
 
+/**
+ * The range from the first to the last connection's start, in whole seconds: `to` is exclusive
+ * in the API, so it is one second past the last start.
+ */
+export function spanRange(firstTs: number | undefined, lastTs: number | undefined): { from: string; to: string } | null {
+  if (firstTs === undefined || lastTs === undefined) return null;
+  return { from: isoOf(Math.floor(firstTs)), to: isoOf(Math.floor(lastTs) + 1) };
+}
+
 const NICE = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];
 
 /** A round bucket width giving about `buckets` buckets over the span. */

@@ -9,11 +9,18 @@ import { fmtCount, fmtTime, fmtValue } from '../lib/format';
 import { anyOf, clause } from '../lib/query';
 import { useLoad } from '../lib/load';
 import { navigate } from '../lib/router';
+import { evidenceNames } from '../lib/pivot';
 import { Link } from '../Link';
+import { TimeRange } from './TimeRange';
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 const RANK: Record<string, number> = { critical: 3, high: 2, medium: 1, low: 0 };
 const LIST_LIMIT = 500;
+/**
+ * The alert list has no uid filter in the API: for the connection pivot the newest this many
+ * (suppressed ones too) are read and kept when their evidence names the connection.
+ */
+export const UID_SCAN = 1000;
 /** The query-length limit (4096) leaves room for about this many uids in one link. */
 const EVIDENCE_LINK_MAX = 150;
 
@@ -34,6 +41,12 @@ export function Alerts(props: { params: URLSearchParams }) {
   const detector = props.params.get('detector') ?? '';
   const order = props.params.get('order') === 'time' ? 'time' : 'severity';
   const id = props.params.get('id');
+  /** Only the alerts whose evidence names this connection (the connection detail's pivot). */
+  const uid = props.params.get('uid');
+  /** The range as every timed view reads it (alerts last seen in it). */
+  const from = props.params.get('from') ?? '';
+  const to = props.params.get('to') ?? '';
+  const [scanned, setScanned] = useState(0);
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   /** Bulk triage: the alerts ticked in the list (ids), and what the last bulk change did. */
@@ -42,23 +55,47 @@ export function Alerts(props: { params: URLSearchParams }) {
   const [bulkBusy, setBulkBusy] = useState(false);
 
   const go = (patch: Record<string, string | null>): void =>
-    navigate('/alerts', { status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id, ...patch });
+    navigate('/alerts', {
+      status: status === 'open' ? null : status,
+      severity,
+      detector,
+      order: order === 'severity' ? null : order,
+      uid,
+      from,
+      to,
+      id,
+      ...patch,
+    });
 
   const load = useCallback(
     (signal: AbortSignal) => {
       setError(null);
-      apiGet<{ alerts: Alert[] }>('/alerts', { status: status === 'any' ? undefined : status, severity, detector, limit: LIST_LIMIT }, signal).then(
+      apiGet<{ alerts: Alert[] }>(
+        '/alerts',
+        {
+          status: status === 'any' ? undefined : status,
+          severity,
+          detector,
+          from,
+          to,
+          limit: uid ? UID_SCAN : LIST_LIMIT,
+          suppressed: uid ? 'true' : undefined,
+        },
+        signal,
+      ).then(
         (r) => {
-          setAlerts(r.alerts);
+          setScanned(r.alerts.length);
+          const got = uid ? r.alerts.filter((a) => evidenceNames(a, uid)) : r.alerts;
+          setAlerts(got);
           // Only what is still listed stays ticked: a bulk change can never reach an alert out of sight.
-          setPicked((p) => new Set(r.alerts.map((a) => a.id).filter((x) => p.has(x))));
+          setPicked((p) => new Set(got.map((a) => a.id).filter((x) => p.has(x))));
         },
         (e: unknown) => {
           if (!signal.aborted) setError(e instanceof Error ? e.message : String(e));
         },
       );
     },
-    [status, severity, detector],
+    [status, severity, detector, uid, from, to],
   );
   /** Again after a change made in the detail: the change may move the alert out of this list. */
   const reload = useLoad(load);
@@ -139,15 +176,34 @@ export function Alerts(props: { params: URLSearchParams }) {
             </select>
           </label>
         </form>
+        <TimeRange value={{ from, to }} onChange={(r) => go({ from: r.from, to: r.to, id: null })} />
         {error && (
           <p className="error" role="alert">
             {error}
           </p>
         )}
         {!alerts && !error && <p role="status">Loading alerts…</p>}
+        {uid && (
+          <p className="pivot-filter" data-testid="alerts-uid-filter">
+            Alerts whose evidence names connection{' '}
+            <Link to="/connections" params={{ q: clause('uid', uid), uid }}>
+              {uid}
+            </Link>
+            {alerts
+              ? scanned >= UID_SCAN
+                ? ` (among the newest ${fmtCount(UID_SCAN)} alerts, suppressed included; older ones are not searched)`
+                : ` (all ${fmtCount(scanned)} alerts searched, suppressed included)`
+              : ''}
+            .{' '}
+            <button type="button" className="linkish" onClick={() => go({ uid: null, id: null })}>
+              Show every alert
+            </button>
+          </p>
+        )}
         {alerts && (
-          <p role="status" className="muted">
-            {fmtCount(list.length)} alerts{alerts.length >= LIST_LIMIT ? ` (the newest ${LIST_LIMIT})` : ''}.
+          <p role="status" className="muted" data-testid="alerts-count">
+            {fmtCount(list.length)} {list.length === 1 ? 'alert' : 'alerts'}
+            {!uid && alerts.length >= LIST_LIMIT ? ` (the newest ${LIST_LIMIT})` : ''}.
           </p>
         )}
         {(picked.size > 0 || bulkSaid) && (
@@ -210,7 +266,16 @@ export function Alerts(props: { params: URLSearchParams }) {
                 <td>
                   <Link
                     to="/alerts"
-                    params={{ status: status === 'open' ? null : status, severity, detector, order: order === 'severity' ? null : order, id: a.id }}
+                    params={{
+                      status: status === 'open' ? null : status,
+                      severity,
+                      detector,
+                      order: order === 'severity' ? null : order,
+                      uid,
+                      from,
+                      to,
+                      id: a.id,
+                    }}
                   >
                     {a.title}
                   </Link>

@@ -9,6 +9,8 @@ import { navigate } from '../lib/router';
 import { isoOf } from '../lib/time';
 import { Histogram } from './Histogram';
 import { DetailPanel } from './DetailPanel';
+import { FieldSummary } from './FieldSummary';
+import { addClause } from '../lib/pivot';
 import { loadFields, QueryBar, type QueryProblem } from './QueryBar';
 import { COLUMNS, DEFAULT_COLUMNS, ResultsTable } from './ResultsTable';
 import { TimeRange, type Range } from './TimeRange';
@@ -163,27 +165,36 @@ export function Connections(props: { params: URLSearchParams }) {
             </fieldset>
           </details>
         </div>
-        {!problem && (
-          <ResultsTable
-            records={records}
-            columns={shown}
-            sortable={sortable}
-            sort={sort}
-            order={order}
-            onSort={(f, o) => go({ sort: f === '@timestamp' ? null : f, order: o === 'desc' ? null : o })}
-            selected={uid}
-            onOpen={(u) => go({ uid: u })}
-          />
-        )}
-        {hasNext && (
-          <button type="button" onClick={more} disabled={loading} data-testid="next-page">
-            Next {PAGE}
-          </button>
-        )}
+        {/* The table comes first for the keyboard (Tab reaches the rows before the summary); CSS puts the summary at its left. */}
+        <div className="results-area">
+          <div className="results-main">
+            {!problem && (
+              <ResultsTable
+                records={records}
+                columns={shown}
+                sortable={sortable}
+                sort={sort}
+                order={order}
+                onSort={(f, o) => go({ sort: f === '@timestamp' ? null : f, order: o === 'desc' ? null : o })}
+                selected={uid}
+                onOpen={(u) => go({ uid: u })}
+                onPivot={(field, value, negate) => go({ q: addClause(q, field, value, negate), uid: null })}
+              />
+            )}
+            {hasNext && (
+              <button type="button" onClick={more} disabled={loading} data-testid="next-page">
+                Next {PAGE}
+              </button>
+            )}
+          </div>
+          {!problem && <FieldSummary q={q} from={from} to={to} onPick={(field, value, negate) => go({ q: addClause(q, field, value, negate), uid: null })} />}
+        </div>
       </section>
       {uid && (
         <DetailPanel
           uid={uid}
+          showApps={props.params.get('show') === 'apps'}
+          onPivot={(field, value) => go({ q: addClause(q, field, value), uid: null })}
           onClose={() => {
             go({ uid: null });
             requestAnimationFrame(() => (document.querySelector(`tr[data-uid="${CSS.escape(uid)}"]`) as HTMLElement | null)?.focus());

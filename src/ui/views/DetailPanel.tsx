@@ -1,10 +1,13 @@
 /**
  * One connection: every field, its dns/http/tls/ssh/app records, the alerts whose evidence
- * names it, and its packets as a pcap download.
+ * names it, and its packets as a pcap download; with pivots, links that run each of those
+ * searches in the UI (and the connections of the same pair around it).
  */
-import { useEffect, useRef, useState } from 'react';
-import { ApiError, apiGet, download, type Alert, type ConnRecord } from '../lib/api';
+import { type MouseEvent, useEffect, useRef, useState } from 'react';
+import { API, ApiError, apiGet, download, type Alert, type ConnRecord } from '../lib/api';
 import { flatten, fmtTime, fmtValue } from '../lib/format';
+import { PAIR_WINDOW_SEC, pairWindow, recordPivot, samePairQuery } from '../lib/pivot';
+import { clause } from '../lib/query';
 import { Link } from '../Link';
 
 /** How many of the newest alerts are searched for this connection's uid (client-side). */
@@ -24,12 +27,20 @@ interface AppItem {
 
 let nextAppKey = 1;
 
-export function DetailPanel(props: { uid: string; onClose: () => void }) {
+/** `showApps`: the panel was opened by the application-records pivot, so it scrolls to them. */
+export function DetailPanel(props: {
+  uid: string;
+  onClose: () => void;
+  showApps?: boolean;
+  /** Adds `field: value` to the search's query (a value of the connection clicked). */
+  onPivot?: (field: string, value: string) => void;
+}) {
   const [detail, setDetail] = useState<{ record: ConnRecord; apps: AppItem[] } | null>(null);
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [pcap, setPcap] = useState<{ busy: boolean; message: string | null; error: boolean }>({ busy: false, message: null, error: false });
   const heading = useRef<HTMLHeadingElement>(null);
+  const appsHeading = useRef<HTMLHeadingElement>(null);
 
   // Another connection: forget the last one, move the focus to the panel's heading, and load.
   useEffect(() => {
@@ -52,7 +63,13 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
     return () => ac.abort();
   }, [props.uid]);
 
-  const getPcap = async (): Promise<void> => {
+  useEffect(() => {
+    if (props.showApps && detail) appsHeading.current?.scrollIntoView({ block: 'start' });
+  }, [props.showApps, detail]);
+
+  const getPcap = async (e?: MouseEvent): Promise<void> => {
+    // The link's href is the API path, but the key travels as a header: fetch, then hand over the file.
+    e?.preventDefault();
     setPcap({ busy: true, message: null, error: false });
     try {
       const n = await download(`/connections/${encodeURIComponent(props.uid)}/pcap`, {}, `${props.uid}.pcap`);
@@ -82,9 +99,39 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
           Close
         </button>
       </div>
-      <button type="button" onClick={getPcap} disabled={pcap.busy} data-testid="download-pcap">
-        {pcap.busy ? 'Downloading…' : 'Download pcap'}
-      </button>
+      <nav aria-label="Pivots" className="pivots">
+        <h3>Pivots</h3>
+        <ul>
+          <li>
+            <Link to="/connections" params={{ q: clause('uid', props.uid), uid: props.uid, show: 'apps' }} testId="pivot-apps">
+              Its application records{detail ? ` (${appsSummary(detail.apps)})` : ''}
+            </Link>
+          </li>
+          <li>
+            <Link to="/alerts" params={{ uid: props.uid, status: 'any' }} testId="pivot-alerts">
+              Alerts naming it{alerts ? ` (${alerts.length})` : ''}
+            </Link>
+          </li>
+          {detail && samePairQuery(detail.record) && (
+            <li>
+              <Link to="/connections" params={{ q: samePairQuery(detail.record), ...pairWindow(detail.record) }} testId="pivot-pair">
+                Same pair {pairText(detail.record)} within {PAIR_WINDOW_SEC / 3600} h
+              </Link>
+            </li>
+          )}
+          <li>
+            <a
+              href={`${API}/connections/${encodeURIComponent(props.uid)}/pcap`}
+              download={`${props.uid}.pcap`}
+              onClick={getPcap}
+              aria-disabled={pcap.busy || undefined}
+              data-testid="download-pcap"
+            >
+              {pcap.busy ? 'Downloading…' : 'Its packets (pcap)'}
+            </a>
+          </li>
+        </ul>
+      </nav>
       {pcap.message && (
         <p className={pcap.error ? 'error' : 'muted'} role={pcap.error ? 'alert' : 'status'}>
           {pcap.message}
@@ -99,8 +146,10 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
       {detail && (
         <>
           <h3>Fields</h3>
-          <FieldTable entries={flatten(detail.record)} label="Connection fields" />
-          <h3>Application records ({detail.apps.length})</h3>
+          <FieldTable entries={flatten(detail.record)} label="Connection fields" onPivot={props.onPivot} />
+          <h3 ref={appsHeading} id="detail-apps">
+            Application records ({detail.apps.length})
+          </h3>
           {detail.apps.length === 0 && <p className="muted">None: no DNS, HTTP, TLS, SSH or other application record was linked to this connection.</p>}
           {detail.apps.map(({ key, record: a }, i) => (
             <details key={key} open={i < 3}>
@@ -135,16 +184,44 @@ export function DetailPanel(props: { uid: string; onClose: () => void }) {
   );
 }
 
-function FieldTable(props: { entries: [string, unknown][]; label: string }) {
+/** "2: dns 1, http 1" */
+function appsSummary(apps: AppItem[]): string {
+  if (apps.length === 0) return 'none';
+  const by = new Map<string, number>();
+  for (const { record } of apps) by.set(String(record.kind ?? 'app'), (by.get(String(record.kind ?? 'app')) ?? 0) + 1);
+  return `${apps.length}: ${[...by].map(([k, n]) => `${k} ${n}`).join(', ')}`;
+}
+
+function pairText(r: ConnRecord): string {
+  const port = typeof r.resp_p === 'number' ? `:${r.resp_p}` : '';
+  return `${String(r.orig_h ?? '?')} → ${String(r.resp_h ?? '?')}${port}`;
+}
+
+function FieldTable(props: { entries: [string, unknown][]; label: string; onPivot?: (field: string, value: string) => void }) {
   return (
     <table className="fields" aria-label={props.label}>
       <tbody>
-        {props.entries.map(([k, v]) => (
-          <tr key={k}>
-            <th scope="row">{k}</th>
-            <td>{k === 'ts' && typeof v === 'number' ? `${v} (${fmtTime(v)} UTC)` : fmtValue(v)}</td>
-          </tr>
-        ))}
+        {props.entries.map(([k, v]) => {
+          const p = props.onPivot ? recordPivot(k, v) : null;
+          const onPivot = props.onPivot;
+          return (
+            <tr key={k}>
+              <th scope="row">{k}</th>
+              <td>
+                {p && onPivot ? (
+                  // The value itself is the control, so the cell still reads as the value.
+                  <button type="button" className="linkish" title={`Add ${p.field}: ${p.value} to the query`} onClick={() => onPivot(p.field, p.value)}>
+                    {fmtValue(v)}
+                  </button>
+                ) : k === 'ts' && typeof v === 'number' ? (
+                  `${v} (${fmtTime(v)} UTC)`
+                ) : (
+                  fmtValue(v)
+                )}
+              </td>
+            </tr>
+          );
+        })}
       </tbody>
     </table>
   );

@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { ConnRecord } from '../lib/api';
 import { fmtBytes, fmtTime, fmtValue, pick } from '../lib/format';
+import { recordPivot } from '../lib/pivot';
 
 export interface Column {
   key: string;
@@ -73,6 +74,8 @@ export interface TableProps {
   onSort: (field: string, order: 'asc' | 'desc') => void;
   selected: string | null;
   onOpen: (uid: string) => void;
+  /** Adds `field: value` (or `not field: value`) to the query: the + and − beside a cell's value. */
+  onPivot?: (field: string, value: string, negate: boolean) => void;
 }
 
 export function ResultsTable(props: TableProps) {
@@ -175,17 +178,50 @@ export function ResultsTable(props: TableProps) {
               }}
               data-uid={r.uid}
             >
-              {props.columns.map((c) => (
-                <td key={c.key} className={c.numeric ? 'num' : undefined}>
-                  {cell(c, r)}
-                </td>
-              ))}
+              {props.columns.map((c) => {
+                const p = props.onPivot ? recordPivot(c.key, pick(r, c.key)) : null;
+                const onPivot = props.onPivot;
+                return (
+                  <td key={c.key} className={c.numeric ? 'num' : undefined}>
+                    {cell(c, r)}
+                    {p && onPivot && (
+                      // Out of the Tab order (the rows are the keyboard's way through the table); their
+                      // signs come from CSS so that the cell's text stays the value.
+                      <span className="cell-pivots">
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className="pivot-add"
+                          aria-label={`Filter on ${c.label} ${p.value}`}
+                          title={`Add ${p.field}: ${p.value} to the query`}
+                          onClick={(e) => {
+                            e.stopPropagation();
+                            onPivot(p.field, p.value, false);
+                          }}
+                        />
+                        <button
+                          type="button"
+                          tabIndex={-1}
+                          className="pivot-not"
+                          aria-label={`Exclude ${c.label} ${p.value}`}
+                          title={`Add not ${p.field}: ${p.value} to the query`}
+                          onClick={(e) => {
+                            e.stopPropagation();
+                            onPivot(p.field, p.value, true);
+                          }}
+                        />
+                      </span>
+                    )}
+                  </td>
+                );
+              })}
             </tr>
           ))}
         </tbody>
       </table>
       <p id="results-keys" className="muted small">
-        Keyboard: Tab into the table, arrows (Page Up/Down, Home/End) to move, Enter to open a connection, Escape to close it.
+        Keyboard: Tab into the table, arrows (Page Up/Down, Home/End) to move, Enter to open a connection, Escape to close it. Pointer: + and − beside a value
+        add it to the query or exclude it.
       </p>
     </div>
   );

@@ -1,6 +1,7 @@
 /** From/to inputs (ISO 8601, epoch seconds or now-15m, as the API takes them) and presets. */
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { PRESETS, resolveTime } from '../lib/time';
+import { apiGet, type SearchPage } from '../lib/api';
+import { PRESETS, resolveTime, spanRange } from '../lib/time';
 
 export interface Range {
   from: string;
@@ -17,6 +18,24 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
     setFrom(props.value.from);
     setTo(props.value.to);
   }, [props.value.from, props.value.to]);
+
+  /** Captures are historical: "last hour" shows nothing, so offer the stored data's own span. */
+  const dataSpan = async (): Promise<void> => {
+    setError(null);
+    try {
+      const [first, last] = await Promise.all(
+        (['asc', 'desc'] as const).map((order) => apiGet<SearchPage>('/connections', { sort: '@timestamp', order, limit: 1 })),
+      );
+      const r = spanRange(first.records[0]?.ts, last.records[0]?.ts);
+      if (!r) {
+        setError('There are no connections yet, so no data span.');
+        return;
+      }
+      props.onChange(r);
+    } catch (e) {
+      setError(`The data's span could not be read: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
 
   const apply = (e: FormEvent): void => {
     e.preventDefault();
@@ -47,6 +66,10 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
         onChange={(e) => {
           const v = e.target.value;
           if (v === 'custom') return;
+          if (v === 'data') {
+            void dataSpan();
+            return;
+          }
           setError(null);
           props.onChange(v === 'all' ? { from: '', to: '' } : { from: v, to: '' });
         }}
@@ -57,6 +80,7 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
             {p.label}
           </option>
         ))}
+        <option value="data">The data's span</option>
         <option value="custom">Custom</option>
       </select>
       <label htmlFor={`${id}-from`}>From</label>
