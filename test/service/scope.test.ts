@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import type { Express } from 'express';
 import type { Alert } from '../../detectors/contract/alert';
 import type { ConnRecord } from '../../parsers/record/conn';
+import * as path from 'node:path';
+import { UI_DIR, UI_ROUTE } from '../../src/service/api/ui';
 import { KeyScopeError } from '../../src/service/keys';
 import { type Harness, type Mode, requireElasticsearch, sample, startHarness } from './harness';
 
@@ -314,6 +316,18 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         assert.ok(all.text.length > mine.text.length, `unscoped ${all.text.length} bytes, scoped ${mine.text.length}`);
       },
     };
+
+    // The UI's page shell (mounted when the UI was built, as in CI) holds no data: the same bytes
+    // for a scoped key as for no key at all; the data comes through the API routes above.
+    if (fs.existsSync(path.join(UI_DIR, 'index.html'))) {
+      PROBES[`GET ${String(UI_ROUTE)}`] = async () => {
+        const anon = await h.call('GET', '/connections', { key: null });
+        const mine = await as('GET', '/connections');
+        assert.equal(mine.status, 200);
+        assert.match(mine.text, /<title>eastwatch<\/title>/);
+        assert.equal(mine.text, anon.text);
+      };
+    }
 
     it('every route answers a scoped key with its namespaces only, or refuses it', async () => {
       const routes = routesOf(appOf(h));

@@ -12,12 +12,15 @@ const REPO = [3, 4].map((up) => path.resolve(__dirname, ...Array<string>(up).fil
 
 export const UI_DIR = process.env.EASTWATCH_UI_DIR ?? path.join(REPO, 'dist', 'ui');
 
+/** The UI's pages: every path the API, metrics, admin and health routes do not take. */
+export const UI_ROUTE = /^\/(?!api\/|metrics$|admin\/|healthz$).*/;
+
 /** Mounts the UI when it was built; returns whether it was. */
 export function mountUi(app: express.Express, dir = UI_DIR): boolean {
   const index = path.join(dir, 'index.html');
   if (!fs.existsSync(index)) return false;
   app.use(express.static(dir, { index: false, maxAge: '1h', immutable: false }));
-  app.get(/^\/(?!api\/|metrics$|admin\/|healthz$).*/, (_req, res) => {
+  app.get(UI_ROUTE, (_req, res) => {
     res.set('Cache-Control', 'no-cache').sendFile(index);
   });
   return true;
