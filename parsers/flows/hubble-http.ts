@@ -10,7 +10,7 @@
  * Cilium's `latency_ns`. Hubble gives no body lengths: Content-Length is used when a header
  * carries it, else 0 (Zeek's value for no body seen). No reason phrase either (status_msg null).
  */
-import type { HttpLogRecord } from '../record/app';
+import { type HttpLogRecord, newHttpRecord } from '../record/app';
 
 /** Records kept per connection; later transactions of a longer one are counted, not kept. */
 export const MAX_HTTP_PER_CONN = 1024;
@@ -65,35 +65,6 @@ function splitUrl(url: string): { host: string | null; uri: string } {
   } catch {
     return { host: null, uri: url };
   }
-}
-
-function blank(ts: number): HttpLogRecord {
-  return {
-    kind: 'http',
-    ts,
-    trans_depth: 0,
-    method: null,
-    host: null,
-    uri: null,
-    referrer: null,
-    version: null,
-    user_agent: null,
-    origin: null,
-    request_body_len: 0,
-    response_body_len: 0,
-    status_code: null,
-    status_msg: null,
-    info_code: null,
-    info_msg: null,
-    orig_content_type: null,
-    resp_content_type: null,
-    upgrade: null,
-    upgraded: false,
-    username: null,
-    proxied: null,
-    orig_filenames: null,
-    resp_filenames: null,
-  };
 }
 
 /** One connection's HTTP transactions from its L7 events, in request order. */
@@ -170,7 +141,7 @@ export class HubbleHttpLog {
       this.dropped++;
       return null;
     }
-    const r = blank(ts);
+    const r = newHttpRecord(ts, 0);
     this.records.push(r);
     return r;
   }

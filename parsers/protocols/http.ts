@@ -9,7 +9,7 @@
  */
 import * as zlib from 'node:zlib';
 import { type AnalyzerOptions, BaseAnalyzer, type ProtocolSwitch, StreamBuffer } from './analyzer';
-import type { HttpLogRecord } from '../record/app';
+import { type HttpLogRecord, newHttpRecord } from '../record/app';
 import { MimeWalker } from './mime';
 
 enum Phase {
@@ -234,7 +234,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     const rec = this.open09;
     if (rec === null) return;
     this.open09 = null;
-    if (!this.queue.includes(rec) && this.late === null) this.late = newRecord(ts, ++this.depth);
+    if (!this.queue.includes(rec) && this.late === null) this.late = newHttpRecord(ts, ++this.depth);
   }
 
   /** The server's stream ended: a response body read to the close (or cut short) is complete. */
@@ -364,7 +364,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       }
       this.confirm();
       this.sawRequest = true;
-      const rec = newRecord(this.curTs, ++this.depth);
+      const rec = newHttpRecord(this.curTs, ++this.depth);
       rec.method = m[1];
       // 'GET HTTP/1.1': no URI, the version in its place (Zeek logs an empty URI).
       const vInUri = m[3] === undefined ? /^HTTP\/(\d+\.\d+)$/.exec(m[2]) : null;
@@ -408,7 +408,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     let rec = this.queue[0];
     if (rec === undefined) {
       // A response without a request we saw (capture started mid-connection).
-      rec = newRecord(this.curTs, ++this.depth);
+      rec = newHttpRecord(this.curTs, ++this.depth);
       rec.version = m[1];
       this.queue.push(rec);
     }
@@ -530,35 +530,6 @@ export function unescapeUri(s: string): string {
     } else out += `%${s[i]}`;
   }
   return out;
-}
-
-function newRecord(ts: number, depth: number): HttpLogRecord {
-  return {
-    kind: 'http',
-    ts,
-    trans_depth: depth,
-    method: null,
-    host: null,
-    uri: null,
-    referrer: null,
-    version: null,
-    user_agent: null,
-    origin: null,
-    request_body_len: 0,
-    response_body_len: 0,
-    status_code: null,
-    status_msg: null,
-    info_code: null,
-    info_msg: null,
-    orig_content_type: null,
-    resp_content_type: null,
-    upgrade: null,
-    upgraded: false,
-    username: null,
-    proxied: null,
-    orig_filenames: null,
-    resp_filenames: null,
-  };
 }
 
 /** Offset just past the blank line ending a header block, or -1. Accepts bare LF line ends. */

@@ -90,6 +90,36 @@ export interface HttpLogRecord {
   resp_filenames: string[] | null;
 }
 
+/** An http record with nothing seen yet: the analyzer and Hubble's L7 events fill it in. */
+export function newHttpRecord(ts: number, depth: number): HttpLogRecord {
+  return {
+    kind: 'http',
+    ts,
+    trans_depth: depth,
+    method: null,
+    host: null,
+    uri: null,
+    referrer: null,
+    version: null,
+    user_agent: null,
+    origin: null,
+    request_body_len: 0,
+    response_body_len: 0,
+    status_code: null,
+    status_msg: null,
+    info_code: null,
+    info_msg: null,
+    orig_content_type: null,
+    resp_content_type: null,
+    upgrade: null,
+    upgraded: false,
+    username: null,
+    proxied: null,
+    orig_filenames: null,
+    resp_filenames: null,
+  };
+}
+
 export interface TlsLogRecord {
   kind: 'tls';
   ts: number;
