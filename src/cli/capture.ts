@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
-import { AgentMetrics, MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgentMetrics } from '../capture/metrics';
+import { MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgent } from '../capture/agent-http';
+import { AgentMetrics } from '../capture/metrics';
 import { PacketRing, defaultSegmentBytes } from '../capture/ring';
 import { Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
@@ -263,7 +264,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       () => td.requestStats(),
     );
     try {
-      metricsServer = await serveAgentMetrics(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
+      metricsServer = await serveAgent(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
       process.stderr.write(`eastwatch: metrics on ${metricsServer.url}/metrics\n`);
       if (o.ring !== undefined) process.stderr.write(`eastwatch: connection pcaps on ${metricsServer.url}/connections/UID/pcap\n`);
     } catch (e) {

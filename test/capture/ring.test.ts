@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { extractConnections } from '../../src/analyze/extract';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import { AgentMetrics, serveAgentMetrics } from '../../src/capture/metrics';
+import { serveAgent } from '../../src/capture/agent-http';
+import { AgentMetrics } from '../../src/capture/metrics';
 import { extractFromRing, PacketRing, type RingOptions } from '../../src/capture/ring';
 import { readCapture } from '../../parsers/capture/open';
 import type { ConnRecord } from '../../parsers/record/conn';
@@ -229,7 +230,7 @@ describe('packet ring', () => {
     const { records } = await intoRing(file, { maxBytes: 1 << 30, segmentBytes: 16 * 1024 }, dir);
     const token = 'ring-test-token-0123456789';
     const m = new AgentMetrics(() => ({ packetsSeen: 0, recordsWritten: 0, liveConnections: 0, kernel: null, shipper: null }));
-    const server = await serveAgentMetrics(m, '127.0.0.1', 0, token, dir);
+    const server = await serveAgent(m, '127.0.0.1', 0, token, dir);
     try {
       const auth = { Authorization: `Bearer ${token}` };
       for (const r of records.slice(0, 10)) {
@@ -251,7 +252,7 @@ describe('packet ring', () => {
       await server.close();
     }
     // Without a ring the agent serves /metrics only.
-    const plain = await serveAgentMetrics(m, '127.0.0.1', 0, token);
+    const plain = await serveAgent(m, '127.0.0.1', 0, token);
     try {
       assert.equal((await fetch(`${plain.url}/connections/${records[0].uid}/pcap`, { headers: { Authorization: `Bearer ${token}` } })).status, 404);
     } finally {

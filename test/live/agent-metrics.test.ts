@@ -1,12 +1,13 @@
 /**
- * The capture agent's /metrics (src/capture/metrics.ts) over real HTTP: the bearer token is
+ * The capture agent's /metrics (src/capture/metrics.ts, served by agent-http.ts) over real HTTP: the bearer token is
  * required and compared exactly, counters follow the agent's running totals (never backwards),
  * the exposition passes `promtool check metrics`, and nothing but GET /metrics is served.
  * The same endpoint on a live agent is checked in netns.test.ts.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import { AgentMetrics, type AgentSnapshot, type MetricsServer, metricsToken, serveAgentMetrics } from '../../src/capture/metrics';
+import { type MetricsServer, metricsToken, serveAgent } from '../../src/capture/agent-http';
+import { AgentMetrics, type AgentSnapshot } from '../../src/capture/metrics';
 import { PROMTOOL, promtool } from '../util/promtool';
 
 const TOKEN = 'agent-metrics-test-token-0123456789';
@@ -28,7 +29,7 @@ describe('capture agent /metrics', () => {
         refreshes++;
       },
     );
-    server = await serveAgentMetrics(m, '127.0.0.1', 0, TOKEN);
+    server = await serveAgent(m, '127.0.0.1', 0, TOKEN);
   });
   after(() => server.close());
 
@@ -103,7 +104,7 @@ describe('capture agent /metrics', () => {
 
   it('refuses to start with a short token, and reads the token file without its newline', async () => {
     const m = new AgentMetrics(() => ({ ...snap }));
-    await assert.rejects(serveAgentMetrics(m, '127.0.0.1', 0, 'short'), /at least 16 characters/);
+    await assert.rejects(serveAgent(m, '127.0.0.1', 0, 'short'), /at least 16 characters/);
     assert.equal(
       metricsToken('f', 'from-env', () => `${TOKEN}\n`),
       TOKEN,
