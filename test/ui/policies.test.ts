@@ -53,7 +53,7 @@ describe('web UI: policy advisor', function () {
   it('says that an inventory is needed first', async () => {
     expected = /status of 409/;
     await ask();
-    await page.getByRole('alert').filter({ hasText: 'no inventory has been uploaded' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'no inventory of cluster default has been uploaded' }).waitFor();
   });
 
   it("shows the API's suggestion for a namespace: policies, verification and YAML", async () => {
