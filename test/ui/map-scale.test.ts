@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
+import { clickMapEdge } from './map-click';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { sample, startHarness, type Harness } from '../service/harness';
@@ -92,15 +93,9 @@ describe('web UI: the service map at 5,000 edges', function () {
     assert.equal(await page.locator('table.edges tbody tr').count(), SOURCES * TARGETS);
     await page.evaluate('window.scrollTo(0, 0)');
     // A click where an edge is drawn opens that edge's connections (the first edge whose point is on screen).
-    const box = await page.locator('[data-testid=map]').boundingBox();
-    assert.ok(box);
     const vp = page.viewportSize() ?? { width: 1440, height: 900 };
-    const hit = Object.entries(points).find(([, [px, py]]) => box.y + py > 0 && box.y + py < vp.height - 5 && px > 5 && px < box.width - 5);
-    assert.ok(hit, 'an edge point on screen');
-    const [x, y] = hit[1];
     const clicked = Date.now();
-    await page.mouse.click(box.x + x, box.y + y);
-    await page.waitForURL(/\/connections\?/);
+    await clickMapEdge(page, (pts, box) => Object.values(pts).find(([px, py]) => box.y + py > 0 && box.y + py < vp.height - 5 && px > 5 && px < box.width - 5));
     const opened = Date.now() - clicked;
     const q = new URL(page.url()).searchParams.get('q') ?? '';
     assert.match(q, /source\./);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
+import { clickMapEdge } from './map-click';
 import { readCapture } from '../../parsers/capture/open';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { sample, startHarness, type Harness } from '../service/harness';
@@ -427,7 +428,6 @@ describe('web UI in headless Chromium', function () {
 
   it('draws the service map with highlighted edges; clicking an edge opens its connections', async () => {
     await page.getByRole('link', { name: 'Service map', exact: true }).click();
-    const map = page.getByTestId('map');
     await page.locator('[data-testid=map][data-edge-points]').waitFor();
     const denied = await h.call('GET', `/api/v1/aggregations/edges?q=${encodeURIComponent('verdict:denied')}`);
     assert.ok(denied.json.edges.length > 0);
@@ -450,11 +450,7 @@ describe('web UI in headless Chromium', function () {
     const id = (await target.getAttribute('data-edge')) as string;
     const query = (await target.getAttribute('data-query')) as string;
     const edgeConnections = Number(await target.getAttribute('data-connections'));
-    const points = JSON.parse((await map.getAttribute('data-edge-points')) as string) as Record<string, [number, number]>;
-    const box = await map.boundingBox();
-    assert.ok(box && points[id]);
-    await page.mouse.click(box.x + points[id][0], box.y + points[id][1]);
-    await page.waitForURL(/\/connections\?/);
+    await clickMapEdge(page, (points) => points[id]);
     assert.equal(path(), '/connections');
     assert.equal(param('q'), query);
     const n = await countOf(query);
