@@ -181,28 +181,7 @@ async function analyzeSource(
   };
 
   const onDecoded = (p: CapturedPacket, status: DecodeStatus): void => {
-    if (decoded.depthLimited) res.depthLimited++;
-    switch (status) {
-      case DecodeStatus.OK:
-        res.ipPackets++;
-        // Layers repeated from the frame's previous packet (A-MSDU) were counted with it.
-        if (decoded.count > decoded.repeated) tracked(p);
-        return;
-      case DecodeStatus.NOT_IP:
-        res.nonIpPackets++;
-        return;
-      case DecodeStatus.FRAGMENT_HELD:
-        res.fragmentsHeld++;
-        return;
-      case DecodeStatus.UNSUPPORTED_LINK:
-        res.unsupportedLink++;
-        return;
-      case DecodeStatus.MALFORMED:
-        recordMalformed(res, p, decoded, maxExamples);
-        // The layers before the fault are sound (e.g. the outer VXLAN flow of a broken inner frame).
-        if (decoded.count > decoded.repeated) tracked(p);
-        return;
-    }
+    if (countDecoded(res, p, decoded, status, maxExamples)) tracked(p);
   };
 
   const live = opts.liveClock;
@@ -241,6 +220,33 @@ async function analyzeSource(
   }
   tracker.finish();
   return res;
+}
+
+/**
+ * Counts one decode outcome in `res`; true when the packet has layers to track. Layers repeated
+ * from the frame's previous packet (A-MSDU) were tracked with it; of a malformed packet, the
+ * layers before the fault are sound (e.g. the outer VXLAN flow of a broken inner frame).
+ */
+export function countDecoded(res: AnalyzeResult, p: CapturedPacket, d: DecodedPacket, status: DecodeStatus, maxExamples: number): boolean {
+  if (d.depthLimited) res.depthLimited++;
+  switch (status) {
+    case DecodeStatus.OK:
+      res.ipPackets++;
+      return d.count > d.repeated;
+    case DecodeStatus.NOT_IP:
+      res.nonIpPackets++;
+      return false;
+    case DecodeStatus.FRAGMENT_HELD:
+      res.fragmentsHeld++;
+      return false;
+    case DecodeStatus.UNSUPPORTED_LINK:
+      res.unsupportedLink++;
+      return false;
+    case DecodeStatus.MALFORMED:
+      recordMalformed(res, p, d, maxExamples);
+      return d.count > d.repeated;
+  }
+  return false;
 }
 
 export function recordMalformed(res: AnalyzeResult, p: CapturedPacket, d: DecodedPacket, maxExamples: number): void {

@@ -26,12 +26,12 @@ import { Worker } from 'node:worker_threads';
 import { readCapture } from '../../parsers/capture/open';
 import { CaptureError, type CapturedPacket } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
-import { DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
+import type { DecodeStatus, FlowLayer } from '../../parsers/decode/layers';
 import { ConnectionTracker, EmitPhase, type TrackerOptions, type TrackerStats } from '../../parsers/conntrack/tracker';
 import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { analyzerFactory, analyzerSelection } from './app';
-import { type AnalyzeOptions, type AnalyzeResult, recordMalformed } from './pipeline';
+import { type AnalyzeOptions, type AnalyzeResult, countDecoded } from './pipeline';
 import { FIN_EVENT, META_WORDS, type ShardMessage } from './shard-protocol';
 import { type RingBuffers, RingWriter, newRing } from './shard-ring';
 
@@ -291,26 +291,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   };
 
   const onDecoded = (p: CapturedPacket, status: DecodeStatus): void => {
-    if (decoded.depthLimited) res.depthLimited++;
-    switch (status) {
-      case DecodeStatus.OK:
-        res.ipPackets++;
-        if (decoded.count > decoded.repeated) event(p);
-        return;
-      case DecodeStatus.NOT_IP:
-        res.nonIpPackets++;
-        return;
-      case DecodeStatus.FRAGMENT_HELD:
-        res.fragmentsHeld++;
-        return;
-      case DecodeStatus.UNSUPPORTED_LINK:
-        res.unsupportedLink++;
-        return;
-      case DecodeStatus.MALFORMED:
-        recordMalformed(res, p, decoded, maxExamples);
-        if (decoded.count > decoded.repeated && decoded.count > 0) event(p);
-        return;
-    }
+    if (countDecoded(res, p, decoded, status, maxExamples)) event(p);
   };
   const onPacket = (p: CapturedPacket): void => {
     res.packets++;

@@ -41,6 +41,12 @@ async function readText(body: Readable, max: number, what: string): Promise<stri
 
 export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
+  /** The cluster's resolver; a policy question without an inventory to name the ends is a 409. */
+  const resolverOf = async (cluster: string) => {
+    const base = await resolvers.current(cluster);
+    if (!base) throw new ApiError(409, `no inventory of cluster ${cluster} has been uploaded: POST /api/v1/inventory?cluster=${cluster} first`);
+    return base;
+  };
 
   defineRoute(kit, {
     method: 'post',
@@ -105,8 +111,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       409: { description: 'No inventory uploaded yet: identities are needed to evaluate policies' },
     },
     async handler({ res, body, store }) {
-      const base = await resolvers.current(body.cluster);
-      if (!base) throw new ApiError(409, `no inventory of cluster ${body.cluster} has been uploaded: POST /api/v1/inventory?cluster=${body.cluster} first`);
+      const base = await resolverOf(body.cluster);
       const doc = typeof body.policies === 'string' ? parseK8sText(body.policies, 'policies') : body.policies;
       const proposedObjs = parseObjects(doc, 'policies').objects.filter((o): o is NetworkPolicyObject => o.kind === 'NetworkPolicy');
       if (proposedObjs.length === 0) throw new ApiError(400, 'policies: no NetworkPolicy object in what was given');
@@ -169,8 +174,7 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
       409: { description: 'No inventory uploaded yet: identities are needed to write policies' },
     },
     async handler({ res, body, store }) {
-      const base = await resolvers.current(body.cluster);
-      if (!base) throw new ApiError(409, `no inventory of cluster ${body.cluster} has been uploaded: POST /api/v1/inventory?cluster=${body.cluster} first`);
+      const base = await resolverOf(body.cluster);
       const alerts: Alert[] = [];
       if (body.use_alerts) {
         let after: string | undefined;
