@@ -169,8 +169,10 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     const source = w + 1;
     finished.push(
       new Promise<void>((resolve) => {
+        let reported = false;
         worker.on('message', (m: ShardMessage) => {
           if (m.type === 'done') {
+            reported = true;
             stats.push(m.stats);
             resolve();
             return;
@@ -200,8 +202,19 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
           resolve();
         });
         worker.on('exit', (code) => {
-          if (code !== 0) failure ??= new Error(`worker thread ${source} exited with code ${code}`);
-          resolve();
+          if (code !== 0) {
+            failure ??= new Error(`worker thread ${source} exited with code ${code}`);
+            resolve();
+            return;
+          }
+          // 'exit' can come before the messages the thread posted last (its final batch and
+          // 'done'): those still arrive, and resolve. Only a thread that never reports fails.
+          if (!reported)
+            setTimeout(() => {
+              if (reported) return;
+              failure ??= new Error(`worker thread ${source} exited without reporting its last records`);
+              resolve();
+            }, 5000);
         });
       }),
     );
