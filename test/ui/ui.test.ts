@@ -369,8 +369,11 @@ describe('web UI in headless Chromium', function () {
     assert.equal(param('uid'), uids[1]);
     const one = await h.call('GET', `/api/v1/connections/${uids[1]}`);
     opened = { uid: uids[1], record: one.json.record };
-    // Every field of the record is listed.
-    const fieldRows = detail.getByRole('table', { name: 'Connection fields' }).locator('tr');
+    // Every field of the record is listed. The heading is drawn at once and the table when
+    // the record arrives, so wait for the table before counting its rows.
+    const fieldTable = detail.getByRole('table', { name: 'Connection fields' });
+    await fieldTable.waitFor();
+    const fieldRows = fieldTable.locator('tr');
     assert.ok((await fieldRows.count()) >= Object.keys(one.json.record).length);
     assert.equal(
       await detail
