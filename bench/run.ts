@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--workloads pods,short] [--packets N] [--sessions N] [--runs N]
  *                    [--reader native|pcap-parser] [--compare-readers] [--analyzers] [--threads N]
- *                    [--timeout SECONDS] [--no-peers] [--seed N]
+ *                    [--timeout SECONDS] [--no-peers] [--seed N] [--baseline DIR]
  *
  * Two workloads, each with its own capture and table, both by default:
  *  - pods (bench/traffic.ts): pod-to-pod traffic with long transfers among it, `--packets` packets;
@@ -14,6 +14,9 @@
  * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
  * printed and written to bench/out/results.json. `--threads N` adds a run of `analyze --threads N`
  * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run.
+ * `--baseline DIR` adds another build of eastwatch (a checkout with `dist/` built, e.g. a
+ * `git worktree` of the commit before a change) to the same rounds, so that "no slowdown" is a
+ * ratio measured under the same load rather than two runs on different days.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -89,6 +92,8 @@ interface Args {
   timeoutSec: number;
   peers: boolean;
   seed: number;
+  /** Root of another eastwatch checkout whose build runs in the same rounds. */
+  baseline?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -121,7 +126,12 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--compare-readers') a.compareReaders = true;
     else if (k === '--analyzers') a.analyzers = true;
     else if (k === '--no-peers') a.peers = false;
-    else if (k === '--workloads') {
+    else if (k === '--baseline') {
+      const dir = path.resolve(argv[++i] ?? '');
+      if (!fs.existsSync(path.join(dir, 'dist/src/cli/main.js')))
+        throw new Error(`--baseline: ${dir}/dist/src/cli/main.js not found (build that checkout first)`);
+      a.baseline = dir;
+    } else if (k === '--workloads') {
       const ws = (argv[++i] ?? '').split(',').map((w) => w.trim());
       for (const w of ws) if (!WORKLOADS.includes(w as Workload)) throw new Error(`--workloads: unknown workload "${w}" (known: ${WORKLOADS.join(', ')})`);
       a.workloads = ws as Workload[];
@@ -271,6 +281,20 @@ function analyzeCmd(file: string, tmp: string, reader?: string, threads = 1): st
   return cmd;
 }
 
+/** The same connection-only command on another checkout's build, without flags older builds may lack. */
+function baselineCmd(root: string, file: string, tmp: string): string[] {
+  const main = path.join(REPO, 'dist/src/cli/main.js');
+  return ANALYZE_CMD.map((a) =>
+    a === '{FILE}' ? file : a === '{OUT}' ? path.join(tmp, 'conn-baseline.ndjson') : a === main ? path.join(root, 'dist/src/cli/main.js') : a,
+  );
+}
+
+/** `DIR at <short commit>`, or the directory alone when it is not a git checkout. */
+function baselineLabel(root: string): string {
+  const r = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? `eastwatch baseline ${r.stdout.trim()}` : `eastwatch baseline ${root}`;
+}
+
 // ---------------------------------------------------------------- main
 
 interface WorkloadResult {
@@ -280,6 +304,8 @@ interface WorkloadResult {
   analyzersCost?: number;
   /** Speed of `--threads N` over the one-thread run. */
   threadsSpeedup?: number;
+  /** This build's connection-only speed over the `--baseline` build's, in the same rounds. */
+  baselineRatio?: number;
   results: ToolResult[];
 }
 
@@ -327,6 +353,8 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   if (args.compareReaders) specs.push({ tool: readerTool, cmd: analyzeCmd(capture, tmp, other) });
   if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
   if (args.threads > 0) specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
+  const baselineTool = args.baseline ? baselineLabel(args.baseline) : '';
+  if (args.baseline) specs.push({ tool: baselineTool, cmd: baselineCmd(args.baseline, capture, tmp) });
   const skipped: ToolResult[] = [];
   if (args.peers) {
     for (const p of PEERS) {
@@ -346,6 +374,7 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
     if (r.tool === ANALYZERS_TOOL) out.analyzersCost = r.medianWallSec! / east.medianWallSec!;
     else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
     else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
+    else if (r.tool === baselineTool) out.baselineRatio = east.packetsPerSec! / r.packetsPerSec!;
     else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
   }
 
@@ -368,6 +397,8 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
   if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
   if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
+  if (out.baselineRatio !== undefined)
+    console.log(`this build / ${baselineTool}: ${out.baselineRatio.toFixed(3)}x the speed (medians, connection records only)`);
   return out;
 }
 
