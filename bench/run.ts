@@ -146,6 +146,8 @@ interface RunResult {
   ok: boolean;
   wallSec: number;
   peakRssKb: number;
+  /** User plus system CPU seconds (GNU time only): steadier than wall time on a loaded machine. */
+  cpuSec?: number;
   error?: string;
 }
 
@@ -172,7 +174,7 @@ function vmHwm(pid: number): number {
 async function measure(cmd: string[], timeoutSec: number, tmp: string, pinned = true): Promise<RunResult> {
   const timeFile = path.join(tmp, 'time.out');
   let argv = TASKSET && pinned ? [TASKSET, '-c', os.cpus().length > 1 ? '1' : '0', ...cmd] : cmd;
-  if (GNU_TIME) argv = [GNU_TIME, '-f', '%e %M', '-o', timeFile, ...argv];
+  if (GNU_TIME) argv = [GNU_TIME, '-f', '%e %M %U %S', '-o', timeFile, ...argv];
   const start = process.hrtime.bigint();
   let stderrTail = '';
   let polledPeak = 0;
@@ -195,15 +197,19 @@ async function measure(cmd: string[], timeoutSec: number, tmp: string, pinned = 
   if (poll) clearInterval(poll);
   const wallSec = Number(process.hrtime.bigint() - start) / 1e9;
   let peakRssKb = polledPeak;
+  let cpuSec: number | undefined;
   if (GNU_TIME && fs.existsSync(timeFile)) {
     const last = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
-    const m = /^([\d.]+) (\d+)$/.exec(last);
-    if (m) peakRssKb = Number(m[2]);
+    const m = /^([\d.]+) (\d+) ([\d.]+) ([\d.]+)$/.exec(last);
+    if (m) {
+      peakRssKb = Number(m[2]);
+      cpuSec = Number(m[3]) + Number(m[4]);
+    }
     fs.rmSync(timeFile, { force: true });
   }
   if (timedOut) return { ok: false, wallSec, peakRssKb, error: `timed out after ${timeoutSec}s` };
   if (code !== 0) return { ok: false, wallSec, peakRssKb, error: `exit code ${code}: ${firstError(stderrTail)}` };
-  return { ok: true, wallSec, peakRssKb };
+  return { ok: true, wallSec, peakRssKb, cpuSec };
 }
 
 /** The most telling stderr line: the first mentioning an error, else the last one. */
@@ -231,10 +237,12 @@ interface ToolResult {
   medianWallSec?: number;
   packetsPerSec?: number;
   medianPeakRssMb?: number;
+  medianCpuSec?: number;
   /** eastwatch packets/s divided by this tool's packets/s. */
   eastwatchSpeedRatio?: number;
   wallSec?: number[];
   peakRssMb?: number[];
+  cpuSec?: number[];
 }
 
 interface ToolSpec {
@@ -249,7 +257,7 @@ interface ToolSpec {
  * machine's load during the benchmark falls on all tools alike instead of on whichever ran then.
  */
 async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: string): Promise<ToolResult[]> {
-  const results = specs.map((s): ToolResult => ({ tool: s.tool, command: s.cmd.join(' '), runs: args.runs, ok: true, wallSec: [], peakRssMb: [] }));
+  const results = specs.map((s): ToolResult => ({ tool: s.tool, command: s.cmd.join(' '), runs: args.runs, ok: true, wallSec: [], peakRssMb: [], cpuSec: [] }));
   for (let i = 0; i < args.runs; i++) {
     for (let t = 0; t < specs.length; t++) {
       const res = results[t];
@@ -263,6 +271,7 @@ async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: st
       }
       res.wallSec!.push(r.wallSec);
       res.peakRssMb!.push(r.peakRssKb / 1024);
+      if (r.cpuSec !== undefined) res.cpuSec!.push(r.cpuSec);
     }
   }
   for (const res of results) {
@@ -270,6 +279,7 @@ async function runRounds(specs: ToolSpec[], args: Args, packets: number, tmp: st
     res.medianWallSec = median(res.wallSec!);
     res.packetsPerSec = packets / res.medianWallSec;
     res.medianPeakRssMb = median(res.peakRssMb!);
+    if (res.cpuSec!.length === res.wallSec!.length) res.medianCpuSec = median(res.cpuSec!);
   }
   return results;
 }
@@ -306,6 +316,8 @@ interface WorkloadResult {
   threadsSpeedup?: number;
   /** This build's connection-only speed over the `--baseline` build's, in the same rounds. */
   baselineRatio?: number;
+  /** The same by median CPU seconds (user + system). */
+  baselineCpuRatio?: number;
   results: ToolResult[];
 }
 
@@ -374,18 +386,21 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
     if (r.tool === ANALYZERS_TOOL) out.analyzersCost = r.medianWallSec! / east.medianWallSec!;
     else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
     else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
-    else if (r.tool === baselineTool) out.baselineRatio = east.packetsPerSec! / r.packetsPerSec!;
-    else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
+    else if (r.tool === baselineTool) {
+      out.baselineRatio = east.packetsPerSec! / r.packetsPerSec!;
+      if (east.medianCpuSec && r.medianCpuSec) out.baselineCpuRatio = r.medianCpuSec / east.medianCpuSec;
+    } else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
   }
 
   const table = new Table({
     style: { head: [], border: [] },
-    head: ['tool', 'median wall s', 'packets/s', 'median peak RSS MB', 'eastwatch speed / tool', 'note'],
+    head: ['tool', 'median wall s', 'median CPU s', 'packets/s', 'median peak RSS MB', 'eastwatch speed / tool', 'note'],
   });
   for (const r of results) {
     table.push([
       r.tool,
       r.medianWallSec?.toFixed(2) ?? '-',
+      r.medianCpuSec?.toFixed(2) ?? '-',
       r.packetsPerSec ? Math.round(r.packetsPerSec).toLocaleString('en-US') : '-',
       r.medianPeakRssMb?.toFixed(0) ?? '-',
       r.eastwatchSpeedRatio?.toFixed(2) ?? '-',
@@ -397,8 +412,10 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
   if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
   if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
-  if (out.baselineRatio !== undefined)
-    console.log(`this build / ${baselineTool}: ${out.baselineRatio.toFixed(3)}x the speed (medians, connection records only)`);
+  if (out.baselineRatio !== undefined) {
+    const cpu = out.baselineCpuRatio !== undefined ? `; by CPU seconds ${out.baselineCpuRatio.toFixed(3)}x` : '';
+    console.log(`this build / ${baselineTool}: ${out.baselineRatio.toFixed(3)}x the speed by wall time${cpu} (medians, connection records only)`);
+  }
   return out;
 }
 
