@@ -11,7 +11,6 @@ import { clusterOption } from '../k8s/cluster';
 import { addServiceCommands } from './service';
 import { addCaptureCommand } from './capture';
 import { addPcapCommand } from './pcap';
-import { runCollectToQueue } from '../service/collect';
 import { ConfigError, loadConfig } from '../service/config';
 import { serviceAlerts } from '../service/jobs/detect';
 import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
@@ -162,6 +161,8 @@ export function buildProgram(): Command {
             process.exitCode = EXIT_USAGE;
             return;
           }
+          // The queue (Bull, Redis) loads only here, not for every command.
+          const { runCollectToQueue } = await import('../service/collect');
           process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
           return;
         }

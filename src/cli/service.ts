@@ -4,9 +4,14 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
 import { KeyScopeError, KeyStore, ROLES, type Role } from '../service/keys';
-import { serve, stopOnSignals, work } from '../service/serve';
 import type { Runtime } from '../service/runtime';
 import type { AlertSink } from '../service/jobs/alerts';
+
+/**
+ * The service (express, Bull, Redis, the stores) loads only for `serve` and `worker`: its modules
+ * took more CPU than a small capture's analysis, and every other command paid for them.
+ */
+const loadServe = (): Promise<typeof import('../service/serve')> => import('../service/serve');
 
 const log = (l: string): void => {
   process.stderr.write(`${new Date().toISOString()} ${l}\n`);
@@ -66,6 +71,7 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       }) => {
         const cfg = config(o);
         if (!cfg) return;
+        const { serve, stopOnSignals } = await loadServe();
         const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
         const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
         log(
@@ -81,6 +87,7 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     .action(async (o: { config?: string; dataDir?: string; metricsPort?: number; analyzers: boolean; detectors: boolean }) => {
       const cfg = config(o);
       if (!cfg) return;
+      const { work, stopOnSignals } = await loadServe();
       const r = await work(cfg, { alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, metricsPort: o.metricsPort, log }).catch((e: Error) => {
         process.stderr.write(`eastwatch: ${e.message}\n`);
         process.exitCode = 2;

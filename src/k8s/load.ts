@@ -1,6 +1,5 @@
 /** Reading inventory and policy files (JSON as kubectl writes it, or YAML manifests, several documents allowed). */
 import * as fs from 'node:fs';
-import { parseAllDocuments } from 'yaml';
 import { InventoryStore, type AddInventoryOptions } from './inventory';
 import { InventoryError, parseObjects, type NetworkPolicyObject } from './schema';
 
@@ -15,6 +14,9 @@ export function parseK8sText(text: string, source: string): unknown {
     }
   }
   try {
+    // yaml loads only for YAML input: JSON inventories (kubectl's -o json) and every command
+    // that never reads one do not pay for its modules.
+    const { parseAllDocuments } = require('yaml') as typeof import('yaml');
     const docs: unknown[] = [];
     for (const d of parseAllDocuments(text)) {
       if (d.errors.length) throw d.errors[0];

@@ -4,7 +4,18 @@
  * versions (a re-sent record replaces its copy, an interim never replaces its final). Needs no
  * module (no Painless, ingest, reindex or data streams), so it runs on the bare test node too.
  */
-import { Client, errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
+
+type EsClientModule = typeof import('@elastic/elasticsearch');
+let esModule: EsClientModule | undefined;
+/**
+ * The client and what it brings (undici, Apache Arrow, OpenTelemetry: some 350 modules) load on
+ * first use, so that commands that never open Elasticsearch do not pay for them at start.
+ */
+function es(): EsClientModule {
+  esModule ??= require('@elastic/elasticsearch') as EsClientModule;
+  return esModule;
+}
 import { toElasticsearch, type EsJson, type EsQueryDsl } from '../query/to-es';
 import { CONN_FIELDS, type FieldRegistry } from '../query/fields';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
@@ -175,7 +186,7 @@ function dayOf(ts: number): string {
 
 /** A 400 from the node for a search is the request's fault: StoreRequestError (answered 400), with the node's reason. */
 function refusal(e: unknown): unknown {
-  if (!(e instanceof errors.ResponseError) || e.statusCode !== 400) return e;
+  if (!(e instanceof es().errors.ResponseError) || e.statusCode !== 400) return e;
   const body = e.body as { error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } } | undefined;
   const root = body?.error?.root_cause?.[0] ?? body?.error;
   return new StoreRequestError(`the search cannot be served: ${root?.type ?? 'refused'}: ${(root?.reason ?? '').slice(0, 300)}`);
@@ -183,8 +194,8 @@ function refusal(e: unknown): unknown {
 
 /** Worth another attempt: unreachable, timed out, overloaded (429) or a server-side 5xx. */
 function retriable(e: unknown): boolean {
-  if (e instanceof errors.ConnectionError || e instanceof errors.TimeoutError || e instanceof errors.NoLivingConnectionsError) return true;
-  if (e instanceof errors.ResponseError) return e.statusCode === 429 || (e.statusCode ?? 0) >= 500;
+  if (e instanceof es().errors.ConnectionError || e instanceof es().errors.TimeoutError || e instanceof es().errors.NoLivingConnectionsError) return true;
+  if (e instanceof es().errors.ResponseError) return e.statusCode === 429 || (e.statusCode ?? 0) >= 500;
   return false;
 }
 
@@ -217,7 +228,7 @@ export class ElasticsearchStore implements Store {
       replicas: opts.replicas ?? 0,
     };
     // Our own retries (with backoff, and for 429 too) replace the client's.
-    this.client = new Client({ node: opts.node, maxRetries: 0, requestTimeout: this.o.requestTimeoutMs });
+    this.client = new (es().Client)({ node: opts.node, maxRetries: 0, requestTimeout: this.o.requestTimeoutMs });
   }
 
   private async req<T>(method: string, path: string, body?: unknown, querystring?: Record<string, string | number | boolean>): Promise<T> {
@@ -271,7 +282,7 @@ export class ElasticsearchStore implements Store {
       } catch (e) {
         // A node without the wildcard mapper (x-pack's; the bare test node lacks it): keyword, which
         // answers the same queries, only leading-wildcard ones slower. Reported by wildcardMapper.
-        if (!(this.wildcardMapper && e instanceof errors.ResponseError && /mapper type \[wildcard\]/.test(JSON.stringify(e.body)))) throw e;
+        if (!(this.wildcardMapper && e instanceof es().errors.ResponseError && /mapper type \[wildcard\]/.test(JSON.stringify(e.body)))) throw e;
         this.wildcardMapper = false;
         await this.req('PUT', `/_component_template/${p}-${sp.index}-mappings`, {
           template: { mappings: this.appMappingFor(sp) },
@@ -301,7 +312,7 @@ export class ElasticsearchStore implements Store {
       try {
         await this.req('PUT', `/${name}`);
       } catch (e) {
-        if (!(e instanceof errors.ResponseError && e.statusCode === 400 && /resource_already_exists/.test(e.message))) throw e;
+        if (!(e instanceof es().errors.ResponseError && e.statusCode === 400 && /resource_already_exists/.test(e.message))) throw e;
         // An index made by an older version: fields added since (origins) are added to it.
         await this.req('PUT', `/${name}/_mapping`, mappings);
       }
@@ -430,7 +441,7 @@ export class ElasticsearchStore implements Store {
       );
       return resp.items;
     } catch (e) {
-      if (!(e instanceof errors.ResponseError && e.statusCode === 400)) throw e;
+      if (!(e instanceof es().errors.ResponseError && e.statusCode === 400)) throw e;
       if (items.length === 1) {
         const b = e.body as { error?: { type?: string; reason?: string } } | undefined;
         return [{ index: { status: 400, error: { type: b?.error?.type ?? 'request_refused', reason: (b?.error?.reason ?? e.message).slice(0, 500) } } }];
@@ -1074,7 +1085,7 @@ export class ElasticsearchStore implements Store {
       );
       return r.found && r._source ? alertFromDoc(r._source) : null;
     } catch (e) {
-      if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
+      if (e instanceof es().errors.ResponseError && e.statusCode === 404) return null;
       throw e;
     }
   }
@@ -1128,7 +1139,7 @@ export class ElasticsearchStore implements Store {
       );
       return r.get ? alertFromDoc(r.get._source) : this.getAlert(id);
     } catch (e) {
-      if (e instanceof errors.ResponseError && e.statusCode === 404) return null;
+      if (e instanceof es().errors.ResponseError && e.statusCode === 404) return null;
       throw e;
     }
   }
@@ -1176,7 +1187,7 @@ export class ElasticsearchStore implements Store {
       );
       return r.result === 'deleted';
     } catch (e) {
-      if (e instanceof errors.ResponseError && e.statusCode === 404) return false;
+      if (e instanceof es().errors.ResponseError && e.statusCode === 404) return false;
       throw e;
     }
   }
@@ -1199,7 +1210,7 @@ export class ElasticsearchStore implements Store {
       try {
         await this.req('DELETE', t);
       } catch (e) {
-        if (!(e instanceof errors.ResponseError && e.statusCode === 404)) throw e;
+        if (!(e instanceof es().errors.ResponseError && e.statusCode === 404)) throw e;
       }
     }
   }
