@@ -3,7 +3,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
-import { KeyScopeError, KeyStore, ROLES, type Role } from '../service/keys';
+import { describeScope, KeyScopeError, KeyStore, ROLES, type Role } from '../service/keys';
 import type { Runtime } from '../service/runtime';
 import type { AlertSink } from '../service/jobs/alerts';
 
@@ -114,31 +114,47 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     )
     .option(
       '--namespaces <list>',
-      'comma-separated Kubernetes namespaces: the key sees only connections, alerts, edges and pcaps with an end in them (not for admin keys)',
+      'comma-separated Kubernetes namespaces (or cluster/namespace): the key sees only connections, alerts, edges and pcaps with an end in them (not for admin keys)',
     )
-    .action((o: { name: string; role: Role; namespaces?: string; dataDir?: string; config?: string }) => {
+    .option(
+      '--clusters <list>',
+      'comma-separated cluster names: the key sees only records of those clusters (with --namespaces: only those namespaces in them); not for admin keys',
+    )
+    .action((o: { name: string; role: Role; namespaces?: string; clusters?: string; dataDir?: string; config?: string }) => {
       const cfg = config(o);
       if (!cfg) return;
-      const namespaces = o.namespaces
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
-      if (namespaces !== undefined && namespaces.length === 0) {
-        process.stderr.write('eastwatch: --namespaces needs at least one namespace\n');
-        process.exitCode = 2;
-        return;
+      const list = (v: string | undefined): string[] | undefined =>
+        v
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+      const namespaces = list(o.namespaces);
+      const clusters = list(o.clusters);
+      for (const [opt, v] of [
+        ['--namespaces', namespaces],
+        ['--clusters', clusters],
+      ] as const) {
+        if (v !== undefined && v.length === 0) {
+          process.stderr.write(`eastwatch: ${opt} needs at least one name\n`);
+          process.exitCode = 2;
+          return;
+        }
       }
       let made: ReturnType<KeyStore['create']>;
       try {
-        made = KeyStore.inDataDir(cfg.dataDir).create(o.name, o.role, namespaces ? { namespaces } : null);
+        made = KeyStore.inDataDir(cfg.dataDir).create(
+          o.name,
+          o.role,
+          namespaces || clusters ? { ...(namespaces ? { namespaces } : {}), ...(clusters ? { clusters } : {}) } : null,
+        );
       } catch (e) {
         if (!(e instanceof KeyScopeError)) throw e;
-        process.stderr.write(`eastwatch: --namespaces: ${e.message}\n`);
+        process.stderr.write(`eastwatch: ${clusters ? '--clusters/--namespaces' : '--namespaces'}: ${e.message}\n`);
         process.exitCode = 2;
         return;
       }
       const { token, entry } = made;
-      const scoped = entry.scope ? `, scoped to namespaces ${entry.scope.namespaces.join(', ')}` : '';
+      const scoped = entry.scope ? `, scoped to ${describeScope(entry.scope)}` : '';
       process.stderr.write(`created key ${entry.id} (${entry.role}${scoped}) for ${entry.name}; keep it now, it is not stored:\n`);
       process.stdout.write(`${token}\n`);
     });
@@ -149,7 +165,7 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       if (!cfg) return;
       for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
         process.stdout.write(
-          `${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}${k.scope ? `\tnamespaces ${k.scope.namespaces.join(',')}` : ''}\n`,
+          `${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}${k.scope ? `\t${describeScope(k.scope)}` : ''}\n`,
         );
       }
     });

@@ -63,8 +63,36 @@ export const ConfigSchema = z.object({
        * client gone silent); longer than the flow backlog wait and the event streams' keep-alive.
        */
       idleTimeoutMs: z.coerce.number().int().min(1000).default(180_000),
-      /** The longest a whole request may take to arrive (a 4 GB upload at 10 MB/s takes 7 minutes). */
-      requestTimeoutMs: z.coerce.number().int().min(1000).default(3_600_000),
+      /**
+       * The longest a whole request may take to arrive: 24 h, so that a 4 GiB capture still
+       * arrives over a 0.5 Mbit/s link (a stalled or trickling one is cut much sooner by the body
+       * rules below). 0: no cap.
+       */
+      requestTimeoutMs: z.coerce
+        .number()
+        .int()
+        .refine((n) => n === 0 || n >= 1000, 'at least 1000 ms, or 0 for no cap')
+        .default(86_400_000),
+      /**
+       * The request line and headers must be complete this long after the connection opens (or
+       * after the previous request on it): a socket that connects and sends nothing is answered
+       * 408 and closed after it.
+       */
+      headersTimeoutMs: z.coerce.number().int().min(100).default(20_000),
+      /** No byte of a request body for this long while the server reads it -> 408 and closed. 0: off. */
+      bodyIdleTimeoutMs: z.coerce
+        .number()
+        .int()
+        .refine((n) => n === 0 || n >= 100, 'at least 100 ms, or 0 for off')
+        .default(60_000),
+      /**
+       * The slowest a request body may arrive, averaged over bodyRateWindowMs: 1 KiB/s (8 kbit/s)
+       * is far below any link a capture is uploaded over, and makes a client holding a connection
+       * pay for it (a trickle of 1 byte every 10 s is cut after one window). 0: off.
+       */
+      bodyMinBytesPerSec: z.coerce.number().int().min(0).default(1024),
+      /** The window the body rate is measured over (and the grace before the first measurement). */
+      bodyRateWindowMs: z.coerce.number().int().min(100).default(60_000),
     })
     .default({}),
   jobs: z
@@ -148,6 +176,10 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_QUERY_TIMEOUT_MS: ['limits', 'queryTimeoutMs'],
   EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],
   EASTWATCH_REQUEST_TIMEOUT_MS: ['limits', 'requestTimeoutMs'],
+  EASTWATCH_HEADERS_TIMEOUT_MS: ['limits', 'headersTimeoutMs'],
+  EASTWATCH_BODY_IDLE_TIMEOUT_MS: ['limits', 'bodyIdleTimeoutMs'],
+  EASTWATCH_BODY_MIN_BYTES_PER_SEC: ['limits', 'bodyMinBytesPerSec'],
+  EASTWATCH_BODY_RATE_WINDOW_MS: ['limits', 'bodyRateWindowMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],

@@ -14,15 +14,28 @@ export type Role = (typeof ROLES)[number];
 
 /** A Kubernetes namespace name (RFC 1123 label): what a scope lists. */
 export const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A namespace, or `cluster/namespace` for that namespace in that cluster only. */
+const SCOPED_NAMESPACE = /^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\/)?[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
- * What a namespace-scoped key may see: records, alerts and edges with at least one end in one of
- * these namespaces. Absent on a key that sees everything.
+ * What a scoped key may see; absent on a key that sees everything. A record is visible when it
+ * passes every dimension given: its cluster (orchestrator.cluster.name) is one of `clusters`, and
+ * at least one end is in one of `namespaces` (an entry `c/ns` counts only for records of cluster
+ * c: two clusters may both have a namespace `shop` belonging to different teams).
  */
-export const KeyScope = z.object({
-  namespaces: z.array(z.string().regex(NAMESPACE, 'a Kubernetes namespace name (RFC 1123 label)')).min(1).max(1000),
-});
+export const KeyScopeFields = z
+  .object({
+    namespaces: z.array(z.string().regex(SCOPED_NAMESPACE, 'a Kubernetes namespace name (RFC 1123 label), or cluster/namespace')).min(1).max(1000).optional(),
+    clusters: z.array(z.string().regex(NAMESPACE, 'a cluster name (a DNS label)')).min(1).max(1000).optional(),
+  })
+  .strict();
+export const KeyScope = KeyScopeFields.refine((s) => s.namespaces !== undefined || s.clusters !== undefined, 'a scope names namespaces, clusters or both');
 export type KeyScope = z.infer<typeof KeyScope>;
+
+/** 'namespaces a, c/b; clusters c' for messages and listings. */
+export function describeScope(s: KeyScope): string {
+  return [s.namespaces ? `namespaces ${s.namespaces.join(', ')}` : '', s.clusters ? `clusters ${s.clusters.join(', ')}` : ''].filter((x) => x).join('; ');
+}
 
 const KeyEntry = z.object({
   id: z.string().regex(/^[0-9a-f]{12}$/),
@@ -41,7 +54,7 @@ export interface Principal {
   keyId: string;
   name: string;
   role: Role;
-  /** Set on a namespace-scoped key: every read route filters by it, the others refuse the key. */
+  /** Set on a scoped key (namespaces, clusters): every read route filters by it, the others refuse the key. */
   scope?: KeyScope;
 }
 
@@ -109,8 +122,12 @@ export class KeyStore {
       const parsed = KeyScope.safeParse(scope);
       if (!parsed.success) throw new KeyScopeError(`scope: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       // An admin key creates keys and reads the queue dashboard and metrics: no scope could hold it.
-      if (role === 'admin') throw new KeyScopeError('an admin key cannot be namespace-scoped (it manages keys, metrics and the queue dashboard)');
-      scope = { namespaces: [...new Set(parsed.data.namespaces)].sort() };
+      if (role === 'admin') throw new KeyScopeError('an admin key cannot be namespace- or cluster-scoped (it manages keys, metrics and the queue dashboard)');
+      const { namespaces, clusters } = parsed.data;
+      scope = {
+        ...(namespaces ? { namespaces: [...new Set(namespaces)].sort() } : {}),
+        ...(clusters ? { clusters: [...new Set(clusters)].sort() } : {}),
+      };
     }
     this.reload(true);
     const id = crypto.randomBytes(6).toString('hex');

@@ -95,9 +95,16 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
   const working = o.withWorkers === true || runtime.queues.kind === 'local';
   if (working) startWorkers(runtime, { alerts: o.alerts(runtime), analyzers: o.analyzers, log });
   const app = buildApi(runtime, { log, ...o.api });
-  // Uploads of gigabytes take long (requestTimeoutMs bounds them); a stalled one is cut after
-  // idleTimeoutMs of silence instead of holding its socket and temporary file forever.
-  const timeouts = { requestTimeout: cfg.limits.requestTimeoutMs, headersTimeout: Math.min(60_000, cfg.limits.requestTimeoutMs) };
+  // Uploads of gigabytes take long (requestTimeoutMs caps them); a stalled or trickling body is
+  // cut by the API's body rules, a silent socket by headersTimeout. Node checks the headers and
+  // request timeouts every connectionsCheckingInterval (30 s by default, which would let a silent
+  // socket live up to headersTimeout + 30 s): a quarter of the timeout, at most a second.
+  const { requestTimeoutMs, headersTimeoutMs } = cfg.limits;
+  const timeouts = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+  };
   let server: http.Server;
   try {
     // TLS without a proxy: the same app, the same timeouts.

@@ -35,6 +35,23 @@ describe('service command line', function () {
     assert.match(bad.err, /Allowed choices are ingest, analyst, admin/);
   });
 
+  it('creates cluster-scoped keys (--clusters, cluster/namespace) and refuses bad names', () => {
+    const c = run(['keys', 'create', '--name', 'east', '--role', 'analyst', '--clusters', 'east, west', '--namespaces', 'east/shop', '--data-dir', dir]);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.err, /scoped to namespaces east\/shop; clusters east, west/);
+    const id = c.out.trim().slice(3, 15);
+    assert.match(
+      run(['keys', 'list', '--data-dir', dir]).out,
+      new RegExp(`^${id}\\tanalyst\\teast\\tcreated \\S+\\tnamespaces east/shop; clusters east, west$`, 'm'),
+    );
+    const bad = run(['keys', 'create', '--name', 'x', '--role', 'analyst', '--clusters', 'East_1', '--data-dir', dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /clusters\.0: a cluster name/);
+    const admin = run(['keys', 'create', '--name', 'x', '--role', 'admin', '--clusters', 'east', '--data-dir', dir]);
+    assert.equal(admin.code, 2);
+    assert.match(admin.err, /admin key cannot be namespace- or cluster-scoped/);
+  });
+
   it('refuses a bad configuration with the setting and its source', () => {
     const r = run(['serve', '--data-dir', dir], { EASTWATCH_PORT: 'eighty', REDIS_URL: 'not a url' });
     assert.equal(r.code, 2);

@@ -13,6 +13,7 @@ import type { ConnRecord } from '../../parsers/record/conn';
 import * as path from 'node:path';
 import { UI_DIR, UI_ROUTE } from '../../src/service/api/ui';
 import { KeyScopeError } from '../../src/service/keys';
+import type { StoreRecord } from '../../src/store/types';
 import { type Harness, type Mode, requireElasticsearch, sample, startHarness } from './harness';
 
 const OUT_NS = 'vault';
@@ -357,7 +358,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
     it('application-record searches and suppressions refuse a scoped key with the reason', async () => {
       const dns = await as('GET', '/api/v1/dns');
       assert.equal(dns.status, 403);
-      assert.match(dns.json.error, /namespace-scoped key/);
+      assert.match(dns.json.error, /namespace- or cluster-scoped key/);
       const sup = await as('GET', '/api/v1/suppressions');
       assert.equal(sup.status, 403);
       // The same routes answer an unscoped analyst.
@@ -374,7 +375,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(count.json.count, 1);
       const admin = await h.call('POST', '/api/v1/keys', { key: h.keys.admin, body: { name: 'x', role: 'admin', namespaces: ['a'] } });
       assert.equal(admin.status, 400);
-      assert.match(admin.json.error, /admin key cannot be namespace-scoped/);
+      assert.match(admin.json.error, /admin key cannot be namespace- or cluster-scoped/);
       const bad = await h.call('POST', '/api/v1/keys', { key: h.keys.admin, body: { name: 'x', role: 'analyst', namespaces: ['Not_A_Namespace'] } });
       assert.equal(bad.status, 400);
       assert.match(bad.json.error, /namespaces\.0/);
@@ -385,6 +386,140 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(revoked.status, 204);
       assert.equal((await h.call('GET', '/api/v1/whoami', { key: made.json.token })).status, 401);
       assert.throws(() => h.running.runtime.keys.create('y', 'admin', { namespaces: ['a'] }), KeyScopeError);
+    });
+
+    describe('cluster-scoped keys', () => {
+      /**
+       * Two clusters with a namespace of the same name (`cart`), owned by different teams: east's
+       * cart talks to east's ledger, west's cart to itself, east's ledger to itself, and one record
+       * of `cart` without a cluster (stored before clusters were named).
+       */
+      const U = { eastCart: 'CeastCartToLedger1', westCart: 'CwestCartToCart1', eastLedger: 'CeastLedgerToLedger1', noCluster: 'CnoclusterCart1' };
+      const keys: Record<'east' | 'eastCart' | 'eastAndCart' | 'cart' | 'westSlashCart', string> = {
+        east: '',
+        eastCart: '',
+        eastAndCart: '',
+        cart: '',
+        westSlashCart: '',
+      };
+      before(async () => {
+        const store = h.running.runtime.store;
+        const base = (await store.get(outUids[0])) as StoreRecord;
+        const pod = (namespace: string, workload: string) => ({ kind: 'pod' as const, namespace, workload, pod: `${workload}-1` });
+        const rec = (uid: string, cluster: string | undefined, a: string, b: string, ip: string): StoreRecord => ({
+          ...base,
+          uid,
+          capture: undefined,
+          cluster,
+          orig_h: `10.77.${ip}.1`,
+          resp_h: `10.77.${ip}.2`,
+          k8s: { orig: pod(a, `${a}-app`), resp: pod(b, `${b}-app`), direction: 'internal', scope: a === b ? 'same-namespace' : 'cross-namespace' },
+        });
+        const w = await store.write([
+          rec(U.eastCart, 'east', 'cart', 'ledger', '1'),
+          rec(U.westCart, 'westq', 'cart', 'cart', '2'),
+          rec(U.eastLedger, 'east', 'ledger', 'ledger', '3'),
+          rec(U.noCluster, undefined, 'cart', 'cart', '4'),
+        ]);
+        assert.equal(w.written, 4);
+        await store.refresh();
+        const ks = h.running.runtime.keys;
+        keys.east = ks.create('cluster-east', 'analyst', { clusters: ['east'] }).token;
+        keys.eastCart = ks.create('east-cart', 'analyst', { namespaces: ['east/cart'] }).token;
+        keys.eastAndCart = ks.create('east-and-cart', 'analyst', { clusters: ['east'], namespaces: ['cart'] }).token;
+        keys.cart = ks.create('cart-anywhere', 'analyst', { namespaces: ['cart'] }).token;
+        keys.westSlashCart = ks.create('west-cart', 'analyst', { namespaces: ['westq/cart', 'ledger'], clusters: ['westq'] }).token;
+      });
+
+      /** What each key must see of the four, on every way of reading connections. */
+      const EXPECT: Record<keyof typeof keys, string[]> = {
+        east: [U.eastCart, U.eastLedger],
+        eastCart: [U.eastCart],
+        eastAndCart: [U.eastCart],
+        cart: [U.eastCart, U.westCart, U.noCluster],
+        westSlashCart: [U.westCart],
+      };
+      const ours = (uids: string[]): string[] => uids.filter((u) => Object.values(U).includes(u)).sort();
+
+      it("narrows searches, counts, aggregations, edges, exports and reads by uid to the key's clusters", async () => {
+        for (const [name, key] of Object.entries(keys) as [keyof typeof keys, string][]) {
+          const want = [...EXPECT[name]].sort();
+          const call = (p: string) => h.call('GET', p, { key });
+          const list = await call('/api/v1/connections?limit=1000');
+          assert.equal(list.status, 200, `${name}: ${list.text}`);
+          // Cluster-scoped keys see nothing else at all (the capture's own records carry the default cluster or none).
+          const all = (list.json.records as { uid: string }[]).map((r) => r.uid).sort();
+          if (name !== 'cart') assert.deepEqual(all, want, name);
+          else assert.deepEqual(ours(all), want, name);
+          const count = await call('/api/v1/aggregations/count');
+          assert.equal(count.json.count, all.length, `${name}: count`);
+          const q = await call(`/api/v1/connections?q=${encodeURIComponent('cluster:westq or ns:ledger')}`);
+          assert.deepEqual(
+            ours((q.json.records as { uid: string }[]).map((r) => r.uid)),
+            want.filter((u) => u !== U.noCluster && (u === U.westCart || u === U.eastCart || u === U.eastLedger)),
+            `${name}: the user's query is narrowed, not replaced`,
+          );
+          const top = await call('/api/v1/aggregations/top?field=cluster&limit=100');
+          const clusters = (top.json.buckets as { key: string }[]).map((b) => b.key);
+          if (name === 'east' || name === 'eastCart' || name === 'eastAndCart') assert.deepEqual(clusters, ['east'], name);
+          if (name === 'westSlashCart') assert.deepEqual(clusters, ['westq'], name);
+          const edges = await call('/api/v1/aggregations/edges');
+          assert.equal(edges.status, 200, edges.text);
+          const exp = await call('/api/v1/export?format=ndjson');
+          const exported =
+            exp.text.trim() === ''
+              ? []
+              : exp.text
+                  .trim()
+                  .split('\n')
+                  .map((l) => (JSON.parse(l) as { uid: string }).uid)
+                  .sort();
+          assert.deepEqual(exported, all, `${name}: export`);
+          for (const u of Object.values(U)) {
+            const one = await call(`/api/v1/connections/${u}`);
+            assert.equal(one.status, want.includes(u) ? 200 : 404, `${name}: GET ${u}`);
+          }
+        }
+      });
+
+      it('leaks nothing of another cluster on any route, and refuses alert searches (alerts carry no cluster)', async () => {
+        const markers = ['10.77.2.', U.westCart, U.noCluster, 'westq', 'a-scope-in', 'a-scope-out', 'analyst-secret-name'];
+        for (const r of routesOf(appOf(h))) {
+          const p = r.path.replace(/:([A-Za-z_]+)/g, (_m, name: string) => (name === 'id' ? 'a'.repeat(64) : name === 'uid' ? U.westCart : 'x'));
+          const res = await h.call(r.method, p, { key: keys.east, body: r.method === 'GET' || r.method === 'DELETE' ? undefined : {} });
+          const text = res.status === 404 ? res.text.split(U.westCart).join('') : res.text;
+          for (const m of markers) assert.ok(!text.includes(m), `${r.method} ${p}: '${m}' in ${text.slice(0, 300)}`);
+        }
+        const alerts = await h.call('GET', '/api/v1/alerts', { key: keys.east });
+        assert.equal(alerts.status, 403, alerts.text);
+        assert.match(alerts.json.error, /alerts carry no cluster/);
+        assert.equal((await h.call('GET', '/api/v1/alerts/a-scope-in', { key: keys.eastCart })).status, 404);
+        // A key of namespaces alone still triages its alerts.
+        assert.equal((await h.call('GET', '/api/v1/alerts', { key: keys.cart })).status, 200);
+      });
+
+      it('admin API and whoami carry clusters and cluster/namespace; bad names are a 400', async () => {
+        const made = await h.call('POST', '/api/v1/keys', {
+          key: h.keys.admin,
+          body: { name: 'team-east', role: 'analyst', clusters: ['east', 'east'], namespaces: ['east/cart'] },
+        });
+        assert.equal(made.status, 201, made.text);
+        assert.deepEqual(made.json.key.scope, { clusters: ['east'], namespaces: ['east/cart'] });
+        const who = await h.call('GET', '/api/v1/whoami', { key: made.json.token });
+        assert.deepEqual(who.json.key.scope, { clusters: ['east'], namespaces: ['east/cart'] });
+        const count = await h.call('GET', '/api/v1/aggregations/count', { key: made.json.token });
+        assert.equal(count.json.count, 1);
+        for (const body of [
+          { name: 'x', role: 'analyst', clusters: ['East_1'] },
+          { name: 'x', role: 'analyst', namespaces: ['a/b/c'] },
+          { name: 'x', role: 'analyst', clusters: [] },
+        ]) {
+          const bad = await h.call('POST', '/api/v1/keys', { key: h.keys.admin, body });
+          assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
+        }
+        const admin = await h.call('POST', '/api/v1/keys', { key: h.keys.admin, body: { name: 'x', role: 'admin', clusters: ['east'] } });
+        assert.equal(admin.status, 400);
+      });
     });
   });
 }

@@ -30,6 +30,7 @@ import { keyRoutes } from './routes/keys';
 import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
 import { scopedStore } from './scope';
+import { bodyWatch } from './body-watch';
 
 const PACKAGE = require('../../../../package.json') as { version: string; license: string };
 const VERSION = PACKAGE.version;
@@ -119,6 +120,11 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
+  // First, so that a body trickling in is bounded whatever route (or refusal) it reaches.
+  app.use(
+    bodyWatch({ idleMs: ctx.cfg.limits.bodyIdleTimeoutMs, minBytesPerSec: ctx.cfg.limits.bodyMinBytesPerSec, windowMs: ctx.cfg.limits.bodyRateWindowMs })
+      .middleware,
+  );
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -194,9 +200,9 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
                 name: z.string(),
                 role: z.string(),
                 scope: z
-                  .object({ namespaces: z.array(z.string()) })
+                  .object({ namespaces: z.array(z.string()).optional(), clusters: z.array(z.string()).optional() })
                   .nullable()
-                  .openapi({ description: 'The namespaces a scoped key sees; null: all' }),
+                  .openapi({ description: 'The namespaces (or cluster/namespace) and clusters a scoped key sees; null: all' }),
               }),
               service: z.record(z.unknown()),
             }),

@@ -1,6 +1,7 @@
 /**
- * Namespace-scoped keys: the store as such a key sees it. Every read is narrowed to records,
- * alerts and edges with at least one end in the key's namespaces, inside the store query (so
+ * Scoped keys (namespaces, clusters, cluster/namespace): the store as such a key sees it. Every
+ * read is narrowed to records, alerts and edges of the key's clusters with at least one end in
+ * the key's namespaces, inside the store query (so
  * counts, aggregations, pages and cursors are of the scoped set, not a filtered copy of the
  * whole). What cannot be narrowed that way is refused with a 403 that says why, never answered
  * whole: a route handler cannot reach unscoped data through this object.
@@ -29,33 +30,58 @@ import type {
 import type { KeyScope } from '../keys';
 import { ApiError } from './route';
 
-/** The query-language condition "one end in these namespaces". */
-export function scopeQuery(scope: KeyScope): Query {
-  const src = CONN_FIELDS.field('eastwatch.source.namespace') as FieldDef;
-  const dst = CONN_FIELDS.field('eastwatch.destination.namespace') as FieldDef;
-  return {
-    kind: 'or',
-    children: scope.namespaces.flatMap((ns) => [
-      { kind: 'term', field: src, value: { kind: 'string', v: ns }, pos: 0 },
-      { kind: 'term', field: dst, value: { kind: 'string', v: ns }, pos: 0 },
-    ]),
-  };
+const term = (name: string, v: string): Query => ({ kind: 'term', field: CONN_FIELDS.field(name) as FieldDef, value: { kind: 'string', v }, pos: 0 });
+const anyOf = (children: Query[]): Query => (children.length === 1 ? children[0] : { kind: 'or', children });
+
+/** A namespace entry as (cluster or undefined, namespace). */
+function splitEntry(e: string): { cluster?: string; ns: string } {
+  const i = e.indexOf('/');
+  return i < 0 ? { ns: e } : { cluster: e.slice(0, i), ns: e.slice(i + 1) };
 }
 
+/** Whether a scope names a cluster anywhere (alerts carry no cluster: they cannot be narrowed by one). */
+export function scopeHasCluster(scope: KeyScope): boolean {
+  return scope.clusters !== undefined || (scope.namespaces ?? []).some((e) => e.includes('/'));
+}
+
+/** The query-language condition of a scope: the cluster among its clusters, and one end in its namespaces. */
+export function scopeQuery(scope: KeyScope): Query {
+  const parts: Query[] = [];
+  if (scope.clusters) parts.push(anyOf(scope.clusters.map((c) => term('orchestrator.cluster.name', c))));
+  if (scope.namespaces)
+    parts.push(
+      anyOf(
+        scope.namespaces.map((e) => {
+          const { cluster, ns } = splitEntry(e);
+          const ends: Query = { kind: 'or', children: [term('eastwatch.source.namespace', ns), term('eastwatch.destination.namespace', ns)] };
+          return cluster === undefined ? ends : { kind: 'and', children: [term('orchestrator.cluster.name', cluster), ends] };
+        }),
+      ),
+    );
+  return parts.length === 1 ? parts[0] : { kind: 'and', children: parts };
+}
+
+/** The same condition on one record (what get() checks). */
 export function recordInScope(r: StoreRecord, scope: KeyScope): boolean {
+  if (scope.clusters && (r.cluster === undefined || !scope.clusters.includes(r.cluster))) return false;
+  if (!scope.namespaces) return true;
   const a = r.k8s?.orig.namespace;
   const b = r.k8s?.resp.namespace;
-  return (a !== undefined && scope.namespaces.includes(a)) || (b !== undefined && scope.namespaces.includes(b));
+  return scope.namespaces.some((e) => {
+    const { cluster, ns } = splitEntry(e);
+    return (cluster === undefined || cluster === r.cluster) && (a === ns || b === ns);
+  });
 }
 
 export function alertInScope(a: Alert, scope: KeyScope): boolean {
+  if (scopeHasCluster(scope) || !scope.namespaces) return false;
   const s = a.source.namespace;
   const d = a.destination.namespace;
   return (s !== undefined && scope.namespaces.includes(s)) || (d !== undefined && scope.namespaces.includes(d));
 }
 
 function refused(what: string): never {
-  throw new ApiError(403, `${what} is not available to a namespace-scoped key`);
+  throw new ApiError(403, `${what} is not available to a namespace- or cluster-scoped key`);
 }
 
 /**
@@ -103,7 +129,12 @@ export function scopedStore(inner: Store, scope: KeyScope): Store {
       refused(`searching ${kind} records (they carry no namespace; read a connection's records with GET /connections/{uid})`),
     writeAlerts: () => refused('writing alerts'),
     getAlert: getAlertScoped,
-    searchAlerts: (req: AlertSearch) => inner.searchAlerts({ ...req, namespaces: scope.namespaces }),
+    // Alerts name their ends' namespaces but no cluster: a key scoped by cluster cannot have them
+    // narrowed inside the query, so it is refused rather than shown another cluster's alerts.
+    searchAlerts: (req: AlertSearch) =>
+      scopeHasCluster(scope) || !scope.namespaces
+        ? refused('searching alerts with a cluster in the scope (alerts carry no cluster)')
+        : inner.searchAlerts({ ...req, namespaces: scope.namespaces }),
     async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
       return (await getAlertScoped(id)) ? inner.patchAlert(id, patch) : null;
     },

@@ -1,7 +1,7 @@
 /** API keys over the API, for admins: create (optionally namespace-scoped), list, revoke. */
 import { z } from 'zod';
 import type { ServiceContext } from '../../context';
-import { KeyScope, KeyScopeError, ROLES, type KeyEntry } from '../../keys';
+import { KeyScope, KeyScopeError, KeyScopeFields, ROLES, type KeyEntry } from '../../keys';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 
 const KeyView = z.object({
@@ -27,12 +27,13 @@ export function keyRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['admin'],
     summary: 'Create an API key (the token is in this answer only)',
     description:
-      'With `namespaces`, the key is namespace-scoped: it sees only connections, alerts, edges and pcaps with at least one end in those Kubernetes namespaces, only the captures it uploaded, and is refused (403) on every route that cannot be narrowed that way. Admin keys cannot be scoped.',
+      'With `namespaces`, the key is namespace-scoped: it sees only connections, alerts, edges and pcaps with at least one end in those Kubernetes namespaces, only the captures it uploaded, and is refused (403) on every route that cannot be narrowed that way. With `clusters`, only records of those clusters (orchestrator.cluster.name); with both, only those namespaces in those clusters; a namespace entry `cluster/ns` is that namespace in that cluster only. Alerts carry no cluster: a key with a cluster in its scope is refused alert searches. Admin keys cannot be scoped.',
     body: z
       .object({
         name: z.string().min(1).max(200),
         role: z.enum(ROLES),
-        namespaces: KeyScope.shape.namespaces.optional(),
+        namespaces: KeyScopeFields.shape.namespaces,
+        clusters: KeyScopeFields.shape.clusters,
       })
       .strict(),
     responses: {
@@ -40,7 +41,9 @@ export function keyRoutes(kit: RouteKit, ctx: ServiceContext): void {
     },
     handler({ res, body }) {
       try {
-        const { token, entry } = ctx.keys.create(body.name, body.role, body.namespaces ? { namespaces: body.namespaces } : null);
+        const { namespaces, clusters } = body;
+        const scope = namespaces || clusters ? { ...(namespaces ? { namespaces } : {}), ...(clusters ? { clusters } : {}) } : null;
+        const { token, entry } = ctx.keys.create(body.name, body.role, scope);
         res.status(201).json({ token, key: view(entry) });
       } catch (e) {
         if (e instanceof KeyScopeError) throw new ApiError(400, e.message);

@@ -1,0 +1,158 @@
+/**
+ * Slow and silent clients against a real server, over raw sockets: a body trickled in is
+ * answered 408 and closed within the rate window, a body that stops is cut after the idle
+ * timeout, a socket that sends nothing is closed after the headers timeout, and a steady slow
+ * upload of a real capture still succeeds.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { type Harness, sample, startHarness } from './harness';
+
+interface Outcome {
+  /** What the server sent (status line, headers, body), '' when nothing. */
+  text: string;
+  /** ms from connect until the server closed the connection. */
+  closedAfter: number;
+}
+
+/**
+ * Connects, lets `drive` write, and resolves once the server closes, or once `done` says the
+ * answer is complete (a kept-alive connection), or after `limitMs` (then closedAfter is Infinity).
+ */
+function exchange(url: string, drive: (s: net.Socket) => void, limitMs: number, done?: (text: string) => boolean): Promise<Outcome> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const s = net.connect(Number(u.port), u.hostname);
+    let text = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      text += c;
+      if (done?.(text)) s.destroy();
+    });
+    s.on('error', () => undefined);
+    const give = setTimeout(() => {
+      s.destroy();
+      resolve({ text, closedAfter: Number.POSITIVE_INFINITY });
+    }, limitMs);
+    s.on('close', () => {
+      clearTimeout(give);
+      resolve({ text, closedAfter: Date.now() - t0 });
+    });
+    s.on('connect', () => drive(s));
+  });
+}
+
+function head(h: Harness, length: number): string {
+  return [
+    'POST /api/v1/captures?name=slow.pcap HTTP/1.1',
+    `Host: ${new URL(h.url).host}`,
+    `Authorization: Bearer ${h.keys.ingest}`,
+    'Content-Type: application/octet-stream',
+    `Content-Length: ${length}`,
+    '',
+    '',
+  ].join('\r\n');
+}
+
+/** Writes `bytes` in chunks of `chunk` every `everyMs` while the socket is open. */
+function trickle(s: net.Socket, bytes: Buffer, chunk: number, everyMs: number): void {
+  let at = 0;
+  const timer = setInterval(() => {
+    if (s.destroyed || at >= bytes.length) {
+      clearInterval(timer);
+      return;
+    }
+    s.write(bytes.subarray(at, at + chunk));
+    at += chunk;
+  }, everyMs);
+  s.on('close', () => clearInterval(timer));
+}
+
+describe('slow and silent clients (embedded, real sockets)', function () {
+  this.timeout(60_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      mode: 'local',
+      env: {
+        EASTWATCH_HEADERS_TIMEOUT_MS: '1000',
+        EASTWATCH_BODY_IDLE_TIMEOUT_MS: '1500',
+        EASTWATCH_BODY_MIN_BYTES_PER_SEC: '1000',
+        EASTWATCH_BODY_RATE_WINDOW_MS: '2000',
+      },
+    });
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it('answers 408 to a body trickled at 1 byte every 300 ms and closes within the rate window', async () => {
+    const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
+    const r = await exchange(
+      h.url,
+      (s) => {
+        s.write(head(h, pcap.length));
+        // Fast enough never to be idle for 1.5 s, far under 1000 bytes/s.
+        trickle(s, pcap, 1, 300);
+      },
+      10_000,
+    );
+    assert.match(r.text, /^HTTP\/1\.1 408 /, r.text);
+    assert.match(r.text, /bytes\/s over 2 s, under the minimum of 1000/);
+    // The window is 2 s, checked every 500 ms; connecting and the headers take a little.
+    assert.ok(r.closedAfter >= 1900 && r.closedAfter < 4000, `closed after ${r.closedAfter} ms`);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.deepEqual(
+      fs.readdirSync(h.running.runtime.uploadsDir).filter((f) => f.startsWith('.upload-')),
+      [],
+      'the temporary file of the refused upload is removed',
+    );
+  });
+
+  it('answers 408 to a body that stops arriving, after the body idle timeout', async () => {
+    const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
+    const r = await exchange(
+      h.url,
+      (s) => {
+        s.write(head(h, pcap.length));
+        s.write(pcap.subarray(0, 4000));
+      },
+      10_000,
+    );
+    assert.match(r.text, /^HTTP\/1\.1 408 /, r.text);
+    assert.match(r.text, /no part of the request body arrived for 1\.5 s/);
+    assert.ok(r.closedAfter >= 1400 && r.closedAfter < 3500, `closed after ${r.closedAfter} ms`);
+  });
+
+  it('closes a socket that connects and sends nothing after the headers timeout', async () => {
+    const r = await exchange(h.url, () => undefined, 10_000);
+    assert.ok(r.closedAfter >= 900 && r.closedAfter < 2000, `closed after ${r.closedAfter} ms`);
+    assert.match(r.text, /^HTTP\/1\.1 408 /);
+  });
+
+  it('closes a socket whose headers trickle in past the headers timeout', async () => {
+    const r = await exchange(h.url, (s) => trickle(s, Buffer.from(head(h, 10)), 1, 100), 10_000);
+    assert.ok(r.closedAfter >= 900 && r.closedAfter < 2000, `closed after ${r.closedAfter} ms`);
+  });
+
+  it('takes a steady slow upload (4 kB/s, longer than the window and the timeouts) to the end', async () => {
+    const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
+    const t0 = Date.now();
+    const r = await exchange(
+      h.url,
+      (s) => {
+        s.write(head(h, pcap.length));
+        trickle(s, pcap, 400, 100);
+      },
+      20_000,
+      (text) => /\r\n\r\n\{.*\}$/s.test(text),
+    );
+    const took = Date.now() - t0;
+    assert.ok(took >= 2500, `the upload took ${took} ms: it should have been slower than the rate window`);
+    assert.match(r.text, /^HTTP\/1\.1 202 /, r.text);
+    const body = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)) as { capture: { id: string } };
+    assert.match(body.capture.id, /\S/);
+  });
+});
