@@ -326,7 +326,8 @@ export class ConnectionTracker {
 
     if (nextTunnel !== TunnelKind.NONE) {
       const name = TUNNEL_NAMES[nextTunnel];
-      if (name) {
+      if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
+      if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
         const sv = c.service;
         if (sv === null) c.service = [name];
         else if (sv.indexOf(name) < 0) sv.push(name);
@@ -470,7 +471,7 @@ export class ConnectionTracker {
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
     if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
     if (kind === Kind.UDP) c.roleProbe = this.roleUdp[c.respP];
-    if (this.opts.payload !== null) this.attachObserver(c, kind);
+    if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
     c.fid = this.table.insert(c);
     this.stats.live++;
@@ -639,9 +640,9 @@ export class ConnectionTracker {
     }
   }
 
-  private attachObserver(c: Conn, kind: Kind): void {
+  private attachObserver(c: Conn, kind: Kind, midStream: boolean): void {
     const info = this.records.info(c);
-    const obs = (this.opts.payload as PayloadObserverFactory)(info);
+    const obs = (this.opts.payload as PayloadObserverFactory)(info, midStream);
     if (obs === null) return;
     c.observer = obs;
     c.info = info;

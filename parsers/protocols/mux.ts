@@ -188,6 +188,12 @@ export interface MuxOptions {
   respPort?: number;
   /** Zeek's `dns_max_queries` (see AnalyzerOptions). */
   dnsMaxQueries?: number;
+  /**
+   * A TCP connection seen without its SYN: Zeek's HTTP and SSL analyzers return at once on such a
+   * (partial) connection, so they never confirm there (wikipedia.pcap, mpls-in-vlan.pcap); its
+   * Spicy analyzers (LDAP, Redis) still parse.
+   */
+  midStream?: boolean;
   /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
   startTlsProtocols?: ReadonlySet<string>;
   /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */
@@ -272,6 +278,9 @@ function violatedSince(a: StreamAnalyzer, violationsBefore: number, failedBefore
   return last !== undefined && last.kind === 'failure' && last.code !== 'gap' && last.code !== 'internal';
 }
 
+/** Our analyzers whose Zeek counterparts parse nothing on a connection seen without its SYN. */
+const SKIPS_PARTIAL: ReadonlySet<string> = new Set(['http', 'tls']);
+
 /** Shared by every mux until it has candidates; never written to. */
 const NO_ANALYZERS: readonly StreamAnalyzer[] = Object.freeze([]);
 const NO_SERVICES: readonly string[] = Object.freeze([]);
@@ -303,6 +312,7 @@ export class AnalyzerMux {
   private deferred: AnalyzerFactory[] | null = null;
   private deferredDir = false;
   private readonly respPort: number;
+  private readonly midStream: boolean;
   /**
    * Port-attached analyzers started after another one had already won (Zeek runs an analyzer it
    * attached by port alongside the one its signatures found: HTTP on port 80 next to TLS).
@@ -332,6 +342,7 @@ export class AnalyzerMux {
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
     this.respPort = opts.respPort ?? -1;
+    this.midStream = opts.midStream === true;
   }
 
   /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
@@ -452,6 +463,7 @@ export class AnalyzerMux {
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
       if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
+      if (this.midStream && SKIPS_PARTIAL.has(f.name)) continue;
       if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
         if (f.ports?.includes(this.respPort)) {
           this.deferred ??= [];
