@@ -316,12 +316,15 @@ export class ConnectionTracker {
     const obs = c.observer;
     if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
 
+    // Zeek sums the IP header's own length field: a TSO segment whose IPv4 total length is 0
+    // counts as a packet of 0 IP bytes (missing_ldap_logs.pcapng), though its payload is analysed.
+    const ipBytes = l.ipVersion === 4 && l.buf[l.ipOff + 2] === 0 && l.buf[l.ipOff + 3] === 0 ? 0 : l.ipTotalLen;
     if (isOrig) {
       c.origPkts++;
-      c.origIpBytes += l.ipTotalLen;
+      c.origIpBytes += ipBytes;
     } else {
       c.respPkts++;
-      c.respIpBytes += l.ipTotalLen;
+      c.respIpBytes += ipBytes;
     }
 
     if (nextTunnel !== TunnelKind.NONE) {

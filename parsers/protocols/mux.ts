@@ -18,7 +18,7 @@ import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
 import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
-import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer } from './udp-services';
+import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer, RDPEUDP_PORT, RdpeudpAnalyzer } from './udp-services';
 
 export interface AnalyzerFactory {
   readonly name: string;
@@ -162,6 +162,8 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   // Zeek attaches these by port only (no DPD signature): base/protocols/ntp and dhcp register 123 and 67/68.
   { name: 'ntp', transports: ['udp'], ports: [NTP_PORT], portsOnly: true, create: (o) => new NtpAnalyzer(o) },
   { name: 'dhcp', transports: ['udp'], ports: DHCP_PORTS, portsOnly: true, create: (o) => new DhcpAnalyzer(o) },
+  // base/protocols/rdp registers RDPEUDP for 3389/udp.
+  { name: 'rdpeudp', transports: ['udp'], ports: [RDPEUDP_PORT], portsOnly: true, create: (o) => new RdpeudpAnalyzer(o) },
 ];
 
 /**
@@ -358,6 +360,7 @@ export class AnalyzerMux {
     const add = (a: StreamAnalyzer): void => {
       const name = ZEEK_SERVICE[a.name] ?? a.name;
       if (!listed(a) || this.removed?.includes(a) || out.includes(name)) return;
+      for (const lead of a.leadingServices ?? []) if (!out.includes(lead)) out.push(lead);
       out.push(name);
       for (const inner of a.innerServices ?? []) if (!out.includes(inner)) out.push(inner);
     };
