@@ -193,6 +193,12 @@ export class Conn {
    * has seen (ROLE_* bits); 0 once nothing can flip it any more.
    */
   roleProbe = 0;
+  /**
+   * UDP only: the directions that carried a Teredo-encapsulated packet (1: from the originator's
+   * address, 2: the responder's). Zeek's Teredo analyzer confirms, and names the service, only
+   * once it has seen one each way.
+   */
+  teredoDirs = 0;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
 

@@ -32,8 +32,12 @@ export interface PayloadObserver {
   partial?(): boolean;
 }
 
-/** Decides, per new connection, whether and how its payload is analysed. */
-export type PayloadObserverFactory = (c: ConnInfo) => PayloadObserver | null;
+/**
+ * Decides, per new connection, whether and how its payload is analysed. `midStream`: a TCP
+ * connection whose first packet carried no SYN (Zeek's partial connection, on which its HTTP, SSL
+ * and RDP analyzers parse nothing).
+ */
+export type PayloadObserverFactory = (c: ConnInfo, midStream?: boolean) => PayloadObserver | null;
 
 /**
  * The reassembly state of one TCP connection that has an observer. Most connections never carry

@@ -316,17 +316,21 @@ export class ConnectionTracker {
     const obs = c.observer;
     if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
 
+    // Zeek sums the IP header's own length field: a TSO segment whose IPv4 total length is 0
+    // counts as a packet of 0 IP bytes (missing_ldap_logs.pcapng), though its payload is analysed.
+    const ipBytes = l.ipVersion === 4 && l.buf[l.ipOff + 2] === 0 && l.buf[l.ipOff + 3] === 0 ? 0 : l.ipTotalLen;
     if (isOrig) {
       c.origPkts++;
-      c.origIpBytes += l.ipTotalLen;
+      c.origIpBytes += ipBytes;
     } else {
       c.respPkts++;
-      c.respIpBytes += l.ipTotalLen;
+      c.respIpBytes += ipBytes;
     }
 
     if (nextTunnel !== TunnelKind.NONE) {
       const name = TUNNEL_NAMES[nextTunnel];
-      if (name) {
+      if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
+      if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
         const sv = c.service;
         if (sv === null) c.service = [name];
         else if (sv.indexOf(name) < 0) sv.push(name);
@@ -470,7 +474,7 @@ export class ConnectionTracker {
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
     if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
     if (kind === Kind.UDP) c.roleProbe = this.roleUdp[c.respP];
-    if (this.opts.payload !== null) this.attachObserver(c, kind);
+    if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
     c.fid = this.table.insert(c);
     this.stats.live++;
@@ -639,9 +643,9 @@ export class ConnectionTracker {
     }
   }
 
-  private attachObserver(c: Conn, kind: Kind): void {
+  private attachObserver(c: Conn, kind: Kind, midStream: boolean): void {
     const info = this.records.info(c);
-    const obs = (this.opts.payload as PayloadObserverFactory)(info);
+    const obs = (this.opts.payload as PayloadObserverFactory)(info, midStream);
     if (obs === null) return;
     c.observer = obs;
     c.info = info;

@@ -166,7 +166,7 @@ export class PacketDecoder {
     if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, 0, TunnelKind.NONE, -1, now);
     let status: DecodeStatus;
     if (r === Link.IPV4 || r === Link.IPV6) {
-      status = this.decodeIp(buf, base, r, li.l3Off, end, wireEnd, now, out, TunnelKind.NONE, -1);
+      status = this.decodeIp(buf, base, r, li.l3Off, li.l3CapEnd < 0 ? end : li.l3CapEnd, wireEnd, now, out, TunnelKind.NONE, -1);
     } else if (r === Link.NOT_IP) {
       out.etherType = li.etherType;
       status = out.status = DecodeStatus.NOT_IP;

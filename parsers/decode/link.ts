@@ -52,6 +52,12 @@ export class LinkInfo {
    */
   amsduNext = -1;
   amsduEnd = -1;
+  /**
+   * Where the layer-3 payload ends by the link's own length field, when it has one and it ends
+   * before the captured frame (PPPoE's payload length); -1: the frame's end. Zeek hands the IP
+   * layer only that much: bytes past it (padding the frame still carries) count as not captured.
+   */
+  l3CapEnd = -1;
 
   clear(): void {
     this.l3Off = 0;
@@ -62,6 +68,7 @@ export class LinkInfo {
     this.innerVlan = -1;
     this.amsduNext = -1;
     this.amsduEnd = -1;
+    this.l3CapEnd = -1;
   }
 }
 
@@ -165,6 +172,7 @@ function walkEtherType(buf: Buffer, type: number, off: number, end: number, li: 
           fail(out, 'pppoe-header-truncated', `PPPoE session header truncated: 8 bytes needed, ${Math.max(0, end - off)} captured`, off - base);
           return Link.MALFORMED;
         }
+        pppoeLength(buf, off, end, li);
         return pppPayload(buf.readUInt16BE(off + 6), buf, off + 8, end, li, out, base);
       }
       case ETH_PBB: {
@@ -327,7 +335,19 @@ function decodePppEther(buf: Buffer, off: number, end: number, li: LinkInfo, out
     fail(out, 'pppoe-header-truncated', `PPPoE session header truncated: 8 bytes needed, ${end - off} captured`, off - base);
     return Link.MALFORMED;
   }
+  pppoeLength(buf, off, end, li);
   return pppPayload(buf.readUInt16BE(off + 6), buf, off + 8, end, li, out, base);
+}
+
+/**
+ * PPPoE's length field (RFC 2516: the payload after the 6-byte header, the PPP protocol number
+ * included) bounds what follows, as Zeek's PPPoE analyzer bounds it (pppoe-over-qinq.pcap: a
+ * segment whose IP total length runs 6 bytes past it into zero padding is counted, its payload
+ * not delivered).
+ */
+function pppoeLength(buf: Buffer, off: number, end: number, li: LinkInfo): void {
+  const payloadEnd = off + 6 + Math.max(buf.readUInt16BE(off + 4), 2);
+  if (payloadEnd < end) li.l3CapEnd = payloadEnd;
 }
 
 /**

@@ -87,6 +87,12 @@ export interface StreamAnalyzer {
   /** Protocols recognised inside this one (TLS inside QUIC): listed after its name in `service`. */
   readonly innerServices?: readonly string[];
   /**
+   * Protocols recognised inside this one's first message, which Zeek confirms before the outer
+   * protocol (whose confirmation waits for the end of that message): listed before its name
+   * (`krb,gssapi,ldap_tcp` for an LDAP session opened by a Kerberos SASL bind).
+   */
+  readonly leadingServices?: readonly string[];
+  /**
    * Analysis stopped short at one of the protocol's limits (Zeek's analysis-partial history `X`):
    * a DNS message with too many questions, an SSH packet above its maximum length ...
    */

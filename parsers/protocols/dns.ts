@@ -181,7 +181,33 @@ export interface DnsMessage {
   rrs: DnsResourceRecord[];
 }
 
-export type DnsParseResult = { ok: true; msg: DnsMessage } | { ok: false; code: string; message: string; offset: number };
+export type DnsParseResult =
+  | { ok: true; msg: DnsMessage }
+  | {
+      ok: false;
+      code: string;
+      message: string;
+      offset: number;
+      /**
+       * The header, questions and answers, when the fault came after them (in the authority or
+       * additional section): Zeek's DNS analyzer confirms at that point (a truncated EDNS OPT
+       * record in geneve-vxlan-dns-truncated.pcap still makes the service dns).
+       */
+      answered?: DnsMessage;
+    };
+
+/** Faults of a message cut short (snap length, a lying count): Zeek notes them as weirds, never as protocol violations. */
+export const DNS_TRUNCATION_FAULTS: ReadonlySet<string> = new Set([
+  'dns-short-header',
+  'dns-rr-count',
+  'dns-truncated-question',
+  'dns-truncated-rr',
+  'dns-truncated-rdata',
+  'dns-name-truncated',
+]);
+
+/** The message parsed up to its answers, set by parseOrFault (one per module: parsing never nests). */
+let answeredSoFar: DnsMessage | null = null;
 
 /** Parse failure carrying the offset within the message; internal to the parser, never escapes parseDnsMessage. */
 class DnsFault {
@@ -194,10 +220,17 @@ class DnsFault {
 
 /** Parses one DNS message occupying buf[off, off+len). Never throws. */
 export function parseDnsMessage(buf: Buffer, off: number, len: number): DnsParseResult {
+  answeredSoFar = null;
   try {
     return { ok: true, msg: parseOrFault(buf, off, off + len) };
   } catch (e) {
-    if (e instanceof DnsFault) return { ok: false, code: e.code, message: e.message, offset: e.offset };
+    if (e instanceof DnsFault) {
+      const answered = answeredSoFar;
+      answeredSoFar = null;
+      return answered === null
+        ? { ok: false, code: e.code, message: e.message, offset: e.offset }
+        : { ok: false, code: e.code, message: e.message, offset: e.offset, answered };
+    }
     return { ok: false, code: 'dns-internal', message: String(e), offset: 0 };
   }
 }
@@ -239,6 +272,7 @@ function parseOrFault(buf: Buffer, start: number, end: number): DnsMessage {
   }
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
+    if (i === an) answeredSoFar = msg;
     const section = i < an ? 'answer' : i < an + ns ? 'authority' : 'additional';
     const name = r.read(pos);
     pos = r.next;
@@ -607,11 +641,15 @@ export class DnsAnalyzer extends BaseAnalyzer {
 
   private message(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number, at: number): void {
     const r = parseDnsMessage(buf, off, len);
-    if (!r.ok) {
+    let m: DnsMessage;
+    if (r.ok) m = r.msg;
+    else if (r.answered !== undefined) m = r.answered;
+    else {
+      // A message cut short after confirmation is a weird to Zeek: the service stays.
+      if (this.state !== 'probing' && DNS_TRUNCATION_FAULTS.has(r.code)) return;
       this.violation(r.code, r.message, isOrig, ts, at + r.offset);
       return;
     }
-    const m = r.msg;
     // Plausibility for detection: opcodes in use, a query has a question and no rcode.
     if (this.state === 'probing') {
       if (m.opcode > 5 || m.opcode === 3 || (!m.qr && (m.questions.length === 0 || m.rcode !== 0))) {

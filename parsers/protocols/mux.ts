@@ -18,7 +18,7 @@ import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
 import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
-import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer } from './udp-services';
+import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer, RDPEUDP_PORT, RdpeudpAnalyzer } from './udp-services';
 
 export interface AnalyzerFactory {
   readonly name: string;
@@ -162,6 +162,8 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   // Zeek attaches these by port only (no DPD signature): base/protocols/ntp and dhcp register 123 and 67/68.
   { name: 'ntp', transports: ['udp'], ports: [NTP_PORT], portsOnly: true, create: (o) => new NtpAnalyzer(o) },
   { name: 'dhcp', transports: ['udp'], ports: DHCP_PORTS, portsOnly: true, create: (o) => new DhcpAnalyzer(o) },
+  // base/protocols/rdp registers RDPEUDP for 3389/udp.
+  { name: 'rdpeudp', transports: ['udp'], ports: [RDPEUDP_PORT], portsOnly: true, create: (o) => new RdpeudpAnalyzer(o) },
 ];
 
 /**
@@ -188,6 +190,12 @@ export interface MuxOptions {
   respPort?: number;
   /** Zeek's `dns_max_queries` (see AnalyzerOptions). */
   dnsMaxQueries?: number;
+  /**
+   * A TCP connection seen without its SYN: Zeek's HTTP and SSL analyzers return at once on such a
+   * (partial) connection, so they never confirm there (wikipedia.pcap, mpls-in-vlan.pcap); its
+   * Spicy analyzers (LDAP, Redis) still parse.
+   */
+  midStream?: boolean;
   /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
   startTlsProtocols?: ReadonlySet<string>;
   /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */
@@ -272,6 +280,9 @@ function violatedSince(a: StreamAnalyzer, violationsBefore: number, failedBefore
   return last !== undefined && last.kind === 'failure' && last.code !== 'gap' && last.code !== 'internal';
 }
 
+/** Our analyzers whose Zeek counterparts parse nothing on a connection seen without its SYN. */
+const SKIPS_PARTIAL: ReadonlySet<string> = new Set(['http', 'tls']);
+
 /** Shared by every mux until it has candidates; never written to. */
 const NO_ANALYZERS: readonly StreamAnalyzer[] = Object.freeze([]);
 const NO_SERVICES: readonly string[] = Object.freeze([]);
@@ -303,6 +314,7 @@ export class AnalyzerMux {
   private deferred: AnalyzerFactory[] | null = null;
   private deferredDir = false;
   private readonly respPort: number;
+  private readonly midStream: boolean;
   /**
    * Port-attached analyzers started after another one had already won (Zeek runs an analyzer it
    * attached by port alongside the one its signatures found: HTTP on port 80 next to TLS).
@@ -332,6 +344,7 @@ export class AnalyzerMux {
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
     this.respPort = opts.respPort ?? -1;
+    this.midStream = opts.midStream === true;
   }
 
   /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
@@ -347,6 +360,7 @@ export class AnalyzerMux {
     const add = (a: StreamAnalyzer): void => {
       const name = ZEEK_SERVICE[a.name] ?? a.name;
       if (!listed(a) || this.removed?.includes(a) || out.includes(name)) return;
+      for (const lead of a.leadingServices ?? []) if (!out.includes(lead)) out.push(lead);
       out.push(name);
       for (const inner of a.innerServices ?? []) if (!out.includes(inner)) out.push(inner);
     };
@@ -452,6 +466,7 @@ export class AnalyzerMux {
     const live: StreamAnalyzer[] = [];
     for (const f of fs) {
       if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
+      if (this.midStream && SKIPS_PARTIAL.has(f.name)) continue;
       if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
         if (f.ports?.includes(this.respPort)) {
           this.deferred ??= [];

@@ -89,6 +89,11 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
   private early: Buffer | null = null;
   private curTs = 0;
   private done = false;
+  /** LDAP messages parsed so far (both directions). */
+  private ldapMessages = 0;
+  /** Protocols found inside LDAP SASL binds: in the first message (Zeek confirms them before LDAP), and later. */
+  private leading: string[] | null = null;
+  private inner: string[] | null = null;
 
   constructor(private readonly opts: AnalyzerOptions) {
     super(opts);
@@ -100,6 +105,14 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
 
   get name(): string {
     return FAMILY_NAMES[this.family] ?? 'starttls';
+  }
+
+  get leadingServices(): readonly string[] {
+    return this.leading ?? NO_SERVICES;
+  }
+
+  get innerServices(): readonly string[] {
+    return this.inner ?? NO_SERVICES;
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
@@ -411,7 +424,23 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
     if (op === null || (buf[opAt] & 0xc0) !== 0x40) return this.ldapBad(isOrig);
     if (this.state === 'probing') this.confirmAs(Family.LDAP);
     const tag = buf[opAt] & 0x1f;
-    if (isOrig && tag === 23) {
+    this.ldapMessages++;
+    if (isOrig && tag === 0) {
+      const found = saslBindServices(buf, op.body, Math.min(op.body + op.len, mEnd));
+      if (found.length > 0) {
+        const first = this.ldapMessages === 1;
+        for (const s of found) {
+          if (this.leading?.includes(s) || this.inner?.includes(s)) continue;
+          if (first) {
+            this.leading ??= [];
+            this.leading.push(s);
+          } else {
+            this.inner ??= [];
+            this.inner.push(s);
+          }
+        }
+      }
+    } else if (isOrig && tag === 23) {
       // ExtendedRequest: [0] requestName LDAPOID.
       const name = berHeader(buf, op.body, mEnd);
       if (name !== null && buf[op.body] === 0x80 && buf.toString('latin1', name.body, name.body + name.len) === LDAP_STARTTLS_OID) {
@@ -440,6 +469,92 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
     this.stop(isOrig, 'ldap-ber', 'not an LDAP message');
     return -1;
   }
+}
+
+const NO_SERVICES: readonly string[] = [];
+const NTLM: readonly string[] = ['ntlm'];
+/** Zeek's GSSAPI analyzer hands the token inside to NTLM or KRB, which confirm before it does. */
+const GSSAPI_NTLM: readonly string[] = ['ntlm', 'gssapi'];
+const GSSAPI_KRB: readonly string[] = ['krb', 'gssapi'];
+
+/** DER bodies of the OIDs a SASL bind's GSS-API token names. */
+const OID_SPNEGO = Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]); // 1.3.6.1.5.5.2
+const OID_KRB5 = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02]); // 1.2.840.113554.1.2.2
+const OID_MS_KRB5 = Buffer.from([0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02]); // 1.2.840.48018.1.2.2
+const NTLMSSP = Buffer.from('NTLMSSP\0', 'latin1');
+
+/**
+ * The protocols Zeek's LDAP analyzer finds in a BindRequest's SASL credentials (RFC 4511 4.2:
+ * version, name, authentication [3] SaslCredentials { mechanism, credentials }), in the order
+ * they confirm: raw NTLMSSP goes to NTLM (sasl-ntlm.pcap: ntlm); a GSS-API token to GSSAPI,
+ * which passes a Kerberos AP-REQ to KRB or an NTLMSSP message to NTLM, directly (mechanism
+ * GSSAPI) or inside SPNEGO's negTokenInit mechToken (GSS-SPNEGO, as Active Directory binds).
+ */
+function saslBindServices(buf: Buffer, p: number, end: number): readonly string[] {
+  const version = berHeader(buf, p, end);
+  if (version === null || buf[p] !== 0x02) return NO_SERVICES;
+  const nameAt = version.body + version.len;
+  const name = berHeader(buf, nameAt, end);
+  if (name === null || buf[nameAt] !== 0x04) return NO_SERVICES;
+  const authAt = name.body + name.len;
+  const auth = berHeader(buf, authAt, end);
+  if (auth === null || buf[authAt] !== 0xa3) return NO_SERVICES;
+  const authEnd = Math.min(auth.body + auth.len, end);
+  const mech = berHeader(buf, auth.body, authEnd);
+  if (mech === null || buf[auth.body] !== 0x04) return NO_SERVICES;
+  const credAt = mech.body + mech.len;
+  const cred = berHeader(buf, credAt, authEnd);
+  if (cred === null || buf[credAt] !== 0x04) return NO_SERVICES;
+  const c = cred.body;
+  const cEnd = Math.min(c + cred.len, authEnd);
+  if (isNtlmssp(buf, c, cEnd)) return NTLM;
+  return gssToken(buf, c, cEnd);
+}
+
+function isNtlmssp(buf: Buffer, p: number, end: number): boolean {
+  // Signature, then the message type: negotiate (1), challenge (2) or authenticate (3).
+  if (end - p < 12 || buf.compare(NTLMSSP, 0, 8, p, p + 8) !== 0) return false;
+  const type = buf.readUInt32LE(p + 8);
+  return type >= 1 && type <= 3;
+}
+
+function oidIs(buf: Buffer, p: number, end: number, oid: Buffer): boolean {
+  const h = berHeader(buf, p, end);
+  return h !== null && buf[p] === 0x06 && h.len === oid.length && h.body + h.len <= end && buf.compare(oid, 0, oid.length, h.body, h.body + h.len) === 0;
+}
+
+/** An InitialContextToken (RFC 2743 3.1: [APPLICATION 0] { thisMech OID, innerToken }) at buf[p]. */
+function gssToken(buf: Buffer, p: number, end: number): readonly string[] {
+  const t = berHeader(buf, p, end);
+  if (t === null || buf[p] !== 0x60) return NO_SERVICES;
+  const oidAt = t.body;
+  const oid = berHeader(buf, oidAt, end);
+  if (oid === null) return NO_SERVICES;
+  const inner = oid.body + oid.len;
+  if (oidIs(buf, oidAt, end, OID_KRB5) || oidIs(buf, oidAt, end, OID_MS_KRB5)) {
+    // RFC 4121 4.1: TOK_ID 01 00, then the AP-REQ ([APPLICATION 14]).
+    return inner + 3 <= end && buf[inner] === 0x01 && buf[inner + 1] === 0x00 && buf[inner + 2] === 0x6e ? GSSAPI_KRB : NO_SERVICES;
+  }
+  if (!oidIs(buf, oidAt, end, OID_SPNEGO)) return NO_SERVICES;
+  // RFC 4178 4.2.1: [0] NegTokenInit SEQUENCE { mechTypes [0], reqFlags [1], mechToken [2] OCTET STRING, ... }.
+  const init = berHeader(buf, inner, end);
+  if (init === null || buf[inner] !== 0xa0) return NO_SERVICES;
+  const seq = berHeader(buf, init.body, end);
+  if (seq === null || buf[init.body] !== 0x30) return NO_SERVICES;
+  const seqEnd = Math.min(seq.body + seq.len, end);
+  for (let q = seq.body; q < seqEnd; ) {
+    const f = berHeader(buf, q, seqEnd);
+    if (f === null) break;
+    if (buf[q] === 0xa2) {
+      const tok = berHeader(buf, f.body, seqEnd);
+      if (tok === null || buf[f.body] !== 0x04) break;
+      const tEnd = Math.min(tok.body + tok.len, seqEnd);
+      if (isNtlmssp(buf, tok.body, tEnd)) return GSSAPI_NTLM;
+      return gssToken(buf, tok.body, tEnd);
+    }
+    q = f.body + f.len;
+  }
+  return NO_SERVICES;
 }
 
 /** A BER tag and definite length at buf[p]: the body offset and length, or null when incomplete or unsupported. */

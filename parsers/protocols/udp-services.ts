@@ -1,6 +1,6 @@
 /**
  * UDP protocols Zeek attaches by port and names in conn.log's `service` without our logging
- * their messages: NTP (123) and DHCP (67, 68). Each checks the fixed part of the first datagram
+ * their messages: NTP (123), DHCP (67, 68) and RDP's UDP transport (3389). Each checks the fixed part of the first datagram
  * and confirms on a well-formed one, as Zeek's analyzers confirm once a message parses; they emit
  * no records.
  */
@@ -53,5 +53,39 @@ export class DhcpAnalyzer extends DatagramCheck {
   readonly name = 'dhcp';
   protected check(b: Buffer, o: number, n: number): boolean {
     return isDhcp(b, o, n);
+  }
+}
+
+/** RDP over UDP (MS-RDPEUDP): base/protocols/rdp attaches Zeek's RDPEUDP analyzer to 3389/udp. */
+export const RDPEUDP_PORT = 3389;
+
+const RDPUDP_FLAG_SYN = 0x0001;
+const RDPUDP_FLAG_ACK = 0x0004;
+/** RDPUDP_FEC_HEADER (MS-RDPEUDP 2.2.2.1): snSourceAck (4), uReceiveWindowSize (2), uFlags (2). */
+const FEC_HEADER = 8;
+
+/**
+ * MS-RDPEUDP's handshake as Zeek's RDPEUDP analyzer follows it: the originator's SYN datagram
+ * (uFlags with SYN, snSourceAck 0xffffffff), then the responder's SYN+ACK (uFlags with SYN or
+ * ACK), which confirms. Datagrams that do not fit the step are passed over, as Zeek passes them,
+ * so a SYN never answered leaves the service unset (rdpeudp-handshake-fail.pcap); one too short
+ * for the FEC header is no RDPEUDP.
+ */
+export class RdpeudpAnalyzer extends BaseAnalyzer {
+  readonly name = 'rdpeudp';
+  private sawSyn = false;
+
+  protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    if (this.state !== 'probing') return;
+    if (len < FEC_HEADER) {
+      this.reject('rdpeudp-short', `datagram of ${len} bytes, the RDPUDP FEC header needs ${FEC_HEADER}`, isOrig, ts);
+      return;
+    }
+    const flags = buf.readUInt16BE(off + 6);
+    if (!this.sawSyn) {
+      this.sawSyn = isOrig && (flags & RDPUDP_FLAG_SYN) !== 0 && buf.readUInt32BE(off) === 0xffffffff;
+    } else if (!isOrig && (flags & (RDPUDP_FLAG_SYN | RDPUDP_FLAG_ACK)) !== 0) {
+      this.confirm();
+    }
   }
 }

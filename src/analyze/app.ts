@@ -25,6 +25,7 @@ class AppObserver implements PayloadObserver {
     private readonly info: ConnInfo,
     private readonly onRecord: (r: AppRecordOut) => void,
     private readonly opts: MuxOptions,
+    private readonly midStream: boolean,
   ) {}
 
   private mux(): AnalyzerMux | null {
@@ -32,7 +33,7 @@ class AppObserver implements PayloadObserver {
     if (this.m === null) {
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p });
+      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p, midStream: this.midStream });
     }
     return this.m;
   }
@@ -91,7 +92,7 @@ class AppObserver implements PayloadObserver {
 const NONE: readonly string[] = [];
 
 export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
-  return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts) : null);
+  return (info, midStream = false) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, midStream) : null);
 }
 
 /**

@@ -70,7 +70,7 @@ export function loadedScripts(note: string, commands: string[]): string[] | null
 }
 
 /** Zeek's protocol script directories, by the analyzer name `selectAnalyzers` takes (where they differ). */
-const ZEEK_PROTOCOL_ANALYZER: Record<string, readonly string[]> = { ssl: ['tls', 'dtls'] };
+const ZEEK_PROTOCOL_ANALYZER: Record<string, readonly string[]> = { ssl: ['tls', 'dtls'], rdp: ['rdp', 'rdpeudp'] };
 /** Analyzers Zeek runs only where a script attaches them. */
 const OPTIONAL_NAMES = new Set(OPTIONAL_FACTORIES.map((f) => f.name));
 /** Our analyzers with no Zeek counterpart in its distribution: never on in a bare run. */

@@ -145,9 +145,15 @@ describe('decode: layer-2 encapsulations on the corpus', () => {
 
   it('zeek/pppoe-over-qinq.pcap: two VLAN tags, then PPPoE; VLAN ids as tshark reads them', function () {
     requireCorpus(this);
-    // tshark bounds TCP payloads by the PPPoE length field, Zeek by the IP total length (as we do).
-    const run = checkAgainstOracle('zeek/pppoe-over-qinq.pcap', undefined, { ignoreTcpLen: true });
+    // tshark bounds TCP payloads by the PPPoE length field, Zeek by the IP total length (as we do);
+    // the bytes delivered end at the PPPoE length, as Zeek's PPPoE analyzer passes them on.
+    const run = checkAgainstOracle('zeek/pppoe-over-qinq.pcap', undefined, { ignoreTcpLen: true, pppoe: true });
     assert.equal(run.layersCompared, 86);
+    // Frame 19: IP total length 46, PPPoE length 42 (40 bytes of IP): the 6 payload bytes beyond are frame padding, not captured.
+    const t = run.decoded[18].layers[0];
+    assert.equal(t.ipTotalLen, 46);
+    assert.equal(t.payloadLen, 6);
+    assert.equal(t.capturedPayloadLen, 0);
     assert.equal(run.decoded[0].layers[0].vlan, 3704);
     assert.equal(run.decoded[0].layers[0].innerVlan, 2474);
     assert.equal(run.decoded[0].layers[0].ipOff - run.packets[0].offset, 14 + 4 + 4 + 8);

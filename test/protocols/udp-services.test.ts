@@ -1,11 +1,11 @@
 /**
- * NTP and DHCP in conn.log's `service`, as Zeek's port-attached analyzers (123; 67/68) name them
- * once a well-formed message is seen; and Zeek's default local networks on the same captures
+ * NTP, DHCP and RDPEUDP in conn.log's `service`, as Zeek's port-attached analyzers (123; 67/68;
+ * 3389) name them once a well-formed message (RDPEUDP: the SYN answered by a SYN+ACK) is seen; and Zeek's default local networks on the same captures
  * (DHCP's 0.0.0.0 -> 255.255.255.255 is local both ways).
  */
 import { strict as assert } from 'node:assert';
 import { AnalyzerMux, selectAnalyzers } from '../../parsers/protocols/mux';
-import { isDhcp, isNtp } from '../../parsers/protocols/udp-services';
+import { isDhcp, isNtp, RdpeudpAnalyzer } from '../../parsers/protocols/udp-services';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
@@ -70,6 +70,51 @@ describe('protocols/udp-services: NTP and DHCP service (Zeek attaches them by po
     assert.deepEqual(services(123, [ntpClient()], selectAnalyzers(['ntp'])), ['ntp']);
   });
 
+  it('rdpeudp: confirms on the responder SYN+ACK after the originator SYN, nothing before or otherwise', () => {
+    // RDPUDP_FEC_HEADER as the first datagrams of rdpeudp2-handshake-success.pcap carry it.
+    const fec = (ack: number, flags: number): Buffer => {
+      const b = Buffer.alloc(16);
+      b.writeUInt32BE(ack, 0);
+      b.writeUInt16BE(0x0040, 4);
+      b.writeUInt16BE(flags, 6);
+      return b;
+    };
+    const run = (steps: [boolean, Buffer][]): string => {
+      const a = new RdpeudpAnalyzer({ transport: 'udp', sink: () => undefined });
+      for (const [isOrig, b] of steps) a.data(isOrig, b, 0, b.length, 1);
+      return a.state;
+    };
+    const syn = fec(0xffffffff, 0x1801);
+    const synAck = fec(0xa7eb5da4, 0x1805);
+    assert.equal(
+      run([
+        [true, syn],
+        [false, synAck],
+      ]),
+      'confirmed',
+    );
+    assert.equal(run([[true, syn]]), 'probing', 'an unanswered SYN (rdpeudp-handshake-fail.pcap)');
+    assert.equal(
+      run([
+        [true, syn],
+        [true, syn],
+        [true, syn],
+      ]),
+      'probing',
+    );
+    assert.equal(run([[false, synAck]]), 'probing', 'a SYN+ACK without the SYN');
+    assert.equal(
+      run([
+        [true, fec(0, 0x1801)],
+        [false, synAck],
+      ]),
+      'probing',
+      'a SYN needs snSourceAck 0xffffffff',
+    );
+    assert.equal(run([[true, Buffer.alloc(7)]]), 'rejected', 'shorter than the FEC header');
+    assert.deepEqual(services(3389, [syn]), []);
+  });
+
   describe('on captures of the shared corpus', () => {
     async function analyze(rel: string): Promise<ConnRecord[]> {
       const conns: ConnRecord[] = [];
@@ -102,6 +147,20 @@ describe('protocols/udp-services: NTP and DHCP service (Zeek attaches them by po
       assert.ok(unicast);
       assert.deepEqual([unicast.local_orig, unicast.local_resp], [false, false]);
     });
+
+    for (const [rel, tuple, service] of [
+      ['zeek/rdp/rdpeudp-handshake-success.pcap', '::1 61291 ::1 3389', ['rdpeudp']],
+      ['zeek/rdp/rdpeudp2-handshake-success.pcap', '192.168.57.5 65368 192.168.57.8 3389', ['rdpeudp']],
+      ['zeek/rdp/rdpeudp-handshake-fail.pcap', '192.168.38.1 63568 192.168.38.102 3389', []],
+    ] as const) {
+      it(`${rel.split('/').pop()}: service ${service.join(',') || '-'} on 3389/udp (as Zeek)`, async function () {
+        requireCorpus(this);
+        const conns = await analyze(rel);
+        const c = conns.find((r) => `${r.orig_h} ${r.orig_p} ${r.resp_h} ${r.resp_p}` === tuple);
+        assert.ok(c, `no connection ${tuple}`);
+        assert.deepEqual(c.service, service);
+      });
+    }
 
     it('redis-50-pings.pcap: 127.0.0.1 is local both ways (Zeek counts loopback as private address space)', async function () {
       requireCorpus(this);
