@@ -196,6 +196,12 @@ export interface MuxOptions {
    * Spicy analyzers (LDAP, Redis) still parse.
    */
   midStream?: boolean;
+  /**
+   * Run every analyzer on connections seen without their SYN too (`midStream` ignored): a capture
+   * started after its connections opened (tcpdump in a pod) keeps its HTTP and TLS records, which
+   * Zeek would not write. Off by default, for Zeek's records.
+   */
+  analyzePartial?: boolean;
   /** The plaintext protocols the STARTTLS analyzer may confirm (see AnalyzerOptions); default all. */
   startTlsProtocols?: ReadonlySet<string>;
   /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */

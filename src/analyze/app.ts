@@ -33,7 +33,12 @@ class AppObserver implements PayloadObserver {
     if (this.m === null) {
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p, midStream: this.midStream });
+      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, {
+        ...this.opts,
+        onIdentify: tie,
+        respPort: this.info.resp_p,
+        midStream: this.midStream && this.opts.analyzePartial !== true,
+      });
     }
     return this.m;
   }
@@ -99,6 +104,7 @@ export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOp
  * The analyzers `--analyzers` names (or every one: true), as the mux takes them. Names cross to
  * worker threads as a plain list, so each thread builds its own selection from them.
  */
-export function analyzerSelection(analyzers: true | readonly string[]): MuxOptions {
-  return analyzers === true ? {} : selectAnalyzers(analyzers);
+export function analyzerSelection(analyzers: true | readonly string[], analyzePartial = false): MuxOptions {
+  const selected = analyzers === true ? {} : selectAnalyzers(analyzers);
+  return analyzePartial ? { ...selected, analyzePartial } : selected;
 }

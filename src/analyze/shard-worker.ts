@@ -17,6 +17,7 @@ interface ShardWorkerData {
   ring: RingBuffers;
   tracker: Partial<TrackerOptions>;
   analyzers: boolean | readonly string[];
+  analyzePartial: boolean;
 }
 
 /** Items per batch message, and events without a message at most (so the merge can move on). */
@@ -42,7 +43,7 @@ function run(): void {
     uids.push(o.phase === EmitPhase.FINISH ? o.uid : '');
   };
   tracker = new ConnectionTracker(
-    { ...data.tracker, payload: data.analyzers !== false ? analyzerFactory((r) => push(r, 1), analyzerSelection(data.analyzers)) : null },
+    { ...data.tracker, payload: data.analyzers !== false ? analyzerFactory((r) => push(r, 1), analyzerSelection(data.analyzers, data.analyzePartial)) : null },
     (r) => push(r, 0),
   );
   const post = (): void => {

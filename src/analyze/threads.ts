@@ -40,6 +40,8 @@ export interface ThreadedOptions extends AnalyzeOptions {
   threads: number;
   /** Protocol analyzers (all: true; these by name; none: false): their records go to onApp, in the one-thread order among the connection records. */
   analyzers: boolean | readonly string[];
+  /** HTTP and TLS on connections seen without their SYN too (MuxOptions.analyzePartial). */
+  analyzePartial?: boolean;
   onApp?: (r: AppRecordOut) => void;
   /** Bytes of each worker's ring (default 32 MiB: measured a little faster than 8 MiB on a loaded machine, where a full ring waits on the scheduler). */
   ringBytes?: number;
@@ -147,7 +149,10 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     queues[0].push({ g, phase: o.phase, a: o.a, b: o.b, c: o.c, uid: o.phase === EmitPhase.FINISH ? o.uid : '', source: 0, seq: seqs[0]++, isApp, rec });
   };
   main = new ConnectionTracker(
-    { ...trackerOpts, payload: opts.analyzers !== false ? analyzerFactory((r) => pushMain(r, true), analyzerSelection(opts.analyzers)) : null },
+    {
+      ...trackerOpts,
+      payload: opts.analyzers !== false ? analyzerFactory((r) => pushMain(r, true), analyzerSelection(opts.analyzers, opts.analyzePartial)) : null,
+    },
     (r) => pushMain(r, false),
   );
 
@@ -163,7 +168,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     rings.push(ring);
     writers.push(new RingWriter(ring));
     const worker = new Worker(path.join(__dirname, 'shard-worker.js'), {
-      workerData: { ring, tracker: { ...trackerOpts, payload: undefined }, analyzers: opts.analyzers },
+      workerData: { ring, tracker: { ...trackerOpts, payload: undefined }, analyzers: opts.analyzers, analyzePartial: opts.analyzePartial === true },
     });
     workers.push(worker);
     const source = w + 1;

@@ -51,6 +51,8 @@ export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
    * false (`--no-analyzers`): dns/http/tls records and `service`.
    */
   analyzers?: boolean | string[];
+  /** `--analyze-partial`: HTTP and TLS on TCP connections seen without their SYN too. */
+  analyzePartial?: boolean;
   /** Worker threads (default 1: analysis in this thread). */
   threads?: number;
 }
@@ -159,7 +161,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   const threads = o.threads ?? 1;
   // The threaded path makes its own per thread from the same selection (analyzeFileThreaded ignores this one).
   const selection = o.analyzers === undefined || o.analyzers === true ? true : o.analyzers;
-  if (selection !== false) tracker.payload = analyzerFactory(onApp, analyzerSelection(selection));
+  if (selection !== false) tracker.payload = analyzerFactory(onApp, analyzerSelection(selection, o.analyzePartial === true));
   const results: AnalyzeResult[] = [];
   let exit = EXIT_OK;
 
@@ -194,7 +196,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         engine?.observe(r);
       };
       if (file === STDIN) res = await analyzeStream(process.stdin, STDIN, emit, aopts);
-      else if (threads > 1) res = await analyzeFileThreaded(file, emit, { ...aopts, threads, analyzers: selection, onApp });
+      else if (threads > 1)
+        res = await analyzeFileThreaded(file, emit, { ...aopts, threads, analyzers: selection, analyzePartial: o.analyzePartial === true, onApp });
       else res = await analyzeFile(file, emit, aopts);
     } catch (e) {
       bar?.stop();

@@ -48,6 +48,7 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   udpTimeout?: number;
   icmpTimeout?: number;
   analyzers?: boolean;
+  analyzePartial?: boolean;
   inventory?: string[];
   policies?: string[];
   /** The service to ship records to (src/capture/shipper.ts), its API key, the spool, the source name. */
@@ -242,7 +243,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     appLogs?.write(r);
     engine?.observeApp(r);
   };
-  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp);
+  if (o.analyzers !== false) tracker.payload = analyzerFactory(onApp, o.analyzePartial ? { analyzePartial: true } : {});
 
   let records = 0;
   let lastStats = Date.now();
@@ -424,6 +425,10 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
     .option('--tcp-timeout <seconds>', 'TCP inactivity timeout (default 300)', wholeNumber('--tcp-timeout', 1, 1e9))
     .option('--udp-timeout <seconds>', 'UDP inactivity timeout (default 60)', wholeNumber('--udp-timeout', 1, 1e9))
     .option('--icmp-timeout <seconds>', 'ICMP inactivity timeout (default 60)', wholeNumber('--icmp-timeout', 1, 1e9))
+    .option(
+      '--analyze-partial',
+      'also run the HTTP and TLS analyzers on TCP connections already open when the capture started (Zeek does not; see analyze --help)',
+    )
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload')
     .option('--inventory <file>', 'Kubernetes inventory (repeatable): adds the identity of both ends', collect)
     .option('--policies <file>', 'NetworkPolicy objects (repeatable) evaluated with the inventory', collect)

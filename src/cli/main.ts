@@ -106,6 +106,10 @@ export function buildProgram(): Command {
       `run only these protocol analyzers, as Zeek in bare mode runs those whose scripts it loaded (default all: ${ANALYZER_NAMES.join(',')})`,
       analyzerList,
     )
+    .option(
+      '--analyze-partial',
+      "also run the HTTP and TLS analyzers on TCP connections seen without their SYN (a capture started after they opened). Zeek does not, so by default their http/ssl records and service are left out, as in Zeek's logs",
+    )
     .option('--no-analyzers', 'connection records only: no protocol analysis of the payload (no dns/http/tls records, no payload-based service)')
     .option(
       '--threads <n>',

@@ -8,7 +8,8 @@
 import { strict as assert } from 'node:assert';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { analyzeFile } from '../../src/analyze/pipeline';
-import { analyzerFactory } from '../../src/analyze/app';
+import { analyzerFactory, analyzerSelection } from '../../src/analyze/app';
+import type { AppRecordOut } from '../../parsers/record/app';
 import { corpusPath, requireCorpus } from '../util/corpus';
 
 async function conns(rel: string, verifyChecksums = false): Promise<ConnRecord[]> {
@@ -67,6 +68,20 @@ describe('conn.log service as Zeek names it (corpus captures)', () => {
     for (const p of [19244, 61193]) assert.deepEqual(byTuple(mpls, `65.65.65.65 ${p} 65.65.65.65 80`).service, [], String(p));
     // A connection seen from its SYN-ACK is not partial: http (missing-syn.pcap).
     assert.deepEqual(byTuple(await conns('zeek/tcp/missing-syn.pcap'), '141.42.64.125 56730 125.190.109.199 80').service, ['http']);
+  });
+
+  it('--analyze-partial: the same connection is http, with its request, for captures started after connections opened', async () => {
+    const conn: ConnRecord[] = [];
+    const http: AppRecordOut[] = [];
+    const res = await analyzeFile(corpusPath('zeek/wikipedia.pcap'), (r) => (r.interim ? undefined : conn.push(r)), {
+      tracker: { payload: analyzerFactory((r) => http.push(r), analyzerSelection(true, true)) },
+    });
+    assert.equal(res.error, null);
+    const c = byTuple(conn, '141.142.220.118 35634 208.80.152.2 80');
+    assert.deepEqual(c.service, ['http']);
+    const reqs = http.filter((r) => r.kind === 'http' && r.uid === c.uid);
+    assert.equal(reqs.length, 1);
+    assert.equal((reqs[0] as { host?: string }).host, 'www.wikipedia.org');
   });
 
   it('teredo_bubble_with_payload.pcap: teredo only where encapsulated packets went both ways', async () => {
