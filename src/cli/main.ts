@@ -141,6 +141,11 @@ export function buildProgram(): Command {
     .option('--batch-ms <ms>', 'longest a record waits for its batch, ms (default 1000)', positiveInt('--batch-ms', 0))
     .option('--enqueue', "send batches to the service's flows queue on REDIS_URL (workers store them, with identity and detectors) instead of writing them out")
     .option('-c, --config <file>', 'service configuration file, with --enqueue')
+    .option(
+      '--cluster <name>',
+      "with --enqueue: the cluster the exporters are in; records carry it (orchestrator.cluster.name) and resolve against that cluster's inventory only (default: the configuration's collect.cluster, else default)",
+      clusterOption,
+    )
     .action(
       async (o: {
         netflow: string;
@@ -151,6 +156,7 @@ export function buildProgram(): Command {
         batchMs?: number;
         enqueue?: boolean;
         config?: string;
+        cluster?: string;
       }) => {
         if (o.enqueue) {
           let cfg: ReturnType<typeof loadConfig>;
@@ -162,7 +168,7 @@ export function buildProgram(): Command {
             process.exitCode = EXIT_USAGE;
             return;
           }
-          process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
+          process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs, cluster: o.cluster });
           return;
         }
         process.exitCode = await runCollect(o);
