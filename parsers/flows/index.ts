@@ -25,7 +25,16 @@ export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 
 let defaultNets: LocalNets | undefined;
 
-function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRecord) => void, counters: ParserCounters): FormatParser {
+/** The start of a flow log delivery as one JSON document: a Firehose request's or a CloudWatch Logs payload's first key. */
+const DELIVERY_HEAD = /^[\s\uFEFF]*\{\s*"(requestId|timestamp|records|messageType|owner|logGroup|logStream|subscriptionFilters|logEvents)"\s*:/;
+
+function makeParser(
+  format: FlowFormat,
+  opts: FlowParseOptions,
+  emit: (r: ConnRecord) => void,
+  counters: ParserCounters,
+  report: (field: string | undefined, reason: string) => void,
+): FormatParser {
   defaultNets ??= new LocalNets(DEFAULT_LOCAL_NETS);
   const kit = new RecordKit(opts.localNets ?? defaultNets, opts.communityIdSeed ?? 0);
   const uids = new UidGenerator();
@@ -42,6 +51,8 @@ function makeParser(format: FlowFormat, opts: FlowParseOptions, emit: (r: ConnRe
         counters,
         opts.stitch === false ? null : new FlowStitcher(emit, { holdSec: 660, maxPending: 4096, ...opts.stitch }),
         opts.vpcFields,
+        report,
+        opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       );
     case 'hubble':
       return new HubbleParser(kit, uids, emit, counters, opts.hubble, opts.onApp);
@@ -78,6 +89,8 @@ export function parseFlows(
     onRecord(r);
   };
   let parser: FormatParser | null = null;
+  /** The line being parsed: where a delivery's records that cannot be read are reported. */
+  let current = 0;
   const report = (line: number, field: string | undefined, reason: string): void => {
     summary.errors++;
     const where = line > 0 ? `line ${line}: ` : '';
@@ -106,19 +119,28 @@ export function parseFlows(
           return;
         }
         summary.format = fmt;
-        parser = makeParser(fmt, opts, emit, summary);
+        opts.onFormat?.(fmt);
+        parser = makeParser(fmt, opts, emit, summary, (field, reason) => report(current, field, reason));
       }
       const p = parser;
+      current = line;
       guard(line, () => p.line(text, line));
       opts.onLine?.(text, summary.format as FlowFormat);
     },
-    tooLong(line, max) {
-      report(line, undefined, `longer than the ${max}-byte line limit; skipped`);
+    tooLong(line, max, document) {
+      report(line, undefined, document ? `a delivery longer than the ${max}-byte document limit; skipped` : `longer than the ${max}-byte line limit; skipped`);
     },
     framing(line, reason) {
       report(line, undefined, reason);
     },
   };
+
+  const maxDoc = opts.maxDocumentBytes;
+  // Only a VPC delivery (or a body whose format is still to be sniffed) may be read whole.
+  const doc =
+    maxDoc !== undefined && maxDoc > limit
+      ? { limit: maxDoc, accepts: (head: string) => (summary.format === null || summary.format === 'aws-vpc') && DELIVERY_HEAD.test(head) }
+      : undefined;
 
   return (async () => {
     let splitter: LineSplitter | JsonArraySplitter | null = null;
@@ -139,7 +161,7 @@ export function parseFlows(
           continue;
         }
         const pre = summary.lines;
-        splitter = buf[i] === 0x5b ? new JsonArraySplitter(sink, limit) : new LineSplitter(sink, limit);
+        splitter = buf[i] === 0x5b ? new JsonArraySplitter(sink, limit) : new LineSplitter(sink, limit, doc);
         splitter.lines += pre;
       }
       splitter.push(buf);

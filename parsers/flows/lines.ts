@@ -7,8 +7,8 @@
 export interface UnitSink {
   /** One complete unit (without its line terminator); `line` is the 1-based line where it starts. */
   unit(text: string, line: number): void;
-  /** A unit of more than `limit` bytes starting at `line` was skipped. */
-  tooLong(line: number, limit: number): void;
+  /** A unit of more than `limit` bytes starting at `line` was skipped (`document`: the limit was the document one). */
+  tooLong(line: number, limit: number, document?: boolean): void;
   /** Input-level syntax problem (JSON array framing); `line` where it was found. */
   framing(line: number, reason: string): void;
 }
@@ -16,17 +16,48 @@ export interface UnitSink {
 const NL = 0x0a;
 const CR = 0x0d;
 
-/** Accumulates the pieces of one unit across chunks, up to `limit` bytes. */
+/**
+ * A line that may be longer than the line limit because it is one JSON document (a Firehose
+ * delivery): `accepts` sees the unit's first bytes once the line limit is passed, and when it
+ * says yes the unit may grow to `limit` bytes.
+ */
+export interface DocumentBound {
+  limit: number;
+  accepts(head: string): boolean;
+}
+
+/** Bytes of a unit's start shown to DocumentBound.accepts. */
+const HEAD_BYTES = 512;
+
+/** Accumulates the pieces of one unit across chunks, up to `limit` bytes (or the document bound's). */
 class Carry {
   private parts: Buffer[] = [];
   len = 0;
   overflow = false;
+  /** The unit was let past the line limit as a document. */
+  document = false;
+  /** The bound of the last unit taken (for the report of one that did not fit). */
+  taken = { limit: 0, document: false };
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly doc?: DocumentBound,
+  ) {}
+
+  /** Whether a unit of `total` bytes starting with what is held (then `next`) may be kept. */
+  fits(total: number, next: Buffer): boolean {
+    if (total <= this.limit) return true;
+    if (this.doc === undefined || total > this.doc.limit) return false;
+    if (!this.document) {
+      const held = this.parts.length === 0 ? next : Buffer.concat([this.parts[0], next.subarray(0, HEAD_BYTES)]);
+      this.document = this.doc.accepts(held.subarray(0, HEAD_BYTES).toString('utf8'));
+    }
+    return this.document;
+  }
 
   add(b: Buffer): void {
     if (this.overflow || b.length === 0) return;
-    if (this.len + b.length > this.limit) {
+    if (!this.fits(this.len + b.length, b)) {
       // Drop what we held: the unit will be reported, not parsed.
       this.overflow = true;
       this.parts = [];
@@ -38,7 +69,8 @@ class Carry {
   }
 
   take(tail: Buffer): string | null {
-    if (this.overflow || this.len + tail.length > this.limit) {
+    if (this.overflow || !this.fits(this.len + tail.length, tail)) {
+      this.taken = this.limitOf();
       this.reset();
       return null;
     }
@@ -55,10 +87,19 @@ class Carry {
     this.parts = [];
     this.len = 0;
     this.overflow = false;
+    this.document = false;
+  }
+
+  /** The limit a unit that did not fit passed. */
+  limitOf(): { limit: number; document: boolean } {
+    return this.document && this.doc ? { limit: this.doc.limit, document: true } : { limit: this.limit, document: false };
   }
 }
 
-/** Text lines separated by LF (CRLF tolerated). */
+/**
+ * Text lines separated by LF (CRLF tolerated). With a DocumentBound, a line the bound accepts may
+ * pass the line limit up to the document limit: a JSON delivery sent as one line.
+ */
 export class LineSplitter {
   /** Lines completed so far. */
   lines = 0;
@@ -67,8 +108,9 @@ export class LineSplitter {
   constructor(
     private readonly sink: UnitSink,
     private readonly limit: number,
+    doc?: DocumentBound,
   ) {
-    this.carry = new Carry(limit);
+    this.carry = new Carry(limit, doc);
   }
 
   push(chunk: Buffer): void {
@@ -92,14 +134,18 @@ export class LineSplitter {
   private emit(tail: Buffer): void {
     this.lines++;
     let text: string | null;
+    let bound: { limit: number; document: boolean };
     if (this.carry.empty()) {
-      text = tail.length > this.limit ? null : tail.toString('utf8');
+      text = tail.length > this.limit && !this.carry.fits(tail.length, tail) ? null : tail.toString('utf8');
+      bound = this.carry.limitOf();
+      this.carry.reset();
     } else {
       text = this.carry.take(tail);
+      bound = this.carry.taken;
       // A CR that ended the previous chunk belongs to this line's CRLF.
       if (text !== null && tail.length === 0 && text.endsWith('\r')) text = text.slice(0, -1);
     }
-    if (text === null) this.sink.tooLong(this.lines, this.limit);
+    if (text === null) this.sink.tooLong(this.lines, bound.limit, bound.document);
     else this.sink.unit(text, this.lines);
   }
 }

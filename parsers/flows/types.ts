@@ -43,6 +43,12 @@ export interface FlowParseOptions {
   source: string;
   /** Longest accepted line (or JSON array element), bytes; default 1 MiB. Longer ones are rejected, not buffered. */
   maxLineBytes?: number;
+  /**
+   * A body that is one JSON delivery (an AWS Firehose HTTP endpoint request, a CloudWatch Logs
+   * subscription payload) sent as one line may be this long (bytes) rather than maxLineBytes;
+   * each record line inside it is still at most maxLineBytes. Default: no such exception.
+   */
+  maxDocumentBytes?: number;
   /** Networks for local_orig/local_resp when the source does not say; default DEFAULT_LOCAL_NETS. */
   localNets?: LocalNets;
   /** Community ID seed (default 0). */
@@ -66,6 +72,8 @@ export interface FlowParseOptions {
    * caller read what the parser folds away (Hubble's L7 DNS events) without splitting the input twice.
    */
   onLine?: (text: string, format: FlowFormat) => void;
+  /** The format once it is known (named, or sniffed from the first line), before that line's records are emitted. */
+  onFormat?: (format: FlowFormat) => void;
   /**
    * Application records a format carries beside its connections (Hubble's L7 HTTP events as http
    * records), each with its connection's uid and ConnInfo, given right after that connection.

@@ -114,15 +114,48 @@ function inflate(where: string, b64: string): string {
   return raw.toString('utf8');
 }
 
+/** One record line of a delivery, named by where it sits in it (`records[0].logEvents[3]`), or why that part cannot be read. */
+export interface VpcUnit {
+  where: string;
+  text?: string;
+  error?: FlowFieldError;
+}
+
 /**
  * The record lines a unit holds: itself when it is a record line, else those of the delivery
  * wrapping it (see the header); null when it is JSON of no delivery we know. Errors name the part.
  */
 export function vpcLinesOf(text: string, depth = 0): string[] | null {
+  const units = vpcUnitsOf(text, depth);
+  if (units === null) return null;
+  const bad = units.find((u) => u.error !== undefined);
+  if (bad?.error) throw bad.error;
+  return units.map((u) => u.text as string);
+}
+
+function at(where: string, inner: string): string {
+  return where === '' ? inner : inner === '' ? where : `${where}.${inner}`;
+}
+
+function guarded(where: string, f: () => VpcUnit[]): VpcUnit[] {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof FlowFieldError)) throw e;
+    return [{ where, error: e }];
+  }
+}
+
+/**
+ * The record lines of a unit, each with its place in the delivery; a part that cannot be read
+ * (a Firehose record that is not base64 gzip, a log event without a message) is one unit with
+ * its error, so the other parts are still read. Throws only when the unit itself is no delivery.
+ */
+export function vpcUnitsOf(text: string, depth = 0, where = ''): VpcUnit[] | null {
   const t = text.trim();
   if (depth > 3) fail(undefined, 'deliveries nested more than 3 deep');
-  if (GZIP_B64.test(t) && !/\s/.test(t)) return linesOfText(inflate('data', t), depth);
-  if (!t.startsWith('{')) return [t];
+  if (GZIP_B64.test(t) && !/\s/.test(t)) return unitsOfText(inflate(at(where, 'data'), t), depth, where);
+  if (!t.startsWith('{')) return [{ where, text: t }];
   let o: Record<string, unknown> | undefined;
   try {
     o = obj(JSON.parse(t));
@@ -130,36 +163,47 @@ export function vpcLinesOf(text: string, depth = 0): string[] | null {
     fail(undefined, `not JSON: ${(e as Error).message}`);
   }
   if (o === undefined) return null;
-  if (typeof o.message === 'string') return linesOfText(o.message, depth);
+  if (typeof o.message === 'string') return unitsOfText(o.message, depth, at(where, 'message'));
   if (Array.isArray(o.logEvents) || typeof o.messageType === 'string') {
     if (o.messageType === 'CONTROL_MESSAGE') return [];
     if (!Array.isArray(o.logEvents)) fail('logEvents', 'missing from a CloudWatch Logs DATA_MESSAGE');
     return o.logEvents.map((e, i) => {
+      const w = at(where, `logEvents[${i}]`);
       const m = obj(e)?.message;
-      if (typeof m !== 'string') fail(`logEvents[${i}].message`, `${show(m)} is not a string`);
-      return m;
+      if (typeof m !== 'string') return { where: w, error: new FlowFieldError(`${w}.message`, `${show(m)} is not a string`) };
+      return { where: w, text: m };
     });
   }
   if (Array.isArray(o.records)) {
-    const out: string[] = [];
+    const out: VpcUnit[] = [];
     o.records.forEach((r, i) => {
+      const w = at(where, `records[${i}]`);
       const d = obj(r)?.data;
-      if (typeof d !== 'string') fail(`records[${i}].data`, `${show(d)} is not base64 text`);
-      out.push(...(linesOfText(inflate(`records[${i}].data`, d), depth) ?? []));
+      if (typeof d !== 'string') out.push({ where: w, error: new FlowFieldError(`${w}.data`, `${show(d)} is not base64 text`) });
+      else for (const u of guarded(w, () => unitsOfText(inflate(`${w}.data`, d), depth, w))) out.push(u);
     });
     return out;
   }
   return null;
 }
 
-function linesOfText(s: string, depth: number): string[] {
-  const out: string[] = [];
-  for (const l of s.split('\n')) {
-    if (l.trim() === '') continue;
-    const inner = l.trimStart().startsWith('{') || GZIP_B64.test(l.trim()) ? vpcLinesOf(l, depth + 1) : [l];
-    if (inner === null) fail(undefined, `${show(l)}: JSON of no flow log delivery (message, logEvents or records)`);
-    out.push(...inner);
-  }
+function unitsOfText(s: string, depth: number, where: string): VpcUnit[] {
+  const out: VpcUnit[] = [];
+  const lines = s.split('\n');
+  lines.forEach((l, i) => {
+    if (l.trim() === '') return;
+    const w = lines.length > 1 ? at(where, `line ${i + 1}`) : where;
+    if (!(l.trimStart().startsWith('{') || GZIP_B64.test(l.trim()))) {
+      out.push({ where: w, text: l });
+      return;
+    }
+    for (const u of guarded(w, () => {
+      const inner = vpcUnitsOf(l, depth + 1, w);
+      if (inner === null) fail(undefined, `${show(l)}: JSON of no flow log delivery (message, logEvents or records)`);
+      return inner;
+    }))
+      out.push(u);
+  });
   return out;
 }
 
@@ -192,6 +236,14 @@ export class VpcParser implements FormatParser {
     private readonly stitcher: FlowStitcher | null = null,
     /** Fields of headerless records (parseVpcFields); a header line in the input still wins. */
     declared?: readonly string[],
+    /**
+     * Where the records of a delivery that cannot be read are told one by one (field, and the
+     * reason starting with the record's place in the delivery); without it they are summed up in
+     * one error of the line.
+     */
+    private readonly report?: (field: string | undefined, reason: string) => void,
+    /** Longest record line inside a delivery, bytes (the line limit, as for a line of the body). */
+    private readonly maxRecordBytes = Number.POSITIVE_INFINITY,
   ) {
     if (declared !== undefined) this.setFields(declared, 'field list');
   }
@@ -220,21 +272,28 @@ export class VpcParser implements FormatParser {
       this.record(text);
       return;
     }
-    const lines = vpcLinesOf(t);
-    if (lines === null) fail(undefined, 'JSON of no flow log delivery (message, logEvents or records)');
+    const units = vpcUnitsOf(t);
+    if (units === null) fail(undefined, 'JSON of no flow log delivery (message, logEvents or records)');
     // Each record of a delivery stands alone: one that cannot be read costs itself only.
     const bad: string[] = [];
     let failed = 0;
-    lines.forEach((l, i) => {
+    units.forEach((u, i) => {
       try {
-        this.record(l);
+        if (u.error) throw u.error;
+        const text = u.text as string;
+        if (text.length > this.maxRecordBytes || (text.length * 3 > this.maxRecordBytes && Buffer.byteLength(text) > this.maxRecordBytes))
+          fail(undefined, `longer than the ${this.maxRecordBytes}-byte line limit; skipped`);
+        this.record(text);
       } catch (e) {
         if (!(e instanceof FlowFieldError)) throw e;
         failed++;
-        if (bad.length < 5) bad.push(`record ${i + 1}: ${e.message}`);
+        const place = u.where === '' ? `record ${i + 1}` : u.where;
+        if (this.report) this.report(e.field, e.field?.startsWith(place) ? e.reason : `${place}: ${e.reason}`);
+        else if (bad.length < 5) bad.push(`${place}: ${e.message}`);
       }
     });
-    if (failed > 0) fail(undefined, `${failed} of the ${lines.length} records it holds not read (${bad.join('; ')}${failed > bad.length ? '; ...' : ''})`);
+    if (failed > 0 && !this.report)
+      fail(undefined, `${failed} of the ${units.length} records it holds not read (${bad.join('; ')}${failed > bad.length ? '; ...' : ''})`);
   }
 
   private record(text: string): void {

@@ -144,6 +144,11 @@ export function buildProgram(): Command {
     .option('--batch-ms <ms>', 'longest a record waits for its batch, ms (default 1000)', positiveInt('--batch-ms', 0))
     .option('--enqueue', "send batches to the service's flows queue on REDIS_URL (workers store them, with identity and detectors) instead of writing them out")
     .option('-c, --config <file>', 'service configuration file, with --enqueue')
+    .option(
+      '--cluster <name>',
+      "with --enqueue: the cluster the exporters are in; records carry it (orchestrator.cluster.name) and resolve against that cluster's inventory only (default: the configuration's collect.cluster, else default)",
+      clusterOption,
+    )
     .action(
       async (o: {
         netflow: string;
@@ -154,6 +159,7 @@ export function buildProgram(): Command {
         batchMs?: number;
         enqueue?: boolean;
         config?: string;
+        cluster?: string;
       }) => {
         if (o.enqueue) {
           let cfg: ReturnType<typeof loadConfig>;
@@ -167,7 +173,7 @@ export function buildProgram(): Command {
           }
           // The queue (Bull, Redis) loads only here, not for every command.
           const { runCollectToQueue } = await import('../service/collect');
-          process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs });
+          process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs, cluster: o.cluster });
           return;
         }
         process.exitCode = await runCollect(o);

@@ -9,6 +9,7 @@ import { openQueues } from './queue';
 import { flowUid } from './flow-ingest';
 import { recordProblem } from '../store/validate';
 import type { StitchOptions } from '../../parsers/netflow/stitch';
+import { DEFAULT_CLUSTER, clusterName } from '../k8s/cluster';
 
 export interface CollectToQueueIo {
   stderr?: NodeJS.WritableStream;
@@ -19,7 +20,13 @@ export interface CollectToQueueIo {
 export async function runCollectToQueue(
   netflow: string,
   cfg: ServiceConfig,
-  o: { batchMax?: number; batchMs?: number; stitch?: StitchOptions | false },
+  o: {
+    batchMax?: number;
+    batchMs?: number;
+    stitch?: StitchOptions | false;
+    /** The exporters' cluster (else the configuration's collect.cluster, else default): records resolve against its inventory only. */
+    cluster?: string;
+  },
   io: CollectToQueueIo = {},
 ): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
@@ -34,6 +41,16 @@ export async function runCollectToQueue(
     stderr.write(`eastwatch collect: ${(e as Error).message}\n`);
     return 2;
   }
+  let cluster: string;
+  try {
+    cluster = clusterName(o.cluster ?? cfg.collect.cluster, o.cluster !== undefined ? '--cluster' : 'collect.cluster');
+  } catch (e) {
+    stderr.write(`eastwatch collect: ${(e as Error).message}\n`);
+    return 2;
+  }
+  // The default cluster keeps the uid namespace it had before clusters were named; another
+  // cluster's identical 5-tuples (reused pod CIDRs) are other connections.
+  const uidNamespace = cluster === DEFAULT_CLUSTER ? `netflow:${netflow}` : `netflow:${netflow}/cluster:${cluster}`;
   const queues = openQueues(cfg);
   let queued = 0;
   let failed = 0;
@@ -49,9 +66,9 @@ export async function runCollectToQueue(
     onRecords: (batch) => {
       // Uids in the collector's own namespace (flow-ingest.ts): never a capture's or an API key's.
       const records = batch.filter((r) => recordProblem(r) === null);
-      for (const r of records) r.uid = flowUid(`netflow:${netflow}`, r.uid, r.ts);
+      for (const r of records) r.uid = flowUid(uidNamespace, r.uid, r.ts);
       const p = queues.flows
-        .add({ source: `netflow:${netflow}`, records })
+        .add({ source: `netflow:${netflow}`, records, cluster, origin: 'netflow' })
         .then(
           () => {
             queued += records.length;
@@ -76,7 +93,9 @@ export async function runCollectToQueue(
   });
   if (!collector) return 1;
   io.onListening?.({ address: collector.address.address, port: collector.address.port });
-  stderr.write(`eastwatch collect: listening for NetFlow v5/v9/IPFIX on ${collector.address.address}:${collector.address.port}, batches to the flows queue\n`);
+  stderr.write(
+    `eastwatch collect: listening for NetFlow v5/v9/IPFIX on ${collector.address.address}:${collector.address.port}, batches to the flows queue (cluster ${cluster})\n`,
+  );
   await untilStopped(io.signal);
   await collector.close();
   // close() hands on the last batch: wait for every batch to be in the queue.

@@ -42,6 +42,13 @@ export const ConfigSchema = z.object({
       uploadBytes: bytes.default(4096 * MiB),
       flowRequestBytes: bytes.default(256 * MiB),
       flowLineBytes: bytes.default(1 * MiB),
+      /**
+       * A delivery read as one JSON document rather than as lines: an AWS Kinesis Data Firehose
+       * HTTP endpoint request (`{requestId, timestamp, records: [{data}]}`, up to the stream's
+       * buffer size, 64 MiB at most) or a CloudWatch Logs subscription payload. Each of its log
+       * events is still checked as a line is, and is at most flowLineBytes.
+       */
+      flowDocumentBytes: bytes.default(64 * MiB),
       flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
       flowBatchBytes: bytes.default(8 * MiB),
       /** Flow batches waiting in the queue beyond which ingestion waits for the workers (backpressure). */
@@ -131,6 +138,20 @@ export const ConfigSchema = z.object({
     )
     .optional(),
   /**
+   * `eastwatch collect --netflow ADDR --enqueue`: the cluster its exporters are in (k8s/cluster.ts),
+   * so their records resolve against that cluster's inventory only (default: default). --cluster
+   * on the command line wins; $EASTWATCH_COLLECT_CLUSTER gives it too.
+   */
+  collect: z
+    .object({
+      cluster: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label: 1-63 lower-case letters, digits and -, starting and ending with a letter or digit')
+        .optional(),
+    })
+    .strict()
+    .default({}),
+  /**
    * The detectors' starting settings: thresholds (inline, or a file as `analyze --detector-config`
    * takes), a baseline (as `analyze --save-baseline` writes it) and the learning window. What an
    * admin sets through the API (/api/v1/detectors/...) replaces these until it is cleared.
@@ -168,6 +189,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_QUEUE_PREFIX: ['queuePrefix'],
   EASTWATCH_MAX_UPLOAD_BYTES: ['limits', 'uploadBytes'],
   EASTWATCH_MAX_FLOW_REQUEST_BYTES: ['limits', 'flowRequestBytes'],
+  EASTWATCH_MAX_FLOW_DOCUMENT_BYTES: ['limits', 'flowDocumentBytes'],
   EASTWATCH_FLOW_BATCH_RECORDS: ['limits', 'flowBatchRecords'],
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
@@ -186,6 +208,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_STALLED_INTERVAL_MS: ['jobs', 'stalledIntervalMs'],
   EASTWATCH_RETENTION_DAYS: ['retentionDays'],
   EASTWATCH_LOCAL_NETS: ['localNets'],
+  EASTWATCH_COLLECT_CLUSTER: ['collect', 'cluster'],
   EASTWATCH_DETECTOR_CONFIG: ['detectors', 'configFile'],
   EASTWATCH_BASELINE: ['detectors', 'baselineFile'],
   EASTWATCH_LEARN_SECONDS: ['detectors', 'learnSeconds'],

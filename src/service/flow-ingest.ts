@@ -42,6 +42,8 @@ export interface FlowIngestOptions {
   /** AWS VPC flow logs without a header line: their fields (parseVpcFields). */
   vpcFields?: readonly string[];
   maxLineBytes: number;
+  /** A body that is one Firehose / CloudWatch Logs delivery may be this long as one line (parseFlows maxDocumentBytes). */
+  maxDocumentBytes?: number;
   batchRecords: number;
   batchBytes: number;
   localNets?: readonly string[];
@@ -238,6 +240,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     if (batch.length === 0 && dns.length === 0) return;
     const data: FlowJobData = { source: o.source, records: batch };
     if (o.cluster !== undefined) data.cluster = o.cluster;
+    if (seenFormat !== null) data.origin = seenFormat;
     if (dns.length > 0) data.dns = dns;
     batch = [];
     dns = [];
@@ -270,9 +273,13 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       format: o.format,
       vpcFields: o.vpcFields,
       maxLineBytes: o.maxLineBytes,
+      maxDocumentBytes: o.maxDocumentBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),
       onLine,
       onApp,
+      onFormat: (f) => {
+        seenFormat = f;
+      },
     },
     (r) => {
       const bad = recordProblem(r, { minTs: MIN_FLOW_TS, maxTs: Date.now() / 1000 + MAX_FLOW_AHEAD_SECONDS });

@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { parseVpcFields } from '../../parsers/flows/vpc';
 import { FlowFieldError } from '../../parsers/flows';
 import { collect, samplePath, sampleStream, textStream } from './helpers';
+import { firehoseBody } from './firehose';
 
 const lines = (name: string): string[] => fs.readFileSync(samplePath(name), 'utf8').trimEnd().split('\n');
 
@@ -263,15 +264,103 @@ describe('flows: AWS VPC Flow Logs', () => {
         .join('\n')}\n`;
       const got = await collect(textStream(text), { vpcFields: fields });
       assert.deepEqual(
-        got.errors.map((e) => [e.line, e.reason]),
+        got.errors.map((e) => [e.line, e.field, e.reason]),
         [
-          [1, '1 of the 3 records it holds not read (record 2: protocol: "tcp" is not a count)'],
-          [2, '3 fields where the field list names 21'],
+          [1, 'protocol', 'logEvents[1]: "tcp" is not a count'],
+          [2, undefined, '3 fields where the field list names 21'],
         ],
       );
       const all = await collect(textStream(`${body.join('\n')}\n`), { vpcFields: fields, stitch: false });
       const kept = await collect(textStream(text), { vpcFields: fields, stitch: false });
       assert.equal(kept.records.length, all.records.length - 1);
+    });
+
+    describe('a Firehose HTTP endpoint request of several MB: one JSON document, not a line', () => {
+      const MiB = 1 << 20;
+      // 32 Firehose records of 2000 CloudWatch log events: about 3 MB of JSON, 64,000 VPC records.
+      const fh = firehoseBody(32, 2000);
+
+      it('is read whole under the document bound, every log event a record', async () => {
+        assert.ok(fh.body.length > 2.5 * MiB, `${fh.body.length} bytes`);
+        const got = await collect(textStream(`${fh.body}\n`), { format: 'aws-vpc', maxLineBytes: MiB, maxDocumentBytes: 64 * MiB, stitch: false });
+        assert.deepEqual(got.errors, []);
+        assert.equal(got.records.length, fh.messages.length);
+        assert.equal(got.summary.lines, 1);
+        // The same records as the log events sent as lines.
+        const asLines = await collect(textStream(`${fh.messages.join('\n')}\n`), { format: 'aws-vpc', stitch: false });
+        assert.deepEqual(got.records, asLines.records);
+        // Sniffed without a format too.
+        const sniffed = await collect(textStream(`${fh.body}\n`), { maxLineBytes: MiB, maxDocumentBytes: 64 * MiB, stitch: false });
+        assert.equal(sniffed.summary.format, 'aws-vpc');
+        assert.equal(sniffed.records.length, fh.messages.length);
+      });
+
+      it('without the document bound it is one line over the line limit, as before', async () => {
+        const got = await collect(textStream(`${fh.body}\n`), { format: 'aws-vpc', maxLineBytes: MiB, stitch: false });
+        assert.equal(got.records.length, 0);
+        assert.deepEqual(
+          got.errors.map((e) => [e.line, e.reason]),
+          [[1, `longer than the ${MiB}-byte line limit; skipped`]],
+        );
+      });
+
+      it('over the document bound it is refused naming that bound; NDJSON lines get no such exception', async () => {
+        const got = await collect(textStream(`${fh.body}\n`), { format: 'aws-vpc', maxLineBytes: MiB, maxDocumentBytes: 2 * MiB });
+        assert.deepEqual(
+          got.errors.map((e) => [e.line, e.reason]),
+          [[1, `a delivery longer than the ${2 * MiB}-byte document limit; skipped`]],
+        );
+        // A long line of another format is not a delivery: the line limit holds.
+        const zeek = await collect(textStream(`{"id.orig_h":"10.0.0.1","x":"${'a'.repeat(MiB + 10)}"}\n`), { maxLineBytes: MiB, maxDocumentBytes: 64 * MiB });
+        assert.deepEqual(
+          zeek.errors.map((e) => e.reason),
+          [`longer than the ${MiB}-byte line limit; skipped`],
+        );
+      });
+
+      it('each log event is checked as a line: the unreadable ones are listed by place and field, the rest kept', async () => {
+        const bad = firehoseBody(32, 2000, (m, i, j) =>
+          i === 3 && j === 17
+            ? m.replace(' 6 ', ' tcp ')
+            : i === 20 && j === 1999
+              ? m.split(' ').slice(0, 9).join(' ')
+              : i === 7 && j === 5
+                ? `${m} ${'x'.repeat(2000)}`
+                : m,
+        );
+        const got = await collect(textStream(`${bad.body}\nnot a record\n`), {
+          format: 'aws-vpc',
+          maxLineBytes: 1024,
+          maxDocumentBytes: 64 * MiB,
+          stitch: false,
+        });
+        assert.deepEqual(
+          got.errors.map((e) => [e.line, e.field, e.reason]),
+          [
+            [1, 'protocol', 'records[3].logEvents[17]: "tcp" is not a count'],
+            [1, undefined, 'records[7].logEvents[5]: longer than the 1024-byte line limit; skipped'],
+            [1, undefined, 'records[20].logEvents[1999]: 9 fields where the header names 14'],
+            [2, undefined, '3 fields where the header names 14'],
+          ],
+        );
+        assert.equal(got.records.length, bad.messages.length - 3);
+      });
+
+      it('a Firehose record whose data is not gzip base64 costs that record only', async () => {
+        const o = JSON.parse(fh.body) as { records: { data: unknown }[] };
+        o.records[5].data = 42;
+        o.records[9].data = Buffer.from([0x1f, 0x8b, 0x08, 0, 1, 2, 3]).toString('base64');
+        const got = await collect(textStream(`${JSON.stringify(o)}\n`), { format: 'aws-vpc', maxLineBytes: MiB, maxDocumentBytes: 64 * MiB, stitch: false });
+        assert.deepEqual(
+          got.errors.map((e) => [e.line, e.field]),
+          [
+            [1, 'records[5].data'],
+            [1, 'records[9].data'],
+          ],
+        );
+        assert.match(got.errors[1].reason, /gzip data that does not inflate/);
+        assert.equal(got.records.length, fh.messages.length - 4000);
+      });
     });
 
     it("Transit Gateway flow logs: AWS's TGW fields, the two directions through one attachment stitched into one connection", async () => {

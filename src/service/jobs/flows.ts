@@ -9,7 +9,7 @@ import type { AppRecordOut } from '../../../parsers/record/app';
 import { mergeIdentity } from '../../k8s/merge';
 import type { Store, StoreRecord } from '../../store/types';
 import { DEFAULT_CLUSTER } from '../../k8s/cluster';
-import type { FlowJobData, FlowResult, JobContext } from '../queue';
+import type { FlowJobData, FlowOrigin, FlowResult, JobContext } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
@@ -21,14 +21,28 @@ export interface FlowJobDeps {
   alerts: AlertSink;
 }
 
+/**
+ * Whether records of this origin get the inventory's NetworkPolicy verdict. Only connection
+ * records as a packet capture inside the cluster sees them (eastwatch's own NDJSON, Zeek's conn
+ * logs) are evaluated: a VPC flow log or a NetFlow exporter sees the traffic at an ENI or a switch,
+ * after SNAT and outside the pod network, so "allowed/denied by NetworkPolicy" on those records
+ * would be a guess presented as a finding. Hubble keeps Cilium's own verdict (merged from the
+ * record), never the what-if. Identity by address is given to every origin.
+ */
+export function flowPolicyEvaluated(origin: FlowOrigin | undefined): boolean {
+  return origin === 'ndjson' || origin === 'zeek-tsv' || origin === 'zeek-json';
+}
+
 export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJobDeps): Promise<FlowResult> {
   const records: StoreRecord[] = ctx.data.records;
   const cluster = ctx.data.cluster ?? DEFAULT_CLUSTER;
   // The flow source's own cluster's inventory only: another cluster may reuse the same pod addresses.
   const resolver = await deps.resolvers.current(cluster);
+  // undefined: the inventory's policies; null: identity only.
+  const policies = flowPolicyEvaluated(ctx.data.origin) ? undefined : null;
   for (const r of records) {
     r.cluster = cluster;
-    if (resolver) r.k8s = mergeIdentity(r.k8s, resolver.describe(r));
+    if (resolver) r.k8s = mergeIdentity(r.k8s, resolver.describe(r, policies));
   }
   const res = records.length > 0 ? await deps.store.write(records) : { written: 0, stale: 0, deadLettered: 0 };
   const app = (ctx.data.dns ?? []).map((d) => d.rec).filter((r): r is AppRecordOut => 'conn' in r);

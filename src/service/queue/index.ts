@@ -9,6 +9,7 @@ import { LocalQueueJournal } from './local';
 import type { JobQueue } from './types';
 import type { CaptureProgress } from '../api/wire';
 import type { AppInput, ConnContext } from '../../../parsers/record/app';
+import type { FlowFormat } from '../../../parsers/flows/types';
 
 export type { CaptureProgress } from '../api/wire';
 
@@ -65,7 +66,15 @@ export interface FlowJobData {
   dns?: { rec: AppInput; ctx: ConnContext }[];
   /** The cluster of the flow source (k8s/cluster.ts); absent on jobs queued before clusters were named: the default. */
   cluster?: string;
+  /**
+   * What produced the records: a flow format, or `netflow` (the UDP collector). Decides whether
+   * the inventory's NetworkPolicies are evaluated for them (jobs/flows.ts flowPolicyEvaluated).
+   * Absent on jobs queued before it was recorded: no verdict is attached to those.
+   */
+  origin?: FlowOrigin;
 }
+
+export type FlowOrigin = FlowFormat | 'netflow';
 
 export interface FlowResult {
   written: number;

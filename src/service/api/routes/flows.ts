@@ -89,7 +89,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
       tag: 'flows',
       roles: ['ingest'],
       summary: method === 'post' ? 'Ingest flow logs' : 'Ingest flow logs (PUT, as `curl -T -` sends)',
-      description: `NDJSON, a JSON array, or text lines, streamed, as sent or with Content-Encoding: gzip. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
+      description: `NDJSON, a JSON array, or text lines, streamed, as sent or with Content-Encoding: gzip. Formats: ${FLOW_FORMATS.join(', ')} (named with ?format= or sniffed from the first line). Bad lines are listed with their line numbers; good lines in the same request are kept. An AWS Kinesis Data Firehose HTTP endpoint request ({requestId, timestamp, records: [{data}]}) or a CloudWatch Logs subscription payload is read as one JSON document of up to limits.flowDocumentBytes (64 MiB), not as a line; each log event in it is checked as a line is (at most limits.flowLineBytes), and one that cannot be read is listed with the body's line, its place (records[i].logEvents[j]) and why. Records go to the flows queue in batches; ?wait=true answers once they are in the store.`,
       query: z.object({
         format: z
           .enum(['vpc', ...FLOW_FORMATS] as [string, ...string[]])
@@ -169,6 +169,8 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           format,
           vpcFields,
           maxLineBytes: ctx.cfg.limits.flowLineBytes,
+          // A Firehose HTTP endpoint request is one JSON object of several MB: read whole, under its own bound.
+          maxDocumentBytes: Math.min(ctx.cfg.limits.flowDocumentBytes, ctx.cfg.limits.flowRequestBytes),
           batchRecords: ctx.cfg.limits.flowBatchRecords,
           batchBytes: ctx.cfg.limits.flowBatchBytes,
           localNets: ctx.cfg.localNets,
