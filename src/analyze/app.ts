@@ -8,6 +8,31 @@ import { AnalyzerMux, type MuxOptions, selectAnalyzers } from '../../parsers/pro
 import type { AnyAppRecord } from '../../parsers/record/app';
 import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
+import type { AnnouncedConnection } from '../../parsers/protocols/analyzer';
+import { type Expectation, ExpectationTable } from '../../parsers/conntrack/expect';
+
+/**
+ * How a run's connections meet the connections their control connections announce (FTP data,
+ * IRC DCC): `directExpectations` for one tracker; threads.ts defers the matching to its merge.
+ */
+export interface ExpectHooks {
+  announce(e: Expectation): void;
+  /** A connection begins: the services it gets from what was announced before. */
+  begin(info: ConnInfo): readonly string[];
+  /** A connection that got `services` as it began ends. */
+  end(info: ConnInfo, services: readonly string[]): void;
+}
+
+/** One tracker's expectations, matched as connections begin, in the order things happen. */
+export function directExpectations(): ExpectHooks {
+  const table = new ExpectationTable();
+  let seq = 0;
+  return {
+    announce: (e) => table.add(e, { g: seq++, phase: 0 }),
+    begin: (info) => table.match(info),
+    end: (info, services) => table.ended(info, services, { g: seq++, phase: 0 }),
+  };
+}
 
 /**
  * One connection's observer. The tracker keeps one for every live connection (tens of thousands,
@@ -20,19 +45,36 @@ class AppObserver implements PayloadObserver {
   private m: AnalyzerMux | null | false = null;
   /** Analysis stopped short at a limit, kept once the multiplexer is let go. */
   private partialSeen = false;
+  /** Services an announcement gave this connection as it began (ftp-data, irc-dcc-data). */
+  private readonly expected: readonly string[];
 
   constructor(
     private readonly info: ConnInfo,
     private readonly onRecord: (r: AppRecordOut) => void,
     private readonly opts: MuxOptions,
-  ) {}
+    private readonly expect: ExpectHooks,
+  ) {
+    this.expected = expect.begin(info);
+  }
+
+  /** An announcement of this connection's analyzers, in addresses. */
+  private readonly announce = (a: AnnouncedConnection): void => {
+    const i = this.info;
+    this.expect.announce({
+      orig_h: a.opener === null ? null : a.opener === 'orig' ? i.orig_h : i.resp_h,
+      resp_h: a.resp_h ?? i.resp_h,
+      resp_p: a.resp_p,
+      service: a.service,
+      ts: a.ts,
+    });
+  };
 
   private mux(): AnalyzerMux | null {
     if (this.m === false) return null;
     if (this.m === null) {
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p });
+      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, { ...this.opts, onIdentify: tie, respPort: this.info.resp_p, announce: this.announce });
     }
     return this.m;
   }
@@ -77,10 +119,14 @@ class AppObserver implements PayloadObserver {
 
   end(ts: number): void {
     if (this.m) this.m.end(ts);
+    if (this.expected.length > 0) this.expect.end(this.info, this.expected);
   }
 
   services(): readonly string[] {
-    return this.m ? this.m.services : NONE;
+    const found = this.m ? this.m.services : NONE;
+    if (this.expected.length === 0) return found;
+    // Zeek adds the announced service as the connection begins, before any it confirms.
+    return [...this.expected, ...found.filter((s) => !this.expected.includes(s))];
   }
 
   partial(): boolean {
@@ -90,8 +136,9 @@ class AppObserver implements PayloadObserver {
 
 const NONE: readonly string[] = [];
 
-export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
-  return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts) : null);
+/** `expect`: how announced connections are matched (default: within this factory's connections, as they begin). */
+export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}, expect: ExpectHooks = directExpectations()): PayloadObserverFactory {
+  return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, expect) : null);
 }
 
 /**
