@@ -9,7 +9,8 @@ import type { AnyAppRecord } from '../../parsers/record/app';
 import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
 import type { AnnouncedConnection } from '../../parsers/protocols/analyzer';
-import { type Expectation, ExpectationTable } from '../../parsers/conntrack/expect';
+import { type Expectation, ExpectationTable, type OrderKey } from '../../parsers/conntrack/expect';
+import type { ConnRecord } from '../../parsers/record/conn';
 
 /**
  * How a run's connections meet the connections their control connections announce (FTP data,
@@ -22,6 +23,59 @@ export interface ExpectHooks {
   /** A connection that got `services` as it began ends. */
   end(info: ConnInfo, services: readonly string[]): void;
 }
+
+/**
+ * A tracker of `analyze --threads` (a worker's or the reading thread's own): matches nothing
+ * itself, as the announcement may be another thread's. It hands announcements to `onAnnounce`
+ * and remembers where each analysed connection began (`now`), which `began` gives for its record
+ * (and forgets with the final one); the merge matches there (`resolveExpected`).
+ */
+export function deferredExpectations(
+  now: () => OrderKey,
+  onAnnounce: (e: Expectation) => void,
+): { hooks: ExpectHooks; began: (r: ConnRecord) => OrderKey | null } {
+  const starts = new Map<string, OrderKey>();
+  return {
+    hooks: {
+      announce: onAnnounce,
+      begin: (info) => {
+        // Only TCP connections are ever announced.
+        if (info.proto === 'tcp') starts.set(info.uid, now());
+        return NO_SERVICES;
+      },
+      end: () => {},
+    },
+    began: (r) => {
+      const at = starts.get(r.uid);
+      if (at === undefined) return null;
+      if (!r.interim) starts.delete(r.uid);
+      return at;
+    },
+  };
+}
+
+/**
+ * The merge's side of `deferredExpectations`, fed in the one-tracker order: announcements as they
+ * come, and each connection record with where its connection began. Gives the record the services
+ * one tracker's `directExpectations` would have, at the same place in its `service`.
+ */
+export class ExpectedResolver {
+  private readonly table = new ExpectationTable();
+
+  announce(e: Expectation, at: OrderKey): void {
+    this.table.add(e, at);
+  }
+
+  record(r: ConnRecord, began: OrderKey, at: OrderKey): void {
+    // Changes made at the very place it began (an old connection's end on reuse) came first there.
+    const services = this.table.match(r, { g: began.g, phase: began.phase + 0.5 });
+    if (services.length === 0) return;
+    r.service = [...services, ...r.service.filter((s) => !services.includes(s))];
+    if (!r.interim) this.table.ended(r, services, at);
+  }
+}
+
+const NO_SERVICES: readonly string[] = [];
 
 /** One tracker's expectations, matched as connections begin, in the order things happen. */
 export function directExpectations(): ExpectHooks {
@@ -137,7 +191,11 @@ class AppObserver implements PayloadObserver {
 const NONE: readonly string[] = [];
 
 /** `expect`: how announced connections are matched (default: within this factory's connections, as they begin). */
-export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}, expect: ExpectHooks = directExpectations()): PayloadObserverFactory {
+export function analyzerFactory(
+  onRecord: (r: AppRecordOut) => void,
+  opts: MuxOptions = {},
+  expect: ExpectHooks = directExpectations(),
+): PayloadObserverFactory {
   return (info) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, expect) : null);
 }
 
