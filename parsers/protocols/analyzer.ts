@@ -25,8 +25,25 @@ export interface AnalyzerIssue {
   ts: number;
 }
 
+/**
+ * A connection this one announces (FTP's PORT / EPRT / PASV / EPSV, an IRC DCC SEND offer), in
+ * terms of this connection: the multiplexer's owner turns it into addresses.
+ */
+export interface AnnouncedConnection {
+  /** Which end of this connection will open it; null: anyone. */
+  opener: 'orig' | 'resp' | null;
+  /** Where it will go (an address as ConnInfo prints it); null: this connection's responder. */
+  resp_h: string | null;
+  resp_p: number;
+  /** The service it gets (Zeek's: ftp-data, irc-dcc-data). */
+  service: string;
+  ts: number;
+}
+
 export interface AnalyzerOptions {
   transport: AppTransport;
+  /** Receives the connections this one announces; without it they are not looked for. */
+  announce?: (c: AnnouncedConnection) => void;
   sink: (rec: AnyAppRecord) => void;
   /** Bytes buffered per direction while waiting for a complete message; default 64 KiB. */
   maxBufferBytes?: number;

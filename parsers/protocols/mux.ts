@@ -7,7 +7,7 @@
  * When the confirmed analyzer reports an in-band protocol switch (HTTP/1.1 101 to h2c), its
  * successor takes over the connection from the switch point, and both protocols are listed.
  */
-import type { AnalyzerIssue, AnalyzerOptions, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
+import type { AnalyzerIssue, AnalyzerOptions, AnnouncedConnection, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
 import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
 import { DnsAnalyzer } from './dns';
 import { HttpAnalyzer } from './http';
@@ -207,6 +207,13 @@ export interface MuxOptions {
   /** Zeek's Gnutella::max_line_length and max_header_length (see AnalyzerOptions). */
   gnutellaMaxLineLength?: number;
   gnutellaMaxHeaderLength?: number;
+  /** Receives the connections this one announces (FTP data channels, IRC DCC); see AnalyzerOptions. */
+  announce?: (c: AnnouncedConnection) => void;
+  /**
+   * Zeek's DPD::track_removed_services_in_connection: a protocol removed for a violation stays in
+   * `service`, followed by its name with a leading '-' (`ftp,-ftp`); default off, as Zeek's.
+   */
+  trackRemovedServices?: boolean;
 }
 
 /** The protocols the STARTTLS analyzer follows, by the name `selectAnalyzers` takes, with the service name it confirms. */
@@ -332,6 +339,7 @@ export class AnalyzerMux {
   private bytes = 0;
   /** An analyzer hit one of its limits (kept when that analyzer is dropped). */
   private partialSeen = false;
+  private readonly trackRemoved: boolean;
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
@@ -346,7 +354,9 @@ export class AnalyzerMux {
       startTlsProtocols: opts.startTlsProtocols,
       gnutellaMaxLineLength: opts.gnutellaMaxLineLength,
       gnutellaMaxHeaderLength: opts.gnutellaMaxHeaderLength,
+      announce: opts.announce,
     };
+    this.trackRemoved = opts.trackRemovedServices === true;
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
     this.respPort = opts.respPort ?? -1;
@@ -365,7 +375,11 @@ export class AnalyzerMux {
     const out: string[] = [];
     const add = (a: StreamAnalyzer): void => {
       const name = ZEEK_SERVICE[a.name] ?? a.name;
-      if (!listed(a) || this.removed?.includes(a) || out.includes(name)) return;
+      if (!listed(a) || out.includes(name)) return;
+      if (this.removed?.includes(a)) {
+        if (this.trackRemoved) out.push(name, `-${name}`);
+        return;
+      }
       for (const lead of a.leadingServices ?? []) if (!out.includes(lead)) out.push(lead);
       out.push(name);
       for (const inner of a.innerServices ?? []) if (!out.includes(inner)) out.push(inner);

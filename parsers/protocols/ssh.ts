@@ -9,8 +9,12 @@ import type { SshLogRecord } from '../record/app';
 
 /** RFC 4253: the identification line is at most 255 bytes including CR LF. */
 const MAX_LINE = 255;
-/** Lines a server may send before its banner (RFC 4253 section 4.2 allows them; keep it small). */
-const MAX_PRELUDE_LINES = 8;
+/**
+ * Lines a server may send before its banner (RFC 4253 section 4.2 allows them). Zeek skips them
+ * whatever their number (zeek/ssh/server-pre-banner-data.pcap: a 43-line cowsay, service ssh);
+ * bounded here all the same, and the multiplexer gives up probing after 16 KiB anyway.
+ */
+const MAX_PRELUDE_LINES = 256;
 const BANNER_RE = /^SSH-(\d+\.\d+)-(.*)$/;
 /** RFC 4253 section 6.1: implementations must handle packets of up to 35000 bytes in all. */
 export const SSH_MAX_PACKET = 35000;

@@ -14,6 +14,7 @@
  * session costs nothing more. It emits no record of its own: the TLS analyzer that follows does.
  */
 import { type AnalyzerOptions, BaseAnalyzer, StreamBuffer } from './analyzer';
+import { formatAddress, parseAddress } from '../record/address';
 
 export type StartTlsProtocol = 'smtp' | 'imap' | 'pop3' | 'ftp' | 'xmpp' | 'irc' | 'ldap_tcp' | 'rdp';
 
@@ -23,6 +24,8 @@ const MAX_LINES = 64;
 const MAX_LINE = 2048;
 /** Longest LDAP message waited for. */
 const MAX_LDAP = 16 * 1024;
+/** FTP commands waiting for their reply, at most (Zeek's FTP::max_pending_commands). */
+const MAX_PENDING_FTP = 20;
 /** The LDAP StartTLS extended operation (RFC 4511 4.14.1). */
 const LDAP_STARTTLS_OID = '1.3.6.1.4.1.1466.20037';
 
@@ -176,7 +179,7 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
   private unit(isOrig: boolean, buf: Buffer, off: number, end: number): number {
     if (this.done || !this.active) return -1;
     const d = isOrig ? 1 : 0;
-    if (this.lines[d]++ >= MAX_LINES) {
+    if (this.lines[d]++ >= MAX_LINES && !this.announcing()) {
       this.done = true;
       return -1;
     }
@@ -202,7 +205,9 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
       if (this.active) this.reject('starttls-unknown', 'no known plaintext protocol', isOrig, this.curTs);
       return false;
     }
+    if (this.family === Family.IRC && this.opts.announce !== undefined) this.ircDcc(buf, a, b);
     if (isOrig) {
+      if (this.family === Family.FTP && this.opts.announce !== undefined) this.ftpCommand(buf, a, b);
       if (!this.asked && this.asksUpgrade(buf, a, b)) {
         this.asked = true;
         this.keepEarly(buf, next, end);
@@ -242,7 +247,71 @@ export class StartTlsAnalyzer extends BaseAnalyzer {
     const code = Number(m[1]);
     if (code < 100 || code > 599) return false;
     if (m[2] === '-') this.ftpContinues = m[1];
+    // The first line of a reply: the one Zeek reads the passive data channel from.
+    if (this.opts.announce !== undefined) this.ftpFirstReplyLine(code, buf, a + 4, b);
     return true;
+  }
+
+  /** Whether lines are read past MAX_LINES: FTP and IRC announce data connections all session long. */
+  private announcing(): boolean {
+    return this.opts.announce !== undefined && (this.family === Family.FTP || this.family === Family.IRC);
+  }
+
+  /** FTP commands sent and not yet answered (upper-cased names), oldest first. */
+  private ftpPending: string[] = [];
+
+  /**
+   * A client command: PORT and EPRT announce the data connection the server will open to the
+   * address given (Zeek's ftp_request in base/protocols/ftp/main.zeek); PASV and EPSV wait for
+   * the reply that names the address.
+   */
+  private ftpCommand(buf: Buffer, a: number, b: number): void {
+    const sp = buf.indexOf(0x20, a);
+    const end = sp >= 0 && sp < b ? sp : b;
+    const cmd = buf.toString('latin1', a, end).toUpperCase();
+    const arg = end < b ? buf.toString('latin1', end + 1, b).trim() : '';
+    if (this.ftpPending.length < MAX_PENDING_FTP) this.ftpPending.push(cmd);
+    if (cmd !== 'PORT' && cmd !== 'EPRT') return;
+    const at = cmd === 'PORT' ? parseFtpPort(arg) : parseFtpEprt(arg);
+    if (at !== null) this.opts.announce?.({ opener: 'resp', resp_h: at.h, resp_p: at.p, service: 'ftp-data', ts: this.curTs });
+  }
+
+  /** The first line of a server reply: 227 / 229 to PASV or EPSV names where the client will connect. */
+  private ftpFirstReplyLine(code: number, buf: Buffer, a: number, b: number): void {
+    // A preliminary reply (1xx) leaves its command waiting for the final one.
+    if (code < 200) return;
+    let cmd: string | undefined;
+    if (code === 227 || code === 229) {
+      const i = this.ftpPending.findIndex((c) => c === 'PASV' || c === 'EPSV');
+      if (i >= 0) cmd = this.ftpPending.splice(i, 1)[0];
+    } else this.ftpPending.shift();
+    if (cmd === undefined) return;
+    const msg = a < b ? buf.toString('latin1', a, b) : '';
+    const at = code === 227 ? parseFtpPasv(msg) : parseFtpEpsv(msg);
+    // 229 without a host (the usual `(|||port|)`): the server's own address.
+    if (at !== null) this.opts.announce?.({ opener: 'orig', resp_h: at.h, resp_p: at.p, service: 'ftp-data', ts: this.curTs });
+  }
+
+  /**
+   * `PRIVMSG <target> :\x01DCC SEND <file> <ip> <port> [<size>]\x01`, either direction: the offerer
+   * waits on ip:port for anyone (Zeek's irc_dcc_message and base/protocols/irc/dcc-send.zeek; the
+   * address is the decimal IPv4 number, as Zeek reads it; other DCC types announce nothing).
+   */
+  private ircDcc(buf: Buffer, a: number, b: number): void {
+    const at = indexOfAscii(buf, a, b, ' :\x01DCC ');
+    if (at < 0) return;
+    const head = buf.toString('latin1', a, at);
+    if (!/(^|\s)PRIVMSG\s+\S+$/i.test(head)) return;
+    let text = buf.toString('latin1', at + 7, b);
+    if (text.endsWith('\x01')) text = text.slice(0, -1);
+    const parts = text.split(' ').filter((w) => w !== '');
+    if (parts.length < 4 || parts.length > 5 || parts[0].toUpperCase() !== 'SEND') return;
+    if (!/^\d{1,10}$/.test(parts[2]) || !/^\d{1,5}$/.test(parts[3])) return;
+    const ip = Number(parts[2]);
+    const port = Number(parts[3]);
+    if (ip > 0xffffffff || port > 65535) return;
+    const h = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+    this.opts.announce?.({ opener: null, resp_h: h, resp_p: port, service: 'irc-dcc-data', ts: this.curTs });
   }
 
   /** The family from the first lines; confirms once it is certain. */
@@ -555,6 +624,65 @@ function gssToken(buf: Buffer, p: number, end: number): readonly string[] {
     q = f.body + f.len;
   }
   return NO_SERVICES;
+}
+
+/** An address and port an FTP command or reply names. */
+interface FtpHostPort {
+  /** null: the connection's server (a 229 reply gives no host). */
+  h: string | null;
+  p: number;
+}
+
+/** `h1,h2,h3,h4,p1,p2` (RFC 959 PORT and the 227 reply), each 0-255. */
+function hostPortList(s: string): FtpHostPort | null {
+  const m = /^\s*(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/.exec(s);
+  if (m === null) return null;
+  const n = m.slice(1).map(Number);
+  if (n.some((x) => x > 255)) return null;
+  return { h: `${n[0]}.${n[1]}.${n[2]}.${n[3]}`, p: n[4] * 256 + n[5] };
+}
+
+export function parseFtpPort(arg: string): FtpHostPort | null {
+  return hostPortList(arg);
+}
+
+/**
+ * The 227 reply's text (after the code): the list after '(', else after the word PORT, else the
+ * digits before the first comma (as Zeek's parse_ftp_pasv looks for it).
+ */
+export function parseFtpPasv(msg: string): FtpHostPort | null {
+  let i = msg.indexOf('(');
+  if (i >= 0) return hostPortList(msg.slice(i + 1));
+  i = msg.indexOf('PORT');
+  if (i >= 0) return hostPortList(msg.slice(i + 5));
+  i = msg.indexOf(',');
+  if (i < 0) return null;
+  while (i > 0 && msg[i - 1] >= '0' && msg[i - 1] <= '9') i--;
+  return hostPortList(msg.slice(i));
+}
+
+/** `<d><proto><d><addr><d><port><d>` (RFC 2428), the delimiter being the first character. */
+function extendedHostPort(s: string, needHost: boolean): FtpHostPort | null {
+  const d = s[0];
+  if (d === undefined || d < '!' || d > '~') return null;
+  const f = s.split(d);
+  if (f.length < 5) return null;
+  const port = /^\d{1,5}$/.test(f[3]) ? Number(f[3]) : -1;
+  if (port < 0 || port > 65535) return null;
+  if (f[2] === '') return needHost ? null : { h: null, p: port };
+  const bytes = parseAddress(f[2]);
+  if (bytes === null) return null;
+  return { h: formatAddress(bytes, 0, bytes.length), p: port };
+}
+
+export function parseFtpEprt(arg: string): FtpHostPort | null {
+  return extendedHostPort(arg.trim(), true);
+}
+
+/** The 229 reply's text: `... (|||port|)`. */
+export function parseFtpEpsv(msg: string): FtpHostPort | null {
+  const i = msg.indexOf('(');
+  return i < 0 ? null : extendedHostPort(msg.slice(i + 1), false);
 }
 
 /** A BER tag and definite length at buf[p]: the body offset and length, or null when incomplete or unsupported. */

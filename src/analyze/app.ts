@@ -8,6 +8,85 @@ import { AnalyzerMux, type MuxOptions, selectAnalyzers } from '../../parsers/pro
 import type { AnyAppRecord } from '../../parsers/record/app';
 import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
+import type { AnnouncedConnection } from '../../parsers/protocols/analyzer';
+import { type Expectation, ExpectationTable, type OrderKey } from '../../parsers/conntrack/expect';
+import type { ConnRecord } from '../../parsers/record/conn';
+
+/**
+ * How a run's connections meet the connections their control connections announce (FTP data,
+ * IRC DCC): `directExpectations` for one tracker; threads.ts defers the matching to its merge.
+ */
+export interface ExpectHooks {
+  announce(e: Expectation): void;
+  /** A connection begins: the services it gets from what was announced before. */
+  begin(info: ConnInfo): readonly string[];
+  /** A connection that got `services` as it began ends. */
+  end(info: ConnInfo, services: readonly string[]): void;
+}
+
+/**
+ * A tracker of `analyze --threads` (a worker's or the reading thread's own): matches nothing
+ * itself, as the announcement may be another thread's. It hands announcements to `onAnnounce`
+ * and remembers where each analysed connection began (`now`), which `began` gives for its record
+ * (and forgets with the final one); the merge matches there (`resolveExpected`).
+ */
+export function deferredExpectations(
+  now: () => OrderKey,
+  onAnnounce: (e: Expectation) => void,
+): { hooks: ExpectHooks; began: (r: ConnRecord) => OrderKey | null } {
+  const starts = new Map<string, OrderKey>();
+  return {
+    hooks: {
+      announce: onAnnounce,
+      begin: (info) => {
+        // Only TCP connections are ever announced.
+        if (info.proto === 'tcp') starts.set(info.uid, now());
+        return NO_SERVICES;
+      },
+      end: () => {},
+    },
+    began: (r) => {
+      const at = starts.get(r.uid);
+      if (at === undefined) return null;
+      if (!r.interim) starts.delete(r.uid);
+      return at;
+    },
+  };
+}
+
+/**
+ * The merge's side of `deferredExpectations`, fed in the one-tracker order: announcements as they
+ * come, and each connection record with where its connection began. Gives the record the services
+ * one tracker's `directExpectations` would have, at the same place in its `service`.
+ */
+export class ExpectedResolver {
+  private readonly table = new ExpectationTable();
+
+  announce(e: Expectation, at: OrderKey): void {
+    this.table.add(e, at);
+  }
+
+  record(r: ConnRecord, began: OrderKey, at: OrderKey): void {
+    // Changes made at the very place it began (an old connection's end on reuse) came first there.
+    const services = this.table.match(r, { g: began.g, phase: began.phase + 0.5 });
+    if (services.length === 0) return;
+    r.service = [...services, ...r.service.filter((s) => !services.includes(s))];
+    if (!r.interim) this.table.ended(r, services, at);
+  }
+}
+
+const NO_SERVICES: readonly string[] = [];
+
+/** One tracker's expectations, matched as connections begin, in the order things happen. */
+export function directExpectations(): ExpectHooks {
+  const table = new ExpectationTable();
+  let seq = 0;
+  return {
+    announce: (e) => table.add(e, { g: seq++, phase: 0 }),
+    begin: (info) => table.match(info),
+    end: (info, services) => table.ended(info, services, { g: seq++, phase: 0 }),
+  };
+}
 
 /**
  * One connection's observer. The tracker keeps one for every live connection (tens of thousands,
@@ -20,13 +99,30 @@ class AppObserver implements PayloadObserver {
   private m: AnalyzerMux | null | false = null;
   /** Analysis stopped short at a limit, kept once the multiplexer is let go. */
   private partialSeen = false;
+  /** Services an announcement gave this connection as it began (ftp-data, irc-dcc-data). */
+  private readonly expected: readonly string[];
 
   constructor(
     private readonly info: ConnInfo,
     private readonly onRecord: (r: AppRecordOut) => void,
     private readonly opts: MuxOptions,
     private readonly midStream: boolean,
-  ) {}
+    private readonly expect: ExpectHooks,
+  ) {
+    this.expected = expect.begin(info);
+  }
+
+  /** An announcement of this connection's analyzers, in addresses. */
+  private readonly announce = (a: AnnouncedConnection): void => {
+    const i = this.info;
+    this.expect.announce({
+      orig_h: a.opener === null ? null : a.opener === 'orig' ? i.orig_h : i.resp_h,
+      resp_h: a.resp_h ?? i.resp_h,
+      resp_p: a.resp_p,
+      service: a.service,
+      ts: a.ts,
+    });
+  };
 
   private mux(): AnalyzerMux | null {
     if (this.m === false) return null;
@@ -38,6 +134,7 @@ class AppObserver implements PayloadObserver {
         onIdentify: tie,
         respPort: this.info.resp_p,
         midStream: this.midStream && this.opts.analyzePartial !== true,
+        announce: this.announce,
       });
     }
     return this.m;
@@ -83,10 +180,14 @@ class AppObserver implements PayloadObserver {
 
   end(ts: number): void {
     if (this.m) this.m.end(ts);
+    if (this.expected.length > 0) this.expect.end(this.info, this.expected);
   }
 
   services(): readonly string[] {
-    return this.m ? this.m.services : NONE;
+    const found = this.m ? this.m.services : NONE;
+    if (this.expected.length === 0) return found;
+    // Zeek adds the announced service as the connection begins, before any it confirms.
+    return [...this.expected, ...found.filter((s) => !this.expected.includes(s))];
   }
 
   partial(): boolean {
@@ -96,8 +197,13 @@ class AppObserver implements PayloadObserver {
 
 const NONE: readonly string[] = [];
 
-export function analyzerFactory(onRecord: (r: AppRecordOut) => void, opts: MuxOptions = {}): PayloadObserverFactory {
-  return (info, midStream = false) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, midStream) : null);
+/** `expect`: how announced connections are matched (default: within this factory's connections, as they begin). */
+export function analyzerFactory(
+  onRecord: (r: AppRecordOut) => void,
+  opts: MuxOptions = {},
+  expect: ExpectHooks = directExpectations(),
+): PayloadObserverFactory {
+  return (info, midStream = false) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, midStream, expect) : null);
 }
 
 /**

@@ -9,9 +9,10 @@ import { DecodedPacket, DecodeStatus, FlowLayer } from '../../parsers/decode/lay
 import { ConnectionTracker, EmitPhase, type TrackerOptions } from '../../parsers/conntrack/tracker';
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { AppRecordOut } from '../../parsers/record/app';
-import { analyzerFactory, analyzerSelection } from './app';
+import { analyzerFactory, analyzerSelection, deferredExpectations } from './app';
 import { ENTRY_TICK, RingReader, type RingBuffers, markFailed } from './shard-ring';
-import { FIN_EVENT, type ShardBatch, type ShardDone } from './shard-protocol';
+import type { Expectation } from '../../parsers/conntrack/expect';
+import { FIN_EVENT, ItemKind, type ShardBatch, type ShardDone } from './shard-protocol';
 
 interface ShardWorkerData {
   ring: RingBuffers;
@@ -30,21 +31,31 @@ function run(): void {
   const data = workerData as ShardWorkerData;
   const reader = new RingReader(data.ring);
   let g = 0;
-  let recs: (ConnRecord | AppRecordOut)[] = [];
+  let recs: (ConnRecord | AppRecordOut | Expectation)[] = [];
   let meta: number[] = [];
   let uids: string[] = [];
   let posted = 0;
   let upTo = 0;
   let tracker: ConnectionTracker;
-  const push = (r: ConnRecord | AppRecordOut, isApp: number): void => {
+  // Announced connections are matched in the reading thread's merge, which sees every shard's.
+  const expect = deferredExpectations(
+    () => ({ g, phase: tracker.order.phase }),
+    (e) => push(e, ItemKind.EXPECT),
+  );
+  const push = (r: ConnRecord | AppRecordOut | Expectation, kind: ItemKind): void => {
     const o = tracker.order;
     recs.push(r);
-    meta.push(g, o.phase, o.a, o.b, o.c, isApp);
+    const began = kind === ItemKind.CONN ? expect.began(r as ConnRecord) : null;
+    meta.push(g, o.phase, o.a, o.b, o.c, kind, began?.g ?? -1, began?.phase ?? -1);
     uids.push(o.phase === EmitPhase.FINISH ? o.uid : '');
   };
   tracker = new ConnectionTracker(
-    { ...data.tracker, payload: data.analyzers !== false ? analyzerFactory((r) => push(r, 1), analyzerSelection(data.analyzers, data.analyzePartial)) : null },
-    (r) => push(r, 0),
+    {
+      ...data.tracker,
+      payload:
+        data.analyzers !== false ? analyzerFactory((r) => push(r, ItemKind.APP), analyzerSelection(data.analyzers, data.analyzePartial), expect.hooks) : null,
+    },
+    (r) => push(r, ItemKind.CONN),
   );
   const post = (): void => {
     const msg: ShardBatch = { type: 'batch', upTo, recs, meta: Float64Array.from(meta), uids };

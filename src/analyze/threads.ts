@@ -30,9 +30,10 @@ import type { DecodeStatus, FlowLayer } from '../../parsers/decode/layers';
 import { ConnectionTracker, EmitPhase, type TrackerOptions, type TrackerStats } from '../../parsers/conntrack/tracker';
 import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
-import { analyzerFactory, analyzerSelection } from './app';
+import { ExpectedResolver, analyzerFactory, analyzerSelection, deferredExpectations } from './app';
+import type { Expectation } from '../../parsers/conntrack/expect';
 import { type AnalyzeOptions, type AnalyzeResult, countDecoded } from './pipeline';
-import { FIN_EVENT, META_WORDS, type ShardMessage } from './shard-protocol';
+import { FIN_EVENT, ItemKind, META_WORDS, type ShardMessage } from './shard-protocol';
 import { type RingBuffers, RingWriter, newRing } from './shard-ring';
 
 export interface ThreadedOptions extends AnalyzeOptions {
@@ -57,8 +58,11 @@ interface Item {
   uid: string;
   source: number;
   seq: number;
-  isApp: boolean;
-  rec: ConnRecord | AppRecordOut;
+  kind: ItemKind;
+  /** A connection record's: where its connection began (g -1: not analysed). */
+  gs: number;
+  ps: number;
+  rec: ConnRecord | AppRecordOut | Expectation;
 }
 
 function compareItems(x: Item, y: Item): number {
@@ -102,6 +106,9 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   const trackerOpts: Partial<TrackerOptions> = { ...opts.tracker, verifyChecksums, payload: null };
 
   // ---- the merge
+  // Announced connections (FTP data, IRC DCC) are matched here: announcer and announced may be
+  // different threads' connections, and here both come in the one-tracker order.
+  const expected = new ExpectedResolver();
   const queues: Item[][] = [];
   const heads: number[] = [];
   const marks: number[] = [];
@@ -132,9 +139,11 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     if (ready.length === 0) return;
     ready.sort(compareItems);
     for (const it of ready) {
-      if (it.isApp) onApp?.(it.rec as AppRecordOut);
+      if (it.kind === ItemKind.APP) onApp?.(it.rec as AppRecordOut);
+      else if (it.kind === ItemKind.EXPECT) expected.announce(it.rec as Expectation, it);
       else {
         const r = it.rec as ConnRecord;
+        if (it.gs >= 0) expected.record(r, { g: it.gs, phase: it.ps }, it);
         enrich?.(r);
         emitRecord(r);
       }
@@ -144,16 +153,37 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   // ---- this thread's tracker: the outer layers
   let g = 0;
   let main: ConnectionTracker;
-  const pushMain = (rec: ConnRecord | AppRecordOut, isApp: boolean): void => {
+  const mainExpect = deferredExpectations(
+    () => ({ g, phase: main.order.phase }),
+    (e) => pushMain(e, ItemKind.EXPECT),
+  );
+  const pushMain = (rec: ConnRecord | AppRecordOut | Expectation, kind: ItemKind): void => {
     const o = main.order;
-    queues[0].push({ g, phase: o.phase, a: o.a, b: o.b, c: o.c, uid: o.phase === EmitPhase.FINISH ? o.uid : '', source: 0, seq: seqs[0]++, isApp, rec });
+    const began = kind === ItemKind.CONN ? mainExpect.began(rec as ConnRecord) : null;
+    queues[0].push({
+      g,
+      phase: o.phase,
+      a: o.a,
+      b: o.b,
+      c: o.c,
+      uid: o.phase === EmitPhase.FINISH ? o.uid : '',
+      source: 0,
+      seq: seqs[0]++,
+      kind,
+      gs: began?.g ?? -1,
+      ps: began?.phase ?? -1,
+      rec,
+    });
   };
   main = new ConnectionTracker(
     {
       ...trackerOpts,
-      payload: opts.analyzers !== false ? analyzerFactory((r) => pushMain(r, true), analyzerSelection(opts.analyzers, opts.analyzePartial)) : null,
+      payload:
+        opts.analyzers !== false
+          ? analyzerFactory((r) => pushMain(r, ItemKind.APP), analyzerSelection(opts.analyzers, opts.analyzePartial), mainExpect.hooks)
+          : null,
     },
-    (r) => pushMain(r, false),
+    (r) => pushMain(r, ItemKind.CONN),
   );
 
   // ---- the workers
@@ -195,7 +225,9 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
               uid: m.uids[i],
               source,
               seq: seqs[source]++,
-              isApp: meta[k + 5] === 1,
+              kind: meta[k + 5] as ItemKind,
+              gs: meta[k + 6],
+              ps: meta[k + 7],
               rec: m.recs[i],
             });
           }

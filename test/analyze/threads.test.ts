@@ -35,6 +35,9 @@ const CORPUS = [
   'zeek/ipv6-fragmented-dns.pcap',
   'zeek/erspanII.pcap',
   'zeek/irc-dcc-send.pcapng',
+  // Data connections announced on a control connection (ftp-data), most of them on another thread's shard.
+  'zeek/ftp/ipv4.pcap',
+  'zeek/ftp/ipv6.pcap',
   'zeek/portmapper-many-unanswered-calls.pcapng',
   'zeek/http/http-post-large.pcap',
   'zeek/http/concurrent-range-requests.pcap',

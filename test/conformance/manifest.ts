@@ -262,5 +262,6 @@ export function analyzerOptionsFor(run: ZeekRun): MuxOptions {
   o.dnsMaxQueries = num('dns_max_queries');
   o.gnutellaMaxLineLength = num('Gnutella::max_line_length');
   o.gnutellaMaxHeaderLength = num('Gnutella::max_header_length');
+  if (run.redefs['DPD::track_removed_services_in_connection'] === 'T') o.trackRemovedServices = true;
   return o;
 }
