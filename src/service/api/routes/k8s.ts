@@ -94,11 +94,11 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/inventory/resolutions',
-    scope: 'none',
     operationId: 'listInventoryResolutions',
     tag: 'kubernetes',
     roles: ['analyst', 'ingest'],
     summary: 'The re-resolutions of stored records after inventory uploads, newest first',
+    description: 'Not for namespace-scoped keys: the figures count the records of every namespace.',
     query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
     responses: {
       200: {
@@ -115,7 +115,6 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
   defineRoute(kit, {
     method: 'get',
     path: '/inventory/:id/resolution',
-    scope: 'none',
     operationId: 'getInventoryResolution',
     tag: 'kubernetes',
     roles: ['analyst', 'ingest'],
