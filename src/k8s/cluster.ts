@@ -3,6 +3,7 @@
  * resolved only against its own cluster's inventory: two clusters reusing the same pod CIDR
  * (every kind/minikube cluster does) must not name each other's pods.
  */
+import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
 
 /** The cluster of anything uploaded without a name. */
@@ -34,4 +35,38 @@ export function clusterOption(v: string): string {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/**
+ * The records of one cluster, in the query language. Records stored before clusters were named
+ * were all the default cluster's.
+ */
+export function clusterQuery(q: string | undefined, cluster: string): string {
+  const own = cluster === DEFAULT_CLUSTER ? `(cluster:${cluster} or not cluster:*)` : `cluster:${cluster}`;
+  return q && q.trim() !== '' ? `(${q}) and ${own}` : own;
+}
+
+/** A capture's id: the SHA-256 of its bytes, followed by `-<cluster>` when it was uploaded to a cluster other than the default. */
+export const CAPTURE_ID = /^[0-9a-f]{64}(-[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
+
+/**
+ * The id of a capture with these bytes uploaded to `cluster`. Uids come from the packets, so the
+ * same bytes in two clusters would otherwise be one set of records; the default cluster's keeps
+ * the bare SHA-256, as every capture had before clusters were named.
+ */
+export function captureId(sha256: string, cluster: string = DEFAULT_CLUSTER): string {
+  return cluster === DEFAULT_CLUSTER ? sha256 : `${sha256}-${cluster}`;
+}
+
+/**
+ * A packet-derived uid (connection, tunnel parent, application record's connection) of a capture
+ * uploaded to `cluster`: unchanged for the default cluster (stored data and the Zeek conformance
+ * keep their uids), `<uid>-<cluster>` otherwise, or a digest of the cluster where that would
+ * pass the 64 characters a uid may have.
+ */
+export function clusterUid(uid: string, cluster: string = DEFAULT_CLUSTER): string {
+  if (cluster === DEFAULT_CLUSTER) return uid;
+  const plain = `${uid}-${cluster}`;
+  if (plain.length <= 64) return plain;
+  return `${uid.slice(0, 40)}-${createHash('sha256').update(cluster).update('\0').update(uid).digest('base64url').slice(0, 16)}`;
 }

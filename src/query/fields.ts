@@ -112,7 +112,14 @@ export const FIELDS: readonly FieldDef[] = [
     'what a flow source could not see: one-way (no reverse record paired), midstream (start not seen); absent otherwise',
     { optional: true },
   ),
-  f('eastwatch.capture', 'keyword', 'capture', ['capture'], 'SHA-256 of the uploaded capture the connection was analysed from', { optional: true }),
+  f(
+    'eastwatch.capture',
+    'keyword',
+    'capture',
+    ['capture'],
+    "id of the uploaded capture the connection was analysed from: its SHA-256, then '-' and the cluster when uploaded to one other than the default",
+    { optional: true },
+  ),
   f(
     'orchestrator.cluster.name',
     'keyword',

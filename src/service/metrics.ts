@@ -76,7 +76,7 @@ export class Metrics {
         labelNames: ['queue', 'state'],
         registers: [r],
         async collect() {
-          for (const queue of [q.captures, q.flows]) {
+          for (const queue of [q.captures, q.flows, q.resolutions]) {
             const c = await queue.counts();
             for (const [state, n] of Object.entries(c)) this.set({ queue: queue.name, state }, n);
           }

@@ -20,7 +20,7 @@ export async function applyRetention(ctx: ServiceContext, now = new Date()): Pro
   const removedCaptures: string[] = [];
   if (fs.existsSync(ctx.uploadsDir)) {
     for (const f of fs.readdirSync(ctx.uploadsDir)) {
-      if (!/^[0-9a-f]{64}\./.test(f)) continue;
+      if (!/^[0-9a-f]{64}(-[a-z0-9-]+)?\./.test(f)) continue;
       const p = path.join(ctx.uploadsDir, f);
       if (fs.statSync(p).mtime < r.cutoff) {
         fs.rmSync(p, { force: true });

@@ -1,8 +1,9 @@
 /**
  * Capture uploads: the body is streamed to a file under the data directory (never held in
  * memory), hashed on the way, cut off at the size limit, and refused unless its first bytes are
- * a pcap, pcapng or gzip magic. The kept file is named by its SHA-256, which is also the job id,
- * so uploading the same bytes twice finds the first job.
+ * a pcap, pcapng or gzip magic. The kept file is named by its SHA-256 (and the cluster it was
+ * uploaded to, when not the default: see k8s/cluster.ts captureId), which is also the job id, so
+ * uploading the same bytes to the same cluster twice finds the first job.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -82,7 +83,7 @@ class Inspect extends Transform {
 }
 
 export interface ReceivedCapture {
-  /** The kept file: <dir>/<sha256>.<ext>. */
+  /** The kept file: <dir>/<sha256><suffix>.<ext>. */
   path: string;
   sha256: string;
   bytes: number;
@@ -94,7 +95,7 @@ export interface ReceivedCapture {
 
 const EXT: Record<CaptureFormat, string> = { pcap: 'pcap', pcapng: 'pcapng', gzip: 'pcap.gz' };
 
-async function keep(input: Readable, dir: string, maxBytes: number, name: string): Promise<ReceivedCapture> {
+async function keep(input: Readable, dir: string, maxBytes: number, name: string, suffix: string): Promise<ReceivedCapture> {
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.upload-${process.pid}-${crypto.randomBytes(8).toString('hex')}`);
   const inspect = new Inspect(maxBytes, `upload '${name}'`);
@@ -112,7 +113,7 @@ async function keep(input: Readable, dir: string, maxBytes: number, name: string
   }
   const sha256 = inspect.hash.digest('hex');
   const format = inspect.format as CaptureFormat;
-  const final = path.join(dir, `${sha256}.${EXT[format]}`);
+  const final = path.join(dir, `${sha256}${suffix}.${EXT[format]}`);
   const isNew = !fs.existsSync(final);
   if (isNew) fs.renameSync(tmp, final);
   else fs.rmSync(tmp, { force: true });
@@ -134,14 +135,20 @@ export function displayName(raw: string | undefined, fallback: string): string {
  * parts are refused) or the raw body (any other content type; the name from ?name= or
  * X-Filename).
  */
-export function receiveCapture(req: Readable & { headers: IncomingHttpHeaders }, dir: string, maxBytes: number, rawName?: string): Promise<ReceivedCapture> {
+export function receiveCapture(
+  req: Readable & { headers: IncomingHttpHeaders },
+  dir: string,
+  maxBytes: number,
+  rawName?: string,
+  suffix = '',
+): Promise<ReceivedCapture> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) {
     return Promise.reject(new UploadError(413, `the request declares ${declared} bytes, above the ${maxBytes}-byte upload limit`));
   }
   const type = req.headers['content-type'] ?? '';
   if (!type.toLowerCase().startsWith('multipart/form-data')) {
-    return keep(req, dir, maxBytes, displayName(rawName, 'upload'));
+    return keep(req, dir, maxBytes, displayName(rawName, 'upload'), suffix);
   }
   return new Promise<ReceivedCapture>((resolve, reject) => {
     let bb: busboy.Busboy;
@@ -158,7 +165,7 @@ export function receiveCapture(req: Readable & { headers: IncomingHttpHeaders },
         file.resume();
         return;
       }
-      pending = keep(file, dir, maxBytes, displayName(info.filename, 'upload'));
+      pending = keep(file, dir, maxBytes, displayName(info.filename, 'upload'), suffix);
       pending.catch(() => undefined);
     });
     bb.on('filesLimit', () => {

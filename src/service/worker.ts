@@ -1,10 +1,11 @@
 /**
- * Workers: take capture and flow jobs from the queues and run them, timing each for the metrics.
+ * Workers: take capture, flow and re-resolution jobs from the queues and run them, timing each for the metrics.
  * Any number of worker processes may share one Redis and one store; records are idempotent by
  * uid, so a job that runs twice (retry, recovered stall) leaves each record once.
  */
 import { runCaptureJob } from './jobs/capture';
 import { runFlowJob } from './jobs/flows';
+import { runResolutionJob } from './jobs/resolve';
 import type { AlertSink } from './jobs/alerts';
 import { ResolverCache } from './inventory';
 import type { ServiceContext } from './context';
@@ -63,5 +64,10 @@ export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
         alerts: o.alerts,
       }),
     ),
+  );
+  // One at a time: each walks every record of its cluster in range, and a second snapshot's walk repeats the first's.
+  ctx.queues.resolutions.process(
+    1,
+    timed(ctx, 'resolutions', log, (job) => runResolutionJob(job, { store: ctx.store, resolvers, captures: ctx.queues.captures })),
   );
 }

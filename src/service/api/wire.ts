@@ -35,3 +35,30 @@ export interface FlowSource {
   firstSeen: string;
   lastSeen: string;
 }
+
+/** Progress of the re-resolution of stored records after an inventory upload. */
+export interface ResolutionProgress {
+  /** 'waiting': captures of the cluster that started before the inventory arrived are still being analysed; 'resolving': walking the records. */
+  phase: 'waiting' | 'resolving';
+  /** Records of the cluster in the snapshot's time range when the walk began. */
+  total: number;
+  scanned: number;
+  /** Records whose identity or verdict changed, written back. */
+  updated: number;
+}
+
+/** The re-resolution job of one inventory snapshot (GET /api/v1/inventory/{id}/resolution). */
+export interface InventoryResolution {
+  /** The snapshot's id. */
+  id: string;
+  cluster: string;
+  state: 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+  /** The records' time range it covers (epoch seconds; null: open). */
+  from: number | null;
+  to: number | null;
+  progress: ResolutionProgress | null;
+  result: { scanned: number; updated: number; stale: number; deadLettered: number; seconds: number } | null;
+  failedReason: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}

@@ -11,8 +11,8 @@ import { analyzeFile } from '../../analyze/pipeline';
 import { analyzerFactory } from '../../analyze/app';
 import type { Store, StoreRecord } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
-import { DEFAULT_CLUSTER } from '../../k8s/cluster';
-import { type CaptureJobData, type CaptureProgress, type CaptureResult, type JobContext, PermanentJobError } from '../queue';
+import { clusterUid, DEFAULT_CLUSTER } from '../../k8s/cluster';
+import { type CaptureJobData, type CaptureProgress, type CaptureResult, captureIdOf, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
@@ -46,13 +46,17 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
       .split(deps.uploadsDir)
       .join('<uploads>');
   const cluster = data.cluster ?? DEFAULT_CLUSTER;
+  const id = captureIdOf(data);
+  // Uids come from the packets: in another cluster than the default, the same bytes must be other records.
+  const idCluster = data.idCluster ?? DEFAULT_CLUSTER;
+  const qualified = idCluster !== DEFAULT_CLUSTER;
   // Only the capture's own cluster's inventory: another cluster may reuse the same pod addresses.
   const resolver = await deps.resolvers.current(cluster);
   // Uids are deterministic, so the same records come back; removing first also drops those the
   // new settings or inventory no longer produce. A retried attempt removes its own partial writes.
-  const removed = data.reanalysis ? await deps.store.deleteCapture(data.sha256) : null;
+  const removed = data.reanalysis ? await deps.store.deleteCapture(id) : null;
   const writer = deps.store.writer();
-  const batch = deps.alerts.batch(resolver, { capture: data.sha256 });
+  const batch = deps.alerts.batch(resolver, { capture: id });
   const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
   let lastSent = 0;
   const send = (force: boolean): void => {
@@ -63,15 +67,17 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   };
   // A slow store stalls the reader (pace), and progress still has to go out every second.
   const ticker = setInterval(() => send(true), deps.progressEveryMs ?? 1000);
-  const onApp = (r: AppRecordOut): void => {
+  const onApp = (out: AppRecordOut): void => {
+    const r = qualified ? { ...out, uid: clusterUid(out.uid, idCluster), conn: { ...out.conn, uid: clusterUid(out.conn.uid, idCluster) } } : out;
     p.appRecords++;
     writer.addApp(r);
     batch.app(r);
   };
   const onRecord = (c: ConnRecord): void => {
     p.records++;
-    const r: StoreRecord = c;
-    r.capture = data.sha256;
+    // A copy where the uids change: the tracker may hand the same object again (an interim, then its final).
+    const r: StoreRecord = qualified ? { ...c, uid: clusterUid(c.uid, idCluster), tunnel_parents: c.tunnel_parents.map((u) => clusterUid(u, idCluster)) } : c;
+    r.capture = id;
     r.cluster = cluster;
     writer.add(r);
     batch.conn(r);
@@ -105,7 +111,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const raised = await batch.finish();
   // Alerts this capture raised before and not now (the inventory changed, a policy now allows it)
   // go, unless something else raised them too; with the detectors off nothing is judged, nothing goes.
-  const released = data.reanalysis && raised !== null ? await deps.store.releaseCaptureAlerts(data.sha256, raised) : null;
+  const released = data.reanalysis && raised !== null ? await deps.store.releaseCaptureAlerts(id, raised) : null;
   send(true);
   deps.metrics.packets.inc(res.packets);
   deps.metrics.records.inc({ source: 'capture' }, p.records);
@@ -151,7 +157,7 @@ function uploadedFile(data: CaptureJobData, uploadsDir: string): string {
     // Retried: another worker may have the uploads volume this one lacks.
     throw new Error(`the uploaded ${named} is gone (retention, or a worker without the uploads volume)`);
   }
-  if (path.dirname(real) !== root || !path.basename(real).startsWith(data.sha256) || !fs.statSync(real).isFile())
+  if (path.dirname(real) !== root || !path.basename(real).startsWith(captureIdOf(data)) || !fs.statSync(real).isFile())
     throw new PermanentJobError(`${named}: the job names a file outside the uploads directory; refused`);
   return real;
 }

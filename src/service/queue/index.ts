@@ -4,14 +4,15 @@
  */
 import type { ConnRecord } from '../../../parsers/record/conn';
 import type { ServiceConfig } from '../config';
+import { captureId } from '../../k8s/cluster';
 import { BullQueue } from './bull';
 import { LocalQueueJournal } from './local';
 import type { JobQueue } from './types';
-import type { CaptureProgress } from '../api/wire';
+import type { CaptureProgress, ResolutionProgress } from '../api/wire';
 import type { AppInput, ConnContext } from '../../../parsers/record/app';
 import type { FlowFormat } from '../../../parsers/flows/types';
 
-export type { CaptureProgress } from '../api/wire';
+export type { CaptureProgress, ResolutionProgress } from '../api/wire';
 
 export * from './types';
 
@@ -35,6 +36,18 @@ export interface CaptureJobData {
   reanalysis?: { requestedAt: string; requestedBy: string; count: number };
   /** The cluster the capture was taken in (k8s/cluster.ts); absent on jobs queued before clusters were named: the default. */
   cluster?: string;
+  /**
+   * The cluster the capture was uploaded to, when not the default: its id (the job's) and its
+   * records' uids are qualified with it (k8s/cluster.ts captureId, clusterUid), so the same bytes
+   * uploaded to two clusters are two sets of records. Kept when a re-analysis moves the capture to
+   * another cluster: its id and uids stay. Absent: the bare SHA-256 and the packets' uids.
+   */
+  idCluster?: string;
+}
+
+/** The capture's id: the job's, and record.capture of its records. */
+export function captureIdOf(data: Pick<CaptureJobData, 'sha256' | 'idCluster'>): string {
+  return captureId(data.sha256, data.idCluster);
 }
 
 export interface CaptureResult {
@@ -83,10 +96,31 @@ export interface FlowResult {
   alerts: number;
 }
 
+/** Stored records of a cluster resolved again after an inventory snapshot of it arrived (jobs/resolve.ts). */
+export interface ResolutionJobData {
+  /** The snapshot (InventorySummary.id). */
+  inventory: number;
+  cluster: string;
+  /** The records' time range the snapshot can change (epoch seconds; null: open; k8s/reresolve.ts snapshotRange). */
+  from: number | null;
+  to: number | null;
+  /** When the snapshot was received (epoch seconds): captures started before it are waited for. */
+  receivedAt: number;
+}
+
+export interface ResolutionResult {
+  scanned: number;
+  updated: number;
+  stale: number;
+  deadLettered: number;
+  seconds: number;
+}
+
 export interface Queues {
   kind: 'bull' | 'local';
   captures: JobQueue<CaptureJobData, CaptureProgress, CaptureResult>;
   flows: JobQueue<FlowJobData, null, FlowResult>;
+  resolutions: JobQueue<ResolutionJobData, ResolutionProgress, ResolutionResult>;
   /** Bull queues for the operators' dashboard (empty for the local queue). */
   bullQueues: BullQueue<unknown, unknown, unknown>[];
   close(graceMs?: number): Promise<void>;
@@ -103,26 +137,30 @@ export function openQueues(cfg: ServiceConfig): Queues {
     const o = { ...base, redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.jobs.lockMs, stalledIntervalMs: cfg.jobs.stalledIntervalMs };
     const captures = new BullQueue<CaptureJobData, CaptureProgress, CaptureResult>('captures', o);
     const flows = new BullQueue<FlowJobData, null, FlowResult>('flows', o);
+    const resolutions = new BullQueue<ResolutionJobData, ResolutionProgress, ResolutionResult>('resolutions', o);
     return {
       kind: 'bull',
       captures,
       flows,
-      bullQueues: [captures, flows] as unknown as BullQueue<unknown, unknown, unknown>[],
+      resolutions,
+      bullQueues: [captures, flows, resolutions] as unknown as BullQueue<unknown, unknown, unknown>[],
       async close(graceMs) {
-        await Promise.all([captures.close(graceMs), flows.close(graceMs)]);
+        await Promise.all([captures.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
       },
     };
   }
   const journal = new LocalQueueJournal(cfg.dataDir);
   const captures = journal.queue<CaptureJobData, CaptureProgress, CaptureResult>('captures', base);
   const flows = journal.queue<FlowJobData, null, FlowResult>('flows', base);
+  const resolutions = journal.queue<ResolutionJobData, ResolutionProgress, ResolutionResult>('resolutions', base);
   return {
     kind: 'local',
     captures,
     flows,
+    resolutions,
     bullQueues: [],
     async close(graceMs) {
-      await Promise.all([captures.close(graceMs), flows.close(graceMs)]);
+      await Promise.all([captures.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
       journal.close();
     },
   };

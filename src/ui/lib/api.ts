@@ -16,6 +16,7 @@ export type {
   EdgeEnd,
   FieldInfo,
   FlowSource,
+  InventoryResolution,
   InventorySnapshot,
   SearchPage,
   Whoami,

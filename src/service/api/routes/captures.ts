@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { receiveCapture } from '../../uploads';
-import type { CaptureJobData, CaptureProgress, CaptureResult, JobInfo } from '../../queue';
+import { type CaptureJobData, type CaptureProgress, type CaptureResult, captureIdOf, type JobInfo } from '../../queue';
 import type { ServiceContext } from '../../context';
 import type { Principal } from '../../keys';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { CaptureJob, ClusterName, JobState } from '../schemas';
-import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
+import { CAPTURE_ID, captureId, DEFAULT_CLUSTER } from '../../../k8s/cluster';
 
 type CaptureInfo = JobInfo<CaptureJobData, CaptureProgress, CaptureResult>;
 
@@ -89,7 +89,7 @@ function visible(j: CaptureInfo, p: Principal): boolean {
 function uploadOf(ctx: ServiceContext, j: CaptureInfo): string | null {
   if (typeof j.data.path !== 'string') return null;
   const f = path.resolve(ctx.uploadsDir, j.data.path);
-  if (path.dirname(f) !== path.resolve(ctx.uploadsDir) || !path.basename(f).startsWith(j.data.sha256)) return null;
+  if (path.dirname(f) !== path.resolve(ctx.uploadsDir) || !path.basename(f).startsWith(captureIdOf(j.data))) return null;
   return fs.existsSync(f) ? f : null;
 }
 
@@ -109,7 +109,14 @@ const Deleted = z
   })
   .openapi('CaptureDeleted');
 
-const Id = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'a capture id is the SHA-256 of its bytes (64 hex digits)') });
+const Id = z.object({
+  id: z
+    .string()
+    .regex(
+      CAPTURE_ID,
+      "a capture id is the SHA-256 of its bytes (64 hex digits), then '-' and the cluster's name when it was uploaded to one other than the default",
+    ),
+});
 
 export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
   const q = ctx.queues.captures;
@@ -124,7 +131,7 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
     expensive: true,
     summary: 'Upload a capture for analysis',
     description:
-      'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again return the first job.',
+      'pcap, pcapng or gzip-compressed either, as the raw body (name in ?name=) or as one multipart/form-data file. Streamed to disk and hashed on the way; refused unless its magic bytes say capture. The same bytes uploaded again to the same cluster return the first job; uploaded to another cluster they are another capture with records of their own (id `<sha256>-<cluster>` for a cluster other than the default).',
     query: z.object({ name: z.string().max(255).optional(), cluster: ClusterName }),
     rawBody: {
       required: true,
@@ -142,7 +149,15 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       415: { description: 'Not a pcap, pcapng or gzip' },
     },
     async handler({ req, res, query, principal }) {
-      const got = await receiveCapture(req, ctx.uploadsDir, ctx.cfg.limits.uploadBytes, query.name ?? (req.headers['x-filename'] as string | undefined));
+      // The same bytes in another cluster are another capture: the file, job and uids carry the cluster.
+      const suffix = captureId('', query.cluster);
+      const got = await receiveCapture(
+        req,
+        ctx.uploadsDir,
+        ctx.cfg.limits.uploadBytes,
+        query.name ?? (req.headers['x-filename'] as string | undefined),
+        suffix,
+      );
       ctx.metrics.uploadBytes.inc(got.bytes);
       const data: CaptureJobData = {
         path: got.path,
@@ -154,8 +169,9 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
         uploadedBy: principal.name,
         uploadedByKey: principal.keyId,
         cluster: query.cluster,
+        ...(query.cluster !== DEFAULT_CLUSTER ? { idCluster: query.cluster } : {}),
       };
-      const added = await q.add(data, { jobId: got.sha256 });
+      const added = await q.add(data, { jobId: captureIdOf(data) });
       const job = await q.get(added.id);
       if (!job) throw new ApiError(500, `capture job ${added.id} vanished right after it was queued`);
       // The same bytes uploaded earlier by another key: a key that sees only its own uploads learns

@@ -12,16 +12,27 @@ import { ResolverCache } from '../../inventory';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { ClusterName, TimeRange } from '../schemas';
-import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
+import { clusterQuery } from '../../../k8s/cluster';
+import { snapshotRange } from '../../../k8s/reresolve';
+import type { JobInfo, ResolutionJobData, ResolutionProgress, ResolutionResult } from '../../queue';
+import type { InventoryResolution } from '../wire';
 
-/**
- * The records of one cluster for what-if and suggest: evaluating another cluster's records against
- * this inventory would name its pods after this one's. Records stored before clusters were named
- * were all the default cluster's.
- */
-export function clusterQuery(q: string | undefined, cluster: string): string {
-  const own = cluster === DEFAULT_CLUSTER ? `(cluster:${cluster} or not cluster:*)` : `cluster:${cluster}`;
-  return q && q.trim() !== '' ? `(${q}) and ${own}` : own;
+/** The records of one cluster for what-if and suggest: another cluster's would be named after this one's pods. */
+export { clusterQuery } from '../../../k8s/cluster';
+
+function resolutionView(j: JobInfo<ResolutionJobData, ResolutionProgress, ResolutionResult>): InventoryResolution {
+  return {
+    id: j.id,
+    cluster: j.data.cluster,
+    state: j.state,
+    from: j.data.from,
+    to: j.data.to,
+    progress: j.progress,
+    result: j.result,
+    failedReason: j.failedReason,
+    createdAt: new Date(j.createdAt).toISOString(),
+    finishedAt: j.finishedAt === null ? null : new Date(j.finishedAt).toISOString(),
+  };
 }
 
 async function readText(body: Readable, max: number, what: string): Promise<string> {
@@ -69,7 +80,56 @@ export function k8sRoutes(kit: RouteKit, ctx: ServiceContext): void {
     async handler({ req, res, query, principal }) {
       const text = await readText(req, ctx.cfg.limits.inventoryBytes, 'the inventory');
       const source = query.source ?? `api:${principal.name}`;
-      res.status(201).json(await ctx.inventory.add(text, source, query.observed_at, query.cluster));
+      const summary = await ctx.inventory.add(text, source, query.observed_at, query.cluster);
+      // Records stored before their inventory arrived get its identities too: upload order does not matter.
+      const range = snapshotRange(text, source, query.observed_at ?? null);
+      const job = await ctx.queues.resolutions.add(
+        { inventory: summary.id, cluster: summary.cluster, from: range.from, to: range.to, receivedAt: summary.receivedAt },
+        { jobId: String(summary.id) },
+      );
+      res.status(201).json({ ...summary, resolution: { job: job.id, href: `/api/v1/inventory/${summary.id}/resolution`, from: range.from, to: range.to } });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get',
+    path: '/inventory/resolutions',
+    operationId: 'listInventoryResolutions',
+    tag: 'kubernetes',
+    roles: ['analyst', 'ingest'],
+    summary: 'The re-resolutions of stored records after inventory uploads, newest first',
+    description: 'Not for namespace-scoped keys: the figures count the records of every namespace.',
+    query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    responses: {
+      200: {
+        description: 'Jobs',
+        content: { 'application/json': { schema: z.object({ resolutions: z.array(z.record(z.unknown())), counts: z.record(z.number()) }) } },
+      },
+    },
+    async handler({ res, query }) {
+      const q = ctx.queues.resolutions;
+      res.json({ resolutions: (await q.list({ limit: query.limit })).map(resolutionView), counts: await q.counts() });
+    },
+  });
+
+  defineRoute(kit, {
+    method: 'get',
+    path: '/inventory/:id/resolution',
+    operationId: 'getInventoryResolution',
+    tag: 'kubernetes',
+    roles: ['analyst', 'ingest'],
+    summary: 'The re-resolution of the stored records a snapshot can change: state and progress',
+    description:
+      "When a snapshot arrives, the stored records of its cluster within its time range (from the earliest start of its pods and services; since ever when it holds NetworkPolicies) are resolved again against the cluster's inventory and written back where their identity or verdict changed.",
+    params: z.object({ id: z.coerce.number().int().min(1) }),
+    responses: {
+      200: { description: 'The job', content: { 'application/json': { schema: z.record(z.unknown()) } } },
+      404: { description: 'No such snapshot, or its job is no longer kept' },
+    },
+    async handler({ res, params }) {
+      const j = await ctx.queues.resolutions.get(String(params.id));
+      if (!j) throw new ApiError(404, `no re-resolution of inventory ${params.id} (no such snapshot, or its finished job is no longer kept)`);
+      res.json(resolutionView(j));
     },
   });
 

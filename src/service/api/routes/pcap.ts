@@ -6,13 +6,14 @@ import type { ConnRecord } from '../../../../parsers/record/conn';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { TimeRange } from '../schemas';
+import { CAPTURE_ID } from '../../../k8s/cluster';
 
 const PCAP = 'application/vnd.tcpdump.pcap';
 
-function captureFile(ctx: ServiceContext, sha: string): string | null {
-  if (!/^[0-9a-f]{64}$/.test(sha)) return null;
+function captureFile(ctx: ServiceContext, id: string): string | null {
+  if (!CAPTURE_ID.test(id)) return null;
   for (const ext of ['pcap', 'pcapng', 'pcap.gz']) {
-    const f = `${ctx.uploadsDir}/${sha}.${ext}`;
+    const f = `${ctx.uploadsDir}/${id}.${ext}`;
     if (fs.existsSync(f)) return f;
   }
   return null;

@@ -1,0 +1,103 @@
+/**
+ * What an inventory arriving after its records can change: the snapshot's time range, and a stored
+ * record's identity recomputed (a capture's replaced, a Hubble flow's own identity kept).
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InventoryStore } from '../../src/k8s/inventory';
+import { K8sResolver } from '../../src/k8s/resolver';
+import { reidentify, snapshotRange } from '../../src/k8s/reresolve';
+import type { ConnRecord } from '../../parsers/record/conn';
+
+const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'package.json'))) as string;
+const text = fs.readFileSync(path.join(REPO, 'samples/k8s/inventory.json'), 'utf8');
+type Item = { kind: string; metadata: { creationTimestamp?: string } };
+const doc = JSON.parse(text) as { items: Item[] };
+const without = (pred: (o: Item) => boolean): string => JSON.stringify({ ...doc, items: doc.items.filter((o) => !pred(o)) });
+
+describe('k8s: re-resolution after a late inventory', () => {
+  it('a snapshot with NetworkPolicies can change every record of its cluster', () => {
+    assert.deepEqual(snapshotRange(text, 't', null), { from: null, to: null });
+  });
+
+  it('without policies, from the earliest start of its pods and services on', () => {
+    // The sample's endpoint slices carry no creationTimestamp: since ever, unless the snapshot says when it was observed.
+    const noPolicies = without((o) => o.kind === 'NetworkPolicy');
+    assert.deepEqual(snapshotRange(noPolicies, 't', null), { from: null, to: null });
+    const observed = Date.parse('2026-01-20T00:00:00Z') / 1000;
+    assert.deepEqual(snapshotRange(noPolicies, 't', observed), { from: Date.parse('2026-01-14T10:00:00Z') / 1000, to: null });
+    const podsOnly = without((o) => o.kind !== 'Pod');
+    assert.deepEqual(snapshotRange(podsOnly, 't', null), { from: Date.parse('2026-01-15T09:00:00Z') / 1000, to: null });
+    assert.deepEqual(
+      snapshotRange(
+        without((o) => o.kind === 'Pod' || o.kind === 'Service' || o.kind === 'EndpointSlice' || o.kind === 'NetworkPolicy'),
+        't',
+        observed,
+      ),
+      {
+        from: observed,
+        to: null,
+      },
+    );
+  });
+
+  it("replaces a capture record's identity, keeps a Hubble flow's own", () => {
+    const store = new InventoryStore();
+    store.addDocument(JSON.parse(text), 'sample');
+    const resolver = new K8sResolver(store, { policies: 'inventory' });
+    const base: ConnRecord = {
+      ts: Date.parse('2026-01-15T09:30:00Z') / 1000,
+      uid: 'Cx',
+      orig_h: '10.244.1.10',
+      orig_p: 40000,
+      resp_h: '10.244.2.20',
+      resp_p: 8080,
+      proto: 'tcp',
+      ip_proto: 6,
+      service: [],
+      duration: 1,
+      orig_bytes: 1,
+      resp_bytes: 1,
+      conn_state: 'SF',
+      local_orig: true,
+      local_resp: true,
+      missed_bytes: 0,
+      history: 'ShADadFf',
+      orig_pkts: 3,
+      orig_ip_bytes: 100,
+      resp_pkts: 3,
+      resp_ip_bytes: 100,
+      tunnel_parents: [],
+      community_id: '',
+      vlan: null,
+      inner_vlan: null,
+      orig_l2_addr: null,
+      resp_l2_addr: null,
+      tunnel_type: null,
+      tunnel_id: null,
+      interim: false,
+    };
+    const stale = { orig: { kind: 'internal' as const }, resp: { kind: 'internal' as const }, direction: 'internal' as const, scope: 'other' as const };
+    const capture = reidentify({ ...base, capture: 'a'.repeat(64), k8s: stale }, resolver);
+    assert.equal(capture.orig.workload, 'frontend');
+    assert.equal(capture.resp.workload, 'api');
+    assert.ok(capture.policy && capture.policy.dataplane_verdict === undefined, 'evaluated from the NetworkPolicies');
+    const hubble = reidentify(
+      {
+        ...base,
+        k8s: {
+          orig: { kind: 'pod', namespace: 'cilium-says', pod: 'p' },
+          resp: { kind: 'internal' },
+          direction: 'internal',
+          scope: 'other',
+          policy: { verdict: 'denied', egress: 'denied', ingress: 'not-applicable', denied_by: [], allowed_by: [], dataplane_verdict: 'DROPPED' },
+        },
+      },
+      resolver,
+    );
+    assert.equal(hubble.orig.namespace, 'cilium-says', "the flow's own fields win");
+    assert.equal(hubble.resp.workload, 'api', 'the inventory fills what it lacked');
+    assert.equal(hubble.policy?.dataplane_verdict, 'DROPPED');
+  });
+});
