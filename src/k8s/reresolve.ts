@@ -45,10 +45,15 @@ export function snapshotRange(text: string, source: string, observedAt: number |
  * answer (identities and verdict evaluated from the NetworkPolicies). A flow that came with its
  * own identity (Hubble: Cilium's view of both ends and the dataplane's verdict) keeps it field
  * by field and is completed by the inventory, as at ingestion (k8s/merge.ts); other flow records
- * (NetFlow, VPC flow logs) carry none of their own and get the resolver's answer.
+ * (NetFlow, VPC flow logs) carry none of their own and get the resolver's identities.
  */
 export function reidentify(r: ConnRecord, resolver: K8sResolver): ConnK8s {
-  const fresh = resolver.describe(r);
+  // The what-if verdict only where ingestion gave one (see flowPolicyEvaluated in the flow job): a
+  // capture's records, and flow records stored with an evaluated policy. A VPC or NetFlow record
+  // stored without one stays without one; so does any flow record stored before an inventory,
+  // whose origin the record does not say (no verdict is safer than a guessed one).
+  const evaluated = r.capture !== undefined || (r.k8s?.policy !== undefined && r.k8s.policy.dataplane_verdict === undefined);
+  const fresh = resolver.describe(r, evaluated ? undefined : null);
   const own = r.capture === undefined && r.k8s?.policy?.dataplane_verdict !== undefined ? r.k8s : undefined;
   return mergeIdentity(own, fresh);
 }
