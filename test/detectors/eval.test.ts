@@ -125,8 +125,9 @@ describe('detectors: evaluation on generated cluster traffic', function () {
         );
         for (const d of DETECTOR_NAMES) {
           const x = s.perDetector[d];
+          // A detector with no alert has no precision to judge (score.ts calls it 0 when it had labels).
           assert.ok(
-            x.precision >= FLOORS[d][1],
+            x.alerts === 0 || x.precision >= FLOORS[d][1],
             `${fam} ${input} 1 h ${d}: precision ${x.precision}; false ${JSON.stringify(s.false.filter((a) => a.detector === d).map((a) => a.title))}`,
           );
         }
