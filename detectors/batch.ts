@@ -56,7 +56,9 @@ export function parseBaseline(obj: unknown, source: string): Baseline {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new BaselineError(`${source}: ${field} must be an array of strings`);
     return v as string[];
   };
-  return { version: 1, edges: strings(o.edges, 'edges'), sensitive: strings(o.sensitive, 'sensitive'), long: strings(o.long, 'long') };
+  const b: Baseline = { version: 1, edges: strings(o.edges, 'edges'), sensitive: strings(o.sensitive, 'sensitive'), long: strings(o.long, 'long') };
+  if (o.beacon !== undefined) b.beacon = strings(o.beacon, 'beacon');
+  return b;
 }
 
 export function loadBaseline(file: string): Baseline {

@@ -66,6 +66,18 @@ export class BeaconDetector implements Detector {
     this.window = new LearningWindow(cfg.learning_seconds);
   }
 
+  /** Pair keys known in advance (a baseline from a clean period): held to `known_threshold` like learned ones. */
+  addBaseline(keys: Iterable<string>): void {
+    for (const k of keys) this.learned.set(k, 1);
+  }
+
+  /** Pair keys learned or given that never alerted (to write a baseline). */
+  knownKeys(): string[] {
+    const alerted = new Set<string>();
+    for (const [k, p] of this.pairs.entries()) if (p.alerted) alerted.add(k);
+    return [...this.learned.map.keys()].filter((k) => !alerted.has(k)).sort();
+  }
+
   /** Pairs first seen while learning (for the learning report). */
   knownPairs(): number {
     let n = 0;

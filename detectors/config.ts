@@ -16,6 +16,13 @@ const NewEdge = z
     learning_seconds: z.number().nonnegative().default(3600),
     /** How long after its first sighting an edge's connections still count as the new edge. */
     novelty_seconds: z.number().positive().default(3600),
+    /**
+     * A workload with this many known edges to distinct names under one hosting platform's suffix
+     * (the Public Suffix List's private section: s3.<region>.amazonaws.com, appspot.com, ...) on
+     * the same port uses the platform: another of its customers' names there is not a new edge.
+     * 0 turns this off.
+     */
+    platform_min_names: z.number().int().nonnegative().default(3),
     max_edges: z.number().int().positive().default(200_000),
   })
   .strict()

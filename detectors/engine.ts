@@ -31,6 +31,8 @@ export interface Baseline {
   sensitive: string[];
   /** long-connection: edges that hold long-lived connections normally, "ns/workload|destination|proto/port". */
   long?: string[];
+  /** beacon: pairs that poll periodically as a matter of course (benign pollers), "wl:ns/workload|dom:name" or "...|ip:address". */
+  beacon?: string[];
 }
 
 /**
@@ -210,7 +212,11 @@ export class DetectorEngine {
       } else if (d instanceof LongConnectionDetector) {
         d.addBaseline(b.long ?? []);
         d.window.seconds = 0;
-      } else if (d instanceof BeaconDetector) d.window.seconds = 0;
+      } else if (d instanceof BeaconDetector) {
+        // Without the pollers known in the clean period, every benign poller would be held to the new-pair bar.
+        d.addBaseline(b.beacon ?? []);
+        d.window.seconds = 0;
+      }
     }
     this.fromBaseline = true;
   }
@@ -222,6 +228,7 @@ export class DetectorEngine {
       if (d instanceof NewEdgeDetector) b.edges = d.knownEdges();
       else if (d instanceof SensitiveDestinationDetector) b.sensitive = d.knownAccess();
       else if (d instanceof LongConnectionDetector) b.long = d.knownEdges();
+      else if (d instanceof BeaconDetector) b.beacon = d.knownKeys();
     }
     return b;
   }

@@ -19,6 +19,7 @@ import { SeenUids } from './seen';
 import type { Detector, Finding, Json } from './types';
 import { DestNames } from './dest-names';
 import type { AppInput, ConnContext } from '../parsers/record/app';
+import { parse as parseName } from 'tldts';
 
 export const NEW_EDGE = 'new-edge';
 /** First-seen time of edges that are normal (learned or from the baseline). */
@@ -37,6 +38,18 @@ export function edgeKey(r: ConnRecord, name?: string): string | null {
   return `${wl}|${dst}|${r.proto}/${r.resp_p}`;
 }
 
+/**
+ * "workload|platform suffix|proto/port" of an edge to a name under a hosting platform's suffix
+ * (the Public Suffix List's private section), else null.
+ */
+export function platformKey(edge: string): string | null {
+  const [wl, dst, port] = edge.split('|');
+  if (dst === undefined || port === undefined || !dst.startsWith('name:')) return null;
+  const p = parseName(dst.slice(5), { allowPrivateDomains: true, validateHostname: false });
+  if (!p.isPrivate || p.publicSuffix === null) return null;
+  return `${wl}|${p.publicSuffix}|${port}`;
+}
+
 export class NewEdgeDetector implements Detector {
   readonly name = NEW_EDGE;
   private readonly out = new FindingBuffer();
@@ -45,6 +58,8 @@ export class NewEdgeDetector implements Detector {
   /** Edges that alerted -> their finding's id (to retract it if a late record shows the edge was normal). */
   private readonly alerted: CappedMap<string, string>;
   private readonly names = new DestNames();
+  /** platformKey -> distinct known names under it (see `platform_min_names`). */
+  private readonly platforms = new CappedMap<string, string[]>(10_000);
   readonly window: LearningWindow;
   constructor(private readonly cfg: DetectorConfig['new-edge']) {
     this.edges = new CappedMap(cfg.max_edges);
@@ -54,7 +69,25 @@ export class NewEdgeDetector implements Detector {
 
   /** Edges known in advance (a baseline file, the store's history): no learning window needed. */
   addBaseline(edges: Iterable<string>): void {
-    for (const e of edges) this.edges.set(e, KNOWN);
+    for (const e of edges) this.known(e);
+  }
+
+  /** Marks an edge normal, and counts it toward its platform. */
+  private known(key: string): void {
+    this.edges.set(key, KNOWN);
+    if (this.cfg.platform_min_names === 0) return;
+    const pk = platformKey(key);
+    if (pk === null) return;
+    const names = this.platforms.get(pk) ?? [];
+    // Only the count matters beyond the bar: no need to keep more names.
+    if (names.length < this.cfg.platform_min_names && !names.includes(key)) this.platforms.set(pk, [...names, key]);
+  }
+
+  /** Whether the workload already uses the hosting platform this edge's name is under. */
+  private onKnownPlatform(key: string): boolean {
+    if (this.cfg.platform_min_names === 0) return false;
+    const pk = platformKey(key);
+    return pk !== null && (this.platforms.get(pk)?.length ?? 0) >= this.cfg.platform_min_names;
   }
 
   /** The edges normal so far that never alerted (to write a baseline). */
@@ -75,16 +108,32 @@ export class NewEdgeDetector implements Detector {
   }
 
   observe(r: ConnRecord): void {
-    const name = r.interim ? this.names.nameOf(r, false) : this.names.nameOf(r);
+    let name = r.interim ? this.names.nameOf(r, false) : this.names.nameOf(r);
     if (!exchangedData(r)) return;
-    const key = edgeKey(r, name);
+    let key = edgeKey(r, name);
     if (key === null) return;
     const learning = this.window.learning(r.ts);
+    if (name !== undefined && externalResp(r)) {
+      const byAddress = edgeKey(r);
+      if (byAddress !== null && byAddress !== key) {
+        const prior = this.edges.get(byAddress);
+        if (learning) {
+          // The address served a name the workload uses: a later connection to it whose name is
+          // not known (the lookup was before the capture, no SNI) is the same edge.
+          this.known(byAddress);
+        } else if (this.edges.get(key) === undefined && prior !== undefined && prior !== KNOWN) {
+          // The edge alerted by address before its name was known (the lookup came later): the
+          // same new edge, so its connections stay on that alert instead of raising a second.
+          key = byAddress;
+          name = undefined;
+        }
+      }
+    }
     const first = this.edges.touch(key);
     if (first === KNOWN) return;
     if (first !== undefined && learning) {
       // A record from the learning window arriving after the edge alerted (records come when connections end): it was normal.
-      this.edges.set(key, KNOWN);
+      this.known(key);
       const id = this.alerted.get(key);
       if (id !== undefined && this.out.retract(id)) this.alerted.delete(key);
       return;
@@ -97,9 +146,16 @@ export class NewEdgeDetector implements Detector {
         return;
       }
     }
+    if (first === undefined && !learning && this.onKnownPlatform(key)) {
+      this.known(key);
+      return;
+    }
     if (first === undefined) {
-      this.edges.set(key, learning ? KNOWN : r.ts);
-      if (learning) return;
+      if (learning) {
+        this.known(key);
+        return;
+      }
+      this.edges.set(key, r.ts);
     } else if (r.ts - first > this.cfg.novelty_seconds) {
       this.edges.set(key, KNOWN);
       return;
@@ -153,7 +209,11 @@ export class NewEdgeDetector implements Detector {
     this.out.restore(o.out);
     this.seen.restore(o.seen);
     this.edges.clear();
-    for (const [k, v] of o.edges) this.edges.set(k, v);
+    this.platforms.clear();
+    for (const [k, v] of o.edges) {
+      if (v === KNOWN) this.known(k);
+      else this.edges.set(k, v);
+    }
     this.alerted.clear();
     for (const [k, v] of o.alerted ?? []) this.alerted.set(k, v);
     this.names.restore(o.names ?? null);

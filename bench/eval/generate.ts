@@ -52,7 +52,34 @@ function rfc3339(tsUs: number): string {
 /** Hubble's view of the cluster: endpoints, services after DNAT. */
 class HubbleView {
   private n = 0;
-  constructor(private readonly c: Cluster) {}
+  /** Monitor aggregation: "connection|direction" -> the TCP flags reported so far and when the last report was (µs). */
+  private readonly reported = new Map<string, { flags: number; lastUs: number }>();
+  constructor(
+    private readonly c: Cluster,
+    private readonly aggregate = false,
+  ) {}
+
+  /**
+   * Whether Cilium with monitor aggregation `medium` (its default) reports this packet: the first
+   * of a connection's direction, one carrying a flag of `monitor-aggregation-flags` (SYN, FIN,
+   * RST by default) not yet reported in that direction, or one `monitor-aggregation-interval`
+   * (5 s) after the last report; the rest are counted in conntrack and never become events.
+   */
+  private reports(key: string, flags: number, tsUs: number): boolean {
+    if (!this.aggregate) return true;
+    const trigger = flags & 0x07; // FIN 0x01, SYN 0x02, RST 0x04
+    const st = this.reported.get(key);
+    if (st === undefined) {
+      this.reported.set(key, { flags: trigger, lastUs: tsUs });
+      return true;
+    }
+    if ((trigger & ~st.flags) !== 0 || tsUs - st.lastUs >= 5_000_000) {
+      st.flags |= trigger;
+      st.lastUs = tsUs;
+      return true;
+    }
+    return false;
+  }
 
   private endpoint(ip: string, t: number): Record<string, unknown> {
     const p = this.c.podAt(ip, t);
@@ -112,6 +139,7 @@ class HubbleView {
     const clientPod = this.c.podAt(client, t);
     const serverPod = this.c.podAt(d.ip, t);
     const denied = serverPod?.workload === 'ledger' && clientPod?.workload !== 'api';
+    if (!this.reports(`${proto}|${src}|${sp}|${dst}|${dp}`, proto === 6 ? b[l4 + 13] : 0, p.tsUs)) return null;
     const flags: Record<string, boolean> = {};
     if (proto === 6) {
       const f = b[l4 + 13];
@@ -166,7 +194,11 @@ class HubbleView {
   }
 }
 
-export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A'): Promise<EvalData> {
+/**
+ * `aggregate`: the Hubble flows as Cilium emits them by default (monitor aggregation `medium`)
+ * instead of one event per packet.
+ */
+export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A', aggregate = false): Promise<EvalData> {
   fs.mkdirSync(dir, { recursive: true });
   const cluster = new Cluster();
   const traffic = buildTraffic(seed, cluster, family);
@@ -176,7 +208,7 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Fam
 
   const pcap = PcapWriter.create(files.pcap);
   const hub = fs.createWriteStream(files.hubble);
-  const view = new HubbleView(cluster);
+  const view = new HubbleView(cluster, aggregate);
   let hubBuf: string[] = [];
   let hubbleEvents = 0;
   const flushHub = async (): Promise<void> => {

@@ -8,9 +8,11 @@
  * developed on) and family B (held out: other rates, intervals, jitter, sizes, attacks), each
  * over `--seeds N` seeds (default 1), and prints the figures per run and pooled per family.
  *
- *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--aggregate] [--json]
  *
- * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h).
+ * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h), learning
+ * from itself and with a baseline from the run's clean first half hour.
+ * --aggregate writes the Hubble flows with Cilium's default monitor aggregation.
  *
  * Without --dir the data (about 250 MB) goes to a temporary directory removed afterwards; with it,
  * the capture, flows, inventory, labels and both runs' alerts stay there for inspection.
@@ -32,14 +34,14 @@ import { parseFlows } from '../../parsers/flows';
 import type { Alert } from '../../detectors/contract/alert';
 import { identifyWith } from '../../src/k8s/identify';
 import { DETECTOR_NAMES, defaultDetectorConfig, type DetectorConfig } from '../../detectors/config';
-import { DetectorEngine } from '../../detectors/engine';
+import { DetectorEngine, type EngineOptions } from '../../detectors/engine';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { DEFAULT_SEED, generateEval, type EvalData, EVAL_LOCAL_NETS } from './generate';
 
 export { EVAL_LOCAL_NETS };
 import { score, type EvalScore, type InputRun } from './score';
 import type { Family } from './traffic';
-import type { LearningReport } from '../../detectors/engine';
+import type { Baseline, LearningReport } from '../../detectors/engine';
 
 export interface EvalResult {
   data: EvalData;
@@ -51,9 +53,30 @@ function resolverFor(data: EvalData): K8sResolver {
   return new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: 'inventory', localNets: EVAL_LOCAL_NETS });
 }
 
-export async function runCapture(data: EvalData, config: DetectorConfig = defaultDetectorConfig()): Promise<InputRun> {
+/**
+ * How a run learns what is normal: by default the engine's window over the data itself; with a
+ * baseline (learned from a clean period, see learnBaseline) no window at all; `learnAll` takes
+ * the whole data as normal (the clean period itself).
+ */
+export interface RunOptions {
+  config?: DetectorConfig;
+  baseline?: Baseline;
+  learnAll?: boolean;
+}
+
+function engineFor(data: EvalData, o: RunOptions, identify?: EngineOptions['identify']): DetectorEngine {
+  const span = data.span[1] - data.span[0];
+  return new DetectorEngine({
+    config: o.config ?? defaultDetectorConfig(),
+    identify,
+    baseline: o.baseline,
+    learning: o.learnAll ? { seconds: span + 3600 } : { dataSpan: data.span },
+  });
+}
+
+export async function runCapture(data: EvalData, o: RunOptions = {}): Promise<InputRun & { engine: DetectorEngine }> {
   const resolver = resolverFor(data);
-  const engine = new DetectorEngine({ config, identify: identifyWith(resolver), learning: { dataSpan: data.span } });
+  const engine = engineFor(data, o, identifyWith(resolver));
   const records: ConnRecord[] = [];
   const res = await analyzeFile(
     data.pcap,
@@ -65,12 +88,12 @@ export async function runCapture(data: EvalData, config: DetectorConfig = defaul
   );
   if (res.error) throw res.error;
   engine.flush();
-  return { alerts: engine.alerts(), records, learning: engine.learningReport() };
+  return { alerts: engine.alerts(), records, learning: engine.learningReport(), engine };
 }
 
-export async function runHubble(data: EvalData, config: DetectorConfig = defaultDetectorConfig()): Promise<InputRun> {
+export async function runHubble(data: EvalData, o: RunOptions = {}): Promise<InputRun & { engine: DetectorEngine }> {
   const resolver = resolverFor(data);
-  const engine = new DetectorEngine({ config, learning: { dataSpan: data.span } });
+  const engine = engineFor(data, o);
   const records: ConnRecord[] = [];
   // One pass: each chunk's DNS events reach the detectors before the parser sees the chunk, so a
   // lookup is known before the connection it was for (the parser emits connections when they end).
@@ -111,8 +134,21 @@ export async function runHubble(data: EvalData, config: DetectorConfig = default
   );
   if (errors.length > 0) throw new Error(`hubble flows: ${errors.length} bad lines, first: ${errors[0]}`);
   engine.flush();
-  return { alerts: engine.alerts(), records, learning: engine.learningReport(), dnsClients };
+  return { alerts: engine.alerts(), records, learning: engine.learningReport(), dnsClients, engine };
 }
+
+/**
+ * What the operator of a short capture does: save a baseline from a period known to be clean and
+ * give it to the capture. Here the clean period is [from, to) seconds of the same generated run,
+ * before its first attack (the first starts 30 min in), learned whole from the same input kind.
+ */
+export async function learnBaseline(clean: EvalData, input: 'capture' | 'hubble'): Promise<Baseline> {
+  const r = input === 'capture' ? await runCapture(clean, { learnAll: true }) : await runHubble(clean, { learnAll: true });
+  return r.engine.exportBaseline();
+}
+
+/** The clean period the short cuts' baselines are learned from (seconds into the run). */
+export const CLEAN_PERIOD: [number, number] = [0, 1800];
 
 /** What scoring needs of a record (the run holds every one of them). */
 function stripForScore(r: ConnRecord): ConnRecord {
@@ -147,13 +183,22 @@ export async function sliceEval(data: EvalData, from: number, to: number): Promi
   return { ...data, pcap, hubble, span: [a, b] };
 }
 
-export async function runEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A', slice?: [number, number]): Promise<EvalResult> {
-  const full = await generateEval(dir, seed, family);
+export async function runEval(
+  dir: string,
+  seed = DEFAULT_SEED,
+  family: Family = 'A',
+  slice?: [number, number],
+  opts: { clean?: [number, number]; full?: EvalData; aggregate?: boolean } = {},
+): Promise<EvalResult> {
+  // The full run's data when given (a cut of data already generated), else generated here.
+  const full = opts.full ?? (await generateEval(dir, seed, family, opts.aggregate));
   const data = slice === undefined ? full : await sliceEval(full, slice[0], slice[1]);
-  const cap = await runCapture(data);
-  const hub = await runHubble(data);
-  fs.writeFileSync(path.join(dir, 'alerts-capture.ndjson'), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
-  fs.writeFileSync(path.join(dir, 'alerts-hubble.ndjson'), `${hub.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
+  const clean = opts.clean === undefined ? undefined : await sliceEval(full, opts.clean[0], opts.clean[1]);
+  const cap = await runCapture(data, clean === undefined ? {} : { baseline: await learnBaseline(clean, 'capture') });
+  const hub = await runHubble(data, clean === undefined ? {} : { baseline: await learnBaseline(clean, 'hubble') });
+  const tag = `${slice === undefined ? '' : `-${slice[0]}-${slice[1]}`}${clean === undefined ? '' : '-baseline'}`;
+  fs.writeFileSync(path.join(dir, `alerts-capture${tag}.ndjson`), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, `alerts-hubble${tag}.ndjson`), `${hub.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
   return { data, capture: { ...score(data, cap), learning: cap.learning }, hubble: { ...score(data, hub), learning: hub.learning } };
 }
 
@@ -248,15 +293,19 @@ if (require.main === module) {
   const families: Family[] = fam === 'both' ? ['A', 'B'] : [fam === 'B' ? 'B' : 'A'];
   // --short: also the hour from 3 h to 4 h of each run, as a 1-hour capture.
   const short = args.includes('--short');
+  // --aggregate: Hubble flows with Cilium's default monitor aggregation (the capture is unchanged).
+  const aggregate = args.includes('--aggregate');
   const t0 = Date.now();
   const main = async (): Promise<void> => {
     const json: Record<string, unknown> = {};
     for (const f of families) {
       const caps: EvalScore[] = [];
       const hubs: EvalScore[] = [];
+      const shortCaps: EvalScore[] = [];
+      const shortHubs: EvalScore[] = [];
       for (const seed of seedsOf(f, n, first)) {
         const sub = path.join(dir, `${f}-${seed}`);
-        const r = await runEval(sub, seed, f);
+        const r = await runEval(sub, seed, f, undefined, { aggregate });
         caps.push(r.capture);
         hubs.push(r.hubble);
         if (!args.includes('--json')) {
@@ -268,13 +317,22 @@ if (require.main === module) {
         }
         json[`${f}-${seed}`] = { capture: r.capture, hubble: r.hubble };
         if (short) {
-          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600]);
+          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { full: r.data });
           if (!args.includes('--json')) {
             process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut (3 h to 4 h): ${s1.data.labels.length} labels before the cut\n`);
             process.stdout.write(table('capture 1 h', s1.capture, s1.capture.learning));
             process.stdout.write(table('hubble 1 h', s1.hubble, s1.hubble.learning));
           }
           json[`${f}-${seed}-1h`] = { capture: s1.capture, hubble: s1.hubble };
+          const s2 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { clean: CLEAN_PERIOD, full: r.data });
+          if (!args.includes('--json')) {
+            process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut with a baseline from the clean first half hour\n`);
+            process.stdout.write(table('capture 1 h+baseline', s2.capture, s2.capture.learning));
+            process.stdout.write(table('hubble 1 h+baseline', s2.hubble, s2.hubble.learning));
+          }
+          json[`${f}-${seed}-1h-baseline`] = { capture: s2.capture, hubble: s2.hubble };
+          shortCaps.push(s2.capture);
+          shortHubs.push(s2.hubble);
         }
         if (keep === undefined) fs.rmSync(sub, { recursive: true, force: true });
       }
@@ -282,6 +340,11 @@ if (require.main === module) {
         process.stdout.write(`family ${f}, pooled over ${n} seeds\n`);
         process.stdout.write(table('capture', pool(caps), undefined, false));
         process.stdout.write(table('hubble', pool(hubs), undefined, false));
+        if (short) {
+          process.stdout.write(`family ${f}, 1-hour cuts with a clean baseline, pooled over ${n} seeds\n`);
+          process.stdout.write(table('capture 1 h+baseline', pool(shortCaps), undefined, false));
+          process.stdout.write(table('hubble 1 h+baseline', pool(shortHubs), undefined, false));
+        }
       }
     }
     if (args.includes('--json')) process.stdout.write(`${JSON.stringify(json, null, 1)}\n`);

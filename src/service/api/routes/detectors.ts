@@ -24,6 +24,7 @@ const BaselineBody = z
     edges: entries('new-edge: known edges, "ns/workload|destination|proto/port"'),
     sensitive: entries('sensitive-destination: "ns/workload|category"').default([]),
     long: entries('long-connection: edges that hold long-lived connections normally').default([]),
+    beacon: entries('beacon: pairs that poll periodically as a matter of course, "wl:ns/workload|dom:name" or "...|ip:address"').optional(),
   })
   .strict()
   .openapi('DetectorBaseline', { description: 'As `eastwatch analyze --save-baseline` writes it' });
@@ -211,7 +212,10 @@ export function detectorRoutes(kit: RouteKit, ctx: ServiceContext): void {
     body: BaselineBody,
     responses: { 200: json(BaselineView, 'The baseline now in force') },
     async handler({ res, body, principal }) {
-      const s = await control.setBaseline({ version: 1, edges: body.edges, sensitive: body.sensitive, long: body.long }, principal.name);
+      const s = await control.setBaseline(
+        { version: 1, edges: body.edges, sensitive: body.sensitive, long: body.long, ...(body.beacon !== undefined ? { beacon: body.beacon } : {}) },
+        principal.name,
+      );
       res.json({ source: 'api', rev: s?.rev ?? null, updated_at: s?.updated_at ?? null, updated_by: s?.updated_by ?? null, baseline: s?.baseline ?? null });
     },
   });
