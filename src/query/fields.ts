@@ -112,7 +112,14 @@ export const FIELDS: readonly FieldDef[] = [
     'what a flow source could not see: one-way (no reverse record paired), midstream (start not seen); absent otherwise',
     { optional: true },
   ),
-  f('eastwatch.capture', 'keyword', 'capture', ['capture'], 'SHA-256 of the uploaded capture the connection was analysed from', { optional: true }),
+  f(
+    'eastwatch.capture',
+    'keyword',
+    'capture',
+    ['capture'],
+    'SHA-256 of the uploaded capture the connection was analysed from, or agent:NAME:UID for one live-captured by that agent (its packets in its ring)',
+    { optional: true },
+  ),
   f(
     'orchestrator.cluster.name',
     'keyword',
