@@ -6,7 +6,12 @@
  * capture, in packets/s. The sustained rate is the highest rate at which the agent saw every
  * packet sent in the median run.
  *
- *   npm run bench:live -- [--packets N] [--rates 5000,20000,...,top] [--buffers 2,32] [--runs N] [--seed N]
+ *   npm run bench:live -- [--seconds S] [--packets N] [--rates 5000,20000,...,top] [--buffers 2,32] [--runs N] [--seed N]
+ *   (also part of `npm run bench`, bench/run.ts, with --live-* flags)
+ *
+ * Each rate is fed for --seconds (default 20), the capture of --packets looped as often as that
+ * takes: a feed of a fixed small count fits in the kernel buffer (32 MiB holds ~50,000 of these
+ * packets) and would show the buffer absorbing a burst, not a rate the agent keeps up with.
  *
  * --buffers runs every rate with each kernel capture buffer size (MiB, the agent's --buffer-size;
  * tcpdump's own default is 2), interleaved, so the buffer's effect is measured in one run.
@@ -31,8 +36,10 @@ const REPO = findRepo();
 const OUT_DIR = path.join(REPO, 'bench', 'out');
 const CLI = path.join(REPO, 'dist/src/cli/main.js');
 
-interface Args {
+export interface LiveArgs {
   packets: number;
+  /** Seconds each rate is fed for (tcpreplay --duration, the capture looped). */
+  seconds: number;
   /** Packets per second; 0 is tcpreplay --topspeed. */
   rates: number[];
   runs: number;
@@ -41,8 +48,8 @@ interface Args {
   buffers: number[];
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { packets: 200_000, rates: [5_000, 20_000, 50_000, 100_000, 0], runs: 3, seed: 7, buffers: [32] };
+export function parseLiveArgs(argv: string[]): LiveArgs {
+  const a: LiveArgs = { packets: 200_000, seconds: 20, rates: [5_000, 20_000, 50_000, 100_000, 0], runs: 3, seed: 7, buffers: [32] };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     const whole = (name: string): number => {
@@ -53,6 +60,9 @@ function parseArgs(argv: string[]): Args {
     switch (argv[i]) {
       case '--packets':
         a.packets = whole('--packets');
+        break;
+      case '--seconds':
+        a.seconds = Math.max(1, whole('--seconds'));
         break;
       case '--runs':
         a.runs = Math.max(1, whole('--runs'));
@@ -82,7 +92,7 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** Why this machine cannot run the bench, or null. */
-function cannotRun(): string | null {
+export function cannotRunLive(): string | null {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'ip netns needs root';
   for (const tool of ['ip', 'tcpdump', 'tcpreplay']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (Debian: apt-get install iproute2 tcpdump tcpreplay)`;
@@ -138,7 +148,16 @@ function parseCounters(stderr: string): { seen: number; dropped: number } {
   return { seen: Number(seen[1]), dropped: Number(dropped[1]) };
 }
 
-async function liveRun(nsA: string, nsB: string, vethA: string, vethB: string, capture: string, rate: number, bufferMiB: number): Promise<LiveRun> {
+async function liveRun(
+  nsA: string,
+  nsB: string,
+  vethA: string,
+  vethB: string,
+  capture: string,
+  rate: number,
+  bufferMiB: number,
+  seconds: number,
+): Promise<LiveRun> {
   const agentArgs = ['capture', '-i', vethA, '-f', 'ndjson', '-o', os.devNull, '--no-summary', '--buffer-size', String(bufferMiB)];
   const agent = spawn('ip', ['netns', 'exec', nsA, process.execPath, CLI, ...agentArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -150,7 +169,8 @@ async function liveRun(nsA: string, nsB: string, vethA: string, vethB: string, c
   const closed = new Promise<number | null>((r) => agent.once('close', (c) => r(c)));
   await waitForLine(agent, /capturing on/, 60_000);
   const rateArgs = rate === 0 ? ['--topspeed'] : ['--pps', String(rate)];
-  const out = run('ip', ['netns', 'exec', nsB, 'tcpreplay', '-i', vethB, ...rateArgs, capture]);
+  // --loop 0 loops until --duration ends the feed.
+  const out = run('ip', ['netns', 'exec', nsB, 'tcpreplay', '-i', vethB, ...rateArgs, '--loop', '0', '--duration', String(seconds), capture]);
   const actual = /Actual: (\d+) packets .* in ([\d.]+) seconds/.exec(out);
   if (!actual) throw new Error(`tcpreplay said: ${out}`);
   // The agent's reader has taken everything once its count stops moving; then stop it.
@@ -163,14 +183,26 @@ async function liveRun(nsA: string, nsB: string, vethA: string, vethB: string, c
   return { sent, sentPps: sent / Number(actual[2]), seen: c.seen, kernelDropped: c.dropped };
 }
 
+export interface LiveResult {
+  filePps: number;
+  sustainedPps: Record<number, number>;
+  rows: { rate: number; buffer: number; runs: LiveRun[] }[];
+  load: number[];
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const why = cannotRun();
+  const args = parseLiveArgs(process.argv.slice(2));
+  const why = cannotRunLive();
   if (why !== null) {
     console.error(`bench:live cannot run here: ${why}`);
     process.exitCode = 2;
     return;
   }
+  await runLiveBench(args);
+}
+
+/** The live bench (the caller checked cannotRunLive); prints its table and writes bench/out/live.json. */
+export async function runLiveBench(args: LiveArgs): Promise<LiveResult> {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const capture = path.join(OUT_DIR, `pods-v${TRAFFIC_VERSION}-p${args.packets}-s${args.seed}.pcap`);
   if (!fs.existsSync(capture)) {
@@ -208,7 +240,7 @@ async function main(): Promise<void> {
       const byBuffer = new Map<number, LiveRun[]>(args.buffers.map((b) => [b, []]));
       // Interleaved: each run goes through every buffer size before the next run.
       for (let i = 0; i < args.runs; i++) {
-        for (const b of args.buffers) byBuffer.get(b)?.push(await liveRun(nsA, nsB, vethA, vethB, capture, rate, b));
+        for (const b of args.buffers) byBuffer.get(b)?.push(await liveRun(nsA, nsB, vethA, vethB, capture, rate, b, args.seconds));
       }
       for (const [buffer, runs] of byBuffer) {
         rows.push({ rate, buffer, runs });
@@ -221,7 +253,7 @@ async function main(): Promise<void> {
     spawnSync('ip', ['netns', 'del', nsB]);
   }
 
-  const table = new Table({ head: ['target', 'buffer MiB', 'sent pps (median)', 'seen / sent', 'kernel drops', 'lost (sent - seen)'] });
+  const table = new Table({ head: ['target', 'buffer MiB', 'sent (median)', 'sent pps (median)', 'seen / sent', 'kernel drops', 'lost (sent - seen)'] });
   const sustained = new Map<number, number>(args.buffers.map((b) => [b, 0]));
   for (const r of rows) {
     const sentPps = median(r.runs.map((x) => x.sentPps));
@@ -231,6 +263,7 @@ async function main(): Promise<void> {
     table.push([
       r.rate === 0 ? 'top speed' : String(r.rate),
       String(r.buffer),
+      median(r.runs.map((x) => x.sent)).toLocaleString('en'),
       Math.round(sentPps).toLocaleString('en'),
       `${(100 * seenShare).toFixed(2)}%`,
       String(median(r.runs.map((x) => x.kernelDropped))),
@@ -245,14 +278,23 @@ async function main(): Promise<void> {
       `sustained live rate with a ${b} MiB buffer (every packet seen, median run): ${pps === 0 ? 'none of the rates' : `${Math.round(pps).toLocaleString('en')} packets/s`}`,
     );
   }
-  console.log(`load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
+  console.log(
+    `load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${os.cpus().length} cores`,
+  );
+  const result: LiveResult = { filePps, sustainedPps: Object.fromEntries(sustained), rows, load: os.loadavg() };
   fs.writeFileSync(
     path.join(OUT_DIR, 'live.json'),
-    `${JSON.stringify({ packets: args.packets, seed: args.seed, runs: args.runs, filePps, sustainedPps: Object.fromEntries(sustained), rows, load: os.loadavg() }, null, 1)}\n`,
+    `${JSON.stringify({ packets: args.packets, seconds: args.seconds, seed: args.seed, runs: args.runs, ...result }, null, 1)}\n`,
   );
+  return result;
 }
 
-main().catch((e: Error) => {
-  console.error(`bench:live: ${e.message}`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((e: Error) => {
+    console.error(`bench:live: ${e.message}`);
+    process.exitCode = 1;
+  });
+}

@@ -4,6 +4,14 @@
  *   npm run bench -- [--workloads pods,short] [--packets N] [--sessions N] [--runs N]
  *                    [--reader native|pcap-parser] [--compare-readers] [--analyzers] [--threads N]
  *                    [--timeout SECONDS] [--no-peers] [--seed N] [--baseline DIR]
+ *                    [--parts file,live] [--live-seconds S] [--live-rates 5000,...,top] [--live-runs N]
+ *                    [--live-buffers 2,32] [--live-packets N]
+ *
+ * Parts (both by default): `file`, the workloads below; `live` (bench/live.ts), the capture
+ * agent's sustained packets/s on a veth fed by tcpreplay at increasing rates, with kernel drops,
+ * beside the file path's packets/s on the same capture. `live` needs root, ip, tcpdump and
+ * tcpreplay: without them it is skipped with the reason. It takes about
+ * rates x runs x (live-seconds + ~4 s): 5 x 3 x 19 s, some 5 minutes, with the defaults.
  *
  * Two workloads, each with its own capture and table, both by default:
  *  - pods (bench/traffic.ts): pod-to-pod traffic with long transfers among it, `--packets` packets;
@@ -26,6 +34,7 @@ import * as path from 'node:path';
 import Table from 'cli-table3';
 import { TRAFFIC_VERSION, generateTraffic, type TrafficStats } from './traffic';
 import { SHORT_TRAFFIC_VERSION, generateShortTraffic } from './traffic-short';
+import { cannotRunLive, type LiveResult, parseLiveArgs, runLiveBench } from './live';
 
 // ---------------------------------------------------------------- configuration
 
@@ -94,7 +103,13 @@ interface Args {
   seed: number;
   /** Root of another eastwatch checkout whose build runs in the same rounds. */
   baseline?: string;
+  parts: Part[];
+  /** bench/live.ts's flags, as `--live-X` here. */
+  live: string[];
 }
+
+type Part = 'file' | 'live';
+const PARTS: Part[] = ['file', 'live'];
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
@@ -108,6 +123,8 @@ function parseArgs(argv: string[]): Args {
     timeoutSec: 900,
     peers: true,
     seed: 0xea57,
+    parts: [...PARTS],
+    live: ['--seconds', '15'],
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -131,6 +148,14 @@ function parseArgs(argv: string[]): Args {
       if (!fs.existsSync(path.join(dir, 'dist/src/cli/main.js')))
         throw new Error(`--baseline: ${dir}/dist/src/cli/main.js not found (build that checkout first)`);
       a.baseline = dir;
+    } else if (k === '--parts') {
+      const ps = (argv[++i] ?? '').split(',').map((w) => w.trim());
+      for (const p of ps) if (!PARTS.includes(p as Part)) throw new Error(`--parts: unknown part "${p}" (known: ${PARTS.join(', ')})`);
+      a.parts = ps as Part[];
+    } else if (/^--live-(seconds|rates|runs|buffers|packets|seed)$/.test(k)) {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${k} needs a value`);
+      a.live.push(k.replace('--live-', '--'), v);
     } else if (k === '--workloads') {
       const ws = (argv[++i] ?? '').split(',').map((w) => w.trim());
       for (const w of ws) if (!WORKLOADS.includes(w as Workload)) throw new Error(`--workloads: unknown workload "${w}" (known: ${WORKLOADS.join(', ')})`);
@@ -439,8 +464,9 @@ async function main(): Promise<void> {
     sink.bind(SOFTFLOWD_COLLECTOR.port, SOFTFLOWD_COLLECTOR.host, () => resolve());
   });
   const workloads: WorkloadResult[] = [];
+  const t0 = Date.now();
   try {
-    for (const w of args.workloads) workloads.push(await runWorkload(w, args, tmp));
+    if (args.parts.includes('file')) for (const w of args.workloads) workloads.push(await runWorkload(w, args, tmp));
   } finally {
     sink.close();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -452,12 +478,32 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
 
+  let live: LiveResult | { skipped: string } | undefined;
+  if (args.parts.includes('live')) {
+    const why = cannotRunLive();
+    if (why !== null) {
+      live = { skipped: why };
+      console.log(`live capture part skipped: ${why} (npm run bench -- --parts file runs without it)`);
+    } else {
+      // The file part's capture (cached above) unless --live-packets names another size.
+      const liveArgs = parseLiveArgs(
+        args.live.includes('--packets') ? args.live : ['--packets', String(args.packets), '--seed', String(args.seed), ...args.live],
+      );
+      console.log(
+        `\nlive capture: ${liveArgs.rates.map((r) => (r === 0 ? 'top speed' : `${r} pps`)).join(', ')}, ${liveArgs.seconds} s each, ${liveArgs.runs} runs`,
+      );
+      live = await runLiveBench(liveArgs);
+    }
+  }
+  console.log(`bench took ${Math.round((Date.now() - t0) / 1000)} s`);
+
   const out = {
     generatedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version, pinned: Boolean(TASKSET), loadAvg: os.loadavg() },
     runs: args.runs,
     reader: args.reader ?? 'native',
     workloads,
+    live,
   };
   fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify(out, null, 1)}\n`);
   console.log(`results: ${path.relative(process.cwd(), path.join(OUT_DIR, 'results.json'))}`);

@@ -54,7 +54,11 @@ export interface ConnRecord {
   interim: boolean;
   /** Kubernetes identity of both ends, direction, scope and policy verdict; set by the k8s enrichment when an inventory is given. */
   k8s?: ConnK8s;
-  /** The uploaded capture (its SHA-256) the record was analysed from, so its packets can be cut out again. */
+  /**
+   * Where the record's packets are, so they can be cut out again: the uploaded capture (its SHA-256)
+   * it was analysed from, or `agent:NAME:UID` for a live-captured record shipped by a registered
+   * agent (NAME) whose packet ring indexes it by its own UID (src/service/flow-ingest.ts).
+   */
   capture?: string;
   /**
    * What the producer could observe, when it is not a packet capture that saw both directions:

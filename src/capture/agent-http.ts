@@ -20,8 +20,9 @@ export interface MetricsServer {
 
 /**
  * Serves GET /metrics with `token` as the bearer token; with `ringDir` (capture --ring) also
- * GET /connections/UID/pcap, the connection's packets cut from the ring, so that the service (or
- * an operator on the node) can fetch a live-captured connection as it does an uploaded one.
+ * GET /connections/UID/pcap[?maxBytes=N&maxPackets=N], the connection's packets cut from the ring
+ * (within those bounds, at a packet), so that the service (src/service/agent-pcap.ts) or an
+ * operator on the node can fetch a live-captured connection as it does an uploaded one.
  * Everything else is 404, a missing or wrong token 401. The token is compared in constant time.
  */
 export async function serveAgent(m: AgentMetrics, host: string, port: number, token: string, ringDir?: string): Promise<MetricsServer> {
@@ -32,7 +33,7 @@ export async function serveAgent(m: AgentMetrics, host: string, port: number, to
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
       res.end(body);
     };
-    const pathname = (req.url ?? '').split('?')[0];
+    const [pathname, search = ''] = (req.url ?? '').split('?', 2);
     const pcapUid = ringDir !== undefined ? /^\/connections\/([^/]+)\/pcap$/.exec(pathname)?.[1] : undefined;
     if (pathname !== '/metrics' && pcapUid === undefined) {
       return send(404, `not found: the agent serves only /metrics${ringDir !== undefined ? ' and /connections/UID/pcap' : ''}\n`);
@@ -47,7 +48,13 @@ export async function serveAgent(m: AgentMetrics, host: string, port: number, to
     }
     if (pcapUid !== undefined) {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(pcapUid)) return send(400, 'not a connection uid\n');
-      servePcap(ringDir as string, pcapUid, res).catch((e: Error) => {
+      // The service asks for its own bounds: the cut stops at a packet within them.
+      const q = new URLSearchParams(search);
+      const bound = (name: string): number | undefined => {
+        const v = q.get(name);
+        return v !== null && /^\d{1,15}$/.test(v) && Number(v) > 0 ? Number(v) : undefined;
+      };
+      servePcap(ringDir as string, pcapUid, res, { maxBytes: bound('maxBytes'), maxPackets: bound('maxPackets') }).catch((e: Error) => {
         if (!res.headersSent) send(500, `pcap failed: ${e.message}\n`);
         else res.destroy(e);
       });
@@ -80,7 +87,7 @@ export async function serveAgent(m: AgentMetrics, host: string, port: number, to
   };
 }
 
-async function servePcap(dir: string, uid: string, res: http.ServerResponse): Promise<void> {
+async function servePcap(dir: string, uid: string, res: http.ServerResponse, bounds: { maxBytes?: number; maxPackets?: number }): Promise<void> {
   if (!(await ringHolds(dir, uid))) {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
     res.end(`the ring holds no packets of ${uid} (never captured here, or rotated out)\n`);
@@ -91,7 +98,7 @@ async function servePcap(dir: string, uid: string, res: http.ServerResponse): Pr
     'Content-Disposition': `attachment; filename="${uid}.pcap"`,
     'Cache-Control': 'no-store',
   });
-  await extractFromRing(dir, [uid], res);
+  await extractFromRing(dir, [uid], res, bounds);
   res.end();
 }
 

@@ -21,6 +21,11 @@ export interface ShipperOptions {
   source: string;
   /** The cluster this agent captures in (k8s/cluster.ts): the service resolves its records against that inventory. */
   cluster?: string;
+  /**
+   * This agent's name in the service's agents registry (capture --agent-name): the service links
+   * each record to the agent's packet ring, to fetch its pcap from it.
+   */
+  agent?: string;
   /** Records per POST at most (default 2000) and bytes per POST at most (default 1 MiB). */
   batchRecords?: number;
   batchBytes?: number;
@@ -53,19 +58,34 @@ interface Cursor {
 const SEGMENT = /^seg-(\d{12})\.ndjson$/;
 const segName = (n: number): string => `seg-${String(n).padStart(12, '0')}.ndjson`;
 
-export function flowsEndpoint(url: string, source: string, cluster?: string): string {
+/** An agent's name as it ships (capture --agent-name) and as the service's agents registry names it. */
+export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function flowsEndpoint(url: string, source: string, cluster?: string, agent?: string): string {
   const u = new URL(url);
   if (!/\/api\/v1\/flows\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/api/v1/flows`;
   u.searchParams.set('format', 'ndjson');
   u.searchParams.set('wait', 'true');
   u.searchParams.set('source', source);
   if (cluster !== undefined) u.searchParams.set('cluster', cluster);
+  if (agent !== undefined) u.searchParams.set('agent', agent);
   return u.toString();
+}
+
+/** The message of the service's JSON error answer, else the start of the text. */
+function serviceMessage(text: string): string {
+  try {
+    const msg = (JSON.parse(text) as { error?: unknown } | null)?.error;
+    if (typeof msg === 'string') return msg.slice(0, 300);
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return text.slice(0, 200);
 }
 
 export class Shipper {
   readonly stats: ShipperStats = { shipped: 0, spooled: 0, spoolBytes: 0, posts: 0, failedPosts: 0, lastError: null };
-  private readonly o: Required<Omit<ShipperOptions, 'log' | 'cluster'>> & Pick<ShipperOptions, 'log' | 'cluster'>;
+  private readonly o: Required<Omit<ShipperOptions, 'log' | 'cluster' | 'agent'>> & Pick<ShipperOptions, 'log' | 'cluster' | 'agent'>;
   private readonly endpoint: string;
   private cursor: Cursor = { segment: 0, offset: 0 };
   private writeSeg = 0;
@@ -91,7 +111,7 @@ export class Shipper {
       maxBackoffMs: 30_000,
       ...o,
     };
-    this.endpoint = flowsEndpoint(o.url, o.source, o.cluster);
+    this.endpoint = flowsEndpoint(o.url, o.source, o.cluster, o.agent);
   }
 
   /** Opens the spool (creating it), recovers the cursor and a segment cut by a crash, starts sending. */
@@ -272,7 +292,8 @@ export class Shipper {
         this.stats.lastError = null;
         return true;
       }
-      if (res.status === 401 || res.status === 403) throw new Error(`the service refused the key (${res.status}); records stay spooled`);
+      if (res.status === 401 || res.status === 403)
+        throw new Error(`the service refused the key (${res.status}: ${serviceMessage(text)}); records stay spooled`);
       throw new Error(`the service answered ${res.status}: ${text.slice(0, 200)}`);
     } catch (e) {
       this.stats.failedPosts++;

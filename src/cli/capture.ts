@@ -15,7 +15,7 @@ import { analyzerFactory } from '../analyze/app';
 import { MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgent } from '../capture/agent-http';
 import { AgentMetrics } from '../capture/metrics';
 import { PacketRing, defaultSegmentBytes } from '../capture/ring';
-import { Shipper, type ShipperStats } from '../capture/shipper';
+import { AGENT_NAME, Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import { clusterOption } from '../k8s/cluster';
@@ -58,6 +58,8 @@ export interface CaptureCliOptions extends DetectorCliOptions {
   source?: string;
   /** The cluster this host captures in: sent with --to so the service resolves against that inventory. */
   cluster?: string;
+  /** This agent's name in the service's agents registry: the service fetches shipped connections' pcaps from its ring. */
+  agentName?: string;
   /** Seconds between counter lines on stderr; 0 (default) prints them only at the end. */
   stats?: number;
   /** Serve the counters as Prometheus /metrics on this port (bearer token from the file or $EASTWATCH_METRICS_TOKEN). */
@@ -148,6 +150,21 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
     }
   }
 
+  if (o.agentName !== undefined) {
+    if (!AGENT_NAME.test(o.agentName)) {
+      process.stderr.write(`eastwatch: --agent-name ${JSON.stringify(o.agentName)}: letters, digits, . _ - (at most 63, starting with a letter or digit)\n`);
+      return EXIT_USAGE;
+    }
+    // The name is only worth sending when the service can fetch the packets: shipped, ringed and served.
+    const missing = [o.to === undefined ? '--to' : null, o.ring === undefined ? '--ring' : null, o.metricsPort === undefined ? '--metrics-port' : null].filter(
+      (x) => x !== null,
+    );
+    if (missing.length > 0) {
+      process.stderr.write(`eastwatch: --agent-name lets the service fetch pcaps from this agent's ring: it needs ${missing.join(', ')}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
   let shipper: Shipper | null = null;
   if (o.to !== undefined) {
     const key = o.key ?? process.env.EASTWATCH_KEY;
@@ -162,6 +179,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
         spoolDir: o.spool ?? DEFAULT_SPOOL,
         source: o.source ?? `${os.hostname()}:${o.interface}`,
         cluster: o.cluster,
+        agent: o.agentName,
         log: (m) => process.stderr.write(`eastwatch: ${m}\n`),
       });
       shipper.open();
@@ -440,6 +458,10 @@ export function addCaptureCommand(program: Command, cidrList: (v: string) => str
       '--cluster <name>',
       "the cluster this host is in, sent with --to: the service names pods from that cluster's inventory (default: default)",
       clusterOption,
+    )
+    .option(
+      '--agent-name <name>',
+      "this agent's name in the service's agents registry (with --to, --ring, --metrics-port): the service fetches the pcap of a shipped connection from this agent's ring",
     )
     .option('--metrics-port <port>', 'serve the counters as Prometheus /metrics on this port (needs a bearer token)', wholeNumber('--metrics-port', 0, 65535))
     .option('--metrics-host <address>', 'address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper off the node)')

@@ -117,7 +117,7 @@ export const FIELDS: readonly FieldDef[] = [
     'keyword',
     'capture',
     ['capture'],
-    "id of the uploaded capture the connection was analysed from: its SHA-256, then '-' and the cluster when uploaded to one other than the default",
+    "id of the uploaded capture the connection was analysed from (its SHA-256, then '-' and the cluster when uploaded to one other than the default), or agent:NAME:UID for one live-captured by that agent (its packets in its ring)",
     { optional: true },
   ),
   f(

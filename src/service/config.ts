@@ -9,10 +9,13 @@ import { z } from 'zod';
 import { loadBaseline } from '../../detectors/batch';
 import { type DetectorConfig, parseDetectorConfig } from '../../detectors/config';
 import type { Baseline } from '../../detectors/engine';
+import { AGENT_NAME } from '../capture/shipper';
 
 const MiB = 1024 * 1024;
 
 const bytes = z.coerce.number().int().positive();
+
+export const AgentName = z.string().regex(AGENT_NAME, 'letters, digits, . _ - (at most 63, starting with a letter or digit)');
 
 /** 30 days: a learning window longer than that is a unit mistake (ms for s), not a choice. */
 export const MAX_LEARN_SECONDS = 30 * 86_400;
@@ -65,6 +68,11 @@ export const ConfigSchema = z.object({
       /** Bounds of a pcap cut from captures (GET .../pcap). */
       pcapBytes: bytes.default(512 * MiB),
       pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
+      /**
+       * A live-captured connection's pcap comes from its agent's ring (config agents): how long the
+       * agent may take to answer, and to send the next bytes of its pcap, before the request is 504.
+       */
+      agentTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
       /**
        * A connection that sends and receives nothing for this long is closed (a stalled upload, a
        * client gone silent); longer than the flow backlog wait and the event streams' keep-alive.
@@ -119,6 +127,36 @@ export const ConfigSchema = z.object({
       shutdownGraceMs: z.coerce.number().int().min(0).default(30_000),
     })
     .default({}),
+  /**
+   * The capture agents (`eastwatch capture --agent-name NAME --ring DIR --metrics-port P`) whose
+   * rings the service cuts live-captured connections from. Each is bound to the ingest key it ships
+   * with (its id, the `ew_<id>_...` part of the token): records are linked to an agent only when
+   * shipped with that key, so no other key can make the service fetch from it. The service sends the
+   * agent's endpoint token (tokenFile, else $EASTWATCH_AGENT_TOKEN), read once at start.
+   */
+  agents: z
+    .array(
+      z
+        .object({
+          name: AgentName,
+          /** The agent's endpoint, as `capture --metrics-host/--metrics-port` serve it: http://node:9464. */
+          url: z
+            .string()
+            .url()
+            .refine((u) => /^https?:$/.test(new URL(u).protocol), 'an http:// or https:// URL'),
+          keyId: z.string().regex(/^[0-9a-f]{12}$/, "the ingest key's id: 12 hex digits, as in ew_<id>_..."),
+          tokenFile: z.string().min(1).optional(),
+        })
+        .strict(),
+    )
+    .default([])
+    .superRefine((list, c) => {
+      const seen = new Set<string>();
+      for (const [i, a] of list.entries()) {
+        if (seen.has(a.name)) c.addIssue({ code: 'custom', path: [i, 'name'], message: `agent ${a.name} is named twice` });
+        seen.add(a.name);
+      }
+    }),
   /** Days of uploaded captures and records to keep; 0 keeps everything. */
   retentionDays: z.coerce.number().int().min(0).default(0),
   /**
@@ -270,9 +308,40 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined))
     throw new ConfigError('invalid configuration:\n  TLS needs both a certificate and its key (--tls-cert and --tls-key)');
   cfg.dataDir = path.resolve(cfg.dataDir);
+  agentTokens(cfg, env);
   // Read and checked now: a bad threshold or baseline fails the start, not the first flow batch.
   detectorStartup(cfg, (key) => source.get(`detectors.${key}`) ?? (file ? `${file}: detectors.${key}` : `detectors.${key}`));
   return cfg;
+}
+
+/**
+ * Each registered agent's endpoint token: its tokenFile, else $EASTWATCH_AGENT_TOKEN. Read at start
+ * so that a missing file fails the start, not the first pcap request. Kept out of the parsed
+ * configuration (which the admin API may show).
+ */
+const AGENT_TOKENS = new WeakMap<ServiceConfig, Map<string, string>>();
+
+export function agentTokens(cfg: ServiceConfig, env: NodeJS.ProcessEnv = process.env): Map<string, string> {
+  const known = AGENT_TOKENS.get(cfg);
+  if (known) return known;
+  const tokens = new Map<string, string>();
+  for (const [i, a] of cfg.agents.entries()) {
+    let t: string | undefined;
+    if (a.tokenFile !== undefined) {
+      try {
+        t = fs.readFileSync(a.tokenFile, 'utf8').replace(/[\r\n]+$/, '');
+      } catch (e) {
+        throw new ConfigError(`invalid configuration:\n  agents.${i}.tokenFile (${a.tokenFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    } else t = env.EASTWATCH_AGENT_TOKEN;
+    if (t === undefined || t.length < 16)
+      throw new ConfigError(
+        `invalid configuration:\n  agents.${i} (${a.name}): the agent's endpoint token must be at least 16 characters (tokenFile, or $EASTWATCH_AGENT_TOKEN)`,
+      );
+    tokens.set(a.name, t);
+  }
+  AGENT_TOKENS.set(cfg, tokens);
+  return tokens;
 }
 
 export interface DetectorStartup {

@@ -32,6 +32,11 @@ export interface FlowIngestOptions {
   /** The cluster of the flow source (k8s/cluster.ts): its records resolve against that inventory. Default: the default cluster. */
   cluster?: string;
   /**
+   * The registered capture agent that sent the records (checked by the caller against the key):
+   * each record keeps a link to its packets in that agent's ring, by the agent's own uid.
+   */
+  agent?: string;
+  /**
    * Admission control: while the flows queue holds `max` batches or more not yet stored, reading
    * the body waits (the client's TCP window closes); after `maxWaitMs` of that the request fails
    * with BacklogError (lines before it were queued). Keeps Redis from growing without bound when
@@ -69,6 +74,20 @@ export class BacklogError extends Error {
     this.message = `${this.message}; lines 1..${t.linesRead} were read (${t.records} records queued, ${t.rejected} rejected): send the rest again from line ${t.resumeAtLine} later`;
     return this;
   }
+}
+
+/** A uid an agent's ring indexes (src/capture/agent-http.ts serves these). */
+const RING_UID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The capture reference of a record whose packets are in an agent's ring: `agent:NAME:UID`. */
+export function agentCapture(agent: string, uid: string): string {
+  return `agent:${agent}:${uid}`;
+}
+
+/** The agent and its uid of an `agent:NAME:UID` capture reference, or null for an uploaded capture's SHA-256. */
+export function parseAgentCapture(capture: string): { agent: string; uid: string } | null {
+  const m = /^agent:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):([A-Za-z0-9_-]{1,64})$/.exec(capture);
+  return m ? { agent: m[1], uid: m[2] } : null;
 }
 
 /** Earliest time a flow record may carry: 1990, before any flow exporter we read. */
@@ -294,10 +313,13 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
           errors.push({ line: 0, field: bad.field, reason: `connection ${String(r.uid).slice(0, 64)}: ${bad.reason}` });
         return;
       }
+      const own = r.uid;
       r.uid = flowUid(namespace, r.uid, r.ts);
       r.tunnel_parents = r.tunnel_parents.map((u) => flowUid(namespace, u, r.ts));
-      // Only a capture job links a record to a capture (and to its pcap).
+      // Only a capture job links a record to a capture (and to its pcap), or the service to an
+      // agent's ring: the stored uid is derived, so the link keeps the uid the agent's ring knows.
       delete r.capture;
+      if (o.agent !== undefined && RING_UID.test(own)) r.capture = agentCapture(o.agent, own);
       batch.push(r);
       // A record's JSON is a few hundred bytes; its estimate keeps the job under the byte bound without serialising twice.
       batchBytes += 400 + (r.k8s ? 600 : 0) + r.history.length;

@@ -14,7 +14,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { storedUids } from './stored-uid';
+import { keyIdOf, storedUids } from './stored-uid';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'eastwatch.js');
 
@@ -491,6 +491,213 @@ describe('eastwatch capture on a veth between two network namespaces', function 
     // Stored under the uids the service derives from the ingest key, each written record's uid and ts.
     const stored = JSON.parse(api('/api/v1/connections?limit=100', analyst)) as { records: { uid: string }[] };
     assert.deepEqual(stored.records.map((r) => r.uid).sort(), storedUids(ingest, written));
+    svc.kill('SIGTERM');
+    await exited(svc);
+  });
+
+  it("serves a shipped connection's pcap from the service, fetched from the agent's ring: equal to tshark's 5-tuple filter of tcpdump's capture", async () => {
+    // An HTTP server of its own in B. The service runs in B, the agent in A with
+    // its ring served on A's address; the service reaches the agent across the veth, as a central
+    // service reaches a node's agent.
+    const svcDir = path.join(tmp, 'svc-ring');
+    fs.mkdirSync(svcDir);
+    const { ES_URL: _es, REDIS_URL: _redis, ...hostEnv } = process.env;
+    const svcEnv: NodeJS.ProcessEnv = { ...hostEnv, EASTWATCH_DATA_DIR: svcDir, EASTWATCH_HOST: addrB, EASTWATCH_PORT: '8091' };
+    const keyOf = (name: string, role: string): string => {
+      const r = spawnSync(process.execPath, [BIN, 'keys', 'create', '--name', name, '--role', role], { env: svcEnv, encoding: 'utf8' });
+      const m = /(ew_\S+)/.exec(`${r.stdout}${r.stderr}`);
+      assert.ok(m, r.stderr);
+      return m[1];
+    };
+    const ingest = keyOf('node-a', 'ingest');
+    const other = keyOf('node-b', 'ingest');
+    const analyst = keyOf('ring-analyst', 'analyst');
+    const token = crypto.randomBytes(24).toString('hex');
+    const tokenFile = path.join(tmp, 'agent-token');
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const wrongTokenFile = path.join(tmp, 'wrong-token');
+    fs.writeFileSync(wrongTokenFile, `${crypto.randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+    const agentUrl = `http://${addrA}:9464`;
+    const config = path.join(tmp, 'svc-ring.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        limits: { agentTimeoutMs: 2000 },
+        agents: [
+          { name: 'node-a', url: agentUrl, keyId: keyIdOf(ingest), tokenFile },
+          // The same agent registered with a token it does not take: the service must say so.
+          { name: 'node-b', url: agentUrl, keyId: keyIdOf(other), tokenFile: wrongTokenFile },
+        ],
+      }),
+    );
+    svcEnv.EASTWATCH_CONFIG = config;
+    const svc = spawn('ip', ['netns', 'exec', nsB, process.execPath, BIN, 'serve'], { env: svcEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(svc);
+    let said = '';
+    svc.stdout?.on('data', (d: Buffer) => {
+      said += d.toString();
+    });
+    svc.stderr?.on('data', (d: Buffer) => {
+      said += d.toString();
+    });
+    const api = (p: string, key: string, extra: string[] = []): { status: number; body: string } => {
+      const args = ['netns', 'exec', nsA, 'curl', '-sS', '-w', '\n%{http_code}', '-H', `authorization: Bearer ${key}`, ...extra, `http://${addrB}:8091${p}`];
+      const r = spawnSync('ip', args, { encoding: 'utf8' });
+      // Nothing listening (yet): status 0.
+      const out = r.status === 0 ? r.stdout : `${r.stderr}\n0`;
+      const nl = out.lastIndexOf('\n');
+      return { status: Number(out.slice(nl + 1)), body: out.slice(0, nl) };
+    };
+    for (let i = 0; api('/api/v1/flows/sources', ingest).status !== 200; i++) {
+      if (svc.exitCode !== null) throw new Error(`the service exited (${svc.exitCode}): ${said}`);
+      if (i > 120) throw new Error(`the service did not come up: ${said}`);
+      await sleep(250);
+    }
+
+    // An agent name the registry lacks, or another key shipping as node-a: refused, nothing stored.
+    const line = `${JSON.stringify({ ts: Date.now() / 1000, uid: 'CnotAConnection1', orig_h: addrA, orig_p: 1, resp_h: addrB, resp_p: 2, proto: 'tcp' })}\n`;
+    const post = (key: string, agentName: string) =>
+      api(`/api/v1/flows?format=ndjson&agent=${agentName}`, key, ['-X', 'POST', '-H', 'content-type: application/x-ndjson', '--data-binary', line]);
+    const unknown = post(ingest, 'node-z');
+    assert.equal(unknown.status, 403, unknown.body);
+    assert.match(unknown.body, /agent node-z is not in the service's agents registry/);
+    const stolen = post(other, 'node-a');
+    assert.equal(stolen.status, 403, stolen.body);
+    assert.match(stolen.body, new RegExp(`agent node-a ships with another key \\(the registry binds it to key ${keyIdOf(ingest)}`));
+
+    const web = inNs(nsB, process.execPath, [
+      '-e',
+      `require('node:http').createServer((q, s) => s.end('y'.repeat(300000))).listen(8082, '${addrB}', () => console.log('ready'))`,
+    ]);
+    await waitFor(web, 'stdout', /ready/, 30_000);
+    const filter = 'not port 8091 and not port 9464';
+    const pcap = path.join(tmp, 'ring-e2e.pcap');
+    const tcpdump = inNs(nsA, 'tcpdump', ['-U', '-n', '-w', pcap, '-i', vethA, filter]);
+    await waitFor(tcpdump, 'stderr', /listening on/, 30_000);
+    const out = path.join(tmp, 'ring-e2e.ndjson');
+    const agent = inNs(nsA, process.execPath, [
+      BIN,
+      'capture',
+      '-i',
+      vethA,
+      '--filter',
+      filter,
+      '--to',
+      `http://${addrB}:8091`,
+      '--key',
+      ingest,
+      '--agent-name',
+      'node-a',
+      '--spool',
+      path.join(tmp, 'spool-ring'),
+      '--ring',
+      path.join(tmp, 'ring-e2e'),
+      '--ring-size',
+      '4M',
+      '--ring-segment',
+      '64K',
+      '--metrics-host',
+      addrA,
+      '--metrics-port',
+      '9464',
+      '--metrics-token-file',
+      tokenFile,
+      '-f',
+      'ndjson',
+      '-o',
+      out,
+      '--no-summary',
+    ]);
+    let agentErr = '';
+    agent.stderr?.on('data', (d: Buffer) => {
+      agentErr += d.toString();
+    });
+    await waitFor(agent, 'stderr', /connection pcaps on/, 60_000);
+    run('ip', ['netns', 'exec', nsA, 'curl', '-sS', '-o', '/dev/null', `http://${addrB}:8082/`]);
+
+    // Written 5 s after its last packet plus the agent's 2 s clock slack, then shipped.
+    type Stored = { uid: string; capture?: string; orig_h: string; orig_p: number; resp_h: string; resp_p: number; orig_pkts: number; resp_pkts: number };
+    let rec: Stored | undefined;
+    for (let i = 0; rec === undefined; i++) {
+      if (i > 80) throw new Error(`the HTTP connection was not stored: ${agentErr}`);
+      await sleep(250);
+      const found = api('/api/v1/connections?limit=100', analyst);
+      rec = (JSON.parse(found.body) as { records: Stored[] }).records.find((r) => r.resp_p === 8082);
+    }
+    const written = readRecords(out).filter((r) => r.resp_p === 8082);
+    assert.equal(written.length, 1);
+    // Stored under the uid the service derived; linked to the agent's own uid.
+    assert.deepEqual([rec.uid], storedUids(ingest, written));
+    assert.equal(rec.capture, `agent:node-a:${written[0].uid}`);
+
+    const got = path.join(tmp, 'from-service.pcap');
+    const status = run('ip', [
+      'netns',
+      'exec',
+      nsA,
+      'curl',
+      '-sS',
+      '-o',
+      got,
+      '-w',
+      '%{http_code}',
+      '-H',
+      `authorization: Bearer ${analyst}`,
+      `http://${addrB}:8091/api/v1/connections/${rec.uid}/pcap`,
+    ]);
+    assert.equal(status, '200', fs.readFileSync(got, 'utf8').slice(0, 500));
+
+    // A record node-b's key linked to the same agent uid: the agent refuses node-b's token.
+    const nodeB = api('/api/v1/flows?format=ndjson&agent=node-b&wait=true', other, [
+      '-X',
+      'POST',
+      '-H',
+      'content-type: application/x-ndjson',
+      '--data-binary',
+      `${JSON.stringify(written[0])}\n`,
+    ]);
+    assert.equal(nodeB.status, 202, nodeB.body);
+    const [bUid] = storedUids(other, written);
+    const refused = api(`/api/v1/connections/${bUid}/pcap`, analyst);
+    assert.equal(refused.status, 502, refused.body);
+    assert.match(refused.body, new RegExp(`agent node-b \\(${agentUrl}\\) refused the service's token`));
+
+    agent.kill('SIGINT');
+    tcpdump.kill('SIGINT');
+    assert.equal(await exited(agent), 0, agentErr);
+    await exited(tcpdump);
+
+    // The pcap the service streamed is, packet for packet, tshark's 5-tuple filter of tcpdump's file.
+    if (spawnSync('sh', ['-c', 'command -v tshark']).status === 0) {
+      const fields = ['ip.src', 'ip.dst', 'tcp.srcport', 'tcp.dstport', 'ip.id', 'tcp.seq_raw', 'tcp.flags', 'frame.len'];
+      const tshark = (f: string, filter?: string): string[] =>
+        run('tshark', ['-r', f, '-T', 'fields', ...fields.flatMap((x) => ['-e', x]), ...(filter ? ['-Y', filter] : [])])
+          .split('\n')
+          .filter((l) => l !== '');
+      const want = tshark(pcap, `ip.addr==${rec.orig_h} && ip.addr==${rec.resp_h} && tcp.port==${rec.orig_p} && tcp.port==${rec.resp_p}`);
+      const cut = tshark(got);
+      assert.ok(cut.length > 10, `${cut.length} packets`);
+      assert.equal(cut.length, rec.orig_pkts + rec.resp_pkts);
+      assert.deepEqual(cut, want);
+    } else {
+      if (process.env.CI === 'true') throw new Error('tshark is not installed');
+      console.warn('      tshark is not installed: the served pcap was not compared with the file');
+    }
+
+    // The agent is away: 502 naming it.
+    const away = api(`/api/v1/connections/${rec.uid}/pcap`, analyst);
+    assert.equal(away.status, 502, away.body);
+    assert.match(away.body, new RegExp(`agent node-a \\(${agentUrl}\\) is unreachable: ECONNREFUSED`));
+    // Something on its port that never answers: 504 after the configured 2 s.
+    const silent = inNs(nsA, process.execPath, ['-e', `require('node:net').createServer(() => {}).listen(9464, '${addrA}', () => console.log('ready'))`]);
+    await waitFor(silent, 'stdout', /ready/, 30_000);
+    const t0 = Date.now();
+    const slow = api(`/api/v1/connections/${rec.uid}/pcap`, analyst);
+    assert.equal(slow.status, 504, slow.body);
+    assert.match(slow.body, new RegExp(`agent node-a \\(${agentUrl}\\) did not answer within 2 s`));
+    assert.ok(Date.now() - t0 >= 1900 && Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+    silent.kill('SIGKILL');
+    web.kill('SIGKILL');
     svc.kill('SIGTERM');
     await exited(svc);
   });

@@ -8,6 +8,7 @@ import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
+import { AgentName } from '../../config';
 import { ClusterName } from '../schemas';
 import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
 
@@ -106,6 +107,10 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           .optional(),
         wait: z.enum(['true', 'false']).optional(),
         cluster: ClusterName,
+        agent: AgentName.optional().openapi({
+          description:
+            "The capture agent that sent these records (capture --agent-name), with its packets in its ring: each record is linked to it (capture `agent:NAME:UID`), so GET /connections/{uid}/pcap fetches its packets from the agent. The agent must be in the service's agents registry, bound to this key (else 403).",
+        }),
       }),
       rawBody: {
         required: true,
@@ -133,6 +138,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           },
         },
         400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
+        403: { description: "`agent` names an agent the service's registry does not have, or binds to another key" },
         413: { description: 'Body over the size limit, compressed or inflated (lines before the cut were kept)' },
         415: { description: 'A Content-Encoding other than gzip' },
         503: {
@@ -158,6 +164,17 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
             throw e;
           }
         }
+        if (query.agent !== undefined) {
+          const a = ctx.cfg.agents.find((x) => x.name === query.agent);
+          if (a === undefined)
+            throw new ApiError(
+              403,
+              `agent ${query.agent} is not in the service's agents registry (configuration: agents): its records cannot be linked to its packets`,
+            );
+          // Only the agent's own key links records to it: another key could otherwise have the service fetch any uid from it.
+          if (a.keyId !== principal.keyId)
+            throw new ApiError(403, `agent ${query.agent} ships with another key (the registry binds it to key ${a.keyId}, not ${principal.keyId})`);
+        }
         const source = query.source ?? `${principal.name}@${new Date().toISOString()}`;
         const r = await ingestFlows(limit, ctx.queues.flows, {
           source,
@@ -166,6 +183,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           // replace their earlier copies); another cluster's identical 5-tuples are other connections.
           uidNamespace: query.cluster === DEFAULT_CLUSTER ? `key:${principal.keyId}` : `key:${principal.keyId}/cluster:${query.cluster}`,
           cluster: query.cluster,
+          agent: query.agent,
           format,
           vpcFields,
           maxLineBytes: ctx.cfg.limits.flowLineBytes,

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import { z } from 'zod';
 import { extractConnections, type ExtractTarget } from '../../../analyze/extract';
 import type { ConnRecord } from '../../../../parsers/record/conn';
+import { fetchAgentPcap } from '../../agent-pcap';
 import type { ServiceContext } from '../../context';
+import { parseAgentCapture } from '../../flow-ingest';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { TimeRange } from '../schemas';
 import { CAPTURE_ID } from '../../../k8s/cluster';
@@ -50,7 +52,8 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
     roles: ['analyst'],
     expensive: true,
     summary: 'The packets of one connection, as a pcap',
-    description: 'Cut from the uploaded capture the connection was analysed from (flow-log records have no packets: 409).',
+    description:
+      "Cut from the uploaded capture the connection was analysed from, or, for a connection a registered capture agent shipped, fetched from that agent's packet ring (flow-log records have no packets: 409).",
     params: z.object({
       uid: z
         .string()
@@ -61,12 +64,31 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
     responses: {
       200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
       404: { description: 'No such connection' },
-      409: { description: 'The connection came from flow logs, or its capture is no longer kept' },
+      409: { description: "The connection came from flow logs, or its capture (or its agent's ring) no longer holds it" },
+      502: { description: 'The agent whose ring holds the packets is unreachable, refused the token or answered an error (named in the message)' },
+      504: { description: 'The agent whose ring holds the packets did not answer in time (limits.agentTimeoutMs)' },
     },
     async handler({ res, params, store }) {
       const r = await store.get(params.uid);
       if (!r) throw new ApiError(404, `no connection ${params.uid}`);
       if (!r.capture) throw new ApiError(409, `connection ${params.uid} came from flow logs: there are no packets to give`);
+      const live = parseAgentCapture(r.capture);
+      if (live !== null) {
+        const got = await fetchAgentPcap(
+          ctx.cfg,
+          live.agent,
+          live.uid,
+          () => res.status(200).set({ 'Content-Type': PCAP, 'Content-Disposition': `attachment; filename="${params.uid}.pcap"`, 'Cache-Control': 'no-store' }),
+          { maxBytes, maxPackets: ctx.cfg.limits.pcapPackets, timeoutMs: ctx.cfg.limits.agentTimeoutMs },
+        ).catch((e: Error) => {
+          // Part of the pcap went out: the client must see a broken download, not a short pcap that looks whole.
+          if (res.headersSent) res.destroy(e);
+          throw e;
+        });
+        res.end();
+        if (got.truncated) ctx.metrics.parseErrors.inc({ source: 'pcap-truncated' });
+        return;
+      }
       if (!captureFile(ctx, r.capture)) throw new ApiError(409, `the capture ${r.capture} of connection ${params.uid} is no longer kept (retention)`);
       await send(res, params.uid, new Map([[r.capture, [r]]]));
     },
