@@ -80,7 +80,12 @@ export type ProtocolSwitch =
       orig: Buffer | null;
       resp: Buffer | null;
     }
-  | { protocol: 'tls'; orig: Buffer | null; resp: Buffer | null };
+  | { protocol: 'tls'; orig: Buffer | null; resp: Buffer | null }
+  /**
+   * A tunnel opened in-band (HTTP CONNECT answered 2xx): what follows is detected afresh, as
+   * Zeek's HTTP analyzer hands the rest of the connection to a new analyzer tree with DPD.
+   */
+  | { protocol: 'tunnel'; orig: Buffer | null; resp: Buffer | null };
 
 export interface StreamAnalyzer {
   readonly name: string;

@@ -3,7 +3,10 @@
  * pipelining (requests queue up; responses pair in order), bodies measured and skipped
  * (Content-Length, chunked, or until close), 1xx interim responses, and Upgrade: after a 101
  * (WebSocket, h2c) or a successful CONNECT the bytes are no longer HTTP/1 and parsing stops; for
- * h2c the connection is handed over (`takeSwitch`) with the bytes that followed the 101.
+ * h2c the connection is handed over (`takeSwitch`) with the bytes that followed the 101, and
+ * after a CONNECT answered 2xx to protocol detection with the bytes that followed the request
+ * and the reply (Zeek's HTTP analyzer starts a new analyzer tree there, so TLS through a proxy is
+ * `http,ssl`).
  *
  * Header blocks are bounded by the analyzer's buffer bound; bodies are never buffered.
  */
@@ -144,6 +147,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private late: HttpLogRecord | null = null;
   /** Set by a 101 to h2c until the multiplexer takes it; collects the bytes after the 101. */
   private switching: ProtocolSwitch | null = null;
+  /**
+   * The client's bytes after a CONNECT request, held until the reply decides whether they are
+   * the tunnel's (2xx) or more HTTP; null when no CONNECT is pending. Bounded by maxBuffer.
+   */
+  private tunnelOrig: Buffer[] | null = null;
+  private tunnelOrigLen = 0;
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
@@ -155,7 +164,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
     const d = this.dirs[isOrig ? 1 : 0];
-    if (d.phase === Phase.DONE) return;
+    if (d.phase === Phase.DONE) {
+      if (isOrig && this.tunnelOrig !== null) this.holdTunnel(buf, off, off + len);
+      return;
+    }
     this.curTs = ts;
     if (this.state === 'probing' && d.buf.pending === 0 && !this.plausibleStart(isOrig, buf, off, off + len)) {
       this.reject('http-not-http', isOrig ? 'not an HTTP request line' : 'not an HTTP status line', isOrig, ts);
@@ -176,6 +188,17 @@ export class HttpAnalyzer extends BaseAnalyzer {
     const s = this.switching;
     this.switching = null;
     return s;
+  }
+
+  /**
+   * Keeps client bytes sent after a CONNECT before its reply. Beyond the bound they are dropped:
+   * a client that sends that much unanswered is no tunnel Zeek would detect anything in either.
+   */
+  private holdTunnel(buf: Buffer, off: number, end: number): void {
+    const held = this.tunnelOrig!;
+    if (this.tunnelOrigLen + end - off > this.maxBuffer) return;
+    held.push(Buffer.from(buf.subarray(off, end)));
+    this.tunnelOrigLen += end - off;
   }
 
   /** Cheap rejection from the first bytes, before buffering anything. */
@@ -309,6 +332,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
         return n;
       }
       default:
+        if (isOrig && this.tunnelOrig !== null) {
+          this.holdTunnel(buf, off, end);
+          return end - off;
+        }
         if (this.switching !== null) {
           // Bytes after the 101 in the same segment belong to the new protocol.
           const rest = Buffer.from(buf.subarray(off, end));
@@ -391,8 +418,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
         d.remaining = h.clen;
       } else this.bodyDone(true);
       if (m[1] === 'CONNECT' && this.active) {
-        // After the request the originator's bytes belong to the tunnel (the status decides, but we cannot wait).
+        // The originator's next bytes wait for the reply: the tunnel's on a 2xx, HTTP otherwise.
         d.phase = Phase.DONE;
+        this.tunnelOrig = [];
+        this.tunnelOrigLen = 0;
       }
       return stop - off;
     }
@@ -437,10 +466,22 @@ export class HttpAnalyzer extends BaseAnalyzer {
       }
       return -1;
     }
-    if (rec.method === 'CONNECT' && code >= 200 && code < 300) {
-      this.finish(rec);
-      d.phase = Phase.DONE;
-      return -1;
+    if (rec.method === 'CONNECT' && this.tunnelOrig !== null) {
+      const held = this.tunnelOrig;
+      this.tunnelOrig = null;
+      if (code >= 200 && code < 300) {
+        this.finish(rec);
+        d.phase = Phase.DONE;
+        this.dirs[1].phase = Phase.DONE;
+        const orig = held.length === 0 ? null : held.length === 1 ? held[0] : Buffer.concat(held);
+        // The rest of this segment is the tunnel's too (collected by parse's default case).
+        this.switching = { protocol: 'tunnel', orig, resp: null };
+        return stop - off;
+      }
+      // Refused: the client carries on in HTTP, starting with what it sent meanwhile.
+      const req = this.dirs[1];
+      req.phase = Phase.HEAD;
+      for (const b of held) if (this.active && !req.buf.feed(b, 0, b.length)) break;
     }
     const noBody = rec.method === 'HEAD' || code === 204 || code === 304;
     if (noBody) this.bodyDone(false);

@@ -5,7 +5,9 @@
  * the confirmed protocols for the connection record's `service` field.
  *
  * When the confirmed analyzer reports an in-band protocol switch (HTTP/1.1 101 to h2c), its
- * successor takes over the connection from the switch point, and both protocols are listed.
+ * successor takes over the connection from the switch point, and both protocols are listed. A
+ * tunnel (HTTP CONNECT answered 2xx) is detected afresh by a nested multiplexer, whose protocols
+ * follow the outer one's (`http,ssl`).
  */
 import type { AnalyzerIssue, AnalyzerOptions, AnnouncedConnection, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
 import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
@@ -18,6 +20,7 @@ import { QuicAnalyzer, isKnownVersion } from './quic';
 import { StartTlsAnalyzer } from './starttls';
 import { GNUTELLA_PORT, GnutellaAnalyzer } from './gnutella';
 import { KafkaAnalyzer, MongoAnalyzer, MysqlAnalyzer, PostgresAnalyzer, RedisAnalyzer } from './datastores';
+import { SYSLOG_TCP_PORT, SyslogTcpAnalyzer } from './syslog';
 import { DHCP_PORTS, DhcpAnalyzer, NTP_PORT, NtpAnalyzer, RDPEUDP_PORT, RdpeudpAnalyzer } from './udp-services';
 
 export interface AnalyzerFactory {
@@ -64,10 +67,36 @@ const prefixCI = (b: Buffer, o: number, n: number, p: string): boolean => {
 };
 const H2_PREFACE_TEXT = H2_PREFACE.toString('latin1');
 
-/** The successor of an in-band protocol switch. */
-function successor(o: AnalyzerOptions, s: ProtocolSwitch): StreamAnalyzer {
-  return s.protocol === 'http2' ? new Http2Analyzer(o, { upgrade: { request: s.request } }) : new TlsAnalyzer(o);
+/**
+ * The bytes inside an in-band tunnel, detected afresh by a multiplexer of their own (Zeek's PIA
+ * below the HTTP analyzer after a CONNECT). Never listed itself: its confirmed protocols are.
+ */
+class Redetect implements StreamAnalyzer {
+  readonly name = 'tunnel';
+  readonly state = 'confirmed' as const;
+  readonly violations = 0;
+  constructor(readonly inner: AnalyzerMux) {}
+  get issues(): readonly AnalyzerIssue[] {
+    return this.inner.issues;
+  }
+  get partial(): boolean {
+    return this.inner.partial;
+  }
+  data(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
+    this.inner.data(isOrig, buf, off, len, ts);
+  }
+  gap(isOrig: boolean, len: number): void {
+    this.inner.gap(isOrig, len);
+  }
+  endOfDirection(isOrig: boolean, ts: number): void {
+    this.inner.endOfDirection(isOrig, ts);
+  }
+  end(ts: number): void {
+    this.inner.end(ts);
+  }
 }
+
+const TLS_FACTORY = (): AnalyzerFactory => DEFAULT_FACTORIES.find((f) => f.name === 'tls')!;
 
 /**
  * A DNS header the DNS analyzer would not reject while probing: opcode in use (0, 1, 2, 4, 5) and,
@@ -162,6 +191,8 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   // Zeek attaches these by port only (no DPD signature): base/protocols/ntp and dhcp register 123 and 67/68.
   { name: 'ntp', transports: ['udp'], ports: [NTP_PORT], portsOnly: true, create: (o) => new NtpAnalyzer(o) },
   { name: 'dhcp', transports: ['udp'], ports: DHCP_PORTS, portsOnly: true, create: (o) => new DhcpAnalyzer(o) },
+  // base/protocols/syslog registers Syslog_TCP for 514/tcp (conn.log: syslog_tcp); `--analyzers syslog`.
+  { name: 'syslog', transports: ['tcp'], ports: [SYSLOG_TCP_PORT], portsOnly: true, create: (o) => new SyslogTcpAnalyzer(o) },
   // base/protocols/rdp registers RDPEUDP for 3389/udp.
   { name: 'rdpeudp', transports: ['udp'], ports: [RDPEUDP_PORT], portsOnly: true, create: (o) => new RdpeudpAnalyzer(o) },
 ];
@@ -340,11 +371,14 @@ export class AnalyzerMux {
   /** An analyzer hit one of its limits (kept when that analyzer is dropped). */
   private partialSeen = false;
   private readonly trackRemoved: boolean;
+  /** As given: a tunnel's nested multiplexer is built from them. */
+  private readonly opts: MuxOptions;
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
   constructor(transport: AppTransport, sink: (rec: AppRecord) => void, opts: MuxOptions = {}) {
     this.sink = sink;
+    this.opts = opts;
     this.onIdentify = opts.onIdentify;
     this.aopts = {
       transport,
@@ -374,6 +408,10 @@ export class AnalyzerMux {
     if (this.all.length === 0 && this.sidecars.length === 0) return NO_SERVICES;
     const out: string[] = [];
     const add = (a: StreamAnalyzer): void => {
+      if (a instanceof Redetect) {
+        for (const inner of a.inner.services) if (!out.includes(inner)) out.push(inner);
+        return;
+      }
       const name = ZEEK_SERVICE[a.name] ?? a.name;
       if (!listed(a) || out.includes(name)) return;
       if (this.removed?.includes(a)) {
@@ -403,7 +441,10 @@ export class AnalyzerMux {
   get issues(): (AnalyzerIssue & { analyzer: string })[] {
     const out: (AnalyzerIssue & { analyzer: string })[] = [];
     for (const r of this.rejections ?? []) for (const i of r.issues) out.push({ ...i, analyzer: r.name });
-    for (const a of this.all) for (const i of a.issues) out.push({ ...i, analyzer: a.name });
+    for (const a of this.all) {
+      if (a instanceof Redetect) out.push(...a.inner.issues);
+      else for (const i of a.issues) out.push({ ...i, analyzer: a.name });
+    }
     return out;
   }
 
@@ -469,14 +510,25 @@ export class AnalyzerMux {
 
   /** Hands the connection to the successor, replaying the bytes that followed the switch point. */
   private switchTo(sw: ProtocolSwitch, ts: number): void {
-    const next = successor(this.aopts, sw);
+    const next = this.successor(sw);
     this.all = [...this.all, next];
     this.live = [next];
-    // h2c: the server's 101 and preface come first; TLS: the client's ClientHello.
-    const first = sw.protocol === 'tls';
+    // h2c: the server's 101 and preface come first; TLS and a tunnel: the client's bytes (a ClientHello).
+    const first = sw.protocol !== 'http2';
     if (first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
     if (sw.resp !== null) next.data(false, sw.resp, 0, sw.resp.length, ts);
     if (!first && sw.orig !== null) next.data(true, sw.orig, 0, sw.orig.length, ts);
+  }
+
+  /** The successor of an in-band protocol switch. */
+  private successor(sw: ProtocolSwitch): StreamAnalyzer {
+    if (sw.protocol === 'http2') return new Http2Analyzer(this.aopts, { upgrade: { request: sw.request } });
+    if (sw.protocol === 'tls') return new TlsAnalyzer(this.aopts);
+    // TLS through a proxy is followed even where --analyzers left TLS out (see selectAnalyzers).
+    const fs = this.opts.factories ?? DEFAULT_FACTORIES;
+    const factories = fs.some((f) => f.name === 'tls') ? fs : [...fs, TLS_FACTORY()];
+    // Zeek attaches by port at the connection's start only: nothing in the tunnel is port-attached.
+    return new Redetect(new AnalyzerMux('tcp', this.sink, { ...this.opts, factories, respPort: -1, midStream: false, analyzePartial: false }));
   }
 
   private start(isOrig: boolean, buf: Buffer, off: number, len: number): void {

@@ -118,6 +118,12 @@ describe('Zeek commands of the corpus baselines (MANIFEST.json)', () => {
     const full = zeekRunFor('zeek/wikipedia.pcap.zeek.opt.basic.conn.log');
     assert.equal(full.bare, false);
     assert.equal(analyzerOptionsFor(full).factories, undefined);
+    // base/protocols/syslog attaches Syslog_TCP (ours: syslog) on 514/tcp.
+    assert.deepEqual(analyzersForScripts(['base/protocols/conn', 'base/protocols/syslog']), ['syslog']);
+    assert.deepEqual(
+      analyzerOptionsFor({ ...conn, scripts: ['base/protocols/syslog'] }).factories?.map((f) => f.name),
+      ['syslog'],
+    );
     // Bare, but the note does not say what the test file loaded: all analyzers, as before.
     assert.equal(analyzerOptionsFor(zeekRunFor('zeek/tls/irc-starttls.pcap.zeek.scripts.base.protocols.irc.starttls.conn.log')).factories, undefined);
   });

@@ -108,6 +108,8 @@ const SCRIPT_SERVER_PORTS: Record<string, { tcp?: number[]; udp?: number[] }> = 
   rdp: { tcp: [3389], udp: [3389] },
   redis: { tcp: [6379] },
   ssh: { tcp: [22] },
+  // base/protocols/syslog/main.zeek registers its ports for its analyzers but adds none to likely_server_ports.
+  syslog: {},
   ssl: { tcp: [443, 563, 585, 614, 636, 989, 990, 992, 993, 995, 5223], udp: [443] },
 };
 

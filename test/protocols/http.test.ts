@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { HttpAnalyzer } from '../../parsers/protocols/http';
 import { AnalyzerMux } from '../../parsers/protocols/mux';
-import type { HttpLogRecord } from '../../parsers/record/app';
+import type { AppRecord, HttpLogRecord, TlsLogRecord } from '../../parsers/record/app';
 import { httpRequest, httpResponse } from '../../samples/lib/packet-builder';
 import { readZeekLog } from '../conformance/zeek-log';
 import { corpusPath, requireCorpus } from '../util/corpus';
@@ -201,5 +201,79 @@ describe('protocols/http', () => {
         assert.ok(n > 0 && ok / n >= 0.98, diffs.join('\n'));
       });
     }
+  });
+});
+
+describe('protocols/http: CONNECT tunnels (Zeek hands the tunnel to a new analyzer tree with DPD)', () => {
+  const CONNECT = Buffer.from('CONNECT db.internal:6379 HTTP/1.1\r\nHost: db.internal:6379\r\n\r\n', 'latin1');
+  const PING = Buffer.from('*1\r\n$4\r\nPING\r\n', 'latin1');
+  const PONG = Buffer.from('+PONG\r\n', 'latin1');
+
+  function mux(streams: [boolean, Buffer][]): { m: AnalyzerMux; recs: HttpLogRecord[] } {
+    const recs: HttpLogRecord[] = [];
+    const m = new AnalyzerMux('tcp', (r) => (r.kind === 'http' ? recs.push(r) : undefined), { respPort: 3128 });
+    let ts = 1;
+    for (const [isOrig, b] of streams) m.data(isOrig, b, 0, b.length, ts++);
+    m.end(ts);
+    return { m, recs };
+  }
+
+  it('after a 2xx the bytes of both directions are detected afresh, the client’s sent before the reply included', () => {
+    const ok = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
+    for (const streams of [
+      [
+        [true, CONNECT],
+        [false, ok],
+        [true, PING],
+        [false, PONG],
+      ],
+      // The client does not wait for the reply; the reply and the server's first bytes share a segment.
+      [
+        [true, Buffer.concat([CONNECT, PING])],
+        [false, Buffer.concat([ok, PONG])],
+      ],
+    ] as [boolean, Buffer][][]) {
+      const { m, recs } = mux(streams);
+      assert.deepEqual(m.services, ['http', 'redis']);
+      assert.equal(recs.length, 1);
+      assert.deepEqual([recs[0].method, recs[0].host, recs[0].status_code], ['CONNECT', 'db.internal:6379', 200]);
+    }
+  });
+
+  it('a refused CONNECT leaves the connection in HTTP: what the client sent meanwhile is its next request', () => {
+    const denied = httpResponse(407, 'Proxy Authentication Required', [['Proxy-Authenticate', 'Basic realm="proxy"']], Buffer.from('denied'));
+    const { m, recs } = mux([
+      [true, Buffer.concat([CONNECT, REQ1])],
+      [false, Buffer.concat([denied, RESP1])],
+    ]);
+    assert.deepEqual(m.services, ['http']);
+    assert.deepEqual(
+      recs.map((r) => [r.method, r.status_code, r.response_body_len]),
+      [
+        ['CONNECT', 407, 6],
+        ['GET', 200, 23],
+      ],
+    );
+  });
+
+  it('connect-with-header.pcap: service http,ssl; the CONNECT as in Zeek’s http.log, and the TLS inside (SNI secure.newegg.com)', async function () {
+    requireCorpus(this);
+    const flows = (await readFlows(corpusPath('zeek/http/connect-with-header.pcap'))).filter((f) => f.proto === 'tcp');
+    assert.equal(flows.length, 1);
+    const recs: AppRecord[] = [];
+    const m = new AnalyzerMux('tcp', (r) => recs.push(r), { respPort: 80 });
+    for (const ch of flows[0].chunks) m.data(ch.isOrig, ch.data, 0, ch.data.length, ch.ts);
+    m.end(Infinity);
+    // conn.log: http,ssl.
+    assert.deepEqual(m.services, ['http', 'ssl']);
+    const z = readZeekLog(corpusPath('zeek/http/connect-with-header.pcap.zeek.scripts.base.protocols.http.http-connect-with-header.http.log'));
+    assert.equal(z.length, 1);
+    const http = recs.filter((r): r is HttpLogRecord => r.kind === 'http');
+    assert.equal(http.length, 1);
+    for (const f of ['method', 'host', 'uri', 'version', 'user_agent', 'request_body_len', 'response_body_len', 'status_code', 'status_msg'] as const)
+      assert.equal(String(http[0][f]), z[0][f], f);
+    const tls = recs.filter((r): r is TlsLogRecord => r.kind === 'tls');
+    assert.equal(tls.length, 1);
+    assert.equal(tls[0].server_name, 'secure.newegg.com');
   });
 });
