@@ -1,7 +1,7 @@
 /**
  * The deliberate differences from Zeek's baselines: the only place one may be listed. Each item
  * names the baseline log (and so the capture), the row's key as the suites print it, the field(s)
- * and why we differ on purpose. A listed value is left out of the agreement counts and the ratchet;
+ * and why we differ on purpose. A listed value is left out of the agreement counts and the gates;
  * the suites fail when a listed value starts to agree with Zeek (delete the item: the list only
  * shrinks) or no longer occurs. This is not a place for work not done.
  */

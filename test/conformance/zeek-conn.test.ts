@@ -2,9 +2,8 @@
  * Conformance of `analyze` with Zeek: every capture in ../shared/corpus that has a Zeek
  * conn.log baseline is analysed, with the flags its MANIFEST entry names, and compared field by
  * field. Prints the agreement per field and the gate (baseline connections found on the 5-tuple
- * with conn_state, history, packets and bytes equal). The gate is the ratchet
- * (test/conformance/ratchet.ts) while test/conformance/ratchet.json has a "conn" section; without
- * it, at least 99% and no difference that test/conformance/differences.ts does not list.
+ * with conn_state, history, packets and bytes equal): at least 99%, and no difference that
+ * test/conformance/differences.ts does not list.
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
@@ -15,9 +14,9 @@ import { CORPUS_DIR, corpusAvailable, corpusFiles, requireCorpus } from '../util
 import { readZeekLog, type ZeekRow } from './zeek-log';
 import { analyzerOptionsFor, zeekRunFor } from './manifest';
 import { DIFFERENCES, DifferenceList } from './differences';
-import { Agreement, agreementLines, GATE_FIELD, holdGate, loadRatchet, percent, RATCHET_NAME } from './ratchet';
+import { Agreement, agreementLines, GATE_FIELD, holdGate, percent } from './agreement';
 
-/** The issue's pass mark once the ratchet is gone. */
+/** Issue 13's pass mark. */
 const FINAL_GATE = 0.99;
 
 interface Baseline {
@@ -180,7 +179,7 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
       `\n    Zeek conn.log agreement per field (${agreement.logs.size} baselines):\n${agreementLines(agreement, [FOUND, ...Object.keys(FIELDS)]).join('\n')}`,
     );
     console.log(`    GATE conn.log: ${gate.agreed}/${gate.compared} = ${percent(gate)} of baseline connections found with ${GATE.join(', ')} equal`);
-    console.log(`    ${loadRatchet('conn') ? `ratchet: ${RATCHET_NAME}` : `final gate: >= ${FINAL_GATE * 100}% and no unlisted difference`}`);
+    console.log(`    gate: >= ${FINAL_GATE * 100}% and no difference not listed in test/conformance/differences.ts`);
     for (const d of listed.describe()) console.log(`    deliberate difference: ${d}`);
     if (agreement.differences.length)
       console.log(
@@ -191,11 +190,11 @@ describe('conformance with Zeek conn.log baselines (../shared/corpus)', () => {
       );
   });
 
-  it('holds the ratchet; once it is gone, matches 99% of connections on conn_state, history, packets and bytes, and differs only where listed', function () {
+  it('matches 99% of connections on conn_state, history, packets and bytes, and differs only where listed', function () {
     requireCorpus(this);
     const gate = agreement.gate();
     assert.ok(gate.compared > 100, `only ${gate.compared} baseline connections found`);
-    holdGate('conn', agreement, FINAL_GATE);
+    holdGate(agreement, FINAL_GATE);
   });
 
   it('still differs from Zeek wherever test/conformance/differences.ts says it does', function () {
