@@ -100,13 +100,7 @@ export class SyslogTcpAnalyzer extends BaseAnalyzer {
             s.count = 0;
           } else s.st = St.BODY;
           i++;
-          if (s.remaining === 0) {
-            if (s.st === St.BODY_PRI) {
-              this.stop(s, 'syslog-priority', 'priority cut by the frame length', isOrig, ts, i - off);
-              return;
-            }
-            this.frameDone(s);
-          }
+          if (s.remaining === 0 && !this.frameEnd(s, isOrig, ts, i - off)) return;
           break;
         case St.BODY_PRI:
           s.remaining--;
@@ -117,13 +111,7 @@ export class SyslogTcpAnalyzer extends BaseAnalyzer {
             return;
           }
           i++;
-          if (s.remaining === 0) {
-            if (s.st === St.BODY_PRI) {
-              this.stop(s, 'syslog-priority', 'priority cut by the frame length', isOrig, ts, i - off);
-              return;
-            }
-            this.frameDone(s);
-          }
+          if (s.remaining === 0 && !this.frameEnd(s, isOrig, ts, i - off)) return;
           break;
         case St.BODY: {
           const n = Math.min(s.remaining, end - i);
@@ -168,6 +156,16 @@ export class SyslogTcpAnalyzer extends BaseAnalyzer {
   protected override onEndOfDirection(isOrig: boolean, ts: number): void {
     const s = this.sides[isOrig ? 1 : 0];
     if (s.st !== St.FRAME && s.st !== St.NT_END && s.st !== St.STOPPED) this.stop(s, 'syslog-truncated', 'the stream ends inside a frame', isOrig, ts, 0);
+  }
+
+  /** A length-counted frame ended here: false (and stopped) when it ended inside the priority. */
+  private frameEnd(s: Side, isOrig: boolean, ts: number, at: number): boolean {
+    if (s.st === St.BODY_PRI) {
+      this.stop(s, 'syslog-priority', 'priority cut by the frame length', isOrig, ts, at);
+      return false;
+    }
+    this.frameDone(s);
+    return true;
   }
 
   private frameDone(s: Side): void {
