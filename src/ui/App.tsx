@@ -9,6 +9,7 @@ import { Connections } from './views/Connections';
 import { Alerts } from './views/Alerts';
 import { Jobs } from './views/Jobs';
 import { Policies } from './views/Policies';
+import { Inventory } from './views/Inventory';
 
 // Cytoscape is most of the bundle: load it with the map only.
 const ServiceMap = lazy(() => import('./views/ServiceMap').then((m) => ({ default: m.ServiceMap })));
@@ -19,6 +20,7 @@ const VIEWS = [
   { path: '/map', label: 'Service map' },
   { path: '/alerts', label: 'Alerts' },
   { path: '/policies', label: 'Policies' },
+  { path: '/inventory', label: 'Inventory' },
   { path: '/jobs', label: 'Jobs & sources' },
 ];
 
@@ -73,6 +75,9 @@ export function App() {
       break;
     case '/alerts':
       body = <Alerts params={route.params} />;
+      break;
+    case '/inventory':
+      body = <Inventory role={who.key.role} />;
       break;
     case '/jobs':
       body = <Jobs />;

@@ -94,13 +94,18 @@ export async function download(path: string, params: Params, filename: string): 
 
 /**
  * Uploads one file as the raw body. XMLHttpRequest, not fetch, because only it reports
- * upload progress.
+ * upload progress. `params` default to the file's name (what /captures takes).
  */
-export function uploadFile<T>(path: string, file: File, onProgress: (sent: number, total: number) => void): { done: Promise<T>; abort: () => void } {
+export function uploadFile<T>(
+  path: string,
+  file: File,
+  onProgress: (sent: number, total: number) => void,
+  opts: { params?: Params; contentType?: string } = {},
+): { done: Promise<T>; abort: () => void } {
   const xhr = new XMLHttpRequest();
   const done = new Promise<T>((resolve, reject) => {
-    xhr.open('POST', `${API}${withParams(path, { name: file.name })}`);
-    for (const [k, v] of Object.entries(headers({ 'content-type': 'application/octet-stream' }))) xhr.setRequestHeader(k, v);
+    xhr.open('POST', `${API}${withParams(path, opts.params ?? { name: file.name })}`);
+    for (const [k, v] of Object.entries(headers({ 'content-type': opts.contentType ?? 'application/octet-stream' }))) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onload = () => {
       let body: unknown = null;

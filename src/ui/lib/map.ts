@@ -206,3 +206,116 @@ export function blockPositions(g: Graph, spacing = 90): Record<string, { x: numb
   }
   return out;
 }
+
+/** A node label that may be drawn: where its node is on screen (px) and how much it matters. */
+export interface LabelCandidate {
+  id: string;
+  x: number;
+  y: number;
+  text: string;
+  weight: number;
+}
+
+/** A label's box on screen (px): left, top, width, height. */
+export type LabelBox = [number, number, number, number];
+
+export interface LabelOptions {
+  /** The labels' font size on screen. */
+  fontPx: number;
+  /** The nodes' diameter on screen: the label hangs below it, and nodes are in the way of labels. */
+  nodePx: number;
+  /** The visible canvas: labels off it are not placed. */
+  width: number;
+  height: number;
+  /** Drawn whatever the crowding (the hovered node and its neighbours). */
+  forced: ReadonlySet<string>;
+  /** Below this node diameter a map is a texture, not a diagram: only forced labels are drawn. */
+  minNodePx?: number;
+}
+
+/** Where a label hangs off its node: below first, as Cytoscape draws it by default. */
+export type LabelSide = 'bottom' | 'right' | 'top' | 'left';
+const SIDES: readonly LabelSide[] = ['bottom', 'right', 'top', 'left'];
+
+export interface PlacedLabel {
+  side: LabelSide;
+  box: LabelBox;
+}
+
+/** A label's box from its text length: an estimate of a sans-serif line, wide enough to be safe. */
+export function labelBox(c: LabelCandidate, fontPx: number, nodePx: number, side: LabelSide = 'bottom'): LabelBox {
+  const w = c.text.length * fontPx * 0.62 + 4;
+  const h = fontPx + 4;
+  const r = nodePx / 2 + 2;
+  switch (side) {
+    case 'bottom':
+      return [c.x - w / 2, c.y + r, w, h];
+    case 'top':
+      return [c.x - w / 2, c.y - r - h, w, h];
+    case 'right':
+      return [c.x + r, c.y - h / 2, w, h];
+    case 'left':
+      return [c.x - r - w, c.y - h / 2, w, h];
+  }
+}
+
+function overlaps(a: LabelBox, b: LabelBox): boolean {
+  return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+}
+
+/**
+ * Level of detail for node labels: which to draw, and on which side of the node, so that none
+ * covers another label or another node. Forced labels first, then by weight (the busiest nodes
+ * keep theirs); a label with no free side is left out, so a crowded map shows few labels and
+ * zooming in (nodes further apart on screen) shows more. A grid of cells keeps it linear in the
+ * nodes: a 5,000-edge map has hundreds.
+ */
+export function placeLabels(cands: readonly LabelCandidate[], o: LabelOptions): Map<string, PlacedLabel> {
+  const CELL = 64;
+  const grid = new Map<string, LabelBox[]>();
+  const cellsOf = (b: LabelBox): string[] => {
+    const out: string[] = [];
+    for (let cx = Math.floor(b[0] / CELL); cx <= Math.floor((b[0] + b[2]) / CELL); cx++)
+      for (let cy = Math.floor(b[1] / CELL); cy <= Math.floor((b[1] + b[3]) / CELL); cy++) out.push(`${cx},${cy}`);
+    return out;
+  };
+  const insert = (b: LabelBox): void => {
+    for (const k of cellsOf(b)) {
+      const l = grid.get(k);
+      if (l) l.push(b);
+      else grid.set(k, [b]);
+    }
+  };
+  const free = (b: LabelBox, own: LabelBox | null): boolean => {
+    for (const k of cellsOf(b)) for (const x of grid.get(k) ?? []) if (x !== own && overlaps(b, x)) return false;
+    return true;
+  };
+  const onScreen = (b: LabelBox): boolean => b[0] >= 0 && b[0] + b[2] <= o.width && b[1] >= 0 && b[1] + b[3] <= o.height;
+  const bodies = new Map<string, LabelBox>();
+  for (const c of cands) {
+    const body: LabelBox = [c.x - o.nodePx / 2, c.y - o.nodePx / 2, o.nodePx, o.nodePx];
+    bodies.set(c.id, body);
+    insert(body);
+  }
+  const out = new Map<string, PlacedLabel>();
+  const place = (c: LabelCandidate, force: boolean): void => {
+    const own = bodies.get(c.id) ?? null;
+    for (const side of SIDES) {
+      const box = labelBox(c, o.fontPx, o.nodePx, side);
+      if (onScreen(box) && free(box, own)) {
+        out.set(c.id, { side, box });
+        insert(box);
+        return;
+      }
+    }
+    if (!force) return;
+    const box = labelBox(c, o.fontPx, o.nodePx);
+    out.set(c.id, { side: 'bottom', box });
+    insert(box);
+  };
+  for (const c of cands) if (o.forced.has(c.id)) place(c, true);
+  if (o.nodePx < (o.minNodePx ?? 0)) return out;
+  const rest = cands.filter((c) => !o.forced.has(c.id)).sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : 1));
+  for (const c of rest) place(c, false);
+  return out;
+}

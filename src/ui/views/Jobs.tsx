@@ -9,6 +9,7 @@ import { fmtBytes, fmtCount, fmtIso, fmtTime } from '../lib/format';
 import { useLoad } from '../lib/load';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
+import { resolutionText } from './Inventory';
 
 const REFRESH_MS = 3000;
 
@@ -186,7 +187,7 @@ export function Jobs() {
         <h2 id="inv-h">Kubernetes inventory</h2>
         {snapshots && snapshots.length === 0 && (
           <p>
-            No inventory: connections carry addresses only. Upload one with <code>POST /api/v1/inventory</code> (an ingest key).
+            No inventory: connections carry addresses only. <Link to="/inventory">Upload one</Link> (an ingest key).
           </p>
         )}
         {snapshots && snapshots.length > 0 && (
@@ -325,15 +326,4 @@ function CaptureActions({ capture: c, onDone, onError }: { capture: Capture; onD
       </button>
     </span>
   );
-}
-
-/** The re-resolution of one snapshot in a few words: its state and how far it got. */
-function resolutionText(r: InventoryResolution | undefined): string {
-  if (!r) return '—';
-  if (r.state === 'failed') return `failed: ${r.failedReason ?? 'unknown'}`;
-  if (r.state === 'completed' && r.result) return `done: ${fmtCount(r.result.updated)} of ${fmtCount(r.result.scanned)} changed`;
-  const p = r.progress;
-  if (!p) return r.state;
-  if (p.phase === 'waiting') return 'waiting for captures being analysed';
-  return `${fmtCount(p.scanned)} of ${fmtCount(p.total)} read, ${fmtCount(p.updated)} changed`;
 }

@@ -6,7 +6,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import cytoscape from 'cytoscape';
 import { apiGet, type Alert, type Edge } from '../lib/api';
 import { fmtBytes, fmtCount } from '../lib/format';
-import { blockPositions, buildGraph, LARGE_MAP_EDGES, portsLabel, type Graph, type MapEdge } from '../lib/map';
+import { blockPositions, buildGraph, type LabelCandidate, LARGE_MAP_EDGES, placeLabels, portsLabel, type Graph, type MapEdge } from '../lib/map';
 import { and, anyOf } from '../lib/query';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
@@ -18,6 +18,11 @@ const EDGE_LIMIT_MAX = 5000;
 /** Rows of the edge table before "show all": thousands of rows cost the page seconds before the map is drawn. */
 const TABLE_ROWS = 300;
 const ALERT_LIMIT = 1000;
+/** Node labels are drawn at this size on screen whatever the zoom: readable, or left out. */
+const LABEL_PX = 12;
+const NODE_SIZE = 22;
+/** Nodes drawn smaller than this (px) are too small to tell apart: only hovered labels then. */
+const MIN_LABELLED_NODE_PX = 6;
 
 function edgeLabel(e: MapEdge): string {
   return `${e.transport}/${portsLabel(e.ports)} · ${fmtCount(e.connections)} conn · ${fmtBytes(e.bytes)}`;
@@ -75,7 +80,10 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     const cy = cytoscape({
       container: el,
       elements: [
-        ...graph.nodes.map((n) => ({ group: 'nodes' as const, data: { id: n.id, label: n.label, kind: n.kind, ...(n.parent ? { parent: n.parent } : {}) } })),
+        ...graph.nodes.map((n) => ({
+          group: 'nodes' as const,
+          data: { id: n.id, label: n.label, kind: n.kind, fs: LABEL_PX, tm: 2, ...(n.parent ? { parent: n.parent } : {}) },
+        })),
         ...graph.edges.map((e) => ({
           group: 'edges' as const,
           data: { id: e.id, source: e.source, target: e.target, label: edgeLabel(e), width: 1 + Math.log2(1 + e.connections), query: e.query },
@@ -86,15 +94,30 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         {
           selector: 'node',
           style: {
-            label: 'data(label)',
-            'font-size': 11,
-            'min-zoomed-font-size': 7,
+            // Labels are switched on per node (class lbl) by placeLabels; their size follows the zoom.
+            label: '',
+            'font-size': 'data(fs)',
+            'min-zoomed-font-size': 0,
             'text-valign': 'bottom',
-            'text-margin-y': 4,
+            'text-margin-y': (n: cytoscape.NodeSingular) => Number(n.data('tm')),
+            color: '#0f172a',
             'background-color': '#2563eb',
-            width: 22,
-            height: 22,
+            width: NODE_SIZE,
+            height: NODE_SIZE,
           },
+        },
+        {
+          selector: 'node.lbl',
+          style: { label: 'data(label)', 'text-background-color': '#f8fafc', 'text-background-opacity': 0.85, 'text-background-shape': 'roundrectangle' },
+        },
+        { selector: 'node.lbl-top', style: { 'text-valign': 'top', 'text-margin-y': (n: cytoscape.NodeSingular) => -Number(n.data('tm')) } },
+        {
+          selector: 'node.lbl-right',
+          style: { 'text-valign': 'center', 'text-halign': 'right', 'text-margin-y': 0, 'text-margin-x': (n: cytoscape.NodeSingular) => Number(n.data('tm')) },
+        },
+        {
+          selector: 'node.lbl-left',
+          style: { 'text-valign': 'center', 'text-halign': 'left', 'text-margin-y': 0, 'text-margin-x': (n: cytoscape.NodeSingular) => -Number(n.data('tm')) },
         },
         { selector: 'node[kind = "address"]', style: { 'background-color': '#64748b', shape: 'round-rectangle' } },
         {
@@ -104,7 +127,9 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             'background-opacity': 0.6,
             'border-color': '#93c5fd',
             'border-width': 2,
+            label: 'data(label)',
             'text-valign': 'top',
+            'text-margin-y': 0,
             'font-weight': 'bold',
             shape: 'round-rectangle',
             padding: '18px',
@@ -183,13 +208,83 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         publish();
       });
     });
-    cy.on('mouseover', 'edge', (evt) => evt.target.addClass('hover'));
-    cy.on('mouseout', 'edge', (evt) => evt.target.removeClass('hover'));
+    // Level of detail for node labels: placed on screen without collisions after every zoom or pan,
+    // and the hovered node (or edge) with its neighbours labelled whatever the crowding.
+    const weight = new Map<string, number>();
+    for (const e of graph.edges) {
+      weight.set(e.source, (weight.get(e.source) ?? 0) + e.connections);
+      weight.set(e.target, (weight.get(e.target) ?? 0) + e.connections);
+    }
+    const ends = cy.nodes('[kind != "namespace"]');
+    let hovered = new Set<string>();
+    let lastZoom = 1;
+    const relabel = (): void => {
+      if (cy.destroyed()) return;
+      const zoom = cy.zoom();
+      const cands: LabelCandidate[] = ends.map((n) => {
+        const p = n.renderedPosition();
+        return { id: n.id(), x: p.x, y: p.y, text: String(n.data('label')), weight: weight.get(n.id()) ?? 0 };
+      });
+      const placed = placeLabels(cands, {
+        fontPx: LABEL_PX,
+        nodePx: NODE_SIZE * zoom,
+        width: cy.width(),
+        height: cy.height(),
+        forced: hovered,
+        minNodePx: MIN_LABELLED_NODE_PX,
+      });
+      cy.batch(() => {
+        if (zoom !== lastZoom) cy.nodes().data({ fs: LABEL_PX / zoom, tm: 2 / zoom });
+        ends.forEach((n) => {
+          const p = placed.get(n.id());
+          const want = p ? `lbl${p.side === 'bottom' ? '' : ` lbl-${p.side}`}` : '';
+          if (n.data('lbl') === want) return;
+          n.data('lbl', want);
+          n.classes(want);
+        });
+      });
+      lastZoom = zoom;
+      // What was labelled and where every node is, so that a test can read the level of detail.
+      const labels: Record<string, { text: string; side: string; box: number[] }> = {};
+      for (const c of cands) {
+        const p = placed.get(c.id);
+        if (p) labels[c.id] = { text: c.text, side: p.side, box: p.box.map((v) => Math.round(v)) };
+      }
+      el.dataset.nodeLabels = JSON.stringify(labels);
+      el.dataset.nodePoints = JSON.stringify(Object.fromEntries(cands.map((c) => [c.id, [Math.round(c.x), Math.round(c.y)]])));
+      el.dataset.zoom = zoom.toFixed(3);
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const later = (): void => {
+      clearTimeout(timer);
+      // After the gesture: a wheel or drag fires viewport events every frame.
+      timer = setTimeout(relabel, 80);
+    };
+    cy.on('viewport resize', later);
+    cy.on('layoutstop', relabel);
+    relabel();
+    const hover = (ids: string[]): void => {
+      hovered = new Set(ids);
+      relabel();
+    };
+    cy.on('mouseover', 'node[kind != "namespace"]', (evt) => hover(evt.target.closedNeighborhood('node').map((n: cytoscape.NodeSingular) => n.id())));
+    cy.on('mouseout', 'node', () => hover([]));
+    cy.on('mouseover', 'edge', (evt) => {
+      evt.target.addClass('hover');
+      hover(evt.target.connectedNodes().map((n: cytoscape.NodeSingular) => n.id()));
+    });
+    cy.on('mouseout', 'edge', (evt) => {
+      evt.target.removeClass('hover');
+      hover([]);
+    });
     cy.on('tap', 'edge', (evt) => {
       navigate('/connections', { q: evt.target.data('query') as string, from, to });
     });
     return () => {
+      clearTimeout(timer);
       delete el.dataset.edgePoints;
+      delete el.dataset.nodeLabels;
+      delete el.dataset.nodePoints;
       delete el.dataset.renderMs;
       cy.destroy();
     };
