@@ -19,7 +19,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function startWorker(env: Record<string, string>, log: string[]): ChildProcess {
   const child = spawn(process.execPath, [MAIN, 'worker', '--no-detectors'], {
-    env: { ...process.env, ...env, EASTWATCH_JOB_LOCK_MS: '2000', EASTWATCH_STALLED_INTERVAL_MS: '1000' },
+    // Short enough that a killed worker's job is taken up within seconds; long enough that a live
+    // worker on a loaded 2-core machine (load 18 in one CI run, where a 2 s lock was lost twice and
+    // Bull failed the job as stalled) renews its lock in time.
+    env: { ...process.env, ...env, EASTWATCH_JOB_LOCK_MS: '8000', EASTWATCH_STALLED_INTERVAL_MS: '2000' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
