@@ -20,6 +20,13 @@ export interface K8sEnd {
   labels?: Record<string, string>;
   /** A hostNetwork pod: it shares its node's address, so it is recognised by node IP and container port. */
   host_network?: boolean;
+  /**
+   * On a flow's end completed by the inventory (Hubble): which of these fields the flow itself
+   * gave (`labels.KEY` for each of its labels), so that resolving it again against a newer
+   * inventory replaces only what an inventory filled in. Absent: all of it is the flow's (stored
+   * before an inventory, or before this was recorded) or none of it (a capture's record).
+   */
+  from_flow?: string[];
 }
 
 /** ECS network.direction, relative to the monitored networks (cluster entities and the local networks). */

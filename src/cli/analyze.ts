@@ -1,6 +1,7 @@
 /**
  * `eastwatch analyze FILE...`: captures in, connection records out, summary on the terminal.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -12,6 +13,7 @@ import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
+import { captureId, clusterApp, clusterConn, DEFAULT_CLUSTER } from '../k8s/cluster';
 import { analyzerFactory, analyzerSelection } from '../analyze/app';
 import { analyzeFileThreaded } from '../analyze/threads';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
@@ -149,10 +151,13 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   // Without --out they are counted in the summary.
   const appCounts = new Map<string, number>();
   const appLogs = appLogsBeside(o.out, o.format);
+  // Stored as an upload to that cluster is (k8s/cluster.ts): the same capture analysed for two
+  // clusters is two sets of records. Only the stored copies: the output keeps the packets' uids, as Zeek's.
+  const cluster = o.cluster ?? DEFAULT_CLUSTER;
   const onApp = (r: AppRecordOut): void => {
     appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
     appLogs?.write(r);
-    stored?.addApp(r);
+    stored?.addApp(clusterApp(r, cluster));
     engine?.observeApp(r);
   };
   // One thread unless asked: on this project's 2-core machine the threaded path measured slower
@@ -188,11 +193,20 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     };
     let res: AnalyzeResult;
     try {
+      // The capture's id as the service gives an upload of these bytes to this cluster (record.capture):
+      // re-resolution evaluates the verdicts of a capture's records, and a later upload of the
+      // same bytes rewrites these records rather than adding copies. Standard input is hashed only
+      // once it has been read, after its records are stored: those carry none.
+      const capture = stored && file !== STDIN ? captureId(await fileSha256(file), cluster) : undefined;
       const emit = (r: ConnRecord): void => {
         summary.add(r);
         writer.write(r);
-        if (stored && o.cluster !== undefined) (r as StoreRecord).cluster = o.cluster;
-        stored?.add(r);
+        if (stored) {
+          const s: StoreRecord = { ...clusterConn(r, cluster) };
+          if (capture !== undefined) s.capture = capture;
+          if (o.cluster !== undefined) s.cluster = o.cluster;
+          stored.add(s);
+        }
         engine?.observe(r);
       };
       if (file === STDIN) res = await analyzeStream(process.stdin, STDIN, emit, aopts);
@@ -254,6 +268,13 @@ export async function finishAlerts(engine: DetectorEngine, o: DetectorCliOptions
   }
   if (o.saveBaseline) fs.writeFileSync(o.saveBaseline, `${JSON.stringify(engine.exportBaseline(), null, 1)}\n`);
   return renderLearning(engine.learningReport()) + (alerts.length > 0 ? renderAlertTable(alerts) : '');
+}
+
+/** The SHA-256 of a file's bytes (hex), the service's capture id. */
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** Why `file` cannot be written as an output file, or null when it can. */

@@ -70,3 +70,19 @@ export function clusterUid(uid: string, cluster: string = DEFAULT_CLUSTER): stri
   if (plain.length <= 64) return plain;
   return `${uid.slice(0, 40)}-${createHash('sha256').update(cluster).update('\0').update(uid).digest('base64url').slice(0, 16)}`;
 }
+
+/**
+ * A connection record of a capture taken in `cluster`, with its packet-derived uids qualified
+ * (clusterUid): a copy when they change, as the tracker may hand the same object again (an
+ * interim, then its final). The capture job and `analyze --store` both store through this.
+ */
+export function clusterConn<R extends { uid: string; tunnel_parents: string[] }>(r: R, cluster: string = DEFAULT_CLUSTER): R {
+  if (cluster === DEFAULT_CLUSTER) return r;
+  return { ...r, uid: clusterUid(r.uid, cluster), tunnel_parents: r.tunnel_parents.map((u) => clusterUid(u, cluster)) };
+}
+
+/** An application record of a capture taken in `cluster`: its uid and its connection's qualified as clusterConn's. */
+export function clusterApp<R extends { uid: string; conn: { uid: string } }>(r: R, cluster: string = DEFAULT_CLUSTER): R {
+  if (cluster === DEFAULT_CLUSTER) return r;
+  return { ...r, uid: clusterUid(r.uid, cluster), conn: { ...r.conn, uid: clusterUid(r.conn.uid, cluster) } };
+}

@@ -27,11 +27,49 @@ export function mergeEnd(flow: K8sEnd, inv: K8sEnd): K8sEnd {
   return out;
 }
 
-/** The flow's identity completed by the inventory's (same connection, same time). */
+/** What of `e` the flow gave (K8sEnd.from_flow): none of an unresolved end, which the inventory replaces whole. */
+function flowFields(e: K8sEnd): string[] {
+  if (unresolved(e)) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(e)) {
+    if (v === undefined || k === 'from_flow') continue;
+    if (k === 'labels') for (const l of Object.keys(v as Record<string, string>)) out.push(`labels.${l}`);
+    else out.push(k);
+  }
+  return out;
+}
+
+/** The flow's own end from a stored merged one: the fields from_flow names; the whole end where it names none. */
+export function flowEnd(e: K8sEnd): K8sEnd {
+  const own = e.from_flow;
+  if (own === undefined) return e;
+  // Nothing of the flow's: an unresolved end, which the inventory's replaces in mergeEnd.
+  if (!own.includes('kind')) return { kind: e.kind === 'internal' ? 'internal' : 'external' };
+  const out: Record<string, unknown> = {};
+  const labels: Record<string, string> = {};
+  for (const f of own) {
+    if (f.startsWith('labels.')) {
+      const k = f.slice('labels.'.length);
+      if (e.labels?.[k] !== undefined) labels[k] = e.labels[k];
+    } else if (f !== 'labels' && f !== 'from_flow' && (e as unknown as Record<string, unknown>)[f] !== undefined) {
+      out[f] = (e as unknown as Record<string, unknown>)[f];
+    }
+  }
+  if (Object.keys(labels).length > 0) out.labels = labels;
+  return out as unknown as K8sEnd;
+}
+
+/**
+ * The flow's identity completed by the inventory's (same connection, same time). Each end records
+ * which fields were the flow's (from_flow), so a later resolution can tell them from the
+ * inventory's; a flow end that already says so (a stored record resolved again) is read with flowEnd.
+ */
 export function mergeIdentity(flow: ConnK8s | undefined, inv: ConnK8s): ConnK8s {
   if (!flow) return inv;
-  const orig = mergeEnd(flow.orig, inv.orig);
-  const resp = mergeEnd(flow.resp, inv.resp);
+  const fo = flowEnd(flow.orig);
+  const fr = flowEnd(flow.resp);
+  const orig = { ...mergeEnd(fo, inv.orig), from_flow: flowFields(fo) };
+  const resp = { ...mergeEnd(fr, inv.resp), from_flow: flowFields(fr) };
   const out: ConnK8s = { orig, resp, direction: direction(orig, resp), scope: scope(orig, resp) };
   const policy = flow.policy ?? inv.policy;
   if (policy) out.policy = policy;

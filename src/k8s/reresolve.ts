@@ -44,7 +44,9 @@ export function snapshotRange(text: string, source: string, observedAt: number |
  * The identity a stored record gets from `resolver` now. A capture's records are the resolver's
  * answer (identities and verdict evaluated from the NetworkPolicies). A flow that came with its
  * own identity (Hubble: Cilium's view of both ends and the dataplane's verdict) keeps it field
- * by field and is completed by the inventory, as at ingestion (k8s/merge.ts); other flow records
+ * by field and is completed by the inventory, as at ingestion (k8s/merge.ts): the fields an older
+ * inventory filled in (those not in the end's from_flow) are that inventory's and are replaced;
+ * other flow records
  * (NetFlow, VPC flow logs) carry none of their own and get the resolver's identities.
  */
 export function reidentify(r: ConnRecord, resolver: K8sResolver): ConnK8s {

@@ -68,6 +68,6 @@ export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
   // One at a time: each walks every record of its cluster in range, and a second snapshot's walk repeats the first's.
   ctx.queues.resolutions.process(
     1,
-    timed(ctx, 'resolutions', log, (job) => runResolutionJob(job, { store: ctx.store, resolvers, captures: ctx.queues.captures })),
+    timed(ctx, 'resolutions', log, (job) => runResolutionJob(job, { store: ctx.store, resolvers, captures: ctx.queues.captures, alerts: o.alerts })),
   );
 }

@@ -298,6 +298,7 @@ const wl = obj({
   service: kw,
   labels: { type: 'flattened' },
   host_network: bool,
+  from_flow: kw,
 });
 const verdict = obj({ verdict: kw, egress: kw, ingress: kw, denied_by: kw, allowed_by: kw, dataplane_verdict: kw, drop_reason: kw });
 

@@ -8,6 +8,9 @@ import * as path from 'node:path';
 import { InventoryStore } from '../../src/k8s/inventory';
 import { K8sResolver } from '../../src/k8s/resolver';
 import { reidentify, snapshotRange } from '../../src/k8s/reresolve';
+import { mergeIdentity } from '../../src/k8s/merge';
+import { fromEcs, toEcs } from '../../src/store/ecs';
+import type { ConnK8s } from '../../parsers/record/k8s';
 import type { ConnRecord } from '../../parsers/record/conn';
 
 const REPO = [2, 3].map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..'))).find((d) => fs.existsSync(path.join(d, 'package.json'))) as string;
@@ -99,5 +102,82 @@ describe('k8s: re-resolution after a late inventory', () => {
     assert.equal(hubble.orig.namespace, 'cilium-says', "the flow's own fields win");
     assert.equal(hubble.resp.workload, 'api', 'the inventory fills what it lacked');
     assert.equal(hubble.policy?.dataplane_verdict, 'DROPPED');
+  });
+  it("replaces only the inventory's part of a Hubble record merged with an older inventory", () => {
+    const resolverOf = (t: string): K8sResolver => {
+      const store = new InventoryStore();
+      store.addDocument(JSON.parse(t), 'sample');
+      return new K8sResolver(store, { policies: 'inventory' });
+    };
+    // The newer inventory: api's pod moved to node-7 and lost its pod-template-hash label for tier=backend.
+    const newer = JSON.parse(text) as { items: { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: { nodeName?: string } }[] };
+    const pod = newer.items.find((o) => o.kind === 'Pod' && o.metadata.name === 'api-5c8d7b9f4-xk2lp');
+    assert.ok(pod?.spec && pod.metadata.labels);
+    pod.spec.nodeName = 'node-7';
+    pod.metadata.labels = { app: 'api', tier: 'backend' };
+    const r: ConnRecord = {
+      ts: Date.parse('2026-01-15T09:30:00Z') / 1000,
+      uid: 'Hx',
+      orig_h: '10.244.1.10',
+      orig_p: 40000,
+      resp_h: '10.244.2.20',
+      resp_p: 8080,
+      proto: 'tcp',
+      ip_proto: 6,
+      service: [],
+      duration: 1,
+      orig_bytes: 1,
+      resp_bytes: 1,
+      conn_state: 'SF',
+      local_orig: true,
+      local_resp: true,
+      missed_bytes: 0,
+      history: 'ShADadFf',
+      orig_pkts: 3,
+      orig_ip_bytes: 100,
+      resp_pkts: 3,
+      resp_ip_bytes: 100,
+      tunnel_parents: [],
+      community_id: '',
+      vlan: null,
+      inner_vlan: null,
+      orig_l2_addr: null,
+      resp_l2_addr: null,
+      tunnel_type: null,
+      tunnel_id: null,
+      interim: false,
+    };
+    // Cilium's view: the destination pod with one label of its own, the source only an address.
+    const hubble: ConnK8s = {
+      orig: { kind: 'internal' },
+      resp: { kind: 'pod', namespace: 'shop', pod: 'api-5c8d7b9f4-xk2lp', labels: { app: 'api-from-cilium' } },
+      direction: 'internal',
+      scope: 'other',
+      policy: { verdict: 'denied', egress: 'not-isolated', ingress: 'denied', denied_by: [], allowed_by: [], dataplane_verdict: 'DROPPED' },
+    };
+    // At ingestion, with the older inventory (as the flow job merges), then stored and read back.
+    const ingested = mergeIdentity(hubble, resolverOf(text).describe(r, null));
+    assert.equal(ingested.resp.node, 'node-2');
+    assert.deepEqual(ingested.resp.labels, { app: 'api-from-cilium', 'pod-template-hash': '5c8d7b9f4' });
+    assert.deepEqual(ingested.resp.from_flow, ['kind', 'namespace', 'pod', 'labels.app']);
+    assert.deepEqual(ingested.orig.from_flow, [], 'the source was all the inventory');
+    const stored = fromEcs(toEcs({ ...r, k8s: ingested })).k8s as ConnK8s;
+    assert.deepEqual(stored, ingested, 'the marker survives the store');
+
+    const again = reidentify({ ...r, k8s: stored }, resolverOf(JSON.stringify(newer)));
+    assert.equal(again.resp.node, 'node-7', "the older inventory's node replaced");
+    assert.deepEqual(again.resp.labels, { app: 'api-from-cilium', tier: 'backend' }, "the flow's label kept, the older inventory's gone");
+    assert.equal(again.resp.workload_kind, 'Deployment');
+    assert.equal(again.resp.pod, 'api-5c8d7b9f4-xk2lp');
+    assert.deepEqual(again.resp.from_flow, ['kind', 'namespace', 'pod', 'labels.app'], 'still what the flow gave');
+    assert.equal(again.orig.workload, 'frontend');
+    assert.equal(again.policy?.dataplane_verdict, 'DROPPED');
+    // Resolving again against the same inventory changes nothing.
+    assert.deepEqual(reidentify({ ...r, k8s: again }, resolverOf(JSON.stringify(newer))), again);
+    // A record stored without the marker cannot tell: all of it is kept as the flow's.
+    const { from_flow: _o, ...origOld } = stored.orig;
+    const { from_flow: _r, ...respOld } = stored.resp;
+    const old = reidentify({ ...r, k8s: { ...stored, orig: origOld, resp: respOld } }, resolverOf(JSON.stringify(newer)));
+    assert.equal(old.resp.node, 'node-2');
   });
 });

@@ -20,7 +20,8 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
 
     before(async function () {
       if (mode === 'redis+es') requireElasticsearch(this);
-      h = await startHarness({ mode });
+      // Detectors on: a capture stored before its inventory owes the policy violations the inventory reveals.
+      h = await startHarness({ mode, detectors: true });
     });
     after(async () => {
       await h?.stop();
@@ -83,10 +84,29 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       return out;
     };
 
+    /** The policy-violation alerts, their uids without the cluster's qualifier (alerts carry no cluster; ids are the same in both). */
+    const policyAlerts = async (cluster: string): Promise<any[]> => {
+      const r = await h.call('GET', '/api/v1/alerts?detector=policy-violation&limit=1000');
+      assert.equal(r.status, 200, r.text);
+      return r.json.alerts
+        .map((a: any) => ({
+          ...a,
+          evidence: {
+            ...a.evidence,
+            uids: a.evidence.uids.map((u: string) => {
+              assert.ok(u.endsWith(`-${cluster}`), `alert ${a.id}: uid ${u} of cluster ${cluster}`);
+              return u.slice(0, -cluster.length - 1);
+            }),
+          },
+        }))
+        .sort((a: any, b: any) => (a.id < b.id ? -1 : 1));
+    };
+
     it('resolves a capture stored before its inventory in the background, as if uploaded after it', async () => {
       const late = await upload('late');
       assert.ok(late.result.records > 0);
       assert.equal(await count('cluster:late and ns:shop'), 0, 'no inventory yet: no names');
+      assert.deepEqual(await policyAlerts('late'), [], 'no inventory yet: no policy to violate');
 
       const inv = await uploadInventory('late');
       assert.equal(inv.resolution.job, String(inv.id));
@@ -98,6 +118,15 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(job.result.updated, late.result.records, 'every record got an identity it lacked');
       assert.ok(seen.length > 0 && seen.every((p) => p.scanned <= p.total));
       assert.ok((await count('cluster:late and ns:shop')) > 0, 'named now');
+      // The connections its NetworkPolicies deny are policy violations now, of the capture that holds them.
+      const raised = await policyAlerts('late');
+      assert.ok(raised.length > 0, 'policy violations raised by the re-resolution');
+      assert.equal(job.result.alerts, raised.length);
+      assert.equal(
+        raised.reduce((n: number, a: any) => n + a.count, 0),
+        await count('cluster:late and verdict:denied'),
+        'one alert count per denied connection',
+      );
       const listed = await h.call('GET', '/api/v1/inventory/resolutions');
       assert.equal(listed.status, 200, listed.text);
       assert.ok(listed.json.resolutions.some((r: { id: string; state: string }) => r.id === String(inv.id) && r.state === 'completed'));
@@ -120,6 +149,19 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       }
       assert.ok(pods > 0 && verdicts > 0, `workloads (${pods}) and verdicts (${verdicts}) compared, not only empty identities`);
       assert.equal(await count('cluster:late and verdict:denied'), await count('cluster:early and verdict:denied'));
+      // The capture job of `early` rewrote the same alerts (same entities, same ids): what it says is what the re-resolution said.
+      const direct = await policyAlerts('early');
+      assert.deepEqual(
+        direct.map((a: any) => a.id),
+        raised.map((a: any) => a.id),
+      );
+      for (let i = 0; i < direct.length; i++) {
+        const { evidence: de, ...d } = direct[i];
+        const { evidence: re, ...r } = raised[i];
+        assert.deepEqual(r, d, `alert ${d.id}: the same in either order`);
+        assert.deepEqual(re.figures, de.figures);
+        assert.deepEqual([...re.uids].sort(), [...de.uids].sort());
+      }
     });
 
     it('resolving again changes nothing that is already right', async () => {
@@ -128,6 +170,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.equal(job.state, 'completed', JSON.stringify(job));
       assert.ok(job.result.scanned > 0);
       assert.equal(job.result.updated, 0);
+      assert.equal(job.result.alerts, 0, 'no alert rewritten when nothing changed');
     });
 
     it('leaves records outside the snapshot time range alone', async () => {

@@ -4,7 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runAnalyze } from '../../src/cli/analyze';
 import { runSearch } from '../../src/store/cli';
+import { createHash } from 'node:crypto';
 import { SqliteStore } from '../../src/store/sqlite';
+import { captureId } from '../../src/k8s/cluster';
 import { SAMPLES_DIR } from './fixtures';
 
 /** Runs fn with process.stdout/stderr captured. */
@@ -92,6 +94,59 @@ describe('store: command line (analyze --store, search) on the embedded store', 
       (await s.searchApp('dns', { limit: 10_000 })).records.length + (await s.searchApp('app', { limit: 10_000 })).records.length + http.length,
       apps.length,
     );
+    await s.close();
+  });
+
+  it('analyze --store --cluster stores the capture as an upload to that cluster: two clusters, two sets of records', async () => {
+    const file = path.join(SAMPLES_DIR, 'k8s', 'cluster.pcap');
+    const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    const dataDir = path.join(dir, 'clusters');
+    const inventory = [path.join(SAMPLES_DIR, 'k8s', 'inventory.json')];
+    const opts = { format: 'ndjson' as const, reader: 'native' as const, summary: false, progress: false, store: true, dataDir, inventory };
+    const runs: Record<string, string[]> = {};
+    for (const cluster of ['east', 'west', undefined]) {
+      const out = path.join(dir, `cluster-${cluster ?? 'none'}.ndjson`);
+      const r = await capture(() => runAnalyze([file], { ...opts, out, ...(cluster ? { cluster } : {}) }));
+      assert.equal(r.code, 0, r.err);
+      runs[cluster ?? 'default'] = fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { uid: string }).uid);
+    }
+    // The output keeps the packets' uids whatever the cluster.
+    assert.deepEqual(runs.east, runs.default);
+    const s = new SqliteStore({ dataDir });
+    await s.init();
+    const n = new Set(runs.default).size;
+    assert.ok(n > 0);
+    assert.equal(await s.count({}), 3 * n, 'each cluster its own records');
+    const of = async (q: string) => (await s.search({ query: q, limit: 10_000 })).records;
+    const plain = await of('not cluster:*');
+    assert.deepEqual(plain.map((r) => r.uid).sort(), [...new Set(runs.default)].sort(), "the default cluster: the packets' uids");
+    for (const r of plain) assert.equal(r.capture, sha, 'the default cluster: the bare SHA-256, as the service');
+    for (const cluster of ['east', 'west']) {
+      const recs = await of(`cluster:${cluster}`);
+      assert.deepEqual(recs.map((r) => r.uid).sort(), plain.map((r) => `${r.uid}-${cluster}`).sort());
+      for (const r of recs) {
+        // The id the service gives these bytes uploaded to this cluster.
+        assert.equal(r.capture, captureId(sha, cluster));
+        assert.equal(r.capture, `${sha}-${cluster}`);
+        for (const t of r.tunnel_parents) assert.ok(t.endsWith(`-${cluster}`), t);
+      }
+      assert.ok(
+        recs.some((r) => r.k8s?.orig.kind === 'pod'),
+        'resolved against the inventory',
+      );
+    }
+    const apps = await s.searchApp('dns', { limit: 10_000 });
+    assert.equal(apps.records.filter((a) => a.uid.endsWith('-east')).length, apps.records.filter((a) => a.uid.endsWith('-west')).length);
+    assert.ok(
+      apps.records.some((a) => a.uid.endsWith('-east')),
+      'application records of the cluster, qualified',
+    );
+    const east = new Set((await of('cluster:east')).map((r) => r.uid));
+    for (const a of apps.records.filter((x) => x.uid.endsWith('-east'))) assert.ok(east.has(a.uid), `${a.uid}: its connection's qualified uid`);
     await s.close();
   });
 

@@ -64,8 +64,11 @@ export function withK8s(r: StoreRecord): StoreRecord {
     direction: 'internal',
     scope: resp.kind === 'service' ? 'pod-to-service' : orig.namespace === resp.namespace ? 'same-namespace' : 'cross-namespace',
   };
-  if (resp.namespace === 'kube-system')
+  if (resp.namespace === 'kube-system') {
     k8s.policy = { verdict: 'allowed', egress: 'allowed', ingress: 'not-isolated', denied_by: [], allowed_by: ['shop/allow-dns'] };
+    // As a flow's end completed by the inventory is stored (k8s/merge.ts): which fields were the flow's.
+    k8s.resp = { ...resp, from_flow: ['kind', 'namespace', 'labels.app'] };
+  }
   return { ...r, k8s };
 }
 

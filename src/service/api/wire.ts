@@ -57,7 +57,8 @@ export interface InventoryResolution {
   from: number | null;
   to: number | null;
   progress: ResolutionProgress | null;
-  result: { scanned: number; updated: number; stale: number; deadLettered: number; seconds: number } | null;
+  /** alerts: raised or rewritten for the records' new identities and verdicts (the policy violations a capture stored before its inventory owes). */
+  result: { scanned: number; updated: number; alerts?: number; stale: number; deadLettered: number; seconds: number } | null;
   failedReason: string | null;
   createdAt: string;
   finishedAt: string | null;

@@ -11,7 +11,7 @@ import { analyzeFile } from '../../analyze/pipeline';
 import { analyzerFactory } from '../../analyze/app';
 import type { Store, StoreRecord } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
-import { clusterUid, DEFAULT_CLUSTER } from '../../k8s/cluster';
+import { clusterApp, clusterConn, DEFAULT_CLUSTER } from '../../k8s/cluster';
 import { type CaptureJobData, type CaptureProgress, type CaptureResult, captureIdOf, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
@@ -49,7 +49,6 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const id = captureIdOf(data);
   // Uids come from the packets: in another cluster than the default, the same bytes must be other records.
   const idCluster = data.idCluster ?? DEFAULT_CLUSTER;
-  const qualified = idCluster !== DEFAULT_CLUSTER;
   // Only the capture's own cluster's inventory: another cluster may reuse the same pod addresses.
   const resolver = await deps.resolvers.current(cluster);
   // Uids are deterministic, so the same records come back; removing first also drops those the
@@ -68,15 +67,14 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   // A slow store stalls the reader (pace), and progress still has to go out every second.
   const ticker = setInterval(() => send(true), deps.progressEveryMs ?? 1000);
   const onApp = (out: AppRecordOut): void => {
-    const r = qualified ? { ...out, uid: clusterUid(out.uid, idCluster), conn: { ...out.conn, uid: clusterUid(out.conn.uid, idCluster) } } : out;
+    const r = clusterApp(out, idCluster);
     p.appRecords++;
     writer.addApp(r);
     batch.app(r);
   };
   const onRecord = (c: ConnRecord): void => {
     p.records++;
-    // A copy where the uids change: the tracker may hand the same object again (an interim, then its final).
-    const r: StoreRecord = qualified ? { ...c, uid: clusterUid(c.uid, idCluster), tunnel_parents: c.tunnel_parents.map((u) => clusterUid(u, idCluster)) } : c;
+    const r: StoreRecord = clusterConn(c, idCluster);
     r.capture = id;
     r.cluster = cluster;
     writer.add(r);

@@ -13,7 +13,9 @@ import type { Alert } from '../../../detectors/contract/alert';
 import type { ConnRecord } from '../../../parsers/record/conn';
 import type { AlertOrigin, Store } from '../../store/types';
 import type { Metrics } from '../metrics';
-import { NO_ALERTS, type AlertBatch, type AlertSink } from './alerts';
+import { NO_ALERTS, type AlertBatch, type AlertRevision, type AlertSink } from './alerts';
+import type { DetectorName } from '../../../detectors/config';
+import { POLICY_VIOLATION } from '../../../detectors/policy-violation';
 import type { AppRecordOut } from '../../../parsers/record/app';
 
 export { FileStateSlot, RedisStateSlot, type StateSlot } from '../detector-control';
@@ -31,6 +33,14 @@ async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Aler
   for (const a of alerts) metrics.alerts.inc({ detector: a.detector });
   return alerts.length;
 }
+
+/**
+ * The detectors a re-resolution runs again: those whose finding on a record rests on the
+ * record's identity and verdict alone, so that a batch over the re-resolved records gives what
+ * the capture's own analysis would have. The others judge windows, learned edges or counts over
+ * all of a source's traffic: a batch over what a walk found would not be that.
+ */
+const IDENTITY_DETECTORS: readonly DetectorName[] = [POLICY_VIOLATION];
 
 export function detectorSink(o: DetectorServiceOptions): AlertSink {
   return {
@@ -62,6 +72,46 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
           const raised = e.alerts();
           await storeAlerts(o.store, o.metrics, raised, origin);
           return raised.map((a) => a.id);
+        },
+      };
+    },
+    async revision(): Promise<AlertRevision> {
+      const [suppressions, eff] = await Promise.all([o.store.listSuppressions(), o.control.effective()]);
+      const make = (): DetectorEngine => new DetectorEngine({ config: eff.config, enabled: IDENTITY_DETECTORS, suppressions });
+      // Per origin: every walked record (what the alerts say), and the fresh ones (which alerts to write).
+      const origins = new Map<string, { origin?: AlertOrigin; all: DetectorEngine; fresh: DetectorEngine; anyFresh: boolean }>();
+      return {
+        conn(r, fresh) {
+          // Only a record with a verdict other than allowed can make a policy violation: no engine for the rest.
+          const v = r.k8s?.policy?.verdict;
+          if (v === undefined || v === 'allowed') return;
+          const key = r.capture ?? '';
+          let e = origins.get(key);
+          if (!e) {
+            e = { ...(r.capture !== undefined ? { origin: { capture: r.capture } } : {}), all: make(), fresh: make(), anyFresh: false };
+            origins.set(key, e);
+          }
+          e.all.observe(r);
+          if (fresh) {
+            e.fresh.observe(r);
+            e.anyFresh = true;
+          }
+        },
+        async finish() {
+          let n = 0;
+          for (const e of origins.values()) {
+            if (!e.anyFresh) continue;
+            e.fresh.flush();
+            const ids = new Set(e.fresh.alerts().map((a) => a.id));
+            e.all.flush();
+            n += await storeAlerts(
+              o.store,
+              o.metrics,
+              e.all.alerts().filter((a) => ids.has(a.id)),
+              e.origin,
+            );
+          }
+          return n;
         },
       };
     },

@@ -10,6 +10,7 @@ import { clusterQuery, DEFAULT_CLUSTER } from '../../k8s/cluster';
 import { reidentify } from '../../k8s/reresolve';
 import type { Store, StoreRecord } from '../../store/types';
 import type { ResolverCache } from '../inventory';
+import type { AlertSink } from './alerts';
 import type { CaptureJobData, CaptureProgress, CaptureResult, JobContext, JobQueue, ResolutionJobData, ResolutionProgress, ResolutionResult } from '../queue';
 
 export interface ResolutionJobDeps {
@@ -17,6 +18,8 @@ export interface ResolutionJobDeps {
   resolvers: ResolverCache;
   /** Captures of the cluster being analysed when the snapshot arrived write records this walk must see. */
   captures: JobQueue<CaptureJobData, CaptureProgress, CaptureResult>;
+  /** The alerts the records' new identities and verdicts raise (see AlertRevision). */
+  alerts: AlertSink;
   /** Records per page (default 1000). */
   pageSize?: number;
   /** How often to look again at the captures being waited for (default 500 ms). */
@@ -49,6 +52,7 @@ export async function runResolutionJob(ctx: JobContext<ResolutionJobData, Resolu
   p.phase = 'resolving';
   p.total = await deps.store.count(filter);
   await ctx.progress({ ...p });
+  const revision = await deps.alerts.revision();
   let after: string | undefined;
   let stale = 0;
   let deadLettered = 0;
@@ -57,7 +61,10 @@ export async function runResolutionJob(ctx: JobContext<ResolutionJobData, Resolu
     const changed: StoreRecord[] = [];
     for (const r of page.records) {
       const k8s = reidentify(r, resolver);
-      if (canonical(k8s) !== canonical(r.k8s)) changed.push({ ...r, k8s });
+      const fresh = canonical(k8s) !== canonical(r.k8s);
+      const now = fresh ? { ...r, k8s } : r;
+      if (fresh) changed.push(now);
+      revision.conn(now, fresh);
     }
     p.scanned += page.records.length;
     if (changed.length > 0) {
@@ -72,7 +79,10 @@ export async function runResolutionJob(ctx: JobContext<ResolutionJobData, Resolu
     after = page.next;
   }
   await deps.store.refresh();
-  return { scanned: p.scanned, updated: p.updated, stale, deadLettered, seconds: (Date.now() - started) / 1000 };
+  // After the records, as the alerts are judged over the whole walk. A job that dies between the
+  // two leaves these alerts unraised: its retry finds the records right and nothing fresh.
+  const alerts = (await revision.finish()) ?? 0;
+  return { scanned: p.scanned, updated: p.updated, alerts, stale, deadLettered, seconds: (Date.now() - started) / 1000 };
 }
 
 /** JSON with keys in order: a backend may give a record's fields back in another order than they were written. */

@@ -111,6 +111,8 @@ export interface ResolutionJobData {
 export interface ResolutionResult {
   scanned: number;
   updated: number;
+  /** Alerts raised or rewritten because of the new identities and verdicts (absent on jobs finished before they were). */
+  alerts?: number;
   stale: number;
   deadLettered: number;
   seconds: number;
