@@ -192,6 +192,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         summary.add(r);
         writer.write(r);
         if (stored && o.cluster !== undefined) (r as StoreRecord).cluster = o.cluster;
+        // Stored only: the written output stays the record the analysis made (as Zeek's conn.log has no source).
+        if (stored) r.source = 'capture';
         stored?.add(r);
         engine?.observe(r);
       };

@@ -78,6 +78,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     // A copy where the uids change: the tracker may hand the same object again (an interim, then its final).
     const r: StoreRecord = qualified ? { ...c, uid: clusterUid(c.uid, idCluster), tunnel_parents: c.tunnel_parents.map((u) => clusterUid(u, idCluster)) } : c;
     r.capture = id;
+    r.source = 'capture';
     r.cluster = cluster;
     writer.add(r);
     batch.conn(r);
