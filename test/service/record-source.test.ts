@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as dgram from 'node:dgram';
+import * as zlib from 'node:zlib';
+import { firehoseBody } from '../flows/firehose';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { NetflowRecords } from '../../parsers/netflow/records';
 import { runAnalyze } from '../../src/cli/analyze';
@@ -16,7 +18,7 @@ import { startCollector } from '../../src/collect/netflow';
 import { ndjsonLine } from '../../src/output/formats';
 import { flowUid } from '../../src/service/flow-ingest';
 import { SqliteStore } from '../../src/store/sqlite';
-import { collect, sampleStream } from '../flows/helpers';
+import { collect, sampleStream, textStream } from '../flows/helpers';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import { readEvents, requireElasticsearch, sample, startHarness, type Harness, type Mode } from './harness';
 
@@ -111,6 +113,63 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         assert.equal(r.source, 'capture');
         assert.equal(r.stitched, undefined);
       }
+    });
+
+    it('an AWS Data Firehose delivery: its access key header, answered in its form (200, requestId, timestamp; errorMessage)', async () => {
+      const fh = firehoseBody(2, 50);
+      const expected = await collect(textStream(fh.body), { format: 'aws-vpc', maxLineBytes: 1 << 20, maxDocumentBytes: 64 << 20 });
+      const id = `req-${mode}-1`;
+      const firehose = (key: string, body: string | Buffer, extra: Record<string, string> = {}) =>
+        h.call('POST', '/api/v1/flows?format=aws-vpc&wait=true&source=firehose-fh', {
+          key: null,
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'x-amz-firehose-protocol-version': '1.0',
+            'x-amz-firehose-request-id': id,
+            'x-amz-firehose-access-key': key,
+            ...extra,
+          },
+        });
+      const sent = Date.now();
+      const ok = await firehose(h.keys.ingest, fh.body);
+      assert.equal(ok.status, 200, ok.text.slice(0, 2000));
+      assert.equal(ok.json.requestId, id);
+      assert.equal(typeof ok.json.timestamp, 'number');
+      assert.ok(ok.json.timestamp >= sent && ok.json.timestamp <= Date.now() + 1000, String(ok.json.timestamp));
+      assert.equal(ok.json.errorMessage, undefined);
+      assert.equal(ok.json.records, expected.records.length);
+      assert.equal(ok.json.stored.written, expected.records.length);
+      // Gzip, as Firehose may send it.
+      const gz = await firehose(h.keys.ingest, zlib.gzipSync(fh.body), { 'content-encoding': 'gzip' });
+      assert.equal(gz.status, 200, gz.text.slice(0, 500));
+      assert.equal(gz.json.requestId, id);
+      // A wrong key: Firehose's form with the reason, not a 200.
+      const bad = await firehose(`ew_000000000000_${'A'.repeat(43)}`, fh.body);
+      assert.equal(bad.status, 401);
+      assert.equal(bad.json.requestId, id);
+      assert.equal(typeof bad.json.timestamp, 'number');
+      assert.match(bad.json.errorMessage, /API key is not valid/);
+      // A delivery nothing could be read from: refused, in Firehose's form.
+      const none = await firehose(h.keys.ingest, JSON.stringify({ requestId: id, timestamp: 1, records: [{ data: 'not base64 gzip' }] }));
+      assert.equal(none.status, 400, none.text.slice(0, 500));
+      assert.equal(none.json.requestId, id);
+      assert.ok(typeof none.json.errorMessage === 'string' && none.json.errorMessage.length > 0);
+      // The access key header is a key for this route only.
+      const elsewhere = await h.call('GET', '/api/v1/flows/sources', {
+        key: null,
+        headers: { 'x-amz-firehose-access-key': h.keys.ingest, 'x-amz-firehose-request-id': id },
+      });
+      assert.equal(elsewhere.status, 401);
+      assert.equal(elsewhere.json.requestId, undefined);
+      // Without Firehose's request id the route answers as always (202).
+      const plain = await h.call('POST', '/api/v1/flows?format=aws-vpc&source=firehose-plain', {
+        key: h.keys.ingest,
+        body: fh.body,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(plain.status, 202, plain.text.slice(0, 500));
+      assert.equal(plain.json.requestId, undefined);
     });
 
     it('the NetFlow collector: netflow and ipfix sources, its stitched pairs marked (corpus datagrams)', async function () {
