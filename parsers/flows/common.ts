@@ -5,7 +5,7 @@
 import { formatAddress, parseAddress } from '../record/address';
 import { communityIdFromBytes } from '../record/community-id';
 import type { LocalNets } from '../record/local-nets';
-import { transportOf, type ConnRecord, type ConnState } from '../record/conn';
+import { transportOf, type ConnRecord, type ConnState, type RecordSource } from '../record/conn';
 import { FlowFieldError } from './types';
 
 export const PROTO_ICMP = 1;
@@ -97,6 +97,8 @@ export class RecordKit {
   constructor(
     readonly localNets: LocalNets,
     readonly seed: number,
+    /** The source every record of the parse says it came from (ConnRecord.source). */
+    readonly source: RecordSource,
   ) {}
 
   communityId(e: Endpoints): string {
@@ -141,6 +143,7 @@ export class RecordKit {
       tunnel_type: null,
       tunnel_id: null,
       interim: false,
+      source: this.source,
     };
   }
 }

@@ -5,7 +5,7 @@
  * rejects only when the stream itself fails).
  */
 import type { Readable } from 'node:stream';
-import type { ConnRecord } from '../record/conn';
+import type { ConnRecord, RecordSource } from '../record/conn';
 import { DEFAULT_LOCAL_NETS, LocalNets } from '../record/local-nets';
 import { UidGenerator } from '../record/uid';
 import { type FormatParser, type ParserCounters, RecordKit } from './common';
@@ -28,6 +28,11 @@ let defaultNets: LocalNets | undefined;
 /** The start of a flow log delivery as one JSON document: a Firehose request's or a CloudWatch Logs payload's first key. */
 const DELIVERY_HEAD = /^[\s\uFEFF]*\{\s*"(requestId|timestamp|records|messageType|owner|logGroup|logStream|subscriptionFilters|logEvents)"\s*:/;
 
+/** The ConnRecord.source of a flow format's records. */
+export function recordSourceOf(format: FlowFormat): RecordSource {
+  return format === 'zeek-tsv' || format === 'zeek-json' ? 'zeek' : format;
+}
+
 function makeParser(
   format: FlowFormat,
   opts: FlowParseOptions,
@@ -36,7 +41,7 @@ function makeParser(
   report: (field: string | undefined, reason: string) => void,
 ): FormatParser {
   defaultNets ??= new LocalNets(DEFAULT_LOCAL_NETS);
-  const kit = new RecordKit(opts.localNets ?? defaultNets, opts.communityIdSeed ?? 0);
+  const kit = new RecordKit(opts.localNets ?? defaultNets, opts.communityIdSeed ?? 0, recordSourceOf(format));
   const uids = new UidGenerator();
   switch (format) {
     case 'zeek-tsv':

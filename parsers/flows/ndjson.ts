@@ -4,7 +4,7 @@
  * record's defaults, and community_id / local flags are computed when absent.
  */
 import type { ConnK8s } from '../record/k8s';
-import type { ConnRecord } from '../record/conn';
+import { type ConnRecord, RECORD_SOURCES } from '../record/conn';
 import { type FormatParser, type RecordKit, addrOf, boolOf, countOf, fail, intOf, portOf, secondsOf, show, stateOf } from './common';
 import { parseObject } from './zeek';
 
@@ -84,6 +84,15 @@ export class ConnNdjsonParser implements FormatParser {
     if (o.observed !== undefined && o.observed !== null) {
       if (o.observed !== 'one-way' && o.observed !== 'midstream') fail('observed', `${show(o.observed)} is not one-way or midstream`);
       r.observed = o.observed;
+    }
+    if (o.stitched !== undefined && o.stitched !== null && boolOf('stitched', o.stitched)) r.stitched = true;
+    if (o.source !== undefined && o.source !== null) {
+      if (typeof o.source !== 'string' || !(RECORD_SOURCES as readonly string[]).includes(o.source))
+        fail('source', `${show(o.source)} is not one of ${RECORD_SOURCES.join(', ')}`);
+      // Packet-capture records (an agent shipping its live records, `analyze` output posted back)
+      // keep what they are: they get the same verdict treatment as ndjson. A flow source's record
+      // re-posted as NDJSON was given this path's verdict, so it says ndjson, as k8s/reresolve.ts reads it.
+      if (o.source === 'capture' || o.source === 'agent') r.source = o.source;
     }
     if (o.k8s !== undefined && o.k8s !== null) r.k8s = k8sOf(o.k8s);
     this.emit(r);

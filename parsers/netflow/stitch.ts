@@ -250,6 +250,7 @@ export function mergePair(o: ConnRecord, q: ConnRecord): ConnRecord {
     resp_l2_addr: peer.l2 ?? sq.l2,
   };
   delete r.observed;
+  r.stitched = true;
   return r;
 }
 

@@ -240,6 +240,7 @@ export class FlowConverter {
       tunnel_type: null,
       tunnel_id: null,
       interim: false,
+      source: f.version === 10 ? 'ipfix' : 'netflow',
     };
   }
 }

@@ -11,6 +11,15 @@ export function transportOf(ipProto: number): Transport {
   return ipProto === 6 ? 'tcp' : ipProto === 17 ? 'udp' : ipProto === 1 || ipProto === 58 ? 'icmp' : 'unknown_transport';
 }
 
+/**
+ * How a record entered eastwatch: 'capture' (an uploaded or analysed pcap), 'agent' (live capture
+ * by a capture agent), 'hubble' (Cilium Hubble flows), 'aws-vpc' (VPC / Transit Gateway flow
+ * logs), 'netflow' (NetFlow v5/v9 collector), 'ipfix' (IPFIX collector), 'zeek' (Zeek conn logs),
+ * 'ndjson' (eastwatch's own records posted back). Stored as ECS event.module.
+ */
+export type RecordSource = 'capture' | 'agent' | 'hubble' | 'aws-vpc' | 'netflow' | 'ipfix' | 'zeek' | 'ndjson';
+export const RECORD_SOURCES: readonly RecordSource[] = ['capture', 'agent', 'hubble', 'aws-vpc', 'netflow', 'ipfix', 'zeek', 'ndjson'];
+
 export type ConnState = 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR' | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH';
 
 export interface ConnRecord {
@@ -68,4 +77,15 @@ export interface ConnRecord {
    * start and originator are uncertain. Absent for captures and for paired or biflow records.
    */
   observed?: 'one-way' | 'midstream';
+  /**
+   * True when the record is two one-way flow records (A->B and B->A, parsers/netflow/stitch.ts)
+   * paired into one connection by eastwatch; absent otherwise (captures, biflows, records left alone).
+   */
+  stitched?: boolean;
+  /**
+   * The ingestion path the record came through (RecordSource). Decides, among other things,
+   * whether a NetworkPolicy verdict is evaluated for it (src/k8s/reresolve.ts). Absent on records
+   * stored before it was recorded.
+   */
+  source?: RecordSource;
 }

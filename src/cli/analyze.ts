@@ -202,7 +202,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
         summary.add(r);
         writer.write(r);
         if (stored) {
-          const s: StoreRecord = { ...clusterConn(r, cluster) };
+          // Stored only: the written output stays the record the analysis made (Zeek's conn.log has no source).
+          const s: StoreRecord = { ...clusterConn(r, cluster), source: 'capture' };
           if (capture !== undefined) s.capture = capture;
           if (o.cluster !== undefined) s.cluster = o.cluster;
           stored.add(s);

@@ -304,6 +304,8 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       `tcpdump -i ${o.interface}`,
       (r: ConnRecord) => {
         records++;
+        // Shipped records say so: the service's NDJSON ingestion keeps `agent` (parsers/flows/ndjson.ts).
+        r.source = 'agent';
         summary.add(r);
         writer.write(r);
         shipper?.add(r);

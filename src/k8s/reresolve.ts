@@ -3,7 +3,7 @@
  * can change (its validity time range), and a stored record's identity recomputed against the
  * cluster's inventory as it is now.
  */
-import type { ConnRecord } from '../../parsers/record/conn';
+import type { ConnRecord, RecordSource } from '../../parsers/record/conn';
 import type { ConnK8s } from '../../parsers/record/k8s';
 import { parseK8sText } from './load';
 import { mergeIdentity } from './merge';
@@ -41,19 +41,35 @@ export function snapshotRange(text: string, source: string, observedAt: number |
 }
 
 /**
- * The identity a stored record gets from `resolver` now. A capture's records are the resolver's
- * answer (identities and verdict evaluated from the NetworkPolicies). A flow that came with its
- * own identity (Hubble: Cilium's view of both ends and the dataplane's verdict) keeps it field
- * by field and is completed by the inventory, as at ingestion (k8s/merge.ts): the fields an older
- * inventory filled in (those not in the end's from_flow) are that inventory's and are replaced;
- * other flow records
- * (NetFlow, VPC flow logs) carry none of their own and get the resolver's identities.
+ * The sources whose records get the inventory's NetworkPolicy verdict at ingestion: packet
+ * captures (uploaded, or live by an agent) and connection records as a capture inside the cluster
+ * sees them (eastwatch's NDJSON, Zeek's conn logs). A VPC flow log or a NetFlow/IPFIX exporter sees
+ * traffic at an ENI or a switch, after SNAT and outside the pod network: a verdict there would be
+ * a guess presented as a finding. Hubble keeps Cilium's own verdict. Ingestion (the capture job,
+ * jobs/flows.ts flowPolicyEvaluated) and re-resolution both follow this one list.
+ */
+const VERDICT_SOURCES: ReadonlySet<RecordSource> = new Set<RecordSource>(['capture', 'agent', 'ndjson', 'zeek']);
+
+export function verdictAtIngest(source: RecordSource): boolean {
+  return VERDICT_SOURCES.has(source);
+}
+
+/**
+ * The identity a stored record gets from `resolver` now, by the record's source: capture, agent,
+ * NDJSON and Zeek records get the resolver's answer (identities, and the verdict evaluated from the
+ * NetworkPolicies); a Hubble record keeps its own identity (Cilium's view of both ends and the
+ * dataplane's verdict) field by field, completed by the inventory as at ingestion (k8s/merge.ts):
+ * the fields an older inventory filled in (those not in the end's from_flow) are replaced; VPC,
+ * NetFlow and IPFIX records get the resolver's identities and no verdict.
  */
 export function reidentify(r: ConnRecord, resolver: K8sResolver): ConnK8s {
-  // The what-if verdict only where ingestion gave one (see flowPolicyEvaluated in the flow job): a
-  // capture's records, and flow records stored with an evaluated policy. A VPC or NetFlow record
-  // stored without one stays without one; so does any flow record stored before an inventory,
-  // whose origin the record does not say (no verdict is safer than a guessed one).
+  if (r.source !== undefined) {
+    const fresh = resolver.describe(r, verdictAtIngest(r.source) ? undefined : null);
+    return mergeIdentity(r.source === 'hubble' ? r.k8s : undefined, fresh);
+  }
+  // Records stored before they said their source: a capture's records are linked to it, and a
+  // flow record's verdict tells what ingestion did (an evaluated one has no dataplane verdict,
+  // Hubble's has one); any other flow record stays without a verdict (no verdict is safer than a guessed one).
   const evaluated = r.capture !== undefined || (r.k8s?.policy !== undefined && r.k8s.policy.dataplane_verdict === undefined);
   const fresh = resolver.describe(r, evaluated ? undefined : null);
   const own = r.capture === undefined && r.k8s?.policy?.dataplane_verdict !== undefined ? r.k8s : undefined;

@@ -252,8 +252,11 @@ export function ndjsonLine(r: ConnRecord): string {
     r.tunnel_id +
     ',"interim":' +
     r.interim +
+    // Where the record came from: set by the flow parsers and the collector as they make a record.
+    (r.source === undefined ? '' : `,"source":"${r.source}"`) +
     // Set by flow sources only (one-way, midstream): absent for captures, as in the record.
     (r.observed === undefined ? '' : `,"observed":"${r.observed}"`) +
+    (r.stitched === undefined ? '' : `,"stitched":${r.stitched}`) +
     // Added last by the enrichment, so JSON.stringify puts it last too; its label values may need escaping.
     (r.k8s === undefined ? '}\n' : `,"k8s":${JSON.stringify(r.k8s)}}\n`)
   );

@@ -113,6 +113,22 @@ export const FIELDS: readonly FieldDef[] = [
     { optional: true },
   ),
   f(
+    'event.module',
+    'keyword',
+    'source',
+    ['source'],
+    'where the record came from: capture (uploaded pcap), agent (live capture), hubble, aws-vpc, netflow, ipfix, zeek, ndjson; absent on records stored before it was recorded',
+    { optional: true },
+  ),
+  f(
+    'eastwatch.stitched',
+    'boolean',
+    'stitched',
+    ['stitched'],
+    'true when two one-way flow records (A->B, B->A) were paired into this connection; absent otherwise',
+    { optional: true },
+  ),
+  f(
     'eastwatch.capture',
     'keyword',
     'capture',

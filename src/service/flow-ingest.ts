@@ -320,6 +320,8 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       // agent's ring: the stored uid is derived, so the link keeps the uid the agent's ring knows.
       delete r.capture;
       if (o.agent !== undefined && RING_UID.test(own)) r.capture = agentCapture(o.agent, own);
+      // A registered agent's records are its live capture, whatever the shipper wrote.
+      if (o.agent !== undefined && r.source === 'ndjson') r.source = 'agent';
       batch.push(r);
       // A record's JSON is a few hundred bytes; its estimate keeps the job under the byte bound without serialising twice.
       batchBytes += 400 + (r.k8s ? 600 : 0) + r.history.length;

@@ -7,7 +7,7 @@
  * from packets has no original event text. fromEcs(toEcs(r)) deep-equals r: times go through nanosecond RFC 3339 and
  * integer nanoseconds, which are exact for the record's doubles.
  */
-import type { ConnRecord, ConnState, Transport } from '../../parsers/record/conn';
+import type { ConnRecord, ConnState, RecordSource, Transport } from '../../parsers/record/conn';
 import { formatInstant, instantFromSeconds, instantSeconds, type Instant } from '../query/ast';
 import type { K8sEnd, K8sPolicyVerdict, K8sScope } from '../../parsers/record/k8s';
 import type { StoreRecord } from './types';
@@ -38,6 +38,12 @@ export interface EcsConnDoc {
     category: ['network'];
     type: ['connection'];
     dataset: 'eastwatch.conn';
+    /**
+     * ConnRecord.source: where the record came from (capture, agent, hubble, aws-vpc, netflow,
+     * ipfix, zeek, ndjson). ECS's "name of the module this data is coming from", as Elastic's own
+     * integrations fill it (zeek, netflow, aws); the dataset stays eastwatch.conn, one schema for all.
+     */
+    module?: RecordSource;
     start: string;
     end: string;
     /** Nanoseconds. */
@@ -84,6 +90,8 @@ export interface EcsConnDoc {
     interim: boolean;
     /** ConnRecord.observed: what a flow producer could not see (one direction, the start). */
     observed?: 'one-way' | 'midstream';
+    /** ConnRecord.stitched: two one-way flow records paired into this one. */
+    stitched?: boolean;
     /** SHA-256 of the uploaded capture the record came from. */
     capture?: string;
     tunnel?: { type?: string; id?: number };
@@ -208,6 +216,8 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
   if (r.capture !== undefined) doc.eastwatch.capture = r.capture;
   if (r.cluster !== undefined) doc.orchestrator = { cluster: { name: r.cluster } };
   if (r.observed !== undefined) doc.eastwatch.observed = r.observed;
+  if (r.stitched !== undefined) doc.eastwatch.stitched = r.stitched;
+  if (r.source !== undefined) doc.event.module = r.source;
   if (r.k8s) {
     doc.eastwatch.source = defined(r.k8s.orig);
     doc.eastwatch.destination = defined(r.k8s.resp);
@@ -264,6 +274,8 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
   if (e.capture !== undefined) r.capture = e.capture;
   if (d.orchestrator !== undefined) r.cluster = d.orchestrator.cluster.name;
   if (e.observed !== undefined) r.observed = e.observed;
+  if (e.stitched !== undefined) r.stitched = e.stitched;
+  if (d.event.module !== undefined) r.source = d.event.module;
   if (e.source && e.destination && e.scope !== undefined) {
     r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
     if (e.policy) r.k8s.policy = e.policy;
@@ -314,7 +326,7 @@ export const CONN_MAPPING: Mapping = {
   properties: {
     '@timestamp': nanos,
     ecs: obj({ version: kw }),
-    event: obj({ id: kw, kind: kw, category: kw, type: kw, dataset: kw, start: nanos, end: nanos, duration: lng }),
+    event: obj({ id: kw, kind: kw, category: kw, type: kw, dataset: kw, module: kw, start: nanos, end: nanos, duration: lng }),
     source: endpoint,
     destination: endpoint,
     related: obj({ ip }),
@@ -346,7 +358,17 @@ export const CONN_MAPPING: Mapping = {
       }),
     }),
     orchestrator: obj({ cluster: obj({ name: kw }) }),
-    eastwatch: obj({ interim: bool, observed: kw, capture: kw, tunnel: obj({ type: kw, id: lng }), source: wl, destination: wl, scope: kw, policy: verdict }),
+    eastwatch: obj({
+      interim: bool,
+      observed: kw,
+      stitched: bool,
+      capture: kw,
+      tunnel: obj({ type: kw, id: lng }),
+      source: wl,
+      destination: wl,
+      scope: kw,
+      policy: verdict,
+    }),
   },
 };
 

@@ -165,6 +165,8 @@ CREATE TABLE IF NOT EXISTS conn (
   capture TEXT,
   observed TEXT,
   cluster TEXT,
+  source TEXT,
+  stitched INTEGER,
   -- The Kubernetes identity is kept whole in k8s (exact read-back); these columns make it queryable.
   src_kind TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.kind') VIRTUAL,
   src_namespace TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.namespace') VIRTUAL,
@@ -252,6 +254,8 @@ const COLUMNS = [
   'capture',
   'observed',
   'cluster',
+  'source',
+  'stitched',
 ] as const;
 
 const READ_COLUMNS = COLUMNS.join(', ');
@@ -324,6 +328,8 @@ function toRow(r: StoreRecord): SqlParam[] {
     r.capture ?? null,
     r.observed ?? null,
     r.cluster ?? null,
+    r.source ?? null,
+    r.stitched === undefined ? null : r.stitched ? 1 : 0,
   ];
 }
 
@@ -362,6 +368,8 @@ interface DbRow {
   capture: string | null;
   observed: ConnRecord['observed'] | null;
   cluster: string | null;
+  source: ConnRecord['source'] | null;
+  stitched: number | null;
 }
 
 function fromRow(x: DbRow): StoreRecord {
@@ -401,6 +409,8 @@ function fromRow(x: DbRow): StoreRecord {
   if (x.capture !== null) r.capture = x.capture;
   if (x.observed !== null) r.observed = x.observed;
   if (x.cluster !== null) r.cluster = x.cluster;
+  if (x.source !== null) r.source = x.source;
+  if (x.stitched !== null) r.stitched = x.stitched === 1;
   return r;
 }
 
@@ -488,6 +498,16 @@ export class SqliteStore implements Store {
     if (!cols.some((c) => c.name === 'capture')) db.exec('ALTER TABLE conn ADD COLUMN capture TEXT');
     if (!cols.some((c) => c.name === 'observed')) db.exec('ALTER TABLE conn ADD COLUMN observed TEXT');
     if (!cols.some((c) => c.name === 'cluster')) db.exec('ALTER TABLE conn ADD COLUMN cluster TEXT');
+    if (!cols.some((c) => c.name === 'stitched')) db.exec('ALTER TABLE conn ADD COLUMN stitched INTEGER');
+    if (!cols.some((c) => c.name === 'source')) {
+      // Once, as the column arrives: records linked to a capture say what they came from (an
+      // uploaded capture, or an agent's ring); the flow records of older files cannot tell which
+      // flow source they came from, and stay without one (k8s/reresolve.ts keeps its old rule for them).
+      db.transaction(() => {
+        db.exec('ALTER TABLE conn ADD COLUMN source TEXT');
+        db.exec("UPDATE conn SET source = CASE WHEN capture LIKE 'agent:%' THEN 'agent' ELSE 'capture' END WHERE capture IS NOT NULL");
+      })();
+    }
     // Files of user_version 0 summed payload bytes into net_bytes; network.bytes is IP bytes now.
     if ((db.pragma('user_version', { simple: true }) as number) < 1) {
       db.exec('UPDATE conn SET net_bytes = orig_ip_bytes + resp_ip_bytes WHERE net_bytes <> orig_ip_bytes + resp_ip_bytes');

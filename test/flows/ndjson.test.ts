@@ -17,10 +17,24 @@ describe('flows: eastwatch ConnRecord NDJSON', () => {
     const all = [...zeek.records, ...hubble.records, ...vpc.records];
     assert.equal(all.length, 42);
     assert.equal(all.filter((r) => r.observed === 'one-way').length, 3);
+    assert.equal(all.filter((r) => r.stitched === true).length, 1);
+    assert.deepEqual([...new Set(all.map((r) => r.source))], ['zeek', 'hubble', 'aws-vpc']);
     const back = await collect(textStream(all.map(ndjsonLine).join(''), 1000));
     assert.equal(back.summary.format, 'ndjson');
     assert.deepEqual(back.errors, []);
-    assert.deepEqual(back.records, all);
+    // Everything but the source: these came in as NDJSON now (what ingestion and k8s/reresolve.ts go by).
+    assert.deepEqual(
+      back.records,
+      all.map((r) => ({ ...r, source: 'ndjson' })),
+    );
+    // Records of a packet capture say so through NDJSON (an agent's shipped records); a bad source is named.
+    const cap = await collect(textStream(ndjsonLine({ ...all[0], source: 'agent' }) + ndjsonLine({ ...all[1], source: 'capture' }), 1000));
+    assert.deepEqual(
+      cap.records.map((r) => r.source),
+      ['agent', 'capture'],
+    );
+    const bad = await collect(textStream(`${JSON.stringify({ ...all[0], source: 'pcap' })}\n`, 1000));
+    assert.equal(bad.errors[0]?.message, 'test: line 1: source: "pcap" is not one of capture, agent, hubble, aws-vpc, netflow, ipfix, zeek, ndjson');
   });
 
   it('reads a JSON array of records and rejects bad members with the line of the element', async () => {
@@ -31,7 +45,10 @@ describe('flows: eastwatch ConnRecord NDJSON', () => {
     const lineOfBad = 2 + objs[0].split('\n').length;
     // One byte at a time: element boundaries and strings cross every chunk boundary.
     const got = await collect(textStream(text, 1));
-    assert.deepEqual(got.records, [records[0], records[1], records[2]]);
+    assert.deepEqual(
+      got.records,
+      [records[0], records[1], records[2]].map((r) => ({ ...r, source: 'ndjson' })),
+    );
     assert.equal(got.errors.length, 1);
     assert.equal(got.errors[0].line, lineOfBad);
     assert.equal(got.errors[0].message, `test: line ${lineOfBad}: conn_state: "XYZ" is not a Zeek conn_state`);
@@ -56,7 +73,7 @@ describe('flows: our zeek and zeek-json writers read back', () => {
       assert.deepEqual(back.errors, []);
       const expected = all.map((r) => {
         const { k8s: _k8s, ...rest } = r;
-        return { ...rest, tunnel_type: null, tunnel_id: null };
+        return { ...rest, tunnel_type: null, tunnel_id: null, source: 'zeek' };
       });
       assert.deepEqual(back.records, expected);
     });

@@ -180,4 +180,77 @@ describe('k8s: re-resolution after a late inventory', () => {
     const old = reidentify({ ...r, k8s: { ...stored, orig: origOld, resp: respOld } }, resolverOf(JSON.stringify(newer)));
     assert.equal(old.resp.node, 'node-2');
   });
+
+  it('decides the verdict by the source the record says it came from', () => {
+    const store = new InventoryStore();
+    store.addDocument(JSON.parse(text), 'sample');
+    const resolver = new K8sResolver(store, { policies: 'inventory' });
+    const base = recordAt('10.244.1.10', '10.244.2.20');
+    const stale = { orig: { kind: 'internal' as const }, resp: { kind: 'internal' as const }, direction: 'internal' as const, scope: 'other' as const };
+    // Sources whose records get a verdict at ingestion get the what-if now, and the identities.
+    for (const source of ['capture', 'agent', 'ndjson', 'zeek'] as const) {
+      const k = reidentify({ ...base, source, k8s: stale }, resolver);
+      assert.equal(k.orig.workload, 'frontend', source);
+      assert.equal(k.resp.workload, 'api', source);
+      assert.ok(k.policy && k.policy.dataplane_verdict === undefined && k.policy.verdict !== undefined, `${source}: evaluated from the NetworkPolicies`);
+    }
+    // VPC, NetFlow and IPFIX: identity only, even where the stored record (wrongly) carried a verdict.
+    const evaluated = reidentify({ ...base, source: 'capture' }, resolver).policy;
+    assert.ok(evaluated);
+    for (const source of ['aws-vpc', 'netflow', 'ipfix'] as const) {
+      const k = reidentify({ ...base, source, k8s: { ...stale, policy: evaluated } }, resolver);
+      assert.equal(k.orig.workload, 'frontend', source);
+      assert.equal(k.resp.workload, 'api', source);
+      assert.equal(k.policy, undefined, `${source}: no verdict`);
+    }
+    // Hubble: Cilium's own identity and verdict kept, the inventory fills the rest, never the what-if.
+    const cilium = {
+      orig: { kind: 'pod' as const, namespace: 'cilium-says', pod: 'p' },
+      resp: { kind: 'internal' as const },
+      direction: 'internal' as const,
+      scope: 'other' as const,
+    };
+    const own = reidentify({ ...base, source: 'hubble', k8s: cilium }, resolver);
+    assert.equal(own.orig.namespace, 'cilium-says');
+    assert.equal(own.resp.workload, 'api');
+    assert.equal(own.policy, undefined, 'a Hubble flow without a dataplane verdict gets no what-if verdict');
+    // Records stored before the source was recorded keep the old rule: a stored evaluated verdict is evaluated again.
+    assert.ok(reidentify({ ...base, k8s: { ...stale, policy: evaluated } }, resolver).policy?.verdict);
+    assert.equal(reidentify({ ...base, k8s: stale }, resolver).policy, undefined);
+  });
 });
+
+function recordAt(orig: string, resp: string): ConnRecord {
+  return {
+    ts: Date.parse('2026-01-15T09:30:00Z') / 1000,
+    uid: 'Cy',
+    orig_h: orig,
+    orig_p: 40000,
+    resp_h: resp,
+    resp_p: 8080,
+    proto: 'tcp',
+    ip_proto: 6,
+    service: [],
+    duration: 1,
+    orig_bytes: 1,
+    resp_bytes: 1,
+    conn_state: 'SF',
+    local_orig: true,
+    local_resp: true,
+    missed_bytes: 0,
+    history: 'ShADadFf',
+    orig_pkts: 3,
+    orig_ip_bytes: 100,
+    resp_pkts: 3,
+    resp_ip_bytes: 100,
+    tunnel_parents: [],
+    community_id: '',
+    vlan: null,
+    inner_vlan: null,
+    orig_l2_addr: null,
+    resp_l2_addr: null,
+    tunnel_type: null,
+    tunnel_id: null,
+    interim: false,
+  };
+}

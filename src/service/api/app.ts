@@ -19,6 +19,7 @@ import type { Principal } from '../keys';
 import { UploadError } from '../uploads';
 import { BacklogError } from '../flow-ingest';
 import { ApiError, defineRoute, principalOf, type RouteKit } from './route';
+import { firehoseRequestId } from './firehose';
 import { captureRoutes } from './routes/captures';
 import { exportRoutes } from './routes/export';
 import { flowRoutes } from './routes/flows';
@@ -67,7 +68,11 @@ function tokenOf(req: Request): string | null {
     return null;
   }
   const k = req.headers['x-api-key'];
-  return typeof k === 'string' ? k.trim() : null;
+  if (typeof k === 'string') return k.trim();
+  // Firehose sends the configured access key verbatim in its own header: taken on the flows route only.
+  const fh = req.headers['x-amz-firehose-access-key'];
+  if (typeof fh === 'string' && firehoseRequestId(req) !== null) return fh.trim();
+  return null;
 }
 
 export function authenticator(ctx: ServiceContext, realm: 'api' | 'basic' = 'api'): RequestHandler {
@@ -276,6 +281,12 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
     // A refused upload may still be arriving: say so and close instead of reading the rest.
     if (!req.complete) res.set('Connection', 'close');
     if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
+    const firehose = firehoseRequestId(req);
+    if (firehose !== null) {
+      // Firehose logs the status and this body and retries: its form, with our details beside it.
+      res.status(status).json({ requestId: firehose, timestamp: Date.now(), errorMessage: message, ...extra });
+      return;
+    }
     res.status(status).json({ error: message, ...extra });
   };
   app.use(onError);

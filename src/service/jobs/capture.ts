@@ -76,6 +76,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
     p.records++;
     const r: StoreRecord = clusterConn(c, idCluster);
     r.capture = id;
+    r.source = 'capture';
     r.cluster = cluster;
     writer.add(r);
     batch.conn(r);

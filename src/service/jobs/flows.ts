@@ -6,7 +6,9 @@
  * are stored as dns and http records (they carry their connection) and go to the detectors too.
  */
 import type { AppRecordOut } from '../../../parsers/record/app';
+import { recordSourceOf } from '../../../parsers/flows';
 import { mergeIdentity } from '../../k8s/merge';
+import { verdictAtIngest } from '../../k8s/reresolve';
 import type { Store, StoreRecord } from '../../store/types';
 import { DEFAULT_CLUSTER } from '../../k8s/cluster';
 import type { FlowJobData, FlowOrigin, FlowResult, JobContext } from '../queue';
@@ -22,15 +24,14 @@ export interface FlowJobDeps {
 }
 
 /**
- * Whether records of this origin get the inventory's NetworkPolicy verdict. Only connection
- * records as a packet capture inside the cluster sees them (eastwatch's own NDJSON, Zeek's conn
- * logs) are evaluated: a VPC flow log or a NetFlow exporter sees the traffic at an ENI or a switch,
- * after SNAT and outside the pod network, so "allowed/denied by NetworkPolicy" on those records
- * would be a guess presented as a finding. Hubble keeps Cilium's own verdict (merged from the
- * record), never the what-if. Identity by address is given to every origin.
+ * Whether records of this origin get the inventory's NetworkPolicy verdict: the sources of
+ * k8s/reresolve.ts verdictAtIngest (eastwatch's own NDJSON, Zeek's conn logs; not VPC, NetFlow or
+ * IPFIX, and Hubble keeps Cilium's own verdict, merged from the record). The records say their
+ * source, so re-resolution after an inventory upload gives the same answer. Identity by address
+ * is given to every origin.
  */
 export function flowPolicyEvaluated(origin: FlowOrigin | undefined): boolean {
-  return origin === 'ndjson' || origin === 'zeek-tsv' || origin === 'zeek-json';
+  return origin !== undefined && origin !== 'netflow' && verdictAtIngest(recordSourceOf(origin));
 }
 
 export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJobDeps): Promise<FlowResult> {

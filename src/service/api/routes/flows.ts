@@ -8,6 +8,7 @@ import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
+import { firehoseRequestId } from '../firehose';
 import { AgentName } from '../../config';
 import { ClusterName } from '../schemas';
 import { DEFAULT_CLUSTER } from '../../../k8s/cluster';
@@ -137,6 +138,15 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
             },
           },
         },
+        200: {
+          description:
+            "An AWS Data Firehose HTTP endpoint delivery (X-Amz-Firehose-Request-Id; the key may come as X-Amz-Firehose-Access-Key, on this route only): parsed and queued, answered in Firehose's form, the 202 body beside it. Its errors carry requestId, timestamp and errorMessage.",
+          content: {
+            'application/json': {
+              schema: z.object({ requestId: z.string(), timestamp: z.number(), records: z.number() }).passthrough(),
+            },
+          },
+        },
         400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
         403: { description: "`agent` names an agent the service's registry does not have, or binds to another key" },
         413: { description: 'Body over the size limit, compressed or inflated (lines before the cut were kept)' },
@@ -213,7 +223,10 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           );
         if (r.summary.records === 0) throw new ApiError(400, 'the request holds no flow records (empty body)', body);
         if (query.wait === 'true') body.stored = await settle(ctx, r.jobs, 120_000);
-        res.status(202).json(body);
+        const firehose = firehoseRequestId(req);
+        // Firehose counts anything but a 200 with its requestId as a failed delivery, and sends it again.
+        if (firehose !== null) res.status(200).json({ requestId: firehose, timestamp: Date.now(), ...body });
+        else res.status(202).json(body);
       },
     });
 
