@@ -85,6 +85,10 @@ export class ConnNdjsonParser implements FormatParser {
       if (o.observed !== 'one-way' && o.observed !== 'midstream') fail('observed', `${show(o.observed)} is not one-way or midstream`);
       r.observed = o.observed;
     }
+    if (o.counts !== undefined && o.counts !== null) {
+      if (o.counts !== 'reports') fail('counts', `${show(o.counts)} is not reports`);
+      r.counts = o.counts;
+    }
     if (o.k8s !== undefined && o.k8s !== null) r.k8s = k8sOf(o.k8s);
     this.emit(r);
   }
