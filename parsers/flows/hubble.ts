@@ -453,7 +453,6 @@ export class HubbleParser implements FormatParser {
     r.history = c.history;
     r.service = c.services;
     r.conn_state = connState(c);
-    if (this.reportCounts) r.counts = 'reports';
     if (c.ipProto === PROTO_TCP) {
       const any = c.origBits | c.respBits;
       if ((any & (B_SYN | B_SYNACK)) === 0) r.observed = 'midstream';
@@ -463,6 +462,7 @@ export class HubbleParser implements FormatParser {
         r.conn_state = c.origBits & B_RST ? 'RSTO' : c.origBits & B_FIN ? 'S2' : 'S1';
       }
     }
+    if (this.reportCounts) r.counts = 'reports';
     const k8s = k8sOf(c);
     if (k8s !== undefined) {
       const policy = policyOf(c);
