@@ -73,7 +73,8 @@ class HubbleView {
    * `monitor-aggregation-interval` (default 5 s) passed since that direction's last report. A new
    * entry reports its first packet and counts SYN as seen in that direction; the other
    * direction's first packet is reported (its last report is 0). Everything else is only counted
-   * in conntrack and never becomes a Hubble event.
+   * in conntrack and never becomes a Hubble event. Trace events of the FROM_* observation points
+   * are not emitted at all under `medium`; this view has one observation point per packet.
    */
   private reports(key: string, flags: number, tsUs: number): boolean {
     const sec = Math.floor(tsUs / 1e6);
@@ -140,7 +141,6 @@ class HubbleView {
     if (proto !== 6 && proto !== 17) return null;
     // Hubble sees the pods' flows, not the overlay's outer UDP: report the VXLAN payload's inner frame.
     if (proto === 17 && [4789, 8472].includes(b.readUInt16BE(l4 + 2)) && b.length > l4 + 16 + 14) return this.packet({ ...p, data: b.subarray(l4 + 16) });
-    // Conntrack's key is the tuple as the datapath sees it: before DNAT for the client's packets, after reverse NAT for replies.
     const src = ipText(b, 26),
       dst = ipText(b, 30);
     const sp = b.readUInt16BE(l4),
@@ -153,7 +153,8 @@ class HubbleView {
     const clientPod = this.c.podAt(client, t);
     const serverPod = this.c.podAt(d.ip, t);
     const denied = serverPod?.workload === 'ledger' && clientPod?.workload !== 'api';
-    const reported = this.reports(`${proto}|${src}|${sp}|${dst}|${dp}`, proto === 6 ? b[l4 + 13] : 0, p.tsUs);
+    // Drops are drop notifications, not trace events: monitor aggregation does not thin them.
+    const reported = this.reports(`${proto}|${src}|${sp}|${dst}|${dp}`, proto === 6 ? b[l4 + 13] : 0, p.tsUs) || denied;
     const flags: Record<string, boolean> = {};
     if (proto === 6) {
       const f = b[l4 + 13];
