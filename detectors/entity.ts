@@ -104,9 +104,23 @@ export function attemptOutcome(r: AnswerFields): 'answered' | 'unanswered' | 'un
 }
 
 /** The responder sent payload: the service actually answered (not a bare handshake, not a probe). */
-export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts' | 'observed'>): boolean {
+export function exchangedData(r: Pick<ConnRecord, 'proto' | 'history' | 'resp_bytes' | 'resp_pkts' | 'observed' | 'counts'>): boolean {
   if (r.resp_bytes > 0) return true;
   // Seen midstream: no handshake to wait for, the responder's data is the answer.
-  if (r.proto === 'tcp' && !fullyObserved(r)) return r.observed !== 'one-way' && r.history.includes('d');
+  if (r.proto === 'tcp' && !fullyObserved(r)) {
+    if (r.observed === 'one-way') return false;
+    // Aggregated Hubble reports the first packet of a 5 s lull, often a segment without PSH: any
+    // reported packet of the responder's other than its FIN/RST is it sending.
+    return r.history.includes('d') || (r.counts === 'reports' && r.history.includes('a'));
+  }
+  if (r.proto === 'tcp' && r.counts === 'reports') {
+    // Aggregated Hubble: the responder's data packets are mostly unreported, so it counts as having
+    // answered when, after its SYN-ACK, it closed the connection itself (FIN: a port probe is
+    // reset by the prober), a reported packet of its carried PSH, or it was reported more often
+    // than its SYN-ACK, FIN and RST account for (a report 5 s after the previous one: still sending).
+    if (!r.history.includes('h')) return false;
+    const flagReports = ['h', 'f', 'r'].filter((l) => r.history.includes(l)).length;
+    return /[fd]/.test(r.history) || r.resp_pkts > flagReports;
+  }
   return r.history.includes('d') && (r.proto !== 'tcp' || r.history.includes('h'));
 }

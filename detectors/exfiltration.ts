@@ -140,6 +140,9 @@ export class ExfiltrationDetector implements Detector {
     const wl = podWorkload(r);
     if (wl === null) return;
     const hasBytes = r.orig_bytes > 0 || r.orig_ip_bytes > 0 || r.resp_bytes > 0;
+    // Report counts (aggregated Hubble) grow with a connection's duration, not its volume: without
+    // bytes there is nothing to judge, and judging the reports would call long connections uploads.
+    if (!hasBytes && r.counts === 'reports') return;
     const unit = hasBytes ? 'bytes' : 'packets';
     const key = `${wl}|${destKey(r)}`;
     const end = r.ts + r.duration;

@@ -1,7 +1,8 @@
 /**
  * Writes the evaluation data set: a pcap (the capture at the pods' veths, before DNAT), the same
- * packets as Hubble flows (`hubble observe -o json`, one event per packet as with monitor
- * aggregation off, after DNAT: backend pods with their service, plus the DNS proxy's L7 events),
+ * packets as Hubble flows (`hubble observe -o json`, after DNAT: backend pods with their service,
+ * plus the DNS proxy's L7 events) twice, as Cilium's default monitor aggregation emits them and
+ * with aggregation off (one event per packet),
  * the inventory (kubectl List JSON) and the labels.
  *
  *   node dist/bench/eval/generate.js [outdir] [seed] [A|B]
@@ -15,6 +16,9 @@ import { Cluster, SPAN, T0 } from './cluster';
 import { buildTraffic, type DnsL7, type EvalLabel, type Family } from './traffic';
 
 export const DEFAULT_SEED = 0x5eed7;
+
+/** Cilium's `monitor-aggregation-interval` default (seconds). */
+const AGGREGATION_INTERVAL_S = 5;
 
 /**
  * The generated cluster's own networks, as a deployment passes them with --local-nets. The
@@ -30,7 +34,10 @@ export interface EvalData {
   /** Data time the traffic covers (epoch seconds). */
   span: [number, number];
   pcap: string;
+  /** Hubble flows as Cilium emits them by default (monitor aggregation `medium`). */
   hubble: string;
+  /** The same with monitor aggregation off: one event per packet. */
+  hubblePackets: string;
   inventory: string;
   labels: EvalLabel[];
   anomalous: Set<string>;
@@ -38,6 +45,7 @@ export interface EvalData {
   surprises: { ip: string; from: number; to: number; pod: string; workload: string }[];
   packets: number;
   hubbleEvents: number;
+  hubblePacketEvents: number;
 }
 
 function ipText(b: Buffer, at: number): string {
@@ -52,30 +60,33 @@ function rfc3339(tsUs: number): string {
 /** Hubble's view of the cluster: endpoints, services after DNAT. */
 class HubbleView {
   private n = 0;
-  /** Monitor aggregation: "connection|direction" -> the TCP flags reported so far and when the last report was (µs). */
-  private readonly reported = new Map<string, { flags: number; lastUs: number }>();
-  constructor(
-    private readonly c: Cluster,
-    private readonly aggregate = false,
-  ) {}
+  /** Monitor aggregation: "connection direction" -> the TCP flags reported so far and the second of the last report. */
+  private readonly reported = new Map<string, { flags: number; lastSec: number }>();
+  constructor(private readonly c: Cluster) {}
 
   /**
-   * Whether Cilium with monitor aggregation `medium` (its default) reports this packet: the first
-   * of a connection's direction, one carrying a flag of `monitor-aggregation-flags` (SYN, FIN,
-   * RST by default) not yet reported in that direction, or one `monitor-aggregation-interval`
-   * (5 s) after the last report; the rest are counted in conntrack and never become events.
+   * Whether Cilium with monitor aggregation `medium` (Cilium's default, Helm `bpf.monitorAggregation`)
+   * emits a trace event for this packet. Its datapath (`__ct_update_timeout`, bpf/lib/conntrack.h)
+   * keeps per conntrack entry and direction the TCP flags reported so far and the time of the last
+   * report, in whole seconds (bpf_mono_now), and reports a packet when it adds a flag of
+   * `monitor-aggregation-flags` (default syn, fin, rst) or when more than
+   * `monitor-aggregation-interval` (default 5 s) passed since that direction's last report. A new
+   * entry reports its first packet and counts SYN as seen in that direction; the other
+   * direction's first packet is reported (its last report is 0). Everything else is only counted
+   * in conntrack and never becomes a Hubble event. Trace events of the FROM_* observation points
+   * are not emitted at all under `medium`; this view has one observation point per packet.
    */
   private reports(key: string, flags: number, tsUs: number): boolean {
-    if (!this.aggregate) return true;
+    const sec = Math.floor(tsUs / 1e6);
     const trigger = flags & 0x07; // FIN 0x01, SYN 0x02, RST 0x04
     const st = this.reported.get(key);
     if (st === undefined) {
-      this.reported.set(key, { flags: trigger, lastUs: tsUs });
+      this.reported.set(key, { flags: trigger, lastSec: sec });
       return true;
     }
-    if ((trigger & ~st.flags) !== 0 || tsUs - st.lastUs >= 5_000_000) {
+    if ((trigger & ~st.flags) !== 0 || st.lastSec + AGGREGATION_INTERVAL_S < sec) {
       st.flags |= trigger;
-      st.lastUs = tsUs;
+      st.lastSec = sec;
       return true;
     }
     return false;
@@ -117,8 +128,11 @@ class HubbleView {
     return { ip: bs[h % bs.length].ip, port: port.targetPort, svc: { name: s.name, namespace: s.ns } };
   }
 
-  /** The flow event of one captured frame (Ethernet/IPv4 TCP or UDP), or null for anything else. */
-  packet(p: Pkt): string | null {
+  /**
+   * The flow event of one captured frame (Ethernet/IPv4 TCP or UDP), or null for anything else;
+   * `reported`: whether monitor aggregation `medium` emits it too.
+   */
+  packet(p: Pkt): { line: string; reported: boolean } | null {
     const b = p.data;
     if (b.readUInt16BE(12) !== 0x0800) return null;
     const ihl = (b[14] & 0x0f) * 4;
@@ -139,7 +153,8 @@ class HubbleView {
     const clientPod = this.c.podAt(client, t);
     const serverPod = this.c.podAt(d.ip, t);
     const denied = serverPod?.workload === 'ledger' && clientPod?.workload !== 'api';
-    if (!this.reports(`${proto}|${src}|${sp}|${dst}|${dp}`, proto === 6 ? b[l4 + 13] : 0, p.tsUs)) return null;
+    // Drops are drop notifications, not trace events: monitor aggregation does not thin them.
+    const reported = this.reports(`${proto}|${src}|${sp}|${dst}|${dp}`, proto === 6 ? b[l4 + 13] : 0, p.tsUs) || denied;
     const flags: Record<string, boolean> = {};
     if (proto === 6) {
       const f = b[l4 + 13];
@@ -165,7 +180,7 @@ class HubbleView {
     };
     if (d.svc) flow[reply ? 'source_service' : 'destination_service'] = d.svc;
     if (denied) flow.drop_reason_desc = 'POLICY_DENIED';
-    return JSON.stringify({ flow, node_name: flow.node_name, time: flow.time });
+    return { line: JSON.stringify({ flow, node_name: flow.node_name, time: flow.time }), reported };
   }
 
   dns(e: DnsL7): string {
@@ -194,52 +209,74 @@ class HubbleView {
   }
 }
 
+/** Writes lines to a file in batches, waiting for the stream to drain. */
+class LineSink {
+  private buf: string[] = [];
+  private readonly out: fs.WriteStream;
+  lines = 0;
+  constructor(file: string) {
+    this.out = fs.createWriteStream(file);
+  }
+  async push(line: string): Promise<void> {
+    this.buf.push(line);
+    this.lines++;
+    if (this.buf.length >= 2000) await this.flush();
+  }
+  private async flush(): Promise<void> {
+    if (this.buf.length === 0) return;
+    const ok = this.out.write(`${this.buf.join('\n')}\n`);
+    this.buf = [];
+    if (!ok) await once(this.out, 'drain');
+  }
+  async close(): Promise<void> {
+    await this.flush();
+    const done = once(this.out, 'finish');
+    this.out.end();
+    await done;
+  }
+}
+
 /**
- * `aggregate`: the Hubble flows as Cilium emits them by default (monitor aggregation `medium`)
- * instead of one event per packet.
+ * Both Hubble inputs are written from the same packets: `hubble.json` as Cilium emits flows by
+ * default (monitor aggregation `medium`) and `hubble-packets.json` with aggregation off
+ * (`--monitor-aggregation none`: one event per packet). The DNS proxy's L7 events are in both.
  */
-export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A', aggregate = false): Promise<EvalData> {
+export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Family = 'A'): Promise<EvalData> {
   fs.mkdirSync(dir, { recursive: true });
   const cluster = new Cluster();
   const traffic = buildTraffic(seed, cluster, family);
-  const files = { pcap: path.join(dir, 'cluster.pcap'), hubble: path.join(dir, 'hubble.json'), inventory: path.join(dir, 'inventory.json') };
+  const files = {
+    pcap: path.join(dir, 'cluster.pcap'),
+    hubble: path.join(dir, 'hubble.json'),
+    hubblePackets: path.join(dir, 'hubble-packets.json'),
+    inventory: path.join(dir, 'inventory.json'),
+  };
   fs.writeFileSync(files.inventory, `${JSON.stringify(cluster.inventory(), null, 1)}\n`);
   fs.writeFileSync(path.join(dir, 'labels.json'), `${JSON.stringify(traffic.labels, null, 1)}\n`);
 
   const pcap = PcapWriter.create(files.pcap);
-  const hub = fs.createWriteStream(files.hubble);
-  const view = new HubbleView(cluster, aggregate);
-  let hubBuf: string[] = [];
-  let hubbleEvents = 0;
-  const flushHub = async (): Promise<void> => {
-    if (hubBuf.length === 0) return;
-    const ok = hub.write(`${hubBuf.join('\n')}\n`);
-    hubBuf = [];
-    if (!ok) await once(hub, 'drain');
-  };
+  const agg = new LineSink(files.hubble);
+  const all = new LineSink(files.hubblePackets);
+  const view = new HubbleView(cluster);
   let di = 0;
+  const dns = async (): Promise<void> => {
+    const line = view.dns(traffic.dns[di++]);
+    await agg.push(line);
+    await all.push(line);
+  };
   for (const p of mergeByTime(lazy(traffic.convs))) {
-    while (di < traffic.dns.length && traffic.dns[di].tsUs <= p.tsUs) {
-      hubBuf.push(view.dns(traffic.dns[di++]));
-      hubbleEvents++;
-    }
+    while (di < traffic.dns.length && traffic.dns[di].tsUs <= p.tsUs) await dns();
     const ev = view.packet(p);
     if (ev !== null) {
-      hubBuf.push(ev);
-      hubbleEvents++;
+      await all.push(ev.line);
+      if (ev.reported) await agg.push(ev.line);
     }
     if (!pcap.writeUs(p.data, p.tsUs)) await pcap.drain();
-    if (hubBuf.length >= 2000) await flushHub();
   }
-  while (di < traffic.dns.length) {
-    hubBuf.push(view.dns(traffic.dns[di++]));
-    hubbleEvents++;
-  }
-  await flushHub();
+  while (di < traffic.dns.length) await dns();
   await pcap.close();
-  const done = once(hub, 'finish');
-  hub.end();
-  await done;
+  await agg.close();
+  await all.close();
   return {
     dir,
     family,
@@ -250,7 +287,8 @@ export async function generateEval(dir: string, seed = DEFAULT_SEED, family: Fam
     anomalous: traffic.anomalous,
     surprises: traffic.surprises.map((p) => ({ ip: p.ip, from: T0 + p.from, to: T0 + (p.to ?? Infinity), pod: p.name, workload: `${p.ns}/${p.workload}` })),
     packets: pcap.packets,
-    hubbleEvents,
+    hubbleEvents: agg.lines,
+    hubblePacketEvents: all.lines,
   };
 }
 
@@ -263,6 +301,8 @@ if (require.main === module) {
   const dir = process.argv[2] ?? path.join(process.cwd(), 'eval-data');
   const seed = process.argv[3] ? Number(process.argv[3]) : DEFAULT_SEED;
   void generateEval(dir, seed, process.argv[4] === 'B' ? 'B' : 'A').then((d) => {
-    process.stdout.write(`${d.pcap}: ${d.packets} packets; ${d.hubble}: ${d.hubbleEvents} events; ${d.labels.length} labels\n`);
+    process.stdout.write(
+      `${d.pcap}: ${d.packets} packets; ${d.hubble}: ${d.hubbleEvents} events; ${d.hubblePackets}: ${d.hubblePacketEvents} events; ${d.labels.length} labels\n`,
+    );
   });
 }

@@ -8,11 +8,12 @@
  * developed on) and family B (held out: other rates, intervals, jitter, sizes, attacks), each
  * over `--seeds N` seeds (default 1), and prints the figures per run and pooled per family.
  *
- *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--aggregate] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--no-packets] [--json]
  *
  * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h), learning
  * from itself and with a baseline from the run's clean first half hour.
- * --aggregate writes the Hubble flows with Cilium's default monitor aggregation.
+ * Hubble is scored twice: as Cilium emits flows by default (monitor aggregation `medium`, "hubble")
+ * and with aggregation off (one event per packet, "hubble packets"); --no-packets leaves the latter out.
  *
  * Without --dir the data (about 250 MB) goes to a temporary directory removed afterwards; with it,
  * the capture, flows, inventory, labels and both runs' alerts stay there for inspection.
@@ -46,8 +47,14 @@ import type { Baseline, LearningReport } from '../../detectors/engine';
 export interface EvalResult {
   data: EvalData;
   capture: EvalScore & { learning: LearningReport };
+  /** Hubble flows as Cilium emits them by default (monitor aggregation `medium`). */
   hubble: EvalScore & { learning: LearningReport };
+  /** Hubble flows with monitor aggregation off (one event per packet), when asked for. */
+  hubblePackets?: EvalScore & { learning: LearningReport };
 }
+
+/** Which Hubble file: as Cilium emits flows by default, or one event per packet (aggregation off). */
+export type HubbleInput = 'aggregated' | 'packets';
 
 function resolverFor(data: EvalData): K8sResolver {
   return new K8sResolver(loadInventoryFiles([data.inventory], new InventoryStore()), { policies: 'inventory', localNets: EVAL_LOCAL_NETS });
@@ -91,7 +98,8 @@ export async function runCapture(data: EvalData, o: RunOptions = {}): Promise<In
   return { alerts: engine.alerts(), records, learning: engine.learningReport(), engine };
 }
 
-export async function runHubble(data: EvalData, o: RunOptions = {}): Promise<InputRun & { engine: DetectorEngine }> {
+export async function runHubble(data: EvalData, o: RunOptions = {}, input: HubbleInput = 'aggregated'): Promise<InputRun & { engine: DetectorEngine }> {
+  const file = input === 'packets' ? data.hubblePackets : data.hubble;
   const resolver = resolverFor(data);
   const engine = engineFor(data, o);
   const records: ConnRecord[] = [];
@@ -99,7 +107,7 @@ export async function runHubble(data: EvalData, o: RunOptions = {}): Promise<Inp
   // lookup is known before the connection it was for (the parser emits connections when they end).
   async function* chunks(): AsyncGenerator<Buffer> {
     let rest = '';
-    for await (const c of fs.createReadStream(data.hubble, { highWaterMark: 1 << 16 })) {
+    for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 16 })) {
       const text = rest + (c as Buffer).toString('utf8');
       const cut = text.lastIndexOf('\n') + 1;
       rest = text.slice(cut);
@@ -121,7 +129,7 @@ export async function runHubble(data: EvalData, o: RunOptions = {}): Promise<Inp
   const dnsClients = new Map<string, string>();
   await parseFlows(
     Readable.from(chunks()),
-    { format: 'hubble', source: data.hubble },
+    { format: 'hubble', source: file, hubble: { monitorAggregation: input === 'packets' ? 'none' : 'medium' } },
     (r) => {
       // Hubble's own identity stays; the imported policies' verdict comes from the resolver.
       const own = r.k8s;
@@ -142,8 +150,8 @@ export async function runHubble(data: EvalData, o: RunOptions = {}): Promise<Inp
  * give it to the capture. Here the clean period is [from, to) seconds of the same generated run,
  * before its first attack (the first starts 30 min in), learned whole from the same input kind.
  */
-export async function learnBaseline(clean: EvalData, input: 'capture' | 'hubble'): Promise<Baseline> {
-  const r = input === 'capture' ? await runCapture(clean, { learnAll: true }) : await runHubble(clean, { learnAll: true });
+export async function learnBaseline(clean: EvalData, input: 'capture' | HubbleInput): Promise<Baseline> {
+  const r = input === 'capture' ? await runCapture(clean, { learnAll: true }) : await runHubble(clean, { learnAll: true }, input);
   return r.engine.exportBaseline();
 }
 
@@ -168,9 +176,15 @@ export async function sliceEval(data: EvalData, from: number, to: number): Promi
   const pcap = path.join(data.dir, `cluster-${tag}.pcap`);
   const stamp = (t: number) => new Date(t * 1000).toISOString().replace('T', ' ').replace('Z', '');
   execFileSync('editcap', ['-A', stamp(a), '-B', stamp(b), data.pcap, pcap], { env: { ...process.env, TZ: 'UTC' } });
-  const hubble = path.join(data.dir, `hubble-${tag}.json`);
+  const hubble = await sliceHubble(data.hubble, path.join(data.dir, `hubble-${tag}.json`), a, b);
+  const hubblePackets = await sliceHubble(data.hubblePackets, path.join(data.dir, `hubble-packets-${tag}.json`), a, b);
+  return { ...data, pcap, hubble, hubblePackets, span: [a, b] };
+}
+
+/** The events of [a, b) (epoch seconds) of a Hubble file. */
+async function sliceHubble(from: string, hubble: string, a: number, b: number): Promise<string> {
   const out = fs.createWriteStream(hubble);
-  const lines = readline.createInterface({ input: fs.createReadStream(data.hubble), crlfDelay: Infinity });
+  const lines = readline.createInterface({ input: fs.createReadStream(from), crlfDelay: Infinity });
   for await (const line of lines) {
     const m = /"time":"([^"]+)"/.exec(line);
     if (m === null) continue;
@@ -180,7 +194,7 @@ export async function sliceEval(data: EvalData, from: number, to: number): Promi
   const done = once(out, 'finish');
   out.end();
   await done;
-  return { ...data, pcap, hubble, span: [a, b] };
+  return hubble;
 }
 
 export async function runEval(
@@ -188,18 +202,28 @@ export async function runEval(
   seed = DEFAULT_SEED,
   family: Family = 'A',
   slice?: [number, number],
-  opts: { clean?: [number, number]; full?: EvalData; aggregate?: boolean } = {},
+  opts: { clean?: [number, number]; full?: EvalData; packets?: boolean } = {},
 ): Promise<EvalResult> {
   // The full run's data when given (a cut of data already generated), else generated here.
-  const full = opts.full ?? (await generateEval(dir, seed, family, opts.aggregate));
+  const full = opts.full ?? (await generateEval(dir, seed, family));
   const data = slice === undefined ? full : await sliceEval(full, slice[0], slice[1]);
   const clean = opts.clean === undefined ? undefined : await sliceEval(full, opts.clean[0], opts.clean[1]);
-  const cap = await runCapture(data, clean === undefined ? {} : { baseline: await learnBaseline(clean, 'capture') });
-  const hub = await runHubble(data, clean === undefined ? {} : { baseline: await learnBaseline(clean, 'hubble') });
+  const baseline = async (input: 'capture' | HubbleInput): Promise<RunOptions> => (clean === undefined ? {} : { baseline: await learnBaseline(clean, input) });
+  const cap = await runCapture(data, await baseline('capture'));
+  const hub = await runHubble(data, await baseline('aggregated'), 'aggregated');
+  const pkt = opts.packets === true ? await runHubble(data, await baseline('packets'), 'packets') : undefined;
   const tag = `${slice === undefined ? '' : `-${slice[0]}-${slice[1]}`}${clean === undefined ? '' : '-baseline'}`;
-  fs.writeFileSync(path.join(dir, `alerts-capture${tag}.ndjson`), `${cap.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
-  fs.writeFileSync(path.join(dir, `alerts-hubble${tag}.ndjson`), `${hub.alerts.map((a) => JSON.stringify(a)).join('\n')}\n`);
-  return { data, capture: { ...score(data, cap), learning: cap.learning }, hubble: { ...score(data, hub), learning: hub.learning } };
+  const write = (name: string, alerts: Alert[]) =>
+    fs.writeFileSync(path.join(dir, `alerts-${name}${tag}.ndjson`), `${alerts.map((x) => JSON.stringify(x)).join('\n')}\n`);
+  write('capture', cap.alerts);
+  write('hubble', hub.alerts);
+  if (pkt !== undefined) write('hubble-packets', pkt.alerts);
+  return {
+    data,
+    capture: { ...score(data, cap), learning: cap.learning },
+    hubble: { ...score(data, hub), learning: hub.learning },
+    ...(pkt === undefined ? {} : { hubblePackets: { ...score(data, pkt), learning: pkt.learning } }),
+  };
 }
 
 /** Seeds of a family: the default seed, then fixed others (B's differ from A's). */
@@ -293,8 +317,7 @@ if (require.main === module) {
   const families: Family[] = fam === 'both' ? ['A', 'B'] : [fam === 'B' ? 'B' : 'A'];
   // --short: also the hour from 3 h to 4 h of each run, as a 1-hour capture.
   const short = args.includes('--short');
-  // --aggregate: Hubble flows with Cilium's default monitor aggregation (the capture is unchanged).
-  const aggregate = args.includes('--aggregate');
+  const packets = !args.includes('--no-packets');
   const t0 = Date.now();
   const main = async (): Promise<void> => {
     const json: Record<string, unknown> = {};
@@ -303,36 +326,43 @@ if (require.main === module) {
       const hubs: EvalScore[] = [];
       const shortCaps: EvalScore[] = [];
       const shortHubs: EvalScore[] = [];
+      const pkts: EvalScore[] = [];
+      const shortPkts: EvalScore[] = [];
       for (const seed of seedsOf(f, n, first)) {
         const sub = path.join(dir, `${f}-${seed}`);
-        const r = await runEval(sub, seed, f, undefined, { aggregate });
+        const r = await runEval(sub, seed, f, undefined, { packets });
         caps.push(r.capture);
         hubs.push(r.hubble);
+        if (r.hubblePackets !== undefined) pkts.push(r.hubblePackets);
         if (!args.includes('--json')) {
           process.stdout.write(
-            `family ${f}${f === 'B' ? ' (held out)' : ''}, seed ${seed}: ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events, ${r.data.labels.length} labels\n`,
+            `family ${f}${f === 'B' ? ' (held out)' : ''}, seed ${seed}: ${r.data.packets} packets, ${r.data.hubbleEvents} Hubble events aggregated (${r.data.hubblePacketEvents} without aggregation), ${r.data.labels.length} labels\n`,
           );
           process.stdout.write(table('capture', r.capture, r.capture.learning));
           process.stdout.write(table('hubble', r.hubble, r.hubble.learning));
+          if (r.hubblePackets !== undefined) process.stdout.write(table('hubble packets', r.hubblePackets, r.hubblePackets.learning));
         }
-        json[`${f}-${seed}`] = { capture: r.capture, hubble: r.hubble };
+        json[`${f}-${seed}`] = { capture: r.capture, hubble: r.hubble, hubblePackets: r.hubblePackets };
         if (short) {
-          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { full: r.data });
+          const s1 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { full: r.data, packets });
           if (!args.includes('--json')) {
             process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut (3 h to 4 h): ${s1.data.labels.length} labels before the cut\n`);
             process.stdout.write(table('capture 1 h', s1.capture, s1.capture.learning));
             process.stdout.write(table('hubble 1 h', s1.hubble, s1.hubble.learning));
+            if (s1.hubblePackets !== undefined) process.stdout.write(table('hubble packets 1 h', s1.hubblePackets, s1.hubblePackets.learning));
           }
-          json[`${f}-${seed}-1h`] = { capture: s1.capture, hubble: s1.hubble };
-          const s2 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { clean: CLEAN_PERIOD, full: r.data });
+          json[`${f}-${seed}-1h`] = { capture: s1.capture, hubble: s1.hubble, hubblePackets: s1.hubblePackets };
+          const s2 = await runEval(sub, seed, f, [3 * 3600, 4 * 3600], { clean: CLEAN_PERIOD, full: r.data, packets });
           if (!args.includes('--json')) {
             process.stdout.write(`family ${f}, seed ${seed}, 1-hour cut with a baseline from the clean first half hour\n`);
             process.stdout.write(table('capture 1 h+baseline', s2.capture, s2.capture.learning));
             process.stdout.write(table('hubble 1 h+baseline', s2.hubble, s2.hubble.learning));
+            if (s2.hubblePackets !== undefined) process.stdout.write(table('hubble packets 1 h+baseline', s2.hubblePackets, s2.hubblePackets.learning));
           }
-          json[`${f}-${seed}-1h-baseline`] = { capture: s2.capture, hubble: s2.hubble };
+          json[`${f}-${seed}-1h-baseline`] = { capture: s2.capture, hubble: s2.hubble, hubblePackets: s2.hubblePackets };
           shortCaps.push(s2.capture);
           shortHubs.push(s2.hubble);
+          if (s2.hubblePackets !== undefined) shortPkts.push(s2.hubblePackets);
         }
         if (keep === undefined) fs.rmSync(sub, { recursive: true, force: true });
       }
@@ -340,10 +370,12 @@ if (require.main === module) {
         process.stdout.write(`family ${f}, pooled over ${n} seeds\n`);
         process.stdout.write(table('capture', pool(caps), undefined, false));
         process.stdout.write(table('hubble', pool(hubs), undefined, false));
+        if (pkts.length > 0) process.stdout.write(table('hubble packets', pool(pkts), undefined, false));
         if (short) {
           process.stdout.write(`family ${f}, 1-hour cuts with a clean baseline, pooled over ${n} seeds\n`);
           process.stdout.write(table('capture 1 h+baseline', pool(shortCaps), undefined, false));
           process.stdout.write(table('hubble 1 h+baseline', pool(shortHubs), undefined, false));
+          if (shortPkts.length > 0) process.stdout.write(table('hubble packets 1 h+baseline', pool(shortPkts), undefined, false));
         }
       }
     }

@@ -12,7 +12,13 @@
  *
  * What Hubble cannot give: byte counts (orig_bytes, *_ip_bytes stay 0); packet counts are the
  * L3/L4 events seen per direction (a packet seen at two observation points counts twice; Hubble
- * may also sample). conn_state and history follow Zeek's rules applied to the TCP flags seen
+ * may also sample). With Cilium's default monitor aggregation (`medium`; `monitorAggregation`
+ * option, default 'medium' since the events do not say) the datapath reports per conntrack entry
+ * and direction only the first packet, a packet adding SYN, FIN or RST (monitor-aggregation-flags)
+ * and one packet more than 5 s (monitor-aggregation-interval) after the last report: the
+ * counts are then report counts (`counts: 'reports'`), the handshake's SYN-ACK and both sides'
+ * FIN/RST are always there, is_reply still tells the directions apart, and data packets are
+ * mostly missing (no 'd' in the history of a short reply). conn_state and history follow Zeek's rules applied to the TCP flags seen
  * (each history letter recorded once): S/s SYN, H/h SYN-ACK, A/a pure ACK, D/d PSH (data) or any
  * UDP/ICMP packet, F/f FIN, R/r RST. Identities go to `k8s` (namespace, pod, workload, labels,
  * service, node) as Hubble reports them; the inventory resolver fills gaps later. L7 events add
@@ -160,6 +166,8 @@ export class HubbleParser implements FormatParser {
   private readonly otherTimeout: number;
   private readonly icmpTimeout: number;
   private readonly maxConnections: number;
+  /** Events are monitor-aggregation reports, not packets (see HubbleFoldOptions.monitorAggregation). */
+  private readonly reportCounts: boolean;
 
   constructor(
     private readonly kit: RecordKit,
@@ -174,6 +182,7 @@ export class HubbleParser implements FormatParser {
     this.otherTimeout = opts.udpTimeout ?? 60;
     this.icmpTimeout = opts.icmpTimeout ?? 60;
     this.maxConnections = opts.maxConnections ?? 1_000_000;
+    this.reportCounts = (opts.monitorAggregation ?? 'medium') !== 'none';
   }
 
   line(text: string): void {
@@ -453,6 +462,7 @@ export class HubbleParser implements FormatParser {
         r.conn_state = c.origBits & B_RST ? 'RSTO' : c.origBits & B_FIN ? 'S2' : 'S1';
       }
     }
+    if (this.reportCounts) r.counts = 'reports';
     const k8s = k8sOf(c);
     if (k8s !== undefined) {
       const policy = policyOf(c);

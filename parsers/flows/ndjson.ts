@@ -94,6 +94,10 @@ export class ConnNdjsonParser implements FormatParser {
       // re-posted as NDJSON was given this path's verdict, so it says ndjson, as k8s/reresolve.ts reads it.
       if (o.source === 'capture' || o.source === 'agent') r.source = o.source;
     }
+    if (o.counts !== undefined && o.counts !== null) {
+      if (o.counts !== 'reports') fail('counts', `${show(o.counts)} is not reports`);
+      r.counts = o.counts;
+    }
     if (o.k8s !== undefined && o.k8s !== null) r.k8s = k8sOf(o.k8s);
     this.emit(r);
   }

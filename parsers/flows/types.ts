@@ -34,6 +34,12 @@ export interface HubbleFoldOptions {
   icmpTimeout?: number;
   /** Live connections cap; beyond it the least recently active one is emitted early (default 1e6). */
   maxConnections?: number;
+  /**
+   * Cilium's monitor aggregation level on the nodes the flows come from. 'medium' (Cilium's
+   * default, and ours: Hubble events do not say) marks every connection `counts: 'reports'`;
+   * 'none' (`--monitor-aggregation none`) says every event is a packet.
+   */
+  monitorAggregation?: 'none' | 'medium';
 }
 
 export interface FlowParseOptions {

@@ -88,4 +88,13 @@ export interface ConnRecord {
    * stored before it was recorded.
    */
   source?: RecordSource;
+  /**
+   * 'reports' when orig_pkts/resp_pkts count the producer's reports, not packets: Hubble with
+   * Cilium's monitor aggregation (its default, `medium`) emits per connection and direction the
+   * first packet, a packet adding SYN, FIN or RST, and then at most one packet per 5 s, so the
+   * counts are lower bounds that grow with duration rather than volume, and the responder's data
+   * packets are mostly unseen (history letters come from the reported packets only). Absent:
+   * the counts are packets.
+   */
+  counts?: 'reports';
 }

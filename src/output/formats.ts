@@ -257,6 +257,8 @@ export function ndjsonLine(r: ConnRecord): string {
     // Set by flow sources only (one-way, midstream): absent for captures, as in the record.
     (r.observed === undefined ? '' : `,"observed":"${r.observed}"`) +
     (r.stitched === undefined ? '' : `,"stitched":${r.stitched}`) +
+    // Hubble with monitor aggregation: the packet counts are report counts.
+    (r.counts === undefined ? '' : `,"counts":"${r.counts}"`) +
     // Added last by the enrichment, so JSON.stringify puts it last too; its label values may need escaping.
     (r.k8s === undefined ? '}\n' : `,"k8s":${JSON.stringify(r.k8s)}}\n`)
   );

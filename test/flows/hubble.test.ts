@@ -23,6 +23,21 @@ function byPort(rs: ConnRecord[], p: number): ConnRecord {
 }
 
 describe('flows: Cilium Hubble', () => {
+  it("monitor aggregation: by default (Cilium's medium) every connection's counts are report counts; 'none' says they are packets", async () => {
+    const agg = await collect(sampleStream('hubble-observe.json'));
+    const none = await collect(sampleStream('hubble-observe.json'), { hubble: { monitorAggregation: 'none' } });
+    assert.equal(agg.records.length, 4);
+    assert.deepEqual(
+      agg.records.map((r) => r.counts),
+      ['reports', 'reports', 'reports', 'reports'],
+    );
+    assert.ok(none.records.every((r) => r.counts === undefined));
+    assert.deepEqual(
+      none.records,
+      agg.records.map(({ counts: _c, ...r }) => r),
+    );
+  });
+
   it('folds the sample events into four connections', async () => {
     const { records, errors, summary } = await collect(sampleStream('hubble-observe.json'));
     assert.deepEqual(errors, []);
