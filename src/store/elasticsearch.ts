@@ -53,7 +53,7 @@ import {
   type AlertPatch,
   type AlertSearch,
   type AppKind,
-  type AppRecordOut,
+  type StoreAppRecord,
   type DeadLetter,
   type DistinctRequest,
   type Edge,
@@ -362,7 +362,7 @@ export class ElasticsearchStore implements Store {
     return `${this.prefix}-${sp.index}`;
   }
 
-  private appItem(r: AppRecordOut): ItemText {
+  private appItem(r: StoreAppRecord): ItemText {
     const sp = appSpec(r.kind);
     const id = appRecordId(r);
     const index = `${this.appAlias(sp)}-${dayOf(r.ts)}`;
@@ -575,7 +575,7 @@ export class ElasticsearchStore implements Store {
     return w.close();
   }
 
-  async writeApp(records: readonly AppRecordOut[]): Promise<WriteResult> {
+  async writeApp(records: readonly StoreAppRecord[]): Promise<WriteResult> {
     const w = this.writer();
     for (const r of records) {
       w.addApp(r);
@@ -661,14 +661,14 @@ export class ElasticsearchStore implements Store {
     return { records: hits.map(fromEcs), next };
   }
 
-  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }> {
+  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: StoreAppRecord[]; next: string | null }> {
     const sp = appSpec(kind);
     const { hits, next } = await this.page<{ eastwatch: { record: string } }>(this.appAlias(sp), sp.registry, req, kindFilter(sp, kind), 'event.id');
     return { records: hits.map(fromAppDoc), next };
   }
 
-  async appsOf(uid: string): Promise<AppRecordOut[]> {
-    const out: AppRecordOut[] = [];
+  async appsOf(uid: string): Promise<StoreAppRecord[]> {
+    const out: StoreAppRecord[] = [];
     let after: EsJson[] | undefined;
     // Pages of 1000: a long-lived connection may carry many records (DNS over one UDP flow, keep-alive HTTP).
     for (;;) {

@@ -7,9 +7,10 @@
  * whole: a route handler cannot reach unscoped data through this object.
  */
 import type { Alert } from '../../../detectors/contract/alert';
-import type { AppKind, AppRecordOut } from '../../../parsers/record/app';
+import type { AppKind } from '../../../parsers/record/app';
 import type { Query } from '../../query/ast';
-import { CONN_FIELDS, type FieldDef } from '../../query/fields';
+import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../../query/fields';
+import { appSpec } from '../../store/app-records';
 import { parseQuery } from '../../query/parser';
 import type {
   AlertPatch,
@@ -23,6 +24,7 @@ import type {
   SearchPage,
   SearchRequest,
   Store,
+  StoreAppRecord,
   StoreRecord,
   TopBucket,
   TopRequest,
@@ -30,7 +32,6 @@ import type {
 import type { KeyScope } from '../keys';
 import { ApiError } from './route';
 
-const term = (name: string, v: string): Query => ({ kind: 'term', field: CONN_FIELDS.field(name) as FieldDef, value: { kind: 'string', v }, pos: 0 });
 const anyOf = (children: Query[]): Query => (children.length === 1 ? children[0] : { kind: 'or', children });
 
 /** A namespace entry as (cluster or undefined, namespace). */
@@ -44,8 +45,13 @@ export function scopeHasCluster(scope: KeyScope): boolean {
   return scope.clusters !== undefined || (scope.namespaces ?? []).some((e) => e.includes('/'));
 }
 
-/** The query-language condition of a scope: the cluster among its clusters, and one end in its namespaces. */
-export function scopeQuery(scope: KeyScope): Query {
+/**
+ * The query-language condition of a scope: the cluster among its clusters, and one end in its
+ * namespaces. Over the connection fields, or another registry with the same three fields (the
+ * application records carry their connection's placement under the same names).
+ */
+export function scopeQuery(scope: KeyScope, fields: FieldRegistry = CONN_FIELDS): Query {
+  const term = (name: string, v: string): Query => ({ kind: 'term', field: fields.field(name) as FieldDef, value: { kind: 'string', v }, pos: 0 });
   const parts: Query[] = [];
   if (scope.clusters) parts.push(anyOf(scope.clusters.map((c) => term('orchestrator.cluster.name', c))));
   if (scope.namespaces)
@@ -120,13 +126,17 @@ export function scopedStore(inner: Store, scope: KeyScope): Store {
     retain: () => refused('retention'),
     deadLetters: () => refused('the dead-letter store'),
     writeApp: () => refused('writing records'),
-    async appsOf(uid: string): Promise<AppRecordOut[]> {
+    async appsOf(uid: string): Promise<StoreAppRecord[]> {
       return (await getScoped(uid)) ? inner.appsOf(uid) : [];
     },
-    // Application records carry the connection's addresses, not its namespaces: a search over
-    // them could not be narrowed inside the query. A scoped key reads them per connection.
-    searchApp: (kind: AppKind): never =>
-      refused(`searching ${kind} records (they carry no namespace; read a connection's records with GET /connections/{uid})`),
+    // Application records carry their connection's cluster and namespaces (placement), narrowed
+    // on like the connections'. Those stored before placement was kept match no scope.
+    searchApp: (kind: AppKind, req: SearchRequest) => {
+      const fields = appSpec(kind).registry;
+      const q = typeof req.query === 'string' || req.query === undefined ? parseQuery(req.query ?? '', { fields }) : req.query;
+      const cond = scopeQuery(scope, fields);
+      return inner.searchApp(kind, { ...req, query: q.kind === 'all' ? cond : { kind: 'and', children: [q, cond] } });
+    },
     writeAlerts: () => refused('writing alerts'),
     getAlert: getAlertScoped,
     // Alerts name their ends' namespaces but no cluster: a key scoped by cluster cannot have them

@@ -12,6 +12,7 @@ import { analyzerFactory } from '../../analyze/app';
 import type { Store, StoreRecord } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
 import { clusterUid, DEFAULT_CLUSTER } from '../../k8s/cluster';
+import { placeByInventory } from '../../k8s/placement';
 import { type CaptureJobData, type CaptureProgress, type CaptureResult, captureIdOf, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
@@ -70,7 +71,8 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const onApp = (out: AppRecordOut): void => {
     const r = qualified ? { ...out, uid: clusterUid(out.uid, idCluster), conn: { ...out.conn, uid: clusterUid(out.conn.uid, idCluster) } } : out;
     p.appRecords++;
-    writer.addApp(r);
+    // With the cluster and namespaces its connection record gets (resolved the same way), for scoped keys.
+    writer.addApp(placeByInventory(r, resolver, cluster));
     batch.app(r);
   };
   const onRecord = (c: ConnRecord): void => {
