@@ -22,7 +22,7 @@ import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { CONN_MAPPING, DEAD_LETTER_MAPPING, fromEcs, recordVersion, toEcs, type EcsConnDoc } from './ecs';
 import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, toAppDoc, type AppSpec } from './app-records';
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
-import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
+import { alertBounds, mergeAlert, scopeEntries, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
 import { recordProblem } from './validate';
 import {
@@ -1100,13 +1100,17 @@ export class ElasticsearchStore implements Store {
     if (b.from !== undefined || b.to !== undefined) {
       filter.push({ range: { last_seen: { ...(b.from !== undefined ? { gte: b.from } : {}), ...(b.to !== undefined ? { lt: b.to } : {}) } } });
     }
-    if (req.namespaces !== undefined)
-      filter.push({
-        bool: {
-          should: [{ terms: { 'source.namespace': [...req.namespaces] } }, { terms: { 'destination.namespace': [...req.namespaces] } }],
-          minimum_should_match: 1,
-        },
+    if (req.namespaces !== undefined) {
+      const { bare, pairs } = scopeEntries(req.namespaces);
+      const ends = (ns: string[]): EsJson => ({
+        bool: { should: [{ terms: { 'source.namespace': ns } }, { terms: { 'destination.namespace': ns } }], minimum_should_match: 1 },
       });
+      const should: EsJson[] = bare.length > 0 ? [ends(bare)] : [];
+      for (const p of pairs) should.push({ bool: { filter: [{ term: { cluster: p.cluster } }, ends([p.namespace])] } });
+      // No entry at all matches nothing, as in SQLite.
+      filter.push(should.length > 0 ? { bool: { should, minimum_should_match: 1 } } : { bool: { must_not: { match_all: {} } } });
+    }
+    if (req.clusters !== undefined) filter.push({ terms: { cluster: [...req.clusters] } });
     const mustNot: EsJson[] = req.includeSuppressed ? [] : [{ term: { suppressed: true } }];
     const body: Record<string, unknown> = {
       query: { bool: { filter, must_not: mustNot } },

@@ -14,7 +14,7 @@ import type { ConnK8s } from '../../parsers/record/k8s';
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { APP_SPECS, appColumnTypes, appColumns, appFieldIndexes, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
-import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
+import { alertBounds, mergeAlert, SEVERITY_RANK, scopeEntries, validateAlert, validateSuppression } from './alerts-common';
 import { recordProblem } from './validate';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
 import {
@@ -980,9 +980,22 @@ export class SqliteStore implements Store {
     }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
     if (req.namespaces !== undefined) {
-      const marks = req.namespaces.map(() => '?').join(', ');
-      cond.push(req.namespaces.length === 0 ? '0' : `(doc ->> '$.source.namespace' IN (${marks}) OR doc ->> '$.destination.namespace' IN (${marks}))`);
-      params.push(...req.namespaces, ...req.namespaces);
+      const { bare, pairs } = scopeEntries(req.namespaces);
+      const any: string[] = [];
+      if (bare.length > 0) {
+        const marks = bare.map(() => '?').join(', ');
+        any.push(`doc ->> '$.source.namespace' IN (${marks}) OR doc ->> '$.destination.namespace' IN (${marks})`);
+        params.push(...bare, ...bare);
+      }
+      for (const p of pairs) {
+        any.push("(doc ->> '$.cluster' = ? AND (doc ->> '$.source.namespace' = ? OR doc ->> '$.destination.namespace' = ?))");
+        params.push(p.cluster, p.namespace, p.namespace);
+      }
+      cond.push(any.length === 0 ? '0' : `(${any.join(' OR ')})`);
+    }
+    if (req.clusters !== undefined) {
+      cond.push(req.clusters.length === 0 ? '0' : `doc ->> '$.cluster' IN (${req.clusters.map(() => '?').join(', ')})`);
+      params.push(...req.clusters);
     }
     if (req.after !== undefined) {
       const [seen, id] = decodeCursor(req.after, 2, ['number', 'string']);

@@ -271,8 +271,13 @@ export interface AlertSearch {
   to?: TimeBound;
   /** Also suppressed alerts; default false. */
   includeSuppressed?: boolean;
-  /** Only alerts with the source or the destination in one of these namespaces (a scoped key). */
+  /**
+   * Only alerts with the source or the destination in one of these namespaces (a scoped key); an
+   * entry `cluster/namespace` is that namespace in that cluster only (Alert.cluster).
+   */
   namespaces?: readonly string[];
+  /** Only alerts raised in one of these clusters (Alert.cluster); alerts without one match none. */
+  clusters?: readonly string[];
   /** Default 100, at most 10000. */
   limit?: number;
   /** `next` of the previous page. */

@@ -40,11 +40,6 @@ function splitEntry(e: string): { cluster?: string; ns: string } {
   return i < 0 ? { ns: e } : { cluster: e.slice(0, i), ns: e.slice(i + 1) };
 }
 
-/** Whether a scope names a cluster anywhere (alerts carry no cluster: they cannot be narrowed by one). */
-export function scopeHasCluster(scope: KeyScope): boolean {
-  return scope.clusters !== undefined || (scope.namespaces ?? []).some((e) => e.includes('/'));
-}
-
 /**
  * The query-language condition of a scope: the cluster among its clusters, and one end in its
  * namespaces. Over the connection fields, or another registry with the same three fields (the
@@ -79,11 +74,16 @@ export function recordInScope(r: StoreRecord, scope: KeyScope): boolean {
   });
 }
 
+/** The same condition on one alert (Alert.cluster, the namespaces of its ends). */
 export function alertInScope(a: Alert, scope: KeyScope): boolean {
-  if (scopeHasCluster(scope) || !scope.namespaces) return false;
+  if (scope.clusters && (a.cluster === undefined || !scope.clusters.includes(a.cluster))) return false;
+  if (!scope.namespaces) return true;
   const s = a.source.namespace;
   const d = a.destination.namespace;
-  return (s !== undefined && scope.namespaces.includes(s)) || (d !== undefined && scope.namespaces.includes(d));
+  return scope.namespaces.some((e) => {
+    const { cluster, ns } = splitEntry(e);
+    return (cluster === undefined || cluster === a.cluster) && (s === ns || d === ns);
+  });
 }
 
 function refused(what: string): never {
@@ -139,12 +139,9 @@ export function scopedStore(inner: Store, scope: KeyScope): Store {
     },
     writeAlerts: () => refused('writing alerts'),
     getAlert: getAlertScoped,
-    // Alerts name their ends' namespaces but no cluster: a key scoped by cluster cannot have them
-    // narrowed inside the query, so it is refused rather than shown another cluster's alerts.
-    searchAlerts: (req: AlertSearch) =>
-      scopeHasCluster(scope) || !scope.namespaces
-        ? refused('searching alerts with a cluster in the scope (alerts carry no cluster)')
-        : inner.searchAlerts({ ...req, namespaces: scope.namespaces }),
+    // Alerts carry the cluster of the records they were raised on; those without one (stored
+    // before it was kept, or over several clusters' records) match no cluster-scoped key.
+    searchAlerts: (req: AlertSearch) => inner.searchAlerts({ ...req, namespaces: scope.namespaces, clusters: scope.clusters }),
     async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
       return (await getAlertScoped(id)) ? inner.patchAlert(id, patch) : null;
     },

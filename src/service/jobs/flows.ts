@@ -62,7 +62,7 @@ export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJ
     const a = await deps.store.writeApp(app);
     deps.metrics.appRecords.inc(a.written);
   }
-  const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns);
+  const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns, cluster);
   deps.metrics.records.inc({ source: 'flows' }, res.written);
   if (res.deadLettered) deps.metrics.storeRefused.inc({ reason: 'dead-letter' }, res.deadLettered);
   if (res.stale) deps.metrics.storeRefused.inc({ reason: 'stale' }, res.stale);
