@@ -16,6 +16,7 @@ import { KeyScopeError } from '../../src/service/keys';
 import { analyzerFactory } from '../../src/analyze/app';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { scopedStore } from '../../src/service/api/scope';
+import { withClusters } from '../../src/service/jobs/detect';
 import { appRecordId } from '../../src/store/app-records';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { StoreAppRecord, StoreRecord } from '../../src/store/types';
@@ -804,5 +805,76 @@ describe('scoped keys and application records: a SQLite file written before plac
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Alerts the detectors raise in the service carry the cluster of the records they were raised on. */
+describe('scoped keys and alerts raised by the detectors (local)', function () {
+  this.timeout(180_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ mode: 'local', detectors: true });
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it("a capture's alerts carry its cluster; cluster-scoped keys see them by it", async () => {
+    const up = await h.call('POST', '/api/v1/captures?name=scan.pcap&cluster=north', {
+      body: fs.readFileSync(sample('scan.pcap')),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(up.status, 202, up.text);
+    for (let i = 0; i < 1200; i++) {
+      const j = await h.call('GET', `/api/v1/captures/${up.json.capture.id}`);
+      if (j.json.state === 'completed') break;
+      assert.notEqual(j.json.state, 'failed', j.text);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const all = (await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true')).json.alerts as Alert[];
+    assert.ok(all.length > 0, 'scan.pcap raises alerts');
+    assert.deepEqual([...new Set(all.map((a) => a.cluster))], ['north']);
+    const ks = h.running.runtime.keys;
+    const north = await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true', {
+      key: ks.create('alerts-north', 'analyst', { clusters: ['north'] }).token,
+    });
+    assert.deepEqual(north.json.alerts.map((a: Alert) => a.id).sort(), all.map((a) => a.id).sort());
+    const east = await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true', { key: ks.create('alerts-east', 'analyst', { clusters: ['east'] }).token });
+    assert.deepEqual(east.json.alerts, []);
+  });
+
+  it('an alert over records of two clusters, or of none, gets no cluster; records no longer stored say nothing', async () => {
+    const store = h.running.runtime.store;
+    const [a, b] = (await store.search({ limit: 2 })).records;
+    assert.equal(a.cluster, 'north');
+    const alert = (uids: string[]): Alert => ({
+      id: 'x',
+      detector: 'd',
+      title: 't',
+      severity: 'low',
+      score: 0,
+      mitre: [],
+      source: {},
+      destination: {},
+      first_seen: 0,
+      last_seen: 0,
+      count: 1,
+      evidence: { uids, figures: {} },
+      status: 'open',
+      cluster: 'stale',
+    });
+    const fed = new Map<string, string | undefined>([
+      ['Cfed-west', 'west'],
+      ['Cfed-none', undefined],
+    ]);
+    const got = await withClusters(
+      [alert([a.uid, b.uid]), alert([a.uid, 'Cfed-west']), alert([a.uid, 'Cfed-none']), alert([a.uid, 'Cgone']), alert(['Cgone'])],
+      fed,
+      store,
+    );
+    assert.deepEqual(
+      got.map((x) => x.cluster),
+      ['north', undefined, undefined, 'north', undefined],
+    );
   });
 });
