@@ -733,6 +733,49 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         );
       }
     });
+
+    it('a capture stored before its inventory: its application records follow their connections through the re-resolution', async () => {
+      const store = h.running.runtime.store;
+      const ks = h.running.runtime.keys;
+      const lateShop = ks.create('apps-late-shop', 'analyst', { namespaces: ['late/shop'] }).token;
+      const up = await h.call('POST', '/api/v1/captures?name=cluster.pcap&cluster=late', {
+        body: fs.readFileSync(sample('k8s/cluster.pcap')),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      assert.equal(up.status, 202, up.text);
+      for (let i = 0; i < 1200; i++) {
+        const j = await h.call('GET', `/api/v1/captures/${up.json.capture.id}`);
+        if (j.json.state === 'completed') break;
+        assert.notEqual(j.json.state, 'failed', j.text);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await store.refresh();
+      for (const k of ['dns', 'http']) assert.deepEqual(await scopedApps(lateShop, k), [], `${k}: no inventory, no namespaces`);
+      const inv = await h.call('POST', '/api/v1/inventory?source=test&cluster=late', {
+        key: h.keys.ingest,
+        body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(inv.status, 201, inv.text);
+      for (let i = 0; ; i++) {
+        const r = await h.call('GET', `/api/v1/inventory/${inv.json.id}/resolution`, { key: h.keys.ingest });
+        if (r.json.state === 'completed') break;
+        assert.notEqual(r.json.state, 'failed', r.text);
+        assert.ok(i < 600, `resolution still ${r.json.state}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      await store.refresh();
+      const conns = new Set((await store.search({ query: 'cluster:late and ns:shop', limit: 10_000 })).records.map((r) => r.uid));
+      assert.ok(conns.size > 0);
+      let seen = 0;
+      for (const k of APP_KINDS) {
+        const want = (await store.searchApp(k, { query: 'cluster:late', limit: 10_000 })).records.filter((r) => conns.has(r.uid));
+        const got = await scopedApps(lateShop, k);
+        assert.deepEqual(idsOf(got), idsOf(want), `${k}: late/shop after the re-resolution`);
+        seen += got.length;
+      }
+      assert.ok(seen > 0, 'some application records of shop');
+    });
   });
 }
 
