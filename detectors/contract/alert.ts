@@ -54,6 +54,11 @@ export interface Alert {
   suppressed_by?: string | null;
   /** Analyst note (PATCH). */
   note?: string | null;
+  /**
+   * The cluster of the records it was raised on (their orchestrator.cluster.name), set by the
+   * service when they all name the same one; absent otherwise and on alerts stored before it was kept.
+   */
+  cluster?: string;
 }
 
 export const ALERT_MAX_UIDS = 100;

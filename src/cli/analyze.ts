@@ -14,6 +14,7 @@ import type { TrackerOptions } from '../../parsers/conntrack/tracker';
 import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
 import { captureId, clusterApp, clusterConn, DEFAULT_CLUSTER } from '../k8s/cluster';
+import { placeByInventory } from '../k8s/placement';
 import { analyzerFactory, analyzerSelection } from '../analyze/app';
 import { analyzeFileThreaded } from '../analyze/threads';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
@@ -157,7 +158,8 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   const onApp = (r: AppRecordOut): void => {
     appCounts.set(ZEEK_PATH[r.kind], (appCounts.get(ZEEK_PATH[r.kind]) ?? 0) + 1);
     appLogs?.write(r);
-    stored?.addApp(clusterApp(r, cluster));
+    // With its connection's cluster and namespaces (resolved as its connection record is), for scoped keys.
+    stored?.addApp(placeByInventory(clusterApp(r, cluster), resolver, o.cluster));
     engine?.observeApp(r);
   };
   // One thread unless asked: on this project's 2-core machine the threaded path measured slower

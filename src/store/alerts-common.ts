@@ -52,3 +52,15 @@ export function alertBounds(req: AlertSearch, now = new Date()): { from?: number
   }
   return out;
 }
+
+/** A search's namespace entries split into bare names and `cluster/namespace` pairs. */
+export function scopeEntries(entries: readonly string[]): { bare: string[]; pairs: { cluster: string; namespace: string }[] } {
+  const bare: string[] = [];
+  const pairs: { cluster: string; namespace: string }[] = [];
+  for (const e of entries) {
+    const i = e.indexOf('/');
+    if (i < 0) bare.push(e);
+    else pairs.push({ cluster: e.slice(0, i), namespace: e.slice(i + 1) });
+  }
+  return { bare, pairs };
+}

@@ -37,6 +37,7 @@ export const ALERT_MAPPING: Mapping = {
     note: { type: 'keyword', ignore_above: 8191 },
     /** What raised it: capture SHA-256s, 'other' (the store's, not the contract's: not read back). */
     origins: kw,
+    cluster: kw,
   },
 };
 

@@ -20,6 +20,7 @@ import { ipKey } from '../query/ip';
 import type { SqlParam } from '../query/to-sql';
 import type { AppRecordOut } from '../../parsers/record/app';
 import { ECS_VERSION } from './ecs';
+import type { AppPlacement, StoreAppRecord } from './types';
 
 type Cell = string | number | boolean | null | string[] | number[];
 
@@ -151,11 +152,32 @@ const COMMON: readonly AppField[] = [
     def: f('network.protocol', 'keyword', 'protocol', ['protocol'], 'application protocol: dns, http, tls, ssh, or the datastore (redis, postgresql, ...)'),
     get: (r) => (r.kind === 'app' ? r.protocol : r.kind),
   },
+  // Where the connection ran, as its connection record says (the same names): what scoped keys
+  // are narrowed on. Unset on records stored before placement was kept.
+  {
+    def: f('orchestrator.cluster.name', 'keyword', 'cluster', ['cluster'], "the cluster of the record's connection", { optional: true }),
+    get: (r) => placementOf(r)?.cluster ?? null,
+  },
+  {
+    def: f('eastwatch.source.namespace', 'keyword', 'src_namespace', [], "namespace of the connection's originator", { optional: true }),
+    get: (r) => placementOf(r)?.source_namespace ?? null,
+    indexed: true,
+  },
+  {
+    def: f('eastwatch.destination.namespace', 'keyword', 'dst_namespace', [], "namespace of the connection's responder", { optional: true }),
+    get: (r) => placementOf(r)?.destination_namespace ?? null,
+    indexed: true,
+  },
 ];
+
+function placementOf(r: AppRecordOut): AppPlacement | undefined {
+  return (r as StoreAppRecord).placement;
+}
 
 const EITHER: readonly EitherAlias[] = [
   { alias: 'ip', fields: ['source.ip', 'destination.ip'] },
   { alias: 'port', fields: ['source.port', 'destination.port'] },
+  { alias: 'ns', fields: ['eastwatch.source.namespace', 'eastwatch.destination.namespace'] },
 ];
 
 const DNS_FLAGS = ['AA', 'TC', 'RD', 'RA'] as const;
@@ -283,7 +305,10 @@ export function appSpec(kind: string): AppSpec {
  * order, and two distinct records of one connection (DNS transactions, HTTP requests) differ.
  */
 export function appRecordId(r: AppRecordOut): string {
-  const digest = createHash('sha1').update(JSON.stringify(r)).digest('base64url').slice(0, 16);
+  // Not the placement: the same record keeps its id whether it was stored with one or before
+  // placement was kept, and whatever the inventory said of its connection.
+  const { placement: _placement, ...record } = r as StoreAppRecord;
+  const digest = createHash('sha1').update(JSON.stringify(record)).digest('base64url').slice(0, 16);
   return `${r.uid}-${r.kind}-${digest}`;
 }
 
@@ -392,9 +417,17 @@ export function appSchema(spec: AppSpec): string {
     `CREATE INDEX IF NOT EXISTS ${t}_uid ON ${t} (uid, ts);`,
     `CREATE INDEX IF NOT EXISTS ${t}_src ON ${t} (src_key, ts);`,
     `CREATE INDEX IF NOT EXISTS ${t}_dst ON ${t} (dst_key, ts);`,
-    ...spec.fields.filter((x) => x.indexed).map((x) => `CREATE INDEX IF NOT EXISTS ${t}_${x.def.sql.columns[0]} ON ${t} (${x.def.sql.columns[0]}, ts);`),
   ];
   return `CREATE TABLE IF NOT EXISTS ${t} (\n${defs.join(',\n')}\n) STRICT;\n${idx.join('\n')}\n`;
+}
+
+/**
+ * The indexes of the fields analysts filter on most. Apart from appSchema: a file made before a
+ * field existed gets its column at init (ALTER TABLE) only after the schema ran, and the index after that.
+ */
+export function appFieldIndexes(spec: AppSpec): string[] {
+  const t = spec.table;
+  return spec.fields.filter((x) => x.indexed).map((x) => `CREATE INDEX IF NOT EXISTS ${t}_${x.def.sql.columns[0]} ON ${t} (${x.def.sql.columns[0]}, ts);`);
 }
 
 /** The row of a record, in appColumns order. */

@@ -9,7 +9,7 @@ import { QueryError } from '../query/ast';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { openStore } from './index';
-import { StoreRequestError, StoreUnavailableError, type AppRecordOut, type SortOrder, type Store, type StoreRecord } from './types';
+import { StoreRequestError, StoreUnavailableError, type StoreAppRecord, type SortOrder, type Store, type StoreRecord } from './types';
 
 export const DEFAULT_DATA_DIR = './eastwatch-data';
 
@@ -23,7 +23,7 @@ export interface StoreOutput {
   where: string;
   add(r: StoreRecord): void;
   /** An application record (dns, http, ...): through the same writer, so one backpressure for both. */
-  addApp(r: AppRecordOut): void;
+  addApp(r: StoreAppRecord): void;
   congestion(): Promise<void> | undefined;
   /** Flush and close; resolves with a one-line report. */
   close(): Promise<string>;

@@ -22,7 +22,7 @@ import type { Alert, Suppression } from '../../detectors/contract/alert';
 import { CONN_MAPPING, DEAD_LETTER_MAPPING, fromEcs, recordVersion, toEcs, type EcsConnDoc } from './ecs';
 import { APP_SPECS, appMapping, appRecordId, appSpec, fromAppDoc, kindFilter, toAppDoc, type AppSpec } from './app-records';
 import { ALERT_MAPPING, SUPPRESSION_MAPPING, alertDoc, alertFromDoc, type AlertDoc } from './alerts-es';
-import { alertBounds, mergeAlert, validateAlert, validateSuppression } from './alerts-common';
+import { alertBounds, mergeAlert, scopeEntries, validateAlert, validateSuppression } from './alerts-common';
 import type { Query } from '../query/ast';
 import { recordProblem } from './validate';
 import {
@@ -53,7 +53,7 @@ import {
   type AlertPatch,
   type AlertSearch,
   type AppKind,
-  type AppRecordOut,
+  type StoreAppRecord,
   type DeadLetter,
   type DistinctRequest,
   type Edge,
@@ -362,7 +362,7 @@ export class ElasticsearchStore implements Store {
     return `${this.prefix}-${sp.index}`;
   }
 
-  private appItem(r: AppRecordOut): ItemText {
+  private appItem(r: StoreAppRecord): ItemText {
     const sp = appSpec(r.kind);
     const id = appRecordId(r);
     const index = `${this.appAlias(sp)}-${dayOf(r.ts)}`;
@@ -575,7 +575,7 @@ export class ElasticsearchStore implements Store {
     return w.close();
   }
 
-  async writeApp(records: readonly AppRecordOut[]): Promise<WriteResult> {
+  async writeApp(records: readonly StoreAppRecord[]): Promise<WriteResult> {
     const w = this.writer();
     for (const r of records) {
       w.addApp(r);
@@ -661,14 +661,14 @@ export class ElasticsearchStore implements Store {
     return { records: hits.map(fromEcs), next };
   }
 
-  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }> {
+  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: StoreAppRecord[]; next: string | null }> {
     const sp = appSpec(kind);
     const { hits, next } = await this.page<{ eastwatch: { record: string } }>(this.appAlias(sp), sp.registry, req, kindFilter(sp, kind), 'event.id');
     return { records: hits.map(fromAppDoc), next };
   }
 
-  async appsOf(uid: string): Promise<AppRecordOut[]> {
-    const out: AppRecordOut[] = [];
+  async appsOf(uid: string): Promise<StoreAppRecord[]> {
+    const out: StoreAppRecord[] = [];
     let after: EsJson[] | undefined;
     // Pages of 1000: a long-lived connection may carry many records (DNS over one UDP flow, keep-alive HTTP).
     for (;;) {
@@ -1100,13 +1100,17 @@ export class ElasticsearchStore implements Store {
     if (b.from !== undefined || b.to !== undefined) {
       filter.push({ range: { last_seen: { ...(b.from !== undefined ? { gte: b.from } : {}), ...(b.to !== undefined ? { lt: b.to } : {}) } } });
     }
-    if (req.namespaces !== undefined)
-      filter.push({
-        bool: {
-          should: [{ terms: { 'source.namespace': [...req.namespaces] } }, { terms: { 'destination.namespace': [...req.namespaces] } }],
-          minimum_should_match: 1,
-        },
+    if (req.namespaces !== undefined) {
+      const { bare, pairs } = scopeEntries(req.namespaces);
+      const ends = (ns: string[]): EsJson => ({
+        bool: { should: [{ terms: { 'source.namespace': ns } }, { terms: { 'destination.namespace': ns } }], minimum_should_match: 1 },
       });
+      const should: EsJson[] = bare.length > 0 ? [ends(bare)] : [];
+      for (const p of pairs) should.push({ bool: { filter: [{ term: { cluster: p.cluster } }, ends([p.namespace])] } });
+      // No entry at all matches nothing, as in SQLite.
+      filter.push(should.length > 0 ? { bool: { should, minimum_should_match: 1 } } : { bool: { must_not: { match_all: {} } } });
+    }
+    if (req.clusters !== undefined) filter.push({ terms: { cluster: [...req.clusters] } });
     const mustNot: EsJson[] = req.includeSuppressed ? [] : [{ term: { suppressed: true } }];
     const body: Record<string, unknown> = {
       query: { bool: { filter, must_not: mustNot } },

@@ -13,8 +13,8 @@ import type { Query } from '../query/ast';
 import type { ConnK8s } from '../../parsers/record/k8s';
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { Alert, Suppression } from '../../detectors/contract/alert';
-import { APP_SPECS, appColumnTypes, appColumns, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
-import { alertBounds, mergeAlert, SEVERITY_RANK, validateAlert, validateSuppression } from './alerts-common';
+import { APP_SPECS, appColumnTypes, appColumns, appFieldIndexes, appRecordId, appRow, appSchema, appSpec, kindFilter } from './app-records';
+import { alertBounds, mergeAlert, SEVERITY_RANK, scopeEntries, validateAlert, validateSuppression } from './alerts-common';
 import { recordProblem } from './validate';
 import { direction, durationNanos, ecsMac, recordMac, recordVersion } from './ecs';
 import {
@@ -43,7 +43,7 @@ import type {
   AlertSearch,
   CaptureDeletion,
   AppKind,
-  AppRecordOut,
+  StoreAppRecord,
   DeadLetter,
   DistinctRequest,
   RecordWriter,
@@ -520,13 +520,14 @@ export class SqliteStore implements Store {
     for (const sp of APP_SPECS) {
       const have = new Set((db.prepare(`SELECT name FROM pragma_table_info('${sp.table}')`).all() as { name: string }[]).map((c) => c.name));
       for (const c of appColumnTypes(sp)) if (!have.has(c.name)) db.exec(`ALTER TABLE ${sp.table} ADD COLUMN ${c.name} ${c.type}`);
+      for (const ddl of appFieldIndexes(sp)) db.exec(ddl);
     }
     this.db = db;
   }
 
   writer(opts: WriterOptions = {}): RecordWriter {
     let conns: StoreRecord[] = [];
-    let apps: AppRecordOut[] = [];
+    let apps: StoreAppRecord[] = [];
     const total: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
     let first = true;
     let deferred = false;
@@ -590,13 +591,13 @@ export class SqliteStore implements Store {
     return this.writeSync(records, []);
   }
 
-  async writeApp(records: readonly AppRecordOut[]): Promise<WriteResult> {
+  async writeApp(records: readonly StoreAppRecord[]): Promise<WriteResult> {
     return this.writeSync([], records);
   }
 
   private stmts: { insert: Database.Statement; dead: Database.Statement; apps: Map<string, Database.Statement> } | null = null;
 
-  private writeSync(records: readonly StoreRecord[], appRecords: readonly AppRecordOut[]): WriteResult {
+  private writeSync(records: readonly StoreRecord[], appRecords: readonly StoreAppRecord[]): WriteResult {
     const db = this.conn;
     this.stmts ??= {
       apps: new Map(
@@ -617,7 +618,7 @@ export class SqliteStore implements Store {
     };
     const { insert, dead, apps } = this.stmts;
     const res: WriteResult = { written: 0, stale: 0, deadLettered: 0 };
-    const batch = db.transaction((rs: readonly StoreRecord[], as: readonly AppRecordOut[]) => {
+    const batch = db.transaction((rs: readonly StoreRecord[], as: readonly StoreAppRecord[]) => {
       for (const a of as) {
         const spec = appSpec(a.kind);
         const id = appRecordId(a);
@@ -753,19 +754,19 @@ export class SqliteStore implements Store {
     return { records: (rows as unknown as DbRow[]).map(fromRow), next };
   }
 
-  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }> {
+  async searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: StoreAppRecord[]; next: string | null }> {
     const spec = appSpec(kind);
     const { rows, next } = this.page(spec.table, spec.registry, req, kindFilter(spec, kind), 'id', 'record');
-    return { records: rows.map((r) => JSON.parse(r.record as string) as AppRecordOut), next };
+    return { records: rows.map((r) => JSON.parse(r.record as string) as StoreAppRecord), next };
   }
 
-  async appsOf(uid: string): Promise<AppRecordOut[]> {
+  async appsOf(uid: string): Promise<StoreAppRecord[]> {
     const rows: { ts: number; id: string; record: string }[] = [];
     // The first MAX_APPS_OF in time order, as Elasticsearch gives them: bounded whatever the connection carries.
     for (const sp of APP_SPECS)
       rows.push(...(this.conn.prepare(`SELECT ts, id, record FROM ${sp.table} WHERE uid = ? ORDER BY ts, id LIMIT ?`).all(uid, MAX_APPS_OF) as typeof rows));
     rows.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return rows.slice(0, MAX_APPS_OF).map((r) => JSON.parse(r.record) as AppRecordOut);
+    return rows.slice(0, MAX_APPS_OF).map((r) => JSON.parse(r.record) as StoreAppRecord);
   }
 
   async count(filter: SearchFilter): Promise<number> {
@@ -999,9 +1000,22 @@ export class SqliteStore implements Store {
     }
     if (!req.includeSuppressed) cond.push('suppressed = 0');
     if (req.namespaces !== undefined) {
-      const marks = req.namespaces.map(() => '?').join(', ');
-      cond.push(req.namespaces.length === 0 ? '0' : `(doc ->> '$.source.namespace' IN (${marks}) OR doc ->> '$.destination.namespace' IN (${marks}))`);
-      params.push(...req.namespaces, ...req.namespaces);
+      const { bare, pairs } = scopeEntries(req.namespaces);
+      const any: string[] = [];
+      if (bare.length > 0) {
+        const marks = bare.map(() => '?').join(', ');
+        any.push(`doc ->> '$.source.namespace' IN (${marks}) OR doc ->> '$.destination.namespace' IN (${marks})`);
+        params.push(...bare, ...bare);
+      }
+      for (const p of pairs) {
+        any.push("(doc ->> '$.cluster' = ? AND (doc ->> '$.source.namespace' = ? OR doc ->> '$.destination.namespace' = ?))");
+        params.push(p.cluster, p.namespace, p.namespace);
+      }
+      cond.push(any.length === 0 ? '0' : `(${any.join(' OR ')})`);
+    }
+    if (req.clusters !== undefined) {
+      cond.push(req.clusters.length === 0 ? '0' : `doc ->> '$.cluster' IN (${req.clusters.map(() => '?').join(', ')})`);
+      params.push(...req.clusters);
     }
     if (req.after !== undefined) {
       const [seen, id] = decodeCursor(req.after, 2, ['number', 'string']);

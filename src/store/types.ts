@@ -20,6 +20,21 @@ export interface StoreRecord extends ConnRecord {
   cluster?: string;
 }
 
+/**
+ * Where an application record's connection ran: its cluster and the namespaces of its two ends,
+ * as the connection record has them (ECS orchestrator.cluster.name, eastwatch.source.namespace,
+ * eastwatch.destination.namespace). What a namespace- or cluster-scoped key is narrowed on.
+ * Absent on records stored before it was kept (those stay invisible to scoped keys).
+ */
+export interface AppPlacement {
+  cluster?: string;
+  source_namespace?: string;
+  destination_namespace?: string;
+}
+
+/** An application record as the store holds it: the record, and where its connection ran. */
+export type StoreAppRecord = AppRecordOut & { placement?: AppPlacement };
+
 /** A time bound: a Date, epoch seconds, or text (ISO 8601, now, now-15m). */
 export type TimeBound = Date | number | string;
 
@@ -157,7 +172,7 @@ export interface WriterOptions {
 export interface RecordWriter {
   add(record: StoreRecord): void;
   /** An application record (dns, http, tls, ssh, app, ...), idempotent by its stable id. */
-  addApp(record: AppRecordOut): void;
+  addApp(record: StoreAppRecord): void;
   /** A promise while the writer has as much in flight as it allows: await it before adding more. */
   congestion(): Promise<void> | undefined;
   /** Send what is buffered, wait for everything in flight; rejects if any batch could not be stored. */
@@ -186,11 +201,11 @@ export interface Store {
   deadLetters(limit?: number): Promise<DeadLetter[]>;
 
   /** Application records, idempotent: each has a stable id (uid, kind and a digest of the record). */
-  writeApp(records: readonly AppRecordOut[]): Promise<WriteResult>;
+  writeApp(records: readonly StoreAppRecord[]): Promise<WriteResult>;
   /** Every application record of one connection, in time order (then by id). */
-  appsOf(uid: string): Promise<AppRecordOut[]>;
+  appsOf(uid: string): Promise<StoreAppRecord[]>;
   /** Application records of one kind, with that kind's fields in the query language; sorted like search(). */
-  searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: AppRecordOut[]; next: string | null }>;
+  searchApp(kind: AppKind, req: SearchRequest): Promise<{ records: StoreAppRecord[]; next: string | null }>;
 
   /**
    * Upsert by id: the detector's fields are replaced by the newest write, the analyst's status and note kept; suppressions applied.
@@ -256,8 +271,13 @@ export interface AlertSearch {
   to?: TimeBound;
   /** Also suppressed alerts; default false. */
   includeSuppressed?: boolean;
-  /** Only alerts with the source or the destination in one of these namespaces (a scoped key). */
+  /**
+   * Only alerts with the source or the destination in one of these namespaces (a scoped key); an
+   * entry `cluster/namespace` is that namespace in that cluster only (Alert.cluster).
+   */
   namespaces?: readonly string[];
+  /** Only alerts raised in one of these clusters (Alert.cluster); alerts without one match none. */
+  clusters?: readonly string[];
   /** Default 100, at most 10000. */
   limit?: number;
   /** `next` of the previous page. */

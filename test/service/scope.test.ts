@@ -13,10 +13,17 @@ import type { ConnRecord } from '../../parsers/record/conn';
 import * as path from 'node:path';
 import { UI_DIR, UI_ROUTE } from '../../src/service/api/ui';
 import { KeyScopeError } from '../../src/service/keys';
-import type { StoreRecord } from '../../src/store/types';
+import { analyzerFactory } from '../../src/analyze/app';
+import { analyzeFile } from '../../src/analyze/pipeline';
+import { scopedStore } from '../../src/service/api/scope';
+import { withClusters } from '../../src/service/jobs/detect';
+import { appRecordId } from '../../src/store/app-records';
+import { SqliteStore } from '../../src/store/sqlite';
+import type { StoreAppRecord, StoreRecord } from '../../src/store/types';
 import { type Harness, type Mode, requireElasticsearch, sample, startHarness } from './harness';
 
 const OUT_NS = 'vault';
+const APP_KINDS = ['dns', 'http', 'tls', 'ssh', 'app'] as const;
 const IN_NS = 'shop';
 
 interface RouteId {
@@ -235,6 +242,17 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         assert.deepEqual([...uidsOf(p1), ...uidsOf(p2)].sort(), [inFlowUid, inUid].sort());
         assert.equal(p2.json.next, null);
       },
+      // The capture's application records carry no namespace (no inventory): nothing of them comes back.
+      ...Object.fromEntries(
+        APP_KINDS.map((k) => [
+          `GET /api/v1/${k}`,
+          async () => {
+            const r = await as('GET', `/api/v1/${k}?limit=1000`);
+            assert.equal(r.status, 200, r.text);
+            assert.deepEqual(r.json.records, []);
+          },
+        ]),
+      ),
       'GET /api/v1/connections/:uid': async () => {
         assert.equal((await as('GET', `/api/v1/connections/${inUid}`)).status, 200);
         for (const u of outUids) assert.equal((await as('GET', `/api/v1/connections/${u}`)).status, 404);
@@ -355,14 +373,12 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       assert.deepEqual(stale, [], 'probes for routes the router no longer has');
     });
 
-    it('application-record searches and suppressions refuse a scoped key with the reason', async () => {
-      const dns = await as('GET', '/api/v1/dns');
-      assert.equal(dns.status, 403);
-      assert.match(dns.json.error, /namespace- or cluster-scoped key/);
+    it('suppressions refuse a scoped key with the reason', async () => {
       const sup = await as('GET', '/api/v1/suppressions');
       assert.equal(sup.status, 403);
-      // The same routes answer an unscoped analyst.
-      assert.equal((await h.call('GET', '/api/v1/dns')).status, 200);
+      assert.match(sup.json.error, /not available to a namespace-scoped key/);
+      // The same route answers an unscoped analyst.
+      assert.equal((await h.call('GET', '/api/v1/suppressions')).status, 200);
     });
 
     it('admin API creates scoped keys; admin keys cannot be scoped; bad names are a 400', async () => {
@@ -395,6 +411,13 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
        * of `cart` without a cluster (stored before clusters were named).
        */
       const U = { eastCart: 'CeastCartToLedger1', westCart: 'CwestCartToCart1', eastLedger: 'CeastLedgerToLedger1', noCluster: 'CnoclusterCart1' };
+      /** The alert raised on each. */
+      const A: Record<string, string> = {
+        [U.eastCart]: 'a-east-cart',
+        [U.westCart]: 'a-wq-cart',
+        [U.eastLedger]: 'a-east-ledger',
+        [U.noCluster]: 'a-nocluster-cart',
+      };
       const keys: Record<'east' | 'eastCart' | 'eastAndCart' | 'cart' | 'westSlashCart', string> = {
         east: '',
         eastCart: '',
@@ -422,6 +445,29 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
           rec(U.noCluster, undefined, 'cart', 'cart', '4'),
         ]);
         assert.equal(w.written, 4);
+        // An alert on each of the four, with the cluster of the record it was raised on (none for the last).
+        const alert = (id: string, uid: string, cluster: string | undefined, a: string, b: string): Alert => ({
+          id,
+          detector: 'lateral-admin',
+          title: 'SSH between pods',
+          severity: 'high',
+          score: 0.9,
+          mitre: ['T1021.004'],
+          first_seen: base.ts,
+          last_seen: base.ts + 60,
+          count: 1,
+          evidence: { uids: [uid], figures: { port: 22 } },
+          status: 'open',
+          source: { namespace: a, workload: `${a}-app` },
+          destination: { namespace: b, workload: `${b}-app`, port: 22 },
+          ...(cluster ? { cluster } : {}),
+        });
+        await store.writeAlerts([
+          alert(A[U.eastCart], U.eastCart, 'east', 'cart', 'ledger'),
+          alert(A[U.westCart], U.westCart, 'westq', 'cart', 'cart'),
+          alert(A[U.eastLedger], U.eastLedger, 'east', 'ledger', 'ledger'),
+          alert(A[U.noCluster], U.noCluster, undefined, 'cart', 'cart'),
+        ]);
         await store.refresh();
         const ks = h.running.runtime.keys;
         keys.east = ks.create('cluster-east', 'analyst', { clusters: ['east'] }).token;
@@ -482,20 +528,32 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         }
       });
 
-      it('leaks nothing of another cluster on any route, and refuses alert searches (alerts carry no cluster)', async () => {
-        const markers = ['10.77.2.', U.westCart, U.noCluster, 'westq', 'a-scope-in', 'a-scope-out', 'analyst-secret-name'];
+      it("narrows alert searches, reads and triage to the key's clusters and namespaces", async () => {
+        for (const [name, key] of Object.entries(keys) as [keyof typeof keys, string][]) {
+          const want = EXPECT[name].map((u) => A[u]).sort();
+          const list = await h.call('GET', '/api/v1/alerts?limit=1000', { key });
+          assert.equal(list.status, 200, `${name}: ${list.text}`);
+          assert.deepEqual((list.json.alerts as { id: string }[]).map((a) => a.id).sort(), want, `${name}: alerts`);
+          for (const id of Object.values(A)) {
+            assert.equal((await h.call('GET', `/api/v1/alerts/${id}`, { key })).status, want.includes(id) ? 200 : 404, `${name}: GET ${id}`);
+          }
+          const other = Object.values(A).find((id) => !want.includes(id)) as string;
+          assert.equal((await h.call('PATCH', `/api/v1/alerts/${other}`, { key, body: { note: name } })).status, 404, `${name}: PATCH ${other}`);
+        }
+        assert.equal((await h.running.runtime.store.getAlert(A[U.westCart]))?.cluster, 'westq');
+        assert.equal((await h.running.runtime.store.getAlert(A[U.noCluster]))?.note, undefined, 'no out-of-scope triage');
+      });
+
+      it('leaks nothing of another cluster on any route', async () => {
+        const markers = ['10.77.2.', U.westCart, U.noCluster, 'westq', 'a-scope-in', 'a-scope-out', 'a-wq-cart', 'a-nocluster-cart', 'analyst-secret-name'];
         for (const r of routesOf(appOf(h))) {
           const p = r.path.replace(/:([A-Za-z_]+)/g, (_m, name: string) => (name === 'id' ? 'a'.repeat(64) : name === 'uid' ? U.westCart : 'x'));
           const res = await h.call(r.method, p, { key: keys.east, body: r.method === 'GET' || r.method === 'DELETE' ? undefined : {} });
           const text = res.status === 404 ? res.text.split(U.westCart).join('') : res.text;
           for (const m of markers) assert.ok(!text.includes(m), `${r.method} ${p}: '${m}' in ${text.slice(0, 300)}`);
         }
-        const alerts = await h.call('GET', '/api/v1/alerts', { key: keys.east });
-        assert.equal(alerts.status, 403, alerts.text);
-        assert.match(alerts.json.error, /alerts carry no cluster/);
+        // Alerts without a cluster (a-scope-in, stored before clusters were kept on alerts) match no cluster-scoped key.
         assert.equal((await h.call('GET', '/api/v1/alerts/a-scope-in', { key: keys.eastCart })).status, 404);
-        // A key of namespaces alone still triages its alerts.
-        assert.equal((await h.call('GET', '/api/v1/alerts', { key: keys.cart })).status, 200);
       });
 
       it('admin API and whoami carry clusters and cluster/namespace; bad names are a 400', async () => {
@@ -523,3 +581,343 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
     });
   });
 }
+
+/**
+ * Application records carry their connection's cluster and namespaces: a scoped key searches
+ * them narrowed like the connections, on a real capture resolved against its inventory.
+ */
+for (const mode of ['local', 'redis+es'] as Mode[]) {
+  describe(`scoped keys and application records (${mode})`, function () {
+    this.timeout(180_000);
+    let h: Harness;
+    /** Every application record of the capture, by kind (unscoped). */
+    const all = new Map<string, StoreAppRecord[]>();
+    const OLD_UID = 'ColdNoPlacement1';
+
+    before(async function () {
+      if (mode === 'redis+es') requireElasticsearch(this);
+      h = await startHarness({ mode });
+      const inv = await h.call('POST', '/api/v1/inventory?source=test&cluster=east', {
+        key: h.keys.ingest,
+        body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(inv.status, 201, inv.text);
+      const up = await h.call('POST', '/api/v1/captures?name=cluster.pcap&cluster=east', {
+        body: fs.readFileSync(sample('k8s/cluster.pcap')),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      assert.equal(up.status, 202, up.text);
+      for (let i = 0; i < 1200; i++) {
+        const j = await h.call('GET', `/api/v1/captures/${up.json.capture.id}`);
+        if (j.json.state === 'completed') break;
+        assert.notEqual(j.json.state, 'failed', j.text);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const store = h.running.runtime.store;
+      await store.refresh();
+      // One record as stored before placement was kept: a copy of a dns record without it.
+      const dns = (await store.searchApp('dns', { limit: 1 })).records[0];
+      assert.ok(dns, 'the capture has dns records');
+      const { placement: _p, ...bare } = dns;
+      assert.equal((await store.writeApp([{ ...bare, uid: OLD_UID, conn: { ...bare.conn, uid: OLD_UID } }])).written, 1);
+      await store.refresh();
+      for (const k of APP_KINDS) all.set(k, (await store.searchApp(k, { limit: 10_000 })).records);
+    });
+    after(async () => {
+      await h?.stop();
+    });
+
+    const idsOf = (rs: StoreAppRecord[]): string[] => rs.map(appRecordId).sort();
+    /** Every page of one kind's search as a key sees it. */
+    const scopedApps = async (key: string | undefined, kind: string, q = ''): Promise<StoreAppRecord[]> => {
+      const out: StoreAppRecord[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 100; i++) {
+        const p = `/api/v1/${kind}?limit=1000${q ? `&q=${encodeURIComponent(q)}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+        const r = await h.call('GET', p, key === undefined ? {} : { key });
+        assert.equal(r.status, 200, r.text);
+        out.push(...r.json.records);
+        after = r.json.next;
+        if (after === null) return out;
+      }
+      throw new Error(`${kind}: more than 100 pages`);
+    };
+
+    it('a namespace-scoped key sees exactly the application records of the connections in its namespaces', async () => {
+      const store = h.running.runtime.store;
+      const ks = h.running.runtime.keys;
+      assert.ok((all.get('dns') ?? []).length > 1 && (all.get('http') ?? []).length > 0, 'dns and http records in the capture');
+      let seen = 0;
+      for (const ns of ['shop', 'data', 'monitoring', 'kube-system', 'nowhere']) {
+        const key = ks.create(`apps-${ns}`, 'analyst', { namespaces: [ns] }).token;
+        const conns = new Set((await store.search({ query: `ns:${JSON.stringify(ns)}`, limit: 10_000 })).records.map((r) => r.uid));
+        const count = await h.call('GET', '/api/v1/aggregations/count', { key });
+        assert.equal(count.json.count, conns.size, `${ns}: connections`);
+        for (const k of APP_KINDS) {
+          const want = (all.get(k) ?? []).filter((r) => conns.has(r.uid));
+          const got = await scopedApps(key, k);
+          assert.deepEqual(idsOf(got), idsOf(want), `${ns}: ${k} records`);
+          assert.equal(got.length, want.length, `${ns}: ${k} count`);
+          for (const r of got) assert.ok(r.placement?.source_namespace === ns || r.placement?.destination_namespace === ns, JSON.stringify(r.placement));
+          assert.ok(!got.some((r) => r.uid === OLD_UID), `${ns}: the record without placement stays invisible`);
+          seen += got.length;
+        }
+      }
+      assert.ok(seen > 0, 'some application records are in a namespace');
+      // The user's query is narrowed, not replaced; keyset pages stay within the scope.
+      const shop = ks.create('apps-shop-q', 'analyst', { namespaces: ['shop'] }).token;
+      const shopDns = await scopedApps(shop, 'dns');
+      const name = shopDns[0]?.kind === 'dns' ? shopDns[0].query : null;
+      if (name !== null) {
+        const q = await scopedApps(shop, 'dns', `dns.question.name:${JSON.stringify(name)}`);
+        assert.deepEqual(idsOf(q), idsOf(shopDns.filter((r) => r.kind === 'dns' && r.query === name)));
+        const unscoped = (await store.searchApp('dns', { query: `dns.question.name:${JSON.stringify(name)}`, limit: 10_000 })).records;
+        assert.ok(unscoped.length >= q.length);
+      }
+      const pages: StoreAppRecord[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 1000; i++) {
+        const p = await h.call('GET', `/api/v1/dns?limit=2${after ? `&after=${encodeURIComponent(after)}` : ''}`, { key: shop });
+        pages.push(...p.json.records);
+        after = p.json.next;
+        if (after === null) break;
+      }
+      assert.deepEqual(idsOf(pages), idsOf(shopDns));
+    });
+
+    it("a cluster-scoped key sees its cluster's placed records; another cluster's key none; the unscoped analyst all", async () => {
+      const ks = h.running.runtime.keys;
+      const east = ks.create('apps-east', 'analyst', { clusters: ['east'] }).token;
+      const west = ks.create('apps-west', 'analyst', { clusters: ['west'] }).token;
+      const eastShop = ks.create('apps-east-shop', 'analyst', { namespaces: ['east/shop'] }).token;
+      const westShop = ks.create('apps-west-shop', 'analyst', { namespaces: ['west/shop'] }).token;
+      const shop = ks.create('apps-shop', 'analyst', { namespaces: ['shop'] }).token;
+      for (const k of APP_KINDS) {
+        const every = all.get(k) ?? [];
+        assert.deepEqual(idsOf(await scopedApps(east, k)), idsOf(every.filter((r) => r.uid !== OLD_UID)), `east: ${k}`);
+        assert.deepEqual(await scopedApps(west, k), [], `west: ${k}`);
+        assert.deepEqual(await scopedApps(westShop, k), [], `west/shop: ${k}`);
+        assert.deepEqual(idsOf(await scopedApps(eastShop, k)), idsOf(await scopedApps(shop, k)), `east/shop: ${k}`);
+        assert.deepEqual(idsOf(await scopedApps(undefined, k)), idsOf(every), `unscoped: ${k}`);
+      }
+      assert.ok((all.get('dns') ?? []).some((r) => r.uid === OLD_UID));
+    });
+
+    it("places Hubble's DNS answers (flow job) by their connection's identity, for the flow source's cluster", async () => {
+      const r = await h.call('POST', '/api/v1/flows?wait=true&source=test-hubble&format=hubble&cluster=north', {
+        key: h.keys.ingest,
+        body: fs.readFileSync(sample('flows/hubble-observe.json'), 'utf8'),
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.json.rejected, 0, JSON.stringify(r.json.errors));
+      await h.running.runtime.store.refresh();
+      const ks = h.running.runtime.keys;
+      const north = (await scopedApps(ks.create('apps-north', 'analyst', { clusters: ['north'] }).token, 'dns')).filter(
+        (x) => x.kind === 'dns' && x.query === 'api.default.svc.cluster.local',
+      );
+      assert.equal(north.length, 1, JSON.stringify(north));
+      assert.deepEqual(north[0].placement, { cluster: 'north', source_namespace: 'default', destination_namespace: 'kube-system' });
+      for (const [scope, sees] of [
+        [{ namespaces: ['kube-system'] }, true],
+        [{ namespaces: ['north/default'] }, true],
+        [{ namespaces: ['east/default'] }, false],
+        [{ namespaces: ['shop'] }, false],
+      ] as [{ namespaces: string[] }, boolean][]) {
+        const got = await scopedApps(ks.create(`apps-${JSON.stringify(scope).replace(/\W/g, '')}`, 'analyst', scope).token, 'dns');
+        assert.equal(
+          got.some((x) => appRecordId(x) === appRecordId(north[0])),
+          sees,
+          JSON.stringify(scope),
+        );
+      }
+    });
+
+    it('a capture stored before its inventory: its application records follow their connections through the re-resolution', async () => {
+      const store = h.running.runtime.store;
+      const ks = h.running.runtime.keys;
+      const lateShop = ks.create('apps-late-shop', 'analyst', { namespaces: ['late/shop'] }).token;
+      const up = await h.call('POST', '/api/v1/captures?name=cluster.pcap&cluster=late', {
+        body: fs.readFileSync(sample('k8s/cluster.pcap')),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      assert.equal(up.status, 202, up.text);
+      for (let i = 0; i < 1200; i++) {
+        const j = await h.call('GET', `/api/v1/captures/${up.json.capture.id}`);
+        if (j.json.state === 'completed') break;
+        assert.notEqual(j.json.state, 'failed', j.text);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await store.refresh();
+      for (const k of ['dns', 'http']) assert.deepEqual(await scopedApps(lateShop, k), [], `${k}: no inventory, no namespaces`);
+      const inv = await h.call('POST', '/api/v1/inventory?source=test&cluster=late', {
+        key: h.keys.ingest,
+        body: fs.readFileSync(sample('k8s/inventory.json'), 'utf8'),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(inv.status, 201, inv.text);
+      for (let i = 0; ; i++) {
+        const r = await h.call('GET', `/api/v1/inventory/${inv.json.id}/resolution`, { key: h.keys.ingest });
+        if (r.json.state === 'completed') break;
+        assert.notEqual(r.json.state, 'failed', r.text);
+        assert.ok(i < 600, `resolution still ${r.json.state}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      await store.refresh();
+      const conns = new Set((await store.search({ query: 'cluster:late and ns:shop', limit: 10_000 })).records.map((r) => r.uid));
+      assert.ok(conns.size > 0);
+      let seen = 0;
+      for (const k of APP_KINDS) {
+        const want = (await store.searchApp(k, { query: 'cluster:late', limit: 10_000 })).records.filter((r) => conns.has(r.uid));
+        const got = await scopedApps(lateShop, k);
+        assert.deepEqual(idsOf(got), idsOf(want), `${k}: late/shop after the re-resolution`);
+        seen += got.length;
+      }
+      assert.ok(seen > 0, 'some application records of shop');
+    });
+  });
+}
+
+describe('scoped keys and application records: a SQLite file written before placement was kept', function () {
+  this.timeout(120_000);
+  it('gains the cluster and namespace columns; its records stay invisible to scoped keys until written again with placement', async () => {
+    const os = await import('node:os');
+    const { default: Database } = await import('better-sqlite3');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-app-old-'));
+    try {
+      const apps: StoreAppRecord[] = [];
+      await analyzeFile(sample('k8s/cluster.pcap'), () => undefined, { tracker: { payload: analyzerFactory((r) => apps.push(r)) } });
+      assert.ok(apps.length > 2, `${apps.length} application records`);
+      const s = new SqliteStore({ dataDir: dir });
+      await s.init();
+      assert.equal((await s.writeApp(apps)).written, apps.length);
+      await s.close();
+      // The file as the previous version left it: no placement columns (nor their indexes).
+      const db = new Database(path.join(dir, 'eastwatch.sqlite'));
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%_log'").all() as { name: string }[]).map((t) => t.name);
+      assert.ok(tables.includes('dns_log') && tables.includes('http_log'), tables.join(','));
+      for (const t of tables) {
+        db.exec(`DROP INDEX IF EXISTS ${t}_src_namespace; DROP INDEX IF EXISTS ${t}_dst_namespace`);
+        db.exec(`ALTER TABLE ${t} DROP COLUMN cluster; ALTER TABLE ${t} DROP COLUMN src_namespace; ALTER TABLE ${t} DROP COLUMN dst_namespace`);
+      }
+      db.close();
+
+      const again = new SqliteStore({ dataDir: dir });
+      await again.init();
+      const scoped = scopedStore(again, { namespaces: ['shop'] });
+      const eastKey = scopedStore(again, { clusters: ['east'] });
+      const kinds = [...new Set(apps.map((r) => r.kind))];
+      for (const k of kinds) {
+        const n = apps.filter((r) => r.kind === k).length;
+        assert.equal((await again.searchApp(k, { limit: 10_000 })).records.length, n, `${k}: the old records are all there`);
+        assert.deepEqual((await scoped.searchApp(k, { limit: 10_000 })).records, [], `${k}: none visible to a namespace-scoped key`);
+        assert.deepEqual((await eastKey.searchApp(k, { limit: 10_000 })).records, [], `${k}: none visible to a cluster-scoped key`);
+      }
+      const cols = new Database(path.join(dir, 'eastwatch.sqlite'), { readonly: true });
+      for (const t of ['dns_log', 'http_log']) {
+        const names = (cols.prepare(`SELECT name FROM pragma_table_info('${t}')`).all() as { name: string }[]).map((c) => c.name);
+        for (const c of ['cluster', 'src_namespace', 'dst_namespace']) assert.ok(names.includes(c), `${t}.${c}`);
+        const idx = (cols.prepare(`SELECT name FROM pragma_index_list('${t}')`).all() as { name: string }[]).map((c) => c.name);
+        assert.ok(idx.includes(`${t}_src_namespace`) && idx.includes(`${t}_dst_namespace`), idx.join(','));
+      }
+      cols.close();
+      // Written again with placement (same ids: the placement is not part of the id), half in shop.
+      const placed = apps.map(
+        (r, i): StoreAppRecord => ({
+          ...r,
+          placement: i % 2 === 0 ? { cluster: 'east', source_namespace: 'shop' } : { cluster: 'west', destination_namespace: 'data' },
+        }),
+      );
+      assert.equal((await again.writeApp(placed)).written, placed.length);
+      for (const k of kinds) {
+        const ofKind = placed.filter((r) => r.kind === k);
+        assert.equal((await again.searchApp(k, { limit: 10_000 })).records.length, ofKind.length, `${k}: replaced, not added`);
+        const want = ofKind.filter((r) => r.placement?.source_namespace === 'shop');
+        assert.deepEqual((await scoped.searchApp(k, { limit: 10_000 })).records.map(appRecordId).sort(), want.map(appRecordId).sort(), `${k}: shop`);
+        assert.deepEqual(
+          (await eastKey.searchApp(k, { limit: 10_000 })).records.map(appRecordId).sort(),
+          ofKind
+            .filter((r) => r.placement?.cluster === 'east')
+            .map(appRecordId)
+            .sort(),
+          `${k}: east`,
+        );
+      }
+      await again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Alerts the detectors raise in the service carry the cluster of the records they were raised on. */
+describe('scoped keys and alerts raised by the detectors (local)', function () {
+  this.timeout(180_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ mode: 'local', detectors: true });
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it("a capture's alerts carry its cluster; cluster-scoped keys see them by it", async () => {
+    const up = await h.call('POST', '/api/v1/captures?name=scan.pcap&cluster=north', {
+      body: fs.readFileSync(sample('scan.pcap')),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(up.status, 202, up.text);
+    for (let i = 0; i < 1200; i++) {
+      const j = await h.call('GET', `/api/v1/captures/${up.json.capture.id}`);
+      if (j.json.state === 'completed') break;
+      assert.notEqual(j.json.state, 'failed', j.text);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const all = (await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true')).json.alerts as Alert[];
+    assert.ok(all.length > 0, 'scan.pcap raises alerts');
+    assert.deepEqual([...new Set(all.map((a) => a.cluster))], ['north']);
+    const ks = h.running.runtime.keys;
+    const north = await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true', {
+      key: ks.create('alerts-north', 'analyst', { clusters: ['north'] }).token,
+    });
+    assert.deepEqual(north.json.alerts.map((a: Alert) => a.id).sort(), all.map((a) => a.id).sort());
+    const east = await h.call('GET', '/api/v1/alerts?limit=1000&suppressed=true', { key: ks.create('alerts-east', 'analyst', { clusters: ['east'] }).token });
+    assert.deepEqual(east.json.alerts, []);
+  });
+
+  it('an alert over records of two clusters, or of none, gets no cluster; records no longer stored say nothing', async () => {
+    const store = h.running.runtime.store;
+    const [a, b] = (await store.search({ limit: 2 })).records;
+    assert.equal(a.cluster, 'north');
+    const alert = (uids: string[]): Alert => ({
+      id: 'x',
+      detector: 'd',
+      title: 't',
+      severity: 'low',
+      score: 0,
+      mitre: [],
+      source: {},
+      destination: {},
+      first_seen: 0,
+      last_seen: 0,
+      count: 1,
+      evidence: { uids, figures: {} },
+      status: 'open',
+      cluster: 'stale',
+    });
+    const fed = new Map<string, string | undefined>([
+      ['Cfed-west', 'west'],
+      ['Cfed-none', undefined],
+    ]);
+    const got = await withClusters(
+      [alert([a.uid, b.uid]), alert([a.uid, 'Cfed-west']), alert([a.uid, 'Cfed-none']), alert([a.uid, 'Cgone']), alert(['Cgone'])],
+      fed,
+      store,
+    );
+    assert.deepEqual(
+      got.map((x) => x.cluster),
+      ['north', undefined, undefined, 'north', undefined],
+    );
+  });
+});

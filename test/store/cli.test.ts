@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { runAnalyze } from '../../src/cli/analyze';
 import { runSearch } from '../../src/store/cli';
 import { createHash } from 'node:crypto';
+import { scopedStore } from '../../src/service/api/scope';
+import { appRecordId } from '../../src/store/app-records';
 import { SqliteStore } from '../../src/store/sqlite';
 import { captureId } from '../../src/k8s/cluster';
 import { SAMPLES_DIR } from './fixtures';
@@ -147,6 +149,40 @@ describe('store: command line (analyze --store, search) on the embedded store', 
     );
     const east = new Set((await of('cluster:east')).map((r) => r.uid));
     for (const a of apps.records.filter((x) => x.uid.endsWith('-east'))) assert.ok(east.has(a.uid), `${a.uid}: its connection's qualified uid`);
+    await s.close();
+  });
+
+  it('analyze --store --inventory --cluster places application records as their connections: a scoped key sees those of its namespaces', async () => {
+    const dataDir = path.join(dir, 'placed');
+    const r = await capture(() =>
+      runAnalyze([path.join(SAMPLES_DIR, 'k8s/cluster.pcap')], {
+        format: 'ndjson',
+        out: path.join(dir, 'placed.ndjson'),
+        reader: 'native',
+        summary: false,
+        progress: false,
+        store: true,
+        dataDir,
+        inventory: [path.join(SAMPLES_DIR, 'k8s/inventory.json')],
+        cluster: 'east',
+      }),
+    );
+    assert.equal(r.code, 0, r.err);
+    const s = new SqliteStore({ dataDir });
+    await s.init();
+    let seen = 0;
+    for (const ns of ['shop', 'data', 'monitoring']) {
+      const conns = new Set((await s.search({ query: `ns:${ns}`, limit: 10_000 })).records.map((x) => x.uid));
+      const scoped = scopedStore(s, { namespaces: [`east/${ns}`] });
+      for (const k of ['dns', 'http'] as const) {
+        const want = (await s.searchApp(k, { limit: 10_000 })).records.filter((x) => conns.has(x.uid));
+        const got = (await scoped.searchApp(k, { limit: 10_000 })).records;
+        assert.deepEqual(got.map(appRecordId).sort(), want.map(appRecordId).sort(), `${ns}: ${k}`);
+        for (const x of got) assert.equal(x.placement?.cluster, 'east');
+        seen += got.length;
+      }
+    }
+    assert.ok(seen > 0, 'some dns/http records are in those namespaces');
     await s.close();
   });
 

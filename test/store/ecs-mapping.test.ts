@@ -51,6 +51,7 @@ const NON_ECS: { mappings: string[]; fields: string[]; reason: string }[] = [
       'evidence.figures',
       'status',
       'note',
+      'cluster',
     ],
     reason: 'the alert contract (detectors/contract/alert.ts) stored as the API serves it; alerts are our documents, not events',
   },

@@ -7,9 +7,10 @@
  * whole: a route handler cannot reach unscoped data through this object.
  */
 import type { Alert } from '../../../detectors/contract/alert';
-import type { AppKind, AppRecordOut } from '../../../parsers/record/app';
+import type { AppKind } from '../../../parsers/record/app';
 import type { Query } from '../../query/ast';
-import { CONN_FIELDS, type FieldDef } from '../../query/fields';
+import { CONN_FIELDS, type FieldDef, type FieldRegistry } from '../../query/fields';
+import { appSpec } from '../../store/app-records';
 import { parseQuery } from '../../query/parser';
 import type {
   AlertPatch,
@@ -23,6 +24,7 @@ import type {
   SearchPage,
   SearchRequest,
   Store,
+  StoreAppRecord,
   StoreRecord,
   TopBucket,
   TopRequest,
@@ -30,7 +32,6 @@ import type {
 import type { KeyScope } from '../keys';
 import { ApiError } from './route';
 
-const term = (name: string, v: string): Query => ({ kind: 'term', field: CONN_FIELDS.field(name) as FieldDef, value: { kind: 'string', v }, pos: 0 });
 const anyOf = (children: Query[]): Query => (children.length === 1 ? children[0] : { kind: 'or', children });
 
 /** A namespace entry as (cluster or undefined, namespace). */
@@ -39,13 +40,13 @@ function splitEntry(e: string): { cluster?: string; ns: string } {
   return i < 0 ? { ns: e } : { cluster: e.slice(0, i), ns: e.slice(i + 1) };
 }
 
-/** Whether a scope names a cluster anywhere (alerts carry no cluster: they cannot be narrowed by one). */
-export function scopeHasCluster(scope: KeyScope): boolean {
-  return scope.clusters !== undefined || (scope.namespaces ?? []).some((e) => e.includes('/'));
-}
-
-/** The query-language condition of a scope: the cluster among its clusters, and one end in its namespaces. */
-export function scopeQuery(scope: KeyScope): Query {
+/**
+ * The query-language condition of a scope: the cluster among its clusters, and one end in its
+ * namespaces. Over the connection fields, or another registry with the same three fields (the
+ * application records carry their connection's placement under the same names).
+ */
+export function scopeQuery(scope: KeyScope, fields: FieldRegistry = CONN_FIELDS): Query {
+  const term = (name: string, v: string): Query => ({ kind: 'term', field: fields.field(name) as FieldDef, value: { kind: 'string', v }, pos: 0 });
   const parts: Query[] = [];
   if (scope.clusters) parts.push(anyOf(scope.clusters.map((c) => term('orchestrator.cluster.name', c))));
   if (scope.namespaces)
@@ -73,11 +74,16 @@ export function recordInScope(r: StoreRecord, scope: KeyScope): boolean {
   });
 }
 
+/** The same condition on one alert (Alert.cluster, the namespaces of its ends). */
 export function alertInScope(a: Alert, scope: KeyScope): boolean {
-  if (scopeHasCluster(scope) || !scope.namespaces) return false;
+  if (scope.clusters && (a.cluster === undefined || !scope.clusters.includes(a.cluster))) return false;
+  if (!scope.namespaces) return true;
   const s = a.source.namespace;
   const d = a.destination.namespace;
-  return (s !== undefined && scope.namespaces.includes(s)) || (d !== undefined && scope.namespaces.includes(d));
+  return scope.namespaces.some((e) => {
+    const { cluster, ns } = splitEntry(e);
+    return (cluster === undefined || cluster === a.cluster) && (s === ns || d === ns);
+  });
 }
 
 function refused(what: string): never {
@@ -120,21 +126,22 @@ export function scopedStore(inner: Store, scope: KeyScope): Store {
     retain: () => refused('retention'),
     deadLetters: () => refused('the dead-letter store'),
     writeApp: () => refused('writing records'),
-    async appsOf(uid: string): Promise<AppRecordOut[]> {
+    async appsOf(uid: string): Promise<StoreAppRecord[]> {
       return (await getScoped(uid)) ? inner.appsOf(uid) : [];
     },
-    // Application records carry the connection's addresses, not its namespaces: a search over
-    // them could not be narrowed inside the query. A scoped key reads them per connection.
-    searchApp: (kind: AppKind): never =>
-      refused(`searching ${kind} records (they carry no namespace; read a connection's records with GET /connections/{uid})`),
+    // Application records carry their connection's cluster and namespaces (placement), narrowed
+    // on like the connections'. Those stored before placement was kept match no scope.
+    searchApp: (kind: AppKind, req: SearchRequest) => {
+      const fields = appSpec(kind).registry;
+      const q = typeof req.query === 'string' || req.query === undefined ? parseQuery(req.query ?? '', { fields }) : req.query;
+      const cond = scopeQuery(scope, fields);
+      return inner.searchApp(kind, { ...req, query: q.kind === 'all' ? cond : { kind: 'and', children: [q, cond] } });
+    },
     writeAlerts: () => refused('writing alerts'),
     getAlert: getAlertScoped,
-    // Alerts name their ends' namespaces but no cluster: a key scoped by cluster cannot have them
-    // narrowed inside the query, so it is refused rather than shown another cluster's alerts.
-    searchAlerts: (req: AlertSearch) =>
-      scopeHasCluster(scope) || !scope.namespaces
-        ? refused('searching alerts with a cluster in the scope (alerts carry no cluster)')
-        : inner.searchAlerts({ ...req, namespaces: scope.namespaces }),
+    // Alerts carry the cluster of the records they were raised on; those without one (stored
+    // before it was kept, or over several clusters' records) match no cluster-scoped key.
+    searchAlerts: (req: AlertSearch) => inner.searchAlerts({ ...req, namespaces: scope.namespaces, clusters: scope.clusters }),
     async patchAlert(id: string, patch: AlertPatch): Promise<Alert | null> {
       return (await getAlertScoped(id)) ? inner.patchAlert(id, patch) : null;
     },

@@ -39,7 +39,7 @@ export interface AlertSink {
    */
   batch(resolver: K8sResolver | null, origin?: AlertOrigin): AlertBatch;
   /** Feeds a batch of ingested flow records to the continuous detectors; resolves with alerts raised. */
-  continuous(records: readonly ConnRecord[], resolver: K8sResolver | null, dns?: FlowJobData['dns']): Promise<number>;
+  continuous(records: readonly ConnRecord[], resolver: K8sResolver | null, dns?: FlowJobData['dns'], cluster?: string): Promise<number>;
   /** For the resolutions job (see AlertRevision). */
   revision(): Promise<AlertRevision>;
 }

@@ -12,6 +12,7 @@ import { analyzerFactory } from '../../analyze/app';
 import type { Store, StoreRecord } from '../../store/types';
 import type { ConnRecord } from '../../../parsers/record/conn';
 import { clusterApp, clusterConn, DEFAULT_CLUSTER } from '../../k8s/cluster';
+import { placeByInventory } from '../../k8s/placement';
 import { type CaptureJobData, type CaptureProgress, type CaptureResult, captureIdOf, type JobContext, PermanentJobError } from '../queue';
 import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
@@ -69,7 +70,8 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const onApp = (out: AppRecordOut): void => {
     const r = clusterApp(out, idCluster);
     p.appRecords++;
-    writer.addApp(r);
+    // With the cluster and namespaces its connection record gets (resolved the same way), for scoped keys.
+    writer.addApp(placeByInventory(r, resolver, cluster));
     batch.app(r);
   };
   const onRecord = (c: ConnRecord): void => {

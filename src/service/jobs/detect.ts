@@ -11,7 +11,7 @@ import { identifyWith } from '../../k8s/identify';
 import type { K8sResolver } from '../../k8s/resolver';
 import type { Alert } from '../../../detectors/contract/alert';
 import type { ConnRecord } from '../../../parsers/record/conn';
-import type { AlertOrigin, Store } from '../../store/types';
+import type { AlertOrigin, Store, StoreRecord } from '../../store/types';
 import type { Metrics } from '../metrics';
 import { NO_ALERTS, type AlertBatch, type AlertRevision, type AlertSink } from './alerts';
 import type { DetectorName } from '../../../detectors/config';
@@ -42,6 +42,37 @@ async function storeAlerts(store: Store, metrics: Metrics, alerts: readonly Aler
  */
 const IDENTITY_DETECTORS: readonly DetectorName[] = [POLICY_VIOLATION];
 
+/**
+ * Each alert with the cluster of the records it was raised on (its evidence uids): those of this
+ * batch as fed, others (an earlier batch of the continuous engine's windows) as stored. Set only
+ * when every one found names the same cluster: an alert over two clusters' records, or over
+ * records without one, has none, and so stays out of every cluster-scoped key's searches.
+ */
+export async function withClusters(alerts: readonly Alert[], fed: ReadonlyMap<string, string | undefined>, store: Store): Promise<Alert[]> {
+  // null: not stored (any more).
+  const stored = new Map<string, string | undefined | null>();
+  const out: Alert[] = [];
+  for (const a of alerts) {
+    const seen = new Set<string | undefined>();
+    for (const uid of a.evidence.uids) {
+      if (fed.has(uid)) seen.add(fed.get(uid));
+      else {
+        if (!stored.has(uid)) {
+          const r = await store.get(uid);
+          stored.set(uid, r === null ? null : r.cluster);
+        }
+        const c = stored.get(uid);
+        // A record no longer stored (retention, a deleted capture) says nothing either way.
+        if (c !== null) seen.add(c);
+      }
+    }
+    const [only] = seen;
+    const { cluster: _old, ...rest } = a;
+    out.push(seen.size === 1 && only !== undefined ? { ...rest, cluster: only } : rest);
+  }
+  return out;
+}
+
 export function detectorSink(o: DetectorServiceOptions): AlertSink {
   return {
     batch(resolver: K8sResolver | null, origin?: AlertOrigin): AlertBatch {
@@ -62,14 +93,18 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
         if (engine) f(engine);
         else queued.push(() => f(engine as DetectorEngine));
       };
+      const fed = new Map<string, string | undefined>();
       return {
-        conn: (r: ConnRecord) => feed((e) => e.observe(r)),
+        conn: (r: ConnRecord) => {
+          fed.set(r.uid, (r as StoreRecord).cluster);
+          feed((e) => e.observe(r));
+        },
         app: (r: AppRecordOut) => feed((e) => e.observeApp(r)),
         async finish() {
           await ready;
           const e = engine as DetectorEngine;
           e.flush();
-          const raised = e.alerts();
+          const raised = await withClusters(e.alerts(), fed, o.store);
           await storeAlerts(o.store, o.metrics, raised, origin);
           return raised.map((a) => a.id);
         },
@@ -80,6 +115,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
       const make = (): DetectorEngine => new DetectorEngine({ config: eff.config, enabled: IDENTITY_DETECTORS, suppressions });
       // Per origin: every walked record (what the alerts say), and the fresh ones (which alerts to write).
       const origins = new Map<string, { origin?: AlertOrigin; all: DetectorEngine; fresh: DetectorEngine; anyFresh: boolean }>();
+      const fed = new Map<string, string | undefined>();
       return {
         conn(r, fresh) {
           // Only a record with a verdict other than allowed can make a policy violation: no engine for the rest.
@@ -92,6 +128,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
             origins.set(key, e);
           }
           e.all.observe(r);
+          fed.set(r.uid, (r as StoreRecord).cluster);
           if (fresh) {
             e.fresh.observe(r);
             e.anyFresh = true;
@@ -107,7 +144,11 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
             n += await storeAlerts(
               o.store,
               o.metrics,
-              e.all.alerts().filter((a) => ids.has(a.id)),
+              await withClusters(
+                e.all.alerts().filter((a) => ids.has(a.id)),
+                fed,
+                o.store,
+              ),
               e.origin,
             );
           }
@@ -115,7 +156,7 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
         },
       };
     },
-    async continuous(records, resolver, dns) {
+    async continuous(records, resolver, dns, cluster) {
       if (records.length === 0 && !dns?.length) return 0;
       let raised: Alert[] = [];
       const suppressions = await o.store.listSuppressions();
@@ -135,7 +176,10 @@ export function detectorSink(o: DetectorServiceOptions): AlertSink {
         raised = engine.flush(now);
         return o.control.stateOf(engine, eff, state);
       });
-      return storeAlerts(o.store, o.metrics, raised);
+      // Hubble's DNS answers have no connection record: theirs is the flow source's cluster.
+      const fed = new Map<string, string | undefined>((dns ?? []).map((d) => [d.rec.uid, cluster]));
+      for (const r of records) fed.set(r.uid, (r as StoreRecord).cluster);
+      return storeAlerts(o.store, o.metrics, await withClusters(raised, fed, o.store));
     },
   };
 }

@@ -5,11 +5,12 @@
  * the continuous detectors. Hubble's L7 DNS answers and HTTP transactions that came with the batch
  * are stored as dns and http records (they carry their connection) and go to the detectors too.
  */
-import type { AppRecordOut } from '../../../parsers/record/app';
+import type { AppRecordOut, ConnContext } from '../../../parsers/record/app';
 import { recordSourceOf } from '../../../parsers/flows';
+import { placeByInventory, placementOf } from '../../k8s/placement';
 import { mergeIdentity } from '../../k8s/merge';
 import { verdictAtIngest } from '../../k8s/reresolve';
-import type { Store, StoreRecord } from '../../store/types';
+import type { Store, StoreAppRecord, StoreRecord } from '../../store/types';
 import { DEFAULT_CLUSTER } from '../../k8s/cluster';
 import type { FlowJobData, FlowOrigin, FlowResult, JobContext } from '../queue';
 import type { ResolverCache } from '../inventory';
@@ -46,12 +47,23 @@ export async function runFlowJob(ctx: JobContext<FlowJobData, null>, deps: FlowJ
     if (resolver) r.k8s = mergeIdentity(r.k8s, resolver.describe(r, policies));
   }
   const res = records.length > 0 ? await deps.store.write(records) : { written: 0, stale: 0, deadLettered: 0 };
-  const app = (ctx.data.dns ?? []).map((d) => d.rec).filter((r): r is AppRecordOut => 'conn' in r);
+  // Each with its connection's placement: the batch's record of that uid (identity merged above),
+  // else the identity the flow gave with it completed by the inventory (a DNS answer's connection has no record).
+  const byUid = new Map(records.map((r) => [r.uid, r]));
+  const app: StoreAppRecord[] = (ctx.data.dns ?? [])
+    .filter((d): d is { rec: AppRecordOut; ctx: ConnContext } => 'conn' in d.rec)
+    .map((d) => {
+      const conn = byUid.get(d.rec.uid);
+      if (conn) return { ...d.rec, placement: placementOf(conn.k8s, cluster) };
+      const placed = placeByInventory(d.rec, resolver, cluster);
+      const own = placementOf(d.ctx.k8s, cluster);
+      return { ...placed, placement: { ...placed.placement, ...own } };
+    });
   if (app.length > 0) {
     const a = await deps.store.writeApp(app);
     deps.metrics.appRecords.inc(a.written);
   }
-  const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns);
+  const alerts = await deps.alerts.continuous(records, resolver, ctx.data.dns, cluster);
   deps.metrics.records.inc({ source: 'flows' }, res.written);
   if (res.deadLettered) deps.metrics.storeRefused.inc({ reason: 'dead-letter' }, res.deadLettered);
   if (res.stale) deps.metrics.storeRefused.inc({ reason: 'stale' }, res.stale);

@@ -8,7 +8,8 @@
  */
 import { clusterQuery, DEFAULT_CLUSTER } from '../../k8s/cluster';
 import { reidentify } from '../../k8s/reresolve';
-import type { Store, StoreRecord } from '../../store/types';
+import { placementOf } from '../../k8s/placement';
+import type { Store, StoreAppRecord, StoreRecord } from '../../store/types';
 import type { ResolverCache } from '../inventory';
 import type { AlertSink } from './alerts';
 import type { CaptureJobData, CaptureProgress, CaptureResult, JobContext, JobQueue, ResolutionJobData, ResolutionProgress, ResolutionResult } from '../queue';
@@ -73,6 +74,14 @@ export async function runResolutionJob(ctx: JobContext<ResolutionJobData, Resolu
       p.updated += w.written;
       stale += w.stale;
       deadLettered += w.deadLettered;
+      // Their application records follow (the same ids: replaced), so that a scoped key sees them
+      // with their connection: a capture stored before its inventory ends as if uploaded after it.
+      const moved: StoreAppRecord[] = [];
+      for (const r of changed) {
+        const want = placementOf(r.k8s, r.cluster);
+        for (const a of await deps.store.appsOf(r.uid)) if (canonical(a.placement ?? null) !== canonical(want)) moved.push({ ...a, placement: want });
+      }
+      if (moved.length > 0) await deps.store.writeApp(moved);
     }
     await ctx.progress({ ...p });
     if (page.next === null) break;
