@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { analyzeFile, analyzeStream, type AnalyzeOptions, type AnalyzeResult } from '../analyze/pipeline';
 import { CaptureError, type ReaderKind } from '../../parsers/capture/types';
 import { createWriter, type OutputFormat } from '../output/formats';
@@ -174,9 +174,14 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
 
   for (const file of files) {
     const size = file === STDIN ? 0 : fs.statSync(file).size;
-    const bar =
+    // Loaded only when shown: modules not needed by a run are a fixed cost on every short analysis.
+    const bar: SingleBar | null =
       o.progress && process.stderr.isTTY && size >= PROGRESS_MIN_BYTES
-        ? new SingleBar({ format: `${file} [{bar}] {percentage}% | {value}/{total} MB | {eta}s left`, stream: process.stderr, hideCursor: true })
+        ? new (await import('cli-progress')).SingleBar({
+            format: `${file} [{bar}] {percentage}% | {value}/{total} MB | {eta}s left`,
+            stream: process.stderr,
+            hideCursor: true,
+          })
         : null;
     bar?.start(Math.ceil(size / 1e6), 0);
     const aopts: AnalyzeOptions = {

@@ -13,7 +13,6 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
 import { MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgent } from '../capture/agent-http';
-import { AgentMetrics } from '../capture/metrics';
 import { PacketRing, defaultSegmentBytes } from '../capture/ring';
 import { AGENT_NAME, Shipper, type ShipperStats } from '../capture/shipper';
 import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
@@ -278,6 +277,8 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   let lastTick: AnalyzeResult | null = null;
   let metricsServer: MetricsServer | null = null;
   if (o.metricsPort !== undefined && token !== null) {
+    // prom-client loads only for an agent that serves metrics (it costs every other command's startup).
+    const { AgentMetrics } = await import('../capture/metrics');
     const metrics = new AgentMetrics(
       () => counters(res ?? lastTick),
       () => td.requestStats(),

@@ -8,7 +8,7 @@ import type { Alert } from '../../detectors/contract/alert';
 import { analyzeCaptures, k8sLoadError } from './cli';
 import { loadInventoryFiles } from './load';
 import { K8sResolver } from './resolver';
-import { PolicySuggester, renderSuggestSummary, suggestionYaml, type SuggestOptions } from './suggest';
+import type { PolicySuggester, SuggestOptions } from './suggest';
 
 export interface SuggestCliOptions {
   inventory: string[];
@@ -78,6 +78,8 @@ export function readAlerts(file: string): Alert[] {
 }
 
 export async function runSuggest(captures: string[], o: SuggestCliOptions): Promise<number> {
+  // The suggester (and its YAML library) loads when suggesting, not with every command.
+  const { PolicySuggester, renderSuggestSummary, suggestionYaml } = await import('./suggest');
   const opts: SuggestOptions = { namespaces: o.namespace?.length ? o.namespace : undefined };
   let resolver: K8sResolver;
   try {
