@@ -305,11 +305,11 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       `tcpdump -i ${o.interface}`,
       (r: ConnRecord) => {
         records++;
-        // Shipped records say so: the service's NDJSON ingestion keeps `agent` (parsers/flows/ndjson.ts).
-        r.source = 'agent';
         summary.add(r);
         writer.write(r);
-        shipper?.add(r);
+        // Shipped records say where they came from (the service's NDJSON ingestion keeps `agent`,
+        // parsers/flows/ndjson.ts); the agent's own output stays what `analyze` writes.
+        shipper?.add({ ...r, source: 'agent' });
         engine?.observe(r);
       },
       {
