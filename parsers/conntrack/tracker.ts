@@ -313,8 +313,7 @@ export class ConnectionTracker {
       }
     }
 
-    const obs = c.observer;
-    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+    if (c.observer !== null) this.observePartial(c);
 
     // Zeek sums the IP header's own length field: a TSO segment whose IPv4 total length is 0
     // counts as a packet of 0 IP bytes (missing_ldap_logs.pcapng), though its payload is analysed.
@@ -327,20 +326,23 @@ export class ConnectionTracker {
       c.respIpBytes += ipBytes;
     }
 
-    if (nextTunnel !== TunnelKind.NONE) {
-      const name = TUNNEL_NAMES[nextTunnel];
-      if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
-      if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
-        const sv = c.service;
-        if (sv === null) c.service = [name];
-        else if (sv.indexOf(name) < 0) sv.push(name);
-      }
-    }
+    if (nextTunnel !== TunnelKind.NONE) this.tunnelService(c, nextTunnel, isOrig);
 
     // Nothing above removes `c` from the table (reuse is handled before), so it is live here.
     this.schedule(c);
     if (now >= c.nextInterim) this.interim(c, now);
     return c;
+  }
+
+  /** The tunnel a layer carries names a service of its connection (Teredo once seen both ways). */
+  private tunnelService(c: Conn, nextTunnel: TunnelKind, isOrig: boolean): void {
+    const name = TUNNEL_NAMES[nextTunnel];
+    if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
+    if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
+      const sv = c.service;
+      if (sv === null) c.service = [name];
+      else if (sv.indexOf(name) < 0) sv.push(name);
+    }
   }
 
   /**
@@ -406,6 +408,12 @@ export class ConnectionTracker {
     const ps = c.parents;
     if (ps === null) c.parents = [parent];
     else if (ps.indexOf(parent) < 0) ps.push(parent);
+  }
+
+  /** The payload analysis gave up on part of the connection: Zeek's `X` in the history. */
+  private observePartial(c: Conn): void {
+    const obs = c.observer;
+    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
   }
 
   /** Zeek's TCP / UDP / ICMP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
@@ -527,13 +535,8 @@ export class ConnectionTracker {
       li = L_FIXED;
       dl = Math.min(t.deleteAt, t.attemptAt);
     } else if (c.kind === Kind.UDP && this.dnsUdp[c.respP] === 1) {
-      // Zeek's DNS analyzer checks every dns_session_timeout from the connection's start and
-      // removes it once idle for that long minus one second.
       li = L_DNS;
-      const iv = this.opts.dnsSessionTimeoutSec;
-      const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
-      // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
-      dl = Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
+      dl = this.dnsDeadline(c);
     } else {
       li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
       dl = c.lastTs + this.timeouts[li];
@@ -549,6 +552,18 @@ export class ConnectionTracker {
     }
     this.unlink(c);
     this.link(c, li, dl);
+  }
+
+  /**
+   * Zeek's DNS analyzer checks every dns_session_timeout from the connection's start and removes
+   * it once idle for that long minus one second. Kept out of schedule so that stays small enough
+   * for V8 to inline into track (its per-packet caller).
+   */
+  private dnsDeadline(c: Conn): number {
+    const iv = this.opts.dnsSessionTimeoutSec;
+    const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
+    // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
+    return Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
   }
 
   private expire(now: number): void {
