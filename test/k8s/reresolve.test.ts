@@ -49,38 +49,7 @@ describe('k8s: re-resolution after a late inventory', () => {
     const store = new InventoryStore();
     store.addDocument(JSON.parse(text), 'sample');
     const resolver = new K8sResolver(store, { policies: 'inventory' });
-    const base: ConnRecord = {
-      ts: Date.parse('2026-01-15T09:30:00Z') / 1000,
-      uid: 'Cx',
-      orig_h: '10.244.1.10',
-      orig_p: 40000,
-      resp_h: '10.244.2.20',
-      resp_p: 8080,
-      proto: 'tcp',
-      ip_proto: 6,
-      service: [],
-      duration: 1,
-      orig_bytes: 1,
-      resp_bytes: 1,
-      conn_state: 'SF',
-      local_orig: true,
-      local_resp: true,
-      missed_bytes: 0,
-      history: 'ShADadFf',
-      orig_pkts: 3,
-      orig_ip_bytes: 100,
-      resp_pkts: 3,
-      resp_ip_bytes: 100,
-      tunnel_parents: [],
-      community_id: '',
-      vlan: null,
-      inner_vlan: null,
-      orig_l2_addr: null,
-      resp_l2_addr: null,
-      tunnel_type: null,
-      tunnel_id: null,
-      interim: false,
-    };
+    const base: ConnRecord = { ...recordAt('10.244.1.10', '10.244.2.20'), uid: 'Cx' };
     const stale = { orig: { kind: 'internal' as const }, resp: { kind: 'internal' as const }, direction: 'internal' as const, scope: 'other' as const };
     const capture = reidentify({ ...base, capture: 'a'.repeat(64), k8s: stale }, resolver);
     assert.equal(capture.orig.workload, 'frontend');
@@ -115,38 +84,7 @@ describe('k8s: re-resolution after a late inventory', () => {
     assert.ok(pod?.spec && pod.metadata.labels);
     pod.spec.nodeName = 'node-7';
     pod.metadata.labels = { app: 'api', tier: 'backend' };
-    const r: ConnRecord = {
-      ts: Date.parse('2026-01-15T09:30:00Z') / 1000,
-      uid: 'Hx',
-      orig_h: '10.244.1.10',
-      orig_p: 40000,
-      resp_h: '10.244.2.20',
-      resp_p: 8080,
-      proto: 'tcp',
-      ip_proto: 6,
-      service: [],
-      duration: 1,
-      orig_bytes: 1,
-      resp_bytes: 1,
-      conn_state: 'SF',
-      local_orig: true,
-      local_resp: true,
-      missed_bytes: 0,
-      history: 'ShADadFf',
-      orig_pkts: 3,
-      orig_ip_bytes: 100,
-      resp_pkts: 3,
-      resp_ip_bytes: 100,
-      tunnel_parents: [],
-      community_id: '',
-      vlan: null,
-      inner_vlan: null,
-      orig_l2_addr: null,
-      resp_l2_addr: null,
-      tunnel_type: null,
-      tunnel_id: null,
-      interim: false,
-    };
+    const r: ConnRecord = { ...recordAt('10.244.1.10', '10.244.2.20'), uid: 'Hx' };
     // Cilium's view: the destination pod with one label of its own, the source only an address.
     const hubble: ConnK8s = {
       orig: { kind: 'internal' },
