@@ -319,6 +319,10 @@ export class RingReader {
    */
   next(l: FlowLayer): boolean {
     const v = this.v;
+    // Released here, once the caller is done with the entry the last call returned (its bytes are a
+    // view into the ring): released as it was returned, the writer could reuse them while the
+    // tracker still read them (a packet's addresses read as 0.0.0.0 under load, a connection too many).
+    if (this.consumed >= this.releaseEvery) this.release();
     for (;;) {
       if (this.tail === this.head) {
         this.head = Atomics.load(v.ctrl, HEAD);
@@ -342,7 +346,7 @@ export class RingReader {
       this.tsNsec = v.i32[w + 6];
       if (kind === ENTRY_PACKET) this.readPacket(at, l);
       this.tail = at + bytes === v.cap ? 0 : at + bytes;
-      if (++this.consumed >= this.releaseEvery) this.release();
+      this.consumed++;
       return true;
     }
   }
