@@ -46,10 +46,24 @@ export interface ThreadedOptions extends AnalyzeOptions {
   onApp?: (r: AppRecordOut) => void;
   /** Bytes of each worker's ring (default 32 MiB: measured a little faster than 8 MiB on a loaded machine, where a full ring waits on the scheduler). */
   ringBytes?: number;
+  /**
+   * One shard of `of` (the service's shard jobs, jobs/capture-shards.ts): only the connections whose
+   * innermost 5-tuple hashes to `index` (the hash that places them on threads), as the `--threads
+   * of` run's worker `index` makes them, and the outer layers' connections only in shard 0. Every
+   * packet is still read and decoded: the shard's timers fire on everyone's packets, and the outer
+   * layers are tracked in every shard for the tunnel_parents of its connections. With one thread.
+   */
+  shard?: { index: number; of: number };
+  /**
+   * Every item that comes out, in the merged order, with its place in it (the key compareItems
+   * sorts on, the source numbered as in the `--threads shard.of` run): shards' items merged by it
+   * come in that run's order. Before the item goes to emitRecord or onApp.
+   */
+  onOrdered?: (item: OrderedItem) => void;
 }
 
-/** One item waiting for the merge. */
-interface Item {
+/** An item of the merged output with its place in the one-tracker order (see ThreadedOptions.onOrdered). */
+export interface OrderedItem {
   g: number;
   phase: number;
   a: number;
@@ -65,7 +79,10 @@ interface Item {
   rec: ConnRecord | AppRecordOut | Expectation;
 }
 
-function compareItems(x: Item, y: Item): number {
+/** One item waiting for the merge. */
+type Item = OrderedItem;
+
+export function compareItems(x: OrderedItem, y: OrderedItem): number {
   return (
     x.g - y.g ||
     x.phase - y.phase ||
@@ -100,6 +117,13 @@ export function shardOf(l: FlowLayer, shards: number): number {
 export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnRecord) => void, opts: ThreadedOptions): Promise<AnalyzeResult> {
   const n = opts.threads;
   if (!(n >= 1)) throw new Error('threads must be >= 1');
+  const shard = opts.shard;
+  if (shard && (n !== 1 || !(shard.of >= 1) || !(shard.index >= 0 && shard.index < shard.of)))
+    throw new Error('a shard runs on one thread, with 0 <= index < of');
+  // The outer layers' items are shard 0's; the worker is source index + 1, as in the `--threads of` run.
+  const mainOut = shard === undefined || shard.index === 0;
+  const sourceOf = (s: number): number => (shard === undefined || s === 0 ? s : shard.index + 1);
+  const onOrdered = opts.onOrdered;
   const enrich = opts.enrich;
   const onApp = opts.onApp;
   const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
@@ -139,11 +163,20 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     if (ready.length === 0) return;
     ready.sort(compareItems);
     for (const it of ready) {
+      if (it.source === 0 && !mainOut) {
+        // Announcements of the outer layers still reach this shard's connections.
+        if (it.kind === ItemKind.EXPECT) expected.announce(it.rec as Expectation, it);
+        continue;
+      }
+      if (onOrdered) {
+        if (it.kind === ItemKind.CONN && it.gs >= 0) expected.record(it.rec as ConnRecord, { g: it.gs, phase: it.ps }, it);
+        onOrdered(shard === undefined ? it : { ...it, source: sourceOf(it.source) });
+      }
       if (it.kind === ItemKind.APP) onApp?.(it.rec as AppRecordOut);
       else if (it.kind === ItemKind.EXPECT) expected.announce(it.rec as Expectation, it);
       else {
         const r = it.rec as ConnRecord;
-        if (it.gs >= 0) expected.record(r, { g: it.gs, phase: it.ps }, it);
+        if (it.gs >= 0 && !onOrdered) expected.record(r, { g: it.gs, phase: it.ps }, it);
         enrich?.(r);
         emitRecord(r);
       }
@@ -308,7 +341,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
       let parent: string | null | undefined = null;
       if (count > 1) parent = main.onPacket(d, p.tsSec, p.tsNsec, 0, count - 1);
       else main.tick(p.tsSec, p.tsNsec);
-      if (parent !== undefined) {
+      if (parent !== undefined && (shard === undefined || shardOf(inner, shard.of) === shard.index)) {
         target = n === 1 ? 0 : shardOf(inner, n);
         // The packet's own bytes (its layers point into the reader's chunk), or all of a reassembled
         // datagram's; as far as the tracker may look: the transport's bytes per IP length when

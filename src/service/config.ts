@@ -116,6 +116,17 @@ export const ConfigSchema = z.object({
       backoffMs: z.coerce.number().int().min(0).default(2000),
       /** Captures analysed at once per worker process (each takes one core). */
       captureConcurrency: z.coerce.number().int().min(1).max(64).default(1),
+      /**
+       * Captures of at least this many bytes are analysed as `captureShards` shard jobs (jobs/capture-shards.ts),
+       * which any workers take up side by side; 0: never. Below it one worker reads and tracks a capture.
+       */
+      captureShardBytes: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024),
+      /** Shard jobs per large capture: the worker processes times their captureConcurrency (1: never sharded). */
+      captureShards: z.coerce.number().int().min(1).max(64).default(2),
       flowConcurrency: z.coerce.number().int().min(1).max(64).default(2),
       /** Finished jobs kept for the API (count per queue). */
       keepCompleted: z.coerce.number().int().min(0).default(10_000),
@@ -242,6 +253,8 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_BODY_RATE_WINDOW_MS: ['limits', 'bodyRateWindowMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
+  EASTWATCH_CAPTURE_SHARD_BYTES: ['jobs', 'captureShardBytes'],
+  EASTWATCH_CAPTURE_SHARDS: ['jobs', 'captureShards'],
   EASTWATCH_JOB_LOCK_MS: ['jobs', 'lockMs'],
   EASTWATCH_STALLED_INTERVAL_MS: ['jobs', 'stalledIntervalMs'],
   EASTWATCH_RETENTION_DAYS: ['retentionDays'],

@@ -3,7 +3,8 @@
  * Any number of worker processes may share one Redis and one store; records are idempotent by
  * uid, so a job that runs twice (retry, recovered stall) leaves each record once.
  */
-import { runCaptureJob } from './jobs/capture';
+import { type CaptureJobDeps, runCaptureJob } from './jobs/capture';
+import { runCaptureShardJob } from './jobs/capture-shards';
 import { runFlowJob } from './jobs/flows';
 import { runResolutionJob } from './jobs/resolve';
 import type { AlertSink } from './jobs/alerts';
@@ -40,19 +41,24 @@ function timed<D, P, R>(
 export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const resolvers = new ResolverCache(ctx.inventory, ctx.cfg.localNets);
+  const captureDeps: CaptureJobDeps = {
+    store: ctx.store,
+    resolvers,
+    metrics: ctx.metrics,
+    alerts: o.alerts,
+    localNets: ctx.cfg.localNets,
+    uploadsDir: ctx.uploadsDir,
+    analyzers: o.analyzers,
+  };
+  const sharding = { queue: ctx.queues.captureShards, shards: ctx.cfg.jobs.captureShards, minBytes: ctx.cfg.jobs.captureShardBytes };
   ctx.queues.captures.process(
     ctx.cfg.jobs.captureConcurrency,
-    timed(ctx, 'captures', log, (job) =>
-      runCaptureJob(job, {
-        store: ctx.store,
-        resolvers,
-        metrics: ctx.metrics,
-        alerts: o.alerts,
-        localNets: ctx.cfg.localNets,
-        uploadsDir: ctx.uploadsDir,
-        analyzers: o.analyzers,
-      }),
-    ),
+    timed(ctx, 'captures', log, (job) => runCaptureJob(job, captureDeps, sharding)),
+  );
+  // Shards take the same cores as whole captures: as many at once.
+  ctx.queues.captureShards.process(
+    ctx.cfg.jobs.captureConcurrency,
+    timed(ctx, 'captureShards', log, (job) => runCaptureShardJob(job, captureDeps)),
   );
   ctx.queues.flows.process(
     ctx.cfg.jobs.flowConcurrency,

@@ -18,6 +18,7 @@ import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
 import type { AppRecordOut } from '../../../parsers/record/app';
+import { type CaptureSharding, runShardedCapture } from './capture-shards';
 
 export interface CaptureJobDeps {
   store: Store;
@@ -35,17 +36,17 @@ export interface CaptureJobDeps {
   progressEveryMs?: number;
 }
 
-export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgress>, deps: CaptureJobDeps): Promise<CaptureResult> {
+export async function runCaptureJob(
+  ctx: JobContext<CaptureJobData, CaptureProgress>,
+  deps: CaptureJobDeps,
+  sharding?: CaptureSharding,
+): Promise<CaptureResult> {
   const started = Date.now();
   const { data } = ctx;
   const file = uploadedFile(data, deps.uploadsDir);
-  // Client-visible (failedReason, result.error): the capture's name, never the server's paths.
-  const hide = (m: string): string =>
-    m
-      .split(file)
-      .join(`capture ${data.sha256.slice(0, 12)}`)
-      .split(deps.uploadsDir)
-      .join('<uploads>');
+  const hide = hider(data, file, deps.uploadsDir);
+  if (sharding && sharding.shards >= 2 && sharding.minBytes > 0 && data.bytes >= sharding.minBytes)
+    return runShardedCapture(ctx, deps, { queue: sharding.queue, of: sharding.shards, started });
   const cluster = data.cluster ?? DEFAULT_CLUSTER;
   const id = captureIdOf(data);
   // Uids come from the packets: in another cluster than the default, the same bytes must be other records.
@@ -144,8 +145,18 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   };
 }
 
+/** Client-visible (failedReason, result.error): the capture's name, never the server's paths. */
+export function hider(data: CaptureJobData, file: string, uploadsDir: string): (m: string) => string {
+  return (m) =>
+    m
+      .split(file)
+      .join(`capture ${data.sha256.slice(0, 12)}`)
+      .split(uploadsDir)
+      .join('<uploads>');
+}
+
 /** The job's file, if it is a regular file inside the uploads directory (symlinks resolved); otherwise a permanent failure. */
-function uploadedFile(data: CaptureJobData, uploadsDir: string): string {
+export function uploadedFile(data: CaptureJobData, uploadsDir: string): string {
   const named = `capture ${String(data.sha256).slice(0, 12)}`;
   if (typeof data.path !== 'string' || typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256))
     throw new PermanentJobError('not a capture job: no sha256 and upload file');

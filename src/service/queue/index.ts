@@ -67,6 +67,30 @@ export interface CaptureResult {
   replaced?: { records: number; appRecords: number; alertsRemoved: number; alertsReleased: number };
 }
 
+/**
+ * One shard of a large capture (jobs/capture-shards.ts): its connections whose innermost 5-tuple
+ * hashes to `index` of `of`. Its job id names the capture, the generation and the shard.
+ */
+export interface CaptureShardJobData {
+  capture: CaptureJobData;
+  index: number;
+  of: number;
+  /** The file, in the uploads directory's shard spool, its items go to in order for the capture's final step. */
+  spool: string;
+}
+
+export interface CaptureShardResult {
+  packets: number;
+  records: number;
+  appRecords: number;
+  malformed: number;
+  malformedByCode: Record<string, number>;
+  deadLettered: number;
+  stale: number;
+  error: string | null;
+  seconds: number;
+}
+
 export interface FlowJobData {
   /** Where the records came from (request id, exporter), for messages. */
   source: string;
@@ -121,6 +145,8 @@ export interface ResolutionResult {
 export interface Queues {
   kind: 'bull' | 'local';
   captures: JobQueue<CaptureJobData, CaptureProgress, CaptureResult>;
+  /** Shards of large captures: a capture job waits on its shards' here (a queue of their own, so the waiting job never holds a slot its shards need). */
+  captureShards: JobQueue<CaptureShardJobData, CaptureProgress, CaptureShardResult>;
   flows: JobQueue<FlowJobData, null, FlowResult>;
   resolutions: JobQueue<ResolutionJobData, ResolutionProgress, ResolutionResult>;
   /** Bull queues for the operators' dashboard (empty for the local queue). */
@@ -138,31 +164,35 @@ export function openQueues(cfg: ServiceConfig): Queues {
   if (cfg.redisUrl) {
     const o = { ...base, redisUrl: cfg.redisUrl, prefix: cfg.queuePrefix, lockMs: cfg.jobs.lockMs, stalledIntervalMs: cfg.jobs.stalledIntervalMs };
     const captures = new BullQueue<CaptureJobData, CaptureProgress, CaptureResult>('captures', o);
+    const captureShards = new BullQueue<CaptureShardJobData, CaptureProgress, CaptureShardResult>('captureShards', o);
     const flows = new BullQueue<FlowJobData, null, FlowResult>('flows', o);
     const resolutions = new BullQueue<ResolutionJobData, ResolutionProgress, ResolutionResult>('resolutions', o);
     return {
       kind: 'bull',
       captures,
+      captureShards,
       flows,
       resolutions,
-      bullQueues: [captures, flows, resolutions] as unknown as BullQueue<unknown, unknown, unknown>[],
+      bullQueues: [captures, captureShards, flows, resolutions] as unknown as BullQueue<unknown, unknown, unknown>[],
       async close(graceMs) {
-        await Promise.all([captures.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
+        await Promise.all([captures.close(graceMs), captureShards.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
       },
     };
   }
   const journal = new LocalQueueJournal(cfg.dataDir);
   const captures = journal.queue<CaptureJobData, CaptureProgress, CaptureResult>('captures', base);
+  const captureShards = journal.queue<CaptureShardJobData, CaptureProgress, CaptureShardResult>('captureShards', base);
   const flows = journal.queue<FlowJobData, null, FlowResult>('flows', base);
   const resolutions = journal.queue<ResolutionJobData, ResolutionProgress, ResolutionResult>('resolutions', base);
   return {
     kind: 'local',
     captures,
+    captureShards,
     flows,
     resolutions,
     bullQueues: [],
     async close(graceMs) {
-      await Promise.all([captures.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
+      await Promise.all([captures.close(graceMs), captureShards.close(graceMs), flows.close(graceMs), resolutions.close(graceMs)]);
       journal.close();
     },
   };
