@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Alert } from '../../detectors/contract/alert';
 import { serviceAlerts } from '../../src/service/jobs/detect';
 import { work, type Running } from '../../src/service/serve';
@@ -131,5 +132,56 @@ describe('capture shard jobs', function () {
     const sharded = await analyseAll(h);
     assert.equal((await h.running.runtime.queues.captureShards.counts()).completed, 2 * SAMPLES.length);
     assertSame(sharded, single);
+  });
+
+  it('retries a failed shard alone: the other shard runs once, the capture once, the records are the one-job records', async () => {
+    const h = await startHarness({
+      mode: 'local',
+      detectors: true,
+      env: { EASTWATCH_CAPTURE_SHARD_BYTES: '1', EASTWATCH_CAPTURE_SHARDS: '2', EASTWATCH_CAPTURE_CONCURRENCY: '2', EASTWATCH_JOB_ATTEMPTS: '3' },
+    });
+    stops.push(() => h.stop());
+    const name = 'pod-traffic.pcap';
+    const bytes = fs.readFileSync(sample(name));
+    const id = crypto.createHash('sha256').update(bytes).digest('hex');
+    // Shard 2's spool cannot be created while a directory holds its name: its first attempt fails.
+    const blocker = path.join(h.running.runtime.uploadsDir, '.shards', `${id}-0-1of2.jsonl.part`);
+    fs.mkdirSync(blocker, { recursive: true });
+    const shards = h.running.runtime.queues.captureShards;
+    const up = await h.call('POST', `/api/v1/captures?name=${name}`, { body: bytes });
+    assert.equal(up.status, 202, up.text);
+    assert.equal(up.json.capture.id, id);
+    let reason: string | null = null;
+    for (let i = 0; ; i++) {
+      const j = await shards.get(`${id}-0-1of2`);
+      if (j !== null && j.attemptsMade >= 1 && j.state !== 'active') {
+        reason = j.failedReason;
+        assert.equal(j.state, 'delayed', 'waits for its retry');
+        break;
+      }
+      assert.ok(i < 600, 'shard 2 fails its first attempt');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    fs.rmSync(blocker, { recursive: true });
+    const events = await readEvents(`${h.url}/api/v1/captures/${id}/events`, h.keys.analyst);
+    assert.equal(events[events.length - 1].data.state, 'completed');
+    const first = await shards.get(`${id}-0-0of2`);
+    const second = await shards.get(`${id}-0-1of2`);
+    assert.equal(first?.attemptsMade, 1);
+    assert.equal(second?.attemptsMade, 2);
+    assert.match(String(reason), /shard 2 of 2: its spool could not be written \(EISDIR\)/);
+    assert.equal((await h.running.runtime.queues.captures.get(id))?.attemptsMade, 1);
+    const got = await h.call('GET', `/api/v1/captures/${id}`);
+    const one = single.captures.get(name) as Analysed;
+    assert.deepEqual(outcome({ final: {}, capture: got.json }), outcome(one));
+    const store = h.running.runtime.store;
+    await store.refresh();
+    const page = await store.search({ limit: 10_000, sort: { field: 'uid', order: 'asc' } });
+    assert.deepEqual(
+      page.records,
+      single.records.filter((r) => r.capture === id),
+    );
+    // The spools are consumed.
+    assert.deepEqual(fs.readdirSync(path.dirname(blocker)), []);
   });
 });

@@ -77,6 +77,12 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
   const resolver = await deps.resolvers.current(cluster);
   const writer = deps.store.writer();
   const out = fs.createWriteStream(`${spool}.part`);
+  // A spool that cannot be written (disk full) fails this shard's attempt, not the worker.
+  const spooled = new Promise<void>((resolve, reject) => {
+    out.once('finish', resolve);
+    out.once('error', reject);
+  });
+  spooled.catch(() => undefined);
   const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
   let lastSent = 0;
   const send = (force: boolean): void => {
@@ -120,7 +126,7 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
       onOrdered,
       tracker: { verifyChecksums: false, ...(deps.localNets ? { localNets: [...deps.localNets] } : {}) },
       enrich: resolver?.enrich,
-      pace: () => writer.congestion() ?? (out.writableNeedDrain ? once(out, 'drain').then(() => undefined) : undefined),
+      pace: () => writer.congestion() ?? (out.writableNeedDrain ? Promise.race([once(out, 'drain').then(() => undefined), spooled]) : undefined),
       onProgress: (_consumed, read) => {
         p.bytesRead = read;
         send(false);
@@ -135,7 +141,13 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
     throw e;
   }
   out.end();
-  await once(out, 'finish');
+  try {
+    await spooled;
+  } catch (e) {
+    clearInterval(ticker);
+    await writer.close().catch(() => undefined);
+    throw new Error(`shard ${index + 1} of ${of}: its spool could not be written (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   fs.renameSync(`${spool}.part`, spool);
   p.packets = res.packets;
   p.bytesRead = data.bytes;
