@@ -39,6 +39,11 @@ async function analyseAll(h: Harness): Promise<Everything> {
     assert.equal(got.status, 200, got.text);
     captures.set(name, { final: events[events.length - 1].data, capture: got.json });
   }
+  return { captures, ...(await analysedStore(h)) };
+}
+
+/** Every record, application record and alert in the store. */
+async function analysedStore(h: Harness): Promise<Omit<Everything, 'captures'>> {
   const store = h.running.runtime.store;
   await store.refresh();
   const page = await store.search({ limit: 10_000, sort: { field: 'uid', order: 'asc' } });
@@ -47,7 +52,7 @@ async function analyseAll(h: Harness): Promise<Everything> {
   const apps: StoreAppRecord[] = [];
   for (const r of records) apps.push(...(await store.appsOf(r.uid)));
   const alerts = (await store.searchAlerts({ limit: 10_000, includeSuppressed: true })).alerts.sort((a, b) => (a.id < b.id ? -1 : 1));
-  return { captures, records, apps, alerts };
+  return { records, apps, alerts };
 }
 
 /** What a finished capture says of itself that is not when or how long. */
@@ -109,6 +114,23 @@ describe('capture shard jobs', function () {
     const sharded = await analyseAll(h);
     assert.equal((await h.running.runtime.queues.captureShards.counts()).completed, 2 * SAMPLES.length);
     assertSame(sharded, single);
+
+    // Re-analysed: new shard jobs (the next generation), the records removed and written again, the alerts kept.
+    const scan = (sharded.captures.get('scan.pcap') as Analysed).capture.id as string;
+    const re = await h.call('POST', `/api/v1/captures/${scan}/reanalyze`);
+    assert.equal(re.status, 202, re.text);
+    const events = await readEvents(`${h.url}/api/v1/captures/${scan}/events`, h.keys.analyst);
+    assert.equal(events[events.length - 1].data.state, 'completed');
+    const got = await h.call('GET', `/api/v1/captures/${scan}`);
+    const scanRecords = single.records.filter((r) => r.capture === scan);
+    assert.equal(got.json.result.replaced.records, scanRecords.length);
+    assert.equal(got.json.result.replaced.alertsRemoved, 0);
+    assert.equal(got.json.result.alerts, (single.captures.get('scan.pcap') as Analysed).capture.result.alerts);
+    assert.equal((await h.running.runtime.queues.captureShards.get(`${scan}-1-1of2`))?.state, 'completed');
+    const again = await analysedStore(h);
+    assert.deepEqual(again.records, sharded.records);
+    assert.deepEqual(again.apps, sharded.apps);
+    assert.deepEqual(again.alerts.map(alertFields), sharded.alerts.map(alertFields));
   });
 
   it('on Bull with two workers: the same', async () => {
