@@ -3,8 +3,8 @@
  * Any number of worker processes may share one Redis and one store; records are idempotent by
  * uid, so a job that runs twice (retry, recovered stall) leaves each record once.
  */
-import { type CaptureJobDeps, runCaptureJob } from './jobs/capture';
-import { runCaptureShardJob } from './jobs/capture-shards';
+import type { CaptureJobDeps } from './jobs/capture';
+import { runCaptureJobSharded, runCaptureShardJob } from './jobs/capture-shards';
 import { runFlowJob } from './jobs/flows';
 import { runResolutionJob } from './jobs/resolve';
 import type { AlertSink } from './jobs/alerts';
@@ -53,7 +53,7 @@ export function startWorkers(ctx: ServiceContext, o: WorkerOptions): void {
   const sharding = { queue: ctx.queues.captureShards, shards: ctx.cfg.jobs.captureShards, minBytes: ctx.cfg.jobs.captureShardBytes };
   ctx.queues.captures.process(
     ctx.cfg.jobs.captureConcurrency,
-    timed(ctx, 'captures', log, (job) => runCaptureJob(job, captureDeps, sharding)),
+    timed(ctx, 'captures', log, (job) => runCaptureJobSharded(job, captureDeps, sharding)),
   );
   // Shards take the same cores as whole captures: as many at once.
   ctx.queues.captureShards.process(

@@ -39,7 +39,7 @@ import {
   type JobQueue,
   PermanentJobError,
 } from '../queue';
-import { type CaptureJobDeps, hider, uploadedFile } from './capture';
+import { type CaptureJobDeps, hider, runCaptureJob, uploadedFile } from './capture';
 
 export interface CaptureSharding {
   queue: JobQueue<CaptureShardJobData, CaptureProgress, CaptureShardResult>;
@@ -166,8 +166,20 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
   };
 }
 
-/** The capture's job when it is sharded: see the top of this file. */
-export async function runShardedCapture(
+/** The capture's job: as shards when it is large enough (see the top of this file), else runCaptureJob. */
+export async function runCaptureJobSharded(
+  ctx: JobContext<CaptureJobData, CaptureProgress>,
+  deps: CaptureJobDeps,
+  sharding: CaptureSharding,
+): Promise<CaptureResult> {
+  const { data } = ctx;
+  if (!(sharding.shards >= 2 && sharding.minBytes > 0 && data.bytes >= sharding.minBytes)) return runCaptureJob(ctx, deps);
+  // Refused here as in runCaptureJob (not a capture job, a file outside the uploads directory), before any shard is queued.
+  uploadedFile(data, deps.uploadsDir);
+  return runShardedCapture(ctx, deps, { queue: sharding.queue, of: sharding.shards, started: Date.now() });
+}
+
+async function runShardedCapture(
   ctx: JobContext<CaptureJobData, CaptureProgress>,
   deps: CaptureJobDeps,
   o: { queue: CaptureSharding['queue']; of: number; started: number },

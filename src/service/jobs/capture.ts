@@ -18,7 +18,6 @@ import type { ResolverCache } from '../inventory';
 import type { Metrics } from '../metrics';
 import type { AlertSink } from './alerts';
 import type { AppRecordOut } from '../../../parsers/record/app';
-import { type CaptureSharding, runShardedCapture } from './capture-shards';
 
 export interface CaptureJobDeps {
   store: Store;
@@ -36,17 +35,11 @@ export interface CaptureJobDeps {
   progressEveryMs?: number;
 }
 
-export async function runCaptureJob(
-  ctx: JobContext<CaptureJobData, CaptureProgress>,
-  deps: CaptureJobDeps,
-  sharding?: CaptureSharding,
-): Promise<CaptureResult> {
+export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgress>, deps: CaptureJobDeps): Promise<CaptureResult> {
   const started = Date.now();
   const { data } = ctx;
   const file = uploadedFile(data, deps.uploadsDir);
   const hide = hider(data, file, deps.uploadsDir);
-  if (sharding && sharding.shards >= 2 && sharding.minBytes > 0 && data.bytes >= sharding.minBytes)
-    return runShardedCapture(ctx, deps, { queue: sharding.queue, of: sharding.shards, started });
   const cluster = data.cluster ?? DEFAULT_CLUSTER;
   const id = captureIdOf(data);
   // Uids come from the packets: in another cluster than the default, the same bytes must be other records.
