@@ -118,13 +118,11 @@ export const ConfigSchema = z.object({
       captureConcurrency: z.coerce.number().int().min(1).max(64).default(1),
       /**
        * Captures of at least this many bytes are analysed as `captureShards` shard jobs (jobs/capture-shards.ts),
-       * which any workers take up side by side; 0: never. Below it one worker reads and tracks a capture.
+       * which any workers take up side by side; 0 (the default): never. Below it one worker reads and tracks a
+       * capture. Off by default: every shard reads and decodes the whole file, so it pays only with idle cores
+       * per shard and tracking-heavy captures, and no measurement here has shown it faster yet.
        */
-      captureShardBytes: z.coerce
-        .number()
-        .int()
-        .min(0)
-        .default(256 * 1024 * 1024),
+      captureShardBytes: z.coerce.number().int().min(0).default(0),
       /** Shard jobs per large capture: the worker processes times their captureConcurrency (1: never sharded). */
       captureShards: z.coerce.number().int().min(1).max(64).default(2),
       flowConcurrency: z.coerce.number().int().min(1).max(64).default(2),
