@@ -86,3 +86,14 @@ export function clusterApp<R extends { uid: string; conn: { uid: string } }>(r: 
   if (cluster === DEFAULT_CLUSTER) return r;
   return { ...r, uid: clusterUid(r.uid, cluster), conn: { ...r.conn, uid: clusterUid(r.conn.uid, cluster) } };
 }
+
+/**
+ * The stored id of an alert raised on records of `cluster`: the detector's id (which names
+ * workloads, not clusters) qualified by the cluster, so that the same workloads misbehaving in two
+ * clusters are two alerts with a status and a note each. The default cluster's, and an alert
+ * with no single cluster, keep the detector's id, as every alert had before clusters were named.
+ */
+export function clusterAlertId(id: string, cluster: string | undefined): string {
+  if (cluster === undefined || cluster === DEFAULT_CLUSTER) return id;
+  return createHash('sha256').update(id).update('\0').update(cluster).digest('hex').slice(0, 20);
+}

@@ -52,6 +52,12 @@ export const ConfigSchema = z.object({
        * events is still checked as a line is, and is at most flowLineBytes.
        */
       flowDocumentBytes: bytes.default(64 * MiB),
+      /**
+       * Rejected lines after which a flow request's body is no longer read (400, with the lines
+       * taken): each bad line costs the event loop a few microseconds, and a body of them is a way to
+       * take the CPU from every other client.
+       */
+      flowMaxRejectedLines: z.coerce.number().int().min(1).default(10_000),
       flowBatchRecords: z.coerce.number().int().min(1).max(100_000).default(5000),
       flowBatchBytes: bytes.default(8 * MiB),
       /** Flow batches waiting in the queue beyond which ingestion waits for the workers (backpressure). */
@@ -238,6 +244,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_MAX_FLOW_REQUEST_BYTES: ['limits', 'flowRequestBytes'],
   EASTWATCH_MAX_FLOW_DOCUMENT_BYTES: ['limits', 'flowDocumentBytes'],
   EASTWATCH_FLOW_BATCH_RECORDS: ['limits', 'flowBatchRecords'],
+  EASTWATCH_FLOW_MAX_REJECTED_LINES: ['limits', 'flowMaxRejectedLines'],
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],

@@ -92,6 +92,22 @@ describe('service: flow request bodies (PUT, gzip)', function () {
     assert.match(r.json.error, /larger than the 1048576-byte limit/);
   });
 
+  it('stops reading a body after 10,000 rejected lines: 400, with the records kept and where to resume', async () => {
+    // Half a MiB of lines that are not flow records, after a good file: each costs the event loop
+    // a few microseconds, so the server stops reading them at the bound (the default) instead.
+    const bad = 60_000;
+    const body = `${vpc.endsWith('\n') ? vpc : `${vpc}\n`}${'{"ts":1}\n'.repeat(bad)}`;
+    assert.ok(body.length < LIMIT, `${body.length} bytes: under the request limit`);
+    const r = await h.call('POST', '/api/v1/flows?format=aws-vpc', { key: h.keys.ingest, body });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error, /more than 10000 lines of the request were rejected: the rest of the body was not read/);
+    assert.equal(r.json.records, vpcRecords, 'the good lines before the bad ones were queued');
+    assert.ok(r.json.rejected >= 10_000, `${r.json.rejected} rejected`);
+    assert.ok(r.json.linesRead < vpcLines + bad / 2, `${r.json.linesRead} lines read of ${vpcLines + bad}`);
+    assert.equal(r.json.resumeAtLine, r.json.linesRead + 1);
+    assert.ok(r.json.jobs.length > 0);
+  });
+
   it('answers a corrupt gzip body with 400 naming the fault, and an unknown encoding with 415', async () => {
     const gz = zlib.gzipSync(vpc);
     const corrupt = Buffer.concat([gz.subarray(0, 10), Buffer.from('this is not deflate data at all'), gz.subarray(40)]);

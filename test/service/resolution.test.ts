@@ -84,11 +84,13 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       return out;
     };
 
-    /** The policy-violation alerts, their uids without the cluster's qualifier (alerts carry no cluster; ids are the same in both). */
+    /** A cluster's policy-violation alerts, their uids without the cluster's qualifier, in the order of what they name. */
     const policyAlerts = async (cluster: string): Promise<any[]> => {
       const r = await h.call('GET', '/api/v1/alerts?detector=policy-violation&limit=1000');
       assert.equal(r.status, 200, r.text);
+      const named = (a: any): string => JSON.stringify([a.source, a.destination, a.title]);
       return r.json.alerts
+        .filter((a: any) => a.cluster === cluster)
         .map((a: any) => ({
           ...a,
           evidence: {
@@ -99,7 +101,7 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
             }),
           },
         }))
-        .sort((a: any, b: any) => (a.id < b.id ? -1 : 1));
+        .sort((a: any, b: any) => (named(a) < named(b) ? -1 : 1));
     };
 
     it('resolves a capture stored before its inventory in the background, as if uploaded after it', async () => {
@@ -149,20 +151,22 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
       }
       assert.ok(pods > 0 && verdicts > 0, `workloads (${pods}) and verdicts (${verdicts}) compared, not only empty identities`);
       assert.equal(await count('cluster:late and verdict:denied'), await count('cluster:early and verdict:denied'));
-      // The capture job of `early` rewrote the same alerts (same entities, same ids): what it says is what the re-resolution said.
+      // The capture job of `early` raised the same alerts for its own cluster: the same workloads
+      // in two clusters are two alerts (ids scoped to the cluster), and `late`'s are still there.
       const direct = await policyAlerts('early');
-      assert.deepEqual(
-        direct.map((a: any) => a.id),
-        raised.map((a: any) => a.id),
-      );
+      assert.equal(direct.length, raised.length);
+      assert.deepEqual(await policyAlerts('late'), raised, "the other cluster's alerts untouched");
+      const lateIds = new Set(raised.map((a: any) => a.id));
+      assert.equal(direct.filter((a: any) => lateIds.has(a.id)).length, 0, 'no alert id shared by the two clusters');
+      const all = await h.call('GET', '/api/v1/alerts?detector=policy-violation&limit=1000');
+      assert.equal(all.json.alerts.length, 2 * raised.length, 'two alerts per violation, one per cluster');
       for (let i = 0; i < direct.length; i++) {
-        // Each says the cluster of the records it was raised on (the ids do not hold the cluster yet:
-        // the same workloads in two clusters share an alert, rewritten by the later one).
-        const { evidence: de, cluster: dc, ...d } = direct[i];
-        const { evidence: re, cluster: rc, ...r } = raised[i];
+        const { evidence: de, cluster: dc, id: di, ...d } = direct[i];
+        const { evidence: re, cluster: rc, id: ri, ...r } = raised[i];
         assert.equal(rc, 'late');
         assert.equal(dc, 'early');
-        assert.deepEqual(r, d, `alert ${d.id}: the same in either order`);
+        assert.notEqual(di, ri);
+        assert.deepEqual(r, d, `alert ${di}: the same in either order`);
         assert.deepEqual(re.figures, de.figures);
         assert.deepEqual([...re.uids].sort(), [...de.uids].sort());
       }

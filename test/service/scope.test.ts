@@ -17,6 +17,7 @@ import { analyzerFactory } from '../../src/analyze/app';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { scopedStore } from '../../src/service/api/scope';
 import { withClusters } from '../../src/service/jobs/detect';
+import { clusterAlertId, DEFAULT_CLUSTER } from '../../src/k8s/cluster';
 import { appRecordId } from '../../src/store/app-records';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { StoreAppRecord, StoreRecord } from '../../src/store/types';
@@ -919,5 +920,14 @@ describe('scoped keys and alerts raised by the detectors (local)', function () {
       got.map((x) => x.cluster),
       ['north', undefined, undefined, 'north', undefined],
     );
+    // The id is the detector's qualified by the one cluster; with none (or two), the detector's own.
+    const north = clusterAlertId('x', 'north');
+    assert.match(north, /^[0-9a-f]{20}$/);
+    assert.deepEqual(
+      got.map((x) => x.id),
+      [north, 'x', 'x', north, 'x'],
+    );
+    assert.notEqual(clusterAlertId('x', 'south'), north, 'another cluster, another alert');
+    assert.equal(clusterAlertId('x', DEFAULT_CLUSTER), 'x', "the default cluster's alerts keep their ids");
   });
 });

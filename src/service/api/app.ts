@@ -17,7 +17,7 @@ import { PolicyError } from '../../k8s/policy';
 import type { ServiceContext } from '../context';
 import type { Principal } from '../keys';
 import { UploadError } from '../uploads';
-import { BacklogError } from '../flow-ingest';
+import { BacklogError, TooManyRejectedError } from '../flow-ingest';
 import { ApiError, defineRoute, principalOf, type RouteKit } from './route';
 import { firehoseRequestId } from './firehose';
 import { captureRoutes } from './routes/captures';
@@ -102,6 +102,7 @@ function statusOf(e: unknown): { status: number; message: string; extra?: Record
   if (e instanceof StoreRequestError || e instanceof InventoryError || e instanceof PolicyError || e instanceof ClusterNameError)
     return { status: 400, message: e.message };
   if (e instanceof StoreUnavailableError) return { status: 503, message: e.message };
+  if (e instanceof TooManyRejectedError) return { status: 400, message: e.message, extra: { ...e.taken } };
   if (e instanceof BacklogError) return { status: 503, message: e.message, extra: { backlog: e.backlog, ...e.taken }, retryAfter: 30 };
   const body = e as { type?: string; status?: number; message?: string };
   if (body?.type === 'entity.too.large') return { status: 413, message: 'the JSON body is larger than the limit' };

@@ -17,6 +17,7 @@ import { NO_ALERTS, type AlertBatch, type AlertRevision, type AlertSink } from '
 import type { DetectorName } from '../../../detectors/config';
 import { POLICY_VIOLATION } from '../../../detectors/policy-violation';
 import type { AppRecordOut } from '../../../parsers/record/app';
+import { clusterAlertId } from '../../k8s/cluster';
 
 export { FileStateSlot, RedisStateSlot, type StateSlot } from '../detector-control';
 
@@ -47,6 +48,7 @@ const IDENTITY_DETECTORS: readonly DetectorName[] = [POLICY_VIOLATION];
  * batch as fed, others (an earlier batch of the continuous engine's windows) as stored. Set only
  * when every one found names the same cluster: an alert over two clusters' records, or over
  * records without one, has none, and so stays out of every cluster-scoped key's searches.
+ * Its id is scoped to that cluster (clusterAlertId): the same workloads in two clusters are two alerts.
  */
 export async function withClusters(alerts: readonly Alert[], fed: ReadonlyMap<string, string | undefined>, store: Store): Promise<Alert[]> {
   // null: not stored (any more).
@@ -68,7 +70,7 @@ export async function withClusters(alerts: readonly Alert[], fed: ReadonlyMap<st
     }
     const [only] = seen;
     const { cluster: _old, ...rest } = a;
-    out.push(seen.size === 1 && only !== undefined ? { ...rest, cluster: only } : rest);
+    out.push(seen.size === 1 && only !== undefined ? { ...rest, id: clusterAlertId(a.id, only), cluster: only } : rest);
   }
   return out;
 }

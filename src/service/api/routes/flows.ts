@@ -147,7 +147,10 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
             },
           },
         },
-        400: { description: 'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why' },
+        400: {
+          description:
+            'Every line was rejected, or the body held none: nothing was queued; `details.errors` lists the lines and why. Or more lines were rejected than the server reads (EASTWATCH_FLOW_MAX_REJECTED_LINES): the rest of the body was not read; `linesRead` lines were taken',
+        },
         403: { description: "`agent` names an agent the service's registry does not have, or binds to another key" },
         413: { description: 'Body over the size limit, compressed or inflated (lines before the cut were kept)' },
         415: { description: 'A Content-Encoding other than gzip' },
@@ -203,6 +206,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           batchBytes: ctx.cfg.limits.flowBatchBytes,
           localNets: ctx.cfg.localNets,
           backlog: { max: ctx.cfg.limits.flowBacklogBatches, maxWaitMs: ctx.cfg.limits.flowBacklogWaitMs },
+          maxRejectedLines: ctx.cfg.limits.flowMaxRejectedLines,
         });
         ctx.metrics.parseErrors.inc({ source: 'flows' }, r.summary.errors);
         await ctx.sources.note(source, r.summary.format, r.summary.records, r.summary.errors);
