@@ -27,6 +27,10 @@ export interface FlowLineError {
   message: string;
 }
 
+/** Cilium's monitor aggregation levels; all but 'none' report a connection's packets selectively. */
+export type MonitorAggregation = 'none' | 'low' | 'medium' | 'maximum';
+export const MONITOR_AGGREGATIONS: readonly MonitorAggregation[] = ['none', 'low', 'medium', 'maximum'];
+
 export interface HubbleFoldOptions {
   /** Inactivity timeouts, seconds of event time (Zeek's defaults: 300 / 60 / 60). */
   tcpTimeout?: number;
@@ -35,11 +39,12 @@ export interface HubbleFoldOptions {
   /** Live connections cap; beyond it the least recently active one is emitted early (default 1e6). */
   maxConnections?: number;
   /**
-   * Cilium's monitor aggregation level on the nodes the flows come from. 'medium' (Cilium's
-   * default, and ours: Hubble events do not say) marks every connection `counts: 'reports'`;
-   * 'none' (`--monitor-aggregation none`) says every event is a packet.
+   * Cilium's monitor aggregation level on the nodes the flows come from (Helm
+   * `bpf.monitorAggregation`, agent `--monitor-aggregation`). 'medium' (Cilium's default, and
+   * ours: Hubble events do not say) and the other aggregating levels mark every connection
+   * `counts: 'reports'`; 'none' says every event is a packet.
    */
-  monitorAggregation?: 'none' | 'medium';
+  monitorAggregation?: MonitorAggregation;
 }
 
 export interface FlowParseOptions {

@@ -129,6 +129,14 @@ export const FIELDS: readonly FieldDef[] = [
     { optional: true },
   ),
   f(
+    'eastwatch.counts',
+    'keyword',
+    'counts',
+    ['counts'],
+    "reports when the packet counts are the producer's reports, not packets (Hubble with Cilium's monitor aggregation: lower bounds, no bytes); absent when they are packets",
+    { optional: true },
+  ),
+  f(
     'eastwatch.capture',
     'keyword',
     'capture',

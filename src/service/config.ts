@@ -10,6 +10,7 @@ import { loadBaseline } from '../../detectors/batch';
 import { type DetectorConfig, parseDetectorConfig } from '../../detectors/config';
 import type { Baseline } from '../../detectors/engine';
 import { AGENT_NAME } from '../capture/shipper';
+import { MONITOR_AGGREGATIONS, type MonitorAggregation } from '../../parsers/flows/types';
 
 const MiB = 1024 * 1024;
 
@@ -205,6 +206,19 @@ export const ConfigSchema = z.object({
     .strict()
     .default({}),
   /**
+   * Hubble flows posted to /flows: Cilium's monitor aggregation on the nodes they come from
+   * (Helm `bpf.monitorAggregation`). With the default `medium` (or `low`, `maximum`) the datapath
+   * reports a connection's packets selectively, and the records' packet counts are report counts
+   * (`counts: reports`); `none` says every event is a packet. A request's ?monitorAggregation=
+   * wins; $EASTWATCH_HUBBLE_MONITOR_AGGREGATION gives it too.
+   */
+  hubble: z
+    .object({
+      monitorAggregation: z.enum(MONITOR_AGGREGATIONS as [MonitorAggregation, ...MonitorAggregation[]]).default('medium'),
+    })
+    .strict()
+    .default({}),
+  /**
    * The detectors' starting settings: thresholds (inline, or a file as `analyze --detector-config`
    * takes), a baseline (as `analyze --save-baseline` writes it) and the learning window. What an
    * admin sets through the API (/api/v1/detectors/...) replaces these until it is cleared.
@@ -265,6 +279,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_RETENTION_DAYS: ['retentionDays'],
   EASTWATCH_LOCAL_NETS: ['localNets'],
   EASTWATCH_COLLECT_CLUSTER: ['collect', 'cluster'],
+  EASTWATCH_HUBBLE_MONITOR_AGGREGATION: ['hubble', 'monitorAggregation'],
   EASTWATCH_DETECTOR_CONFIG: ['detectors', 'configFile'],
   EASTWATCH_BASELINE: ['detectors', 'baselineFile'],
   EASTWATCH_LEARN_SECONDS: ['detectors', 'learnSeconds'],

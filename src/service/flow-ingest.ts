@@ -14,7 +14,7 @@
  */
 import * as crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { FlowFieldError, parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary } from '../../parsers/flows';
+import { FlowFieldError, parseFlows, type FlowFormat, type FlowLineError, type FlowParseSummary, type MonitorAggregation } from '../../parsers/flows';
 import { recordProblem } from '../store/validate';
 import { hubbleDns } from '../../parsers/flows/hubble-dns';
 import { LocalNets, DEFAULT_LOCAL_NETS } from '../../parsers/record/local-nets';
@@ -46,6 +46,8 @@ export interface FlowIngestOptions {
   format?: FlowFormat;
   /** AWS VPC flow logs without a header line: their fields (parseVpcFields). */
   vpcFields?: readonly string[];
+  /** Hubble: Cilium's monitor aggregation on the flows' nodes ('none': events are packets; else report counts). */
+  monitorAggregation?: MonitorAggregation;
   maxLineBytes: number;
   /** A body that is one Firehose / CloudWatch Logs delivery may be this long as one line (parseFlows maxDocumentBytes). */
   maxDocumentBytes?: number;
@@ -315,6 +317,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       source: o.source,
       format: o.format,
       vpcFields: o.vpcFields,
+      hubble: o.monitorAggregation === undefined ? undefined : { monitorAggregation: o.monitorAggregation },
       maxLineBytes: o.maxLineBytes,
       maxDocumentBytes: o.maxDocumentBytes,
       localNets: o.localNets ? new LocalNets(o.localNets) : new LocalNets(DEFAULT_LOCAL_NETS),

@@ -92,6 +92,8 @@ export interface EcsConnDoc {
     observed?: 'one-way' | 'midstream';
     /** ConnRecord.stitched: two one-way flow records paired into this one. */
     stitched?: boolean;
+    /** ConnRecord.counts: 'reports' when the packet counts are the producer's reports (aggregated Hubble), not packets. */
+    counts?: 'reports';
     /** SHA-256 of the uploaded capture the record came from. */
     capture?: string;
     tunnel?: { type?: string; id?: number };
@@ -217,6 +219,7 @@ export function toEcs(r: StoreRecord): EcsConnDoc {
   if (r.cluster !== undefined) doc.orchestrator = { cluster: { name: r.cluster } };
   if (r.observed !== undefined) doc.eastwatch.observed = r.observed;
   if (r.stitched !== undefined) doc.eastwatch.stitched = r.stitched;
+  if (r.counts !== undefined) doc.eastwatch.counts = r.counts;
   if (r.source !== undefined) doc.event.module = r.source;
   if (r.k8s) {
     doc.eastwatch.source = defined(r.k8s.orig);
@@ -275,6 +278,7 @@ export function fromEcs(d: EcsConnDoc): StoreRecord {
   if (d.orchestrator !== undefined) r.cluster = d.orchestrator.cluster.name;
   if (e.observed !== undefined) r.observed = e.observed;
   if (e.stitched !== undefined) r.stitched = e.stitched;
+  if (e.counts !== undefined) r.counts = e.counts;
   if (d.event.module !== undefined) r.source = d.event.module;
   if (e.source && e.destination && e.scope !== undefined) {
     r.k8s = { orig: e.source, resp: e.destination, direction: d.network.direction, scope: e.scope };
@@ -362,6 +366,7 @@ export const CONN_MAPPING: Mapping = {
       interim: bool,
       observed: kw,
       stitched: bool,
+      counts: kw,
       capture: kw,
       tunnel: obj({ type: kw, id: lng }),
       source: wl,

@@ -167,6 +167,7 @@ CREATE TABLE IF NOT EXISTS conn (
   cluster TEXT,
   source TEXT,
   stitched INTEGER,
+  counts TEXT,
   -- The Kubernetes identity is kept whole in k8s (exact read-back); these columns make it queryable.
   src_kind TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.kind') VIRTUAL,
   src_namespace TEXT GENERATED ALWAYS AS (k8s ->> '$.orig.namespace') VIRTUAL,
@@ -256,6 +257,7 @@ const COLUMNS = [
   'cluster',
   'source',
   'stitched',
+  'counts',
 ] as const;
 
 const READ_COLUMNS = COLUMNS.join(', ');
@@ -330,6 +332,7 @@ function toRow(r: StoreRecord): SqlParam[] {
     r.cluster ?? null,
     r.source ?? null,
     r.stitched === undefined ? null : r.stitched ? 1 : 0,
+    r.counts ?? null,
   ];
 }
 
@@ -370,6 +373,7 @@ interface DbRow {
   cluster: string | null;
   source: ConnRecord['source'] | null;
   stitched: number | null;
+  counts: ConnRecord['counts'] | null;
 }
 
 function fromRow(x: DbRow): StoreRecord {
@@ -411,6 +415,7 @@ function fromRow(x: DbRow): StoreRecord {
   if (x.cluster !== null) r.cluster = x.cluster;
   if (x.source !== null) r.source = x.source;
   if (x.stitched !== null) r.stitched = x.stitched === 1;
+  if (x.counts !== null) r.counts = x.counts;
   return r;
 }
 
@@ -499,6 +504,7 @@ export class SqliteStore implements Store {
     if (!cols.some((c) => c.name === 'observed')) db.exec('ALTER TABLE conn ADD COLUMN observed TEXT');
     if (!cols.some((c) => c.name === 'cluster')) db.exec('ALTER TABLE conn ADD COLUMN cluster TEXT');
     if (!cols.some((c) => c.name === 'stitched')) db.exec('ALTER TABLE conn ADD COLUMN stitched INTEGER');
+    if (!cols.some((c) => c.name === 'counts')) db.exec('ALTER TABLE conn ADD COLUMN counts TEXT');
     if (!cols.some((c) => c.name === 'source')) {
       // Once, as the column arrives: records linked to a capture say what they came from (an
       // uploaded capture, or an agent's ring); the flow records of older files cannot tell which

@@ -57,11 +57,13 @@ describe('store: ECS mapping of connection records', () => {
     assert.equal(k.eastwatch.policy?.allowed_by[0], 'shop/allow-dns');
   });
 
-  it('IP bytes where a flow source has no payload counts; observed as eastwatch.observed', () => {
+  it('IP bytes where a flow source has no payload counts; observed and counts as eastwatch.observed/counts', () => {
     const base = records.find((x) => x.uid === 'C1WZE8XCyL59ECGXI7') as StoreRecord;
-    const r = flowTwin({ ...base, orig_ip_bytes: 23_000_000, orig_pkts: 15_800 }, 99, 'one-way');
+    const r = flowTwin({ ...base, orig_ip_bytes: 23_000_000, orig_pkts: 15_800 }, 99, 'one-way', 'reports');
     const d = toEcs(r);
     assert.equal(d.eastwatch.observed, 'one-way');
+    assert.equal(d.eastwatch.counts, 'reports');
+    assert.equal(toEcs(base).eastwatch.counts, undefined);
     assert.equal(d.source.bytes, 23_000_000);
     assert.equal(d.network.bytes, 23_000_000);
     assert.equal(d.zeek.connection.orig_bytes, 0);
@@ -80,9 +82,9 @@ describe('store: ECS mapping of connection records', () => {
   });
 
   it('every field written is in the explicit mapping', () => {
-    const paths = new Set(records.flatMap((r) => leafPaths(toEcs(r))));
+    const paths = new Set([...records, flowTwin(records[0], 98, 'midstream', 'reports')].flatMap((r) => leafPaths(toEcs(r))));
     for (const p of paths) assert.ok(mapped(p), `unmapped field ${p}`);
     assert.ok(paths.has('network.vlan.id') && paths.has('eastwatch.source.labels') && paths.has('zeek.connection.tunnel_parents'));
-    assert.ok(paths.has('eastwatch.observed') && paths.has('zeek.connection.orig_bytes'));
+    assert.ok(paths.has('eastwatch.observed') && paths.has('eastwatch.counts') && paths.has('zeek.connection.orig_bytes'));
   });
 });

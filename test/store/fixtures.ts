@@ -80,10 +80,12 @@ export function v6Twin(r: StoreRecord, n: number): StoreRecord {
 
 /**
  * What a flow source gives for a real record: IP bytes and packets without payload counts
- * (NetFlow, VPC, Hubble), one-way (no reply record paired: resp_* unknown) or midstream.
+ * (NetFlow, VPC, Hubble), one-way (no reply record paired: resp_* unknown) or midstream; with
+ * `counts: 'reports'` as aggregated Hubble marks its packet counts.
  */
-export function flowTwin(r: StoreRecord, n: number, observed: 'one-way' | 'midstream'): StoreRecord {
+export function flowTwin(r: StoreRecord, n: number, observed: 'one-way' | 'midstream', counts?: 'reports'): StoreRecord {
   const t: StoreRecord = { ...r, uid: `${r.uid}f${n}`, orig_bytes: 0, resp_bytes: 0, missed_bytes: 0, observed };
+  if (counts !== undefined) t.counts = counts;
   if (observed === 'one-way') Object.assign(t, { resp_pkts: 0, resp_ip_bytes: 0, history: '', conn_state: 'OTH' });
   return t;
 }

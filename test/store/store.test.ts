@@ -66,6 +66,9 @@ const CASES: [string, (r: StoreRecord) => boolean][] = [
   ['eastwatch.observed: midstream and proto: tcp', (r) => r.observed === 'midstream' && r.proto === 'tcp'],
   ['observed: * and bytes > 0', (r) => r.observed !== undefined && bytes(r) > 0],
   ['not observed: *', (r) => r.observed === undefined],
+  ['counts: reports', (r) => r.counts === 'reports'],
+  ['eastwatch.counts: reports and observed: one-way', (r) => r.counts === 'reports' && r.observed === 'one-way'],
+  ['not counts: * and observed: *', (r) => r.counts === undefined && r.observed !== undefined],
   ['bytes > 100 and orig_bytes: 0', (r) => bytes(r) > 100 && r.orig_bytes === 0],
   ['source.bytes > 500', (r) => r.orig_ip_bytes > 500],
   ['destination.bytes > 500 and zeek.connection.resp_bytes < 500', (r) => r.resp_ip_bytes > 500 && r.resp_bytes < 500],
@@ -94,7 +97,7 @@ for (const backend of BACKENDS) {
           .filter((r) => r.proto === 'tcp')
           .slice(0, 12)
           .map((r, i) => ({ ...v6Twin(r, i), vlan: i % 2 === 0 ? 100 + i : null, inner_vlan: null, local_resp: i % 3 !== 0 })),
-        ...base.slice(0, 24).map((r, i) => flowTwin(r, i, i % 3 === 0 ? 'midstream' : 'one-way')),
+        ...base.slice(0, 24).map((r, i) => flowTwin(r, i, i % 3 === 0 ? 'midstream' : 'one-way', i % 2 === 0 ? 'reports' : undefined)),
       ];
       store = await backend.make(this, 'main');
       const w = await store.write(records);
@@ -432,9 +435,9 @@ describe('store: elasticsearch backend, server unavailable', function () {
   });
 });
 
-describe('store: sqlite file written before observed and IP-byte volumes', function () {
+describe('store: sqlite file written before observed, counts and IP-byte volumes', function () {
   this.timeout(60_000);
-  it('gains the observed column and network.bytes in IP bytes when reopened', async () => {
+  it('gains the observed and counts columns and network.bytes in IP bytes when reopened', async () => {
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
@@ -446,9 +449,9 @@ describe('store: sqlite file written before observed and IP-byte volumes', funct
       await s.init();
       await s.write(base);
       await s.close();
-      // The file as the previous version left it: no observed column, payload bytes in net_bytes.
+      // The file as the previous version left it: no observed or counts column, payload bytes in net_bytes.
       const db = new Database(path.join(dir, 'eastwatch.sqlite'));
-      db.exec('ALTER TABLE conn DROP COLUMN observed; UPDATE conn SET net_bytes = src_bytes + dst_bytes');
+      db.exec('ALTER TABLE conn DROP COLUMN observed; ALTER TABLE conn DROP COLUMN counts; UPDATE conn SET net_bytes = src_bytes + dst_bytes');
       db.pragma('user_version = 0');
       db.close();
       const again = new SqliteStore({ dataDir: dir });
@@ -456,10 +459,11 @@ describe('store: sqlite file written before observed and IP-byte volumes', funct
       const ip = (r: StoreRecord): number => r.orig_ip_bytes + r.resp_ip_bytes;
       const limit = [...base.map(ip)].sort((a, b) => a - b)[20];
       assert.equal(await again.count({ query: `bytes > ${limit}` }), base.filter((r) => ip(r) > limit).length);
-      const flow = flowTwin(base[0], 1, 'one-way');
+      const flow = flowTwin(base[0], 1, 'one-way', 'reports');
       await again.write([flow]);
       assert.deepStrictEqual(await again.get(flow.uid), plain(flow));
       assert.deepEqual(uids((await again.search({ query: 'observed: one-way' })).records), [flow.uid]);
+      assert.deepEqual(uids((await again.search({ query: 'counts: reports' })).records), [flow.uid]);
       await again.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

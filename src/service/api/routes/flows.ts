@@ -3,7 +3,7 @@ import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { FLOW_FORMATS, FlowFieldError, type FlowFormat } from '../../../../parsers/flows';
+import { FLOW_FORMATS, FlowFieldError, type FlowFormat, MONITOR_AGGREGATIONS, type MonitorAggregation } from '../../../../parsers/flows';
 import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
 import type { ServiceContext } from '../../context';
@@ -101,6 +101,13 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           description:
             "AWS VPC / Transit Gateway flow logs without a header line (CloudWatch Logs, Firehose): the flow log's LogFormat ($ and the names in braces, as AWS shows it) or the field names comma-separated; implies format=aws-vpc",
         }),
+        monitorAggregation: z
+          .enum(MONITOR_AGGREGATIONS as [MonitorAggregation, ...MonitorAggregation[]])
+          .optional()
+          .openapi({
+            description:
+              "Hubble: Cilium's monitor aggregation on the nodes the flows come from (Helm bpf.monitorAggregation). none: every event is a packet, the records' packet counts are packets; medium (Cilium's default), low, maximum: they are the datapath's report counts, marked counts: reports. Default: the configuration's hubble.monitorAggregation (medium)",
+          }),
         source: z
           .string()
           .max(200)
@@ -177,6 +184,8 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
             throw e;
           }
         }
+        if (query.monitorAggregation !== undefined && format !== undefined && format !== 'hubble')
+          throw new ApiError(400, `monitorAggregation describes Cilium's Hubble events: it does not go with format=${format}`);
         if (query.agent !== undefined) {
           const a = ctx.cfg.agents.find((x) => x.name === query.agent);
           if (a === undefined)
@@ -199,6 +208,7 @@ export function flowRoutes(kit: RouteKit, ctx: ServiceContext): void {
           agent: query.agent,
           format,
           vpcFields,
+          monitorAggregation: query.monitorAggregation ?? ctx.cfg.hubble.monitorAggregation,
           maxLineBytes: ctx.cfg.limits.flowLineBytes,
           // A Firehose HTTP endpoint request is one JSON object of several MB: read whole, under its own bound.
           maxDocumentBytes: Math.min(ctx.cfg.limits.flowDocumentBytes, ctx.cfg.limits.flowRequestBytes),
