@@ -58,7 +58,11 @@ function urlOf(a: AddressInfo, scheme = 'http'): string {
 function receivingRequests(server: http.Server): Set<http.ServerResponse> {
   const open = new Set<http.ServerResponse>();
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (req.complete) return;
+    // A request without a body (a search) is not receiving: it is answered by its handler within
+    // the grace period. Node sets `complete` only once the body is read, which a GET never is, so
+    // without this a search in flight got the 503 and then its handler wrote a second answer.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || req.complete) return;
     open.add(res);
     const done = (): void => void open.delete(res);
     req.once('end', done);
