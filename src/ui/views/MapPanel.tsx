@@ -32,7 +32,7 @@ function Pivot(props: { q: string; from: string; to: string; label?: string }) {
 function AlertList(props: { ids: string[]; alerts: ReadonlyMap<string, Alert> }) {
   if (props.ids.length === 0) return <p className="muted">No open alerts.</p>;
   return (
-    <ul className="map-panel-alerts" aria-label="Alerts">
+    <ul className="map-panel-list" aria-label="Alerts">
       {props.ids.map((id) => {
         const a = props.alerts.get(id);
         return (
@@ -70,7 +70,7 @@ export function MapPanel(props: {
     return (
       <aside className="map-panel" aria-label="Edge details" data-testid="map-panel" data-edge={e.id}>
         {close}
-        <h2>
+        <h2 className="map-panel-title">
           {props.nameOf(e.source)} → {props.nameOf(e.target)}
         </h2>
         <dl>
@@ -98,8 +98,8 @@ export function MapPanel(props: {
         <p>
           <Pivot q={e.query} from={from} to={to} label={`Show its ${fmtCount(e.connections)} connections`} />
         </p>
-        <h3>Search by</h3>
-        <ul className="map-panel-pivots">
+        <h3 className="map-panel-h">Search by</h3>
+        <ul className="map-panel-list">
           {[
             endQuery('source', e.ends[0]),
             endQuery('destination', e.ends[1]),
@@ -113,7 +113,7 @@ export function MapPanel(props: {
               </li>
             ))}
         </ul>
-        <h3>Alerts ({e.alerts.length})</h3>
+        <h3 className="map-panel-h">Alerts ({e.alerts.length})</h3>
         <AlertList ids={e.alerts} alerts={props.alerts} />
       </aside>
     );
@@ -130,7 +130,7 @@ export function MapPanel(props: {
   return (
     <aside className="map-panel" aria-label="Node details" data-testid="map-panel" data-node={n.id}>
       {close}
-      <h2>{props.nameOf(n.id)}</h2>
+      <h2 className="map-panel-title">{props.nameOf(n.id)}</h2>
       <dl>
         <dt>Kind</dt>
         <dd>{n.kind === 'group' ? 'namespace (collapsed)' : n.kind}</dd>
@@ -154,16 +154,16 @@ export function MapPanel(props: {
           {fmtCount(sum(inc))} connections on {fmtCount(inc.length)} edges
         </dd>
       </dl>
-      <h3>Search by</h3>
-      <ul className="map-panel-pivots">
+      <h3 className="map-panel-h">Search by</h3>
+      <ul className="map-panel-list">
         {[endQuery('source', ident), endQuery('destination', ident)].filter(Boolean).map((q) => (
           <li key={q}>
             <Pivot q={q} from={from} to={to} />
           </li>
         ))}
       </ul>
-      <h3>Edges ({fmtCount(mine.length)})</h3>
-      <ul className="map-panel-edges" aria-label="Edges of the node">
+      <h3 className="map-panel-h">Edges ({fmtCount(mine.length)})</h3>
+      <ul className="map-panel-list" aria-label="Edges of the node">
         {mine.slice(0, NODE_EDGES).map((e) => (
           <li key={e.id}>
             <button type="button" className="linklike" onClick={() => props.onSelect({ kind: 'edge', id: e.id })}>
@@ -174,7 +174,7 @@ export function MapPanel(props: {
         ))}
       </ul>
       {mine.length > NODE_EDGES && <p className="muted">and {fmtCount(mine.length - NODE_EDGES)} more in the table below</p>}
-      <h3>Alerts ({alertIds.length})</h3>
+      <h3 className="map-panel-h">Alerts ({alertIds.length})</h3>
       <AlertList ids={alertIds} alerts={props.alerts} />
     </aside>
   );
