@@ -209,6 +209,7 @@ function edgeKey(e: Edge): string {
     e.source.workload,
     e.destination.namespace,
     e.destination.workload,
+    e.destination.service,
   ].join('\u0000');
 }
 

@@ -816,8 +816,19 @@ export class ElasticsearchStore implements Store {
       src('swl', 'eastwatch.source.workload', true),
       src('dns', 'eastwatch.destination.namespace', true),
       src('dwl', 'eastwatch.destination.workload', true),
+      src('dsv', 'eastwatch.destination.service', true),
     ];
-    type Key = { sip: string; dip: string; dport: number; proto: string; sns: string | null; swl: string | null; dns: string | null; dwl: string | null };
+    type Key = {
+      sip: string;
+      dip: string;
+      dport: number;
+      proto: string;
+      sns: string | null;
+      swl: string | null;
+      dns: string | null;
+      dwl: string | null;
+      dsv: string | null;
+    };
     const out: Edge[] = [];
     let after: Key | undefined;
     let truncated = false;
@@ -839,7 +850,7 @@ export class ElasticsearchStore implements Store {
         }
         out.push({
           source: { ip: b.key.sip, namespace: b.key.sns, workload: b.key.swl },
-          destination: { ip: b.key.dip, port: b.key.dport, namespace: b.key.dns, workload: b.key.dwl },
+          destination: { ip: b.key.dip, port: b.key.dport, namespace: b.key.dns, workload: b.key.dwl, service: b.key.dsv },
           transport: b.key.proto,
           connections: b.doc_count,
           bytes: b.bytes.value,

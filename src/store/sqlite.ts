@@ -848,10 +848,10 @@ export class SqliteStore implements Store {
     const rows = this.bounded(() =>
       this.conn
         .prepare(
-          `SELECT src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload,
+          `SELECT src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload, dst_service,
               COUNT(*) AS c, SUM(net_bytes) AS b
        FROM conn WHERE ${w.sql}
-       GROUP BY src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload
+       GROUP BY src_key, dst_key, dst_port, transport, src_namespace, src_workload, dst_namespace, dst_workload, dst_service
        LIMIT ?`,
         )
         .all(...w.params, cap + 1),
@@ -864,6 +864,7 @@ export class SqliteStore implements Store {
       src_workload: string | null;
       dst_namespace: string | null;
       dst_workload: string | null;
+      dst_service: string | null;
       c: number;
       b: number;
     }[];
@@ -872,7 +873,7 @@ export class SqliteStore implements Store {
     if (truncated) rows.length = cap;
     const edges: Edge[] = rows.map((r) => ({
       source: { ip: ipOf(r.src_key), namespace: r.src_namespace, workload: r.src_workload },
-      destination: { ip: ipOf(r.dst_key), port: r.dst_port, namespace: r.dst_namespace, workload: r.dst_workload },
+      destination: { ip: ipOf(r.dst_key), port: r.dst_port, namespace: r.dst_namespace, workload: r.dst_workload, service: r.dst_service },
       transport: r.transport,
       connections: r.c,
       bytes: r.b,

@@ -126,7 +126,8 @@ export interface EdgeList {
 
 export interface Edge {
   source: { ip: string; namespace: string | null; workload: string | null };
-  destination: { ip: string; port: number; namespace: string | null; workload: string | null };
+  /** service: the Kubernetes service the destination address belongs to (a ClusterIP's, or the one it is an endpoint of), named in its namespace. */
+  destination: { ip: string; port: number; namespace: string | null; workload: string | null; service: string | null };
   transport: string;
   connections: number;
   bytes: number;

@@ -300,7 +300,13 @@ for (const backend of BACKENDS) {
         for (const r of records) {
           const e: Edge = {
             source: { ip: r.orig_h, namespace: r.k8s?.orig.namespace ?? null, workload: r.k8s?.orig.workload ?? null },
-            destination: { ip: r.resp_h, port: r.resp_p, namespace: r.k8s?.resp.namespace ?? null, workload: r.k8s?.resp.workload ?? null },
+            destination: {
+              ip: r.resp_h,
+              port: r.resp_p,
+              namespace: r.k8s?.resp.namespace ?? null,
+              workload: r.k8s?.resp.workload ?? null,
+              service: r.k8s?.resp.service ?? null,
+            },
             transport: r.proto,
             connections: 0,
             bytes: 0,
@@ -321,7 +327,7 @@ for (const backend of BACKENDS) {
         for (let i = 1; i < got.length; i++) assert.ok(got[i - 1].connections >= got[i].connections);
         const top = (await store.edges({ query: 'ns: shop', limit: 3 })).edges;
         assert.equal(top.length, 3);
-        assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api' });
+        assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api', service: null });
       });
     });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
-import { blockPositions, buildGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
+import { blockPositions, buildGraph, groupGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
 import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf, spanRange } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
 import { addClause, evidenceNames, pairWindow, RECORD_QUERY_FIELDS, recordPivot, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
@@ -253,6 +253,89 @@ describe('UI helpers: service map graph', () => {
     assert.equal(sg.edges.length, 1);
     assert.equal(sg.edges[0].query, 'source.ip:10.0.0.1 and destination.ip:10.0.0.2 and network.transport:tcp');
     assert.equal(portsLabel(sg.edges[0].ports), '1,2,3,+18');
+  });
+
+  it('draws a ClusterIP as its service, and its query selects the service', () => {
+    const svc: Edge[] = [
+      {
+        source: end('10.244.1.10', 'shop', 'frontend'),
+        destination: { ...end('10.96.12.34', 'shop', null, 80), service: 'api' },
+        transport: 'tcp',
+        connections: 2,
+        bytes: 2,
+      },
+      {
+        source: end('10.244.1.11', 'shop', 'worker'),
+        destination: { ...end('10.96.12.34', 'shop', null, 80), service: 'api' },
+        transport: 'tcp',
+        connections: 1,
+        bytes: 1,
+      },
+      // An endpoint with a workload stays its workload.
+      {
+        source: end('10.244.1.11', 'shop', 'worker'),
+        destination: { ...end('10.244.2.20', 'shop', 'api', 8080), service: 'api' },
+        transport: 'tcp',
+        connections: 1,
+        bytes: 1,
+      },
+    ];
+    const g = buildGraph(svc, [], []);
+    const node = g.nodes.find((n) => n.id === 's:shop/api');
+    assert.equal(node?.kind, 'service');
+    assert.equal(node?.label, 'api');
+    assert.equal(node?.parent, 'ns:shop');
+    assert.equal(g.edges.filter((e) => e.target === 's:shop/api').length, 2);
+    assert.equal(g.edges.filter((e) => e.target === 'w:shop/api').length, 1);
+    const fe = g.edges.find((e) => e.source === 'w:shop/frontend');
+    assert.equal(
+      fe?.query,
+      'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and eastwatch.destination.namespace:shop and eastwatch.destination.service:api and destination.port:80 and network.transport:tcp',
+    );
+    for (const e of g.edges) assert.doesNotThrow(() => parseQuery(e.query), e.query);
+  });
+
+  it('collapses namespaces into one node each, merging their edges', () => {
+    const g = buildGraph(edges, denied, alerts);
+    const all = groupGraph(g, () => true);
+    assert.deepEqual(all.edges, g.edges);
+    assert.deepEqual(
+      all.nodes.map((n) => n.id),
+      g.nodes.map((n) => n.id),
+    );
+    const shut = groupGraph(g, (ns) => ns !== 'shop');
+    assert.deepEqual(shut.nodes.map((n) => n.id).sort(), ['a:10.96.0.10', 'a:203.0.113.9', 'g:shop', 'ns:kube-system']);
+    const grp = shut.nodes.find((n) => n.id === 'g:shop');
+    assert.equal(grp?.kind, 'group');
+    assert.equal(grp?.members, 2);
+    // frontend -> api (two ports, 9 connections) is now inside the group: a loop on it.
+    const loop = shut.edges.find((e) => e.source === 'g:shop' && e.target === 'g:shop');
+    assert.ok(loop);
+    assert.equal(loop.connections, 9);
+    assert.equal(loop.members, 1);
+    assert.equal(loop.denied, true);
+    assert.deepEqual(loop.alerts, ['a-workload']);
+    assert.equal(
+      loop.query,
+      'eastwatch.source.namespace:shop and eastwatch.destination.namespace:shop and destination.port:(8080 or 9090) and network.transport:tcp',
+    );
+    const inbound = shut.edges.find((e) => e.source === 'a:203.0.113.9');
+    assert.equal(inbound?.target, 'g:shop');
+    assert.equal(inbound?.query, 'source.ip:203.0.113.9 and eastwatch.destination.namespace:shop and destination.port:8080 and network.transport:tcp');
+    assert.deepEqual(inbound?.alerts, ['a-ip']);
+    assert.equal(shut.edges.length, 3);
+    for (const e of shut.edges) assert.doesNotThrow(() => parseQuery(e.query), e.query);
+    // Both collapsed: shop -> kube-system, one edge; different transports merge into one.
+    const both = groupGraph(buildGraph([...edges, { ...edges[4], transport: 'tcp' }], [], []), () => false);
+    const dns = both.edges.find((e) => e.source === 'g:shop' && e.target === 'g:kube-system');
+    assert.equal(dns?.transport, 'tcp,udp');
+    assert.equal(dns?.connections, 8);
+    assert.equal(dns?.members, 2);
+    assert.equal(
+      dns?.query,
+      'eastwatch.source.namespace:shop and eastwatch.destination.namespace:kube-system and destination.port:53 and network.transport:(tcp or udp)',
+    );
+    assert.doesNotThrow(() => parseQuery(dns?.query ?? ''));
   });
 });
 

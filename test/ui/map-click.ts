@@ -1,5 +1,6 @@
 /**
- * Clicking an edge of the service map's canvas, as a user does. The map publishes where it drew
+ * Clicking an edge of the service map's canvas, as a user does: the click opens the edge's panel,
+ * whose first link opens its connections. The map publishes where it drew
  * each edge (`data-edge-points`, canvas coordinates); the canvas may still be settling when the
  * test reads them (a resize after the edge table grew, a redraw on a loaded machine), so a click
  * that opens nothing is retried with fresh points and a fresh box, a few times at most. A map
@@ -25,6 +26,9 @@ export async function clickMapEdge(
     last = `(${Math.round(at[0])}, ${Math.round(at[1])}) in a ${Math.round(box.width)}x${Math.round(box.height)} map`;
     await page.mouse.click(box.x + at[0], box.y + at[1]);
     try {
+      const panel = page.locator('[data-testid=map-panel][data-edge]');
+      await panel.waitFor({ timeout: 10_000 });
+      await panel.getByRole('link', { name: /^Show its .* connections$/ }).click();
       await page.waitForURL(/\/connections\?/, { timeout: 10_000 });
       return;
     } catch {

@@ -1,6 +1,6 @@
 /**
  * The service map's graph from GET /aggregations/edges: namespaces as compound nodes, workloads
- * (or bare addresses when no workload is known) as nodes, one edge per source, destination and
+ * (else the service a ClusterIP belongs to, else bare addresses) as nodes, one edge per source, destination and
  * transport with the ports it used (a port scan is one edge, not hundreds); edges marked when
  * open alerts or policy denials concern them.
  */
@@ -14,10 +14,14 @@ export interface MapNode {
   id: string;
   label: string;
   parent: string | null;
-  kind: 'namespace' | 'workload' | 'address';
+  /** group: a collapsed namespace, one node standing for its members (see groupGraph). */
+  kind: 'namespace' | 'workload' | 'service' | 'address' | 'group';
   namespace: string | null;
   workload: string | null;
+  service: string | null;
   ips: Set<string>;
+  /** Groups: how many nodes of the full graph this one stands for. */
+  members?: number;
 }
 
 export interface MapEdge {
@@ -32,6 +36,10 @@ export interface MapEdge {
   denied: boolean;
   alerts: string[];
   query: string;
+  /** The ends as the query language selects them (groupGraph rewrites a collapsed end to its namespace). */
+  ends: [EndIdentity, EndIdentity];
+  /** Aggregated edges (groupGraph): how many edges of the full graph this one stands for. */
+  members?: number;
 }
 
 export interface Graph {
@@ -39,12 +47,17 @@ export interface Graph {
   edges: MapEdge[];
 }
 
+/** A ClusterIP (or an endpoint with no workload) is drawn as its service, so its callers meet in one node. */
 function nodeId(e: EdgeEnd): string {
-  return e.workload ? `w:${e.namespace ?? ''}/${e.workload}` : `a:${e.ip}`;
+  if (e.workload) return `w:${e.namespace ?? ''}/${e.workload}`;
+  if (e.service) return `s:${e.namespace ?? ''}/${e.service}`;
+  return `a:${e.ip}`;
 }
 
 function identity(e: EdgeEnd): EndIdentity {
-  return e.workload ? { namespace: e.namespace, workload: e.workload } : { ip: e.ip };
+  if (e.workload) return { namespace: e.namespace, workload: e.workload };
+  if (e.service) return { namespace: e.namespace, service: e.service };
+  return { ip: e.ip };
 }
 
 function edgeKey(e: Edge): string {
@@ -66,6 +79,7 @@ function entityMatches(a: AlertEntity | undefined, n: MapNode): boolean {
   if (!a) return true;
   if (a.workload) return n.workload === a.workload && (!a.namespace || n.namespace === a.namespace);
   if (a.ip) return n.ips.has(a.ip);
+  if (n.kind === 'group') return n.namespace === a.namespace;
   if (a.namespace) return n.namespace === a.namespace;
   return true;
 }
@@ -77,6 +91,16 @@ export function alertMatchesEdge(a: Alert, e: MapEdge, byId: Map<string, MapNode
   if (!a.source && !a.destination) return false;
   if (a.destination?.port !== undefined && !e.ports.includes(a.destination.port)) return false;
   return entityMatches(a.source, s) && entityMatches(a.destination, t);
+}
+
+function edgeQuery(src: EndIdentity, dst: EndIdentity, ports: number[], transports: string[]): string {
+  const portClause =
+    ports.length === 0 || ports.length > EDGE_QUERY_PORTS
+      ? null
+      : ports.length === 1
+        ? clause('destination.port', ports[0])
+        : anyOf('destination.port', ports.map(String));
+  return and(endQuery('source', src), endQuery('destination', dst), portClause, anyOf('network.transport', transports));
 }
 
 export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Graph {
@@ -94,16 +118,19 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
           kind: 'namespace',
           namespace: end.namespace,
           workload: null,
+          service: null,
           ips: new Set(),
         });
       }
+      const service = end.workload ? null : (end.service ?? null);
       n = {
         id,
-        label: end.workload ?? end.ip,
+        label: end.workload ?? service ?? end.ip,
         parent,
-        kind: end.workload ? 'workload' : 'address',
+        kind: end.workload ? 'workload' : service ? 'service' : 'address',
         namespace: end.namespace,
         workload: end.workload,
+        service,
         ips: new Set(),
       };
       nodes.set(id, n);
@@ -112,7 +139,7 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
     return id;
   };
   const deniedKeys = new Set(denied.map(portKey));
-  const out = new Map<string, MapEdge & { src: EndIdentity; dst: EndIdentity }>();
+  const out = new Map<string, MapEdge>();
   for (const e of edges) {
     const source = touch(e.source);
     const target = touch(e.destination);
@@ -130,8 +157,7 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
         denied: false,
         alerts: [],
         query: '',
-        src: identity(e.source),
-        dst: identity(e.destination),
+        ends: [identity(e.source), identity(e.destination)],
       };
       out.set(key, m);
     }
@@ -141,20 +167,93 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
     m.bytes += e.bytes;
     if (deniedKeys.has(portKey(e))) m.denied = true;
   }
-  const list: MapEdge[] = [...out.values()].map(({ src, dst, ...m }) => {
+  const list: MapEdge[] = [...out.values()].map((m) => {
     const ports = [...m.ports].sort((a, b) => a - b);
-    const portClause =
-      ports.length === 0 || ports.length > EDGE_QUERY_PORTS
-        ? null
-        : ports.length === 1
-          ? clause('destination.port', ports[0])
-          : anyOf('destination.port', ports.map(String));
-    return { ...m, ports, query: and(endQuery('source', src), endQuery('destination', dst), portClause, clause('network.transport', m.transport)) };
+    return { ...m, ports, query: edgeQuery(m.ends[0], m.ends[1], ports, [m.transport]) };
   });
   for (const a of alerts) {
     for (const e of list) if (alertMatchesEdge(a, e, nodes)) e.alerts.push(a.id);
   }
   return { nodes: [...nodes.values()], edges: list };
+}
+
+/**
+ * The map as drawn: every namespace not in `open` collapsed into one node (kind group), its
+ * edges merged per pair of drawn ends, whatever the transport: connections and bytes summed,
+ * ports and alerts united, denied when any was. A merged edge's query selects a collapsed end
+ * by its namespace, so it finds the connections of every edge it stands for. Nodes outside any
+ * namespace (addresses outside the cluster) are never collapsed.
+ */
+export function groupGraph(g: Graph, open: (ns: string) => boolean): Graph {
+  const to = new Map<string, string>();
+  const nodes: MapNode[] = [];
+  const groups = new Map<string, MapNode>();
+  for (const n of g.nodes) {
+    if (n.kind === 'namespace') {
+      if (open(n.label)) nodes.push(n);
+      continue;
+    }
+    const ns = n.parent && !open(n.namespace ?? '') ? n.namespace : null;
+    if (ns === null) {
+      nodes.push(n);
+      to.set(n.id, n.id);
+      continue;
+    }
+    const id = `g:${ns}`;
+    let grp = groups.get(id);
+    if (!grp) {
+      grp = { id, label: ns, parent: null, kind: 'group', namespace: ns, workload: null, service: null, ips: new Set(), members: 0 };
+      groups.set(id, grp);
+      nodes.push(grp);
+    }
+    grp.members = (grp.members ?? 0) + 1;
+    for (const ip of n.ips) grp.ips.add(ip);
+    to.set(n.id, id);
+  }
+  const merged = new Map<string, MapEdge & { transports: Set<string> }>();
+  for (const e of g.edges) {
+    const source = to.get(e.source) ?? e.source;
+    const target = to.get(e.target) ?? e.target;
+    if (source === e.source && target === e.target) {
+      merged.set(`=${e.id}`, { ...e, transports: new Set([e.transport]) });
+      continue;
+    }
+    const key = `${source}|${target}`;
+    let m = merged.get(key);
+    if (!m) {
+      const end = (id: string, own: EndIdentity): EndIdentity => (id.startsWith('g:') ? { namespace: id.slice(2) } : own);
+      m = {
+        id: `m${merged.size}`,
+        source,
+        target,
+        transport: '',
+        ports: [],
+        connections: 0,
+        bytes: 0,
+        denied: false,
+        alerts: [],
+        query: '',
+        ends: [end(source, e.ends[0]), end(target, e.ends[1])],
+        members: 0,
+        transports: new Set(),
+      };
+      merged.set(key, m);
+    }
+    m.members = (m.members ?? 0) + 1;
+    m.transports.add(e.transport);
+    for (const p of e.ports) if (!m.ports.includes(p)) m.ports.push(p);
+    m.connections += e.connections;
+    m.bytes += e.bytes;
+    m.denied ||= e.denied;
+    for (const a of e.alerts) if (!m.alerts.includes(a)) m.alerts.push(a);
+  }
+  const edges = [...merged.values()].map(({ transports, ...m }) => {
+    if (m.members === undefined) return m;
+    const ts = [...transports].sort();
+    const ports = m.ports.sort((a, b) => a - b);
+    return { ...m, transport: ts.join(','), ports, query: edgeQuery(m.ends[0], m.ends[1], ports, ts) };
+  });
+  return { nodes, edges };
 }
 
 /** Above this many edges the map is drawn for size, not detail: see ServiceMap. */

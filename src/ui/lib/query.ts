@@ -45,12 +45,16 @@ export interface EndIdentity {
   ip?: string | null;
   namespace?: string | null;
   workload?: string | null;
+  service?: string | null;
 }
 
-/** The clauses that select one end of a connection: its workload when known, else its address. */
+/** The clauses that select one end of a connection: its workload when known, else its service, else its address. */
 export function endQuery(side: 'source' | 'destination', e: EndIdentity): string {
   if (e.workload) {
     return and(e.namespace ? clause(`eastwatch.${side}.namespace`, e.namespace) : null, clause(`eastwatch.${side}.workload`, e.workload));
+  }
+  if (e.service) {
+    return and(e.namespace ? clause(`eastwatch.${side}.namespace`, e.namespace) : null, clause(`eastwatch.${side}.service`, e.service));
   }
   if (e.ip) return clause(side === 'source' ? 'source.ip' : 'destination.ip', e.ip);
   if (e.namespace) return clause(`eastwatch.${side}.namespace`, e.namespace);

@@ -51,6 +51,8 @@ export interface EdgeEnd {
   port?: number;
   namespace: string | null;
   workload: string | null;
+  /** Destinations only: the Kubernetes service of the address (a ClusterIP's, or the one it is an endpoint of). */
+  service?: string | null;
 }
 
 export interface Edge {

@@ -244,44 +244,54 @@ export function Inventory({ role }: { role: string }) {
           </p>
         )}
         {snapshots && snapshots.length === 0 && <p>No inventory yet: connections carry addresses only.</p>}
-        {snapshots && snapshots.length > 0 && (
-          <table aria-label="Inventory snapshots">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Cluster</th>
-                <th scope="col">Source</th>
-                <th scope="col">Observed (UTC)</th>
-                <th scope="col">Received (UTC)</th>
-                <th scope="col">Objects</th>
-                <th scope="col">Ignored</th>
-                <th scope="col">Stored records resolved again</th>
-              </tr>
-            </thead>
-            <tbody>
-              {snapshots.map((s) => {
-                const r = resolutions.get(String(s.id));
-                return (
-                  <tr key={s.id} data-testid="inventory-row" data-id={s.id}>
-                    <td>{s.id}</td>
-                    <td data-testid="snap-cluster">{s.cluster}</td>
-                    <td data-testid="snap-source">{s.source}</td>
-                    <td data-testid="snap-observed">{s.observedAt === null ? 'unknown' : fmtTime(s.observedAt)}</td>
-                    <td data-testid="snap-received">{fmtTime(s.receivedAt)}</td>
-                    <td data-testid="snap-objects">{objectsText(s.objects)}</td>
-                    <td data-testid="snap-ignored">{objectsText(s.ignored) || '—'}</td>
-                    <td data-testid="snap-resolution" data-state={r?.state ?? ''} title={r?.finishedAt ? `finished ${fmtIso(r.finishedAt)}` : undefined}>
-                      {resolutionText(r)}
-                      <ResolutionBar r={r} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        )}
+        {snapshots && snapshots.length > 0 && <SnapshotTable snapshots={snapshots} resolutions={resolutions} />}
       </section>
     </div>
+  );
+}
+
+/**
+ * The snapshots the service holds, newest first, each with the re-resolution of the records
+ * stored before it: the inventory page's list and the jobs page's.
+ */
+export function SnapshotTable({ snapshots, resolutions }: { snapshots: InventorySnapshot[]; resolutions: ReadonlyMap<string, InventoryResolution> }) {
+  return (
+    <table aria-label="Inventory snapshots">
+      <thead>
+        <tr>
+          <th scope="col">#</th>
+          <th scope="col">Cluster</th>
+          <th scope="col">Source</th>
+          <th scope="col">Observed (UTC)</th>
+          <th scope="col">Received (UTC)</th>
+          <th scope="col">Objects</th>
+          <th scope="col">Ignored</th>
+          <th scope="col">Stored records resolved again</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...snapshots]
+          .sort((a, b) => b.id - a.id)
+          .map((s) => {
+            const r = resolutions.get(String(s.id));
+            return (
+              <tr key={s.id} data-testid="inventory-row" data-id={s.id}>
+                <td>{s.id}</td>
+                <td data-testid="snap-cluster">{s.cluster}</td>
+                <td data-testid="snap-source">{s.source}</td>
+                <td data-testid="snap-observed">{s.observedAt === null ? 'unknown' : fmtTime(s.observedAt)}</td>
+                <td data-testid="snap-received">{fmtTime(s.receivedAt)}</td>
+                <td data-testid="snap-objects">{objectsText(s.objects)}</td>
+                <td data-testid="snap-ignored">{objectsText(s.ignored) || '—'}</td>
+                <td data-testid="snap-resolution" data-state={r?.state ?? ''} title={r?.finishedAt ? `finished ${fmtIso(r.finishedAt)}` : undefined}>
+                  {resolutionText(r)}
+                  <ResolutionBar r={r} />
+                </td>
+              </tr>
+            );
+          })}
+      </tbody>
+    </table>
   );
 }
 

@@ -5,11 +5,11 @@
  */
 import { useCallback, useEffect, useState } from 'react';
 import { apiGet, apiSend, type Capture, type FlowSource, type InventoryResolution, type InventorySnapshot } from '../lib/api';
-import { fmtBytes, fmtCount, fmtIso, fmtTime } from '../lib/format';
+import { fmtBytes, fmtCount, fmtIso } from '../lib/format';
 import { useLoad } from '../lib/load';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
-import { resolutionText } from './Inventory';
+import { SnapshotTable } from './Inventory';
 
 const REFRESH_MS = 3000;
 
@@ -190,42 +190,7 @@ export function Jobs() {
             No inventory: connections carry addresses only. <Link to="/inventory">Upload one</Link> (an ingest key).
           </p>
         )}
-        {snapshots && snapshots.length > 0 && (
-          <table aria-label="Inventory snapshots">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Source</th>
-                <th scope="col">Observed (UTC)</th>
-                <th scope="col">Received (UTC)</th>
-                <th scope="col">Objects</th>
-                <th scope="col">Ignored</th>
-                <th scope="col">Stored records resolved again</th>
-              </tr>
-            </thead>
-            <tbody>
-              {snapshots.map((s) => (
-                <tr key={s.id}>
-                  <td>{s.id}</td>
-                  <td>{s.source}</td>
-                  <td>{s.observedAt === null ? 'unknown' : fmtTime(s.observedAt)}</td>
-                  <td>{fmtTime(s.receivedAt)}</td>
-                  <td>
-                    {Object.entries(s.objects)
-                      .map(([k, v]) => `${k} ${v}`)
-                      .join(', ')}
-                  </td>
-                  <td>
-                    {Object.entries(s.ignored)
-                      .map(([k, v]) => `${k} ${v}`)
-                      .join(', ') || '—'}
-                  </td>
-                  <td>{resolutionText(resolutions.get(String(s.id)))}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        {snapshots && snapshots.length > 0 && <SnapshotTable snapshots={snapshots} resolutions={resolutions} />}
       </section>
       <section aria-labelledby="flow-h">
         <h2 id="flow-h">Flow sources</h2>

@@ -6,10 +6,11 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import cytoscape from 'cytoscape';
 import { apiGet, type Alert, type Edge } from '../lib/api';
 import { fmtBytes, fmtCount } from '../lib/format';
-import { blockPositions, buildGraph, type LabelCandidate, LARGE_MAP_EDGES, placeLabels, portsLabel, type Graph, type MapEdge } from '../lib/map';
+import { blockPositions, buildGraph, groupGraph, type LabelCandidate, LARGE_MAP_EDGES, placeLabels, portsLabel, type Graph, type MapEdge } from '../lib/map';
 import { and, anyOf } from '../lib/query';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
+import { MapPanel, type MapSelection } from './MapPanel';
 import { TimeRange } from './TimeRange';
 
 const EDGE_LIMIT = 1000;
@@ -32,6 +33,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const from = props.params.get('from') ?? '';
   const to = props.params.get('to') ?? '';
   const nsParam = props.params.get('ns') ?? '';
+  /** Expanded namespaces: absent, the default (all when the map is small, none when large); `*` all; else a list. */
+  const openParam = props.params.get('open');
   const limitParam = Number(props.params.get('limit') ?? EDGE_LIMIT);
   const limit = Number.isInteger(limitParam) ? Math.min(EDGE_LIMIT_MAX, Math.max(1, limitParam)) : EDGE_LIMIT;
   /** When the edges arrived (performance.now()), to say how long the drawing took. */
@@ -41,10 +44,32 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const [known, setKnown] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [allRows, setAllRows] = useState(false);
+  const [alerts, setAlerts] = useState<ReadonlyMap<string, Alert>>(new Map());
+  const [selection, setSelection] = useState<MapSelection | null>(null);
   const host = useRef<HTMLDivElement>(null);
 
   const go = (patch: Record<string, string | null>): void =>
-    navigate('/map', { from, to, ns: nsParam, limit: limit === EDGE_LIMIT ? null : String(limit), ...patch });
+    navigate('/map', { from, to, ns: nsParam, open: openParam, limit: limit === EDGE_LIMIT ? null : String(limit), ...patch });
+
+  const namespaces = useMemo(() => (graph ? graph.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label) : []), [graph]);
+  /** A large map opens collapsed: one node per namespace, so thousands of edges are drawn as a few dozen. */
+  const openSet = useMemo((): ReadonlySet<string> => {
+    if (openParam === null) return new Set(graph && graph.edges.length > LARGE_MAP_EDGES ? [] : namespaces);
+    if (openParam === '*') return new Set(namespaces);
+    return new Set(openParam.split(',').filter(Boolean));
+  }, [openParam, graph, namespaces]);
+  const shown = useMemo(() => (graph ? groupGraph(graph, (ns) => openSet.has(ns)) : null), [graph, openSet]);
+  const setOpen = (next: ReadonlySet<string>): void => {
+    const all = namespaces.every((ns) => next.has(ns));
+    setSelection(null);
+    // The map is drawn again: its time to draw is counted from the click.
+    arrived.current = performance.now();
+    go({ open: all ? '*' : [...next].sort().join(',') || '-' });
+  };
+  const setOpenRef = useRef(setOpen);
+  setOpenRef.current = setOpen;
+  const openRef = useRef(openSet);
+  openRef.current = openSet;
 
   useEffect(() => {
     const ac = new AbortController();
@@ -60,6 +85,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         const live = alerts.alerts.filter((a) => a.status !== 'closed');
         arrived.current = performance.now();
         const g = buildGraph(all.edges, denied.edges, live);
+        setAlerts(new Map(live.map((a) => [a.id, a])));
+        setSelection(null);
         setGraph(g);
         setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
       },
@@ -72,6 +99,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
 
   useEffect(() => {
     const el = host.current;
+    const graph = shown;
     if (!el || !graph || graph.edges.length === 0) return;
     // Level of detail: a large map draws its edges without labels (a hovered or selected edge shows
     // its own) and with straight haystack lines instead of bezier curves and arrows.
@@ -82,7 +110,15 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       elements: [
         ...graph.nodes.map((n) => ({
           group: 'nodes' as const,
-          data: { id: n.id, label: n.label, kind: n.kind, fs: LABEL_PX, tm: 2, ...(n.parent ? { parent: n.parent } : {}) },
+          data: {
+            id: n.id,
+            label: n.kind === 'group' ? `${n.label} (${fmtCount(n.members ?? 0)})` : n.label,
+            kind: n.kind,
+            ns: n.namespace ?? '',
+            fs: LABEL_PX,
+            tm: 2,
+            ...(n.parent ? { parent: n.parent } : {}),
+          },
         })),
         ...graph.edges.map((e) => ({
           group: 'edges' as const,
@@ -120,6 +156,23 @@ export function ServiceMap(props: { params: URLSearchParams }) {
           style: { 'text-valign': 'center', 'text-halign': 'left', 'text-margin-y': 0, 'text-margin-x': (n: cytoscape.NodeSingular) => -Number(n.data('tm')) },
         },
         { selector: 'node[kind = "address"]', style: { 'background-color': '#64748b', shape: 'round-rectangle' } },
+        { selector: 'node[kind = "service"]', style: { 'background-color': '#0d9488', shape: 'diamond' } },
+        {
+          // A collapsed namespace: always labelled (there are few), a click expands it.
+          selector: 'node[kind = "group"]',
+          style: {
+            label: 'data(label)',
+            'background-color': '#dbeafe',
+            'border-color': '#2563eb',
+            'border-width': 2,
+            shape: 'round-rectangle',
+            width: NODE_SIZE * 2.2,
+            height: NODE_SIZE * 1.6,
+            'font-weight': 'bold',
+            'text-background-color': '#f8fafc',
+            'text-background-opacity': 0.85,
+          },
+        },
         {
           selector: 'node[kind = "namespace"]',
           style: {
@@ -135,29 +188,43 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             padding: '18px',
           },
         },
-        {
-          selector: 'edge',
-          style: {
-            width: 'data(width)',
-            'curve-style': 'bezier',
-            'target-arrow-shape': 'triangle',
-            'line-color': '#94a3b8',
-            'target-arrow-color': '#94a3b8',
-            label: 'data(label)',
-            'font-size': 9,
-            'min-zoomed-font-size': 7,
-            'text-rotation': 'autorotate',
-            'text-background-color': '#fff',
-            'text-background-opacity': 0.8,
-          },
-        },
+        // A large map's edges get only what they draw (straight haystack lines, no label or arrow):
+        // Cytoscape applies every property of every matching rule to each of thousands of edges,
+        // and that, not the layout, is where drawing a 5,000-edge map spends its time.
+        large
+          ? { selector: 'edge', style: { width: 'data(width)', 'curve-style': 'haystack', 'haystack-radius': 0, 'line-color': '#94a3b8', opacity: 0.55 } }
+          : {
+              selector: 'edge',
+              style: {
+                width: 'data(width)',
+                'curve-style': 'bezier',
+                'target-arrow-shape': 'triangle',
+                'line-color': '#94a3b8',
+                'target-arrow-color': '#94a3b8',
+                label: 'data(label)',
+                'font-size': 9,
+                'min-zoomed-font-size': 7,
+                'text-rotation': 'autorotate',
+                'text-background-color': '#fff',
+                'text-background-opacity': 0.8,
+              },
+            },
         { selector: 'edge.denied', style: { 'line-color': '#ea580c', 'target-arrow-color': '#ea580c', 'line-style': 'dashed' } },
         { selector: 'edge.alert', style: { 'line-color': '#dc2626', 'target-arrow-color': '#dc2626' } },
         { selector: 'edge:selected', style: { 'overlay-opacity': 0.15, 'overlay-color': '#2563eb' } },
         ...(large
           ? ([
-              { selector: 'edge', style: { label: '', 'curve-style': 'haystack', 'haystack-radius': 0, 'target-arrow-shape': 'none', opacity: 0.55 } },
-              { selector: 'edge.hover, edge:selected', style: { label: 'data(label)', opacity: 1 } },
+              {
+                selector: 'edge.hover, edge:selected',
+                style: {
+                  label: 'data(label)',
+                  opacity: 1,
+                  'font-size': 9,
+                  'text-rotation': 'autorotate',
+                  'text-background-color': '#fff',
+                  'text-background-opacity': 0.8,
+                },
+              },
             ] as cytoscape.StylesheetJsonBlock[])
           : []),
       ],
@@ -204,6 +271,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
           // From the edges' arrival to the first frame drawn: what a person waits for.
           el.dataset.renderMs = String(Math.round(performance.now() - arrived.current));
           el.dataset.layout = large ? 'blocks' : 'cose';
+          // Which drawing the figures are of (a test waits for the map it asked for, not the last one).
+          el.dataset.drawnEdges = String(graph.edges.length);
         }
         publish();
       });
@@ -215,7 +284,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       weight.set(e.source, (weight.get(e.source) ?? 0) + e.connections);
       weight.set(e.target, (weight.get(e.target) ?? 0) + e.connections);
     }
-    const ends = cy.nodes('[kind != "namespace"]');
+    const ends = cy.nodes('[kind != "namespace"][kind != "group"]');
     let hovered = new Set<string>();
     let lastZoom = 1;
     const relabel = (): void => {
@@ -252,6 +321,12 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       }
       el.dataset.nodeLabels = JSON.stringify(labels);
       el.dataset.nodePoints = JSON.stringify(Object.fromEntries(cands.map((c) => [c.id, [Math.round(c.x), Math.round(c.y)]])));
+      const groups: Record<string, [number, number]> = {};
+      cy.nodes('[kind = "group"]').forEach((n) => {
+        const p = n.renderedPosition();
+        groups[String(n.data('ns'))] = [Math.round(p.x), Math.round(p.y)];
+      });
+      el.dataset.groupPoints = JSON.stringify(groups);
       el.dataset.zoom = zoom.toFixed(3);
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -277,32 +352,46 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       evt.target.removeClass('hover');
       hover([]);
     });
+    cy.on('tap', 'node[kind = "group"]', (evt) => {
+      setOpenRef.current(new Set([...openRef.current, String(evt.target.data('ns'))]));
+    });
+    cy.on('tap', 'node[kind = "namespace"]', (evt) => {
+      const ns = String(evt.target.data('ns'));
+      setOpenRef.current(new Set([...openRef.current].filter((n) => n !== ns)));
+    });
     cy.on('tap', 'edge', (evt) => {
-      navigate('/connections', { q: evt.target.data('query') as string, from, to });
+      setSelection({ kind: 'edge', id: evt.target.id() });
+    });
+    cy.on('tap', 'node[kind != "group"][kind != "namespace"]', (evt) => {
+      setSelection({ kind: 'node', id: evt.target.id() });
     });
     return () => {
       clearTimeout(timer);
       delete el.dataset.edgePoints;
       delete el.dataset.nodeLabels;
       delete el.dataset.nodePoints;
+      delete el.dataset.groupPoints;
       delete el.dataset.renderMs;
+      delete el.dataset.drawnEdges;
       cy.destroy();
     };
-  }, [graph, from, to]);
+  }, [shown]);
 
   const toggleNs = (ns: string, on: boolean): void => {
     const next = on ? [...selectedNs, ns] : selectedNs.filter((n) => n !== ns);
     go({ ns: next.join(',') || null });
   };
 
-  const edges = graph?.edges ?? [];
+  const edges = shown?.edges ?? [];
   const sorted = [...edges].sort(
     (a, b) => Number(b.alerts.length > 0) - Number(a.alerts.length > 0) || Number(b.denied) - Number(a.denied) || b.connections - a.connections,
   );
-  const byId = new Map(graph?.nodes.map((n) => [n.id, n]) ?? []);
+  const byId = new Map(shown?.nodes.map((n) => [n.id, n]) ?? []);
   const nameOf = (id: string): string => {
     const n = byId.get(id);
-    return n ? (n.namespace && n.kind === 'workload' ? `${n.namespace}/${n.label}` : n.label) : id;
+    if (!n) return id;
+    if (n.kind === 'group') return `${n.label}/* (${fmtCount(n.members ?? 0)})`;
+    return n.namespace && (n.kind === 'workload' || n.kind === 'service') ? `${n.namespace}/${n.label}` : n.label;
   };
 
   return (
@@ -319,10 +408,40 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             </label>
           ))}
         </fieldset>
+        {namespaces.length > 0 && (
+          <fieldset className="ns-group" data-testid="ns-group">
+            <legend>
+              Grouping: {openSet.size} of {namespaces.length} namespaces expanded
+            </legend>
+            <button type="button" onClick={() => setOpen(new Set(namespaces))} disabled={namespaces.every((ns) => openSet.has(ns))}>
+              Expand all
+            </button>{' '}
+            <button type="button" onClick={() => setOpen(new Set())} disabled={openSet.size === 0}>
+              Collapse all
+            </button>
+            <div>
+              {namespaces.map((ns) => {
+                const isOpen = openSet.has(ns);
+                return (
+                  <button
+                    key={ns}
+                    type="button"
+                    className="ns-toggle"
+                    aria-pressed={isOpen}
+                    onClick={() => setOpen(new Set(isOpen ? [...openSet].filter((n) => n !== ns) : [...openSet, ns]))}
+                  >
+                    {isOpen ? '▾' : '▸'} {ns}
+                  </button>
+                );
+              })}
+            </div>
+          </fieldset>
+        )}
       </div>
       <p className="legend muted">
         <span className="key key-alert">red</span>: open alerts · <span className="key key-denied">dashed orange</span>: NetworkPolicy denials · width:
-        connections. Click an edge to see its connections.
+        connections · <span className="key key-group">boxes</span>: collapsed namespaces (click to expand; click an expanded namespace to collapse it) ·{' '}
+        <span className="key key-service">diamonds</span>: services. Click an edge to see its connections.
       </p>
       {error && (
         <p className="error" role="alert">
@@ -336,9 +455,10 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         className="cy"
         data-testid="map"
         role="img"
-        aria-label={`Service map: ${graph?.nodes.length ?? 0} nodes, ${edges.length} edges; the table below lists the edges`}
+        aria-label={`Service map: ${shown?.nodes.length ?? 0} nodes, ${edges.length} edges; the table below lists the edges`}
         hidden={!graph || edges.length === 0}
       />
+      {shown && selection && <MapPanel selection={selection} graph={shown} alerts={alerts} nameOf={nameOf} from={from} to={to} onSelect={setSelection} />}
       {edges.length > 0 && (
         <table className="edges" aria-label="Edges">
           <thead>
