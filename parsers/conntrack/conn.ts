@@ -201,6 +201,12 @@ export class Conn {
    * once it has seen one each way.
    */
   teredoDirs = 0;
+  /**
+   * The TunnelKind whose name the last tunnel-carrying packet left in `service` (0: none yet).
+   * The service list only grows, so while a carrier's packets keep carrying that tunnel (the
+   * usual case: every VXLAN carrier packet) track skips the service update.
+   */
+  svcTunnel = 0;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
 

@@ -349,7 +349,7 @@ export class ConnectionTracker {
       c.respIpBytes += ipBytes;
     }
 
-    if (nextTunnel !== TunnelKind.NONE) this.tunnelService(c, nextTunnel, isOrig);
+    if (nextTunnel !== TunnelKind.NONE && nextTunnel !== c.svcTunnel) this.tunnelService(c, nextTunnel, isOrig);
 
     // Nothing above removes `c` from the table (reuse is handled before), so it is live here.
     this.schedule(c);
@@ -357,15 +357,23 @@ export class ConnectionTracker {
     return c;
   }
 
-  /** The tunnel a layer carries names a service of its connection (Teredo once seen both ways). */
+  /**
+   * The tunnel a layer carries names a service of its connection (Teredo once seen both ways).
+   * Once the name is in the list, `svcTunnel` lets track skip this call for the same tunnel; for
+   * Teredo only after both directions were seen, so teredoDirs keeps counting until then.
+   */
   private tunnelService(c: Conn, nextTunnel: TunnelKind, isOrig: boolean): void {
     const name = TUNNEL_NAMES[nextTunnel];
-    if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
-    if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
+    if (nextTunnel === TunnelKind.TEREDO) {
+      c.teredoDirs |= isOrig ? 1 : 2;
+      if (c.teredoDirs !== 3) return;
+    }
+    if (name) {
       const sv = c.service;
       if (sv === null) c.service = [name];
       else if (sv.indexOf(name) < 0) sv.push(name);
     }
+    c.svcTunnel = nextTunnel;
   }
 
   /**
