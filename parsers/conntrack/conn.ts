@@ -14,7 +14,8 @@ export class Clock {
 
 // ---- constants -------------------------------------------------------------------------
 
-export enum Kind {
+// biome-ignore lint/suspicious/noConstEnum: read per packet; tsc (our only compiler here) inlines the values, a plain enum is two property loads per use
+export const enum Kind {
   TCP = 0,
   UDP = 1,
   ICMP = 2,
@@ -22,7 +23,8 @@ export enum Kind {
 }
 
 /** Zeek's TCP endpoint states (values as in Zeek, conn_state depends on them). */
-export enum Ep {
+// biome-ignore lint/suspicious/noConstEnum: read per packet; tsc (our only compiler here) inlines the values, a plain enum is two property loads per use
+export const enum Ep {
   INACTIVE = 0,
   SYN_SENT = 1,
   SYN_ACK_SENT = 2,
@@ -199,6 +201,12 @@ export class Conn {
    * once it has seen one each way.
    */
   teredoDirs = 0;
+  /**
+   * The TunnelKind whose name the last tunnel-carrying packet left in `service` (0: none yet).
+   * The service list only grows, so while a carrier's packets keep carrying that tunnel (the
+   * usual case: every VXLAN carrier packet) track skips the service update.
+   */
+  svcTunnel = 0;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
 

@@ -88,8 +88,8 @@ export class ConnectionTracker {
 
   private readonly opts: TrackerOptions;
   private readonly table = new FlowTable<Conn>();
-  private readonly heads: (Conn | null)[] = new Array<Conn | null>(N_LISTS).fill(null);
-  private readonly tails: (Conn | null)[] = new Array<Conn | null>(N_LISTS).fill(null);
+  private readonly heads: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
+  private readonly tails: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
   private readonly timeouts: number[];
   private readonly records: RecordBuilder;
   private readonly clock = new Clock();
@@ -147,18 +147,40 @@ export class ConnectionTracker {
   }
 
   /**
-   * One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9; packet time drives all timers.
-   * A tracker given a share of the layers tracks layers `from` to `to` (exclusive), the first carried by
-   * the connection `parent` (uid). Returns the uid of the last layer tracked (`parent` when none
-   * was), or undefined when a layer stopped the packet (its inner layers are not to be tracked).
+   * One decoded packet (status OK or MALFORMED with count>=1 layers) at time tsSec + tsNsec/1e9;
+   * packet time drives all timers. Every layer is tracked, the outermost first.
    */
-  onPacket(d: DecodedPacket, tsSec: number, tsNsec: number, from = 0, to = d.count, parent: string | null = null): string | null | undefined {
+  // The per-packet entry of analyze's single-thread path: kept without optional parameters and
+  // small, so V8 inlines it there (default parameters had made it too large to inline).
+  onPacket(d: DecodedPacket, tsSec: number, tsNsec: number): void {
+    this.packetUidCount = 0;
+    if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return;
+    const now = this.setClock(tsSec, tsNsec);
+    this.trackLayers(d, now, 0, d.count, null);
+  }
+
+  /**
+   * onPacket for a tracker given a share of the layers: tracks layers `from` to `to` (exclusive),
+   * the first carried by the connection `parent` (uid). Returns the uid of the last layer tracked
+   * (`parent` when none was), or undefined when a layer stopped the packet (its inner layers are
+   * not to be tracked).
+   */
+  onLayers(d: DecodedPacket, tsSec: number, tsNsec: number, from: number, to: number, parent: string | null): string | null | undefined {
     this.packetUidCount = 0;
     if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return undefined;
+    const now = this.setClock(tsSec, tsNsec);
+    return this.trackLayers(d, now, from, to, parent);
+  }
+
+  private setClock(tsSec: number, tsNsec: number): number {
     const now = tsSec + tsNsec / 1e9;
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
     this.expire(now);
+    return now;
+  }
+
+  private trackLayers(d: DecodedPacket, now: number, from: number, to: number, parent: string | null): string | null | undefined {
     // The carrying connection is passed on by uid: a forced flush while tracking an inner layer
     // may remove the outer one.
     const n = d.count;
@@ -212,6 +234,7 @@ export class ConnectionTracker {
       this.unlink(c);
       this.emitRecord(c, false);
     }
+    order.phase = EmitPhase.TRACK;
     this.table.clear();
     this.stats.live = 0;
   }
@@ -326,7 +349,7 @@ export class ConnectionTracker {
       c.respIpBytes += ipBytes;
     }
 
-    if (nextTunnel !== TunnelKind.NONE) this.tunnelService(c, nextTunnel, isOrig);
+    if (nextTunnel !== TunnelKind.NONE && nextTunnel !== c.svcTunnel) this.tunnelService(c, nextTunnel, isOrig);
 
     // Nothing above removes `c` from the table (reuse is handled before), so it is live here.
     this.schedule(c);
@@ -334,15 +357,23 @@ export class ConnectionTracker {
     return c;
   }
 
-  /** The tunnel a layer carries names a service of its connection (Teredo once seen both ways). */
+  /**
+   * The tunnel a layer carries names a service of its connection (Teredo once seen both ways).
+   * Once the name is in the list, `svcTunnel` lets track skip this call for the same tunnel; for
+   * Teredo only after both directions were seen, so teredoDirs keeps counting until then.
+   */
   private tunnelService(c: Conn, nextTunnel: TunnelKind, isOrig: boolean): void {
     const name = TUNNEL_NAMES[nextTunnel];
-    if (nextTunnel === TunnelKind.TEREDO) c.teredoDirs |= isOrig ? 1 : 2;
-    if (name && (nextTunnel !== TunnelKind.TEREDO || c.teredoDirs === 3)) {
+    if (nextTunnel === TunnelKind.TEREDO) {
+      c.teredoDirs |= isOrig ? 1 : 2;
+      if (c.teredoDirs !== 3) return;
+    }
+    if (name) {
       const sv = c.service;
       if (sv === null) c.service = [name];
       else if (sv.indexOf(name) < 0) sv.push(name);
     }
+    c.svcTunnel = nextTunnel;
   }
 
   /**
@@ -567,10 +598,23 @@ export class ConnectionTracker {
   }
 
   private expire(now: number): void {
+    // Per packet: most packets expire nothing, and pay only for a look at each list's head.
+    const heads = this.heads;
+    for (let li = 0; li < N_LISTS; li++) {
+      const h = heads[li];
+      if (h !== null && h.deadline <= now) {
+        this.expireFrom(li, now);
+        return;
+      }
+    }
+  }
+
+  /** expire from list `first` on (the lists before it have nothing due). */
+  private expireFrom(first: number, now: number): void {
     const order = this.order;
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
-    for (let li = 0; li < N_LISTS; li++) {
+    for (let li = first; li < N_LISTS; li++) {
       let c = this.heads[li];
       while (c !== null && c.deadline <= now) {
         const next = c.next;

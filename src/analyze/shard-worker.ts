@@ -79,7 +79,7 @@ function run(): void {
         d.layers[L] = layer;
         d.count = L + 1;
         d.innerTunnel = reader.innerTunnel;
-        tracker.onPacket(d, reader.tsSec, reader.tsNsec, L, L + 1, reader.parent);
+        tracker.onLayers(d, reader.tsSec, reader.tsNsec, L, L + 1, reader.parent);
       }
       upTo = g + 1;
       if (recs.length >= BATCH_ITEMS || upTo - posted >= PROGRESS_EVENTS) post();

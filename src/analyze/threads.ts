@@ -339,7 +339,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
     if (carrier(inner, d.innerTunnel)) main.onPacket(d, p.tsSec, p.tsNsec);
     else {
       let parent: string | null | undefined = null;
-      if (count > 1) parent = main.onPacket(d, p.tsSec, p.tsNsec, 0, count - 1);
+      if (count > 1) parent = main.onLayers(d, p.tsSec, p.tsNsec, 0, count - 1, null);
       else main.tick(p.tsSec, p.tsNsec);
       if (parent !== undefined && (shard === undefined || shardOf(inner, shard.of) === shard.index)) {
         target = n === 1 ? 0 : shardOf(inner, n);
