@@ -171,6 +171,35 @@ describe('detectors: hard cases', () => {
     assert.equal(f[0].figures.destination_key, 'name:evil.example');
   });
 
+  it('new-edge: an address whose name was looked up before the capture is held, and withdrawn when an answer names it with a known name', () => {
+    const d = new NewEdgeDetector({ ...CFG['new-edge'], learning_seconds: 0 });
+    d.addBaseline(['shop/worker|name:api.saas.example|tcp/443']);
+    const to = (ts: number, ip: string) => conn({ ts, uid: `C${ts}`, orig_h: '10.244.1.30', resp_h: ip, resp_p: 443, local_resp: false }, worker, ext);
+    // The pool's next address, its lookup cached from before the capture: no name yet.
+    d.observe(to(T, '203.0.113.78'));
+    assert.deepEqual(d.flush(T + 10), []);
+    // Another replica's lookup gives the address for the name the workload uses.
+    d.observeApp(dns(T + 100, 'api.saas.example', { answers: ['203.0.113.78'] }), {
+      uid: 'Cq1',
+      ts: T + 100,
+      orig_h: '10.244.1.31',
+      resp_h: '10.96.0.10',
+      resp_p: 53,
+    });
+    d.observe(to(T + 101, '203.0.113.78'));
+    assert.deepEqual(d.flush(T + 1000), []);
+    assert.ok(d.knownEdges().includes('shop/worker|ip:203.0.113.78|tcp/443'));
+    // An address nothing names is reported once the wait is over, with every connection on it.
+    d.observe(to(T + 2000, '198.51.100.9'));
+    d.observe(to(T + 2100, '198.51.100.9'));
+    assert.deepEqual(d.flush(T + 2200), []);
+    const f = d.flush(T + 2000 + CFG['new-edge'].name_wait_seconds);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].destination.ip, '198.51.100.9');
+    assert.deepEqual(f[0].uids, [`C${T + 2000}`, `C${T + 2100}`]);
+    assert.ok(!d.knownEdges().includes('shop/worker|ip:198.51.100.9|tcp/443'));
+  });
+
   it('learning: reported with its share of the data, shortened to a quarter of a known span; a saved baseline leaves out what alerted', () => {
     const e = new DetectorEngine({ learning: { dataSpan: [T, T + 3600] } });
     const api = pod('shop', 'api');
