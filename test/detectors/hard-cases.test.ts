@@ -75,6 +75,26 @@ describe('detectors: hard cases', () => {
     assert.match(String(f[0].figures.ds_score), /unknown/);
   });
 
+  it('beacon: under a baseline a pair whose first record arrives after a later one is still new (Hubble emits connections as they end)', () => {
+    const d = new BeaconDetector(CFG.beacon);
+    // What the engine does with a baseline: the pair is not in it and the window is closed.
+    d.addBaseline(['wl:shop/worker|ip:203.0.113.9']);
+    d.window.seconds = 0;
+    // A connection that started 2 s into the capture and ended first is the first record seen.
+    d.observe(conn({ ts: T + 2, resp_h: '203.0.113.9', resp_p: 443, orig_bytes: 0, resp_bytes: 0, orig_ip_bytes: 0, resp_ip_bytes: 0 }, worker, ext));
+    // The beacon's connection in flight at the capture's start (ts T) ends after it.
+    for (let i = 0; i < 57; i++)
+      d.observe(conn({ ts: T + i * 60, resp_h: '198.51.100.23', resp_p: 80, orig_bytes: 0, resp_bytes: 0, orig_ip_bytes: 0, resp_ip_bytes: 0 }, worker, ext));
+    const f = d.flush();
+    assert.deepEqual(
+      f.map((x) => x.destination.ip),
+      ['198.51.100.23'],
+    );
+    assert.equal(f[0].figures.known_pair, false);
+    assert.equal(f[0].figures.threshold, CFG.beacon.threshold);
+    assert.equal(f[0].figures.sizes_known, false);
+  });
+
   it('exfiltration: 50x the workload usual egress to a never-seen address alerts in the same run', () => {
     const d = new ExfiltrationDetector(CFG.exfiltration);
     const r = rng(9);
