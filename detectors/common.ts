@@ -50,6 +50,13 @@ export class FindingBuffer {
     return this.byId.delete(id);
   }
 
+  /** Takes one finding out (to hold it elsewhere or report it later). */
+  remove(id: string): Finding | undefined {
+    const f = this.byId.get(id);
+    this.byId.delete(id);
+    return f;
+  }
+
   take(): Finding[] {
     const out = [...this.byId.values()];
     this.byId.clear();

@@ -23,6 +23,14 @@ const NewEdge = z
      * 0 turns this off.
      */
     platform_min_names: z.number().int().nonnegative().default(3),
+    /**
+     * A new edge to an external address whose name is not known yet is held this long (data time)
+     * before it is reported: the client may have looked the name up before the capture began or
+     * reuse a cached answer, and a later answer (any client's) giving that address for a name the
+     * workload already uses shows the edge was known. 300 s is a common TTL of round-robin SaaS
+     * names. 0 reports at once.
+     */
+    name_wait_seconds: z.number().nonnegative().default(300),
     max_edges: z.number().int().positive().default(200_000),
   })
   .strict()

@@ -6,9 +6,14 @@ export class LearningWindow {
   start: number | null = null;
   constructor(public seconds: number) {}
 
-  /** True while `ts` is inside the window (the first call opens it). */
+  /**
+   * True while `ts` is inside the window (the first call opens it). A closed window (0 s: a
+   * baseline replaced it) learns nothing, not even a record older than the first one seen:
+   * records arrive in end order (a flow source emits a connection when it ends), so the first
+   * record seen is not the oldest.
+   */
   learning(ts: number): boolean {
     if (this.start === null) this.start = ts;
-    return ts < this.start + this.seconds;
+    return this.seconds > 0 && ts < this.start + this.seconds;
   }
 }

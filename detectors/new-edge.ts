@@ -7,8 +7,11 @@
  *
  * Destinations outside the cluster are keyed by the name the client used (TLS server name, HTTP
  * Host, or the DNS name it resolved to that address, dest-names.ts) when one is known, so the
- * second address of a SaaS name is not a new edge. Edges that alerted are never written to a
- * saved baseline (learning on day 1 must not bake day 1's attacks in).
+ * second address of a SaaS name is not a new edge. An external address whose name is not known
+ * yet (the client resolved it before the capture began, or reuses a cached answer) is held for
+ * `name_wait_seconds` before it is reported: a later answer naming the address with a name the
+ * workload already uses withdraws it. Edges that alerted are never written to a saved baseline
+ * (learning on day 1 must not bake day 1's attacks in).
  */
 import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap, FindingBuffer } from './common';
@@ -57,6 +60,9 @@ export class NewEdgeDetector implements Detector {
   private readonly edges: CappedMap<string, number>;
   /** Edges that alerted -> their finding's id (to retract it if a late record shows the edge was normal). */
   private readonly alerted: CappedMap<string, string>;
+  /** Findings on external addresses with no name yet, held until the data time they map to (see `name_wait_seconds`). */
+  private readonly held = new FindingBuffer();
+  private readonly heldUntil = new Map<string, number>();
   private readonly names = new DestNames();
   /** platformKey -> distinct known names under it (see `platform_min_names`). */
   private readonly platforms = new CappedMap<string, string[]>(10_000);
@@ -107,6 +113,17 @@ export class NewEdgeDetector implements Detector {
     this.names.observeApp(rec, conn);
   }
 
+  /** Withdraws the alert of an edge that turned out normal, if it is not reported yet. */
+  private withdraw(key: string): void {
+    const id = this.alerted.get(key);
+    if (id === undefined) return;
+    if (this.heldUntil.has(id)) {
+      this.held.remove(id);
+      this.heldUntil.delete(id);
+      this.alerted.delete(key);
+    } else if (this.out.retract(id)) this.alerted.delete(key);
+  }
+
   observe(r: ConnRecord): void {
     let name = r.interim ? this.names.nameOf(r, false) : this.names.nameOf(r);
     if (!exchangedData(r)) return;
@@ -121,6 +138,12 @@ export class NewEdgeDetector implements Detector {
           // The address served a name the workload uses: a later connection to it whose name is
           // not known (the lookup was before the capture, no SNI) is the same edge.
           this.known(byAddress);
+        } else if (this.edges.get(key) === KNOWN && prior !== undefined && prior !== KNOWN) {
+          // The edge alerted by address while its name was unknown, and the address serves a name
+          // the workload already uses (a rotating pool's next address): it was not a new edge.
+          // (An address merely named so is not marked known: another name may use it later.)
+          this.withdraw(byAddress);
+          this.known(byAddress);
         } else if (this.edges.get(key) === undefined && prior !== undefined && prior !== KNOWN) {
           // The edge alerted by address before its name was known (the lookup came later): the
           // same new edge, so its connections stay on that alert instead of raising a second.
@@ -134,8 +157,7 @@ export class NewEdgeDetector implements Detector {
     if (first !== undefined && learning) {
       // A record from the learning window arriving after the edge alerted (records come when connections end): it was normal.
       this.known(key);
-      const id = this.alerted.get(key);
-      if (id !== undefined && this.out.retract(id)) this.alerted.delete(key);
+      this.withdraw(key);
       return;
     }
     if (first === undefined && name !== undefined && !learning) {
@@ -184,17 +206,31 @@ export class NewEdgeDetector implements Detector {
         destination_key: key.split('|')[1],
       },
     };
-    this.alerted.set(key, FindingBuffer.idOf(f));
-    this.out.add(f);
+    const id = FindingBuffer.idOf(f);
+    this.alerted.set(key, id);
+    if (this.heldUntil.has(id)) this.held.add(f);
+    else if (first === undefined && name === undefined && externalResp(r) && this.cfg.name_wait_seconds > 0) {
+      this.held.add(f);
+      this.heldUntil.set(id, r.ts + this.cfg.name_wait_seconds);
+    } else this.out.add(f);
   }
 
-  flush(): Finding[] {
+  /** With `now`, held findings whose wait for a name is over are reported; without it (end of the data), all of them. */
+  flush(now?: number): Finding[] {
+    for (const [id, until] of [...this.heldUntil]) {
+      if (now !== undefined && until > now) continue;
+      const f = this.held.remove(id);
+      if (f !== undefined) this.out.add(f);
+      this.heldUntil.delete(id);
+    }
     return this.out.take();
   }
 
   snapshot(): Json {
     return {
       out: this.out.snapshot(),
+      held: this.held.snapshot(),
+      held_until: [...this.heldUntil],
       seen: this.seen.snapshot(),
       edges: [...this.edges.entries()],
       alerted: [...this.alerted.entries()],
@@ -205,8 +241,21 @@ export class NewEdgeDetector implements Detector {
   }
 
   restore(s: Json): void {
-    const o = s as { out: Json; seen: Json; edges: [string, number][]; alerted?: [string, string][]; names?: Json; start: number | null; seconds: number };
+    const o = s as {
+      out: Json;
+      held?: Json;
+      held_until?: [string, number][];
+      seen: Json;
+      edges: [string, number][];
+      alerted?: [string, string][];
+      names?: Json;
+      start: number | null;
+      seconds: number;
+    };
     this.out.restore(o.out);
+    this.held.restore(o.held ?? []);
+    this.heldUntil.clear();
+    for (const [k, v] of o.held_until ?? []) this.heldUntil.set(k, v);
     this.seen.restore(o.seen);
     this.edges.clear();
     this.platforms.clear();

@@ -8,7 +8,11 @@
  * developed on) and family B (held out: other rates, intervals, jitter, sizes, attacks), each
  * over `--seeds N` seeds (default 1), and prints the figures per run and pooled per family.
  *
- *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--no-packets] [--json]
+ *   node dist/bench/eval/run.js [--dir DIR] [--seed N] [--seeds N] [--family A|B|both] [--short] [--no-packets] [--json] [--gate]
+ *
+ * --gate (implies --short): every run and every 1-hour cut with a baseline checked against the
+ * test's floors (gate.ts); each shortfall printed, and the exit code 1 if there is any.
+ * `npm run eval` is `--seeds 5 --gate`.
  *
  * --short also scores the hour from 3 h to 4 h of each run as a capture of its own (1 h), learning
  * from itself and with a baseline from the run's clean first half hour.
@@ -41,6 +45,7 @@ import { DEFAULT_SEED, generateEval, type EvalData, EVAL_LOCAL_NETS } from './ge
 
 export { EVAL_LOCAL_NETS };
 import { score, type EvalScore, type InputRun } from './score';
+import { seedFailures } from './gate';
 import type { Family } from './traffic';
 import type { Baseline, LearningReport } from '../../detectors/engine';
 
@@ -316,7 +321,9 @@ if (require.main === module) {
   const fam = opt('--family') ?? 'both';
   const families: Family[] = fam === 'both' ? ['A', 'B'] : [fam === 'B' ? 'B' : 'A'];
   // --short: also the hour from 3 h to 4 h of each run, as a 1-hour capture.
-  const short = args.includes('--short');
+  const gate = args.includes('--gate');
+  const short = gate || args.includes('--short');
+  const failures: string[] = [];
   const packets = !args.includes('--no-packets');
   const t0 = Date.now();
   const main = async (): Promise<void> => {
@@ -360,6 +367,16 @@ if (require.main === module) {
             if (s2.hubblePackets !== undefined) process.stdout.write(table('hubble packets 1 h+baseline', s2.hubblePackets, s2.hubblePackets.learning));
           }
           json[`${f}-${seed}-1h-baseline`] = { capture: s2.capture, hubble: s2.hubble, hubblePackets: s2.hubblePackets };
+          if (gate)
+            failures.push(
+              ...seedFailures({
+                family: f,
+                seed,
+                full: { capture: r.capture, hubble: r.hubble, ...(r.hubblePackets === undefined ? {} : { hubblePackets: r.hubblePackets }) },
+                cut: { capture: s2.capture, hubble: s2.hubble, ...(s2.hubblePackets === undefined ? {} : { hubblePackets: s2.hubblePackets }) },
+                seconds: 0,
+              }),
+            );
           shortCaps.push(s2.capture);
           shortHubs.push(s2.hubble);
           if (s2.hubblePackets !== undefined) shortPkts.push(s2.hubblePackets);
@@ -378,6 +395,13 @@ if (require.main === module) {
           if (shortPkts.length > 0) process.stdout.write(table('hubble packets 1 h+baseline', pool(shortPkts), undefined, false));
         }
       }
+    }
+    if (gate) {
+      for (const x of failures) process.stdout.write(`gate: ${x}\n`);
+      process.stdout.write(
+        `gate: ${failures.length === 0 ? 'passed' : `${failures.length} failures`} (${families.join(', ')}, ${n} seeds, 6 h and 1 h with a clean baseline)\n`,
+      );
+      if (failures.length > 0) process.exitCode = 1;
     }
     if (args.includes('--json')) process.stdout.write(`${JSON.stringify(json, null, 1)}\n`);
     else process.stdout.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

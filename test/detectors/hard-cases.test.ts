@@ -75,6 +75,26 @@ describe('detectors: hard cases', () => {
     assert.match(String(f[0].figures.ds_score), /unknown/);
   });
 
+  it('beacon: under a baseline a pair whose first record arrives after a later one is still new (Hubble emits connections as they end)', () => {
+    const d = new BeaconDetector(CFG.beacon);
+    // What the engine does with a baseline: the pair is not in it and the window is closed.
+    d.addBaseline(['wl:shop/worker|ip:203.0.113.9']);
+    d.window.seconds = 0;
+    // A connection that started 2 s into the capture and ended first is the first record seen.
+    d.observe(conn({ ts: T + 2, resp_h: '203.0.113.9', resp_p: 443, orig_bytes: 0, resp_bytes: 0, orig_ip_bytes: 0, resp_ip_bytes: 0 }, worker, ext));
+    // The beacon's connection in flight at the capture's start (ts T) ends after it.
+    for (let i = 0; i < 57; i++)
+      d.observe(conn({ ts: T + i * 60, resp_h: '198.51.100.23', resp_p: 80, orig_bytes: 0, resp_bytes: 0, orig_ip_bytes: 0, resp_ip_bytes: 0 }, worker, ext));
+    const f = d.flush();
+    assert.deepEqual(
+      f.map((x) => x.destination.ip),
+      ['198.51.100.23'],
+    );
+    assert.equal(f[0].figures.known_pair, false);
+    assert.equal(f[0].figures.threshold, CFG.beacon.threshold);
+    assert.equal(f[0].figures.sizes_known, false);
+  });
+
   it('exfiltration: 50x the workload usual egress to a never-seen address alerts in the same run', () => {
     const d = new ExfiltrationDetector(CFG.exfiltration);
     const r = rng(9);
@@ -169,6 +189,35 @@ describe('detectors: hard cases', () => {
     assert.equal(f.length, 1);
     assert.equal(f[0].destination.domain, 'evil.example');
     assert.equal(f[0].figures.destination_key, 'name:evil.example');
+  });
+
+  it('new-edge: an address whose name was looked up before the capture is held, and withdrawn when an answer names it with a known name', () => {
+    const d = new NewEdgeDetector({ ...CFG['new-edge'], learning_seconds: 0 });
+    d.addBaseline(['shop/worker|name:api.saas.example|tcp/443']);
+    const to = (ts: number, ip: string) => conn({ ts, uid: `C${ts}`, orig_h: '10.244.1.30', resp_h: ip, resp_p: 443, local_resp: false }, worker, ext);
+    // The pool's next address, its lookup cached from before the capture: no name yet.
+    d.observe(to(T, '203.0.113.78'));
+    assert.deepEqual(d.flush(T + 10), []);
+    // Another replica's lookup gives the address for the name the workload uses.
+    d.observeApp(dns(T + 100, 'api.saas.example', { answers: ['203.0.113.78'] }), {
+      uid: 'Cq1',
+      ts: T + 100,
+      orig_h: '10.244.1.31',
+      resp_h: '10.96.0.10',
+      resp_p: 53,
+    });
+    d.observe(to(T + 101, '203.0.113.78'));
+    assert.deepEqual(d.flush(T + 1000), []);
+    assert.ok(d.knownEdges().includes('shop/worker|ip:203.0.113.78|tcp/443'));
+    // An address nothing names is reported once the wait is over, with every connection on it.
+    d.observe(to(T + 2000, '198.51.100.9'));
+    d.observe(to(T + 2100, '198.51.100.9'));
+    assert.deepEqual(d.flush(T + 2200), []);
+    const f = d.flush(T + 2000 + CFG['new-edge'].name_wait_seconds);
+    assert.equal(f.length, 1);
+    assert.equal(f[0].destination.ip, '198.51.100.9');
+    assert.deepEqual(f[0].uids, [`C${T + 2000}`, `C${T + 2100}`]);
+    assert.ok(!d.knownEdges().includes('shop/worker|ip:198.51.100.9|tcp/443'));
   });
 
   it('learning: reported with its share of the data, shortened to a quarter of a known span; a saved baseline leaves out what alerted', () => {
