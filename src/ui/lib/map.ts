@@ -178,6 +178,20 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
 }
 
 /**
+ * The map's "alerts only" filter: the edges with open alerts and the nodes they join (with the
+ * namespaces those sit in). Client-side, since the map already holds the alerts it matched to
+ * edges; the edges API has no alert join.
+ */
+export function alertedOnly(g: Graph): Graph {
+  const edges = g.edges.filter((e) => e.alerts.length > 0);
+  const keep = new Set<string>();
+  for (const e of edges) keep.add(e.source).add(e.target);
+  const parents = new Set<string>();
+  for (const n of g.nodes) if (keep.has(n.id) && n.parent) parents.add(n.parent);
+  return { nodes: g.nodes.filter((n) => keep.has(n.id) || parents.has(n.id)), edges };
+}
+
+/**
  * The map as drawn: every namespace not in `open` collapsed into one node (kind group), its
  * edges merged per pair of drawn ends, whatever the transport: connections and bytes summed,
  * ports and alerts united, denied when any was. A merged edge's query selects a collapsed end
