@@ -12,6 +12,7 @@ import {
   blockPositions,
   buildGraph,
   groupGraph,
+  groupKey,
   type LabelCandidate,
   LARGE_MAP_EDGES,
   placeLabels,
@@ -85,7 +86,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       ...patch,
     });
 
-  const namespaces = useMemo(() => (graph ? graph.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label) : []), [graph]);
+  /** What expands and collapses: namespaces, and the registered domains external destinations are grouped by. */
+  const namespaces = useMemo(() => (graph ? graph.nodes.filter((n) => n.kind === 'namespace' || n.kind === 'domain').map((n) => n.label) : []), [graph]);
   /** A large map opens collapsed: one node per namespace, so thousands of edges are drawn as a few dozen. */
   const openSet = useMemo((): ReadonlySet<string> => {
     if (openParam === null) return new Set(graph && graph.edges.length > LARGE_MAP_EDGES ? [] : namespaces);
@@ -149,7 +151,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             id: n.id,
             label: n.kind === 'group' ? `${n.label} (${fmtCount(n.members ?? 0)})` : n.label,
             kind: n.kind,
-            ns: n.namespace ?? '',
+            ns: groupKey(n) ?? '',
             fs: LABEL_PX,
             tm: 2,
             ...(n.parent ? { parent: n.parent } : {}),
@@ -206,6 +208,23 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             'font-weight': 'bold',
             'text-background-color': '#f8fafc',
             'text-background-opacity': 0.85,
+          },
+        },
+        {
+          // External destinations under one registered domain: a compound like a namespace, in grey.
+          selector: 'node[kind = "domain"]',
+          style: {
+            'background-color': '#f1f5f9',
+            'background-opacity': 0.6,
+            'border-color': '#94a3b8',
+            'border-width': 2,
+            'border-style': 'dashed',
+            label: 'data(label)',
+            'text-valign': 'top',
+            'text-margin-y': 0,
+            'font-weight': 'bold',
+            shape: 'round-rectangle',
+            padding: '18px',
           },
         },
         {
@@ -319,7 +338,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       weight.set(e.source, (weight.get(e.source) ?? 0) + e.connections);
       weight.set(e.target, (weight.get(e.target) ?? 0) + e.connections);
     }
-    const ends = cy.nodes('[kind != "namespace"][kind != "group"]');
+    const ends = cy.nodes('[kind != "namespace"][kind != "domain"][kind != "group"]');
     let hovered = new Set<string>();
     let lastZoom = 1;
     const relabel = (): void => {
@@ -377,7 +396,9 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       hovered = new Set(ids);
       relabel();
     };
-    cy.on('mouseover', 'node[kind != "namespace"]', (evt) => hover(evt.target.closedNeighborhood('node').map((n: cytoscape.NodeSingular) => n.id())));
+    cy.on('mouseover', 'node[kind != "namespace"][kind != "domain"]', (evt) =>
+      hover(evt.target.closedNeighborhood('node').map((n: cytoscape.NodeSingular) => n.id())),
+    );
     cy.on('mouseout', 'node', () => hover([]));
     cy.on('mouseover', 'edge', (evt) => {
       evt.target.addClass('hover');
@@ -390,14 +411,14 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     cy.on('tap', 'node[kind = "group"]', (evt) => {
       setOpenRef.current(new Set([...openRef.current, String(evt.target.data('ns'))]));
     });
-    cy.on('tap', 'node[kind = "namespace"]', (evt) => {
+    cy.on('tap', 'node[kind = "namespace"], node[kind = "domain"]', (evt) => {
       const ns = String(evt.target.data('ns'));
       setOpenRef.current(new Set([...openRef.current].filter((n) => n !== ns)));
     });
     cy.on('tap', 'edge', (evt) => {
       setSelection({ kind: 'edge', id: evt.target.id() });
     });
-    cy.on('tap', 'node[kind != "group"][kind != "namespace"]', (evt) => {
+    cy.on('tap', 'node[kind != "group"][kind != "namespace"][kind != "domain"]', (evt) => {
       setSelection({ kind: 'node', id: evt.target.id() });
     });
     return () => {
@@ -430,7 +451,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const nameOf = (id: string): string => {
     const n = byId.get(id);
     if (!n) return id;
-    if (n.kind === 'group') return `${n.label}/* (${fmtCount(n.members ?? 0)})`;
+    if (n.kind === 'group') return n.namespace ? `${n.label}/* (${fmtCount(n.members ?? 0)})` : `*.${n.label} (${fmtCount(n.members ?? 0)})`;
     return n.namespace && (n.kind === 'workload' || n.kind === 'service') ? `${n.namespace}/${n.label}` : n.label;
   };
 
@@ -476,7 +497,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         {namespaces.length > 0 && (
           <fieldset className="ns-group" data-testid="ns-group">
             <legend>
-              Grouping: {openSet.size} of {namespaces.length} namespaces expanded
+              Grouping: {openSet.size} of {namespaces.length} namespaces and domains expanded
             </legend>
             <button type="button" onClick={() => setOpen(new Set(namespaces))} disabled={namespaces.every((ns) => openSet.has(ns))}>
               Expand all
