@@ -4,6 +4,7 @@
  * versions (a re-sent record replaces its copy, an interim never replaces its final). Needs no
  * module (no Painless, ingest, reindex or data streams), so it runs on the bare test node too.
  */
+import { nameExternal } from './edge-names';
 import type { Client } from '@elastic/elasticsearch';
 
 type EsClientModule = typeof import('@elastic/elasticsearch');
@@ -860,7 +861,7 @@ export class ElasticsearchStore implements Store {
       after = e.after_key;
       if (!after) break;
     }
-    return { edges: out.sort(compareEdges).slice(0, limit), truncated, pairs: out.length };
+    return { edges: await nameExternal(this, req, out.sort(compareEdges).slice(0, limit)), truncated, pairs: out.length };
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {

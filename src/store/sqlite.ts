@@ -3,6 +3,7 @@
  * transactional inserts, idempotent by uid with the same version rule as Elasticsearch, and
  * addresses stored twice: as text for output and as 16-byte keys so a CIDR is a range scan.
  */
+import { nameExternal } from './edge-names';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -878,7 +879,7 @@ export class SqliteStore implements Store {
       connections: r.c,
       bytes: r.b,
     }));
-    return { edges: edges.sort(compareEdges).slice(0, limit), truncated, pairs: rows.length };
+    return { edges: await nameExternal(this, req, edges.sort(compareEdges).slice(0, limit)), truncated, pairs: rows.length };
   }
 
   async retain(maxAgeDays: number, now = new Date()): Promise<RetentionResult> {

@@ -127,7 +127,15 @@ export interface EdgeList {
 export interface Edge {
   source: { ip: string; namespace: string | null; workload: string | null };
   /** service: the Kubernetes service the destination address belongs to (a ClusterIP's, or the one it is an endpoint of), named in its namespace. */
-  destination: { ip: string; port: number; namespace: string | null; workload: string | null; service: string | null };
+  destination: {
+    ip: string;
+    port: number;
+    namespace: string | null;
+    workload: string | null;
+    service: string | null;
+    /** External destinations only, when known: the host name clients reached it by (TLS SNI, HTTP host, else the DNS name resolved to it); see edge-names.ts. */
+    name?: string;
+  };
   transport: string;
   connections: number;
   bytes: number;

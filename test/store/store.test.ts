@@ -8,8 +8,10 @@ import { QueryError } from '../../src/query/ast';
 import { ipKey } from '../../src/query/ip';
 import { ElasticsearchStore } from '../../src/store/elasticsearch';
 import { SqliteStore } from '../../src/store/sqlite';
+import type { AppRecordOut } from '../../parsers/record/app';
 import { StoreRequestError, StoreUnavailableError, type Edge, type Store, type StoreRecord } from '../../src/store/types';
-import { flowTwin, plain, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
+import { CORPUS_APP_CAPTURES, flowTwin, plain, sampleApps, sampleRecords, shiftedDays, v6Twin, withK8s } from './fixtures';
+import { corpusPath } from '../util/corpus';
 import { BACKENDS, RUN, cleanUp } from './backends';
 
 const uids = (rs: StoreRecord[]): string[] => rs.map((r) => r.uid).sort();
@@ -328,6 +330,59 @@ for (const backend of BACKENDS) {
         const top = (await store.edges({ query: 'ns: shop', limit: 3 })).edges;
         assert.equal(top.length, 3);
         assert.deepEqual(top[0].destination, { ip: '10.96.12.34', port: 8080, namespace: 'shop', workload: 'api', service: null });
+      });
+
+      it('edge names: an external destination is named by its TLS SNI, else HTTP host, else the DNS name resolved to it', async function () {
+        const named = await backend.make(this, 'names');
+        // TLS records are in the corpus captures, not the samples.
+        const apps = await sampleApps(CORPUS_APP_CAPTURES.map(corpusPath));
+        const tls = apps.find((a) => a.kind === 'tls');
+        const http = apps.find((a) => a.kind === 'http');
+        const dns = apps.find((a) => a.kind === 'dns');
+        assert.ok(tls && http && dns, 'the samples have tls, http and dns records');
+        const model = records.find((r) => r.proto === 'tcp' && r.k8s?.orig.namespace === 'shop');
+        assert.ok(model);
+        // shop/frontend to four external addresses: SNI, Host (with a port), only a DNS answer, nothing.
+        const to = (uid: string, ip: string, port: number): StoreRecord => ({
+          ...model,
+          uid,
+          community_id: `1:${uid}=`,
+          resp_h: ip,
+          resp_p: port,
+          k8s: { ...(model.k8s as NonNullable<StoreRecord['k8s']>), resp: { kind: 'external' } },
+        });
+        const conns = [to('Cname1', '93.184.216.34', 443), to('Cname2', '151.101.1.1', 80), to('Cname3', '140.82.112.5', 443), to('Cname4', '8.8.4.4', 443)];
+        const conn = (r: StoreRecord) => ({ uid: r.uid, ts: r.ts, orig_h: r.orig_h, resp_h: r.resp_h, resp_p: r.resp_p });
+        assert.equal((await named.write(conns)).written, 4);
+        const w = await named.writeApp([
+          { ...tls, uid: 'Cname1', ts: model.ts, conn: { ...tls.conn, ...conn(conns[0]) }, server_name: 'www.example.com' },
+          { ...http, uid: 'Cname2', ts: model.ts, conn: { ...http.conn, ...conn(conns[1]) }, host: 'CDN.Example.org:80' },
+          {
+            ...dns,
+            uid: 'Cdnsq',
+            ts: model.ts,
+            conn: { ...dns.conn, uid: 'Cdnsq', ts: model.ts, orig_h: model.orig_h, resp_h: '10.96.0.10', resp_p: 53 },
+            query: 'api.github.com',
+            answers: ['140.82.112.5'],
+            TTLs: [60],
+          },
+        ] as AppRecordOut[]);
+        assert.equal(w.written, 3);
+        await named.refresh();
+        const byIp = async (query?: string): Promise<Record<string, string | null>> =>
+          Object.fromEntries(
+            (await named.edges({ limit: 100, ...(query ? { query } : {}) })).edges
+              .filter((e) => !e.destination.namespace)
+              .map((e) => [e.destination.ip, e.destination.name ?? null]),
+          );
+        assert.deepEqual(await byIp(), {
+          '93.184.216.34': 'www.example.com',
+          '151.101.1.1': 'cdn.example.org',
+          '140.82.112.5': 'api.github.com',
+          '8.8.4.4': null,
+        });
+        // The edges' own query bounds the records that name them.
+        assert.deepEqual(await byIp('destination.port: 443'), { '93.184.216.34': 'www.example.com', '140.82.112.5': null, '8.8.4.4': null });
       });
     });
 

@@ -337,6 +337,54 @@ describe('UI helpers: service map graph', () => {
     );
     assert.doesNotThrow(() => parseQuery(dns?.query ?? ''));
   });
+
+  it('groups external destinations by registered domain, one collapsible node like a namespace', () => {
+    const ext = (ip: string, name: string | undefined, port: number): Edge => ({
+      source: end('10.244.1.10', 'shop', 'frontend'),
+      destination: { ...end(ip, null, null, port), ...(name ? { name } : {}) },
+      transport: 'tcp',
+      connections: 1,
+      bytes: 10,
+    });
+    const g = buildGraph(
+      [
+        ext('93.184.216.34', 'www.example.co.uk', 443),
+        ext('93.184.216.35', 'static.cdn.example.co.uk', 443),
+        ext('140.82.112.5', 'api.github.com', 443),
+        ext('8.8.4.4', undefined, 443),
+      ],
+      [],
+      [],
+    );
+    const kinds = Object.fromEntries(g.nodes.map((n) => [n.id, [n.kind, n.label, n.parent]]));
+    // tldts: the registered domain of a.b.example.co.uk is example.co.uk, not co.uk.
+    assert.deepEqual(kinds['dom:example.co.uk'], ['domain', 'example.co.uk', null]);
+    assert.deepEqual(kinds['a:93.184.216.34'], ['address', 'www.example.co.uk', 'dom:example.co.uk']);
+    assert.deepEqual(kinds['a:93.184.216.35'], ['address', 'static.cdn.example.co.uk', 'dom:example.co.uk']);
+    assert.deepEqual(kinds['a:140.82.112.5'], ['address', 'api.github.com', 'dom:github.com']);
+    // An address with no name stays a bare address outside any group.
+    assert.deepEqual(kinds['a:8.8.4.4'], ['address', '8.8.4.4', null]);
+
+    // Collapsed: example.co.uk is one node for its two addresses, its edges merged into one that
+    // searches both addresses; github.com left expanded.
+    const shown = groupGraph(g, (k) => k !== 'example.co.uk');
+    const grp = shown.nodes.find((n) => n.id === 'g:example.co.uk');
+    assert.equal(grp?.kind, 'group');
+    assert.equal(grp?.members, 2);
+    assert.equal(grp?.namespace, null);
+    assert.equal(grp?.domain, 'example.co.uk');
+    assert.ok(!shown.nodes.some((n) => n.id === 'dom:example.co.uk' || n.id === 'a:93.184.216.34'));
+    assert.ok(shown.nodes.some((n) => n.id === 'dom:github.com'));
+    const merged = shown.edges.find((e) => e.target === 'g:example.co.uk');
+    assert.equal(merged?.connections, 2);
+    assert.equal(merged?.members, 2);
+    assert.equal(
+      merged?.query,
+      'eastwatch.source.namespace:shop and eastwatch.source.workload:frontend and destination.ip:(93.184.216.34 or 93.184.216.35) and destination.port:443 and network.transport:tcp',
+    );
+    assert.doesNotThrow(() => parseQuery(merged?.query ?? ''));
+    assert.equal(shown.edges.length, 3);
+  });
 });
 
 describe('UI helpers: time and wire', () => {

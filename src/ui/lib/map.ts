@@ -4,6 +4,7 @@
  * transport with the ports it used (a port scan is one edge, not hundreds); edges marked when
  * open alerts or policy denials concern them.
  */
+import { getDomain } from 'tldts';
 import type { Alert, AlertEntity, Edge, EdgeEnd } from './types';
 import { and, anyOf, clause, endQuery, type EndIdentity } from './query';
 
@@ -14,9 +15,14 @@ export interface MapNode {
   id: string;
   label: string;
   parent: string | null;
-  /** group: a collapsed namespace, one node standing for its members (see groupGraph). */
-  kind: 'namespace' | 'workload' | 'service' | 'address' | 'group';
+  /**
+   * group: a collapsed namespace or domain, one node standing for its members (see groupGraph).
+   * domain: external destinations named under one registered domain, a compound like a namespace.
+   */
+  kind: 'namespace' | 'domain' | 'workload' | 'service' | 'address' | 'group';
   namespace: string | null;
+  /** External addresses named by the edges API: their registered domain (tldts), which groups them. */
+  domain?: string;
   workload: string | null;
   service: string | null;
   ips: Set<string>;
@@ -40,6 +46,19 @@ export interface MapEdge {
   ends: [EndIdentity, EndIdentity];
   /** Aggregated edges (groupGraph): how many edges of the full graph this one stands for. */
   members?: number;
+}
+
+/**
+ * What a compound is expanded or collapsed by: a namespace's name, or a registered domain
+ * (Kubernetes namespaces are DNS labels, without dots, so the two never collide).
+ */
+export function groupKey(n: MapNode): string | null {
+  return n.namespace ?? n.domain ?? null;
+}
+
+/** The registered domain of a destination's name (example.co.uk for a.b.example.co.uk), or null. */
+export function registeredDomain(name: string | undefined): string | null {
+  return name ? getDomain(name) : null;
 }
 
 export interface Graph {
@@ -109,8 +128,22 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
     const id = nodeId(end);
     let n = nodes.get(id);
     if (!n) {
-      const parent = end.namespace ? `ns:${end.namespace}` : null;
-      if (parent && !nodes.has(parent)) {
+      const domain = end.namespace || end.workload || end.service ? null : registeredDomain(end.name);
+      if (domain && !nodes.has(`dom:${domain}`)) {
+        nodes.set(`dom:${domain}`, {
+          id: `dom:${domain}`,
+          label: domain,
+          parent: null,
+          kind: 'domain',
+          namespace: null,
+          domain,
+          workload: null,
+          service: null,
+          ips: new Set(),
+        });
+      }
+      const parent = end.namespace ? `ns:${end.namespace}` : domain ? `dom:${domain}` : null;
+      if (parent && end.namespace && !nodes.has(parent)) {
         nodes.set(parent, {
           id: parent,
           label: end.namespace as string,
@@ -125,12 +158,13 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
       const service = end.workload ? null : (end.service ?? null);
       n = {
         id,
-        label: end.workload ?? service ?? end.ip,
+        label: end.workload ?? service ?? end.name ?? end.ip,
         parent,
         kind: end.workload ? 'workload' : service ? 'service' : 'address',
         namespace: end.namespace,
         workload: end.workload,
         service,
+        ...(domain ? { domain } : {}),
         ips: new Set(),
       };
       nodes.set(id, n);
@@ -178,6 +212,20 @@ export function buildGraph(edges: Edge[], denied: Edge[], alerts: Alert[]): Grap
 }
 
 /**
+ * The map's "alerts only" filter: the edges with open alerts and the nodes they join (with the
+ * namespaces those sit in). Client-side, since the map already holds the alerts it matched to
+ * edges; the edges API has no alert join.
+ */
+export function alertedOnly(g: Graph): Graph {
+  const edges = g.edges.filter((e) => e.alerts.length > 0);
+  const keep = new Set<string>();
+  for (const e of edges) keep.add(e.source).add(e.target);
+  const parents = new Set<string>();
+  for (const n of g.nodes) if (keep.has(n.id) && n.parent) parents.add(n.parent);
+  return { nodes: g.nodes.filter((n) => keep.has(n.id) || parents.has(n.id)), edges };
+}
+
+/**
  * The map as drawn: every namespace not in `open` collapsed into one node (kind group), its
  * edges merged per pair of drawn ends, whatever the transport: connections and bytes summed,
  * ports and alerts united, denied when any was. A merged edge's query selects a collapsed end
@@ -189,11 +237,12 @@ export function groupGraph(g: Graph, open: (ns: string) => boolean): Graph {
   const nodes: MapNode[] = [];
   const groups = new Map<string, MapNode>();
   for (const n of g.nodes) {
-    if (n.kind === 'namespace') {
+    if (n.kind === 'namespace' || n.kind === 'domain') {
       if (open(n.label)) nodes.push(n);
       continue;
     }
-    const ns = n.parent && !open(n.namespace ?? '') ? n.namespace : null;
+    const key = groupKey(n);
+    const ns = n.parent && key !== null && !open(key) ? key : null;
     if (ns === null) {
       nodes.push(n);
       to.set(n.id, n.id);
@@ -202,7 +251,18 @@ export function groupGraph(g: Graph, open: (ns: string) => boolean): Graph {
     const id = `g:${ns}`;
     let grp = groups.get(id);
     if (!grp) {
-      grp = { id, label: ns, parent: null, kind: 'group', namespace: ns, workload: null, service: null, ips: new Set(), members: 0 };
+      grp = {
+        id,
+        label: ns,
+        parent: null,
+        kind: 'group',
+        namespace: n.namespace,
+        ...(n.namespace ? {} : { domain: ns }),
+        workload: null,
+        service: null,
+        ips: new Set(),
+        members: 0,
+      };
       groups.set(id, grp);
       nodes.push(grp);
     }
@@ -221,7 +281,12 @@ export function groupGraph(g: Graph, open: (ns: string) => boolean): Graph {
     const key = `${source}|${target}`;
     let m = merged.get(key);
     if (!m) {
-      const end = (id: string, own: EndIdentity): EndIdentity => (id.startsWith('g:') ? { namespace: id.slice(2) } : own);
+      // A collapsed namespace is selected by its name; a collapsed domain by its addresses.
+      const end = (id: string, own: EndIdentity): EndIdentity => {
+        const grp = groups.get(id);
+        if (!grp) return own;
+        return grp.namespace ? { namespace: grp.namespace } : { ips: [...grp.ips].sort() };
+      };
       m = {
         id: `m${merged.size}`,
         source,
@@ -273,7 +338,7 @@ export function blockPositions(g: Graph, spacing = 90): Record<string, { x: numb
   }
   const groups = new Map<string, MapNode[]>();
   for (const n of g.nodes) {
-    if (n.kind === 'namespace') continue;
+    if (n.kind === 'namespace' || n.kind === 'domain') continue;
     const k = n.parent ?? '';
     const list = groups.get(k);
     if (list) list.push(n);

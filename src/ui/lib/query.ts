@@ -46,6 +46,8 @@ export interface EndIdentity {
   namespace?: string | null;
   workload?: string | null;
   service?: string | null;
+  /** Any of these addresses (a collapsed group of external destinations). */
+  ips?: string[];
 }
 
 /** The clauses that select one end of a connection: its workload when known, else its service, else its address. */
@@ -57,6 +59,7 @@ export function endQuery(side: 'source' | 'destination', e: EndIdentity): string
     return and(e.namespace ? clause(`eastwatch.${side}.namespace`, e.namespace) : null, clause(`eastwatch.${side}.service`, e.service));
   }
   if (e.ip) return clause(side === 'source' ? 'source.ip' : 'destination.ip', e.ip);
+  if (e.ips?.length) return anyOf(side === 'source' ? 'source.ip' : 'destination.ip', e.ips);
   if (e.namespace) return clause(`eastwatch.${side}.namespace`, e.namespace);
   return '';
 }

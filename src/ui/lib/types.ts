@@ -53,6 +53,8 @@ export interface EdgeEnd {
   workload: string | null;
   /** Destinations only: the Kubernetes service of the address (a ClusterIP's, or the one it is an endpoint of). */
   service?: string | null;
+  /** External destinations: the host name clients reached it by (TLS SNI, HTTP host, DNS), when known. */
+  name?: string;
 }
 
 export interface Edge {

@@ -15,7 +15,7 @@ export type MapSelection = { kind: 'edge'; id: string } | { kind: 'node'; id: st
 const NODE_EDGES = 20;
 
 function nodeIdentity(n: MapNode): EndIdentity {
-  if (n.kind === 'group') return { namespace: n.namespace };
+  if (n.kind === 'group') return n.namespace ? { namespace: n.namespace } : { ips: [...n.ips].sort() };
   if (n.workload) return { namespace: n.namespace, workload: n.workload };
   if (n.service) return { namespace: n.namespace, service: n.service };
   return { ip: [...n.ips][0] ?? null };
@@ -133,7 +133,7 @@ export function MapPanel(props: {
       <h2 className="map-panel-title">{props.nameOf(n.id)}</h2>
       <dl>
         <dt>Kind</dt>
-        <dd>{n.kind === 'group' ? 'namespace (collapsed)' : n.kind}</dd>
+        <dd>{n.kind === 'group' ? (n.namespace ? 'namespace (collapsed)' : 'domain (collapsed)') : n.kind}</dd>
         {n.members !== undefined && (
           <>
             <dt>Members</dt>

@@ -1,13 +1,26 @@
 /**
- * Who talks to whom, drawn with Cytoscape. Filters (namespaces, time) live in the URL; clicking
+ * Who talks to whom, drawn with Cytoscape. Filters (namespaces, protocols, policy verdict, alerts
+ * only, time) live in the URL; clicking
  * an edge (or its row in the table under the map, for keyboard users) opens its connections.
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import cytoscape from 'cytoscape';
 import { apiGet, type Alert, type Edge } from '../lib/api';
 import { fmtBytes, fmtCount } from '../lib/format';
-import { blockPositions, buildGraph, groupGraph, type LabelCandidate, LARGE_MAP_EDGES, placeLabels, portsLabel, type Graph, type MapEdge } from '../lib/map';
-import { and, anyOf } from '../lib/query';
+import {
+  alertedOnly,
+  blockPositions,
+  buildGraph,
+  groupGraph,
+  groupKey,
+  type LabelCandidate,
+  LARGE_MAP_EDGES,
+  placeLabels,
+  portsLabel,
+  type Graph,
+  type MapEdge,
+} from '../lib/map';
+import { and, anyOf, clause } from '../lib/query';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
 import { MapPanel, type MapSelection } from './MapPanel';
@@ -19,6 +32,10 @@ const EDGE_LIMIT_MAX = 5000;
 /** Rows of the edge table before "show all": thousands of rows cost the page seconds before the map is drawn. */
 const TABLE_ROWS = 300;
 const ALERT_LIMIT = 1000;
+/** Offered in the protocol filter (network.transport) even before the traffic shows them. */
+const TRANSPORTS = ['tcp', 'udp', 'icmp'];
+/** eastwatch.policy.verdict's values (src/query/fields.ts). */
+const VERDICTS = ['allowed', 'denied', 'mixed'];
 /** Node labels are drawn at this size on screen whatever the zoom: readable, or left out. */
 const LABEL_PX = 12;
 const NODE_SIZE = 22;
@@ -33,6 +50,10 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const from = props.params.get('from') ?? '';
   const to = props.params.get('to') ?? '';
   const nsParam = props.params.get('ns') ?? '';
+  const protoParam = props.params.get('proto') ?? '';
+  const verdictParam = props.params.get('verdict') ?? '';
+  const verdict = VERDICTS.includes(verdictParam) ? verdictParam : '';
+  const alertsOnly = props.params.get('alerts') === '1';
   /** Expanded namespaces: absent, the default (all when the map is small, none when large); `*` all; else a list. */
   const openParam = props.params.get('open');
   const limitParam = Number(props.params.get('limit') ?? EDGE_LIMIT);
@@ -40,7 +61,11 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   /** When the edges arrived (performance.now()), to say how long the drawing took. */
   const arrived = useRef(0);
   const selectedNs = useMemo(() => nsParam.split(',').filter(Boolean), [nsParam]);
-  const [graph, setGraph] = useState<Graph | null>(null);
+  const protos = useMemo(() => protoParam.split(',').filter(Boolean), [protoParam]);
+  /** The edges as fetched (namespace, protocol, verdict and time applied by the API); `graph` is after "alerts only". */
+  const [fetched, setFetched] = useState<Graph | null>(null);
+  const graph = useMemo(() => (fetched && alertsOnly ? alertedOnly(fetched) : fetched), [fetched, alertsOnly]);
+  const [knownProtos, setKnownProtos] = useState<string[]>(TRANSPORTS);
   const [known, setKnown] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [allRows, setAllRows] = useState(false);
@@ -49,9 +74,20 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const host = useRef<HTMLDivElement>(null);
 
   const go = (patch: Record<string, string | null>): void =>
-    navigate('/map', { from, to, ns: nsParam, open: openParam, limit: limit === EDGE_LIMIT ? null : String(limit), ...patch });
+    navigate('/map', {
+      from,
+      to,
+      ns: nsParam,
+      proto: protoParam || null,
+      verdict: verdict || null,
+      alerts: alertsOnly ? '1' : null,
+      open: openParam,
+      limit: limit === EDGE_LIMIT ? null : String(limit),
+      ...patch,
+    });
 
-  const namespaces = useMemo(() => (graph ? graph.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label) : []), [graph]);
+  /** What expands and collapses: namespaces, and the registered domains external destinations are grouped by. */
+  const namespaces = useMemo(() => (graph ? graph.nodes.filter((n) => n.kind === 'namespace' || n.kind === 'domain').map((n) => n.label) : []), [graph]);
   /** A large map opens collapsed: one node per namespace, so thousands of edges are drawn as a few dozen. */
   const openSet = useMemo((): ReadonlySet<string> => {
     if (openParam === null) return new Set(graph && graph.edges.length > LARGE_MAP_EDGES ? [] : namespaces);
@@ -74,8 +110,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   useEffect(() => {
     const ac = new AbortController();
     setError(null);
-    setGraph(null);
-    const q = anyOf('ns', selectedNs);
+    setFetched(null);
+    const q = and(anyOf('ns', selectedNs), anyOf('network.transport', protos), verdict ? clause('verdict', verdict) : null);
     Promise.all([
       apiGet<{ edges: Edge[] }>('/aggregations/edges', { q, from, to, limit }, ac.signal),
       apiGet<{ edges: Edge[] }>('/aggregations/edges', { q: and(q, 'verdict:denied'), from, to, limit }, ac.signal),
@@ -87,7 +123,8 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         const g = buildGraph(all.edges, denied.edges, live);
         setAlerts(new Map(live.map((a) => [a.id, a])));
         setSelection(null);
-        setGraph(g);
+        setFetched(g);
+        setKnownProtos((k) => [...new Set([...k, ...all.edges.map((e) => e.transport)])].sort());
         setKnown((k) => [...new Set([...k, ...g.nodes.filter((n) => n.kind === 'namespace').map((n) => n.label)])].sort());
       },
       (e: unknown) => {
@@ -95,7 +132,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       },
     );
     return () => ac.abort();
-  }, [from, to, selectedNs, limit]);
+  }, [from, to, selectedNs, protos, verdict, limit]);
 
   useEffect(() => {
     const el = host.current;
@@ -114,7 +151,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             id: n.id,
             label: n.kind === 'group' ? `${n.label} (${fmtCount(n.members ?? 0)})` : n.label,
             kind: n.kind,
-            ns: n.namespace ?? '',
+            ns: groupKey(n) ?? '',
             fs: LABEL_PX,
             tm: 2,
             ...(n.parent ? { parent: n.parent } : {}),
@@ -171,6 +208,23 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             'font-weight': 'bold',
             'text-background-color': '#f8fafc',
             'text-background-opacity': 0.85,
+          },
+        },
+        {
+          // External destinations under one registered domain: a compound like a namespace, in grey.
+          selector: 'node[kind = "domain"]',
+          style: {
+            'background-color': '#f1f5f9',
+            'background-opacity': 0.6,
+            'border-color': '#94a3b8',
+            'border-width': 2,
+            'border-style': 'dashed',
+            label: 'data(label)',
+            'text-valign': 'top',
+            'text-margin-y': 0,
+            'font-weight': 'bold',
+            shape: 'round-rectangle',
+            padding: '18px',
           },
         },
         {
@@ -284,7 +338,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       weight.set(e.source, (weight.get(e.source) ?? 0) + e.connections);
       weight.set(e.target, (weight.get(e.target) ?? 0) + e.connections);
     }
-    const ends = cy.nodes('[kind != "namespace"][kind != "group"]');
+    const ends = cy.nodes('[kind != "namespace"][kind != "domain"][kind != "group"]');
     let hovered = new Set<string>();
     let lastZoom = 1;
     const relabel = (): void => {
@@ -342,7 +396,9 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       hovered = new Set(ids);
       relabel();
     };
-    cy.on('mouseover', 'node[kind != "namespace"]', (evt) => hover(evt.target.closedNeighborhood('node').map((n: cytoscape.NodeSingular) => n.id())));
+    cy.on('mouseover', 'node[kind != "namespace"][kind != "domain"]', (evt) =>
+      hover(evt.target.closedNeighborhood('node').map((n: cytoscape.NodeSingular) => n.id())),
+    );
     cy.on('mouseout', 'node', () => hover([]));
     cy.on('mouseover', 'edge', (evt) => {
       evt.target.addClass('hover');
@@ -355,14 +411,14 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     cy.on('tap', 'node[kind = "group"]', (evt) => {
       setOpenRef.current(new Set([...openRef.current, String(evt.target.data('ns'))]));
     });
-    cy.on('tap', 'node[kind = "namespace"]', (evt) => {
+    cy.on('tap', 'node[kind = "namespace"], node[kind = "domain"]', (evt) => {
       const ns = String(evt.target.data('ns'));
       setOpenRef.current(new Set([...openRef.current].filter((n) => n !== ns)));
     });
     cy.on('tap', 'edge', (evt) => {
       setSelection({ kind: 'edge', id: evt.target.id() });
     });
-    cy.on('tap', 'node[kind != "group"][kind != "namespace"]', (evt) => {
+    cy.on('tap', 'node[kind != "group"][kind != "namespace"][kind != "domain"]', (evt) => {
       setSelection({ kind: 'node', id: evt.target.id() });
     });
     return () => {
@@ -382,6 +438,11 @@ export function ServiceMap(props: { params: URLSearchParams }) {
     go({ ns: next.join(',') || null });
   };
 
+  const toggleProto = (p: string, on: boolean): void => {
+    const next = on ? [...protos, p] : protos.filter((x) => x !== p);
+    go({ proto: next.sort().join(',') || null });
+  };
+
   const edges = shown?.edges ?? [];
   const sorted = [...edges].sort(
     (a, b) => Number(b.alerts.length > 0) - Number(a.alerts.length > 0) || Number(b.denied) - Number(a.denied) || b.connections - a.connections,
@@ -390,7 +451,7 @@ export function ServiceMap(props: { params: URLSearchParams }) {
   const nameOf = (id: string): string => {
     const n = byId.get(id);
     if (!n) return id;
-    if (n.kind === 'group') return `${n.label}/* (${fmtCount(n.members ?? 0)})`;
+    if (n.kind === 'group') return n.namespace ? `${n.label}/* (${fmtCount(n.members ?? 0)})` : `*.${n.label} (${fmtCount(n.members ?? 0)})`;
     return n.namespace && (n.kind === 'workload' || n.kind === 'service') ? `${n.namespace}/${n.label}` : n.label;
   };
 
@@ -408,10 +469,35 @@ export function ServiceMap(props: { params: URLSearchParams }) {
             </label>
           ))}
         </fieldset>
+        <fieldset className="proto-filter" data-testid="proto-filter">
+          <legend>Protocols {protos.length === 0 ? '(all)' : ''}</legend>
+          {knownProtos.map((p) => (
+            <label key={p}>
+              <input type="checkbox" checked={protos.includes(p)} onChange={(e) => toggleProto(p, e.target.checked)} /> {p}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset className="verdict-filter">
+          <legend>Policy</legend>
+          <label>
+            Verdict{' '}
+            <select value={verdict} onChange={(e) => go({ verdict: e.target.value || null })}>
+              <option value="">any</option>
+              {VERDICTS.map((v) => (
+                <option key={v} value={v}>
+                  {v}
+                </option>
+              ))}
+            </select>
+          </label>{' '}
+          <label>
+            <input type="checkbox" checked={alertsOnly} onChange={(e) => go({ alerts: e.target.checked ? '1' : null })} /> Alerts only
+          </label>
+        </fieldset>
         {namespaces.length > 0 && (
           <fieldset className="ns-group" data-testid="ns-group">
             <legend>
-              Grouping: {openSet.size} of {namespaces.length} namespaces expanded
+              Grouping: {openSet.size} of {namespaces.length} namespaces and domains expanded
             </legend>
             <button type="button" onClick={() => setOpen(new Set(namespaces))} disabled={namespaces.every((ns) => openSet.has(ns))}>
               Expand all
@@ -449,7 +535,9 @@ export function ServiceMap(props: { params: URLSearchParams }) {
         </p>
       )}
       {!graph && !error && <p role="status">Loading the map…</p>}
-      {graph && edges.length === 0 && <p role="status">No traffic in this range.</p>}
+      {graph && edges.length === 0 && (
+        <p role="status">{alertsOnly || protos.length || verdict ? 'No traffic matches these filters in this range.' : 'No traffic in this range.'}</p>
+      )}
       <div
         ref={host}
         className="cy"
