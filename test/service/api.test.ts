@@ -488,7 +488,7 @@ function suite(mode: Mode): void {
         const api = await fetch(`${h.url}/admin/queues/api/queues`, { headers: { authorization: basic(h.keys.admin) } });
         assert.equal(api.status, 200);
         const names = ((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-        assert.deepEqual(names, ['captures', 'flows', 'resolutions']);
+        assert.deepEqual(names, ['captureShards', 'captures', 'flows', 'resolutions']);
       });
 
       it('rate-limits expensive routes per key', async function () {
