@@ -122,7 +122,8 @@ const MAX_FLOW_AHEAD_SECONDS = 7 * 86400;
  * its time. Nobody can choose it to equal another record's uid (a capture's, another key's).
  */
 export function flowUid(namespace: string, uid: string, ts: number): string {
-  const d = crypto.createHash('sha256').update(namespace).update('\0').update(uid).update('\0').update(String(ts)).digest('base64url');
+  // One-shot: a Hash object per record was a third of this function's cost in the soak's profile.
+  const d = crypto.hash('sha256', `${namespace}\0${uid}\0${String(ts)}`, 'base64url');
   return `F${d.slice(0, 21)}`;
 }
 
