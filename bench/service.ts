@@ -145,7 +145,9 @@ async function main(): Promise<void> {
       `${os.cpus().length} CPUs, node ${process.version}; ${batch} records per request, ${connections} connections, ${duration} s, detectors ${detectors ? 'on' : 'off'}`,
     );
 
-  const server: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--with-workers', ...(detectors ? [] : ['--no-detectors'])], {
+  // BENCH_SERVER_NODE_ARGS: node flags for the server only (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+  const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a);
+  const server: ChildProcess = spawn(process.execPath, [...serverNodeArgs, MAIN, 'serve', '--with-workers', ...(detectors ? [] : ['--no-detectors'])], {
     env: {
       ...process.env,
       REDIS_URL: redis,

@@ -137,6 +137,29 @@ describe('slow and silent clients (embedded, real sockets)', function () {
     assert.ok(r.closedAfter >= 900 && r.closedAfter < 2000, `closed after ${r.closedAfter} ms`);
   });
 
+  it('keeps the connection of a refused request without a body (401 then 200 on one socket), closes one whose body is still arriving', async () => {
+    const host = `Host: ${new URL(h.url).host}`;
+    // Two requests written at once on one socket: the second is answered only if the first's refusal kept the connection.
+    const both = await exchange(
+      h.url,
+      (s) => s.write(`GET /api/v1/connections?q=dport:22 HTTP/1.1\r\n${host}\r\n\r\nGET /healthz HTTP/1.1\r\n${host}\r\n\r\n`),
+      10_000,
+      (text) => /HTTP\/1\.1 200 [\s\S]*\{"status":"ok"\}$/.test(text),
+    );
+    assert.match(both.text, /^HTTP\/1\.1 401 /, both.text);
+    assert.doesNotMatch(both.text.slice(0, both.text.indexOf('\r\n\r\n')), /^connection: close/im);
+    assert.match(both.text, /HTTP\/1\.1 200 [\s\S]*\{"status":"ok"\}$/, both.text);
+    // A bad key on an upload whose body has not all arrived: answered and closed, not read on.
+    const upload = await exchange(
+      h.url,
+      (s) => s.write(`POST /api/v1/flows HTTP/1.1\r\n${host}\r\nAuthorization: Bearer ew_000000000000_forged\r\nContent-Length: 100000\r\n\r\n{"ts":1}\n`),
+      10_000,
+    );
+    assert.match(upload.text, /^HTTP\/1\.1 401 /, upload.text);
+    assert.match(upload.text, /^connection: close/im);
+    assert.ok(Number.isFinite(upload.closedAfter), 'the server closed the connection');
+  });
+
   it('takes a steady slow upload (4 kB/s, longer than the window and the timeouts) to the end', async () => {
     const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
     const t0 = Date.now();

@@ -31,7 +31,7 @@ import { keyRoutes } from './routes/keys';
 import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
 import { scopedStore } from './scope';
-import { bodyWatch } from './body-watch';
+import { bodyWatch, hasBody } from './body-watch';
 
 const PACKAGE = require('../../../../package.json') as { version: string; license: string };
 const VERSION = PACKAGE.version;
@@ -279,8 +279,13 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
       res.end();
       return;
     }
-    // A refused upload may still be arriving: say so and close instead of reading the rest.
-    if (!req.complete) res.set('Connection', 'close');
+    // A refused upload may still be arriving: say so and close instead of reading the rest. Only a
+    // request with a body: one without is not yet `complete` while its handler runs synchronously
+    // (llhttp ends the message after the headers callback returns), so every synchronous refusal
+    // (401 to a bad key, 400 from validation) used to close the connection, and a client sending
+    // many (the soak's floods, a misconfigured agent) reconnected for each, at a TCP accept and a
+    // socket set-up per request on the server.
+    if (hasBody(req) && !req.complete) res.set('Connection', 'close');
     if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
     const firehose = firehoseRequestId(req);
     if (firehose !== null) {

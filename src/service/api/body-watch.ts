@@ -37,7 +37,8 @@ interface Watched {
 }
 
 /** A body is expected when the request says it has one (a length > 0, or chunked). */
-function hasBody(req: http.IncomingMessage): boolean {
+/** Whether the request declares a body (Content-Length > 0 or chunked). */
+export function hasBody(req: http.IncomingMessage): boolean {
   const len = req.headers['content-length'];
   if (len !== undefined) return Number(len) > 0;
   return req.headers['transfer-encoding'] !== undefined;
