@@ -39,7 +39,7 @@ import {
   type JobQueue,
   PermanentJobError,
 } from '../queue';
-import { type CaptureJobDeps, hider, runCaptureJob, uploadedFile } from './capture';
+import { type CaptureJobDeps, hider, progressSender, runCaptureJob, uploadedFile } from './capture';
 
 export interface CaptureSharding {
   queue: JobQueue<CaptureShardJobData, CaptureProgress, CaptureShardResult>;
@@ -84,14 +84,7 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
   });
   spooled.catch(() => undefined);
   const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
-  let lastSent = 0;
-  const send = (force: boolean): void => {
-    const now = Date.now();
-    if (!force && now - lastSent < (deps.progressEveryMs ?? 1000)) return;
-    lastSent = now;
-    void ctx.progress({ ...p }).catch(() => undefined);
-  };
-  const ticker = setInterval(() => send(true), deps.progressEveryMs ?? 1000);
+  const { send, ticker } = progressSender(ctx, p, deps.progressEveryMs);
   let at: OrderedItem | null = null;
   const spoolItem = (it: OrderedItem, rec: ConnRecord | AppRecordOut | Expectation): void => {
     const line: SpoolLine = [it.g, it.phase, it.a, it.b, it.c, it.uid, it.source, it.seq, it.kind, it.gs, it.ps, rec];

@@ -52,15 +52,7 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const writer = deps.store.writer();
   const batch = deps.alerts.batch(resolver, { capture: id });
   const p: CaptureProgress = { bytesRead: 0, totalBytes: data.bytes, packets: 0, records: 0, appRecords: 0 };
-  let lastSent = 0;
-  const send = (force: boolean): void => {
-    const now = Date.now();
-    if (!force && now - lastSent < (deps.progressEveryMs ?? 1000)) return;
-    lastSent = now;
-    void ctx.progress({ ...p }).catch(() => undefined);
-  };
-  // A slow store stalls the reader (pace), and progress still has to go out every second.
-  const ticker = setInterval(() => send(true), deps.progressEveryMs ?? 1000);
+  const { send, ticker } = progressSender(ctx, p, deps.progressEveryMs);
   const onApp = (out: AppRecordOut): void => {
     const r = clusterApp(out, idCluster);
     p.appRecords++;
@@ -139,6 +131,25 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
 }
 
 /** Client-visible (failedReason, result.error): the capture's name, never the server's paths. */
+/**
+ * Progress at most every `everyMs` from the packet loop (`send(false)`), and on a timer too: a slow
+ * store stalls the reader (pace), and progress still has to go out every second.
+ */
+export function progressSender<D>(
+  ctx: JobContext<D, CaptureProgress>,
+  p: CaptureProgress,
+  everyMs = 1000,
+): { send: (force: boolean) => void; ticker: NodeJS.Timeout } {
+  let lastSent = 0;
+  const send = (force: boolean): void => {
+    const now = Date.now();
+    if (!force && now - lastSent < everyMs) return;
+    lastSent = now;
+    void ctx.progress({ ...p }).catch(() => undefined);
+  };
+  return { send, ticker: setInterval(() => send(true), everyMs) };
+}
+
 export function hider(data: CaptureJobData, file: string, uploadsDir: string): (m: string) => string {
   return (m) =>
     m
