@@ -9,10 +9,26 @@ import type { ConnRecord, ConnState, Transport } from '../record/conn';
 import { type Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
 import type { ConnInfo } from '../record/app';
 
+/** An address as the record shows it, and whether it is in the local networks. */
+interface AddrText {
+  readonly text: string;
+  readonly local: boolean;
+}
+
+/**
+ * Entries kept per cache before it starts over. Records repeat a few addresses and MACs (pods,
+ * gateways) many times; formatting builds a dozen intermediate strings per field, a sizeable share
+ * of what analyze allocates on many short connections.
+ */
+const TEXT_CACHE_MAX = 16384;
+
 export class RecordBuilder {
   /** Scratch bytes to hand stored addresses and MACs to byte-oriented helpers. */
   private readonly scratchA = new Uint8Array(16);
   private readonly scratchB = new Uint8Array(16);
+  /** Keyed by the stored (latin1) address and MAC strings; the local networks never change. */
+  private readonly addrs = new Map<string, AddrText>();
+  private readonly macs = new Map<string, string>();
 
   constructor(
     private readonly local: LocalNets,
@@ -72,23 +88,23 @@ export class RecordBuilder {
       ob = Math.max(c.origLen, 0);
       rb = Math.max(c.respLen, 0);
     }
-    const oa = bytesOf(c.origAddr, this.scratchA);
-    const ra = bytesOf(c.respAddr, this.scratchB);
     if (c.cid === null) {
+      const oa = bytesOf(c.origAddr, this.scratchA);
+      const ra = bytesOf(c.respAddr, this.scratchB);
       const sp = c.cidOrigP >= 0 ? c.cidOrigP : c.origP;
       const dp = c.cidOrigP >= 0 ? c.cidRespP : c.respP;
       c.cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, sp, dp);
     }
-    const local_orig = this.local.contains(oa, 0, c.addrLen);
-    const local_resp = this.local.contains(ra, 0, c.addrLen);
+    const orig = this.addrText(c.origAddr, c.addrLen);
+    const resp = this.addrText(c.respAddr, c.addrLen);
     const proto = transportOf(c);
     const dur = c.lastSec - c.firstSec + (c.lastNsec - c.firstNsec) / 1e9;
     const r: ConnRecord = {
       ts: c.startTs,
       uid: c.uid,
-      orig_h: formatAddress(oa, 0, c.addrLen),
+      orig_h: orig.text,
       orig_p: c.origP,
-      resp_h: formatAddress(ra, 0, c.addrLen),
+      resp_h: resp.text,
       resp_p: c.respP,
       proto,
       ip_proto: c.ipProto,
@@ -97,8 +113,8 @@ export class RecordBuilder {
       orig_bytes: ob,
       resp_bytes: rb,
       conn_state: this.connState(c, history),
-      local_orig,
-      local_resp,
+      local_orig: orig.local,
+      local_resp: resp.local,
       missed_bytes: c.missed,
       history,
       orig_pkts: c.origPkts,
@@ -109,13 +125,35 @@ export class RecordBuilder {
       community_id: c.cid,
       vlan: c.vlan,
       inner_vlan: c.innerVlan,
-      orig_l2_addr: c.origMac === null ? null : formatMac(bytesOf(c.origMac, this.scratchA), 0),
-      resp_l2_addr: c.respMac === null ? null : formatMac(bytesOf(c.respMac, this.scratchA), 0),
+      orig_l2_addr: c.origMac === null ? null : this.macText(c.origMac),
+      resp_l2_addr: c.respMac === null ? null : this.macText(c.respMac),
       tunnel_type: c.tunnelType,
       tunnel_id: c.tunnelId,
       interim,
     };
     return r;
+  }
+
+  /** `raw`: an address as the connection stores it (its bytes as latin1). */
+  private addrText(raw: string, len: number): AddrText {
+    let e = this.addrs.get(raw);
+    if (e === undefined) {
+      const b = bytesOf(raw, this.scratchA);
+      e = { text: formatAddress(b, 0, len), local: this.local.contains(b, 0, len) };
+      if (this.addrs.size >= TEXT_CACHE_MAX) this.addrs.clear();
+      this.addrs.set(raw, e);
+    }
+    return e;
+  }
+
+  private macText(raw: string): string {
+    let t = this.macs.get(raw);
+    if (t === undefined) {
+      t = formatMac(bytesOf(raw, this.scratchA), 0);
+      if (this.macs.size >= TEXT_CACHE_MAX) this.macs.clear();
+      this.macs.set(raw, t);
+    }
+    return t;
   }
 }
 
