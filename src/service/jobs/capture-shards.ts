@@ -25,7 +25,7 @@ import type { ConnRecord } from '../../../parsers/record/conn';
 import { ExpectedResolver } from '../../analyze/app';
 import { ItemKind } from '../../analyze/shard-protocol';
 import { analyzeFileThreaded, compareItems, type OrderedItem } from '../../analyze/threads';
-import { clusterApp, clusterConn, DEFAULT_CLUSTER } from '../../k8s/cluster';
+import { clusterApp, DEFAULT_CLUSTER } from '../../k8s/cluster';
 import { placeByInventory } from '../../k8s/placement';
 import type { StoreRecord } from '../../store/types';
 import {
@@ -39,7 +39,7 @@ import {
   type JobQueue,
   PermanentJobError,
 } from '../queue';
-import { type CaptureJobDeps, hider, progressSender, runCaptureJob, uploadedFile } from './capture';
+import { type CaptureJobDeps, capturedRecord, hider, progressSender, runCaptureJob, uploadedFile } from './capture';
 
 export interface CaptureSharding {
   queue: JobQueue<CaptureShardJobData, CaptureProgress, CaptureShardResult>;
@@ -102,10 +102,7 @@ export async function runCaptureShardJob(ctx: JobContext<CaptureShardJobData, Ca
   };
   const onRecord = (c: ConnRecord): void => {
     p.records++;
-    const r: StoreRecord = clusterConn(c, idCluster);
-    r.capture = id;
-    r.source = 'capture';
-    r.cluster = cluster;
+    const r = capturedRecord(c, idCluster, id, cluster);
     writer.add(r);
     if (at) spoolItem(at, r);
   };

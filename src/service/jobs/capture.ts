@@ -56,16 +56,12 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
   const onApp = (out: AppRecordOut): void => {
     const r = clusterApp(out, idCluster);
     p.appRecords++;
-    // With the cluster and namespaces its connection record gets (resolved the same way), for scoped keys.
     writer.addApp(placeByInventory(r, resolver, cluster));
     batch.app(r);
   };
   const onRecord = (c: ConnRecord): void => {
     p.records++;
-    const r: StoreRecord = clusterConn(c, idCluster);
-    r.capture = id;
-    r.source = 'capture';
-    r.cluster = cluster;
+    const r = capturedRecord(c, idCluster, id, cluster);
     writer.add(r);
     batch.conn(r);
   };
@@ -131,6 +127,20 @@ export async function runCaptureJob(ctx: JobContext<CaptureJobData, CaptureProgr
 }
 
 /** Client-visible (failedReason, result.error): the capture's name, never the server's paths. */
+/**
+ * A connection record of capture `id` as stored: uid in the id cluster's space, linked to its
+ * capture, in the capture's cluster. One place for the whole job and its shards, whose records
+ * must be identical. (Its app records get the cluster and namespaces by `placeByInventory`,
+ * resolved the same way, for scoped keys.)
+ */
+export function capturedRecord(c: ConnRecord, idCluster: string, id: string, cluster: string): StoreRecord {
+  const r: StoreRecord = clusterConn(c, idCluster);
+  r.capture = id;
+  r.source = 'capture';
+  r.cluster = cluster;
+  return r;
+}
+
 /**
  * Progress at most every `everyMs` from the packet loop (`send(false)`), and on a timer too: a slow
  * store stalls the reader (pace), and progress still has to go out every second.
