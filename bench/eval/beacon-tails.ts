@@ -10,20 +10,9 @@
 import { BeaconDetector } from '../../detectors/beacon';
 import { defaultDetectorConfig } from '../../detectors/config';
 import type { ConnRecord } from '../../parsers/record/conn';
+import { Rng } from '../../samples/lib/session';
 
 type Sizes = 'constant' | 'varying' | 'none';
-
-/** mulberry32: a replayable draw per seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = 1_768_435_200;
 const HOUR = 3600;
@@ -97,7 +86,8 @@ function main(): void {
     return i >= 0 ? Number(process.argv[i + 1]) : d;
   };
   const n = arg('n', 2000);
-  const r = rng(arg('seed', 11));
+  const g = new Rng(arg('seed', 11));
+  const r = (): number => g.next();
   const rows: [string, () => [number[], (number | null)[]]][] = [];
   for (const mean of [120, 180, 300])
     for (const s of ['constant', 'varying', 'none'] as const) rows.push([`Poisson, mean ${mean} s, sizes ${s}`, () => poisson(r, mean, s)]);
