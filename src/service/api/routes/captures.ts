@@ -256,10 +256,13 @@ export function captureRoutes(kit: RouteKit, ctx: ServiceContext): void {
       if (!first || !visible(first, principal)) throw new ApiError(404, `no capture ${params.id}`);
       res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
       res.flushHeaders();
+      let closed = false;
+      // `done` can run twice (a finished event while the first `done` awaits the queue): after the
+      // stream has ended a write would throw ERR_STREAM_WRITE_AFTER_END and take the process down.
       const send = (event: string, data: unknown): void => {
+        if (closed || res.writableEnded) return;
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
-      let closed = false;
       const cleanups: (() => void)[] = [];
       const finish = (): void => {
         if (closed) return;
