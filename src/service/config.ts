@@ -69,6 +69,13 @@ export const ConfigSchema = z.object({
       inventoryBytes: bytes.default(64 * MiB),
       /** Requests per minute per API key on the expensive routes (uploads, searches, aggregations, pcap). */
       expensivePerMinute: z.coerce.number().int().min(1).default(600),
+      /**
+       * Failed authentications (401) per minute per client address (IPv6: per /56) after which
+       * that address's requests without a valid key are answered 429 before anything else runs:
+       * a flood of keyless or forged-key requests then costs a counter lookup each instead of the
+       * whole middleware chain. Requests with a valid key are never held by it. 0: off.
+       */
+      authFailuresPerMinute: z.coerce.number().int().min(0).default(120),
       searchPageMax: z.coerce.number().int().min(1).max(10_000).default(1000),
       /** The longest one store query (search page, aggregation) may run before it is stopped with a 400. */
       queryTimeoutMs: z.coerce.number().int().min(1).max(600_000).default(20_000),
@@ -262,6 +269,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_FLOW_BACKLOG_BATCHES: ['limits', 'flowBacklogBatches'],
   EASTWATCH_FLOW_BACKLOG_WAIT_MS: ['limits', 'flowBacklogWaitMs'],
   EASTWATCH_RATE_PER_MINUTE: ['limits', 'expensivePerMinute'],
+  EASTWATCH_AUTH_FAILURES_PER_MINUTE: ['limits', 'authFailuresPerMinute'],
   EASTWATCH_SEARCH_PAGE_MAX: ['limits', 'searchPageMax'],
   EASTWATCH_QUERY_TIMEOUT_MS: ['limits', 'queryTimeoutMs'],
   EASTWATCH_IDLE_TIMEOUT_MS: ['limits', 'idleTimeoutMs'],

@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { buildApi, type ApiOptions } from './api/app';
+import { buildApi, serverListener, type ApiOptions } from './api/app';
 import type { ServiceConfig } from './config';
 import type { AlertSink } from './jobs/alerts';
 
@@ -114,8 +114,8 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
     // TLS without a proxy: the same app, the same timeouts.
     server =
       cfg.tlsCert && cfg.tlsKey
-        ? https.createServer({ ...timeouts, cert: fs.readFileSync(cfg.tlsCert), key: fs.readFileSync(cfg.tlsKey) }, app)
-        : http.createServer(timeouts, app);
+        ? https.createServer({ ...timeouts, cert: fs.readFileSync(cfg.tlsCert), key: fs.readFileSync(cfg.tlsKey) }, serverListener(app))
+        : http.createServer(timeouts, serverListener(app));
   } catch (e) {
     await runtime.close();
     throw new Error(`TLS: cannot use the certificate ${cfg.tlsCert} and key ${cfg.tlsKey}: ${(e as Error).message}`);

@@ -7,6 +7,7 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import { rateLimit } from 'express-rate-limit';
+import type * as http from 'node:http';
 import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { StoreRequestError, StoreUnavailableError } from '../../store/types';
@@ -32,6 +33,7 @@ import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
 import { scopedStore } from './scope';
 import { bodyWatch, hasBody } from './body-watch';
+import { AuthFailureLimit, behindAuthLimit } from './auth-limit';
 
 const PACKAGE = require('../../../../package.json') as { version: string; license: string };
 const VERSION = PACKAGE.version;
@@ -55,7 +57,7 @@ export function tidyOpenApi<T>(doc: T): T {
   return doc;
 }
 
-function tokenOf(req: Request): string | null {
+function tokenOf(req: http.IncomingMessage): string | null {
   const h = req.headers.authorization;
   if (h) {
     const [scheme, value] = h.split(' ', 2);
@@ -75,11 +77,18 @@ function tokenOf(req: Request): string | null {
   return null;
 }
 
-export function authenticator(ctx: ServiceContext, realm: 'api' | 'basic' = 'api'): RequestHandler {
+/** Whether the request carries a key that authenticates. */
+function hasValidKey(ctx: ServiceContext, req: http.IncomingMessage): boolean {
+  const token = tokenOf(req);
+  return token !== null && ctx.keys.authenticate(token) !== null;
+}
+
+export function authenticator(ctx: ServiceContext, realm: 'api' | 'basic' = 'api', failures?: AuthFailureLimit): RequestHandler {
   return (req, res, next) => {
     const token = tokenOf(req);
     const p = token ? ctx.keys.authenticate(token) : null;
     if (!p) {
+      failures?.failed(req);
       res.set('WWW-Authenticate', realm === 'basic' ? 'Basic realm="eastwatch", charset="UTF-8"' : 'Bearer realm="eastwatch"');
       next(new ApiError(401, token ? 'the API key is not valid (unknown, revoked or malformed)' : 'an API key is required: Authorization: Bearer ew_...'));
       return;
@@ -120,16 +129,34 @@ export interface ApiOptions {
   log?: (line: string) => void;
 }
 
+/** The listener each API app is served through (serverListener). */
+const listeners = new WeakMap<express.Express, http.RequestListener>();
+
+/** What the HTTP server should call for `app`: the app behind its failed-authentication limit (auth-limit.ts). */
+export function serverListener(app: express.Express): http.RequestListener {
+  return listeners.get(app) ?? app;
+}
+
 export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Express {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const app = express();
+  const perMinute = ctx.cfg.limits.authFailuresPerMinute;
+  const failures = perMinute > 0 ? new AuthFailureLimit(perMinute) : undefined;
+  if (failures)
+    listeners.set(
+      app,
+      behindAuthLimit(app, failures, (req) => hasValidKey(ctx, req)),
+    );
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
   // First, so that a body trickling in is bounded whatever route (or refusal) it reaches.
   app.use(
-    bodyWatch({ idleMs: ctx.cfg.limits.bodyIdleTimeoutMs, minBytesPerSec: ctx.cfg.limits.bodyMinBytesPerSec, windowMs: ctx.cfg.limits.bodyRateWindowMs })
-      .middleware,
+    bodyWatch({
+      idleMs: ctx.cfg.limits.bodyIdleTimeoutMs,
+      minBytesPerSec: ctx.cfg.limits.bodyMinBytesPerSec,
+      windowMs: ctx.cfg.limits.bodyRateWindowMs,
+    }).middleware,
   );
   app.use(
     helmet({
@@ -182,7 +209,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
     registry,
     storeFor: (p) => (p.scope ? scopedStore(ctx.store, p.scope) : ctx.store),
     router,
-    authenticate: authenticator(ctx),
+    authenticate: authenticator(ctx, 'api', failures),
     expensiveLimit: limiter,
     jsonBody: express.json({ limit: ctx.cfg.limits.jsonBodyBytes, strict: false }),
   };
@@ -261,13 +288,13 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   });
   app.use('/api/v1', router);
 
-  app.get('/metrics', authenticator(ctx), requireAdmin, (_req, res, next) => {
+  app.get('/metrics', authenticator(ctx, 'api', failures), requireAdmin, (_req, res, next) => {
     ctx.metrics.registry.metrics().then((text) => {
       res.set('Content-Type', ctx.metrics.registry.contentType).send(text);
     }, next);
   });
 
-  if (ctx.queues.bullQueues.length > 0) mountBullBoard(app, ctx);
+  if (ctx.queues.bullQueues.length > 0) mountBullBoard(app, ctx, failures);
   opts.extra?.(app);
   if (opts.ui !== false) mountUi(app);
 
@@ -299,7 +326,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   return app;
 }
 
-function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
+function mountBullBoard(app: express.Express, ctx: ServiceContext, failures?: AuthFailureLimit): void {
   const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
   const { BullAdapter } = require('@bull-board/api/bullAdapter') as typeof import('@bull-board/api/bullAdapter');
   const { ExpressAdapter } = require('@bull-board/express') as typeof import('@bull-board/express');
@@ -322,5 +349,5 @@ function mountBullBoard(app: express.Express, ctx: ServiceContext): void {
     res.send = (body?: unknown) => send(typeof body === 'string' ? body.replace(/<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>/gi, '') : body);
     next();
   };
-  app.use('/admin/queues', authenticator(ctx, 'basic'), requireAdmin, relaxCsp, noOutsideHosts, adapter.getRouter() as RequestHandler);
+  app.use('/admin/queues', authenticator(ctx, 'basic', failures), requireAdmin, relaxCsp, noOutsideHosts, adapter.getRouter() as RequestHandler);
 }
