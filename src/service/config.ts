@@ -120,8 +120,14 @@ export const ConfigSchema = z.object({
        * pay for it (a trickle of 1 byte every 10 s is cut after one window). 0: off.
        */
       bodyMinBytesPerSec: z.coerce.number().int().min(0).default(1024),
-      /** The window the body rate is measured over (and the grace before the first measurement). */
+      /** The window the body rate is measured over. */
       bodyRateWindowMs: z.coerce.number().int().min(100).default(60_000),
+      /**
+       * When the body rate is first checked (over the time since the body started, until a whole
+       * window has passed): a body trickled at 1 byte/s otherwise held its connection for the whole
+       * window (the soak's body slowloris, 60 s); at the minimum rate, 10 s is 10 KiB.
+       */
+      bodyRateGraceMs: z.coerce.number().int().min(100).default(10_000),
     })
     .default({}),
   jobs: z
@@ -278,6 +284,7 @@ export const ENV: Record<string, string[]> = {
   EASTWATCH_BODY_IDLE_TIMEOUT_MS: ['limits', 'bodyIdleTimeoutMs'],
   EASTWATCH_BODY_MIN_BYTES_PER_SEC: ['limits', 'bodyMinBytesPerSec'],
   EASTWATCH_BODY_RATE_WINDOW_MS: ['limits', 'bodyRateWindowMs'],
+  EASTWATCH_BODY_RATE_GRACE_MS: ['limits', 'bodyRateGraceMs'],
   EASTWATCH_JOB_ATTEMPTS: ['jobs', 'attempts'],
   EASTWATCH_CAPTURE_CONCURRENCY: ['jobs', 'captureConcurrency'],
   EASTWATCH_CAPTURE_SHARD_BYTES: ['jobs', 'captureShardBytes'],

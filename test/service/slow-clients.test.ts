@@ -179,3 +179,54 @@ describe('slow and silent clients (embedded, real sockets)', function () {
     assert.match(body.capture.id, /\S/);
   });
 });
+
+describe('a trickled body is cut after the rate grace, not after a whole window (embedded, real sockets)', function () {
+  this.timeout(60_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      mode: 'local',
+      env: {
+        EASTWATCH_BODY_IDLE_TIMEOUT_MS: '5000',
+        EASTWATCH_BODY_MIN_BYTES_PER_SEC: '1000',
+        EASTWATCH_BODY_RATE_WINDOW_MS: '8000',
+        EASTWATCH_BODY_RATE_GRACE_MS: '1500',
+      },
+    });
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it('answers 408 to 1 byte every 300 ms once the grace has passed, measured over the time so far', async () => {
+    const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
+    const r = await exchange(
+      h.url,
+      (s) => {
+        s.write(head(h, pcap.length));
+        trickle(s, pcap, 1, 300);
+      },
+      15_000,
+    );
+    assert.match(r.text, /^HTTP\/1\.1 408 /, r.text);
+    assert.match(r.text, /bytes\/s over 1\.5 s, under the minimum of 1000/);
+    // Checked every 375 ms from 1.5 s on: long before the 8 s window.
+    assert.ok(r.closedAfter >= 1400 && r.closedAfter < 3500, `closed after ${r.closedAfter} ms`);
+  });
+
+  it('still takes a steady upload at 4 kB/s that lasts past the grace', async () => {
+    const pcap = fs.readFileSync(sample('k8s/cluster.pcap'));
+    const t0 = Date.now();
+    const r = await exchange(
+      h.url,
+      (s) => {
+        s.write(head(h, pcap.length));
+        trickle(s, pcap, 400, 100);
+      },
+      20_000,
+      (text) => /\r\n\r\n\{.*\}$/s.test(text),
+    );
+    assert.ok(Date.now() - t0 >= 2500, 'the upload lasted past the grace');
+    assert.match(r.text, /^HTTP\/1\.1 202 /, r.text);
+  });
+});

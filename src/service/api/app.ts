@@ -156,6 +156,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
       idleMs: ctx.cfg.limits.bodyIdleTimeoutMs,
       minBytesPerSec: ctx.cfg.limits.bodyMinBytesPerSec,
       windowMs: ctx.cfg.limits.bodyRateWindowMs,
+      graceMs: ctx.cfg.limits.bodyRateGraceMs,
     }).middleware,
   );
   app.use(

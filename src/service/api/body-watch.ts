@@ -5,8 +5,10 @@
  * slow link. Two rules, checked once a tick for every request whose body is still arriving:
  *
  * - idle: no body byte for `idleMs` -> 408 and close;
- * - rate: fewer than `minBytesPerSec * windowMs / 1000` bytes in the last `windowMs` -> 408 and
- *   close (so 1 byte every 10 s fails after one window, whatever it sent before).
+ * - rate: fewer than `minBytesPerSec` a second on average over the last `windowMs` -> 408 and
+ *   close (so 1 byte every 10 s fails after one window, whatever it sent before); checked from
+ *   `graceMs` on, over the time since the body started while that is shorter than a window, so
+ *   that a trickle is cut after the grace, not after a whole window.
  *
  * Time during which the server itself is not reading (the request's buffer is full because the
  * handler waits: disk, the flow backlog) is not counted against the client: it could not send.
@@ -19,8 +21,10 @@ export interface BodyLimits {
   idleMs: number;
   /** The slowest average a body may arrive at over one window, bytes a second. 0: off. */
   minBytesPerSec: number;
-  /** The window the rate is measured over; also the grace a body gets before the first check. */
+  /** The window the rate is measured over. */
   windowMs: number;
+  /** When the rate is first checked (at most windowMs): over the body's time so far until a window has passed. Default windowMs. */
+  graceMs?: number;
 }
 
 interface Watched {
@@ -74,13 +78,14 @@ function refuse(w: Watched, message: string): void {
  */
 export function bodyWatch(
   limits: BodyLimits,
-  tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(limits.idleMs || Infinity, limits.windowMs || Infinity) / 4))),
+  tickMs = Math.max(50, Math.min(1000, Math.floor(Math.min(limits.idleMs || Infinity, limits.windowMs || Infinity, limits.graceMs || Infinity) / 4))),
 ): {
   middleware: RequestHandler;
   stop(): void;
 } {
   const active = new Set<Watched>();
   const windowBytes = (limits.minBytesPerSec * limits.windowMs) / 1000;
+  const graceMs = Math.min(limits.graceMs ?? limits.windowMs, limits.windowMs);
   let timer: NodeJS.Timeout | null = null;
   const tick = (): void => {
     for (const w of active) {
@@ -108,11 +113,13 @@ export function bodyWatch(
         continue;
       }
       const first = w.samples[0];
-      if (windowBytes > 0 && first && w.clock - first.at >= limits.windowMs && w.bytes - first.bytes < windowBytes) {
+      // Within the first window the first sample is the body's start, so span is its time so far.
+      const span = first ? w.clock - first.at : 0;
+      if (windowBytes > 0 && first && span >= graceMs && w.bytes - first.bytes < (limits.minBytesPerSec * Math.min(span, limits.windowMs)) / 1000) {
         active.delete(w);
         refuse(
           w,
-          `the request body arrived at ${Math.round(((w.bytes - first.bytes) * 1000) / (w.clock - first.at))} bytes/s over ${limits.windowMs / 1000} s, under the minimum of ${limits.minBytesPerSec}`,
+          `the request body arrived at ${Math.round(((w.bytes - first.bytes) * 1000) / span)} bytes/s over ${Math.min(span, limits.windowMs) / 1000} s, under the minimum of ${limits.minBytesPerSec}`,
         );
       }
     }
