@@ -14,13 +14,14 @@
  * 4. Search: 20 concurrent analysts (autocannon, 20 connections) on GET /api/v1/connections with
  *    rotating queries for --search-seconds: requests/s, p50 and p95 latency.
  *
- *   npm run bench:service -- --soak SECONDS [--soak-baseline S] [--soak-ingest RECORDS_PER_S]
+ *   npm run bench:service -- --soak SECONDS [--soak-baseline S] [--soak-warmup S] [--soak-ingest RECORDS_PER_S]
  *                            [--soak-flood RPS] [--soak-slow SOCKETS] [--soak-idle SOCKETS]
  *
  * Instead of the above: the same server, as shipped (default rate limits) but with an 8 MiB flow
  * request limit, seeded with 20,000 records, then searched by 4 analysts alone, then for SECONDS
  * with steady ingestion and hostile clients at once, then alone again (bench/soak.ts): search
  * p50/p95 loaded over unloaded, the server's RSS over time, what each hostile client was answered.
+ * BENCH_SERVER_MAIN=<other build>/dist/src/cli/main.js runs another build's server under the same clients.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -39,7 +40,8 @@ import { soak } from './soak';
 const REPO = [2, 3]
   .map((up) => path.resolve(__dirname, ...Array<string>(up).fill('..')))
   .find((d) => fs.existsSync(path.join(d, 'scripts', 'es.sh'))) as string;
-const MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
+// BENCH_SERVER_MAIN: another build's dist/src/cli/main.js as the server (the same clients against two builds).
+const MAIN = process.env.BENCH_SERVER_MAIN ?? path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 const QUERIES = ['dport:5432', 'proto:udp and dport:53', 'state:REJ or state:S0', 'src:10.244.1.0/24 and not dport:8080', 'history:Sh*'];
 const MARK = 'QQQQQQQQ';
 
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     if (soakKeys) {
-      await runSoak({ url, pid: server.pid as number, soakSeconds, keys: soakKeys, recs, detectors });
+      await runSoak({ url, pid: server.pid as number, soakSeconds, keys: soakKeys, recs, detectors, es, index: `${tag}-conn` });
       return;
     }
     let seq = 0;
@@ -295,7 +297,7 @@ async function main(): Promise<void> {
   }
 }
 
-type SoakKeys = { ingest: string; analysts: string[]; hostile: string; hostileIngest: string };
+type SoakKeys = { ingest: string; analysts: string[]; hostile: string; hostileIngest: string; admin: string };
 
 /** One key per analyst (the rate limit is per key), and separate keys for the hostile clients. */
 function soakKeysIn(ks: KeyStore): SoakKeys {
@@ -304,10 +306,21 @@ function soakKeysIn(ks: KeyStore): SoakKeys {
     analysts: [0, 1, 2, 3].map((i) => ks.create(`soak-analyst-${i}`, 'analyst').token),
     hostile: ks.create('soak-hostile-analyst', 'analyst').token,
     hostileIngest: ks.create('soak-hostile-ingest', 'ingest').token,
+    // Reads the server's /metrics (event-loop delay) at each phase's end; makes no other request.
+    admin: ks.create('soak-metrics', 'admin').token,
   };
 }
 
-async function runSoak(o: { url: string; pid: number; soakSeconds: number; keys: SoakKeys; recs: ConnRecord[]; detectors: boolean }): Promise<void> {
+async function runSoak(o: {
+  url: string;
+  pid: number;
+  soakSeconds: number;
+  keys: SoakKeys;
+  recs: ConnRecord[];
+  detectors: boolean;
+  es: string;
+  index: string;
+}): Promise<void> {
   const baselineSeconds = arg('--soak-baseline', 20);
   const ingestRate = arg('--soak-ingest', 1000);
   const floodRate = arg('--soak-flood', 100);
@@ -336,6 +349,8 @@ async function runSoak(o: { url: string; pid: number; soakSeconds: number; keys:
     pid: o.pid,
     seconds: o.soakSeconds,
     baselineSeconds,
+    warmupSeconds: arg('--soak-warmup', 5),
+    esProbe: { url: o.es, index: o.index },
     keys,
     template,
     mark: MARK,
@@ -358,8 +373,18 @@ async function runSoak(o: { url: string; pid: number; soakSeconds: number; keys:
   for (const ph of ['unloaded', 'soak', 'after'] as const) {
     const s = rep.search[ph];
     console.log(`search ${ph.padEnd(8)} ${s.n} answers, p50 ${f(s.p50)} ms, p95 ${f(s.p95)} ms, max ${f(s.max)} ms (${counts(s.statuses)})`);
+    const d = rep.loopDelay[ph];
+    const ld = (x: { p50: number; p90: number; p99: number; max: number } | null): string =>
+      x ? `p50 ${x.p50.toFixed(1)}, p90 ${x.p90.toFixed(1)}, p99 ${x.p99.toFixed(1)}, max ${x.max.toFixed(0)} ms` : 'n/a';
+    console.log(
+      `  event-loop delay ${ph}: server ${ld(d.server)}; bench client ${ld(d.client)}; CPU (cores): server ${rep.cpu[ph].server.toFixed(2)}, bench client ${rep.cpu[ph].client.toFixed(2)}`,
+    );
   }
   console.log(`search under load / unloaded: p50 ${rep.ratio.p50.toFixed(2)}x, p95 ${rep.ratio.p95.toFixed(2)}x (target: p95 within 2x)`);
+  if (rep.es)
+    console.log(
+      `peer, Elasticsearch searched directly (one client, same pace): p50/p95 unloaded ${f(rep.es.unloaded.p50)}/${f(rep.es.unloaded.p95)} ms, soak ${f(rep.es.soak.p50)}/${f(rep.es.soak.p95)} ms, after ${f(rep.es.after.p50)}/${f(rep.es.after.p95)} ms; p95 under load / unloaded ${rep.ratio.esP95.toFixed(2)}x`,
+    );
   console.log(
     `ingestion: ${rep.ingest.requests} requests, ${rep.ingest.records.toLocaleString('en-US')} records accepted, p95 ${f(rep.ingest.p95)} ms (${counts(rep.ingest.statuses)})`,
   );

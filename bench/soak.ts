@@ -4,10 +4,13 @@
  *
  * Phases, all in one run against the same server and the same index:
  *   seed      flow records posted (?wait=true) so that the searches have something to read;
+ *   warm-up   the analysts alone for --soak-warmup seconds, not counted (cold caches, JIT);
  *   unloaded  the analysts alone for --soak-baseline seconds: their latencies are the reference;
  *   soak      analysts + ingestion + every hostile client for SECONDS;
  *   after     the analysts alone again for --soak-baseline seconds (does the server come back?).
- * The server's RSS and open file descriptors are read from /proc every second throughout.
+ * The server's RSS and open file descriptors are read from /proc every second throughout; per
+ * phase, the server's event-loop delay (its /metrics), this process's own (it times the
+ * analysts), the CPU each used, and a peer: Elasticsearch searched directly at one analyst's pace.
  *
  * The load has a fixed shape (fixed paces, fixed socket counts, no randomness that is not seeded)
  * so that two runs differ by the machine, not by the load. Node's own http and net only.
@@ -15,13 +18,22 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface SoakOptions {
   url: string;
   pid: number;
   seconds: number;
   baselineSeconds: number;
-  keys: { ingest: string; analysts: string[]; hostile: string; hostileIngest: string };
+  /** Searches before the unloaded phase, not counted: the first ones after the seed are slow (cold caches, JIT). */
+  warmupSeconds: number;
+  /**
+   * The peer: the same Elasticsearch index searched directly (one query, same pace as one analyst)
+   * in every phase, so that what the load does to Elasticsearch and the machine is told apart
+   * from what it does to the service.
+   */
+  esProbe?: { url: string; index: string };
+  keys: { ingest: string; analysts: string[]; hostile: string; hostileIngest: string; admin?: string };
   /** NDJSON of `perRequest` flow records, with `mark` in each uid to be replaced per request. */
   template: string;
   mark: string;
@@ -64,14 +76,45 @@ export interface SoakReport {
   baselineSeconds: number;
   loadAverage: number[];
   search: Record<'unloaded' | 'soak' | 'after', { n: number; p50: number; p95: number; max: number; statuses: Counts }>;
-  ratio: { p50: number; p95: number };
+  ratio: { p50: number; p95: number; esP95: number };
+  /** The peer's latencies (esProbe), per phase. */
+  es: Record<'unloaded' | 'soak' | 'after', { n: number; p50: number; p95: number }> | null;
   ingest: { requests: number; records: number; statuses: Counts; p95: number };
   hostile: Record<string, Counts>;
   slowloris: Record<string, Lifetimes>;
   rss: { start: number; max: number; end: number; slopeMbPerMin: number; soakStart: number; soakEnd: number };
   fds: { start: number; max: number; end: number };
   serverAlive: boolean;
+  /**
+   * Event-loop delay per phase, ms: the server's (its /metrics, read with the admin key at each
+   * phase's end: prom-client resets the histogram at every read) and this process's own, which
+   * times the analysts: a search answered at once but read late here is counted late.
+   */
+  loopDelay: Record<'unloaded' | 'soak' | 'after', { server: LoopDelay | null; client: LoopDelay }>;
+  /** CPU used per phase, in cores (CPU seconds per second): the server process and this one (all the clients). */
+  cpu: Record<'unloaded' | 'soak' | 'after', { server: number; client: number }>;
   samples: Sample[];
+}
+
+export interface LoopDelay {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** The server's event-loop delay since the last read of its /metrics (prom-client's gauges). */
+async function serverLoopDelay(url: string, admin: string | undefined): Promise<LoopDelay | null> {
+  if (!admin) return null;
+  const text = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${admin}` } }).then(
+    (r) => (r.ok ? r.text() : ''),
+    () => '',
+  );
+  const g = (name: string): number => {
+    const m = new RegExp(`^eastwatch_process_nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) * 1000 : NaN;
+  };
+  return text ? { p50: g('p50'), p90: g('p90'), p99: g('p99'), max: g('max') } : null;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -83,6 +126,16 @@ const pct = (xs: number[], p: number): number => {
 const bump = (c: Counts, k: string | number): void => {
   c[String(k)] = (c[String(k)] ?? 0) + 1;
 };
+
+/** utime + stime of a process, seconds. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function procStat(pid: number): { rss: number; fds: number } {
   try {
@@ -272,15 +325,18 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const sampler = setInterval(() => samples.push({ t: (performance.now() - t0) / 1000, phase, ...procStat(o.pid) }), 1000);
   samples.push({ t: 0, phase, ...procStat(o.pid) });
   const analystAgent = new http.Agent({ keepAlive: true, maxSockets: o.keys.analysts.length });
-  const lat: Record<string, number[]> = { unloaded: [], soak: [], after: [] };
-  const searchStatuses: Record<string, Counts> = { unloaded: {}, soak: {}, after: {} };
+  const lat: Record<string, number[]> = { warmup: [], unloaded: [], soak: [], after: [] };
+  const searchStatuses: Record<string, Counts> = { warmup: {}, unloaded: {}, soak: {}, after: {} };
+  const esLat: Record<string, number[]> = { warmup: [], unloaded: [], soak: [], after: [] };
+  const esAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const esBody = JSON.stringify({ size: 100, query: { term: { 'destination.port': 5432 } }, sort: [{ '@timestamp': 'desc' }] });
 
   // Analysts: each a closed loop with 250 ms think time, its own key (the per-key rate limit is
   // for one person; 4 searches a second stays under the default 600 a minute).
   const analysts = async (ph: string, seconds: number): Promise<void> => {
     const end = performance.now() + seconds * 1000;
-    await Promise.all(
-      o.keys.analysts.map(async (key, a) => {
+    await Promise.all([
+      ...o.keys.analysts.map(async (key, a) => {
         await sleep(a * 60);
         for (let q = a; performance.now() < end; q++) {
           const r = await call(url, {
@@ -293,11 +349,57 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
           await sleep(250);
         }
       }),
-    );
+      (async () => {
+        const probe = o.esProbe;
+        if (!probe) return;
+        await sleep(30);
+        while (performance.now() < end) {
+          const r = await call(probe.url, {
+            method: 'POST',
+            path: `/${probe.index}/_search`,
+            headers: { 'content-type': 'application/json' },
+            body: esBody,
+            agent: esAgent,
+          });
+          if (r.status === 200) esLat[ph].push(r.ms);
+          await sleep(250);
+        }
+      })(),
+    ]);
   };
 
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
+  const loopDelay = {} as SoakReport['loopDelay'];
+  const cpu = {} as SoakReport['cpu'];
+  let cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage() };
+  const markCpu = (): void => {
+    cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage() };
+  };
+  const endPhase = async (ph: 'unloaded' | 'soak' | 'after'): Promise<void> => {
+    const client = {
+      p50: clientLoop.percentile(50) / 1e6,
+      p90: clientLoop.percentile(90) / 1e6,
+      p99: clientLoop.percentile(99) / 1e6,
+      max: clientLoop.max / 1e6,
+    };
+    clientLoop.reset();
+    const secs = (performance.now() - cpuMark.at) / 1000;
+    const used = process.cpuUsage(cpuMark.client);
+    cpu[ph] = { server: (cpuSeconds(o.pid) - cpuMark.server) / secs, client: (used.user + used.system) / 1e6 / secs };
+    loopDelay[ph] = { server: await serverLoopDelay(url, o.keys.admin), client };
+    markCpu();
+  };
+  if (o.warmupSeconds > 0) {
+    log(`soak: warm-up searches, ${o.warmupSeconds} s (not counted)`);
+    await analysts('warmup', o.warmupSeconds);
+  }
+  await serverLoopDelay(url, o.keys.admin);
+  clientLoop.reset();
+  markCpu();
   log(`soak: unloaded searches, ${o.keys.analysts.length} analysts, ${o.baselineSeconds} s`);
   await analysts('unloaded', o.baselineSeconds);
+  await endPhase('unloaded');
 
   phase = 'soak';
   const soakStartT = (performance.now() - t0) / 1000;
@@ -461,15 +563,19 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   ]);
   await load;
   const soakEndT = (performance.now() - t0) / 1000;
+  await endPhase('soak');
   ingestAgent.destroy();
   floodAgent.destroy();
 
   phase = 'after';
   log(`soak: searches alone again, ${o.baselineSeconds} s`);
   await analysts('after', o.baselineSeconds);
+  await endPhase('after');
+  clientLoop.disable();
   clearInterval(sampler);
   samples.push({ t: (performance.now() - t0) / 1000, phase, ...procStat(o.pid) });
   analystAgent.destroy();
+  esAgent.destroy();
   const alive = await call(url, { path: '/healthz', timeoutMs: 10_000 }).then((r) => r.status === 200);
 
   const stat = (ph: 'unloaded' | 'soak' | 'after') => ({
@@ -489,7 +595,14 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     baselineSeconds: o.baselineSeconds,
     loadAverage: [],
     search,
-    ratio: { p50: search.soak.p50 / search.unloaded.p50, p95: search.soak.p95 / search.unloaded.p95 },
+    ratio: { p50: search.soak.p50 / search.unloaded.p50, p95: search.soak.p95 / search.unloaded.p95, esP95: pct(esLat.soak, 95) / pct(esLat.unloaded, 95) },
+    es: o.esProbe
+      ? {
+          unloaded: { n: esLat.unloaded.length, p50: pct(esLat.unloaded, 50), p95: pct(esLat.unloaded, 95) },
+          soak: { n: esLat.soak.length, p50: pct(esLat.soak, 50), p95: pct(esLat.soak, 95) },
+          after: { n: esLat.after.length, p50: pct(esLat.after, 50), p95: pct(esLat.after, 95) },
+        }
+      : null,
     ingest: { requests: ingestRequests, records: (ingestStatuses['202'] ?? 0) * o.perRequest, statuses: ingestStatuses, p95: pct(ingestMs, 95) },
     hostile,
     slowloris: slow,
@@ -507,6 +620,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       end: samples[samples.length - 1].fds,
     },
     serverAlive: alive,
+    loopDelay,
+    cpu,
     samples,
   };
 }
