@@ -377,7 +377,7 @@ async function runSoak(o: {
     const ld = (x: { p50: number; p90: number; p99: number; max: number } | null): string =>
       x ? `p50 ${x.p50.toFixed(1)}, p90 ${x.p90.toFixed(1)}, p99 ${x.p99.toFixed(1)}, max ${x.max.toFixed(0)} ms` : 'n/a';
     console.log(
-      `  event-loop delay ${ph}: server ${ld(d.server)}; bench client ${ld(d.client)}; CPU (cores): server ${rep.cpu[ph].server.toFixed(2)}, bench client ${rep.cpu[ph].client.toFixed(2)}`,
+      `  event-loop delay ${ph}: server ${ld(d.server)}; bench client ${ld(d.client)}; CPU (cores): server ${rep.cpu[ph].server.toFixed(2)}, bench client ${rep.cpu[ph].client.toFixed(2)}; server event loop waiting for a core ${(100 * rep.cpu[ph].serverRunQueueWait).toFixed(0)}% of the time`,
     );
   }
   console.log(`search under load / unloaded: p50 ${rep.ratio.p50.toFixed(2)}x, p95 ${rep.ratio.p95.toFixed(2)}x (target: p95 within 2x)`);

@@ -91,8 +91,12 @@ export interface SoakReport {
    * times the analysts: a search answered at once but read late here is counted late.
    */
   loopDelay: Record<'unloaded' | 'soak' | 'after', { server: LoopDelay | null; client: LoopDelay }>;
-  /** CPU used per phase, in cores (CPU seconds per second): the server process and this one (all the clients). */
-  cpu: Record<'unloaded' | 'soak' | 'after', { server: number; client: number }>;
+  /**
+   * Per phase, in seconds per second: the CPU the server process and this one (all the clients)
+   * used, and how long the server's main thread (its event loop) waited runnable for a core
+   * (/proc/PID/schedstat): time the machine, not the server's own work, kept requests waiting.
+   */
+  cpu: Record<'unloaded' | 'soak' | 'after', { server: number; client: number; serverRunQueueWait: number }>;
   samples: Sample[];
 }
 
@@ -132,6 +136,15 @@ function cpuSeconds(pid: number): number {
   try {
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Seconds the process's main thread has waited on a run queue (runnable, no core free). */
+function runQueueWait(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
   } catch {
     return NaN;
   }
@@ -372,9 +385,9 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   clientLoop.enable();
   const loopDelay = {} as SoakReport['loopDelay'];
   const cpu = {} as SoakReport['cpu'];
-  let cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage() };
+  let cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage(), wait: runQueueWait(o.pid) };
   const markCpu = (): void => {
-    cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage() };
+    cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage(), wait: runQueueWait(o.pid) };
   };
   const endPhase = async (ph: 'unloaded' | 'soak' | 'after'): Promise<void> => {
     const client = {
@@ -386,7 +399,11 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     clientLoop.reset();
     const secs = (performance.now() - cpuMark.at) / 1000;
     const used = process.cpuUsage(cpuMark.client);
-    cpu[ph] = { server: (cpuSeconds(o.pid) - cpuMark.server) / secs, client: (used.user + used.system) / 1e6 / secs };
+    cpu[ph] = {
+      server: (cpuSeconds(o.pid) - cpuMark.server) / secs,
+      client: (used.user + used.system) / 1e6 / secs,
+      serverRunQueueWait: (runQueueWait(o.pid) - cpuMark.wait) / secs,
+    };
     loopDelay[ph] = { server: await serverLoopDelay(url, o.keys.admin), client };
     markCpu();
   };
