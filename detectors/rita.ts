@@ -109,8 +109,8 @@ export function histogram(min: number, max: number, ts: readonly number[], bins:
  * period; bins of the span cut into equal parts hold 3-5 connections and lose or gain one
  * wherever a jittered connection falls near an edge, and the span's last connection sits on the
  * last edge (measured: [4,2,3,4] for a 300 s beacon with ±10 % jitter, histogram subscore 0.745).
- * Arrivals that are not periodic are memoryless, so where the cells start changes nothing for
- * them. A beacon that misses beats has a longer mean interval than its period, so its cells drift
+ * Memoryless (Poisson) arrivals are as uneven wherever the cells start (measured: the share of
+ * such clients alerting did not rise, bench/eval/README.md). A beacon that misses beats has a longer mean interval than its period, so its cells drift
  * (see detectors/README.md: blind spots).
  */
 export function periodHistogram(secs: readonly number[], bins: number): number[] {
