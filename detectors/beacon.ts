@@ -7,8 +7,11 @@
  * The histogram and duration subscores are computed over the pair's own active span (first to
  * last connection), not the dataset's: a 20-minute beacon inside a 2-hour capture scores as it
  * would alone. The histogram's bins follow the pair's connection count (about 4 per bin, at most
- * RITA's 24) so that a short beacon is not judged on bins narrower than its interval, and a pair
- * must span `min_span_seconds` (a burst of calls is not a beacon). Where the input has no byte
+ * RITA's 24) so that a short beacon is not judged on bins narrower than its interval, and are
+ * whole mean intervals of the pair, centred on where its connections are expected (rita.ts,
+ * `periodHistogram`): with 3-5 connections per bin, bins cut at arbitrary points gained or lost
+ * one wherever a jittered connection fell near an edge. A pair must span `min_span_seconds` (a
+ * burst of calls is not a beacon). Where the input has no byte
  * counts (Hubble) the data-size subscore is left out and the weights renormalised (the alert
  * says so: `sizes_known: false`); packet counts are not a stand-in, Cilium's monitor aggregation
  * makes them meaningless.
@@ -162,7 +165,7 @@ export class BeaconDetector implements Detector {
       const last = p.ts[p.ts.length - 1];
       if (last - first < this.cfg.min_span_seconds) continue;
       const bins = Math.max(4, Math.min(this.cfg.hist_bins, Math.floor(p.ts.length / 4)));
-      const s = ritaBeaconScore(p.ts, p.sizes, first, last, this.cfg, { sizesKnown: p.bytes, bins });
+      const s = ritaBeaconScore(p.ts, p.sizes, first, last, this.cfg, { sizesKnown: p.bytes, bins, periodBins: true });
       const threshold = p.known ? this.cfg.known_threshold : this.cfg.threshold;
       // A known pair differs from what was learned only if its sizes say so: without byte counts it never alerts.
       if (s === null || s.score < threshold || (p.known && !s.sizes_known)) continue;

@@ -67,8 +67,9 @@ const Beacon = z
     enabled,
     /**
      * Alert at or above this RITA beacon score. A steady client with Poisson (memoryless, so not
-     * periodic) arrivals scores about 0.5 on timestamps, 0.8 on the histogram and 1 on duration:
-     * 0.83 even with constant sizes. Above that: 0.85.
+     * periodic) arrivals seen for an hour scores a median 0.52-0.54 on timestamps, 0.55-0.59 on
+     * the histogram and 1 on duration: 0.77 with constant sizes (means 120-300 s). 3.6-7.7 % of
+     * such clients still reach 0.85 (bench/eval/beacon-tails.ts).
      */
     threshold: z.number().min(0).max(1).default(0.85),
     /**
@@ -97,6 +98,13 @@ const Beacon = z
     hist_mode_sensitivity: z.number().gt(0).max(1).default(0.05),
     hist_bimodal_outlier_removal: z.number().int().min(0).default(1),
     hist_bimodal_min_hours: z.number().int().min(6).default(11),
+    /**
+     * Bowley skew (of intervals and of sizes) counts only when the quartiles are at least this
+     * share of the median apart (RITA: at least 10 apart, in seconds or bytes). Below it the
+     * middle half of the values is jitter around one value (±10 % jitter: about 0.12; ±20 %:
+     * about 0.23); memoryless arrivals spread 1.58 times their median.
+     */
+    skew_min_spread: z.number().nonnegative().default(0.25),
     dur_min_hours: z.number().int().min(1).default(6),
     dur_ideal_hours: z.number().int().min(1).default(12),
     max_pairs: z.number().int().positive().default(5000),
