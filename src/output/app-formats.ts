@@ -316,6 +316,7 @@ function jStr(s: string | null): string {
 }
 
 /** What JSON.stringify escapes: control characters, '"', '\\' and (lone) surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** JSON.stringify(n) for a number or null (non-finite numbers are null in JSON). */
