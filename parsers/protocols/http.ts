@@ -47,8 +47,6 @@ interface Headers {
   clen: number;
   chunked: boolean;
   upgrade: string | null;
-  /** Connection: upgrade present. */
-  connUpgrade: boolean;
   /** Content-Encoding gzip, x-gzip or deflate: Zeek counts the body after decompression. */
   encoded: boolean;
   username: string | null;
@@ -351,7 +349,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
   private head(isOrig: boolean, d: Direction, buf: Buffer, off: number, end: number): number {
     // Tolerate the stray CRLF some clients send after a body (RFC 9112 section 2.2).
     if (buf[off] === 0x0d || buf[off] === 0x0a) return 1;
-    if (!isOrig && this.queue[0]?.version === '0.9' && !(end - off >= 5 && buf.toString('latin1', off, off + 5) === 'HTTP/')) {
+    if (!isOrig && this.queue.length > 0 && this.queue[0].version === '0.9' && !(end - off >= 5 && httpSlash(buf, off))) {
       // An HTTP/0.9 response: no status line, no headers, the body runs to the close (Zeek: status 0, '<empty>').
       const rec = this.queue[0];
       rec.status_code = 0;
@@ -362,29 +360,45 @@ export class HttpAnalyzer extends BaseAnalyzer {
       d.body(buf, off, end);
       return end - off;
     }
-    const firstLf = buf.indexOf(0x0a, off);
-    if (firstLf < 0 || firstLf >= end) return 0;
-    const start = buf.toString('latin1', off, lineEnd(buf, off, firstLf));
+    const firstLf = findLf(buf, off, end);
+    if (firstLf < 0) return 0;
+    const le = lineEnd(buf, off, firstLf);
     // HTTP/0.9 (a request line without version) has no headers: the request is that line.
-    if (!isOrig && !start.startsWith('HTTP/')) {
+    if (!isOrig && !(le - off >= 5 && httpSlash(buf, off))) {
       // Judged on the line alone, as Zeek does: a server that answers in another protocol (an SSH
       // banner) never sends the blank line that would end a header block.
       this.violation('http-status-line', 'not an HTTP status line', isOrig, this.curTs);
       if (this.active) d.phase = Phase.DONE;
       return -1;
     }
-    const v09 = isOrig && V09_REQUEST_RE.test(start);
+    // The start line is read from the bytes when it is well formed (nearly always); anything
+    // else goes through the regular expressions that define what we accept, as a string.
+    const line = isOrig ? requestLine(buf, off, le) : statusLine(buf, off, le);
+    const start = line ? '' : buf.toString('latin1', off, le);
+    const v09 = isOrig && !line && V09_REQUEST_RE.test(start);
     const stop = v09 ? firstLf + 1 : headerEnd(buf, off, end);
     if (stop < 0) return 0;
     const h = v09 ? parseHeaders(buf, stop, stop) : parseHeaders(buf, firstLf + 1, stop);
     if (isOrig) {
-      const m = REQUEST_LINE_RE.exec(start);
-      if (m === null || !METHOD_RE.test(m[1])) {
-        this.violation('http-request-line', 'malformed request line', isOrig, this.curTs);
-        if (this.active) d.phase = Phase.DONE;
-        return -1;
+      let method: string;
+      let target: string;
+      let version: string | undefined;
+      if (line) {
+        method = methodText(buf, off, LINE.a);
+        target = buf.toString('latin1', LINE.b, LINE.c);
+        version = versionText(buf, LINE.d, LINE.e);
+      } else {
+        const m = REQUEST_LINE_RE.exec(start);
+        if (m === null || !METHOD_RE.test(m[1])) {
+          this.violation('http-request-line', 'malformed request line', isOrig, this.curTs);
+          if (this.active) d.phase = Phase.DONE;
+          return -1;
+        }
+        method = m[1];
+        target = m[2];
+        version = m[3];
       }
-      if (m[1] === 'PRI' && m[2] === '*' && m[3] === '2.0') {
+      if (method === 'PRI' && target === '*' && version === '2.0') {
         // The HTTP/2 connection preface is built to look like a request to HTTP/1 parsers; it is not one.
         this.reject('http-h2-preface', 'HTTP/2 connection preface', isOrig, this.curTs);
         return -1;
@@ -392,11 +406,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
       this.confirm();
       this.sawRequest = true;
       const rec = newHttpRecord(this.curTs, ++this.depth);
-      rec.method = m[1];
+      rec.method = method;
       // 'GET HTTP/1.1': no URI, the version in its place (Zeek logs an empty URI).
-      const vInUri = m[3] === undefined ? /^HTTP\/(\d+\.\d+)$/.exec(m[2]) : null;
-      rec.uri = vInUri !== null ? '' : unescapeUri(m[2]);
-      rec.version = m[3] ?? vInUri?.[1] ?? '0.9';
+      const vInUri = version === undefined ? /^HTTP\/(\d+\.\d+)$/.exec(target) : null;
+      rec.uri = vInUri !== null ? '' : unescapeUri(target);
+      rec.version = version ?? vInUri?.[1] ?? '0.9';
       rec.host = h.host;
       rec.user_agent = h.ua;
       rec.referrer = h.referer;
@@ -417,7 +431,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
         d.phase = Phase.BODY_LENGTH;
         d.remaining = h.clen;
       } else this.bodyDone(true);
-      if (m[1] === 'CONNECT' && this.active) {
+      if (method === 'CONNECT' && this.active) {
         // The originator's next bytes wait for the reply: the tunnel's on a 2xx, HTTP otherwise.
         d.phase = Phase.DONE;
         this.tunnelOrig = [];
@@ -425,20 +439,30 @@ export class HttpAnalyzer extends BaseAnalyzer {
       }
       return stop - off;
     }
-    const m = STATUS_LINE_RE.exec(start);
-    if (m === null) {
-      this.violation('http-status-line', 'malformed status line', isOrig, this.curTs);
-      if (this.active) d.phase = Phase.DONE;
-      return -1;
+    let version: string;
+    let code: number;
+    let msg: string;
+    if (line) {
+      version = versionText(buf, off + 5, LINE.a);
+      code = (buf[LINE.b] - 0x30) * 100 + (buf[LINE.b + 1] - 0x30) * 10 + (buf[LINE.b + 2] - 0x30);
+      msg = LINE.c === le ? '' : reasonText(buf, LINE.c, le);
+    } else {
+      const m = STATUS_LINE_RE.exec(start);
+      if (m === null) {
+        this.violation('http-status-line', 'malformed status line', isOrig, this.curTs);
+        if (this.active) d.phase = Phase.DONE;
+        return -1;
+      }
+      version = m[1];
+      code = Number(m[2]);
+      msg = m[3] ?? '';
     }
     this.confirm();
-    const code = Number(m[2]);
-    const msg = m[3] ?? '';
     let rec = this.queue[0];
     if (rec === undefined) {
       // A response without a request we saw (capture started mid-connection).
       rec = newHttpRecord(this.curTs, ++this.depth);
-      rec.version = m[1];
+      rec.version = version;
       this.queue.push(rec);
     }
     if (code >= 100 && code < 200 && code !== 101) {
@@ -449,7 +473,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
     rec.status_code = code;
     rec.status_msg = msg;
     // As Zeek: the reply's version overwrites the request's (servers answer 1.1 requests with 1.0).
-    rec.version = m[1];
+    rec.version = version;
     rec.resp_content_type = h.ctype;
     if (h.filename !== null && code !== 204 && code !== 304 && rec.method !== 'HEAD' && h.clen !== 0) rec.resp_filenames = [h.filename];
     this.respCur = rec;
@@ -466,6 +490,9 @@ export class HttpAnalyzer extends BaseAnalyzer {
       }
       return -1;
     }
+    // HEADERS is shared: the refused CONNECT below feeds the request side, which parses its own.
+    const chunked = h.chunked;
+    const clen = h.clen;
     if (rec.method === 'CONNECT' && this.tunnelOrig !== null) {
       const held = this.tunnelOrig;
       this.tunnelOrig = null;
@@ -485,11 +512,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
     }
     const noBody = rec.method === 'HEAD' || code === 204 || code === 304;
     if (noBody) this.bodyDone(false);
-    else if (h.chunked) d.phase = Phase.CHUNK_SIZE;
-    else if (h.clen >= 0) {
+    else if (chunked) d.phase = Phase.CHUNK_SIZE;
+    else if (clen >= 0) {
       d.phase = Phase.BODY_LENGTH;
-      d.remaining = h.clen;
-      if (h.clen === 0) this.bodyDone(false);
+      d.remaining = clen;
+      if (clen === 0) this.bodyDone(false);
     } else d.phase = Phase.BODY_EOF;
     return stop - off;
   }
@@ -573,12 +600,18 @@ export function unescapeUri(s: string): string {
   return out;
 }
 
+/** Offset of the first LF in buf[from, end), or -1 (a loop: lines are short, and indexOf would search past `end`). */
+function findLf(buf: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (buf[i] === 0x0a) return i;
+  return -1;
+}
+
 /** Offset just past the blank line ending a header block, or -1. Accepts bare LF line ends. */
 function headerEnd(buf: Buffer, off: number, end: number): number {
   let p = off;
   for (;;) {
-    const lf = buf.indexOf(0x0a, p);
-    if (lf < 0 || lf >= end) return -1;
+    const lf = findLf(buf, p, end);
+    if (lf < 0) return -1;
     if (lf + 1 < end && buf[lf + 1] === 0x0a) return lf + 2;
     if (lf + 2 < end && buf[lf + 1] === 0x0d && buf[lf + 2] === 0x0a) return lf + 3;
     if (lf + 2 >= end) return -1;
@@ -590,6 +623,104 @@ function headerEnd(buf: Buffer, off: number, end: number): number {
 function lineEnd(buf: Buffer, from: number, lf: number): number {
   return lf > from && buf[lf - 1] === 0x0d ? lf - 1 : lf;
 }
+
+/** 'HTTP/' at buf[off] (the caller checked that five bytes are there). */
+const httpSlash = (buf: Buffer, off: number): boolean =>
+  buf[off] === 0x48 && buf[off + 1] === 0x54 && buf[off + 2] === 0x54 && buf[off + 3] === 0x50 && buf[off + 4] === 0x2f;
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/**
+ * Where requestLine and statusLine found the parts of a start line (offsets into the buffer),
+ * read right after the call. Request: method [off, a), target [b, c), version digits [d, e).
+ * Status: version digits [off + 5, a), code [b, b + 3), reason from c.
+ */
+const LINE = { a: 0, b: 0, c: 0, d: 0, e: 0 };
+
+/** `\d+\.\d+` at buf[p, le): its end, or -1. */
+function versionDigits(buf: Buffer, p: number, le: number): number {
+  const p0 = p;
+  while (p < le && isDigit(buf[p])) p++;
+  if (p === p0 || p >= le || buf[p] !== 0x2e) return -1;
+  const p1 = ++p;
+  while (p < le && isDigit(buf[p])) p++;
+  return p === p1 ? -1 : p;
+}
+
+/**
+ * A request line buf[off, le) of the form REQUEST_LINE_RE and METHOD_RE accept, with its version
+ * (`METHOD target HTTP/d.d`): its parts in LINE. False for any other line, which the regular
+ * expressions then judge (HTTP/0.9, no version, a bad method or version, stray bytes).
+ */
+function requestLine(buf: Buffer, off: number, le: number): boolean {
+  let p = off;
+  // METHOD_RE: an upper-case letter, then up to 19 more of upper case, '_' and '-'.
+  const c0 = buf[p];
+  if (!(c0 >= 0x41 && c0 <= 0x5a)) return false;
+  p++;
+  while (p < le) {
+    const c = buf[p];
+    if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d)) break;
+    p++;
+  }
+  if (p - off > 20 || p >= le || !isSpace(buf[p])) return false;
+  LINE.a = p;
+  while (p < le && isSpace(buf[p])) p++;
+  LINE.b = p;
+  while (p < le && !isSpace(buf[p])) p++;
+  if (p === LINE.b || p >= le) return false;
+  LINE.c = p;
+  while (p < le && isSpace(buf[p])) p++;
+  if (le - p < 8 || !httpSlash(buf, p)) return false;
+  LINE.d = p + 5;
+  p = versionDigits(buf, p + 5, le);
+  if (p < 0) return false;
+  LINE.e = p;
+  while (p < le && isSpace(buf[p])) p++;
+  return p === le;
+}
+
+/**
+ * A status line buf[off, le) of the form STATUS_LINE_RE accepts (`HTTP/d.d ddd reason`), its parts
+ * in LINE; false otherwise (the regular expression judges it). The caller checked 'HTTP/'.
+ */
+function statusLine(buf: Buffer, off: number, le: number): boolean {
+  let p = versionDigits(buf, off + 5, le);
+  if (p < 0 || !isSpace(buf[p])) return false;
+  LINE.a = p;
+  while (p < le && isSpace(buf[p])) p++;
+  if (le - p < 3 || !isDigit(buf[p]) || !isDigit(buf[p + 1]) || !isDigit(buf[p + 2])) return false;
+  LINE.b = p;
+  p += 3;
+  if (p < le) {
+    // The reason phrase follows blanks; `.` matches neither CR nor LF.
+    if (!isSpace(buf[p])) return false;
+    while (p < le && isSpace(buf[p])) p++;
+    for (let i = p; i < le; i++) if (buf[i] === 0x0d || buf[i] === 0x0a) return false;
+  }
+  LINE.c = p;
+  return true;
+}
+
+const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT'];
+const VERSIONS: readonly string[] = ['1.1', '1.0'];
+const REASONS: readonly string[] = ['OK', 'Created', 'Accepted', 'No Content', 'Not Modified', 'Bad Request', 'Unauthorized', 'Forbidden', 'Not Found'];
+
+/** buf[a, b) as latin1 text: one of `known` when it is that text (no string made), else a new one. */
+function knownText(buf: Buffer, a: number, b: number, known: readonly string[]): string {
+  const n = b - a;
+  for (const k of known) {
+    if (k.length !== n) continue;
+    let i = 0;
+    while (i < n && buf[a + i] === k.charCodeAt(i)) i++;
+    if (i === n) return k;
+  }
+  return buf.toString('latin1', a, b);
+}
+
+const methodText = (buf: Buffer, a: number, b: number): string => knownText(buf, a, b, METHODS);
+const versionText = (buf: Buffer, a: number, b: number): string => knownText(buf, a, b, VERSIONS);
+const reasonText = (buf: Buffer, a: number, b: number): string => knownText(buf, a, b, REASONS);
 
 enum H {
   HOST,
@@ -655,41 +786,62 @@ function headerId(buf: Buffer, p: number, e: number): number {
 }
 
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09;
+/** What String.prototype.trim removes, among latin1 characters. */
+const isTrimmed = (c: number): boolean => (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+
+/** Reused for every header block: read by `head` before the next one is parsed. */
+const HEADERS: Headers = {
+  host: null,
+  ua: null,
+  referer: null,
+  origin: null,
+  ctype: null,
+  clen: -1,
+  chunked: false,
+  upgrade: null,
+  encoded: false,
+  username: null,
+  proxied: null,
+  filename: null,
+};
 
 /** The header lines of `buf[p, stop)` (after the start line, up to and including the blank line). */
 function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
-  const h: Headers = {
-    host: null,
-    ua: null,
-    referer: null,
-    origin: null,
-    ctype: null,
-    clen: -1,
-    chunked: false,
-    upgrade: null,
-    connUpgrade: false,
-    encoded: false,
-    username: null,
-    proxied: null,
-    filename: null,
-  };
-  // The wanted header a continuation line (obs-fold, RFC 9112 5.2) extends, and its value so far.
+  const h = HEADERS;
+  h.host = null;
+  h.ua = null;
+  h.referer = null;
+  h.origin = null;
+  h.ctype = null;
+  h.clen = -1;
+  h.chunked = false;
+  h.upgrade = null;
+  h.encoded = false;
+  h.username = null;
+  h.proxied = null;
+  h.filename = null;
+  // The wanted header a continuation line (obs-fold, RFC 9112 5.2) extends, and its value so far:
+  // a string once a continuation needed it, else the bytes [lastStart, lastEnd) of this buffer.
   let lastId = -1;
-  let lastValue = '';
+  let lastValue: string | null = null;
+  let lastStart = 0;
+  let lastEnd = 0;
   while (p < stop) {
-    let lf = buf.indexOf(0x0a, p);
-    if (lf < 0 || lf >= stop) lf = stop;
+    let lf = findLf(buf, p, stop);
+    if (lf < 0) lf = stop;
     const e = lineEnd(buf, p, lf);
     if (isSpace(buf[p]) && lastId >= 0 && lastId !== H.PROXY) {
       // Zeek joins a folded line to the header's value.
       const more = buf.toString('latin1', p, e).trim();
-      lastValue = lastValue === '' ? more : `${lastValue} ${more}`;
+      const prev: string = lastValue ?? buf.toString('latin1', lastStart, lastEnd);
+      lastValue = prev === '' ? more : `${prev} ${more}`;
       setHeader(h, lastId, lastValue);
       p = lf + 1;
       continue;
     }
     lastId = -1;
-    const colon = buf.indexOf(0x3a, p);
+    let colon = p;
+    while (colon < e && buf[colon] !== 0x3a) colon++;
     if (colon > p && colon < e) {
       let ns = p;
       let ne = colon;
@@ -701,14 +853,68 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
         if (h.proxied === null) h.proxied = [entry];
         else if (!h.proxied.includes(entry)) h.proxied.push(entry);
       } else if (id >= 0) {
-        lastValue = buf.toString('latin1', colon + 1, e).trim();
-        setHeader(h, id, lastValue);
+        // The value as String.prototype.trim would leave it, on the bytes.
+        let vs = colon + 1;
+        let ve = e;
+        while (vs < ve && isTrimmed(buf[vs])) vs++;
+        while (ve > vs && isTrimmed(buf[ve - 1])) ve--;
+        lastValue = null;
+        lastStart = vs;
+        lastEnd = ve;
+        setHeaderBytes(h, id, buf, vs, ve);
       }
       lastId = id;
     }
     p = lf + 1;
   }
   return h;
+}
+
+/** Whether buf[a, a + s.length) is `s` (lower case ASCII), ignoring ASCII case. */
+function bytesEqualCI(buf: Buffer, a: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = buf[a + i];
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== s.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * setHeader for a value in buf[a, b) (trimmed): the headers that only decide framing are read
+ * from the bytes, without a string, exactly as setHeader reads their text.
+ */
+function setHeaderBytes(h: Headers, id: H, buf: Buffer, a: number, b: number): void {
+  switch (id) {
+    case H.CONTENT_LENGTH: {
+      // /^0*(\d{1,15})$/: digits only, at most 15 once leading zeros are dropped (one kept).
+      if (a === b) return;
+      for (let i = a; i < b; i++) if (!isDigit(buf[i])) return;
+      let z = a;
+      while (z < b - 1 && buf[z] === 0x30) z++;
+      if (b - z > 15) return;
+      let n = 0;
+      for (let i = z; i < b; i++) n = n * 10 + (buf[i] - 0x30);
+      h.clen = n;
+      return;
+    }
+    case H.TRANSFER_ENCODING: {
+      // /^chunked(?:$|[\s,;])/i, \s among latin1 characters being what trim removes.
+      const c = a + 7 < b ? buf[a + 7] : -1;
+      h.chunked = b - a >= 7 && bytesEqualCI(buf, a, 'chunked') && (c === -1 || isTrimmed(c) || c === 0x2c || c === 0x3b);
+      return;
+    }
+    case H.CONNECTION:
+      // Kept for obs-fold only: a folded line after it belongs to it, not to a header of its own.
+      return;
+    case H.CONTENT_ENCODING: {
+      const n = b - a;
+      if ((n === 4 && bytesEqualCI(buf, a, 'gzip')) || (n === 6 && bytesEqualCI(buf, a, 'x-gzip')) || (n === 7 && bytesEqualCI(buf, a, 'deflate')))
+        h.encoded = true;
+      return;
+    }
+    default:
+      setHeader(h, id, buf.toString('latin1', a, b));
+  }
 }
 
 function setHeader(h: Headers, id: H, value: string): void {
@@ -740,9 +946,6 @@ function setHeader(h: Headers, id: H, value: string): void {
       break;
     case H.UPGRADE:
       h.upgrade = value;
-      break;
-    case H.CONNECTION:
-      if (/upgrade/i.test(value)) h.connUpgrade = true;
       break;
     case H.AUTHORIZATION:
       h.username = basicUser(value) ?? h.username;
