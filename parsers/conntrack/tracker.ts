@@ -545,10 +545,14 @@ export class ConnectionTracker {
     c.list = L_NONE;
   }
 
-  /** Append at the tail, walking back a few steps when the deadline is earlier than the tail's (clock skew). */
-  private link(c: Conn, li: number, deadline: number): void {
+  /**
+   * Append at the tail, walking back a few steps when the deadline (set by the caller in
+   * c.deadline) is earlier than the tail's (clock skew). Not a parameter: a double passed to a
+   * call V8 does not inline is boxed, a heap number per call for the garbage collector.
+   */
+  private link(c: Conn, li: number): void {
+    const deadline = c.deadline;
     c.list = li;
-    c.deadline = deadline;
     c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
@@ -595,7 +599,8 @@ export class ConnectionTracker {
       }
     }
     this.unlink(c);
-    this.link(c, li, dl);
+    c.deadline = dl;
+    this.link(c, li);
   }
 
   /**
