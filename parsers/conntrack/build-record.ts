@@ -88,13 +88,13 @@ export class RecordBuilder {
       ob = Math.max(c.origLen, 0);
       rb = Math.max(c.respLen, 0);
     }
-    if (c.cid === null) {
-      const oa = bytesOf(c.origAddr, this.scratchA);
-      const ra = bytesOf(c.respAddr, this.scratchB);
-      const sp = c.cidOrigP >= 0 ? c.cidOrigP : c.origP;
-      const dp = c.cidOrigP >= 0 ? c.cidRespP : c.respP;
-      c.cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, sp, dp);
-    }
+    // Not kept on the connection: computed once per record (interim records are rare), and a
+    // role flip would have to drop a kept one.
+    const x = c.x;
+    const oa = bytesOf(c.origAddr, this.scratchA);
+    const ra = bytesOf(c.respAddr, this.scratchB);
+    const sctp = x !== null && x.cidOrigP >= 0;
+    const cid = communityIdFromBytes(this.seed, c.ipProto, oa, 0, ra, 0, c.addrLen, sctp ? x.cidOrigP : c.origP, sctp ? x.cidRespP : c.respP);
     const orig = this.addrText(c.origAddr, c.addrLen);
     const resp = this.addrText(c.respAddr, c.addrLen);
     const proto = transportOf(c);
@@ -121,14 +121,14 @@ export class RecordBuilder {
       orig_ip_bytes: c.origIpBytes,
       resp_pkts: c.respPkts,
       resp_ip_bytes: c.respIpBytes,
-      tunnel_parents: c.parents !== null ? c.parents.slice() : EMPTY_STRINGS.slice(),
-      community_id: c.cid,
-      vlan: c.vlan,
-      inner_vlan: c.innerVlan,
+      tunnel_parents: x !== null && x.parents !== null ? x.parents.slice() : EMPTY_STRINGS.slice(),
+      community_id: cid,
+      vlan: x !== null ? x.vlan : null,
+      inner_vlan: x !== null ? x.innerVlan : null,
       orig_l2_addr: c.origMac === null ? null : this.macText(c.origMac),
       resp_l2_addr: c.respMac === null ? null : this.macText(c.respMac),
-      tunnel_type: c.tunnelType,
-      tunnel_id: c.tunnelId,
+      tunnel_type: x !== null ? x.tunnelType : null,
+      tunnel_id: x !== null ? x.tunnelId : null,
       interim,
     };
     return r;

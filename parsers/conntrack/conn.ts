@@ -128,98 +128,116 @@ export class TcpConn {
   }
 }
 
-export class Conn {
-  // intrusive timer list links
-  prev: Conn | null = null;
-  next: Conn | null = null;
-  list = L_NONE;
-  deadline = 0;
-  /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
-  linkStamp = 0;
-
-  uid = '';
-  origIsLow = true;
-  /** Addresses and MACs as one-byte strings of their raw bytes: no ArrayBuffer per connection. */
-  origAddr = '';
-  respAddr = '';
-  origP = 0;
-  respP = 0;
-  origMac: string | null = null;
-  respMac: string | null = null;
+/**
+ * The connection fields most connections never set: VLAN tags, tunnel identity and path, SCTP's
+ * Community ID ports, a uid disambiguator, the interim deadline. Kept out of Conn so that the
+ * common connection stays small (Conn objects are most of what the tracker keeps alive; the
+ * garbage collector copies each one when it survives a scavenge), allocated by `extra` on first need.
+ */
+export class ConnExtra {
   vlan: number | null = null;
   innerVlan: number | null = null;
   tunnelType: string | null = null;
   tunnelId: number | null = null;
   /** uid of the outer connection the last packet came through (Zeek's encapsulation), null when none. */
   encap: string | null = null;
+  parents: string[] | null = null;
   /** Outer-flow changes counted against tunnelMaxChanges. */
   tunnelChanges = 0;
   /** Ports for the Community ID when the record's are 0 (SCTP: Zeek logs 0/0, the Community ID hashes the real ones). */
   cidOrigP = -1;
   cidRespP = -1;
+  /** Disambiguates uids of connections sharing key and first instant. */
+  uidSeq = 0;
+  /** Packet time of the next interim record (tracker option interimIntervalSec). */
+  nextInterim = NO_DEADLINE;
+}
 
-  firstSec = 0;
-  firstNsec = 0;
-  startTs = 0;
+// Conn.bits: the orientation probe (ROLE_* above, bits 0-3), the Teredo directions seen (bits
+// 4-5) and the tunnel kind whose service name the connection already carries (bits 8-15). One
+// small integer field instead of three.
+export const ROLE_MASK = 0xf;
+export const TEREDO_ORIG = 0x10;
+export const TEREDO_RESP = 0x20;
+export const SVC_TUNNEL_SHIFT = 8;
+
+export class Conn {
+  // Fields in the order V8 lays them out: those every packet reads or writes first, so that a
+  // packet touches few cache lines of its connection (tens of thousands of live connections do
+  // not stay in cache); those read only when the connection starts or ends after them.
+  readonly kind: Kind;
+  // intrusive timer list links
+  list = L_NONE;
+  deadline = 0;
+  prev: Conn | null = null;
+  next: Conn | null = null;
+  /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
+  linkStamp = 0;
+  tcp: TcpConn | null = null;
+  origIsLow = true;
   lastTs = 0;
   // Exact integer copy of lastTs: duration from doubles of epoch seconds would lose sub-microsecond digits.
   lastSec = 0;
   lastNsec = 0;
-  nextInterim = NO_DEADLINE;
-
   origPkts = 0;
   respPkts = 0;
   origIpBytes = 0;
   respIpBytes = 0;
-  /** UDP/ICMP/other payload sums; -1 until that side sent (Zeek request_len/reply_len). */
-  origLen = -1;
-  respLen = -1;
-  missed = 0;
-
   histSeen = 0;
   /** History letters so far. Short strings are flat in V8, far smaller than an array of codes. */
   hist = '';
-  scaled: Float64Array | null = null;
-
-  tcp: TcpConn | null = null;
   /** Payload analysis of this connection, when a payload observer factory wants it. */
   observer: PayloadObserver | null = null;
   /** TCP only: the reassembly feeding `observer`. */
   streams: TcpStreams | null = null;
-  service: string[] | null = null;
-  parents: string[] | null = null;
-  cid: string | null = null;
+  /** The rarely used fields, null until one is set (see ConnExtra). */
+  x: ConnExtra | null = null;
+  /**
+   * ROLE_* (UDP only: which of Zeek's orientation-checking analyzers sits on this connection and
+   * what it has seen; 0 once nothing can flip it any more), TEREDO_* (the directions that carried
+   * a Teredo-encapsulated packet: Zeek's Teredo analyzer confirms, and names the service, only
+   * once it has seen one each way) and, from SVC_TUNNEL_SHIFT, the TunnelKind whose name the last
+   * tunnel-carrying packet left in `service` (0: none yet; while a carrier's packets keep carrying
+   * that tunnel, the usual case, track skips the service update).
+   */
+  bits = 0;
+  uid = '';
+  /** UDP/ICMP/other payload sums; -1 until that side sent (Zeek request_len/reply_len). */
+  origLen = -1;
+  respLen = -1;
+  respP = 0;
 
-  /**
-   * UDP only: which of Zeek's orientation-checking analyzers sits on this connection and what it
-   * has seen (ROLE_* bits); 0 once nothing can flip it any more.
-   */
-  roleProbe = 0;
-  /**
-   * UDP only: the directions that carried a Teredo-encapsulated packet (1: from the originator's
-   * address, 2: the responder's). Zeek's Teredo analyzer confirms, and names the service, only
-   * once it has seen one each way.
-   */
-  teredoDirs = 0;
-  /**
-   * The TunnelKind whose name the last tunnel-carrying packet left in `service` (0: none yet).
-   * The service list only grows, so while a carrier's packets keep carrying that tunnel (the
-   * usual case: every VXLAN carrier packet) track skips the service update.
-   */
-  svcTunnel = 0;
+  origP = 0;
+  /** Addresses and MACs as one-byte strings of their raw bytes: no ArrayBuffer per connection. */
+  origAddr = '';
+  respAddr = '';
+  origMac: string | null = null;
+  respMac: string | null = null;
+  firstSec = 0;
+  firstNsec = 0;
+  startTs = 0;
+  missed = 0;
+  scaled: Float64Array | null = null;
+  service: string[] | null = null;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
-
   /** Entry id in the flow table while live. */
   fid = -1;
-  /** Disambiguates uids of connections sharing key and first instant. */
-  uidSeq = 0;
+  readonly ipProto: number;
+  readonly addrLen: number;
 
-  constructor(
-    readonly kind: Kind,
-    readonly ipProto: number,
-    readonly addrLen: number,
-  ) {}
+  constructor(kind: Kind, ipProto: number, addrLen: number) {
+    this.kind = kind;
+    this.ipProto = ipProto;
+    this.addrLen = addrLen;
+  }
+}
+
+/** The connection's ConnExtra, allocated on first use. */
+export function extra(c: Conn): ConnExtra {
+  let x = c.x;
+  if (x === null) x = c.x = new ConnExtra();
+  return x;
 }
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -365,7 +383,6 @@ export function flipRoles(c: Conn): void {
   // UDP payload sums stay where they are: Zeek's UDP adapter does not swap request_len and
   // reply_len (misordered-ntp.pcap: flipped after the first datagram, orig_bytes counts both).
   c.origIsLow = !c.origIsLow;
-  c.cid = null;
   const info = c.info;
   if (info !== null) {
     // Records tied to the connection read its identity at output, as Zeek's logs read c$id.

@@ -24,6 +24,7 @@ import {
   ACK,
   Clock,
   Conn,
+  type ConnExtra,
   Ep,
   H_DATA,
   H_PARTIAL,
@@ -39,13 +40,18 @@ import {
   NO_DEADLINE,
   N_LISTS,
   ROLE_DNS,
+  ROLE_MASK,
   ROLE_NTP,
   ROLE_NTP_ORIG_DONE,
   ROLE_NTP_RESP_DONE,
   SC_CHK,
+  SVC_TUNNEL_SHIFT,
   SYN,
+  TEREDO_ORIG,
+  TEREDO_RESP,
   TcpConn,
   checkHistory,
+  extra,
   flipRoles,
   scaledHistory,
 } from './conn';
@@ -121,6 +127,8 @@ export class ConnectionTracker {
   private readonly verify: boolean;
   private readonly keyVlan: boolean;
   private readonly keyTunnel: boolean;
+  /** Interim records on (interimIntervalSec > 0): every connection then has a ConnExtra with its deadline. */
+  private readonly interimOn: boolean;
 
   constructor(
     opts: Partial<TrackerOptions>,
@@ -144,6 +152,7 @@ export class ConnectionTracker {
     this.verify = o.verifyChecksums;
     this.keyVlan = o.keyVlan;
     this.keyTunnel = o.keyTunnel;
+    this.interimOn = o.interimIntervalSec > 0;
   }
 
   /**
@@ -294,12 +303,12 @@ export class ConnectionTracker {
     this.uidSeq = 0;
     if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp!, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
-      if (c.firstSec === this.clock.sec && c.firstNsec === this.clock.nsec) this.uidSeq = c.uidSeq + 1;
+      if (c.firstSec === this.clock.sec && c.firstNsec === this.clock.nsec) this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
       this.remove(c);
       c = undefined;
     }
     if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent, now);
-    else if (parent !== c.encap) this.encapChanged(c, parent);
+    else if (parent !== (c.x === null ? null : c.x.encap)) this.encapChanged(c, parent);
 
     const isOrig = srcLow === c.origIsLow;
 
@@ -329,7 +338,7 @@ export class ConnectionTracker {
           if (kind === Kind.UDP) checkHistory(c, H_DATA, 68, false);
           c.respLen = c.respLen < 0 ? len : c.respLen + len;
         }
-        if (c.roleProbe !== 0 && kind === Kind.UDP) this.analyzerFlip(c, l, isOrig);
+        if ((c.bits & ROLE_MASK) !== 0 && kind === Kind.UDP) this.analyzerFlip(c, l, isOrig);
         if (c.observer !== null && kind === Kind.UDP && l.capturedPayloadLen > 0) {
           c.observer.datagram(isOrig, l.buf, l.payloadOff, l.capturedPayloadLen, now);
         }
@@ -349,31 +358,32 @@ export class ConnectionTracker {
       c.respIpBytes += ipBytes;
     }
 
-    if (nextTunnel !== TunnelKind.NONE && nextTunnel !== c.svcTunnel) this.tunnelService(c, nextTunnel, isOrig);
+    if (nextTunnel !== TunnelKind.NONE && nextTunnel !== c.bits >>> SVC_TUNNEL_SHIFT) this.tunnelService(c, nextTunnel, isOrig);
 
     // Nothing above removes `c` from the table (reuse is handled before), so it is live here.
     this.schedule(c);
-    if (now >= c.nextInterim) this.interim(c, now);
+    if (this.interimOn && now >= (c.x as ConnExtra).nextInterim) this.interim(c, now);
     return c;
   }
 
   /**
    * The tunnel a layer carries names a service of its connection (Teredo once seen both ways).
-   * Once the name is in the list, `svcTunnel` lets track skip this call for the same tunnel; for
-   * Teredo only after both directions were seen, so teredoDirs keeps counting until then.
+   * Once the name is in the list, the kind in Conn.bits lets track skip this call for the same
+   * tunnel; for Teredo only after both directions were seen, so the TEREDO_* bits keep counting until then.
    */
   private tunnelService(c: Conn, nextTunnel: TunnelKind, isOrig: boolean): void {
     const name = TUNNEL_NAMES[nextTunnel];
     if (nextTunnel === TunnelKind.TEREDO) {
-      c.teredoDirs |= isOrig ? 1 : 2;
-      if (c.teredoDirs !== 3) return;
+      const b = c.bits | (isOrig ? TEREDO_ORIG : TEREDO_RESP);
+      c.bits = b;
+      if ((b & (TEREDO_ORIG | TEREDO_RESP)) !== (TEREDO_ORIG | TEREDO_RESP)) return;
     }
     if (name) {
       const sv = c.service;
       if (sv === null) c.service = [name];
       else if (sv.indexOf(name) < 0) sv.push(name);
     }
-    c.svcTunnel = nextTunnel;
+    c.bits = (c.bits & ((1 << SVC_TUNNEL_SHIFT) - 1)) | (nextTunnel << SVC_TUNNEL_SHIFT);
   }
 
   /**
@@ -425,19 +435,20 @@ export class ConnectionTracker {
    * tunnelMaxChanges changes; past the limit the history gets `X` (analysis partial).
    */
   private encapChanged(c: Conn, parent: string | null): void {
-    const old = c.encap;
-    c.encap = parent;
+    const x = extra(c);
+    const old = x.encap;
+    x.encap = parent;
     if (parent === null) return;
     if (old !== null) {
       const max = this.opts.tunnelMaxChanges;
-      if (max > 0 && c.tunnelChanges >= max) {
+      if (max > 0 && x.tunnelChanges >= max) {
         checkHistory(c, H_PARTIAL, 88 /* X */, true);
         return;
       }
-      c.tunnelChanges++;
+      x.tunnelChanges++;
     }
-    const ps = c.parents;
-    if (ps === null) c.parents = [parent];
+    const ps = x.parents;
+    if (ps === null) x.parents = [parent];
     else if (ps.indexOf(parent) < 0) ps.push(parent);
   }
 
@@ -471,19 +482,22 @@ export class ConnectionTracker {
     c.origIsLow = srcLow;
     if (l.srcMacOff >= 0 && l.srcMacOff + 6 <= b.length) c.origMac = b.toString('latin1', l.srcMacOff, l.srcMacOff + 6);
     if (l.dstMacOff >= 0 && l.dstMacOff + 6 <= b.length) c.respMac = b.toString('latin1', l.dstMacOff, l.dstMacOff + 6);
-    c.vlan = l.vlan >= 0 ? l.vlan : null;
-    c.innerVlan = l.innerVlan >= 0 ? l.innerVlan : null;
+    if (l.vlan >= 0) extra(c).vlan = l.vlan;
+    if (l.innerVlan >= 0) extra(c).innerVlan = l.innerVlan;
     if (l.tunnel !== TunnelKind.NONE) {
-      c.tunnelType = TUNNEL_NAMES[l.tunnel] || null;
-      c.tunnelId = l.tunnelId >= 0 ? l.tunnelId : null;
+      const x = extra(c);
+      x.tunnelType = TUNNEL_NAMES[l.tunnel] || null;
+      x.tunnelId = l.tunnelId >= 0 ? l.tunnelId : null;
     }
     if (parent !== null) {
-      c.encap = parent;
-      c.parents = [parent];
+      const x = extra(c);
+      x.encap = parent;
+      x.parents = [parent];
     }
     if (l.proto === 132) {
-      c.cidOrigP = l.sport;
-      c.cidRespP = l.dport;
+      const x = extra(c);
+      x.cidOrigP = l.sport;
+      x.cidRespP = l.dport;
     }
     c.firstSec = this.clock.sec;
     c.firstNsec = this.clock.nsec;
@@ -491,9 +505,8 @@ export class ConnectionTracker {
     c.lastTs = now;
     c.lastSec = this.clock.sec;
     c.lastNsec = this.clock.nsec;
-    const iv = this.opts.interimIntervalSec;
-    c.nextInterim = iv > 0 ? now + iv : NO_DEADLINE;
-    c.uidSeq = this.uidSeq;
+    if (this.interimOn) extra(c).nextInterim = now + this.opts.interimIntervalSec;
+    if (this.uidSeq !== 0) extra(c).uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
     if (kind === Kind.TCP) c.tcp = new TcpConn();
 
@@ -512,7 +525,7 @@ export class ConnectionTracker {
     }
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
     if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
-    if (kind === Kind.UDP) c.roleProbe = this.roleUdp[c.respP];
+    if (kind === Kind.UDP) c.bits = this.roleUdp[c.respP];
     if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
     c.fid = this.table.insert(c);
@@ -532,10 +545,14 @@ export class ConnectionTracker {
     c.list = L_NONE;
   }
 
-  /** Append at the tail, walking back a few steps when the deadline is earlier than the tail's (clock skew). */
-  private link(c: Conn, li: number, deadline: number): void {
+  /**
+   * Append at the tail, walking back a few steps when the deadline (set by the caller in
+   * c.deadline) is earlier than the tail's (clock skew). Not a parameter: a double passed to a
+   * call V8 does not inline is boxed, a heap number per call for the garbage collector.
+   */
+  private link(c: Conn, li: number): void {
+    const deadline = c.deadline;
     c.list = li;
-    c.deadline = deadline;
     c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
@@ -582,7 +599,8 @@ export class ConnectionTracker {
       }
     }
     this.unlink(c);
-    this.link(c, li, dl);
+    c.deadline = dl;
+    this.link(c, li);
   }
 
   /**
@@ -681,13 +699,13 @@ export class ConnectionTracker {
    * mode from the responder; each direction of delivery flips at most once.
    */
   private analyzerFlip(c: Conn, l: FlowLayer, isOrig: boolean): void {
-    const p = c.roleProbe;
+    const p = c.bits & ROLE_MASK;
     const n = l.capturedPayloadLen;
     const b = l.buf;
     const o = l.payloadOff;
     if (p & ROLE_DNS) {
       if (n < 12) return;
-      c.roleProbe = 0;
+      c.bits &= ~ROLE_MASK;
       const first = c.respAddr.charCodeAt(0);
       const multicast = c.addrLen === 4 ? first >= 224 && first <= 239 : first === 0xff;
       if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c);
@@ -697,7 +715,7 @@ export class ConnectionTracker {
     if (n < 48 || (p & done) !== 0) return;
     const mode = b[o] & 7;
     if ((mode === 4 && isOrig) || (mode === 3 && !isOrig)) {
-      c.roleProbe = p | done;
+      c.bits |= done;
       flipRoles(c);
     }
   }
@@ -744,7 +762,8 @@ export class ConnectionTracker {
     this.emitRecord(c, true);
     this.stats.interim++;
     const iv = this.opts.interimIntervalSec;
-    while (c.nextInterim <= now) c.nextInterim += iv;
+    const x = c.x as ConnExtra;
+    while (x.nextInterim <= now) x.nextInterim += iv;
   }
 
   private emitRecord(c: Conn, interim: boolean): void {

@@ -13,6 +13,10 @@ export function capturedLen(off: number, len: number, capEnd: number): number {
  * and known ones with a wrong length are skipped by their own length; a length below 2 or past
  * the end stops the walk (the rest cannot be framed).
  */
+// Big-endian 32-bit fields are read byte by byte rather than with Buffer.readUInt32BE: half of
+// all sequence numbers are above the small-integer range, and when V8 does not inline that call
+// (it depends on what else the caller inlined) each one comes back as a newly allocated heap
+// number, two to four per TCP segment for the garbage collector.
 export function parseTcpOptions(buf: Buffer, p: number, end: number, layer: FlowLayer): void {
   while (p < end) {
     const kind = buf[p];
@@ -36,8 +40,8 @@ export function parseTcpOptions(buf: Buffer, p: number, end: number, layer: Flow
         break;
       case 8:
         if (len === 10) {
-          layer.optTsVal = buf.readUInt32BE(p + 2);
-          layer.optTsEcr = buf.readUInt32BE(p + 6);
+          layer.optTsVal = ((buf[p + 2] << 24) | (buf[p + 2 + 1] << 16) | (buf[p + 2 + 2] << 8) | buf[p + 2 + 3]) >>> 0;
+          layer.optTsEcr = ((buf[p + 6] << 24) | (buf[p + 6 + 1] << 16) | (buf[p + 6 + 2] << 8) | buf[p + 6 + 3]) >>> 0;
         }
         break;
       default:
@@ -65,8 +69,8 @@ export function decodeTcp(buf: Buffer, layer: FlowLayer, capEnd: number, out: De
   }
   layer.sport = buf.readUInt16BE(off);
   layer.dport = buf.readUInt16BE(off + 2);
-  layer.seq = buf.readUInt32BE(off + 4);
-  layer.ack = buf.readUInt32BE(off + 8);
+  layer.seq = ((buf[off + 4] << 24) | (buf[off + 4 + 1] << 16) | (buf[off + 4 + 2] << 8) | buf[off + 4 + 3]) >>> 0;
+  layer.ack = ((buf[off + 8] << 24) | (buf[off + 8 + 1] << 16) | (buf[off + 8 + 2] << 8) | buf[off + 8 + 3]) >>> 0;
   layer.tcpFlags = buf[off + 13];
   layer.window = buf.readUInt16BE(off + 14);
   if (hl > 20) parseTcpOptions(buf, off + 20, Math.min(off + hl, capEnd), layer);
