@@ -8,6 +8,8 @@
  */
 
 export interface SessionPacket {
+  /** Its place in the pcap, from 1 (frames that were left out keep their numbers). */
+  n: number;
   /** Seconds since the epoch, with the capture's precision. */
   ts: number;
   /** orig: from the connection's originator; resp: from its responder. */
@@ -215,7 +217,9 @@ export function readSession(buf: ArrayBuffer, orig?: { h: string; p: number }): 
   let tcp = false;
   let first: { h: string; p: number } | null = orig ?? null;
   const raw: { p: SessionPacket; seqAbs: number | null; ackAbs: number | null; syn: boolean }[] = [];
+  let frame = 0;
   for (let o = 24; o + 16 <= v.byteLength; ) {
+    frame++;
     const sec = v.getUint32(o, le);
     const frac = v.getUint32(o + 4, le);
     const incl = v.getUint32(o + 8, le);
@@ -239,6 +243,7 @@ export function readSession(buf: ArrayBuffer, orig?: { h: string; p: number }): 
       const seqAbs = d.l4.getUint32(4);
       const ackAbs = fl & 0x10 ? d.l4.getUint32(8) : null;
       const p: SessionPacket = {
+        n: frame,
         ts,
         dir,
         src: d.src,
@@ -260,6 +265,7 @@ export function readSession(buf: ArrayBuffer, orig?: { h: string; p: number }): 
     } else {
       const payload = new Uint8Array(d.l4.buffer, d.l4.byteOffset + 8, d.l4.byteLength - 8);
       const p: SessionPacket = {
+        n: frame,
         ts,
         dir,
         src: d.src,

@@ -40,14 +40,14 @@ function Payload(props: { title: string; data: Reassembled; testId: string }) {
         {props.data.missing > 0 && <span className="error"> · {fmtBytes(props.data.missing)} missing from the capture</span>}
         {props.data.truncated && <span className="muted"> · the first {fmtBytes(bytes.length)} only (the rest is in the pcap)</span>}
       </h3>
-      <div className="payload-mode" role="group" aria-label={`${props.title}: show as`}>
+      <fieldset className="payload-mode" aria-label={`${props.title}: show as`}>
         <button type="button" aria-pressed={mode === 'text'} onClick={() => setMode('text')}>
           Text
         </button>
         <button type="button" aria-pressed={mode === 'hex'} onClick={() => setMode('hex')}>
           Hex
         </button>
-      </div>
+      </fieldset>
       {bytes.length === 0 ? <p className="muted">No payload in this direction.</p> : <pre className={`payload-${mode}`}>{shown}</pre>}
       {mode === 'hex' && !all && bytes.length > HEX_BYTES && (
         <button type="button" onClick={() => setAll(true)}>
@@ -62,8 +62,9 @@ function AppRecords(props: { apps: Record<string, unknown>[] }) {
   if (props.apps.length === 0) return <p className="muted">No application records for this connection.</p>;
   return (
     <ul className="session-apps" aria-label="Application records">
-      {props.apps.map((a, i) => (
-        <li key={`${String(a.kind)}-${i}`} data-kind={String(a.kind)}>
+      {props.apps.map((a) => (
+        // A connection's records of one kind differ by time, and HTTP's by their place in the connection.
+        <li key={`${String(a.kind)}:${String(a.ts)}:${String(a.trans_depth ?? '')}`} className="session-app" data-kind={String(a.kind)}>
           <h4>{String(a.kind)}</h4>
           <dl>
             {Object.entries(a)
@@ -188,9 +189,9 @@ export function SessionView(props: { params: URLSearchParams }) {
                 </tr>
               </thead>
               <tbody>
-                {(allRows ? session.packets : session.packets.slice(0, PACKET_ROWS)).map((p, i) => (
-                  <tr key={`${p.ts}-${i}`} className={p.dir === 'resp' ? 'pkt-resp' : 'pkt-orig'} data-dir={p.dir}>
-                    <td className="num">{i + 1}</td>
+                {(allRows ? session.packets : session.packets.slice(0, PACKET_ROWS)).map((p) => (
+                  <tr key={p.n} className={p.dir === 'resp' ? 'pkt-resp' : 'pkt-orig'} data-dir={p.dir}>
+                    <td className="num">{p.n}</td>
                     <td>{isoMicro(p.ts)}</td>
                     <td className="num">{(p.ts - t0).toFixed(6)}</td>
                     <td>{p.dir === 'orig' ? `→ ${p.dst}:${p.dport}` : `← ${p.src}:${p.sport}`}</td>
