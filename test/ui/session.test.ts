@@ -18,6 +18,7 @@ describe('web UI: session view', function () {
   let page: Page;
   const problems: string[] = [];
   let conn: Record<string, any> = {};
+  let captureId = '';
   let http: Record<string, any> = {};
 
   before(async function () {
@@ -26,6 +27,7 @@ describe('web UI: session view', function () {
     const up = await h.call('POST', '/api/v1/captures?name=pod-traffic.pcap', { key: h.keys.ingest, body: fs.readFileSync(sample('pod-traffic.pcap')) });
     assert.equal(up.status, 202, up.text);
     const id = up.json.capture.id as string;
+    captureId = id;
     const ev = await readEvents(`${h.url}/api/v1/captures/${id}/events`, h.keys.analyst);
     assert.equal(ev[ev.length - 1].data.state, 'completed');
     const recs = await h.call('GET', `/api/v1/connections?q=${encodeURIComponent(`capture:${id} and network.transport:tcp`)}&limit=100`);
@@ -88,6 +90,29 @@ describe('web UI: session view', function () {
     const bytes = Buffer.from(`${http.method} ${http.uri}`);
     assert.ok(hex.startsWith(`00000000  ${[...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`), hex.slice(0, 80));
     assert.equal(hex.split('\n').length, Math.ceil(Math.min(conn.orig_bytes, 16384) / 16));
+    assert.deepEqual(problems, []);
+  });
+
+  it("exports the query's records as CSV and NDJSON, the files the export API gives", async () => {
+    const q = `capture:${captureId}`;
+    await page.goto(`${h.url}/connections?q=${encodeURIComponent(q)}`);
+    await page.locator('[data-testid=result-count][data-for]').waitFor();
+    for (const format of ['csv', 'ndjson'] as const) {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(`export-${format}`).click()]);
+      const file = artifact(`export.${format}`);
+      await dl.saveAs(file);
+      const got = fs.readFileSync(file, 'utf8');
+      const want = await h.call('GET', `/api/v1/export?q=${encodeURIComponent(q)}&format=${format}&limit=100000`);
+      assert.equal(want.status, 200, want.text);
+      assert.equal(got, want.text);
+      const n = (await h.call('GET', `/api/v1/aggregations/count?q=${encodeURIComponent(q)}`)).json.count as number;
+      const lines = got.split('\n').filter(Boolean);
+      assert.equal(lines.length, format === 'csv' ? n + 1 : n);
+      await page
+        .getByTestId('export-said')
+        .filter({ hasText: `connections.${format}` })
+        .waitFor();
+    }
     assert.deepEqual(problems, []);
   });
 });
