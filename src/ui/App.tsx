@@ -10,6 +10,7 @@ import { Alerts } from './views/Alerts';
 import { Jobs } from './views/Jobs';
 import { Policies } from './views/Policies';
 import { Inventory } from './views/Inventory';
+import { SessionView } from './views/Session';
 
 // Cytoscape is most of the bundle: load it with the map only.
 const ServiceMap = lazy(() => import('./views/ServiceMap').then((m) => ({ default: m.ServiceMap })));
@@ -84,6 +85,9 @@ export function App() {
       break;
     case '/connections':
       body = <Connections params={route.params} />;
+      break;
+    case '/session':
+      body = <SessionView params={route.params} />;
       break;
     default:
       body = <p role="alert">There is no page {route.path}. Pick a view above.</p>;

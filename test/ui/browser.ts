@@ -16,6 +16,9 @@ const ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
+  // WebGL (the large service map) on SwiftShader, Chromium's CPU renderer: newer Chromium no
+  // longer falls back to it on its own.
+  '--enable-unsafe-swiftshader',
   '--disable-quic',
   '--no-first-run',
   '--disable-background-networking',

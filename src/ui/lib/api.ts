@@ -75,6 +75,13 @@ export async function apiSend<T>(method: 'POST' | 'PATCH' | 'DELETE', path: stri
   return (res.status === 204 ? null : await res.json()) as T;
 }
 
+/** Fetches a binary answer into memory (a connection's pcap for the session view). */
+export async function apiBytes(path: string, signal?: AbortSignal): Promise<ArrayBuffer> {
+  const res = await fetch(`${API}${path}`, { headers: headers(), signal });
+  if (!res.ok) throw await failure(res);
+  return res.arrayBuffer();
+}
+
 /** Fetches a binary answer and hands it to the browser as a file download. */
 export async function download(path: string, params: Params, filename: string): Promise<number> {
   const res = await fetch(`${API}${withParams(path, params)}`, { headers: headers() });

@@ -328,9 +328,10 @@ export const LARGE_MAP_EDGES = 400;
  * Positions for a large map in one pass, instead of a force layout whose iterations grow with the
  * square of the nodes (cose took seconds at ~1,000 edges and froze the page): the nodes of each
  * namespace in a square block, busiest first, the blocks in rows. Namespace nodes are compound
- * parents, placed by their children, so they get no position.
+ * parents, placed by their children, so they get no position. `rowFactor` sets the row's width
+ * (that many times the square root of the node count, in spacings): see fitBlocks.
  */
-export function blockPositions(g: Graph, spacing = 90): Record<string, { x: number; y: number }> {
+export function blockPositions(g: Graph, spacing = 90, rowFactor = 1.6): Record<string, { x: number; y: number }> {
   const degree = new Map<string, number>();
   for (const e of g.edges) {
     degree.set(e.source, (degree.get(e.source) ?? 0) + e.connections);
@@ -348,7 +349,7 @@ export function blockPositions(g: Graph, spacing = 90): Record<string, { x: numb
     .sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1))
     .map(([, list]) => list.sort((a, b) => (degree.get(b.id) ?? 0) - (degree.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1)));
   const total = blocks.reduce((s, b) => s + b.length, 0);
-  const rowWidth = Math.max(1, Math.ceil(Math.sqrt(total) * 1.6)) * spacing;
+  const rowWidth = Math.max(1, Math.ceil(Math.sqrt(total) * rowFactor)) * spacing;
   const out: Record<string, { x: number; y: number }> = {};
   let x0 = 0;
   let y0 = 0;
@@ -369,6 +370,29 @@ export function blockPositions(g: Graph, spacing = 90): Record<string, { x: numb
     rowHeight = Math.max(rowHeight, h);
   }
   return out;
+}
+
+/**
+ * The block layout whose extent is closest to a canvas's shape (width / height): blocks are
+ * whole namespaces, so the row width that fills a wide canvas is found by trying, not computed.
+ * A map drawn to fit its canvas is then as large on screen as it can be.
+ */
+export function fitBlocks(g: Graph, aspect: number, spacing = 90): Record<string, { x: number; y: number }> {
+  let best: Record<string, { x: number; y: number }> = {};
+  let bestMiss = Number.POSITIVE_INFINITY;
+  for (let f = 0.5; f <= 6; f += 0.25) {
+    const pos = blockPositions(g, spacing, f);
+    const ps = Object.values(pos);
+    if (ps.length === 0) return pos;
+    const w = Math.max(...ps.map((p) => p.x)) - Math.min(...ps.map((p) => p.x)) + spacing;
+    const h = Math.max(...ps.map((p) => p.y)) - Math.min(...ps.map((p) => p.y)) + spacing;
+    const miss = Math.abs(Math.log(w / h / aspect));
+    if (miss < bestMiss - 1e-9) {
+      best = pos;
+      bestMiss = miss;
+    }
+  }
+  return best;
 }
 
 /** A node label that may be drawn: where its node is on screen (px) and how much it matters. */
@@ -395,6 +419,8 @@ export interface LabelOptions {
   forced: ReadonlySet<string>;
   /** Below this node diameter a map is a texture, not a diagram: only forced labels are drawn. */
   minNodePx?: number;
+  /** Other text on the canvas that labels must leave readable (the WebGL map's namespace titles). */
+  obstacles?: readonly LabelBox[];
 }
 
 /** Where a label hangs off its node: below first, as Cytoscape draws it by default. */
@@ -455,6 +481,7 @@ export function placeLabels(cands: readonly LabelCandidate[], o: LabelOptions): 
     return true;
   };
   const onScreen = (b: LabelBox): boolean => b[0] >= 0 && b[0] + b[2] <= o.width && b[1] >= 0 && b[1] + b[3] <= o.height;
+  for (const b of o.obstacles ?? []) insert(b);
   const bodies = new Map<string, LabelBox>();
   for (const c of cands) {
     const body: LabelBox = [c.x - o.nodePx / 2, c.y - o.nodePx / 2, o.nodePx, o.nodePx];

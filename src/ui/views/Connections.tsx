@@ -18,6 +18,8 @@ import { TimeRange, type Range } from './TimeRange';
 const PAGE = 100;
 /** Connections in one query pcap (the service bounds it too). */
 const PCAP_LIMIT = 1000;
+/** Records in an export: the API's default; its bound (1,000,000) is for the API, not a browser download. */
+const EXPORT_LIMIT = 100_000;
 const COLUMNS_ITEM = 'eastwatch.columns';
 
 function savedColumns(): string[] {
@@ -47,6 +49,21 @@ export function Connections(props: { params: URLSearchParams }) {
   const [columns, setColumns] = useState<string[]>(savedColumns);
   const [sortable, setSortable] = useState<Set<string>>(new Set(['@timestamp']));
   const [pcap, setPcap] = useState<{ busy: boolean; text: string | null; error: boolean }>({ busy: false, text: null, error: false });
+
+  const [exported, setExported] = useState<{ busy: boolean; text: string | null; error: boolean }>({ busy: false, text: null, error: false });
+  const queryExport = async (format: 'csv' | 'ndjson'): Promise<void> => {
+    setExported({ busy: true, text: null, error: false });
+    try {
+      const n = await download('/export', { q, from, to, format, limit: EXPORT_LIMIT }, `connections.${format}`);
+      setExported({
+        busy: false,
+        text: `Downloaded connections.${format} (${n} bytes; at most ${fmtCount(EXPORT_LIMIT)} records, oldest first).`,
+        error: false,
+      });
+    } catch (e) {
+      setExported({ busy: false, text: `The export failed: ${e instanceof Error ? e.message : String(e)}`, error: true });
+    }
+  };
 
   const queryPcap = async (): Promise<void> => {
     setPcap({ busy: true, text: null, error: false });
@@ -144,6 +161,17 @@ export function Connections(props: { params: URLSearchParams }) {
                   : ''}
           </p>
           <span className="results-actions">
+            <button type="button" onClick={() => queryExport('csv')} disabled={exported.busy || !!problem || count === 0} data-testid="export-csv">
+              Export CSV
+            </button>{' '}
+            <button type="button" onClick={() => queryExport('ndjson')} disabled={exported.busy || !!problem || count === 0} data-testid="export-ndjson">
+              Export NDJSON
+            </button>{' '}
+            {exported.text && (
+              <span className={exported.error ? 'error' : 'muted'} role={exported.error ? 'alert' : 'status'} data-testid="export-said">
+                {exported.text}
+              </span>
+            )}{' '}
             <button type="button" onClick={queryPcap} disabled={pcap.busy || !!problem || count === 0} data-testid="query-pcap">
               {pcap.busy ? 'Downloading…' : 'Download pcap of these connections'}
             </button>

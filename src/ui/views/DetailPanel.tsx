@@ -120,6 +120,11 @@ export function DetailPanel(props: {
             </li>
           )}
           <li>
+            <Link to="/session" params={{ uid: props.uid }} testId="pivot-session">
+              Its packets and payload (session view)
+            </Link>
+          </li>
+          <li>
             <a
               href={`${API}/connections/${encodeURIComponent(props.uid)}/pcap`}
               download={`${props.uid}.pcap`}
