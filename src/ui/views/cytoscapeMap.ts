@@ -6,7 +6,7 @@
 import cytoscape from 'cytoscape';
 import { fmtCount } from '../lib/format';
 import { blockPositions, type Graph, groupKey, type LabelCandidate, LARGE_MAP_EDGES, placeLabels } from '../lib/map';
-import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE } from './mapView';
+import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE, publishLabels } from './mapView';
 
 export function drawCytoscape(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapView {
   // Level of detail: a large map draws its edges without labels (a hovered or selected edge shows
@@ -242,14 +242,7 @@ export function drawCytoscape(el: HTMLElement, graph: Graph, cb: MapCallbacks): 
       });
     });
     lastZoom = zoom;
-    // What was labelled and where every node is, so that a test can read the level of detail.
-    const labels: Record<string, { text: string; side: string; box: number[] }> = {};
-    for (const c of cands) {
-      const p = placed.get(c.id);
-      if (p) labels[c.id] = { text: c.text, side: p.side, box: p.box.map((v) => Math.round(v)) };
-    }
-    el.dataset.nodeLabels = JSON.stringify(labels);
-    el.dataset.nodePoints = JSON.stringify(Object.fromEntries(cands.map((c) => [c.id, [Math.round(c.x), Math.round(c.y)]])));
+    publishLabels(el, cands, placed);
     const groups: Record<string, [number, number]> = {};
     cy.nodes('[kind = "group"]').forEach((n) => {
       const p = n.renderedPosition();

@@ -5,7 +5,7 @@
  * the browser tests click and read both the same way.
  */
 import { fmtBytes, fmtCount } from '../lib/format';
-import { type MapEdge, portsLabel } from '../lib/map';
+import { type LabelCandidate, type MapEdge, type PlacedLabel, portsLabel } from '../lib/map';
 import type { MapSelection } from './MapPanel';
 
 export interface MapCallbacks {
@@ -47,3 +47,17 @@ export const PUBLISHED = [
   'zoom',
   'layout',
 ] as const;
+
+/**
+ * The placed node labels and every node's point on screen, as data-* attributes, so that a test
+ * reads the level of detail of either renderer the same way.
+ */
+export function publishLabels(el: HTMLElement, cands: readonly LabelCandidate[], placed: ReadonlyMap<string, PlacedLabel>): void {
+  const labels: Record<string, { text: string; side: string; box: number[] }> = {};
+  for (const c of cands) {
+    const p = placed.get(c.id);
+    if (p) labels[c.id] = { text: c.text, side: p.side, box: p.box.map((v) => Math.round(v)) };
+  }
+  el.dataset.nodeLabels = JSON.stringify(labels);
+  el.dataset.nodePoints = JSON.stringify(Object.fromEntries(cands.map((c) => [c.id, [Math.round(c.x), Math.round(c.y)]])));
+}

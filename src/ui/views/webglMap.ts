@@ -15,7 +15,7 @@ import type { NodeDisplayData, PartialButFor } from 'sigma/types';
 import { fmtCount } from '../lib/format';
 import { fitBlocks, type Graph, groupKey, type LabelBox, type LabelCandidate, labelBox, type MapNode, type PlacedLabel, placeLabels } from '../lib/map';
 import type { MapSelection } from './MapPanel';
-import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE } from './mapView';
+import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE, publishLabels } from './mapView';
 
 interface NodeAttrs {
   x: number;
@@ -336,13 +336,7 @@ export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapV
       obstacles: groupBoxes().map((b) => b.title),
     });
     renderer.scheduleRender();
-    const labels: Record<string, { text: string; side: string; box: number[] }> = {};
-    for (const c of cands) {
-      const p = placed.get(c.id);
-      if (p) labels[c.id] = { text: c.text, side: p.side, box: p.box.map((v) => Math.round(v)) };
-    }
-    el.dataset.nodeLabels = JSON.stringify(labels);
-    el.dataset.nodePoints = JSON.stringify(Object.fromEntries(cands.map((c) => [c.id, [Math.round(c.x), Math.round(c.y)]])));
+    publishLabels(el, cands, placed);
     el.dataset.groupPoints = JSON.stringify(
       Object.fromEntries(groupCands.map((c) => [groupKey(byId.get(c.id) as MapNode) ?? c.id, [Math.round(c.x), Math.round(c.y)]])),
     );
