@@ -34,6 +34,11 @@ export interface Running {
   url: string | null;
   /** Whether this process runs jobs. */
   working: boolean;
+  /**
+   * The API's Express app, when this process serves it. The server's request listener may be
+   * the failed-authentication check in front of it, not the app itself.
+   */
+  app?: express.Express;
   stop(): Promise<void>;
 }
 
@@ -137,6 +142,7 @@ export async function serve(cfg: ServiceConfig, o: ServeOptions): Promise<Runnin
     server,
     url: urlOf(addr, cfg.tlsCert ? 'https' : 'http'),
     working,
+    app,
     stop: () => {
       stopRetention();
       return stop();
