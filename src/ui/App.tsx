@@ -1,7 +1,8 @@
 /** The shell: the login gate, the navigation, and the view for the current path. */
-import { lazy, type ReactNode, Suspense, useCallback, useEffect, useState } from 'react';
+import { lazy, type ReactNode, Suspense, useCallback, useEffect, useState, useSyncExternalStore } from 'react';
 import { apiGet, authEvents, storedKey, storeKey, type Whoami } from './lib/api';
 import { navigate, useRoute } from './lib/router';
+import { getZone, setZone, subscribeZone } from './lib/zone';
 import { Link } from './Link';
 import { Login } from './views/Login';
 import { Upload } from './views/Upload';
@@ -32,6 +33,7 @@ export function App() {
   const route = useRoute();
   const [who, setWho] = useState<Whoami | null>(null);
   const [checking, setChecking] = useState(() => storedKey() !== null);
+  const zone = useSyncExternalStore(subscribeZone, getZone);
 
   useEffect(() => {
     if (!storedKey()) return;
@@ -111,6 +113,13 @@ export function App() {
             ))}
           </ul>
         </nav>
+        <label className="zone">
+          Times{' '}
+          <select value={zone} onChange={(e) => setZone(e.target.value === 'local' ? 'local' : 'utc')} data-testid="zone">
+            <option value="utc">UTC</option>
+            <option value="local">Local time</option>
+          </select>
+        </label>
         <span className="who" data-testid="whoami">
           {who.key.name} ({who.key.role})
         </span>
@@ -118,7 +127,8 @@ export function App() {
           Log out
         </button>
       </header>
-      <main id="main">
+      {/* Remounted when the clock changes: every formatted time, header and chart axis follows it. */}
+      <main id="main" key={zone}>
         <Suspense fallback={<p role="status">Loading…</p>}>{body}</Suspense>
       </main>
     </div>

@@ -48,8 +48,12 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** `args`: extra Chromium switches (e.g. --host-resolver-rules to reach the server under another name). */
-export async function launch(args: readonly string[] = []): Promise<Browser> {
+/**
+ * `args`: extra Chromium switches (e.g. --host-resolver-rules to reach the server under another name).
+ * `timezoneId`: the IANA zone the pages' clock runs in (CDP Emulation.setTimezoneOverride), so
+ * local-time displays are the same on any machine.
+ */
+export async function launch(args: readonly string[] = [], opts: { timezoneId?: string } = {}): Promise<Browser> {
   // A persistent context is how Playwright takes an explicit --user-data-dir: a new one each run.
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -59,6 +63,7 @@ export async function launch(args: readonly string[] = []): Promise<Browser> {
     acceptDownloads: true,
     viewport: { width: 1440, height: 900 },
     timeout: 60_000,
+    ...(opts.timezoneId ? { timezoneId: opts.timezoneId } : {}),
   });
   return {
     context,

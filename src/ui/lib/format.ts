@@ -1,4 +1,5 @@
 /** Display formatting: sizes, times, and record fields flattened to dotted paths. */
+import { getZone, offsetOf, wallClock, type Zone } from './zone';
 
 export function fmtBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '';
@@ -16,10 +17,27 @@ export function fmtCount(n: number | null | undefined): string {
   return n === null || n === undefined ? '' : n.toLocaleString('en-US');
 }
 
-/** Epoch seconds (with fraction) as UTC, to the millisecond. */
-export function fmtTime(sec: number | null | undefined): string {
+/**
+ * Epoch seconds (with fraction) to the millisecond, on the chosen clock: UTC bare (the headers
+ * say UTC), local with its offset (`2026-01-15 16:30:32.317 +05:30`).
+ */
+export function fmtTime(sec: number | null | undefined, z: Zone = getZone()): string {
   if (sec === null || sec === undefined || !Number.isFinite(sec)) return '';
-  return new Date(sec * 1000).toISOString().replace('T', ' ').replace('Z', '');
+  const ms = sec * 1000;
+  const t = wallClock(ms, z).replace('T', ' ');
+  return z === 'utc' ? t : `${t} ${offsetOf(ms)}`;
+}
+
+/**
+ * Epoch seconds to the microsecond, ISO 8601 (packet times): `...T10:00:32.317123Z` in UTC,
+ * `...T15:30:32.317123+05:30` in local time.
+ */
+export function fmtTimeMicro(sec: number, z: Zone = getZone()): string {
+  const ms = Math.floor(sec * 1000);
+  const micro = Math.round((sec * 1e6) % 1000)
+    .toString()
+    .padStart(3, '0');
+  return `${wallClock(ms, z)}${micro}${z === 'utc' ? 'Z' : offsetOf(ms)}`;
 }
 
 export function fmtIso(iso: string | null | undefined): string {

@@ -2,6 +2,7 @@
  * Time range values as the API takes them (ISO 8601, epoch seconds, now-15m) and their meaning
  * in epoch seconds for the histogram's axis.
  */
+import { getZone, offsetOf, wallClock, type Zone } from './zone';
 
 const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
@@ -59,12 +60,13 @@ export function fmtInterval(sec: number): string {
 }
 
 /**
- * Axis labels for ticks `stepSec` apart, ISO 8601 UTC as the table shows times, cut to what the
- * step can tell apart: the date alone for whole days, minutes under a day, seconds under a minute.
+ * Axis labels for ticks `stepSec` apart, ISO 8601 as the table shows times (UTC, or the local
+ * wall clock, whose offset the caption gives), cut to what the step can tell apart: the date
+ * alone for whole days, minutes under a day, seconds under a minute.
  */
-export function axisTimes(ticks: readonly number[], stepSec: number): string[] {
+export function axisTimes(ticks: readonly number[], stepSec: number, zone: Zone = 'utc'): string[] {
   return ticks.map((t) => {
-    const iso = new Date(Math.round(t * 1000)).toISOString();
+    const iso = wallClock(Math.round(t * 1000), zone);
     if (stepSec >= 86400) return iso.slice(0, 10);
     if (stepSec >= 60) return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
     return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
@@ -88,4 +90,44 @@ export function bucketBars(
     const top = y(counts[i]);
     return { left, width: x(s + intervalSec) - left, top: Math.min(top, base), height: Math.abs(base - top) };
   });
+}
+
+/** Whether a From/To value is an absolute date and time (not epoch seconds, not now-15m). */
+function absolute(s: string): boolean {
+  return /^\d{4}-\d\d-\d\d/.test(s);
+}
+
+/** Whether an absolute value says its zone (Z or an offset); a bare date-time does not. */
+function zoned(s: string): boolean {
+  return /(Z|[+-]\d\d:?\d\d)$/i.test(s);
+}
+
+/**
+ * A From/To value as the picker shows it on the chosen clock: absolute ISO times in local mode
+ * become the local wall clock with its offset (2026-01-15T15:30:32+05:30), so that what the user
+ * reads and edits is never ambiguous; everything else stays as it is.
+ */
+export function rangeShown(v: string, zone: Zone = getZone()): string {
+  const s = v.trim();
+  if (zone === 'utc' || !absolute(s)) return v;
+  const sec = resolveTime(s);
+  if (sec === null) return v;
+  const ms = Math.round(sec * 1000);
+  const clock = wallClock(ms, 'local');
+  return `${clock.endsWith('.000') ? clock.slice(0, 19) : clock}${offsetOf(ms)}`;
+}
+
+/**
+ * A From/To value as typed, as the API takes it: absolute times become ISO 8601 UTC (Z), a bare
+ * date-time read on the chosen clock (so "2026-01-15 15:30" means local time in local mode and
+ * UTC otherwise); relative and epoch values, and what is not a time, are left to the caller.
+ */
+export function rangeSent(v: string, zone: Zone = getZone()): string {
+  const s = v.trim();
+  if (!absolute(s)) return s;
+  if (zone === 'utc' && zoned(s)) return s;
+  // A date alone is UTC midnight to Date.parse; a date-time without zone is local: make both explicit.
+  const t = /^\d{4}-\d\d-\d\d$/.test(s) ? `${s}T00:00:00` : s.replace(' ', 'T');
+  const ms = Date.parse(zoned(t) ? t : zone === 'utc' ? `${t}Z` : t);
+  return Number.isNaN(ms) ? s : isoOf(ms / 1000);
 }

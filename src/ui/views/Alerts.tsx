@@ -6,6 +6,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, apiGet, apiSend, type Alert, type AlertEntity } from '../lib/api';
 import { fmtCount, fmtTime, fmtValue } from '../lib/format';
+import { zoneName, zoneSuffix } from '../lib/zone';
 import { anyOf, clause } from '../lib/query';
 import { useLoad } from '../lib/load';
 import { navigate } from '../lib/router';
@@ -247,7 +248,7 @@ export function Alerts(props: { params: URLSearchParams }) {
               <th scope="col">Alert</th>
               <th scope="col">Detector</th>
               <th scope="col">Source → destination</th>
-              <th scope="col">Last seen (UTC)</th>
+              <th scope="col">Last seen ({zoneName()})</th>
               <th scope="col" className="num">
                 Count
               </th>
@@ -392,7 +393,8 @@ function AlertDetail(props: { id: string; onChanged: () => void; onClose: () => 
         <dd>{entityText(alert.destination) || '—'}</dd>
         <dt>Seen</dt>
         <dd>
-          {fmtTime(alert.first_seen)} – {fmtTime(alert.last_seen)} UTC, {fmtCount(alert.count)} times
+          {fmtTime(alert.first_seen)} – {fmtTime(alert.last_seen)}
+          {zoneSuffix()}, {fmtCount(alert.count)} times
         </dd>
       </dl>
       <div className="actions">

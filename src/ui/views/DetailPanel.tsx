@@ -6,6 +6,7 @@
 import { type MouseEvent, useEffect, useRef, useState } from 'react';
 import { API, ApiError, apiGet, download, type Alert, type ConnRecord } from '../lib/api';
 import { flatten, fmtTime, fmtValue } from '../lib/format';
+import { zoneSuffix } from '../lib/zone';
 import { PAIR_WINDOW_SEC, pairWindow, recordPivot, samePairQuery } from '../lib/pivot';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
@@ -219,7 +220,7 @@ function FieldTable(props: { entries: [string, unknown][]; label: string; onPivo
                     {fmtValue(v)}
                   </button>
                 ) : k === 'ts' && typeof v === 'number' ? (
-                  `${v} (${fmtTime(v)} UTC)`
+                  `${v} (${fmtTime(v)}${zoneSuffix()})`
                 ) : (
                   fmtValue(v)
                 )}

@@ -1,6 +1,6 @@
 /**
  * Connections over time (GET /aggregations/histogram) drawn with uPlot: a zero-based y axis, bars
- * exactly as wide as their buckets, ISO UTC times on the axis; dragging across the chart selects
+ * exactly as wide as their buckets, ISO times on the axis (UTC, or local as chosen); dragging across the chart selects
  * a range and zooms the search to it.
  */
 import { useEffect, useRef, useState } from 'react';
@@ -8,6 +8,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { ApiError, apiGet, type SearchPage } from '../lib/api';
 import { fmtCount, fmtTime } from '../lib/format';
+import { getZone, zoneSuffix } from '../lib/zone';
 import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime } from '../lib/time';
 
 interface Bucket {
@@ -33,6 +34,7 @@ async function extent(q: string, from: string, to: string, signal: AbortSignal):
 }
 
 export function Histogram(props: { q: string; from: string; to: string; onBrush: (fromSec: number, toSec: number) => void }) {
+  const zone = getZone();
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const brush = useRef(props.onBrush);
@@ -92,8 +94,8 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
       width: Math.max(320, el.clientWidth),
       height: 140,
       legend: { show: false },
-      // Every time in the UI is UTC.
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+      // The axis follows the clock the rest of the UI shows (UTC unless the user chose local).
+      tzDate: (ts) => (zone === 'utc' ? uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC') : new Date(ts * 1000)),
       cursor: { drag: { x: true, y: false, setScale: false } },
       // Zero-based: a bar's height is its count, so that a full bucket never looks empty.
       scales: { x: { time: true, range: () => [lo, hi] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
@@ -112,7 +114,7 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
         {
           space: 130,
           values: (_u, ticks, _axis, _space, step) => {
-            const labels = axisTimes(ticks, step);
+            const labels = axisTimes(ticks, step, zone);
             el.dataset.xTicks = labels.join('|');
             return labels;
           },
@@ -151,7 +153,7 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [state]);
+  }, [state, zone]);
 
   const total = state?.buckets.reduce((n, b) => n + b.connections, 0) ?? 0;
   return (
@@ -167,7 +169,7 @@ export function Histogram(props: { q: string; from: string; to: string; onBrush:
         ) : state.buckets.length === 0 ? (
           'No connections in this range.'
         ) : (
-          `${fmtCount(total)} connections, ${fmtInterval(state.interval)} buckets from ${fmtTime(state.buckets[0].start / 1000)} UTC. Drag across the chart to zoom the range.`
+          `${fmtCount(total)} connections, ${fmtInterval(state.interval)} buckets from ${fmtTime(state.buckets[0].start / 1000)}${zoneSuffix()}. Drag across the chart to zoom the range.`
         )}
       </figcaption>
     </figure>

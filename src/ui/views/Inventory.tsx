@@ -6,6 +6,7 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { ApiError, apiGet, type InventoryResolution, type InventorySnapshot, uploadFile } from '../lib/api';
 import { fmtBytes, fmtCount, fmtIso, fmtTime } from '../lib/format';
+import { zoneName } from '../lib/zone';
 import { useLoad } from '../lib/load';
 
 const REFRESH_MS = 1500;
@@ -262,8 +263,8 @@ export function SnapshotTable({ snapshots, resolutions }: { snapshots: Inventory
           <th scope="col">#</th>
           <th scope="col">Cluster</th>
           <th scope="col">Source</th>
-          <th scope="col">Observed (UTC)</th>
-          <th scope="col">Received (UTC)</th>
+          <th scope="col">Observed ({zoneName()})</th>
+          <th scope="col">Received ({zoneName()})</th>
           <th scope="col">Objects</th>
           <th scope="col">Ignored</th>
           <th scope="col">Stored records resolved again</th>

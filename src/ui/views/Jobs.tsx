@@ -6,6 +6,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { apiGet, apiSend, type Capture, type FlowSource, type InventoryResolution, type InventorySnapshot } from '../lib/api';
 import { fmtBytes, fmtCount, fmtIso } from '../lib/format';
+import { zoneName } from '../lib/zone';
 import { useLoad } from '../lib/load';
 import { clause } from '../lib/query';
 import { Link } from '../Link';
@@ -90,7 +91,7 @@ export function Jobs() {
                 <th scope="col" className="num">
                   Size
                 </th>
-                <th scope="col">Uploaded (UTC)</th>
+                <th scope="col">Uploaded ({zoneName()})</th>
                 <th scope="col">By</th>
                 <th scope="col" className="num">
                   Packets
@@ -208,8 +209,8 @@ export function Jobs() {
                 <th scope="col">Requests</th>
                 <th scope="col">Records</th>
                 <th scope="col">Rejected lines</th>
-                <th scope="col">First seen (UTC)</th>
-                <th scope="col">Last seen (UTC)</th>
+                <th scope="col">First seen ({zoneName()})</th>
+                <th scope="col">Last seen ({zoneName()})</th>
               </tr>
             </thead>
             <tbody>

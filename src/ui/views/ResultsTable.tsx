@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { ConnRecord } from '../lib/api';
 import { fmtBytes, fmtTime, fmtValue, pick } from '../lib/format';
+import { zoneName } from '../lib/zone';
 import { recordPivot } from '../lib/pivot';
 
 export interface Column {
@@ -17,7 +18,15 @@ export interface Column {
 }
 
 export const COLUMNS: Column[] = [
-  { key: 'ts', label: 'Time (UTC)', sortField: '@timestamp', render: (r) => fmtTime(r.ts) },
+  {
+    key: 'ts',
+    // A getter: the header follows the clock chosen in the top bar.
+    get label() {
+      return `Time (${zoneName()})`;
+    },
+    sortField: '@timestamp',
+    render: (r) => fmtTime(r.ts),
+  },
   { key: 'uid', label: 'UID', sortField: 'event.id' },
   { key: 'orig_h', label: 'Source', sortField: 'source.ip' },
   { key: 'orig_p', label: 'Src port', sortField: 'source.port', numeric: true },

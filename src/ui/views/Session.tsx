@@ -6,8 +6,9 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import { ApiError, apiBytes, apiGet, type ConnRecord } from '../lib/api';
-import { fmtBytes, fmtCount } from '../lib/format';
+import { fmtBytes, fmtCount, fmtTimeMicro } from '../lib/format';
 import { hexDump, payloadText, type Reassembled, readSession, type Session } from '../lib/session';
+import { zoneName } from '../lib/zone';
 import { Link } from '../Link';
 
 /** Rows of the packet table before "show all". */
@@ -18,14 +19,6 @@ const HEX_BYTES = 16 * 1024;
 interface Detail {
   record: ConnRecord;
   apps: Record<string, unknown>[];
-}
-
-function isoMicro(ts: number): string {
-  const ms = Math.floor(ts * 1000);
-  const micro = Math.round((ts * 1e6) % 1000)
-    .toString()
-    .padStart(3, '0');
-  return `${new Date(ms).toISOString().slice(0, 23)}${micro}Z`;
 }
 
 function Payload(props: { title: string; data: Reassembled; testId: string }) {
@@ -72,7 +65,8 @@ function AppRecords(props: { apps: Record<string, unknown>[] }) {
               .map(([k, v]) => (
                 <div key={k}>
                   <dt>{k}</dt>
-                  <dd>{String(v)}</dd>
+                  {/* ts is epoch seconds: shown as the packets' times are, the number kept as the tooltip. */}
+                  {k === 'ts' && typeof v === 'number' ? <dd title={String(v)}>{fmtTimeMicro(v)}</dd> : <dd>{String(v)}</dd>}
                 </div>
               ))}
             {Object.entries(a)
@@ -133,7 +127,7 @@ export function SessionView(props: { params: URLSearchParams }) {
       <h1 id="session-h">Session {uid}</h1>
       {r && (
         <p className="session-summary" data-testid="session-summary">
-          {String(r.proto)} {String(r.orig_h)}:{String(r.orig_p)} → {String(r.resp_h)}:{String(r.resp_p)} · {isoMicro(Number(r.ts))} ·{' '}
+          {String(r.proto)} {String(r.orig_h)}:{String(r.orig_p)} → {String(r.resp_h)}:{String(r.resp_p)} · {fmtTimeMicro(Number(r.ts))} ·{' '}
           {String(r.conn_state ?? '')} {String(r.history ?? '')} ·{' '}
           <Link to="/connections" params={{ q: `uid:${uid}`, uid }}>
             its record
@@ -168,7 +162,7 @@ export function SessionView(props: { params: URLSearchParams }) {
                   <th scope="col" className="num">
                     #
                   </th>
-                  <th scope="col">Time (UTC)</th>
+                  <th scope="col">Time ({zoneName()})</th>
                   <th scope="col" className="num">
                     +s
                   </th>
@@ -192,7 +186,7 @@ export function SessionView(props: { params: URLSearchParams }) {
                 {(allRows ? session.packets : session.packets.slice(0, PACKET_ROWS)).map((p) => (
                   <tr key={p.n} className={p.dir === 'resp' ? 'pkt-resp' : 'pkt-orig'} data-dir={p.dir}>
                     <td className="num">{p.n}</td>
-                    <td>{isoMicro(p.ts)}</td>
+                    <td>{fmtTimeMicro(p.ts)}</td>
                     <td className="num">{(p.ts - t0).toFixed(6)}</td>
                     <td>{p.dir === 'orig' ? `→ ${p.dst}:${p.dport}` : `← ${p.src}:${p.sport}`}</td>
                     <td>{p.flags}</td>

@@ -1,7 +1,12 @@
-/** From/to inputs (ISO 8601, epoch seconds or now-15m, as the API takes them) and presets. */
+/**
+ * From/to inputs (ISO 8601, epoch seconds or now-15m, as the API takes them) and presets. In
+ * local-time mode the fields read and write the local wall clock with its offset; what goes to
+ * the URL and the API stays ISO 8601 UTC.
+ */
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { apiGet, type SearchPage } from '../lib/api';
-import { PRESETS, resolveTime, spanRange } from '../lib/time';
+import { PRESETS, rangeSent, rangeShown, resolveTime, spanRange } from '../lib/time';
+import { getZone, offsetOf } from '../lib/zone';
 
 export interface Range {
   from: string;
@@ -9,14 +14,14 @@ export interface Range {
 }
 
 export function TimeRange(props: { value: Range; onChange: (r: Range) => void }) {
-  const [from, setFrom] = useState(props.value.from);
-  const [to, setTo] = useState(props.value.to);
+  const [from, setFrom] = useState(() => rangeShown(props.value.from));
+  const [to, setTo] = useState(() => rangeShown(props.value.to));
   const [error, setError] = useState<string | null>(null);
   const id = useId();
 
   useEffect(() => {
-    setFrom(props.value.from);
-    setTo(props.value.to);
+    setFrom(rangeShown(props.value.from));
+    setTo(rangeShown(props.value.to));
   }, [props.value.from, props.value.to]);
 
   /** Captures are historical: "last hour" shows nothing, so offer the stored data's own span. */
@@ -42,19 +47,19 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
     const bad = [
       ['From', from],
       ['To', to],
-    ].find(([, v]) => v.trim() !== '' && resolveTime(v) === null);
+    ].find(([, v]) => v.trim() !== '' && resolveTime(rangeSent(v)) === null);
     if (bad) {
       setError(`${bad[0]}: "${bad[1]}" is not a time (ISO 8601, epoch seconds or now-15m)`);
       return;
     }
-    const f = resolveTime(from);
-    const t = resolveTime(to);
+    const f = resolveTime(rangeSent(from));
+    const t = resolveTime(rangeSent(to));
     if (f !== null && t !== null && f >= t) {
       setError('From must be before To');
       return;
     }
     setError(null);
-    props.onChange({ from: from.trim(), to: to.trim() });
+    props.onChange({ from: rangeSent(from), to: rangeSent(to) });
   };
 
   return (
@@ -84,7 +89,14 @@ export function TimeRange(props: { value: Range; onChange: (r: Range) => void })
         <option value="custom">Custom</option>
       </select>
       <label htmlFor={`${id}-from`}>From</label>
-      <input id={`${id}-from`} type="text" value={from} onChange={(e) => setFrom(e.target.value)} placeholder="2026-01-15T10:00:00Z" size={24} />
+      <input
+        id={`${id}-from`}
+        type="text"
+        value={from}
+        onChange={(e) => setFrom(e.target.value)}
+        placeholder={getZone() === 'utc' ? '2026-01-15T10:00:00Z' : `2026-01-15T10:00:00${offsetOf(Date.now())}`}
+        size={24}
+      />
       <label htmlFor={`${id}-to`}>To</label>
       <input id={`${id}-to`} type="text" value={to} onChange={(e) => setTo(e.target.value)} placeholder="now" size={24} />
       <button type="submit">Apply range</button>
