@@ -9,10 +9,9 @@ import { readCapture } from '../../parsers/capture/open';
 import { pcapHeader, pcapRecord } from '../../parsers/capture/pcap-writer';
 import type { CapturedPacket } from '../../parsers/capture/types';
 import { PacketDecoder } from '../../parsers/decode/decoder';
-import { DecodeStatus, type FlowLayer } from '../../parsers/decode/layers';
-import { formatAddress } from '../../parsers/record/address';
-import { icmpCounterpart } from '../../parsers/record/community-id';
+import { DecodeStatus } from '../../parsers/decode/layers';
 import type { ConnRecord } from '../../parsers/record/conn';
+import { layerKey, recordKey } from '../../parsers/session/key';
 
 export type ExtractTarget = Pick<ConnRecord, 'ts' | 'duration' | 'orig_h' | 'orig_p' | 'resp_h' | 'resp_p' | 'ip_proto'>;
 
@@ -36,26 +35,53 @@ interface Span {
   to: number;
 }
 
-/** Direction-free key of a flow: protocol and both ends, lower end first. */
-function keyOf(proto: number, a: string, pa: number, b: string, pb: number): string {
-  const x = `${a}|${pa}`;
-  const y = `${b}|${pb}`;
-  return x < y ? `${proto}|${x}|${y}` : `${proto}|${y}|${x}`;
+export interface CutOptions {
+  /** Seconds of slack around each connection's span (timestamps of its first and last packet). */
+  slack?: number;
+  /** As readCapture's: the reader waits between chunks for the promise it returns. */
+  pace?: () => Promise<void> | undefined;
 }
 
-function layerKey(l: FlowLayer): string {
-  // SCTP records carry ports 0/0 (Zeek's unknown_transport), so its packets match on the addresses.
-  const sctp = l.proto === 132;
-  let sp = sctp ? 0 : l.sport;
-  let dp = sctp ? 0 : l.dport;
-  if ((l.proto === 1 && l.ipVersion === 4) || (l.proto === 58 && l.ipVersion === 6)) {
-    // As the tracker keys ICMP: the type, and its counterpart type (echo request 8 <-> reply 0) or
-    // else the code. Keyed on the ports the decoder leaves at 0, an echo's replies were never cut.
-    const cp = icmpCounterpart(l.proto, l.icmpType);
-    sp = l.icmpType;
-    dp = cp >= 0 ? cp : l.icmpCode;
+/**
+ * Calls `onPacket` with every packet of `file` that belongs to one of `targets` (at any tunnel
+ * depth) within its time span, in capture order; once it returns false it is called no more.
+ */
+export async function cutPackets(file: string, targets: readonly ExtractTarget[], onPacket: (p: CapturedPacket) => boolean, o: CutOptions = {}): Promise<void> {
+  const slack = o.slack ?? 1;
+  const wanted = new Map<string, Span[]>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const t of targets) {
+    const k = recordKey(t);
+    const span = { from: t.ts - slack, to: t.ts + (t.duration ?? 0) + slack };
+    const l = wanted.get(k);
+    if (l) l.push(span);
+    else wanted.set(k, [span]);
+    first = Math.min(first, span.from);
+    last = Math.max(last, span.to);
   }
-  return keyOf(l.proto, formatAddress(l.buf, l.srcOff, l.addrLen), sp, formatAddress(l.buf, l.dstOff, l.addrLen), dp);
+  if (wanted.size === 0) return;
+  const decoder = new PacketDecoder({});
+  const d = decoder.newPacket();
+  let more = true;
+  const matches = (ts: number): boolean => {
+    for (let i = 0; i < d.count; i++) {
+      const spans = wanted.get(layerKey(d.layers[i]));
+      if (spans?.some((s) => ts >= s.from && ts <= s.to)) return true;
+    }
+    return false;
+  };
+  const usable = (st: DecodeStatus): boolean => st === DecodeStatus.OK || (st === DecodeStatus.MALFORMED && d.count > 0);
+  const each = (p: CapturedPacket): void => {
+    if (!more) return;
+    const ts = p.tsSec + p.tsNsec / 1e9;
+    if (ts < first || ts > last) return;
+    let hit = usable(decoder.decode(p, d)) && matches(ts);
+    // A frame holding several packets (802.11 A-MSDU) belongs to every connection among them.
+    while (!hit && decoder.hasNext()) hit = usable(decoder.decodeNext(d)) && matches(ts);
+    if (hit) more = onPacket(p);
+  };
+  await readCapture(file, each, { pace: o.pace });
 }
 
 /** The connections of several captures into one pcap (one header; the first matching packet's link type). */
@@ -84,49 +110,18 @@ async function extractFrom(
 ): Promise<void> {
   const maxPackets = o.maxPackets ?? 1_000_000;
   const maxBytes = o.maxBytes ?? 1024 * 1024 * 1024;
-  const slack = o.slack ?? 1;
-  const wanted = new Map<string, Span[]>();
-  let first = Infinity;
-  let last = -Infinity;
-  for (const t of targets) {
-    const k = keyOf(t.ip_proto, t.orig_h, t.orig_p, t.resp_h, t.resp_p);
-    const span = { from: t.ts - slack, to: t.ts + (t.duration ?? 0) + slack };
-    const l = wanted.get(k);
-    if (l) l.push(span);
-    else wanted.set(k, [span]);
-    first = Math.min(first, span.from);
-    last = Math.max(last, span.to);
-  }
-  if (wanted.size === 0) return;
-  const decoder = new PacketDecoder({});
-  const d = decoder.newPacket();
   let draining: Promise<void> | null = null;
-  const matches = (ts: number): boolean => {
-    for (let i = 0; i < d.count; i++) {
-      const spans = wanted.get(layerKey(d.layers[i]));
-      if (spans?.some((s) => ts >= s.from && ts <= s.to)) return true;
-    }
-    return false;
-  };
-  const usable = (st: DecodeStatus): boolean => st === DecodeStatus.OK || (st === DecodeStatus.MALFORMED && d.count > 0);
-  const onPacket = (p: CapturedPacket): void => {
-    if (res.truncated) return;
-    const ts = p.tsSec + p.tsNsec / 1e9;
-    if (ts < first || ts > last) return;
-    let hit = usable(decoder.decode(p, d)) && matches(ts);
-    // A frame holding several packets (802.11 A-MSDU) belongs to every connection among them.
-    while (!hit && decoder.hasNext()) hit = usable(decoder.decodeNext(d)) && matches(ts);
-    if (!hit) return;
+  const onPacket = (p: CapturedPacket): boolean => {
     if (state.linktype === -1) {
       state.linktype = p.linktype;
       out.write(pcapHeader(p.linktype));
     } else if (p.linktype !== state.linktype) {
       res.otherLinktype++;
-      return;
+      return true;
     }
     if (res.packets >= maxPackets || res.bytes + p.caplen > maxBytes) {
       res.truncated = true;
-      return;
+      return false;
     }
     res.packets++;
     res.bytes += p.caplen;
@@ -138,6 +133,7 @@ async function extractFrom(
         }),
       );
     }
+    return true;
   };
-  await readCapture(file, onPacket, { pace: () => draining ?? undefined });
+  await cutPackets(file, targets, onPacket, { slack: o.slack, pace: () => draining ?? undefined });
 }

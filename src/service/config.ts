@@ -83,6 +83,11 @@ export const ConfigSchema = z.object({
       pcapBytes: bytes.default(512 * MiB),
       pcapPackets: z.coerce.number().int().min(1).default(1_000_000),
       /**
+       * Packets a session (GET .../session) decodes and lists: its answer is JSON of ~300 bytes a
+       * packet, so far fewer than a pcap's; the rest of a longer connection is in its pcap.
+       */
+      sessionPackets: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+      /**
        * A live-captured connection's pcap comes from its agent's ring (config agents): how long the
        * agent may take to answer, and to send the next bytes of its pcap, before the request is 504.
        */

@@ -324,6 +324,13 @@ for (const mode of ['local', 'redis+es'] as Mode[]) {
         assert.ok(ok.text.length > 24);
         for (const u of outUids) assert.equal((await as('GET', `/api/v1/connections/${u}/pcap`)).status, 404);
       },
+      'GET /api/v1/connections/:uid/session': async () => {
+        const ok = await h.call('GET', `/api/v1/connections/${inUid}/session`, { key: scoped });
+        assert.equal(ok.status, 200, ok.text.slice(0, 200));
+        assert.equal(ok.json.uid, inUid);
+        assert.ok(ok.json.packets.length > 0, ok.text.slice(0, 200));
+        for (const u of outUids) assert.equal((await as('GET', `/api/v1/connections/${u}/session`)).status, 404);
+      },
       'GET /api/v1/pcap': async () => {
         // The query matches the capture's own records too; only the in-scope copy's packets come back.
         const all = await h.call('GET', '/api/v1/pcap');

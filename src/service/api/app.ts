@@ -28,6 +28,7 @@ import { connectionRoutes } from './routes/connections';
 import { alertRoutes } from './routes/alerts';
 import { k8sRoutes } from './routes/k8s';
 import { pcapRoutes } from './routes/pcap';
+import { sessionRoutes } from './routes/session';
 import { keyRoutes } from './routes/keys';
 import { detectorRoutes } from './routes/detectors';
 import { mountUi } from './ui';
@@ -258,6 +259,7 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
   alertRoutes(kit, ctx);
   k8sRoutes(kit, ctx);
   pcapRoutes(kit, ctx);
+  sessionRoutes(kit, ctx);
   keyRoutes(kit, ctx);
   detectorRoutes(kit, ctx);
 

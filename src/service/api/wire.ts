@@ -63,3 +63,71 @@ export interface InventoryResolution {
   createdAt: string;
   finishedAt: string | null;
 }
+
+/** A layer around a session packet: the flow that carried it, and the tunnel it came through. */
+export interface SessionHopWire {
+  /** How the next layer inward was carried: gre, vxlan, geneve, ip-in-ip, teredo, ayiya, gtpv1. */
+  tunnel: string;
+  /** The tunnel header's id (VNI, GRE key, TEID) when it carries one. */
+  tunnelId: number | null;
+  src: string;
+  dst: string;
+  proto: number;
+  sport: number;
+  dport: number;
+}
+
+/** One packet of a session (GET /api/v1/connections/{uid}/session). */
+export interface SessionPacketWire {
+  /** Its number in the connection's pcap (GET /connections/{uid}/pcap), from 1. */
+  n: number;
+  /** Seconds since the epoch. */
+  ts: number;
+  /** orig: from the record's originator (id.orig_h/orig_p); resp: from its responder. */
+  dir: 'orig' | 'resp';
+  /** The connection's own (innermost) layer: addresses, ports (ICMP: type and code). */
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  transport: 'tcp' | 'udp' | 'icmp' | 'other';
+  /** TCP flags as letters, in the order S A P F R U E C; '' otherwise. */
+  flags: string;
+  /** Relative as Wireshark shows them; null without TCP (ack: without the ACK flag). */
+  seq: number | null;
+  ack: number | null;
+  ipLen: number;
+  payloadLen: number;
+  /** The layers it was tunnelled in, outermost first; empty when none. */
+  encap: SessionHopWire[];
+}
+
+/** One direction's payload, reassembled. */
+export interface SessionPayloadWire {
+  /** The first bytes (at most maxPayload), base64. */
+  data: string;
+  /** Bytes in `data`. */
+  bytes: number;
+  /** Payload bytes the direction carried in all (TCP: each byte once). */
+  total: number;
+  /** TCP: bytes the capture never saw between the direction's first and last. */
+  missing: number;
+  /** More than maxPayload bytes: `data` holds the first maxPayload. */
+  truncated: boolean;
+}
+
+/** A connection's packets decoded by the service, and its payload per direction. */
+export interface SessionWire {
+  uid: string;
+  packets: SessionPacketWire[];
+  orig: SessionPayloadWire;
+  resp: SessionPayloadWire;
+  /** Packets of the cut that were not the connection's (not IP, undecodable). */
+  skipped: number;
+  /** The cut reached maxPackets or the byte limit: later packets are left out (they are in the pcap up to its own limits). */
+  truncated: boolean;
+  maxPackets: number;
+  maxPayload: number;
+  /** What stopped the capture being read to its end, when something did; null otherwise. */
+  problem: string | null;
+}

@@ -12,7 +12,7 @@ import { CAPTURE_ID } from '../../../k8s/cluster';
 
 const PCAP = 'application/vnd.tcpdump.pcap';
 
-function captureFile(ctx: ServiceContext, id: string): string | null {
+export function captureFile(ctx: ServiceContext, id: string): string | null {
   if (!CAPTURE_ID.test(id)) return null;
   for (const ext of ['pcap', 'pcapng', 'pcap.gz']) {
     const f = `${ctx.uploadsDir}/${id}.${ext}`;
