@@ -3,12 +3,15 @@
  * sample: an HTTP connection opened from its detail panel shows each of its packets (as many
  * per direction as the record counts), the payload of each direction reassembled (as many bytes
  * as the record's orig_bytes and resp_bytes, the request line of its http record in the
- * originator's text), a hex view, and its application records beside them.
+ * originator's text), a hex view, and its application records beside them. The packets come
+ * decoded from GET /connections/:uid/session (the page fetches no pcap and decodes nothing); a
+ * connection inside GRE (../shared/corpus) shows its tunnel beside each packet.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
 import { readEvents, sample, startHarness, type Harness } from '../service/harness';
+import { corpusPath, requireCorpus } from '../util/corpus';
 import { artifact, launch, requireBrowser, type Browser } from './browser';
 
 describe('web UI: session view', function () {
@@ -17,6 +20,7 @@ describe('web UI: session view', function () {
   let browser: Browser;
   let page: Page;
   const problems: string[] = [];
+  const requested: string[] = [];
   let conn: Record<string, any> = {};
   let captureId = '';
   let http: Record<string, any> = {};
@@ -46,6 +50,7 @@ describe('web UI: session view', function () {
     browser = await launch();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('request', (r) => requested.push(new URL(r.url()).pathname));
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);
     });
@@ -84,12 +89,49 @@ describe('web UI: session view', function () {
     assert.ok((await side.locator('li[data-kind=http]').count()) >= 1);
     assert.ok(((await side.textContent()) ?? '').includes(String(http.uri)));
     await page.screenshot({ path: artifact('session-view.png'), fullPage: true });
+    // Decoded by the service: the page asked for the session, never for the pcap.
+    assert.ok(requested.includes(`/api/v1/connections/${conn.uid}/session`), requested.join(' '));
+    assert.deepEqual(
+      requested.filter((u) => u.endsWith('/pcap')),
+      [],
+    );
 
     await orig.getByRole('button', { name: 'Hex' }).click();
     const hex = (await orig.locator('pre').textContent()) ?? '';
     const bytes = Buffer.from(`${http.method} ${http.uri}`);
     assert.ok(hex.startsWith(`00000000  ${[...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`), hex.slice(0, 80));
     assert.equal(hex.split('\n').length, Math.ceil(Math.min(conn.orig_bytes, 16384) / 16));
+    assert.deepEqual(problems, []);
+  });
+
+  it('shows the tunnel around each packet of a connection inside GRE, and its payload', async function () {
+    requireCorpus(this);
+    const up = await h.call('POST', '/api/v1/captures?name=gre-sample.pcap', {
+      key: h.keys.ingest,
+      body: fs.readFileSync(corpusPath('zeek/tunnels/gre-sample.pcap')),
+    });
+    assert.equal(up.status, 202, up.text);
+    const id = up.json.capture.id as string;
+    const ev = await readEvents(`${h.url}/api/v1/captures/${id}/events`, h.keys.analyst);
+    assert.equal(ev[ev.length - 1].data.state, 'completed');
+    await h.running.runtime.store.refresh();
+    const recs = await h.call('GET', `/api/v1/connections?q=${encodeURIComponent(`capture:${id} and src:66.59.111.190 and sport:40264 and dport:22`)}`);
+    assert.equal(recs.json.records.length, 1, recs.text);
+    const uid = recs.json.records[0].uid as string;
+    await page.goto(`${h.url}/session?uid=${uid}`);
+    const table = page.getByTestId('packets');
+    await table.waitFor();
+    // Zeek's conn.log of the trace: 12 + 10 packets; the inner SYN first, under its GRE layer.
+    assert.equal(await table.locator('tbody tr').count(), 22);
+    assert.equal(await table.locator('thead th').last().textContent(), 'Tunnels');
+    const first = await table.locator('tbody tr').first().locator('td').allTextContents();
+    assert.deepEqual([first[3], first[4], first[9]], ['→ 172.28.2.3:22', 'SEC', 'gre 172.27.1.66 → 66.59.109.137']);
+    const second = await table.locator('tbody tr').nth(1).locator('td').allTextContents();
+    assert.deepEqual([second[3], second[4], second[9]], ['← 172.28.2.3:22', 'SAE', 'gre 66.59.109.137 → 172.27.1.66']);
+    assert.equal(Number(await page.getByTestId('payload-orig').getAttribute('data-bytes')), 952);
+    assert.ok(((await page.getByTestId('payload-orig').locator('pre').textContent()) ?? '').startsWith('SSH-2.0-OpenSSH_3.6.1p1\n'));
+    assert.ok(((await page.getByTestId('payload-resp').locator('pre').textContent()) ?? '').startsWith('SSH-1.99-OpenSSH_3.1p1\n'));
+    await page.screenshot({ path: artifact('session-gre.png'), fullPage: true });
     assert.deepEqual(problems, []);
   });
 

@@ -19,6 +19,9 @@ export type {
   InventoryResolution,
   InventorySnapshot,
   SearchPage,
+  Session,
+  SessionPacket,
+  SessionPayload,
   Whoami,
 } from './types';
 
@@ -73,13 +76,6 @@ export async function apiSend<T>(method: 'POST' | 'PATCH' | 'DELETE', path: stri
   const res = await fetch(`${API}${path}`, { method, headers: headers({ 'content-type': 'application/json' }), body: JSON.stringify(body) });
   if (!res.ok) throw await failure(res);
   return (res.status === 204 ? null : await res.json()) as T;
-}
-
-/** Fetches a binary answer into memory (a connection's pcap for the session view). */
-export async function apiBytes(path: string, signal?: AbortSignal): Promise<ArrayBuffer> {
-  const res = await fetch(`${API}${path}`, { headers: headers(), signal });
-  if (!res.ok) throw await failure(res);
-  return res.arrayBuffer();
 }
 
 /** Fetches a binary answer and hands it to the browser as a file download. */

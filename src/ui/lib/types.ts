@@ -2,7 +2,16 @@
 import type { CaptureProgress } from '../../service/api/wire';
 
 /** Shared with the service: one definition each. */
-export type { CaptureProgress, FlowSource, InventoryResolution, InventorySummary as InventorySnapshot } from '../../service/api/wire';
+export type {
+  CaptureProgress,
+  FlowSource,
+  InventoryResolution,
+  InventorySummary as InventorySnapshot,
+  SessionHopWire as SessionHop,
+  SessionPacketWire as SessionPacket,
+  SessionPayloadWire as SessionPayload,
+  SessionWire as Session,
+} from '../../service/api/wire';
 
 export interface Whoami {
   key: { id: string; name: string; role: string };

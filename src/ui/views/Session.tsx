@@ -2,12 +2,13 @@
  * The session view: one connection cut from its capture. Its packets (time, direction, flags,
  * sequence and acknowledgement numbers, lengths), the payload of each direction reassembled,
  * as text or hex, and beside them the application records (dns, http, tls, ssh) of the
- * connection. The pcap comes from GET /connections/:uid/pcap and is read in the browser.
+ * connection. The service decodes the packets (GET /connections/:uid/session, with the project's
+ * decoder and its tunnels); this view only draws them.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, apiBytes, apiGet, type ConnRecord } from '../lib/api';
+import { apiGet, type ConnRecord, type Session, type SessionPacket, type SessionPayload } from '../lib/api';
 import { fmtBytes, fmtCount, fmtTimeMicro } from '../lib/format';
-import { hexDump, payloadText, type Reassembled, readSession, type Session } from '../lib/session';
+import { fromBase64, hexDump, payloadText } from '../lib/session';
 import { zoneName } from '../lib/zone';
 import { Link } from '../Link';
 
@@ -21,17 +22,22 @@ interface Detail {
   apps: Record<string, unknown>[];
 }
 
-function Payload(props: { title: string; data: Reassembled; testId: string }) {
+function Payload(props: { title: string; data: SessionPayload; testId: string }) {
   const [mode, setMode] = useState<'text' | 'hex'>('text');
   const [all, setAll] = useState(false);
-  const { bytes } = props.data;
+  const bytes = useMemo(() => fromBase64(props.data.data), [props.data.data]);
   const shown = mode === 'hex' ? hexDump(bytes, all ? bytes.length : HEX_BYTES) : payloadText(bytes);
   return (
     <section className="payload" data-testid={props.testId} data-bytes={bytes.length}>
       <h3>
         {props.title} · {fmtBytes(bytes.length)}
         {props.data.missing > 0 && <span className="error"> · {fmtBytes(props.data.missing)} missing from the capture</span>}
-        {props.data.truncated && <span className="muted"> · the first {fmtBytes(bytes.length)} only (the rest is in the pcap)</span>}
+        {props.data.truncated && (
+          <span className="muted">
+            {' '}
+            · the first {fmtBytes(bytes.length)} of {fmtBytes(props.data.total)} only (the rest is in the pcap)
+          </span>
+        )}
       </h3>
       <fieldset className="payload-mode" aria-label={`${props.title}: show as`}>
         <button type="button" aria-pressed={mode === 'text'} onClick={() => setMode('text')}>
@@ -84,44 +90,41 @@ function AppRecords(props: { apps: Record<string, unknown>[] }) {
   );
 }
 
+/** The tunnels a packet came through, outermost first: "gre 10.0.0.1 → 10.0.0.2". */
+function encapText(p: SessionPacket): string {
+  return p.encap.map((h) => `${h.tunnel}${h.tunnelId !== null ? ` ${h.tunnelId}` : ''} ${h.src} → ${h.dst}`).join(' / ');
+}
+
 export function SessionView(props: { params: URLSearchParams }) {
   const uid = props.params.get('uid') ?? '';
   const [detail, setDetail] = useState<Detail | null>(null);
-  const [pcap, setPcap] = useState<ArrayBuffer | null>(null);
+  const [session, setSession] = useState<Session | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [pcapError, setPcapError] = useState<string | null>(null);
+  const [sessionError, setSessionError] = useState<string | null>(null);
   const [allRows, setAllRows] = useState(false);
 
   useEffect(() => {
     if (!uid) return;
     const ac = new AbortController();
     setDetail(null);
-    setPcap(null);
+    setSession(null);
     setError(null);
-    setPcapError(null);
+    setSessionError(null);
     apiGet<Detail>(`/connections/${encodeURIComponent(uid)}`, {}, ac.signal).then(setDetail, (e: unknown) => {
       if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
     });
-    apiBytes(`/connections/${encodeURIComponent(uid)}/pcap`, ac.signal).then(setPcap, (e: unknown) => {
+    apiGet<Session>(`/connections/${encodeURIComponent(uid)}/session`, {}, ac.signal).then(setSession, (e: unknown) => {
       if (ac.signal.aborted) return;
       // 409: a flow-log record, or a capture that no longer holds it: said as the API says it.
-      setPcapError(e instanceof ApiError || e instanceof Error ? e.message : String(e));
+      setSessionError(e instanceof Error ? e.message : String(e));
     });
     return () => ac.abort();
   }, [uid]);
 
-  const session = useMemo((): Session | string | null => {
-    if (!pcap || !detail) return null;
-    try {
-      return readSession(pcap, { h: String(detail.record.orig_h), p: Number(detail.record.orig_p) });
-    } catch (e) {
-      return e instanceof Error ? e.message : String(e);
-    }
-  }, [pcap, detail]);
-
   if (!uid) return <p role="alert">No connection named: open a connection's session view from its detail panel.</p>;
   const r = detail?.record;
-  const t0 = typeof session === 'object' && session && session.packets.length ? session.packets[0].ts : 0;
+  const t0 = session?.packets.length ? session.packets[0].ts : 0;
+  const tunnelled = session?.packets.some((p) => p.encap.length > 0) ?? false;
   return (
     <section aria-labelledby="session-h" className="session">
       <h1 id="session-h">Session {uid}</h1>
@@ -139,22 +142,23 @@ export function SessionView(props: { params: URLSearchParams }) {
           {error}
         </p>
       )}
-      {pcapError && (
+      {sessionError && (
         <p className="error" role="alert">
-          No packets to show: {pcapError}
+          No packets to show: {sessionError}
         </p>
       )}
-      {typeof session === 'string' && (
+      {session?.problem && (
         <p className="error" role="alert">
-          The pcap could not be read: {session}
+          The capture was not read to its end: {session.problem}
         </p>
       )}
-      {!error && !pcapError && session === null && <p role="status">Loading the packets…</p>}
-      {typeof session === 'object' && session && (
+      {!error && !sessionError && session === null && <p role="status">Loading the packets…</p>}
+      {session && (
         <div className="session-grid">
           <div className="session-main">
             <h2>
-              Packets ({fmtCount(session.packets.length)}){session.skipped > 0 ? ` · ${fmtCount(session.skipped)} not TCP or UDP over IP, left out` : ''}
+              Packets ({fmtCount(session.packets.length)}){session.skipped > 0 ? ` · ${fmtCount(session.skipped)} not of this connection's flow, left out` : ''}
+              {session.truncated ? ` · the first ${fmtCount(session.maxPackets)} only (the rest is in the pcap)` : ''}
             </h2>
             <table className="packets" aria-label="Packets" data-testid="packets">
               <thead>
@@ -180,11 +184,14 @@ export function SessionView(props: { params: URLSearchParams }) {
                   <th scope="col" className="num">
                     Payload
                   </th>
+                  {tunnelled && <th scope="col">Tunnels</th>}
                 </tr>
               </thead>
               <tbody>
-                {(allRows ? session.packets : session.packets.slice(0, PACKET_ROWS)).map((p) => (
-                  <tr key={p.n} className={p.dir === 'resp' ? 'pkt-resp' : 'pkt-orig'} data-dir={p.dir}>
+                {(allRows ? session.packets : session.packets.slice(0, PACKET_ROWS)).map((p, i) => (
+                  // The list never reorders, and an 802.11 A-MSDU frame may hold several of the connection's packets under one number.
+                  // biome-ignore lint/suspicious/noArrayIndexKey: the place in a fixed list is the packet's identity
+                  <tr key={i} className={p.dir === 'resp' ? 'pkt-resp' : 'pkt-orig'} data-dir={p.dir}>
                     <td className="num">{p.n}</td>
                     <td>{fmtTimeMicro(p.ts)}</td>
                     <td className="num">{(p.ts - t0).toFixed(6)}</td>
@@ -194,6 +201,7 @@ export function SessionView(props: { params: URLSearchParams }) {
                     <td className="num">{p.ack ?? ''}</td>
                     <td className="num">{p.ipLen}</td>
                     <td className="num">{p.payloadLen}</td>
+                    {tunnelled && <td>{encapText(p)}</td>}
                   </tr>
                 ))}
               </tbody>
