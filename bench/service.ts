@@ -396,8 +396,13 @@ async function runSoak(o: {
     );
   }
   console.log(
-    `server RSS: start ${f(rep.rss.start)} MB, max ${f(rep.rss.max)} MB, end ${f(rep.rss.end)} MB; during the soak ${f(rep.rss.soakStart)} -> ${f(rep.rss.soakEnd)} MB, slope ${rep.rss.slopeMbPerMin.toFixed(1)} MB/min; open fds start ${rep.fds.start}, max ${rep.fds.max}, end ${rep.fds.end}; server ${rep.serverAlive ? 'alive' : 'NOT answering'} at the end`,
+    `server RSS: start ${f(rep.rss.start)} MB, max ${f(rep.rss.max)} MB, end ${f(rep.rss.end)} MB; during the soak ${f(rep.rss.soakStart)} -> ${f(rep.rss.soakEnd)} MB, slope ${rep.rss.slopeMbPerMin.toFixed(1)} MB/min (second half ${rep.rss.slopeSecondHalfMbPerMin.toFixed(1)}); open fds start ${rep.fds.start}, max ${rep.fds.max}, end ${rep.fds.end}; server ${rep.serverAlive ? 'alive' : 'NOT answering'} at the end`,
   );
+  const mem = (ph: 'unloaded' | 'soak' | 'after'): string => {
+    const m = rep.memory[ph];
+    return `${ph} RSS ${f(m.rss)}, heap used ${f(m.heapUsed ?? NaN)}, external ${f(m.external ?? NaN)}`;
+  };
+  console.log(`server memory at phase ends, MB (heap and external from its /metrics, no GC forced): ${mem('unloaded')}; ${mem('soak')}; ${mem('after')}`);
   console.log(`load average after: ${rep.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
   fs.mkdirSync(path.join(REPO, 'bench', 'out'), { recursive: true });
   fs.writeFileSync(path.join(REPO, 'bench', 'out', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(rep, null, 1));

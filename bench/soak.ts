@@ -82,7 +82,12 @@ export interface SoakReport {
   ingest: { requests: number; records: number; statuses: Counts; p95: number };
   hostile: Record<string, Counts>;
   slowloris: Record<string, Lifetimes>;
-  rss: { start: number; max: number; end: number; slopeMbPerMin: number; soakStart: number; soakEnd: number };
+  /**
+   * slopeMbPerMin: over the whole soak; slopeSecondHalfMbPerMin: over its second half only, when
+   * the first half's growth (the V8 heap and allocator pools reaching their size under this load)
+   * is behind: a leak goes on climbing there (main bd3d68f, 240 s: 8.3 then 6.3 MB/min).
+   */
+  rss: { start: number; max: number; end: number; slopeMbPerMin: number; slopeSecondHalfMbPerMin: number; soakStart: number; soakEnd: number };
   fds: { start: number; max: number; end: number };
   serverAlive: boolean;
   /**
@@ -91,6 +96,8 @@ export interface SoakReport {
    * times the analysts: a search answered at once but read late here is counted late.
    */
   loopDelay: Record<'unloaded' | 'soak' | 'after', { server: LoopDelay | null; client: LoopDelay }>;
+  /** At each phase's end: the server's RSS (/proc) and, from its /metrics, its JS heap in use and external memory. */
+  memory: Record<'unloaded' | 'soak' | 'after', { rss: number } & Partial<ServerMemory>>;
   /**
    * Per phase, in seconds per second: the CPU the server process and this one (all the clients)
    * used, and how long the server's main thread (its event loop) waited runnable for a core
@@ -107,8 +114,19 @@ export interface LoopDelay {
   max: number;
 }
 
-/** The server's event-loop delay since the last read of its /metrics (prom-client's gauges). */
-async function serverLoopDelay(url: string, admin: string | undefined): Promise<LoopDelay | null> {
+/**
+ * The server's memory at a phase's end, MB, from its /metrics (prom-client reads
+ * process.memoryUsage() at the scrape; no GC is forced): the JS heap in use, and external memory
+ * (Buffers and other memory held by JS objects outside the heap). RSS beyond these is the heap's
+ * reserved but unused pages, code, and native allocations.
+ */
+export interface ServerMemory {
+  heapUsed: number;
+  external: number;
+}
+
+/** The server's event-loop delay since the last read of its /metrics (prom-client's gauges), and its memory. */
+async function serverLoopDelay(url: string, admin: string | undefined): Promise<(LoopDelay & { memory: ServerMemory }) | null> {
   if (!admin) return null;
   const text = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${admin}` } }).then(
     (r) => (r.ok ? r.text() : ''),
@@ -118,7 +136,19 @@ async function serverLoopDelay(url: string, admin: string | undefined): Promise<
     const m = new RegExp(`^eastwatch_process_nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
     return m ? Number(m[1]) * 1000 : NaN;
   };
-  return text ? { p50: g('p50'), p90: g('p90'), p99: g('p99'), max: g('max') } : null;
+  const mb = (name: string): number => {
+    const m = new RegExp(`^eastwatch_process_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) / 1048576 : NaN;
+  };
+  return text
+    ? {
+        p50: g('p50'),
+        p90: g('p90'),
+        p99: g('p99'),
+        max: g('max'),
+        memory: { heapUsed: mb('nodejs_heap_size_used_bytes'), external: mb('nodejs_external_memory_bytes') },
+      }
+    : null;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -384,6 +414,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const clientLoop = monitorEventLoopDelay({ resolution: 10 });
   clientLoop.enable();
   const loopDelay = {} as SoakReport['loopDelay'];
+  const memory = {} as SoakReport['memory'];
   const cpu = {} as SoakReport['cpu'];
   let cpuMark = { at: performance.now(), server: cpuSeconds(o.pid), client: process.cpuUsage(), wait: runQueueWait(o.pid) };
   const markCpu = (): void => {
@@ -404,7 +435,9 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       client: (used.user + used.system) / 1e6 / secs,
       serverRunQueueWait: (runQueueWait(o.pid) - cpuMark.wait) / secs,
     };
-    loopDelay[ph] = { server: await serverLoopDelay(url, o.keys.admin), client };
+    const server = await serverLoopDelay(url, o.keys.admin);
+    memory[ph] = { rss: procStat(o.pid).rss, ...server?.memory };
+    loopDelay[ph] = { server: server && { p50: server.p50, p90: server.p90, p99: server.p99, max: server.max }, client };
     markCpu();
   };
   if (o.warmupSeconds > 0) {
@@ -630,6 +663,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       soakStart: inSoak[0]?.rss ?? NaN,
       soakEnd: inSoak[inSoak.length - 1]?.rss ?? NaN,
       slopeMbPerMin: slope(inSoak.map((s) => ({ t: s.t, y: s.rss }))) * 60,
+      slopeSecondHalfMbPerMin: slope(inSoak.filter((s) => s.t >= (soakStartT + soakEndT) / 2).map((s) => ({ t: s.t, y: s.rss }))) * 60,
     },
     fds: {
       start: samples[0].fds,
@@ -638,6 +672,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     },
     serverAlive: alive,
     loopDelay,
+    memory,
     cpu,
     samples,
   };

@@ -290,6 +290,15 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
   let queuedAt: number[] = [];
   const backlogFull = (): boolean => o.backlog !== undefined && backlogSeen + queuedAt.length >= o.backlog.max;
   const gate = new Gate(() => pending.size >= MAX_PENDING_BATCHES || backlogFull(), o.maxLineBytes + 1);
+  // The parse reads the gate's failure as it iterates; one before the parse starts must not be uncaught.
+  gate.on('error', () => undefined);
+  // From here, not from the pipe below: the body can fail while the first backlog count is read.
+  let parsing = true;
+  const bodyFailed = (e: Error): void => {
+    // After the parse (a cut, the end) a late failure (the client gone) has nothing to stop.
+    if (parsing && !gate.destroyed) gate.destroy(e);
+  };
+  body.on('error', bodyFailed);
   let backlogCut: BacklogError | null = null;
   let rejectCut: TooManyRejectedError | null = null;
   let rejectedLines = 0;
@@ -350,7 +359,9 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
     pending.add(p);
   };
 
-  body.on('error', (e) => gate.destroy(e));
+  // A body that failed before this point has emitted its error already, and pipes nothing.
+  if (body.errored) bodyFailed(body.errored);
+  else if (body.destroyed) bodyFailed(new Error('the request body was closed before it was read'));
   body.pipe(gate);
   let cut: unknown = null;
   const summary = await parseFlows(
@@ -413,6 +424,7 @@ export async function ingestFlows(body: Readable, queue: JobQueue<FlowJobData, n
       return null;
     })
     .finally(() => {
+      parsing = false;
       if (poll) clearInterval(poll);
     });
   flush();

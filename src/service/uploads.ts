@@ -12,6 +12,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type { IncomingHttpHeaders } from 'node:http';
+import { followCut } from './body-cut';
 
 export type CaptureFormat = 'pcap' | 'pcapng' | 'gzip';
 
@@ -171,7 +172,12 @@ export function receiveCapture(
     bb.on('filesLimit', () => {
       refused = new UploadError(400, 'one capture per request: send the others in their own requests');
     });
-    bb.on('error', (e: Error) => reject(new UploadError(400, `bad multipart request: ${e.message}`)));
+    bb.on('error', (e: Error) => {
+      const bad = new UploadError(400, `bad multipart request: ${e.message}`);
+      // A file being written is removed first (keep()), and its own failure says more.
+      if (pending) pending.then(() => reject(bad), reject);
+      else reject(bad);
+    });
     bb.on('close', () => {
       if (!pending) {
         reject(refused ?? new UploadError(400, 'the multipart request has no file part'));
@@ -184,6 +190,8 @@ export function receiveCapture(
         } else resolve(r);
       }, reject);
     });
+    // Destroyed, busboy fails the file stream too: keep() removes its temporary file.
+    followCut(req, bb, (e) => new Error(`the request was cut off before its end (${e.message})`));
     req.pipe(bb);
   });
 }

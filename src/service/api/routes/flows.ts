@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { FLOW_FORMATS, FlowFieldError, type FlowFormat, MONITOR_AGGREGATIONS, type MonitorAggregation } from '../../../../parsers/flows';
 import { parseVpcFields } from '../../../../parsers/flows/vpc';
 import { ingestFlows } from '../../flow-ingest';
+import { followCut } from '../../body-cut';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import { firehoseRequestId } from '../firehose';
@@ -38,10 +39,19 @@ export function flowBody(req: Request, max: number): Readable {
   const enc = String(req.headers['content-encoding'] ?? 'identity')
     .trim()
     .toLowerCase();
+  if (enc !== 'identity' && enc !== '' && enc !== 'gzip' && enc !== 'x-gzip')
+    throw new ApiError(415, `Content-Encoding ${enc} is not supported for flows: send gzip or no encoding`);
   const limit = new Limit(max);
-  if (enc === 'identity' || enc === '') return req.pipe(limit);
-  if (enc !== 'gzip' && enc !== 'x-gzip') throw new ApiError(415, `Content-Encoding ${enc} is not supported for flows: send gzip or no encoding`);
+  // Its reader (ingestFlows) listens for its failures; a request refused before it is read (a
+  // bad query) and then gone must not make one uncaught.
+  limit.on('error', () => undefined);
+  const cut = (e: Error): ApiError => new ApiError(400, `the flow request was cut off before its end (${e.message}); lines before the cut were kept`);
+  if (enc === 'identity' || enc === '') {
+    followCut(req, limit, cut);
+    return req.pipe(limit);
+  }
   const raw = new Limit(max, 'the compressed flow request');
+  followCut(req, raw, cut);
   const gunzip = zlib.createGunzip();
   const fail = (e: Error): void => {
     limit.destroy(e instanceof ApiError ? e : new ApiError(400, `the gzip body cannot be decompressed (${e.message}); lines before the fault were kept`));
