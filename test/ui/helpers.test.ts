@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { parseQuery, type Query } from '../../src/query';
 import { CONN_FIELDS, EITHER_ALIASES } from '../../src/query/fields';
 import { and, anyOf, applySuggestion, clause, endQuery, fieldTokenAt, quoteValue, suggestFields } from '../../src/ui/lib/query';
-import { blockPositions, buildGraph, groupGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
+import { blockPositions, buildGraph, fitBlocks, groupGraph, portsLabel, EDGE_QUERY_PORTS } from '../../src/ui/lib/map';
+import { computeLayout, layoutRequest, positionsOf } from '../../src/ui/lib/layout';
 import { axisTimes, bucketBars, fmtInterval, niceInterval, resolveTime, isoOf, spanRange } from '../../src/ui/lib/time';
 import { errorOf, parseEvents, type ServerEvent } from '../../src/ui/lib/wire';
 import { addClause, evidenceNames, pairWindow, RECORD_QUERY_FIELDS, recordPivot, samePairQuery, SUMMARY_FIELDS } from '../../src/ui/lib/pivot';
@@ -507,5 +508,65 @@ describe('ui map: block layout of a large map', () => {
     const b = box('b');
     const first = placed.find((n) => n.namespace === 'b' && n.label === 's0');
     assert.deepEqual(first && pos[first.id], { x: b.x0, y: b.y0 });
+  });
+});
+
+describe('ui map: layouts as the layout worker computes them', () => {
+  /** Three namespaces of clients calling two namespaces of servers, and a service. */
+  const graph = () => {
+    const edges: Edge[] = [];
+    for (let i = 0; i < 18; i++)
+      for (let j = 0; j < 4; j++)
+        edges.push({
+          source: { ip: `10.1.${i}.1`, namespace: `a${i % 3}`, workload: `c${i}` },
+          destination: { ip: `10.2.${j}.1`, port: 80, namespace: `b${j % 2}`, workload: `s${j}` },
+          transport: 'tcp',
+          connections: i + j + 1,
+          bytes: 0,
+        });
+    edges.push({
+      source: { ip: '10.1.0.1', namespace: 'a0', workload: 'c0' },
+      destination: { ip: '10.96.0.10', port: 53, namespace: 'kube-system', workload: null, service: 'kube-dns' },
+      transport: 'udp',
+      connections: 3,
+      bytes: 0,
+    });
+    return buildGraph(edges, [], []);
+  };
+
+  it('blocks: the same positions as fitBlocks on the graph itself, through the typed arrays a worker is sent', () => {
+    const g = graph();
+    const req = layoutRequest(g, 'blocks', 1200, 600);
+    assert.equal(req.connections.length, g.edges.length);
+    const got = positionsOf(req.ids, computeLayout(req));
+    assert.deepEqual(got, fitBlocks(g, 2));
+    // Namespaces are placed by their children: no position of their own.
+    assert.ok(g.nodes.filter((n) => n.kind === 'namespace').every((n) => !(n.id in got)));
+  });
+
+  it("cose: every node placed, the same way every time, whatever the page's Math.random", () => {
+    const g = graph();
+    const leaves = g.nodes.filter((n) => n.kind !== 'namespace' && n.kind !== 'domain');
+    const ids = g.nodes.map((n) => n.id);
+    // cose pushes coinciding nodes apart in a random direction: the layout's own seeded one, not the page's.
+    const random = Math.random;
+    let calls = 0;
+    Math.random = () => {
+      calls++;
+      return 0.5;
+    };
+    let a: Record<string, { x: number; y: number }>;
+    try {
+      a = positionsOf(ids, computeLayout(layoutRequest(g, 'cose', 1200, 600)));
+    } finally {
+      Math.random = random;
+    }
+    assert.equal(calls, 0);
+    assert.equal(Math.random, random);
+    const b = positionsOf(ids, computeLayout(layoutRequest(g, 'cose', 1200, 600)));
+    assert.deepEqual(a, b);
+    assert.deepEqual(Object.keys(a).sort(), leaves.map((n) => n.id).sort());
+    assert.ok(Object.values(a).every((p) => Number.isFinite(p.x) && Number.isFinite(p.y)));
+    assert.ok(new Set(Object.values(a).map((p) => `${Math.round(p.x)},${Math.round(p.y)}`)).size > leaves.length / 2, 'nodes spread out');
   });
 });

@@ -168,6 +168,8 @@ export function buildApi(ctx: ServiceContext, opts: ApiOptions = {}): express.Ex
           'img-src': ["'self'", 'data:'],
           'style-src': ["'self'", "'unsafe-inline'"],
           'script-src': ["'self'"],
+          // The service map's layout worker, a same-origin script file (never a blob: or data: URL).
+          'worker-src': ["'self'"],
           // No outside hosts: helmet's default allows fonts from any https origin.
           'font-src': ["'self'", 'data:'],
           // helmet's default would make browsers fetch every asset over https, which a service on

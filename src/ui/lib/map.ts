@@ -321,6 +321,12 @@ export function groupGraph(g: Graph, open: (ns: string) => boolean): Graph {
   return { nodes, edges };
 }
 
+/** What a layout reads of a graph: a Graph, or its plain copy in the layout worker (see layout.ts). */
+export interface LayoutGraph {
+  nodes: readonly Pick<MapNode, 'id' | 'parent' | 'kind'>[];
+  edges: readonly Pick<MapEdge, 'source' | 'target' | 'connections'>[];
+}
+
 /** Above this many edges the map is drawn for size, not detail: see ServiceMap. */
 export const LARGE_MAP_EDGES = 400;
 
@@ -331,13 +337,13 @@ export const LARGE_MAP_EDGES = 400;
  * parents, placed by their children, so they get no position. `rowFactor` sets the row's width
  * (that many times the square root of the node count, in spacings): see fitBlocks.
  */
-export function blockPositions(g: Graph, spacing = 90, rowFactor = 1.6): Record<string, { x: number; y: number }> {
+export function blockPositions(g: LayoutGraph, spacing = 90, rowFactor = 1.6): Record<string, { x: number; y: number }> {
   const degree = new Map<string, number>();
   for (const e of g.edges) {
     degree.set(e.source, (degree.get(e.source) ?? 0) + e.connections);
     degree.set(e.target, (degree.get(e.target) ?? 0) + e.connections);
   }
-  const groups = new Map<string, MapNode[]>();
+  const groups = new Map<string, LayoutGraph['nodes'][number][]>();
   for (const n of g.nodes) {
     if (n.kind === 'namespace' || n.kind === 'domain') continue;
     const k = n.parent ?? '';
@@ -377,7 +383,7 @@ export function blockPositions(g: Graph, spacing = 90, rowFactor = 1.6): Record<
  * whole namespaces, so the row width that fills a wide canvas is found by trying, not computed.
  * A map drawn to fit its canvas is then as large on screen as it can be.
  */
-export function fitBlocks(g: Graph, aspect: number, spacing = 90): Record<string, { x: number; y: number }> {
+export function fitBlocks(g: LayoutGraph, aspect: number, spacing = 90): Record<string, { x: number; y: number }> {
   let best: Record<string, { x: number; y: number }> = {};
   let bestMiss = Number.POSITIVE_INFINITY;
   for (let f = 0.5; f <= 6; f += 0.25) {

@@ -11,6 +11,7 @@ import { and, anyOf, clause } from '../lib/query';
 import { navigate } from '../lib/router';
 import { Link } from '../Link';
 import { drawCytoscape } from './cytoscapeMap';
+import { layoutGraph, prewarmLayout } from './mapLayout';
 import { MapPanel, type MapSelection } from './MapPanel';
 import { type MapCallbacks, type MapView, PUBLISHED } from './mapView';
 import { TimeRange } from './TimeRange';
@@ -117,6 +118,10 @@ export function ServiceMap(props: { params: URLSearchParams }) {
 
   /** The drawing on the canvas, to show a selection made in the panel or the table. */
   const view = useRef<MapView | null>(null);
+  const selected = useRef(selection);
+  selected.current = selection;
+  // The layout worker loads its code while the edges are fetched.
+  useEffect(prewarmLayout, []);
   useEffect(() => {
     const el = host.current;
     const graph = shown;
@@ -127,12 +132,28 @@ export function ServiceMap(props: { params: URLSearchParams }) {
       select: setSelection,
       since: () => arrived.current,
     };
-    // Large maps with WebGL (sigma.js); Cytoscape for the rest, and for large maps without WebGL.
-    const drawn = (graph.edges.length > LARGE_MAP_EDGES ? drawWebgl(el, graph, cb) : null) ?? drawCytoscape(el, graph, cb);
-    view.current = drawn;
+    const large = graph.edges.length > LARGE_MAP_EDGES;
+    const ac = new AbortController();
+    let drawn: MapView | null = null;
+    // Large maps: the one-pass block layout; the others a force layout. Either off the page's thread.
+    layoutGraph(graph, large ? 'blocks' : 'cose', el.clientWidth, el.clientHeight, ac.signal).then(
+      (layout) => {
+        if (ac.signal.aborted) return;
+        el.dataset.layoutMs = String(Math.round(layout.ms));
+        el.dataset.layoutThread = layout.thread;
+        // Large maps with WebGL (sigma.js); Cytoscape for the rest, and for large maps without WebGL.
+        drawn = (large ? drawWebgl(el, graph, layout, cb) : null) ?? drawCytoscape(el, graph, layout, cb);
+        view.current = drawn;
+        if (selected.current) drawn.highlight(selected.current);
+      },
+      (e: unknown) => {
+        if (!ac.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
     return () => {
+      ac.abort();
       view.current = null;
-      drawn.destroy();
+      drawn?.destroy();
       for (const k of PUBLISHED) delete el.dataset[k];
     };
   }, [shown]);

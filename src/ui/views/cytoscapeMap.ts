@@ -1,14 +1,16 @@
 /**
  * The service map drawn with Cytoscape: namespaces and domains as compound nodes, arrows and
- * edge labels, a force layout (cose). Above LARGE_MAP_EDGES it is what the map falls back to
- * when the browser has no WebGL: straight lines without labels, the one-pass block layout.
+ * edge labels, a force layout (cose, computed off the page's thread: mapLayout.ts) given as a
+ * preset. Above LARGE_MAP_EDGES it is what the map falls back to when the browser has no WebGL:
+ * straight lines without labels, the one-pass block layout.
  */
 import cytoscape from 'cytoscape';
 import { fmtCount } from '../lib/format';
-import { blockPositions, type Graph, groupKey, type LabelCandidate, LARGE_MAP_EDGES, placeLabels } from '../lib/map';
+import { type Graph, groupKey, type LabelCandidate, LARGE_MAP_EDGES, placeLabels } from '../lib/map';
+import type { Layout } from './mapLayout';
 import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE, publishLabels } from './mapView';
 
-export function drawCytoscape(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapView {
+export function drawCytoscape(el: HTMLElement, graph: Graph, layout: Layout, cb: MapCallbacks): MapView {
   // Level of detail: a large map draws its edges without labels (a hovered or selected edge shows
   // its own) and with straight haystack lines instead of bezier curves and arrows.
   const large = graph.edges.length > LARGE_MAP_EDGES;
@@ -153,19 +155,8 @@ export function drawCytoscape(el: HTMLElement, graph: Graph, cb: MapCallbacks): 
           ] as cytoscape.StylesheetJsonBlock[])
         : []),
     ],
-    layout: large
-      ? ({ name: 'preset', positions: blockPositions(graph), fit: true, padding: 30 } as cytoscape.LayoutOptions)
-      : ({
-          name: 'cose',
-          animate: false,
-          padding: 30,
-          nodeDimensionsIncludeLabels: true,
-          idealEdgeLength: () => 140,
-          nodeRepulsion: () => 600_000,
-          componentSpacing: 80,
-          nestingFactor: 1.2,
-          randomize: false,
-        } as cytoscape.LayoutOptions),
+    // Computed beforehand, off the page's thread; compound parents are placed by their children.
+    layout: { name: 'preset', positions: layout.positions, fit: true, padding: 30 } as cytoscape.LayoutOptions,
     // Large maps: a cached bitmap while panning and zooming, edges hidden meanwhile.
     textureOnViewport: large,
     hideEdgesOnViewport: large,
@@ -198,7 +189,7 @@ export function drawCytoscape(el: HTMLElement, graph: Graph, cb: MapCallbacks): 
         requestAnimationFrame(() => {
           if (cy.destroyed()) return;
           el.dataset.renderMs = String(Math.round(performance.now() - cb.since()));
-          el.dataset.layout = large ? 'blocks' : 'cose';
+          el.dataset.layout = layout.algorithm;
           // Which drawing the figures are of (a test waits for the map it asked for, not the last one).
           el.dataset.drawnEdges = String(graph.edges.length);
         });

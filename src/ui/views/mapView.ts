@@ -46,6 +46,11 @@ export const PUBLISHED = [
   'renderer',
   'zoom',
   'layout',
+  'layoutMs',
+  'layoutThread',
+  'buildMs',
+  'waitedMs',
+  'timings',
 ] as const;
 
 /**

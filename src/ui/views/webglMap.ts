@@ -13,7 +13,8 @@ import { EdgeRectangleProgram } from 'sigma/rendering';
 import type { Settings } from 'sigma/settings';
 import type { NodeDisplayData, PartialButFor } from 'sigma/types';
 import { fmtCount } from '../lib/format';
-import { fitBlocks, type Graph, groupKey, type LabelBox, type LabelCandidate, labelBox, type MapNode, type PlacedLabel, placeLabels } from '../lib/map';
+import { type Graph, groupKey, type LabelBox, type LabelCandidate, labelBox, type MapNode, type PlacedLabel, placeLabels } from '../lib/map';
+import type { Layout } from './mapLayout';
 import type { MapSelection } from './MapPanel';
 import { edgeLabel, LABEL_PX, type MapCallbacks, type MapView, MIN_LABELLED_NODE_PX, NODE_SIZE, publishLabels } from './mapView';
 
@@ -67,10 +68,10 @@ function drawLabelBox(ctx: CanvasRenderingContext2D, text: string, box: LabelBox
 }
 
 /** The map drawn with WebGL, or null when the browser has none (the caller draws it with Cytoscape). */
-export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapView | null {
+export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: MapCallbacks): MapView | null {
   const building = performance.now();
-  // The layout fills the canvas: sigma fits the graph's extent into it.
-  const positions = fitBlocks(graph, el.clientWidth / Math.max(1, el.clientHeight));
+  // The layout fills the canvas (computed for its shape): sigma fits the graph's extent into it.
+  const positions = layout.positions;
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const edgeById = new Map(graph.edges.map((e) => [e.id, e]));
   const g = new GraphologyGraph<NodeAttrs, EdgeAttrs>({ multi: true, type: 'directed', allowSelfLoops: true });
@@ -116,6 +117,7 @@ export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapV
   };
 
   let renderer: Sigma<NodeAttrs, EdgeAttrs>;
+  let graphBuilt = building;
   try {
     const settings: Partial<Settings<NodeAttrs, EdgeAttrs>> = {
       // Sizes in graph units, scaled with the zoom as Cytoscape scales them.
@@ -135,13 +137,15 @@ export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapV
       // arrow's two (and their picking twins) cost the first frame time on a software GPU.
       edgeProgramClasses: { arrow: EdgeRectangleProgram },
     };
+    graphBuilt = performance.now();
     renderer = new Sigma(g, el, settings);
   } catch {
     // No WebGL (sigma fails to get a context), or one that cannot be used (a lost or blocklisted GPU).
     el.replaceChildren();
     return null;
   }
-  el.dataset.buildMs = String(Math.round(performance.now() - building));
+  const sigmaBuilt = performance.now();
+  el.dataset.buildMs = String(Math.round(sigmaBuilt - building));
   el.dataset.waitedMs = String(Math.round(building - cb.since()));
 
   // Under the edges: the namespace boxes. Over everything but the mouse layer: the hovered and selected edges.
@@ -427,6 +431,7 @@ export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapV
 
   relabel();
   drawGroups();
+  const labelled = performance.now();
   // The constructor drew the first frame: its time is taken when the browser has shown it, at the
   // next frame (the frame's commit waits for the GPU to draw, and on a software GPU that is long).
   let frame = requestAnimationFrame(() => {
@@ -436,8 +441,24 @@ export function drawWebgl(el: HTMLElement, graph: Graph, cb: MapCallbacks): MapV
     });
   });
   const shown = (): void => {
-    el.dataset.renderMs = String(Math.round(performance.now() - cb.since()));
-    el.dataset.layout = 'blocks';
+    const now = performance.now();
+    el.dataset.renderMs = String(Math.round(now - cb.since()));
+    // Where the time to a first frame went (ms): waiting for the drawing to start (the page's own
+    // work and the layout), building the graphology graph, sigma's constructor (WebGL contexts,
+    // shader programs, the first render), the labels and namespace boxes, the frame's commit.
+    el.dataset.timings = JSON.stringify(
+      Object.fromEntries(
+        Object.entries({
+          waited: building - cb.since(),
+          layout: layout.ms,
+          graph: graphBuilt - building,
+          sigma: sigmaBuilt - graphBuilt,
+          labels: labelled - sigmaBuilt,
+          frame: now - labelled,
+        }).map(([k, v]) => [k, Math.round(v)]),
+      ),
+    );
+    el.dataset.layout = layout.algorithm;
     el.dataset.renderer = 'webgl';
     el.dataset.drawnEdges = String(g.size);
   };
