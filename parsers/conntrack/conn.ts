@@ -149,7 +149,7 @@ export class ConnExtra {
   cidRespP = -1;
   /** Disambiguates uids of connections sharing key and first instant. */
   uidSeq = 0;
-  /** Packet time of the next interim record (tracker option interimIntervalSec). */
+  /** Packet time of the next interim record once one was written; before that the tracker derives it from startTs. */
   nextInterim = NO_DEADLINE;
 }
 

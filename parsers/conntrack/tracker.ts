@@ -24,7 +24,6 @@ import {
   ACK,
   Clock,
   Conn,
-  type ConnExtra,
   Ep,
   H_DATA,
   H_PARTIAL,
@@ -61,6 +60,8 @@ export { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP, DEFAULT_LIK
 
 /** Ports Zeek's DNS analyzer is registered for on UDP (DNS::ports): its expire timer applies there. */
 const DNS_UDP_PORTS: readonly number[] = [53, 137, 5353, 5355];
+/** Distinct addresses and MACs interned before the table starts over. */
+const RAW_STRINGS_MAX = 16384;
 
 /**
  * Where in the processing of one packet a record (and the application records before it) comes
@@ -127,8 +128,10 @@ export class ConnectionTracker {
   private readonly verify: boolean;
   private readonly keyVlan: boolean;
   private readonly keyTunnel: boolean;
-  /** Interim records on (interimIntervalSec > 0): every connection then has a ConnExtra with its deadline. */
+  /** Interim records on (interimIntervalSec > 0; 3600 by default). */
   private readonly interimOn: boolean;
+  /** See intern(). */
+  private readonly rawStrings = new Map<string, string>();
 
   constructor(
     opts: Partial<TrackerOptions>,
@@ -362,7 +365,7 @@ export class ConnectionTracker {
 
     // Nothing above removes `c` from the table (reuse is handled before), so it is live here.
     this.schedule(c);
-    if (this.interimOn && now >= (c.x as ConnExtra).nextInterim) this.interim(c, now);
+    if (this.interimOn && now >= this.interimDue(c)) this.interim(c, now);
     return c;
   }
 
@@ -470,18 +473,32 @@ export class ConnectionTracker {
     return transportChecksumOk(l);
   }
 
+  /**
+   * One string per distinct address or MAC among live connections: a cluster's connections repeat
+   * a few hundred pods and gateways, and four private copies per connection were 96 of its bytes.
+   * The fresh copy dies young; bounded like the record builder's text caches.
+   */
+  private intern(raw: string): string {
+    const m = this.rawStrings;
+    const kept = m.get(raw);
+    if (kept !== undefined) return kept;
+    if (m.size >= RAW_STRINGS_MAX) m.clear();
+    m.set(raw, raw);
+    return raw;
+  }
+
   private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null, now: number): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
     const c = new Conn(kind, l.proto, l.addrLen);
     const b = l.buf;
-    c.origAddr = b.toString('latin1', l.srcOff, l.srcOff + l.addrLen);
-    c.respAddr = b.toString('latin1', l.dstOff, l.dstOff + l.addrLen);
+    c.origAddr = this.intern(b.toString('latin1', l.srcOff, l.srcOff + l.addrLen));
+    c.respAddr = this.intern(b.toString('latin1', l.dstOff, l.dstOff + l.addrLen));
     c.origP = sp;
     c.respP = dp;
     c.origIsLow = srcLow;
-    if (l.srcMacOff >= 0 && l.srcMacOff + 6 <= b.length) c.origMac = b.toString('latin1', l.srcMacOff, l.srcMacOff + 6);
-    if (l.dstMacOff >= 0 && l.dstMacOff + 6 <= b.length) c.respMac = b.toString('latin1', l.dstMacOff, l.dstMacOff + 6);
+    if (l.srcMacOff >= 0 && l.srcMacOff + 6 <= b.length) c.origMac = this.intern(b.toString('latin1', l.srcMacOff, l.srcMacOff + 6));
+    if (l.dstMacOff >= 0 && l.dstMacOff + 6 <= b.length) c.respMac = this.intern(b.toString('latin1', l.dstMacOff, l.dstMacOff + 6));
     if (l.vlan >= 0) extra(c).vlan = l.vlan;
     if (l.innerVlan >= 0) extra(c).innerVlan = l.innerVlan;
     if (l.tunnel !== TunnelKind.NONE) {
@@ -505,7 +522,6 @@ export class ConnectionTracker {
     c.lastTs = now;
     c.lastSec = this.clock.sec;
     c.lastNsec = this.clock.nsec;
-    if (this.interimOn) extra(c).nextInterim = now + this.opts.interimIntervalSec;
     if (this.uidSeq !== 0) extra(c).uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
     if (kind === Kind.TCP) c.tcp = new TcpConn();
@@ -757,12 +773,23 @@ export class ConnectionTracker {
     this.emitRecord(c, false);
   }
 
+  /**
+   * When the connection's next interim record is due. Until its first one the deadline is derived
+   * from its start (the same sum the deadline was once stored as), so that interim records, on by
+   * default, do not give every connection a ConnExtra: 88 bytes and a boxed double each.
+   */
+  private interimDue(c: Conn): number {
+    const x = c.x;
+    return x === null || x.nextInterim === NO_DEADLINE ? c.startTs + this.opts.interimIntervalSec : x.nextInterim;
+  }
+
   private interim(c: Conn, now: number): void {
     this.mergeServices(c);
     this.emitRecord(c, true);
     this.stats.interim++;
     const iv = this.opts.interimIntervalSec;
-    const x = c.x as ConnExtra;
+    const x = extra(c);
+    if (x.nextInterim === NO_DEADLINE) x.nextInterim = c.startTs + iv;
     while (x.nextInterim <= now) x.nextInterim += iv;
   }
 
