@@ -69,9 +69,10 @@ export class RecordBuilder {
     return {
       uid: c.uid,
       proto: transportOf(c),
-      orig_h: formatAddress(bytesOf(c.origAddr, this.scratchA), 0, c.addrLen),
+      // From the cache the records use: one string per address, not one per connection.
+      orig_h: this.addrText(c.origAddr, c.addrLen).text,
       orig_p: c.origP,
-      resp_h: formatAddress(bytesOf(c.respAddr, this.scratchB), 0, c.addrLen),
+      resp_h: this.addrText(c.respAddr, c.addrLen).text,
       resp_p: c.respP,
       ts: c.startTs,
     };
