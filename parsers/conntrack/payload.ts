@@ -22,6 +22,13 @@ export interface PayloadObserver {
   endOfDirection?(isOrig: boolean, ts: number): void;
   /** The connection ends; called once, before its final record is built. */
   end(ts: number): void;
+  /**
+   * Polled once both directions ended (endOfDirection for each): true when the observer wants
+   * nothing more of the streams, having logged all it can. Its reassembly state then goes at
+   * once, rather than when the connection leaves the table (5 s after its close, as Zeek's
+   * tcp_close_delay), and bytes after the ends are not delivered. `end` still follows.
+   */
+  finished?(): boolean;
   /** Services confirmed from the payload so far (Zeek's `service`). */
   services(): readonly string[];
   /**
@@ -52,6 +59,8 @@ export class TcpStreams {
   /** Where each direction's stream ends (relative seq one past its last byte) once its FIN or RST came; -1: not yet, -2: signalled. */
   private origEnd = -1;
   private respEnd = -1;
+  /** The observer wants no more bytes (both streams ended): the reassemblers are gone. */
+  private done = false;
 
   constructor(
     readonly observer: PayloadObserver,
@@ -65,6 +74,7 @@ export class TcpStreams {
    */
   segment(isOrig: boolean, seq: number, buf: Buffer, off: number, len: number, ts: number): void {
     this.ts = ts;
+    if (this.done) return;
     let r = isOrig ? this.orig : this.resp;
     if (r === null) {
       r = new StreamReassembler(1, new DirectionSink(this, isOrig), this.budget, this.maxHeldPerDirection);
@@ -99,6 +109,11 @@ export class TcpStreams {
     if (isOrig) this.origEnd = -2;
     else this.respEnd = -2;
     this.observer.endOfDirection?.(isOrig, this.ts);
+    if (this.origEnd === -2 && this.respEnd === -2 && this.observer.finished?.() === true) {
+      this.done = true;
+      this.orig = null;
+      this.resp = null;
+    }
   }
 
   close(ts: number): void {

@@ -104,6 +104,12 @@ export interface StreamAnalyzer {
   endOfDirection?(isOrig: boolean, ts: number): void;
   /** The connection ended (or was flushed): emit what is pending. */
   end(ts: number): void;
+  /**
+   * Asked once both directions' streams ended (their FIN or RST reached in order): true when,
+   * with no more input, `end` would write nothing and change nothing. The analyzer is then let
+   * go before the connection ends (it stays in the table a while after its close). Absent: never.
+   */
+  readonly finished?: boolean;
   /** A protocol switch seen in the last `data` call, handed over once (then null). */
   takeSwitch?(): ProtocolSwitch | null;
   /** Protocols recognised inside this one (TLS inside QUIC): listed after its name in `service`. */
@@ -129,6 +135,9 @@ export interface StreamAnalyzer {
 
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
 
+/** The issues of every analyzer that has none: never written to (`push` replaces it). */
+const NO_ISSUES: AnalyzerIssue[] = Object.freeze([]) as unknown as AnalyzerIssue[];
+
 /**
  * State machine and bookkeeping shared by every analyzer. Subclasses implement `onData`, and may
  * override `onGap` / `onEnd`; anything they throw becomes a failure, never an escaping exception.
@@ -136,7 +145,8 @@ export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
 export abstract class BaseAnalyzer implements StreamAnalyzer {
   abstract readonly name: string;
   state: AnalyzerState = 'probing';
-  readonly issues: AnalyzerIssue[] = [];
+  /** Shared and empty until the first issue (most connections never have one). */
+  issues: AnalyzerIssue[] = NO_ISSUES;
   violations = 0;
   partial = false;
   protected readonly sink: (rec: AnyAppRecord) => void;
@@ -285,7 +295,8 @@ export abstract class BaseAnalyzer implements StreamAnalyzer {
 
   private push(i: AnalyzerIssue): void {
     // Failures are always kept (there is at most one); violations are capped by the caller.
-    this.issues.push(i);
+    if (this.issues === NO_ISSUES) this.issues = [i];
+    else this.issues.push(i);
   }
 }
 
@@ -302,11 +313,17 @@ export class StreamBuffer {
   private pendLen = 0;
   /** Stream offset of the first byte not yet consumed. */
   consumed = 0;
+  private readonly max: number;
 
-  constructor(
-    private readonly max: number,
-    private readonly parse: (buf: Buffer, off: number, end: number) => number,
-  ) {}
+  /** `parse` may be left out by a subclass that overrides `parse` (one object per direction, no closure). */
+  constructor(max: number, parse?: (buf: Buffer, off: number, end: number) => number) {
+    this.max = max;
+    if (parse !== undefined) this.parse = parse;
+  }
+
+  protected parse(_buf: Buffer, _off: number, _end: number): number {
+    return -1;
+  }
 
   get pending(): number {
     return this.pendLen;

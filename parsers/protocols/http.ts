@@ -54,7 +54,8 @@ interface Headers {
   filename: string | null;
 }
 
-class Direction {
+/** One direction's parse state and its buffer of an incomplete message (one object, no closure). */
+class Direction extends StreamBuffer {
   phase: Phase = Phase.HEAD;
   remaining = 0;
   bodyLen = 0;
@@ -65,7 +66,17 @@ class Direction {
   lastByte = -1;
   /** The MIME entities of a multipart or message/* body, followed for Zeek's nesting limit; null otherwise. */
   mime: MimeWalker | null = null;
-  constructor(readonly buf: StreamBuffer) {}
+  constructor(
+    private readonly owner: HttpAnalyzer,
+    private readonly isOrig: boolean,
+    max: number,
+  ) {
+    super(max);
+  }
+
+  protected override parse(buf: Buffer, off: number, end: number): number {
+    return this.owner.parse(this.isOrig, buf, off, end);
+  }
 
   /** Starts a body: its MIME structure is followed when its type has one and it is not compressed. */
   beginBody(ctype: string | null, encoded: boolean): void {
@@ -154,10 +165,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
-    this.dirs = [
-      new Direction(new StreamBuffer(this.maxBuffer, (b, o, e) => this.parse(false, b, o, e))),
-      new Direction(new StreamBuffer(this.maxBuffer, (b, o, e) => this.parse(true, b, o, e))),
-    ];
+    this.dirs = [new Direction(this, false, this.maxBuffer), new Direction(this, true, this.maxBuffer)];
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
@@ -167,11 +175,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
       return;
     }
     this.curTs = ts;
-    if (this.state === 'probing' && d.buf.pending === 0 && !this.plausibleStart(isOrig, buf, off, off + len)) {
+    if (this.state === 'probing' && d.pending === 0 && !this.plausibleStart(isOrig, buf, off, off + len)) {
       this.reject('http-not-http', isOrig ? 'not an HTTP request line' : 'not an HTTP status line', isOrig, ts);
       return;
     }
-    if (!d.buf.feed(buf, off, len)) {
+    if (!d.feed(buf, off, len)) {
       this.fail('http-header-limit', `an HTTP header block exceeds the ${this.maxBuffer}-byte bound`, isOrig, ts, 0, 'limit');
     }
     // Zeek's exceeded_mime_max_depth: the rest of that entity is not analysed (history X).
@@ -180,6 +188,13 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   get zeekConfirmed(): boolean {
     return this.sawRequest;
+  }
+
+  /** Nothing for `end` to log: no transaction waiting for its response, no response read to the close. */
+  get finished(): boolean {
+    if (this.state === 'probing' || this.state === 'rejected') return true;
+    const resp = this.dirs[0].phase;
+    return this.queue.length === 0 && this.late === null && this.open09 === null && (this.respCur === null || resp === Phase.HEAD || resp === Phase.DONE);
   }
 
   override takeSwitch(): ProtocolSwitch | null {
@@ -272,7 +287,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
     this.respCur = null;
   }
 
-  private parse(isOrig: boolean, buf: Buffer, off: number, end: number): number {
+  /** The message parser of each direction's buffer (Direction.parse). */
+  parse(isOrig: boolean, buf: Buffer, off: number, end: number): number {
     if (!this.active) return -1;
     const d = this.dirs[isOrig ? 1 : 0];
     switch (d.phase) {
@@ -508,7 +524,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       // Refused: the client carries on in HTTP, starting with what it sent meanwhile.
       const req = this.dirs[1];
       req.phase = Phase.HEAD;
-      for (const b of held) if (this.active && !req.buf.feed(b, 0, b.length)) break;
+      for (const b of held) if (this.active && !req.feed(b, 0, b.length)) break;
     }
     const noBody = rec.method === 'HEAD' || code === 204 || code === 304;
     if (noBody) this.bodyDone(false);

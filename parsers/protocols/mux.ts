@@ -57,14 +57,25 @@ const prefix = (b: Buffer, o: number, n: number, p: string): boolean => {
   for (let i = 0; i < n && i < p.length; i++) if (b[o + i] !== p.charCodeAt(i)) return false;
   return true;
 };
-/** Case-insensitive `prefix` on the bytes present (short input passes). */
-const prefixCI = (b: Buffer, o: number, n: number, p: string): boolean => {
-  for (let i = 0; i < n && i < p.length; i++) {
-    const c = b[o + i];
-    if (c !== p.charCodeAt(i) && c !== p.toLowerCase().charCodeAt(i)) return false;
+/** A prefix and its lower case, made once: the first payload of every connection is tried against them. */
+type CasedPrefix = readonly [upper: string, lower: string];
+const cased = (ps: readonly string[]): readonly CasedPrefix[] => ps.map((p) => [p, p.toLowerCase()] as const);
+/** Case-insensitive `prefix` on the bytes present (short input passes), for any of the prefixes. */
+const anyPrefixCI = (b: Buffer, o: number, n: number, ps: readonly CasedPrefix[]): boolean => {
+  for (const [p, lower] of ps) {
+    let i = 0;
+    for (; i < n && i < p.length; i++) {
+      const c = b[o + i];
+      if (c !== p.charCodeAt(i) && c !== lower.charCodeAt(i)) break;
+    }
+    if (i === n || i === p.length) return true;
   }
-  return true;
+  return false;
 };
+const STARTTLS_CLIENT = cased(['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream']);
+/** OP_MSG, OP_QUERY, OP_COMPRESSED. */
+const MONGO_OPCODES: ReadonlySet<number> = new Set([2013, 2004, 2012]);
+const STARTTLS_SERVER = cased(['220', '+OK', '* OK', '* PREAUTH', ':', 'NOTICE']);
 const H2_PREFACE_TEXT = H2_PREFACE.toString('latin1');
 
 /**
@@ -169,11 +180,7 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
     name: 'starttls',
     transports: ['tcp'],
     accepts: (isOrig, b, o, n) =>
-      isOrig
-        ? b[o] === 0x30 ||
-          (b[o] === 0x03 && (n < 2 || b[o + 1] === 0)) ||
-          ['EHLO', 'HELO', 'NICK', 'CAP ', 'PASS', 'STARTTLS', '<?xml', '<stream'].some((p) => prefixCI(b, o, n, p))
-        : ['220', '+OK', '* OK', '* PREAUTH', ':', 'NOTICE'].some((p) => prefixCI(b, o, n, p)),
+      isOrig ? b[o] === 0x30 || (b[o] === 0x03 && (n < 2 || b[o + 1] === 0)) || anyPrefixCI(b, o, n, STARTTLS_CLIENT) : anyPrefixCI(b, o, n, STARTTLS_SERVER),
     create: (o) => new StartTlsAnalyzer(o),
   },
   {
@@ -185,7 +192,7 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   {
     name: 'mongodb',
     transports: ['tcp'],
-    accepts: (isOrig, b, o, n) => isOrig && (n < 16 || [2013, 2004, 2012].includes(b.readInt32LE(o + 12))),
+    accepts: (isOrig, b, o, n) => isOrig && (n < 16 || MONGO_OPCODES.has(b.readInt32LE(o + 12))),
     create: (o) => new MongoAnalyzer(o),
   },
   // Zeek attaches these by port only (no DPD signature): base/protocols/ntp and dhcp register 123 and 67/68.
@@ -330,6 +337,16 @@ const SKIPS_PARTIAL: ReadonlySet<string> = new Set(['http', 'tls']);
 /** Shared by every mux until it has candidates; never written to. */
 const NO_ANALYZERS: readonly StreamAnalyzer[] = Object.freeze([]);
 const NO_SERVICES: readonly string[] = Object.freeze([]);
+const SINGLE = new Map<string, readonly string[]>();
+/** `[name]`, one frozen list per name. */
+function single(name: string): readonly string[] {
+  let s = SINGLE.get(name);
+  if (s === undefined) {
+    s = Object.freeze([name]);
+    SINGLE.set(name, s);
+  }
+  return s;
+}
 
 /** What a rejected candidate leaves behind: its name and why (analyzers themselves are released). */
 interface Rejection {
@@ -405,7 +422,14 @@ export class AnalyzerMux {
 
   /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`), as Zeek names them. */
   get services(): readonly string[] {
-    if (this.all.length === 0 && this.sidecars.length === 0) return NO_SERVICES;
+    if (this.sidecars.length === 0) {
+      if (this.all.length === 0) return NO_SERVICES;
+      // The usual case, one analyzer and its protocol alone: a shared list, nothing made.
+      const a = this.all[0];
+      if (this.all.length === 1 && this.removed === null && !(a instanceof Redetect) && a.leadingServices === undefined && a.innerServices === undefined) {
+        return listed(a) ? single(ZEEK_SERVICE[a.name] ?? a.name) : NO_SERVICES;
+      }
+    }
     const out: string[] = [];
     const add = (a: StreamAnalyzer): void => {
       if (a instanceof Redetect) {
@@ -446,6 +470,17 @@ export class AnalyzerMux {
       else for (const i of a.issues) out.push({ ...i, analyzer: a.name });
     }
     return out;
+  }
+
+  /**
+   * Both streams having ended, nothing more can be logged: every analyzer it holds is finished
+   * (see StreamAnalyzer.finished), so `end` would write nothing.
+   */
+  get finished(): boolean {
+    for (const a of this.live) if (a.finished !== true) return false;
+    for (const a of this.all) if (a.finished !== true) return false;
+    for (const a of this.sidecars) if (a.finished !== true) return false;
+    return true;
   }
 
   /** Nothing more will be analysed on this connection. */
@@ -535,7 +570,9 @@ export class AnalyzerMux {
     const fs = this.factories!;
     if (len <= 0 || off < 0 || off + len > buf.length) return;
     this.factories = null;
-    const live: StreamAnalyzer[] = [];
+    // Usually one candidate takes the first bytes: no array until a second one does.
+    let first: StreamAnalyzer | null = null;
+    let more: StreamAnalyzer[] | null = null;
     for (const f of fs) {
       if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
       if (this.midStream && SKIPS_PARTIAL.has(f.name)) continue;
@@ -547,10 +584,15 @@ export class AnalyzerMux {
         }
         continue;
       }
-      live.push(f.create(this.aopts));
+      const a = f.create(this.aopts);
+      if (first === null) first = a;
+      else {
+        more ??= [first];
+        more.push(a);
+      }
     }
     // Exact-size copies: these arrays live as long as the connection.
-    this.live = live.length === 1 ? [live[0]] : live.slice();
+    this.live = more !== null ? more.slice() : first !== null ? [first] : [];
   }
 
   /**
@@ -598,8 +640,12 @@ export class AnalyzerMux {
     if (winner !== undefined) {
       this.decided = true;
       // Others confirming on the same bytes count as services too (Zeek lists every confirmed analyzer).
-      this.all = this.live.length === 1 ? [winner] : this.live.filter(won);
-      this.live = [winner];
+      // Once decided, `live` is only ever replaced, never changed in place: the two may share an array.
+      if (this.live.length === 1) this.all = this.live;
+      else {
+        this.all = this.live.filter(won);
+        this.live = [winner];
+      }
       this.rejections = null;
       return;
     }

@@ -99,6 +99,10 @@ class AppObserver implements PayloadObserver {
   private m: AnalyzerMux | null | false = null;
   /** Analysis stopped short at a limit, kept once the multiplexer is let go. */
   private partialSeen = false;
+  /** The confirmed services, kept once a finished multiplexer is let go (both streams ended). */
+  private kept: readonly string[] = NONE;
+  /** Directions whose stream ended: 1 the originator's, 2 the responder's. */
+  private ended = 0;
   /** Services an announcement gave this connection as it began (ftp-data, irc-dcc-data). */
   private readonly expected: readonly string[];
 
@@ -177,7 +181,25 @@ class AppObserver implements PayloadObserver {
   }
 
   endOfDirection(isOrig: boolean, ts: number): void {
-    if (this.m) this.m.endOfDirection(isOrig, ts);
+    if (!this.m) return;
+    this.m.endOfDirection(isOrig, ts);
+    this.ended |= isOrig ? 1 : 2;
+  }
+
+  /**
+   * Both streams ended and the analyzers have nothing left to log: what the connection's record
+   * needs from them is kept, and they go. A short connection's analysis state then dies young
+   * instead of waiting out the close delay in the table (most of the analyzers' cost on short
+   * connections was the garbage collector moving it).
+   */
+  finished(): boolean {
+    const m = this.m;
+    if (m === null || m === false) return true;
+    if (this.ended !== 3 || !m.finished) return false;
+    this.kept = m.services;
+    this.partialSeen = m.partial;
+    this.m = false;
+    return true;
   }
 
   end(ts: number): void {
@@ -186,7 +208,7 @@ class AppObserver implements PayloadObserver {
   }
 
   services(): readonly string[] {
-    const found = this.m ? this.m.services : NONE;
+    const found = this.m ? this.m.services : this.kept;
     if (this.expected.length === 0) return found;
     // Zeek adds the announced service as the connection begins, before any it confirms.
     return [...this.expected, ...found.filter((s) => !this.expected.includes(s))];

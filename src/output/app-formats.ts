@@ -18,6 +18,7 @@ import type {
 } from '../../parsers/record/app';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BOUND_SCALAR, JsonBytes, boundStr } from './json-bytes';
 import { TextSink } from './sink';
 import { jsonText, tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
@@ -447,6 +448,256 @@ function dnsNdjsonLine(r: DnsLogRecord & { uid: string; conn: ConnInfo }): strin
   );
 }
 
+/**
+ * appNdjsonLine(r) written into the sink's buffer as UTF-8, the same bytes: http and dns records
+ * of the analyzers' shape are encoded in place (no line string to build, flatten and encode),
+ * any other the string way.
+ */
+export function writeAppNdjson(sink: TextSink, r: AppRecordOut): void {
+  if (r.kind === 'http' ? sameKeys(r, HTTP_KEYS) && httpBytes(sink, r) : r.kind === 'dns' && sameKeys(r, DNS_KEYS) && dnsBytes(sink, r)) return;
+  sink.write(appNdjsonLine(r));
+}
+
+const ENC = new JsonBytes();
+const lit = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** `,"name":` for each name. */
+const keys = <K extends string>(names: readonly K[]): Record<K, Buffer> => Object.fromEntries(names.map((n) => [n, lit(`,"${n}":`)])) as Record<K, Buffer>;
+const TAIL = keys(['uid', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p']);
+const LINE_END = lit('}\n');
+
+/** JSON.stringify of an array or null as jArr makes it; null for another type (the line is made the generic way). */
+function arrText(a: readonly unknown[] | null): string | null {
+  if (a === null) return 'null';
+  return Array.isArray(a) ? JSON.stringify(a) : null;
+}
+
+/** Starts a line of at most `bound` bytes; false when it does not fit a buffer. */
+function begin(sink: TextSink, bound: number): boolean {
+  if (!sink.reserve(bound)) return false;
+  ENC.buf = sink.buf;
+  ENC.pos = sink.pos;
+  ENC.bad = false;
+  return true;
+}
+
+/** connTail's bytes, then the line is the sink's unless a value was of an unexpected type. */
+function commit(sink: TextSink, uid: string, c: ConnInfo): boolean {
+  const e = ENC;
+  e.lit(TAIL.uid);
+  e.str(uid);
+  e.lit(TAIL['id.orig_h']);
+  e.str(c.orig_h);
+  e.lit(TAIL['id.orig_p']);
+  e.num(c.orig_p);
+  e.lit(TAIL['id.resp_h']);
+  e.str(c.resp_h);
+  e.lit(TAIL['id.resp_p']);
+  e.num(c.resp_p);
+  e.lit(LINE_END);
+  if (e.bad) return false;
+  sink.pos = e.pos;
+  return true;
+}
+
+const TAIL_BOUND = 128 + 5 * BOUND_SCALAR;
+const H = keys([
+  'trans_depth',
+  'method',
+  'host',
+  'uri',
+  'referrer',
+  'version',
+  'user_agent',
+  'origin',
+  'request_body_len',
+  'response_body_len',
+  'status_code',
+  'status_msg',
+  'info_code',
+  'info_msg',
+  'orig_content_type',
+  'resp_content_type',
+  'upgrade',
+  'upgraded',
+  'username',
+  'proxied',
+  'orig_filenames',
+  'resp_filenames',
+]);
+const HTTP_START = lit('{"_path":"http","ts":');
+
+function httpBytes(sink: TextSink, r: HttpLogRecord & { uid: string; conn: ConnInfo }): boolean {
+  const proxied = arrText(r.proxied);
+  const origFiles = arrText(r.orig_filenames);
+  const respFiles = arrText(r.resp_filenames);
+  if (proxied === null || origFiles === null || respFiles === null) return false;
+  const c = r.conn;
+  const bound =
+    512 +
+    TAIL_BOUND +
+    8 * BOUND_SCALAR +
+    boundStr(r.method) +
+    boundStr(r.host) +
+    boundStr(r.uri) +
+    boundStr(r.referrer) +
+    boundStr(r.version) +
+    boundStr(r.user_agent) +
+    boundStr(r.origin) +
+    boundStr(r.status_msg) +
+    boundStr(r.info_msg) +
+    boundStr(r.orig_content_type) +
+    boundStr(r.resp_content_type) +
+    boundStr(r.upgrade) +
+    boundStr(r.username) +
+    3 * (proxied.length + origFiles.length + respFiles.length) +
+    boundStr(r.uid) +
+    boundStr(c.orig_h) +
+    boundStr(c.resp_h);
+  if (!begin(sink, bound)) return false;
+  const e = ENC;
+  e.lit(HTTP_START);
+  e.num(r.ts);
+  e.lit(H.trans_depth);
+  e.num(r.trans_depth);
+  e.lit(H.method);
+  e.str(r.method);
+  e.lit(H.host);
+  e.str(r.host);
+  e.lit(H.uri);
+  e.str(r.uri);
+  e.lit(H.referrer);
+  e.str(r.referrer);
+  e.lit(H.version);
+  e.str(r.version);
+  e.lit(H.user_agent);
+  e.str(r.user_agent);
+  e.lit(H.origin);
+  e.str(r.origin);
+  e.lit(H.request_body_len);
+  e.num(r.request_body_len);
+  e.lit(H.response_body_len);
+  e.num(r.response_body_len);
+  e.lit(H.status_code);
+  e.num(r.status_code);
+  e.lit(H.status_msg);
+  e.str(r.status_msg);
+  e.lit(H.info_code);
+  e.num(r.info_code);
+  e.lit(H.info_msg);
+  e.str(r.info_msg);
+  e.lit(H.orig_content_type);
+  e.str(r.orig_content_type);
+  e.lit(H.resp_content_type);
+  e.str(r.resp_content_type);
+  e.lit(H.upgrade);
+  e.str(r.upgrade);
+  e.lit(H.upgraded);
+  e.bool(r.upgraded);
+  e.lit(H.username);
+  e.str(r.username);
+  e.lit(H.proxied);
+  e.raw(proxied);
+  e.lit(H.orig_filenames);
+  e.raw(origFiles);
+  e.lit(H.resp_filenames);
+  e.raw(respFiles);
+  return commit(sink, r.uid, c);
+}
+
+const D = keys([
+  'proto',
+  'trans_id',
+  'rtt',
+  'query',
+  'qclass',
+  'qclass_name',
+  'qtype',
+  'qtype_name',
+  'rcode',
+  'rcode_name',
+  'AA',
+  'TC',
+  'RD',
+  'RA',
+  'Z',
+  'answers',
+  'TTLs',
+  'rejected',
+  'opcode',
+  'opcode_name',
+  'rrs',
+]);
+const DNS_START = lit('{"_path":"dns","ts":');
+
+function dnsBytes(sink: TextSink, r: DnsLogRecord & { uid: string; conn: ConnInfo }): boolean {
+  const answers = arrText(r.answers);
+  const ttls = arrText(r.TTLs);
+  const rrs = arrText(r.rrs);
+  if (answers === null || ttls === null || rrs === null) return false;
+  const c = r.conn;
+  const bound =
+    512 +
+    TAIL_BOUND +
+    16 * BOUND_SCALAR +
+    boundStr(r.proto) +
+    boundStr(r.query) +
+    boundStr(r.qclass_name) +
+    boundStr(r.qtype_name) +
+    boundStr(r.rcode_name) +
+    boundStr(r.opcode_name) +
+    3 * (answers.length + ttls.length + rrs.length) +
+    boundStr(r.uid) +
+    boundStr(c.orig_h) +
+    boundStr(c.resp_h);
+  if (!begin(sink, bound)) return false;
+  const e = ENC;
+  e.lit(DNS_START);
+  e.num(r.ts);
+  e.lit(D.proto);
+  e.str(r.proto);
+  e.lit(D.trans_id);
+  e.num(r.trans_id);
+  e.lit(D.rtt);
+  e.num(r.rtt);
+  e.lit(D.query);
+  e.str(r.query);
+  e.lit(D.qclass);
+  e.num(r.qclass);
+  e.lit(D.qclass_name);
+  e.str(r.qclass_name);
+  e.lit(D.qtype);
+  e.num(r.qtype);
+  e.lit(D.qtype_name);
+  e.str(r.qtype_name);
+  e.lit(D.rcode);
+  e.num(r.rcode);
+  e.lit(D.rcode_name);
+  e.str(r.rcode_name);
+  e.lit(D.AA);
+  e.bool(r.AA);
+  e.lit(D.TC);
+  e.bool(r.TC);
+  e.lit(D.RD);
+  e.bool(r.RD);
+  e.lit(D.RA);
+  e.bool(r.RA);
+  e.lit(D.Z);
+  e.num(r.Z);
+  e.lit(D.answers);
+  e.raw(answers);
+  e.lit(D.TTLs);
+  e.raw(ttls);
+  e.lit(D.rejected);
+  e.bool(r.rejected);
+  e.lit(D.opcode);
+  e.num(r.opcode);
+  e.lit(D.opcode_name);
+  e.str(r.opcode_name);
+  e.lit(D.rrs);
+  e.raw(rrs);
+  return commit(sink, r.uid, c);
+}
+
 /** The same line for a record of any shape. */
 export function appNdjsonLineGeneric(r: AppRecordOut): string {
   // The common shape (`kind` first, `conn` last, as the analyzers and the tie to the connection
@@ -500,7 +751,8 @@ export class AppLogs {
       if (this.format === 'zeek') s.write(zeekAppHeader(r.kind, this.now()));
       this.open.set(r.kind, s);
     }
-    s.write(this.format === 'zeek' ? zeekAppLine(r) : this.format === 'zeek-json' ? `${JSON.stringify(zeekAppJson(r))}\n` : appNdjsonLine(r));
+    if (this.format === 'ndjson') writeAppNdjson(s, r);
+    else s.write(this.format === 'zeek' ? zeekAppLine(r) : `${JSON.stringify(zeekAppJson(r))}\n`);
   }
 
   async close(): Promise<void> {

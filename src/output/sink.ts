@@ -10,8 +10,9 @@ import type { Writable } from 'node:stream';
 const CHUNK = 256 * 1024;
 
 export class TextSink {
-  private buf = Buffer.allocUnsafe(CHUNK);
-  private pos = 0;
+  /** Written up to `pos`; encoders that write bytes in place (`reserve`) advance `pos` themselves. */
+  buf = Buffer.allocUnsafe(CHUNK);
+  pos = 0;
 
   constructor(private readonly out: Writable) {}
 
@@ -25,6 +26,16 @@ export class TextSink {
       }
     }
     this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /**
+   * Room for `n` more bytes in `buf` from `pos`, for an encoder that writes them in place; false
+   * when `n` is more than a buffer holds (write a string instead).
+   */
+  reserve(n: number): boolean {
+    if (n > CHUNK) return false;
+    if (this.pos + n > this.buf.length) this.flush();
+    return true;
   }
 
   /** Hands the buffered bytes to the stream; chains on 'drain' when the stream is full. */

@@ -125,4 +125,30 @@ describe('conntrack/payload: streams and datagrams handed to analysis', () => {
       ['resp', 0],
     ]);
   });
+
+  it('lets the reassembly go once both directions ended and the observer is finished: nothing after the ends is delivered', () => {
+    for (const finished of [true, false]) {
+      const o = new Recorder({} as ConnInfo);
+      let asked = 0;
+      const obs = Object.assign(o, {
+        finished: (): boolean => {
+          asked++;
+          return finished;
+        },
+      });
+      const s = new TcpStreams(obs, new ReassemblyBudget(1 << 20), 1 << 16);
+      const b = Buffer.from('abcdefgh');
+      s.segment(true, 1, b, 0, 3, 1);
+      s.finish(true, 4, 1);
+      assert.equal(asked, 0, 'not asked while a direction is open');
+      s.segment(false, 1, b, 3, 2, 2);
+      s.finish(false, 3, 2);
+      assert.equal(asked, 1, 'asked once both ended');
+      // Bytes past the FINs (a broken stack, a crafted capture).
+      s.segment(true, 4, b, 5, 3, 3);
+      s.segment(false, 3, b, 5, 3, 3);
+      s.close(4);
+      assert.deepEqual(o.text, finished ? ['abc', 'de'] : ['abcfgh', 'defgh']);
+    }
+  });
 });

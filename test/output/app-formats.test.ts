@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import { analyzeFile } from '../../src/analyze/pipeline';
 import { analyzerFactory } from '../../src/analyze/app';
 import type { AppRecordOut, DnsLogRecord, HttpLogRecord } from '../../parsers/record/app';
-import { appNdjsonLine, appNdjsonLineGeneric } from '../../src/output/app-formats';
+import { Writable } from 'node:stream';
+import { appNdjsonLine, appNdjsonLineGeneric, writeAppNdjson } from '../../src/output/app-formats';
+import { TextSink } from '../../src/output/sink';
 import { corpusAvailable, corpusFiles } from '../util/corpus';
 
 const SAMPLES = path.resolve(__dirname, '..', '..', '..', 'samples');
@@ -21,6 +23,24 @@ async function appRecords(): Promise<AppRecordOut[]> {
   for (const f of files) await analyzeFile(f, () => {}, { tracker: { payload: analyzerFactory((r) => out.push(r)) } });
   return out;
 }
+
+/** What writeAppNdjson puts in a sink for these records, as the sink hands it to its stream. */
+async function written(recs: readonly AppRecordOut[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  const sink = new TextSink(out);
+  for (const r of recs) writeAppNdjson(sink, r);
+  await sink.end();
+  return Buffer.concat(chunks);
+}
+
+/** The bytes of the generic lines, as the string way writes them. */
+const genericBytes = (recs: readonly AppRecordOut[]): Buffer => Buffer.from(recs.map(appNdjsonLineGeneric).join(''), 'utf8');
 
 describe('app record ndjson', () => {
   let recs: AppRecordOut[] = [];
@@ -59,5 +79,64 @@ describe('app record ndjson', () => {
     odd.push({ ts, kind, ...rest } as AppRecordOut);
     for (const r of odd) assert.equal(appNdjsonLine(r), appNdjsonLineGeneric(r));
     assert.match(appNdjsonLine(odd[2]), /^\{"_path":"http","ts":[^,]+,"trans_depth":\d+,"host":/);
+  });
+
+  it('writes the generic lines byte for byte when it encodes them in the buffer', async () => {
+    // Every record of the captures, many times over so that lines straddle the sink's buffers.
+    const many: AppRecordOut[] = [];
+    for (let i = 0; i < 20; i++) many.push(...recs);
+    const got = await written(many);
+    assert.ok(got.length > 600_000, `${got.length} bytes`);
+    assert.ok(got.equals(genericBytes(many)));
+  });
+
+  it('writes the generic bytes for escapes, every UTF-8 length, unexpected values and lines longer than a buffer', async () => {
+    const http = recs.find((r): r is AppRecordOut & HttpLogRecord => r.kind === 'http')!;
+    const dns = recs.find((r): r is AppRecordOut & DnsLogRecord => r.kind === 'dns')!;
+    const every = Array.from({ length: 0x800 }, (_, i) => String.fromCharCode(i)).join('');
+    const odd: AppRecordOut[] = [
+      {
+        ...http,
+        uri: `/a"b\\c\u0001\n\u2028\u00e9\ud800x${every}`,
+        host: 'h\u007f\u00ff\u0800\uffff',
+        user_agent: '\udc00\ud83d\ude00\ud83d',
+        proxied: ['X -> "y\u00e9"'],
+        orig_filenames: ['f\tg\ud800'],
+      },
+      { ...http, status_code: Number.NaN, response_body_len: Number.POSITIVE_INFINITY, ts: -0, trans_depth: 4294967295, request_body_len: 4294967296 },
+      { ...http, request_body_len: -1, response_body_len: 1e21, info_code: 0.1 },
+      { ...http, method: undefined as unknown as string },
+      { ...http, upgraded: undefined as unknown as boolean },
+      { ...http, status_code: '200' as unknown as number },
+      { ...http, proxied: 'x' as unknown as string[] },
+      { ...http, extra: 1 } as AppRecordOut,
+      { ...http, uri: 'x'.repeat(300_000) },
+      { ...dns, query: 'a\u0000b\u001f\u0008\u000c\r', answers: ['1.2.3.4', 'x"y\u00e9'], TTLs: [30, 0.5], rtt: 1e-7 },
+      { ...dns, rrs: [] },
+      { ...dns, rtt: undefined as unknown as number },
+      { ...dns, answers: {} as unknown as string[] },
+    ];
+    assert.ok((await written(odd)).equals(genericBytes(odd)));
+  });
+
+  it('writes numbers as JSON.stringify does: times with microseconds and any other', async () => {
+    const http = recs.find((r): r is AppRecordOut & HttpLogRecord => r.kind === 'http')!;
+    const dns = recs.find((r): r is AppRecordOut & DnsLogRecord => r.kind === 'dns')!;
+    // A fixed-seed generator: the same numbers every run.
+    let seed = 7;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const numbers = [1, 1.5, 2.1, 1.000001, 1.0000001, 0.999999, 1768899600.000491, 1768899600.1, 4294967295.999999, 4294967296.5, 2147483647.5, 2147483648.25];
+    for (let i = 0; i < 3000; i++) {
+      const micros = Math.floor(rnd() * 4294967296 * 1e6);
+      numbers.push(micros / 1e6, Math.floor(rnd() * 1e6) / 1e6 + Math.floor(rnd() * 100), rnd() * 10 ** Math.floor(rnd() * 12), Math.floor(rnd() * 2 ** 33));
+    }
+    const many: AppRecordOut[] = numbers.flatMap((n) => [
+      { ...http, ts: n, trans_depth: Math.floor(n), response_body_len: n },
+      { ...dns, ts: n, rtt: n / 1e6, trans_id: Math.floor(n) % 65536 },
+    ]);
+    assert.ok((await written(many)).equals(genericBytes(many)));
   });
 });
