@@ -21,7 +21,8 @@
  * Every tool runs as a child process pinned to one CPU (taskset -c 1), in interleaved rounds, and is measured for wall
  * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
  * printed and written to bench/out/results.json. `--threads N` adds a run of `analyze --threads N`
- * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run.
+ * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run; with
+ * `--analyzers` too, the same with the protocol analyzers on.
  * `--baseline DIR` adds another build of eastwatch (a checkout with `dist/` built, e.g. a
  * `git worktree` of the commit before a change) to the same rounds, so that "no slowdown" is a
  * ratio measured under the same load rather than two runs on different days.
@@ -339,6 +340,8 @@ interface WorkloadResult {
   analyzersCost?: number;
   /** Speed of `--threads N` over the one-thread run. */
   threadsSpeedup?: number;
+  /** The same with the protocol analyzers on (`--analyzers --threads N`). */
+  threadsAnalyzersSpeedup?: number;
   /** This build's connection-only speed over the `--baseline` build's, in the same rounds. */
   baselineRatio?: number;
   /** The same by median CPU seconds (user + system). */
@@ -387,9 +390,12 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   const other = args.reader === 'pcap-parser' ? 'native' : 'pcap-parser';
   const readerTool = `eastwatch --reader ${other}`;
   const threadsTool = `eastwatch --threads ${args.threads} (all CPUs)`;
+  const threadsAnalyzersTool = `eastwatch --threads ${args.threads} with protocol analyzers (all CPUs)`;
   if (args.compareReaders) specs.push({ tool: readerTool, cmd: analyzeCmd(capture, tmp, other) });
   if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
   if (args.threads > 0) specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
+  if (args.threads > 0 && args.analyzers)
+    specs.push({ tool: threadsAnalyzersTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads).filter((a) => a !== '--no-analyzers'), pinned: false });
   const baselineTool = args.baseline ? baselineLabel(args.baseline) : '';
   if (args.baseline) specs.push({ tool: baselineTool, cmd: baselineCmd(args.baseline, capture, tmp) });
   const skipped: ToolResult[] = [];
@@ -411,7 +417,10 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
     if (r.tool === ANALYZERS_TOOL) out.analyzersCost = r.medianWallSec! / east.medianWallSec!;
     else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
     else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
-    else if (r.tool === baselineTool) {
+    else if (r.tool === threadsAnalyzersTool) {
+      const one = results.find((x) => x.tool === ANALYZERS_TOOL);
+      if (one?.ok) out.threadsAnalyzersSpeedup = r.packetsPerSec! / one.packetsPerSec!;
+    } else if (r.tool === baselineTool) {
       out.baselineRatio = east.packetsPerSec! / r.packetsPerSec!;
       if (east.medianCpuSec && r.medianCpuSec) out.baselineCpuRatio = r.medianCpuSec / east.medianCpuSec;
     } else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
@@ -437,6 +446,8 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
   if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
   if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
+  if (out.threadsAnalyzersSpeedup !== undefined)
+    console.log(`--threads ${args.threads} with protocol analyzers: ${out.threadsAnalyzersSpeedup.toFixed(2)}x the speed of one thread with them (medians)`);
   if (out.baselineRatio !== undefined) {
     const cpu = out.baselineCpuRatio !== undefined ? `; by CPU seconds ${out.baselineCpuRatio.toFixed(3)}x` : '';
     console.log(`this build / ${baselineTool}: ${out.baselineRatio.toFixed(3)}x the speed by wall time${cpu} (medians, connection records only)`);

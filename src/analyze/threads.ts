@@ -2,14 +2,19 @@
  * `analyze --threads N`: one capture file over N worker threads, with the records, their uids and
  * their order exactly those of the one-thread run (pipeline.ts).
  *
- * This thread reads and decodes every packet, tracks the outer layers of tunnelled packets
- * itself (an outer flow such as a VXLAN UDP flow carries many inner connections, and their
- * tunnel_parents name its uid), and hands each packet's innermost layer, with the uid of the
- * connection carrying it, to the worker its connection hashes to: a symmetric hash of the
- * innermost 5-tuple, so both directions and every tunnel path of a connection reach one worker.
- * Hand-off is through a SharedArrayBuffer ring per worker (shard-ring.ts), never a message per
- * packet. Every other worker gets the packet's time (a tick), so each shard's timers fire at
- * exactly the packet where one tracker's would.
+ * Each connection is tracked by the worker its innermost 5-tuple hashes to (a symmetric hash, so
+ * both directions and every tunnel path of a connection reach one worker); the outer layers of
+ * tunnelled packets (an outer flow such as a VXLAN UDP flow carries many inner connections, and
+ * their tunnel_parents name its uid) by one tracker of their own. Every worker's timers also
+ * see the other workers' packet times (ticks), so they fire at exactly the packet where one
+ * tracker's would. Two hand-offs (handOff):
+ *  - 'read' (the default, analyzeByReaders): every worker reads and decodes the whole file itself
+ *    (shard-reader.ts) and tracks the outer layers too, for their uids; worker 0 sends their
+ *    records. No packet crosses threads; this thread only merges.
+ *  - 'ring' (always for `shard`): this thread reads and decodes every packet, tracks the outer
+ *    layers, and hands each packet's innermost layer, with the uid of the connection carrying it,
+ *    to its worker through a SharedArrayBuffer ring per worker (shard-ring.ts), never a message
+ *    per packet; the other workers get its time.
  *
  * Order: the trackers say where in a packet's processing each record comes out (EmitOrder); every
  * item carries the packet's global index too, and this thread merges them, once every source has
@@ -19,7 +24,7 @@
  * counts its own); timer lists a single tracker could not keep in deadline order (packets far
  * out of time order, or DNS connections active for longer than dns_session_timeout); and a UDP
  * flow off the tunnel ports that the decoder takes for Teredo or AYIYA (by its payload) in some
- * packets and not in others (see `carrier`).
+ * packets and not in others (see `carries`).
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -33,8 +38,12 @@ import type { ConnRecord } from '../../parsers/record/conn';
 import { ExpectedResolver, analyzerFactory, analyzerSelection, deferredExpectations } from './app';
 import type { Expectation } from '../../parsers/conntrack/expect';
 import { type AnalyzeOptions, type AnalyzeResult, countDecoded } from './pipeline';
-import { FIN_EVENT, ItemKind, META_WORDS, type ShardMessage } from './shard-protocol';
+import { type CaptureErrorFields, FIN_EVENT, ItemKind, META_WORDS, type ReaderMessage, type ShardBatch, type ShardMessage } from './shard-protocol';
+import type { ReaderWorkerData } from './shard-reader';
 import { type RingBuffers, RingWriter, newRing } from './shard-ring';
+import { carries, shardOf } from './shard-hash';
+
+export { carries, shardOf };
 
 export interface ThreadedOptions extends AnalyzeOptions {
   /** Worker threads (>= 1). */
@@ -44,6 +53,14 @@ export interface ThreadedOptions extends AnalyzeOptions {
   /** HTTP and TLS on connections seen without their SYN too (MuxOptions.analyzePartial). */
   analyzePartial?: boolean;
   onApp?: (r: AppRecordOut) => void;
+  /**
+   * How packets reach the workers: 'read' (default), every worker reads the file itself and keeps
+   * its connections' packets; 'ring', this thread decodes them and hands each worker its packets'
+   * innermost layers through a shared ring (always so for `shard`).
+   */
+  handOff?: 'read' | 'ring';
+  /** 'read': a worker's items not yet merged before it waits (default 65536). */
+  maxItemsAhead?: number;
   /** Bytes of each worker's ring (default 32 MiB: measured a little faster than 8 MiB on a loaded machine, where a full ring waits on the scheduler). */
   ringBytes?: number;
   /**
@@ -95,63 +112,54 @@ export function compareItems(x: OrderedItem, y: OrderedItem): number {
   );
 }
 
-/** Symmetric in the two endpoints: (a, p) -> (b, q) and (b, q) -> (a, p) hash alike. */
-function endpointHash(buf: Buffer, off: number, len: number, port: number): number {
-  let h = 0x9747b28c ^ port;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[off + i], 0x01000193);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
-}
+/**
+ * The merge of every source's items into the one-tracker order. Announced connections (FTP data,
+ * IRC DCC) are matched here: announcer and announced may be different threads' connections, and
+ * here both come in the one-tracker order. Source 0 is the outer layers' tracker, source s > 0
+ * worker s - 1's; each source's items come in its own order, with a mark: every item of events
+ * before it has come.
+ */
+class OrderedMerge {
+  private readonly expected = new ExpectedResolver();
+  readonly queues: Item[][] = [];
+  private readonly heads: number[] = [];
+  readonly marks: number[] = [];
+  readonly seqs: number[] = [];
+  /** Items emitted per source (the reading workers' credit, see analyzeByReaders). */
+  readonly emitted: number[] = [];
 
-export function shardOf(l: FlowLayer, shards: number): number {
-  // Ports only where the tracker keys on them; ICMP and the rest go by addresses (a superset).
-  const ports = l.proto === 6 || l.proto === 17;
-  const h = (endpointHash(l.buf, l.srcOff, l.addrLen, ports ? l.sport : 0) + endpointHash(l.buf, l.dstOff, l.addrLen, ports ? l.dport : 0)) >>> 0;
-  let x = Math.imul(h ^ (h >>> 16) ^ l.proto, 0x7feb352d) >>> 0;
-  x ^= x >>> 15;
-  return (x >>> 0) % shards;
-}
-
-export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnRecord) => void, opts: ThreadedOptions): Promise<AnalyzeResult> {
-  const n = opts.threads;
-  if (!(n >= 1)) throw new Error('threads must be >= 1');
-  const shard = opts.shard;
-  if (shard && (n !== 1 || !(shard.of >= 1) || !(shard.index >= 0 && shard.index < shard.of)))
-    throw new Error('a shard runs on one thread, with 0 <= index < of');
-  // The outer layers' items are shard 0's; the worker is source index + 1, as in the `--threads of` run.
-  const mainOut = shard === undefined || shard.index === 0;
-  const sourceOf = (s: number): number => (shard === undefined || s === 0 ? s : shard.index + 1);
-  const onOrdered = opts.onOrdered;
-  const enrich = opts.enrich;
-  const onApp = opts.onApp;
-  const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
-  const trackerOpts: Partial<TrackerOptions> = { ...opts.tracker, verifyChecksums, payload: null };
-
-  // ---- the merge
-  // Announced connections (FTP data, IRC DCC) are matched here: announcer and announced may be
-  // different threads' connections, and here both come in the one-tracker order.
-  const expected = new ExpectedResolver();
-  const queues: Item[][] = [];
-  const heads: number[] = [];
-  const marks: number[] = [];
-  const seqs: number[] = [];
-  for (let s = 0; s <= n; s++) {
-    queues.push([]);
-    heads.push(0);
-    marks.push(0);
-    seqs.push(0);
+  constructor(
+    private readonly n: number,
+    private readonly opts: ThreadedOptions,
+    private readonly emitRecord: (r: ConnRecord) => void,
+    /** false: the outer layers' items are another shard's (only their announcements count here). */
+    private readonly mainOut: boolean,
+    /** The source an item has in the `--threads shard.of` run (null: as it is). */
+    private readonly sourceOf: ((s: number) => number) | null,
+  ) {
+    for (let s = 0; s <= n; s++) {
+      this.queues.push([]);
+      this.heads.push(0);
+      this.marks.push(0);
+      this.seqs.push(0);
+      this.emitted.push(0);
+    }
   }
+
   /** Emits what every source has passed (`all`: everything, at the end). */
-  const flush = (all = false): void => {
+  flush(all = false): void {
+    const { queues, heads, marks, expected, mainOut, sourceOf } = this;
+    const { onOrdered, onApp, enrich } = this.opts;
+    const emitRecord = this.emitRecord;
     let w = Number.POSITIVE_INFINITY;
     if (!all) for (const m of marks) if (m < w) w = m;
     const ready: Item[] = [];
-    for (let s = 0; s <= n; s++) {
+    for (let s = 0; s <= this.n; s++) {
       const q = queues[s];
       let h = heads[s];
+      const from = h;
       while (h < q.length && q[h].g < w) ready.push(q[h++]);
+      this.emitted[s] += h - from;
       if (h === q.length) {
         queues[s] = [];
         heads[s] = 0;
@@ -170,7 +178,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
       }
       if (onOrdered) {
         if (it.kind === ItemKind.CONN && it.gs >= 0) expected.record(it.rec as ConnRecord, { g: it.gs, phase: it.ps }, it);
-        onOrdered(shard === undefined ? it : { ...it, source: sourceOf(it.source) });
+        onOrdered(sourceOf === null ? it : { ...it, source: sourceOf(it.source) });
       }
       if (it.kind === ItemKind.APP) onApp?.(it.rec as AppRecordOut);
       else if (it.kind === ItemKind.EXPECT) expected.announce(it.rec as Expectation, it);
@@ -181,7 +189,186 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
         emitRecord(r);
       }
     }
+  }
+
+  /** Queues a worker's batch as source `source`'s items. */
+  take(source: number, m: ShardBatch): void {
+    const q = this.queues[source];
+    const meta = m.meta;
+    for (let i = 0; i < m.recs.length; i++) {
+      const k = i * META_WORDS;
+      q.push({
+        g: meta[k],
+        phase: meta[k + 1],
+        a: meta[k + 2],
+        b: meta[k + 3],
+        c: meta[k + 4],
+        uid: m.uids[i],
+        source,
+        seq: this.seqs[source]++,
+        kind: meta[k + 5] as ItemKind,
+        gs: meta[k + 6],
+        ps: meta[k + 7],
+        rec: m.recs[i],
+      });
+    }
+    this.marks[source] = m.upTo;
+  }
+}
+
+/** A CaptureError as a reading worker described it (its class does not cross threads). */
+function captureError(f: CaptureErrorFields): CaptureError {
+  const e = new CaptureError('', f.file, f.offset, f.record);
+  e.message = f.message;
+  return e;
+}
+
+/**
+ * `--threads N` with every worker reading the file itself (shard-reader.ts): this thread only merges
+ * the workers' items in the one-tracker order and hands them on. Every worker decodes every packet
+ * (the cost of not handing packets over) and tracks the tunnels' outer layers for their uids.
+ */
+async function analyzeByReaders(file: string, emitRecord: (r: ConnRecord) => void, opts: ThreadedOptions): Promise<AnalyzeResult> {
+  const n = opts.threads;
+  const merge = new OrderedMerge(n, opts, emitRecord, true, null);
+  const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
+  const trackerOpts: Partial<TrackerOptions> = { ...opts.tracker, verifyChecksums, payload: undefined };
+  const credits: Int32Array[] = [];
+  const workers: Worker[] = [];
+  const dones: (Extract<ReaderMessage, { type: 'done' }> | null)[] = new Array(n).fill(null);
+  let failure: Error | null = null;
+  let unreadable: CaptureError | null = null;
+  /** Set once this thread stops the workers itself: their exits are then no failure. */
+  let stopping = false;
+  // The merge runs in the loop below, woken by each message.
+  let dirty = false;
+  let wake: (() => void) | null = null;
+  const poke = (): void => {
+    dirty = true;
+    const w = wake;
+    wake = null;
+    w?.();
   };
+  const finished: Promise<void>[] = [];
+  for (let w = 0; w < n; w++) {
+    const credit = new SharedArrayBuffer(4);
+    credits.push(new Int32Array(credit));
+    const data: ReaderWorkerData = {
+      file,
+      index: w,
+      of: n,
+      reader: opts.reader,
+      maxTunnelDepth: opts.maxTunnelDepth,
+      vxlanPorts: opts.vxlanPorts,
+      genevePorts: opts.genevePorts,
+      malformedExamples: opts.malformedExamples,
+      tracker: trackerOpts,
+      analyzers: opts.analyzers,
+      analyzePartial: opts.analyzePartial === true,
+      credit,
+      maxAhead: opts.maxItemsAhead ?? 1 << 16,
+    };
+    const worker = new Worker(path.join(__dirname, 'shard-reader.js'), { workerData: data });
+    workers.push(worker);
+    finished.push(
+      new Promise<void>((resolve) => {
+        let reported = false;
+        const end = (): void => {
+          reported = true;
+          resolve();
+          poke();
+        };
+        worker.on('message', (m: ReaderMessage) => {
+          if (m.type === 'batch') {
+            merge.take(m.source === 0 ? 0 : w + 1, m);
+            poke();
+          } else if (m.type === 'progress') opts.onProgress?.(m.consumed, m.read);
+          else if (m.type === 'unreadable') {
+            unreadable ??= captureError(m.error);
+            end();
+          } else {
+            dones[w] = m;
+            end();
+          }
+        });
+        worker.on('error', (e) => {
+          failure ??= e;
+          end();
+        });
+        worker.on('exit', (code) => {
+          if (code !== 0) {
+            if (!stopping) failure ??= new Error(`worker thread ${w + 1} exited with code ${code}`);
+            end();
+            return;
+          }
+          // 'exit' can come before the messages the thread posted last: those still arrive.
+          if (!reported)
+            setTimeout(() => {
+              if (reported) return;
+              failure ??= new Error(`worker thread ${w + 1} exited without reporting its last records`);
+              end();
+            }, 5000);
+        });
+      }),
+    );
+  }
+  let over = false;
+  void Promise.all(finished).then(() => {
+    over = true;
+    poke();
+  });
+  try {
+    for (;;) {
+      if (!dirty) await new Promise<void>((r) => (wake = r));
+      dirty = false;
+      if (failure || unreadable) break;
+      merge.flush();
+      // Credit back: a worker runs at most maxItemsAhead items ahead of what went out.
+      for (let w = 0; w < n; w++) {
+        const out = merge.emitted[w + 1] + (w === 0 ? merge.emitted[0] : 0);
+        if (Atomics.load(credits[w], 0) !== out) {
+          Atomics.store(credits[w], 0, out);
+          Atomics.notify(credits[w], 0);
+        }
+      }
+      if (over) break;
+      const wait = opts.pace?.();
+      if (wait) await wait;
+    }
+  } finally {
+    // A worker may be waiting for credit that will not come.
+    if (failure || unreadable || !over) {
+      stopping = true;
+      await Promise.all(workers.map((wk) => wk.terminate()));
+    }
+  }
+  // Every worker finds a file that is no capture so: the first to say so is the answer.
+  if (unreadable) throw unreadable;
+  if (failure) throw failure;
+  merge.flush(true);
+  const first = dones[0] as Extract<ReaderMessage, { type: 'done' }>;
+  const tracker: TrackerStats = { ...first.outer };
+  for (const d of dones) for (const k of Object.keys(tracker) as (keyof TrackerStats)[]) tracker[k] += (d as typeof first).inner[k];
+  return { ...first.res, tracker, decoder: first.decoder, error: first.error ? captureError(first.error) : null };
+}
+
+export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnRecord) => void, opts: ThreadedOptions): Promise<AnalyzeResult> {
+  const n = opts.threads;
+  if (!(n >= 1)) throw new Error('threads must be >= 1');
+  const shard = opts.shard;
+  if (shard && (n !== 1 || !(shard.of >= 1) || !(shard.index >= 0 && shard.index < shard.of)))
+    throw new Error('a shard runs on one thread, with 0 <= index < of');
+  if (shard === undefined && opts.handOff !== 'ring') return analyzeByReaders(file, emitRecord, opts);
+  // The outer layers' items are shard 0's; the worker is source index + 1, as in the `--threads of` run.
+  const mainOut = shard === undefined || shard.index === 0;
+  const sourceOf = (s: number): number => (shard === undefined || s === 0 ? s : shard.index + 1);
+  const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
+  const trackerOpts: Partial<TrackerOptions> = { ...opts.tracker, verifyChecksums, payload: null };
+
+  // ---- the merge
+  const merge = new OrderedMerge(n, opts, emitRecord, mainOut, shard === undefined ? null : sourceOf);
+  const { queues, marks, seqs } = merge;
+  const flush = (all = false): void => merge.flush(all);
 
   // ---- this thread's tracker: the outer layers
   let g = 0;
@@ -245,26 +432,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
             resolve();
             return;
           }
-          const q = queues[source];
-          const meta = m.meta;
-          for (let i = 0; i < m.recs.length; i++) {
-            const k = i * META_WORDS;
-            q.push({
-              g: meta[k],
-              phase: meta[k + 1],
-              a: meta[k + 2],
-              b: meta[k + 3],
-              c: meta[k + 4],
-              uid: m.uids[i],
-              source,
-              seq: seqs[source]++,
-              kind: meta[k + 5] as ItemKind,
-              gs: meta[k + 6],
-              ps: meta[k + 7],
-              rec: m.recs[i],
-            });
-          }
-          marks[source] = m.upTo;
+          merge.take(source, m);
           flush();
         });
         worker.on('error', (e) => {
@@ -317,18 +485,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   const wholePackets = opts.analyzers !== false || verifyChecksums;
   const lastNsec = new Float64Array(n).fill(-1);
 
-  /**
-   * Whether the innermost layer's connection belongs to this thread: a flow that carries a tunnel
-   * in some packets and not in others (ARP inside VXLAN, a packet whose tunnel header is broken)
-   * must be one connection, so every flow that can carry one stays here: UDP on a tunnel port,
-   * IP-in-IP and GRE, and whatever the decoder found a tunnel header in.
-   */
-  const carrier = (l: FlowLayer, innerTunnel: number): boolean => {
-    if (innerTunnel !== 0) return true;
-    const proto = l.proto;
-    if (proto === 17) return decoder.isTunnelPort(l.dport) || decoder.isTunnelPort(l.sport);
-    return proto === 4 || proto === 41 || proto === 47;
-  };
+  const carrier = (l: FlowLayer, innerTunnel: number): boolean => carries(decoder, l, innerTunnel);
 
   const event = (p: CapturedPacket): void => {
     const d = decoded;

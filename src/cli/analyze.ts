@@ -163,8 +163,10 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     engine?.observeApp(r);
   };
   // One thread unless asked: on this project's 2-core machine the threaded path measured slower
-  // than one thread (its reading thread still decodes every packet and tracks the tunnels; see
-  // threads.ts), so the machine's cores are not yet the default the issue asks for.
+  // than one thread with either hand-off (threads.ts): the extra threads' work (every worker
+  // decoding the file, or the ring's copies; records crossing threads; a heap and its collection
+  // per thread) costs more CPU than two cores give back, so the machine's cores are not yet the
+  // default the issue asks for.
   const threads = o.threads ?? 1;
   // The threaded path makes its own per thread from the same selection (analyzeFileThreaded ignores this one).
   const selection = o.analyzers === undefined || o.analyzers === true ? true : o.analyzers;

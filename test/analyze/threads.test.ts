@@ -12,7 +12,8 @@ import { FlowLayer } from '../../parsers/decode/layers';
 import { analyzerFactory } from '../../src/analyze/app';
 import { type AnalyzeResult, analyzeFile } from '../../src/analyze/pipeline';
 import { CARRIED_FIELDS, ENTRY_PACKET, RingReader, RingWriter, newRing } from '../../src/analyze/shard-ring';
-import { analyzeFileThreaded, shardOf } from '../../src/analyze/threads';
+import { type ThreadedOptions, analyzeFileThreaded, shardOf } from '../../src/analyze/threads';
+import { CaptureError } from '../../parsers/capture/types';
 import { corpusPath, requireCorpus } from '../util/corpus';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -60,13 +61,14 @@ async function oneThread(file: string, analyzers = true): Promise<Run> {
   return { lines, res };
 }
 
-async function threaded(file: string, threads: number, ringBytes?: number, analyzers = true): Promise<Run> {
+async function threaded(file: string, threads: number, ringBytes?: number, analyzers = true, more: Partial<ThreadedOptions> = {}): Promise<Run> {
   const lines: string[] = [];
   const res = await analyzeFileThreaded(file, (r) => lines.push(`C${JSON.stringify(r)}`), {
     threads,
     analyzers,
     onApp: (r) => lines.push(`A${JSON.stringify(r)}`),
     ringBytes,
+    ...more,
   });
   return { lines, res };
 }
@@ -91,7 +93,42 @@ describe('analyze --threads: output identical to one thread', function () {
 
   it('samples/pod-traffic.pcap, 3 threads through 16 KiB rings (wrapping and waiting for room all along)', async () => {
     const file = path.join(SAMPLES, 'pod-traffic.pcap');
-    assertSame(await oneThread(file), await threaded(file, 3, 16 << 10), 'pod-traffic');
+    assertSame(await oneThread(file), await threaded(file, 3, 16 << 10, true, { handOff: 'ring' }), 'pod-traffic');
+  });
+
+  it('samples/pod-traffic.pcap, 3 reading threads with at most 16 items each ahead of the merge (waiting for it all along)', async () => {
+    const file = path.join(SAMPLES, 'pod-traffic.pcap');
+    assertSame(await oneThread(file), await threaded(file, 3, undefined, true, { maxItemsAhead: 16 }), 'pod-traffic');
+  });
+
+  // The ring hand-off (`shard` runs use it): the tunnels' outer layers in this thread, the inner ones through the rings.
+  for (const rel of ['zeek/tunnels/vxlan.pcap', 'zeek/tunnels/gre-aruba-amsdu.pcap', 'zeek/ftp/ipv4.pcap', 'zeek/ipv6-fragmented-dns.pcap']) {
+    it(`corpus ${rel}, 2 threads through the rings`, async function () {
+      requireCorpus(this);
+      const file = corpusPath(rel);
+      assertSame(await oneThread(file), await threaded(file, 2, undefined, true, { handOff: 'ring' }), rel);
+    });
+  }
+
+  it('a capture cut short: the records before the fault and the same error as one thread; a file that is no capture rejects', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-threads-'));
+    try {
+      const whole = fs.readFileSync(path.join(SAMPLES, 'pod-traffic.pcap'));
+      const cut = path.join(dir, 'cut.pcap');
+      // Into the middle of a record: a truncated last packet.
+      fs.writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+      const a = await oneThread(cut);
+      const b = await threaded(cut, 2);
+      assert.ok(a.res.error instanceof CaptureError, 'one thread reports the fault');
+      assert.ok(b.res.error instanceof CaptureError, 'two threads report it as a CaptureError');
+      assert.equal(b.res.error.message, a.res.error.message);
+      assertSame(a, { ...b, res: { ...b.res, error: a.res.error } }, 'cut.pcap');
+      const junk = path.join(dir, 'junk.pcap');
+      fs.writeFileSync(junk, Buffer.alloc(4096, 0x41));
+      await assert.rejects(threaded(junk, 2), (e: unknown) => e instanceof CaptureError && e.offset === 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // Connection records only: the ring carries just the headers the tracker reads.
