@@ -189,6 +189,26 @@ describe('web UI: the service map at 5,000 edges', function () {
     const [tx, ty, tw, th] = titles['dst-2'];
     const b3 = await again.boundingBox();
     assert.ok(b3);
+    // An edge hovered (found by the map's own nearest-edge search, not sigma's edge events): the
+    // pointer says it can be clicked; off the map it no longer does.
+    const cursor = (): Promise<string> => again.evaluate((el: { style: { cursor: string } }) => el.style.cursor);
+    const cursorBecomes = async (want: string): Promise<void> => {
+      const end = Date.now() + 5_000;
+      while ((await cursor()) !== want) {
+        if (Date.now() > end) throw new Error(`the map's cursor is '${await cursor()}', not '${want}'`);
+        await page.waitForTimeout(50);
+      }
+    };
+    const hoverPts = JSON.parse((await again.getAttribute('data-edge-points')) ?? '{}') as Record<string, [number, number]>;
+    // Not on a namespace's title, whose pointer would say the same.
+    const offTitles = ([px, py]: [number, number]): boolean =>
+      Object.values(titles).every(([x, y, w, hh]) => px < x - 5 || px > x + w + 5 || py < y - 5 || py > y + hh + 5);
+    const onEdge = Object.values(hoverPts).find((p) => b3.y + p[1] > 0 && b3.y + p[1] < vp.height - 5 && p[0] > 5 && p[0] < b3.width - 5 && offTitles(p));
+    assert.ok(onEdge);
+    await page.mouse.move(b3.x + onEdge[0], b3.y + onEdge[1]);
+    await cursorBecomes('pointer');
+    await page.mouse.move(b3.x + onEdge[0], b3.y - 20 > 0 ? b3.y - 20 : b3.y + b3.height + 20);
+    await cursorBecomes('');
     await page.mouse.click(b3.x + tx + tw / 2, b3.y + ty + th / 2);
     await page.waitForURL((u) => (u.searchParams.get('open') ?? '').split(',').length === 14);
     assert.ok(!(new URL(page.url()).searchParams.get('open') ?? '').split(',').includes('dst-2'));

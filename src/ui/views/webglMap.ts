@@ -129,7 +129,9 @@ export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: Map
       defaultDrawNodeHover: () => undefined,
       labelFont: FONT,
       labelSize: LABEL_PX,
-      enableEdgeEvents: true,
+      // Edges are picked from the drawn geometry (edgeNear), not by sigma: its edge events draw
+      // every edge a second time into a picking buffer, work the first frame waits for.
+      enableEdgeEvents: false,
       minEdgeThickness: 1,
       stagePadding: 40,
       hideEdgesOnMove: false,
@@ -362,22 +364,16 @@ export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: Map
     hoveredNodes = new Set(ids);
     relabel();
   };
+  let hoveredNode: string | null = null;
   renderer.on('enterNode', ({ node }) => {
+    hoveredNode = node;
+    hoveredEdge = null;
     el.style.cursor = 'pointer';
     hover([node, ...g.neighbors(node)]);
   });
   renderer.on('leaveNode', () => {
+    hoveredNode = null;
     el.style.cursor = '';
-    hover([]);
-  });
-  renderer.on('enterEdge', ({ edge }) => {
-    el.style.cursor = 'pointer';
-    hoveredEdge = edge;
-    hover(g.extremities(edge));
-  });
-  renderer.on('leaveEdge', () => {
-    el.style.cursor = '';
-    hoveredEdge = null;
     hover([]);
   });
   renderer.on('clickNode', ({ node }) => {
@@ -386,13 +382,11 @@ export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: Map
     if (n.kind === 'group') cb.expand(groupKey(n) ?? n.label);
     else cb.select({ kind: 'node', id: node });
   });
-  renderer.on('clickEdge', ({ edge }) => cb.select({ kind: 'edge', id: edge }));
   const headerAt = (x: number, y: number): string | null =>
     headers.find(({ title: b }) => x >= b[0] && x <= b[0] + b[2] && y >= b[1] && y <= b[1] + b[3])?.key ?? null;
   /**
-   * The edge drawn nearest to a point, within a few pixels. Sigma picks edges from a buffer drawn
-   * at half resolution, where a line one pixel wide has gaps: a click beside it, or on a gap,
-   * still means the edge.
+   * The edge drawn nearest to a point, within a few pixels: a click or a hover beside a line one
+   * pixel wide still means the edge.
    */
   const edgeNear = (x: number, y: number, within = 5): string | null => {
     const at = new Map<string, { x: number; y: number }>();
@@ -425,8 +419,27 @@ export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: Map
     const edge = edgeNear(event.x, event.y);
     if (edge !== null) cb.select({ kind: 'edge', id: edge });
   });
+  // The hovered edge: looked up once a frame at most, after sigma has said whether a node is under
+  // the pointer (a node over an edge is the one hovered).
+  let pointer: { x: number; y: number } | null = null;
+  let hoverFrame = 0;
+  const hoverEdge = (): void => {
+    hoverFrame = 0;
+    if (hoveredNode !== null || pointer === null) return;
+    const { width, height } = renderer.getDimensions();
+    const { x, y } = pointer;
+    const inside = x >= 0 && y >= 0 && x <= width && y <= height;
+    const header = inside ? headerAt(x, y) : null;
+    const edge = inside && header === null ? edgeNear(x, y) : null;
+    if (edge !== hoveredEdge) {
+      hoveredEdge = edge;
+      hover(edge === null ? [] : g.extremities(edge));
+    }
+    el.style.cursor = edge !== null || header !== null ? 'pointer' : '';
+  };
   renderer.on('moveBody', ({ event }) => {
-    if (hoveredEdge === null && !hoveredNodes.size) el.style.cursor = headerAt(event.x, event.y) !== null ? 'pointer' : '';
+    pointer = { x: event.x, y: event.y };
+    if (!hoverFrame) hoverFrame = requestAnimationFrame(hoverEdge);
   });
 
   relabel();
@@ -470,6 +483,7 @@ export function drawWebgl(el: HTMLElement, graph: Graph, layout: Layout, cb: Map
     destroy() {
       clearTimeout(timer);
       if (frame) cancelAnimationFrame(frame);
+      if (hoverFrame) cancelAnimationFrame(hoverFrame);
       renderer.kill();
       el.style.cursor = '';
     },
