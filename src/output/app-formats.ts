@@ -499,31 +499,13 @@ function commit(sink: TextSink, uid: string, c: ConnInfo): boolean {
   return true;
 }
 
+/** A record's own fields in log order: its key list without kind and ts (first) and uid and conn (last), written apart. */
+function loggedFields(all: readonly string[]): string[] {
+  return all.slice(2, -2);
+}
+
 const TAIL_BOUND = 128 + 5 * BOUND_SCALAR;
-const H = keys([
-  'trans_depth',
-  'method',
-  'host',
-  'uri',
-  'referrer',
-  'version',
-  'user_agent',
-  'origin',
-  'request_body_len',
-  'response_body_len',
-  'status_code',
-  'status_msg',
-  'info_code',
-  'info_msg',
-  'orig_content_type',
-  'resp_content_type',
-  'upgrade',
-  'upgraded',
-  'username',
-  'proxied',
-  'orig_filenames',
-  'resp_filenames',
-]);
+const H = keys(loggedFields(HTTP_KEYS));
 const HTTP_START = lit('{"_path":"http","ts":');
 
 function httpBytes(sink: TextSink, r: HttpLogRecord & { uid: string; conn: ConnInfo }): boolean {
@@ -604,29 +586,7 @@ function httpBytes(sink: TextSink, r: HttpLogRecord & { uid: string; conn: ConnI
   return commit(sink, r.uid, c);
 }
 
-const D = keys([
-  'proto',
-  'trans_id',
-  'rtt',
-  'query',
-  'qclass',
-  'qclass_name',
-  'qtype',
-  'qtype_name',
-  'rcode',
-  'rcode_name',
-  'AA',
-  'TC',
-  'RD',
-  'RA',
-  'Z',
-  'answers',
-  'TTLs',
-  'rejected',
-  'opcode',
-  'opcode_name',
-  'rrs',
-]);
+const D = keys(loggedFields(DNS_KEYS));
 const DNS_START = lit('{"_path":"dns","ts":');
 
 function dnsBytes(sink: TextSink, r: DnsLogRecord & { uid: string; conn: ConnInfo }): boolean {
