@@ -111,6 +111,9 @@ export class TcpStreams {
     this.observer.endOfDirection?.(isOrig, this.ts);
     if (this.origEnd === -2 && this.respEnd === -2 && this.observer.finished?.() === true) {
       this.done = true;
+      // Out-of-order bytes past a FIN can still be held: their share of the budget goes back.
+      this.orig?.discard();
+      this.resp?.discard();
       this.orig = null;
       this.resp = null;
     }

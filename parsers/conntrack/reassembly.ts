@@ -124,6 +124,14 @@ export class StreamReassembler {
     this.closed = true;
   }
 
+  /** Let go without delivering: what is held goes back to the shared budget (it would stay charged there forever). */
+  discard(): void {
+    if (this.closed) return;
+    this.release(this.heldBytes);
+    this.held.length = 0;
+    this.closed = true;
+  }
+
   private deliver(buf: Buffer, off: number, len: number): void {
     if (len <= 0) return;
     this.sink.data(buf, off, len);

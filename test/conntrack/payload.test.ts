@@ -151,4 +151,22 @@ describe('conntrack/payload: streams and datagrams handed to analysis', () => {
       assert.deepEqual(o.text, finished ? ['abc', 'de'] : ['abcfgh', 'defgh']);
     }
   });
+
+  it('gives the shared budget back for bytes held past a FIN when the reassembly is let go', () => {
+    const o = new Recorder({} as ConnInfo);
+    const obs = Object.assign(o, { finished: (): boolean => true });
+    const budget = new ReassemblyBudget(1 << 20);
+    const s = new TcpStreams(obs, budget, 1 << 16);
+    const b = Buffer.from('abcdefghij');
+    s.segment(true, 1, b, 0, 3, 1);
+    // Out of order and past the FIN that follows (relative 4): held, charged to the budget.
+    s.segment(true, 8, b, 5, 4, 1);
+    assert.equal(budget.used, 4);
+    s.finish(true, 4, 1);
+    s.segment(false, 1, b, 0, 2, 2);
+    s.finish(false, 3, 2);
+    assert.equal(budget.used, 0, 'nothing stays charged once the streams are let go');
+    s.close(3);
+    assert.deepEqual(o.text, ['abc', 'ab']);
+  });
 });
