@@ -140,22 +140,7 @@ async function analyzeSource(
   const verifyChecksums = opts.verifyChecksums === true || opts.tracker?.verifyChecksums === true;
   const tracker = new ConnectionTracker({ ...opts.tracker, verifyChecksums }, emit);
   const maxExamples = opts.malformedExamples ?? 20;
-  const res: AnalyzeResult = {
-    file,
-    capture: null,
-    packets: 0,
-    ipPackets: 0,
-    nonIpPackets: 0,
-    fragmentsHeld: 0,
-    unsupportedLink: 0,
-    malformed: 0,
-    malformedByCode: {},
-    malformedExamples: [],
-    depthLimited: 0,
-    tracker: tracker.stats,
-    decoder: decoder.stats,
-    error: null,
-  };
+  const res = emptyResult(file, tracker.stats, decoder.stats);
 
   const packetHook = opts.onPacket;
   const frameUids: string[] = [];
@@ -227,6 +212,26 @@ async function analyzeSource(
  * from the frame's previous packet (A-MSDU) were tracked with it; of a malformed packet, the
  * layers before the fault are sound (e.g. the outer VXLAN flow of a broken inner frame).
  */
+/** The counts of a capture before its first packet. */
+export function emptyResult(file: string, tracker: AnalyzeResult['tracker'], decoder: AnalyzeResult['decoder']): AnalyzeResult {
+  return {
+    file,
+    capture: null,
+    packets: 0,
+    ipPackets: 0,
+    nonIpPackets: 0,
+    fragmentsHeld: 0,
+    unsupportedLink: 0,
+    malformed: 0,
+    malformedByCode: {},
+    malformedExamples: [],
+    depthLimited: 0,
+    tracker,
+    decoder,
+    error: null,
+  };
+}
+
 export function countDecoded(res: AnalyzeResult, p: CapturedPacket, d: DecodedPacket, status: DecodeStatus, maxExamples: number): boolean {
   if (d.depthLimited) res.depthLimited++;
   switch (status) {

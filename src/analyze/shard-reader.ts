@@ -16,7 +16,7 @@ import { PacketDecoder } from '../../parsers/decode/decoder';
 import type { DecodeStatus } from '../../parsers/decode/layers';
 import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
-import { type AnalyzeResult, countDecoded } from './pipeline';
+import { countDecoded, emptyResult } from './pipeline';
 import { FIN_EVENT, ItemKind, type ReaderMessage } from './shard-protocol';
 import { carries, shardOf } from './shard-hash';
 
@@ -117,22 +117,7 @@ function run(): void {
   const decoder = new PacketDecoder({ maxTunnelDepth: data.maxTunnelDepth, vxlanPorts: data.vxlanPorts, genevePorts: data.genevePorts });
   const decoded = decoder.newPacket();
   const maxExamples = data.malformedExamples ?? 20;
-  const res: AnalyzeResult = {
-    file: data.file,
-    capture: null,
-    packets: 0,
-    ipPackets: 0,
-    nonIpPackets: 0,
-    fragmentsHeld: 0,
-    unsupportedLink: 0,
-    malformed: 0,
-    malformedByCode: {},
-    malformedExamples: [],
-    depthLimited: 0,
-    tracker: outerT.stats,
-    decoder: decoder.stats,
-    error: null,
-  };
+  const res = emptyResult(data.file, outerT.stats, decoder.stats);
   // The time the inner tracker last had: a tick at the same instant fires nothing new.
   let lastSec = -1;
   let lastNsec = -1;

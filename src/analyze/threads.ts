@@ -37,7 +37,7 @@ import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { ExpectedResolver, analyzerFactory, analyzerSelection, deferredExpectations } from './app';
 import type { Expectation } from '../../parsers/conntrack/expect';
-import { type AnalyzeOptions, type AnalyzeResult, countDecoded } from './pipeline';
+import { type AnalyzeOptions, type AnalyzeResult, countDecoded, emptyResult } from './pipeline';
 import { type CaptureErrorFields, FIN_EVENT, ItemKind, META_WORDS, type ReaderMessage, type ShardBatch, type ShardMessage } from './shard-protocol';
 import type { ReaderWorkerData } from './shard-reader';
 import { type RingBuffers, RingWriter, newRing } from './shard-ring';
@@ -462,22 +462,7 @@ export async function analyzeFileThreaded(file: string, emitRecord: (r: ConnReco
   const decoder = new PacketDecoder({ maxTunnelDepth: opts.maxTunnelDepth, vxlanPorts: opts.vxlanPorts, genevePorts: opts.genevePorts });
   const decoded = decoder.newPacket();
   const maxExamples = opts.malformedExamples ?? 20;
-  const res: AnalyzeResult = {
-    file,
-    capture: null,
-    packets: 0,
-    ipPackets: 0,
-    nonIpPackets: 0,
-    fragmentsHeld: 0,
-    unsupportedLink: 0,
-    malformed: 0,
-    malformedByCode: {},
-    malformedExamples: [],
-    depthLimited: 0,
-    tracker: main.stats,
-    decoder: decoder.stats,
-    error: null,
-  };
+  const res = emptyResult(file, main.stats, decoder.stats);
   // The time each worker last got: a tick at the same instant fires nothing new (every timeout is
   // positive, so whatever was scheduled since is due later), so runs of equal times go once.
   const lastSec = new Float64Array(n).fill(-1);

@@ -13,6 +13,15 @@ export const ClusterName = z
     description: `The cluster (default \`${DEFAULT_CLUSTER}\`): identities resolve against this cluster's inventory only, and records carry it as orchestrator.cluster.name (query: cluster:NAME)`,
   });
 
+/** The `:uid` of a connection's routes. */
+export const ConnectionUid = z.object({
+  uid: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, 'a connection uid is letters and digits'),
+});
+
 export const TimeRange = z.object({
   q: z.string().max(4096).optional().openapi({ description: 'Query language, e.g. `ns:payments and dport:5432 and not state:SF`' }),
   from: z.string().max(64).optional().openapi({ description: 'Inclusive start: ISO 8601, epoch seconds, or now-15m' }),

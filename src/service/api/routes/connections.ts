@@ -4,16 +4,9 @@ import { CONN_FIELDS, EITHER_ALIASES } from '../../../query/fields';
 import { MAX_EDGE_PAIRS, MAX_EDGES, MAX_HISTOGRAM_BUCKETS, MAX_TOP } from '../../../store/common';
 import type { ServiceContext } from '../../context';
 import { ApiError, defineRoute, type RouteKit } from '../route';
-import { AppRecord, ConnectionRecord, Page, TimeRange } from '../schemas';
+import { AppRecord, ConnectionRecord, ConnectionUid, Page, TimeRange } from '../schemas';
 import type { AppKind } from '../../../../parsers/record/app';
 
-const Uid = z.object({
-  uid: z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9_-]+$/, 'a connection uid is letters and digits'),
-});
 const FieldName = z.string().min(1).max(128);
 const APP_KINDS: readonly AppKind[] = ['dns', 'http', 'tls', 'ssh', 'app'];
 
@@ -66,7 +59,7 @@ export function connectionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     tag: 'connections',
     roles: ['analyst'],
     summary: 'One connection with its dns/http/tls/ssh records',
-    params: Uid,
+    params: ConnectionUid,
     responses: {
       200: { description: 'The connection', content: { 'application/json': { schema: z.object({ record: ConnectionRecord, apps: z.array(AppRecord) }) } } },
       404: { description: 'No such connection' },

@@ -7,7 +7,7 @@ import { fetchAgentPcap } from '../../agent-pcap';
 import type { ServiceContext } from '../../context';
 import { parseAgentCapture } from '../../flow-ingest';
 import { ApiError, defineRoute, type RouteKit } from '../route';
-import { TimeRange } from '../schemas';
+import { ConnectionUid, TimeRange } from '../schemas';
 import { CAPTURE_ID } from '../../../k8s/cluster';
 
 const PCAP = 'application/vnd.tcpdump.pcap';
@@ -54,13 +54,7 @@ export function pcapRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: 'The packets of one connection, as a pcap',
     description:
       "Cut from the uploaded capture the connection was analysed from, or, for a connection a registered capture agent shipped, fetched from that agent's packet ring (flow-log records have no packets: 409).",
-    params: z.object({
-      uid: z
-        .string()
-        .min(1)
-        .max(64)
-        .regex(/^[A-Za-z0-9_-]+$/),
-    }),
+    params: ConnectionUid,
     responses: {
       200: { description: 'pcap (nanosecond timestamps)', content: { [PCAP]: { schema: { type: 'string', format: 'binary' } } } },
       404: { description: 'No such connection' },

@@ -16,6 +16,7 @@ import { parseAgentCapture } from '../../flow-ingest';
 import { ApiError, defineRoute, type RouteKit } from '../route';
 import type { SessionPayloadWire, SessionWire } from '../wire';
 import { captureFile } from './pcap';
+import { ConnectionUid } from '../schemas';
 
 /** Payload kept per direction: enough to read a request and its response, and the page stays light. */
 export const MAX_PAYLOAD = 256 * 1024;
@@ -98,13 +99,7 @@ export function sessionRoutes(kit: RouteKit, ctx: ServiceContext): void {
     summary: "One connection's packets decoded, and its payload per direction",
     description:
       "The packets GET /connections/{uid}/pcap gives, decoded by the service (every link type and tunnel the analysis decodes; the connection is its innermost layer of the record's flow): time, direction, TCP flags, relative sequence and acknowledgement numbers, lengths and the tunnels around it; and each direction's payload (TCP in sequence order, retransmitted bytes once, holes counted as missing; other transports' datagrams one after another), the first 256 KiB of it. At most limits.sessionPackets packets.",
-    params: z.object({
-      uid: z
-        .string()
-        .min(1)
-        .max(64)
-        .regex(/^[A-Za-z0-9_-]+$/),
-    }),
+    params: ConnectionUid,
     responses: {
       200: { description: 'The session', content: { 'application/json': { schema: Session } } },
       404: { description: 'No such connection' },
