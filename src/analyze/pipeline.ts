@@ -11,6 +11,9 @@ import { DecodeStatus, type DecodedPacket } from '../../parsers/decode/layers';
 import { ConnectionTracker, type TrackerOptions } from '../../parsers/conntrack/tracker';
 import type { ConnRecord } from '../../parsers/record/conn';
 
+/** Connections emitted between two looks at the output at the end of input (about 1 MB of ndjson). */
+const FINISH_STEP = 2048;
+
 export interface AnalyzeOptions {
   reader?: ReaderKind;
   tracker?: Partial<TrackerOptions>;
@@ -203,7 +206,11 @@ async function analyzeSource(
   } finally {
     if (timer !== null) clearInterval(timer);
   }
-  tracker.finish();
+  // The connections still open go out in steps, each waiting for the output to take the last.
+  while (!tracker.finishStep(FINISH_STEP)) {
+    const wait = pace?.();
+    if (wait !== undefined) await wait;
+  }
   return res;
 }
 
