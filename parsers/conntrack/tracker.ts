@@ -17,6 +17,7 @@ import { FlowTable } from './flow-table';
 import { TRACKER_DEFAULTS, type TrackerOptions, type TrackerStats } from './options';
 import { RecordBuilder } from './build-record';
 import { TcpSession } from './tcp-session';
+import { E_STATE, EI, F_ACTIVE, F_LONG_TIMEOUT, S_FLAGS, TcpTable } from './tcp-table';
 import { TcpStreams, type PayloadObserverFactory } from './payload';
 import { ReassemblyBudget } from './reassembly';
 import { transportChecksumOk, udpChecksumField } from './checksum';
@@ -48,7 +49,6 @@ import {
   SYN,
   TEREDO_ORIG,
   TEREDO_RESP,
-  TcpConn,
   checkHistory,
   extra,
   flipRoles,
@@ -101,6 +101,8 @@ export class ConnectionTracker {
   private readonly records: RecordBuilder;
   private readonly clock = new Clock();
   private readonly tcp: TcpSession;
+  /** TCP state of the live TCP connections (Conn.tcp is the slot). */
+  private readonly tcpTable = new TcpTable();
   private uidSeq = 0;
   /**
    * The uids of the connections the last onPacket touched, outermost layer first (a tunnelled
@@ -144,8 +146,8 @@ export class ConnectionTracker {
     if (!(o.maxConnections >= 1)) throw new Error('maxConnections must be >= 1');
     this.opts = o;
     this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0, 0];
-    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed);
-    this.tcp = new TcpSession(o, this.clock);
+    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed, this.tcpTable);
+    this.tcp = new TcpSession(o, this.clock, this.tcpTable);
     this.reassemblyBudget = new ReassemblyBudget(o.reassemblyTotalBytes);
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
@@ -248,6 +250,7 @@ export class ConnectionTracker {
     }
     order.phase = EmitPhase.TRACK;
     this.table.clear();
+    this.tcpTable.clear();
     this.stats.live = 0;
   }
 
@@ -304,7 +307,7 @@ export class ConnectionTracker {
     }
 
     this.uidSeq = 0;
-    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp!, flags, l.seq)) {
+    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
       if (c.firstSec === this.clock.sec && c.firstNsec === this.clock.nsec) this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
       this.remove(c);
@@ -325,7 +328,7 @@ export class ConnectionTracker {
 
     switch (kind) {
       case Kind.TCP:
-        this.tcp.packet(c, c.tcp!, l, isOrig, now);
+        this.tcp.packet(c, c.tcp, l, isOrig, now);
         break;
       default: {
         c.lastTs = now;
@@ -524,7 +527,7 @@ export class ConnectionTracker {
     c.lastNsec = this.clock.nsec;
     if (this.uidSeq !== 0) extra(c).uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
-    if (kind === Kind.TCP) c.tcp = new TcpConn();
+    if (kind === Kind.TCP) c.tcp = this.tcpTable.alloc();
 
     // Zeek's role guess for connections not starting with a plain SYN: a SYN-ACK's sender is the
     // responder (core.history-flip and core.local-flip baselines: flipped whatever the ports);
@@ -540,7 +543,8 @@ export class ConnectionTracker {
       flip = this.lspUdp[sp] === 1 && this.lspUdp[dp] === 0;
     }
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
-    if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
+    if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255))
+      flipRoles(c, this.tcpTable);
     if (kind === Kind.UDP) c.bits = this.roleUdp[c.respP];
     if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
@@ -594,15 +598,25 @@ export class ConnectionTracker {
   private schedule(c: Conn): void {
     let li: number;
     let dl: number;
-    const t = c.tcp;
-    if (t !== null && (t.deleteAt !== NO_DEADLINE || t.attemptAt !== NO_DEADLINE)) {
+    const s = c.tcp;
+    const tt = this.tcpTable;
+    if (s >= 0 && (tt.deleteAt(s) !== NO_DEADLINE || tt.attemptAt(s) !== NO_DEADLINE)) {
       li = L_FIXED;
-      dl = Math.min(t.deleteAt, t.attemptAt);
+      dl = Math.min(tt.deleteAt(s), tt.attemptAt(s));
     } else if (c.kind === Kind.UDP && this.dnsUdp[c.respP] === 1) {
       li = L_DNS;
       dl = this.dnsDeadline(c);
     } else {
-      li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
+      li =
+        c.kind === Kind.TCP
+          ? (tt.i32[s * 2 * EI + S_FLAGS] & F_LONG_TIMEOUT) !== 0
+            ? L_TCP
+            : L_TCP_PRE
+          : c.kind === Kind.UDP
+            ? L_UDP
+            : c.kind === Kind.ICMP
+              ? L_ICMP
+              : L_OTHER;
       dl = c.lastTs + this.timeouts[li];
     }
     if (c.list === li && c.deadline === dl) return;
@@ -664,16 +678,19 @@ export class ConnectionTracker {
 
   private fire(c: Conn, li: number, now: number): void {
     if (li === L_FIXED) {
-      const t = c.tcp!;
-      if (t.deleteAt <= now) {
+      const s = c.tcp;
+      const tt = this.tcpTable;
+      if (tt.deleteAt(s) <= now) {
         this.stats.timedOut++;
         this.remove(c);
         return;
       }
       // attempt timer (Zeek AttemptTimer)
-      t.attemptAt = NO_DEADLINE;
-      const o = t.orig.state;
-      if (t.isActive && (o === Ep.SYN_SENT || o === Ep.SYN_ACK_SENT) && t.resp.state === Ep.INACTIVE) {
+      tt.clearAttempt(s);
+      const oe = tt.origEp(s);
+      const o = tt.i32[oe * EI + E_STATE];
+      const active = (tt.i32[s * 2 * EI + S_FLAGS] & F_ACTIVE) !== 0;
+      if (active && (o === Ep.SYN_SENT || o === Ep.SYN_ACK_SENT) && tt.i32[(oe ^ 1) * EI + E_STATE] === Ep.INACTIVE) {
         this.stats.timedOut++;
         this.remove(c);
         return;
@@ -724,7 +741,7 @@ export class ConnectionTracker {
       c.bits &= ~ROLE_MASK;
       const first = c.respAddr.charCodeAt(0);
       const multicast = c.addrLen === 4 ? first >= 224 && first <= 239 : first === 0xff;
-      if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c);
+      if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c, this.tcpTable);
       return;
     }
     const done = isOrig ? ROLE_NTP_ORIG_DONE : ROLE_NTP_RESP_DONE;
@@ -732,7 +749,7 @@ export class ConnectionTracker {
     const mode = b[o] & 7;
     if ((mode === 4 && isOrig) || (mode === 3 && !isOrig)) {
       c.bits |= done;
-      flipRoles(c);
+      flipRoles(c, this.tcpTable);
     }
   }
 
@@ -771,6 +788,11 @@ export class ConnectionTracker {
     c.fid = -1;
     this.stats.live--;
     this.emitRecord(c, false);
+    // After the record: it reads the TCP state.
+    if (c.tcp >= 0) {
+      this.tcpTable.release(c.tcp);
+      c.tcp = -1;
+    }
   }
 
   /**
