@@ -6,7 +6,7 @@ import { formatAddress, formatMac } from '../record/address';
 import { communityIdFromBytes } from '../record/community-id';
 import type { LocalNets } from '../record/local-nets';
 import type { ConnRecord, ConnState, Transport } from '../record/conn';
-import { type Conn, EMPTY_STRINGS, Ep, Kind, bytesOf } from './conn';
+import { type Conn, type ConnColumns, EMPTY_STRINGS, Ep, Kind, T_FIRST_SEC, T_LAST_SEC, T_WORDS, bytesOf, startTs } from './conn';
 import { E_STATE, EI, type TcpTable, tcpSize } from './tcp-table';
 import type { ConnInfo } from '../record/app';
 
@@ -35,6 +35,7 @@ export class RecordBuilder {
     private readonly local: LocalNets,
     private readonly seed: number,
     private readonly tcp: TcpTable,
+    private readonly conns: ConnColumns,
   ) {}
 
   connState(c: Conn, history: string): ConnState {
@@ -79,7 +80,7 @@ export class RecordBuilder {
       orig_p: c.origP,
       resp_h: this.addrText(c.respAddr, c.addrLen).text,
       resp_p: c.respP,
-      ts: c.startTs,
+      ts: startTs(c, this.conns.cols),
     };
   }
 
@@ -105,9 +106,11 @@ export class RecordBuilder {
     const orig = this.addrText(c.origAddr, c.addrLen);
     const resp = this.addrText(c.respAddr, c.addrLen);
     const proto = transportOf(c);
-    const dur = c.lastSec - c.firstSec + (c.lastNsec - c.firstNsec) / 1e9;
+    const cols = this.conns.cols;
+    const at = c.fid * T_WORDS;
+    const dur = cols[at + T_LAST_SEC] - cols[at + T_FIRST_SEC] + (c.lastNsec - c.firstNsec) / 1e9;
     const r: ConnRecord = {
-      ts: c.startTs,
+      ts: startTs(c, cols),
       uid: c.uid,
       orig_h: orig.text,
       orig_p: c.origP,

@@ -124,9 +124,8 @@ export class Conn {
   // packet touches few cache lines of its connection (tens of thousands of live connections do
   // not stay in cache); those read only when the connection starts or ends after them.
   readonly kind: Kind;
-  // intrusive timer list links
+  // intrusive timer list links (the deadline is the T_DEADLINE column)
   list = L_NONE;
-  deadline = 0;
   prev: Conn | null = null;
   next: Conn | null = null;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
@@ -134,9 +133,7 @@ export class Conn {
   /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
   tcp = -1;
   origIsLow = true;
-  lastTs = 0;
-  // Exact integer copy of lastTs: duration from doubles of epoch seconds would lose sub-microsecond digits.
-  lastSec = 0;
+  /** Nanoseconds of the last packet time (its seconds are the T_LAST_SEC column). */
   lastNsec = 0;
   origPkts = 0;
   respPkts = 0;
@@ -172,15 +169,14 @@ export class Conn {
   respAddr = '';
   origMac: string | null = null;
   respMac: string | null = null;
-  firstSec = 0;
+  /** Nanoseconds of the first packet time (its seconds are the T_FIRST_SEC column). */
   firstNsec = 0;
-  startTs = 0;
   missed = 0;
   scaled: Float64Array | null = null;
   service: string[] | null = null;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
-  /** Entry id in the flow table while live. */
+  /** Entry id in the flow table while live: the index of its columns (T_*). */
   fid = -1;
   readonly ipProto: number;
   readonly addrLen: number;
@@ -190,6 +186,31 @@ export class Conn {
     this.ipProto = ipProto;
     this.addrLen = addrLen;
   }
+}
+
+// The connection's double-valued fields, in the flow table's per-entry columns (FlowTable.cols,
+// from fid * T_WORDS) rather than on Conn: epoch seconds pass 2^30, so as object fields each was
+// a heap number per connection for the garbage collector to copy. Packet times are kept as
+// seconds (here) plus nanoseconds (on Conn), and the double time of a packet, tsSec + tsNsec / 1e9
+// (the tracker's `now`), is derived from them when needed: the same sum gives the same double.
+export const T_DEADLINE = 0;
+export const T_FIRST_SEC = 1;
+export const T_LAST_SEC = 2;
+export const T_WORDS = 3;
+
+/** Where the T_* columns are (the tracker's flow table). */
+export interface ConnColumns {
+  readonly cols: Float64Array;
+}
+
+/** The first packet's time (Zeek's ts of the connection). */
+export function startTs(c: Conn, cols: Float64Array): number {
+  return cols[c.fid * T_WORDS + T_FIRST_SEC] + c.firstNsec / 1e9;
+}
+
+/** The last packet's time. */
+export function lastTs(c: Conn, cols: Float64Array): number {
+  return cols[c.fid * T_WORDS + T_LAST_SEC] + c.lastNsec / 1e9;
 }
 
 /** The connection's ConnExtra, allocated on first use. */

@@ -9,6 +9,10 @@
  * Entries live in dense slots addressed by an entry id that never moves while the entry lives
  * (values keep their id to be deleted); the hash index maps to ids with linear probing and
  * backward-shift deletion, so there are no tombstones to degrade long runs.
+ *
+ * Each entry may also own `doublesPerEntry` words of `cols` (from id * doublesPerEntry): values
+ * that would be boxed doubles on the stored object, kept where the garbage collector does not
+ * copy them. They are not cleared on insert or delete: the caller writes them before reading.
  */
 
 export const KEY_WORDS = 12;
@@ -17,6 +21,9 @@ export class FlowTable<V> {
   /** Stage the key of the next get/insert here. */
   readonly key = new Int32Array(KEY_WORDS);
 
+  /** Per-entry double words; reallocated when the table grows, so read it after any insert. */
+  cols: Float64Array;
+  private readonly doublesPerEntry: number;
   private keys: Int32Array;
   private hashes: Int32Array;
   private vals: (V | undefined)[];
@@ -27,9 +34,11 @@ export class FlowTable<V> {
   private nextId = 0;
   private count = 0;
 
-  constructor(initialEntries = 1 << 12) {
+  constructor(initialEntries = 1 << 12, doublesPerEntry = 0) {
     let cap = 16;
     while (cap < initialEntries) cap <<= 1;
+    this.doublesPerEntry = doublesPerEntry;
+    this.cols = new Float64Array(cap * doublesPerEntry);
     this.keys = new Int32Array(cap * KEY_WORDS);
     this.hashes = new Int32Array(cap);
     this.vals = new Array<V | undefined>(cap);
@@ -146,6 +155,9 @@ export class FlowTable<V> {
     const hashes = new Int32Array(cap);
     hashes.set(this.hashes);
     this.hashes = hashes;
+    const cols = new Float64Array(cap * this.doublesPerEntry);
+    cols.set(this.cols);
+    this.cols = cols;
     this.vals.length = cap;
     this.index = new Int32Array(cap * 2);
     this.mask = cap * 2 - 1;

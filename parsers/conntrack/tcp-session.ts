@@ -10,6 +10,7 @@ import {
   ACK,
   type Clock,
   type Conn,
+  type ConnColumns,
   Ep,
   FIN,
   H_ACK,
@@ -28,9 +29,12 @@ import {
   SYN,
   TOO_LARGE_SEQ_DELTA,
   TWO32,
+  T_LAST_SEC,
+  T_WORDS,
   addHistory,
   checkHistory,
   flipRoles,
+  lastTs,
   scaledHistory,
   seqDelta,
 } from './conn';
@@ -87,6 +91,7 @@ export class TcpSession {
     private readonly opts: TrackerOptions,
     private readonly clock: Clock,
     private readonly tt: TcpTable,
+    private readonly conns: ConnColumns,
   ) {}
 
   isReuse(s: number, flags: number, seq: number): boolean {
@@ -148,8 +153,7 @@ export class TcpSession {
       scaledHistory(c, SC_WIN0, 87 /* W */, t.isOrig(ep));
 
     if (i[eo + E_DID_CLOSE] === 0 || i[po + E_DID_CLOSE] === 0) {
-      c.lastTs = now;
-      c.lastSec = this.clock.sec;
+      this.conns.cols[c.fid * T_WORDS + T_LAST_SEC] = this.clock.sec;
       c.lastNsec = this.clock.nsec;
     }
 
@@ -353,7 +357,7 @@ export class TcpSession {
     i[s * 2 * EI + S_FLAGS] &= ~F_ACTIVE;
     const f = t.f64;
     f[s * 2 * ED + D_TIMER] = NO_DEADLINE;
-    const d = c.lastTs + this.opts.tcpCloseDelaySec;
+    const d = lastTs(c, this.conns.cols) + this.opts.tcpCloseDelaySec;
     const da = (s * 2 + 1) * ED + D_TIMER;
     if (d < f[da]) f[da] = d;
   }

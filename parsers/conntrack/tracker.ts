@@ -47,12 +47,18 @@ import {
   SC_CHK,
   SVC_TUNNEL_SHIFT,
   SYN,
+  T_DEADLINE,
+  T_FIRST_SEC,
+  T_LAST_SEC,
+  T_WORDS,
   TEREDO_ORIG,
   TEREDO_RESP,
   checkHistory,
   extra,
   flipRoles,
+  lastTs,
   scaledHistory,
+  startTs,
 } from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
@@ -94,7 +100,7 @@ export class ConnectionTracker {
   readonly stats: TrackerStats = { live: 0, created: 0, emitted: 0, forcedFlushes: 0, timedOut: 0, interim: 0 };
 
   private readonly opts: TrackerOptions;
-  private readonly table = new FlowTable<Conn>();
+  private readonly table = new FlowTable<Conn>(1 << 12, T_WORDS);
   private readonly heads: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
   private readonly tails: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
   private readonly timeouts: number[];
@@ -146,8 +152,8 @@ export class ConnectionTracker {
     if (!(o.maxConnections >= 1)) throw new Error('maxConnections must be >= 1');
     this.opts = o;
     this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0, 0];
-    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed, this.tcpTable);
-    this.tcp = new TcpSession(o, this.clock, this.tcpTable);
+    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed, this.tcpTable, this.table);
+    this.tcp = new TcpSession(o, this.clock, this.tcpTable, this.table);
     this.reassemblyBudget = new ReassemblyBudget(o.reassemblyTotalBytes);
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
@@ -236,12 +242,14 @@ export class ConnectionTracker {
   /** End of input: emit every live connection. */
   finish(): void {
     // Oldest first, as they began: a stable order that does not depend on table internals.
-    const live = this.table.values().sort((a, b) => a.firstSec - b.firstSec || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
+    const cols = this.table.cols;
+    const first = (c: Conn): number => cols[c.fid * T_WORDS + T_FIRST_SEC];
+    const live = this.table.values().sort((a, b) => first(a) - first(b) || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
     const order = this.order;
     order.phase = EmitPhase.FINISH;
     order.c = 0;
     for (const c of live) {
-      order.a = c.firstSec;
+      order.a = first(c);
       order.b = c.firstNsec;
       order.uid = c.uid;
       this.endPayload(c);
@@ -299,7 +307,7 @@ export class ConnectionTracker {
     let c = this.table.get();
     if (repeat && c !== undefined) return c;
     const flags = l.tcpFlags;
-    if (c !== undefined && c.list === L_DNS && c.deadline <= now) {
+    if (c !== undefined && c.list === L_DNS && this.table.cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
       // The DNS expire tick is due (its list is not strictly ordered): Zeek would have removed it.
       this.stats.timedOut++;
       this.remove(c);
@@ -309,11 +317,12 @@ export class ConnectionTracker {
     this.uidSeq = 0;
     if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
-      if (c.firstSec === this.clock.sec && c.firstNsec === this.clock.nsec) this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
+      if (this.table.cols[c.fid * T_WORDS + T_FIRST_SEC] === this.clock.sec && c.firstNsec === this.clock.nsec)
+        this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
       this.remove(c);
       c = undefined;
     }
-    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent, now);
+    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent);
     else if (parent !== (c.x === null ? null : c.x.encap)) this.encapChanged(c, parent);
 
     const isOrig = srcLow === c.origIsLow;
@@ -331,8 +340,7 @@ export class ConnectionTracker {
         this.tcp.packet(c, c.tcp, l, isOrig, now);
         break;
       default: {
-        c.lastTs = now;
-        c.lastSec = this.clock.sec;
+        this.table.cols[c.fid * T_WORDS + T_LAST_SEC] = this.clock.sec;
         c.lastNsec = this.clock.nsec;
         // Zeek's unknown-transport adapter keeps no endpoint sizes, so SCTP and other IP protocols
         // log 0 bytes each way (cisco-fabric-path.pcap: SCTP with 12-byte chunks, orig_bytes 0).
@@ -490,10 +498,12 @@ export class ConnectionTracker {
     return raw;
   }
 
-  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null, now: number): Conn {
+  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
     const c = new Conn(kind, l.proto, l.addrLen);
+    // First: its time columns are the entry's.
+    c.fid = this.table.insert(c);
     const b = l.buf;
     c.origAddr = this.intern(b.toString('latin1', l.srcOff, l.srcOff + l.addrLen));
     c.respAddr = this.intern(b.toString('latin1', l.dstOff, l.dstOff + l.addrLen));
@@ -519,11 +529,11 @@ export class ConnectionTracker {
       x.cidOrigP = l.sport;
       x.cidRespP = l.dport;
     }
-    c.firstSec = this.clock.sec;
+    const at = c.fid * T_WORDS;
+    const cols = this.table.cols;
+    cols[at + T_FIRST_SEC] = this.clock.sec;
+    cols[at + T_LAST_SEC] = this.clock.sec;
     c.firstNsec = this.clock.nsec;
-    c.startTs = now;
-    c.lastTs = now;
-    c.lastSec = this.clock.sec;
     c.lastNsec = this.clock.nsec;
     if (this.uidSeq !== 0) extra(c).uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
@@ -548,7 +558,6 @@ export class ConnectionTracker {
     if (kind === Kind.UDP) c.bits = this.roleUdp[c.respP];
     if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
-    c.fid = this.table.insert(c);
     this.stats.live++;
     this.stats.created++;
     return c;
@@ -566,17 +575,18 @@ export class ConnectionTracker {
   }
 
   /**
-   * Append at the tail, walking back a few steps when the deadline (set by the caller in
-   * c.deadline) is earlier than the tail's (clock skew). Not a parameter: a double passed to a
-   * call V8 does not inline is boxed, a heap number per call for the garbage collector.
+   * Append at the tail, walking back a few steps when the deadline (set by the caller in the
+   * T_DEADLINE column) is earlier than the tail's (clock skew). Not a parameter: a double passed
+   * to a call V8 does not inline is boxed, a heap number per call for the garbage collector.
    */
   private link(c: Conn, li: number): void {
-    const deadline = c.deadline;
+    const cols = this.table.cols;
+    const deadline = cols[c.fid * T_WORDS + T_DEADLINE];
     c.list = li;
     c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
-    while (after !== null && after.deadline > deadline && steps < 8) {
+    while (after !== null && cols[after.fid * T_WORDS + T_DEADLINE] > deadline && steps < 8) {
       after = after.prev;
       steps++;
     }
@@ -617,19 +627,21 @@ export class ConnectionTracker {
             : c.kind === Kind.ICMP
               ? L_ICMP
               : L_OTHER;
-      dl = c.lastTs + this.timeouts[li];
+      dl = lastTs(c, this.table.cols) + this.timeouts[li];
     }
-    if (c.list === li && c.deadline === dl) return;
+    const cols = this.table.cols;
+    const at = c.fid * T_WORDS + T_DEADLINE;
+    if (c.list === li && cols[at] === dl) return;
     if (c.list === li && c.next === null) {
       // already the tail: update in place when order is preserved
-      if (c.prev === null || c.prev.deadline <= dl) {
-        c.deadline = dl;
+      if (c.prev === null || cols[c.prev.fid * T_WORDS + T_DEADLINE] <= dl) {
+        cols[at] = dl;
         c.linkStamp = this.stamp;
         return;
       }
     }
     this.unlink(c);
-    c.deadline = dl;
+    cols[at] = dl;
     this.link(c, li);
   }
 
@@ -640,17 +652,21 @@ export class ConnectionTracker {
    */
   private dnsDeadline(c: Conn): number {
     const iv = this.opts.dnsSessionTimeoutSec;
-    const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
+    const cols = this.table.cols;
+    const last = lastTs(c, cols);
+    const start = startTs(c, cols);
+    const k = Math.max(1, Math.ceil((last + iv - 1 - start) / iv));
     // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
-    return Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
+    return Math.min(start + k * iv, last + this.timeouts[L_UDP]);
   }
 
   private expire(now: number): void {
     // Per packet: most packets expire nothing, and pay only for a look at each list's head.
     const heads = this.heads;
+    const cols = this.table.cols;
     for (let li = 0; li < N_LISTS; li++) {
       const h = heads[li];
-      if (h !== null && h.deadline <= now) {
+      if (h !== null && cols[h.fid * T_WORDS + T_DEADLINE] <= now) {
         this.expireFrom(li, now);
         return;
       }
@@ -662,12 +678,14 @@ export class ConnectionTracker {
     const order = this.order;
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
+    // Expiry inserts nothing, so the columns stay where they are.
+    const cols = this.table.cols;
     for (let li = first; li < N_LISTS; li++) {
       let c = this.heads[li];
-      while (c !== null && c.deadline <= now) {
+      while (c !== null && cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
         const next = c.next;
         order.a = li;
-        order.b = c.deadline;
+        order.b = cols[c.fid * T_WORDS + T_DEADLINE];
         order.c = c.linkStamp;
         this.fire(c, li, now);
         c = next !== null && next.list === li ? next : this.heads[li];
@@ -697,7 +715,7 @@ export class ConnectionTracker {
       }
       this.unlink(c);
       this.schedule(c);
-      if (c.deadline <= now && c.list !== L_FIXED) {
+      if (this.table.cols[c.fid * T_WORDS + T_DEADLINE] <= now && c.list !== L_FIXED) {
         this.stats.timedOut++;
         this.remove(c);
       }
@@ -711,7 +729,7 @@ export class ConnectionTracker {
     let best: Conn | null = null;
     for (let li = 0; li < N_LISTS; li++) {
       const h = this.heads[li];
-      if (h !== null && (best === null || h.lastTs < best.lastTs)) best = h;
+      if (h !== null && (best === null || lastTs(h, this.table.cols) < lastTs(best, this.table.cols))) best = h;
     }
     if (best === null) {
       // every live connection is unscheduled (should not happen): take any
@@ -775,8 +793,9 @@ export class ConnectionTracker {
   /** The connection ends: flush its streams and let its analysis finish before the record. */
   private endPayload(c: Conn): void {
     if (c.observer === null) return;
-    c.streams?.close(c.lastTs);
-    c.observer.end(c.lastTs);
+    const last = lastTs(c, this.table.cols);
+    c.streams?.close(last);
+    c.observer.end(last);
     if ((c.histSeen & H_PARTIAL) === 0 && c.observer.partial?.()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
     this.mergeServices(c);
   }
@@ -784,11 +803,11 @@ export class ConnectionTracker {
   private remove(c: Conn): void {
     this.endPayload(c);
     this.unlink(c);
-    this.table.delete(c.fid);
-    c.fid = -1;
     this.stats.live--;
     this.emitRecord(c, false);
-    // After the record: it reads the TCP state.
+    // After the record, which reads the entry's columns and the TCP state.
+    this.table.delete(c.fid);
+    c.fid = -1;
     if (c.tcp >= 0) {
       this.tcpTable.release(c.tcp);
       c.tcp = -1;
@@ -802,7 +821,7 @@ export class ConnectionTracker {
    */
   private interimDue(c: Conn): number {
     const x = c.x;
-    return x === null || x.nextInterim === NO_DEADLINE ? c.startTs + this.opts.interimIntervalSec : x.nextInterim;
+    return x === null || x.nextInterim === NO_DEADLINE ? startTs(c, this.table.cols) + this.opts.interimIntervalSec : x.nextInterim;
   }
 
   private interim(c: Conn, now: number): void {
@@ -811,7 +830,7 @@ export class ConnectionTracker {
     this.stats.interim++;
     const iv = this.opts.interimIntervalSec;
     const x = extra(c);
-    if (x.nextInterim === NO_DEADLINE) x.nextInterim = c.startTs + iv;
+    if (x.nextInterim === NO_DEADLINE) x.nextInterim = startTs(c, this.table.cols) + iv;
     while (x.nextInterim <= now) x.nextInterim += iv;
   }
 
