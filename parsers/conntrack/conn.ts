@@ -124,10 +124,8 @@ export class Conn {
   // packet touches few cache lines of its connection (tens of thousands of live connections do
   // not stay in cache); those read only when the connection starts or ends after them.
   readonly kind: Kind;
-  // intrusive timer list links (the deadline is the T_DEADLINE column)
+  /** The timer list the connection is in (links and deadline are the I_* and T_DEADLINE columns). */
   list = L_NONE;
-  prev: Conn | null = null;
-  next: Conn | null = null;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
   linkStamp = 0;
   /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
@@ -197,6 +195,13 @@ export const T_DEADLINE = 0;
 export const T_FIRST_SEC = 1;
 export const T_LAST_SEC = 2;
 export const T_WORDS = 3;
+
+// Timer list links, in the flow table's int32 columns (FlowTable.ints, from fid * I_WORDS): entry
+// ids, -1 at the ends. As Conn references they were pointers from old connections to young ones,
+// which every scavenge has to visit.
+export const I_PREV = 0;
+export const I_NEXT = 1;
+export const I_WORDS = 2;
 
 /** Where the T_* columns are (the tracker's flow table). */
 export interface ConnColumns {

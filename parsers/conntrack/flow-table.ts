@@ -10,9 +10,10 @@
  * (values keep their id to be deleted); the hash index maps to ids with linear probing and
  * backward-shift deletion, so there are no tombstones to degrade long runs.
  *
- * Each entry may also own `doublesPerEntry` words of `cols` (from id * doublesPerEntry): values
- * that would be boxed doubles on the stored object, kept where the garbage collector does not
- * copy them. They are not cleared on insert or delete: the caller writes them before reading.
+ * Each entry may also own `doublesPerEntry` words of `cols` (from id * doublesPerEntry) and
+ * `intsPerEntry` words of `ints`: values that would be boxed doubles or references between
+ * stored objects, kept where the garbage collector does not copy or trace them. They are not
+ * cleared on insert or delete: the caller writes them before reading.
  */
 
 export const KEY_WORDS = 12;
@@ -23,7 +24,10 @@ export class FlowTable<V> {
 
   /** Per-entry double words; reallocated when the table grows, so read it after any insert. */
   cols: Float64Array;
+  /** Per-entry int32 words; reallocated like cols. */
+  ints: Int32Array;
   private readonly doublesPerEntry: number;
+  private readonly intsPerEntry: number;
   private keys: Int32Array;
   private hashes: Int32Array;
   private vals: (V | undefined)[];
@@ -34,11 +38,13 @@ export class FlowTable<V> {
   private nextId = 0;
   private count = 0;
 
-  constructor(initialEntries = 1 << 12, doublesPerEntry = 0) {
+  constructor(initialEntries = 1 << 12, doublesPerEntry = 0, intsPerEntry = 0) {
     let cap = 16;
     while (cap < initialEntries) cap <<= 1;
     this.doublesPerEntry = doublesPerEntry;
     this.cols = new Float64Array(cap * doublesPerEntry);
+    this.intsPerEntry = intsPerEntry;
+    this.ints = new Int32Array(cap * intsPerEntry);
     this.keys = new Int32Array(cap * KEY_WORDS);
     this.hashes = new Int32Array(cap);
     this.vals = new Array<V | undefined>(cap);
@@ -93,6 +99,11 @@ export class FlowTable<V> {
     this.place(id, h);
     this.count++;
     return id;
+  }
+
+  /** The value of a live entry id; undefined for a free one or -1. */
+  at(id: number): V | undefined {
+    return id >= 0 ? this.vals[id] : undefined;
   }
 
   /** Removes the entry with this id. */
@@ -158,6 +169,9 @@ export class FlowTable<V> {
     const cols = new Float64Array(cap * this.doublesPerEntry);
     cols.set(this.cols);
     this.cols = cols;
+    const ints = new Int32Array(cap * this.intsPerEntry);
+    ints.set(this.ints);
+    this.ints = ints;
     this.vals.length = cap;
     this.index = new Int32Array(cap * 2);
     this.mask = cap * 2 - 1;

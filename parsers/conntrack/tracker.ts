@@ -28,6 +28,9 @@ import {
   Ep,
   H_DATA,
   H_PARTIAL,
+  I_NEXT,
+  I_PREV,
+  I_WORDS,
   Kind,
   L_DNS,
   L_FIXED,
@@ -100,9 +103,10 @@ export class ConnectionTracker {
   readonly stats: TrackerStats = { live: 0, created: 0, emitted: 0, forcedFlushes: 0, timedOut: 0, interim: 0 };
 
   private readonly opts: TrackerOptions;
-  private readonly table = new FlowTable<Conn>(1 << 12, T_WORDS);
-  private readonly heads: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
-  private readonly tails: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
+  private readonly table = new FlowTable<Conn>(1 << 12, T_WORDS, I_WORDS);
+  /** Entry ids of the timer lists' first and last connections, -1 when empty. */
+  private readonly heads = new Int32Array(N_LISTS).fill(-1);
+  private readonly tails = new Int32Array(N_LISTS).fill(-1);
   private readonly timeouts: number[];
   private readonly records: RecordBuilder;
   private readonly clock = new Clock();
@@ -566,11 +570,15 @@ export class ConnectionTracker {
   private unlink(c: Conn): void {
     const li = c.list;
     if (li === L_NONE) return;
-    if (c.prev !== null) c.prev.next = c.next;
-    else this.heads[li] = c.next;
-    if (c.next !== null) c.next.prev = c.prev;
-    else this.tails[li] = c.prev;
-    c.prev = c.next = null;
+    const ints = this.table.ints;
+    const at = c.fid * I_WORDS;
+    const prev = ints[at + I_PREV];
+    const next = ints[at + I_NEXT];
+    if (prev >= 0) ints[prev * I_WORDS + I_NEXT] = next;
+    else this.heads[li] = next;
+    if (next >= 0) ints[next * I_WORDS + I_PREV] = prev;
+    else this.tails[li] = prev;
+    ints[at + I_PREV] = ints[at + I_NEXT] = -1;
     c.list = L_NONE;
   }
 
@@ -581,28 +589,33 @@ export class ConnectionTracker {
    */
   private link(c: Conn, li: number): void {
     const cols = this.table.cols;
-    const deadline = cols[c.fid * T_WORDS + T_DEADLINE];
+    const ints = this.table.ints;
+    const id = c.fid;
+    const at = id * I_WORDS;
+    const deadline = cols[id * T_WORDS + T_DEADLINE];
     c.list = li;
     c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
-    while (after !== null && cols[after.fid * T_WORDS + T_DEADLINE] > deadline && steps < 8) {
-      after = after.prev;
+    while (after >= 0 && cols[after * T_WORDS + T_DEADLINE] > deadline && steps < 8) {
+      after = ints[after * I_WORDS + I_PREV];
       steps++;
     }
-    if (after === null) {
-      c.prev = null;
-      c.next = this.heads[li];
-      if (c.next !== null) c.next.prev = c;
-      else this.tails[li] = c;
-      this.heads[li] = c;
+    if (after < 0) {
+      const head = this.heads[li];
+      ints[at + I_PREV] = -1;
+      ints[at + I_NEXT] = head;
+      if (head >= 0) ints[head * I_WORDS + I_PREV] = id;
+      else this.tails[li] = id;
+      this.heads[li] = id;
       return;
     }
-    c.prev = after;
-    c.next = after.next;
-    after.next = c;
-    if (c.next !== null) c.next.prev = c;
-    else this.tails[li] = c;
+    const next = ints[after * I_WORDS + I_NEXT];
+    ints[at + I_PREV] = after;
+    ints[at + I_NEXT] = next;
+    ints[after * I_WORDS + I_NEXT] = id;
+    if (next >= 0) ints[next * I_WORDS + I_PREV] = id;
+    else this.tails[li] = id;
   }
 
   private schedule(c: Conn): void {
@@ -632,9 +645,11 @@ export class ConnectionTracker {
     const cols = this.table.cols;
     const at = c.fid * T_WORDS + T_DEADLINE;
     if (c.list === li && cols[at] === dl) return;
-    if (c.list === li && c.next === null) {
+    const links = c.fid * I_WORDS;
+    if (c.list === li && this.table.ints[links + I_NEXT] < 0) {
       // already the tail: update in place when order is preserved
-      if (c.prev === null || cols[c.prev.fid * T_WORDS + T_DEADLINE] <= dl) {
+      const prev = this.table.ints[links + I_PREV];
+      if (prev < 0 || cols[prev * T_WORDS + T_DEADLINE] <= dl) {
         cols[at] = dl;
         c.linkStamp = this.stamp;
         return;
@@ -666,7 +681,7 @@ export class ConnectionTracker {
     const cols = this.table.cols;
     for (let li = 0; li < N_LISTS; li++) {
       const h = heads[li];
-      if (h !== null && cols[h.fid * T_WORDS + T_DEADLINE] <= now) {
+      if (h >= 0 && cols[h * T_WORDS + T_DEADLINE] <= now) {
         this.expireFrom(li, now);
         return;
       }
@@ -679,16 +694,20 @@ export class ConnectionTracker {
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
     // Expiry inserts nothing, so the columns stay where they are.
-    const cols = this.table.cols;
+    const table = this.table;
+    const cols = table.cols;
+    const ints = table.ints;
     for (let li = first; li < N_LISTS; li++) {
-      let c = this.heads[li];
-      while (c !== null && cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
-        const next = c.next;
+      let c = table.at(this.heads[li]);
+      while (c !== undefined && cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
+        const n = ints[c.fid * I_WORDS + I_NEXT];
+        // The Conn, not its id: fire may remove it (its id is then free), and the list check below tells.
+        const next = n >= 0 ? table.at(n) : undefined;
         order.a = li;
         order.b = cols[c.fid * T_WORDS + T_DEADLINE];
         order.c = c.linkStamp;
         this.fire(c, li, now);
-        c = next !== null && next.list === li ? next : this.heads[li];
+        c = next !== undefined && next.list === li ? next : table.at(this.heads[li]);
       }
     }
     order.phase = EmitPhase.TRACK;
@@ -726,12 +745,12 @@ export class ConnectionTracker {
   }
 
   private forceFlush(): void {
-    let best: Conn | null = null;
+    let best: Conn | undefined;
     for (let li = 0; li < N_LISTS; li++) {
-      const h = this.heads[li];
-      if (h !== null && (best === null || lastTs(h, this.table.cols) < lastTs(best, this.table.cols))) best = h;
+      const h = this.table.at(this.heads[li]);
+      if (h !== undefined && (best === undefined || lastTs(h, this.table.cols) < lastTs(best, this.table.cols))) best = h;
     }
-    if (best === null) {
+    if (best === undefined) {
       // every live connection is unscheduled (should not happen): take any
       const all = this.table.values();
       if (all.length === 0) return;

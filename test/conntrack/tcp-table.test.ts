@@ -141,4 +141,19 @@ describe('conntrack/tcp-table: TCP state without objects', () => {
       assert.equal(r.duration, 0);
     }
   });
+
+  // The timer lists link flow-table entry ids; the links must survive the table's growth.
+  it('5,000 idle UDP flows expire by their timers, in the order they started, and the same flows later make new records', () => {
+    const n = 5000;
+    const u = (i: number): Pkt => ({ src: C, dst: S, sport: 30000 + i, dport: 9999, proto: 17, len: 10 });
+    const pkts: [number, Pkt][] = [];
+    for (let i = 0; i < n; i++) pkts.push([T0 + i * 1e-3, u(i)]);
+    for (let i = 0; i < n; i++) pkts.push([T0 + 500 + i * 1e-3, u(i)]);
+    const { recs } = runPackets(pkts);
+    assert.equal(recs.length, 2 * n);
+    for (let i = 0; i < 2 * n; i++) {
+      assert.equal(recs[i].orig_p, 30000 + (i % n), `record ${i}`);
+      assert.equal(recs[i].orig_pkts, 1);
+    }
+  });
 });
