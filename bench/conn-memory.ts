@@ -1,8 +1,9 @@
 /**
  * What a live connection costs in memory: a capture is read through the decoder and the tracker
  * (with the protocol analyzers, or connection-only) but not finished, so every connection still
- * open at its end is live; then a full garbage collection, and the heap in use over the heap of
- * an empty tracker, divided by the live connections. Each measurement runs in its own child
+ * open at its end is live; then a full garbage collection, and the heap in use plus the
+ * ArrayBuffer storage (typed arrays: the flow table, the TCP state table) over the same of an empty
+ * tracker, divided by the live connections. Heap alone would miss state kept in typed arrays. Each measurement runs in its own child
  * (`--expose-gc`, fresh heap); `--baseline DIR` measures another checkout's build (its dist/) on
  * the same capture in the same rounds, so the two figures share the machine's state.
  *
@@ -22,8 +23,14 @@ interface Sample {
   live: number;
   emptyHeap: number;
   heap: number;
+  emptyBuffers: number;
+  /** ArrayBuffer backing stores (outside the heap). */
+  buffers: number;
   rss: number;
+  /** (heap + buffers) over the empty tracker's, per live connection. */
   bytesPerLive: number;
+  /** The heap's share of bytesPerLive. */
+  heapPerLive: number;
 }
 
 /** Loaded from `root` (this build's dist or a baseline's), not imported: the point is to measure other builds too. */
@@ -46,7 +53,9 @@ async function child(root: string, file: string, mode: Mode): Promise<void> {
     records++;
   });
   gc();
-  const emptyHeap = process.memoryUsage().heapUsed;
+  const empty = process.memoryUsage();
+  const emptyHeap = empty.heapUsed;
+  const emptyBuffers = empty.arrayBuffers;
   await readCapture(file, (p) => {
     const st = dec.decode(p, d);
     if (st === DecodeStatus.OK || (st === DecodeStatus.MALFORMED && d.count > 0)) tracker.onPacket(d, p.tsSec, p.tsNsec);
@@ -54,7 +63,16 @@ async function child(root: string, file: string, mode: Mode): Promise<void> {
   gc();
   const mu = process.memoryUsage();
   const live = tracker.stats.live;
-  const s: Sample = { live, emptyHeap, heap: mu.heapUsed, rss: mu.rss, bytesPerLive: (mu.heapUsed - emptyHeap) / live };
+  const s: Sample = {
+    live,
+    emptyHeap,
+    heap: mu.heapUsed,
+    emptyBuffers,
+    buffers: mu.arrayBuffers,
+    rss: mu.rss,
+    bytesPerLive: (mu.heapUsed + mu.arrayBuffers - emptyHeap - emptyBuffers) / live,
+    heapPerLive: (mu.heapUsed - emptyHeap) / live,
+  };
   process.stdout.write(`${JSON.stringify({ ...s, records })}\n`);
 }
 
@@ -93,7 +111,7 @@ function main(): void {
   }
   const builds: [string, string][] = [['this build', path.resolve(__dirname, '..')]];
   if (baseline) builds.push([`baseline ${path.dirname(baseline)}`, baseline]);
-  console.log(`${file}: heap per live connection after a full GC, the capture read but not finished; median of ${runs}`);
+  console.log(`${file}: heap + typed-array storage per live connection after a full GC, the capture read but not finished; median of ${runs}`);
   for (const mode of ['conn', 'apps'] as Mode[]) {
     const got = new Map<string, Sample[]>(builds.map(([name]) => [name, []]));
     for (let r = 0; r < runs; r++) {
@@ -105,10 +123,12 @@ function main(): void {
     }
     for (const [name, ss] of got) {
       const per = median(ss.map((s) => s.bytesPerLive));
+      const heapPer = median(ss.map((s) => s.heapPerLive));
       const heap = median(ss.map((s) => s.heap)) / 1e6;
+      const buffers = median(ss.map((s) => s.buffers - s.emptyBuffers)) / 1e6;
       const rss = median(ss.map((s) => s.rss)) / 1e6;
       console.log(
-        `  ${mode === 'conn' ? 'connection records only' : 'with the protocol analyzers'}, ${name}: ${ss[0].live.toLocaleString('en-US')} live, ${per.toFixed(0)} bytes each; heap ${heap.toFixed(1)} MB, RSS ${rss.toFixed(1)} MB`,
+        `  ${mode === 'conn' ? 'connection records only' : 'with the protocol analyzers'}, ${name}: ${ss[0].live.toLocaleString('en-US')} live, ${per.toFixed(0)} bytes each (${heapPer.toFixed(0)} on the heap); heap ${heap.toFixed(1)} MB, typed arrays +${buffers.toFixed(1)} MB, RSS ${rss.toFixed(1)} MB`,
       );
     }
   }

@@ -6,7 +6,8 @@ import { formatAddress, formatMac } from '../record/address';
 import { communityIdFromBytes } from '../record/community-id';
 import type { LocalNets } from '../record/local-nets';
 import type { ConnRecord, ConnState, Transport } from '../record/conn';
-import { type Conn, EMPTY_STRINGS, Ep, Kind, bytesOf, tcpSize } from './conn';
+import { type Conn, type ConnColumns, EMPTY_STRINGS, Ep, Kind, T_FIRST_SEC, T_LAST_SEC, T_WORDS, bytesOf, startTs } from './conn';
+import { E_STATE, EI, type TcpTable, tcpSize } from './tcp-table';
 import type { ConnInfo } from '../record/app';
 
 /** An address as the record shows it, and whether it is in the local networks. */
@@ -33,17 +34,21 @@ export class RecordBuilder {
   constructor(
     private readonly local: LocalNets,
     private readonly seed: number,
+    private readonly tcp: TcpTable,
+    private readonly conns: ConnColumns,
   ) {}
 
   connState(c: Conn, history: string): ConnState {
     if (c.kind === Kind.TCP) {
-      const t = c.tcp!;
-      const os = t.orig.state;
-      const rs = t.resp.state;
+      const t = this.tcp;
+      const oe = t.origEp(c.tcp);
+      const re = oe ^ 1;
+      const os = t.i32[oe * EI + E_STATE];
+      const rs = t.i32[re * EI + E_STATE];
       const oInactive = os === Ep.INACTIVE || os === Ep.PARTIAL;
       const rInactive = rs === Ep.INACTIVE || rs === Ep.PARTIAL;
       if (rs === Ep.RESET) {
-        if (os === Ep.SYN_SENT || os === Ep.SYN_ACK_SENT || (os === Ep.RESET && tcpSize(t.orig) === 0 && tcpSize(t.resp) === 0)) return 'REJ';
+        if (os === Ep.SYN_SENT || os === Ep.SYN_ACK_SENT || (os === Ep.RESET && tcpSize(t, oe) === 0 && tcpSize(t, re) === 0)) return 'REJ';
         return oInactive ? 'RSTRH' : 'RSTR';
       }
       if (os === Ep.RESET) {
@@ -75,7 +80,7 @@ export class RecordBuilder {
       orig_p: c.origP,
       resp_h: this.addrText(c.respAddr, c.addrLen).text,
       resp_p: c.respP,
-      ts: c.startTs,
+      ts: startTs(c, this.conns.cols),
     };
   }
 
@@ -84,8 +89,9 @@ export class RecordBuilder {
     let ob: number;
     let rb: number;
     if (c.kind === Kind.TCP) {
-      ob = tcpSize(c.tcp!.orig);
-      rb = tcpSize(c.tcp!.resp);
+      const oe = this.tcp.origEp(c.tcp);
+      ob = tcpSize(this.tcp, oe);
+      rb = tcpSize(this.tcp, oe ^ 1);
     } else {
       ob = Math.max(c.origLen, 0);
       rb = Math.max(c.respLen, 0);
@@ -100,9 +106,11 @@ export class RecordBuilder {
     const orig = this.addrText(c.origAddr, c.addrLen);
     const resp = this.addrText(c.respAddr, c.addrLen);
     const proto = transportOf(c);
-    const dur = c.lastSec - c.firstSec + (c.lastNsec - c.firstNsec) / 1e9;
+    const cols = this.conns.cols;
+    const at = c.fid * T_WORDS;
+    const dur = cols[at + T_LAST_SEC] - cols[at + T_FIRST_SEC] + (c.lastNsec - c.firstNsec) / 1e9;
     const r: ConnRecord = {
-      ts: c.startTs,
+      ts: startTs(c, cols),
       uid: c.uid,
       orig_h: orig.text,
       orig_p: c.origP,

@@ -5,6 +5,7 @@
  */
 import type { ConnInfo } from '../record/app';
 import type { PayloadObserver, TcpStreams } from './payload';
+import type { TcpTable } from './tcp-table';
 
 /** Packet time, written by the tracker for each packet and read by the TCP logic. */
 export class Clock {
@@ -85,49 +86,6 @@ export const ROLE_NTP_RESP_DONE = 0x8;
 
 // ---- per-connection state ----------------------------------------------------------------
 
-export class TcpEndpoint {
-  state = Ep.INACTIVE;
-  prevState = Ep.INACTIVE;
-  startSeq = 0;
-  lastSeq = 0;
-  ackSeq = 0;
-  seqWraps = 0;
-  ackWraps = 0;
-  finCnt = 0;
-  rstCnt = 0;
-  finSeq = 0;
-  histLastSyn = 0;
-  histLastFin = 0;
-  histLastRst = 0;
-  didClose = false;
-  // Reassembly bookkeeping (relative sequence space), for content gaps only: no payload kept.
-  lastReassem = 1;
-  trimSeq = 1;
-  blocks: number[] | null = null; // sorted [start, end) pairs above lastReassem
-  peer!: TcpEndpoint;
-  constructor(public isOrig: boolean) {}
-}
-
-export class TcpConn {
-  readonly a = new TcpEndpoint(true);
-  readonly b = new TcpEndpoint(false);
-  orig: TcpEndpoint;
-  resp: TcpEndpoint;
-  isPartial = false;
-  firstPacketSeen = 0; // 1 orig, 2 resp
-  isActive = true;
-  /** Inactivity switched from the handshake timeout to tcp_inactivity_timeout. */
-  longTimeout = false;
-  attemptAt = NO_DEADLINE;
-  deleteAt = NO_DEADLINE;
-  constructor() {
-    this.a.peer = this.b;
-    this.b.peer = this.a;
-    this.orig = this.a;
-    this.resp = this.b;
-  }
-}
-
 /**
  * The connection fields most connections never set: VLAN tags, tunnel identity and path, SCTP's
  * Community ID ports, a uid disambiguator, the interim deadline. Kept out of Conn so that the
@@ -166,18 +124,14 @@ export class Conn {
   // packet touches few cache lines of its connection (tens of thousands of live connections do
   // not stay in cache); those read only when the connection starts or ends after them.
   readonly kind: Kind;
-  // intrusive timer list links
+  /** The timer list the connection is in (links and deadline are the I_* and T_DEADLINE columns). */
   list = L_NONE;
-  deadline = 0;
-  prev: Conn | null = null;
-  next: Conn | null = null;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
   linkStamp = 0;
-  tcp: TcpConn | null = null;
+  /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
+  tcp = -1;
   origIsLow = true;
-  lastTs = 0;
-  // Exact integer copy of lastTs: duration from doubles of epoch seconds would lose sub-microsecond digits.
-  lastSec = 0;
+  /** Nanoseconds of the last packet time (its seconds are the T_LAST_SEC column). */
   lastNsec = 0;
   origPkts = 0;
   respPkts = 0;
@@ -213,15 +167,14 @@ export class Conn {
   respAddr = '';
   origMac: string | null = null;
   respMac: string | null = null;
-  firstSec = 0;
+  /** Nanoseconds of the first packet time (its seconds are the T_FIRST_SEC column). */
   firstNsec = 0;
-  startTs = 0;
   missed = 0;
   scaled: Float64Array | null = null;
   service: string[] | null = null;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
-  /** Entry id in the flow table while live. */
+  /** Entry id in the flow table while live: the index of its columns (T_*). */
   fid = -1;
   readonly ipProto: number;
   readonly addrLen: number;
@@ -231,6 +184,38 @@ export class Conn {
     this.ipProto = ipProto;
     this.addrLen = addrLen;
   }
+}
+
+// The connection's double-valued fields, in the flow table's per-entry columns (FlowTable.cols,
+// from fid * T_WORDS) rather than on Conn: epoch seconds pass 2^30, so as object fields each was
+// a heap number per connection for the garbage collector to copy. Packet times are kept as
+// seconds (here) plus nanoseconds (on Conn), and the double time of a packet, tsSec + tsNsec / 1e9
+// (the tracker's `now`), is derived from them when needed: the same sum gives the same double.
+export const T_DEADLINE = 0;
+export const T_FIRST_SEC = 1;
+export const T_LAST_SEC = 2;
+export const T_WORDS = 3;
+
+// Timer list links, in the flow table's int32 columns (FlowTable.ints, from fid * I_WORDS): entry
+// ids, -1 at the ends. As Conn references they were pointers from old connections to young ones,
+// which every scavenge has to visit.
+export const I_PREV = 0;
+export const I_NEXT = 1;
+export const I_WORDS = 2;
+
+/** Where the T_* columns are (the tracker's flow table). */
+export interface ConnColumns {
+  readonly cols: Float64Array;
+}
+
+/** The first packet's time (Zeek's ts of the connection). */
+export function startTs(c: Conn, cols: Float64Array): number {
+  return cols[c.fid * T_WORDS + T_FIRST_SEC] + c.firstNsec / 1e9;
+}
+
+/** The last packet's time. */
+export function lastTs(c: Conn, cols: Float64Array): number {
+  return cols[c.fid * T_WORDS + T_LAST_SEC] + c.lastNsec / 1e9;
 }
 
 /** The connection's ConnExtra, allocated on first use. */
@@ -250,14 +235,6 @@ export function bytesOf(s: string, out: Uint8Array): Uint8Array {
 
 export function seqDelta(a: number, b: number): number {
   return (a - b) | 0;
-}
-
-export function isHandshake(s: Ep): boolean {
-  return s === Ep.INACTIVE || s === Ep.SYN_SENT || s === Ep.SYN_ACK_SENT;
-}
-
-export function isClean(e: TcpEndpoint): boolean {
-  return e.state === Ep.ESTABLISHED || (e.state === Ep.CLOSED && e.prevState === Ep.ESTABLISHED);
 }
 
 export function addHistory(c: Conn, code: number): void {
@@ -296,75 +273,10 @@ export function scaledHistory(c: Conn, idx: number, code: number, isOrig: boolea
   }
 }
 
-export function setState(e: TcpEndpoint, t: TcpConn, s: Ep): void {
-  if (s === e.state) return;
-  if (!isHandshake(s) && isHandshake(e.state) && isHandshake(e.peer.state)) t.longTimeout = true;
-  e.prevState = e.state;
-  e.state = s;
-}
-
-export function tcpSize(e: TcpEndpoint): number {
-  const last64 = e.seqWraps * TWO32 + e.lastSeq;
-  const ack64 = e.ackWraps * TWO32 + e.ackSeq;
-  if (e.prevState === Ep.SYN_SENT && e.state === Ep.RESET && e.peer.state === Ep.INACTIVE) {
-    const noDataAcked = ack64 === e.startSeq || ack64 === e.startSeq + 1;
-    if (!noDataAcked) return 0;
-  }
-  let size = Math.max(last64, ack64) - e.startSeq;
-  if (size < 0) return 0;
-  if (size !== 0) --size;
-  if (e.finCnt > 0 && size !== 0) --size;
-  return size;
-}
-
 export const EMPTY_STRINGS: string[] = [];
 
-// Scratch results of helpers (no per-packet allocation).
-
-export function initEndpoint(e: TcpEndpoint, flags: number, firstSeq: number, lastSeq: number): void {
-  switch (e.state) {
-    case Ep.INACTIVE:
-      if (flags & SYN) {
-        e.ackSeq = firstSeq;
-        e.startSeq = firstSeq;
-      } else {
-        // Partial connection: number as though a SYN had been seen.
-        e.ackSeq = (firstSeq - 1) >>> 0;
-        e.startSeq = (firstSeq - 1) >>> 0;
-        lastSeq = firstSeq;
-      }
-      e.lastSeq = lastSeq;
-      break;
-    case Ep.SYN_SENT:
-    case Ep.SYN_ACK_SENT:
-      if (flags & SYN && firstSeq !== e.startSeq) {
-        e.startSeq = firstSeq;
-        e.ackSeq = firstSeq;
-        e.lastSeq = lastSeq;
-      }
-      break;
-    case Ep.ESTABLISHED:
-    case Ep.PARTIAL:
-      if (flags & SYN) {
-        e.startSeq = firstSeq;
-        e.ackSeq = firstSeq;
-        e.lastSeq = lastSeq;
-      }
-      break;
-    case Ep.RESET:
-      if (flags & SYN && e.prevState === Ep.INACTIVE) {
-        e.startSeq = firstSeq;
-        e.ackSeq = firstSeq;
-        e.lastSeq = lastSeq;
-      }
-      break;
-    default:
-      break;
-  }
-}
-
 /** Swap originator and responder (Zeek FlipRoles), marking `^` in the history. */
-export function flipRoles(c: Conn): void {
+export function flipRoles(c: Conn, tcp: TcpTable): void {
   const a = c.origAddr;
   c.origAddr = c.respAddr;
   c.respAddr = a;
@@ -393,16 +305,6 @@ export function flipRoles(c: Conn): void {
     info.orig_p = info.resp_p;
     info.resp_p = q;
   }
-  const t = c.tcp;
-  if (t !== null) {
-    const e = t.orig;
-    t.orig = t.resp;
-    t.resp = e;
-    t.orig.isOrig = true;
-    t.resp.isOrig = false;
-    const f = t.firstPacketSeen;
-    t.firstPacketSeen = (f & 1 ? 2 : 0) | (f & 2 ? 1 : 0);
-    t.isPartial = false;
-  }
+  if (c.tcp >= 0) tcp.flipRoles(c.tcp);
   addHistory(c, 94 /* ^ */);
 }

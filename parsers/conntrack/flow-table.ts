@@ -9,6 +9,11 @@
  * Entries live in dense slots addressed by an entry id that never moves while the entry lives
  * (values keep their id to be deleted); the hash index maps to ids with linear probing and
  * backward-shift deletion, so there are no tombstones to degrade long runs.
+ *
+ * Each entry may also own `doublesPerEntry` words of `cols` (from id * doublesPerEntry) and
+ * `intsPerEntry` words of `ints`: values that would be boxed doubles or references between
+ * stored objects, kept where the garbage collector does not copy or trace them. They are not
+ * cleared on insert or delete: the caller writes them before reading.
  */
 
 export const KEY_WORDS = 12;
@@ -17,6 +22,12 @@ export class FlowTable<V> {
   /** Stage the key of the next get/insert here. */
   readonly key = new Int32Array(KEY_WORDS);
 
+  /** Per-entry double words; reallocated when the table grows, so read it after any insert. */
+  cols: Float64Array;
+  /** Per-entry int32 words; reallocated like cols. */
+  ints: Int32Array;
+  private readonly doublesPerEntry: number;
+  private readonly intsPerEntry: number;
   private keys: Int32Array;
   private hashes: Int32Array;
   private vals: (V | undefined)[];
@@ -27,9 +38,13 @@ export class FlowTable<V> {
   private nextId = 0;
   private count = 0;
 
-  constructor(initialEntries = 1 << 12) {
+  constructor(initialEntries = 1 << 12, doublesPerEntry = 0, intsPerEntry = 0) {
     let cap = 16;
     while (cap < initialEntries) cap <<= 1;
+    this.doublesPerEntry = doublesPerEntry;
+    this.cols = new Float64Array(cap * doublesPerEntry);
+    this.intsPerEntry = intsPerEntry;
+    this.ints = new Int32Array(cap * intsPerEntry);
     this.keys = new Int32Array(cap * KEY_WORDS);
     this.hashes = new Int32Array(cap);
     this.vals = new Array<V | undefined>(cap);
@@ -84,6 +99,11 @@ export class FlowTable<V> {
     this.place(id, h);
     this.count++;
     return id;
+  }
+
+  /** The value of a live entry id; undefined for a free one or -1. */
+  at(id: number): V | undefined {
+    return id >= 0 ? this.vals[id] : undefined;
   }
 
   /** Removes the entry with this id. */
@@ -146,6 +166,12 @@ export class FlowTable<V> {
     const hashes = new Int32Array(cap);
     hashes.set(this.hashes);
     this.hashes = hashes;
+    const cols = new Float64Array(cap * this.doublesPerEntry);
+    cols.set(this.cols);
+    this.cols = cols;
+    const ints = new Int32Array(cap * this.intsPerEntry);
+    ints.set(this.ints);
+    this.ints = ints;
     this.vals.length = cap;
     this.index = new Int32Array(cap * 2);
     this.mask = cap * 2 - 1;

@@ -1,7 +1,8 @@
 /**
  * TCP as Zeek's TCPSessionAdapter / TCP_Endpoint see it: endpoint states, history letters,
  * sequence-space byte counts, retransmissions, content gaps (accounting only, no payload kept),
- * and when a finished connection is to be removed. Works on one connection at a time.
+ * and when a finished connection is to be removed. Works on one connection at a time; its state
+ * is a slot of the TcpTable, an endpoint is slot * 2 + side (see tcp-table.ts).
  */
 import type { FlowLayer } from '../decode/layers';
 import type { TrackerOptions } from './options';
@@ -9,6 +10,7 @@ import {
   ACK,
   type Clock,
   type Conn,
+  type ConnColumns,
   Ep,
   FIN,
   H_ACK,
@@ -27,21 +29,49 @@ import {
   SYN,
   TOO_LARGE_SEQ_DELTA,
   TWO32,
-  type TcpConn,
-  type TcpEndpoint,
+  T_LAST_SEC,
+  T_WORDS,
   addHistory,
   checkHistory,
   flipRoles,
-  initEndpoint,
-  isClean,
+  lastTs,
   scaledHistory,
   seqDelta,
-  setState,
 } from './conn';
+import {
+  D_FIN_SEQ,
+  D_HIST_FIN,
+  D_HIST_RST,
+  D_HIST_SYN,
+  D_LAST_REASSEM,
+  D_TIMER,
+  D_TRIM_SEQ,
+  E_ACK_SEQ,
+  E_ACK_WRAPS,
+  E_DID_CLOSE,
+  E_FIN_CNT,
+  E_LAST_SEQ,
+  E_PREV_STATE,
+  E_RST_CNT,
+  E_SEQ_WRAPS,
+  E_START_SEQ,
+  E_STATE,
+  ED,
+  EI,
+  F_ACTIVE,
+  F_PARTIAL,
+  F_SEEN_ORIG,
+  F_SEEN_RESP,
+  S_FLAGS,
+  type TcpTable,
+  initEndpoint,
+  isClean,
+  setState,
+} from './tcp-table';
 
 let gUnderflow = false;
 
-function relativeSeq(e: TcpEndpoint, cur: number, last: number, wraps: number): number {
+function relativeSeq(start: number, cur: number, last: number, wraps: number): number {
   let delta = seqDelta(cur, last);
   if (delta < 0) {
     if (wraps && cur > last) --wraps;
@@ -49,46 +79,62 @@ function relativeSeq(e: TcpEndpoint, cur: number, last: number, wraps: number): 
     if (cur < last) ++wraps;
   }
   if (wraps === 0) {
-    delta = seqDelta(cur, e.startSeq);
+    delta = seqDelta(cur, start);
     if (delta < 0) gUnderflow = true;
     return delta;
   }
-  return wraps * TWO32 + cur - e.startSeq;
+  return wraps * TWO32 + cur - start;
 }
 
 export class TcpSession {
   constructor(
     private readonly opts: TrackerOptions,
     private readonly clock: Clock,
+    private readonly tt: TcpTable,
+    private readonly conns: ConnColumns,
   ) {}
 
-  isReuse(t: TcpConn, flags: number, seq: number): boolean {
+  isReuse(s: number, flags: number, seq: number): boolean {
     if ((flags & SYN) === 0) return false;
-    let connOrig = t.orig;
+    const t = this.tt;
+    const i = t.i32;
+    const orig = t.origEp(s) * EI;
+    const resp = t.respEp(s) * EI;
+    let connOrig = orig;
     if (flags & ACK) {
-      if (t.orig.state !== Ep.INACTIVE) return false;
-      connOrig = t.resp;
+      if (i[orig + E_STATE] !== Ep.INACTIVE) return false;
+      connOrig = resp;
     }
-    if (!(t.orig.didClose || t.resp.didClose)) {
-      if (seq === connOrig.startSeq) return false;
-      if ((flags & ACK) === 0 && connOrig.state === Ep.SYN_ACK_SENT && t.resp.state === Ep.INACTIVE && seq === t.resp.startSeq) return false;
+    if (i[orig + E_DID_CLOSE] === 0 && i[resp + E_DID_CLOSE] === 0) {
+      const u = t.u32;
+      if (seq === u[connOrig + E_START_SEQ]) return false;
+      if ((flags & ACK) === 0 && i[connOrig + E_STATE] === Ep.SYN_ACK_SENT && i[resp + E_STATE] === Ep.INACTIVE && seq === u[resp + E_START_SEQ]) return false;
       return true;
     }
     return true;
   }
 
-  packet(c: Conn, t: TcpConn, l: FlowLayer, isOrig: boolean, now: number): void {
+  packet(c: Conn, s: number, l: FlowLayer, isOrig: boolean, now: number): void {
+    const t = this.tt;
+    const i = t.i32;
+    const u = t.u32;
+    const f = t.f64;
     const flags = l.tcpFlags;
     const base = l.seq >>> 0;
     const ackSeq = l.ack >>> 0;
     const len = l.payloadLen;
-    const ep = isOrig ? t.orig : t.resp;
-    const peer = ep.peer;
+    const fa = s * 2 * EI + S_FLAGS;
+    const ep = isOrig ? t.origEp(s) : t.respEp(s);
+    const peer = ep ^ 1;
+    const eo = ep * EI;
+    const po = peer * EI;
 
     // SetPartialStatus
     if (isOrig) {
-      if (!(t.firstPacketSeen & 1)) t.isPartial = (flags & SYN) === 0 || (flags & ACK) !== 0;
-    } else if (!(t.firstPacketSeen & 2) && !t.isPartial) t.isPartial = (flags & SYN) === 0;
+      if ((i[fa] & F_SEEN_ORIG) === 0) i[fa] = (flags & SYN) === 0 || (flags & ACK) !== 0 ? i[fa] | F_PARTIAL : i[fa] & ~F_PARTIAL;
+    } else if ((i[fa] & (F_SEEN_RESP | F_PARTIAL)) === 0) {
+      if ((flags & SYN) === 0) i[fa] |= F_PARTIAL;
+    }
 
     let segLen = len;
     if (flags & SYN) ++segLen;
@@ -96,95 +142,103 @@ export class TcpSession {
     if (flags & RST) segLen -= len;
     const onePast = (base + segLen) >>> 0;
 
-    initEndpoint(ep, flags, base, onePast);
+    initEndpoint(t, ep, flags, base, onePast);
     gUnderflow = false;
-    const relSeq = relativeSeq(ep, base, ep.lastSeq, ep.seqWraps);
+    const relSeq = relativeSeq(u[eo + E_START_SEQ], base, u[eo + E_LAST_SEQ], i[eo + E_SEQ_WRAPS]);
     const seqUnderflow = gUnderflow;
 
     this.updateHistory(c, ep, flags, relSeq, len);
 
-    if (l.window === 0 && (flags & RST) === 0 && peer.state !== Ep.CLOSED && ep.state !== Ep.RESET) scaledHistory(c, SC_WIN0, 87 /* W */, ep.isOrig);
+    if (l.window === 0 && (flags & RST) === 0 && i[po + E_STATE] !== Ep.CLOSED && i[eo + E_STATE] !== Ep.RESET)
+      scaledHistory(c, SC_WIN0, 87 /* W */, t.isOrig(ep));
 
-    if (!t.orig.didClose || !t.resp.didClose) {
-      c.lastTs = now;
-      c.lastSec = this.clock.sec;
+    if (i[eo + E_DID_CLOSE] === 0 || i[po + E_DID_CLOSE] === 0) {
+      this.conns.cols[c.fid * T_WORDS + T_LAST_SEC] = this.clock.sec;
       c.lastNsec = this.clock.nsec;
     }
 
     if (flags & FIN) {
-      ++ep.finCnt;
-      ep.finSeq = relSeq + segLen;
+      ++i[eo + E_FIN_CNT];
+      f[ep * ED + D_FIN_SEQ] = relSeq + segLen;
     }
-    if (flags & RST) ++ep.rstCnt;
+    if (flags & RST) ++i[eo + E_RST_CNT];
 
     let relAck = 0;
     if (flags & ACK) {
-      if (peer.state === Ep.INACTIVE) {
+      if (i[po + E_STATE] === Ep.INACTIVE) {
         relAck = 1;
-        peer.startSeq = (ackSeq - 1) >>> 0;
-        peer.ackSeq = peer.startSeq;
-        peer.lastSeq = peer.startSeq;
+        const start = (ackSeq - 1) >>> 0;
+        u[po + E_START_SEQ] = start;
+        u[po + E_ACK_SEQ] = start;
+        u[po + E_LAST_SEQ] = start;
       } else {
         gUnderflow = false;
-        relAck = relativeSeq(peer, ackSeq, peer.ackSeq, peer.ackWraps);
+        const peerAck = u[po + E_ACK_SEQ];
+        relAck = relativeSeq(u[po + E_START_SEQ], ackSeq, peerAck, i[po + E_ACK_WRAPS]);
         if (gUnderflow) relAck = 0;
         else if ((flags & RST) === 0) {
-          const dAck = seqDelta(ackSeq, peer.ackSeq);
+          const dAck = seqDelta(ackSeq, peerAck);
           if (!(ackSeq === 0 && dAck > TOO_LARGE_SEQ_DELTA) && dAck > 0) {
-            if (ackSeq < peer.ackSeq) ++peer.ackWraps;
-            peer.ackSeq = ackSeq;
+            if (ackSeq < peerAck) ++i[po + E_ACK_WRAPS];
+            u[po + E_ACK_SEQ] = ackSeq;
           }
         }
       }
     }
 
     // update_last_seq
-    const deltaLast = seqDelta(onePast, ep.lastSeq);
+    const lastSeq = u[eo + E_LAST_SEQ];
+    const deltaLast = seqDelta(onePast, lastSeq);
     if ((flags & (SYN | RST)) !== 0 && (deltaLast > TOO_LARGE_SEQ_DELTA || deltaLast < -TOO_LARGE_SEQ_DELTA)) {
       // untrusted jump
-    } else if (flags & FIN && ep.lastSeq === (ep.startSeq + 1) >>> 0) {
-      this.updateLastSeq(ep, onePast);
-    } else if (ep.state === Ep.RESET) {
+    } else if (flags & FIN && lastSeq === (u[eo + E_START_SEQ] + 1) >>> 0) {
+      this.updateLastSeq(eo, onePast);
+    } else if (i[eo + E_STATE] === Ep.RESET) {
       // don't trust sequence numbers after a RST
     } else if (deltaLast > 0) {
-      this.updateLastSeq(ep, onePast);
+      this.updateLastSeq(eo, onePast);
     } else if (len > 0) {
-      scaledHistory(c, SC_RXMT, 84 /* T */, ep.isOrig);
+      scaledHistory(c, SC_RXMT, 84 /* T */, t.isOrig(ep));
     }
 
-    const doClose = this.updateStateMachine(c, t, ep, peer, base, len, isOrig, flags, now);
+    const doClose = this.updateStateMachine(c, s, ep, peer, base, len, isOrig, flags, now);
 
     if (flags & ACK) {
-      this.ackReceived(c, t, peer, relAck);
+      this.ackReceived(c, s, peer, relAck);
       if (c.streams !== null && relAck > 0) {
         // An acknowledged FIN takes a sequence number but carries no byte of the stream.
-        c.streams.ack(peer.isOrig, peer.finCnt > 0 && relAck >= peer.finSeq ? peer.finSeq - 1 : relAck);
+        const finSeq = f[peer * ED + D_FIN_SEQ];
+        c.streams.ack(t.isOrig(peer), i[po + E_FIN_CNT] > 0 && relAck >= finSeq ? finSeq - 1 : relAck);
       }
     }
 
     if (len > 0 && (flags & RST) === 0 && !seqUnderflow && l.capturedPayloadLen >= len) {
       const dataSeq = flags & SYN ? relSeq + 1 : relSeq;
       this.dataSent(ep, dataSeq, len);
-      if (c.streams !== null) c.streams.segment(ep.isOrig, dataSeq, l.buf, l.payloadOff, len, now);
+      if (c.streams !== null) c.streams.segment(t.isOrig(ep), dataSeq, l.buf, l.payloadOff, len, now);
     }
 
     // After its data: the segment's FIN (or RST) ends the direction's stream where it sits.
     if ((flags & (FIN | RST)) !== 0 && c.streams !== null && !seqUnderflow) {
-      c.streams.finish(ep.isOrig, (flags & SYN ? relSeq + 1 : relSeq) + (flags & RST ? 0 : len), now);
+      c.streams.finish(t.isOrig(ep), (flags & SYN ? relSeq + 1 : relSeq) + (flags & RST ? 0 : len), now);
     }
 
-    if (doClose) this.connectionClosed(c, t, ep, ep.peer);
+    if (doClose) this.connectionClosed(c, s, ep, peer);
 
-    t.firstPacketSeen |= ep.isOrig ? 1 : 2;
+    i[fa] |= t.isOrig(ep) ? F_SEEN_ORIG : F_SEEN_RESP;
   }
 
-  private updateLastSeq(e: TcpEndpoint, seq: number): void {
-    if (seq < e.lastSeq) ++e.seqWraps;
-    e.lastSeq = seq;
+  /** `eo`: the endpoint's first integer word. */
+  private updateLastSeq(eo: number, seq: number): void {
+    const u = this.tt.u32;
+    if (seq < u[eo + E_LAST_SEQ]) ++this.tt.i32[eo + E_SEQ_WRAPS];
+    u[eo + E_LAST_SEQ] = seq;
   }
 
-  private updateHistory(c: Conn, e: TcpEndpoint, flags: number, relSeq: number, len: number): void {
-    const o = e.isOrig;
+  private updateHistory(c: Conn, e: number, flags: number, relSeq: number, len: number): void {
+    const o = this.tt.isOrig(e);
+    const f = this.tt.f64;
+    const d = e * ED;
     const bits = (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0) + (flags & RST ? 1 : 0);
     if (bits > 1) {
       if (flags & FIN && flags & RST) checkHistory(c, H_FIN_RST, 73 /* I */, o);
@@ -192,104 +246,99 @@ export class TcpSession {
     } else if (bits === 1) {
       if (flags & SYN) {
         const code = flags & ACK ? 72 /* H */ : 83; /* S */
-        if (checkHistory(c, H_SYN, code, o) && relSeq !== e.histLastSyn) addHistory(c, o ? code : code + 32);
-        e.histLastSyn = relSeq;
+        if (checkHistory(c, H_SYN, code, o) && relSeq !== f[d + D_HIST_SYN]) addHistory(c, o ? code : code + 32);
+        f[d + D_HIST_SYN] = relSeq;
       }
       if (flags & FIN) {
-        if (checkHistory(c, H_FIN, 70 /* F */, o) && relSeq + len !== e.histLastFin) addHistory(c, o ? 70 : 102);
-        e.histLastFin = relSeq + len;
+        if (checkHistory(c, H_FIN, 70 /* F */, o) && relSeq + len !== f[d + D_HIST_FIN]) addHistory(c, o ? 70 : 102);
+        f[d + D_HIST_FIN] = relSeq + len;
       }
       if (flags & RST) {
-        if (checkHistory(c, H_RST, 82 /* R */, o) && relSeq !== e.histLastRst) addHistory(c, o ? 82 : 114);
-        e.histLastRst = relSeq;
+        if (checkHistory(c, H_RST, 82 /* R */, o) && relSeq !== f[d + D_HIST_RST]) addHistory(c, o ? 82 : 114);
+        f[d + D_HIST_RST] = relSeq;
       }
     } else if (len) checkHistory(c, H_DATA, 68 /* D */, o);
     else if (flags & ACK) checkHistory(c, H_ACK, 65 /* A */, o);
   }
 
   /** Zeek UpdateStateMachine; returns do_close. */
-  private updateStateMachine(
-    c: Conn,
-    t: TcpConn,
-    ep: TcpEndpoint,
-    peer: TcpEndpoint,
-    base: number,
-    len: number,
-    isOrig: boolean,
-    flags: number,
-    now: number,
-  ): boolean {
+  private updateStateMachine(c: Conn, s: number, ep: number, peer: number, base: number, len: number, isOrig: boolean, flags: number, now: number): boolean {
+    const t = this.tt;
+    const i = t.i32;
+    const eo = ep * EI;
+    const po = peer * EI;
+    const fa = s * 2 * EI + S_FLAGS;
     let doClose = false;
-    switch (ep.state) {
+    switch (i[eo + E_STATE]) {
       case Ep.INACTIVE: {
         if (flags & SYN) {
           if (isOrig) {
-            setState(ep, t, flags & ACK ? Ep.SYN_ACK_SENT : Ep.SYN_SENT);
-            if (this.opts.tcpAttemptDelaySec > 0) t.attemptAt = now + this.opts.tcpAttemptDelaySec;
+            setState(t, ep, flags & ACK ? Ep.SYN_ACK_SENT : Ep.SYN_SENT);
+            if (this.opts.tcpAttemptDelaySec > 0) t.f64[s * 2 * ED + D_TIMER] = now + this.opts.tcpAttemptDelaySec;
           } else {
-            if ((flags & ACK) === 0 && peer.state === Ep.SYN_ACK_SENT && base === ep.startSeq) {
+            if ((flags & ACK) === 0 && i[po + E_STATE] === Ep.SYN_ACK_SENT && base === t.u32[eo + E_START_SEQ]) {
               // SYN/SYN-ACK reversal: the SYN's sender is the real originator.
-              t.isPartial = false;
-              flipRoles(c);
-              setState(peer, t, Ep.ESTABLISHED);
-              t.firstPacketSeen |= 1;
+              i[fa] &= ~F_PARTIAL;
+              flipRoles(c, t);
+              setState(t, peer, Ep.ESTABLISHED);
+              i[fa] |= F_SEEN_ORIG;
             }
-            if (peer.state === Ep.SYN_SENT) setState(peer, t, Ep.ESTABLISHED);
-            setState(ep, t, Ep.ESTABLISHED);
+            if (i[po + E_STATE] === Ep.SYN_SENT) setState(t, peer, Ep.ESTABLISHED);
+            setState(t, ep, Ep.ESTABLISHED);
           }
         }
         if (flags & FIN) {
-          setState(ep, t, Ep.CLOSED);
+          setState(t, ep, Ep.CLOSED);
           doClose = true;
         }
         if (flags & RST) {
-          setState(ep, t, Ep.RESET);
+          setState(t, ep, Ep.RESET);
           doClose = true;
         }
-        if (ep.state === Ep.INACTIVE) {
-          if (!isOrig && len === 0 && t.orig.state === Ep.SYN_SENT) {
+        if (i[eo + E_STATE] === Ep.INACTIVE) {
+          if (!isOrig && len === 0 && i[t.origEp(s) * EI + E_STATE] === Ep.SYN_SENT) {
             // an early ACK of the SYN does not make a partial connection
-          } else if (flags & ACK && peer.state === Ep.ESTABLISHED) {
-            setState(ep, t, Ep.ESTABLISHED);
-            t.isPartial = false;
-            t.firstPacketSeen |= ep.isOrig ? 1 : 2;
-          } else setState(ep, t, Ep.PARTIAL);
+          } else if (flags & ACK && i[po + E_STATE] === Ep.ESTABLISHED) {
+            setState(t, ep, Ep.ESTABLISHED);
+            i[fa] = (i[fa] & ~F_PARTIAL) | (t.isOrig(ep) ? F_SEEN_ORIG : F_SEEN_RESP);
+          } else setState(t, ep, Ep.PARTIAL);
         }
         break;
       }
       case Ep.SYN_SENT:
       case Ep.SYN_ACK_SENT:
         if (flags & FIN) {
-          setState(ep, t, Ep.CLOSED);
+          setState(t, ep, Ep.CLOSED);
           doClose = true;
         }
         if (flags & RST) {
-          setState(ep, t, Ep.RESET);
-          t.isActive = false;
+          setState(t, ep, Ep.RESET);
+          i[fa] &= ~F_ACTIVE;
           doClose = true;
         }
         break;
       case Ep.ESTABLISHED:
       case Ep.PARTIAL:
-        if (flags & SYN && ep.state === Ep.PARTIAL && peer.state === Ep.INACTIVE && (flags & ACK) === 0) setState(ep, t, Ep.SYN_SENT);
+        if (flags & SYN && i[eo + E_STATE] === Ep.PARTIAL && i[po + E_STATE] === Ep.INACTIVE && (flags & ACK) === 0) setState(t, ep, Ep.SYN_SENT);
         if (flags & FIN && (flags & RST) === 0) {
-          setState(ep, t, Ep.CLOSED);
+          setState(t, ep, Ep.CLOSED);
           // FIN after the peer's FIN+RST: that was a normal close after all.
-          if (peer.state === Ep.RESET && peer.prevState === Ep.CLOSED) setState(peer, t, Ep.CLOSED);
+          if (i[po + E_STATE] === Ep.RESET && i[po + E_PREV_STATE] === Ep.CLOSED) setState(t, peer, Ep.CLOSED);
           doClose = true;
         }
         if (flags & RST) {
-          setState(ep, t, Ep.RESET);
+          setState(t, ep, Ep.RESET);
           doClose = true;
-          if (peer.state !== Ep.RESET || peer.prevState !== Ep.ESTABLISHED) t.isActive = false;
+          if (i[po + E_STATE] !== Ep.RESET || i[po + E_PREV_STATE] !== Ep.ESTABLISHED) i[fa] &= ~F_ACTIVE;
         }
         break;
       case Ep.CLOSED:
-        if (flags & RST && ep.peer.state !== Ep.CLOSED) {
-          setState(ep, t, Ep.RESET);
-          if (!ep.didClose) doClose = true;
+        if (flags & RST && i[po + E_STATE] !== Ep.CLOSED) {
+          setState(t, ep, Ep.RESET);
+          if (i[eo + E_DID_CLOSE] === 0) doClose = true;
           const r = now + this.opts.tcpResetDelaySec;
-          if (r < t.deleteAt) t.deleteAt = r;
+          const da = (s * 2 + 1) * ED + D_TIMER;
+          if (r < t.f64[da]) t.f64[da] = r;
         }
         break;
       default:
@@ -298,74 +347,91 @@ export class TcpSession {
     return doClose;
   }
 
-  private connectionClosed(c: Conn, t: TcpConn, ep: TcpEndpoint, peer: TcpEndpoint): void {
-    if (ep.didClose) return;
-    ep.didClose = true;
-    const complete = ep.state === Ep.RESET || peer.didClose || peer.state === Ep.INACTIVE;
+  private connectionClosed(c: Conn, s: number, ep: number, peer: number): void {
+    const t = this.tt;
+    const i = t.i32;
+    if (i[ep * EI + E_DID_CLOSE] !== 0) return;
+    i[ep * EI + E_DID_CLOSE] = 1;
+    const complete = i[ep * EI + E_STATE] === Ep.RESET || i[peer * EI + E_DID_CLOSE] !== 0 || i[peer * EI + E_STATE] === Ep.INACTIVE;
     if (!complete) return;
-    t.isActive = false;
-    t.attemptAt = NO_DEADLINE;
-    const d = c.lastTs + this.opts.tcpCloseDelaySec;
-    if (d < t.deleteAt) t.deleteAt = d;
+    i[s * 2 * EI + S_FLAGS] &= ~F_ACTIVE;
+    const f = t.f64;
+    f[s * 2 * ED + D_TIMER] = NO_DEADLINE;
+    const d = lastTs(c, this.conns.cols) + this.opts.tcpCloseDelaySec;
+    const da = (s * 2 + 1) * ED + D_TIMER;
+    if (d < f[da]) f[da] = d;
   }
 
   /** The peer acknowledged `e`'s stream up to relative `seq`: unseen bytes below it are a content gap. */
-  private ackReceived(c: Conn, t: TcpConn, e: TcpEndpoint, seq: number): void {
-    if (e.finCnt > 0 && seq >= e.finSeq) seq = e.finSeq - 1;
-    if (seq <= e.trimSeq) return;
-    if (seq > e.lastReassem) this.undelivered(c, t, e, seq);
-    const bl = e.blocks;
+  private ackReceived(c: Conn, s: number, e: number, seq: number): void {
+    const t = this.tt;
+    const f = t.f64;
+    const d = e * ED;
+    if (t.i32[e * EI + E_FIN_CNT] > 0 && seq >= f[d + D_FIN_SEQ]) seq = f[d + D_FIN_SEQ] - 1;
+    if (seq <= f[d + D_TRIM_SEQ]) return;
+    if (seq > f[d + D_LAST_REASSEM]) this.undelivered(c, s, e, seq);
+    const bl = t.blocks[e];
     if (bl !== null) {
       let k = 0;
       while (k < bl.length && bl[k + 1] <= seq) k += 2;
       if (k > 0) bl.splice(0, k);
     }
-    e.trimSeq = seq;
+    f[d + D_TRIM_SEQ] = seq;
   }
 
-  private undelivered(c: Conn, t: TcpConn, e: TcpEndpoint, upTo: number): void {
-    if (upTo <= 2 && t.isPartial) return;
-    const bl = e.blocks;
+  private undelivered(c: Conn, s: number, e: number, upTo: number): void {
+    const t = this.tt;
+    if (upTo <= 2 && (t.i32[s * 2 * EI + S_FLAGS] & F_PARTIAL) !== 0) return;
+    const f = t.f64;
+    const lr = e * ED + D_LAST_REASSEM;
+    const bl = t.blocks[e];
     if (bl !== null) {
       for (let k = 0; k < bl.length; k += 2) {
         const bs = bl[k];
         const be = bl[k + 1];
-        if (be <= e.lastReassem) continue;
+        if (be <= f[lr]) continue;
         if (bs >= upTo) break;
-        if (bs > e.lastReassem) this.gap(c, e, bs - e.lastReassem);
-        if (be > e.lastReassem) e.lastReassem = be;
+        if (bs > f[lr]) this.gap(c, e, bs - f[lr]);
+        if (be > f[lr]) f[lr] = be;
       }
     }
-    if (upTo > e.lastReassem) {
-      this.gap(c, e, upTo - e.lastReassem);
-      e.lastReassem = upTo;
+    if (upTo > f[lr]) {
+      this.gap(c, e, upTo - f[lr]);
+      f[lr] = upTo;
     }
   }
 
-  private gap(c: Conn, e: TcpEndpoint, len: number): void {
+  private gap(c: Conn, e: number, len: number): void {
     // Zeek reports gaps only while both sides are established or closing cleanly.
-    if (isClean(e) && isClean(e.peer)) {
-      scaledHistory(c, SC_GAP, 71 /* G */, e.isOrig);
+    const t = this.tt;
+    if (isClean(t, e) && isClean(t, e ^ 1)) {
+      scaledHistory(c, SC_GAP, 71 /* G */, t.isOrig(e));
       c.missed += len;
     }
   }
 
-  private dataSent(e: TcpEndpoint, seq: number, len: number): void {
-    const ack = e.ackWraps * TWO32 + e.ackSeq - e.startSeq;
+  private dataSent(e: number, seq: number, len: number): void {
+    const t = this.tt;
+    const f = t.f64;
+    const d = e * ED;
+    const o = e * EI;
+    const ack = t.i32[o + E_ACK_WRAPS] * TWO32 + t.u32[o + E_ACK_SEQ] - t.u32[o + E_START_SEQ];
     const upper = seq + len;
     if (seq < ack) {
       if (upper <= ack) return;
       seq = ack;
     }
-    if (upper <= e.trimSeq) return;
-    if (seq < e.trimSeq) seq = e.trimSeq;
-    if (seq <= e.lastReassem) {
-      if (upper > e.lastReassem) e.lastReassem = upper;
-      const bl = e.blocks;
+    const trim = f[d + D_TRIM_SEQ];
+    if (upper <= trim) return;
+    if (seq < trim) seq = trim;
+    const lr = d + D_LAST_REASSEM;
+    if (seq <= f[lr]) {
+      if (upper > f[lr]) f[lr] = upper;
+      const bl = t.blocks[e];
       if (bl?.length) {
         let k = 0;
-        while (k < bl.length && bl[k] <= e.lastReassem) {
-          if (bl[k + 1] > e.lastReassem) e.lastReassem = bl[k + 1];
+        while (k < bl.length && bl[k] <= f[lr]) {
+          if (bl[k + 1] > f[lr]) f[lr] = bl[k + 1];
           k += 2;
         }
         if (k > 0) bl.splice(0, k);
@@ -373,8 +439,8 @@ export class TcpSession {
       return;
     }
     // Out of order: remember the range (merged), bounded.
-    let bl = e.blocks;
-    if (bl === null) bl = e.blocks = [];
+    let bl = t.blocks[e];
+    if (bl === null) bl = t.blocks[e] = [];
     let k = 0;
     while (k < bl.length && bl[k + 1] < seq) k += 2;
     if (k < bl.length && bl[k] <= upper) {
@@ -389,6 +455,4 @@ export class TcpSession {
       bl.splice(k, 0, seq, upper);
     }
   }
-
-  // ---- timers ----
 }

@@ -17,6 +17,7 @@ import { FlowTable } from './flow-table';
 import { TRACKER_DEFAULTS, type TrackerOptions, type TrackerStats } from './options';
 import { RecordBuilder } from './build-record';
 import { TcpSession } from './tcp-session';
+import { E_STATE, EI, F_ACTIVE, F_LONG_TIMEOUT, S_FLAGS, TcpTable } from './tcp-table';
 import { TcpStreams, type PayloadObserverFactory } from './payload';
 import { ReassemblyBudget } from './reassembly';
 import { transportChecksumOk, udpChecksumField } from './checksum';
@@ -27,6 +28,9 @@ import {
   Ep,
   H_DATA,
   H_PARTIAL,
+  I_NEXT,
+  I_PREV,
+  I_WORDS,
   Kind,
   L_DNS,
   L_FIXED,
@@ -46,13 +50,18 @@ import {
   SC_CHK,
   SVC_TUNNEL_SHIFT,
   SYN,
+  T_DEADLINE,
+  T_FIRST_SEC,
+  T_LAST_SEC,
+  T_WORDS,
   TEREDO_ORIG,
   TEREDO_RESP,
-  TcpConn,
   checkHistory,
   extra,
   flipRoles,
+  lastTs,
   scaledHistory,
+  startTs,
 } from './conn';
 
 export type { TrackerOptions, TrackerStats } from './options';
@@ -94,13 +103,16 @@ export class ConnectionTracker {
   readonly stats: TrackerStats = { live: 0, created: 0, emitted: 0, forcedFlushes: 0, timedOut: 0, interim: 0 };
 
   private readonly opts: TrackerOptions;
-  private readonly table = new FlowTable<Conn>();
-  private readonly heads: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
-  private readonly tails: (Conn | null)[] = Array.from({ length: N_LISTS }, () => null);
+  private readonly table = new FlowTable<Conn>(1 << 12, T_WORDS, I_WORDS);
+  /** Entry ids of the timer lists' first and last connections, -1 when empty. */
+  private readonly heads = new Int32Array(N_LISTS).fill(-1);
+  private readonly tails = new Int32Array(N_LISTS).fill(-1);
   private readonly timeouts: number[];
   private readonly records: RecordBuilder;
   private readonly clock = new Clock();
   private readonly tcp: TcpSession;
+  /** TCP state of the live TCP connections (Conn.tcp is the slot). */
+  private readonly tcpTable = new TcpTable();
   private uidSeq = 0;
   /**
    * The uids of the connections the last onPacket touched, outermost layer first (a tunnelled
@@ -147,8 +159,8 @@ export class ConnectionTracker {
     if (!(o.maxConnections >= 1)) throw new Error('maxConnections must be >= 1');
     this.opts = o;
     this.timeouts = [o.tcpInactivitySec, o.udpInactivitySec, o.udpInactivitySec, o.icmpInactivitySec, o.otherInactivitySec, 0, 0];
-    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed);
-    this.tcp = new TcpSession(o, this.clock);
+    this.records = new RecordBuilder(new LocalNets(o.localNets), o.communityIdSeed, this.tcpTable, this.table);
+    this.tcp = new TcpSession(o, this.clock, this.tcpTable, this.table);
     this.reassemblyBudget = new ReassemblyBudget(o.reassemblyTotalBytes);
     for (const p of o.likelyServerPortsTcp) this.lspTcp[p & 0xffff] = 1;
     for (const p of o.likelyServerPortsUdp) this.lspUdp[p & 0xffff] = 1;
@@ -249,7 +261,9 @@ export class ConnectionTracker {
     let live = this.finishing;
     if (live === null) {
       // Oldest first, as they began: a stable order that does not depend on table internals.
-      live = this.finishing = this.table.values().sort((a, b) => a.firstSec - b.firstSec || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
+      const cols = this.table.cols;
+      const first = (c: Conn): number => cols[c.fid * T_WORDS + T_FIRST_SEC];
+      live = this.finishing = this.table.values().sort((a, b) => first(a) - first(b) || a.firstNsec - b.firstNsec || (a.uid < b.uid ? -1 : 1));
       this.finishAt = 0;
     }
     const order = this.order;
@@ -258,7 +272,7 @@ export class ConnectionTracker {
     const end = Math.min(live.length, this.finishAt + max);
     for (let i = this.finishAt; i < end; i++) {
       const c = live[i] as Conn;
-      order.a = c.firstSec;
+      order.a = this.table.cols[c.fid * T_WORDS + T_FIRST_SEC];
       order.b = c.firstNsec;
       order.uid = c.uid;
       this.remove(c);
@@ -270,6 +284,7 @@ export class ConnectionTracker {
     if (end < live.length) return false;
     this.finishing = null;
     this.table.clear();
+    this.tcpTable.clear();
     this.stats.live = 0;
     return true;
   }
@@ -319,7 +334,7 @@ export class ConnectionTracker {
     let c = this.table.get();
     if (repeat && c !== undefined) return c;
     const flags = l.tcpFlags;
-    if (c !== undefined && c.list === L_DNS && c.deadline <= now) {
+    if (c !== undefined && c.list === L_DNS && this.table.cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
       // The DNS expire tick is due (its list is not strictly ordered): Zeek would have removed it.
       this.stats.timedOut++;
       this.remove(c);
@@ -327,13 +342,14 @@ export class ConnectionTracker {
     }
 
     this.uidSeq = 0;
-    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp!, flags, l.seq)) {
+    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
-      if (c.firstSec === this.clock.sec && c.firstNsec === this.clock.nsec) this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
+      if (this.table.cols[c.fid * T_WORDS + T_FIRST_SEC] === this.clock.sec && c.firstNsec === this.clock.nsec)
+        this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
       this.remove(c);
       c = undefined;
     }
-    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent, now);
+    if (c === undefined) c = this.create(kind, l, srcLow, sp, dp, parent);
     else if (parent !== (c.x === null ? null : c.x.encap)) this.encapChanged(c, parent);
 
     const isOrig = srcLow === c.origIsLow;
@@ -348,11 +364,10 @@ export class ConnectionTracker {
 
     switch (kind) {
       case Kind.TCP:
-        this.tcp.packet(c, c.tcp!, l, isOrig, now);
+        this.tcp.packet(c, c.tcp, l, isOrig, now);
         break;
       default: {
-        c.lastTs = now;
-        c.lastSec = this.clock.sec;
+        this.table.cols[c.fid * T_WORDS + T_LAST_SEC] = this.clock.sec;
         c.lastNsec = this.clock.nsec;
         // Zeek's unknown-transport adapter keeps no endpoint sizes, so SCTP and other IP protocols
         // log 0 bytes each way (cisco-fabric-path.pcap: SCTP with 12-byte chunks, orig_bytes 0).
@@ -510,10 +525,12 @@ export class ConnectionTracker {
     return raw;
   }
 
-  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null, now: number): Conn {
+  private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
     const c = new Conn(kind, l.proto, l.addrLen);
+    // First: its time columns are the entry's.
+    c.fid = this.table.insert(c);
     const b = l.buf;
     c.origAddr = this.intern(b.toString('latin1', l.srcOff, l.srcOff + l.addrLen));
     c.respAddr = this.intern(b.toString('latin1', l.dstOff, l.dstOff + l.addrLen));
@@ -539,15 +556,15 @@ export class ConnectionTracker {
       x.cidOrigP = l.sport;
       x.cidRespP = l.dport;
     }
-    c.firstSec = this.clock.sec;
+    const at = c.fid * T_WORDS;
+    const cols = this.table.cols;
+    cols[at + T_FIRST_SEC] = this.clock.sec;
+    cols[at + T_LAST_SEC] = this.clock.sec;
     c.firstNsec = this.clock.nsec;
-    c.startTs = now;
-    c.lastTs = now;
-    c.lastSec = this.clock.sec;
     c.lastNsec = this.clock.nsec;
     if (this.uidSeq !== 0) extra(c).uidSeq = this.uidSeq;
     c.uid = uidFromWords(this.table.key, this.clock.sec, this.clock.nsec, this.uidSeq);
-    if (kind === Kind.TCP) c.tcp = new TcpConn();
+    if (kind === Kind.TCP) c.tcp = this.tcpTable.alloc();
 
     // Zeek's role guess for connections not starting with a plain SYN: a SYN-ACK's sender is the
     // responder (core.history-flip and core.local-flip baselines: flipped whatever the ports);
@@ -563,11 +580,11 @@ export class ConnectionTracker {
       flip = this.lspUdp[sp] === 1 && this.lspUdp[dp] === 0;
     }
     // Zeek never makes the limited broadcast address an originator (a DHCP offer to 255.255.255.255).
-    if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255)) flipRoles(c);
+    if (flip && !(l.addrLen === 4 && b[l.dstOff] === 255 && b[l.dstOff + 1] === 255 && b[l.dstOff + 2] === 255 && b[l.dstOff + 3] === 255))
+      flipRoles(c, this.tcpTable);
     if (kind === Kind.UDP) c.bits = this.roleUdp[c.respP];
     if (this.opts.payload !== null) this.attachObserver(c, kind, kind === Kind.TCP && (l.tcpFlags & SYN) === 0);
 
-    c.fid = this.table.insert(c);
     this.stats.live++;
     this.stats.created++;
     return c;
@@ -576,69 +593,93 @@ export class ConnectionTracker {
   private unlink(c: Conn): void {
     const li = c.list;
     if (li === L_NONE) return;
-    if (c.prev !== null) c.prev.next = c.next;
-    else this.heads[li] = c.next;
-    if (c.next !== null) c.next.prev = c.prev;
-    else this.tails[li] = c.prev;
-    c.prev = c.next = null;
+    const ints = this.table.ints;
+    const at = c.fid * I_WORDS;
+    const prev = ints[at + I_PREV];
+    const next = ints[at + I_NEXT];
+    if (prev >= 0) ints[prev * I_WORDS + I_NEXT] = next;
+    else this.heads[li] = next;
+    if (next >= 0) ints[next * I_WORDS + I_PREV] = prev;
+    else this.tails[li] = prev;
+    ints[at + I_PREV] = ints[at + I_NEXT] = -1;
     c.list = L_NONE;
   }
 
   /**
-   * Append at the tail, walking back a few steps when the deadline (set by the caller in
-   * c.deadline) is earlier than the tail's (clock skew). Not a parameter: a double passed to a
-   * call V8 does not inline is boxed, a heap number per call for the garbage collector.
+   * Append at the tail, walking back a few steps when the deadline (set by the caller in the
+   * T_DEADLINE column) is earlier than the tail's (clock skew). Not a parameter: a double passed
+   * to a call V8 does not inline is boxed, a heap number per call for the garbage collector.
    */
   private link(c: Conn, li: number): void {
-    const deadline = c.deadline;
+    const cols = this.table.cols;
+    const ints = this.table.ints;
+    const id = c.fid;
+    const at = id * I_WORDS;
+    const deadline = cols[id * T_WORDS + T_DEADLINE];
     c.list = li;
     c.linkStamp = this.stamp;
     let after = this.tails[li];
     let steps = 0;
-    while (after !== null && after.deadline > deadline && steps < 8) {
-      after = after.prev;
+    while (after >= 0 && cols[after * T_WORDS + T_DEADLINE] > deadline && steps < 8) {
+      after = ints[after * I_WORDS + I_PREV];
       steps++;
     }
-    if (after === null) {
-      c.prev = null;
-      c.next = this.heads[li];
-      if (c.next !== null) c.next.prev = c;
-      else this.tails[li] = c;
-      this.heads[li] = c;
+    if (after < 0) {
+      const head = this.heads[li];
+      ints[at + I_PREV] = -1;
+      ints[at + I_NEXT] = head;
+      if (head >= 0) ints[head * I_WORDS + I_PREV] = id;
+      else this.tails[li] = id;
+      this.heads[li] = id;
       return;
     }
-    c.prev = after;
-    c.next = after.next;
-    after.next = c;
-    if (c.next !== null) c.next.prev = c;
-    else this.tails[li] = c;
+    const next = ints[after * I_WORDS + I_NEXT];
+    ints[at + I_PREV] = after;
+    ints[at + I_NEXT] = next;
+    ints[after * I_WORDS + I_NEXT] = id;
+    if (next >= 0) ints[next * I_WORDS + I_PREV] = id;
+    else this.tails[li] = id;
   }
 
   private schedule(c: Conn): void {
     let li: number;
     let dl: number;
-    const t = c.tcp;
-    if (t !== null && (t.deleteAt !== NO_DEADLINE || t.attemptAt !== NO_DEADLINE)) {
+    const s = c.tcp;
+    const tt = this.tcpTable;
+    if (s >= 0 && (tt.deleteAt(s) !== NO_DEADLINE || tt.attemptAt(s) !== NO_DEADLINE)) {
       li = L_FIXED;
-      dl = Math.min(t.deleteAt, t.attemptAt);
+      dl = Math.min(tt.deleteAt(s), tt.attemptAt(s));
     } else if (c.kind === Kind.UDP && this.dnsUdp[c.respP] === 1) {
       li = L_DNS;
       dl = this.dnsDeadline(c);
     } else {
-      li = c.kind === Kind.TCP ? (t!.longTimeout ? L_TCP : L_TCP_PRE) : c.kind === Kind.UDP ? L_UDP : c.kind === Kind.ICMP ? L_ICMP : L_OTHER;
-      dl = c.lastTs + this.timeouts[li];
+      li =
+        c.kind === Kind.TCP
+          ? (tt.i32[s * 2 * EI + S_FLAGS] & F_LONG_TIMEOUT) !== 0
+            ? L_TCP
+            : L_TCP_PRE
+          : c.kind === Kind.UDP
+            ? L_UDP
+            : c.kind === Kind.ICMP
+              ? L_ICMP
+              : L_OTHER;
+      dl = lastTs(c, this.table.cols) + this.timeouts[li];
     }
-    if (c.list === li && c.deadline === dl) return;
-    if (c.list === li && c.next === null) {
+    const cols = this.table.cols;
+    const at = c.fid * T_WORDS + T_DEADLINE;
+    if (c.list === li && cols[at] === dl) return;
+    const links = c.fid * I_WORDS;
+    if (c.list === li && this.table.ints[links + I_NEXT] < 0) {
       // already the tail: update in place when order is preserved
-      if (c.prev === null || c.prev.deadline <= dl) {
-        c.deadline = dl;
+      const prev = this.table.ints[links + I_PREV];
+      if (prev < 0 || cols[prev * T_WORDS + T_DEADLINE] <= dl) {
+        cols[at] = dl;
         c.linkStamp = this.stamp;
         return;
       }
     }
     this.unlink(c);
-    c.deadline = dl;
+    cols[at] = dl;
     this.link(c, li);
   }
 
@@ -649,17 +690,21 @@ export class ConnectionTracker {
    */
   private dnsDeadline(c: Conn): number {
     const iv = this.opts.dnsSessionTimeoutSec;
-    const k = Math.max(1, Math.ceil((c.lastTs + iv - 1 - c.startTs) / iv));
+    const cols = this.table.cols;
+    const last = lastTs(c, cols);
+    const start = startTs(c, cols);
+    const k = Math.max(1, Math.ceil((last + iv - 1 - start) / iv));
     // The UDP inactivity timer still runs beside it (it only comes first when set below 9 s).
-    return Math.min(c.startTs + k * iv, c.lastTs + this.timeouts[L_UDP]);
+    return Math.min(start + k * iv, last + this.timeouts[L_UDP]);
   }
 
   private expire(now: number): void {
     // Per packet: most packets expire nothing, and pay only for a look at each list's head.
     const heads = this.heads;
+    const cols = this.table.cols;
     for (let li = 0; li < N_LISTS; li++) {
       const h = heads[li];
-      if (h !== null && h.deadline <= now) {
+      if (h >= 0 && cols[h * T_WORDS + T_DEADLINE] <= now) {
         this.expireFrom(li, now);
         return;
       }
@@ -671,15 +716,21 @@ export class ConnectionTracker {
     const order = this.order;
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
+    // Expiry inserts nothing, so the columns stay where they are.
+    const table = this.table;
+    const cols = table.cols;
+    const ints = table.ints;
     for (let li = first; li < N_LISTS; li++) {
-      let c = this.heads[li];
-      while (c !== null && c.deadline <= now) {
-        const next = c.next;
+      let c = table.at(this.heads[li]);
+      while (c !== undefined && cols[c.fid * T_WORDS + T_DEADLINE] <= now) {
+        const n = ints[c.fid * I_WORDS + I_NEXT];
+        // The Conn, not its id: fire may remove it (its id is then free), and the list check below tells.
+        const next = n >= 0 ? table.at(n) : undefined;
         order.a = li;
-        order.b = c.deadline;
+        order.b = cols[c.fid * T_WORDS + T_DEADLINE];
         order.c = c.linkStamp;
         this.fire(c, li, now);
-        c = next !== null && next.list === li ? next : this.heads[li];
+        c = next !== undefined && next.list === li ? next : table.at(this.heads[li]);
       }
     }
     order.phase = EmitPhase.TRACK;
@@ -687,23 +738,26 @@ export class ConnectionTracker {
 
   private fire(c: Conn, li: number, now: number): void {
     if (li === L_FIXED) {
-      const t = c.tcp!;
-      if (t.deleteAt <= now) {
+      const s = c.tcp;
+      const tt = this.tcpTable;
+      if (tt.deleteAt(s) <= now) {
         this.stats.timedOut++;
         this.remove(c);
         return;
       }
       // attempt timer (Zeek AttemptTimer)
-      t.attemptAt = NO_DEADLINE;
-      const o = t.orig.state;
-      if (t.isActive && (o === Ep.SYN_SENT || o === Ep.SYN_ACK_SENT) && t.resp.state === Ep.INACTIVE) {
+      tt.clearAttempt(s);
+      const oe = tt.origEp(s);
+      const o = tt.i32[oe * EI + E_STATE];
+      const active = (tt.i32[s * 2 * EI + S_FLAGS] & F_ACTIVE) !== 0;
+      if (active && (o === Ep.SYN_SENT || o === Ep.SYN_ACK_SENT) && tt.i32[(oe ^ 1) * EI + E_STATE] === Ep.INACTIVE) {
         this.stats.timedOut++;
         this.remove(c);
         return;
       }
       this.unlink(c);
       this.schedule(c);
-      if (c.deadline <= now && c.list !== L_FIXED) {
+      if (this.table.cols[c.fid * T_WORDS + T_DEADLINE] <= now && c.list !== L_FIXED) {
         this.stats.timedOut++;
         this.remove(c);
       }
@@ -714,12 +768,12 @@ export class ConnectionTracker {
   }
 
   private forceFlush(): void {
-    let best: Conn | null = null;
+    let best: Conn | undefined;
     for (let li = 0; li < N_LISTS; li++) {
-      const h = this.heads[li];
-      if (h !== null && (best === null || h.lastTs < best.lastTs)) best = h;
+      const h = this.table.at(this.heads[li]);
+      if (h !== undefined && (best === undefined || lastTs(h, this.table.cols) < lastTs(best, this.table.cols))) best = h;
     }
-    if (best === null) {
+    if (best === undefined) {
       // every live connection is unscheduled (should not happen): take any
       const all = this.table.values();
       if (all.length === 0) return;
@@ -747,7 +801,7 @@ export class ConnectionTracker {
       c.bits &= ~ROLE_MASK;
       const first = c.respAddr.charCodeAt(0);
       const multicast = c.addrLen === 4 ? first >= 224 && first <= 239 : first === 0xff;
-      if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c);
+      if (isOrig && (b[o + 2] & 0x80) !== 0 && !multicast) flipRoles(c, this.tcpTable);
       return;
     }
     const done = isOrig ? ROLE_NTP_ORIG_DONE : ROLE_NTP_RESP_DONE;
@@ -755,7 +809,7 @@ export class ConnectionTracker {
     const mode = b[o] & 7;
     if ((mode === 4 && isOrig) || (mode === 3 && !isOrig)) {
       c.bits |= done;
-      flipRoles(c);
+      flipRoles(c, this.tcpTable);
     }
   }
 
@@ -781,8 +835,9 @@ export class ConnectionTracker {
   /** The connection ends: flush its streams and let its analysis finish before the record. */
   private endPayload(c: Conn): void {
     if (c.observer === null) return;
-    c.streams?.close(c.lastTs);
-    c.observer.end(c.lastTs);
+    const last = lastTs(c, this.table.cols);
+    c.streams?.close(last);
+    c.observer.end(last);
     if ((c.histSeen & H_PARTIAL) === 0 && c.observer.partial?.()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
     this.mergeServices(c);
   }
@@ -790,10 +845,15 @@ export class ConnectionTracker {
   private remove(c: Conn): void {
     this.endPayload(c);
     this.unlink(c);
-    this.table.delete(c.fid);
-    c.fid = -1;
     this.stats.live--;
     this.emitRecord(c, false);
+    // After the record, which reads the entry's columns and the TCP state.
+    this.table.delete(c.fid);
+    c.fid = -1;
+    if (c.tcp >= 0) {
+      this.tcpTable.release(c.tcp);
+      c.tcp = -1;
+    }
   }
 
   /**
@@ -803,7 +863,7 @@ export class ConnectionTracker {
    */
   private interimDue(c: Conn): number {
     const x = c.x;
-    return x === null || x.nextInterim === NO_DEADLINE ? c.startTs + this.opts.interimIntervalSec : x.nextInterim;
+    return x === null || x.nextInterim === NO_DEADLINE ? startTs(c, this.table.cols) + this.opts.interimIntervalSec : x.nextInterim;
   }
 
   private interim(c: Conn, now: number): void {
@@ -812,7 +872,7 @@ export class ConnectionTracker {
     this.stats.interim++;
     const iv = this.opts.interimIntervalSec;
     const x = extra(c);
-    if (x.nextInterim === NO_DEADLINE) x.nextInterim = c.startTs + iv;
+    if (x.nextInterim === NO_DEADLINE) x.nextInterim = startTs(c, this.table.cols) + iv;
     while (x.nextInterim <= now) x.nextInterim += iv;
   }
 
