@@ -4,6 +4,7 @@
  */
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { K8sEnd } from '../../parsers/record/k8s';
+import { writeConnBytes } from './conn-bytes';
 import type { TextSink } from './sink';
 import { tsvElement, tsvEscape, zeekFooter, zeekHeader } from './zeek-tsv';
 
@@ -310,7 +311,9 @@ export function createWriter(format: OutputFormat, sink: TextSink, now: () => Da
   switch (format) {
     case 'ndjson':
       return {
-        write: (r) => sink.write(ndjsonLine(r)),
+        write: (r) => {
+          if (!writeConnBytes(sink, r)) sink.write(ndjsonLine(r));
+        },
         close: () => sink.end(),
       };
     case 'zeek-json':

@@ -17,11 +17,56 @@ export const BOUND_SCALAR = 32;
 
 const HEX = '0123456789abcdef';
 
+/**
+ * ASCII text (a key with its punctuation) as little-endian 4-byte words, written a word at a
+ * time by `JsonBytes.text`: a byte at a time, these constant runs were the largest part of a
+ * connection line's cost.
+ */
+export class AsciiRun {
+  readonly length: number;
+  readonly words: Int32Array;
+
+  constructor(s: string) {
+    const bytes = Buffer.alloc(Math.ceil(s.length / 4) * 4);
+    bytes.write(s, 'latin1');
+    this.length = s.length;
+    this.words = new Int32Array(bytes.length / 4);
+    for (let i = 0; i < this.words.length; i++) this.words[i] = bytes.readInt32LE(4 * i);
+  }
+}
+
+/** Room an AsciiRun may write past its end (see `JsonBytes.text`). */
+export const RUN_SLACK = 3;
+
 export class JsonBytes {
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
   /** A value had another type than the record's: the line must be made another way. */
   bad = false;
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, 0);
+
+  /** Starts writing at `buf[pos]`. */
+  begin(buf: Buffer, pos: number): void {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    }
+    this.pos = pos;
+    this.bad = false;
+  }
+
+  /**
+   * An AsciiRun, in whole words: the last word writes up to RUN_SLACK bytes past the run, which
+   * what follows overwrites or which stay past the end of what is kept. The room for them must
+   * be in the caller's bound. Only after `begin` (it keeps the buffer's view).
+   */
+  text(run: AsciiRun): void {
+    const v = this.view;
+    const w = run.words;
+    const p = this.pos;
+    for (let i = 0; i < w.length; i++) v.setInt32(p + 4 * i, w[i], true);
+    this.pos = p + run.length;
+  }
 
   /** Bytes given as ASCII text (keys and punctuation, known not to need escaping). */
   lit(bytes: Uint8Array): void {
@@ -97,27 +142,27 @@ export class JsonBytes {
     this.pos = p;
   }
 
-  /** Text that is already JSON (JSON.stringify's output: no lone surrogates), UTF-8 encoded; 3 bytes per unit at most. */
+  /**
+   * A string written as it is (JSON.stringify's output, or a value a line has between its quotes
+   * unescaped), UTF-8 encoded as Buffer.write encodes it; 3 bytes per unit at most.
+   */
   raw(s: string): void {
+    if (typeof s !== 'string') {
+      // A line with another type here is made the generic way.
+      this.bad = true;
+      return;
+    }
     const b = this.buf;
     let p = this.pos;
     const n = s.length;
-    for (let i = 0; i < n; i++) {
+    // ASCII (nearly all text here) in a loop small enough to be inlined; the rest apart.
+    let i = 0;
+    for (; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c < 0x80) b[p++] = c;
-      else if (c < 0x800) {
-        b[p++] = 0xc0 | (c >> 6);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else if (c < 0xd800 || c > 0xdfff) p = utf8Three(b, p, c);
-      else {
-        const d = c <= 0xdbff && i + 1 < n ? s.charCodeAt(i + 1) : 0;
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          p = utf8Four(b, p, 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00));
-          i++;
-        } else p = utf8Three(b, p, 0xfffd); // as Buffer.write encodes a lone surrogate
-      }
+      if (c >= 0x80) break;
+      b[p++] = c;
     }
-    this.pos = p;
+    this.pos = i < n ? utf8Rest(b, p, s, i) : p;
   }
 
   /** JSON.stringify(n) for a number or null: non-finite numbers are null. */
@@ -127,33 +172,49 @@ export class JsonBytes {
       this.null();
       return;
     }
-    if ((n | 0) === n && n >= 0) {
-      this.pos = uint(this.buf, this.pos, n);
+    if (Number.isFinite(n)) this.numText(n);
+    else this.null();
+  }
+
+  /**
+   * `${n}` for a number, as string concatenation writes it (NaN and the infinities too, which
+   * JSON would make null): what the connection line's numbers are.
+   */
+  numText(n: number): void {
+    if (typeof n !== 'number') {
+      this.bad = true;
       return;
     }
-    if (n >= 1 && n < 4294967296) {
-      // A time in seconds with microseconds (nearly every such number here): its shortest
-      // round-trip text, which `${n}` computes, is its six decimals without trailing zeros. The
-      // decimals are the only ones that round to n when k / 1e6 is n, and no shorter decimal
-      // rounds to n either (doubles below 2^32 are less than 1e-6 apart).
+    if ((n | 0) === n && n >= 0) {
+      this.pos = uint(this.buf, this.pos, n | 0);
+      return;
+    }
+    if (n > 0 && n < 4294967296) {
+      // A time or a duration in seconds with microseconds (nearly every such number here): its
+      // shortest round-trip text, which `${n}` computes, is its six decimals without trailing
+      // zeros. When k / 1e6 is n those decimals round to n, and any other decimal with no more
+      // significant digits is at least 1e-6 from them, while the decimals that round to n are
+      // less than 1e-6 apart (doubles below 2^32 are). From 1e-6 (k >= 1) to 1, `${n}` writes
+      // "0.000123".
       const k = Math.round(n * 1e6);
       if (k / 1e6 === n) {
-        const whole = Math.floor(k / 1e6);
-        let frac = k - whole * 1e6;
+        const whole = Math.floor(n);
+        // Below 1e6, as an int32: divided and taken modulo as integers, not doubles (fmod is a call).
+        let frac = (k - whole * 1e6) | 0;
         let p = uintWide(this.buf, this.pos, whole);
         if (frac !== 0) {
           const b = this.buf;
           let digits = 6;
           while (frac % 10 === 0) {
-            frac /= 10;
+            frac = (frac / 10) | 0;
             digits--;
           }
           b[p++] = 0x2e;
           const end = p + digits;
           for (let q = end; q > p; ) {
-            const d = frac % 10;
-            b[--q] = 0x30 + d;
-            frac = (frac - d) / 10;
+            const t = (frac / 10) | 0;
+            b[--q] = 0x30 + frac - t * 10;
+            frac = t;
           }
           p = end;
         }
@@ -161,8 +222,7 @@ export class JsonBytes {
         return;
       }
     }
-    if (Number.isFinite(n)) this.ascii(`${n}`);
-    else this.null();
+    this.ascii(`${n}`);
   }
 
   bool(v: boolean): void {
@@ -173,31 +233,48 @@ export class JsonBytes {
 
 /** A non-negative 31-bit integer in decimal at b[p]; returns the end. */
 function uint(b: Buffer, p: number, n: number): number {
-  let digits = 1;
-  for (let t = n; t >= 10; t = (t / 10) | 0) digits++;
+  // Most are a few digits (ports, packet and byte counts): compared, not divided, to count them.
+  const digits =
+    n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
   const end = p + digits;
   let q = end;
-  do {
+  while (n >= 10) {
     const t = (n / 10) | 0;
     b[--q] = 0x30 + n - t * 10;
     n = t;
-  } while (n > 0);
+  }
+  b[--q] = 0x30 + n;
   return end;
 }
 
 /** The same for an integer in [0, 2^32). */
 function uintWide(b: Buffer, p: number, n: number): number {
   if (n < 0x80000000) return uint(b, p, n);
-  let digits = 1;
-  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
-  const end = p + digits;
-  let q = end;
-  do {
-    const t = Math.floor(n / 10);
-    b[--q] = 0x30 + n - t * 10;
-    n = t;
-  } while (n > 0);
-  return end;
+  const t = Math.floor(n / 10);
+  p = uint(b, p, t);
+  b[p] = 0x30 + n - t * 10;
+  return p + 1;
+}
+
+/** s from unit i on, UTF-8 encoded at b[p] (see `JsonBytes.raw`); returns the end. */
+function utf8Rest(b: Buffer, p: number, s: string, i: number): number {
+  const n = s.length;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) b[p++] = c;
+    else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else if (c < 0xd800 || c > 0xdfff) p = utf8Three(b, p, c);
+    else {
+      const d = c <= 0xdbff && i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        p = utf8Four(b, p, 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00));
+        i++;
+      } else p = utf8Three(b, p, 0xfffd); // as Buffer.write encodes a lone surrogate
+    }
+  }
+  return p;
 }
 
 /** `u` and four lower-case hex digits (the backslash is written by the caller). */

@@ -21,10 +21,13 @@ export class SummaryCollector {
     this.connections++;
     bump(this.byState, r.conn_state);
     bump(this.byProto, r.proto === 'unknown_transport' ? `ip/${r.ip_proto}` : r.proto);
-    const t = this.talkers.get(r.orig_h) ?? { bytes: 0, conns: 0 };
-    t.bytes += r.orig_ip_bytes + r.resp_ip_bytes;
-    t.conns++;
-    this.talkers.set(r.orig_h, t);
+    // One probe of the table per record rather than a get and a set.
+    const t = this.talkers.get(r.orig_h);
+    if (t === undefined) this.talkers.set(r.orig_h, { bytes: r.orig_ip_bytes + r.resp_ip_bytes, conns: 1 });
+    else {
+      t.bytes += r.orig_ip_bytes + r.resp_ip_bytes;
+      t.conns++;
+    }
   }
 
   topTalkers(n: number): Array<{ host: string; bytes: number; conns: number }> {
