@@ -557,8 +557,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   /** Emits a completed transaction (its response is complete); the queue head is it. */
   private finish(rec: HttpLogRecord): void {
-    const i = this.queue.indexOf(rec);
-    if (i >= 0) this.queue.splice(i, 1);
+    // Nearly always the head: shift makes no array of the removed, as splice does.
+    if (this.queue[0] === rec) this.queue.shift();
+    else {
+      const i = this.queue.indexOf(rec);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
     this.sink(rec);
   }
 }

@@ -385,14 +385,17 @@ function firstTake(
 }
 
 /**
- * Whether a multiplexer made with `opts` would analyse anything of a connection whose first
+ * Whether a multiplexer made with these options (`factories`, `respPort`, `midStream` as in
+ * MuxOptions, the port -1 for none) would analyse anything of a connection whose first
  * payload this is: a candidate that accepts it, or one attached by port that waits for the other
  * direction. When not, nothing on the connection is ever analysed, and the owner need not make
  * the multiplexer (tunnel carriers: every VXLAN outer flow carries payload no analyzer takes).
  */
 export function startsOn(
   transport: AppTransport,
-  opts: Pick<MuxOptions, 'factories' | 'respPort' | 'midStream'>,
+  factories: readonly AnalyzerFactory[] | undefined,
+  respPort: number,
+  midStream: boolean,
   isOrig: boolean,
   buf: Buffer,
   off: number,
@@ -400,9 +403,7 @@ export function startsOn(
 ): boolean {
   // start() waits for a usable payload: so must the owner.
   if (len <= 0 || off < 0 || off + len > buf.length) return true;
-  const respPort = opts.respPort ?? -1;
-  const midStream = opts.midStream === true;
-  for (const f of candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport)) {
+  for (const f of candidatesFor(factories ?? DEFAULT_FACTORIES, transport)) {
     if (firstTake(f, transport, respPort, midStream, isOrig, buf, off, len) !== Take.SKIP) return true;
   }
   return false;

@@ -136,7 +136,7 @@ class AppObserver implements PayloadObserver {
       const midStream = this.midStream && this.opts.analyzePartial !== true;
       // The candidates' pre-filters first: a tunnel carrier (VXLAN's outer flow, a third of the
       // short-session bench's flows) or any payload nothing takes makes no multiplexer at all.
-      if (!startsOn(transport, { factories: this.opts.factories, respPort: this.info.resp_p, midStream }, isOrig, buf, off, len)) {
+      if (!startsOn(transport, this.opts.factories, this.info.resp_p, midStream, isOrig, buf, off, len)) {
         this.m = false;
         return null;
       }

@@ -111,12 +111,12 @@ describe('analyze/app: payload no analyzer takes', () => {
   it('makes no multiplexer for such a flow (the DNS pre-filter reads a UDP datagram as the analyzer does)', () => {
     const dns = DEFAULT_FACTORIES.find((f) => f.name === 'dns')!;
     assert.equal(dns.accepts!(true, vxlan, 0, vxlan.length, 'udp'), false);
-    assert.equal(startsOn('udp', {}, true, vxlan, 0, vxlan.length), false);
+    assert.equal(startsOn('udp', undefined, -1, false, true, vxlan, 0, vxlan.length), false);
     const q = dnsMessage({ id: 1, response: false, questions: [{ name: 'a.b', type: 1 }] });
-    assert.equal(startsOn('udp', {}, true, q, 0, q.length), true);
+    assert.equal(startsOn('udp', undefined, -1, false, true, q, 0, q.length), true);
     // A port-attached candidate that refuses the first bytes still waits for the other direction's.
     const junk = Buffer.alloc(16, 0xff);
-    assert.equal(startsOn('tcp', { respPort: 9999 }, true, junk, 0, junk.length), false);
-    assert.equal(startsOn('tcp', { respPort: 8080 }, true, junk, 0, junk.length), true);
+    assert.equal(startsOn('tcp', undefined, 9999, false, true, junk, 0, junk.length), false);
+    assert.equal(startsOn('tcp', undefined, 8080, false, true, junk, 0, junk.length), true);
   });
 });
