@@ -728,6 +728,14 @@ export class DnsAnalyzer extends BaseAnalyzer {
     super.onGap(isOrig, len);
   }
 
+  /**
+   * Nothing for `end` to log: no query waiting for its response (asked once both streams of a
+   * DNS/TCP connection ended, so that its analysis goes before the connection leaves the table).
+   */
+  get finished(): boolean {
+    return this.state === 'probing' || this.state === 'rejected' || this.pending === null;
+  }
+
   protected override onEnd(_ts: number): void {
     if (this.pending === null) return;
     const all: PendingQuery[] = [];
@@ -801,7 +809,7 @@ export class DnsAnalyzer extends BaseAnalyzer {
  * A header (at `h`, of a `len`-byte message) that `message` would not reject while probing:
  * opcode in use, a query with a question and no rcode, counts that fit the length.
  */
-function plausibleHeader(buf: Buffer, h: number, len: number): boolean {
+export function plausibleHeader(buf: Buffer, h: number, len: number): boolean {
   const flags = buf.readUInt16BE(h + 2);
   const opcode = (flags >> 11) & 0xf;
   if (opcode > 5 || opcode === 3) return false;

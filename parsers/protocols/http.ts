@@ -557,8 +557,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   /** Emits a completed transaction (its response is complete); the queue head is it. */
   private finish(rec: HttpLogRecord): void {
-    const i = this.queue.indexOf(rec);
-    if (i >= 0) this.queue.splice(i, 1);
+    // Nearly always the head: shift makes no array of the removed, as splice does.
+    if (this.queue[0] === rec) this.queue.shift();
+    else {
+      const i = this.queue.indexOf(rec);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
     this.sink(rec);
   }
 }
@@ -928,9 +932,49 @@ function setHeaderBytes(h: Headers, id: H, buf: Buffer, a: number, b: number): v
         h.encoded = true;
       return;
     }
+    case H.HOST:
+    case H.USER_AGENT:
+    case H.CONTENT_TYPE:
+      setHeader(h, id, recentText(id, buf, a, b));
+      return;
     default:
       setHeader(h, id, buf.toString('latin1', a, b));
   }
+}
+
+/** Texts kept per header (Host, User-Agent, Content-Type) to be given again. */
+const RECENT_PER_HEADER = 8;
+/** Longer values are not kept: a browser's User-Agent fits, a header stuffed to the block bound does not. */
+const RECENT_MAX_LENGTH = 512;
+const recent: string[][] = [];
+const recentNext: number[] = [];
+
+/**
+ * buf[a, b) as latin1 text, the same string as a recent value of that header when it repeats one:
+ * a cluster's clients send the same few Host and User-Agent values, its servers the same few
+ * content types. Comparing the bytes costs less than making the string, and the record writer
+ * recognises a string it wrote before.
+ */
+function recentText(id: H, buf: Buffer, a: number, b: number): string {
+  const n = b - a;
+  let kept = recent[id];
+  if (kept === undefined) {
+    kept = [];
+    recent[id] = kept;
+    recentNext[id] = 0;
+  }
+  for (const s of kept) {
+    if (s.length !== n) continue;
+    let i = 0;
+    while (i < n && buf[a + i] === s.charCodeAt(i)) i++;
+    if (i === n) return s;
+  }
+  const s = buf.toString('latin1', a, b);
+  if (n > RECENT_MAX_LENGTH) return s;
+  const at = recentNext[id];
+  kept[at] = s;
+  recentNext[id] = (at + 1) % RECENT_PER_HEADER;
+  return s;
 }
 
 function setHeader(h: Headers, id: H, value: string): void {

@@ -11,7 +11,7 @@
  */
 import type { AnalyzerIssue, AnalyzerOptions, AnnouncedConnection, AppTransport, ProtocolSwitch, StreamAnalyzer } from './analyzer';
 import type { AnyAppRecord, AppRecord, IdentRecord } from '../record/app';
-import { DnsAnalyzer } from './dns';
+import { DnsAnalyzer, plausibleHeader } from './dns';
 import { HttpAnalyzer } from './http';
 import { H2_PREFACE, Http2Analyzer } from './http2';
 import { TlsAnalyzer, isStun } from './tls';
@@ -29,8 +29,9 @@ export interface AnalyzerFactory {
   /**
    * Cheap pre-filter on the connection's first payload (either direction): false means the
    * analyzer would reject these bytes, so it is not even constructed. Must accept short input.
+   * `transport` is the connection's (left out: either reading must be allowed).
    */
-  accepts?(isOrig: boolean, buf: Buffer, off: number, len: number): boolean;
+  accepts?(isOrig: boolean, buf: Buffer, off: number, len: number, transport?: AppTransport): boolean;
   create(opts: AnalyzerOptions): StreamAnalyzer;
   /**
    * Responder ports Zeek attaches this analyzer to whatever the first bytes: on them, when the
@@ -125,9 +126,14 @@ export const DEFAULT_FACTORIES: readonly AnalyzerFactory[] = [
   {
     name: 'dns',
     transports: ['udp', 'tcp'],
-    // Over TCP a 2-byte length prefix (at least a header) comes first; over UDP a whole header.
-    // The transport is not known here: accept what either reading allows.
-    accepts: (_i, b, o, n) => n < 2 || (b.readUInt16BE(o) >= 12 && dnsHeader(b, o + 2, o + n)) || (n >= 12 && dnsHeader(b, o, o + n)),
+    // Over TCP a 2-byte length prefix (at least a header) comes first; over UDP a whole message,
+    // judged as the analyzer judges its header while probing (VXLAN's header reads as a query
+    // whose counts do not fit: a third of the bench capture's flows carry VXLAN). Without the
+    // transport, accept what either reading allows.
+    accepts: (_i, b, o, n, t) =>
+      t === 'udp'
+        ? n >= 12 && plausibleHeader(b, o, n)
+        : n < 2 || (b.readUInt16BE(o) >= 12 && dnsHeader(b, o + 2, o + n)) || (n >= 12 && dnsHeader(b, o, o + n)),
     create: (o) => new DnsAnalyzer(o),
   },
   {
@@ -354,6 +360,55 @@ interface Rejection {
   issues: readonly AnalyzerIssue[];
 }
 
+/** What a multiplexer does with a candidate on its connection's first payload. */
+enum Take {
+  SKIP = 0,
+  CREATE = 1,
+  /** Attached by port: it refused these bytes, and waits for the other direction's first ones. */
+  DEFER = 2,
+}
+
+function firstTake(
+  f: AnalyzerFactory,
+  transport: AppTransport,
+  respPort: number,
+  midStream: boolean,
+  isOrig: boolean,
+  buf: Buffer,
+  off: number,
+  len: number,
+): Take {
+  if (f.portsOnly === true && !f.ports?.includes(respPort)) return Take.SKIP;
+  if (midStream && SKIPS_PARTIAL.has(f.name)) return Take.SKIP;
+  if (f.accepts === undefined || f.accepts(isOrig, buf, off, len, transport)) return Take.CREATE;
+  return f.ports?.includes(respPort) ? Take.DEFER : Take.SKIP;
+}
+
+/**
+ * Whether a multiplexer made with these options (`factories`, `respPort`, `midStream` as in
+ * MuxOptions, the port -1 for none) would analyse anything of a connection whose first
+ * payload this is: a candidate that accepts it, or one attached by port that waits for the other
+ * direction. When not, nothing on the connection is ever analysed, and the owner need not make
+ * the multiplexer (tunnel carriers: every VXLAN outer flow carries payload no analyzer takes).
+ */
+export function startsOn(
+  transport: AppTransport,
+  factories: readonly AnalyzerFactory[] | undefined,
+  respPort: number,
+  midStream: boolean,
+  isOrig: boolean,
+  buf: Buffer,
+  off: number,
+  len: number,
+): boolean {
+  // start() waits for a usable payload: so must the owner.
+  if (len <= 0 || off < 0 || off + len > buf.length) return true;
+  for (const f of candidatesFor(factories ?? DEFAULT_FACTORIES, transport)) {
+    if (firstTake(f, transport, respPort, midStream, isOrig, buf, off, len) !== Take.SKIP) return true;
+  }
+  return false;
+}
+
 export class AnalyzerMux {
   private live: StreamAnalyzer[] = NO_ANALYZERS as StreamAnalyzer[];
   /**
@@ -570,18 +625,17 @@ export class AnalyzerMux {
     const fs = this.factories!;
     if (len <= 0 || off < 0 || off + len > buf.length) return;
     this.factories = null;
+    const transport = this.aopts.transport;
     // Usually one candidate takes the first bytes: no array until a second one does.
     let first: StreamAnalyzer | null = null;
     let more: StreamAnalyzer[] | null = null;
     for (const f of fs) {
-      if (f.portsOnly === true && !f.ports?.includes(this.respPort)) continue;
-      if (this.midStream && SKIPS_PARTIAL.has(f.name)) continue;
-      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) {
-        if (f.ports?.includes(this.respPort)) {
-          this.deferred ??= [];
-          this.deferred.push(f);
-          this.deferredDir = isOrig;
-        }
+      const t = firstTake(f, transport, this.respPort, this.midStream, isOrig, buf, off, len);
+      if (t === Take.SKIP) continue;
+      if (t === Take.DEFER) {
+        this.deferred ??= [];
+        this.deferred.push(f);
+        this.deferredDir = isOrig;
         continue;
       }
       const a = f.create(this.aopts);
@@ -604,7 +658,7 @@ export class AnalyzerMux {
     this.deferred = null;
     if (len <= 0) return;
     for (const f of fs) {
-      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len)) continue;
+      if (f.accepts !== undefined && !f.accepts(isOrig, buf, off, len, this.aopts.transport)) continue;
       if (!this.decided) this.live.push(f.create(this.aopts));
       else if (!this.all.some((a) => a.name === f.name)) this.sidecars = [...this.sidecars, f.create(this.aopts)];
     }

@@ -4,7 +4,7 @@
  * records they produce come out tied to their connection, and the confirmed protocols become the
  * connection's `service`.
  */
-import { AnalyzerMux, type MuxOptions, selectAnalyzers } from '../../parsers/protocols/mux';
+import { AnalyzerMux, type MuxOptions, selectAnalyzers, startsOn } from '../../parsers/protocols/mux';
 import type { AnyAppRecord } from '../../parsers/record/app';
 import type { PayloadObserver, PayloadObserverFactory } from '../../parsers/conntrack/payload';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
@@ -128,16 +128,25 @@ class AppObserver implements PayloadObserver {
     });
   }
 
-  private mux(): AnalyzerMux | null {
+  /** The multiplexer, made for the first payload, unless no analyzer would take it (then null, for good). */
+  private mux(isOrig: boolean, buf: Buffer, off: number, len: number): AnalyzerMux | null {
     if (this.m === false) return null;
     if (this.m === null) {
+      const transport = this.info.proto as 'tcp' | 'udp';
+      const midStream = this.midStream && this.opts.analyzePartial !== true;
+      // The candidates' pre-filters first: a tunnel carrier (VXLAN's outer flow, a third of the
+      // short-session bench's flows) or any payload nothing takes makes no multiplexer at all.
+      if (!startsOn(transport, this.opts.factories, this.info.resp_p, midStream, isOrig, buf, off, len)) {
+        this.m = false;
+        return null;
+      }
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(this.info.proto as 'tcp' | 'udp', tie, {
+      this.m = new AnalyzerMux(transport, tie, {
         ...this.opts,
         onIdentify: tie,
         respPort: this.info.resp_p,
-        midStream: this.midStream && this.opts.analyzePartial !== true,
+        midStream,
         // Bound here, with the multiplexer: a closure per observer was ~100 bytes on every live
         // connection, most of which never announce anything.
         announce: (a) => this.announce(a),
@@ -147,7 +156,7 @@ class AppObserver implements PayloadObserver {
   }
 
   private feed(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
-    const m = this.mux();
+    const m = this.mux(isOrig, buf, off, len);
     if (m === null) return;
     m.data(isOrig, buf, off, len, ts);
     // Nothing took the connection (a third of the bench capture is VXLAN): let the analysis state go.

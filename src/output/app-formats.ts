@@ -462,7 +462,7 @@ const ENC = new JsonBytes();
 const lit = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** `,"name":` for each name. */
 const keys = <K extends string>(names: readonly K[]): Record<K, Buffer> => Object.fromEntries(names.map((n) => [n, lit(`,"${n}":`)])) as Record<K, Buffer>;
-const TAIL = keys(['uid', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p']);
+const TAIL = keys(['id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p']);
 const LINE_END = lit('}\n');
 
 /** JSON.stringify of an array or null as jArr makes it; null for another type (the line is made the generic way). */
@@ -480,10 +480,9 @@ function begin(sink: TextSink, bound: number): boolean {
   return true;
 }
 
-/** connTail's bytes, then the line is the sink's unless a value was of an unexpected type. */
+/** connTail's bytes from the uid's value on (its key ends the record's last run), then the line is the sink's unless a value was of an unexpected type. */
 function commit(sink: TextSink, uid: string, c: ConnInfo): boolean {
   const e = ENC;
-  e.lit(TAIL.uid);
   e.str(uid);
   e.lit(TAIL['id.orig_h']);
   e.str(c.orig_h);
@@ -504,15 +503,125 @@ function loggedFields(all: readonly string[]): string[] {
   return all.slice(2, -2);
 }
 
+/**
+ * The literal runs of one log's lines. Most values of a line are their field's usual one (null,
+ * false, 0, 'GET', 'OK' ...), whose JSON is known: such a field is no write of its own, but part
+ * of the bytes copied before the next field whose value is not (written key by key and value by
+ * value, the lines were mostly calls). `run(a, b)` is the keys of fields a to b with the usual
+ * values of a to b-1 between: what a line holds from field a's key to field b's, when a to b-1
+ * hold their usual values. The line starts at field 0 (its `{"_path":...` and first key) and
+ * ends with the key of the last field, `uid`.
+ */
+class Runs<K extends string> {
+  /** Each field's position, for `run`. */
+  readonly at: Record<K, number>;
+  private readonly runs: Buffer[][] = [];
+
+  /** `usual`: the fields that have a usual value, and that value (its JSON is written in the runs). */
+  constructor(head: string, fields: readonly K[], usual: Partial<Record<K, string | number | boolean | null>>) {
+    this.at = Object.fromEntries(fields.map((f, i) => [f, i])) as Record<K, number>;
+    const keyText = (i: number): string => (i === 0 ? head : `,"${fields[i]}":`);
+    for (let a = 0; a < fields.length; a++) {
+      const row: Buffer[] = [];
+      let text = '';
+      for (let b = a; b < fields.length; b++) {
+        row[b] = lit(text + keyText(b));
+        const u = usual[fields[b]];
+        // No run goes past a field without a usual value: the rest of the row is never used.
+        if (u === undefined) break;
+        text += keyText(b) + JSON.stringify(u);
+      }
+      this.runs.push(row);
+    }
+  }
+
+  /** Writes run(a, b) (field b's value follows); returns b + 1, where the next run starts. */
+  put(a: number, b: number): number {
+    // A native copy: past a dozen bytes it beats JsonBytes.lit's loop, and runs are longer.
+    const run = this.runs[a][b];
+    ENC.buf.set(run, ENC.pos);
+    ENC.pos += run.length;
+    return b + 1;
+  }
+}
+
+/**
+ * The JSON of the last few strings written in one field: Host, User-Agent and Content-Type repeat
+ * from record to record (the HTTP parser hands out the same string for a repeated value), and
+ * copying their bytes costs less than encoding them again.
+ */
+class RecentJson {
+  private readonly texts: (string | null)[] = [null, null, null, null];
+  private readonly bytes: Buffer[] = [EMPTY, EMPTY, EMPTY, EMPTY];
+  private next = 0;
+
+  /** ENC.str(s), from the bytes kept for s when it was written lately. */
+  str(s: string | null): void {
+    if (typeof s !== 'string') {
+      ENC.str(s);
+      return;
+    }
+    const texts = this.texts;
+    for (let i = 0; i < texts.length; i++) {
+      if (texts[i] === s) {
+        const b = this.bytes[i];
+        ENC.buf.set(b, ENC.pos);
+        ENC.pos += b.length;
+        return;
+      }
+    }
+    const from = ENC.pos;
+    ENC.str(s);
+    if (s.length > RECENT_JSON_MAX) return;
+    const i = this.next;
+    texts[i] = s;
+    this.bytes[i] = Buffer.from(ENC.buf.subarray(from, ENC.pos));
+    this.next = (i + 1) % texts.length;
+  }
+}
+const EMPTY = Buffer.alloc(0);
+const RECENT_JSON_MAX = 256;
+const HOST_JSON = new RecentJson();
+const UA_JSON = new RecentJson();
+const RESP_TYPE_JSON = new RecentJson();
+
 const TAIL_BOUND = 128 + 5 * BOUND_SCALAR;
-const H = keys(loggedFields(HTTP_KEYS));
-const HTTP_START = lit('{"_path":"http","ts":');
+type HttpField = Exclude<keyof HttpLogRecord, 'kind'> | 'uid';
+const HTTP_FIELDS = ['ts', ...loggedFields(HTTP_KEYS), 'uid'] as HttpField[];
+const HR = new Runs<HttpField>('{"_path":"http","ts":', HTTP_FIELDS, {
+  method: 'GET',
+  host: null,
+  uri: null,
+  referrer: null,
+  version: '1.1',
+  user_agent: null,
+  origin: null,
+  request_body_len: 0,
+  response_body_len: 0,
+  status_code: 200,
+  status_msg: 'OK',
+  info_code: null,
+  info_msg: null,
+  orig_content_type: null,
+  resp_content_type: null,
+  upgrade: null,
+  upgraded: false,
+  username: null,
+  proxied: null,
+  orig_filenames: null,
+  resp_filenames: null,
+});
+const HA = HR.at;
 
 function httpBytes(sink: TextSink, r: HttpLogRecord & { uid: string; conn: ConnInfo }): boolean {
-  const proxied = arrText(r.proxied);
-  const origFiles = arrText(r.orig_filenames);
-  const respFiles = arrText(r.resp_filenames);
-  if (proxied === null || origFiles === null || respFiles === null) return false;
+  const proxied = r.proxied;
+  const origFiles = r.orig_filenames;
+  const respFiles = r.resp_filenames;
+  if ((proxied !== null && !Array.isArray(proxied)) || (origFiles !== null && !Array.isArray(origFiles)) || (respFiles !== null && !Array.isArray(respFiles)))
+    return false;
+  const proxiedText = proxied === null ? '' : JSON.stringify(proxied);
+  const origText = origFiles === null ? '' : JSON.stringify(origFiles);
+  const respText = respFiles === null ? '' : JSON.stringify(respFiles);
   const c = r.conn;
   const bound =
     512 +
@@ -531,63 +640,129 @@ function httpBytes(sink: TextSink, r: HttpLogRecord & { uid: string; conn: ConnI
     boundStr(r.resp_content_type) +
     boundStr(r.upgrade) +
     boundStr(r.username) +
-    3 * (proxied.length + origFiles.length + respFiles.length) +
+    3 * (proxiedText.length + origText.length + respText.length) +
     boundStr(r.uid) +
     boundStr(c.orig_h) +
     boundStr(c.resp_h);
   if (!begin(sink, bound)) return false;
   const e = ENC;
-  e.lit(HTTP_START);
+  // Each field off its usual value: the run up to its key, then the value.
+  let a = HR.put(0, HA.ts);
   e.num(r.ts);
-  e.lit(H.trans_depth);
+  a = HR.put(a, HA.trans_depth);
   e.num(r.trans_depth);
-  e.lit(H.method);
-  e.str(r.method);
-  e.lit(H.host);
-  e.str(r.host);
-  e.lit(H.uri);
-  e.str(r.uri);
-  e.lit(H.referrer);
-  e.str(r.referrer);
-  e.lit(H.version);
-  e.str(r.version);
-  e.lit(H.user_agent);
-  e.str(r.user_agent);
-  e.lit(H.origin);
-  e.str(r.origin);
-  e.lit(H.request_body_len);
-  e.num(r.request_body_len);
-  e.lit(H.response_body_len);
-  e.num(r.response_body_len);
-  e.lit(H.status_code);
-  e.num(r.status_code);
-  e.lit(H.status_msg);
-  e.str(r.status_msg);
-  e.lit(H.info_code);
-  e.num(r.info_code);
-  e.lit(H.info_msg);
-  e.str(r.info_msg);
-  e.lit(H.orig_content_type);
-  e.str(r.orig_content_type);
-  e.lit(H.resp_content_type);
-  e.str(r.resp_content_type);
-  e.lit(H.upgrade);
-  e.str(r.upgrade);
-  e.lit(H.upgraded);
-  e.bool(r.upgraded);
-  e.lit(H.username);
-  e.str(r.username);
-  e.lit(H.proxied);
-  e.raw(proxied);
-  e.lit(H.orig_filenames);
-  e.raw(origFiles);
-  e.lit(H.resp_filenames);
-  e.raw(respFiles);
+  if (r.method !== 'GET') {
+    a = HR.put(a, HA.method);
+    e.str(r.method);
+  }
+  if (r.host !== null) {
+    a = HR.put(a, HA.host);
+    HOST_JSON.str(r.host);
+  }
+  if (r.uri !== null) {
+    a = HR.put(a, HA.uri);
+    e.str(r.uri);
+  }
+  if (r.referrer !== null) {
+    a = HR.put(a, HA.referrer);
+    e.str(r.referrer);
+  }
+  if (r.version !== '1.1') {
+    a = HR.put(a, HA.version);
+    e.str(r.version);
+  }
+  if (r.user_agent !== null) {
+    a = HR.put(a, HA.user_agent);
+    UA_JSON.str(r.user_agent);
+  }
+  if (r.origin !== null) {
+    a = HR.put(a, HA.origin);
+    e.str(r.origin);
+  }
+  if (r.request_body_len !== 0) {
+    a = HR.put(a, HA.request_body_len);
+    e.num(r.request_body_len);
+  }
+  if (r.response_body_len !== 0) {
+    a = HR.put(a, HA.response_body_len);
+    e.num(r.response_body_len);
+  }
+  if (r.status_code !== 200) {
+    a = HR.put(a, HA.status_code);
+    e.num(r.status_code);
+  }
+  if (r.status_msg !== 'OK') {
+    a = HR.put(a, HA.status_msg);
+    e.str(r.status_msg);
+  }
+  if (r.info_code !== null) {
+    a = HR.put(a, HA.info_code);
+    e.num(r.info_code);
+  }
+  if (r.info_msg !== null) {
+    a = HR.put(a, HA.info_msg);
+    e.str(r.info_msg);
+  }
+  if (r.orig_content_type !== null) {
+    a = HR.put(a, HA.orig_content_type);
+    e.str(r.orig_content_type);
+  }
+  if (r.resp_content_type !== null) {
+    a = HR.put(a, HA.resp_content_type);
+    RESP_TYPE_JSON.str(r.resp_content_type);
+  }
+  if (r.upgrade !== null) {
+    a = HR.put(a, HA.upgrade);
+    e.str(r.upgrade);
+  }
+  if (r.upgraded !== false) {
+    a = HR.put(a, HA.upgraded);
+    e.bool(r.upgraded);
+  }
+  if (r.username !== null) {
+    a = HR.put(a, HA.username);
+    e.str(r.username);
+  }
+  if (proxied !== null) {
+    a = HR.put(a, HA.proxied);
+    e.raw(proxiedText);
+  }
+  if (origFiles !== null) {
+    a = HR.put(a, HA.orig_filenames);
+    e.raw(origText);
+  }
+  if (respFiles !== null) {
+    a = HR.put(a, HA.resp_filenames);
+    e.raw(respText);
+  }
+  HR.put(a, HA.uid);
   return commit(sink, r.uid, c);
 }
 
-const D = keys(loggedFields(DNS_KEYS));
-const DNS_START = lit('{"_path":"dns","ts":');
+type DnsField = Exclude<keyof DnsLogRecord, 'kind'> | 'uid';
+const DNS_FIELDS = ['ts', ...loggedFields(DNS_KEYS), 'uid'] as DnsField[];
+const DR = new Runs<DnsField>('{"_path":"dns","ts":', DNS_FIELDS, {
+  proto: 'udp',
+  rtt: null,
+  query: null,
+  qclass: 1,
+  qclass_name: 'C_INTERNET',
+  qtype: 1,
+  qtype_name: 'A',
+  rcode: 0,
+  rcode_name: 'NOERROR',
+  AA: false,
+  TC: false,
+  RD: true,
+  RA: true,
+  Z: 0,
+  answers: null,
+  TTLs: null,
+  rejected: false,
+  opcode: 0,
+  opcode_name: 'query',
+});
+const DA = DR.at;
 
 function dnsBytes(sink: TextSink, r: DnsLogRecord & { uid: string; conn: ConnInfo }): boolean {
   const answers = arrText(r.answers);
@@ -611,50 +786,89 @@ function dnsBytes(sink: TextSink, r: DnsLogRecord & { uid: string; conn: ConnInf
     boundStr(c.resp_h);
   if (!begin(sink, bound)) return false;
   const e = ENC;
-  e.lit(DNS_START);
+  let a = DR.put(0, DA.ts);
   e.num(r.ts);
-  e.lit(D.proto);
-  e.str(r.proto);
-  e.lit(D.trans_id);
+  if (r.proto !== 'udp') {
+    a = DR.put(a, DA.proto);
+    e.str(r.proto);
+  }
+  a = DR.put(a, DA.trans_id);
   e.num(r.trans_id);
-  e.lit(D.rtt);
-  e.num(r.rtt);
-  e.lit(D.query);
-  e.str(r.query);
-  e.lit(D.qclass);
-  e.num(r.qclass);
-  e.lit(D.qclass_name);
-  e.str(r.qclass_name);
-  e.lit(D.qtype);
-  e.num(r.qtype);
-  e.lit(D.qtype_name);
-  e.str(r.qtype_name);
-  e.lit(D.rcode);
-  e.num(r.rcode);
-  e.lit(D.rcode_name);
-  e.str(r.rcode_name);
-  e.lit(D.AA);
-  e.bool(r.AA);
-  e.lit(D.TC);
-  e.bool(r.TC);
-  e.lit(D.RD);
-  e.bool(r.RD);
-  e.lit(D.RA);
-  e.bool(r.RA);
-  e.lit(D.Z);
-  e.num(r.Z);
-  e.lit(D.answers);
-  e.raw(answers);
-  e.lit(D.TTLs);
-  e.raw(ttls);
-  e.lit(D.rejected);
-  e.bool(r.rejected);
-  e.lit(D.opcode);
-  e.num(r.opcode);
-  e.lit(D.opcode_name);
-  e.str(r.opcode_name);
-  e.lit(D.rrs);
+  if (r.rtt !== null) {
+    a = DR.put(a, DA.rtt);
+    e.num(r.rtt);
+  }
+  if (r.query !== null) {
+    a = DR.put(a, DA.query);
+    e.str(r.query);
+  }
+  if (r.qclass !== 1) {
+    a = DR.put(a, DA.qclass);
+    e.num(r.qclass);
+  }
+  if (r.qclass_name !== 'C_INTERNET') {
+    a = DR.put(a, DA.qclass_name);
+    e.str(r.qclass_name);
+  }
+  if (r.qtype !== 1) {
+    a = DR.put(a, DA.qtype);
+    e.num(r.qtype);
+  }
+  if (r.qtype_name !== 'A') {
+    a = DR.put(a, DA.qtype_name);
+    e.str(r.qtype_name);
+  }
+  if (r.rcode !== 0) {
+    a = DR.put(a, DA.rcode);
+    e.num(r.rcode);
+  }
+  if (r.rcode_name !== 'NOERROR') {
+    a = DR.put(a, DA.rcode_name);
+    e.str(r.rcode_name);
+  }
+  if (r.AA !== false) {
+    a = DR.put(a, DA.AA);
+    e.bool(r.AA);
+  }
+  if (r.TC !== false) {
+    a = DR.put(a, DA.TC);
+    e.bool(r.TC);
+  }
+  if (r.RD !== true) {
+    a = DR.put(a, DA.RD);
+    e.bool(r.RD);
+  }
+  if (r.RA !== true) {
+    a = DR.put(a, DA.RA);
+    e.bool(r.RA);
+  }
+  if (r.Z !== 0) {
+    a = DR.put(a, DA.Z);
+    e.num(r.Z);
+  }
+  if (r.answers !== null) {
+    a = DR.put(a, DA.answers);
+    e.raw(answers);
+  }
+  if (r.TTLs !== null) {
+    a = DR.put(a, DA.TTLs);
+    e.raw(ttls);
+  }
+  if (r.rejected !== false) {
+    a = DR.put(a, DA.rejected);
+    e.bool(r.rejected);
+  }
+  if (r.opcode !== 0) {
+    a = DR.put(a, DA.opcode);
+    e.num(r.opcode);
+  }
+  if (r.opcode_name !== 'query') {
+    a = DR.put(a, DA.opcode_name);
+    e.str(r.opcode_name);
+  }
+  a = DR.put(a, DA.rrs);
   e.raw(rrs);
+  DR.put(a, DA.uid);
   return commit(sink, r.uid, c);
 }
 

@@ -5,15 +5,17 @@
  */
 import { strict as assert } from 'node:assert';
 import { analyzerFactory } from '../../src/analyze/app';
+import { AnalyzerMux, DEFAULT_FACTORIES, startsOn } from '../../parsers/protocols/mux';
 import type { AppRecordOut, ConnInfo } from '../../parsers/record/app';
+import { dnsMessage } from '../../samples/lib/packet-builder';
 
 const INFO: ConnInfo = { uid: 'Ctest', proto: 'tcp', orig_h: '10.0.0.1', orig_p: 40000, resp_h: '10.0.0.2', resp_p: 8080, ts: 1 };
 const REQ = Buffer.from('GET /a HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
 const RESP = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1');
 
-function observer(): { obs: NonNullable<ReturnType<ReturnType<typeof analyzerFactory>>>; recs: AppRecordOut[] } {
+function observer(info: ConnInfo = INFO): { obs: NonNullable<ReturnType<ReturnType<typeof analyzerFactory>>>; recs: AppRecordOut[] } {
   const recs: AppRecordOut[] = [];
-  const obs = analyzerFactory((r) => recs.push(r))({ ...INFO }, false);
+  const obs = analyzerFactory((r) => recs.push(r))({ ...info }, false);
   assert.ok(obs !== null);
   return { obs, recs };
 }
@@ -61,5 +63,60 @@ describe('analyze/app: analysis let go when nothing more can be logged', () => {
     assert.equal(obs.finished?.(), true);
     obs.end(5);
     assert.equal(recs.length, 1);
+  });
+
+  it('a DNS/TCP connection finishes once its queries are answered and both streams ended; an unanswered one waits for the end', () => {
+    const framed = (m: Buffer): Buffer => Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]);
+    const q = framed(dnsMessage({ id: 9, response: false, questions: [{ name: 'db.default.svc.cluster.local', type: 1 }] }));
+    const a = framed(dnsMessage({ id: 9, response: true, questions: [{ name: 'db.default.svc.cluster.local', type: 1 }] }));
+    for (const answered of [true, false]) {
+      const { obs, recs } = observer({ ...INFO, resp_p: 53 });
+      obs.stream(true, q, 0, q.length, 1);
+      if (answered) obs.stream(false, a, 0, a.length, 2);
+      obs.endOfDirection?.(true, 3);
+      obs.endOfDirection?.(false, 4);
+      assert.equal(obs.finished?.(), answered);
+      assert.equal(recs.length, answered ? 1 : 0);
+      obs.end(5);
+      assert.equal(recs.length, 1, 'the unanswered query is logged at the end');
+      assert.deepEqual(obs.services(), ['dns']);
+    }
+  });
+});
+
+describe('analyze/app: payload no analyzer takes', () => {
+  // A VXLAN header (flags 0x08, VNI 100) and the start of the Ethernet frame it carries: as a DNS
+  // message, a query whose record counts do not fit the datagram.
+  const vxlan = Buffer.from(['0800000000006400', '0a580af40217', '0a580af40222', '0800', '45000054'.repeat(8)].join(''), 'hex');
+  const udp: ConnInfo = { ...INFO, proto: 'udp', resp_p: 4789 };
+
+  it('no analyzer is tried on a VXLAN carrier flow, whatever it carries later, and it gets no service', () => {
+    const recs: AppRecordOut[] = [];
+    const obs = analyzerFactory((r) => recs.push(r))({ ...udp }, false)!;
+    obs.datagram(true, vxlan, 0, vxlan.length, 1);
+    // A DNS query later on the flow: its analysis was decided by the first datagram, as Zeek decides it.
+    const q = dnsMessage({ id: 1, response: false, questions: [{ name: 'a.b', type: 1 }] });
+    obs.datagram(true, q, 0, q.length, 2);
+    obs.end(3);
+    assert.deepEqual(recs, []);
+    assert.deepEqual(obs.services(), []);
+    assert.equal(obs.partial?.(), false);
+    // What the analyzer itself makes of it: rejected, so leaving it out changes nothing.
+    const mux = new AnalyzerMux('udp', () => {});
+    mux.data(true, vxlan, 0, vxlan.length, 1);
+    assert.equal(mux.confirmed, null);
+    assert.ok(mux.done);
+  });
+
+  it('makes no multiplexer for such a flow (the DNS pre-filter reads a UDP datagram as the analyzer does)', () => {
+    const dns = DEFAULT_FACTORIES.find((f) => f.name === 'dns')!;
+    assert.equal(dns.accepts!(true, vxlan, 0, vxlan.length, 'udp'), false);
+    assert.equal(startsOn('udp', undefined, -1, false, true, vxlan, 0, vxlan.length), false);
+    const q = dnsMessage({ id: 1, response: false, questions: [{ name: 'a.b', type: 1 }] });
+    assert.equal(startsOn('udp', undefined, -1, false, true, q, 0, q.length), true);
+    // A port-attached candidate that refuses the first bytes still waits for the other direction's.
+    const junk = Buffer.alloc(16, 0xff);
+    assert.equal(startsOn('tcp', undefined, 9999, false, true, junk, 0, junk.length), false);
+    assert.equal(startsOn('tcp', undefined, 8080, false, true, junk, 0, junk.length), true);
   });
 });

@@ -139,4 +139,96 @@ describe('app record ndjson', () => {
     ]);
     assert.ok((await written(many)).equals(genericBytes(many)));
   });
+
+  it('writes the generic bytes whatever mix of usual, other, null and unexpected values the fields hold', async () => {
+    const http = recs.find((r): r is AppRecordOut & HttpLogRecord => r.kind === 'http')!;
+    const dns = recs.find((r): r is AppRecordOut & DnsLogRecord => r.kind === 'dns')!;
+    let seed = 11;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    // Values a field may hold: the usual ones of every field (the writer skips writing those),
+    // others, repeated texts (the writer keeps their bytes), and values of an unexpected type.
+    const texts = Array.from({ length: 7 }, (_, i) => `host-${i}.default.svc:8080`);
+    const pool: unknown[] = [
+      null,
+      undefined,
+      false,
+      true,
+      0,
+      1,
+      200,
+      404,
+      -0,
+      0.5,
+      'GET',
+      'POST',
+      '1.1',
+      '1.0',
+      'OK',
+      'Not Found',
+      'udp',
+      'tcp',
+      'C_INTERNET',
+      'A',
+      'NOERROR',
+      'query',
+      '',
+      'x"y',
+      ...texts,
+      [],
+      ['a'],
+      {},
+    ];
+    const pick = (): unknown => {
+      const v = pool[Math.floor(rnd() * pool.length)];
+      // A text equal to a kept one but another string: the writer must not rely on identity.
+      return typeof v === 'string' && rnd() < 0.3 ? `${v} `.slice(0, v.length) : v;
+    };
+    const skip = new Set(['kind', 'uid', 'conn']);
+    const many: AppRecordOut[] = [];
+    for (let i = 0; i < 4000; i++) {
+      for (const base of [http, dns] as AppRecordOut[]) {
+        const r: Record<string, unknown> = { ...base };
+        for (const k of Object.keys(r)) {
+          if (skip.has(k)) continue;
+          // Mostly the record's own or a usual value, so that long runs of skipped fields occur.
+          const u = rnd();
+          if (u < 0.4) continue;
+          r[k] = u < 0.7 ? ((base.kind === 'http' ? USUAL_HTTP[k] : USUAL_DNS[k]) ?? null) : pick();
+        }
+        many.push(r as unknown as AppRecordOut);
+      }
+    }
+    assert.ok((await written(many)).equals(genericBytes(many)));
+  });
 });
+
+/** The values app-formats writes without a write of their own (or null where it has none). */
+const USUAL_HTTP: Record<string, unknown> = {
+  method: 'GET',
+  version: '1.1',
+  request_body_len: 0,
+  response_body_len: 0,
+  status_code: 200,
+  status_msg: 'OK',
+  upgraded: false,
+};
+const USUAL_DNS: Record<string, unknown> = {
+  proto: 'udp',
+  qclass: 1,
+  qclass_name: 'C_INTERNET',
+  qtype: 1,
+  qtype_name: 'A',
+  rcode: 0,
+  rcode_name: 'NOERROR',
+  AA: false,
+  TC: false,
+  RD: true,
+  RA: true,
+  Z: 0,
+  rejected: false,
+  opcode: 0,
+  opcode_name: 'query',
+};
