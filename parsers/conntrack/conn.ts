@@ -5,7 +5,6 @@
  */
 import type { ConnInfo } from '../record/app';
 import type { PayloadObserver, TcpStreams } from './payload';
-import type { TcpTable } from './tcp-table';
 
 /** Packet time, written by the tracker for each packet and read by the TCP logic. */
 export class Clock {
@@ -276,7 +275,12 @@ export function scaledHistory(c: Conn, idx: number, code: number, isOrig: boolea
 export const EMPTY_STRINGS: string[] = [];
 
 /** Swap originator and responder (Zeek FlipRoles), marking `^` in the history. */
-export function flipRoles(c: Conn, tcp: TcpTable): void {
+/** What flipRoles needs of the TCP table (tcp-table.ts imports this file's constants: no cycle). */
+export interface TcpRoles {
+  flipRoles(slot: number): void;
+}
+
+export function flipRoles(c: Conn, tcp: TcpRoles): void {
   const a = c.origAddr;
   c.origAddr = c.respAddr;
   c.respAddr = a;
