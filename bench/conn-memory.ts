@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConnRecord } from '../parsers/record/conn';
 import { TRAFFIC_VERSION } from './traffic';
+import { median } from './median';
 
 type Mode = 'conn' | 'apps';
 
@@ -74,11 +75,6 @@ async function child(root: string, file: string, mode: Mode): Promise<void> {
     heapPerLive: (mu.heapUsed - emptyHeap) / live,
   };
   process.stdout.write(`${JSON.stringify({ ...s, records })}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function main(): void {

@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Table from 'cli-table3';
 import { generateTraffic, TRAFFIC_VERSION } from './traffic';
+import { median } from './median';
 
 function findRepo(): string {
   let d = __dirname;
@@ -105,12 +106,6 @@ function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout + r.stderr;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, ms: number): Promise<string> {

@@ -36,6 +36,7 @@ import Table from 'cli-table3';
 import { TRAFFIC_VERSION, generateTraffic, type TrafficStats } from './traffic';
 import { SHORT_TRAFFIC_VERSION, generateShortTraffic } from './traffic-short';
 import { cannotRunLive, type LiveResult, parseLiveArgs, runLiveBench } from './live';
+import { median } from './median';
 
 // ---------------------------------------------------------------- configuration
 
@@ -245,12 +246,6 @@ function firstError(stderr: string): string {
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
   return lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? '';
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 interface ToolResult {

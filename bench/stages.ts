@@ -13,6 +13,7 @@ import { PacketDecoder } from '../parsers/decode/decoder';
 import { DecodeStatus } from '../parsers/decode/layers';
 import { ConnectionTracker } from '../parsers/conntrack/tracker';
 import { TRAFFIC_VERSION } from './traffic';
+import { median } from './median';
 
 type Stage = 'decode' | 'track-no-records' | 'track';
 const STAGES: Stage[] = ['decode', 'track-no-records', 'track'];
@@ -34,11 +35,6 @@ async function runStage(file: string, stage: Stage): Promise<void> {
   tracker.finish();
   const c = process.cpuUsage(c0);
   process.stdout.write(`${JSON.stringify({ cpuMs: (c.user + c.system) / 1000, records })}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function main(): void {
