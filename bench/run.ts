@@ -20,7 +20,9 @@
  *
  * Every tool runs as a child process pinned to one CPU (taskset -c 1), in interleaved rounds, and is measured for wall
  * time and peak RSS (/usr/bin/time -f '%e %M', else VmHWM polled from /proc). Medians are
- * printed and written to bench/out/results.json. `--threads N` adds a run of `analyze --threads N`
+ * printed and written to bench/out/results.json. `--analyzers` adds two more eastwatch runs: with
+ * the protocol analyzers on (their cost over connection records only) and the default run
+ * (analyzers and detectors, against tshark's speed). `--threads N` adds a run of `analyze --threads N`
  * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run; with
  * `--analyzers` too, the same with the protocol analyzers on.
  * `--baseline DIR` adds another build of eastwatch (a checkout with `dist/` built, e.g. a
@@ -54,7 +56,8 @@ const OUT_DIR = path.join(REPO, 'bench', 'out');
  * only, like the peers; `--analyzers` adds a run with the protocol analyzers on, for their cost.
  */
 // Records go to a file in the run's temporary directory (the application logs are written beside
-// it); the detectors are measured by `npm run eval`, not here.
+// it). The rows with `--analyzers` drop the flags that turn the analyzers (and, for the default
+// run, the detectors too) off.
 const ANALYZE_CMD = [
   'node',
   path.join(REPO, 'dist/src/cli/main.js'),
@@ -69,6 +72,8 @@ const ANALYZE_CMD = [
   '--no-analyzers',
 ];
 const ANALYZERS_TOOL = 'eastwatch with protocol analyzers';
+/** `analyze` as a user runs it: analyzers and detectors on (issue 16: at least twice tshark's speed). */
+const DEFAULT_TOOL = 'eastwatch default (analyzers and detectors)';
 
 /** softflowd exports NetFlow here; only loopback addresses are allowed on this machine. */
 const SOFTFLOWD_COLLECTOR = { host: '127.0.0.1', port: 9995 };
@@ -333,6 +338,8 @@ interface WorkloadResult {
   capture: { file: string } & TrafficStats;
   readerRatio?: number;
   analyzersCost?: number;
+  /** tshark's median wall time over the default run's. */
+  defaultVsTshark?: number;
   /** Speed of `--threads N` over the one-thread run. */
   threadsSpeedup?: number;
   /** The same with the protocol analyzers on (`--analyzers --threads N`). */
@@ -388,6 +395,8 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   const threadsAnalyzersTool = `eastwatch --threads ${args.threads} with protocol analyzers (all CPUs)`;
   if (args.compareReaders) specs.push({ tool: readerTool, cmd: analyzeCmd(capture, tmp, other) });
   if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
+  if (args.analyzers)
+    specs.push({ tool: DEFAULT_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers' && a !== '--no-detectors') });
   if (args.threads > 0) specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
   if (args.threads > 0 && args.analyzers)
     specs.push({ tool: threadsAnalyzersTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads).filter((a) => a !== '--no-analyzers'), pinned: false });
@@ -410,7 +419,10 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   for (const r of results.slice(1)) {
     if (!r.ok || !east.ok) continue;
     if (r.tool === ANALYZERS_TOOL) out.analyzersCost = r.medianWallSec! / east.medianWallSec!;
-    else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
+    else if (r.tool === DEFAULT_TOOL) {
+      const tshark = results.find((x) => x.tool === 'tshark');
+      if (tshark?.ok) out.defaultVsTshark = tshark.medianWallSec! / r.medianWallSec!;
+    } else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
     else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
     else if (r.tool === threadsAnalyzersTool) {
       const one = results.find((x) => x.tool === ANALYZERS_TOOL);
@@ -440,6 +452,7 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   console.log(table.toString());
   if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
   if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
+  if (out.defaultVsTshark !== undefined) console.log(`default run (analyzers and detectors): ${out.defaultVsTshark.toFixed(2)}x tshark's speed (medians)`);
   if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
   if (out.threadsAnalyzersSpeedup !== undefined)
     console.log(`--threads ${args.threads} with protocol analyzers: ${out.threadsAnalyzersSpeedup.toFixed(2)}x the speed of one thread with them (medians)`);
