@@ -93,9 +93,8 @@ export class ScanDetector implements Detector {
     if (outcome === 'unknown') return;
     const port = `${r.proto}/${r.resp_p}`;
     const pair = `${r.resp_h}|${port}`;
-    const known = s.contacts.get(pair) !== undefined;
-    s.contacts.set(pair, r.ts);
-    if (known) return;
+    // Contacts hold times, never undefined: set's answer is whether the pair was known.
+    if (s.contacts.set(pair, r.ts)) return;
     const ok = outcome === 'answered';
     this.step(s, s.vertical, r.resp_h, r, ok, 'vertical');
     this.step(s, s.horizontal, port, r, ok, 'horizontal');
