@@ -144,25 +144,36 @@ const NO_ISSUES: AnalyzerIssue[] = Object.freeze([]) as unknown as AnalyzerIssue
  */
 export abstract class BaseAnalyzer implements StreamAnalyzer {
   abstract readonly name: string;
-  state: AnalyzerState = 'probing';
+  // The fields are declared only and assigned in the constructor. As class fields they are defined
+  // by the base class's field initializer, one code site for every subclass: once a run meets
+  // more than four analyzer classes (the pod bench: DNS, HTTP, Kafka, Redis, STARTTLS) it went
+  // megamorphic, and each analyzer made cost 2.3-2.7 us there against 0.2 us assigned.
+  declare state: AnalyzerState;
   /** Shared and empty until the first issue (most connections never have one). */
-  issues: AnalyzerIssue[] = NO_ISSUES;
-  violations = 0;
-  partial = false;
-  protected readonly sink: (rec: AnyAppRecord) => void;
-  protected readonly transport: AppTransport;
-  protected readonly maxBuffer: number;
-  private readonly maxIssues: number;
+  declare issues: AnalyzerIssue[];
+  declare violations: number;
+  declare partial: boolean;
+  declare protected readonly sink: (rec: AnyAppRecord) => void;
+  declare protected readonly transport: AppTransport;
+  declare protected readonly maxBuffer: number;
+  declare private readonly maxIssues: number;
   /** Bytes seen per direction: the offsets issues report. */
-  private seenOrig = 0;
-  private seenResp = 0;
-  private ended = false;
+  declare private seenOrig: number;
+  declare private seenResp: number;
+  declare private ended: boolean;
 
   constructor(opts: AnalyzerOptions) {
+    this.state = 'probing';
+    this.issues = NO_ISSUES;
+    this.violations = 0;
+    this.partial = false;
     this.sink = opts.sink;
     this.transport = opts.transport;
     this.maxBuffer = opts.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
     this.maxIssues = opts.maxIssues ?? 16;
+    this.seenOrig = 0;
+    this.seenResp = 0;
+    this.ended = false;
   }
 
   get active(): boolean {

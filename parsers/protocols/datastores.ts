@@ -24,15 +24,19 @@ const LARGE_ARG = 4096;
  */
 abstract class DatastoreAnalyzer extends BaseAnalyzer {
   abstract readonly protocol: DatastoreProtocol;
-  protected readonly rec: AppIdRecord;
-  protected readonly msgs = [0, 0];
-  protected curTs = 0;
+  // Assigned in the constructor, not as class fields: see BaseAnalyzer (five subclasses here).
+  declare protected readonly rec: AppIdRecord;
+  declare protected readonly msgs: number[];
+  declare protected curTs: number;
   /** Bytes of the current oversized message still to skip, per direction. */
-  private readonly skip = [0, 0];
-  private readonly bufs: [StreamBuffer, StreamBuffer];
+  declare private readonly skip: number[];
+  declare private readonly bufs: [StreamBuffer, StreamBuffer];
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
+    this.msgs = [0, 0];
+    this.curTs = 0;
+    this.skip = [0, 0];
     this.rec = {
       kind: 'app',
       ts: 0,
