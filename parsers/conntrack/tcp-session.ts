@@ -114,7 +114,14 @@ export class TcpSession {
     return true;
   }
 
-  packet(c: Conn, s: number, l: FlowLayer, isOrig: boolean, now: number): void {
+  /**
+   * The packet's time in seconds, set by the tracker before `packet`. A field, not a parameter:
+   * a double passed to a call V8 does not inline is boxed, a heap number per packet.
+   */
+  now = 0;
+
+  packet(c: Conn, s: number, l: FlowLayer, isOrig: boolean): void {
+    const now = this.now;
     const t = this.tt;
     const i = t.i32;
     const u = t.u32;
@@ -201,7 +208,7 @@ export class TcpSession {
       scaledHistory(c, SC_RXMT, 84 /* T */, t.isOrig(ep));
     }
 
-    const doClose = this.updateStateMachine(c, s, ep, peer, base, len, isOrig, flags, now);
+    const doClose = this.updateStateMachine(c, s, ep, peer, base, len, isOrig, flags);
 
     if (flags & ACK) {
       this.ackReceived(c, s, peer, relAck);
@@ -262,7 +269,8 @@ export class TcpSession {
   }
 
   /** Zeek UpdateStateMachine; returns do_close. */
-  private updateStateMachine(c: Conn, s: number, ep: number, peer: number, base: number, len: number, isOrig: boolean, flags: number, now: number): boolean {
+  private updateStateMachine(c: Conn, s: number, ep: number, peer: number, base: number, len: number, isOrig: boolean, flags: number): boolean {
+    const now = this.now;
     const t = this.tt;
     const i = t.i32;
     const eo = ep * EI;

@@ -84,7 +84,10 @@ export function communityIdFromBytes(
   let o = 0;
   buf[o++] = (seed >> 8) & 0xff;
   buf[o++] = seed & 0xff;
-  const [a, aOff, b, bOff] = swap ? [daddr, daddrOff, saddr, saddrOff] : [saddr, saddrOff, daddr, daddrOff];
+  const a = swap ? daddr : saddr;
+  const aOff = swap ? daddrOff : saddrOff;
+  const b = swap ? saddr : daddr;
+  const bOff = swap ? saddrOff : daddrOff;
   for (let i = 0; i < addrLen; i++) buf[o++] = a[aOff + i];
   for (let i = 0; i < addrLen; i++) buf[o++] = b[bOff + i];
   buf[o++] = proto & 0xff;
