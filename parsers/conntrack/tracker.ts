@@ -215,7 +215,7 @@ export class ConnectionTracker {
     this.clock.nsec = tsNsec;
     this.now = now;
     this.tcp.now = now;
-    this.expire(now);
+    this.expire();
   }
 
   private trackLayers(d: DecodedPacket, from: number, to: number, parent: string | null): string | null | undefined {
@@ -242,7 +242,8 @@ export class ConnectionTracker {
   tick(tsSec: number, tsNsec: number): void {
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
-    this.expire(tsSec + tsNsec / 1e9);
+    this.now = tsSec + tsNsec / 1e9;
+    this.expire();
   }
 
   /**
@@ -254,7 +255,8 @@ export class ConnectionTracker {
     if (tsSec < this.clock.sec || (tsSec === this.clock.sec && tsNsec <= this.clock.nsec)) return;
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
-    this.expire(tsSec + tsNsec / 1e9);
+    this.now = tsSec + tsNsec / 1e9;
+    this.expire();
   }
 
   /** End of input: emit every live connection. */
@@ -354,7 +356,8 @@ export class ConnectionTracker {
     }
 
     this.uidSeq = 0;
-    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp, flags, l.seq)) {
+    // SYN tested here: only then is the sequence number (a heap number from 2^31 up) passed on.
+    if (c !== undefined && kind === Kind.TCP && (flags & SYN) !== 0 && this.tcp.isReuse(c.tcp, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
       if (this.table.cols[c.fid * T_WORDS + T_FIRST_SEC] === this.clock.sec && c.firstNsec === this.clock.nsec)
         this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
@@ -740,21 +743,27 @@ export class ConnectionTracker {
     return Math.min(start + k * iv, last + this.timeouts[L_UDP]);
   }
 
-  private expire(now: number): void {
+  /**
+   * Expires what is due by `now` (the field: as a parameter of expireFrom, a call in a loop, the
+   * time was boxed ahead of the loop, a heap number per packet whether anything expired or not).
+   */
+  private expire(): void {
+    const now = this.now;
     // Per packet: most packets expire nothing, and pay only for a look at each list's head.
     const heads = this.heads;
     const cols = this.table.cols;
     for (let li = 0; li < N_LISTS; li++) {
       const h = heads[li];
       if (h >= 0 && cols[h * T_WORDS + T_DEADLINE] <= now) {
-        this.expireFrom(li, now);
+        this.expireFrom(li);
         return;
       }
     }
   }
 
   /** expire from list `first` on (the lists before it have nothing due). */
-  private expireFrom(first: number, now: number): void {
+  private expireFrom(first: number): void {
+    const now = this.now;
     const order = this.order;
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
@@ -771,14 +780,15 @@ export class ConnectionTracker {
         order.a = li;
         order.b = cols[c.fid * T_WORDS + T_DEADLINE];
         order.c = c.linkStamp;
-        this.fire(c, li, now);
+        this.fire(c, li);
         c = next !== undefined && next.list === li ? next : table.at(this.heads[li]);
       }
     }
     order.phase = EmitPhase.TRACK;
   }
 
-  private fire(c: Conn, li: number, now: number): void {
+  private fire(c: Conn, li: number): void {
+    const now = this.now;
     if (li === L_FIXED) {
       const s = c.tcp;
       const tt = this.tcpTable;
