@@ -114,7 +114,14 @@ export class TcpSession {
     return true;
   }
 
-  packet(c: Conn, s: number, l: FlowLayer, isOrig: boolean, now: number): void {
+  /**
+   * The packet's time in seconds, set by the tracker before `packet`. A field, not a parameter:
+   * a double passed to a call V8 does not inline is boxed, a heap number per packet.
+   */
+  now = 0;
+
+  packet(c: Conn, s: number, l: FlowLayer, isOrig: boolean): void {
+    const now = this.now;
     const t = this.tt;
     const i = t.i32;
     const u = t.u32;
@@ -201,7 +208,9 @@ export class TcpSession {
       scaledHistory(c, SC_RXMT, 84 /* T */, t.isOrig(ep));
     }
 
-    const doClose = this.updateStateMachine(c, s, ep, peer, base, len, isOrig, flags, now);
+    // The sequence number as an int32: an unsigned one from 2^31 up, passed to a call V8 does not
+    // inline, is boxed, a heap number for half the segments.
+    const doClose = this.updateStateMachine(c, s, ep, peer, base | 0, len, isOrig, flags);
 
     if (flags & ACK) {
       this.ackReceived(c, s, peer, relAck);
@@ -261,8 +270,9 @@ export class TcpSession {
     else if (flags & ACK) checkHistory(c, H_ACK, 65 /* A */, o);
   }
 
-  /** Zeek UpdateStateMachine; returns do_close. */
-  private updateStateMachine(c: Conn, s: number, ep: number, peer: number, base: number, len: number, isOrig: boolean, flags: number, now: number): boolean {
+  /** Zeek UpdateStateMachine; returns do_close. `base`: the segment's sequence number as an int32. */
+  private updateStateMachine(c: Conn, s: number, ep: number, peer: number, base: number, len: number, isOrig: boolean, flags: number): boolean {
+    const now = this.now;
     const t = this.tt;
     const i = t.i32;
     const eo = ep * EI;
@@ -276,7 +286,7 @@ export class TcpSession {
             setState(t, ep, flags & ACK ? Ep.SYN_ACK_SENT : Ep.SYN_SENT);
             if (this.opts.tcpAttemptDelaySec > 0) t.f64[s * 2 * ED + D_TIMER] = now + this.opts.tcpAttemptDelaySec;
           } else {
-            if ((flags & ACK) === 0 && i[po + E_STATE] === Ep.SYN_ACK_SENT && base === t.u32[eo + E_START_SEQ]) {
+            if ((flags & ACK) === 0 && i[po + E_STATE] === Ep.SYN_ACK_SENT && base === i[eo + E_START_SEQ]) {
               // SYN/SYN-ACK reversal: the SYN's sender is the real originator.
               i[fa] &= ~F_PARTIAL;
               flipRoles(c, t);

@@ -71,6 +71,8 @@ export { BARE_LIKELY_SERVER_PORTS_TCP, BARE_LIKELY_SERVER_PORTS_UDP, DEFAULT_LIK
 const DNS_UDP_PORTS: readonly number[] = [53, 137, 5353, 5355];
 /** Distinct addresses and MACs interned before the table starts over. */
 const RAW_STRINGS_MAX = 16384;
+/** Slots of the direct-mapped cache of IPv4 address and MAC strings (a power of two). */
+const RAW_SLOTS = 8192;
 
 /**
  * Where in the processing of one packet a record (and the application records before it) comes
@@ -133,6 +135,11 @@ export class ConnectionTracker {
    */
   stampBase = 0;
   private stamp = 0;
+  /**
+   * The current packet's time in seconds (see setClock). A field, not a parameter of track: a
+   * double passed to a call V8 does not inline is boxed, a heap number per layer.
+   */
+  private now = 0;
   /** Out-of-order bytes held for payload analysis, across all connections. */
   private readonly reassemblyBudget: ReassemblyBudget;
   private readonly lspTcp = new Uint8Array(65536);
@@ -147,6 +154,9 @@ export class ConnectionTracker {
   private readonly interimOn: boolean;
   /** See intern(). */
   private readonly rawStrings = new Map<string, string>();
+  /** See internShort(): per slot the two key words and the string. */
+  private readonly rawKeys = new Int32Array(RAW_SLOTS * 2);
+  private readonly rawTexts: string[] = new Array<string>(RAW_SLOTS).fill('');
 
   constructor(
     opts: Partial<TrackerOptions>,
@@ -182,8 +192,8 @@ export class ConnectionTracker {
   onPacket(d: DecodedPacket, tsSec: number, tsNsec: number): void {
     this.packetUidCount = 0;
     if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return;
-    const now = this.setClock(tsSec, tsNsec);
-    this.trackLayers(d, now, 0, d.count, null);
+    this.setClock(tsSec, tsNsec);
+    this.trackLayers(d, 0, d.count, null);
   }
 
   /**
@@ -195,19 +205,20 @@ export class ConnectionTracker {
   onLayers(d: DecodedPacket, tsSec: number, tsNsec: number, from: number, to: number, parent: string | null): string | null | undefined {
     this.packetUidCount = 0;
     if (d.count <= 0 || (d.status !== DecodeStatus.OK && d.status !== DecodeStatus.MALFORMED)) return undefined;
-    const now = this.setClock(tsSec, tsNsec);
-    return this.trackLayers(d, now, from, to, parent);
+    this.setClock(tsSec, tsNsec);
+    return this.trackLayers(d, from, to, parent);
   }
 
-  private setClock(tsSec: number, tsNsec: number): number {
+  private setClock(tsSec: number, tsNsec: number): void {
     const now = tsSec + tsNsec / 1e9;
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
-    this.expire(now);
-    return now;
+    this.now = now;
+    this.tcp.now = now;
+    this.expire();
   }
 
-  private trackLayers(d: DecodedPacket, now: number, from: number, to: number, parent: string | null): string | null | undefined {
+  private trackLayers(d: DecodedPacket, from: number, to: number, parent: string | null): string | null | undefined {
     // The carrying connection is passed on by uid: a forced flush while tracking an inner layer
     // may remove the outer one.
     const n = d.count;
@@ -219,7 +230,7 @@ export class ConnectionTracker {
       const nextTunnel = i + 1 < n ? d.layers[i + 1].tunnel : d.innerTunnel;
       order.a = i;
       this.stamp = this.stampBase + 1 + i;
-      const c = this.track(l, parent, nextTunnel, now, i < repeated);
+      const c = this.track(l, parent, nextTunnel, i < repeated);
       if (c === null) return undefined;
       parent = c.uid;
       this.packetUids[this.packetUidCount++] = c.uid;
@@ -231,7 +242,8 @@ export class ConnectionTracker {
   tick(tsSec: number, tsNsec: number): void {
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
-    this.expire(tsSec + tsNsec / 1e9);
+    this.now = tsSec + tsNsec / 1e9;
+    this.expire();
   }
 
   /**
@@ -243,7 +255,8 @@ export class ConnectionTracker {
     if (tsSec < this.clock.sec || (tsSec === this.clock.sec && tsNsec <= this.clock.nsec)) return;
     this.clock.sec = tsSec;
     this.clock.nsec = tsNsec;
-    this.expire(tsSec + tsNsec / 1e9);
+    this.now = tsSec + tsNsec / 1e9;
+    this.expire();
   }
 
   /** End of input: emit every live connection. */
@@ -295,7 +308,8 @@ export class ConnectionTracker {
    * `repeat`: the layer carried an earlier packet of the same frame (an A-MSDU's later subframes)
    * and was counted with it; only its connection is wanted, as the parent of the layers inside.
    */
-  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, now: number, repeat: boolean): Conn | null {
+  private track(l: FlowLayer, parent: string | null, nextTunnel: TunnelKind, repeat: boolean): Conn | null {
+    const now = this.now;
     if (l.ipVersion === 0 || (l.addrLen !== 4 && l.addrLen !== 16)) return null;
     const proto = l.proto;
     let kind: Kind;
@@ -342,7 +356,8 @@ export class ConnectionTracker {
     }
 
     this.uidSeq = 0;
-    if (c !== undefined && kind === Kind.TCP && this.tcp.isReuse(c.tcp, flags, l.seq)) {
+    // SYN tested here: only then is the sequence number (a heap number from 2^31 up) passed on.
+    if (c !== undefined && kind === Kind.TCP && (flags & SYN) !== 0 && this.tcp.isReuse(c.tcp, flags, l.seq)) {
       // The successor shares the key; at the same instant it would share the uid hash input too.
       if (this.table.cols[c.fid * T_WORDS + T_FIRST_SEC] === this.clock.sec && c.firstNsec === this.clock.nsec)
         this.uidSeq = (c.x === null ? 0 : c.x.uidSeq) + 1;
@@ -364,7 +379,7 @@ export class ConnectionTracker {
 
     switch (kind) {
       case Kind.TCP:
-        this.tcp.packet(c, c.tcp, l, isOrig, now);
+        this.tcp.packet(c, c.tcp, l, isOrig);
         break;
       default: {
         this.table.cols[c.fid * T_WORDS + T_LAST_SEC] = this.clock.sec;
@@ -525,6 +540,29 @@ export class ConnectionTracker {
     return raw;
   }
 
+  /**
+   * intern() for the 4 bytes of an IPv4 address or the 6 of a MAC at b[o], without making the
+   * string first: four Buffer.toString calls per connection and their Map lookups were a
+   * tenth of a new connection's cost (--cpu-prof on the bench's pods capture). A slot holds
+   * the last bytes that hashed to it, so a distinct address only rarely gets a second copy.
+   */
+  private internShort(b: Buffer, o: number, len: 4 | 6): string {
+    const w0 = (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+    const w1 = len === 4 ? 4 : (6 << 16) | (b[o + 4] << 8) | b[o + 5];
+    let h = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b), 0xcc9e2d51);
+    h ^= h >>> 15;
+    const slot = h & (RAW_SLOTS - 1);
+    const keys = this.rawKeys;
+    const texts = this.rawTexts;
+    const t = texts[slot];
+    if (keys[slot * 2] === w0 && keys[slot * 2 + 1] === w1 && t !== '') return t;
+    const s = len === 4 ? String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3]) : String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5]);
+    keys[slot * 2] = w0;
+    keys[slot * 2 + 1] = w1;
+    texts[slot] = s;
+    return s;
+  }
+
   private create(kind: Kind, l: FlowLayer, srcLow: boolean, sp: number, dp: number, parent: string | null): Conn {
     // The staged key survives forceFlush: removals use the entry id, not the staging area.
     if (this.stats.live >= this.opts.maxConnections) this.forceFlush();
@@ -532,13 +570,18 @@ export class ConnectionTracker {
     // First: its time columns are the entry's.
     c.fid = this.table.insert(c);
     const b = l.buf;
-    c.origAddr = this.intern(b.toString('latin1', l.srcOff, l.srcOff + l.addrLen));
-    c.respAddr = this.intern(b.toString('latin1', l.dstOff, l.dstOff + l.addrLen));
+    if (l.addrLen === 4) {
+      c.origAddr = this.internShort(b, l.srcOff, 4);
+      c.respAddr = this.internShort(b, l.dstOff, 4);
+    } else {
+      c.origAddr = this.intern(b.toString('latin1', l.srcOff, l.srcOff + l.addrLen));
+      c.respAddr = this.intern(b.toString('latin1', l.dstOff, l.dstOff + l.addrLen));
+    }
     c.origP = sp;
     c.respP = dp;
     c.origIsLow = srcLow;
-    if (l.srcMacOff >= 0 && l.srcMacOff + 6 <= b.length) c.origMac = this.intern(b.toString('latin1', l.srcMacOff, l.srcMacOff + 6));
-    if (l.dstMacOff >= 0 && l.dstMacOff + 6 <= b.length) c.respMac = this.intern(b.toString('latin1', l.dstMacOff, l.dstMacOff + 6));
+    if (l.srcMacOff >= 0 && l.srcMacOff + 6 <= b.length) c.origMac = this.internShort(b, l.srcMacOff, 6);
+    if (l.dstMacOff >= 0 && l.dstMacOff + 6 <= b.length) c.respMac = this.internShort(b, l.dstMacOff, 6);
     if (l.vlan >= 0) extra(c).vlan = l.vlan;
     if (l.innerVlan >= 0) extra(c).innerVlan = l.innerVlan;
     if (l.tunnel !== TunnelKind.NONE) {
@@ -651,7 +694,9 @@ export class ConnectionTracker {
       dl = Math.min(tt.deleteAt(s), tt.attemptAt(s));
     } else if (c.kind === Kind.UDP && this.dnsUdp[c.respP] === 1) {
       li = L_DNS;
-      dl = this.dnsDeadline(c);
+      // The unary plus types the call's result as a number: without it `dl` was kept tagged on
+      // every path, a heap number per scheduled packet.
+      dl = +this.dnsDeadline(c);
     } else {
       li =
         c.kind === Kind.TCP
@@ -698,21 +743,27 @@ export class ConnectionTracker {
     return Math.min(start + k * iv, last + this.timeouts[L_UDP]);
   }
 
-  private expire(now: number): void {
+  /**
+   * Expires what is due by `now` (the field: as a parameter of expireFrom, a call in a loop, the
+   * time was boxed ahead of the loop, a heap number per packet whether anything expired or not).
+   */
+  private expire(): void {
+    const now = this.now;
     // Per packet: most packets expire nothing, and pay only for a look at each list's head.
     const heads = this.heads;
     const cols = this.table.cols;
     for (let li = 0; li < N_LISTS; li++) {
       const h = heads[li];
       if (h >= 0 && cols[h * T_WORDS + T_DEADLINE] <= now) {
-        this.expireFrom(li, now);
+        this.expireFrom(li);
         return;
       }
     }
   }
 
   /** expire from list `first` on (the lists before it have nothing due). */
-  private expireFrom(first: number, now: number): void {
+  private expireFrom(first: number): void {
+    const now = this.now;
     const order = this.order;
     order.phase = EmitPhase.EXPIRE;
     this.stamp = this.stampBase;
@@ -729,14 +780,15 @@ export class ConnectionTracker {
         order.a = li;
         order.b = cols[c.fid * T_WORDS + T_DEADLINE];
         order.c = c.linkStamp;
-        this.fire(c, li, now);
+        this.fire(c, li);
         c = next !== undefined && next.list === li ? next : table.at(this.heads[li]);
       }
     }
     order.phase = EmitPhase.TRACK;
   }
 
-  private fire(c: Conn, li: number, now: number): void {
+  private fire(c: Conn, li: number): void {
+    const now = this.now;
     if (li === L_FIXED) {
       const s = c.tcp;
       const tt = this.tcpTable;

@@ -112,6 +112,11 @@ export class PacketDecoder {
   private amsduSrcMac = -1;
   private amsduDstMac = -1;
   private amsduNow = 0;
+  /**
+   * The packet's time in seconds, for fragment reassembly. A field, not a parameter: a double
+   * passed to a call V8 does not inline (decodeIp) is boxed, a heap number per packet.
+   */
+  private now = 0;
 
   /** Whether UDP `port` is one this decoder looks for a tunnel on (as destination, or source of a reply). */
   isTunnelPort(port: number): boolean {
@@ -152,8 +157,8 @@ export class PacketDecoder {
     this.amsduBuf = null;
     resetPacket(out);
 
-    const now = pkt.tsSec + pkt.tsNsec * 1e-9;
-    if (this.reassembler.pending > 0) this.reassembler.expire(now);
+    this.now = pkt.tsSec + pkt.tsNsec * 1e-9;
+    if (this.reassembler.pending > 0) this.reassembler.expire(this.now);
 
     const buf = pkt.buf;
     const base = pkt.offset;
@@ -163,10 +168,10 @@ export class PacketDecoder {
 
     const li = this.link;
     const r = decodeLink(pkt.linktype, buf, base, end, li, out);
-    if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, 0, TunnelKind.NONE, -1, now);
+    if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, 0, TunnelKind.NONE, -1);
     let status: DecodeStatus;
     if (r === Link.IPV4 || r === Link.IPV6) {
-      status = this.decodeIp(buf, base, r, li.l3Off, li.l3CapEnd < 0 ? end : li.l3CapEnd, wireEnd, now, out, TunnelKind.NONE, -1);
+      status = this.decodeIp(buf, base, r, li.l3Off, li.l3CapEnd < 0 ? end : li.l3CapEnd, wireEnd, out, TunnelKind.NONE, -1);
     } else if (r === Link.NOT_IP) {
       out.etherType = li.etherType;
       status = out.status = DecodeStatus.NOT_IP;
@@ -218,7 +223,8 @@ export class PacketDecoder {
     else this.amsduBuf = null;
     let status: DecodeStatus;
     if (r === Link.IPV4 || r === Link.IPV6) {
-      status = this.decodeIp(buf, base, r, li.l3Off, end, end, this.amsduNow, out, this.amsduKind, this.amsduTid);
+      this.now = this.amsduNow;
+      status = this.decodeIp(buf, base, r, li.l3Off, end, end, out, this.amsduKind, this.amsduTid);
     } else if (r === Link.NOT_IP) {
       out.etherType = li.etherType;
       status = out.status = DecodeStatus.NOT_IP;
@@ -229,7 +235,7 @@ export class PacketDecoder {
   }
 
   /** Keeps what decodeNext() needs for the rest of an A-MSDU, unless one is pending already (one level of aggregation). */
-  private holdAmsdu(buf: Buffer, base: number, li: LinkInfo, count: number, kind: TunnelKind, tid: number, now: number): void {
+  private holdAmsdu(buf: Buffer, base: number, li: LinkInfo, count: number, kind: TunnelKind, tid: number): void {
     if (this.amsduBuf !== null) return;
     this.amsduBuf = buf;
     this.amsduBase = base;
@@ -240,7 +246,7 @@ export class PacketDecoder {
     this.amsduTid = tid;
     this.amsduSrcMac = li.srcMacOff;
     this.amsduDstMac = li.dstMacOff;
-    this.amsduNow = now;
+    this.amsduNow = this.now;
   }
 
   private tally(status: DecodeStatus): DecodeStatus {
@@ -276,7 +282,6 @@ export class PacketDecoder {
     off: number,
     capEnd: number,
     wireEnd: number,
-    now: number,
     out: DecodedPacket,
     kind: TunnelKind,
     tid: number,
@@ -302,7 +307,7 @@ export class PacketDecoder {
       if (layer.ipChecksumBad) sawBadSum = true;
 
       if (fi.isFragment) {
-        const fr = this.reassembler.add(buf, base, capEnd, layer, fi, now);
+        const fr = this.reassembler.add(buf, base, capEnd, layer, fi, this.now);
         if (fr === FragResult.COMPLETE) {
           // Continue on the reassembled copy: same layer slot, offsets now into the new buffer,
           // which starts with the bytes that preceded the IP header in this packet.
@@ -391,7 +396,7 @@ export class PacketDecoder {
         ver = inner;
         continue;
       }
-      const lr = this.innerFrame(inner, buf, off, capEnd, out, base, kind, tid, now);
+      const lr = this.innerFrame(inner, buf, off, capEnd, out, base, kind, tid);
       if (lr === Link.MALFORMED) return this.finishMalformed(out, sawBadSum);
       if (lr !== Link.IPV4 && lr !== Link.IPV6) return this.finishOk(out, sawBadSum); // e.g. ARP inside VXLAN
       ver = lr;
@@ -434,17 +439,7 @@ export class PacketDecoder {
   }
 
   /** The frame a tunnel carries (Ethernet, 802.11, MPLS) down to its IP packet. */
-  private innerFrame(
-    inner: Inner,
-    buf: Buffer,
-    off: number,
-    capEnd: number,
-    out: DecodedPacket,
-    base: number,
-    kind: TunnelKind,
-    tid: number,
-    now: number,
-  ): Link {
+  private innerFrame(inner: Inner, buf: Buffer, off: number, capEnd: number, out: DecodedPacket, base: number, kind: TunnelKind, tid: number): Link {
     const li = this.link;
     if (inner === Inner.ETHERNET) {
       li.clear(); // the inner frame has its own MACs and VLANs
@@ -453,7 +448,7 @@ export class PacketDecoder {
     if (inner === Inner.IEEE80211) {
       li.clear();
       const lr = decode80211(buf, off, capEnd, li, out, base);
-      if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, out.count, kind, tid, now);
+      if (li.amsduNext >= 0) this.holdAmsdu(buf, base, li, out.count, kind, tid);
       return lr;
     }
     // MPLS: no link frame of its own, like a bare IP packet.

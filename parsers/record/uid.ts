@@ -75,7 +75,12 @@ function base62Digits(hi: number, mid: number, lo: number, prefix: number): stri
   }
   if (n === 18) digits[--n] = 48; // 0
   if (prefix >= 0) digits[--n] = prefix;
-  return String.fromCharCode.apply(null, digits.slice(n));
+  const d = digits;
+  // A uid is nearly always `C` and 16 or 17 digits: spelt out, those lengths need no array
+  // slice per connection (the slice was 190 bytes a connection of what analyze allocates).
+  if (n === 0) return String.fromCharCode(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15], d[16], d[17]);
+  if (n === 1) return String.fromCharCode(d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15], d[16], d[17]);
+  return String.fromCharCode.apply(null, d.slice(n));
 }
 
 /** One lane over integer key words (the flow table's key) and the extra words. */

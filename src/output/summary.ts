@@ -9,8 +9,9 @@ import type { AnalyzeResult } from '../analyze/pipeline';
 export class SummaryCollector {
   connections = 0;
   interim = 0;
-  readonly byState = new Map<string, number>();
-  readonly byProto = new Map<string, number>();
+  // Counts in boxes: one probe per record and map rather than a get and a set.
+  readonly byState = new Map<string, { n: number }>();
+  readonly byProto = new Map<string, { n: number }>();
   private readonly talkers = new Map<string, { bytes: number; conns: number }>();
 
   add(r: ConnRecord): void {
@@ -77,10 +78,12 @@ export class SummaryCollector {
   }
 }
 
-function bump(m: Map<string, number>, k: string): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
+function bump(m: Map<string, { n: number }>, k: string): void {
+  const c = m.get(k);
+  if (c === undefined) m.set(k, { n: 1 });
+  else c.n++;
 }
 
-function sorted(m: Map<string, number>): Array<[string, number]> {
-  return [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+function sorted(m: Map<string, { n: number }>): Array<[string, number]> {
+  return [...m.entries()].map(([k, c]): [string, number] => [k, c.n]).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 }

@@ -29,6 +29,26 @@ describe('capture: open (format sniffing, gzip, errors, progress)', () => {
     }
   });
 
+  it('reads the same packets, summary and truncation fault with and without read-ahead', async function () {
+    requireCorpus(this);
+    for (const rel of ['zeek/wikipedia.pcap', 'zeek/pcapng-multi-interface.pcapng']) {
+      const data = fs.readFileSync(corpusPath(rel));
+      // Cut inside the last record: both paths must deliver the same packets before the same fault.
+      const cut = tmpFile(`cut-${rel.replace(/\W/g, '_')}`, data.subarray(0, data.length - 7));
+      for (const file of [corpusPath(rel), cut]) {
+        for (const hwm of [undefined, 13, 4096]) {
+          const ahead = await collect(file, { highWaterMark: hwm, readAhead: true });
+          const sync = await collect(file, { highWaterMark: hwm, readAhead: false });
+          assert.ok(ahead.rows.length > 0, `${file} has packets`);
+          assert.deepEqual(sync.rows, ahead.rows, `${file} ${hwm}`);
+          assert.deepEqual(sync.summary, ahead.summary, `${file} ${hwm}`);
+          assert.equal(sync.error?.offset, ahead.error?.offset, `${file} ${hwm}`);
+          assert.equal(sync.error === undefined, file !== cut, `${file} ${hwm}`);
+        }
+      }
+    }
+  });
+
   it('a non-capture file and an empty file are CaptureErrors at offset 0', async () => {
     const text = tmpFile('notes.txt', Buffer.from('hello, this is not a capture\n'));
     const empty = tmpFile('empty.pcap', Buffer.alloc(0));

@@ -93,10 +93,42 @@ describe('conntrack/uid', () => {
     for (let i = 0; i < 100000; i++) many.add(g.next(`k${i % 1000}`, 1000 + Math.floor(i / 1000), 0));
     assert.equal(many.size, 100000);
   });
+  it('gives the uids it always gave, of both lengths', () => {
+    // Values of the build before uids were spelt out per length (18 and 17 characters both here).
+    const g = new UidGenerator();
+    const got: string[] = [];
+    for (let i = 0; i < 12; i++) got.push(g.next(`k${i}`, 1700000000 + i, i * 1000));
+    assert.deepEqual(got, [
+      'C1NEgmqSmDU1ueD2h8',
+      'CyQ0EJG6M3h12uq2G',
+      'C1Wd9YzYgSFD8Yf7ox',
+      'C1IZ1NW0VvNRW8sCot',
+      'CHOOWRVcngl6kKyCu',
+      'C1GPflb4FjicQVJmai',
+      'CzlCfhghQoXxNYT5U',
+      'C15BUMDG9nvysxskHL',
+      'C1VLSSN0qjwAjMF7gf',
+      'CiCvHvii9zpSynP1m',
+      'CErn2riDFM4y1LMW5',
+      'Ca65HIS3IDgtaM43k',
+    ]);
+  });
   it('encodes 96 bits in base62', () => {
     assert.equal(base62of96(0, 0, 61), 'z');
     assert.equal(base62of96(0, 0, 62), '10');
     assert.equal(base62of96(0xffffffff, 0xffffffff, 0xffffffff), bigBase62(2n ** 96n - 1n));
+    let x = 0x2545f491;
+    const next = (): number => {
+      x = (Math.imul(x, 1103515245) + 12345) | 0;
+      return x >>> 0;
+    };
+    for (let i = 0; i < 2000; i++) {
+      // Shorter numbers too: every digit count from 1 to 17.
+      const hi = i % 3 === 0 ? 0 : next() >>> (i % 32);
+      const mid = next();
+      const lo = next();
+      assert.equal(base62of96(hi, mid, lo), bigBase62((BigInt(hi) << 64n) | (BigInt(mid) << 32n) | BigInt(lo)));
+    }
   });
 });
 
