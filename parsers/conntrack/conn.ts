@@ -118,18 +118,26 @@ export const TEREDO_ORIG = 0x10;
 export const TEREDO_RESP = 0x20;
 export const SVC_TUNNEL_SHIFT = 8;
 
+// Conn.meta: the kind (bits 0-1), origIsLow (bit 2), the address length (bits 3-7) and the IP
+// protocol (from bit 8). Four fields were 32 bytes of every live connection; one is 8.
+const M_KIND = 0x3;
+const M_ORIG_LOW = 0x4;
+const M_ADDR_SHIFT = 3;
+const M_ADDR_MASK = 0x1f;
+const M_PROTO_SHIFT = 8;
+
 export class Conn {
   // Fields in the order V8 lays them out: those every packet reads or writes first, so that a
   // packet touches few cache lines of its connection (tens of thousands of live connections do
   // not stay in cache); those read only when the connection starts or ends after them.
-  readonly kind: Kind;
+  /** See M_*: read through the accessors below. */
+  private meta: number;
   /** The timer list the connection is in (links and deadline are the I_* and T_DEADLINE columns). */
   list = L_NONE;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
   linkStamp = 0;
   /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
   tcp = -1;
-  origIsLow = true;
   /** Nanoseconds of the last packet time (its seconds are the T_LAST_SEC column). */
   lastNsec = 0;
   origPkts = 0;
@@ -175,13 +183,30 @@ export class Conn {
   info: ConnInfo | null = null;
   /** Entry id in the flow table while live: the index of its columns (T_*). */
   fid = -1;
-  readonly ipProto: number;
-  readonly addrLen: number;
 
   constructor(kind: Kind, ipProto: number, addrLen: number) {
-    this.kind = kind;
-    this.ipProto = ipProto;
-    this.addrLen = addrLen;
+    this.meta = kind | M_ORIG_LOW | (addrLen << M_ADDR_SHIFT) | (ipProto << M_PROTO_SHIFT);
+  }
+
+  get kind(): Kind {
+    return this.meta & M_KIND;
+  }
+
+  /** The originator is the lower (address, port) endpoint of the table's key. */
+  get origIsLow(): boolean {
+    return (this.meta & M_ORIG_LOW) !== 0;
+  }
+
+  set origIsLow(v: boolean) {
+    this.meta = v ? this.meta | M_ORIG_LOW : this.meta & ~M_ORIG_LOW;
+  }
+
+  get ipProto(): number {
+    return this.meta >>> M_PROTO_SHIFT;
+  }
+
+  get addrLen(): number {
+    return (this.meta >>> M_ADDR_SHIFT) & M_ADDR_MASK;
   }
 }
 
@@ -215,6 +240,18 @@ export function startTs(c: Conn, cols: Float64Array): number {
 /** The last packet's time. */
 export function lastTs(c: Conn, cols: Float64Array): number {
   return cols[c.fid * T_WORDS + T_LAST_SEC] + c.lastNsec / 1e9;
+}
+
+/**
+ * The connection's payload observer went idle (PayloadObserver.idle): it, its reassembly and the
+ * identity handed to it go, and the connection carries on as one that never had an observer
+ * (services, partial and end of an idle observer add nothing).
+ */
+export function dropObserver(c: Conn): void {
+  c.streams?.discard();
+  c.streams = null;
+  c.observer = null;
+  c.info = null;
 }
 
 /** The connection's ConnExtra, allocated on first use. */

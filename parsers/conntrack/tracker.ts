@@ -57,6 +57,7 @@ import {
   TEREDO_ORIG,
   TEREDO_RESP,
   checkHistory,
+  dropObserver,
   extra,
   flipRoles,
   lastTs,
@@ -496,7 +497,9 @@ export class ConnectionTracker {
   /** The payload analysis gave up on part of the connection: Zeek's `X` in the history. */
   private observePartial(c: Conn): void {
     const obs = c.observer;
-    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+    if (obs === null) return;
+    if (obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+    if (obs.idle?.()) dropObserver(c);
   }
 
   /** Zeek's TCP / UDP / ICMP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
