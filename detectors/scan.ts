@@ -51,8 +51,15 @@ class Source {
   }
 }
 
+/**
+ * The uids of a walk without failures: shared, as most walks (a source's answered first contacts)
+ * never fail, and an array each was 32 bytes of tens of thousands of walks. Frozen: a push on it
+ * would be a bug.
+ */
+const NO_UIDS: string[] = Object.freeze([]) as unknown as string[];
+
 function newWalk(ts: number): Walk {
-  return { lr: 1, contacts: 0, failures: 0, first: ts, last: ts, uids: [], distinct: 0 };
+  return { lr: 1, contacts: 0, failures: 0, first: ts, last: ts, uids: NO_UIDS, distinct: 0 };
 }
 
 export class ScanDetector implements Detector {
@@ -113,7 +120,8 @@ export class ScanDetector implements Detector {
     w.last = r.ts;
     if (!ok) {
       w.failures++;
-      if (w.uids.length < ALERT_MAX_UIDS) w.uids.push(r.uid);
+      if (w.uids === NO_UIDS) w.uids = [r.uid];
+      else if (w.uids.length < ALERT_MAX_UIDS) w.uids.push(r.uid);
     }
     if (w.lr <= this.eta0) {
       walks.set(key, newWalk(r.ts));
@@ -134,7 +142,7 @@ export class ScanDetector implements Detector {
       first_seen: w.first,
       last_seen: w.last,
       count: 1,
-      uids: w.uids,
+      uids: w.uids === NO_UIDS ? [] : w.uids,
       figures: {
         likelihood_ratio: round3(w.lr),
         eta1: round3(this.eta1),
