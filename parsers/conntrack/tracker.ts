@@ -56,6 +56,7 @@ import {
   T_WORDS,
   TEREDO_ORIG,
   TEREDO_RESP,
+  addService,
   checkHistory,
   dropObserver,
   extra,
@@ -420,11 +421,7 @@ export class ConnectionTracker {
       c.bits = b;
       if ((b & (TEREDO_ORIG | TEREDO_RESP)) !== (TEREDO_ORIG | TEREDO_RESP)) return;
     }
-    if (name) {
-      const sv = c.service;
-      if (sv === null) c.service = [name];
-      else if (sv.indexOf(name) < 0) sv.push(name);
-    }
+    if (name) addService(c, name);
     c.bits = (c.bits & ((1 << SVC_TUNNEL_SHIFT) - 1)) | (nextTunnel << SVC_TUNNEL_SHIFT);
   }
 
@@ -829,10 +826,7 @@ export class ConnectionTracker {
   private mergeServices(c: Conn): void {
     const obs = c.observer;
     if (obs === null) return;
-    for (const name of obs.services()) {
-      if (c.service === null) c.service = [name];
-      else if (c.service.indexOf(name) < 0) c.service.push(name);
-    }
+    for (const name of obs.services()) addService(c, name);
   }
 
   /** The connection ends: flush its streams and let its analysis finish before the record. */
