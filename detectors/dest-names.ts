@@ -8,7 +8,7 @@
 import type { AppInput, ConnContext } from '../parsers/record/app';
 import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap } from './common';
-import { internName } from './intern';
+import { answerKey, internName } from './intern';
 import type { Json } from './types';
 
 const ADDRESS = /^[0-9a-f:.]+$/i;
@@ -33,7 +33,7 @@ export class DestNames {
       for (const a of rec.answers)
         if (ADDRESS.test(a) && (a.includes('.') || a.includes(':'))) {
           const name = internName(rec.query.toLowerCase().replace(/\.$/, ''));
-          this.resolved.set(`${conn.orig_h}|${a}`, name);
+          this.resolved.set(answerKey(conn.orig_h, a), name);
           this.anyClient.set(a, name);
         }
     }

@@ -25,3 +25,14 @@ const names = new Interner(50_000);
 export function internName(s: string): string {
   return names.get(s);
 }
+
+/**
+ * "client|answer" keys of a DNS record's answers: the new-edge detector's DestNames and the beacon
+ * detector each keep one per answer, built from the same record one after the other. Recent keys
+ * only: the second detector finds the first one's string, and each map entry shares it.
+ */
+const answerKeys = new Interner(4096);
+
+export function answerKey(client: string, answer: string): string {
+  return answerKeys.get(`${client}|${answer}`);
+}
