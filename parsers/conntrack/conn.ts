@@ -122,17 +122,15 @@ export const TEREDO_ORIG = 0x10;
 export const TEREDO_RESP = 0x20;
 export const SVC_TUNNEL_SHIFT = 8;
 
-// Conn.meta: the kind (bits 0-1), origIsLow (bit 2), the address length (bits 3-7), the IP
-// protocol (bits 8-15) and the timer list plus one (bits 16-19). Five fields were 40 bytes of
-// every live connection; one is 8.
+// Conn.meta: the kind (bits 0-1), origIsLow (bit 2), the address length (bits 3-7) and the IP
+// protocol (bits 8-15). Four fields were 32 bytes of every live connection; one is 8. (The timer
+// list stays a field of its own: it is written twice a packet.)
 const M_KIND = 0x3;
 const M_ORIG_LOW = 0x4;
 const M_ADDR_SHIFT = 3;
 const M_ADDR_MASK = 0x1f;
 const M_PROTO_SHIFT = 8;
 const M_PROTO_MASK = 0xff;
-const M_LIST_SHIFT = 16;
-const M_LIST_MASK = 0xf << M_LIST_SHIFT;
 
 export class Conn {
   // Fields in the order V8 lays them out: those every packet reads or writes first, so that a
@@ -140,6 +138,8 @@ export class Conn {
   // not stay in cache); those read only when the connection starts or ends after them.
   /** See M_*: read through the accessors below. */
   private meta: number;
+  /** The timer list the connection is in (links and deadline are the I_* and T_DEADLINE columns). */
+  list = L_NONE;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
   linkStamp = 0;
   /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
@@ -190,16 +190,7 @@ export class Conn {
   fid = -1;
 
   constructor(kind: Kind, ipProto: number, addrLen: number) {
-    this.meta = kind | M_ORIG_LOW | (addrLen << M_ADDR_SHIFT) | (ipProto << M_PROTO_SHIFT) | ((L_NONE + 1) << M_LIST_SHIFT);
-  }
-
-  /** The timer list the connection is in, L_NONE when none (links and deadline are the I_* and T_DEADLINE columns). */
-  get list(): number {
-    return ((this.meta & M_LIST_MASK) >>> M_LIST_SHIFT) - 1;
-  }
-
-  set list(li: number) {
-    this.meta = (this.meta & ~M_LIST_MASK) | ((li + 1) << M_LIST_SHIFT);
+    this.meta = kind | M_ORIG_LOW | (addrLen << M_ADDR_SHIFT) | (ipProto << M_PROTO_SHIFT);
   }
 
   /** Bytes missed (content gaps): in ConnExtra, as most connections miss none. */
