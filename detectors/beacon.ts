@@ -28,6 +28,7 @@
 import type { ConnRecord } from '../parsers/record/conn';
 import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer } from './common';
+import { answerKey, internName } from './intern';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';
 import { LearningWindow } from './learning';
@@ -92,7 +93,7 @@ export class BeaconDetector implements Detector {
     if (rec.kind === 'tls' && rec.server_name) this.sni.set(rec.uid, rec.server_name.toLowerCase());
     else if (rec.kind === 'dns' && rec.query && rec.answers) {
       for (const a of rec.answers)
-        if (/^[0-9a-f:.]+$/i.test(a) && (a.includes('.') || a.includes(':'))) this.names.set(`${conn.orig_h}|${a}`, rec.query.toLowerCase());
+        if (/^[0-9a-f:.]+$/i.test(a) && (a.includes('.') || a.includes(':'))) this.names.set(answerKey(conn.orig_h, a), internName(rec.query.toLowerCase()));
     }
   }
 

@@ -8,6 +8,7 @@
 import type { AppInput, ConnContext } from '../parsers/record/app';
 import type { ConnRecord } from '../parsers/record/conn';
 import { CappedMap } from './common';
+import { answerKey, internName } from './intern';
 import type { Json } from './types';
 
 const ADDRESS = /^[0-9a-f:.]+$/i;
@@ -31,8 +32,8 @@ export class DestNames {
     else if (rec.kind === 'dns' && rec.query && rec.answers) {
       for (const a of rec.answers)
         if (ADDRESS.test(a) && (a.includes('.') || a.includes(':'))) {
-          const name = rec.query.toLowerCase().replace(/\.$/, '');
-          this.resolved.set(`${conn.orig_h}|${a}`, name);
+          const name = internName(rec.query.toLowerCase().replace(/\.$/, ''));
+          this.resolved.set(answerKey(conn.orig_h, a), name);
           this.anyClient.set(a, name);
         }
     }

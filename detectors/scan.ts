@@ -16,6 +16,7 @@ import { ALERT_MAX_UIDS } from './contract/alert';
 import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { attemptOutcome, destEntity, sourceEntity } from './entity';
+import { Interner } from './intern';
 import type { Detector, Finding, Json } from './types';
 
 export const SCAN = 'scan';
@@ -51,14 +52,23 @@ class Source {
   }
 }
 
+/**
+ * The uids of a walk without failures: shared, as most walks (a source's answered first contacts)
+ * never fail, and an array each was 32 bytes of tens of thousands of walks. Frozen: a push on it
+ * would be a bug.
+ */
+const NO_UIDS: string[] = Object.freeze([]) as unknown as string[];
+
 function newWalk(ts: number): Walk {
-  return { lr: 1, contacts: 0, failures: 0, first: ts, last: ts, uids: [], distinct: 0 };
+  return { lr: 1, contacts: 0, failures: 0, first: ts, last: ts, uids: NO_UIDS, distinct: 0 };
 }
 
 export class ScanDetector implements Detector {
   readonly name = SCAN;
   private readonly out = new FindingBuffer();
   private readonly sources: CappedMap<string, Source>;
+  /** (host|port) keys, shared by the sources' contact maps (each source's copy was 40 bytes of ~100k entries). */
+  private readonly pairs = new Interner(50_000);
   private readonly up: number;
   private readonly down: number;
   readonly eta1: number;
@@ -92,7 +102,8 @@ export class ScanDetector implements Detector {
     const outcome = attemptOutcome(r);
     if (outcome === 'unknown') return;
     const port = `${r.proto}/${r.resp_p}`;
-    const pair = `${r.resp_h}|${port}`;
+    // Every source that contacts a (host, port) keeps it as a key: one string for all of them.
+    const pair = this.pairs.get(`${r.resp_h}|${port}`);
     // Contacts hold times, never undefined: set's answer is whether the pair was known.
     if (s.contacts.set(pair, r.ts)) return;
     const ok = outcome === 'answered';
@@ -112,7 +123,8 @@ export class ScanDetector implements Detector {
     w.last = r.ts;
     if (!ok) {
       w.failures++;
-      if (w.uids.length < ALERT_MAX_UIDS) w.uids.push(r.uid);
+      if (w.uids === NO_UIDS) w.uids = [r.uid];
+      else if (w.uids.length < ALERT_MAX_UIDS) w.uids.push(r.uid);
     }
     if (w.lr <= this.eta0) {
       walks.set(key, newWalk(r.ts));
@@ -133,7 +145,7 @@ export class ScanDetector implements Detector {
       first_seen: w.first,
       last_seen: w.last,
       count: 1,
-      uids: w.uids,
+      uids: w.uids === NO_UIDS ? [] : w.uids,
       figures: {
         likelihood_ratio: round3(w.lr),
         eta1: round3(this.eta1),

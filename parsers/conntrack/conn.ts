@@ -108,6 +108,10 @@ export class ConnExtra {
   uidSeq = 0;
   /** Packet time of the next interim record once one was written; before that the tracker derives it from startTs. */
   nextInterim = NO_DEADLINE;
+  /** Bytes missed (content gaps), read through Conn.missed. */
+  missed = 0;
+  /** Scaled history counters and thresholds (see scaledHistory), made on the first. */
+  scaled: Float64Array | null = null;
 }
 
 // Conn.bits: the orientation probe (ROLE_* above, bits 0-3), the Teredo directions seen (bits
@@ -118,18 +122,28 @@ export const TEREDO_ORIG = 0x10;
 export const TEREDO_RESP = 0x20;
 export const SVC_TUNNEL_SHIFT = 8;
 
+// Conn.meta: the kind (bits 0-1), origIsLow (bit 2), the address length (bits 3-7) and the IP
+// protocol (bits 8-15). Four fields were 32 bytes of every live connection; one is 8. (The timer
+// list stays a field of its own: it is written twice a packet.)
+const M_KIND = 0x3;
+const M_ORIG_LOW = 0x4;
+const M_ADDR_SHIFT = 3;
+const M_ADDR_MASK = 0x1f;
+const M_PROTO_SHIFT = 8;
+const M_PROTO_MASK = 0xff;
+
 export class Conn {
   // Fields in the order V8 lays them out: those every packet reads or writes first, so that a
   // packet touches few cache lines of its connection (tens of thousands of live connections do
   // not stay in cache); those read only when the connection starts or ends after them.
-  readonly kind: Kind;
+  /** See M_*: read through the accessors below. */
+  private meta: number;
   /** The timer list the connection is in (links and deadline are the I_* and T_DEADLINE columns). */
   list = L_NONE;
   /** The tracker's `stamp` when last placed in its timer list: orders equal deadlines across shards (see EmitOrder). */
   linkStamp = 0;
   /** TCP only: the connection's slot in the tracker's TcpTable; -1 otherwise. */
   tcp = -1;
-  origIsLow = true;
   /** Nanoseconds of the last packet time (its seconds are the T_LAST_SEC column). */
   lastNsec = 0;
   origPkts = 0;
@@ -168,20 +182,46 @@ export class Conn {
   respMac: string | null = null;
   /** Nanoseconds of the first packet time (its seconds are the T_FIRST_SEC column). */
   firstNsec = 0;
-  missed = 0;
-  scaled: Float64Array | null = null;
-  service: string[] | null = null;
+  /** Copy on write (addService): a one-name list is shared by every connection with that name alone. */
+  service: readonly string[] | null = null;
   /** The identity handed to payload analysis, kept so a role flip reaches the records tied to it. */
   info: ConnInfo | null = null;
   /** Entry id in the flow table while live: the index of its columns (T_*). */
   fid = -1;
-  readonly ipProto: number;
-  readonly addrLen: number;
 
   constructor(kind: Kind, ipProto: number, addrLen: number) {
-    this.kind = kind;
-    this.ipProto = ipProto;
-    this.addrLen = addrLen;
+    this.meta = kind | M_ORIG_LOW | (addrLen << M_ADDR_SHIFT) | (ipProto << M_PROTO_SHIFT);
+  }
+
+  /** Bytes missed (content gaps): in ConnExtra, as most connections miss none. */
+  get missed(): number {
+    const x = this.x;
+    return x === null ? 0 : x.missed;
+  }
+
+  set missed(n: number) {
+    extra(this).missed = n;
+  }
+
+  get kind(): Kind {
+    return this.meta & M_KIND;
+  }
+
+  /** The originator is the lower (address, port) endpoint of the table's key. */
+  get origIsLow(): boolean {
+    return (this.meta & M_ORIG_LOW) !== 0;
+  }
+
+  set origIsLow(v: boolean) {
+    this.meta = v ? this.meta | M_ORIG_LOW : this.meta & ~M_ORIG_LOW;
+  }
+
+  get ipProto(): number {
+    return (this.meta >>> M_PROTO_SHIFT) & M_PROTO_MASK;
+  }
+
+  get addrLen(): number {
+    return (this.meta >>> M_ADDR_SHIFT) & M_ADDR_MASK;
   }
 }
 
@@ -215,6 +255,35 @@ export function startTs(c: Conn, cols: Float64Array): number {
 /** The last packet's time. */
 export function lastTs(c: Conn, cols: Float64Array): number {
   return cols[c.fid * T_WORDS + T_LAST_SEC] + c.lastNsec / 1e9;
+}
+
+/**
+ * The connection's payload observer went idle (PayloadObserver.idle): it, its reassembly and the
+ * identity handed to it go, and the connection carries on as one that never had an observer
+ * (services, partial and end of an idle observer add nothing).
+ */
+export function dropObserver(c: Conn): void {
+  c.streams?.discard();
+  c.streams = null;
+  c.observer = null;
+  c.info = null;
+}
+
+/** One frozen list per service name: most connections with a service have that one alone (VXLAN carriers, DNS flows). */
+const ONE_SERVICE = new Map<string, readonly string[]>();
+const ONE_SERVICE_MAX = 256;
+
+/** Adds a service name to the connection's (once), without changing a list another connection may share. */
+export function addService(c: Conn, name: string): void {
+  const sv = c.service;
+  if (sv === null) {
+    let one = ONE_SERVICE.get(name);
+    if (one === undefined) {
+      one = Object.freeze([name]);
+      if (ONE_SERVICE.size < ONE_SERVICE_MAX) ONE_SERVICE.set(name, one);
+    }
+    c.service = one;
+  } else if (sv.indexOf(name) < 0) c.service = [...sv, name];
 }
 
 /** The connection's ConnExtra, allocated on first use. */
@@ -260,9 +329,10 @@ export function scaledHistory(c: Conn, idx: number, code: number, isOrig: boolea
     idx += 1;
     code += CH_UPPER_TO_LOWER;
   }
-  let s = c.scaled;
+  const x = extra(c);
+  let s = x.scaled;
   if (s === null) {
-    s = c.scaled = new Float64Array(16);
+    s = x.scaled = new Float64Array(16);
     for (let i = 8; i < 16; i++) s[i] = 1;
   }
   const n = ++s[idx];

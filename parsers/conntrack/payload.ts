@@ -37,6 +37,14 @@ export interface PayloadObserver {
    * puts `X` in the history at that point, as Zeek does when the limit is hit.
    */
   partial?(): boolean;
+  /**
+   * Polled after each packet delivered: true once the observer can never log, confirm a service
+   * or mark `X` for this connection, and tied no record to it (no candidate analyzer took the
+   * first payload: tunnel carriers, metrics and log datagrams). The tracker then lets it go, with
+   * the connection's identity and reassembly, as if the connection had never had one: on a
+   * capture of many long-lived flows these were most of the live connections' analysis memory.
+   */
+  idle?(): boolean;
 }
 
 /**
@@ -123,6 +131,15 @@ export class TcpStreams {
     this.ts = ts;
     this.orig?.close();
     this.resp?.close();
+  }
+
+  /** The observer went idle: bytes held out of order give their share of the budget back, nothing is delivered. */
+  discard(): void {
+    this.done = true;
+    this.orig?.discard();
+    this.resp?.discard();
+    this.orig = null;
+    this.resp = null;
   }
 }
 

@@ -56,7 +56,9 @@ import {
   T_WORDS,
   TEREDO_ORIG,
   TEREDO_RESP,
+  addService,
   checkHistory,
+  dropObserver,
   extra,
   flipRoles,
   lastTs,
@@ -434,11 +436,7 @@ export class ConnectionTracker {
       c.bits = b;
       if ((b & (TEREDO_ORIG | TEREDO_RESP)) !== (TEREDO_ORIG | TEREDO_RESP)) return;
     }
-    if (name) {
-      const sv = c.service;
-      if (sv === null) c.service = [name];
-      else if (sv.indexOf(name) < 0) sv.push(name);
-    }
+    if (name) addService(c, name);
     c.bits = (c.bits & ((1 << SVC_TUNNEL_SHIFT) - 1)) | (nextTunnel << SVC_TUNNEL_SHIFT);
   }
 
@@ -511,7 +509,9 @@ export class ConnectionTracker {
   /** The payload analysis gave up on part of the connection: Zeek's `X` in the history. */
   private observePartial(c: Conn): void {
     const obs = c.observer;
-    if (obs !== null && obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+    if (obs === null) return;
+    if (obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
+    if (obs.idle?.()) dropObserver(c);
   }
 
   /** Zeek's TCP / UDP / ICMP checksum check, with its exemptions (unchecked when not fully captured; UDP 0 over IPv4 and VXLAN). */
@@ -878,10 +878,7 @@ export class ConnectionTracker {
   private mergeServices(c: Conn): void {
     const obs = c.observer;
     if (obs === null) return;
-    for (const name of obs.services()) {
-      if (c.service === null) c.service = [name];
-      else if (c.service.indexOf(name) < 0) c.service.push(name);
-    }
+    for (const name of obs.services()) addService(c, name);
   }
 
   /** The connection ends: flush its streams and let its analysis finish before the record. */

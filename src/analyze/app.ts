@@ -88,38 +88,56 @@ export function directExpectations(): ExpectHooks {
   };
 }
 
+/** What every observer of one factory shares: one object, rather than three fields on each of tens of thousands. */
+interface ObserverContext {
+  readonly onRecord: (r: AppRecordOut) => void;
+  readonly opts: MuxOptions;
+  readonly expect: ExpectHooks;
+}
+
+// AppObserver.flags: one small integer rather than a field each.
+/** The connection's first packet carried no SYN. */
+const F_MID_STREAM = 0x1;
+/** Analysis stopped short at a limit, kept once the multiplexer is let go. */
+const F_PARTIAL = 0x2;
+/** Directions whose stream ended. */
+const F_ENDED_ORIG = 0x4;
+const F_ENDED_RESP = 0x8;
+/** A record was tied to the connection's identity (a role flip must still reach it). */
+const F_TIED = 0x10;
+
 /**
  * One connection's observer. The tracker keeps one for every live connection (tens of thousands,
  * many of which never carry a payload byte: scans, refused and unanswered connections), so it is
  * one small object until payload arrives: a class rather than closures, the multiplexer made on
- * first use.
+ * first use, what is the same for every observer in a shared context. Once no analyzer can take
+ * the connection it says so (`idle`) and the tracker lets it go.
  */
 class AppObserver implements PayloadObserver {
   /** null until the first payload; false once nothing will ever be analysed (no candidate took it). */
   private m: AnalyzerMux | null | false = null;
-  /** Analysis stopped short at a limit, kept once the multiplexer is let go. */
-  private partialSeen = false;
+  /** F_* */
+  private flags: number;
   /** The confirmed services, kept once a finished multiplexer is let go (both streams ended). */
   private kept: readonly string[] = NONE;
-  /** Directions whose stream ended: 1 the originator's, 2 the responder's. */
-  private ended = 0;
-  /** Services an announcement gave this connection as it began (ftp-data, irc-dcc-data). */
-  private readonly expected: readonly string[];
 
   constructor(
     private readonly info: ConnInfo,
-    private readonly onRecord: (r: AppRecordOut) => void,
-    private readonly opts: MuxOptions,
-    private readonly midStream: boolean,
-    private readonly expect: ExpectHooks,
+    private readonly ctx: ObserverContext,
+    midStream: boolean,
   ) {
-    this.expected = expect.begin(info);
+    this.flags = midStream ? F_MID_STREAM : 0;
+  }
+
+  /** Services an announcement gave this connection as it began (ftp-data, irc-dcc-data): none but in ExpectedObserver. */
+  protected get expected(): readonly string[] {
+    return NONE;
   }
 
   /** An announcement of this connection's analyzers, in addresses. */
   private announce(a: AnnouncedConnection): void {
     const i = this.info;
-    this.expect.announce({
+    this.ctx.expect.announce({
       orig_h: a.opener === null ? null : a.opener === 'orig' ? i.orig_h : i.resp_h,
       resp_h: a.resp_h ?? i.resp_h,
       resp_p: a.resp_p,
@@ -132,18 +150,19 @@ class AppObserver implements PayloadObserver {
   private mux(isOrig: boolean, buf: Buffer, off: number, len: number): AnalyzerMux | null {
     if (this.m === false) return null;
     if (this.m === null) {
+      const opts = this.ctx.opts;
       const transport = this.info.proto as 'tcp' | 'udp';
-      const midStream = this.midStream && this.opts.analyzePartial !== true;
+      const midStream = (this.flags & F_MID_STREAM) !== 0 && opts.analyzePartial !== true;
       // The candidates' pre-filters first: a tunnel carrier (VXLAN's outer flow, a third of the
       // short-session bench's flows) or any payload nothing takes makes no multiplexer at all.
-      if (!startsOn(transport, this.opts.factories, this.info.resp_p, midStream, isOrig, buf, off, len)) {
+      if (!startsOn(transport, opts.factories, this.info.resp_p, midStream, isOrig, buf, off, len)) {
         this.m = false;
         return null;
       }
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
       this.m = new AnalyzerMux(transport, tie, {
-        ...this.opts,
+        ...opts,
         onIdentify: tie,
         respPort: this.info.resp_p,
         midStream,
@@ -162,17 +181,18 @@ class AppObserver implements PayloadObserver {
     // Nothing took the connection (a third of the bench capture is VXLAN): let the analysis state go.
     if (m.done && m.confirmed === null) {
       // A candidate that hit a limit before it was dropped (too many DNS questions) still marks `X`.
-      this.partialSeen = m.partial;
+      if (m.partial) this.flags |= F_PARTIAL;
       this.m = false;
     }
   }
 
   /** The record is the analyzer's to give away once emitted: tie it to the connection in place, no copy. */
   private tie(rec: AnyAppRecord): void {
+    this.flags |= F_TIED;
     const out = rec as AnyAppRecord & { uid?: string; conn?: ConnInfo };
     out.uid = this.info.uid;
     out.conn = this.info;
-    this.onRecord(out as AppRecordOut);
+    this.ctx.onRecord(out as AppRecordOut);
   }
 
   stream(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
@@ -192,7 +212,7 @@ class AppObserver implements PayloadObserver {
   endOfDirection(isOrig: boolean, ts: number): void {
     if (!this.m) return;
     this.m.endOfDirection(isOrig, ts);
-    this.ended |= isOrig ? 1 : 2;
+    this.flags |= isOrig ? F_ENDED_ORIG : F_ENDED_RESP;
   }
 
   /**
@@ -204,27 +224,53 @@ class AppObserver implements PayloadObserver {
   finished(): boolean {
     const m = this.m;
     if (m === null || m === false) return true;
-    if (this.ended !== 3 || !m.finished) return false;
+    if ((this.flags & (F_ENDED_ORIG | F_ENDED_RESP)) !== (F_ENDED_ORIG | F_ENDED_RESP) || !m.finished) return false;
     this.kept = m.services;
-    this.partialSeen = m.partial;
+    if (m.partial) this.flags |= F_PARTIAL;
     this.m = false;
     return true;
   }
 
+  /**
+   * Nothing is or will be analysed, no service or `X` came of it and no record holds the identity:
+   * the observer is as good as none.
+   */
+  idle(): boolean {
+    return this.m === false && (this.flags & (F_PARTIAL | F_TIED)) === 0 && this.kept.length === 0 && this.expected.length === 0;
+  }
+
   end(ts: number): void {
     if (this.m) this.m.end(ts);
-    if (this.expected.length > 0) this.expect.end(this.info, this.expected);
+    const expected = this.expected;
+    if (expected.length > 0) this.ctx.expect.end(this.info, expected);
   }
 
   services(): readonly string[] {
     const found = this.m ? this.m.services : this.kept;
-    if (this.expected.length === 0) return found;
+    const expected = this.expected;
+    if (expected.length === 0) return found;
     // Zeek adds the announced service as the connection begins, before any it confirms.
-    return [...this.expected, ...found.filter((s) => !this.expected.includes(s))];
+    return [...expected, ...found.filter((s) => !expected.includes(s))];
   }
 
   partial(): boolean {
-    return this.m ? this.m.partial : this.partialSeen;
+    return this.m ? this.m.partial : (this.flags & F_PARTIAL) !== 0;
+  }
+}
+
+/** A connection an announcement gave services as it began (rare): the one observer that keeps them. */
+class ExpectedObserver extends AppObserver {
+  constructor(
+    info: ConnInfo,
+    ctx: ObserverContext,
+    midStream: boolean,
+    private readonly announced: readonly string[],
+  ) {
+    super(info, ctx, midStream);
+  }
+
+  protected override get expected(): readonly string[] {
+    return this.announced;
   }
 }
 
@@ -236,7 +282,12 @@ export function analyzerFactory(
   opts: MuxOptions = {},
   expect: ExpectHooks = directExpectations(),
 ): PayloadObserverFactory {
-  return (info, midStream = false) => (info.proto === 'tcp' || info.proto === 'udp' ? new AppObserver(info, onRecord, opts, midStream, expect) : null);
+  const ctx: ObserverContext = { onRecord, opts, expect };
+  return (info, midStream = false) => {
+    if (info.proto !== 'tcp' && info.proto !== 'udp') return null;
+    const expected = expect.begin(info);
+    return expected.length === 0 ? new AppObserver(info, ctx, midStream) : new ExpectedObserver(info, ctx, midStream, expected);
+  };
 }
 
 /**

@@ -119,4 +119,32 @@ describe('analyze/app: payload no analyzer takes', () => {
     assert.equal(startsOn('tcp', undefined, 9999, false, true, junk, 0, junk.length), false);
     assert.equal(startsOn('tcp', undefined, 8080, false, true, junk, 0, junk.length), true);
   });
+  it('says it is idle once no analyzer can take the connection and nothing came of it, never while anything is kept', () => {
+    // A VXLAN carrier: idle after its first datagram, not before.
+    const carrier = analyzerFactory(() => {})({ ...udp }, false)!;
+    assert.equal(carrier.idle?.(), false, 'no payload yet');
+    carrier.datagram(true, vxlan, 0, vxlan.length, 1);
+    assert.equal(carrier.idle?.(), true);
+    assert.deepEqual(carrier.services(), []);
+    assert.equal(carrier.partial?.(), false);
+    // A finished HTTP connection lets its analysis go but keeps its service and tied records: not idle.
+    const { obs, recs } = observer();
+    obs.stream(true, REQ, 0, REQ.length, 1);
+    obs.stream(false, RESP, 0, RESP.length, 2);
+    obs.endOfDirection?.(true, 3);
+    obs.endOfDirection?.(false, 4);
+    assert.equal(obs.finished?.(), true);
+    assert.equal(obs.idle?.(), false);
+    assert.deepEqual(obs.services(), ['http']);
+    assert.equal(recs.length, 1);
+    // A connection an announcement gave a service keeps it whatever its payload: not idle either.
+    const ended: string[][] = [];
+    const hooks = { announce: () => {}, begin: () => ['ftp-data'], end: (_i: ConnInfo, s: readonly string[]) => ended.push([...s]) };
+    const announced = analyzerFactory(() => {}, {}, hooks)({ ...udp }, false)!;
+    announced.datagram(true, vxlan, 0, vxlan.length, 1);
+    assert.equal(announced.idle?.(), false);
+    assert.deepEqual(announced.services(), ['ftp-data']);
+    announced.end(2);
+    assert.deepEqual(ended, [['ftp-data']]);
+  });
 });

@@ -10,6 +10,7 @@ import { ReassemblyBudget } from '../../parsers/conntrack/reassembly';
 import type { ConnRecord } from '../../parsers/record/conn';
 import { corpusPath, requireCorpus } from '../util/corpus';
 import type { ConnInfo } from '../../parsers/record/app';
+import { runPackets } from './helpers';
 
 class Recorder implements PayloadObserver {
   readonly text = ['', ''];
@@ -168,5 +169,46 @@ describe('conntrack/payload: streams and datagrams handed to analysis', () => {
     assert.equal(budget.used, 0, 'nothing stays charged once the streams are let go');
     s.close(3);
     assert.deepEqual(o.text, ['abc', 'ab']);
+  });
+  it('lets an idle observer go with its reassembly: nothing more reaches it, its held bytes leave the budget, the record is as without one', () => {
+    // One UDP flow (two datagrams) and one TCP connection with a segment held out of order; each
+    // observer goes idle after its first delivery, or stays (the control).
+    for (const goesIdle of [true, false]) {
+      const made: Recorder[] = [];
+      let budget: ReassemblyBudget | null = null;
+      const { recs, tracker } = runPackets(
+        [
+          [100, { src: '10.0.0.1', dst: '10.0.0.2', proto: 17, sport: 5000, dport: 8125, len: 10 }],
+          [100.1, { src: '10.0.0.1', dst: '10.0.0.2', proto: 17, sport: 5000, dport: 8125, len: 12 }],
+          [101, { src: '10.0.0.3', dst: '10.0.0.4', sport: 40000, dport: 9999, flags: 'S', seq: 0 }],
+          [101.1, { src: '10.0.0.4', dst: '10.0.0.3', sport: 9999, dport: 40000, flags: 'SA', seq: 0, ack: 1 }],
+          [101.2, { src: '10.0.0.3', dst: '10.0.0.4', sport: 40000, dport: 9999, flags: 'A', seq: 1, ack: 1 }],
+          // Bytes 11..15 before 1..10: held, charged to the shared budget.
+          [101.3, { src: '10.0.0.3', dst: '10.0.0.4', sport: 40000, dport: 9999, flags: 'PA', seq: 11, ack: 1, len: 5 }],
+          [101.4, { src: '10.0.0.4', dst: '10.0.0.3', sport: 9999, dport: 40000, flags: 'PA', seq: 1, ack: 1, len: 4 }],
+          [101.5, { src: '10.0.0.4', dst: '10.0.0.3', sport: 9999, dport: 40000, flags: 'PA', seq: 5, ack: 1, len: 4 }],
+        ],
+        {
+          payload: (info) => {
+            const o = Object.assign(new Recorder(info), {
+              idle: (): boolean => goesIdle && o.datagrams[0].length + o.datagrams[1].length + o.text[0].length + o.text[1].length > 0,
+            });
+            made.push(o);
+            return o;
+          },
+        },
+      );
+      budget = (tracker as unknown as { reassemblyBudget: ReassemblyBudget }).reassemblyBudget;
+      const [udp, tcp] = made;
+      assert.deepEqual(udp.datagrams[0], goesIdle ? [10] : [10, 12]);
+      assert.equal(tcp.text[1].length, goesIdle ? 4 : 8);
+      assert.equal(udp.ended + tcp.ended, goesIdle ? 0 : 2, 'an idle observer is not told of the end');
+      assert.equal(budget.used, 0);
+      // The records do not change: the counts are the tracker's, not the observer's.
+      const byPort = new Map(recs.map((r) => [r.resp_p, r]));
+      assert.equal(byPort.get(8125)?.orig_bytes, 22);
+      assert.equal(byPort.get(9999)?.resp_bytes, 8);
+      assert.equal(byPort.get(9999)?.history, 'ShADd');
+    }
   });
 });
