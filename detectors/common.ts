@@ -156,8 +156,9 @@ export class CappedMap<K, V> {
   }
 
   delete(k: K): boolean {
+    const had = this.map.delete(k);
     this.still();
-    return this.map.delete(k);
+    return had;
   }
 
   entries(): IterableIterator<[K, V]> {

@@ -403,7 +403,7 @@ export class ConnectionTracker {
       }
     }
 
-    if (c.observer !== null) this.observePartial(c);
+    if (c.observer !== null) this.pollObserver(c);
 
     // Zeek sums the IP header's own length field: a TSO segment whose IPv4 total length is 0
     // counts as a packet of 0 IP bytes (missing_ldap_logs.pcapng), though its payload is analysed.
@@ -506,8 +506,11 @@ export class ConnectionTracker {
     else if (ps.indexOf(parent) < 0) ps.push(parent);
   }
 
-  /** The payload analysis gave up on part of the connection: Zeek's `X` in the history. */
-  private observePartial(c: Conn): void {
+  /**
+   * After a packet's payload went to the observer: Zeek's `X` in the history once the analysis gave
+   * up on part of the connection, and the observer let go once it can never log (idle).
+   */
+  private pollObserver(c: Conn): void {
     const obs = c.observer;
     if (obs === null) return;
     if (obs.partial !== undefined && (c.histSeen & H_PARTIAL) === 0 && obs.partial()) checkHistory(c, H_PARTIAL, 88 /* X */, true);
