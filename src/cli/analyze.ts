@@ -11,12 +11,10 @@ import { createWriter, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
 import { SummaryCollector } from '../output/summary';
 import type { TrackerOptions } from '../../parsers/conntrack/tracker';
-import { buildResolver, k8sLoadError } from '../k8s/cli';
 import type { K8sResolver } from '../k8s/resolver';
 import { captureId, clusterApp, clusterConn, DEFAULT_CLUSTER } from '../k8s/cluster';
 import { placeByInventory } from '../k8s/placement';
 import { analyzerFactory, analyzerSelection } from '../analyze/app';
-import { analyzeFileThreaded } from '../analyze/threads';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
 import { openStoreOutput, storeErrorMessage, type StoreCliOptions, type StoreOutput } from '../store/cli';
 import { buildAlertEngine, renderAlertTable, renderLearning, type DetectorCliOptions } from './detectors';
@@ -110,14 +108,19 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
     }
   }
 
-  let resolver: K8sResolver | null;
-  try {
-    resolver = buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
-  } catch (e) {
-    const msg = k8sLoadError(e);
-    if (msg === null) throw e;
-    process.stderr.write(`eastwatch: ${msg}\n`);
-    return EXIT_INPUT;
+  // Loaded with an inventory or policies only (the inventory's schemas, the policy engine): a
+  // fixed cost every other run paid.
+  let resolver: K8sResolver | null = null;
+  if (o.inventory?.length || o.policies?.length) {
+    const k8s = await import('../k8s/cli');
+    try {
+      resolver = k8s.buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
+    } catch (e) {
+      const msg = k8s.k8sLoadError(e);
+      if (msg === null) throw e;
+      process.stderr.write(`eastwatch: ${msg}\n`);
+      return EXIT_INPUT;
+    }
   }
 
   // Detectors (src/cli/detectors.ts): on by default; configuration and baseline are read before any output.
@@ -221,7 +224,13 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       };
       if (file === STDIN) res = await analyzeStream(process.stdin, STDIN, emit, aopts);
       else if (threads > 1)
-        res = await analyzeFileThreaded(file, emit, { ...aopts, threads, analyzers: selection, analyzePartial: o.analyzePartial === true, onApp });
+        res = await (await import('../analyze/threads')).analyzeFileThreaded(file, emit, {
+          ...aopts,
+          threads,
+          analyzers: selection,
+          analyzePartial: o.analyzePartial === true,
+          onApp,
+        });
       else res = await analyzeFile(file, emit, aopts);
     } catch (e) {
       bar?.stop();

@@ -12,11 +12,10 @@ import * as os from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { analyzeStream, type AnalyzeResult } from '../analyze/pipeline';
 import { analyzerFactory } from '../analyze/app';
-import { MIN_TOKEN_LENGTH, type MetricsServer, metricsToken, serveAgent } from '../capture/agent-http';
-import { PacketRing, defaultSegmentBytes } from '../capture/ring';
-import { AGENT_NAME, Shipper, type ShipperStats } from '../capture/shipper';
-import { CaptureSetupError, TcpdumpProcess, type TcpdumpExit, type TcpdumpStats } from '../capture/tcpdump';
-import { buildResolver, k8sLoadError } from '../k8s/cli';
+import type { MetricsServer } from '../capture/agent-http';
+import type { PacketRing } from '../capture/ring';
+import type { Shipper, ShipperStats } from '../capture/shipper';
+import type { TcpdumpExit, TcpdumpProcess, TcpdumpStats } from '../capture/tcpdump';
 import { clusterOption } from '../k8s/cluster';
 import type { K8sResolver } from '../k8s/resolver';
 import { appLogsBeside, ZEEK_PATH } from '../output/app-formats';
@@ -121,14 +120,22 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   if (o.tcpTimeout !== undefined) tracker.tcpInactivitySec = o.tcpTimeout;
   if (o.udpTimeout !== undefined) tracker.udpInactivitySec = o.udpTimeout;
   if (o.icmpTimeout !== undefined) tracker.icmpInactivitySec = o.icmpTimeout;
+  // Loaded when a capture runs: the agent's server, ring, shipper and tcpdump are no cost of the other commands.
+  const [agent, rings, shipping, tcpdump, k8s] = await Promise.all([
+    import('../capture/agent-http'),
+    import('../capture/ring'),
+    import('../capture/shipper'),
+    import('../capture/tcpdump'),
+    import('../k8s/cli'),
+  ]);
 
   let resolver: K8sResolver | null;
   let engine: DetectorEngine | null;
   try {
-    resolver = buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
+    resolver = k8s.buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
     engine = buildAlertEngine(o, resolver);
   } catch (e) {
-    const msg = k8sLoadError(e) ?? (e as Error).message;
+    const msg = k8s.k8sLoadError(e) ?? (e as Error).message;
     process.stderr.write(`eastwatch: ${msg}\n`);
     return EXIT_INPUT;
   }
@@ -136,21 +143,21 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   let token: string | null = null;
   if (o.metricsPort !== undefined) {
     try {
-      token = metricsToken(o.metricsTokenFile, process.env.EASTWATCH_METRICS_TOKEN, (f) => fs.readFileSync(f, 'utf8'));
+      token = agent.metricsToken(o.metricsTokenFile, process.env.EASTWATCH_METRICS_TOKEN, (f) => fs.readFileSync(f, 'utf8'));
     } catch (e) {
       process.stderr.write(`eastwatch: cannot read --metrics-token-file ${o.metricsTokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
       return EXIT_USAGE;
     }
-    if (token === null || token.length < MIN_TOKEN_LENGTH) {
+    if (token === null || token.length < agent.MIN_TOKEN_LENGTH) {
       process.stderr.write(
-        `eastwatch: --metrics-port needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters: --metrics-token-file FILE or $EASTWATCH_METRICS_TOKEN\n`,
+        `eastwatch: --metrics-port needs a bearer token of at least ${agent.MIN_TOKEN_LENGTH} characters: --metrics-token-file FILE or $EASTWATCH_METRICS_TOKEN\n`,
       );
       return EXIT_USAGE;
     }
   }
 
   if (o.agentName !== undefined) {
-    if (!AGENT_NAME.test(o.agentName)) {
+    if (!shipping.AGENT_NAME.test(o.agentName)) {
       process.stderr.write(`eastwatch: --agent-name ${JSON.stringify(o.agentName)}: letters, digits, . _ - (at most 63, starting with a letter or digit)\n`);
       return EXIT_USAGE;
     }
@@ -172,7 +179,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       return EXIT_USAGE;
     }
     try {
-      shipper = new Shipper({
+      shipper = new shipping.Shipper({
         url: o.to,
         key,
         spoolDir: o.spool ?? DEFAULT_SPOOL,
@@ -192,7 +199,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   if (o.ring !== undefined) {
     const maxBytes = o.ringSize ?? DEFAULT_RING_BYTES;
     try {
-      ring = new PacketRing({ dir: o.ring, maxBytes, segmentBytes: o.ringSegment ?? defaultSegmentBytes(maxBytes), maxAgeSec: o.ringAge });
+      ring = new rings.PacketRing({ dir: o.ring, maxBytes, segmentBytes: o.ringSegment ?? rings.defaultSegmentBytes(maxBytes), maxAgeSec: o.ringAge });
     } catch (e) {
       await shipper?.close(0);
       process.stderr.write(`eastwatch: --ring ${o.ring}: ${(e as Error).message}\n`);
@@ -202,7 +209,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
 
   let td: TcpdumpProcess;
   try {
-    td = new TcpdumpProcess({
+    td = new tcpdump.TcpdumpProcess({
       interface: o.interface,
       filter: o.filter,
       tcpdump: o.tcpdump,
@@ -212,7 +219,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   } catch (e) {
     await shipper?.close(0);
     ring?.close();
-    if (!(e instanceof CaptureSetupError)) throw e;
+    if (!(e instanceof tcpdump.CaptureSetupError)) throw e;
     process.stderr.write(`eastwatch: ${e.message}\n`);
     return EXIT_INPUT;
   }
@@ -284,7 +291,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
       () => td.requestStats(),
     );
     try {
-      metricsServer = await serveAgent(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
+      metricsServer = await agent.serveAgent(metrics, o.metricsHost ?? '127.0.0.1', o.metricsPort, token, o.ring);
       process.stderr.write(`eastwatch: metrics on ${metricsServer.url}/metrics\n`);
       if (o.ring !== undefined) process.stderr.write(`eastwatch: connection pcaps on ${metricsServer.url}/connections/UID/pcap\n`);
     } catch (e) {

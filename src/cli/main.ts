@@ -5,15 +5,13 @@ import * as v8 from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type AnalyzeCliOptions, EXIT_USAGE, addDetectorOptions, runAnalyze } from './analyze';
 import { addSearchCommand, addStoreOptions } from '../store/cli';
-import { runWhatIf } from '../k8s/cli';
-import { runSuggest, type SuggestCliOptions } from '../k8s/suggest-cli';
+import type { SuggestCliOptions } from '../k8s/suggest-cli';
 import { clusterOption } from '../k8s/cluster';
 import { addServiceCommands } from './service';
 import { addCaptureCommand } from './capture';
 import { addPcapCommand } from './pcap';
-import { ConfigError, loadConfig } from '../service/config';
-import { serviceAlerts } from '../service/jobs/detect';
-import { COLLECT_FORMATS, runCollect, type CollectFormat } from '../collect/netflow';
+import type { ServiceConfig } from '../service/config';
+import { COLLECT_FORMATS, type CollectFormat } from '../collect/formats';
 import { OUTPUT_FORMATS } from '../output/formats';
 import { ANALYZER_NAMES } from '../../parsers/protocols/mux';
 
@@ -162,7 +160,8 @@ export function buildProgram(): Command {
         cluster?: string;
       }) => {
         if (o.enqueue) {
-          let cfg: ReturnType<typeof loadConfig>;
+          const { ConfigError, loadConfig } = await import('../service/config');
+          let cfg: ServiceConfig;
           try {
             cfg = loadConfig({ file: o.config });
           } catch (e) {
@@ -176,7 +175,7 @@ export function buildProgram(): Command {
           process.exitCode = await runCollectToQueue(o.netflow, cfg, { batchMax: o.batchMax, batchMs: o.batchMs, cluster: o.cluster });
           return;
         }
-        process.exitCode = await runCollect(o);
+        process.exitCode = await (await import('../collect/netflow')).runCollect(o);
       },
     );
 
@@ -193,7 +192,7 @@ export function buildProgram(): Command {
     .option('--json', 'write the report as JSON')
     .option('-o, --out <path>', 'write the report to this file instead of standard output')
     .action(async (files: string[], o: { policies: string[]; inventory: string[]; localNets?: string[]; replace?: boolean; json?: boolean; out?: string }) => {
-      process.exitCode = await runWhatIf(files, o);
+      process.exitCode = await (await import('../k8s/cli')).runWhatIf(files, o);
     });
   (program.commands.find((c) => c.name() === 'policy') as Command)
     .command('suggest')
@@ -216,7 +215,7 @@ export function buildProgram(): Command {
     .option('-o, --out <path>', 'write the YAML to this file instead of standard output')
     .option('--report <path>', 'write the full report (policies, left-out edges, verification) as JSON')
     .action(async (files: string[], o: SuggestCliOptions) => {
-      process.exitCode = await runSuggest(files, o);
+      process.exitCode = await (await import('../k8s/suggest-cli')).runSuggest(files, o);
     });
   // The store (src/store/cli.ts): `analyze --store [--data-dir]` and `search`.
   addStoreOptions(program.commands.find((c) => c.name() === 'analyze') as Command);
@@ -224,7 +223,7 @@ export function buildProgram(): Command {
   addSearchCommand(program);
   addCaptureCommand(program, cidrList);
   addPcapCommand(program);
-  addServiceCommands(program, serviceAlerts);
+  addServiceCommands(program, async () => (await import('../service/jobs/detect')).serviceAlerts);
   return program;
 }
 

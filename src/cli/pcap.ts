@@ -4,7 +4,6 @@
  */
 import * as fs from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { extractFromRing, RingIndexError } from '../capture/ring';
 import { EXIT_INPUT, EXIT_OK, EXIT_USAGE } from './analyze';
 
 export interface PcapCliOptions {
@@ -25,6 +24,8 @@ export async function runPcap(o: PcapCliOptions): Promise<number> {
     process.stderr.write(`eastwatch: --ring ${o.ring}: no such directory\n`);
     return EXIT_INPUT;
   }
+  // The ring's reader loads for this command only.
+  const { extractFromRing, RingIndexError } = await import('../capture/ring');
   const out = o.out ? fs.createWriteStream(o.out) : process.stdout;
   let code = EXIT_OK;
   try {

@@ -2,8 +2,8 @@
  * `eastwatch serve`, `eastwatch worker` and `eastwatch keys`: the service's command line.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, loadConfig, type ServiceConfig } from '../service/config';
-import { describeScope, KeyScopeError, KeyStore, ROLES, type Role } from '../service/keys';
+import type { ServiceConfig } from '../service/config';
+import { ROLES, type Role } from '../service/roles';
 import type { Runtime } from '../service/runtime';
 import type { AlertSink } from '../service/jobs/alerts';
 
@@ -23,7 +23,16 @@ function port(v: string): number {
   return n;
 }
 
-function config(o: { config?: string; dataDir?: string; host?: string; port?: number; tlsCert?: string; tlsKey?: string }): ServiceConfig | null {
+/** Loaded with the configuration (zod and its schemas), as the key store is, by the commands that use them only. */
+async function config(o: {
+  config?: string;
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+}): Promise<ServiceConfig | null> {
+  const { ConfigError, loadConfig } = await import('../service/config');
   try {
     return loadConfig({ file: o.config, overrides: { dataDir: o.dataDir, host: o.host, port: o.port, tlsCert: o.tlsCert, tlsKey: o.tlsKey } });
   } catch (e) {
@@ -40,7 +49,8 @@ function describe(cfg: ServiceConfig): string {
   return `store ${cfg.esUrl ? `Elasticsearch ${cfg.esUrl} (prefix ${cfg.esPrefix})` : `SQLite in ${cfg.dataDir}`}, queue ${cfg.redisUrl ? `Bull on ${cfg.redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-process'}`;
 }
 
-export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, enabled: boolean) => AlertSink): void {
+/** `loadAlerts` gives the detectors' alert sink for a runtime, loaded by `serve` and `worker` only. */
+export function addServiceCommands(program: Command, loadAlerts: () => Promise<(rt: Runtime, enabled: boolean) => AlertSink>): void {
   const common = (c: Command): Command =>
     c
       .option('-c, --config <file>', 'JSON configuration file (environment variables override it; see README)')
@@ -69,9 +79,10 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
         analyzers: boolean;
         detectors: boolean;
       }) => {
-        const cfg = config(o);
+        const cfg = await config(o);
         if (!cfg) return;
         const { serve, stopOnSignals } = await loadServe();
+        const alertsFor = await loadAlerts();
         const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
         const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
         log(
@@ -85,9 +96,10 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     .description('Run capture and flow workers against REDIS_URL (as many processes and machines as you like)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics (admin key) on this port', port)
     .action(async (o: { config?: string; dataDir?: string; metricsPort?: number; analyzers: boolean; detectors: boolean }) => {
-      const cfg = config(o);
+      const cfg = await config(o);
       if (!cfg) return;
       const { work, stopOnSignals } = await loadServe();
+      const alertsFor = await loadAlerts();
       const r = await work(cfg, { alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, metricsPort: o.metricsPort, log }).catch((e: Error) => {
         process.stderr.write(`eastwatch: ${e.message}\n`);
         process.exitCode = 2;
@@ -120,9 +132,10 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
       '--clusters <list>',
       'comma-separated cluster names: the key sees only records of those clusters (with --namespaces: only those namespaces in them); not for admin keys',
     )
-    .action((o: { name: string; role: Role; namespaces?: string; clusters?: string; dataDir?: string; config?: string }) => {
-      const cfg = config(o);
+    .action(async (o: { name: string; role: Role; namespaces?: string; clusters?: string; dataDir?: string; config?: string }) => {
+      const cfg = await config(o);
       if (!cfg) return;
+      const { describeScope, KeyScopeError, KeyStore } = await import('../service/keys');
       const list = (v: string | undefined): string[] | undefined =>
         v
           ?.split(',')
@@ -140,7 +153,7 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
           return;
         }
       }
-      let made: ReturnType<KeyStore['create']>;
+      let made: ReturnType<InstanceType<typeof KeyStore>['create']>;
       try {
         made = KeyStore.inDataDir(cfg.dataDir).create(
           o.name,
@@ -160,9 +173,10 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
     });
   dir(keys.command('list'))
     .description('List keys (never their secrets)')
-    .action((o: { dataDir?: string; config?: string }) => {
-      const cfg = config(o);
+    .action(async (o: { dataDir?: string; config?: string }) => {
+      const cfg = await config(o);
       if (!cfg) return;
+      const { describeScope, KeyStore } = await import('../service/keys');
       for (const k of KeyStore.inDataDir(cfg.dataDir).list()) {
         process.stdout.write(
           `${k.id}\t${k.role}\t${k.name}\tcreated ${k.created_at}${k.revoked_at ? `\trevoked ${k.revoked_at}` : ''}${k.scope ? `\t${describeScope(k.scope)}` : ''}\n`,
@@ -172,9 +186,10 @@ export function addServiceCommands(program: Command, alertsFor: (rt: Runtime, en
   dir(keys.command('revoke'))
     .description('Revoke a key by id')
     .argument('<id>')
-    .action((id: string, o: { dataDir?: string; config?: string }) => {
-      const cfg = config(o);
+    .action(async (id: string, o: { dataDir?: string; config?: string }) => {
+      const cfg = await config(o);
       if (!cfg) return;
+      const { KeyStore } = await import('../service/keys');
       if (!KeyStore.inDataDir(cfg.dataDir).revoke(id)) {
         process.stderr.write(`eastwatch: no live key ${id}\n`);
         process.exitCode = 1;

@@ -13,7 +13,8 @@ import type { DecoderOptions, ExporterStats, NetflowProblem } from '../../parser
 import { NetflowRecords } from '../../parsers/netflow/records';
 import type { StitchOptions } from '../../parsers/netflow/stitch';
 import type { ConnRecord } from '../../parsers/record/conn';
-import { createWriter, type OutputFormat } from '../output/formats';
+import { createWriter } from '../output/formats';
+import type { CollectFormat } from './formats';
 import { TextSink } from '../output/sink';
 
 export interface CollectorOptions {
@@ -155,9 +156,6 @@ export function parseListenAddress(s: string): { host: string; port: number } {
   const host = m[1] || m[2] || '0.0.0.0';
   return { host, port };
 }
-
-export type CollectFormat = Exclude<OutputFormat, 'table'>;
-export const COLLECT_FORMATS: readonly CollectFormat[] = ['ndjson', 'zeek-json', 'zeek'];
 
 export interface CollectOptions {
   /** Listen address, as parseListenAddress accepts. */

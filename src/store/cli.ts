@@ -8,7 +8,6 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { QueryError } from '../query/ast';
 import { createWriter, OUTPUT_FORMATS, type OutputFormat } from '../output/formats';
 import { TextSink } from '../output/sink';
-import { openStore } from './index';
 import { StoreRequestError, StoreUnavailableError, type StoreAppRecord, type SortOrder, type Store, type StoreRecord } from './types';
 
 export const DEFAULT_DATA_DIR = './eastwatch-data';
@@ -33,9 +32,18 @@ function describeStore(s: Store, dataDir: string): string {
   return s.backend === 'sqlite' ? `SQLite store ${path.resolve(dataDir, 'eastwatch.sqlite')}` : `Elasticsearch ${process.env.ES_URL ?? ''}`;
 }
 
+/**
+ * The store of `dataDir` (or Elasticsearch): its modules (SQLite's native binding, the query
+ * compilers) load only for a command that opens one, not for every `analyze`, whose options this
+ * file defines.
+ */
+async function openStoreIn(dataDir: string): Promise<Store> {
+  return (await import('./index')).openStore({ dataDir });
+}
+
 export async function openStoreOutput(o: StoreCliOptions): Promise<StoreOutput> {
   const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
-  const store = await openStore({ dataDir });
+  const store = await openStoreIn(dataDir);
   // analyze --store: one large load, searched after it ends.
   const w = store.writer({ bulkLoad: true });
   const where = describeStore(store, dataDir);
@@ -100,7 +108,7 @@ export async function runSearch(query: string, o: SearchCliOptions): Promise<num
   }
   let store: Store | null = null;
   try {
-    store = await openStore({ dataDir: o.dataDir ?? DEFAULT_DATA_DIR });
+    store = await openStoreIn(o.dataDir ?? DEFAULT_DATA_DIR);
     const page = await store.search({ query, from: o.from, to: o.to, limit: o.limit, sort: { field, order: order as SortOrder } });
     const sink = new TextSink(process.stdout);
     const writer = createWriter(o.format, sink);
