@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
+import { DETECTOR_NAMES, type DetectorName } from './names';
 
 const enabled = z.boolean().default(true);
 const workloads = z.array(z.string()).default([]);
@@ -244,18 +245,16 @@ export const DetectorConfigSchema = z
   .strict();
 
 export type DetectorConfig = z.infer<typeof DetectorConfigSchema>;
-export type DetectorName = Exclude<keyof DetectorConfig, 'max_alerts'>;
-export const DETECTOR_NAMES: readonly DetectorName[] = [
-  'new-edge',
-  'policy-violation',
-  'scan',
-  'beacon',
-  'dns-tunnel',
-  'exfiltration',
-  'sensitive-destination',
-  'lateral-admin',
-  'long-connection',
-];
+export { DETECTOR_NAMES, type DetectorName };
+
+/** Compiles only while the schema has a section for every detector name and for no other. */
+export type SchemaHasEveryDetector = [Exclude<keyof DetectorConfig, 'max_alerts'>] extends [DetectorName]
+  ? [DetectorName] extends [Exclude<keyof DetectorConfig, 'max_alerts'>]
+    ? true
+    : never
+  : never;
+const schemaHasEveryDetector: SchemaHasEveryDetector = true;
+void schemaHasEveryDetector;
 
 export class DetectorConfigError extends Error {}
 

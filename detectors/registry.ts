@@ -1,6 +1,6 @@
 /** The detectors by name, built from the configuration. */
 import { BeaconDetector } from './beacon';
-import { DETECTOR_NAMES, type DetectorConfig, type DetectorName } from './config';
+import type { DetectorConfig, DetectorName } from './config';
 import { DnsTunnelDetector } from './dns-tunnel';
 import { ExfiltrationDetector } from './exfiltration';
 import { LateralAdminDetector } from './lateral-admin';
@@ -34,14 +34,4 @@ export function buildDetector(name: DetectorName, cfg: DetectorConfig): Detector
   }
 }
 
-/** Parses a comma-separated list of detector names; throws naming the unknown one. */
-export function parseDetectorList(list: string): DetectorName[] {
-  const out: DetectorName[] = [];
-  for (const raw of list.split(',')) {
-    const n = raw.trim();
-    if (n === '') continue;
-    if (!(DETECTOR_NAMES as readonly string[]).includes(n)) throw new Error(`unknown detector "${n}" (known: ${DETECTOR_NAMES.join(', ')})`);
-    if (!out.includes(n as DetectorName)) out.push(n as DetectorName);
-  }
-  return out;
-}
+export { parseDetectorList } from './names';

@@ -126,7 +126,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   // Detectors (src/cli/detectors.ts): on by default; configuration and baseline are read before any output.
   let engine: DetectorEngine | null;
   try {
-    engine = buildAlertEngine(o, resolver);
+    engine = await buildAlertEngine(o, resolver);
   } catch (e) {
     process.stderr.write(`eastwatch: ${(e as Error).message}\n`);
     return EXIT_INPUT;

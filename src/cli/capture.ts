@@ -133,7 +133,7 @@ export async function runCapture(o: CaptureCliOptions): Promise<number> {
   let engine: DetectorEngine | null;
   try {
     resolver = k8s.buildResolver({ inventory: o.inventory, policies: o.policies, localNets: o.localNets });
-    engine = buildAlertEngine(o, resolver);
+    engine = await buildAlertEngine(o, resolver);
   } catch (e) {
     const msg = k8s.k8sLoadError(e) ?? (e as Error).message;
     process.stderr.write(`eastwatch: ${msg}\n`);

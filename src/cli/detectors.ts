@@ -5,12 +5,10 @@
 import Table from 'cli-table3';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Alert } from '../../detectors/contract/alert';
-import { loadBaseline } from '../../detectors/batch';
-import { DETECTOR_NAMES, defaultDetectorConfig, loadDetectorConfig } from '../../detectors/config';
+import type { DetectorEngine, LearningReport } from '../../detectors/engine';
+import { DETECTOR_NAMES, parseDetectorList } from '../../detectors/names';
 import type { K8sResolver } from '../k8s/resolver';
 import { identifyWith } from '../k8s/identify';
-import { DetectorEngine, type LearningReport } from '../../detectors/engine';
-import { parseDetectorList } from '../../detectors/registry';
 
 export interface DetectorCliOptions {
   /** ndjson file of the alerts. */
@@ -62,9 +60,18 @@ export function addDetectorOptions(cmd: Command): Command {
     .option('--learn <duration>', 'learning window of every learning detector, data time from the first record (e.g. 20m; default 1 h)', parseLearn);
 }
 
-/** The engine for the options, or null with --no-detectors. Throws with a message fit for the user. */
-export function buildAlertEngine(o: DetectorCliOptions, resolver: K8sResolver | null = null): DetectorEngine | null {
+/**
+ * The engine for the options, or null with --no-detectors. Throws with a message fit for the user.
+ * The detectors, their configuration schema and the public suffix list load here, not for a run
+ * without them.
+ */
+export async function buildAlertEngine(o: DetectorCliOptions, resolver: K8sResolver | null = null): Promise<DetectorEngine | null> {
   if (o.detectors === false) return null;
+  const [{ loadBaseline }, { defaultDetectorConfig, loadDetectorConfig }, { DetectorEngine }] = await Promise.all([
+    import('../../detectors/batch'),
+    import('../../detectors/config'),
+    import('../../detectors/engine'),
+  ]);
   const enabled = typeof o.detectors === 'string' ? parseDetectorList(o.detectors) : undefined;
   const config = o.detectorConfig ? loadDetectorConfig(o.detectorConfig) : defaultDetectorConfig();
   const baseline = o.baseline ? loadBaseline(o.baseline) : undefined;
