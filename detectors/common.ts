@@ -104,6 +104,13 @@ export class CappedMap<K, V> {
   private cursor: IterableIterator<[K, V]> | null = null;
   /** Changes since the cursor last moved. */
   private idle = 0;
+  /**
+   * The key last set or touched while it is still in the map: the youngest entry. Setting or
+   * touching it again moves nothing, so the delete and re-insert (two more hash lookups, and a
+   * hole in the table) are skipped: a scan source's sweep walk is touched on every record of the
+   * source (48k of 49k touches on the short-session bench were of the youngest key).
+   */
+  private youngest: K | undefined = undefined;
 
   constructor(
     private readonly cap: number,
@@ -120,10 +127,17 @@ export class CappedMap<K, V> {
 
   /** Sets (as youngest) and evicts the oldest beyond the cap; whether `k` was there before. */
   set(k: K, v: V): boolean {
+    if (k === this.youngest) {
+      flatten(v);
+      this.map.set(k, v);
+      this.still();
+      return true;
+    }
     const had = this.map.delete(k);
     flatten(k);
     flatten(v);
     this.map.set(k, v);
+    this.youngest = k;
     if (this.map.size <= this.cap) {
       this.still();
       return had;
@@ -135,6 +149,8 @@ export class CappedMap<K, V> {
     while (this.map.size > this.cap) {
       const [ok, ov] = cursor.next().value as [K, V];
       this.map.delete(ok);
+      // Only with a cap of 0 is the key just set the oldest.
+      if (ok === this.youngest) this.youngest = undefined;
       this.onEvict?.(ok, ov);
     }
     return had;
@@ -148,8 +164,11 @@ export class CappedMap<K, V> {
   touch(k: K): V | undefined {
     const v = this.map.get(k);
     if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
+      if (k !== this.youngest) {
+        this.map.delete(k);
+        this.map.set(k, v);
+        this.youngest = k;
+      }
       this.still();
     }
     return v;
@@ -157,6 +176,7 @@ export class CappedMap<K, V> {
 
   delete(k: K): boolean {
     const had = this.map.delete(k);
+    if (k === this.youngest) this.youngest = undefined;
     this.still();
     return had;
   }
@@ -167,6 +187,7 @@ export class CappedMap<K, V> {
 
   clear(): void {
     this.cursor = null;
+    this.youngest = undefined;
     this.map.clear();
   }
 }

@@ -79,10 +79,12 @@ export class DnsTunnelDetector implements Detector {
   }
 
   observe(r: ConnRecord): void {
-    if (r.interim) return;
-    const reg = this.resolved.get(`${sourceKey(r)}|${r.resp_h}`);
+    // Empty unless some answer was an address under a name not ignored: no key to build then.
+    if (r.interim || this.resolved.size === 0) return;
+    const sk = sourceKey(r);
+    const reg = this.resolved.get(`${sk}|${r.resp_h}`);
     if (reg === undefined) return;
-    const d = this.domains.get(`${sourceKey(r)}|${reg}`);
+    const d = this.domains.get(`${sk}|${reg}`);
     if (d !== undefined) {
       d.connected = true;
       d.conns = (d.conns ?? 0) + 1;

@@ -103,6 +103,8 @@ type LearnerName = 'new-edge' | 'sensitive-destination' | 'beacon' | 'long-conne
 
 export class DetectorEngine {
   readonly detectors: Detector[];
+  /** The detectors that take application records: three of nine, and each record asked all nine. */
+  private readonly appDetectors: Required<Pick<Detector, 'observeApp'>>[];
   readonly config: DetectorConfig;
   suppressions: Suppression[];
   private readonly clock: () => number;
@@ -119,6 +121,7 @@ export class DetectorEngine {
     // A detector switched off in the configuration (`enabled: false`) is not built at all.
     const names = (opts.enabled ?? DETECTOR_NAMES).filter((n) => this.config[n].enabled);
     this.detectors = names.map((n) => buildDetector(n, this.config));
+    this.appDetectors = this.detectors.filter((d): d is Detector & Required<Pick<Detector, 'observeApp'>> => d.observeApp !== undefined);
     this.suppressions = [...(opts.suppressions ?? [])];
     this.clock = opts.clock ?? Date.now;
     this.alertMap = new CappedMap(this.config.max_alerts);
@@ -251,7 +254,7 @@ export class DetectorEngine {
 
   /** An application record whose connection is already described (its record, or a Hubble L7 event). */
   observeAppWith(rec: AppInput, conn: ConnContext): void {
-    for (const d of this.detectors) d.observeApp?.(rec, conn);
+    for (const d of this.appDetectors) d.observeApp(rec, conn);
   }
 
   /**

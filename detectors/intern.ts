@@ -36,3 +36,34 @@ const answerKeys = new Interner(4096);
 export function answerKey(client: string, answer: string): string {
   return answerKeys.get(`${client}|${answer}`);
 }
+
+/**
+ * "text|number" keys found by their two parts, so that a key already made is not built and hashed
+ * again for each record (the parts come from the records: addresses as one cached string each,
+ * ports as numbers). Bounded: cleared when `max` keys are held (a later copy is as good).
+ */
+export class PairKeys {
+  private readonly byText = new Map<string, Map<number, string>>();
+  private count = 0;
+  constructor(private readonly max: number) {}
+
+  /** The key `${a}|${bText}`, where bText is the text of b. */
+  get(a: string, b: number, bText: string): string {
+    let m = this.byText.get(a);
+    let k = m?.get(b);
+    if (k !== undefined) return k;
+    if (this.count >= this.max) {
+      this.byText.clear();
+      this.count = 0;
+      m = undefined;
+    }
+    if (m === undefined) {
+      m = new Map();
+      this.byText.set(a, m);
+    }
+    k = `${a}|${bText}`;
+    m.set(b, k);
+    this.count++;
+    return k;
+  }
+}

@@ -27,7 +27,8 @@ export class LateralAdminDetector extends PerConnectionDetector {
 
   observe(r: ConnRecord): void {
     if (r.proto !== 'tcp') return;
-    const proto = r.service.includes('ssh') ? 'ssh' : this.cfg.ports[String(r.resp_p)];
+    // The port as a number names the same property as its text, without making the text per record.
+    const proto = r.service.includes('ssh') ? 'ssh' : (this.cfg.ports as Record<number, string | undefined>)[r.resp_p];
     if (proto === undefined) return;
     const wl = podWorkload(r);
     if (wl === null || !respIsWorkload(r) || !answered(r)) return;

@@ -125,8 +125,11 @@ export class NewEdgeDetector implements Detector {
   }
 
   observe(r: ConnRecord): void {
-    let name = r.interim ? this.names.nameOf(r, false) : this.names.nameOf(r);
-    if (!exchangedData(r)) return;
+    // The uid's name is consumed by the final record whatever follows; the lookup by address changes
+    // nothing, so it waits until the record is known to make an edge.
+    const byUid = this.names.nameByUid(r.uid, !r.interim);
+    if (!exchangedData(r) || podWorkload(r) === null) return;
+    let name = byUid ?? this.names.resolvedName(r);
     let key = edgeKey(r, name);
     if (key === null) return;
     const learning = this.window.learning(r.ts);

@@ -16,7 +16,7 @@ import { ALERT_MAX_UIDS } from './contract/alert';
 import { CappedMap, FindingBuffer, round3 } from './common';
 import type { DetectorConfig } from './config';
 import { attemptOutcome, destEntity, sourceEntity } from './entity';
-import { Interner } from './intern';
+import { PairKeys } from './intern';
 import type { Detector, Finding, Json } from './types';
 
 export const SCAN = 'scan';
@@ -67,8 +67,13 @@ export class ScanDetector implements Detector {
   readonly name = SCAN;
   private readonly out = new FindingBuffer();
   private readonly sources: CappedMap<string, Source>;
-  /** (host|port) keys, shared by the sources' contact maps (each source's copy was 40 bytes of ~100k entries). */
-  private readonly pairs = new Interner(50_000);
+  /**
+   * (host|port) keys, shared by the sources' contact maps (each source's copy was 40 bytes of ~100k
+   * entries), found by host and port number without building the key.
+   */
+  private readonly pairs = new PairKeys(50_000);
+  /** "tcp/port" by port number (the detector sees TCP only): one string per port, not one per record. */
+  private readonly ports = new Map<number, string>();
   private readonly up: number;
   private readonly down: number;
   readonly eta1: number;
@@ -101,9 +106,13 @@ export class ScanDetector implements Detector {
     // One-way and midstream records say nothing of whether a first contact succeeded: neither step.
     const outcome = attemptOutcome(r);
     if (outcome === 'unknown') return;
-    const port = `${r.proto}/${r.resp_p}`;
+    let port = this.ports.get(r.resp_p);
+    if (port === undefined) {
+      port = `${r.proto}/${r.resp_p}`;
+      this.ports.set(r.resp_p, port);
+    }
     // Every source that contacts a (host, port) keeps it as a key: one string for all of them.
-    const pair = this.pairs.get(`${r.resp_h}|${port}`);
+    const pair = this.pairs.get(r.resp_h, r.resp_p, port);
     // Contacts hold times, never undefined: set's answer is whether the pair was known.
     if (s.contacts.set(pair, r.ts)) return;
     const ok = outcome === 'answered';

@@ -46,38 +46,42 @@ describe('detectors: CappedMap', () => {
     }
   }
 
-  for (const cap of [0, 1, 7, 64, 500]) {
-    it(`evicts oldest first under random set, touch, delete and clear (cap ${cap})`, () => {
-      const rand = rng(1000 + cap);
-      const evicted: [string, number][] = [];
-      const m = new CappedMap<string, number>(cap, (k, v) => evicted.push([k, v]));
-      const model = new Model(cap);
-      // Keys from a pool four times the cap, so that sets both add and refresh.
-      const pool = Math.max(4, cap * 4 + 3);
-      for (let i = 0; i < 20_000; i++) {
-        const k = `10.0.${Math.floor(rand() * pool)}.1|tcp/443`;
-        const op = rand();
-        if (op < 0.6) {
-          const had = model.vals.has(k);
-          assert.equal(m.set(k, i), had, `set ${k} at op ${i}`);
-          model.set(k, i);
-        } else if (op < 0.8) assert.equal(m.touch(k), model.touch(k), `touch ${k} at op ${i}`);
-        else if (op < 0.9) assert.equal(m.delete(k), model.delete(k), `delete ${k} at op ${i}`);
-        else if (op < 0.9002) {
-          m.clear();
-          model.clear();
-        } else assert.equal(m.get(k), model.vals.get(k), `get ${k} at op ${i}`);
-        assert.equal(m.size, model.keys.length, `size at op ${i}`);
-      }
-      assert.deepEqual(evicted, model.evicted);
-      assert.deepEqual(
-        [...m.entries()],
-        model.keys.map((k) => [k, model.vals.get(k)]),
-      );
-      // Enough happened for the comparison to mean something.
-      if (cap > 0) assert.ok(model.evicted.length > 1000, `${model.evicted.length} evictions`);
-    });
-  }
+  // `again`: the share of operations on the key of the operation before (the youngest, after a set or a touch that found it).
+  for (const again of [0, 0.5])
+    for (const cap of [0, 1, 7, 64, 500]) {
+      it(`evicts oldest first under random set, touch, delete and clear (cap ${cap}, ${again * 100} % on the last key)`, () => {
+        const rand = rng(1000 + cap + again * 10);
+        const evicted: [string, number][] = [];
+        const m = new CappedMap<string, number>(cap, (k, v) => evicted.push([k, v]));
+        const model = new Model(cap);
+        // Keys from a pool four times the cap, so that sets both add and refresh.
+        const pool = Math.max(4, cap * 4 + 3);
+        let last = '';
+        for (let i = 0; i < 20_000; i++) {
+          const k = again > 0 && i > 0 && rand() < again ? last : `10.0.${Math.floor(rand() * pool)}.1|tcp/443`;
+          last = k;
+          const op = rand();
+          if (op < 0.6) {
+            const had = model.vals.has(k);
+            assert.equal(m.set(k, i), had, `set ${k} at op ${i}`);
+            model.set(k, i);
+          } else if (op < 0.8) assert.equal(m.touch(k), model.touch(k), `touch ${k} at op ${i}`);
+          else if (op < 0.9) assert.equal(m.delete(k), model.delete(k), `delete ${k} at op ${i}`);
+          else if (op < 0.9002) {
+            m.clear();
+            model.clear();
+          } else assert.equal(m.get(k), model.vals.get(k), `get ${k} at op ${i}`);
+          assert.equal(m.size, model.keys.length, `size at op ${i}`);
+        }
+        assert.deepEqual(evicted, model.evicted);
+        assert.deepEqual(
+          [...m.entries()],
+          model.keys.map((k) => [k, model.vals.get(k)]),
+        );
+        // Enough happened for the comparison to mean something.
+        if (cap > 0) assert.ok(model.evicted.length > 1000, `${model.evicted.length} evictions`);
+      });
+    }
 
   it('keeps evicting in order after the map was emptied by deletes and refilled', () => {
     const evicted: string[] = [];
