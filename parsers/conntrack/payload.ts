@@ -59,7 +59,7 @@ export type PayloadObserverFactory = (c: ConnInfo, midStream?: boolean) => Paylo
  * data (scans, refused, unanswered): this stays one small object until the first data segment of
  * a direction makes that direction's reassembler and sink.
  */
-export class TcpStreams {
+export class TcpStreams implements StreamSink {
   private orig: StreamReassembler | null = null;
   private resp: StreamReassembler | null = null;
   /** Packet time of the segment being delivered, passed on to the observer. */
@@ -85,7 +85,8 @@ export class TcpStreams {
     if (this.done) return;
     let r = isOrig ? this.orig : this.resp;
     if (r === null) {
-      r = new StreamReassembler(1, new DirectionSink(this, isOrig), this.budget, this.maxHeldPerDirection);
+      // The reassembler's tag is its direction: this object is the sink of both, no sink object each.
+      r = new StreamReassembler(1, this, this.budget, this.maxHeldPerDirection, isOrig);
       if (isOrig) this.orig = r;
       else this.resp = r;
     }
@@ -127,6 +128,16 @@ export class TcpStreams {
     }
   }
 
+  /** StreamSink: one direction's ordered bytes, handed to the observer. */
+  data(buf: Buffer, off: number, len: number, isOrig: boolean): void {
+    this.observer.stream(isOrig, buf, off, len, this.ts);
+  }
+
+  /** StreamSink: a gap in one direction. */
+  gap(len: number, isOrig: boolean): void {
+    this.observer.gap(isOrig, len);
+  }
+
   close(ts: number): void {
     this.ts = ts;
     this.orig?.close();
@@ -140,21 +151,5 @@ export class TcpStreams {
     this.resp?.discard();
     this.orig = null;
     this.resp = null;
-  }
-}
-
-/** Hands one direction's ordered bytes to the observer (a class: no closures per connection). */
-class DirectionSink implements StreamSink {
-  constructor(
-    private readonly streams: TcpStreams,
-    private readonly isOrig: boolean,
-  ) {}
-
-  data(buf: Buffer, off: number, len: number): void {
-    this.streams.observer.stream(this.isOrig, buf, off, len, this.streams.ts);
-  }
-
-  gap(len: number): void {
-    this.streams.observer.gap(this.isOrig, len);
   }
 }

@@ -12,10 +12,13 @@
  */
 
 export interface StreamSink {
-  /** Ordered bytes: buf[off, off + len). Valid only during the call. */
-  data(buf: Buffer, off: number, len: number): void;
+  /**
+   * Ordered bytes: buf[off, off + len). Valid only during the call. `tag`: the reassembler's (see
+   * its constructor), for a sink that takes more than one stream.
+   */
+  data(buf: Buffer, off: number, len: number, tag: boolean): void;
   /** `len` bytes at this point of the stream were never seen. */
-  gap(len: number): void;
+  gap(len: number, tag: boolean): void;
 }
 
 /** Bytes held out of order across all connections: one budget shared by every reassembler. */
@@ -50,19 +53,37 @@ export const DEFAULT_MAX_HELD_PER_DIRECTION = 256 * 1024;
 export class StreamReassembler {
   /** Relative sequence number of the next byte the sink expects. */
   next: number;
-  readonly stats: ReassemblyStats = { delivered: 0, retransmitted: 0, inconsistent: 0, gapBytes: 0, forcedGaps: 0 };
-  /** Held segments, sorted by seq, non-overlapping, all above `next`. */
-  private held: Held[] = [];
+  // ReassemblyStats as fields of their own, and no held list until a segment comes out of order:
+  // two objects less on each direction of every connection with payload (most never reorder).
+  private delivered = 0;
+  private retransmitted = 0;
+  private inconsistent = 0;
+  private gapBytes = 0;
+  private forcedGaps = 0;
+  /** Held segments, sorted by seq, non-overlapping, all above `next` (NO_HELD while none ever was). */
+  private held: Held[] = NO_HELD;
   private heldBytes = 0;
   private closed = false;
 
+  /** `tag` is passed to the sink with everything it is given. */
   constructor(
     firstSeq: number,
     private readonly sink: StreamSink,
     private readonly budget: ReassemblyBudget,
     private readonly maxHeld = DEFAULT_MAX_HELD_PER_DIRECTION,
+    private readonly tag = false,
   ) {
     this.next = firstSeq;
+  }
+
+  get stats(): ReassemblyStats {
+    return {
+      delivered: this.delivered,
+      retransmitted: this.retransmitted,
+      inconsistent: this.inconsistent,
+      gapBytes: this.gapBytes,
+      forcedGaps: this.forcedGaps,
+    };
   }
 
   /** Bytes currently held out of order. */
@@ -128,21 +149,21 @@ export class StreamReassembler {
   discard(): void {
     if (this.closed) return;
     this.release(this.heldBytes);
-    this.held.length = 0;
+    this.held = NO_HELD;
     this.closed = true;
   }
 
   private deliver(buf: Buffer, off: number, len: number): void {
     if (len <= 0) return;
-    this.sink.data(buf, off, len);
-    this.stats.delivered += len;
+    this.sink.data(buf, off, len, this.tag);
+    this.delivered += len;
     this.next += len;
   }
 
   private skip(len: number): void {
     if (len <= 0) return;
-    this.sink.gap(len);
-    this.stats.gapBytes += len;
+    this.sink.gap(len, this.tag);
+    this.gapBytes += len;
     this.next += len;
   }
 
@@ -158,6 +179,7 @@ export class StreamReassembler {
 
   /** Copies the new parts of a segment into the held list (first-wins against what is held). */
   private hold(seq: number, buf: Buffer, off: number, len: number): void {
+    if (this.held === NO_HELD) this.held = [];
     const end = seq + len;
     let cur = seq;
     let i = 0;
@@ -170,8 +192,8 @@ export class StreamReassembler {
         const hEnd = h.seq + h.data.length;
         const upto = Math.min(end, hEnd);
         const n = upto - cur;
-        this.stats.retransmitted += n;
-        if (buf.compare(h.data, cur - h.seq, cur - h.seq + n, off + (cur - seq), off + (cur - seq) + n) !== 0) this.stats.inconsistent += n;
+        this.retransmitted += n;
+        if (buf.compare(h.data, cur - h.seq, cur - h.seq + n, off + (cur - seq), off + (cur - seq) + n) !== 0) this.inconsistent += n;
         cur = upto;
         i++;
         continue;
@@ -192,7 +214,7 @@ export class StreamReassembler {
     while (this.held.length > 0 && (this.heldBytes > this.maxHeld || this.budget.used > this.budget.maxBytes)) {
       const h = this.held[0];
       if (this.budget.used > this.budget.maxBytes) this.budget.forcedGaps++;
-      this.stats.forcedGaps++;
+      this.forcedGaps++;
       this.skip(h.seq - this.next);
       this.drain();
     }
@@ -206,6 +228,9 @@ export class StreamReassembler {
   private retransmission(len: number): void {
     // Delivered bytes are not kept (no copy on the in-order path), so only overlaps with held
     // bytes can be checked for consistency.
-    this.stats.retransmitted += len;
+    this.retransmitted += len;
   }
 }
+
+/** The held list of a reassembler that never held anything: shared, never changed (`hold` makes its own). */
+const NO_HELD: Held[] = [];

@@ -28,6 +28,8 @@ enum Phase {
 }
 
 const MAX_PENDING_REQUESTS = 256;
+/** The queue of every analyzer that has had no request yet: always empty, never pushed to (see `enqueue`). */
+const NO_QUEUE: HttpLogRecord[] = [];
 /** A chunk-size line longer than this is not a chunk-size line. */
 const MAX_CHUNK_LINE = 1024;
 /** A probe needs a method/version token within the first bytes. */
@@ -138,8 +140,15 @@ function decodedLength(body: Buffer): number | null {
 
 export class HttpAnalyzer extends BaseAnalyzer {
   readonly name = 'http';
-  private readonly dirs: [Direction, Direction];
-  private readonly queue: HttpLogRecord[] = [];
+  /** The client's and the server's direction (two fields: an array of them was one more object per connection). */
+  private readonly orig: Direction;
+  private readonly resp: Direction;
+  /**
+   * Requests waiting for their response, oldest first: NO_QUEUE until the first, then an array
+   * made for it (capacity 1). A first push onto an empty array gave it room for 16, which lived
+   * as long as the connection; one request at a time, the usual case, never needs more.
+   */
+  private queue: HttpLogRecord[] = NO_QUEUE;
   /** The request whose body is being read, and the transaction whose response is being read. */
   private reqCur: HttpLogRecord | null = null;
   private respCur: HttpLogRecord | null = null;
@@ -165,11 +174,12 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   constructor(opts: AnalyzerOptions) {
     super(opts);
-    this.dirs = [new Direction(this, false, this.maxBuffer), new Direction(this, true, this.maxBuffer)];
+    this.resp = new Direction(this, false, this.maxBuffer);
+    this.orig = new Direction(this, true, this.maxBuffer);
   }
 
   protected onData(isOrig: boolean, buf: Buffer, off: number, len: number, ts: number): void {
-    const d = this.dirs[isOrig ? 1 : 0];
+    const d = isOrig ? this.orig : this.resp;
     if (d.phase === Phase.DONE) {
       if (isOrig && this.tunnelOrig !== null) this.holdTunnel(buf, off, off + len);
       return;
@@ -193,7 +203,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
   /** Nothing for `end` to log: no transaction waiting for its response, no response read to the close. */
   get finished(): boolean {
     if (this.state === 'probing' || this.state === 'rejected') return true;
-    const resp = this.dirs[0].phase;
+    const resp = this.resp.phase;
     return this.queue.length === 0 && this.late === null && this.open09 === null && (this.respCur === null || resp === Phase.HEAD || resp === Phase.DONE);
   }
 
@@ -229,7 +239,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
   }
 
   protected override onGap(isOrig: boolean, len: number): void {
-    const d = this.dirs[isOrig ? 1 : 0];
+    const d = isOrig ? this.orig : this.resp;
     // Inside a body of known length a gap just shortens what we still have to skip.
     if (this.state === 'confirmed' && d.phase === Phase.BODY_LENGTH && len <= d.remaining) {
       d.remaining -= len;
@@ -256,7 +266,8 @@ export class HttpAnalyzer extends BaseAnalyzer {
     this.requestEnds(ts);
     this.responseEnds();
     // Requests never answered are logged as they are.
-    for (const r of this.queue.splice(0)) this.sink(r);
+    // Shifted one by one: splice(0) and its iterator were two objects at the end of every connection.
+    while (this.queue.length > 0) this.sink(this.queue.shift()!);
     if (this.late !== null) this.sink(this.late);
     this.late = null;
   }
@@ -275,7 +286,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
 
   /** The server's stream ended: a response body read to the close (or cut short) is complete. */
   private responseEnds(): void {
-    const resp = this.dirs[0];
+    const resp = this.resp;
     if (resp.phase === Phase.BODY_EOF || (resp.phase !== Phase.HEAD && resp.phase !== Phase.DONE)) {
       // A body read to the close goes through Zeek's line reader, which gives its last line the
       // CRLF it did not have: Zeek counts 2 bytes more when such a body does not end with a line end.
@@ -290,7 +301,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
   /** The message parser of each direction's buffer (Direction.parse). */
   parse(isOrig: boolean, buf: Buffer, off: number, end: number): number {
     if (!this.active) return -1;
-    const d = this.dirs[isOrig ? 1 : 0];
+    const d = isOrig ? this.orig : this.resp;
     switch (d.phase) {
       case Phase.HEAD:
         return this.head(isOrig, d, buf, off, end);
@@ -392,9 +403,10 @@ export class HttpAnalyzer extends BaseAnalyzer {
     const line = isOrig ? requestLine(buf, off, le) : statusLine(buf, off, le);
     const start = line ? '' : buf.toString('latin1', off, le);
     const v09 = isOrig && !line && V09_REQUEST_RE.test(start);
-    const stop = v09 ? firstLf + 1 : headerEnd(buf, off, end);
+    const stop = v09 ? firstLf + 1 : parseHeaders(buf, firstLf + 1, end);
     if (stop < 0) return 0;
-    const h = v09 ? parseHeaders(buf, stop, stop) : parseHeaders(buf, firstLf + 1, stop);
+    const h = HEADERS;
+    if (v09) clearHeaders(h);
     if (isOrig) {
       let method: string;
       let target: string;
@@ -437,7 +449,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       rec.proxied = h.proxied;
       if (h.filename !== null && (h.clen > 0 || h.chunked)) rec.orig_filenames = [h.filename];
       if (this.queue.length >= MAX_PENDING_REQUESTS) this.sink(this.queue.shift()!);
-      this.queue.push(rec);
+      this.enqueue(rec);
       this.reqCur = rec;
       this.open09 = v09 ? rec : null;
       d.beginBody(h.ctype, h.encoded);
@@ -479,7 +491,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       // A response without a request we saw (capture started mid-connection).
       rec = newHttpRecord(this.curTs, ++this.depth);
       rec.version = version;
-      this.queue.push(rec);
+      this.enqueue(rec);
     }
     if (code >= 100 && code < 200 && code !== 101) {
       rec.info_code = code;
@@ -499,7 +511,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (rec.upgrade === null) rec.upgrade = h.upgrade;
       this.finish(rec);
       d.phase = Phase.DONE;
-      this.dirs[1].phase = Phase.DONE;
+      this.orig.phase = Phase.DONE;
       if (H2C_RE.test(rec.upgrade ?? '')) {
         this.switching = { protocol: 'http2', request: rec, orig: null, resp: null };
         return stop - off;
@@ -515,14 +527,14 @@ export class HttpAnalyzer extends BaseAnalyzer {
       if (code >= 200 && code < 300) {
         this.finish(rec);
         d.phase = Phase.DONE;
-        this.dirs[1].phase = Phase.DONE;
+        this.orig.phase = Phase.DONE;
         const orig = held.length === 0 ? null : held.length === 1 ? held[0] : Buffer.concat(held);
         // The rest of this segment is the tunnel's too (collected by parse's default case).
         this.switching = { protocol: 'tunnel', orig, resp: null };
         return stop - off;
       }
       // Refused: the client carries on in HTTP, starting with what it sent meanwhile.
-      const req = this.dirs[1];
+      const req = this.orig;
       req.phase = Phase.HEAD;
       for (const b of held) if (this.active && !req.feed(b, 0, b.length)) break;
     }
@@ -538,7 +550,7 @@ export class HttpAnalyzer extends BaseAnalyzer {
   }
 
   private bodyDone(isOrig: boolean): void {
-    const d = this.dirs[isOrig ? 1 : 0];
+    const d = isOrig ? this.orig : this.resp;
     d.phase = Phase.HEAD;
     if (d.mime !== null) {
       d.mime.end();
@@ -553,6 +565,11 @@ export class HttpAnalyzer extends BaseAnalyzer {
       this.finish(this.respCur);
       this.respCur = null;
     }
+  }
+
+  private enqueue(rec: HttpLogRecord): void {
+    if (this.queue === NO_QUEUE) this.queue = [rec];
+    else this.queue.push(rec);
   }
 
   /** Emits a completed transaction (its response is complete); the queue head is it. */
@@ -624,19 +641,6 @@ export function unescapeUri(s: string): string {
 function findLf(buf: Buffer, from: number, end: number): number {
   for (let i = from; i < end; i++) if (buf[i] === 0x0a) return i;
   return -1;
-}
-
-/** Offset just past the blank line ending a header block, or -1. Accepts bare LF line ends. */
-function headerEnd(buf: Buffer, off: number, end: number): number {
-  let p = off;
-  for (;;) {
-    const lf = findLf(buf, p, end);
-    if (lf < 0) return -1;
-    if (lf + 1 < end && buf[lf + 1] === 0x0a) return lf + 2;
-    if (lf + 2 < end && buf[lf + 1] === 0x0d && buf[lf + 2] === 0x0a) return lf + 3;
-    if (lf + 2 >= end) return -1;
-    p = lf + 1;
-  }
 }
 
 /** End of the line whose LF is at `lf`, without its CR. */
@@ -825,9 +829,7 @@ const HEADERS: Headers = {
   filename: null,
 };
 
-/** The header lines of `buf[p, stop)` (after the start line, up to and including the blank line). */
-function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
-  const h = HEADERS;
+function clearHeaders(h: Headers): void {
   h.host = null;
   h.ua = null;
   h.referer = null;
@@ -840,15 +842,29 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
   h.username = null;
   h.proxied = null;
   h.filename = null;
+}
+
+/**
+ * The header lines from `buf[p]` (just after the start line) to the blank line that ends them
+ * (a bare LF accepted), read into HEADERS as they come: the offset just past that blank line, or
+ * -1 while the block is incomplete in `buf[p, end)` (HEADERS then holds nothing of use). One pass
+ * over the block, which finding its end first and reading it then made two.
+ */
+function parseHeaders(buf: Buffer, p: number, end: number): number {
+  const h = HEADERS;
+  clearHeaders(h);
   // The wanted header a continuation line (obs-fold, RFC 9112 5.2) extends, and its value so far:
   // a string once a continuation needed it, else the bytes [lastStart, lastEnd) of this buffer.
   let lastId = -1;
   let lastValue: string | null = null;
   let lastStart = 0;
   let lastEnd = 0;
-  while (p < stop) {
-    let lf = findLf(buf, p, stop);
-    if (lf < 0) lf = stop;
+  for (;;) {
+    if (p < end && buf[p] === 0x0a) return p + 1;
+    if (p + 1 < end && buf[p] === 0x0d && buf[p + 1] === 0x0a) return p + 2;
+    if (p + 1 >= end) return -1;
+    const lf = findLf(buf, p, end);
+    if (lf < 0) return -1;
     const e = lineEnd(buf, p, lf);
     if (isSpace(buf[p]) && lastId >= 0 && lastId !== H.PROXY) {
       // Zeek joins a folded line to the header's value.
@@ -887,7 +903,6 @@ function parseHeaders(buf: Buffer, p: number, stop: number): Headers {
     }
     p = lf + 1;
   }
-  return h;
 }
 
 /** Whether buf[a, a + s.length) is `s` (lower case ASCII), ignoring ASCII case. */

@@ -409,6 +409,12 @@ export function startsOn(
   return false;
 }
 
+/** Whether every analyzer of the list is finished (StreamAnalyzer.finished). */
+function allFinished(list: readonly StreamAnalyzer[]): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i].finished !== true) return false;
+  return true;
+}
+
 export class AnalyzerMux {
   private live: StreamAnalyzer[] = NO_ANALYZERS as StreamAnalyzer[];
   /**
@@ -448,32 +454,46 @@ export class AnalyzerMux {
   private readonly sink: (rec: AppRecord) => void;
   private readonly onIdentify: ((rec: IdentRecord) => void) | undefined;
 
-  constructor(transport: AppTransport, sink: (rec: AppRecord) => void, opts: MuxOptions = {}) {
+  /**
+   * The connection's own options (`respPort`, `midStream`, `onIdentify`, `announce`) may come as
+   * arguments instead of in `opts`: the owner of one multiplexer per connection then passes its
+   * shared options as they are, rather than a copy of them per connection.
+   */
+  constructor(
+    transport: AppTransport,
+    sink: (rec: AppRecord) => void,
+    opts: MuxOptions = {},
+    respPort: number = opts.respPort ?? -1,
+    midStream: boolean = opts.midStream === true,
+    onIdentify: ((rec: IdentRecord) => void) | undefined = opts.onIdentify,
+    announce: ((c: AnnouncedConnection) => void) | undefined = opts.announce,
+  ) {
     this.sink = sink;
     this.opts = opts;
-    this.onIdentify = opts.onIdentify;
+    this.onIdentify = onIdentify;
     this.aopts = {
       transport,
-      sink: this.route,
+      // One function for both kinds of record takes either: no routing, no closure per connection.
+      sink: (onIdentify as unknown) === sink ? (sink as (rec: AnyAppRecord) => void) : (rec) => this.route(rec),
       maxBufferBytes: opts.maxBufferBytes,
       dnsMaxQueries: opts.dnsMaxQueries,
       startTlsProtocols: opts.startTlsProtocols,
       gnutellaMaxLineLength: opts.gnutellaMaxLineLength,
       gnutellaMaxHeaderLength: opts.gnutellaMaxHeaderLength,
-      announce: opts.announce,
+      announce,
     };
     this.trackRemoved = opts.trackRemovedServices === true;
     this.factories = candidatesFor(opts.factories ?? DEFAULT_FACTORIES, transport);
     this.maxProbe = opts.maxProbeBytes ?? 16 * 1024;
-    this.respPort = opts.respPort ?? -1;
-    this.midStream = opts.midStream === true;
+    this.respPort = respPort;
+    this.midStream = midStream;
   }
 
   /** dns/http/http2/tls records go to `sink`, identification records to `onIdentify`. */
-  private readonly route = (rec: AnyAppRecord): void => {
+  private route(rec: AnyAppRecord): void {
     if (rec.kind === 'ssh' || rec.kind === 'app') this.onIdentify?.(rec);
     else this.sink(rec);
-  };
+  }
 
   /** Confirmed protocols (kept after a later failure, as Zeek keeps them in `service`), as Zeek names them. */
   get services(): readonly string[] {
@@ -532,10 +552,7 @@ export class AnalyzerMux {
    * (see StreamAnalyzer.finished), so `end` would write nothing.
    */
   get finished(): boolean {
-    for (const a of this.live) if (a.finished !== true) return false;
-    for (const a of this.all) if (a.finished !== true) return false;
-    for (const a of this.sidecars) if (a.finished !== true) return false;
-    return true;
+    return allFinished(this.live) && allFinished(this.all) && allFinished(this.sidecars);
   }
 
   /** Nothing more will be analysed on this connection. */
@@ -553,7 +570,10 @@ export class AnalyzerMux {
     const watched = this.decided ? this.live[0] : null;
     const vBefore = watched === null ? 0 : watched.violations;
     const failedBefore = watched !== null && watched.state === 'failed';
-    for (const a of this.live) {
+    // Indexed loops on the per-connection paths: for...of made an iterator object per call there.
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) {
+      const a = live[i];
       a.data(isOrig, buf, off, len, ts);
       if (a.partial) this.partialSeen = true;
     }
@@ -618,7 +638,17 @@ export class AnalyzerMux {
     const fs = this.opts.factories ?? DEFAULT_FACTORIES;
     const factories = fs.some((f) => f.name === 'tls') ? fs : [...fs, TLS_FACTORY()];
     // Zeek attaches by port at the connection's start only: nothing in the tunnel is port-attached.
-    return new Redetect(new AnalyzerMux('tcp', this.sink, { ...this.opts, factories, respPort: -1, midStream: false, analyzePartial: false }));
+    return new Redetect(
+      new AnalyzerMux('tcp', this.sink, {
+        ...this.opts,
+        onIdentify: this.onIdentify,
+        announce: this.aopts.announce,
+        factories,
+        respPort: -1,
+        midStream: false,
+        analyzePartial: false,
+      }),
+    );
   }
 
   private start(isOrig: boolean, buf: Buffer, off: number, len: number): void {
@@ -676,15 +706,20 @@ export class AnalyzerMux {
 
   /** One direction's stream is complete (its FIN reached in order): for the analyzers whose messages end there. */
   endOfDirection(isOrig: boolean, ts: number): void {
-    for (const a of this.live) a.endOfDirection?.(isOrig, ts);
-    for (const a of this.sidecars) a.endOfDirection?.(isOrig, ts);
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) live[i].endOfDirection?.(isOrig, ts);
+    const sidecars = this.sidecars;
+    for (let i = 0; i < sidecars.length; i++) sidecars[i].endOfDirection?.(isOrig, ts);
   }
 
   end(ts: number): void {
-    for (const a of this.all) a.end(ts);
-    for (const a of this.sidecars) a.end(ts);
+    const all = this.all;
+    for (let i = 0; i < all.length; i++) all[i].end(ts);
+    const sidecars = this.sidecars;
+    for (let i = 0; i < sidecars.length; i++) sidecars[i].end(ts);
     // Candidates still probing may have something to say at the end (a lone SSH client banner).
-    for (const a of this.live) if (!this.all.includes(a)) a.end(ts);
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) if (!all.includes(live[i])) live[i].end(ts);
     this.live = [];
   }
 

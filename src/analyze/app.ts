@@ -161,15 +161,10 @@ class AppObserver implements PayloadObserver {
       }
       // SSH banners and datastore identification arrive on their own channel (ssh.log, app.log).
       const tie = (rec: AnyAppRecord): void => this.tie(rec);
-      this.m = new AnalyzerMux(transport, tie, {
-        ...opts,
-        onIdentify: tie,
-        respPort: this.info.resp_p,
-        midStream,
-        // Bound here, with the multiplexer: a closure per observer was ~100 bytes on every live
-        // connection, most of which never announce anything.
-        announce: (a) => this.announce(a),
-      });
+      // The shared options as they are, this connection's beside them (no copy of them per
+      // connection). The announce closure is bound here, with the multiplexer: one per observer
+      // was ~100 bytes on every live connection, most of which never announce anything.
+      this.m = new AnalyzerMux(transport, tie, opts, this.info.resp_p, midStream, tie, (a) => this.announce(a));
     }
     return this.m;
   }

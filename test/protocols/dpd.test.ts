@@ -216,6 +216,18 @@ describe("protocols/mime: Zeek's MIME::max_depth on HTTP bodies", () => {
     assert.equal(MimeWalker.forContentType(null), null);
   });
 
+  it('follows a body by its type as the regular expression reads it: blanks, any case, no other type starting with m', () => {
+    const follows = (t: string): boolean => MimeWalker.forContentType(t) !== null;
+    assert.equal(follows(' \tMultipart/mixed; boundary=b'), true);
+    assert.equal(follows('MESSAGE \t/rfc822'), true);
+    assert.equal(follows('message/rfc822'), true);
+    assert.equal(follows('mime/x'), false);
+    assert.equal(follows('multipartx/y'), false);
+    assert.equal(follows(' m'), false);
+    assert.equal(follows(''), false);
+    assert.equal(follows('application/json'), false);
+  });
+
   it('marks the HTTP analysis partial, keeps the service and logs the transaction', () => {
     // 50 levels: the deepest message entity is at depth 100, where Zeek opens no child.
     const body = nestedMime(50);

@@ -80,6 +80,23 @@ describe('protocols/http', () => {
     assert.deepEqual(run(o, r, [...Array(o.length).keys()], [...Array(r.length).keys()]).recs, whole, 'byte by byte');
   });
 
+  it('ends a header block at a bare LF blank line as at CRLF, in any chunking', () => {
+    const o = Buffer.from('GET /a HTTP/1.1\nHost: h1\nUser-Agent: u\n\nGET /b HTTP/1.1\r\nHost: h2\n\r\nGET /c HTTP/1.1\r\nHost: h3\r\n\n');
+    const r = Buffer.from(
+      'HTTP/1.1 200 OK\nContent-Length: 2\n\nabHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\nc',
+    );
+    const whole = run(o, r).recs;
+    assert.deepEqual(
+      whole.map((x) => [x.uri, x.host, x.user_agent, x.status_code, x.response_body_len]),
+      [
+        ['/a', 'h1', 'u', 200, 2],
+        ['/b', 'h2', null, 404, 0],
+        ['/c', 'h3', null, 200, 1],
+      ],
+    );
+    for (let i = 1; i < o.length; i++) assert.deepEqual(run(o, r, [i], [i % r.length]).recs, whole, `cut at ${i}`);
+  });
+
   it('handles 100 Continue, HEAD, 304, read-until-close bodies and HTTP/1.0', () => {
     const o = Buffer.from(
       'PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabcHEAD /y HTTP/1.1\r\nHost: h\r\n\r\nGET /z HTTP/1.0\r\n\r\n',
