@@ -23,15 +23,18 @@ function port(v: string): number {
   return n;
 }
 
-/** Loaded with the configuration (zod and its schemas), as the key store is, by the commands that use them only. */
-async function config(o: {
+/** The options every service command may give the configuration. */
+interface ConfigCliOptions {
   config?: string;
   dataDir?: string;
   host?: string;
   port?: number;
   tlsCert?: string;
   tlsKey?: string;
-}): Promise<ServiceConfig | null> {
+}
+
+/** Loaded with the configuration (zod and its schemas), as the key store is, by the commands that use them only. */
+async function config(o: ConfigCliOptions): Promise<ServiceConfig | null> {
   const { ConfigError, loadConfig } = await import('../service/config');
   try {
     return loadConfig({ file: o.config, overrides: { dataDir: o.dataDir, host: o.host, port: o.port, tlsCert: o.tlsCert, tlsKey: o.tlsKey } });
@@ -67,30 +70,18 @@ export function addServiceCommands(program: Command, loadAlerts: () => Promise<(
     .option('--with-workers', 'also run capture and flow workers in this process')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain) (with --tls-key; $EASTWATCH_TLS_CERT)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert ($EASTWATCH_TLS_KEY)')
-    .action(
-      async (o: {
-        config?: string;
-        dataDir?: string;
-        host?: string;
-        port?: number;
-        tlsCert?: string;
-        tlsKey?: string;
-        withWorkers?: boolean;
-        analyzers: boolean;
-        detectors: boolean;
-      }) => {
-        const cfg = await config(o);
-        if (!cfg) return;
-        const { serve, stopOnSignals } = await loadServe();
-        const alertsFor = await loadAlerts();
-        const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
-        const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
-        log(
-          `eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`,
-        );
-        stopOnSignals(r, log);
-      },
-    );
+    .action(async (o: ConfigCliOptions & { withWorkers?: boolean; analyzers: boolean; detectors: boolean }) => {
+      const cfg = await config(o);
+      if (!cfg) return;
+      const { serve, stopOnSignals } = await loadServe();
+      const alertsFor = await loadAlerts();
+      const r = await serve(cfg, { withWorkers: o.withWorkers, alerts: (rt) => alertsFor(rt, o.detectors), analyzers: o.analyzers, log });
+      const keys = r.runtime.keys.list().filter((k) => !k.revoked_at).length;
+      log(
+        `eastwatch ${r.url}: ${describe(cfg)}; ${r.working ? 'running workers' : 'API only (run `eastwatch worker`)'}; ${keys} API key(s)${keys === 0 ? ' - create one: eastwatch keys create --name NAME --role admin' : ''}`,
+      );
+      stopOnSignals(r, log);
+    });
 
   common(program.command('worker'))
     .description('Run capture and flow workers against REDIS_URL (as many processes and machines as you like)')
