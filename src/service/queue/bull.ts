@@ -60,8 +60,13 @@ export class BullQueue<D, P, R> implements JobQueue<D, P, R> {
     });
   }
 
-  private async info(job: Bull.Job<D>): Promise<JobInfo<D, P, R>> {
-    const state = (await job.getState()) as string;
+  private async info(read: Bull.Job<D>): Promise<JobInfo<D, P, R>> {
+    const state = (await read.getState()) as string;
+    // The job's fields were read a round trip before its state: a job that finished in between
+    // reads as completed (or failed) with no result, reason or finish time yet, and a client polling
+    // for the end took that for the end (seen in CI: a re-resolution completed with a null result).
+    // A finished job changes no more, so its fields read again now are those of that state.
+    const job = (state === 'completed' || state === 'failed') && !read.finishedOn ? ((await this.bull.getJob(read.id)) ?? read) : read;
     const known: JobState = (JOB_STATES as readonly string[]).includes(state) ? (state as JobState) : state === 'paused' ? 'waiting' : 'waiting';
     const progress = job.progress() as unknown;
     return {
