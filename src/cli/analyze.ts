@@ -22,6 +22,7 @@ import type { DetectorEngine } from '../../detectors/engine';
 import type { AppRecordOut } from '../../parsers/record/app';
 import type { ConnRecord } from '../../parsers/record/conn';
 import type { StoreRecord } from '../store/types';
+import { youngGenerationCap } from './young-generation';
 
 export interface AnalyzeCliOptions extends StoreCliOptions, DetectorCliOptions {
   format: OutputFormat;
@@ -171,6 +172,9 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   // per thread) costs more CPU than two cores give back, so the machine's cores are not yet the
   // default the issue asks for.
   const threads = o.threads ?? 1;
+  // One thread: the young generation grows to its cap. Threads: each heap keeps its initial size
+  // (what the threaded path was measured with; only this thread's heap is checked as it goes).
+  const young = youngGenerationCap(threads > 1 ? 0 : undefined);
   // The threaded path makes its own per thread from the same selection (analyzeFileThreaded ignores this one).
   const selection = o.analyzers === undefined || o.analyzers === true ? true : o.analyzers;
   if (selection !== false) tracker.payload = analyzerFactory(onApp, analyzerSelection(selection, o.analyzePartial === true));
@@ -198,6 +202,7 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
       onProgress: bar ? (_c, read) => bar.update(Math.floor(read / 1e6)) : undefined,
       // A stream's records go out as its connections end, not when a 256 KiB buffer fills.
       pace: () => {
+        young();
         if (file === STDIN) sink.flush();
         return stored?.congestion() ?? sink.congestion();
       },

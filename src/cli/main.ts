@@ -232,13 +232,7 @@ export async function main(argv: string[]): Promise<void> {
   // up to 4x between collections let peak RSS climb to 755 MB on the 10M-packet benchmark capture.
   // Growing by half keeps it near the live set, and was faster there too (measured: npm run bench).
   v8.setFlagsFromString('--heap-growing-percent=50');
-  // The young generation stays at its initial 1 MB semi-spaces rather than growing to 16 MB: that
-  // was 32 MB of RSS for the whole run, and the tracker's per-packet garbage dies well within 1 MB
-  // (measured: peak RSS 307 -> 268 MB on the 10M-packet capture; CPU time unchanged within noise
-  // on the bench's 400k-packet and short captures). Set here, before the heap grows:
-  // --max-semi-space-size only takes effect on the command line. For `analyze` alone: the service's
-  // requests were not measured with it, and a server's garbage is not the tracker's.
-  if (argv[2] === 'analyze') v8.setFlagsFromString('--semi-space-growth-factor=1');
+  // The young generation's size during `analyze` is set as it runs (young-generation.ts).
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
