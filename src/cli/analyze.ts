@@ -172,9 +172,10 @@ export async function runAnalyze(files: string[], o: AnalyzeCliOptions): Promise
   // per thread) costs more CPU than two cores give back, so the machine's cores are not yet the
   // default the issue asks for.
   const threads = o.threads ?? 1;
-  // One thread: the young generation grows to its cap. Threads: each heap keeps its initial size
-  // (what the threaded path was measured with; only this thread's heap is checked as it goes).
-  const young = youngGenerationCap(threads > 1 ? 0 : undefined);
+  // One thread only: starting a worker thread puts V8's flags back as the command line gave them,
+  // in this thread too (measured: its new space then grew to 32 MB), so with threads no setting
+  // made here holds and every heap has V8's own sizes.
+  const young = threads > 1 ? () => {} : youngGenerationCap();
   // The threaded path makes its own per thread from the same selection (analyzeFileThreaded ignores this one).
   const selection = o.analyzers === undefined || o.analyzers === true ? true : o.analyzers;
   if (selection !== false) tracker.payload = analyzerFactory(onApp, analyzerSelection(selection, o.analyzePartial === true));
