@@ -2,7 +2,8 @@
  * The young generation's size during `analyze`. V8 grows its semi-spaces from 1 MB to 16 MB
  * while much of what a scavenge finds is still live. An analysis of many short connections
  * allocates per-connection and per-request state that dies within a few MB of allocation: with
- * 1 MB semi-spaces it survives two scavenges and is promoted, and the old generation collects it.
+ * the 2 MB semi-spaces that stopping growth at startup left, it survived two scavenges and was
+ * promoted, and the old generation collected it (about 10% of the time with the analyzers on).
  * With 16 MB semi-spaces every analysis holds 32 MB more; the 10M-packet benchmark capture then
  * peaked above 300 MB. The middle is 8 MB: V8 grows as it would, and once its new space holds
  * 16 MB (two 8 MB semi-spaces) growth stops.
