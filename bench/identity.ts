@@ -127,8 +127,9 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   for (const b of [REPO, a.baseline])
     if (!fs.existsSync(path.join(b, 'dist/src/cli/main.js'))) throw new Error(`${b}: no dist/src/cli/main.js (build it first)`);
-  const files = [...captures(a.corpus), ...captures(path.join(REPO, 'samples')), ...a.files];
-  if (captures(a.corpus).length === 0) console.log(`note: no captures under ${a.corpus}; samples and --files only`);
+  const corpus = captures(a.corpus);
+  if (corpus.length === 0) console.log(`note: no captures under ${a.corpus}; samples and --files only`);
+  const files = [...corpus, ...captures(path.join(REPO, 'samples')), ...a.files];
   const jobs: Job[] = [];
   for (const file of files) for (const mode of a.modes) for (const build of [a.baseline, REPO]) jobs.push({ build, file, mode });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eastwatch-identity-'));
