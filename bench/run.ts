@@ -23,8 +23,11 @@
  * printed and written to bench/out/results.json. `--analyzers` adds two more eastwatch runs: with
  * the protocol analyzers on (their cost over connection records only) and the default run
  * (analyzers and detectors, against tshark's speed). `--threads N` adds a run of `analyze --threads N`
- * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run; with
- * `--analyzers` too, the same with the protocol analyzers on.
+ * on all CPUs (not pinned: it is meant to use them) and its speed over the one-thread run given all
+ * CPUs too (the pinned run would flatter it: one thread's garbage collector and file reads already
+ * run beside it on the other CPU); with `--analyzers` too, the same with the protocol analyzers on.
+ * The unpinned one-thread run's CPU seconds over its wall time say how many CPUs it already keeps
+ * busy, so how far any split of the same work over threads could go on this machine (its ceiling).
  * `--baseline DIR` adds another build of eastwatch (a checkout with `dist/` built, e.g. a
  * `git worktree` of the commit before a change) to the same rounds, so that "no slowdown" is a
  * ratio measured under the same load rather than two runs on different days.
@@ -317,6 +320,12 @@ function analyzeCmd(file: string, tmp: string, reader?: string, threads = 1): st
   return cmd;
 }
 
+/** CPUs over those a run kept busy (median CPU seconds over median wall time); undefined without CPU times. */
+function ceiling(r: ToolResult): number | undefined {
+  if (r.medianCpuSec === undefined || r.medianWallSec === undefined || r.medianCpuSec <= 0) return undefined;
+  return os.cpus().length / (r.medianCpuSec / r.medianWallSec);
+}
+
 /** The same connection-only command on another checkout's build, without flags older builds may lack. */
 function baselineCmd(root: string, file: string, tmp: string): string[] {
   const main = path.join(REPO, 'dist/src/cli/main.js');
@@ -340,10 +349,16 @@ interface WorkloadResult {
   analyzersCost?: number;
   /** tshark's median wall time over the default run's. */
   defaultVsTshark?: number;
-  /** Speed of `--threads N` over the one-thread run. */
+  /** Speed of `--threads N` over the one-thread run, both on all CPUs. */
   threadsSpeedup?: number;
   /** The same with the protocol analyzers on (`--analyzers --threads N`). */
   threadsAnalyzersSpeedup?: number;
+  /**
+   * The most any split of the one-thread run's work over threads could give on this machine: the
+   * CPUs over those the one-thread run keeps busy (its median CPU seconds over its median wall time).
+   */
+  threadsCeiling?: number;
+  threadsAnalyzersCeiling?: number;
   /** This build's connection-only speed over the `--baseline` build's, in the same rounds. */
   baselineRatio?: number;
   /** The same by median CPU seconds (user + system). */
@@ -393,13 +408,20 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   const readerTool = `eastwatch --reader ${other}`;
   const threadsTool = `eastwatch --threads ${args.threads} (all CPUs)`;
   const threadsAnalyzersTool = `eastwatch --threads ${args.threads} with protocol analyzers (all CPUs)`;
+  const oneThreadTool = 'eastwatch one thread (all CPUs)';
+  const oneThreadAnalyzersTool = 'eastwatch one thread with protocol analyzers (all CPUs)';
   if (args.compareReaders) specs.push({ tool: readerTool, cmd: analyzeCmd(capture, tmp, other) });
   if (args.analyzers) specs.push({ tool: ANALYZERS_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers') });
   if (args.analyzers)
     specs.push({ tool: DEFAULT_TOOL, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers' && a !== '--no-detectors') });
-  if (args.threads > 0) specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
-  if (args.threads > 0 && args.analyzers)
+  if (args.threads > 0) {
+    specs.push({ tool: oneThreadTool, cmd: analyzeCmd(capture, tmp, args.reader), pinned: false });
+    specs.push({ tool: threadsTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads), pinned: false });
+  }
+  if (args.threads > 0 && args.analyzers) {
+    specs.push({ tool: oneThreadAnalyzersTool, cmd: analyzeCmd(capture, tmp, args.reader).filter((a) => a !== '--no-analyzers'), pinned: false });
     specs.push({ tool: threadsAnalyzersTool, cmd: analyzeCmd(capture, tmp, args.reader, args.threads).filter((a) => a !== '--no-analyzers'), pinned: false });
+  }
   const baselineTool = args.baseline ? baselineLabel(args.baseline) : '';
   if (args.baseline) specs.push({ tool: baselineTool, cmd: baselineCmd(args.baseline, capture, tmp) });
   const skipped: ToolResult[] = [];
@@ -423,11 +445,15 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
       const tshark = results.find((x) => x.tool === 'tshark');
       if (tshark?.ok) out.defaultVsTshark = tshark.medianWallSec! / r.medianWallSec!;
     } else if (r.tool === readerTool) out.readerRatio = east.packetsPerSec! / r.packetsPerSec!;
-    else if (r.tool === threadsTool) out.threadsSpeedup = r.packetsPerSec! / east.packetsPerSec!;
-    else if (r.tool === threadsAnalyzersTool) {
-      const one = results.find((x) => x.tool === ANALYZERS_TOOL);
+    else if (r.tool === threadsTool) {
+      const one = results.find((x) => x.tool === oneThreadTool);
+      if (one?.ok) out.threadsSpeedup = r.packetsPerSec! / one.packetsPerSec!;
+    } else if (r.tool === threadsAnalyzersTool) {
+      const one = results.find((x) => x.tool === oneThreadAnalyzersTool);
       if (one?.ok) out.threadsAnalyzersSpeedup = r.packetsPerSec! / one.packetsPerSec!;
-    } else if (r.tool === baselineTool) {
+    } else if (r.tool === oneThreadTool) out.threadsCeiling = ceiling(r);
+    else if (r.tool === oneThreadAnalyzersTool) out.threadsAnalyzersCeiling = ceiling(r);
+    else if (r.tool === baselineTool) {
       out.baselineRatio = east.packetsPerSec! / r.packetsPerSec!;
       if (east.medianCpuSec && r.medianCpuSec) out.baselineCpuRatio = r.medianCpuSec / east.medianCpuSec;
     } else r.eastwatchSpeedRatio = east.packetsPerSec! / r.packetsPerSec!;
@@ -453,9 +479,23 @@ async function runWorkload(w: Workload, args: Args, tmp: string): Promise<Worklo
   if (out.readerRatio !== undefined) console.log(`reader ratio (${args.reader ?? 'native'} / other): ${out.readerRatio.toFixed(2)}`);
   if (out.analyzersCost !== undefined) console.log(`protocol analyzers cost: ${out.analyzersCost.toFixed(2)}x the time of connection-only analysis`);
   if (out.defaultVsTshark !== undefined) console.log(`default run (analyzers and detectors): ${out.defaultVsTshark.toFixed(2)}x tshark's speed (medians)`);
-  if (out.threadsSpeedup !== undefined) console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread (medians)`);
+  if (out.threadsSpeedup !== undefined)
+    console.log(`--threads ${args.threads}: ${out.threadsSpeedup.toFixed(2)}x the speed of one thread, both on all CPUs (medians)`);
   if (out.threadsAnalyzersSpeedup !== undefined)
-    console.log(`--threads ${args.threads} with protocol analyzers: ${out.threadsAnalyzersSpeedup.toFixed(2)}x the speed of one thread with them (medians)`);
+    console.log(
+      `--threads ${args.threads} with protocol analyzers: ${out.threadsAnalyzersSpeedup.toFixed(2)}x the speed of one thread with them, both on all CPUs (medians)`,
+    );
+  for (const [tool, c] of [
+    [oneThreadTool, out.threadsCeiling],
+    [oneThreadAnalyzersTool, out.threadsAnalyzersCeiling],
+  ] as const) {
+    if (c === undefined) continue;
+    const r = results.find((x) => x.tool === tool) as ToolResult;
+    console.log(
+      `${tool} keeps ${(r.medianCpuSec! / r.medianWallSec!).toFixed(2)} of ${os.cpus().length} CPUs busy (CPU seconds over wall time): ` +
+        `threads sharing out the same work can reach at most ${c.toFixed(2)}x its speed here`,
+    );
+  }
   if (out.baselineRatio !== undefined) {
     const cpu = out.baselineCpuRatio !== undefined ? `; by CPU seconds ${out.baselineCpuRatio.toFixed(3)}x` : '';
     console.log(`this build / ${baselineTool}: ${out.baselineRatio.toFixed(3)}x the speed by wall time${cpu} (medians, connection records only)`);
