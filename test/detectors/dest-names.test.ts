@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { AppInput, ConnContext } from '../../parsers/record/app';
 import { CappedMap } from '../../detectors/common';
-import { DestNames } from '../../detectors/dest-names';
+import { DestNames, UID_NAMES_MAX } from '../../detectors/dest-names';
 import { PairKeys } from '../../detectors/intern';
 import type { Json } from '../../detectors/types';
 import { rng } from '../util/rng';
@@ -16,7 +16,7 @@ import { dns } from './util';
 describe('detectors: DestNames', () => {
   /** The lookup as it was: the pair's key first, then the address. */
   class Plain {
-    byUid = new CappedMap<string, string>(20_000);
+    byUid = new CappedMap<string, string>(UID_NAMES_MAX);
     resolved: CappedMap<string, string>;
     anyClient: CappedMap<string, string>;
     constructor(cap: number) {
@@ -101,6 +101,27 @@ describe('detectors: DestNames', () => {
       assert.ok(oldStates > 10, `${oldStates} older states`);
     });
   }
+
+  it('keeps the name of every connection in flight on a busy capture until its record comes', () => {
+    // As on the short-session bench capture: names set as requests go out, records coming in the
+    // same order after the close delay, with 30,000 named connections in flight at once (the
+    // old cap of 20,000 dropped the oldest, the very names whose records came next).
+    const names = new DestNames();
+    const inFlight = 30_000;
+    const total = 100_000;
+    let found = 0;
+    for (let i = 0; i < total + inFlight; i++) {
+      if (i < total) {
+        const c: ConnContext = { uid: `C${i}`, ts: i, orig_h: '10.244.1.10', resp_h: '203.0.113.7', resp_p: 443 };
+        names.observeApp({ kind: 'http', uid: `C${i}`, host: `svc${i % 7}.example.com` } as unknown as AppInput, c);
+      }
+      const due = i - inFlight;
+      if (due >= 0 && names.nameByUid(`C${due}`) === `svc${due % 7}.example.com`) found++;
+    }
+    assert.equal(found, total);
+    // Taken when asked for: nothing stays behind.
+    assert.equal(names.nameByUid('C0'), undefined);
+  });
 
   it('a pair restored from a state without the address map is still found, and found again after it is set anew', () => {
     const names = new DestNames(4);
