@@ -28,6 +28,7 @@
 import type { ConnRecord } from '../parsers/record/conn';
 import { ALERT_MAX_UIDS, type AlertEntity } from './contract/alert';
 import { CappedMap, FindingBuffer } from './common';
+import { UID_NAMES_MAX } from './dest-names';
 import { answerKey, internName } from './intern';
 import type { DetectorConfig } from './config';
 import { destEntity, sourceEntity } from './entity';
@@ -55,8 +56,8 @@ export class BeaconDetector implements Detector {
   readonly name = BEACON;
   private readonly out = new FindingBuffer();
   private readonly pairs: CappedMap<string, Pair>;
-  /** uid -> TLS server name, until the connection's record arrives. */
-  private readonly sni = new CappedMap<string, string>(20_000);
+  /** uid -> TLS server name, until the connection's record arrives (every named connection in flight: see UID_NAMES_MAX). */
+  private readonly sni = new CappedMap<string, string>(UID_NAMES_MAX);
   /** "client|address" -> the name the client resolved to that address. */
   private readonly names = new CappedMap<string, string>(100_000);
   private minTs = Infinity;

@@ -11,6 +11,7 @@ import { ScanDetector } from '../../detectors/scan';
 import { SensitiveDestinationDetector } from '../../detectors/sensitive-destination';
 import { BeaconDetector } from '../../detectors/beacon';
 import { rng } from '../util/rng';
+import type { AppInput } from '../../parsers/record/app';
 import { conn, ctx, dns, pod, refused } from './util';
 
 const CFG = defaultDetectorConfig();
@@ -396,6 +397,68 @@ describe('detectors: beacon', () => {
     assert.equal(f[0].destination.domain, 'cdn-update.example.net');
     assert.equal(f[0].score, 1);
     assert.equal(f[0].figures.interval_mode_s, 60);
+  });
+});
+
+describe('detectors: beacon behind a busy capture', () => {
+  it('names a beacon by its TLS server name though 30,000 other named connections are in flight before its record comes', () => {
+    // One connection in 300 is the pod's beacon, every 60 s, to a name served from 20 rotating
+    // addresses; every connection's TLS record comes as it starts, its connection record 30,000
+    // connections later (its close delay on a busy node). The old cap (20,000 names) dropped the
+    // beacon's name before its record came: 20 pairs by address, none by name.
+    const cfg = parseDetectorConfig({ beacon: { threshold: 0.9 } }).beacon;
+    const d = new BeaconDetector(cfg);
+    const lag = 30_000;
+    const total = 108_000;
+    const step = (6 * 3600) / total;
+    const recordOf = (i: number) =>
+      i % 300 === 0
+        ? conn(
+            {
+              uid: `Cb${i}`,
+              ts: T + i * step,
+              orig_h: '10.244.1.30',
+              resp_h: `198.51.100.${((i / 300) % 20) + 1}`,
+              resp_p: 443,
+              orig_bytes: 517,
+              resp_bytes: 4096,
+            },
+            pod('shop', 'worker'),
+            { kind: 'external' },
+          )
+        : conn(
+            {
+              uid: `Cb${i}`,
+              ts: T + i * step,
+              orig_h: `10.244.2.${i % 200}`,
+              resp_h: `203.0.113.${i % 250}`,
+              resp_p: 443,
+              orig_bytes: 300 + (i % 977),
+              resp_bytes: 1000 + (i % 7919),
+            },
+            pod('web', `app${i % 50}`),
+            { kind: 'external' },
+          );
+    for (let s = 0; s < total + lag; s++) {
+      if (s < total) {
+        const name = s % 300 === 0 ? 'c2.example.net' : `n${s % 5000}.example.org`;
+        d.observeApp({ kind: 'tls', uid: `Cb${s}`, server_name: name } as unknown as AppInput, {
+          uid: `Cb${s}`,
+          ts: T + s * step,
+          orig_h: '10.244.1.30',
+          resp_h: '198.51.100.1',
+          resp_p: 443,
+        });
+      }
+      if (s >= lag) d.observe(recordOf(s - lag));
+    }
+    const beacons = d.flush().filter((f) => f.source.workload === 'worker');
+    assert.deepEqual(
+      beacons.map((f) => f.destination.domain ?? f.destination.ip),
+      ['c2.example.net'],
+    );
+    assert.equal(beacons[0].figures.connections, total / 300);
+    assert.equal(beacons[0].figures.interval_mode_s, 60);
   });
 });
 
