@@ -65,6 +65,18 @@ function started(child: ChildProcess, line: RegExp, what: string): Promise<void>
   });
 }
 
+/** User plus system CPU seconds of a live child so far (Linux /proc; NaN elsewhere). */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -104,7 +116,11 @@ async function onceProcesses(file: string, sharded: boolean): Promise<{ seconds:
     const ready = [started(api, /eastwatch http/, 'serve')];
     for (let i = 0; i < (sharded ? 2 : 1); i++) ready.push(started(spawnMain(['worker', '--no-detectors']), /eastwatch worker \d+/, 'worker'));
     await Promise.all(ready);
-    return await uploadAndWait(`http://127.0.0.1:${port}`, keys, file);
+    const res = await uploadAndWait(`http://127.0.0.1:${port}`, keys, file);
+    // Where the run's CPU went: the API process takes the upload, the workers analyse and store.
+    const cpu = children.map((c, i) => `${i === 0 ? 'serve' : `worker ${i}`} ${cpuSeconds(c).toFixed(2)} s`);
+    process.stdout.write(`  ${sharded ? 'two shards' : 'one worker'}: CPU ${cpu.join(', ')}\n`);
+    return res;
   } finally {
     await Promise.all(children.map(stop));
     const IORedis = (await import('ioredis')).default;
