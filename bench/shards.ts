@@ -68,7 +68,7 @@ function started(child: ChildProcess, line: RegExp, what: string): Promise<void>
 /** User plus system CPU seconds of a live child so far (Linux /proc; NaN elsewhere). */
 function cpuSeconds(child: ChildProcess): number {
   try {
-    // Fields after the command name, which is in parentheses and may hold spaces.
+    // Fields after the command name, which is in parentheses and may hold spaces; times in USER_HZ (100 on Linux).
     const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
