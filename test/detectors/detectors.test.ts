@@ -404,8 +404,8 @@ describe('detectors: beacon behind a busy capture', () => {
   it('names a beacon by its TLS server name though 30,000 other named connections are in flight before its record comes', () => {
     // One connection in 300 is the pod's beacon, every 60 s, to a name served from 20 rotating
     // addresses; every connection's TLS record comes as it starts, its connection record 30,000
-    // connections later (its close delay on a busy node). The old cap (20,000 names) dropped the
-    // beacon's name before its record came: 20 pairs by address, none by name.
+    // connections later (its close delay on a busy node). The old cap (20,000 names) kept the
+    // name for only the last 66 of the beacon's 360 connections: the rest went to 20 pairs by address.
     const cfg = parseDetectorConfig({ beacon: { threshold: 0.9 } }).beacon;
     const d = new BeaconDetector(cfg);
     const lag = 30_000;
