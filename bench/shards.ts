@@ -56,11 +56,7 @@ function post(url: string, key: string, file: string): Promise<{ status: number;
 }
 
 /** Uploads the capture and waits for its last event; seconds from the upload's start (and to its acceptance) and the records made. */
-async function uploadAndWait(
-  url: string,
-  keys: { ingest: string; analyst: string },
-  file: string,
-): Promise<{ seconds: number; uploadSeconds: number; records: number }> {
+async function uploadAndWait(url: string, keys: { ingest: string; analyst: string }, file: string): Promise<Run> {
   const t0 = process.hrtime.bigint();
   const up = await post(`${url}/api/v1/captures?name=bench.pcap`, keys.ingest, file);
   const uploadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
