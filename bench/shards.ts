@@ -19,17 +19,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KeyStore } from '../src/service/keys';
-import { readEvents, startHarness } from '../test/service/harness';
+import { dropQueueKeys, readEvents, startHarness } from '../test/service/harness';
 
 const MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 const MAX_UPLOAD = String(8 * 2 ** 30);
 
 type Run = { seconds: number; uploadSeconds: number; records: number };
 
+/** Whether a capture is split into two shard jobs (every capture is at least 1 byte) or taken whole. */
 function shardEnv(sharded: boolean): Record<string, string> {
-  return sharded
-    ? { EASTWATCH_CAPTURE_SHARD_BYTES: '1', EASTWATCH_CAPTURE_SHARDS: '2', EASTWATCH_CAPTURE_CONCURRENCY: '2' }
-    : { EASTWATCH_CAPTURE_SHARD_BYTES: '0', EASTWATCH_CAPTURE_CONCURRENCY: '1' };
+  return sharded ? { EASTWATCH_CAPTURE_SHARD_BYTES: '1', EASTWATCH_CAPTURE_SHARDS: '2' } : { EASTWATCH_CAPTURE_SHARD_BYTES: '0' };
 }
 
 /**
@@ -148,21 +147,17 @@ async function onceProcesses(file: string, sharded: boolean): Promise<Run> {
     return res;
   } finally {
     await Promise.all(children.map(stop));
-    const IORedis = (await import('ioredis')).default;
-    const r = new IORedis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, found] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (found.length) await r.del(...found);
-      cursor = next;
-    } while (cursor !== '0');
-    await r.quit();
+    await dropQueueKeys(redisUrl, prefix);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 async function once(file: string, sharded: boolean): Promise<Run> {
-  const h = await startHarness({ mode: 'local', env: { ...shardEnv(sharded), EASTWATCH_MAX_UPLOAD_BYTES: MAX_UPLOAD } });
+  // One process: its two capture slots are the two workers.
+  const h = await startHarness({
+    mode: 'local',
+    env: { ...shardEnv(sharded), EASTWATCH_CAPTURE_CONCURRENCY: sharded ? '2' : '1', EASTWATCH_MAX_UPLOAD_BYTES: MAX_UPLOAD },
+  });
   try {
     return await uploadAndWait(h.url, h.keys, file);
   } finally {

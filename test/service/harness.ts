@@ -119,17 +119,22 @@ export function requireElasticsearch(ctx: Mocha.Context): void {
   ctx.skip();
 }
 
-/** Removes what a redis+es harness left: its queue keys and its indices. */
-async function dropTestState(cfg: ServiceConfig): Promise<void> {
+/** Removes the Redis keys of the queues under `prefix` (a run's own EASTWATCH_QUEUE_PREFIX). */
+export async function dropQueueKeys(redisUrl: string, prefix: string): Promise<void> {
   const IORedis = (await import('ioredis')).default;
-  const r = new IORedis(cfg.redisUrl as string);
+  const r = new IORedis(redisUrl);
   let cursor = '0';
   do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${cfg.queuePrefix}:*`, 'COUNT', 1000);
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
     if (keys.length) await r.del(...keys);
     cursor = next;
   } while (cursor !== '0');
   await r.quit();
+}
+
+/** Removes what a redis+es harness left: its queue keys and its indices. */
+async function dropTestState(cfg: ServiceConfig): Promise<void> {
+  await dropQueueKeys(cfg.redisUrl as string, cfg.queuePrefix);
   await fetch(`${cfg.esUrl}/${cfg.esPrefix}-*`, { method: 'DELETE' }).catch(() => undefined);
   for (const t of ['_index_template', '_component_template']) {
     const res = await fetch(`${cfg.esUrl}/${t}/${cfg.esPrefix}-*`).catch(() => null);
